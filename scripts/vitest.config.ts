@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+// Unit tests run in parallel; kernel tests build namespaces and measure latency, so they run one file at a
+// time to keep timing-sensitive assertions away from each other's load.
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export default defineConfig({
+  test: {
+    root,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          root,
+          include: ['src/**/*.test.ts'],
+          exclude: ['src/**/*.kernel.test.ts', 'node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'kernel',
+          root,
+          include: ['src/**/*.kernel.test.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
