@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Compiles the native helpers into dist/native/: the probe (C), the Cilium-model BPF object (clang -target bpf)
+// and its libbpf loader. Run by `npm run build` and by scripts/setup.sh. Skips a target whose source is absent.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'native');
+mkdirSync(out, { recursive: true });
+
+const targets = [
+  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-o', o, s, '-lpthread', '-lm'] },
+  { src: 'src/probe/native/connect-loop.c', out: 'connect-loop', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s] },
+  { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
+  { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
+];
+
+let failed = false;
+for (const t of targets) {
+  const src = join(root, t.src);
+  if (!existsSync(src)) continue;
+  const argv = t.cmd(src, join(out, t.out));
+  try {
+    execFileSync(argv[0], argv.slice(1), { stdio: 'inherit' });
+    console.log(`built dist/native/${t.out}`);
+  } catch (e) {
+    failed = true;
+    console.error(`failed to build ${t.out}: ${argv.join(' ')}\n  (run 'bash scripts/setup.sh' to install gcc, clang and libbpf-dev)`);
+  }
+}
+process.exit(failed ? 1 : 0);
