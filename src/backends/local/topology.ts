@@ -1,0 +1,289 @@
+// The local backend's world: network namespaces as Kubernetes nodes and pods, on this machine's kernel.
+// Pure planning: names, addresses and the commands that build them. Nothing here touches the host namespace:
+// every link is created inside a namespace of the run (veth peers are placed with `netns` at creation).
+import { createHash, randomBytes } from 'node:crypto';
+import type { CommandSpec } from '../../exec/runner.js';
+
+/** Every local resource name starts with this prefix, then the run id: `bench gc` finds leftovers by it. */
+export const NAME_PREFIX = 'cb-';
+const RUN_ID_RE = /^[a-z][a-z0-9]{4}$/;
+export const NETNS_RE = /^cb-([a-z][a-z0-9]{4})-[a-z0-9-]+$/;
+
+export function newRunId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(5);
+  let id = alphabet[bytes[0]! % 26]!;
+  for (let i = 1; i < 5; i++) id += alphabet[bytes[i]! % alphabet.length];
+  return id;
+}
+
+export function assertRunId(runId: string): void {
+  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
+}
+
+/** How pods attach to their node, which decides the per-pod and per-node commands. */
+export type Attachment =
+  /** Calico/Cilium/none: pod /32 routed on a host-side veth, gateway 169.254.1.1 answered by a fixed MAC. */
+  | 'routed'
+  /** Flannel: per-node bridge cni0 and a VXLAN device between nodes. */
+  | 'bridge-vxlan';
+
+export interface NodeSpec {
+  index: number;
+  /** Kubernetes-style node name, used in the inventory. */
+  name: string;
+  netns: string;
+  /** Address on the node network (the "docker network" of a kind cluster). */
+  ip: string;
+  /** This node's pod CIDR, /24. */
+  podCidr: string;
+  /** Interface name of the node's port on the switch namespace's bridge. */
+  switchPort: string;
+}
+
+export type PodRole = 'client' | 'server';
+
+export interface PodSpec {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  role: PodRole;
+  netns: string;
+  node: NodeSpec;
+  ip: string;
+  /** Name of the pod's veth end inside the node namespace. */
+  hostIf: string;
+  /** Index of the pod on its node (for addressing). */
+  slot: number;
+}
+
+export interface Topology {
+  runId: string;
+  attachment: Attachment;
+  switchNs: string;
+  nodes: NodeSpec[];
+  pods: PodSpec[];
+  /** MTU of pod interfaces (VXLAN takes 50 bytes of a 1500-byte frame). */
+  podMtu: number;
+}
+
+export const NODE_SUBNET_PREFIX = '172.18.0.';
+export const ROUTED_GATEWAY = '169.254.1.1';
+/** The MAC Calico gives every host-side veth; pods reach their gateway through it. */
+export const ROUTED_GATEWAY_MAC = 'ee:ee:ee:ee:ee:ee';
+export const SERVER_NAMESPACE = 'bench-server';
+export const CLIENT_NAMESPACE = 'bench-client';
+export const SERVER_LABELS = { app: 'bench-server' } as const;
+export const CLIENT_LABELS = { app: 'bench-client' } as const;
+export const SERVER_PORT = 8080;
+
+export interface TopologyOptions {
+  runId: string;
+  attachment: Attachment;
+  nodes?: number;
+  servers?: number;
+  placement: 'cross-node' | 'same-node';
+  /** Host-side interface naming convention of the modelled CNI (cali…, lxc…, veth…). */
+  hostIfPrefix: 'cali' | 'lxc' | 'veth';
+}
+
+/** Host-side veth name: the CNI's prefix plus a hash of run id and pod, 15 characters at most. */
+export function hostIfName(prefix: string, runId: string, pod: string): string {
+  const hash = createHash('sha256').update(`${runId}/${pod}`).digest('hex');
+  const name = prefix + hash.slice(0, 15 - prefix.length);
+  return name;
+}
+
+export function planTopology(opts: TopologyOptions): Topology {
+  assertRunId(opts.runId);
+  const nodeCount = opts.nodes ?? 2;
+  const serverCount = opts.servers ?? 1;
+  if (nodeCount < 2 || nodeCount > 200) throw new Error(`nodes must be 2..200, got ${nodeCount}`);
+  const ns = (suffix: string) => `${NAME_PREFIX}${opts.runId}-${suffix}`;
+  const nodes: NodeSpec[] = Array.from({ length: nodeCount }, (_, i) => ({
+    index: i,
+    name: `node-${i}`,
+    netns: ns(`n${i}`),
+    ip: `${NODE_SUBNET_PREFIX}${i + 2}`,
+    podCidr: `10.244.${i}.0/24`,
+    switchPort: `p${opts.runId}n${i}`,
+  }));
+  // Cross-node: the client on node-0, servers on node-1, so every connection crosses the node network.
+  const clientNode = opts.placement === 'same-node' ? nodes[1]! : nodes[0]!;
+  const serverNode = nodes[1]!;
+  const slots = new Map<number, number>();
+  const nextSlot = (n: NodeSpec) => {
+    const s = (slots.get(n.index) ?? 1) + 1;
+    slots.set(n.index, s);
+    return s;
+  };
+  const mkPod = (name: string, namespace: string, labels: Record<string, string>, role: PodRole, node: NodeSpec, nsSuffix: string): PodSpec => {
+    const slot = nextSlot(node);
+    return {
+      name,
+      namespace,
+      labels,
+      role,
+      netns: ns(nsSuffix),
+      node,
+      ip: `10.244.${node.index}.${slot}`,
+      hostIf: hostIfName(opts.hostIfPrefix, opts.runId, `${namespace}/${name}`),
+      slot,
+    };
+  };
+  const pods: PodSpec[] = [mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client')];
+  for (let i = 0; i < serverCount; i++) {
+    pods.push(mkPod(`server-${i}`, SERVER_NAMESPACE, { ...SERVER_LABELS }, 'server', serverNode, `server${i}`));
+  }
+  return {
+    runId: opts.runId,
+    attachment: opts.attachment,
+    switchNs: ns('sw'),
+    nodes,
+    pods,
+    podMtu: opts.attachment === 'bridge-vxlan' ? 1450 : 1500,
+  };
+}
+
+/** Every namespace the topology creates, switch first. */
+export function topologyNamespaces(t: Topology): string[] {
+  return [t.switchNs, ...t.nodes.map((n) => n.netns), ...t.pods.map((p) => p.netns)];
+}
+
+const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '-n', netns, ...args] });
+const sysctl = (netns: string, key: string, value: string): CommandSpec => ({ argv: ['sysctl', '-q', '-w', `${key}=${value}`], netns });
+
+/** The node network: a bridge in its own namespace (a stand-in for kind's docker network) and the nodes on it. */
+export function planNodeNetwork(t: Topology): CommandSpec[] {
+  const cmds: CommandSpec[] = [
+    { argv: ['ip', 'netns', 'add', t.switchNs], purpose: 'create switch namespace' },
+    ipn(t.switchNs, 'link', 'set', 'lo', 'up'),
+    ipn(t.switchNs, 'link', 'add', 'br0', 'type', 'bridge'),
+    ipn(t.switchNs, 'link', 'set', 'br0', 'up'),
+  ];
+  for (const n of t.nodes) {
+    cmds.push(
+      { argv: ['ip', 'netns', 'add', n.netns], purpose: `create namespace of ${n.name}` },
+      ipn(n.netns, 'link', 'set', 'lo', 'up'),
+      ipn(n.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', n.switchPort, 'netns', t.switchNs),
+      ipn(t.switchNs, 'link', 'set', n.switchPort, 'master', 'br0', 'up'),
+      ipn(n.netns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0'),
+      ipn(n.netns, 'link', 'set', 'eth0', 'up'),
+      sysctl(n.netns, 'net.ipv4.ip_forward', '1'),
+    );
+  }
+  return cmds;
+}
+
+/** Pod namespaces and their veths; the node side is attached per the model's attachment. */
+export function planPods(t: Topology): CommandSpec[] {
+  const cmds: CommandSpec[] = [];
+  for (const p of t.pods) {
+    const nodeNs = p.node.netns;
+    cmds.push(
+      { argv: ['ip', 'netns', 'add', p.netns], purpose: `create namespace of pod ${p.namespace}/${p.name}` },
+      ipn(p.netns, 'link', 'set', 'lo', 'up'),
+      ipn(p.netns, 'link', 'add', 'eth0', 'mtu', String(t.podMtu), 'type', 'veth', 'peer', 'name', p.hostIf, 'mtu', String(t.podMtu), 'netns', nodeNs),
+    );
+    if (t.attachment === 'routed') {
+      cmds.push(
+        ipn(nodeNs, 'link', 'set', p.hostIf, 'address', ROUTED_GATEWAY_MAC),
+        ipn(nodeNs, 'link', 'set', p.hostIf, 'up'),
+        sysctl(nodeNs, `net.ipv4.conf.${p.hostIf}.proxy_arp`, '1'),
+        ipn(nodeNs, 'route', 'add', `${p.ip}/32`, 'dev', p.hostIf, 'scope', 'link'),
+        ipn(p.netns, 'addr', 'add', `${p.ip}/32`, 'dev', 'eth0'),
+        ipn(p.netns, 'link', 'set', 'eth0', 'up'),
+        ipn(p.netns, 'neigh', 'add', ROUTED_GATEWAY, 'lladdr', ROUTED_GATEWAY_MAC, 'dev', 'eth0', 'nud', 'permanent'),
+        ipn(p.netns, 'route', 'add', `${ROUTED_GATEWAY}/32`, 'dev', 'eth0', 'scope', 'link'),
+        ipn(p.netns, 'route', 'add', 'default', 'via', ROUTED_GATEWAY, 'dev', 'eth0'),
+      );
+    } else {
+      cmds.push(
+        ipn(nodeNs, 'link', 'set', p.hostIf, 'master', 'cni0', 'up'),
+        ipn(p.netns, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0'),
+        ipn(p.netns, 'link', 'set', 'eth0', 'up'),
+        ipn(p.netns, 'route', 'add', 'default', 'via', gatewayOf(p.node), 'dev', 'eth0'),
+      );
+    }
+    if (p.role === 'client') {
+      // Many short connections from one source: reuse TIME_WAIT ports and use the whole ephemeral range
+      // (both sysctls are per network namespace).
+      cmds.push(sysctl(p.netns, 'net.ipv4.tcp_tw_reuse', '1'), sysctl(p.netns, 'net.ipv4.ip_local_port_range', '1024 65535'));
+    }
+  }
+  return cmds;
+}
+
+function gatewayOf(n: NodeSpec): string {
+  return `10.244.${n.index}.1`;
+}
+
+/** Routes between nodes as a routing daemon (BGP for Calico, native routing for Cilium) would install them. */
+export function planRoutedNodes(t: Topology): CommandSpec[] {
+  const cmds: CommandSpec[] = [];
+  for (const n of t.nodes) {
+    for (const m of t.nodes) {
+      if (m.index !== n.index) cmds.push(ipn(n.netns, 'route', 'add', m.podCidr, 'via', m.ip, 'dev', 'eth0'));
+    }
+  }
+  return cmds;
+}
+
+/** Deterministic MAC for a node's flannel.1, so FDB and neighbour entries can be planned before creation. */
+export function vtepMac(t: Topology, n: NodeSpec): string {
+  const h = createHash('sha256').update(`${t.runId}/vtep/${n.index}`).digest();
+  // Locally administered, unicast.
+  const bytes = [0x0e, h[0]!, h[1]!, h[2]!, h[3]!, n.index & 0xff];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export const VXLAN_DEVICE = 'flannel.1';
+export const VXLAN_VNI = 1;
+export const VXLAN_PORT = 8472;
+
+/**
+ * Flannel's vxlan backend as flanneld programs it: cni0 bridge holding the node's gateway address, flannel.1
+ * with the node's x.x.N.0/32, and for each remote node a route via its VTEP address (onlink), a permanent
+ * neighbour entry (VTEP address -> VTEP MAC) and an FDB entry (VTEP MAC -> remote node IP).
+ */
+export function planFlannelNodes(t: Topology): CommandSpec[] {
+  const cmds: CommandSpec[] = [];
+  for (const n of t.nodes) {
+    cmds.push(
+      ipn(n.netns, 'link', 'add', 'cni0', 'type', 'bridge'),
+      ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/24`, 'dev', 'cni0'),
+      ipn(n.netns, 'link', 'set', 'cni0', 'mtu', String(t.podMtu), 'up'),
+      ipn(n.netns, 'link', 'add', VXLAN_DEVICE, 'address', vtepMac(t, n), 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', n.ip, 'dev', 'eth0', 'dstport', String(VXLAN_PORT), 'nolearning'),
+      ipn(n.netns, 'addr', 'add', `10.244.${n.index}.0/32`, 'dev', VXLAN_DEVICE),
+      ipn(n.netns, 'link', 'set', VXLAN_DEVICE, 'mtu', String(t.podMtu), 'up'),
+    );
+  }
+  for (const n of t.nodes) {
+    for (const m of t.nodes) {
+      if (m.index === n.index) continue;
+      const vtepIp = `10.244.${m.index}.0`;
+      cmds.push(
+        ipn(n.netns, 'route', 'add', m.podCidr, 'via', vtepIp, 'dev', VXLAN_DEVICE, 'onlink'),
+        ipn(n.netns, 'neigh', 'add', vtepIp, 'lladdr', vtepMac(t, m), 'dev', VXLAN_DEVICE, 'nud', 'permanent'),
+        { argv: ['bridge', '-n', n.netns, 'fdb', 'append', vtepMac(t, m), 'dev', VXLAN_DEVICE, 'dst', m.ip, 'self', 'permanent'] },
+      );
+    }
+  }
+  return cmds;
+}
+
+/** The whole data path, before any policy: node network, CNI node devices, pods, inter-node routes. */
+export function planTopologyUp(t: Topology): CommandSpec[] {
+  const nodeSide = t.attachment === 'bridge-vxlan' ? planFlannelNodes(t) : planRoutedNodes(t);
+  // Flannel's bridge must exist before pods are enslaved to it; routed models need pods before routes don't matter.
+  return t.attachment === 'bridge-vxlan'
+    ? [...planNodeNetwork(t), ...nodeSide, ...planPods(t)]
+    : [...planNodeNetwork(t), ...planPods(t), ...nodeSide];
+}
+
+/** Deleting a namespace removes its links, routes, iptables tables, ipsets and tc programs with it. */
+export function planTopologyDown(t: Topology): CommandSpec[] {
+  return topologyNamespaces(t)
+    .reverse()
+    .map((ns) => ({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` }));
+}

@@ -1,0 +1,66 @@
+// Which backends exist, which CNIs each can run, and how `--backend auto` chooses. Capabilities are declared
+// here as data so the rest of the code never branches on a CNI or backend name to decide what is possible.
+import type { BackendChoice, BackendName, CniName } from '../config/schema.js';
+import type { Problem } from '../config/load.js';
+
+export interface CniCapabilities {
+  /** Does this data plane enforce NetworkPolicy at all? */
+  enforcesPolicy: boolean;
+  /** One line naming what really runs, for results and reports. */
+  description: string;
+}
+
+export interface BackendInfo {
+  name: BackendName;
+  /** CNIs this backend can run today; others fail validation with a clear message. */
+  cnis: Partial<Record<CniName, CniCapabilities>>;
+  /** Why a CNI is missing, when it is. */
+  unavailableReason?: string;
+}
+
+export const LOCAL_MODELS: Partial<Record<CniName, CniCapabilities>> = {
+  none: { enforcesPolicy: false, description: 'no CNI policy engine: routed veths on the local kernel (the floor)' },
+  flannel: {
+    enforcesPolicy: false,
+    description: 'Flannel-style VXLAN model on the local kernel: cni0 bridge per node, flannel.1 VXLAN (VNI 1, UDP 8472), no policy engine',
+  },
+};
+
+export const BACKEND_INFO: Record<BackendName, BackendInfo> = {
+  local: { name: 'local', cnis: LOCAL_MODELS, unavailableReason: 'not available yet on this backend' },
+  kind: { name: 'kind', cnis: {}, unavailableReason: 'the kind backend is not available yet' },
+  cluster: { name: 'cluster', cnis: {}, unavailableReason: 'the cluster backend is not available yet' },
+};
+
+export interface Environment {
+  dockerEngine: boolean;
+  kind: boolean;
+}
+
+export interface BackendSelection {
+  backend: BackendName;
+  /** Printed as the first line of output when auto chose. */
+  note?: string;
+}
+
+export function selectBackend(choice: BackendChoice, env: Environment): BackendSelection {
+  if (choice !== 'auto') return { backend: choice };
+  if (env.dockerEngine && env.kind && Object.keys(BACKEND_INFO.kind.cnis).length > 0) {
+    return { backend: 'kind', note: 'backend: kind (auto: a Docker engine and kind were found)' };
+  }
+  const missing = [!env.dockerEngine && 'no Docker engine', !env.kind && 'no kind binary'].filter(Boolean).join(', ');
+  return {
+    backend: 'local',
+    note: `backend: local (auto: ${missing || 'the kind backend is not available yet'}; CNI data planes are modelled on this machine's kernel)`,
+  };
+}
+
+export function checkBackendCni(backend: BackendName, cni: CniName): Problem | undefined {
+  const info = BACKEND_INFO[backend];
+  if (info.cnis[cni]) return undefined;
+  const runnable = Object.keys(info.cnis);
+  return {
+    where: '--cni',
+    message: `${cni} is ${info.unavailableReason ?? 'not supported'} (${backend} backend${runnable.length ? `; it runs: ${runnable.join(', ')}` : ''})`,
+  };
+}

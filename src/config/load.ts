@@ -1,0 +1,164 @@
+// Turns CLI flags and an optional scenario file into a validated config, reporting every problem at once with
+// the flag or the file:line:column it came from. Pure apart from reading the scenario file.
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { CNIS, runConfigSchema, scenarioSchema, type RunConfig, type Scenario } from './schema.js';
+
+export interface Problem {
+  /** Where: `--policies`, or `scenarios/x.yaml:4:3`. */
+  where: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedScenario {
+  path: string;
+  scenario: Scenario;
+}
+
+/** Flags as commander hands them over: strings, booleans, or undefined when not given. */
+export type RawFlags = Record<string, string | boolean | string[] | undefined>;
+
+const kebab = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+function locate(doc: Document, lines: LineCounter, path: PropertyKey[], unknownKey?: string): string {
+  let node: unknown = doc.contents;
+  let keyNode: YamlNode | undefined;
+  for (const seg of path) {
+    if (!node || typeof node !== 'object' || !('get' in node)) break;
+    const coll = node as { get(k: unknown, keep: true): unknown; items?: Array<{ key: unknown }> };
+    const next = coll.get(seg, true);
+    if (next === undefined) break;
+    node = next;
+  }
+  if (unknownKey !== undefined && isMap(node)) {
+    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === unknownKey);
+    if (pair && isScalar(pair.key)) keyNode = pair.key;
+  }
+  const target = (keyNode ?? node) as YamlNode | undefined;
+  const offset = target?.range?.[0];
+  if (offset === undefined) return '';
+  const { line, col } = lines.linePos(offset);
+  return `:${line}:${col}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `must be one of ${(issue.values as unknown[]).map(String).join(', ')}`;
+  }
+  if (issue.code === 'too_small' && 'minimum' in issue) return `must be at least ${String(issue.minimum)}`;
+  if (issue.code === 'too_big' && 'maximum' in issue) return `must be at most ${String(issue.maximum)}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  return issue.message;
+}
+
+/** Parses and validates a scenario file; problems carry file:line:col. */
+export function parseScenario(path: string, text: string): { scenario?: Scenario; problems: Problem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const problems: Problem[] = [];
+  for (const e of doc.errors) {
+    const pos = e.linePos?.[0];
+    problems.push({ where: `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`, message: `YAML syntax: ${e.message.split('\n')[0]}` });
+  }
+  if (problems.length) return { problems };
+  const data: unknown = doc.toJS() ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    return { problems: [{ where: path, message: 'a scenario must be a mapping of settings (key: value)' }] };
+  }
+  const parsed = scenarioSchema.safeParse(data);
+  if (parsed.success) return { scenario: parsed.data, problems };
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({
+          where: `${path}${locate(doc, lines, issue.path, key)}`,
+          message: `unknown key '${key}' (known keys: ${Object.keys(scenarioSchema.shape).join(', ')})`,
+        });
+      }
+    } else {
+      const key = issue.path.map(String).join('.');
+      problems.push({ where: `${path}${locate(doc, lines, issue.path)}`, message: `${key}: ${describeIssue(issue)}` });
+    }
+  }
+  return { problems };
+}
+
+export function loadScenarioFile(path: string): { scenario?: Scenario; problems: Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { problems: [{ where: path, message: code === 'ENOENT' ? 'scenario file not found' : `cannot read scenario file (${code})` }] };
+  }
+  return parseScenario(path, text);
+}
+
+const NUMERIC_FLAGS = new Set(['policies', 'samples', 'warmup', 'concurrency', 'seed', 'timeoutMs', 'policyMapCapacity']);
+
+/** Converts commander's strings to typed values, reporting unparsable ones. */
+export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    if (NUMERIC_FLAGS.has(key) && typeof value === 'string') {
+      if (!/^[-+]?\d+$/.test(value.trim())) {
+        problems.push({ where: kebab(key), message: `expected a whole number, got '${value}'` });
+        continue;
+      }
+      out[key] = Number(value);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+/**
+ * Single-run configuration: scenario values first, CLI flags override. A scenario with lists of CNIs or
+ * policy counts belongs to `bench sweep`; here it is an error that says so.
+ */
+export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: RunConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const merged: Record<string, unknown> = {};
+  if (scenario) {
+    const { name: _n, description: _d, repetitions: _r, ...rest } = scenario.scenario;
+    for (const [k, v] of Object.entries(rest)) {
+      if (Array.isArray(v) && flags[k] === undefined) {
+        problems.push({ where: scenario.path, message: `'${k}' lists ${v.length} values; bench run takes one (use bench sweep for a matrix, or --${k} to pick one)` });
+      } else merged[k] = v;
+    }
+  }
+  Object.assign(merged, coerceFlags(flags, problems));
+  if (merged.cni === undefined) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
+  if (merged.policies === undefined) merged.policies = 0;
+  const parsed = runConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) problems.push({ where: kebab(k), message: 'unknown option' });
+      } else {
+        const key = String(issue.path[0] ?? '');
+        if (key === 'cni' && merged.cni === undefined) continue; // already reported as required
+        const fromScenario = scenario && flags[key] === undefined && key in scenario.scenario;
+        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : kebab(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
+      }
+    }
+  }
+  if (problems.length || !parsed.success) return { problems };
+  if (parsed.data.warmup > parsed.data.samples * 10) {
+    problems.push({ where: '--warmup', message: `warm-up (${parsed.data.warmup}) is over 10x the samples (${parsed.data.samples}); lower it` });
+  }
+  if (parsed.data.concurrency > parsed.data.samples) {
+    problems.push({ where: '--concurrency', message: `concurrency (${parsed.data.concurrency}) exceeds samples (${parsed.data.samples})` });
+  }
+  return problems.length ? { problems } : { config: parsed.data, problems };
+}

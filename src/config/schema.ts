@@ -1,0 +1,71 @@
+// What a run or sweep is configured with: names, ranges and defaults in one place. Validation reports every
+// problem at once (see load.ts); defaults live here and nowhere else.
+import { z } from 'zod';
+
+export const CNIS = ['none', 'flannel', 'calico', 'cilium'] as const;
+export type CniName = (typeof CNIS)[number];
+
+export const BACKENDS = ['auto', 'local', 'kind', 'cluster'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+/**
+ * Largest policy count a run accepts. The generator gives every filler policy its own TCP port in
+ * 10000..(10000+N-1), which must stay below 65536; 50000 also keeps a 10-node local topology within memory.
+ */
+export const MAX_POLICIES = 50_000;
+export const MAX_SAMPLES = 1_000_000;
+export const MAX_CONCURRENCY = 64;
+/** Cilium's default bpf.policyMapMax. */
+export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+
+const int = (min: number, max: number) => z.number().int('must be a whole number').min(min).max(max);
+
+/** One run: a single CNI at a single policy count. */
+export const runConfigSchema = z
+  .object({
+    cni: z.enum(CNIS),
+    policies: int(0, MAX_POLICIES),
+    backend: z.enum(BACKENDS).default('auto'),
+    samples: int(1, MAX_SAMPLES).default(10_000),
+    warmup: int(0, MAX_SAMPLES).default(1_000),
+    concurrency: int(1, MAX_CONCURRENCY).default(1),
+    placement: z.enum(['cross-node', 'same-node']).default('cross-node'),
+    matchPosition: z.enum(['first', 'last']).default('last'),
+    seed: int(0, 2 ** 31 - 1).default(1),
+    timeoutMs: int(10, 60_000).default(1_000),
+    policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
+    out: z.string().min(1).default('results'),
+    keep: z.boolean().default(false),
+    json: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+    context: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type RunConfig = z.output<typeof runConfigSchema>;
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+
+/** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
+export const scenarioSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    description: z.string().optional(),
+    cni: z.union([z.enum(CNIS), z.array(z.enum(CNIS)).min(1)]).optional(),
+    policies: z.union([int(0, MAX_POLICIES), z.array(int(0, MAX_POLICIES)).min(1)]).optional(),
+    repetitions: int(1, 100).optional(),
+    backend: z.enum(BACKENDS).optional(),
+    samples: int(1, MAX_SAMPLES).optional(),
+    warmup: int(0, MAX_SAMPLES).optional(),
+    concurrency: int(1, MAX_CONCURRENCY).optional(),
+    placement: z.enum(['cross-node', 'same-node']).optional(),
+    matchPosition: z.enum(['first', 'last']).optional(),
+    seed: int(0, 2 ** 31 - 1).optional(),
+    timeoutMs: int(10, 60_000).optional(),
+    policyMapCapacity: int(1, 1 << 24).optional(),
+    out: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type Scenario = z.output<typeof scenarioSchema>;
