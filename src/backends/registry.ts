@@ -2,6 +2,7 @@
 // here as data so the rest of the code never branches on a CNI or backend name to decide what is possible.
 import type { BackendChoice, BackendName, CniName } from '../config/schema.js';
 import type { Problem } from '../config/load.js';
+import { localModel, localModelNames } from './local/models.js';
 
 export interface CniCapabilities {
   /** Does this data plane enforce NetworkPolicy at all? */
@@ -18,16 +19,18 @@ export interface BackendInfo {
   unavailableReason?: string;
 }
 
-export const LOCAL_MODELS: Partial<Record<CniName, CniCapabilities>> = {
-  none: { enforcesPolicy: false, description: 'no CNI policy engine: routed veths on the local kernel (the floor)' },
-  flannel: {
-    enforcesPolicy: false,
-    description: 'Flannel-style VXLAN model on the local kernel: cni0 bridge per node, flannel.1 VXLAN (VNI 1, UDP 8472), no policy engine',
-  },
-};
+/** Capabilities of the local backend's models, read from the models themselves. */
+export function localCapabilities(): Partial<Record<CniName, CniCapabilities>> {
+  return Object.fromEntries(
+    localModelNames().map((cni) => {
+      const m = localModel(cni);
+      return [cni, { enforcesPolicy: m.enforcesPolicy, description: m.description }];
+    }),
+  );
+}
 
 export const BACKEND_INFO: Record<BackendName, BackendInfo> = {
-  local: { name: 'local', cnis: LOCAL_MODELS, unavailableReason: 'not available yet on this backend' },
+  local: { name: 'local', cnis: localCapabilities(), unavailableReason: 'not available yet on this backend' },
   kind: { name: 'kind', cnis: {}, unavailableReason: 'the kind backend is not available yet' },
   cluster: { name: 'cluster', cnis: {}, unavailableReason: 'the cluster backend is not available yet' },
 };

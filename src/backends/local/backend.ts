@@ -1,0 +1,207 @@
+// The local backend: namespaces as nodes and pods on this machine's kernel, a CNI data-plane model on top,
+// the native probe between a client pod and a server pod.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { RunConfig } from '../../config/schema.js';
+import { ExecRunner, type Runner } from '../../exec/runner.js';
+import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
+import { resolveEndpoints } from '../../policy/resolve.js';
+import type { Inventory, PodInfo } from '../../policy/types.js';
+import { planClient, planServer, runClient, startServer, type RunningServer } from '../../probe/native.js';
+import type { MetricName, MetricResult } from '../../results/schema.js';
+import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import { localModel, type LocalModel, type ModelContext } from './models.js';
+import {
+  CLIENT_NAMESPACE,
+  SERVER_NAMESPACE,
+  SERVER_PORT,
+  planTopology,
+  planTopologyDown,
+  planTopologyUp,
+  topologyNamespaces,
+  type PodSpec,
+  type Topology,
+} from './topology.js';
+
+/** Where live runs announce themselves, so `bench gc` leaves them alone. */
+export const RUN_LOCK_DIR = '/run/cni-bench';
+/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
+const PEER_POD_BASE = (10 << 24) | (245 << 16);
+
+export interface LocalBackendOptions {
+  config: RunConfig;
+  runId: string;
+  runner?: Runner;
+  cleanupRunner?: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
+  nodes?: number;
+}
+
+function toPodInfo(p: PodSpec): PodInfo {
+  return {
+    name: p.name,
+    namespace: p.namespace,
+    labels: p.labels,
+    ip: p.ip,
+    node: p.node.name,
+    ports: p.role === 'server' ? [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }] : [],
+  };
+}
+
+export function buildInventory(t: Topology, set: PolicySet): Inventory {
+  const peers: PodInfo[] = set.peers.map((peer, i) => {
+    const n = PEER_POD_BASE + 1 + i;
+    return {
+      name: peer.name,
+      namespace: peer.namespace,
+      labels: peer.labels,
+      ip: `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`,
+      node: 'virtual-peers',
+      ports: [{ containerPort: peer.port, protocol: 'TCP' as const }],
+    };
+  });
+  const nsNames = new Set([SERVER_NAMESPACE, CLIENT_NAMESPACE, ...set.peers.map((p) => p.namespace)]);
+  return {
+    namespaces: [...nsNames].map((name) => ({ name, labels: { 'kubernetes.io/metadata.name': name } })),
+    pods: [...t.pods.map(toPodInfo), ...peers],
+  };
+}
+
+export class LocalBackend implements BenchBackend {
+  readonly name = 'local' as const;
+  readonly cni: RunConfig['cni'];
+  readonly model: { name: string; description: string; enforcesPolicy: boolean };
+  readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
+  readonly plan: Topology;
+  private readonly impl: LocalModel;
+  private readonly runner: Runner;
+  private readonly cleanupRunner: Runner;
+  private server?: RunningServer;
+  private lastCtx?: ModelContext;
+  private upStarted = false;
+  private downDone = false;
+
+  constructor(private readonly opts: LocalBackendOptions) {
+    this.cni = opts.config.cni;
+    this.impl = localModel(opts.config.cni);
+    this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
+    this.runner = opts.runner ?? new ExecRunner(opts.signal);
+    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
+    this.plan = planTopology({
+      runId: opts.runId,
+      attachment: this.impl.attachment,
+      placement: opts.config.placement,
+      hostIfPrefix: this.impl.hostIfPrefix,
+      nodes: opts.nodes,
+    });
+    this.topology = { nodes: this.plan.nodes.length, placement: opts.config.placement, serverPods: this.plan.pods.filter((p) => p.role === 'server').length };
+  }
+
+  private get client(): PodSpec {
+    return this.plan.pods.find((p) => p.role === 'client')!;
+  }
+  private get serverPod(): PodSpec {
+    return this.plan.pods.find((p) => p.role === 'server')!;
+  }
+
+  async up(): Promise<void> {
+    this.upStarted = true;
+    if (!this.runner.dryRun) {
+      mkdirSync(RUN_LOCK_DIR, { recursive: true });
+      writeFileSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, `${process.pid}\n`);
+    }
+    this.opts.progress?.step(`building ${this.plan.nodes.length} nodes and ${this.plan.pods.length} pods (${this.impl.name})`);
+    for (const cmd of planTopologyUp(this.plan)) await this.runner.run(cmd);
+    if (this.runner.dryRun) return;
+    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT] }), purpose: 'start the probe server' });
+  }
+
+  async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
+    const started = performance.now();
+    const inventory = buildInventory(this.plan, set);
+    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
+    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
+    const ctx: ModelContext = { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
+    this.lastCtx = ctx;
+    if (!this.impl.install) {
+      return { modelState: { policiesAccepted: set.policies.length, policiesEnforced: false }, installMs: performance.now() - started };
+    }
+    this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
+    const modelState = await this.impl.install(ctx);
+    return { modelState, installMs: performance.now() - started };
+  }
+
+  async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    const plan = (samples: number) =>
+      planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs });
+    // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
+    if (s.warmup > 0) await runClient(this.runner, { ...plan(s.warmup), purpose: `warm up (${metric})` });
+    const serverPid = this.server?.pid;
+    const cpuBefore = readCpuTimes();
+    const serverBefore = serverPid ? readProcessCpuNs(serverPid) : null;
+    const t0 = performance.now();
+    const out = await runClient(this.runner, { ...plan(s.samples), purpose: `measure ${metric}`, timeoutMs: 600_000 });
+    const elapsedNs = (performance.now() - t0) * 1e6;
+    const cpuAfter = readCpuTimes();
+    const serverAfter = serverPid ? readProcessCpuNs(serverPid) : null;
+    const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
+    const perOp = (ns: number) => (ops > 0 ? ns / 1000 / ops : 0);
+    // /proc/stat also covers the client's start and exit; scale the machine-wide figures to the measured share
+    // of the invocation, which the probe reports as its window.
+    const share = elapsedNs > 0 ? Math.min(1, out.wallNs / elapsedNs) : 1;
+    const total = (cpuAfter.busyNs - cpuBefore.busyNs) * share;
+    const softirq = (cpuAfter.softirqNs - cpuBefore.softirqNs) * share;
+    const client = out.cpuUserNs + out.cpuSysNs;
+    const server = serverBefore !== null && serverAfter !== null ? (serverAfter - serverBefore) * share : null;
+    return {
+      samplesNs: out.samplesNs,
+      errors: out.errors,
+      wallNs: out.wallNs,
+      cpu: this.runner.dryRun
+        ? null
+        : {
+            totalUsPerOp: perOp(total),
+            probeClientUsPerOp: perOp(client),
+            probeServerUsPerOp: server === null ? null : perOp(server),
+            dataPlaneUsPerOp: perOp(Math.max(0, total - client - (server ?? 0))),
+            softirqUsPerOp: perOp(softirq),
+          },
+    };
+  }
+
+  async down(): Promise<void> {
+    if (this.downDone || !this.upStarted) return;
+    this.downDone = true;
+    this.opts.progress?.step('tearing down');
+    await this.server?.stop().catch(() => undefined);
+    if (this.impl.cleanup) await this.impl.cleanup({ cleanupRunner: this.cleanupRunner, topology: this.plan }).catch(() => undefined);
+    // Processes still inside a namespace keep nothing alive (the netns goes when its last user exits), but kill
+    // them so nothing of the run outlives it.
+    if (!this.cleanupRunner.dryRun) {
+      for (const ns of topologyNamespaces(this.plan)) {
+        const r = await this.cleanupRunner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
+        const pids = r.stdout.split(/\s+/).filter(Boolean);
+        if (pids.length) await this.cleanupRunner.run({ argv: ['kill', '-9', ...pids], allowFailure: true });
+      }
+    }
+    for (const cmd of planTopologyDown(this.plan)) await this.cleanupRunner.run(cmd);
+    if (!this.cleanupRunner.dryRun) rmSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, { force: true });
+  }
+
+  keepInstructions(): string[] {
+    const c = this.client;
+    const s = this.serverPod;
+    return [
+      `left up (run id ${this.opts.runId}); namespaces: ${topologyNamespaces(this.plan).join(' ')}`,
+      `  client pod:  ip netns exec ${c.netns} bash     (${c.ip})`,
+      `  server pod:  ip netns exec ${s.netns} bash     (${s.ip}:${SERVER_PORT})`,
+      ...this.plan.nodes.map((n) => `  ${n.name}:      ip netns exec ${n.netns} bash     (${n.ip}; e.g. iptables-save, tc filter show dev <if> ingress)`),
+      `remove with: bench gc --run ${this.opts.runId}`,
+    ];
+  }
+
+  /** The context of the last install, for models' tests. */
+  get modelContext(): ModelContext | undefined {
+    return this.lastCtx;
+  }
+}

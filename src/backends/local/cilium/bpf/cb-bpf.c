@@ -1,0 +1,736 @@
+// cb-bpf: loader for the Cilium-style data plane model (cilium_model.bpf.o), with libbpf only (no bpftool).
+//
+//   cb-bpf load   --obj PATH --pin DIR --capacity N     load the object once, pin maps and programs under DIR
+//   cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]
+//                 enter /run/netns/NAME, add clsact to IF, attach from_pod (tc ingress) and to_pod (tc egress);
+//                 prints {"ifindex":N}. --endpoint registers IF as that endpoint (unenforced) unless fill did.
+//   cb-bpf detach --netns NAME --ifname IF              remove IF's clsact qdisc (and both programs)
+//   cb-bpf fill   --pin DIR [--capacity N]              write the COMPLETE desired state read from stdin:
+//       ipcache  A.B.C.D/LEN IDENTITY
+//       endpoint IFINDEX ENDPOINT_ID INGRESS_ENFORCED(0|1) EGRESS_ENFORCED(0|1)
+//       policy   ENDPOINT_ID IDENTITY ingress|egress PROTO(0=any|1|6|17|132) PORT PORT_PREFIX_BITS(0..16)
+//     Entries absent from the input are removed. Each endpoint's policy map is built fresh and swapped into
+//     the outer map in one update, so a packet never sees a half-written policy.
+//   cb-bpf stats  --pin DIR                             counters and map sizes as JSON
+//   cb-bpf unload --pin DIR                             remove every pin and DIR
+//
+// Exit codes: 0 ok, 1 failure, 2 usage or input error, 3 policy map overflow. On overflow stderr carries one
+// JSON line: {"error":"policy-map-full","endpoint":ID,"needed":N,"capacity":C}.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+#define BPFFS_ROOT "/sys/fs/bpf"
+
+// Must match cilium_model.bpf.c.
+struct ipcache_key { uint32_t prefixlen; uint32_t addr; };
+struct ipcache_value { uint32_t identity; };
+struct endpoint_info { uint32_t endpoint_id; uint32_t flags; };
+struct policy_key { uint32_t prefixlen; uint32_t identity; uint8_t direction; uint8_t protocol; uint16_t dport; };
+struct policy_entry { uint32_t flags; };
+#define EP_F_INGRESS_ENFORCED 1
+#define EP_F_EGRESS_ENFORCED 2
+#define POLICY_F_ALLOW 1
+#define CNT_MAX 8
+static const char *counter_names[CNT_MAX] = {
+	"packets", "policyLookups", "ctHits", "ctNew", "allowed", "drops", "unenforced", "notIpv4",
+};
+static const char *map_names[] = { "ipcache", "endpoints", "policy", "ct", "counters", "config" };
+static const char *prog_names[] = { "from_pod", "to_pod" };
+
+#define EXIT_USAGE 2
+#define EXIT_OVERFLOW 3
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("cb-bpf: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(code);
+}
+
+static void usage(const char *why)
+{
+	fprintf(stderr,
+		"cb-bpf: %s\n"
+		"usage: cb-bpf load --obj PATH --pin DIR --capacity N\n"
+		"       cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]\n"
+		"       cb-bpf detach --netns NAME --ifname IF\n"
+		"       cb-bpf fill --pin DIR [--capacity N] < entries\n"
+		"       cb-bpf stats --pin DIR\n"
+		"       cb-bpf unload --pin DIR\n",
+		why);
+	exit(EXIT_USAGE);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
+}
+
+struct args {
+	const char *obj, *pin, *netns, *ifname;
+	long capacity, endpoint;
+};
+
+static long parse_long(const char *s, long min, long max, const char *what)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < min || v > max) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s must be an integer in [%ld, %ld], got '%s'", what, min, max, s);
+		usage(msg);
+	}
+	return v;
+}
+
+static struct args parse_args(int argc, char **argv)
+{
+	struct args a = { .capacity = -1, .endpoint = -1 };
+	for (int i = 2; i < argc; i++) {
+		const char *k = argv[i];
+		if (i + 1 >= argc) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "option %s needs a value", k);
+			usage(msg);
+		}
+		const char *v = argv[++i];
+		if (!strcmp(k, "--obj")) a.obj = v;
+		else if (!strcmp(k, "--pin")) a.pin = v;
+		else if (!strcmp(k, "--netns")) a.netns = v;
+		else if (!strcmp(k, "--ifname")) a.ifname = v;
+		else if (!strcmp(k, "--capacity")) a.capacity = parse_long(v, 1, 1 << 24, "--capacity");
+		else if (!strcmp(k, "--endpoint")) a.endpoint = parse_long(v, 1, 65535, "--endpoint");
+		else {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "unknown option %s", k);
+			usage(msg);
+		}
+	}
+	return a;
+}
+
+static void need(const void *v, const char *opt)
+{
+	if (!v) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "missing %s", opt);
+		usage(msg);
+	}
+}
+
+static void pin_path(char *buf, size_t n, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
+		die(EXIT_USAGE, "pin path too long: %s/%s", dir, name);
+}
+
+static int open_pinned(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	pin_path(p, sizeof(p), dir, name);
+	int fd = bpf_obj_get(p);
+	if (fd < 0)
+		die(1, "open pinned %s: %s (was 'cb-bpf load --pin %s' run?)", p, strerror(errno), dir);
+	return fd;
+}
+
+static int is_bpffs(const char *path)
+{
+	struct statfs st;
+	return statfs(path, &st) == 0 && (unsigned long)st.f_type == BPF_FS_MAGIC;
+}
+
+static void mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		die(EXIT_USAGE, "path too long: %s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			die(1, "mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		die(1, "mkdir %s: %s", tmp, strerror(errno));
+}
+
+// Like the Cilium agent: mount bpffs at /sys/fs/bpf when the system has not.
+static void ensure_bpffs(const char *dir)
+{
+	size_t n = strlen(BPFFS_ROOT);
+	if (!strncmp(dir, BPFFS_ROOT "/", n + 1) && !is_bpffs(BPFFS_ROOT)) {
+		if (mount("bpffs", BPFFS_ROOT, "bpf", 0, "mode=0700"))
+			die(1, "mount bpffs on %s: %s", BPFFS_ROOT, strerror(errno));
+	}
+	mkdir_p(dir);
+	if (!is_bpffs(dir))
+		die(1, "%s is not on a bpf filesystem (mount -t bpf bpffs %s)", dir, BPFFS_ROOT);
+}
+
+static int create_policy_map(const char *name, uint32_t capacity)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	return bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, sizeof(struct policy_key), sizeof(struct policy_entry),
+			      capacity, &opts);
+}
+
+static int cmd_load(struct args *a)
+{
+	need(a->obj, "--obj");
+	need(a->pin, "--pin");
+	if (a->capacity < 0)
+		usage("missing --capacity");
+	ensure_bpffs(a->pin);
+	char p[PATH_MAX];
+	pin_path(p, sizeof(p), a->pin, "ipcache");
+	if (access(p, F_OK) == 0)
+		die(1, "%s already holds a loaded model; run 'cb-bpf unload --pin %s' first", a->pin, a->pin);
+
+	struct bpf_object *obj = bpf_object__open_file(a->obj, NULL);
+	if (!obj)
+		die(1, "open %s: %s", a->obj, strerror(errno));
+	struct bpf_map *outer = bpf_object__find_map_by_name(obj, "policy");
+	if (!outer || !bpf_map__inner_map(outer))
+		die(1, "%s has no policy map-of-maps", a->obj);
+	// The inner-map template at the configured capacity (libbpf 1.1 cannot resize the declared template:
+	// bpf_map__set_max_entries on an inner map dereferences a NULL object).
+	int tmpl = create_policy_map("cb_pol_tmpl", (uint32_t)a->capacity);
+	if (tmpl < 0)
+		die(1, "create policy map template (capacity %ld): %s", a->capacity, strerror(errno));
+	if (bpf_map__set_inner_map_fd(outer, tmpl))
+		die(1, "set policy map template: %s", strerror(errno));
+	if (bpf_object__load(obj))
+		die(1, "load %s: %s", a->obj, strerror(errno));
+
+	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, map_names[i]);
+		if (!m)
+			die(1, "%s has no map %s", a->obj, map_names[i]);
+		pin_path(p, sizeof(p), a->pin, map_names[i]);
+		if (bpf_map__pin(m, p))
+			die(1, "pin %s: %s", p, strerror(errno));
+	}
+	for (size_t i = 0; i < sizeof(prog_names) / sizeof(prog_names[0]); i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(obj, prog_names[i]);
+		if (!prog)
+			die(1, "%s has no program %s", a->obj, prog_names[i]);
+		pin_path(p, sizeof(p), a->pin, prog_names[i]);
+		if (bpf_program__pin(prog, p))
+			die(1, "pin %s: %s", p, strerror(errno));
+	}
+	uint32_t zero = 0, cap = (uint32_t)a->capacity;
+	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(obj, "config")), &zero, &cap, BPF_ANY))
+		die(1, "write config: %s", strerror(errno));
+	bpf_object__close(obj);
+	printf("{\"pin\":\"%s\",\"capacity\":%ld}\n", a->pin, a->capacity);
+	return 0;
+}
+
+static int enter_netns(const char *name)
+{
+	char p[PATH_MAX];
+	if (strchr(name, '/'))
+		usage("--netns takes a name under /run/netns, not a path");
+	snprintf(p, sizeof(p), "/run/netns/%s", name);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(1, "open %s: %s", p, strerror(errno));
+	if (setns(fd, CLONE_NEWNET))
+		die(1, "setns %s: %s", p, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+static int cmd_attach(struct args *a)
+{
+	need(a->pin, "--pin");
+	need(a->netns, "--netns");
+	need(a->ifname, "--ifname");
+	// Pinned objects are opened before setns; only the network namespace changes, the bpffs view does not.
+	int from_fd = open_pinned(a->pin, "from_pod");
+	int to_fd = open_pinned(a->pin, "to_pod");
+	int ep_fd = a->endpoint > 0 ? open_pinned(a->pin, "endpoints") : -1;
+	enter_netns(a->netns);
+	unsigned ifindex = if_nametoindex(a->ifname);
+	if (!ifindex)
+		die(1, "no interface %s in netns %s", a->ifname, a->netns);
+
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
+	int err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		die(1, "create clsact on %s: %s", a->ifname, strerror(-err));
+	LIBBPF_OPTS(bpf_tc_opts, ing, .handle = 1, .priority = 1, .prog_fd = from_fd, .flags = BPF_TC_F_REPLACE);
+	if ((err = bpf_tc_attach(&hook, &ing)))
+		die(1, "attach from_pod to %s ingress: %s", a->ifname, strerror(-err));
+	hook.attach_point = BPF_TC_EGRESS;
+	LIBBPF_OPTS(bpf_tc_opts, egr, .handle = 1, .priority = 1, .prog_fd = to_fd, .flags = BPF_TC_F_REPLACE);
+	if ((err = bpf_tc_attach(&hook, &egr)))
+		die(1, "attach to_pod to %s egress: %s", a->ifname, strerror(-err));
+
+	if (ep_fd >= 0) {
+		struct endpoint_info info = { .endpoint_id = (uint32_t)a->endpoint, .flags = 0 };
+		uint32_t key = ifindex;
+		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
+			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
+	}
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
+	return 0;
+}
+
+static int cmd_detach(struct args *a)
+{
+	need(a->netns, "--netns");
+	need(a->ifname, "--ifname");
+	enter_netns(a->netns);
+	unsigned ifindex = if_nametoindex(a->ifname);
+	if (!ifindex)
+		die(1, "no interface %s in netns %s", a->ifname, a->netns);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int err = bpf_tc_hook_destroy(&hook);
+	if (err && err != -ENOENT)
+		die(1, "remove clsact from %s: %s", a->ifname, strerror(-err));
+	return 0;
+}
+
+// ---- fill ----
+
+struct vec { void *data; size_t len, cap, size; };
+
+static void *vec_push(struct vec *v)
+{
+	if (v->len == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 256;
+		v->data = realloc(v->data, v->cap * v->size);
+		if (!v->data)
+			die(1, "out of memory");
+	}
+	return (char *)v->data + v->size * v->len++;
+}
+
+struct policy_line { uint32_t endpoint_id; struct policy_key key; };
+struct endpoint_line { uint32_t ifindex; struct endpoint_info info; };
+
+static int cmp_policy_line(const void *x, const void *y)
+{
+	const struct policy_line *a = x, *b = y;
+	return a->endpoint_id < b->endpoint_id ? -1 : a->endpoint_id > b->endpoint_id;
+}
+
+static int cmp_bytes8(const void *x, const void *y) { return memcmp(x, y, 8); }
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+static void input_error(long line, const char *what, const char *text)
+{
+	fprintf(stderr, "cb-bpf: stdin line %ld: %s: %s\n", line, what, text);
+	exit(EXIT_USAGE);
+}
+
+static uint32_t parse_u32_field(const char *s, uint32_t max, long line, const char *what)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v > max || *s == '-')
+		input_error(line, what, s);
+	return (uint32_t)v;
+}
+
+// Writes keys/values: one batch syscall when the map type supports it, otherwise one update per element.
+// Returns 0, or the failing errno (ENOSPC/E2BIG mean the map is full).
+static int write_entries(int fd, const void *keys, const void *values, size_t n, size_t ksz, size_t vsz)
+{
+	if (n == 0)
+		return 0;
+	uint32_t count = (uint32_t)n;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	if (bpf_map_update_batch(fd, keys, values, &count, &opts) == 0)
+		return 0;
+	int err = errno;
+	if (err == ENOSPC || err == E2BIG)
+		return err;
+	// Batch not supported for this map type (or partly applied): per-element BPF_ANY updates are idempotent.
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, (const char *)keys + i * ksz, (const char *)values + i * vsz, BPF_ANY))
+			return errno;
+	}
+	return 0;
+}
+
+static void overflow(uint32_t endpoint_id, size_t needed, uint32_t capacity)
+{
+	fprintf(stderr, "{\"error\":\"policy-map-full\",\"endpoint\":%u,\"needed\":%zu,\"capacity\":%u}\n",
+		endpoint_id, needed, capacity);
+	exit(EXIT_OVERFLOW);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmd_fill(struct args *a)
+{
+	need(a->pin, "--pin");
+	double t0 = now_ms();
+	struct vec ipc_keys = { .size = sizeof(struct ipcache_key) }, ipc_vals = { .size = sizeof(struct ipcache_value) };
+	struct vec eps = { .size = sizeof(struct endpoint_line) };
+	struct vec pols = { .size = sizeof(struct policy_line) };
+
+	char *line = NULL;
+	size_t linecap = 0;
+	long lineno = 0;
+	while (getline(&line, &linecap, stdin) >= 0) {
+		lineno++;
+		char *save, *f[8];
+		int nf = 0;
+		line[strcspn(line, "\r\n")] = '\0';
+		char copy[512];
+		snprintf(copy, sizeof(copy), "%s", line);
+		for (char *t = strtok_r(line, " \t", &save); t && nf < 8; t = strtok_r(NULL, " \t", &save))
+			f[nf++] = t;
+		if (nf == 0 || f[0][0] == '#')
+			continue;
+		if (!strcmp(f[0], "ipcache")) {
+			if (nf != 3)
+				input_error(lineno, "expected 'ipcache A.B.C.D/LEN IDENTITY'", copy);
+			char *slash = strchr(f[1], '/');
+			if (!slash)
+				input_error(lineno, "prefix without /LEN", copy);
+			*slash = '\0';
+			struct in_addr addr;
+			if (inet_pton(AF_INET, f[1], &addr) != 1)
+				input_error(lineno, "bad IPv4 address", copy);
+			uint32_t len = parse_u32_field(slash + 1, 32, lineno, "prefix length");
+			uint32_t mask = len ? htonl(~0u << (32 - len)) : 0;
+			struct ipcache_key *k = vec_push(&ipc_keys);
+			*k = (struct ipcache_key){ .prefixlen = len, .addr = addr.s_addr & mask };
+			struct ipcache_value *v = vec_push(&ipc_vals);
+			v->identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
+		} else if (!strcmp(f[0], "endpoint")) {
+			if (nf != 5)
+				input_error(lineno, "expected 'endpoint IFINDEX ID INGRESS(0|1) EGRESS(0|1)'", copy);
+			struct endpoint_line *e = vec_push(&eps);
+			e->ifindex = parse_u32_field(f[1], INT32_MAX, lineno, "ifindex");
+			e->info.endpoint_id = parse_u32_field(f[2], 65535, lineno, "endpoint id");
+			e->info.flags = (parse_u32_field(f[3], 1, lineno, "ingress flag") ? EP_F_INGRESS_ENFORCED : 0) |
+					(parse_u32_field(f[4], 1, lineno, "egress flag") ? EP_F_EGRESS_ENFORCED : 0);
+		} else if (!strcmp(f[0], "policy")) {
+			if (nf != 7)
+				input_error(lineno, "expected 'policy ID IDENTITY ingress|egress PROTO PORT BITS'", copy);
+			struct policy_line *p = vec_push(&pols);
+			p->endpoint_id = parse_u32_field(f[1], 65535, lineno, "endpoint id");
+			p->key.identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
+			if (!strcmp(f[3], "ingress")) p->key.direction = 0;
+			else if (!strcmp(f[3], "egress")) p->key.direction = 1;
+			else input_error(lineno, "direction must be ingress or egress", copy);
+			p->key.protocol = (uint8_t)parse_u32_field(f[4], 255, lineno, "protocol");
+			uint32_t port = parse_u32_field(f[5], 65535, lineno, "port");
+			uint32_t bits = parse_u32_field(f[6], 16, lineno, "port prefix bits");
+			if (p->key.protocol == 0 && (port || bits))
+				input_error(lineno, "protocol 0 (any) takes port 0 and 0 prefix bits", copy);
+			if (bits < 16 && (port & ((1u << (16 - bits)) - 1)))
+				input_error(lineno, "port has bits set below its prefix", copy);
+			p->key.dport = htons((uint16_t)port);
+			p->key.prefixlen = p->key.protocol == 0 ? 40 : 48 + bits;
+		} else {
+			input_error(lineno, "unknown entry kind (ipcache, endpoint, policy)", copy);
+		}
+	}
+	free(line);
+
+	int ipc_fd = open_pinned(a->pin, "ipcache");
+	int ep_fd = open_pinned(a->pin, "endpoints");
+	int outer_fd = open_pinned(a->pin, "policy");
+	uint32_t capacity = (uint32_t)a->capacity;
+	if (a->capacity < 0) {
+		int cfg_fd = open_pinned(a->pin, "config");
+		uint32_t zero = 0;
+		if (bpf_map_lookup_elem(cfg_fd, &zero, &capacity) || capacity == 0)
+			die(1, "read policy-map capacity from %s/config: %s", a->pin, strerror(errno));
+		close(cfg_fd);
+	}
+
+	// Endpoints that get a policy map: every listed endpoint (an enforced endpoint with no entries denies all)
+	// and every endpoint a policy line names.
+	qsort(pols.data, pols.len, pols.size, cmp_policy_line);
+	struct vec ids = { .size = sizeof(uint32_t) };
+	for (size_t i = 0; i < eps.len; i++)
+		*(uint32_t *)vec_push(&ids) = ((struct endpoint_line *)eps.data)[i].info.endpoint_id;
+	for (size_t i = 0; i < pols.len; i++)
+		*(uint32_t *)vec_push(&ids) = ((struct policy_line *)pols.data)[i].endpoint_id;
+	qsort(ids.data, ids.len, ids.size, cmp_u32);
+	size_t nids = 0;
+	for (size_t i = 0; i < ids.len; i++) {
+		uint32_t id = ((uint32_t *)ids.data)[i];
+		if (nids == 0 || ((uint32_t *)ids.data)[nids - 1] != id)
+			((uint32_t *)ids.data)[nids++] = id;
+	}
+
+	// Safety net before touching the kernel: the TS compiler should have refused already.
+	for (size_t i = 0, j; i < pols.len; i = j) {
+		uint32_t id = ((struct policy_line *)pols.data)[i].endpoint_id;
+		for (j = i; j < pols.len && ((struct policy_line *)pols.data)[j].endpoint_id == id; j++)
+			;
+		if (j - i > capacity)
+			overflow(id, j - i, capacity);
+	}
+
+	int err = write_entries(ipc_fd, ipc_keys.data, ipc_vals.data, ipc_keys.len, ipc_keys.size, ipc_vals.size);
+	if (err)
+		die(1, "write ipcache: %s", strerror(err));
+
+	struct policy_key *pkeys = malloc((pols.len ? pols.len : 1) * sizeof(*pkeys));
+	struct policy_entry *pvals = malloc((pols.len ? pols.len : 1) * sizeof(*pvals));
+	if (!pkeys || !pvals)
+		die(1, "out of memory");
+	size_t pi = 0;
+	char json_counts[1 << 16];
+	size_t jlen = 0;
+	json_counts[0] = '\0';
+	for (size_t i = 0; i < nids; i++) {
+		uint32_t id = ((uint32_t *)ids.data)[i];
+		size_t n = 0;
+		while (pi < pols.len && ((struct policy_line *)pols.data)[pi].endpoint_id == id) {
+			pkeys[n] = ((struct policy_line *)pols.data)[pi].key;
+			pvals[n].flags = POLICY_F_ALLOW;
+			n++, pi++;
+		}
+		char name[16];
+		snprintf(name, sizeof(name), "cb_pol_%u", id);
+		int inner = create_policy_map(name, capacity);
+		if (inner < 0)
+			die(1, "create policy map for endpoint %u (capacity %u): %s", id, capacity, strerror(errno));
+		err = write_entries(inner, pkeys, pvals, n, sizeof(*pkeys), sizeof(*pvals));
+		if (err == ENOSPC || err == E2BIG)
+			overflow(id, n, capacity);
+		if (err)
+			die(1, "write policy map of endpoint %u: %s", id, strerror(err));
+		if (bpf_map_update_elem(outer_fd, &id, &inner, BPF_ANY))
+			die(1, "install policy map of endpoint %u: %s", id, strerror(errno));
+		close(inner); // the outer map holds the reference now
+		if (jlen < sizeof(json_counts) - 64)
+			jlen += (size_t)snprintf(json_counts + jlen, sizeof(json_counts) - jlen, "%s\"%u\":%zu",
+						 i ? "," : "", id, n);
+	}
+
+	struct vec ep_keys = { .size = sizeof(uint32_t) }, ep_vals = { .size = sizeof(struct endpoint_info) };
+	for (size_t i = 0; i < eps.len; i++) {
+		*(uint32_t *)vec_push(&ep_keys) = ((struct endpoint_line *)eps.data)[i].ifindex;
+		*(struct endpoint_info *)vec_push(&ep_vals) = ((struct endpoint_line *)eps.data)[i].info;
+	}
+	err = write_entries(ep_fd, ep_keys.data, ep_vals.data, ep_keys.len, ep_keys.size, ep_vals.size);
+	if (err)
+		die(1, "write endpoints: %s", strerror(err));
+
+	// Remove what the desired state no longer has: endpoints first, so no endpoint points at a missing policy.
+	size_t removed = 0;
+	qsort(ep_keys.data, ep_keys.len, ep_keys.size, cmp_u32);
+	uint32_t cur, next;
+	int more = bpf_map_get_next_key(ep_fd, NULL, &cur) == 0;
+	while (more) {
+		more = bpf_map_get_next_key(ep_fd, &cur, &next) == 0;
+		if (!bsearch(&cur, ep_keys.data, ep_keys.len, ep_keys.size, cmp_u32) && !bpf_map_delete_elem(ep_fd, &cur))
+			removed++;
+		cur = next;
+	}
+	more = bpf_map_get_next_key(outer_fd, NULL, &cur) == 0;
+	while (more) {
+		more = bpf_map_get_next_key(outer_fd, &cur, &next) == 0;
+		if (!bsearch(&cur, ids.data, nids, ids.size, cmp_u32) && !bpf_map_delete_elem(outer_fd, &cur))
+			removed++;
+		cur = next;
+	}
+	qsort(ipc_keys.data, ipc_keys.len, ipc_keys.size, cmp_bytes8);
+	struct vec stale = { .size = sizeof(struct ipcache_key) };
+	struct ipcache_key ik, in;
+	more = bpf_map_get_next_key(ipc_fd, NULL, &ik) == 0;
+	while (more) {
+		if (!bsearch(&ik, ipc_keys.data, ipc_keys.len, ipc_keys.size, cmp_bytes8))
+			*(struct ipcache_key *)vec_push(&stale) = ik;
+		more = bpf_map_get_next_key(ipc_fd, &ik, &in) == 0;
+		ik = in;
+	}
+	for (size_t i = 0; i < stale.len; i++)
+		if (!bpf_map_delete_elem(ipc_fd, (struct ipcache_key *)stale.data + i))
+			removed++;
+
+	printf("{\"ipcache\":%zu,\"endpoints\":%zu,\"policy\":{%s},\"removed\":%zu,\"capacity\":%u,\"ms\":%.3f}\n",
+	       ipc_keys.len, eps.len, json_counts, removed, capacity, now_ms() - t0);
+	return 0;
+}
+
+// ---- stats ----
+
+static long memlock_of(int fd)
+{
+	char p[64], buf[256];
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(p, "r");
+	long v = -1;
+	if (!f)
+		return -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "memlock: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static size_t count_keys(int fd, size_t key_size)
+{
+	char cur[64], next[64];
+	size_t n = 0;
+	if (key_size > sizeof(cur))
+		return 0;
+	int more = bpf_map_get_next_key(fd, NULL, cur) == 0;
+	while (more) {
+		n++;
+		more = bpf_map_get_next_key(fd, cur, next) == 0;
+		memcpy(cur, next, key_size);
+	}
+	return n;
+}
+
+static int cmd_stats(struct args *a)
+{
+	need(a->pin, "--pin");
+	int cnt_fd = open_pinned(a->pin, "counters");
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		die(1, "count CPUs: %s", strerror(-ncpu));
+	uint64_t *vals = calloc((size_t)ncpu, sizeof(uint64_t));
+	printf("{\"counters\":{");
+	for (uint32_t i = 0; i < CNT_MAX; i++) {
+		uint64_t sum = 0;
+		if (bpf_map_lookup_elem(cnt_fd, &i, vals))
+			die(1, "read counter %u: %s", i, strerror(errno));
+		for (int c = 0; c < ncpu; c++)
+			sum += vals[c];
+		printf("%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)sum);
+	}
+	printf("},\"maps\":{");
+	struct { const char *name; size_t ksz; } plain[] = {
+		{ "ipcache", sizeof(struct ipcache_key) }, { "endpoints", 4 }, { "ct", 16 },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		int fd = open_pinned(a->pin, plain[i].name);
+		printf("\"%s\":{\"entries\":%zu,\"memlockBytes\":%ld},", plain[i].name, count_keys(fd, plain[i].ksz),
+		       memlock_of(fd));
+		close(fd);
+	}
+	int outer_fd = open_pinned(a->pin, "policy");
+	printf("\"policy\":{\"memlockBytes\":%ld,\"endpoints\":{", memlock_of(outer_fd));
+	uint32_t cur, next;
+	int first = 1, more = bpf_map_get_next_key(outer_fd, NULL, &cur) == 0;
+	while (more) {
+		uint32_t inner_id;
+		if (bpf_map_lookup_elem(outer_fd, &cur, &inner_id) == 0) {
+			int fd = bpf_map_get_fd_by_id(inner_id);
+			if (fd >= 0) {
+				struct bpf_map_info info = {};
+				uint32_t len = sizeof(info);
+				bpf_obj_get_info_by_fd(fd, &info, &len);
+				printf("%s\"%u\":{\"entries\":%zu,\"maxEntries\":%u,\"memlockBytes\":%ld}", first ? "" : ",",
+				       cur, count_keys(fd, sizeof(struct policy_key)), info.max_entries, memlock_of(fd));
+				first = 0;
+				close(fd);
+			}
+		}
+		more = bpf_map_get_next_key(outer_fd, &cur, &next) == 0;
+		cur = next;
+	}
+	printf("}}}}\n");
+	return 0;
+}
+
+static int cmd_unload(struct args *a)
+{
+	need(a->pin, "--pin");
+	DIR *d = opendir(a->pin);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		die(1, "open %s: %s", a->pin, strerror(errno));
+	}
+	if (!is_bpffs(a->pin))
+		die(1, "refusing to unload %s: not on a bpf filesystem", a->pin);
+	struct dirent *e;
+	char p[PATH_MAX];
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		pin_path(p, sizeof(p), a->pin, e->d_name);
+		if (unlink(p))
+			die(1, "unpin %s: %s", p, strerror(errno));
+	}
+	closedir(d);
+	if (rmdir(a->pin))
+		die(1, "rmdir %s: %s", a->pin, strerror(errno));
+	// Per-node pin dirs live under /sys/fs/bpf/cb-<runid>/: drop the run dir once its last node is gone.
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", a->pin);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		const char *base = strrchr(parent, '/');
+		if (base && !strncmp(base + 1, "cb-", 3) && is_bpffs(parent))
+			rmdir(parent); // ENOTEMPTY while other nodes remain: fine
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage("missing subcommand");
+	libbpf_set_print(libbpf_quiet);
+	struct args a = parse_args(argc, argv);
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "load")) return cmd_load(&a);
+	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
+	if (!strcmp(cmd, "detach")) return cmd_detach(&a);
+	if (!strcmp(cmd, "fill")) return cmd_fill(&a);
+	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
+	if (!strcmp(cmd, "unload")) return cmd_unload(&a);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "unknown subcommand '%s'", cmd);
+	usage(msg);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+// Cilium-style policy enforcement, as a model: tc (clsact) programs on each pod's host-side veth in the node
+// namespace, an ipcache LPM trie (prefix -> security identity), a per-endpoint policy map (LPM trie keyed by
+// identity, direction, protocol, port prefix) reached through a hash-of-maps, and a conntrack LRU hash so
+// established flows skip the policy lookup. Not Cilium's code: the same mechanism, small enough to read.
+//
+// Hooks, seen from the node namespace:
+//   tc ingress on the host-side veth = packets FROM the pod -> the pod's EGRESS policy, peer = destination
+//   tc egress  on the host-side veth = packets TO the pod   -> the pod's INGRESS policy, peer = source
+//
+// Policy map key (struct policy_key), compared by the LPM trie byte by byte after prefixlen:
+//   identity (u32, host byte order; always inside the prefix, so its byte order never matters for matching)
+//   direction (u8: 0 ingress, 1 egress)
+//   protocol (u8: IPPROTO_*)
+//   dport (be16, network order so that port prefixes are bit prefixes of the port number)
+// prefixlen: 40 = identity+direction (any protocol, any port: a rule without ports)
+//            48 = + protocol (every port of that protocol)
+//            48+k = + the top k bits of the port (k = 16: one port; k < 16: an aligned block of 2^(16-k)
+//            ports, so a range [lo, hi] becomes its minimal set of power-of-two aligned blocks, as in
+//            Cilium 1.16+).
+// Identity 0 stands for "any peer" (a rule without from/to): looked up second, after the exact identity.
+// ICMP has no ports: dport 0, so only prefix-40 entries (and identity 0) can allow it.
+
+#define _LINUX_TYPES_H
+// linux/types.h pulls in <asm/types.h>, which clang -target bpf cannot find on multiarch systems without an
+// extra -I; these are the only types the uapi headers below need.
+typedef unsigned char __u8;
+typedef signed char __s8;
+typedef unsigned short __u16;
+typedef short __s16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
+typedef __u16 __le16;
+typedef __u32 __le32;
+typedef __u64 __le64;
+typedef __u16 __sum16;
+typedef __u32 __wsum;
+typedef unsigned __poll_t;
+#define __aligned_u64 __u64 __attribute__((aligned(8)))
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_SCTP 132
+#define IP_OFFSET_MASK 0x1fff
+
+#define DIR_INGRESS 0
+#define DIR_EGRESS 1
+
+#define IDENTITY_ANY 0
+#define IDENTITY_WORLD 2
+
+#define EP_F_INGRESS_ENFORCED 1
+#define EP_F_EGRESS_ENFORCED 2
+
+#define POLICY_F_ALLOW 1
+#define POLICY_FULL_PREFIX 64
+
+enum counter {
+	CNT_PACKETS = 0,      // every packet seen on an endpoint hook
+	CNT_POLICY_LOOKUPS,   // policy map lookups (1 or 2 per new flow in an enforced direction)
+	CNT_CT_HITS,          // packets accepted by conntrack (established or reply)
+	CNT_CT_NEW,           // new flows inserted into conntrack
+	CNT_ALLOWED,          // new flows allowed by a policy map entry
+	CNT_DROPS,            // packets dropped by policy
+	CNT_UNENFORCED,       // new flows in a direction no policy isolates
+	CNT_NOT_IPV4,         // ARP, IPv6...: passed untouched
+	CNT_MAX,
+};
+
+struct ipcache_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct ipcache_value {
+	__u32 identity;
+};
+
+struct endpoint_info {
+	__u32 endpoint_id;
+	__u32 flags;
+};
+
+struct policy_key {
+	__u32 prefixlen;
+	__u32 identity;
+	__u8 direction;
+	__u8 protocol;
+	__be16 dport;
+};
+
+struct policy_entry {
+	__u32 flags;
+};
+
+// Direction and endpoint are part of the tuple: a flow between two pods on one node crosses two endpoints'
+// hooks, and each must make its own decision.
+struct ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 direction;
+	__u16 endpoint_id;
+};
+
+struct ct_entry {
+	__u64 created_ns;
+	__u64 packets;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 512000);
+	__type(key, struct ipcache_key);
+	__type(value, struct ipcache_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ipcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65535);
+	__type(key, __u32); // host-side ifindex in the node namespace
+	__type(value, struct endpoint_info);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} endpoints SEC(".maps");
+
+// Inner template; the loader sets max_entries to the policy-map capacity (bpf.policyMapMax).
+struct policy_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	// Sizes, not __type(): clang emits the types of an inner-map template only as forward declarations.
+	__uint(key_size, sizeof(struct policy_key));
+	__uint(value_size, sizeof(struct policy_entry));
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 65535);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32); // endpoint id
+	__array(values, struct policy_map);
+} policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+} ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+// Index 0: policy-map capacity, written by the loader so `fill` creates inner maps of the loaded size.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+struct ip4_hdr {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+static __always_inline __u32 peer_identity(__be32 addr)
+{
+	struct ipcache_key k = { .prefixlen = 32, .addr = addr };
+	struct ipcache_value *v = bpf_map_lookup_elem(&ipcache, &k);
+	return v ? v->identity : IDENTITY_WORLD;
+}
+
+static __always_inline int policy_allows(__u32 endpoint_id, __u32 identity, __u8 direction, __u8 protocol, __be16 dport)
+{
+	void *pmap = bpf_map_lookup_elem(&policy, &endpoint_id);
+	if (!pmap)
+		return 0;
+	struct policy_key k = {
+		.prefixlen = POLICY_FULL_PREFIX,
+		.identity = identity,
+		.direction = direction,
+		.protocol = protocol,
+		.dport = dport,
+	};
+	struct policy_entry *e;
+	count(CNT_POLICY_LOOKUPS);
+	e = bpf_map_lookup_elem(pmap, &k);
+	if (e && (e->flags & POLICY_F_ALLOW))
+		return 1;
+	if (identity == IDENTITY_ANY)
+		return 0;
+	k.identity = IDENTITY_ANY;
+	count(CNT_POLICY_LOOKUPS);
+	e = bpf_map_lookup_elem(pmap, &k);
+	return e && (e->flags & POLICY_F_ALLOW);
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
+{
+	__u32 ifindex = skb->ifindex;
+	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &ifindex);
+	if (!ep)
+		return TC_ACT_OK; // not an endpoint this node manages
+
+	count(CNT_PACKETS);
+	if (skb->protocol != bpf_htons(ETH_P_IP)) {
+		count(CNT_NOT_IPV4);
+		return TC_ACT_OK;
+	}
+
+	// bpf_skb_load_bytes copes with non-linear skbs, so no pull is needed.
+	struct ip4_hdr ip;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
+		return TC_ACT_SHOT;
+	__u32 ihl = (ip.ver_ihl & 0x0f) * 4;
+	if (ihl < sizeof(ip))
+		return TC_ACT_SHOT;
+
+	__be16 sport = 0, dport = 0;
+	// Non-first fragments carry no L4 header: they match as port 0 (a rule without ports still allows them).
+	if (!(ip.frag_off & bpf_htons(IP_OFFSET_MASK))) {
+		if (ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP || ip.protocol == IPPROTO_SCTP) {
+			__be16 ports[2];
+			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, ports, sizeof(ports)) < 0)
+				return TC_ACT_SHOT;
+			sport = ports[0];
+			dport = ports[1];
+		} else if (ip.protocol == IPPROTO_ICMP) {
+			// Echo identifier as both "ports": request and reply then share a conntrack tuple.
+			__u8 icmp[8];
+			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, icmp, sizeof(icmp)) < 0)
+				return TC_ACT_SHOT;
+			if (icmp[0] == 8 || icmp[0] == 0) {
+				sport = (__be16)(icmp[4] | (icmp[5] << 8));
+				dport = sport;
+			}
+		}
+	}
+
+	__u16 endpoint_id = (__u16)ep->endpoint_id;
+	struct ct_key fwd = {
+		.saddr = ip.saddr, .daddr = ip.daddr, .sport = sport, .dport = dport,
+		.protocol = ip.protocol, .direction = direction, .endpoint_id = endpoint_id,
+	};
+	struct ct_entry *ce = bpf_map_lookup_elem(&ct, &fwd);
+	if (ce) {
+		__sync_fetch_and_add(&ce->packets, 1);
+		count(CNT_CT_HITS);
+		return TC_ACT_OK;
+	}
+	struct ct_key rev = {
+		.saddr = ip.daddr, .daddr = ip.saddr, .sport = dport, .dport = sport,
+		.protocol = ip.protocol, .direction = direction ^ 1, .endpoint_id = endpoint_id,
+	};
+	ce = bpf_map_lookup_elem(&ct, &rev);
+	if (ce) {
+		__sync_fetch_and_add(&ce->packets, 1);
+		count(CNT_CT_HITS);
+		return TC_ACT_OK;
+	}
+
+	__u32 enforced = ep->flags & (direction == DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED);
+	if (enforced) {
+		__u32 identity = peer_identity(direction == DIR_INGRESS ? ip.saddr : ip.daddr);
+		__be16 policy_port = ip.protocol == IPPROTO_ICMP ? 0 : dport;
+		if (!policy_allows(ep->endpoint_id, identity, direction, ip.protocol, policy_port)) {
+			count(CNT_DROPS);
+			return TC_ACT_SHOT;
+		}
+		count(CNT_ALLOWED);
+	} else {
+		count(CNT_UNENFORCED);
+	}
+
+	// Even unenforced flows are tracked: their replies must pass the other, possibly enforced, direction.
+	struct ct_entry entry = { .created_ns = bpf_ktime_get_ns(), .packets = 1 };
+	bpf_map_update_elem(&ct, &fwd, &entry, BPF_NOEXIST);
+	count(CNT_CT_NEW);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	return handle(skb, DIR_EGRESS);
+}
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	return handle(skb, DIR_INGRESS);
+}
+
+char LICENSE[] SEC("license") = "GPL";

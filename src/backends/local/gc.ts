@@ -1,0 +1,90 @@
+// Finds and removes what killed local runs left behind: namespaces (and with them their links, rules, ipsets
+// and tc programs), BPF pins, and stale run locks. Live runs (their pid still running) are left alone.
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Runner } from '../../exec/runner.js';
+import { NETNS_RE } from './topology.js';
+import { RUN_LOCK_DIR } from './backend.js';
+
+export const BPF_PIN_ROOT = '/sys/fs/bpf';
+const PIN_RE = /^cb-([a-z][a-z0-9]{4})$/;
+
+export interface Leftovers {
+  runs: Map<string, { namespaces: string[]; pins: string[]; live: boolean }>;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function liveRuns(lockDir = RUN_LOCK_DIR): Set<string> {
+  const live = new Set<string>();
+  if (!existsSync(lockDir)) return live;
+  for (const f of readdirSync(lockDir)) {
+    const m = /^([a-z][a-z0-9]{4})\.pid$/.exec(f);
+    if (!m) continue;
+    const pid = Number(readFileSync(`${lockDir}/${f}`, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) live.add(m[1]!);
+  }
+  return live;
+}
+
+export async function findLeftovers(runner: Runner, opts: { pinRoot?: string; lockDir?: string } = {}): Promise<Leftovers> {
+  const runs: Leftovers['runs'] = new Map();
+  const live = liveRuns(opts.lockDir);
+  const entry = (id: string) => {
+    let e = runs.get(id);
+    if (!e) runs.set(id, (e = { namespaces: [], pins: [], live: live.has(id) }));
+    return e;
+  };
+  const r = await runner.run({ argv: ['ip', 'netns', 'list'], allowFailure: true });
+  for (const line of r.stdout.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const m = NETNS_RE.exec(name);
+    if (m) entry(m[1]!).namespaces.push(name);
+  }
+  const pinRoot = opts.pinRoot ?? BPF_PIN_ROOT;
+  if (existsSync(pinRoot)) {
+    for (const f of readdirSync(pinRoot)) {
+      const m = PIN_RE.exec(f);
+      if (m) entry(m[1]!).pins.push(`${pinRoot}/${f}`);
+    }
+  }
+  return { runs };
+}
+
+export interface GcReport {
+  removed: { runId: string; namespaces: string[]; pins: string[] }[];
+  skippedLive: string[];
+}
+
+/** Removes leftovers; `only` limits it to one run id; `force` also removes runs whose process is alive. */
+export async function collectGarbage(runner: Runner, opts: { only?: string; force?: boolean; pinRoot?: string; lockDir?: string } = {}): Promise<GcReport> {
+  const { runs } = await findLeftovers(runner, opts);
+  const report: GcReport = { removed: [], skippedLive: [] };
+  for (const [runId, e] of [...runs].sort(([a], [b]) => a.localeCompare(b))) {
+    if (opts.only && runId !== opts.only) continue;
+    if (e.live && !opts.force) {
+      report.skippedLive.push(runId);
+      continue;
+    }
+    for (const ns of e.namespaces) {
+      const pids = await runner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
+      const list = pids.stdout.split(/\s+/).filter(Boolean);
+      if (list.length) await runner.run({ argv: ['kill', '-9', ...list], allowFailure: true });
+    }
+    // Pods first, nodes, then the switch: the order a run tears down in.
+    const order = (n: string) => (n.endsWith('-sw') ? 2 : /-n\d+$/.test(n) ? 1 : 0);
+    for (const ns of [...e.namespaces].sort((a, b) => order(a) - order(b))) {
+      await runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
+    }
+    if (!runner.dryRun) for (const pin of e.pins) rmSync(pin, { recursive: true, force: true });
+    if (!runner.dryRun) rmSync(`${opts.lockDir ?? RUN_LOCK_DIR}/${runId}.pid`, { force: true });
+    report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins });
+  }
+  return report;
+}

@@ -1,0 +1,71 @@
+// The CNI data-plane models of the local backend, declared as data: how pods attach, and (for the models with
+// a policy engine) how a resolved policy set is compiled and installed on each node.
+import type { CniName, RunConfig } from '../../config/schema.js';
+import type { Runner } from '../../exec/runner.js';
+import type { EndpointPolicy, Inventory } from '../../policy/types.js';
+import type { Attachment, Topology } from './topology.js';
+
+export interface ModelContext {
+  runner: Runner;
+  /** Not cancellable: for cleanup after Ctrl-C. */
+  cleanupRunner: Runner;
+  topology: Topology;
+  inventory: Inventory;
+  /** Policies resolved per pod of the inventory that runs on a node of the topology. */
+  endpoints: EndpointPolicy[];
+  config: RunConfig;
+}
+
+export type ModelState = Record<string, number | string | boolean>;
+
+export interface LocalModel {
+  cni: CniName;
+  /** Short name used in results and reports; says it is a model. */
+  name: string;
+  description: string;
+  enforcesPolicy: boolean;
+  attachment: Attachment;
+  hostIfPrefix: 'cali' | 'lxc' | 'veth';
+  /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
+  install?(ctx: ModelContext): Promise<ModelState>;
+  /** Cleanup beyond deleting the namespaces (BPF pins live outside them). */
+  cleanup?(ctx: Pick<ModelContext, 'cleanupRunner' | 'topology'>): Promise<void>;
+}
+
+const none: LocalModel = {
+  cni: 'none',
+  name: 'no-CNI routing floor',
+  description: 'No policy engine: pods on routed veths, routes between nodes; the floor other results are read against',
+  enforcesPolicy: false,
+  attachment: 'routed',
+  hostIfPrefix: 'veth',
+};
+
+const flannel: LocalModel = {
+  cni: 'flannel',
+  name: 'Flannel-style VXLAN model',
+  description:
+    'Flannel-style VXLAN model on the local kernel: cni0 bridge per node, flannel.1 VXLAN (VNI 1, UDP 8472) with static FDB/neighbour entries; no policy engine (policies accepted and ignored)',
+  enforcesPolicy: false,
+  attachment: 'bridge-vxlan',
+  hostIfPrefix: 'veth',
+};
+
+const models = new Map<CniName, LocalModel>([
+  ['none', none],
+  ['flannel', flannel],
+]);
+
+export function registerLocalModel(model: LocalModel): void {
+  models.set(model.cni, model);
+}
+
+export function localModel(cni: CniName): LocalModel {
+  const m = models.get(cni);
+  if (!m) throw new Error(`${cni} is not available yet on the local backend`);
+  return m;
+}
+
+export function localModelNames(): CniName[] {
+  return [...models.keys()];
+}

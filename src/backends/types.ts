@@ -1,0 +1,60 @@
+// The small interface every backend implements. A run drives it: up -> installPolicies -> measure* -> down.
+import type { BackendName, CniName } from '../config/schema.js';
+import type { MetricResult, MetricName } from '../results/schema.js';
+import type { NetworkPolicy } from '../policy/types.js';
+import type { PeerPodSpec } from '../policy/generate.js';
+
+export interface ModelDescription {
+  /** Short name: "Calico-style iptables model", "Cilium (kind)". */
+  name: string;
+  /** One line: what really runs. */
+  description: string;
+  enforcesPolicy: boolean;
+}
+
+export interface PolicySet {
+  policies: NetworkPolicy[];
+  /** Peer pods the policies name; backends that can, account for them without running them. */
+  peers: PeerPodSpec[];
+}
+
+export interface PolicyInstallReport {
+  /** Counts describing the data plane after install (rules, ipsets, identities, map entries…). */
+  modelState: Record<string, number | string | boolean>;
+  installMs: number;
+}
+
+export interface MeasureSettings {
+  samples: number;
+  warmup: number;
+  concurrency: number;
+  timeoutMs: number;
+}
+
+export interface Progress {
+  /** A step of a long operation; the CLI shows it, tests ignore it. */
+  step(message: string): void;
+}
+
+export interface BenchBackend {
+  readonly name: BackendName;
+  readonly cni: CniName;
+  readonly model: ModelDescription;
+  readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
+  up(): Promise<void>;
+  installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
+  measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;
+  /** Removes everything the run created. Safe to call twice and after a failed up(). */
+  down(): Promise<void>;
+  /** For --keep: how to look at what was left up. */
+  keepInstructions(): string[];
+}
+
+/** A failure the user can act on, tagged with its domain so results and exit codes can tell them apart. */
+export class CapacityError extends Error {
+  readonly kind = 'capacity';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CapacityError';
+  }
+}

@@ -1,0 +1,83 @@
+// `bench doctor`: can this machine run the local backend (and the kind backend)? Each check says how to fix it.
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import type { Runner } from '../exec/runner.js';
+import { probeAvailable } from '../probe/native.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  /** Which backend needs it. */
+  for: 'local' | 'kind';
+}
+
+const APT = 'apt-get update && apt-get install -y';
+
+async function has(runner: Runner, cmd: string, args: string[] = ['--version']): Promise<string | undefined> {
+  const r = await runner.run({ argv: [cmd, ...args], allowFailure: true, timeoutMs: 10_000 });
+  if (r.exitCode !== 0) return undefined;
+  return (r.stdout || r.stderr).split('\n')[0]?.trim() || 'present';
+}
+
+export function kernelAtLeast(version: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+export async function runDoctor(runner: Runner): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = (c: Check) => checks.push(c);
+  const isRoot = process.getuid?.() === 0;
+  add({ name: 'root', ok: isRoot, detail: isRoot ? 'running as root' : `uid ${process.getuid?.()}`, fix: 'run as root (sudo -E bench …): namespaces, iptables and BPF need CAP_NET_ADMIN and CAP_SYS_ADMIN', for: 'local' });
+  const kernel = release();
+  add({ name: 'kernel', ok: kernelAtLeast(kernel, 5, 10), detail: kernel, fix: 'the Cilium-style model uses tc BPF with map-in-map and LPM tries: Linux 5.10 or newer', for: 'local' });
+  const netnsOk = existsSync('/proc/self/ns/net');
+  add({ name: 'network namespaces', ok: netnsOk, detail: netnsOk ? 'supported' : 'no /proc/self/ns/net', fix: 'a kernel built with CONFIG_NET_NS', for: 'local' });
+  const tools: Array<[string, string, string[], string]> = [
+    ['iproute2 (ip)', 'ip', ['-V'], `${APT} iproute2`],
+    ['bridge', 'bridge', ['-V'], `${APT} iproute2`],
+    ['tc', 'tc', ['-V'], `${APT} iproute2`],
+    ['iptables', 'iptables', ['--version'], `${APT} iptables`],
+    ['iptables-restore', 'iptables-restore', ['--version'], `${APT} iptables`],
+    ['ipset', 'ipset', ['--version'], `${APT} ipset`],
+    ['bpftool', 'bpftool', ['version'], `${APT} bpftool`],
+    ['clang', 'clang', ['--version'], `${APT} clang llvm libbpf-dev`],
+    ['gcc', 'gcc', ['--version'], `${APT} gcc`],
+  ];
+  for (const [name, cmd, args, fix] of tools) {
+    const v = await has(runner, cmd, args);
+    add({ name, ok: v !== undefined, detail: v ?? 'not found', fix, for: 'local' });
+  }
+  const bpffs = existsSync('/proc/mounts') && readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'bpf');
+  add({ name: 'BPF filesystem', ok: bpffs, detail: bpffs ? 'mounted' : 'not mounted', fix: 'mount -t bpf bpf /sys/fs/bpf', for: 'local' });
+  const probe = probeAvailable();
+  add({ name: 'native probe', ok: probe, detail: probe ? 'dist/native/cb-probe built' : 'not built', fix: 'npm run build (or bash scripts/setup.sh)', for: 'local' });
+  for (const [name, cmd, args, fix] of [
+    ['docker engine', 'docker', ['info', '--format', '{{.ServerVersion}}'], 'install Docker and start its engine (the client alone is not enough)'],
+    ['kind', 'kind', ['version'], 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation'],
+    ['kubectl', 'kubectl', ['version', '--client'], 'install kubectl: https://kubernetes.io/docs/tasks/tools/'],
+    ['helm', 'helm', ['version', '--short'], 'install helm: https://helm.sh/docs/intro/install/'],
+  ] as Array<[string, string, string[], string]>) {
+    const v = await has(runner, cmd, args);
+    add({ name, ok: v !== undefined, detail: v ?? 'not found', fix, for: 'kind' });
+  }
+  return checks;
+}
+
+export function formatChecks(checks: Check[]): string {
+  const lines: string[] = [];
+  for (const backend of ['local', 'kind'] as const) {
+    const cs = checks.filter((c) => c.for === backend);
+    const ok = cs.every((c) => c.ok);
+    lines.push(`${backend} backend: ${ok ? 'ready' : 'NOT ready'}`);
+    for (const c of cs) {
+      lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(20)} ${c.detail}`);
+      if (!c.ok && c.fix) lines.push(`       fix: ${c.fix}`);
+    }
+  }
+  return lines.join('\n');
+}

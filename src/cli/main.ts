@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// The `bench` command. Commands stay thin: parse, validate, hand over to the modules that do the work, set
+// the exit code. Usage errors exit 2; a failed run or check exits 1.
+import { Command, CommanderError, Option } from 'commander';
+import { stringify } from 'yaml';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
+import { BACKENDS, CNIS, MAX_POLICIES } from '../config/schema.js';
+import { ExecRunner, DryRunRunner, shellQuote } from '../exec/runner.js';
+import { checkBackendCni, selectBackend, type Environment } from '../backends/registry.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+class UsageError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map((p) => `${p.where}: ${p.message}`).join('\n'));
+  }
+}
+
+function stepPrinter(enabled: boolean) {
+  const t0 = performance.now();
+  return {
+    step(message: string) {
+      if (enabled) process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+    },
+  };
+}
+
+async function detectEnvironment(): Promise<Environment> {
+  const runner = new ExecRunner();
+  const ok = async (argv: string[]) => (await runner.run({ argv, allowFailure: true, timeoutMs: 5_000 })).exitCode === 0;
+  const [dockerEngine, kind] = await Promise.all([ok(['docker', 'info', '--format', '{{.ServerVersion}}']), ok(['kind', 'version'])]);
+  return { dockerEngine, kind };
+}
+
+/** Ctrl-C and SIGTERM abort the run; its finally-blocks tear down before the process exits. */
+function interruptSignal(): AbortSignal {
+  const ctl = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) {
+      process.stderr.write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${sig}: stopping and cleaning up (press again to exit at once)\n`);
+    ctl.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return ctl.signal;
+}
+
+const runFlags = (cmd: Command) =>
+  cmd
+    .addOption(new Option('--cni <name>', `CNI data plane: ${CNIS.join('|')}`))
+    .option('--policies <n>', `number of NetworkPolicies selecting the server (0..${MAX_POLICIES})`)
+    .addOption(new Option('--backend <name>', `where to run: ${BACKENDS.join('|')} (default auto)`))
+    .option('--samples <n>', 'measured operations per metric (default 10000)')
+    .option('--warmup <n>', 'warm-up operations per metric, not recorded (default 1000)')
+    .option('--concurrency <n>', 'parallel probe workers (default 1)')
+    .option('--placement <where>', 'cross-node|same-node (default cross-node)')
+    .option('--match-position <pos>', "where the client's allowing policy sits in evaluation order: first|last (default last)")
+    .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
+    .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
+    .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
+    .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
+    .option('--out <dir>', 'results directory (default results)')
+    .option('--keep', 'leave the namespaces/cluster up after the run and print how to enter them')
+    .option('--dry-run', 'print the plan (every command) without running anything')
+    .option('--json', 'print the summary as JSON on stdout');
+
+function rawFlags(opts: Record<string, unknown>): RawFlags {
+  const { scenario: _s, ...rest } = opts;
+  return rest as RawFlags;
+}
+
+async function cmdRun(opts: Record<string, unknown>): Promise<number> {
+  const problems: Problem[] = [];
+  const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
+  if (scenario) problems.push(...scenario.problems);
+  const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
+  problems.push(...configProblems);
+  if (!config) throw new UsageError(problems);
+  const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false });
+  const unsupported = checkBackendCni(selection.backend, config.cni);
+  if (unsupported) throw new UsageError([...problems, unsupported]);
+  if (problems.length) throw new UsageError(problems);
+
+  if (selection.note) process.stdout.write(`${selection.note}\n`);
+  const { newRunId } = await import('../backends/local/topology.js');
+  const { executeRun, runDirFor } = await import('../run/run.js');
+  const { formatRunSummary, summaryJson } = await import('./format.js');
+  const runId = newRunId();
+  const signal = interruptSignal();
+  const progress = stepPrinter(!config.json);
+  const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(signal);
+  const backend = await (async () => {
+    const { LocalBackend } = await import('../backends/local/backend.js');
+    if (!config.dryRun) {
+      const { assertProbeAvailable } = await import('../probe/native.js');
+      assertProbeAvailable();
+    }
+    return new LocalBackend({ config, runId, runner, cleanupRunner: config.dryRun ? runner : undefined, signal, progress });
+  })();
+  progress.step(`run ${runId}: ${config.cni}, ${config.policies} policies, ${backend.model.name}`);
+  const { result, path } = await executeRun({ runId, config, backend, outDir: runDirFor(config, runId), scenarioPath: typeof opts.scenario === 'string' ? opts.scenario : undefined, progress, signal });
+  if (config.dryRun) {
+    process.stdout.write(`# plan for run ${runId} (dry run: nothing was executed)\n`);
+    for (const c of runner.log) process.stdout.write(`${shellQuote(c.argv)}\n`);
+    return EXIT_OK;
+  }
+  if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
+  else process.stdout.write(`\n${formatRunSummary(result, path)}\n`);
+  if (config.keep) process.stdout.write(`\n${backend.keepInstructions().join('\n')}\n`);
+  if (signal.aborted) return 130;
+  return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+}
+
+async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
+  const problems: Problem[] = [];
+  const { config } = resolveRunConfig({ cni: 'none', ...rawFlags({ policies: opts.policies, matchPosition: opts.matchPosition, seed: opts.seed }) });
+  if (!config) {
+    const r = resolveRunConfig({ cni: 'none', ...rawFlags({ policies: opts.policies, matchPosition: opts.matchPosition, seed: opts.seed }) });
+    throw new UsageError(r.problems);
+  }
+  const format = String(opts.output ?? 'yaml');
+  if (!['yaml', 'json'].includes(format)) problems.push({ where: '-o', message: `must be yaml or json, got '${format}'` });
+  if (problems.length) throw new UsageError(problems);
+  const { benchmarkPolicySet } = await import('../run/run.js');
+  const { policies } = benchmarkPolicySet(config);
+  if (format === 'json') process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }, null, 2)}\n`);
+  else process.stdout.write(policies.map((p) => stringify(p)).join('---\n'));
+  return EXIT_OK;
+}
+
+async function cmdGc(opts: Record<string, unknown>): Promise<number> {
+  const { collectGarbage } = await import('../backends/local/gc.js');
+  const runner = opts.dryRun ? new DryRunRunner() : new ExecRunner();
+  if (typeof opts.run === 'string' && !/^[a-z][a-z0-9]{4}$/.test(opts.run)) throw new UsageError([{ where: '--run', message: `not a run id: '${opts.run}' (5 characters, e.g. k3f9a)` }]);
+  const report = await collectGarbage(runner, { only: opts.run as string | undefined, force: Boolean(opts.force) });
+  if (report.removed.length === 0) process.stdout.write('nothing to remove\n');
+  for (const r of report.removed) {
+    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} run ${r.runId}: ${r.namespaces.length} namespaces${r.pins.length ? `, BPF pins ${r.pins.join(' ')}` : ''}\n`);
+    for (const ns of r.namespaces) process.stdout.write(`  netns ${ns}\n`);
+  }
+  for (const id of report.skippedLive) process.stdout.write(`skipped run ${id}: its process is still running (use --force to remove anyway)\n`);
+  return EXIT_OK;
+}
+
+async function cmdDoctor(): Promise<number> {
+  const { runDoctor, formatChecks } = await import('./doctor.js');
+  const checks = await runDoctor(new ExecRunner());
+  process.stdout.write(`${formatChecks(checks)}\n`);
+  return checks.filter((c) => c.for === 'local').every((c) => c.ok) ? EXIT_OK : EXIT_FAIL;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('bench')
+    .description('Measure Kubernetes CNI data planes: is NetworkPolicy enforced, and what does a new connection cost as policies grow?')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  const wrap = (fn: (opts: Record<string, unknown>) => Promise<number>) => async (opts: Record<string, unknown>) => {
+    process.exitCode = await fn(opts);
+  };
+  runFlags(program.command('run').description('one measurement: a CNI at one policy count')).action(wrap(cmdRun));
+  program
+    .command('policies')
+    .description('print the generated NetworkPolicy set')
+    .option('--policies <n>', 'number of filler policies', '3')
+    .option('--match-position <pos>', 'first|last', 'last')
+    .option('--seed <n>', 'generator seed', '1')
+    .option('-o, --output <format>', 'yaml|json', 'yaml')
+    .action(wrap(cmdPolicies));
+  program
+    .command('gc')
+    .description('remove what killed runs left behind (namespaces, BPF pins), found by the cb-<runid>- prefix')
+    .option('--run <id>', 'only this run id')
+    .option('--force', 'also remove runs whose process still runs')
+    .option('--dry-run', 'list what would be removed')
+    .action(wrap(cmdGc));
+  program.command('doctor').description('check what this machine needs for each backend and how to fix what is missing').action(wrap(async () => cmdDoctor()));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      process.stderr.write(`bench: invalid input\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return EXIT_FAIL;
+  }
+}
+
+function invokedDirectly(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (invokedDirectly()) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,97 @@
+// The result file: one run, raw samples and their summary, everything needed to recompute any statistic and
+// to know what ran where. Validated on read so a truncated or foreign file gives a clear error.
+import { z } from 'zod';
+import { BACKENDS, CNIS } from '../config/schema.js';
+
+export const RESULT_SCHEMA_VERSION = 1;
+export const RESULT_KIND = 'cni-bench/run-result';
+
+const pair = z.tuple([z.number(), z.number()]);
+// JSON has no NaN: an empty distribution's fields are written as null.
+const num = z.number().nullable();
+
+export const summarySchema = z.object({
+  count: z.number().int(),
+  min: num,
+  max: num,
+  mean: num,
+  p50: num,
+  p90: num,
+  p99: num,
+  p999: num,
+  ci95: z.object({ p50: z.tuple([num, num]), p99: z.tuple([num, num]) }),
+});
+
+export const METRICS = ['connect', 'crr', 'rr'] as const;
+export type MetricName = (typeof METRICS)[number];
+
+export const metricSchema = z.object({
+  /** Latency of each measured operation, nanoseconds, in the order measured. */
+  samplesNs: z.array(z.number()),
+  /** Failed operations by errno name (they are not samples). */
+  errors: z.record(z.string(), z.number()),
+  summary: summarySchema,
+  wallNs: z.number(),
+  cpu: z
+    .object({
+      /** All CPUs' busy time over the measured window, per operation (kernel accounting, /proc/stat). */
+      totalUsPerOp: z.number(),
+      /** The load generator's own CPU (getrusage of the probe client). */
+      probeClientUsPerOp: z.number(),
+      /** The server's CPU (/proc/<pid>/stat), when the backend can read it. */
+      probeServerUsPerOp: z.number().nullable(),
+      /** total − client − server: the data plane and everything else on the machine. */
+      dataPlaneUsPerOp: z.number(),
+      /** Softirq time over the window (packet processing), per operation. */
+      softirqUsPerOp: z.number(),
+    })
+    .nullable(),
+});
+
+export const modelStateSchema = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
+
+export const runResultSchema = z.object({
+  schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
+  kind: z.literal(RESULT_KIND),
+  runId: z.string(),
+  status: z.enum(['ok', 'failed']),
+  meta: z.object({
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    tool: z.object({ name: z.string(), version: z.string(), gitCommit: z.string().nullable() }),
+    machine: z.object({
+      hostname: z.string(),
+      kernel: z.string(),
+      cpuModel: z.string(),
+      cpus: z.number(),
+      memoryBytes: z.number(),
+      loadavg: z.tuple([z.number(), z.number(), z.number()]),
+    }),
+    backend: z.enum(BACKENDS),
+    cni: z.enum(CNIS),
+    model: z.object({ name: z.string(), description: z.string(), enforcesPolicy: z.boolean() }),
+    policy: z.object({ count: z.number().int(), matchPosition: z.enum(['first', 'last']), seed: z.number(), shape: z.string() }),
+    topology: z.object({ nodes: z.number(), placement: z.enum(['cross-node', 'same-node']), serverPods: z.number() }),
+    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number() }),
+    scenario: z.string().nullable(),
+    sweepId: z.string().nullable().optional(),
+    repetition: z.number().nullable().optional(),
+  }),
+  policiesEnforced: z.boolean(),
+  /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */
+  modelState: modelStateSchema,
+  timings: z.object({
+    setupMs: z.number().nullable(),
+    policyInstallMs: z.number().nullable(),
+    measureMs: z.number().nullable(),
+    teardownMs: z.number().nullable(),
+    totalMs: z.number(),
+  }),
+  metrics: z.object({ connect: metricSchema.nullable(), crr: metricSchema.nullable(), rr: metricSchema.nullable() }),
+  errors: z.array(z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() })),
+});
+
+export type RunResult = z.output<typeof runResultSchema>;
+export type MetricResult = z.output<typeof metricSchema>;
+export type SummaryJson = z.output<typeof summarySchema>;
+export { pair as ciPairSchema };

@@ -1,0 +1,125 @@
+// One benchmark point: bring a backend up, install the policy set, measure, tear down, write the result.
+// The result file is written whatever happens, so a run that fails halfway still leaves what it measured
+// and why it stopped.
+import { join, resolve } from 'node:path';
+import type { RunConfig } from '../config/schema.js';
+import { generatePolicySet } from '../policy/generate.js';
+import { machineInfo, toolInfo } from '../metrics/machine.js';
+import { summarize } from '../stats/summary.js';
+import { writeResult } from '../results/io.js';
+import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
+import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
+import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../backends/local/topology.js';
+
+export interface RunOptions {
+  runId: string;
+  config: RunConfig;
+  backend: BenchBackend;
+  /** Directory this run's result.json goes into. */
+  outDir: string;
+  scenarioPath?: string;
+  sweep?: { id: string; repetition: number };
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Seed for bootstrap resampling (defaults to the run's seed). */
+  bootstrapSeed?: number;
+}
+
+export function runDirFor(config: RunConfig, runId: string): string {
+  return resolve(config.out, runId);
+}
+
+export function benchmarkPolicySet(config: Pick<RunConfig, 'policies' | 'matchPosition' | 'seed'>, namespaces = { server: SERVER_NAMESPACE, client: CLIENT_NAMESPACE }, runLabel?: Record<string, string>): PolicySet {
+  return generatePolicySet({
+    policies: config.policies,
+    matchPosition: config.matchPosition,
+    seed: config.seed,
+    serverNamespace: namespaces.server,
+    clientNamespace: namespaces.client,
+    serverLabels: { ...SERVER_LABELS },
+    clientLabels: { ...CLIENT_LABELS },
+    serverPort: SERVER_PORT,
+    runLabel,
+  });
+}
+
+function errorKind(e: unknown): string | undefined {
+  const k = (e as { kind?: unknown }).kind;
+  return typeof k === 'string' ? k : (e as Error).name;
+}
+
+export async function executeRun(opts: RunOptions): Promise<{ result: RunResult; path: string | null }> {
+  const { config, backend, progress } = opts;
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const errors: RunResult['errors'] = [];
+  const metrics: RunResult['metrics'] = { connect: null, crr: null, rr: null };
+  const timings: RunResult['timings'] = { setupMs: null, policyInstallMs: null, measureMs: null, teardownMs: null, totalMs: 0 };
+  let modelState: RunResult['modelState'] = {};
+  let stage = 'setup';
+  try {
+    let t = performance.now();
+    await backend.up();
+    timings.setupMs = performance.now() - t;
+
+    stage = 'policy';
+    const set = benchmarkPolicySet(config);
+    const installed = await backend.installPolicies(set);
+    modelState = installed.modelState;
+    timings.policyInstallMs = installed.installMs;
+
+    stage = 'measure';
+    t = performance.now();
+    for (const metric of METRICS) {
+      if (opts.signal?.aborted) throw new Error('interrupted');
+      progress?.step(`measuring ${metric} (${config.samples} samples after ${config.warmup} warm-up)`);
+      const m = await backend.measure(metric, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs });
+      metrics[metric as MetricName] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }) } as MetricResult;
+    }
+    timings.measureMs = performance.now() - t;
+  } catch (e) {
+    errors.push({ stage: opts.signal?.aborted ? 'interrupted' : stage, message: (e as Error).message, kind: errorKind(e) });
+  } finally {
+    if (!config.keep) {
+      const t = performance.now();
+      try {
+        await backend.down();
+      } catch (e) {
+        errors.push({ stage: 'teardown', message: (e as Error).message, kind: errorKind(e) });
+      }
+      timings.teardownMs = performance.now() - t;
+    }
+  }
+  timings.totalMs = performance.now() - t0;
+  const result: RunResult = {
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    kind: RESULT_KIND,
+    runId: opts.runId,
+    status: errors.length ? 'failed' : 'ok',
+    meta: {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: toolInfo(),
+      machine: machineInfo(),
+      backend: backend.name,
+      cni: config.cni,
+      model: backend.model,
+      policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
+      topology: backend.topology,
+      probe: { tool: 'cb-probe', samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs },
+      scenario: opts.scenarioPath ?? null,
+      sweepId: opts.sweep?.id ?? null,
+      repetition: opts.sweep?.repetition ?? null,
+    },
+    policiesEnforced: backend.model.enforcesPolicy,
+    modelState,
+    timings,
+    metrics,
+    errors,
+  };
+  if (config.dryRun) return { result, path: null };
+  const path = writeResult(opts.outDir, result);
+  return { result, path };
+}
+
+export const resultPathFor = (dir: string) => join(dir, 'result.json');
