@@ -73,7 +73,7 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
   if (typeof data !== 'object' || Array.isArray(data)) {
     return { problems: [{ where: path, message: 'a scenario must be a mapping of settings (key: value)' }] };
   }
-  const parsed = scenarioSchema.safeParse(data);
+  const parsed = scenarioSchema.safeParse(data, { reportInput: true });
   if (parsed.success) return { scenario: parsed.data, problems };
   for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -140,7 +140,7 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
   Object.assign(merged, coerceFlags(flags, problems));
   if (merged.cni === undefined) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
   if (merged.policies === undefined) merged.policies = 0;
-  const parsed = runConfigSchema.safeParse(merged);
+  const parsed = runConfigSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {

@@ -1,0 +1,286 @@
+// The native probe (dist/native/cb-probe) and the floor reference (dist/native/connect-loop): planners that
+// return CommandSpecs, a parser for the client's JSON, and the two ways of running it (the echo server as a
+// long-lived child, the client through the Runner). The probe is C because Node's event loop would add more
+// to each new-connection sample than the data planes we are comparing.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { fullArgv, shellQuote, type CommandResult, type CommandSpec, type Runner } from '../exec/runner.js';
+
+// This file sits two levels below the package root both as src/probe/native.ts and as dist/probe/native.js.
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROBE_BIN = join(PACKAGE_ROOT, 'dist', 'native', 'cb-probe');
+export const CONNECT_LOOP_BIN = join(PACKAGE_ROOT, 'dist', 'native', 'connect-loop');
+
+export const PROBE_MISSING_HINT =
+  `the native probe is not built (expected ${PROBE_BIN} and ${CONNECT_LOOP_BIN}); ` +
+  `run 'npm run build' (needs gcc) or 'bash scripts/setup.sh' to install the toolchain and build it`;
+
+export class ProbeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProbeError';
+  }
+}
+
+export function probeAvailable(): boolean {
+  return existsSync(PROBE_BIN) && existsSync(CONNECT_LOOP_BIN);
+}
+
+export function assertProbeAvailable(): void {
+  if (!probeAvailable()) throw new ProbeError(PROBE_MISSING_HINT);
+}
+
+// ------------------------------------------------------------------------------------------------ settings
+
+export const probeModes = ['connect', 'crr', 'rr'] as const;
+export type ProbeMode = (typeof probeModes)[number];
+
+export const probeSettingsSchema = z.object({
+  mode: z.enum(probeModes),
+  samples: z.number().int().min(1).max(100_000_000),
+  warmup: z.number().int().min(0).max(100_000_000),
+  concurrency: z.number().int().min(1).max(1024),
+  timeoutMs: z.number().int().min(1).max(3_600_000),
+});
+
+export interface ProbeSettings {
+  mode: ProbeMode;
+  samples: number;
+  warmup: number;
+  concurrency: number;
+  timeoutMs: number;
+}
+
+const portSchema = z.number().int().min(1).max(65535);
+const ipSchema = z.union([z.ipv4(), z.ipv6()]);
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ProbeError(`${what}: ${formatIssues(r.error)}`);
+  return r.data;
+}
+
+// ------------------------------------------------------------------------------------------------ planners
+
+export function planServer(opts: { netns: string; ports: number[]; udp?: boolean; bind?: string }): CommandSpec {
+  validate(z.array(portSchema).min(1).max(1024), opts.ports, 'probe server ports');
+  if (opts.bind !== undefined) validate(ipSchema, opts.bind, 'probe server bind address');
+  const argv = [PROBE_BIN, 'server', ...opts.ports.flatMap((p) => ['--port', String(p)])];
+  if (opts.bind !== undefined) argv.push('--bind', opts.bind);
+  if (opts.udp) argv.push('--udp');
+  return { argv, netns: opts.netns, purpose: `echo server on port${opts.ports.length > 1 ? 's' : ''} ${opts.ports.join(',')}` };
+}
+
+/** Slack per sample for the client's run-time bound: normal samples take tens of µs, so this only trips on a hang. */
+const CLIENT_MS_PER_SAMPLE = 5;
+const CLIENT_BASE_TIMEOUT_MS = 30_000;
+
+export function planClient(opts: { netns: string; target: string; port: number } & ProbeSettings): CommandSpec {
+  const s = validate(probeSettingsSchema, opts, 'probe settings');
+  validate(ipSchema, opts.target, 'probe target');
+  validate(portSchema, opts.port, 'probe port');
+  const perWorker = Math.ceil((s.samples + s.warmup) / s.concurrency);
+  return {
+    argv: [
+      PROBE_BIN, 'client',
+      '--target', opts.target,
+      '--port', String(opts.port),
+      '--mode', s.mode,
+      '--samples', String(s.samples),
+      '--warmup', String(s.warmup),
+      '--concurrency', String(s.concurrency),
+      '--timeout-ms', String(s.timeoutMs),
+    ],
+    netns: opts.netns,
+    timeoutMs: CLIENT_BASE_TIMEOUT_MS + perWorker * CLIENT_MS_PER_SAMPLE,
+    purpose: `probe ${s.mode} to ${opts.target}:${opts.port}`,
+  };
+}
+
+/** One reachability attempt (TCP connect, or UDP send + echo); exit 1 means blocked, so failure is data here. */
+export function planCheck(opts: { netns: string; target: string; port: number; udp?: boolean; timeoutMs: number }): CommandSpec {
+  validate(ipSchema, opts.target, 'check target');
+  validate(portSchema, opts.port, 'check port');
+  validate(z.number().int().min(1).max(3_600_000), opts.timeoutMs, 'check timeoutMs');
+  const argv = [PROBE_BIN, 'check', '--target', opts.target, '--port', String(opts.port)];
+  if (opts.udp) argv.push('--udp');
+  argv.push('--timeout-ms', String(opts.timeoutMs));
+  return {
+    argv,
+    netns: opts.netns,
+    allowFailure: true,
+    timeoutMs: opts.timeoutMs + 10_000,
+    purpose: `check ${opts.udp ? 'udp' : 'tcp'} ${opts.target}:${opts.port}`,
+  };
+}
+
+export function planConnectLoop(opts: { netns: string; target: string; port: number; count: number }): CommandSpec {
+  validate(z.ipv4(), opts.target, 'connect-loop target (IPv4 only)');
+  validate(portSchema, opts.port, 'connect-loop port');
+  validate(z.number().int().min(1), opts.count, 'connect-loop count');
+  return {
+    argv: [CONNECT_LOOP_BIN, opts.target, String(opts.port), String(opts.count)],
+    netns: opts.netns,
+    timeoutMs: CLIENT_BASE_TIMEOUT_MS + opts.count * CLIENT_MS_PER_SAMPLE,
+    purpose: `reference connect loop to ${opts.target}:${opts.port}`,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------ parsing
+
+const nonNegInt = z.number().int().nonnegative();
+const clientOutputSchema = z.object({
+  mode: z.enum(probeModes),
+  concurrency: z.number().int().positive().optional(),
+  samples_ns: z.array(nonNegInt),
+  errors: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an errno name'), z.number().int().positive()),
+  wall_ns: nonNegInt,
+  cpu_user_ns: nonNegInt,
+  cpu_sys_ns: nonNegInt,
+  started_ns: nonNegInt,
+  ended_ns: nonNegInt,
+});
+
+export interface ProbeOutput {
+  mode: ProbeMode;
+  /** Latency of each measured sample, per worker in order, workers concatenated. */
+  samplesNs: number[];
+  /** Failed samples by errno name (ECONNREFUSED, ETIMEDOUT, EADDRNOTAVAIL…, or EOF when the server hung up). */
+  errors: Record<string, number>;
+  /** Monotonic duration of the measured window (warmup excluded). */
+  wallNs: number;
+  /** The probe process's own CPU over the measured window, to separate it from the data plane's. */
+  cpuUserNs: number;
+  cpuSysNs: number;
+  /** CLOCK_MONOTONIC at the window's start and end: the clock of process.hrtime.bigint(). */
+  startedNs: number;
+  endedNs: number;
+}
+
+export function parseClientOutput(stdout: string): ProbeOutput {
+  const text = stdout.trim();
+  if (text === '') throw new ProbeError('cb-probe client printed nothing (expected one JSON object)');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const tail = text.length > 80 ? `…${text.slice(-80)}` : text;
+    throw new ProbeError(`cb-probe client output is not valid JSON (truncated?): ${(e as Error).message}; ends with: ${tail}`);
+  }
+  const o = validate(clientOutputSchema, raw, 'cb-probe client output');
+  return {
+    mode: o.mode,
+    samplesNs: o.samples_ns,
+    errors: o.errors,
+    wallNs: o.wall_ns,
+    cpuUserNs: o.cpu_user_ns,
+    cpuSysNs: o.cpu_sys_ns,
+    startedNs: o.started_ns,
+    endedNs: o.ended_ns,
+  };
+}
+
+export interface CheckOutcome {
+  open: boolean;
+  /** 'open', or what stopped it: 'refused ECONNREFUSED', 'timeout ETIMEDOUT', 'failed EHOSTUNREACH'… */
+  reason: string;
+}
+
+export function parseCheckResult(result: CommandResult): CheckOutcome {
+  const reason = result.stdout.trim();
+  if (result.exitCode === 0 && reason === 'open') return { open: true, reason };
+  if (result.exitCode === 1 && reason !== '' && !result.timedOut) return { open: false, reason };
+  throw new ProbeError(
+    `cb-probe check gave no verdict: ${shellQuote(result.argv)} exited ${result.exitCode}${result.timedOut ? ' (timed out)' : ''}` +
+      (result.stderr.trim() ? `: ${result.stderr.trim()}` : ''),
+  );
+}
+
+// ------------------------------------------------------------------------------------------------ running
+
+export async function runClient(runner: Runner, spec: CommandSpec): Promise<ProbeOutput> {
+  const result = await runner.run(spec);
+  // A dry run measures nothing: say so with an empty result rather than invent numbers.
+  if (runner.dryRun) {
+    const mode = spec.argv[spec.argv.indexOf('--mode') + 1] as ProbeMode;
+    return { mode, samplesNs: [], errors: {}, wallNs: 0, cpuUserNs: 0, cpuSysNs: 0, startedNs: 0, endedNs: 0 };
+  }
+  try {
+    return parseClientOutput(result.stdout);
+  } catch (e) {
+    throw new ProbeError(`${(e as Error).message}\n  command: ${shellQuote(result.argv)}${result.stderr.trim() ? `\n  stderr: ${result.stderr.trim()}` : ''}`);
+  }
+}
+
+export interface RunningServer {
+  readonly pid: number;
+  /** Settles when the server exits, for whatever reason; lets callers notice a server that died mid-run. */
+  readonly exited: Promise<{ exitCode?: number; signal?: string }>;
+  /** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  /** How long to wait for the server to print `ready`. */
+  readyTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL on stop(). */
+  graceMs?: number;
+}
+
+export async function startServer(spec: CommandSpec, opts: StartServerOptions = {}): Promise<RunningServer> {
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+  const argv = fullArgv(spec);
+  const [file, ...args] = argv as [string, ...string[]];
+  // cleanup (execa's default) kills the child when Node exits; cb-probe also sets PR_SET_PDEATHSIG for SIGKILL.
+  const child = execa(file, args, {
+    stdin: 'ignore',
+    reject: false,
+    buffer: false,
+    cleanup: true,
+    forceKillAfterDelay: opts.graceMs ?? 3_000,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
+  const exited = child.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+  const describe = () => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
+
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ProbeError(`${describe()} did not print 'ready' within ${readyTimeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`));
+    }, readyTimeoutMs);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/^ready$/m.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((r) => {
+      clearTimeout(timer);
+      const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+      reject(new ProbeError(`${describe()} ${how} before it was ready${stderr ? `: ${stderr.trim()}` : ''}`));
+    });
+  });
+
+  const pid = child.pid;
+  if (pid === undefined) throw new ProbeError(`${describe()} has no pid`);
+  return {
+    pid,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

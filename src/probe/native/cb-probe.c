@@ -1,0 +1,525 @@
+// cb-probe: the benchmark's load generator and echo server, in C so that the harness's own latency floor stays
+// close to a bare connect() loop (Node's event loop would add tens of microseconds per sample).
+//
+//   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp]
+//   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
+//   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
+//
+// Exit codes: 0 ok, 1 failure (check: refused/timeout; others: runtime error), 2 usage error.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PORTS 1024
+#define MAX_ERRNO 4096
+#define LISTEN_BACKLOG 4096
+#define ECHO_BUF 65536
+// Error slots past the errno range, for failures that have no errno.
+#define ERR_EOF MAX_ERRNO
+#define ERR_SLOTS (MAX_ERRNO + 1)
+
+static const char *prog = "cb-probe";
+
+static const char usage_text[] =
+    "usage:\n"
+    "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp]\n"
+    "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
+    "[--timeout-ms T]\n"
+    "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n";
+
+static void usage_error(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: ", prog);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n%s", usage_text);
+  exit(2);
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
+  exit(1);
+}
+
+static long parse_long(const char *opt, const char *s, long min, long max) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+    usage_error("--%s must be an integer in [%ld, %ld], got '%s'", opt, min, max, s);
+  return v;
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t tv_ns(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull; }
+
+static const char *err_name(int slot) {
+  if (slot == ERR_EOF) return "EOF";
+  const char *n = strerrorname_np(slot);
+  return n ? n : "EUNKNOWN";
+}
+
+// Fills *ss from a literal IPv4 or IPv6 address; returns the sockaddr length, or 0 if not an address.
+static socklen_t make_addr(const char *ip, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof(*ss));
+  struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+  if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    return sizeof(*v4);
+  }
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    return sizeof(*v6);
+  }
+  return 0;
+}
+
+static void set_timeouts(int fd, int timeout_ms) {
+  struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+// ---------------------------------------------------------------------------------------------------- server
+
+struct server {
+  int listen_fds[MAX_PORTS];
+  int udp_fds[MAX_PORTS];
+  int nports;
+  int udp;
+};
+
+// Marks a listening/UDP fd in epoll data so workers can tell them from connections.
+#define TAG_LISTEN (1ull << 62)
+#define TAG_UDP (1ull << 61)
+
+static void write_all(int fd, const char *buf, ssize_t n) {
+  ssize_t off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, buf + off, (size_t)(n - off));
+    if (w > 0) {
+      off += w;
+    } else if (w < 0 && errno == EAGAIN) {
+      // The peer is not reading; wait briefly rather than keep per-connection output buffers.
+      struct pollfd p = {.fd = fd, .events = POLLOUT};
+      if (poll(&p, 1, 1000) <= 0) return;
+    } else if (w < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return;
+    }
+  }
+}
+
+static void *server_worker(void *arg) {
+  struct server *s = arg;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  // Every worker watches every listening socket; EPOLLEXCLUSIVE wakes only one of them per event.
+  for (int i = 0; i < s->nports; i++) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = TAG_LISTEN | (uint64_t)s->listen_fds[i]};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fds[i], &ev) < 0) die("epoll_ctl listen");
+    if (s->udp) {
+      struct epoll_event uev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = TAG_UDP | (uint64_t)s->udp_fds[i]};
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, s->udp_fds[i], &uev) < 0) die("epoll_ctl udp");
+    }
+  }
+  static __thread char buf[ECHO_BUF];
+  struct epoll_event evs[256];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; i++) {
+      uint64_t d = evs[i].data.u64;
+      int fd = (int)(d & 0xffffffffu);
+      if (d & TAG_LISTEN) {
+        for (;;) {
+          int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;  // EAGAIN: another worker took it, or the queue is drained
+          int one = 1;
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+          struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)c};
+          if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev) < 0) close(c);
+        }
+      } else if (d & TAG_UDP) {
+        for (;;) {
+          struct sockaddr_storage from;
+          socklen_t fl = sizeof(from);
+          ssize_t r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+          if (r < 0) break;
+          sendto(fd, buf, (size_t)r, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+        }
+      } else {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r > 0) {
+          write_all(fd, buf, r);
+        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+          close(fd);  // close() also removes it from the epoll set
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+static int open_listener(const char *bind_ip, int port, int type) {
+  struct sockaddr_storage ss;
+  socklen_t len = make_addr(bind_ip, port, &ss);
+  if (!len) usage_error("--bind must be an IPv4 or IPv6 address, got '%s'", bind_ip);
+  int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    fprintf(stderr, "%s: bind %s:%d (%s): %s\n", prog, bind_ip, port, type == SOCK_STREAM ? "tcp" : "udp",
+            strerror(errno));
+    exit(1);
+  }
+  if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) < 0) die("listen");
+  return fd;
+}
+
+static int cmd_server(int argc, char **argv) {
+  static struct option opts[] = {
+      {"port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'}, {"udp", no_argument, 0, 'u'}, {0, 0, 0, 0}};
+  static struct server s;
+  int ports[MAX_PORTS];
+  const char *bind_ip = "0.0.0.0";
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 'p':
+        if (s.nports >= MAX_PORTS) usage_error("at most %d --port options", MAX_PORTS);
+        ports[s.nports++] = (int)parse_long("port", optarg, 1, 65535);
+        break;
+      case 'b': bind_ip = optarg; break;
+      case 'u': s.udp = 1; break;
+      default: usage_error("server: unknown option");
+    }
+  }
+  if (optind < argc) usage_error("server: unexpected argument '%s'", argv[optind]);
+  if (s.nports == 0) usage_error("server: at least one --port is required");
+
+  // Block the stop signals in every thread; the main thread collects them with sigwait.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  for (int i = 0; i < s.nports; i++) {
+    s.listen_fds[i] = open_listener(bind_ip, ports[i], SOCK_STREAM);
+    if (s.udp) s.udp_fds[i] = open_listener(bind_ip, ports[i], SOCK_DGRAM);
+  }
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+  for (int i = 0; i < workers; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, server_worker, &s) != 0) die("pthread_create");
+    pthread_detach(t);
+  }
+  printf("ready\n");
+  fflush(stdout);
+  int sig;
+  sigwait(&stop, &sig);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------- client
+
+enum mode { MODE_CONNECT, MODE_CRR, MODE_RR };
+
+struct client_cfg {
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  enum mode mode;
+  int timeout_ms;
+  pthread_barrier_t warm;  // all workers done warming up
+  pthread_barrier_t go;    // the main thread has taken the start readings
+};
+
+struct worker {
+  struct client_cfg *cfg;
+  long warmup, samples;
+  uint64_t *out;  // measured latencies
+  long nout;
+  long errors[ERR_SLOTS];
+  int rr_fd;
+};
+
+static int count_errno(int e) {
+  // A blocking connect cut short by SO_SNDTIMEO reports EINPROGRESS; a read cut short by SO_RCVTIMEO, EAGAIN.
+  if (e == EINPROGRESS || e == EAGAIN) return ETIMEDOUT;
+  return (e > 0 && e < MAX_ERRNO) ? e : EIO;
+}
+
+static int new_socket(struct worker *w) {
+  int fd = socket(w->cfg->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  set_timeouts(fd, w->cfg->timeout_ms);
+  return fd;
+}
+
+// One byte out, one byte back. Returns 0, or an error slot.
+static int exchange(int fd) {
+  char b = 'x';
+  ssize_t r = write(fd, &b, 1);
+  if (r != 1) return count_errno(r < 0 ? errno : EIO);
+  r = read(fd, &b, 1);
+  if (r == 1) return 0;
+  return r == 0 ? ERR_EOF : count_errno(errno);
+}
+
+// One sample. Returns 0 and sets *lat, or returns an error slot.
+static int one_sample(struct worker *w, uint64_t *lat) {
+  const struct client_cfg *cfg = w->cfg;
+  if (cfg->mode == MODE_RR) {
+    if (w->rr_fd < 0) {
+      int fd = new_socket(w);
+      if (fd < 0) return count_errno(errno);
+      if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0) {
+        int e = errno;
+        close(fd);
+        return count_errno(e);
+      }
+      w->rr_fd = fd;
+    }
+    uint64_t t0 = mono_ns();
+    int err = exchange(w->rr_fd);
+    uint64_t t1 = mono_ns();
+    if (err) {
+      close(w->rr_fd);  // reconnect on the next sample
+      w->rr_fd = -1;
+      return err;
+    }
+    *lat = t1 - t0;
+    return 0;
+  }
+  int fd = new_socket(w);
+  if (fd < 0) return count_errno(errno);
+  uint64_t t0 = mono_ns();
+  int rc = connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen);
+  int err = rc < 0 ? count_errno(errno) : 0;
+  uint64_t t1 = mono_ns();
+  if (!err && cfg->mode == MODE_CRR) {
+    err = exchange(fd);
+    close(fd);
+    t1 = mono_ns();
+  } else {
+    close(fd);
+  }
+  if (err) return err;
+  *lat = t1 - t0;
+  return 0;
+}
+
+static void *client_worker(void *arg) {
+  struct worker *w = arg;
+  uint64_t lat;
+  for (long i = 0; i < w->warmup; i++) one_sample(w, &lat);  // warmup errors are not reported either
+  pthread_barrier_wait(&w->cfg->warm);
+  pthread_barrier_wait(&w->cfg->go);
+  for (long i = 0; i < w->samples; i++) {
+    int err = one_sample(w, &lat);
+    if (err) w->errors[err]++;
+    else w->out[w->nout++] = lat;
+  }
+  if (w->rr_fd >= 0) close(w->rr_fd);
+  return NULL;
+}
+
+static int cmd_client(int argc, char **argv) {
+  static struct option opts[] = {{"target", required_argument, 0, 't'},  {"port", required_argument, 0, 'p'},
+                                 {"mode", required_argument, 0, 'm'},    {"samples", required_argument, 0, 'n'},
+                                 {"warmup", required_argument, 0, 'w'},  {"concurrency", required_argument, 0, 'c'},
+                                 {"timeout-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+  const char *target = NULL, *mode = NULL;
+  long port = -1, samples = -1, warmup = 0, conc = 1, timeout_ms = 1000;
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 't': target = optarg; break;
+      case 'p': port = parse_long("port", optarg, 1, 65535); break;
+      case 'm': mode = optarg; break;
+      case 'n': samples = parse_long("samples", optarg, 1, 100000000); break;
+      case 'w': warmup = parse_long("warmup", optarg, 0, 100000000); break;
+      case 'c': conc = parse_long("concurrency", optarg, 1, 1024); break;
+      case 'T': timeout_ms = parse_long("timeout-ms", optarg, 1, 3600000); break;
+      default: usage_error("client: unknown option");
+    }
+  }
+  if (optind < argc) usage_error("client: unexpected argument '%s'", argv[optind]);
+  if (!target) usage_error("client: --target is required");
+  if (port < 0) usage_error("client: --port is required");
+  if (!mode) usage_error("client: --mode is required (connect, crr or rr)");
+  if (samples < 0) usage_error("client: --samples is required");
+
+  static struct client_cfg cfg;
+  cfg.addrlen = make_addr(target, (int)port, &cfg.addr);
+  if (!cfg.addrlen) usage_error("client: --target must be an IPv4 or IPv6 address, got '%s'", target);
+  if (!strcmp(mode, "connect")) cfg.mode = MODE_CONNECT;
+  else if (!strcmp(mode, "crr")) cfg.mode = MODE_CRR;
+  else if (!strcmp(mode, "rr")) cfg.mode = MODE_RR;
+  else usage_error("client: --mode must be connect, crr or rr, got '%s'", mode);
+  cfg.timeout_ms = (int)timeout_ms;
+  signal(SIGPIPE, SIG_IGN);
+
+  int n = (int)conc;
+  struct worker *ws = calloc((size_t)n, sizeof(*ws));
+  pthread_t *ts = calloc((size_t)n, sizeof(*ts));
+  if (!ws || !ts) die("calloc");
+  pthread_barrier_init(&cfg.warm, NULL, (unsigned)n + 1);
+  pthread_barrier_init(&cfg.go, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    ws[i].cfg = &cfg;
+    ws[i].samples = samples / n + (i < samples % n ? 1 : 0);
+    ws[i].warmup = warmup / n + (i < warmup % n ? 1 : 0);
+    ws[i].rr_fd = -1;
+    ws[i].out = malloc((size_t)(ws[i].samples ? ws[i].samples : 1) * sizeof(uint64_t));
+    if (!ws[i].out) die("malloc");
+    if (pthread_create(&ts[i], NULL, client_worker, &ws[i]) != 0) die("pthread_create");
+  }
+  pthread_barrier_wait(&cfg.warm);
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  // Monotonic, the clock of Node's process.hrtime.bigint(), so the harness can line the window up with its samplers.
+  uint64_t t0 = mono_ns();
+  pthread_barrier_wait(&cfg.go);
+  for (int i = 0; i < n; i++) pthread_join(ts[i], NULL);
+  uint64_t t1 = mono_ns();
+  getrusage(RUSAGE_SELF, &ru1);
+
+  static char outbuf[1 << 20];
+  setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+  printf("{\"mode\":\"%s\",\"concurrency\":%d,\"samples_ns\":[", mode, n);
+  int first = 1;
+  for (int i = 0; i < n; i++)
+    for (long j = 0; j < ws[i].nout; j++) {
+      printf(first ? "%llu" : ",%llu", (unsigned long long)ws[i].out[j]);
+      first = 0;
+    }
+  printf("],\"errors\":{");
+  first = 1;
+  for (int e = 1; e < ERR_SLOTS; e++) {
+    long total = 0;
+    for (int i = 0; i < n; i++) total += ws[i].errors[e];
+    if (!total) continue;
+    printf(first ? "\"%s\":%ld" : ",\"%s\":%ld", err_name(e), total);
+    first = 0;
+  }
+  printf("},\"wall_ns\":%llu,\"cpu_user_ns\":%llu,\"cpu_sys_ns\":%llu,\"started_ns\":%llu,\"ended_ns\":%llu}\n",
+         (unsigned long long)(t1 - t0), (unsigned long long)(tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime)),
+         (unsigned long long)(tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime)), (unsigned long long)t0,
+         (unsigned long long)t1);
+  if (fflush(stdout) != 0) die("write stdout");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------- check
+
+static int check_result(int err) {
+  if (err == 0) {
+    printf("open\n");
+    return 0;
+  }
+  printf("%s %s\n", err == ETIMEDOUT ? "timeout" : err == ECONNREFUSED ? "refused" : "failed", err_name(err));
+  return 1;
+}
+
+static int cmd_check(int argc, char **argv) {
+  static struct option opts[] = {{"target", required_argument, 0, 't'},
+                                 {"port", required_argument, 0, 'p'},
+                                 {"udp", no_argument, 0, 'u'},
+                                 {"timeout-ms", required_argument, 0, 'T'},
+                                 {0, 0, 0, 0}};
+  const char *target = NULL;
+  long port = -1, timeout_ms = 1000;
+  int udp = 0, c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 't': target = optarg; break;
+      case 'p': port = parse_long("port", optarg, 1, 65535); break;
+      case 'u': udp = 1; break;
+      case 'T': timeout_ms = parse_long("timeout-ms", optarg, 1, 3600000); break;
+      default: usage_error("check: unknown option");
+    }
+  }
+  if (optind < argc) usage_error("check: unexpected argument '%s'", argv[optind]);
+  if (!target) usage_error("check: --target is required");
+  if (port < 0) usage_error("check: --port is required");
+  struct sockaddr_storage ss;
+  socklen_t len = make_addr(target, (int)port, &ss);
+  if (!len) usage_error("check: --target must be an IPv4 or IPv6 address, got '%s'", target);
+  signal(SIGPIPE, SIG_IGN);
+
+  int fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  if (!udp) {
+    set_timeouts(fd, (int)timeout_ms);
+    int rc = connect(fd, (struct sockaddr *)&ss, len);
+    return check_result(rc < 0 ? count_errno(errno) : 0);
+  }
+  // UDP: a connected socket so an ICMP port-unreachable surfaces as ECONNREFUSED instead of silence.
+  if (connect(fd, (struct sockaddr *)&ss, len) < 0) return check_result(count_errno(errno));
+  char b = 'c';
+  if (send(fd, &b, 1, 0) < 0) return check_result(count_errno(errno));
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int pr = poll(&p, 1, (int)timeout_ms);
+  if (pr == 0) return check_result(ETIMEDOUT);
+  if (pr < 0) die("poll");
+  ssize_t r = recv(fd, &b, 1, 0);
+  return check_result(r == 1 ? 0 : r < 0 ? count_errno(errno) : EIO);
+}
+
+int main(int argc, char **argv) {
+  // Die with the parent (the Node harness) even if it is SIGKILLed and cannot clean up; the server collects the
+  // SIGTERM like any stop request.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (argc < 2) usage_error("missing subcommand (server, client or check)");
+  const char *sub = argv[1];
+  // getopt_long sees the subcommand as argv[0].
+  if (!strcmp(sub, "server")) return cmd_server(argc - 1, argv + 1);
+  if (!strcmp(sub, "client")) return cmd_client(argc - 1, argv + 1);
+  if (!strcmp(sub, "check")) return cmd_check(argc - 1, argv + 1);
+  if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  usage_error("unknown subcommand '%s' (server, client or check)", sub);
+  return 2;
+}
