@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything the local backend needs on Debian/Ubuntu, then the npm packages, then builds the
+# TypeScript and the native helpers (probe, BPF object, BPF loader). Run as root from the repository root.
+# Idempotent: safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (sudo bash scripts/setup.sh): it installs system packages" >&2
+  exit 1
+fi
+
+PACKAGES=(iproute2 iptables ipset nftables clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The BPF filesystem holds the Cilium model's pinned maps and programs.
+if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+  echo "==> mounting the BPF filesystem at /sys/fs/bpf"
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+echo "==> installing npm packages"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+echo "==> building TypeScript and native helpers"
+npm run build
+
+echo "==> done. Try: npx bench doctor"

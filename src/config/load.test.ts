@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { parseScenario, resolveRunConfig } from './load.js';
+import { MAX_POLICIES } from './schema.js';
+
+const where = (ps: { where: string }[]) => ps.map((p) => p.where);
+
+describe('resolveRunConfig from flags', () => {
+  it('applies defaults', () => {
+    const { config, problems } = resolveRunConfig({ cni: 'flannel', policies: '5000' });
+    expect(problems).toEqual([]);
+    expect(config).toMatchObject({ cni: 'flannel', policies: 5000, backend: 'auto', samples: 10000, warmup: 1000, concurrency: 1, placement: 'cross-node', matchPosition: 'last', seed: 1 });
+  });
+
+  it('reports every problem at once', () => {
+    const { config, problems } = resolveRunConfig({ cni: 'weave', policies: '-3', samples: 'many', placement: 'moon' });
+    expect(config).toBeUndefined();
+    expect(where(problems).sort()).toEqual(['--cni', '--placement', '--policies', '--samples']);
+    expect(problems.find((p) => p.where === '--cni')!.message).toMatch(/none, flannel, calico, cilium/);
+    expect(problems.find((p) => p.where === '--policies')!.message).toMatch(/at least 0.*-3/);
+    expect(problems.find((p) => p.where === '--samples')!.message).toMatch(/whole number.*'many'/);
+  });
+
+  it('rejects non-integer and too-large policy counts, naming the maximum', () => {
+    expect(resolveRunConfig({ cni: 'none', policies: '2.5' }).problems[0]!.message).toMatch(/whole number/);
+    const big = resolveRunConfig({ cni: 'none', policies: String(MAX_POLICIES + 1) });
+    expect(big.problems[0]!.message).toContain(String(MAX_POLICIES));
+  });
+
+  it('requires a CNI', () => {
+    expect(resolveRunConfig({ policies: '3' }).problems).toEqual([{ where: '--cni', message: expect.stringMatching(/required/) }]);
+  });
+
+  it('checks concurrency against samples', () => {
+    expect(where(resolveRunConfig({ cni: 'none', samples: '4', concurrency: '8' }).problems)).toEqual(['--concurrency']);
+  });
+});
+
+describe('scenario files', () => {
+  it('reports unknown keys with file, line and column', () => {
+    const text = 'cni: calico\npolicies: 100\nsampels: 10\n';
+    const { problems } = parseScenario('scenarios/x.yaml', text);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.where).toBe('scenarios/x.yaml:3:1');
+    expect(problems[0]!.message).toMatch(/unknown key 'sampels'/);
+  });
+
+  it('reports bad values at their line', () => {
+    const { problems } = parseScenario('s.yaml', 'cni: calico\n\npolicies: -1\nplacement: up\n');
+    expect(where(problems)).toEqual(['s.yaml:3:11', 's.yaml:4:12']);
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    const { problems } = parseScenario('s.yaml', 'cni: [calico\n');
+    expect(problems[0]!.where).toMatch(/^s\.yaml:\d+:\d+$/);
+    expect(problems[0]!.message).toMatch(/YAML syntax/);
+  });
+
+  it('lets flags override the scenario', () => {
+    const { scenario } = parseScenario('s.yaml', 'cni: calico\npolicies: 100\nsamples: 500\n');
+    const { config } = resolveRunConfig({ policies: '7' }, { path: 's.yaml', scenario: scenario! });
+    expect(config).toMatchObject({ cni: 'calico', policies: 7, samples: 500 });
+  });
+
+  it('tells bench run that lists belong to bench sweep', () => {
+    const { scenario } = parseScenario('s.yaml', 'cni: [calico, cilium]\npolicies: [0, 100]\n');
+    const r = resolveRunConfig({}, { path: 's.yaml', scenario: scenario! });
+    expect(r.problems.map((p) => p.message).join('\n')).toMatch(/use bench sweep/);
+    const picked = resolveRunConfig({ cni: 'cilium', policies: '100' }, { path: 's.yaml', scenario: scenario! });
+    expect(picked.config).toMatchObject({ cni: 'cilium', policies: 100 });
+  });
+});

@@ -1,0 +1,126 @@
+// End-to-end runs on the kernel: the real CLI, real namespaces, real packets.
+import { describe, expect } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
+import { PACKAGE_ROOT } from '../metrics/machine.js';
+import { LocalBackend } from '../backends/local/backend.js';
+import { resolveRunConfig } from '../config/load.js';
+import { newRunId } from '../backends/local/topology.js';
+import { readResult } from '../results/io.js';
+import type { NetworkPolicy } from '../policy/types.js';
+
+const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
+
+function bench(args: string[], opts: { timeout?: number } = {}) {
+  if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);
+  return execa(process.execPath, [BENCH, ...args], { reject: false, timeout: opts.timeout ?? 120_000, env: { CI: process.env.CI ?? '' } });
+}
+
+function runIdFrom(stderr: string): string {
+  const m = /run ([a-z][a-z0-9]{4}):/.exec(stderr);
+  if (!m) throw new Error(`no run id in output:\n${stderr}`);
+  return m[1]!;
+}
+
+const denyAll: NetworkPolicy = {
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name: 'deny-all', namespace: 'bench-server' },
+  spec: { podSelector: {}, policyTypes: ['Ingress'] },
+};
+
+describe('bench run on the local kernel', () => {
+  for (const cni of ['none', 'flannel'] as const) {
+    itKernel(`${cni}: measures connections, writes the result, leaves nothing behind`, async () => {
+      const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+      const r = await bench(['run', '--cni', cni, '--policies', '20', '--samples', '2000', '--warmup', '200', '--backend', 'local', '--out', out, '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const summary = JSON.parse(r.stdout) as { runId: string; metrics: Record<string, { count: number; p50: number; errors: Record<string, number> }> };
+      for (const m of ['connect', 'crr', 'rr']) {
+        expect(summary.metrics[m]!.count).toBe(2000);
+        expect(summary.metrics[m]!.errors).toEqual({});
+        expect(summary.metrics[m]!.p50).toBeGreaterThan(1000); // > 1 µs: a real kernel round trip, not a no-op
+      }
+      const result = readResult(join(out, summary.runId, 'result.json'));
+      expect(result.meta.cni).toBe(cni);
+      expect(result.policiesEnforced).toBe(false);
+      expect(result.metrics.connect!.samplesNs).toHaveLength(2000);
+      expect(namespacesOfRun(summary.runId)).toEqual([]);
+    });
+  }
+
+  itKernel('flannel ignores a policy that would deny the client', async () => {
+    const { config } = resolveRunConfig({ cni: 'flannel', backend: 'local', samples: '200', warmup: '0' });
+    const backend = new LocalBackend({ config: config!, runId: newRunId() });
+    try {
+      await backend.up();
+      const report = await backend.installPolicies({ policies: [denyAll], peers: [] });
+      expect(report.modelState.policiesEnforced).toBe(false);
+      const m = await backend.measure('connect', { samples: 200, warmup: 0, concurrency: 1, timeoutMs: 500 });
+      expect(m.errors).toEqual({});
+      expect(m.samplesNs).toHaveLength(200);
+    } finally {
+      await backend.down();
+    }
+    expect(namespacesOfRun(backend.plan.runId)).toEqual([]);
+  });
+
+  itKernel('SIGINT mid-run tears down and still writes a result saying so', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('measuring connect')) resolve();
+      });
+    });
+    const runId = runIdFrom(stderr);
+    expect(namespacesOfRun(runId).length).toBeGreaterThan(0);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(namespacesOfRun(runId)).toEqual([]);
+    const result = readResult(join(out, runId, 'result.json'));
+    expect(result.status).toBe('failed');
+    expect(result.errors[0]!.stage).toBe('interrupted');
+  });
+
+  itKernel('bench gc removes what a killed run left', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('measuring connect')) resolve();
+      });
+    });
+    const runId = runIdFrom(stderr);
+    child.kill('SIGKILL');
+    await child;
+    // SIGKILL leaves the probe processes orphaned inside the namespaces, and the namespaces themselves.
+    expect(namespacesOfRun(runId).length).toBeGreaterThanOrEqual(5);
+    const gc = await bench(['gc', '--run', runId]);
+    expect(gc.exitCode, gc.stderr).toBe(0);
+    expect(gc.stdout).toContain(`removed run ${runId}`);
+    expect(namespacesOfRun(runId)).toEqual([]);
+    expect(readdirSync('/run/cni-bench').filter((f) => f.startsWith(runId))).toEqual([]);
+    // No probe process of that run survives.
+    const ps = await execa('ps', ['-eo', 'args'], { reject: false });
+    expect(String(ps.stdout)).not.toContain(`cb-${runId}-`);
+  });
+
+  itKernel('--dry-run prints the plan and creates nothing', async () => {
+    const r = await bench(['run', '--cni', 'flannel', '--policies', '3', '--backend', 'local', '--dry-run']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const runId = /plan for run ([a-z0-9]{5})/.exec(r.stdout)![1]!;
+    expect(r.stdout).toContain(`ip netns add cb-${runId}-n0`);
+    expect(r.stdout).toMatch(/type vxlan id 1 .*dstport 8472 nolearning/);
+    expect(namespacesOfRun(runId)).toEqual([]);
+    expect(readFileSync('/proc/self/status', 'utf8')).toBeTruthy();
+  });
+});
