@@ -98,16 +98,11 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const signal = interruptSignal();
   const progress = stepPrinter(!config.json);
   const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(signal);
-  const backend = await (async () => {
-    const { LocalBackend } = await import('../backends/local/backend.js');
-    if (!config.dryRun) {
-      const { assertProbeAvailable } = await import('../probe/native.js');
-      assertProbeAvailable();
-    }
-    return new LocalBackend({ config, runId, runner, cleanupRunner: config.dryRun ? runner : undefined, signal, progress });
-  })();
+  const { createBackend } = await import('../backends/factory.js');
+  const outDir = runDirFor(config, runId);
+  const backend = await createBackend({ config, backend: selection.backend, runId, runner, cleanupRunner: config.dryRun ? runner : undefined, signal, progress, outDir });
   progress.step(`run ${runId}: ${config.cni}, ${config.policies} policies, ${backend.model.name}`);
-  const { result, path } = await executeRun({ runId, config, backend, outDir: runDirFor(config, runId), scenarioPath: typeof opts.scenario === 'string' ? opts.scenario : undefined, progress, signal });
+  const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath: typeof opts.scenario === 'string' ? opts.scenario : undefined, progress, signal });
   if (config.dryRun) {
     process.stdout.write(`# plan for run ${runId} (dry run: nothing was executed)\n`);
     for (const c of runner.log) process.stdout.write(`${shellQuote(c.argv)}\n`);

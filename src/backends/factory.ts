@@ -1,0 +1,33 @@
+// Builds the backend a run asked for. The one place that knows every backend class.
+import type { BackendName, RunConfig } from '../config/schema.js';
+import type { Runner } from '../exec/runner.js';
+import type { BenchBackend, Progress } from './types.js';
+
+export interface BackendContext {
+  config: RunConfig;
+  backend: BackendName;
+  runId: string;
+  /** Executes (or, in dry-run, records) commands; cancelled by `signal`. */
+  runner: Runner;
+  /** For teardown after cancellation. */
+  cleanupRunner?: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** The run's results directory (diagnostics go here). */
+  outDir: string;
+}
+
+export async function createBackend(ctx: BackendContext): Promise<BenchBackend> {
+  switch (ctx.backend) {
+    case 'local': {
+      const { LocalBackend } = await import('./local/backend.js');
+      if (!ctx.runner.dryRun) {
+        const { assertProbeAvailable } = await import('../probe/native.js');
+        assertProbeAvailable();
+      }
+      return new LocalBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress });
+    }
+    default:
+      throw new Error(`the ${ctx.backend} backend is not available yet`);
+  }
+}
