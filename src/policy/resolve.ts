@@ -36,6 +36,8 @@ import type {
   Inventory,
 } from './types.js';
 
+/** Resolved policies and pod lists are shared between endpoints (one object per policy when nothing in it is
+ * pod-specific): treat them as read-only. */
 export interface ResolvedPolicySet {
   /** One entry per pod that is subject to policy (every non-hostNetwork pod), ordered by namespace, then name. */
   endpoints: EndpointPolicy[];
