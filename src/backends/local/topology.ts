@@ -41,7 +41,7 @@ export interface NodeSpec {
   switchPort: string;
 }
 
-export type PodRole = 'client' | 'server';
+export type PodRole = 'client' | 'server' | 'grid';
 
 export interface PodSpec {
   name: string;
@@ -85,6 +85,17 @@ export interface TopologyOptions {
   placement: 'cross-node' | 'same-node';
   /** Host-side interface naming convention of the modelled CNI (cali…, lxc…, veth…). */
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
+  /** Explicit pods (e.g. the verification grid) instead of the benchmark's client and servers. */
+  pods?: PodRequest[];
+}
+
+export interface PodRequest {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  role: PodRole;
+  /** Index of the node it runs on. */
+  node: number;
 }
 
 /** Host-side veth name: the CNI's prefix plus a hash of run id and pod, 15 characters at most. */
@@ -131,10 +142,20 @@ export function planTopology(opts: TopologyOptions): Topology {
       slot,
     };
   };
-  const pods: PodSpec[] = [mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client')];
-  for (let i = 0; i < serverCount; i++) {
-    pods.push(mkPod(`server-${i}`, SERVER_NAMESPACE, { ...SERVER_LABELS }, 'server', serverNode, `server${i}`));
+  const pods: PodSpec[] = [];
+  if (opts.pods) {
+    opts.pods.forEach((r, i) => {
+      const node = nodes[r.node];
+      if (!node) throw new Error(`pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
+      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, `p${i}`));
+    });
+  } else {
+    pods.push(mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client'));
+    for (let i = 0; i < serverCount; i++) {
+      pods.push(mkPod(`server-${i}`, SERVER_NAMESPACE, { ...SERVER_LABELS }, 'server', serverNode, `server${i}`));
+    }
   }
+  if (pods.length > 250) throw new Error(`at most 250 pods per topology, got ${pods.length}`);
   return {
     runId: opts.runId,
     attachment: opts.attachment,
@@ -205,7 +226,7 @@ export function planPods(t: Topology): CommandSpec[] {
         ipn(p.netns, 'route', 'add', 'default', 'via', gatewayOf(p.node), 'dev', 'eth0'),
       );
     }
-    if (p.role === 'client') {
+    if (p.role !== 'server') {
       // Many short connections from one source: reuse TIME_WAIT ports and use the whole ephemeral range
       // (both sysctls are per network namespace).
       cmds.push(sysctl(p.netns, 'net.ipv4.tcp_tw_reuse', '1'), sysctl(p.netns, 'net.ipv4.ip_local_port_range', '1024 65535'));
