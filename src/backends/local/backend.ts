@@ -139,20 +139,17 @@ export class LocalBackend implements BenchBackend {
     const serverPid = this.server?.pid;
     const cpuBefore = readCpuTimes();
     const serverBefore = serverPid ? readProcessCpuNs(serverPid) : null;
-    const t0 = performance.now();
     const out = await runClient(this.runner, { ...plan(s.samples), purpose: `measure ${metric}`, timeoutMs: 600_000 });
-    const elapsedNs = (performance.now() - t0) * 1e6;
     const cpuAfter = readCpuTimes();
     const serverAfter = serverPid ? readProcessCpuNs(serverPid) : null;
     const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
     const perOp = (ns: number) => (ops > 0 ? ns / 1000 / ops : 0);
-    // /proc/stat also covers the client's start and exit; scale the machine-wide figures to the measured share
-    // of the invocation, which the probe reports as its window.
-    const share = elapsedNs > 0 ? Math.min(1, out.wallNs / elapsedNs) : 1;
-    const total = (cpuAfter.busyNs - cpuBefore.busyNs) * share;
-    const softirq = (cpuAfter.softirqNs - cpuBefore.softirqNs) * share;
+    // /proc/stat covers the whole client invocation: its start and exit add a few ms of CPU, well under 1% of
+    // the window at default sample counts, so the figures are not scaled. Its 10 ms tick is the resolution limit.
+    const total = cpuAfter.busyNs - cpuBefore.busyNs;
+    const softirq = cpuAfter.softirqNs - cpuBefore.softirqNs;
     const client = out.cpuUserNs + out.cpuSysNs;
-    const server = serverBefore !== null && serverAfter !== null ? (serverAfter - serverBefore) * share : null;
+    const server = serverBefore !== null && serverAfter !== null ? serverAfter - serverBefore : null;
     return {
       samplesNs: out.samplesNs,
       errors: out.errors,

@@ -4,6 +4,8 @@ import type { CniName, RunConfig } from '../../config/schema.js';
 import type { Runner } from '../../exec/runner.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
+import { calicoModel } from './calico/model.js';
+import { ciliumModel } from './cilium/model.js';
 
 export interface ModelContext {
   runner: Runner;
@@ -54,6 +56,8 @@ const flannel: LocalModel = {
 const models = new Map<CniName, LocalModel>([
   ['none', none],
   ['flannel', flannel],
+  ['calico', calicoModel],
+  ['cilium', ciliumModel],
 ]);
 
 export function registerLocalModel(model: LocalModel): void {

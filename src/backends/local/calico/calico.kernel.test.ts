@@ -263,6 +263,23 @@ describe('Calico-style iptables model on the local kernel', () => {
     expect((await run(['ipset', 'list', '-n'], NODE_NS)).trim()).toBe('');
   });
 
+  itKernel('installs UDP, SCTP, port-range and multiport matches the kernel accepts', async () => {
+    const ports: PortMatch[] = [
+      { protocol: 'UDP', from: 53, to: 53 },
+      { protocol: 'SCTP', from: 5000, to: 5000 },
+      { protocol: 'TCP', from: 8080, to: 8081 },
+      { protocol: 'TCP', from: 9000, to: 9000 },
+    ];
+    await install(endpoints({ ingress: { server: [policy('protocols', [pods(client)], ports)] } }));
+    const save = await run(['iptables-legacy-save', '-t', 'filter'], NODE_NS);
+    // (iptables-save moves -p ahead of the set match)
+    expect(save).toMatch(/-p sctp -m set .* -m sctp --dport 5000 /);
+    expect(save).toMatch(/-p udp -m set .* -m udp --dport 53 /);
+    expect(save).toMatch(/-p tcp -m set .* -m multiport --dports 8080:8081,9000 /);
+    expect(await probe(client, server, 8081)).toBe('connected');
+    expect(await probe(other, server, 8081)).toBe('timeout');
+  });
+
   itKernel('enforces the same way with the nft backend', async () => {
     await install(endpoints({ ingress: { server: [policy('allow-client', [pods(client)])] } }), 'nft');
     expect(await probe(client, server, 8080)).toBe('connected');
@@ -291,8 +308,11 @@ describe('Calico-style iptables model on the local kernel', () => {
     }
     console.log('calico model figures', figures);
 
-    // the allowing policy is last, so 5000 policy chains are walked on every SYN
-    expect(figures['legacy p50 connect us @5000']!).toBeGreaterThan(3 * figures['legacy p50 connect us @0']!);
-    expect(figures['legacy p50 connect us @1000']!).toBeGreaterThan(figures['legacy p50 connect us @0']!);
+    // The allowing policy is last, so every SYN walks all the policy chains. Measured on a 2-CPU VM:
+    // p50 38 us @0, 310 us @1000, 1155 us @5000 (30x); the bounds leave room for a loaded machine.
+    const at = (n: number): number => figures[`legacy p50 connect us @${n}`]!;
+    expect(at(5000)).toBeGreaterThan(5 * at(0));
+    expect(at(1000)).toBeGreaterThan(2 * at(0));
+    expect(at(5000)).toBeGreaterThan(at(1000));
   });
 });

@@ -112,16 +112,14 @@ function ipv4Net(text: string, what: string): string | undefined {
   return `${dotted}/${prefix}`;
 }
 
-interface PortSpec {
-  /** iptables match text, e.g. `-p tcp -m tcp --dport 80`. */
-  match: string;
-}
-
 function validatePort(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new CalicoCompileError(`${what}: port ${n} is not in 1-65535`);
 }
 
-/** One match per protocol (split further only when multiport's 15-slot limit forces it). */
+/**
+ * Destination-port matches (`-p tcp -m tcp --dport 80`, `-m multiport --dports …`): one per protocol,
+ * split further only when multiport's 15-slot limit forces it. `['']` matches every packet; `[]` none.
+ */
 export function renderPorts(ports: PortMatch[] | 'all', what: string): string[] {
   if (ports === 'all') return [''];
   const byProto = new Map<string, { all: boolean; ranges: Array<[number, number]> }>();
@@ -139,17 +137,17 @@ export function renderPorts(ports: PortMatch[] | 'all', what: string): string[] 
     if (to < p.from) throw new CalicoCompileError(`${what}: port range ${p.from}-${to} ends before it starts`);
     entry.ranges.push([p.from, to]);
   }
-  const out: PortSpec[] = [];
+  const out: string[] = [];
   for (const proto of [...byProto.keys()].sort()) {
     const entry = byProto.get(proto)!;
     if (entry.all) {
-      out.push({ match: `-p ${proto}` });
+      out.push(`-p ${proto}`);
       continue;
     }
     const unique = [...new Map(entry.ranges.map((r) => [`${r[0]}:${r[1]}`, r] as const)).values()].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     const text = (r: [number, number]): string => (r[0] === r[1] ? String(r[0]) : `${r[0]}:${r[1]}`);
     if (unique.length === 1) {
-      out.push({ match: `-p ${proto} -m ${proto} --dport ${text(unique[0]!)}` });
+      out.push(`-p ${proto} -m ${proto} --dport ${text(unique[0]!)}`);
       continue;
     }
     let chunk: string[] = [];
@@ -157,16 +155,16 @@ export function renderPorts(ports: PortMatch[] | 'all', what: string): string[] 
     for (const r of unique) {
       const need = r[0] === r[1] ? 1 : 2;
       if (slots + need > MULTIPORT_MAX_SLOTS) {
-        out.push({ match: `-p ${proto} -m multiport --dports ${chunk.join(',')}` });
+        out.push(`-p ${proto} -m multiport --dports ${chunk.join(',')}`);
         chunk = [];
         slots = 0;
       }
       chunk.push(text(r));
       slots += need;
     }
-    out.push({ match: `-p ${proto} -m multiport --dports ${chunk.join(',')}` });
+    out.push(`-p ${proto} -m multiport --dports ${chunk.join(',')}`);
   }
-  return out.map((s) => s.match);
+  return out;
 }
 
 /** Collects ipsets by content so identical member lists share one set. */
@@ -243,6 +241,7 @@ class PolicyChains {
   readonly ordered: PolicyChain[] = [];
   private readonly byName = new Map<string, PolicyChain>();
   private readonly rendered = new WeakMap<ResolvedPolicy, string[]>();
+  private readonly names = new Map<string, string>();
 
   constructor(
     private readonly direction: 'ingress' | 'egress',
@@ -255,7 +254,11 @@ class PolicyChains {
       body = renderPolicyBody(policy, this.direction, this.ipsets);
       this.rendered.set(policy, body);
     }
-    let name = policyChainName(this.direction, policy.policy);
+    let name = this.names.get(policy.policy);
+    if (name === undefined) {
+      name = policyChainName(this.direction, policy.policy);
+      this.names.set(policy.policy, name);
+    }
     const existing = this.byName.get(name);
     if (existing && existing.body !== body && existing.body.join('\n') !== body.join('\n')) {
       name = policyChainName(this.direction, `${policy.policy}\n${body.join('\n')}`);
