@@ -103,6 +103,11 @@ describe('planServer', () => {
     expect(planServer({ netns: 'n', ports: [80], bind: '10.0.0.2' }).argv).toEqual([PROBE_BIN, 'server', '--port', '80', '--bind', '10.0.0.2']);
   });
 
+  it('pins with one --cpu per CPU', () => {
+    expect(planServer({ netns: 'n', ports: [80], cpus: [1, 3] }).argv).toEqual([PROBE_BIN, 'server', '--port', '80', '--cpu', '1', '--cpu', '3']);
+    expect(() => planServer({ netns: 'n', ports: [80], cpus: [] })).toThrow(/cpus/);
+  });
+
   it('rejects no ports and bad ports', () => {
     expect(() => planServer({ netns: 'n', ports: [] })).toThrow(/ports/);
     expect(() => planServer({ netns: 'n', ports: [70000] })).toThrow(/ports\.0|ports: 0/);
@@ -121,6 +126,12 @@ describe('planClient', () => {
     // 30 s base + 5 ms for each of the 525 samples per worker.
     expect(spec.timeoutMs).toBe(30_000 + 525 * 5);
     expect(spec.allowFailure).toBeUndefined();
+  });
+
+  it('appends the CPU pin last', () => {
+    const spec = planClient({ netns: 'cb-x-a', target: '10.99.0.2', port: 8080, ...settings, cpus: [0] });
+    expect(spec.argv.slice(-2)).toEqual(['--cpu', '0']);
+    expect(() => planClient({ netns: 'cb-x-a', target: '10.99.0.2', port: 8080, ...settings, cpus: [-1] })).toThrow(/cpus/);
   });
 
   it('validates every setting with a message naming it', () => {
@@ -165,6 +176,7 @@ describe('planConnectLoop', () => {
   it('gives IP PORT N', () => {
     expect(planConnectLoop({ netns: 'a', target: '10.99.0.2', port: 80, count: 20000 }).argv).toEqual([CONNECT_LOOP_BIN, '10.99.0.2', '80', '20000']);
     expect(() => planConnectLoop({ netns: 'a', target: 'fd00::1', port: 80, count: 1 })).toThrow(/IPv4/);
+    expect(planConnectLoop({ netns: 'a', target: '10.99.0.2', port: 80, count: 5, cpus: [0, 2] }).argv).toEqual(['taskset', '-c', '0,2', CONNECT_LOOP_BIN, '10.99.0.2', '80', '5']);
   });
 });
 

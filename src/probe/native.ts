@@ -55,6 +55,14 @@ export interface ProbeSettings {
 }
 
 const portSchema = z.number().int().min(1).max(65535);
+const cpusSchema = z.array(z.number().int().min(0).max(1023)).min(1).optional();
+
+/** Where a probe process may run. Keep client and server on different CPUs: sharing one adds ~50% to a connect. */
+export interface Placement {
+  cpus?: number[];
+}
+
+const cpuArgs = (cpus: number[] | undefined) => (cpus ?? []).flatMap((c) => ['--cpu', String(c)]);
 const ipSchema = z.union([z.ipv4(), z.ipv6()]);
 
 function formatIssues(error: z.ZodError): string {
@@ -69,12 +77,14 @@ function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 // ------------------------------------------------------------------------------------------------ planners
 
-export function planServer(opts: { netns: string; ports: number[]; udp?: boolean; bind?: string }): CommandSpec {
+export function planServer(opts: { netns: string; ports: number[]; udp?: boolean; bind?: string } & Placement): CommandSpec {
   validate(z.array(portSchema).min(1).max(1024), opts.ports, 'probe server ports');
+  validate(cpusSchema, opts.cpus, 'probe server cpus');
   if (opts.bind !== undefined) validate(ipSchema, opts.bind, 'probe server bind address');
   const argv = [PROBE_BIN, 'server', ...opts.ports.flatMap((p) => ['--port', String(p)])];
   if (opts.bind !== undefined) argv.push('--bind', opts.bind);
   if (opts.udp) argv.push('--udp');
+  argv.push(...cpuArgs(opts.cpus));
   return { argv, netns: opts.netns, purpose: `echo server on port${opts.ports.length > 1 ? 's' : ''} ${opts.ports.join(',')}` };
 }
 
@@ -82,8 +92,9 @@ export function planServer(opts: { netns: string; ports: number[]; udp?: boolean
 const CLIENT_MS_PER_SAMPLE = 5;
 const CLIENT_BASE_TIMEOUT_MS = 30_000;
 
-export function planClient(opts: { netns: string; target: string; port: number } & ProbeSettings): CommandSpec {
+export function planClient(opts: { netns: string; target: string; port: number } & ProbeSettings & Placement): CommandSpec {
   const s = validate(probeSettingsSchema, opts, 'probe settings');
+  validate(cpusSchema, opts.cpus, 'probe client cpus');
   validate(ipSchema, opts.target, 'probe target');
   validate(portSchema, opts.port, 'probe port');
   const perWorker = Math.ceil((s.samples + s.warmup) / s.concurrency);
@@ -97,6 +108,7 @@ export function planClient(opts: { netns: string; target: string; port: number }
       '--warmup', String(s.warmup),
       '--concurrency', String(s.concurrency),
       '--timeout-ms', String(s.timeoutMs),
+      ...cpuArgs(opts.cpus),
     ],
     netns: opts.netns,
     timeoutMs: CLIENT_BASE_TIMEOUT_MS + perWorker * CLIENT_MS_PER_SAMPLE,
@@ -121,12 +133,15 @@ export function planCheck(opts: { netns: string; target: string; port: number; u
   };
 }
 
-export function planConnectLoop(opts: { netns: string; target: string; port: number; count: number }): CommandSpec {
+export function planConnectLoop(opts: { netns: string; target: string; port: number; count: number } & Placement): CommandSpec {
   validate(z.ipv4(), opts.target, 'connect-loop target (IPv4 only)');
   validate(portSchema, opts.port, 'connect-loop port');
   validate(z.number().int().min(1), opts.count, 'connect-loop count');
+  validate(cpusSchema, opts.cpus, 'connect-loop cpus');
+  // The loop stays minimal; placement comes from taskset so it can match the probe's.
+  const pin = opts.cpus ? ['taskset', '-c', opts.cpus.join(',')] : [];
   return {
-    argv: [CONNECT_LOOP_BIN, opts.target, String(opts.port), String(opts.count)],
+    argv: [...pin, CONNECT_LOOP_BIN, opts.target, String(opts.port), String(opts.count)],
     netns: opts.netns,
     timeoutMs: CLIENT_BASE_TIMEOUT_MS + opts.count * CLIENT_MS_PER_SAMPLE,
     purpose: `reference connect loop to ${opts.target}:${opts.port}`,

@@ -1,8 +1,9 @@
 // cb-probe: the benchmark's load generator and echo server, in C so that the harness's own latency floor stays
 // close to a bare connect() loop (Node's event loop would add tens of microseconds per sample).
 //
-//   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp]
+//   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...]
 //   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
+//                   [--cpu N ...]
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
 //
 // Exit codes: 0 ok, 1 failure (check: refused/timeout; others: runtime error), 2 usage error.
@@ -16,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -42,9 +44,9 @@ static const char *prog = "cb-probe";
 
 static const char usage_text[] =
     "usage:\n"
-    "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp]\n"
+    "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...]\n"
     "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
-    "[--timeout-ms T]\n"
+    "[--timeout-ms T] [--cpu N ...]\n"
     "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n";
 
 static void usage_error(const char *fmt, ...) {
@@ -107,6 +109,21 @@ static void set_timeouts(int fd, int timeout_ms) {
   struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+// --cpu N (repeatable): pins the process, before any thread starts, so client and server can be kept on different
+// CPUs (sharing one CPU adds ~50% to a connect on a veth, and the scheduler's choice varies run to run).
+static cpu_set_t pin_set;
+static int pin_count;
+
+static void add_pin(const char *arg) {
+  long cpu = parse_long("cpu", arg, 0, CPU_SETSIZE - 1);
+  CPU_SET((int)cpu, &pin_set);
+  pin_count++;
+}
+
+static void apply_pins(void) {
+  if (pin_count && sched_setaffinity(0, sizeof(pin_set), &pin_set) < 0) die("sched_setaffinity (--cpu)");
 }
 
 // ---------------------------------------------------------------------------------------------------- server
@@ -213,7 +230,8 @@ static int open_listener(const char *bind_ip, int port, int type) {
 
 static int cmd_server(int argc, char **argv) {
   static struct option opts[] = {
-      {"port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'}, {"udp", no_argument, 0, 'u'}, {0, 0, 0, 0}};
+      {"port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'}, {"udp", no_argument, 0, 'u'},
+      {"cpu", required_argument, 0, 'C'},  {0, 0, 0, 0}};
   static struct server s;
   int ports[MAX_PORTS];
   const char *bind_ip = "0.0.0.0";
@@ -226,6 +244,7 @@ static int cmd_server(int argc, char **argv) {
         break;
       case 'b': bind_ip = optarg; break;
       case 'u': s.udp = 1; break;
+      case 'C': add_pin(optarg); break;
       default: usage_error("server: unknown option");
     }
   }
@@ -244,8 +263,11 @@ static int cmd_server(int argc, char **argv) {
     s.listen_fds[i] = open_listener(bind_ip, ports[i], SOCK_STREAM);
     if (s.udp) s.udp_fds[i] = open_listener(bind_ip, ports[i], SOCK_DGRAM);
   }
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+  apply_pins();
+  // One worker per CPU we may run on, up to 8.
+  cpu_set_t allowed;
+  int ncpu = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
+  int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
   for (int i = 0; i < workers; i++) {
     pthread_t t;
     if (pthread_create(&t, NULL, server_worker, &s) != 0) die("pthread_create");
@@ -367,7 +389,8 @@ static int cmd_client(int argc, char **argv) {
   static struct option opts[] = {{"target", required_argument, 0, 't'},  {"port", required_argument, 0, 'p'},
                                  {"mode", required_argument, 0, 'm'},    {"samples", required_argument, 0, 'n'},
                                  {"warmup", required_argument, 0, 'w'},  {"concurrency", required_argument, 0, 'c'},
-                                 {"timeout-ms", required_argument, 0, 'T'}, {0, 0, 0, 0}};
+                                 {"timeout-ms", required_argument, 0, 'T'}, {"cpu", required_argument, 0, 'C'},
+                                 {0, 0, 0, 0}};
   const char *target = NULL, *mode = NULL;
   long port = -1, samples = -1, warmup = 0, conc = 1, timeout_ms = 1000;
   int c;
@@ -380,6 +403,7 @@ static int cmd_client(int argc, char **argv) {
       case 'w': warmup = parse_long("warmup", optarg, 0, 100000000); break;
       case 'c': conc = parse_long("concurrency", optarg, 1, 1024); break;
       case 'T': timeout_ms = parse_long("timeout-ms", optarg, 1, 3600000); break;
+      case 'C': add_pin(optarg); break;
       default: usage_error("client: unknown option");
     }
   }
@@ -398,6 +422,7 @@ static int cmd_client(int argc, char **argv) {
   else usage_error("client: --mode must be connect, crr or rr, got '%s'", mode);
   cfg.timeout_ms = (int)timeout_ms;
   signal(SIGPIPE, SIG_IGN);
+  apply_pins();
 
   int n = (int)conc;
   struct worker *ws = calloc((size_t)n, sizeof(*ws));
