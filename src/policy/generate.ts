@@ -4,6 +4,7 @@
 // them on a new connection; `matchPosition` puts the client's policy first (best case) or last (worst case)
 // in name order, the tie-break data planes use between policies of equal precedence.
 import { NAMESPACE_NAME_LABEL, matchesSelector } from './selectors.js';
+import { seededRandom as mulberry32 } from '../stats/summary.js';
 import type { NetworkPolicy, PodInfo, Protocol } from './types.js';
 
 export interface PolicyShape {
@@ -47,17 +48,7 @@ export class PolicyShapeError extends Error {
   }
 }
 
-/** Mulberry32: a small, fast, well-mixed 32-bit PRNG; the same seed gives the same sequence everywhere. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as mulberry32 } from '../stats/summary.js';
 
 /** `count` ports from FIRST_FILLER_PORT upward, skipping `avoid` (the server port), in a seeded order. */
 export function fillerPorts(count: number, avoid: number, seed: number): number[] {

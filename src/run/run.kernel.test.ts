@@ -25,6 +25,20 @@ function runIdFrom(stderr: string): string {
   return m[1]!;
 }
 
+/** A run that would take minutes, returned once it is measuring. */
+async function startLongRun() {
+  const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+  const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
+  let stderr = '';
+  await new Promise<void>((resolve) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('measuring connect')) resolve();
+    });
+  });
+  return { child, runId: runIdFrom(stderr), out };
+}
+
 const denyAll: NetworkPolicy = {
   apiVersion: 'networking.k8s.io/v1',
   kind: 'NetworkPolicy',
@@ -69,16 +83,7 @@ describe('bench run on the local kernel', () => {
   });
 
   itKernel('SIGINT mid-run tears down and still writes a result saying so', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
-    const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('measuring connect')) resolve();
-      });
-    });
-    const runId = runIdFrom(stderr);
+    const { child, runId, out } = await startLongRun();
     expect(namespacesOfRun(runId).length).toBeGreaterThan(0);
     child.kill('SIGINT');
     const r = await child;
@@ -90,16 +95,7 @@ describe('bench run on the local kernel', () => {
   });
 
   itKernel('bench gc removes what a killed run left', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
-    const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('measuring connect')) resolve();
-      });
-    });
-    const runId = runIdFrom(stderr);
+    const { child, runId, out } = await startLongRun();
     child.kill('SIGKILL');
     await child;
     // SIGKILL leaves the probe processes orphaned inside the namespaces, and the namespaces themselves.
