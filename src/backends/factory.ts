@@ -27,7 +27,13 @@ export async function createBackend(ctx: BackendContext): Promise<BenchBackend> 
       }
       return new LocalBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress });
     }
-    default:
-      throw new Error(`the ${ctx.backend} backend is not available yet`);
+    case 'kind': {
+      const { KindBackend } = await import('./kind/backend.js');
+      return new KindBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
+    }
+    case 'cluster': {
+      const { ClusterBackend } = await import('./cluster/backend.js');
+      return new ClusterBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
+    }
   }
 }

@@ -3,6 +3,7 @@
 import type { BackendChoice, BackendName, CniName } from '../config/schema.js';
 import type { Problem } from '../config/load.js';
 import { localModel, localModelNames } from './local/models.js';
+import { CNI_PROFILES } from './k8s/cni.js';
 
 export interface CniCapabilities {
   /** Does this data plane enforce NetworkPolicy at all? */
@@ -29,10 +30,15 @@ export function localCapabilities(): Partial<Record<CniName, CniCapabilities>> {
   );
 }
 
+/** The real CNIs the kind and cluster backends install or detect. */
+function realCnis(): Partial<Record<CniName, CniCapabilities>> {
+  return Object.fromEntries(Object.values(CNI_PROFILES).map((p) => [p.cni, { enforcesPolicy: p.enforcesPolicy, description: p.description }]));
+}
+
 export const BACKEND_INFO: Record<BackendName, BackendInfo> = {
   local: { name: 'local', cnis: localCapabilities(), unavailableReason: 'not available yet on this backend' },
-  kind: { name: 'kind', cnis: {}, unavailableReason: 'the kind backend is not available yet' },
-  cluster: { name: 'cluster', cnis: {}, unavailableReason: 'the cluster backend is not available yet' },
+  kind: { name: 'kind', cnis: realCnis(), unavailableReason: "not available on kind (a kind cluster without a CNI has no pod network; use --backend local for the no-CNI floor)" },
+  cluster: { name: 'cluster', cnis: realCnis(), unavailableReason: 'not something an existing cluster can be detected to run' },
 };
 
 export interface Environment {
@@ -46,12 +52,13 @@ export interface BackendSelection {
   note?: string;
 }
 
-export function selectBackend(choice: BackendChoice, env: Environment): BackendSelection {
+export function selectBackend(choice: BackendChoice, env: Environment, cni?: CniName): BackendSelection {
   if (choice !== 'auto') return { backend: choice };
-  if (env.dockerEngine && env.kind && Object.keys(BACKEND_INFO.kind.cnis).length > 0) {
+  const kindRuns = cni === undefined || BACKEND_INFO.kind.cnis[cni] !== undefined;
+  if (env.dockerEngine && env.kind && kindRuns) {
     return { backend: 'kind', note: 'backend: kind (auto: a Docker engine and kind were found)' };
   }
-  const missing = [!env.dockerEngine && 'no Docker engine', !env.kind && 'no kind binary'].filter(Boolean).join(', ');
+  const missing = [!env.dockerEngine && 'no Docker engine', !env.kind && 'no kind binary', env.dockerEngine && env.kind && !kindRuns && `${cni} runs only on the local backend`].filter(Boolean).join(', ');
   return {
     backend: 'local',
     note: `backend: local (auto: ${missing || 'the kind backend is not available yet'}; CNI data planes are modelled on this machine's kernel)`,

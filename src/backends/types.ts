@@ -40,6 +40,8 @@ export interface BenchBackend {
   readonly name: BackendName;
   readonly cni: CniName;
   readonly model: ModelDescription;
+  /** The load generator that produced the samples (cb-probe, fortio). */
+  readonly probeTool: string;
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   up(): Promise<void>;
   installPolicies(set: PolicySet): Promise<PolicyInstallReport>;

@@ -7,8 +7,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES } from '../config/schema.js';
-import { ExecRunner, DryRunRunner, shellQuote } from '../exec/runner.js';
+import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend, type Environment } from '../backends/registry.js';
+import { register as registerVerify } from './commands/verify.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
@@ -71,7 +72,9 @@ const runFlags = (cmd: Command) =>
     .option('--out <dir>', 'results directory (default results)')
     .option('--keep', 'leave the namespaces/cluster up after the run and print how to enter them')
     .option('--dry-run', 'print the plan (every command) without running anything')
-    .option('--json', 'print the summary as JSON on stdout');
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('--context <name>', 'cluster backend: kubeconfig context to use (required for --backend cluster)')
+    .option('--kubeconfig <file>', 'cluster backend: kubeconfig file');
 
 function rawFlags(opts: Record<string, unknown>): RawFlags {
   const { scenario: _s, ...rest } = opts;
@@ -85,7 +88,10 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
   problems.push(...configProblems);
   if (!config) throw new UsageError(problems);
-  const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false });
+  const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
+  if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
+    problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });
+  }
   const unsupported = checkBackendCni(selection.backend, config.cni);
   if (unsupported) throw new UsageError([...problems, unsupported]);
   if (problems.length) throw new UsageError(problems);
@@ -104,8 +110,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   progress.step(`run ${runId}: ${config.cni}, ${config.policies} policies, ${backend.model.name}`);
   const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath: typeof opts.scenario === 'string' ? opts.scenario : undefined, progress, signal });
   if (config.dryRun) {
-    process.stdout.write(`# plan for run ${runId} (dry run: nothing was executed)\n`);
-    for (const c of runner.log) process.stdout.write(`${shellQuote(c.argv)}\n`);
+    process.stdout.write(`# plan for run ${runId} on the ${selection.backend} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
     return EXIT_OK;
   }
   if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
@@ -133,6 +138,8 @@ async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
 }
 
 async function cmdGc(opts: Record<string, unknown>): Promise<number> {
+  if (opts.backend !== undefined && opts.backend !== 'local' && opts.backend !== 'kind') throw new UsageError([{ where: '--backend', message: `must be local or kind, got '${String(opts.backend)}'` }]);
+  if (opts.backend === 'kind') return gcKind(opts);
   const { collectGarbage } = await import('../backends/local/gc.js');
   const runner = opts.dryRun ? new DryRunRunner() : new ExecRunner();
   if (typeof opts.run === 'string' && !/^[a-z][a-z0-9]{4}$/.test(opts.run)) throw new UsageError([{ where: '--run', message: `not a run id: '${opts.run}' (5 characters, e.g. k3f9a)` }]);
@@ -143,6 +150,22 @@ async function cmdGc(opts: Record<string, unknown>): Promise<number> {
     for (const ns of r.namespaces) process.stdout.write(`  netns ${ns}\n`);
   }
   for (const id of report.skippedLive) process.stdout.write(`skipped run ${id}: its process is still running (use --force to remove anyway)\n`);
+  return EXIT_OK;
+}
+
+async function gcKind(opts: Record<string, unknown>): Promise<number> {
+  const { findKindLeftovers, deleteKindCluster } = await import('../backends/kind/backend.js');
+  const runner = new ExecRunner(); // listing is read-only, so it runs even with --dry-run
+  const leftovers = (await findKindLeftovers(runner)).filter((l) => !opts.run || l.cluster === `cb-${String(opts.run)}`);
+  if (leftovers.length === 0) process.stdout.write('no kind clusters to remove\n');
+  for (const l of leftovers) {
+    if (l.live && !opts.force) {
+      process.stdout.write(`skipped kind cluster ${l.cluster}: its run is still going (use --force)\n`);
+      continue;
+    }
+    if (!opts.dryRun) await deleteKindCluster(runner, l.cluster);
+    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} kind cluster ${l.cluster}\n`);
+  }
   return EXIT_OK;
 }
 
@@ -173,11 +196,13 @@ export function buildProgram(): Command {
   program
     .command('gc')
     .description('remove what killed runs left behind (namespaces, BPF pins), found by the cb-<runid>- prefix')
+    .option('--backend <name>', 'local (namespaces, BPF pins) or kind (clusters named cb-<runid>)', 'local')
     .option('--run <id>', 'only this run id')
     .option('--force', 'also remove runs whose process still runs')
     .option('--dry-run', 'list what would be removed')
     .action(wrap(cmdGc));
   program.command('doctor').description('check what this machine needs for each backend and how to fix what is missing').action(wrap(async () => cmdDoctor()));
+  registerVerify(program);
   return program;
 }
 

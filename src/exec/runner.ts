@@ -19,6 +19,9 @@ export interface CommandSpec {
 
 export interface CommandResult {
   argv: string[];
+  /** What was written to stdin (kept in the log so a dry run can print every manifest). */
+  input?: string;
+  purpose?: string;
   exitCode: number;
   stdout: string;
   stderr: string;
@@ -27,6 +30,16 @@ export interface CommandResult {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** A plan as a person reads it: purpose, the shell-pasteable command, and its stdin (a manifest) as a heredoc. */
+export function renderPlan(log: readonly CommandResult[]): string {
+  return log
+    .map((c) => {
+      const head = `${c.purpose ? `# ${c.purpose}\n` : ''}${shellQuote(c.argv)}`;
+      return c.input ? `${head} <<'EOF'\n${c.input.trimEnd()}\nEOF` : head;
+    })
+    .join('\n');
+}
 
 /** Shell-pasteable rendering of an argv, for error messages and --dry-run. */
 export function shellQuote(argv: readonly string[]): string {
@@ -70,7 +83,7 @@ abstract class RecordingRunner implements Runner {
 
   async run(spec: CommandSpec): Promise<CommandResult> {
     const argv = fullArgv(spec);
-    const result = await this.execute(argv, spec);
+    const result = { ...(await this.execute(argv, spec)), input: spec.input, purpose: spec.purpose };
     this.log.push(result);
     if ((result.exitCode !== 0 || result.timedOut) && !spec.allowFailure) throw new CommandError(result, spec.purpose);
     return result;

@@ -69,6 +69,7 @@ export function buildInventory(t: Topology, set: PolicySet): Inventory {
 
 export class LocalBackend implements BenchBackend {
   readonly name = 'local' as const;
+  readonly probeTool = 'cb-probe';
   readonly cni: RunConfig['cni'];
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };

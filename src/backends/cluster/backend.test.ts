@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runConfigSchema, type RunConfigInput } from '../../config/schema.js';
+import { executeRun } from '../../run/run.js';
+import { fakeCluster, PlanRunner } from '../k8s/test-support/cluster.js';
+import { ClusterBackend, ClusterTargetError, pickNodes } from './backend.js';
+
+const RUN_ID = 'abcde';
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const out = () => {
+  const d = mkdtempSync(join(tmpdir(), 'cb-cluster-test-'));
+  dirs.push(d);
+  return d;
+};
+const config = (o: Partial<RunConfigInput> = {}) => runConfigSchema.parse({ cni: 'cilium', policies: 3, backend: 'cluster', samples: 12, warmup: 2, context: 'prod-eu', ...o });
+
+describe('cluster backend', () => {
+  it('refuses to run without an explicit context or kubeconfig', () => {
+    const { context: _c, ...rest } = config();
+    expect(() => new ClusterBackend({ config: { ...rest }, runId: RUN_ID, outDir: '/x', runner: new PlanRunner() })).toThrow(ClusterTargetError);
+  });
+
+  it('runs against the named context, and deletes only its own namespaces by run label', async () => {
+    const d = out();
+    const runner = fakeCluster();
+    const cfg = config({ out: d });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors).toEqual([]);
+    expect(result.meta.topology).toEqual({ nodes: 3, placement: 'cross-node', serverPods: 1 });
+    expect(result.modelState).toMatchObject({ serverNode: 'w1', clientNode: 'w2' });
+    const cmds = runner.log.map((r) => r.argv);
+    for (const a of cmds) expect(a.slice(0, 3)).toEqual(['kubectl', '--context', 'prod-eu']);
+    // Nothing cluster-wide is created or deleted: no kind, no helm, no CNI manifests, deletes only by run label.
+    expect(cmds.some((a) => a[0] !== 'kubectl')).toBe(false);
+    const deletes = cmds.filter((a) => a.includes('delete'));
+    expect(deletes).toEqual([['kubectl', '--context', 'prod-eu', 'delete', 'namespace', '-l', 'cni-bench/run=abcde', '--ignore-not-found', '--wait=true', '--timeout=180s']]);
+    const creates = runner.log.filter((r) => r.argv.includes('create'));
+    expect(creates).toHaveLength(2);
+    // /proc/stat is read on both nodes (they do not share a kernel, unlike kind's).
+    expect(cmds.filter((a) => a.includes('/proc/stat') && a.includes('bench-server-7d9f-x2x'))).not.toHaveLength(0);
+  });
+
+  it('refuses a --cni that contradicts what the cluster runs, and creates nothing', async () => {
+    const d = out();
+    const runner = fakeCluster();
+    const cfg = config({ cni: 'calico', out: d });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID) });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors[0]!.message).toMatch(/^step detect-cni failed: --cni calico contradicts the cluster, which runs cilium/);
+    expect(runner.log.some((r) => r.argv.includes('create') || r.argv.includes('delete'))).toBe(false);
+  });
+
+  it('uses the agent where this cluster has it (manifest-installed calico in kube-system)', async () => {
+    const d = out();
+    const runner = fakeCluster((argv) =>
+      argv.join(' ').includes('get daemonsets') ? { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'calico-node' } }] }) } : undefined,
+    );
+    const cfg = config({ cni: 'calico', out: d, placement: 'same-node' });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors).toEqual([]);
+    expect(result.modelState).toMatchObject({ serverNode: 'w1', clientNode: 'w1' });
+    expect(result.meta.model.description).toMatch(/detected: calico/);
+  });
+
+  it('dry run plans workloads, policies and measurement without touching the cluster', async () => {
+    const runner = new PlanRunner();
+    const cfg = config({ kubeconfig: '/home/me/eks.yaml', context: undefined, dryRun: true });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: '/r/abcde' });
+    await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/r/abcde' });
+    const purposes = runner.specs.map((s) => s.purpose);
+    expect(purposes.slice(0, 3)).toEqual(['reach the cluster and list its nodes', 'detect the CNI the cluster runs', 'create the run namespaces']);
+    expect(runner.specs.every((s) => s.argv.slice(0, 3).join(' ') === 'kubectl --kubeconfig /home/me/eks.yaml')).toBe(true);
+  });
+
+  it('picks Ready, schedulable workers and refuses when there are not enough', () => {
+    const node = (name: string, ready = true, extra: object = {}) => ({ metadata: { name }, spec: extra, status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] } });
+    const list = (...items: object[]) => JSON.stringify({ items });
+    expect(pickNodes(list(node('b'), node('a'), node('c', false)), 'cross-node').placement).toEqual({ serverNode: 'a', clientNode: 'b' });
+    expect(() => pickNodes(list(node('a'), node('b', true, { unschedulable: true })), 'cross-node')).toThrow(/needs 2 Ready schedulable nodes/);
+    expect(pickNodes(list(node('a')), 'same-node').placement).toEqual({ serverNode: 'a', clientNode: 'a' });
+  });
+});

@@ -1,0 +1,48 @@
+// One error type for the kind/cluster backends: which step of bringing a cluster up or measuring on it failed,
+// and where the diagnostics went, so a person knows what to look at first.
+import { CommandError } from '../../exec/runner.js';
+
+/** Names of the steps, in the order a run goes through them (the plan and errors use the same words). */
+export type K8sStep =
+  | 'check-context'
+  | 'detect-cni'
+  | 'fetch-cni-plugins'
+  | 'create-cluster'
+  | 'install-cni'
+  | 'wait-nodes-ready'
+  | 'wait-cni-ready'
+  | 'wait-dns-ready'
+  | 'create-workloads'
+  | 'wait-workloads-ready'
+  | 'apply-policies'
+  | 'wait-enforcement'
+  | 'measure'
+  | 'teardown';
+
+export class K8sStepError extends Error {
+  readonly kind = 'k8s-step';
+  constructor(
+    readonly step: K8sStep,
+    override readonly cause: unknown,
+    readonly diagnosticsDir?: string,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`step ${step} failed: ${why}${diagnosticsDir ? `\n  diagnostics: ${diagnosticsDir}` : ''}`);
+    this.name = 'K8sStepError';
+  }
+
+  /** The failed command's stderr, when the cause was a command. */
+  get stderr(): string | undefined {
+    return this.cause instanceof CommandError ? this.cause.result.stderr : undefined;
+  }
+}
+
+/** Runs `fn` and tags whatever it throws with `step` (an error already tagged keeps its own step). */
+export async function step<T>(name: K8sStep, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof K8sStepError) throw e;
+    throw new K8sStepError(name, e);
+  }
+}

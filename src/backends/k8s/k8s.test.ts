@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { runConfigSchema } from '../../config/schema.js';
+import { benchmarkPolicySet } from '../../run/run.js';
+import { detectCnis, planCniInstall } from './cni.js';
+import { containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
+import { FortioOutputError, errorsFromRetCodes, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
+import { KIND_CNIS, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { ManifestError, manifestProblems, validateManifests } from './validate.js';
+import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
+import { toYaml } from './yaml.js';
+import { cadvisorText } from './test-support/cluster.js';
+
+const fixture = (n: string) => readFileSync(new URL(`./fixtures/${n}`, import.meta.url), 'utf8');
+const v = loadVersions();
+
+describe('pinned versions', () => {
+  it('clusters/versions.yaml validates and names a source for every component', () => {
+    for (const k of ['kind', 'flannel', 'calico', 'cilium', 'load'] as const) expect(v[k].source).toMatch(/^https:\/\//);
+  });
+  it('a malformed versions file is rejected with the key at fault', () => {
+    const text = readFileSync(join(CLUSTERS_DIR, 'versions.yaml'), 'utf8').replace(/@sha256:[0-9a-f]{64}/, '');
+    expect(() => parseVersions(text, 'v.yaml')).toThrow(/v\.yaml: kind\.nodeImage: must be kindest\/node/);
+  });
+});
+
+describe('kind configs', () => {
+  it.each(KIND_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
+    const rendered = renderKindConfig(cni, v);
+    validateManifests([rendered]);
+    expect(parse(readFileSync(join(CLUSTERS_DIR, 'kind', `${cni}.yaml`), 'utf8'))).toEqual(rendered);
+  });
+  it('the schema rejects what kind would reject', () => {
+    const bad = { ...renderKindConfig('calico', v), networking: { kubeProxyMode: 'userspace', podSubnet: '10.0.0.0' } };
+    const problems = manifestProblems(bad as never).join('\n');
+    expect(problems).toMatch(/networking\.kubeProxyMode/);
+    expect(problems).toMatch(/networking\.podSubnet: must be an IPv4 CIDR/);
+    expect(manifestProblems({ ...renderKindConfig('calico', v), nodez: [] } as never).join()).toMatch(/Unrecognized key/);
+  });
+});
+
+describe('CNI install inputs', () => {
+  it('the Calico Installation pool matches the kind podSubnet and uses the iptables data plane', () => {
+    const inst = renderCalicoInstallation() as { spec: { calicoNetwork: { ipPools: Array<{ cidr: string }>; linuxDataplane: string } } };
+    validateManifests([inst]);
+    expect(inst.spec.calicoNetwork.ipPools[0]!.cidr).toBe((renderKindConfig('calico', v).networking as { podSubnet: string }).podSubnet);
+    expect(inst.spec.calicoNetwork.linuxDataplane).toBe('Iptables');
+    expect(manifestProblems({ ...inst, metadata: { name: 'other' } } as never).join()).toMatch(/metadata\.name/);
+  });
+  it('Cilium values carry the policy map capacity and are schema-checked', () => {
+    expect(renderCiliumValues('cb-abcde', 4096).bpf.policyMapMax).toBe(4096);
+    expect(() => renderCiliumValues('cb-abcde', 0)).toThrow(ManifestError);
+  });
+  it('calico installs its CRDs and operator with create, then its Installation', () => {
+    const plan = planCniInstall('calico', { target: { kubeconfig: '/k' }, versions: v, clusterName: 'cb-x', policyMapCapacity: 16384 });
+    expect(plan.map((c) => c.argv.slice(3, 5).join(' '))).toEqual(['create -f', 'create -f', 'wait --for=condition=Established', 'create -f']);
+    expect(parse(plan[3]!.input!)).toMatchObject({ kind: 'Installation', metadata: { name: 'default' } });
+  });
+});
+
+describe('workload manifests', () => {
+  const n = runNames('abcde');
+  it('namespaces, deployment and pods are valid and carry the run label', () => {
+    const objs = [...renderNamespaces(n), ...renderWorkloads(n, { serverNode: 'w1', clientNode: 'w2' }, v)];
+    validateManifests(objs);
+    for (const o of objs) expect(o.metadata!.labels).toMatchObject({ 'cni-bench/run': 'abcde' });
+    expect(toYaml(objs)).not.toMatch(/&a\d|\*a\d/);
+  });
+  it('invalid objects are reported all at once, by name', () => {
+    const [ns] = renderNamespaces(n);
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'x' }, spec: { containers: [{ image: 'x' }] } };
+    const e = (() => {
+      try {
+        validateManifests([{ ...ns!, metadata: { name: 7 } }, pod, { apiVersion: 'x/v1', kind: 'Thing' }]);
+      } catch (err) {
+        return err as ManifestError;
+      }
+    })()!;
+    expect(e.problems).toHaveLength(3);
+    expect(e.problems[1]).toMatch(/^Pod x\/p: .*name/);
+    expect(e.problems[2]).toMatch(/no schema for x\/v1\/Thing/);
+  });
+  it('the generated policies validate as networking.k8s.io/v1 NetworkPolicies', () => {
+    const cfg = runConfigSchema.parse({ cni: 'calico', policies: 50 });
+    const set = benchmarkPolicySet(cfg, { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
+    validateManifests(set.policies);
+    expect(set.policies.every((p) => p.metadata.labels?.['cni-bench/run'] === 'abcde')).toBe(true);
+  });
+});
+
+describe('fortio', () => {
+  it('crr: raw samples from the access log, failed calls counted as errors', () => {
+    const r = parseFortioLoad('crr', fixture('crr.json'), fixture('crr.stderr'));
+    expect(r.samplesSource).toBe('access-log');
+    expect(r.samplesNs).toHaveLength(11);
+    expect(r.samplesNs[0]).toBe(412_000);
+    expect(r.samplesNs).not.toContain(1_002_000);
+    expect(r.errors).toEqual({ SOCKET_ERROR: 1 });
+    expect(r.fortioVersion).toBe('1.73.2');
+    expect(r.wallNs).toBeGreaterThan(5_000_000);
+  });
+  it('rr: access-log lines are picked out of fortio log lines', () => {
+    const r = parseFortioLoad('rr', fixture('rr.json'), fixture('rr.stderr'));
+    expect(r.samplesNs).toEqual([211, 182, 175, 179, 181, 177, 203, 176, 178, 180].map((us) => us * 1000));
+  });
+  it('connect: reconstructed from the connection-time histogram, within bucket width', () => {
+    const r = parseFortioLoad('connect', fixture('connect.json'), '');
+    expect(r.samplesSource).toBe('histogram');
+    expect(r.samplesNs).toHaveLength(12);
+    const truth = [131, 122, 149, 128, 702, 125, 133, 121, 141, 127, 188, 129].sort((a, b) => a - b);
+    r.samplesNs.forEach((s, i) => expect(Math.abs(s / 1000 - truth[i]!)).toBeLessThanOrEqual(50));
+  });
+  it('without access-log lines crr falls back to the histogram minus the errors', () => {
+    const r = parseFortioLoad('crr', fixture('crr.json'), 'no access log here\n');
+    expect(r.samplesSource).toBe('histogram');
+    expect(r.samplesNs).toHaveLength(11);
+  });
+  it('lost access-log lines and non-JSON output are errors, not short samples', () => {
+    const cut = fixture('crr.stderr').split('\n').filter((l, i) => i !== 3).join('\n');
+    expect(() => parseFortioLoad('crr', fixture('crr.json'), cut)).toThrow(/11 entries for 12 calls/);
+    expect(() => parseFortioLoad('crr', 'Error: unable to connect', '')).toThrow(FortioOutputError);
+    expect(() => parseFortioLoad('crr', JSON.stringify({ Error: true, Message: 'bad url' }), '')).toThrow(/bad url/);
+  });
+  it('histogram reconstruction spreads counts over each interval', () => {
+    expect(samplesFromHistogram({ Count: 2, Data: [{ Start: 0, End: 1, Count: 2 }] })).toEqual([0.25, 0.75]);
+    expect(parseAccessLog('{"latency":0.5,"timestamp":1,"thread":0,"iter":0,"ok":true}\n{"latency":0.')).toHaveLength(1);
+    expect(errorsFromRetCodes({ '200': 5, '-1': 2, '503': 1 })).toEqual({ SOCKET_ERROR: 2, HTTP_503: 1 });
+  });
+  it('connect and crr run without keep-alive, rr with it; same sample count as asked', () => {
+    const base = { url: 'http://1.2.3.4:8080/', samples: 1000, concurrency: 1, timeoutMs: 1000 };
+    expect(fortioLoadArgs({ ...base, metric: 'connect' })).toContain('-keepalive=false');
+    expect(fortioLoadArgs({ ...base, metric: 'crr' })).toContain('-keepalive=false');
+    expect(fortioLoadArgs({ ...base, metric: 'rr' })).not.toContain('-keepalive=false');
+    expect(fortioLoadArgs({ ...base, metric: 'rr' }).slice(2, 4)).toEqual(['-n', '1000']);
+  });
+});
+
+describe('CPU accounting', () => {
+  it('parses cAdvisor counters per container and the node root', () => {
+    const rows = parseCadvisorCpu(`${cadvisorText(4)}\ncontainer_cpu_usage_seconds_total{container="fortio",cpu="cpu00",namespace="cb-abcde-client",pod="bench-client"} 99 1`);
+    expect(containerSeconds(rows, { namespace: 'cb-abcde-client', pod: 'bench-client', container: 'fortio' })).toBe(4);
+    expect(containerSeconds(rows, { namespace: 'kube-system', container: 'cilium-agent' })).toBe(1);
+    expect(rootSeconds(rows)).toBe(1012);
+  });
+  it('splits a window into client, server, agents and the rest', () => {
+    const snap = (sec: number, busyNs: number) => ({ cadvisor: new Map([['w1', parseCadvisorCpu(cadvisorText(sec))]]), kernels: [{ busyNs, softirqNs: busyNs / 10 }] });
+    const w = cpuWindow(snap(1, 1e9), snap(2, 5e9), {
+      client: { namespace: 'cb-abcde-client', pod: 'bench-client', container: 'fortio' },
+      server: { namespace: 'cb-abcde-server', pod: 'bench-server-7d9f-x2x', container: 'fortio' },
+      agents: [{ namespace: 'kube-system', container: 'cilium-agent' }],
+    }, 1000);
+    expect(w.totalUsPerOp).toBeCloseTo(4000);
+    expect(w.probeClientUsPerOp).toBeCloseTo(1000);
+    expect(w.probeServerUsPerOp).toBeCloseTo(500);
+    expect(w.dataPlaneUsPerOp).toBeCloseTo(2500);
+    expect(w.agentsUsPerOp).toBeCloseTo(250);
+    expect(w.softirqUsPerOp).toBeCloseTo(400);
+  });
+});
+
+describe('CNI detection', () => {
+  const ds = (...names: string[]) => JSON.stringify({ items: names.map((n) => ({ metadata: { namespace: n.split('/')[0], name: n.split('/')[1] } })) });
+  it('recognises each CNI where its installs put it', () => {
+    expect(detectCnis(ds('kube-system/kube-proxy', 'kube-system/cilium')).map((d) => d.cni)).toEqual(['cilium']);
+    expect(detectCnis(ds('calico-system/calico-node'))[0]!.agent.namespace).toBe('calico-system');
+    expect(detectCnis(ds('kube-system/calico-node'))[0]!.agent.namespace).toBe('kube-system');
+    expect(detectCnis(ds('kube-flannel/kube-flannel-ds')).map((d) => d.cni)).toEqual(['flannel']);
+    expect(detectCnis(ds('kube-system/canal')).map((d) => d.cni)).toEqual(['calico', 'flannel']);
+    expect(detectCnis(ds('kube-system/kindnet'))).toEqual([]);
+  });
+});

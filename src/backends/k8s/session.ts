@@ -1,0 +1,252 @@
+// What the kind and cluster backends share once a cluster with a CNI is there: the run's namespaces and load
+// pods, the policy set applied with server-side apply, the wait until the data plane enforces it, fortio
+// measurements with CPU accounting, diagnostics and removal of the run's namespaces.
+import type { RunConfig } from '../../config/schema.js';
+import type { CommandSpec, Runner } from '../../exec/runner.js';
+import type { MetricName, MetricResult } from '../../results/schema.js';
+import { benchmarkPolicySet } from '../../run/run.js';
+import { SERVER_PORT } from '../local/topology.js';
+import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import type { AgentRef } from './cni.js';
+import { cpuWindow, parseProcStat, parseCadvisorCpu, planCadvisor, planProcStat, type CpuSnapshot } from './cpu.js';
+import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
+import { K8sStepError, step } from './errors.js';
+import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
+import { kubectl, waitSpec, type KubeTarget } from './kubectl.js';
+import {
+  CLIENT_POD,
+  DENIED_POD,
+  FORTIO_CONTAINER,
+  POLICY_BATCH_SIZE,
+  RUN_LABEL,
+  SERVER_NAME,
+  policyBatches,
+  renderNamespaces,
+  renderWorkloads,
+  runNames,
+  type Placement,
+  type RunNames,
+} from './manifests.js';
+import { validateManifests } from './validate.js';
+import type { Versions } from './versions.js';
+import { toListJson, toYaml } from './yaml.js';
+
+/** Shown in dry-run plans where a value only exists once the cluster does. */
+export const DRY_RUN_SERVER_IP = '<server-pod-ip>';
+export const DRY_RUN_SERVER_POD = '<server-pod>';
+
+export interface SessionOptions {
+  config: RunConfig;
+  runId: string;
+  runner: Runner;
+  cleanupRunner: Runner;
+  target: KubeTarget;
+  versions: Versions;
+  agents: AgentRef[];
+  enforcesPolicy: boolean;
+  /** True on kind: every node shares one kernel, so one /proc/stat read covers them all. */
+  sharedKernel: boolean;
+  outDir: string;
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Overall bound of the enforcement wait; default 120 s + 20 ms per policy. */
+  enforcementTimeoutMs?: number;
+  /** Pause between enforcement probes (tests set 0). */
+  probeIntervalMs?: number;
+  workloadTimeoutS?: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('interrupted'));
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason ?? new Error('interrupted'))), { once: true });
+  });
+
+export class K8sSession {
+  readonly names: RunNames;
+  placement?: Placement;
+  serverPod = DRY_RUN_SERVER_POD;
+  serverIp = DRY_RUN_SERVER_IP;
+  private namespacesRequested = false;
+  /** The install report's modelState; measure() adds per-metric CPU figures the result schema has no field for. */
+  private readonly state: Record<string, number | string | boolean> = {};
+
+  constructor(private readonly o: SessionOptions) {
+    this.names = runNames(o.runId);
+  }
+
+  private run(spec: CommandSpec) {
+    return this.o.runner.run(spec);
+  }
+
+  get url(): string {
+    return `http://${this.serverIp}:${SERVER_PORT}/`;
+  }
+
+  /** Namespaces, server Deployment, client and denied-client pods; waits until they are ready. */
+  async createWorkloads(placement: Placement): Promise<void> {
+    this.placement = placement;
+    const t = this.o.target;
+    const n = this.names;
+    const namespaces = renderNamespaces(n);
+    const workloads = renderWorkloads(n, placement, this.o.versions);
+    validateManifests([...namespaces, ...workloads]);
+    await step('create-workloads', async () => {
+      this.o.progress?.step(`creating namespaces ${n.serverNamespace}, ${n.clientNamespace} and the load pods (server on ${placement.serverNode}, client on ${placement.clientNode})`);
+      this.namespacesRequested = true;
+      // `create`, not apply: a namespace of that name that is not ours makes the run stop instead of adopting it.
+      await this.run(kubectl(t, ['create', '-f', '-'], 'create the run namespaces', { input: toYaml(namespaces) }));
+      await this.run(kubectl(t, ['create', '-f', '-'], 'create the server deployment and client pods', { input: toYaml(workloads) }));
+    });
+    const s = this.o.workloadTimeoutS ?? 300;
+    await step('wait-workloads-ready', async () => {
+      await this.run(waitSpec(t, ['-n', n.serverNamespace, 'rollout', 'status', `deployment/${SERVER_NAME}`], s, 'wait for the server'));
+      await this.run(waitSpec(t, ['-n', n.clientNamespace, 'wait', '--for=condition=Ready', `pod/${CLIENT_POD}`, `pod/${DENIED_POD}`], s, 'wait for the client pods'));
+      const r = await this.run(kubectl(t, ['-n', n.serverNamespace, 'get', 'pods', '-l', `app=${SERVER_NAME}`, '-o', 'json'], 'find the server pod and its IP'));
+      if (this.o.runner.dryRun) return;
+      const items = (JSON.parse(r.stdout) as { items?: Array<{ metadata?: { name?: string; deletionTimestamp?: string }; status?: { podIP?: string } }> }).items ?? [];
+      const pod = items.find((p) => !p.metadata?.deletionTimestamp && p.status?.podIP);
+      if (!pod) throw new Error(`no running server pod with an IP in ${n.serverNamespace}`);
+      this.serverPod = pod.metadata!.name!;
+      this.serverIp = pod.status!.podIP!;
+    });
+  }
+
+  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE): Promise<PolicyInstallReport> {
+    const started = performance.now();
+    const n = this.names;
+    // The run passes the set generated for the default namespaces; the same generator, config and seed give the
+    // same policies in this run's namespaces, carrying its label.
+    const set = benchmarkPolicySet(this.o.config, { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
+    if (set.policies.length !== given.policies.length) throw new Error(`policy set mismatch: ${set.policies.length} generated here, ${given.policies.length} given`);
+    validateManifests(set.policies);
+    const batches = policyBatches(set.policies, batchSize);
+    const t = this.o.target;
+    await step('apply-policies', async () => {
+      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies in ${batches.length} server-side apply batches`);
+      for (const [i, b] of batches.entries()) {
+        await this.run(
+          kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply policies batch ${i + 1}/${batches.length} (${b.length})`, {
+            input: toListJson(b),
+            timeoutMs: 180_000,
+          }),
+        );
+      }
+    });
+    const appliedAt = performance.now();
+    const check = await this.waitEnforcement(set.policies.length > 0);
+    Object.assign(this.state, {
+      policiesApplied: set.policies.length,
+      applyBatches: batches.length,
+      applyMs: Math.round(appliedAt - started),
+      enforcementMs: Math.round(performance.now() - appliedAt),
+      enforcementProbes: check.probes,
+      allowedConnectionWorks: check.allowed,
+      deniedConnectionBlocked: check.deniedBlocked,
+      serverNode: this.placement?.serverNode ?? '',
+      clientNode: this.placement?.clientNode ?? '',
+      connectSamples: 'reconstructed from fortio connection-time histogram',
+    });
+    return { modelState: this.state, installMs: performance.now() - started };
+  }
+
+  private probe(pod: string, purpose: string): CommandSpec {
+    const args = ['fortio', 'load', '-n', '2', '-c', '1', '-qps', '-1', '-timeout', '1s', '-json', '-', this.url];
+    return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, pod, '-c', FORTIO_CONTAINER, '--', ...args], purpose, { allowFailure: true, timeoutMs: 30_000 });
+  }
+
+  /**
+   * Probes until the allowed client connects and (when the CNI enforces policy and there are policies) the denied
+   * one does not. Policies are enforced asynchronously (Felix, the Cilium agent), so this is when the set is live.
+   */
+  private async waitEnforcement(isolated: boolean): Promise<{ probes: number; allowed: boolean; deniedBlocked: boolean }> {
+    const expectDeny = isolated && this.o.enforcesPolicy;
+    const policies = this.o.config.policies;
+    const deadline = performance.now() + (this.o.enforcementTimeoutMs ?? 120_000 + policies * 20);
+    return step('wait-enforcement', async () => {
+      this.o.progress?.step(expectDeny ? 'waiting until the policies are enforced (allowed client connects, denied client does not)' : 'checking the allowed client connects');
+      for (let probes = 1; ; probes++) {
+        const allowed = probeSucceeded((await this.run(this.probe(CLIENT_POD, 'enforcement probe: allowed client'))).stdout);
+        const deniedOk = probeSucceeded((await this.run(this.probe(DENIED_POD, 'enforcement probe: denied client'))).stdout);
+        if (this.o.runner.dryRun) return { probes, allowed: true, deniedBlocked: expectDeny };
+        if (allowed && (!expectDeny || !deniedOk)) return { probes, allowed, deniedBlocked: !deniedOk };
+        if (performance.now() > deadline) {
+          throw new Error(
+            `after ${probes} probes the data plane does not behave: allowed client ${allowed ? 'connects' : 'cannot connect'}, denied client ${deniedOk ? 'connects' : 'is blocked'}`,
+          );
+        }
+        await sleep(this.o.probeIntervalMs ?? 1000, this.o.signal);
+      }
+    });
+  }
+
+  private async snapshot(): Promise<CpuSnapshot> {
+    const p = this.placement!;
+    const t = this.o.target;
+    const nodes = [...new Set([p.serverNode, p.clientNode])];
+    const cadvisor = new Map<string, ReturnType<typeof parseCadvisorCpu>>();
+    for (const node of nodes) {
+      const r = await this.run(planCadvisor(t, node));
+      cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
+    }
+    const readers: Array<[string, string]> = [[this.names.clientNamespace, CLIENT_POD]];
+    if (!this.o.sharedKernel && p.serverNode !== p.clientNode) readers.push([this.names.serverNamespace, this.serverPod]);
+    const kernels = [];
+    for (const [ns, pod] of readers) {
+      const r = await this.run(planProcStat(t, ns, pod));
+      if (!this.o.runner.dryRun) kernels.push(parseProcStat(r.stdout));
+    }
+    return { cadvisor, kernels };
+  }
+
+  async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    return step('measure', async () => {
+      const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
+      if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
+      const before = await this.snapshot();
+      const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
+      const after = await this.snapshot();
+      if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+      const parsed = parseFortioLoad(metric, r.stdout, r.stderr);
+      const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
+      const w = cpuWindow(
+        before,
+        after,
+        {
+          client: { namespace: this.names.clientNamespace, pod: CLIENT_POD, container: FORTIO_CONTAINER },
+          server: { namespace: this.names.serverNamespace, pod: this.serverPod, container: FORTIO_CONTAINER },
+          agents: this.o.agents.map((a) => ({ namespace: a.namespace, container: a.container })),
+        },
+        ops,
+      );
+      this.state[`${metric}AgentsCpuUsPerOp`] = w.agentsUsPerOp;
+      if (w.nodesUsPerOp !== null) this.state[`${metric}NodesCpuUsPerOp`] = w.nodesUsPerOp;
+      this.state[`${metric}SamplesSource`] = parsed.samplesSource;
+      if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;
+      const { agentsUsPerOp: _a, nodesUsPerOp: _n, ...cpu } = w;
+      return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu };
+    });
+  }
+
+  /** Into <outDir>/diagnostics/; returns the directory. Uses the cleanup runner (the main one may be cancelled). */
+  async diagnostics(extraNamespaces: string[] = []): Promise<string> {
+    const n = this.names;
+    const items = planDiagnostics(this.o.target, {
+      namespaces: [...this.o.agents.map((a) => a.namespace), ...extraNamespaces, ...(this.namespacesRequested ? [n.serverNamespace, n.clientNamespace] : [])],
+      agents: this.o.agents,
+    });
+    return collectDiagnostics(this.o.cleanupRunner, `${this.o.outDir}/diagnostics`, items);
+  }
+
+  /** Deletes this run's namespaces (and with them everything in them), selected by the run label only. */
+  async deleteNamespaces(): Promise<void> {
+    if (!this.namespacesRequested) return;
+    this.namespacesRequested = false;
+    await this.o.cleanupRunner.run(
+      kubectl(this.o.target, ['delete', 'namespace', '-l', `${RUN_LABEL}=${this.o.runId}`, '--ignore-not-found', '--wait=true', '--timeout=180s'], 'delete the run namespaces', { timeoutMs: 200_000 }),
+    );
+  }
+}
+
+export { K8sStepError, fortioLoadArgs };

@@ -1,0 +1,64 @@
+// Shared by the kind/cluster tests: a dry-run runner that keeps each command's full spec (stdin included), a
+// scripted fake cluster, and the plan as text for snapshots.
+import { readFileSync } from 'node:fs';
+import { DryRunRunner, FakeRunner, shellQuote, type CommandResult, type CommandSpec, type FakeHandler } from '../../../exec/runner.js';
+
+export class PlanRunner extends DryRunRunner {
+  readonly specs: CommandSpec[] = [];
+  override run(spec: CommandSpec): Promise<CommandResult> {
+    this.specs.push(spec);
+    return super.run(spec);
+  }
+}
+
+export function planText(specs: readonly CommandSpec[]): string {
+  return specs.map((s) => `# ${s.purpose ?? ''}\n$ ${shellQuote(s.argv)}${s.input ? `\n${s.input.trimEnd()}` : ''}`).join('\n');
+}
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+
+export const PROC_STAT = (busy: number) => `cpu  ${busy} 0 ${busy} 100000 0 0 ${Math.round(busy / 10)} 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\n`;
+
+export function cadvisorText(sec: number): string {
+  return [
+    '# TYPE container_cpu_usage_seconds_total counter',
+    `container_cpu_usage_seconds_total{container="",cpu="total",id="/",image="",name="",namespace="",pod=""} ${1000 + sec * 3} 1700000000000`,
+    `container_cpu_usage_seconds_total{container="fortio",cpu="total",id="/kubepods/a",image="fortio",name="x",namespace="cb-abcde-client",pod="bench-client"} ${sec} 1700000000000`,
+    `container_cpu_usage_seconds_total{container="fortio",cpu="total",id="/kubepods/b",image="fortio",name="y",namespace="cb-abcde-server",pod="bench-server-7d9f-x2x"} ${sec / 2} 1700000000000`,
+    `container_cpu_usage_seconds_total{container="cilium-agent",cpu="total",id="/kubepods/c",image="cilium",name="z",namespace="kube-system",pod="cilium-abcd"} ${sec / 4} 1700000000000`,
+    `container_cpu_usage_seconds_total{container="calico-node",cpu="total",id="/kubepods/d",image="calico",name="w",namespace="calico-system",pod="calico-node-x"} ${sec / 4} 1700000000000`,
+  ].join('\n');
+}
+
+/** A cluster that answers like a healthy one; `override` can fail or alter any command first. */
+export function fakeCluster(override?: FakeHandler): FakeRunner {
+  let tick = 0;
+  return new FakeRunner((argv, spec) => {
+    const o = override?.(argv, spec);
+    if (o) return o;
+    const a = argv.join(' ');
+    if (a.includes('get pods -l app=bench-server -o json')) {
+      return { stdout: JSON.stringify({ items: [{ metadata: { name: 'bench-server-7d9f-x2x' }, status: { podIP: '10.244.1.5' } }] }) };
+    }
+    if (a.includes('fortio load -n 2 ')) {
+      const allowed = a.includes(' bench-client ');
+      return { stdout: JSON.stringify({ DurationHistogram: { Count: 2 }, RetCodes: allowed ? { '200': 2 } : { '-1': 2 } }) };
+    }
+    if (a.includes('/metrics/cadvisor')) return { stdout: cadvisorText(++tick) };
+    if (a.includes('cat /proc/stat')) return { stdout: PROC_STAT(1000 * ++tick) };
+    if (a.includes('fortio load -n 12 ')) {
+      const m = a.includes('-keepalive=false') ? 'crr' : 'rr';
+      return { stdout: fixture(`${m}.json`), stderr: fixture(`${m}.stderr`) };
+    }
+    if (a.includes('get daemonsets -A -o json')) return { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'cilium' } }] }) };
+    if (a.includes('get nodes -o json')) {
+      const node = (name: string, cp = false) => ({
+        metadata: { name, labels: cp ? { 'node-role.kubernetes.io/control-plane': '' } : {} },
+        spec: cp ? { taints: [{ effect: 'NoSchedule' }] } : {},
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      });
+      return { stdout: JSON.stringify({ items: [node('cp', true), node('w2'), node('w1')] }) };
+    }
+    return undefined;
+  });
+}

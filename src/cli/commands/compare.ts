@@ -1,0 +1,75 @@
+// bench compare <baseline> <current>: the nightly regression gate. Exit 1 on any regression, 0 otherwise,
+// 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force).
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../../report/command-io.js';
+
+export interface CompareCliOptions {
+  maxRegression?: string;
+  alpha?: string;
+  force?: boolean;
+  json?: boolean;
+  output?: string;
+}
+
+function parsePercent(s: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(s);
+  if (!m) return null;
+  const v = Number(m[1]);
+  return m[2] === '%' || v >= 1 ? v / 100 : v;
+}
+
+export async function cmdCompare(baseline: string, current: string, opts: CompareCliOptions, io: CommandIo = processIo()): Promise<number> {
+  const problems: Array<{ where: string; message: string }> = [];
+  const maxRegression = opts.maxRegression === undefined ? 0.05 : parsePercent(opts.maxRegression);
+  if (maxRegression === null || maxRegression <= 0) problems.push({ where: '--max-regression', message: `expected a percentage such as 5% or 0.05, got '${opts.maxRegression}'` });
+  const alpha = opts.alpha === undefined ? 0.05 : Number(opts.alpha);
+  if (!(alpha > 0 && alpha < 1)) problems.push({ where: '--alpha', message: `expected a number between 0 and 1, got '${opts.alpha}'` });
+  if (opts.output && existsSync(opts.output) && !opts.force) problems.push({ where: '--output', message: `${opts.output} exists; not overwriting it (use --force)` });
+  if (problems.length) return reportUsage(io, problems);
+
+  const { collectResults } = await import('../../report/collect.js');
+  const { compareResults, renderCompareMarkdown } = await import('../../report/compare.js');
+  const b = collectResults([baseline]);
+  const c = collectResults([current]);
+  const inputProblems = [...b.problems, ...c.problems];
+  reportInputProblems(io, inputProblems);
+  if (b.results.length === 0 || c.results.length === 0) {
+    io.stderr.write(`bench compare: no usable result files in ${b.results.length === 0 ? baseline : current}\n`);
+    return EXIT_USAGE;
+  }
+  const report = compareResults(b.results, c.results, { maxRegression: maxRegression!, alpha, force: opts.force, problems: inputProblems });
+  const md = renderCompareMarkdown(report, { baseline, current });
+  if (opts.output) {
+    const { writeFileAtomic } = await import('../../results/io.js');
+    writeFileAtomic(opts.output, md);
+  }
+  if (opts.json) io.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  else io.stdout.write(md);
+  if (report.refused) {
+    io.stderr.write(`bench compare: refusing to compare:\n${report.incompatibilities.map((x) => `  ${x}`).join('\n')}\n  (use --force to compare anyway)\n`);
+    return EXIT_USAGE;
+  }
+  if (report.regressions.length) return EXIT_FAIL;
+  if (report.rows.length === 0) {
+    io.stderr.write('bench compare: no CNI × policy count is present on both sides\n');
+    return EXIT_USAGE;
+  }
+  return inputProblems.length ? EXIT_USAGE : EXIT_OK;
+}
+
+export function register(program: Command): void {
+  program
+    .command('compare')
+    .description('regression gate: compare current results against a baseline (exit 1 on a regression, 2 on bad input)')
+    .argument('<baseline>', 'baseline: a sweep/results directory or a result.json')
+    .argument('<current>', 'current: a sweep/results directory or a result.json')
+    .option('--max-regression <pct>', 'a significant slow-down larger than this is a regression (default 5%)')
+    .option('--alpha <p>', 'significance level (default 0.05)')
+    .option('--force', 'compare even across backends, models or machines; overwrite --output')
+    .option('--json', 'print the comparison as JSON instead of markdown')
+    .option('--output <file>', 'also write the markdown summary to this file')
+    .action(async (baseline: string, current: string, opts: CompareCliOptions) => {
+      process.exitCode = await cmdCompare(baseline, current, opts);
+    });
+}

@@ -1,0 +1,65 @@
+// bench report <dir…>: report.md and a self-contained report.html (or perfdash JSON) from result files.
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../../report/command-io.js';
+
+export interface ReportOptions {
+  out?: string;
+  format?: string;
+  output?: string;
+  force?: boolean;
+  seed?: string;
+}
+
+export async function cmdReport(inputs: string[], opts: ReportOptions, io: CommandIo = processIo()): Promise<number> {
+  const format = opts.format ?? 'html';
+  if (!['html', 'md', 'perfdash'].includes(format)) return reportUsage(io, [{ where: '--format', message: `must be html (report.md + report.html), md or perfdash, got '${format}'` }]);
+  const seed = opts.seed === undefined ? 1 : Number(opts.seed);
+  if (!Number.isInteger(seed) || seed < 0) return reportUsage(io, [{ where: '--seed', message: `expected a whole number, got '${opts.seed}'` }]);
+  const { analyzeInputs, buildReport, perfdashJson, writeOutputs, OverwriteError } = await import('../../report/write.js');
+  const t0 = performance.now();
+  const a = analyzeInputs(inputs, { seed });
+  reportInputProblems(io, a.problems);
+  if (a.runs === 0) {
+    io.stderr.write('bench report: no usable result files\n');
+    return EXIT_USAGE;
+  }
+  try {
+    if (format === 'perfdash') {
+      const json = perfdashJson(a);
+      if (!opts.output || opts.output === '-') io.stdout.write(json);
+      else {
+        writeOutputs([{ path: opts.output, content: json, owned: (p) => !existsSync(p) }], Boolean(opts.force));
+        io.stderr.write(`wrote ${opts.output}\n`);
+      }
+    } else {
+      const first = resolve(inputs[0]!);
+      const outDir = opts.out ?? (existsSync(first) && statSync(first).isDirectory() ? first : '.');
+      const built = await buildReport(a);
+      const files = [{ path: join(outDir, 'report.md'), content: built.markdown }];
+      if (format === 'html') files.push({ path: join(outDir, 'report.html'), content: built.html });
+      for (const f of writeOutputs(files, Boolean(opts.force))) io.stdout.write(`wrote ${f}\n`);
+    }
+  } catch (e) {
+    if (e instanceof OverwriteError) return reportUsage(io, [{ where: e.file, message: 'exists and was not written by bench report; not overwriting it (use --force)' }]);
+    throw e;
+  }
+  io.stderr.write(`analysed ${a.runs} runs of ${a.cnis.length} CNIs in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
+  return a.problems.length ? EXIT_USAGE : EXIT_OK;
+}
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('analyse result files (a sweep directory, any directory of results, or files): slopes, verdicts, charts, CNI selection advice')
+    .argument('<inputs...>', 'sweep directories, result directories or result.json files')
+    .option('--out <dir>', 'where report.md/report.html go (default: the first input directory)')
+    .option('--format <fmt>', 'html (report.md + report.html), md, or perfdash (PerfData JSON for perfdash dashboards)', 'html')
+    .option('-o, --output <file>', 'perfdash: write here instead of stdout')
+    .option('--seed <n>', 'seed of the bootstrap CIs (default 1)')
+    .option('--force', 'overwrite files not written by bench report')
+    .action(async (inputs: string[], opts: ReportOptions) => {
+      process.exitCode = await cmdReport(inputs, opts);
+    });
+}

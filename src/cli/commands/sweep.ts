@@ -1,0 +1,206 @@
+// bench sweep: CNIs × policy counts × repetitions, interleaved, each point a real run; results and a manifest
+// under <out>/<sweep-id>/; --resume finishes what a killed or interrupted sweep left; analysis at the end.
+import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadScenarioFile, type Problem, type RawFlags } from '../../config/load.js';
+import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportUsage, type CommandIo } from '../../report/command-io.js';
+
+/** Settings flags shared with `bench run` (same names, same validation). */
+const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity'] as const;
+
+export interface SweepCliOptions extends Record<string, unknown> {
+  resume?: string;
+  retryFailed?: boolean;
+  scenario?: string;
+  out?: string;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+export interface SweepDeps {
+  /** Replaces the real per-point runner (tests). */
+  runPoint?: import('../../sweep/sweep.js').PointRunner;
+  signal?: AbortSignal;
+  /** Skips the docker/kind probe for --backend auto (tests). */
+  environment?: { dockerEngine: boolean; kind: boolean };
+}
+
+async function detectEnvironment(): Promise<{ dockerEngine: boolean; kind: boolean }> {
+  const { ExecRunner } = await import('../../exec/runner.js');
+  const runner = new ExecRunner();
+  const ok = async (argv: string[]) => (await runner.run({ argv, allowFailure: true, timeoutMs: 5_000 }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+  const [dockerEngine, kind] = await Promise.all([ok(['docker', 'info', '--format', '{{.ServerVersion}}']), ok(['kind', 'version'])]);
+  return { dockerEngine, kind };
+}
+
+/** First Ctrl-C/SIGTERM: stop after the current point is torn down. Second: exit at once. */
+function interruptSignal(io: CommandIo): { signal: AbortSignal; dispose(): void } {
+  const ctl = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) {
+      io.stderr.write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
+      process.exit(130);
+    }
+    io.stderr.write(`\n${sig}: stopping after the current point is torn down (press again to exit at once)\n`);
+    ctl.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ctl.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(), deps: SweepDeps = {}): Promise<number> {
+  const [{ SWEEP_ID_RE, newSweepId, planSweep }, manifestMod, { runSweep, localPointRunner }, { progressPrinter, formatDuration }, { newRunId }] = await Promise.all([
+    import('../../sweep/plan.js'),
+    import('../../sweep/manifest.js'),
+    import('../../sweep/sweep.js'),
+    import('../../sweep/progress.js'),
+    import('../../backends/local/topology.js'),
+  ]);
+  const { newManifest, readManifest, pointsToRun, staleRunIds, counts, sweepSettingsSchema } = manifestMod;
+  const outRoot = resolve(typeof opts.out === 'string' ? opts.out : 'results');
+  let manifest: import('../../sweep/manifest.js').SweepManifest;
+  let dir: string;
+
+  if (typeof opts.resume === 'string') {
+    const problems: Problem[] = [];
+    if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
+    const given = ['cni', 'policies', 'repetitions', 'scenario', ...SETTING_FLAGS].filter((k) => opts[k] !== undefined);
+    for (const k of given) problems.push({ where: `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
+    if (problems.length) return reportUsage(io, problems);
+    dir = resolve(outRoot, opts.resume);
+    try {
+      manifest = readManifest(dir);
+    } catch (e) {
+      return reportUsage(io, [{ where: '--resume', message: `${(e as Error).message}${typeof opts.out === 'string' ? '' : ' (pass --out if the sweep was written elsewhere)'}` }]);
+    }
+    const stale = staleRunIds(manifest);
+    if (stale.length && manifest.backend === 'local' && !deps.runPoint) {
+      const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('../../backends/local/gc.js'), import('../../exec/runner.js')]);
+      for (const runId of stale) await collectGarbage(new ExecRunner(), { only: runId });
+    }
+  } else {
+    const problems: Problem[] = [];
+    const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
+    if (scenario) problems.push(...scenario.problems);
+    const flags: RawFlags = {};
+    for (const k of ['cni', 'policies', 'repetitions', ...SETTING_FLAGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
+    const { resolveSweepConfig } = await import('../../sweep/config.js');
+    const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
+    problems.push(...cfgProblems);
+    if (!config || problems.length) return reportUsage(io, problems);
+    const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
+    const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false });
+    const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
+    if (unsupported.length) return reportUsage(io, unsupported);
+    if (selection.note) io.stderr.write(`${selection.note}\n`);
+    const { cni: _c, policies: _p, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
+    const settings = sweepSettingsSchema.parse({ ...rest, backend: selection.backend as BackendName });
+    const id = newSweepId();
+    dir = resolve(outRoot, id);
+    if (existsSync(dir)) return reportUsage(io, [{ where: dir, message: 'already exists; not overwriting it' }]);
+    manifest = newManifest({ id, backend: selection.backend, scenario: typeof opts.scenario === 'string' ? opts.scenario : null, matrix: config.matrix, settings, points: planSweep(config.matrix) });
+    if (opts.dryRun) {
+      io.stdout.write(`# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`);
+      for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
+      return EXIT_OK;
+    }
+    if (selection.backend === 'local' && !deps.runPoint) {
+      const { assertProbeAvailable } = await import('../../probe/native.js');
+      try {
+        assertProbeAvailable();
+      } catch (e) {
+        io.stderr.write(`bench sweep: ${(e as Error).message}\n`);
+        return EXIT_FAIL;
+      }
+    }
+  }
+
+  const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
+  const m = manifest.matrix;
+  io.stderr.write(
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
+  );
+  const interrupt = deps.signal ? null : interruptSignal(io);
+  const signal = deps.signal ?? interrupt!.signal;
+  const t0 = performance.now();
+  try {
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+  } finally {
+    interrupt?.dispose();
+  }
+  const wallMs = performance.now() - t0;
+  const c = counts(manifest);
+  const resumeHint = `bench sweep --resume ${manifest.id}${typeof opts.out === 'string' ? ` --out ${opts.out}` : ''}`;
+
+  const { analyzeInputs } = await import('../../report/write.js');
+  const analysis = c.ok > 0 ? analyzeInputs([dir], { seed: manifest.settings.seed }) : null;
+  if (opts.json) {
+    io.stdout.write(
+      `${JSON.stringify(
+        {
+          sweepId: manifest.id,
+          dir,
+          status: manifest.status,
+          wallMs,
+          counts: c,
+          points: manifest.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
+          fits: analysis?.cnis.map((x) => ({
+            cni: x.cni,
+            model: x.model.name,
+            metrics: Object.fromEntries(Object.entries(x.metrics).map(([k, v]) => [k, v.fit ? { slopeNsPerPolicy: v.fit.slope, slopeCi95: v.fit.slopeCi95, interceptNs: v.fit.intercept, r2: v.fit.r2, verdict: v.verdict.complexity, reason: v.verdict.reason } : null])),
+          })),
+        },
+        (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
+        2,
+      )}\n`,
+    );
+  } else {
+    const { sweepSummary } = await import('../../report/summary.js');
+    io.stdout.write(`\n${sweepSummary(manifest, analysis, wallMs)}\n`);
+    if (manifest.status !== 'complete') io.stdout.write(`\nnot finished: resume with\n  ${resumeHint}\n`);
+    else io.stdout.write(`\nreport: bench report ${dir}\n`);
+  }
+  if (signal.aborted) {
+    if (opts.json) io.stderr.write(`interrupted after ${formatDuration(wallMs)}; resume with: ${resumeHint}\n`);
+    return 130;
+  }
+  return c.failed > 0 || manifest.status !== 'complete' ? EXIT_FAIL : EXIT_OK;
+}
+
+export function register(program: Command): void {
+  program
+    .command('sweep')
+    .description('the curve: every CNI × policy count × repetition, interleaved; results and sweep.json under <out>/<sweep-id>/')
+    .addOption(new Option('--cni <list>', `comma-separated CNIs: ${CNIS.join(',')}`))
+    .option('--policies <list>', `comma-separated policy counts (0..${MAX_POLICIES}), e.g. 0,100,500,1000,2000,5000,10000`)
+    .option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)')
+    .option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it')
+    .option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points')
+    .option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)')
+    .addOption(new Option('--backend <name>', `where to run: ${BACKENDS.join('|')} (default auto)`))
+    .option('--samples <n>', 'measured operations per metric and point (default 10000)')
+    .option('--warmup <n>', 'warm-up operations per metric and point, not recorded (default 1000)')
+    .option('--concurrency <n>', 'parallel probe workers (default 1)')
+    .option('--placement <where>', 'cross-node|same-node (default cross-node)')
+    .option('--match-position <pos>', "where the client's allowing policy sits: first|last (default last)")
+    .option('--seed <n>', 'seed for the policy generator, the point order and the bootstrap (default 1)')
+    .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
+    .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
+    .option('--out <dir>', 'results root (default results)')
+    .option('--dry-run', 'print the planned order of points and exit')
+    .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
+    .action(async (opts: SweepCliOptions) => {
+      process.exitCode = await cmdSweep(opts);
+    });
+}

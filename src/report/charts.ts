@@ -1,0 +1,103 @@
+// Charts as data (vega-lite specs built by pure functions) and their SVG, rendered in Node by vega's headless
+// view — no browser, no canvas. x is the policy count on a symlog axis (log-like, but 0 policies has a place).
+import type { CniName } from '../config/schema.js';
+import { ANALYSIS_METRICS, medianByCount, type Analysis, type MetricId } from './analyze.js';
+
+export const CNI_COLORS: Record<CniName, string> = { none: '#7f7f7f', flannel: '#e6550d', calico: '#3182bd', cilium: '#2ca25f' };
+
+export interface ChartRow {
+  cni: CniName;
+  policies: number;
+  /** µs */
+  value: number;
+  low: number;
+  high: number;
+  repetitions: number;
+}
+
+export interface ChartSpec {
+  id: MetricId;
+  title: string;
+  subtitle: string;
+  rows: ChartRow[];
+  spec: Record<string, unknown>;
+}
+
+const TITLES: Record<MetricId, [string, string]> = {
+  connect_p50: ['New-connection latency, p50', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
+  connect_p99: ['New-connection latency, p99', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
+  crr_p50: ['Connect + request + response + close (CRR), p50', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
+  rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
+  cpu_per_conn: ['Data-plane CPU per new connection', 'all CPUs minus the probe’s own; band: range over repetitions'],
+};
+
+export function chartRows(a: Analysis, id: MetricId): ChartRow[] {
+  return a.cnis.flatMap((c) =>
+    medianByCount(c.metrics[id].points).map((m) => ({ cni: c.cni, policies: m.policies, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n })),
+  );
+}
+
+export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
+  const rows = chartRows(a, id);
+  const [title, subtitle] = TITLES[id];
+  const metric = ANALYSIS_METRICS.find((m) => m.id === id)!;
+  const cnis = a.cnis.map((c) => c.cni);
+  const x = {
+    field: 'policies',
+    type: 'quantitative',
+    title: 'NetworkPolicies selecting the server pod (symlog scale)',
+    scale: { type: 'symlog', constant: 10 },
+    axis: { values: a.policyCounts, labelAngle: a.policyCounts.length > 6 ? -30 : 0 },
+  };
+  const color = { field: 'cni', type: 'nominal', title: 'CNI', scale: { domain: cnis, range: cnis.map((c) => CNI_COLORS[c]) } };
+  const yTitle = id === 'cpu_per_conn' ? 'µs of CPU per connection' : 'µs';
+  return {
+    id,
+    title,
+    subtitle,
+    rows,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: { text: title, subtitle: `${subtitle} — ${metric.unit}`, anchor: 'start' },
+      width: 620,
+      height: 300,
+      data: { values: rows },
+      encoding: { x, color },
+      layer: [
+        { mark: { type: 'area', opacity: 0.18 }, encoding: { y: { field: 'low', type: 'quantitative', title: yTitle }, y2: { field: 'high' } } },
+        { mark: { type: 'line', strokeWidth: 2 }, encoding: { y: { field: 'value', type: 'quantitative', title: yTitle } } },
+        {
+          mark: { type: 'point', filled: true, size: 50 },
+          encoding: {
+            y: { field: 'value', type: 'quantitative', title: yTitle },
+            tooltip: [
+              { field: 'cni', title: 'CNI' },
+              { field: 'policies', title: 'policies' },
+              { field: 'value', title: 'µs', format: '.1f' },
+              { field: 'low', title: 'low', format: '.1f' },
+              { field: 'high', title: 'high', format: '.1f' },
+              { field: 'repetitions', title: 'repetitions' },
+            ],
+          },
+        },
+      ],
+      config: { font: 'system-ui, sans-serif', view: { stroke: '#ddd' }, legend: { symbolOpacity: 1 } },
+    },
+  };
+}
+
+export function chartSpecs(a: Analysis): ChartSpec[] {
+  return ANALYSIS_METRICS.map((m) => chartSpec(a, m.id)).filter((c) => c.rows.length > 0);
+}
+
+/** Renders a vega-lite spec to a standalone SVG string. */
+export async function renderSvg(spec: Record<string, unknown>): Promise<string> {
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
+  const compiled = vl.compile(spec as unknown as Parameters<typeof vl.compile>[0]).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

@@ -1,0 +1,73 @@
+// Finding and reading result files for report and compare. A bad file (missing, truncated, foreign, newer
+// schema) is named with its reason and skipped; the others are still used.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readResult, ResultFileError } from '../results/io.js';
+import type { RunResult } from '../results/schema.js';
+import { MANIFEST_FILE, readManifest, type SweepManifest } from '../sweep/manifest.js';
+
+export interface LoadedResult {
+  path: string;
+  result: RunResult;
+}
+
+export interface InputProblem {
+  file: string;
+  message: string;
+}
+
+export interface Collected {
+  results: LoadedResult[];
+  manifests: Array<{ dir: string; manifest: SweepManifest }>;
+  problems: InputProblem[];
+}
+
+const MAX_DEPTH = 4;
+
+function walk(dir: string, depth: number, out: string[], manifests: string[]): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && depth < MAX_DEPTH && !e.name.startsWith('.') && e.name !== 'node_modules') walk(p, depth + 1, out, manifests);
+    else if (e.isFile() && e.name === 'result.json') out.push(p);
+    else if (e.isFile() && e.name === MANIFEST_FILE) manifests.push(dir);
+  }
+}
+
+/** Reads result files from directories (searched for result.json, and sweep.json manifests) and named files. */
+export function collectResults(inputs: string[]): Collected {
+  const out: Collected = { results: [], manifests: [], problems: [] };
+  for (const input of inputs) {
+    const abs = resolve(input);
+    if (!existsSync(abs)) {
+      out.problems.push({ file: input, message: 'no such file or directory' });
+      continue;
+    }
+    const files: string[] = [];
+    const manifestDirs: string[] = [];
+    if (statSync(abs).isDirectory()) {
+      walk(abs, 0, files, manifestDirs);
+      if (files.length === 0 && manifestDirs.length === 0) out.problems.push({ file: input, message: 'no result.json files in this directory' });
+    } else files.push(abs);
+    for (const dir of manifestDirs) {
+      try {
+        out.manifests.push({ dir, manifest: readManifest(dir) });
+      } catch (e) {
+        out.problems.push({ file: join(dir, MANIFEST_FILE), message: (e as Error).message.replace(/^[^:]*: /, '') });
+      }
+    }
+    for (const f of files) {
+      try {
+        out.results.push({ path: f, result: readResult(f) });
+      } catch (e) {
+        out.problems.push({ file: f, message: e instanceof ResultFileError ? e.message.slice(f.length + 2) : (e as Error).message });
+      }
+    }
+  }
+  return out;
+}

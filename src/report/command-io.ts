@@ -1,0 +1,20 @@
+// What a command writes to; tests pass buffers, the CLI passes the process streams.
+export interface CommandIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+}
+
+export const processIo = (): CommandIo => ({ stdout: process.stdout, stderr: process.stderr });
+
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+export function reportUsage(io: CommandIo, problems: Array<{ where: string; message: string }>): number {
+  io.stderr.write(`bench: invalid input\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}\n`);
+  return EXIT_USAGE;
+}
+
+export function reportInputProblems(io: CommandIo, problems: Array<{ file: string; message: string }>): void {
+  for (const p of problems) io.stderr.write(`bench: skipped ${p.file}: ${p.message}\n`);
+}

@@ -1,0 +1,164 @@
+// bench compare: baseline vs current, per CNI × policy count × metric, on the raw samples. Refuses to compare
+// what is not comparable (other backend, model or machine) unless forced, and says why.
+import type { CniName } from '../config/schema.js';
+import type { MetricName, RunResult } from '../results/schema.js';
+import { compareSamples, DEFAULT_COMPARE, type CompareOptions, type SampleComparison } from '../stats/compare.js';
+import type { InputProblem, LoadedResult } from './collect.js';
+import { mdTable } from './markdown.js';
+
+export const COMPARED: Array<{ metric: MetricName; q: number; label: string }> = [
+  { metric: 'connect', q: 0.5, label: 'connect p50' },
+  { metric: 'connect', q: 0.99, label: 'connect p99' },
+  { metric: 'crr', q: 0.5, label: 'CRR p50' },
+  { metric: 'crr', q: 0.99, label: 'CRR p99' },
+  { metric: 'rr', q: 0.5, label: 'RR p50' },
+  { metric: 'rr', q: 0.99, label: 'RR p99' },
+];
+
+export interface CompareRow extends SampleComparison {
+  cni: CniName;
+  policies: number;
+  label: string;
+  baselineRuns: number;
+  currentRuns: number;
+}
+
+export interface CompareReport {
+  rows: CompareRow[];
+  onlyInBaseline: string[];
+  onlyInCurrent: string[];
+  /** Why the two sides are not comparable (empty when they are). */
+  incompatibilities: string[];
+  /** Differences worth knowing that do not prevent comparing (kernel, probe sample counts). */
+  notes: string[];
+  forced: boolean;
+  refused: boolean;
+  regressions: CompareRow[];
+  options: CompareOptions;
+  problems: InputProblem[];
+}
+
+const keyOf = (r: RunResult) => `${r.meta.cni} @ ${r.meta.policy.count} policies`;
+const uniq = (xs: string[]) => [...new Set(xs)].sort();
+
+function differs(what: string, base: LoadedResult[], cur: LoadedResult[], f: (r: RunResult) => string): string | null {
+  const b = uniq(base.map((l) => f(l.result)));
+  const c = uniq(cur.map((l) => f(l.result)));
+  return b.join('\n') === c.join('\n') ? null : `${what} differ: baseline ${b.join(', ')}; current ${c.join(', ')}`;
+}
+
+export function compatibility(base: LoadedResult[], cur: LoadedResult[]): { incompatibilities: string[]; notes: string[] } {
+  const shared = new Set(base.map((l) => l.result.meta.cni).filter((c) => cur.some((l) => l.result.meta.cni === c)));
+  const b = base.filter((l) => shared.has(l.result.meta.cni));
+  const c = cur.filter((l) => shared.has(l.result.meta.cni));
+  const incompatibilities = [
+    differs('backends', b, c, (r) => r.meta.backend),
+    differs('models', b, c, (r) => `${r.meta.cni}: ${r.meta.model.name}`),
+    differs('machines', b, c, (r) => `${r.meta.machine.hostname} (${r.meta.machine.cpuModel}, ${r.meta.machine.cpus} CPUs)`),
+    differs('topologies', b, c, (r) => `${r.meta.topology.placement}, ${r.meta.topology.nodes} nodes`),
+    differs('probe concurrency / policy match position', b, c, (r) => `concurrency ${r.meta.probe.concurrency}, match ${r.meta.policy.matchPosition}`),
+  ].filter((x): x is string => x !== null);
+  const notes = [differs('kernels', b, c, (r) => r.meta.machine.kernel), differs('sample counts', b, c, (r) => String(r.meta.probe.samples)), differs('tool versions', b, c, (r) => `${r.meta.tool.version}${r.meta.tool.gitCommit ? `@${r.meta.tool.gitCommit.slice(0, 12)}` : ''}`)].filter(
+    (x): x is string => x !== null,
+  );
+  return { incompatibilities, notes };
+}
+
+function group(results: LoadedResult[]): Map<string, RunResult[]> {
+  const m = new Map<string, RunResult[]>();
+  for (const l of results) {
+    if (l.result.status !== 'ok') continue;
+    m.set(keyOf(l.result), [...(m.get(keyOf(l.result)) ?? []), l.result]);
+  }
+  return m;
+}
+
+export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: Partial<CompareOptions> & { force?: boolean; problems?: InputProblem[] } = {}): CompareReport {
+  const options: CompareOptions = { ...DEFAULT_COMPARE, ...opts };
+  const { incompatibilities, notes } = compatibility(base, cur);
+  const refused = incompatibilities.length > 0 && !opts.force;
+  const gb = group(base);
+  const gc = group(cur);
+  const rows: CompareRow[] = [];
+  if (!refused) {
+    const keys = [...gb.keys()].filter((k) => gc.has(k));
+    const sorted = keys.map((k) => ({ k, r: gb.get(k)![0]! })).sort((x, y) => x.r.meta.cni.localeCompare(y.r.meta.cni) || x.r.meta.policy.count - y.r.meta.policy.count);
+    for (const { k } of sorted) {
+      const b = gb.get(k)!;
+      const c = gc.get(k)!;
+      for (const m of COMPARED) {
+        const bs = b.flatMap((r) => r.metrics[m.metric]?.samplesNs ?? []);
+        const cs = c.flatMap((r) => r.metrics[m.metric]?.samplesNs ?? []);
+        rows.push({ cni: b[0]!.meta.cni, policies: b[0]!.meta.policy.count, label: m.label, baselineRuns: b.length, currentRuns: c.length, ...compareSamples(bs, cs, m.q, options) });
+      }
+    }
+  }
+  return {
+    rows,
+    onlyInBaseline: [...gb.keys()].filter((k) => !gc.has(k)),
+    onlyInCurrent: [...gc.keys()].filter((k) => !gb.has(k)),
+    incompatibilities,
+    notes,
+    forced: Boolean(opts.force) && incompatibilities.length > 0,
+    refused,
+    regressions: rows.filter((r) => r.verdict === 'regression'),
+    options,
+    problems: opts.problems ?? [],
+  };
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%` : '–');
+const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : '–');
+const pv = (p: number) => (!Number.isFinite(p) ? '–' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
+
+export function renderCompareMarkdown(r: CompareReport, names: { baseline: string; current: string }): string {
+  const L: string[] = [];
+  const status = r.refused ? 'NOT COMPARED' : r.regressions.length ? `${r.regressions.length} REGRESSION${r.regressions.length > 1 ? 'S' : ''}` : 'no regressions';
+  L.push(`## cni-bench compare: ${status}`);
+  L.push('');
+  L.push(`Baseline \`${names.baseline}\` vs current \`${names.current}\`. A regression is a significant slow-down larger than ${(r.options.maxRegression * 100).toFixed(1)}% (α = ${r.options.alpha}).`);
+  L.push('');
+  if (r.incompatibilities.length) {
+    L.push(r.refused ? '**Refused: the two sides are not comparable** (use `--force` to compare anyway):' : '**Compared despite differences (--force):**');
+    L.push('');
+    for (const x of r.incompatibilities) L.push(`- ${x}`);
+    L.push('');
+  }
+  if (r.notes.length) {
+    L.push('Differences to keep in mind:');
+    L.push('');
+    for (const x of r.notes) L.push(`- ${x}`);
+    L.push('');
+  }
+  if (r.regressions.length) {
+    L.push('### Regressions');
+    L.push('');
+    L.push(mdTable(['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI'], r.regressions.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), `**${pct(x.change)}**`, `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`]), ['l', 'r', 'l', 'r', 'r', 'r', 'r']));
+    L.push('');
+  }
+  if (r.rows.length) {
+    L.push('<details><summary>All comparisons</summary>');
+    L.push('');
+    L.push(
+      mdTable(
+        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'Mann–Whitney p', 'runs (b/c)', 'verdict'],
+        r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, pv(x.mannWhitneyP), `${x.baselineRuns}/${x.currentRuns}`, x.verdict]),
+        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      ),
+    );
+    L.push('');
+    L.push('</details>');
+    L.push('');
+  }
+  if (r.onlyInBaseline.length) L.push(`Only in baseline (not compared): ${r.onlyInBaseline.join('; ')}`);
+  if (r.onlyInCurrent.length) L.push(`Only in current (not compared): ${r.onlyInCurrent.join('; ')}`);
+  if (r.problems.length) {
+    L.push('');
+    L.push('Skipped input files:');
+    L.push('');
+    for (const p of r.problems) L.push(`- \`${p.file}\`: ${p.message}`);
+  }
+  L.push('');
+  L.push('Method: samples of all repetitions at a point are pooled. Change = current/baseline − 1 of the percentile; its 95% CI combines the two percentiles\' distribution-free (order-statistic) CIs on the log scale. Significant = that CI excludes 0 and, for medians, Mann–Whitney p < α.');
+  return `${L.join('\n')}\n`;
+}

@@ -1,0 +1,27 @@
+// The terminal summary printed when a sweep ends: what ran, what failed, and the slope/verdict table.
+import { table } from '../cli/format.js';
+import type { SweepManifest } from '../sweep/manifest.js';
+import { counts } from '../sweep/manifest.js';
+import { formatDuration } from '../sweep/progress.js';
+import type { Analysis } from './analyze.js';
+
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+
+export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: number): string {
+  const c = counts(m);
+  const out: string[] = [];
+  out.push(`sweep ${m.id}: ${m.status} — ${c.ok} ok, ${c.failed} failed, ${c.pending + c.running + c.interrupted} not run; ${formatDuration(wallMs)} wall time this session`);
+  for (const p of m.points.filter((x) => x.status === 'failed')) out.push(`  FAILED ${p.key}: ${p.error?.stage ?? ''}${p.error?.kind ? ` (${p.error.kind})` : ''}: ${p.error?.message.split('\n')[0] ?? ''}`);
+  if (!a || a.cnis.length === 0) return out.join('\n');
+  out.push('');
+  const rows: string[][] = [['CNI', 'metric', 'slope ns/policy', '95% CI', 'R²', 'verdict']];
+  for (const x of a.cnis) {
+    for (const id of ['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn'] as const) {
+      const r = x.metrics[id];
+      rows.push([x.cni, id, r.fit ? f2(r.fit.slope) : '–', r.fit ? `${f2(r.fit.slopeCi95[0])} … ${f2(r.fit.slopeCi95[1])}` : '–', r.fit ? f2(r.fit.r2) : '–', r.verdict.complexity]);
+    }
+  }
+  out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'l']));
+  for (const x of a.crossovers.filter((y) => y.metric === 'connect_p50')) out.push(`crossover (connect p50): ${x.lowerBefore} lower up to ≈${x.atPolicies} policies, ${x.lowerAfter} above`);
+  return out.join('\n');
+}

@@ -1,0 +1,124 @@
+// Synthetic result files built with the real result schema, for report and compare tests: known distributions
+// at known policy counts, written where a sweep would write them.
+import { join } from 'node:path';
+import type { CniName } from '../../config/schema.js';
+import { writeResult } from '../../results/io.js';
+import { RESULT_KIND, RESULT_SCHEMA_VERSION, runResultSchema, type MetricResult, type RunResult } from '../../results/schema.js';
+import { seededRandom, summarize } from '../../stats/summary.js';
+import { pointKey } from '../../sweep/plan.js';
+
+/** Log-normal latencies with the given median (ns). */
+export function latencySamples(seed: number, n: number, medianNs: number, sigma = 0.15): number[] {
+  const rand = seededRandom(seed);
+  return Array.from({ length: n }, () => medianNs * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())));
+}
+
+const MODELS: Record<CniName, RunResult['meta']['model']> = {
+  none: { name: 'no-CNI routing floor', description: 'synthetic: no policy engine', enforcesPolicy: false },
+  flannel: { name: 'Flannel-style VXLAN model', description: 'synthetic: VXLAN, policies ignored', enforcesPolicy: false },
+  calico: { name: 'Calico-style iptables model', description: 'synthetic: iptables chains per endpoint', enforcesPolicy: true },
+  cilium: { name: 'Cilium-style eBPF model', description: 'synthetic: tc BPF with a policy hash map', enforcesPolicy: true },
+};
+
+export interface SyntheticRun {
+  cni: CniName;
+  policies: number;
+  repetition?: number;
+  sweepId?: string;
+  seed: number;
+  samples?: number;
+  /** Median latency per metric, ns. */
+  connectNs: number;
+  crrNs?: number;
+  rrNs?: number;
+  cpuUs?: number;
+  status?: 'ok' | 'failed';
+  error?: { stage: string; message: string; kind?: string };
+  machine?: Partial<RunResult['meta']['machine']>;
+  backend?: RunResult['meta']['backend'];
+  modelName?: string;
+}
+
+function metric(samples: number[], cpuUs: number): MetricResult {
+  const s = summarize(samples, { resamples: 100, seed: 1 });
+  return { samplesNs: samples, errors: {}, summary: s, wallNs: samples.reduce((a, b) => a + b, 0), cpu: { totalUsPerOp: cpuUs * 3, probeClientUsPerOp: cpuUs, probeServerUsPerOp: cpuUs / 2, dataPlaneUsPerOp: cpuUs, softirqUsPerOp: cpuUs / 2 } };
+}
+
+export function syntheticResult(o: SyntheticRun): RunResult {
+  const n = o.samples ?? 500;
+  const failed = o.status === 'failed';
+  const r: RunResult = {
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    kind: RESULT_KIND,
+    runId: `s${String(o.seed % 10000).padStart(4, '0')}`,
+    status: failed ? 'failed' : 'ok',
+    meta: {
+      startedAt: '2025-01-01T00:00:00.000Z',
+      finishedAt: '2025-01-01T00:00:01.000Z',
+      tool: { name: 'cni-bench', version: '0.1.0', gitCommit: null },
+      machine: { hostname: 'bench-host', kernel: '6.1.0-test', cpuModel: 'Synthetic CPU', cpus: 2, memoryBytes: 4e9, loadavg: [0.1, 0.1, 0.1], ...o.machine },
+      backend: o.backend ?? 'local',
+      cni: o.cni,
+      model: { ...MODELS[o.cni], ...(o.modelName ? { name: o.modelName } : {}) },
+      policy: { count: o.policies, matchPosition: 'last', seed: 1, shape: 'default' },
+      topology: { nodes: 2, placement: 'cross-node', serverPods: 1 },
+      probe: { tool: 'cb-probe', samples: n, warmup: 0, concurrency: 1, timeoutMs: 1000 },
+      scenario: null,
+      sweepId: o.sweepId ?? null,
+      repetition: o.repetition ?? null,
+    },
+    policiesEnforced: MODELS[o.cni].enforcesPolicy,
+    modelState: { policies: o.policies },
+    timings: { setupMs: 1, policyInstallMs: 1, measureMs: 1, teardownMs: 1, totalMs: 4 },
+    metrics: failed
+      ? { connect: null, crr: null, rr: null }
+      : {
+          connect: metric(latencySamples(o.seed, n, o.connectNs), o.cpuUs ?? 5),
+          crr: metric(latencySamples(o.seed + 1, n, o.crrNs ?? o.connectNs * 2.5), o.cpuUs ?? 5),
+          rr: metric(latencySamples(o.seed + 2, n, o.rrNs ?? 30_000), 1),
+        },
+    errors: failed ? [o.error ?? { stage: 'policy', message: 'synthetic failure' }] : [],
+  };
+  return runResultSchema.parse(JSON.parse(JSON.stringify(r)));
+}
+
+export interface SyntheticCurve {
+  cni: CniName;
+  /** connect p50 at 0 policies, ns */
+  baseNs: number;
+  /** ns per policy added to connect and CRR */
+  slopeNs: number;
+  cpuSlopeUs?: number;
+  /** Points at or above this count fail with a capacity error. */
+  failAt?: number;
+}
+
+/** Writes <dir>/<cni>-<policies>-r<rep>/result.json for every point; returns the paths. */
+export function writeSyntheticSweep(dir: string, o: { curves: SyntheticCurve[]; policies: number[]; repetitions: number; samples?: number; sweepId?: string; seed?: number; scale?: number }): string[] {
+  const paths: string[] = [];
+  let seed = o.seed ?? 1;
+  for (const c of o.curves) {
+    for (const p of o.policies) {
+      for (let rep = 1; rep <= o.repetitions; rep++) {
+        seed += 7;
+        const connect = (c.baseNs + c.slopeNs * p) * (o.scale ?? 1);
+        const failed = c.failAt !== undefined && p >= c.failAt;
+        const r = syntheticResult({
+          cni: c.cni,
+          policies: p,
+          repetition: rep,
+          sweepId: o.sweepId ?? 'sweep-20250101-000000-test',
+          seed,
+          samples: o.samples,
+          connectNs: connect,
+          crrNs: connect * 2.5,
+          rrNs: 30_000 * (o.scale ?? 1),
+          cpuUs: 5 + (c.cpuSlopeUs ?? 0) * p,
+          ...(failed ? { status: 'failed' as const, error: { stage: 'policy', kind: 'capacity', message: `policy map of the server endpoint needs ${p + 1} entries, capacity ${c.failAt}` } } : {}),
+        });
+        paths.push(writeResult(join(dir, pointKey(c.cni, p, rep)), r));
+      }
+    }
+  }
+  return paths;
+}

@@ -1,0 +1,56 @@
+// Report output: build everything in memory, then write files — never over a file the tool did not write
+// itself unless forced.
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../results/io.js';
+import { analyze, type Analysis } from './analyze.js';
+import { chartSpecs, renderSvg } from './charts.js';
+import { collectResults } from './collect.js';
+import { renderHtml, type RenderedChart } from './html.js';
+import { GENERATED_MARK, renderMarkdown } from './markdown.js';
+import { toPerfdash, type PerfData } from './perfdash.js';
+
+export interface BuiltReport {
+  analysis: Analysis;
+  markdown: string;
+  html: string;
+  charts: RenderedChart[];
+}
+
+export function analyzeInputs(inputs: string[], opts: { seed?: number } = {}): Analysis {
+  const c = collectResults(inputs);
+  return analyze(c.results, { seed: opts.seed, manifests: c.manifests, problems: c.problems });
+}
+
+export async function buildReport(a: Analysis): Promise<BuiltReport> {
+  const charts: RenderedChart[] = [];
+  for (const c of chartSpecs(a)) charts.push({ id: c.id, title: c.title, svg: await renderSvg(c.spec) });
+  return { analysis: a, markdown: renderMarkdown(a, { chartsIn: 'report.html' }), html: renderHtml(a, charts), charts };
+}
+
+export function perfdashJson(a: Analysis): string {
+  const data: PerfData = toPerfdash(a);
+  for (const item of data.dataItems) for (const [k, v] of Object.entries(item.data)) if (!Number.isFinite(v)) delete item.data[k];
+  return `${JSON.stringify(data, null, 2)}\n`;
+}
+
+export class OverwriteError extends Error {
+  constructor(readonly file: string) {
+    super(`${file} exists and was not written by bench report; not overwriting it (use --force)`);
+    this.name = 'OverwriteError';
+  }
+}
+
+/** True when the file is absent or carries the tool's generated-by mark near its top. */
+export function isOurs(path: string, mark = GENERATED_MARK): boolean {
+  if (!existsSync(path)) return true;
+  return readFileSync(path, 'utf8').slice(0, 400).includes(mark);
+}
+
+/** Checks every target first, so nothing is written when one of them would be refused. */
+export function writeOutputs(files: Array<{ path: string; content: string; owned?: (path: string) => boolean }>, force: boolean): string[] {
+  if (!force) {
+    for (const f of files) if (!(f.owned ?? isOurs)(f.path)) throw new OverwriteError(f.path);
+  }
+  for (const f of files) writeFileAtomic(f.path, f.content);
+  return files.map((f) => f.path);
+}

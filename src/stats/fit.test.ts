@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { complexityVerdict, findCrossovers, fitScaling, levelsOf, rangeBands, type XY } from './fit.js';
+import { seededRandom } from './summary.js';
+
+const COUNTS = [0, 100, 500, 1000, 2000, 5000, 10000];
+
+function normal(rand: () => number): number {
+  // Box–Muller
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+function synthetic(opts: { base: number; slope: number; sd: number; reps?: number; seed: number; counts?: number[] }): XY[] {
+  const rand = seededRandom(opts.seed);
+  const out: XY[] = [];
+  for (const x of opts.counts ?? COUNTS) for (let r = 0; r < (opts.reps ?? 3); r++) out.push({ x, y: opts.base + opts.slope * x + opts.sd * normal(rand) });
+  return out;
+}
+
+describe('fitScaling', () => {
+  it('recovers an exact line', () => {
+    const fit = fitScaling(COUNTS.map((x) => ({ x, y: 40_000 + 12 * x })))!;
+    expect(fit.slope).toBeCloseTo(12, 9);
+    expect(fit.intercept).toBeCloseTo(40_000, 6);
+    expect(fit.r2).toBeCloseTo(1, 12);
+    expect(fit.addedOverRange).toBeCloseTo(120_000, 3);
+  });
+
+  it('is reproducible by seed', () => {
+    const pts = synthetic({ base: 40_000, slope: 3, sd: 2000, seed: 5 });
+    expect(fitScaling(pts, { seed: 9 })!.slopeCi95).toEqual(fitScaling(pts, { seed: 9 })!.slopeCi95);
+    expect(fitScaling(pts, { seed: 9 })!.slopeCi95).not.toEqual(fitScaling(pts, { seed: 10 })!.slopeCi95);
+  });
+
+  it('has CIs that contain the true slope in most of 40 noisy data sets (nominal 95%)', () => {
+    let covered = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const fit = fitScaling(synthetic({ base: 40_000, slope: 5, sd: 4000, seed }), { seed, resamples: 1000 })!;
+      if (fit.slopeCi95[0] <= 5 && 5 <= fit.slopeCi95[1]) covered++;
+    }
+    // Three repetitions per count give a somewhat narrow bootstrap; still most intervals must cover.
+    expect(covered).toBeGreaterThanOrEqual(32);
+    expect(covered).toBeLessThanOrEqual(40);
+  });
+
+  it('falls back to residual resampling with one repetition per count', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 20, sd: 1000, seed: 3, reps: 1 }))!;
+    expect(fit.ciMethod).toBe('residual resampling');
+    expect(fit.slopeCi95[0]).toBeLessThan(20);
+    expect(fit.slopeCi95[1]).toBeGreaterThan(20);
+  });
+
+  it('returns null for a single policy count', () => {
+    expect(fitScaling([{ x: 10, y: 1 }, { x: 10, y: 2 }])).toBeNull();
+  });
+});
+
+describe('complexityVerdict', () => {
+  it('calls a flat curve O(1)', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 0, sd: 800, seed: 11 }))!;
+    const v = complexityVerdict(fit);
+    expect(v.complexity).toBe('O(1)');
+    expect(fit.slopeCi95[0]).toBeLessThanOrEqual(0);
+    expect(fit.slopeCi95[1]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('calls a linear curve O(n) with a CI containing the true slope', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 50, sd: 2000, seed: 12 }))!;
+    expect(complexityVerdict(fit).complexity).toBe('O(n)');
+    expect(fit.slopeCi95[0]).toBeLessThanOrEqual(50);
+    expect(fit.slopeCi95[1]).toBeGreaterThanOrEqual(50);
+    expect(fit.slopeCi95[0]).toBeGreaterThan(45);
+  });
+
+  it('calls a noisy but clearly growing curve O(n)', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 5, sd: 8000, seed: 13 }))!;
+    expect(complexityVerdict(fit).complexity).toBe('O(n)');
+    expect(fit.slopeCi95[0]).toBeLessThanOrEqual(5);
+    expect(fit.slopeCi95[1]).toBeGreaterThanOrEqual(5);
+  });
+
+  it('refuses to call a very noisy flat curve O(1): a CI containing zero is not enough', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 0, sd: 20_000, seed: 14 }))!;
+    const v = complexityVerdict(fit);
+    expect(v.complexity).toBe('inconclusive');
+    expect(v.reason).toMatch(/too wide|grows|decreases/);
+  });
+
+  it('is inconclusive for growth that is not linear (a jump, then flat)', () => {
+    const pts = COUNTS.flatMap((x) => [0, 1, 2].map((r) => ({ x, y: (x >= 100 ? 90_000 : 40_000) + r * 100 })));
+    const v = complexityVerdict(fitScaling(pts)!);
+    expect(v.complexity).toBe('inconclusive');
+    expect(v.reason).toMatch(/not linearly/);
+  });
+
+  it('needs three policy counts', () => {
+    const v = complexityVerdict(fitScaling(synthetic({ base: 1000, slope: 1, sd: 1, seed: 1, counts: [0, 100] })));
+    expect(v.complexity).toBe('inconclusive');
+    expect(v.reason).toMatch(/at least 3/);
+  });
+
+  it('uses the absolute floor for near-zero baselines (CPU per connection)', () => {
+    const pts = synthetic({ base: 300, slope: 0, sd: 50, seed: 2 });
+    const v = complexityVerdict(fitScaling(pts)!);
+    expect(v.boundNs).toBe(1000);
+    expect(v.complexity).toBe('O(1)');
+  });
+});
+
+describe('findCrossovers', () => {
+  it('finds where a growing curve passes a flat one', () => {
+    const iptables = rangeBands(levelsOf(synthetic({ base: 30_000, slope: 10, sd: 100, seed: 1 })));
+    const ebpf = rangeBands(levelsOf(synthetic({ base: 50_000, slope: 0, sd: 100, seed: 2 })));
+    const x = findCrossovers('calico', iptables, 'cilium', ebpf);
+    expect(x).toHaveLength(1);
+    expect(x[0]!.between).toEqual([1000, 5000]);
+    expect(x[0]!.lowerBefore).toBe('calico');
+    expect(x[0]!.lowerAfter).toBe('cilium');
+    expect(x[0]!.atPolicies).toBeGreaterThan(1000);
+    expect(x[0]!.atPolicies).toBeLessThan(5000);
+  });
+
+  it('does not report two flat curves trading places within their noise', () => {
+    const a = rangeBands(levelsOf(synthetic({ base: 40_000, slope: 0, sd: 1000, seed: 3 })));
+    const b = rangeBands(levelsOf(synthetic({ base: 40_000, slope: 0, sd: 1000, seed: 4 })));
+    expect(findCrossovers('none', a, 'flannel', b)).toEqual([]);
+  });
+});

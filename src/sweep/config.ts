@@ -1,0 +1,68 @@
+// Sweep configuration: a matrix (CNIs × policy counts × repetitions) from flags and/or a scenario file, plus the
+// settings every point shares, validated by the same rules as `bench run` (one config per point is checked by
+// resolveRunConfig, so a sweep accepts exactly what a run accepts).
+import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
+import { resolveRunConfig, type LoadedScenario, type Problem, type RawFlags } from '../config/load.js';
+import { DEFAULT_REPETITIONS, type SweepMatrix } from './plan.js';
+
+export interface SweepConfig {
+  matrix: SweepMatrix;
+  /** A run config of the matrix's first point: the shared settings, validated. */
+  base: RunConfig;
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+
+function splitFlag(v: string | boolean | string[] | undefined): string[] | undefined {
+  if (v === undefined || typeof v === 'boolean') return undefined;
+  return (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function parseCnis(items: string[], problems: Problem[]): CniName[] {
+  const out: CniName[] = [];
+  for (const c of items) {
+    if ((CNIS as readonly string[]).includes(c)) out.push(c as CniName);
+    else problems.push({ where: '--cni', message: `'${c}' is not a CNI (one of ${CNIS.join(', ')})` });
+  }
+  return out;
+}
+
+function parsePolicies(items: string[], problems: Problem[]): number[] {
+  const out: number[] = [];
+  for (const s of items) {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n > MAX_POLICIES) problems.push({ where: '--policies', message: `'${s}' is not a policy count (a whole number 0..${MAX_POLICIES})` });
+    else out.push(n);
+  }
+  return out;
+}
+
+const unique = <T>(xs: T[]) => [...new Set(xs)];
+
+/** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
+export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, ...rest } = flags;
+  const s = scenario?.scenario;
+  const cniItems = splitFlag(cniFlag);
+  const cnis = unique(cniItems ? parseCnis(cniItems, problems) : (asList(s?.cni) ?? []));
+  const policyItems = splitFlag(policiesFlag);
+  const policies = unique(policyItems ? parsePolicies(policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
+  let repetitions = s?.repetitions ?? DEFAULT_REPETITIONS;
+  if (typeof repFlag === 'string') {
+    if (!/^\d+$/.test(repFlag.trim()) || Number(repFlag) < 1 || Number(repFlag) > 100) problems.push({ where: '--repetitions', message: `expected a whole number 1..100, got '${repFlag}'` });
+    else repetitions = Number(repFlag);
+  }
+  if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)` });
+
+  // Validate the shared settings through the run rules, with the matrix's first point standing in.
+  let scenarioRest: LoadedScenario | undefined;
+  if (scenario) {
+    const { cni: _c, policies: _p, ...settings } = scenario.scenario;
+    scenarioRest = { path: scenario.path, scenario: settings };
+  }
+  const { config: base, problems: runProblems } = resolveRunConfig({ ...rest, cni: cnis[0] ?? 'none', policies: String(policies[0] ?? 0) }, scenarioRest);
+  problems.push(...runProblems);
+  if (problems.length || !base) return { problems };
+  return { config: { matrix: { cnis, policies, repetitions, seed: base.seed }, base }, problems };
+}

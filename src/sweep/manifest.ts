@@ -1,0 +1,136 @@
+// sweep.json: what a sweep is (matrix and settings) and where each point stands. Rewritten atomically after
+// every point, so a sweep killed at any moment leaves a manifest that says what finished and what did not.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BACKENDS, CNIS, runConfigSchema, type RunConfig } from '../config/schema.js';
+import { readResult, writeFileAtomic } from '../results/io.js';
+import type { PlannedPoint, SweepMatrix } from './plan.js';
+
+export const SWEEP_KIND = 'cni-bench/sweep';
+export const SWEEP_SCHEMA_VERSION = 1;
+export const MANIFEST_FILE = 'sweep.json';
+
+/** Settings every point shares (everything of a run's config but the CNI, the policy count and output handling). */
+export const sweepSettingsSchema = runConfigSchema.omit({ cni: true, policies: true, out: true, json: true, dryRun: true, keep: true });
+export type SweepSettings = z.output<typeof sweepSettingsSchema>;
+
+export const POINT_STATUSES = ['pending', 'running', 'ok', 'failed', 'interrupted'] as const;
+export type PointStatus = (typeof POINT_STATUSES)[number];
+
+const pointSchema = z.object({
+  key: z.string(),
+  cni: z.enum(CNIS),
+  policies: z.number().int(),
+  repetition: z.number().int(),
+  order: z.number().int(),
+  status: z.enum(POINT_STATUSES),
+  runId: z.string().nullable(),
+  /** Relative to the sweep directory. */
+  resultPath: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  wallMs: z.number().nullable(),
+  error: z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() }).nullable(),
+});
+export type SweepPoint = z.output<typeof pointSchema>;
+
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(SWEEP_SCHEMA_VERSION),
+  kind: z.literal(SWEEP_KIND),
+  id: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  status: z.enum(['running', 'complete', 'interrupted']),
+  backend: z.enum(BACKENDS).exclude(['auto']),
+  scenario: z.string().nullable(),
+  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), repetitions: z.number().int(), seed: z.number().int() }),
+  settings: sweepSettingsSchema,
+  points: z.array(pointSchema),
+});
+export type SweepManifest = z.output<typeof manifestSchema>;
+
+export class SweepFileError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+    this.name = 'SweepFileError';
+  }
+}
+
+export function newManifest(opts: { id: string; backend: SweepManifest['backend']; scenario: string | null; matrix: SweepMatrix; settings: SweepSettings; points: PlannedPoint[]; now?: Date }): SweepManifest {
+  const now = (opts.now ?? new Date()).toISOString();
+  return {
+    schemaVersion: SWEEP_SCHEMA_VERSION,
+    kind: SWEEP_KIND,
+    id: opts.id,
+    createdAt: now,
+    updatedAt: now,
+    status: 'running',
+    backend: opts.backend,
+    scenario: opts.scenario,
+    matrix: opts.matrix,
+    settings: opts.settings,
+    points: opts.points.map((p) => ({ ...p, status: 'pending', runId: null, resultPath: null, startedAt: null, finishedAt: null, wallMs: null, error: null })),
+  };
+}
+
+export function writeManifest(dir: string, m: SweepManifest): void {
+  m.updatedAt = new Date().toISOString();
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+}
+
+export function readManifest(dir: string): SweepManifest {
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(file)) throw new SweepFileError(file, 'no such file (not a sweep directory?)');
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SweepFileError(file, `not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
+  }
+  if ((data as { kind?: unknown } | null)?.kind !== SWEEP_KIND) throw new SweepFileError(file, `not a cni-bench sweep manifest (expected "kind": "${SWEEP_KIND}")`);
+  const parsed = manifestSchema.safeParse(data);
+  if (!parsed.success) {
+    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new SweepFileError(file, `does not match the sweep schema: ${first.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The run config of one point. */
+export function pointConfig(m: SweepManifest, p: Pick<SweepPoint, 'cni' | 'policies'>, sweepDir: string): RunConfig {
+  return runConfigSchema.parse({ ...m.settings, cni: p.cni, policies: p.policies, out: sweepDir, backend: m.backend, json: false, dryRun: false, keep: false });
+}
+
+/**
+ * Which points a (resumed) sweep still has to run, in sweep order: never started, interrupted, left "running" by
+ * a killed process, or "ok" but with a result file that is gone or unreadable. Points that failed on their own
+ * (a capacity error, say) are kept unless retryFailed: running them again would fail the same way.
+ */
+export function pointsToRun(m: SweepManifest, sweepDir: string, opts: { retryFailed?: boolean } = {}): SweepPoint[] {
+  return m.points
+    .filter((p) => {
+      if (p.status === 'pending' || p.status === 'running' || p.status === 'interrupted') return true;
+      if (p.status === 'failed') return Boolean(opts.retryFailed);
+      if (!p.resultPath) return true;
+      try {
+        readResult(join(sweepDir, p.resultPath));
+        return false;
+      } catch {
+        return true;
+      }
+    })
+    .sort((a, b) => a.order - b.order);
+}
+
+/** Run ids of points a killed sweep left "running": their namespaces may still exist. */
+export const staleRunIds = (m: SweepManifest) => m.points.filter((p) => p.status === 'running' && p.runId).map((p) => p.runId!);
+
+export function counts(m: SweepManifest): Record<PointStatus, number> {
+  const c = Object.fromEntries(POINT_STATUSES.map((s) => [s, 0])) as Record<PointStatus, number>;
+  for (const p of m.points) c[p.status]++;
+  return c;
+}

@@ -1,0 +1,59 @@
+// The sweep matrix as data: which points, in which order. Each repetition walks the whole matrix in its own
+// seeded shuffle, so slow drift of a shared machine (thermal, noisy neighbours) spreads over every CNI and
+// policy count instead of lining up with one of them and looking like a trend.
+import { randomBytes } from 'node:crypto';
+import type { CniName } from '../config/schema.js';
+import { seededRandom } from '../stats/summary.js';
+
+export interface SweepMatrix {
+  cnis: CniName[];
+  policies: number[];
+  repetitions: number;
+  /** Seeds the order of points within each repetition. */
+  seed: number;
+}
+
+export interface PlannedPoint {
+  /** `<cni>-<policies>-r<repetition>`: the point's directory under the sweep directory. */
+  key: string;
+  cni: CniName;
+  policies: number;
+  /** 1-based. */
+  repetition: number;
+  /** Position in the sweep's execution order (0-based). */
+  order: number;
+}
+
+export const DEFAULT_REPETITIONS = 3;
+
+export const pointKey = (cni: CniName, policies: number, repetition: number) => `${cni}-${policies}-r${repetition}`;
+
+function shuffle<T>(items: T[], rand: () => number): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export function planSweep(m: SweepMatrix): PlannedPoint[] {
+  const cells = m.cnis.flatMap((cni) => m.policies.map((policies) => ({ cni, policies })));
+  const out: PlannedPoint[] = [];
+  for (let rep = 1; rep <= m.repetitions; rep++) {
+    const rand = seededRandom((m.seed * 7919 + rep) >>> 0);
+    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep), cni: c.cni, policies: c.policies, repetition: rep, order: out.length });
+  }
+  return out;
+}
+
+export const SWEEP_ID_RE = /^sweep-\d{8}-\d{6}-[a-z0-9]{4}$/;
+
+/** `sweep-20250131-235959-k3f9`: sorts by time, safe as a directory name. */
+export function newSweepId(now = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const suffix = [...randomBytes(4)].map((b) => alphabet[b % alphabet.length]).join('');
+  return `sweep-${stamp}-${suffix}`;
+}

@@ -1,0 +1,62 @@
+// The sweep's progress on stderr: on a terminal, one status line redrawn in place (point, step, ETA) above which
+// finished points scroll; elsewhere (CI logs, pipes), one plain line per point.
+import type { RunResult } from '../results/schema.js';
+import type { SweepPoint } from './manifest.js';
+import type { SweepProgress } from './sweep.js';
+
+export interface ProgressStream {
+  write(s: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export function formatDuration(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '?';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+const describe = (p: SweepPoint) => `${p.cni} · ${p.policies} policies · rep ${p.repetition}`;
+
+function outcomeLine(p: SweepPoint, r: RunResult | null): string {
+  const wall = formatDuration(p.wallMs);
+  if (p.status === 'ok' && r) {
+    const c = r.metrics.connect?.summary.p50;
+    return `ok      ${p.key.padEnd(22)} connect p50 ${c == null ? '–' : `${(c / 1000).toFixed(1)} µs`}  (${wall})`;
+  }
+  return `${p.status.padEnd(7)} ${p.key.padEnd(22)} ${p.error ? `${p.error.stage}${p.error.kind ? ` (${p.error.kind})` : ''}: ${p.error.message.split('\n')[0]}` : ''}  (${wall})`;
+}
+
+export function progressPrinter(stream: ProgressStream, opts: { tty?: boolean } = {}): SweepProgress {
+  const tty = opts.tty ?? Boolean(stream.isTTY);
+  const t0 = performance.now();
+  let head = '';
+  let step = '';
+  const redraw = () => {
+    if (!tty) return;
+    const line = `${head}${step ? ` · ${step}` : ''}`;
+    const width = stream.columns ?? 120;
+    stream.write(`\r\x1b[K${line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line}`);
+  };
+  const permanent = (s: string) => stream.write(tty ? `\r\x1b[K${s}\n` : `${s}\n`);
+  return {
+    step(message: string) {
+      step = message;
+      redraw();
+    },
+    pointStarted(p, index, total, etaMs) {
+      head = `[${index + 1}/${total}] ${describe(p)} · elapsed ${formatDuration(performance.now() - t0)} · ETA ${formatDuration(etaMs)}`;
+      step = '';
+      if (tty) redraw();
+      else permanent(head);
+    },
+    pointFinished(p, index, total, r) {
+      permanent(`[${index + 1}/${total}] ${outcomeLine(p, r)}`);
+      head = '';
+      step = '';
+    },
+  };
+}

@@ -1,0 +1,239 @@
+// Verification cases: YAML files holding real NetworkPolicy objects and, optionally, the subset of the grid to
+// probe. A file holds one case per YAML document (`---` between them). Every problem is reported at once, with
+// file:line:column, the way the scenario loader does it.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, isMap, isScalar, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import type { Problem } from '../config/load.js';
+import { validatePolicy } from '../policy/resolve.js';
+import type { NetworkPolicy } from '../policy/types.js';
+import { endpointIds, instantiatePolicies, matchesPattern, type GridLayout, type ProbeFilter } from './grid.js';
+
+// This file sits two levels below the package root both as src/verify/cases.ts and as dist/verify/cases.js.
+export const BUILTIN_CASES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scenarios', 'verify');
+
+export interface VerifyCase {
+  name: string;
+  description: string;
+  /** As written: ipBlocks may hold `{{ endpoint }}` templates, substituted per grid placement. */
+  policies: NetworkPolicy[];
+  probes?: ProbeFilter;
+  /** file:line of the case, for messages and JUnit. */
+  source: string;
+}
+
+export class CaseError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(`invalid verification cases:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`);
+    this.name = 'CaseError';
+  }
+}
+
+// ---- schema: NetworkPolicy v1 as the API server accepts it (unknown keys are typos, so rejected) ----
+
+const labels = z.record(z.string(), z.string());
+const selector = z
+  .object({
+    matchLabels: labels.optional(),
+    matchExpressions: z
+      .array(z.object({ key: z.string().min(1), operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']), values: z.array(z.string()).optional() }).strict())
+      .optional(),
+  })
+  .strict();
+const peer = z
+  .object({
+    podSelector: selector.optional(),
+    namespaceSelector: selector.optional(),
+    ipBlock: z.object({ cidr: z.string().min(1), except: z.array(z.string().min(1)).optional() }).strict().optional(),
+  })
+  .strict();
+const port = z
+  .object({
+    protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+    port: z.union([z.number().int(), z.string().min(1)]).optional(),
+    endPort: z.number().int().optional(),
+  })
+  .strict();
+const policySchema = z
+  .object({
+    apiVersion: z.literal('networking.k8s.io/v1'),
+    kind: z.literal('NetworkPolicy'),
+    metadata: z.object({ name: z.string().min(1), namespace: z.string().min(1), labels: labels.optional(), annotations: labels.optional() }).strict(),
+    spec: z
+      .object({
+        podSelector: selector,
+        policyTypes: z.array(z.enum(['Ingress', 'Egress'])).optional(),
+        ingress: z.array(z.object({ from: z.array(peer).optional(), ports: z.array(port).optional() }).strict()).optional(),
+        egress: z.array(z.object({ to: z.array(peer).optional(), ports: z.array(port).optional() }).strict()).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+const CASE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const caseSchema = z
+  .object({
+    name: z.string().regex(CASE_NAME, 'must be lowercase letters, digits and -, at most 63 characters'),
+    description: z.string().min(1),
+    policies: z.array(policySchema),
+    probes: z
+      .object({
+        from: z.array(z.string().min(1)).min(1).optional(),
+        to: z.array(z.string().min(1)).min(1).optional(),
+        ports: z.array(z.string().regex(/^(TCP|UDP)\/\d{1,5}$/, 'must look like TCP/80 or UDP/53')).min(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+// ---- locating a path in the YAML source ----
+
+type Seg = string | number;
+
+function locate(doc: Document, lines: LineCounter, path: readonly Seg[], unknownKey?: string): { line: number; col: number } | undefined {
+  let node: unknown = doc.contents;
+  for (const seg of path) {
+    if (!node || typeof node !== 'object' || !('get' in node)) break;
+    const next = (node as { get(k: unknown, keep: true): unknown }).get(seg, true);
+    if (next === undefined) break;
+    node = next;
+  }
+  let target = node as YamlNode | undefined;
+  if (unknownKey !== undefined && isMap(node)) {
+    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === unknownKey);
+    if (pair && isScalar(pair.key)) target = pair.key;
+  }
+  const offset = target?.range?.[0];
+  return offset === undefined ? undefined : lines.linePos(offset);
+}
+
+/** `policies[0].spec.ingress[1].from[0]` -> ['policies', 0, 'spec', 'ingress', 1, 'from', 0]. */
+function parsePath(text: string): Seg[] {
+  return [...text.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value' && 'values' in issue) return `must be ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(' or ')}`;
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'too_small' && 'minimum' in issue) return `must have at least ${String(issue.minimum)}`;
+  return issue.message;
+}
+
+// ---- parsing ----
+
+export interface CaseCheckContext {
+  layout: GridLayout;
+  /** Addresses used to check templated ipBlocks at load time (the local grid's). */
+  ips: Record<string, string>;
+}
+
+/** Parses one file's text; problems carry path:line:col. */
+export function parseCaseFile(path: string, text: string, ctx: CaseCheckContext): { cases: VerifyCase[]; problems: Problem[] } {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  const problems: Problem[] = [];
+  const cases: VerifyCase[] = [];
+  const at = (pos: { line: number; col: number } | undefined) => `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`;
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    for (const e of doc.errors) {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+      problems.push({ where: at(pos), message: `YAML syntax: ${e.message.split('\n')[0]}` });
+    }
+  }
+  if (problems.length) return { cases, problems };
+  const ids = endpointIds(ctx.layout);
+  for (const doc of list) {
+    const data: unknown = doc.toJS();
+    if (data === null || data === undefined) continue; // an empty document (e.g. a trailing ---)
+    const where = (p: readonly Seg[], key?: string) => at(locate(doc, lines, p, key));
+    if (typeof data !== 'object' || Array.isArray(data)) {
+      problems.push({ where: where([]), message: 'a case must be a mapping with name, description, policies (and optionally probes)' });
+      continue;
+    }
+    const parsed = caseSchema.safeParse(data);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const p = issue.path as Seg[];
+        if (issue.code === 'unrecognized_keys') {
+          for (const key of issue.keys) problems.push({ where: where(p, key), message: `unknown key '${key}'${p.length ? ` in ${p.join('.')}` : ''}` });
+        } else {
+          problems.push({ where: where(p), message: `${p.join('.') || '(case)'}: ${describeIssue(issue)}` });
+        }
+      }
+      continue;
+    }
+    const c = parsed.data as Omit<VerifyCase, 'source'>;
+    const before = problems.length;
+    // Templates and policy semantics are checked on the policies as the local grid would receive them.
+    const inst = instantiatePolicies(c.policies, ctx.ips);
+    for (const tp of inst.problems) problems.push({ where: where(['policies', ...tp.path]), message: tp.message });
+    if (inst.problems.length === 0) {
+      const seenPolicies = new Set<string>();
+      inst.policies.forEach((pol, i) => {
+        const key = `${pol.metadata.namespace}/${pol.metadata.name}`;
+        if (seenPolicies.has(key)) problems.push({ where: where(['policies', i, 'metadata', 'name']), message: `duplicate policy ${key} in this case` });
+        seenPolicies.add(key);
+        for (const issue of validatePolicy(pol, `policies[${i}]`)) problems.push({ where: where(parsePath(issue.path)), message: `${issue.path}: ${issue.message}` });
+      });
+    }
+    for (const field of ['from', 'to'] as const) {
+      c.probes?.[field]?.forEach((pattern, i) => {
+        if (!ids.some((id) => matchesPattern(pattern, id))) {
+          problems.push({ where: where(['probes', field, i]), message: `'${pattern}' matches no grid endpoint (${ids.join(', ')})` });
+        }
+      });
+    }
+    c.policies.forEach((pol, i) => {
+      if (JSON.stringify(pol.metadata).includes('{{')) problems.push({ where: where(['policies', i, 'metadata']), message: 'templates ({{ … }}) are only allowed in ipBlock cidr/except' });
+    });
+    if (problems.length === before) cases.push({ ...c, source: where([]) });
+  }
+  return { cases, problems };
+}
+
+function caseFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Loads cases from files and directories (a directory: its *.yaml/*.yml files, sorted). */
+export function loadCases(paths: readonly string[], ctx: CaseCheckContext): { cases: VerifyCase[]; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const cases: VerifyCase[] = [];
+  for (const p of paths) {
+    let files: string[];
+    try {
+      files = statSync(p).isDirectory() ? caseFilesIn(p) : [p];
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      problems.push({ where: p, message: code === 'ENOENT' ? 'no such file or directory' : `cannot read (${code})` });
+      continue;
+    }
+    if (files.length === 0) problems.push({ where: p, message: 'no .yaml case files in this directory' });
+    for (const f of files) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch (e) {
+        problems.push({ where: f, message: `cannot read (${(e as NodeJS.ErrnoException).code})` });
+        continue;
+      }
+      const r = parseCaseFile(f, text, ctx);
+      problems.push(...r.problems);
+      cases.push(...r.cases);
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const c of cases) {
+    const first = seen.get(c.name);
+    if (first) problems.push({ where: c.source, message: `duplicate case name '${c.name}' (also at ${first})` });
+    else seen.set(c.name, c.source);
+  }
+  return { cases, problems };
+}

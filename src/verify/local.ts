@@ -1,0 +1,193 @@
+// The verification grid on the local backend: the grid's pods as network namespaces on two node namespaces
+// (planTopology with explicit pods), two external hosts on the node network, a cb-probe echo server (TCP and
+// UDP) in each, and the CNI model chosen by --cni compiling each case's policy set onto every node.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { runConfigSchema, type CniName } from '../config/schema.js';
+import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
+import { RUN_LOCK_DIR } from '../backends/local/backend.js';
+import { localModel, type LocalModel, type ModelContext } from '../backends/local/models.js';
+import {
+  NAME_PREFIX,
+  NODE_SUBNET_PREFIX,
+  planTopology,
+  planTopologyDown,
+  planTopologyUp,
+  topologyNamespaces,
+  type Topology,
+} from '../backends/local/topology.js';
+import type { Progress } from '../backends/types.js';
+import { resolveEndpoints } from '../policy/resolve.js';
+import type { Inventory, NetworkPolicy } from '../policy/types.js';
+import { parseCheckResult, planCheck, planServer, startServer, type RunningServer } from '../probe/native.js';
+import type { Attempt } from './expect.js';
+import type { GridAddresses, GridLayout, ProbeSpec } from './grid.js';
+import type { VerifyGrid } from './run.js';
+
+/** External hosts sit high on the node network, above every node address (nodes use .2 up to .201). */
+const EXTERNAL_HOST_BASE = 240;
+
+export interface ExternalHostSpec {
+  id: string;
+  netns: string;
+  ip: string;
+  /** Its port on the switch namespace's bridge. */
+  switchPort: string;
+}
+
+export interface LocalGridPlan {
+  topology: Topology;
+  externals: ExternalHostSpec[];
+  addresses: GridAddresses;
+}
+
+/** Where the local backend puts every grid endpoint (pure: the CLI also uses it to check case templates). */
+export function planLocalGrid(layout: GridLayout, opts: { runId: string; model: Pick<LocalModel, 'attachment' | 'hostIfPrefix'> }): LocalGridPlan {
+  const topology = planTopology({
+    runId: opts.runId,
+    attachment: opts.model.attachment,
+    hostIfPrefix: opts.model.hostIfPrefix,
+    placement: 'cross-node',
+    nodes: layout.nodes,
+    pods: layout.pods.map((p) => ({ name: p.name, namespace: p.namespace, labels: p.labels, role: 'grid' as const, node: p.node })),
+  });
+  const externals = layout.externals.map((e, i) => ({
+    id: e.id,
+    netns: `${NAME_PREFIX}${opts.runId}-${e.id}`,
+    ip: `${NODE_SUBNET_PREFIX}${EXTERNAL_HOST_BASE + i}`,
+    switchPort: `p${opts.runId}x${i}`,
+  }));
+  const ips: Record<string, string> = {};
+  const nodeOf: Record<string, string> = {};
+  for (const p of topology.pods) {
+    ips[`${p.namespace}/${p.name}`] = p.ip;
+    nodeOf[`${p.namespace}/${p.name}`] = p.node.name;
+  }
+  for (const e of externals) ips[e.id] = e.ip;
+  return { topology, externals, addresses: { ips, nodeOf } };
+}
+
+const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '-n', netns, ...args] });
+
+/** A host outside the cluster on the node network, routing pod CIDRs via their nodes as a real network would. */
+export function planExternalHosts(t: Topology, hosts: readonly ExternalHostSpec[]): CommandSpec[] {
+  return hosts.flatMap((h) => [
+    { argv: ['ip', 'netns', 'add', h.netns], purpose: `create external host ${h.id}` },
+    ipn(h.netns, 'link', 'set', 'lo', 'up'),
+    ipn(h.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h.switchPort, 'netns', t.switchNs),
+    ipn(t.switchNs, 'link', 'set', h.switchPort, 'master', 'br0', 'up'),
+    ipn(h.netns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0'),
+    ipn(h.netns, 'link', 'set', 'eth0', 'up'),
+    ...t.nodes.map((n) => ipn(h.netns, 'route', 'add', n.podCidr, 'via', n.ip, 'dev', 'eth0')),
+    // As for client pods: many short connections from one source.
+    { argv: ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1'], netns: h.netns },
+    { argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535'], netns: h.netns },
+  ]);
+}
+
+export interface LocalVerifyGridOptions {
+  cni: CniName;
+  runId: string;
+  runner?: Runner;
+  cleanupRunner?: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** Replaces the registered model (tests inject a deliberately broken compiler this way). */
+  model?: LocalModel;
+}
+
+export class LocalVerifyGrid implements VerifyGrid {
+  readonly backend = 'local' as const;
+  readonly cni: CniName;
+  readonly model: { name: string; description: string; enforcesPolicy: boolean };
+  /** The local install is synchronous; the readiness probes should agree on their first round. */
+  readonly readinessTimeoutMs = 2_000;
+  private readonly impl: LocalModel;
+  private readonly runner: Runner;
+  private readonly cleanupRunner: Runner;
+  private plan?: LocalGridPlan;
+  private readonly servers: RunningServer[] = [];
+  private readonly netnsOf = new Map<string, string>();
+  private upStarted = false;
+  private downDone = false;
+
+  constructor(private readonly opts: LocalVerifyGridOptions) {
+    this.cni = opts.cni;
+    this.impl = opts.model ?? localModel(opts.cni);
+    this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
+    this.runner = opts.runner ?? new ExecRunner(opts.signal);
+    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
+  }
+
+  get topology(): Topology | undefined {
+    return this.plan?.topology;
+  }
+
+  async up(layout: GridLayout): Promise<GridAddresses> {
+    const plan = planLocalGrid(layout, { runId: this.opts.runId, model: this.impl });
+    this.plan = plan;
+    this.upStarted = true;
+    // Announce the run so `bench gc` leaves it alone while it lives.
+    mkdirSync(RUN_LOCK_DIR, { recursive: true });
+    writeFileSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, `${process.pid}\n`);
+    for (const cmd of [...planTopologyUp(plan.topology), ...planExternalHosts(plan.topology, plan.externals)]) await this.runner.run(cmd);
+    for (const p of plan.topology.pods) this.netnsOf.set(`${p.namespace}/${p.name}`, p.netns);
+    for (const e of plan.externals) this.netnsOf.set(e.id, e.netns);
+    const portsOf = new Map<string, number[]>([
+      ...layout.pods.map((p) => [p.id, p.ports.map((cp) => cp.containerPort)] as [string, number[]]),
+      ...layout.externals.map((e) => [e.id, e.ports.map((cp) => cp.containerPort)] as [string, number[]]),
+    ]);
+    for (const [id, ports] of portsOf) {
+      const spec = planServer({ netns: this.netnsOf.get(id)!, ports: [...new Set(ports)].sort((a, b) => a - b), udp: true });
+      this.servers.push(await startServer({ ...spec, purpose: `echo server of ${id}` }));
+    }
+    return plan.addresses;
+  }
+
+  async applyPolicies(policies: NetworkPolicy[], inventory: Inventory): Promise<Record<string, number | string | boolean>> {
+    const plan = this.requirePlan();
+    if (!this.impl.install) return { policiesAccepted: policies.length, policiesEnforced: false };
+    const nodeNames = new Set(plan.topology.nodes.map((n) => n.name));
+    const endpoints = resolveEndpoints(inventory, policies).filter((e) => nodeNames.has(e.pod.node));
+    const ctx: ModelContext = {
+      runner: this.runner,
+      cleanupRunner: this.cleanupRunner,
+      topology: plan.topology,
+      inventory,
+      endpoints,
+      config: runConfigSchema.parse({ cni: this.cni, policies: policies.length, backend: 'local' }),
+    };
+    return this.impl.install(ctx);
+  }
+
+  async probe(p: ProbeSpec, timeoutMs: number): Promise<Attempt> {
+    const plan = this.requirePlan();
+    const netns = this.netnsOf.get(p.from);
+    const target = plan.addresses.ips[p.to];
+    if (!netns || !target) throw new Error(`probe ${p.from} -> ${p.to}: not a grid endpoint`);
+    const result = await this.runner.run(planCheck({ netns, target, port: p.port, udp: p.protocol === 'UDP', timeoutMs }));
+    const c = parseCheckResult(result);
+    return { outcome: c.open ? 'connected' : 'blocked', reason: c.reason };
+  }
+
+  async down(): Promise<void> {
+    if (this.downDone || !this.upStarted || !this.plan) return;
+    this.downDone = true;
+    const { topology, externals } = this.plan;
+    await Promise.all(this.servers.map((s) => s.stop().catch(() => undefined)));
+    if (this.impl.cleanup) await this.impl.cleanup({ cleanupRunner: this.cleanupRunner, topology }).catch(() => undefined);
+    const namespaces = [...topologyNamespaces(topology), ...externals.map((e) => e.netns)];
+    for (const ns of namespaces) {
+      const r = await this.cleanupRunner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
+      const pids = r.stdout.split(/\s+/).filter(Boolean);
+      if (pids.length) await this.cleanupRunner.run({ argv: ['kill', '-9', ...pids], allowFailure: true });
+    }
+    for (const e of externals) await this.cleanupRunner.run({ argv: ['ip', 'netns', 'delete', e.netns], allowFailure: true, purpose: `delete external host ${e.id}` });
+    for (const cmd of planTopologyDown(topology)) await this.cleanupRunner.run(cmd);
+    rmSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, { force: true });
+  }
+
+  private requirePlan(): LocalGridPlan {
+    if (!this.plan) throw new Error('the grid is not up');
+    return this.plan;
+  }
+}

@@ -1,0 +1,235 @@
+// `bench verify`, backend-independent: for each case, replace the policy set, wait until the data plane shows
+// it, probe the whole grid in parallel, and compare with the reference evaluator. Backends plug in through
+// VerifyGrid, a deliberately small interface (build the grid, replace policies, one probe, tear down).
+import type { BackendName, CniName } from '../config/schema.js';
+import type { ModelDescription, Progress } from '../backends/types.js';
+import type { Inventory, NetworkPolicy } from '../policy/types.js';
+import type { VerifyCase } from './cases.js';
+import { agrees, cniVerdict, expectProbes, flakyOf, mismatchesOf, type Attempt, type CaseResult, type CniVerdict, type Expectation, type ProbeResult } from './expect.js';
+import { gridInventory, instantiatePolicies, planProbes, type GridAddresses, type GridLayout, type ProbeSpec } from './grid.js';
+
+export interface VerifyGrid {
+  readonly backend: BackendName;
+  readonly cni: CniName;
+  readonly model: ModelDescription;
+  /** How long a policy change may take to reach the data plane; readiness probes poll up to this long. */
+  readonly readinessTimeoutMs: number;
+  /** Builds the grid (pods serving their ports, external hosts) and says where everything landed. */
+  up(layout: GridLayout): Promise<GridAddresses>;
+  /** Replaces the whole policy set with `policies` (their templates already substituted). */
+  applyPolicies(policies: NetworkPolicy[], inventory: Inventory): Promise<Record<string, number | string | boolean>>;
+  /** One attempt: a TCP connect or a UDP echo, bounded by timeoutMs. Throws only when it gives no verdict. */
+  probe(probe: ProbeSpec, timeoutMs: number): Promise<Attempt>;
+  /** Removes everything up() created; safe after a failed up() and safe to call twice. */
+  down(): Promise<void>;
+}
+
+export interface VerifySettings {
+  /** Probes in flight at once. */
+  parallelism: number;
+  /** Extra attempts for a probe that disagrees with the reference. */
+  retries: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_SETTINGS: VerifySettings = { parallelism: 32, retries: 2, timeoutMs: 300 };
+
+export interface VerifyOptions extends Partial<VerifySettings> {
+  grid: VerifyGrid;
+  layout: GridLayout;
+  cases: readonly VerifyCase[];
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** Called as each case finishes, for streaming output. */
+  onCase?: (result: CaseResult) => void;
+}
+
+export interface VerifyReport {
+  backend: BackendName;
+  cni: CniName;
+  model: ModelDescription;
+  startedAt: string;
+  settings: VerifySettings;
+  addresses: GridAddresses;
+  verdict: CniVerdict;
+  cases: CaseResult[];
+  timings: { setupMs: number; casesMs: number; teardownMs: number; totalMs: number };
+}
+
+export class VerifyAborted extends Error {
+  constructor(reason: unknown) {
+    super(reason instanceof Error ? reason.message : 'interrupted');
+    this.name = 'VerifyAborted';
+  }
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new VerifyAborted(signal.reason);
+}
+
+/** Runs `fn` over `items`, at most `limit` at once, results in input order. After a failure no new item
+ * starts, and the error is rethrown once the items in flight have settled (nothing keeps running behind it). */
+export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      if (signal?.aborted) {
+        failure ??= { error: new VerifyAborted(signal.reason) };
+        return;
+      }
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (e) {
+        failure ??= { error: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  return out;
+}
+
+/** Probes until an attempt agrees with the reference or the retries run out: a flake can only turn an allowed
+ * connection into a blocked one, or (a stale conntrack entry) let one denied connection through. */
+export async function probeWithRetries(grid: VerifyGrid, e: Expectation, retries: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  const attempts: Attempt[] = [];
+  for (let i = 0; i <= retries; i++) {
+    checkAborted(signal);
+    const a = await grid.probe(e, timeoutMs);
+    attempts.push(a);
+    if (agrees(e, a.outcome)) break;
+  }
+  return { ...e, observed: attempts[attempts.length - 1]!.outcome, attempts };
+}
+
+/** A few probes whose outcome the new policy set decides: some expected denies and some expected allows. */
+export function readinessProbes(expectations: readonly Expectation[], denies = 4, allows = 2): Expectation[] {
+  const spread = (list: Expectation[], n: number) =>
+    list.length <= n ? list : Array.from({ length: n }, (_, i) => list[Math.floor((i * list.length) / n)]!);
+  return [...spread(expectations.filter((e) => !e.allowed), denies), ...spread(expectations.filter((e) => e.allowed), allows)];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls the readiness probes until they all agree with the reference; false if the deadline passes first. */
+async function waitProgrammed(grid: VerifyGrid, sentinels: Expectation[], timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = performance.now() + grid.readinessTimeoutMs;
+  for (;;) {
+    const results = await boundedMap(sentinels, sentinels.length, (e) => grid.probe(e, timeoutMs), signal);
+    if (results.every((a, i) => agrees(sentinels[i]!, a.outcome))) return true;
+    if (performance.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
+async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayout; addresses: GridAddresses; inventory: Inventory; settings: VerifySettings; signal?: AbortSignal }): Promise<CaseResult> {
+  const { grid, settings, signal } = ctx;
+  const result: CaseResult = {
+    name: c.name,
+    description: c.description,
+    source: c.source,
+    status: 'pass',
+    probes: [],
+    mismatches: [],
+    flaky: [],
+    notes: [],
+    modelState: {},
+    timings: { applyMs: 0, readyMs: 0, probeMs: 0 },
+  };
+  const inst = instantiatePolicies(c.policies, ctx.addresses.ips);
+  if (inst.problems.length) {
+    return { ...result, status: 'error', error: inst.problems.map((p) => `policies.${p.path.join('.')}: ${p.message}`).join('; ') };
+  }
+  const probes = planProbes(ctx.layout, c.probes);
+  const { expectations, notes } = expectProbes(ctx.inventory, inst.policies, probes, ctx.addresses);
+  result.notes = notes;
+  let t = performance.now();
+  try {
+    result.modelState = await grid.applyPolicies(inst.policies, ctx.inventory);
+  } catch (e) {
+    checkAborted(signal);
+    return { ...result, status: 'error', error: `applying the policies failed: ${(e as Error).message}`, timings: { ...result.timings, applyMs: performance.now() - t } };
+  }
+  result.timings.applyMs = performance.now() - t;
+  t = performance.now();
+  try {
+    // Nothing is programmed by a data plane without a policy engine: waiting for it would only burn the deadline.
+    if (grid.model.enforcesPolicy) {
+      const sentinels = readinessProbes(expectations);
+      if (sentinels.length && !(await waitProgrammed(grid, sentinels, settings.timeoutMs, signal))) {
+        result.notes.push(`readiness probes still disagreed with the reference after ${grid.readinessTimeoutMs} ms; probed anyway`);
+      }
+    }
+    result.timings.readyMs = performance.now() - t;
+    t = performance.now();
+    result.probes = await boundedMap(expectations, settings.parallelism, (e) => probeWithRetries(grid, e, settings.retries, settings.timeoutMs, signal), signal);
+  } catch (e) {
+    // A probe that gives no verdict (its binary missing, the namespace gone) says nothing about the policies.
+    if (e instanceof VerifyAborted || signal?.aborted) throw e instanceof VerifyAborted ? e : new VerifyAborted(signal?.reason);
+    return { ...result, status: 'error', error: `probing failed: ${(e as Error).message}`, probes: [] };
+  }
+  result.timings.probeMs = performance.now() - t;
+  result.mismatches = mismatchesOf(result.probes);
+  result.flaky = flakyOf(result.probes);
+  result.status = result.mismatches.length ? 'fail' : 'pass';
+  return result;
+}
+
+/** Builds the grid, runs every case, tears the grid down (in finally: errors and Ctrl-C included). */
+export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
+  const settings: VerifySettings = {
+    parallelism: opts.parallelism ?? DEFAULT_SETTINGS.parallelism,
+    retries: opts.retries ?? DEFAULT_SETTINGS.retries,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_SETTINGS.timeoutMs,
+  };
+  const { grid, signal, progress } = opts;
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const cases: CaseResult[] = [];
+  let setupMs = 0;
+  let casesMs = 0;
+  let teardownMs = 0;
+  let addresses: GridAddresses;
+  let failed = true;
+  try {
+    progress?.step(`building the grid (${opts.layout.pods.length} pods, ${opts.layout.externals.length} external hosts) on ${grid.backend}: ${grid.model.name}`);
+    addresses = await grid.up(opts.layout);
+    setupMs = performance.now() - t0;
+    const inventory = gridInventory(opts.layout, addresses);
+    const tc = performance.now();
+    for (const [i, c] of opts.cases.entries()) {
+      checkAborted(signal);
+      progress?.step(`case ${i + 1}/${opts.cases.length}: ${c.name}`);
+      const r = await runCase(c, { grid, layout: opts.layout, addresses, inventory, settings, signal });
+      cases.push(r);
+      opts.onCase?.(r);
+    }
+    casesMs = performance.now() - tc;
+    failed = false;
+  } finally {
+    const td = performance.now();
+    progress?.step('tearing down');
+    try {
+      await grid.down();
+    } catch (e) {
+      // A teardown error must not hide the error that brought us here.
+      if (!failed) throw e;
+      progress?.step(`teardown failed too: ${(e as Error).message}`);
+    }
+    teardownMs = performance.now() - td;
+  }
+  return {
+    backend: grid.backend,
+    cni: grid.cni,
+    model: grid.model,
+    startedAt,
+    settings,
+    addresses,
+    verdict: cniVerdict(cases),
+    cases,
+    timings: { setupMs, casesMs, teardownMs, totalMs: performance.now() - t0 },
+  };
+}

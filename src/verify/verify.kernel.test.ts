@@ -1,0 +1,108 @@
+// bench verify on the real kernel: the grid as network namespaces, each CNI model compiling every case of the
+// built-in library, real TCP connects and UDP echoes. Calico and Cilium must pass everything; Flannel and
+// none must come out NOT ENFORCED; a compiler that drops except clauses must be caught.
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, vi } from 'vitest';
+import { main } from '../cli/main.js';
+import type { CniName } from '../config/schema.js';
+import { localModel, localModelNames, type LocalModel } from '../backends/local/models.js';
+import { newRunId } from '../backends/local/topology.js';
+import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
+import type { EndpointPolicy } from '../policy/types.js';
+import { BUILTIN_CASES_DIR, loadCases } from './cases.js';
+import { gridLayout } from './grid.js';
+import { LocalVerifyGrid, planLocalGrid } from './local.js';
+import { runVerify, type VerifyReport } from './run.js';
+
+const layout = gridLayout();
+const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const library = loadCases([BUILTIN_CASES_DIR], { layout, ips: addresses.ips }).cases;
+
+function registeredModel(cni: CniName): LocalModel {
+  if (!localModelNames().includes(cni)) throw new Error(`the ${cni} model is not registered in src/backends/local/models.ts yet`);
+  return localModel(cni);
+}
+
+async function verifyLocal(cni: CniName, opts: { model?: LocalModel; cases?: typeof library } = {}): Promise<{ report: VerifyReport; runId: string }> {
+  const runId = newRunId();
+  const grid = new LocalVerifyGrid({ cni, runId, model: opts.model });
+  const report = await runVerify({ grid, layout, cases: opts.cases ?? library });
+  expect(namespacesOfRun(runId), 'namespaces left behind').toEqual([]);
+  return { report, runId };
+}
+
+const failures = (r: VerifyReport) =>
+  r.cases.filter((c) => c.status !== 'pass').map((c) => ({ name: c.name, error: c.error, mismatches: c.mismatches.slice(0, 5).map((m) => `${m.kind}: ${m.from} -> ${m.to} ${m.protocol}/${m.port} (${m.reason})`) }));
+
+describe('bench verify on the local kernel', () => {
+  itKernel('bench verify --cni flannel: NOT ENFORCED, exit 1, a JUnit file that parses, nothing left behind', async () => {
+    const junit = join(mkdtempSync(join(tmpdir(), 'cb-verify-')), 'flannel.xml');
+    let out = '';
+    let err = '';
+    const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+    const se = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+    let code: number;
+    try {
+      code = await main(['node', 'bench', 'verify', '--cni', 'flannel', '--junit', junit]);
+    } finally {
+      so.mockRestore();
+      se.mockRestore();
+    }
+    expect(code, err).toBe(1);
+    expect(out).toContain('flannel on local (Flannel-style VXLAN model): NOT ENFORCED — policies are accepted but have no effect');
+    expect(out).toContain('PASS  selects-no-pod');
+    // Every expected allow connected: the grid itself (VXLAN, external hosts, servers) works.
+    expect(out).not.toContain('expected allow but blocked');
+    const runId = /verify run ([a-z][a-z0-9]{4})/.exec(err)?.[1];
+    expect(runId).toBeDefined();
+    expect(namespacesOfRun(runId!)).toEqual([]);
+    const xml = readFileSync(junit, 'utf8');
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const suite = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml).testsuites.testsuite;
+    expect(suite).toMatchObject({ tests: '13', failures: '12', errors: '0' });
+    expect(suite.properties.property).toContainEqual({ name: 'verdict.kind', value: 'not-enforced' });
+  });
+
+  itKernel('none (plain routing): NOT ENFORCED', async () => {
+    const { report } = await verifyLocal('none');
+    expect(report.verdict.kind).toBe('not-enforced');
+    expect(report.verdict.denyConnected).toBe(report.verdict.expectedDeny);
+    expect(report.cases.flatMap((c) => c.mismatches).filter((m) => m.kind === 'expected allow but blocked')).toEqual([]);
+  });
+
+  for (const cni of ['calico', 'cilium'] as const) {
+    itKernel(`${cni} model passes the whole library: enforced`, async () => {
+      const model = registeredModel(cni);
+      const { report } = await verifyLocal(cni, { model });
+      expect(failures(report)).toEqual([]);
+      expect(report.verdict.kind).toBe('enforced');
+      expect(report.verdict.probes).toBe(library.length * 414);
+    });
+  }
+
+  itKernel('a compiler that drops ipBlock except clauses is caught as a mismatch', async () => {
+    const base = localModelNames().includes('calico') ? registeredModel('calico') : registeredModel('cilium');
+    const dropExcept = (eps: EndpointPolicy[]): EndpointPolicy[] =>
+      eps.map((e) => {
+        const strip = (d: EndpointPolicy['ingress']) => ({
+          ...d,
+          policies: d.policies.map((p) => ({ ...p, rules: p.rules.map((r) => ({ ...r, peers: r.peers.map((peer) => (peer.kind === 'cidr' ? { ...peer, except: [] } : peer)) })) })),
+        });
+        return { ...e, ingress: strip(e.ingress), egress: strip(e.egress) };
+      });
+    const broken: LocalModel = { ...base, install: (ctx) => base.install!({ ...ctx, endpoints: dropExcept(ctx.endpoints) }) };
+    const { report } = await verifyLocal(base.cni, { model: broken, cases: library.filter((c) => c.name === 'ipblock-except') });
+    expect(report.verdict.kind).toBe('partially-enforced');
+    expect(report.cases[0]!.mismatches.map((m) => `${m.kind}: ${m.from} -> ${m.to} ${m.protocol}/${m.port}`).sort()).toEqual([
+      'expected deny but connected: ext2 -> x/a TCP/80',
+      'expected deny but connected: ext2 -> x/a TCP/81',
+      'expected deny but connected: ext2 -> x/a UDP/80',
+      'expected deny but connected: ext2 -> x/a UDP/81',
+      'expected deny but connected: y/a -> ext2 TCP/80',
+      'expected deny but connected: y/a -> ext2 UDP/80',
+    ]);
+  });
+});
