@@ -10,7 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-PACKAGES=(iproute2 iptables ipset nftables clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make)
+# chromium: only for the report's browser test (headless, driven by playwright-core).
+PACKAGES=(iproute2 iptables ipset nftables clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

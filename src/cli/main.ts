@@ -10,6 +10,9 @@ import { BACKENDS, CNIS, MAX_POLICIES } from '../config/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend, type Environment } from '../backends/registry.js';
 import { register as registerVerify } from './commands/verify.js';
+import { register as registerSweep } from './commands/sweep.js';
+import { register as registerReport } from './commands/report.js';
+import { register as registerCompare } from './commands/compare.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
@@ -202,7 +205,10 @@ export function buildProgram(): Command {
     .option('--dry-run', 'list what would be removed')
     .action(wrap(cmdGc));
   program.command('doctor').description('check what this machine needs for each backend and how to fix what is missing').action(wrap(async () => cmdDoctor()));
+  registerSweep(program);
   registerVerify(program);
+  registerReport(program);
+  registerCompare(program);
   return program;
 }
 

@@ -50,7 +50,11 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
     axis: { values: a.policyCounts, labelAngle: a.policyCounts.length > 6 ? -30 : 0 },
   };
   const color = { field: 'cni', type: 'nominal', title: 'CNI', scale: { domain: cnis, range: cnis.map((c) => CNI_COLORS[c]) } };
-  const yTitle = id === 'cpu_per_conn' ? 'µs of CPU per connection' : 'µs';
+  // A curve 100× above the others would flatten them into the axis: switch to a log y axis when the range is wide.
+  const positive = rows.flatMap((r) => [r.low, r.value]).filter((v) => v > 0);
+  const logY = id !== 'cpu_per_conn' && positive.length > 0 && Math.max(...positive) / Math.min(...positive) > 20;
+  const yTitle = id === 'cpu_per_conn' ? 'µs of CPU per connection' : logY ? 'µs (log scale)' : 'µs';
+  const yScale = logY ? { scale: { type: 'log' } } : {};
   return {
     id,
     title,
@@ -64,12 +68,12 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
       data: { values: rows },
       encoding: { x, color },
       layer: [
-        { mark: { type: 'area', opacity: 0.18 }, encoding: { y: { field: 'low', type: 'quantitative', title: yTitle }, y2: { field: 'high' } } },
-        { mark: { type: 'line', strokeWidth: 2 }, encoding: { y: { field: 'value', type: 'quantitative', title: yTitle } } },
+        { mark: { type: 'area', opacity: 0.18 }, encoding: { y: { field: 'low', type: 'quantitative', title: yTitle, ...yScale }, y2: { field: 'high' } } },
+        { mark: { type: 'line', strokeWidth: 2 }, encoding: { y: { field: 'value', type: 'quantitative', title: yTitle, ...yScale } } },
         {
           mark: { type: 'point', filled: true, size: 50 },
           encoding: {
-            y: { field: 'value', type: 'quantitative', title: yTitle },
+            y: { field: 'value', type: 'quantitative', title: yTitle, ...yScale },
             tooltip: [
               { field: 'cni', title: 'CNI' },
               { field: 'policies', title: 'policies' },
