@@ -71,6 +71,7 @@ const runFlags = (cmd: Command) =>
     .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
+    .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .option('--out <dir>', 'results directory (default results)')
     .option('--keep', 'leave the namespaces/cluster up after the run and print how to enter them')

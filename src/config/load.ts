@@ -1,6 +1,7 @@
 // Turns CLI flags and an optional scenario file into a validated config, reporting every problem at once with
 // the flag or the file:line:column it came from. Pure apart from reading the scenario file.
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { CNIS, runConfigSchema, scenarioSchema, type RunConfig, type Scenario } from './schema.js';
@@ -102,7 +103,7 @@ export function loadScenarioFile(path: string): { scenario?: Scenario; problems:
   return parseScenario(path, text);
 }
 
-const NUMERIC_FLAGS = new Set(['policies', 'samples', 'warmup', 'concurrency', 'seed', 'timeoutMs', 'policyMapCapacity']);
+const NUMERIC_FLAGS = new Set(['policies', 'samples', 'warmup', 'concurrency', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu']);
 
 /** Converts commander's strings to typed values, reporting unparsable ones. */
 export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string, unknown> {
@@ -154,6 +155,9 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
     }
   }
   if (problems.length || !parsed.success) return { problems };
+  if (parsed.data.pinCpu !== undefined && parsed.data.pinCpu >= cpus().length) {
+    problems.push({ where: '--pin-cpu', message: `this machine has CPUs 0..${cpus().length - 1}, got ${parsed.data.pinCpu}` });
+  }
   if (parsed.data.concurrency > parsed.data.samples) {
     problems.push({ where: '--concurrency', message: `concurrency (${parsed.data.concurrency}) exceeds samples (${parsed.data.samples})` });
   }

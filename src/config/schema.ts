@@ -35,6 +35,8 @@ export const runConfigSchema = z
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
     policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
+    /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
+    pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -64,6 +66,7 @@ export const scenarioSchema = z
     seed: int(0, 2 ** 31 - 1).optional(),
     timeoutMs: int(10, 60_000).optional(),
     policyMapCapacity: int(1, 1 << 24).optional(),
+    pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

@@ -106,7 +106,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: config.pinCpu ?? null },
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,
       repetition: opts.sweep?.repetition ?? null,

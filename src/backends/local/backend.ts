@@ -98,6 +98,10 @@ export class LocalBackend implements BenchBackend {
     this.topology = { nodes: this.plan.nodes.length, placement: opts.config.placement, serverPods: this.plan.pods.filter((p) => p.role === 'server').length };
   }
 
+  private get cpus(): number[] | undefined {
+    return this.opts.config.pinCpu === undefined ? undefined : [this.opts.config.pinCpu];
+  }
+
   private get client(): PodSpec {
     return this.plan.pods.find((p) => p.role === 'client')!;
   }
@@ -114,7 +118,7 @@ export class LocalBackend implements BenchBackend {
     this.opts.progress?.step(`building ${this.plan.nodes.length} nodes and ${this.plan.pods.length} pods (${this.impl.name})`);
     for (const cmd of planTopologyUp(this.plan)) await this.runner.run(cmd);
     if (this.runner.dryRun) return;
-    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT] }), purpose: 'start the probe server' });
+    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus }), purpose: 'start the probe server' });
   }
 
   async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
@@ -134,7 +138,7 @@ export class LocalBackend implements BenchBackend {
 
   async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
     const plan = (samples: number) =>
-      planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs });
+      planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: this.cpus });
     // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
     if (s.warmup > 0) await runClient(this.runner, { ...plan(s.warmup), purpose: `warm up (${metric})` });
     const serverPid = this.server?.pid;

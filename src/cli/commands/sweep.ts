@@ -8,7 +8,7 @@ import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/sch
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportUsage, type CommandIo } from '../../report/command-io.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
-const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity'] as const;
+const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const;
 
 export interface SweepCliOptions extends Record<string, unknown> {
   resume?: string;
@@ -197,6 +197,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for the policy generator, the point order and the bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
+    .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
     .option('--out <dir>', 'results root (default results)')
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
