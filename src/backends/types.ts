@@ -1,5 +1,6 @@
 // The small interface every backend implements. A run drives it: up -> installPolicies -> measure* -> down.
-import type { BackendName, CniName } from '../config/schema.js';
+import type { BackendName, CniName, RunConfig } from '../config/schema.js';
+import type { Runner } from '../exec/runner.js';
 import type { MetricResult, MetricName } from '../results/schema.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
@@ -29,6 +30,18 @@ export interface MeasureSettings {
   warmup: number;
   concurrency: number;
   timeoutMs: number;
+}
+
+/** What every backend is built with (see factory.ts); backends add their own options on top. */
+export interface BackendRunOptions {
+  config: RunConfig;
+  runId: string;
+  /** Executes (or, in dry-run, records) commands; cancelled by `signal`. Default: a real ExecRunner. */
+  runner?: Runner;
+  /** Not cancellable: for teardown after Ctrl-C. */
+  cleanupRunner?: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
 }
 
 export interface Progress {

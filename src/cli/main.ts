@@ -8,54 +8,20 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES } from '../config/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
-import { checkBackendCni, selectBackend, type Environment } from '../backends/registry.js';
+import { checkBackendCni, selectBackend } from '../backends/registry.js';
+import { detectEnvironment, onInterrupt, stepPrinter } from './process.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from './io.js';
 import { register as registerVerify } from './commands/verify.js';
 import { register as registerSweep } from './commands/sweep.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerCompare } from './commands/compare.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAIL = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_OK, EXIT_FAIL, EXIT_USAGE };
 
 class UsageError extends Error {
   constructor(readonly problems: Problem[]) {
     super(problems.map((p) => `${p.where}: ${p.message}`).join('\n'));
   }
-}
-
-function stepPrinter(enabled: boolean) {
-  const t0 = performance.now();
-  return {
-    step(message: string) {
-      if (enabled) process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
-    },
-  };
-}
-
-async function detectEnvironment(): Promise<Environment> {
-  const runner = new ExecRunner();
-  const ok = async (argv: string[]) => (await runner.run({ argv, allowFailure: true, timeoutMs: 5_000 })).exitCode === 0;
-  const [dockerEngine, kind] = await Promise.all([ok(['docker', 'info', '--format', '{{.ServerVersion}}']), ok(['kind', 'version'])]);
-  return { dockerEngine, kind };
-}
-
-/** Ctrl-C and SIGTERM abort the run; its finally-blocks tear down before the process exits. */
-function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    count++;
-    if (count > 1) {
-      process.stderr.write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\n${sig}: stopping and cleaning up (press again to exit at once)\n`);
-    ctl.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return ctl.signal;
 }
 
 const runFlags = (cmd: Command) =>
@@ -105,7 +71,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const { executeRun, runDirFor } = await import('../run/run.js');
   const { formatRunSummary, summaryJson } = await import('./format.js');
   const runId = newRunId();
-  const signal = interruptSignal();
+  const { signal } = onInterrupt('stopping and cleaning up');
   const progress = stepPrinter(!config.json);
   const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(signal);
   const { createBackend } = await import('../backends/factory.js');

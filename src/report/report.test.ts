@@ -10,7 +10,7 @@ import { markdownToHtml } from './html.js';
 import { writeSyntheticSweep, type SyntheticCurve } from './test-support/fixtures.js';
 import { cmdReport } from '../cli/commands/report.js';
 import { cmdCompare } from '../cli/commands/compare.js';
-import type { CommandIo } from './command-io.js';
+import type { CommandIo } from '../cli/io.js';
 
 const COUNTS = [0, 100, 500, 1000, 2000, 5000, 10000];
 const CURVES: SyntheticCurve[] = [

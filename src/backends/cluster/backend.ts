@@ -8,7 +8,7 @@
 import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { cniProfile, detectCnis, type AgentRef, type CniProfile } from '../k8s/cni.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import { kubectl, type KubeTarget } from '../k8s/kubectl.js';
@@ -24,13 +24,7 @@ export class ClusterTargetError extends Error {
   }
 }
 
-export interface ClusterBackendOptions {
-  config: RunConfig;
-  runId: string;
-  runner?: Runner;
-  cleanupRunner?: Runner;
-  signal?: AbortSignal;
-  progress?: Progress;
+export interface ClusterBackendOptions extends BackendRunOptions {
   outDir: string;
   versions?: Versions;
   probeIntervalMs?: number;

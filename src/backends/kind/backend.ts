@@ -15,7 +15,7 @@ import { ExecRunner, type CommandSpec, type Runner } from '../../exec/runner.js'
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import { liveRuns } from '../local/gc.js';
 import { RUN_LOCK_DIR } from '../local/backend.js';
-import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { DEFAULT_READINESS, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import type { KubeTarget } from '../k8s/kubectl.js';
@@ -30,13 +30,7 @@ export const KIND_CLUSTER_RE = /^cb-([a-z][a-z0-9]{4})$/;
 export const kindClusterName = (runId: string) => `cb-${runId}`;
 const WORKERS = 2;
 
-export interface KindBackendOptions {
-  config: RunConfig;
-  runId: string;
-  runner?: Runner;
-  cleanupRunner?: Runner;
-  signal?: AbortSignal;
-  progress?: Progress;
+export interface KindBackendOptions extends BackendRunOptions {
   /** The run's results directory: kubeconfig and diagnostics go here. */
   outDir: string;
   versions?: Versions;

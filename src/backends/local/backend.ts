@@ -8,7 +8,7 @@ import { resolveEndpoints } from '../../policy/resolve.js';
 import type { Inventory, PodInfo } from '../../policy/types.js';
 import { planClient, planServer, runClient, startServer, type RunningServer } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext } from './models.js';
 import {
   CLIENT_NAMESPACE,
@@ -27,13 +27,7 @@ export const RUN_LOCK_DIR = '/run/cni-bench';
 /** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
 const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
-export interface LocalBackendOptions {
-  config: RunConfig;
-  runId: string;
-  runner?: Runner;
-  cleanupRunner?: Runner;
-  signal?: AbortSignal;
-  progress?: Progress;
+export interface LocalBackendOptions extends BackendRunOptions {
   nodes?: number;
 }
 

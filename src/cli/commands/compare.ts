@@ -2,7 +2,7 @@
 // 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force).
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../../report/command-io.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
 
 export interface CompareCliOptions {
   maxRegression?: string;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
-import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../../report/command-io.js';
+import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
 
 export interface ReportOptions {
   out?: string;

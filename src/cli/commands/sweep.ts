@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadScenarioFile, type Problem, type RawFlags } from '../../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportUsage, type CommandIo } from '../../report/command-io.js';
+import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
+import { detectEnvironment, onInterrupt } from '../process.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
 const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const;
@@ -25,38 +26,6 @@ export interface SweepDeps {
   signal?: AbortSignal;
   /** Skips the docker/kind probe for --backend auto (tests). */
   environment?: { dockerEngine: boolean; kind: boolean };
-}
-
-async function detectEnvironment(): Promise<{ dockerEngine: boolean; kind: boolean }> {
-  const { ExecRunner } = await import('../../exec/runner.js');
-  const runner = new ExecRunner();
-  const ok = async (argv: string[]) => (await runner.run({ argv, allowFailure: true, timeoutMs: 5_000 }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
-  const [dockerEngine, kind] = await Promise.all([ok(['docker', 'info', '--format', '{{.ServerVersion}}']), ok(['kind', 'version'])]);
-  return { dockerEngine, kind };
-}
-
-/** First Ctrl-C/SIGTERM: stop after the current point is torn down. Second: exit at once. */
-function interruptSignal(io: CommandIo): { signal: AbortSignal; dispose(): void } {
-  const ctl = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    count++;
-    if (count > 1) {
-      io.stderr.write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
-      process.exit(130);
-    }
-    io.stderr.write(`\n${sig}: stopping after the current point is torn down (press again to exit at once)\n`);
-    ctl.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: ctl.signal,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(), deps: SweepDeps = {}): Promise<number> {
@@ -131,7 +100,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   io.stderr.write(
     `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
-  const interrupt = deps.signal ? null : interruptSignal(io);
+  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
   try {

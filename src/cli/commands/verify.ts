@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../../config/load.js';
 import { CNIS, type CniName } from '../../config/schema.js';
+import { onInterrupt, stepPrinter } from '../process.js';
 
 interface VerifyFlags {
   cni?: string;
@@ -29,32 +30,6 @@ function wholeNumber(flag: string, value: string | undefined, min: number, max: 
     return fallback;
   }
   return Number(value);
-}
-
-/** Ctrl-C and SIGTERM abort the verification; its finally-block tears the grid down before exit. */
-function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
-  let count = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++count > 1) {
-      process.stderr.write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\n${sig}: stopping and cleaning up (press again to exit at once)\n`);
-    ctl.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return ctl.signal;
-}
-
-function stepPrinter(enabled: boolean) {
-  const t0 = performance.now();
-  return {
-    step(message: string) {
-      if (enabled) process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
-    },
-  };
 }
 
 export async function cmdVerify(flags: VerifyFlags): Promise<number> {
@@ -106,7 +81,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
   assertProbeAvailable();
 
-  const signal = interruptSignal();
+  const { signal } = onInterrupt('stopping and cleaning up');
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(parallelism * 2 + 16, signal);
   const runId = newRunId();
