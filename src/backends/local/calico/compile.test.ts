@@ -58,7 +58,7 @@ describe('compileCalicoNode', () => {
   it('renders a small node as Felix lays it out', () => {
     const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('allow-client', [pods(client)])]), endpoint(client)], ifaceOf);
     expect(out.ipsetRestore).toMatchInlineSnapshot(`
-      "create cali40s:TgL7JsZ6iKJFwM2hM0abA_6 hash:net family inet -exist
+      "create cali40s:TgL7JsZ6iKJFwM2hM0abA_6 hash:net family inet hashsize 64 -exist
       add cali40s:TgL7JsZ6iKJFwM2hM0abA_6 10.244.0.3 -exist
       "
     `);
@@ -215,7 +215,7 @@ describe('compileCalicoNode', () => {
     expect(ipsetMembers(out.ipsetRestore, out.ipsets[0]!)).toEqual(['10.244.0.3', '10.244.0.4']);
     // a selector that matches nothing still gets its (empty) set and rule
     const empty = compileCalicoNode('n0', [endpoint(server, [allowFrom('none', [pods()])])], ifaceOf);
-    expect(empty.ipsetRestore).toMatch(/^create cali40s:\S+ hash:net family inet -exist\n$/);
+    expect(empty.ipsetRestore).toMatch(/^create cali40s:\S+ hash:net family inet hashsize 64 -exist\n$/);
     expect(empty.counts.ipsetMembers).toBe(0);
   });
 
