@@ -46,7 +46,7 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
   if (state) out.push(`  data plane state: ${state}`);
   out.push('');
-  const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op (data plane | probe)']];
+  const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op: all CPUs (probe client+server)']];
   for (const m of METRICS) {
     const x = r.metrics[m];
     if (!x) {
@@ -56,7 +56,7 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
     const s = x.summary;
     const errs = Object.values(x.errors).reduce((a, b) => a + b, 0);
     const ci = (p: [number | null, number | null]) => `${us(p[0])}–${us(p[1])}`;
-    const cpu = x.cpu ? `${x.cpu.dataPlaneUsPerOp.toFixed(1)} | ${x.cpu.probeClientUsPerOp.toFixed(1)}+${(x.cpu.probeServerUsPerOp ?? 0).toFixed(1)}` : '–';
+    const cpu = x.cpu ? `${x.cpu.totalUsPerOp.toFixed(1)} (${x.cpu.probeClientUsPerOp.toFixed(1)}+${(x.cpu.probeServerUsPerOp ?? 0).toFixed(1)})` : '–';
     rows.push([LABEL[m], String(s.count), us(s.p50), ci(s.ci95.p50), us(s.p90), us(s.p99), ci(s.ci95.p99), us(s.p999), String(errs), cpu]);
   }
   out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));

@@ -20,7 +20,7 @@ export const ANALYSIS_METRICS: AnalysisMetric[] = [
   { id: 'connect_p99', label: 'connect p99', metric: 'connect', stat: 'p99', unit: 'latency of a new TCP connection' },
   { id: 'crr_p50', label: 'CRR p50', metric: 'crr', stat: 'p50', unit: 'connect + request + response + close' },
   { id: 'rr_p50', label: 'RR p50', metric: 'rr', stat: 'p50', unit: 'request/response on an established connection' },
-  { id: 'cpu_per_conn', label: 'CPU per connection', metric: 'connect', stat: 'cpu', unit: 'data-plane CPU per new connection (all CPUs minus the probe)' },
+  { id: 'cpu_per_conn', label: 'CPU per connection', metric: 'connect', stat: 'cpu', unit: 'CPU per new connection, all CPUs (probe included: without IRQ time accounting, softirq packet work is charged to the probe); read against the none floor' },
 ];
 export type MetricId = AnalysisMetric['id'];
 
@@ -85,7 +85,7 @@ export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
   if (!x) return null;
   let value: number | null;
   let ci: [number, number] | null = null;
-  if (m.stat === 'cpu') value = x.cpu ? x.cpu.dataPlaneUsPerOp * 1000 : null;
+  if (m.stat === 'cpu') value = x.cpu ? x.cpu.totalUsPerOp * 1000 : null;
   else {
     value = x.summary[m.stat];
     const c = x.summary.ci95[m.stat];
