@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup.sh: run as root (sudo bash scripts/setup.sh): it installs system packages" >&2
+# System changes (packages, the BPF mount) need root: use sudo when run as a normal user (e.g. a CI runner);
+# npm runs as the invoking user so node_modules is not owned by root.
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "setup.sh: run as root or install sudo: it installs system packages" >&2
   exit 1
 fi
 
@@ -18,14 +24,14 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The BPF filesystem holds the Cilium model's pinned maps and programs.
 if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
   echo "==> mounting the BPF filesystem at /sys/fs/bpf"
-  mount -t bpf bpf /sys/fs/bpf
+  "${SUDO[@]}" mount -t bpf bpf /sys/fs/bpf
 fi
 
 echo "==> installing npm packages"

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
-import { BACKENDS, CNIS, MAX_POLICIES } from '../config/schema.js';
+import { BACKENDS, CNIS, MAX_POLICIES, type BackendName, type RunConfig } from '../config/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from './process.js';
@@ -66,21 +66,30 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (unsupported) throw new UsageError([...problems, unsupported]);
   if (problems.length) throw new UsageError(problems);
 
-  if (selection.note) process.stdout.write(`${selection.note}\n`);
+  // With --json, stdout carries only the JSON document.
+  if (selection.note) (config.json ? process.stderr : process.stdout).write(`${selection.note}\n`);
   const { newRunId } = await import('../backends/local/topology.js');
+  const runId = newRunId();
+  const interrupt = onInterrupt('stopping and cleaning up');
+  try {
+    return await measureAndReport(config, selection.backend, runId, interrupt.signal, typeof opts.scenario === 'string' ? opts.scenario : undefined);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function measureAndReport(config: RunConfig, backendName: BackendName, runId: string, signal: AbortSignal, scenarioPath: string | undefined): Promise<number> {
   const { executeRun, runDirFor } = await import('../run/run.js');
   const { formatRunSummary, summaryJson } = await import('./format.js');
-  const runId = newRunId();
-  const { signal } = onInterrupt('stopping and cleaning up');
   const progress = stepPrinter(!config.json);
   const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(signal);
   const { createBackend } = await import('../backends/factory.js');
   const outDir = runDirFor(config, runId);
-  const backend = await createBackend({ config, backend: selection.backend, runId, runner, cleanupRunner: config.dryRun ? runner : undefined, signal, progress, outDir });
+  const backend = await createBackend({ config, backend: backendName, runId, runner, cleanupRunner: config.dryRun ? runner : undefined, signal, progress, outDir });
   progress.step(`run ${runId}: ${config.cni}, ${config.policies} policies, ${backend.model.name}`);
-  const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath: typeof opts.scenario === 'string' ? opts.scenario : undefined, progress, signal });
+  const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath, progress, signal });
   if (config.dryRun) {
-    process.stdout.write(`# plan for run ${runId} on the ${selection.backend} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
+    process.stdout.write(`# plan for run ${runId} on the ${backendName} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
     return EXIT_OK;
   }
   if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
@@ -91,15 +100,10 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
 }
 
 async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
-  const problems: Problem[] = [];
-  const { config } = resolveRunConfig({ cni: 'none', ...rawFlags({ policies: opts.policies, matchPosition: opts.matchPosition, seed: opts.seed }) });
-  if (!config) {
-    const r = resolveRunConfig({ cni: 'none', ...rawFlags({ policies: opts.policies, matchPosition: opts.matchPosition, seed: opts.seed }) });
-    throw new UsageError(r.problems);
-  }
+  const { config, problems } = resolveRunConfig({ cni: 'none', ...rawFlags({ policies: opts.policies, matchPosition: opts.matchPosition, seed: opts.seed }) });
   const format = String(opts.output ?? 'yaml');
   if (!['yaml', 'json'].includes(format)) problems.push({ where: '-o', message: `must be yaml or json, got '${format}'` });
-  if (problems.length) throw new UsageError(problems);
+  if (!config || problems.length) throw new UsageError(problems);
   const { benchmarkPolicySet } = await import('../run/run.js');
   const { policies } = benchmarkPolicySet(config);
   if (format === 'json') process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }, null, 2)}\n`);
@@ -109,11 +113,11 @@ async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
 
 async function cmdGc(opts: Record<string, unknown>): Promise<number> {
   if (opts.backend !== undefined && opts.backend !== 'local' && opts.backend !== 'kind') throw new UsageError([{ where: '--backend', message: `must be local or kind, got '${String(opts.backend)}'` }]);
+  if (typeof opts.run === 'string' && !/^[a-z][a-z0-9]{4}$/.test(opts.run)) throw new UsageError([{ where: '--run', message: `not a run id: '${opts.run}' (5 characters, e.g. k3f9a)` }]);
   if (opts.backend === 'kind') return gcKind(opts);
   const { collectGarbage } = await import('../backends/local/gc.js');
-  const runner = opts.dryRun ? new DryRunRunner() : new ExecRunner();
-  if (typeof opts.run === 'string' && !/^[a-z][a-z0-9]{4}$/.test(opts.run)) throw new UsageError([{ where: '--run', message: `not a run id: '${opts.run}' (5 characters, e.g. k3f9a)` }]);
-  const report = await collectGarbage(runner, { only: opts.run as string | undefined, force: Boolean(opts.force) });
+  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
+  const report = await collectGarbage(new ExecRunner(), { only: opts.run as string | undefined, force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) });
   if (report.removed.length === 0) process.stdout.write('nothing to remove\n');
   for (const r of report.removed) {
     process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} run ${r.runId}: ${r.namespaces.length} namespaces${r.pins.length ? `, BPF pins ${r.pins.join(' ')}` : ''}\n`);

@@ -1,16 +1,15 @@
 // The verification grid on the local backend: the grid's pods as network namespaces on two node namespaces
 // (planTopology with explicit pods), two external hosts on the node network, a cb-probe echo server (TCP and
 // UDP) in each, and the CNI model chosen by --cni compiling each case's policy set onto every node.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { runConfigSchema, type CniName } from '../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
-import { RUN_LOCK_DIR } from '../backends/local/backend.js';
+import { announceRun } from '../backends/local/gc.js';
+import { teardownLocal } from '../backends/local/teardown.js';
 import { localModel, type LocalModel, type ModelContext } from '../backends/local/models.js';
 import {
   NAME_PREFIX,
   NODE_SUBNET_PREFIX,
   planTopology,
-  planTopologyDown,
   planTopologyUp,
   topologyNamespaces,
   type Topology,
@@ -127,8 +126,7 @@ export class LocalVerifyGrid implements VerifyGrid {
     this.plan = plan;
     this.upStarted = true;
     // Announce the run so `bench gc` leaves it alone while it lives.
-    mkdirSync(RUN_LOCK_DIR, { recursive: true });
-    writeFileSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, `${process.pid}\n`);
+    announceRun(this.opts.runId);
     for (const cmd of [...planTopologyUp(plan.topology), ...planExternalHosts(plan.topology, plan.externals)]) await this.runner.run(cmd);
     for (const p of plan.topology.pods) this.netnsOf.set(`${p.namespace}/${p.name}`, p.netns);
     for (const e of plan.externals) this.netnsOf.set(e.id, e.netns);
@@ -173,17 +171,13 @@ export class LocalVerifyGrid implements VerifyGrid {
     if (this.downDone || !this.upStarted || !this.plan) return;
     this.downDone = true;
     const { topology, externals } = this.plan;
-    await Promise.all(this.servers.map((s) => s.stop().catch(() => undefined)));
-    if (this.impl.cleanup) await this.impl.cleanup({ cleanupRunner: this.cleanupRunner, topology }).catch(() => undefined);
-    const namespaces = [...topologyNamespaces(topology), ...externals.map((e) => e.netns)];
-    for (const ns of namespaces) {
-      const r = await this.cleanupRunner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
-      const pids = r.stdout.split(/\s+/).filter(Boolean);
-      if (pids.length) await this.cleanupRunner.run({ argv: ['kill', '-9', ...pids], allowFailure: true });
-    }
-    for (const e of externals) await this.cleanupRunner.run({ argv: ['ip', 'netns', 'delete', e.netns], allowFailure: true, purpose: `delete external host ${e.id}` });
-    for (const cmd of planTopologyDown(topology)) await this.cleanupRunner.run(cmd);
-    rmSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, { force: true });
+    await teardownLocal({
+      runner: this.cleanupRunner,
+      topology,
+      model: this.impl,
+      servers: this.servers,
+      namespaces: [...topologyNamespaces(topology), ...externals.map((e) => e.netns)],
+    });
   }
 
   private requirePlan(): LocalGridPlan {

@@ -1,6 +1,5 @@
 // The local backend: namespaces as nodes and pods on this machine's kernel, a CNI data-plane model on top,
 // the native probe between a client pod and a server pod.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
 import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
@@ -10,20 +9,20 @@ import { planClient, planServer, runClient, startServer, type RunningServer } fr
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext } from './models.js';
+import { announceRun } from './gc.js';
+import { teardownLocal } from './teardown.js';
 import {
   CLIENT_NAMESPACE,
   SERVER_NAMESPACE,
   SERVER_PORT,
   planTopology,
-  planTopologyDown,
   planTopologyUp,
   topologyNamespaces,
   type PodSpec,
   type Topology,
 } from './topology.js';
 
-/** Where live runs announce themselves, so `bench gc` leaves them alone. */
-export const RUN_LOCK_DIR = '/run/cni-bench';
+export { RUN_LOCK_DIR } from './gc.js';
 /** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
 const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
@@ -105,10 +104,7 @@ export class LocalBackend implements BenchBackend {
 
   async up(): Promise<void> {
     this.upStarted = true;
-    if (!this.runner.dryRun) {
-      mkdirSync(RUN_LOCK_DIR, { recursive: true });
-      writeFileSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, `${process.pid}\n`);
-    }
+    if (!this.runner.dryRun) announceRun(this.opts.runId);
     this.opts.progress?.step(`building ${this.plan.nodes.length} nodes and ${this.plan.pods.length} pods (${this.impl.name})`);
     for (const cmd of planTopologyUp(this.plan)) await this.runner.run(cmd);
     if (this.runner.dryRun) return;
@@ -138,7 +134,7 @@ export class LocalBackend implements BenchBackend {
     const serverPid = this.server?.pid;
     const cpuBefore = readCpuTimes();
     const serverBefore = serverPid ? readProcessCpuNs(serverPid) : null;
-    const out = await runClient(this.runner, { ...plan(s.samples), purpose: `measure ${metric}`, timeoutMs: 600_000 });
+    const out = await runClient(this.runner, { ...plan(s.samples), purpose: `measure ${metric}` });
     const cpuAfter = readCpuTimes();
     const serverAfter = serverPid ? readProcessCpuNs(serverPid) : null;
     const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
@@ -169,19 +165,7 @@ export class LocalBackend implements BenchBackend {
     if (this.downDone || !this.upStarted) return;
     this.downDone = true;
     this.opts.progress?.step('tearing down');
-    await this.server?.stop().catch(() => undefined);
-    if (this.impl.cleanup) await this.impl.cleanup({ cleanupRunner: this.cleanupRunner, topology: this.plan }).catch(() => undefined);
-    // Processes still inside a namespace keep nothing alive (the netns goes when its last user exits), but kill
-    // them so nothing of the run outlives it.
-    if (!this.cleanupRunner.dryRun) {
-      for (const ns of topologyNamespaces(this.plan)) {
-        const r = await this.cleanupRunner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
-        const pids = r.stdout.split(/\s+/).filter(Boolean);
-        if (pids.length) await this.cleanupRunner.run({ argv: ['kill', '-9', ...pids], allowFailure: true });
-      }
-    }
-    for (const cmd of planTopologyDown(this.plan)) await this.cleanupRunner.run(cmd);
-    if (!this.cleanupRunner.dryRun) rmSync(`${RUN_LOCK_DIR}/${this.opts.runId}.pid`, { force: true });
+    await teardownLocal({ runner: this.cleanupRunner, topology: this.plan, model: this.impl, servers: this.server ? [this.server] : [], namespaces: topologyNamespaces(this.plan) });
   }
 
   keepInstructions(): string[] {

@@ -1,9 +1,11 @@
 // Finds and removes what killed local runs left behind: namespaces (and with them their links, rules, ipsets
 // and tc programs), BPF pins, and stale run locks. Live runs (their pid still running) are left alone.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_RE } from './topology.js';
-import { RUN_LOCK_DIR } from './backend.js';
+
+/** Where live runs announce themselves, so `bench gc` leaves them alone. */
+export const RUN_LOCK_DIR = '/run/cni-bench';
 
 export const BPF_PIN_ROOT = '/sys/fs/bpf';
 const PIN_RE = /^cb-([a-z][a-z0-9]{4})$/;
@@ -57,13 +59,41 @@ export async function findLeftovers(runner: Runner, opts: { pinRoot?: string; lo
   return { runs };
 }
 
+/** Kills whatever still runs inside a namespace (probe servers, a killed run's orphans). */
+export async function killNamespaceProcesses(runner: Runner, netns: string): Promise<void> {
+  const r = await runner.run({ argv: ['ip', 'netns', 'pids', netns], allowFailure: true });
+  const pids = r.stdout.split(/\s+/).filter(Boolean);
+  if (pids.length) await runner.run({ argv: ['kill', '-9', ...pids], allowFailure: true, purpose: `stop processes in ${netns}` });
+}
+
+/** Marks a run as live for `bench gc` (a pid file named by the run id). */
+export function announceRun(runId: string, lockDir = RUN_LOCK_DIR): void {
+  mkdirSync(lockDir, { recursive: true });
+  writeFileSync(`${lockDir}/${runId}.pid`, `${process.pid}\n`);
+}
+
+export function releaseRun(runId: string, lockDir = RUN_LOCK_DIR): void {
+  rmSync(`${lockDir}/${runId}.pid`, { force: true });
+}
+
+/** Names of what the kernel still holds of a run: namespaces and BPF pins. Empty when teardown was complete. */
+export async function remainsOfRun(runner: Runner, runId: string, pinRoot = BPF_PIN_ROOT): Promise<string[]> {
+  const r = await runner.run({ argv: ['ip', 'netns', 'list'], allowFailure: true });
+  const left = r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(`cb-${runId}-`));
+  if (existsSync(`${pinRoot}/cb-${runId}`)) left.push(`${pinRoot}/cb-${runId}`);
+  return left;
+}
+
 export interface GcReport {
   removed: { runId: string; namespaces: string[]; pins: string[] }[];
   skippedLive: string[];
 }
 
 /** Removes leftovers; `only` limits it to one run id; `force` also removes runs whose process is alive. */
-export async function collectGarbage(runner: Runner, opts: { only?: string; force?: boolean; pinRoot?: string; lockDir?: string } = {}): Promise<GcReport> {
+export async function collectGarbage(runner: Runner, opts: { only?: string; force?: boolean; dryRun?: boolean; pinRoot?: string; lockDir?: string } = {}): Promise<GcReport> {
   const { runs } = await findLeftovers(runner, opts);
   const report: GcReport = { removed: [], skippedLive: [] };
   for (const [runId, e] of [...runs].sort(([a], [b]) => a.localeCompare(b))) {
@@ -72,19 +102,16 @@ export async function collectGarbage(runner: Runner, opts: { only?: string; forc
       report.skippedLive.push(runId);
       continue;
     }
-    for (const ns of e.namespaces) {
-      const pids = await runner.run({ argv: ['ip', 'netns', 'pids', ns], allowFailure: true });
-      const list = pids.stdout.split(/\s+/).filter(Boolean);
-      if (list.length) await runner.run({ argv: ['kill', '-9', ...list], allowFailure: true });
-    }
+    report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins });
+    if (opts.dryRun) continue;
+    for (const ns of e.namespaces) await killNamespaceProcesses(runner, ns);
     // Pods first, nodes, then the switch: the order a run tears down in.
     const order = (n: string) => (n.endsWith('-sw') ? 2 : /-n\d+$/.test(n) ? 1 : 0);
     for (const ns of [...e.namespaces].sort((a, b) => order(a) - order(b))) {
       await runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
     }
-    if (!runner.dryRun) for (const pin of e.pins) rmSync(pin, { recursive: true, force: true });
-    if (!runner.dryRun) rmSync(`${opts.lockDir ?? RUN_LOCK_DIR}/${runId}.pid`, { force: true });
-    report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins });
+    for (const pin of e.pins) rmSync(pin, { recursive: true, force: true });
+    releaseRun(runId, opts.lockDir);
   }
   return report;
 }

@@ -60,10 +60,6 @@ const models = new Map<CniName, LocalModel>([
   ['cilium', ciliumModel],
 ]);
 
-export function registerLocalModel(model: LocalModel): void {
-  models.set(model.cni, model);
-}
-
 export function localModel(cni: CniName): LocalModel {
   const m = models.get(cni);
   if (!m) throw new Error(`${cni} is not available yet on the local backend`);

@@ -16,13 +16,14 @@ function parsePercent(s: string): number | null {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(s);
   if (!m) return null;
   const v = Number(m[1]);
-  return m[2] === '%' || v >= 1 ? v / 100 : v;
+  // Always percent ("5" and "5%" are both 5%): a fraction form would make "0.5" ambiguous.
+  return v / 100;
 }
 
 export async function cmdCompare(baseline: string, current: string, opts: CompareCliOptions, io: CommandIo = processIo()): Promise<number> {
   const problems: Array<{ where: string; message: string }> = [];
   const maxRegression = opts.maxRegression === undefined ? 0.05 : parsePercent(opts.maxRegression);
-  if (maxRegression === null || maxRegression <= 0) problems.push({ where: '--max-regression', message: `expected a percentage such as 5% or 0.05, got '${opts.maxRegression}'` });
+  if (maxRegression === null || maxRegression <= 0) problems.push({ where: '--max-regression', message: `expected a percentage such as 5 or 5%, got '${opts.maxRegression}'` });
   const alpha = opts.alpha === undefined ? 0.05 : Number(opts.alpha);
   if (!(alpha > 0 && alpha < 1)) problems.push({ where: '--alpha', message: `expected a number between 0 and 1, got '${opts.alpha}'` });
   if (opts.output && existsSync(opts.output) && !opts.force) problems.push({ where: '--output', message: `${opts.output} exists; not overwriting it (use --force)` });
