@@ -156,6 +156,15 @@ export class KindBackend implements BenchBackend {
   }
 
   async up(): Promise<void> {
+    await this.upCluster();
+    await this.guarded('create-workloads', () => this.session.createWorkloads(this.placement));
+  }
+
+  /**
+   * The cluster with its CNI installed and ready, nothing of the run's own in it yet. `bench verify --backend
+   * kind` builds its grid on exactly this; failures are K8sStepErrors with diagnostics, as for a run.
+   */
+  async upCluster(): Promise<void> {
     const v = this.versions;
     const cni = this.profile.cni;
     const r = this.opts.readiness ?? DEFAULT_READINESS;
@@ -192,7 +201,11 @@ export class KindBackend implements BenchBackend {
       for (const c of planCniReady(this.profile, this.target, r.cniS)) await this.runner.run(c);
     });
     await this.guarded('wait-dns-ready', () => this.runner.run(planDnsReady(this.target, r.dnsS)));
-    await this.guarded('create-workloads', () => this.session.createWorkloads(this.placement));
+  }
+
+  /** The worker nodes' names (kind names them from the cluster's). */
+  get workerNodes(): string[] {
+    return kindNodeNames(this.clusterName, WORKERS).workers;
   }
 
   private async fetchBridgePlugin(): Promise<string> {

@@ -11,6 +11,11 @@ import { onInterrupt, stepPrinter } from '../process.js';
 interface VerifyFlags {
   cni?: string;
   backend: string;
+  context?: string;
+  kubeconfig?: string;
+  keep?: boolean;
+  dryRun?: boolean;
+  out: string;
   cases: string[];
   case: string[];
   timeoutMs?: string;
@@ -37,12 +42,20 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const cni = flags.cni as CniName | undefined;
   if (cni === undefined && !flags.list) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
   if (cni !== undefined && !CNIS.includes(cni)) problems.push({ where: '--cni', message: `must be one of ${CNIS.join(', ')}, got '${cni}'` });
-  if (flags.backend !== 'local') {
-    problems.push({ where: '--backend', message: `'${flags.backend}' cannot run verify yet; only the local backend implements the verification grid (kind and cluster will run the same case files)` });
+  const backend = flags.backend;
+  const onK8s = backend === 'kind' || backend === 'cluster';
+  if (backend !== 'local' && !onK8s) problems.push({ where: '--backend', message: `must be local, kind or cluster, got '${backend}'` });
+  if (onK8s && cni === 'none') problems.push({ where: '--cni', message: `'none' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` });
+  if (backend === 'cluster' && !flags.context && !flags.kubeconfig) {
+    problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });
   }
-  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, 300, problems);
+  if (backend !== 'cluster' && (flags.context || flags.kubeconfig)) problems.push({ where: flags.context ? '--context' : '--kubeconfig', message: 'only for --backend cluster' });
+  if (!onK8s && flags.dryRun) problems.push({ where: '--dry-run', message: 'only for --backend kind|cluster (the local grid is planned in-process; --list shows every case)' });
+  if (!onK8s && flags.keep) problems.push({ where: '--keep', message: 'only for --backend kind|cluster' });
+  // A real cluster answers through `kubectl exec`: upstream's 1 s probe timeout, fewer execs in flight.
+  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
-  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, 32, problems);
+  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
@@ -68,6 +81,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 
   if (flags.list) return listCases(cases, layout, planned.addresses);
+  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism });
 
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
@@ -116,6 +130,82 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 }
 
+async function verifyOnK8s(
+  flags: VerifyFlags & { backend: 'kind' | 'cluster' },
+  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number },
+): Promise<number> {
+  const { resolve } = await import('node:path');
+  const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
+  const { newRunId } = await import('../../backends/local/topology.js');
+  const { K8sVerifyGrid, casesForK8s, k8sLayout, planK8sVerify } = await import('../../verify/k8s.js');
+  const { runVerify, VerifyAborted } = await import('../../verify/run.js');
+  const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
+  const { verifyJson, verifyJunit } = await import('../../verify/output.js');
+  const runId = newRunId();
+  const layout = k8sLayout(o.layout, runId);
+  const { run: cases, skipped } = casesForK8s(o.cases, layout);
+  const { signal } = onInterrupt('stopping and cleaning up');
+  setMaxListeners(o.parallelism * 2 + 16, signal);
+  const progress = stepPrinter(!flags.json && !flags.dryRun);
+  const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
+  const grid = new K8sVerifyGrid({
+    backend: flags.backend,
+    cni: o.cni as Exclude<CniName, 'none'>,
+    runId,
+    outDir: resolve(flags.out, runId),
+    context: flags.context,
+    kubeconfig: flags.kubeconfig,
+    keep: flags.keep,
+    runner,
+    cleanupRunner: flags.dryRun ? runner : new ExecRunner(),
+    signal,
+    progress,
+  });
+  const notes = [
+    'external hosts ext1/ext2 do not exist on kind/cluster: probes to and from them are skipped; {{ ext1 }}/{{ ext2 }} in ipBlocks stand for TEST-NET-2 addresses (198.51.100.240/241) that nothing answers',
+    ...skipped.map((s) => `case ${s.name} skipped: ${s.why}`),
+  ];
+  if (flags.dryRun) {
+    const counts = await planK8sVerify(grid, layout, cases, o.timeoutMs);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    process.stdout.write(
+      `# verify plan for run ${runId} on the ${flags.backend} backend (dry run: nothing was executed)\n` +
+        `# ${cases.length} cases, ${total} probes in all (${Object.entries(counts).map(([n, c]) => `${n}: ${c}`).join(', ')}); the example probes below stand for the rest\n` +
+        notes.map((n) => `# note: ${n}\n`).join('') +
+        `${renderPlan(runner.log)}\n`,
+    );
+    return 0;
+  }
+  progress.step(`verify run ${runId}: ${cases.length} cases, ${o.cni} on ${flags.backend}`);
+  if (!flags.json) process.stdout.write(`${renderHeader({ cni: o.cni, backend: grid.backend, model: grid.model }, layout, cases.length)}\n${notes.map((n) => `note: ${n}`).join('\n')}\n\n`);
+  try {
+    const report = await runVerify({
+      grid,
+      layout,
+      cases,
+      timeoutMs: o.timeoutMs,
+      retries: o.retries,
+      parallelism: o.parallelism,
+      signal,
+      progress,
+      onCase: (r) => {
+        if (!flags.json) process.stdout.write(`${renderCase(layout, r)}\n\n`);
+      },
+    });
+    if (flags.junit) writeFileSync(flags.junit, verifyJunit(report, layout));
+    if (flags.json) process.stdout.write(`${JSON.stringify({ runId, notes, ...verifyJson(report) }, null, 2)}\n`);
+    else process.stdout.write(`${renderSummary(report)}\n${flags.junit ? `  JUnit: ${flags.junit}\n` : ''}`);
+    if (flags.keep) process.stdout.write(`\n${grid.keepInstructions().join('\n')}\n`);
+    return report.verdict.failed === 0 ? 0 : 1;
+  } catch (e) {
+    if (e instanceof VerifyAborted || signal.aborted) {
+      process.stderr.write(`bench verify: interrupted; ${flags.keep ? 'the grid was left up (--keep)' : 'the grid was torn down'}\n`);
+      return 130;
+    }
+    throw e;
+  }
+}
+
 async function listCases(
   cases: Awaited<ReturnType<typeof import('../../verify/cases.js')['loadCases']>>['cases'],
   layout: import('../../verify/grid.js').GridLayout,
@@ -144,12 +234,17 @@ export function register(program: Command): void {
     .command('verify')
     .description('are NetworkPolicies enforced, and as the specification says? Probes a grid of pods for each policy case and compares with the reference evaluator')
     .addOption(new Option('--cni <name>', `CNI data plane: ${CNIS.join('|')}`))
-    .option('--backend <name>', 'where to run (only local implements verify so far)', 'local')
+    .option('--backend <name>', 'where to run: local (namespaces on this kernel, CNI models), kind (a throw-away cluster with the real CNI) or cluster (an existing one)', 'local')
+    .option('--context <name>', 'cluster backend: kubeconfig context to use (this or --kubeconfig is required)')
+    .option('--kubeconfig <file>', 'cluster backend: kubeconfig file')
+    .option('--keep', 'kind/cluster: leave the cluster or the grid namespaces up afterwards and print how to enter them')
+    .option('--dry-run', 'kind/cluster: print the plan (every command and manifest) without running anything')
+    .option('--out <dir>', 'kind/cluster: where the kind kubeconfig and diagnostics go (<dir>/<run id>)', 'results')
     .option('--cases <path>', 'case file or directory of *.yaml cases; repeatable (default: the built-in library in scenarios/verify)', collect, [])
     .option('--case <name>', 'run only this case; repeatable', collect, [])
-    .option('--timeout-ms <n>', 'per-probe timeout for a TCP connect or a UDP echo (default 300)')
+    .option('--timeout-ms <n>', 'per-probe timeout for a TCP connect or a UDP echo (default 300 local, 1000 kind/cluster)')
     .option('--retries <n>', 'extra attempts for a probe that disagrees with the specification (default 2)')
-    .option('--parallel <n>', 'probes in flight at once (default 32)')
+    .option('--parallel <n>', 'probes in flight at once (default 32 local, 8 kind/cluster: each is a kubectl exec)')
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
     .option('--junit <file>', 'write a JUnit XML report (one test case per policy case)')
