@@ -63,6 +63,20 @@ describe('complexityVerdict', () => {
     expect(fit.slopeCi95[1]).toBeGreaterThanOrEqual(0);
   });
 
+  it('calls a small but real growth O(1) when it stays within the bound over the range', () => {
+    // 0.2 ns/policy adds 2 µs over 10000 policies: the CI excludes zero, yet the growth is within B (4 µs).
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 0.2, sd: 50, seed: 21 }))!;
+    expect(fit.slopeCi95[0]).toBeGreaterThan(0);
+    expect(complexityVerdict(fit).complexity).toBe('O(1)');
+  });
+
+  it('does not call a curve O(1) just because a wide slope CI contains zero', () => {
+    const fit = fitScaling(synthetic({ base: 40_000, slope: 0, sd: 20_000, seed: 22 }))!;
+    expect(fit.slopeCi95[0]).toBeLessThan(0);
+    expect(fit.slopeCi95[1]).toBeGreaterThan(0);
+    expect(complexityVerdict(fit).complexity).toBe('inconclusive');
+  });
+
   it('calls a linear curve O(n) with a CI containing the true slope', () => {
     const fit = fitScaling(synthetic({ base: 40_000, slope: 50, sd: 2000, seed: 12 }))!;
     expect(complexityVerdict(fit).complexity).toBe('O(n)');

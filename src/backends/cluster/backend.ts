@@ -123,7 +123,10 @@ export class ClusterBackend implements BenchBackend {
       return await step(fallback, fn);
     } catch (e) {
       const err = e as K8sStepError;
-      if (!this.diagnosticsDir && err.step !== 'check-context' && err.step !== 'detect-cni') this.diagnosticsDir = await this.session.diagnostics();
+      if (!this.diagnosticsDir && err.step !== 'check-context' && err.step !== 'detect-cni') {
+        // Best effort: failing to collect diagnostics must not hide the step that failed.
+        this.diagnosticsDir = await this.session.diagnostics().catch(() => undefined);
+      }
       throw new K8sStepError(err.step, err.cause, this.diagnosticsDir);
     }
   }

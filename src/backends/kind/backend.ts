@@ -148,8 +148,13 @@ export class KindBackend implements BenchBackend {
       const err = e as K8sStepError;
       if (this.createRequested && !this.diagnosticsDir) {
         this.opts.progress?.step(`step ${err.step} failed; collecting diagnostics`);
-        this.diagnosticsDir = await this.session.diagnostics(this.profile.namespaces);
-        await this.cleanupRunner.run(this.kind(['export', 'logs', join(this.diagnosticsDir, 'kind-logs'), '--name', this.clusterName], 'diagnostics: kind node logs', { allowFailure: true, timeoutMs: 120_000 }));
+        // Diagnostics are best effort: failing to collect them must not hide the step that failed.
+        try {
+          this.diagnosticsDir = await this.session.diagnostics(this.profile.namespaces);
+          await this.cleanupRunner.run(this.kind(['export', 'logs', join(this.diagnosticsDir, 'kind-logs'), '--name', this.clusterName], 'diagnostics: kind node logs', { allowFailure: true, timeoutMs: 120_000 }));
+        } catch (d) {
+          this.opts.progress?.step(`collecting diagnostics failed too: ${(d as Error).message}`);
+        }
       }
       throw new K8sStepError(err.step, err.cause, this.diagnosticsDir);
     }
