@@ -20,7 +20,7 @@ export const ANALYSIS_METRICS: AnalysisMetric[] = [
   { id: 'connect_p99', label: 'connect p99', metric: 'connect', stat: 'p99', unit: 'latency of a new TCP connection' },
   { id: 'crr_p50', label: 'CRR p50', metric: 'crr', stat: 'p50', unit: 'connect + request + response + close' },
   { id: 'rr_p50', label: 'RR p50', metric: 'rr', stat: 'p50', unit: 'request/response on an established connection' },
-  { id: 'cpu_per_conn', label: 'CPU per connection', metric: 'connect', stat: 'cpu', unit: 'CPU per new connection, all CPUs (probe included: without IRQ time accounting, softirq packet work is charged to the probe); read against the none floor' },
+  { id: 'cpu_per_conn', label: 'CPU per connection', metric: 'connect', stat: 'cpu', unit: 'CPU per new connection' },
 ];
 export type MetricId = AnalysisMetric['id'];
 

@@ -28,7 +28,7 @@ const TITLES: Record<MetricId, [string, string]> = {
   connect_p99: ['New-connection latency, p99', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
   crr_p50: ['Connect + request + response + close (CRR), p50', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
   rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
-  cpu_per_conn: ['Data-plane CPU per new connection', 'all CPUs minus the probe’s own; band: range over repetitions'],
+  cpu_per_conn: ['CPU per new connection', 'all CPUs, probe included (read against the none floor); band: range over repetitions'],
 };
 
 export function chartRows(a: Analysis, id: MetricId): ChartRow[] {
