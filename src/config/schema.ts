@@ -2,7 +2,7 @@
 // problem at once (see load.ts); defaults live here and nowhere else.
 import { z } from 'zod';
 
-export const CNIS = ['none', 'flannel', 'calico', 'cilium'] as const;
+export const CNIS = ['none', 'flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'] as const;
 export type CniName = (typeof CNIS)[number];
 
 export const BACKENDS = ['auto', 'local', 'kind', 'cluster'] as const;

@@ -96,7 +96,7 @@ export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
 }
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
-const CNI_ORDER: CniName[] = ['none', 'flannel', 'calico', 'cilium'];
+const CNI_ORDER: CniName[] = ['none', 'flannel', 'canal', 'calico', 'calico-nftables', 'calico-ebpf', 'cilium'];
 
 export interface AnalyzeOptions {
   seed?: number;

@@ -3,7 +3,7 @@
 import type { CniName } from '../config/schema.js';
 import { ANALYSIS_METRICS, medianByCount, type Analysis, type MetricId } from './analyze.js';
 
-export const CNI_COLORS: Record<CniName, string> = { none: '#7f7f7f', flannel: '#e6550d', calico: '#3182bd', cilium: '#2ca25f' };
+export const CNI_COLORS: Record<CniName, string> = { none: '#7f7f7f', flannel: '#e6550d', calico: '#3182bd', cilium: '#2ca25f', 'calico-ebpf': '#6baed6', 'calico-nftables': '#08519c', canal: '#fd8d3c' };
 
 export interface ChartRow {
   cni: CniName;

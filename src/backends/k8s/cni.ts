@@ -58,7 +58,9 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
 
 export function cniProfile(cni: CniName): CniProfile {
   if (cni === 'none') throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
-  return CNI_PROFILES[cni];
+  const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
+  if (!profile) throw new Error(`--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
+  return profile;
 }
 
 export interface InstallOptions {

@@ -20,6 +20,21 @@ export interface ModelContext {
 
 export type ModelState = Record<string, number | string | boolean>;
 
+/**
+ * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the
+ * installed state and the new one is written, as Felix and the Cilium agent do it.
+ */
+export interface ModelUpdateReport {
+  /** Agent-side time: compile + apply, ms. */
+  agentMs: number;
+  compileMs: number;
+  applyMs: number;
+  /** What was rewritten: chainsRewritten, setMembersChanged, mapEntriesChanged, … (never a full reinstall). */
+  changed: Record<string, number>;
+  /** Model state after the change (same keys as install's). */
+  state: ModelState;
+}
+
 export interface LocalModel {
   cni: CniName;
   /** Short name used in results and reports; says it is a model. */
@@ -30,6 +45,12 @@ export interface LocalModel {
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
   /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
   install?(ctx: ModelContext): Promise<ModelState>;
+  /**
+   * Incremental change to the state `ctx` now describes (ctx.endpoints/inventory/topology are the NEW desired
+   * state; the model remembers what it installed, keyed by ctx.topology). Must write only what changed and must
+   * handle pods that appeared in the topology after install (attach what a new interface needs).
+   */
+  update?(ctx: ModelContext): Promise<ModelUpdateReport>;
   /** Cleanup beyond deleting the namespaces (BPF pins live outside them). */
   cleanup?(ctx: Pick<ModelContext, 'cleanupRunner' | 'topology'>): Promise<void>;
 }

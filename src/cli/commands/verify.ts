@@ -150,7 +150,7 @@ async function verifyOnK8s(
   const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
   const grid = new K8sVerifyGrid({
     backend: flags.backend,
-    cni: o.cni as Exclude<CniName, 'none'>,
+    cni: o.cni as import('../../backends/k8s/manifests.js').KindCni,
     runId,
     outDir: resolve(flags.out, runId),
     context: flags.context,
