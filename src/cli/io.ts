@@ -18,3 +18,5 @@ export function reportUsage(io: CommandIo, problems: Array<{ where: string; mess
 export function reportInputProblems(io: CommandIo, problems: Array<{ file: string; message: string }>): void {
   for (const p of problems) io.stderr.write(`bench: skipped ${p.file}: ${p.message}\n`);
 }
+/** bench compare: a point has fewer repetitions than the gate needs, so nothing could be judged there. */
+export const EXIT_INSUFFICIENT = 3;

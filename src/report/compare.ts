@@ -1,8 +1,10 @@
-// bench compare: baseline vs current, per CNI × policy count × metric, on the raw samples. Refuses to compare
-// what is not comparable (other backend, model or machine) unless forced, and says why.
+// bench compare: baseline vs current, per CNI × policy count × metric, on run-level statistics (each run's
+// percentile is one observation). Refuses to compare what is not comparable (other backend, model, machine
+// class, policy shape) unless forced, and says why; two machines of the same class (nightly CI runners with new
+// hostnames) are compared with a warning.
 import type { CniName } from '../config/schema.js';
 import type { MetricName, RunResult } from '../results/schema.js';
-import { compareSamples, DEFAULT_COMPARE, type CompareOptions, type SampleComparison } from '../stats/compare.js';
+import { compareRuns, decideRuns, DEFAULT_RUN_COMPARE, type RunCompareOptions, type RunComparison } from '../stats/compare.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { mdTable } from './markdown.js';
 
@@ -15,12 +17,10 @@ export const COMPARED: Array<{ metric: MetricName; q: number; label: string }> =
   { metric: 'rr', q: 0.99, label: 'RR p99' },
 ];
 
-export interface CompareRow extends SampleComparison {
+export interface CompareRow extends RunComparison {
   cni: CniName;
   policies: number;
   label: string;
-  baselineRuns: number;
-  currentRuns: number;
 }
 
 export interface CompareReport {
@@ -34,7 +34,11 @@ export interface CompareReport {
   forced: boolean;
   refused: boolean;
   regressions: CompareRow[];
-  options: CompareOptions;
+  /** Rows with fewer than options.minRepetitions runs on a side: nothing is claimed about them. */
+  insufficient: CompareRow[];
+  /** Warnings that do not prevent comparing (e.g. same machine class, other hostname). */
+  warnings: string[];
+  options: RunCompareOptions;
   problems: InputProblem[];
 }
 
@@ -47,21 +51,32 @@ function differs(what: string, base: LoadedResult[], cur: LoadedResult[], f: (r:
   return b.join('\n') === c.join('\n') ? null : `${what} differ: baseline ${b.join(', ')}; current ${c.join(', ')}`;
 }
 
-export function compatibility(base: LoadedResult[], cur: LoadedResult[]): { incompatibilities: string[]; notes: string[] } {
+/** Machine class: what decides the numbers (CPU model and count, kernel is a note); not the hostname. */
+const machineClass = (r: RunResult) => `${r.meta.machine.cpuModel}, ${r.meta.machine.cpus} CPUs`;
+const placementOf = (r: RunResult) => (r.meta.cpuPlacement ? `${r.meta.cpuPlacement.mode}${r.meta.cpuPlacement.cpus ? ` cpus ${r.meta.cpuPlacement.cpus.join(',')}` : ''}` : 'unrecorded');
+
+export function compatibility(base: LoadedResult[], cur: LoadedResult[]): { incompatibilities: string[]; notes: string[]; warnings: string[] } {
   const shared = new Set(base.map((l) => l.result.meta.cni).filter((c) => cur.some((l) => l.result.meta.cni === c)));
   const b = base.filter((l) => shared.has(l.result.meta.cni));
   const c = cur.filter((l) => shared.has(l.result.meta.cni));
   const incompatibilities = [
     differs('backends', b, c, (r) => r.meta.backend),
     differs('models', b, c, (r) => `${r.meta.cni}: ${r.meta.model.name}`),
-    differs('machines', b, c, (r) => `${r.meta.machine.hostname} (${r.meta.machine.cpuModel}, ${r.meta.machine.cpus} CPUs)`),
+    differs('machine classes', b, c, machineClass),
+    differs('policy shapes', b, c, (r) => `${r.meta.policy.shape}`),
     differs('topologies', b, c, (r) => `${r.meta.topology.placement}, ${r.meta.topology.nodes} nodes`),
     differs('probe concurrency / policy match position', b, c, (r) => `concurrency ${r.meta.probe.concurrency}, match ${r.meta.policy.matchPosition}`),
   ].filter((x): x is string => x !== null);
   const notes = [differs('kernels', b, c, (r) => r.meta.machine.kernel), differs('sample counts', b, c, (r) => String(r.meta.probe.samples)), differs('tool versions', b, c, (r) => `${r.meta.tool.version}${r.meta.tool.gitCommit ? `@${r.meta.tool.gitCommit.slice(0, 12)}` : ''}`)].filter(
     (x): x is string => x !== null,
   );
-  return { incompatibilities, notes };
+  const host = differs('hostnames', b, c, (r) => r.meta.machine.hostname);
+  const warnings = host && incompatibilities.every((x) => !x.startsWith('machine classes'))
+    ? [`${host}. Same machine class (${uniq(b.map((l) => machineClass(l.result))).join('; ')}), so compared; run-to-run variation between two machines is larger than on one, so treat a marginal regression with care.`]
+    : [];
+  const placement = differs('CPU placements', b, c, placementOf);
+  if (placement) notes.push(placement);
+  return { incompatibilities, notes, warnings };
 }
 
 function group(results: LoadedResult[]): Map<string, RunResult[]> {
@@ -73,13 +88,13 @@ function group(results: LoadedResult[]): Map<string, RunResult[]> {
   return m;
 }
 
-export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: Partial<CompareOptions> & { force?: boolean; problems?: InputProblem[] } = {}): CompareReport {
-  const options: CompareOptions = { ...DEFAULT_COMPARE, ...opts };
-  const { incompatibilities, notes } = compatibility(base, cur);
+export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: Partial<RunCompareOptions> & { force?: boolean; problems?: InputProblem[] } = {}): CompareReport {
+  const options: RunCompareOptions = { ...DEFAULT_RUN_COMPARE, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as RunCompareOptions;
+  const { incompatibilities, notes, warnings } = compatibility(base, cur);
   const refused = incompatibilities.length > 0 && !opts.force;
   const gb = group(base);
   const gc = group(cur);
-  const rows: CompareRow[] = [];
+  let rows: CompareRow[] = [];
   if (!refused) {
     const keys = [...gb.keys()].filter((k) => gc.has(k));
     const sorted = keys.map((k) => ({ k, r: gb.get(k)![0]! })).sort((x, y) => x.r.meta.cni.localeCompare(y.r.meta.cni) || x.r.meta.policy.count - y.r.meta.policy.count);
@@ -87,11 +102,12 @@ export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: 
       const b = gb.get(k)!;
       const c = gc.get(k)!;
       for (const m of COMPARED) {
-        const bs = b.flatMap((r) => r.metrics[m.metric]?.samplesNs ?? []);
-        const cs = c.flatMap((r) => r.metrics[m.metric]?.samplesNs ?? []);
-        rows.push({ cni: b[0]!.meta.cni, policies: b[0]!.meta.policy.count, label: m.label, baselineRuns: b.length, currentRuns: c.length, ...compareSamples(bs, cs, m.q, options) });
+        const bs = b.map((r) => r.metrics[m.metric]?.samplesNs ?? []);
+        const cs = c.map((r) => r.metrics[m.metric]?.samplesNs ?? []);
+        rows.push({ cni: b[0]!.meta.cni, policies: b[0]!.meta.policy.count, label: m.label, ...compareRuns(bs, cs, m.q, options) });
       }
     }
+    rows = decideRuns(rows, options);
   }
   return {
     rows,
@@ -99,9 +115,11 @@ export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: 
     onlyInCurrent: [...gc.keys()].filter((k) => !gb.has(k)),
     incompatibilities,
     notes,
+    warnings,
     forced: Boolean(opts.force) && incompatibilities.length > 0,
     refused,
     regressions: rows.filter((r) => r.verdict === 'regression'),
+    insufficient: rows.filter((r) => r.verdict === 'not enough repetitions'),
     options,
     problems: opts.problems ?? [],
   };
@@ -109,15 +127,31 @@ export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: 
 
 const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%` : '–');
 const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : '–');
+const cv = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–');
 const pv = (p: number) => (!Number.isFinite(p) ? '–' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
 
 export function renderCompareMarkdown(r: CompareReport, names: { baseline: string; current: string }): string {
   const L: string[] = [];
-  const status = r.refused ? 'NOT COMPARED' : r.regressions.length ? `${r.regressions.length} REGRESSION${r.regressions.length > 1 ? 'S' : ''}` : 'no regressions';
+  const status = r.refused
+    ? 'NOT COMPARED'
+    : r.regressions.length
+      ? `${r.regressions.length} REGRESSION${r.regressions.length > 1 ? 'S' : ''}`
+      : r.insufficient.length
+        ? 'not enough repetitions to judge'
+        : 'no regressions';
   L.push(`## cni-bench compare: ${status}`);
   L.push('');
-  L.push(`Baseline \`${names.baseline}\` vs current \`${names.current}\`. A regression is a significant slow-down larger than ${(r.options.maxRegression * 100).toFixed(1)}% (α = ${r.options.alpha}).`);
+  L.push(`Baseline \`${names.baseline}\` vs current \`${names.current}\`. A regression is a significant slow-down larger than ${(r.options.maxRegression * 100).toFixed(1)}% (α = ${r.options.alpha} for the whole comparison; at least ${r.options.minRepetitions} runs per side).`);
   L.push('');
+  if (r.insufficient.length) {
+    const pts = uniq(r.insufficient.map((x) => `${x.cni} @ ${x.policies} (${x.baselineRuns}/${x.currentRuns} runs)`));
+    L.push(`**Not enough repetitions to judge** ${pts.join('; ')}: the gate needs at least ${r.options.minRepetitions} runs per side, because run-to-run variation — not sample noise — decides whether a change is real. Re-run with \`--repetitions ${r.options.minRepetitions}\` (bench run) or \`repetitions: ${r.options.minRepetitions}\` (sweep scenario).`);
+    L.push('');
+  }
+  if (r.warnings.length) {
+    for (const x of r.warnings) L.push(`**Warning:** ${x}`);
+    L.push('');
+  }
   if (r.incompatibilities.length) {
     L.push(r.refused ? '**Refused: the two sides are not comparable** (use `--force` to compare anyway):' : '**Compared despite differences (--force):**');
     L.push('');
@@ -141,9 +175,9 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     L.push('');
     L.push(
       mdTable(
-        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'Mann–Whitney p', 'runs (b/c)', 'verdict'],
-        r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, pv(x.mannWhitneyP), `${x.baselineRuns}/${x.currentRuns}`, x.verdict]),
-        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'run-to-run CV (b/c)', 'p (Welch)', 'p (Holm)', 'runs (b/c)', 'verdict'],
+        r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, `${cv(x.baselineCv)}/${cv(x.currentCv)}`, pv(x.p), pv(x.pAdjusted), `${x.baselineRuns}/${x.currentRuns}`, x.verdict]),
+        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
     L.push('');
@@ -159,6 +193,6 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     for (const p of r.problems) L.push(`- \`${p.file}\`: ${p.message}`);
   }
   L.push('');
-  L.push('Method: samples of all repetitions at a point are pooled. Change = current/baseline − 1 of the percentile; its 95% CI combines the two percentiles\' distribution-free (order-statistic) CIs on the log scale. Significant = that CI excludes 0 and, for medians, Mann–Whitney p < α.');
+  L.push("Method: the unit of replication is the run. Each run's percentile is one value; change = ratio of the two sides' geometric means − 1, with a 95% CI from Welch's t on the log values. Significant = Holm-adjusted p < α over all rows of this comparison, so α is the false-alarm rate of the whole gate. Samples within a run are not treated as independent evidence about the next run.");
   return `${L.join('\n')}\n`;
 }

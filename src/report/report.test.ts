@@ -168,15 +168,54 @@ describe('bench compare', () => {
     expect(await cmdCompare(baseline, current, { maxRegression: '20%' }, bufferIo())).toBe(0);
   });
 
-  it('refuses results from another machine unless --force, and says why', async () => {
+  it('refuses results from another machine class unless --force, and says why', async () => {
     const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
     const { writeResult } = await import('../results/io.js');
     const { syntheticResult } = await import('./test-support/fixtures.js');
-    writeResult(join(other, 'a'), syntheticResult({ cni: 'none', policies: 0, seed: 3, connectNs: 40_000, samples: 300, machine: { hostname: 'elsewhere', cpuModel: 'Other CPU' } }));
+    for (const rep of [1, 2, 3]) writeResult(join(other, `a${rep}`), syntheticResult({ cni: 'none', policies: 0, seed: 3 + rep, connectNs: 40_000, samples: 300, machine: { hostname: 'elsewhere', cpuModel: 'Other CPU' } }));
     const io = bufferIo();
     expect(await cmdCompare(baseline, other, {}, io)).toBe(2);
-    expect(io.err()).toMatch(/machines differ: baseline bench-host \(Synthetic CPU, 2 CPUs\); current elsewhere \(Other CPU, 2 CPUs\)/);
+    expect(io.err()).toMatch(/machine classes differ: baseline Synthetic CPU, 2 CPUs; current Other CPU, 2 CPUs/);
     expect(await cmdCompare(baseline, other, { force: true }, bufferIo())).toBe(0);
+  });
+
+  it('compares two machines of the same class (other hostname) with a warning', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const { writeResult } = await import('../results/io.js');
+    const { syntheticResult } = await import('./test-support/fixtures.js');
+    for (const rep of [1, 2, 3]) writeResult(join(other, `a${rep}`), syntheticResult({ cni: 'none', policies: 0, seed: 30 + rep, connectNs: 40_000, samples: 500, machine: { hostname: 'ci-runner-7' } }));
+    const io = bufferIo();
+    expect(await cmdCompare(baseline, other, {}, io)).toBe(0);
+    expect(io.err()).toMatch(/warning: hostnames differ: baseline bench-host; current ci-runner-7\. Same machine class/);
+    expect(io.out()).toContain('**Warning:** hostnames differ');
+  });
+
+  it('refuses other policy shapes', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const { writeResult } = await import('../results/io.js');
+    const { syntheticResult } = await import('./test-support/fixtures.js');
+    for (const rep of [1, 2, 3]) {
+      const r = syntheticResult({ cni: 'none', policies: 0, seed: 50 + rep, connectNs: 40_000, samples: 300 });
+      r.meta.policy.shape = 'namespace-wide';
+      writeResult(join(other, `a${rep}`), r);
+    }
+    const io = bufferIo();
+    expect(await cmdCompare(baseline, other, {}, io)).toBe(2);
+    expect(io.err()).toMatch(/policy shapes differ: baseline default; current namespace-wide/);
+  });
+
+  it('single runs: says "not enough repetitions to judge" and exits 3, even on a large change', async () => {
+    const one = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const { writeResult } = await import('../results/io.js');
+    const { syntheticResult } = await import('./test-support/fixtures.js');
+    writeResult(join(one, 'a'), syntheticResult({ cni: 'none', policies: 0, seed: 77, connectNs: 80_000, samples: 500 }));
+    const io = bufferIo();
+    expect(await cmdCompare(baseline, one, {}, io)).toBe(3);
+    expect(io.err()).toContain('not enough repetitions to judge: none @ 0 (3/1 runs)');
+    expect(io.out()).toContain('## cni-bench compare: not enough repetitions to judge');
+    // --min-repetitions 2 still needs two a side
+    expect(await cmdCompare(baseline, one, { minRepetitions: '2' }, bufferIo())).toBe(3);
+    expect(await cmdCompare(baseline, one, { minRepetitions: '1' }, bufferIo())).toBe(2);
   });
 
   it('names a missing side and exits 2', async () => {
@@ -185,8 +224,8 @@ describe('bench compare', () => {
     expect(io.err()).toContain('cb-missing-dir: no such file or directory');
   });
 
-  it('accepts single result files', async () => {
+  it('accepts single result files (and says one run is not enough to judge)', async () => {
     const f = join(baseline, 'calico-1000-r1', 'result.json');
-    expect(await cmdCompare(f, f, {}, bufferIo())).toBe(0);
+    expect(await cmdCompare(f, f, {}, bufferIo())).toBe(3);
   });
 });

@@ -25,12 +25,38 @@ export const summarySchema = z.object({
 export const METRICS = ['connect', 'crr', 'rr'] as const;
 export type MetricName = (typeof METRICS)[number];
 
+/** Is the run's distribution one steady mode? (see src/stats/stability.ts) Absent in files written before it existed. */
+export const stabilitySchema = z.object({
+  /** Modes found in the log-latency histogram, ns (one entry = unimodal). */
+  modesNs: z.array(z.number()),
+  /** Median of the second half of the run over the median of the first half, − 1. */
+  halvesShift: z.number().nullable(),
+  multimodal: z.boolean(),
+  shifted: z.boolean(),
+  /** multimodal or shifted: the run's CI is around a mixture, not one steady state. */
+  flagged: z.boolean(),
+  reason: z.string(),
+});
+
+/** Where client, server and packet processing ran, and why (absent in files written before it existed). */
+export const cpuPlacementSchema = z.object({
+  /** auto: chosen by bench; explicit: --pin-cpu N; off: left to the scheduler; n/a: backend does not place. */
+  mode: z.enum(['auto', 'explicit', 'off', 'n/a']),
+  /** CPUs the probe client and server were bound to (null = not bound). */
+  cpus: z.array(z.number()).nullable(),
+  /** Where the veths' receive softirq work runs. */
+  softirq: z.string(),
+  reason: z.string(),
+});
+
 export const metricSchema = z.object({
   /** Latency of each measured operation, nanoseconds, in the order measured. */
   samplesNs: z.array(z.number()),
   /** Failed operations by errno name (they are not samples). */
   errors: z.record(z.string(), z.number()),
+  /** Within-run summary: its CIs cover sample noise in this run only, never run-to-run variation. */
   summary: summarySchema,
+  stability: stabilitySchema.optional(),
   wallNs: z.number(),
   cpu: z
     .object({
@@ -73,9 +99,12 @@ export const runResultSchema = z.object({
     policy: z.object({ count: z.number().int(), matchPosition: z.enum(['first', 'last']), seed: z.number(), shape: z.string() }),
     topology: z.object({ nodes: z.number(), placement: z.enum(['cross-node', 'same-node']), serverPods: z.number() }),
     probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional() }),
+    cpuPlacement: cpuPlacementSchema.optional(),
     scenario: z.string().nullable(),
     sweepId: z.string().nullable().optional(),
     repetition: z.number().nullable().optional(),
+    /** bench run --repetitions N: how many repetitions the group has (repetition is this run's index). */
+    repetitions: z.number().nullable().optional(),
   }),
   policiesEnforced: z.boolean(),
   /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */
@@ -94,4 +123,6 @@ export const runResultSchema = z.object({
 export type RunResult = z.output<typeof runResultSchema>;
 export type MetricResult = z.output<typeof metricSchema>;
 export type SummaryJson = z.output<typeof summarySchema>;
+export type Stability = z.output<typeof stabilitySchema>;
+export type CpuPlacement = z.output<typeof cpuPlacementSchema>;
 export { pair as ciPairSchema };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareSamples, mannWhitney, quantileCi } from './compare.js';
+import { compareRuns, compareSamples, decideRuns, holm, mannWhitney, quantileCi } from './compare.js';
 import { seededRandom, sortedCopy } from './summary.js';
 
 /** Connect-latency-like samples: log-normal around 40 µs with a long right tail. */
@@ -71,5 +71,42 @@ describe('compareSamples', () => {
 
   it('says "no data" for an empty side', () => {
     expect(compareSamples([], latencies(1), 0.5).verdict).toBe('no data');
+  });
+});
+
+describe('run-level gate (compareRuns, decideRuns, holm)', () => {
+  const runsAt = (seed: number, runs: number, medianNs: number, betweenCv: number) => {
+    const rand = seededRandom(seed);
+    return Array.from({ length: runs }, (_, k) => {
+      const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+      return latencies(seed * 31 + k, 400, (medianNs / 40_000) * Math.exp(betweenCv * z));
+    });
+  };
+
+  it('minimum repetitions: fewer than 3 runs a side are never significant, however large the change', () => {
+    const rows = decideRuns([compareRuns(runsAt(1, 2, 40_000, 0.01), runsAt(2, 2, 80_000, 0.01), 0.5)]);
+    expect(rows[0]!.judged).toBe(false);
+    expect(rows[0]!.verdict).toBe('not enough repetitions');
+    expect(rows[0]!.significant).toBe(false);
+    expect(rows[0]!.change).toBeGreaterThan(0.8);
+    const three = decideRuns([compareRuns(runsAt(1, 3, 40_000, 0.01), runsAt(2, 3, 80_000, 0.01), 0.5)]);
+    expect(three[0]!.verdict).toBe('regression');
+  });
+
+  it('A/A with run-to-run variation: flags ≤ α of comparisons of 6 metrics, where the pooled-sample test flags most', () => {
+    let flagged = 0;
+    let pooledFlagged = 0;
+    const trials = 60;
+    for (let t = 0; t < trials; t++) {
+      const rows = [0.5, 0.99, 0.5, 0.99, 0.5, 0.99].map((q, m) => compareRuns(runsAt(1000 + t * 13 + m, 3, 40_000, 0.1), runsAt(5000 + t * 17 + m, 3, 40_000, 0.1), q));
+      if (decideRuns(rows).some((r) => r.significant)) flagged++;
+      if (rows.some((r) => r.pooledSamplesP < 0.05)) pooledFlagged++;
+    }
+    expect(flagged / trials).toBeLessThanOrEqual(0.08);
+    expect(pooledFlagged / trials).toBeGreaterThan(0.5);
+  });
+
+  it('holm: step-down adjustment, monotone, NaN ignored', () => {
+    expect(holm([0.01, 0.04, Number.NaN, 0.03])).toEqual([0.03, 0.06, Number.NaN, 0.06]);
   });
 });

@@ -2,6 +2,7 @@
 // is it a regression? Pure functions on raw samples.
 import { errorFunction } from 'simple-statistics';
 import { quantile, sortedCopy } from './summary.js';
+import { welch } from './hierarchical.js';
 
 const Z95 = 1.959963984540054;
 
@@ -131,4 +132,110 @@ export function compareSamples(baseline: readonly number[], current: readonly nu
   if (significant && pc.change > 0) verdict = pc.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
   if (significant && pc.change < 0) verdict = -pc.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
   return { ...pc, baselineCount: bs.length, currentCount: cs.length, mannWhitneyP: mw.p, significant, verdict };
+}
+
+// ------------------------------------------------------------------------------------------------ run level
+// The gate decides on runs, not samples: each run contributes one value (its percentile), the test is Welch's t
+// on the logarithms of those values (a ratio of geometric means), and α is the false-alarm rate of the whole
+// comparison (Holm's step-down over every row compared), so a nightly comparison of identical builds fires in
+// at most α of nights however many CNIs and metrics it covers.
+
+
+export interface RunCompareOptions extends CompareOptions {
+  /** Fewer runs than this on either side: no significance is claimed ("not enough repetitions to judge"). */
+  minRepetitions: number;
+}
+
+export const DEFAULT_MIN_REPETITIONS = 3;
+export const DEFAULT_RUN_COMPARE: RunCompareOptions = { ...DEFAULT_COMPARE, minRepetitions: DEFAULT_MIN_REPETITIONS };
+
+export type RunChangeVerdict = ChangeVerdict | 'not enough repetitions';
+
+export interface RunComparison {
+  q: number;
+  /** Geometric mean of the runs' percentiles, ns. */
+  baseline: number;
+  current: number;
+  /** current / baseline − 1 (ratio of geometric means). */
+  change: number;
+  /** 95% CI of the change from Welch's t on log values (unadjusted for multiplicity). */
+  changeCi95: [number, number];
+  baselineRuns: number;
+  currentRuns: number;
+  /** Run-to-run coefficient of variation on each side (sd of log values). */
+  baselineCv: number;
+  currentCv: number;
+  /** Welch's two-sided p-value on log run values. */
+  p: number;
+  /** Holm-adjusted p over the comparison's rows (set by decideRuns). */
+  pAdjusted: number;
+  /** Both sides have at least minRepetitions runs. */
+  judged: boolean;
+  significant: boolean;
+  verdict: RunChangeVerdict;
+  /** The old per-sample view, for reference only: Mann–Whitney on pooled samples. */
+  pooledSamplesP: number;
+}
+
+const geo = (xs: number[]) => Math.exp(xs.reduce((a, b) => a + Math.log(b), 0) / xs.length);
+const logSd = (xs: number[]) => {
+  if (xs.length < 2) return Number.NaN;
+  const l = xs.map(Math.log);
+  const m = l.reduce((a, b) => a + b, 0) / l.length;
+  return Math.sqrt(l.reduce((a, b) => a + (b - m) ** 2, 0) / (l.length - 1));
+};
+
+/** One percentile of two sets of runs (each run: its raw samples). Verdicts are set by decideRuns. */
+export function compareRuns(baselineRuns: readonly (readonly number[])[], currentRuns: readonly (readonly number[])[], q: number, opts: RunCompareOptions = DEFAULT_RUN_COMPARE): RunComparison {
+  const per = (runs: readonly (readonly number[])[]) => runs.filter((r) => r.length > 0).map((r) => quantile(sortedCopy(r), q)).filter((v) => v > 0);
+  const b = per(baselineRuns);
+  const c = per(currentRuns);
+  const judged = b.length >= opts.minRepetitions && c.length >= opts.minRepetitions;
+  const base = { q, baselineRuns: b.length, currentRuns: c.length, baselineCv: logSd(b), currentCv: logSd(c), pAdjusted: Number.NaN, judged, significant: false };
+  if (b.length === 0 || c.length === 0) {
+    return { ...base, baseline: b.length ? geo(b) : Number.NaN, current: c.length ? geo(c) : Number.NaN, change: Number.NaN, changeCi95: [Number.NaN, Number.NaN], p: Number.NaN, verdict: 'no data', pooledSamplesP: Number.NaN };
+  }
+  const w = welch(b.map(Math.log), c.map(Math.log));
+  const pooled = mannWhitney(sortedCopy(baselineRuns.flat()), sortedCopy(currentRuns.flat())).p;
+  return {
+    ...base,
+    baseline: geo(b),
+    current: geo(c),
+    change: Math.exp(Math.log(geo(c)) - Math.log(geo(b))) - 1,
+    changeCi95: [Math.exp(w.ci95[0]) - 1, Math.exp(w.ci95[1]) - 1],
+    p: w.p,
+    verdict: judged ? 'no significant change' : 'not enough repetitions',
+    pooledSamplesP: pooled,
+  };
+}
+
+/** Holm's step-down adjusted p-values (NaN entries stay NaN and do not count towards m). */
+export function holm(ps: readonly number[]): number[] {
+  const idx = ps.map((p, i) => [p, i] as const).filter(([p]) => Number.isFinite(p)).sort((a, b) => a[0] - b[0]);
+  const m = idx.length;
+  const out = ps.map(() => Number.NaN);
+  let running = 0;
+  idx.forEach(([p, i], k) => {
+    running = Math.max(running, Math.min(1, (m - k) * p));
+    out[i] = running;
+  });
+  return out;
+}
+
+/**
+ * Sets significance and verdicts for all rows of one comparison: only judged rows (enough repetitions on both
+ * sides) are tested; their p-values are Holm-adjusted together; a significant change beyond maxRegression is a
+ * regression (slower) or an improvement (faster).
+ */
+export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareOptions = DEFAULT_RUN_COMPARE): T[] {
+  const judged = rows.map((r) => (r.judged && r.verdict !== 'no data' ? r.p : Number.NaN));
+  const adj = holm(judged);
+  return rows.map((r, i) => {
+    if (!r.judged || r.verdict === 'no data') return { ...r, pAdjusted: adj[i]!, significant: false };
+    const significant = adj[i]! < opts.alpha;
+    let verdict: RunChangeVerdict = 'no significant change';
+    if (significant && r.change > 0) verdict = r.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
+    if (significant && r.change < 0) verdict = -r.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
+    return { ...r, pAdjusted: adj[i]!, significant, verdict };
+  });
 }
