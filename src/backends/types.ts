@@ -1,7 +1,7 @@
 // The small interface every backend implements. A run drives it: up -> installPolicies -> measure* -> down.
 import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
-import type { MetricResult, MetricName } from '../results/schema.js';
+import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
 
@@ -56,6 +56,8 @@ export interface BenchBackend {
   /** The load generator that produced the samples (cb-probe, fortio). */
   readonly probeTool: string;
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
+  /** Where the probe's client, server and softirq work run, and why (backends that place work set it). */
+  readonly cpuPlacement?: CpuPlacement;
   up(): Promise<void>;
   installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
   measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;

@@ -1,6 +1,7 @@
 // Terminal rendering of a run's result: one table a person can read at a glance.
 import type { RunResult } from '../results/schema.js';
 import { METRICS } from '../results/schema.js';
+import { ONE_RUN_NOTE, type RepetitionSummary } from '../run/repetitions.js';
 
 export const us = (ns: number | null | undefined, digits = 1) => (ns === null || ns === undefined || Number.isNaN(ns) ? '–' : (ns / 1000).toFixed(digits));
 
@@ -61,10 +62,47 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   }
   out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');
+  out.push(`  ${ONE_RUN_NOTE}`);
+  for (const m of METRICS) {
+    const st = r.metrics[m]?.stability;
+    if (st?.flagged) out.push(`  UNSTABLE ${m}: ${st.reason} — the CI above is around a mixture, not one steady state`);
+  }
+  const pl = r.meta.cpuPlacement;
+  if (pl) out.push(`  CPU placement: ${pl.mode}${pl.cpus ? ` (CPU ${pl.cpus.join(',')})` : ''} — ${pl.reason}`);
   const t = r.timings;
   const sec = (ms: number | null) => (ms === null ? '–' : `${(ms / 1000).toFixed(2)}s`);
   out.push(`  setup ${sec(t.setupMs)}, policy install ${sec(t.policyInstallMs)}, measure ${sec(t.measureMs)}, teardown ${sec(t.teardownMs)}, total ${sec(t.totalMs)}`);
   for (const e of r.errors) out.push(`  ERROR (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}`);
   if (path) out.push(`  result: ${path}`);
+  return out.join('\n');
+}
+
+/** Terminal table of N repetitions of one point: run-level values and CIs, the within-run CI beside them. */
+export function formatRepetitionSummary(s: RepetitionSummary, results: RunResult[], groupDir: string | null): string {
+  const out: string[] = [];
+  const first = results[0]!;
+  out.push(`${first.meta.cni} on ${first.meta.backend}: ${first.meta.model.name} — ${first.meta.policy.count} policies, ${results.length} repetitions (${results.filter((r) => r.status === 'ok').length} ok)`);
+  out.push('');
+  const ci = (p: [number, number]) => `${us(p[0])}–${us(p[1])}`;
+  const rows: string[][] = [['metric (µs)', 'runs', 'p50', 'p50 95% CI (runs)', 'p50 per run', 'p50 within-run CI', 'p99', 'p99 95% CI (runs)', 'CPU µs/op']];
+  for (const m of METRICS) {
+    const x = s.metrics[m];
+    if (!x) {
+      rows.push([LABEL[m], '0', '–', '', '', '', '', '', '']);
+      continue;
+    }
+    rows.push([LABEL[m], String(x.runs), us(x.p50.value), ci(x.p50.ci95), x.p50.perRun.map((v) => us(v)).join(' '), ci(x.p50.withinRunCi95), us(x.p99.value), ci(x.p99.ci95), x.cpuUsPerOp ? x.cpuUsPerOp.value.toFixed(1) : '–']);
+  }
+  out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  out.push('');
+  out.push(`  ${s.note}`);
+  for (const m of METRICS) {
+    const u = s.metrics[m]?.unstable ?? [];
+    if (u.length) out.push(`  UNSTABLE ${m} in ${u.length} of ${s.metrics[m]!.runs} runs (${u.map((x) => x.runId).join(', ')}); e.g. ${u[0]!.reason}`);
+  }
+  const pl = first.meta.cpuPlacement;
+  if (pl) out.push(`  CPU placement: ${pl.mode}${pl.cpus ? ` (CPU ${pl.cpus.join(',')})` : ''} — ${pl.reason}`);
+  for (const r of results) for (const e of r.errors) out.push(`  ERROR run ${r.runId} (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}`);
+  if (groupDir) out.push(`  results: ${groupDir} (summary.json and one result.json per repetition)`);
   return out.join('\n');
 }

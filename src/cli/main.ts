@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName, type RunConfig } from '../config/schema.js';
+import type { RunResult } from '../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from './process.js';
@@ -37,7 +38,8 @@ const runFlags = (cmd: Command) =>
     .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
-    .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
+    .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
+    .option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .option('--out <dir>', 'results directory (default results)')
     .option('--keep', 'leave the namespaces/cluster up after the run and print how to enter them')
@@ -47,8 +49,19 @@ const runFlags = (cmd: Command) =>
     .option('--kubeconfig <file>', 'cluster backend: kubeconfig file');
 
 function rawFlags(opts: Record<string, unknown>): RawFlags {
-  const { scenario: _s, ...rest } = opts;
+  const { scenario: _s, repetitions: _r, ...rest } = opts;
   return rest as RawFlags;
+}
+
+/** --repetitions for bench run: flag, else the scenario's repetitions, else 1. */
+function runRepetitions(opts: Record<string, unknown>, scenarioReps: number | undefined, problems: Problem[]): number {
+  if (opts.repetitions === undefined) return scenarioReps ?? 1;
+  const n = Number(opts.repetitions);
+  if (!/^\d+$/.test(String(opts.repetitions)) || n < 1 || n > 100) {
+    problems.push({ where: '--repetitions', message: `expected a whole number 1..100, got '${String(opts.repetitions)}'` });
+    return 1;
+  }
+  return n;
 }
 
 async function cmdRun(opts: Record<string, unknown>): Promise<number> {
@@ -57,6 +70,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (scenario) problems.push(...scenario.problems);
   const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
   problems.push(...configProblems);
+  const repetitions = runRepetitions(opts, scenario?.scenario?.repetitions, problems);
   if (!config) throw new UsageError(problems);
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
@@ -72,6 +86,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const runId = newRunId();
   const interrupt = onInterrupt('stopping and cleaning up');
   try {
+    if (repetitions > 1 && !config.dryRun) return await measureRepetitions(config, selection.backend, runId, repetitions, newRunId, interrupt.signal, typeof opts.scenario === 'string' ? opts.scenario : undefined);
     return await measureAndReport(config, selection.backend, runId, interrupt.signal, typeof opts.scenario === 'string' ? opts.scenario : undefined);
   } finally {
     interrupt.dispose();
@@ -97,6 +112,35 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   if (config.keep) process.stdout.write(`\n${backend.keepInstructions().join('\n')}\n`);
   if (signal.aborted) return 130;
   return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+}
+
+/** N fresh runs of one point into <out>/<first run id>/r<k>/, summarised at run level (summary.json). */
+async function measureRepetitions(config: RunConfig, backendName: BackendName, groupId: string, n: number, newRunId: () => string, signal: AbortSignal, scenarioPath: string | undefined): Promise<number> {
+  const { executeRun, runDirFor } = await import('../run/run.js');
+  const { summarizeRepetitions } = await import('../run/repetitions.js');
+  const { formatRepetitionSummary, summaryJson } = await import('./format.js');
+  const { writeFileAtomic } = await import('../results/io.js');
+  const { createBackend } = await import('../backends/factory.js');
+  const { join } = await import('node:path');
+  const progress = stepPrinter(!config.json);
+  const groupDir = runDirFor(config, groupId);
+  const results: RunResult[] = [];
+  for (let k = 1; k <= n && !signal.aborted; k++) {
+    const runId = k === 1 ? groupId : newRunId();
+    const outDir = join(groupDir, `r${k}`);
+    const runner = new ExecRunner(signal);
+    const backend = await createBackend({ config, backend: backendName, runId, runner, signal, progress, outDir });
+    progress.step(`repetition ${k}/${n} (run ${runId}): ${config.cni}, ${config.policies} policies, ${backend.model.name}`);
+    const { result } = await executeRun({ runId, config, backend, outDir, scenarioPath, progress, signal, repetition: { index: k, of: n } });
+    results.push(result);
+  }
+  const summary = summarizeRepetitions(results, { seed: config.seed });
+  const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2);
+  writeFileAtomic(join(groupDir, 'summary.json'), `${json(summary)}\n`);
+  if (config.json) process.stdout.write(`${json({ summary, runs: results.map(summaryJson) })}\n`);
+  else process.stdout.write(`\n${formatRepetitionSummary(summary, results, groupDir)}\n`);
+  if (signal.aborted) return 130;
+  return results.length === n && results.every((r) => r.status === 'ok') ? EXIT_OK : EXIT_FAIL;
 }
 
 async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {

@@ -110,9 +110,10 @@ export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
-    if (NUMERIC_FLAGS.has(key) && typeof value === 'string') {
+    if (key === 'pinCpu' && (value === 'auto' || value === 'off')) out[key] = value;
+    else if (NUMERIC_FLAGS.has(key) && typeof value === 'string') {
       if (!/^[-+]?\d+$/.test(value.trim())) {
-        problems.push({ where: kebab(key), message: `expected a whole number, got '${value}'` });
+        problems.push({ where: kebab(key), message: `expected a whole number${key === 'pinCpu' ? ", 'auto' or 'off'" : ''}, got '${value}'` });
         continue;
       }
       out[key] = Number(value);
@@ -155,7 +156,7 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
     }
   }
   if (problems.length || !parsed.success) return { problems };
-  if (parsed.data.pinCpu !== undefined && parsed.data.pinCpu >= cpus().length) {
+  if (typeof parsed.data.pinCpu === 'number' && parsed.data.pinCpu >= cpus().length) {
     problems.push({ where: '--pin-cpu', message: `this machine has CPUs 0..${cpus().length - 1}, got ${parsed.data.pinCpu}` });
   }
   if (parsed.data.concurrency > parsed.data.samples) {

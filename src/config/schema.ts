@@ -35,8 +35,11 @@ export const runConfigSchema = z
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
     policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
-    /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
-    pinCpu: int(0, 1023).optional(),
+    /**
+     * Local backend: where the probe client, server and the veths' softirq work run. 'auto' (default) puts them
+     * on one CPU chosen by bench; a number puts them on that CPU; 'off' leaves placement to the scheduler.
+     */
+    pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).default('auto'),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -66,7 +69,7 @@ export const scenarioSchema = z
     seed: int(0, 2 ** 31 - 1).optional(),
     timeoutMs: int(10, 60_000).optional(),
     policyMapCapacity: int(1, 1 << 24).optional(),
-    pinCpu: int(0, 1023).optional(),
+    pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

@@ -6,6 +6,8 @@ import type { RunConfig } from '../config/schema.js';
 import { generatePolicySet } from '../policy/generate.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { summarize } from '../stats/summary.js';
+import { assessStability } from '../stats/stability.js';
+import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
 import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
@@ -19,6 +21,8 @@ export interface RunOptions {
   outDir: string;
   scenarioPath?: string;
   sweep?: { id: string; repetition: number };
+  /** bench run --repetitions N: this run is repetition `index` (1-based) of `of`. */
+  repetition?: { index: number; of: number };
   progress?: Progress;
   signal?: AbortSignal;
   /** Seed for bootstrap resampling (defaults to the run's seed). */
@@ -74,7 +78,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       if (opts.signal?.aborted) throw new Error('interrupted');
       progress?.step(`measuring ${metric} (${config.samples} samples after ${config.warmup} warm-up)`);
       const m = await backend.measure(metric, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs });
-      metrics[metric as MetricName] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }) } as MetricResult;
+      metrics[metric as MetricName] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
     }
     timings.measureMs = performance.now() - t;
   } catch (e) {
@@ -106,10 +110,12 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: config.pinCpu ?? null },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null },
+      cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,
-      repetition: opts.sweep?.repetition ?? null,
+      repetition: opts.sweep?.repetition ?? opts.repetition?.index ?? null,
+      repetitions: opts.repetition?.of ?? null,
     },
     policiesEnforced: backend.model.enforcesPolicy,
     modelState,

@@ -73,7 +73,8 @@ export interface HierarchicalOptions {
  * a bootstrap replicate of that run's percentile (quantileReplicate); the replicate statistic is their mean.
  * The percentile interval of the replicates is then widened around the estimate by √(R/(R−1)) · t(R−1)/z: the
  * bootstrap of R runs underestimates their spread by (R−1)/R, and with 3–5 runs the sampling distribution of
- * the mean has t tails, not normal ones. Without that correction a 3-run CI covers far less than 95%.
+ * the mean has t tails, not normal ones. Without that correction a 3-run CI covers far less than 95%. For
+ * positive values (latencies) the widening is done on the log scale, so a CI never reaches below zero.
  */
 export function hierarchicalCi(runsSorted: ArrayLike<number>[], q: number, opts: HierarchicalOptions = {}): HierarchicalEstimate {
   const runs = runsSorted.filter((r) => r.length > 0);
@@ -109,7 +110,12 @@ export function hierarchicalCi(runsSorted: ArrayLike<number>[], q: number, opts:
   const hi = quantile(reps, 0.975);
   const mean = perRun.reduce((a, b) => a + b, 0) / R;
   const sd = Math.sqrt(perRun.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1));
-  return { value, ci95: [value - widen * (value - lo), value + widen * (hi - value)], level: 'runs', runs: R, perRun, betweenRunSd: sd, withinRunCi95 };
+  // Latencies live on a ratio scale: widen on the log scale when everything is positive (a CI never goes below 0).
+  const ci95: [number, number] =
+    value > 0 && lo > 0 && hi > 0
+      ? [Math.exp(Math.log(value) - widen * (Math.log(value) - Math.log(lo))), Math.exp(Math.log(value) + widen * (Math.log(hi) - Math.log(value)))]
+      : [value - widen * (value - lo), value + widen * (hi - value)];
+  return { value, ci95, level: 'runs', runs: R, perRun, betweenRunSd: sd, withinRunCi95 };
 }
 
 /**

@@ -6,7 +6,9 @@ import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
 import { resolveEndpoints } from '../../policy/resolve.js';
 import type { Inventory, PodInfo } from '../../policy/types.js';
 import { planClient, planServer, runClient, startServer, type RunningServer } from '../../probe/native.js';
-import type { MetricName, MetricResult } from '../../results/schema.js';
+import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
+import { choosePlacement, planRpsPinning } from '../../probe/placement.js';
+import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext } from './models.js';
 import { announceRun } from './gc.js';
@@ -67,6 +69,7 @@ export class LocalBackend implements BenchBackend {
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   readonly plan: Topology;
+  readonly cpuPlacement: CpuPlacement;
   private readonly impl: LocalModel;
   private readonly runner: Runner;
   private readonly cleanupRunner: Runner;
@@ -89,10 +92,25 @@ export class LocalBackend implements BenchBackend {
       nodes: opts.nodes,
     });
     this.topology = { nodes: this.plan.nodes.length, placement: opts.config.placement, serverPods: this.plan.pods.filter((p) => p.role === 'server').length };
+    this.cpuPlacement = choosePlacement(opts.config.pinCpu, machineCpus().length);
   }
 
   private get cpus(): number[] | undefined {
-    return this.opts.config.pinCpu === undefined ? undefined : [this.opts.config.pinCpu];
+    return this.cpuPlacement.cpus ?? undefined;
+  }
+
+  /** Every veth end of the run, in the namespace it lives in (node uplinks, switch ports, pod and host sides). */
+  private get veths(): Array<{ netns: string; dev: string }> {
+    return [
+      ...this.plan.nodes.flatMap((n) => [
+        { netns: n.netns, dev: 'eth0' },
+        { netns: this.plan.switchNs, dev: n.switchPort },
+      ]),
+      ...this.plan.pods.flatMap((p) => [
+        { netns: p.netns, dev: 'eth0' },
+        { netns: p.node.netns, dev: p.hostIf },
+      ]),
+    ];
   }
 
   private get client(): PodSpec {
@@ -107,6 +125,8 @@ export class LocalBackend implements BenchBackend {
     if (!this.runner.dryRun) announceRun(this.opts.runId);
     this.opts.progress?.step(`building ${this.plan.nodes.length} nodes and ${this.plan.pods.length} pods (${this.impl.name})`);
     for (const cmd of planTopologyUp(this.plan)) await this.runner.run(cmd);
+    const cpu = this.cpuPlacement.cpus?.[0];
+    if (cpu !== undefined) for (const cmd of planRpsPinning(this.veths, cpu)) await this.runner.run(cmd);
     if (this.runner.dryRun) return;
     this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus }), purpose: 'start the probe server' });
   }

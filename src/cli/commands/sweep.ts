@@ -166,7 +166,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for the policy generator, the point order and the bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
-    .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
+    .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
     .option('--out <dir>', 'results root (default results)')
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
