@@ -103,7 +103,8 @@ describe('complexityVerdict', () => {
     const pts = COUNTS.flatMap((x) => [0, 1, 2].map((r) => ({ x, y: (x >= 100 ? 90_000 : 40_000) + r * 100 })));
     const v = complexityVerdict(fitScaling(pts)!);
     expect(v.complexity).toBe('inconclusive');
-    expect(v.reason).toMatch(/not linearly/);
+    expect(v.reason).toMatch(/not linearly|sub-linearly/);
+    expect(v.headline).toBe('segments');
   });
 
   it('needs three policy counts', () => {
@@ -137,5 +138,66 @@ describe('findCrossovers', () => {
     const a = rangeBands(levelsOf(synthetic({ base: 40_000, slope: 0, sd: 1000, seed: 3 })));
     const b = rangeBands(levelsOf(synthetic({ base: 40_000, slope: 0, sd: 1000, seed: 4 })));
     expect(findCrossovers('none', a, 'flannel', b)).toEqual([]);
+  });
+});
+
+describe('curves as they are: segments, exponent, super-linear verdict, headline', () => {
+  // Calico-like connect p50 (ns): 36 → 252 → 1328 → 6820 µs at 0 / 1000 / 5000 / 10000, three noisy runs each.
+  const calico = (seed: number) => {
+    const rand = seededRandom(seed);
+    const at: Record<number, number> = { 0: 36_000, 1000: 252_000, 5000: 1_328_000, 10000: 6_820_000 };
+    return Object.entries(at).flatMap(([x, y]) => [0, 1, 2].map(() => ({ x: Number(x), y: y * (1 + 0.03 * normal(rand)), se: y * 0.005 })));
+  };
+
+  it('segment costs between consecutive counts, with CIs containing the true marginal cost', () => {
+    const fit = fitScaling(calico(1))!;
+    expect(fit.segments.map((s) => [s.from, s.to])).toEqual([[0, 1000], [1000, 5000], [5000, 10000]]);
+    const truth = [216, 269, 1098.4];
+    fit.segments.forEach((s, i) => {
+      expect(s.ci95[0]).toBeLessThan(truth[i]!);
+      expect(s.ci95[1]).toBeGreaterThan(truth[i]!);
+    });
+    expect(fit.segments[2]!.ci95[0]).toBeGreaterThan(fit.segments[0]!.ci95[1]);
+  });
+
+  it('growth exponent from the log–log fit of the added cost: ~1 for a line, > 1 for the calico curve', () => {
+    const line = fitScaling(synthetic({ base: 40_000, slope: 50, sd: 2000, seed: 3 }))!;
+    expect(line.exponent!.k).toBeGreaterThan(0.9);
+    expect(line.exponent!.k).toBeLessThan(1.1);
+    expect(line.exponent!.ci95[0]).toBeLessThan(1);
+    expect(line.exponent!.ci95[1]).toBeGreaterThan(1);
+    const curve = fitScaling(calico(2))!;
+    expect(curve.exponent!.k).toBeGreaterThan(1.3);
+    expect(curve.exponent!.ci95[0]).toBeGreaterThan(1);
+  });
+
+  it('the calico curve is super-linear, and its negative-intercept line is never the headline', () => {
+    const fit = fitScaling(calico(4))!;
+    expect(fit.intercept).toBeLessThan(0);
+    const v = complexityVerdict(fit);
+    expect(v.complexity).toBe('super-linear');
+    expect(v.reason).toMatch(/added cost ∝ n\^1\.\d\d \(95% CI/);
+    expect(v.headline).toBe('segments');
+    expect(v.headlineReason).toMatch(/intercept is -\d/);
+  });
+
+  it('a clean line stays O(n) with the slope as headline; a flat curve has no exponent', () => {
+    const v = complexityVerdict(fitScaling(synthetic({ base: 40_000, slope: 50, sd: 2000, seed: 7 })));
+    expect(v.complexity).toBe('O(n)');
+    expect(v.headline).toBe('slope');
+    const flat = fitScaling(synthetic({ base: 40_000, slope: 0, sd: 300, seed: 8 }))!;
+    expect(complexityVerdict(flat).complexity).toBe('O(1)');
+    expect(complexityVerdict(flat).headline).toBe('slope');
+  });
+
+  it('never calls a noisy straight line super-linear (30 seeds)', () => {
+    for (let seed = 1; seed <= 30; seed++) expect(complexityVerdict(fitScaling(synthetic({ base: 40_000, slope: 50, sd: 2000, seed }), { resamples: 500 })).complexity).not.toBe('super-linear');
+  });
+
+  it('within-run noise (se) widens the slope CI: the bootstrap is hierarchical', () => {
+    const pts = synthetic({ base: 40_000, slope: 5, sd: 500, seed: 11 });
+    const without = fitScaling(pts, { seed: 1 })!;
+    const withSe = fitScaling(pts.map((p) => ({ ...p, se: 3000 })), { seed: 1 })!;
+    expect(withSe.slopeCi95[1] - withSe.slopeCi95[0]).toBeGreaterThan(1.5 * (without.slopeCi95[1] - without.slopeCi95[0]));
   });
 });

@@ -3,17 +3,22 @@
 // verdict; crossovers say where one CNI's curve passes another's.
 import { linearRegression, rSquared } from 'simple-statistics';
 import { quantile, seededRandom, sortedCopy } from './summary.js';
+import { normalFrom } from './hierarchical.js';
 
 /** One measurement: value `y` (ns) at `x` policies, from one repetition. */
 export interface XY {
   x: number;
   y: number;
+  /** Standard error of y within its run (sample noise), when known: the bootstrap adds it, so CIs are hierarchical. */
+  se?: number;
 }
 
 /** All repetitions at one policy count. */
 export interface Level {
   x: number;
   values: number[];
+  /** Within-run standard errors of the values (0 where unknown). */
+  ses: number[];
   mean: number;
   median: number;
   min: number;
@@ -40,6 +45,28 @@ export interface ScalingFit {
   addedOverRange: number;
   /** How the CI was obtained. */
   ciMethod: 'within-count resampling' | 'residual resampling' | 'none';
+  /** Marginal cost between consecutive policy counts. */
+  segments: Segment[];
+  /** Growth exponent k of the added cost (y − y(smallest count) ∝ x^k), null when there is no growth to fit. */
+  exponent: GrowthExponent | null;
+}
+
+export interface Segment {
+  from: number;
+  to: number;
+  /** (mean at `to` − mean at `from`) / (to − from), ns per policy. */
+  nsPerPolicy: number;
+  ci95: [number, number];
+}
+
+export interface GrowthExponent {
+  /** Slope of log(added cost) against log(policies) over the counts above the smallest. */
+  k: number;
+  ci95: [number, number];
+  /** Counts used (those with a positive added cost). */
+  counts: number[];
+  /** R² of the log–log line against the per-count means. */
+  r2: number;
 }
 
 export interface FitOptions {
@@ -48,18 +75,19 @@ export interface FitOptions {
 }
 
 export function levelsOf(points: readonly XY[]): Level[] {
-  const by = new Map<number, number[]>();
+  const by = new Map<number, Array<{ y: number; se: number }>>();
   for (const p of points) {
     if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) continue;
     const arr = by.get(p.x) ?? [];
-    arr.push(p.y);
+    arr.push({ y: p.y, se: p.se !== undefined && Number.isFinite(p.se) ? p.se : 0 });
     by.set(p.x, arr);
   }
   return [...by.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([x, values]) => {
+    .map(([x, vs]) => {
+      const values = vs.map((v) => v.y);
       const s = sortedCopy(values);
-      return { x, values, mean: values.reduce((a, b) => a + b, 0) / values.length, median: quantile(s, 0.5), min: s[0]!, max: s[s.length - 1]! };
+      return { x, values, ses: vs.map((v) => v.se), mean: values.reduce((a, b) => a + b, 0) / values.length, median: quantile(s, 0.5), min: s[0]!, max: s[s.length - 1]! };
     });
 }
 
@@ -110,12 +138,16 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
   const withinCount = levels.every((l) => l.values.length >= 2);
   let ciMethod: ScalingFit['ciMethod'] = withinCount ? 'within-count resampling' : 'residual resampling';
   if (withinCount) {
+    const gauss = normalFrom(rand);
     for (let r = 0; r < resamples; r++) {
       let i = 0;
       for (const l of levels) {
         const n = l.values.length;
         const inflate = Math.sqrt(n / (n - 1));
-        for (let k = 0; k < n; k++) yStar[i++] = l.mean + inflate * (l.values[Math.floor(rand() * n)]! - l.mean);
+        for (let k = 0; k < n; k++) {
+          const j = Math.floor(rand() * n);
+          yStar[i++] = l.mean + inflate * (l.values[j]! - l.mean) + l.ses[j]! * gauss();
+        }
       }
       slopes[r] = lsq(xs, yStar).m;
     }
@@ -134,7 +166,10 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
   const ci: [number, number] = ciMethod === 'none' ? [Number.NaN, Number.NaN] : [quantile(slopes, 0.025), quantile(slopes, 0.975)];
   const xMin = levels[0]!.x;
   const xMax = levels[levels.length - 1]!.x;
+  const { segments, exponent } = curveShape(levels, { resamples, seed: (opts.seed ?? 1) + 1 });
   return {
+    segments,
+    exponent,
     slope: reg.m,
     slopeCi95: ci,
     intercept: reg.b,
@@ -150,7 +185,108 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
   };
 }
 
-export type Complexity = 'O(1)' | 'O(n)' | 'inconclusive';
+/** One bootstrap draw of every level's mean: runs resampled within the count, plus their within-run noise. */
+function levelMeansDraw(levels: Level[], rand: () => number, gauss: () => number): Float64Array {
+  const out = new Float64Array(levels.length);
+  levels.forEach((l, i) => {
+    const n = l.values.length;
+    if (n < 2) {
+      out[i] = l.mean + (l.ses[0] ?? 0) * gauss();
+      return;
+    }
+    const inflate = Math.sqrt(n / (n - 1));
+    let sum = 0;
+    for (let k = 0; k < n; k++) {
+      const j = Math.floor(rand() * n);
+      sum += l.mean + inflate * (l.values[j]! - l.mean) + l.ses[j]! * gauss();
+    }
+    out[i] = sum / n;
+  });
+  return out;
+}
+
+/** Variance of each level's mean: spread of its runs over n (plus within-run noise), for weighting. */
+function meanVariances(levels: Level[]): number[] {
+  return levels.map((l) => {
+    const n = l.values.length;
+    const within = l.ses.reduce((a, b) => a + b * b, 0) / (n * n);
+    if (n < 2) return within;
+    const between = l.values.reduce((a, b) => a + (b - l.mean) ** 2, 0) / (n - 1) / n;
+    return between + within;
+  });
+}
+
+/**
+ * Weighted log–log fit of the added cost: each count weighs by the inverse variance of log(added), i.e.
+ * (added / se)², so a small, noisy added cost at 100 policies does not tilt the exponent.
+ */
+function exponentOf(levels: Level[], means: ArrayLike<number>, variances: number[]): { k: number; counts: number[]; r2: number } | null {
+  const base = means[0]!;
+  const origin = levels[0]!.x;
+  const pts: Array<{ x: number; y: number; w: number; count: number }> = [];
+  for (let i = 1; i < levels.length; i++) {
+    const added = means[i]! - base;
+    const dx = levels[i]!.x - origin;
+    if (!(added > 0 && dx > 0)) continue;
+    const v = variances[i]! + variances[0]!;
+    pts.push({ x: Math.log(dx), y: Math.log(added), w: v > 0 ? (added * added) / v : 1, count: levels[i]!.x });
+  }
+  if (pts.length < 2) return null;
+  const W = pts.reduce((a, p) => a + p.w, 0);
+  const mx = pts.reduce((a, p) => a + p.w * p.x, 0) / W;
+  const my = pts.reduce((a, p) => a + p.w * p.y, 0) / W;
+  const sxx = pts.reduce((a, p) => a + p.w * (p.x - mx) ** 2, 0);
+  const sxy = pts.reduce((a, p) => a + p.w * (p.x - mx) * (p.y - my), 0);
+  const syy = pts.reduce((a, p) => a + p.w * (p.y - my) ** 2, 0);
+  if (!(sxx > 0)) return null;
+  const k = sxy / sxx;
+  const r2 = syy > 0 ? (sxy * sxy) / (sxx * syy) : 1;
+  return { k, counts: pts.map((p) => p.count), r2 };
+}
+
+/**
+ * Segment costs and the growth exponent, with bootstrap CIs from the same hierarchical resampling as the slope.
+ * The exponent is fitted to the added cost over the smallest count (x measured from it), so a constant baseline
+ * does not flatten it; it is only given when at least two counts above the smallest show an added cost, and its
+ * CI only when ≥ 95% of the bootstrap draws do too. Super-linear needs that CI above 1 and the last segment's
+ * marginal cost CI above the first's.
+ */
+export function curveShape(levels: Level[], opts: FitOptions = {}): { segments: Segment[]; exponent: GrowthExponent | null } {
+  const resamples = opts.resamples ?? 2000;
+  const rand = seededRandom(opts.seed ?? 2);
+  const gauss = normalFrom(rand);
+  const L = levels.length;
+  const segDraws = Array.from({ length: Math.max(0, L - 1) }, () => new Float64Array(resamples));
+  const kDraws: number[] = [];
+  const hasSpread = levels.some((l) => l.values.length >= 2 || l.ses.some((s) => s > 0));
+  const means = levels.map((l) => l.mean);
+  const variances = meanVariances(levels);
+  const point = exponentOf(levels, means, variances);
+  if (hasSpread) {
+    for (let r = 0; r < resamples; r++) {
+      const m = levelMeansDraw(levels, rand, gauss);
+      for (let i = 0; i + 1 < L; i++) segDraws[i]![r] = (m[i + 1]! - m[i]!) / (levels[i + 1]!.x - levels[i]!.x);
+      if (point) {
+        const e = exponentOf(levels, m, variances);
+        if (e) kDraws.push(e.k);
+      }
+    }
+  }
+  const ci = (d: Float64Array | number[]): [number, number] => {
+    const a = Float64Array.from(d).sort();
+    return [quantile(a, 0.025), quantile(a, 0.975)];
+  };
+  const segments: Segment[] = [];
+  for (let i = 0; i + 1 < L; i++) {
+    segments.push({ from: levels[i]!.x, to: levels[i + 1]!.x, nsPerPolicy: (means[i + 1]! - means[i]!) / (levels[i + 1]!.x - levels[i]!.x), ci95: hasSpread ? ci(segDraws[i]!) : [Number.NaN, Number.NaN] });
+  }
+  const exponent: GrowthExponent | null = point
+    ? { k: point.k, counts: point.counts, r2: point.r2, ci95: hasSpread && kDraws.length >= 0.95 * resamples ? ci(kDraws) : [Number.NaN, Number.NaN] }
+    : null;
+  return { segments, exponent };
+}
+
+export type Complexity = 'O(1)' | 'O(n)' | 'super-linear' | 'inconclusive';
 
 export interface Verdict {
   complexity: Complexity;
@@ -158,6 +294,12 @@ export interface Verdict {
   reason: string;
   /** The flatness bound used, ns. */
   boundNs: number;
+  /**
+   * What to headline: the straight line's slope (where a line describes the curve), or the segment costs and
+   * growth exponent (a curve, a negative intercept, or a poor fit).
+   */
+  headline: 'slope' | 'segments';
+  headlineReason: string;
 }
 
 /** The constants of the verdict rules (see complexityVerdict). */
@@ -170,6 +312,8 @@ export const VERDICT_RULES = {
   flatAbsoluteNs: 1000,
   /** O(n) also needs the line to explain this much of the variance of the per-count means. */
   linearMinR2: 0.8,
+  /** Super-linear: the growth exponent's whole 95% CI lies above this (n^1.05 is a line for any reader). */
+  superLinearMinExponent: 1.1,
 } as const;
 
 const fmtNs = (ns: number) => (Math.abs(ns) >= 1000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
@@ -186,6 +330,25 @@ const fmtNs = (ns: number) => (Math.abs(ns) >= 1000 ? `${(ns / 1000).toFixed(1)}
  *    below the bound).
  */
 export function complexityVerdict(fit: ScalingFit | null, rules = VERDICT_RULES): Verdict {
+  const v = classify(fit, rules);
+  return { ...v, ...headlineOf(fit, v.complexity) };
+}
+
+const fmtCi = (c: [number, number], d = 2) => `${c[0].toFixed(d)}–${c[1].toFixed(d)}`;
+
+/** Where a straight line may be the headline: flat curves, and O(n) lines with a non-negative intercept. */
+function headlineOf(fit: ScalingFit | null, c: Complexity): Pick<Verdict, 'headline' | 'headlineReason'> {
+  if (!fit) return { headline: 'segments', headlineReason: 'no fit' };
+  if (c === 'O(1)') return { headline: 'slope', headlineReason: 'flat: the slope and its CI say it all' };
+  if (c === 'O(n)' && fit.intercept >= 0) return { headline: 'slope', headlineReason: `a line fits (R² ${fit.r2.toFixed(2)}, intercept ${fmtNs(fit.intercept)})` };
+  const why: string[] = [];
+  if (fit.intercept < 0) why.push(`the line's intercept is ${fmtNs(fit.intercept)} (a latency cannot be negative)`);
+  if (fit.r2 < VERDICT_RULES.linearMinR2) why.push(`R² ${fit.r2.toFixed(2)} < ${VERDICT_RULES.linearMinR2}`);
+  if (c === 'super-linear') why.push('the growth is super-linear');
+  return { headline: 'segments', headlineReason: `segment costs, not the line: ${why.length ? why.join('; ') : 'the growth is not established as linear'}` };
+}
+
+function classify(fit: ScalingFit | null, rules: typeof VERDICT_RULES): Omit<Verdict, 'headline' | 'headlineReason'> {
   if (!fit || fit.levels.length < rules.minCounts) {
     return { complexity: 'inconclusive', reason: `needs at least ${rules.minCounts} policy counts (got ${fit?.levels.length ?? 0})`, boundNs: Number.NaN };
   }
@@ -202,15 +365,34 @@ export function complexityVerdict(fit: ScalingFit | null, rules = VERDICT_RULES)
   }
   const added = fit.slope * range;
   if (lo > 0 && added > bound) {
-    if (fit.r2 >= rules.linearMinR2) {
-      return { complexity: 'O(n)', reason: `grows ${fmtNs(added)} over ${span} (slope CI above zero), R² ${fit.r2.toFixed(2)} ≥ ${rules.linearMinR2}`, boundNs: bound };
+    const e = fit.exponent;
+    const eOk = e !== null && Number.isFinite(e.ci95[0]) && Number.isFinite(e.ci95[1]);
+    const first = fit.segments[0]!;
+    const last = fit.segments[fit.segments.length - 1]!;
+    // Both: the exponent's CI above 1, and the last segment's marginal cost clearly above the first's.
+    const rising = Number.isFinite(last.ci95[0]) && Number.isFinite(first.ci95[1]) && last.ci95[0] > first.ci95[1];
+    if (eOk && e.ci95[0] > rules.superLinearMinExponent && rising) {
+      return {
+        complexity: 'super-linear',
+        reason: `grows faster than linearly: added cost ∝ n^${e.k.toFixed(2)} (95% CI ${fmtCi(e.ci95)}, above ${rules.superLinearMinExponent}); marginal cost ${first.nsPerPolicy.toFixed(0)} ns/policy at ${first.from}–${first.to}, ${last.nsPerPolicy.toFixed(0)} ns/policy at ${last.from}–${last.to}`,
+        boundNs: bound,
+      };
     }
-    return { complexity: 'inconclusive', reason: `grows (slope CI above zero) but not linearly: R² ${fit.r2.toFixed(2)} < ${rules.linearMinR2}`, boundNs: bound };
+    if (eOk && e.ci95[1] < 1) {
+      return { complexity: 'inconclusive', reason: `grows ${fmtNs(added)} over ${span}, but sub-linearly: exponent ${e.k.toFixed(2)} (95% CI ${fmtCi(e.ci95)})`, boundNs: bound };
+    }
+    if (fit.r2 >= rules.linearMinR2) {
+      return { complexity: 'O(n)', reason: `grows ${fmtNs(added)} over ${span} (slope CI above zero), R² ${fit.r2.toFixed(2)} ≥ ${rules.linearMinR2}${eOk ? `, exponent ${e.k.toFixed(2)} (CI ${fmtCi(e.ci95)}) consistent with 1` : ''}`, boundNs: bound };
+    }
+    return { complexity: 'inconclusive', reason: `grows (slope CI above zero) but not linearly: R² ${fit.r2.toFixed(2)} < ${rules.linearMinR2}${eOk ? `, exponent ${e.k.toFixed(2)} (CI ${fmtCi(e.ci95)})` : ''}`, boundNs: bound };
   }
   if (hi < 0) return { complexity: 'inconclusive', reason: `decreases with the policy count (slope CI below zero)`, boundNs: bound };
   if (lo > 0) return { complexity: 'inconclusive', reason: `grows ${fmtNs(added)} over ${span}: significant, but not clearly beyond the ${fmtNs(bound)} bound`, boundNs: bound };
   return { complexity: 'inconclusive', reason: `slope CI contains zero but is too wide to rule out ${fmtNs(worst)} of change over ${span} (bound ${fmtNs(bound)})`, boundNs: bound };
 }
+
+/** Cost per rule a new connection traverses, against the published band for a simple iptables rule. */
+export const RULE_COST_REFERENCE_NS: [number, number] = [15, 25];
 
 export interface Crossover {
   /** The curve that was lower (cheaper) before the crossing. */

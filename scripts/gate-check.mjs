@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// Proves the regression gate on this machine (issue 9): how often `bench compare` flags identical runs (A/A
+// false-alarm rate) and how often it catches a real ~25% slowdown (Calico at 1000 vs 1250 policies).
+//
+//   sudo node scripts/gate-check.mjs [--pool 12] [--per-side 5] [--samples 3000] [--warmup 300] [--out DIR]
+//   node scripts/gate-check.mjs --reuse DIR          # re-analyse a pool measured before
+//
+// Shape: a reduced nightly — none at 0 policies and calico at 1000 policies — measured as a pool of fresh runs
+// (bench run, default placement), interleaved so drift of the machine spreads over all points; plus a pool of
+// calico at 1250 policies for the slowdown. Then:
+// - A/A: 20 comparisons, each of two disjoint random sets of --per-side runs of the same points (none@0 and
+//   calico@1000); flagged when any row is a regression or an improvement (a change the gate would report).
+// - power: 10 comparisons, baseline = per-side runs of calico@1000 (+ none@0), current = per-side runs of
+//   calico@1250 presented as 1000 (+ other none@0 runs); caught when a calico row is a regression.
+// Sides within one comparison never share a run; comparisons reuse the pool (a pool of 12 gives 924 distinct
+// halves of 6), so the 30 comparisons are honest one by one but not independent of each other.
+// Targets: ≤ 1 false alarm in 20, ≥ 9 detections in 10. Prints a JSON summary and writes DIR/gate-check.json.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    pool: { type: 'string', default: '12' },
+    'per-side': { type: 'string', default: '5' },
+    samples: { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '300' },
+    out: { type: 'string' },
+    reuse: { type: 'string' },
+    'aa-comparisons': { type: 'string', default: '20' },
+    'power-comparisons': { type: 'string', default: '10' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const pool = Number(args.pool);
+const perSide = Number(args['per-side']);
+if (!(perSide >= 3 && pool >= 2 * perSide)) {
+  console.error(`gate-check: need --per-side ≥ 3 and --pool ≥ 2 × per-side (got pool ${pool}, per-side ${perSide})`);
+  process.exit(2);
+}
+const out = resolve(args.reuse ?? args.out ?? join(root, 'results', `gate-check-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`));
+const POINTS = [
+  { cni: 'none', policies: 0 },
+  { cni: 'calico', policies: 1000 },
+  { cni: 'calico', policies: 1250 },
+];
+
+const { seededRandom } = await import(join(root, 'dist/stats/summary.js'));
+const { collectResults } = await import(join(root, 'dist/report/collect.js'));
+const { compareResults } = await import(join(root, 'dist/report/compare.js'));
+const rand = seededRandom(Number(args.seed));
+const shuffle = (xs) => {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+};
+
+function runBench(argv) {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => res({ code, err }));
+  });
+}
+
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+if (!args.reuse) {
+  mkdirSync(out, { recursive: true });
+  let done = 0;
+  for (let rep = 1; rep <= pool; rep++) {
+    // A fresh order each round so no point always follows another.
+    for (const p of shuffle(POINTS)) {
+      const dir = join(out, `${p.cni}-${p.policies}`);
+      const r = await runBench(['run', '--backend', 'local', '--cni', p.cni, '--policies', String(p.policies), '--samples', args.samples, '--warmup', args.warmup, '--out', dir, '--json']);
+      done++;
+      process.stderr.write(`[${elapsed()}] ${done}/${pool * POINTS.length} ${p.cni}@${p.policies} r${rep}: exit ${r.code}${r.code ? ` ${r.err.trim().split('\n').slice(-1)[0]}` : ''}\n`);
+    }
+  }
+}
+const measureSeconds = (Date.now() - t0) / 1000;
+
+const load = (p) => collectResults([join(out, `${p.cni}-${p.policies}`)]).results.filter((l) => l.result.status === 'ok');
+const [none0, cal1000, cal1250] = POINTS.map(load);
+for (const [name, xs] of [['none@0', none0], ['calico@1000', cal1000], ['calico@1250', cal1250]]) {
+  if (xs.length < 2 * perSide) {
+    console.error(`gate-check: only ${xs.length} good runs of ${name} in ${out}; need ${2 * perSide}`);
+    process.exit(1);
+  }
+}
+const asCount = (l, count) => ({ ...l, result: { ...l.result, meta: { ...l.result.meta, policy: { ...l.result.meta.policy, count } } } });
+const halves = (xs) => {
+  const s = shuffle(xs);
+  return [s.slice(0, perSide), s.slice(perSide, 2 * perSide)];
+};
+const describe = (rep) => rep.rows.filter((r) => r.verdict === 'regression' || r.verdict === 'improvement').map((r) => `${r.cni}@${r.policies} ${r.label} ${r.verdict} ${(r.change * 100).toFixed(1)}% (p_holm ${r.pAdjusted.toExponential(1)})`);
+
+const aa = [];
+for (let i = 0; i < Number(args['aa-comparisons']); i++) {
+  const [nb, nc] = halves(none0);
+  const [cb, cc] = halves(cal1000);
+  const rep = compareResults([...nb, ...cb], [...nc, ...cc]);
+  aa.push({ flagged: rep.rows.some((r) => r.verdict === 'regression' || r.verdict === 'improvement'), rows: rep.rows.length, flags: describe(rep), insufficient: rep.insufficient.length });
+}
+const power = [];
+for (let i = 0; i < Number(args['power-comparisons']); i++) {
+  const [nb, nc] = halves(none0);
+  const base = shuffle(cal1000).slice(0, perSide);
+  const cur = shuffle(cal1250).slice(0, perSide).map((l) => asCount(l, 1000));
+  const rep = compareResults([...nb, ...base], [...nc, ...cur]);
+  const calicoConnect = rep.rows.find((r) => r.cni === 'calico' && r.label === 'connect p50');
+  power.push({ caught: rep.rows.some((r) => r.cni === 'calico' && r.verdict === 'regression'), connectChange: calicoConnect?.change ?? null, flags: describe(rep) });
+}
+
+const aaFlagged = aa.filter((x) => x.flagged).length;
+const caught = power.filter((x) => x.caught).length;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const summary = {
+  command: `node scripts/gate-check.mjs --pool ${pool} --per-side ${perSide} --samples ${args.samples} --warmup ${args.warmup}`,
+  out,
+  runs: { 'none@0': none0.length, 'calico@1000': cal1000.length, 'calico@1250': cal1250.length },
+  measureSeconds: Math.round(measureSeconds),
+  totalSeconds: Math.round((Date.now() - t0) / 1000),
+  aa: { comparisons: aa.length, flagged: aaFlagged, target: `≤ ${Math.floor(aa.length / 20)} of ${aa.length}`, pass: aaFlagged <= Math.floor(aa.length / 20), flags: aa.flatMap((x) => x.flags) },
+  power: {
+    comparisons: power.length,
+    caught,
+    target: `≥ ${Math.ceil(power.length * 0.9)} of ${power.length}`,
+    pass: caught >= Math.ceil(power.length * 0.9),
+    medianConnectP50Change: median(power.map((x) => x.connectChange).filter((x) => x !== null)),
+  },
+  loadavg: (await import('node:os')).loadavg(),
+};
+writeFileSync(join(out, 'gate-check.json'), `${JSON.stringify({ ...summary, aaDetail: aa, powerDetail: power }, null, 2)}\n`);
+console.log(JSON.stringify(summary, null, 2));
+process.exitCode = summary.aa.pass && summary.power.pass ? 0 : 1;
