@@ -26,7 +26,15 @@ function scalingLine(c: CniAnalysis, maxCount: number): string {
   const m = c.metrics.connect_p50;
   if (!m.fit) return `${NAMES[c.cni]}: not enough policy counts to fit.`;
   const [lo, hi] = m.fit.slopeCi95;
-  return `**${NAMES[c.cni]}** (${c.model.name}): ${m.verdict.complexity} — ${m.fit.slope.toFixed(2)} ns per policy (95% CI ${lo.toFixed(2)}…${hi.toFixed(2)}), about ${us(m.fit.slope * maxCount)} added to each new connection at ${maxCount} policies on a ${us(m.fit.baseline)} baseline.`;
+  const name = NAMES[c.cni] ?? c.cni;
+  if (m.verdict.headline === 'segments' && m.fit.segments.length) {
+    const segs = m.fit.segments.map((s) => `${s.nsPerPolicy.toFixed(0)} ns/policy at ${s.from}–${s.to}`).join(', ');
+    const e = m.fit.exponent;
+    const last = m.fit.levels[m.fit.levels.length - 1]!;
+    const added = last.mean - m.fit.baseline;
+    return `**${name}** (${c.model.name}): ${m.verdict.complexity} — marginal cost per policy ${segs}${e ? `; added cost grows like n^${e.k.toFixed(2)}` : ''}; about ${us(added)} added to each new connection at ${last.x} policies on a ${us(m.fit.baseline)} baseline.`;
+  }
+  return `**${name}** (${c.model.name}): ${m.verdict.complexity} — ${m.fit.slope.toFixed(2)} ns per policy (95% CI ${lo.toFixed(2)}…${hi.toFixed(2)}), about ${us(m.fit.slope * maxCount)} added to each new connection at ${maxCount} policies on a ${us(m.fit.baseline)} baseline.`;
 }
 
 export function cniAdvice(a: Analysis): AdviceItem[] {
@@ -50,7 +58,7 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     const lines = enforcing.map((c) => scalingLine(c, maxCount));
     const xs = a.crossovers.filter((x) => x.metric === 'connect_p50' && enforcing.some((c) => c.cni === x.lowerBefore) && enforcing.some((c) => c.cni === x.lowerAfter));
     for (const x of xs) lines.push(`${NAMES[x.lowerBefore]} is cheaper per new connection below ≈${x.atPolicies} policies (between the measured ${x.between[0]} and ${x.between[1]}); above that, ${NAMES[x.lowerAfter]} is.`);
-    const linear = enforcing.filter((c) => c.metrics.connect_p50.verdict.complexity === 'O(n)');
+    const linear = enforcing.filter((c) => c.metrics.connect_p50.verdict.complexity === 'O(n)' && c.metrics.connect_p50.verdict.headline === 'slope');
     const flat = enforcing.filter((c) => c.metrics.connect_p50.verdict.complexity === 'O(1)');
     if (linear.length && flat.length) {
       const small = a.policyCounts.find((n) => n > 0) ?? maxCount;

@@ -2,7 +2,9 @@
 // CI, a complexity verdict, and where CNIs' curves cross. Pure: results in, plain data out.
 import type { CniName } from '../config/schema.js';
 import type { MetricName, RunResult } from '../results/schema.js';
-import { complexityVerdict, findCrossovers, fitScaling, levelsOf, type Crossover, type ScalingFit, type Verdict } from '../stats/fit.js';
+import { complexityVerdict, findCrossovers, fitScaling, levelsOf, RULE_COST_REFERENCE_NS, type Crossover, type ScalingFit, type Verdict } from '../stats/fit.js';
+import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
+import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 
@@ -32,12 +34,45 @@ export interface PointValue {
   value: number;
   /** The run's own 95% CI of the percentile, when it has one. */
   ci: [number, number] | null;
+  /** The run's samples were multimodal or drifted (see stability), with why. */
+  unstable: string | null;
+}
+
+/** One policy count of one CNI and metric: the runs summarised at run level. */
+export interface CountEstimate {
+  policies: number;
+  runs: number;
+  /** Mean of the runs' values (percentile or CPU per connection), ns. */
+  value: number;
+  /** Hierarchical 95% CI (runs, then samples within runs); with one run, the within-run CI. */
+  ci95: [number, number];
+  level: CiLevel;
+  /** All samples pooled, as if independent: the old, too-narrow view, kept for reference. */
+  withinRunCi95: [number, number] | null;
+  betweenRunSd: number;
+  unstableRuns: number;
+}
+
+/** Per-policy cost divided by the rules a new connection walks per policy (when the model reports it). */
+export interface PerRuleCost {
+  rulesTraversedPerPolicy: number;
+  /** The slope (where it is the headline) or the last segment, per rule. */
+  nsPerRule: number;
+  ci95: [number, number];
+  basis: string;
+  segments: Array<{ from: number; to: number; nsPerRule: number; ci95: [number, number] }>;
+  referenceBandNs: [number, number];
+  /** Where the figure sits against the band. */
+  comparison: 'below' | 'within' | 'above';
 }
 
 export interface MetricAnalysis {
   points: PointValue[];
+  /** Run-level estimate at each policy count. */
+  counts: CountEstimate[];
   fit: ScalingFit | null;
   verdict: Verdict;
+  perRule: PerRuleCost | null;
 }
 
 export interface PointFailure {
@@ -73,6 +108,10 @@ export interface Analysis {
   tools: string[];
   probe: RunResult['meta']['probe'][];
   placements: string[];
+  /** CPU placements of the runs (client, server, softirq), with why; 'unrecorded' for older result files. */
+  cpuPlacements: Array<{ mode: string; cpus: number[] | null; softirq: string; reason: string; runs: number }>;
+  /** How the CIs were computed, in one sentence. */
+  ciMethod: string;
   policyCounts: number[];
   cnis: CniAnalysis[];
   crossovers: AnalysisCrossover[];
@@ -92,7 +131,60 @@ export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
     if (c[0] !== null && c[1] !== null) ci = [c[0], c[1]];
   }
   if (value === null || !Number.isFinite(value)) return null;
-  return { policies: r.meta.policy.count, repetition: r.meta.repetition ?? null, runId: r.runId, value, ci };
+  const st = m.stat === 'cpu' ? undefined : x.stability;
+  return { policies: r.meta.policy.count, repetition: r.meta.repetition ?? null, runId: r.runId, value, ci, unstable: st?.flagged ? st.reason : null };
+}
+
+const Z95 = 1.959963984540054;
+/** Within-run standard error of a point from its own CI. */
+const seOf = (p: PointValue) => (p.ci ? (p.ci[1] - p.ci[0]) / (2 * Z95) : 0);
+
+function countEstimates(runs: LoadedResult[], m: AnalysisMetric, points: PointValue[], seed: number, resamples?: number): CountEstimate[] {
+  const byCount = new Map<number, LoadedResult[]>();
+  for (const l of runs) byCount.set(l.result.meta.policy.count, [...(byCount.get(l.result.meta.policy.count) ?? []), l]);
+  const out: CountEstimate[] = [];
+  for (const [policies, ls] of [...byCount.entries()].sort((a, b) => a[0] - b[0])) {
+    const at = points.filter((p) => p.policies === policies);
+    if (at.length === 0) continue;
+    const unstableRuns = at.filter((p) => p.unstable).length;
+    if (m.stat === 'cpu') {
+      const r = runLevelCi(at.map((p) => p.value));
+      out.push({ policies, runs: r.runs, value: r.value, ci95: r.ci95, level: r.level, withinRunCi95: null, betweenRunSd: r.betweenRunSd, unstableRuns });
+      continue;
+    }
+    const sorted = ls.map((l) => l.result.metrics[m.metric]?.samplesNs ?? []).filter((x) => x.length > 0).map((x) => sortedCopy(x));
+    const h = hierarchicalCi(sorted, m.stat === 'p50' ? 0.5 : 0.99, { seed: seed + policies, resamples });
+    out.push({ policies, runs: h.runs, value: h.value, ci95: h.ci95, level: h.level, withinRunCi95: h.withinRunCi95, betweenRunSd: h.betweenRunSd, unstableRuns });
+  }
+  return out;
+}
+
+/** Rules a new connection walks per filler policy, as the model reports it (Calico-family models). */
+function rulesPerPolicy(runs: LoadedResult[]): number | null {
+  for (const l of runs) {
+    const v = l.result.modelState.rulesTraversedPerPolicy;
+    if (typeof v === 'number' && v > 0) return v;
+  }
+  return null;
+}
+
+export function perRuleCost(fit: ScalingFit | null, verdict: Verdict, rules: number | null): PerRuleCost | null {
+  if (!fit || rules === null || verdict.complexity === 'O(1)') return null;
+  const segs = fit.segments.map((s) => ({ from: s.from, to: s.to, nsPerRule: s.nsPerPolicy / rules, ci95: [s.ci95[0] / rules, s.ci95[1] / rules] as [number, number] }));
+  const useSlope = verdict.headline === 'slope';
+  const last = segs[segs.length - 1];
+  const nsPerRule = useSlope ? fit.slope / rules : last?.nsPerRule ?? Number.NaN;
+  const ci95: [number, number] = useSlope ? [fit.slopeCi95[0] / rules, fit.slopeCi95[1] / rules] : last?.ci95 ?? [Number.NaN, Number.NaN];
+  const [lo, hi] = RULE_COST_REFERENCE_NS;
+  return {
+    rulesTraversedPerPolicy: rules,
+    nsPerRule,
+    ci95,
+    basis: useSlope ? 'slope of the line' : `marginal cost of the last segment (${last?.from}–${last?.to} policies)`,
+    segments: segs,
+    referenceBandNs: RULE_COST_REFERENCE_NS,
+    comparison: ci95[1] < lo ? 'below' : ci95[0] > hi ? 'above' : 'within',
+  };
 }
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
@@ -126,10 +218,13 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   for (const cni of CNI_ORDER.filter((c) => byCni.has(c))) {
     const runs = byCni.get(cni)!;
     const metrics = {} as Record<MetricId, MetricAnalysis>;
+    const rules = rulesPerPolicy(runs);
     for (const m of ANALYSIS_METRICS) {
       const points = runs.map((l) => pointValue(l.result, m)).filter((p): p is PointValue => p !== null).sort((a, b) => a.policies - b.policies || (a.repetition ?? 0) - (b.repetition ?? 0));
-      const fit = fitScaling(points.map((p) => ({ x: p.policies, y: p.value })), { seed: opts.seed ?? 1, resamples: opts.resamples });
-      metrics[m.id] = { points, fit, verdict: complexityVerdict(fit) };
+      const fit = fitScaling(points.map((p) => ({ x: p.policies, y: p.value, se: seOf(p) })), { seed: opts.seed ?? 1, resamples: opts.resamples });
+      const verdict = complexityVerdict(fit);
+      const counts = countEstimates(runs, m, points, opts.seed ?? 1, opts.resamples);
+      metrics[m.id] = { points, counts, fit, verdict, perRule: m.stat === 'cpu' ? null : perRuleCost(fit, verdict, rules) };
     }
     const first = runs[0]!.result;
     const atMax = runs.reduce((a, b) => (b.result.meta.policy.count > a.result.meta.policy.count ? b : a));
@@ -156,6 +251,14 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     if (m) m.runs++;
     else machines.set(k, { ...l.result.meta.machine, runs: 1 });
   }
+  const placements = new Map<string, Analysis['cpuPlacements'][number]>();
+  for (const l of loaded) {
+    const p = l.result.meta.cpuPlacement ?? { mode: 'unrecorded', cpus: null, softirq: 'unrecorded', reason: 'result file written before placement was recorded' };
+    const k = JSON.stringify(p);
+    const e = placements.get(k);
+    if (e) e.runs++;
+    else placements.set(k, { ...p, runs: 1 });
+  }
   const probeKeys = new Map<string, RunResult['meta']['probe']>();
   for (const l of loaded) probeKeys.set(JSON.stringify(l.result.meta.probe), l.result.meta.probe);
   return {
@@ -167,6 +270,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     tools: uniq(loaded.map((l) => `${l.result.meta.tool.name} ${l.result.meta.tool.version}${l.result.meta.tool.gitCommit ? ` (${l.result.meta.tool.gitCommit.slice(0, 12)})` : ''}`)).sort(),
     probe: [...probeKeys.values()],
     placements: uniq(loaded.map((l) => l.result.meta.topology.placement)).sort(),
+    cpuPlacements: [...placements.values()],
+    ciMethod: CI_METHOD,
     policyCounts: uniq(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
@@ -174,6 +279,9 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     problems: opts.problems ?? [],
   };
 }
+
+export const CI_METHOD =
+  "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";
 
 /** Median of the repetitions at each policy count, for tables and charts. */
 export function medianByCount(points: PointValue[]): Array<{ policies: number; median: number; low: number; high: number; n: number }> {

@@ -66,7 +66,9 @@ describe('analysis of a synthetic sweep', () => {
 
   it('writes markdown with the tables, the advice and the rules', async () => {
     const r = await buildReport(a);
-    expect(r.markdown).toContain('## Scaling: slopes and verdicts');
+    expect(r.markdown).toContain('## Scaling: verdicts');
+    expect(r.markdown).toContain('hierarchical bootstrap');
+    expect(r.markdown).toContain('CPU placement');
     expect(r.markdown).toMatch(/Flannel does not enforce NetworkPolicy/);
     expect(r.markdown).toMatch(/Calico is cheaper per new connection below ≈\d+ policies/);
     expect(r.markdown).toContain('Capacity limits');
@@ -142,6 +144,61 @@ describe('bench report', () => {
     const io = bufferIo();
     expect(await cmdReport([join(tmpdir(), 'cb-does-not-exist')], {}, io)).toBe(2);
     expect(io.err()).toContain('no such file or directory');
+  });
+});
+
+describe('curved growth, per-rule cost and the JSON report', () => {
+  // Calico-like: 36 → 252 → 1328 → 6820 µs at 0/1000/5000/10000 policies; the model reports 4 rules per policy.
+  const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+  const at: Record<number, number> = { 0: 36_000, 1000: 252_000, 5000: 1_328_000, 10000: 6_820_000 };
+  const setup = (async () => {
+    const { writeResult } = await import('../results/io.js');
+    const { syntheticResult } = await import('./test-support/fixtures.js');
+    let seed = 1;
+    for (const [x, y] of Object.entries(at)) {
+      for (const rep of [1, 2, 3]) {
+        const r = syntheticResult({ cni: 'calico', policies: Number(x), repetition: rep, seed: (seed += 11), samples: 400, connectNs: y * (1 + 0.02 * (rep - 2)), rrNs: 30_000 * (1 + 0.01 * (rep - 2)) });
+        r.modelState = { ...r.modelState, rulesTraversedPerPolicy: 4 };
+        writeResult(join(dir, `calico-${x}-r${rep}`), r);
+      }
+    }
+  })();
+
+  it('calls the curve super-linear with segment costs, never headlines the negative-intercept line, and gives ns per rule', async () => {
+    await setup;
+    const c = collectResults([dir]);
+    const a = analyze(c.results, { resamples: 500 });
+    const m = a.cnis[0]!.metrics.connect_p50;
+    expect(m.fit!.intercept).toBeLessThan(0);
+    expect(m.verdict.complexity).toBe('super-linear');
+    expect(m.verdict.headline).toBe('segments');
+    expect(m.counts.map((x) => x.level)).toEqual(['runs', 'runs', 'runs', 'runs']);
+    expect(m.perRule!.rulesTraversedPerPolicy).toBe(4);
+    // last segment ≈ 1098 ns/policy → ≈ 275 ns/rule, above the 15–25 ns band
+    expect(m.perRule!.nsPerRule).toBeGreaterThan(250);
+    expect(m.perRule!.comparison).toBe('above');
+    expect(a.cnis[0]!.metrics.rr_p50.verdict.complexity).toBe('O(1)');
+    const r = await buildReport(a);
+    expect(r.markdown).toContain('## Segment costs');
+    expect(r.markdown).toContain('## Cost per rule traversed');
+    expect(r.markdown).toMatch(/\| calico \| connect p50 \| \*\*super-linear\*\* \| \d+ → \d+ ns\/policy, k = 1\.\d\d/);
+  });
+
+  it('bench report --format json: one document with points, CIs, segments, exponents, verdicts and reasons', async () => {
+    await setup;
+    const io = bufferIo();
+    expect(await cmdReport([dir], { format: 'json' }, io)).toBe(0);
+    const doc = JSON.parse(io.out());
+    expect(doc.kind).toBe('cni-bench/report');
+    const connect = doc.cnis[0].metrics.find((m: { id: string }) => m.id === 'connect_p50');
+    expect(connect.points).toHaveLength(4);
+    expect(connect.points[0].ci95).toHaveLength(2);
+    expect(connect.segments).toHaveLength(3);
+    expect(connect.growthExponent.k).toBeGreaterThan(1.1);
+    expect(connect.verdict).toMatchObject({ complexity: 'super-linear', headline: 'segments' });
+    expect(connect.verdict.reason).toMatch(/faster than linearly/);
+    expect(connect.line.interceptNs).toBeLessThan(0);
+    expect(doc.ciMethod).toMatch(/hierarchical bootstrap/);
   });
 });
 

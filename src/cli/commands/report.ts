@@ -14,7 +14,7 @@ export interface ReportOptions {
 
 export async function cmdReport(inputs: string[], opts: ReportOptions, io: CommandIo = processIo()): Promise<number> {
   const format = opts.format ?? 'html';
-  if (!['html', 'md', 'perfdash'].includes(format)) return reportUsage(io, [{ where: '--format', message: `must be html (report.md + report.html), md or perfdash, got '${format}'` }]);
+  if (!['html', 'md', 'perfdash', 'json'].includes(format)) return reportUsage(io, [{ where: '--format', message: `must be html (report.md + report.html), md, json or perfdash, got '${format}'` }]);
   const seed = opts.seed === undefined ? 1 : Number(opts.seed);
   if (!Number.isInteger(seed) || seed < 0) return reportUsage(io, [{ where: '--seed', message: `expected a whole number, got '${opts.seed}'` }]);
   const { analyzeInputs, buildReport, perfdashJson, writeOutputs, OverwriteError } = await import('../../report/write.js');
@@ -26,8 +26,8 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     return EXIT_USAGE;
   }
   try {
-    if (format === 'perfdash') {
-      const json = perfdashJson(a);
+    if (format === 'perfdash' || format === 'json') {
+      const json = format === 'json' ? (await import('../../report/json.js')).reportJson(a) : perfdashJson(a);
       if (!opts.output || opts.output === '-') io.stdout.write(json);
       else {
         writeOutputs([{ path: opts.output, content: json, owned: (p) => !existsSync(p) }], Boolean(opts.force));
@@ -55,8 +55,8 @@ export function register(program: Command): void {
     .description('analyse result files (a sweep directory, any directory of results, or files): slopes, verdicts, charts, CNI selection advice')
     .argument('<inputs...>', 'sweep directories, result directories or result.json files')
     .option('--out <dir>', 'where report.md/report.html go (default: the first input directory)')
-    .option('--format <fmt>', 'html (report.md + report.html), md, or perfdash (PerfData JSON for perfdash dashboards)', 'html')
-    .option('-o, --output <file>', 'perfdash: write here instead of stdout')
+    .option('--format <fmt>', 'html (report.md + report.html), md, json (the whole analysis as one document) or perfdash (PerfData JSON for perfdash dashboards)', 'html')
+    .option('-o, --output <file>', 'json/perfdash: write here instead of stdout')
     .option('--seed <n>', 'seed of the bootstrap CIs (default 1)')
     .option('--force', 'overwrite files not written by bench report')
     .action(async (inputs: string[], opts: ReportOptions) => {

@@ -1,0 +1,59 @@
+// bench report --format json: the whole analysis as one JSON document for CI users and dashboards — per CNI and
+// metric the run-level points with CIs, the line (slope, CI, intercept, R²), segment costs, growth exponent,
+// per-rule cost, and each verdict with its reason. Non-finite numbers become null (JSON has no NaN).
+import type { Analysis } from './analyze.js';
+import { ANALYSIS_METRICS } from './analyze.js';
+import { VERDICT_RULES } from '../stats/fit.js';
+
+export const REPORT_JSON_KIND = 'cni-bench/report';
+export const REPORT_JSON_VERSION = 1;
+
+export function reportDocument(a: Analysis) {
+  return {
+    kind: REPORT_JSON_KIND,
+    version: REPORT_JSON_VERSION,
+    generatedAt: a.generatedAt,
+    sweepIds: a.sweepIds,
+    runs: a.runs,
+    machines: a.machines,
+    backends: a.backends,
+    tools: a.tools,
+    probe: a.probe,
+    topologyPlacements: a.placements,
+    cpuPlacements: a.cpuPlacements,
+    ciMethod: a.ciMethod,
+    verdictRules: VERDICT_RULES,
+    policyCounts: a.policyCounts,
+    cnis: a.cnis.map((c) => ({
+      cni: c.cni,
+      backend: c.backend,
+      model: c.model,
+      policiesEnforced: c.policiesEnforced,
+      stateAtMax: c.stateAtMax,
+      metrics: ANALYSIS_METRICS.map((m) => {
+        const x = c.metrics[m.id];
+        const f = x.fit;
+        return {
+          id: m.id,
+          label: m.label,
+          unit: 'ns',
+          means: m.unit,
+          points: x.counts,
+          runs: x.points,
+          line: f ? { slopeNsPerPolicy: f.slope, slopeCi95: f.slopeCi95, interceptNs: f.intercept, r2: f.r2, r2Points: f.r2Points, addedOverRangeNs: f.addedOverRange, ciMethod: f.ciMethod } : null,
+          segments: f?.segments ?? [],
+          growthExponent: f?.exponent ?? null,
+          perRule: x.perRule,
+          verdict: { complexity: x.verdict.complexity, reason: x.verdict.reason, boundNs: x.verdict.boundNs, headline: x.verdict.headline, headlineReason: x.verdict.headlineReason },
+        };
+      }),
+    })),
+    crossovers: a.crossovers,
+    failures: a.failures,
+    problems: a.problems,
+  };
+}
+
+export function reportJson(a: Analysis): string {
+  return `${JSON.stringify(reportDocument(a), (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+}
