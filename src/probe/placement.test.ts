@@ -27,3 +27,15 @@ describe('CPU placement', () => {
     expect(cmds).toEqual([{ argv: ['sh', '-c', 'printf %s "$1" > "$2"', 'rps', '2', '/sys/class/net/eth0/queues/rx-0/rps_cpus'], netns: 'cb-abcde-n1', purpose: 'steer eth0 receive softirq to CPU 1' }]);
   });
 });
+
+describe('--pin-cpu parsing', () => {
+  it('defaults to auto; accepts off, auto and a CPU number; names the choices on a bad value', async () => {
+    const { resolveRunConfig } = await import('../config/load.js');
+    expect(resolveRunConfig({ cni: 'none' }).config!.pinCpu).toBe('auto');
+    expect(resolveRunConfig({ cni: 'none', pinCpu: 'off' }).config!.pinCpu).toBe('off');
+    expect(resolveRunConfig({ cni: 'none', pinCpu: '0' }).config!.pinCpu).toBe(0);
+    const bad = resolveRunConfig({ cni: 'none', pinCpu: 'fast' });
+    expect(bad.config).toBeUndefined();
+    expect(bad.problems[0]!.message).toMatch(/whole number, 'auto' or 'off'/);
+  });
+});

@@ -237,7 +237,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
       for (let j = i + 1; j < cnis.length; j++) {
         const a = cnis[i]!;
         const b = cnis[j]!;
-        const band = (c: CniAnalysis) => medianByCount(c.metrics[m.id].points).map((l) => ({ x: l.policies, median: l.median, low: l.low, high: l.high }));
+        const band = (c: CniAnalysis) => countBands(c.metrics[m.id].counts);
         for (const x of findCrossovers(a.cni, band(a), b.cni, band(b))) crossovers.push({ metric: m.id, ...x });
       }
     }
@@ -282,6 +282,17 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";
+
+/** Run-level value and hierarchical CI at each count, as bands (a count without a CI is its value). */
+export function countBands(counts: CountEstimate[]): Array<{ x: number; median: number; low: number; high: number; n: number }> {
+  return counts.map((e) => ({
+    x: e.policies,
+    median: e.value,
+    low: Number.isFinite(e.ci95[0]) ? Math.min(e.ci95[0], e.value) : e.value,
+    high: Number.isFinite(e.ci95[1]) ? Math.max(e.ci95[1], e.value) : e.value,
+    n: e.runs,
+  }));
+}
 
 /** Median of the repetitions at each policy count, for tables and charts. */
 export function medianByCount(points: PointValue[]): Array<{ policies: number; median: number; low: number; high: number; n: number }> {

@@ -1,7 +1,7 @@
 // Charts as data (vega-lite specs built by pure functions) and their SVG, rendered in Node by vega's headless
 // view — no browser, no canvas. x is the policy count on a symlog axis (log-like, but 0 policies has a place).
 import type { CniName } from '../config/schema.js';
-import { ANALYSIS_METRICS, medianByCount, type Analysis, type MetricId } from './analyze.js';
+import { ANALYSIS_METRICS, countBands, type Analysis, type MetricId } from './analyze.js';
 
 export const CNI_COLORS: Record<CniName, string> = { none: '#7f7f7f', flannel: '#e6550d', calico: '#3182bd', cilium: '#2ca25f', 'calico-ebpf': '#6baed6', 'calico-nftables': '#08519c', canal: '#fd8d3c' };
 
@@ -24,16 +24,16 @@ export interface ChartSpec {
 }
 
 const TITLES: Record<MetricId, [string, string]> = {
-  connect_p50: ['New-connection latency, p50', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
-  connect_p99: ['New-connection latency, p99', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
-  crr_p50: ['Connect + request + response + close (CRR), p50', 'median of repetitions; band: envelope of the runs’ 95% CIs'],
+  connect_p50: ['New-connection latency, p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
+  connect_p99: ['New-connection latency, p99', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
+  crr_p50: ['Connect + request + response + close (CRR), p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
-  cpu_per_conn: ['CPU per new connection', 'all CPUs, probe included (read against the none floor); band: range over repetitions'],
+  cpu_per_conn: ['CPU per new connection', 'all CPUs, probe included (read against the none floor); band: 95% t interval over runs'],
 };
 
 export function chartRows(a: Analysis, id: MetricId): ChartRow[] {
   return a.cnis.flatMap((c) =>
-    medianByCount(c.metrics[id].points).map((m) => ({ cni: c.cni, policies: m.policies, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n })),
+    countBands(c.metrics[id].counts).map((m) => ({ cni: c.cni, policies: m.x, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n })),
   );
 }
 

@@ -10,7 +10,7 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
 
 /** The one figure a row leads with: the slope where a line fits, else the segment costs and exponent. */
-function headlineFigure(x: Analysis['cnis'][number]['metrics'][keyof Analysis['cnis'][number]['metrics']]): string {
+export function headlineFigure(x: Analysis['cnis'][number]['metrics'][keyof Analysis['cnis'][number]['metrics']]): string {
   const f = x.fit;
   if (!f) return '–';
   if (x.verdict.headline === 'slope') return `${f2(f.slope)} ns/policy (${f2(f.slopeCi95[0])} … ${f2(f.slopeCi95[1])})`;
@@ -28,7 +28,7 @@ export function mdTable(head: string[], rows: string[][], align?: Array<'l' | 'r
 export function verdictRulesText(): string {
   const r = VERDICT_RULES;
   return [
-    `Each CNI's metric is fitted as a straight line against the policy count (least squares over every run). The slope's 95% CI comes from a seeded bootstrap that keeps the design (policy counts, repetitions) and resamples the spread: within each count when there are ≥ 2 repetitions, otherwise the residuals. With B = max(${r.flatRelative * 100}% of the value at the smallest count, ${r.flatAbsoluteNs / 1000} µs) and R = the measured range of policy counts:`,
+    `Each CNI's metric is fitted as a straight line against the policy count (least squares over every run). The slope's 95% CI comes from a seeded bootstrap that keeps the design (policy counts, repetitions) and resamples the spread: the runs within each count (plus each run's within-run noise) when there are ≥ 2 repetitions, otherwise the residuals. With B = max(${r.flatRelative * 100}% of the value at the smallest count, ${r.flatAbsoluteNs / 1000} µs) and R = the measured range of policy counts:`,
     '',
     `- **inconclusive** when fewer than ${r.minCounts} policy counts were measured;`,
     `- **O(1)** when the whole slope CI, times R, stays within ±B — the data rule out growth larger than B over the range (a CI that merely contains zero is not enough: a wide CI is no evidence of flatness);`,
@@ -40,7 +40,7 @@ export function verdictRulesText(): string {
     '',
     'Uncertainty: the unit of replication is the run. Every CI resamples the runs first and the samples within each run second (a hierarchical bootstrap), so run-to-run variation — the largest source of error on a shared machine — is in every interval; a point with a single run can only show its within-run CI and says so.',
     '',
-    'A crossover is reported where one CNI goes from clearly below another to clearly above it — clearly: the envelope of its runs\' 95% CIs (for CPU, the range of its repetitions) lies entirely below the other\'s — at the policy count where the medians meet by linear interpolation.',
+    'A crossover is reported where one CNI goes from clearly below another to clearly above it — clearly: its run-level 95% CI (hierarchical bootstrap; for CPU, a t interval over the runs) lies entirely below the other\'s — at the policy count where the run-level values meet by linear interpolation.',
   ].join('\n');
 }
 

@@ -4,6 +4,7 @@ import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
 import type { Analysis } from './analyze.js';
+import { headlineFigure } from './markdown.js';
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 
@@ -14,14 +15,15 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   for (const p of m.points.filter((x) => x.status === 'failed')) out.push(`  FAILED ${p.key}: ${p.error?.stage ?? ''}${p.error?.kind ? ` (${p.error.kind})` : ''}: ${p.error?.message.split('\n')[0] ?? ''}`);
   if (!a || a.cnis.length === 0) return out.join('\n');
   out.push('');
-  const rows: string[][] = [['CNI', 'metric', 'slope ns/policy', '95% CI', 'R²', 'verdict']];
+  const rows: string[][] = [['CNI', 'metric', 'verdict', 'headline (slope where a line fits, else segments and exponent)', 'R²']];
   for (const x of a.cnis) {
     for (const id of ['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn'] as const) {
       const r = x.metrics[id];
-      rows.push([x.cni, id, r.fit ? f2(r.fit.slope) : '–', r.fit ? `${f2(r.fit.slopeCi95[0])} … ${f2(r.fit.slopeCi95[1])}` : '–', r.fit ? f2(r.fit.r2) : '–', r.verdict.complexity]);
+      rows.push([x.cni, id, r.verdict.complexity, headlineFigure(r), r.fit ? f2(r.fit.r2) : '–']);
     }
   }
-  out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'l']));
+  out.push(table(rows, ['l', 'l', 'l', 'l', 'r']));
+  out.push(`CIs are at run level (hierarchical bootstrap over the repetitions); see bench report for points, segments and reasons.`);
   for (const x of a.crossovers.filter((y) => y.metric === 'connect_p50')) out.push(`crossover (connect p50): ${x.lowerBefore} lower up to ≈${x.atPolicies} policies, ${x.lowerAfter} above`);
   return out.join('\n');
 }
