@@ -27,12 +27,15 @@ export function summaryJson(r: RunResult) {
     model: r.meta.model.name,
     policies: r.meta.policy.count,
     policiesEnforced: r.policiesEnforced,
+    cpuPlacement: r.meta.cpuPlacement ?? null,
+    ciLevel: 'within-run' as const,
+    note: ONE_RUN_NOTE,
     modelState: r.modelState,
     timings: r.timings,
     metrics: Object.fromEntries(
       METRICS.map((m) => {
         const x = r.metrics[m];
-        return [m, x ? { ...x.summary, errors: x.errors, cpu: x.cpu } : null];
+        return [m, x ? { ...x.summary, errors: x.errors, cpu: x.cpu, stability: x.stability ?? null } : null];
       }),
     ),
     errors: r.errors,

@@ -119,4 +119,44 @@ describe('bench run on the local kernel', () => {
     expect(namespacesOfRun(runId)).toEqual([]);
     expect(readFileSync('/proc/self/status', 'utf8')).toBeTruthy();
   });
+
+  itKernel('default placement: receive steering of the run\'s veths on the chosen CPU, inside its namespaces only', async () => {
+    const { config } = resolveRunConfig({ cni: 'none', backend: 'local', samples: '100', warmup: '0' });
+    const backend = new LocalBackend({ config: config!, runId: newRunId() });
+    const hostBefore = await execa('sh', ['-c', 'cat /sys/class/net/*/queues/rx-0/rps_cpus 2>/dev/null | sort | uniq -c'], { reject: false });
+    expect(backend.cpuPlacement.mode).toBe('auto');
+    const cpu = backend.cpuPlacement.cpus![0]!;
+    try {
+      await backend.up();
+      const pod = backend.plan.pods[0]!;
+      for (const [ns, dev] of [[pod.netns, 'eth0'], [pod.node.netns, pod.hostIf], [backend.plan.nodes[0]!.netns, 'eth0']] as const) {
+        const r = await execa('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/queues/rx-0/rps_cpus`]);
+        expect(Number.parseInt(r.stdout.replace(/,/g, ''), 16)).toBe(2 ** cpu);
+      }
+    } finally {
+      await backend.down();
+    }
+    const hostAfter = await execa('sh', ['-c', 'cat /sys/class/net/*/queues/rx-0/rps_cpus 2>/dev/null | sort | uniq -c'], { reject: false });
+    expect(hostAfter.stdout).toBe(hostBefore.stdout);
+  });
+
+  itKernel('bench run --repetitions 3: three fresh runs, a run-level summary, placement recorded', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const r = await bench(['run', '--cni', 'none', '--samples', '500', '--warmup', '50', '--repetitions', '3', '--backend', 'local', '--out', out, '--json'], { timeout: 180_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { summary: { ciLevel: string; runIds: string[]; metrics: Record<string, { runs: number; p50: { level: string; ci95: [number, number]; perRun: number[] } }> } };
+    expect(doc.summary.ciLevel).toBe('runs');
+    expect(new Set(doc.summary.runIds).size).toBe(3);
+    expect(doc.summary.metrics.connect!.runs).toBe(3);
+    expect(doc.summary.metrics.connect!.p50.perRun).toHaveLength(3);
+    const group = join(out, doc.summary.runIds[0]!);
+    expect(existsSync(join(group, 'summary.json'))).toBe(true);
+    for (const k of [1, 2, 3]) {
+      const res = readResult(join(group, `r${k}`, 'result.json'));
+      expect(res.meta.repetition).toBe(k);
+      expect(res.meta.cpuPlacement!.mode).toBe('auto');
+      expect(res.metrics.connect!.stability).toBeDefined();
+    }
+    for (const id of doc.summary.runIds) expect(namespacesOfRun(id)).toEqual([]);
+  });
 });
