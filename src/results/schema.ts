@@ -76,6 +76,8 @@ export const runResultSchema = z.object({
     scenario: z.string().nullable(),
     sweepId: z.string().nullable().optional(),
     repetition: z.number().nullable().optional(),
+    /** Ids of other cni-bench runs live on this machine while this one ran: their load disturbs the numbers. */
+    concurrentRuns: z.array(z.string()).optional(),
   }),
   policiesEnforced: z.boolean(),
   /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */

@@ -1,6 +1,7 @@
 // bench compare <baseline> <current>: the nightly regression gate. Exit 1 on any regression, 0 otherwise,
 // 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force).
 import type { Command } from 'commander';
+import { outputOption } from '../outputs.js';
 import { existsSync } from 'node:fs';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
 
@@ -69,7 +70,7 @@ export function register(program: Command): void {
     .option('--alpha <p>', 'significance level (default 0.05)')
     .option('--force', 'compare even across backends, models or machines; overwrite --output')
     .option('--json', 'print the comparison as JSON instead of markdown')
-    .option('--output <file>', 'also write the markdown summary to this file')
+    .addOption(outputOption('--output <file>', 'also write the markdown summary to this file', 'file'))
     .action(async (baseline: string, current: string, opts: CompareCliOptions) => {
       process.exitCode = await cmdCompare(baseline, current, opts);
     });

@@ -1,5 +1,6 @@
 // bench report <dir…>: report.md and a self-contained report.html (or perfdash JSON) from result files.
 import type { Command } from 'commander';
+import { outputOption } from '../outputs.js';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
@@ -54,9 +55,9 @@ export function register(program: Command): void {
     .command('report')
     .description('analyse result files (a sweep directory, any directory of results, or files): slopes, verdicts, charts, CNI selection advice')
     .argument('<inputs...>', 'sweep directories, result directories or result.json files')
-    .option('--out <dir>', 'where report.md/report.html go (default: the first input directory)')
+    .addOption(outputOption('--out <dir>', 'where report.md/report.html go (default: the first input directory)', 'dir'))
     .option('--format <fmt>', 'html (report.md + report.html), md, or perfdash (PerfData JSON for perfdash dashboards)', 'html')
-    .option('-o, --output <file>', 'perfdash: write here instead of stdout')
+    .addOption(outputOption('-o, --output <file>', 'perfdash: write here instead of stdout (- for stdout)', 'file', { stdout: true }))
     .option('--seed <n>', 'seed of the bootstrap CIs (default 1)')
     .option('--force', 'overwrite files not written by bench report')
     .action(async (inputs: string[], opts: ReportOptions) => {

@@ -7,6 +7,7 @@ import { loadScenarioFile, type Problem, type RawFlags } from '../../config/load
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
+import { outputOption } from '../outputs.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
 const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const;
@@ -167,7 +168,7 @@ export function register(program: Command): void {
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
     .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
-    .option('--out <dir>', 'results root (default results)')
+    .addOption(outputOption('--out <dir>', 'results root (default results)', 'dir'))
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
     .action(async (opts: SweepCliOptions) => {
