@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
+import { ConfigError, loadScenarioFile, resolveRunConfig, unlessScenarioFailed, type Problem, type RawFlags } from '../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName, type RunConfig } from '../config/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
@@ -58,7 +58,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
   if (scenario) problems.push(...scenario.problems);
   const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
-  problems.push(...configProblems);
+  problems.push(...unlessScenarioFailed(configProblems, Boolean(scenario?.problems.length)));
   if (!config) throw new UsageError(problems);
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadScenarioFile, type Problem, type RawFlags } from '../../config/load.js';
+import { loadScenarioFile, unlessScenarioFailed, type Problem, type RawFlags } from '../../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
@@ -73,7 +73,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     for (const k of ['cni', 'policies', 'repetitions', ...SETTING_FLAGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
-    problems.push(...cfgProblems);
+    problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
     if (!config || problems.length) return reportUsage(io, problems);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false });
