@@ -218,3 +218,47 @@ describe('report across machines', () => {
     expect(forced.stderr).toMatch(/warning: mixing results from 2 machines/);
   });
 });
+
+describe('sweep --resume of a sweep that is still running', () => {
+  it('is refused while its process holds the lock, and runs once the holder is gone', async () => {
+    const { cmdSweep } = await import('./commands/sweep.js');
+    const { SWEEP_LOCK_FILE } = await import('../sweep/manifest.js');
+    const { lockContent } = await import('../backends/local/gc.js');
+    const out = tmp();
+    const io = () => {
+      const buf = { stdout: '', stderr: '' };
+      return { buf, io: { stdout: { write: (s: string) => (buf.stdout += s) }, stderr: { write: (s: string) => (buf.stderr += s) } } };
+    };
+    const calls: string[] = [];
+    const runPoint: import('../sweep/sweep.js').PointRunner = async ({ point, runId, outDir, sweep }) => {
+      calls.push(point.key);
+      const r = syntheticResult({ cni: point.cni, policies: point.policies, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 50, connectNs: 40_000 });
+      r.runId = runId;
+      writeResult(outDir, r);
+      return { result: r };
+    };
+    // A sweep interrupted after its first point.
+    const ctl = new AbortController();
+    const first = io();
+    const stopAfterOne: typeof runPoint = async (a) => {
+      const o = await runPoint(a);
+      ctl.abort();
+      return o;
+    };
+    expect(await cmdSweep({ cni: 'none', policies: '0,10', repetitions: '2', backend: 'local', out }, first.io, { runPoint: stopAfterOne, signal: ctl.signal })).toBe(130);
+    const id = readdirSync(out).find((d) => d.startsWith('sweep-'))!;
+    const lock = join(out, id, SWEEP_LOCK_FILE);
+    expect(existsSync(lock)).toBe(false); // released when it stopped
+    // Another process (this test's parent stands in) is running it.
+    writeFileSync(lock, lockContent(process.ppid));
+    const second = io();
+    expect(await cmdSweep({ resume: id, out }, second.io, { runPoint })).toBe(2);
+    expect(second.buf.stderr).toMatch(new RegExp(`--resume: sweep ${id} is still running \\(pid ${process.ppid}\\)`));
+    expect(calls).toHaveLength(1);
+    // A lock left by a dead process does not block.
+    writeFileSync(lock, '999999999\n');
+    const third = io();
+    expect(await cmdSweep({ resume: id, out }, third.io, { runPoint })).toBe(0);
+    expect(calls).toHaveLength(4);
+  });
+});
