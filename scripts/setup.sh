@@ -40,4 +40,14 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 echo "==> building TypeScript and native helpers"
 npm run build
 
-echo "==> done. Try: npx bench doctor"
+# `bench` on PATH: a link to scripts/bench, which execs this checkout's CLI (signals reach the run itself).
+# An existing /usr/local/bin/bench that is not ours is left alone.
+BENCH_LINK=/usr/local/bin/bench
+if [ -L "$BENCH_LINK" ] || [ ! -e "$BENCH_LINK" ]; then
+  "${SUDO[@]}" ln -sfn "$PWD/scripts/bench" "$BENCH_LINK"
+  echo "==> linked $BENCH_LINK -> $PWD/scripts/bench"
+else
+  echo "==> $BENCH_LINK exists and is not a link; not replacing it (run $PWD/scripts/bench instead)"
+fi
+
+echo "==> done. Try: bench doctor"

@@ -65,6 +65,11 @@ export interface BenchBackend {
   down(): Promise<void>;
   /** For --keep: how to look at what was left up. */
   keepInstructions(): string[];
+  /**
+   * For --keep: hand what stays up over to nobody, so this process can exit (a local run's server is restarted
+   * detached and the run is recorded for `bench gc`). Backends whose resources outlive the process anyway omit it.
+   */
+  detach?(): Promise<void>;
 }
 
 /** A failure the user can act on, tagged with its domain so results and exit codes can tell them apart. */

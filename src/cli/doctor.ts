@@ -81,3 +81,24 @@ export function formatChecks(checks: Check[]): string {
   }
   return lines.join('\n');
 }
+
+/** What the kind and cluster backends call; checked before anything is created. */
+const BACKEND_TOOLS: Record<'kind' | 'cluster', Array<[string, string[], string]>> = {
+  kind: [
+    ['docker', ['info', '--format', '{{.ServerVersion}}'], 'a running Docker engine'],
+    ['kind', ['version'], 'kind'],
+    ['kubectl', ['version', '--client'], 'kubectl'],
+  ],
+  cluster: [['kubectl', ['version', '--client'], 'kubectl']],
+};
+
+/** Problems that stop the kind/cluster backend before it starts: each names what is missing and `bench doctor`. */
+export async function backendPreflight(runner: Runner, backend: string): Promise<Array<{ where: string; message: string }>> {
+  if (backend !== 'kind' && backend !== 'cluster') return [];
+  const missing: string[] = [];
+  for (const [cmd, args, what] of BACKEND_TOOLS[backend]) {
+    const r = await runner.run({ argv: [cmd, ...args], allowFailure: true, timeoutMs: 10_000 }).catch(() => ({ exitCode: 127 }));
+    if (r.exitCode !== 0) missing.push(what);
+  }
+  return missing.length ? [{ where: '--backend', message: `the ${backend} backend needs ${missing.join(', ')}, not found on this machine; run 'bench doctor' to see how to install them` }] : [];
+}

@@ -3,15 +3,17 @@
 // the exit code. Usage errors exit 2; a failed run or check exits 1.
 import { Command, CommanderError, Option } from 'commander';
 import { stringify } from 'yaml';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadScenarioFile, resolveRunConfig, type Problem, type RawFlags } from '../config/load.js';
+import { ConfigError, loadScenarioFile, resolveRunConfig, unlessScenarioFailed, type Problem, type RawFlags } from '../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName, type RunConfig } from '../config/schema.js';
 import type { RunResult } from '../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from './process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from './io.js';
+import { GuardError, installGuards } from './guards.js';
+import { outputOption, outputPathProblem } from './outputs.js';
 import { register as registerVerify } from './commands/verify.js';
 import { register as registerSweep } from './commands/sweep.js';
 import { register as registerReport } from './commands/report.js';
@@ -41,8 +43,8 @@ const runFlags = (cmd: Command) =>
     .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
     .option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
-    .option('--out <dir>', 'results directory (default results)')
-    .option('--keep', 'leave the namespaces/cluster up after the run and print how to enter them')
+    .addOption(outputOption('--out <dir>', 'results directory (default results)', 'dir'))
+    .option('--keep', 'leave the namespaces/cluster up after the run, print how to enter them, and exit (bench gc --run <id> removes them)')
     .option('--dry-run', 'print the plan (every command) without running anything')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--context <name>', 'cluster backend: kubeconfig context to use (required for --backend cluster)')
@@ -69,16 +71,29 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
   if (scenario) problems.push(...scenario.problems);
   const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
-  problems.push(...configProblems);
+  problems.push(...unlessScenarioFailed(configProblems, Boolean(scenario?.problems.length)));
   const repetitions = runRepetitions(opts, scenario?.scenario?.repetitions, problems);
   if (!config) throw new UsageError(problems);
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });
   }
+  if (selection.backend !== 'cluster') {
+    for (const flag of ['context', 'kubeconfig'] as const) {
+      if (config[flag] !== undefined) problems.push({ where: `--${flag}`, message: `only for --backend cluster (this run uses the ${selection.backend} backend)` });
+    }
+  }
   const unsupported = checkBackendCni(selection.backend, config.cni);
-  if (unsupported) throw new UsageError([...problems, unsupported]);
+  if (unsupported) problems.push(unsupported);
+  // The scenario file may set out:, so the effective directory is checked here too (flags are checked earlier).
+  const outProblem = config.dryRun ? undefined : outputPathProblem(config.out, 'dir');
+  if (outProblem) problems.push({ where: '--out', message: outProblem });
   if (problems.length) throw new UsageError(problems);
+  if (!config.dryRun) {
+    const { backendPreflight } = await import('./doctor.js');
+    const missing = await backendPreflight(new ExecRunner(), selection.backend);
+    if (missing.length) throw new UsageError(missing);
+  }
 
   // With --json, stdout carries only the JSON document.
   if (selection.note) (config.json ? process.stderr : process.stdout).write(`${selection.note}\n`);
@@ -109,7 +124,9 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   }
   if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
   else process.stdout.write(`\n${formatRunSummary(result, path)}\n`);
-  if (config.keep) process.stdout.write(`\n${backend.keepInstructions().join('\n')}\n`);
+  if (config.keep) (config.json ? process.stderr : process.stdout).write(`\n${backend.keepInstructions().join('\n')}\n`);
+  const others = result.meta.concurrentRuns ?? [];
+  if (others.length) process.stderr.write(`warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)\n`);
   if (signal.aborted) return 130;
   return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
 }
@@ -164,7 +181,8 @@ async function cmdGc(opts: Record<string, unknown>): Promise<number> {
   const report = await collectGarbage(new ExecRunner(), { only: opts.run as string | undefined, force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) });
   if (report.removed.length === 0) process.stdout.write('nothing to remove\n');
   for (const r of report.removed) {
-    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} run ${r.runId}: ${r.namespaces.length} namespaces${r.pins.length ? `, BPF pins ${r.pins.join(' ')}` : ''}\n`);
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}\n`);
     for (const ns of r.namespaces) process.stdout.write(`  netns ${ns}\n`);
   }
   for (const id of report.skippedLive) process.stdout.write(`skipped run ${id}: its process is still running (use --force to remove anyway)\n`);
@@ -194,9 +212,15 @@ async function cmdDoctor(): Promise<number> {
   return checks.filter((c) => c.for === 'local').every((c) => c.ok) ? EXIT_OK : EXIT_FAIL;
 }
 
+function packageVersion(): string {
+  // main.ts sits two levels below the package root both as src/cli/main.ts and as dist/cli/main.js.
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('bench')
     .description('Measure Kubernetes CNI data planes: is NetworkPolicy enforced, and what does a new connection cost as policies grow?')
+    .version(packageVersion(), '-V, --version', 'print the version of cni-bench')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   const wrap = (fn: (opts: Record<string, unknown>) => Promise<number>) => async (opts: Record<string, unknown>) => {
@@ -224,6 +248,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerReport(program);
   registerCompare(program);
+  installGuards(program);
   return program;
 }
 
@@ -234,7 +259,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    if (e instanceof UsageError || e instanceof ConfigError) {
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof GuardError) {
       process.stderr.write(`bench: invalid input\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
       return EXIT_USAGE;
     }

@@ -8,28 +8,43 @@ export interface Interrupt {
   dispose(): void;
 }
 
+/** Signals that end a run: Ctrl-C, `kill`, and SIGHUP (the terminal or the ssh session closed). */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
- * First Ctrl-C/SIGTERM aborts the work so its finally-blocks tear down; a second exits at once and says how to
- * clean up.
+ * The first stop signal aborts the work so its finally-blocks tear down; a second SIGINT or SIGTERM exits at
+ * once and says how to clean up. SIGHUP never forces an exit: a closing terminal may send it along with other
+ * signals, and nobody is there to press again. After SIGHUP the terminal is gone, so writes to it must not
+ * throw (EIO/EPIPE) in the middle of the teardown.
  */
 export function onInterrupt(what: string, write: (s: string) => void = (s) => void process.stderr.write(s)): Interrupt {
   const ctl = new AbortController();
-  let count = 0;
+  let first: NodeJS.Signals | undefined;
+  const safeWrite = (s: string) => {
+    try {
+      write(s);
+    } catch {
+      /* the terminal is gone */
+    }
+  };
   const onSignal = (sig: NodeJS.Signals) => {
-    if (++count > 1) {
-      write(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
+    if (sig === 'SIGHUP') {
+      for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => undefined);
+    }
+    if (first !== undefined) {
+      if (sig === 'SIGHUP' || first === 'SIGHUP') return;
+      safeWrite(`\n${sig} again: exiting without finishing cleanup; run 'bench gc' to remove leftovers\n`);
       process.exit(130);
     }
-    write(`\n${sig}: ${what} (press again to exit at once)\n`);
+    first = sig;
+    safeWrite(`\n${sig}: ${what}${sig === 'SIGHUP' ? '' : ' (press again to exit at once)'}\n`);
     ctl.abort(new Error(`interrupted by ${sig}`));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   return {
     signal: ctl.signal,
     dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
     },
   };
 }

@@ -10,7 +10,12 @@ export interface Problem {
   /** Where: `--policies`, or `scenarios/x.yaml:4:3`. */
   where: string;
   message: string;
+  /** A required setting that is absent: not worth saying when the scenario file that may set it did not load. */
+  missing?: true;
 }
+
+/** Drops "required" problems when the scenario file was invalid (it may well set what they ask for). */
+export const unlessScenarioFailed = (problems: Problem[], scenarioFailed: boolean) => (scenarioFailed ? problems.filter((p) => !p.missing) : problems);
 
 export class ConfigError extends Error {
   constructor(readonly problems: Problem[]) {
@@ -50,15 +55,33 @@ function locate(doc: Document, lines: LineCounter, path: PropertyKey[], unknownK
   return `:${line}:${col}`;
 }
 
+const got = (input: unknown) => (input === undefined ? '' : `, got ${JSON.stringify(input)}`);
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `must be one of ${(issue.values as unknown[]).map(String).join(', ')}`;
   }
-  if (issue.code === 'too_small' && 'minimum' in issue) return `must be at least ${String(issue.minimum)}`;
+  if (issue.code === 'too_small' && 'minimum' in issue) return issue.origin === 'string' && Number(issue.minimum) === 1 ? 'must not be empty' : issue.origin === 'array' ? `must list at least ${String(issue.minimum)}` : `must be at least ${String(issue.minimum)}`;
   if (issue.code === 'too_big' && 'maximum' in issue) return `must be at most ${String(issue.maximum)}`;
   if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'invalid_union') {
+    // Scenario settings are "a value or a list of values": explain the branch that matches the input's shape.
+    const branches = issue.errors;
+    const isList = Array.isArray(issue.input);
+    const branch = isList ? (branches.find((b) => b[0] && b[0].path.length > 0) ?? branches.find((b) => b[0]?.code === 'too_small')) : branches.find((b) => b[0] && !(b[0].code === 'invalid_type' && b[0].expected === 'array'));
+    const first = branch?.[0];
+    if (first) {
+      const at = first.path.length ? `[${first.path.map(String).join('][')}] ` : '';
+      return `${at}${describeIssue(first)}${isList ? '' : ' (or a list of such values)'}${got(first.input)}`;
+    }
+  }
   return issue.message;
 }
+
+const describeUnionKey = (issue: z.core.$ZodIssue) => {
+  const d = describeIssue(issue);
+  return d.startsWith('[') ? d : `: ${d}`;
+};
 
 /** Parses and validates a scenario file; problems carry file:line:col. */
 export function parseScenario(path: string, text: string): { scenario?: Scenario; problems: Problem[] } {
@@ -67,10 +90,17 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
   const problems: Problem[] = [];
   for (const e of doc.errors) {
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-    problems.push({ where: `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`, message: `YAML syntax: ${e.message.split('\n')[0]}` });
+    const message = e.code === 'MULTIPLE_DOCS' ? "a scenario file holds one YAML document; this one has a second after '---' (put each scenario in its own file)" : `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
+    problems.push({ where: `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`, message });
   }
   if (problems.length) return { problems };
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS() ?? {};
+  } catch (e) {
+    // yaml refuses documents whose aliases expand exponentially ("billion laughs").
+    return { problems: [{ where: path, message: `YAML: ${(e as Error).message.includes('alias') ? 'too many alias (*name) expansions; a scenario needs no aliases' : (e as Error).message}` }] };
+  }
   if (typeof data !== 'object' || Array.isArray(data)) {
     return { problems: [{ where: path, message: 'a scenario must be a mapping of settings (key: value)' }] };
   }
@@ -86,7 +116,7 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
       }
     } else {
       const key = issue.path.map(String).join('.');
-      problems.push({ where: `${path}${locate(doc, lines, issue.path)}`, message: `${key}: ${describeIssue(issue)}` });
+      problems.push({ where: `${path}${locate(doc, lines, issue.path)}`, message: `${key}${issue.code === 'invalid_union' ? '' : ': '}${issue.code === 'invalid_union' ? describeUnionKey(issue) : `${describeIssue(issue)}${got(issue.input)}`}` });
     }
   }
   return { problems };
@@ -140,7 +170,7 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
     }
   }
   Object.assign(merged, coerceFlags(flags, problems));
-  if (merged.cni === undefined) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
+  if (merged.cni === undefined) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}`, missing: true });
   if (merged.policies === undefined) merged.policies = 0;
   const parsed = runConfigSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {

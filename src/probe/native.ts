@@ -2,7 +2,8 @@
 // return CommandSpecs, a parser for the client's JSON, and the two ways of running it (the echo server as a
 // long-lived child, the client through the Runner). The probe is C because Node's event loop would add more
 // to each new-connection sample than the data planes we are comparing.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -299,4 +300,35 @@ export async function startServer(spec: CommandSpec, opts: StartServerOptions = 
       await exited;
     },
   };
+}
+
+/**
+ * Starts a server that outlives this process (for `--keep`): its own session (no terminal signals reach it),
+ * no parent-death signal, output to `logFile`. Resolves with its pid once it is listening.
+ */
+export async function startDetachedServer(spec: CommandSpec, logFile: string, readyTimeoutMs = 10_000): Promise<number> {
+  const [file, ...args] = fullArgv(spec) as [string, ...string[]];
+  const fd = openSync(logFile, 'w');
+  let child;
+  try {
+    child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, CB_PROBE_DETACHED: '1' } });
+  } finally {
+    closeSync(fd);
+  }
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new ProbeError(`${spec.purpose ?? 'detached server'}: ${shellQuote(fullArgv(spec))} did not start`);
+  let exited: number | string | null = null;
+  child.once('exit', (code, sig) => (exited = sig ?? code));
+  const deadline = performance.now() + readyTimeoutMs;
+  for (;;) {
+    const log = readFileSync(logFile, 'utf8');
+    if (/^ready$/m.test(log)) return pid;
+    if (exited !== null) throw new ProbeError(`${shellQuote(fullArgv(spec))} exited (${exited}) before it was ready: ${log.trim()}`);
+    if (performance.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      throw new ProbeError(`${shellQuote(fullArgv(spec))} did not print 'ready' within ${readyTimeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

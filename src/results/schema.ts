@@ -105,6 +105,8 @@ export const runResultSchema = z.object({
     repetition: z.number().nullable().optional(),
     /** bench run --repetitions N: how many repetitions the group has (repetition is this run's index). */
     repetitions: z.number().nullable().optional(),
+    /** Ids of other cni-bench runs live on this machine while this one ran: their load disturbs the numbers. */
+    concurrentRuns: z.array(z.string()).optional(),
   }),
   policiesEnforced: z.boolean(),
   /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */

@@ -2,9 +2,10 @@
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
+import { itKernel, namespacesOfRun, tryConnect } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { LocalBackend } from '../backends/local/backend.js';
 import { resolveRunConfig } from '../config/load.js';
@@ -26,9 +27,10 @@ function runIdFrom(stderr: string): string {
 }
 
 /** A run that would take minutes, returned once it is measuring. */
-async function startLongRun() {
+async function startLongRun(opts: { via?: string[] } = {}) {
   const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
-  const child = execa(process.execPath, [BENCH, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
+  const [file, ...pre] = opts.via ?? [process.execPath, BENCH];
+  const child = execa(file!, [...pre, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
   let stderr = '';
   await new Promise<void>((resolve) => {
     child.stderr!.on('data', (d: Buffer) => {
@@ -158,5 +160,101 @@ describe('bench run on the local kernel', () => {
       expect(res.metrics.connect!.stability).toBeDefined();
     }
     for (const id of doc.summary.runIds) expect(namespacesOfRun(id)).toEqual([]);
+  });
+
+  itKernel('--keep returns within seconds, leaves the server up detached and recorded, and gc --run removes it all', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const t0 = performance.now();
+    const r = await bench(['run', '--cni', 'flannel', '--policies', '10', '--samples', '200', '--warmup', '0', '--backend', 'local', '--out', out, '--keep', '--json'], { timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(45_000); // it used to hang for good
+    const runId = (JSON.parse(r.stdout) as { runId: string }).runId;
+    expect(r.stderr).toContain(`bench gc --run ${runId}`);
+    try {
+      expect(namespacesOfRun(runId)).toHaveLength(5);
+      const kept = JSON.parse(readFileSync(`/run/cni-bench/${runId}.kept`, 'utf8')) as { serverPid: number };
+      expect(existsSync(`/run/cni-bench/${runId}.pid`)).toBe(false); // not a live run any more
+      const server = readFileSync(`/proc/${kept.serverPid}/stat`, 'utf8');
+      expect(server).toMatch(/\(cb-probe\) S /);
+      // Its own session: no terminal signal of the shell that ran bench reaches it.
+      expect(Number(server.slice(server.lastIndexOf(')') + 2).split(' ')[3])).toBe(kept.serverPid);
+      const result = readResult(join(out, runId, 'result.json'));
+      const server0 = `cb-${runId}-server0`;
+      const client = `cb-${runId}-client`;
+      expect(result.status).toBe('ok');
+      expect(namespacesOfRun(runId)).toContain(server0);
+      expect(await tryConnect(client, '10.244.1.2', 8080)).toBe('connected');
+    } finally {
+      const gc = await bench(['gc', '--run', runId]);
+      expect(gc.exitCode, gc.stderr).toBe(0);
+      expect(gc.stdout).toContain(`removed run ${runId} (left up with --keep): 5 namespaces`);
+    }
+    expect(namespacesOfRun(runId)).toEqual([]);
+    expect(readdirSync('/run/cni-bench').filter((f) => f.startsWith(runId))).toEqual([]);
+  });
+
+  itKernel('SIGHUP (terminal or ssh closed) tears down like SIGTERM, even with the output pipes gone', async () => {
+    const { child, runId, out } = await startLongRun();
+    expect(namespacesOfRun(runId).length).toBeGreaterThan(0);
+    // The terminal is gone: nothing reads what the run writes any more.
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    child.kill('SIGHUP');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(namespacesOfRun(runId)).toEqual([]);
+    expect(readdirSync('/run/cni-bench').filter((f) => f.startsWith(runId))).toEqual([]);
+    expect(readResult(join(out, runId, 'result.json')).errors[0]!.stage).toBe('interrupted');
+  });
+
+  itKernel('scripts/bench (the bench on PATH): a kill reaches the run, and it returns only after teardown', async () => {
+    const { child, runId } = await startLongRun({ via: [join(PACKAGE_ROOT, 'scripts', 'bench')] });
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    // Nothing is left at the moment the command returns (npx returned 143 and left the run going).
+    expect(namespacesOfRun(runId)).toEqual([]);
+  });
+
+  itKernel('bench gc removes a run whose killed process is a zombie nobody reaped', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    // `exec sleep` replaces the shell, so when the run is killed nothing reaps it: it stays a zombie.
+    const parent = spawn('sh', ['-c', `"${process.execPath}" "${BENCH}" run --cni flannel --samples 1000000 --warmup 0 --backend local --out "${out}" 2>"${out}/stderr" & exec sleep 120`], { stdio: 'ignore' });
+    try {
+      let runId: string | undefined;
+      for (let i = 0; i < 600 && !runId; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        const text = existsSync(`${out}/stderr`) ? readFileSync(`${out}/stderr`, 'utf8') : '';
+        if (text.includes('measuring connect')) runId = runIdFrom(text);
+      }
+      expect(runId).toBeDefined();
+      const pid = Number(readFileSync(`/run/cni-bench/${runId}.pid`, 'utf8').trim().split(' ')[0]);
+      process.kill(pid, 'SIGKILL');
+      await new Promise((res) => setTimeout(res, 500));
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      const gc = await bench(['gc', '--run', runId!]);
+      expect(gc.exitCode, gc.stderr).toBe(0);
+      expect(gc.stdout).toContain(`removed run ${runId}`);
+      expect(namespacesOfRun(runId!)).toEqual([]);
+      expect(readdirSync('/run/cni-bench').filter((f) => f.startsWith(runId!))).toEqual([]);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  itKernel('a run while another is live warns and records the other run in its result', async () => {
+    const { child, runId: other } = await startLongRun();
+    try {
+      const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+      const r = await bench(['run', '--cni', 'none', '--samples', '200', '--warmup', '0', '--backend', 'local', '--out', out, '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const runId = (JSON.parse(r.stdout) as { runId: string }).runId;
+      expect(r.stderr).toMatch(new RegExp(`warning: other cni-bench runs .*${other}`));
+      expect(readResult(join(out, runId, 'result.json')).meta.concurrentRuns).toContain(other);
+    } finally {
+      child.kill('SIGINT');
+      await child;
+    }
+    expect(namespacesOfRun(other)).toEqual([]);
   });
 });

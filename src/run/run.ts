@@ -9,6 +9,7 @@ import { summarize } from '../stats/summary.js';
 import { assessStability } from '../stats/stability.js';
 import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
+import { liveRuns } from '../backends/local/gc.js';
 import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../backends/local/topology.js';
@@ -27,7 +28,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Seed for bootstrap resampling (defaults to the run's seed). */
   bootstrapSeed?: number;
+  /** Ids of other live runs on this machine (default: the run locks in /run/cni-bench). */
+  otherLiveRuns?: () => string[];
 }
+
+const lockedRuns = (self: string) => [...liveRuns()].filter((id) => id !== self);
 
 export function runDirFor(config: RunConfig, runId: string): string {
   return resolve(config.out, runId);
@@ -61,6 +66,10 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const timings: RunResult['timings'] = { setupMs: null, policyInstallMs: null, measureMs: null, teardownMs: null, totalMs: 0 };
   let modelState: RunResult['modelState'] = {};
   let stage = 'setup';
+  const others = opts.otherLiveRuns ?? (() => lockedRuns(opts.runId));
+  // Asked at the start and before the end, so a run that started meanwhile is noticed too.
+  const concurrent = new Set(config.dryRun ? [] : others());
+  if (concurrent.size) progress?.step(`warning: other cni-bench runs are live on this machine (${[...concurrent].join(', ')}): their load disturbs this run's numbers`);
   try {
     let t = performance.now();
     await backend.up();
@@ -81,10 +90,17 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       metrics[metric as MetricName] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
     }
     timings.measureMs = performance.now() - t;
+    if (!config.dryRun) for (const id of others()) concurrent.add(id);
   } catch (e) {
     errors.push({ stage: opts.signal?.aborted ? 'interrupted' : stage, message: (e as Error).message, kind: errorKind(e) });
   } finally {
-    if (!config.keep) {
+    if (config.keep) {
+      try {
+        await backend.detach?.();
+      } catch (e) {
+        errors.push({ stage: 'keep', message: (e as Error).message, kind: errorKind(e) });
+      }
+    } else {
       const t = performance.now();
       try {
         await backend.down();
@@ -116,6 +132,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       sweepId: opts.sweep?.id ?? null,
       repetition: opts.sweep?.repetition ?? opts.repetition?.index ?? null,
       repetitions: opts.repetition?.of ?? null,
+      concurrentRuns: [...concurrent].sort(),
     },
     policiesEnforced: backend.model.enforcesPolicy,
     modelState,

@@ -53,7 +53,9 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
     if (!/^\d+$/.test(repFlag.trim()) || Number(repFlag) < 1 || Number(repFlag) > 100) problems.push({ where: '--repetitions', message: `expected a whole number 1..100, got '${repFlag}'` });
     else repetitions = Number(repFlag);
   }
-  if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)` });
+  if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
+  if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });
+  if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)`, missing: true });
 
   // Validate the shared settings through the run rules, with the matrix's first point standing in.
   let scenarioRest: LoadedScenario | undefined;

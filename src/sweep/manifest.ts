@@ -134,3 +134,6 @@ export function counts(m: SweepManifest): Record<PointStatus, number> {
   for (const p of m.points) c[p.status]++;
   return c;
 }
+
+/** A sweep's lock: held by the process running it, so a second `--resume` cannot run the same points at once. */
+export const SWEEP_LOCK_FILE = 'sweep.lock';

@@ -139,3 +139,83 @@ describe('grid', () => {
     expect(policies[0]!.spec.ingress![0]!.from![0]!.ipBlock).toEqual({ cidr: '172.18.0.240/28', except: ['172.18.0.241/32'] });
   });
 });
+
+describe('case files that would check nothing, or hide problems', () => {
+  it('an empty case file is an error, not "0 cases passed"', () => {
+    expect(parseCaseFile('empty.yaml', '', ctx).problems).toEqual([{ where: 'empty.yaml', message: expect.stringMatching(/holds no cases/) }]);
+    expect(parseCaseFile('empty.yaml', '---\n# nothing\n---\n', ctx).problems).toHaveLength(1);
+    const dir = mkdtempSync(join(tmpdir(), 'cb-cases-'));
+    writeFileSync(join(dir, 'a.yaml'), '');
+    expect(loadCases([join(dir, 'a.yaml')], ctx).problems.map((p) => p.message).join('\n')).toMatch(/holds no cases/);
+  });
+
+  it('a policy in a namespace outside the grid is an error unless the case lists it under emptyNamespaces', () => {
+    const text = GOOD.replace('namespace: x', 'namespace: prod');
+    const r = parseCaseFile('c.yaml', text, ctx);
+    expect(r.cases).toEqual([]);
+    expect(r.problems).toEqual([{ where: 'c.yaml:6:37', message: expect.stringMatching(/namespace 'prod' is not in the grid \(x, y, z/) }]);
+    expect(parseCaseFile('c.yaml', `${text}emptyNamespaces: [prod]\n`, ctx).problems).toEqual([]);
+  });
+
+  it('reports all four problems of one policy, and a bad probes.from next to a bad port', () => {
+    const text = `name: many
+description: four problems in one policy
+policies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: { name: p, namespace: x }
+    spec:
+      podSelector: {}
+      ingress:
+        - ports:
+            - { protocol: ICMP, port: 80 }
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: { name: q, namespace: nowhere }
+    spec:
+      podSelector:
+        matchLabels: { "bad key!": a }
+      ingress:
+        - from:
+            - ipBlock: { cidr: 10.0.0.0/8, except: [192.168.0.0/16] }
+probes:
+  from: [q/zz]
+  ports: [TCP80]
+`;
+    const r = parseCaseFile('c.yaml', text, ctx);
+    const messages = r.problems.map((p) => p.message).join('\n');
+    expect(messages).toMatch(/protocol: must be "TCP" or "UDP" or "SCTP"/);
+    expect(messages).toMatch(/label key 'bad key!'/);
+    expect(messages).toMatch(/probes.ports.0: must look like TCP\/80/);
+    expect(messages).toMatch(/'q\/zz' matches no grid endpoint/);
+    expect(r.problems.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('checks the second policy\'s semantics even when the first is malformed', () => {
+    const text = `name: two
+description: d
+policies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: { name: p, namespace: x }
+    spec: { podSelector: {}, ingres: [] }
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: { name: q, namespace: nowhere }
+    spec: { podSelector: {} }
+`;
+    const messages = parseCaseFile('c.yaml', text, ctx).problems.map((p) => p.message);
+    expect(messages).toEqual([expect.stringMatching(/unknown key 'ingres'/), expect.stringMatching(/namespace 'nowhere' is not in the grid/)]);
+  });
+
+  it('rejects label keys and values the API server rejects, in every selector and in metadata', () => {
+    const bad = (labelsYaml: string) => parseCaseFile('c.yaml', GOOD.replace('podSelector: {}', `podSelector:\n        matchLabels: ${labelsYaml}`), ctx).problems;
+    expect(bad('{ app: a, "example.com/tier": web }')).toEqual([]);
+    expect(bad('{ "-app": a }')[0]?.message).toMatch(/label key '-app'/);
+    expect(bad('{ "Example.com/app": a }')[0]?.message).toMatch(/prefix before '\/' must be a DNS subdomain/);
+    expect(bad(`{ ${'k'.repeat(64)}: a }`)[0]?.message).toMatch(/1-63/);
+    expect(bad('{ app: "a b" }')[0]?.message).toMatch(/label value/);
+    const expr = parseCaseFile('c.yaml', GOOD.replace('podSelector: {}', 'podSelector:\n        matchExpressions: [{ key: "a/b/c", operator: Exists }]'), ctx).problems;
+    expect(expr[0]?.message).toMatch(/label key 'a\/b\/c'/);
+  });
+});

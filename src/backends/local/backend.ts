@@ -5,13 +5,13 @@ import { ExecRunner, type Runner } from '../../exec/runner.js';
 import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
 import { resolveEndpoints } from '../../policy/resolve.js';
 import type { Inventory, PodInfo } from '../../policy/types.js';
-import { planClient, planServer, runClient, startServer, type RunningServer } from '../../probe/native.js';
+import { planClient, planServer, runClient, startDetachedServer, startServer, type RunningServer } from '../../probe/native.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { choosePlacement, planRpsPinning } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext } from './models.js';
-import { announceRun } from './gc.js';
+import { announceRun, recordKeptRun, RUN_LOCK_DIR } from './gc.js';
 import { teardownLocal } from './teardown.js';
 import {
   CLIENT_NAMESPACE,
@@ -186,6 +186,20 @@ export class LocalBackend implements BenchBackend {
     this.downDone = true;
     this.opts.progress?.step('tearing down');
     await teardownLocal({ runner: this.cleanupRunner, topology: this.plan, model: this.impl, servers: this.server ? [this.server] : [], namespaces: topologyNamespaces(this.plan) });
+  }
+
+  /**
+   * --keep: the measured server is a child of this process (it would die with it, and holds its pipes open so the
+   * process never exits); it is replaced by a detached one, and the run is recorded as kept rather than live, so
+   * `bench gc --run <id>` removes it and nothing else mistakes it for a running benchmark.
+   */
+  async detach(): Promise<void> {
+    if (!this.upStarted || this.downDone || this.runner.dryRun) return;
+    await this.server?.stop();
+    this.server = undefined;
+    const spec = { ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT] }), purpose: 'start the probe server (detached, --keep)' };
+    const serverPid = await startDetachedServer(spec, `${RUN_LOCK_DIR}/${this.opts.runId}.server.log`);
+    recordKeptRun({ runId: this.opts.runId, keptAt: new Date().toISOString(), namespaces: topologyNamespaces(this.plan), serverPid });
   }
 
   keepInstructions(): string[] {

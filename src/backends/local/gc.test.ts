@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../../exec/runner.js';
-import { collectGarbage } from './gc.js';
+import { collectGarbage, liveRuns, lockContent, processAlive, recordKeptRun } from './gc.js';
 
 function world() {
   const root = mkdtempSync(join(tmpdir(), 'cb-gc-'));
@@ -26,7 +27,7 @@ describe('bench gc', () => {
   it('removes a dead run, in pods-nodes-switch order, and leaves live runs and foreign namespaces alone', async () => {
     const { runner, pinRoot, lockDir } = world();
     const report = await collectGarbage(runner, { pinRoot, lockDir });
-    expect(report.removed).toEqual([{ runId: 'dead1', namespaces: ['cb-dead1-n0', 'cb-dead1-sw'], pins: [join(pinRoot, 'cb-dead1')] }]);
+    expect(report.removed).toEqual([{ runId: 'dead1', namespaces: ['cb-dead1-n0', 'cb-dead1-sw'], pins: [join(pinRoot, 'cb-dead1')], locks: [join(lockDir, 'dead1.pid')], kept: false }]);
     expect(report.skippedLive).toEqual(['live1']);
     const cmds = runner.log.map((c) => c.argv.join(' '));
     expect(cmds).toContain('kill -9 4242');
@@ -50,5 +51,38 @@ describe('bench gc', () => {
     const report = await collectGarbage(runner, { pinRoot, lockDir, force: true, only: 'live1' });
     expect(report.removed.map((r) => r.runId)).toEqual(['live1']);
     expect(runner.log.map((c) => c.argv.join(' '))).toContain('ip netns delete cb-live1-n0');
+  });
+
+  it('removes the lock of a dead run that left no namespaces, and a --keep record', async () => {
+    const { runner, pinRoot, lockDir } = world();
+    writeFileSync(join(lockDir, 'gone1.pid'), '999999998\n');
+    recordKeptRun({ runId: 'kept1', keptAt: new Date().toISOString(), namespaces: [], serverPid: null }, lockDir);
+    const report = await collectGarbage(runner, { pinRoot, lockDir });
+    expect(report.removed.find((r) => r.runId === 'gone1')).toMatchObject({ namespaces: [], locks: [join(lockDir, 'gone1.pid')] });
+    expect(report.removed.find((r) => r.runId === 'kept1')).toMatchObject({ kept: true });
+    expect(existsSync(join(lockDir, 'gone1.pid'))).toBe(false);
+    expect(existsSync(join(lockDir, 'kept1.kept'))).toBe(false);
+    expect(existsSync(join(lockDir, 'live1.pid'))).toBe(true);
+  });
+
+  it('takes a zombie (killed, not reaped) for a dead run, and a reused pid too', async () => {
+    // `exec sleep` replaces the shell, so nothing reaps its finished child: it stays a zombie while sleep runs.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number((await new Promise<Buffer>((r) => parent.stdout.once('data', r))).toString().trim());
+      await new Promise((r) => setTimeout(r, 300));
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      expect(() => process.kill(pid, 0)).not.toThrow(); // what gc used to ask: the pid "exists"
+      expect(processAlive(pid)).toBe(false);
+      const lockDir = mkdtempSync(join(tmpdir(), 'cb-gc-'));
+      writeFileSync(join(lockDir, 'zomb1.pid'), `${pid}\n`);
+      expect(liveRuns(lockDir).has('zomb1')).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+    // The parent of this test is alive; with a start time that is not its own, the lock is someone else's pid.
+    expect(processAlive(process.ppid)).toBe(true);
+    expect(processAlive(process.ppid, '1')).toBe(false);
+    expect(lockContent(process.ppid)).toMatch(/^\d+ \d+\n$/);
   });
 });

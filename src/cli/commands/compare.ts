@@ -2,6 +2,7 @@
 // 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force),
 // 3 when a point has too few repetitions on a side to judge (and nothing else was a regression).
 import type { Command } from 'commander';
+import { outputOption } from '../outputs.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_MIN_REPETITIONS } from '../../stats/compare.js';
 import { EXIT_FAIL, EXIT_INSUFFICIENT, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
@@ -80,7 +81,7 @@ export function register(program: Command): void {
     .option('--min-repetitions <n>', `runs needed on each side before a change can be called significant (default ${DEFAULT_MIN_REPETITIONS})`)
     .option('--force', 'compare even across backends, models, machine classes or policy shapes; overwrite --output')
     .option('--json', 'print the comparison as JSON instead of markdown')
-    .option('--output <file>', 'also write the markdown summary to this file')
+    .addOption(outputOption('--output <file>', 'also write the markdown summary to this file', 'file'))
     .action(async (baseline: string, current: string, opts: CompareCliOptions) => {
       process.exitCode = await cmdCompare(baseline, current, opts);
     });

@@ -1,5 +1,6 @@
 // bench report <dir…>: report.md and a self-contained report.html (or perfdash JSON) from result files.
 import type { Command } from 'commander';
+import { outputOption } from '../outputs.js';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
@@ -10,16 +11,33 @@ export interface ReportOptions {
   output?: string;
   force?: boolean;
   seed?: string;
+  allowMixedMachines?: boolean;
 }
+
+/** The machine a result was measured on, as far as it moves the numbers. */
+const machineOf = (m: { hostname: string; kernel: string; cpuModel: string; cpus: number }) => `${m.hostname} (kernel ${m.kernel}, ${m.cpus} × ${m.cpuModel})`;
 
 export async function cmdReport(inputs: string[], opts: ReportOptions, io: CommandIo = processIo()): Promise<number> {
   const format = opts.format ?? 'html';
   if (!['html', 'md', 'perfdash', 'json'].includes(format)) return reportUsage(io, [{ where: '--format', message: `must be html (report.md + report.html), md, json or perfdash, got '${format}'` }]);
   const seed = opts.seed === undefined ? 1 : Number(opts.seed);
   if (!Number.isInteger(seed) || seed < 0) return reportUsage(io, [{ where: '--seed', message: `expected a whole number, got '${opts.seed}'` }]);
-  const { analyzeInputs, buildReport, perfdashJson, writeOutputs, OverwriteError } = await import('../../report/write.js');
+  const { buildReport, perfdashJson, writeOutputs, OverwriteError } = await import('../../report/write.js');
+  const { collectResults } = await import('../../report/collect.js');
+  const { analyze } = await import('../../report/analyze.js');
   const t0 = performance.now();
-  const a = analyzeInputs(inputs, { seed });
+  const collected = collectResults(inputs);
+  // One curve across machines would read machine differences as data-plane costs.
+  const machines = new Map<string, string[]>();
+  for (const l of collected.results) machines.set(machineOf(l.result.meta.machine), [...(machines.get(machineOf(l.result.meta.machine)) ?? []), l.path]);
+  if (machines.size > 1) {
+    const lines = [...machines].map(([m, files]) => `${m}: ${files.length} result${files.length > 1 ? 's' : ''}, e.g. ${files[0]}`);
+    if (!opts.allowMixedMachines) {
+      return reportUsage(io, [{ where: 'inputs', message: `results from ${machines.size} machines; a report compares data planes on one machine. Report each machine's results separately (or pass --allow-mixed-machines):\n    ${lines.join('\n    ')}` }]);
+    }
+    io.stderr.write(`bench report: warning: mixing results from ${machines.size} machines (--allow-mixed-machines):\n  ${lines.join('\n  ')}\n`);
+  }
+  const a = analyze(collected.results, { seed, manifests: collected.manifests, problems: collected.problems });
   reportInputProblems(io, a.problems);
   if (a.runs === 0) {
     io.stderr.write('bench report: no usable result files\n');
@@ -54,11 +72,12 @@ export function register(program: Command): void {
     .command('report')
     .description('analyse result files (a sweep directory, any directory of results, or files): slopes, verdicts, charts, CNI selection advice')
     .argument('<inputs...>', 'sweep directories, result directories or result.json files')
-    .option('--out <dir>', 'where report.md/report.html go (default: the first input directory)')
+    .addOption(outputOption('--out <dir>', 'where report.md/report.html go (default: the first input directory)', 'dir'))
     .option('--format <fmt>', 'html (report.md + report.html), md, json (the whole analysis as one document) or perfdash (PerfData JSON for perfdash dashboards)', 'html')
-    .option('-o, --output <file>', 'json/perfdash: write here instead of stdout')
+    .addOption(outputOption('-o, --output <file>', 'json/perfdash: write here instead of stdout (- for stdout)', 'file', { stdout: true }))
     .option('--seed <n>', 'seed of the bootstrap CIs (default 1)')
     .option('--force', 'overwrite files not written by bench report')
+    .option('--allow-mixed-machines', 'analyse results from different machines (hosts, kernels, CPUs) together instead of refusing')
     .action(async (inputs: string[], opts: ReportOptions) => {
       process.exitCode = await cmdReport(inputs, opts);
     });

@@ -1,12 +1,13 @@
 // bench sweep: CNIs × policy counts × repetitions, interleaved, each point a real run; results and a manifest
 // under <out>/<sweep-id>/; --resume finishes what a killed or interrupted sweep left; analysis at the end.
 import { Command, Option } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadScenarioFile, type Problem, type RawFlags } from '../../config/load.js';
+import { loadScenarioFile, unlessScenarioFailed, type Problem, type RawFlags } from '../../config/load.js';
 import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
+import { outputOption } from '../outputs.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
 const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const;
@@ -53,6 +54,12 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     } catch (e) {
       return reportUsage(io, [{ where: '--resume', message: `${(e as Error).message}${typeof opts.out === 'string' ? '' : ' (pass --out if the sweep was written elsewhere)'}` }]);
     }
+    const { lockLive, lockHolder } = await import('../../backends/local/gc.js');
+    const lockFile = resolve(dir, manifestMod.SWEEP_LOCK_FILE);
+    if (lockLive(lockFile)) {
+      const pid = lockHolder(readFileSync(lockFile, 'utf8'))?.pid;
+      return reportUsage(io, [{ where: '--resume', message: `sweep ${manifest.id} is still running (pid ${pid}); resuming it now would run its points twice at once. Wait for it, or stop it (kill ${pid}) and resume then` }]);
+    }
     const stale = staleRunIds(manifest);
     if (stale.length && manifest.backend === 'local' && !deps.runPoint) {
       const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('../../backends/local/gc.js'), import('../../exec/runner.js')]);
@@ -66,13 +73,24 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     for (const k of ['cni', 'policies', 'repetitions', ...SETTING_FLAGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
-    problems.push(...cfgProblems);
+    problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
     if (!config || problems.length) return reportUsage(io, problems);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false });
     const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
+    if (!opts.dryRun) {
+      const { outputPathProblem } = await import('../outputs.js');
+      const outProblem = outputPathProblem(outRoot, 'dir');
+      if (outProblem) return reportUsage(io, [{ where: '--out', message: outProblem }]);
+      if (!deps.runPoint) {
+        const { backendPreflight } = await import('../doctor.js');
+        const { ExecRunner } = await import('../../exec/runner.js');
+        const missing = await backendPreflight(new ExecRunner(), selection.backend);
+        if (missing.length) return reportUsage(io, missing);
+      }
+    }
     const { cni: _c, policies: _p, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
     const settings = sweepSettingsSchema.parse({ ...rest, backend: selection.backend as BackendName });
     const id = newSweepId();
@@ -103,9 +121,14 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
+  const { lockContent } = await import('../../backends/local/gc.js');
+  const lockFile = resolve(dir, manifestMod.SWEEP_LOCK_FILE);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(lockFile, lockContent());
   try {
     await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
+    rmSync(lockFile, { force: true });
     interrupt?.dispose();
   }
   const wallMs = performance.now() - t0;
@@ -167,7 +190,7 @@ export function register(program: Command): void {
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
     .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
-    .option('--out <dir>', 'results root (default results)')
+    .addOption(outputOption('--out <dir>', 'results root (default results)', 'dir'))
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
     .action(async (opts: SweepCliOptions) => {

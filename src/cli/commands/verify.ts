@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../../config/load.js';
 import { CNIS, type CniName } from '../../config/schema.js';
 import { onInterrupt, stepPrinter } from '../process.js';
+import { outputOption } from '../outputs.js';
 
 interface VerifyFlags {
   cni?: string;
@@ -239,7 +240,7 @@ export function register(program: Command): void {
     .option('--kubeconfig <file>', 'cluster backend: kubeconfig file')
     .option('--keep', 'kind/cluster: leave the cluster or the grid namespaces up afterwards and print how to enter them')
     .option('--dry-run', 'kind/cluster: print the plan (every command and manifest) without running anything')
-    .option('--out <dir>', 'kind/cluster: where the kind kubeconfig and diagnostics go (<dir>/<run id>)', 'results')
+    .addOption(outputOption('--out <dir>', 'kind/cluster: where the kind kubeconfig and diagnostics go (<dir>/<run id>)', 'dir', { default: 'results' }))
     .option('--cases <path>', 'case file or directory of *.yaml cases; repeatable (default: the built-in library in scenarios/verify)', collect, [])
     .option('--case <name>', 'run only this case; repeatable', collect, [])
     .option('--timeout-ms <n>', 'per-probe timeout for a TCP connect or a UDP echo (default 300 local, 1000 kind/cluster)')
@@ -247,7 +248,7 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'probes in flight at once (default 32 local, 8 kind/cluster: each is a kubectl exec)')
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
-    .option('--junit <file>', 'write a JUnit XML report (one test case per policy case)')
+    .addOption(outputOption('--junit <file>', 'write a JUnit XML report (one test case per policy case)', 'file'))
     .action(async (opts: VerifyFlags) => {
       process.exitCode = await cmdVerify(opts);
     });

@@ -533,8 +533,9 @@ static int cmd_check(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   // Die with the parent (the Node harness) even if it is SIGKILLed and cannot clean up; the server collects the
-  // SIGTERM like any stop request.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // SIGTERM like any stop request. A server left up by `bench run --keep` is started with CB_PROBE_DETACHED=1
+  // and outlives the harness on purpose (`bench gc` stops it).
+  if (!getenv("CB_PROBE_DETACHED")) prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (argc < 2) usage_error("missing subcommand (server, client or check)");
   const char *sub = argv[1];
   // getopt_long sees the subcommand as argv[0].

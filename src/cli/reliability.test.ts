@@ -1,0 +1,264 @@
+// Bad input of every class a demanding user tries, through the real CLI entry point: each gets exit 2 and a
+// message that names the flag or file, before any work starts or anything is created.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from './main.js';
+import { writeResult } from '../results/io.js';
+import { syntheticResult } from '../report/test-support/fixtures.js';
+import { PACKAGE_ROOT } from '../metrics/machine.js';
+
+async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    process.exitCode = undefined;
+    const code = await main(['node', 'bench', ...argv]);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
+  }
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'cb-rel-'));
+
+/** A directory with two good result files (calico at 0 and 100 policies). */
+function resultsDir(machine?: Parameters<typeof syntheticResult>[0]['machine']): string {
+  const dir = tmp();
+  for (const [i, p] of [0, 100].entries()) writeResult(join(dir, `r${i}`), syntheticResult({ cni: 'calico', policies: p, seed: 10 + i, connectNs: 50_000 + p * 10, machine }));
+  return dir;
+}
+
+describe('output paths are checked before any work', () => {
+  const file = () => {
+    const f = join(tmp(), 'a-file');
+    writeFileSync(f, 'x');
+    return f;
+  };
+
+  it.each([
+    ['run --out <a file>', (f: string) => ['run', '--cni', 'none', '--backend', 'local', '--dry-run', '--out', f], /--out: .* exists and is not a directory/],
+    ['run --out /proc/x', () => ['run', '--cni', 'none', '--backend', 'local', '--dry-run', '--out', '/proc/x'], /--out: \/proc\/x is on proc, a kernel filesystem/],
+    ['run --out <below a file>', (f: string) => ['run', '--cni', 'none', '--backend', 'local', '--dry-run', '--out', join(f, 'sub')], /is a file, not a directory/],
+    ['run --out ""', () => ['run', '--cni', 'none', '--backend', 'local', '--dry-run', '--out', ''], /--out: must not be empty/],
+    ['sweep --out /proc/x', () => ['sweep', '--cni', 'none', '--backend', 'local', '--dry-run', '--out', '/proc/x'], /--out: \/proc\/x is on proc/],
+    ['verify --junit /nonexistent/v.xml', () => ['verify', '--list', '--case', 'default-deny-ingress', '--junit', '/nonexistent-cb-dir/v.xml'], /--junit: directory \/nonexistent-cb-dir does not exist/],
+    ['verify --junit <a directory>', () => ['verify', '--list', '--case', 'default-deny-ingress', '--junit', tmp()], /--junit: .* is a directory; give a file name/],
+  ])('%s: exit 2, named, nothing run', async (_name, argv, message) => {
+    const r = await capture(argv(file()));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('report --out and compare --output: refused before reading or writing anything', async () => {
+    const dir = resultsDir();
+    const f = file();
+    const report = await capture(['report', dir, '--out', f]);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toMatch(/--out: .* exists and is not a directory/);
+    expect(report.stderr).not.toMatch(/analysed/);
+    const perfdash = await capture(['report', dir, '--format', 'perfdash', '-o', '/proc/x/y.json']);
+    expect(perfdash.code).toBe(2);
+    expect(perfdash.stderr).toMatch(/-o|--output/);
+    const compare = await capture(['compare', dir, dir, '--output', join(f, 'x.md')]);
+    expect(compare.code).toBe(2);
+    expect(compare.stderr).toMatch(/--output: cannot create .* is a file, not a directory/);
+    expect(compare.stdout).toBe('');
+    // A good path still works, and '-' means stdout for perfdash.
+    expect((await capture(['report', dir, '--format', 'perfdash', '-o', '-'])).code).toBe(0);
+  });
+});
+
+describe('flags', () => {
+  it('--version prints the version in package.json', async () => {
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await capture(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('a flag given twice is refused (the last one used to win silently); repeatable ones are not', async () => {
+    const r = await capture(['run', '--cni', 'none', '--policies', '10', '--policies', '20', '--backend', 'local', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--policies: given 2 times/);
+    const s = await capture(['sweep', '--cni', 'none', '--cni', 'flannel', '--dry-run', '--backend', 'local']);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toMatch(/--cni: given 2 times/);
+    const ok = await capture(['verify', '--list', '--case', 'default-deny-ingress', '--case', 'default-deny-egress']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it('--context and --kubeconfig are refused on a backend that is not cluster', async () => {
+    const r = await capture(['run', '--cni', 'none', '--backend', 'local', '--context', 'prod', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--context: only for --backend cluster/);
+  });
+
+  it('an empty sweep is refused, not written as a "complete" sweep of 0 points', async () => {
+    const out = tmp();
+    const r = await capture(['sweep', '--cni', '', '--policies', '', '--backend', 'local', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--cni: empty list/);
+    expect(r.stderr).toMatch(/--policies: empty list/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
+
+describe('the kind backend without its tools', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('exits 2 naming bench doctor, and creates nothing (no results directory, no lock)', async () => {
+    const out = tmp();
+    const emptyBin = tmp();
+    vi.stubEnv('PATH', emptyBin);
+    const r = await capture(['run', '--cni', 'flannel', '--backend', 'kind', '--out', out, '--samples', '10', '--warmup', '0']);
+    vi.unstubAllEnvs();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
+
+describe('scenario files', () => {
+  const scenario = (text: string) => {
+    const f = join(tmp(), 's.yaml');
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it('says what value is wrong and which are allowed; no "--cni: required" when the file sets cni', async () => {
+    const f = scenario('cni: [none, weave]\npolicies: many\n');
+    const r = await capture(['run', '--scenario', f, '--backend', 'local']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:1:6: cni[1] must be one of none, flannel, calico, cilium`);
+    expect(r.stderr).toMatch(/got "weave"/);
+    expect(r.stderr).toMatch(/policies: expected number \(or a list of such values\), got "many"/);
+    expect(r.stderr).not.toMatch(/Invalid input/);
+    expect(r.stderr).not.toMatch(/--cni: required/);
+  });
+
+  it('two YAML documents, and an alias bomb: exit 2 with the file name and no library hint', async () => {
+    const two = scenario('cni: none\n---\ncni: flannel\n');
+    const r = await capture(['run', '--scenario', two, '--backend', 'local']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${two}:2:1: a scenario file holds one YAML document`);
+    expect(r.stderr).not.toMatch(/parseAllDocuments/);
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [i, name] of ['b', 'c', 'd', 'e', 'f'].entries()) levels.push(`${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`);
+    const bomb = scenario(`${levels.join('\n')}\n`);
+    const b = await capture(['run', '--scenario', bomb, '--backend', 'local']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain(`${bomb}: YAML: too many alias`);
+  });
+});
+
+describe('result files are validated on read, summaries recomputed', () => {
+  function corrupt(mutate: (r: Record<string, any>) => void): string {
+    const dir = resultsDir();
+    const file = join(dir, 'r1', 'result.json');
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    mutate(r);
+    writeFileSync(file, JSON.stringify(r));
+    return dir;
+  }
+
+  it.each([
+    ['negative samples', (r: Record<string, any>) => (r.metrics.connect.samplesNs = r.metrics.connect.samplesNs.map((v: number) => -v)), /samplesNs\[0\] is -\d+/],
+    ['1e308 samples', (r: Record<string, any>) => (r.metrics.connect.samplesNs[3] = 1e308), /samplesNs\[3\] is 1e\+308/],
+    ['empty samples with a stored p50', (r: Record<string, any>) => (r.metrics.connect.samplesNs = []), /summary.count is \d+ but samplesNs holds 0 samples/],
+    ['a stored p50 that is not its samples\' p50', (r: Record<string, any>) => (r.metrics.connect.summary.p50 = 17_100), /summary.p50 is 17100 but its samples give/],
+  ])('%s: compare and report name the file and exit 2', async (_name, mutate, message) => {
+    const bad = corrupt(mutate);
+    const good = resultsDir();
+    const c = await capture(['compare', good, bad]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(message);
+    expect(c.stderr).toMatch(/corrupted or was edited/);
+    const r = await capture(['report', bad, '--format', 'md', '--out', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('the summary that report and compare use is computed from the samples', async () => {
+    const { readResult } = await import('../results/io.js');
+    const { summarize } = await import('../stats/summary.js');
+    const dir = resultsDir();
+    const file = join(dir, 'r0', 'result.json');
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    r.metrics.connect.summary.ci95 = { p50: [1, 2], p99: [3, 4] };
+    r.metrics.connect.summary.mean = -5;
+    writeFileSync(file, JSON.stringify(r));
+    const read = readResult(file);
+    const fresh = summarize(read.metrics.connect!.samplesNs, { seed: read.meta.policy.seed });
+    expect(read.metrics.connect!.summary.mean).toBeCloseTo(fresh.mean, 6);
+    expect(read.metrics.connect!.summary.ci95).toEqual(fresh.ci95);
+  });
+});
+
+describe('report across machines', () => {
+  it('refuses results of two machines unless --allow-mixed-machines', async () => {
+    const a = resultsDir({ hostname: 'host-a', cpus: 2 });
+    const b = resultsDir({ hostname: 'host-b', cpus: 16, kernel: '6.8.0' });
+    const parent = tmp();
+    mkdirSync(join(parent, 'x'));
+    const r = await capture(['report', a, b, '--format', 'md', '--out', parent]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/results from 2 machines/);
+    expect(r.stderr).toMatch(/host-a \(kernel 6\.1\.0-test, 2 × Synthetic CPU\)/);
+    expect(r.stderr).toMatch(/host-b \(kernel 6\.8\.0, 16 × Synthetic CPU\)/);
+    expect(existsSync(join(parent, 'report.md'))).toBe(false);
+    const forced = await capture(['report', a, b, '--format', 'md', '--out', parent, '--allow-mixed-machines']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/warning: mixing results from 2 machines/);
+  });
+});
+
+describe('sweep --resume of a sweep that is still running', () => {
+  it('is refused while its process holds the lock, and runs once the holder is gone', async () => {
+    const { cmdSweep } = await import('./commands/sweep.js');
+    const { SWEEP_LOCK_FILE } = await import('../sweep/manifest.js');
+    const { lockContent } = await import('../backends/local/gc.js');
+    const out = tmp();
+    const io = () => {
+      const buf = { stdout: '', stderr: '' };
+      return { buf, io: { stdout: { write: (s: string) => (buf.stdout += s) }, stderr: { write: (s: string) => (buf.stderr += s) } } };
+    };
+    const calls: string[] = [];
+    const runPoint: import('../sweep/sweep.js').PointRunner = async ({ point, runId, outDir, sweep }) => {
+      calls.push(point.key);
+      const r = syntheticResult({ cni: point.cni, policies: point.policies, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 50, connectNs: 40_000 });
+      r.runId = runId;
+      writeResult(outDir, r);
+      return { result: r };
+    };
+    // A sweep interrupted after its first point.
+    const ctl = new AbortController();
+    const first = io();
+    const stopAfterOne: typeof runPoint = async (a) => {
+      const o = await runPoint(a);
+      ctl.abort();
+      return o;
+    };
+    expect(await cmdSweep({ cni: 'none', policies: '0,10', repetitions: '2', backend: 'local', out }, first.io, { runPoint: stopAfterOne, signal: ctl.signal })).toBe(130);
+    const id = readdirSync(out).find((d) => d.startsWith('sweep-'))!;
+    const lock = join(out, id, SWEEP_LOCK_FILE);
+    expect(existsSync(lock)).toBe(false); // released when it stopped
+    // Another process (this test's parent stands in) is running it.
+    writeFileSync(lock, lockContent(process.ppid));
+    const second = io();
+    expect(await cmdSweep({ resume: id, out }, second.io, { runPoint })).toBe(2);
+    expect(second.buf.stderr).toMatch(new RegExp(`--resume: sweep ${id} is still running \\(pid ${process.ppid}\\)`));
+    expect(calls).toHaveLength(1);
+    // A lock left by a dead process does not block.
+    writeFileSync(lock, '999999999\n');
+    const third = io();
+    expect(await cmdSweep({ resume: id, out }, third.io, { runPoint })).toBe(0);
+    expect(calls).toHaveLength(4);
+  });
+});
