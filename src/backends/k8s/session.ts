@@ -13,8 +13,14 @@ import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
 import { K8sStepError, step } from './errors.js';
 import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
 import { kubectl, waitSpec, type KubeTarget } from './kubectl.js';
+import { ROLE_LABEL } from '../../policy/generate.js';
+import type { NetworkPolicy } from '../../policy/types.js';
+import { mapBounded } from './pool.js';
 import {
+  APPLY_CONCURRENCY,
   CLIENT_POD,
+  ENCAPSULATION,
+  FORTIO_BIN,
   DENIED_POD,
   FORTIO_CONTAINER,
   POLICY_BATCH_SIZE,
@@ -76,6 +82,11 @@ export class K8sSession {
     this.names = runNames(o.runId);
   }
 
+  /** Detection on an existing cluster can know better than the profile (k3s' embedded policy controller). */
+  setEnforcesPolicy(enforces: boolean): void {
+    this.o.enforcesPolicy = enforces;
+  }
+
   private run(spec: CommandSpec) {
     return this.o.runner.run(spec);
   }
@@ -113,7 +124,14 @@ export class K8sSession {
     });
   }
 
-  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE): Promise<PolicyInstallReport> {
+  /**
+   * Fillers in batches of `batchSize`, applied by `concurrency` kubectl processes at once (see APPLY_CONCURRENCY),
+   * then — only after every filler was accepted — the policy that allows the client, alone. Whatever
+   * --match-position says about evaluation order, the allowing policy is the last one applied, so the enforcement
+   * wait (allowed client connects AND denied client is blocked) cannot pass while later batches still program:
+   * it needs the server isolated (some policy live) and the last-applied policy live.
+   */
+  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE, concurrency = APPLY_CONCURRENCY): Promise<PolicyInstallReport> {
     const started = performance.now();
     const n = this.names;
     // The run passes the set generated for the default namespaces; the same generator, config and seed give the
@@ -121,38 +139,44 @@ export class K8sSession {
     const set = benchmarkPolicySet(this.o.config, { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
     if (set.policies.length !== given.policies.length) throw new Error(`policy set mismatch: ${set.policies.length} generated here, ${given.policies.length} given`);
     validateManifests(set.policies);
-    const batches = policyBatches(set.policies, batchSize);
+    const isClientPolicy = (p: NetworkPolicy) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client';
+    const fillers = set.policies.filter((p) => !isClientPolicy(p));
+    const last = set.policies.filter(isClientPolicy);
+    const batches = [...policyBatches(fillers, batchSize)];
     const t = this.o.target;
+    const apply = (b: NetworkPolicy[], purpose: string) =>
+      this.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], purpose, { input: toListJson(b), timeoutMs: 180_000 }));
     await step('apply-policies', async () => {
-      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies in ${batches.length} server-side apply batches`);
-      for (const [i, b] of batches.entries()) {
-        await this.run(
-          kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply policies batch ${i + 1}/${batches.length} (${b.length})`, {
-            input: toListJson(b),
-            timeoutMs: 180_000,
-          }),
-        );
-      }
+      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies: ${batches.length} server-side apply batches, ${concurrency} kubectl processes at a time, then the client's policy last`);
+      await mapBounded(batches, concurrency, (b, i) => apply(b, `apply filler policies batch ${i + 1}/${batches.length} (${b.length})`));
+      if (last.length) await apply(last, "apply the client's policy last (the enforcement wait's barrier)");
     });
     const appliedAt = performance.now();
     const check = await this.waitEnforcement(set.policies.length > 0);
     Object.assign(this.state, {
       policiesApplied: set.policies.length,
-      applyBatches: batches.length,
+      applyBatches: batches.length + (last.length ? 1 : 0),
+      applyConcurrency: concurrency,
       applyMs: Math.round(appliedAt - started),
       enforcementMs: Math.round(performance.now() - appliedAt),
+      enforcementBarrier: last.length ? 'client policy applied last' : 'none (no policies)',
       enforcementProbes: check.probes,
       allowedConnectionWorks: check.allowed,
       deniedConnectionBlocked: check.deniedBlocked,
       serverNode: this.placement?.serverNode ?? '',
       clientNode: this.placement?.clientNode ?? '',
+      encapsulation: ENCAPSULATION,
+      // The local backend gives every filler's peer an address (ipsets and identities populated); here the peer
+      // pods do not run, so Calico's selector ipsets are empty and Cilium's policy map gets no filler entries.
+      fillerPeersPresent: false,
+      fillerPeers: `${set.peers.length} named by the policies, none running: selector sets/identities of the fillers are empty on this backend (the local backend populates them)`,
       connectSamples: 'reconstructed from fortio connection-time histogram',
     });
     return { modelState: this.state, installMs: performance.now() - started };
   }
 
   private probe(pod: string, purpose: string): CommandSpec {
-    const args = ['fortio', 'load', '-n', '2', '-c', '1', '-qps', '-1', '-timeout', '1s', '-json', '-', this.url];
+    const args = [FORTIO_BIN, 'load', '-n', '2', '-c', '1', '-qps', '-1', '-timeout', '1s', '-json', '-', this.url];
     return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, pod, '-c', FORTIO_CONTAINER, '--', ...args], purpose, { allowFailure: true, timeoutMs: 30_000 });
   }
 
@@ -208,7 +232,9 @@ export class K8sSession {
       const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
       const after = await this.snapshot();
       if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-      const parsed = parseFortioLoad(metric, r.stdout, r.stderr);
+      const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
+      if (parsed.resolutionUs !== undefined) this.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
+      if (parsed.failedDialsRemoved !== undefined) this.state[`${metric}FailedDialsRemoved`] = parsed.failedDialsRemoved;
       const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
       const w = cpuWindow(
         before,
