@@ -334,6 +334,8 @@ export interface K8sVerifyGridOptions {
   versions?: Versions;
   /** kind: where downloaded CNI plugins are cached. */
   cacheDir?: string;
+  /** kind: where the cluster's kubeconfig goes (default outside the results, see KindBackendOptions). */
+  kubeconfigDir?: string;
   readiness?: ReadinessTimeouts;
   /** How long the grid pods may take to become ready (image pull included). */
   podTimeoutS?: number;
@@ -385,6 +387,7 @@ export class K8sVerifyGrid implements VerifyGrid {
         outDir: opts.outDir,
         versions: this.versions,
         cacheDir: opts.cacheDir,
+        kubeconfigDir: opts.kubeconfigDir,
         readiness: opts.readiness,
       });
       this.target = this.kind.target;

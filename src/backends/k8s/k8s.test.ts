@@ -4,14 +4,14 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../run/run.js';
-import { detectCnis, planCniInstall } from './cni.js';
+import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
 import { KIND_CNIS, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
-import { cadvisorText } from './test-support/cluster.js';
+import { cadvisorText, daemonSet, daemonSetList } from './test-support/cluster.js';
 
 const fixture = (n: string) => readFileSync(new URL(`./fixtures/${n}`, import.meta.url), 'utf8');
 const v = loadVersions();
@@ -161,13 +161,52 @@ describe('CPU accounting', () => {
 });
 
 describe('CNI detection', () => {
-  const ds = (...names: string[]) => JSON.stringify({ items: names.map((n) => ({ metadata: { namespace: n.split('/')[0], name: n.split('/')[1] } })) });
-  it('recognises each CNI where its installs put it', () => {
-    expect(detectCnis(ds('kube-system/kube-proxy', 'kube-system/cilium')).map((d) => d.cni)).toEqual(['cilium']);
-    expect(detectCnis(ds('calico-system/calico-node'))[0]!.agent.namespace).toBe('calico-system');
-    expect(detectCnis(ds('kube-system/calico-node'))[0]!.agent.namespace).toBe('kube-system');
-    expect(detectCnis(ds('kube-flannel/kube-flannel-ds')).map((d) => d.cni)).toEqual(['flannel']);
-    expect(detectCnis(ds('kube-system/canal')).map((d) => d.cni)).toEqual(['calico', 'flannel']);
-    expect(detectCnis(ds('kube-system/kindnet'))).toEqual([]);
+  const cnis = (json: string, nodes?: string, felix?: FelixConfigurationSpec) => detectCnis(json, nodes, felix).found.map((d) => d.cni);
+  const flannelDs = (where: string) => daemonSet(where, ['kube-flannel'], { app: 'flannel' });
+  const calicoDs = (where: string, env: Record<string, string> = {}) => daemonSet(where, [{ name: 'calico-node', env }], { 'k8s-app': 'calico-node' });
+  const nodeList = (kubelet: string, annotations: Record<string, string> = {}) => JSON.stringify({ items: [{ metadata: { annotations }, status: { nodeInfo: { kubeletVersion: kubelet } } }] });
+
+  it('recognises each CNI from pod templates, in whatever namespace its install put it', () => {
+    expect(cnis(daemonSetList(daemonSet('kube-system/kube-proxy', ['kube-proxy']), daemonSet('kube-system/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' })))).toEqual(['cilium']);
+    // Cilium outside kube-system, and its Envoy DaemonSet counted with it.
+    const c = detectCnis(daemonSetList(daemonSet('cilium/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' }), daemonSet('cilium/cilium-envoy', ['cilium-envoy'], { 'k8s-app': 'cilium-envoy' }))).found[0]!;
+    expect(c.agents.map((x) => `${x.namespace}/${x.daemonset}:${x.container}`)).toEqual(['cilium/cilium:cilium-agent', 'cilium/cilium-envoy:cilium-envoy']);
+    // GKE Dataplane V2.
+    const gke = detectCnis(daemonSetList(daemonSet('kube-system/anetd', ['cilium-agent'], { 'k8s-app': 'cilium' }))).found[0]!;
+    expect(gke).toMatchObject({ cni: 'cilium', found: 'kube-system/anetd (GKE Dataplane V2, Cilium)' });
+    expect(detectCnis(daemonSetList(calicoDs('calico-system/calico-node'))).found[0]!.agents[0]!.namespace).toBe('calico-system');
+    expect(detectCnis(daemonSetList(calicoDs('kube-system/calico-node'))).found[0]!.agents[0]!.namespace).toBe('kube-system');
+    expect(cnis(daemonSetList(flannelDs('kube-flannel/kube-flannel-ds')))).toEqual(['flannel']);
+    expect(cnis(daemonSetList(daemonSet('kube-system/kindnet', ['kindnet-cni'])))).toEqual([]);
+  });
+
+  it('Canal is Calico policy on Flannel, never flannel: one DaemonSet (canal, rke2-canal) or two', () => {
+    for (const where of ['kube-system/canal', 'kube-system/rke2-canal']) {
+      const d = detectCnis(daemonSetList(daemonSet(where, ['calico-node', 'kube-flannel'], { 'k8s-app': 'canal' })));
+      expect(d.found.map((f) => f.cni)).toEqual(['canal']);
+      expect(d.found[0]!.agents.map((a) => a.container)).toEqual(['calico-node', 'kube-flannel']);
+      expect(d.found[0]!.agents[0]!.selector).toBe('k8s-app=canal');
+    }
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node'), flannelDs('kube-flannel/kube-flannel-ds')))).toEqual(['canal']);
+  });
+
+  it("tells Calico's data planes apart by the env the operator sets, or by the FelixConfiguration", () => {
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'true' })))).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_NFTABLESMODE: 'Enabled' })))).toEqual(['calico-nftables']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'false' })))).toEqual(['calico']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { bpfEnabled: true })).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { nftablesMode: 'Enabled' })).toEqual(['calico-nftables']);
+  });
+
+  it("k3s' embedded flannel (no DaemonSet) and its policy controller; EKS aws-node named in the refusal", () => {
+    const k3s = detectCnis(daemonSetList(), nodeList('v1.31.4+k3s1', { 'flannel.alpha.coreos.com/backend-type': 'vxlan' })).found;
+    expect(k3s).toMatchObject([{ cni: 'flannel', agents: [], enforcesPolicy: true }]);
+    expect(detectCnis(daemonSetList(), nodeList('v1.31.4', { 'flannel.alpha.coreos.com/backend-type': 'vxlan' })).found).toEqual([]);
+    const eks = detectCnis(daemonSetList(daemonSet('kube-system/aws-node', ['aws-node', 'aws-eks-nodeagent'], { 'k8s-app': 'aws-node' })));
+    expect(eks.found).toEqual([]);
+    expect(detectionRefusal(eks, 'cilium')).toMatch(/contradicts the cluster, which runs kube-system\/aws-node \(AWS VPC CNI, with its eBPF network policy agent\); bench has no profile/);
+    const canal = detectCnis(daemonSetList(daemonSet('kube-system/rke2-canal', ['calico-node', 'kube-flannel'])));
+    expect(detectionRefusal(canal, 'flannel')).toBe('--cni flannel contradicts the cluster, which runs canal (kube-system/rke2-canal (calico-node + kube-flannel)); run with --cni canal');
+    expect(detectionRefusal(detectCnis(daemonSetList()), 'calico')).toMatch(/^no known CNI agent on the cluster \(looked in every namespace/);
   });
 });
