@@ -6,12 +6,15 @@ import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../run/run.js';
 import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
-import { FortioOutputError, errorsFromRetCodes, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
-import { KIND_CNIS, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
+import { APPLY_CONCURRENCY, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
-import { cadvisorText, daemonSet, daemonSetList } from './test-support/cluster.js';
+import { cadvisorText, daemonSet, daemonSetList, fakeCluster } from './test-support/cluster.js';
+import { K8sSession } from './session.js';
+import { mapBounded } from './pool.js';
+import type { CommandSpec, Runner } from '../../exec/runner.js';
 
 const fixture = (n: string) => readFileSync(new URL(`./fixtures/${n}`, import.meta.url), 'utf8');
 const v = loadVersions();
@@ -60,8 +63,92 @@ describe('CNI install inputs', () => {
   });
 });
 
+describe('policy apply: bounded concurrency, client policy last', () => {
+  /** A cluster whose applies take a moment, so overlapping ones can be counted. */
+  function slowCluster(fail?: (batch: string) => boolean) {
+    const inner = fakeCluster((argv, spec) => (argv.includes('--server-side') && fail?.(spec.purpose ?? '') ? { exitCode: 1, stderr: 'Error from server (Forbidden)' } : undefined));
+    let inflight = 0;
+    const seen = { max: 0, finished: [] as string[], started: [] as string[] };
+    const runner: Runner = {
+      dryRun: false,
+      log: inner.log,
+      async run(spec: CommandSpec) {
+        if (!spec.argv.includes('--server-side')) return inner.run(spec);
+        seen.started.push(spec.purpose!);
+        seen.max = Math.max(seen.max, ++inflight);
+        await new Promise((r) => setTimeout(r, 3));
+        try {
+          return await inner.run(spec);
+        } finally {
+          inflight--;
+          seen.finished.push(spec.purpose!);
+        }
+      },
+    };
+    return { runner, seen };
+  }
+  const session = (runner: Runner, policies: number, matchPosition: 'first' | 'last' = 'first') =>
+    new K8sSession({
+      config: runConfigSchema.parse({ cni: 'cilium', policies, matchPosition, backend: 'kind' }),
+      runId: 'abcde',
+      runner,
+      cleanupRunner: runner,
+      target: { kubeconfig: '/k' },
+      versions: v,
+      agents: CNI_PROFILES.cilium.agents,
+      enforcesPolicy: true,
+      sharedKernel: true,
+      outDir: '/tmp/unused',
+      probeIntervalMs: 0,
+    });
+
+  it('runs at most APPLY_CONCURRENCY kubectl processes, and applies the client policy only after every filler batch finished', async () => {
+    const { runner, seen } = slowCluster();
+    const s = session(runner, 3000);
+    const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 3000, matchPosition: 'first', backend: 'kind' });
+    const report = await s.installPolicies(benchmarkPolicySet(cfg));
+    expect(seen.max).toBe(APPLY_CONCURRENCY);
+    expect(seen.started).toHaveLength(31);
+    expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
+    // The barrier: nothing else was still being applied when the client's policy started.
+    expect(seen.finished.slice(0, 30).every((p) => p.startsWith('apply filler'))).toBe(true);
+    expect(report.modelState).toMatchObject({ applyBatches: 31, applyConcurrency: 16, enforcementBarrier: 'client policy applied last', fillerPeersPresent: false, encapsulation: ENCAPSULATION });
+  });
+
+  it('a failed batch stops new batches, waits for those in flight, and never applies the client policy', async () => {
+    const { runner, seen } = slowCluster((purpose) => purpose.includes('batch 3/'));
+    const s = session(runner, 2000);
+    const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 2000, matchPosition: 'first', backend: 'kind' });
+    await expect(s.installPolicies(benchmarkPolicySet(cfg))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
+    expect(seen.started.length).toBeLessThan(20);
+    expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
+    expect(seen.finished).toHaveLength(seen.started.length);
+  });
+
+  it('mapBounded keeps the order of results', async () => {
+    const out = await mapBounded([5, 1, 3], 2, async (x) => {
+      await new Promise((r) => setTimeout(r, x));
+      return x * 2;
+    });
+    expect(out).toEqual([10, 2, 6]);
+  });
+});
+
 describe('workload manifests', () => {
   const n = runNames('abcde');
+  it('pods are pinned by node name and pass the restricted Pod Security profile; namespaces enforce it', () => {
+    const objs = renderWorkloads(n, { serverNode: 'ip-10-0-1-5.eu-west-1.compute.internal', clientNode: 'w2' }, v);
+    for (const o of objs) {
+      const spec = (o.kind === 'Deployment' ? (o.spec as { template: { spec: Record<string, unknown> } }).template.spec : o.spec) as Record<string, unknown>;
+      expect(restrictedProblems(spec)).toEqual([]);
+      expect(spec.nodeSelector).toBeUndefined();
+      expect((spec.containers as Array<{ name: string; command?: string[] }>).find((c) => c.name === 'fortio')!.command).toEqual(['/usr/bin/fortio']);
+    }
+    expect((objs[0]!.spec as { template: { spec: { affinity: unknown } } }).template.spec.affinity).toEqual(pinToNode('ip-10-0-1-5.eu-west-1.compute.internal'));
+    for (const ns of renderNamespaces(n)) expect(ns.metadata!.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
+    // The checker is not vacuous: a root container with default capabilities fails it.
+    expect(restrictedProblems({ containers: [{ name: 'x' }] })).toEqual(['x: allowPrivilegeEscalation must be false', 'x: capabilities must drop ALL', 'x: runAsNonRoot must be true', 'x: seccompProfile must be RuntimeDefault or Localhost']);
+  });
   it('namespaces, deployment and pods are valid and carry the run label', () => {
     const objs = [...renderNamespaces(n), ...renderWorkloads(n, { serverNode: 'w1', clientNode: 'w2' }, v)];
     validateManifests(objs);
@@ -91,6 +178,20 @@ describe('workload manifests', () => {
 });
 
 describe('fortio', () => {
+  it('removes failed dials (recorded at ≈ the timeout before fortio checks the error) from connect samples, and says the resolution', () => {
+    const hist = { Count: 5, Data: [{ Start: 0.0001, End: 0.00011, Count: 3 }, { Start: 0.9, End: 1.0, Count: 2 }] };
+    const stdout = JSON.stringify({ DurationHistogram: { Count: 5 }, ConnectionStats: hist, RetCodes: { '200': 3, '-1': 2 } });
+    const r = parseFortioLoad('connect', stdout, '', { timeoutMs: 1000 });
+    expect(r.samplesNs).toHaveLength(3);
+    expect(Math.max(...r.samplesNs)).toBeLessThan(110_000);
+    expect(r.failedDialsRemoved).toBe(2);
+    expect(r.errors).toEqual({ SOCKET_ERROR: 2 });
+    expect(r.resolutionUs).toBe(100000);
+    // A fast failure (refused) is not at the timeout: nothing real is cut to make the count match.
+    expect(removeFailedDials([100_000, 120_000], 1, 1000)).toEqual({ samplesNs: [100_000, 120_000], removed: 0 });
+    expect(histogramResolutionUs({ Count: 3, Data: [{ Start: 0.0001, End: 0.00011, Count: 3 }, { Start: 0.002, End: 0.003, Count: 0 }] })).toBe(10);
+  });
+
   it('crr: raw samples from the access log, failed calls counted as errors', () => {
     const r = parseFortioLoad('crr', fixture('crr.json'), fixture('crr.stderr'));
     expect(r.samplesSource).toBe('access-log');
@@ -122,6 +223,7 @@ describe('fortio', () => {
     expect(() => parseFortioLoad('crr', fixture('crr.json'), cut)).toThrow(/11 entries for 12 calls/);
     expect(() => parseFortioLoad('crr', 'Error: unable to connect', '')).toThrow(FortioOutputError);
     expect(() => parseFortioLoad('crr', JSON.stringify({ Error: true, Message: 'bad url' }), '')).toThrow(/bad url/);
+    expect(() => parseFortioLoad('crr', JSON.stringify({ error: true, message: 'no such host' }), '')).toThrow(/fortio could not run: no such host/);
   });
   it('histogram reconstruction spreads counts over each interval', () => {
     expect(samplesFromHistogram({ Count: 2, Data: [{ Start: 0, End: 1, Count: 2 }] })).toEqual([0.25, 0.75]);
