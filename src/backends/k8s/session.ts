@@ -8,7 +8,7 @@ import { benchmarkPolicySet } from '../../run/run.js';
 import { SERVER_PORT } from '../local/topology.js';
 import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
-import { cpuWindow, parseProcStat, parseCadvisorCpu, planCadvisor, planProcStat, type CpuSnapshot } from './cpu.js';
+import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';
 import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
 import { K8sStepError, step } from './errors.js';
 import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
@@ -52,6 +52,8 @@ export interface SessionOptions {
   enforcesPolicy: boolean;
   /** True on kind: every node shares one kernel, so one /proc/stat read covers them all. */
   sharedKernel: boolean;
+  /** kind: read per-container CPU from cgroup v2 inside the node containers through this engine (docker, podman…). */
+  nodeCgroups?: { provider: string };
   outDir: string;
   progress?: Progress;
   signal?: AbortSignal;
@@ -205,14 +207,39 @@ export class K8sSession {
     });
   }
 
+  private cgroupTargets?: Map<string, CgroupTarget[]>;
+
+  /** Once per run: the containerd ids of the load pods' and CNI agents' containers on the measured nodes. */
+  private async resolveCgroupTargets(nodes: string[]): Promise<Map<string, CgroupTarget[]>> {
+    if (this.cgroupTargets) return this.cgroupTargets;
+    const map = new Map<string, CgroupTarget[]>();
+    const ours = new Set([this.names.serverNamespace, this.names.clientNamespace]);
+    const want = (t: Omit<CgroupTarget, 'id'>) => (ours.has(t.namespace) && t.container === FORTIO_CONTAINER) || this.o.agents.some((a) => a.namespace === t.namespace && a.container === t.container);
+    for (const node of nodes) {
+      const r = await this.run(kubectl(this.o.target, ['get', 'pods', '-A', '--field-selector', `spec.nodeName=${node}`, '-o', 'json'], `find the containerd ids of the measured containers on ${node}`));
+      map.set(node, this.o.runner.dryRun ? [] : cgroupTargets(r.stdout, want));
+    }
+    this.cgroupTargets = map;
+    return map;
+  }
+
   private async snapshot(): Promise<CpuSnapshot> {
     const p = this.placement!;
     const t = this.o.target;
     const nodes = [...new Set([p.serverNode, p.clientNode])];
     const cadvisor = new Map<string, ReturnType<typeof parseCadvisorCpu>>();
-    for (const node of nodes) {
-      const r = await this.run(planCadvisor(t, node));
-      cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
+    if (this.o.nodeCgroups) {
+      const targets = await this.resolveCgroupTargets(nodes);
+      for (const node of nodes) {
+        const mine = targets.get(node) ?? [];
+        const r = await this.run(planNodeCgroupRead(this.o.nodeCgroups.provider, node, mine.map((x) => x.id)));
+        cadvisor.set(node, this.o.runner.dryRun ? [] : parseNodeCgroupRead(r.stdout, mine));
+      }
+    } else {
+      for (const node of nodes) {
+        const r = await this.run(planCadvisor(t, node));
+        cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
+      }
     }
     const readers: Array<[string, string]> = [[this.names.clientNamespace, CLIENT_POD]];
     if (!this.o.sharedKernel && p.serverNode !== p.clientNode) readers.push([this.names.serverNamespace, this.serverPod]);
@@ -229,7 +256,9 @@ export class K8sSession {
       const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
       if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
       const before = await this.snapshot();
+      const windowStart = performance.now();
       const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
+      const windowMs = performance.now() - windowStart;
       const after = await this.snapshot();
       if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
       const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
@@ -247,6 +276,12 @@ export class K8sSession {
         ops,
       );
       this.state[`${metric}AgentsCpuUsPerOp`] = w.agentsUsPerOp;
+      this.state[`${metric}CpuSplitSource`] = this.o.nodeCgroups ? 'cgroup v2 cpu.stat in the kind nodes' : 'cAdvisor (kubelet stats, refreshed every 10-15 s)';
+      if (!this.o.nodeCgroups) {
+        const span = cadvisorSpanMs(before, after);
+        this.state[`${metric}WindowMs`] = Math.round(windowMs);
+        if (span !== null) this.state[`${metric}CadvisorSpanMs`] = span;
+      }
       if (w.nodesUsPerOp !== null) this.state[`${metric}NodesCpuUsPerOp`] = w.nodesUsPerOp;
       this.state[`${metric}SamplesSource`] = parsed.samplesSource;
       if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;

@@ -168,6 +168,16 @@ describe('kind backend: a run against a scripted cluster', () => {
     expect(result.metrics.rr!.samplesNs[0]).toBe(211_000);
     expect(result.metrics.connect!.samplesNs).toHaveLength(12);
     expect(result.metrics.crr!.cpu!.totalUsPerOp).toBeGreaterThan(0);
+    // Per-container CPU from cgroup v2 in the node containers (not stale cAdvisor): the scripted counters grow 1000
+    // µs (client) and 500 µs (server) per step, so the split must come out 2:1.
+    const cpu = result.metrics.crr!.cpu!;
+    expect(cpu.probeClientUsPerOp).toBeGreaterThan(0);
+    expect(cpu.probeServerUsPerOp! / cpu.probeClientUsPerOp).toBeCloseTo(0.5, 6);
+    expect(result.modelState).toMatchObject({ crrCpuSplitSource: 'cgroup v2 cpu.stat in the kind nodes' });
+    const reads = runner.log.filter((r) => r.argv[1] === 'exec' && r.argv[3] === 'sh');
+    expect(reads[0]!.argv.slice(0, 5)).toEqual(['docker', 'exec', 'cb-abcde-worker', 'sh', '-c']);
+    // The ids of the measured containers only (fortio, the CNI agent), never other pods'.
+    expect(reads[0]!.argv.slice(7).map((x) => x[0])).toEqual(['a', 'b', 'c']);
     expect(result.modelState).toMatchObject({ policiesApplied: 4, deniedConnectionBlocked: true, allowedConnectionWorks: true, crrSamplesSource: 'access-log', connectSamplesSource: 'histogram' });
     expect(runner.log.at(-1)!.argv.slice(0, 3)).toEqual(['kind', 'delete', 'cluster']);
   });

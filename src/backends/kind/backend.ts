@@ -155,6 +155,7 @@ export class KindBackend implements BenchBackend {
       agents: this.profile.agents,
       enforcesPolicy: this.profile.enforcesPolicy,
       sharedKernel: true,
+      nodeCgroups: { provider: kindProvider() },
       outDir: opts.outDir,
       progress: opts.progress,
       signal: opts.signal,

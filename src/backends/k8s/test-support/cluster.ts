@@ -65,6 +65,20 @@ export function fakeCluster(override?: FakeHandler): FakeRunner {
       return { stdout: JSON.stringify({ DurationHistogram: { Count: 2 }, RetCodes: allowed ? { '200': 2 } : { '-1': 2 } }) };
     }
     if (a.includes('/metrics/cadvisor')) return { stdout: cadvisorText(++tick) };
+    if (a.includes('get pods -A --field-selector spec.nodeName=')) {
+      const pod = (namespace: string, name: string, container: string, id: string) => ({ metadata: { namespace, name }, status: { containerStatuses: [{ name: container, containerID: `containerd://${id.repeat(64)}` }] } });
+      return {
+        stdout: JSON.stringify({
+          items: [pod('cb-abcde-client', 'bench-client', 'fortio', 'a'), pod('cb-abcde-server', 'bench-server-7d9f-x2x', 'fortio', 'b'), pod('kube-system', 'cilium-x', 'cilium-agent', 'c'), pod('kube-system', 'coredns-1', 'coredns', 'd')],
+        }),
+      };
+    }
+    if (argv[1] === 'exec' && argv[3] === 'sh' && argv[4] === '-c') {
+      // The cgroup read: usage_usec per requested id, then the node's.
+      const t = ++tick;
+      const usec: Record<string, number> = { a: 1000, b: 500, c: 250, d: 9999 };
+      return { stdout: `${argv.slice(7).map((id) => `${id} ${usec[id[0]!]! * t}`).join('\n')}\nnode ${4000 * t}\n` };
+    }
     if (a.includes('cat /proc/stat')) return { stdout: PROC_STAT(1000 * ++tick) };
     if (a.includes('fortio load -n 12 ')) {
       const m = a.includes('-keepalive=false') ? 'crr' : 'rr';
