@@ -69,6 +69,19 @@ describe('cluster backend', () => {
     expect(result.meta.model.description).toMatch(/detected: kube-system\/calico-node/);
   });
 
+  it('without nodes/proxy permission it measures latency and records why CPU is missing, never reading kubelet metrics', async () => {
+    const d = out();
+    const runner = fakeCluster((argv) => (argv.join(' ').includes('auth can-i') ? { stdout: 'no\n', exitCode: 1 } : undefined));
+    const cfg = config({ out: d });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors).toEqual([]);
+    expect(result.metrics.crr!.samplesNs.length).toBeGreaterThan(0);
+    expect(result.metrics.crr!.cpu).toBeNull();
+    expect(String(result.modelState.cpu)).toMatch(/no permission to get nodes\/proxy/);
+    expect(runner.log.some((r) => r.argv.join(' ').includes('/proxy/metrics'))).toBe(false);
+  });
+
   it('on an RKE2 Canal cluster: --cni canal measures with both containers as agents; --cni flannel is refused, naming canal', async () => {
     const d = out();
     const rke2 = (argv: string[]) =>
@@ -93,10 +106,11 @@ describe('cluster backend', () => {
     const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: '/r/abcde' });
     await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/r/abcde' });
     const purposes = runner.specs.map((s) => s.purpose);
-    expect(purposes.slice(0, 4)).toEqual([
+    expect(purposes.slice(0, 5)).toEqual([
       'reach the cluster and list its nodes',
       'detect the CNI the cluster runs (DaemonSet pod templates, every namespace)',
       "read Calico's FelixConfiguration (data plane mode), if any",
+      'may this identity read kubelet metrics (nodes/proxy)? CPU figures need it',
       'create the run namespaces',
     ]);
     expect(runner.specs.every((s) => s.argv.slice(0, 3).join(' ') === 'kubectl --kubeconfig /home/me/eks.yaml')).toBe(true);

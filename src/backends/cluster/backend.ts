@@ -159,6 +159,12 @@ export class ClusterBackend implements BenchBackend {
     const nodes = await this.guarded('check-context', () => this.runner.run(kubectl(t, ['get', 'nodes', '-o', 'json'], 'reach the cluster and list its nodes')));
     const ds = await this.guarded('detect-cni', () => this.runner.run(kubectl(t, ['get', 'daemonsets', '-A', '-o', 'json'], 'detect the CNI the cluster runs (DaemonSet pod templates, every namespace)')));
     const felix = await this.guarded('detect-cni', () => this.runner.run(planFelixConfigurationRead(t)));
+    // CPU per container comes from kubelet metrics through nodes/proxy, which exposes the whole kubelet API; an
+    // identity bound only to the base ClusterRole (clusters/rbac-cluster-backend.yaml) runs without CPU figures.
+    const canProxy = await this.guarded('check-context', () =>
+      this.runner.run(kubectl(t, ['auth', 'can-i', 'get', 'nodes', '--subresource=proxy'], 'may this identity read kubelet metrics (nodes/proxy)? CPU figures need it', { allowFailure: true })),
+    );
+    if (!this.runner.dryRun && canProxy.stdout.trim() !== 'yes') this.session.disableCadvisor();
     let placement = DRY_RUN_NODES;
     if (!this.runner.dryRun) {
       await this.guarded('detect-cni', async () => {

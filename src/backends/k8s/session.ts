@@ -54,6 +54,8 @@ export interface SessionOptions {
   sharedKernel: boolean;
   /** kind: read per-container CPU from cgroup v2 inside the node containers through this engine (docker, podman…). */
   nodeCgroups?: { provider: string };
+  /** cluster: false when the identity may not `get nodes/proxy` (the ClusterRole without node metrics): no CPU figures. */
+  cadvisor?: boolean;
   outDir: string;
   progress?: Progress;
   signal?: AbortSignal;
@@ -87,6 +89,11 @@ export class K8sSession {
   /** Detection on an existing cluster can know better than the profile (k3s' embedded policy controller). */
   setEnforcesPolicy(enforces: boolean): void {
     this.o.enforcesPolicy = enforces;
+  }
+
+  /** The cluster backend found it may not read kubelet metrics (nodes/proxy). */
+  disableCadvisor(): void {
+    this.o.cadvisor = false;
   }
 
   private run(spec: CommandSpec) {
@@ -255,6 +262,14 @@ export class K8sSession {
     return step('measure', async () => {
       const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
       if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
+      if (!this.o.nodeCgroups && this.o.cadvisor === false) {
+        // Without nodes/proxy there is no per-container CPU; the kernel-wide figure alone would be split wrongly.
+        const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
+        this.state.cpu = 'not measured: no permission to get nodes/proxy (kubelet metrics); bind clusters/rbac-cluster-backend.yaml cni-bench-node-metrics to measure it';
+        if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+        const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
+        return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu: null };
+      }
       const before = await this.snapshot();
       const windowStart = performance.now();
       const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));

@@ -65,6 +65,7 @@ export function fakeCluster(override?: FakeHandler): FakeRunner {
       return { stdout: JSON.stringify({ DurationHistogram: { Count: 2 }, RetCodes: allowed ? { '200': 2 } : { '-1': 2 } }) };
     }
     if (a.includes('/metrics/cadvisor')) return { stdout: cadvisorText(++tick) };
+    if (a.includes('auth can-i get nodes --subresource=proxy')) return { stdout: 'yes\n' };
     if (a.includes('get pods -A --field-selector spec.nodeName=')) {
       const pod = (namespace: string, name: string, container: string, id: string) => ({ metadata: { namespace, name }, status: { containerStatuses: [{ name: container, containerID: `containerd://${id.repeat(64)}` }] } });
       return {
