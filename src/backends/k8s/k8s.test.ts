@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../run/run.js';
@@ -26,6 +27,20 @@ describe('pinned versions', () => {
   it('a malformed versions file is rejected with the key at fault', () => {
     const text = readFileSync(join(CLUSTERS_DIR, 'versions.yaml'), 'utf8').replace(/@sha256:[0-9a-f]{64}/, '');
     expect(() => parseVersions(text, 'v.yaml')).toThrow(/v\.yaml: kind\.nodeImage: must be kindest\/node/);
+  });
+});
+
+describe('cluster backend RBAC (clusters/rbac-cluster-backend.yaml)', () => {
+  it('is two valid ClusterRoles, nodes/proxy only in the optional one', () => {
+    const docs = parseAllDocuments(readFileSync(join(CLUSTERS_DIR, 'rbac-cluster-backend.yaml'), 'utf8')).map((d) => d.toJSON() as { metadata: { name: string }; rules: Array<{ resources: string[]; verbs: string[] }> });
+    for (const d of docs) expect(() => new ClusterRole(d as never).validate()).not.toThrow();
+    expect(docs.map((d) => d.metadata.name)).toEqual(['cni-bench', 'cni-bench-node-metrics']);
+    const base = docs[0]!.rules.flatMap((r) => r.resources);
+    expect(base).not.toContain('nodes/proxy');
+    // What the plans use: exec for probes, SSA (patch) for policies, daemonsets for detection.
+    for (const r of ['pods/exec', 'networkpolicies', 'daemonsets', 'namespaces', 'felixconfigurations']) expect(base).toContain(r);
+    expect(docs[0]!.rules.find((r) => r.resources.includes('networkpolicies'))!.verbs).toContain('patch');
+    expect(docs[1]!.rules).toEqual([{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] }]);
   });
 });
 
