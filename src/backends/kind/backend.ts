@@ -318,6 +318,9 @@ export async function findKindLeftovers(runner: Runner, lockDir = RUN_LOCK_DIR):
 export async function deleteKindCluster(runner: Runner, cluster: string, kubeconfig = join(tmpdir(), `${cluster}.gc.kubeconfig`)): Promise<void> {
   if (!KIND_CLUSTER_RE.test(cluster)) throw new Error(`refusing to delete kind cluster '${cluster}': not a cni-bench cluster (cb-<runid>)`);
   await runner.run({ argv: ['kind', 'delete', 'cluster', '--name', cluster, '--kubeconfig', kubeconfig], purpose: `delete kind cluster ${cluster}`, timeoutMs: 300_000 });
+  // gc of a killed run: its kubeconfig (outside the results) goes with its cluster.
+  const runId = KIND_CLUSTER_RE.exec(cluster)![1]!;
+  if (!runner.dryRun) rmSync(defaultKubeconfigDir(runId), { recursive: true, force: true });
 }
 
 export type { KindCni };
