@@ -389,6 +389,7 @@ export class K8sVerifyGrid implements VerifyGrid {
         cacheDir: opts.cacheDir,
         kubeconfigDir: opts.kubeconfigDir,
         readiness: opts.readiness,
+        preloadImages: [this.versions.verify.agnhostImage],
       });
       this.target = this.kind.target;
     }

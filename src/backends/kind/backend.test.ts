@@ -97,6 +97,16 @@ describe('kind backend: dry-run plan', () => {
     }
   });
 
+  it('pulls the load images once on the host and loads them into the nodes before the CNI', async () => {
+    const r = new PlanRunner();
+    await backend({ runner: r, outDir: '/results' }).b.up();
+    const a = r.specs.map((s) => s.argv.join(' '));
+    const load = a.indexOf('kind load docker-image fortio/fortio:1.73.2 busybox:1.37.0 --name cb-abcde');
+    expect(load).toBeGreaterThan(a.findIndex((x) => x.startsWith('kind create cluster')));
+    expect(a.slice(load - 2, load)).toEqual(['docker pull --quiet fortio/fortio:1.73.2', 'docker pull --quiet busybox:1.37.0']);
+    expect(a.findIndex((x) => x.startsWith('helm install'))).toBeGreaterThan(load);
+  });
+
   it('the kind provider is the one kind uses (KIND_EXPERIMENTAL_PROVIDER), not a hard-coded docker', () => {
     expect(kindProvider({})).toBe('docker');
     expect(kindProvider({ KIND_EXPERIMENTAL_PROVIDER: 'podman' })).toBe('podman');

@@ -42,6 +42,11 @@ export interface KindBackendOptions extends BackendRunOptions {
    * credentials. Default $XDG_RUNTIME_DIR (or the temp directory)/cni-bench-<runId>; removed with the cluster.
    */
   kubeconfigDir?: string;
+  /**
+   * Images pulled once on the host (the engine's cache keeps them across the points of a sweep) and loaded into the
+   * nodes with `kind load docker-image`, so no point pulls them from a registry again. Default: the load images.
+   */
+  preloadImages?: string[];
   /** Tests: enforcement probe pacing and bound. */
   probeIntervalMs?: number;
   enforcementTimeoutMs?: number;
@@ -141,7 +146,7 @@ export class KindBackend implements BenchBackend {
     const version = this.profile.version(this.versions);
     this.model = {
       name: `${DISPLAY_NAME[this.profile.cni]} ${version} (kind)`,
-      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}`,
+      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}; the filler policies' peer pods do not run here (their selectors match no pod), unlike on the local backend`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
     this.topology = { nodes: 1 + WORKERS, placement: opts.config.placement, serverPods: 1 };
@@ -225,6 +230,16 @@ export class KindBackend implements BenchBackend {
       this.createRequested = true;
       await this.runner.run(this.kind(['create', 'cluster', '--name', this.clusterName, '--config', '-', '--kubeconfig', this.kubeconfig, '--wait', '0s'], 'create the kind cluster', { input: toYaml([config]), timeoutMs: 600_000 }));
     });
+    const images = this.opts.preloadImages ?? [v.load.fortioImage, v.load.statImage];
+    if (images.length) {
+      await this.guarded('create-cluster', async () => {
+        const provider = kindProvider();
+        for (const image of images) {
+          await this.runner.run({ argv: [provider, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
+        }
+        await this.runner.run(this.kind(['load', 'docker-image', ...images, '--name', this.clusterName], 'load the images into every node (no registry pull per point)', { timeoutMs: 600_000 }));
+      });
+    }
     await this.guarded('install-cni', async () => {
       this.opts.progress?.step(`installing ${this.model.name}`);
       if (this.profile.needsBrNetfilter) {
