@@ -89,7 +89,8 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     enforcesPolicy: true,
     agents: [
       { namespace: 'kube-system', daemonset: 'cilium', container: 'cilium-agent', selector: 'k8s-app=cilium' },
-      // Since 1.16 the chart runs Envoy as its own DaemonSet by default (envoy.enabled); its CPU is the data plane's too.
+      // Since 1.16 the chart runs Envoy as its own DaemonSet by default (envoy.enabled; cilium/cilium@471f19a, seen in
+      // rancher/rke2#6682); its CPU is the data plane's too, and the run waits for it.
       { namespace: 'kube-system', daemonset: 'cilium-envoy', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' },
     ],
     deployments: [{ namespace: 'kube-system', name: 'cilium-operator' }],
