@@ -9,7 +9,7 @@ import { fakeCluster, planText, PlanRunner } from '../k8s/test-support/cluster.j
 import { parse, parseAllDocuments } from 'yaml';
 import { KIND_CNIS, type KindCni } from '../k8s/manifests.js';
 import { validateManifests } from '../k8s/validate.js';
-import { KindBackend, deleteKindCluster, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
+import { KindBackend, deleteKindCluster, ensurePrivateDir, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
 import { loadVersions } from '../k8s/versions.js';
 
 const RUN_ID = 'abcde';
@@ -256,6 +256,19 @@ describe('kind backend: a run against a scripted cluster', () => {
     expect(runner.log.some((r) => r.argv.join(' ').includes('rollout status'))).toBe(false);
     await b.down();
     expect(cleanup.log.filter((r) => r.argv[1] === 'delete')).toHaveLength(1);
+  });
+});
+
+describe('kind kubeconfig directory', () => {
+  it('is created private, and a directory others can read is refused', async () => {
+    const { chmodSync, statSync, mkdirSync: mk } = await import('node:fs');
+    const d = join(tmp(), 'kc');
+    ensurePrivateDir(d);
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    const open = join(tmp(), 'open');
+    mk(open, { mode: 0o755 });
+    chmodSync(open, 0o755);
+    expect(() => ensurePrivateDir(open)).toThrow(/not a private directory/);
   });
 });
 

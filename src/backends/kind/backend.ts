@@ -7,7 +7,7 @@
 // upstream manifests and charts themselves, and fortio's real output (the parser is tested against fixtures
 // built from fortio's source, see src/backends/k8s/fixtures/README.md). The nightly workflow is what runs it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../../config/schema.js';
@@ -63,6 +63,19 @@ function goArch(): string {
 export function kindProvider(env: NodeJS.ProcessEnv = process.env): string {
   const p = env.KIND_EXPERIMENTAL_PROVIDER?.trim();
   return p && /^(docker|podman|nerdctl|finch)$/.test(p) ? p : 'docker';
+}
+
+/**
+ * The kubeconfig directory holds cluster-admin credentials, possibly under a shared /tmp: it must be a real
+ * directory of ours that nobody else can read (not a symlink or a directory someone else created first).
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir}: not a private directory of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it or set XDG_RUNTIME_DIR`);
+  }
 }
 
 export function defaultKubeconfigDir(runId: string): string {
@@ -217,7 +230,7 @@ export class KindBackend implements BenchBackend {
     const install = planCniInstall(cni, { target: this.target, versions: v, clusterName: this.clusterName, policyMapCapacity: this.opts.config.policyMapCapacity });
     if (!this.runner.dryRun) {
       mkdirSync(this.opts.outDir, { recursive: true });
-      mkdirSync(this.kubeconfigDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(this.kubeconfigDir);
       try {
         mkdirSync(RUN_LOCK_DIR, { recursive: true });
         writeFileSync(join(RUN_LOCK_DIR, `${this.opts.runId}.pid`), `${process.pid}\n`);
