@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# Installs everything the local backend needs on Debian/Ubuntu, then the npm packages, then builds the
-# TypeScript and the native helpers (probe, BPF object, BPF loader). Run as root from the repository root.
-# Idempotent: safe to run again.
+# Installs what cni-bench needs, then the npm packages, then builds. Run from the repository root, as root or as a
+# user with sudo. Idempotent: safe to run again.
+#
+#   bash scripts/setup.sh               # local backend: kernel tools, compilers, native helpers (and a browser for the report test)
+#   bash scripts/setup.sh --kind-only   # kind/cluster backends only: npm packages and the TypeScript build; no
+#                                       # compilers, no BPF toolchain, no browser (kind, kubectl, helm and Docker are
+#                                       # checked, not installed: the nightly installs the pinned ones)
+#   bash scripts/setup.sh --no-browser  # local backend without the report's browser test
+#   SETUP_DRY_RUN=1 bash scripts/setup.sh   # print what would be installed, change nothing
+#
+# Packages are named per distribution (Debian/Ubuntu: apt, Fedora/RHEL: dnf); a tool already on PATH is not
+# installed again. Chromium is only installed where the distribution ships it as a package: on Ubuntu `apt
+# install chromium` is a snap shim (and GitHub's runners already have a browser), so there it is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+KIND_ONLY=0
+BROWSER=1
+for arg in "$@"; do
+  case "$arg" in
+    --kind-only) KIND_ONLY=1; BROWSER=0 ;;
+    --no-browser) BROWSER=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 # System changes (packages, the BPF mount) need root: use sudo when run as a normal user (e.g. a CI runner);
 # npm runs as the invoking user so node_modules is not owned by root.
@@ -12,33 +33,109 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1; then
   SUDO=(sudo)
 else
-  echo "setup.sh: run as root or install sudo: it installs system packages" >&2
-  exit 1
+  SUDO=(__no_sudo__)
 fi
 
-# chromium: only for the report's browser test (headless, driven by playwright-core).
-PACKAGES=(iproute2 iptables ipset nftables clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make chromium)
+DISTRO=unknown
+if [ -r /etc/os-release ]; then
+  # shellcheck disable=SC1091
+  . /etc/os-release
+  case " ${ID:-} ${ID_LIKE:-} " in
+    *" ubuntu "*) DISTRO=ubuntu ;;
+    *" debian "*) DISTRO=debian ;;
+    *" fedora "*|*" rhel "*|*" centos "*) DISTRO=fedora ;;
+  esac
+  [ "${ID:-}" = ubuntu ] && DISTRO=ubuntu
+fi
+
+# command|debian package|fedora package — a tool on PATH counts as present whatever installed it.
+TOOLS=(
+  "ip|iproute2|iproute"
+  "tc|iproute2|iproute-tc"
+  "iptables|iptables|iptables-legacy"
+  "ipset|ipset|ipset"
+  "nft|nftables|nftables"
+  "clang|clang|clang"
+  "llc|llvm|llvm"
+  "bpftool|bpftool|bpftool"
+  "gcc|gcc|gcc"
+  "make|make|make"
+)
+# Headers have no command: checked with the package manager.
+HEADERS_DEB=(libbpf-dev libelf-dev zlib1g-dev)
+HEADERS_RPM=(libbpf-devel elfutils-libelf-devel zlib-devel)
+
 missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "==> installing system packages: ${missing[*]}"
-  "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ "$KIND_ONLY" -eq 0 ]; then
+  col=2
+  [ "$DISTRO" = fedora ] && col=3
+  for t in "${TOOLS[@]}"; do
+    cmd=${t%%|*}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$(echo "$t" | cut -d'|' -f"$col")")
+  done
+  case "$DISTRO" in
+    debian|ubuntu) for p in "${HEADERS_DEB[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done ;;
+    fedora) for p in "${HEADERS_RPM[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done ;;
+  esac
+  if [ "$BROWSER" -eq 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+    case "$DISTRO" in
+      debian|fedora) missing+=(chromium) ;;
+      ubuntu) echo "==> skipping chromium: on Ubuntu it is a snap, not an apt package; install a browser yourself for the report's browser test (or use --no-browser)" ;;
+    esac
+  fi
 fi
 
-# The BPF filesystem holds the Cilium model's pinned maps and programs.
-if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
-  echo "==> mounting the BPF filesystem at /sys/fs/bpf"
-  "${SUDO[@]}" mount -t bpf bpf /sys/fs/bpf
+# Deduplicated, order kept.
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
+fi
+
+# SETUP_DRY_RUN=1: say what would be installed and stop (used to check this script on a machine without changing it).
+if [ "${SETUP_DRY_RUN:-0}" = 1 ]; then
+  echo "distro=$DISTRO kind_only=$KIND_ONLY missing=${missing[*]:-}"
+  exit 0
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${SUDO[0]:-}" = __no_sudo__ ]; then
+    echo "setup.sh: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+  echo "==> installing system packages ($DISTRO): ${missing[*]}"
+  case "$DISTRO" in
+    debian|ubuntu)
+      "${SUDO[@]}" apt-get update -qq
+      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ;;
+    fedora)
+      "${SUDO[@]}" dnf install -y -q "${missing[@]}" ;;
+    *)
+      echo "setup.sh: unknown distribution; install these yourself: ${missing[*]}" >&2
+      exit 1 ;;
+  esac
+fi
+
+if [ "$KIND_ONLY" -eq 0 ]; then
+  # The BPF filesystem holds the Cilium model's pinned maps and programs.
+  if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+    echo "==> mounting the BPF filesystem at /sys/fs/bpf"
+    "${SUDO[@]}" mount -t bpf bpf /sys/fs/bpf
+  fi
+else
+  for cmd in docker kind kubectl helm; do
+    command -v "$cmd" >/dev/null 2>&1 || echo "==> note: $cmd is not on PATH; the kind backend needs it (bench doctor says how to get it)"
+  done
 fi
 
 echo "==> installing npm packages"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
-echo "==> building TypeScript and native helpers"
-npm run build
+if [ "$KIND_ONLY" -eq 1 ]; then
+  echo "==> building TypeScript (kind/cluster backends need no native helpers)"
+  npx tsc -p tsconfig.json
+else
+  echo "==> building TypeScript and native helpers"
+  npm run build
+fi
 
 # `bench` on PATH: a link to scripts/bench, which execs this checkout's CLI (signals reach the run itself).
 # An existing /usr/local/bin/bench that is not ours is left alone.

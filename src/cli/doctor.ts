@@ -28,6 +28,45 @@ export function kernelAtLeast(version: string, major: number, minor: number): bo
   return a > major || (a === major && b >= minor);
 }
 
+const readNumber = (path: string): number | undefined => {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Flannel and Canal need br_netfilter (flanneld exits without /proc/sys/net/bridge/bridge-nf-call-iptables);
+ * Docker >= 27.3 no longer loads it (moby#48492). The kind backend loads it from inside a node, which works when
+ * the module exists on the host.
+ */
+export function brNetfilterCheck(loaded: boolean, modinfo: string | undefined): Check {
+  return {
+    name: 'br_netfilter',
+    ok: loaded || modinfo !== undefined,
+    detail: loaded ? 'loaded' : modinfo !== undefined ? 'not loaded; available (kind runs of flannel/canal load it with modprobe in a node)' : 'not loaded and not found (modinfo br_netfilter)',
+    fix: 'flannel and canal need it: install your kernel\'s modules (Debian/Ubuntu: linux-modules-extra-$(uname -r)) and run sudo modprobe br_netfilter',
+    for: 'kind',
+  };
+}
+
+/**
+ * kind's known issue "Pod errors due to too many open files": each node runs a kubelet and containerd that watch
+ * with inotify; kind's docs recommend max_user_watches=524288 and max_user_instances=512.
+ */
+export function inotifyCheck(watches: number | undefined, instances: number | undefined): Check {
+  const ok = (watches ?? 0) >= 524288 && (instances ?? 0) >= 512;
+  return {
+    name: 'inotify limits',
+    ok,
+    detail: `max_user_watches=${watches ?? '?'} max_user_instances=${instances ?? '?'}`,
+    fix: 'sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 (kind docs, known issues: too many open files)',
+    for: 'kind',
+  };
+}
+
 export async function runDoctor(runner: Runner): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
@@ -65,6 +104,8 @@ export async function runDoctor(runner: Runner): Promise<Check[]> {
     const v = await has(runner, cmd, args);
     add({ name, ok: v !== undefined, detail: v ?? 'not found', fix, for: 'kind' });
   }
+  add(brNetfilterCheck(existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'), await has(runner, 'modinfo', ['-n', 'br_netfilter'])));
+  add(inotifyCheck(readNumber('/proc/sys/fs/inotify/max_user_watches'), readNumber('/proc/sys/fs/inotify/max_user_instances')));
   return checks;
 }
 

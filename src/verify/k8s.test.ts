@@ -3,6 +3,7 @@ import type { CommandResult } from '../exec/runner.js';
 import { fakeCluster, planText, PlanRunner } from '../backends/k8s/test-support/cluster.js';
 import { ClusterTargetError } from '../backends/cluster/backend.js';
 import { validateManifests } from '../backends/k8s/validate.js';
+import { pinToNode } from '../backends/k8s/manifests.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases, type VerifyCase } from './cases.js';
 import { expectProbes } from './expect.js';
@@ -64,10 +65,14 @@ describe('k8s grid layout and manifests', () => {
     expect(ns.map((n) => n.metadata?.name)).toEqual(['cb-abcde-x', 'cb-abcde-y', 'cb-abcde-z']);
     // The cluster's DNS pods are used, never created.
     expect(pods.map((p) => `${p.metadata!.namespace}/${p.metadata!.name}`)).toEqual(layout.pods.filter((p) => p.client).map((p) => `cb-abcde-${p.id}`));
-    const xa = pods[0] as unknown as { metadata: { labels: object }; spec: { nodeSelector: object; containers: Array<{ name: string; command: string[]; ports: object[] }> } };
+    const xa = pods[0] as unknown as { metadata: { labels: object }; spec: { nodeSelector?: object; affinity: object; containers: Array<{ name: string; command: string[]; ports: object[] }> } };
     expect(xa.metadata.labels).toEqual({ pod: 'a' });
-    expect(xa.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'w1' });
-    expect((pods[1] as unknown as typeof xa).spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'w2' });
+    // Pinned by node name (matchFields metadata.name), not the kubernetes.io/hostname label, which can differ from it.
+    expect(xa.spec.nodeSelector).toBeUndefined();
+    expect(xa.spec.affinity).toEqual(pinToNode('w1'));
+    expect((pods[1] as unknown as typeof xa).spec.affinity).toEqual(pinToNode('w2'));
+    // Pod Security: baseline, as the upstream netpol suite labels its namespaces (agnhost serves 80/81 as root).
+    for (const n of ns) expect(n.metadata!.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'baseline' });
     expect(xa.spec.containers.map((c) => [c.name, c.command.join(' '), c.ports])).toEqual([
       ['cont-80-tcp', '/agnhost serve-hostname --tcp --http=false --port 80', [{ name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP' }]],
       ['cont-81-tcp', '/agnhost serve-hostname --tcp --http=false --port 81', [{ name: 'serve-81-tcp', containerPort: 81, protocol: 'TCP' }]],
@@ -249,11 +254,12 @@ describe('K8sVerifyGrid on an existing cluster', () => {
     for (const a of cmds) expect(a.slice(0, 3)).toEqual(['kubectl', '--context', 'prod-eu']);
     // Grid pods on the first two usable nodes (workers first), the namespaces created (never adopted).
     const pods = runner.log.find((r) => r.purpose === 'create the grid pods')!.input!;
-    expect(pods).toContain("kubernetes.io/hostname: w1");
-    expect(pods).toContain("kubernetes.io/hostname: w2");
+    expect(pods).toMatch(/values:\n\s+- w1\n/);
+    expect(pods).toMatch(/values:\n\s+- w2\n/);
     const deletes = cmds.filter((a) => a.includes('delete'));
+    // Policies deleted namespace by namespace (the run's own), never with -A.
     expect(deletes.map((a) => a.slice(3).join(' '))).toEqual([
-      'delete networkpolicies -A -l cni-bench/run=abcde --ignore-not-found --wait=true',
+      ...['x', 'y', 'z'].map((n) => `-n cb-abcde-${n} delete networkpolicies -l cni-bench/run=abcde --ignore-not-found --wait=true`),
       'delete namespace -l cni-bench/run=abcde --ignore-not-found --wait=true --timeout=180s',
     ]);
     // kube-system is only ever read.
@@ -330,17 +336,17 @@ describe('dry-run plans', () => {
 
   it('plans kind: the cluster and CNI exactly as bench run --backend kind does, the grid on its workers, the cluster deleted', async () => {
     const runner = new PlanRunner();
-    const grid = new K8sVerifyGrid({ backend: 'kind', cni: 'calico', runId: RUN_ID, outDir: '/results/abcde', runner, cleanupRunner: runner, cacheDir: '/c' });
+    const grid = new K8sVerifyGrid({ backend: 'kind', cni: 'calico', runId: RUN_ID, outDir: '/results/abcde', runner, cleanupRunner: runner, cacheDir: '/c', kubeconfigDir: '/run/kc' });
     await planK8sVerify(grid, layout, [caseNamed('default-deny-ingress')], 1000);
     const argv = runner.specs.map((s) => s.argv.join(' '));
-    expect(argv[0]).toBe('kind create cluster --name cb-abcde --config - --kubeconfig /results/abcde/kubeconfig --wait 0s');
+    expect(argv[0]).toBe('kind create cluster --name cb-abcde --config - --kubeconfig /run/kc/kubeconfig --wait 0s');
     expect(argv.some((a) => a.includes('tigera-operator.yaml'))).toBe(true);
     expect(argv.some((a) => a.includes('rollout status daemonset/calico-node'))).toBe(true);
     const pods = runner.specs.find((s) => s.purpose === 'create the grid pods')!.input!;
-    expect(pods).toContain('kubernetes.io/hostname: cb-abcde-worker\n');
-    expect(pods).toContain('kubernetes.io/hostname: cb-abcde-worker2\n');
-    for (const a of argv.filter((x) => x.startsWith('kubectl'))) expect(a).toContain('--kubeconfig /results/abcde/kubeconfig');
-    expect(argv.at(-1)).toBe('kind delete cluster --name cb-abcde --kubeconfig /results/abcde/kubeconfig');
+    expect(pods).toMatch(/values:\n\s+- cb-abcde-worker\n/);
+    expect(pods).toMatch(/values:\n\s+- cb-abcde-worker2\n/);
+    for (const a of argv.filter((x) => x.startsWith('kubectl'))) expect(a).toContain('--kubeconfig /run/kc/kubeconfig');
+    expect(argv.at(-1)).toBe('kind delete cluster --name cb-abcde --kubeconfig /run/kc/kubeconfig');
   });
 });
 

@@ -21,13 +21,13 @@
 import { resolve } from 'node:path';
 import { runConfigSchema } from '../config/schema.js';
 import { ExecRunner, type CommandResult, type CommandSpec, type Runner } from '../exec/runner.js';
-import { ClusterTargetError, pickNodes } from '../backends/cluster/backend.js';
+import { ClusterTargetError, confirmCni, pickNodes, planFelixConfigurationRead } from '../backends/cluster/backend.js';
 import { KindBackend } from '../backends/kind/backend.js';
-import { cniProfile, detectCnis, DEFAULT_READINESS, type AgentRef, type CniProfile, type ReadinessTimeouts } from '../backends/k8s/cni.js';
+import { DISPLAY_NAME, cniProfile, DEFAULT_READINESS, type AgentRef, type CniProfile, type ReadinessTimeouts } from '../backends/k8s/cni.js';
 import { collectDiagnostics, planDiagnostics } from '../backends/k8s/diagnostics.js';
 import { K8sStepError, step, type K8sStep } from '../backends/k8s/errors.js';
 import { kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
-import { RUN_LABEL, type KindCni } from '../backends/k8s/manifests.js';
+import { RUN_LABEL, pinToNode, podSecurityLabels, type KindCni } from '../backends/k8s/manifests.js';
 import { validateManifests } from '../backends/k8s/validate.js';
 import { loadVersions, type Versions } from '../backends/k8s/versions.js';
 import { toListJson, toYaml, type Manifest } from '../backends/k8s/yaml.js';
@@ -159,12 +159,14 @@ export const containerName = (port: number, protocol: string) => `cont-${port}-$
 export function renderGridNamespaces(layout: GridLayout, names: GridNames): Manifest[] {
   return layout.namespaces
     .filter((n) => n.name in names.namespaceOf)
-    .map((n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespaceOf[n.name]!, labels: { ...n.labels, ...names.runLabel } } }));
+    // baseline, as the upstream netpol suite sets for its namespaces (f.NamespacePodSecurityLevel =
+    // admissionapi.LevelBaseline in test/e2e/network/netpol): agnhost serves ports 80/81, which needs root.
+    .map((n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespaceOf[n.name]!, labels: { ...n.labels, ...names.runLabel, ...podSecurityLabels('baseline') } } }));
 }
 
 /** A namespace without pods that a case's policies live in (labelled like the grid's: ns=<name>, the run label). */
 export function renderExtraNamespace(ns: string, names: GridNames): Manifest {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: realNamespace(names, ns), labels: { ns, ...names.runLabel } } };
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: realNamespace(names, ns), labels: { ns, ...names.runLabel, ...podSecurityLabels('baseline') } } };
 }
 
 /** The grid's pods (not the DNS pod: that one is the cluster's). `nodes[i]` is where layout node i lands. */
@@ -180,7 +182,8 @@ export function renderGridPods(layout: GridLayout, names: GridNames, nodes: read
         automountServiceAccountToken: false,
         enableServiceLinks: false,
         terminationGracePeriodSeconds: 0,
-        nodeSelector: { 'kubernetes.io/hostname': nodes[p.node % nodes.length]! },
+        affinity: pinToNode(nodes[p.node % nodes.length]!),
+        securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
         // One container per port and protocol, as upstream's model.go: a port's server can fail alone.
         containers: p.ports.map((cp) => ({
           name: containerName(cp.containerPort, cp.protocol),
@@ -188,6 +191,7 @@ export function renderGridPods(layout: GridLayout, names: GridNames, nodes: read
           imagePullPolicy: 'IfNotPresent',
           command: ['/agnhost', 'serve-hostname', cp.protocol === 'UDP' ? '--udp' : '--tcp', '--http=false', '--port', String(cp.containerPort)],
           ports: [{ name: cp.name, containerPort: cp.containerPort, protocol: cp.protocol }],
+          securityContext: { allowPrivilegeEscalation: false },
         })),
       },
     }));
@@ -330,6 +334,8 @@ export interface K8sVerifyGridOptions {
   versions?: Versions;
   /** kind: where downloaded CNI plugins are cached. */
   cacheDir?: string;
+  /** kind: where the cluster's kubeconfig goes (default outside the results, see KindBackendOptions). */
+  kubeconfigDir?: string;
   readiness?: ReadinessTimeouts;
   /** How long the grid pods may take to become ready (image pull included). */
   podTimeoutS?: number;
@@ -381,7 +387,9 @@ export class K8sVerifyGrid implements VerifyGrid {
         outDir: opts.outDir,
         versions: this.versions,
         cacheDir: opts.cacheDir,
+        kubeconfigDir: opts.kubeconfigDir,
         readiness: opts.readiness,
+        preloadImages: [this.versions.verify.agnhostImage],
       });
       this.target = this.kind.target;
     }
@@ -392,7 +400,7 @@ export class K8sVerifyGrid implements VerifyGrid {
     if (this.kind) return { name: this.kind.model.name, description: `${this.profile.description}, on a kind cluster; ${grid}`, enforcesPolicy: this.profile.enforcesPolicy };
     const where = this.target.context ? `context ${this.target.context}` : `kubeconfig ${this.target.kubeconfig}`;
     return {
-      name: `${this.cni[0]!.toUpperCase()}${this.cni.slice(1)} (existing cluster)`,
+      name: `${DISPLAY_NAME[this.cni]} (existing cluster)`,
       description: `${this.cni} as already installed on the cluster of ${where}${this.detected.length ? ` (detected: ${this.detected.join(', ')})` : ''}; ${grid}`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
@@ -415,20 +423,13 @@ export class K8sVerifyGrid implements VerifyGrid {
   private async clusterNodes(): Promise<string[]> {
     const t = this.target;
     const nodes = await this.guarded('check-context', () => this.runner.run(kubectl(t, ['get', 'nodes', '-o', 'json'], 'reach the cluster and list its nodes')));
-    const ds = await this.guarded('detect-cni', () => this.runner.run(kubectl(t, ['get', 'daemonsets', '-A', '-o', 'json'], 'detect the CNI the cluster runs')));
+    const ds = await this.guarded('detect-cni', () => this.runner.run(kubectl(t, ['get', 'daemonsets', '-A', '-o', 'json'], 'detect the CNI the cluster runs (DaemonSet pod templates, every namespace)')));
+    const felix = await this.guarded('detect-cni', () => this.runner.run(planFelixConfigurationRead(t)));
     if (this.runner.dryRun) return ['<node-0>', '<node-1>'];
     await this.guarded('detect-cni', async () => {
-      const found = detectCnis(ds.stdout);
-      this.detected = found.map((f) => f.cni);
-      const mine = found.find((f) => f.cni === this.cni);
-      if (!mine) {
-        throw new ClusterTargetError(
-          found.length
-            ? `--cni ${this.cni} contradicts the cluster, which runs ${this.detected.join(' + ')}`
-            : `no known CNI agent on the cluster (looked for the cilium, calico-node, kube-flannel-ds and canal DaemonSets); cannot confirm --cni ${this.cni}`,
-        );
-      }
-      this.agents = [mine.agent];
+      const mine = confirmCni(ds.stdout, nodes.stdout, felix, this.cni);
+      this.detected = [mine.found];
+      this.agents = mine.agents;
     });
     return this.guarded('check-context', async () => {
       try {
@@ -510,8 +511,12 @@ export class K8sVerifyGrid implements VerifyGrid {
         for (const n of extra) this.extraNamespaces.add(n.metadata!.labels!.ns!);
         await this.runner.run(kubectl(t, ['create', '-f', '-'], `create ${extra.map((n) => n.metadata!.name).join(', ')} (a namespace without pods the case's policies live in)`, { input: toYaml(extra) }));
       }
-      // The previous case's set goes first, so a policy the new case does not name cannot linger.
-      await this.runner.run(kubectl(t, ['delete', 'networkpolicies', '-A', '-l', selector, '--ignore-not-found', '--wait=true'], "delete the previous case's policies"));
+      // The previous case's set goes first, so a policy the new case does not name cannot linger. Namespace by
+      // namespace (the run's own), not -A: a cluster-wide delete needs cluster-wide RBAC and could reach another
+      // run's objects should a label ever be shared.
+      for (const ns of this.policyNamespaces()) {
+        await this.runner.run(kubectl(t, ['-n', ns, 'delete', 'networkpolicies', '-l', selector, '--ignore-not-found', '--wait=true'], `delete the previous case's policies in ${ns}`));
+      }
       if (real.length) {
         await this.runner.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply ${real.length} NetworkPolicies (server-side)`, { input: toListJson(real) }));
       }
@@ -572,6 +577,12 @@ export class K8sVerifyGrid implements VerifyGrid {
       `  kubectl ${flags} get pods -A -l pod -o wide`,
       `remove with: kubectl ${flags} delete namespace -l ${RUN_LABEL}=${this.opts.runId}`,
     ];
+  }
+
+  /** Every namespace of the run that can hold a case's policies: the grid's and the pod-less ones created so far. */
+  private policyNamespaces(): string[] {
+    const names = this.requireNames();
+    return [...new Set([...Object.values(names.namespaceOf), ...[...this.extraNamespaces].map((ns) => realNamespace(names, ns))])];
   }
 
   private requireNames(): GridNames {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runConfigSchema, type RunConfigInput } from '../../config/schema.js';
 import { executeRun } from '../../run/run.js';
-import { fakeCluster, PlanRunner } from '../k8s/test-support/cluster.js';
+import { daemonSet, daemonSetList, fakeCluster, PlanRunner } from '../k8s/test-support/cluster.js';
 import { ClusterBackend, ClusterTargetError, pickNodes } from './backend.js';
 
 const RUN_ID = 'abcde';
@@ -59,14 +59,45 @@ describe('cluster backend', () => {
   it('uses the agent where this cluster has it (manifest-installed calico in kube-system)', async () => {
     const d = out();
     const runner = fakeCluster((argv) =>
-      argv.join(' ').includes('get daemonsets') ? { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'calico-node' } }] }) } : undefined,
+      argv.join(' ').includes('get daemonsets') ? { stdout: daemonSetList(daemonSet('kube-system/calico-node', ['calico-node'], { 'k8s-app': 'calico-node' })) } : undefined,
     );
     const cfg = config({ cni: 'calico', out: d, placement: 'same-node' });
     const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
     const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
     expect(result.errors).toEqual([]);
     expect(result.modelState).toMatchObject({ serverNode: 'w1', clientNode: 'w1' });
-    expect(result.meta.model.description).toMatch(/detected: calico/);
+    expect(result.meta.model.description).toMatch(/detected: kube-system\/calico-node/);
+  });
+
+  it('without nodes/proxy permission it measures latency and records why CPU is missing, never reading kubelet metrics', async () => {
+    const d = out();
+    const runner = fakeCluster((argv) => (argv.join(' ').includes('auth can-i') ? { stdout: 'no\n', exitCode: 1 } : undefined));
+    const cfg = config({ out: d });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors).toEqual([]);
+    expect(result.metrics.crr!.samplesNs.length).toBeGreaterThan(0);
+    expect(result.metrics.crr!.cpu).toBeNull();
+    expect(String(result.modelState.cpu)).toMatch(/no permission to get nodes\/proxy/);
+    expect(runner.log.some((r) => r.argv.join(' ').includes('/proxy/metrics'))).toBe(false);
+  });
+
+  it('on an RKE2 Canal cluster: --cni canal measures with both containers as agents; --cni flannel is refused, naming canal', async () => {
+    const d = out();
+    const rke2 = (argv: string[]) =>
+      argv.join(' ').includes('get daemonsets') ? { stdout: daemonSetList(daemonSet('kube-system/rke2-canal', ['calico-node', 'kube-flannel'], { 'k8s-app': 'canal' })) } : undefined;
+    const runner = fakeCluster(rke2);
+    const cfg = config({ cni: 'canal', out: d });
+    const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) });
+    expect(result.errors).toEqual([]);
+    expect(result.meta.model).toMatchObject({ name: 'Canal (existing cluster)', enforcesPolicy: true });
+    expect(result.modelState).toMatchObject({ deniedConnectionBlocked: true });
+    const r2 = fakeCluster(rke2);
+    const cfg2 = config({ cni: 'flannel', out: d });
+    const b2 = new ClusterBackend({ config: cfg2, runId: RUN_ID, runner: r2, cleanupRunner: r2, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+    const { result: refused } = await executeRun({ runId: RUN_ID, config: cfg2, backend: b2, outDir: join(d, RUN_ID) });
+    expect(refused.errors[0]!.message).toMatch(/--cni flannel contradicts the cluster, which runs canal \(kube-system\/rke2-canal.*run with --cni canal/);
   });
 
   it('dry run plans workloads, policies and measurement without touching the cluster', async () => {
@@ -75,7 +106,13 @@ describe('cluster backend', () => {
     const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: '/r/abcde' });
     await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/r/abcde' });
     const purposes = runner.specs.map((s) => s.purpose);
-    expect(purposes.slice(0, 3)).toEqual(['reach the cluster and list its nodes', 'detect the CNI the cluster runs', 'create the run namespaces']);
+    expect(purposes.slice(0, 5)).toEqual([
+      'reach the cluster and list its nodes',
+      'detect the CNI the cluster runs (DaemonSet pod templates, every namespace)',
+      "read Calico's FelixConfiguration (data plane mode), if any",
+      'may this identity read kubelet metrics (nodes/proxy)? CPU figures need it',
+      'create the run namespaces',
+    ]);
     expect(runner.specs.every((s) => s.argv.slice(0, 3).join(' ') === 'kubectl --kubeconfig /home/me/eks.yaml')).toBe(true);
   });
 

@@ -9,7 +9,9 @@ import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { cniProfile, detectCnis, type AgentRef, type CniProfile } from '../k8s/cni.js';
+import { DISPLAY_NAME, cniProfile, detectCnis, detectionRefusal, type AgentRef, type CniProfile, type DetectedCni, type FelixConfigurationSpec } from '../k8s/cni.js';
+import type { KindCni } from '../k8s/manifests.js';
+import type { CommandResult, CommandSpec } from '../../exec/runner.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import { kubectl, type KubeTarget } from '../k8s/kubectl.js';
 import type { Placement } from '../k8s/manifests.js';
@@ -29,6 +31,27 @@ export interface ClusterBackendOptions extends BackendRunOptions {
   versions?: Versions;
   probeIntervalMs?: number;
   enforcementTimeoutMs?: number;
+}
+
+/** Calico's FelixConfiguration `default` (bpfEnabled, nftablesMode), read if the CRD exists and RBAC allows; optional. */
+export function planFelixConfigurationRead(t: KubeTarget): CommandSpec {
+  return kubectl(t, ['get', 'felixconfigurations.crd.projectcalico.org', 'default', '-o', 'json', '--ignore-not-found'], "read Calico's FelixConfiguration (data plane mode), if any", { allowFailure: true });
+}
+
+/** The detected CNI matching --cni, or a ClusterTargetError naming everything that was found. */
+export function confirmCni(daemonsetsJson: string, nodesJson: string, felix: CommandResult, wanted: KindCni): DetectedCni {
+  let spec: FelixConfigurationSpec | undefined;
+  if (felix.exitCode === 0 && felix.stdout.trim()) {
+    try {
+      spec = (JSON.parse(felix.stdout) as { spec?: FelixConfigurationSpec }).spec;
+    } catch {
+      spec = undefined;
+    }
+  }
+  const d = detectCnis(daemonsetsJson, nodesJson, spec);
+  const mine = d.found.find((f) => f.cni === wanted);
+  if (!mine) throw new ClusterTargetError(detectionRefusal(d, wanted));
+  return mine;
 }
 
 export const DRY_RUN_NODES: Placement = { serverNode: '<server-node>', clientNode: '<client-node>' };
@@ -108,7 +131,7 @@ export class ClusterBackend implements BenchBackend {
   get model(): ModelDescription {
     const where = this.target.context ? `context ${this.target.context}` : `kubeconfig ${this.target.kubeconfig}`;
     return {
-      name: `${this.profile.cni[0]!.toUpperCase()}${this.profile.cni.slice(1)} (existing cluster)`,
+      name: `${DISPLAY_NAME[this.profile.cni]} (existing cluster)`,
       description: `${this.profile.cni} as already installed on the cluster of ${where}${this.detected.length ? ` (detected: ${this.detected.join(', ')})` : ''}`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
@@ -134,21 +157,21 @@ export class ClusterBackend implements BenchBackend {
   async up(): Promise<void> {
     const t = this.target;
     const nodes = await this.guarded('check-context', () => this.runner.run(kubectl(t, ['get', 'nodes', '-o', 'json'], 'reach the cluster and list its nodes')));
-    const ds = await this.guarded('detect-cni', () => this.runner.run(kubectl(t, ['get', 'daemonsets', '-A', '-o', 'json'], 'detect the CNI the cluster runs')));
+    const ds = await this.guarded('detect-cni', () => this.runner.run(kubectl(t, ['get', 'daemonsets', '-A', '-o', 'json'], 'detect the CNI the cluster runs (DaemonSet pod templates, every namespace)')));
+    const felix = await this.guarded('detect-cni', () => this.runner.run(planFelixConfigurationRead(t)));
+    // CPU per container comes from kubelet metrics through nodes/proxy, which exposes the whole kubelet API; an
+    // identity bound only to the base ClusterRole (clusters/rbac-cluster-backend.yaml) runs without CPU figures.
+    const canProxy = await this.guarded('check-context', () =>
+      this.runner.run(kubectl(t, ['auth', 'can-i', 'get', 'nodes', '--subresource=proxy'], 'may this identity read kubelet metrics (nodes/proxy)? CPU figures need it', { allowFailure: true })),
+    );
+    if (!this.runner.dryRun && canProxy.stdout.trim() !== 'yes') this.session.disableCadvisor();
     let placement = DRY_RUN_NODES;
     if (!this.runner.dryRun) {
       await this.guarded('detect-cni', async () => {
-        const found = detectCnis(ds.stdout);
-        this.detected = found.map((f) => f.cni);
-        const mine = found.find((f) => f.cni === this.profile.cni);
-        if (!mine) {
-          throw new ClusterTargetError(
-            found.length
-              ? `--cni ${this.profile.cni} contradicts the cluster, which runs ${this.detected.join(' + ')}`
-              : `no known CNI agent on the cluster (looked for the cilium, calico-node, kube-flannel-ds and canal DaemonSets); cannot confirm --cni ${this.profile.cni}`,
-          );
-        }
-        this.agents.splice(0, this.agents.length, mine.agent);
+        const mine = confirmCni(ds.stdout, nodes.stdout, felix, this.profile.cni);
+        this.detected = [mine.found];
+        this.agents.splice(0, this.agents.length, ...mine.agents);
+        if (mine.enforcesPolicy !== undefined) this.session.setEnforcesPolicy(mine.enforcesPolicy);
       });
       const picked = await this.guarded('check-context', async () => pickNodes(nodes.stdout, this.opts.config.placement));
       placement = picked.placement;

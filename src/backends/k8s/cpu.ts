@@ -1,6 +1,12 @@
-// CPU accounting on a cluster. Two sources:
-// - cAdvisor (kubelet /metrics/cadvisor through the API server proxy): cumulative CPU seconds per container,
-//   for the CNI agents and the load pods, and for the node's root cgroup (id="/"; on kind, the node container);
+// CPU accounting on a cluster. Per-container CPU (load pods, CNI agents, the node's root cgroup) from one of:
+// - kind: cgroup v2 `cpu.stat` (usage_usec) read directly inside the node containers (kind runs each node in its
+//   own cgroup namespace, so the node's /sys/fs/cgroup/cpu.stat is the whole node and each container's cgroup is
+//   a directory below it named after its containerd id). Read at the window's edges: exact, not sampled.
+// - cluster: cAdvisor (kubelet /metrics/cadvisor through the API server proxy). The kubelet refreshes container
+//   stats every 10-15 s, so within a seconds-long window the counters are stale; each series carries the time it
+//   was sampled, and the window the two samples really span is recorded next to the measured one
+//   (modelState <metric>CadvisorSpanMs / <metric>WindowMs) so a reader can see when the split is meaningless.
+// And for the machine:
 // - /proc/stat read from a pod: it is not namespaced, so it gives the node kernel's busy and softirq time, the
 //   same accounting as the local backend (on kind every node shares the host kernel, so one read covers all).
 import { parseProcStat, type CpuTimes } from '../../metrics/machine.js';
@@ -14,9 +20,11 @@ export interface ContainerCpu {
   container: string;
   id: string;
   seconds: number;
+  /** When cAdvisor sampled it (its exposition's timestamp), if given. */
+  timestampMs?: number;
 }
 
-const LINE = /^container_cpu_usage_seconds_total\{([^}]*)\}\s+([0-9.eE+-]+)/;
+const LINE = /^container_cpu_usage_seconds_total\{([^}]*)\}\s+([0-9.eE+-]+)(?:\s+(\d+))?/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 export function parseCadvisorCpu(text: string): ContainerCpu[] {
@@ -28,7 +36,7 @@ export function parseCadvisorCpu(text: string): ContainerCpu[] {
     for (const l of m[1]!.matchAll(LABEL)) labels[l[1]!] = l[2]!;
     // Per-CPU series exist on some kubelets; "total" (or no cpu label) is the one to sum.
     if (labels.cpu !== undefined && labels.cpu !== 'total') continue;
-    out.push({ namespace: labels.namespace ?? '', pod: labels.pod ?? '', container: labels.container ?? '', id: labels.id ?? '', seconds: Number(m[2]) });
+    out.push({ namespace: labels.namespace ?? '', pod: labels.pod ?? '', container: labels.container ?? '', id: labels.id ?? '', seconds: Number(m[2]), ...(m[3] ? { timestampMs: Number(m[3]) } : {}) });
   }
   return out;
 }
@@ -57,6 +65,70 @@ export function planCadvisor(t: KubeTarget, node: string): CommandSpec {
 
 export function planProcStat(t: KubeTarget, namespace: string, pod: string): CommandSpec {
   return kubectl(t, ['exec', '-n', namespace, pod, '-c', STAT_CONTAINER, '--', 'cat', '/proc/stat'], `read the node kernel's CPU time (${pod})`);
+}
+
+/** The span the root series' samples cover between two snapshots (cAdvisor), or null when not timestamped. */
+export function cadvisorSpanMs(before: CpuSnapshot, after: CpuSnapshot): number | null {
+  const ts = (snap: CpuSnapshot) => [...snap.cadvisor.values()].map((rows) => rows.find((r) => r.id === '/')?.timestampMs);
+  const a = ts(before);
+  const b = ts(after);
+  if (!a.length || a.some((x) => x === undefined) || b.some((x) => x === undefined)) return null;
+  return Math.min(...b.map((x, i) => x! - a[i]!));
+}
+
+// ---- kind: cgroup v2 cpu.stat inside the node containers ----
+
+export interface CgroupTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  /** containerd id (the 64-hex part of status.containerStatuses[].containerID). */
+  id: string;
+}
+
+/**
+ * Reads usage_usec of each container's cgroup and of the node, in one exec into the node container. The ids are
+ * positional arguments of a fixed script (no shell interpolation of data).
+ */
+export const CGROUP_SCRIPT =
+  'for id in "$@"; do d=$(find /sys/fs/cgroup -type d -name "*$id*" 2>/dev/null | head -n 1); [ -n "$d" ] && echo "$id $(sed -n "s/^usage_usec //p" "$d/cpu.stat")"; done; echo "node $(sed -n "s/^usage_usec //p" /sys/fs/cgroup/cpu.stat)"';
+
+export function planNodeCgroupRead(provider: string, node: string, ids: readonly string[]): CommandSpec {
+  return { argv: [provider, 'exec', node, 'sh', '-c', CGROUP_SCRIPT, 'sh', ...ids], purpose: `read cgroup v2 CPU counters in node ${node}`, timeoutMs: 30_000 };
+}
+
+/** The script's output as cAdvisor-shaped rows (the node as id "/"), so one cpuWindow serves both sources. */
+export function parseNodeCgroupRead(text: string, targets: readonly CgroupTarget[]): ContainerCpu[] {
+  const out: ContainerCpu[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (\d+)$/.exec(line.trim());
+    if (!m) continue;
+    const seconds = Number(m[2]) / 1e6;
+    if (m[1] === 'node') {
+      out.push({ namespace: '', pod: '', container: '', id: '/', seconds });
+      continue;
+    }
+    const t = targets.find((x) => x.id === m[1]);
+    if (t) out.push({ namespace: t.namespace, pod: t.pod, container: t.container, id: t.id, seconds });
+  }
+  return out;
+}
+
+interface PodStatusList {
+  items?: Array<{ metadata?: { name?: string; namespace?: string }; status?: { containerStatuses?: Array<{ name?: string; containerID?: string }> } }>;
+}
+
+/** The containers of one node's pods (`kubectl get pods -A --field-selector spec.nodeName=<node> -o json`) that `want` keeps. */
+export function cgroupTargets(podsJson: string, want: (t: Omit<CgroupTarget, 'id'>) => boolean): CgroupTarget[] {
+  const out: CgroupTarget[] = [];
+  for (const p of (JSON.parse(podsJson) as PodStatusList).items ?? []) {
+    for (const c of p.status?.containerStatuses ?? []) {
+      const id = /^[a-z]+:\/\/([0-9a-f]{12,})$/.exec(c.containerID ?? '')?.[1];
+      const t = { namespace: p.metadata?.namespace ?? '', pod: p.metadata?.name ?? '', container: c.name ?? '' };
+      if (id && want(t)) out.push({ ...t, id });
+    }
+  }
+  return out;
 }
 
 export interface CpuSnapshot {

@@ -13,7 +13,7 @@
 import type { CommandSpec } from '../../exec/runner.js';
 import type { MetricName } from '../../results/schema.js';
 import { kubectl, type KubeTarget } from './kubectl.js';
-import { FORTIO_CONTAINER } from './manifests.js';
+import { FORTIO_BIN, FORTIO_CONTAINER } from './manifests.js';
 
 /** Histogram resolution in seconds: fortio's buckets are multiples of it (default 1 ms would hide sub-ms latency). */
 export const FORTIO_RESOLUTION_S = 0.00001;
@@ -31,7 +31,7 @@ export interface FortioLoad {
 
 export function fortioLoadArgs(l: Omit<FortioLoad, 'target' | 'namespace' | 'pod'>): string[] {
   return [
-    'fortio',
+    FORTIO_BIN,
     'load',
     // -n: exactly this many calls, no built-in warm-up call (warm-up is a separate invocation, as for cb-probe).
     '-n',
@@ -89,6 +89,10 @@ export interface FortioResult {
   ConnectionStats?: FortioHistogram | null;
   RetCodes?: Record<string, number>;
   SocketCount?: number;
+  // fortio's JSON for a run that could not start uses lowercase keys (`error`, `message`); the capitalised
+  // forms are accepted too in case a build marshals its Go field names.
+  error?: boolean | string;
+  message?: string;
   Error?: boolean;
   Message?: string;
 }
@@ -119,7 +123,7 @@ export function parseFortioJson(stdout: string): FortioResult {
   } catch (e) {
     throw new FortioOutputError(`fortio's JSON result does not parse: ${(e as Error).message}`);
   }
-  if (r.Error) throw new FortioOutputError(`fortio could not run: ${r.Message ?? 'unknown error'}`);
+  if (r.error || r.Error) throw new FortioOutputError(`fortio could not run: ${r.message ?? r.Message ?? (typeof r.error === 'string' ? r.error : 'unknown error')}`);
   if (!r.DurationHistogram) throw new FortioOutputError('fortio result has no DurationHistogram');
   return r;
 }
@@ -167,6 +171,17 @@ export interface ParsedLoad {
   wallNs: number;
   samplesSource: 'access-log' | 'histogram';
   fortioVersion: string | null;
+  /** connect: the widest histogram bucket that holds samples, in µs — the resolution of the reconstructed samples. */
+  resolutionUs?: number;
+  /** connect: samples removed as failed dials (see parseFortioLoad). */
+  failedDialsRemoved?: number;
+}
+
+/** The widest bucket holding samples, in µs: fortio's buckets widen with latency (coarse above ~1 ms). */
+export function histogramResolutionUs(h: FortioHistogram): number {
+  let w = 0;
+  for (const b of h.Data ?? []) if (b.Count > 0) w = Math.max(w, (b.End - b.Start) * 1e6);
+  return Math.round(w * 1000) / 1000;
 }
 
 /** Failed calls by kind: fortio's -1 is a socket error (connect refused/timed out/reset), others are HTTP codes. */
@@ -179,13 +194,32 @@ export function errorsFromRetCodes(codes: Record<string, number> | undefined): R
   return out;
 }
 
-export function parseFortioLoad(metric: MetricName, stdout: string, stderr: string): ParsedLoad {
+/**
+ * fortio times a dial and records it in ConnectionStats before it checks the dial's error, so a failed dial (a
+ * drop: ≈ the timeout) becomes a connect "sample". Each socket error (-1) is one failed call; up to that many of
+ * the slowest samples at or above half the timeout are removed — a dial that fails fast (refused) stays in, which
+ * under-removes rather than cutting real samples.
+ */
+export function removeFailedDials(samplesNs: number[], socketErrors: number, timeoutMs: number): { samplesNs: number[]; removed: number } {
+  if (socketErrors <= 0) return { samplesNs, removed: 0 };
+  const sorted = [...samplesNs].sort((a, b) => a - b);
+  let removed = 0;
+  while (removed < socketErrors && sorted.length && sorted[sorted.length - 1]! >= timeoutMs * 0.5e6) {
+    sorted.pop();
+    removed++;
+  }
+  return { samplesNs: sorted, removed };
+}
+
+export function parseFortioLoad(metric: MetricName, stdout: string, stderr: string, o: { timeoutMs?: number } = {}): ParsedLoad {
   const r = parseFortioJson(stdout);
   const errors = errorsFromRetCodes(r.RetCodes);
   const base = { errors, wallNs: r.ActualDuration ?? 0, fortioVersion: r.Version ?? null };
   if (metric === 'connect') {
     if (!r.ConnectionStats) throw new FortioOutputError('fortio result has no ConnectionStats (connection-time histogram); pin fortio >= 1.38');
-    return { ...base, samplesNs: samplesFromHistogram(r.ConnectionStats).map((s) => s * 1e9), samplesSource: 'histogram' };
+    const all = samplesFromHistogram(r.ConnectionStats).map((s) => s * 1e9);
+    const kept = removeFailedDials(all, errors.SOCKET_ERROR ?? 0, o.timeoutMs ?? 1000);
+    return { ...base, samplesNs: kept.samplesNs, samplesSource: 'histogram', resolutionUs: histogramResolutionUs(r.ConnectionStats), failedDialsRemoved: kept.removed };
   }
   const log = parseAccessLog(stderr);
   const calls = r.DurationHistogram?.Count ?? 0;

@@ -1,17 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../run/run.js';
-import { detectCnis, planCniInstall } from './cni.js';
+import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
-import { FortioOutputError, errorsFromRetCodes, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
-import { KIND_CNIS, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
+import { APPLY_CONCURRENCY, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
-import { cadvisorText } from './test-support/cluster.js';
+import { cadvisorText, daemonSet, daemonSetList, fakeCluster } from './test-support/cluster.js';
+import { K8sSession } from './session.js';
+import { mapBounded } from './pool.js';
+import type { CommandSpec, Runner } from '../../exec/runner.js';
 
 const fixture = (n: string) => readFileSync(new URL(`./fixtures/${n}`, import.meta.url), 'utf8');
 const v = loadVersions();
@@ -23,6 +27,20 @@ describe('pinned versions', () => {
   it('a malformed versions file is rejected with the key at fault', () => {
     const text = readFileSync(join(CLUSTERS_DIR, 'versions.yaml'), 'utf8').replace(/@sha256:[0-9a-f]{64}/, '');
     expect(() => parseVersions(text, 'v.yaml')).toThrow(/v\.yaml: kind\.nodeImage: must be kindest\/node/);
+  });
+});
+
+describe('cluster backend RBAC (clusters/rbac-cluster-backend.yaml)', () => {
+  it('is two valid ClusterRoles, nodes/proxy only in the optional one', () => {
+    const docs = parseAllDocuments(readFileSync(join(CLUSTERS_DIR, 'rbac-cluster-backend.yaml'), 'utf8')).map((d) => d.toJSON() as { metadata: { name: string }; rules: Array<{ resources: string[]; verbs: string[] }> });
+    for (const d of docs) expect(() => new ClusterRole(d as never).validate()).not.toThrow();
+    expect(docs.map((d) => d.metadata.name)).toEqual(['cni-bench', 'cni-bench-node-metrics']);
+    const base = docs[0]!.rules.flatMap((r) => r.resources);
+    expect(base).not.toContain('nodes/proxy');
+    // What the plans use: exec for probes, SSA (patch) for policies, daemonsets for detection.
+    for (const r of ['pods/exec', 'networkpolicies', 'daemonsets', 'namespaces', 'felixconfigurations']) expect(base).toContain(r);
+    expect(docs[0]!.rules.find((r) => r.resources.includes('networkpolicies'))!.verbs).toContain('patch');
+    expect(docs[1]!.rules).toEqual([{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] }]);
   });
 });
 
@@ -60,8 +78,92 @@ describe('CNI install inputs', () => {
   });
 });
 
+describe('policy apply: bounded concurrency, client policy last', () => {
+  /** A cluster whose applies take a moment, so overlapping ones can be counted. */
+  function slowCluster(fail?: (batch: string) => boolean) {
+    const inner = fakeCluster((argv, spec) => (argv.includes('--server-side') && fail?.(spec.purpose ?? '') ? { exitCode: 1, stderr: 'Error from server (Forbidden)' } : undefined));
+    let inflight = 0;
+    const seen = { max: 0, finished: [] as string[], started: [] as string[] };
+    const runner: Runner = {
+      dryRun: false,
+      log: inner.log,
+      async run(spec: CommandSpec) {
+        if (!spec.argv.includes('--server-side')) return inner.run(spec);
+        seen.started.push(spec.purpose!);
+        seen.max = Math.max(seen.max, ++inflight);
+        await new Promise((r) => setTimeout(r, 3));
+        try {
+          return await inner.run(spec);
+        } finally {
+          inflight--;
+          seen.finished.push(spec.purpose!);
+        }
+      },
+    };
+    return { runner, seen };
+  }
+  const session = (runner: Runner, policies: number, matchPosition: 'first' | 'last' = 'first') =>
+    new K8sSession({
+      config: runConfigSchema.parse({ cni: 'cilium', policies, matchPosition, backend: 'kind' }),
+      runId: 'abcde',
+      runner,
+      cleanupRunner: runner,
+      target: { kubeconfig: '/k' },
+      versions: v,
+      agents: CNI_PROFILES.cilium.agents,
+      enforcesPolicy: true,
+      sharedKernel: true,
+      outDir: '/tmp/unused',
+      probeIntervalMs: 0,
+    });
+
+  it('runs at most APPLY_CONCURRENCY kubectl processes, and applies the client policy only after every filler batch finished', async () => {
+    const { runner, seen } = slowCluster();
+    const s = session(runner, 3000);
+    const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 3000, matchPosition: 'first', backend: 'kind' });
+    const report = await s.installPolicies(benchmarkPolicySet(cfg));
+    expect(seen.max).toBe(APPLY_CONCURRENCY);
+    expect(seen.started).toHaveLength(31);
+    expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
+    // The barrier: nothing else was still being applied when the client's policy started.
+    expect(seen.finished.slice(0, 30).every((p) => p.startsWith('apply filler'))).toBe(true);
+    expect(report.modelState).toMatchObject({ applyBatches: 31, applyConcurrency: 16, enforcementBarrier: 'client policy applied last', fillerPeersPresent: false, encapsulation: ENCAPSULATION });
+  });
+
+  it('a failed batch stops new batches, waits for those in flight, and never applies the client policy', async () => {
+    const { runner, seen } = slowCluster((purpose) => purpose.includes('batch 3/'));
+    const s = session(runner, 2000);
+    const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 2000, matchPosition: 'first', backend: 'kind' });
+    await expect(s.installPolicies(benchmarkPolicySet(cfg))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
+    expect(seen.started.length).toBeLessThan(20);
+    expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
+    expect(seen.finished).toHaveLength(seen.started.length);
+  });
+
+  it('mapBounded keeps the order of results', async () => {
+    const out = await mapBounded([5, 1, 3], 2, async (x) => {
+      await new Promise((r) => setTimeout(r, x));
+      return x * 2;
+    });
+    expect(out).toEqual([10, 2, 6]);
+  });
+});
+
 describe('workload manifests', () => {
   const n = runNames('abcde');
+  it('pods are pinned by node name and pass the restricted Pod Security profile; namespaces enforce it', () => {
+    const objs = renderWorkloads(n, { serverNode: 'ip-10-0-1-5.eu-west-1.compute.internal', clientNode: 'w2' }, v);
+    for (const o of objs) {
+      const spec = (o.kind === 'Deployment' ? (o.spec as { template: { spec: Record<string, unknown> } }).template.spec : o.spec) as Record<string, unknown>;
+      expect(restrictedProblems(spec)).toEqual([]);
+      expect(spec.nodeSelector).toBeUndefined();
+      expect((spec.containers as Array<{ name: string; command?: string[] }>).find((c) => c.name === 'fortio')!.command).toEqual(['/usr/bin/fortio']);
+    }
+    expect((objs[0]!.spec as { template: { spec: { affinity: unknown } } }).template.spec.affinity).toEqual(pinToNode('ip-10-0-1-5.eu-west-1.compute.internal'));
+    for (const ns of renderNamespaces(n)) expect(ns.metadata!.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
+    // The checker is not vacuous: a root container with default capabilities fails it.
+    expect(restrictedProblems({ containers: [{ name: 'x' }] })).toEqual(['x: allowPrivilegeEscalation must be false', 'x: capabilities must drop ALL', 'x: runAsNonRoot must be true', 'x: seccompProfile must be RuntimeDefault or Localhost']);
+  });
   it('namespaces, deployment and pods are valid and carry the run label', () => {
     const objs = [...renderNamespaces(n), ...renderWorkloads(n, { serverNode: 'w1', clientNode: 'w2' }, v)];
     validateManifests(objs);
@@ -91,6 +193,20 @@ describe('workload manifests', () => {
 });
 
 describe('fortio', () => {
+  it('removes failed dials (recorded at ≈ the timeout before fortio checks the error) from connect samples, and says the resolution', () => {
+    const hist = { Count: 5, Data: [{ Start: 0.0001, End: 0.00011, Count: 3 }, { Start: 0.9, End: 1.0, Count: 2 }] };
+    const stdout = JSON.stringify({ DurationHistogram: { Count: 5 }, ConnectionStats: hist, RetCodes: { '200': 3, '-1': 2 } });
+    const r = parseFortioLoad('connect', stdout, '', { timeoutMs: 1000 });
+    expect(r.samplesNs).toHaveLength(3);
+    expect(Math.max(...r.samplesNs)).toBeLessThan(110_000);
+    expect(r.failedDialsRemoved).toBe(2);
+    expect(r.errors).toEqual({ SOCKET_ERROR: 2 });
+    expect(r.resolutionUs).toBe(100000);
+    // A fast failure (refused) is not at the timeout: nothing real is cut to make the count match.
+    expect(removeFailedDials([100_000, 120_000], 1, 1000)).toEqual({ samplesNs: [100_000, 120_000], removed: 0 });
+    expect(histogramResolutionUs({ Count: 3, Data: [{ Start: 0.0001, End: 0.00011, Count: 3 }, { Start: 0.002, End: 0.003, Count: 0 }] })).toBe(10);
+  });
+
   it('crr: raw samples from the access log, failed calls counted as errors', () => {
     const r = parseFortioLoad('crr', fixture('crr.json'), fixture('crr.stderr'));
     expect(r.samplesSource).toBe('access-log');
@@ -122,6 +238,7 @@ describe('fortio', () => {
     expect(() => parseFortioLoad('crr', fixture('crr.json'), cut)).toThrow(/11 entries for 12 calls/);
     expect(() => parseFortioLoad('crr', 'Error: unable to connect', '')).toThrow(FortioOutputError);
     expect(() => parseFortioLoad('crr', JSON.stringify({ Error: true, Message: 'bad url' }), '')).toThrow(/bad url/);
+    expect(() => parseFortioLoad('crr', JSON.stringify({ error: true, message: 'no such host' }), '')).toThrow(/fortio could not run: no such host/);
   });
   it('histogram reconstruction spreads counts over each interval', () => {
     expect(samplesFromHistogram({ Count: 2, Data: [{ Start: 0, End: 1, Count: 2 }] })).toEqual([0.25, 0.75]);
@@ -161,13 +278,52 @@ describe('CPU accounting', () => {
 });
 
 describe('CNI detection', () => {
-  const ds = (...names: string[]) => JSON.stringify({ items: names.map((n) => ({ metadata: { namespace: n.split('/')[0], name: n.split('/')[1] } })) });
-  it('recognises each CNI where its installs put it', () => {
-    expect(detectCnis(ds('kube-system/kube-proxy', 'kube-system/cilium')).map((d) => d.cni)).toEqual(['cilium']);
-    expect(detectCnis(ds('calico-system/calico-node'))[0]!.agent.namespace).toBe('calico-system');
-    expect(detectCnis(ds('kube-system/calico-node'))[0]!.agent.namespace).toBe('kube-system');
-    expect(detectCnis(ds('kube-flannel/kube-flannel-ds')).map((d) => d.cni)).toEqual(['flannel']);
-    expect(detectCnis(ds('kube-system/canal')).map((d) => d.cni)).toEqual(['calico', 'flannel']);
-    expect(detectCnis(ds('kube-system/kindnet'))).toEqual([]);
+  const cnis = (json: string, nodes?: string, felix?: FelixConfigurationSpec) => detectCnis(json, nodes, felix).found.map((d) => d.cni);
+  const flannelDs = (where: string) => daemonSet(where, ['kube-flannel'], { app: 'flannel' });
+  const calicoDs = (where: string, env: Record<string, string> = {}) => daemonSet(where, [{ name: 'calico-node', env }], { 'k8s-app': 'calico-node' });
+  const nodeList = (kubelet: string, annotations: Record<string, string> = {}) => JSON.stringify({ items: [{ metadata: { annotations }, status: { nodeInfo: { kubeletVersion: kubelet } } }] });
+
+  it('recognises each CNI from pod templates, in whatever namespace its install put it', () => {
+    expect(cnis(daemonSetList(daemonSet('kube-system/kube-proxy', ['kube-proxy']), daemonSet('kube-system/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' })))).toEqual(['cilium']);
+    // Cilium outside kube-system, and its Envoy DaemonSet counted with it.
+    const c = detectCnis(daemonSetList(daemonSet('cilium/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' }), daemonSet('cilium/cilium-envoy', ['cilium-envoy'], { 'k8s-app': 'cilium-envoy' }))).found[0]!;
+    expect(c.agents.map((x) => `${x.namespace}/${x.daemonset}:${x.container}`)).toEqual(['cilium/cilium:cilium-agent', 'cilium/cilium-envoy:cilium-envoy']);
+    // GKE Dataplane V2.
+    const gke = detectCnis(daemonSetList(daemonSet('kube-system/anetd', ['cilium-agent'], { 'k8s-app': 'cilium' }))).found[0]!;
+    expect(gke).toMatchObject({ cni: 'cilium', found: 'kube-system/anetd (GKE Dataplane V2, Cilium)' });
+    expect(detectCnis(daemonSetList(calicoDs('calico-system/calico-node'))).found[0]!.agents[0]!.namespace).toBe('calico-system');
+    expect(detectCnis(daemonSetList(calicoDs('kube-system/calico-node'))).found[0]!.agents[0]!.namespace).toBe('kube-system');
+    expect(cnis(daemonSetList(flannelDs('kube-flannel/kube-flannel-ds')))).toEqual(['flannel']);
+    expect(cnis(daemonSetList(daemonSet('kube-system/kindnet', ['kindnet-cni'])))).toEqual([]);
+  });
+
+  it('Canal is Calico policy on Flannel, never flannel: one DaemonSet (canal, rke2-canal) or two', () => {
+    for (const where of ['kube-system/canal', 'kube-system/rke2-canal']) {
+      const d = detectCnis(daemonSetList(daemonSet(where, ['calico-node', 'kube-flannel'], { 'k8s-app': 'canal' })));
+      expect(d.found.map((f) => f.cni)).toEqual(['canal']);
+      expect(d.found[0]!.agents.map((a) => a.container)).toEqual(['calico-node', 'kube-flannel']);
+      expect(d.found[0]!.agents[0]!.selector).toBe('k8s-app=canal');
+    }
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node'), flannelDs('kube-flannel/kube-flannel-ds')))).toEqual(['canal']);
+  });
+
+  it("tells Calico's data planes apart by the env the operator sets, or by the FelixConfiguration", () => {
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'true' })))).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_NFTABLESMODE: 'Enabled' })))).toEqual(['calico-nftables']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'false' })))).toEqual(['calico']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { bpfEnabled: true })).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { nftablesMode: 'Enabled' })).toEqual(['calico-nftables']);
+  });
+
+  it("k3s' embedded flannel (no DaemonSet) and its policy controller; EKS aws-node named in the refusal", () => {
+    const k3s = detectCnis(daemonSetList(), nodeList('v1.31.4+k3s1', { 'flannel.alpha.coreos.com/backend-type': 'vxlan' })).found;
+    expect(k3s).toMatchObject([{ cni: 'flannel', agents: [], enforcesPolicy: true }]);
+    expect(detectCnis(daemonSetList(), nodeList('v1.31.4', { 'flannel.alpha.coreos.com/backend-type': 'vxlan' })).found).toEqual([]);
+    const eks = detectCnis(daemonSetList(daemonSet('kube-system/aws-node', ['aws-node', 'aws-eks-nodeagent'], { 'k8s-app': 'aws-node' })));
+    expect(eks.found).toEqual([]);
+    expect(detectionRefusal(eks, 'cilium')).toMatch(/contradicts the cluster, which runs kube-system\/aws-node \(AWS VPC CNI, with its eBPF network policy agent\); bench has no profile/);
+    const canal = detectCnis(daemonSetList(daemonSet('kube-system/rke2-canal', ['calico-node', 'kube-flannel'])));
+    expect(detectionRefusal(canal, 'flannel')).toBe('--cni flannel contradicts the cluster, which runs canal (kube-system/rke2-canal (calico-node + kube-flannel)); run with --cni canal');
+    expect(detectionRefusal(detectCnis(daemonSetList()), 'calico')).toMatch(/^no known CNI agent on the cluster \(looked in every namespace/);
   });
 });

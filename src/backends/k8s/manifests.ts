@@ -15,7 +15,17 @@ export const CLIENT_POD = 'bench-client';
 export const DENIED_POD = 'bench-denied';
 export const FORTIO_CONTAINER = 'fortio';
 export const STAT_CONTAINER = 'stat';
-export const POLICY_BATCH_SIZE = 500;
+/**
+ * Policies per `kubectl apply` and how many kubectl processes apply at once. kubectl's client-side rate limiter
+ * (client-go defaults: 5 QPS, burst 10; kubectl raises them only for discovery — kubernetes/kubectl#773, #1722)
+ * allows one PATCH per 200 ms per process, and server-side apply sends one PATCH per object; so the set is cut
+ * into batches applied by APPLY_CONCURRENCY processes, each with its own limiter: 5001 policies take about
+ * 5001 / (16 × 5) ≈ 63 s instead of ≈ 1000 s. Several kubectl processes rather than @kubernetes/client-node:
+ * every call stays a command of the one runner (logged, timed, cancellable, and in --dry-run a plan a person
+ * can paste), with no second client, auth stack and kubeconfig parser to keep in step with kubectl's.
+ */
+export const POLICY_BATCH_SIZE = 100;
+export const APPLY_CONCURRENCY = 16;
 
 export interface RunNames {
   runId: string;
@@ -30,30 +40,56 @@ export function runNames(runId: string): RunNames {
 
 // ---- kind cluster configs ----
 
-/** CNIs with a real install recipe on kind/cluster (the others are not built there yet). */
-export type KindCni = Extract<CniName, 'flannel' | 'calico' | 'cilium'>;
-export const KIND_CNIS: readonly KindCni[] = ['flannel', 'calico', 'cilium'];
+/** CNIs with a real install recipe on kind/cluster (`none` has none: kind's own kindnet enforces policies). */
+export type KindCni = Extract<CniName, 'flannel' | 'calico' | 'cilium' | 'calico-ebpf' | 'calico-nftables' | 'canal'>;
+export const KIND_CNIS: readonly KindCni[] = ['flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'];
 
-/** Pod subnets as each CNI's upstream kind recipe expects them. */
-export const POD_SUBNET: Record<KindCni, string> = {
-  // kube-flannel.yml's net-conf.json Network.
-  flannel: '10.244.0.0/16',
-  // The Installation below uses the same CIDR for its pool (Calico's kind guide uses 192.168.0.0/16).
-  calico: '192.168.0.0/16',
-  // ipam.mode=kubernetes takes each node's podCIDR from this range.
-  cilium: '10.244.0.0/16',
+/**
+ * Pod subnets. Calico's own kind guide uses 192.168.0.0/16, which overlaps many home and office LANs (the node
+ * could no longer reach them); every recipe here uses 10.244.0.0/16, kube-flannel.yml's and canal.yaml's
+ * net-conf.json Network, and the Calico Installations below use the same CIDR for their pool.
+ */
+export const POD_SUBNET = '10.244.0.0/16';
+
+/**
+ * kube-proxy per data plane. Cilium (kubeProxyReplacement=true) and Calico eBPF (its own BPF service handling,
+ * docs.tigera.io "Install in eBPF mode": a cluster without kube-proxy) replace it; Calico's nftables mode needs
+ * kube-proxy in nftables mode too (docs.tigera.io/calico/latest/getting-started/kubernetes/nftables: "your
+ * cluster's kube-proxy must also be in nftables mode"); the others keep kind's default (iptables).
+ */
+export const KUBE_PROXY_MODE: Record<KindCni, 'iptables' | 'nftables' | 'none' | undefined> = {
+  flannel: undefined,
+  calico: undefined,
+  canal: undefined,
+  cilium: 'none',
+  'calico-ebpf': 'none',
+  'calico-nftables': 'nftables',
 };
 
-export function renderKindConfig(cni: KindCni, v: Versions, workers = 2): Manifest {
-  const node = (role: 'control-plane' | 'worker') => ({ role, image: v.kind.nodeImage });
+/** Where the bench mounts the upstream `bridge` CNI plugin into every kind node (flannel delegates to it). */
+export const BRIDGE_PLUGIN_PATH = '/opt/cni/bin/bridge';
+
+export interface KindConfigOptions {
+  workers?: number;
+  /**
+   * Host path of the `bridge` CNI plugin (flannel only). Mounted with extraMounts rather than copied in with
+   * `docker cp`, so it works with every kind provider (docker, podman, nerdctl).
+   */
+  bridgePluginHostPath?: string;
+}
+
+export function renderKindConfig(cni: KindCni, v: Versions, o: KindConfigOptions = {}): Manifest {
+  const workers = o.workers ?? 2;
+  const mounts = cni === 'flannel' && o.bridgePluginHostPath ? { extraMounts: [{ hostPath: o.bridgePluginHostPath, containerPath: BRIDGE_PLUGIN_PATH, readOnly: true }] } : {};
+  const node = (role: 'control-plane' | 'worker') => ({ role, image: v.kind.nodeImage, ...mounts });
+  const kubeProxyMode = KUBE_PROXY_MODE[cni];
   return {
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     networking: {
       disableDefaultCNI: true,
-      podSubnet: POD_SUBNET[cni],
-      // Cilium replaces kube-proxy (kubeProxyReplacement=true): services are eBPF, as in a Cilium production setup.
-      ...(cni === 'cilium' ? { kubeProxyMode: 'none' as const } : {}),
+      podSubnet: POD_SUBNET,
+      ...(kubeProxyMode ? { kubeProxyMode } : {}),
     },
     nodes: [node('control-plane'), ...Array.from({ length: workers }, () => node('worker'))],
   };
@@ -66,18 +102,44 @@ export function kindNodeNames(cluster: string, workers = 2): { controlPlane: str
 
 // ---- CNI install inputs ----
 
-export function renderCalicoInstallation(): Manifest {
+export type CalicoDataplane = 'Iptables' | 'BPF' | 'Nftables';
+export const CALICO_DATAPLANE: Partial<Record<KindCni, CalicoDataplane>> = { calico: 'Iptables', 'calico-ebpf': 'BPF', 'calico-nftables': 'Nftables' };
+
+/**
+ * The tunnel every recipe uses between nodes, recorded in results. Flannel, Canal (flannel's VXLAN) and Cilium
+ * (routingMode=tunnel, vxlan) encapsulate every cross-node packet; Calico's default VXLANCrossSubnet would not
+ * encapsulate on kind's single docker subnet, so the floors would differ for reasons unrelated to policy. Same
+ * encapsulation for all: Calico's pool uses VXLAN (always).
+ */
+export const ENCAPSULATION = 'vxlan (all cross-node traffic, every data plane)';
+
+/** operator.tigera.io/v1 Installation for the Calico data planes (projectcalico/calico manifests/custom-resources*.yaml shape). */
+export function renderCalicoInstallation(dataplane: CalicoDataplane = 'Iptables'): Manifest {
   return {
     apiVersion: 'operator.tigera.io/v1',
     kind: 'Installation',
     metadata: { name: 'default' },
     spec: {
       calicoNetwork: {
-        // The iptables data plane is what the benchmark is about (Felix's per-endpoint chains).
-        linuxDataplane: 'Iptables',
-        ipPools: [{ name: 'default-ipv4-ippool', cidr: POD_SUBNET.calico, blockSize: 26, encapsulation: 'VXLANCrossSubnet', natOutgoing: 'Enabled', nodeSelector: 'all()' }],
+        linuxDataplane: dataplane,
+        ipPools: [{ name: 'default-ipv4-ippool', cidr: POD_SUBNET, blockSize: 26, encapsulation: 'VXLAN', natOutgoing: 'Enabled', nodeSelector: 'all()' }],
       },
     },
+  };
+}
+
+/**
+ * eBPF mode has no kube-proxy to reach the API server's Service IP through: the operator (and calico-node, via
+ * envFrom, as canal.yaml's containers show) read the real endpoint from this ConfigMap in tigera-operator
+ * (docs.tigera.io "Install in eBPF mode"; the Talos guide's kubernetes-services-endpoint). On kind the API
+ * server is the control-plane node, by name on kind's network, port 6443.
+ */
+export function renderServicesEndpoint(host: string, port = 6443): Manifest {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'kubernetes-services-endpoint', namespace: 'tigera-operator' },
+    data: { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: String(port) },
   };
 }
 
@@ -127,24 +189,58 @@ const podDefaults = {
   enableServiceLinks: false,
 };
 
+/**
+ * Pins a pod to a node by its name. Not `nodeSelector: kubernetes.io/hostname`: that label is set by the kubelet
+ * from the host name and can differ from the node's name (kubernetes.io/docs/reference/labels-annotations-taints,
+ * kubernetes.io/hostname: "the value may differ from the node name"; common on AWS). A matchFields term on
+ * metadata.name (what the DaemonSet controller uses) still goes through the scheduler, unlike spec.nodeName.
+ */
+export function pinToNode(node: string) {
+  return { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [node] }] }] } } };
+}
+
+/**
+ * Pod Security: the run's namespaces are labelled to enforce `restricted` (so a cluster whose default is
+ * restricted admits them, and one whose default is laxer checks them the same way). The upstream netpol e2e
+ * suite uses baseline for its agnhost grid, which serves on ports 80/81 as root; see renderGridNamespaces.
+ */
+export function podSecurityLabels(level: 'restricted' | 'baseline'): Record<string, string> {
+  return { 'pod-security.kubernetes.io/enforce': level, 'pod-security.kubernetes.io/warn': level, 'pod-security.kubernetes.io/audit': level };
+}
+
+/** Satisfies the restricted profile: non-root, no privilege escalation, every capability dropped, RuntimeDefault seccomp. */
+export const RESTRICTED_POD_SECURITY = { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' as const } };
+export const RESTRICTED_CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+
+/** The fortio binary inside its image (fortio's Dockerfile: /usr/bin/fortio); exec'd by path, not via $PATH. */
+export const FORTIO_BIN = '/usr/bin/fortio';
+
 function fortioContainer(v: Versions) {
   return {
     name: FORTIO_CONTAINER,
     image: v.load.fortioImage,
     // Idles as a server in the client pods too: the image has no shell, and `kubectl exec` needs a live process.
+    command: [FORTIO_BIN],
     args: ['server', '-http-port', String(SERVER_PORT)],
     ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' as const }],
     resources: { requests: { cpu: '100m', memory: '64Mi' } },
+    securityContext: RESTRICTED_CONTAINER_SECURITY,
   };
 }
 
 function statContainer(v: Versions) {
   // /proc/stat is not namespaced: read from any pod it gives the node kernel's CPU time (softirq included).
-  return { name: STAT_CONTAINER, image: v.load.statImage, command: ['sleep', '2147483647'], resources: { requests: { cpu: '10m', memory: '8Mi' } } };
+  return {
+    name: STAT_CONTAINER,
+    image: v.load.statImage,
+    command: ['sleep', '2147483647'],
+    resources: { requests: { cpu: '10m', memory: '8Mi' } },
+    securityContext: RESTRICTED_CONTAINER_SECURITY,
+  };
 }
 
 export function renderNamespaces(n: RunNames): Manifest[] {
-  return [n.serverNamespace, n.clientNamespace].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...n.runLabel } } }));
+  return [n.serverNamespace, n.clientNamespace].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...n.runLabel, ...podSecurityLabels('restricted') } } }));
 }
 
 export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifest[] {
@@ -160,7 +256,8 @@ export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifes
         metadata: { labels: serverLabels },
         spec: {
           ...podDefaults,
-          nodeSelector: { 'kubernetes.io/hostname': p.serverNode },
+          securityContext: RESTRICTED_POD_SECURITY,
+          affinity: pinToNode(p.serverNode),
           containers: [{ ...fortioContainer(v), readinessProbe: { httpGet: { path: '/', port: SERVER_PORT }, periodSeconds: 2 } }, statContainer(v)],
         },
       },
@@ -170,9 +267,36 @@ export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifes
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: n.clientNamespace, labels: { ...labels, ...n.runLabel } },
-    spec: { ...podDefaults, nodeSelector: { 'kubernetes.io/hostname': p.clientNode }, containers: [fortioContainer(v), ...(withStat ? [statContainer(v)] : [])] },
+    spec: {
+      ...podDefaults,
+      securityContext: RESTRICTED_POD_SECURITY,
+      affinity: pinToNode(p.clientNode),
+      containers: [fortioContainer(v), ...(withStat ? [statContainer(v)] : [])],
+    },
   });
   return [server, pod(CLIENT_POD, CLIENT_LABELS, true), pod(DENIED_POD, DENIED_LABELS, false)];
+}
+
+/**
+ * The restricted Pod Security profile's checks that our pod specs can fail (kubernetes.io/docs/concepts/security/
+ * pod-security-standards: runAsNonRoot, allowPrivilegeEscalation=false, capabilities drop ALL, seccomp
+ * RuntimeDefault|Localhost, no privileged/host namespaces). [] when compliant. Tests run every rendered pod through it.
+ */
+export function restrictedProblems(spec: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const pod = (spec.securityContext ?? {}) as { runAsNonRoot?: boolean; seccompProfile?: { type?: string } };
+  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) out.push('host namespaces');
+  for (const c of (spec.containers ?? []) as Array<{ name: string; securityContext?: Record<string, unknown> }>) {
+    const sc = (c.securityContext ?? {}) as { runAsNonRoot?: boolean; allowPrivilegeEscalation?: boolean; privileged?: boolean; capabilities?: { drop?: string[]; add?: string[] }; seccompProfile?: { type?: string } };
+    if (sc.privileged) out.push(`${c.name}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) out.push(`${c.name}: allowPrivilegeEscalation must be false`);
+    if (!sc.capabilities?.drop?.includes('ALL')) out.push(`${c.name}: capabilities must drop ALL`);
+    if ((sc.capabilities?.add ?? []).some((a) => a !== 'NET_BIND_SERVICE')) out.push(`${c.name}: only NET_BIND_SERVICE may be added`);
+    if ((sc.runAsNonRoot ?? pod.runAsNonRoot) !== true) out.push(`${c.name}: runAsNonRoot must be true`);
+    const seccomp = sc.seccompProfile?.type ?? pod.seccompProfile?.type;
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') out.push(`${c.name}: seccompProfile must be RuntimeDefault or Localhost`);
+  }
+  return out;
 }
 
 /** Policies in batches of `size`, each batch a List for one server-side apply. */

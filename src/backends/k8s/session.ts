@@ -8,13 +8,19 @@ import { benchmarkPolicySet } from '../../run/run.js';
 import { SERVER_PORT } from '../local/topology.js';
 import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
-import { cpuWindow, parseProcStat, parseCadvisorCpu, planCadvisor, planProcStat, type CpuSnapshot } from './cpu.js';
+import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';
 import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
 import { K8sStepError, step } from './errors.js';
 import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
 import { kubectl, waitSpec, type KubeTarget } from './kubectl.js';
+import { ROLE_LABEL } from '../../policy/generate.js';
+import type { NetworkPolicy } from '../../policy/types.js';
+import { mapBounded } from './pool.js';
 import {
+  APPLY_CONCURRENCY,
   CLIENT_POD,
+  ENCAPSULATION,
+  FORTIO_BIN,
   DENIED_POD,
   FORTIO_CONTAINER,
   POLICY_BATCH_SIZE,
@@ -46,6 +52,10 @@ export interface SessionOptions {
   enforcesPolicy: boolean;
   /** True on kind: every node shares one kernel, so one /proc/stat read covers them all. */
   sharedKernel: boolean;
+  /** kind: read per-container CPU from cgroup v2 inside the node containers through this engine (docker, podman…). */
+  nodeCgroups?: { provider: string };
+  /** cluster: false when the identity may not `get nodes/proxy` (the ClusterRole without node metrics): no CPU figures. */
+  cadvisor?: boolean;
   outDir: string;
   progress?: Progress;
   signal?: AbortSignal;
@@ -74,6 +84,16 @@ export class K8sSession {
 
   constructor(private readonly o: SessionOptions) {
     this.names = runNames(o.runId);
+  }
+
+  /** Detection on an existing cluster can know better than the profile (k3s' embedded policy controller). */
+  setEnforcesPolicy(enforces: boolean): void {
+    this.o.enforcesPolicy = enforces;
+  }
+
+  /** The cluster backend found it may not read kubelet metrics (nodes/proxy). */
+  disableCadvisor(): void {
+    this.o.cadvisor = false;
   }
 
   private run(spec: CommandSpec) {
@@ -113,7 +133,14 @@ export class K8sSession {
     });
   }
 
-  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE): Promise<PolicyInstallReport> {
+  /**
+   * Fillers in batches of `batchSize`, applied by `concurrency` kubectl processes at once (see APPLY_CONCURRENCY),
+   * then — only after every filler was accepted — the policy that allows the client, alone. Whatever
+   * --match-position says about evaluation order, the allowing policy is the last one applied, so the enforcement
+   * wait (allowed client connects AND denied client is blocked) cannot pass while later batches still program:
+   * it needs the server isolated (some policy live) and the last-applied policy live.
+   */
+  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE, concurrency = APPLY_CONCURRENCY): Promise<PolicyInstallReport> {
     const started = performance.now();
     const n = this.names;
     // The run passes the set generated for the default namespaces; the same generator, config and seed give the
@@ -121,38 +148,44 @@ export class K8sSession {
     const set = benchmarkPolicySet(this.o.config, { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
     if (set.policies.length !== given.policies.length) throw new Error(`policy set mismatch: ${set.policies.length} generated here, ${given.policies.length} given`);
     validateManifests(set.policies);
-    const batches = policyBatches(set.policies, batchSize);
+    const isClientPolicy = (p: NetworkPolicy) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client';
+    const fillers = set.policies.filter((p) => !isClientPolicy(p));
+    const last = set.policies.filter(isClientPolicy);
+    const batches = [...policyBatches(fillers, batchSize)];
     const t = this.o.target;
+    const apply = (b: NetworkPolicy[], purpose: string) =>
+      this.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], purpose, { input: toListJson(b), timeoutMs: 180_000 }));
     await step('apply-policies', async () => {
-      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies in ${batches.length} server-side apply batches`);
-      for (const [i, b] of batches.entries()) {
-        await this.run(
-          kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply policies batch ${i + 1}/${batches.length} (${b.length})`, {
-            input: toListJson(b),
-            timeoutMs: 180_000,
-          }),
-        );
-      }
+      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies: ${batches.length} server-side apply batches, ${concurrency} kubectl processes at a time, then the client's policy last`);
+      await mapBounded(batches, concurrency, (b, i) => apply(b, `apply filler policies batch ${i + 1}/${batches.length} (${b.length})`));
+      if (last.length) await apply(last, "apply the client's policy last (the enforcement wait's barrier)");
     });
     const appliedAt = performance.now();
     const check = await this.waitEnforcement(set.policies.length > 0);
     Object.assign(this.state, {
       policiesApplied: set.policies.length,
-      applyBatches: batches.length,
+      applyBatches: batches.length + (last.length ? 1 : 0),
+      applyConcurrency: concurrency,
       applyMs: Math.round(appliedAt - started),
       enforcementMs: Math.round(performance.now() - appliedAt),
+      enforcementBarrier: last.length ? 'client policy applied last' : 'none (no policies)',
       enforcementProbes: check.probes,
       allowedConnectionWorks: check.allowed,
       deniedConnectionBlocked: check.deniedBlocked,
       serverNode: this.placement?.serverNode ?? '',
       clientNode: this.placement?.clientNode ?? '',
+      encapsulation: ENCAPSULATION,
+      // The local backend gives every filler's peer an address (ipsets and identities populated); here the peer
+      // pods do not run, so Calico's selector ipsets are empty and Cilium's policy map gets no filler entries.
+      fillerPeersPresent: false,
+      fillerPeers: `${set.peers.length} named by the policies, none running: selector sets/identities of the fillers are empty on this backend (the local backend populates them)`,
       connectSamples: 'reconstructed from fortio connection-time histogram',
     });
     return { modelState: this.state, installMs: performance.now() - started };
   }
 
   private probe(pod: string, purpose: string): CommandSpec {
-    const args = ['fortio', 'load', '-n', '2', '-c', '1', '-qps', '-1', '-timeout', '1s', '-json', '-', this.url];
+    const args = [FORTIO_BIN, 'load', '-n', '2', '-c', '1', '-qps', '-1', '-timeout', '1s', '-json', '-', this.url];
     return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, pod, '-c', FORTIO_CONTAINER, '--', ...args], purpose, { allowFailure: true, timeoutMs: 30_000 });
   }
 
@@ -181,14 +214,39 @@ export class K8sSession {
     });
   }
 
+  private cgroupTargets?: Map<string, CgroupTarget[]>;
+
+  /** Once per run: the containerd ids of the load pods' and CNI agents' containers on the measured nodes. */
+  private async resolveCgroupTargets(nodes: string[]): Promise<Map<string, CgroupTarget[]>> {
+    if (this.cgroupTargets) return this.cgroupTargets;
+    const map = new Map<string, CgroupTarget[]>();
+    const ours = new Set([this.names.serverNamespace, this.names.clientNamespace]);
+    const want = (t: Omit<CgroupTarget, 'id'>) => (ours.has(t.namespace) && t.container === FORTIO_CONTAINER) || this.o.agents.some((a) => a.namespace === t.namespace && a.container === t.container);
+    for (const node of nodes) {
+      const r = await this.run(kubectl(this.o.target, ['get', 'pods', '-A', '--field-selector', `spec.nodeName=${node}`, '-o', 'json'], `find the containerd ids of the measured containers on ${node}`));
+      map.set(node, this.o.runner.dryRun ? [] : cgroupTargets(r.stdout, want));
+    }
+    this.cgroupTargets = map;
+    return map;
+  }
+
   private async snapshot(): Promise<CpuSnapshot> {
     const p = this.placement!;
     const t = this.o.target;
     const nodes = [...new Set([p.serverNode, p.clientNode])];
     const cadvisor = new Map<string, ReturnType<typeof parseCadvisorCpu>>();
-    for (const node of nodes) {
-      const r = await this.run(planCadvisor(t, node));
-      cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
+    if (this.o.nodeCgroups) {
+      const targets = await this.resolveCgroupTargets(nodes);
+      for (const node of nodes) {
+        const mine = targets.get(node) ?? [];
+        const r = await this.run(planNodeCgroupRead(this.o.nodeCgroups.provider, node, mine.map((x) => x.id)));
+        cadvisor.set(node, this.o.runner.dryRun ? [] : parseNodeCgroupRead(r.stdout, mine));
+      }
+    } else {
+      for (const node of nodes) {
+        const r = await this.run(planCadvisor(t, node));
+        cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
+      }
     }
     const readers: Array<[string, string]> = [[this.names.clientNamespace, CLIENT_POD]];
     if (!this.o.sharedKernel && p.serverNode !== p.clientNode) readers.push([this.names.serverNamespace, this.serverPod]);
@@ -204,11 +262,23 @@ export class K8sSession {
     return step('measure', async () => {
       const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
       if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
+      if (!this.o.nodeCgroups && this.o.cadvisor === false) {
+        // Without nodes/proxy there is no per-container CPU; the kernel-wide figure alone would be split wrongly.
+        const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
+        this.state.cpu = 'not measured: no permission to get nodes/proxy (kubelet metrics); bind clusters/rbac-cluster-backend.yaml cni-bench-node-metrics to measure it';
+        if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+        const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
+        return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu: null };
+      }
       const before = await this.snapshot();
+      const windowStart = performance.now();
       const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
+      const windowMs = performance.now() - windowStart;
       const after = await this.snapshot();
       if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-      const parsed = parseFortioLoad(metric, r.stdout, r.stderr);
+      const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
+      if (parsed.resolutionUs !== undefined) this.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
+      if (parsed.failedDialsRemoved !== undefined) this.state[`${metric}FailedDialsRemoved`] = parsed.failedDialsRemoved;
       const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
       const w = cpuWindow(
         before,
@@ -221,6 +291,12 @@ export class K8sSession {
         ops,
       );
       this.state[`${metric}AgentsCpuUsPerOp`] = w.agentsUsPerOp;
+      this.state[`${metric}CpuSplitSource`] = this.o.nodeCgroups ? 'cgroup v2 cpu.stat in the kind nodes' : 'cAdvisor (kubelet stats, refreshed every 10-15 s)';
+      if (!this.o.nodeCgroups) {
+        const span = cadvisorSpanMs(before, after);
+        this.state[`${metric}WindowMs`] = Math.round(windowMs);
+        if (span !== null) this.state[`${metric}CadvisorSpanMs`] = span;
+      }
       if (w.nodesUsPerOp !== null) this.state[`${metric}NodesCpuUsPerOp`] = w.nodesUsPerOp;
       this.state[`${metric}SamplesSource`] = parsed.samplesSource;
       if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;

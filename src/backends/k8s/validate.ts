@@ -4,6 +4,7 @@
 // package usable on Node 20, so they get strict zod schemas written from their upstream definitions for the
 // fields this tool sets (kind: pkg/apis/config/v1alpha4/types.go; Calico: the operator.tigera.io/v1 API
 // reference; Cilium: the chart's values.yaml) — strict, so a misspelt key is an error rather than ignored.
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -34,6 +35,20 @@ export const kindClusterSchema = z
             role: z.enum(['control-plane', 'worker']),
             image: z.string().optional(),
             labels: z.record(z.string(), z.string()).optional(),
+            // kind v1alpha4 Mount (pkg/apis/config/v1alpha4/types.go): containerPath, hostPath, readOnly, selinuxRelabel, propagation.
+            extraMounts: z
+              .array(
+                z
+                  .object({
+                    hostPath: z.string().startsWith('/', 'must be an absolute path'),
+                    containerPath: z.string().startsWith('/', 'must be an absolute path'),
+                    readOnly: z.boolean().optional(),
+                    selinuxRelabel: z.boolean().optional(),
+                    propagation: z.enum(['None', 'HostToContainer', 'Bidirectional']).optional(),
+                  })
+                  .strict(),
+              )
+              .optional(),
           })
           .strict(),
       )
@@ -111,6 +126,7 @@ const zodProblems = (r: { success: boolean; error?: z.ZodError }): string[] =>
 
 const MODELS: Record<string, (o: object) => { validate(): void }> = {
   'v1/Namespace': (o) => new Namespace(o as never),
+  'v1/ConfigMap': (o) => new ConfigMap(o as never),
   'v1/Pod': (o) => new Pod(o as never),
   'apps/v1/Deployment': (o) => new Deployment(o as never),
   'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never),

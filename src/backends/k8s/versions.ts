@@ -18,7 +18,7 @@ const versionsSchema = z
         cniPlugins: z.object({ version: z.string(), url: z.string().includes('{arch}'), source: url }).strict(),
       })
       .strict(),
-    calico: z.object({ version: z.string(), operatorCrds: url, operator: url, source: url }).strict(),
+    calico: z.object({ version: z.string(), operatorCrds: url, operator: url, canal: url, source: url, canalSource: url, ebpfSource: url, nftablesSource: url }).strict(),
     cilium: z.object({ version: z.string(), chartRepo: url, chart: z.string(), source: url }).strict(),
     load: z.object({ fortioImage: z.string(), statImage: z.string(), source: url }).strict(),
     verify: z.object({ agnhostImage: z.string().regex(/^registry\.k8s\.io\/e2e-test-images\/agnhost:[0-9.]+$/, 'must be registry.k8s.io/e2e-test-images/agnhost:<version>'), source: url }).strict(),

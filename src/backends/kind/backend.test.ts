@@ -6,7 +6,10 @@ import { runConfigSchema, type RunConfigInput } from '../../config/schema.js';
 import { FakeRunner } from '../../exec/runner.js';
 import { executeRun } from '../../run/run.js';
 import { fakeCluster, planText, PlanRunner } from '../k8s/test-support/cluster.js';
-import { KindBackend, deleteKindCluster, findKindLeftovers, planCniPluginsFetch, verifySha256File } from './backend.js';
+import { parse, parseAllDocuments } from 'yaml';
+import { KIND_CNIS, type KindCni } from '../k8s/manifests.js';
+import { validateManifests } from '../k8s/validate.js';
+import { KindBackend, deleteKindCluster, ensurePrivateDir, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
 import { loadVersions } from '../k8s/versions.js';
 
 const RUN_ID = 'abcde';
@@ -22,7 +25,10 @@ afterEach(() => {
 
 const config = (o: Partial<RunConfigInput> = {}) => runConfigSchema.parse({ cni: 'cilium', policies: 3, backend: 'kind', samples: 12, warmup: 2, ...o });
 
-function backend(o: { cni?: 'flannel' | 'calico' | 'cilium'; runner: FakeRunner | PlanRunner; cleanup?: FakeRunner | PlanRunner; outDir: string; signal?: AbortSignal; placement?: 'cross-node' | 'same-node'; policies?: number }) {
+const KC_DIR = '/run/user/0/cni-bench-abcde';
+const KC = `${KC_DIR}/kubeconfig`;
+
+function backend(o: { cni?: KindCni; runner: FakeRunner | PlanRunner; cleanup?: FakeRunner | PlanRunner; outDir: string; signal?: AbortSignal; placement?: 'cross-node' | 'same-node'; policies?: number }) {
   const cfg = config({ cni: o.cni ?? 'cilium', out: o.outDir, placement: o.placement ?? 'cross-node', policies: o.policies ?? 3, dryRun: o.runner instanceof PlanRunner });
   const b = new KindBackend({
     config: cfg,
@@ -31,6 +37,7 @@ function backend(o: { cni?: 'flannel' | 'calico' | 'cilium'; runner: FakeRunner 
     cleanupRunner: o.cleanup ?? o.runner,
     outDir: join(o.outDir, RUN_ID),
     cacheDir: '/var/cache/cni-bench-test',
+    kubeconfigDir: o.runner instanceof PlanRunner ? KC_DIR : join(o.outDir, `kc-${RUN_ID}`),
     signal: o.signal,
     probeIntervalMs: 0,
     enforcementTimeoutMs: 50,
@@ -39,50 +46,122 @@ function backend(o: { cni?: 'flannel' | 'calico' | 'cilium'; runner: FakeRunner 
 }
 
 describe('kind backend: dry-run plan', () => {
-  for (const cni of ['flannel', 'calico', 'cilium'] as const) {
+  for (const cni of KIND_CNIS) {
     it(`plans a complete ${cni} run (snapshot)`, async () => {
       const runner = new PlanRunner();
       const { b, cfg } = backend({ cni, runner, outDir: '/results' });
       const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/results/abcde' });
       expect(result.errors).toEqual([]);
       const argv = runner.specs.map((s) => s.argv);
-      // Own kubeconfig on every kubectl/helm/kind call; never the user's.
-      for (const a of argv.filter((x) => ['kubectl', 'helm'].includes(x[0]!))) expect(a).toContain('/results/abcde/kubeconfig');
-      expect(argv.find((a) => a[1] === 'create' && a[2] === 'cluster')).toEqual(['kind', 'create', 'cluster', '--name', 'cb-abcde', '--config', '-', '--kubeconfig', '/results/abcde/kubeconfig', '--wait', '0s']);
-      expect(argv.at(-1)).toEqual(['kind', 'delete', 'cluster', '--name', 'cb-abcde', '--kubeconfig', '/results/abcde/kubeconfig']);
+      // Own kubeconfig on every kubectl/helm/kind call; never the user's, and never inside the results directory.
+      for (const a of argv.filter((x) => ['kubectl', 'helm'].includes(x[0]!))) expect(a).toContain(KC);
+      expect(argv.flat().some((x) => x.startsWith('/results/abcde/kubeconfig'))).toBe(false);
+      expect(argv.find((a) => a[1] === 'create' && a[2] === 'cluster')).toEqual(['kind', 'create', 'cluster', '--name', 'cb-abcde', '--config', '-', '--kubeconfig', KC, '--wait', '0s']);
+      expect(argv.at(-1)).toEqual(['kind', 'delete', 'cluster', '--name', 'cb-abcde', '--kubeconfig', KC]);
+      // Every manifest in the plan is one the schemas accept (kind config, Calico Installation, ConfigMap, workloads, policies).
+      for (const s of runner.specs.filter((x) => x.input && x.argv.includes('-f'))) {
+        const docs = s.input!.trimStart().startsWith('{') ? (JSON.parse(s.input!) as { items: object[] }).items : parseAllDocuments(s.input!).map((d) => d.toJSON() as object);
+        expect(() => validateManifests(docs)).not.toThrow();
+      }
       expect(planText(runner.specs)).toMatchSnapshot();
     });
   }
 
-  it('flannel gets the bridge plugin into every node before its manifest; calico uses create for its CRDs', async () => {
+  it('flannel: br_netfilter is loaded and the bridge plugin mounted (extraMounts, no docker cp) before its manifest', async () => {
     const f = new PlanRunner();
     await backend({ cni: 'flannel', runner: f, outDir: '/results' }).b.up();
     const fa = f.specs.map((s) => s.argv.join(' '));
-    const cps = fa.filter((a) => a.startsWith('docker cp '));
-    expect(cps).toEqual(['cb-abcde-control-plane', 'cb-abcde-worker', 'cb-abcde-worker2'].map((n) => `docker cp /var/cache/cni-bench-test/cni-plugins-v1.7.1-amd64/bridge ${n}:/opt/cni/bin/bridge`));
-    expect(fa.findIndex((a) => a.includes('kube-flannel.yml'))).toBeGreaterThan(fa.indexOf(cps.at(-1)!));
+    expect(fa.some((a) => a.includes(' cp '))).toBe(false);
+    const config = parse(f.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { nodes: Array<{ extraMounts?: unknown[] }> };
+    for (const n of config.nodes) {
+      expect(n.extraMounts).toEqual([{ hostPath: '/var/cache/cni-bench-test/cni-plugins-v1.7.1-amd64/bridge', containerPath: '/opt/cni/bin/bridge', readOnly: true }]);
+    }
+    const modprobe = fa.indexOf('docker exec cb-abcde-control-plane modprobe br_netfilter');
+    expect(modprobe).toBeGreaterThan(fa.findIndex((a) => a.startsWith('kind create cluster')));
+    expect(fa[modprobe + 1]).toBe('docker exec cb-abcde-control-plane test -e /proc/sys/net/bridge/bridge-nf-call-iptables');
+    expect(fa.findIndex((a) => a.includes('kube-flannel.yml'))).toBeGreaterThan(modprobe + 1);
+  });
+
+  it('canal loads br_netfilter before canal.yaml (its kube-flannel container checks it too); calico and cilium do not', async () => {
+    const c = new PlanRunner();
+    await backend({ cni: 'canal', runner: c, outDir: '/results' }).b.up();
+    const ca = c.specs.map((s) => s.argv.join(' '));
+    const canal = ca.findIndex((a) => a.endsWith('manifests/canal.yaml'));
+    expect(ca[canal]).toContain('create -f https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/canal.yaml');
+    expect(ca.findIndex((a) => a.includes('modprobe br_netfilter'))).toBeLessThan(canal);
+    expect(ca).toContain(`kubectl --kubeconfig ${KC} -n kube-system rollout status daemonset/canal --timeout=300s`);
+    for (const cni of ['calico', 'cilium'] as const) {
+      const r = new PlanRunner();
+      await backend({ cni, runner: r, outDir: '/results' }).b.up();
+      expect(r.specs.some((s) => s.argv.includes('modprobe'))).toBe(false);
+    }
+  });
+
+  it('pulls the load images once on the host and loads them into the nodes before the CNI', async () => {
+    const r = new PlanRunner();
+    await backend({ runner: r, outDir: '/results' }).b.up();
+    const a = r.specs.map((s) => s.argv.join(' '));
+    const load = a.indexOf('kind load docker-image fortio/fortio:1.73.2 busybox:1.37.0 --name cb-abcde');
+    expect(load).toBeGreaterThan(a.findIndex((x) => x.startsWith('kind create cluster')));
+    expect(a.slice(load - 2, load)).toEqual(['docker pull --quiet fortio/fortio:1.73.2', 'docker pull --quiet busybox:1.37.0']);
+    expect(a.findIndex((x) => x.startsWith('helm install'))).toBeGreaterThan(load);
+  });
+
+  it('the kind provider is the one kind uses (KIND_EXPERIMENTAL_PROVIDER), not a hard-coded docker', () => {
+    expect(kindProvider({})).toBe('docker');
+    expect(kindProvider({ KIND_EXPERIMENTAL_PROVIDER: 'podman' })).toBe('podman');
+    expect(kindProvider({ KIND_EXPERIMENTAL_PROVIDER: 'rm -rf /' })).toBe('docker');
+    expect(planBrNetfilter('podman', 'n')[0]!.argv).toEqual(['podman', 'exec', 'n', 'modprobe', 'br_netfilter']);
+  });
+
+  it('calico installs its CRDs and operator with create; eBPF adds the API server endpoint and no kube-proxy; nftables has kube-proxy in nftables mode', async () => {
     const c = new PlanRunner();
     await backend({ cni: 'calico', runner: c, outDir: '/results' }).b.up();
     const crds = c.specs.find((s) => s.argv.some((x) => x.endsWith('operator-crds.yaml')))!;
     expect(crds.argv.slice(3, 5)).toEqual(['create', '-f']);
+    const e = new PlanRunner();
+    await backend({ cni: 'calico-ebpf', runner: e, outDir: '/results' }).b.up();
+    const cluster = parse(e.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { networking: Record<string, unknown> };
+    expect(cluster.networking).toMatchObject({ kubeProxyMode: 'none', podSubnet: '10.244.0.0/16' });
+    const purposes = e.specs.map((s) => s.purpose ?? '');
+    const cm = e.specs[purposes.findIndex((p) => p.startsWith('tell the operator'))]!;
+    expect(parse(cm.input!)).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubernetes-services-endpoint', namespace: 'tigera-operator' }, data: { KUBERNETES_SERVICE_HOST: 'cb-abcde-control-plane', KUBERNETES_SERVICE_PORT: '6443' } });
+    expect(purposes.indexOf('restart the operator so it reads the API server endpoint')).toBeGreaterThan(purposes.indexOf('install the tigera operator'));
+    const inst = parse(e.specs.find((s) => s.purpose?.startsWith('create the calico Installation'))!.input!) as { spec: { calicoNetwork: { linuxDataplane: string } } };
+    expect(inst.spec.calicoNetwork.linuxDataplane).toBe('BPF');
+    const n = new PlanRunner();
+    await backend({ cni: 'calico-nftables', runner: n, outDir: '/results' }).b.up();
+    expect((parse(n.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { networking: Record<string, unknown> }).networking.kubeProxyMode).toBe('nftables');
+    expect(n.specs.find((s) => s.purpose?.startsWith('create the calico Installation'))!.input).toMatch(/linuxDataplane: Nftables/);
   });
 
   it('same-node placement puts server and client on one worker', async () => {
     const r = new PlanRunner();
     await backend({ runner: r, outDir: '/results', placement: 'same-node' }).b.up();
-    const workloads = r.specs.find((s) => s.purpose === 'create the server deployment and client pods')!.input!;
-    expect(workloads.match(/kubernetes\.io\/hostname: (\S+)/g)!.map((x) => x.split(': ')[1])).toEqual(['cb-abcde-worker', 'cb-abcde-worker', 'cb-abcde-worker']);
+    const workloads = parseAllDocuments(r.specs.find((s) => s.purpose === 'create the server deployment and client pods')!.input!).map((d) => d.toJSON());
+    // Pinned by node name (matchFields metadata.name), not by the kubernetes.io/hostname label, which can differ.
+    const pins = workloads.map((w) => {
+      const spec = w.kind === 'Deployment' ? w.spec.template.spec : w.spec;
+      expect(spec.nodeSelector).toBeUndefined();
+      return spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0];
+    });
+    expect(pins).toEqual(Array.from({ length: 3 }, () => ({ key: 'metadata.name', operator: 'In', values: ['cb-abcde-worker'] })));
   });
 
-  it('applies 5000 policies in 11 server-side apply batches', async () => {
-    const r = new PlanRunner();
-    const { b, cfg } = backend({ runner: r, outDir: '/results', policies: 5000 });
-    await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/results/abcde' });
-    const applies = r.specs.filter((s) => s.argv.includes('--server-side'));
-    expect(applies).toHaveLength(11);
-    expect(applies[0]!.argv.slice(3)).toEqual(['apply', '--server-side', '--field-manager=cni-bench', '-f', '-']);
-    const items = applies.map((s) => (JSON.parse(s.input!) as { items: unknown[] }).items.length);
-    expect(items.reduce((a, b) => a + b, 0)).toBe(5001);
+  it('applies 5000 policies in batches of 100, then the client policy alone, last (whatever the match position)', async () => {
+    for (const matchPosition of ['first', 'last'] as const) {
+      const r = new PlanRunner();
+      const cfg = config({ cni: 'cilium', out: '/results', policies: 5000, matchPosition, dryRun: true });
+      const b = new KindBackend({ config: cfg, runId: RUN_ID, runner: r, cleanupRunner: r, outDir: '/results/abcde', kubeconfigDir: KC_DIR, cacheDir: '/c' });
+      await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/results/abcde' });
+      const applies = r.specs.filter((s) => s.argv.includes('--server-side'));
+      expect(applies).toHaveLength(51);
+      expect(applies[0]!.argv.slice(3)).toEqual(['apply', '--server-side', '--field-manager=cni-bench', '-f', '-']);
+      const items = applies.map((s) => (JSON.parse(s.input!) as { items: Array<{ metadata: { labels: Record<string, string> } }> }).items);
+      expect(items.reduce((a, b) => a + b.length, 0)).toBe(5001);
+      expect(items.at(-1)!.map((p) => p.metadata.labels['cni-bench/role'])).toEqual(['allow-client']);
+      expect(items.slice(0, -1).flat().every((p) => p.metadata.labels['cni-bench/role'] === 'filler')).toBe(true);
+    }
   });
 });
 
@@ -99,6 +178,16 @@ describe('kind backend: a run against a scripted cluster', () => {
     expect(result.metrics.rr!.samplesNs[0]).toBe(211_000);
     expect(result.metrics.connect!.samplesNs).toHaveLength(12);
     expect(result.metrics.crr!.cpu!.totalUsPerOp).toBeGreaterThan(0);
+    // Per-container CPU from cgroup v2 in the node containers (not stale cAdvisor): the scripted counters grow 1000
+    // µs (client) and 500 µs (server) per step, so the split must come out 2:1.
+    const cpu = result.metrics.crr!.cpu!;
+    expect(cpu.probeClientUsPerOp).toBeGreaterThan(0);
+    expect(cpu.probeServerUsPerOp! / cpu.probeClientUsPerOp).toBeCloseTo(0.5, 6);
+    expect(result.modelState).toMatchObject({ crrCpuSplitSource: 'cgroup v2 cpu.stat in the kind nodes' });
+    const reads = runner.log.filter((r) => r.argv[1] === 'exec' && r.argv[3] === 'sh');
+    expect(reads[0]!.argv.slice(0, 5)).toEqual(['docker', 'exec', 'cb-abcde-worker', 'sh', '-c']);
+    // The ids of the measured containers only (fortio, the CNI agent), never other pods'.
+    expect(reads[0]!.argv.slice(7).map((x) => x[0])).toEqual(['a', 'b', 'c']);
     expect(result.modelState).toMatchObject({ policiesApplied: 4, deniedConnectionBlocked: true, allowedConnectionWorks: true, crrSamplesSource: 'access-log', connectSamplesSource: 'histogram' });
     expect(runner.log.at(-1)!.argv.slice(0, 3)).toEqual(['kind', 'delete', 'cluster']);
   });
@@ -118,7 +207,7 @@ describe('kind backend: a run against a scripted cluster', () => {
     expect(readFileSync(join(diag, 'events.txt'), 'utf8')).toMatch(/^\$ kubectl --kubeconfig \S+ get events -A/);
     const a = runner.log.map((r) => r.argv.join(' '));
     expect(a).toContain(`kind export logs ${join(diag, 'kind-logs')} --name cb-abcde`);
-    expect(a.at(-1)).toBe(`kind delete cluster --name cb-abcde --kubeconfig ${join(out, RUN_ID, 'kubeconfig')}`);
+    expect(a.at(-1)).toBe(`kind delete cluster --name cb-abcde --kubeconfig ${join(out, `kc-${RUN_ID}`, 'kubeconfig')}`);
     // Nothing after the failed step ran.
     expect(a.some((x) => x.includes('wait --for=condition=Ready nodes'))).toBe(false);
   });
@@ -145,7 +234,7 @@ describe('kind backend: a run against a scripted cluster', () => {
     const out = tmp();
     const runner = fakeCluster((argv) => (argv[0] === 'helm' ? { exitCode: 1 } : undefined));
     const cfg = config({ out, keep: true });
-    const b = new KindBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(out, RUN_ID), probeIntervalMs: 0 });
+    const b = new KindBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(out, RUN_ID), kubeconfigDir: join(out, 'kc'), probeIntervalMs: 0 });
     await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(out, RUN_ID) });
     expect(runner.log.some((r) => r.argv.join(' ').startsWith('kind delete'))).toBe(false);
     expect(b.keepInstructions().join('\n')).toContain('kind delete cluster --name cb-abcde');
@@ -163,10 +252,23 @@ describe('kind backend: a run against a scripted cluster', () => {
     const { b, cfg } = backend({ runner, cleanup, outDir: out, signal: ctl.signal });
     const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(out, RUN_ID), signal: ctl.signal });
     expect(result.errors[0]).toMatchObject({ stage: 'interrupted' });
-    expect(cleanup.log.at(-1)!.argv.join(' ')).toBe(`kind delete cluster --name cb-abcde --kubeconfig ${join(out, RUN_ID, 'kubeconfig')}`);
+    expect(cleanup.log.at(-1)!.argv.join(' ')).toBe(`kind delete cluster --name cb-abcde --kubeconfig ${join(out, `kc-${RUN_ID}`, 'kubeconfig')}`);
     expect(runner.log.some((r) => r.argv.join(' ').includes('rollout status'))).toBe(false);
     await b.down();
     expect(cleanup.log.filter((r) => r.argv[1] === 'delete')).toHaveLength(1);
+  });
+});
+
+describe('kind kubeconfig directory', () => {
+  it('is created private, and a directory others can read is refused', async () => {
+    const { chmodSync, statSync, mkdirSync: mk } = await import('node:fs');
+    const d = join(tmp(), 'kc');
+    ensurePrivateDir(d);
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    const open = join(tmp(), 'open');
+    mk(open, { mode: 0o755 });
+    chmodSync(open, 0o755);
+    expect(() => ensurePrivateDir(open)).toThrow(/not a private directory/);
   });
 });
 

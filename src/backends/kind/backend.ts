@@ -7,7 +7,7 @@
 // upstream manifests and charts themselves, and fortio's real output (the parser is tested against fixtures
 // built from fortio's source, see src/backends/k8s/fixtures/README.md). The nightly workflow is what runs it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../../config/schema.js';
@@ -16,7 +16,7 @@ import type { MetricName, MetricResult } from '../../results/schema.js';
 import { liveRuns } from '../local/gc.js';
 import { RUN_LOCK_DIR } from '../local/backend.js';
 import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { DEFAULT_READINESS, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
+import { DEFAULT_READINESS, DISPLAY_NAME, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import type { KubeTarget } from '../k8s/kubectl.js';
 import { kindNodeNames, renderKindConfig, type KindCni, type Placement } from '../k8s/manifests.js';
@@ -37,6 +37,16 @@ export interface KindBackendOptions extends BackendRunOptions {
   readiness?: ReadinessTimeouts;
   /** Where downloaded CNI plugins are cached (default $XDG_CACHE_HOME or ~/.cache, then cni-bench). */
   cacheDir?: string;
+  /**
+   * Where the cluster's kubeconfig goes: outside the results directory, so uploaded results never carry cluster
+   * credentials. Default $XDG_RUNTIME_DIR (or the temp directory)/cni-bench-<runId>; removed with the cluster.
+   */
+  kubeconfigDir?: string;
+  /**
+   * Images pulled once on the host (the engine's cache keeps them across the points of a sweep) and loaded into the
+   * nodes with `kind load docker-image`, so no point pulls them from a registry again. Default: the load images.
+   */
+  preloadImages?: string[];
   /** Tests: enforcement probe pacing and bound. */
   probeIntervalMs?: number;
   enforcementTimeoutMs?: number;
@@ -44,6 +54,44 @@ export interface KindBackendOptions extends BackendRunOptions {
 
 function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
+}
+
+/**
+ * The container engine kind drives (KIND_EXPERIMENTAL_PROVIDER, kind's own switch: docker, podman, nerdctl). Node
+ * commands go through it, never through a hard-coded `docker`.
+ */
+export function kindProvider(env: NodeJS.ProcessEnv = process.env): string {
+  const p = env.KIND_EXPERIMENTAL_PROVIDER?.trim();
+  return p && /^(docker|podman|nerdctl|finch)$/.test(p) ? p : 'docker';
+}
+
+/**
+ * The kubeconfig directory holds cluster-admin credentials, possibly under a shared /tmp: it must be a real
+ * directory of ours that nobody else can read (not a symlink or a directory someone else created first).
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir}: not a private directory of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it or set XDG_RUNTIME_DIR`);
+  }
+}
+
+export function defaultKubeconfigDir(runId: string): string {
+  return join(process.env.XDG_RUNTIME_DIR || tmpdir(), `cni-bench-${runId}`);
+}
+
+/**
+ * Loads br_netfilter before a flannel-based CNI starts (see CniProfile.needsBrNetfilter). Every kind node shares the
+ * host's kernel, so one modprobe in one node (privileged, /lib/modules mounted by kind) loads it for all; the test
+ * afterwards is what flanneld itself checks.
+ */
+export function planBrNetfilter(provider: string, node: string): CommandSpec[] {
+  return [
+    { argv: [provider, 'exec', node, 'modprobe', 'br_netfilter'], purpose: 'load br_netfilter (flanneld exits without /proc/sys/net/bridge; Docker >= 27.3 no longer loads it)' },
+    { argv: [provider, 'exec', node, 'test', '-e', '/proc/sys/net/bridge/bridge-nf-call-iptables'], purpose: 'check bridge-nf-call-iptables exists, as flanneld does at start' },
+  ];
 }
 
 export function defaultCacheDir(): string {
@@ -86,6 +134,7 @@ export class KindBackend implements BenchBackend {
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   readonly clusterName: string;
   readonly kubeconfig: string;
+  private readonly kubeconfigDir: string;
   readonly target: KubeTarget;
   readonly profile: CniProfile;
   readonly session: K8sSession;
@@ -103,13 +152,14 @@ export class KindBackend implements BenchBackend {
     this.runner = opts.runner ?? new ExecRunner(opts.signal);
     this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
     this.clusterName = kindClusterName(opts.runId);
-    // Its own kubeconfig file: kind writes the cluster's credentials there and nowhere else.
-    this.kubeconfig = resolve(opts.outDir, 'kubeconfig');
+    // Its own kubeconfig file: kind writes the cluster's credentials there and nowhere else (not in the results).
+    this.kubeconfigDir = resolve(opts.kubeconfigDir ?? defaultKubeconfigDir(opts.runId));
+    this.kubeconfig = join(this.kubeconfigDir, 'kubeconfig');
     this.target = { kubeconfig: this.kubeconfig };
-    const version = { flannel: this.versions.flannel.version, calico: this.versions.calico.version, cilium: this.versions.cilium.version }[this.profile.cni];
+    const version = this.profile.version(this.versions);
     this.model = {
-      name: `${this.profile.cni[0]!.toUpperCase()}${this.profile.cni.slice(1)} ${version} (kind)`,
-      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}`,
+      name: `${DISPLAY_NAME[this.profile.cni]} ${version} (kind)`,
+      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}; the filler policies' peer pods do not run here (their selectors match no pod), unlike on the local backend`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
     this.topology = { nodes: 1 + WORKERS, placement: opts.config.placement, serverPods: 1 };
@@ -123,6 +173,7 @@ export class KindBackend implements BenchBackend {
       agents: this.profile.agents,
       enforcesPolicy: this.profile.enforcesPolicy,
       sharedKernel: true,
+      nodeCgroups: { provider: kindProvider() },
       outDir: opts.outDir,
       progress: opts.progress,
       signal: opts.signal,
@@ -173,12 +224,13 @@ export class KindBackend implements BenchBackend {
     const v = this.versions;
     const cni = this.profile.cni;
     const r = this.opts.readiness ?? DEFAULT_READINESS;
-    const config = renderKindConfig(cni, v, WORKERS);
+    const bridge = this.profile.needsBridgePlugin ? await this.fetchBridgePlugin() : undefined;
+    const config = renderKindConfig(cni, v, { workers: WORKERS, bridgePluginHostPath: bridge ? join(bridge, 'bridge') : undefined });
     validateManifests([config]);
     const install = planCniInstall(cni, { target: this.target, versions: v, clusterName: this.clusterName, policyMapCapacity: this.opts.config.policyMapCapacity });
-    const bridge = cni === 'flannel' ? await this.fetchBridgePlugin() : undefined;
     if (!this.runner.dryRun) {
       mkdirSync(this.opts.outDir, { recursive: true });
+      ensurePrivateDir(this.kubeconfigDir);
       try {
         mkdirSync(RUN_LOCK_DIR, { recursive: true });
         writeFileSync(join(RUN_LOCK_DIR, `${this.opts.runId}.pid`), `${process.pid}\n`);
@@ -191,13 +243,20 @@ export class KindBackend implements BenchBackend {
       this.createRequested = true;
       await this.runner.run(this.kind(['create', 'cluster', '--name', this.clusterName, '--config', '-', '--kubeconfig', this.kubeconfig, '--wait', '0s'], 'create the kind cluster', { input: toYaml([config]), timeoutMs: 600_000 }));
     });
+    const images = this.opts.preloadImages ?? [v.load.fortioImage, v.load.statImage];
+    if (images.length) {
+      await this.guarded('create-cluster', async () => {
+        const provider = kindProvider();
+        for (const image of images) {
+          await this.runner.run({ argv: [provider, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
+        }
+        await this.runner.run(this.kind(['load', 'docker-image', ...images, '--name', this.clusterName], 'load the images into every node (no registry pull per point)', { timeoutMs: 600_000 }));
+      });
+    }
     await this.guarded('install-cni', async () => {
       this.opts.progress?.step(`installing ${this.model.name}`);
-      if (bridge) {
-        const nodes = kindNodeNames(this.clusterName, WORKERS);
-        for (const node of [nodes.controlPlane, ...nodes.workers]) {
-          await this.runner.run({ argv: ['docker', 'cp', join(bridge, 'bridge'), `${node}:/opt/cni/bin/bridge`], purpose: `add the bridge CNI plugin to ${node}` });
-        }
+      if (this.profile.needsBrNetfilter) {
+        for (const c of planBrNetfilter(kindProvider(), kindNodeNames(this.clusterName, WORKERS).controlPlane)) await this.runner.run(c);
       }
       for (const c of install) await this.runner.run(c);
     });
@@ -241,7 +300,10 @@ export class KindBackend implements BenchBackend {
     this.downDone = true;
     this.opts.progress?.step(`deleting kind cluster ${this.clusterName}`);
     await deleteKindCluster(this.cleanupRunner, this.clusterName, this.kubeconfig);
-    if (!this.cleanupRunner.dryRun) rmSync(join(RUN_LOCK_DIR, `${this.opts.runId}.pid`), { force: true });
+    if (!this.cleanupRunner.dryRun) {
+      rmSync(join(RUN_LOCK_DIR, `${this.opts.runId}.pid`), { force: true });
+      rmSync(this.kubeconfigDir, { recursive: true, force: true });
+    }
   }
 
   keepInstructions(): string[] {
@@ -284,6 +346,9 @@ export async function findKindLeftovers(runner: Runner, lockDir = RUN_LOCK_DIR):
 export async function deleteKindCluster(runner: Runner, cluster: string, kubeconfig = join(tmpdir(), `${cluster}.gc.kubeconfig`)): Promise<void> {
   if (!KIND_CLUSTER_RE.test(cluster)) throw new Error(`refusing to delete kind cluster '${cluster}': not a cni-bench cluster (cb-<runid>)`);
   await runner.run({ argv: ['kind', 'delete', 'cluster', '--name', cluster, '--kubeconfig', kubeconfig], purpose: `delete kind cluster ${cluster}`, timeoutMs: 300_000 });
+  // gc of a killed run: its kubeconfig (outside the results) goes with its cluster.
+  const runId = KIND_CLUSTER_RE.exec(cluster)![1]!;
+  if (!runner.dryRun) rmSync(defaultKubeconfigDir(runId), { recursive: true, force: true });
 }
 
 export type { KindCni };

@@ -15,6 +15,26 @@ export function planText(specs: readonly CommandSpec[]): string {
   return specs.map((s) => `# ${s.purpose ?? ''}\n$ ${shellQuote(s.argv)}${s.input ? `\n${s.input.trimEnd()}` : ''}`).join('\n');
 }
 
+/** A DaemonSet as `kubectl get daemonsets -A -o json` lists it: what detection reads is the pod template. */
+export function daemonSet(where: string, containers: Array<string | { name: string; env?: Record<string, string> }>, labels: Record<string, string> = {}) {
+  const [namespace, name] = where.split('/');
+  return {
+    metadata: { namespace, name },
+    spec: {
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: containers.map((c) =>
+            typeof c === 'string' ? { name: c, image: `example/${c}` } : { name: c.name, image: `example/${c.name}`, env: Object.entries(c.env ?? {}).map(([n, v]) => ({ name: n, value: v })) },
+          ),
+        },
+      },
+    },
+  };
+}
+
+export const daemonSetList = (...items: object[]) => JSON.stringify({ items });
+
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 export const PROC_STAT = (busy: number) => `cpu  ${busy} 0 ${busy} 100000 0 0 ${Math.round(busy / 10)} 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\n`;
@@ -45,12 +65,29 @@ export function fakeCluster(override?: FakeHandler): FakeRunner {
       return { stdout: JSON.stringify({ DurationHistogram: { Count: 2 }, RetCodes: allowed ? { '200': 2 } : { '-1': 2 } }) };
     }
     if (a.includes('/metrics/cadvisor')) return { stdout: cadvisorText(++tick) };
+    if (a.includes('auth can-i get nodes --subresource=proxy')) return { stdout: 'yes\n' };
+    if (a.includes('get pods -A --field-selector spec.nodeName=')) {
+      const pod = (namespace: string, name: string, container: string, id: string) => ({ metadata: { namespace, name }, status: { containerStatuses: [{ name: container, containerID: `containerd://${id.repeat(64)}` }] } });
+      return {
+        stdout: JSON.stringify({
+          items: [pod('cb-abcde-client', 'bench-client', 'fortio', 'a'), pod('cb-abcde-server', 'bench-server-7d9f-x2x', 'fortio', 'b'), pod('kube-system', 'cilium-x', 'cilium-agent', 'c'), pod('kube-system', 'coredns-1', 'coredns', 'd')],
+        }),
+      };
+    }
+    if (argv[1] === 'exec' && argv[3] === 'sh' && argv[4] === '-c') {
+      // The cgroup read: usage_usec per requested id, then the node's.
+      const t = ++tick;
+      const usec: Record<string, number> = { a: 1000, b: 500, c: 250, d: 9999 };
+      return { stdout: `${argv.slice(7).map((id) => `${id} ${usec[id[0]!]! * t}`).join('\n')}\nnode ${4000 * t}\n` };
+    }
     if (a.includes('cat /proc/stat')) return { stdout: PROC_STAT(1000 * ++tick) };
     if (a.includes('fortio load -n 12 ')) {
       const m = a.includes('-keepalive=false') ? 'crr' : 'rr';
       return { stdout: fixture(`${m}.json`), stderr: fixture(`${m}.stderr`) };
     }
-    if (a.includes('get daemonsets -A -o json')) return { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'cilium' } }] }) };
+    if (a.includes('get daemonsets -A -o json')) {
+      return { stdout: daemonSetList(daemonSet('kube-system/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' }), daemonSet('kube-system/cilium-envoy', ['cilium-envoy'], { 'k8s-app': 'cilium-envoy' })) };
+    }
     if (a.includes('get nodes -o json')) {
       const node = (name: string, cp = false) => ({
         metadata: { name, labels: cp ? { 'node-role.kubernetes.io/control-plane': '' } : {} },
