@@ -37,6 +37,7 @@ const runFlags = (cmd: Command) =>
     .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
+    .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)')
     .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .option('--out <dir>', 'results directory (default results)')

@@ -16,6 +16,13 @@ export type BackendName = Exclude<BackendChoice, 'auto'>;
 export const MAX_POLICIES = 50_000;
 export const MAX_SAMPLES = 1_000_000;
 export const MAX_CONCURRENCY = 64;
+/**
+ * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
+ * nodes whose kubelet uses iptables-nft (felix/environment/feature_detect_linux.go DetectBackend).
+ */
+export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
+export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
+export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
 
@@ -35,6 +42,8 @@ export const runConfigSchema = z
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
     policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
+    /** Calico-style models (calico, canal): which iptables flavour Felix writes with. */
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).default('results'),
@@ -66,6 +75,7 @@ export const scenarioSchema = z
     seed: int(0, 2 ** 31 - 1).optional(),
     timeoutMs: int(10, 60_000).optional(),
     policyMapCapacity: int(1, 1 << 24).optional(),
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).optional(),
   })
