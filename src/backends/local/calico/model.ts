@@ -68,14 +68,14 @@ export interface CalicoModelSpec {
 
 /** A LocalModel enforcing with the Felix iptables layout; calico and canal differ only in how pods attach. */
 export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
-  // What this model last wrote per topology: the base update() diffs against. Weak: a finished run's
-  // topology takes its entry with it.
-  const installed = new WeakMap<Topology, Installed>();
+  // What this model last wrote per run (keyed by run id, so a topology that grew a pod is still the same run):
+  // the base update() diffs against. Dropped at teardown (cleanup).
+  const installed = new Map<string, Installed>();
 
   async function apply(ctx: ModelContext, mode: 'install' | 'update'): Promise<{ state: ModelState; changed: CalicoChangeCounts; compileMs: number; applyMs: number }> {
     const ifaceOf = ifaceLookup(ctx);
     const backend = backendOf(ctx);
-    const before = installed.get(ctx.topology);
+    const before = installed.get(ctx.topology.runId);
     if (mode === 'update' && !before) throw new Error(`${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
     if (mode === 'update' && before!.backend !== backend) {
       throw new Error(`${spec.cni} model: installed with iptables-${before!.backend}, asked to update with iptables-${backend}; reinstall instead`);
@@ -100,7 +100,7 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
       for (const k of Object.keys(changed) as Array<keyof CalicoChangeCounts>) changed[k] += r.changed[k];
       nodes.set(node.name, compiled);
     }
-    if (!ctx.runner.dryRun) installed.set(ctx.topology, { backend, nodes });
+    if (!ctx.runner.dryRun) installed.set(ctx.topology.runId, { backend, nodes });
     return { state: stateOf(backend, nodes.values(), timing), changed, compileMs: timing.compileMs, applyMs };
   }
 
@@ -117,6 +117,10 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
     async update(ctx: ModelContext): Promise<ModelUpdateReport> {
       const r = await apply(ctx, 'update');
       return { agentMs: r.compileMs + r.applyMs, compileMs: r.compileMs, applyMs: r.applyMs, changed: { ...r.changed }, state: r.state };
+    },
+    async cleanup(ctx: { topology: Topology }): Promise<void> {
+      // The kernel state goes with the namespaces; only the remembered copy is ours to drop.
+      installed.delete(ctx.topology.runId);
     },
   };
 }
