@@ -48,19 +48,19 @@ const EMPTY_TABLES = [
 
 async function reset(nodes) {
   for (const n of nodes) {
-    for (const b of BACKENDS) await runner.run({ argv: [iptablesBinaries(b).restore], netns: n.netns, input: EMPTY_TABLES, timeoutMs: 120_000 });
-    await runner.run({ argv: ['ipset', 'destroy'], netns: n.netns, timeoutMs: 120_000 });
+    for (const b of BACKENDS) await runner.run({ argv: [iptablesBinaries(b).restore], netns: n.netns, input: EMPTY_TABLES, timeoutMs: 900_000 });
+    await runner.run({ argv: ['ipset', 'destroy'], netns: n.netns, timeoutMs: 900_000 });
   }
 }
 
 async function install(layout, iptablesBackend, endpoints, nodes, ifaceOf) {
   for (const n of nodes) {
     if (layout === 'felix-3.30') {
-      await installCalicoRules(runner, n.netns, compileCalicoNode(n.name, endpoints, ifaceOf), { iptablesBackend, current: emptyView() });
+      await installCalicoRules(runner, n.netns, compileCalicoNode(n.name, endpoints, ifaceOf), { iptablesBackend, current: emptyView(), timeoutMs: 900_000 });
     } else {
       const old = compilePre328Node(n.name, endpoints, ifaceOf);
-      await runner.run({ argv: ['ipset', 'restore', '-exist'], netns: n.netns, input: old.ipsetRestore, timeoutMs: 120_000 });
-      await runner.run({ argv: [iptablesBinaries(iptablesBackend).restore, '--noflush'], netns: n.netns, input: old.iptablesRestore, timeoutMs: 120_000 });
+      await runner.run({ argv: ['ipset', 'restore', '-exist'], netns: n.netns, input: old.ipsetRestore, timeoutMs: 900_000 });
+      await runner.run({ argv: [iptablesBinaries(iptablesBackend).restore, '--noflush'], netns: n.netns, input: old.iptablesRestore, timeoutMs: 900_000 });
     }
   }
 }
