@@ -42,6 +42,7 @@ const runFlags = (cmd: Command) =>
     .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
     .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
     .option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)')
+    .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .addOption(outputOption('--out <dir>', 'results directory (default results)', 'dir'))
     .option('--keep', 'leave the namespaces/cluster up after the run, print how to enter them, and exit (bench gc --run <id> removes them)')

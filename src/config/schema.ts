@@ -16,6 +16,13 @@ export type BackendName = Exclude<BackendChoice, 'auto'>;
 export const MAX_POLICIES = 50_000;
 export const MAX_SAMPLES = 1_000_000;
 export const MAX_CONCURRENCY = 64;
+/**
+ * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
+ * nodes whose kubelet uses iptables-nft (felix/environment/feature_detect_linux.go DetectBackend).
+ */
+export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
+export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
+export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
 
@@ -40,6 +47,8 @@ export const runConfigSchema = z
      * on one CPU chosen by bench; a number puts them on that CPU; 'off' leaves placement to the scheduler.
      */
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).default('auto'),
+    /** Calico-style models (calico, canal): which iptables flavour Felix writes with. */
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -70,6 +79,7 @@ export const scenarioSchema = z
     timeoutMs: int(10, 60_000).optional(),
     policyMapCapacity: int(1, 1 << 24).optional(),
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../../config/load.js';
-import { CNIS, type CniName } from '../../config/schema.js';
+import { CNIS, IPTABLES_BACKENDS, type CniName, type IptablesBackendName } from '../../config/schema.js';
 import { onInterrupt, stepPrinter } from '../process.js';
 import { outputOption } from '../outputs.js';
 
@@ -25,6 +25,7 @@ interface VerifyFlags {
   list?: boolean;
   json?: boolean;
   junit?: string;
+  iptablesBackend?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -57,6 +58,11 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
   const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  const iptablesBackend = flags.iptablesBackend as IptablesBackendName | undefined;
+  if (iptablesBackend !== undefined && !IPTABLES_BACKENDS.includes(iptablesBackend)) {
+    problems.push({ where: '--iptables-backend', message: `must be one of ${IPTABLES_BACKENDS.join(', ')}, got '${iptablesBackend}'` });
+  }
+  if (iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
@@ -101,7 +107,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   setMaxListeners(parallelism * 2 + 16, signal);
   const runId = newRunId();
   const progress = stepPrinter(!flags.json);
-  const grid = new LocalVerifyGrid({ cni: cni!, runId, signal, runner: new ExecRunner(signal), progress });
+  const grid = new LocalVerifyGrid({ cni: cni!, runId, signal, runner: new ExecRunner(signal), progress, iptablesBackend });
   progress.step(`verify run ${runId}: ${cases.length} cases, ${cni}`);
   if (!flags.json) process.stdout.write(`${renderHeader({ cni: cni!, backend: grid.backend, model: grid.model }, layout, cases.length)}\n`);
   try {
@@ -249,6 +255,7 @@ export function register(program: Command): void {
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
     .addOption(outputOption('--junit <file>', 'write a JUnit XML report (one test case per policy case)', 'file'))
+    .option('--iptables-backend <name>', 'local Calico/Canal models: nft|legacy (default nft)')
     .action(async (opts: VerifyFlags) => {
       process.exitCode = await cmdVerify(opts);
     });
