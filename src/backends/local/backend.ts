@@ -8,7 +8,7 @@ import type { Inventory, PodInfo } from '../../policy/types.js';
 import { planClient, planServer, runClient, startServer, type RunningServer } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { localModel, type LocalModel, type ModelContext } from './models.js';
+import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from './models.js';
 import { announceRun } from './gc.js';
 import { teardownLocal } from './teardown.js';
 import {
@@ -117,10 +117,7 @@ export class LocalBackend implements BenchBackend {
 
   async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
     const started = performance.now();
-    const inventory = buildInventory(this.plan, set);
-    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
-    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
-    const ctx: ModelContext = { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
+    const ctx = this.contextFor(set);
     this.lastCtx = ctx;
     if (!this.impl.install) {
       return { modelState: { policiesAccepted: set.policies.length, policiesEnforced: false }, installMs: performance.now() - started };
@@ -139,6 +136,22 @@ export class LocalBackend implements BenchBackend {
       modelState.overflowClientVerdict = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
     }
     return { modelState, installMs };
+  }
+
+  /** The model context a policy set resolves to on this topology (what install and update are handed). */
+  contextFor(set: PolicySet): ModelContext {
+    const inventory = buildInventory(this.plan, set);
+    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
+    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
+    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
+  }
+
+  /** An incremental change to `set` through the model's update() (issue 15): only what differs is written. */
+  async updatePolicies(set: PolicySet): Promise<ModelUpdateReport> {
+    if (!this.impl.update) throw new Error(`${this.impl.name} has no incremental update`);
+    const ctx = this.contextFor(set);
+    this.lastCtx = ctx;
+    return this.impl.update(ctx);
   }
 
   async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {

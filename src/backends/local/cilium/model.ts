@@ -148,7 +148,7 @@ export const ciliumModel: LocalModel = {
     let compileMs = 0;
     let applyMs = 0;
     const overflows: RealizedOverflow[] = [];
-    const changed: Record<string, number> = { podsAttached: attached, policyAdded: 0, policyDeleted: 0, ipcacheAdded: 0, ipcacheDeleted: 0, endpointsAdded: 0, endpointsDeleted: 0, endpointsTouched: 0 };
+    const changed: Record<string, number> = { podsAttached: attached, policyMapsCreated: 0, policyAdded: 0, policyDeleted: 0, ipcacheAdded: 0, ipcacheDeleted: 0, endpointsAdded: 0, endpointsDeleted: 0, endpointsTouched: 0 };
     for (const node of ctx.topology.nodes) {
       const t = performance.now();
       const prev = inst.nodes.get(node.name);
@@ -159,7 +159,8 @@ export const ciliumModel: LocalModel = {
       for (const [k, v] of Object.entries(delta.counts)) changed[k] = (changed[k] ?? 0) + v;
       if (delta.lines.length) {
         const a = performance.now();
-        await applyCiliumDelta(ctx.runner, bin, ciliumPinDir(ctx.topology.runId, node.name), delta.lines);
+        const written = await applyCiliumDelta(ctx.runner, bin, ciliumPinDir(ctx.topology.runId, node.name), delta.lines);
+        if (written) changed.policyMapsCreated = (changed.policyMapsCreated ?? 0) + written.policyMapsCreated;
         applyMs += performance.now() - a;
       }
       inst.nodes.set(node.name, state);
