@@ -429,7 +429,7 @@ export function overflowSummary(o: RealizedOverflow): string {
   const what =
     o.outcome === 'lockdown'
       ? 'endpoint locked down (deny-all entries, --enable-endpoint-lockdown-on-policy-overflow)'
-      : `map sync skipped, map left stale with ${o.realizedEntries} entries (Cilium 1.18 default)`;
+      : `map sync skipped, the map keeps the ${o.realizedEntries} entries it held before (stale; Cilium 1.18 default)`;
   return `${o.pod} needs ${o.needed} policy-map entries, capacity ${o.capacity}: ${what}`;
 }
 
