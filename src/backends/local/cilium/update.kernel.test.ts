@@ -10,7 +10,7 @@ import { newRunId } from '../topology.js';
 import { benchmarkPolicySet } from '../../../run/run.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import type { PolicySet } from '../../types.js';
-import { itKernel } from '../test-support/kernel.js';
+import { itKernel, tryConnect } from '../test-support/kernel.js';
 import { defaultCiliumBinaries, readCiliumCounters, ciliumPinDir } from './install.js';
 import { ExecRunner } from '../../../exec/runner.js';
 
@@ -51,6 +51,7 @@ describe('Cilium model: incremental update on the kernel', () => {
       // Restore it: one add per server endpoint, the client connects again.
       const restored = await backend.updatePolicies(full);
       expect(restored.changed).toMatchObject({ policyAdded: servers, policyDeleted: 0, policyMapsCreated: 0 });
+      console.log(`cilium model update at ${POLICIES} policies: allow removed in ${removed.agentMs.toFixed(1)} ms, restored in ${restored.agentMs.toFixed(1)} ms agent time`);
       expect(await clientConnects(backend)).toBe(true);
 
       // No change: nothing written.
@@ -60,5 +61,36 @@ describe('Cilium model: incremental update on the kernel', () => {
       await backend.down();
     }
     expect(existsSync(`/sys/fs/bpf/cb-${backend.plan.runId}`)).toBe(false);
+  });
+
+  itKernel('attaches a pod that appeared after install and gives it its identity, ipcache entry and map', async () => {
+    const { config, problems } = resolveRunConfig({ cni: 'cilium', policies: '50', backend: 'local' });
+    if (!config) throw new Error(JSON.stringify(problems));
+    const backend = new LocalBackend({ config, runId: newRunId() });
+    const clientPod = backend.plan.pods.find((p) => p.role === 'client')!;
+    try {
+      await backend.up();
+      const set = benchmarkPolicySet(config);
+      // The client pod exists in the kernel but not yet for the model (as a pod scheduled after the agent ran).
+      const i = backend.plan.pods.findIndex((p) => p.role === 'client');
+      const [client] = backend.plan.pods.splice(i, 1);
+      await backend.installPolicies(set);
+      const server = backend.plan.pods.find((p) => p.role === 'server')!;
+      // Unknown to the ipcache, the client is reserved:world at the server, which no policy allows.
+      expect(await tryConnect(client!.netns, server.ip, 8080, 500)).toBe('timeout');
+
+      backend.plan.pods.splice(i, 0, client!);
+      const r = await backend.updatePolicies(set);
+      // Every node's agent learns the new pod's /32 (each node has its own ipcache, as each Cilium agent does).
+      expect(r.changed).toMatchObject({ podsAttached: 1, ipcacheAdded: backend.plan.nodes.length, ipcacheDeleted: 0, endpointsAdded: 1, policyMapsCreated: 1 });
+      // The client's own map (host ingress + allow-all both ways) and the server's one new entry for its identity.
+      expect(r.changed.policyAdded).toBe(3 + 1);
+      expect(r.changed.policyDeleted).toBe(0);
+      expect(await tryConnect(client!.netns, server.ip, 8080)).toBe('connected');
+      console.log(`cilium model update: new pod attached and admitted in ${r.agentMs.toFixed(1)} ms agent time (compile ${r.compileMs.toFixed(1)} ms)`);
+    } finally {
+      if (!backend.plan.pods.includes(clientPod)) backend.plan.pods.push(clientPod); // teardown must see every namespace
+      await backend.down();
+    }
   });
 });
