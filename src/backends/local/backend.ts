@@ -23,9 +23,9 @@ import {
 } from './topology.js';
 
 export { RUN_LOCK_DIR } from './gc.js';
-/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
 /** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
 const OVERFLOW_PROBES = 5;
+/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
 const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
 export interface LocalBackendOptions extends BackendRunOptions {
@@ -151,6 +151,7 @@ export class LocalBackend implements BenchBackend {
     if (!this.impl.update) throw new Error(`${this.impl.name} has no incremental update`);
     const ctx = this.contextFor(set);
     this.lastCtx = ctx;
+    this.clientDenied = false; // the install-time verdict no longer holds
     return this.impl.update(ctx);
   }
 
