@@ -26,6 +26,14 @@ describe('resolveRunConfig from flags', () => {
     expect(big.problems[0]!.message).toContain(String(MAX_POLICIES));
   });
 
+  it("bounds --policy-map-capacity as Cilium bounds bpf.policyMapMax (256..65536) and defaults lockdown off", () => {
+    expect(resolveRunConfig({ cni: 'cilium', policies: '1', policyMapCapacity: '255' }).problems[0]!.message).toMatch(/at least 256/);
+    expect(resolveRunConfig({ cni: 'cilium', policies: '1', policyMapCapacity: '65537' }).problems[0]!.message).toMatch(/at most 65536/);
+    expect(resolveRunConfig({ cni: 'cilium', policies: '1', policyMapCapacity: '65536' }).config?.policyMapCapacity).toBe(65536);
+    expect(resolveRunConfig({ cni: 'cilium', policies: '1' }).config).toMatchObject({ policyMapCapacity: 16384, endpointLockdownOnPolicyOverflow: false });
+    expect(resolveRunConfig({ cni: 'cilium', policies: '1', endpointLockdownOnPolicyOverflow: true }).config?.endpointLockdownOnPolicyOverflow).toBe(true);
+  });
+
   it('requires a CNI', () => {
     expect(resolveRunConfig({ policies: '3' }).problems).toEqual([{ where: '--cni', message: expect.stringMatching(/required/) }]);
   });

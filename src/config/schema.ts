@@ -25,6 +25,9 @@ export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
 export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+/** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
+export const POLICY_MAP_CAPACITY_MIN = 1 << 8;
+export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
 
 const int = (min: number, max: number) => z.number().int('must be a whole number').min(min).max(max);
 
@@ -41,7 +44,7 @@ export const runConfigSchema = z
     matchPosition: z.enum(['first', 'last']).default('last'),
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
-    policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
+    policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).default(DEFAULT_POLICY_MAP_CAPACITY),
     /**
      * Local backend: where the probe client, server and the veths' softirq work run. 'auto' (default) puts them
      * on one CPU chosen by bench; a number puts them on that CPU; 'off' leaves placement to the scheduler.
@@ -49,6 +52,8 @@ export const runConfigSchema = z
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).default('auto'),
     /** Calico-style models (calico, canal): which iptables flavour Felix writes with. */
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
+    /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
+    endpointLockdownOnPolicyOverflow: z.boolean().default(false),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -77,9 +82,10 @@ export const scenarioSchema = z
     matchPosition: z.enum(['first', 'last']).optional(),
     seed: int(0, 2 ** 31 - 1).optional(),
     timeoutMs: int(10, 60_000).optional(),
-    policyMapCapacity: int(1, 1 << 24).optional(),
+    policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).optional(),
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
     iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
+    endpointLockdownOnPolicyOverflow: z.boolean().optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

@@ -80,7 +80,7 @@ describe('bench verify on the local kernel', () => {
       expect(failures(report)).toEqual([]);
       expect(report.verdict.kind).toBe('enforced');
       expect(report.verdict.probes).toBe(library.length * 414);
-    });
+    }, 600_000); // 934 expected denies each wait out a probe timeout: ~3 min here, more on a loaded machine
   }
 
   // The Felix-layout model on its other iptables flavour (calico above runs the default, nft), and Canal.

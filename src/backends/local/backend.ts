@@ -10,7 +10,7 @@ import type { CpuPlacement, MetricName, MetricResult } from '../../results/schem
 import { choosePlacement, planRpsPinning } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { localModel, type LocalModel, type ModelContext } from './models.js';
+import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from './models.js';
 import { announceRun, recordKeptRun, RUN_LOCK_DIR } from './gc.js';
 import { teardownLocal } from './teardown.js';
 import {
@@ -25,6 +25,8 @@ import {
 } from './topology.js';
 
 export { RUN_LOCK_DIR } from './gc.js';
+/** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
+const OVERFLOW_PROBES = 5;
 /** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
 const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
@@ -75,6 +77,8 @@ export class LocalBackend implements BenchBackend {
   private readonly cleanupRunner: Runner;
   private server?: RunningServer;
   private lastCtx?: ModelContext;
+  /** Set when a policy-map overflow left the client without access (endpoint lockdown). */
+  private clientDenied = false;
   private upStarted = false;
   private downDone = false;
 
@@ -133,20 +137,48 @@ export class LocalBackend implements BenchBackend {
 
   async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
     const started = performance.now();
-    const inventory = buildInventory(this.plan, set);
-    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
-    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
-    const ctx: ModelContext = { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
+    const ctx = this.contextFor(set);
     this.lastCtx = ctx;
     if (!this.impl.install) {
       return { modelState: { policiesAccepted: set.policies.length, policiesEnforced: false }, installMs: performance.now() - started };
     }
     this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
     const modelState = await this.impl.install(ctx);
-    return { modelState, installMs: performance.now() - started };
+    const installMs = performance.now() - started;
+    // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): measure what the
+    // data plane now does with the client's connections, and record it next to the overflow.
+    if (Number(modelState.policyMapOverflowEndpoints ?? 0) > 0 && !this.runner.dryRun) {
+      const probe = await runClient(this.runner, {
+        ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: this.cpus }),
+        purpose: 'probe whether the client still connects after the policy-map overflow',
+      });
+      this.clientDenied = probe.samplesNs.length === 0;
+      modelState.overflowClientVerdict = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
+    }
+    return { modelState, installMs };
   }
 
-  async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+  /** The model context a policy set resolves to on this topology (what install and update are handed). */
+  contextFor(set: PolicySet): ModelContext {
+    const inventory = buildInventory(this.plan, set);
+    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
+    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
+    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
+  }
+
+  /** An incremental change to `set` through the model's update() (issue 15): only what differs is written. */
+  async updatePolicies(set: PolicySet): Promise<ModelUpdateReport> {
+    if (!this.impl.update) throw new Error(`${this.impl.name} has no incremental update`);
+    const ctx = this.contextFor(set);
+    this.lastCtx = ctx;
+    this.clientDenied = false; // the install-time verdict no longer holds
+    return this.impl.update(ctx);
+  }
+
+  async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    // Every connection of a denied client waits out its timeout: a few samples show the denial, thousands
+    // would only take hours.
+    const s = this.clientDenied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
     const plan = (samples: number) =>
       planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: this.cpus });
     // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
