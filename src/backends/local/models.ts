@@ -6,6 +6,7 @@ import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
 import { calicoModel } from './calico/model.js';
 import { ciliumModel } from './cilium/model.js';
+import { calicoEbpfModel } from './calico-ebpf/model.js';
 
 export interface ModelContext {
   runner: Runner;
@@ -79,6 +80,7 @@ const models = new Map<CniName, LocalModel>([
   ['flannel', flannel],
   ['calico', calicoModel],
   ['cilium', ciliumModel],
+  ['calico-ebpf', calicoEbpfModel],
 ]);
 
 export function localModel(cni: CniName): LocalModel {
