@@ -150,7 +150,7 @@ export class Block {
       if (this.labels.has(l)) throw new AsmError(`label ${l} defined twice`);
       this.labels.set(l, base + at);
     }
-    for (const i of other.insns) this.insns.push(i.target === undefined ? { ...i } : { ...i, target: rename(i.target) });
+    for (const i of other.insns) this.insns.push(i.target === undefined || shared.has(i.target) ? i : { ...i, target: rename(i.target) });
     this.jumps += other.jumps;
   }
 

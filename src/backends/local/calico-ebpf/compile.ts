@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { EndpointDirection, EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
 import {
   Block,
+  encodeInsns,
   HELPER_MAP_LOOKUP_ELEM,
   HELPER_TAIL_CALL,
   JEQ,
@@ -377,7 +378,10 @@ function chainFor(pod: string, dir: EndpointDirection, direction: 'ingress' | 'e
   finish(undefined);
   if (blocks.length > MAX_PROGRAMS_PER_CHAIN) throw new PolicyProgramCapacityError(pod, direction, blocks.length, rules);
   const programs = blocks.map((blk) => blk.assemble());
-  const hash = createHash('sha256').update(JSON.stringify(programs)).digest('hex').slice(0, 20);
+  // Over the encoding with sub-programs numbered 0..n-1: the same code wherever the chain is placed.
+  const h = createHash('sha256');
+  for (const p of programs) h.update(encodeInsns(p, (k) => k)).update('|');
+  const hash = h.digest('hex').slice(0, 20);
   return { pod, direction, programs, hash, policies: dir.policies.length, rules };
 }
 
