@@ -80,7 +80,7 @@ describe('bench verify on the local kernel', () => {
       expect(failures(report)).toEqual([]);
       expect(report.verdict.kind).toBe('enforced');
       expect(report.verdict.probes).toBe(library.length * 414);
-    });
+    }, 600_000); // 13 cases × 414 probes: about 2 min on a quiet 2-CPU machine, several under load
   }
 
   itKernel('a compiler that drops ipBlock except clauses is caught as a mismatch', async () => {
