@@ -73,7 +73,7 @@ describe('bench verify on the local kernel', () => {
     expect(report.cases.flatMap((c) => c.mismatches).filter((m) => m.kind === 'expected allow but blocked')).toEqual([]);
   });
 
-  for (const cni of ['calico', 'cilium'] as const) {
+  for (const cni of ['calico', 'cilium', 'calico-ebpf'] as const) {
     itKernel(`${cni} model passes the whole library: enforced`, async () => {
       const model = registeredModel(cni);
       const { report } = await verifyLocal(cni, { model });
