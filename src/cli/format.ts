@@ -45,6 +45,8 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   if (!r.policiesEnforced) out.push(`  NetworkPolicy is NOT enforced by this data plane: the policies were accepted and ignored.`);
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
   if (state) out.push(`  data plane state: ${state}`);
+  const overflow = r.modelState.policyMapOverflow;
+  if (typeof overflow === 'string') out.push(`  POLICY MAP OVERFLOW: ${overflow}; the client was ${String(r.modelState.overflowClientVerdict ?? 'not probed')} afterwards`);
   out.push('');
   const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op: all CPUs (probe client+server)']];
   for (const m of METRICS) {

@@ -37,7 +37,8 @@ const runFlags = (cmd: Command) =>
     .option('--match-position <pos>', "where the client's allowing policy sits in evaluation order: first|last (default last)")
     .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
-    .option('--policy-map-capacity <n>', "Cilium model: policy map entries per endpoint (default 16384, Cilium's bpf.policyMapMax)")
+    .option('--policy-map-capacity <n>', "Cilium: policy map entries per endpoint, 256..65536 (default 16384, Cilium's bpf.policyMapMax)")
+    .option('--endpoint-lockdown-on-policy-overflow', "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)")
     .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .option('--out <dir>', 'results directory (default results)')
@@ -91,7 +92,11 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath, progress, signal });
   if (config.dryRun) {
     process.stdout.write(`# plan for run ${runId} on the ${backendName} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
-    return EXIT_OK;
+    // What the planning found out is worth saying even when nothing ran: a policy map that would overflow, say.
+    const overflow = result.modelState.policyMapOverflow;
+    if (typeof overflow === 'string') process.stdout.write(`# POLICY MAP OVERFLOW (a real run completes and records it): ${overflow}\n`);
+    for (const e of result.errors) process.stdout.write(`# ERROR (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}\n`);
+    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
   }
   if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
   else process.stdout.write(`\n${formatRunSummary(result, path)}\n`);

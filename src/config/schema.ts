@@ -18,6 +18,9 @@ export const MAX_SAMPLES = 1_000_000;
 export const MAX_CONCURRENCY = 64;
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+/** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
+export const POLICY_MAP_CAPACITY_MIN = 1 << 8;
+export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
 
 const int = (min: number, max: number) => z.number().int('must be a whole number').min(min).max(max);
 
@@ -34,7 +37,9 @@ export const runConfigSchema = z
     matchPosition: z.enum(['first', 'last']).default('last'),
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
-    policyMapCapacity: int(1, 1 << 24).default(DEFAULT_POLICY_MAP_CAPACITY),
+    policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).default(DEFAULT_POLICY_MAP_CAPACITY),
+    /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
+    endpointLockdownOnPolicyOverflow: z.boolean().default(false),
     /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).default('results'),
@@ -65,7 +70,8 @@ export const scenarioSchema = z
     matchPosition: z.enum(['first', 'last']).optional(),
     seed: int(0, 2 ** 31 - 1).optional(),
     timeoutMs: int(10, 60_000).optional(),
-    policyMapCapacity: int(1, 1 << 24).optional(),
+    policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).optional(),
+    endpointLockdownOnPolicyOverflow: z.boolean().optional(),
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).optional(),
   })

@@ -88,6 +88,19 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     });
   }
 
+  // Runs that completed over capacity (Cilium 1.18 does not fail them): the model state records the overflow.
+  for (const c of a.cnis) {
+    const st = c.stateAtMax;
+    const o = st?.policyMapOverflow;
+    if (!st || typeof o !== 'string') continue;
+    const verdict = st.overflowClientVerdict;
+    const lockdown = st.endpointLockdownOnPolicyOverflow === true;
+    out.push({
+      title: 'Capacity limits: policy map overflow',
+      text: `${NAMES[c.cni] ?? c.cni} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+    });
+  }
+
   const kernels = [...new Set(a.machines.map((m) => m.kernel))];
   const kernelLines = kernels.map((k) => {
     const v = parseKernel(k);

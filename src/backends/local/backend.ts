@@ -24,6 +24,8 @@ import {
 
 export { RUN_LOCK_DIR } from './gc.js';
 /** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
+/** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
+const OVERFLOW_PROBES = 5;
 const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
 export interface LocalBackendOptions extends BackendRunOptions {
@@ -72,6 +74,8 @@ export class LocalBackend implements BenchBackend {
   private readonly cleanupRunner: Runner;
   private server?: RunningServer;
   private lastCtx?: ModelContext;
+  /** Set when a policy-map overflow left the client without access (endpoint lockdown). */
+  private clientDenied = false;
   private upStarted = false;
   private downDone = false;
 
@@ -123,10 +127,24 @@ export class LocalBackend implements BenchBackend {
     }
     this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
     const modelState = await this.impl.install(ctx);
-    return { modelState, installMs: performance.now() - started };
+    const installMs = performance.now() - started;
+    // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): measure what the
+    // data plane now does with the client's connections, and record it next to the overflow.
+    if (Number(modelState.policyMapOverflowEndpoints ?? 0) > 0 && !this.runner.dryRun) {
+      const probe = await runClient(this.runner, {
+        ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: this.cpus }),
+        purpose: 'probe whether the client still connects after the policy-map overflow',
+      });
+      this.clientDenied = probe.samplesNs.length === 0;
+      modelState.overflowClientVerdict = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
+    }
+    return { modelState, installMs };
   }
 
-  async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+  async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    // Every connection of a denied client waits out its timeout: a few samples show the denial, thousands
+    // would only take hours.
+    const s = this.clientDenied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
     const plan = (samples: number) =>
       planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: this.cpus });
     // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).

@@ -7,8 +7,13 @@ import {
   LOCAL_IDENTITY_SCOPE,
   PolicyMapCapacityError,
   RESERVED_IDENTITY,
+  agentEntries,
   compileCiliumState,
+  diffCiliumState,
+  lockdownEntries,
+  newIdentityAllocation,
   portRangeToPrefixes,
+  realizeOverflow,
   renderFillInput,
   type CiliumState,
 } from './compile.js';
@@ -48,7 +53,12 @@ function endpoint(p: PodInfo, ingress: ResolvedRule[] | undefined, egress?: Reso
 
 const rule = (peers: PeerMatch[], ports: PortMatch[] | 'all'): ResolvedRule => ({ peers, ports });
 const compile = (eps: EndpointPolicy[], capacity = 16384): CiliumState => compileCiliumState(eps, inventory, { capacity, ifindexOf });
-const entriesOf = (s: CiliumState, podName: string) => s.policyMaps.find((m) => m.pod.endsWith(`/${podName}`))!.entries;
+const allEntriesOf = (s: CiliumState, podName: string) => s.policyMaps.find((m) => m.pod.endsWith(`/${podName}`))!.entries;
+/** The entries the policies produced: after the ones the agent writes itself (compiled first). */
+const entriesOf = (s: CiliumState, podName: string) => {
+  const ep = s.endpoints.find((e) => e.pod.endsWith(`/${podName}`))!;
+  return allEntriesOf(s, podName).slice(agentEntries(ep.ingressEnforced, ep.egressEnforced).length);
+};
 
 describe('identities', () => {
   it('allocates one identity per distinct label set, namespace labels included, deterministically', () => {
@@ -188,13 +198,22 @@ describe('policy map entries', () => {
     expect(e).toHaveLength(2); // client-a and client-b share one identity
   });
 
-  it('leaves an unisolated direction without entries and marks enforcement per direction', () => {
+  it('covers an unisolated direction with the agent\'s allow-all entry, adds host ingress, and marks enforcement per direction', () => {
     const s = compile([endpoint(server, [rule([{ kind: 'any' }], 'all')]), endpoint(clientA, undefined, []), endpoint(clientB, undefined)]);
     const ep = (n: string) => s.endpoints.find((e) => e.pod === `prod/${n}`)!;
     expect(ep('server')).toMatchObject({ ingressEnforced: true, egressEnforced: false, ifindex: ifindexOf(server) });
     expect(ep('client-a')).toMatchObject({ ingressEnforced: false, egressEnforced: true });
     expect(entriesOf(s, 'client-a')).toEqual([]); // isolated, nothing allowed
+    const all = { protocol: 0, port: 0, portPrefixBits: 0 };
+    // Egress isolated: only host ingress and ingress allow-all (pkg/policy mapstate allowAllIdentities).
+    expect(allEntriesOf(s, 'client-a')).toEqual([
+      { identity: RESERVED_IDENTITY.host, direction: 'ingress', ...all },
+      { identity: ANY_IDENTITY, direction: 'ingress', ...all },
+    ]);
+    expect(allEntriesOf(s, 'server')).toContainEqual({ identity: ANY_IDENTITY, direction: 'egress', ...all });
+    expect(allEntriesOf(s, 'server')).not.toContainEqual({ identity: RESERVED_IDENTITY.world, direction: 'ingress', ...all });
     expect(ep('client-b')).toMatchObject({ ingressEnforced: false, egressEnforced: false });
+    expect(allEntriesOf(s, 'client-b')).toHaveLength(3);
     expect(s.endpoints.map((e) => e.endpointId)).toEqual([1, 2, 3]);
   });
 
@@ -206,7 +225,8 @@ describe('policy map entries', () => {
     expect(text).toContain(`ipcache 10.244.0.3/32 ${cid}\n`);
     expect(text).toContain(`endpoint ${ifindexOf(server)} 1 1 0\n`);
     expect(text).toContain(`policy 1 ${cid} ingress 6 8080 15\n`);
-    expect(text.trim().split('\n')).toHaveLength(s.ipcache.length + 1 + 1);
+    expect(text).toContain(`policy 1 ${RESERVED_IDENTITY.host} ingress 0 0 0\n`);
+    expect(text.trim().split('\n')).toHaveLength(s.ipcache.length + 1 + 3); // 1 policy entry + host ingress + egress allow-all
   });
 });
 
@@ -219,10 +239,11 @@ describe('capacity', () => {
     try {
       compile([many(100)], 100);
     } catch (e) {
-      expect((e as Error).message).toMatch(/endpoint prod\/server \(id 1\): policy map needs 101 entries \(ingress 101, egress 0\) but holds 100 \(bpf.policyMapMax\)/);
-      expect((e as PolicyMapCapacityError).overflows).toEqual([{ pod: 'prod/server', endpointId: 1, needed: 101, capacity: 100, ingress: 101, egress: 0 }]);
+      // 101 from the policies, plus host ingress and egress allow-all the agent adds itself.
+      expect((e as Error).message).toMatch(/endpoint prod\/server \(id 1\): policy map needs 103 entries \(ingress 102, egress 1\) but holds 100 \(bpf.policyMapMax\)/);
+      expect((e as PolicyMapCapacityError).overflows).toEqual([{ pod: 'prod/server', endpointId: 1, needed: 103, capacity: 100, ingress: 102, egress: 1 }]);
     }
-    expect(compile([many(99)], 100).counts.policyEntriesPerEndpoint['prod/server']).toBe(100);
+    expect(compile([many(97)], 100).counts.policyEntriesPerEndpoint['prod/server']).toBe(100);
   });
 
   it("reports instead of throwing with onOverflow 'report'", () => {
@@ -252,9 +273,86 @@ describe('capacity', () => {
     const s = compileCiliumState(eps, inv, { capacity: 16384, ifindexOf: () => 7 });
     const text = renderFillInput(s);
     const ms = performance.now() - t0;
-    expect(s.counts.policyEntriesPerEndpoint['prod/server']).toBe(10000);
+    expect(s.counts.policyEntriesPerEndpoint['prod/server']).toBe(10002); // + host ingress + egress allow-all
     expect(text.length).toBeGreaterThan(0);
     expect(ms).toBeLessThan(1000);
+  });
+});
+
+describe('overflow as Cilium 1.18 realizes it', () => {
+  const many = (n: number): EndpointPolicy => endpoint(server, [rule([{ kind: 'pods', pods: [clientA] }], Array.from({ length: n }, (_, i) => ({ protocol: 'TCP' as const, from: 1 + i, to: 1 + i })))]);
+  const over = () => compileCiliumState([many(300), endpoint(clientA, [])], inventory, { capacity: 256, ifindexOf, onOverflow: 'report' });
+
+  it('default: the overflowing endpoint keeps the no-policy map a pod has before its policies (stale, fail-open)', () => {
+    const { state, overflows } = realizeOverflow(over(), { lockdown: false });
+    expect(overflows).toEqual([expect.objectContaining({ pod: 'prod/server', needed: 302, capacity: 256, outcome: 'stale', realizedEntries: 3 })]);
+    expect(allEntriesOf(state, 'server')).toEqual(agentEntries(false, false));
+    // The endpoint that fits is untouched.
+    expect(allEntriesOf(state, 'client-a')).toEqual(allEntriesOf(over(), 'client-a'));
+  });
+
+  it('default on an update: the map keeps what it held; a new endpoint that never synced has an empty map', () => {
+    const held = [{ identity: 300, direction: 'ingress' as const, protocol: 6, port: 80, portPrefixBits: 16 }];
+    const { state } = realizeOverflow(over(), { lockdown: false, previous: new Map([['prod/server', held]]) });
+    expect(allEntriesOf(state, 'server')).toEqual(held);
+    expect(allEntriesOf(realizeOverflow(over(), { lockdown: false, previous: new Map() }).state, 'server')).toEqual([]);
+  });
+
+  it('lockdown: deny entries for TCP, UDP and SCTP in both directions replace the map', () => {
+    const { state, overflows } = realizeOverflow(over(), { lockdown: true });
+    expect(overflows[0]!.outcome).toBe('lockdown');
+    expect(allEntriesOf(state, 'server')).toEqual(lockdownEntries());
+    expect(lockdownEntries()).toHaveLength(6);
+    expect(lockdownEntries().every((e) => e.deny && e.identity === ANY_IDENTITY && e.portPrefixBits === 0)).toBe(true);
+    const id = state.endpoints.find((e) => e.pod === 'prod/server')!.endpointId;
+    expect(renderFillInput(state)).toContain(`policy ${id} 0 ingress 6 0 0 deny\n`);
+  });
+});
+
+describe('incremental update', () => {
+  const allowFrom = (...peers: PodInfo[]) => endpoint(server, [rule([{ kind: 'pods', pods: peers }], [{ protocol: 'TCP', from: 8080 }])]);
+
+  it('keeps identities and endpoint ids stable when label sets and endpoints are added', () => {
+    const alloc = newIdentityAllocation();
+    const a = compileCiliumState([allowFrom(clientA), endpoint(clientB, undefined)], inventory, { capacity: 100, ifindexOf, allocation: alloc });
+    const newcomer = pod('prod', 'aaa', { app: 'aaa' }, '10.244.0.9'); // sorts first by labels and by name
+    const inv2: Inventory = { ...inventory, pods: [...inventory.pods, newcomer] };
+    const b = compileCiliumState([allowFrom(clientA), endpoint(clientB, undefined), endpoint(newcomer, undefined)], inv2, { capacity: 100, ifindexOf: () => 200, allocation: alloc });
+    for (const i of a.identities) expect(b.identities.find((x) => x.labels.join() === i.labels.join())!.id).toBe(i.id);
+    for (const e of a.endpoints) expect(b.endpoints.find((x) => x.pod === e.pod)!.endpointId).toBe(e.endpointId);
+    expect(b.endpoints.find((x) => x.pod === 'prod/aaa')!.endpointId).toBe(3);
+  });
+
+  it('diffs only what changed: an allow added for one peer is one policy-map add on one endpoint', () => {
+    const alloc = newIdentityAllocation();
+    const before = compileCiliumState([allowFrom(clientA), endpoint(clientB, undefined)], inventory, { capacity: 100, ifindexOf, allocation: alloc });
+    const after = compileCiliumState([allowFrom(clientA, other), endpoint(clientB, undefined)], inventory, { capacity: 100, ifindexOf, allocation: alloc });
+    const d = diffCiliumState(before, after);
+    const otherId = after.identities.find((i) => i.pods.includes('dev/client-c'))!.id;
+    const ep = after.endpoints.find((e) => e.pod === 'prod/server')!.endpointId;
+    expect(d.lines).toEqual([`+policy ${ep} ${otherId} ingress 6 8080 16`]);
+    expect(d.counts).toMatchObject({ policyAdded: 1, policyDeleted: 0, ipcacheAdded: 0, endpointsTouched: 1 });
+    // And back: one delete.
+    expect(diffCiliumState(after, before).lines).toEqual([`-policy ${ep} ${otherId} ingress 6 8080 16`]);
+    expect(diffCiliumState(after, after).lines).toEqual([]);
+  });
+
+  it('diffs a new pod into an ipcache add, an endpoint add and its map entries; a removed one into deletes', () => {
+    const alloc = newIdentityAllocation();
+    const inv1: Inventory = { ...inventory, pods: inventory.pods.filter((p) => p.name !== 'client-b') };
+    const before = compileCiliumState([allowFrom(clientA)], inv1, { capacity: 100, ifindexOf, allocation: alloc });
+    const after = compileCiliumState([allowFrom(clientA), endpoint(clientB, [])], inventory, { capacity: 100, ifindexOf, allocation: alloc });
+    const d = diffCiliumState(before, after);
+    expect(d.lines).toContain(`+ipcache 10.244.0.4/32 ${after.ipcache.find((e) => e.prefix === '10.244.0.4/32')!.identity}`);
+    const idB = after.endpoints.find((e) => e.pod === 'prod/client-b')!.endpointId;
+    expect(idB).toBe(2); // a new endpoint id, although client-b sorts before server, which keeps 1
+    expect(after.endpoints.find((e) => e.pod === 'prod/server')!.endpointId).toBe(1);
+    expect(d.lines.filter((l) => l.startsWith('+endpoint'))).toEqual([`+endpoint ${ifindexOf(clientB)} ${idB} 1 0`]);
+    expect(d.counts).toMatchObject({ ipcacheAdded: 1, endpointsAdded: 1, policyAdded: 2, policyDeleted: 0 }); // host ingress + egress allow-all
+    const back = diffCiliumState(after, before);
+    expect(back.lines).toContain('-ipcache 10.244.0.4/32');
+    expect(back.lines).toContain(`-endpoint ${ifindexOf(clientB)} ${idB}`);
+    expect(back.counts.policyDeleted).toBe(0); // its map goes with the endpoint, not entry by entry
   });
 });
 

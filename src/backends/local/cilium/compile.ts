@@ -12,6 +12,12 @@
 // - Port ranges are expanded into aligned power-of-two port prefixes (Cilium 1.16+ LPM policy map).
 // - IPv4 only: IPv6 ipBlocks produce no entries (they can never match an IPv4 packet).
 // - hostNetwork pods are not Cilium endpoints and get no pod identity.
+// - Entries the agent adds itself (pkg/policy/mapstate.go, Cilium 1.18): an allow-all entry (identity 0, any
+//   protocol) for each direction no policy isolates (allowAllIdentities), and reserved:host ingress allow-all
+//   (determineAllowLocalhostIngress; allow-localhost "auto" becomes "always" in Kubernetes mode, daemon/cmd).
+//   The datapath has no other "unenforced" switch, so these count against the policy map's capacity.
+// - Identities and endpoint ids stay stable across recompiles when an IdentityAllocation is passed (as the
+//   kvstore/CRD allocator keeps them): an incremental update then touches only what really changed.
 import { formatIpv4, isIpv6, parseCidr, type Ipv4Cidr } from '../../../policy/cidr.js';
 import type { EndpointPolicy, Inventory, PeerMatch, PodInfo, PortMatch, Protocol, ResolvedPolicy } from '../../../policy/types.js';
 import { podKey } from '../../../policy/types.js';
@@ -54,8 +60,9 @@ export interface CiliumEndpoint {
   egressEnforced: boolean;
 }
 
-/** One policy-map key; every entry allows (NetworkPolicy has no deny). */
+/** One policy-map key. NetworkPolicy only allows; deny entries come from the endpoint lockdown on overflow. */
 export interface PolicyMapEntry {
+  deny?: boolean;
   identity: number;
   direction: Direction;
   /** IP protocol number; 0 = any protocol (then port and portPrefixBits are 0). */
@@ -109,7 +116,49 @@ export class PolicyMapCapacityError extends Error {
   }
 }
 
+/** Ids handed out so far, reused on the next compile (mutated: new label sets, CIDRs and endpoints are added). */
+export interface IdentityAllocation {
+  labelSets: Map<string, number>;
+  cidrs: Map<string, number>;
+  endpoints: Map<string, number>;
+}
+
+export const newIdentityAllocation = (): IdentityAllocation => ({ labelSets: new Map(), cidrs: new Map(), endpoints: new Map() });
+
+function allocate(map: Map<string, number>, keys: string[], first: number): void {
+  let next = Math.max(first - 1, ...map.values()) + 1;
+  for (const k of keys) if (!map.has(k)) map.set(k, next++);
+}
+
+const ALL = { protocol: 0, port: 0, portPrefixBits: 0 } as const;
+
+/**
+ * What the agent writes into every endpoint's map on its own (see the header): host ingress, and allow-all for
+ * each direction no policy isolates.
+ */
+export function agentEntries(ingressIsolated: boolean, egressIsolated: boolean): PolicyMapEntry[] {
+  const out: PolicyMapEntry[] = [{ identity: RESERVED_IDENTITY.host, direction: 'ingress', ...ALL }];
+  if (!ingressIsolated) out.push({ identity: ANY_IDENTITY, direction: 'ingress', ...ALL });
+  if (!egressIsolated) out.push({ identity: ANY_IDENTITY, direction: 'egress', ...ALL });
+  return out;
+}
+
+/**
+ * The endpoint lockdown map (pkg/endpoint/bpf.go endpointPolicyLockdown, allTrafficKeys): a deny entry for
+ * every L4 protocol of policy api SupportedProtocols (TCP, UDP, SCTP) in both directions, identity 0, all ports;
+ * every other entry is deleted.
+ */
+export function lockdownEntries(): PolicyMapEntry[] {
+  const out: PolicyMapEntry[] = [];
+  for (const protocol of [PROTOCOL_NUMBER.TCP, PROTOCOL_NUMBER.UDP, PROTOCOL_NUMBER.SCTP]) {
+    for (const direction of ['ingress', 'egress'] as const) out.push({ identity: ANY_IDENTITY, direction, protocol, port: 0, portPrefixBits: 0, deny: true });
+  }
+  return out;
+}
+
 export interface CompileOptions {
+  /** Stable ids across compiles (see IdentityAllocation); without it ids are assigned afresh in sorted order. */
+  allocation?: IdentityAllocation;
   /** Entries per endpoint policy map (bpf.policyMapMax). */
   capacity: number;
   /** Host-side veth ifindex of a pod's endpoint, in its node namespace. */
@@ -189,11 +238,14 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
     entry.pods.push(key);
     bySet.set(setKey, entry);
   }
+  const alloc = opts.allocation ?? newIdentityAllocation();
   const identities: CiliumIdentity[] = [];
   const podIdentity = new Map<string, number>();
-  [...bySet.keys()].sort().forEach((setKey, i) => {
+  const setKeys = [...bySet.keys()].sort();
+  allocate(alloc.labelSets, setKeys, FIRST_POD_IDENTITY);
+  setKeys.forEach((setKey) => {
     const { labels, pods: members } = bySet.get(setKey)!;
-    const id = FIRST_POD_IDENTITY + i;
+    const id = alloc.labelSets.get(setKey)!;
     members.sort();
     identities.push({ id, labels, pods: members });
     for (const m of members) podIdentity.set(m, id);
@@ -212,8 +264,9 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
   }
   const cidrList = [...cidrs.values()].filter((c) => c.prefix > 0).sort(cmpCidr);
   const cidrIdentity = new Map<string, number>();
-  cidrList.forEach((c, i) => {
-    const id = LOCAL_IDENTITY_SCOPE + 1 + i;
+  allocate(alloc.cidrs, cidrList.map(cidrText), LOCAL_IDENTITY_SCOPE + 1);
+  cidrList.forEach((c) => {
+    const id = alloc.cidrs.get(cidrText(c))!;
     cidrIdentity.set(cidrText(c), id);
     identities.push({ id, labels: [`cidr:${cidrText(c)}`], pods: [] });
   });
@@ -271,28 +324,31 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
   const overflows: PolicyMapOverflow[] = [];
   const perEndpoint: Record<string, number> = {};
 
-  sortedEndpoints.forEach((ep, i) => {
+  allocate(alloc.endpoints, sortedEndpoints.map((e) => podKey(e.pod)), 1);
+  sortedEndpoints.forEach((ep) => {
     const pod = podKey(ep.pod);
-    const endpointId = i + 1;
+    const endpointId = alloc.endpoints.get(pod)!;
     cEndpoints.push({ pod, endpointId, ifindex: opts.ifindexOf(ep.pod), ingressEnforced: ep.ingress.isolated, egressEnforced: ep.egress.isolated });
     const entries: PolicyMapEntry[] = [];
     const seen = new Set<string>();
     const sizes = { ingress: 0, egress: 0 };
+    const add = (e: PolicyMapEntry): void => {
+      const key = policyEntryKey(e);
+      if (seen.has(key)) return;
+      seen.add(key);
+      entries.push(e);
+      sizes[e.direction]++;
+    };
+    for (const e of agentEntries(ep.ingress.isolated, ep.egress.isolated)) add(e);
     for (const direction of ['ingress', 'egress'] as const) {
       const dir = ep[direction];
-      if (!dir.isolated) continue; // an unenforced direction passes everything: no entries needed
+      if (!dir.isolated) continue; // covered by the agent's allow-all entry above
       for (const policy of dir.policies) {
         for (const rule of policy.rules) {
           const ports = portKeys(rule.ports);
           for (const peer of rule.peers) {
             for (const identity of identitiesOfPeer(peer)) {
-              for (const p of ports) {
-                const key = `${identity}|${direction}|${p.protocol}|${p.port}|${p.bits}`;
-                if (seen.has(key)) continue;
-                seen.add(key);
-                entries.push({ identity, direction, protocol: p.protocol, port: p.port, portPrefixBits: p.bits });
-                sizes[direction]++;
-              }
+              for (const p of ports) add({ identity, direction, protocol: p.protocol, port: p.port, portPrefixBits: p.bits });
             }
           }
         }
@@ -318,13 +374,141 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
   };
 }
 
+/** Identity of a policy-map key (the verdict is the value, not part of the key). */
+export const policyEntryKey = (e: PolicyMapEntry): string => `${e.identity}|${e.direction}|${e.protocol}|${e.port}|${e.portPrefixBits}`;
+
+const policyLine = (endpointId: number, p: PolicyMapEntry): string =>
+  `policy ${endpointId} ${p.identity} ${p.direction} ${p.protocol} ${p.port} ${p.portPrefixBits}`;
+
 /** The loader's `fill` input (see cb-bpf.c): the complete desired state, one entry per line. */
 export function renderFillInput(state: CiliumState): string {
   const lines: string[] = [];
   for (const e of state.ipcache) lines.push(`ipcache ${e.prefix} ${e.identity}`);
   for (const e of state.endpoints) lines.push(`endpoint ${e.ifindex} ${e.endpointId} ${e.ingressEnforced ? 1 : 0} ${e.egressEnforced ? 1 : 0}`);
   for (const m of state.policyMaps) {
-    for (const p of m.entries) lines.push(`policy ${m.endpointId} ${p.identity} ${p.direction} ${p.protocol} ${p.port} ${p.portPrefixBits}`);
+    for (const p of m.entries) lines.push(policyLine(m.endpointId, p) + (p.deny ? ' deny' : ''));
   }
   return lines.join('\n') + '\n';
+}
+
+// ---- overflow: what Cilium 1.18 leaves in the map ----
+
+export interface RealizedOverflow extends PolicyMapOverflow {
+  /** 'stale': the map sync was skipped and the map keeps what it held; 'lockdown': deny-all entries only. */
+  outcome: 'stale' | 'lockdown';
+  /** Entries the endpoint's map holds after the change. */
+  realizedEntries: number;
+}
+
+/**
+ * Turns the desired per-endpoint maps into what the agent realizes. An endpoint whose desired map exceeds the
+ * capacity is handled as pkg/endpoint/bpf.go syncPolicyMap does (Cilium 1.18): shouldLockdownLocked is true,
+ * and startLockdownLocked returns without writing anything unless --enable-endpoint-lockdown-on-policy-overflow
+ * (default false) is set, in which case the map is replaced by the lockdown deny entries. Regeneration does not
+ * fail and the pod keeps running either way. `previous` is the map each endpoint held before; an endpoint that
+ * had none held the no-policy state Cilium writes for a pod that no policy selects (agentEntries(false, false)),
+ * which is what a pod created before its policies holds.
+ */
+export function realizeOverflow(
+  state: CiliumState,
+  opts: { lockdown: boolean; previous?: Map<string, PolicyMapEntry[]> },
+): { state: CiliumState; overflows: RealizedOverflow[] } {
+  const overflows: RealizedOverflow[] = [];
+  const policyMaps = state.policyMaps.map((m) => {
+    const o = state.overflows.find((x) => x.endpointId === m.endpointId);
+    if (!o) return m;
+    // A map created for a new endpoint that never synced is empty: it denies everything.
+    const entries = opts.lockdown ? lockdownEntries() : opts.previous ? (opts.previous.get(m.pod) ?? []) : agentEntries(false, false);
+    overflows.push({ ...o, outcome: opts.lockdown ? 'lockdown' : 'stale', realizedEntries: entries.length });
+    return { ...m, entries };
+  });
+  return { state: { ...state, policyMaps }, overflows };
+}
+
+export function overflowSummary(o: RealizedOverflow): string {
+  const what =
+    o.outcome === 'lockdown'
+      ? 'endpoint locked down (deny-all entries, --enable-endpoint-lockdown-on-policy-overflow)'
+      : `map sync skipped, map left stale with ${o.realizedEntries} entries (Cilium 1.18 default)`;
+  return `${o.pod} needs ${o.needed} policy-map entries, capacity ${o.capacity}: ${what}`;
+}
+
+// ---- incremental change (the loader's `delta` input) ----
+
+export interface CiliumDelta {
+  lines: string[];
+  counts: { policyAdded: number; policyDeleted: number; ipcacheAdded: number; ipcacheDeleted: number; endpointsAdded: number; endpointsDeleted: number; endpointsTouched: number };
+}
+
+/**
+ * The difference between two realized states as delta lines: ipcache entries by prefix, endpoints by ifindex,
+ * policy entries by (endpoint, key). A changed value is an add (BPF_ANY replaces it).
+ */
+export function diffCiliumState(prev: CiliumState, next: CiliumState): CiliumDelta {
+  const lines: string[] = [];
+  const counts = { policyAdded: 0, policyDeleted: 0, ipcacheAdded: 0, ipcacheDeleted: 0, endpointsAdded: 0, endpointsDeleted: 0, endpointsTouched: 0 };
+  const prevIpc = new Map(prev.ipcache.map((e) => [e.prefix, e.identity]));
+  const nextIpc = new Map(next.ipcache.map((e) => [e.prefix, e.identity]));
+  for (const [prefix, id] of nextIpc) {
+    if (prevIpc.get(prefix) !== id) {
+      lines.push(`+ipcache ${prefix} ${id}`);
+      counts.ipcacheAdded++;
+    }
+  }
+  for (const prefix of prevIpc.keys()) {
+    if (!nextIpc.has(prefix)) {
+      lines.push(`-ipcache ${prefix}`);
+      counts.ipcacheDeleted++;
+    }
+  }
+  const epLine = (e: CiliumEndpoint): string => `endpoint ${e.ifindex} ${e.endpointId} ${e.ingressEnforced ? 1 : 0} ${e.egressEnforced ? 1 : 0}`;
+  const prevEps = new Map(prev.endpoints.map((e) => [e.ifindex, e]));
+  const nextEps = new Map(next.endpoints.map((e) => [e.ifindex, e]));
+  for (const [ifindex, e] of nextEps) {
+    const p = prevEps.get(ifindex);
+    if (!p || epLine(p) !== epLine(e)) {
+      lines.push(`+${epLine(e)}`);
+      counts.endpointsAdded++;
+    }
+  }
+  for (const [ifindex, e] of prevEps) {
+    if (!nextEps.has(ifindex)) {
+      lines.push(`-endpoint ${ifindex} ${e.endpointId}`);
+      counts.endpointsDeleted++;
+    }
+  }
+  const prevMaps = new Map(prev.policyMaps.map((m) => [m.endpointId, m]));
+  const nextIds = new Set(next.policyMaps.map((m) => m.endpointId));
+  for (const m of next.policyMaps) {
+    const before = new Map((prevMaps.get(m.endpointId)?.entries ?? []).map((e) => [policyEntryKey(e), e]));
+    const after = new Set<string>();
+    let touched = false;
+    for (const e of m.entries) {
+      const k = policyEntryKey(e);
+      after.add(k);
+      const b = before.get(k);
+      if (!b || Boolean(b.deny) !== Boolean(e.deny)) {
+        lines.push(`+${policyLine(m.endpointId, e)}${e.deny ? ' deny' : ''}`);
+        counts.policyAdded++;
+        touched = true;
+      }
+    }
+    for (const [k, e] of before) {
+      if (!after.has(k)) {
+        lines.push(`-${policyLine(m.endpointId, e)}`);
+        counts.policyDeleted++;
+        touched = true;
+      }
+    }
+    if (touched) counts.endpointsTouched++;
+  }
+  // Endpoints that left: their maps go with '-endpoint'; entries of a map without an endpoint line are deleted.
+  for (const m of prev.policyMaps) {
+    if (nextIds.has(m.endpointId) || prev.endpoints.some((e) => e.endpointId === m.endpointId)) continue;
+    for (const e of m.entries) {
+      lines.push(`-${policyLine(m.endpointId, e)}`);
+      counts.policyDeleted++;
+    }
+  }
+  return { lines, counts };
 }

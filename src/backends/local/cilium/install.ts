@@ -85,6 +85,43 @@ export function planCiliumFill(bin: CiliumBinaries, pinDir: string, state: Ciliu
   };
 }
 
+export function planCiliumDelta(bin: CiliumBinaries, pinDir: string, lines: string[]): CommandSpec {
+  return {
+    argv: [bin.loader, 'delta', '--pin', pinDir],
+    input: lines.join('\n') + '\n',
+    timeoutMs: 60_000,
+    allowFailure: true, // exit 3 (policy map full) becomes a PolicyMapCapacityError in applyCiliumDelta
+    purpose: `apply ${lines.length} ipcache/endpoint/policy-map changes in ${pinDir}`,
+  };
+}
+
+export interface DeltaSummary {
+  policyAdded: number;
+  policyDeleted: number;
+  ipcacheAdded: number;
+  ipcacheDeleted: number;
+  endpointsAdded: number;
+  endpointsDeleted: number;
+  policyMapsCreated: number;
+  ms: number;
+}
+
+/** Writes an incremental change (diffCiliumState's lines); only the named entries are touched. */
+export async function applyCiliumDelta(runner: Runner, bin: CiliumBinaries, pinDir: string, lines: string[]): Promise<DeltaSummary | undefined> {
+  const spec = planCiliumDelta(bin, pinDir, lines);
+  const r = await runner.run(spec);
+  if (r.exitCode === EXIT_OVERFLOW) {
+    const line = r.stderr.trim().split('\n').find((l) => l.includes('"policy-map-full"'));
+    if (line) {
+      const o = JSON.parse(line) as { endpoint: number; needed: number; capacity: number };
+      throw new PolicyMapCapacityError([{ pod: `endpoint ${o.endpoint}`, endpointId: o.endpoint, needed: o.needed, capacity: o.capacity, ingress: 0, egress: 0 }]);
+    }
+  }
+  if (r.exitCode !== 0 || r.timedOut) throw new CommandError(r, spec.purpose);
+  if (runner.dryRun) return undefined;
+  return JSON.parse(r.stdout) as DeltaSummary;
+}
+
 export function planCiliumStats(bin: CiliumBinaries, pinDir: string): CommandSpec {
   return { argv: [bin.loader, 'stats', '--pin', pinDir], timeoutMs: 30_000, purpose: `read Cilium model counters from ${pinDir}` };
 }
@@ -171,7 +208,8 @@ export interface CiliumCounters {
   ctNew: number;
   allowed: number;
   drops: number;
-  unenforced: number;
+  /** Reply packets: conntrack said CT_REPLY, policy skipped. */
+  ctReplies: number;
   notIpv4: number;
 }
 

@@ -1,68 +1,182 @@
 // The Cilium-style model as a LocalModel: routed lxc… veths, tc BPF programs on each of them, and per node an
 // ipcache, an endpoints map and per-endpoint policy maps compiled from the resolved policy set.
-import type { LocalModel, ModelContext, ModelState } from '../models.js';
+//
+// Like the Cilium agent, the model keeps what it realized per node (identities, endpoint ids, every endpoint's
+// map) so that update() writes only the difference: changed policy-map entries of the affected endpoints and
+// changed ipcache entries, through `cb-bpf delta` (pkg/endpoint/bpf.go applyPolicyMapChanges / syncPolicyMap
+// do the same with per-key map updates). A policy map that would overflow is handled as Cilium 1.18 does it
+// (realizeOverflow in compile.ts): the run goes on and the overflow is recorded in the model state.
+import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { Topology } from '../topology.js';
-import { compileCiliumState } from './compile.js';
-import { applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumUnload } from './install.js';
+import {
+  compileCiliumState,
+  diffCiliumState,
+  newIdentityAllocation,
+  overflowSummary,
+  realizeOverflow,
+  type CiliumState,
+  type IdentityAllocation,
+  type PolicyMapEntry,
+  type RealizedOverflow,
+} from './compile.js';
+import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
 
-/** ifindexes of attached endpoints per run: programs are loaded and attached once, maps rewritten per install. */
-const attached = new WeakMap<Topology, Map<string, number>>();
+interface Installed {
+  /** Host-side ifindex per attached pod (programs are loaded and attached once per pod). */
+  ifindexes: Map<string, number>;
+  allocation: IdentityAllocation;
+  /** Realized state per node name. */
+  nodes: Map<string, CiliumState>;
+}
+
+const installed = new WeakMap<Topology, Installed>();
+
+/** Keys every install/update report carries about the policy-map capacity (read by the report's advice). */
+function overflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelState {
+  const worst = overflows.reduce<RealizedOverflow | undefined>((a, b) => (!a || b.needed > a.needed ? b : a), undefined);
+  return {
+    endpointLockdownOnPolicyOverflow: lockdown,
+    policyMapOverflowEndpoints: overflows.length,
+    ...(worst
+      ? {
+          policyMapOverflowNeeded: worst.needed,
+          policyMapOverflowOutcome: worst.outcome,
+          policyMapOverflow: overflows.slice(0, 3).map(overflowSummary).join('; ') + (overflows.length > 3 ? `; and ${overflows.length - 3} more` : ''),
+        }
+      : {}),
+  };
+}
+
+async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, fresh: boolean): Promise<number> {
+  const bin = defaultCiliumBinaries();
+  let attachedNow = 0;
+  for (const node of ctx.topology.nodes) {
+    const pinDir = ciliumPinDir(ctx.topology.runId, node.name);
+    const pods = ctx.topology.pods.filter((p) => p.node.index === node.index && !inst.ifindexes.has(podKey(p)));
+    if (fresh) {
+      const got = await installCilium(ctx.runner, { binaries: bin, pinDir, capacity, attachments: pods.map((p) => ({ pod: podKey(p), netns: node.netns, ifname: p.hostIf })) });
+      for (const [k, v] of got) inst.ifindexes.set(k, v);
+      attachedNow += pods.length;
+      continue;
+    }
+    for (const p of pods) {
+      const r = await ctx.runner.run(planCiliumAttach(bin, pinDir, { pod: podKey(p), netns: node.netns, ifname: p.hostIf }));
+      const ifindex = parseAttachOutput(r.stdout);
+      if (ifindex !== undefined) inst.ifindexes.set(podKey(p), ifindex);
+      attachedNow++;
+    }
+  }
+  return attachedNow;
+}
+
+function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
+  const ifindexOf = (pod: PodInfo): number => {
+    const i = inst.ifindexes.get(podKey(pod));
+    if (i === undefined) {
+      if (ctx.runner.dryRun) return 0;
+      throw new Error(`no attached endpoint for pod ${podKey(pod)}`);
+    }
+    return i;
+  };
+  const endpoints = ctx.endpoints.filter((e) => e.pod.node === nodeName);
+  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.config.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
+  const prevMaps = previous ? new Map<string, PolicyMapEntry[]>(previous.policyMaps.map((m) => [m.pod, m.entries])) : undefined;
+  return realizeOverflow(desired, { lockdown: ctx.config.endpointLockdownOnPolicyOverflow, previous: prevMaps });
+}
+
+function summarizeNodes(states: CiliumState[]): ModelState {
+  let identities = 0;
+  let ipcacheEntries = 0;
+  let maxPolicyEntries = 0;
+  for (const s of states) {
+    identities = Math.max(identities, s.counts.identities);
+    ipcacheEntries = Math.max(ipcacheEntries, s.counts.ipcacheEntries);
+    for (const n of Object.values(s.counts.policyEntriesPerEndpoint)) maxPolicyEntries = Math.max(maxPolicyEntries, n);
+  }
+  return { identities, ipcacheEntries, policyMapEntriesMaxPerEndpoint: maxPolicyEntries };
+}
 
 export const ciliumModel: LocalModel = {
   cni: 'cilium',
   name: 'Cilium-style eBPF model',
   description:
-    'Cilium-style eBPF model on the local kernel: tc (clsact) BPF programs on routed lxc* veths, ipcache LPM trie (prefix → identity), identities per label set, per-endpoint LPM policy maps keyed by (identity, direction, protocol, port prefix), BPF conntrack; native routing between nodes',
+    'Cilium-style eBPF model on the local kernel (lookup sequence of Cilium 1.18 bpf_lxc.c): tc (clsact) BPF programs on routed lxc* veths, ipcache LPM trie (prefix → identity) looked up for every packet, identities per label set, per-endpoint LPM policy maps keyed by (identity, direction, protocol, port prefix) with L3 then L4-only lookup and Cilium precedence, policy on every forward packet (only replies skip), BPF conntrack; native routing between nodes',
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'lxc',
   async install(ctx: ModelContext): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
     const capacity = ctx.config.policyMapCapacity;
-    let ifindexes = attached.get(ctx.topology);
-    if (!ifindexes) {
-      ifindexes = new Map();
-      for (const node of ctx.topology.nodes) {
-        const attachments = ctx.topology.pods.filter((p) => p.node.index === node.index).map((p) => ({ pod: podKey(p), netns: node.netns, ifname: p.hostIf }));
-        const got = await installCilium(ctx.runner, { binaries: bin, pinDir: ciliumPinDir(ctx.topology.runId, node.name), capacity, attachments });
-        for (const [k, v] of got) ifindexes.set(k, v);
-      }
-      attached.set(ctx.topology, ifindexes);
+    let inst = installed.get(ctx.topology);
+    if (!inst) {
+      inst = { ifindexes: new Map(), allocation: newIdentityAllocation(), nodes: new Map() };
+      await attachNew(ctx, inst, capacity, true);
+      installed.set(ctx.topology, inst);
     }
-    const ifindexOf = (pod: PodInfo): number => {
-      const i = ifindexes.get(podKey(pod));
-      if (i === undefined) {
-        if (ctx.runner.dryRun) return 0;
-        throw new Error(`no attached endpoint for pod ${podKey(pod)}`);
-      }
-      return i;
-    };
-    let identities = 0;
-    let ipcacheEntries = 0;
-    let maxPolicyEntries = 0;
     let compileMs = 0;
     let fillMs = 0;
+    const overflows: RealizedOverflow[] = [];
     for (const node of ctx.topology.nodes) {
-      const endpoints = ctx.endpoints.filter((e) => e.pod.node === node.name);
       const t = performance.now();
-      // Throws PolicyMapCapacityError naming the endpoint, as Cilium's regeneration fails on a full map.
-      const state = compileCiliumState(endpoints, ctx.inventory, { capacity, ifindexOf });
+      // A full reinstall: the maps are written from scratch, overflowing endpoints as if they held the no-policy
+      // state before (pods exist before their policies in a bench run).
+      const { state, overflows: o } = compileNode(ctx, inst, node.name, undefined);
       compileMs += performance.now() - t;
       const f = performance.now();
       await applyCiliumState(ctx.runner, bin, ciliumPinDir(ctx.topology.runId, node.name), state);
       fillMs += performance.now() - f;
-      identities = Math.max(identities, state.counts.identities);
-      ipcacheEntries = Math.max(ipcacheEntries, state.counts.ipcacheEntries);
-      for (const n of Object.values(state.counts.policyEntriesPerEndpoint)) maxPolicyEntries = Math.max(maxPolicyEntries, n);
+      inst.nodes.set(node.name, state);
+      overflows.push(...o);
     }
+    const agentEntriesMax = Math.max(0, ...[...inst.nodes.values()].flatMap((s) => s.endpoints.map((e) => (e.ingressEnforced ? 0 : 1) + (e.egressEnforced ? 0 : 1) + 1)));
     return {
-      identities,
-      ipcacheEntries,
-      policyMapEntriesMaxPerEndpoint: maxPolicyEntries,
+      ...summarizeNodes([...inst.nodes.values()]),
+      agentEntriesPerEndpointMax: agentEntriesMax,
       policyMapCapacity: capacity,
+      ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
+    };
+  },
+  async update(ctx: ModelContext): Promise<ModelUpdateReport> {
+    const inst = installed.get(ctx.topology);
+    if (!inst) throw new Error('Cilium model: update() before install() on this topology; install the policy set first');
+    const bin = defaultCiliumBinaries();
+    const started = performance.now();
+    const attached = await attachNew(ctx, inst, ctx.config.policyMapCapacity, false);
+    let compileMs = 0;
+    let applyMs = 0;
+    const overflows: RealizedOverflow[] = [];
+    const changed: Record<string, number> = { podsAttached: attached, policyAdded: 0, policyDeleted: 0, ipcacheAdded: 0, ipcacheDeleted: 0, endpointsAdded: 0, endpointsDeleted: 0, endpointsTouched: 0 };
+    for (const node of ctx.topology.nodes) {
+      const t = performance.now();
+      const prev = inst.nodes.get(node.name);
+      const { state, overflows: o } = compileNode(ctx, inst, node.name, prev);
+      const delta = diffCiliumState(prev ?? { ...state, ipcache: [], endpoints: [], policyMaps: [] }, state);
+      compileMs += performance.now() - t;
+      overflows.push(...o);
+      for (const [k, v] of Object.entries(delta.counts)) changed[k] = (changed[k] ?? 0) + v;
+      if (delta.lines.length) {
+        const a = performance.now();
+        await applyCiliumDelta(ctx.runner, bin, ciliumPinDir(ctx.topology.runId, node.name), delta.lines);
+        applyMs += performance.now() - a;
+      }
+      inst.nodes.set(node.name, state);
+    }
+    const agentMs = performance.now() - started;
+    return {
+      agentMs,
+      compileMs,
+      applyMs: agentMs - compileMs,
+      changed,
+      state: {
+        ...summarizeNodes([...inst.nodes.values()]),
+        policyMapCapacity: ctx.config.policyMapCapacity,
+        ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
+        compileMs: Math.round(compileMs),
+        mapWriteMs: Math.round(applyMs),
+      },
     };
   },
   async cleanup(ctx) {
@@ -70,6 +184,6 @@ export const ciliumModel: LocalModel = {
     for (const node of ctx.topology.nodes) {
       await ctx.cleanupRunner.run({ ...planCiliumUnload(bin, ciliumPinDir(ctx.topology.runId, node.name)), allowFailure: true });
     }
-    attached.delete(ctx.topology);
+    installed.delete(ctx.topology);
   },
 };

@@ -8,9 +8,15 @@
 //   cb-bpf fill   --pin DIR [--capacity N]              write the COMPLETE desired state read from stdin:
 //       ipcache  A.B.C.D/LEN IDENTITY
 //       endpoint IFINDEX ENDPOINT_ID INGRESS_ENFORCED(0|1) EGRESS_ENFORCED(0|1)
-//       policy   ENDPOINT_ID IDENTITY ingress|egress PROTO(0=any|1|6|17|132) PORT PORT_PREFIX_BITS(0..16)
+//       policy   ENDPOINT_ID IDENTITY ingress|egress PROTO(0=any|1|6|17|132) PORT PORT_PREFIX_BITS(0..16) [allow|deny]
 //     Entries absent from the input are removed. Each endpoint's policy map is built fresh and swapped into
 //     the outer map in one update, so a packet never sees a half-written policy.
+//   cb-bpf delta  --pin DIR [--capacity N]              an incremental change, as the Cilium agent applies one:
+//     the same lines prefixed with '+' (add or replace) or '-' (delete; ipcache takes only the prefix, endpoint
+//     IFINDEX ENDPOINT_ID, policy the key without the verdict). Adds are written before deletes (the agent's
+//     order, pkg/endpoint/bpf.go applyPolicyMapChanges: "add before deleting to avoid transient drops"); an
+//     endpoint without a policy map gets one on its first '+policy' or '+endpoint'; '-endpoint' drops its map.
+//     Only the named entries are touched.
 //   cb-bpf stats  --pin DIR                             counters and map sizes as JSON
 //   cb-bpf unload --pin DIR                             remove every pin and DIR
 //
@@ -49,13 +55,14 @@ struct ipcache_key { uint32_t prefixlen; uint32_t addr; };
 struct ipcache_value { uint32_t identity; };
 struct endpoint_info { uint32_t endpoint_id; uint32_t flags; };
 struct policy_key { uint32_t prefixlen; uint32_t identity; uint8_t direction; uint8_t protocol; uint16_t dport; };
-struct policy_entry { uint32_t flags; };
+struct policy_entry { uint8_t flags; uint8_t lpm_prefix_length; uint16_t pad; };
 #define EP_F_INGRESS_ENFORCED 1
 #define EP_F_EGRESS_ENFORCED 2
 #define POLICY_F_ALLOW 1
+#define POLICY_F_DENY 2
 #define CNT_MAX 8
 static const char *counter_names[CNT_MAX] = {
-	"packets", "policyLookups", "ctHits", "ctNew", "allowed", "drops", "unenforced", "notIpv4",
+	"packets", "policyLookups", "ctHits", "ctNew", "allowed", "drops", "ctReplies", "notIpv4",
 };
 static const char *map_names[] = { "ipcache", "endpoints", "policy", "ct", "counters", "config" };
 static const char *prog_names[] = { "from_pod", "to_pod" };
@@ -82,6 +89,7 @@ static void usage(const char *why)
 		"       cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]\n"
 		"       cb-bpf detach --netns NAME --ifname IF\n"
 		"       cb-bpf fill --pin DIR [--capacity N] < entries\n"
+		"       cb-bpf delta --pin DIR [--capacity N] < +/- entries\n"
 		"       cb-bpf stats --pin DIR\n"
 		"       cb-bpf unload --pin DIR\n",
 		why);
@@ -338,7 +346,7 @@ static void *vec_push(struct vec *v)
 	return (char *)v->data + v->size * v->len++;
 }
 
-struct policy_line { uint32_t endpoint_id; struct policy_key key; };
+struct policy_line { uint32_t endpoint_id; struct policy_key key; uint8_t flags; };
 struct endpoint_line { uint32_t ifindex; struct endpoint_info info; };
 
 static int cmp_policy_line(const void *x, const void *y)
@@ -405,6 +413,115 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+enum entry_kind { E_NONE, E_IPCACHE, E_ENDPOINT, E_POLICY };
+
+struct entry {
+	enum entry_kind kind;
+	int op; // '+', '-' (delta) or 0 (fill)
+	struct ipcache_key ipc_key;
+	struct ipcache_value ipc_val;
+	struct endpoint_line ep;
+	struct policy_line pol;
+};
+
+static void parse_policy_key(struct policy_line *p, char **f, long lineno, const char *copy)
+{
+	p->endpoint_id = parse_u32_field(f[1], 65535, lineno, "endpoint id");
+	p->key.identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
+	if (!strcmp(f[3], "ingress")) p->key.direction = 0;
+	else if (!strcmp(f[3], "egress")) p->key.direction = 1;
+	else input_error(lineno, "direction must be ingress or egress", copy);
+	p->key.protocol = (uint8_t)parse_u32_field(f[4], 255, lineno, "protocol");
+	uint32_t port = parse_u32_field(f[5], 65535, lineno, "port");
+	uint32_t bits = parse_u32_field(f[6], 16, lineno, "port prefix bits");
+	if (p->key.protocol == 0 && (port || bits))
+		input_error(lineno, "protocol 0 (any) takes port 0 and 0 prefix bits", copy);
+	if (bits < 16 && (port & ((1u << (16 - bits)) - 1)))
+		input_error(lineno, "port has bits set below its prefix", copy);
+	p->key.dport = htons((uint16_t)port);
+	p->key.prefixlen = p->key.protocol == 0 ? 40 : 48 + bits;
+	p->flags = POLICY_F_ALLOW;
+}
+
+// One input line; delta lines start with '+' or '-'. Returns E_NONE for blank and comment lines.
+static struct entry parse_line(char *line, long lineno, int delta)
+{
+	struct entry e = { .kind = E_NONE };
+	char *save, *f[9];
+	int nf = 0;
+	line[strcspn(line, "\r\n")] = '\0';
+	char copy[512];
+	snprintf(copy, sizeof(copy), "%s", line);
+	for (char *t = strtok_r(line, " \t", &save); t && nf < 9; t = strtok_r(NULL, " \t", &save))
+		f[nf++] = t;
+	if (nf == 0 || f[0][0] == '#')
+		return e;
+	if (delta) {
+		if (f[0][0] != '+' && f[0][0] != '-')
+			input_error(lineno, "delta lines start with + or -", copy);
+		e.op = f[0][0];
+		f[0]++;
+	}
+	int del = e.op == '-';
+	if (!strcmp(f[0], "ipcache")) {
+		if (nf != (del ? 2 : 3))
+			input_error(lineno, del ? "expected '-ipcache A.B.C.D/LEN'" : "expected 'ipcache A.B.C.D/LEN IDENTITY'", copy);
+		char *slash = strchr(f[1], '/');
+		if (!slash)
+			input_error(lineno, "prefix without /LEN", copy);
+		*slash = '\0';
+		struct in_addr addr;
+		if (inet_pton(AF_INET, f[1], &addr) != 1)
+			input_error(lineno, "bad IPv4 address", copy);
+		uint32_t len = parse_u32_field(slash + 1, 32, lineno, "prefix length");
+		uint32_t mask = len ? htonl(~0u << (32 - len)) : 0;
+		e.kind = E_IPCACHE;
+		e.ipc_key = (struct ipcache_key){ .prefixlen = len, .addr = addr.s_addr & mask };
+		if (!del)
+			e.ipc_val.identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
+	} else if (!strcmp(f[0], "endpoint")) {
+		if (nf != (del ? 3 : 5))
+			input_error(lineno, del ? "expected '-endpoint IFINDEX ID'" : "expected 'endpoint IFINDEX ID INGRESS(0|1) EGRESS(0|1)'", copy);
+		e.kind = E_ENDPOINT;
+		e.ep.ifindex = parse_u32_field(f[1], INT32_MAX, lineno, "ifindex");
+		e.ep.info.endpoint_id = parse_u32_field(f[2], 65535, lineno, "endpoint id");
+		if (!del)
+			e.ep.info.flags = (parse_u32_field(f[3], 1, lineno, "ingress flag") ? EP_F_INGRESS_ENFORCED : 0) |
+					  (parse_u32_field(f[4], 1, lineno, "egress flag") ? EP_F_EGRESS_ENFORCED : 0);
+	} else if (!strcmp(f[0], "policy")) {
+		if (nf != 7 && !(nf == 8 && !del))
+			input_error(lineno, "expected 'policy ID IDENTITY ingress|egress PROTO PORT BITS [allow|deny]'", copy);
+		e.kind = E_POLICY;
+		parse_policy_key(&e.pol, f, lineno, copy);
+		if (nf == 8) {
+			if (!strcmp(f[7], "deny")) e.pol.flags = POLICY_F_DENY;
+			else if (strcmp(f[7], "allow")) input_error(lineno, "verdict must be allow or deny", copy);
+		}
+	} else {
+		input_error(lineno, "unknown entry kind (ipcache, endpoint, policy)", copy);
+	}
+	return e;
+}
+
+static struct policy_entry policy_value(const struct policy_line *p)
+{
+	// Cilium's lpm_prefix_length: the protocol and port bits of the key (prefixlen minus identity+direction).
+	return (struct policy_entry){ .flags = p->flags, .lpm_prefix_length = (uint8_t)(p->key.prefixlen - 40) };
+}
+
+static uint32_t read_capacity(struct args *a)
+{
+	uint32_t capacity = (uint32_t)a->capacity;
+	if (a->capacity < 0) {
+		int cfg_fd = open_pinned(a->pin, "config");
+		uint32_t zero = 0;
+		if (bpf_map_lookup_elem(cfg_fd, &zero, &capacity) || capacity == 0)
+			die(1, "read policy-map capacity from %s/config: %s", a->pin, strerror(errno));
+		close(cfg_fd);
+	}
+	return capacity;
+}
+
 static int cmd_fill(struct args *a)
 {
 	need(a->pin, "--pin");
@@ -417,60 +534,14 @@ static int cmd_fill(struct args *a)
 	size_t linecap = 0;
 	long lineno = 0;
 	while (getline(&line, &linecap, stdin) >= 0) {
-		lineno++;
-		char *save, *f[8];
-		int nf = 0;
-		line[strcspn(line, "\r\n")] = '\0';
-		char copy[512];
-		snprintf(copy, sizeof(copy), "%s", line);
-		for (char *t = strtok_r(line, " \t", &save); t && nf < 8; t = strtok_r(NULL, " \t", &save))
-			f[nf++] = t;
-		if (nf == 0 || f[0][0] == '#')
-			continue;
-		if (!strcmp(f[0], "ipcache")) {
-			if (nf != 3)
-				input_error(lineno, "expected 'ipcache A.B.C.D/LEN IDENTITY'", copy);
-			char *slash = strchr(f[1], '/');
-			if (!slash)
-				input_error(lineno, "prefix without /LEN", copy);
-			*slash = '\0';
-			struct in_addr addr;
-			if (inet_pton(AF_INET, f[1], &addr) != 1)
-				input_error(lineno, "bad IPv4 address", copy);
-			uint32_t len = parse_u32_field(slash + 1, 32, lineno, "prefix length");
-			uint32_t mask = len ? htonl(~0u << (32 - len)) : 0;
-			struct ipcache_key *k = vec_push(&ipc_keys);
-			*k = (struct ipcache_key){ .prefixlen = len, .addr = addr.s_addr & mask };
-			struct ipcache_value *v = vec_push(&ipc_vals);
-			v->identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
-		} else if (!strcmp(f[0], "endpoint")) {
-			if (nf != 5)
-				input_error(lineno, "expected 'endpoint IFINDEX ID INGRESS(0|1) EGRESS(0|1)'", copy);
-			struct endpoint_line *e = vec_push(&eps);
-			e->ifindex = parse_u32_field(f[1], INT32_MAX, lineno, "ifindex");
-			e->info.endpoint_id = parse_u32_field(f[2], 65535, lineno, "endpoint id");
-			e->info.flags = (parse_u32_field(f[3], 1, lineno, "ingress flag") ? EP_F_INGRESS_ENFORCED : 0) |
-					(parse_u32_field(f[4], 1, lineno, "egress flag") ? EP_F_EGRESS_ENFORCED : 0);
-		} else if (!strcmp(f[0], "policy")) {
-			if (nf != 7)
-				input_error(lineno, "expected 'policy ID IDENTITY ingress|egress PROTO PORT BITS'", copy);
-			struct policy_line *p = vec_push(&pols);
-			p->endpoint_id = parse_u32_field(f[1], 65535, lineno, "endpoint id");
-			p->key.identity = parse_u32_field(f[2], UINT32_MAX, lineno, "identity");
-			if (!strcmp(f[3], "ingress")) p->key.direction = 0;
-			else if (!strcmp(f[3], "egress")) p->key.direction = 1;
-			else input_error(lineno, "direction must be ingress or egress", copy);
-			p->key.protocol = (uint8_t)parse_u32_field(f[4], 255, lineno, "protocol");
-			uint32_t port = parse_u32_field(f[5], 65535, lineno, "port");
-			uint32_t bits = parse_u32_field(f[6], 16, lineno, "port prefix bits");
-			if (p->key.protocol == 0 && (port || bits))
-				input_error(lineno, "protocol 0 (any) takes port 0 and 0 prefix bits", copy);
-			if (bits < 16 && (port & ((1u << (16 - bits)) - 1)))
-				input_error(lineno, "port has bits set below its prefix", copy);
-			p->key.dport = htons((uint16_t)port);
-			p->key.prefixlen = p->key.protocol == 0 ? 40 : 48 + bits;
-		} else {
-			input_error(lineno, "unknown entry kind (ipcache, endpoint, policy)", copy);
+		struct entry e = parse_line(line, ++lineno, 0);
+		if (e.kind == E_IPCACHE) {
+			*(struct ipcache_key *)vec_push(&ipc_keys) = e.ipc_key;
+			*(struct ipcache_value *)vec_push(&ipc_vals) = e.ipc_val;
+		} else if (e.kind == E_ENDPOINT) {
+			*(struct endpoint_line *)vec_push(&eps) = e.ep;
+		} else if (e.kind == E_POLICY) {
+			*(struct policy_line *)vec_push(&pols) = e.pol;
 		}
 	}
 	free(line);
@@ -478,14 +549,7 @@ static int cmd_fill(struct args *a)
 	int ipc_fd = open_pinned(a->pin, "ipcache");
 	int ep_fd = open_pinned(a->pin, "endpoints");
 	int outer_fd = open_pinned(a->pin, "policy");
-	uint32_t capacity = (uint32_t)a->capacity;
-	if (a->capacity < 0) {
-		int cfg_fd = open_pinned(a->pin, "config");
-		uint32_t zero = 0;
-		if (bpf_map_lookup_elem(cfg_fd, &zero, &capacity) || capacity == 0)
-			die(1, "read policy-map capacity from %s/config: %s", a->pin, strerror(errno));
-		close(cfg_fd);
-	}
+	uint32_t capacity = read_capacity(a);
 
 	// Endpoints that get a policy map: every listed endpoint (an enforced endpoint with no entries denies all)
 	// and every endpoint a policy line names.
@@ -529,7 +593,7 @@ static int cmd_fill(struct args *a)
 		size_t n = 0;
 		while (pi < pols.len && ((struct policy_line *)pols.data)[pi].endpoint_id == id) {
 			pkeys[n] = ((struct policy_line *)pols.data)[pi].key;
-			pvals[n].flags = POLICY_F_ALLOW;
+			pvals[n] = policy_value(&((struct policy_line *)pols.data)[pi]);
 			n++, pi++;
 		}
 		char name[16];
@@ -593,6 +657,129 @@ static int cmd_fill(struct args *a)
 
 	printf("{\"ipcache\":%zu,\"endpoints\":%zu,\"policy\":{%s},\"removed\":%zu,\"capacity\":%u,\"ms\":%.3f}\n",
 	       ipc_keys.len, eps.len, json_counts, removed, capacity, now_ms() - t0);
+	return 0;
+}
+
+// ---- delta ----
+
+// The policy map of an endpoint, created (and installed in the outer map) when it has none yet.
+static int endpoint_policy_map(int outer_fd, uint32_t id, uint32_t capacity, int create, size_t *created)
+{
+	uint32_t inner_id;
+	if (bpf_map_lookup_elem(outer_fd, &id, &inner_id) == 0) {
+		int fd = bpf_map_get_fd_by_id(inner_id);
+		if (fd < 0)
+			die(1, "open policy map of endpoint %u: %s", id, strerror(errno));
+		return fd;
+	}
+	if (!create)
+		return -1;
+	char name[16];
+	snprintf(name, sizeof(name), "cb_pol_%u", id);
+	int fd = create_policy_map(name, capacity);
+	if (fd < 0)
+		die(1, "create policy map for endpoint %u (capacity %u): %s", id, capacity, strerror(errno));
+	if (bpf_map_update_elem(outer_fd, &id, &fd, BPF_NOEXIST))
+		die(1, "install policy map of endpoint %u: %s", id, strerror(errno));
+	(*created)++;
+	return fd;
+}
+
+static size_t count_keys(int fd, size_t key_size);
+static size_t count_keys_of(int fd) { return count_keys(fd, sizeof(struct policy_key)); }
+
+static int cmd_delta(struct args *a)
+{
+	need(a->pin, "--pin");
+	double t0 = now_ms();
+	struct vec entries = { .size = sizeof(struct entry) };
+	char *line = NULL;
+	size_t linecap = 0;
+	long lineno = 0;
+	while (getline(&line, &linecap, stdin) >= 0) {
+		struct entry e = parse_line(line, ++lineno, 1);
+		if (e.kind != E_NONE)
+			*(struct entry *)vec_push(&entries) = e;
+	}
+	free(line);
+
+	int ipc_fd = open_pinned(a->pin, "ipcache");
+	int ep_fd = open_pinned(a->pin, "endpoints");
+	int outer_fd = open_pinned(a->pin, "policy");
+	uint32_t capacity = read_capacity(a);
+	size_t added = 0, deleted = 0, ipc_added = 0, ipc_deleted = 0, ep_added = 0, ep_deleted = 0, maps_created = 0;
+	struct vec retry = { .size = sizeof(struct entry *) };
+
+	// Pass 1, adds: ipcache, policy entries (a new endpoint's map is created on its first entry), endpoints.
+	// Pass 2, deletes: policy entries, endpoints (with their maps), ipcache.
+	for (int pass = 0; pass < 2; pass++) {
+		int op = pass == 0 ? '+' : '-';
+		for (size_t i = 0; i < entries.len; i++) {
+			struct entry *e = (struct entry *)entries.data + i;
+			if (e->op != op)
+				continue;
+			if (e->kind == E_IPCACHE && op == '+') {
+				if (bpf_map_update_elem(ipc_fd, &e->ipc_key, &e->ipc_val, BPF_ANY))
+					die(1, "ipcache add: %s", strerror(errno));
+				ipc_added++;
+			} else if (e->kind == E_POLICY && op == '+') {
+				int fd = endpoint_policy_map(outer_fd, e->pol.endpoint_id, capacity, 1, &maps_created);
+				struct policy_entry v = policy_value(&e->pol);
+				if (bpf_map_update_elem(fd, &e->pol.key, &v, BPF_ANY)) {
+					int err = errno;
+					if (err != ENOSPC && err != E2BIG)
+						die(1, "policy add (endpoint %u): %s", e->pol.endpoint_id, strerror(err));
+					// Full: retried after the deletes, as syncPolicyMap retries adds once space is freed.
+					*(struct entry **)vec_push(&retry) = e;
+					close(fd);
+					continue;
+				}
+				close(fd);
+				added++;
+			} else if (e->kind == E_ENDPOINT && op == '+') {
+				int fd = endpoint_policy_map(outer_fd, e->ep.info.endpoint_id, capacity, 1, &maps_created);
+				close(fd);
+				if (bpf_map_update_elem(ep_fd, &e->ep.ifindex, &e->ep.info, BPF_ANY))
+					die(1, "endpoint add: %s", strerror(errno));
+				ep_added++;
+			} else if (e->kind == E_POLICY && op == '-') {
+				int fd = endpoint_policy_map(outer_fd, e->pol.endpoint_id, capacity, 0, &maps_created);
+				if (fd >= 0) {
+					if (!bpf_map_delete_elem(fd, &e->pol.key))
+						deleted++;
+					close(fd);
+				}
+			} else if (e->kind == E_ENDPOINT && op == '-') {
+				if (!bpf_map_delete_elem(ep_fd, &e->ep.ifindex))
+					ep_deleted++;
+				bpf_map_delete_elem(outer_fd, &e->ep.info.endpoint_id);
+			}
+		}
+	}
+	for (size_t i = 0; i < retry.len; i++) {
+		struct entry *e = ((struct entry **)retry.data)[i];
+		int fd = endpoint_policy_map(outer_fd, e->pol.endpoint_id, capacity, 1, &maps_created);
+		struct policy_entry v = policy_value(&e->pol);
+		if (bpf_map_update_elem(fd, &e->pol.key, &v, BPF_ANY)) {
+			int err = errno;
+			if (err == ENOSPC || err == E2BIG) {
+				fprintf(stderr, "{\"error\":\"policy-map-full\",\"endpoint\":%u,\"needed\":%zu,\"capacity\":%u}\n",
+					e->pol.endpoint_id, count_keys_of(fd) + 1, capacity);
+				exit(EXIT_OVERFLOW);
+			}
+			die(1, "policy add (endpoint %u): %s", e->pol.endpoint_id, strerror(err));
+		}
+		close(fd);
+		added++;
+	}
+	for (size_t i = 0; i < entries.len; i++) {
+		struct entry *e = (struct entry *)entries.data + i;
+		if (e->kind == E_IPCACHE && e->op == '-' && !bpf_map_delete_elem(ipc_fd, &e->ipc_key))
+			ipc_deleted++;
+	}
+	printf("{\"policyAdded\":%zu,\"policyDeleted\":%zu,\"ipcacheAdded\":%zu,\"ipcacheDeleted\":%zu,"
+	       "\"endpointsAdded\":%zu,\"endpointsDeleted\":%zu,\"policyMapsCreated\":%zu,\"ms\":%.3f}\n",
+	       added, deleted, ipc_added, ipc_deleted, ep_added, ep_deleted, maps_created, now_ms() - t0);
 	return 0;
 }
 
@@ -727,6 +914,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
 	if (!strcmp(cmd, "detach")) return cmd_detach(&a);
 	if (!strcmp(cmd, "fill")) return cmd_fill(&a);
+	if (!strcmp(cmd, "delta")) return cmd_delta(&a);
 	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
 	if (!strcmp(cmd, "unload")) return cmd_unload(&a);
 	char msg[128];

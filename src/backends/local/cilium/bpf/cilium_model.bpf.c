@@ -1,12 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 // Cilium-style policy enforcement, as a model: tc (clsact) programs on each pod's host-side veth in the node
 // namespace, an ipcache LPM trie (prefix -> security identity), a per-endpoint policy map (LPM trie keyed by
-// identity, direction, protocol, port prefix) reached through a hash-of-maps, and a conntrack LRU hash so
-// established flows skip the policy lookup. Not Cilium's code: the same mechanism, small enough to read.
+// identity, direction, protocol, port prefix) reached through a hash-of-maps, and a conntrack LRU hash.
+// Not Cilium's code: the same mechanism and the same lookup sequence, small enough to read.
 //
 // Hooks, seen from the node namespace:
 //   tc ingress on the host-side veth = packets FROM the pod -> the pod's EGRESS policy, peer = destination
 //   tc egress  on the host-side veth = packets TO the pod   -> the pod's INGRESS policy, peer = source
+//
+// Per packet, as cilium/cilium bpf/bpf_lxc.c does it (Cilium 1.18):
+//   1. ipcache lookup of the peer address for EVERY packet (handle_ipv4_from_lxc looks up ip4->daddr before
+//      conntrack; tail_ipv4_to_endpoint resolves the source of host-delivered packets the same way);
+//   2. conntrack: a reply (or related) packet skips policy (`case CT_REPLY: case CT_RELATED:` in ipv4_policy and
+//      handle_ipv4_from_lxc); NEW and ESTABLISHED packets of the forward direction are looked up in the policy
+//      map every time (`case CT_NEW: case CT_ESTABLISHED:` -> policy_can_egress4 / policy_can_ingress4), so a
+//      removed allow or a lockdown cuts established flows too;
+//   3. the policy lookup of __policy_can_access (bpf/lib/policy.h): an L3 lookup with the peer identity, then
+//      (unless that hit is a deny) an L4-only lookup with identity 0; precedence: a deny wins, else the L4-only
+//      entry if the L3 lookup missed or its protocol/port prefix is longer, else the L3 entry.
+// The datapath has no "is this direction enforced" switch: the agent writes an allow-all entry (identity 0,
+// any protocol) for a direction no policy isolates (pkg/policy mapstate allowAllIdentities), so an endpoint
+// whose map is empty denies everything.
 //
 // Policy map key (struct policy_key), compared by the LPM trie byte by byte after prefixlen:
 //   identity (u32, host byte order; always inside the prefix, so its byte order never matters for matching)
@@ -18,7 +32,8 @@
 //            48+k = + the top k bits of the port (k = 16: one port; k < 16: an aligned block of 2^(16-k)
 //            ports, so a range [lo, hi] becomes its minimal set of power-of-two aligned blocks, as in
 //            Cilium 1.16+).
-// Identity 0 stands for "any peer" (a rule without from/to): looked up second, after the exact identity.
+// The value carries the protocol+port prefix length (0..24, Cilium's lpm_prefix_length) for the precedence
+// rule, and allow/deny (deny entries come from the endpoint lockdown on policy-map overflow).
 // ICMP has no ports: dport 0, so only prefix-40 entries (and identity 0) can allow it.
 
 #define _LINUX_TYPES_H
@@ -66,16 +81,17 @@ typedef unsigned __poll_t;
 #define EP_F_EGRESS_ENFORCED 2
 
 #define POLICY_F_ALLOW 1
+#define POLICY_F_DENY 2
 #define POLICY_FULL_PREFIX 64
 
 enum counter {
 	CNT_PACKETS = 0,      // every packet seen on an endpoint hook
-	CNT_POLICY_LOOKUPS,   // policy map lookups (1 or 2 per new flow in an enforced direction)
-	CNT_CT_HITS,          // packets accepted by conntrack (established or reply)
+	CNT_POLICY_LOOKUPS,   // policy map lookups (2 per forward packet, 1 when the L3 hit is a deny)
+	CNT_CT_HITS,          // packets that found a conntrack entry (established forward or reply)
 	CNT_CT_NEW,           // new flows inserted into conntrack
-	CNT_ALLOWED,          // new flows allowed by a policy map entry
+	CNT_ALLOWED,          // forward packets allowed by a policy map entry
 	CNT_DROPS,            // packets dropped by policy
-	CNT_UNENFORCED,       // new flows in a direction no policy isolates
+	CNT_CT_REPLIES,       // reply packets: policy skipped
 	CNT_NOT_IPV4,         // ARP, IPv6...: passed untouched
 	CNT_MAX,
 };
@@ -103,7 +119,9 @@ struct policy_key {
 };
 
 struct policy_entry {
-	__u32 flags;
+	__u8 flags;             // POLICY_F_ALLOW | POLICY_F_DENY
+	__u8 lpm_prefix_length; // protocol + port prefix bits of the entry's key (0, 8, 8+k)
+	__u16 pad;
 };
 
 // Direction and endpoint are part of the tuple: a flow between two pods on one node crosses two endpoints'
@@ -206,6 +224,8 @@ static __always_inline __u32 peer_identity(__be32 addr)
 	return v ? v->identity : IDENTITY_WORLD;
 }
 
+// __policy_can_access (bpf/lib/policy.h): L3 lookup, then the L4-only (identity 0) lookup unless the first hit
+// is a deny; a deny wins; the L4-only entry is chosen when the L3 lookup missed or its prefix is longer.
 static __always_inline int policy_allows(__u32 endpoint_id, __u32 identity, __u8 direction, __u8 protocol, __be16 dport)
 {
 	void *pmap = bpf_map_lookup_elem(&policy, &endpoint_id);
@@ -218,17 +238,17 @@ static __always_inline int policy_allows(__u32 endpoint_id, __u32 identity, __u8
 		.protocol = protocol,
 		.dport = dport,
 	};
-	struct policy_entry *e;
+	struct policy_entry *l3, *l4;
 	count(CNT_POLICY_LOOKUPS);
-	e = bpf_map_lookup_elem(pmap, &k);
-	if (e && (e->flags & POLICY_F_ALLOW))
-		return 1;
-	if (identity == IDENTITY_ANY)
+	l3 = bpf_map_lookup_elem(pmap, &k);
+	if (l3 && (l3->flags & POLICY_F_DENY))
 		return 0;
 	k.identity = IDENTITY_ANY;
 	count(CNT_POLICY_LOOKUPS);
-	e = bpf_map_lookup_elem(pmap, &k);
-	return e && (e->flags & POLICY_F_ALLOW);
+	l4 = bpf_map_lookup_elem(pmap, &k);
+	if (l4 && ((l4->flags & POLICY_F_DENY) || !l3 || l4->lpm_prefix_length > l3->lpm_prefix_length))
+		return !(l4->flags & POLICY_F_DENY) && (l4->flags & POLICY_F_ALLOW);
+	return l3 && (l3->flags & POLICY_F_ALLOW);
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
@@ -273,42 +293,42 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 		}
 	}
 
+	// Every packet: the peer's identity from the ipcache (see the header).
+	__u32 identity = peer_identity(direction == DIR_INGRESS ? ip.saddr : ip.daddr);
+
 	__u16 endpoint_id = (__u16)ep->endpoint_id;
 	struct ct_key fwd = {
 		.saddr = ip.saddr, .daddr = ip.daddr, .sport = sport, .dport = dport,
 		.protocol = ip.protocol, .direction = direction, .endpoint_id = endpoint_id,
 	};
-	struct ct_entry *ce = bpf_map_lookup_elem(&ct, &fwd);
-	if (ce) {
-		__sync_fetch_and_add(&ce->packets, 1);
-		count(CNT_CT_HITS);
-		return TC_ACT_OK;
-	}
 	struct ct_key rev = {
 		.saddr = ip.daddr, .daddr = ip.saddr, .sport = dport, .dport = sport,
 		.protocol = ip.protocol, .direction = direction ^ 1, .endpoint_id = endpoint_id,
 	};
-	ce = bpf_map_lookup_elem(&ct, &rev);
+	struct ct_entry *ce = bpf_map_lookup_elem(&ct, &rev);
 	if (ce) {
+		// CT_REPLY: return traffic skips policy.
 		__sync_fetch_and_add(&ce->packets, 1);
 		count(CNT_CT_HITS);
+		count(CNT_CT_REPLIES);
+		return TC_ACT_OK;
+	}
+	ce = bpf_map_lookup_elem(&ct, &fwd);
+	if (ce)
+		count(CNT_CT_HITS); // CT_ESTABLISHED: looked up in the policy map like a new flow
+
+	__be16 policy_port = ip.protocol == IPPROTO_ICMP ? 0 : dport;
+	if (!policy_allows(ep->endpoint_id, identity, direction, ip.protocol, policy_port)) {
+		count(CNT_DROPS);
+		return TC_ACT_SHOT;
+	}
+	count(CNT_ALLOWED);
+	if (ce) {
+		__sync_fetch_and_add(&ce->packets, 1);
 		return TC_ACT_OK;
 	}
 
-	__u32 enforced = ep->flags & (direction == DIR_INGRESS ? EP_F_INGRESS_ENFORCED : EP_F_EGRESS_ENFORCED);
-	if (enforced) {
-		__u32 identity = peer_identity(direction == DIR_INGRESS ? ip.saddr : ip.daddr);
-		__be16 policy_port = ip.protocol == IPPROTO_ICMP ? 0 : dport;
-		if (!policy_allows(ep->endpoint_id, identity, direction, ip.protocol, policy_port)) {
-			count(CNT_DROPS);
-			return TC_ACT_SHOT;
-		}
-		count(CNT_ALLOWED);
-	} else {
-		count(CNT_UNENFORCED);
-	}
-
-	// Even unenforced flows are tracked: their replies must pass the other, possibly enforced, direction.
+	// CT_NEW: tracked so that its replies pass the other hook without a policy lookup.
 	struct ct_entry entry = { .created_ns = bpf_ktime_get_ns(), .packets = 1 };
 	bpf_map_update_elem(&ct, &fwd, &entry, BPF_NOEXIST);
 	count(CNT_CT_NEW);
