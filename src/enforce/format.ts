@@ -21,6 +21,9 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
     } else {
       lines.push(
         `  time to enforcement  p50 ${f(s.enforcedMs.p50)} ms ${ci(s.enforcedMs.ci95.p50)}   p99 ${f(s.enforcedMs.p99)} ms ${ci(s.enforcedMs.ci95.p99)}   max ${f(s.enforcedMs.max)} ms   (n=${s.enforcedMs.count})`,
+        ...(s.cniAddMs && s.cniAddMs.count
+          ? [`  of which CNI ADD     p50 ${f(s.cniAddMs.p50)} ms ${ci(s.cniAddMs.ci95.p50)}   (the pod's interface and routes, before the agent is told; the change starts with it)`]
+          : []),
         `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`,
         `  resolution           ≤ ${f(s.resolutionMs, 2)} ms (widest bracket between the last old-verdict and first new-verdict probe start)`,
       );

@@ -41,7 +41,7 @@ export interface AppliedChange {
   /** Selector resolution of the new state (the agent's calculation graph), ms. */
   resolveMs: number;
   report: ModelUpdateReport;
-  /** For a new pod: the CNI ADD (veth, routes) before the agent is told, ms. */
+  /** For a new pod: the CNI ADD (veth, address, routes), ms. The change starts with it (startNs); the agent is told after. */
   attachMs?: number;
 }
 
@@ -198,11 +198,13 @@ export class LocalEnforcePlane implements EnforceDataPlane {
     return {
       ip: pod.ip,
       attach: async () => {
+        // The pod appears when its CNI ADD starts: that is the change's start; the agent is told after it.
+        const startNs = process.hrtime.bigint();
         this.topology.pods.push(pod);
         const t = performance.now();
         for (const cmd of planPodAttach(this.topology, pod)) await this.runner.run(cmd);
         const attachMs = performance.now() - t;
-        return { ...(await this.update()), attachMs };
+        return { ...(await this.update()), startNs, attachMs };
       },
       remove: async () => {
         await server?.stop().catch(() => undefined);
@@ -215,12 +217,12 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   }
 
   watchSpec(from: string, target: string, s: WatchSettings): string {
-    return shellQuote(fullArgv(planWatch({ netns: this.pod(from).netns, target, port: SERVER_PORT, ...s, cpus: this.cpus })));
+    return shellQuote(fullArgv(planWatch({ netns: this.pod(from).netns, target, port: SERVER_PORT, realtime: true, ...s, cpus: this.cpus })));
   }
 
   async watch(from: string, target: string, s: WatchSettings): Promise<RunningWatch> {
     const start = this.opts.startWatch ?? startWatch;
-    return start(planWatch({ netns: this.pod(from).netns, target, port: SERVER_PORT, ...s, cpus: this.cpus }));
+    return start(planWatch({ netns: this.pod(from).netns, target, port: SERVER_PORT, realtime: true, ...s, cpus: this.cpus }));
   }
 
   async down(): Promise<void> {

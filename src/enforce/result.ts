@@ -52,6 +52,8 @@ export const changeSummarySchema = z.object({
   preconditionFailures: z.number().int(),
   enforcedMs: statSchema,
   agentMs: statSchema,
+  /** new-pod: the CNI ADD (pod interface and routes) before the agent is told; part of enforcedMs. */
+  cniAddMs: statSchema.nullable(),
   failOpenMs: statSchema.nullable(),
   /** Repetitions with any fail-open traffic. */
   failOpenRepetitions: z.number().int(),

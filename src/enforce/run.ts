@@ -70,6 +70,7 @@ export function summarizeChange(kind: ChangeKind, obs: EnforceObservation[], see
     preconditionFailures: mine.filter((o) => !o.preconditionHeld).length,
     enforcedMs: summarize(enforced, { seed }),
     agentMs: summarize(mine.map((o) => o.agent.agentMs), { seed }),
+    cniAddMs: kind === 'new-pod' ? summarize(mine.map((o) => o.agent.attachMs).filter((x): x is number => x !== null), { seed }) : null,
     failOpenMs: failOpen.length ? summarize(failOpen.map((f) => f.windowMs), { seed }) : null,
     failOpenRepetitions: failOpen.filter((f) => f.leaked > 0).length,
     resolutionMs: brackets.length ? Math.max(...brackets) : null,
@@ -87,7 +88,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
   let installMs: number | null = null;
   let notEnforced: EnforceResult['notEnforced'] = null;
   let timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
-  const timeoutFrom = config.probeTimeoutMs === 'auto' ? 'auto' : 'flag';
+  let timeoutFromNote: string | null = null;
   const sets = enforcePolicies(config);
   let stage = 'setup';
   try {
@@ -112,6 +113,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       const w = await watch(CLIENT_POD, server, { maxMs: 200 });
       const out = await w.done;
       const probesOpen = out.result.filter((r) => r === 'open').length;
+      timeoutFromNote = 'not used: nothing to enforce';
       notEnforced = { reason: `${plane.model.name} has no policy engine: with the client denied by policy, ${probesOpen} of ${out.result.length} probes connected`, probesOpen, probes: out.result.length };
     } else {
       if (config.probeTimeoutMs === 'auto') {
@@ -219,7 +221,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
         tool: 'cb-probe watch',
         intervalUs: config.intervalUs,
         timeoutMs,
-        timeoutFrom,
+        timeoutFrom: timeoutFromNote ?? (config.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms'),
         deadlineMs: config.deadlineMs,
         settle: config.settle,
         clock: 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',

@@ -312,6 +312,8 @@ export interface WatchSettings {
   /** Stop once `settle` consecutive probes (in start order) have this verdict; absent: run until maxMs or stop(). */
   until?: 'open' | 'closed';
   settle?: number;
+  /** SCHED_FIFO for the watch (needs root; falls back silently and reports it). */
+  realtime?: boolean;
 }
 
 const watchSettingsSchema = z.object({
@@ -320,6 +322,7 @@ const watchSettingsSchema = z.object({
   maxMs: z.number().int().min(1).max(3_600_000),
   until: z.enum(['open', 'closed']).optional(),
   settle: z.number().int().min(1).max(100_000).optional(),
+  realtime: z.boolean().optional(),
 });
 
 export function planWatch(opts: { netns: string; target: string; port: number } & WatchSettings & Placement): CommandSpec {
@@ -336,6 +339,7 @@ export function planWatch(opts: { netns: string; target: string; port: number } 
     '--max-ms', String(s.maxMs),
   ];
   if (s.until) argv.push('--until', s.until, '--settle', String(s.settle ?? 5));
+  if (s.realtime) argv.push('--realtime');
   argv.push(...cpuArgs(opts.cpus));
   return { argv, netns: opts.netns, timeoutMs: s.maxMs + s.timeoutMs + 10_000, purpose: `watch ${opts.target}:${opts.port} every ${s.intervalUs} µs` };
 }
@@ -346,6 +350,7 @@ const watchOutputSchema = z.object({
   interval_ns: nonNegInt,
   timeout_ns: nonNegInt,
   settled_index: z.number().int().min(-1),
+  realtime: z.boolean(),
   start_ns: z.array(nonNegInt),
   end_ns: z.array(nonNegInt),
   result: z.array(z.string().regex(/^(open|[A-Z][A-Z0-9_]*)$/)),
@@ -358,6 +363,8 @@ export interface WatchOutput {
   timeoutNs: number;
   /** Index of the first probe of the settled run, -1 if the watch ended without settling. */
   settledIndex: number;
+  /** Whether the watch ran SCHED_FIFO. */
+  realtime: boolean;
   startNs: number[];
   endNs: number[];
   /** 'open' or the errno name that ended the connect (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH…). */
@@ -377,7 +384,7 @@ export function parseWatchOutput(stdout: string): WatchOutput {
   if (o.end_ns.length !== o.start_ns.length || o.result.length !== o.start_ns.length) {
     throw new ProbeError(`cb-probe watch output: ${o.start_ns.length} starts, ${o.end_ns.length} ends, ${o.result.length} results`);
   }
-  return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, startNs: o.start_ns, endNs: o.end_ns, result: o.result };
+  return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, realtime: o.realtime, startNs: o.start_ns, endNs: o.end_ns, result: o.result };
 }
 
 export interface RunningWatch {

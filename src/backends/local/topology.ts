@@ -343,7 +343,13 @@ export function planPodSandbox(p: PodSpec): CommandSpec[] {
 /** The CNI ADD of one pod into its existing sandbox: the same commands planPods gives it, minus the sandbox. */
 export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
   const sandbox = new Set(planPodSandbox(p).map((c) => c.argv.join(' ')));
-  return planPods({ ...t, pods: [p] }).filter((c) => !sandbox.has(c.argv.join(' ')));
+  const cmds = planPods({ ...t, pods: [p] }).filter((c) => !sandbox.has(c.argv.join(' ')));
+  // As a CNI plugin does it: the pod's side (veth, address, routes) complete before the node routes to it.
+  // Routing first would send traffic to a pod that cannot answer ARP yet; the node would then retry ARP only
+  // after its 1 s retransmit timer, and that artifact would be measured as the new pod's enforcement delay.
+  const [create, ...rest] = cmds;
+  const podSide = (c: CommandSpec) => c.argv[0] === 'ip' && c.argv[2] === p.netns || c.netns === p.netns;
+  return [create!, ...rest.filter(podSide), ...rest.filter((c) => !podSide(c))];
 }
 
 /** Removes a runtime pod again: its namespace (and with it the veth pair) and its entry in the topology. */
