@@ -24,6 +24,7 @@ interface VerifyFlags {
   list?: boolean;
   json?: boolean;
   junit?: string;
+  policies?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -56,6 +57,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
   const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  const fillers = wholeNumber('--policies', flags.policies, 0, 20_000, 0, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
@@ -81,7 +83,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 
   if (flags.list) return listCases(cases, layout, planned.addresses);
-  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism });
+  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
 
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
@@ -111,6 +113,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
       timeoutMs,
       retries,
       parallelism,
+      fillers,
       signal,
       progress,
       onCase: (r) => {
@@ -132,7 +135,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
 
 async function verifyOnK8s(
   flags: VerifyFlags & { backend: 'kind' | 'cluster' },
-  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number },
+  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number; fillers: number },
 ): Promise<number> {
   const { resolve } = await import('node:path');
   const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
@@ -186,6 +189,7 @@ async function verifyOnK8s(
       timeoutMs: o.timeoutMs,
       retries: o.retries,
       parallelism: o.parallelism,
+      fillers: o.fillers,
       signal,
       progress,
       onCase: (r) => {
@@ -245,6 +249,7 @@ export function register(program: Command): void {
     .option('--timeout-ms <n>', 'per-probe timeout for a TCP connect or a UDP echo (default 300 local, 1000 kind/cluster)')
     .option('--retries <n>', 'extra attempts for a probe that disagrees with the specification (default 2)')
     .option('--parallel <n>', 'probes in flight at once (default 32 local, 8 kind/cluster: each is a kubectl exec)')
+    .option('--policies <n>', 'filler policies on every pod group a case isolates, built so no verdict changes (0..20000, default 0): is the data plane still right at scale?')
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
     .option('--junit <file>', 'write a JUnit XML report (one test case per policy case)')
