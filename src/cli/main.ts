@@ -39,6 +39,7 @@ const runFlags = (cmd: Command) =>
     .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
     .option('--policy-map-capacity <n>', "Cilium: policy map entries per endpoint, 256..65536 (default 16384, Cilium's bpf.policyMapMax)")
     .option('--endpoint-lockdown-on-policy-overflow', "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)")
+    .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)')
     .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
     .option('--scenario <file>', 'YAML scenario; flags given on the command line override it')
     .option('--out <dir>', 'results directory (default results)')

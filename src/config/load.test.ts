@@ -68,4 +68,12 @@ describe('scenario files', () => {
     const picked = resolveRunConfig({ cni: 'cilium', policies: '100' }, { path: 's.yaml', scenario: scenario! });
     expect(picked.config).toMatchObject({ cni: 'cilium', policies: 100 });
   });
+
+  it('takes the iptables backend from a flag or a scenario, nft by default (what Felix auto-detects on current nodes)', () => {
+    expect(resolveRunConfig({ cni: 'calico' }).config?.iptablesBackend).toBe('nft');
+    expect(resolveRunConfig({ cni: 'calico', iptablesBackend: 'legacy' }).config?.iptablesBackend).toBe('legacy');
+    const { scenario } = parseScenario('s.yaml', 'cni: canal\niptablesBackend: legacy\n');
+    expect(resolveRunConfig({}, { path: 's.yaml', scenario: scenario! }).config).toMatchObject({ cni: 'canal', iptablesBackend: 'legacy' });
+    expect(resolveRunConfig({ cni: 'calico', iptablesBackend: 'xt' }).problems[0]).toMatchObject({ where: '--iptables-backend' });
+  });
 });

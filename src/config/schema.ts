@@ -16,6 +16,13 @@ export type BackendName = Exclude<BackendChoice, 'auto'>;
 export const MAX_POLICIES = 50_000;
 export const MAX_SAMPLES = 1_000_000;
 export const MAX_CONCURRENCY = 64;
+/**
+ * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
+ * nodes whose kubelet uses iptables-nft (felix/environment/feature_detect_linux.go DetectBackend).
+ */
+export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
+export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
+export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
 /** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
@@ -40,6 +47,8 @@ export const runConfigSchema = z
     policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).default(DEFAULT_POLICY_MAP_CAPACITY),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
+    /** Calico-style models (calico, canal): which iptables flavour Felix writes with. */
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).default('results'),
@@ -72,6 +81,7 @@ export const scenarioSchema = z
     timeoutMs: int(10, 60_000).optional(),
     policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).optional(),
     endpointLockdownOnPolicyOverflow: z.boolean().optional(),
+    iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     pinCpu: int(0, 1023).optional(),
     out: z.string().min(1).optional(),
   })

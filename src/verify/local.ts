@@ -1,7 +1,7 @@
 // The verification grid on the local backend: the grid's pods as network namespaces on two node namespaces
 // (planTopology with explicit pods), two external hosts on the node network, a cb-probe echo server (TCP and
 // UDP) in each, and the CNI model chosen by --cni compiling each case's policy set onto every node.
-import { runConfigSchema, type CniName } from '../config/schema.js';
+import { runConfigSchema, type CniName, type IptablesBackendName } from '../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
 import { announceRun } from '../backends/local/gc.js';
 import { teardownLocal } from '../backends/local/teardown.js';
@@ -92,6 +92,8 @@ export interface LocalVerifyGridOptions {
   progress?: Progress;
   /** Replaces the registered model (tests inject a deliberately broken compiler this way). */
   model?: LocalModel;
+  /** Calico-style models: the iptables flavour (default: the run config's default, nft). */
+  iptablesBackend?: IptablesBackendName;
 }
 
 export class LocalVerifyGrid implements VerifyGrid {
@@ -152,7 +154,7 @@ export class LocalVerifyGrid implements VerifyGrid {
       topology: plan.topology,
       inventory,
       endpoints,
-      config: runConfigSchema.parse({ cni: this.cni, policies: policies.length, backend: 'local' }),
+      config: runConfigSchema.parse({ cni: this.cni, policies: policies.length, backend: 'local', iptablesBackend: this.opts.iptablesBackend }),
     };
     return this.impl.install(ctx);
   }

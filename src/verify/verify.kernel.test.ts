@@ -26,9 +26,9 @@ function registeredModel(cni: CniName): LocalModel {
   return localModel(cni);
 }
 
-async function verifyLocal(cni: CniName, opts: { model?: LocalModel; cases?: typeof library } = {}): Promise<{ report: VerifyReport; runId: string }> {
+async function verifyLocal(cni: CniName, opts: { model?: LocalModel; cases?: typeof library; iptablesBackend?: 'nft' | 'legacy' } = {}): Promise<{ report: VerifyReport; runId: string }> {
   const runId = newRunId();
-  const grid = new LocalVerifyGrid({ cni, runId, model: opts.model });
+  const grid = new LocalVerifyGrid({ cni, runId, model: opts.model, iptablesBackend: opts.iptablesBackend });
   const report = await runVerify({ grid, layout, cases: opts.cases ?? library });
   expect(namespacesOfRun(runId), 'namespaces left behind').toEqual([]);
   return { report, runId };
@@ -80,6 +80,15 @@ describe('bench verify on the local kernel', () => {
       expect(failures(report)).toEqual([]);
       expect(report.verdict.kind).toBe('enforced');
       expect(report.verdict.probes).toBe(library.length * 414);
+    });
+  }
+
+  // The Felix-layout model on its other iptables flavour (calico above runs the default, nft), and Canal.
+  for (const [cni, iptablesBackend] of [['calico', 'legacy'], ['canal', 'nft']] as const) {
+    itKernel(`${cni} model on iptables-${iptablesBackend} passes the whole library: enforced`, async () => {
+      const { report } = await verifyLocal(cni, { model: registeredModel(cni), iptablesBackend });
+      expect(failures(report)).toEqual([]);
+      expect(report.verdict.kind).toBe('enforced');
     });
   }
 

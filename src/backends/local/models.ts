@@ -5,6 +5,7 @@ import type { Runner } from '../../exec/runner.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
 import { calicoModel } from './calico/model.js';
+import { canalModel } from './canal/model.js';
 import { ciliumModel } from './cilium/model.js';
 
 export interface ModelContext {
@@ -78,6 +79,7 @@ const models = new Map<CniName, LocalModel>([
   ['none', none],
   ['flannel', flannel],
   ['calico', calicoModel],
+  ['canal', canalModel],
   ['cilium', ciliumModel],
 ]);
 

@@ -26,7 +26,17 @@ export type Attachment =
   /** Calico/Cilium/none: pod /32 routed on a host-side veth, gateway 169.254.1.1 answered by a fixed MAC. */
   | 'routed'
   /** Flannel: per-node bridge cni0 and a VXLAN device between nodes. */
-  | 'bridge-vxlan';
+  | 'bridge-vxlan'
+  /**
+   * Canal: pods on routed cali veths as the Calico CNI plugin sets them up (host-local IPAM from the node's pod
+   * CIDR, /32 route, proxy ARP, no bridge), and Flannel's flannel.1 VXLAN between nodes.
+   */
+  | 'routed-vxlan';
+
+/** Pods on routed veths (no bridge): the Calico CNI plugin's attachment. */
+export const isRoutedAttachment = (a: Attachment): boolean => a === 'routed' || a === 'routed-vxlan';
+/** Nodes joined by Flannel's VXLAN device. */
+export const isVxlanAttachment = (a: Attachment): boolean => a === 'bridge-vxlan' || a === 'routed-vxlan';
 
 export interface NodeSpec {
   index: number;
@@ -162,7 +172,7 @@ export function planTopology(opts: TopologyOptions): Topology {
     switchNs: ns('sw'),
     nodes,
     pods,
-    podMtu: opts.attachment === 'bridge-vxlan' ? 1450 : 1500,
+    podMtu: isVxlanAttachment(opts.attachment) ? 1450 : 1500,
   };
 }
 
@@ -206,7 +216,7 @@ export function planPods(t: Topology): CommandSpec[] {
       ipn(p.netns, 'link', 'set', 'lo', 'up'),
       ipn(p.netns, 'link', 'add', 'eth0', 'mtu', String(t.podMtu), 'type', 'veth', 'peer', 'name', p.hostIf, 'mtu', String(t.podMtu), 'netns', nodeNs),
     );
-    if (t.attachment === 'routed') {
+    if (isRoutedAttachment(t.attachment)) {
       cmds.push(
         ipn(nodeNs, 'link', 'set', p.hostIf, 'address', ROUTED_GATEWAY_MAC),
         ipn(nodeNs, 'link', 'set', p.hostIf, 'up'),
@@ -268,12 +278,19 @@ export const VXLAN_PORT = 8472;
  * neighbour entry (VTEP address -> VTEP MAC) and an FDB entry (VTEP MAC -> remote node IP).
  */
 export function planFlannelNodes(t: Topology): CommandSpec[] {
+  const bridges = t.nodes.flatMap((n) => [
+    ipn(n.netns, 'link', 'add', 'cni0', 'type', 'bridge'),
+    ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/24`, 'dev', 'cni0'),
+    ipn(n.netns, 'link', 'set', 'cni0', 'mtu', String(t.podMtu), 'up'),
+  ]);
+  return [...bridges, ...planFlannelVxlan(t)];
+}
+
+/** flanneld's part alone: flannel.1 and, per remote node, its route, neighbour and FDB entries (Canal uses just this). */
+export function planFlannelVxlan(t: Topology): CommandSpec[] {
   const cmds: CommandSpec[] = [];
   for (const n of t.nodes) {
     cmds.push(
-      ipn(n.netns, 'link', 'add', 'cni0', 'type', 'bridge'),
-      ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/24`, 'dev', 'cni0'),
-      ipn(n.netns, 'link', 'set', 'cni0', 'mtu', String(t.podMtu), 'up'),
       ipn(n.netns, 'link', 'add', VXLAN_DEVICE, 'address', vtepMac(t, n), 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', n.ip, 'dev', 'eth0', 'dstport', String(VXLAN_PORT), 'nolearning'),
       ipn(n.netns, 'addr', 'add', `10.244.${n.index}.0/32`, 'dev', VXLAN_DEVICE),
       ipn(n.netns, 'link', 'set', VXLAN_DEVICE, 'mtu', String(t.podMtu), 'up'),
@@ -295,6 +312,7 @@ export function planFlannelNodes(t: Topology): CommandSpec[] {
 
 /** The whole data path, before any policy: node network, CNI node devices, pods, inter-node routes. */
 export function planTopologyUp(t: Topology): CommandSpec[] {
+  if (t.attachment === 'routed-vxlan') return [...planNodeNetwork(t), ...planPods(t), ...planFlannelVxlan(t)];
   const nodeSide = t.attachment === 'bridge-vxlan' ? planFlannelNodes(t) : planRoutedNodes(t);
   // Flannel's bridge must exist before pods are enslaved to it; routed models need pods before routes don't matter.
   return t.attachment === 'bridge-vxlan'

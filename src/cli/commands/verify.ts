@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../../config/load.js';
-import { CNIS, type CniName } from '../../config/schema.js';
+import { CNIS, IPTABLES_BACKENDS, type CniName, type IptablesBackendName } from '../../config/schema.js';
 import { onInterrupt, stepPrinter } from '../process.js';
 
 interface VerifyFlags {
@@ -25,6 +25,7 @@ interface VerifyFlags {
   json?: boolean;
   junit?: string;
   policies?: string;
+  iptablesBackend?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -58,6 +59,11 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
   const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
   const fillers = wholeNumber('--policies', flags.policies, 0, 20_000, 0, problems);
+  const iptablesBackend = flags.iptablesBackend as IptablesBackendName | undefined;
+  if (iptablesBackend !== undefined && !IPTABLES_BACKENDS.includes(iptablesBackend)) {
+    problems.push({ where: '--iptables-backend', message: `must be one of ${IPTABLES_BACKENDS.join(', ')}, got '${iptablesBackend}'` });
+  }
+  if (iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
@@ -102,7 +108,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   setMaxListeners(parallelism * 2 + 16, signal);
   const runId = newRunId();
   const progress = stepPrinter(!flags.json);
-  const grid = new LocalVerifyGrid({ cni: cni!, runId, signal, runner: new ExecRunner(signal), progress });
+  const grid = new LocalVerifyGrid({ cni: cni!, runId, signal, runner: new ExecRunner(signal), progress, iptablesBackend });
   progress.step(`verify run ${runId}: ${cases.length} cases, ${cni}`);
   if (!flags.json) process.stdout.write(`${renderHeader({ cni: cni!, backend: grid.backend, model: grid.model }, layout, cases.length)}\n`);
   try {
@@ -253,6 +259,7 @@ export function register(program: Command): void {
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
     .option('--junit <file>', 'write a JUnit XML report (one test case per policy case)')
+    .option('--iptables-backend <name>', 'local Calico/Canal models: nft|legacy (default nft)')
     .action(async (opts: VerifyFlags) => {
       process.exitCode = await cmdVerify(opts);
     });

@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../../../exec/runner.js';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
-import { CalicoCompileError, MAX_CHAIN_NAME, MAX_IPSET_NAME, compileCalicoNode, renderPorts } from './compile.js';
 import {
-  countCalicoRules,
-  installCalicoRules,
-  parseCalicoState,
-  planCalicoInstall,
-  planCalicoUpdate,
-  readCalicoCounters,
-  renderIptablesTransaction,
-} from './install.js';
+  CalicoCompileError,
+  MAX_CHAIN_NAME,
+  MAX_IPSET_NAME,
+  compileCalicoNode,
+  lengthLimitedId,
+  policyChainName,
+  protocolPorts,
+  renderChain,
+  splitPortList,
+  type CalicoNodeRules,
+  type TableName,
+} from './compile.js';
+import { countCalicoRules, diffCalico, emptyView, installCalicoRules, parseCalicoState, planCalicoDelta, viewOf } from './install.js';
 
 function pod(name: string, ip: string, node = 'n0', labels: Record<string, string> = {}): PodInfo {
   return { name, namespace: 'default', labels, ip, node, ports: [] };
@@ -38,228 +42,242 @@ function endpoint(p: PodInfo, ingress: ResolvedPolicy[] = [], egress: ResolvedPo
   };
 }
 
-/** Rules of one chain, without the `-A <chain> ` head. */
-function chainRules(text: string, chain: string): string[] {
-  const head = `-A ${chain} `;
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(head))
-    .map((l) => l.slice(head.length));
+/** A chain's rules without the `-A <chain>` head and the cali:<hash> comment. */
+function rulesOf(out: CalicoNodeRules, chain: string, table: TableName = 'filter'): string[] {
+  const lines = out.tables.find((t) => t.table === table)!.chains.get(chain);
+  if (!lines) throw new Error(`no chain ${chain}`);
+  return lines.map((l) => l.replace(/^-A \S+ -m comment --comment "cali:[\w-]{16}" ?/, ''));
 }
 
-function ipsetMembers(text: string, set: string): string[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`add ${set} `))
-    .map((l) => l.split(' ')[2]!);
-}
+const filterChains = (out: CalicoNodeRules): string[] => [...out.tables.find((t) => t.table === 'filter')!.chains.keys()];
 
-describe('compileCalicoNode', () => {
-  it('renders a small node as Felix lays it out', () => {
-    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('allow-client', [pods(client)])]), endpoint(client)], ifaceOf);
-    expect(out.ipsetRestore).toMatchInlineSnapshot(`
-      "create cali40s:TgL7JsZ6iKJFwM2hM0abA_6 hash:net family inet hashsize 64 -exist
-      add cali40s:TgL7JsZ6iKJFwM2hM0abA_6 10.244.0.3 -exist
-      "
-    `);
-    expect(out.iptablesRestore).toMatchInlineSnapshot(`
-      "*filter
-      :cali-FORWARD - [0:0]
-      :cali-from-wl-dispatch - [0:0]
-      :cali-to-wl-dispatch - [0:0]
-      :cali-tw-cali0000000000a - [0:0]
-      :cali-fw-cali0000000000a - [0:0]
-      :cali-tw-cali0000000000b - [0:0]
-      :cali-fw-cali0000000000b - [0:0]
-      :cali-pi-unTiWWaGh95NVhxgUjdF - [0:0]
-      -I FORWARD 1 -m comment --comment "cali:forward-hook" -j cali-FORWARD
-      -A cali-FORWARD -j MARK --set-xmark 0x0/0x30000
-      -A cali-FORWARD -i cali+ -j cali-from-wl-dispatch
-      -A cali-FORWARD -o cali+ -j cali-to-wl-dispatch
-      -A cali-FORWARD -m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 -j ACCEPT
-      -A cali-from-wl-dispatch -i cali0000000000a -g cali-fw-cali0000000000a
-      -A cali-from-wl-dispatch -i cali0000000000b -g cali-fw-cali0000000000b
-      -A cali-to-wl-dispatch -o cali0000000000a -g cali-tw-cali0000000000a
-      -A cali-to-wl-dispatch -o cali0000000000b -g cali-tw-cali0000000000b
-      -A cali-tw-cali0000000000a -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-      -A cali-tw-cali0000000000a -m conntrack --ctstate INVALID -j DROP
-      -A cali-tw-cali0000000000a -j MARK --set-xmark 0x0/0x30000
-      -A cali-tw-cali0000000000a -m comment --comment "Start of tier default" -j MARK --set-xmark 0x0/0x20000
-      -A cali-tw-cali0000000000a -m mark --mark 0x0/0x20000 -j cali-pi-unTiWWaGh95NVhxgUjdF
-      -A cali-tw-cali0000000000a -m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-      -A cali-tw-cali0000000000a -m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP
-      -A cali-fw-cali0000000000a -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-      -A cali-fw-cali0000000000a -m conntrack --ctstate INVALID -j DROP
-      -A cali-fw-cali0000000000a -j MARK --set-xmark 0x0/0x30000
-      -A cali-fw-cali0000000000a -m comment --comment "No policy selects endpoint: allow" -j MARK --set-xmark 0x10000/0x10000
-      -A cali-fw-cali0000000000a -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-      -A cali-tw-cali0000000000b -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-      -A cali-tw-cali0000000000b -m conntrack --ctstate INVALID -j DROP
-      -A cali-tw-cali0000000000b -j MARK --set-xmark 0x0/0x30000
-      -A cali-tw-cali0000000000b -m comment --comment "No policy selects endpoint: allow" -j MARK --set-xmark 0x10000/0x10000
-      -A cali-tw-cali0000000000b -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-      -A cali-fw-cali0000000000b -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-      -A cali-fw-cali0000000000b -m conntrack --ctstate INVALID -j DROP
-      -A cali-fw-cali0000000000b -j MARK --set-xmark 0x0/0x30000
-      -A cali-fw-cali0000000000b -m comment --comment "No policy selects endpoint: allow" -j MARK --set-xmark 0x10000/0x10000
-      -A cali-fw-cali0000000000b -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN
-      -A cali-pi-unTiWWaGh95NVhxgUjdF -m set --match-set cali40s:TgL7JsZ6iKJFwM2hM0abA_6 src -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0x10000/0x10000
-      -A cali-pi-unTiWWaGh95NVhxgUjdF -m mark --mark 0x10000/0x10000 -j RETURN
-      COMMIT
-      "
-    `);
-    expect(out.counts).toEqual({ rules: 33, chains: 8, ipsets: 1, ipsetMembers: 1 });
-  });
-
-  it('puts conntrack first, then policies in the given order, and the drop last', () => {
-    const policies = ['p-b', 'p-a', 'p-c'].map((n) => allowFrom(n, [pods(client)]));
-    const out = compileCalicoNode('n0', [endpoint(server, policies)], ifaceOf);
-    const rules = chainRules(out.iptablesRestore, 'cali-tw-cali0000000000a');
-    expect(rules[0]).toBe('-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
-    expect(rules[1]).toBe('-m conntrack --ctstate INVALID -j DROP');
-    expect(rules[2]).toBe('-j MARK --set-xmark 0x0/0x30000');
-    const jumps = rules.filter((r) => r.includes('-j cali-pi-')).map((r) => r.split('-j ')[1]);
-    expect(jumps).toEqual(out.chains.filter((c) => c.startsWith('cali-pi-')));
-    expect(jumps).toHaveLength(3);
-    // each jump is guarded by the pass bit and followed by a return on the accept bit
-    for (let i = 0; i < rules.length; i++) {
-      if (!rules[i]!.includes('-j cali-pi-')) continue;
-      expect(rules[i]).toMatch(/^-m mark --mark 0x0\/0x20000 -j cali-pi-/);
-      expect(rules[i + 1]).toMatch(/-m mark --mark 0x10000\/0x10000 -j RETURN$/);
-    }
-    expect(rules.at(-1)).toBe('-m comment --comment "Drop if no policies passed packet" -m mark --mark 0x0/0x20000 -j DROP');
-    // the chain order inside the file follows the policy order too
-    const firstA = out.iptablesRestore.indexOf(`-A ${jumps[0]} `);
-    const firstB = out.iptablesRestore.indexOf(`-A ${jumps[1]} `);
-    expect(firstA).toBeGreaterThan(0);
-    expect(firstA).toBeLessThan(firstB);
-  });
-
-  it('accepts unisolated directions by mark, leaving the other endpoint chain its say', () => {
+describe('compileCalicoNode (Felix v3.30.3 layout)', () => {
+  it("reproduces Felix's rule hashes, so the rendered rules read like a real node's iptables-save", () => {
     const out = compileCalicoNode('n0', [endpoint(client)], ifaceOf);
-    for (const chain of ['cali-tw-cali0000000000b', 'cali-fw-cali0000000000b']) {
-      const rules = chainRules(out.iptablesRestore, chain);
-      expect(rules.some((r) => r.endsWith('-j DROP') && !r.includes('INVALID'))).toBe(false);
-      expect(rules.some((r) => r.endsWith('-j ACCEPT') && !r.includes('ESTABLISHED'))).toBe(false);
-      expect(rules.at(-2)).toMatch(/--set-xmark 0x10000\/0x10000$/);
-      expect(rules.at(-1)).toMatch(/-m mark --mark 0x10000\/0x10000 -j RETURN$/);
-    }
-    expect(out.chains.some((c) => c.startsWith('cali-pi-') || c.startsWith('cali-po-'))).toBe(false);
-    // the final verdict is cali-FORWARD's, after both dispatches
-    const fwd = chainRules(out.iptablesRestore, 'cali-FORWARD');
-    expect(fwd.at(-1)).toBe('-m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 -j ACCEPT');
+    const filter = out.tables.find((t) => t.table === 'filter')!;
+    // Hashes seen on real Calico nodes for the FORWARD hook and its appended accept rules.
+    expect(filter.hooks).toEqual([
+      '-I FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" --jump cali-FORWARD',
+      '-A FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 --jump ACCEPT',
+      '-A FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" --jump MARK --set-mark 0x10000/0x10000',
+    ]);
+    expect(out.tables.find((t) => t.table === 'raw')!.hooks).toEqual(['-I PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" --jump cali-PREROUTING']);
+    expect(renderChain({ name: 'cali-FORWARD', rules: [{ action: '--jump MARK --set-mark 0/0xe0000' }] })).toEqual([
+      '-A cali-FORWARD -m comment --comment "cali:vjrMJCRpqwy5oRoX" --jump MARK --set-mark 0/0xe0000',
+    ]);
+  });
+
+  it('renders raw and mangle PREROUTING as Felix does (marks, rpfilter, conntrack accept first)', () => {
+    const out = compileCalicoNode('n0', [endpoint(client)], ifaceOf);
+    expect(rulesOf(out, 'cali-PREROUTING', 'raw')).toEqual([
+      '--jump MARK --set-mark 0/0x1b0000',
+      '--in-interface cali+ --jump MARK --set-mark 0x80000/0x80000',
+      '-m mark --mark 0x80000/0x80000 --jump cali-rpf-skip',
+      '-m mark --mark 0x80000/0x80000 -m rpfilter --invert --validmark --jump DROP',
+      '-m mark --mark 0/0x80000 --jump cali-from-host-endpoint',
+      '-m mark --mark 0x10000/0x10000 --jump ACCEPT',
+    ]);
+    expect(rulesOf(out, 'cali-PREROUTING', 'mangle')[0]).toBe('-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT');
+    expect(rulesOf(out, 'cali-FORWARD')).toEqual([
+      '--jump MARK --set-mark 0/0x1a0000',
+      '-m mark --mark 0/0x10000 --jump cali-from-hep-forward',
+      '--in-interface cali+ --jump cali-from-wl-dispatch',
+      '--out-interface cali+ --jump cali-to-wl-dispatch',
+      '--jump cali-to-hep-forward',
+      '--jump cali-cidr-block',
+    ]);
+  });
+
+  it('inlines a single policy and renders its one-rule chain as a single rule with multiport', () => {
+    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('allow-client', [pods(client)])]), endpoint(client)], ifaceOf);
+    const pi = policyChainName('ingress', 'default/allow-client');
+    expect(pi).toMatch(/^cali-pi-_[\w-]{19}$/);
+    expect(rulesOf(out, 'cali-tw-cali0000000000a')).toEqual([
+      '-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT',
+      '-m conntrack --ctstate INVALID --jump DROP',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      `-m mark --mark 0/0x20000 --jump ${pi}`,
+      '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      '-m comment --comment "End of tier default. DROP if no policies passed packet" -m mark --mark 0/0x20000 --jump DROP',
+      '--jump cali-pri-kns.default',
+      '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      `--jump ${lengthLimitedId('cali-pri-', 'ksa.default.default')}`,
+      '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      '-m comment --comment "DROP if no profiles matched" --jump DROP',
+    ]);
+    const [set] = [...out.ipsets.keys()];
+    expect(rulesOf(out, pi)).toEqual([
+      `-m comment --comment "Policy default/knp.default.allow-client ingress" -p tcp -m set --match-set ${set} src -m multiport --destination-ports 8080 --jump MARK --set-mark 0x10000/0x10000`,
+    ]);
+    expect(out.counts.groupChains).toBe(0);
+    // a non-isolated direction goes straight to the profiles: kns allows by mark
+    expect(rulesOf(out, 'cali-pri-kns.default')).toEqual(['-m comment --comment "Profile kns.default ingress" --jump MARK --set-mark 0x10000/0x10000']);
+    expect(rulesOf(out, 'cali-fw-cali0000000000b')).toContain('-m comment --comment "DROP VXLAN encapped packets originating in workloads" -p 17 -m multiport --destination-ports 4789 --jump DROP');
+  });
+
+  it('groups same-selector policies into one cali-gi- chain with a return every 5 (returnStride)', () => {
+    const policies = Array.from({ length: 12 }, (_, i) => allowFrom(`p-${String(i).padStart(2, '0')}`, [pods(client)], [tcp(10_000 + i)]));
+    const out = compileCalicoNode('n0', [endpoint(server, policies), endpoint(client)], ifaceOf);
+    const groups = filterChains(out).filter((c) => c.startsWith('cali-gi-'));
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.length).toBe(MAX_CHAIN_NAME);
+    const g = rulesOf(out, groups[0]!);
+    const pis = policies.map((p) => policyChainName('ingress', p.policy));
+    const guarded = (i: number) => `-m mark --mark 0/0x30000 --jump ${pis[i]}`;
+    const ret = '-m comment --comment "Return on verdict" -m mark ! --mark 0/0x30000 --jump RETURN';
+    expect(g).toEqual([
+      `--jump ${pis[0]}`, guarded(1), guarded(2), guarded(3), guarded(4),
+      ret, `--jump ${pis[5]}`, guarded(6), guarded(7), guarded(8), guarded(9),
+      ret, `--jump ${pis[10]}`, guarded(11),
+    ]);
+    const tw = rulesOf(out, 'cali-tw-cali0000000000a');
+    expect(tw.filter((r) => r.includes('--jump cali-gi-'))).toEqual([`-m mark --mark 0/0x20000 --jump ${groups[0]}`]);
+    expect(tw.some((r) => r.includes('cali-pi-'))).toBe(false);
+    // 2 endpoint rules + 14 group rules + 12 one-rule policy chains, over 12 policies
+    expect(out.rulesTraversedPerPolicy).toBeCloseTo((2 + 14 + 12) / 12, 3);
+  });
+
+  it('starts a new group where the selection changes, and inlines groups of one', () => {
+    const a = allowFrom('a', [pods(client)]);
+    const b = allowFrom('b', [pods(client)]);
+    const onlyServer = allowFrom('c', [pods(client)]);
+    const out = compileCalicoNode('n0', [endpoint(server, [a, b, onlyServer]), endpoint(client, [a, b])], ifaceOf);
+    const tw = rulesOf(out, 'cali-tw-cali0000000000a').filter((r) => r.includes('--jump cali-g') || r.includes('--jump cali-pi'));
+    expect(tw).toHaveLength(2);
+    expect(tw[0]).toMatch(/--jump cali-gi-/);
+    expect(tw[1]).toBe(`-m mark --mark 0/0x20000 --jump ${policyChainName('ingress', 'default/c')}`);
+    // the client's group holds the same policies: the same chain, shared
+    expect(rulesOf(out, 'cali-tw-cali0000000000b').find((r) => r.includes('--jump cali-gi-'))).toBe(tw[0]);
+    expect(out.counts.groupChains).toBe(1);
+  });
+
+  it('renders one Calico rule per protocol × peer, each returning on the accept mark, trailing RETURN stripped', () => {
+    const other = pod('other', '10.244.0.4');
+    const p: ResolvedPolicy = {
+      policy: 'default/multi',
+      rules: [{ peers: [pods(client), pods(other)], ports: [tcp(443), tcp(80), { protocol: 'UDP', from: 53, to: 53 }] }],
+    };
+    const out = compileCalicoNode('n0', [endpoint(server, [p])], ifaceOf);
+    const body = rulesOf(out, policyChainName('ingress', 'default/multi'));
+    expect(body).toHaveLength(7);
+    expect(body[0]).toMatch(/^-m comment --comment "Policy default\/knp.default.multi ingress" -p tcp -m set --match-set \S+ src -m multiport --destination-ports 80,443 --jump MARK/);
+    expect(body[1]).toBe('-m mark --mark 0x10000/0x10000 --jump RETURN');
+    expect(body[2]).toMatch(/^-p tcp -m set --match-set \S+ src -m multiport --destination-ports 80,443 --jump MARK/);
+    expect(body[4]).toMatch(/^-p udp -m set .* --destination-ports 53 --jump MARK/);
+    expect(body[6]).toMatch(/^-p udp .* --jump MARK --set-mark 0x10000\/0x10000$/);
+  });
+
+  it('renders ipBlock except as a negated match block on a scratch mark, leaving other peers their say', () => {
+    const policy: ResolvedPolicy = {
+      policy: 'default/block',
+      rules: [{ peers: [{ kind: 'cidr', cidr: '10.244.0.0/16', except: ['10.244.0.3/32', '10.244.9.0/24'] }, pods(client)], ports: 'all' }],
+    };
+    const out = compileCalicoNode('n0', [endpoint(server, [policy])], ifaceOf);
+    const body = rulesOf(out, policyChainName('ingress', 'default/block'));
+    expect(body.slice(0, 5)).toEqual([
+      '-m comment --comment "Policy default/knp.default.block ingress" --jump MARK --set-mark 0x80000/0x180000',
+      '--source 10.244.0.3/32 --jump MARK --set-mark 0/0x80000',
+      '--source 10.244.9.0/24 --jump MARK --set-mark 0/0x80000',
+      '--source 10.244.0.0/16 -m mark --mark 0x80000/0x80000 --jump MARK --set-mark 0x10000/0x10000',
+      '-m mark --mark 0x10000/0x10000 --jump RETURN',
+    ]);
+    expect(body[5]).toMatch(/^-m set --match-set \S+ src --jump MARK --set-mark 0x10000\/0x10000$/);
+    expect(body).toHaveLength(6);
+  });
+
+  it('splits over 15 multiport slots into a port match block', () => {
+    const ports = Array.from({ length: 14 }, (_, i) => tcp(100 + i * 2)).concat([tcp(200, 210)]);
+    expect(splitPortList(protocolPorts(ports, 'x')[0]!.ranges!)).toHaveLength(2);
+    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('ports', [{ kind: 'any' }], ports)])], ifaceOf);
+    const body = rulesOf(out, policyChainName('ingress', 'default/ports'));
+    expect(body[0]).toBe('-m comment --comment "Policy default/knp.default.ports ingress" --jump MARK --set-mark 0x0/0x180000');
+    expect(body[1]).toMatch(/^-p tcp -m multiport --destination-ports 100,102,.*,126 --jump MARK --set-mark 0x80000\/0x80000$/);
+    expect(body[2]).toBe('-p tcp -m multiport --destination-ports 200:210 --jump MARK --set-mark 0x80000/0x80000');
+    expect(body[3]).toBe('-p tcp -m mark --mark 0x80000/0x80000 --jump MARK --set-mark 0x10000/0x10000');
+  });
+
+  it('merges port lists per protocol as the Kubernetes conversion does, and rejects impossible ports', () => {
+    expect(protocolPorts('all', 'x')).toEqual([{}]);
+    expect(protocolPorts([tcp(443), tcp(80), tcp(81), tcp(80), tcp(9000, 9010), tcp(9005, 9020)], 'x')).toEqual([
+      { protocol: 'tcp', ranges: [[80, 81], [443, 443], [9000, 9020]] },
+    ]);
+    expect(protocolPorts([{ protocol: 'UDP' }, { protocol: 'UDP', from: 53, to: 53 }, tcp(80)], 'x')).toEqual([{ protocol: 'tcp', ranges: [[80, 80]] }, { protocol: 'udp' }]);
+    expect(() => protocolPorts([tcp(0)], 'rule 1')).toThrow(/rule 1: port 0/);
+    expect(() => protocolPorts([tcp(90, 80)], 'rule 1')).toThrow(/ends before it starts/);
   });
 
   it('renders egress policies into cali-po- chains matching the destination', () => {
     const egress: ResolvedPolicy = { policy: 'default/egress', rules: [{ peers: [pods(server)], ports: [tcp(8080)] }] };
     const out = compileCalicoNode('n0', [endpoint(client, [], [egress])], ifaceOf);
-    const po = out.chains.filter((c) => c.startsWith('cali-po-'));
-    expect(po).toHaveLength(1);
-    expect(chainRules(out.iptablesRestore, 'cali-fw-cali0000000000b')).toContain(`-m mark --mark 0x0/0x20000 -j ${po[0]}`);
-    const body = chainRules(out.iptablesRestore, po[0]!);
-    expect(body[0]).toMatch(/^-m set --match-set cali40s:\S+ dst -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0x10000\/0x10000$/);
-    expect(out.chains.some((c) => c.startsWith('cali-pi-'))).toBe(false);
+    const po = policyChainName('egress', 'default/egress');
+    expect(po.startsWith('cali-po-')).toBe(true);
+    expect(rulesOf(out, 'cali-fw-cali0000000000b')).toContain(`-m mark --mark 0/0x20000 --jump ${po}`);
+    expect(rulesOf(out, po)[0]).toMatch(/-p tcp -m set --match-set cali40s:\S+ dst -m multiport --destination-ports 8080 --jump MARK/);
+    expect(filterChains(out).some((c) => c.startsWith('cali-pi-'))).toBe(false);
   });
 
-  it('keeps ipBlock except out of that peer only, so another peer can still allow it', () => {
-    const policy: ResolvedPolicy = {
-      policy: 'default/block',
-      rules: [
-        {
-          peers: [{ kind: 'cidr', cidr: '10.244.0.0/16', except: ['10.244.0.3/32', '10.244.9.0/24'] }, pods(client)],
-          ports: 'all',
-        },
-      ],
-    };
-    const out = compileCalicoNode('n0', [endpoint(server, [policy])], ifaceOf);
-    const body = chainRules(out.iptablesRestore, out.chains.find((c) => c.startsWith('cali-pi-'))!);
-    const cidrRule = body.find((r) => r.startsWith('-s '))!;
-    const m = /^-s 10\.244\.0\.0\/16 -m set ! --match-set (\S+) src -j MARK --set-xmark 0x10000\/0x10000$/.exec(cidrRule);
-    expect(m).not.toBeNull();
-    expect(ipsetMembers(out.ipsetRestore, m![1]!).sort()).toEqual(['10.244.0.3/32', '10.244.9.0/24']);
-    // the except does not end the policy: the client peer's rule follows and no RETURN sits between
-    const idx = body.indexOf(cidrRule);
-    expect(body[idx + 1]).toMatch(/^-m set --match-set \S+ src -j MARK/);
-    expect(body[idx + 2]).toBe('-m mark --mark 0x10000/0x10000 -j RETURN');
-    expect(body.some((r) => r.includes('-j RETURN') && r.includes('10.244.0.3'))).toBe(false);
-  });
-
-  it('normalises CIDRs and skips IPv6 peers that can never match IPv4 packets', () => {
+  it('normalises CIDRs, drops IPv6 peers and negated catch-alls, renders an empty policy as a comment-only rule', () => {
     const policy: ResolvedPolicy = {
       policy: 'default/cidrs',
       rules: [
         { peers: [{ kind: 'cidr', cidr: '10.1.2.3/8', except: [] }], ports: 'all' },
         { peers: [{ kind: 'cidr', cidr: 'fd00::/8', except: [] }], ports: 'all' },
+        { peers: [{ kind: 'cidr', cidr: '10.0.0.0/8', except: ['0.0.0.0/0'] }], ports: 'all' },
       ],
     };
-    const out = compileCalicoNode('n0', [endpoint(server, [policy])], ifaceOf);
-    const body = chainRules(out.iptablesRestore, out.chains.find((c) => c.startsWith('cali-pi-'))!);
-    expect(body).toEqual(['-s 10.0.0.0/8 -j MARK --set-xmark 0x10000/0x10000', '-m mark --mark 0x10000/0x10000 -j RETURN']);
-    expect(() => compileCalicoNode('n0', [endpoint(server, [allowFrom('bad', [{ kind: 'cidr', cidr: '10.0.0.300/8', except: [] }])])], ifaceOf)).toThrow(
-      /not an IPv4 address/,
-    );
+    const out = compileCalicoNode('n0', [endpoint(server, [policy, { policy: 'default/deny', rules: [] }])], ifaceOf);
+    expect(rulesOf(out, policyChainName('ingress', 'default/cidrs'))).toEqual([
+      '-m comment --comment "Policy default/knp.default.cidrs ingress" --source 10.0.0.0/8 --jump MARK --set-mark 0x10000/0x10000',
+    ]);
+    expect(rulesOf(out, policyChainName('ingress', 'default/deny'))).toEqual(['-m comment --comment "Policy default/knp.default.deny ingress"']);
+    expect(() => compileCalicoNode('n0', [endpoint(server, [allowFrom('bad', [{ kind: 'cidr', cidr: '10.0.0.300/8', except: [] }])])], ifaceOf)).toThrow(/not an IPv4 address/);
   });
 
-  it('shares one ipset between peers with the same members', () => {
-    const other = pod('other', '10.244.0.4');
-    const out = compileCalicoNode(
-      'n0',
-      [
-        endpoint(server, [allowFrom('a', [pods(client, other)]), allowFrom('b', [pods(other, client)])]),
-        endpoint(client, [allowFrom('c', [pods(other, client, client)], [tcp(80)])]),
-      ],
-      ifaceOf,
-    );
-    expect(out.counts.ipsets).toBe(1);
-    expect(out.counts.ipsetMembers).toBe(2);
-    expect(ipsetMembers(out.ipsetRestore, out.ipsets[0]!)).toEqual(['10.244.0.3', '10.244.0.4']);
-    // a selector that matches nothing still gets its (empty) set and rule
-    const empty = compileCalicoNode('n0', [endpoint(server, [allowFrom('none', [pods()])])], ifaceOf);
-    expect(empty.ipsetRestore).toMatch(/^create cali40s:\S+ hash:net family inet hashsize 64 -exist\n$/);
-    expect(empty.counts.ipsetMembers).toBe(0);
+  it('creates ipsets as Felix does: hash:net, maxelem 1048576, no hash size', () => {
+    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('a', [pods(client)]), allowFrom('none', [pods()])])], ifaceOf);
+    const lines = out.ipsetRestore.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('create'))).toHaveLength(2);
+    for (const l of lines.filter((x) => x.startsWith('create'))) expect(l).toMatch(/^create cali40s:[\w-]{23} hash:net family inet maxelem 1048576$/);
+    expect(lines.filter((l) => l.startsWith('add'))).toEqual([expect.stringMatching(/^add cali40s:\S+ 10\.244\.0\.3\/32$/)]);
+    expect(out.counts.ipsetMembers).toBe(1);
   });
 
   it('keeps names within the kernel limits and rejects bad interface names', () => {
     const many = Array.from({ length: 50 }, (_, i) => allowFrom(`a-very-long-policy-name-that-goes-on-and-on-${i}`, [pods(client)]));
     const out = compileCalicoNode('n0', [endpoint(server, many, many)], ifaceOf);
-    for (const c of out.chains) expect(c.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
-    for (const s of out.ipsets) expect(s.length).toBeLessThanOrEqual(MAX_IPSET_NAME);
-    expect(new Set(out.chains).size).toBe(out.chains.length);
+    for (const c of filterChains(out)) expect(c.length).toBeLessThanOrEqual(MAX_CHAIN_NAME);
+    for (const s of out.ipsets.keys()) expect(s.length).toBeLessThanOrEqual(MAX_IPSET_NAME);
     expect(() => compileCalicoNode('n0', [endpoint(server)], () => 'cali0123456789ab')).toThrow(CalicoCompileError);
-    expect(() => compileCalicoNode('n0', [endpoint(server)], () => 'cali0123456789ab')).toThrow(/1-15 characters/);
     expect(() => compileCalicoNode('n0', [endpoint(server)], () => 'veth01')).toThrow(/must start with "cali"/);
     expect(() => compileCalicoNode('n0', [endpoint(server), endpoint(client)], () => 'cali01')).toThrow(/share interface/);
   });
 
-  it('compiles only the endpoints of the given node', () => {
+  it('builds the dispatch tree on the character after the common prefix, unknown interfaces dropped', () => {
+    const a = pod('a', '10.244.0.10');
+    const b = pod('b', '10.244.0.11');
+    const c = pod('c', '10.244.0.12');
+    const names: Record<string, string> = { a: 'cali1aaaaaaaaaa', b: 'cali1bbbbbbbbbb', c: 'cali2cccccccccc' };
+    const out = compileCalicoNode('n0', [endpoint(a), endpoint(b), endpoint(c)], (p) => names[p.name]!);
+    expect(rulesOf(out, 'cali-to-wl-dispatch')).toEqual([
+      '--out-interface cali1+ --goto cali-to-wl-dispatch-1',
+      '--out-interface cali2cccccccccc --goto cali-tw-cali2cccccccccc',
+      '-m comment --comment "Unknown interface" --jump DROP',
+    ]);
+    expect(rulesOf(out, 'cali-to-wl-dispatch-1')).toEqual([
+      '--out-interface cali1aaaaaaaaaa --goto cali-tw-cali1aaaaaaaaaa',
+      '--out-interface cali1bbbbbbbbbb --goto cali-tw-cali1bbbbbbbbbb',
+      '-m comment --comment "Unknown interface" --jump DROP',
+    ]);
+  });
+
+  it('compiles only the endpoints of the given node, deterministically', () => {
     const out = compileCalicoNode('n0', [endpoint(server), endpoint(remote, [allowFrom('r', [pods(client)])])], ifaceOf);
-    expect(out.chains).not.toContain('cali-tw-cali0000000000c');
-    expect(out.chains).toContain('cali-tw-cali0000000000a');
+    expect(filterChains(out)).not.toContain('cali-tw-cali0000000000c');
+    expect(filterChains(out)).toContain('cali-tw-cali0000000000a');
     expect(out.counts.ipsets).toBe(0);
-  });
-
-  it('gives a policy that resolved differently for two endpoints two chains', () => {
-    const forServer: ResolvedPolicy = { policy: 'default/named-port', rules: [{ peers: [{ kind: 'any' }], ports: [tcp(8080)] }] };
-    const forClient: ResolvedPolicy = { policy: 'default/named-port', rules: [{ peers: [{ kind: 'any' }], ports: [tcp(9090)] }] };
-    const same = compileCalicoNode('n0', [endpoint(server, [forServer]), endpoint(client, [{ ...forServer }])], ifaceOf);
-    expect(same.chains.filter((c) => c.startsWith('cali-pi-'))).toHaveLength(1);
-    const diff = compileCalicoNode('n0', [endpoint(server, [forServer]), endpoint(client, [forClient])], ifaceOf);
-    const pi = diff.chains.filter((c) => c.startsWith('cali-pi-'));
-    expect(pi).toHaveLength(2);
-    expect(chainRules(diff.iptablesRestore, pi[0]!)[0]).toContain('--dport 8080');
-    expect(chainRules(diff.iptablesRestore, pi[1]!)[0]).toContain('--dport 9090');
-  });
-
-  it('is deterministic and independent of the endpoint order', () => {
-    const eps = [
-      endpoint(server, [allowFrom('a', [pods(client)]), allowFrom('b', [{ kind: 'cidr', cidr: '192.168.0.0/16', except: ['192.168.1.0/24'] }])]),
-      endpoint(client, [], [allowFrom('c', [pods(server)])]),
-    ];
-    const a = compileCalicoNode('n0', eps, ifaceOf);
-    const b = compileCalicoNode('n0', [...eps].reverse(), ifaceOf);
-    expect(b.iptablesRestore).toBe(a.iptablesRestore);
-    expect(b.ipsetRestore).toBe(a.ipsetRestore);
-    expect(b.counts).toEqual(a.counts);
+    const eps = [endpoint(server, [allowFrom('a', [pods(client)])]), endpoint(client, [], [allowFrom('c', [pods(server)])])];
+    expect(compileCalicoNode('n0', [...eps].reverse(), ifaceOf).iptablesRestore).toBe(compileCalicoNode('n0', eps, ifaceOf).iptablesRestore);
   });
 
   it('counts what it renders', () => {
@@ -267,110 +285,95 @@ describe('compileCalicoNode', () => {
     const lines = out.iptablesRestore.split('\n');
     expect(out.counts.rules).toBe(lines.filter((l) => l.startsWith('-A ') || l.startsWith('-I ')).length);
     expect(out.counts.chains).toBe(lines.filter((l) => l.startsWith(':')).length);
-    expect(out.counts.chains).toBe(out.chains.length);
-  });
-
-  it('compiles 10000 policies for a few endpoints in well under a second', () => {
-    const others = Array.from({ length: 200 }, (_, i) => pod(`peer${i}`, `10.245.${i >> 8}.${i & 255}`));
-    const policies = Array.from({ length: 10_000 }, (_, i) =>
-      allowFrom(`filler-${i}`, [pods(others[i % others.length]!)], [tcp(1000 + (i % 5000))]),
-    );
-    const eps = [server, client, pod('third', '10.244.0.4')].map((p) => endpoint(p, policies));
-    const started = performance.now();
-    const out = compileCalicoNode('n0', eps, ifaceOf);
-    const ms = performance.now() - started;
-    expect(out.counts.chains).toBe(3 + 6 + 10_000);
-    expect(out.counts.ipsets).toBe(200);
-    expect(ms).toBeLessThan(1000);
+    expect(lines.filter((l) => l === 'COMMIT')).toHaveLength(3);
   });
 });
 
-describe('renderPorts', () => {
-  it('renders single ports, ranges, multiport, protocol-only and all', () => {
-    expect(renderPorts('all', 'x')).toEqual(['']);
-    expect(renderPorts([tcp(80)], 'x')).toEqual(['-p tcp -m tcp --dport 80']);
-    expect(renderPorts([tcp(8000, 8100)], 'x')).toEqual(['-p tcp -m tcp --dport 8000:8100']);
-    expect(renderPorts([tcp(443), tcp(80), tcp(80), tcp(9000, 9010)], 'x')).toEqual(['-p tcp -m multiport --dports 80,443,9000:9010']);
-    expect(renderPorts([{ protocol: 'UDP' }, { protocol: 'UDP', from: 53, to: 53 }, tcp(80)], 'x')).toEqual(['-p tcp -m tcp --dport 80', '-p udp']);
-    expect(renderPorts([{ protocol: 'SCTP', from: 5000, to: 5000 }], 'x')).toEqual(['-p sctp -m sctp --dport 5000']);
-    expect(renderPorts([], 'x')).toEqual([]);
+describe('diffCalico: only what changed is written', () => {
+  const fillers = (n: number, peers: PodInfo[]) => Array.from({ length: n }, (_, i) => allowFrom(`f-${i}`, [pods(peers[i % peers.length]!)], [tcp(10_000 + i)]));
+  const p1 = pod('p1', '10.245.0.1');
+  const p2 = pod('p2', '10.245.0.2');
+  const base = compileCalicoNode('n0', [endpoint(server, fillers(8, [p1])), endpoint(client)], ifaceOf);
+
+  it('writes everything, hooks included, into an empty node; nothing when nothing changed', () => {
+    const first = diffCalico(emptyView(), base);
+    expect(first.iptablesRestore).toBe(base.iptablesRestore);
+    expect(first.changed.chainsWritten).toBe(base.counts.chains);
+    expect(first.changed.setsCreated).toBe(base.counts.ipsets);
+    const again = diffCalico(viewOf(base), base);
+    expect(again).toEqual({ ipsetRestore: '', iptablesRestore: '', destroySets: [], changed: expect.objectContaining({ chainsWritten: 0, rulesWritten: 0, setMembersAdded: 0 }) });
+    expect(planCalicoDelta('cb-x-n0', 'n0', again)).toEqual([]);
   });
 
-  it('splits multiport at 15 slots, a range counting two', () => {
-    const ports = Array.from({ length: 14 }, (_, i) => tcp(100 + i)).concat([tcp(200, 210)]);
-    const out = renderPorts(ports, 'x');
-    expect(out).toHaveLength(2);
-    expect(out[0]!.split('--dports ')[1]!.split(',')).toHaveLength(14);
-    expect(out[1]).toBe('-p tcp -m tcp --dport 200:210'.replace('-m tcp --dport', '-m multiport --dports'));
+  it('a peer joining a selector is one ipset member add, no chain written', () => {
+    const next = compileCalicoNode('n0', [endpoint(server, fillers(8, [p1]).map((p, i) => (i === 3 ? { ...p, rules: [{ ...p.rules[0]!, peers: [pods(p1, p2)] }] } : p))), endpoint(client)], ifaceOf);
+    const d = diffCalico(viewOf(base), next);
+    expect(d.iptablesRestore).toBe('');
+    expect(d.ipsetRestore).toMatch(/^add cali40s:\S+ 10\.245\.0\.2\/32\n$/);
+    expect(d.changed).toMatchObject({ chainsWritten: 0, setMembersAdded: 1, setMembersDeleted: 0, setsCreated: 0 });
+    const back = diffCalico(viewOf(next), base);
+    expect(back.ipsetRestore).toMatch(/^del cali40s:\S+ 10\.245\.0\.2\/32 --exist\n$/);
   });
 
-  it('rejects impossible ports', () => {
-    expect(() => renderPorts([tcp(0)], 'rule 1')).toThrow(/rule 1: port 0/);
-    expect(() => renderPorts([tcp(90, 80)], 'rule 1')).toThrow(/ends before it starts/);
-    expect(() => renderPorts([tcp(70000)], 'rule 1')).toThrow(/not in 1-65535/);
-  });
-});
-
-describe('Calico install planning', () => {
-  const rules = compileCalicoNode('n0', [endpoint(server, [allowFrom('a', [pods(client)])]), endpoint(client)], ifaceOf);
-
-  it('restores ipsets, then one iptables transaction, inside the node namespace', () => {
-    const plan = planCalicoInstall('cb-x-n0', rules);
-    expect(plan.map((c) => c.argv)).toEqual([['ipset', 'restore', '-exist'], ['iptables-legacy-restore', '--noflush']]);
-    expect(plan.every((c) => c.netns === 'cb-x-n0')).toBe(true);
-    expect(plan[0]!.input).toBe(rules.ipsetRestore);
-    expect(plan[1]!.input).toBe(rules.iptablesRestore);
-    expect(planCalicoInstall('cb-x-n0', rules, { iptablesBackend: 'nft' })[1]!.argv[0]).toBe('iptables-nft-restore');
+  it('an added policy writes its chain, the group and the endpoint chain only; a removed one deletes its chain and set', () => {
+    const more = compileCalicoNode('n0', [endpoint(server, [...fillers(8, [p1]), allowFrom('zz-new', [pods(p2)])]), endpoint(client)], ifaceOf);
+    const d = diffCalico(viewOf(base), more);
+    const declared = d.iptablesRestore.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1, l.indexOf(' ')));
+    const group = filterChains(more).find((c) => c.startsWith('cali-gi-'))!;
+    expect(declared.sort()).toEqual([filterChains(base).find((c) => c.startsWith('cali-gi-'))!, group, 'cali-tw-cali0000000000a', policyChainName('ingress', 'default/zz-new')].sort());
+    expect(d.iptablesRestore.match(/^\*\w+/gm)).toEqual(['*filter']);
+    expect(d.iptablesRestore).not.toContain('-I FORWARD');
+    expect(d.changed).toMatchObject({ chainsWritten: 3, chainsDeleted: 1, setsCreated: 1, setMembersAdded: 1 });
+    // the old group chain goes in the same COMMIT, after the endpoint chain stopped jumping to it
+    expect(d.iptablesRestore.indexOf('-X cali-gi-')).toBeGreaterThan(d.iptablesRestore.lastIndexOf('-A cali-tw-'));
+    const back = diffCalico(viewOf(more), base);
+    expect(back.destroySets).toHaveLength(1);
+    expect(back.iptablesRestore).toContain(`-X ${policyChainName('ingress', 'default/zz-new')}`);
   });
 
-  it('updates without a second hook, flushing kept chains and deleting stale ones in the same commit', () => {
-    const current = { hookPresent: true, chains: [...rules.chains, 'cali-pi-oldoldoldoldoldoldol'], ipsets: ['cali40s:old', ...rules.ipsets] };
-    const text = renderIptablesTransaction(rules, current);
-    expect(text).not.toContain('-j cali-FORWARD');
-    expect(text.startsWith('*filter\n:cali-pi-oldoldoldoldoldoldol - [0:0]\n')).toBe(true);
-    expect(text.endsWith('-X cali-pi-oldoldoldoldoldoldol\nCOMMIT\n')).toBe(true);
-    for (const c of rules.chains) expect(text).toContain(`:${c} - [0:0]\n`);
-    expect(text.match(/^COMMIT$/gm)).toHaveLength(1);
-    const plan = planCalicoUpdate('cb-x-n0', rules, current);
-    expect(plan.map((c) => c.argv)).toEqual([
-      ['ipset', 'restore', '-exist'],
-      ['iptables-legacy-restore', '--noflush'],
-      ['ipset', 'destroy', 'cali40s:old'],
-    ]);
-    expect(plan[2]!.allowFailure).toBe(true);
+  it('a new pod gets its endpoint chains and dispatch entries', () => {
+    const newPod = pod('newpod', '10.244.0.9');
+    const next = compileCalicoNode('n0', [endpoint(server, fillers(8, [p1])), endpoint(client), endpoint(newPod)], ifaceOf);
+    const d = diffCalico(viewOf(base), next);
+    const declared = d.iptablesRestore.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1, l.indexOf(' ')));
+    expect(declared).toEqual(expect.arrayContaining([`cali-tw-${ifaceOf(newPod)}`, `cali-fw-${ifaceOf(newPod)}`]));
+    expect(declared.some((c) => c.startsWith('cali-from-wl-dispatch'))).toBe(true);
+    expect(declared.some((c) => c.startsWith('cali-pi-'))).toBe(false);
   });
 
-  it('reads the installed state and counts from iptables-save', async () => {
+  it('reads what a node holds from iptables-save and rewrites it all (contents unknown), hooks kept', async () => {
     const save = [
+      '*raw',
+      ':PREROUTING ACCEPT [0:0]',
+      ':cali-PREROUTING - [0:0]',
+      '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+      'COMMIT',
       '*filter',
-      ':INPUT ACCEPT [0:0]',
       ':FORWARD ACCEPT [0:0]',
       ':cali-FORWARD - [0:0]',
-      ':cali-tw-cali0000000000a - [0:0]',
-      '-A FORWARD -m comment --comment "cali:forward-hook" -j cali-FORWARD',
+      ':cali-pi-_stalestalestalestale - [0:0]',
+      '-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD',
       '-A FORWARD -j OTHER',
-      '-A cali-FORWARD -j MARK --set-xmark 0x0/0x30000',
-      '-A cali-tw-cali0000000000a -j DROP',
+      '-A cali-FORWARD -m comment --comment "cali:W_vvds1Nw3n9QE2f" -j MARK --set-xmark 0x0/0x1a0000',
       'COMMIT',
     ].join('\n');
-    expect(parseCalicoState(save, 'cali40s:a\nother\n')).toEqual({
-      hookPresent: true,
-      chains: ['cali-FORWARD', 'cali-tw-cali0000000000a'],
-      ipsets: ['cali40s:a'],
-    });
-    expect(countCalicoRules(save)).toEqual({ rules: 3, chains: 2 });
-    const runner = new FakeRunner((argv) => (argv.includes('iptables-legacy-save') ? { stdout: save } : { stdout: 'cali40s:a\n' }));
-    expect(await readCalicoCounters(runner, 'cb-x-n0')).toEqual({ rules: 3, chains: 2 });
-    expect(runner.log[0]!.argv).toEqual(['ip', 'netns', 'exec', 'cb-x-n0', 'iptables-legacy-save', '-t', 'filter']);
+    const view = parseCalicoState(save, 'cali40s:a\nother\n');
+    expect([...view.hooked].sort()).toEqual(['filter', 'raw']);
+    expect(view.ipsets).toEqual(new Map([['cali40s:a', null]]));
+    expect(countCalicoRules(save)).toEqual({ rules: 3, chains: 3 });
+    const d = diffCalico(view, base);
+    expect(d.iptablesRestore).not.toContain('-I FORWARD');
+    expect(d.iptablesRestore).toContain('-I PREROUTING'); // mangle had no hook yet
+    expect(d.iptablesRestore).toContain('-X cali-pi-_stalestalestalestale');
+    expect(d.destroySets).toEqual(['cali40s:a']);
 
-    // installCalicoRules reads that state and so leaves the existing hook alone
-    const inputs: string[] = [];
-    const r2 = new FakeRunner((argv, spec) => {
-      if (spec.input !== undefined) inputs.push(spec.input);
-      return argv.includes('iptables-legacy-save') ? { stdout: save } : { stdout: '' };
+    const inputs: Array<{ argv: string[]; input?: string }> = [];
+    const runner = new FakeRunner((argv, spec) => {
+      inputs.push({ argv, input: spec.input });
+      return argv.includes('iptables-nft-save') ? { stdout: save } : argv.includes('list') ? { stdout: 'cali40s:a\n' } : { stdout: '' };
     });
-    await installCalicoRules(r2, 'cb-x-n0', rules);
-    expect(inputs[1]).not.toContain('-j cali-FORWARD');
-    expect(inputs[1]).toContain(':cali-pi-');
+    const r = await installCalicoRules(runner, 'cb-x-n0', base);
+    expect(inputs.map((i) => i.argv.slice(4))).toEqual([['iptables-nft-save'], ['ipset', 'list', '-n'], ['ipset', 'restore'], ['iptables-nft-restore', '--noflush'], ['ipset', 'destroy', 'cali40s:a']]);
+    expect(r.changed.chainsDeleted).toBe(1);
   });
 });

@@ -1,15 +1,19 @@
-// Installs compiled Calico-model rules into a node namespace: ipsets first (the chains reference them),
-// then the whole cali-* filter state in ONE iptables-restore transaction, as Felix writes it.
-// Planners are pure; installCalicoRules/readCalico* are the thin parts that talk to a Runner.
+// Applies compiled Calico-model state to a node namespace the way Felix does (felix/iptables/table.go,
+// felix/ipsets/ipsets.go): ipset changes first (creates, member dels and adds), then ONE
+// `iptables-restore --noflush` holding only the chains that changed, then destroying sets nothing uses.
+// The diff is pure (diffCalico); installCalicoRules/readCalico* are the thin parts that talk to a Runner.
+import { DEFAULT_IPTABLES_BACKEND, IPTABLES_BACKENDS, type IptablesBackendName } from '../../../config/schema.js';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
-import { CHAIN_FORWARD, type CalicoNodeRules } from './compile.js';
+import { CHAIN_FORWARD, CHAIN_PREROUTING, TABLES, ipsetCreateLine, type CalicoNodeRules, type CompiledTable, type TableName } from './compile.js';
 
 /**
- * Which iptables flavour writes the rules. Both evaluate the cali-* chains rule by rule; `legacy` is
- * the default because it installs 5000-policy tables several times faster (see the kernel test).
+ * Which iptables flavour writes the rules. Felix's IptablesBackend defaults to auto
+ * (felix/config/config_params.go), and felix/environment/feature_detect_linux.go DetectBackend picks nft when
+ * kubelet's KUBE-* chains are in the nft mangle table, as on current distributions and kind nodes: so nft
+ * is the default here, legacy the recorded alternative.
  */
-export type IptablesBackend = 'legacy' | 'nft';
-export const DEFAULT_IPTABLES_BACKEND: IptablesBackend = 'legacy';
+export { DEFAULT_IPTABLES_BACKEND, IPTABLES_BACKENDS };
+export type IptablesBackend = IptablesBackendName;
 
 export function iptablesBinaries(backend: IptablesBackend): { restore: string; save: string } {
   return backend === 'nft'
@@ -17,14 +21,121 @@ export function iptablesBinaries(backend: IptablesBackend): { restore: string; s
     : { restore: 'iptables-legacy-restore', save: 'iptables-legacy-save' };
 }
 
-/** What a previous install left in the node namespace (read by readCalicoState). */
-export interface CalicoInstalledState {
-  /** FORWARD already jumps to cali-FORWARD. */
-  hookPresent: boolean;
-  /** cali-* chains present. */
-  chains: string[];
-  /** cali40* ipsets present. */
-  ipsets: string[];
+/**
+ * What is (believed to be) in a node: chains per table with their rendered rules, and sets with their
+ * members. `null` content means "present, content unknown" (read back from the kernel): always rewritten.
+ */
+export interface CalicoDataplaneView {
+  /** Tables whose Felix hooks (PREROUTING/FORWARD rules) are in place. */
+  hooked: Set<TableName>;
+  chains: Map<TableName, Map<string, readonly string[] | null>>;
+  ipsets: Map<string, readonly string[] | null>;
+}
+
+export function emptyView(): CalicoDataplaneView {
+  return { hooked: new Set(), chains: new Map(), ipsets: new Map() };
+}
+
+/** The view after `rules` were applied. */
+export function viewOf(rules: CalicoNodeRules): CalicoDataplaneView {
+  return {
+    hooked: new Set(rules.tables.map((t) => t.table)),
+    chains: new Map(rules.tables.map((t) => [t.table, new Map(t.chains)])),
+    ipsets: new Map(rules.ipsets),
+  };
+}
+
+export interface CalicoChangeCounts {
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesWritten: number;
+  setsCreated: number;
+  setsDestroyed: number;
+  setMembersAdded: number;
+  setMembersDeleted: number;
+}
+
+export interface CalicoDelta {
+  /** `ipset restore` input; empty when no set changes. */
+  ipsetRestore: string;
+  /** `iptables-restore --noflush` input with only the tables that change; empty when nothing does. */
+  iptablesRestore: string;
+  /** Sets to destroy after the iptables commit stopped referencing them. */
+  destroySets: string[];
+  changed: CalicoChangeCounts;
+}
+
+const sameLines = (a: readonly string[] | null | undefined, b: readonly string[]): boolean =>
+  !!a && a.length === b.length && a.every((line, i) => line === b[i]);
+
+/**
+ * The change from `current` to `next`: chains whose rules differ (or are new) are declared — which flushes them
+ * under --noflush — and refilled; chains `next` no longer has are flushed and deleted in the same COMMIT, after
+ * the chains that referenced them were rewritten. Set members are added and deleted one by one.
+ */
+export function diffCalico(current: CalicoDataplaneView, next: CalicoNodeRules): CalicoDelta {
+  const changed: CalicoChangeCounts = { chainsWritten: 0, chainsDeleted: 0, rulesWritten: 0, setsCreated: 0, setsDestroyed: 0, setMembersAdded: 0, setMembersDeleted: 0 };
+  const ipt: string[] = [];
+  const byTable = new Map<TableName, CompiledTable>(next.tables.map((t) => [t.table, t]));
+  for (const table of TABLES) {
+    const want = byTable.get(table);
+    const have = current.chains.get(table) ?? new Map<string, readonly string[] | null>();
+    const write = want ? [...want.chains].filter(([name, lines]) => !sameLines(have.get(name), lines)) : [];
+    const stale = [...have.keys()].filter((name) => !want?.chains.has(name)).sort();
+    const hook = want !== undefined && !current.hooked.has(table);
+    if (write.length === 0 && stale.length === 0 && !hook) continue;
+    ipt.push(`*${table}`);
+    for (const [name] of write) ipt.push(`:${name} - [0:0]`);
+    for (const name of stale) ipt.push(`:${name} - [0:0]`);
+    if (hook) ipt.push(...want.hooks);
+    for (const [, lines] of write) ipt.push(...lines);
+    for (const name of stale) ipt.push(`-X ${name}`);
+    ipt.push('COMMIT');
+    changed.chainsWritten += write.length;
+    changed.chainsDeleted += stale.length;
+    changed.rulesWritten += write.reduce((a, [, l]) => a + l.length, 0) + (hook ? want.hooks.length : 0);
+  }
+
+  const sets: string[] = [];
+  const adds: string[] = [];
+  for (const [name, members] of next.ipsets) {
+    const had = current.ipsets.get(name);
+    if (had === undefined) {
+      sets.push(ipsetCreateLine(name));
+      changed.setsCreated++;
+      for (const m of members) adds.push(`add ${name} ${m}`);
+      changed.setMembersAdded += members.length;
+    } else if (had === null) {
+      // Present with unknown members: start it over.
+      sets.push(`${ipsetCreateLine(name)} -exist`, `flush ${name}`);
+      for (const m of members) adds.push(`add ${name} ${m}`);
+      changed.setMembersAdded += members.length;
+    } else {
+      const old = new Set(had);
+      const now = new Set(members);
+      for (const m of had) {
+        if (!now.has(m)) {
+          adds.push(`del ${name} ${m} --exist`);
+          changed.setMembersDeleted++;
+        }
+      }
+      for (const m of members) {
+        if (!old.has(m)) {
+          adds.push(`add ${name} ${m}`);
+          changed.setMembersAdded++;
+        }
+      }
+    }
+  }
+  const destroySets = [...current.ipsets.keys()].filter((s) => !next.ipsets.has(s)).sort();
+  changed.setsDestroyed = destroySets.length;
+  const ipsetLines = [...sets, ...adds];
+  return {
+    ipsetRestore: ipsetLines.length ? `${ipsetLines.join('\n')}\n` : '',
+    iptablesRestore: ipt.length ? `${ipt.join('\n')}\n` : '',
+    destroySets,
+    changed,
+  };
 }
 
 export interface CalicoInstallOptions {
@@ -32,114 +143,99 @@ export interface CalicoInstallOptions {
   timeoutMs?: number;
 }
 
-const NO_STATE: CalicoInstalledState = { hookPresent: false, chains: [], ipsets: [] };
-
-/**
- * The restore text for going from `current` to `rules` atomically: the FORWARD hook only when it is
- * missing, every wanted chain re-declared (so flushed and refilled), and chains the new rules no longer
- * use flushed and deleted, all inside the same COMMIT.
- */
-export function renderIptablesTransaction(rules: CalicoNodeRules, current: CalicoInstalledState): string {
-  let text = rules.iptablesRestore;
-  if (current.hookPresent) text = text.replace(`${rules.forwardHook}\n`, '');
-  const wanted = new Set(rules.chains);
-  const stale = current.chains.filter((c) => !wanted.has(c)).sort();
-  if (stale.length === 0) return text;
-  const declare = stale.map((c) => `:${c} - [0:0]`);
-  const remove = stale.map((c) => `-X ${c}`);
-  // Declarations go before the first rule (right after `*filter`), deletions just before COMMIT.
-  const commitAt = text.lastIndexOf('COMMIT');
-  return `*filter\n${declare.join('\n')}\n${text.slice('*filter\n'.length, commitAt)}${remove.join('\n')}\n${text.slice(commitAt)}`;
-}
-
-/**
- * Commands for installing `rules` into `nodeNetns`, given what is there already (default: nothing).
- * ipsets are content-addressed, so `ipset restore -exist` never changes a set a live rule uses;
- * sets the new rules dropped are destroyed after the iptables commit no longer references them.
- */
-export function planCalicoUpdate(
-  nodeNetns: string,
-  rules: CalicoNodeRules,
-  current: CalicoInstalledState,
-  opts: CalicoInstallOptions = {},
-): CommandSpec[] {
+/** Commands applying a delta in `nodeNetns`; empty when nothing changes. */
+export function planCalicoDelta(nodeNetns: string, node: string, delta: CalicoDelta, opts: CalicoInstallOptions = {}): CommandSpec[] {
   const { restore } = iptablesBinaries(opts.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND);
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  const plan: CommandSpec[] = [
-    {
-      argv: ['ipset', 'restore', '-exist'],
+  const plan: CommandSpec[] = [];
+  const c = delta.changed;
+  if (delta.ipsetRestore) {
+    plan.push({
+      argv: ['ipset', 'restore'],
       netns: nodeNetns,
-      input: rules.ipsetRestore,
+      input: delta.ipsetRestore,
       timeoutMs,
-      purpose: `create Calico-model ipsets on ${rules.node} (${rules.counts.ipsets} sets)`,
-    },
-    {
+      purpose: `Calico-model ipsets on ${node} (+${c.setsCreated} sets, +${c.setMembersAdded}/-${c.setMembersDeleted} members)`,
+    });
+  }
+  if (delta.iptablesRestore) {
+    plan.push({
       argv: [restore, '--noflush'],
       netns: nodeNetns,
-      input: renderIptablesTransaction(rules, current),
+      input: delta.iptablesRestore,
       timeoutMs,
-      purpose: `install Calico-model chains on ${rules.node} (${rules.counts.rules} rules)`,
-    },
-  ];
-  const wantedSets = new Set(rules.ipsets);
-  for (const set of current.ipsets.filter((s) => !wantedSets.has(s)).sort()) {
-    plan.push({
-      argv: ['ipset', 'destroy', set],
-      netns: nodeNetns,
-      timeoutMs,
-      allowFailure: true, // a set still referenced elsewhere just stays
-      purpose: `remove unused Calico-model ipset ${set}`,
+      purpose: `Calico-model chains on ${node} (${c.chainsWritten} chains, ${c.rulesWritten} rules written; ${c.chainsDeleted} deleted)`,
     });
+  }
+  for (const set of delta.destroySets) {
+    plan.push({ argv: ['ipset', 'destroy', set], netns: nodeNetns, timeoutMs, allowFailure: true, purpose: `remove unused Calico-model ipset ${set}` });
   }
   return plan;
 }
 
-/** Commands for a first install into a clean node namespace. */
-export function planCalicoInstall(nodeNetns: string, rules: CalicoNodeRules, opts: CalicoInstallOptions = {}): CommandSpec[] {
-  return planCalicoUpdate(nodeNetns, rules, NO_STATE, opts);
-}
-
-/** Parses `iptables-save -t filter` and `ipset list -n` output into the installed state. */
-export function parseCalicoState(iptablesSave: string, ipsetNames: string): CalicoInstalledState {
-  const chains: string[] = [];
-  let hookPresent = false;
+/** Parses `iptables-save` (all tables) and `ipset list -n` into a view with unknown chain and set contents. */
+export function parseCalicoState(iptablesSave: string, ipsetNames: string): CalicoDataplaneView {
+  const view = emptyView();
+  let table: TableName | undefined;
   for (const line of iptablesSave.split('\n')) {
-    if (line.startsWith(':cali-')) chains.push(line.slice(1, line.indexOf(' ')));
-    else if (line.startsWith('-A FORWARD ') && line.endsWith(`-j ${CHAIN_FORWARD}`)) hookPresent = true;
+    if (line.startsWith('*')) {
+      const name = line.slice(1).trim();
+      table = (TABLES as readonly string[]).includes(name) ? (name as TableName) : undefined;
+    } else if (!table) continue;
+    else if (line.startsWith(':cali-')) {
+      const chains = view.chains.get(table) ?? new Map<string, null>();
+      chains.set(line.slice(1, line.indexOf(' ')), null);
+      view.chains.set(table, chains);
+    } else if (
+      (table === 'filter' && line.startsWith('-A FORWARD ') && line.endsWith(`-j ${CHAIN_FORWARD}`)) ||
+      (table !== 'filter' && line.startsWith('-A PREROUTING ') && line.endsWith(`-j ${CHAIN_PREROUTING}`))
+    ) {
+      view.hooked.add(table);
+    }
   }
-  const ipsets = ipsetNames
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('cali40'));
-  return { hookPresent, chains, ipsets };
+  for (const l of ipsetNames.split('\n')) {
+    const name = l.trim();
+    if (name.startsWith('cali40')) view.ipsets.set(name, null);
+  }
+  return view;
 }
 
-export async function readCalicoState(runner: Runner, netns: string, opts: CalicoInstallOptions = {}): Promise<CalicoInstalledState> {
+export async function readCalicoState(runner: Runner, netns: string, opts: CalicoInstallOptions = {}): Promise<CalicoDataplaneView> {
   const { save } = iptablesBinaries(opts.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND);
-  const ipt = await runner.run({ argv: [save, '-t', 'filter'], netns, purpose: 'read installed Calico-model chains' });
+  const ipt = await runner.run({ argv: [save], netns, purpose: 'read installed Calico-model chains' });
   const sets = await runner.run({ argv: ['ipset', 'list', '-n'], netns, purpose: 'read installed Calico-model ipsets' });
   return parseCalicoState(ipt.stdout, sets.stdout);
 }
 
-/** Installs or updates the node's rules; returns the time the iptables transaction took. */
+export interface CalicoApplyReport {
+  iptablesRestoreMs: number;
+  ipsetRestoreMs: number;
+  totalMs: number;
+  changed: CalicoChangeCounts;
+}
+
+/** Applies the change from `current` (default: read from the node) to `rules`. */
 export async function installCalicoRules(
   runner: Runner,
   nodeNetns: string,
   rules: CalicoNodeRules,
-  opts: CalicoInstallOptions = {},
-): Promise<{ iptablesRestoreMs: number; totalMs: number }> {
+  opts: CalicoInstallOptions & { current?: CalicoDataplaneView } = {},
+): Promise<CalicoApplyReport> {
   const started = performance.now();
-  const current = await readCalicoState(runner, nodeNetns, opts);
+  const current = opts.current ?? (await readCalicoState(runner, nodeNetns, opts));
+  const delta = diffCalico(current, rules);
   let iptablesRestoreMs = 0;
-  for (const spec of planCalicoUpdate(nodeNetns, rules, current, opts)) {
+  let ipsetRestoreMs = 0;
+  for (const spec of planCalicoDelta(nodeNetns, rules.node, delta, opts)) {
     const r = await runner.run(spec);
-    if (spec.argv[0]!.includes('iptables')) iptablesRestoreMs = r.durationMs;
+    if (spec.argv[0]!.startsWith('iptables')) iptablesRestoreMs = r.durationMs;
+    else if (spec.argv[1] === 'restore') ipsetRestoreMs = r.durationMs;
   }
-  return { iptablesRestoreMs, totalMs: performance.now() - started };
+  return { iptablesRestoreMs, ipsetRestoreMs, totalMs: performance.now() - started, changed: delta.changed };
 }
 
 export interface CalicoCounters {
-  /** `-A` lines in cali-* chains plus FORWARD's jumps to cali-FORWARD. */
+  /** Rules in cali-* chains plus Felix's rules in the kernel chains (marked by a cali: comment). */
   rules: number;
   chains: number;
 }
@@ -149,13 +245,13 @@ export function countCalicoRules(iptablesSave: string): CalicoCounters {
   let chains = 0;
   for (const line of iptablesSave.split('\n')) {
     if (line.startsWith(':cali-')) chains++;
-    else if (line.startsWith('-A cali-') || (line.startsWith('-A FORWARD ') && line.endsWith(`-j ${CHAIN_FORWARD}`))) rules++;
+    else if (line.startsWith('-A cali-') || (line.startsWith('-A ') && line.includes('--comment "cali:')) || (line.startsWith('-A ') && line.includes('--comment cali:'))) rules++;
   }
   return { rules, chains };
 }
 
 export async function readCalicoCounters(runner: Runner, netns: string, opts: CalicoInstallOptions = {}): Promise<CalicoCounters> {
   const { save } = iptablesBinaries(opts.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND);
-  const r = await runner.run({ argv: [save, '-t', 'filter'], netns, purpose: 'count Calico-model rules' });
+  const r = await runner.run({ argv: [save], netns, purpose: 'count Calico-model rules' });
   return countCalicoRules(r.stdout);
 }

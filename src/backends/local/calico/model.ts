@@ -1,9 +1,12 @@
-// The Calico-style model as a LocalModel: routed veths named cali…, per-node iptables/ipset state compiled from
-// the resolved policy set and installed in one iptables-restore transaction per node.
-import type { LocalModel, ModelContext, ModelState } from '../models.js';
+// The Calico-style model as a LocalModel: routed veths named cali…, per-node raw/mangle/filter chains and ipsets
+// compiled from the resolved policy set in Felix v3.30.3's layout. install() writes what the node lacks;
+// update() diffs against what this model installed on the same topology and writes only the changes, as Felix
+// does (changed chains in one iptables-restore --noflush, ipset member adds/dels).
+import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import type { Attachment, Topology } from '../topology.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
-import { compileCalicoNode } from './compile.js';
-import { installCalicoRules, DEFAULT_IPTABLES_BACKEND } from './install.js';
+import { FELIX_LAYOUT_VERSION, compileCalicoNode, type CalicoNodeRules } from './compile.js';
+import { DEFAULT_IPTABLES_BACKEND, installCalicoRules, viewOf, type CalicoChangeCounts, type IptablesBackend } from './install.js';
 
 function ifaceLookup(ctx: ModelContext): (pod: PodInfo) => string {
   const byPod = new Map(ctx.topology.pods.map((p) => [podKey(p), p.hostIf]));
@@ -14,44 +17,122 @@ function ifaceLookup(ctx: ModelContext): (pod: PodInfo) => string {
   };
 }
 
-export const calicoModel: LocalModel = {
-  cni: 'calico',
-  name: 'Calico-style iptables model',
-  description:
-    "Calico-style iptables model on the local kernel: routed cali* veths with proxy ARP, Felix's chain layout (cali-FORWARD → dispatch → cali-tw-/cali-fw-<iface> → cali-pi-/cali-po-<policy>), selectors as ipsets, one iptables-restore transaction per node (iptables-legacy)",
-  enforcesPolicy: true,
-  attachment: 'routed',
-  hostIfPrefix: 'cali',
-  async install(ctx: ModelContext): Promise<ModelState> {
+function backendOf(ctx: ModelContext): IptablesBackend {
+  return ctx.config.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND;
+}
+
+interface Installed {
+  backend: IptablesBackend;
+  nodes: Map<string, CalicoNodeRules>;
+}
+
+function stateOf(backend: IptablesBackend, nodes: Iterable<CalicoNodeRules>, timing: { compileMs: number; iptablesRestoreMs: number; ipsetRestoreMs: number }): ModelState {
+  let rules = 0;
+  let chains = 0;
+  let ipsets = 0;
+  let ipsetMembers = 0;
+  let groupChains = 0;
+  let maxRulesPerNode = 0;
+  let rulesTraversedPerPolicy = 0;
+  for (const n of nodes) {
+    rules += n.counts.rules;
+    chains += n.counts.chains;
+    ipsets += n.counts.ipsets;
+    ipsetMembers += n.counts.ipsetMembers;
+    groupChains += n.counts.groupChains;
+    maxRulesPerNode = Math.max(maxRulesPerNode, n.counts.rules);
+    rulesTraversedPerPolicy = Math.max(rulesTraversedPerPolicy, n.rulesTraversedPerPolicy);
+  }
+  return {
+    iptablesBackend: backend,
+    felixLayout: FELIX_LAYOUT_VERSION,
+    iptablesRules: rules,
+    iptablesRulesMaxPerNode: maxRulesPerNode,
+    chains,
+    groupChains,
+    ipsets,
+    ipsetMembers,
+    rulesTraversedPerPolicy,
+    compileMs: Math.round(timing.compileMs),
+    iptablesRestoreMs: Math.round(timing.iptablesRestoreMs),
+    ipsetRestoreMs: Math.round(timing.ipsetRestoreMs),
+  };
+}
+
+export interface CalicoModelSpec {
+  cni: 'calico' | 'canal';
+  name: string;
+  description: string;
+  attachment: Attachment;
+}
+
+/** A LocalModel enforcing with the Felix iptables layout; calico and canal differ only in how pods attach. */
+export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
+  // What this model last wrote per topology: the base update() diffs against. Weak: a finished run's
+  // topology takes its entry with it.
+  const installed = new WeakMap<Topology, Installed>();
+
+  async function apply(ctx: ModelContext, mode: 'install' | 'update'): Promise<{ state: ModelState; changed: CalicoChangeCounts; compileMs: number; applyMs: number }> {
     const ifaceOf = ifaceLookup(ctx);
-    let rules = 0;
-    let chains = 0;
-    let ipsets = 0;
-    let ipsetMembers = 0;
-    let compileMs = 0;
-    let restoreMs = 0;
-    let maxRulesPerNode = 0;
+    const backend = backendOf(ctx);
+    const before = installed.get(ctx.topology);
+    if (mode === 'update' && !before) throw new Error(`${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
+    if (mode === 'update' && before!.backend !== backend) {
+      throw new Error(`${spec.cni} model: installed with iptables-${before!.backend}, asked to update with iptables-${backend}; reinstall instead`);
+    }
+    const changed: CalicoChangeCounts = { chainsWritten: 0, chainsDeleted: 0, rulesWritten: 0, setsCreated: 0, setsDestroyed: 0, setMembersAdded: 0, setMembersDeleted: 0 };
+    const timing = { compileMs: 0, iptablesRestoreMs: 0, ipsetRestoreMs: 0 };
+    let applyMs = 0;
+    const nodes = new Map<string, CalicoNodeRules>();
     for (const node of ctx.topology.nodes) {
       const t = performance.now();
       const compiled = compileCalicoNode(node.name, ctx.endpoints, ifaceOf);
-      compileMs += performance.now() - t;
-      const r = await installCalicoRules(ctx.runner, node.netns, compiled);
-      restoreMs += r.iptablesRestoreMs;
-      rules += compiled.counts.rules;
-      chains += compiled.counts.chains;
-      ipsets += compiled.counts.ipsets;
-      ipsetMembers += compiled.counts.ipsetMembers;
-      maxRulesPerNode = Math.max(maxRulesPerNode, compiled.counts.rules);
+      timing.compileMs += performance.now() - t;
+      const previous = mode === 'update' ? before!.nodes.get(node.name) : undefined;
+      const r = await installCalicoRules(ctx.runner, node.netns, compiled, {
+        iptablesBackend: backend,
+        // install reads what the node holds (it may be another case's rules); update trusts what it wrote.
+        current: mode === 'update' ? (previous ? viewOf(previous) : undefined) : undefined,
+      });
+      applyMs += r.totalMs;
+      timing.iptablesRestoreMs += r.iptablesRestoreMs;
+      timing.ipsetRestoreMs += r.ipsetRestoreMs;
+      for (const k of Object.keys(changed) as Array<keyof CalicoChangeCounts>) changed[k] += r.changed[k];
+      nodes.set(node.name, compiled);
     }
-    return {
-      iptablesBackend: DEFAULT_IPTABLES_BACKEND,
-      iptablesRules: rules,
-      iptablesRulesMaxPerNode: maxRulesPerNode,
-      chains,
-      ipsets,
-      ipsetMembers,
-      compileMs: Math.round(compileMs),
-      iptablesRestoreMs: Math.round(restoreMs),
-    };
-  },
-};
+    if (!ctx.runner.dryRun) installed.set(ctx.topology, { backend, nodes });
+    return { state: stateOf(backend, nodes.values(), timing), changed, compileMs: timing.compileMs, applyMs };
+  }
+
+  return {
+    cni: spec.cni,
+    name: spec.name,
+    description: spec.description,
+    enforcesPolicy: true,
+    attachment: spec.attachment,
+    hostIfPrefix: 'cali',
+    async install(ctx: ModelContext): Promise<ModelState> {
+      return (await apply(ctx, 'install')).state;
+    },
+    async update(ctx: ModelContext): Promise<ModelUpdateReport> {
+      const r = await apply(ctx, 'update');
+      return { agentMs: r.compileMs + r.applyMs, compileMs: r.compileMs, applyMs: r.applyMs, changed: { ...r.changed }, state: r.state };
+    },
+  };
+}
+
+export const CALICO_DESCRIPTION =
+  `Calico-style iptables model on the local kernel, in Felix ${FELIX_LAYOUT_VERSION}'s layout: routed cali* veths with proxy ARP; ` +
+  'raw and mangle cali-PREROUTING (mark clearing, rpfilter on workload traffic, conntrack accept); filter cali-FORWARD → ' +
+  'dispatch tree → cali-tw-/cali-fw-<iface> → one cali-gi-/cali-go- group chain per run of same-selector policies (returnStride 5) → ' +
+  'cali-pi-/cali-po-<policy> (trailing RETURN stripped, -m multiport ports, cali:<hash> comments), kns/ksa profile chains; ' +
+  'selectors as hash:net ipsets (maxelem 1048576, kernel-default hash size); changes written as Felix writes them. ' +
+  'Left out: nat table and kube-proxy, filter INPUT/OUTPUT (cali-INPUT, cali-wl-to-host), host endpoints, flow logs; ' +
+  'sets are named by the rule peer they serve rather than by selector text, and groups by the endpoints their policies select';
+
+export const calicoModel: LocalModel = felixIptablesModel({
+  cni: 'calico',
+  name: 'Calico-style iptables model',
+  description: CALICO_DESCRIPTION,
+  attachment: 'routed',
+});

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// Benchmark: what the Felix 3.30 layout and the iptables backend cost per policy. One calico topology
+// (cross-node, client's allow last); for each round, every (layout × backend × N) point in a seeded shuffled
+// order: both nodes' tables and ipsets are emptied, the ruleset installed, then connect p50 measured with
+// cb-probe. Layouts: "pre-3.28" (the model before issue 13: jump + return per policy, set match + RETURN per
+// policy chain, -m tcp --dport, no comments, ipset hashsize 64) and "felix-3.30" (src/backends/local/calico).
+// Prints a table of slopes (least squares of p50 over N, all rounds) in ns/policy and ns/rule traversed.
+// Usage (root, after npm run build): node scripts/calico-layout-slope.mjs [Ns=1000,2500,5000,7500,10000] [samples=1000] [rounds=2]
+import { ExecRunner } from '../dist/exec/runner.js';
+import { LocalBackend, buildInventory } from '../dist/backends/local/backend.js';
+import { resolveRunConfig } from '../dist/config/load.js';
+import { newRunId, SERVER_PORT } from '../dist/backends/local/topology.js';
+import { planClient, runClient } from '../dist/probe/native.js';
+import { quantile, sortedCopy } from '../dist/stats/summary.js';
+import { resolveEndpoints } from '../dist/policy/resolve.js';
+import { benchmarkPolicySet } from '../dist/run/run.js';
+import { compileCalicoNode } from '../dist/backends/local/calico/compile.js';
+import { compilePre328Node } from '../dist/backends/local/calico/pre328.js';
+import { emptyView, installCalicoRules, iptablesBinaries } from '../dist/backends/local/calico/install.js';
+
+const Ns = (process.argv[2] ?? '1000,2500,5000,7500,10000').split(',').map(Number);
+const samples = Number(process.argv[3] ?? 1000);
+const rounds = Number(process.argv[4] ?? 2);
+const LAYOUTS = ['pre-3.28', 'felix-3.30'];
+const BACKENDS = ['legacy', 'nft'];
+
+const { config } = resolveRunConfig({ cni: 'calico', backend: 'local', policies: '0', samples: String(samples), warmup: '0' });
+const backend = new LocalBackend({ config, runId: newRunId() });
+const runner = new ExecRunner();
+const median = (xs) => quantile(sortedCopy(xs), 0.5);
+
+let seed = 7;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const shuffle = (xs) => {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+};
+
+const EMPTY_TABLES = [
+  '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT',
+  '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT',
+  '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
+].join('\n');
+
+async function reset(nodes) {
+  for (const n of nodes) {
+    for (const b of BACKENDS) await runner.run({ argv: [iptablesBinaries(b).restore], netns: n.netns, input: EMPTY_TABLES, timeoutMs: 120_000 });
+    await runner.run({ argv: ['ipset', 'destroy'], netns: n.netns, timeoutMs: 120_000 });
+  }
+}
+
+async function install(layout, iptablesBackend, endpoints, nodes, ifaceOf) {
+  for (const n of nodes) {
+    if (layout === 'felix-3.30') {
+      await installCalicoRules(runner, n.netns, compileCalicoNode(n.name, endpoints, ifaceOf), { iptablesBackend, current: emptyView() });
+    } else {
+      const old = compilePre328Node(n.name, endpoints, ifaceOf);
+      await runner.run({ argv: ['ipset', 'restore', '-exist'], netns: n.netns, input: old.ipsetRestore, timeoutMs: 120_000 });
+      await runner.run({ argv: [iptablesBinaries(iptablesBackend).restore, '--noflush'], netns: n.netns, input: old.iptablesRestore, timeoutMs: 120_000 });
+    }
+  }
+}
+
+function fit(points) {
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p.n, 0) / n;
+  const my = points.reduce((a, p) => a + p.p50Ns, 0) / n;
+  const sxx = points.reduce((a, p) => a + (p.n - mx) ** 2, 0);
+  const sxy = points.reduce((a, p) => a + (p.n - mx) * (p.p50Ns - my), 0);
+  return { slope: sxy / sxx, intercept: my - (sxy / sxx) * mx };
+}
+
+const results = [];
+try {
+  await backend.up();
+  const nodes = backend.plan.nodes;
+  const client = backend.plan.pods.find((p) => p.role === 'client');
+  const server = backend.plan.pods.find((p) => p.role === 'server');
+  const ifaceByPod = new Map(backend.plan.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
+  const ifaceOf = (pod) => ifaceByPod.get(`${pod.namespace}/${pod.name}`);
+  const nodeNames = new Set(nodes.map((n) => n.name));
+  const endpointsFor = new Map();
+  const traversed = {};
+  for (const n of Ns) {
+    const set = benchmarkPolicySet({ policies: n, matchPosition: 'last', seed: 1 });
+    const eps = resolveEndpoints(buildInventory(backend.plan, set), set.policies).filter((e) => nodeNames.has(e.pod.node));
+    endpointsFor.set(n, eps);
+    traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
+  }
+  const plan = planClient({ netns: client.netns, target: server.ip, port: SERVER_PORT, mode: 'connect', samples, warmup: 0, concurrency: 1, timeoutMs: 2000 });
+  const warm = planClient({ netns: client.netns, target: server.ip, port: SERVER_PORT, mode: 'connect', samples: 200, warmup: 0, concurrency: 1, timeoutMs: 2000 });
+  for (let r = 0; r < rounds; r++) {
+    const points = shuffle(LAYOUTS.flatMap((layout) => BACKENDS.flatMap((b) => Ns.map((n) => ({ layout, backend: b, n })))));
+    for (const p of points) {
+      await reset(nodes);
+      const t = performance.now();
+      await install(p.layout, p.backend, endpointsFor.get(p.n), nodes, ifaceOf);
+      const installMs = performance.now() - t;
+      await runClient(runner, warm);
+      const out = await runClient(runner, plan);
+      const p50Ns = median(out.samplesNs);
+      results.push({ ...p, round: r, p50Ns, installMs: Math.round(installMs), errors: out.errors });
+      console.error(`round ${r + 1}/${rounds} ${p.layout} ${p.backend} N=${p.n}: connect p50 ${(p50Ns / 1000).toFixed(1)} µs (install ${Math.round(installMs)} ms)`);
+    }
+  }
+  await reset(nodes);
+  const rows = [];
+  for (const layout of LAYOUTS) {
+    for (const b of BACKENDS) {
+      const pts = results.filter((x) => x.layout === layout && x.backend === b);
+      const { slope, intercept } = fit(pts);
+      // Rules walked per policy: the old layout's 4 (jump, return-if-accepted, set match, RETURN), the new one's from the compiler.
+      const perPolicy = layout === 'pre-3.28' ? 4 : traversed[Ns.at(-1)];
+      rows.push({ layout, backend: b, slopeNsPerPolicy: Math.round(slope), interceptUs: +(intercept / 1000).toFixed(1), rulesPerPolicy: perPolicy, nsPerRule: Math.round(slope / perPolicy) });
+    }
+  }
+  console.log('| layout | iptables backend | connect p50 slope ns/policy | intercept µs | rules walked/policy | ns/rule |');
+  console.log('|---|---|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.layout} | ${r.backend} | ${r.slopeNsPerPolicy} | ${r.interceptUs} | ${r.rulesPerPolicy} | ${r.nsPerRule} |`);
+  console.log(JSON.stringify({ Ns, samples, rounds, rows, points: results }));
+} finally {
+  await backend.down();
+}
