@@ -7,6 +7,7 @@ import type { Attachment, Topology } from './topology.js';
 import { calicoModel } from './calico/model.js';
 import { canalModel } from './canal/model.js';
 import { ciliumModel } from './cilium/model.js';
+import { calicoNftablesModel } from './calico-nftables/model.js';
 
 export interface ModelContext {
   runner: Runner;
@@ -81,6 +82,7 @@ const models = new Map<CniName, LocalModel>([
   ['calico', calicoModel],
   ['canal', canalModel],
   ['cilium', ciliumModel],
+  ['calico-nftables', calicoNftablesModel],
 ]);
 
 export function localModel(cni: CniName): LocalModel {
