@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles the native helpers into dist/native/: the probe (C), the Cilium-model BPF object (clang -target bpf)
-// and its libbpf loader. Run by `npm run build` and by scripts/setup.sh. Skips a target whose source is absent.
+// and its libbpf loader, the Calico-eBPF model's fixed programs and its loader. Run by `npm run build` and by scripts/setup.sh. Skips a target whose source is absent.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,8 @@ const targets = [
   { src: 'src/probe/native/connect-loop.c', out: 'connect-loop', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s] },
   { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
   { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
+  { src: 'src/backends/local/calico-ebpf/bpf/calico_ebpf.bpf.c', out: 'calico_ebpf.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
+  { src: 'src/backends/local/calico-ebpf/bpf/cb-cebpf.c', out: 'cb-cebpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
 ];
 
 let failed = false;

@@ -8,6 +8,7 @@ import { calicoModel } from './calico/model.js';
 import { canalModel } from './canal/model.js';
 import { ciliumModel } from './cilium/model.js';
 import { calicoNftablesModel } from './calico-nftables/model.js';
+import { calicoEbpfModel } from './calico-ebpf/model.js';
 
 export interface ModelContext {
   runner: Runner;
@@ -83,6 +84,7 @@ const models = new Map<CniName, LocalModel>([
   ['canal', canalModel],
   ['cilium', ciliumModel],
   ['calico-nftables', calicoNftablesModel],
+  ['calico-ebpf', calicoEbpfModel],
 ]);
 
 export function localModel(cni: CniName): LocalModel {

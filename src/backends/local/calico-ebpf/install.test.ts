@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { FakeRunner } from '../../../exec/runner.js';
+import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
+import { compileCalicoEbpfNode } from './compile.js';
+import { calicoEbpfPinDir, emptyNodeInstalled, planNodeChanges, subProgramSlot, type NodeInstalled } from './install.js';
+
+function pod(name: string, ip: string, node = 'n0'): PodInfo {
+  return { name, namespace: 'default', labels: {}, ip, node, ports: [] };
+}
+const server = pod('server', '10.244.0.2');
+const web = pod('web', '10.244.0.5');
+const client = pod('client', '10.244.1.3', 'n1');
+const newcomer = pod('newcomer', '10.244.1.9', 'n1');
+const tcp = (p: number): PortMatch => ({ protocol: 'TCP', from: p, to: p });
+const pods = (...ps: PodInfo[]): PeerMatch => ({ kind: 'pods', pods: ps });
+const policy = (name: string, peers: PeerMatch[], port = 8080): ResolvedPolicy => ({ policy: `default/${name}`, rules: [{ peers, ports: [tcp(port)] }] });
+const endpoint = (p: PodInfo, ingress?: ResolvedPolicy[]): EndpointPolicy => ({
+  pod: p,
+  ingress: { isolated: ingress !== undefined, policies: ingress ?? [] },
+  egress: { isolated: false, policies: [] },
+});
+const IFINDEX: Record<string, number> = { 'default/server': 11, 'default/web': 12 };
+const ifindexOf = (p: string): number => IFINDEX[p]!;
+
+function filler(n: number): ResolvedPolicy[] {
+  return Array.from({ length: n }, (_, i) => policy(`f${String(i).padStart(5, '0')}`, [pods(pod(`p${i}`, `10.250.${i >> 8}.${i & 255}`, 'n2'))], 10000 + i));
+}
+
+const ops = (input: string): string[] => input.split('\n').filter(Boolean).map((l) => l.split(' ').slice(0, 2).join(' '));
+
+describe('planNodeChanges', () => {
+  it('first install: members, then programs, then endpoints; nothing to delete', () => {
+    const c = planNodeChanges(emptyNodeInstalled(), compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])]), endpoint(web)]), ifindexOf);
+    const lines = c.input.trim().split('\n');
+    expect(lines[0]).toMatch(/^set-add [0-9a-f]{16} 10\.244\.1\.3\/32$/);
+    expect(lines[1]).toMatch(/^prog 1 \d+ [0-9a-f]+$/);
+    expect(lines.slice(2)).toEqual(['ep 11 1 0', 'ep 12 0 0']);
+    expect(c.changed).toMatchObject({ programsLoaded: 1, setMembersAdded: 1, endpointsWritten: 2, slotsEmptied: 0, chainsReplaced: 0 });
+  });
+
+  it('the same state again writes nothing', () => {
+    const node = compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])])]);
+    const first = planNodeChanges(emptyNodeInstalled(), node, ifindexOf);
+    const again = planNodeChanges(first.next, node, ifindexOf);
+    expect(again.input).toBe('');
+    expect(Object.values(again.changed).every((v) => v === 0)).toBe(true);
+  });
+
+  it('a peer joining a selector changes set members only, never a program', () => {
+    const before = planNodeChanges(emptyNodeInstalled(), compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])])]), ifindexOf);
+    const after = planNodeChanges(before.next, compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client, newcomer)])])]), ifindexOf);
+    expect(ops(after.input)).toEqual([`set-add ${[...before.next.sets.keys()][0]}`]);
+    expect(after.changed).toMatchObject({ programsLoaded: 0, setMembersAdded: 1, setMembersRemoved: 0 });
+    const left = planNodeChanges(after.next, compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(newcomer)])])]), ifindexOf);
+    expect(left.input).toMatch(/^set-del [0-9a-f]{16} 10\.244\.1\.3\/32\n$/);
+  });
+
+  it('a changed chain goes into the other buffer, head last, then the old sub-programs are emptied', () => {
+    let installed: NodeInstalled = emptyNodeInstalled();
+    const one = planNodeChanges(installed, compileCalicoEbpfNode('n0', [endpoint(server, [...filler(3000), policy('zz', [pods(client)])])]), ifindexOf);
+    installed = one.next;
+    const progs = one.changed.programsLoaded;
+    expect(progs).toBeGreaterThan(1);
+    // Buffer 0 at first; sub-programs before the head, so the head never points at an empty slot.
+    const firstSlots = one.input.split('\n').filter((l) => l.startsWith('prog ')).map((l) => Number(l.split(' ')[1]));
+    expect(firstSlots.at(-1)).toBe(1);
+    expect(firstSlots.slice(0, -1)).toEqual(Array.from({ length: progs - 1 }, (_, i) => subProgramSlot(1, 0, progs - 1 - i)));
+
+    const two = planNodeChanges(installed, compileCalicoEbpfNode('n0', [endpoint(server, [...filler(3000)])]), ifindexOf);
+    const lines = two.input.trim().split('\n');
+    const progLines = lines.filter((l) => l.startsWith('prog '));
+    expect(progLines.at(-1)!.startsWith('prog 1 ')).toBe(true);
+    for (const l of progLines.slice(0, -1)) expect(Number(l.split(' ')[1]) % 256).toBe(1);
+    expect(progLines.slice(0, -1).map((l) => Number(l.split(' ')[1]))).toEqual(
+      Array.from({ length: progLines.length - 1 }, (_, i) => subProgramSlot(1, 1, progLines.length - 1 - i)),
+    );
+    const dels = lines.filter((l) => l.startsWith('slot-del ')).map((l) => Number(l.split(' ')[1]));
+    expect(dels.sort((a, b) => a - b)).toEqual(Array.from({ length: progs - 1 }, (_, i) => subProgramSlot(1, 0, i + 1)));
+    // Deletions come after the head swap.
+    expect(lines.findIndex((l) => l.startsWith('slot-del'))).toBeGreaterThan(lines.findIndex((l) => l.startsWith('prog 1 ')));
+    expect(two.changed).toMatchObject({ chainsReplaced: 1, setMembersRemoved: 1 });
+  });
+
+  it('only the endpoints whose policy changed are reprogrammed; a removed pod is deleted', () => {
+    const a = planNodeChanges(emptyNodeInstalled(), compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])]), endpoint(web, [policy('w', [pods(client)], 80)])]), ifindexOf);
+    const b = planNodeChanges(a.next, compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)], 8081)]), endpoint(web, [policy('w', [pods(client)], 80)])]), ifindexOf);
+    expect(ops(b.input)).toEqual(['prog 1']);
+    const c = planNodeChanges(b.next, compileCalicoEbpfNode('n0', [endpoint(web, [policy('w', [pods(client)], 80)])]), ifindexOf);
+    expect(ops(c.input)).toEqual(['ep-del 11', 'slot-del 1', `set-del ${[...a.next.sets.keys()].find((id) => !c.next.sets.has(id))}`]);
+  });
+
+  it('pin directories carry the run id and the node', () => {
+    expect(calicoEbpfPinDir('ab12c', 'node-0')).toBe('/sys/fs/bpf/cb-ab12c/ce-node-0');
+    expect(() => calicoEbpfPinDir('../x', 'n')).toThrow(/run id/);
+  });
+});
+
+describe('calicoEbpfModel through a fake runner', () => {
+  it('install loads once and attaches each pod; update writes only the difference and attaches a new pod', async () => {
+    const { calicoEbpfModel } = await import('./model.js');
+    let ifindex = 20;
+    const runner = new FakeRunner((argv) => {
+      if (argv.includes('attach')) return { stdout: JSON.stringify({ ifindex: ifindex++ }) };
+      if (argv.includes('apply')) return { stdout: JSON.stringify({ progs: 0, insns: 0, verifyMs: 1, setAdds: 0, setDels: 0, slotDels: 0, eps: 0 }) };
+      return undefined;
+    });
+    const node = { index: 0, name: 'node-0', netns: 'cb-ab12c-node-0', ip: '10.0.0.1', podCidr: '10.244.0.0/24', switchPort: 'x' };
+    const podSpec = (p: PodInfo, hostIf: string) => ({ name: p.name, namespace: p.namespace, labels: {}, role: 'server' as const, netns: `ns-${p.name}`, node, ip: p.ip, hostIf, slot: 0 });
+    const topology = { runId: 'ab12c', attachment: 'routed' as const, switchNs: 's', nodes: [node], pods: [podSpec({ ...server, node: 'node-0' }, 'caliserver')], podMtu: 1500 };
+    const ctx = (eps: EndpointPolicy[]) => ({ runner, cleanupRunner: runner, topology, inventory: { namespaces: [], pods: [] }, endpoints: eps, config: {} as never });
+    const srv = { ...server, node: 'node-0' };
+    const state = await calicoEbpfModel.install!(ctx([endpoint(srv, [policy('a', [pods(client)])])]) as never);
+    expect(state).toMatchObject({ policyPrograms: 1, ipSetEntries: 1, rulesTraversedPerPolicy: 1 });
+    const argv = runner.log.map((r) => r.argv[1]);
+    expect(argv).toEqual(['load', 'attach', 'apply']);
+
+    topology.pods.push(podSpec({ ...web, node: 'node-0' }, 'caliweb'));
+    const webSrv = { ...web, node: 'node-0' };
+    const report = await calicoEbpfModel.update!(ctx([endpoint(srv, [policy('a', [pods(client, newcomer)])]), endpoint(webSrv)]) as never);
+    expect(runner.log.map((r) => r.argv[1]).slice(3)).toEqual(['attach', 'apply']);
+    expect(report.changed).toMatchObject({ programsLoaded: 0, setMembersAdded: 1, endpointsWritten: 1 });
+    expect(runner.log.at(-1)!.input).toMatch(/^set-add [0-9a-f]{16} 10\.244\.1\.9\/32\nep 21 0 0\n$/);
+    await calicoEbpfModel.cleanup!({ cleanupRunner: runner, topology } as never);
+    expect(runner.log.at(-1)!.argv.slice(1)).toEqual(['unload', '--pin', '/sys/fs/bpf/cb-ab12c/ce-node-0']);
+  });
+});
