@@ -18,6 +18,7 @@ import { register as registerVerify } from './commands/verify.js';
 import { register as registerSweep } from './commands/sweep.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerCompare } from './commands/compare.js';
+import { register as registerEnforce } from './commands/enforce.js';
 
 export { EXIT_OK, EXIT_FAIL, EXIT_USAGE };
 
@@ -254,6 +255,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerReport(program);
   registerCompare(program);
+  registerEnforce(program);
   installGuards(program);
   return program;
 }

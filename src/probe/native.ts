@@ -332,3 +332,138 @@ export async function startDetachedServer(spec: CommandSpec, logFile: string, re
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+// ------------------------------------------------------------------------------------------------ watch
+
+/** Watch mode (issue 15): a connect every `intervalUs`, each with its own timeout, until a verdict settles. */
+export interface WatchSettings {
+  intervalUs: number;
+  timeoutMs: number;
+  /** Longest the watch probes, ms (a change that never takes effect ends here, never hangs). */
+  maxMs: number;
+  /** Stop once `settle` consecutive probes (in start order) have this verdict; absent: run until maxMs or stop(). */
+  until?: 'open' | 'closed';
+  settle?: number;
+  /** SCHED_FIFO for the watch (needs root; falls back silently and reports it). */
+  realtime?: boolean;
+}
+
+const watchSettingsSchema = z.object({
+  intervalUs: z.number().int().min(50).max(1_000_000),
+  timeoutMs: z.number().int().min(1).max(60_000),
+  maxMs: z.number().int().min(1).max(3_600_000),
+  until: z.enum(['open', 'closed']).optional(),
+  settle: z.number().int().min(1).max(100_000).optional(),
+  realtime: z.boolean().optional(),
+});
+
+export function planWatch(opts: { netns: string; target: string; port: number } & WatchSettings & Placement): CommandSpec {
+  const s = validate(watchSettingsSchema, opts, 'watch settings');
+  validate(ipSchema, opts.target, 'watch target');
+  validate(portSchema, opts.port, 'watch port');
+  validate(cpusSchema, opts.cpus, 'watch cpus');
+  const argv = [
+    PROBE_BIN, 'watch',
+    '--target', opts.target,
+    '--port', String(opts.port),
+    '--interval-us', String(s.intervalUs),
+    '--timeout-ms', String(s.timeoutMs),
+    '--max-ms', String(s.maxMs),
+  ];
+  if (s.until) argv.push('--until', s.until, '--settle', String(s.settle ?? 5));
+  if (s.realtime) argv.push('--realtime');
+  argv.push(...cpuArgs(opts.cpus));
+  return { argv, netns: opts.netns, timeoutMs: s.maxMs + s.timeoutMs + 10_000, purpose: `watch ${opts.target}:${opts.port} every ${s.intervalUs} µs` };
+}
+
+const watchOutputSchema = z.object({
+  mode: z.literal('watch'),
+  base_ns: z.string().regex(/^\d+$/),
+  interval_ns: nonNegInt,
+  timeout_ns: nonNegInt,
+  settled_index: z.number().int().min(-1),
+  realtime: z.boolean(),
+  start_ns: z.array(nonNegInt),
+  end_ns: z.array(nonNegInt),
+  result: z.array(z.string().regex(/^(open|[A-Z][A-Z0-9_]*)$/)),
+});
+
+export interface WatchOutput {
+  /** CLOCK_MONOTONIC of the watch's start (the clock of process.hrtime.bigint()); probe times are offsets from it. */
+  baseNs: bigint;
+  intervalNs: number;
+  timeoutNs: number;
+  /** Index of the first probe of the settled run, -1 if the watch ended without settling. */
+  settledIndex: number;
+  /** Whether the watch ran SCHED_FIFO. */
+  realtime: boolean;
+  startNs: number[];
+  endNs: number[];
+  /** 'open' or the errno name that ended the connect (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH…). */
+  result: string[];
+}
+
+export function parseWatchOutput(stdout: string): WatchOutput {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new ProbeError('cb-probe watch printed no JSON result');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (e) {
+    throw new ProbeError(`cb-probe watch output is not valid JSON (truncated?): ${(e as Error).message}`);
+  }
+  const o = validate(watchOutputSchema, raw, 'cb-probe watch output');
+  if (o.end_ns.length !== o.start_ns.length || o.result.length !== o.start_ns.length) {
+    throw new ProbeError(`cb-probe watch output: ${o.start_ns.length} starts, ${o.end_ns.length} ends, ${o.result.length} results`);
+  }
+  return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, realtime: o.realtime, startNs: o.start_ns, endNs: o.end_ns, result: o.result };
+}
+
+export interface RunningWatch {
+  /** CLOCK_MONOTONIC when probing began. */
+  readonly baseNs: bigint;
+  /** Settles with every probe's outcome when the watch ends (settled, maxMs, or stop()). */
+  readonly done: Promise<WatchOutput>;
+  /** Stop launching; the probes in flight finish (at most the timeout) and `done` resolves. */
+  stop(): Promise<WatchOutput>;
+}
+
+/** Starts a watch as a child process and resolves once it is probing (its first line, `watching <ns>`). */
+export async function startWatch(spec: CommandSpec, opts: { readyTimeoutMs?: number } = {}): Promise<RunningWatch> {
+  const argv = fullArgv(spec);
+  const [file, ...args] = argv as [string, ...string[]];
+  const child = execa(file, args, { stdin: 'ignore', reject: false, cleanup: true, timeout: spec.timeoutMs, forceKillAfterDelay: 2_000 });
+  const describe = () => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
+  const done = child.then((r) => {
+    if (r.exitCode !== 0) throw new ProbeError(`${describe()} exited ${r.exitCode ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${String(r.stderr).trim()}`);
+    return parseWatchOutput(String(r.stdout));
+  });
+  done.catch(() => undefined); // observed by the caller through `done`/`stop()`
+  const baseNs = await new Promise<bigint>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ProbeError(`${describe()} did not start probing within ${opts.readyTimeoutMs ?? 10_000} ms`));
+    }, opts.readyTimeoutMs ?? 10_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^watching (\d+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(BigInt(m[1]!));
+      }
+    });
+    done.then(
+      () => reject(new ProbeError(`${describe()} ended before it started probing`)),
+      (e: unknown) => reject(e as Error),
+    ).finally(() => clearTimeout(timer));
+  });
+  return {
+    baseNs,
+    done,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return done;
+    },
+  };
+}

@@ -7,6 +7,7 @@ import type { Inventory, NetworkPolicy } from '../policy/types.js';
 import type { VerifyCase } from './cases.js';
 import { agrees, cniVerdict, expectProbes, flakyOf, mismatchesOf, type Attempt, type CaseResult, type CniVerdict, type Expectation, type ProbeResult } from './expect.js';
 import { gridInventory, instantiatePolicies, planProbes, type GridAddresses, type GridLayout, type ProbeSpec } from './grid.js';
+import { assertTruthTableKept, verifyFillers } from './fillers.js';
 
 export interface VerifyGrid {
   readonly backend: BackendName;
@@ -30,6 +31,8 @@ export interface VerifySettings {
   /** Extra attempts for a probe that disagrees with the reference. */
   retries: number;
   timeoutMs: number;
+  /** Filler policies on every pod group a case isolates (issue 15, `--policies N`); the truth table is kept. */
+  fillers?: number;
 }
 
 export const DEFAULT_SETTINGS: VerifySettings = { parallelism: 32, retries: 2, timeoutMs: 300 };
@@ -148,7 +151,18 @@ async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayou
   result.notes = notes;
   let t = performance.now();
   try {
-    result.modelState = await grid.applyPolicies(inst.policies, ctx.inventory);
+    // --policies N: fillers that leave every verdict as it is, checked with the reference evaluator first.
+    const fill = verifyFillers(ctx.inventory, inst.policies, settings.fillers ?? 0);
+    if (settings.fillers) {
+      assertTruthTableKept(ctx.inventory, inst.policies, fill, probes, ctx.addresses);
+      result.notes.push(
+        fill.groups.length
+          ? `${fill.policies.length} filler policies: ${settings.fillers} on each of ${fill.groups.length} isolated pod groups (${fill.groups.map((g) => `${g.namespace}/{${g.pods.join(',')}} ${g.direction.toLowerCase()}`).join('; ')})`
+          : 'no filler policies: the case isolates no pod, and a filler on a pod it does not isolate would change its verdicts',
+      );
+    }
+    const inventory = fill.peers.length ? { ...ctx.inventory, pods: [...ctx.inventory.pods, ...fill.peers] } : ctx.inventory;
+    result.modelState = await grid.applyPolicies([...inst.policies, ...fill.policies], inventory);
   } catch (e) {
     checkAborted(signal);
     return { ...result, status: 'error', error: `applying the policies failed: ${(e as Error).message}`, timings: { ...result.timings, applyMs: performance.now() - t } };
@@ -184,6 +198,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     parallelism: opts.parallelism ?? DEFAULT_SETTINGS.parallelism,
     retries: opts.retries ?? DEFAULT_SETTINGS.retries,
     timeoutMs: opts.timeoutMs ?? DEFAULT_SETTINGS.timeoutMs,
+    ...(opts.fillers ? { fillers: opts.fillers } : {}),
   };
   const { grid, signal, progress } = opts;
   const startedAt = new Date().toISOString();

@@ -326,3 +326,53 @@ export function planTopologyDown(t: Topology): CommandSpec[] {
     .reverse()
     .map((ns) => ({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` }));
 }
+
+/**
+ * Runtime pod creation (issue 15, "new pod under existing policy"): a pod joins a running topology with the
+ * same addressing rules. Mutates `t` (models key what they installed by the topology) and returns the pod.
+ */
+export function addPod(t: Topology, req: PodRequest, hostIfPrefix: 'cali' | 'lxc' | 'veth'): PodSpec {
+  const node = t.nodes[req.node];
+  if (!node) throw new Error(`pod ${req.namespace}/${req.name} asks for node ${req.node}, but there are ${t.nodes.length} nodes`);
+  if (t.pods.some((p) => p.name === req.name && p.namespace === req.namespace)) throw new Error(`pod ${req.namespace}/${req.name} already exists`);
+  const slot = Math.max(1, ...t.pods.filter((p) => p.node.index === node.index).map((p) => p.slot)) + 1;
+  if (slot > 254) throw new Error(`node ${node.name} has no pod address left`);
+  const suffix = `r${req.name.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+  const pod: PodSpec = {
+    name: req.name,
+    namespace: req.namespace,
+    labels: { ...req.labels },
+    role: req.role,
+    netns: `${NAME_PREFIX}${t.runId}-${suffix}`,
+    node,
+    ip: `10.244.${node.index}.${slot}`,
+    hostIf: hostIfName(hostIfPrefix, t.runId, `${req.namespace}/${req.name}`),
+    slot,
+  };
+  t.pods.push(pod);
+  return pod;
+}
+
+/** A new pod's sandbox (what the container runtime makes before the CNI is called): its namespace, lo up. */
+export function planPodSandbox(p: PodSpec): CommandSpec[] {
+  return [{ argv: ['ip', 'netns', 'add', p.netns], purpose: `create namespace of pod ${p.namespace}/${p.name}` }, ipn(p.netns, 'link', 'set', 'lo', 'up')];
+}
+
+/** The CNI ADD of one pod into its existing sandbox: the same commands planPods gives it, minus the sandbox. */
+export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
+  const sandbox = new Set(planPodSandbox(p).map((c) => c.argv.join(' ')));
+  const cmds = planPods({ ...t, pods: [p] }).filter((c) => !sandbox.has(c.argv.join(' ')));
+  // As a CNI plugin does it: the pod's side (veth, address, routes) complete before the node routes to it.
+  // Routing first would send traffic to a pod that cannot answer ARP yet; the node would then retry ARP only
+  // after its 1 s retransmit timer, and that artifact would be measured as the new pod's enforcement delay.
+  const [create, ...rest] = cmds;
+  const podSide = (c: CommandSpec) => c.argv[0] === 'ip' && c.argv[2] === p.netns || c.netns === p.netns;
+  return [create!, ...rest.filter(podSide), ...rest.filter((c) => !podSide(c))];
+}
+
+/** Removes a runtime pod again: its namespace (and with it the veth pair) and its entry in the topology. */
+export function removePod(t: Topology, p: PodSpec): CommandSpec[] {
+  const i = t.pods.indexOf(p);
+  if (i >= 0) t.pods.splice(i, 1);
+  return [{ argv: ['ip', 'netns', 'delete', p.netns], allowFailure: true, purpose: `delete namespace of pod ${p.namespace}/${p.name}` }];
+}

@@ -25,6 +25,7 @@ interface VerifyFlags {
   list?: boolean;
   json?: boolean;
   junit?: string;
+  policies?: string;
   iptablesBackend?: string;
 }
 
@@ -58,6 +59,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
   const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  const fillers = wholeNumber('--policies', flags.policies, 0, 20_000, 0, problems);
   const iptablesBackend = flags.iptablesBackend as IptablesBackendName | undefined;
   if (iptablesBackend !== undefined && !IPTABLES_BACKENDS.includes(iptablesBackend)) {
     problems.push({ where: '--iptables-backend', message: `must be one of ${IPTABLES_BACKENDS.join(', ')}, got '${iptablesBackend}'` });
@@ -88,7 +90,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 
   if (flags.list) return listCases(cases, layout, planned.addresses);
-  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism });
+  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
 
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
@@ -118,6 +120,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
       timeoutMs,
       retries,
       parallelism,
+      fillers,
       signal,
       progress,
       onCase: (r) => {
@@ -139,7 +142,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
 
 async function verifyOnK8s(
   flags: VerifyFlags & { backend: 'kind' | 'cluster' },
-  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number },
+  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number; fillers: number },
 ): Promise<number> {
   const { resolve } = await import('node:path');
   const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
@@ -193,6 +196,7 @@ async function verifyOnK8s(
       timeoutMs: o.timeoutMs,
       retries: o.retries,
       parallelism: o.parallelism,
+      fillers: o.fillers,
       signal,
       progress,
       onCase: (r) => {
@@ -252,6 +256,7 @@ export function register(program: Command): void {
     .option('--timeout-ms <n>', 'per-probe timeout for a TCP connect or a UDP echo (default 300 local, 1000 kind/cluster)')
     .option('--retries <n>', 'extra attempts for a probe that disagrees with the specification (default 2)')
     .option('--parallel <n>', 'probes in flight at once (default 32 local, 8 kind/cluster: each is a kubectl exec)')
+    .option('--policies <n>', 'filler policies on every pod group a case isolates, built so no verdict changes (0..20000, default 0): is the data plane still right at scale?')
     .option('--list', 'check the case files and print each case with its expected matrix; runs nothing')
     .option('--json', 'print the report as JSON on stdout')
     .addOption(outputOption('--junit <file>', 'write a JUnit XML report (one test case per policy case)', 'file'))

@@ -5,6 +5,8 @@
 //   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
 //                   [--cpu N ...]
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
+//   cb-probe watch  --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed]
+//                   [--settle K] [--realtime] [--cpu N ...]
 //
 // Exit codes: 0 ok, 1 failure (check: refused/timeout; others: runtime error), 2 usage error.
 #define _GNU_SOURCE
@@ -29,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +50,9 @@ static const char usage_text[] =
     "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...]\n"
     "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
     "[--timeout-ms T] [--cpu N ...]\n"
-    "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n";
+    "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n"
+    "  cb-probe watch --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed] "
+    "[--settle K] [--realtime] [--cpu N ...]\n";
 
 static void usage_error(const char *fmt, ...) {
   va_list ap;
@@ -531,21 +536,205 @@ static int cmd_check(int argc, char **argv) {
   return check_result(r == 1 ? 0 : r < 0 ? count_errno(errno) : EIO);
 }
 
+
+// ---------------------------------------------------------------------------------------------------- watch
+//
+// Time to enforcement (issue 15). A new non-blocking TCP connect starts every --interval-us on a fixed schedule,
+// each with its own --timeout-ms, so many are in flight at once: an accepted SYN is seen within a round trip, a
+// dropped one only at its timeout, but either way the verdict belongs to the probe's *start*, and starts are
+// --interval-us apart. The moment the verdict flips is therefore bracketed by two consecutive starts, whatever
+// the timeout. Every probe's start and end are CLOCK_MONOTONIC (Node's process.hrtime.bigint()), printed as
+// offsets from base_ns. The first stdout line, "watching <base_ns>", says probing has begun; the JSON follows at
+// the end. SIGTERM/SIGINT stop new probes; the ones in flight finish (at most --timeout-ms) and are reported.
+
+#define WATCH_OPEN 0
+static volatile sig_atomic_t watch_stop;
+static void on_watch_stop(int sig) {
+  (void)sig;
+  watch_stop = 1;
+}
+
+struct wprobe {
+  uint64_t start, end;
+  int fd;
+  int result;  // -1 in flight, WATCH_OPEN, or an errno
+};
+
+static int cmd_watch(int argc, char **argv) {
+  static struct option opts[] = {{"target", required_argument, 0, 't'},     {"port", required_argument, 0, 'p'},
+                                 {"interval-us", required_argument, 0, 'i'}, {"timeout-ms", required_argument, 0, 'T'},
+                                 {"max-ms", required_argument, 0, 'D'},      {"until", required_argument, 0, 'U'},
+                                 {"settle", required_argument, 0, 'S'},      {"cpu", required_argument, 0, 'C'},
+                                 {"realtime", no_argument, 0, 'R'},          {0, 0, 0, 0}};
+  const char *target = NULL, *until = NULL;
+  int realtime = 0;
+  long port = -1, interval_us = 1000, timeout_ms = 20, max_ms = 10000, settle = 5;
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 't': target = optarg; break;
+      case 'p': port = parse_long("port", optarg, 1, 65535); break;
+      case 'i': interval_us = parse_long("interval-us", optarg, 50, 1000000); break;
+      case 'T': timeout_ms = parse_long("timeout-ms", optarg, 1, 60000); break;
+      case 'D': max_ms = parse_long("max-ms", optarg, 1, 3600000); break;
+      case 'U': until = optarg; break;
+      case 'S': settle = parse_long("settle", optarg, 1, 100000); break;
+      case 'C': add_pin(optarg); break;
+      case 'R': realtime = 1; break;
+      default: usage_error("watch: unknown option");
+    }
+  }
+  if (optind < argc) usage_error("watch: unexpected argument '%s'", argv[optind]);
+  if (!target) usage_error("watch: --target is required");
+  if (port < 0) usage_error("watch: --port is required");
+  int until_open = -1;
+  if (until) {
+    if (!strcmp(until, "open")) until_open = 1;
+    else if (!strcmp(until, "closed")) until_open = 0;
+    else usage_error("watch: --until must be open or closed, got '%s'", until);
+  }
+  struct sockaddr_storage ss;
+  socklen_t len = make_addr(target, (int)port, &ss);
+  if (!len) usage_error("watch: --target must be an IPv4 or IPv6 address, got '%s'", target);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {0};
+  sa.sa_handler = on_watch_stop;  // no SA_RESTART: epoll_wait returns EINTR
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  apply_pins();
+  // --realtime: SCHED_FIFO so the schedule of starts holds while the agent's processes load the CPUs; the watch
+  // sleeps between starts, so it takes little CPU. Without the privilege it runs as usual and says so.
+  int rt = 0;
+  if (realtime) {
+    struct sched_param sp = {.sched_priority = 10};
+    rt = sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+  }
+
+  long cap = (long)((max_ms * 1000) / interval_us) + 2;
+  struct wprobe *pr = calloc((size_t)cap, sizeof(*pr));
+  if (!pr) die("calloc");
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (ep < 0 || tfd < 0) die("epoll/timerfd");
+  struct epoll_event tev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) < 0) die("epoll_ctl timerfd");
+
+  const uint64_t interval = (uint64_t)interval_us * 1000ull, timeout = (uint64_t)timeout_ms * 1000000ull;
+  uint64_t base = mono_ns();
+  printf("watching %llu\n", (unsigned long long)base);
+  fflush(stdout);
+  long started = 0, oldest = 0, settled_at = -1;  // oldest: first probe that may still be in flight
+  int launching = 1;
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};  // RST on close: thousands of probes leave no TIME_WAIT
+  for (;;) {
+    uint64_t now = mono_ns();
+    if (launching && (watch_stop || started >= cap || now - base >= (uint64_t)max_ms * 1000000ull)) launching = 0;
+    // Launch every probe whose scheduled start has come (a late wake-up launches the missed ones now, with
+    // their real start time: the schedule slips, it is never faked).
+    while (launching && started < cap && base + (uint64_t)started * interval <= now) {
+      struct wprobe *p = &pr[started++];
+      p->result = -1;
+      p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      p->start = mono_ns();
+      if (p->fd < 0) {
+        p->result = count_errno(errno);
+        p->end = p->start;
+        continue;
+      }
+      setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+      int rc = connect(p->fd, (struct sockaddr *)&ss, len);
+      if (rc == 0 || errno != EINPROGRESS) {
+        p->end = mono_ns();
+        p->result = rc == 0 ? WATCH_OPEN : count_errno(errno);
+        close(p->fd);
+        continue;
+      }
+      struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(started - 1)};
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev) < 0) die("epoll_ctl probe");
+    }
+    // Expire timed-out probes, oldest first (same timeout for all, so start order is deadline order).
+    now = mono_ns();
+    while (oldest < started && (pr[oldest].result != -1 || now >= pr[oldest].start + timeout)) {
+      if (pr[oldest].result == -1) {
+        pr[oldest].result = ETIMEDOUT;
+        pr[oldest].end = now;
+        close(pr[oldest].fd);
+      }
+      oldest++;
+    }
+    // The stop condition: --settle consecutive probes (in start order) all with the wanted verdict.
+    if (until_open >= 0 && settled_at < 0) {
+      long run = 0;
+      for (long i = 0; i < started && pr[i].result != -1; i++) {
+        run = ((pr[i].result == WATCH_OPEN) == until_open) ? run + 1 : 0;
+        if (run >= settle) {
+          settled_at = i;
+          launching = 0;
+          break;
+        }
+      }
+    }
+    if (!launching && oldest >= started) break;
+    // Sleep until the next start or the oldest deadline, whichever is first, unless a connect completes.
+    uint64_t wake = UINT64_MAX;
+    if (launching) wake = base + (uint64_t)started * interval;
+    if (oldest < started && pr[oldest].start + timeout < wake) wake = pr[oldest].start + timeout;
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(wake / 1000000000ull);
+    its.it_value.tv_nsec = (long)(wake % 1000000000ull);
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+    struct epoll_event evs[256];
+    int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0 && errno != EINTR) die("epoll_wait");
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.u64 == UINT64_MAX) {
+        uint64_t exp;
+        ssize_t r = read(tfd, &exp, sizeof(exp));
+        (void)r;
+        continue;
+      }
+      struct wprobe *p = &pr[evs[i].data.u64];
+      if (p->result != -1) continue;
+      int err = 0;
+      socklen_t el = sizeof(err);
+      getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+      p->end = mono_ns();
+      p->result = err == 0 ? WATCH_OPEN : count_errno(err);
+      close(p->fd);  // also leaves the epoll set
+    }
+  }
+
+  static char outbuf[1 << 20];
+  setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+  printf("{\"mode\":\"watch\",\"base_ns\":\"%llu\",\"interval_ns\":%llu,\"timeout_ns\":%llu,\"settled_index\":%ld,\"realtime\":%s,",
+         (unsigned long long)base, (unsigned long long)interval, (unsigned long long)timeout, settled_at, rt ? "true" : "false");
+  printf("\"start_ns\":[");
+  for (long i = 0; i < started; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)(pr[i].start - base));
+  printf("],\"end_ns\":[");
+  for (long i = 0; i < started; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)(pr[i].end - base));
+  printf("],\"result\":[");
+  for (long i = 0; i < started; i++) printf(i ? ",\"%s\"" : "\"%s\"", pr[i].result == WATCH_OPEN ? "open" : err_name(pr[i].result));
+  printf("]}\n");
+  if (fflush(stdout) != 0) die("write stdout");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   // Die with the parent (the Node harness) even if it is SIGKILLed and cannot clean up; the server collects the
   // SIGTERM like any stop request. A server left up by `bench run --keep` is started with CB_PROBE_DETACHED=1
   // and outlives the harness on purpose (`bench gc` stops it).
   if (!getenv("CB_PROBE_DETACHED")) prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (argc < 2) usage_error("missing subcommand (server, client or check)");
+  if (argc < 2) usage_error("missing subcommand (server, client, check or watch)");
   const char *sub = argv[1];
   // getopt_long sees the subcommand as argv[0].
   if (!strcmp(sub, "server")) return cmd_server(argc - 1, argv + 1);
   if (!strcmp(sub, "client")) return cmd_client(argc - 1, argv + 1);
   if (!strcmp(sub, "check")) return cmd_check(argc - 1, argv + 1);
+  if (!strcmp(sub, "watch")) return cmd_watch(argc - 1, argv + 1);
   if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
     fputs(usage_text, stdout);
     return 0;
   }
-  usage_error("unknown subcommand '%s' (server, client or check)", sub);
+  usage_error("unknown subcommand '%s' (server, client, check or watch)", sub);
   return 2;
 }

@@ -1,0 +1,167 @@
+// `bench enforce`: how long until a policy change or a new pod is enforced, and whether anything leaks
+// meanwhile. Thin: validate flags, hand over to src/enforce, print, set the exit code (0 measured, 1 failed or
+// not enforced, 2 usage, 130 interrupted).
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { CNIS, MAX_POLICIES } from '../../config/schema.js';
+import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
+import { onInterrupt, stepPrinter } from '../process.js';
+import { CHANGES, type ChangeKind } from '../../enforce/plan.js';
+import type { EnforceConfig } from '../../enforce/run.js';
+
+export interface EnforceFlags {
+  cni?: string;
+  policies?: string;
+  repetitions?: string;
+  changes?: string;
+  backend?: string;
+  intervalUs?: string;
+  probeTimeoutMs?: string;
+  deadlineMs?: string;
+  settle?: string;
+  matchPosition?: string;
+  seed?: string;
+  pinCpu?: string;
+  out?: string;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+const whole = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const flagsSchema = z.object({
+  cni: z.enum(CNIS, { message: `required, one of ${CNIS.join(', ')}` }),
+  policies: whole(0, MAX_POLICIES).default(0),
+  repetitions: whole(1, 1000).default(5),
+  changes: z
+    .string()
+    .default(CHANGES.join(','))
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(CHANGES, { message: `each must be one of ${CHANGES.join(', ')}` })).min(1)),
+  backend: z.enum(['local', 'kind', 'cluster']).default('local'),
+  // ≤ 1 ms cadence is the point; below 100 µs the probe's own connects start to load a small machine.
+  intervalUs: whole(100, 1000).default(1000),
+  probeTimeoutMs: z.union([z.literal('auto'), whole(1, 10_000)]).default('auto'),
+  deadlineMs: whole(100, 600_000).default(10_000),
+  settle: whole(1, 1000).default(5),
+  matchPosition: z.enum(['first', 'last']).default('last'),
+  seed: whole(0, 2 ** 31 - 1).default(1),
+  pinCpu: whole(0, 1023).optional(),
+  out: z.string().default('results'),
+  json: z.boolean().default(false),
+  dryRun: z.boolean().default(false),
+});
+
+export type ParsedEnforceFlags = z.output<typeof flagsSchema>;
+
+/** Every problem at once, in flag words. */
+export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: ParsedEnforceFlags } | { ok: false; problems: Array<{ where: string; message: string }> } {
+  const r = flagsSchema.safeParse({ ...flags, probeTimeoutMs: flags.probeTimeoutMs === 'auto' || flags.probeTimeoutMs === undefined ? flags.probeTimeoutMs : flags.probeTimeoutMs });
+  if (!r.success) {
+    return {
+      ok: false,
+      problems: r.error.issues.map((i) => ({ where: `--${String(i.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: i.message })),
+    };
+  }
+  if (r.data.backend !== 'local') {
+    return {
+      ok: false,
+      problems: [{ where: '--backend', message: `bench enforce runs on the local backend only so far; ${r.data.backend} (real agents through the API server) is not built yet` }],
+    };
+  }
+  return { ok: true, value: r.data };
+}
+
+export function enforceConfigOf(p: ParsedEnforceFlags): EnforceConfig {
+  return {
+    cni: p.cni,
+    policies: p.policies,
+    repetitions: p.repetitions,
+    changes: p.changes as ChangeKind[],
+    matchPosition: p.matchPosition,
+    seed: p.seed,
+    intervalUs: p.intervalUs,
+    probeTimeoutMs: p.probeTimeoutMs,
+    deadlineMs: p.deadlineMs,
+    settle: p.settle,
+  };
+}
+
+export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo()): Promise<number> {
+  const parsed = parseEnforceFlags(flags);
+  if (!parsed.ok) return reportUsage(io, parsed.problems);
+  const p = parsed.value;
+  const config = enforceConfigOf(p);
+  const [{ resolve }, { ExecRunner, DryRunRunner, renderPlan }, { newRunId }, { LocalEnforcePlane, EnforceUnsupportedError }, { executeEnforce, planEnforceDry }, { formatEnforceSummary }, { assertProbeAvailable }] =
+    await Promise.all([
+      import('node:path'),
+      import('../../exec/runner.js'),
+      import('../../backends/local/topology.js'),
+      import('../../enforce/local.js'),
+      import('../../enforce/run.js'),
+      import('../../enforce/format.js'),
+      import('../../probe/native.js'),
+    ]);
+  const runId = newRunId();
+  if (p.dryRun) {
+    const runner = new DryRunRunner();
+    let plane;
+    try {
+      plane = new LocalEnforcePlane({ cni: p.cni, runId, runner, cleanupRunner: runner, config: { matchPosition: p.matchPosition, seed: p.seed } });
+    } catch (e) {
+      if (e instanceof EnforceUnsupportedError) return reportUsage(io, [{ where: '--cni', message: e.message }]);
+      throw e;
+    }
+    const watches = await planEnforceDry(plane, config);
+    io.stdout.write(`# enforce plan for run ${runId} on the local backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n# watch probes (one per change, started before it):\n${watches.map((w) => `#   ${w}`).join('\n')}\n`);
+    return EXIT_OK;
+  }
+  if (process.getuid?.() !== 0) {
+    io.stderr.write('bench enforce: the local backend builds network namespaces and needs root (run with sudo)\n');
+    return EXIT_FAIL;
+  }
+  assertProbeAvailable();
+  const interrupt = onInterrupt('stopping and cleaning up');
+  try {
+    const progress = stepPrinter(!p.json);
+    let plane;
+    try {
+      plane = new LocalEnforcePlane({ cni: p.cni, runId, signal: interrupt.signal, runner: new ExecRunner(interrupt.signal), progress, pinCpu: p.pinCpu, config: { matchPosition: p.matchPosition, seed: p.seed } });
+    } catch (e) {
+      if (e instanceof EnforceUnsupportedError) return reportUsage(io, [{ where: '--cni', message: e.message }]);
+      throw e;
+    }
+    progress.step(`enforce run ${runId}: ${p.cni}, ${p.policies} policies, ${p.repetitions} repetitions of ${config.changes.join(', ')}`);
+    const { result, path } = await executeEnforce({ runId, backend: 'local', config, plane, outDir: resolve(p.out, runId), progress, signal: interrupt.signal });
+    if (p.json) io.stdout.write(`${JSON.stringify({ runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
+    else io.stdout.write(`\n${formatEnforceSummary(result, path)}\n`);
+    if (interrupt.signal.aborted) return 130;
+    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('enforce')
+    .description('how long until a policy change or a new pod is enforced (ms, one clock), and whether anything leaks meanwhile')
+    .addOption(new Option('--cni <name>', `CNI data plane: ${CNIS.join('|')}`))
+    .option('--policies <n>', `filler policies selecting the server, in place during every change (0..${MAX_POLICIES}, default 0)`)
+    .option('--repetitions <n>', 'repetitions of each change (default 5)')
+    .option('--changes <list>', `comma-separated subset of ${CHANGES.join(',')} (default all)`)
+    .option('--backend <name>', 'local (kind and cluster: not built yet)')
+    .option('--interval-us <n>', 'probe cadence, µs: a new connect starts this often (100..1000, default 1000)')
+    .option('--probe-timeout-ms <n>', "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)")
+    .option('--deadline-ms <n>', 'longest wait for a change to be seen before it counts as not enforced (default 10000)')
+    .option('--settle <n>', 'consecutive probes with the new verdict that count as enforced (default 5)')
+    .option('--match-position <pos>', "where the client's allowing policy sits in evaluation order: first|last (default last)")
+    .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
+    .option('--pin-cpu <n>', 'run the watch probes on this CPU')
+    .option('--out <dir>', 'results directory (default results)')
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('--dry-run', 'print the plan (every command) without running anything')
+    .action(async (opts: EnforceFlags) => {
+      process.exitCode = await cmdEnforce(opts);
+    });
+}

@@ -1,0 +1,79 @@
+// bench enforce on the kernel: real namespaces, the model's real update() (Cilium-style model: BPF map writes),
+// real watch probes at 1 ms. Timing assertions only for large, robust effects.
+import { describe, expect } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
+import { PACKAGE_ROOT } from '../metrics/machine.js';
+import { newRunId } from '../backends/local/topology.js';
+import { SERVER_PORT } from '../backends/local/topology.js';
+import { planWatch, startWatch } from '../probe/native.js';
+import { localModel } from '../backends/local/models.js';
+import { LocalEnforcePlane } from './local.js';
+import { executeEnforce } from './run.js';
+import { enforceResultSchema } from './result.js';
+
+const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
+
+describe('bench enforce on the kernel', () => {
+  itKernel('measures allow added/removed and peer-joins on the Cilium-style model through update(), at ≤ 10 ms resolution', async () => {
+    if (!localModel('cilium').update) throw new Error('the Cilium model has no update(): merge the cilium branch');
+    const runId = newRunId();
+    const plane = new LocalEnforcePlane({ cni: 'cilium', runId });
+    const { result } = await executeEnforce({
+      runId,
+      backend: 'local',
+      plane,
+      config: { cni: 'cilium', policies: 20, repetitions: 2, changes: ['allow-added', 'allow-removed', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 'auto', deadlineMs: 5000, settle: 5 },
+    });
+    expect(result.errors).toEqual([]);
+    expect(() => enforceResultSchema.parse(result)).not.toThrow();
+    expect(result.observations).toHaveLength(6);
+    for (const o of result.observations) {
+      expect(o.preconditionHeld, `${o.change} #${o.repetition}`).toBe(true);
+      expect(o.enforcedMs, `${o.change} #${o.repetition}`).not.toBeNull();
+      // Seen after the agent started, and not long after it finished (robust bound on a loaded machine).
+      expect(o.enforcedMs!).toBeLessThan(o.agent.agentMs + 1000);
+      expect(o.bracketMs!).toBeLessThanOrEqual(10);
+      expect(o.agent.agentMs).toBeGreaterThan(0);
+      expect(Object.values(o.agent.changed).some((v) => v > 0)).toBe(true);
+    }
+    // Removing the allow really denies the client: every probe after the flip failed.
+    const removed = result.observations.filter((o) => o.change === 'allow-removed');
+    for (const o of removed) expect(o.relapses).toBe(0);
+    expect(await namespacesOfRun(runId)).toEqual([]);
+  });
+
+  itKernel('bench enforce --cni flannel reports not enforced and returns at once', async () => {
+    if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);
+    const out = mkdtempSync(join(tmpdir(), 'cb-enforce-'));
+    const t = Date.now();
+    const r = await execa(process.execPath, [BENCH, 'enforce', '--cni', 'flannel', '--out', out, '--json'], { reject: false, timeout: 60_000 });
+    expect(Date.now() - t).toBeLessThan(60_000);
+    expect(r.exitCode).toBe(1);
+    const j = JSON.parse(r.stdout) as { status: string; path: string; notEnforced: { probesOpen: number; probes: number } };
+    expect(j.status).toBe('not-enforced');
+    expect(j.notEnforced.probes).toBeGreaterThan(50);
+    expect(j.notEnforced.probesOpen).toBe(j.notEnforced.probes);
+    expect(enforceResultSchema.parse(JSON.parse(readFileSync(j.path, 'utf8'))).status).toBe('not-enforced');
+  });
+
+  itKernel('watch sees a refused port at once and stops on --until', async () => {
+    // Loopback of a fresh namespace: nothing listens, so every connect is refused within microseconds.
+    const ns = `cb-${newRunId()}-w`;
+    await execa('ip', ['netns', 'add', ns]);
+    try {
+      await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const w = await startWatch(planWatch({ netns: ns, target: '127.0.0.1', port: SERVER_PORT, intervalUs: 500, timeoutMs: 50, maxMs: 5000, until: 'closed', settle: 20 }));
+      const out = await w.done;
+      expect(out.result.every((r) => r === 'ECONNREFUSED')).toBe(true);
+      expect(out.result.length).toBeGreaterThanOrEqual(20);
+      expect(out.result.length).toBeLessThan(500); // stopped on --until, long before --max-ms
+      for (let i = 0; i < out.result.length; i++) expect(out.endNs[i]! - out.startNs[i]!).toBeLessThan(50e6);
+    } finally {
+      await execa('ip', ['netns', 'delete', ns], { reject: false });
+    }
+  });
+});

@@ -1,0 +1,44 @@
+// The enforce summary a person reads: per change, time to enforcement (p50/p99 with CIs), the agent's own
+// time, fail-open windows, and the resolution those figures can claim. Pure.
+import type { EnforceResult } from './result.js';
+
+const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
+const ci = (c: [number | null, number | null]) => `[${f(c[0])}, ${f(c[1])}]`;
+
+export function formatEnforceSummary(r: EnforceResult, path: string | null): string {
+  const m = r.meta;
+  const lines = [
+    `bench enforce ${r.runId}: ${m.cni} (${m.model.name}), ${m.policy.count} filler policies, ${m.repetitions} repetitions, ${m.backend} backend`,
+    `probing: a TCP connect every ${m.probe.intervalUs} µs, each with a ${m.probe.timeoutMs} ms timeout (${m.probe.timeoutFrom}); enforced = ${m.probe.settle} consecutive probes with the new verdict; clock ${m.probe.clock}`,
+  ];
+  if (r.notEnforced) {
+    lines.push('', `NOT ENFORCED: ${r.notEnforced.reason}. No change was measured: there is nothing that enforces policy here.`);
+  }
+  for (const s of r.summary) {
+    lines.push('', `${s.change}: ${s.title}`);
+    if (s.enforcedMs.count === 0) {
+      lines.push(`  not enforced within ${m.probe.deadlineMs} ms in any of ${s.repetitions} repetitions`);
+    } else {
+      lines.push(
+        `  time to enforcement  p50 ${f(s.enforcedMs.p50)} ms ${ci(s.enforcedMs.ci95.p50)}   p99 ${f(s.enforcedMs.p99)} ms ${ci(s.enforcedMs.ci95.p99)}   max ${f(s.enforcedMs.max)} ms   (n=${s.enforcedMs.count})`,
+        ...(s.cniAddMs && s.cniAddMs.count
+          ? [`  of which CNI ADD     p50 ${f(s.cniAddMs.p50)} ms ${ci(s.cniAddMs.ci95.p50)}   (the pod's interface and routes, before the agent is told; the change starts with it)`]
+          : []),
+        `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`,
+        `  resolution           ≤ ${f(s.resolutionMs, 2)} ms (widest bracket between the last old-verdict and first new-verdict probe start)`,
+      );
+    }
+    if (s.notEnforced) lines.push(`  ${s.notEnforced} of ${s.repetitions} repetitions: new verdict not seen within ${m.probe.deadlineMs} ms`);
+    if (s.preconditionFailures) lines.push(`  ${s.preconditionFailures} of ${s.repetitions} repetitions: the old verdict was not in place before the change (see the result file)`);
+    if (s.failOpenMs) {
+      lines.push(
+        s.failOpenRepetitions === 0
+          ? `  fail-open            none (no probe that must be denied connected)`
+          : `  fail-open            ${s.failOpenRepetitions} of ${s.repetitions} repetitions; window p50 ${f(s.failOpenMs.p50)} ms, max ${f(s.failOpenMs.max)} ms`,
+      );
+    }
+  }
+  for (const e of r.errors) lines.push('', `error (${e.stage}): ${e.message}`);
+  if (path) lines.push('', `every probe outcome: ${path}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import { FakeRunner } from '../exec/runner.js';
+import type { LocalModel } from '../backends/local/models.js';
+import type { PolicySet } from '../backends/types.js';
+import type { RunningWatch, WatchOutput, WatchSettings } from '../probe/native.js';
+import { LocalEnforcePlane, EnforceUnsupportedError, type AppliedChange, type EnforceDataPlane } from './local.js';
+import { executeEnforce, timeoutFromCalibration, type EnforceConfig } from './run.js';
+import { enforceResultSchema } from './result.js';
+
+const SERVER_IP = '10.244.1.2';
+const NEW_POD_IP = '10.244.1.3';
+
+/**
+ * A data plane on a simulated timeline: each change takes effect `delayMs` after it is handed over; the fake
+ * watch answers each probe by the state at its start. `leakyNewPod`: the intruder reaches a new pod until the
+ * agent has run.
+ */
+class FakePlane implements EnforceDataPlane {
+  readonly cni = 'calico' as const;
+  readonly model: { name: string; description: string; enforcesPolicy: boolean };
+  readonly updates: string[] = [];
+  private timeline: Array<{ at: bigint; open: boolean; joiner: boolean; newPod: 'absent' | 'attached' | 'enforced' }> = [];
+  private cur = { open: false, joiner: false, newPod: 'absent' as 'absent' | 'attached' | 'enforced' };
+  constructor(
+    private readonly delayMs: number,
+    enforces = true,
+    private readonly opts: { leakyNewPod?: boolean; neverEnforce?: boolean } = {},
+  ) {
+    this.model = { name: 'fake model', description: 'test', enforcesPolicy: enforces };
+  }
+  private push(at: bigint) {
+    this.timeline.push({ at, ...this.cur });
+  }
+  async up() {
+    this.push(0n);
+  }
+  async install(set: PolicySet) {
+    this.cur.open = set.policies.some((p) => p.metadata.name !== 'np-isolate' && p.metadata.labels?.['cni-bench/role'] === 'allow-client');
+    this.push(process.hrtime.bigint());
+    return { installed: set.policies.length };
+  }
+  private change(mut: () => void, label: string): AppliedChange {
+    const startNs = process.hrtime.bigint();
+    this.updates.push(label);
+    if (!this.opts.neverEnforce) {
+      mut();
+      this.push(startNs + BigInt(this.delayMs * 1e6));
+    }
+    return { startNs, resolveMs: 0.1, report: { agentMs: this.delayMs / 2, compileMs: 0.1, applyMs: this.delayMs / 2 - 0.1, changed: { chainsRewritten: 1 }, state: {} } };
+  }
+  async setPolicies(set: PolicySet) {
+    const open = set.policies.some((p) => p.metadata.labels?.['cni-bench/role'] === 'allow-client');
+    return this.change(() => (this.cur.open = open), open ? 'open' : 'closed');
+  }
+  async setLabels(_pod: string, labels: Record<string, string>) {
+    return this.change(() => (this.cur.joiner = labels.app === 'bench-client'), `joiner=${labels.app}`);
+  }
+  async prepareServerPod() {
+    return {
+      ip: NEW_POD_IP,
+      attach: async () => {
+        const at = process.hrtime.bigint();
+        this.cur.newPod = 'attached';
+        this.push(at);
+        const c = this.change(() => (this.cur.newPod = 'enforced'), 'new-pod');
+        return { ...c, startNs: at, attachMs: 1 };
+      },
+      remove: async () => {
+        this.cur.newPod = 'absent';
+        this.push(process.hrtime.bigint());
+      },
+    };
+  }
+  ipOf() {
+    return SERVER_IP;
+  }
+  private verdict(from: string, target: string, t: bigint): boolean {
+    const s = [...this.timeline].reverse().find((e) => e.at <= t) ?? this.timeline[0]!;
+    if (target === NEW_POD_IP) {
+      if (s.newPod === 'absent') return false;
+      if (from === 'intruder') return s.newPod === 'attached' && Boolean(this.opts.leakyNewPod);
+      return s.open && (s.newPod === 'enforced' || Boolean(this.opts.leakyNewPod));
+    }
+    if (from === 'joiner') return s.open && s.joiner;
+    if (from === 'intruder') return false;
+    return s.open || !this.model.enforcesPolicy;
+  }
+  async watch(from: string, target: string, s: WatchSettings): Promise<RunningWatch> {
+    const base = process.hrtime.bigint();
+    const step = BigInt(s.intervalUs * 1000);
+    let stopped = false;
+    const build = (): WatchOutput => {
+      const now = process.hrtime.bigint();
+      const startNs: number[] = [];
+      const result: string[] = [];
+      for (let t = base; t <= now; t += step) {
+        startNs.push(Number(t - base));
+        result.push(this.verdict(from, target, t) ? 'open' : 'ETIMEDOUT');
+      }
+      return { baseNs: base, intervalNs: Number(step), timeoutNs: s.timeoutMs * 1e6, settledIndex: -1, realtime: false, startNs, endNs: startNs.map((x) => x + 100_000), result };
+    };
+    const done = (async () => {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 2));
+        const now = process.hrtime.bigint();
+        if (stopped || now - base > BigInt(s.maxMs * 1e6)) return build();
+        if (s.until) {
+          const settleNs = BigInt((s.settle ?? 5) + 1) * step;
+          const ok = (t: bigint) => this.verdict(from, target, t) === (s.until === 'open');
+          if (ok(now) && ok(now - settleNs) && now - settleNs > base) return build();
+        }
+      }
+    })();
+    return { baseNs: base, done, stop: async () => ((stopped = true), done) };
+  }
+  async down() {}
+}
+
+const config = (over: Partial<EnforceConfig> = {}): EnforceConfig => ({
+  cni: 'calico',
+  policies: 3,
+  repetitions: 2,
+  changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'],
+  matchPosition: 'last',
+  seed: 1,
+  intervalUs: 1000,
+  probeTimeoutMs: 10,
+  deadlineMs: 400,
+  settle: 3,
+  ...over,
+});
+
+describe('executeEnforce', () => {
+  it('measures every change through update(), with the delay the data plane really has', async () => {
+    const plane = new FakePlane(15);
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config(), plane });
+    expect(result.errors).toEqual([]);
+    expect(result.status).toBe('ok');
+    expect(() => enforceResultSchema.parse(result)).not.toThrow();
+    expect(result.observations).toHaveLength(8);
+    for (const o of result.observations) {
+      expect(o.preconditionHeld, `${o.change} #${o.repetition}`).toBe(true);
+      // The flip happens 15 ms after the change; the first new-verdict probe starts within one interval after.
+      expect(o.enforcedMs!, o.change).toBeGreaterThanOrEqual(14);
+      expect(o.enforcedMs!, o.change).toBeLessThan(15 + 5);
+      expect(o.probes.result.length).toBe(o.probes.startUs.length);
+    }
+    const removed = result.summary.find((s) => s.change === 'allow-removed')!;
+    expect(removed.failOpenRepetitions).toBe(2); // traffic passed for the 15 ms the change took
+    expect(removed.failOpenMs!.p50).toBeGreaterThanOrEqual(14);
+    const newPod = result.summary.find((s) => s.change === 'new-pod')!;
+    expect(newPod.failOpenRepetitions).toBe(0);
+    expect(newPod.cniAddMs!.count).toBe(2);
+    // Starts on the change's state: the joiner's label is put back, the new pods removed, every rep.
+    expect(plane.updates.filter((u) => u === 'joiner=bench-client')).toHaveLength(2);
+    expect(plane.updates.filter((u) => u === 'joiner=bench-joiner')).toHaveLength(2);
+  });
+
+  it('reports a new pod that a denied peer reaches before the agent has run as fail-open', async () => {
+    const plane = new FakePlane(20, true, { leakyNewPod: true });
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['new-pod'], repetitions: 1 }), plane });
+    const s = result.summary[0]!;
+    expect(s.failOpenRepetitions).toBe(1);
+    expect(s.failOpenMs!.max).toBeGreaterThanOrEqual(15);
+    expect(result.observations[0]!.failOpen!.leaked).toBeGreaterThan(10);
+  });
+
+  it('a change never seen ends at the deadline as not enforced, without hanging', async () => {
+    const plane = new FakePlane(5, true, { neverEnforce: true });
+    const t = performance.now();
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['allow-added'], repetitions: 1, deadlineMs: 150 }), plane });
+    expect(performance.now() - t).toBeLessThan(3000);
+    expect(result.summary[0]!.notEnforced).toBe(1);
+    expect(result.observations[0]!.enforcedMs).toBeNull();
+  });
+
+  it('a data plane without a policy engine is reported not enforced, with the evidence, and nothing measured', async () => {
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ cni: 'flannel' }), plane: new FakePlane(5, false) });
+    expect(result.status).toBe('not-enforced');
+    expect(result.notEnforced!.probesOpen).toBe(result.notEnforced!.probes);
+    expect(result.observations).toEqual([]);
+  });
+});
+
+describe('LocalEnforcePlane', () => {
+  const base: LocalModel = { cni: 'calico', name: 'test model', description: 't', enforcesPolicy: true, attachment: 'routed', hostIfPrefix: 'cali', install: async () => ({}) };
+
+  it('refuses a policy-enforcing model without update(): no full reinstall stands in for a change', () => {
+    expect(() => new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model: base, runner: new FakeRunner() })).toThrow(EnforceUnsupportedError);
+    expect(() => new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model: base, runner: new FakeRunner() })).toThrow(/never a full reinstall/);
+  });
+
+  it('hands every change to update() with the new desired state, and a new pod only after its CNI ADD', async () => {
+    const seen: Array<{ pods: string[]; labels: Record<string, string>; policies: number }> = [];
+    const model: LocalModel = {
+      ...base,
+      install: async () => ({ rules: 1 }),
+      update: async (ctx) => {
+        seen.push({ pods: ctx.topology.pods.map((p) => p.name), labels: ctx.inventory.pods.find((p) => p.name === 'joiner')!.labels, policies: ctx.endpoints.find((e) => e.pod.name === 'server-0')!.ingress.policies.length });
+        return { agentMs: 1, compileMs: 0.5, applyMs: 0.5, changed: {}, state: {} };
+      },
+    };
+    const runner = new FakeRunner();
+    const plane = new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model, runner, cleanupRunner: runner, startServer: async () => ({ pid: 1, exited: new Promise(() => undefined), stop: async () => undefined }) });
+    const { enforcePolicies } = await import('./plan.js');
+    const sets = enforcePolicies({ policies: 2, matchPosition: 'last', seed: 1 });
+    await plane.up();
+    await plane.install(sets.closed);
+    await plane.setPolicies(sets.open);
+    await plane.setLabels('joiner', { app: 'bench-client' });
+    const pod = await plane.prepareServerPod('new-0');
+    expect(seen.at(-1)!.pods).not.toContain('new-0');
+    const before = runner.log.length;
+    const applied = await pod.attach();
+    const attachCmds = runner.log.slice(before).map((r) => r.argv.join(' '));
+    // Pod side first: the node's route to the pod is added after the pod has its address.
+    const addr = attachCmds.findIndex((c) => c.includes('addr add 10.244.1.3/32'));
+    const route = attachCmds.findIndex((c) => c.includes('route add 10.244.1.3/32'));
+    expect(addr).toBeGreaterThan(0);
+    expect(route).toBeGreaterThan(addr);
+    expect(applied.attachMs).toBeGreaterThanOrEqual(0);
+    expect(seen.at(-1)!.pods).toContain('new-0');
+    expect(seen.map((s) => s.policies)).toEqual([4, 4, 4]);
+    expect(seen[1]!.labels).toEqual({ app: 'bench-client' });
+    await pod.remove();
+    expect(seen.at(-1)!.pods).not.toContain('new-0');
+  });
+});
+
+describe('timeoutFromCalibration', () => {
+  it('is 5 × p99 of allowed connects, at least 10 ms', () => {
+    const t = (latUs: number) => ({ startUs: Array.from({ length: 100 }, (_, i) => i * 1000), endUs: Array.from({ length: 100 }, (_, i) => i * 1000 + latUs), result: Array(100).fill('open') });
+    expect(timeoutFromCalibration(t(200))).toBe(10);
+    expect(timeoutFromCalibration(t(6000))).toBe(30);
+    expect(() => timeoutFromCalibration({ startUs: [0], endUs: [10], result: ['ETIMEDOUT'] })).toThrow(/no allowed connect/);
+  });
+});

@@ -1,0 +1,286 @@
+// One `bench enforce` point: bring the data plane up in its starting state, then per repetition run each
+// change with watch probes across it, and summarise over repetitions. The result file is written whatever
+// happens, with every probe outcome.
+import { join } from 'node:path';
+import type { BackendName } from '../config/schema.js';
+import { machineInfo, toolInfo } from '../metrics/machine.js';
+import { writeFileAtomic } from '../results/io.js';
+import { summarize } from '../stats/summary.js';
+import type { Progress } from '../backends/types.js';
+import type { RunningWatch, WatchSettings } from '../probe/native.js';
+import { analyzeFlip, analyzeLeak, revocationWindow, traceFrom, type ProbeTrace } from './analyze.js';
+import type { AppliedChange, EnforceDataPlane } from './local.js';
+import { CHANGE_TITLES, CLIENT_POD, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePolicies, type ChangeKind } from './plan.js';
+import { CLIENT_LABELS } from '../backends/local/topology.js';
+import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
+
+export interface EnforceConfig {
+  cni: EnforceResult['meta']['cni'];
+  policies: number;
+  repetitions: number;
+  changes: ChangeKind[];
+  matchPosition: 'first' | 'last';
+  seed: number;
+  /** Probe cadence, µs (≤ 1000). */
+  intervalUs: number;
+  /** Per-probe timeout, ms; 'auto': 5 × the p99 of an allowed connect measured first, at least 10 ms. */
+  probeTimeoutMs: number | 'auto';
+  /** Longest wait for a change to be seen, ms. */
+  deadlineMs: number;
+  /** Consecutive probes with the new verdict that count as enforced. */
+  settle: number;
+}
+
+export interface EnforceRunOptions {
+  runId: string;
+  backend: BackendName;
+  config: EnforceConfig;
+  plane: EnforceDataPlane;
+  /** Where enforce-result.json goes; absent: not written (dry run, tests). */
+  outDir?: string;
+  progress?: Progress;
+  signal?: AbortSignal;
+  sweepId?: string;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const MIN_TIMEOUT_MS = 10;
+const MAX_AUTO_TIMEOUT_MS = 1_000;
+const CALIBRATION_MS = 300;
+
+/** 5 × p99 of allowed connects, so an allowed probe never passes for a dropped one, at least MIN_TIMEOUT_MS. */
+export function timeoutFromCalibration(trace: ProbeTrace): number {
+  const lat = trace.result.map((r, i) => (r === 'open' ? (trace.endUs[i]! - trace.startUs[i]!) / 1000 : null)).filter((x): x is number => x !== null);
+  if (lat.length === 0) throw new Error('calibration: no allowed connect succeeded with the client allowed; the data plane does not pass allowed traffic');
+  const s = summarize(lat, { resamples: 10 });
+  return Math.min(MAX_AUTO_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, Math.ceil(5 * s.p99)));
+}
+
+export function summarizeChange(kind: ChangeKind, obs: EnforceObservation[], seed: number): ChangeSummary {
+  const mine = obs.filter((o) => o.change === kind);
+  const enforced = mine.map((o) => o.enforcedMs).filter((x): x is number => x !== null);
+  const brackets = mine.map((o) => o.bracketMs).filter((x): x is number => x !== null);
+  const failOpen = mine.map((o) => o.failOpen).filter((x): x is NonNullable<typeof x> => x !== null);
+  return {
+    change: kind,
+    title: CHANGE_TITLES[kind],
+    repetitions: mine.length,
+    notEnforced: mine.filter((o) => o.enforcedMs === null).length,
+    preconditionFailures: mine.filter((o) => !o.preconditionHeld).length,
+    enforcedMs: summarize(enforced, { seed }),
+    agentMs: summarize(mine.map((o) => o.agent.agentMs), { seed }),
+    cniAddMs: kind === 'new-pod' ? summarize(mine.map((o) => o.agent.attachMs).filter((x): x is number => x !== null), { seed }) : null,
+    failOpenMs: failOpen.length ? summarize(failOpen.map((f) => f.windowMs), { seed }) : null,
+    failOpenRepetitions: failOpen.filter((f) => f.leaked > 0).length,
+    resolutionMs: brackets.length ? Math.max(...brackets) : null,
+  };
+}
+
+export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result: EnforceResult; path: string | null }> {
+  const { config, plane, progress } = opts;
+  const sleep = opts.sleep ?? realSleep;
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const errors: EnforceResult['errors'] = [];
+  const observations: EnforceObservation[] = [];
+  let modelState: EnforceResult['modelState'] = {};
+  let installMs: number | null = null;
+  let notEnforced: EnforceResult['notEnforced'] = null;
+  let timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
+  let timeoutFromNote: string | null = null;
+  const sets = enforcePolicies(config);
+  let stage = 'setup';
+  try {
+    await plane.up();
+    stage = 'install';
+    const ti = performance.now();
+    modelState = await plane.install(sets.closed);
+    installMs = performance.now() - ti;
+    let open = false;
+    const server = plane.ipOf('server-0');
+    const watch = (from: string, target: string, s: Partial<WatchSettings>): Promise<RunningWatch> =>
+      plane.watch(from, target, { intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
+    const lead = () => Math.max(20, Math.ceil((10 * config.intervalUs) / 1000));
+    const setOpen = async (want: boolean) => {
+      if (open !== want) await plane.setPolicies(want ? sets.open : sets.closed);
+      open = want;
+    };
+
+    if (!plane.model.enforcesPolicy) {
+      // No policy engine: show it with the client denied by policy and still connecting, then stop.
+      stage = 'not-enforced';
+      const w = await watch(CLIENT_POD, server, { maxMs: 200 });
+      const out = await w.done;
+      const probesOpen = out.result.filter((r) => r === 'open').length;
+      timeoutFromNote = 'not used: nothing to enforce';
+      notEnforced = { reason: `${plane.model.name} has no policy engine: with the client denied by policy, ${probesOpen} of ${out.result.length} probes connected`, probesOpen, probes: out.result.length };
+    } else {
+      if (config.probeTimeoutMs === 'auto') {
+        stage = 'calibrate';
+        await setOpen(true);
+        const w = await watch(CLIENT_POD, server, { maxMs: CALIBRATION_MS, timeoutMs: MAX_AUTO_TIMEOUT_MS });
+        const out = await w.done;
+        timeoutMs = timeoutFromCalibration(traceFrom(out, out.baseNs));
+        progress?.step(`probe timeout ${timeoutMs} ms (5 × p99 of an allowed connect, at least ${MIN_TIMEOUT_MS} ms)`);
+      }
+      const agentOf = (c: AppliedChange) => ({ agentMs: c.report.agentMs, compileMs: c.report.compileMs, applyMs: c.report.applyMs, resolveMs: c.resolveMs, attachMs: c.attachMs ?? null, changed: c.report.changed });
+      const intervalMs = config.intervalUs / 1000;
+      for (let rep = 0; rep < config.repetitions; rep++) {
+        for (const kind of changeOrder(config.changes)) {
+          if (opts.signal?.aborted) throw new Error('interrupted');
+          stage = `${kind} #${rep + 1}`;
+          progress?.step(`repetition ${rep + 1}/${config.repetitions}: ${kind}`);
+          await setOpen(STARTS_OPEN[kind]);
+          const expect = kind === 'allow-removed' ? 'closed' : 'open';
+          let from = CLIENT_POD;
+          let target = server;
+          let applied: AppliedChange;
+          let intruderTrace: ProbeTrace | null = null;
+          let out;
+          if (kind === 'new-pod') {
+            const pod = await plane.prepareServerPod(`new-${rep}`);
+            target = pod.ip;
+            const wc = await watch(CLIENT_POD, target, { until: 'open' });
+            const wi = await watch('intruder', target, {});
+            try {
+              await sleep(lead());
+              applied = await pod.attach();
+              out = await wc.done;
+              // The intruder keeps probing a little past the client's settling, then stops.
+              await sleep(lead());
+              intruderTrace = traceFrom(await wi.stop(), applied.startNs);
+            } finally {
+              await wc.stop().catch(() => undefined);
+              await wi.stop().catch(() => undefined);
+              await pod.remove();
+            }
+          } else {
+            if (kind === 'peer-joins') from = 'joiner';
+            const w = await watch(from, target, { until: expect });
+            try {
+              await sleep(lead());
+              if (kind === 'allow-added') applied = await plane.setPolicies(sets.open);
+              else if (kind === 'allow-removed') applied = await plane.setPolicies(sets.closed);
+              else applied = await plane.setLabels('joiner', { ...CLIENT_LABELS });
+              out = await w.done;
+            } finally {
+              await w.stop().catch(() => undefined);
+            }
+            if (kind === 'allow-added') open = true;
+            if (kind === 'allow-removed') open = false;
+            if (kind === 'peer-joins') await plane.setLabels('joiner', { ...JOINER_LABELS });
+          }
+          const trace = traceFrom(out, applied.startNs);
+          const flip = analyzeFlip(trace, expect, config.settle);
+          const failOpen = kind === 'allow-removed' ? revocationWindow(trace, flip, intervalMs) : intruderTrace ? analyzeLeak(intruderTrace, intervalMs) : null;
+          observations.push({
+            change: kind,
+            repetition: rep,
+            expect,
+            from,
+            target,
+            preconditionHeld: flip.preconditionHeld,
+            enforcedMs: flip.enforcedMs,
+            lastOldMs: flip.lastOldMs,
+            bracketMs: flip.bracketMs,
+            relapses: flip.relapses,
+            maxStartGapMs: flip.maxStartGapMs,
+            agent: agentOf(applied),
+            failOpen,
+            probes: trace,
+            intruderProbes: intruderTrace,
+          });
+        }
+      }
+    }
+  } catch (e) {
+    errors.push({ stage: opts.signal?.aborted ? 'interrupted' : stage, message: (e as Error).message, kind: (e as { kind?: string }).kind ?? (e as Error).name });
+  } finally {
+    try {
+      await plane.down();
+    } catch (e) {
+      errors.push({ stage: 'teardown', message: (e as Error).message, kind: (e as Error).name });
+    }
+  }
+  const result: EnforceResult = {
+    schemaVersion: ENFORCE_SCHEMA_VERSION,
+    kind: ENFORCE_RESULT_KIND,
+    runId: opts.runId,
+    status: errors.length ? 'failed' : notEnforced ? 'not-enforced' : 'ok',
+    meta: {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: toolInfo(),
+      machine: machineInfo(),
+      backend: opts.backend,
+      cni: config.cni,
+      model: plane.model,
+      policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'enforce (fillers + isolate, allow-client toggled)' },
+      probe: {
+        tool: 'cb-probe watch',
+        intervalUs: config.intervalUs,
+        timeoutMs,
+        timeoutFrom: timeoutFromNote ?? (config.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms'),
+        deadlineMs: config.deadlineMs,
+        settle: config.settle,
+        clock: 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',
+      },
+      repetitions: config.repetitions,
+      changes: changeOrder(config.changes),
+      sweepId: opts.sweepId ?? null,
+    },
+    notEnforced,
+    installMs,
+    modelState,
+    observations,
+    summary: notEnforced ? [] : changeOrder(config.changes).map((k) => summarizeChange(k, observations, config.seed)),
+    errors,
+    totalMs: performance.now() - t0,
+  };
+  if (!opts.outDir) return { result, path: null };
+  const path = join(opts.outDir, 'enforce-result.json');
+  writeFileAtomic(path, `${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+  return { result, path };
+}
+
+
+/**
+ * The dry-run plan: the topology, the initial install and each change once, through a DryRunRunner-backed
+ * plane (commands recorded, nothing run); returns the watch command lines that would run across each change.
+ */
+export async function planEnforceDry(plane: EnforceDataPlane & { watchSpec?(from: string, target: string, s: WatchSettings): string }, config: EnforceConfig): Promise<string[]> {
+  const sets = enforcePolicies(config);
+  await plane.up();
+  await plane.install(sets.closed);
+  const timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
+  const s = (until?: 'open' | 'closed'): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: config.deadlineMs, until, settle: config.settle });
+  const server = plane.ipOf('server-0');
+  const lines: string[] = [];
+  const describe = (kind: ChangeKind, from: string, target: string, until?: 'open' | 'closed') => `${kind}: ${plane.watchSpec?.(from, target, s(until)) ?? `${from} -> ${target}`}`;
+  let open = false;
+  for (const kind of changeOrder(config.changes)) {
+    if (open !== STARTS_OPEN[kind]) await plane.setPolicies(STARTS_OPEN[kind] ? sets.open : sets.closed);
+    open = STARTS_OPEN[kind];
+    if (kind === 'allow-added') {
+      lines.push(describe(kind, CLIENT_POD, server, 'open'));
+      await plane.setPolicies(sets.open);
+      open = true;
+    } else if (kind === 'allow-removed') {
+      lines.push(describe(kind, CLIENT_POD, server, 'closed'));
+      await plane.setPolicies(sets.closed);
+      open = false;
+    } else if (kind === 'peer-joins') {
+      lines.push(describe(kind, 'joiner', server, 'open'));
+      await plane.setLabels('joiner', { ...CLIENT_LABELS });
+      await plane.setLabels('joiner', { ...JOINER_LABELS });
+    } else {
+      const pod = await plane.prepareServerPod('new-0');
+      lines.push(describe(kind, CLIENT_POD, pod.ip, 'open'), describe(kind, 'intruder', pod.ip));
+      await pod.attach();
+      await pod.remove();
+    }
+  }
+  await plane.down();
+  return lines;
+}
