@@ -263,7 +263,7 @@ describe('performance', () => {
     // Every filler names exactly its own peer.
     expect(server.ingress.policies.slice(0, -1).every((p) => p.rules[0]!.peers[0]!.kind === 'pods' && (p.rules[0]!.peers[0] as { pods: PodInfo[] }).pods.length === 1)).toBe(true);
     expect(endpoint(eps, 'srv/peer-00042').ingress.isolated).toBe(false);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(10_000); // loose: catches quadratic blow-ups on a loaded machine, not drift
   });
 });
 
