@@ -3,7 +3,8 @@
 //   cb-bpf load   --obj PATH --pin DIR --capacity N     load the object once, pin maps and programs under DIR
 //   cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]
 //                 enter /run/netns/NAME, add clsact to IF, attach from_pod (tc ingress) and to_pod (tc egress);
-//                 prints {"ifindex":N}. --endpoint registers IF as that endpoint (unenforced) unless fill did.
+//                 prints {"ifindex":N}. --endpoint registers IF as that endpoint unless fill did; until a map is
+//                 written for it, it denies everything (a fresh endpoint's empty policy map, as in Cilium).
 //   cb-bpf detach --netns NAME --ifname IF              remove IF's clsact qdisc (and both programs)
 //   cb-bpf fill   --pin DIR [--capacity N]              write the COMPLETE desired state read from stdin:
 //       ipcache  A.B.C.D/LEN IDENTITY
