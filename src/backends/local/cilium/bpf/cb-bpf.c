@@ -295,6 +295,14 @@ static int cmd_attach(struct args *a)
 	if (!ifindex)
 		die(1, "no interface %s in netns %s", a->ifname, a->netns);
 
+	// Registered before the programs see a packet: an endpoint without a policy map denies everything, so a pod
+	// that appears is closed until its map is written (the CNI ADD waits for the endpoint's regeneration in Cilium).
+	if (ep_fd >= 0) {
+		struct endpoint_info info = { .endpoint_id = (uint32_t)a->endpoint, .flags = 0 };
+		uint32_t key = ifindex;
+		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
+			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
+	}
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
 	int err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
@@ -307,12 +315,6 @@ static int cmd_attach(struct args *a)
 	if ((err = bpf_tc_attach(&hook, &egr)))
 		die(1, "attach to_pod to %s egress: %s", a->ifname, strerror(-err));
 
-	if (ep_fd >= 0) {
-		struct endpoint_info info = { .endpoint_id = (uint32_t)a->endpoint, .flags = 0 };
-		uint32_t key = ifindex;
-		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
-			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
-	}
 	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
 	return 0;
 }
