@@ -6,14 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../run/run.js';
 import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
-import { containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
+import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
 import { APPLY_CONCURRENCY, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
 import { cadvisorText, daemonSet, daemonSetList, fakeCluster } from './test-support/cluster.js';
-import { K8sSession } from './session.js';
+import { K8sSession, cadvisorSplitValid } from './session.js';
 import { mapBounded } from './pool.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 
@@ -138,6 +138,15 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     expect(seen.started.length).toBeLessThan(20);
     expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
     expect(seen.finished).toHaveLength(seen.started.length);
+  });
+
+  it('a cAdvisor CPU split counts only when the kubelet samples span about the measured window', () => {
+    expect(cadvisorSplitValid(30_000, 32_000)).toBe(true);
+    expect(cadvisorSplitValid(0, 3_000)).toBe(false);
+    expect(cadvisorSplitValid(15_000, 3_000)).toBe(false);
+    expect(cadvisorSplitValid(null, 3_000)).toBe(false);
+    const at = (sec: number, ts: number) => parseCadvisorCpu(cadvisorText(sec).replace(/ 1700000000000/g, ` ${ts}`));
+    expect(cadvisorSpanMs({ cadvisor: new Map([['w1', at(1, 1_000)]]), kernels: [] }, { cadvisor: new Map([['w1', at(2, 16_000)]]), kernels: [] })).toBe(15_000);
   });
 
   it('mapBounded keeps the order of results', async () => {

@@ -73,6 +73,11 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason ?? new Error('interrupted'))), { once: true });
   });
 
+/** cAdvisor deltas describe the window when their samples span 75-150% of it. */
+export function cadvisorSplitValid(spanMs: number | null, windowMs: number): boolean {
+  return spanMs !== null && windowMs > 0 && spanMs >= 0.75 * windowMs && spanMs <= 1.5 * windowMs;
+}
+
 export class K8sSession {
   readonly names: RunNames;
   placement?: Placement;
@@ -296,6 +301,11 @@ export class K8sSession {
         const span = cadvisorSpanMs(before, after);
         this.state[`${metric}WindowMs`] = Math.round(windowMs);
         if (span !== null) this.state[`${metric}CadvisorSpanMs`] = span;
+        // The split (client, server, agents) means something only when the kubelet's samples span about the
+        // measured window; with windows of a few seconds they usually do not (stats refresh every 10-15 s).
+        const valid = cadvisorSplitValid(span, windowMs);
+        this.state[`${metric}CpuSplitValid`] = valid;
+        if (!valid) this.o.progress?.step(`cpu split for ${metric} is not meaningful: kubelet samples span ${span ?? 'unknown'} ms of a ${Math.round(windowMs)} ms window (use more --samples for windows of 30 s or more)`);
       }
       if (w.nodesUsPerOp !== null) this.state[`${metric}NodesCpuUsPerOp`] = w.nodesUsPerOp;
       this.state[`${metric}SamplesSource`] = parsed.samplesSource;

@@ -103,8 +103,19 @@ describe('kind backend: dry-run plan', () => {
     const a = r.specs.map((s) => s.argv.join(' '));
     const load = a.indexOf('kind load docker-image fortio/fortio:1.73.2 busybox:1.37.0 --name cb-abcde');
     expect(load).toBeGreaterThan(a.findIndex((x) => x.startsWith('kind create cluster')));
-    expect(a.slice(load - 2, load)).toEqual(['docker pull --quiet fortio/fortio:1.73.2', 'docker pull --quiet busybox:1.37.0']);
+    expect(a.slice(load - 4, load)).toEqual([
+      'docker image inspect --format {{.Id}} fortio/fortio:1.73.2',
+      'docker pull --quiet fortio/fortio:1.73.2',
+      'docker image inspect --format {{.Id}} busybox:1.37.0',
+      'docker pull --quiet busybox:1.37.0',
+    ]);
     expect(a.findIndex((x) => x.startsWith('helm install'))).toBeGreaterThan(load);
+    // On a host that has them (the second point of a sweep), nothing is pulled.
+    const runner = fakeCluster();
+    const out = tmp();
+    await backend({ runner, outDir: out }).b.up();
+    expect(runner.log.some((r) => r.argv[1] === 'pull')).toBe(false);
+    expect(runner.log.some((r) => r.argv.join(' ').startsWith('kind load docker-image'))).toBe(true);
   });
 
   it('the kind provider is the one kind uses (KIND_EXPERIMENTAL_PROVIDER), not a hard-coded docker', () => {

@@ -248,7 +248,10 @@ export class KindBackend implements BenchBackend {
       await this.guarded('create-cluster', async () => {
         const provider = kindProvider();
         for (const image of images) {
-          await this.runner.run({ argv: [provider, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
+          const have = await this.runner.run({ argv: [provider, 'image', 'inspect', '--format', '{{.Id}}', image], purpose: `is ${image} already on the host?`, allowFailure: true });
+          if (this.runner.dryRun || have.exitCode !== 0) {
+            await this.runner.run({ argv: [provider, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
+          }
         }
         await this.runner.run(this.kind(['load', 'docker-image', ...images, '--name', this.clusterName], 'load the images into every node (no registry pull per point)', { timeoutMs: 600_000 }));
       });

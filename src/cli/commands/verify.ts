@@ -74,7 +74,9 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const layout = gridLayout();
   let model;
   try {
-    model = localModel(cni ?? 'none');
+    // On kind/cluster only the local grid's addresses are used (to check case templates), not its model: any
+    // data plane the k8s backends know is fine there even before it has a local model.
+    model = localModel(onK8s ? 'none' : cni ?? 'none');
   } catch (e) {
     throw new ConfigError([{ where: '--cni', message: (e as Error).message }]);
   }

@@ -130,6 +130,12 @@ function allocate(map: Map<string, number>, keys: string[], first: number): void
   for (const k of keys) if (!map.has(k)) map.set(k, next++);
 }
 
+/** The endpoint id of a pod (allocated on first use, then stable). */
+export function endpointIdOf(alloc: IdentityAllocation, pod: string): number {
+  allocate(alloc.endpoints, [pod], 1);
+  return alloc.endpoints.get(pod)!;
+}
+
 const ALL = { protocol: 0, port: 0, portPrefixBits: 0 } as const;
 
 /**

@@ -59,9 +59,10 @@ export function planCiliumLoad(bin: CiliumBinaries, pinDir: string, capacity: nu
 }
 
 /** Runs in the host namespace: cb-bpf enters the node namespace itself, after opening the pinned programs. */
-export function planCiliumAttach(bin: CiliumBinaries, pinDir: string, a: CiliumAttachment): CommandSpec {
+/** With `endpointId` the endpoint is registered before the programs attach (closed until its map is written). */
+export function planCiliumAttach(bin: CiliumBinaries, pinDir: string, a: CiliumAttachment, endpointId?: number): CommandSpec {
   return {
-    argv: [bin.loader, 'attach', '--pin', pinDir, '--netns', a.netns, '--ifname', a.ifname],
+    argv: [bin.loader, 'attach', '--pin', pinDir, '--netns', a.netns, '--ifname', a.ifname, ...(endpointId === undefined ? [] : ['--endpoint', String(endpointId)])],
     timeoutMs: 10_000,
     purpose: `attach tc programs to ${a.ifname} (pod ${a.pod}) in ${a.netns}`,
   };

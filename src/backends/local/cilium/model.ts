@@ -12,6 +12,7 @@ import type { Topology } from '../topology.js';
 import {
   compileCiliumState,
   diffCiliumState,
+  endpointIdOf,
   newIdentityAllocation,
   overflowSummary,
   realizeOverflow,
@@ -61,7 +62,9 @@ async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, f
       continue;
     }
     for (const p of pods) {
-      const r = await ctx.runner.run(planCiliumAttach(bin, pinDir, { pod: podKey(p), netns: node.netns, ifname: p.hostIf }));
+      // A pod that appears later is registered as an endpoint before its programs attach: closed until update
+      // writes its map, as a Cilium pod does not start before its endpoint is regenerated.
+      const r = await ctx.runner.run(planCiliumAttach(bin, pinDir, { pod: podKey(p), netns: node.netns, ifname: p.hostIf }, endpointIdOf(inst.allocation, podKey(p))));
       const ifindex = parseAttachOutput(r.stdout);
       if (ifindex !== undefined) inst.ifindexes.set(podKey(p), ifindex);
       attachedNow++;

@@ -3,7 +3,8 @@
 //   cb-bpf load   --obj PATH --pin DIR --capacity N     load the object once, pin maps and programs under DIR
 //   cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]
 //                 enter /run/netns/NAME, add clsact to IF, attach from_pod (tc ingress) and to_pod (tc egress);
-//                 prints {"ifindex":N}. --endpoint registers IF as that endpoint (unenforced) unless fill did.
+//                 prints {"ifindex":N}. --endpoint registers IF as that endpoint unless fill did; until a map is
+//                 written for it, it denies everything (a fresh endpoint's empty policy map, as in Cilium).
 //   cb-bpf detach --netns NAME --ifname IF              remove IF's clsact qdisc (and both programs)
 //   cb-bpf fill   --pin DIR [--capacity N]              write the COMPLETE desired state read from stdin:
 //       ipcache  A.B.C.D/LEN IDENTITY
@@ -294,6 +295,14 @@ static int cmd_attach(struct args *a)
 	if (!ifindex)
 		die(1, "no interface %s in netns %s", a->ifname, a->netns);
 
+	// Registered before the programs see a packet: an endpoint without a policy map denies everything, so a pod
+	// that appears is closed until its map is written (the CNI ADD waits for the endpoint's regeneration in Cilium).
+	if (ep_fd >= 0) {
+		struct endpoint_info info = { .endpoint_id = (uint32_t)a->endpoint, .flags = 0 };
+		uint32_t key = ifindex;
+		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
+			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
+	}
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
 	int err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
@@ -306,12 +315,6 @@ static int cmd_attach(struct args *a)
 	if ((err = bpf_tc_attach(&hook, &egr)))
 		die(1, "attach to_pod to %s egress: %s", a->ifname, strerror(-err));
 
-	if (ep_fd >= 0) {
-		struct endpoint_info info = { .endpoint_id = (uint32_t)a->endpoint, .flags = 0 };
-		uint32_t key = ifindex;
-		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
-			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
-	}
 	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
 	return 0;
 }
