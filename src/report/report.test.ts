@@ -286,3 +286,12 @@ describe('bench compare', () => {
     expect(await cmdCompare(f, f, {}, bufferIo())).toBe(3);
   });
 });
+
+describe('markdownToHtml: collapsible reference sections', () => {
+  it('passes our <details> lines through and still escapes everything else', () => {
+    const html = markdownToHtml('<details><summary>Straight-line fits</summary>\n\n| a | b |\n| --- | --- |\n| <x> | 2 |\n\n</details>\n');
+    expect(html).toContain('<details><summary>Straight-line fits</summary>');
+    expect(html).toContain('</details>');
+    expect(html).not.toContain('<x>');
+  });
+});
