@@ -296,10 +296,11 @@ export interface Verdict {
   /** The flatness bound used, ns. */
   boundNs: number;
   /**
-   * What to headline: the straight line's slope (where a line describes the curve), or the segment costs and
-   * growth exponent (a curve, a negative intercept, or a poor fit).
+   * What to headline: the straight line's slope (where a line describes the curve), the segment costs and
+   * growth exponent (established growth that a line does not describe: a curve, a negative intercept, a poor
+   * fit), or no trend at all (growth not established either way: only the slope's CI is worth quoting).
    */
-  headline: 'slope' | 'segments';
+  headline: 'slope' | 'segments' | 'no trend';
   headlineReason: string;
 }
 
@@ -342,6 +343,8 @@ function headlineOf(fit: ScalingFit | null, c: Complexity): Pick<Verdict, 'headl
   if (!fit) return { headline: 'segments', headlineReason: 'no fit' };
   if (c === 'O(1)') return { headline: 'slope', headlineReason: 'flat: the slope and its CI say it all' };
   if (c === 'O(n)' && fit.intercept >= 0) return { headline: 'slope', headlineReason: `a line fits (R² ${fit.r2.toFixed(2)}, intercept ${fmtNs(fit.intercept)})` };
+  const grows = fit.slopeCi95[0] > 0 && fit.slope * (fit.xMax - fit.xMin) > 0;
+  if (c === 'inconclusive' && !grows) return { headline: 'no trend', headlineReason: 'no growth established: neither a line nor segments describe it; only the slope CI is quoted' };
   const why: string[] = [];
   if (fit.intercept < 0) why.push(`the line's intercept is ${fmtNs(fit.intercept)} (a latency cannot be negative)`);
   if (fit.r2 < VERDICT_RULES.linearMinR2) why.push(`R² ${fit.r2.toFixed(2)} < ${VERDICT_RULES.linearMinR2}`);
