@@ -51,15 +51,18 @@ const POINTS = [
 const { seededRandom } = await import(join(root, 'dist/stats/summary.js'));
 const { collectResults } = await import(join(root, 'dist/report/collect.js'));
 const { compareResults } = await import(join(root, 'dist/report/compare.js'));
+// Two generators: the measurement order must not change which runs the analysis draws (so --reuse agrees).
+const orderRand = seededRandom(Number(args.seed) + 1000);
 const rand = seededRandom(Number(args.seed));
-const shuffle = (xs) => {
+const shuffleWith = (r, xs) => {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
+    const j = Math.floor(r() * (i + 1));
     [a[i], a[j]] = [a[j], a[i]];
   }
   return a;
 };
+const shuffle = (xs) => shuffleWith(rand, xs);
 
 function runBench(argv) {
   return new Promise((res) => {
@@ -77,7 +80,7 @@ if (!args.reuse) {
   let done = 0;
   for (let rep = 1; rep <= pool; rep++) {
     // A fresh order each round so no point always follows another.
-    for (const p of shuffle(POINTS)) {
+    for (const p of shuffleWith(orderRand, POINTS)) {
       const dir = join(out, `${p.cni}-${p.policies}`);
       const r = await runBench(['run', '--backend', 'local', '--cni', p.cni, '--policies', String(p.policies), '--samples', args.samples, '--warmup', args.warmup, '--out', dir, '--json']);
       done++;
@@ -122,10 +125,19 @@ for (let i = 0; i < Number(args['power-comparisons']); i++) {
 const aaFlagged = aa.filter((x) => x.flagged).length;
 const caught = power.filter((x) => x.caught).length;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// Run-to-run spread of connect p50 per point (sd of log p50 over the pool): what decides the gate's power.
+const spread = (ls) => {
+  const l = ls.map((x) => Math.log(x.result.metrics.connect.summary.p50));
+  const m = l.reduce((a, b) => a + b, 0) / l.length;
+  const sd = Math.sqrt(l.reduce((a, b) => a + (b - m) ** 2, 0) / (l.length - 1));
+  const us = ls.map((x) => x.result.metrics.connect.summary.p50 / 1000).sort((a, b) => a - b);
+  return { connectP50RunToRunSdLog: Number(sd.toFixed(3)), connectP50RangeUs: [Number(us[0].toFixed(1)), Number(us[us.length - 1].toFixed(1))] };
+};
 const summary = {
   command: `node scripts/gate-check.mjs --pool ${pool} --per-side ${perSide} --samples ${args.samples} --warmup ${args.warmup}`,
   out,
   runs: { 'none@0': none0.length, 'calico@1000': cal1000.length, 'calico@1250': cal1250.length },
+  spread: { 'none@0': spread(none0), 'calico@1000': spread(cal1000), 'calico@1250': spread(cal1250) },
   measureSeconds: Math.round(measureSeconds),
   totalSeconds: Math.round((Date.now() - t0) / 1000),
   aa: { comparisons: aa.length, flagged: aaFlagged, target: `≤ ${Math.floor(aa.length / 20)} of ${aa.length}`, pass: aaFlagged <= Math.floor(aa.length / 20), flags: aa.flatMap((x) => x.flags) },

@@ -77,6 +77,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   problems.push(...unlessScenarioFailed(configProblems, Boolean(scenario?.problems.length)));
   const repetitions = runRepetitions(opts, scenario?.scenario?.repetitions, problems);
   if (!config) throw new UsageError(problems);
+  if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });

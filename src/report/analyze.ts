@@ -169,7 +169,7 @@ function rulesPerPolicy(runs: LoadedResult[]): number | null {
 }
 
 export function perRuleCost(fit: ScalingFit | null, verdict: Verdict, rules: number | null): PerRuleCost | null {
-  if (!fit || rules === null || verdict.complexity === 'O(1)') return null;
+  if (!fit || rules === null || verdict.complexity === 'O(1)' || verdict.headline === 'no trend') return null;
   const segs = fit.segments.map((s) => ({ from: s.from, to: s.to, nsPerRule: s.nsPerPolicy / rules, ci95: [s.ci95[0] / rules, s.ci95[1] / rules] as [number, number] }));
   const useSlope = verdict.headline === 'slope';
   const last = segs[segs.length - 1];

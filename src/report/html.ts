@@ -28,6 +28,10 @@ export function markdownToHtml(md: string): string {
     const line = lines[i]!;
     if (line.startsWith('<!--') || line.trim() === '') {
       i++;
+    } else if (/^<details><summary>[^<>]*<\/summary>$/.test(line) || line === '</details>') {
+      // Our own collapsible sections (fixed text written by renderMarkdown), passed through as they are.
+      out.push(line);
+      i++;
     } else if (/^#{1,4} /.test(line)) {
       const level = line.indexOf(' ');
       const text = line.slice(level + 1);
@@ -47,7 +51,7 @@ export function markdownToHtml(md: string): string {
       out.push(`<ul>${items.map((t) => `<li>${inline(t)}</li>`).join('')}</ul>`);
     } else {
       const para: string[] = [];
-      while (i < lines.length && lines[i]!.trim() !== '' && !/^(#{1,4} |\||- |<!--)/.test(lines[i]!)) para.push(lines[i++]!);
+      while (i < lines.length && lines[i]!.trim() !== '' && !/^(#{1,4} |\||- |<!--|<details>|<\/details>)/.test(lines[i]!)) para.push(lines[i++]!);
       out.push(`<p>${inline(para.join(' '))}</p>`);
     }
   }

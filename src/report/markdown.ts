@@ -14,8 +14,9 @@ export function headlineFigure(x: Analysis['cnis'][number]['metrics'][keyof Anal
   const f = x.fit;
   if (!f) return '–';
   if (x.verdict.headline === 'slope') return `${f2(f.slope)} ns/policy (${f2(f.slopeCi95[0])} … ${f2(f.slopeCi95[1])})`;
+  if (x.verdict.headline === 'no trend') return `no trend established (slope CI ${f2(f.slopeCi95[0])} … ${f2(f.slopeCi95[1])} ns/policy)`;
   const segs = f.segments.length ? `${f0(f.segments[0]!.nsPerPolicy)} → ${f0(f.segments[f.segments.length - 1]!.nsPerPolicy)} ns/policy` : '';
-  return `${segs}${f.exponent ? `, k = ${f2(f.exponent.k)} (${f2(f.exponent.ci95[0])}…${f2(f.exponent.ci95[1])})` : ''}`;
+  return `${segs}${f.exponent ? `, k = ${f2(f.exponent.k)}${Number.isFinite(f.exponent.ci95[0]) ? ` (${f2(f.exponent.ci95[0])}…${f2(f.exponent.ci95[1])})` : ' (no CI)'}` : ''}`;
 }
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -115,7 +116,7 @@ export function renderMarkdown(a: Analysis, opts: { chartsIn?: string } = {}): s
       return [c.cni, m.label, ...segCounts.map((k) => {
         const s = by.get(k);
         return s ? `${f0(s.nsPerPolicy)} (${f0(s.ci95[0])}…${f0(s.ci95[1])})` : '–';
-      }), e ? `${f2(e.k)} (${f2(e.ci95[0])}…${f2(e.ci95[1])})` : '–'];
+      }), e ? `${f2(e.k)}${Number.isFinite(e.ci95[0]) ? ` (${f2(e.ci95[0])}…${f2(e.ci95[1])})` : ' (no CI)'}` : '–'];
     }), ['l', 'l', ...segCounts.map(() => 'r' as const), 'r']));
     L.push('');
   }

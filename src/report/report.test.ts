@@ -80,7 +80,7 @@ describe('analysis of a synthetic sweep', () => {
     for (const ch of r.charts) expect(ch.svg.startsWith('<svg')).toBe(true);
     expect(r.html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
     expect((r.html.match(/<figure /g) ?? []).length).toBe(5);
-  });
+  }, 30_000);
 
   it('emits perfdash PerfData', () => {
     const p = JSON.parse(perfdashJson(a)) as { version: string; dataItems: Array<{ data: Record<string, number>; unit: string; labels: Record<string, string> }> };
@@ -112,7 +112,7 @@ describe('bench report', () => {
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('# CNI data-plane benchmark report');
     expect(existsSync(join(dir, 'report.html'))).toBe(true);
     expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
-  });
+  }, 30_000);
 
   it('never overwrites a file it did not write, unless --force', async () => {
     const dir = sweepDir({ curves: CURVES.slice(0, 1), policies: [0, 100, 1000] });
@@ -284,5 +284,14 @@ describe('bench compare', () => {
   it('accepts single result files (and says one run is not enough to judge)', async () => {
     const f = join(baseline, 'calico-1000-r1', 'result.json');
     expect(await cmdCompare(f, f, {}, bufferIo())).toBe(3);
+  });
+});
+
+describe('markdownToHtml: collapsible reference sections', () => {
+  it('passes our <details> lines through and still escapes everything else', () => {
+    const html = markdownToHtml('<details><summary>Straight-line fits</summary>\n\n| a | b |\n| --- | --- |\n| <x> | 2 |\n\n</details>\n');
+    expect(html).toContain('<details><summary>Straight-line fits</summary>');
+    expect(html).toContain('</details>');
+    expect(html).not.toContain('<x>');
   });
 });

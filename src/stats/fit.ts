@@ -166,7 +166,8 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
   const ci: [number, number] = ciMethod === 'none' ? [Number.NaN, Number.NaN] : [quantile(slopes, 0.025), quantile(slopes, 0.975)];
   const xMin = levels[0]!.x;
   const xMax = levels[levels.length - 1]!.x;
-  const { segments, exponent } = curveShape(levels, { resamples, seed: (opts.seed ?? 1) + 1 });
+  // 1000 draws are plenty for 2.5/97.5% percentiles; the exponent refit per draw is the costly part.
+  const { segments, exponent } = curveShape(levels, { resamples: Math.min(resamples, 1000), seed: (opts.seed ?? 1) + 1 });
   return {
     segments,
     exponent,
@@ -252,7 +253,7 @@ function exponentOf(levels: Level[], means: ArrayLike<number>, variances: number
  * marginal cost CI above the first's.
  */
 export function curveShape(levels: Level[], opts: FitOptions = {}): { segments: Segment[]; exponent: GrowthExponent | null } {
-  const resamples = opts.resamples ?? 2000;
+  const resamples = opts.resamples ?? 1000;
   const rand = seededRandom(opts.seed ?? 2);
   const gauss = normalFrom(rand);
   const L = levels.length;
@@ -295,10 +296,11 @@ export interface Verdict {
   /** The flatness bound used, ns. */
   boundNs: number;
   /**
-   * What to headline: the straight line's slope (where a line describes the curve), or the segment costs and
-   * growth exponent (a curve, a negative intercept, or a poor fit).
+   * What to headline: the straight line's slope (where a line describes the curve), the segment costs and
+   * growth exponent (established growth that a line does not describe: a curve, a negative intercept, a poor
+   * fit), or no trend at all (growth not established either way: only the slope's CI is worth quoting).
    */
-  headline: 'slope' | 'segments';
+  headline: 'slope' | 'segments' | 'no trend';
   headlineReason: string;
 }
 
@@ -341,6 +343,8 @@ function headlineOf(fit: ScalingFit | null, c: Complexity): Pick<Verdict, 'headl
   if (!fit) return { headline: 'segments', headlineReason: 'no fit' };
   if (c === 'O(1)') return { headline: 'slope', headlineReason: 'flat: the slope and its CI say it all' };
   if (c === 'O(n)' && fit.intercept >= 0) return { headline: 'slope', headlineReason: `a line fits (R² ${fit.r2.toFixed(2)}, intercept ${fmtNs(fit.intercept)})` };
+  const grows = fit.slopeCi95[0] > 0 && fit.slope * (fit.xMax - fit.xMin) > 0;
+  if (c === 'inconclusive' && !grows) return { headline: 'no trend', headlineReason: 'no growth established: neither a line nor segments describe it; only the slope CI is quoted' };
   const why: string[] = [];
   if (fit.intercept < 0) why.push(`the line's intercept is ${fmtNs(fit.intercept)} (a latency cannot be negative)`);
   if (fit.r2 < VERDICT_RULES.linearMinR2) why.push(`R² ${fit.r2.toFixed(2)} < ${VERDICT_RULES.linearMinR2}`);

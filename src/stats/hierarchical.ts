@@ -83,7 +83,7 @@ export function hierarchicalCi(runsSorted: ArrayLike<number>[], q: number, opts:
   if (R === 0) return { value: Number.NaN, ci95: nan, level: 'within-run', runs: 0, perRun: [], betweenRunSd: Number.NaN, withinRunCi95: nan };
   const perRun = runs.map((r) => quantile(r, q));
   const value = perRun.reduce((a, b) => a + b, 0) / R;
-  const resamples = opts.resamples ?? 2000;
+  const resamples = opts.resamples ?? 1000;
   const rand = seededRandom(opts.seed ?? 1);
   const gauss = normalFrom(rand);
   const within = new Float64Array(resamples);
