@@ -65,7 +65,8 @@ export async function cmdCompare(baseline: string, current: string, opts: Compar
   }
   if (report.insufficient.length) {
     io.stderr.write(`bench compare: not enough repetitions to judge: ${[...new Set(report.insufficient.map((x) => `${x.cni} @ ${x.policies} (${x.baselineRuns}/${x.currentRuns} runs)`))].join('; ')}; the gate needs at least ${minRepetitions} runs per side (bench run --repetitions ${minRepetitions}, or repetitions: ${minRepetitions} in the sweep scenario)\n`);
-    return EXIT_INSUFFICIENT;
+    // A corrupt or unreadable input outranks "too few runs": part of the evidence was never looked at.
+    return inputProblems.length ? EXIT_USAGE : EXIT_INSUFFICIENT;
   }
   return inputProblems.length ? EXIT_USAGE : EXIT_OK;
 }
