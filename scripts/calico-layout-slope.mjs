@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Benchmark: what the Felix 3.30 layout and the iptables backend cost per policy. One calico topology
-// (cross-node, client's allow last); for each round, every (layout × backend × N) point in a seeded shuffled
-// order: both nodes' tables and ipsets are emptied, the ruleset installed, then connect p50 measured with
-// cb-probe. Layouts: "pre-3.28" (the model before issue 13: jump + return per policy, set match + RETURN per
+// Benchmark: what the Felix 3.30 layout and the iptables backend cost per policy. Four calico topologies
+// (cross-node, client's allow last), one per (layout × backend); for each N (shuffled) each gets its ruleset
+// installed into emptied tables, then every round measures connect p50 on all four in a fresh shuffled order. Layouts: "pre-3.28" (the model before issue 13: jump + return per policy, set match + RETURN per
 // policy chain, -m tcp --dport, no comments, ipset hashsize 64) and "felix-3.30" (src/backends/local/calico).
 // Prints a table of slopes (least squares of p50 over N, all rounds) in ns/policy and ns/rule traversed.
 // Usage (root, after npm run build): node scripts/calico-layout-slope.mjs [Ns=1000,2500,5000,7500,10000] [samples=1000] [rounds=2]
@@ -25,7 +24,6 @@ const LAYOUTS = ['pre-3.28', 'felix-3.30'];
 const BACKENDS = ['legacy', 'nft'];
 
 const { config } = resolveRunConfig({ cni: 'calico', backend: 'local', policies: '0', samples: String(samples), warmup: '0' });
-const backend = new LocalBackend({ config, runId: newRunId() });
 const runner = new ExecRunner();
 const median = (xs) => quantile(sortedCopy(xs), 0.5);
 
@@ -75,39 +73,43 @@ function fit(points) {
 }
 
 const results = [];
+// One topology per (layout × backend), so each ruleset is installed once per N and the measurements of the four
+// interleave: per N, every round measures all four in a fresh shuffled order.
+const configs = LAYOUTS.flatMap((layout) => BACKENDS.map((b) => ({ layout, backend: b, bench: new LocalBackend({ config, runId: newRunId() }) })));
+process.on('SIGINT', () => process.exit(130));
 try {
-  await backend.up();
-  const nodes = backend.plan.nodes;
-  const client = backend.plan.pods.find((p) => p.role === 'client');
-  const server = backend.plan.pods.find((p) => p.role === 'server');
-  const ifaceByPod = new Map(backend.plan.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
-  const ifaceOf = (pod) => ifaceByPod.get(`${pod.namespace}/${pod.name}`);
-  const nodeNames = new Set(nodes.map((n) => n.name));
-  const endpointsFor = new Map();
+  for (const c of configs) await c.bench.up();
   const traversed = {};
-  for (const n of Ns) {
+  for (const n of shuffle(Ns)) {
     const set = benchmarkPolicySet({ policies: n, matchPosition: 'last', seed: 1 });
-    const eps = resolveEndpoints(buildInventory(backend.plan, set), set.policies).filter((e) => nodeNames.has(e.pod.node));
-    endpointsFor.set(n, eps);
-    traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
-  }
-  const plan = planClient({ netns: client.netns, target: server.ip, port: SERVER_PORT, mode: 'connect', samples, warmup: 0, concurrency: 1, timeoutMs: 2000 });
-  const warm = planClient({ netns: client.netns, target: server.ip, port: SERVER_PORT, mode: 'connect', samples: 200, warmup: 0, concurrency: 1, timeoutMs: 2000 });
-  for (let r = 0; r < rounds; r++) {
-    const points = shuffle(LAYOUTS.flatMap((layout) => BACKENDS.flatMap((b) => Ns.map((n) => ({ layout, backend: b, n })))));
-    for (const p of points) {
-      await reset(nodes);
+    for (const c of configs) {
+      const plan = c.bench.plan;
+      const ifaceByPod = new Map(plan.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
+      const ifaceOf = (pod) => ifaceByPod.get(`${pod.namespace}/${pod.name}`);
+      const nodeNames = new Set(plan.nodes.map((x) => x.name));
+      const eps = resolveEndpoints(buildInventory(plan, set), set.policies).filter((e) => nodeNames.has(e.pod.node));
+      const server = plan.pods.find((p) => p.role === 'server');
+      if (c.layout === 'felix-3.30') traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
+      await reset(plan.nodes);
       const t = performance.now();
-      await install(p.layout, p.backend, endpointsFor.get(p.n), nodes, ifaceOf);
-      const installMs = performance.now() - t;
-      await runClient(runner, warm);
-      const out = await runClient(runner, plan);
-      const p50Ns = median(out.samplesNs);
-      results.push({ ...p, round: r, p50Ns, installMs: Math.round(installMs), errors: out.errors });
-      console.error(`round ${r + 1}/${rounds} ${p.layout} ${p.backend} N=${p.n}: connect p50 ${(p50Ns / 1000).toFixed(1)} µs (install ${Math.round(installMs)} ms)`);
+      await install(c.layout, c.backend, eps, plan.nodes, ifaceOf);
+      c.installMs = Math.round(performance.now() - t);
+      console.error(`${c.layout} ${c.backend} N=${n}: installed in ${c.installMs} ms`);
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (const c of shuffle(configs)) {
+        const client = c.bench.plan.pods.find((p) => p.role === 'client');
+        const server = c.bench.plan.pods.find((p) => p.role === 'server');
+        const probe = (count) => planClient({ netns: client.netns, target: server.ip, port: SERVER_PORT, mode: 'connect', samples: count, warmup: 0, concurrency: 1, timeoutMs: 2000 });
+        await runClient(runner, probe(100));
+        const out = await runClient(runner, probe(samples));
+        const p50Ns = median(out.samplesNs);
+        results.push({ layout: c.layout, backend: c.backend, n, round: r, p50Ns, installMs: c.installMs, errors: out.errors });
+        console.error(`round ${r + 1}/${rounds} ${c.layout} ${c.backend} N=${n}: connect p50 ${(p50Ns / 1000).toFixed(1)} µs`);
+      }
     }
   }
-  await reset(nodes);
+  for (const c of configs) await reset(c.bench.plan.nodes);
   const rows = [];
   for (const layout of LAYOUTS) {
     for (const b of BACKENDS) {
@@ -123,5 +125,5 @@ try {
   for (const r of rows) console.log(`| ${r.layout} | ${r.backend} | ${r.slopeNsPerPolicy} | ${r.interceptUs} | ${r.rulesPerPolicy} | ${r.nsPerRule} |`);
   console.log(JSON.stringify({ Ns, samples, rounds, rows, points: results }));
 } finally {
-  await backend.down();
+  for (const c of configs) await c.bench.down();
 }

@@ -308,8 +308,9 @@ describe('Calico-style iptables model on the local kernel', () => {
     }
     console.log('calico model figures', figures);
 
-    // The allowing policy is last, so every SYN walks all the policy chains. Measured on a 2-CPU VM:
-    // p50 38 us @0, 310 us @1000, 1155 us @5000 (30x); the bounds leave room for a loaded machine.
+    // The allowing policy is last, so every SYN walks all the policy chains (about 2.2 rules per policy in the
+    // Felix 3.30 layout). The pre-3.28 layout measured p50 38 us @0, 310 us @1000, 1155 us @5000 on a quiet 2-CPU
+    // VM; this one 98/3973/57237 us on the same VM at load average ~23. The bounds only ask for the O(n) shape.
     const at = (n: number): number => figures[`legacy p50 connect us @${n}`]!;
     expect(at(5000)).toBeGreaterThan(5 * at(0));
     expect(at(1000)).toBeGreaterThan(2 * at(0));

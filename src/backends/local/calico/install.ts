@@ -146,7 +146,8 @@ export interface CalicoInstallOptions {
 /** Commands applying a delta in `nodeNetns`; empty when nothing changes. */
 export function planCalicoDelta(nodeNetns: string, node: string, delta: CalicoDelta, opts: CalicoInstallOptions = {}): CommandSpec[] {
   const { restore } = iptablesBinaries(opts.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND);
-  const timeoutMs = opts.timeoutMs ?? 120_000;
+  // Generous: iptables-nft restores 10000 policies in seconds on a quiet machine, minutes on a loaded 2-CPU one.
+  const timeoutMs = opts.timeoutMs ?? 600_000;
   const plan: CommandSpec[] = [];
   const c = delta.changed;
   if (delta.ipsetRestore) {

@@ -83,7 +83,9 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
     const changed: CalicoChangeCounts = { chainsWritten: 0, chainsDeleted: 0, rulesWritten: 0, setsCreated: 0, setsDestroyed: 0, setMembersAdded: 0, setMembersDeleted: 0 };
     const timing = { compileMs: 0, iptablesRestoreMs: 0, ipsetRestoreMs: 0 };
     let applyMs = 0;
-    const nodes = new Map<string, CalicoNodeRules>();
+    // Recorded node by node, so a failure halfway leaves an accurate base for the next update.
+    const nodes = new Map<string, CalicoNodeRules>(mode === 'update' ? before!.nodes : []);
+    if (!ctx.runner.dryRun) installed.set(ctx.topology.runId, { backend, nodes });
     for (const node of ctx.topology.nodes) {
       const t = performance.now();
       const compiled = compileCalicoNode(node.name, ctx.endpoints, ifaceOf);
@@ -100,8 +102,8 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
       for (const k of Object.keys(changed) as Array<keyof CalicoChangeCounts>) changed[k] += r.changed[k];
       nodes.set(node.name, compiled);
     }
-    if (!ctx.runner.dryRun) installed.set(ctx.topology.runId, { backend, nodes });
-    return { state: stateOf(backend, nodes.values(), timing), changed, compileMs: timing.compileMs, applyMs };
+    const current = ctx.topology.nodes.map((n) => nodes.get(n.name)).filter((n): n is CalicoNodeRules => n !== undefined);
+    return { state: stateOf(backend, current, timing), changed, compileMs: timing.compileMs, applyMs };
   }
 
   return {
