@@ -262,3 +262,23 @@ describe('sweep --resume of a sweep that is still running', () => {
     expect(calls).toHaveLength(4);
   });
 });
+
+describe('conflicting flags', () => {
+  it('sweep --retry-failed without --resume is refused', async () => {
+    const r = await capture(['sweep', '--cni', 'none', '--retry-failed', '--dry-run', '--backend', 'local']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--retry-failed: only with --resume/);
+  });
+
+  it('verify --backend kind without kind: exit 2 naming bench doctor', async () => {
+    vi.stubEnv('PATH', tmp());
+    try {
+      const r = await capture(['verify', '--cni', 'calico', '--backend', 'kind', '--out', tmp()]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/the kind backend needs .* run 'bench doctor'/);
+      expect(r.stderr).not.toMatch(/invalid configuration/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

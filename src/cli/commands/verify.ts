@@ -57,6 +57,10 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
   const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
+    const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
+    problems.push(...(await backendPreflight(new ExecRunner(), backend)));
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
