@@ -110,7 +110,8 @@ describe('bench report', () => {
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('# CNI data-plane benchmark report');
     expect(existsSync(join(dir, 'report.html'))).toBe(true);
     expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
-  });
+    // Two full reports, each recomputing every run's bootstrap CIs from its samples (results/io.ts never trusts a stored summary).
+  }, 20_000);
 
   it('never overwrites a file it did not write, unless --force', async () => {
     const dir = sweepDir({ curves: CURVES.slice(0, 1), policies: [0, 100, 1000] });
