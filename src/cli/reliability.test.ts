@@ -282,3 +282,21 @@ describe('conflicting flags', () => {
     }
   });
 });
+
+describe('verify on nothing', () => {
+  it('cases that expect no denied connection are refused: they would call any data plane "enforced"', async () => {
+    const r = await capture(['verify', '--cni', 'calico', '--case', 'selects-no-pod']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--case: the selected cases \(selects-no-pod\) expect no denied connection/);
+    const f = join(tmp(), 'c.yaml');
+    writeFileSync(f, 'name: nothing\ndescription: d\npolicies: []\n');
+    const c = await capture(['verify', '--cni', 'calico', '--cases', f]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--cases: the selected cases \(nothing\) expect no denied connection/);
+    const e = join(tmp(), 'empty.yaml');
+    writeFileSync(e, '');
+    const empty = await capture(['verify', '--cni', 'calico', '--cases', e]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/holds no cases/);
+  });
+});

@@ -86,6 +86,16 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 
   if (flags.list) return listCases(cases, layout, planned.addresses);
+  {
+    // Cases that expect no denied connection pass on a data plane that enforces nothing: refuse to call that "enforced".
+    const { gridInventory, instantiatePolicies, planProbes } = await import('../../verify/grid.js');
+    const { expectProbes } = await import('../../verify/expect.js');
+    const inventory = gridInventory(layout, planned.addresses);
+    const denies = cases.reduce((n, c) => n + expectProbes(inventory, instantiatePolicies(c.policies, planned.addresses.ips).policies, planProbes(layout, c.probes), planned.addresses).expectations.filter((e) => !e.allowed).length, 0);
+    if (denies === 0) {
+      throw new ConfigError([{ where: flags.case.length ? '--case' : '--cases', message: `the selected cases (${cases.map((c) => c.name).join(', ')}) expect no denied connection, so they cannot show whether policies are enforced; add a case that denies something (e.g. --case default-deny-ingress)` }]);
+    }
+  }
   if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism });
 
   const { ExecRunner } = await import('../../exec/runner.js');
