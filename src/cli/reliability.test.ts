@@ -300,3 +300,36 @@ describe('verify on nothing', () => {
     expect(empty.stderr).toMatch(/holds no cases/);
   });
 });
+
+describe('stop signals', () => {
+  it('SIGHUP aborts like SIGINT and SIGTERM, and never forces an exit halfway through the teardown', async () => {
+    const { onInterrupt, STOP_SIGNALS } = await import('./process.js');
+    expect(STOP_SIGNALS).toEqual(['SIGINT', 'SIGTERM', 'SIGHUP']);
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const lines: string[] = [];
+    try {
+      const hup = onInterrupt('cleaning up', (s) => lines.push(s));
+      process.emit('SIGHUP', 'SIGHUP');
+      expect(hup.signal.aborted).toBe(true);
+      process.emit('SIGTERM', 'SIGTERM'); // e.g. sent along with SIGHUP when a session closes
+      expect(exit).not.toHaveBeenCalled();
+      hup.dispose();
+      const int = onInterrupt('cleaning up', (s) => lines.push(s));
+      process.emit('SIGINT', 'SIGINT');
+      process.emit('SIGHUP', 'SIGHUP');
+      expect(exit).not.toHaveBeenCalled();
+      process.emit('SIGINT', 'SIGINT'); // a second Ctrl-C still means "exit now"
+      expect(exit).toHaveBeenCalledWith(130);
+      int.dispose();
+      const throwing = onInterrupt('cleaning up', () => {
+        throw new Error('EIO: the terminal is gone');
+      });
+      expect(() => process.emit('SIGHUP', 'SIGHUP')).not.toThrow();
+      expect(throwing.signal.aborted).toBe(true);
+      throwing.dispose();
+    } finally {
+      exit.mockRestore();
+    }
+    expect(lines.join('')).toMatch(/SIGHUP: cleaning up\n/);
+  });
+});
