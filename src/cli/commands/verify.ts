@@ -110,7 +110,8 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
   assertProbeAvailable();
 
-  const { signal } = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up');
+  const { signal } = interrupt;
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(parallelism * 2 + 16, signal);
   const runId = newRunId();
@@ -142,6 +143,8 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
       return 130;
     }
     throw e;
+  } finally {
+    interrupt.dispose();
   }
 }
 
@@ -159,7 +162,8 @@ async function verifyOnK8s(
   const runId = newRunId();
   const layout = k8sLayout(o.layout, runId);
   const { run: cases, skipped } = casesForK8s(o.cases, layout);
-  const { signal } = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up');
+  const { signal } = interrupt;
   setMaxListeners(o.parallelism * 2 + 16, signal);
   const progress = stepPrinter(!flags.json && !flags.dryRun);
   const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
@@ -189,6 +193,7 @@ async function verifyOnK8s(
         notes.map((n) => `# note: ${n}\n`).join('') +
         `${renderPlan(runner.log)}\n`,
     );
+    interrupt.dispose();
     return 0;
   }
   progress.step(`verify run ${runId}: ${cases.length} cases, ${o.cni} on ${flags.backend}`);
@@ -218,6 +223,8 @@ async function verifyOnK8s(
       return 130;
     }
     throw e;
+  } finally {
+    interrupt.dispose();
   }
 }
 
