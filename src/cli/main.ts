@@ -269,7 +269,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     if (e instanceof UsageError || e instanceof ConfigError || e instanceof GuardError) {
-      process.stderr.write(`bench: invalid input\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+      const lines = e instanceof ConfigError ? e.problems.map((p) => `${p.where}: ${p.message}`) : e.message.split('\n');
+      process.stderr.write(`bench: invalid input\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
       return EXIT_USAGE;
     }
     process.stderr.write(`bench: ${(e as Error).message}\n`);

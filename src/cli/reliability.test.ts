@@ -262,3 +262,74 @@ describe('sweep --resume of a sweep that is still running', () => {
     expect(calls).toHaveLength(4);
   });
 });
+
+describe('conflicting flags', () => {
+  it('sweep --retry-failed without --resume is refused', async () => {
+    const r = await capture(['sweep', '--cni', 'none', '--retry-failed', '--dry-run', '--backend', 'local']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--retry-failed: only with --resume/);
+  });
+
+  it('verify --backend kind without kind: exit 2 naming bench doctor', async () => {
+    vi.stubEnv('PATH', tmp());
+    try {
+      const r = await capture(['verify', '--cni', 'calico', '--backend', 'kind', '--out', tmp()]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/the kind backend needs .* run 'bench doctor'/);
+      expect(r.stderr).not.toMatch(/invalid configuration/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('verify on nothing', () => {
+  it('cases that expect no denied connection are refused: they would call any data plane "enforced"', async () => {
+    const r = await capture(['verify', '--cni', 'calico', '--case', 'selects-no-pod']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--case: the selected cases \(selects-no-pod\) expect no denied connection/);
+    const f = join(tmp(), 'c.yaml');
+    writeFileSync(f, 'name: nothing\ndescription: d\npolicies: []\n');
+    const c = await capture(['verify', '--cni', 'calico', '--cases', f]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--cases: the selected cases \(nothing\) expect no denied connection/);
+    const e = join(tmp(), 'empty.yaml');
+    writeFileSync(e, '');
+    const empty = await capture(['verify', '--cni', 'calico', '--cases', e]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/holds no cases/);
+  });
+});
+
+describe('stop signals', () => {
+  it('SIGHUP aborts like SIGINT and SIGTERM, and never forces an exit halfway through the teardown', async () => {
+    const { onInterrupt, STOP_SIGNALS } = await import('./process.js');
+    expect(STOP_SIGNALS).toEqual(['SIGINT', 'SIGTERM', 'SIGHUP']);
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const lines: string[] = [];
+    try {
+      const hup = onInterrupt('cleaning up', (s) => lines.push(s));
+      process.emit('SIGHUP', 'SIGHUP');
+      expect(hup.signal.aborted).toBe(true);
+      process.emit('SIGTERM', 'SIGTERM'); // e.g. sent along with SIGHUP when a session closes
+      expect(exit).not.toHaveBeenCalled();
+      hup.dispose();
+      const int = onInterrupt('cleaning up', (s) => lines.push(s));
+      process.emit('SIGINT', 'SIGINT');
+      process.emit('SIGHUP', 'SIGHUP');
+      expect(exit).not.toHaveBeenCalled();
+      process.emit('SIGINT', 'SIGINT'); // a second Ctrl-C still means "exit now"
+      expect(exit).toHaveBeenCalledWith(130);
+      int.dispose();
+      const throwing = onInterrupt('cleaning up', () => {
+        throw new Error('EIO: the terminal is gone');
+      });
+      expect(() => process.emit('SIGHUP', 'SIGHUP')).not.toThrow();
+      expect(throwing.signal.aborted).toBe(true);
+      throwing.dispose();
+    } finally {
+      exit.mockRestore();
+    }
+    expect(lines.join('')).toMatch(/SIGHUP: cleaning up\n/);
+  });
+});

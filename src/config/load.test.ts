@@ -35,7 +35,7 @@ describe('resolveRunConfig from flags', () => {
   });
 
   it('requires a CNI', () => {
-    expect(resolveRunConfig({ policies: '3' }).problems).toMatchObject([{ where: '--cni', message: expect.stringMatching(/required/) }]);
+    expect(resolveRunConfig({ policies: '3' }).problems).toEqual([{ missing: true, where: '--cni', message: expect.stringMatching(/required/) }]);
   });
 
   it('checks concurrency against samples', () => {

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
+import { execa } from 'execa';
+import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { main } from '../cli/main.js';
 import type { CniName } from '../config/schema.js';
 import { localModel, localModelNames, type LocalModel } from '../backends/local/models.js';
@@ -38,6 +40,26 @@ const failures = (r: VerifyReport) =>
   r.cases.filter((c) => c.status !== 'pass').map((c) => ({ name: c.name, error: c.error, mismatches: c.mismatches.slice(0, 5).map((m) => `${m.kind}: ${m.from} -> ${m.to} ${m.protocol}/${m.port} (${m.reason})`) }));
 
 describe('bench verify on the local kernel', () => {
+  itKernel('SIGHUP (terminal closed) mid-verify tears the whole grid down, exit 130', async () => {
+    const child = execa(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'verify', '--cni', 'calico'], { reject: false, timeout: 300_000 });
+    let err = '';
+    const runId = await new Promise<string>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /verify run ([a-z][a-z0-9]{4})/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+    });
+    for (let i = 0; i < 600 && namespacesOfRun(runId).length < 13; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(namespacesOfRun(runId).length).toBeGreaterThanOrEqual(13);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    child.kill('SIGHUP');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(namespacesOfRun(runId)).toEqual([]);
+  });
+
   itKernel('bench verify --cni flannel: NOT ENFORCED, exit 1, a JUnit file that parses, nothing left behind', async () => {
     const junit = join(mkdtempSync(join(tmpdir(), 'cb-verify-')), 'flannel.xml');
     let out = '';

@@ -67,6 +67,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     }
   } else {
     const problems: Problem[] = [];
+    if (opts.retryFailed) problems.push({ where: '--retry-failed', message: 'only with --resume <sweep-id> (a new sweep has no failed points yet)' });
     const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
     if (scenario) problems.push(...scenario.problems);
     const flags: RawFlags = {};

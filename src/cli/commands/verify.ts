@@ -65,6 +65,10 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     problems.push({ where: '--iptables-backend', message: `must be one of ${IPTABLES_BACKENDS.join(', ')}, got '${iptablesBackend}'` });
   }
   if (iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
+  if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
+    const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
+    problems.push(...(await backendPreflight(new ExecRunner(), backend)));
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
@@ -92,6 +96,16 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
 
   if (flags.list) return listCases(cases, layout, planned.addresses);
+  {
+    // Cases that expect no denied connection pass on a data plane that enforces nothing: refuse to call that "enforced".
+    const { gridInventory, instantiatePolicies, planProbes } = await import('../../verify/grid.js');
+    const { expectProbes } = await import('../../verify/expect.js');
+    const inventory = gridInventory(layout, planned.addresses);
+    const denies = cases.reduce((n, c) => n + expectProbes(inventory, instantiatePolicies(c.policies, planned.addresses.ips).policies, planProbes(layout, c.probes), planned.addresses).expectations.filter((e) => !e.allowed).length, 0);
+    if (denies === 0) {
+      throw new ConfigError([{ where: flags.case.length ? '--case' : '--cases', message: `the selected cases (${cases.map((c) => c.name).join(', ')}) expect no denied connection, so they cannot show whether policies are enforced; add a case that denies something (e.g. --case default-deny-ingress)` }]);
+    }
+  }
   if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
 
   const { ExecRunner } = await import('../../exec/runner.js');
@@ -106,7 +120,8 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   }
   assertProbeAvailable();
 
-  const { signal } = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up');
+  const { signal } = interrupt;
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(parallelism * 2 + 16, signal);
   const runId = newRunId();
@@ -139,6 +154,8 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
       return 130;
     }
     throw e;
+  } finally {
+    interrupt.dispose();
   }
 }
 
@@ -156,7 +173,8 @@ async function verifyOnK8s(
   const runId = newRunId();
   const layout = k8sLayout(o.layout, runId);
   const { run: cases, skipped } = casesForK8s(o.cases, layout);
-  const { signal } = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up');
+  const { signal } = interrupt;
   setMaxListeners(o.parallelism * 2 + 16, signal);
   const progress = stepPrinter(!flags.json && !flags.dryRun);
   const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
@@ -186,6 +204,7 @@ async function verifyOnK8s(
         notes.map((n) => `# note: ${n}\n`).join('') +
         `${renderPlan(runner.log)}\n`,
     );
+    interrupt.dispose();
     return 0;
   }
   progress.step(`verify run ${runId}: ${cases.length} cases, ${o.cni} on ${flags.backend}`);
@@ -216,6 +235,8 @@ async function verifyOnK8s(
       return 130;
     }
     throw e;
+  } finally {
+    interrupt.dispose();
   }
 }
 
