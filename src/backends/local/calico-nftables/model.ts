@@ -83,7 +83,7 @@ export const calicoNftablesModel: LocalModel = {
     `Calico nftables model on the local kernel (Felix ${FELIX_VERSION} nftables mode layout; the mode is tech preview in v3.30, GA in v3.31): ` +
     'routed cali* veths with proxy ARP; one "ip calico" table per node written in one nft -f transaction; ' +
     'filter-FORWARD → filter-cali-FORWARD → ifname:verdict dispatch maps → filter-cali-tw-/fw-<iface> → policy-group chains (filter-cali-gi-) → filter-cali-pi-/po-<tier/policy>, ' +
-    'selectors as nft sets (ipv4_addr, interval), accept mark 0x10000, counter and cali:<hash> comment on every rule, namespace profiles; ' +
+    'selectors as named nft sets (ipv4_addr hash sets; Felix adds the interval flag), accept mark 0x10000, counter and cali:<hash> comment on every rule, namespace profiles; ' +
     'incremental updates rewrite only changed chains and set/map elements. Left out: raw/mangle/nat chains, host endpoints, failsafes, kube-proxy/Services, IPv6, flow logs',
   enforcesPolicy: true,
   attachment: 'routed',
