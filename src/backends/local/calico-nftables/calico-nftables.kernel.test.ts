@@ -9,9 +9,9 @@ import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
 import { benchmarkPolicySet } from '../../../run/run.js';
 import { quantile, sortedCopy } from '../../../stats/summary.js';
-import { LocalBackend } from '../backend.js';
-import { itKernel, namespacesOfRun, tryConnect } from '../test-support/kernel.js';
-import { SERVER_PORT, newRunId } from '../topology.js';
+import { LocalBackend, buildInventory } from '../backend.js';
+import { itKernel, namespacesOfRun, startEchoServer, tryConnect } from '../test-support/kernel.js';
+import { SERVER_PORT, hostIfName, newRunId, planPods, type PodSpec } from '../topology.js';
 import { calicoNftablesModel } from './model.js';
 
 function configFor(cni: CniName, policies: number, samples = 1000) {
@@ -21,7 +21,7 @@ function configFor(cni: CniName, policies: number, samples = 1000) {
 }
 
 describe('Calico nftables model on the local kernel', () => {
-  itKernel('enforces, and an incremental update allows a new client and enforces a removed allow', async () => {
+  itKernel('enforces; incremental updates allow a new client, enforce a removed allow, and admit a new pod', async () => {
     const config = configFor('calico-nftables', 20);
     const runner = new ExecRunner();
     const backend = new LocalBackend({ config, runId: newRunId(), runner });
@@ -63,6 +63,25 @@ describe('Calico nftables model on the local kernel', () => {
       expect(await tryConnect(client.netns, server.ip, SERVER_PORT, 700)).toBe('timeout');
       const after = (await runner.run({ argv: ['nft', 'list', 'table', 'ip', 'calico'], netns: serverNode })).stdout;
       expect(after).not.toContain('knp.default.np-20');
+
+      // A new server pod under the existing policies: dropped as an unknown interface until update() knows it,
+      // then allowed for the client, as its policies say.
+      await calicoNftablesModel.update!({ ...ctx, endpoints: endpointsFor(set.policies) });
+      const runId = backend.plan.runId;
+      const name = 'server-new';
+      const fresh: PodSpec = { ...server, name, netns: `cb-${runId}-servernew`, ip: '10.244.1.50', slot: 50, hostIf: hostIfName('cali', runId, `${server.namespace}/${name}`) };
+      backend.plan.pods.push(fresh);
+      for (const cmd of planPods({ ...backend.plan, pods: [fresh] })) await runner.run(cmd);
+      const echo = await startEchoServer(fresh.netns, SERVER_PORT);
+      try {
+        expect(await tryConnect(client.netns, fresh.ip, SERVER_PORT, 700)).toBe('timeout');
+        const inventory = buildInventory(backend.plan, set);
+        const grown = await calicoNftablesModel.update!({ ...ctx, topology: { ...backend.plan }, inventory, endpoints: resolveEndpoints(inventory, set.policies).filter((e) => nodes.has(e.pod.node)) });
+        expect(grown.changed).toMatchObject({ mapElementsChanged: 2, chainsAdded: 2 });
+        expect(await tryConnect(client.netns, fresh.ip, SERVER_PORT)).toBe('connected');
+      } finally {
+        await echo.stop();
+      }
     } finally {
       await backend.down();
     }
