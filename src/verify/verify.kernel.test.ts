@@ -1,5 +1,5 @@
 // bench verify on the real kernel: the grid as network namespaces, each CNI model compiling every case of the
-// built-in library, real TCP connects and UDP echoes. Calico and Cilium must pass everything; Flannel and
+// built-in library, real TCP connects and UDP echoes. Calico, Cilium and Calico nftables must pass everything; Flannel and
 // none must come out NOT ENFORCED; a compiler that drops except clauses must be caught.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -95,7 +95,7 @@ describe('bench verify on the local kernel', () => {
     expect(report.cases.flatMap((c) => c.mismatches).filter((m) => m.kind === 'expected allow but blocked')).toEqual([]);
   });
 
-  for (const cni of ['calico', 'cilium', 'calico-ebpf'] as const) {
+  for (const cni of ['calico', 'cilium', 'calico-ebpf', 'calico-nftables'] as const) {
     itKernel(`${cni} model passes the whole library: enforced`, async () => {
       const model = registeredModel(cni);
       const { report } = await verifyLocal(cni, { model });

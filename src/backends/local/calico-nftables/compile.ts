@@ -349,20 +349,25 @@ class PolicyChains {
 export interface CompileOptions {
   /**
    * Felix groups consecutive policies with the same selector into one cali-gi-/cali-go- chain. The resolved input
-   * has no selector text; by default the model uses the set of endpoints a policy selects in that direction.
+   * has no selector text; by default the model uses the labels of the endpoints a policy selects (selectorKeys).
    */
   selectorOf?: (policyId: string, direction: 'ingress' | 'egress') => string;
 }
 
-/** Which endpoints each policy selects, per direction: the stand-in for its selector when grouping. */
+/**
+ * The stand-in for a policy's selector when grouping: the distinct (namespace, labels) of the endpoints it selects
+ * in that direction. Like a selector, it does not change when another pod with the same labels appears.
+ */
 export function selectorKeys(endpoints: readonly EndpointPolicy[]): (policyId: string, direction: 'ingress' | 'egress') => string {
-  const selected = { ingress: new Map<string, string[]>(), egress: new Map<string, string[]>() };
+  const selected = { ingress: new Map<string, Set<string>>(), egress: new Map<string, Set<string>>() };
   for (const e of endpoints) {
+    const labels = Object.keys(e.pod.labels).sort().map((k) => `${k}=${e.pod.labels[k]}`).join(',');
+    const identity = `${e.pod.namespace}|${labels}`;
     for (const d of ['ingress', 'egress'] as const) {
       for (const p of e[d].policies) {
-        const list = selected[d].get(p.policy) ?? [];
-        list.push(podKey(e.pod));
-        selected[d].set(p.policy, list);
+        const set = selected[d].get(p.policy) ?? new Set<string>();
+        set.add(identity);
+        selected[d].set(p.policy, set);
       }
     }
   }
@@ -370,7 +375,7 @@ export function selectorKeys(endpoints: readonly EndpointPolicy[]): (policyId: s
   return (policyId, direction) => {
     let k = keys[direction].get(policyId);
     if (k === undefined) {
-      k = b64('sha256', (selected[direction].get(policyId) ?? []).sort().join(','));
+      k = b64('sha256', [...(selected[direction].get(policyId) ?? [])].sort().join('\n'));
       keys[direction].set(policyId, k);
     }
     return k;

@@ -4,7 +4,6 @@
 import type { Runner } from '../../../exec/runner.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
-import type { Topology } from '../topology.js';
 import { FELIX_VERSION, compileNftNode, renderNodeInstall, selectorKeys, type NftNodePlan } from './compile.js';
 import { diffNodePlans, type NftDiffCounts } from './diff.js';
 
@@ -19,8 +18,11 @@ function ifaceLookup(ctx: Pick<ModelContext, 'topology'>): (pod: PodInfo) => str
   };
 }
 
-/** What install() wrote, per topology, so update() can write only the difference. */
-const installed = new WeakMap<Topology, Map<string, NftNodePlan>>();
+/**
+ * What install() wrote, per run (keyed by run id, so a caller may hand update() a new Topology object with
+ * pods added), so update() can write only the difference; cleanup() forgets it.
+ */
+const installed = new Map<string, Map<string, NftNodePlan>>();
 
 interface Compiled {
   plans: Map<string, NftNodePlan>;
@@ -83,7 +85,7 @@ export const calicoNftablesModel: LocalModel = {
     `Calico nftables model on the local kernel (Felix ${FELIX_VERSION} nftables mode layout; the mode is tech preview in v3.30, GA in v3.31): ` +
     'routed cali* veths with proxy ARP; one "ip calico" table per node written in one nft -f transaction; ' +
     'filter-FORWARD → filter-cali-FORWARD → ifname:verdict dispatch maps → filter-cali-tw-/fw-<iface> → policy-group chains (filter-cali-gi-) → filter-cali-pi-/po-<tier/policy>, ' +
-    'selectors as nft sets (ipv4_addr, interval), accept mark 0x10000, counter and cali:<hash> comment on every rule, namespace profiles; ' +
+    'selectors as named nft sets (ipv4_addr hash sets; Felix adds the interval flag), accept mark 0x10000, counter and cali:<hash> comment on every rule, namespace profiles; ' +
     'incremental updates rewrite only changed chains and set/map elements. Left out: raw/mangle/nat chains, host endpoints, failsafes, kube-proxy/Services, IPv6, flow logs',
   enforcesPolicy: true,
   attachment: 'routed',
@@ -96,12 +98,12 @@ export const calicoNftablesModel: LocalModel = {
       const plan = plans.get(node.name)!;
       applyMs += await applyNft(ctx.runner, node.netns, renderNodeInstall(plan, ctx.topology.runId), `install Calico nftables model table on ${node.name} (${plan.counts.rules} rules, ${plan.counts.sets} sets)`);
     }
-    installed.set(ctx.topology, plans);
+    installed.set(ctx.topology.runId, plans);
     return nftModelState(plans, compileMs, applyMs);
   },
 
   async update(ctx: ModelContext): Promise<ModelUpdateReport> {
-    const current = installed.get(ctx.topology);
+    const current = installed.get(ctx.topology.runId);
     if (!current) throw new Error('calico-nftables update: nothing installed for this topology yet; call install() first');
     const started = performance.now();
     const { plans, compileMs } = compileAll(ctx);
@@ -124,8 +126,13 @@ export const calicoNftablesModel: LocalModel = {
       if (text) applyMs += await applyNft(ctx.runner, node.netns, text, `update Calico nftables model table on ${node.name}`);
       next.set(node.name, plan);
     }
-    installed.set(ctx.topology, next);
+    installed.set(ctx.topology.runId, next);
     const state = nftModelState(plans, compileMs, applyMs);
     return { agentMs: performance.now() - started, compileMs, applyMs, changed, state };
+  },
+
+  // The tables go with the node namespaces; only the remembered plan is left to drop.
+  async cleanup(ctx: Pick<ModelContext, 'cleanupRunner' | 'topology'>): Promise<void> {
+    installed.delete(ctx.topology.runId);
   },
 };
