@@ -433,8 +433,12 @@ describe('cb-probe in the client pod: failure paths', () => {
     const m = await s.measure('connect', { samples: 3, warmup: 1, concurrency: 1, timeoutMs: 1000 });
     expect(m.samplesNs).toEqual([120000, 130000]);
     expect(m.errors).toEqual({ ETIMEDOUT: 1 });
-    const call = runner.log.find((r) => r.argv.includes('client'))!.argv;
-    expect(call.slice(call.indexOf('--'))).toEqual(['--', '/probe/cb-probe', 'client', '--target', '10.244.1.5', '--port', '8080', '--mode', 'connect', '--samples', '3', '--warmup', '1', '--concurrency', '1', '--timeout-ms', '1000']);
+    const probeCalls = runner.log.filter((r) => r.argv.includes('client') && r.argv.includes('/probe/cb-probe')).map((r) => r.argv.slice(r.argv.indexOf('--')));
+    // Warm-up first, on its own (outside the CPU window), then the measured call without warm-up.
+    expect(probeCalls).toEqual([
+      ['--', '/probe/cb-probe', 'client', '--target', '10.244.1.5', '--port', '8080', '--mode', 'connect', '--samples', '1', '--warmup', '0', '--concurrency', '1', '--timeout-ms', '1000'],
+      ['--', '/probe/cb-probe', 'client', '--target', '10.244.1.5', '--port', '8080', '--mode', 'connect', '--samples', '3', '--warmup', '0', '--concurrency', '1', '--timeout-ms', '1000'],
+    ]);
     // No fortio run measures connect any more.
     expect(runner.log.some((r) => r.argv.includes('load') && !r.argv.includes('2'))).toBe(false);
     truncated = true;

@@ -186,6 +186,7 @@ export class K8sSession {
   private async createPeers(peers: readonly PeerPodSpec[]): Promise<number> {
     const chosen = selectPeers(peers, this.o.peerPodCap ?? PEER_POD_CAP);
     if (chosen.length === 0) return 0;
+    if (!this.placement) throw new Error('the filler peers need the nodes chosen by createWorkloads(); create the workloads first');
     const pods = renderPeerPods(this.names, chosen, this.placement!, this.o.versions);
     validateManifests(pods);
     const t = this.o.target;
@@ -251,7 +252,7 @@ export class K8sSession {
       fillerPeers:
         peersRunning === set.peers.length
           ? `${peersRunning} of ${set.peers.length} running as pods: every filler's selector has its member, as on the local backend`
-          : `${peersRunning} of ${set.peers.length} running as pods (cap ${this.o.peerPodCap ?? PEER_POD_CAP}, every ${set.peers.length / Math.max(1, peersRunning)}th filler): the others' selectors match no pod, unlike on the local backend where all have an address`,
+          : `${peersRunning} of ${set.peers.length} running as pods (cap ${this.o.peerPodCap ?? PEER_POD_CAP}, evenly spaced: about one filler in ${Math.round(set.peers.length / Math.max(1, peersRunning))}): the others' selectors match no pod, unlike on the local backend where all have an address`,
       connectSamples: 'cb-probe (static) in the client pod: one sample per connect, nanoseconds',
     });
     return { modelState: this.state, installMs: performance.now() - started };
@@ -332,10 +333,11 @@ export class K8sSession {
   }
 
   /** connect: the project's own probe in the client pod (exact per-sample latency, fortio's histogram is not). */
-  private planProbeConnect(s: MeasureSettings): CommandSpec {
-    const args = [PROBE_PATH, 'client', '--target', this.serverIp, '--port', String(SERVER_PORT), '--mode', 'connect', '--samples', String(s.samples), '--warmup', String(s.warmup), '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
-    return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, CLIENT_POD, '-c', PROBE_CONTAINER, '--', ...args], 'measure connect with cb-probe', {
-      timeoutMs: Math.max(120_000, s.samples * 50 + 60_000),
+  private planProbeConnect(s: MeasureSettings, samples: number, purpose: string): CommandSpec {
+    // Warm-up is its own invocation (as on the local backend), outside the CPU window; the measured one has none.
+    const args = [PROBE_PATH, 'client', '--target', this.serverIp, '--port', String(SERVER_PORT), '--mode', 'connect', '--samples', String(samples), '--warmup', '0', '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
+    return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, CLIENT_POD, '-c', PROBE_CONTAINER, '--', ...args], purpose, {
+      timeoutMs: Math.max(120_000, samples * 50 + 60_000),
     });
   }
 
@@ -403,9 +405,10 @@ export class K8sSession {
   private async measureConnect(s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
     return step('measure', async () => {
       const cpuAllowed = this.o.nodeCgroups || this.o.cadvisor !== false;
+      if (s.warmup > 0) await this.run(this.planProbeConnect(s, s.warmup, 'warm up (connect) with cb-probe'));
       const before = cpuAllowed ? await this.snapshot() : undefined;
       const windowStart = performance.now();
-      const r = await this.run(this.planProbeConnect(s));
+      const r = await this.run(this.planProbeConnect(s, s.samples, 'measure connect with cb-probe'));
       const windowMs = performance.now() - windowStart;
       const after = cpuAllowed ? await this.snapshot() : undefined;
       this.state.connectSamplesSource = 'cb-probe';
