@@ -56,6 +56,7 @@ describe('kind configs', () => {
     expect(problems).toMatch(/networking\.kubeProxyMode/);
     expect(problems).toMatch(/networking\.podSubnet: must be an IPv4 CIDR/);
     expect(manifestProblems({ ...renderKindConfig('calico', v), nodez: [] } as never).join()).toMatch(/Unrecognized key/);
+    expect(manifestProblems({ ...renderKindConfig('calico', v), kubeadmConfigPatches: ['maxPods: 250'] } as never).join()).toMatch(/kubeadmConfigPatches\.0: must start with the kind/);
   });
 });
 

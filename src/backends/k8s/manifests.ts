@@ -31,6 +31,15 @@ export const PROBE_PATH = `${PROBE_DIR}/cb-probe`;
  * fillers' selectors match no pod, as before.
  */
 export const PEER_POD_CAP = 64;
+/**
+ * On kind the cap is higher, so that Cilium's policy map can be filled past its smallest size: Cilium clamps
+ * bpf.policyMapMax to at least option.PolicyMapMin = 256 entries (pkg/option), so 64 peered fillers could never
+ * reach any capacity. 300 peers, split over the two workers (150 each), need the kubelet's maxPods raised above
+ * its default 110 (KIND_MAX_PODS below; each node's /24 pod CIDR holds 254 addresses) and ≈ 300 × (pause + busybox
+ * + containerd shim, a few MiB) ≈ 1-2 GiB of memory on the host.
+ */
+export const KIND_PEER_POD_CAP = 300;
+export const KIND_MAX_PODS = 250;
 export const PEER_ROLE = 'peer';
 /**
  * Policies per `kubectl apply` and how many kubectl processes apply at once. kubectl's client-side rate limiter
@@ -108,6 +117,9 @@ export function renderKindConfig(cni: KindCni, v: Versions, o: KindConfigOptions
       podSubnet: POD_SUBNET,
       ...(kubeProxyMode ? { kubeProxyMode } : {}),
     },
+    // kind passes these to kubeadm; a KubeletConfiguration patch applies to every node's kubelet (kind docs,
+    // "kubeadmConfigPatches"). Room for KIND_PEER_POD_CAP peers beside the run's and the system's pods.
+    kubeadmConfigPatches: [`kind: KubeletConfiguration\nmaxPods: ${KIND_MAX_PODS}\n`],
     nodes: [node('control-plane'), ...Array.from({ length: workers }, () => node('worker'))],
   };
 }
@@ -287,9 +299,9 @@ export function selectPeers<T>(peers: readonly T[], cap = PEER_POD_CAP): T[] {
  * One pod per selected filler peer, in the server's namespace with exactly the labels its filler policy selects
  * (plus the role label): Calico puts its address in that filler's selector ipset, Cilium gives every peer its own
  * identity (a distinct identity-relevant label set) and adds a policy-map entry (identity, port) per peered
- * filler. Alternately on the client and server nodes; they never connect (they idle like the stat container).
+ * filler. Round-robin over `nodes` (default: the client and server nodes); they never connect (they idle).
  */
-export function renderPeerPods(n: RunNames, peers: readonly PeerPodSpec[], p: Placement, v: Versions): Manifest[] {
+export function renderPeerPods(n: RunNames, peers: readonly PeerPodSpec[], p: Placement, v: Versions, nodes: readonly string[] = [p.clientNode, p.serverNode]): Manifest[] {
   return peers.map((peer, i) => ({
     apiVersion: 'v1',
     kind: 'Pod',
@@ -297,7 +309,7 @@ export function renderPeerPods(n: RunNames, peers: readonly PeerPodSpec[], p: Pl
     spec: {
       ...podDefaults,
       securityContext: RESTRICTED_POD_SECURITY,
-      affinity: pinToNode(i % 2 === 0 ? p.clientNode : p.serverNode),
+      affinity: pinToNode(nodes[i % nodes.length]!),
       containers: [{ ...statContainer(v), name: 'peer', resources: { requests: { cpu: '1m', memory: '4Mi' } } }],
     },
   }));

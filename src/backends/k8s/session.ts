@@ -79,6 +79,8 @@ export interface SessionOptions {
   workloadTimeoutS?: number;
   /** At most this many filler peers run as pods (default PEER_POD_CAP). */
   peerPodCap?: number;
+  /** Nodes the peer pods are spread over (default: the client and server nodes). */
+  peerNodes?: string[];
   /** The static cb-probe copied into the client pod (default STATIC_PROBE_BIN; tests point elsewhere). */
   probeBinary?: string;
 }
@@ -187,7 +189,7 @@ export class K8sSession {
     const chosen = selectPeers(peers, this.o.peerPodCap ?? PEER_POD_CAP);
     if (chosen.length === 0) return 0;
     if (!this.placement) throw new Error('the filler peers need the nodes chosen by createWorkloads(); create the workloads first');
-    const pods = renderPeerPods(this.names, chosen, this.placement!, this.o.versions);
+    const pods = renderPeerPods(this.names, chosen, this.placement, this.o.versions, this.o.peerNodes);
     validateManifests(pods);
     const t = this.o.target;
     const ns = this.names.serverNamespace;

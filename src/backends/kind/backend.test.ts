@@ -146,6 +146,25 @@ describe('kind backend: dry-run plan', () => {
     expect(n.specs.find((s) => s.purpose?.startsWith('create the calico Installation'))!.input).toMatch(/linuxDataplane: Nftables/);
   });
 
+  it('runs up to 300 filler peers, spread over both workers even with same-node placement, with the kubelet room for them', async () => {
+    const runner = new PlanRunner();
+    const { b, cfg } = backend({ runner, outDir: '/results', placement: 'same-node', policies: 1000 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/results/abcde' });
+    expect(result.errors).toEqual([]);
+    const kindConfig = parse(runner.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { kubeadmConfigPatches: string[] };
+    expect(kindConfig.kubeadmConfigPatches.map((x) => parse(x))).toEqual([{ kind: 'KubeletConfiguration', maxPods: 250 }]);
+    const peers = parseAllDocuments(runner.specs.find((s) => s.purpose === 'create 300 filler peer pods')!.input!).map((d) => d.toJSON());
+    expect(peers).toHaveLength(300);
+    const perNode = new Map<string, number>();
+    for (const p of peers) {
+      const node = p.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values[0] as string;
+      perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(perNode)).toEqual({ 'cb-abcde-worker': 150, 'cb-abcde-worker2': 150 });
+    expect(result.modelState).toMatchObject({ fillerPeersRunning: 300, fillerPeersNamed: 1000, fillerPeersCap: 300, fillerPeersPresent: true });
+    expect(result.meta.model.description).toMatch(/at most 300 of the filler policies' peers run as pods/);
+  });
+
   it('same-node placement puts server and client on one worker', async () => {
     const r = new PlanRunner();
     await backend({ runner: r, outDir: '/results', placement: 'same-node' }).b.up();
