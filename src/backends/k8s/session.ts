@@ -51,6 +51,8 @@ export const DRY_RUN_SERVER_IP = '<server-pod-ip>';
 export const DRY_RUN_SERVER_POD = '<server-pod>';
 /** The statically linked probe `npm run build` makes for the client pod (scripts/build-native.mjs). */
 export const STATIC_PROBE_BIN = join(dirname(PROBE_BIN), 'cb-probe-static');
+/** Peer pods per `kubectl create` (see createPeers). */
+export const PEER_CREATE_CHUNK = 20;
 export const STATIC_PROBE_MISSING_HINT =
   'dist/native/cb-probe-static is missing: kind/cluster runs copy the statically linked probe into the client pod. Install the static C library (Debian/Ubuntu: libc6-dev, Fedora/RHEL: glibc-static) and run `npm run build`';
 
@@ -195,7 +197,13 @@ export class K8sSession {
     const ns = this.names.serverNamespace;
     await step('create-peers', async () => {
       this.o.progress?.step(`creating ${chosen.length} filler peer pods of ${peers.length} (cap ${this.o.peerPodCap ?? PEER_POD_CAP}) in ${ns}`);
-      await this.run(kubectl(t, ['create', '-f', '-'], `create ${chosen.length} filler peer pods`, { input: toYaml(pods), timeoutMs: 120_000 }));
+      // Like the policies: kubectl's client-side limit (5 requests/s per process) would make one `create` of 300
+      // pods take a minute, so they go in chunks through up to APPLY_CONCURRENCY processes.
+      const chunks = [];
+      for (let i = 0; i < pods.length; i += PEER_CREATE_CHUNK) chunks.push(pods.slice(i, i + PEER_CREATE_CHUNK));
+      await mapBounded(chunks, APPLY_CONCURRENCY, (c, i) =>
+        this.run(kubectl(t, ['create', '-f', '-'], chunks.length === 1 ? `create ${chosen.length} filler peer pods` : `create filler peer pods ${i + 1}/${chunks.length} (${c.length})`, { input: toYaml(c), timeoutMs: 120_000 })),
+      );
       await this.run(waitSpec(t, ['-n', ns, 'wait', '--for=condition=Ready', 'pod', '-l', `${ROLE_LABEL}=${PEER_ROLE}`], this.o.workloadTimeoutS ?? 300, 'wait for the filler peer pods'));
     });
     return chosen.length;
