@@ -12,6 +12,10 @@ mkdirSync(out, { recursive: true });
 
 const targets = [
   { src: 'src/probe/native/cb-probe.c', out: 'cb-probe', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-o', o, s, '-lpthread', '-lm'] },
+  // The same probe linked statically, for the kind/cluster client pod (copied into a busybox container, whose libc
+  // may differ): needs the static C library (Debian/Ubuntu libc6-dev, Fedora/RHEL glibc-static). Optional: only
+  // `--backend kind|cluster` runs need it, and they say so when it is missing.
+  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe-static', optional: true, cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-static', '-s', '-o', o, s, '-lpthread', '-lm'] },
   { src: 'src/probe/native/connect-loop.c', out: 'connect-loop', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s] },
   { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
   { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
@@ -28,6 +32,10 @@ for (const t of targets) {
     execFileSync(argv[0], argv.slice(1), { stdio: 'inherit' });
     console.log(`built dist/native/${t.out}`);
   } catch (e) {
+    if (t.optional) {
+      console.warn(`skipped optional dist/native/${t.out}: ${argv.join(' ')} failed (install the static C library: libc6-dev or glibc-static)`);
+      continue;
+    }
     failed = true;
     console.error(`failed to build ${t.out}: ${argv.join(' ')}\n  (run 'bash scripts/setup.sh' to install gcc, clang and libbpf-dev)`);
   }

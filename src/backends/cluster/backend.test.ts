@@ -41,7 +41,8 @@ describe('cluster backend', () => {
     const deletes = cmds.filter((a) => a.includes('delete'));
     expect(deletes).toEqual([['kubectl', '--context', 'prod-eu', 'delete', 'namespace', '-l', 'cni-bench/run=abcde', '--ignore-not-found', '--wait=true', '--timeout=180s']]);
     const creates = runner.log.filter((r) => r.argv.includes('create'));
-    expect(creates).toHaveLength(2);
+    // namespaces, workloads, the filler peer pods (the default config's policies, capped).
+    expect(creates).toHaveLength(3);
     // /proc/stat is read on both nodes (they do not share a kernel, unlike kind's).
     expect(cmds.filter((a) => a.includes('/proc/stat') && a.includes('bench-server-7d9f-x2x'))).not.toHaveLength(0);
   });

@@ -14,7 +14,7 @@ import type { KindCni } from '../k8s/manifests.js';
 import type { CommandResult, CommandSpec } from '../../exec/runner.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import { kubectl, type KubeTarget } from '../k8s/kubectl.js';
-import type { Placement } from '../k8s/manifests.js';
+import { PEER_POD_CAP, type Placement } from '../k8s/manifests.js';
 import { K8sSession } from '../k8s/session.js';
 import { loadVersions, type Versions } from '../k8s/versions.js';
 
@@ -132,7 +132,7 @@ export class ClusterBackend implements BenchBackend {
     const where = this.target.context ? `context ${this.target.context}` : `kubeconfig ${this.target.kubeconfig}`;
     return {
       name: `${DISPLAY_NAME[this.profile.cni]} (existing cluster)`,
-      description: `${this.profile.cni} as already installed on the cluster of ${where}${this.detected.length ? ` (detected: ${this.detected.join(', ')})` : ''}`,
+      description: `${this.profile.cni} as already installed on the cluster of ${where}${this.detected.length ? ` (detected: ${this.detected.join(', ')})` : ''}; connect measured by the static cb-probe in the client pod; at most ${PEER_POD_CAP} of the filler policies' peers run as pods (the others' selectors match no pod)`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
   }

@@ -14,6 +14,8 @@ export type K8sStep =
   | 'wait-dns-ready'
   | 'create-workloads'
   | 'wait-workloads-ready'
+  | 'install-probe'
+  | 'create-peers'
   | 'apply-policies'
   | 'wait-enforcement'
   | 'measure'

@@ -8,7 +8,7 @@ import { benchmarkPolicySet } from '../../run/run.js';
 import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
-import { APPLY_CONCURRENCY, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { APPLY_CONCURRENCY, PEER_POD_CAP, PROBE_CONTAINER, renderPeerPods, selectPeers, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
@@ -56,6 +56,7 @@ describe('kind configs', () => {
     expect(problems).toMatch(/networking\.kubeProxyMode/);
     expect(problems).toMatch(/networking\.podSubnet: must be an IPv4 CIDR/);
     expect(manifestProblems({ ...renderKindConfig('calico', v), nodez: [] } as never).join()).toMatch(/Unrecognized key/);
+    expect(manifestProblems({ ...renderKindConfig('calico', v), kubeadmConfigPatches: ['maxPods: 250'] } as never).join()).toMatch(/kubeadmConfigPatches\.0: must start with the kind/);
   });
 });
 
@@ -102,8 +103,8 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     };
     return { runner, seen };
   }
-  const session = (runner: Runner, policies: number, matchPosition: 'first' | 'last' = 'first') =>
-    new K8sSession({
+  const session = (runner: Runner, policies: number, matchPosition: 'first' | 'last' = 'first') => {
+    const s = new K8sSession({
       config: runConfigSchema.parse({ cni: 'cilium', policies, matchPosition, backend: 'kind' }),
       runId: 'abcde',
       runner,
@@ -116,6 +117,9 @@ describe('policy apply: bounded concurrency, client policy last', () => {
       outDir: '/tmp/unused',
       probeIntervalMs: 0,
     });
+    s.placement = { serverNode: 'w1', clientNode: 'w2' };
+    return s;
+  };
 
   it('runs at most APPLY_CONCURRENCY kubectl processes, and applies the client policy only after every filler batch finished', async () => {
     const { runner, seen } = slowCluster();
@@ -127,7 +131,12 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
     // The barrier: nothing else was still being applied when the client's policy started.
     expect(seen.finished.slice(0, 30).every((p) => p.startsWith('apply filler'))).toBe(true);
-    expect(report.modelState).toMatchObject({ applyBatches: 31, applyConcurrency: 16, enforcementBarrier: 'client policy applied last', fillerPeersPresent: false, encapsulation: ENCAPSULATION });
+    expect(report.modelState).toMatchObject({ applyBatches: 31, applyConcurrency: 16, enforcementBarrier: 'client policy applied last', fillerPeersPresent: true, fillerPeersRunning: PEER_POD_CAP, fillerPeersNamed: 3000, encapsulation: ENCAPSULATION });
+    // The peers exist (Ready) before the first filler lands.
+    const log = runner.log.map((r) => r.argv.join(' '));
+    const peersReady = log.findIndex((a) => a.includes('wait --for=condition=Ready pod -l cni-bench/role=peer'));
+    expect(peersReady).toBeGreaterThan(log.findIndex((a) => a.endsWith('create -f -')));
+    expect(peersReady).toBeLessThan(log.findIndex((a) => a.includes('--server-side')));
   });
 
   it('a failed batch stops new batches, waits for those in flight, and never applies the client policy', async () => {
@@ -334,5 +343,106 @@ describe('CNI detection', () => {
     const canal = detectCnis(daemonSetList(daemonSet('kube-system/rke2-canal', ['calico-node', 'kube-flannel'])));
     expect(detectionRefusal(canal, 'flannel')).toBe('--cni flannel contradicts the cluster, which runs canal (kube-system/rke2-canal (calico-node + kube-flannel)); run with --cni canal');
     expect(detectionRefusal(detectCnis(daemonSetList()), 'calico')).toMatch(/^no known CNI agent on the cluster \(looked in every namespace/);
+  });
+});
+
+describe('filler peers as pods (the same experiment as the local backend, capped)', () => {
+  const n = runNames('abcde');
+  const cfg = (policies: number) => runConfigSchema.parse({ cni: 'calico', policies, matchPosition: 'last', backend: 'kind' });
+  const set = (policies: number) => benchmarkPolicySet(cfg(policies), { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
+
+  it('selectPeers keeps every peer up to the cap, then spreads the cap evenly over the fillers', () => {
+    expect(selectPeers([1, 2, 3], 64)).toEqual([1, 2, 3]);
+    const chosen = selectPeers(Array.from({ length: 5000 }, (_, i) => i), 64);
+    expect(chosen).toHaveLength(64);
+    expect(new Set(chosen).size).toBe(64);
+    expect(chosen[0]).toBe(0);
+    expect(chosen.at(-1)).toBeGreaterThan(4900);
+    expect(() => selectPeers([1], -1)).toThrow(/cap must be an integer/);
+  });
+
+  it('each peer pod carries exactly the label its filler selects, validates, is restricted, and is selected by its filler only', () => {
+    const s = set(200);
+    const chosen = selectPeers(s.peers, PEER_POD_CAP);
+    const pods = renderPeerPods(n, chosen, { serverNode: 'w1', clientNode: 'w2' }, v);
+    validateManifests(pods);
+    expect(pods).toHaveLength(PEER_POD_CAP);
+    const fillers = s.policies.filter((p) => p.metadata.labels?.['cni-bench/role'] === 'filler');
+    for (const pod of pods as Array<{ metadata: { name: string; namespace: string; labels: Record<string, string> }; spec: Record<string, unknown> }>) {
+      expect(pod.metadata.namespace).toBe(n.serverNamespace);
+      expect(restrictedProblems(pod.spec)).toEqual([]);
+      const selecting = fillers.filter((f) => Object.entries(f.spec.ingress![0]!.from![0]!.podSelector!.matchLabels!).every(([k, val]) => pod.metadata.labels[k] === val));
+      expect(selecting).toHaveLength(1);
+      // Not a server: no filler's podSelector (the server's labels) matches a peer, so peers are never isolated.
+      expect(Object.entries(fillers[0]!.spec.podSelector.matchLabels!).every(([k, val]) => pod.metadata.labels[k] === val)).toBe(false);
+    }
+    // Spread over both nodes.
+    const nodes = new Set(pods.map((p) => JSON.stringify((p as { spec: { affinity: unknown } }).spec.affinity)));
+    expect(nodes.size).toBe(2);
+  });
+
+  it('the client pod carries the probe container with its emptyDir, restricted like the rest', () => {
+    const client = renderWorkloads(n, { serverNode: 'w1', clientNode: 'w2' }, v).find((o) => (o as { metadata: { name: string } }).metadata.name === 'bench-client') as {
+      spec: { containers: Array<{ name: string; volumeMounts?: Array<{ mountPath: string }> }>; volumes: Array<{ name: string; emptyDir?: object }> };
+    };
+    const probe = client.spec.containers.find((c) => c.name === PROBE_CONTAINER)!;
+    expect(probe.volumeMounts).toEqual([{ name: PROBE_CONTAINER, mountPath: '/probe' }]);
+    expect(client.spec.volumes).toEqual([{ name: PROBE_CONTAINER, emptyDir: { sizeLimit: '16Mi' } }]);
+    expect(restrictedProblems(client.spec as unknown as Record<string, unknown>)).toEqual([]);
+  });
+});
+
+describe('cb-probe in the client pod: failure paths', () => {
+  const session = (runner: Runner, probeBinary: string) =>
+    new K8sSession({
+      config: runConfigSchema.parse({ cni: 'cilium', policies: 3, backend: 'kind' }),
+      runId: 'abcde',
+      runner,
+      cleanupRunner: runner,
+      target: { kubeconfig: '/k' },
+      versions: v,
+      agents: CNI_PROFILES.cilium.agents,
+      enforcesPolicy: true,
+      sharedKernel: true,
+      outDir: '/tmp/unused',
+      probeIntervalMs: 0,
+      probeBinary,
+    });
+  const here = new URL(import.meta.url).pathname;
+
+  it('a missing static probe stops the run before any copy, and says how to build it', async () => {
+    const runner = fakeCluster();
+    await expect(session(runner, '/nonexistent/cb-probe-static').createWorkloads({ serverNode: 'w1', clientNode: 'w2' })).rejects.toThrow(/step install-probe failed: .*cb-probe-static is missing.*libc6-dev.*npm run build/s);
+    expect(runner.log.some((r) => r.argv.includes('cp'))).toBe(false);
+  });
+
+  it('a probe that cannot reach the server before any policy fails install-probe with what it printed', async () => {
+    const runner = fakeCluster((argv) => (argv.join(' ').includes('/probe/cb-probe check') ? { exitCode: 1, stdout: 'timeout ETIMEDOUT\n' } : undefined));
+    await expect(session(runner, here).createWorkloads({ serverNode: 'w1', clientNode: 'w2' })).rejects.toThrow(/step install-probe failed: cb-probe in cb-abcde-client\/bench-client could not connect .*timeout ETIMEDOUT/s);
+    const cp = runner.log.find((r) => r.argv.includes('cp'))!;
+    expect(cp.argv.slice(-4)).toEqual([here, 'cb-abcde-client/bench-client:/probe/cb-probe', '-c', 'probe']);
+  });
+
+  it('connect samples come from cb-probe (errors by errno) and truncated probe output is an error, not numbers', async () => {
+    let truncated = false;
+    const runner = fakeCluster((argv) => {
+      if (!argv.join(' ').includes('/probe/cb-probe client ')) return undefined;
+      return truncated ? { stdout: '{"mode":"connect","samples_ns":[1,2' } : { stdout: JSON.stringify({ mode: 'connect', samples_ns: [120000, 130000], errors: { ETIMEDOUT: 1 }, wall_ns: 9, cpu_user_ns: 1, cpu_sys_ns: 2, started_ns: 1, ended_ns: 10 }) };
+    });
+    const s = session(runner, here);
+    await s.createWorkloads({ serverNode: 'w1', clientNode: 'w2' });
+    const m = await s.measure('connect', { samples: 3, warmup: 1, concurrency: 1, timeoutMs: 1000 });
+    expect(m.samplesNs).toEqual([120000, 130000]);
+    expect(m.errors).toEqual({ ETIMEDOUT: 1 });
+    const probeCalls = runner.log.filter((r) => r.argv.includes('client') && r.argv.includes('/probe/cb-probe')).map((r) => r.argv.slice(r.argv.indexOf('--')));
+    // Warm-up first, on its own (outside the CPU window), then the measured call without warm-up.
+    expect(probeCalls).toEqual([
+      ['--', '/probe/cb-probe', 'client', '--target', '10.244.1.5', '--port', '8080', '--mode', 'connect', '--samples', '1', '--warmup', '0', '--concurrency', '1', '--timeout-ms', '1000'],
+      ['--', '/probe/cb-probe', 'client', '--target', '10.244.1.5', '--port', '8080', '--mode', 'connect', '--samples', '3', '--warmup', '0', '--concurrency', '1', '--timeout-ms', '1000'],
+    ]);
+    // No fortio run measures connect any more.
+    expect(runner.log.some((r) => r.argv.includes('load') && !r.argv.includes('2'))).toBe(false);
+    truncated = true;
+    await expect(s.measure('connect', { samples: 3, warmup: 0, concurrency: 1, timeoutMs: 1000 })).rejects.toThrow(/step measure failed: cb-probe client output is not valid JSON/);
   });
 });

@@ -2,6 +2,7 @@
 // run id; every object carries the run label so a run's objects can be found (and removed) together.
 import type { CniName } from '../../config/schema.js';
 import type { NetworkPolicy } from '../../policy/types.js';
+import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
 import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../local/topology.js';
 import type { Versions } from './versions.js';
 import { validateCiliumValues, validateManifests } from './validate.js';
@@ -15,6 +16,31 @@ export const CLIENT_POD = 'bench-client';
 export const DENIED_POD = 'bench-denied';
 export const FORTIO_CONTAINER = 'fortio';
 export const STAT_CONTAINER = 'stat';
+/**
+ * The project's own probe in the client pod: a busybox container (it has a shell and tar, so `kubectl cp` works)
+ * idling with an emptyDir at PROBE_DIR, into which the run copies the statically linked cb-probe. It shares the
+ * client pod's network namespace, so its connects leave from the same pod as fortio's.
+ */
+export const PROBE_CONTAINER = 'probe';
+export const PROBE_DIR = '/probe';
+export const PROBE_PATH = `${PROBE_DIR}/cb-probe`;
+/**
+ * Real filler peers on kind/cluster: at most this many pods, each carrying one filler's peer label. 64 keeps
+ * every node under the kubelet's default maxPods of 110 even with same-node placement (64 peers + the run's 3
+ * load pods + the CNI's and kube-system's pods) and costs ≈ 64 × (pause + busybox sleep) of memory; the other
+ * fillers' selectors match no pod, as before.
+ */
+export const PEER_POD_CAP = 64;
+/**
+ * On kind the cap is higher, so that Cilium's policy map can be filled past its smallest size: Cilium clamps
+ * bpf.policyMapMax to at least option.PolicyMapMin = 256 entries (pkg/option), so 64 peered fillers could never
+ * reach any capacity. 300 peers, split over the two workers (150 each), need the kubelet's maxPods raised above
+ * its default 110 (KIND_MAX_PODS below; each node's /24 pod CIDR holds 254 addresses) and ≈ 300 × (pause + busybox
+ * + containerd shim, a few MiB) ≈ 1-2 GiB of memory on the host.
+ */
+export const KIND_PEER_POD_CAP = 300;
+export const KIND_MAX_PODS = 250;
+export const PEER_ROLE = 'peer';
 /**
  * Policies per `kubectl apply` and how many kubectl processes apply at once. kubectl's client-side rate limiter
  * (client-go defaults: 5 QPS, burst 10; kubectl raises them only for discovery — kubernetes/kubectl#773, #1722)
@@ -91,6 +117,9 @@ export function renderKindConfig(cni: KindCni, v: Versions, o: KindConfigOptions
       podSubnet: POD_SUBNET,
       ...(kubeProxyMode ? { kubeProxyMode } : {}),
     },
+    // kind passes these to kubeadm; a KubeletConfiguration patch applies to every node's kubelet (kind docs,
+    // "kubeadmConfigPatches"). Room for KIND_PEER_POD_CAP peers beside the run's and the system's pods.
+    kubeadmConfigPatches: [`kind: KubeletConfiguration\nmaxPods: ${KIND_MAX_PODS}\n`],
     nodes: [node('control-plane'), ...Array.from({ length: workers }, () => node('worker'))],
   };
 }
@@ -243,6 +272,49 @@ export function renderNamespaces(n: RunNames): Manifest[] {
   return [n.serverNamespace, n.clientNamespace].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...n.runLabel, ...podSecurityLabels('restricted') } } }));
 }
 
+function probeContainer(v: Versions) {
+  return {
+    name: PROBE_CONTAINER,
+    image: v.load.statImage,
+    command: ['sleep', '2147483647'],
+    volumeMounts: [{ name: PROBE_CONTAINER, mountPath: PROBE_DIR }],
+    resources: { requests: { cpu: '100m', memory: '16Mi' } },
+    securityContext: RESTRICTED_CONTAINER_SECURITY,
+  };
+}
+
+/**
+ * `cap` of the filler peers, evenly spaced over the generator's order (index ⌊i·n/cap⌋), so peered fillers sit
+ * at every depth of the evaluation order rather than only at its start. All of them when n <= cap.
+ */
+export function selectPeers<T>(peers: readonly T[], cap = PEER_POD_CAP): T[] {
+  if (!Number.isInteger(cap) || cap < 0) throw new Error(`peer cap must be an integer >= 0 (got ${cap})`);
+  if (peers.length <= cap) return [...peers];
+  const out: T[] = [];
+  for (let i = 0; i < cap; i++) out.push(peers[Math.floor((i * peers.length) / cap)] as T);
+  return out;
+}
+
+/**
+ * One pod per selected filler peer, in the server's namespace with exactly the labels its filler policy selects
+ * (plus the role label): Calico puts its address in that filler's selector ipset, Cilium gives every peer its own
+ * identity (a distinct identity-relevant label set) and adds a policy-map entry (identity, port) per peered
+ * filler. Round-robin over `nodes` (default: the client and server nodes); they never connect (they idle).
+ */
+export function renderPeerPods(n: RunNames, peers: readonly PeerPodSpec[], p: Placement, v: Versions, nodes: readonly string[] = [p.clientNode, p.serverNode]): Manifest[] {
+  return peers.map((peer, i) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: peer.name, namespace: n.serverNamespace, labels: { ...peer.labels, ...n.runLabel, [ROLE_LABEL]: PEER_ROLE } },
+    spec: {
+      ...podDefaults,
+      securityContext: RESTRICTED_POD_SECURITY,
+      affinity: pinToNode(nodes[i % nodes.length]!),
+      containers: [{ ...statContainer(v), name: 'peer', resources: { requests: { cpu: '1m', memory: '4Mi' } } }],
+    },
+  }));
+}
+
 export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifest[] {
   const serverLabels = { ...SERVER_LABELS, ...n.runLabel };
   const server: Manifest = {
@@ -271,7 +343,8 @@ export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifes
       ...podDefaults,
       securityContext: RESTRICTED_POD_SECURITY,
       affinity: pinToNode(p.clientNode),
-      containers: [fortioContainer(v), ...(withStat ? [statContainer(v)] : [])],
+      containers: [fortioContainer(v), ...(withStat ? [statContainer(v), probeContainer(v)] : [])],
+      ...(withStat ? { volumes: [{ name: PROBE_CONTAINER, emptyDir: { sizeLimit: '16Mi' } }] } : {}),
     },
   });
   return [server, pod(CLIENT_POD, CLIENT_LABELS, true), pod(DENIED_POD, DENIED_LABELS, false)];

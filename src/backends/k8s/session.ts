@@ -13,7 +13,10 @@ import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
 import { K8sStepError, step } from './errors.js';
 import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
 import { kubectl, waitSpec, type KubeTarget } from './kubectl.js';
-import { ROLE_LABEL } from '../../policy/generate.js';
+import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PROBE_BIN, parseClientOutput } from '../../probe/native.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { mapBounded } from './pool.js';
 import {
@@ -23,8 +26,14 @@ import {
   FORTIO_BIN,
   DENIED_POD,
   FORTIO_CONTAINER,
+  PEER_POD_CAP,
+  PEER_ROLE,
   POLICY_BATCH_SIZE,
+  PROBE_CONTAINER,
+  PROBE_PATH,
   RUN_LABEL,
+  renderPeerPods,
+  selectPeers,
   SERVER_NAME,
   policyBatches,
   renderNamespaces,
@@ -40,6 +49,12 @@ import { toListJson, toYaml } from './yaml.js';
 /** Shown in dry-run plans where a value only exists once the cluster does. */
 export const DRY_RUN_SERVER_IP = '<server-pod-ip>';
 export const DRY_RUN_SERVER_POD = '<server-pod>';
+/** The statically linked probe `npm run build` makes for the client pod (scripts/build-native.mjs). */
+export const STATIC_PROBE_BIN = join(dirname(PROBE_BIN), 'cb-probe-static');
+/** Peer pods per `kubectl create` (see createPeers). */
+export const PEER_CREATE_CHUNK = 20;
+export const STATIC_PROBE_MISSING_HINT =
+  'dist/native/cb-probe-static is missing: kind/cluster runs copy the statically linked probe into the client pod. Install the static C library (Debian/Ubuntu: libc6-dev, Fedora/RHEL: glibc-static) and run `npm run build`';
 
 export interface SessionOptions {
   config: RunConfig;
@@ -64,6 +79,12 @@ export interface SessionOptions {
   /** Pause between enforcement probes (tests set 0). */
   probeIntervalMs?: number;
   workloadTimeoutS?: number;
+  /** At most this many filler peers run as pods (default PEER_POD_CAP). */
+  peerPodCap?: number;
+  /** Nodes the peer pods are spread over (default: the client and server nodes). */
+  peerNodes?: string[];
+  /** The static cb-probe copied into the client pod (default STATIC_PROBE_BIN; tests point elsewhere). */
+  probeBinary?: string;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -136,6 +157,56 @@ export class K8sSession {
       this.serverPod = pod.metadata!.name!;
       this.serverIp = pod.status!.podIP!;
     });
+    await this.installProbe();
+  }
+
+  /**
+   * Copies the static cb-probe into the client pod's probe container (emptyDir; `kubectl cp` runs busybox's tar
+   * there) and checks it runs there by opening one connection to the server (no policies yet, so it must be open).
+   */
+  private async installProbe(): Promise<void> {
+    const bin = this.o.probeBinary ?? STATIC_PROBE_BIN;
+    const t = this.o.target;
+    const ns = this.names.clientNamespace;
+    await step('install-probe', async () => {
+      if (!this.o.runner.dryRun && !existsSync(bin)) throw new Error(STATIC_PROBE_MISSING_HINT);
+      this.o.progress?.step(`copying cb-probe into ${ns}/${CLIENT_POD} (container ${PROBE_CONTAINER})`);
+      await this.run(kubectl(t, ['cp', bin, `${ns}/${CLIENT_POD}:${PROBE_PATH}`, '-c', PROBE_CONTAINER], 'copy the static cb-probe into the client pod', { timeoutMs: 60_000 }));
+      await this.run(kubectl(t, ['exec', '-n', ns, CLIENT_POD, '-c', PROBE_CONTAINER, '--', 'chmod', '0755', PROBE_PATH], 'make the probe executable', { timeoutMs: 30_000 }));
+      const r = await this.run(
+        kubectl(t, ['exec', '-n', ns, CLIENT_POD, '-c', PROBE_CONTAINER, '--', PROBE_PATH, 'check', '--target', this.serverIp, '--port', String(SERVER_PORT), '--timeout-ms', '2000'], 'check the probe reaches the server from the client pod', { allowFailure: true, timeoutMs: 30_000 }),
+      );
+      if (this.o.runner.dryRun) return;
+      if (r.exitCode !== 0 || r.stdout.trim() !== 'open') {
+        throw new Error(`cb-probe in ${ns}/${CLIENT_POD} could not connect to the server ${this.serverIp}:${SERVER_PORT} before any policy: exit ${r.exitCode}, ${(r.stdout + r.stderr).trim() || 'no output'} (a probe built for another architecture than the nodes'? rebuild on a machine of the nodes' architecture)`);
+      }
+    });
+  }
+
+  /**
+   * The filler peers as real pods (at most peerPodCap of them, evenly spaced over the fillers), created and Ready
+   * before any policy, so Calico's selector ipsets and Cilium's identities/policy map hold them when the fillers land.
+   */
+  private async createPeers(peers: readonly PeerPodSpec[]): Promise<number> {
+    const chosen = selectPeers(peers, this.o.peerPodCap ?? PEER_POD_CAP);
+    if (chosen.length === 0) return 0;
+    if (!this.placement) throw new Error('the filler peers need the nodes chosen by createWorkloads(); create the workloads first');
+    const pods = renderPeerPods(this.names, chosen, this.placement, this.o.versions, this.o.peerNodes);
+    validateManifests(pods);
+    const t = this.o.target;
+    const ns = this.names.serverNamespace;
+    await step('create-peers', async () => {
+      this.o.progress?.step(`creating ${chosen.length} filler peer pods of ${peers.length} (cap ${this.o.peerPodCap ?? PEER_POD_CAP}) in ${ns}`);
+      // Like the policies: kubectl's client-side limit (5 requests/s per process) would make one `create` of 300
+      // pods take a minute, so they go in chunks through up to APPLY_CONCURRENCY processes.
+      const chunks = [];
+      for (let i = 0; i < pods.length; i += PEER_CREATE_CHUNK) chunks.push(pods.slice(i, i + PEER_CREATE_CHUNK));
+      await mapBounded(chunks, APPLY_CONCURRENCY, (c, i) =>
+        this.run(kubectl(t, ['create', '-f', '-'], chunks.length === 1 ? `create ${chosen.length} filler peer pods` : `create filler peer pods ${i + 1}/${chunks.length} (${c.length})`, { input: toYaml(c), timeoutMs: 120_000 })),
+      );
+      await this.run(waitSpec(t, ['-n', ns, 'wait', '--for=condition=Ready', 'pod', '-l', `${ROLE_LABEL}=${PEER_ROLE}`], this.o.workloadTimeoutS ?? 300, 'wait for the filler peer pods'));
+    });
+    return chosen.length;
   }
 
   /**
@@ -158,6 +229,7 @@ export class K8sSession {
     const last = set.policies.filter(isClientPolicy);
     const batches = [...policyBatches(fillers, batchSize)];
     const t = this.o.target;
+    const peersRunning = await this.createPeers(set.peers);
     const apply = (b: NetworkPolicy[], purpose: string) =>
       this.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], purpose, { input: toListJson(b), timeoutMs: 180_000 }));
     await step('apply-policies', async () => {
@@ -180,11 +252,18 @@ export class K8sSession {
       serverNode: this.placement?.serverNode ?? '',
       clientNode: this.placement?.clientNode ?? '',
       encapsulation: ENCAPSULATION,
-      // The local backend gives every filler's peer an address (ipsets and identities populated); here the peer
-      // pods do not run, so Calico's selector ipsets are empty and Cilium's policy map gets no filler entries.
-      fillerPeersPresent: false,
-      fillerPeers: `${set.peers.length} named by the policies, none running: selector sets/identities of the fillers are empty on this backend (the local backend populates them)`,
-      connectSamples: 'reconstructed from fortio connection-time histogram',
+      // The local backend gives every filler's peer an address; here up to peerPodCap of them run as pods, evenly
+      // spaced over the fillers: those fillers' Calico ipsets have one member and Cilium gets one identity and
+      // one policy-map entry each; the other fillers' selectors match no pod.
+      fillerPeersPresent: peersRunning > 0,
+      fillerPeersRunning: peersRunning,
+      fillerPeersNamed: set.peers.length,
+      fillerPeersCap: this.o.peerPodCap ?? PEER_POD_CAP,
+      fillerPeers:
+        peersRunning === set.peers.length
+          ? `${peersRunning} of ${set.peers.length} running as pods: every filler's selector has its member, as on the local backend`
+          : `${peersRunning} of ${set.peers.length} running as pods (cap ${this.o.peerPodCap ?? PEER_POD_CAP}, evenly spaced: about one filler in ${Math.round(set.peers.length / Math.max(1, peersRunning))}): the others' selectors match no pod, unlike on the local backend where all have an address`,
+      connectSamples: 'cb-probe (static) in the client pod: one sample per connect, nanoseconds',
     });
     return { modelState: this.state, installMs: performance.now() - started };
   }
@@ -226,7 +305,7 @@ export class K8sSession {
     if (this.cgroupTargets) return this.cgroupTargets;
     const map = new Map<string, CgroupTarget[]>();
     const ours = new Set([this.names.serverNamespace, this.names.clientNamespace]);
-    const want = (t: Omit<CgroupTarget, 'id'>) => (ours.has(t.namespace) && t.container === FORTIO_CONTAINER) || this.o.agents.some((a) => a.namespace === t.namespace && a.container === t.container);
+    const want = (t: Omit<CgroupTarget, 'id'>) => (ours.has(t.namespace) && (t.container === FORTIO_CONTAINER || t.container === PROBE_CONTAINER)) || this.o.agents.some((a) => a.namespace === t.namespace && a.container === t.container);
     for (const node of nodes) {
       const r = await this.run(kubectl(this.o.target, ['get', 'pods', '-A', '--field-selector', `spec.nodeName=${node}`, '-o', 'json'], `find the containerd ids of the measured containers on ${node}`));
       map.set(node, this.o.runner.dryRun ? [] : cgroupTargets(r.stdout, want));
@@ -263,7 +342,25 @@ export class K8sSession {
     return { cadvisor, kernels };
   }
 
+  /** connect: the project's own probe in the client pod (exact per-sample latency, fortio's histogram is not). */
+  private planProbeConnect(s: MeasureSettings, samples: number, purpose: string): CommandSpec {
+    // Warm-up is its own invocation (as on the local backend), outside the CPU window; the measured one has none.
+    const args = [PROBE_PATH, 'client', '--target', this.serverIp, '--port', String(SERVER_PORT), '--mode', 'connect', '--samples', String(samples), '--warmup', '0', '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
+    return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, CLIENT_POD, '-c', PROBE_CONTAINER, '--', ...args], purpose, {
+      timeoutMs: Math.max(120_000, samples * 50 + 60_000),
+    });
+  }
+
+  private parseProbe(r: { stdout: string; stderr: string; argv: readonly string[] }) {
+    try {
+      return parseClientOutput(r.stdout);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}${r.stderr.trim() ? `; stderr: ${r.stderr.trim()}` : ''}`);
+    }
+  }
+
   async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    if (metric === 'connect') return this.measureConnect(s);
     return step('measure', async () => {
       const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
       if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
@@ -312,6 +409,51 @@ export class K8sSession {
       if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;
       const { agentsUsPerOp: _a, nodesUsPerOp: _n, ...cpu } = w;
       return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu };
+    });
+  }
+
+  private async measureConnect(s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    return step('measure', async () => {
+      const cpuAllowed = this.o.nodeCgroups || this.o.cadvisor !== false;
+      if (s.warmup > 0) await this.run(this.planProbeConnect(s, s.warmup, 'warm up (connect) with cb-probe'));
+      const before = cpuAllowed ? await this.snapshot() : undefined;
+      const windowStart = performance.now();
+      const r = await this.run(this.planProbeConnect(s, s.samples, 'measure connect with cb-probe'));
+      const windowMs = performance.now() - windowStart;
+      const after = cpuAllowed ? await this.snapshot() : undefined;
+      this.state.connectSamplesSource = 'cb-probe';
+      if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+      const out = this.parseProbe(r);
+      if (!before || !after) {
+        this.state.cpu = 'not measured: no permission to get nodes/proxy (kubelet metrics); bind clusters/rbac-cluster-backend.yaml cni-bench-node-metrics to measure it';
+        return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu: null };
+      }
+      const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
+      const w = cpuWindow(
+        before,
+        after,
+        {
+          client: { namespace: this.names.clientNamespace, pod: CLIENT_POD, container: PROBE_CONTAINER },
+          server: { namespace: this.names.serverNamespace, pod: this.serverPod, container: FORTIO_CONTAINER },
+          agents: this.o.agents.map((a) => ({ namespace: a.namespace, container: a.container })),
+        },
+        ops,
+      );
+      this.state.connectAgentsCpuUsPerOp = w.agentsUsPerOp;
+      this.state.connectCpuSplitSource = this.o.nodeCgroups ? 'cgroup v2 cpu.stat in the kind nodes' : 'cAdvisor (kubelet stats, refreshed every 10-15 s)';
+      if (!this.o.nodeCgroups) {
+        const span = cadvisorSpanMs(before, after);
+        this.state.connectWindowMs = Math.round(windowMs);
+        if (span !== null) this.state.connectCadvisorSpanMs = span;
+        const valid = cadvisorSplitValid(span, windowMs);
+        this.state.connectCpuSplitValid = valid;
+        if (!valid) this.o.progress?.step(`cpu split for connect is not meaningful: kubelet samples span ${span ?? 'unknown'} ms of a ${Math.round(windowMs)} ms window (use more --samples for windows of 30 s or more)`);
+      }
+      if (w.nodesUsPerOp !== null) this.state.connectNodesCpuUsPerOp = w.nodesUsPerOp;
+      // The probe's own CPU over its measured window (getrusage), as on the local backend.
+      this.state.connectProbeCpuUsPerOp = ops > 0 ? Math.round(((out.cpuUserNs + out.cpuSysNs) / 1000 / ops) * 100) / 100 : 0;
+      const { agentsUsPerOp: _a, nodesUsPerOp: _n, ...cpu } = w;
+      return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu };
     });
   }
 

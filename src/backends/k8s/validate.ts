@@ -18,6 +18,8 @@ export const kindClusterSchema = z
     kind: z.literal('Cluster'),
     apiVersion: z.literal('kind.x-k8s.io/v1alpha4'),
     name: z.string().optional(),
+    // kind v1alpha4 Cluster.KubeadmConfigPatches: YAML strings merged into kubeadm's config documents.
+    kubeadmConfigPatches: z.array(z.string().regex(/^kind: [A-Za-z]+\n/, 'must start with the kind of the kubeadm/kubelet document it patches')).optional(),
     networking: z
       .object({
         disableDefaultCNI: z.boolean().optional(),

@@ -71,7 +71,7 @@ describe('kind backend: dry-run plan', () => {
     const f = new PlanRunner();
     await backend({ cni: 'flannel', runner: f, outDir: '/results' }).b.up();
     const fa = f.specs.map((s) => s.argv.join(' '));
-    expect(fa.some((a) => a.includes(' cp '))).toBe(false);
+    expect(fa.some((a) => /^(docker|podman|nerdctl|finch) cp /.test(a))).toBe(false);
     const config = parse(f.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { nodes: Array<{ extraMounts?: unknown[] }> };
     for (const n of config.nodes) {
       expect(n.extraMounts).toEqual([{ hostPath: '/var/cache/cni-bench-test/cni-plugins-v1.7.1-amd64/bridge', containerPath: '/opt/cni/bin/bridge', readOnly: true }]);
@@ -146,6 +146,27 @@ describe('kind backend: dry-run plan', () => {
     expect(n.specs.find((s) => s.purpose?.startsWith('create the calico Installation'))!.input).toMatch(/linuxDataplane: Nftables/);
   });
 
+  it('runs up to 300 filler peers, spread over both workers even with same-node placement, with the kubelet room for them', async () => {
+    const runner = new PlanRunner();
+    const { b, cfg } = backend({ runner, outDir: '/results', placement: 'same-node', policies: 1000 });
+    const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: '/results/abcde' });
+    expect(result.errors).toEqual([]);
+    const kindConfig = parse(runner.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { kubeadmConfigPatches: string[] };
+    expect(kindConfig.kubeadmConfigPatches.map((x) => parse(x))).toEqual([{ kind: 'KubeletConfiguration', maxPods: 250 }]);
+    const creates = runner.specs.filter((s) => s.purpose?.startsWith('create filler peer pods '));
+    expect(creates.map((s) => s.purpose)).toEqual(Array.from({ length: 15 }, (_, i) => `create filler peer pods ${i + 1}/15 (20)`));
+    const peers = creates.flatMap((c) => parseAllDocuments(c.input!).map((d) => d.toJSON()));
+    expect(peers).toHaveLength(300);
+    const perNode = new Map<string, number>();
+    for (const p of peers) {
+      const node = p.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values[0] as string;
+      perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(perNode)).toEqual({ 'cb-abcde-worker': 150, 'cb-abcde-worker2': 150 });
+    expect(result.modelState).toMatchObject({ fillerPeersRunning: 300, fillerPeersNamed: 1000, fillerPeersCap: 300, fillerPeersPresent: true });
+    expect(result.meta.model.description).toMatch(/at most 300 of the filler policies' peers run as pods/);
+  });
+
   it('same-node placement puts server and client on one worker', async () => {
     const r = new PlanRunner();
     await backend({ runner: r, outDir: '/results', placement: 'same-node' }).b.up();
@@ -198,8 +219,19 @@ describe('kind backend: a run against a scripted cluster', () => {
     const reads = runner.log.filter((r) => r.argv[1] === 'exec' && r.argv[3] === 'sh');
     expect(reads[0]!.argv.slice(0, 5)).toEqual(['docker', 'exec', 'cb-abcde-worker', 'sh', '-c']);
     // The ids of the measured containers only (fortio, the CNI agent), never other pods'.
-    expect(reads[0]!.argv.slice(7).map((x) => x[0])).toEqual(['a', 'b', 'c']);
-    expect(result.modelState).toMatchObject({ policiesApplied: 4, deniedConnectionBlocked: true, allowedConnectionWorks: true, crrSamplesSource: 'access-log', connectSamplesSource: 'histogram' });
+    // fortio and the probe container of the client pod, the server's fortio, the CNI agent.
+    expect(reads[0]!.argv.slice(7).map((x) => x[0])).toEqual(['a', 'e', 'b', 'c']);
+    expect(result.modelState).toMatchObject({ policiesApplied: 4, deniedConnectionBlocked: true, allowedConnectionWorks: true, crrSamplesSource: 'access-log', connectSamplesSource: 'cb-probe', fillerPeersRunning: 3, fillerPeersNamed: 3 });
+    // connect: the probe container's CPU is the client's (scripted 2000 µs per step against the server's 500).
+    const ccpu = result.metrics.connect!.cpu!;
+    expect(ccpu.probeServerUsPerOp! / ccpu.probeClientUsPerOp).toBeCloseTo(0.25, 6);
+    // The probe is copied in and checked before the peers are created, and the peers before the first policy.
+    const seq = runner.log.map((r) => r.argv.join(' '));
+    const cp = seq.findIndex((a) => a.includes(' cp ') && a.endsWith(':/probe/cb-probe -c probe'));
+    const peers = seq.findIndex((a) => a.includes('pod -l cni-bench/role=peer'));
+    expect(cp).toBeGreaterThan(0);
+    expect(peers).toBeGreaterThan(cp);
+    expect(peers).toBeLessThan(seq.findIndex((a) => a.includes('--server-side')));
     expect(runner.log.at(-1)!.argv.slice(0, 3)).toEqual(['kind', 'delete', 'cluster']);
   });
 

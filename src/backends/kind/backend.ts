@@ -19,7 +19,7 @@ import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallRepo
 import { DEFAULT_READINESS, DISPLAY_NAME, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
 import type { KubeTarget } from '../k8s/kubectl.js';
-import { kindNodeNames, renderKindConfig, type KindCni, type Placement } from '../k8s/manifests.js';
+import { KIND_PEER_POD_CAP, kindNodeNames, renderKindConfig, type KindCni, type Placement } from '../k8s/manifests.js';
 import { K8sSession } from '../k8s/session.js';
 import { validateManifests } from '../k8s/validate.js';
 import { loadVersions, type Versions } from '../k8s/versions.js';
@@ -159,7 +159,7 @@ export class KindBackend implements BenchBackend {
     const version = this.profile.version(this.versions);
     this.model = {
       name: `${DISPLAY_NAME[this.profile.cni]} ${version} (kind)`,
-      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}; the filler policies' peer pods do not run here (their selectors match no pod), unlike on the local backend`,
+      description: `${this.profile.description}, on a ${1 + WORKERS}-node kind cluster (${this.versions.kind.nodeImage.split('@')[0]}); load: ${this.versions.load.fortioImage}; connect measured by the static cb-probe in the client pod; at most ${KIND_PEER_POD_CAP} of the filler policies' peers run as pods (evenly spaced over the fillers; the others' selectors match no pod), where the local backend gives every peer an address`,
       enforcesPolicy: this.profile.enforcesPolicy,
     };
     this.topology = { nodes: 1 + WORKERS, placement: opts.config.placement, serverPods: 1 };
@@ -174,6 +174,9 @@ export class KindBackend implements BenchBackend {
       enforcesPolicy: this.profile.enforcesPolicy,
       sharedKernel: true,
       nodeCgroups: { provider: kindProvider() },
+      // Over both workers whatever the placement: with same-node placement one node would otherwise hold all peers.
+      peerPodCap: KIND_PEER_POD_CAP,
+      peerNodes: kindNodeNames(this.clusterName, WORKERS).workers,
       outDir: opts.outDir,
       progress: opts.progress,
       signal: opts.signal,

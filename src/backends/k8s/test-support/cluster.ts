@@ -1,6 +1,8 @@
 // Shared by the kind/cluster tests: a dry-run runner that keeps each command's full spec (stdin included), a
 // scripted fake cluster, and the plan as text for snapshots.
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PROBE_BIN } from '../../../probe/native.js';
 import { DryRunRunner, FakeRunner, shellQuote, type CommandResult, type CommandSpec, type FakeHandler } from '../../../exec/runner.js';
 
 export class PlanRunner extends DryRunRunner {
@@ -11,8 +13,14 @@ export class PlanRunner extends DryRunRunner {
   }
 }
 
+/** The checkout's path (the static probe is copied from it), shown as <package> so snapshots do not depend on it. */
+const PACKAGE_ROOT = join(dirname(PROBE_BIN), '..', '..');
+
 export function planText(specs: readonly CommandSpec[]): string {
-  return specs.map((s) => `# ${s.purpose ?? ''}\n$ ${shellQuote(s.argv)}${s.input ? `\n${s.input.trimEnd()}` : ''}`).join('\n');
+  return specs
+    .map((s) => `# ${s.purpose ?? ''}\n$ ${shellQuote(s.argv)}${s.input ? `\n${s.input.trimEnd()}` : ''}`)
+    .join('\n')
+    .replaceAll(PACKAGE_ROOT, '<package>');
 }
 
 /** A DaemonSet as `kubectl get daemonsets -A -o json` lists it: what detection reads is the pod template. */
@@ -50,6 +58,10 @@ export function cadvisorText(sec: number): string {
   ].join('\n');
 }
 
+export function probeClientOutput(samplesNs: number[], errors: Record<string, number> = {}): string {
+  return `${JSON.stringify({ mode: 'connect', concurrency: 1, samples_ns: samplesNs, errors, wall_ns: 5_000_000, cpu_user_ns: 100_000, cpu_sys_ns: 900_000, started_ns: 1_000, ended_ns: 5_001_000 })}\n`;
+}
+
 /** A cluster that answers like a healthy one; `override` can fail or alter any command first. */
 export function fakeCluster(override?: FakeHandler): FakeRunner {
   let tick = 0;
@@ -64,20 +76,26 @@ export function fakeCluster(override?: FakeHandler): FakeRunner {
       const allowed = a.includes(' bench-client ');
       return { stdout: JSON.stringify({ DurationHistogram: { Count: 2 }, RetCodes: allowed ? { '200': 2 } : { '-1': 2 } }) };
     }
+    if (a.includes('/probe/cb-probe check ')) return { stdout: 'open\n' };
+    if (a.includes('/probe/cb-probe client ')) {
+      // What cb-probe client prints: one JSON object, one latency per sample (ns), errors by errno name.
+      const n = Number(argv[argv.indexOf('--samples') + 1]);
+      return { stdout: probeClientOutput(Array.from({ length: n }, (_, i) => 150_000 + i * 1_000)) };
+    }
     if (a.includes('/metrics/cadvisor')) return { stdout: cadvisorText(++tick) };
     if (a.includes('auth can-i get nodes --subresource=proxy')) return { stdout: 'yes\n' };
     if (a.includes('get pods -A --field-selector spec.nodeName=')) {
       const pod = (namespace: string, name: string, container: string, id: string) => ({ metadata: { namespace, name }, status: { containerStatuses: [{ name: container, containerID: `containerd://${id.repeat(64)}` }] } });
       return {
         stdout: JSON.stringify({
-          items: [pod('cb-abcde-client', 'bench-client', 'fortio', 'a'), pod('cb-abcde-server', 'bench-server-7d9f-x2x', 'fortio', 'b'), pod('kube-system', 'cilium-x', 'cilium-agent', 'c'), pod('kube-system', 'coredns-1', 'coredns', 'd')],
+          items: [pod('cb-abcde-client', 'bench-client', 'fortio', 'a'), pod('cb-abcde-client', 'bench-client', 'probe', 'e'), pod('cb-abcde-server', 'bench-server-7d9f-x2x', 'fortio', 'b'), pod('kube-system', 'cilium-x', 'cilium-agent', 'c'), pod('kube-system', 'coredns-1', 'coredns', 'd')],
         }),
       };
     }
     if (argv[1] === 'exec' && argv[3] === 'sh' && argv[4] === '-c') {
       // The cgroup read: usage_usec per requested id, then the node's.
       const t = ++tick;
-      const usec: Record<string, number> = { a: 1000, b: 500, c: 250, d: 9999 };
+      const usec: Record<string, number> = { a: 1000, b: 500, c: 250, d: 9999, e: 2000 };
       return { stdout: `${argv.slice(7).map((id) => `${id} ${usec[id[0]!]! * t}`).join('\n')}\nnode ${4000 * t}\n` };
     }
     if (a.includes('cat /proc/stat')) return { stdout: PROC_STAT(1000 * ++tick) };
