@@ -23,8 +23,13 @@ const targets = [
   { src: 'src/backends/local/calico-ebpf/bpf/cb-cebpf.c', out: 'cb-cebpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
 ];
 
+// `--only a,b` builds just those outputs (setup.sh --kind-only builds the static probe alone).
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : null;
+
 let failed = false;
 for (const t of targets) {
+  if (only && !only.has(t.out)) continue;
   const src = join(root, t.src);
   if (!existsSync(src)) continue;
   const argv = t.cmd(src, join(out, t.out));

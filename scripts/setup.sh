@@ -62,8 +62,9 @@ TOOLS=(
   "make|make|make"
 )
 # Headers have no command: checked with the package manager.
-HEADERS_DEB=(libbpf-dev libelf-dev zlib1g-dev)
-HEADERS_RPM=(libbpf-devel elfutils-libelf-devel zlib-devel)
+# libc6-dev / glibc-static: the static C library for cb-probe-static, the probe kind/cluster runs copy into the client pod.
+HEADERS_DEB=(libbpf-dev libelf-dev zlib1g-dev libc6-dev)
+HEADERS_RPM=(libbpf-devel elfutils-libelf-devel zlib-devel glibc-static)
 
 missing=()
 if [ "$KIND_ONLY" -eq 0 ]; then
@@ -83,6 +84,13 @@ if [ "$KIND_ONLY" -eq 0 ]; then
       ubuntu) echo "==> skipping chromium: on Ubuntu it is a snap, not an apt package; install a browser yourself for the report's browser test (or use --no-browser)" ;;
     esac
   fi
+else
+  # kind/cluster runs measure connect with the statically linked probe in the client pod: gcc and a static libc.
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  case "$DISTRO" in
+    debian|ubuntu) dpkg-query -W -f='${Status}' libc6-dev 2>/dev/null | grep -q "install ok installed" || missing+=(libc6-dev) ;;
+    fedora) rpm -q glibc-static >/dev/null 2>&1 || missing+=(glibc-static) ;;
+  esac
 fi
 
 # Deduplicated, order kept.
@@ -130,8 +138,9 @@ echo "==> installing npm packages"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
 if [ "$KIND_ONLY" -eq 1 ]; then
-  echo "==> building TypeScript (kind/cluster backends need no native helpers)"
+  echo "==> building TypeScript and the static probe (kind/cluster backends need no other native helper)"
   npx tsc -p tsconfig.json
+  node scripts/build-native.mjs --only cb-probe-static
 else
   echo "==> building TypeScript and native helpers"
   npm run build
