@@ -61,6 +61,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const { config, problems: configProblems } = resolveRunConfig(rawFlags(opts), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
   problems.push(...configProblems);
   if (!config) throw new UsageError(problems);
+  if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });

@@ -51,6 +51,10 @@ export const runConfigSchema = z
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Local backend: run the probe client and server on this one CPU (steadier RR on small VMs). */
     pinCpu: int(0, 1023).optional(),
+    /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
+    measure: z.enum(['latency', 'enforce']).default('latency'),
+    /** Enforce points: repetitions of each change within the point. */
+    enforceRepetitions: int(1, 100).default(3),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -83,6 +87,8 @@ export const scenarioSchema = z
     endpointLockdownOnPolicyOverflow: z.boolean().optional(),
     iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     pinCpu: int(0, 1023).optional(),
+    measure: z.enum(['latency', 'enforce']).optional(),
+    enforceRepetitions: int(1, 100).optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

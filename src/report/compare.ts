@@ -1,18 +1,25 @@
 // bench compare: baseline vs current, per CNI × policy count × metric, on the raw samples. Refuses to compare
 // what is not comparable (other backend, model or machine) unless forced, and says why.
 import type { CniName } from '../config/schema.js';
-import type { MetricName, RunResult } from '../results/schema.js';
+import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
 import { compareSamples, DEFAULT_COMPARE, type CompareOptions, type SampleComparison } from '../stats/compare.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { mdTable } from './markdown.js';
 
-export const COMPARED: Array<{ metric: MetricName; q: number; label: string }> = [
+export const COMPARED: Array<{ metric: MetricName | EnforceMetricName; q: number; label: string }> = [
   { metric: 'connect', q: 0.5, label: 'connect p50' },
   { metric: 'connect', q: 0.99, label: 'connect p99' },
   { metric: 'crr', q: 0.5, label: 'CRR p50' },
   { metric: 'crr', q: 0.99, label: 'CRR p99' },
   { metric: 'rr', q: 0.5, label: 'RR p50' },
   { metric: 'rr', q: 0.99, label: 'RR p99' },
+  // Enforce points (issue 15); rows appear only where both sides have them.
+  { metric: 'enforce_allow_added', q: 0.5, label: 'enforce allow-added p50' },
+  { metric: 'enforce_allow_removed', q: 0.5, label: 'enforce allow-removed p50' },
+  { metric: 'enforce_new_pod', q: 0.5, label: 'enforce new-pod p50' },
+  { metric: 'enforce_peer_joins', q: 0.5, label: 'enforce peer-joins p50' },
+  { metric: 'failopen_allow_removed', q: 0.5, label: 'fail-open allow-removed p50' },
+  { metric: 'failopen_new_pod', q: 0.5, label: 'fail-open new-pod p50' },
 ];
 
 export interface CompareRow extends SampleComparison {

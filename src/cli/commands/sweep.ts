@@ -9,7 +9,7 @@ import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../i
 import { detectEnvironment, onInterrupt } from '../process.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
-const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'iptablesBackend', 'pinCpu'] as const;
+const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'iptablesBackend', 'pinCpu', 'measure'] as const;
 
 export interface SweepCliOptions extends Record<string, unknown> {
   resume?: string;
@@ -168,6 +168,7 @@ export function register(program: Command): void {
     .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
     .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy (default nft)')
     .option('--pin-cpu <n>', 'local backend: run probe client and server on this CPU (steadier RR on small VMs)')
+    .option('--measure <what>', 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)')
     .option('--out <dir>', 'results root (default results)')
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
