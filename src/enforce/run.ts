@@ -74,6 +74,7 @@ export function summarizeChange(kind: ChangeKind, obs: EnforceObservation[], see
     failOpenMs: failOpen.length ? summarize(failOpen.map((f) => f.windowMs), { seed }) : null,
     failOpenRepetitions: failOpen.filter((f) => f.leaked > 0).length,
     resolutionMs: brackets.length ? Math.max(...brackets) : null,
+    resolutionMedianMs: brackets.length ? summarize(brackets, { resamples: 10 }).p50 : null,
   };
 }
 
