@@ -78,6 +78,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const repetitions = runRepetitions(opts, scenario?.scenario?.repetitions, problems);
   if (!config) throw new UsageError(problems);
   if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
+  if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });

@@ -54,6 +54,10 @@ export const runConfigSchema = z
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
+    /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
+    measure: z.enum(['latency', 'enforce']).default('latency'),
+    /** Enforce points: repetitions of each change within the point. */
+    enforceRepetitions: int(1, 100).default(3),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -86,6 +90,8 @@ export const scenarioSchema = z
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
     iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     endpointLockdownOnPolicyOverflow: z.boolean().optional(),
+    measure: z.enum(['latency', 'enforce']).optional(),
+    enforceRepetitions: int(1, 100).optional(),
     out: z.string().min(1).optional(),
   })
   .strict();

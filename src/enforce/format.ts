@@ -25,7 +25,7 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
           ? [`  of which CNI ADD     p50 ${f(s.cniAddMs.p50)} ms ${ci(s.cniAddMs.ci95.p50)}   (the pod's interface and routes, before the agent is told; the change starts with it)`]
           : []),
         `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`,
-        `  resolution           ≤ ${f(s.resolutionMs, 2)} ms (widest bracket between the last old-verdict and first new-verdict probe start)`,
+        `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,
       );
     }
     if (s.notEnforced) lines.push(`  ${s.notEnforced} of ${s.repetitions} repetitions: new verdict not seen within ${m.probe.deadlineMs} ms`);

@@ -59,6 +59,8 @@ export const changeSummarySchema = z.object({
   failOpenRepetitions: z.number().int(),
   /** Worst bracket over repetitions, ms: the resolution this summary can claim. */
   resolutionMs: z.number().nullable(),
+  /** Median bracket over repetitions, ms: the typical resolution. */
+  resolutionMedianMs: z.number().nullable(),
 });
 
 export const enforceResultSchema = z.object({

@@ -235,3 +235,18 @@ describe('timeoutFromCalibration', () => {
     expect(() => timeoutFromCalibration({ startUs: [0], endUs: [10], result: ['ETIMEDOUT'] })).toThrow(/no allowed connect/);
   });
 });
+
+describe('planEnforceDry', () => {
+  it('plans the topology, the install, every change and its watch command lines without running anything', async () => {
+    const { DryRunRunner } = await import('../exec/runner.js');
+    const { planEnforceDry } = await import('./run.js');
+    const runner = new DryRunRunner();
+    const plane = new LocalEnforcePlane({ cni: 'cilium', runId: 'abcde', runner, cleanupRunner: runner });
+    const lines = await planEnforceDry(plane, config({ cni: 'cilium' }));
+    expect(lines.filter((l) => l.includes('cb-probe watch'))).toHaveLength(5);
+    expect(lines.some((l) => l.startsWith('new-pod:') && l.includes('cb-abcde-p2'))).toBe(true); // the intruder
+    const cmds = runner.log.map((r) => r.argv.join(' '));
+    expect(cmds.some((c) => c.includes('ip netns add cb-abcde-rnew0'))).toBe(true);
+    expect(cmds.filter((c) => c.includes('ip netns delete')).length).toBeGreaterThan(5);
+  });
+});

@@ -74,6 +74,7 @@ export function summarizeChange(kind: ChangeKind, obs: EnforceObservation[], see
     failOpenMs: failOpen.length ? summarize(failOpen.map((f) => f.windowMs), { seed }) : null,
     failOpenRepetitions: failOpen.filter((f) => f.leaked > 0).length,
     resolutionMs: brackets.length ? Math.max(...brackets) : null,
+    resolutionMedianMs: brackets.length ? summarize(brackets, { resamples: 10 }).p50 : null,
   };
 }
 
@@ -259,28 +260,38 @@ export async function planEnforceDry(plane: EnforceDataPlane & { watchSpec?(from
   const lines: string[] = [];
   const describe = (kind: ChangeKind, from: string, target: string, until?: 'open' | 'closed') => `${kind}: ${plane.watchSpec?.(from, target, s(until)) ?? `${from} -> ${target}`}`;
   let open = false;
+  // Some models keep no installed state in a dry run, so their update() cannot be planned; say so, go on.
+  let refused: string | null = null;
+  const tryUpdate = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+    } catch (e) {
+      refused ??= (e as Error).message;
+    }
+  };
   for (const kind of changeOrder(config.changes)) {
-    if (open !== STARTS_OPEN[kind]) await plane.setPolicies(STARTS_OPEN[kind] ? sets.open : sets.closed);
+    if (open !== STARTS_OPEN[kind]) await tryUpdate(() => plane.setPolicies(STARTS_OPEN[kind] ? sets.open : sets.closed));
     open = STARTS_OPEN[kind];
     if (kind === 'allow-added') {
       lines.push(describe(kind, CLIENT_POD, server, 'open'));
-      await plane.setPolicies(sets.open);
+      await tryUpdate(() => plane.setPolicies(sets.open));
       open = true;
     } else if (kind === 'allow-removed') {
       lines.push(describe(kind, CLIENT_POD, server, 'closed'));
-      await plane.setPolicies(sets.closed);
+      await tryUpdate(() => plane.setPolicies(sets.closed));
       open = false;
     } else if (kind === 'peer-joins') {
       lines.push(describe(kind, 'joiner', server, 'open'));
-      await plane.setLabels('joiner', { ...CLIENT_LABELS });
-      await plane.setLabels('joiner', { ...JOINER_LABELS });
+      await tryUpdate(() => plane.setLabels('joiner', { ...CLIENT_LABELS }));
+      await tryUpdate(() => plane.setLabels('joiner', { ...JOINER_LABELS }));
     } else {
       const pod = await plane.prepareServerPod('new-0');
       lines.push(describe(kind, CLIENT_POD, pod.ip, 'open'), describe(kind, 'intruder', pod.ip));
-      await pod.attach();
-      await pod.remove();
+      await tryUpdate(() => pod.attach());
+      await tryUpdate(() => pod.remove());
     }
   }
   await plane.down();
+  if (refused) lines.push(`(the model's incremental updates are not in this plan: ${refused}; in a real run each change writes only what differs)`);
   return lines;
 }

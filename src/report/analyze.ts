@@ -1,7 +1,7 @@
 // From result files to the answers: per CNI and metric, the values at each policy count, a fitted slope with its
 // CI, a complexity verdict, and where CNIs' curves cross. Pure: results in, plain data out.
 import type { CniName } from '../config/schema.js';
-import type { MetricName, RunResult } from '../results/schema.js';
+import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
 import { complexityVerdict, findCrossovers, fitScaling, levelsOf, RULE_COST_REFERENCE_NS, type Crossover, type ScalingFit, type Verdict } from '../stats/fit.js';
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
@@ -9,13 +9,23 @@ import type { SweepManifest } from '../sweep/manifest.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 
 export interface AnalysisMetric {
-  id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn';
+  id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
   label: string;
-  metric: MetricName;
+  metric: MetricName | EnforceMetricName;
   stat: 'p50' | 'p99' | 'cpu';
   /** What the y axis means. */
   unit: string;
 }
+
+type EnforceAnalysisId = 'enforce_allow_added_p50' | 'enforce_allow_removed_p50' | 'enforce_new_pod_p50' | 'enforce_peer_joins_p50' | 'failopen_allow_removed_p50' | 'failopen_new_pod_p50';
+const ENFORCE_ANALYSIS_METRICS: AnalysisMetric[] = [
+  { id: 'enforce_allow_added_p50', label: 'enforce: allow added p50', metric: 'enforce_allow_added', stat: 'p50', unit: 'time until an added allow is enforced' },
+  { id: 'enforce_allow_removed_p50', label: 'enforce: allow removed p50', metric: 'enforce_allow_removed', stat: 'p50', unit: 'time until a removed allow is enforced' },
+  { id: 'enforce_new_pod_p50', label: 'enforce: new pod p50', metric: 'enforce_new_pod', stat: 'p50', unit: "time until a new pod's allowed traffic works" },
+  { id: 'enforce_peer_joins_p50', label: 'enforce: peer joins p50', metric: 'enforce_peer_joins', stat: 'p50', unit: 'time until a pod that joins a selector is allowed' },
+  { id: 'failopen_allow_removed_p50', label: 'fail-open: allow removed p50', metric: 'failopen_allow_removed', stat: 'p50', unit: 'denied traffic still passing after an allow is removed' },
+  { id: 'failopen_new_pod_p50', label: 'fail-open: new pod p50', metric: 'failopen_new_pod', stat: 'p50', unit: 'a denied peer reaching a new pod' },
+];
 
 export const ANALYSIS_METRICS: AnalysisMetric[] = [
   { id: 'connect_p50', label: 'connect p50', metric: 'connect', stat: 'p50', unit: 'latency of a new TCP connection' },
@@ -23,6 +33,8 @@ export const ANALYSIS_METRICS: AnalysisMetric[] = [
   { id: 'crr_p50', label: 'CRR p50', metric: 'crr', stat: 'p50', unit: 'connect + request + response + close' },
   { id: 'rr_p50', label: 'RR p50', metric: 'rr', stat: 'p50', unit: 'request/response on an established connection' },
   { id: 'cpu_per_conn', label: 'CPU per connection', metric: 'connect', stat: 'cpu', unit: 'CPU per new connection' },
+  // Enforce points (issue 15): time from the change to the first probe with the new verdict, and fail-open windows.
+  ...ENFORCE_ANALYSIS_METRICS,
 ];
 export type MetricId = AnalysisMetric['id'];
 

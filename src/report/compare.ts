@@ -3,18 +3,25 @@
 // class, policy shape) unless forced, and says why; two machines of the same class (nightly CI runners with new
 // hostnames) are compared with a warning.
 import type { CniName } from '../config/schema.js';
-import type { MetricName, RunResult } from '../results/schema.js';
+import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
 import { compareRuns, decideRuns, DEFAULT_RUN_COMPARE, type RunCompareOptions, type RunComparison } from '../stats/compare.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { mdTable } from './markdown.js';
 
-export const COMPARED: Array<{ metric: MetricName; q: number; label: string }> = [
+export const COMPARED: Array<{ metric: MetricName | EnforceMetricName; q: number; label: string }> = [
   { metric: 'connect', q: 0.5, label: 'connect p50' },
   { metric: 'connect', q: 0.99, label: 'connect p99' },
   { metric: 'crr', q: 0.5, label: 'CRR p50' },
   { metric: 'crr', q: 0.99, label: 'CRR p99' },
   { metric: 'rr', q: 0.5, label: 'RR p50' },
   { metric: 'rr', q: 0.99, label: 'RR p99' },
+  // Enforce points (issue 15); rows appear only where both sides have them.
+  { metric: 'enforce_allow_added', q: 0.5, label: 'enforce allow-added p50' },
+  { metric: 'enforce_allow_removed', q: 0.5, label: 'enforce allow-removed p50' },
+  { metric: 'enforce_new_pod', q: 0.5, label: 'enforce new-pod p50' },
+  { metric: 'enforce_peer_joins', q: 0.5, label: 'enforce peer-joins p50' },
+  { metric: 'failopen_allow_removed', q: 0.5, label: 'fail-open allow-removed p50' },
+  { metric: 'failopen_new_pod', q: 0.5, label: 'fail-open new-pod p50' },
 ];
 
 export interface CompareRow extends RunComparison {

@@ -17,7 +17,10 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   out.push('');
   const rows: string[][] = [['CNI', 'metric', 'verdict', 'headline (slope where a line fits, else segments and exponent)', 'R²']];
   for (const x of a.cnis) {
-    for (const id of ['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn'] as const) {
+    const ids = m.settings.measure === 'enforce'
+      ? (['enforce_allow_added_p50', 'enforce_allow_removed_p50', 'enforce_new_pod_p50', 'enforce_peer_joins_p50', 'failopen_allow_removed_p50', 'failopen_new_pod_p50'] as const)
+      : (['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn'] as const);
+    for (const id of ids) {
       const r = x.metrics[id];
       rows.push([x.cni, id, r.verdict.complexity, headlineFigure(r), r.fit ? f2(r.fit.r2) : '–']);
     }

@@ -24,6 +24,9 @@ export const summarySchema = z.object({
 
 export const METRICS = ['connect', 'crr', 'rr'] as const;
 export type MetricName = (typeof METRICS)[number];
+/** Stored like the latency metrics (samplesNs + summary) so generic analysis, reports and compare pick them up. */
+export const ENFORCE_METRICS = ['enforce_allow_added', 'enforce_allow_removed', 'enforce_new_pod', 'enforce_peer_joins', 'failopen_allow_removed', 'failopen_new_pod'] as const;
+export type EnforceMetricName = (typeof ENFORCE_METRICS)[number];
 
 /** Is the run's distribution one steady mode? (see src/stats/stability.ts) Absent in files written before it existed. */
 export const stabilitySchema = z.object({
@@ -118,7 +121,18 @@ export const runResultSchema = z.object({
     teardownMs: z.number().nullable(),
     totalMs: z.number(),
   }),
-  metrics: z.object({ connect: metricSchema.nullable(), crr: metricSchema.nullable(), rr: metricSchema.nullable() }),
+  metrics: z.object({
+    connect: metricSchema.nullable(),
+    crr: metricSchema.nullable(),
+    rr: metricSchema.nullable(),
+    // Enforce points of a sweep (issue 15): one sample per change repetition, ns; absent in latency runs.
+    enforce_allow_added: metricSchema.nullable().optional(),
+    enforce_allow_removed: metricSchema.nullable().optional(),
+    enforce_new_pod: metricSchema.nullable().optional(),
+    enforce_peer_joins: metricSchema.nullable().optional(),
+    failopen_allow_removed: metricSchema.nullable().optional(),
+    failopen_new_pod: metricSchema.nullable().optional(),
+  }),
   errors: z.array(z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() })),
 });
 

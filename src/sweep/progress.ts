@@ -25,6 +25,8 @@ function outcomeLine(p: SweepPoint, r: RunResult | null): string {
   const wall = formatDuration(p.wallMs);
   if (p.status === 'ok' && r) {
     const c = r.metrics.connect?.summary.p50;
+    const e = r.metrics.enforce_allow_added?.summary.p50;
+    if (c == null && e != null) return `ok      ${p.key.padEnd(22)} enforce allow-added p50 ${(e / 1e6).toFixed(1)} ms  (${wall})`;
     return `ok      ${p.key.padEnd(22)} connect p50 ${c == null ? '–' : `${(c / 1000).toFixed(1)} µs`}  (${wall})`;
   }
   return `${p.status.padEnd(7)} ${p.key.padEnd(22)} ${p.error ? `${p.error.stage}${p.error.kind ? ` (${p.error.kind})` : ''}: ${p.error.message.split('\n')[0]}` : ''}  (${wall})`;

@@ -10,7 +10,7 @@ import { detectEnvironment, onInterrupt } from '../process.js';
 import { outputOption } from '../outputs.js';
 
 /** Settings flags shared with `bench run` (same names, same validation). */
-const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'iptablesBackend', 'pinCpu'] as const;
+const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'iptablesBackend', 'pinCpu', 'measure'] as const;
 
 export interface SweepCliOptions extends Record<string, unknown> {
   resume?: string;
@@ -193,6 +193,7 @@ export function register(program: Command): void {
     .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
     .addOption(outputOption('--out <dir>', 'results root (default results)', 'dir'))
     .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy (default nft)')
+    .option('--measure <what>', 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)')
     .option('--dry-run', 'print the planned order of points and exit')
     .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
     .action(async (opts: SweepCliOptions) => {

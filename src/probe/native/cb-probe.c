@@ -624,33 +624,38 @@ static int cmd_watch(int argc, char **argv) {
   printf("watching %llu\n", (unsigned long long)base);
   fflush(stdout);
   long started = 0, oldest = 0, settled_at = -1;  // oldest: first probe that may still be in flight
+  uint64_t next_start = base;
   int launching = 1;
   struct linger lg = {.l_onoff = 1, .l_linger = 0};  // RST on close: thousands of probes leave no TIME_WAIT
   for (;;) {
     uint64_t now = mono_ns();
     if (launching && (watch_stop || started >= cap || now - base >= (uint64_t)max_ms * 1000000ull)) launching = 0;
-    // Launch every probe whose scheduled start has come (a late wake-up launches the missed ones now, with
-    // their real start time: the schedule slips, it is never faked).
-    while (launching && started < cap && base + (uint64_t)started * interval <= now) {
+    // At most one launch per turn of the loop, so expiries, the stop condition and --max-ms are checked between
+    // launches. A connect that itself takes longer than the interval (the SYN crosses the data plane inside the
+    // syscall on a veth) makes the schedule slip: the next start is then "now", never a burst of missed ones,
+    // and the real start times (and so the cadence achieved) are what gets reported.
+    if (launching && started < cap && next_start <= now) {
       struct wprobe *p = &pr[started++];
       p->result = -1;
       p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       p->start = mono_ns();
+      next_start += interval;
+      if (next_start < p->start) next_start = p->start;
       if (p->fd < 0) {
         p->result = count_errno(errno);
         p->end = p->start;
-        continue;
+      } else {
+        setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        int rc = connect(p->fd, (struct sockaddr *)&ss, len);
+        if (rc == 0 || errno != EINPROGRESS) {
+          p->end = mono_ns();
+          p->result = rc == 0 ? WATCH_OPEN : count_errno(errno);
+          close(p->fd);
+        } else {
+          struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(started - 1)};
+          if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev) < 0) die("epoll_ctl probe");
+        }
       }
-      setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-      int rc = connect(p->fd, (struct sockaddr *)&ss, len);
-      if (rc == 0 || errno != EINPROGRESS) {
-        p->end = mono_ns();
-        p->result = rc == 0 ? WATCH_OPEN : count_errno(errno);
-        close(p->fd);
-        continue;
-      }
-      struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(started - 1)};
-      if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev) < 0) die("epoll_ctl probe");
     }
     // Expire timed-out probes, oldest first (same timeout for all, so start order is deadline order).
     now = mono_ns();
@@ -677,7 +682,7 @@ static int cmd_watch(int argc, char **argv) {
     if (!launching && oldest >= started) break;
     // Sleep until the next start or the oldest deadline, whichever is first, unless a connect completes.
     uint64_t wake = UINT64_MAX;
-    if (launching) wake = base + (uint64_t)started * interval;
+    if (launching) wake = next_start;
     if (oldest < started && pr[oldest].start + timeout < wake) wake = pr[oldest].start + timeout;
     struct itimerspec its = {0};
     its.it_value.tv_sec = (time_t)(wake / 1000000000ull);
