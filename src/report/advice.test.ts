@@ -35,3 +35,59 @@ describe('capacity advice for a run that completed over its policy-map capacity'
     expect(cniAdvice(base).some((i) => i.title === 'Capacity limits: policy map overflow')).toBe(false);
   });
 });
+
+describe("advice on Calico's data planes and on Canal, from the measured costs", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cb-advice-'));
+  writeSyntheticSweep(dir, {
+    curves: [
+      { cni: 'flannel', baseNs: 40_000, slopeNs: 0 },
+      { cni: 'canal', baseNs: 45_000, slopeNs: 900 },
+      { cni: 'calico', baseNs: 36_000, slopeNs: 1000 },
+      { cni: 'calico-nftables', baseNs: 37_000, slopeNs: 600 },
+      { cni: 'calico-ebpf', baseNs: 38_000, slopeNs: 100 },
+      { cni: 'cilium', baseNs: 32_000, slopeNs: 0 },
+    ],
+    policies: [0, 1000, 2000, 5000],
+    repetitions: 3,
+    samples: 300,
+  });
+  const a = analyze(collectResults([dir]).results, { seed: 1 });
+  const ebpfState = (chain: number) => ({ ...a, cnis: a.cnis.map((c) => (c.cni === 'calico-ebpf' ? { ...c, stateAtMax: { ...c.stateAtMax, maxProgramsPerChain: chain } } : c)) });
+
+  it('ranks the Calico data planes by what one more policy costs, and says eBPF is not O(1) here', () => {
+    const item = cniAdvice(a).find((i) => i.title === "Choosing between Calico's data planes");
+    expect(item).toBeDefined();
+    const t = item!.text;
+    // Cheapest first: eBPF (~100 ns/policy), then nftables (~600), then iptables (~1000).
+    expect(t.indexOf('Calico (eBPF)')).toBeLessThan(t.indexOf('Calico (nftables)'));
+    expect(t.indexOf('Calico (nftables)')).toBeLessThan(t.indexOf('Calico (iptables)'));
+    const ratio = Number(/costs a new connection ([\d.]+)× as much on Calico \(iptables\) as on Calico \(eBPF\)/.exec(t)?.[1]);
+    expect(ratio).toBeGreaterThan(7);
+    expect(ratio).toBeLessThan(14);
+    expect(t).toMatch(/"eBPF" alone does not mean O\(1\)/);
+    expect(t).toMatch(/Cilium's hash-map lookup stayed flat/);
+  });
+
+  it('names where the eBPF chaining limit bites, from the model state at the largest count', () => {
+    const t = cniAdvice(ebpfState(4)).find((i) => i.title === "Choosing between Calico's data planes")!.text;
+    // 4 programs at 5000 policies, 32 allowed: about 40000 policies.
+    expect(t).toMatch(/took 4 chained programs per endpoint; the kernel's tail-call limit allows 32, so about 40000 policies/);
+    expect(cniAdvice(a).find((i) => i.title === "Choosing between Calico's data planes")!.text).not.toMatch(/chained program/);
+  });
+
+  it('reads Canal against Flannel: enforced, its floor, and its per-policy cost', () => {
+    const t = cniAdvice(a).find((i) => i.title === 'Canal: policy for a Flannel cluster')!.text;
+    expect(t).toMatch(/policies were enforced on Canal where Flannel ignored them/);
+    expect(t).toMatch(/With 0 policies a new connection costs 4\d\.\d µs on Canal against 4\d\.\d µs on Flannel/);
+    const perPolicy = Number(/adds about (\d+) ns per new connection/.exec(t)?.[1]);
+    expect(perPolicy).toBeGreaterThan(700);
+    expect(perPolicy).toBeLessThan(1100);
+  });
+
+  it('gives neither paragraph when the data planes it compares were not measured', () => {
+    const only = { ...a, cnis: a.cnis.filter((c) => c.cni === 'calico' || c.cni === 'cilium') };
+    const titles = cniAdvice(only).map((i) => i.title);
+    expect(titles).not.toContain("Choosing between Calico's data planes");
+    expect(titles).not.toContain('Canal: policy for a Flannel cluster');
+  });
+});

@@ -9,7 +9,19 @@ export interface AdviceItem {
   text: string;
 }
 
-const NAMES: Record<string, string> = { none: 'No CNI (routing floor)', flannel: 'Flannel', calico: 'Calico', cilium: 'Cilium' };
+const NAMES: Record<string, string> = {
+  none: 'No CNI (routing floor)',
+  flannel: 'Flannel',
+  canal: 'Canal (Calico policy on Flannel)',
+  calico: 'Calico (iptables)',
+  'calico-nftables': 'Calico (nftables)',
+  'calico-ebpf': 'Calico (eBPF)',
+  cilium: 'Cilium',
+};
+/** Calico's own data planes: the choice a Calico user makes (issue 14). */
+const CALICO_DATA_PLANES = ['calico', 'calico-nftables', 'calico-ebpf'];
+/** The kernel's limit on tail calls per packet bounds the Calico-eBPF model's chain of policy programs. */
+const CALICO_EBPF_MAX_CHAIN = 32;
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
 
 /** Cilium's documented minimum kernel and the version its newer eBPF features want. */
@@ -35,6 +47,61 @@ function scalingLine(c: CniAnalysis, maxCount: number): string {
     return `**${name}** (${c.model.name}): ${m.verdict.complexity} — marginal cost per policy ${segs}${e ? `; added cost grows like n^${e.k.toFixed(2)}` : ''}; about ${us(added)} added to each new connection at ${last.x} policies on a ${us(m.fit.baseline)} baseline.`;
   }
   return `**${name}** (${c.model.name}): ${m.verdict.complexity} — ${m.fit.slope.toFixed(2)} ns per policy (95% CI ${lo.toFixed(2)}…${hi.toFixed(2)}), about ${us(m.fit.slope * maxCount)} added to each new connection at ${maxCount} policies on a ${us(m.fit.baseline)} baseline.`;
+}
+
+/** What one more policy costs a new connection at the top of the measured range: the headline slope, or the last segment. */
+function marginalCost(c: CniAnalysis): { ns: number; ci: [number, number]; where: string } | null {
+  const m = c.metrics.connect_p50;
+  if (!m.fit) return null;
+  if (m.verdict.headline === 'slope') return { ns: m.fit.slope, ci: m.fit.slopeCi95, where: 'slope of the line' };
+  const last = m.fit.segments[m.fit.segments.length - 1];
+  return last ? { ns: last.nsPerPolicy, ci: last.ci95, where: `between ${last.from} and ${last.to} policies` } : null;
+}
+
+const nsText = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(1));
+
+/** Calico's iptables, nftables and eBPF data planes side by side, from the measured costs. */
+function dataPlaneChoice(a: Analysis): AdviceItem | null {
+  const planes = a.cnis.filter((c) => CALICO_DATA_PLANES.includes(c.cni) && c.metrics.connect_p50.fit);
+  if (planes.length < 2) return null;
+  const costs = planes.map((c) => ({ c, cost: marginalCost(c) })).filter((x): x is { c: CniAnalysis; cost: NonNullable<ReturnType<typeof marginalCost>> } => x.cost !== null);
+  costs.sort((x, y) => x.cost.ns - y.cost.ns);
+  const lines = costs.map(({ c, cost }) => {
+    const m = c.metrics.connect_p50;
+    const pr = m.perRule;
+    const rule = pr ? `, ${nsText(pr.nsPerRule)} ns per rule walked (${pr.rulesTraversedPerPolicy} rules per policy; ${pr.comparison} the ${pr.referenceBandNs[0]}–${pr.referenceBandNs[1]} ns published for a simple iptables rule)` : '';
+    return `**${NAMES[c.cni]}**: ${m.verdict.complexity}, ${nsText(cost.ns)} ns per policy per new connection (95% CI ${nsText(cost.ci[0])}…${nsText(cost.ci[1])}, ${cost.where})${rule}.`;
+  });
+  const cheapest = costs[0];
+  const dearest = costs[costs.length - 1];
+  if (cheapest && dearest && cheapest !== dearest && cheapest.cost.ns > 0) {
+    lines.push(`At the top of the measured range one more policy costs a new connection ${(dearest.cost.ns / cheapest.cost.ns).toFixed(1)}× as much on ${NAMES[dearest.c.cni]} as on ${NAMES[cheapest.c.cni]}.`);
+  }
+  const ebpf = planes.find((c) => c.cni === 'calico-ebpf');
+  const flatEbpf = a.cnis.find((c) => c.cni === 'cilium' && c.metrics.connect_p50.verdict.complexity === 'O(1)');
+  if (ebpf && ebpf.metrics.connect_p50.verdict.complexity !== 'O(1)') {
+    lines.push(`"eBPF" alone does not mean O(1): Calico's eBPF data plane compiles the policies into a program that still walks them in order, so its cost grows with every policy that selects the pod${flatEbpf ? `, where Cilium's hash-map lookup stayed flat (${flatEbpf.metrics.connect_p50.verdict.complexity})` : ''}.`);
+  }
+  const chain = ebpf?.stateAtMax?.maxProgramsPerChain;
+  if (typeof chain === 'number' && chain > 0) {
+    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; the kernel's tail-call limit allows ${CALICO_EBPF_MAX_CHAIN}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * CALICO_EBPF_MAX_CHAIN) / chain)} policies on one pod is where this layout stops.`);
+  }
+  return { title: "Choosing between Calico's data planes", text: lines.join('\n\n') };
+}
+
+/** Canal: Flannel's network with Calico's policy engine, read against plain Flannel. */
+function canalAdvice(a: Analysis): AdviceItem | null {
+  const canal = a.cnis.find((c) => c.cni === 'canal');
+  const flannel = a.cnis.find((c) => c.cni === 'flannel');
+  if (!canal || !flannel) return null;
+  const base = (c: CniAnalysis) => c.metrics.connect_p50.counts[0];
+  const cb = base(canal);
+  const fb = base(flannel);
+  const cost = marginalCost(canal);
+  const parts = [`Moving from Flannel to Canal keeps Flannel's VXLAN network and adds Calico's policy engine on the pod interfaces: policies ${canal.policiesEnforced ? 'were enforced' : 'were NOT enforced'} on Canal where Flannel ignored them.`];
+  if (cb && fb && cb.policies === fb.policies) parts.push(`With ${cb.policies} policies a new connection costs ${us(cb.value)} on Canal against ${us(fb.value)} on Flannel.`);
+  if (cost) parts.push(`Each policy that selects a pod then adds about ${nsText(cost.ns)} ns per new connection (${cost.where}), as on Calico's iptables data plane.`);
+  return { title: 'Canal: policy for a Flannel cluster', text: parts.join(' ') };
 }
 
 export function cniAdvice(a: Analysis): AdviceItem[] {
@@ -71,6 +138,11 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     if (rr.length && rr.every((v) => v === 'O(1)')) lines.push('Established connections (RR) stayed flat for every CNI: policies cost on the first packet of a connection only; long-lived connections (gRPC, pooled HTTP) barely notice them.');
     out.push({ title: 'How the cost of a new connection scales with policies', text: lines.join('\n\n') });
   }
+
+  const choice = dataPlaneChoice(a);
+  if (choice) out.push(choice);
+  const canal = canalAdvice(a);
+  if (canal) out.push(canal);
 
   const none = a.cnis.find((c) => c.cni === 'none');
   const cpuLines = a.cnis

@@ -18,6 +18,9 @@ const MODELS: Record<CniName, RunResult['meta']['model']> = {
   flannel: { name: 'Flannel-style VXLAN model', description: 'synthetic: VXLAN, policies ignored', enforcesPolicy: false },
   calico: { name: 'Calico-style iptables model', description: 'synthetic: iptables chains per endpoint', enforcesPolicy: true },
   cilium: { name: 'Cilium-style eBPF model', description: 'synthetic: tc BPF with a policy hash map', enforcesPolicy: true },
+  canal: { name: 'Canal-style model', description: 'synthetic: Felix iptables on Flannel VXLAN', enforcesPolicy: true },
+  'calico-nftables': { name: 'Calico-style nftables model', description: 'synthetic: nft chains per endpoint', enforcesPolicy: true },
+  'calico-ebpf': { name: 'Calico-eBPF-style model', description: 'synthetic: a BPF program walking the rules', enforcesPolicy: true },
 };
 
 export interface SyntheticRun {
