@@ -70,7 +70,7 @@ describe('analysis of a synthetic sweep', () => {
     expect(r.markdown).toContain('hierarchical bootstrap');
     expect(r.markdown).toContain('CPU placement');
     expect(r.markdown).toMatch(/Flannel does not enforce NetworkPolicy/);
-    expect(r.markdown).toMatch(/Calico is cheaper per new connection below ≈\d+ policies/);
+    expect(r.markdown).toMatch(/Calico \(iptables\) is cheaper per new connection below ≈\d+ policies/);
     expect(r.markdown).toContain('Capacity limits');
     expect(r.markdown).toContain('Kernel requirements');
     expect(r.markdown).toContain('Managed clouds');
