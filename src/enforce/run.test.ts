@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { FakeRunner } from '../exec/runner.js';
 import type { LocalModel } from '../backends/local/models.js';
 import type { PolicySet } from '../backends/types.js';
@@ -205,6 +205,8 @@ describe('LocalEnforcePlane', () => {
     const { enforcePolicies } = await import('./plan.js');
     const sets = enforcePolicies({ policies: 2, matchPosition: 'last', seed: 1 });
     await plane.up();
+    // up() announces the run (a real lock file under /run/cni-bench): down() must release it, pass or fail.
+    onTestFinished(() => plane.down());
     await plane.install(sets.closed);
     await plane.setPolicies(sets.open);
     await plane.setLabels('joiner', { app: 'bench-client' });
