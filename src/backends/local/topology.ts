@@ -9,9 +9,16 @@ export const NAME_PREFIX = 'cb-';
 const RUN_ID_RE = /^[a-z][a-z0-9]{4}$/;
 export const NETNS_RE = /^cb-([a-z][a-z0-9]{4})-[a-z0-9-]+$/;
 
+let seededRunIds = 0;
+
+/**
+ * A fresh run id. CNI_BENCH_RUN_ID_SEED makes the sequence of ids reproducible (each call still gets a new
+ * one): the plan snapshot tests set it so dry-run plans are byte-for-byte comparable.
+ */
 export function newRunId(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(5);
+  const seed = process.env.CNI_BENCH_RUN_ID_SEED;
+  const bytes = seed ? createHash('sha256').update(`${seed}:${seededRunIds++}`).digest() : randomBytes(5);
   let id = alphabet[bytes[0]! % 26]!;
   for (let i = 1; i < 5; i++) id += alphabet[bytes[i]! % alphabet.length];
   return id;

@@ -1,0 +1,63 @@
+// Snapshot of every dry-run plan the CLI prints (run, sweep, verify, enforce on each backend), taken through
+// the built CLI as a user runs it. Guards refactors: the commands and manifests a plan names must not change
+// unless a change means them to. Run ids and machine-specific paths are normalised before comparing.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const cli = join(repo, 'dist/cli/main.js');
+const work = mkdtempSync(join(tmpdir(), 'cb-plans-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const kubeconfig = join(work, 'kubeconfig.yaml');
+writeFileSync(
+  kubeconfig,
+  'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: x}}]\ncurrent-context: ctx\n',
+);
+
+function plan(args: string[]): string {
+  const r = spawnSync(process.execPath, [cli, ...args, '--out', join(work, 'results')], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CNI_BENCH_RUN_ID_SEED: 'plans' } });
+  // Run ids come from a fixed seed; the sweep id carries a timestamp.
+  const text = `exit ${r.status}\n${r.stdout}${r.stderr ? `--- stderr\n${r.stderr}` : ''}`;
+  return text
+    .replaceAll(work, '<work>')
+    .replaceAll(repo, '<repo>')
+    .replace(/\/run\/user\/\d+\//g, '/run/user/<uid>/')
+    .replace(/sweep-\d{8}-\d{6}-[a-z0-9]{4}/g, 'sweep-<id>')
+    .replace(/\[\s*\d+\.\d+s\]/g, '[t]');
+}
+
+const kc = ['--kubeconfig', kubeconfig, '--context', 'ctx'];
+const cases: Record<string, string[]> = {
+  'run local cilium': ['run', '--backend', 'local', '--cni', 'cilium', '--policies', '3', '--dry-run'],
+  'run local calico': ['run', '--backend', 'local', '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'run local calico-nftables': ['run', '--backend', 'local', '--cni', 'calico-nftables', '--policies', '3', '--dry-run'],
+  'run local calico-ebpf': ['run', '--backend', 'local', '--cni', 'calico-ebpf', '--policies', '3', '--dry-run'],
+  'run local canal': ['run', '--backend', 'local', '--cni', 'canal', '--policies', '3', '--dry-run'],
+  'run local flannel': ['run', '--backend', 'local', '--cni', 'flannel', '--policies', '3', '--dry-run'],
+  'run local none': ['run', '--backend', 'local', '--cni', 'none', '--policies', '0', '--dry-run'],
+  'run kind cilium': ['run', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],
+  'run kind calico': ['run', '--backend', 'kind', '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'run kind flannel': ['run', '--backend', 'kind', '--cni', 'flannel', '--policies', '3', '--dry-run'],
+  'run kind calico-ebpf': ['run', '--backend', 'kind', '--cni', 'calico-ebpf', '--policies', '3', '--dry-run'],
+  'run cluster calico': ['run', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'sweep smoke': ['sweep', '--scenario', join(repo, 'scenarios/smoke.yaml'), '--dry-run'],
+  'verify kind calico': ['verify', '--backend', 'kind', '--cni', 'calico', '--dry-run'],
+  'verify kind cilium': ['verify', '--backend', 'kind', '--cni', 'cilium', '--dry-run'],
+  'verify cluster cilium': ['verify', '--backend', 'cluster', ...kc, '--cni', 'cilium', '--dry-run'],
+  'enforce local calico': ['enforce', '--backend', 'local', '--cni', 'calico', '--policies', '10', '--dry-run'],
+  'enforce local cilium': ['enforce', '--backend', 'local', '--cni', 'cilium', '--policies', '10', '--dry-run'],
+};
+
+describe('dry-run plans (snapshot through the built CLI)', () => {
+  for (const [name, args] of Object.entries(cases)) {
+    it(name, async () => {
+      await expect(plan(args)).toMatchFileSnapshot(join(here, '__snapshots__/plans', `${name.replaceAll(' ', '-')}.txt`));
+    });
+  }
+});
