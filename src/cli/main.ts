@@ -102,7 +102,7 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
 
   // With --json, stdout carries only the JSON document.
   if (selection.note) (config.json ? process.stderr : process.stdout).write(`${selection.note}\n`);
-  const { newRunId } = await import('../backends/local/topology.js');
+  const { newRunId } = await import('../identity/run-id.js');
   const runId = newRunId();
   const interrupt = onInterrupt('stopping and cleaning up');
   try {
@@ -174,7 +174,7 @@ async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
   const format = String(opts.output ?? 'yaml');
   if (!['yaml', 'json'].includes(format)) problems.push({ where: '-o', message: `must be yaml or json, got '${format}'` });
   if (!config || problems.length) throw new UsageError(problems);
-  const { benchmarkPolicySet } = await import('../run/run.js');
+  const { benchmarkPolicySet } = await import('../workload/workload.js');
   const { policies } = benchmarkPolicySet(config);
   if (format === 'json') process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }, null, 2)}\n`);
   else process.stdout.write(policies.map((p) => stringify(p)).join('---\n'));

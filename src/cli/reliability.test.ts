@@ -223,7 +223,7 @@ describe('sweep --resume of a sweep that is still running', () => {
   it('is refused while its process holds the lock, and runs once the holder is gone', async () => {
     const { cmdSweep } = await import('./commands/sweep.js');
     const { SWEEP_LOCK_FILE } = await import('../sweep/manifest.js');
-    const { lockContent } = await import('../backends/local/gc.js');
+    const { lockContent } = await import('../identity/locks.js');
     const out = tmp();
     const io = () => {
       const buf = { stdout: '', stderr: '' };

@@ -3,24 +3,12 @@
 // update() — never a reinstall — with watch probes running across it.
 import { runConfigSchema, type CniName, type RunConfig } from '../config/schema.js';
 import { ExecRunner, fullArgv, shellQuote, type Runner } from '../exec/runner.js';
-import { announceRun } from '../backends/local/gc.js';
+import { announceRun } from '../identity/locks.js';
 import { teardownLocal } from '../backends/local/teardown.js';
 import { buildInventory } from '../backends/local/backend.js';
 import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from '../backends/local/models.js';
-import {
-  SERVER_LABELS,
-  SERVER_NAMESPACE,
-  SERVER_PORT,
-  addPod,
-  planPodAttach,
-  planPodSandbox,
-  planTopology,
-  planTopologyUp,
-  removePod,
-  topologyNamespaces,
-  type PodSpec,
-  type Topology,
-} from '../backends/local/topology.js';
+import { addPod, planPodAttach, planPodSandbox, planTopology, planTopologyUp, removePod, topologyNamespaces, type PodSpec, type Topology } from '../backends/local/topology.js';
+import { SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
 import type { PolicySet, Progress } from '../backends/types.js';
 import { resolveEndpoints } from '../policy/resolve.js';
 import { planServer, planWatch, startServer, startWatch, type RunningServer, type RunningWatch, type WatchSettings } from '../probe/native.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateConnection } from '../policy/evaluate.js';
 import type { Inventory, PodInfo } from '../policy/types.js';
-import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../backends/local/topology.js';
+import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
 import { INTRUDER_LABELS, JOINER_LABELS, changeOrder, enforcePolicies, STARTS_OPEN, CHANGES } from './plan.js';
 
 const pod = (name: string, namespace: string, labels: Record<string, string>, ip: string, server = false): PodInfo => ({

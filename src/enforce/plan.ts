@@ -1,10 +1,11 @@
 // What `bench enforce` changes, as data: the pods of its topology, the two policy states it moves between,
 // and the four changes it measures. Pure.
-import { benchmarkPolicySet } from '../run/run.js';
+import { benchmarkPolicySet } from '../workload/workload.js';
 import { ROLE_LABEL } from '../policy/generate.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PolicySet } from '../backends/types.js';
-import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, type PodRequest } from '../backends/local/topology.js';
+import { type PodRequest } from '../backends/local/topology.js';
+import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../workload/workload.js';
 
 export const CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
 export type ChangeKind = (typeof CHANGES)[number];

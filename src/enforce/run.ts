@@ -11,7 +11,7 @@ import type { RunningWatch, WatchSettings } from '../probe/native.js';
 import { analyzeFlip, analyzeLeak, revocationWindow, traceFrom, type ProbeTrace } from './analyze.js';
 import type { AppliedChange, EnforceDataPlane } from './local.js';
 import { CHANGE_TITLES, CLIENT_POD, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePolicies, type ChangeKind } from './plan.js';
-import { CLIENT_LABELS } from '../backends/local/topology.js';
+import { CLIENT_LABELS } from '../workload/workload.js';
 import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
 
 export interface EnforceConfig {

@@ -9,7 +9,7 @@ import { itKernel, namespacesOfRun, tryConnect } from '../backends/local/test-su
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { LocalBackend } from '../backends/local/backend.js';
 import { resolveRunConfig } from '../config/load.js';
-import { newRunId } from '../backends/local/topology.js';
+import { newRunId } from '../identity/run-id.js';
 import { readResult } from '../results/io.js';
 import type { NetworkPolicy } from '../policy/types.js';
 

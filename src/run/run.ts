@@ -3,16 +3,15 @@
 // and why it stopped.
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
-import { generatePolicySet } from '../policy/generate.js';
+import { benchmarkPolicySet } from '../workload/workload.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { summarize } from '../stats/summary.js';
 import { assessStability } from '../stats/stability.js';
 import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
-import { liveRuns } from '../backends/local/gc.js';
+import { liveRuns } from '../identity/locks.js';
 import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
-import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../backends/local/topology.js';
 
 export interface RunOptions {
   runId: string;
@@ -36,20 +35,6 @@ const lockedRuns = (self: string) => [...liveRuns()].filter((id) => id !== self)
 
 export function runDirFor(config: RunConfig, runId: string): string {
   return resolve(config.out, runId);
-}
-
-export function benchmarkPolicySet(config: Pick<RunConfig, 'policies' | 'matchPosition' | 'seed'>, namespaces = { server: SERVER_NAMESPACE, client: CLIENT_NAMESPACE }, runLabel?: Record<string, string>): PolicySet {
-  return generatePolicySet({
-    policies: config.policies,
-    matchPosition: config.matchPosition,
-    seed: config.seed,
-    serverNamespace: namespaces.server,
-    clientNamespace: namespaces.client,
-    serverLabels: { ...SERVER_LABELS },
-    clientLabels: { ...CLIENT_LABELS },
-    serverPort: SERVER_PORT,
-    runLabel,
-  });
 }
 
 function errorKind(e: unknown): string | undefined {

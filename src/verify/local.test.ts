@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../exec/runner.js';
-import { NETNS_RE } from '../backends/local/topology.js';
+import { NETNS_RE } from '../identity/run-id.js';
 import { gridLayout } from './grid.js';
 import { LocalVerifyGrid, planExternalHosts, planLocalGrid } from './local.js';
 

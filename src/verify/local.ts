@@ -3,17 +3,11 @@
 // UDP) in each, and the CNI model chosen by --cni compiling each case's policy set onto every node.
 import { runConfigSchema, type CniName, type IptablesBackendName } from '../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
-import { announceRun } from '../backends/local/gc.js';
+import { announceRun } from '../identity/locks.js';
 import { teardownLocal } from '../backends/local/teardown.js';
 import { localModel, type LocalModel, type ModelContext } from '../backends/local/models.js';
-import {
-  NAME_PREFIX,
-  NODE_SUBNET_PREFIX,
-  planTopology,
-  planTopologyUp,
-  topologyNamespaces,
-  type Topology,
-} from '../backends/local/topology.js';
+import { NODE_SUBNET_PREFIX, planTopology, planTopologyUp, topologyNamespaces, type Topology } from '../backends/local/topology.js';
+import { NAME_PREFIX } from '../identity/run-id.js';
 import type { Progress } from '../backends/types.js';
 import { resolveEndpoints } from '../policy/resolve.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';

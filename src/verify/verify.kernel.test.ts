@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { main } from '../cli/main.js';
 import type { CniName } from '../config/schema.js';
 import { localModel, localModelNames, type LocalModel } from '../backends/local/models.js';
-import { newRunId } from '../backends/local/topology.js';
+import { newRunId } from '../identity/run-id.js';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
 import type { EndpointPolicy } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases } from './cases.js';

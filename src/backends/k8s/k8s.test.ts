@@ -4,7 +4,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
-import { benchmarkPolicySet } from '../../run/run.js';
+import { benchmarkPolicySet } from '../../workload/workload.js';
 import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';

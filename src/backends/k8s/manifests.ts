@@ -3,7 +3,7 @@
 import type { CniName } from '../../config/schema.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
-import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../local/topology.js';
+import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../../workload/workload.js';
 import type { Versions } from './versions.js';
 import { validateCiliumValues, validateManifests } from './validate.js';
 import type { Manifest } from './yaml.js';

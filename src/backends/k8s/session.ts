@@ -4,8 +4,8 @@
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import { benchmarkPolicySet } from '../../run/run.js';
-import { SERVER_PORT } from '../local/topology.js';
+import { benchmarkPolicySet } from '../../workload/workload.js';
+import { SERVER_PORT } from '../../workload/workload.js';
 import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
 import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';

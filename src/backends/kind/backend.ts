@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import { liveRuns } from '../local/gc.js';
-import { RUN_LOCK_DIR } from '../local/backend.js';
+import { liveRuns, RUN_LOCK_DIR } from '../../identity/locks.js';
+import { RUN_RESOURCE_RE } from '../../identity/run-id.js';
 import type { BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { DEFAULT_READINESS, DISPLAY_NAME, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
 import { K8sStepError, step, type K8sStep } from '../k8s/errors.js';
@@ -26,7 +26,8 @@ import { loadVersions, type Versions } from '../k8s/versions.js';
 import { toYaml } from '../k8s/yaml.js';
 
 /** Every cluster this tool creates is named cb-<runId>; `bench gc --backend kind` finds leftovers by it. */
-export const KIND_CLUSTER_RE = /^cb-([a-z][a-z0-9]{4})$/;
+/** A cni-bench kind cluster: `cb-<run-id>`. */
+export const KIND_CLUSTER_RE = RUN_RESOURCE_RE;
 export const kindClusterName = (runId: string) => `cb-${runId}`;
 const WORKERS = 2;
 

@@ -11,20 +11,11 @@ import { choosePlacement, planRpsPinning } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from './models.js';
-import { announceRun, recordKeptRun, RUN_LOCK_DIR } from './gc.js';
+import { announceRun, recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
 import { teardownLocal } from './teardown.js';
-import {
-  CLIENT_NAMESPACE,
-  SERVER_NAMESPACE,
-  SERVER_PORT,
-  planTopology,
-  planTopologyUp,
-  topologyNamespaces,
-  type PodSpec,
-  type Topology,
-} from './topology.js';
+import { planTopology, planTopologyUp, topologyNamespaces, type PodSpec, type Topology } from './topology.js';
+import { CLIENT_NAMESPACE, SERVER_NAMESPACE, SERVER_PORT } from '../../workload/workload.js';
 
-export { RUN_LOCK_DIR } from './gc.js';
 /** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
 const OVERFLOW_PROBES = 5;
 /** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../../exec/runner.js';
-import { collectGarbage, liveRuns, lockContent, processAlive, recordKeptRun } from './gc.js';
+import { collectGarbage } from './gc.js';
+import { liveRuns, lockContent, processAlive, recordKeptRun } from '../../identity/locks.js';
 
 function world() {
   const root = mkdtempSync(join(tmpdir(), 'cb-gc-'));

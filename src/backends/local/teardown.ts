@@ -4,7 +4,8 @@
 import type { Runner } from '../../exec/runner.js';
 import type { RunningServer } from '../../probe/native.js';
 import type { LocalModel } from './models.js';
-import { killNamespaceProcesses, releaseRun, remainsOfRun } from './gc.js';
+import { killNamespaceProcesses, remainsOfRun } from './gc.js';
+import { releaseRun } from '../../identity/locks.js';
 import type { Topology } from './topology.js';
 
 export interface LocalTeardown {

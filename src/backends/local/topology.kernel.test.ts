@@ -1,7 +1,9 @@
 import { afterEach, describe, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { ExecRunner } from '../../exec/runner.js';
-import { newRunId, planTopology, planTopologyDown, planTopologyUp, SERVER_PORT, type Attachment, type Topology } from './topology.js';
+import { planTopology, planTopologyDown, planTopologyUp, type Attachment, type Topology } from './topology.js';
+import { newRunId } from '../../identity/run-id.js';
+import { SERVER_PORT } from '../../workload/workload.js';
 import { itKernel, namespacesOfRun, startEchoServer, tryConnect } from './test-support/kernel.js';
 
 const built: Topology[] = [];

@@ -1,32 +1,10 @@
 // The local backend's world: network namespaces as Kubernetes nodes and pods, on this machine's kernel.
 // Pure planning: names, addresses and the commands that build them. Nothing here touches the host namespace:
 // every link is created inside a namespace of the run (veth peers are placed with `netns` at creation).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { CommandSpec } from '../../exec/runner.js';
-
-/** Every local resource name starts with this prefix, then the run id: `bench gc` finds leftovers by it. */
-export const NAME_PREFIX = 'cb-';
-const RUN_ID_RE = /^[a-z][a-z0-9]{4}$/;
-export const NETNS_RE = /^cb-([a-z][a-z0-9]{4})-[a-z0-9-]+$/;
-
-let seededRunIds = 0;
-
-/**
- * A fresh run id. CNI_BENCH_RUN_ID_SEED makes the sequence of ids reproducible (each call still gets a new
- * one): the plan snapshot tests set it so dry-run plans are byte-for-byte comparable.
- */
-export function newRunId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const seed = process.env.CNI_BENCH_RUN_ID_SEED;
-  const bytes = seed ? createHash('sha256').update(`${seed}:${seededRunIds++}`).digest() : randomBytes(5);
-  let id = alphabet[bytes[0]! % 26]!;
-  for (let i = 1; i < 5; i++) id += alphabet[bytes[i]! % alphabet.length];
-  return id;
-}
-
-export function assertRunId(runId: string): void {
-  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
-}
+import { assertRunId, NAME_PREFIX } from '../../identity/run-id.js';
+import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../../workload/workload.js';
 
 /** How pods attach to their node, which decides the per-pod and per-node commands. */
 export type Attachment =
@@ -88,11 +66,6 @@ export const NODE_SUBNET_PREFIX = '172.18.0.';
 export const ROUTED_GATEWAY = '169.254.1.1';
 /** The MAC Calico gives every host-side veth; pods reach their gateway through it. */
 export const ROUTED_GATEWAY_MAC = 'ee:ee:ee:ee:ee:ee';
-export const SERVER_NAMESPACE = 'bench-server';
-export const CLIENT_NAMESPACE = 'bench-client';
-export const SERVER_LABELS = { app: 'bench-server' } as const;
-export const CLIENT_LABELS = { app: 'bench-client' } as const;
-export const SERVER_PORT = 8080;
 
 export interface TopologyOptions {
   runId: string;

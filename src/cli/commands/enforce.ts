@@ -96,7 +96,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     await Promise.all([
       import('node:path'),
       import('../../exec/runner.js'),
-      import('../../backends/local/topology.js'),
+      import('../../identity/run-id.js'),
       import('../../enforce/local.js'),
       import('../../enforce/run.js'),
       import('../../enforce/format.js'),

@@ -35,7 +35,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     import('../../sweep/manifest.js'),
     import('../../sweep/sweep.js'),
     import('../../sweep/progress.js'),
-    import('../../backends/local/topology.js'),
+    import('../../identity/run-id.js'),
   ]);
   const { newManifest, readManifest, pointsToRun, staleRunIds, counts, sweepSettingsSchema } = manifestMod;
   const outRoot = resolve(typeof opts.out === 'string' ? opts.out : 'results');
@@ -54,7 +54,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     } catch (e) {
       return reportUsage(io, [{ where: '--resume', message: `${(e as Error).message}${typeof opts.out === 'string' ? '' : ' (pass --out if the sweep was written elsewhere)'}` }]);
     }
-    const { lockLive, lockHolder } = await import('../../backends/local/gc.js');
+    const { lockLive, lockHolder } = await import('../../identity/locks.js');
     const lockFile = resolve(dir, manifestMod.SWEEP_LOCK_FILE);
     if (lockLive(lockFile)) {
       const pid = lockHolder(readFileSync(lockFile, 'utf8'))?.pid;
@@ -122,7 +122,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
-  const { lockContent } = await import('../../backends/local/gc.js');
+  const { lockContent } = await import('../../identity/locks.js');
   const lockFile = resolve(dir, manifestMod.SWEEP_LOCK_FILE);
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());

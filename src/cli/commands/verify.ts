@@ -110,7 +110,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
 
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
-  const { newRunId } = await import('../../backends/local/topology.js');
+  const { newRunId } = await import('../../identity/run-id.js');
   const { runVerify, VerifyAborted } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
@@ -165,7 +165,7 @@ async function verifyOnK8s(
 ): Promise<number> {
   const { resolve } = await import('node:path');
   const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
-  const { newRunId } = await import('../../backends/local/topology.js');
+  const { newRunId } = await import('../../identity/run-id.js');
   const { K8sVerifyGrid, casesForK8s, k8sLayout, planK8sVerify } = await import('../../verify/k8s.js');
   const { runVerify, VerifyAborted } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');

@@ -9,11 +9,12 @@ import { ExecRunner } from '../../../exec/runner.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
 import type { CniName } from '../../../config/schema.js';
-import { benchmarkPolicySet } from '../../../run/run.js';
+import { benchmarkPolicySet } from '../../../workload/workload.js';
 import { quantile, sortedCopy } from '../../../stats/summary.js';
 import { LocalBackend, buildInventory } from '../backend.js';
 import { localModel } from '../models.js';
-import { SERVER_PORT, newRunId } from '../topology.js';
+import { SERVER_PORT } from '../../../workload/workload.js';
+import { newRunId } from '../../../identity/run-id.js';
 import { itKernel, namespacesOfRun, tryConnect } from '../test-support/kernel.js';
 import { calicoEbpfPinDir, defaultCalicoEbpfBinaries, readCalicoEbpfStats } from './install.js';
 

@@ -3,6 +3,7 @@
 // veth, then write changes: IP set members, policy programs into the policy jump map, endpoint entries.
 // planNodeChanges is pure: from what is installed and what is wanted it renders only the difference, in an order
 // that never leaves a packet facing a half-written chain.
+import { assertRunId } from '../../../identity/run-id.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,6 @@ import { encodeInsns } from './asm.js';
 import type { CalicoEbpfNode, PolicyChain } from './compile.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
-const RUN_ID_RE = /^[a-z][a-z0-9]{4}$/;
 const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Policy jump map layout (calico_ebpf.bpf.c): head of endpoint-direction slot s at index s (1..255). */
@@ -42,7 +42,7 @@ export function defaultCalicoEbpfBinaries(): CalicoEbpfBinaries {
 }
 
 export function calicoEbpfPinDir(runId: string, node: string): string {
-  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}'`);
+  assertRunId(runId);
   if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
   return `${BPFFS_ROOT}/cb-${runId}/ce-${node}`;
 }

@@ -7,11 +7,13 @@ import type { CniName } from '../../../config/schema.js';
 import { ExecRunner } from '../../../exec/runner.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
-import { benchmarkPolicySet } from '../../../run/run.js';
+import { benchmarkPolicySet } from '../../../workload/workload.js';
 import { quantile, sortedCopy } from '../../../stats/summary.js';
 import { LocalBackend, buildInventory } from '../backend.js';
 import { itKernel, namespacesOfRun, startEchoServer, tryConnect } from '../test-support/kernel.js';
-import { SERVER_PORT, hostIfName, newRunId, planPods, type PodSpec } from '../topology.js';
+import { hostIfName, planPods, type PodSpec } from '../topology.js';
+import { SERVER_PORT } from '../../../workload/workload.js';
+import { newRunId } from '../../../identity/run-id.js';
 import { calicoNftablesModel } from './model.js';
 
 function configFor(cni: CniName, policies: number, samples = 1000) {

@@ -6,11 +6,12 @@ import { resolveRunConfig } from '../../../config/load.js';
 import type { CniName, IptablesBackendName } from '../../../config/schema.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
 import type { Inventory, NetworkPolicy } from '../../../policy/types.js';
-import { benchmarkPolicySet } from '../../../run/run.js';
+import { benchmarkPolicySet } from '../../../workload/workload.js';
 import { LocalBackend } from '../backend.js';
 import { localModel, type ModelContext } from '../models.js';
 import { itKernel, tryConnect } from '../test-support/kernel.js';
-import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT, newRunId } from '../topology.js';
+import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../../../workload/workload.js';
+import { newRunId } from '../../../identity/run-id.js';
 
 const CASES: Array<[CniName, IptablesBackendName]> = [
   ['calico', 'nft'],

@@ -2,6 +2,7 @@
 // (maps and programs pinned under /sys/fs/bpf/cb-<runid>/<node>/), attach both programs to each pod's host-side
 // veth, write the compiled state, read counters, unload. Planners return CommandSpecs; the few async functions
 // below only run them and interpret the loader's output.
+import { assertRunId } from '../../../identity/run-id.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,6 @@ import { CommandError, type CommandSpec, type Runner } from '../../../exec/runne
 import { PolicyMapCapacityError, renderFillInput, type CiliumState } from './compile.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
-const RUN_ID_RE = /^[a-z][a-z0-9]{4}$/;
 const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** cb-bpf's exit code for a full policy map. */
 const EXIT_OVERFLOW = 3;
@@ -35,7 +35,7 @@ export function defaultCiliumBinaries(): CiliumBinaries {
 
 /** Pin directory of one node's model: each node has its own maps, as each Cilium agent does. */
 export function ciliumPinDir(runId: string, node: string): string {
-  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}'`);
+  assertRunId(runId);
   if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
   return `${BPFFS_ROOT}/cb-${runId}/${node}`;
 }
