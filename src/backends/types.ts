@@ -58,6 +58,8 @@ export interface BenchBackend {
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   /** Where the probe's client, server and softirq work run, and why (backends that place work set it). */
   readonly cpuPlacement?: CpuPlacement;
+  /** How many interleaved rounds a run measures in when the config does not say (src/run/interleave.ts); default 1. */
+  readonly measureRounds?: number;
   up(): Promise<void>;
   installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
   measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;

@@ -40,6 +40,8 @@ export const runConfigSchema = z
     samples: int(1, MAX_SAMPLES).default(10_000),
     warmup: int(0, MAX_SAMPLES).default(1_000),
     concurrency: int(1, MAX_CONCURRENCY).default(1),
+    /** Rounds the metrics are measured in, interleaved (unset: the backend's default, 10 on local, 1 on kind/cluster). */
+    rounds: int(1, 1000).optional(),
     placement: z.enum(['cross-node', 'same-node']).default('cross-node'),
     matchPosition: z.enum(['first', 'last']).default('last'),
     seed: int(0, 2 ** 31 - 1).default(1),
@@ -82,6 +84,7 @@ export const scenarioSchema = z
     samples: int(1, MAX_SAMPLES).optional(),
     warmup: int(0, MAX_SAMPLES).optional(),
     concurrency: int(1, MAX_CONCURRENCY).optional(),
+    rounds: int(1, 1000).optional(),
     placement: z.enum(['cross-node', 'same-node']).optional(),
     matchPosition: z.enum(['first', 'last']).optional(),
     seed: int(0, 2 ** 31 - 1).optional(),

@@ -182,7 +182,7 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     L.push('');
     L.push(
       mdTable(
-        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'run-to-run CV (b/c)', 'p (Welch)', 'p (Holm)', 'runs (b/c)', 'verdict'],
+        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'run-to-run CV (b/c)', 'p (Welch, 2-sided)', 'p (1-sided, Holm)', 'runs (b/c)', 'verdict'],
         r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, `${cv(x.baselineCv)}/${cv(x.currentCv)}`, pv(x.p), pv(x.pAdjusted), `${x.baselineRuns}/${x.currentRuns}`, x.verdict]),
         ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
@@ -200,6 +200,6 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     for (const p of r.problems) L.push(`- \`${p.file}\`: ${p.message}`);
   }
   L.push('');
-  L.push("Method: the unit of replication is the run. Each run's percentile is one value; change = ratio of the two sides' geometric means − 1, with a 95% CI from Welch's t on the log values. Significant = Holm-adjusted p < α over all rows of this comparison, so α is the false-alarm rate of the whole gate. Samples within a run are not treated as independent evidence about the next run.");
+  L.push("Method: the unit of replication is the run. Each run's percentile is one value; change = ratio of the two sides' geometric means − 1, with a 95% CI from Welch's t on the log values. A regression is tested one-sided (is current slower?): significant = Holm-adjusted one-sided p < α over all rows of this comparison, so α is the false-alarm rate of the whole gate; improvements are the same test the other way, a family of their own that never fails the gate. Samples within a run are not treated as independent evidence about the next run.");
   return `${L.join('\n')}\n`;
 }

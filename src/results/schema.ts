@@ -101,7 +101,7 @@ export const runResultSchema = z.object({
     model: z.object({ name: z.string(), description: z.string(), enforcesPolicy: z.boolean() }),
     policy: z.object({ count: z.number().int(), matchPosition: z.enum(['first', 'last']), seed: z.number(), shape: z.string() }),
     topology: z.object({ nodes: z.number(), placement: z.enum(['cross-node', 'same-node']), serverPods: z.number() }),
-    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional() }),
+    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional(), /** Rounds the metrics were interleaved in (absent: 1, one metric after the other). */ rounds: z.number().optional() }),
     cpuPlacement: cpuPlacementSchema.optional(),
     scenario: z.string().nullable(),
     sweepId: z.string().nullable().optional(),

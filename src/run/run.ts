@@ -4,6 +4,7 @@
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { benchmarkPolicySet } from '../workload/workload.js';
+import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { summarize } from '../stats/summary.js';
 import { assessStability } from '../stats/stability.js';
@@ -51,6 +52,8 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const timings: RunResult['timings'] = { setupMs: null, policyInstallMs: null, measureMs: null, teardownMs: null, totalMs: 0 };
   let modelState: RunResult['modelState'] = {};
   let stage = 'setup';
+  // Interleaved rounds (src/run/interleave.ts): the backend's default unless the config sets them.
+  const measureRounds = Math.max(1, Math.min(config.rounds ?? backend.measureRounds ?? 1, config.samples));
   const others = opts.otherLiveRuns ?? (() => lockedRuns(opts.runId));
   // Asked at the start and before the end, so a run that started meanwhile is noticed too.
   const concurrent = new Set(config.dryRun ? [] : others());
@@ -68,11 +71,18 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
 
     stage = 'measure';
     t = performance.now();
-    for (const metric of METRICS) {
+    const rounds = planRounds(METRICS, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs }, measureRounds);
+    const parts = new Map<MetricName, RawMetric[]>();
+    for (const r of rounds) {
       if (opts.signal?.aborted) throw new Error('interrupted');
-      progress?.step(`measuring ${metric} (${config.samples} samples after ${config.warmup} warm-up)`);
-      const m = await backend.measure(metric, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs });
-      metrics[metric as MetricName] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
+      if (measureRounds === 1) progress?.step(`measuring ${r.metric} (${config.samples} samples after ${config.warmup} warm-up)`);
+      else if (r === rounds[0]) progress?.step(`measuring ${METRICS.join(', ')} interleaved in ${measureRounds} rounds (${config.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
+      else if (r.metric === rounds[(r.round - 1) * METRICS.length]!.metric) progress?.step(`round ${r.round}/${measureRounds}`);
+      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(r.metric, r.settings)]);
+    }
+    for (const metric of METRICS) {
+      const m = mergeRounds(parts.get(metric)!);
+      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
     }
     timings.measureMs = performance.now() - t;
     if (!config.dryRun) for (const id of others()) concurrent.add(id);
@@ -111,7 +121,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds },
       cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,

@@ -106,6 +106,28 @@ describe('run-level gate (compareRuns, decideRuns, holm)', () => {
     expect(pooledFlagged / trials).toBeGreaterThan(0.5);
   });
 
+  it('one-sided families: identical runs give a regression in ≤ α of 12-row comparisons; a 25% slow-down in one row is caught far more often than by a two-sided test', () => {
+    const trials = 80;
+    let falseRegressions = 0;
+    let caught = 0;
+    let caughtTwoSided = 0;
+    for (let t = 0; t < trials; t++) {
+      const rows = (shift: number) =>
+        Array.from({ length: 12 }, (_, m) => compareRuns(runsAt(20_000 + t * 29 + m, 6, 40_000, 0.08), runsAt(60_000 + t * 31 + m, 6, m === 0 ? 40_000 * shift : 40_000, 0.08), 0.5));
+      if (decideRuns(rows(1)).some((r) => r.verdict === 'regression')) falseRegressions++;
+      const slowed = rows(1.25);
+      const decided = decideRuns(slowed);
+      if (decided[0]!.verdict === 'regression') caught++;
+      // The old rule: two-sided p, Holm over the rows.
+      if (holm(slowed.map((r) => r.p))[0]! < 0.05) caughtTwoSided++;
+      // A slow-down is never called an improvement, and the improvement family never fails the gate.
+      expect(decided.filter((r) => r.verdict === 'improvement').every((r) => r.change < 0)).toBe(true);
+    }
+    expect(falseRegressions / trials).toBeLessThanOrEqual(0.1);
+    expect(caught).toBeGreaterThan(caughtTwoSided);
+    expect(caught / trials).toBeGreaterThan(0.6);
+  }, 60_000);
+
   it('holm: step-down adjustment, monotone, NaN ignored', () => {
     expect(holm([0.01, 0.04, Number.NaN, 0.03])).toEqual([0.03, 0.06, Number.NaN, 0.06]);
   });

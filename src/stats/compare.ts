@@ -138,7 +138,10 @@ export function compareSamples(baseline: readonly number[], current: readonly nu
 // The gate decides on runs, not samples: each run contributes one value (its percentile), the test is Welch's t
 // on the logarithms of those values (a ratio of geometric means), and α is the false-alarm rate of the whole
 // comparison (Holm's step-down over every row compared), so a nightly comparison of identical builds fires in
-// at most α of nights however many CNIs and metrics it covers.
+// at most α of nights however many CNIs and metrics it covers. The gate asks one question per row — is current
+// slower? — so its tests are one-sided: a regression is claimed on the one-sided p of "slower", Holm-adjusted
+// over the rows; improvements are the same test in the other direction, a second family with its own α that
+// never fails the gate. (A two-sided test would spend half of α on speed-ups nobody gates on.)
 
 
 export interface RunCompareOptions extends CompareOptions {
@@ -165,9 +168,12 @@ export interface RunComparison {
   /** Run-to-run coefficient of variation on each side (sd of log values). */
   baselineCv: number;
   currentCv: number;
-  /** Welch's two-sided p-value on log run values. */
+  /** Welch's two-sided p-value on log run values (shown; the verdicts use the one-sided ones). */
   p: number;
-  /** Holm-adjusted p over the comparison's rows (set by decideRuns). */
+  /** One-sided p of "current is slower" (regression family) and of "current is faster" (improvement family). */
+  pSlower: number;
+  pFaster: number;
+  /** Holm-adjusted one-sided p over the comparison's rows, in the direction the change went (set by decideRuns). */
   pAdjusted: number;
   /** Both sides have at least minRepetitions runs. */
   judged: boolean;
@@ -193,7 +199,7 @@ export function compareRuns(baselineRuns: readonly (readonly number[])[], curren
   const judged = b.length >= opts.minRepetitions && c.length >= opts.minRepetitions;
   const base = { q, baselineRuns: b.length, currentRuns: c.length, baselineCv: logSd(b), currentCv: logSd(c), pAdjusted: Number.NaN, judged, significant: false };
   if (b.length === 0 || c.length === 0) {
-    return { ...base, baseline: b.length ? geo(b) : Number.NaN, current: c.length ? geo(c) : Number.NaN, change: Number.NaN, changeCi95: [Number.NaN, Number.NaN], p: Number.NaN, verdict: 'no data', pooledSamplesP: Number.NaN };
+    return { ...base, baseline: b.length ? geo(b) : Number.NaN, current: c.length ? geo(c) : Number.NaN, change: Number.NaN, changeCi95: [Number.NaN, Number.NaN], p: Number.NaN, pSlower: Number.NaN, pFaster: Number.NaN, verdict: 'no data', pooledSamplesP: Number.NaN };
   }
   const w = welch(b.map(Math.log), c.map(Math.log));
   const pooled = mannWhitney(sortedCopy(baselineRuns.flat()), sortedCopy(currentRuns.flat())).p;
@@ -204,6 +210,8 @@ export function compareRuns(baselineRuns: readonly (readonly number[])[], curren
     change: Math.exp(Math.log(geo(c)) - Math.log(geo(b))) - 1,
     changeCi95: [Math.exp(w.ci95[0]) - 1, Math.exp(w.ci95[1]) - 1],
     p: w.p,
+    pSlower: w.pGreater,
+    pFaster: Number.isFinite(w.pGreater) ? 1 - w.pGreater : Number.NaN,
     verdict: judged ? 'no significant change' : 'not enough repetitions',
     pooledSamplesP: pooled,
   };
@@ -224,18 +232,26 @@ export function holm(ps: readonly number[]): number[] {
 
 /**
  * Sets significance and verdicts for all rows of one comparison: only judged rows (enough repetitions on both
- * sides) are tested; their p-values are Holm-adjusted together; a significant change beyond maxRegression is a
- * regression (slower) or an improvement (faster).
+ * sides) are tested. Regressions: the one-sided p-values of "slower", Holm-adjusted together; a significant
+ * slow-down beyond maxRegression is a regression, within it "slower (within threshold)". Improvements: the
+ * same in the other direction, adjusted as their own family.
  */
 export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareOptions = DEFAULT_RUN_COMPARE): T[] {
-  const judged = rows.map((r) => (r.judged && r.verdict !== 'no data' ? r.p : Number.NaN));
-  const adj = holm(judged);
+  const tested = (r: T) => r.judged && r.verdict !== 'no data';
+  const slower = holm(rows.map((r) => (tested(r) ? r.pSlower : Number.NaN)));
+  const faster = holm(rows.map((r) => (tested(r) ? r.pFaster : Number.NaN)));
   return rows.map((r, i) => {
-    if (!r.judged || r.verdict === 'no data') return { ...r, pAdjusted: adj[i]!, significant: false };
-    const significant = adj[i]! < opts.alpha;
+    const pAdjusted = r.change < 0 ? faster[i]! : slower[i]!;
+    if (!tested(r)) return { ...r, pAdjusted, significant: false };
     let verdict: RunChangeVerdict = 'no significant change';
-    if (significant && r.change > 0) verdict = r.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
-    if (significant && r.change < 0) verdict = -r.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
-    return { ...r, pAdjusted: adj[i]!, significant, verdict };
+    let significant = false;
+    if (slower[i]! < opts.alpha && r.change > 0) {
+      significant = true;
+      verdict = r.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
+    } else if (faster[i]! < opts.alpha && r.change < 0) {
+      significant = true;
+      verdict = -r.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
+    }
+    return { ...r, pAdjusted, significant, verdict };
   });
 }

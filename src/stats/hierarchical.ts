@@ -42,6 +42,8 @@ export function quantileReplicate(sorted: ArrayLike<number>, q: number, z: numbe
 export const t95 = (dof: number) => (dof >= 1 ? tQuantile(0.975, dof) : Number.NaN);
 /** Two-sided p-value of a t statistic. */
 export const tTwoSidedP = (t: number, dof: number) => (Number.isFinite(t) && dof > 0 ? 2 * (1 - tCdf(Math.abs(t), dof)) : Number.NaN);
+/** One-sided p of H1 "the difference is positive": P(T ≥ t). */
+export const tUpperP = (t: number, dof: number) => (t === Infinity ? 0 : t === -Infinity ? 1 : Number.isFinite(t) && dof > 0 ? 1 - tCdf(t, dof) : Number.NaN);
 
 export type CiLevel = 'runs' | 'within-run';
 
@@ -148,7 +150,10 @@ export interface WelchResult {
   se: number;
   dof: number;
   t: number;
+  /** Two-sided p of "no difference". */
   p: number;
+  /** One-sided p of H1 "current is larger" (P(T ≥ t)); 1 − pGreater is the other direction's. */
+  pGreater: number;
   ci95: [number, number];
 }
 
@@ -156,7 +161,7 @@ export interface WelchResult {
 export function welch(baseline: readonly number[], current: readonly number[]): WelchResult {
   const n1 = baseline.length;
   const n2 = current.length;
-  const nan = { diff: Number.NaN, se: Number.NaN, dof: Number.NaN, t: Number.NaN, p: Number.NaN, ci95: [Number.NaN, Number.NaN] as [number, number] };
+  const nan = { diff: Number.NaN, se: Number.NaN, dof: Number.NaN, t: Number.NaN, p: Number.NaN, pGreater: Number.NaN, ci95: [Number.NaN, Number.NaN] as [number, number] };
   if (n1 < 2 || n2 < 2) return { ...nan, diff: n1 && n2 ? mean(current) - mean(baseline) : Number.NaN };
   const m1 = mean(baseline);
   const m2 = mean(current);
@@ -166,11 +171,11 @@ export function welch(baseline: readonly number[], current: readonly number[]): 
   const b = v2 / n2;
   const se = Math.sqrt(a + b);
   const diff = m2 - m1;
-  if (se === 0) return { diff, se: 0, dof: n1 + n2 - 2, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, p: diff === 0 ? 1 : 0, ci95: [diff, diff] };
+  if (se === 0) return { diff, se: 0, dof: n1 + n2 - 2, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, p: diff === 0 ? 1 : 0, pGreater: diff > 0 ? 0 : 1, ci95: [diff, diff] };
   const dof = (a + b) ** 2 / ((a * a) / (n1 - 1) + (b * b) / (n2 - 1));
   const t = diff / se;
   const h = t95(dof) * se;
-  return { diff, se, dof, t, p: tTwoSidedP(t, dof), ci95: [diff - h, diff + h] };
+  return { diff, se, dof, t, p: tTwoSidedP(t, dof), pGreater: tUpperP(t, dof), ci95: [diff - h, diff + h] };
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -63,6 +63,7 @@ export class LocalBackend implements BenchBackend {
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   readonly plan: Topology;
   readonly cpuPlacement: CpuPlacement;
+  readonly measureRounds = 10;
   private readonly impl: LocalModel;
   private readonly runner: Runner;
   private readonly cleanupRunner: Runner;

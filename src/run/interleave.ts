@@ -1,0 +1,58 @@
+// Interleaved measurement: a run measures its metrics in rounds (connect, CRR, RR, then again, the order
+// rotated each round) instead of one metric after the other. On a shared VM the machine's speed changes in
+// phases of tens of milliseconds (other tenants, the host's scheduling of our vCPU); a metric measured in one
+// block of a few hundred milliseconds sees a handful of phases, so its median depends on which ones it caught
+// and two runs disagree. Spread over the whole run in rounds, every metric sees the same mix of phases: each
+// run's figures are steadier, and RR, CRR and connect are compared under the same conditions.
+import type { MeasureSettings } from '../backends/types.js';
+import type { MetricName, MetricResult } from '../results/schema.js';
+
+export type RawMetric = Omit<MetricResult, 'summary' | 'stability'>;
+
+export interface RoundPlan {
+  metric: MetricName;
+  round: number;
+  settings: MeasureSettings;
+}
+
+/**
+ * The measurement order: `rounds` rounds, each measuring every metric once with an even share of the samples
+ * and of the warm-up (every round starts a fresh probe, so each gets its own warm-up). Round k starts at metric
+ * k mod |metrics|, so no metric always runs first or last.
+ */
+export function planRounds(metrics: readonly MetricName[], settings: MeasureSettings, rounds: number): RoundPlan[] {
+  const n = Math.max(1, Math.min(Math.floor(rounds), settings.samples));
+  const share = (total: number, k: number) => Math.floor(total / n) + (k < total % n ? 1 : 0);
+  const plan: RoundPlan[] = [];
+  for (let k = 0; k < n; k++) {
+    for (let j = 0; j < metrics.length; j++) {
+      const metric = metrics[(k + j) % metrics.length]!;
+      const warmup = n === 1 ? settings.warmup : Math.ceil(settings.warmup / n);
+      plan.push({ metric, round: k + 1, settings: { ...settings, samples: share(settings.samples, k), warmup } });
+    }
+  }
+  return plan;
+}
+
+/** One metric's rounds joined in the order measured: samples concatenated, errors and wall time summed, CPU per op weighted by operations. */
+export function mergeRounds(parts: readonly RawMetric[]): RawMetric {
+  if (parts.length === 1) return parts[0]!;
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const ops = (p: RawMetric) => p.samplesNs.length + Object.values(p.errors).reduce((a, b) => a + b, 0);
+  const totalOps = parts.reduce((a, p) => a + ops(p), 0);
+  let cpu: RawMetric['cpu'] = null;
+  if (parts.every((p) => p.cpu !== null) && totalOps > 0) {
+    const w = (f: (c: NonNullable<RawMetric['cpu']>) => number) => parts.reduce((a, p) => a + f(p.cpu!) * ops(p), 0) / totalOps;
+    const servers = parts.map((p) => p.cpu!.probeServerUsPerOp);
+    cpu = {
+      totalUsPerOp: w((c) => c.totalUsPerOp),
+      probeClientUsPerOp: w((c) => c.probeClientUsPerOp),
+      probeServerUsPerOp: servers.every((s) => s !== null) ? w((c) => c.probeServerUsPerOp!) : null,
+      dataPlaneUsPerOp: w((c) => c.dataPlaneUsPerOp),
+      softirqUsPerOp: w((c) => c.softirqUsPerOp),
+    };
+  }
+  const merged: RawMetric = { ...parts[0]!, samplesNs: parts.flatMap((p) => p.samplesNs), errors, wallNs: parts.reduce((a, p) => a + p.wallNs, 0), cpu };
+  return merged;
+}
