@@ -74,6 +74,8 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   }
   const pl = r.meta.cpuPlacement;
   if (pl) out.push(`  CPU placement: ${pl.mode}${pl.cpus ? ` (CPU ${pl.cpus.join(',')})` : ''} — ${pl.reason}`);
+  const rounds = r.meta.probe.rounds ?? 1;
+  if (rounds > 1) out.push(`  measured in ${rounds} interleaved rounds of connect, CRR and RR (--rounds), so all three see the same machine conditions`);
   const t = r.timings;
   const sec = (ms: number | null) => (ms === null ? '–' : `${(ms / 1000).toFixed(2)}s`);
   out.push(`  setup ${sec(t.setupMs)}, policy install ${sec(t.policyInstallMs)}, measure ${sec(t.measureMs)}, teardown ${sec(t.teardownMs)}, total ${sec(t.totalMs)}`);

@@ -61,7 +61,7 @@ export function renderMarkdown(a: Analysis, opts: { chartsIn?: string } = {}): s
   L.push('');
   L.push(mdTable(['CNI', 'model', 'what runs', 'enforces NetworkPolicy'], a.cnis.map((c) => [c.cni, esc(c.model.name), esc(c.model.description), c.policiesEnforced ? 'yes' : '**no**'])));
   L.push('');
-  L.push(`Probe: ${a.probe.map((p) => `${p.tool}, ${p.samples} samples after ${p.warmup} warm-up, concurrency ${p.concurrency}, timeout ${p.timeoutMs} ms`).join('; ')}.`);
+  L.push(`Probe: ${a.probe.map((p) => `${p.tool}, ${p.samples} samples after ${p.warmup} warm-up, concurrency ${p.concurrency}, timeout ${p.timeoutMs} ms, ${(p.rounds ?? 1) > 1 ? `connect, CRR and RR interleaved in ${p.rounds} rounds (each metric spread over the whole run, so all three see the same machine conditions)` : 'one metric after the other'}`).join('; ')}.`);
   L.push('');
   L.push('CPU placement (probe client, server, and the softirq work of their packets):');
   L.push('');
