@@ -4,6 +4,7 @@ import type { Runner } from '../exec/runner.js';
 import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
+import type { WorkloadTarget } from '../workload/workload.js';
 
 export interface ModelDescription {
   /** Short name: "Calico-style iptables model", "Cilium (kind)". */
@@ -58,7 +59,13 @@ export interface BenchBackend {
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   /** Where the probe's client, server and softirq work run, and why (backends that place work set it). */
   readonly cpuPlacement?: CpuPlacement;
+  /**
+   * The namespaces (and run label) this backend deploys the workload under; the orchestrator generates the policy
+   * set for them and the backend applies it as handed. Omitted: the fixed names (DEFAULT_WORKLOAD).
+   */
+  readonly workload?: WorkloadTarget;
   up(): Promise<void>;
+  /** Applies `set` exactly as handed (generated for `workload`). */
   installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
   measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;
   /** Removes everything the run created. Safe to call twice and after a failed up(). */
