@@ -101,7 +101,7 @@ const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, descrip
   install: (o) => {
     const t = o.target;
     const installation = renderCalicoInstallation(dataplane);
-    const endpoint = extra.kubeProxyMode === 'none' ? renderServicesEndpoint(`${o.clusterName}-control-plane`) : undefined;
+    const endpoint = dataplane === 'BPF' ? renderServicesEndpoint(`${o.clusterName}-control-plane`) : undefined;
     validateManifests([installation, ...(endpoint ? [endpoint] : [])]);
     return [
       // `create`, not `apply`: the CRDs exceed the size limit of apply's last-applied-configuration annotation.
