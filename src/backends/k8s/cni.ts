@@ -217,9 +217,6 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
   },
 };
 
-/** How results and reports name each real data plane. */
-export const DISPLAY_NAME: Record<KindCni, string> = Object.fromEntries(Object.values(CNI_PROFILES).map((p) => [p.cni, p.displayName])) as Record<KindCni, string>;
-
 export function cniProfile(cni: CniName): CniProfile {
   const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
   if (!profile && CNI_CATALOGUE[cni].floor) throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
