@@ -1,7 +1,10 @@
-// Builds the backend a run asked for. The one place that knows every backend class.
-import type { BackendName, RunConfig } from '../config/schema.js';
+// Every backend, described as data: what it needs from the CLI, its verify defaults, how it removes leftovers,
+// how it builds a verify grid, and how it is constructed. The one place that knows every backend class; the
+// CLI reads these descriptors instead of branching on a backend's name.
+import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { BenchBackend, Progress } from './types.js';
+import type { VerifyGrid } from '../verify/run.js';
 
 export interface BackendContext {
   config: RunConfig;
@@ -17,23 +20,160 @@ export interface BackendContext {
   outDir: string;
 }
 
-export async function createBackend(ctx: BackendContext): Promise<BenchBackend> {
-  switch (ctx.backend) {
-    case 'local': {
+export interface GcOptions {
+  /** Only this run's leftovers. */
+  run?: string;
+  force: boolean;
+  dryRun: boolean;
+}
+
+export interface ClusterGridContext {
+  cni: CniName;
+  runId: string;
+  outDir: string;
+  context?: string;
+  kubeconfig?: string;
+  keep?: boolean;
+  runner: Runner;
+  cleanupRunner: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** kind: where downloaded CNI plugins are cached, and where the cluster's kubeconfig goes (tests). */
+  cacheDir?: string;
+  kubeconfigDir?: string;
+  readiness?: { nodesS: number; cniS: number; dnsS: number };
+}
+
+export interface BackendDescriptor {
+  name: BackendName;
+  /** Needs an explicit --context or --kubeconfig (it never guesses which cluster to use). */
+  needsTarget: boolean;
+  /** A real run executes dist/native/cb-probe on this machine, which must be built. */
+  needsNativeProbe: boolean;
+  /** `bench doctor` exits non-zero when this backend's checks fail (the one that needs no Docker or cluster). */
+  doctorGate: boolean;
+  verify: {
+    /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
+    onCluster: boolean;
+    /** Probe timeout and probes in flight: a real cluster answers through `kubectl exec` (upstream's 1 s). */
+    timeoutMs: number;
+    parallelism: number;
+    /** The grid on a real cluster (the local grid is built by the command itself). */
+    clusterGrid?: (o: ClusterGridContext) => Promise<VerifyGrid & { keepInstructions(): string[] }>;
+  };
+  /** `bench gc --backend <name>`: removes what killed runs left; returns the lines to print. */
+  gc?: (o: GcOptions) => Promise<string[]>;
+  /** Removes one dead run's leftovers before a sweep resumes. */
+  removeRun?: (runId: string) => Promise<void>;
+  create(ctx: BackendContext): Promise<BenchBackend>;
+}
+
+async function localGc(o: GcOptions): Promise<string[]> {
+  const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
+  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
+  const report = await collectGarbage(new ExecRunner(), { only: o.run, force: o.force, dryRun: o.dryRun });
+  const out: string[] = [];
+  if (report.removed.length === 0) out.push('nothing to remove');
+  for (const r of report.removed) {
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
+    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
+  }
+  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
+  return out;
+}
+
+async function kindGc(o: GcOptions): Promise<string[]> {
+  const [{ findKindLeftovers, deleteKindCluster }, { ExecRunner }, { runResourceName }] = await Promise.all([import('./kind/gc.js'), import('../exec/runner.js'), import('../identity/run-id.js')]);
+  const runner = new ExecRunner(); // listing is read-only, so it runs even with --dry-run
+  const leftovers = (await findKindLeftovers(runner)).filter((l) => !o.run || l.cluster === runResourceName(o.run));
+  const out: string[] = [];
+  if (leftovers.length === 0) out.push('no kind clusters to remove');
+  for (const l of leftovers) {
+    if (l.live && !o.force) {
+      out.push(`skipped kind cluster ${l.cluster}: its run is still going (use --force)`);
+      continue;
+    }
+    if (!o.dryRun) await deleteKindCluster(runner, l.cluster);
+    out.push(`${o.dryRun ? 'would remove' : 'removed'} kind cluster ${l.cluster}`);
+  }
+  return out;
+}
+
+const CLUSTER_VERIFY = { onCluster: true, timeoutMs: 1_000, parallelism: 8 } as const;
+
+export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor>> = {
+  local: {
+    name: 'local',
+    needsTarget: false,
+    needsNativeProbe: true,
+    doctorGate: true,
+    verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
+    gc: localGc,
+    removeRun: async (runId) => {
+      const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
+      await collectGarbage(new ExecRunner(), { only: runId });
+    },
+    async create(ctx) {
       const { LocalBackend } = await import('./local/backend.js');
       if (!ctx.runner.dryRun) {
         const { assertProbeAvailable } = await import('../probe/native.js');
         assertProbeAvailable();
       }
       return new LocalBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress });
-    }
-    case 'kind': {
+    },
+  },
+  kind: {
+    name: 'kind',
+    needsTarget: false,
+    needsNativeProbe: false,
+    doctorGate: false,
+    verify: {
+      ...CLUSTER_VERIFY,
+      async clusterGrid(o) {
+        const [{ KindCluster }, { K8sVerifyGrid }, { loadVersions }, { DEFAULT_POLICY_MAP_CAPACITY }] = await Promise.all([
+          import('./kind/provider.js'),
+          import('../verify/k8s-grid.js'),
+          import('./k8s/versions.js'),
+          import('../config/schema.js'),
+        ]);
+        const versions = loadVersions();
+        // The cluster is created and its CNI installed exactly as for `bench run --backend kind`.
+        const provider = new KindCluster({ ...o, versions, policyMapCapacity: DEFAULT_POLICY_MAP_CAPACITY, preloadImages: [versions.verify.agnhostImage] });
+        return new K8sVerifyGrid({ ...o, provider, versions });
+      },
+    },
+    gc: kindGc,
+    async create(ctx) {
       const { KindBackend } = await import('./kind/backend.js');
       return new KindBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
-    }
-    case 'cluster': {
+    },
+  },
+  cluster: {
+    name: 'cluster',
+    needsTarget: true,
+    needsNativeProbe: false,
+    doctorGate: false,
+    verify: {
+      ...CLUSTER_VERIFY,
+      async clusterGrid(o) {
+        const [{ ExistingCluster }, { K8sVerifyGrid }] = await Promise.all([import('./cluster/provider.js'), import('../verify/k8s-grid.js')]);
+        const provider = new ExistingCluster({ ...o, who: 'verify on the cluster backend' });
+        return new K8sVerifyGrid({ ...o, provider });
+      },
+    },
+    async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');
       return new ClusterBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
-    }
-  }
+    },
+  },
+};
+
+/** The descriptor of a backend name read from a flag or a file; undefined for a name that is none. */
+export function backendDescriptor(name: string): BackendDescriptor | undefined {
+  return (BACKEND_DESCRIPTORS as Partial<Record<string, BackendDescriptor>>)[name];
+}
+
+export function createBackend(ctx: BackendContext): Promise<BenchBackend> {
+  return BACKEND_DESCRIPTORS[ctx.backend].create(ctx);
 }

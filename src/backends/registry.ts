@@ -2,6 +2,7 @@
 // here as data so the rest of the code never branches on a CNI or backend name to decide what is possible.
 import type { BackendChoice, BackendName, CniName } from '../config/schema.js';
 import type { Problem } from '../config/load.js';
+import { BenchError } from '../errors.js';
 import { localModel, localModelNames } from './local/models.js';
 import { CNI_PROFILES } from './k8s/cni.js';
 
@@ -63,6 +64,15 @@ export function selectBackend(choice: BackendChoice, env: Environment, cni?: Cni
     backend: 'local',
     note: `backend: local (auto: ${missing || 'the kind backend is not available yet'}; CNI data planes are modelled on this machine's kernel)`,
   };
+}
+
+/**
+ * A sweep point's backend: chosen once by selectBackend when the sweep was planned and recorded in its manifest, so
+ * never `auto` here (the one auto rule is selectBackend's).
+ */
+export function resolvedBackend(choice: BackendChoice): BackendName {
+  if (choice === 'auto') throw new BenchError('internal', 'a sweep point reached the backend factory with backend auto; the sweep should have resolved it with selectBackend');
+  return choice;
 }
 
 export function checkBackendCni(backend: BackendName, cni: CniName): Problem | undefined {

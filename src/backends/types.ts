@@ -4,6 +4,7 @@ import type { Runner } from '../exec/runner.js';
 import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
+import type { WorkloadTarget } from '../workload/workload.js';
 
 export interface ModelDescription {
   /** Short name: "Calico-style iptables model", "Cilium (kind)". */
@@ -60,7 +61,13 @@ export interface BenchBackend {
   readonly cpuPlacement?: CpuPlacement;
   /** How many interleaved rounds a run measures in when the config does not say (src/run/interleave.ts); default 1. */
   readonly measureRounds?: number;
+  /**
+   * The namespaces (and run label) this backend deploys the workload under; the orchestrator generates the policy
+   * set for them and the backend applies it as handed. Omitted: the fixed names (DEFAULT_WORKLOAD).
+   */
+  readonly workload?: WorkloadTarget;
   up(): Promise<void>;
+  /** Applies `set` exactly as handed (generated for `workload`). */
   installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
   measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;
   /** Removes everything the run created. Safe to call twice and after a failed up(). */

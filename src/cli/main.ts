@@ -10,6 +10,7 @@ import { BACKENDS, CNIS, MAX_POLICIES, type BackendName, type RunConfig } from '
 import type { RunResult } from '../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
+import { BACKEND_DESCRIPTORS, backendDescriptor } from '../backends/factory.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from './process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from './io.js';
 import { GuardError, installGuards } from './guards.js';
@@ -80,10 +81,10 @@ async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
   if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
-  if (selection.backend === 'cluster' && !config.context && !config.kubeconfig) {
+  if (BACKEND_DESCRIPTORS[selection.backend].needsTarget && !config.context && !config.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });
   }
-  if (selection.backend !== 'cluster') {
+  if (!BACKEND_DESCRIPTORS[selection.backend].needsTarget) {
     for (const flag of ['context', 'kubeconfig'] as const) {
       if (config[flag] !== undefined) problems.push({ where: `--${flag}`, message: `only for --backend cluster (this run uses the ${selection.backend} backend)` });
     }
@@ -182,35 +183,10 @@ async function cmdPolicies(opts: Record<string, unknown>): Promise<number> {
 }
 
 async function cmdGc(opts: Record<string, unknown>): Promise<number> {
-  if (opts.backend !== undefined && opts.backend !== 'local' && opts.backend !== 'kind') throw new UsageError([{ where: '--backend', message: `must be local or kind, got '${String(opts.backend)}'` }]);
+  const gc = backendDescriptor(opts.backend === undefined ? 'local' : String(opts.backend))?.gc;
+  if (!gc) throw new UsageError([{ where: '--backend', message: `must be ${Object.values(BACKEND_DESCRIPTORS).filter((d) => d.gc).map((d) => d.name).join(' or ')}, got '${String(opts.backend)}'` }]);
   if (typeof opts.run === 'string' && !/^[a-z][a-z0-9]{4}$/.test(opts.run)) throw new UsageError([{ where: '--run', message: `not a run id: '${opts.run}' (5 characters, e.g. k3f9a)` }]);
-  if (opts.backend === 'kind') return gcKind(opts);
-  const { collectGarbage } = await import('../backends/local/gc.js');
-  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
-  const report = await collectGarbage(new ExecRunner(), { only: opts.run as string | undefined, force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) });
-  if (report.removed.length === 0) process.stdout.write('nothing to remove\n');
-  for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
-    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}\n`);
-    for (const ns of r.namespaces) process.stdout.write(`  netns ${ns}\n`);
-  }
-  for (const id of report.skippedLive) process.stdout.write(`skipped run ${id}: its process is still running (use --force to remove anyway)\n`);
-  return EXIT_OK;
-}
-
-async function gcKind(opts: Record<string, unknown>): Promise<number> {
-  const { findKindLeftovers, deleteKindCluster } = await import('../backends/kind/backend.js');
-  const runner = new ExecRunner(); // listing is read-only, so it runs even with --dry-run
-  const leftovers = (await findKindLeftovers(runner)).filter((l) => !opts.run || l.cluster === `cb-${String(opts.run)}`);
-  if (leftovers.length === 0) process.stdout.write('no kind clusters to remove\n');
-  for (const l of leftovers) {
-    if (l.live && !opts.force) {
-      process.stdout.write(`skipped kind cluster ${l.cluster}: its run is still going (use --force)\n`);
-      continue;
-    }
-    if (!opts.dryRun) await deleteKindCluster(runner, l.cluster);
-    process.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} kind cluster ${l.cluster}\n`);
-  }
+  for (const line of await gc({ run: opts.run as string | undefined, force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) })) process.stdout.write(`${line}\n`);
   return EXIT_OK;
 }
 
@@ -218,7 +194,7 @@ async function cmdDoctor(): Promise<number> {
   const { runDoctor, formatChecks } = await import('./doctor.js');
   const checks = await runDoctor(new ExecRunner());
   process.stdout.write(`${formatChecks(checks)}\n`);
-  return checks.filter((c) => c.for === 'local').every((c) => c.ok) ? EXIT_OK : EXIT_FAIL;
+  return checks.filter((c) => BACKEND_DESCRIPTORS[c.for].doctorGate).every((c) => c.ok) ? EXIT_OK : EXIT_FAIL;
 }
 
 function packageVersion(): string {

@@ -1,6 +1,7 @@
 // "CNI selection": measured results turned into the advice engineers weigh when choosing a CNI — is
 // NetworkPolicy enforced at all, how new-connection cost scales with policies, CPU, capacity limits, kernel
 // requirements, and when a managed cloud's own CNI is the better default. Pure: analysis in, paragraphs out.
+import { cniEntry } from '../config/cnis.js';
 import type { Analysis, CniAnalysis } from './analyze.js';
 
 export interface AdviceItem {
@@ -9,17 +10,8 @@ export interface AdviceItem {
   text: string;
 }
 
-const NAMES: Record<string, string> = {
-  none: 'No CNI (routing floor)',
-  flannel: 'Flannel',
-  canal: 'Canal (Calico policy on Flannel)',
-  calico: 'Calico (iptables)',
-  'calico-nftables': 'Calico (nftables)',
-  'calico-ebpf': 'Calico (eBPF)',
-  cilium: 'Cilium',
-};
-/** Calico's own data planes: the choice a Calico user makes (issue 14). */
-const CALICO_DATA_PLANES = ['calico', 'calico-nftables', 'calico-ebpf'];
+/** How the report's prose names each data plane (the CNI catalogue's report names; unknown names as they are). */
+const reportName = (cni: string) => cniEntry(cni).reportName;
 /** The kernel's limit on tail calls per packet bounds the Calico-eBPF model's chain of policy programs. */
 const CALICO_EBPF_MAX_CHAIN = 32;
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
@@ -36,9 +28,9 @@ const atLeast = (v: [number, number], w: readonly [number, number]) => v[0] > w[
 
 function scalingLine(c: CniAnalysis, maxCount: number): string {
   const m = c.metrics.connect_p50;
-  if (!m.fit) return `${NAMES[c.cni]}: not enough policy counts to fit.`;
+  if (!m.fit) return `${reportName(c.cni)}: not enough policy counts to fit.`;
   const [lo, hi] = m.fit.slopeCi95;
-  const name = NAMES[c.cni] ?? c.cni;
+  const name = reportName(c.cni);
   if (m.verdict.headline === 'segments' && m.fit.segments.length) {
     const segs = m.fit.segments.map((s) => `${s.nsPerPolicy.toFixed(0)} ns/policy at ${s.from}–${s.to}`).join(', ');
     const e = m.fit.exponent;
@@ -62,7 +54,7 @@ const nsText = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(1))
 
 /** Calico's iptables, nftables and eBPF data planes side by side, from the measured costs. */
 function dataPlaneChoice(a: Analysis): AdviceItem | null {
-  const planes = a.cnis.filter((c) => CALICO_DATA_PLANES.includes(c.cni) && c.metrics.connect_p50.fit);
+  const planes = a.cnis.filter((c) => cniEntry(c.cni).calicoDataPlane && c.metrics.connect_p50.fit);
   if (planes.length < 2) return null;
   const costs = planes.map((c) => ({ c, cost: marginalCost(c) })).filter((x): x is { c: CniAnalysis; cost: NonNullable<ReturnType<typeof marginalCost>> } => x.cost !== null);
   costs.sort((x, y) => x.cost.ns - y.cost.ns);
@@ -70,15 +62,15 @@ function dataPlaneChoice(a: Analysis): AdviceItem | null {
     const m = c.metrics.connect_p50;
     const pr = m.perRule;
     const rule = pr ? `, ${nsText(pr.nsPerRule)} ns per rule walked (${pr.rulesTraversedPerPolicy} rules per policy; ${pr.comparison} the ${pr.referenceBandNs[0]}–${pr.referenceBandNs[1]} ns published for a simple iptables rule)` : '';
-    return `**${NAMES[c.cni]}**: ${m.verdict.complexity}, ${nsText(cost.ns)} ns per policy per new connection (95% CI ${nsText(cost.ci[0])}…${nsText(cost.ci[1])}, ${cost.where})${rule}.`;
+    return `**${reportName(c.cni)}**: ${m.verdict.complexity}, ${nsText(cost.ns)} ns per policy per new connection (95% CI ${nsText(cost.ci[0])}…${nsText(cost.ci[1])}, ${cost.where})${rule}.`;
   });
   const cheapest = costs[0];
   const dearest = costs[costs.length - 1];
   if (cheapest && dearest && cheapest !== dearest && cheapest.cost.ns > 0) {
-    lines.push(`At the top of the measured range one more policy costs a new connection ${(dearest.cost.ns / cheapest.cost.ns).toFixed(1)}× as much on ${NAMES[dearest.c.cni]} as on ${NAMES[cheapest.c.cni]}.`);
+    lines.push(`At the top of the measured range one more policy costs a new connection ${(dearest.cost.ns / cheapest.cost.ns).toFixed(1)}× as much on ${reportName(dearest.c.cni)} as on ${reportName(cheapest.c.cni)}.`);
   }
-  const ebpf = planes.find((c) => c.cni === 'calico-ebpf');
-  const flatEbpf = a.cnis.find((c) => c.cni === 'cilium' && c.metrics.connect_p50.verdict.complexity === 'O(1)');
+  const ebpf = planes.find((c) => cniEntry(c.cni).policyLookup === 'ordered-ebpf');
+  const flatEbpf = a.cnis.find((c) => cniEntry(c.cni).policyLookup === 'hash-map' && c.metrics.connect_p50.verdict.complexity === 'O(1)');
   if (ebpf && ebpf.metrics.connect_p50.verdict.complexity !== 'O(1)') {
     lines.push(`"eBPF" alone does not mean O(1): Calico's eBPF data plane compiles the policies into a program that still walks them in order, so its cost grows with every policy that selects the pod${flatEbpf ? `, where Cilium's hash-map lookup stayed flat (${flatEbpf.metrics.connect_p50.verdict.complexity})` : ''}.`);
   }
@@ -91,8 +83,8 @@ function dataPlaneChoice(a: Analysis): AdviceItem | null {
 
 /** Canal: Flannel's network with Calico's policy engine, read against plain Flannel. */
 function canalAdvice(a: Analysis): AdviceItem | null {
-  const canal = a.cnis.find((c) => c.cni === 'canal');
-  const flannel = a.cnis.find((c) => c.cni === 'flannel');
+  const canal = a.cnis.find((c) => cniEntry(c.cni).policyEngineOver !== undefined);
+  const flannel = canal && a.cnis.find((c) => c.cni === cniEntry(canal.cni).policyEngineOver);
   if (!canal || !flannel) return null;
   const base = (c: CniAnalysis) => c.metrics.connect_p50.counts[0];
   const cb = base(canal);
@@ -108,30 +100,30 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
   const out: AdviceItem[] = [];
   const maxCount = a.policyCounts[a.policyCounts.length - 1] ?? 0;
   const enforcing = a.cnis.filter((c) => c.policiesEnforced);
-  const ignoring = a.cnis.filter((c) => !c.policiesEnforced && c.cni !== 'none');
+  const ignoring = a.cnis.filter((c) => !c.policiesEnforced && !cniEntry(c.cni).floor);
 
   if (ignoring.length || enforcing.length) {
     const lines: string[] = [];
     for (const c of ignoring) {
       lines.push(
-        `**${NAMES[c.cni]} does not enforce NetworkPolicy**: the policies were accepted by the API and ignored by the data plane, so its flat curve is the cost of doing nothing. Choose it only where NetworkPolicy is not required, or pair it with a policy engine (Calico in policy-only mode — the "Canal" combination).`,
+        `**${reportName(c.cni)} does not enforce NetworkPolicy**: the policies were accepted by the API and ignored by the data plane, so its flat curve is the cost of doing nothing. Choose it only where NetworkPolicy is not required, or pair it with a policy engine (Calico in policy-only mode — the "Canal" combination).`,
       );
     }
-    for (const c of enforcing) lines.push(`**${NAMES[c.cni]}** enforced the policies in every run (${c.model.name}).`);
+    for (const c of enforcing) lines.push(`**${reportName(c.cni)}** enforced the policies in every run (${c.model.name}).`);
     out.push({ title: 'Is NetworkPolicy enforced at all?', text: lines.join('\n\n') });
   }
 
   if (enforcing.length && maxCount > 0) {
     const lines = enforcing.map((c) => scalingLine(c, maxCount));
     const xs = a.crossovers.filter((x) => x.metric === 'connect_p50' && enforcing.some((c) => c.cni === x.lowerBefore) && enforcing.some((c) => c.cni === x.lowerAfter));
-    for (const x of xs) lines.push(`${NAMES[x.lowerBefore]} is cheaper per new connection below ≈${x.atPolicies} policies (between the measured ${x.between[0]} and ${x.between[1]}); above that, ${NAMES[x.lowerAfter]} is.`);
+    for (const x of xs) lines.push(`${reportName(x.lowerBefore)} is cheaper per new connection below ≈${x.atPolicies} policies (between the measured ${x.between[0]} and ${x.between[1]}); above that, ${reportName(x.lowerAfter)} is.`);
     const linear = enforcing.filter((c) => c.metrics.connect_p50.verdict.complexity === 'O(n)' && c.metrics.connect_p50.verdict.headline === 'slope');
     const flat = enforcing.filter((c) => c.metrics.connect_p50.verdict.complexity === 'O(1)');
     if (linear.length && flat.length) {
       const small = a.policyCounts.find((n) => n > 0) ?? maxCount;
-      const tax = linear.map((c) => `${NAMES[c.cni]} +${us(c.metrics.connect_p50.fit!.slope * small)} at ${small}, +${us(c.metrics.connect_p50.fit!.slope * maxCount)} at ${maxCount}`).join('; ');
+      const tax = linear.map((c) => `${reportName(c.cni)} +${us(c.metrics.connect_p50.fit!.slope * small)} at ${small}, +${us(c.metrics.connect_p50.fit!.slope * maxCount)} at ${maxCount}`).join('; ');
       lines.push(
-        `Rule of thumb from these numbers: count the policies that select your busiest pods and read the added cost off the fit (${tax} per new connection). Where that count is in the thousands (multi-tenant clusters, per-service allow-lists generated by tools), a data plane whose cost stays flat (${flat.map((c) => NAMES[c.cni]).join(', ')}) avoids a per-connection tax that grows with every policy.`,
+        `Rule of thumb from these numbers: count the policies that select your busiest pods and read the added cost off the fit (${tax} per new connection). Where that count is in the thousands (multi-tenant clusters, per-service allow-lists generated by tools), a data plane whose cost stays flat (${flat.map((c) => reportName(c.cni)).join(', ')}) avoids a per-connection tax that grows with every policy.`,
       );
     }
     const rr = a.cnis.map((c) => c.metrics.rr_p50.verdict.complexity);
@@ -144,13 +136,13 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
   const canal = canalAdvice(a);
   if (canal) out.push(canal);
 
-  const none = a.cnis.find((c) => c.cni === 'none');
+  const none = a.cnis.find((c) => cniEntry(c.cni).floor);
   const cpuLines = a.cnis
     .filter((c) => c.metrics.cpu_per_conn.fit)
     .map((c) => {
       const f = c.metrics.cpu_per_conn.fit!;
       const atMax = f.levels[f.levels.length - 1]!;
-      return `${NAMES[c.cni]}: ${us(atMax.median)} of CPU per connection at ${atMax.x} policies (${c.metrics.cpu_per_conn.verdict.complexity}).`;
+      return `${reportName(c.cni)}: ${us(atMax.median)} of CPU per connection at ${atMax.x} policies (${c.metrics.cpu_per_conn.verdict.complexity}).`;
     });
   if (cpuLines.length) {
     out.push({
@@ -164,7 +156,7 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     const first = capacity[0]!;
     out.push({
       title: 'Capacity limits',
-      text: `${NAMES[first.cni]} failed with a capacity error at ${Math.min(...capacity.filter((f) => f.cni === first.cni).map((f) => f.policies))} policies: ${first.message}. Real Cilium caps each endpoint's policy map at 16384 entries (\`bpf.policyMapMax\`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      text: `${reportName(first.cni)} failed with a capacity error at ${Math.min(...capacity.filter((f) => f.cni === first.cni).map((f) => f.policies))} policies: ${first.message}. Real Cilium caps each endpoint's policy map at 16384 entries (\`bpf.policyMapMax\`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
     });
   }
 
@@ -177,7 +169,7 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     const lockdown = st.endpointLockdownOnPolicyOverflow === true;
     out.push({
       title: 'Capacity limits: policy map overflow',
-      text: `${NAMES[c.cni] ?? c.cni} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      text: `${reportName(c.cni)} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
     });
   }
 

@@ -3,7 +3,7 @@
 // and why it stopped.
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
-import { benchmarkPolicySet } from '../workload/workload.js';
+import { DEFAULT_WORKLOAD, benchmarkPolicySet } from '../workload/workload.js';
 import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { summarize } from '../stats/summary.js';
@@ -64,7 +64,9 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     timings.setupMs = performance.now() - t;
 
     stage = 'policy';
-    const set = benchmarkPolicySet(config);
+    // Generated once, here, in the names the backend deploys under; every backend applies it as handed.
+    const workload = backend.workload ?? DEFAULT_WORKLOAD;
+    const set = benchmarkPolicySet(config, workload.namespaces, workload.runLabel);
     const installed = await backend.installPolicies(set);
     modelState = installed.modelState;
     timings.policyInstallMs = installed.installMs;

@@ -137,6 +137,8 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
   const yStar = new Float64Array(ys.length);
   const withinCount = levels.every((l) => l.values.length >= 2);
   let ciMethod: ScalingFit['ciMethod'] = withinCount ? 'within-count resampling' : 'residual resampling';
+  /** Two points give a line but no residual to resample: no interval. */
+  let ciDefined = true;
   if (withinCount) {
     const gauss = normalFrom(rand);
     for (let r = 0; r < resamples; r++) {
@@ -156,6 +158,7 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
     const n = pts.length;
     const dof = n - 2;
     if (dof <= 0) ciMethod = 'none';
+    ciDefined = dof > 0;
     const inflate = dof > 0 ? Math.sqrt(n / dof) : 0;
     for (let r = 0; r < resamples; r++) {
       for (let i = 0; i < n; i++) yStar[i] = line(xs[i]!) + inflate * residuals[Math.floor(rand() * n)]!;
@@ -163,7 +166,7 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
     }
   }
   slopes.sort();
-  const ci: [number, number] = ciMethod === 'none' ? [Number.NaN, Number.NaN] : [quantile(slopes, 0.025), quantile(slopes, 0.975)];
+  const ci: [number, number] = !ciDefined ? [Number.NaN, Number.NaN] : [quantile(slopes, 0.025), quantile(slopes, 0.975)];
   const xMin = levels[0]!.x;
   const xMax = levels[levels.length - 1]!.x;
   // 1000 draws are plenty for 2.5/97.5% percentiles; the exponent refit per draw is the costly part.

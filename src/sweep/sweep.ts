@@ -104,8 +104,8 @@ export async function runSweep(opts: SweepRunOptions): Promise<SweepManifest> {
 export const localPointRunner: PointRunner = async ({ config, runId, outDir, sweep, scenarioPath, signal, progress }) => {
   // `measure: enforce` (issue 15): the point is a `bench enforce` run; its metrics are enforcement times.
   if (config.measure === 'enforce') return (await import('../enforce/sweep.js')).runEnforcePoint({ config, runId, outDir, sweep, scenarioPath, signal, progress });
-  const [{ createBackend }, { executeRun }, { ExecRunner }] = await Promise.all([import('../backends/factory.js'), import('../run/run.js'), import('../exec/runner.js')]);
-  const backend = await createBackend({ config, backend: config.backend === 'auto' ? 'local' : config.backend, runId, runner: new ExecRunner(signal), signal, progress, outDir });
+  const [{ createBackend }, { resolvedBackend }, { executeRun }, { ExecRunner }] = await Promise.all([import('../backends/factory.js'), import('../backends/registry.js'), import('../run/run.js'), import('../exec/runner.js')]);
+  const backend = await createBackend({ config, backend: resolvedBackend(config.backend), runId, runner: new ExecRunner(signal), signal, progress, outDir });
   const { result } = await executeRun({ runId, config, backend, outDir, sweep, scenarioPath, progress, signal });
   return { result };
 };

@@ -10,7 +10,6 @@ import { expectProbes } from './expect.js';
 import { gridInventory, gridLayout, instantiatePolicies, planProbes, type GridAddresses, type ProbeSpec } from './grid.js';
 import {
   EXTERNAL_STANDIN_IPS,
-  K8sVerifyGrid,
   casesForK8s,
   gridNames,
   k8sLayout,
@@ -23,6 +22,11 @@ import {
   rewritePolicies,
 } from './k8s.js';
 import { planLocalGrid } from './local.js';
+import { BACKEND_DESCRIPTORS, type ClusterGridContext } from '../backends/factory.js';
+
+/** The grid as `bench verify --backend kind|cluster` builds it (the backend descriptor's provider). */
+const clusterGrid = (backend: 'kind' | 'cluster', o: Omit<ClusterGridContext, 'cleanupRunner'> & { cleanupRunner?: ClusterGridContext['runner'] }) =>
+  BACKEND_DESCRIPTORS[backend].verify.clusterGrid!({ cleanupRunner: o.runner, ...o });
 
 const RUN_ID = 'abcde';
 const full = gridLayout();
@@ -234,13 +238,13 @@ function gridCluster(extra?: (a: string) => Partial<CommandResult> | undefined) 
 }
 
 describe('K8sVerifyGrid on an existing cluster', () => {
-  it('refuses without an explicit context or kubeconfig', () => {
-    expect(() => new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', runner: new PlanRunner() })).toThrow(ClusterTargetError);
+  it('refuses without an explicit context or kubeconfig', async () => {
+    await expect(clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', runner: new PlanRunner() })).rejects.toThrow(ClusterTargetError);
   });
 
   it('builds the grid on the named context, uses the real DNS pods, and deletes only its own namespaces and policies', async () => {
     const runner = gridCluster();
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     const addr = await grid.up(layout);
     expect(addr.ips['x/a']).toBe('10.244.1.10');
     expect(addr.ips['kube-system/coredns']).toBe('10.244.0.3');
@@ -274,7 +278,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
       if (a.includes('-n cb-abcde-z') && a.includes('exec')) return { exitCode: 1, stderr: 'Error from server (NotFound): pods "a" not found\n' };
       return undefined;
     });
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     await grid.up(layout);
     expect(await grid.probe({ from: 'x/a', to: 'y/a', protocol: 'TCP', port: 80 }, 1000)).toEqual({ outcome: 'connected', reason: 'connected' });
     expect(await grid.probe({ from: 'x/a', to: 'y/b', protocol: 'TCP', port: 80 }, 1000)).toEqual({ outcome: 'blocked', reason: 'timeout' });
@@ -287,7 +291,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
 
   it('stops when --cni contradicts the CNI the cluster runs, before creating anything', async () => {
     const runner = gridCluster();
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'calico', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'calico', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     await expect(grid.up(layout)).rejects.toThrow(/step detect-cni failed: --cni calico contradicts the cluster, which runs cilium/);
     await grid.down();
     expect(runner.log.some((r) => r.argv.includes('create') || r.argv.includes('delete'))).toBe(false);
@@ -295,7 +299,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
 
   it("creates a pod-less namespace a case's policy lives in (selects-no-pod), once, with the run label", async () => {
     const runner = gridCluster();
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     const addr = await grid.up(layout);
     const c = caseNamed('selects-no-pod');
     await grid.applyPolicies(c.policies, gridInventory(layout, addr));
@@ -310,7 +314,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
 
   it('--keep leaves the namespaces up and says how to remove them', async () => {
     const runner = gridCluster();
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', keep: true, runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', keep: true, runner, cleanupRunner: runner });
     await grid.up(layout);
     await grid.down();
     expect(runner.log.some((r) => r.argv.includes('delete'))).toBe(false);
@@ -321,7 +325,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
 describe('dry-run plans', () => {
   it('plans a small cluster verify: bring-up, one case, one probe of each kind, teardown (snapshot)', async () => {
     const runner = new PlanRunner();
-    const grid = new K8sVerifyGrid({ backend: 'cluster', cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     // A small grid (x/a, y/a and the DNS pod) keeps the snapshot readable; the full one only has more pods.
     const small = { ...layout, namespaces: layout.namespaces.filter((n) => n.name !== 'z'), pods: layout.pods.filter((p) => ['x/a', 'y/a', 'kube-system/coredns'].includes(p.id)) };
     const counts = await planK8sVerify(grid, small, [caseNamed('egress-deny-with-dns')], 1000);
@@ -336,7 +340,7 @@ describe('dry-run plans', () => {
 
   it('plans kind: the cluster and CNI exactly as bench run --backend kind does, the grid on its workers, the cluster deleted', async () => {
     const runner = new PlanRunner();
-    const grid = new K8sVerifyGrid({ backend: 'kind', cni: 'calico', runId: RUN_ID, outDir: '/results/abcde', runner, cleanupRunner: runner, cacheDir: '/c', kubeconfigDir: '/run/kc' });
+    const grid = await clusterGrid('kind', { cni: 'calico', runId: RUN_ID, outDir: '/results/abcde', runner, cleanupRunner: runner, cacheDir: '/c', kubeconfigDir: '/run/kc' });
     await planK8sVerify(grid, layout, [caseNamed('default-deny-ingress')], 1000);
     const argv = runner.specs.map((s) => s.argv.join(' '));
     expect(argv[0]).toBe('kind create cluster --name cb-abcde --config - --kubeconfig /run/kc/kubeconfig --wait 0s');

@@ -1,9 +1,11 @@
 // What each real CNI is on a cluster, as data: where its agents run, how to install it from the pinned inputs,
-// and how to recognise it on a cluster someone else installed. The backends never branch on the CNI's name.
+// and how to recognise it on a cluster someone else installed. Nothing branches on a CNI's name: install plans,
+// kube-proxy mode, pod subnet, node binaries and detection rules are fields of the profiles below.
 import type { CniName } from '../../config/schema.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from './kubectl.js';
-import { CALICO_DATAPLANE, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type KindCni } from './manifests.js';
+import { CNI_CATALOGUE } from '../../config/cnis.js';
+import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type CalicoDataplane, type KindCni } from './manifests.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
@@ -17,8 +19,21 @@ export interface AgentRef {
   selector: string;
 }
 
+export interface InstallOptions {
+  target: KubeTarget;
+  versions: Versions;
+  /** The kind cluster's name (Cilium and Calico eBPF reach the API server at <name>-control-plane). */
+  clusterName: string;
+  policyMapCapacity: number;
+}
+
+/** Extra binaries a CNI needs on every node that kind's node image lacks. */
+export type NodeBinary = 'bridge';
+
 export interface CniProfile {
   cni: KindCni;
+  /** How results name it (from the CNI catalogue). */
+  displayName: string;
   /** One line naming what really runs (results and reports). */
   description: string;
   enforcesPolicy: boolean;
@@ -34,43 +49,122 @@ export interface CniProfile {
    */
   needsBrNetfilter: boolean;
   /** kube-flannel.yml's CNI config delegates to the `bridge` plugin, which kind's node image lacks. */
-  needsBridgePlugin: boolean;
+  nodeBinaries: NodeBinary[];
+  /** The pod network the recipe installs (kind's podSubnet). */
+  podSubnet: string;
+  /**
+   * kube-proxy on kind: undefined keeps kind's default (iptables). Cilium (kubeProxyReplacement=true) and Calico
+   * eBPF (its own BPF service handling, docs.tigera.io "Install in eBPF mode": a cluster without kube-proxy) replace
+   * it; Calico's nftables mode needs kube-proxy in nftables mode too (docs.tigera.io/calico/latest/getting-started/
+   * kubernetes/nftables: "your cluster's kube-proxy must also be in nftables mode").
+   */
+  kubeProxyMode?: 'nftables' | 'none';
   /** The version string results name. */
   version: (v: Versions) => string;
+  /** The commands that install it from its pinned inputs (after the node-level preparation of the kind backend). */
+  install: (o: InstallOptions) => CommandSpec[];
+  /** How it is recognised on a cluster someone else installed (see detectCnis). */
+  detect: DetectionRule;
 }
 
-const calicoOperatorProfile = (cni: KindCni, description: string): CniProfile => ({
+/**
+ * What marks a CNI in a cluster's DaemonSet pod templates: its agent containers (all of them, in one template or in
+ * separate ones) and, for one of several data planes of the same agent, the setting that selects it — the env the
+ * operator sets on the agent or the FelixConfiguration field. The most specific matching rule wins.
+ */
+export interface DetectionRule {
+  containers: string[];
+  /** A pod label that marks the agent even when its container is named otherwise (GKE's anetd). */
+  label?: [string, string];
+  dataplane?: { env: string; envValue: string; felix: keyof FelixConfigurationSpec; felixValue: boolean | string; note: string };
+  /** Containers of other DaemonSets that belong to it (Cilium's Envoy since 1.16). */
+  companions?: AgentRef[];
+  /** DaemonSet names that say more about what runs ("anetd": GKE Dataplane V2). */
+  knownAs?: Record<string, string>;
+  /** Built into a distribution's binary, with no DaemonSet: recognised from the nodes. */
+  embedded?: { kubeletVersion: RegExp; nodeAnnotationPrefix: string; found: string; enforcesPolicy: boolean };
+}
+
+const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, description: string, extra: Pick<CniProfile, 'kubeProxyMode'> & { detect?: DetectionRule['dataplane'] } = {}): CniProfile => ({
   cni,
+  displayName: CNI_CATALOGUE[cni].displayName,
   description,
   enforcesPolicy: true,
   agents: [{ namespace: 'calico-system', daemonset: 'calico-node', container: 'calico-node', selector: 'k8s-app=calico-node' }],
   deployments: [{ namespace: 'calico-system', name: 'calico-kube-controllers' }],
   namespaces: ['tigera-operator', 'calico-system'],
   needsBrNetfilter: false,
-  needsBridgePlugin: false,
+  nodeBinaries: [],
+  podSubnet: POD_SUBNET,
+  kubeProxyMode: extra.kubeProxyMode,
   version: (v) => v.calico.version,
+  install: (o) => {
+    const t = o.target;
+    const installation = renderCalicoInstallation(dataplane);
+    const endpoint = dataplane === 'BPF' ? renderServicesEndpoint(`${o.clusterName}-control-plane`) : undefined;
+    validateManifests([installation, ...(endpoint ? [endpoint] : [])]);
+    return [
+      // `create`, not `apply`: the CRDs exceed the size limit of apply's last-applied-configuration annotation.
+      kubectl(t, ['create', '-f', o.versions.calico.operatorCrds], `install calico ${o.versions.calico.version} operator CRDs`, { timeoutMs: 120_000 }),
+      kubectl(t, ['create', '-f', o.versions.calico.operator], `install the tigera operator`, { timeoutMs: 120_000 }),
+      ...(endpoint
+        ? [
+            kubectl(t, ['create', '-f', '-'], 'tell the operator and calico-node where the API server is (eBPF mode has no kube-proxy)', { input: toYaml([endpoint]) }),
+            // The operator reads the ConfigMap into its environment at start; it may already be running.
+            kubectl(t, ['-n', 'tigera-operator', 'rollout', 'restart', 'deployment/tigera-operator'], 'restart the operator so it reads the API server endpoint'),
+          ]
+        : []),
+      waitSpec(t, ['wait', '--for=condition=Established', 'crd/installations.operator.tigera.io'], 60, 'wait for the Installation CRD'),
+      kubectl(t, ['create', '-f', '-'], `create the calico Installation (linuxDataplane: ${dataplane})`, { input: toYaml([installation]) }),
+    ];
+  },
+  detect: { containers: ['calico-node'], dataplane: extra.detect },
 });
+
+const CILIUM_ENVOY: AgentRef = { namespace: 'kube-system', daemonset: 'cilium-envoy', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' };
 
 export const CNI_PROFILES: Record<KindCni, CniProfile> = {
   flannel: {
     cni: 'flannel',
+    displayName: CNI_CATALOGUE.flannel.displayName,
     description: 'Flannel (VXLAN) as installed from its release manifest; accepts NetworkPolicy objects and does not enforce them',
     enforcesPolicy: false,
     agents: [{ namespace: 'kube-flannel', daemonset: 'kube-flannel-ds', container: 'kube-flannel', selector: 'app=flannel' }],
     deployments: [],
     namespaces: ['kube-flannel'],
     needsBrNetfilter: true,
-    needsBridgePlugin: true,
+    nodeBinaries: ['bridge'],
+    podSubnet: POD_SUBNET,
     version: (v) => v.flannel.version,
+    install: (o) => [kubectl(o.target, ['apply', '-f', o.versions.flannel.manifest], `install flannel ${o.versions.flannel.version}`, { timeoutMs: 120_000 })],
+    detect: {
+      containers: ['kube-flannel'],
+      // k3s: nodes whose kubelet version says +k3s and that carry flannel's node annotations run the embedded flannel;
+      // k3s also embeds kube-router's NetworkPolicy controller unless started with --disable-network-policy.
+      embedded: {
+        kubeletVersion: /\+k3s/,
+        nodeAnnotationPrefix: 'flannel.alpha.coreos.com/',
+        found: "k3s' embedded flannel (no DaemonSet; k3s also embeds kube-router's NetworkPolicy controller unless --disable-network-policy)",
+        enforcesPolicy: true,
+      },
+    },
   },
-  calico: calicoOperatorProfile('calico', 'Calico (iptables data plane, Tigera operator) as installed from its release manifests'),
+  calico: calicoOperatorProfile('calico', 'Iptables', 'Calico (iptables data plane, Tigera operator) as installed from its release manifests'),
   'calico-ebpf': calicoOperatorProfile(
     'calico-ebpf',
+    'BPF',
     "Calico eBPF data plane (Tigera operator, Installation linuxDataplane: BPF; kube-proxy replaced by Calico's BPF service handling): Felix compiles each endpoint's policies into BPF programs that walk the rules in order",
+    // FELIX_BPFENABLED=true for linuxDataplane BPF (tigera/operator pkg/render/node.go and its controller tests).
+    { kubeProxyMode: 'none', detect: { env: 'FELIX_BPFENABLED', envValue: 'true', felix: 'bpfEnabled', felixValue: true, note: 'eBPF data plane' } },
   ),
-  'calico-nftables': calicoOperatorProfile('calico-nftables', 'Calico nftables data plane (Tigera operator, Installation linuxDataplane: Nftables; kube-proxy in nftables mode)'),
+  'calico-nftables': calicoOperatorProfile('calico-nftables', 'Nftables', 'Calico nftables data plane (Tigera operator, Installation linuxDataplane: Nftables; kube-proxy in nftables mode)', {
+    kubeProxyMode: 'nftables',
+    // FELIX_NFTABLESMODE=Enabled for linuxDataplane Nftables.
+    detect: { env: 'FELIX_NFTABLESMODE', envValue: 'enabled', felix: 'nftablesMode', felixValue: 'enabled', note: 'nftables data plane' },
+  }),
   canal: {
     cni: 'canal',
+    displayName: CNI_CATALOGUE.canal.displayName,
     description: "Canal: Flannel's VXLAN between nodes with Calico's Felix enforcing NetworkPolicy on the pod interfaces (Calico's canal.yaml manifest)",
     enforcesPolicy: true,
     agents: [
@@ -80,94 +174,59 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     deployments: [{ namespace: 'kube-system', name: 'calico-kube-controllers' }],
     namespaces: ['kube-system'],
     needsBrNetfilter: true,
-    needsBridgePlugin: false,
+    nodeBinaries: [],
+    podSubnet: POD_SUBNET,
     version: (v) => v.calico.version,
+    // `create`: canal.yaml carries Calico's CRDs, too large for client-side apply's last-applied annotation.
+    install: (o) => [kubectl(o.target, ['create', '-f', o.versions.calico.canal], `install canal (calico ${o.versions.calico.version} policy on flannel)`, { timeoutMs: 180_000 })],
+    // calico-node with kube-flannel, in one template (canal, rke2-canal) or beside each other: Calico policy on
+    // Flannel, never `flannel` (which would record "not enforced").
+    detect: { containers: ['calico-node', 'kube-flannel'] },
   },
   cilium: {
     cni: 'cilium',
+    displayName: CNI_CATALOGUE.cilium.displayName,
     description: 'Cilium (eBPF, kube-proxy replacement) as installed from its helm chart',
     enforcesPolicy: true,
     agents: [
       { namespace: 'kube-system', daemonset: 'cilium', container: 'cilium-agent', selector: 'k8s-app=cilium' },
       // Since 1.16 the chart runs Envoy as its own DaemonSet by default (envoy.enabled; cilium/cilium@471f19a, seen in
       // rancher/rke2#6682); its CPU is the data plane's too, and the run waits for it.
-      { namespace: 'kube-system', daemonset: 'cilium-envoy', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' },
+      CILIUM_ENVOY,
     ],
     deployments: [{ namespace: 'kube-system', name: 'cilium-operator' }],
     namespaces: ['kube-system'],
     needsBrNetfilter: false,
-    needsBridgePlugin: false,
+    nodeBinaries: [],
+    podSubnet: POD_SUBNET,
+    kubeProxyMode: 'none',
     version: (v) => v.cilium.version,
-  },
-};
-
-/** How results and reports name each real data plane. */
-export const DISPLAY_NAME: Record<KindCni, string> = {
-  flannel: 'Flannel',
-  calico: 'Calico',
-  cilium: 'Cilium',
-  'calico-ebpf': 'Calico eBPF',
-  'calico-nftables': 'Calico nftables',
-  canal: 'Canal',
-};
-
-export function cniProfile(cni: CniName): CniProfile {
-  if (cni === 'none') throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
-  const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
-  if (!profile) throw new Error(`--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
-  return profile;
-}
-
-export interface InstallOptions {
-  target: KubeTarget;
-  versions: Versions;
-  /** The kind cluster's name (Cilium and Calico eBPF reach the API server at <name>-control-plane). */
-  clusterName: string;
-  policyMapCapacity: number;
-}
-
-/** The commands that install a CNI from its pinned inputs (after the node-level preparation of the kind backend). */
-export function planCniInstall(cni: KindCni, o: InstallOptions): CommandSpec[] {
-  const t = o.target;
-  switch (cni) {
-    case 'flannel':
-      return [kubectl(t, ['apply', '-f', o.versions.flannel.manifest], `install flannel ${o.versions.flannel.version}`, { timeoutMs: 120_000 })];
-    case 'canal':
-      // `create`: canal.yaml carries Calico's CRDs, too large for client-side apply's last-applied annotation.
-      return [kubectl(t, ['create', '-f', o.versions.calico.canal], `install canal (calico ${o.versions.calico.version} policy on flannel)`, { timeoutMs: 180_000 })];
-    case 'calico':
-    case 'calico-ebpf':
-    case 'calico-nftables': {
-      const dataplane = CALICO_DATAPLANE[cni]!;
-      const installation = renderCalicoInstallation(dataplane);
-      const endpoint = dataplane === 'BPF' ? renderServicesEndpoint(`${o.clusterName}-control-plane`) : undefined;
-      validateManifests([installation, ...(endpoint ? [endpoint] : [])]);
-      return [
-        // `create`, not `apply`: the CRDs exceed the size limit of apply's last-applied-configuration annotation.
-        kubectl(t, ['create', '-f', o.versions.calico.operatorCrds], `install calico ${o.versions.calico.version} operator CRDs`, { timeoutMs: 120_000 }),
-        kubectl(t, ['create', '-f', o.versions.calico.operator], `install the tigera operator`, { timeoutMs: 120_000 }),
-        ...(endpoint
-          ? [
-              kubectl(t, ['create', '-f', '-'], 'tell the operator and calico-node where the API server is (eBPF mode has no kube-proxy)', { input: toYaml([endpoint]) }),
-              // The operator reads the ConfigMap into its environment at start; it may already be running.
-              kubectl(t, ['-n', 'tigera-operator', 'rollout', 'restart', 'deployment/tigera-operator'], 'restart the operator so it reads the API server endpoint'),
-            ]
-          : []),
-        waitSpec(t, ['wait', '--for=condition=Established', 'crd/installations.operator.tigera.io'], 60, 'wait for the Installation CRD'),
-        kubectl(t, ['create', '-f', '-'], `create the calico Installation (linuxDataplane: ${dataplane})`, { input: toYaml([installation]) }),
-      ];
-    }
-    case 'cilium': {
+    install: (o) => {
       const values = renderCiliumValues(o.clusterName, o.policyMapCapacity);
       const v = o.versions.cilium;
       return [
-        helm(t, ['install', 'cilium', v.chart, '--repo', v.chartRepo, '--version', v.version, '--namespace', 'kube-system', '--values', '-'], `install cilium ${v.version} (helm)`, {
+        helm(o.target, ['install', 'cilium', v.chart, '--repo', v.chartRepo, '--version', v.version, '--namespace', 'kube-system', '--values', '-'], `install cilium ${v.version} (helm)`, {
           input: toYaml([values]),
           timeoutMs: 300_000,
         }),
       ];
-    }
-  }
+    },
+    // GKE's anetd is Cilium (cloud.google.com kubernetes-engine/docs/concepts/dataplane-v2: "GKE Dataplane V2 is
+    // implemented using Cilium"), labelled k8s-app=cilium.
+    detect: { containers: ['cilium-agent'], label: ['k8s-app', 'cilium'], companions: [CILIUM_ENVOY], knownAs: { anetd: 'GKE Dataplane V2, Cilium' } },
+  },
+};
+
+export function cniProfile(cni: CniName): CniProfile {
+  const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
+  if (!profile && CNI_CATALOGUE[cni].floor) throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
+  if (!profile) throw new Error(`--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
+  return profile;
+}
+
+/** The commands that install a CNI from its pinned inputs (after the node-level preparation of the kind backend). */
+export function planCniInstall(cni: KindCni, o: InstallOptions): CommandSpec[] {
+  return CNI_PROFILES[cni].install(o);
 }
 
 export interface ReadinessTimeouts {
@@ -254,15 +313,34 @@ export interface FelixConfigurationSpec {
 
 const envOf = (c: { env?: Array<{ name?: string; value?: string }> } | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;
 
+/** One agent container seen in a DaemonSet's pod template. */
+interface Sighting {
+  ref: AgentRef;
+  env: (name: string) => string | undefined;
+  where: string;
+  daemonset: string;
+}
+
+/** Most specific first: a rule with more containers (Canal over Calico or Flannel), or a data-plane setting, wins. */
+const DETECTION_ORDER: readonly CniProfile[] = [...Object.values(CNI_PROFILES)].reverse();
+
+/** Profile `a` is shadowed by `b` when b matched on a superset of a's containers, or the same ones plus a setting. */
+function shadows(b: DetectionRule, a: DetectionRule): boolean {
+  const sup = a.containers.every((c) => b.containers.includes(c));
+  if (!sup) return false;
+  return b.containers.length > a.containers.length || (b.containers.length === a.containers.length && (Boolean(b.dataplane) || !a.dataplane));
+}
+
+const settingHolds = (value: string | undefined, want: string) => value?.toLowerCase() === want;
+
 /**
  * The CNIs running on a cluster, from `kubectl get daemonsets -A -o json`, `kubectl get nodes -o json` (k3s) and,
- * optionally, the FelixConfiguration `default`.
+ * optionally, the FelixConfiguration `default`. Derived from the profiles' detection rules.
  */
 export function detectCnis(daemonsetsJson: string, nodesJson?: string, felix?: FelixConfigurationSpec): CniDetection {
   const items = (JSON.parse(daemonsetsJson) as DaemonSetList).items ?? [];
-  const calico: Array<{ ref: AgentRef; env: { bpf?: string; nft?: string }; withFlannel: boolean; where: string }> = [];
-  const flannel: Array<{ ref: AgentRef; where: string }> = [];
-  const cilium: Array<{ refs: AgentRef[]; where: string }> = [];
+  const sightings = new Map<string, Sighting[]>();
+  const see = (container: string, s: Sighting) => sightings.set(container, [...(sightings.get(container) ?? []), s]);
   const unsupported: string[] = [];
   for (const ds of items) {
     const ns = ds.metadata?.namespace ?? '';
@@ -276,51 +354,73 @@ export function detectCnis(daemonsetsJson: string, nodesJson?: string, felix?: F
       .filter(([k]) => k === 'k8s-app' || k === 'app' || k === 'app.kubernetes.io/name')
       .map(([k, v]) => `${k}=${v}`)[0];
     const ref = (container: string): AgentRef => ({ namespace: ns, daemonset: name, container, selector: selector ?? `name=${name}` });
-    const hasFlannel = names.includes('kube-flannel');
-    if (names.includes('cilium-agent') || labels['k8s-app'] === 'cilium') {
-      const container = names.includes('cilium-agent') ? 'cilium-agent' : names[0] ?? 'cilium-agent';
-      cilium.push({ refs: [ref(container)], where: name === 'anetd' ? `${where} (GKE Dataplane V2, Cilium)` : where });
+    const seen = new Set<string>();
+    for (const p of DETECTION_ORDER) {
+      const [first, ...rest] = p.detect.containers;
+      for (const c of [first!, ...rest]) {
+        const labelled = c === first && p.detect.label !== undefined && labels[p.detect.label[0]] === p.detect.label[1];
+        const container = names.includes(c) ? c : labelled ? names[0] ?? c : undefined;
+        if (container === undefined || seen.has(c)) continue;
+        seen.add(c);
+        const spec = containers.find((x) => x.name === container);
+        const known = p.detect.knownAs?.[name];
+        see(c, { ref: ref(container), env: (e) => envOf(spec, e), where: known ? `${where} (${known})` : where, daemonset: where });
+      }
+      for (const comp of p.detect.companions ?? []) {
+        if (names.includes(comp.container) && !seen.has(comp.container)) {
+          seen.add(comp.container);
+          see(comp.container, { ref: { namespace: ns, daemonset: name, container: comp.container, selector: comp.selector }, env: () => undefined, where, daemonset: where });
+        }
+      }
     }
-    if (names.includes('calico-node')) {
-      const c = containers.find((x) => x.name === 'calico-node');
-      calico.push({ ref: ref('calico-node'), env: { bpf: envOf(c, 'FELIX_BPFENABLED'), nft: envOf(c, 'FELIX_NFTABLESMODE') }, withFlannel: hasFlannel, where });
-    }
-    if (hasFlannel) flannel.push({ ref: ref('kube-flannel'), where });
-    if (names.includes('aws-node')) {
-      unsupported.push(`${where} (AWS VPC CNI${names.includes('aws-eks-nodeagent') ? ', with its eBPF network policy agent' : ', no network policy agent'})`);
+    const other = UNPROFILED_AGENTS.find((u) => names.includes(u.container));
+    if (other) unsupported.push(`${where} (${other.describe(names)})`);
+  }
+  const matched: Array<{ profile: CniProfile; found: DetectedCni }> = [];
+  for (const p of DETECTION_ORDER) {
+    const r = p.detect;
+    const firsts = sightings.get(r.containers[0]!) ?? [];
+    // A single-container rule is one CNI per DaemonSet that runs it; a combination is one CNI for the cluster.
+    for (const lead of r.containers.length === 1 ? firsts : firsts.slice(0, 1)) {
+      if (r.dataplane) {
+        const d = r.dataplane;
+        const fromFelix = felix?.[d.felix];
+        if (!settingHolds(lead.env(d.env), d.envValue) && !(typeof fromFelix === 'string' ? settingHolds(fromFelix, String(d.felixValue)) : fromFelix === d.felixValue)) continue;
+      }
+      const parts = r.containers.slice(1).map((c) => {
+        const all = sightings.get(c) ?? [];
+        return all.find((x) => x.daemonset === lead.daemonset) ?? all[0];
+      });
+      if (parts.some((x) => x === undefined)) continue;
+      const all = [lead, ...(parts as Sighting[])];
+      const oneTemplate = all.every((x) => x.daemonset === lead.daemonset);
+      const foundText =
+        all.length > 1 ? (oneTemplate ? `${lead.where} (${r.containers.join(' + ')})` : all.map((x) => x.where).join(' + ')) : `${lead.where}${r.dataplane ? ` (${r.dataplane.note})` : ''}`;
+      const companions = (r.companions ?? []).flatMap((c) => (sightings.get(c.container) ?? []).slice(0, 1).map((x) => x.ref));
+      matched.push({ profile: p, found: { cni: p.cni, agents: [...all.map((x) => x.ref), ...companions], found: foundText } });
     }
   }
-  const envoy = items.find((d) => (d.spec?.template?.spec?.containers ?? []).some((c) => c.name === 'cilium-envoy'));
-  const found: DetectedCni[] = [];
-  for (const c of cilium) {
-    const refs = [...c.refs];
-    if (envoy) refs.push({ namespace: envoy.metadata?.namespace ?? '', daemonset: envoy.metadata?.name ?? '', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' });
-    found.push({ cni: 'cilium', agents: refs, found: c.where });
-  }
-  const calicoAgent = calico[0];
-  if (calicoAgent) {
-    const flannelAgent = calicoAgent.withFlannel ? { ref: { ...calicoAgent.ref, container: 'kube-flannel' }, where: calicoAgent.where } : flannel[0];
-    if (flannelAgent) {
-      found.push({ cni: 'canal', agents: [calicoAgent.ref, flannelAgent.ref], found: calicoAgent.withFlannel ? `${calicoAgent.where} (calico-node + kube-flannel)` : `${calicoAgent.where} + ${flannelAgent.where}` });
-    } else {
-      const bpf = calicoAgent.env.bpf?.toLowerCase() === 'true' || felix?.bpfEnabled === true;
-      const nft = calicoAgent.env.nft?.toLowerCase() === 'enabled' || felix?.nftablesMode?.toLowerCase() === 'enabled';
-      const cni: KindCni = bpf ? 'calico-ebpf' : nft ? 'calico-nftables' : 'calico';
-      found.push({ cni, agents: [calicoAgent.ref], found: `${calicoAgent.where}${bpf ? ' (eBPF data plane)' : nft ? ' (nftables data plane)' : ''}` });
-    }
-  } else if (flannel[0]) {
-    found.push({ cni: 'flannel', agents: [flannel[0].ref], found: flannel[0].where });
-  }
-  if (!found.some((f) => f.cni === 'flannel' || f.cni === 'canal') && nodesJson) {
+  // Two settings that shadow each other (both of Calico's data-plane switches on): the profile listed first wins.
+  const rank = (p: CniProfile) => Object.values(CNI_PROFILES).indexOf(p);
+  const beats = (o: CniProfile, m: CniProfile) => o !== m && shadows(o.detect, m.detect) && (!shadows(m.detect, o.detect) || rank(o) < rank(m));
+  const found = matched.filter((m) => !matched.some((o) => beats(o.profile, m.profile))).map((m) => m.found);
+  if (!found.length && nodesJson) {
     const nodes = (JSON.parse(nodesJson) as NodeInfoList).items ?? [];
-    const k3s = nodes.length > 0 && nodes.every((n) => /\+k3s/.test(n.status?.nodeInfo?.kubeletVersion ?? ''));
-    const flannelAnnotated = nodes.some((n) => Object.keys(n.metadata?.annotations ?? {}).some((k) => k.startsWith('flannel.alpha.coreos.com/')));
-    if (k3s && flannelAnnotated && !found.length) {
-      found.push({ cni: 'flannel', agents: [], found: "k3s' embedded flannel (no DaemonSet; k3s also embeds kube-router's NetworkPolicy controller unless --disable-network-policy)", enforcesPolicy: true });
+    for (const p of DETECTION_ORDER) {
+      const e = p.detect.embedded;
+      if (!e) continue;
+      const embedded = nodes.length > 0 && nodes.every((n) => e.kubeletVersion.test(n.status?.nodeInfo?.kubeletVersion ?? ''));
+      const annotated = nodes.some((n) => Object.keys(n.metadata?.annotations ?? {}).some((k) => k.startsWith(e.nodeAnnotationPrefix)));
+      if (embedded && annotated) found.push({ cni: p.cni, agents: [], found: e.found, enforcesPolicy: e.enforcesPolicy });
     }
   }
   return { found, unsupported };
 }
+
+/** Network agents seen on clusters that have no profile here: named in refusals, never measured. */
+const UNPROFILED_AGENTS: Array<{ container: string; describe: (containers: string[]) => string }> = [
+  { container: 'aws-node', describe: (names) => `AWS VPC CNI${names.includes('aws-eks-nodeagent') ? ', with its eBPF network policy agent' : ', no network policy agent'}` },
+];
 
 /** Why a --cni cannot be confirmed on this cluster, naming everything that was found. */
 export function detectionRefusal(d: CniDetection, wanted: KindCni): string {

@@ -1,5 +1,6 @@
 // One error type for the kind/cluster backends: which step of bringing a cluster up or measuring on it failed,
 // and where the diagnostics went, so a person knows what to look at first.
+import { BenchError } from '../../errors.js';
 import { CommandError } from '../../exec/runner.js';
 
 /** Names of the steps, in the order a run goes through them (the plan and errors use the same words). */
@@ -21,16 +22,15 @@ export type K8sStep =
   | 'measure'
   | 'teardown';
 
-export class K8sStepError extends Error {
-  readonly kind = 'k8s-step';
+export class K8sStepError extends BenchError {
+  declare readonly kind: 'k8s-step';
   constructor(
     readonly step: K8sStep,
     override readonly cause: unknown,
     readonly diagnosticsDir?: string,
   ) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(`step ${step} failed: ${why}${diagnosticsDir ? `\n  diagnostics: ${diagnosticsDir}` : ''}`);
-    this.name = 'K8sStepError';
+    super('k8s-step', `step ${step} failed: ${why}${diagnosticsDir ? `\n  diagnostics: ${diagnosticsDir}` : ''}`);
   }
 
   /** The failed command's stderr, when the cause was a command. */
@@ -46,5 +46,30 @@ export async function step<T>(name: K8sStep, fn: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (e instanceof K8sStepError) throw e;
     throw new K8sStepError(name, e);
+  }
+}
+
+/**
+ * Runs steps like `step`, and on the first failure worth it collects diagnostics once (`collect` returns their
+ * directory, or undefined when there is nothing to collect yet); the rethrown error names that directory. The one
+ * guard of the kind and cluster backends and the verify grid.
+ */
+export class StepGuard {
+  private dir?: string;
+
+  constructor(private readonly collect: (failed: K8sStepError) => Promise<string | undefined>) {}
+
+  get diagnosticsDir(): string | undefined {
+    return this.dir;
+  }
+
+  async run<T>(name: K8sStep, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await step(name, fn);
+    } catch (e) {
+      const err = e as K8sStepError;
+      if (!this.dir && !err.diagnosticsDir) this.dir = await this.collect(err);
+      throw new K8sStepError(err.step, err.cause, err.diagnosticsDir ?? this.dir);
+    }
   }
 }

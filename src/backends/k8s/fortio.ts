@@ -14,6 +14,7 @@ import type { CommandSpec } from '../../exec/runner.js';
 import type { MetricName } from '../../results/schema.js';
 import { kubectl, type KubeTarget } from './kubectl.js';
 import { FORTIO_BIN, FORTIO_CONTAINER } from './manifests.js';
+import { BenchError } from '../../errors.js';
 
 /** Histogram resolution in seconds: fortio's buckets are multiples of it (default 1 ms would hide sub-ms latency). */
 export const FORTIO_RESOLUTION_S = 0.00001;
@@ -106,11 +107,10 @@ export interface AccessLogEntry {
   details?: string;
 }
 
-export class FortioOutputError extends Error {
-  readonly kind = 'fortio-output';
+/** fortio printed what could not be read as a measurement. */
+export class FortioOutputError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'FortioOutputError';
+    super('probe', message);
   }
 }
 

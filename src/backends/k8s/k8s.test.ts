@@ -46,17 +46,17 @@ describe('cluster backend RBAC (clusters/rbac-cluster-backend.yaml)', () => {
 
 describe('kind configs', () => {
   it.each(KIND_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
-    const rendered = renderKindConfig(cni, v);
+    const rendered = renderKindConfig(CNI_PROFILES[cni], v);
     validateManifests([rendered]);
     expect(parse(readFileSync(join(CLUSTERS_DIR, 'kind', `${cni}.yaml`), 'utf8'))).toEqual(rendered);
   });
   it('the schema rejects what kind would reject', () => {
-    const bad = { ...renderKindConfig('calico', v), networking: { kubeProxyMode: 'userspace', podSubnet: '10.0.0.0' } };
+    const bad = { ...renderKindConfig(CNI_PROFILES.calico, v), networking: { kubeProxyMode: 'userspace', podSubnet: '10.0.0.0' } };
     const problems = manifestProblems(bad as never).join('\n');
     expect(problems).toMatch(/networking\.kubeProxyMode/);
     expect(problems).toMatch(/networking\.podSubnet: must be an IPv4 CIDR/);
-    expect(manifestProblems({ ...renderKindConfig('calico', v), nodez: [] } as never).join()).toMatch(/Unrecognized key/);
-    expect(manifestProblems({ ...renderKindConfig('calico', v), kubeadmConfigPatches: ['maxPods: 250'] } as never).join()).toMatch(/kubeadmConfigPatches\.0: must start with the kind/);
+    expect(manifestProblems({ ...renderKindConfig(CNI_PROFILES.calico, v), nodez: [] } as never).join()).toMatch(/Unrecognized key/);
+    expect(manifestProblems({ ...renderKindConfig(CNI_PROFILES.calico, v), kubeadmConfigPatches: ['maxPods: 250'] } as never).join()).toMatch(/kubeadmConfigPatches\.0: must start with the kind/);
   });
 });
 
@@ -64,7 +64,7 @@ describe('CNI install inputs', () => {
   it('the Calico Installation pool matches the kind podSubnet and uses the iptables data plane', () => {
     const inst = renderCalicoInstallation() as { spec: { calicoNetwork: { ipPools: Array<{ cidr: string }>; linuxDataplane: string } } };
     validateManifests([inst]);
-    expect(inst.spec.calicoNetwork.ipPools[0]!.cidr).toBe((renderKindConfig('calico', v).networking as { podSubnet: string }).podSubnet);
+    expect(inst.spec.calicoNetwork.ipPools[0]!.cidr).toBe((renderKindConfig(CNI_PROFILES.calico, v).networking as { podSubnet: string }).podSubnet);
     expect(inst.spec.calicoNetwork.linuxDataplane).toBe('Iptables');
     expect(manifestProblems({ ...inst, metadata: { name: 'other' } } as never).join()).toMatch(/metadata\.name/);
   });
@@ -125,7 +125,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster();
     const s = session(runner, 3000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 3000, matchPosition: 'first', backend: 'kind' });
-    const report = await s.installPolicies(benchmarkPolicySet(cfg));
+    const report = await s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel));
     expect(seen.max).toBe(APPLY_CONCURRENCY);
     expect(seen.started).toHaveLength(31);
     expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
@@ -143,7 +143,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster((purpose) => purpose.includes('batch 3/'));
     const s = session(runner, 2000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 2000, matchPosition: 'first', backend: 'kind' });
-    await expect(s.installPolicies(benchmarkPolicySet(cfg))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
+    await expect(s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
     expect(seen.started.length).toBeLessThan(20);
     expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
     expect(seen.finished).toHaveLength(seen.started.length);

@@ -1,9 +1,11 @@
 // The objects a kind/cluster run creates, as plain data from pure functions. Names are deterministic from the
 // run id; every object carries the run label so a run's objects can be found (and removed) together.
 import type { CniName } from '../../config/schema.js';
+import { runResourceName } from '../../identity/run-id.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
 import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../../workload/workload.js';
+import type { CniProfile } from './cni.js';
 import type { Versions } from './versions.js';
 import { validateCiliumValues, validateManifests } from './validate.js';
 import type { Manifest } from './yaml.js';
@@ -61,7 +63,7 @@ export interface RunNames {
 }
 
 export function runNames(runId: string): RunNames {
-  return { runId, serverNamespace: `cb-${runId}-server`, clientNamespace: `cb-${runId}-client`, runLabel: { [RUN_LABEL]: runId } };
+  return { runId, serverNamespace: runResourceName(runId, 'server'), clientNamespace: runResourceName(runId, 'client'), runLabel: { [RUN_LABEL]: runId } };
 }
 
 // ---- kind cluster configs ----
@@ -77,21 +79,6 @@ export const KIND_CNIS: readonly KindCni[] = ['flannel', 'calico', 'cilium', 'ca
  */
 export const POD_SUBNET = '10.244.0.0/16';
 
-/**
- * kube-proxy per data plane. Cilium (kubeProxyReplacement=true) and Calico eBPF (its own BPF service handling,
- * docs.tigera.io "Install in eBPF mode": a cluster without kube-proxy) replace it; Calico's nftables mode needs
- * kube-proxy in nftables mode too (docs.tigera.io/calico/latest/getting-started/kubernetes/nftables: "your
- * cluster's kube-proxy must also be in nftables mode"); the others keep kind's default (iptables).
- */
-export const KUBE_PROXY_MODE: Record<KindCni, 'iptables' | 'nftables' | 'none' | undefined> = {
-  flannel: undefined,
-  calico: undefined,
-  canal: undefined,
-  cilium: 'none',
-  'calico-ebpf': 'none',
-  'calico-nftables': 'nftables',
-};
-
 /** Where the bench mounts the upstream `bridge` CNI plugin into every kind node (flannel delegates to it). */
 export const BRIDGE_PLUGIN_PATH = '/opt/cni/bin/bridge';
 
@@ -104,17 +91,18 @@ export interface KindConfigOptions {
   bridgePluginHostPath?: string;
 }
 
-export function renderKindConfig(cni: KindCni, v: Versions, o: KindConfigOptions = {}): Manifest {
+/** A kind cluster config for a CNI profile: its pod subnet, kube-proxy mode and extra node binaries. */
+export function renderKindConfig(p: Pick<CniProfile, 'podSubnet' | 'kubeProxyMode' | 'nodeBinaries'>, v: Versions, o: KindConfigOptions = {}): Manifest {
   const workers = o.workers ?? 2;
-  const mounts = cni === 'flannel' && o.bridgePluginHostPath ? { extraMounts: [{ hostPath: o.bridgePluginHostPath, containerPath: BRIDGE_PLUGIN_PATH, readOnly: true }] } : {};
+  const mounts = p.nodeBinaries.includes('bridge') && o.bridgePluginHostPath ? { extraMounts: [{ hostPath: o.bridgePluginHostPath, containerPath: BRIDGE_PLUGIN_PATH, readOnly: true }] } : {};
   const node = (role: 'control-plane' | 'worker') => ({ role, image: v.kind.nodeImage, ...mounts });
-  const kubeProxyMode = KUBE_PROXY_MODE[cni];
+  const kubeProxyMode = p.kubeProxyMode;
   return {
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     networking: {
       disableDefaultCNI: true,
-      podSubnet: POD_SUBNET,
+      podSubnet: p.podSubnet,
       ...(kubeProxyMode ? { kubeProxyMode } : {}),
     },
     // kind passes these to kubeadm; a KubeletConfiguration patch applies to every node's kubelet (kind docs,
@@ -132,7 +120,6 @@ export function kindNodeNames(cluster: string, workers = 2): { controlPlane: str
 // ---- CNI install inputs ----
 
 export type CalicoDataplane = 'Iptables' | 'BPF' | 'Nftables';
-export const CALICO_DATAPLANE: Partial<Record<KindCni, CalicoDataplane>> = { calico: 'Iptables', 'calico-ebpf': 'BPF', 'calico-nftables': 'Nftables' };
 
 /**
  * The tunnel every recipe uses between nodes, recorded in results. Flannel, Canal (flannel's VXLAN) and Cilium

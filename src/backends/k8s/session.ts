@@ -4,8 +4,7 @@
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import { benchmarkPolicySet } from '../../workload/workload.js';
-import { SERVER_PORT } from '../../workload/workload.js';
+import { SERVER_PORT, type WorkloadTarget } from '../../workload/workload.js';
 import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
 import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';
@@ -112,6 +111,12 @@ export class K8sSession {
     this.names = runNames(o.runId);
   }
 
+  /** The run's own namespaces and label: the orchestrator generates the policy set for them. */
+  get workload(): WorkloadTarget {
+    const n = this.names;
+    return { namespaces: { server: n.serverNamespace, client: n.clientNamespace }, runLabel: { ...n.runLabel } };
+  }
+
   /** Detection on an existing cluster can know better than the profile (k3s' embedded policy controller). */
   setEnforcesPolicy(enforces: boolean): void {
     this.o.enforcesPolicy = enforces;
@@ -216,13 +221,9 @@ export class K8sSession {
    * wait (allowed client connects AND denied client is blocked) cannot pass while later batches still program:
    * it needs the server isolated (some policy live) and the last-applied policy live.
    */
-  async installPolicies(given: PolicySet, batchSize = POLICY_BATCH_SIZE, concurrency = APPLY_CONCURRENCY): Promise<PolicyInstallReport> {
+  async installPolicies(set: PolicySet, batchSize = POLICY_BATCH_SIZE, concurrency = APPLY_CONCURRENCY): Promise<PolicyInstallReport> {
     const started = performance.now();
-    const n = this.names;
-    // The run passes the set generated for the default namespaces; the same generator, config and seed give the
-    // same policies in this run's namespaces, carrying its label.
-    const set = benchmarkPolicySet(this.o.config, { server: n.serverNamespace, client: n.clientNamespace }, n.runLabel);
-    if (set.policies.length !== given.policies.length) throw new Error(`policy set mismatch: ${set.policies.length} generated here, ${given.policies.length} given`);
+    // Applied as handed: the orchestrator generated the set for `workload` (this run's namespaces and label).
     validateManifests(set.policies);
     const isClientPolicy = (p: NetworkPolicy) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client';
     const fillers = set.policies.filter((p) => !isClientPolicy(p));

@@ -10,6 +10,7 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { z } from 'zod';
+import { BenchError } from '../../errors.js';
 
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 CIDR');
 
@@ -108,11 +109,9 @@ export const ciliumValuesSchema = z
   .strict()
   .refine((v) => !v.kubeProxyReplacement || (v.k8sServiceHost && v.k8sServicePort), 'kubeProxyReplacement needs k8sServiceHost and k8sServicePort (no kube-proxy to reach the API server through)');
 
-export class ManifestError extends Error {
-  readonly kind = 'manifest';
+export class ManifestError extends BenchError {
   constructor(readonly problems: string[]) {
-    super(`invalid generated manifest${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
-    this.name = 'ManifestError';
+    super('manifest', `invalid generated manifest${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
   }
 }
 

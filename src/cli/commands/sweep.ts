@@ -61,9 +61,9 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       return reportUsage(io, [{ where: '--resume', message: `sweep ${manifest.id} is still running (pid ${pid}); resuming it now would run its points twice at once. Wait for it, or stop it (kill ${pid}) and resume then` }]);
     }
     const stale = staleRunIds(manifest);
-    if (stale.length && manifest.backend === 'local' && !deps.runPoint) {
-      const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('../../backends/local/gc.js'), import('../../exec/runner.js')]);
-      for (const runId of stale) await collectGarbage(new ExecRunner(), { only: runId });
+    const removeRun = (await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[manifest.backend].removeRun;
+    if (stale.length && removeRun && !deps.runPoint) {
+      for (const runId of stale) await removeRun(runId);
     }
   } else {
     const problems: Problem[] = [];
@@ -103,7 +103,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
       return EXIT_OK;
     }
-    if (selection.backend === 'local' && !deps.runPoint) {
+    if ((await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[selection.backend].needsNativeProbe && !deps.runPoint) {
       const { assertProbeAvailable } = await import('../../probe/native.js');
       try {
         assertProbeAvailable();

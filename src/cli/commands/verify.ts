@@ -46,19 +46,23 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   if (cni === undefined && !flags.list) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
   if (cni !== undefined && !CNIS.includes(cni)) problems.push({ where: '--cni', message: `must be one of ${CNIS.join(', ')}, got '${cni}'` });
   const backend = flags.backend;
-  const onK8s = backend === 'kind' || backend === 'cluster';
-  if (backend !== 'local' && !onK8s) problems.push({ where: '--backend', message: `must be local, kind or cluster, got '${backend}'` });
-  if (onK8s && cni === 'none') problems.push({ where: '--cni', message: `'none' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` });
-  if (backend === 'cluster' && !flags.context && !flags.kubeconfig) {
+  const { backendDescriptor } = await import('../../backends/factory.js');
+  const { CNI_CATALOGUE } = await import('../../config/cnis.js');
+  const descriptor = backendDescriptor(backend);
+  const onK8s = descriptor?.verify.onCluster ?? false;
+  if (!descriptor) problems.push({ where: '--backend', message: `must be local, kind or cluster, got '${backend}'` });
+  if (onK8s && cni !== undefined && CNI_CATALOGUE[cni]?.floor) problems.push({ where: '--cni', message: `'${cni}' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` });
+  if (descriptor?.needsTarget && !flags.context && !flags.kubeconfig) {
     problems.push({ where: '--context', message: 'the cluster backend needs an explicit --context NAME (or --kubeconfig FILE); it never guesses which cluster to use' });
   }
-  if (backend !== 'cluster' && (flags.context || flags.kubeconfig)) problems.push({ where: flags.context ? '--context' : '--kubeconfig', message: 'only for --backend cluster' });
+  if (!descriptor?.needsTarget && (flags.context || flags.kubeconfig)) problems.push({ where: flags.context ? '--context' : '--kubeconfig', message: 'only for --backend cluster' });
   if (!onK8s && flags.dryRun) problems.push({ where: '--dry-run', message: 'only for --backend kind|cluster (the local grid is planned in-process; --list shows every case)' });
   if (!onK8s && flags.keep) problems.push({ where: '--keep', message: 'only for --backend kind|cluster' });
   // A real cluster answers through `kubectl exec`: upstream's 1 s probe timeout, fewer execs in flight.
-  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
+  const defaults = (descriptor ?? backendDescriptor('local')!).verify;
+  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, defaults.timeoutMs, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
-  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, defaults.parallelism, problems);
   const fillers = wholeNumber('--policies', flags.policies, 0, 20_000, 0, problems);
   const iptablesBackend = flags.iptablesBackend as IptablesBackendName | undefined;
   if (iptablesBackend !== undefined && !IPTABLES_BACKENDS.includes(iptablesBackend)) {
@@ -106,7 +110,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
       throw new ConfigError([{ where: flags.case.length ? '--case' : '--cases', message: `the selected cases (${cases.map((c) => c.name).join(', ')}) expect no denied connection, so they cannot show whether policies are enforced; add a case that denies something (e.g. --case default-deny-ingress)` }]);
     }
   }
-  if (onK8s) return verifyOnK8s({ ...flags, backend }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
+  if (onK8s) return verifyOnK8s({ ...flags, backend: descriptor!.name }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
 
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
@@ -160,13 +164,14 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
 }
 
 async function verifyOnK8s(
-  flags: VerifyFlags & { backend: 'kind' | 'cluster' },
+  flags: VerifyFlags & { backend: import('../../config/schema.js').BackendName },
   o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number; fillers: number },
 ): Promise<number> {
   const { resolve } = await import('node:path');
   const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
   const { newRunId } = await import('../../identity/run-id.js');
-  const { K8sVerifyGrid, casesForK8s, k8sLayout, planK8sVerify } = await import('../../verify/k8s.js');
+  const { casesForK8s, k8sLayout, planK8sVerify } = await import('../../verify/k8s.js');
+  const { BACKEND_DESCRIPTORS } = await import('../../backends/factory.js');
   const { runVerify, VerifyAborted } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
@@ -178,9 +183,8 @@ async function verifyOnK8s(
   setMaxListeners(o.parallelism * 2 + 16, signal);
   const progress = stepPrinter(!flags.json && !flags.dryRun);
   const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
-  const grid = new K8sVerifyGrid({
-    backend: flags.backend,
-    cni: o.cni as import('../../backends/k8s/manifests.js').KindCni,
+  const grid = await BACKEND_DESCRIPTORS[flags.backend].verify.clusterGrid!({
+    cni: o.cni,
     runId,
     outDir: resolve(flags.out, runId),
     context: flags.context,
