@@ -58,6 +58,8 @@ export interface K8sWatchOptions {
 export interface K8sRunningWatch extends RunningWatch {
   /** Writes a mark now (host time recorded); its echo becomes a clock sample. */
   mark(): void;
+  /** Kills the local kubectl (Ctrl-C): `done` rejects; the probe in the pod stops on EOF or at its --max-ms. */
+  abort(): void;
 }
 
 const DEFAULT_CALIBRATION_MARKS = 5;
@@ -152,6 +154,7 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     baseNs: toHostNs(basePod!, cal),
     done,
     mark,
+    abort: () => child.kill(),
     async stop() {
       if (!stopped) {
         stopped = true;

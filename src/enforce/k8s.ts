@@ -408,7 +408,14 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     const spec = this.watchCommand(from, target, s);
     const w = await startK8sWatch(this.streamer, spec, { sharedClock: this.o.backend === 'kind', timeoutMs: spec.timeoutMs!, calibrationMarks: this.o.calibrationMarks, now: this.now });
     this.active.add(w);
-    void w.done.finally(() => this.active.delete(w)).catch(() => undefined);
+    const onAbort = () => w.abort();
+    this.o.signal?.addEventListener('abort', onAbort, { once: true });
+    void w.done
+      .finally(() => {
+        this.active.delete(w);
+        this.o.signal?.removeEventListener('abort', onAbort);
+      })
+      .catch(() => undefined);
     return w;
   }
 
