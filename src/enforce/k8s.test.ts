@@ -13,6 +13,7 @@ import { metricDelta, parseSumCount } from './k8s-metrics.js';
 import { startK8sWatch, type StreamChild, type Streamer } from './k8s-watch.js';
 import { K8sEnforcePlane, renderNewServerPod, renderProbePod, runPolicyMap } from './k8s.js';
 import { enforceResultSchema } from './result.js';
+import { formatEnforceSummary } from './format.js';
 import { executeEnforce, type EnforceConfig } from './run.js';
 import { enforcePolicies } from './plan.js';
 import { runNames } from '../backends/k8s/manifests.js';
@@ -244,6 +245,10 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
       expect(o.failOpen!.leaked).toBe(0);
     }
     expect(result.observations.filter((o) => o.change === 'peer-joins').every((o) => o.enforcedMs !== null)).toBe(true);
+    const text = formatEnforceSummary(result, null);
+    expect(text).toMatch(/API call \(kubectl\)/);
+    expect(text).toMatch(/CNI's own figure +cilium_policy_implementation_delay: mean 12\.0 ms over 2 of 2 repetitions/);
+    expect(text).toMatch(/probe times within ±\d+\.\d\d ms/);
     expect(cleanedUp(runner)).toBe(true);
   }, 60_000);
 
