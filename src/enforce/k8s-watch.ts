@@ -3,6 +3,7 @@
 // stdin) ends it, and the JSON result follows. Signals do not cross `kubectl exec`, so stdin is the control line;
 // the watch's own --max-ms bounds it if this side goes away.
 import { spawn } from 'node:child_process';
+import { InterruptedError } from '../errors.js';
 import { shellQuote, type CommandSpec } from '../exec/runner.js';
 import { ProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../probe/native.js';
 import { fixClock, toHostNs, type ClockSample } from './k8s-clock.js';
@@ -58,7 +59,10 @@ export interface K8sWatchOptions {
 export interface K8sRunningWatch extends RunningWatch {
   /** Writes a mark now (host time recorded); its echo becomes a clock sample. */
   mark(): void;
-  /** Kills the local kubectl (Ctrl-C): `done` rejects; the probe in the pod stops on EOF or at its --max-ms. */
+  /**
+   * Ctrl-C: "stop" and EOF to the probe, then the local kubectl is killed (`done` rejects). Killing kubectl alone
+   * would leave the probe running in the pod (kubernetes/kubernetes#89031): it would stop only at its --max-ms.
+   */
   abort(): void;
 }
 
@@ -117,11 +121,19 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     return r;
   });
   finished.catch(() => undefined);
-  const done: Promise<WatchOutput> = Promise.race([finished, overall]).then(() => {
-    const w = parseWatchOutput(out);
-    const fix = fixClock(samples, o.sharedClock);
-    return { ...w, baseNs: toHostNs(w.baseNs, fix), clock: fix };
-  });
+  let aborted = false;
+  const interrupted = () => new InterruptedError(`interrupted: ${spec.purpose ?? 'the watch'} was stopped`);
+  const done: Promise<WatchOutput> = Promise.race([finished, overall]).then(
+    () => {
+      if (aborted) throw interrupted();
+      const w = parseWatchOutput(out);
+      const fix = fixClock(samples, o.sharedClock);
+      return { ...w, baseNs: toHostNs(w.baseNs, fix), clock: fix };
+    },
+    (e: unknown) => {
+      throw aborted ? interrupted() : e;
+    },
+  );
   done.catch(() => undefined);
 
   const readyTimeout = o.readyTimeoutMs ?? 30_000;
@@ -154,7 +166,12 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     baseNs: toHostNs(basePod!, cal),
     done,
     mark,
-    abort: () => child.kill(),
+    abort: () => {
+      aborted = true;
+      child.write('stop\n');
+      child.end();
+      setTimeout(() => child.kill(), 100).unref();
+    },
     async stop() {
       if (!stopped) {
         stopped = true;

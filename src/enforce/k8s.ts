@@ -231,6 +231,9 @@ export class K8sEnforcePlane implements EnforceDataPlane {
             timeoutMs: 300_000,
           }),
         );
+        // The agents read cilium-config only at start, and the chart restarts them on a config change only with
+        // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
+        await this.run(kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'));
         await this.run(waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'));
       } else {
         await this.run(waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"));
