@@ -18,7 +18,7 @@ import { ExecRunner, shellQuote, type CommandSpec, type Runner } from '../exec/r
 import { KindBackend } from '../backends/kind/backend.js';
 import { ClusterBackend } from '../backends/cluster/backend.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
-import { PROBE_CONTAINER, PROBE_DIR, PROBE_PATH, FORTIO_BIN, FORTIO_CONTAINER, RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, pinToNode, type RunNames } from '../backends/k8s/manifests.js';
+import { PROBE_CONTAINER, PROBE_PATH, renderWorkloads, type RunNames } from '../backends/k8s/manifests.js';
 import { CLIENT_POD as K8S_CLIENT_POD } from '../backends/k8s/manifests.js';
 import type { K8sSession } from '../backends/k8s/session.js';
 import { STATIC_PROBE_BIN } from '../backends/k8s/session.js';
@@ -77,57 +77,38 @@ export interface K8sEnforceOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A busybox pod on the client node with the probe's emptyDir, like the client pod's probe container. */
+interface PodTemplate {
+  spec: { containers: Array<{ name: string }>; volumes?: unknown[] } & Record<string, unknown>;
+}
+
+/**
+ * The run's own pods as the session renders them (renderWorkloads): the client pod (its probe container and
+ * emptyDir) and the server Deployment's pod template (fortio serving), so the enforce pods cannot drift from them.
+ */
+function workloadPods(n: RunNames, node: string, v: Versions): { client: PodTemplate; server: PodTemplate } {
+  const [server, client] = renderWorkloads(n, { serverNode: node, clientNode: node }, v) as unknown as [{ spec: { template: PodTemplate } }, PodTemplate];
+  return { client, server: server.spec.template };
+}
+
+/** A probe-only pod on the client node: the client pod's probe container and emptyDir, other labels. */
 export function renderProbePod(n: RunNames, name: string, labels: Record<string, string>, node: string, v: Versions): Manifest {
+  const { client } = workloadPods(n, node, v);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: n.clientNamespace, labels: { ...labels, ...n.runLabel } },
-    spec: {
-      automountServiceAccountToken: false,
-      terminationGracePeriodSeconds: 1,
-      enableServiceLinks: false,
-      securityContext: RESTRICTED_POD_SECURITY,
-      affinity: pinToNode(node),
-      containers: [
-        {
-          name: PROBE_CONTAINER,
-          image: v.load.statImage,
-          command: ['sleep', '2147483647'],
-          volumeMounts: [{ name: PROBE_CONTAINER, mountPath: PROBE_DIR }],
-          resources: { requests: { cpu: '100m', memory: '16Mi' } },
-          securityContext: RESTRICTED_CONTAINER_SECURITY,
-        },
-      ],
-      volumes: [{ name: PROBE_CONTAINER, emptyDir: { sizeLimit: '16Mi' } }],
-    },
+    spec: { ...client.spec, containers: client.spec.containers.filter((c) => c.name === PROBE_CONTAINER) },
   };
 }
 
-/** The new server pod of the new-pod change: the server's labels, fortio serving, on the server's node. */
+/** The new server pod of the new-pod change: the server Deployment's pod (labels, fortio) as a bare Pod, on the server's node. */
 export function renderNewServerPod(n: RunNames, name: string, node: string, v: Versions): Manifest {
+  const { server } = workloadPods(n, node, v);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: n.serverNamespace, labels: { ...SERVER_LABELS, ...n.runLabel } },
-    spec: {
-      automountServiceAccountToken: false,
-      terminationGracePeriodSeconds: 1,
-      enableServiceLinks: false,
-      securityContext: RESTRICTED_POD_SECURITY,
-      affinity: pinToNode(node),
-      containers: [
-        {
-          name: FORTIO_CONTAINER,
-          image: v.load.fortioImage,
-          command: [FORTIO_BIN],
-          args: ['server', '-http-port', String(SERVER_PORT)],
-          ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
-          resources: { requests: { cpu: '100m', memory: '64Mi' } },
-          securityContext: RESTRICTED_CONTAINER_SECURITY,
-        },
-      ],
-    },
+    spec: { ...server.spec },
   };
 }
 

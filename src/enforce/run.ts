@@ -142,42 +142,33 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
           let lateTarget = false;
           if (kind === 'new-pod') {
             const pod = await plane.prepareServerPod(`new-${rep}`);
-            if (pod.ip === null) {
-              // kind/cluster: the pod exists only once attach() created it; the watches start on its address.
-              lateTarget = true;
-              try {
-                applied = await pod.attach();
+            // kind/cluster (ip null): the pod exists only once attach() created it; the watches start on its address.
+            lateTarget = pod.ip === null;
+            let wc: RunningWatch | undefined;
+            let wi: RunningWatch | undefined;
+            const startWatches = async (ip: string) => {
+              target = ip;
+              wc = await watch(CLIENT_POD, ip, { until: 'open' });
+              wi = await watch('intruder', ip, {});
+            };
+            try {
+              if (pod.ip !== null) {
+                await startWatches(pod.ip);
+                await sleep(lead());
+              }
+              applied = await pod.attach();
+              if (lateTarget) {
                 if (!applied.ip) throw new Error('the new pod got no address');
-                target = applied.ip;
-                const wc = await watch(CLIENT_POD, target, { until: 'open' });
-                const wi = await watch('intruder', target, {});
-                try {
-                  out = await wc.done;
-                  await sleep(lead());
-                  intruderTrace = traceFrom(await wi.stop(), applied.startNs);
-                } finally {
-                  await wc.stop().catch(() => undefined);
-                  await wi.stop().catch(() => undefined);
-                }
-              } finally {
-                await pod.remove();
+                await startWatches(applied.ip);
               }
-            } else {
-              target = pod.ip;
-              const wc = await watch(CLIENT_POD, target, { until: 'open' });
-              const wi = await watch('intruder', target, {});
-              try {
-                await sleep(lead());
-                applied = await pod.attach();
-                out = await wc.done;
-                // The intruder keeps probing a little past the client's settling, then stops.
-                await sleep(lead());
-                intruderTrace = traceFrom(await wi.stop(), applied.startNs);
-              } finally {
-                await wc.stop().catch(() => undefined);
-                await wi.stop().catch(() => undefined);
-                await pod.remove();
-              }
+              out = await wc!.done;
+              // The intruder keeps probing a little past the client's settling, then stops.
+              await sleep(lead());
+              intruderTrace = traceFrom(await wi!.stop(), applied.startNs);
+            } finally {
+              await wc?.stop().catch(() => undefined);
+              await wi?.stop().catch(() => undefined);
+              await pod.remove();
             }
           } else {
             if (kind === 'peer-joins') from = 'joiner';

@@ -8,6 +8,8 @@ import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../i
 import { onInterrupt, stepPrinter } from '../process.js';
 import { CHANGES, type ChangeKind } from '../../enforce/plan.js';
 import type { EnforceConfig } from '../../enforce/run.js';
+import type { EnforceResult } from '../../enforce/result.js';
+import type { Runner } from '../../exec/runner.js';
 
 export interface EnforceFlags {
   cni?: string;
@@ -138,13 +140,18 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     }
     progress.step(`enforce run ${runId}: ${p.cni}, ${p.policies} policies, ${p.repetitions} repetitions of ${config.changes.join(', ')}`);
     const { result, path } = await executeEnforce({ runId, backend: 'local', config, plane, outDir: resolve(p.out, runId), progress, signal: interrupt.signal });
-    if (p.json) io.stdout.write(`${JSON.stringify({ runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
-    else io.stdout.write(`\n${formatEnforceSummary(result, path)}\n`);
-    if (interrupt.signal.aborted) return 130;
-    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+    return printEnforceResult(io, p.json, result, path, interrupt.signal.aborted, formatEnforceSummary);
   } finally {
     interrupt.dispose();
   }
+}
+
+/** The summary (or JSON) and the exit code: 0 measured, 1 failed or not enforced, 130 interrupted. */
+function printEnforceResult(io: CommandIo, json: boolean, result: EnforceResult, path: string | null, aborted: boolean, format: (r: EnforceResult, p: string | null) => string): number {
+  if (json) io.stdout.write(`${JSON.stringify({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
+  else io.stdout.write(`\n${format(result, path)}\n`);
+  if (aborted) return 130;
+  return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
 }
 
 /** kind/cluster: the real agents, changes through the API server, watches from the client node's pods (src/enforce/k8s.ts). */
@@ -160,7 +167,7 @@ async function cmdEnforceK8s(p: ParsedEnforceFlags, config: EnforceConfig, runId
   const backend = p.backend as 'kind' | 'cluster';
   const runConfig = runConfigSchema.parse({ cni: p.cni, backend, policies: p.policies, matchPosition: p.matchPosition, seed: p.seed, context: p.context, kubeconfig: p.kubeconfig });
   const outDir = resolve(p.out, runId);
-  const make = (o: { runner?: InstanceType<typeof ExecRunner> | InstanceType<typeof DryRunRunner>; cleanupRunner?: InstanceType<typeof ExecRunner> | InstanceType<typeof DryRunRunner>; signal?: AbortSignal; progress?: ReturnType<typeof stepPrinter> }) => {
+  const make = (o: { runner?: Runner; cleanupRunner?: Runner; signal?: AbortSignal; progress?: ReturnType<typeof stepPrinter> }) => {
     try {
       return new K8sEnforcePlane({ backend, runId, config: runConfig, outDir, ...o });
     } catch (e) {
@@ -183,10 +190,7 @@ async function cmdEnforceK8s(p: ParsedEnforceFlags, config: EnforceConfig, runId
     if (plane instanceof Error) return reportUsage(io, [{ where: '--backend', message: plane.message }]);
     progress.step(`enforce run ${runId} on ${backend}: ${p.cni}, ${p.policies} policies, ${p.repetitions} repetitions of ${config.changes.join(', ')}`);
     const { result, path } = await executeEnforce({ runId, backend, config, plane, outDir, progress, signal: interrupt.signal });
-    if (p.json) io.stdout.write(`${JSON.stringify({ runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
-    else io.stdout.write(`\n${formatEnforceSummary(result, path)}\n`);
-    if (interrupt.signal.aborted) return 130;
-    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+    return printEnforceResult(io, p.json, result, path, interrupt.signal.aborted, formatEnforceSummary);
   } finally {
     interrupt.dispose();
   }
