@@ -2,6 +2,8 @@
 // cb-probe output, and the whole run against a scripted cluster whose `kubectl exec -i … cb-probe watch` is a fake
 // stream simulating a data plane that enforces each change a known time after kubectl was run.
 import { readFileSync } from 'node:fs';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { fakeCluster } from '../backends/k8s/test-support/cluster.js';
 import { restrictedProblems } from '../backends/k8s/manifests.js';
@@ -77,6 +79,18 @@ describe('CNI metrics', () => {
   });
 });
 
+describe('RBAC for enforce on a cluster', () => {
+  const roles = (f: string) => parseAllDocuments(readFileSync(new URL(`../../clusters/${f}`, import.meta.url), 'utf8')).map((d) => d.toJSON() as { metadata: { name: string }; rules: Array<{ resources: string[]; verbs: string[] }> });
+  it('the base role may label pods (peer-joins); the optional metrics role is pods/proxy get and nothing else', () => {
+    const base = roles('rbac-cluster-backend.yaml')[0]!;
+    expect(base.rules.find((r) => r.resources.includes('pods'))!.verbs).toContain('patch');
+    const metrics = roles('rbac-enforce-cni-metrics.yaml');
+    for (const d of metrics) expect(() => new ClusterRole(d as never).validate()).not.toThrow();
+    expect(metrics.map((d) => d.metadata.name)).toEqual(['cni-bench-cni-metrics']);
+    expect(metrics[0]!.rules).toEqual([{ apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] }]);
+  });
+});
+
 describe('manifests', () => {
   it('probe pods and the new server pod pass the schemas and the restricted profile', () => {
     const n = runNames('abcde');
@@ -140,12 +154,13 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
     let stopped = false;
     let finished = false;
     let marks = 0;
+    let settledIndex = -1;
     const finish = () => {
       if (finished) return;
       finished = true;
       clearInterval(tick);
       const rel = (x: bigint) => Number(x - base);
-      const json = { mode: 'watch', base_ns: String(base + o.offset), interval_ns: Number(intervalNs), timeout_ns: Number(timeoutNs), settled_index: -1, realtime: false, start_ns: starts.map(rel), end_ns: starts.map((s, i) => rel(s) + (results[i] === 'open' ? 200_000 : Number(timeoutNs))), result: results, marks_ns: [] };
+      const json = { mode: 'watch', base_ns: String(base + o.offset), interval_ns: Number(intervalNs), timeout_ns: Number(timeoutNs), settled_index: settledIndex, realtime: false, start_ns: starts.map(rel), end_ns: starts.map((s, i) => rel(s) + (results[i] === 'open' ? 200_000 : Number(timeoutNs))), result: results, marks_ns: [] };
       out(`${JSON.stringify(json)}\n`);
       resolveExit({ exitCode: 0, signal: null, stderr: '' });
     };
@@ -160,7 +175,7 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
       for (let t = starts.length ? starts[starts.length - 1]! + intervalNs : base; t <= now - timeoutNs && !stopped; t += intervalNs) {
         starts.push(t);
         results.push(verdict(t) ? 'open' : 'ETIMEDOUT');
-        if (until && results.length >= settle && results.slice(-settle).every((r) => (r === 'open') === (until === 'open'))) stopped = true;
+        if (until && results.length >= settle && results.slice(-settle).every((r) => (r === 'open') === (until === 'open'))) (stopped = true), (settledIndex = results.length - settle);
         if (t - base >= maxNs) stopped = true;
       }
       if (stopped) finish();

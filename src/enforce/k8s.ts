@@ -240,7 +240,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
       const s = await this.scrape();
       if (s.value) return;
       if (performance.now() >= deadline) {
-        this.metricNote = `${src.metric} not available from ${this.metricPod.namespace}/${this.metricPod.name}:${src.port}: ${s.why} (${src.enable})`;
+        this.metricNote = `${src.metric} not available from ${this.metricPod.namespace}/${this.metricPod.name}:${src.port}: ${s.why} (${src.enable}; RBAC: pods/proxy, clusters/rbac-enforce-cni-metrics.yaml)`;
         this.metricPod = null;
         return;
       }
@@ -268,7 +268,25 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     const want = set.policies.map((p) => p.metadata.name);
     for (const name of want) if (!this.policies.has(name)) throw new K8sEnforceError(`policy ${name} of the enforce set has no counterpart in the run's namespaces`);
     await this.applyDiff(want, 'initial state');
-    return { ...report.modelState, installedBy: 'server-side apply (session install, then np-isolate, then the starting state)', cniMetric: this.metricPod ? `${this.metricSource!.metric} from ${this.metricPod.namespace}/${this.metricPod.name}` : this.metricNote ?? 'none' };
+    const allowClient = [...this.policies.values()].find((p) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client')!.metadata.name;
+    const waitedMs = await this.waitState(want.includes(allowClient));
+    return {
+      startingStateMs: waitedMs, ...report.modelState, installedBy: 'server-side apply (session install, then np-isolate, then the starting state)', cniMetric: this.metricPod ? `${this.metricSource!.metric} from ${this.metricPod.namespace}/${this.metricPod.name}` : this.metricNote ?? 'none' };
+  }
+
+  /**
+   * The agents apply a change asynchronously: before the first measured change, the starting state must be in
+   * force, or its precondition would fail for reasons of setup. A watch from the client until 20 probes in a row
+   * show it (60 s at most); returns how long that took, ms.
+   */
+  private async waitState(open: boolean): Promise<number> {
+    if (this.runner.dryRun) return 0;
+    const t = performance.now();
+    this.o.progress?.step(`waiting until the starting state is in force (client ${open ? 'allowed' : 'denied'})`);
+    const w = await this.watch('client', this.session.serverIp, { intervalUs: 1000, timeoutMs: 100, maxMs: 60_000, until: open ? 'open' : 'closed', settle: 20 });
+    const out = await w.done;
+    if (out.settledIndex < 0) throw new K8sEnforceError(`the starting state (client ${open ? 'allowed' : 'denied'}) was not in force 60 s after it was applied`);
+    return Math.round(performance.now() - t);
   }
 
   private get config() {
