@@ -52,6 +52,9 @@ const cases: Record<string, string[]> = {
   'verify cluster cilium': ['verify', '--backend', 'cluster', ...kc, '--cni', 'cilium', '--dry-run'],
   'enforce local calico': ['enforce', '--backend', 'local', '--cni', 'calico', '--policies', '10', '--dry-run'],
   'enforce local cilium': ['enforce', '--backend', 'local', '--cni', 'cilium', '--policies', '10', '--dry-run'],
+  'enforce kind cilium': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],
+  'enforce kind calico': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'enforce cluster calico': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
 };
 
 describe('dry-run plans (snapshot through the built CLI)', () => {

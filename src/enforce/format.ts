@@ -5,6 +5,21 @@ import type { EnforceResult } from './result.js';
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
 const ci = (c: [number | null, number | null]) => `[${f(c[0])}, ${f(c[1])}]`;
 
+/** kind/cluster: the CNI's own figure and the clock bound of this change's observations. */
+function k8sLines(r: EnforceResult, change: string): string[] {
+  const obs = r.observations.filter((o) => o.change === change && o.k8s);
+  if (!obs.length) return [];
+  const cni = obs.map((o) => o.k8s!.cniMetric).filter((c): c is NonNullable<typeof c> => c !== null && c.countDelta > 0);
+  const bounds = obs.map((o) => o.k8s!.clock?.boundNs ?? null).filter((b): b is number => b !== null);
+  const note = obs.map((o) => o.k8s!.cniMetricNote).find((x) => x) ?? 'none';
+  return [
+    cni.length
+      ? `  CNI's own figure     ${cni[0]!.metric}: mean ${f(cni.reduce((a, c) => a + c.sumDeltaMs, 0) / cni.reduce((a, c) => a + c.countDelta, 0))} ms over ${cni.length} of ${obs.length} repetitions`
+      : `  CNI's own figure     not recorded: ${note}`,
+    `  clock                ${bounds.length && Math.max(...bounds) === 0 ? 'one clock (verified on every watch)' : `probe times within ±${f(Math.max(...bounds) / 1e6, 2)} ms of this machine's clock (worst watch)`}`,
+  ];
+}
+
 export function formatEnforceSummary(r: EnforceResult, path: string | null): string {
   const m = r.meta;
   const lines = [
@@ -24,7 +39,10 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
         ...(s.cniAddMs && s.cniAddMs.count
           ? [`  of which CNI ADD     p50 ${f(s.cniAddMs.p50)} ms ${ci(s.cniAddMs.ci95.p50)}   (the pod's interface and routes, before the agent is told; the change starts with it)`]
           : []),
-        `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`,
+        m.backend === 'local'
+          ? `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`
+          : `  API call (kubectl)   p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms   (part of the time to enforcement)`,
+        ...k8sLines(r, s.change),
         `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,
       );
     }

@@ -31,11 +31,27 @@ export interface AppliedChange {
   report: ModelUpdateReport;
   /** For a new pod: the CNI ADD (veth, address, routes), ms. The change starts with it (startNs); the agent is told after. */
   attachMs?: number;
+  /** kind/cluster, new pod: its address, known only once the pod exists (prepareServerPod gave null). */
+  ip?: string;
+  /** kind/cluster: how the change went through the API server, and the CNI's own figure (src/enforce/k8s.ts). */
+  k8s?: K8sChangeRecord;
+}
+
+/** What a kind/cluster plane records of one change besides the probes (the result's observation.k8s). */
+export interface K8sChangeRecord {
+  command: string;
+  apiMs: number;
+  /** new-pod: the first probe started this long after the change (the pod had no address before). */
+  watchStartedMs: number | null;
+  cniMetric: { metric: string; pod: string; countDelta: number; sumDeltaMs: number; meanMs: number | null; scrapedAfterMs: number } | null;
+  cniMetricNote: string | null;
 }
 
 export interface EnforceDataPlane {
   readonly cni: CniName;
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
+  /** How the change's start and the probes are put on one clock (the result's meta.probe.clock); default: one local CLOCK_MONOTONIC. */
+  readonly clockDescription?: string;
   up(): Promise<void>;
   /** The initial state, by the model's full install (setup, not measured). */
   install(set: PolicySet): Promise<Record<string, number | string | boolean>>;
@@ -43,8 +59,11 @@ export interface EnforceDataPlane {
   setPolicies(set: PolicySet): Promise<AppliedChange>;
   /** A pod's labels change (inventory), incrementally. */
   setLabels(pod: string, labels: Record<string, string>): Promise<AppliedChange>;
-  /** Creates a server pod's sandbox and echo server; `attach` does its CNI ADD and tells the agent. */
-  prepareServerPod(name: string): Promise<{ ip: string; attach(): Promise<AppliedChange>; remove(): Promise<void> }>;
+  /**
+   * Creates a server pod's sandbox and echo server; `attach` does its CNI ADD and tells the agent. kind/cluster:
+   * ip is null — the pod is created by attach() (the change) and its address is known only then (AppliedChange.ip).
+   */
+  prepareServerPod(name: string): Promise<{ ip: string | null; attach(): Promise<AppliedChange>; remove(): Promise<void> }>;
   ipOf(pod: string): string;
   watch(from: string, target: string, s: WatchSettings): Promise<RunningWatch>;
   down(): Promise<void>;

@@ -39,6 +39,24 @@ export const observationSchema = z.object({
   probes: traceSchema,
   /** new-pod: the denied intruder's probes of the new pod. */
   intruderProbes: traceSchema.nullable(),
+  /** kind/cluster only: the API call, the clock fix of the watch, the CNI's own figure (src/enforce/k8s.ts). */
+  k8s: z
+    .object({
+      /** What was sent to the API server (kubectl apply/delete/label/create). */
+      command: z.string(),
+      /** kubectl's round trip, ms: the API server had stored the change when it returned. */
+      apiMs: z.number(),
+      /** new-pod: the first probe started this long after the change (the pod had no address before). */
+      watchStartedMs: z.number().nullable(),
+      clock: z
+        .object({ method: z.enum(['shared', 'offset']), offsetNs: z.number(), boundNs: z.number(), rttNs: z.number(), samples: z.number().int(), note: z.string() })
+        .nullable(),
+      cniMetric: z
+        .object({ metric: z.string(), pod: z.string(), countDelta: z.number(), sumDeltaMs: z.number(), meanMs: z.number().nullable(), scrapedAfterMs: z.number() })
+        .nullable(),
+      cniMetricNote: z.string().nullable(),
+    })
+    .optional(),
 });
 
 const statSchema = summarySchema;

@@ -139,21 +139,35 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
           let applied: AppliedChange;
           let intruderTrace: ProbeTrace | null = null;
           let out;
+          let lateTarget = false;
           if (kind === 'new-pod') {
             const pod = await plane.prepareServerPod(`new-${rep}`);
-            target = pod.ip;
-            const wc = await watch(CLIENT_POD, target, { until: 'open' });
-            const wi = await watch('intruder', target, {});
+            // kind/cluster (ip null): the pod exists only once attach() created it; the watches start on its address.
+            lateTarget = pod.ip === null;
+            let wc: RunningWatch | undefined;
+            let wi: RunningWatch | undefined;
+            const startWatches = async (ip: string) => {
+              target = ip;
+              wc = await watch(CLIENT_POD, ip, { until: 'open' });
+              wi = await watch('intruder', ip, {});
+            };
             try {
-              await sleep(lead());
+              if (pod.ip !== null) {
+                await startWatches(pod.ip);
+                await sleep(lead());
+              }
               applied = await pod.attach();
-              out = await wc.done;
+              if (lateTarget) {
+                if (!applied.ip) throw new Error('the new pod got no address');
+                await startWatches(applied.ip);
+              }
+              out = await wc!.done;
               // The intruder keeps probing a little past the client's settling, then stops.
               await sleep(lead());
-              intruderTrace = traceFrom(await wi.stop(), applied.startNs);
+              intruderTrace = traceFrom(await wi!.stop(), applied.startNs);
             } finally {
-              await wc.stop().catch(() => undefined);
-              await wi.stop().catch(() => undefined);
+              await wc?.stop().catch(() => undefined);
+              await wi?.stop().catch(() => undefined);
               await pod.remove();
             }
           } else {
@@ -172,7 +186,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             if (kind === 'allow-removed') open = false;
             if (kind === 'peer-joins') await plane.setLabels('joiner', { ...JOINER_LABELS });
           }
-          const trace = traceFrom(out, applied.startNs);
+          const trace = traceFrom(out!, applied!.startNs);
           const flip = analyzeFlip(trace, expect, config.settle);
           const failOpen = kind === 'allow-removed' ? revocationWindow(trace, flip, intervalMs) : intruderTrace ? analyzeLeak(intruderTrace, intervalMs) : null;
           observations.push({
@@ -181,7 +195,8 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             expect,
             from,
             target,
-            preconditionHeld: flip.preconditionHeld,
+            // A pod that did not exist before cannot be probed before: its absence is the precondition.
+            preconditionHeld: lateTarget || flip.preconditionHeld,
             enforcedMs: flip.enforcedMs,
             lastOldMs: flip.lastOldMs,
             bracketMs: flip.bracketMs,
@@ -191,6 +206,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             failOpen,
             probes: trace,
             intruderProbes: intruderTrace,
+            ...(applied!.k8s ? { k8s: { ...applied!.k8s, watchStartedMs: lateTarget && trace.startUs.length ? trace.startUs[0]! / 1000 : null, clock: out!.clock ?? null } } : {}),
           });
         }
       }
@@ -225,7 +241,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
         timeoutFrom: timeoutFromNote ?? (config.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms'),
         deadlineMs: config.deadlineMs,
         settle: config.settle,
-        clock: 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',
+        clock: plane.clockDescription ?? 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',
       },
       repetitions: config.repetitions,
       changes: changeOrder(config.changes),
@@ -286,7 +302,7 @@ export async function planEnforceDry(plane: EnforceDataPlane & { watchSpec?(from
       await tryUpdate(() => plane.setLabels('joiner', { ...JOINER_LABELS }));
     } else {
       const pod = await plane.prepareServerPod('new-0');
-      lines.push(describe(kind, CLIENT_POD, pod.ip, 'open'), describe(kind, 'intruder', pod.ip));
+      lines.push(describe(kind, CLIENT_POD, pod.ip ?? '<new-pod-ip>', 'open'), describe(kind, 'intruder', pod.ip ?? '<new-pod-ip>'));
       await tryUpdate(() => pod.attach());
       await tryUpdate(() => pod.remove());
     }

@@ -41,8 +41,14 @@ describe('parseEnforceFlags', () => {
     if (r.ok) return;
     expect(r.problems.map((p) => p.where).sort()).toEqual(['--changes', '--cni', '--interval-us', '--policies', '--probe-timeout-ms']);
   });
-  it('kind and cluster are refused with a reason', () => {
-    const r = parseEnforceFlags({ cni: 'calico', backend: 'kind' });
-    expect(!r.ok && r.problems[0]!.message).toMatch(/not built yet/);
+  it('kind is accepted; cluster needs an explicit target; none and --pin-cpu are local only', () => {
+    expect(parseEnforceFlags({ cni: 'calico', backend: 'kind' }).ok).toBe(true);
+    expect(parseEnforceFlags({ cni: 'calico', backend: 'cluster', context: 'ctx' }).ok).toBe(true);
+    const noTarget = parseEnforceFlags({ cni: 'calico', backend: 'cluster' });
+    expect(!noTarget.ok && noTarget.problems[0]).toMatchObject({ where: '--context', message: expect.stringMatching(/explicit --context/) });
+    const none = parseEnforceFlags({ cni: 'none', backend: 'kind' });
+    expect(!none.ok && none.problems[0]!.where).toBe('--cni');
+    const pin = parseEnforceFlags({ cni: 'cilium', backend: 'kind', pinCpu: '1' });
+    expect(!pin.ok && pin.problems[0]!.where).toBe('--pin-cpu');
   });
 });

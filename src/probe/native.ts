@@ -359,11 +359,21 @@ const watchSettingsSchema = z.object({
 
 export function planWatch(opts: { netns: string; target: string; port: number } & WatchSettings & Placement): CommandSpec {
   const s = validate(watchSettingsSchema, opts, 'watch settings');
+  const argv = watchArgv(PROBE_BIN, opts);
+  return { argv, netns: opts.netns, timeoutMs: s.maxMs + s.timeoutMs + 10_000, purpose: `watch ${opts.target}:${opts.port} every ${s.intervalUs} µs` };
+}
+
+/**
+ * The watch's argv for the probe at `bin` (validated). `controlStdin`: marks and stop come on stdin (kind/cluster,
+ * behind `kubectl exec -i`, where signals do not reach the probe).
+ */
+export function watchArgv(bin: string, opts: { target: string; port: number; controlStdin?: boolean } & WatchSettings & Placement): string[] {
+  const s = validate(watchSettingsSchema, opts, 'watch settings');
   validate(ipSchema, opts.target, 'watch target');
   validate(portSchema, opts.port, 'watch port');
   validate(cpusSchema, opts.cpus, 'watch cpus');
   const argv = [
-    PROBE_BIN, 'watch',
+    bin, 'watch',
     '--target', opts.target,
     '--port', String(opts.port),
     '--interval-us', String(s.intervalUs),
@@ -372,8 +382,9 @@ export function planWatch(opts: { netns: string; target: string; port: number } 
   ];
   if (s.until) argv.push('--until', s.until, '--settle', String(s.settle ?? 5));
   if (s.realtime) argv.push('--realtime');
+  if (opts.controlStdin) argv.push('--control-stdin');
   argv.push(...cpuArgs(opts.cpus));
-  return { argv, netns: opts.netns, timeoutMs: s.maxMs + s.timeoutMs + 10_000, purpose: `watch ${opts.target}:${opts.port} every ${s.intervalUs} µs` };
+  return argv;
 }
 
 const watchOutputSchema = z.object({
@@ -386,6 +397,7 @@ const watchOutputSchema = z.object({
   start_ns: z.array(nonNegInt),
   end_ns: z.array(nonNegInt),
   result: z.array(z.string().regex(/^(open|[A-Z][A-Z0-9_]*)$/)),
+  marks_ns: z.array(nonNegInt).optional(),
 });
 
 export interface WatchOutput {
@@ -401,6 +413,10 @@ export interface WatchOutput {
   endNs: number[];
   /** 'open' or the errno name that ended the connect (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH…). */
   result: string[];
+  /** --control-stdin: when each "mark" line was read, ns after baseNs. */
+  marksNs?: number[];
+  /** kind/cluster: how the pod's clock was put on this machine's (src/enforce/k8s-clock.ts); baseNs is then on it. */
+  clock?: { method: 'shared' | 'offset'; offsetNs: number; boundNs: number; rttNs: number; samples: number; note: string };
 }
 
 export function parseWatchOutput(stdout: string): WatchOutput {
@@ -416,7 +432,7 @@ export function parseWatchOutput(stdout: string): WatchOutput {
   if (o.end_ns.length !== o.start_ns.length || o.result.length !== o.start_ns.length) {
     throw new ProbeError(`cb-probe watch output: ${o.start_ns.length} starts, ${o.end_ns.length} ends, ${o.result.length} results`);
   }
-  return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, realtime: o.realtime, startNs: o.start_ns, endNs: o.end_ns, result: o.result };
+  return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, realtime: o.realtime, startNs: o.start_ns, endNs: o.end_ns, result: o.result, ...(o.marks_ns ? { marksNs: o.marks_ns } : {}) };
 }
 
 export interface RunningWatch {

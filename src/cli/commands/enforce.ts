@@ -8,6 +8,8 @@ import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../i
 import { onInterrupt, stepPrinter } from '../process.js';
 import { CHANGES, type ChangeKind } from '../../enforce/plan.js';
 import type { EnforceConfig } from '../../enforce/run.js';
+import type { EnforceResult } from '../../enforce/result.js';
+import type { Runner } from '../../exec/runner.js';
 
 export interface EnforceFlags {
   cni?: string;
@@ -22,6 +24,8 @@ export interface EnforceFlags {
   matchPosition?: string;
   seed?: string;
   pinCpu?: string;
+  context?: string;
+  kubeconfig?: string;
   out?: string;
   json?: boolean;
   dryRun?: boolean;
@@ -47,6 +51,8 @@ const flagsSchema = z.object({
   matchPosition: z.enum(['first', 'last']).default('last'),
   seed: whole(0, 2 ** 31 - 1).default(1),
   pinCpu: whole(0, 1023).optional(),
+  context: z.string().min(1).optional(),
+  kubeconfig: z.string().min(1).optional(),
   out: z.string().default('results'),
   json: z.boolean().default(false),
   dryRun: z.boolean().default(false),
@@ -63,11 +69,11 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
       problems: r.error.issues.map((i) => ({ where: `--${String(i.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: i.message })),
     };
   }
-  if (r.data.backend !== 'local') {
-    return {
-      ok: false,
-      problems: [{ where: '--backend', message: `bench enforce runs on the local backend only so far; ${r.data.backend} (real agents through the API server) is not built yet` }],
-    };
+  if (r.data.backend === 'cluster' && !r.data.context && !r.data.kubeconfig) {
+    return { ok: false, problems: [{ where: '--context', message: 'the cluster backend needs an explicit --context NAME or --kubeconfig FILE; it never uses the current context implicitly' }] };
+  }
+  if (r.data.backend !== 'local' && (r.data.cni === 'none' || r.data.pinCpu !== undefined)) {
+    return { ok: false, problems: [{ where: r.data.cni === 'none' ? '--cni' : '--pin-cpu', message: r.data.cni === 'none' ? `--cni none has no real CNI on ${r.data.backend}; use the local backend` : `--pin-cpu applies to the local backend only (the probes run in pods)` }] };
   }
   return { ok: true, value: r.data };
 }
@@ -103,6 +109,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
       import('../../probe/native.js'),
     ]);
   const runId = newRunId();
+  if (p.backend !== 'local') return cmdEnforceK8s(p, config, runId, io);
   if (p.dryRun) {
     const runner = new DryRunRunner();
     let plane;
@@ -133,10 +140,57 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     }
     progress.step(`enforce run ${runId}: ${p.cni}, ${p.policies} policies, ${p.repetitions} repetitions of ${config.changes.join(', ')}`);
     const { result, path } = await executeEnforce({ runId, backend: 'local', config, plane, outDir: resolve(p.out, runId), progress, signal: interrupt.signal });
-    if (p.json) io.stdout.write(`${JSON.stringify({ runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
-    else io.stdout.write(`\n${formatEnforceSummary(result, path)}\n`);
-    if (interrupt.signal.aborted) return 130;
-    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+    return printEnforceResult(io, p.json, result, path, interrupt.signal.aborted, formatEnforceSummary);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+/** The summary (or JSON) and the exit code: 0 measured, 1 failed or not enforced, 130 interrupted. */
+function printEnforceResult(io: CommandIo, json: boolean, result: EnforceResult, path: string | null, aborted: boolean, format: (r: EnforceResult, p: string | null) => string): number {
+  if (json) io.stdout.write(`${JSON.stringify({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }, null, 2)}\n`);
+  else io.stdout.write(`\n${format(result, path)}\n`);
+  if (aborted) return 130;
+  return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+}
+
+/** kind/cluster: the real agents, changes through the API server, watches from the client node's pods (src/enforce/k8s.ts). */
+async function cmdEnforceK8s(p: ParsedEnforceFlags, config: EnforceConfig, runId: string, io: CommandIo): Promise<number> {
+  const [{ resolve }, { ExecRunner, DryRunRunner, renderPlan }, { runConfigSchema }, { K8sEnforcePlane }, { executeEnforce, planEnforceDry }, { formatEnforceSummary }] = await Promise.all([
+    import('node:path'),
+    import('../../exec/runner.js'),
+    import('../../config/schema.js'),
+    import('../../enforce/k8s.js'),
+    import('../../enforce/run.js'),
+    import('../../enforce/format.js'),
+  ]);
+  const backend = p.backend as 'kind' | 'cluster';
+  const runConfig = runConfigSchema.parse({ cni: p.cni, backend, policies: p.policies, matchPosition: p.matchPosition, seed: p.seed, context: p.context, kubeconfig: p.kubeconfig });
+  const outDir = resolve(p.out, runId);
+  const make = (o: { runner?: Runner; cleanupRunner?: Runner; signal?: AbortSignal; progress?: ReturnType<typeof stepPrinter> }) => {
+    try {
+      return new K8sEnforcePlane({ backend, runId, config: runConfig, outDir, ...o });
+    } catch (e) {
+      if ((e as { kind?: string }).kind === 'usage') return e as Error;
+      throw e;
+    }
+  };
+  if (p.dryRun) {
+    const runner = new DryRunRunner();
+    const plane = make({ runner, cleanupRunner: runner });
+    if (plane instanceof Error) return reportUsage(io, [{ where: '--backend', message: plane.message }]);
+    const watches = await planEnforceDry(plane, config);
+    io.stdout.write(`# enforce plan for run ${runId} on the ${backend} backend (dry run: nothing was executed)\n# clock: ${plane.clockDescription}\n${renderPlan(runner.log)}\n# watch probes (kubectl exec -i, one per change, started before it; new-pod: started on the pod's address once it has one):\n${watches.map((w) => `#   ${w}`).join('\n')}\n`);
+    return EXIT_OK;
+  }
+  const interrupt = onInterrupt('stopping and cleaning up');
+  try {
+    const progress = stepPrinter(!p.json);
+    const plane = make({ runner: new ExecRunner(interrupt.signal), signal: interrupt.signal, progress });
+    if (plane instanceof Error) return reportUsage(io, [{ where: '--backend', message: plane.message }]);
+    progress.step(`enforce run ${runId} on ${backend}: ${p.cni}, ${p.policies} policies, ${p.repetitions} repetitions of ${config.changes.join(', ')}`);
+    const { result, path } = await executeEnforce({ runId, backend, config, plane, outDir, progress, signal: interrupt.signal });
+    return printEnforceResult(io, p.json, result, path, interrupt.signal.aborted, formatEnforceSummary);
   } finally {
     interrupt.dispose();
   }
@@ -150,14 +204,16 @@ export function register(program: Command): void {
     .option('--policies <n>', `filler policies selecting the server, in place during every change (0..${MAX_POLICIES}, default 0)`)
     .option('--repetitions <n>', 'repetitions of each change (default 5)')
     .option('--changes <list>', `comma-separated subset of ${CHANGES.join(',')} (default all)`)
-    .option('--backend <name>', 'local (kind and cluster: not built yet)')
+    .option('--backend <name>', 'local (default), kind (a throw-away kind cluster) or cluster (an existing one: --context/--kubeconfig)')
     .option('--interval-us <n>', 'probe cadence, µs: a new connect starts this often (100..1000, default 1000)')
     .option('--probe-timeout-ms <n>', "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)")
     .option('--deadline-ms <n>', 'longest wait for a change to be seen before it counts as not enforced (default 10000)')
     .option('--settle <n>', 'consecutive probes with the new verdict that count as enforced (default 5)')
     .option('--match-position <pos>', "where the client's allowing policy sits in evaluation order: first|last (default last)")
     .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
-    .option('--pin-cpu <n>', 'run the watch probes on this CPU')
+    .option('--pin-cpu <n>', 'run the watch probes on this CPU (local)')
+    .option('--context <name>', 'cluster backend: the kubeconfig context to use (never the current one implicitly)')
+    .option('--kubeconfig <file>', 'cluster backend: the kubeconfig file')
     .option('--out <dir>', 'results directory (default results)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--dry-run', 'print the plan (every command) without running anything')

@@ -6,7 +6,7 @@
 //                   [--cpu N ...]
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
 //   cb-probe watch  --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed]
-//                   [--settle K] [--realtime] [--cpu N ...]
+//                   [--settle K] [--realtime] [--control-stdin] [--cpu N ...]
 //
 // Exit codes: 0 ok, 1 failure (check: refused/timeout; others: runtime error), 2 usage error.
 #define _GNU_SOURCE
@@ -52,7 +52,7 @@ static const char usage_text[] =
     "[--timeout-ms T] [--cpu N ...]\n"
     "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n"
     "  cb-probe watch --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed] "
-    "[--settle K] [--realtime] [--cpu N ...]\n";
+    "[--settle K] [--realtime] [--control-stdin] [--cpu N ...]\n";
 
 static void usage_error(const char *fmt, ...) {
   va_list ap;
@@ -546,6 +546,14 @@ static int cmd_check(int argc, char **argv) {
 // the timeout. Every probe's start and end are CLOCK_MONOTONIC (Node's process.hrtime.bigint()), printed as
 // offsets from base_ns. The first stdout line, "watching <base_ns>", says probing has begun; the JSON follows at
 // the end. SIGTERM/SIGINT stop new probes; the ones in flight finish (at most --timeout-ms) and are reported.
+//
+// --control-stdin (kind/cluster, where the watch runs in a pod behind `kubectl exec -i` and signals do not reach
+// it): each line "mark" read from stdin is timestamped on the probes' clock and echoed at once as
+// "mark <i> <ns>" (ns after base_ns), so the harness can place the moment it issued a change on this clock, within
+// the round trip it sees; a line "stop", or EOF on stdin, stops new probes like SIGTERM. The marks are also in the
+// JSON as marks_ns.
+#define WATCH_MAX_MARKS 4096
+#define WATCH_STDIN UINT64_MAX - 1
 
 #define WATCH_OPEN 0
 static volatile sig_atomic_t watch_stop;
@@ -565,9 +573,10 @@ static int cmd_watch(int argc, char **argv) {
                                  {"interval-us", required_argument, 0, 'i'}, {"timeout-ms", required_argument, 0, 'T'},
                                  {"max-ms", required_argument, 0, 'D'},      {"until", required_argument, 0, 'U'},
                                  {"settle", required_argument, 0, 'S'},      {"cpu", required_argument, 0, 'C'},
-                                 {"realtime", no_argument, 0, 'R'},          {0, 0, 0, 0}};
+                                 {"realtime", no_argument, 0, 'R'},          {"control-stdin", no_argument, 0, 'I'},
+                                 {0, 0, 0, 0}};
   const char *target = NULL, *until = NULL;
-  int realtime = 0;
+  int realtime = 0, control = 0;
   long port = -1, interval_us = 1000, timeout_ms = 20, max_ms = 10000, settle = 5;
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -581,6 +590,7 @@ static int cmd_watch(int argc, char **argv) {
       case 'S': settle = parse_long("settle", optarg, 1, 100000); break;
       case 'C': add_pin(optarg); break;
       case 'R': realtime = 1; break;
+      case 'I': control = 1; break;
       default: usage_error("watch: unknown option");
     }
   }
@@ -618,6 +628,14 @@ static int cmd_watch(int argc, char **argv) {
   if (ep < 0 || tfd < 0) die("epoll/timerfd");
   struct epoll_event tev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) < 0) die("epoll_ctl timerfd");
+  static uint64_t marks[WATCH_MAX_MARKS];
+  long nmarks = 0;
+  char cbuf[256];
+  size_t clen = 0;
+  if (control) {
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = WATCH_STDIN};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) < 0) die("epoll_ctl stdin");
+  }
 
   const uint64_t interval = (uint64_t)interval_us * 1000ull, timeout = (uint64_t)timeout_ms * 1000000ull;
   uint64_t base = mono_ns();
@@ -698,6 +716,34 @@ static int cmd_watch(int argc, char **argv) {
         (void)r;
         continue;
       }
+      if (evs[i].data.u64 == WATCH_STDIN) {
+        uint64_t at = mono_ns();  // before the read: the line was there when epoll said so
+        ssize_t r = read(0, cbuf + clen, sizeof(cbuf) - 1 - clen);
+        if (r <= 0) {
+          if (r < 0 && errno == EINTR) continue;
+          watch_stop = 1;  // EOF (the harness went away) or an error: stop like SIGTERM
+          epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+          continue;
+        }
+        clen += (size_t)r;
+        char *nl;
+        while ((nl = memchr(cbuf, '\n', clen))) {
+          *nl = '\0';
+          if (!strcmp(cbuf, "mark") && nmarks < WATCH_MAX_MARKS) {
+            marks[nmarks] = at;
+            printf("mark %ld %llu\n", nmarks, (unsigned long long)(at - base));
+            fflush(stdout);
+            nmarks++;
+          } else if (!strcmp(cbuf, "stop")) {
+            watch_stop = 1;
+          }
+          size_t used = (size_t)(nl - cbuf) + 1;
+          memmove(cbuf, nl + 1, clen - used);
+          clen -= used;
+        }
+        if (clen == sizeof(cbuf) - 1) clen = 0;  // an overlong line: dropped
+        continue;
+      }
       struct wprobe *p = &pr[evs[i].data.u64];
       if (p->result != -1) continue;
       int err = 0;
@@ -719,6 +765,10 @@ static int cmd_watch(int argc, char **argv) {
   for (long i = 0; i < started; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)(pr[i].end - base));
   printf("],\"result\":[");
   for (long i = 0; i < started; i++) printf(i ? ",\"%s\"" : "\"%s\"", pr[i].result == WATCH_OPEN ? "open" : err_name(pr[i].result));
+  if (control) {
+    printf("],\"marks_ns\":[");
+    for (long i = 0; i < nmarks; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)(marks[i] - base));
+  }
   printf("]}\n");
   if (fflush(stdout) != 0) die("write stdout");
   return 0;
