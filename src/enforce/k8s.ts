@@ -262,7 +262,8 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     // The session's install: filler peers as pods, fillers in batches, allow-client last, and the wait until the
     // allowed client connects and the denied one does not. Then the isolating policy, then allow-client removed
     // when the wanted state is closed: the starting state, not measured.
-    const report = await this.session.installPolicies(benchmarkPolicySet(this.config));
+    const w = this.session.workload;
+    const report = await this.session.installPolicies(benchmarkPolicySet(this.config, w.namespaces, w.runLabel));
     const have = new Set(n > 0 ? [...this.policies.keys()].filter((k) => k !== 'np-isolate') : []);
     this.current = have;
     const want = set.policies.map((p) => p.metadata.name);
