@@ -78,7 +78,8 @@ function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 // ------------------------------------------------------------------------------------------------ planners
 
-export function planServer(opts: { netns: string; ports: number[]; udp?: boolean; bind?: string } & Placement): CommandSpec {
+/** `batch`: run the server SCHED_BATCH (it never preempts the client on wake-up; see cb-probe.c). */
+export function planServer(opts: { netns: string; ports: number[]; udp?: boolean; bind?: string; batch?: boolean } & Placement): CommandSpec {
   validate(z.array(portSchema).min(1).max(1024), opts.ports, 'probe server ports');
   validate(cpusSchema, opts.cpus, 'probe server cpus');
   if (opts.bind !== undefined) validate(ipSchema, opts.bind, 'probe server bind address');
@@ -86,6 +87,7 @@ export function planServer(opts: { netns: string; ports: number[]; udp?: boolean
   if (opts.bind !== undefined) argv.push('--bind', opts.bind);
   if (opts.udp) argv.push('--udp');
   argv.push(...cpuArgs(opts.cpus));
+  if (opts.batch) argv.push('--batch');
   return { argv, netns: opts.netns, purpose: `echo server on port${opts.ports.length > 1 ? 's' : ''} ${opts.ports.join(',')}` };
 }
 

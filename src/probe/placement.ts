@@ -17,13 +17,20 @@ export const SOFTIRQ_PINNED = (cpu: number) =>
   `on CPU ${cpu}: receive packet steering (rps_cpus) of every veth in the run's own namespaces is set to CPU ${cpu}, so receive softirqs run where client and server run`;
 export const SOFTIRQ_FREE = "wherever the sender runs (veth receive is processed in the sending CPU's softirq; RPS left unset)";
 
+/** Why a pinned server runs SCHED_BATCH (cb-probe server --batch). */
+export const BATCH_SERVER =
+  "the echo server runs SCHED_BATCH, so its wake-ups never preempt the client inside a timed connect (on one CPU a normal server's wake-up sometimes did and sometimes did not, in phases: connect p50 came in two modes ~50% apart)";
+
+/** Does this placement put client and server on one CPU (and so want the batch server)? */
+export const sharesOneCpu = (p: CpuPlacement): boolean => (p.mode === 'auto' || p.mode === 'explicit') && p.cpus?.length === 1;
+
 /** Decides the placement from the choice and the machine; pure, so the reason text is testable. */
 export function choosePlacement(choice: PinCpuChoice, cpus: number): CpuPlacement {
   if (choice === 'off') {
     return { mode: 'off', cpus: null, softirq: SOFTIRQ_FREE, reason: '--pin-cpu off: the scheduler places client, server and softirq work; expect run-to-run differences on small or shared machines' };
   }
   if (typeof choice === 'number') {
-    return { mode: 'explicit', cpus: [choice], softirq: SOFTIRQ_PINNED(choice), reason: `--pin-cpu ${choice}: client, server and their packets' softirq work on CPU ${choice}, as asked` };
+    return { mode: 'explicit', cpus: [choice], softirq: SOFTIRQ_PINNED(choice), reason: `--pin-cpu ${choice}: client, server and their packets' softirq work on CPU ${choice}, as asked; ${BATCH_SERVER}` };
   }
   const cpu = autoCpu(cpus);
   return {
@@ -32,7 +39,8 @@ export function choosePlacement(choice: PinCpuChoice, cpus: number): CpuPlacemen
     softirq: SOFTIRQ_PINNED(cpu),
     reason:
       `default: client, server and their packets' softirq work on one CPU (${cpu}, the last of ${cpus}; CPU 0 takes most host interrupts), ` +
-      'so no packet or wake-up crosses CPUs: cross-CPU wake-ups cost tens of µs on a VM and made repeated unpinned runs disagree by multiples',
+      'so no packet or wake-up crosses CPUs: cross-CPU wake-ups cost tens of µs on a VM and made repeated unpinned runs disagree by multiples; ' +
+      BATCH_SERVER,
   };
 }
 

@@ -7,7 +7,7 @@ import { resolveEndpoints } from '../../policy/resolve.js';
 import type { Inventory, PodInfo } from '../../policy/types.js';
 import { planClient, planServer, runClient, startDetachedServer, startServer, type RunningServer } from '../../probe/native.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
-import { choosePlacement, planRpsPinning } from '../../probe/placement.js';
+import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
 import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from './models.js';
@@ -124,7 +124,7 @@ export class LocalBackend implements BenchBackend {
     const cpu = this.cpuPlacement.cpus?.[0];
     if (cpu !== undefined) for (const cmd of planRpsPinning(this.veths, cpu)) await this.runner.run(cmd);
     if (this.runner.dryRun) return;
-    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus }), purpose: 'start the probe server' });
+    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server' });
   }
 
   async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {

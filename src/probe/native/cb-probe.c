@@ -1,7 +1,7 @@
 // cb-probe: the benchmark's load generator and echo server, in C so that the harness's own latency floor stays
 // close to a bare connect() loop (Node's event loop would add tens of microseconds per sample).
 //
-//   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...]
+//   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]
 //   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
 //                   [--cpu N ...]
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
@@ -47,7 +47,7 @@ static const char *prog = "cb-probe";
 
 static const char usage_text[] =
     "usage:\n"
-    "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...]\n"
+    "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]\n"
     "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
     "[--timeout-ms T] [--cpu N ...]\n"
     "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n"
@@ -236,8 +236,9 @@ static int open_listener(const char *bind_ip, int port, int type) {
 static int cmd_server(int argc, char **argv) {
   static struct option opts[] = {
       {"port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'}, {"udp", no_argument, 0, 'u'},
-      {"cpu", required_argument, 0, 'C'},  {0, 0, 0, 0}};
+      {"cpu", required_argument, 0, 'C'},  {"batch", no_argument, 0, 'B'}, {0, 0, 0, 0}};
   static struct server s;
+  int batch = 0;
   int ports[MAX_PORTS];
   const char *bind_ip = "0.0.0.0";
   int c;
@@ -250,6 +251,7 @@ static int cmd_server(int argc, char **argv) {
       case 'b': bind_ip = optarg; break;
       case 'u': s.udp = 1; break;
       case 'C': add_pin(optarg); break;
+      case 'B': batch = 1; break;
       default: usage_error("server: unknown option");
     }
   }
@@ -269,6 +271,15 @@ static int cmd_server(int argc, char **argv) {
     if (s.udp) s.udp_fds[i] = open_listener(bind_ip, ports[i], SOCK_DGRAM);
   }
   apply_pins();
+  // --batch: SCHED_BATCH for the server and every worker it starts (set before they start; threads inherit it).
+  // When client and server share a CPU, a normal server's wake-up may preempt the client inside its timed
+  // connect(), and whether it does flips in phases (the scheduler's lag accounting): two modes ~50% apart in
+  // one run. A batch task never preempts on wake-up (kernel/sched/fair.c, check_preempt_wakeup_fair); it runs
+  // when the client blocks or at the tick, so the server's work stays outside the client's timed window.
+  if (batch) {
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) die("sched_setscheduler (--batch)");
+  }
   // One worker per CPU we may run on, up to 8.
   cpu_set_t allowed;
   int ncpu = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
