@@ -2,27 +2,16 @@
 // the flag or the file:line:column it came from. Pure apart from reading the scenario file.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import type { Problem } from '../errors.js';
+// Kept for importers outside this change (src/backends/registry.ts); the type lives in src/errors.ts.
+export type { Problem } from '../errors.js';
 import { CNIS, runConfigSchema, scenarioSchema, type RunConfig, type Scenario } from './schema.js';
-
-export interface Problem {
-  /** Where: `--policies`, or `scenarios/x.yaml:4:3`. */
-  where: string;
-  message: string;
-  /** A required setting that is absent: not worth saying when the scenario file that may set it did not load. */
-  missing?: true;
-}
+import { yamlErrorLocation, yamlLocation } from './yaml-location.js';
 
 /** Drops "required" problems when the scenario file was invalid (it may well set what they ask for). */
 export const unlessScenarioFailed = (problems: Problem[], scenarioFailed: boolean) => (scenarioFailed ? problems.filter((p) => !p.missing) : problems);
-
-export class ConfigError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
 
 export interface LoadedScenario {
   path: string;
@@ -33,27 +22,6 @@ export interface LoadedScenario {
 export type RawFlags = Record<string, string | boolean | string[] | undefined>;
 
 const kebab = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
-function locate(doc: Document, lines: LineCounter, path: PropertyKey[], unknownKey?: string): string {
-  let node: unknown = doc.contents;
-  let keyNode: YamlNode | undefined;
-  for (const seg of path) {
-    if (!node || typeof node !== 'object' || !('get' in node)) break;
-    const coll = node as { get(k: unknown, keep: true): unknown; items?: Array<{ key: unknown }> };
-    const next = coll.get(seg, true);
-    if (next === undefined) break;
-    node = next;
-  }
-  if (unknownKey !== undefined && isMap(node)) {
-    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === unknownKey);
-    if (pair && isScalar(pair.key)) keyNode = pair.key;
-  }
-  const target = (keyNode ?? node) as YamlNode | undefined;
-  const offset = target?.range?.[0];
-  if (offset === undefined) return '';
-  const { line, col } = lines.linePos(offset);
-  return `:${line}:${col}`;
-}
 
 const got = (input: unknown) => (input === undefined ? '' : `, got ${JSON.stringify(input)}`);
 
@@ -89,9 +57,8 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const problems: Problem[] = [];
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     const message = e.code === 'MULTIPLE_DOCS' ? "a scenario file holds one YAML document; this one has a second after '---' (put each scenario in its own file)" : `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
-    problems.push({ where: `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`, message });
+    problems.push({ where: yamlErrorLocation(path, e, lines), message });
   }
   if (problems.length) return { problems };
   let data: unknown;
@@ -110,13 +77,13 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         problems.push({
-          where: `${path}${locate(doc, lines, issue.path, key)}`,
+          where: yamlLocation(path, doc, lines, issue.path, key),
           message: `unknown key '${key}' (known keys: ${Object.keys(scenarioSchema.shape).join(', ')})`,
         });
       }
     } else {
       const key = issue.path.map(String).join('.');
-      problems.push({ where: `${path}${locate(doc, lines, issue.path)}`, message: `${key}${issue.code === 'invalid_union' ? '' : ': '}${issue.code === 'invalid_union' ? describeUnionKey(issue) : `${describeIssue(issue)}${got(issue.input)}`}` });
+      problems.push({ where: yamlLocation(path, doc, lines, issue.path), message: `${key}${issue.code === 'invalid_union' ? '' : ': '}${issue.code === 'invalid_union' ? describeUnionKey(issue) : `${describeIssue(issue)}${got(issue.input)}`}` });
     }
   }
   return { problems };
