@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Problem } from '../errors.js';
 // Kept for importers outside this change (src/backends/registry.ts); the type lives in src/errors.ts.
 export type { Problem } from '../errors.js';
@@ -21,7 +21,8 @@ export interface LoadedScenario {
 /** Flags as commander hands them over: strings, booleans, or undefined when not given. */
 export type RawFlags = Record<string, string | boolean | string[] | undefined>;
 
-const kebab = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** The flag of a setting: `timeoutMs` → `--timeout-ms`. */
+export const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 const got = (input: unknown) => (input === undefined ? '' : `, got ${JSON.stringify(input)}`);
 
@@ -100,17 +101,30 @@ export function loadScenarioFile(path: string): { scenario?: Scenario; problems:
   return parseScenario(path, text);
 }
 
-const NUMERIC_FLAGS = new Set(['policies', 'samples', 'warmup', 'concurrency', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu']);
+/** The words a number setting takes instead of a number (pinCpu: auto, off); undefined for a setting that takes no number. */
+function numberWords(schema: z.ZodType): string[] | undefined {
+  const inner = schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+  if (inner instanceof z.ZodNumber) return [];
+  if (inner instanceof z.ZodUnion && inner.options.some((o) => o instanceof z.ZodNumber)) return inner.options.flatMap((o) => (o instanceof z.ZodEnum ? (o.options as string[]) : []));
+  return undefined;
+}
+
+/** Settings that take a whole number, read off the run config schema, with the words they take instead. */
+const NUMBER_SETTINGS = new Map(Object.entries(runConfigSchema.shape).flatMap(([key, schema]) => {
+  const words = numberWords(schema as z.ZodType);
+  return words ? [[key, words] as const] : [];
+}));
 
 /** Converts commander's strings to typed values, reporting unparsable ones. */
 export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
-    if (key === 'pinCpu' && (value === 'auto' || value === 'off')) out[key] = value;
-    else if (NUMERIC_FLAGS.has(key) && typeof value === 'string') {
+    const words = NUMBER_SETTINGS.get(key);
+    if (words?.includes(String(value))) out[key] = value;
+    else if (words && typeof value === 'string') {
       if (!/^[-+]?\d+$/.test(value.trim())) {
-        problems.push({ where: kebab(key), message: `expected a whole number${key === 'pinCpu' ? ", 'auto' or 'off'" : ''}, got '${value}'` });
+        problems.push({ where: flagName(key), message: `expected a whole number${words.length ? `, ${words.map((w) => `'${w}'`).join(' or ')}` : ''}, got '${value}'` });
         continue;
       }
       out[key] = Number(value);
@@ -143,12 +157,12 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const k of issue.keys) problems.push({ where: kebab(k), message: 'unknown option' });
+        for (const k of issue.keys) problems.push({ where: flagName(k), message: 'unknown option' });
       } else {
         const key = String(issue.path[0] ?? '');
         if (key === 'cni' && merged.cni === undefined) continue; // already reported as required
         const fromScenario = scenario && flags[key] === undefined && key in scenario.scenario;
-        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : kebab(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
+        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : flagName(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
       }
     }
   }

@@ -40,13 +40,19 @@ function wholeNumber(flag: string, value: string | undefined, min: number, max: 
   return Number(value);
 }
 
+/** Does the verify grid run on a Kubernetes cluster (kind, cluster) rather than on local namespaces? */
+const runsOnK8s = (backend: string) => backend === 'kind' || backend === 'cluster';
+
+/** A real cluster answers through `kubectl exec`: upstream's 1 s probe timeout, fewer execs in flight. */
+const verifyDefaults = (onK8s: boolean) => (onK8s ? { timeoutMs: 1_000, parallelism: 8 } : { timeoutMs: 300, parallelism: 32 });
+
 export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const problems: Problem[] = [];
   const cni = flags.cni as CniName | undefined;
   if (cni === undefined && !flags.list) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}` });
   if (cni !== undefined && !CNIS.includes(cni)) problems.push({ where: '--cni', message: `must be one of ${CNIS.join(', ')}, got '${cni}'` });
   const backend = flags.backend;
-  const onK8s = backend === 'kind' || backend === 'cluster';
+  const onK8s = runsOnK8s(backend);
   if (backend !== 'local' && !onK8s) problems.push({ where: '--backend', message: `must be local, kind or cluster, got '${backend}'` });
   if (onK8s && cni === 'none') problems.push({ where: '--cni', message: `'none' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` });
   if (backend === 'cluster' && !flags.context && !flags.kubeconfig) {
@@ -55,10 +61,10 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   if (backend !== 'cluster' && (flags.context || flags.kubeconfig)) problems.push({ where: flags.context ? '--context' : '--kubeconfig', message: 'only for --backend cluster' });
   if (!onK8s && flags.dryRun) problems.push({ where: '--dry-run', message: 'only for --backend kind|cluster (the local grid is planned in-process; --list shows every case)' });
   if (!onK8s && flags.keep) problems.push({ where: '--keep', message: 'only for --backend kind|cluster' });
-  // A real cluster answers through `kubectl exec`: upstream's 1 s probe timeout, fewer execs in flight.
-  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, onK8s ? 1_000 : 300, problems);
+  const defaults = verifyDefaults(onK8s);
+  const timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 10, 60_000, defaults.timeoutMs, problems);
   const retries = wholeNumber('--retries', flags.retries, 0, 10, 2, problems);
-  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, onK8s ? 8 : 32, problems);
+  const parallelism = wholeNumber('--parallel', flags.parallel, 1, 256, defaults.parallelism, problems);
   const fillers = wholeNumber('--policies', flags.policies, 0, 20_000, 0, problems);
   const iptablesBackend = flags.iptablesBackend as IptablesBackendName | undefined;
   if (iptablesBackend !== undefined && !IPTABLES_BACKENDS.includes(iptablesBackend)) {
