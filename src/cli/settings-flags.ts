@@ -28,6 +28,9 @@ export const SETTING_FLAGS = {
 
 export type SettingKey = keyof typeof SETTING_FLAGS;
 
+/** The measurement settings bench run and bench sweep both take, in their help order. */
+export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
+
 /** The shared declaration of one setting's flag. */
 export function settingOption(key: SettingKey): Option {
   const f: { arg?: string; help: string } = SETTING_FLAGS[key];

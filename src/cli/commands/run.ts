@@ -11,21 +11,12 @@ import { checkBackendCni, selectBackend } from '../../backends/registry.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK } from '../io.js';
 import { outputOption, outputPathProblem } from '../outputs.js';
-import { declareFlags, type FlagList } from '../settings-flags.js';
+import { MEASUREMENT_SETTINGS, declareFlags, type FlagList } from '../settings-flags.js';
 
 const runFlags = (): FlagList => [
   new Option('--cni <name>', `CNI data plane: ${CNIS.join('|')}`),
   new Option('--policies <n>', `number of NetworkPolicies selecting the server (0..${MAX_POLICIES})`),
-  'backend',
-  'samples',
-  'warmup',
-  'concurrency',
-  'placement',
-  'matchPosition',
-  'seed',
-  'timeoutMs',
-  'policyMapCapacity',
-  'pinCpu',
+  ...MEASUREMENT_SETTINGS,
   new Option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)'),
   'iptablesBackend',
   'endpointLockdownOnPolicyOverflow',

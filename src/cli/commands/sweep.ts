@@ -9,7 +9,7 @@ import type { Problem } from '../../errors.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
 import { outputOption } from '../outputs.js';
-import { declareFlags, settingsOf, type FlagList } from '../settings-flags.js';
+import { MEASUREMENT_SETTINGS, declareFlags, settingsOf, type FlagList } from '../settings-flags.js';
 
 const sweepFlags = (): FlagList => [
   new Option('--cni <list>', `comma-separated CNIs: ${CNIS.join(',')}`),
@@ -18,16 +18,7 @@ const sweepFlags = (): FlagList => [
   new Option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it'),
   new Option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points'),
   new Option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)'),
-  'backend',
-  'samples',
-  'warmup',
-  'concurrency',
-  'placement',
-  'matchPosition',
-  'seed',
-  'timeoutMs',
-  'policyMapCapacity',
-  'pinCpu',
+  ...MEASUREMENT_SETTINGS,
   outputOption('--out <dir>', 'results root (default results)', 'dir'),
   'iptablesBackend',
   'measure',
