@@ -17,8 +17,6 @@ import { register as registerReport } from './commands/report.js';
 import { register as registerCompare } from './commands/compare.js';
 import { register as registerEnforce } from './commands/enforce.js';
 
-export { EXIT_OK, EXIT_FAIL, EXIT_USAGE };
-
 function packageVersion(): string {
   // main.ts sits two levels below the package root both as src/cli/main.ts and as dist/cli/main.js.
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -3,7 +3,7 @@
 import { isMap, isScalar, type Document, type LineCounter, type Node as YamlNode, type YAMLError } from 'yaml';
 
 /** `file:line:col`, or just `file` when there is no position. */
-export const atPosition = (file: string, pos: { line: number; col: number } | undefined): string => `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
+const atPosition = (file: string, pos: { line: number; col: number } | undefined): string => `${file}${pos ? `:${pos.line}:${pos.col}` : ''}`;
 
 /**
  * The location of the node at `path` in `doc` (followed as far as it exists), or of the key `key` in the map

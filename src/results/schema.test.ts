@@ -17,6 +17,21 @@ describe('error records in result files', () => {
     expect(errorRecord('measure', new TypeError('x is undefined')).kind).toBe('internal');
   });
 
+  it('record a tagged error that is no BenchError yet by its tag or class name', () => {
+    class Tagged extends Error {
+      readonly kind = 'k8s-step';
+    }
+    class FortioOutputError extends Error {
+      readonly kind = 'fortio-output';
+    }
+    class ManifestError extends Error {}
+    expect(errorRecord('setup', new Tagged('step failed')).kind).toBe('k8s-step');
+    expect(errorRecord('measure', new FortioOutputError('bad json')).kind).toBe('probe');
+    const m = new ManifestError('invalid');
+    m.name = 'ManifestError';
+    expect(errorRecord('setup', m).kind).toBe('manifest');
+  });
+
   it('say interrupted, stage and kind, when the run was being stopped, whatever error surfaced', () => {
     expect(errorRecord('measure', new Error('killed'), { interrupted: true })).toEqual({ stage: 'interrupted', message: 'killed', kind: 'interrupted' });
     expect(errorRecord('measure', new InterruptedError()).kind).toBe('interrupted');

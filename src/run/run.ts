@@ -125,5 +125,3 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const path = writeResult(opts.outDir, result);
   return { result, path };
 }
-
-export const resultPathFor = (dir: string) => join(dir, 'result.json');
