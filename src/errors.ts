@@ -33,6 +33,27 @@ export class InterruptedError extends BenchError {
   }
 }
 
+/** One thing wrong with the input, and where: a flag (`--policies`), or `file:line:col` of a scenario, case or result file. */
+export interface Problem {
+  where: string;
+  message: string;
+  /** A required setting that is absent: not worth saying when the scenario file that may set it did not load. */
+  missing?: true;
+}
+
+/**
+ * Bad input: flags, a scenario or case file, a result or sweep file given as input. Carries every problem found
+ * (validation reports them all at once); the message is one `where: message` line per problem.
+ */
+export class InputError extends BenchError {
+  constructor(
+    readonly problems: Problem[],
+    options?: ErrorOptions,
+  ) {
+    super('usage', problems.map((p) => `${p.where}: ${p.message}`).join('\n'), options);
+  }
+}
+
 /** The kind of any thrown value: a BenchError's own, an abort as `interrupted`, anything else `internal`. */
 export function errorKind(e: unknown): ErrorKind {
   if (e instanceof BenchError) return e.kind;

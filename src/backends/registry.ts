@@ -1,7 +1,7 @@
 // Which backends exist, which CNIs each can run, and how `--backend auto` chooses. Capabilities are declared
 // here as data so the rest of the code never branches on a CNI or backend name to decide what is possible.
 import type { BackendChoice, BackendName, CniName } from '../config/schema.js';
-import type { Problem } from '../config/load.js';
+import type { Problem } from '../errors.js';
 import { BenchError } from '../errors.js';
 import { localModel, localModelNames } from './local/models.js';
 import { CNI_PROFILES } from './k8s/cni.js';

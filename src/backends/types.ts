@@ -5,6 +5,7 @@ import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.j
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
 import type { WorkloadTarget } from '../workload/workload.js';
+import { BenchError } from '../errors.js';
 
 export interface ModelDescription {
   /** Short name: "Calico-style iptables model", "Cilium (kind)". */
@@ -82,10 +83,8 @@ export interface BenchBackend {
 }
 
 /** A failure the user can act on, tagged with its domain so results and exit codes can tell them apart. */
-export class CapacityError extends Error {
-  readonly kind = 'capacity';
+export class CapacityError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CapacityError';
+    super('capacity', message);
   }
 }

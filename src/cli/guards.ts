@@ -2,14 +2,8 @@
 // last one silently winning hides a typo or a pasted command line) and output paths that cannot be written.
 // Both run before the command's action, so nothing is created when they fail.
 import type { Command, Option } from 'commander';
+import { InputError, type Problem } from '../errors.js';
 import { outputProblems } from './outputs.js';
-
-export class GuardError extends Error {
-  constructor(readonly problems: Array<{ where: string; message: string }>) {
-    super(problems.map((p) => `${p.where}: ${p.message}`).join('\n'));
-    this.name = 'GuardError';
-  }
-}
 
 /** Flags meant to be given several times say so in their help ("repeatable"), or are variadic. */
 export const isRepeatable = (o: Option) => o.variadic || /\brepeatable\b/i.test(o.description);
@@ -29,13 +23,13 @@ export function installGuards(program: Command): void {
     }
   }
   program.hook('preAction', (_this, action) => {
-    const problems: Array<{ where: string; message: string }> = [];
+    const problems: Problem[] = [];
     for (const [o, n] of seen.get(action) ?? []) {
       if (n > 1 && !isRepeatable(o)) problems.push({ where: o.long ?? o.flags, message: `given ${n} times; give it once (the command would silently use the last value)` });
     }
     // Defaults are the command's business (it knows whether it will write there); given paths are checked here.
     const given = Object.fromEntries(Object.entries(action.opts()).filter(([k]) => action.getOptionValueSource(k) !== 'default'));
     problems.push(...outputProblems(action.options as readonly Option[], given));
-    if (problems.length) throw new GuardError(problems);
+    if (problems.length) throw new InputError(problems);
   });
 }

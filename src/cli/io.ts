@@ -1,4 +1,6 @@
 // What a command writes to; tests pass buffers, the CLI passes the process streams.
+import type { Problem } from '../errors.js';
+
 export interface CommandIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
@@ -10,7 +12,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
 export const EXIT_USAGE = 2;
 
-export function reportUsage(io: CommandIo, problems: Array<{ where: string; message: string }>): number {
+/** Every problem of an input error on stderr; the usage exit code. */
+export function reportUsage(io: CommandIo, problems: readonly Problem[]): number {
   io.stderr.write(`bench: invalid input\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}\n`);
   return EXIT_USAGE;
 }

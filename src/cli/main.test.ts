@@ -1,28 +1,14 @@
-import { describe, expect, it, vi } from 'vitest';
-import { main } from './main.js';
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runBench, tempDir } from './test-support/cli.js';
 import { checkBackendCni, selectBackend } from '../backends/registry.js';
 import { formatChecks, kernelAtLeast, runDoctor } from './doctor.js';
 import { FakeRunner } from '../exec/runner.js';
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    process.exitCode = undefined;
-    const code = await main(['node', 'bench', ...argv]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
-
 describe('bench CLI input errors', () => {
   it('exits 2 and lists every problem', async () => {
-    const r = await capture(['run', '--cni', 'weave', '--policies', '-1', '--concurrency', 'x', '--backend', 'local']);
+    const r = await runBench(['run', '--cni', 'weave', '--policies', '-1', '--concurrency', 'x', '--backend', 'local']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--cni: must be one of none, flannel, calico, cilium/);
     expect(r.stderr).toMatch(/--policies: must be at least 0/);
@@ -30,22 +16,19 @@ describe('bench CLI input errors', () => {
   });
 
   it('names the scenario file and line of an unknown key', async () => {
-    const { writeFileSync, mkdtempSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'cb-')), 'bad.yaml');
+    const file = join(tempDir(), 'bad.yaml');
     writeFileSync(file, 'cni: calico\npolicies: 10\nwarmpu: 5\n');
-    const r = await capture(['run', '--scenario', file, '--backend', 'local']);
+    const r = await runBench(['run', '--scenario', file, '--backend', 'local']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${file}:3:1: unknown key 'warmpu'`);
   });
 
   it('exits 2 on an unknown option', async () => {
-    expect((await capture(['run', '--cni', 'none', '--polices', '3'])).code).toBe(2);
+    expect((await runBench(['run', '--cni', 'none', '--polices', '3'])).code).toBe(2);
   });
 
   it('prints generated policies as YAML', async () => {
-    const r = await capture(['policies', '--policies', '2']);
+    const r = await runBench(['policies', '--policies', '2']);
     expect(r.code).toBe(0);
     expect(r.stdout.match(/kind: NetworkPolicy/g)).toHaveLength(3);
     expect(r.stdout).toContain('cni-bench/role: allow-client');

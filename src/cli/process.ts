@@ -1,6 +1,7 @@
 // What every long-running command shares with the process around it: Ctrl-C handling, step output, and the
 // look for Docker/kind that `--backend auto` needs.
 import type { Environment } from '../backends/registry.js';
+import { InterruptedError } from '../errors.js';
 
 export interface Interrupt {
   signal: AbortSignal;
@@ -38,7 +39,7 @@ export function onInterrupt(what: string, write: (s: string) => void = (s) => vo
     }
     first = sig;
     safeWrite(`\n${sig}: ${what}${sig === 'SIGHUP' ? '' : ' (press again to exit at once)'}\n`);
-    ctl.abort(new Error(`interrupted by ${sig}`));
+    ctl.abort(new InterruptedError(`interrupted by ${sig}`));
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   return {

@@ -1,31 +1,14 @@
 // Bad input of every class a demanding user tries, through the real CLI entry point: each gets exit 2 and a
 // message that names the flag or file, before any work starts or anything is created.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from './main.js';
+import { bufferIo, runBench, tempDir } from './test-support/cli.js';
 import { writeResult } from '../results/io.js';
 import { syntheticResult } from '../report/test-support/fixtures.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    process.exitCode = undefined;
-    const code = await main(['node', 'bench', ...argv]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), 'cb-rel-'));
+const tmp = () => tempDir('cb-rel-');
 
 /** A directory with two good result files (calico at 0 and 100 policies). */
 function resultsDir(machine?: Parameters<typeof syntheticResult>[0]['machine']): string {
@@ -50,7 +33,7 @@ describe('output paths are checked before any work', () => {
     ['verify --junit /nonexistent/v.xml', () => ['verify', '--list', '--case', 'default-deny-ingress', '--junit', '/nonexistent-cb-dir/v.xml'], /--junit: directory \/nonexistent-cb-dir does not exist/],
     ['verify --junit <a directory>', () => ['verify', '--list', '--case', 'default-deny-ingress', '--junit', tmp()], /--junit: .* is a directory; give a file name/],
   ])('%s: exit 2, named, nothing run', async (_name, argv, message) => {
-    const r = await capture(argv(file()));
+    const r = await runBench(argv(file()));
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe('');
@@ -59,50 +42,50 @@ describe('output paths are checked before any work', () => {
   it('report --out and compare --output: refused before reading or writing anything', async () => {
     const dir = resultsDir();
     const f = file();
-    const report = await capture(['report', dir, '--out', f]);
+    const report = await runBench(['report', dir, '--out', f]);
     expect(report.code).toBe(2);
     expect(report.stderr).toMatch(/--out: .* exists and is not a directory/);
     expect(report.stderr).not.toMatch(/analysed/);
-    const perfdash = await capture(['report', dir, '--format', 'perfdash', '-o', '/proc/x/y.json']);
+    const perfdash = await runBench(['report', dir, '--format', 'perfdash', '-o', '/proc/x/y.json']);
     expect(perfdash.code).toBe(2);
     expect(perfdash.stderr).toMatch(/-o|--output/);
-    const compare = await capture(['compare', dir, dir, '--output', join(f, 'x.md')]);
+    const compare = await runBench(['compare', dir, dir, '--output', join(f, 'x.md')]);
     expect(compare.code).toBe(2);
     expect(compare.stderr).toMatch(/--output: cannot create .* is a file, not a directory/);
     expect(compare.stdout).toBe('');
     // A good path still works, and '-' means stdout for perfdash.
-    expect((await capture(['report', dir, '--format', 'perfdash', '-o', '-'])).code).toBe(0);
+    expect((await runBench(['report', dir, '--format', 'perfdash', '-o', '-'])).code).toBe(0);
   });
 });
 
 describe('flags', () => {
   it('--version prints the version in package.json', async () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-    const r = await capture(['--version']);
+    const r = await runBench(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(pkg.version);
   });
 
   it('a flag given twice is refused (the last one used to win silently); repeatable ones are not', async () => {
-    const r = await capture(['run', '--cni', 'none', '--policies', '10', '--policies', '20', '--backend', 'local', '--dry-run']);
+    const r = await runBench(['run', '--cni', 'none', '--policies', '10', '--policies', '20', '--backend', 'local', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--policies: given 2 times/);
-    const s = await capture(['sweep', '--cni', 'none', '--cni', 'flannel', '--dry-run', '--backend', 'local']);
+    const s = await runBench(['sweep', '--cni', 'none', '--cni', 'flannel', '--dry-run', '--backend', 'local']);
     expect(s.code).toBe(2);
     expect(s.stderr).toMatch(/--cni: given 2 times/);
-    const ok = await capture(['verify', '--list', '--case', 'default-deny-ingress', '--case', 'default-deny-egress']);
+    const ok = await runBench(['verify', '--list', '--case', 'default-deny-ingress', '--case', 'default-deny-egress']);
     expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('--context and --kubeconfig are refused on a backend that is not cluster', async () => {
-    const r = await capture(['run', '--cni', 'none', '--backend', 'local', '--context', 'prod', '--dry-run']);
+    const r = await runBench(['run', '--cni', 'none', '--backend', 'local', '--context', 'prod', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--context: only for --backend cluster/);
   });
 
   it('an empty sweep is refused, not written as a "complete" sweep of 0 points', async () => {
     const out = tmp();
-    const r = await capture(['sweep', '--cni', '', '--policies', '', '--backend', 'local', '--out', out]);
+    const r = await runBench(['sweep', '--cni', '', '--policies', '', '--backend', 'local', '--out', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--cni: empty list/);
     expect(r.stderr).toMatch(/--policies: empty list/);
@@ -117,7 +100,7 @@ describe('the kind backend without its tools', () => {
     const out = tmp();
     const emptyBin = tmp();
     vi.stubEnv('PATH', emptyBin);
-    const r = await capture(['run', '--cni', 'flannel', '--backend', 'kind', '--out', out, '--samples', '10', '--warmup', '0']);
+    const r = await runBench(['run', '--cni', 'flannel', '--backend', 'kind', '--out', out, '--samples', '10', '--warmup', '0']);
     vi.unstubAllEnvs();
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
@@ -134,7 +117,7 @@ describe('scenario files', () => {
 
   it('says what value is wrong and which are allowed; no "--cni: required" when the file sets cni', async () => {
     const f = scenario('cni: [none, weave]\npolicies: many\n');
-    const r = await capture(['run', '--scenario', f, '--backend', 'local']);
+    const r = await runBench(['run', '--scenario', f, '--backend', 'local']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${f}:1:6: cni[1] must be one of none, flannel, calico, cilium`);
     expect(r.stderr).toMatch(/got "weave"/);
@@ -145,14 +128,14 @@ describe('scenario files', () => {
 
   it('two YAML documents, and an alias bomb: exit 2 with the file name and no library hint', async () => {
     const two = scenario('cni: none\n---\ncni: flannel\n');
-    const r = await capture(['run', '--scenario', two, '--backend', 'local']);
+    const r = await runBench(['run', '--scenario', two, '--backend', 'local']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${two}:2:1: a scenario file holds one YAML document`);
     expect(r.stderr).not.toMatch(/parseAllDocuments/);
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
     for (const [i, name] of ['b', 'c', 'd', 'e', 'f'].entries()) levels.push(`${name}: &${name} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`);
     const bomb = scenario(`${levels.join('\n')}\n`);
-    const b = await capture(['run', '--scenario', bomb, '--backend', 'local']);
+    const b = await runBench(['run', '--scenario', bomb, '--backend', 'local']);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain(`${bomb}: YAML: too many alias`);
   });
@@ -176,11 +159,11 @@ describe('result files are validated on read, summaries recomputed', () => {
   ])('%s: compare and report name the file and exit 2', async (_name, mutate, message) => {
     const bad = corrupt(mutate);
     const good = resultsDir();
-    const c = await capture(['compare', good, bad]);
+    const c = await runBench(['compare', good, bad]);
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(message);
     expect(c.stderr).toMatch(/corrupted or was edited/);
-    const r = await capture(['report', bad, '--format', 'md', '--out', tmp()]);
+    const r = await runBench(['report', bad, '--format', 'md', '--out', tmp()]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
@@ -207,13 +190,13 @@ describe('report across machines', () => {
     const b = resultsDir({ hostname: 'host-b', cpus: 16, kernel: '6.8.0' });
     const parent = tmp();
     mkdirSync(join(parent, 'x'));
-    const r = await capture(['report', a, b, '--format', 'md', '--out', parent]);
+    const r = await runBench(['report', a, b, '--format', 'md', '--out', parent]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/results from 2 machines/);
     expect(r.stderr).toMatch(/host-a \(kernel 6\.1\.0-test, 2 × Synthetic CPU\)/);
     expect(r.stderr).toMatch(/host-b \(kernel 6\.8\.0, 16 × Synthetic CPU\)/);
     expect(existsSync(join(parent, 'report.md'))).toBe(false);
-    const forced = await capture(['report', a, b, '--format', 'md', '--out', parent, '--allow-mixed-machines']);
+    const forced = await runBench(['report', a, b, '--format', 'md', '--out', parent, '--allow-mixed-machines']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(/warning: mixing results from 2 machines/);
   });
@@ -225,10 +208,6 @@ describe('sweep --resume of a sweep that is still running', () => {
     const { SWEEP_LOCK_FILE } = await import('../sweep/manifest.js');
     const { lockContent } = await import('../identity/locks.js');
     const out = tmp();
-    const io = () => {
-      const buf = { stdout: '', stderr: '' };
-      return { buf, io: { stdout: { write: (s: string) => (buf.stdout += s) }, stderr: { write: (s: string) => (buf.stderr += s) } } };
-    };
     const calls: string[] = [];
     const runPoint: import('../sweep/sweep.js').PointRunner = async ({ point, runId, outDir, sweep }) => {
       calls.push(point.key);
@@ -239,33 +218,33 @@ describe('sweep --resume of a sweep that is still running', () => {
     };
     // A sweep interrupted after its first point.
     const ctl = new AbortController();
-    const first = io();
+    const first = bufferIo();
     const stopAfterOne: typeof runPoint = async (a) => {
       const o = await runPoint(a);
       ctl.abort();
       return o;
     };
-    expect(await cmdSweep({ cni: 'none', policies: '0,10', repetitions: '2', backend: 'local', out }, first.io, { runPoint: stopAfterOne, signal: ctl.signal })).toBe(130);
+    expect(await cmdSweep({ cni: 'none', policies: '0,10', repetitions: '2', backend: 'local', out }, first, { runPoint: stopAfterOne, signal: ctl.signal })).toBe(130);
     const id = readdirSync(out).find((d) => d.startsWith('sweep-'))!;
     const lock = join(out, id, SWEEP_LOCK_FILE);
     expect(existsSync(lock)).toBe(false); // released when it stopped
     // Another process (this test's parent stands in) is running it.
     writeFileSync(lock, lockContent(process.ppid));
-    const second = io();
-    expect(await cmdSweep({ resume: id, out }, second.io, { runPoint })).toBe(2);
-    expect(second.buf.stderr).toMatch(new RegExp(`--resume: sweep ${id} is still running \\(pid ${process.ppid}\\)`));
+    const second = bufferIo();
+    expect(await cmdSweep({ resume: id, out }, second, { runPoint })).toBe(2);
+    expect(second.err()).toMatch(new RegExp(`--resume: sweep ${id} is still running \\(pid ${process.ppid}\\)`));
     expect(calls).toHaveLength(1);
     // A lock left by a dead process does not block.
     writeFileSync(lock, '999999999\n');
-    const third = io();
-    expect(await cmdSweep({ resume: id, out }, third.io, { runPoint })).toBe(0);
+    const third = bufferIo();
+    expect(await cmdSweep({ resume: id, out }, third, { runPoint })).toBe(0);
     expect(calls).toHaveLength(4);
   });
 });
 
 describe('conflicting flags', () => {
   it('sweep --retry-failed without --resume is refused', async () => {
-    const r = await capture(['sweep', '--cni', 'none', '--retry-failed', '--dry-run', '--backend', 'local']);
+    const r = await runBench(['sweep', '--cni', 'none', '--retry-failed', '--dry-run', '--backend', 'local']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--retry-failed: only with --resume/);
   });
@@ -273,7 +252,7 @@ describe('conflicting flags', () => {
   it('verify --backend kind without kind: exit 2 naming bench doctor', async () => {
     vi.stubEnv('PATH', tmp());
     try {
-      const r = await capture(['verify', '--cni', 'calico', '--backend', 'kind', '--out', tmp()]);
+      const r = await runBench(['verify', '--cni', 'calico', '--backend', 'kind', '--out', tmp()]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/the kind backend needs .* run 'bench doctor'/);
       expect(r.stderr).not.toMatch(/invalid configuration/);
@@ -285,17 +264,17 @@ describe('conflicting flags', () => {
 
 describe('verify on nothing', () => {
   it('cases that expect no denied connection are refused: they would call any data plane "enforced"', async () => {
-    const r = await capture(['verify', '--cni', 'calico', '--case', 'selects-no-pod']);
+    const r = await runBench(['verify', '--cni', 'calico', '--case', 'selects-no-pod']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--case: the selected cases \(selects-no-pod\) expect no denied connection/);
     const f = join(tmp(), 'c.yaml');
     writeFileSync(f, 'name: nothing\ndescription: d\npolicies: []\n');
-    const c = await capture(['verify', '--cni', 'calico', '--cases', f]);
+    const c = await runBench(['verify', '--cni', 'calico', '--cases', f]);
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(/--cases: the selected cases \(nothing\) expect no denied connection/);
     const e = join(tmp(), 'empty.yaml');
     writeFileSync(e, '');
-    const empty = await capture(['verify', '--cni', 'calico', '--cases', e]);
+    const empty = await runBench(['verify', '--cni', 'calico', '--cases', e]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/holds no cases/);
   });

@@ -85,3 +85,16 @@ describe('scenario files', () => {
     expect(resolveRunConfig({ cni: 'calico', iptablesBackend: 'xt' }).problems[0]).toMatchObject({ where: '--iptables-backend' });
   });
 });
+
+describe('flag strings of number settings (read off the run config schema)', () => {
+  it('become numbers; a setting that also takes words keeps them, and says so when given neither', () => {
+    expect(resolveRunConfig({ cni: 'none', timeoutMs: '250', pinCpu: 'off', policyMapCapacity: '512' }).config).toMatchObject({ timeoutMs: 250, pinCpu: 'off', policyMapCapacity: 512 });
+    expect(resolveRunConfig({ cni: 'none', pinCpu: 'auto' }).config?.pinCpu).toBe('auto');
+    const { problems } = resolveRunConfig({ cni: 'none', pinCpu: 'first', seed: '1.5', placement: '3' });
+    expect(problems).toEqual([
+      { where: '--pin-cpu', message: "expected a whole number, 'auto' or 'off', got 'first'" },
+      { where: '--seed', message: "expected a whole number, got '1.5'" },
+      { where: '--placement', message: 'must be one of cross-node, same-node, got "3"' },
+    ]);
+  });
+});

@@ -2,27 +2,15 @@
 // the flag or the file:line:column it came from. Pure apart from reading the scenario file.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
-import type { z } from 'zod';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { Problem } from '../errors.js';
+// Kept for importers outside this change (src/backends/registry.ts); the type lives in src/errors.ts.
 import { CNIS, runConfigSchema, scenarioSchema, type RunConfig, type Scenario } from './schema.js';
-
-export interface Problem {
-  /** Where: `--policies`, or `scenarios/x.yaml:4:3`. */
-  where: string;
-  message: string;
-  /** A required setting that is absent: not worth saying when the scenario file that may set it did not load. */
-  missing?: true;
-}
+import { yamlErrorLocation, yamlLocation } from './yaml-location.js';
 
 /** Drops "required" problems when the scenario file was invalid (it may well set what they ask for). */
 export const unlessScenarioFailed = (problems: Problem[], scenarioFailed: boolean) => (scenarioFailed ? problems.filter((p) => !p.missing) : problems);
-
-export class ConfigError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
 
 export interface LoadedScenario {
   path: string;
@@ -32,28 +20,8 @@ export interface LoadedScenario {
 /** Flags as commander hands them over: strings, booleans, or undefined when not given. */
 export type RawFlags = Record<string, string | boolean | string[] | undefined>;
 
-const kebab = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
-function locate(doc: Document, lines: LineCounter, path: PropertyKey[], unknownKey?: string): string {
-  let node: unknown = doc.contents;
-  let keyNode: YamlNode | undefined;
-  for (const seg of path) {
-    if (!node || typeof node !== 'object' || !('get' in node)) break;
-    const coll = node as { get(k: unknown, keep: true): unknown; items?: Array<{ key: unknown }> };
-    const next = coll.get(seg, true);
-    if (next === undefined) break;
-    node = next;
-  }
-  if (unknownKey !== undefined && isMap(node)) {
-    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === unknownKey);
-    if (pair && isScalar(pair.key)) keyNode = pair.key;
-  }
-  const target = (keyNode ?? node) as YamlNode | undefined;
-  const offset = target?.range?.[0];
-  if (offset === undefined) return '';
-  const { line, col } = lines.linePos(offset);
-  return `:${line}:${col}`;
-}
+/** The flag of a setting: `timeoutMs` → `--timeout-ms`. */
+export const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 const got = (input: unknown) => (input === undefined ? '' : `, got ${JSON.stringify(input)}`);
 
@@ -89,9 +57,8 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const problems: Problem[] = [];
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     const message = e.code === 'MULTIPLE_DOCS' ? "a scenario file holds one YAML document; this one has a second after '---' (put each scenario in its own file)" : `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`;
-    problems.push({ where: `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`, message });
+    problems.push({ where: yamlErrorLocation(path, e, lines), message });
   }
   if (problems.length) return { problems };
   let data: unknown;
@@ -110,13 +77,13 @@ export function parseScenario(path: string, text: string): { scenario?: Scenario
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         problems.push({
-          where: `${path}${locate(doc, lines, issue.path, key)}`,
+          where: yamlLocation(path, doc, lines, issue.path, key),
           message: `unknown key '${key}' (known keys: ${Object.keys(scenarioSchema.shape).join(', ')})`,
         });
       }
     } else {
       const key = issue.path.map(String).join('.');
-      problems.push({ where: `${path}${locate(doc, lines, issue.path)}`, message: `${key}${issue.code === 'invalid_union' ? '' : ': '}${issue.code === 'invalid_union' ? describeUnionKey(issue) : `${describeIssue(issue)}${got(issue.input)}`}` });
+      problems.push({ where: yamlLocation(path, doc, lines, issue.path), message: `${key}${issue.code === 'invalid_union' ? '' : ': '}${issue.code === 'invalid_union' ? describeUnionKey(issue) : `${describeIssue(issue)}${got(issue.input)}`}` });
     }
   }
   return { problems };
@@ -133,17 +100,30 @@ export function loadScenarioFile(path: string): { scenario?: Scenario; problems:
   return parseScenario(path, text);
 }
 
-const NUMERIC_FLAGS = new Set(['policies', 'samples', 'warmup', 'concurrency', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu']);
+/** The words a number setting takes instead of a number (pinCpu: auto, off); undefined for a setting that takes no number. */
+function numberWords(schema: z.ZodType): string[] | undefined {
+  const inner = schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+  if (inner instanceof z.ZodNumber) return [];
+  if (inner instanceof z.ZodUnion && inner.options.some((o) => o instanceof z.ZodNumber)) return inner.options.flatMap((o) => (o instanceof z.ZodEnum ? (o.options as string[]) : []));
+  return undefined;
+}
+
+/** Settings that take a whole number, read off the run config schema, with the words they take instead. */
+const NUMBER_SETTINGS = new Map(Object.entries(runConfigSchema.shape).flatMap(([key, schema]) => {
+  const words = numberWords(schema as z.ZodType);
+  return words ? [[key, words] as const] : [];
+}));
 
 /** Converts commander's strings to typed values, reporting unparsable ones. */
 export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
-    if (key === 'pinCpu' && (value === 'auto' || value === 'off')) out[key] = value;
-    else if (NUMERIC_FLAGS.has(key) && typeof value === 'string') {
+    const words = NUMBER_SETTINGS.get(key);
+    if (words?.includes(String(value))) out[key] = value;
+    else if (words && typeof value === 'string') {
       if (!/^[-+]?\d+$/.test(value.trim())) {
-        problems.push({ where: kebab(key), message: `expected a whole number${key === 'pinCpu' ? ", 'auto' or 'off'" : ''}, got '${value}'` });
+        problems.push({ where: flagName(key), message: `expected a whole number${words.length ? `, ${words.map((w) => `'${w}'`).join(' or ')}` : ''}, got '${value}'` });
         continue;
       }
       out[key] = Number(value);
@@ -176,12 +156,12 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const k of issue.keys) problems.push({ where: kebab(k), message: 'unknown option' });
+        for (const k of issue.keys) problems.push({ where: flagName(k), message: 'unknown option' });
       } else {
         const key = String(issue.path[0] ?? '');
         if (key === 'cni' && merged.cni === undefined) continue; // already reported as required
         const fromScenario = scenario && flags[key] === undefined && key in scenario.scenario;
-        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : kebab(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
+        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : flagName(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
       }
     }
   }

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { InterruptedError } from '../errors.js';
 import { shellQuote, type CommandSpec } from '../exec/runner.js';
-import { ProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../probe/native.js';
+import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../probe/native.js';
 import { fixClock, toHostNs, type ClockSample } from './k8s-clock.js';
 
 /** A started process whose stdout arrives in chunks and whose stdin stays open. */
@@ -111,13 +111,13 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
   const overall = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       child.kill();
-      reject(new ProbeError(`${describe()} still running after ${o.timeoutMs} ms; killed`));
+      reject(new NativeProbeError(`${describe()} still running after ${o.timeoutMs} ms; killed`));
     }, o.timeoutMs);
   });
   overall.catch(() => undefined);
   const finished = child.exited.then((r) => {
     clearTimeout(timer);
-    if (r.exitCode !== 0) throw new ProbeError(`${describe()} exited ${r.exitCode ?? r.signal}: ${r.stderr.trim() || out.trim().slice(-300) || 'no output'}`);
+    if (r.exitCode !== 0) throw new NativeProbeError(`${describe()} exited ${r.exitCode ?? r.signal}: ${r.stderr.trim() || out.trim().slice(-300) || 'no output'}`);
     return r;
   });
   finished.catch(() => undefined);
@@ -143,8 +143,8 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
   };
   await Promise.race([
     ready,
-    finished.then(() => Promise.reject(new ProbeError(`${describe()} ended before it started probing: ${out.trim().slice(-300)}`))),
-    new Promise((_, reject) => setTimeout(() => reject(new ProbeError(`${describe()} did not start probing within ${readyTimeout} ms`)), readyTimeout).unref()),
+    finished.then(() => Promise.reject(new NativeProbeError(`${describe()} ended before it started probing: ${out.trim().slice(-300)}`))),
+    new Promise((_, reject) => setTimeout(() => reject(new NativeProbeError(`${describe()} did not start probing within ${readyTimeout} ms`)), readyTimeout).unref()),
   ]).catch(fail);
   const mark = () => {
     writes.push(now());
@@ -156,8 +156,8 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     mark();
     await Promise.race([
       echoed,
-      finished.then(() => Promise.reject(new ProbeError(`${describe()} ended during clock calibration`))),
-      new Promise((_, reject) => setTimeout(() => reject(new ProbeError(`${describe()}: no echo of clock mark ${i} within ${readyTimeout} ms`)), readyTimeout).unref()),
+      finished.then(() => Promise.reject(new NativeProbeError(`${describe()} ended during clock calibration`))),
+      new Promise((_, reject) => setTimeout(() => reject(new NativeProbeError(`${describe()}: no echo of clock mark ${i} within ${readyTimeout} ms`)), readyTimeout).unref()),
     ]).catch(fail);
   }
   const cal = fixClock(samples, o.sharedClock);

@@ -13,12 +13,11 @@ import type { PolicySet, Progress } from '../backends/types.js';
 import { resolveEndpoints } from '../policy/resolve.js';
 import { planServer, planWatch, startServer, startWatch, type RunningServer, type RunningWatch, type WatchSettings } from '../probe/native.js';
 import { enforcePods } from './plan.js';
+import { BenchError } from '../errors.js';
 
-export class EnforceUnsupportedError extends Error {
-  readonly kind = 'unsupported';
+export class EnforceUnsupportedError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'EnforceUnsupportedError';
+    super('usage', message);
   }
 }
 

@@ -2,7 +2,7 @@
 // over repetitions. Validated on read like the run result.
 import { z } from 'zod';
 import { BACKENDS, CNIS } from '../config/schema.js';
-import { summarySchema } from '../results/schema.js';
+import { errorRecordSchema, summarySchema } from '../results/schema.js';
 import { CHANGES } from './plan.js';
 
 export const ENFORCE_RESULT_KIND = 'cni-bench/enforce-result';
@@ -106,7 +106,7 @@ export const enforceResultSchema = z.object({
   modelState: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   observations: z.array(observationSchema),
   summary: z.array(changeSummarySchema),
-  errors: z.array(z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() })),
+  errors: z.array(errorRecordSchema),
   totalMs: z.number(),
 });
 

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { BackendName } from '../config/schema.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { writeFileAtomic } from '../results/io.js';
+import { errorRecord } from '../results/schema.js';
+import { InterruptedError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
 import type { Progress } from '../backends/types.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
@@ -129,7 +131,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       const intervalMs = config.intervalUs / 1000;
       for (let rep = 0; rep < config.repetitions; rep++) {
         for (const kind of changeOrder(config.changes)) {
-          if (opts.signal?.aborted) throw new Error('interrupted');
+          if (opts.signal?.aborted) throw new InterruptedError();
           stage = `${kind} #${rep + 1}`;
           progress?.step(`repetition ${rep + 1}/${config.repetitions}: ${kind}`);
           await setOpen(STARTS_OPEN[kind]);
@@ -212,12 +214,12 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       }
     }
   } catch (e) {
-    errors.push({ stage: opts.signal?.aborted ? 'interrupted' : stage, message: (e as Error).message, kind: (e as { kind?: string }).kind ?? (e as Error).name });
+    errors.push(errorRecord(stage, e, { interrupted: opts.signal?.aborted }));
   } finally {
     try {
       await plane.down();
     } catch (e) {
-      errors.push({ stage: 'teardown', message: (e as Error).message, kind: (e as Error).name });
+      errors.push(errorRecord('teardown', e));
     }
   }
   const result: EnforceResult = {

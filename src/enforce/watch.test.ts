@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROBE_BIN, ProbeError, parseWatchOutput, planWatch } from '../probe/native.js';
+import { PROBE_BIN, NativeProbeError, parseWatchOutput, planWatch } from '../probe/native.js';
 import { parseEnforceFlags } from '../cli/commands/enforce.js';
 
 describe('planWatch', () => {
@@ -10,7 +10,7 @@ describe('planWatch', () => {
     expect(spec.timeoutMs).toBeGreaterThan(3000);
   });
   it('rejects settings outside the probe’s range', () => {
-    expect(() => planWatch({ netns: 'n', target: '10.0.0.1', port: 1, intervalUs: 10, timeoutMs: 10, maxMs: 10 })).toThrow(ProbeError);
+    expect(() => planWatch({ netns: 'n', target: '10.0.0.1', port: 1, intervalUs: 10, timeoutMs: 10, maxMs: 10 })).toThrow(NativeProbeError);
     expect(() => planWatch({ netns: 'n', target: 'nope', port: 1, intervalUs: 1000, timeoutMs: 10, maxMs: 10 })).toThrow(/target/);
   });
 });
@@ -26,7 +26,7 @@ describe('parseWatchOutput', () => {
   it('says what is wrong with bad output', () => {
     expect(() => parseWatchOutput('watching 1\n')).toThrow(/no JSON/);
     expect(() => parseWatchOutput(JSON.stringify({ ...json, end_ns: [1] }))).toThrow(/2 starts, 1 ends/);
-    expect(() => parseWatchOutput(JSON.stringify({ ...json, result: ['maybe', 'open'] }))).toThrow(ProbeError);
+    expect(() => parseWatchOutput(JSON.stringify({ ...json, result: ['maybe', 'open'] }))).toThrow(NativeProbeError);
   });
 });
 

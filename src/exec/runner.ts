@@ -2,6 +2,7 @@
 // Every backend goes through here so that --dry-run, timeouts, cancellation and the command log behave
 // the same everywhere, and so tests can inject a fake runner and check the exact argv.
 import { execa } from 'execa';
+import { BenchError } from '../errors.js';
 
 export interface CommandSpec {
   /** argv, never a shell string. */
@@ -57,14 +58,13 @@ function exitWords(code: number): string {
   return `exit code ${code}`;
 }
 
-export class CommandError extends Error {
+export class CommandError extends BenchError {
   readonly result: CommandResult;
   constructor(result: CommandResult, purpose?: string) {
     const what = purpose ? `${purpose}: ` : '';
     const why = result.timedOut ? `timed out after ${Math.round(result.durationMs)} ms` : exitWords(result.exitCode);
     const stderr = result.stderr.trim().split('\n').slice(-5).join('\n  ');
-    super(`${what}${shellQuote(result.argv)} failed (${why})${stderr ? `\n  ${stderr}` : ''}`);
-    this.name = 'CommandError';
+    super('command', `${what}${shellQuote(result.argv)} failed (${why})${stderr ? `\n  ${stderr}` : ''}`);
     this.result = result;
   }
 }

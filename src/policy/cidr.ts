@@ -1,5 +1,6 @@
 // IPv4 address and CIDR helpers for ipBlock peers. The local backend is IPv4-only; an IPv6 ipBlock can never
 // contain an IPv4 address, so mixed families simply do not match instead of failing.
+import { BenchError } from '../errors.js';
 
 export interface Ipv4Cidr {
   /** Network address as an unsigned 32-bit integer (host bits cleared). */
@@ -10,10 +11,9 @@ export interface Ipv4Cidr {
   last: number;
 }
 
-export class CidrError extends Error {
+export class CidrError extends BenchError {
   constructor(readonly input: string, reason: string) {
-    super(`invalid IPv4 CIDR or address ${JSON.stringify(input)}: ${reason}`);
-    this.name = 'CidrError';
+    super('usage', `invalid IPv4 CIDR or address ${JSON.stringify(input)}: ${reason}`);
   }
 }
 

@@ -6,6 +6,7 @@
 import { NAMESPACE_NAME_LABEL, matchesSelector } from './selectors.js';
 import { seededRandom as mulberry32 } from '../stats/summary.js';
 import type { NetworkPolicy, PodInfo, Protocol } from './types.js';
+import { BenchError } from '../errors.js';
 
 export interface PolicyShape {
   /** Number of filler policies (0: no policies at all, the server is not isolated). */
@@ -41,10 +42,9 @@ export const ROLE_LABEL = 'cni-bench/role';
 export const PEER_LABEL = 'cni-bench/peer';
 export const FIRST_FILLER_PORT = 10000;
 
-export class PolicyShapeError extends Error {
+export class PolicyShapeError extends BenchError {
   constructor(message: string) {
-    super(`invalid policy shape: ${message}`);
-    this.name = 'PolicyShapeError';
+    super('usage', `invalid policy shape: ${message}`);
   }
 }
 

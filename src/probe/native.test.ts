@@ -3,7 +3,7 @@ import { DryRunRunner, FakeRunner, type CommandResult } from '../exec/runner.js'
 import {
   CONNECT_LOOP_BIN,
   PROBE_BIN,
-  ProbeError,
+  NativeProbeError,
   parseCheckResult,
   parseClientOutput,
   planCheck,
@@ -85,8 +85,8 @@ describe('parseClientOutput', () => {
     expect(() => parseClientOutput(JSON.stringify({ ...good, mode: 'udp' }))).toThrow(/mode/);
   });
 
-  it('throws ProbeError', () => {
-    expect(() => parseClientOutput('{')).toThrow(ProbeError);
+  it('throws NativeProbeError', () => {
+    expect(() => parseClientOutput('{')).toThrow(NativeProbeError);
   });
 });
 

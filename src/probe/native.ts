@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { z } from 'zod';
 import { fullArgv, shellQuote, type CommandResult, type CommandSpec, type Runner } from '../exec/runner.js';
+import { BenchError } from '../errors.js';
 
 // This file sits two levels below the package root both as src/probe/native.ts and as dist/probe/native.js.
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -19,10 +20,9 @@ export const PROBE_MISSING_HINT =
   `the native probe is not built (expected ${PROBE_BIN} and ${CONNECT_LOOP_BIN}); ` +
   `run 'npm run build' (needs gcc) or 'bash scripts/setup.sh' to install the toolchain and build it`;
 
-export class ProbeError extends Error {
+export class NativeProbeError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ProbeError';
+    super('probe', message);
   }
 }
 
@@ -31,7 +31,7 @@ export function probeAvailable(): boolean {
 }
 
 export function assertProbeAvailable(): void {
-  if (!probeAvailable()) throw new ProbeError(PROBE_MISSING_HINT);
+  if (!probeAvailable()) throw new NativeProbeError(PROBE_MISSING_HINT);
 }
 
 // ------------------------------------------------------------------------------------------------ settings
@@ -72,7 +72,7 @@ function formatIssues(error: z.ZodError): string {
 
 function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new ProbeError(`${what}: ${formatIssues(r.error)}`);
+  if (!r.success) throw new NativeProbeError(`${what}: ${formatIssues(r.error)}`);
   return r.data;
 }
 
@@ -185,13 +185,13 @@ export interface ProbeOutput {
 
 export function parseClientOutput(stdout: string): ProbeOutput {
   const text = stdout.trim();
-  if (text === '') throw new ProbeError('cb-probe client printed nothing (expected one JSON object)');
+  if (text === '') throw new NativeProbeError('cb-probe client printed nothing (expected one JSON object)');
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     const tail = text.length > 80 ? `…${text.slice(-80)}` : text;
-    throw new ProbeError(`cb-probe client output is not valid JSON (truncated?): ${(e as Error).message}; ends with: ${tail}`);
+    throw new NativeProbeError(`cb-probe client output is not valid JSON (truncated?): ${(e as Error).message}; ends with: ${tail}`);
   }
   const o = validate(clientOutputSchema, raw, 'cb-probe client output');
   return {
@@ -216,7 +216,7 @@ export function parseCheckResult(result: CommandResult): CheckOutcome {
   const reason = result.stdout.trim();
   if (result.exitCode === 0 && reason === 'open') return { open: true, reason };
   if (result.exitCode === 1 && reason !== '' && !result.timedOut) return { open: false, reason };
-  throw new ProbeError(
+  throw new NativeProbeError(
     `cb-probe check gave no verdict: ${shellQuote(result.argv)} exited ${result.exitCode}${result.timedOut ? ' (timed out)' : ''}` +
       (result.stderr.trim() ? `: ${result.stderr.trim()}` : ''),
   );
@@ -234,7 +234,7 @@ export async function runClient(runner: Runner, spec: CommandSpec): Promise<Prob
   try {
     return parseClientOutput(result.stdout);
   } catch (e) {
-    throw new ProbeError(`${(e as Error).message}\n  command: ${shellQuote(result.argv)}${result.stderr.trim() ? `\n  stderr: ${result.stderr.trim()}` : ''}`);
+    throw new NativeProbeError(`${(e as Error).message}\n  command: ${shellQuote(result.argv)}${result.stderr.trim() ? `\n  stderr: ${result.stderr.trim()}` : ''}`);
   }
 }
 
@@ -276,7 +276,7 @@ export async function startServer(spec: CommandSpec, opts: StartServerOptions = 
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new ProbeError(`${describe()} did not print 'ready' within ${readyTimeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`));
+      reject(new NativeProbeError(`${describe()} did not print 'ready' within ${readyTimeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`));
     }, readyTimeoutMs);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -288,12 +288,12 @@ export async function startServer(spec: CommandSpec, opts: StartServerOptions = 
     void exited.then((r) => {
       clearTimeout(timer);
       const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
-      reject(new ProbeError(`${describe()} ${how} before it was ready${stderr ? `: ${stderr.trim()}` : ''}`));
+      reject(new NativeProbeError(`${describe()} ${how} before it was ready${stderr ? `: ${stderr.trim()}` : ''}`));
     });
   });
 
   const pid = child.pid;
-  if (pid === undefined) throw new ProbeError(`${describe()} has no pid`);
+  if (pid === undefined) throw new NativeProbeError(`${describe()} has no pid`);
   return {
     pid,
     exited,
@@ -319,17 +319,17 @@ export async function startDetachedServer(spec: CommandSpec, logFile: string, re
   }
   child.unref();
   const pid = child.pid;
-  if (pid === undefined) throw new ProbeError(`${spec.purpose ?? 'detached server'}: ${shellQuote(fullArgv(spec))} did not start`);
+  if (pid === undefined) throw new NativeProbeError(`${spec.purpose ?? 'detached server'}: ${shellQuote(fullArgv(spec))} did not start`);
   let exited: number | string | null = null;
   child.once('exit', (code, sig) => (exited = sig ?? code));
   const deadline = performance.now() + readyTimeoutMs;
   for (;;) {
     const log = readFileSync(logFile, 'utf8');
     if (/^ready$/m.test(log)) return pid;
-    if (exited !== null) throw new ProbeError(`${shellQuote(fullArgv(spec))} exited (${exited}) before it was ready: ${log.trim()}`);
+    if (exited !== null) throw new NativeProbeError(`${shellQuote(fullArgv(spec))} exited (${exited}) before it was ready: ${log.trim()}`);
     if (performance.now() > deadline) {
       process.kill(pid, 'SIGKILL');
-      throw new ProbeError(`${shellQuote(fullArgv(spec))} did not print 'ready' within ${readyTimeoutMs} ms`);
+      throw new NativeProbeError(`${shellQuote(fullArgv(spec))} did not print 'ready' within ${readyTimeoutMs} ms`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -423,16 +423,16 @@ export interface WatchOutput {
 
 export function parseWatchOutput(stdout: string): WatchOutput {
   const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (!line) throw new ProbeError('cb-probe watch printed no JSON result');
+  if (!line) throw new NativeProbeError('cb-probe watch printed no JSON result');
   let raw: unknown;
   try {
     raw = JSON.parse(line);
   } catch (e) {
-    throw new ProbeError(`cb-probe watch output is not valid JSON (truncated?): ${(e as Error).message}`);
+    throw new NativeProbeError(`cb-probe watch output is not valid JSON (truncated?): ${(e as Error).message}`);
   }
   const o = validate(watchOutputSchema, raw, 'cb-probe watch output');
   if (o.end_ns.length !== o.start_ns.length || o.result.length !== o.start_ns.length) {
-    throw new ProbeError(`cb-probe watch output: ${o.start_ns.length} starts, ${o.end_ns.length} ends, ${o.result.length} results`);
+    throw new NativeProbeError(`cb-probe watch output: ${o.start_ns.length} starts, ${o.end_ns.length} ends, ${o.result.length} results`);
   }
   return { baseNs: BigInt(o.base_ns), intervalNs: o.interval_ns, timeoutNs: o.timeout_ns, settledIndex: o.settled_index, realtime: o.realtime, startNs: o.start_ns, endNs: o.end_ns, result: o.result, ...(o.marks_ns ? { marksNs: o.marks_ns } : {}) };
 }
@@ -453,7 +453,7 @@ export async function startWatch(spec: CommandSpec, opts: { readyTimeoutMs?: num
   const child = execa(file, args, { stdin: 'ignore', reject: false, cleanup: true, timeout: spec.timeoutMs, forceKillAfterDelay: 2_000 });
   const describe = () => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
   const done = child.then((r) => {
-    if (r.exitCode !== 0) throw new ProbeError(`${describe()} exited ${r.exitCode ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${String(r.stderr).trim()}`);
+    if (r.exitCode !== 0) throw new NativeProbeError(`${describe()} exited ${r.exitCode ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${String(r.stderr).trim()}`);
     return parseWatchOutput(String(r.stdout));
   });
   done.catch(() => undefined); // observed by the caller through `done`/`stop()`
@@ -461,7 +461,7 @@ export async function startWatch(spec: CommandSpec, opts: { readyTimeoutMs?: num
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new ProbeError(`${describe()} did not start probing within ${opts.readyTimeoutMs ?? 10_000} ms`));
+      reject(new NativeProbeError(`${describe()} did not start probing within ${opts.readyTimeoutMs ?? 10_000} ms`));
     }, opts.readyTimeoutMs ?? 10_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -472,7 +472,7 @@ export async function startWatch(spec: CommandSpec, opts: { readyTimeoutMs?: num
       }
     });
     done.then(
-      () => reject(new ProbeError(`${describe()} ended before it started probing`)),
+      () => reject(new NativeProbeError(`${describe()} ended before it started probing`)),
       (e: unknown) => reject(e as Error),
     ).finally(() => clearTimeout(timer));
   });

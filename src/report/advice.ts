@@ -14,6 +14,12 @@ export interface AdviceItem {
 const reportName = (cni: string) => cniEntry(cni).reportName;
 /** The kernel's limit on tail calls per packet bounds the Calico-eBPF model's chain of policy programs. */
 const CALICO_EBPF_MAX_CHAIN = 32;
+/** What to do when a data plane runs out of room, by the data plane. */
+const CAPACITY_FIX: Record<string, string> = {
+  cilium: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
+  'calico-ebpf': `Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and the kernel's tail-call limit bounds that chain (${CALICO_EBPF_MAX_CHAIN} programs here); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.`,
+};
+const uniqueInOrder = <T>(xs: T[]) => [...new Set(xs)];
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
 
 /** Cilium's documented minimum kernel and the version its newer eBPF features want. */
@@ -151,12 +157,13 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     });
   }
 
+  // Runs that failed on a data plane's capacity (the error's kind, whatever the model that raised it).
   const capacity = a.failures.filter((f) => f.kind === 'capacity');
-  if (capacity.length) {
-    const first = capacity[0]!;
+  for (const cni of uniqueInOrder(capacity.map((f) => f.cni))) {
+    const mine = capacity.filter((f) => f.cni === cni);
     out.push({
       title: 'Capacity limits',
-      text: `${reportName(first.cni)} failed with a capacity error at ${Math.min(...capacity.filter((f) => f.cni === first.cni).map((f) => f.policies))} policies: ${first.message}. Real Cilium caps each endpoint's policy map at 16384 entries (\`bpf.policyMapMax\`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      text: `${reportName(cni)} failed with a capacity error at ${Math.min(...mine.map((f) => f.policies))} policies: ${mine[0]!.message.replace(/\.$/, '')}. ${CAPACITY_FIX[cni] ?? 'Write fewer, broader policies selecting the pod.'}`,
     });
   }
 

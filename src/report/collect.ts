@@ -2,7 +2,8 @@
 // schema) is named with its reason and skipped; the others are still used.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readResult, ResultFileError } from '../results/io.js';
+import { readResult } from '../results/io.js';
+import { InputError } from '../errors.js';
 import type { RunResult } from '../results/schema.js';
 import { MANIFEST_FILE, readManifest, type SweepManifest } from '../sweep/manifest.js';
 
@@ -40,6 +41,9 @@ function walk(dir: string, depth: number, out: string[], manifests: string[]): v
 }
 
 /** Reads result files from directories (searched for result.json, and sweep.json manifests) and named files. */
+/** Why an input file was skipped: the reason an input error gives for it (without the file name), else the message. */
+const whyUnusable = (e: unknown) => (e instanceof InputError ? e.problems.map((p) => p.message).join('; ') : (e as Error).message);
+
 export function collectResults(inputs: string[]): Collected {
   const out: Collected = { results: [], manifests: [], problems: [] };
   for (const input of inputs) {
@@ -58,14 +62,14 @@ export function collectResults(inputs: string[]): Collected {
       try {
         out.manifests.push({ dir, manifest: readManifest(dir) });
       } catch (e) {
-        out.problems.push({ file: join(dir, MANIFEST_FILE), message: (e as Error).message.replace(/^[^:]*: /, '') });
+        out.problems.push({ file: join(dir, MANIFEST_FILE), message: whyUnusable(e) });
       }
     }
     for (const f of files) {
       try {
         out.results.push({ path: f, result: readResult(f) });
       } catch (e) {
-        out.problems.push({ file: f, message: e instanceof ResultFileError ? e.message.slice(f.length + 2) : (e as Error).message });
+        out.problems.push({ file: f, message: whyUnusable(e) });
       }
     }
   }

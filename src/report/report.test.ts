@@ -10,7 +10,7 @@ import { markdownToHtml } from './html.js';
 import { writeSyntheticSweep, type SyntheticCurve } from './test-support/fixtures.js';
 import { cmdReport } from '../cli/commands/report.js';
 import { cmdCompare } from '../cli/commands/compare.js';
-import type { CommandIo } from '../cli/io.js';
+import { bufferIo } from '../cli/test-support/cli.js';
 
 const COUNTS = [0, 100, 500, 1000, 2000, 5000, 10000];
 const CURVES: SyntheticCurve[] = [
@@ -24,12 +24,6 @@ function sweepDir(opts: { scale?: number; seed?: number; curves?: SyntheticCurve
   const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
   writeSyntheticSweep(dir, { curves: opts.curves ?? CURVES, policies: opts.policies ?? COUNTS, repetitions: 3, samples: 300, scale: opts.scale, seed: opts.seed });
   return dir;
-}
-
-function bufferIo(): CommandIo & { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, out: () => out, err: () => err };
 }
 
 describe('analysis of a synthetic sweep', () => {

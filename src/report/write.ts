@@ -8,6 +8,7 @@ import { collectResults } from './collect.js';
 import { renderHtml, type RenderedChart } from './html.js';
 import { GENERATED_MARK, renderMarkdown } from './markdown.js';
 import { toPerfdash, type PerfData } from './perfdash.js';
+import { BenchError } from '../errors.js';
 
 export interface BuiltReport {
   analysis: Analysis;
@@ -33,10 +34,9 @@ export function perfdashJson(a: Analysis): string {
   return `${JSON.stringify(data, null, 2)}\n`;
 }
 
-export class OverwriteError extends Error {
+export class OverwriteError extends BenchError {
   constructor(readonly file: string) {
-    super(`${file} exists and was not written by bench report; not overwriting it (use --force)`);
-    this.name = 'OverwriteError';
+    super('usage', `${file} exists and was not written by bench report; not overwriting it (use --force)`);
   }
 }
 

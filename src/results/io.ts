@@ -3,17 +3,11 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { quantile, sortedCopy, summarize } from '../stats/summary.js';
+import { InputError } from '../errors.js';
 import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, runResultSchema, type RunResult, type SummaryJson } from './schema.js';
 
-export class ResultFileError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'ResultFileError';
-  }
-}
+/** A result file that cannot be used, and why: an input error naming the file. */
+const unusable = (file: string, reason: string) => new InputError([{ where: file, message: reason }]);
 
 /** Writes via a temp file in the same directory and renames it: readers never see half a file. */
 export function writeFileAtomic(path: string, content: string): void {
@@ -35,28 +29,28 @@ export function writeResult(dir: string, result: RunResult): string {
 }
 
 export function readResult(file: string): RunResult {
-  if (!existsSync(file)) throw new ResultFileError(file, 'no such file');
+  if (!existsSync(file)) throw unusable(file, 'no such file');
   let data: unknown;
   const text = readFileSync(file, 'utf8');
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new ResultFileError(file, `not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
+    throw unusable(file, `not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
   }
   const obj = data as Record<string, unknown> | null;
   if (!obj || typeof obj !== 'object' || obj.kind !== RESULT_KIND) {
-    throw new ResultFileError(file, `not a cni-bench result file (expected "kind": "${RESULT_KIND}")`);
+    throw unusable(file, `not a cni-bench result file (expected "kind": "${RESULT_KIND}")`);
   }
   if (typeof obj.schemaVersion === 'number' && obj.schemaVersion > RESULT_SCHEMA_VERSION) {
-    throw new ResultFileError(file, `schema version ${obj.schemaVersion} is newer than this tool reads (${RESULT_SCHEMA_VERSION}); upgrade cni-bench`);
+    throw unusable(file, `schema version ${obj.schemaVersion} is newer than this tool reads (${RESULT_SCHEMA_VERSION}); upgrade cni-bench`);
   }
   const parsed = runResultSchema.safeParse(data);
   if (!parsed.success) {
     const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ResultFileError(file, `does not match the result schema: ${first.join('; ')}`);
+    throw unusable(file, `does not match the result schema: ${first.join('; ')}`);
   }
   const problem = checkSamples(parsed.data);
-  if (problem) throw new ResultFileError(file, `${problem}; the file is corrupted or was edited (re-run the point)`);
+  if (problem) throw unusable(file, `${problem}; the file is corrupted or was edited (re-run the point)`);
   for (const metric of METRICS) {
     const m = parsed.data.metrics[metric];
     if (m) m.summary = recomputedSummary(m.samplesNs, parsed.data.meta.policy.seed);

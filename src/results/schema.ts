@@ -2,9 +2,59 @@
 // to know what ran where. Validated on read so a truncated or foreign file gives a clear error.
 import { z } from 'zod';
 import { BACKENDS, CNIS } from '../config/schema.js';
+import { BenchError, ERROR_KINDS, errorKind, type ErrorKind } from '../errors.js';
 
 export const RESULT_SCHEMA_VERSION = 1;
 export const RESULT_KIND = 'cni-bench/run-result';
+
+// Files written before the error vocabulary recorded a class name or an ad-hoc tag; they read as the kind it meant.
+// Error classes that carry such a tag and do not extend BenchError yet are recorded through the same table.
+const LEGACY_ERROR_KINDS: Record<string, ErrorKind> = {
+  CommandError: 'command',
+  CapacityError: 'capacity',
+  PolicyMapCapacityError: 'capacity',
+  PolicyProgramCapacityError: 'capacity',
+  SlotExhaustedError: 'capacity',
+  K8sStepError: 'k8s-step',
+  ManifestError: 'manifest',
+  ProbeError: 'probe',
+  FortioOutputError: 'probe',
+  'fortio-output': 'probe',
+  ClusterTargetError: 'usage',
+  EnforceUnsupportedError: 'usage',
+  unsupported: 'usage',
+  ConfigError: 'usage',
+  CidrError: 'usage',
+  PolicyShapeError: 'usage',
+  ResultFileError: 'usage',
+  SweepFileError: 'usage',
+  VerifyAborted: 'interrupted',
+  AbortError: 'interrupted',
+};
+const isErrorKind = (v: unknown): v is ErrorKind => (ERROR_KINDS as readonly unknown[]).includes(v);
+const errorKindSchema = z.preprocess((v) => (typeof v === 'string' && !isErrorKind(v) ? (LEGACY_ERROR_KINDS[v] ?? 'internal') : v), z.enum(ERROR_KINDS));
+
+/** errorKind(), and for an error that is no BenchError the kind its tag or class name stands for. */
+function kindOf(e: unknown): ErrorKind {
+  const kind = errorKind(e);
+  if (kind !== 'internal' || e instanceof BenchError || !(e instanceof Error)) return kind;
+  const tag = (e as { kind?: unknown }).kind;
+  if (isErrorKind(tag)) return tag;
+  return (typeof tag === 'string' ? LEGACY_ERROR_KINDS[tag] : undefined) ?? LEGACY_ERROR_KINDS[e.name] ?? 'internal';
+}
+
+/** A failure as a result file (run, enforce, sweep point) records it: the stage it stopped in, what it said, its kind. */
+export const errorRecordSchema = z.object({ stage: z.string(), message: z.string(), kind: errorKindSchema.optional() });
+export type ErrorRecord = z.output<typeof errorRecordSchema>;
+
+/**
+ * The record of a failure in `stage`. When the run was being stopped (`interrupted`), the stage and the kind say
+ * so, whatever error the stop surfaced as (a killed command, an aborted wait).
+ */
+export function errorRecord(stage: string, e: unknown, opts: { interrupted?: boolean } = {}): ErrorRecord {
+  const message = e instanceof Error ? e.message : String(e);
+  return opts.interrupted ? { stage: 'interrupted', message, kind: 'interrupted' } : { stage, message, kind: kindOf(e) };
+}
 
 const pair = z.tuple([z.number(), z.number()]);
 // JSON has no NaN: an empty distribution's fields are written as null.
@@ -133,7 +183,7 @@ export const runResultSchema = z.object({
     failopen_allow_removed: metricSchema.nullable().optional(),
     failopen_new_pod: metricSchema.nullable().optional(),
   }),
-  errors: z.array(z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() })),
+  errors: z.array(errorRecordSchema),
 });
 
 export type RunResult = z.output<typeof runResultSchema>;

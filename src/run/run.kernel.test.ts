@@ -93,7 +93,7 @@ describe('bench run on the local kernel', () => {
     expect(namespacesOfRun(runId)).toEqual([]);
     const result = readResult(join(out, runId, 'result.json'));
     expect(result.status).toBe('failed');
-    expect(result.errors[0]!.stage).toBe('interrupted');
+    expect(result.errors[0]).toMatchObject({ stage: 'interrupted', kind: 'interrupted' });
   });
 
   itKernel('bench gc removes what a killed run left', async () => {

@@ -11,7 +11,8 @@ import { assessStability } from '../stats/stability.js';
 import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
 import { liveRuns } from '../identity/locks.js';
-import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
+import { InterruptedError } from '../errors.js';
+import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
 
 export interface RunOptions {
@@ -36,11 +37,6 @@ const lockedRuns = (self: string) => [...liveRuns()].filter((id) => id !== self)
 
 export function runDirFor(config: RunConfig, runId: string): string {
   return resolve(config.out, runId);
-}
-
-function errorKind(e: unknown): string | undefined {
-  const k = (e as { kind?: unknown }).kind;
-  return typeof k === 'string' ? k : (e as Error).name;
 }
 
 export async function executeRun(opts: RunOptions): Promise<{ result: RunResult; path: string | null }> {
@@ -76,7 +72,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     const rounds = planRounds(METRICS, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs }, measureRounds);
     const parts = new Map<MetricName, RawMetric[]>();
     for (const r of rounds) {
-      if (opts.signal?.aborted) throw new Error('interrupted');
+      if (opts.signal?.aborted) throw new InterruptedError();
       if (measureRounds === 1) progress?.step(`measuring ${r.metric} (${config.samples} samples after ${config.warmup} warm-up)`);
       else if (r === rounds[0]) progress?.step(`measuring ${METRICS.join(', ')} interleaved in ${measureRounds} rounds (${config.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
       else if (r.metric === rounds[(r.round - 1) * METRICS.length]!.metric) progress?.step(`round ${r.round}/${measureRounds}`);
@@ -89,20 +85,20 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     timings.measureMs = performance.now() - t;
     if (!config.dryRun) for (const id of others()) concurrent.add(id);
   } catch (e) {
-    errors.push({ stage: opts.signal?.aborted ? 'interrupted' : stage, message: (e as Error).message, kind: errorKind(e) });
+    errors.push(errorRecord(stage, e, { interrupted: opts.signal?.aborted }));
   } finally {
     if (config.keep) {
       try {
         await backend.detach?.();
       } catch (e) {
-        errors.push({ stage: 'keep', message: (e as Error).message, kind: errorKind(e) });
+        errors.push(errorRecord('keep', e));
       }
     } else {
       const t = performance.now();
       try {
         await backend.down();
       } catch (e) {
-        errors.push({ stage: 'teardown', message: (e as Error).message, kind: errorKind(e) });
+        errors.push(errorRecord('teardown', e));
       }
       timings.teardownMs = performance.now() - t;
     }
@@ -141,5 +137,3 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const path = writeResult(opts.outDir, result);
   return { result, path };
 }
-
-export const resultPathFor = (dir: string) => join(dir, 'result.json');

@@ -2,7 +2,8 @@
 // settings every point shares, validated by the same rules as `bench run` (one config per point is checked by
 // resolveRunConfig, so a sweep accepts exactly what a run accepts).
 import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
-import { resolveRunConfig, type LoadedScenario, type Problem, type RawFlags } from '../config/load.js';
+import { resolveRunConfig, type LoadedScenario, type RawFlags } from '../config/load.js';
+import type { Problem } from '../errors.js';
 import { DEFAULT_REPETITIONS, type SweepMatrix } from './plan.js';
 
 export interface SweepConfig {

@@ -4,7 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKENDS, CNIS, runConfigSchema, type RunConfig } from '../config/schema.js';
+import { InputError } from '../errors.js';
 import { readResult, writeFileAtomic } from '../results/io.js';
+import { errorRecordSchema } from '../results/schema.js';
 import type { PlannedPoint, SweepMatrix } from './plan.js';
 
 export const SWEEP_KIND = 'cni-bench/sweep';
@@ -31,7 +33,7 @@ const pointSchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   wallMs: z.number().nullable(),
-  error: z.object({ stage: z.string(), message: z.string(), kind: z.string().optional() }).nullable(),
+  error: errorRecordSchema.nullable(),
 });
 export type SweepPoint = z.output<typeof pointSchema>;
 
@@ -50,15 +52,8 @@ export const manifestSchema = z.object({
 });
 export type SweepManifest = z.output<typeof manifestSchema>;
 
-export class SweepFileError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'SweepFileError';
-  }
-}
+/** A sweep manifest that cannot be used, and why: an input error naming the file. */
+const unusable = (file: string, reason: string) => new InputError([{ where: file, message: reason }]);
 
 export function newManifest(opts: { id: string; backend: SweepManifest['backend']; scenario: string | null; matrix: SweepMatrix; settings: SweepSettings; points: PlannedPoint[]; now?: Date }): SweepManifest {
   const now = (opts.now ?? new Date()).toISOString();
@@ -84,18 +79,18 @@ export function writeManifest(dir: string, m: SweepManifest): void {
 
 export function readManifest(dir: string): SweepManifest {
   const file = join(dir, MANIFEST_FILE);
-  if (!existsSync(file)) throw new SweepFileError(file, 'no such file (not a sweep directory?)');
+  if (!existsSync(file)) throw unusable(file, 'no such file (not a sweep directory?)');
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new SweepFileError(file, `not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
+    throw unusable(file, `not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
   }
-  if ((data as { kind?: unknown } | null)?.kind !== SWEEP_KIND) throw new SweepFileError(file, `not a cni-bench sweep manifest (expected "kind": "${SWEEP_KIND}")`);
+  if ((data as { kind?: unknown } | null)?.kind !== SWEEP_KIND) throw unusable(file, `not a cni-bench sweep manifest (expected "kind": "${SWEEP_KIND}")`);
   const parsed = manifestSchema.safeParse(data);
   if (!parsed.success) {
     const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new SweepFileError(file, `does not match the sweep schema: ${first.join('; ')}`);
+    throw unusable(file, `does not match the sweep schema: ${first.join('; ')}`);
   }
   return parsed.data;
 }

@@ -4,13 +4,13 @@
 import { join } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import type { Progress } from '../backends/types.js';
-import type { RunResult } from '../results/schema.js';
+import { errorRecord, type ErrorRecord, type RunResult } from '../results/schema.js';
 import { pointConfig, pointsToRun, writeManifest, type SweepManifest, type SweepPoint } from './manifest.js';
 
 export interface PointOutcome {
   result: RunResult | null;
   /** Set when the point could not even start (backend creation failed). */
-  error?: { stage: string; message: string; kind?: string };
+  error?: ErrorRecord;
 }
 
 /** Runs one point; the default builds a backend and calls executeRun. Tests pass their own. */
@@ -85,7 +85,7 @@ export async function runSweep(opts: SweepRunOptions): Promise<SweepManifest> {
         progress: progress ?? noop,
       });
     } catch (e) {
-      outcome = { result: null, error: { stage: 'setup', message: (e as Error).message, kind: (e as Error).name } };
+      outcome = { result: null, error: errorRecord('setup', e) };
     }
     Object.assign(point, classify(outcome, Boolean(opts.signal?.aborted)), {
       resultPath: outcome.result ? `${point.key}/result.json` : null,

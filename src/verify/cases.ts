@@ -4,9 +4,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, isMap, isScalar, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import type { Problem } from '../config/load.js';
+import type { Problem } from '../errors.js';
+import { yamlErrorLocation, yamlLocation } from '../config/yaml-location.js';
 import { validatePolicy } from '../policy/resolve.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import { endpointIds, instantiatePolicies, matchesPattern, type GridLayout, type ProbeFilter } from './grid.js';
@@ -24,13 +25,6 @@ export interface VerifyCase {
   emptyNamespaces?: string[];
   /** file:line of the case, for messages and JUnit. */
   source: string;
-}
-
-export class CaseError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(`invalid verification cases:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`);
-    this.name = 'CaseError';
-  }
 }
 
 // ---- schema: NetworkPolicy v1 as the API server accepts it (unknown keys are typos, so rejected) ----
@@ -118,23 +112,6 @@ export const caseSchema = z
 
 type Seg = string | number;
 
-function locate(doc: Document, lines: LineCounter, path: readonly Seg[], unknownKey?: string): { line: number; col: number } | undefined {
-  let node: unknown = doc.contents;
-  for (const seg of path) {
-    if (!node || typeof node !== 'object' || !('get' in node)) break;
-    const next = (node as { get(k: unknown, keep: true): unknown }).get(seg, true);
-    if (next === undefined) break;
-    node = next;
-  }
-  let target = node as YamlNode | undefined;
-  if (unknownKey !== undefined && isMap(node)) {
-    const pair = node.items.find((it) => isScalar(it.key) && it.key.value === unknownKey);
-    if (pair && isScalar(pair.key)) target = pair.key;
-  }
-  const offset = target?.range?.[0];
-  return offset === undefined ? undefined : lines.linePos(offset);
-}
-
 /** `policies[0].spec.ingress[1].from[0]` -> ['policies', 0, 'spec', 'ingress', 1, 'from', 0]. */
 function parsePath(text: string): Seg[] {
   return [...text.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
@@ -162,12 +139,10 @@ export function parseCaseFile(path: string, text: string, ctx: CaseCheckContext)
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   const problems: Problem[] = [];
   const cases: VerifyCase[] = [];
-  const at = (pos: { line: number; col: number } | undefined) => `${path}${pos ? `:${pos.line}:${pos.col}` : ''}`;
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
     for (const e of doc.errors) {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-      problems.push({ where: at(pos), message: `YAML syntax: ${e.message.split('\n')[0]}` });
+      problems.push({ where: yamlErrorLocation(path, e, lines), message: `YAML syntax: ${e.message.split('\n')[0]}` });
     }
   }
   if (problems.length) return { cases, problems };
@@ -178,12 +153,12 @@ export function parseCaseFile(path: string, text: string, ctx: CaseCheckContext)
     try {
       data = doc.toJS();
     } catch (e) {
-      problems.push({ where: at(undefined), message: `YAML: ${(e as Error).message.includes('alias') ? 'too many alias (*name) expansions' : (e as Error).message}` });
+      problems.push({ where: path, message: `YAML: ${(e as Error).message.includes('alias') ? 'too many alias (*name) expansions' : (e as Error).message}` });
       continue;
     }
     if (data === null || data === undefined) continue; // an empty document (e.g. a trailing ---)
     documents++;
-    const where = (p: readonly Seg[], key?: string) => at(locate(doc, lines, p, key));
+    const where = (p: readonly Seg[], key?: string) => yamlLocation(path, doc, lines, p, key);
     if (typeof data !== 'object' || Array.isArray(data)) {
       problems.push({ where: where([]), message: 'a case must be a mapping with name, description, policies (and optionally probes)' });
       continue;

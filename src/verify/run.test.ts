@@ -11,7 +11,8 @@ import { gridLayout, type GridAddresses, type GridLayout, type ProbeSpec } from 
 import { planLocalGrid } from './local.js';
 import { verifyJson, verifyJunit } from './output.js';
 import { renderCase, renderMatrix, renderSummary } from './render.js';
-import { runVerify, VerifyAborted, type VerifyGrid } from './run.js';
+import { runVerify, type VerifyGrid } from './run.js';
+import { InterruptedError } from '../errors.js';
 
 const layout = gridLayout();
 const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
@@ -155,7 +156,7 @@ describe('runVerify', () => {
       ctl.abort(new Error('interrupted by SIGINT'));
       return asSpec(p, ctx);
     });
-    await expect(runVerify({ grid, layout, cases: library, signal: ctl.signal })).rejects.toBeInstanceOf(VerifyAborted);
+    await expect(runVerify({ grid, layout, cases: library, signal: ctl.signal })).rejects.toBeInstanceOf(InterruptedError);
     expect(grid.downCalls).toBe(1);
   });
 

@@ -2,6 +2,7 @@
 // it, probe the whole grid in parallel, and compare with the reference evaluator. Backends plug in through
 // VerifyGrid, a deliberately small interface (build the grid, replace policies, one probe, tear down).
 import type { BackendName, CniName } from '../config/schema.js';
+import { InterruptedError } from '../errors.js';
 import type { ModelDescription, Progress } from '../backends/types.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';
 import type { VerifyCase } from './cases.js';
@@ -59,15 +60,13 @@ export interface VerifyReport {
   timings: { setupMs: number; casesMs: number; teardownMs: number; totalMs: number };
 }
 
-export class VerifyAborted extends Error {
-  constructor(reason: unknown) {
-    super(reason instanceof Error ? reason.message : 'interrupted');
-    this.name = 'VerifyAborted';
-  }
+/** The abort as an InterruptedError (the signal's reason already is one when the CLI's Ctrl-C handler aborted). */
+function interrupted(reason: unknown): InterruptedError {
+  return reason instanceof InterruptedError ? reason : new InterruptedError(reason instanceof Error ? reason.message : undefined);
 }
 
 function checkAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new VerifyAborted(signal.reason);
+  if (signal?.aborted) throw interrupted(signal.reason);
 }
 
 /** Runs `fn` over `items`, at most `limit` at once, results in input order. After a failure no new item
@@ -79,7 +78,7 @@ export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (
   const worker = async () => {
     while (next < items.length && !failure) {
       if (signal?.aborted) {
-        failure ??= { error: new VerifyAborted(signal.reason) };
+        failure ??= { error: interrupted(signal.reason) };
         return;
       }
       const i = next++;
@@ -182,7 +181,7 @@ async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayou
     result.probes = await boundedMap(expectations, settings.parallelism, (e) => probeWithRetries(grid, e, settings.retries, settings.timeoutMs, signal), signal);
   } catch (e) {
     // A probe that gives no verdict (its binary missing, the namespace gone) says nothing about the policies.
-    if (e instanceof VerifyAborted || signal?.aborted) throw e instanceof VerifyAborted ? e : new VerifyAborted(signal?.reason);
+    if (e instanceof InterruptedError || signal?.aborted) throw e instanceof InterruptedError ? e : interrupted(signal?.reason);
     return { ...result, status: 'error', error: `probing failed: ${(e as Error).message}`, probes: [] };
   }
   result.timings.probeMs = performance.now() - t;

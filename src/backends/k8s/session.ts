@@ -1,6 +1,7 @@
 // What the kind and cluster backends share once a cluster with a CNI is there: the run's namespaces and load
 // pods, the policy set applied with server-side apply, the wait until the data plane enforces it, fortio
 // measurements with CPU accounting, diagnostics and removal of the run's namespaces.
+import { InterruptedError } from '../../errors.js';
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
@@ -88,9 +89,9 @@ export interface SessionOptions {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('interrupted'));
+    if (signal?.aborted) return reject(signal.reason ?? new InterruptedError());
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason ?? new Error('interrupted'))), { once: true });
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason ?? new InterruptedError())), { once: true });
   });
 
 /** cAdvisor deltas describe the window when their samples span 75-150% of it. */

@@ -3,7 +3,9 @@
 // not enforced, 2 usage, 130 interrupted).
 import { Command, Option } from 'commander';
 import { z } from 'zod';
+import { flagName } from '../../config/load.js';
 import { CNIS, MAX_POLICIES } from '../../config/schema.js';
+import { settingOption } from '../settings-flags.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { onInterrupt, stepPrinter } from '../process.js';
 import { CHANGES, type ChangeKind } from '../../enforce/plan.js';
@@ -66,7 +68,7 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
   if (!r.success) {
     return {
       ok: false,
-      problems: r.error.issues.map((i) => ({ where: `--${String(i.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: i.message })),
+      problems: r.error.issues.map((i) => ({ where: flagName(String(i.path[0] ?? '')), message: i.message })),
     };
   }
   if (r.data.backend === 'cluster' && !r.data.context && !r.data.kubeconfig) {
@@ -209,8 +211,8 @@ export function register(program: Command): void {
     .option('--probe-timeout-ms <n>', "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)")
     .option('--deadline-ms <n>', 'longest wait for a change to be seen before it counts as not enforced (default 10000)')
     .option('--settle <n>', 'consecutive probes with the new verdict that count as enforced (default 5)')
-    .option('--match-position <pos>', "where the client's allowing policy sits in evaluation order: first|last (default last)")
-    .option('--seed <n>', 'seed for the policy generator and bootstrap (default 1)')
+    .addOption(settingOption('matchPosition'))
+    .addOption(settingOption('seed'))
     .option('--pin-cpu <n>', 'run the watch probes on this CPU (local)')
     .option('--context <name>', 'cluster backend: the kubeconfig context to use (never the current one implicitly)')
     .option('--kubeconfig <file>', 'cluster backend: the kubeconfig file')

@@ -3,14 +3,31 @@
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadScenarioFile, unlessScenarioFailed, type Problem, type RawFlags } from '../../config/load.js';
-import { BACKENDS, CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
+import { flagName, loadScenarioFile, unlessScenarioFailed, type RawFlags } from '../../config/load.js';
+import { CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
+import type { Problem } from '../../errors.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
 import { outputOption } from '../outputs.js';
+import { MEASUREMENT_SETTINGS, declareFlags, settingsOf, type FlagList } from '../settings-flags.js';
 
-/** Settings flags shared with `bench run` (same names, same validation). */
-const SETTING_FLAGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'iptablesBackend', 'pinCpu', 'measure'] as const;
+const sweepFlags = (): FlagList => [
+  new Option('--cni <list>', `comma-separated CNIs: ${CNIS.join(',')}`),
+  new Option('--policies <list>', `comma-separated policy counts (0..${MAX_POLICIES}), e.g. 0,100,500,1000,2000,5000,10000`),
+  new Option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)'),
+  new Option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it'),
+  new Option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points'),
+  new Option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)'),
+  ...MEASUREMENT_SETTINGS,
+  outputOption('--out <dir>', 'results root (default results)', 'dir'),
+  'iptablesBackend',
+  'measure',
+  new Option('--dry-run', 'print the planned order of points and exit'),
+  new Option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)'),
+];
+
+/** Settings flags shared with `bench run` (same declarations, same validation). */
+const SETTINGS = settingsOf(sweepFlags());
 
 export interface SweepCliOptions extends Record<string, unknown> {
   resume?: string;
@@ -29,6 +46,24 @@ export interface SweepDeps {
   environment?: { dockerEngine: boolean; kind: boolean };
 }
 
+/** What points of a killed sweep left behind on its backend (the local backend's namespaces; kind clusters are not swept here). */
+async function removeLeftovers(backend: BackendName, runIds: string[]): Promise<void> {
+  const removeRun = (await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[backend].removeRun;
+  if (removeRun) for (const runId of runIds) await removeRun(runId);
+}
+
+/** Why the backend's probe cannot run here (the local backend runs the native probe), or undefined. */
+async function probeMissing(backend: BackendName): Promise<string | undefined> {
+  if (!(await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[backend].needsNativeProbe) return undefined;
+  const { assertProbeAvailable } = await import('../../probe/native.js');
+  try {
+    assertProbeAvailable();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(), deps: SweepDeps = {}): Promise<number> {
   const [{ SWEEP_ID_RE, newSweepId, planSweep }, manifestMod, { runSweep, localPointRunner }, { progressPrinter, formatDuration }, { newRunId }] = await Promise.all([
     import('../../sweep/plan.js'),
@@ -45,8 +80,8 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   if (typeof opts.resume === 'string') {
     const problems: Problem[] = [];
     if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
-    const given = ['cni', 'policies', 'repetitions', 'scenario', ...SETTING_FLAGS].filter((k) => opts[k] !== undefined);
-    for (const k of given) problems.push({ where: `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
+    const given = ['cni', 'policies', 'repetitions', 'scenario', ...SETTINGS].filter((k) => opts[k] !== undefined);
+    for (const k of given) problems.push({ where: flagName(k), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
     if (problems.length) return reportUsage(io, problems);
     dir = resolve(outRoot, opts.resume);
     try {
@@ -61,17 +96,14 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       return reportUsage(io, [{ where: '--resume', message: `sweep ${manifest.id} is still running (pid ${pid}); resuming it now would run its points twice at once. Wait for it, or stop it (kill ${pid}) and resume then` }]);
     }
     const stale = staleRunIds(manifest);
-    const removeRun = (await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[manifest.backend].removeRun;
-    if (stale.length && removeRun && !deps.runPoint) {
-      for (const runId of stale) await removeRun(runId);
-    }
+    if (stale.length && !deps.runPoint) await removeLeftovers(manifest.backend, stale);
   } else {
     const problems: Problem[] = [];
     if (opts.retryFailed) problems.push({ where: '--retry-failed', message: 'only with --resume <sweep-id> (a new sweep has no failed points yet)' });
     const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
     if (scenario) problems.push(...scenario.problems);
     const flags: RawFlags = {};
-    for (const k of ['cni', 'policies', 'repetitions', ...SETTING_FLAGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
+    for (const k of ['cni', 'policies', 'repetitions', ...SETTINGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
     problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
@@ -103,14 +135,10 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
       return EXIT_OK;
     }
-    if ((await import('../../backends/factory.js')).BACKEND_DESCRIPTORS[selection.backend].needsNativeProbe && !deps.runPoint) {
-      const { assertProbeAvailable } = await import('../../probe/native.js');
-      try {
-        assertProbeAvailable();
-      } catch (e) {
-        io.stderr.write(`bench sweep: ${(e as Error).message}\n`);
-        return EXIT_FAIL;
-      }
+    const missingProbe = deps.runPoint ? undefined : await probeMissing(selection.backend);
+    if (missingProbe) {
+      io.stderr.write(`bench sweep: ${missingProbe}\n`);
+      return EXIT_FAIL;
     }
   }
 
@@ -172,31 +200,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
 }
 
 export function register(program: Command): void {
-  program
-    .command('sweep')
-    .description('the curve: every CNI × policy count × repetition, interleaved; results and sweep.json under <out>/<sweep-id>/')
-    .addOption(new Option('--cni <list>', `comma-separated CNIs: ${CNIS.join(',')}`))
-    .option('--policies <list>', `comma-separated policy counts (0..${MAX_POLICIES}), e.g. 0,100,500,1000,2000,5000,10000`)
-    .option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)')
-    .option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it')
-    .option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points')
-    .option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)')
-    .addOption(new Option('--backend <name>', `where to run: ${BACKENDS.join('|')} (default auto)`))
-    .option('--samples <n>', 'measured operations per metric and point (default 10000)')
-    .option('--warmup <n>', 'warm-up operations per metric and point, not recorded (default 1000)')
-    .option('--concurrency <n>', 'parallel probe workers (default 1)')
-    .option('--placement <where>', 'cross-node|same-node (default cross-node)')
-    .option('--match-position <pos>', "where the client's allowing policy sits: first|last (default last)")
-    .option('--seed <n>', 'seed for the policy generator, the point order and the bootstrap (default 1)')
-    .option('--timeout-ms <n>', 'per-connection timeout (default 1000)')
-    .option('--policy-map-capacity <n>', 'Cilium model: policy map entries per endpoint (default 16384)')
-    .option('--pin-cpu <n|auto|off>', "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler")
-    .addOption(outputOption('--out <dir>', 'results root (default results)', 'dir'))
-    .option('--iptables-backend <name>', 'Calico/Canal models: nft|legacy (default nft)')
-    .option('--measure <what>', 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)')
-    .option('--dry-run', 'print the planned order of points and exit')
-    .option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)')
-    .action(async (opts: SweepCliOptions) => {
-      process.exitCode = await cmdSweep(opts);
-    });
+  declareFlags(program.command('sweep').description('the curve: every CNI × policy count × repetition, interleaved; results and sweep.json under <out>/<sweep-id>/'), sweepFlags()).action(async (opts: SweepCliOptions) => {
+    process.exitCode = await cmdSweep(opts);
+  });
 }

@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { ConfigError, type Problem } from '../../config/load.js';
+import { InputError, InterruptedError, type Problem } from '../../errors.js';
 import { CNIS, IPTABLES_BACKENDS, type CniName, type IptablesBackendName } from '../../config/schema.js';
 import { onInterrupt, stepPrinter } from '../process.js';
 import { outputOption } from '../outputs.js';
@@ -73,7 +73,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
     problems.push(...(await backendPreflight(new ExecRunner(), backend)));
   }
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new InputError(problems);
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
   const { gridLayout } = await import('../../verify/grid.js');
@@ -86,16 +86,16 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     // data plane the k8s backends know is fine there even before it has a local model.
     model = localModel(onK8s ? 'none' : cni ?? 'none');
   } catch (e) {
-    throw new ConfigError([{ where: '--cni', message: (e as Error).message }]);
+    throw new InputError([{ where: '--cni', message: (e as Error).message }]);
   }
   // Case templates are checked against the addresses the local grid will have.
   const planned = planLocalGrid(layout, { runId: 'check', model });
   const loaded = loadCases(flags.cases.length ? flags.cases : [BUILTIN_CASES_DIR], { layout, ips: planned.addresses.ips });
-  if (loaded.problems.length) throw new ConfigError(loaded.problems);
+  if (loaded.problems.length) throw new InputError(loaded.problems);
   let cases = loaded.cases;
   if (flags.case.length) {
     const unknown = flags.case.filter((n) => !cases.some((c) => c.name === n));
-    if (unknown.length) throw new ConfigError(unknown.map((n) => ({ where: '--case', message: `no case named '${n}' (known: ${cases.map((c) => c.name).join(', ')})` })));
+    if (unknown.length) throw new InputError(unknown.map((n) => ({ where: '--case', message: `no case named '${n}' (known: ${cases.map((c) => c.name).join(', ')})` })));
     cases = cases.filter((c) => flags.case.includes(c.name));
   }
 
@@ -107,7 +107,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     const inventory = gridInventory(layout, planned.addresses);
     const denies = cases.reduce((n, c) => n + expectProbes(inventory, instantiatePolicies(c.policies, planned.addresses.ips).policies, planProbes(layout, c.probes), planned.addresses).expectations.filter((e) => !e.allowed).length, 0);
     if (denies === 0) {
-      throw new ConfigError([{ where: flags.case.length ? '--case' : '--cases', message: `the selected cases (${cases.map((c) => c.name).join(', ')}) expect no denied connection, so they cannot show whether policies are enforced; add a case that denies something (e.g. --case default-deny-ingress)` }]);
+      throw new InputError([{ where: flags.case.length ? '--case' : '--cases', message: `the selected cases (${cases.map((c) => c.name).join(', ')}) expect no denied connection, so they cannot show whether policies are enforced; add a case that denies something (e.g. --case default-deny-ingress)` }]);
     }
   }
   if (onK8s) return verifyOnK8s({ ...flags, backend: descriptor!.name }, { cni: cni!, layout, cases, timeoutMs, retries, parallelism, fillers });
@@ -115,7 +115,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const { ExecRunner } = await import('../../exec/runner.js');
   const { assertProbeAvailable } = await import('../../probe/native.js');
   const { newRunId } = await import('../../identity/run-id.js');
-  const { runVerify, VerifyAborted } = await import('../../verify/run.js');
+  const { runVerify } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
   if (process.getuid?.() !== 0) {
@@ -153,7 +153,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     else process.stdout.write(`${renderSummary(report)}\n${flags.junit ? `  JUnit: ${flags.junit}\n` : ''}`);
     return report.verdict.failed === 0 ? 0 : 1;
   } catch (e) {
-    if (e instanceof VerifyAborted || signal.aborted) {
+    if (e instanceof InterruptedError || signal.aborted) {
       process.stderr.write(`bench verify: interrupted; the grid was torn down\n`);
       return 130;
     }
@@ -172,7 +172,7 @@ async function verifyOnK8s(
   const { newRunId } = await import('../../identity/run-id.js');
   const { casesForK8s, k8sLayout, planK8sVerify } = await import('../../verify/k8s.js');
   const { BACKEND_DESCRIPTORS } = await import('../../backends/factory.js');
-  const { runVerify, VerifyAborted } = await import('../../verify/run.js');
+  const { runVerify } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
   const runId = newRunId();
@@ -234,7 +234,7 @@ async function verifyOnK8s(
     if (flags.keep) process.stdout.write(`\n${grid.keepInstructions().join('\n')}\n`);
     return report.verdict.failed === 0 ? 0 : 1;
   } catch (e) {
-    if (e instanceof VerifyAborted || signal.aborted) {
+    if (e instanceof InterruptedError || signal.aborted) {
       process.stderr.write(`bench verify: interrupted; ${flags.keep ? 'the grid was left up (--keep)' : 'the grid was torn down'}\n`);
       return 130;
     }

@@ -3,7 +3,8 @@
 import { join } from 'node:path';
 import type { CniName } from '../../config/schema.js';
 import { writeResult } from '../../results/io.js';
-import { RESULT_KIND, RESULT_SCHEMA_VERSION, runResultSchema, type MetricResult, type RunResult } from '../../results/schema.js';
+import { RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, runResultSchema, type ErrorRecord, type MetricResult, type RunResult } from '../../results/schema.js';
+import { PolicyMapCapacityError } from '../../backends/local/cilium/compile.js';
 import { seededRandom, summarize } from '../../stats/summary.js';
 import { pointKey } from '../../sweep/plan.js';
 
@@ -36,7 +37,7 @@ export interface SyntheticRun {
   rrNs?: number;
   cpuUs?: number;
   status?: 'ok' | 'failed';
-  error?: { stage: string; message: string; kind?: string };
+  error?: ErrorRecord;
   machine?: Partial<RunResult['meta']['machine']>;
   backend?: RunResult['meta']['backend'];
   modelName?: string;
@@ -117,7 +118,8 @@ export function writeSyntheticSweep(dir: string, o: { curves: SyntheticCurve[]; 
           crrNs: connect * 2.5,
           rrNs: 30_000 * (o.scale ?? 1),
           cpuUs: 5 + (c.cpuSlopeUs ?? 0) * p,
-          ...(failed ? { status: 'failed' as const, error: { stage: 'policy', kind: 'capacity', message: `policy map of the server endpoint needs ${p + 1} entries, capacity ${c.failAt}` } } : {}),
+          // Recorded the way executeRun records the model's real error, so the kind is the one a real run writes.
+          ...(failed ? { status: 'failed' as const, error: errorRecord('policy', new PolicyMapCapacityError([{ pod: 'bench-server/server-0', endpointId: 1, needed: p + 3, capacity: c.failAt!, ingress: p + 3, egress: 0 }])) } : {}),
         });
         paths.push(writeResult(join(dir, pointKey(c.cni, p, rep)), r));
       }

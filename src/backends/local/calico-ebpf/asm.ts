@@ -1,6 +1,7 @@
 // A small eBPF assembler: the instructions Felix's polprog builder emits (loads from the state, compares,
 // map lookups, tail calls), with named jump targets resolved per program. Pure; encoding is struct bpf_insn,
 // little-endian, as BPF_PROG_LOAD takes it.
+import { BenchError } from '../../../errors.js';
 
 export const R0 = 0;
 export const R1 = 1;
@@ -58,10 +59,9 @@ export interface SymInsn extends Insn {
   subProgram?: number;
 }
 
-export class AsmError extends Error {
+export class AsmError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'AsmError';
+    super('internal', message);
   }
 }
 

@@ -36,6 +36,7 @@ import {
   R9,
   type SymInsn,
 } from './asm.js';
+import { BenchError } from '../../../errors.js';
 
 /** Felix: verifierMaxJumpsLimit (8192) − maxJumpsHeadroom (200). */
 export const MAX_JUMPS_PER_PROGRAM = 8192 - 200;
@@ -72,15 +73,14 @@ const LOOKUP_PREFIXLEN = 128;
 
 const PROTO_NUMBER: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 
-export class CalicoEbpfCompileError extends Error {
+export class CalicoEbpfCompileError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CalicoEbpfCompileError';
+    super('internal', message);
   }
 }
 
 /** A chain needs more programs than the tail-call limit allows: the endpoint cannot be programmed. */
-export class PolicyProgramCapacityError extends Error {
+export class PolicyProgramCapacityError extends BenchError {
   constructor(
     readonly pod: string,
     readonly direction: 'ingress' | 'egress',
@@ -88,11 +88,11 @@ export class PolicyProgramCapacityError extends Error {
     readonly rules: number,
   ) {
     super(
+      'capacity',
       `calico-ebpf model: the ${direction} policy of pod ${pod} needs ${programsNeeded} chained BPF programs for ${rules} rules, ` +
         `more than the ${MAX_PROGRAMS_PER_CHAIN} the kernel's tail-call limit allows (33 per packet); Felix would fail to program this endpoint. ` +
         `Use fewer policies or rules selecting the pod.`,
     );
-    this.name = 'PolicyProgramCapacityError';
   }
 }
 

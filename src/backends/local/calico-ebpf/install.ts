@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
 import { encodeInsns } from './asm.js';
 import type { CalicoEbpfNode, PolicyChain } from './compile.js';
+import { BenchError } from '../../../errors.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
 const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -116,10 +117,9 @@ export interface NodeChanges {
   };
 }
 
-export class SlotExhaustedError extends Error {
+export class SlotExhaustedError extends BenchError {
   constructor(node: string) {
-    super(`calico-ebpf model: node ${node} has more than ${MAX_HEAD_SLOTS} policy chains (endpoint-directions); the model's jump map is sized for ${MAX_HEAD_SLOTS}`);
-    this.name = 'SlotExhaustedError';
+    super('capacity', `calico-ebpf model: node ${node} has more than ${MAX_HEAD_SLOTS} policy chains (endpoint-directions); the model's jump map is sized for ${MAX_HEAD_SLOTS}`);
   }
 }
 

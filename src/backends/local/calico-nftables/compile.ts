@@ -12,6 +12,7 @@
 // Pure: returns the plan as data; nft.ts renders it as `nft -f` text.
 import { createHash } from 'node:crypto';
 import { podKey, type EndpointDirection, type EndpointPolicy, type PeerMatch, type PodInfo, type PortMatch, type ResolvedPolicy } from '../../../policy/types.js';
+import { BenchError } from '../../../errors.js';
 
 export const FELIX_VERSION = 'v3.30.7';
 export const TABLE_FAMILY = 'ip';
@@ -41,10 +42,9 @@ const VXLAN_PORT = 4789;
 const HASH_LENGTH = 16;
 const RULE_HASH_PREFIX = 'cali:';
 
-export class NftCompileError extends Error {
+export class NftCompileError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'NftCompileError';
+    super('internal', message);
   }
 }
 

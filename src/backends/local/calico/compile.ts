@@ -15,6 +15,7 @@
 // Pure: returns chains as data plus their rendered lines; install.ts diffs and applies them.
 import { createHash } from 'node:crypto';
 import type { EndpointDirection, EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
+import { BenchError } from '../../../errors.js';
 
 /** The Felix release whose iptables layout this file reproduces. */
 export const FELIX_LAYOUT_VERSION = 'v3.30.3';
@@ -143,10 +144,9 @@ function renderHook(kernelChain: string, rules: IptRule[], mode: 'insert' | 'app
 
 // ---- names ----
 
-export class CalicoCompileError extends Error {
+export class CalicoCompileError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CalicoCompileError';
+    super('internal', message);
   }
 }
 

@@ -9,6 +9,7 @@
 // Pure: returns restore-file text and counts; install.ts turns them into commands.
 import { createHash } from 'node:crypto';
 import type { EndpointDirection, EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy, ResolvedRule } from '../../../policy/types.js';
+import { BenchError } from '../../../errors.js';
 
 /** Felix's default mark bits: a policy allowed the packet / a policy passed it to the next tier. */
 export const MARK_ACCEPT = 0x10000;
@@ -59,10 +60,9 @@ export interface CalicoNodeRules {
   counts: CalicoNodeCounts;
 }
 
-export class CalicoCompileError extends Error {
+export class CalicoCompileError extends BenchError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CalicoCompileError';
+    super('internal', message);
   }
 }
 

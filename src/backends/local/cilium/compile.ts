@@ -21,6 +21,7 @@
 import { formatIpv4, isIpv6, parseCidr, type Ipv4Cidr } from '../../../policy/cidr.js';
 import type { EndpointPolicy, Inventory, PeerMatch, PodInfo, PortMatch, Protocol, ResolvedPolicy } from '../../../policy/types.js';
 import { podKey } from '../../../policy/types.js';
+import { BenchError } from '../../../errors.js';
 
 /** Cilium's reserved identities used by the model (pkg/identity/numericidentity.go). */
 export const RESERVED_IDENTITY = { host: 1, world: 2 } as const;
@@ -106,13 +107,13 @@ function overflowText(o: PolicyMapOverflow): string {
 }
 
 /** Like Cilium's endpoint regeneration failure when a policy map is full. */
-export class PolicyMapCapacityError extends Error {
+export class PolicyMapCapacityError extends BenchError {
   constructor(readonly overflows: PolicyMapOverflow[]) {
     super(
+      'capacity',
       `Cilium model: endpoint regeneration failed, policy map full: ${overflows.map(overflowText).join('; ')}. ` +
         `Raise the policy-map capacity or reduce the policies selecting these pods.`,
     );
-    this.name = 'PolicyMapCapacityError';
   }
 }
 
