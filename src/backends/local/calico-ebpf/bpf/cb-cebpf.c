@@ -3,9 +3,11 @@
 // polprog emits them, and are loaded with BPF_PROG_LOAD one by one.
 //
 //   cb-cebpf load   --obj PATH --pin DIR         load the object, pin maps and programs under DIR
-//   cb-cebpf attach --pin DIR --netns NAME --ifname IF
+//   cb-cebpf attach --pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]
 //                   clsact on IF (in /run/netns/NAME), cali_from_wl at tc ingress, cali_to_wl at tc egress;
-//                   prints {"ifindex":N}
+//                   prints {"ifindex":N}. With the slots, IF is first registered as a workload whose policy
+//                   programs sit in those jump-map slots (Felix attaches a new workload with its default-deny
+//                   policy program in place, written there by apply beforehand).
 //   cb-cebpf detach --netns NAME --ifname IF
 //   cb-cebpf apply  --pin DIR                    apply the changes read from stdin, in order:
 //       set-add SETID_HEX16 A.B.C.D/LEN        add an IP set member (key: 64+LEN | id BE | addr | 0 | 0)
@@ -85,7 +87,7 @@ static void usage(const char *why)
 	fprintf(stderr,
 		"cb-cebpf: %s\n"
 		"usage: cb-cebpf load --obj PATH --pin DIR\n"
-		"       cb-cebpf attach --pin DIR --netns NAME --ifname IF\n"
+		"       cb-cebpf attach --pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]\n"
 		"       cb-cebpf detach --netns NAME --ifname IF\n"
 		"       cb-cebpf apply --pin DIR < changes\n"
 		"       cb-cebpf stats --pin DIR\n"
@@ -99,11 +101,24 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
 }
 
-struct args { const char *obj, *pin, *netns, *ifname; };
+struct args { const char *obj, *pin, *netns, *ifname; long ingress_slot, egress_slot; };
+
+static long parse_slot(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < 1 || v >= POL_SLOTS) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s must be an integer in [1, %d], got '%s'", what, POL_SLOTS - 1, s);
+		usage(msg);
+	}
+	return v;
+}
 
 static struct args parse_args(int argc, char **argv)
 {
-	struct args a = { 0 };
+	struct args a = { .ingress_slot = -1, .egress_slot = -1 };
 	for (int i = 2; i < argc; i++) {
 		const char *k = argv[i];
 		if (i + 1 >= argc) {
@@ -116,6 +131,8 @@ static struct args parse_args(int argc, char **argv)
 		else if (!strcmp(k, "--pin")) a.pin = v;
 		else if (!strcmp(k, "--netns")) a.netns = v;
 		else if (!strcmp(k, "--ifname")) a.ifname = v;
+		else if (!strcmp(k, "--ingress-slot")) a.ingress_slot = parse_slot(v, "--ingress-slot");
+		else if (!strcmp(k, "--egress-slot")) a.egress_slot = parse_slot(v, "--egress-slot");
 		else {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "unknown option %s", k);
@@ -248,12 +265,22 @@ static int cmd_attach(struct args *a)
 	need(a->pin, "--pin");
 	need(a->netns, "--netns");
 	need(a->ifname, "--ifname");
+	if ((a->ingress_slot < 0) != (a->egress_slot < 0))
+		usage("--ingress-slot and --egress-slot go together");
 	int from_fd = open_pinned(a->pin, "cali_from_wl");
 	int to_fd = open_pinned(a->pin, "cali_to_wl");
+	int eps_fd = a->ingress_slot > 0 ? open_pinned(a->pin, "cali_eps") : -1;
 	enter_netns(a->netns);
 	unsigned ifindex = if_nametoindex(a->ifname);
 	if (!ifindex)
 		die(1, "no interface %s in netns %s", a->ifname, a->netns);
+	// Registered before the programs see a packet: an unregistered interface passes (not a workload).
+	if (eps_fd >= 0) {
+		uint32_t key = ifindex;
+		struct ep_value v = { (uint32_t)a->ingress_slot, (uint32_t)a->egress_slot };
+		if (bpf_map_update_elem(eps_fd, &key, &v, BPF_ANY))
+			die(1, "register workload %s: %s", a->ifname, strerror(errno));
+	}
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
 	int err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
