@@ -3,16 +3,10 @@
 // veth, then write changes: IP set members, policy programs into the policy jump map, endpoint entries.
 // planNodeChanges is pure: from what is installed and what is wanted it renders only the difference, in an order
 // that never leaves a packet facing a half-written chain.
-import { assertRunId } from '../../../identity/run-id.js';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
+import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
 import { encodeInsns } from './asm.js';
 import { defaultDenyChain, type CalicoEbpfNode, type PolicyChain } from './compile.js';
-
-export const BPFFS_ROOT = '/sys/fs/bpf';
-const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Policy jump map layout (calico_ebpf.bpf.c): head of endpoint-direction slot s at index s (1..255). */
 export const POL_STRIDE = 256;
@@ -31,20 +25,11 @@ export interface CalicoEbpfBinaries {
 }
 
 export function defaultCalicoEbpfBinaries(): CalicoEbpfBinaries {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  const native = join(dir, 'dist', 'native');
-  return { loader: join(native, 'cb-cebpf'), object: join(native, 'calico_ebpf.bpf.o') };
+  return { loader: nativeArtefact('cb-cebpf'), object: nativeArtefact('calico_ebpf.bpf.o') };
 }
 
 export function calicoEbpfPinDir(runId: string, node: string): string {
-  assertRunId(runId);
-  if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
-  return `${BPFFS_ROOT}/cb-${runId}/ce-${node}`;
+  return bpfPinDir(runId, node, 'ce-');
 }
 
 export function planLoad(bin: CalicoEbpfBinaries, pinDir: string): CommandSpec {
