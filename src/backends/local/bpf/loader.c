@@ -37,9 +37,15 @@ void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
+// The loader's commands, for the usage (set by loader_main before anything can fail).
+static const struct loader_cmd *commands;
+static size_t ncommands;
+
 void usage(const char *why)
 {
-	fprintf(stderr, "%s: %s\n%s", loader_name, why, loader_usage_text);
+	fprintf(stderr, "%s: %s\n", loader_name, why);
+	for (size_t i = 0; i < ncommands; i++)
+		fprintf(stderr, "%s %s %s %s\n", i ? "      " : "usage:", loader_name, commands[i].name, commands[i].synopsis);
 	exit(EXIT_USAGE);
 }
 
@@ -48,21 +54,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
 }
 
-void loader_start(int argc)
-{
-	if (argc < 2)
-		usage("missing subcommand");
-	libbpf_set_print(libbpf_quiet);
-}
-
-int unknown_subcommand(const char *cmd)
-{
-	char msg[128];
-	snprintf(msg, sizeof(msg), "unknown subcommand '%s'", cmd);
-	usage(msg);
-}
-
-long parse_long(const char *s, long min, long max, const char *what)
+static long parse_long(const char *s, long min, long max, const char *what)
 {
 	char *end;
 	errno = 0;
@@ -75,7 +67,7 @@ long parse_long(const char *s, long min, long max, const char *what)
 	return v;
 }
 
-void parse_options(int argc, char **argv, const struct loader_opt *opts, size_t n)
+static void parse_options(int argc, char **argv, const struct loader_opt *opts, size_t n)
 {
 	for (int i = 2; i < argc; i++) {
 		const char *k = argv[i];
@@ -109,7 +101,7 @@ void need(const void *v, const char *opt)
 	}
 }
 
-void pin_path(char *buf, size_t n, const char *dir, const char *name)
+static void pin_path(char *buf, size_t n, const char *dir, const char *name)
 {
 	if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
 		die(EXIT_USAGE, "pin path too long: %s/%s", dir, name);
@@ -125,7 +117,7 @@ int open_pinned(const char *dir, const char *name)
 	return fd;
 }
 
-int is_bpffs(const char *path)
+static int is_bpffs(const char *path)
 {
 	struct statfs st;
 	return statfs(path, &st) == 0 && (unsigned long)st.f_type == BPF_FS_MAGIC;
@@ -244,7 +236,8 @@ void attach_tc_pair(unsigned ifindex, const char *ifname, int from_fd, const cha
 		die(1, "attach %s to %s egress: %s", to_name, ifname, strerror(-err));
 }
 
-int detach_tc(const char *netns, const char *ifname)
+// `detach`: removes the interface's clsact qdisc and both programs with it.
+static int detach_tc(const char *netns, const char *ifname)
 {
 	need(netns, "--netns");
 	need(ifname, "--ifname");
@@ -256,7 +249,8 @@ int detach_tc(const char *netns, const char *ifname)
 	return 0;
 }
 
-int unload_pins(const char *dir)
+// `unload`: removes every pin in DIR, DIR, and the run's directory once its last node is gone.
+static int unload_pins(const char *dir)
 {
 	need(dir, "--pin");
 	DIR *d = opendir(dir);
@@ -312,4 +306,37 @@ size_t count_keys(int fd, size_t key_size)
 		memcpy(cur, next, key_size);
 	}
 	return n;
+}
+
+int loader_main(int argc, char **argv, struct loader_paths *paths, const struct loader_opt *opts, size_t nopts,
+		const struct loader_cmd *cmds, size_t ncmds, void *args)
+{
+	commands = cmds;
+	ncommands = ncmds;
+	if (argc < 2)
+		usage("missing subcommand");
+	libbpf_set_print(libbpf_quiet);
+	struct loader_opt all[16] = {
+		{ .name = "--obj", .str = &paths->obj },
+		{ .name = "--pin", .str = &paths->pin },
+		{ .name = "--netns", .str = &paths->netns },
+		{ .name = "--ifname", .str = &paths->ifname },
+	};
+	if (nopts > sizeof(all) / sizeof(all[0]) - 4)
+		die(1, "too many options");
+	memcpy(all + 4, opts, nopts * sizeof(*opts));
+	parse_options(argc, argv, all, 4 + nopts);
+	for (size_t i = 0; i < ncmds; i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		if (cmds[i].run)
+			return cmds[i].run(args);
+		if (!strcmp(argv[1], "detach"))
+			return detach_tc(paths->netns, paths->ifname);
+		if (!strcmp(argv[1], "unload"))
+			return unload_pins(paths->pin);
+	}
+	char msg[128];
+	snprintf(msg, sizeof(msg), "unknown subcommand '%s'", argv[1]);
+	usage(msg);
 }

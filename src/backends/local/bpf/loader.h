@@ -1,6 +1,7 @@
 // What the two BPF model loaders (cilium/bpf/cb-bpf.c, calico-ebpf/bpf/cb-cebpf.c) share, with libbpf only:
-// errors and usage, option parsing, bpffs pins, entering a node's network namespace, tc attach and detach,
-// unload. Each loader defines loader_name and loader_usage_text; its own commands stay in its file.
+// main (subcommand table, option parsing, usage), errors, bpffs pins and loading, entering a node's network
+// namespace, tc attach, and the `detach` and `unload` subcommands. Each loader defines loader_name and passes
+// its commands and own options to loader_main; what its commands do stays in its file.
 #ifndef CB_LOADER_H
 #define CB_LOADER_H
 
@@ -14,15 +15,24 @@ struct bpf_object;
 
 /** "cb-bpf": the prefix of every message and the name in hints. */
 extern const char loader_name[];
-/** The usage lines printed after a usage error ("usage: NAME load ...\n       NAME attach ...\n"). */
-extern const char loader_usage_text[];
 
 void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void usage(const char *why) __attribute__((noreturn));
 
-/** Checks there is a subcommand and quiets libbpf's debug output; call first in main. */
-void loader_start(int argc);
-int unknown_subcommand(const char *cmd) __attribute__((noreturn));
+/** The options every loader takes; the first member of each loader's own arguments. */
+struct loader_paths {
+	const char *obj, *pin, *netns, *ifname;
+};
+
+/**
+ * One subcommand, in the order the usage lists them: its name, its synopsis for the usage, and what runs it
+ * with the loader's arguments (NULL for `detach` and `unload`, which every loader has from here).
+ */
+struct loader_cmd {
+	const char *name;
+	const char *synopsis;
+	int (*run)(void *args);
+};
 
 /** One --name VALUE option: a string (str) or an integer in [min, max] (num). */
 struct loader_opt {
@@ -31,14 +41,18 @@ struct loader_opt {
 	long *num;
 	long min, max;
 };
-/** Parses argv[2..] against opts; a missing value or an unknown option is a usage error. */
-void parse_options(int argc, char **argv, const struct loader_opt *opts, size_t n);
-long parse_long(const char *s, long min, long max, const char *what);
-void need(const void *v, const char *opt);
 
-void pin_path(char *buf, size_t n, const char *dir, const char *name);
+/**
+ * The loader's main: checks there is a subcommand, quiets libbpf's debug output, parses --obj, --pin, --netns,
+ * --ifname into `paths` (the first member of `args`) and the loader's own `opts`, then runs the subcommand
+ * argv[1] names; an unknown one, like any bad option, is a usage error.
+ */
+int loader_main(int argc, char **argv, struct loader_paths *paths, const struct loader_opt *opts, size_t nopts,
+		const struct loader_cmd *cmds, size_t ncmds, void *args);
+
+/** A missing required option is a usage error. */
+void need(const void *v, const char *opt);
 int open_pinned(const char *dir, const char *name);
-int is_bpffs(const char *path);
 
 /**
  * `load`: refuses a DIR that already holds a model (its `sentinel` pin exists), opens the object, lets
@@ -55,10 +69,6 @@ int object_prog_fd(struct bpf_object *obj, const char *name);
 unsigned ifindex_in_netns(const char *netns, const char *ifname);
 /** clsact on the interface, `from` at tc ingress (packets from the pod), `to` at tc egress (packets to it). */
 void attach_tc_pair(unsigned ifindex, const char *ifname, int from_fd, const char *from_name, int to_fd, const char *to_name);
-/** `detach`: removes the interface's clsact qdisc and both programs with it. */
-int detach_tc(const char *netns, const char *ifname);
-/** `unload`: removes every pin in DIR, DIR, and the run's directory once its last node is gone. */
-int unload_pins(const char *dir);
 
 double now_ms(void);
 /** Entries of a map, by walking its keys (key_size at most 64). */

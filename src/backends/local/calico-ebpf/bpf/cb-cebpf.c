@@ -58,33 +58,18 @@ static const char *map_names[] = { "cali_state", "cali_v4_ip_sets", "cali_eps", 
 static const char *prog_names[] = { "cali_from_wl", "cali_to_wl", "cali_allow", "cali_deny" };
 
 const char loader_name[] = "cb-cebpf";
-const char loader_usage_text[] =
-	"usage: cb-cebpf load --obj PATH --pin DIR\n"
-	"       cb-cebpf attach --pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]\n"
-	"       cb-cebpf detach --netns NAME --ifname IF\n"
-	"       cb-cebpf apply --pin DIR < changes\n"
-	"       cb-cebpf stats --pin DIR\n"
-	"       cb-cebpf unload --pin DIR\n";
 
-struct args { const char *obj, *pin, *netns, *ifname; long ingress_slot, egress_slot; };
+struct args {
+	struct loader_paths p; // first: loader_main reads it
+	long ingress_slot, egress_slot;
+};
 
-static struct args parse_args(int argc, char **argv)
+static int cmd_load(void *arg)
 {
-	struct args a = { .ingress_slot = -1, .egress_slot = -1 };
-	const struct loader_opt opts[] = {
-		{ "--obj", &a.obj }, { "--pin", &a.pin }, { "--netns", &a.netns }, { "--ifname", &a.ifname },
-		{ "--ingress-slot", NULL, &a.ingress_slot, 1, POL_SLOTS - 1 },
-		{ "--egress-slot", NULL, &a.egress_slot, 1, POL_SLOTS - 1 },
-	};
-	parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
-	return a;
-}
-
-static int cmd_load(struct args *a)
-{
-	need(a->obj, "--obj");
-	need(a->pin, "--pin");
-	struct bpf_object *obj = load_and_pin(a->obj, a->pin, "cali_jump_pol", map_names, sizeof(map_names) / sizeof(map_names[0]),
+	struct args *a = arg;
+	need(a->p.obj, "--obj");
+	need(a->p.pin, "--pin");
+	struct bpf_object *obj = load_and_pin(a->p.obj, a->p.pin, "cali_jump_pol", map_names, sizeof(map_names) / sizeof(map_names[0]),
 					      prog_names, sizeof(prog_names) / sizeof(prog_names[0]), NULL, NULL);
 	int jstatic = object_map_fd(obj, "cali_jump_static");
 	uint32_t idx = 0;
@@ -96,30 +81,31 @@ static int cmd_load(struct args *a)
 	if (bpf_map_update_elem(jstatic, &idx, &fd, BPF_ANY))
 		die(1, "install deny program: %s", strerror(errno));
 	bpf_object__close(obj);
-	printf("{\"pin\":\"%s\"}\n", a->pin);
+	printf("{\"pin\":\"%s\"}\n", a->p.pin);
 	return 0;
 }
 
-static int cmd_attach(struct args *a)
+static int cmd_attach(void *arg)
 {
-	need(a->pin, "--pin");
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	need(a->p.netns, "--netns");
+	need(a->p.ifname, "--ifname");
 	if ((a->ingress_slot < 0) != (a->egress_slot < 0))
 		usage("--ingress-slot and --egress-slot go together");
-	int from_fd = open_pinned(a->pin, "cali_from_wl");
-	int to_fd = open_pinned(a->pin, "cali_to_wl");
-	int eps_fd = a->ingress_slot > 0 ? open_pinned(a->pin, "cali_eps") : -1;
-	unsigned ifindex = ifindex_in_netns(a->netns, a->ifname);
+	int from_fd = open_pinned(a->p.pin, "cali_from_wl");
+	int to_fd = open_pinned(a->p.pin, "cali_to_wl");
+	int eps_fd = a->ingress_slot > 0 ? open_pinned(a->p.pin, "cali_eps") : -1;
+	unsigned ifindex = ifindex_in_netns(a->p.netns, a->p.ifname);
 	// Registered before the programs see a packet: an unregistered interface passes (not a workload).
 	if (eps_fd >= 0) {
 		uint32_t key = ifindex;
 		struct ep_value v = { (uint32_t)a->ingress_slot, (uint32_t)a->egress_slot };
 		if (bpf_map_update_elem(eps_fd, &key, &v, BPF_ANY))
-			die(1, "register workload %s: %s", a->ifname, strerror(errno));
+			die(1, "register workload %s: %s", a->p.ifname, strerror(errno));
 	}
-	attach_tc_pair(ifindex, a->ifname, from_fd, "cali_from_wl", to_fd, "cali_to_wl");
-	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
+	attach_tc_pair(ifindex, a->p.ifname, from_fd, "cali_from_wl", to_fd, "cali_to_wl");
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->p.netns, a->p.ifname, ifindex);
 	return 0;
 }
 
@@ -159,16 +145,17 @@ static void parse_set_key(struct ip4_set_key *k, const char *id, const char *cid
 	k->addr = in.s_addr;
 }
 
-static int cmd_apply(struct args *a)
+static int cmd_apply(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	int fds[4] = {
-		open_pinned(a->pin, "cali_state"),
-		open_pinned(a->pin, "cali_v4_ip_sets"),
-		open_pinned(a->pin, "cali_jump_static"),
-		open_pinned(a->pin, "cali_jump_pol"),
+		open_pinned(a->p.pin, "cali_state"),
+		open_pinned(a->p.pin, "cali_v4_ip_sets"),
+		open_pinned(a->p.pin, "cali_jump_static"),
+		open_pinned(a->p.pin, "cali_jump_pol"),
 	};
-	int eps = open_pinned(a->pin, "cali_eps");
+	int eps = open_pinned(a->p.pin, "cali_eps");
 	long progs = 0, insns_total = 0, set_adds = 0, set_dels = 0, slot_dels = 0, ep_updates = 0;
 	double verify_ms = 0;
 	size_t log_size = 1 << 20;
@@ -288,10 +275,11 @@ static int cmd_apply(struct args *a)
 
 // ---- stats ----
 
-static int cmd_stats(struct args *a)
+static int cmd_stats(void *arg)
 {
-	need(a->pin, "--pin");
-	int cnt = open_pinned(a->pin, "cali_counters");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	int cnt = open_pinned(a->p.pin, "cali_counters");
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu < 1)
 		die(1, "cannot count CPUs");
@@ -305,7 +293,7 @@ static int cmd_stats(struct args *a)
 		printf("%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)sum);
 	}
 	free(vals);
-	int pol = open_pinned(a->pin, "cali_jump_pol");
+	int pol = open_pinned(a->p.pin, "cali_jump_pol");
 	long slots = 0;
 	for (uint32_t k = 0; k < POL_SLOTS; k++) {
 		uint32_t id;
@@ -313,22 +301,26 @@ static int cmd_stats(struct args *a)
 			slots++;
 	}
 	printf("},\"ipSetEntries\":%zu,\"endpoints\":%zu,\"ctEntries\":%zu,\"policyPrograms\":%ld}\n",
-	       count_keys(open_pinned(a->pin, "cali_v4_ip_sets"), sizeof(struct ip4_set_key)),
-	       count_keys(open_pinned(a->pin, "cali_eps"), sizeof(uint32_t)),
-	       count_keys(open_pinned(a->pin, "cali_v4_ct"), 20), slots);
+	       count_keys(open_pinned(a->p.pin, "cali_v4_ip_sets"), sizeof(struct ip4_set_key)),
+	       count_keys(open_pinned(a->p.pin, "cali_eps"), sizeof(uint32_t)),
+	       count_keys(open_pinned(a->p.pin, "cali_v4_ct"), 20), slots);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	loader_start(argc);
-	struct args a = parse_args(argc, argv);
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "load")) return cmd_load(&a);
-	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
-	if (!strcmp(cmd, "detach")) return detach_tc(a.netns, a.ifname);
-	if (!strcmp(cmd, "apply")) return cmd_apply(&a);
-	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
-	if (!strcmp(cmd, "unload")) return unload_pins(a.pin);
-	return unknown_subcommand(cmd);
+	static const struct loader_cmd cmds[] = {
+		{ "load", "--obj PATH --pin DIR", cmd_load },
+		{ "attach", "--pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]", cmd_attach },
+		{ "detach", "--netns NAME --ifname IF", NULL },
+		{ "apply", "--pin DIR < changes", cmd_apply },
+		{ "stats", "--pin DIR", cmd_stats },
+		{ "unload", "--pin DIR", NULL },
+	};
+	struct args a = { .ingress_slot = -1, .egress_slot = -1 };
+	const struct loader_opt opts[] = {
+		{ "--ingress-slot", NULL, &a.ingress_slot, 1, POL_SLOTS - 1 },
+		{ "--egress-slot", NULL, &a.egress_slot, 1, POL_SLOTS - 1 },
+	};
+	return loader_main(argc, argv, &a.p, opts, sizeof(opts) / sizeof(opts[0]), cmds, sizeof(cmds) / sizeof(cmds[0]), &a);
 }

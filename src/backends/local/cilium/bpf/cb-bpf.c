@@ -59,31 +59,11 @@ static const char *prog_names[] = { "from_pod", "to_pod" };
 #define EXIT_OVERFLOW 3
 
 const char loader_name[] = "cb-bpf";
-const char loader_usage_text[] =
-	"usage: cb-bpf load --obj PATH --pin DIR --capacity N\n"
-	"       cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]\n"
-	"       cb-bpf detach --netns NAME --ifname IF\n"
-	"       cb-bpf fill --pin DIR [--capacity N] < entries\n"
-	"       cb-bpf delta --pin DIR [--capacity N] < +/- entries\n"
-	"       cb-bpf stats --pin DIR\n"
-	"       cb-bpf unload --pin DIR\n";
 
 struct args {
-	const char *obj, *pin, *netns, *ifname;
+	struct loader_paths p; // first: loader_main reads it
 	long capacity, endpoint;
 };
-
-static struct args parse_args(int argc, char **argv)
-{
-	struct args a = { .capacity = -1, .endpoint = -1 };
-	const struct loader_opt opts[] = {
-		{ "--obj", &a.obj }, { "--pin", &a.pin }, { "--netns", &a.netns }, { "--ifname", &a.ifname },
-		{ "--capacity", NULL, &a.capacity, 1, 1 << 24 },
-		{ "--endpoint", NULL, &a.endpoint, 1, 65535 },
-	};
-	parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]));
-	return a;
-}
 
 static int create_policy_map(const char *name, uint32_t capacity)
 {
@@ -99,7 +79,7 @@ static void set_policy_template(struct bpf_object *obj, void *ctx)
 	struct args *a = ctx;
 	struct bpf_map *outer = bpf_object__find_map_by_name(obj, "policy");
 	if (!outer || !bpf_map__inner_map(outer))
-		die(1, "%s has no policy map-of-maps", a->obj);
+		die(1, "%s has no policy map-of-maps", a->p.obj);
 	int tmpl = create_policy_map("cb_pol_tmpl", (uint32_t)a->capacity);
 	if (tmpl < 0)
 		die(1, "create policy map template (capacity %ld): %s", a->capacity, strerror(errno));
@@ -107,32 +87,34 @@ static void set_policy_template(struct bpf_object *obj, void *ctx)
 		die(1, "set policy map template: %s", strerror(errno));
 }
 
-static int cmd_load(struct args *a)
+static int cmd_load(void *arg)
 {
-	need(a->obj, "--obj");
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.obj, "--obj");
+	need(a->p.pin, "--pin");
 	if (a->capacity < 0)
 		usage("missing --capacity");
-	struct bpf_object *obj = load_and_pin(a->obj, a->pin, "ipcache", map_names, sizeof(map_names) / sizeof(map_names[0]),
+	struct bpf_object *obj = load_and_pin(a->p.obj, a->p.pin, "ipcache", map_names, sizeof(map_names) / sizeof(map_names[0]),
 					      prog_names, sizeof(prog_names) / sizeof(prog_names[0]), set_policy_template, a);
 	uint32_t zero = 0, cap = (uint32_t)a->capacity;
 	if (bpf_map_update_elem(object_map_fd(obj, "config"), &zero, &cap, BPF_ANY))
 		die(1, "write config: %s", strerror(errno));
 	bpf_object__close(obj);
-	printf("{\"pin\":\"%s\",\"capacity\":%ld}\n", a->pin, a->capacity);
+	printf("{\"pin\":\"%s\",\"capacity\":%ld}\n", a->p.pin, a->capacity);
 	return 0;
 }
 
-static int cmd_attach(struct args *a)
+static int cmd_attach(void *arg)
 {
-	need(a->pin, "--pin");
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	need(a->p.netns, "--netns");
+	need(a->p.ifname, "--ifname");
 	// Pinned objects are opened before setns; only the network namespace changes, the bpffs view does not.
-	int from_fd = open_pinned(a->pin, "from_pod");
-	int to_fd = open_pinned(a->pin, "to_pod");
-	int ep_fd = a->endpoint > 0 ? open_pinned(a->pin, "endpoints") : -1;
-	unsigned ifindex = ifindex_in_netns(a->netns, a->ifname);
+	int from_fd = open_pinned(a->p.pin, "from_pod");
+	int to_fd = open_pinned(a->p.pin, "to_pod");
+	int ep_fd = a->endpoint > 0 ? open_pinned(a->p.pin, "endpoints") : -1;
+	unsigned ifindex = ifindex_in_netns(a->p.netns, a->p.ifname);
 
 	// Registered before the programs see a packet: an endpoint without a policy map denies everything, so a pod
 	// that appears is closed until its map is written (the CNI ADD waits for the endpoint's regeneration in Cilium).
@@ -142,8 +124,8 @@ static int cmd_attach(struct args *a)
 		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
 			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
 	}
-	attach_tc_pair(ifindex, a->ifname, from_fd, "from_pod", to_fd, "to_pod");
-	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
+	attach_tc_pair(ifindex, a->p.ifname, from_fd, "from_pod", to_fd, "to_pod");
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->p.netns, a->p.ifname, ifindex);
 	return 0;
 }
 
@@ -322,18 +304,19 @@ static uint32_t read_capacity(struct args *a)
 {
 	uint32_t capacity = (uint32_t)a->capacity;
 	if (a->capacity < 0) {
-		int cfg_fd = open_pinned(a->pin, "config");
+		int cfg_fd = open_pinned(a->p.pin, "config");
 		uint32_t zero = 0;
 		if (bpf_map_lookup_elem(cfg_fd, &zero, &capacity) || capacity == 0)
-			die(1, "read policy-map capacity from %s/config: %s", a->pin, strerror(errno));
+			die(1, "read policy-map capacity from %s/config: %s", a->p.pin, strerror(errno));
 		close(cfg_fd);
 	}
 	return capacity;
 }
 
-static int cmd_fill(struct args *a)
+static int cmd_fill(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	double t0 = now_ms();
 	struct vec ipc_keys = { .size = sizeof(struct ipcache_key) }, ipc_vals = { .size = sizeof(struct ipcache_value) };
 	struct vec eps = { .size = sizeof(struct endpoint_line) };
@@ -355,9 +338,9 @@ static int cmd_fill(struct args *a)
 	}
 	free(line);
 
-	int ipc_fd = open_pinned(a->pin, "ipcache");
-	int ep_fd = open_pinned(a->pin, "endpoints");
-	int outer_fd = open_pinned(a->pin, "policy");
+	int ipc_fd = open_pinned(a->p.pin, "ipcache");
+	int ep_fd = open_pinned(a->p.pin, "endpoints");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	uint32_t capacity = read_capacity(a);
 
 	// Endpoints that get a policy map: every listed endpoint (an enforced endpoint with no entries denies all)
@@ -496,9 +479,10 @@ static int endpoint_policy_map(int outer_fd, uint32_t id, uint32_t capacity, int
 
 static size_t count_keys_of(int fd) { return count_keys(fd, sizeof(struct policy_key)); }
 
-static int cmd_delta(struct args *a)
+static int cmd_delta(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	double t0 = now_ms();
 	struct vec entries = { .size = sizeof(struct entry) };
 	char *line = NULL;
@@ -511,9 +495,9 @@ static int cmd_delta(struct args *a)
 	}
 	free(line);
 
-	int ipc_fd = open_pinned(a->pin, "ipcache");
-	int ep_fd = open_pinned(a->pin, "endpoints");
-	int outer_fd = open_pinned(a->pin, "policy");
+	int ipc_fd = open_pinned(a->p.pin, "ipcache");
+	int ep_fd = open_pinned(a->p.pin, "endpoints");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	uint32_t capacity = read_capacity(a);
 	size_t added = 0, deleted = 0, ipc_added = 0, ipc_deleted = 0, ep_added = 0, ep_deleted = 0, maps_created = 0;
 	struct vec retry = { .size = sizeof(struct entry *) };
@@ -608,10 +592,11 @@ static long memlock_of(int fd)
 	return v;
 }
 
-static int cmd_stats(struct args *a)
+static int cmd_stats(void *arg)
 {
-	need(a->pin, "--pin");
-	int cnt_fd = open_pinned(a->pin, "counters");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	int cnt_fd = open_pinned(a->p.pin, "counters");
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		die(1, "count CPUs: %s", strerror(-ncpu));
@@ -630,12 +615,12 @@ static int cmd_stats(struct args *a)
 		{ "ipcache", sizeof(struct ipcache_key) }, { "endpoints", 4 }, { "ct", 16 },
 	};
 	for (size_t i = 0; i < 3; i++) {
-		int fd = open_pinned(a->pin, plain[i].name);
+		int fd = open_pinned(a->p.pin, plain[i].name);
 		printf("\"%s\":{\"entries\":%zu,\"memlockBytes\":%ld},", plain[i].name, count_keys(fd, plain[i].ksz),
 		       memlock_of(fd));
 		close(fd);
 	}
-	int outer_fd = open_pinned(a->pin, "policy");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	printf("\"policy\":{\"memlockBytes\":%ld,\"endpoints\":{", memlock_of(outer_fd));
 	uint32_t cur, next;
 	int first = 1, more = bpf_map_get_next_key(outer_fd, NULL, &cur) == 0;
@@ -662,15 +647,19 @@ static int cmd_stats(struct args *a)
 
 int main(int argc, char **argv)
 {
-	loader_start(argc);
-	struct args a = parse_args(argc, argv);
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "load")) return cmd_load(&a);
-	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
-	if (!strcmp(cmd, "detach")) return detach_tc(a.netns, a.ifname);
-	if (!strcmp(cmd, "fill")) return cmd_fill(&a);
-	if (!strcmp(cmd, "delta")) return cmd_delta(&a);
-	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
-	if (!strcmp(cmd, "unload")) return unload_pins(a.pin);
-	return unknown_subcommand(cmd);
+	static const struct loader_cmd cmds[] = {
+		{ "load", "--obj PATH --pin DIR --capacity N", cmd_load },
+		{ "attach", "--pin DIR --netns NAME --ifname IF [--endpoint ID]", cmd_attach },
+		{ "detach", "--netns NAME --ifname IF", NULL },
+		{ "fill", "--pin DIR [--capacity N] < entries", cmd_fill },
+		{ "delta", "--pin DIR [--capacity N] < +/- entries", cmd_delta },
+		{ "stats", "--pin DIR", cmd_stats },
+		{ "unload", "--pin DIR", NULL },
+	};
+	struct args a = { .capacity = -1, .endpoint = -1 };
+	const struct loader_opt opts[] = {
+		{ "--capacity", NULL, &a.capacity, 1, 1 << 24 },
+		{ "--endpoint", NULL, &a.endpoint, 1, 65535 },
+	};
+	return loader_main(argc, argv, &a.p, opts, sizeof(opts) / sizeof(opts[0]), cmds, sizeof(cmds) / sizeof(cmds[0]), &a);
 }
