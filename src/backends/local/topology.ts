@@ -361,9 +361,16 @@ export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
   return [...link, ...connect];
 }
 
-/** Removes a runtime pod again: its namespace (and with it the veth pair) and its entry in the topology. */
+/**
+ * Removes a runtime pod again: its veth pair (with it the node's route to the pod), its namespace and its entry
+ * in the topology. The veth goes first, explicitly: a deleted namespace's devices are torn down later by the
+ * kernel's netns cleanup, and the next pod, which gets the same address, would find the old route still there.
+ */
 export function removePod(t: Topology, p: PodSpec): CommandSpec[] {
   const i = t.pods.indexOf(p);
   if (i >= 0) t.pods.splice(i, 1);
-  return [{ argv: ['ip', 'netns', 'delete', p.netns], allowFailure: true, purpose: `delete namespace of pod ${p.namespace}/${p.name}` }];
+  return [
+    { ...ipn(p.node.netns, 'link', 'delete', p.hostIf), allowFailure: true, purpose: `delete the veth of pod ${p.namespace}/${p.name}` },
+    { argv: ['ip', 'netns', 'delete', p.netns], allowFailure: true, purpose: `delete namespace of pod ${p.namespace}/${p.name}` },
+  ];
 }
