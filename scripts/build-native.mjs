@@ -10,6 +10,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'native');
 mkdirSync(out, { recursive: true });
 
+// What the two BPF models share (src/backends/local/bpf): the loaders' common C, compiled into both, and the
+// tc programs' prelude header.
+const shared = join(root, 'src', 'backends', 'local', 'bpf');
+const loader = (s, o) => ['gcc', '-O2', '-Wall', '-I', shared, '-o', o, s, join(shared, 'loader.c'), '-lbpf', '-lelf', '-lz'];
+const bpfObject = (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-I', shared, '-c', s, '-o', o];
+
 const targets = [
   { src: 'src/probe/native/cb-probe.c', out: 'cb-probe', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-o', o, s, '-lpthread', '-lm'] },
   // The same probe linked statically, for the kind/cluster client pod (copied into a busybox container, whose libc
@@ -17,10 +23,10 @@ const targets = [
   // `--backend kind|cluster` runs need it, and they say so when it is missing.
   { src: 'src/probe/native/cb-probe.c', out: 'cb-probe-static', optional: true, cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-static', '-s', '-o', o, s, '-lpthread', '-lm'] },
   { src: 'src/probe/native/connect-loop.c', out: 'connect-loop', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s] },
-  { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
-  { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
-  { src: 'src/backends/local/calico-ebpf/bpf/calico_ebpf.bpf.c', out: 'calico_ebpf.bpf.o', cmd: (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-c', s, '-o', o] },
-  { src: 'src/backends/local/calico-ebpf/bpf/cb-cebpf.c', out: 'cb-cebpf', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s, '-lbpf', '-lelf', '-lz'] },
+  { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: bpfObject },
+  { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: loader },
+  { src: 'src/backends/local/calico-ebpf/bpf/calico_ebpf.bpf.c', out: 'calico_ebpf.bpf.o', cmd: bpfObject },
+  { src: 'src/backends/local/calico-ebpf/bpf/cb-cebpf.c', out: 'cb-cebpf', cmd: loader },
 ];
 
 // `--only a,b` builds just those outputs (setup.sh --kind-only builds the static probe alone).

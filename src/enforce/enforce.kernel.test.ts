@@ -46,6 +46,33 @@ describe('bench enforce on the kernel', () => {
     expect(await namespacesOfRun(runId)).toEqual([]);
   });
 
+  for (const cni of ['cilium', 'calico-ebpf'] as const) {
+    itKernel(`a new pod under deny on the ${cni} model is never reached by the denied peer, and its allowed client gets in`, async () => {
+      const runId = newRunId();
+      const plane = new LocalEnforcePlane({ cni, runId });
+      const { result } = await executeEnforce({
+        runId,
+        backend: 'local',
+        plane,
+        config: { cni, policies: 20, repetitions: 2, changes: ['new-pod'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 'auto', deadlineMs: 5000, settle: 5 },
+      });
+      expect(result.errors).toEqual([]);
+      expect(result.observations).toHaveLength(2);
+      for (const o of result.observations) {
+        const what = `${cni} new-pod #${o.repetition}`;
+        expect(o.enforcedMs, what).not.toBeNull();
+        // The intruder probed the new pod from before its CNI ADD until after the client was in: not one connect.
+        const intruder = o.intruderProbes!;
+        expect(intruder.result.length, what).toBeGreaterThan(50);
+        expect(intruder.result.filter((r) => r === 'open'), what).toEqual([]);
+        expect(o.failOpen, what).toMatchObject({ leaked: 0, windowMs: 0 });
+        // The allowed client got in only after the agent wrote the pod's policy, not at its CNI ADD.
+        expect(o.enforcedMs!, what).toBeGreaterThan(o.agent.attachMs!);
+      }
+      expect(await namespacesOfRun(runId)).toEqual([]);
+    });
+  }
+
   itKernel('bench enforce --cni flannel reports not enforced and returns at once', async () => {
     if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);
     const out = mkdtempSync(join(tmpdir(), 'cb-enforce-'));

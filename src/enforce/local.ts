@@ -7,7 +7,8 @@ import { announceRun } from '../identity/locks.js';
 import { teardownLocal } from '../backends/local/teardown.js';
 import { buildInventory } from '../backends/local/backend.js';
 import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from '../backends/local/models.js';
-import { addPod, planPodAttach, planPodSandbox, planTopology, planTopologyUp, removePod, topologyNamespaces, type PodSpec, type Topology } from '../backends/local/topology.js';
+import { podAttachStep } from '../backends/local/pod-attach.js';
+import { addPod, planPodAttachSteps, planPodSandbox, planTopology, planTopologyUp, removePod, topologyNamespaces, type PodSpec, type Topology } from '../backends/local/topology.js';
 import { SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
 import type { PolicySet, Progress } from '../backends/types.js';
 import { resolveEndpoints } from '../policy/resolve.js';
@@ -28,7 +29,7 @@ export interface AppliedChange {
   /** Selector resolution of the new state (the agent's calculation graph), ms. */
   resolveMs: number;
   report: ModelUpdateReport;
-  /** For a new pod: the CNI ADD (veth, address, routes), ms. The change starts with it (startNs); the agent is told after. */
+  /** For a new pod: the CNI ADD (veth, the agent's closed attach where it has one, address, routes), ms. The change starts with it (startNs); the agent is told after. */
   attachMs?: number;
   /** kind/cluster, new pod: its address, known only once the pod exists (prepareServerPod gave null). */
   ip?: string;
@@ -208,7 +209,11 @@ export class LocalEnforcePlane implements EnforceDataPlane {
         const startNs = process.hrtime.bigint();
         this.topology.pods.push(pod);
         const t = performance.now();
-        for (const cmd of planPodAttach(this.topology, pod)) await this.runner.run(cmd);
+        const { link, connect } = planPodAttachSteps(this.topology, pod);
+        for (const cmd of link) await this.runner.run(cmd);
+        // The agent's part of the CNI ADD: programs attached closed before the pod is up and routed.
+        await podAttachStep(this.impl)?.attachPod({ runner: this.runner, topology: this.topology }, pod);
+        for (const cmd of connect) await this.runner.run(cmd);
         const attachMs = performance.now() - t;
         return { ...(await this.update()), startNs, attachMs };
       },

@@ -338,8 +338,13 @@ export function planPodSandbox(p: PodSpec): CommandSpec[] {
   return [{ argv: ['ip', 'netns', 'add', p.netns], purpose: `create namespace of pod ${p.namespace}/${p.name}` }, ipn(p.netns, 'link', 'set', 'lo', 'up')];
 }
 
-/** The CNI ADD of one pod into its existing sandbox: the same commands planPods gives it, minus the sandbox. */
-export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
+/**
+ * The CNI ADD of one pod into its existing sandbox in two steps: `link` creates the veth pair (both ends down,
+ * no route to the pod: nothing can reach it yet), `connect` gives it its address and routes and brings it up.
+ * A model whose agent programs a new interface before traffic can reach it (Cilium's endpoint creation inside
+ * cilium-cni ADD, Felix's default-deny attach) does so between the two.
+ */
+export function planPodAttachSteps(t: Topology, p: PodSpec): { link: CommandSpec[]; connect: CommandSpec[] } {
   const sandbox = new Set(planPodSandbox(p).map((c) => c.argv.join(' ')));
   const cmds = planPods({ ...t, pods: [p] }).filter((c) => !sandbox.has(c.argv.join(' ')));
   // As a CNI plugin does it: the pod's side (veth, address, routes) complete before the node routes to it.
@@ -347,12 +352,25 @@ export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
   // after its 1 s retransmit timer, and that artifact would be measured as the new pod's enforcement delay.
   const [create, ...rest] = cmds;
   const podSide = (c: CommandSpec) => c.argv[0] === 'ip' && c.argv[2] === p.netns || c.netns === p.netns;
-  return [create!, ...rest.filter(podSide), ...rest.filter((c) => !podSide(c))];
+  return { link: [create!], connect: [...rest.filter(podSide), ...rest.filter((c) => !podSide(c))] };
 }
 
-/** Removes a runtime pod again: its namespace (and with it the veth pair) and its entry in the topology. */
+/** The CNI ADD of one pod into its existing sandbox: the same commands planPods gives it, minus the sandbox. */
+export function planPodAttach(t: Topology, p: PodSpec): CommandSpec[] {
+  const { link, connect } = planPodAttachSteps(t, p);
+  return [...link, ...connect];
+}
+
+/**
+ * Removes a runtime pod again: its veth pair (with it the node's route to the pod), its namespace and its entry
+ * in the topology. The veth goes first, explicitly: a deleted namespace's devices are torn down later by the
+ * kernel's netns cleanup, and the next pod, which gets the same address, would find the old route still there.
+ */
 export function removePod(t: Topology, p: PodSpec): CommandSpec[] {
   const i = t.pods.indexOf(p);
   if (i >= 0) t.pods.splice(i, 1);
-  return [{ argv: ['ip', 'netns', 'delete', p.netns], allowFailure: true, purpose: `delete namespace of pod ${p.namespace}/${p.name}` }];
+  return [
+    { ...ipn(p.node.netns, 'link', 'delete', p.hostIf), allowFailure: true, purpose: `delete the veth of pod ${p.namespace}/${p.name}` },
+    { argv: ['ip', 'netns', 'delete', p.netns], allowFailure: true, purpose: `delete namespace of pod ${p.namespace}/${p.name}` },
+  ];
 }

@@ -386,6 +386,15 @@ function chainFor(pod: string, dir: EndpointDirection, direction: 'ingress' | 'e
 }
 
 /**
+ * Felix's default-deny policy program (felix/bpf-gpl/policy_default.c calico_tc_deny), which it puts in a new
+ * workload's policy jump-map slot when it attaches the tc programs, before the real policy is compiled: the
+ * same header and footer as a real chain, with no rule between them.
+ */
+export function defaultDenyChain(pod: string, direction: 'ingress' | 'egress'): PolicyChain {
+  return chainFor(pod, { isolated: true, policies: [] }, direction, new IpSetTable())!;
+}
+
+/**
  * Compiles the policy programs and IP sets of one node from the endpoint policies of its pods. Endpoints on
  * other nodes and hostNetwork pods (no workload interface) are ignored.
  */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../../../exec/runner.js';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
 import { compileCalicoEbpfNode } from './compile.js';
-import { calicoEbpfPinDir, emptyNodeInstalled, planNodeChanges, subProgramSlot, type NodeInstalled } from './install.js';
+import { calicoEbpfPinDir, emptyNodeInstalled, planDefaultDeny, planNodeChanges, subProgramSlot, type NodeInstalled } from './install.js';
 
 function pod(name: string, ip: string, node = 'n0'): PodInfo {
   return { name, namespace: 'default', labels: {}, ip, node, ports: [] };
@@ -89,6 +89,26 @@ describe('planNodeChanges', () => {
     expect(ops(c.input)).toEqual(['ep-del 11', 'slot-del 1', `set-del ${[...a.next.sets.keys()].find((id) => !c.next.sets.has(id))}`]);
   });
 
+  it('a new workload gets the default-deny program in both slots; the next change swaps in its chain and frees the unisolated slot', () => {
+    const a = planNodeChanges(emptyNodeInstalled(), compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])])]), ifindexOf);
+    const deny = planDefaultDeny(a.next, 'default/web', 'n0');
+    // Slot 1 belongs to the server: the newcomer takes the next free ones, one program each, nothing else.
+    expect(deny.slots).toEqual([2, 3]);
+    expect(ops(deny.input)).toEqual(['prog 2', 'prog 3']);
+    const installed = deny.next(12);
+    expect(installed.eps.get(12)).toEqual([2, 3]);
+    expect(installed.eps.get(11)).toEqual([1, 0]);
+    // Its ingress is isolated by a policy, its egress by none.
+    const b = planNodeChanges(installed, compileCalicoEbpfNode('n0', [endpoint(server, [policy('a', [pods(client)])]), endpoint(web, [policy('w', [pods(client)], 80)])]), ifindexOf);
+    expect(ops(b.input).slice(1)).toEqual(['prog 2', 'ep 12', 'slot-del 3']);
+    expect(b.changed).toMatchObject({ chainsReplaced: 1, setMembersAdded: 1, slotsEmptied: 1 });
+    expect(b.input).toContain('ep 12 2 0\n');
+    expect(b.next.chains.get(2)!.buf).toBe(1);
+    // The default-deny program is an isolated direction with no rule: compiled, the same code.
+    const isolatedNoRule = planNodeChanges(emptyNodeInstalled(), compileCalicoEbpfNode('n0', [{ ...endpoint(web), ingress: { isolated: true, policies: [] } }]), ifindexOf);
+    expect(isolatedNoRule.input.split('\n')[0]!.split(' ').slice(2)).toEqual(deny.input.split('\n')[0]!.split(' ').slice(2));
+  });
+
   it('pin directories carry the run id and the node', () => {
     expect(calicoEbpfPinDir('ab12c', 'node-0')).toBe('/sys/fs/bpf/cb-ab12c/ce-node-0');
     expect(() => calicoEbpfPinDir('../x', 'n')).toThrow(/run id/);
@@ -120,6 +140,20 @@ describe('calicoEbpfModel through a fake runner', () => {
     expect(runner.log.map((r) => r.argv[1]).slice(3)).toEqual(['attach', 'apply']);
     expect(report.changed).toMatchObject({ programsLoaded: 0, setMembersAdded: 1, endpointsWritten: 1 });
     expect(runner.log.at(-1)!.input).toMatch(/^set-add [0-9a-f]{16} 10\.244\.1\.9\/32\nep 21 0 0\n$/);
+
+    // A pod added under policy: attached closed at its CNI ADD, not attached again by the update.
+    const late = podSpec({ ...pod('late', '10.244.0.7'), node: 'node-0' }, 'calilate');
+    topology.pods.push(late);
+    await calicoEbpfModel.attachPod({ runner, topology } as never, late);
+    const [apply, attach] = runner.log.slice(-2);
+    expect(apply!.argv[1]).toBe('apply');
+    expect(ops(apply!.input!)).toEqual(['prog 2', 'prog 3']);
+    expect(attach!.argv.slice(1)).toEqual(['attach', '--pin', '/sys/fs/bpf/cb-ab12c/ce-node-0', '--netns', 'cb-ab12c-node-0', '--ifname', 'calilate', '--ingress-slot', '2', '--egress-slot', '3']);
+    const n = runner.log.length;
+    await calicoEbpfModel.update!(ctx([endpoint(srv, [policy('a', [pods(client, newcomer)])]), endpoint(webSrv), endpoint({ ...pod('late', '10.244.0.7'), node: 'node-0' }, [policy('a', [pods(client, newcomer)])])]) as never);
+    expect(runner.log.slice(n).map((r) => r.argv[1])).toEqual(['apply']);
+    expect(ops(runner.log.at(-1)!.input!)).toEqual(['prog 2', 'ep 22', 'slot-del 3']);
+
     await calicoEbpfModel.cleanup!({ cleanupRunner: runner, topology } as never);
     expect(runner.log.at(-1)!.argv.slice(1)).toEqual(['unload', '--pin', '/sys/fs/bpf/cb-ab12c/ce-node-0']);
   });

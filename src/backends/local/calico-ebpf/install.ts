@@ -3,17 +3,11 @@
 // veth, then write changes: IP set members, policy programs into the policy jump map, endpoint entries.
 // planNodeChanges is pure: from what is installed and what is wanted it renders only the difference, in an order
 // that never leaves a packet facing a half-written chain.
-import { assertRunId } from '../../../identity/run-id.js';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
+import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
 import { encodeInsns } from './asm.js';
-import type { CalicoEbpfNode, PolicyChain } from './compile.js';
+import { defaultDenyChain, type CalicoEbpfNode, type PolicyChain } from './compile.js';
 import { BenchError } from '../../../errors.js';
-
-export const BPFFS_ROOT = '/sys/fs/bpf';
-const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Policy jump map layout (calico_ebpf.bpf.c): head of endpoint-direction slot s at index s (1..255). */
 export const POL_STRIDE = 256;
@@ -32,29 +26,21 @@ export interface CalicoEbpfBinaries {
 }
 
 export function defaultCalicoEbpfBinaries(): CalicoEbpfBinaries {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  const native = join(dir, 'dist', 'native');
-  return { loader: join(native, 'cb-cebpf'), object: join(native, 'calico_ebpf.bpf.o') };
+  return { loader: nativeArtefact('cb-cebpf'), object: nativeArtefact('calico_ebpf.bpf.o') };
 }
 
 export function calicoEbpfPinDir(runId: string, node: string): string {
-  assertRunId(runId);
-  if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
-  return `${BPFFS_ROOT}/cb-${runId}/ce-${node}`;
+  return bpfPinDir(runId, node, 'ce-');
 }
 
 export function planLoad(bin: CalicoEbpfBinaries, pinDir: string): CommandSpec {
   return { argv: [bin.loader, 'load', '--obj', bin.object, '--pin', pinDir], timeoutMs: 30_000, purpose: `load the Calico-eBPF model's fixed programs and maps into ${pinDir}` };
 }
 
-export function planAttach(bin: CalicoEbpfBinaries, pinDir: string, netns: string, ifname: string, pod: string): CommandSpec {
+/** With `slots` the interface is registered as a workload endpoint with those policy slots before the programs attach. */
+export function planAttach(bin: CalicoEbpfBinaries, pinDir: string, netns: string, ifname: string, pod: string, slots?: [number, number]): CommandSpec {
   return {
-    argv: [bin.loader, 'attach', '--pin', pinDir, '--netns', netns, '--ifname', ifname],
+    argv: [bin.loader, 'attach', '--pin', pinDir, '--netns', netns, '--ifname', ifname, ...(slots ? ['--ingress-slot', String(slots[0]), '--egress-slot', String(slots[1])] : [])],
     timeoutMs: 10_000,
     purpose: `attach tc programs to ${ifname} (pod ${pod}) in ${netns}`,
   };
@@ -217,6 +203,51 @@ export function planNodeChanges(installed: NodeInstalled, desired: CalicoEbpfNod
     }
   }
   return { input: lines.length ? `${lines.join('\n')}\n` : '', next, changed };
+}
+
+export interface DefaultDenyPlan {
+  /** Input for `cb-cebpf apply`: the default-deny program in both of the pod's head slots. */
+  input: string;
+  /** [ingress, egress] head slots, for `cb-cebpf attach --ingress-slot --egress-slot`. */
+  slots: [number, number];
+  /** What the node holds once the pod is attached at `ifindex`. */
+  next(ifindex: number): NodeInstalled;
+}
+
+/**
+ * A new workload as Felix attaches it (bpf_ep_mgr.go ensureProgramLoaded: "Load default policy before the real
+ * policy is created and loaded", hook.AttachType.DefaultPolicy() is deny for workload endpoints): a head slot
+ * per direction holding the default-deny program, recorded like any chain, so the next planNodeChanges swaps
+ * in the real chain (or frees the slot of a direction no policy isolates) without a window.
+ */
+export function planDefaultDeny(installed: NodeInstalled, pod: string, node: string): DefaultDenyPlan {
+  const used = new Set(installed.slots.values());
+  const lines: string[] = [];
+  const slots: number[] = [];
+  const chains = new Map(installed.chains);
+  const podSlots = new Map(installed.slots);
+  for (const direction of ['ingress', 'egress'] as const) {
+    let slot = installed.slots.get(`${pod}|${direction}`);
+    if (slot === undefined) {
+      slot = 1;
+      while (used.has(slot)) slot++;
+      if (slot > MAX_HEAD_SLOTS) throw new SlotExhaustedError(node);
+      used.add(slot);
+    }
+    const chain = defaultDenyChain(pod, direction);
+    const old = installed.chains.get(slot);
+    lines.push(`prog ${slot} ${chain.programs[0]!.length} ${encodeInsns(chain.programs[0]!, () => { throw new Error('the default-deny program has no sub-programs'); })}`);
+    for (let k = 1; k < (old?.programs ?? 0); k++) lines.push(`slot-del ${subProgramSlot(slot, old!.buf, k)}`);
+    podSlots.set(`${pod}|${direction}`, slot);
+    chains.set(slot, { hash: chain.hash, buf: 0, programs: 1 });
+    slots.push(slot);
+  }
+  const [ingress, egress] = slots as [number, number];
+  return {
+    input: `${lines.join('\n')}\n`,
+    slots: [ingress, egress],
+    next: (ifindex) => ({ slots: podSlots, chains, sets: installed.sets, eps: new Map([...installed.eps, [ifindex, [ingress, egress]]]) }),
+  };
 }
 
 export interface ApplySummary {

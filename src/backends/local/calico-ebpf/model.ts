@@ -4,7 +4,9 @@
 // as a difference from what is there; update() does the same for an incremental change and attaches new pods.
 import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
 import { podKey } from '../../../policy/types.js';
-import type { Topology } from '../topology.js';
+import type { Runner } from '../../../exec/runner.js';
+import type { PodAttachStep } from '../pod-attach.js';
+import type { PodSpec, Topology } from '../topology.js';
 import { compileCalicoEbpfNode, type CalicoEbpfCounts } from './compile.js';
 import {
   applyNodeChanges,
@@ -12,7 +14,9 @@ import {
   defaultCalicoEbpfBinaries,
   emptyNodeInstalled,
   parseAttachOutput,
+  planApply,
   planAttach,
+  planDefaultDeny,
   planLoad,
   planNodeChanges,
   planUnload,
@@ -104,7 +108,22 @@ function stateOf(a: Applied): ModelState {
   };
 }
 
-export const calicoEbpfModel: LocalModel = {
+/**
+ * Felix's part of a new pod's CNI ADD: the default-deny program into both of the workload's policy slots, the
+ * interface registered with those slots, then the tc programs attached, all before the interface is up.
+ */
+async function attachWorkload(runner: Runner, agent: NodeAgent, pod: PodSpec): Promise<void> {
+  const bin = defaultCalicoEbpfBinaries();
+  const key = podKey(pod);
+  const deny = planDefaultDeny(agent.installed, key, pod.node.name);
+  await runner.run(planApply(bin, agent.pinDir, deny.input, `the default-deny policy of new workload ${key}`));
+  const r = await runner.run(planAttach(bin, agent.pinDir, agent.netns, pod.hostIf, key, deny.slots));
+  const ifindex = parseAttachOutput(r.stdout) ?? 0;
+  agent.ifindexes.set(key, ifindex);
+  agent.installed = deny.next(ifindex);
+}
+
+export const calicoEbpfModel: LocalModel & PodAttachStep = {
   cni: 'calico-ebpf',
   name: 'Calico-eBPF-style model',
   description:
@@ -114,6 +133,12 @@ export const calicoEbpfModel: LocalModel = {
   hostIfPrefix: 'cali',
   async install(ctx: ModelContext): Promise<ModelState> {
     return stateOf(await reconcile(ctx, 'policy programs, IP sets and endpoints'));
+  },
+  async attachPod(ctx, pod) {
+    const agent = agents.get(ctx.topology)?.get(pod.node.name);
+    if (!agent) throw new Error('calico-ebpf model: attachPod() before install() on this topology; install the policy set first');
+    if (agent.ifindexes.has(podKey(pod))) return;
+    await attachWorkload(ctx.runner, agent, pod);
   },
   async update(ctx: ModelContext): Promise<ModelUpdateReport> {
     const started = performance.now();

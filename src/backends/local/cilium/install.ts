@@ -2,15 +2,10 @@
 // (maps and programs pinned under /sys/fs/bpf/cb-<runid>/<node>/), attach both programs to each pod's host-side
 // veth, write the compiled state, read counters, unload. Planners return CommandSpecs; the few async functions
 // below only run them and interpret the loader's output.
-import { assertRunId } from '../../../identity/run-id.js';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CommandError, type CommandSpec, type Runner } from '../../../exec/runner.js';
+import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
 import { PolicyMapCapacityError, renderFillInput, type CiliumState } from './compile.js';
 
-export const BPFFS_ROOT = '/sys/fs/bpf';
-const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** cb-bpf's exit code for a full policy map. */
 const EXIT_OVERFLOW = 3;
 
@@ -23,21 +18,12 @@ export interface CiliumBinaries {
 
 /** The built native artefacts, found from this module's location (src/ under vitest, dist/ when built). */
 export function defaultCiliumBinaries(): CiliumBinaries {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  const native = join(dir, 'dist', 'native');
-  return { loader: join(native, 'cb-bpf'), object: join(native, 'cilium_model.bpf.o') };
+  return { loader: nativeArtefact('cb-bpf'), object: nativeArtefact('cilium_model.bpf.o') };
 }
 
 /** Pin directory of one node's model: each node has its own maps, as each Cilium agent does. */
 export function ciliumPinDir(runId: string, node: string): string {
-  assertRunId(runId);
-  if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
-  return `${BPFFS_ROOT}/cb-${runId}/${node}`;
+  return bpfPinDir(runId, node);
 }
 
 export interface CiliumAttachment {

@@ -8,7 +8,9 @@
 // (realizeOverflow in compile.ts): the run goes on and the overflow is recorded in the model state.
 import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
-import type { Topology } from '../topology.js';
+import type { Runner } from '../../../exec/runner.js';
+import type { PodAttachStep } from '../pod-attach.js';
+import type { PodSpec, Topology } from '../topology.js';
 import {
   compileCiliumState,
   diffCiliumState,
@@ -62,15 +64,22 @@ async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, f
       continue;
     }
     for (const p of pods) {
-      // A pod that appears later is registered as an endpoint before its programs attach: closed until update
-      // writes its map, as a Cilium pod does not start before its endpoint is regenerated.
-      const r = await ctx.runner.run(planCiliumAttach(bin, pinDir, { pod: podKey(p), netns: node.netns, ifname: p.hostIf }, endpointIdOf(inst.allocation, podKey(p))));
-      const ifindex = parseAttachOutput(r.stdout);
-      if (ifindex !== undefined) inst.ifindexes.set(podKey(p), ifindex);
+      await attachEndpoint(ctx.runner, pinDir, inst, p);
       attachedNow++;
     }
   }
   return attachedNow;
+}
+
+/**
+ * A pod that appears after install is registered as an endpoint before its programs attach: with no policy map
+ * yet it denies both directions until update() writes its map (cilium-cni ADD waits for the endpoint's first
+ * regeneration; until then the endpoint's fresh policy map is empty).
+ */
+async function attachEndpoint(runner: Runner, pinDir: string, inst: Installed, p: PodSpec): Promise<void> {
+  const r = await runner.run(planCiliumAttach(defaultCiliumBinaries(), pinDir, { pod: podKey(p), netns: p.node.netns, ifname: p.hostIf }, endpointIdOf(inst.allocation, podKey(p))));
+  const ifindex = parseAttachOutput(r.stdout);
+  if (ifindex !== undefined) inst.ifindexes.set(podKey(p), ifindex);
 }
 
 function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
@@ -100,7 +109,7 @@ function summarizeNodes(states: CiliumState[]): ModelState {
   return { identities, ipcacheEntries, policyMapEntriesMaxPerEndpoint: maxPolicyEntries };
 }
 
-export const ciliumModel: LocalModel = {
+export const ciliumModel: LocalModel & PodAttachStep = {
   cni: 'cilium',
   name: 'Cilium-style eBPF model',
   description:
@@ -141,6 +150,12 @@ export const ciliumModel: LocalModel = {
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
     };
+  },
+  async attachPod(ctx, pod) {
+    const inst = installed.get(ctx.topology);
+    if (!inst) throw new Error('Cilium model: attachPod() before install() on this topology; install the policy set first');
+    if (inst.ifindexes.has(podKey(pod))) return;
+    await attachEndpoint(ctx.runner, ciliumPinDir(ctx.topology.runId, pod.node.name), inst, pod);
   },
   async update(ctx: ModelContext): Promise<ModelUpdateReport> {
     const inst = installed.get(ctx.topology);

@@ -16,39 +16,7 @@
 //   prefixlen (u32 host) | set id (u64 big-endian) | addr (be32) | port (u16 host) | proto (u8) | pad (u8)
 // A member a.b.c.d/n of set S has prefixlen 64+n; a lookup uses the full key (prefixlen 128).
 
-#define _LINUX_TYPES_H
-// linux/types.h pulls in <asm/types.h>, which clang -target bpf cannot find on multiarch systems.
-typedef unsigned char __u8;
-typedef signed char __s8;
-typedef unsigned short __u16;
-typedef short __s16;
-typedef unsigned int __u32;
-typedef int __s32;
-typedef unsigned long long __u64;
-typedef long long __s64;
-typedef __u16 __be16;
-typedef __u32 __be32;
-typedef __u64 __be64;
-typedef __u16 __le16;
-typedef __u32 __le32;
-typedef __u64 __le64;
-typedef __u16 __sum16;
-typedef __u32 __wsum;
-typedef unsigned __poll_t;
-#define __aligned_u64 __u64 __attribute__((aligned(8)))
-
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-#define ETH_HLEN 14
-#define ETH_P_IP 0x0800
-#define IPPROTO_ICMP 1
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define IPPROTO_SCTP 132
-#define IP_OFFSET_MASK 0x1fff
+#include "prelude.bpf.h"
 
 // Policy jump map layout (must match compile.ts): the head program of endpoint-direction slot s (1..255) sits at
 // index s; its sub-programs in one of two buffers, so a whole chain is swapped by one update of index s.
@@ -179,19 +147,6 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-struct ip4_hdr {
-	__u8 ver_ihl;
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__sum16 check;
-	__be32 saddr;
-	__be32 daddr;
-};
-
 static __always_inline void ct_key_of(struct ct_key *k, __u32 ifindex, __be32 src, __be32 dst, __u16 sport, __u16 dport, __u8 proto)
 {
 	k->ifindex = ifindex;
@@ -225,28 +180,11 @@ static __always_inline int handle(struct __sk_buff *skb, int to_wl)
 		return TC_ACT_OK;
 	}
 	struct ip4_hdr ip;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
+	__be16 sport_be, dport_be;
+	if (parse_ip4(skb, &ip, &sport_be, &dport_be) < 0)
 		return TC_ACT_SHOT;
-	__u32 ihl = (ip.ver_ihl & 0x0f) * 4;
-	if (ihl < sizeof(ip))
-		return TC_ACT_SHOT;
-	__u16 sport = 0, dport = 0;
-	if (!(ip.frag_off & bpf_htons(IP_OFFSET_MASK))) {
-		if (ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP || ip.protocol == IPPROTO_SCTP) {
-			__be16 ports[2];
-			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, ports, sizeof(ports)) < 0)
-				return TC_ACT_SHOT;
-			sport = bpf_ntohs(ports[0]);
-			dport = bpf_ntohs(ports[1]);
-		} else if (ip.protocol == IPPROTO_ICMP) {
-			// Echo identifier as both "ports", so request and reply share a conntrack entry.
-			__u8 icmp[8];
-			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, icmp, sizeof(icmp)) < 0)
-				return TC_ACT_SHOT;
-			if (icmp[0] == 8 || icmp[0] == 0)
-				sport = dport = (__u16)((icmp[4] << 8) | icmp[5]);
-		}
-	}
+	// Host order from here: the policy programs compare ports as numbers.
+	__u16 sport = bpf_ntohs(sport_be), dport = bpf_ntohs(dport_be);
 
 	struct ct_key k;
 	ct_key_of(&k, ifindex, ip.saddr, ip.daddr, sport, dport, ip.protocol);

@@ -3,9 +3,11 @@
 // polprog emits them, and are loaded with BPF_PROG_LOAD one by one.
 //
 //   cb-cebpf load   --obj PATH --pin DIR         load the object, pin maps and programs under DIR
-//   cb-cebpf attach --pin DIR --netns NAME --ifname IF
+//   cb-cebpf attach --pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]
 //                   clsact on IF (in /run/netns/NAME), cali_from_wl at tc ingress, cali_to_wl at tc egress;
-//                   prints {"ifindex":N}
+//                   prints {"ifindex":N}. With the slots, IF is first registered as a workload whose policy
+//                   programs sit in those jump-map slots (Felix attaches a new workload with its default-deny
+//                   policy program in place, written there by apply beforehand).
 //   cb-cebpf detach --netns NAME --ifname IF
 //   cb-cebpf apply  --pin DIR                    apply the changes read from stdin, in order:
 //       set-add SETID_HEX16 A.B.C.D/LEN        add an IP set member (key: 64+LEN | id BE | addr | 0 | 0)
@@ -24,32 +26,18 @@
 // Exit codes: 0 ok, 1 failure (a rejected program prints the verifier log's tail), 2 usage or input error.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <net/if.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
-#define BPFFS_ROOT "/sys/fs/bpf"
-#define EXIT_USAGE 2
+#include "loader.h"
 
 // Must match calico_ebpf.bpf.c.
 #define POL_SLOTS (256 * 63)
@@ -69,229 +57,59 @@ static const char *counter_names[CNT_MAX] = {
 static const char *map_names[] = { "cali_state", "cali_v4_ip_sets", "cali_eps", "cali_v4_ct", "cali_jump_static", "cali_jump_pol", "cali_counters" };
 static const char *prog_names[] = { "cali_from_wl", "cali_to_wl", "cali_allow", "cali_deny" };
 
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("cb-cebpf: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
+const char loader_name[] = "cb-cebpf";
 
-static void usage(const char *why)
-{
-	fprintf(stderr,
-		"cb-cebpf: %s\n"
-		"usage: cb-cebpf load --obj PATH --pin DIR\n"
-		"       cb-cebpf attach --pin DIR --netns NAME --ifname IF\n"
-		"       cb-cebpf detach --netns NAME --ifname IF\n"
-		"       cb-cebpf apply --pin DIR < changes\n"
-		"       cb-cebpf stats --pin DIR\n"
-		"       cb-cebpf unload --pin DIR\n",
-		why);
-	exit(EXIT_USAGE);
-}
+struct args {
+	struct loader_paths p; // first: loader_main reads it
+	long ingress_slot, egress_slot;
+};
 
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int cmd_load(void *arg)
 {
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
-}
-
-struct args { const char *obj, *pin, *netns, *ifname; };
-
-static struct args parse_args(int argc, char **argv)
-{
-	struct args a = { 0 };
-	for (int i = 2; i < argc; i++) {
-		const char *k = argv[i];
-		if (i + 1 >= argc) {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "option %s needs a value", k);
-			usage(msg);
-		}
-		const char *v = argv[++i];
-		if (!strcmp(k, "--obj")) a.obj = v;
-		else if (!strcmp(k, "--pin")) a.pin = v;
-		else if (!strcmp(k, "--netns")) a.netns = v;
-		else if (!strcmp(k, "--ifname")) a.ifname = v;
-		else {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "unknown option %s", k);
-			usage(msg);
-		}
-	}
-	return a;
-}
-
-static void need(const void *v, const char *opt)
-{
-	if (!v) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "missing %s", opt);
-		usage(msg);
-	}
-}
-
-static void pin_path(char *buf, size_t n, const char *dir, const char *name)
-{
-	if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
-		die(EXIT_USAGE, "pin path too long: %s/%s", dir, name);
-}
-
-static int open_pinned(const char *dir, const char *name)
-{
-	char p[PATH_MAX];
-	pin_path(p, sizeof(p), dir, name);
-	int fd = bpf_obj_get(p);
-	if (fd < 0)
-		die(1, "open pinned %s: %s (was 'cb-cebpf load --pin %s' run?)", p, strerror(errno), dir);
-	return fd;
-}
-
-static int is_bpffs(const char *path)
-{
-	struct statfs st;
-	return statfs(path, &st) == 0 && (unsigned long)st.f_type == BPF_FS_MAGIC;
-}
-
-static void mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		die(EXIT_USAGE, "path too long: %s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			die(1, "mkdir %s: %s", tmp, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		die(1, "mkdir %s: %s", tmp, strerror(errno));
-}
-
-static void ensure_bpffs(const char *dir)
-{
-	size_t n = strlen(BPFFS_ROOT);
-	if (!strncmp(dir, BPFFS_ROOT "/", n + 1) && !is_bpffs(BPFFS_ROOT)) {
-		if (mount("bpffs", BPFFS_ROOT, "bpf", 0, "mode=0700"))
-			die(1, "mount bpffs on %s: %s", BPFFS_ROOT, strerror(errno));
-	}
-	mkdir_p(dir);
-	if (!is_bpffs(dir))
-		die(1, "%s is not on a bpf filesystem (mount -t bpf bpffs %s)", dir, BPFFS_ROOT);
-}
-
-static int cmd_load(struct args *a)
-{
-	need(a->obj, "--obj");
-	need(a->pin, "--pin");
-	ensure_bpffs(a->pin);
-	char p[PATH_MAX];
-	pin_path(p, sizeof(p), a->pin, "cali_jump_pol");
-	if (access(p, F_OK) == 0)
-		die(1, "%s already holds a loaded model; run 'cb-cebpf unload --pin %s' first", a->pin, a->pin);
-	struct bpf_object *obj = bpf_object__open_file(a->obj, NULL);
-	if (!obj)
-		die(1, "open %s: %s", a->obj, strerror(errno));
-	if (bpf_object__load(obj))
-		die(1, "load %s: %s", a->obj, strerror(errno));
-	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, map_names[i]);
-		if (!m)
-			die(1, "%s has no map %s", a->obj, map_names[i]);
-		pin_path(p, sizeof(p), a->pin, map_names[i]);
-		if (bpf_map__pin(m, p))
-			die(1, "pin %s: %s", p, strerror(errno));
-	}
-	for (size_t i = 0; i < sizeof(prog_names) / sizeof(prog_names[0]); i++) {
-		struct bpf_program *prog = bpf_object__find_program_by_name(obj, prog_names[i]);
-		if (!prog)
-			die(1, "%s has no program %s", a->obj, prog_names[i]);
-		pin_path(p, sizeof(p), a->pin, prog_names[i]);
-		if (bpf_program__pin(prog, p))
-			die(1, "pin %s: %s", p, strerror(errno));
-	}
-	int jstatic = bpf_map__fd(bpf_object__find_map_by_name(obj, "cali_jump_static"));
+	struct args *a = arg;
+	need(a->p.obj, "--obj");
+	need(a->p.pin, "--pin");
+	struct bpf_object *obj = load_and_pin(a->p.obj, a->p.pin, "cali_jump_pol", map_names, sizeof(map_names) / sizeof(map_names[0]),
+					      prog_names, sizeof(prog_names) / sizeof(prog_names[0]), NULL, NULL);
+	int jstatic = object_map_fd(obj, "cali_jump_static");
 	uint32_t idx = 0;
-	int fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "cali_allow"));
+	int fd = object_prog_fd(obj, "cali_allow");
 	if (bpf_map_update_elem(jstatic, &idx, &fd, BPF_ANY))
 		die(1, "install allow program: %s", strerror(errno));
 	idx = 1;
-	fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "cali_deny"));
+	fd = object_prog_fd(obj, "cali_deny");
 	if (bpf_map_update_elem(jstatic, &idx, &fd, BPF_ANY))
 		die(1, "install deny program: %s", strerror(errno));
 	bpf_object__close(obj);
-	printf("{\"pin\":\"%s\"}\n", a->pin);
+	printf("{\"pin\":\"%s\"}\n", a->p.pin);
 	return 0;
 }
 
-static void enter_netns(const char *name)
+static int cmd_attach(void *arg)
 {
-	char p[PATH_MAX];
-	if (strchr(name, '/'))
-		usage("--netns takes a name under /run/netns, not a path");
-	snprintf(p, sizeof(p), "/run/netns/%s", name);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		die(1, "open %s: %s", p, strerror(errno));
-	if (setns(fd, CLONE_NEWNET))
-		die(1, "setns %s: %s", p, strerror(errno));
-	close(fd);
-}
-
-static int cmd_attach(struct args *a)
-{
-	need(a->pin, "--pin");
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
-	int from_fd = open_pinned(a->pin, "cali_from_wl");
-	int to_fd = open_pinned(a->pin, "cali_to_wl");
-	enter_netns(a->netns);
-	unsigned ifindex = if_nametoindex(a->ifname);
-	if (!ifindex)
-		die(1, "no interface %s in netns %s", a->ifname, a->netns);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-	int err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST)
-		die(1, "create clsact on %s: %s", a->ifname, strerror(-err));
-	LIBBPF_OPTS(bpf_tc_opts, ing, .handle = 1, .priority = 1, .prog_fd = from_fd, .flags = BPF_TC_F_REPLACE);
-	if ((err = bpf_tc_attach(&hook, &ing)))
-		die(1, "attach cali_from_wl to %s ingress: %s", a->ifname, strerror(-err));
-	hook.attach_point = BPF_TC_EGRESS;
-	LIBBPF_OPTS(bpf_tc_opts, egr, .handle = 1, .priority = 1, .prog_fd = to_fd, .flags = BPF_TC_F_REPLACE);
-	if ((err = bpf_tc_attach(&hook, &egr)))
-		die(1, "attach cali_to_wl to %s egress: %s", a->ifname, strerror(-err));
-	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
-	return 0;
-}
-
-static int cmd_detach(struct args *a)
-{
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
-	enter_netns(a->netns);
-	unsigned ifindex = if_nametoindex(a->ifname);
-	if (!ifindex)
-		die(1, "no interface %s in netns %s", a->ifname, a->netns);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	int err = bpf_tc_hook_destroy(&hook);
-	if (err && err != -ENOENT)
-		die(1, "remove clsact from %s: %s", a->ifname, strerror(-err));
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	need(a->p.netns, "--netns");
+	need(a->p.ifname, "--ifname");
+	if ((a->ingress_slot < 0) != (a->egress_slot < 0))
+		usage("--ingress-slot and --egress-slot go together");
+	int from_fd = open_pinned(a->p.pin, "cali_from_wl");
+	int to_fd = open_pinned(a->p.pin, "cali_to_wl");
+	int eps_fd = a->ingress_slot > 0 ? open_pinned(a->p.pin, "cali_eps") : -1;
+	unsigned ifindex = ifindex_in_netns(a->p.netns, a->p.ifname);
+	// Registered before the programs see a packet: an unregistered interface passes (not a workload).
+	if (eps_fd >= 0) {
+		uint32_t key = ifindex;
+		struct ep_value v = { (uint32_t)a->ingress_slot, (uint32_t)a->egress_slot };
+		if (bpf_map_update_elem(eps_fd, &key, &v, BPF_ANY))
+			die(1, "register workload %s: %s", a->p.ifname, strerror(errno));
+	}
+	attach_tc_pair(ifindex, a->p.ifname, from_fd, "cali_from_wl", to_fd, "cali_to_wl");
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->p.netns, a->p.ifname, ifindex);
 	return 0;
 }
 
 // ---- apply ----
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int hexval(char c)
 {
@@ -327,16 +145,17 @@ static void parse_set_key(struct ip4_set_key *k, const char *id, const char *cid
 	k->addr = in.s_addr;
 }
 
-static int cmd_apply(struct args *a)
+static int cmd_apply(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	int fds[4] = {
-		open_pinned(a->pin, "cali_state"),
-		open_pinned(a->pin, "cali_v4_ip_sets"),
-		open_pinned(a->pin, "cali_jump_static"),
-		open_pinned(a->pin, "cali_jump_pol"),
+		open_pinned(a->p.pin, "cali_state"),
+		open_pinned(a->p.pin, "cali_v4_ip_sets"),
+		open_pinned(a->p.pin, "cali_jump_static"),
+		open_pinned(a->p.pin, "cali_jump_pol"),
 	};
-	int eps = open_pinned(a->pin, "cali_eps");
+	int eps = open_pinned(a->p.pin, "cali_eps");
 	long progs = 0, insns_total = 0, set_adds = 0, set_dels = 0, slot_dels = 0, ep_updates = 0;
 	double verify_ms = 0;
 	size_t log_size = 1 << 20;
@@ -456,25 +275,11 @@ static int cmd_apply(struct args *a)
 
 // ---- stats ----
 
-static long count_keys(int fd, size_t key_size)
+static int cmd_stats(void *arg)
 {
-	char *cur = calloc(1, key_size), *next = calloc(1, key_size);
-	long n = 0;
-	int have = 0;
-	while (bpf_map_get_next_key(fd, have ? cur : NULL, next) == 0) {
-		n++;
-		memcpy(cur, next, key_size);
-		have = 1;
-	}
-	free(cur);
-	free(next);
-	return n;
-}
-
-static int cmd_stats(struct args *a)
-{
-	need(a->pin, "--pin");
-	int cnt = open_pinned(a->pin, "cali_counters");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	int cnt = open_pinned(a->p.pin, "cali_counters");
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu < 1)
 		die(1, "cannot count CPUs");
@@ -488,71 +293,34 @@ static int cmd_stats(struct args *a)
 		printf("%s\"%s\":%llu", i ? "," : "", counter_names[i], (unsigned long long)sum);
 	}
 	free(vals);
-	int pol = open_pinned(a->pin, "cali_jump_pol");
+	int pol = open_pinned(a->p.pin, "cali_jump_pol");
 	long slots = 0;
 	for (uint32_t k = 0; k < POL_SLOTS; k++) {
 		uint32_t id;
 		if (bpf_map_lookup_elem(pol, &k, &id) == 0)
 			slots++;
 	}
-	printf("},\"ipSetEntries\":%ld,\"endpoints\":%ld,\"ctEntries\":%ld,\"policyPrograms\":%ld}\n",
-	       count_keys(open_pinned(a->pin, "cali_v4_ip_sets"), sizeof(struct ip4_set_key)),
-	       count_keys(open_pinned(a->pin, "cali_eps"), sizeof(uint32_t)),
-	       count_keys(open_pinned(a->pin, "cali_v4_ct"), 20), slots);
-	return 0;
-}
-
-static int cmd_unload(struct args *a)
-{
-	need(a->pin, "--pin");
-	DIR *d = opendir(a->pin);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		die(1, "open %s: %s", a->pin, strerror(errno));
-	}
-	if (!is_bpffs(a->pin))
-		die(1, "refusing to unload %s: not on a bpf filesystem", a->pin);
-	struct dirent *e;
-	char p[PATH_MAX];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		pin_path(p, sizeof(p), a->pin, e->d_name);
-		if (unlink(p))
-			die(1, "unpin %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-	if (rmdir(a->pin))
-		die(1, "rmdir %s: %s", a->pin, strerror(errno));
-	// Node pin dirs live under /sys/fs/bpf/cb-<runid>/: drop the run dir once its last node is gone.
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", a->pin);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = '\0';
-		const char *base = strrchr(parent, '/');
-		if (base && !strncmp(base + 1, "cb-", 3) && is_bpffs(parent))
-			rmdir(parent); // ENOTEMPTY while other nodes remain: fine
-	}
+	printf("},\"ipSetEntries\":%zu,\"endpoints\":%zu,\"ctEntries\":%zu,\"policyPrograms\":%ld}\n",
+	       count_keys(open_pinned(a->p.pin, "cali_v4_ip_sets"), sizeof(struct ip4_set_key)),
+	       count_keys(open_pinned(a->p.pin, "cali_eps"), sizeof(uint32_t)),
+	       count_keys(open_pinned(a->p.pin, "cali_v4_ct"), 20), slots);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		usage("missing subcommand");
-	libbpf_set_print(libbpf_quiet);
-	struct args a = parse_args(argc, argv);
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "load")) return cmd_load(&a);
-	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
-	if (!strcmp(cmd, "detach")) return cmd_detach(&a);
-	if (!strcmp(cmd, "apply")) return cmd_apply(&a);
-	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
-	if (!strcmp(cmd, "unload")) return cmd_unload(&a);
-	char msg[128];
-	snprintf(msg, sizeof(msg), "unknown subcommand '%s'", cmd);
-	usage(msg);
-	return EXIT_USAGE;
+	static const struct loader_cmd cmds[] = {
+		{ "load", "--obj PATH --pin DIR", cmd_load },
+		{ "attach", "--pin DIR --netns NAME --ifname IF [--ingress-slot N --egress-slot N]", cmd_attach },
+		{ "detach", "--netns NAME --ifname IF", NULL },
+		{ "apply", "--pin DIR < changes", cmd_apply },
+		{ "stats", "--pin DIR", cmd_stats },
+		{ "unload", "--pin DIR", NULL },
+	};
+	struct args a = { .ingress_slot = -1, .egress_slot = -1 };
+	const struct loader_opt opts[] = {
+		{ "--ingress-slot", NULL, &a.ingress_slot, 1, POL_SLOTS - 1 },
+		{ "--egress-slot", NULL, &a.egress_slot, 1, POL_SLOTS - 1 },
+	};
+	return loader_main(argc, argv, &a.p, opts, sizeof(opts) / sizeof(opts[0]), cmds, sizeof(cmds) / sizeof(cmds[0]), &a);
 }

@@ -25,31 +25,19 @@
 // JSON line: {"error":"policy-map-full","endpoint":ID,"needed":N,"capacity":C}.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <net/if.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
-#define BPFFS_ROOT "/sys/fs/bpf"
+#include "loader.h"
 
 // Must match cilium_model.bpf.c.
 struct ipcache_key { uint32_t prefixlen; uint32_t addr; };
@@ -68,144 +56,14 @@ static const char *counter_names[CNT_MAX] = {
 static const char *map_names[] = { "ipcache", "endpoints", "policy", "ct", "counters", "config" };
 static const char *prog_names[] = { "from_pod", "to_pod" };
 
-#define EXIT_USAGE 2
 #define EXIT_OVERFLOW 3
 
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("cb-bpf: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
-
-static void usage(const char *why)
-{
-	fprintf(stderr,
-		"cb-bpf: %s\n"
-		"usage: cb-bpf load --obj PATH --pin DIR --capacity N\n"
-		"       cb-bpf attach --pin DIR --netns NAME --ifname IF [--endpoint ID]\n"
-		"       cb-bpf detach --netns NAME --ifname IF\n"
-		"       cb-bpf fill --pin DIR [--capacity N] < entries\n"
-		"       cb-bpf delta --pin DIR [--capacity N] < +/- entries\n"
-		"       cb-bpf stats --pin DIR\n"
-		"       cb-bpf unload --pin DIR\n",
-		why);
-	exit(EXIT_USAGE);
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, ap);
-}
+const char loader_name[] = "cb-bpf";
 
 struct args {
-	const char *obj, *pin, *netns, *ifname;
+	struct loader_paths p; // first: loader_main reads it
 	long capacity, endpoint;
 };
-
-static long parse_long(const char *s, long min, long max, const char *what)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s must be an integer in [%ld, %ld], got '%s'", what, min, max, s);
-		usage(msg);
-	}
-	return v;
-}
-
-static struct args parse_args(int argc, char **argv)
-{
-	struct args a = { .capacity = -1, .endpoint = -1 };
-	for (int i = 2; i < argc; i++) {
-		const char *k = argv[i];
-		if (i + 1 >= argc) {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "option %s needs a value", k);
-			usage(msg);
-		}
-		const char *v = argv[++i];
-		if (!strcmp(k, "--obj")) a.obj = v;
-		else if (!strcmp(k, "--pin")) a.pin = v;
-		else if (!strcmp(k, "--netns")) a.netns = v;
-		else if (!strcmp(k, "--ifname")) a.ifname = v;
-		else if (!strcmp(k, "--capacity")) a.capacity = parse_long(v, 1, 1 << 24, "--capacity");
-		else if (!strcmp(k, "--endpoint")) a.endpoint = parse_long(v, 1, 65535, "--endpoint");
-		else {
-			char msg[128];
-			snprintf(msg, sizeof(msg), "unknown option %s", k);
-			usage(msg);
-		}
-	}
-	return a;
-}
-
-static void need(const void *v, const char *opt)
-{
-	if (!v) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "missing %s", opt);
-		usage(msg);
-	}
-}
-
-static void pin_path(char *buf, size_t n, const char *dir, const char *name)
-{
-	if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
-		die(EXIT_USAGE, "pin path too long: %s/%s", dir, name);
-}
-
-static int open_pinned(const char *dir, const char *name)
-{
-	char p[PATH_MAX];
-	pin_path(p, sizeof(p), dir, name);
-	int fd = bpf_obj_get(p);
-	if (fd < 0)
-		die(1, "open pinned %s: %s (was 'cb-bpf load --pin %s' run?)", p, strerror(errno), dir);
-	return fd;
-}
-
-static int is_bpffs(const char *path)
-{
-	struct statfs st;
-	return statfs(path, &st) == 0 && (unsigned long)st.f_type == BPF_FS_MAGIC;
-}
-
-static void mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		die(EXIT_USAGE, "path too long: %s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			die(1, "mkdir %s: %s", tmp, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		die(1, "mkdir %s: %s", tmp, strerror(errno));
-}
-
-// Like the Cilium agent: mount bpffs at /sys/fs/bpf when the system has not.
-static void ensure_bpffs(const char *dir)
-{
-	size_t n = strlen(BPFFS_ROOT);
-	if (!strncmp(dir, BPFFS_ROOT "/", n + 1) && !is_bpffs(BPFFS_ROOT)) {
-		if (mount("bpffs", BPFFS_ROOT, "bpf", 0, "mode=0700"))
-			die(1, "mount bpffs on %s: %s", BPFFS_ROOT, strerror(errno));
-	}
-	mkdir_p(dir);
-	if (!is_bpffs(dir))
-		die(1, "%s is not on a bpf filesystem (mount -t bpf bpffs %s)", dir, BPFFS_ROOT);
-}
 
 static int create_policy_map(const char *name, uint32_t capacity)
 {
@@ -214,86 +72,49 @@ static int create_policy_map(const char *name, uint32_t capacity)
 			      capacity, &opts);
 }
 
-static int cmd_load(struct args *a)
+// The inner-map template at the configured capacity (libbpf 1.1 cannot resize the declared template:
+// bpf_map__set_max_entries on an inner map dereferences a NULL object).
+static void set_policy_template(struct bpf_object *obj, void *ctx)
 {
-	need(a->obj, "--obj");
-	need(a->pin, "--pin");
-	if (a->capacity < 0)
-		usage("missing --capacity");
-	ensure_bpffs(a->pin);
-	char p[PATH_MAX];
-	pin_path(p, sizeof(p), a->pin, "ipcache");
-	if (access(p, F_OK) == 0)
-		die(1, "%s already holds a loaded model; run 'cb-bpf unload --pin %s' first", a->pin, a->pin);
-
-	struct bpf_object *obj = bpf_object__open_file(a->obj, NULL);
-	if (!obj)
-		die(1, "open %s: %s", a->obj, strerror(errno));
+	struct args *a = ctx;
 	struct bpf_map *outer = bpf_object__find_map_by_name(obj, "policy");
 	if (!outer || !bpf_map__inner_map(outer))
-		die(1, "%s has no policy map-of-maps", a->obj);
-	// The inner-map template at the configured capacity (libbpf 1.1 cannot resize the declared template:
-	// bpf_map__set_max_entries on an inner map dereferences a NULL object).
+		die(1, "%s has no policy map-of-maps", a->p.obj);
 	int tmpl = create_policy_map("cb_pol_tmpl", (uint32_t)a->capacity);
 	if (tmpl < 0)
 		die(1, "create policy map template (capacity %ld): %s", a->capacity, strerror(errno));
 	if (bpf_map__set_inner_map_fd(outer, tmpl))
 		die(1, "set policy map template: %s", strerror(errno));
-	if (bpf_object__load(obj))
-		die(1, "load %s: %s", a->obj, strerror(errno));
+}
 
-	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, map_names[i]);
-		if (!m)
-			die(1, "%s has no map %s", a->obj, map_names[i]);
-		pin_path(p, sizeof(p), a->pin, map_names[i]);
-		if (bpf_map__pin(m, p))
-			die(1, "pin %s: %s", p, strerror(errno));
-	}
-	for (size_t i = 0; i < sizeof(prog_names) / sizeof(prog_names[0]); i++) {
-		struct bpf_program *prog = bpf_object__find_program_by_name(obj, prog_names[i]);
-		if (!prog)
-			die(1, "%s has no program %s", a->obj, prog_names[i]);
-		pin_path(p, sizeof(p), a->pin, prog_names[i]);
-		if (bpf_program__pin(prog, p))
-			die(1, "pin %s: %s", p, strerror(errno));
-	}
+static int cmd_load(void *arg)
+{
+	struct args *a = arg;
+	need(a->p.obj, "--obj");
+	need(a->p.pin, "--pin");
+	if (a->capacity < 0)
+		usage("missing --capacity");
+	struct bpf_object *obj = load_and_pin(a->p.obj, a->p.pin, "ipcache", map_names, sizeof(map_names) / sizeof(map_names[0]),
+					      prog_names, sizeof(prog_names) / sizeof(prog_names[0]), set_policy_template, a);
 	uint32_t zero = 0, cap = (uint32_t)a->capacity;
-	if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(obj, "config")), &zero, &cap, BPF_ANY))
+	if (bpf_map_update_elem(object_map_fd(obj, "config"), &zero, &cap, BPF_ANY))
 		die(1, "write config: %s", strerror(errno));
 	bpf_object__close(obj);
-	printf("{\"pin\":\"%s\",\"capacity\":%ld}\n", a->pin, a->capacity);
+	printf("{\"pin\":\"%s\",\"capacity\":%ld}\n", a->p.pin, a->capacity);
 	return 0;
 }
 
-static int enter_netns(const char *name)
+static int cmd_attach(void *arg)
 {
-	char p[PATH_MAX];
-	if (strchr(name, '/'))
-		usage("--netns takes a name under /run/netns, not a path");
-	snprintf(p, sizeof(p), "/run/netns/%s", name);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		die(1, "open %s: %s", p, strerror(errno));
-	if (setns(fd, CLONE_NEWNET))
-		die(1, "setns %s: %s", p, strerror(errno));
-	close(fd);
-	return 0;
-}
-
-static int cmd_attach(struct args *a)
-{
-	need(a->pin, "--pin");
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	need(a->p.netns, "--netns");
+	need(a->p.ifname, "--ifname");
 	// Pinned objects are opened before setns; only the network namespace changes, the bpffs view does not.
-	int from_fd = open_pinned(a->pin, "from_pod");
-	int to_fd = open_pinned(a->pin, "to_pod");
-	int ep_fd = a->endpoint > 0 ? open_pinned(a->pin, "endpoints") : -1;
-	enter_netns(a->netns);
-	unsigned ifindex = if_nametoindex(a->ifname);
-	if (!ifindex)
-		die(1, "no interface %s in netns %s", a->ifname, a->netns);
+	int from_fd = open_pinned(a->p.pin, "from_pod");
+	int to_fd = open_pinned(a->p.pin, "to_pod");
+	int ep_fd = a->endpoint > 0 ? open_pinned(a->p.pin, "endpoints") : -1;
+	unsigned ifindex = ifindex_in_netns(a->p.netns, a->p.ifname);
 
 	// Registered before the programs see a packet: an endpoint without a policy map denies everything, so a pod
 	// that appears is closed until its map is written (the CNI ADD waits for the endpoint's regeneration in Cilium).
@@ -303,34 +124,8 @@ static int cmd_attach(struct args *a)
 		if (bpf_map_update_elem(ep_fd, &key, &info, BPF_NOEXIST) && errno != EEXIST)
 			die(1, "register endpoint %ld: %s", a->endpoint, strerror(errno));
 	}
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-	int err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST)
-		die(1, "create clsact on %s: %s", a->ifname, strerror(-err));
-	LIBBPF_OPTS(bpf_tc_opts, ing, .handle = 1, .priority = 1, .prog_fd = from_fd, .flags = BPF_TC_F_REPLACE);
-	if ((err = bpf_tc_attach(&hook, &ing)))
-		die(1, "attach from_pod to %s ingress: %s", a->ifname, strerror(-err));
-	hook.attach_point = BPF_TC_EGRESS;
-	LIBBPF_OPTS(bpf_tc_opts, egr, .handle = 1, .priority = 1, .prog_fd = to_fd, .flags = BPF_TC_F_REPLACE);
-	if ((err = bpf_tc_attach(&hook, &egr)))
-		die(1, "attach to_pod to %s egress: %s", a->ifname, strerror(-err));
-
-	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->netns, a->ifname, ifindex);
-	return 0;
-}
-
-static int cmd_detach(struct args *a)
-{
-	need(a->netns, "--netns");
-	need(a->ifname, "--ifname");
-	enter_netns(a->netns);
-	unsigned ifindex = if_nametoindex(a->ifname);
-	if (!ifindex)
-		die(1, "no interface %s in netns %s", a->ifname, a->netns);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	int err = bpf_tc_hook_destroy(&hook);
-	if (err && err != -ENOENT)
-		die(1, "remove clsact from %s: %s", a->ifname, strerror(-err));
+	attach_tc_pair(ifindex, a->p.ifname, from_fd, "from_pod", to_fd, "to_pod");
+	printf("{\"netns\":\"%s\",\"ifname\":\"%s\",\"ifindex\":%u}\n", a->p.netns, a->p.ifname, ifindex);
 	return 0;
 }
 
@@ -407,13 +202,6 @@ static void overflow(uint32_t endpoint_id, size_t needed, uint32_t capacity)
 	fprintf(stderr, "{\"error\":\"policy-map-full\",\"endpoint\":%u,\"needed\":%zu,\"capacity\":%u}\n",
 		endpoint_id, needed, capacity);
 	exit(EXIT_OVERFLOW);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 enum entry_kind { E_NONE, E_IPCACHE, E_ENDPOINT, E_POLICY };
@@ -516,18 +304,19 @@ static uint32_t read_capacity(struct args *a)
 {
 	uint32_t capacity = (uint32_t)a->capacity;
 	if (a->capacity < 0) {
-		int cfg_fd = open_pinned(a->pin, "config");
+		int cfg_fd = open_pinned(a->p.pin, "config");
 		uint32_t zero = 0;
 		if (bpf_map_lookup_elem(cfg_fd, &zero, &capacity) || capacity == 0)
-			die(1, "read policy-map capacity from %s/config: %s", a->pin, strerror(errno));
+			die(1, "read policy-map capacity from %s/config: %s", a->p.pin, strerror(errno));
 		close(cfg_fd);
 	}
 	return capacity;
 }
 
-static int cmd_fill(struct args *a)
+static int cmd_fill(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	double t0 = now_ms();
 	struct vec ipc_keys = { .size = sizeof(struct ipcache_key) }, ipc_vals = { .size = sizeof(struct ipcache_value) };
 	struct vec eps = { .size = sizeof(struct endpoint_line) };
@@ -549,9 +338,9 @@ static int cmd_fill(struct args *a)
 	}
 	free(line);
 
-	int ipc_fd = open_pinned(a->pin, "ipcache");
-	int ep_fd = open_pinned(a->pin, "endpoints");
-	int outer_fd = open_pinned(a->pin, "policy");
+	int ipc_fd = open_pinned(a->p.pin, "ipcache");
+	int ep_fd = open_pinned(a->p.pin, "endpoints");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	uint32_t capacity = read_capacity(a);
 
 	// Endpoints that get a policy map: every listed endpoint (an enforced endpoint with no entries denies all)
@@ -688,12 +477,12 @@ static int endpoint_policy_map(int outer_fd, uint32_t id, uint32_t capacity, int
 	return fd;
 }
 
-static size_t count_keys(int fd, size_t key_size);
 static size_t count_keys_of(int fd) { return count_keys(fd, sizeof(struct policy_key)); }
 
-static int cmd_delta(struct args *a)
+static int cmd_delta(void *arg)
 {
-	need(a->pin, "--pin");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
 	double t0 = now_ms();
 	struct vec entries = { .size = sizeof(struct entry) };
 	char *line = NULL;
@@ -706,9 +495,9 @@ static int cmd_delta(struct args *a)
 	}
 	free(line);
 
-	int ipc_fd = open_pinned(a->pin, "ipcache");
-	int ep_fd = open_pinned(a->pin, "endpoints");
-	int outer_fd = open_pinned(a->pin, "policy");
+	int ipc_fd = open_pinned(a->p.pin, "ipcache");
+	int ep_fd = open_pinned(a->p.pin, "endpoints");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	uint32_t capacity = read_capacity(a);
 	size_t added = 0, deleted = 0, ipc_added = 0, ipc_deleted = 0, ep_added = 0, ep_deleted = 0, maps_created = 0;
 	struct vec retry = { .size = sizeof(struct entry *) };
@@ -803,25 +592,11 @@ static long memlock_of(int fd)
 	return v;
 }
 
-static size_t count_keys(int fd, size_t key_size)
+static int cmd_stats(void *arg)
 {
-	char cur[64], next[64];
-	size_t n = 0;
-	if (key_size > sizeof(cur))
-		return 0;
-	int more = bpf_map_get_next_key(fd, NULL, cur) == 0;
-	while (more) {
-		n++;
-		more = bpf_map_get_next_key(fd, cur, next) == 0;
-		memcpy(cur, next, key_size);
-	}
-	return n;
-}
-
-static int cmd_stats(struct args *a)
-{
-	need(a->pin, "--pin");
-	int cnt_fd = open_pinned(a->pin, "counters");
+	struct args *a = arg;
+	need(a->p.pin, "--pin");
+	int cnt_fd = open_pinned(a->p.pin, "counters");
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		die(1, "count CPUs: %s", strerror(-ncpu));
@@ -840,12 +615,12 @@ static int cmd_stats(struct args *a)
 		{ "ipcache", sizeof(struct ipcache_key) }, { "endpoints", 4 }, { "ct", 16 },
 	};
 	for (size_t i = 0; i < 3; i++) {
-		int fd = open_pinned(a->pin, plain[i].name);
+		int fd = open_pinned(a->p.pin, plain[i].name);
 		printf("\"%s\":{\"entries\":%zu,\"memlockBytes\":%ld},", plain[i].name, count_keys(fd, plain[i].ksz),
 		       memlock_of(fd));
 		close(fd);
 	}
-	int outer_fd = open_pinned(a->pin, "policy");
+	int outer_fd = open_pinned(a->p.pin, "policy");
 	printf("\"policy\":{\"memlockBytes\":%ld,\"endpoints\":{", memlock_of(outer_fd));
 	uint32_t cur, next;
 	int first = 1, more = bpf_map_get_next_key(outer_fd, NULL, &cur) == 0;
@@ -870,58 +645,21 @@ static int cmd_stats(struct args *a)
 	return 0;
 }
 
-static int cmd_unload(struct args *a)
-{
-	need(a->pin, "--pin");
-	DIR *d = opendir(a->pin);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		die(1, "open %s: %s", a->pin, strerror(errno));
-	}
-	if (!is_bpffs(a->pin))
-		die(1, "refusing to unload %s: not on a bpf filesystem", a->pin);
-	struct dirent *e;
-	char p[PATH_MAX];
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		pin_path(p, sizeof(p), a->pin, e->d_name);
-		if (unlink(p))
-			die(1, "unpin %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-	if (rmdir(a->pin))
-		die(1, "rmdir %s: %s", a->pin, strerror(errno));
-	// Per-node pin dirs live under /sys/fs/bpf/cb-<runid>/: drop the run dir once its last node is gone.
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", a->pin);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = '\0';
-		const char *base = strrchr(parent, '/');
-		if (base && !strncmp(base + 1, "cb-", 3) && is_bpffs(parent))
-			rmdir(parent); // ENOTEMPTY while other nodes remain: fine
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		usage("missing subcommand");
-	libbpf_set_print(libbpf_quiet);
-	struct args a = parse_args(argc, argv);
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "load")) return cmd_load(&a);
-	if (!strcmp(cmd, "attach")) return cmd_attach(&a);
-	if (!strcmp(cmd, "detach")) return cmd_detach(&a);
-	if (!strcmp(cmd, "fill")) return cmd_fill(&a);
-	if (!strcmp(cmd, "delta")) return cmd_delta(&a);
-	if (!strcmp(cmd, "stats")) return cmd_stats(&a);
-	if (!strcmp(cmd, "unload")) return cmd_unload(&a);
-	char msg[128];
-	snprintf(msg, sizeof(msg), "unknown subcommand '%s'", cmd);
-	usage(msg);
-	return EXIT_USAGE;
+	static const struct loader_cmd cmds[] = {
+		{ "load", "--obj PATH --pin DIR --capacity N", cmd_load },
+		{ "attach", "--pin DIR --netns NAME --ifname IF [--endpoint ID]", cmd_attach },
+		{ "detach", "--netns NAME --ifname IF", NULL },
+		{ "fill", "--pin DIR [--capacity N] < entries", cmd_fill },
+		{ "delta", "--pin DIR [--capacity N] < +/- entries", cmd_delta },
+		{ "stats", "--pin DIR", cmd_stats },
+		{ "unload", "--pin DIR", NULL },
+	};
+	struct args a = { .capacity = -1, .endpoint = -1 };
+	const struct loader_opt opts[] = {
+		{ "--capacity", NULL, &a.capacity, 1, 1 << 24 },
+		{ "--endpoint", NULL, &a.endpoint, 1, 65535 },
+	};
+	return loader_main(argc, argv, &a.p, opts, sizeof(opts) / sizeof(opts[0]), cmds, sizeof(cmds) / sizeof(cmds[0]), &a);
 }

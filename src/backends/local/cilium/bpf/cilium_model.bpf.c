@@ -36,40 +36,7 @@
 // rule, and allow/deny (deny entries come from the endpoint lockdown on policy-map overflow).
 // ICMP has no ports: dport 0, so only prefix-40 entries (and identity 0) can allow it.
 
-#define _LINUX_TYPES_H
-// linux/types.h pulls in <asm/types.h>, which clang -target bpf cannot find on multiarch systems without an
-// extra -I; these are the only types the uapi headers below need.
-typedef unsigned char __u8;
-typedef signed char __s8;
-typedef unsigned short __u16;
-typedef short __s16;
-typedef unsigned int __u32;
-typedef int __s32;
-typedef unsigned long long __u64;
-typedef long long __s64;
-typedef __u16 __be16;
-typedef __u32 __be32;
-typedef __u64 __be64;
-typedef __u16 __le16;
-typedef __u32 __le32;
-typedef __u64 __le64;
-typedef __u16 __sum16;
-typedef __u32 __wsum;
-typedef unsigned __poll_t;
-#define __aligned_u64 __u64 __attribute__((aligned(8)))
-
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-#define ETH_HLEN 14
-#define ETH_P_IP 0x0800
-#define IPPROTO_ICMP 1
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define IPPROTO_SCTP 132
-#define IP_OFFSET_MASK 0x1fff
+#include "prelude.bpf.h"
 
 #define DIR_INGRESS 0
 #define DIR_EGRESS 1
@@ -204,19 +171,6 @@ static __always_inline void count(__u32 idx)
 		*c += 1;
 }
 
-struct ip4_hdr {
-	__u8 ver_ihl;
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__sum16 check;
-	__be32 saddr;
-	__be32 daddr;
-};
-
 static __always_inline __u32 peer_identity(__be32 addr)
 {
 	struct ipcache_key k = { .prefixlen = 32, .addr = addr };
@@ -264,34 +218,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction)
 		return TC_ACT_OK;
 	}
 
-	// bpf_skb_load_bytes copes with non-linear skbs, so no pull is needed.
 	struct ip4_hdr ip;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
+	__be16 sport, dport;
+	if (parse_ip4(skb, &ip, &sport, &dport) < 0)
 		return TC_ACT_SHOT;
-	__u32 ihl = (ip.ver_ihl & 0x0f) * 4;
-	if (ihl < sizeof(ip))
-		return TC_ACT_SHOT;
-
-	__be16 sport = 0, dport = 0;
-	// Non-first fragments carry no L4 header: they match as port 0 (a rule without ports still allows them).
-	if (!(ip.frag_off & bpf_htons(IP_OFFSET_MASK))) {
-		if (ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP || ip.protocol == IPPROTO_SCTP) {
-			__be16 ports[2];
-			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, ports, sizeof(ports)) < 0)
-				return TC_ACT_SHOT;
-			sport = ports[0];
-			dport = ports[1];
-		} else if (ip.protocol == IPPROTO_ICMP) {
-			// Echo identifier as both "ports": request and reply then share a conntrack tuple.
-			__u8 icmp[8];
-			if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, icmp, sizeof(icmp)) < 0)
-				return TC_ACT_SHOT;
-			if (icmp[0] == 8 || icmp[0] == 0) {
-				sport = (__be16)(icmp[4] | (icmp[5] << 8));
-				dport = sport;
-			}
-		}
-	}
 
 	// Every packet: the peer's identity from the ipcache (see the header).
 	__u32 identity = peer_identity(direction == DIR_INGRESS ? ip.saddr : ip.daddr);
