@@ -13,6 +13,7 @@ export const SETTING_FLAGS = {
   samples: { arg: '<n>', help: 'measured operations per metric (default 10000)' },
   warmup: { arg: '<n>', help: 'warm-up operations per metric, not recorded (default 1000)' },
   concurrency: { arg: '<n>', help: 'parallel probe workers (default 1)' },
+  rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
   seed: { arg: '<n>', help: "seed for the policy generator and bootstrap, and a sweep's point order (default 1)" },
@@ -29,7 +30,7 @@ export const SETTING_FLAGS = {
 export type SettingKey = keyof typeof SETTING_FLAGS;
 
 /** The measurement settings bench run and bench sweep both take, in their help order. */
-export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
+export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
 
 /** The shared declaration of one setting's flag. */
 export function settingOption(key: SettingKey): Option {
