@@ -3,7 +3,7 @@
 // transaction. update() keeps the installed plan per topology and writes only the difference, as Felix does.
 import type { Runner } from '../../../exec/runner.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../types.js';
 import { FELIX_VERSION, compileNftNode, renderNodeInstall, selectorKeys, type NftNodePlan } from './compile.js';
 import { diffNodePlans, type NftDiffCounts } from './diff.js';
 

@@ -6,7 +6,7 @@
 // changed ipcache entries, through `cb-bpf delta` (pkg/endpoint/bpf.go applyPolicyMapChanges / syncPolicyMap
 // do the same with per-key map updates). A policy map that would overflow is handled as Cilium 1.18 does it
 // (realizeOverflow in compile.ts): the run goes on and the overflow is recorded in the model state.
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import type { LocalModel, ModelContext, ModelSettings, ModelState, ModelUpdateReport } from '../types.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { Topology } from '../topology.js';
 import {
@@ -22,6 +22,10 @@ import {
   type RealizedOverflow,
 } from './compile.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
+
+/** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
+export type CiliumSettings = Pick<ModelSettings, 'policyMapCapacity' | 'endpointLockdownOnPolicyOverflow'>;
+type Context = ModelContext<CiliumSettings>;
 
 interface Installed {
   /** Host-side ifindex per attached pod (programs are loaded and attached once per pod). */
@@ -49,7 +53,7 @@ function overflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelS
   };
 }
 
-async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, fresh: boolean): Promise<number> {
+async function attachNew(ctx: Context, inst: Installed, capacity: number, fresh: boolean): Promise<number> {
   const bin = defaultCiliumBinaries();
   let attachedNow = 0;
   for (const node of ctx.topology.nodes) {
@@ -73,7 +77,7 @@ async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, f
   return attachedNow;
 }
 
-function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
+function compileNode(ctx: Context, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
   const ifindexOf = (pod: PodInfo): number => {
     const i = inst.ifindexes.get(podKey(pod));
     if (i === undefined) {
@@ -83,9 +87,9 @@ function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previ
     return i;
   };
   const endpoints = ctx.endpoints.filter((e) => e.pod.node === nodeName);
-  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.config.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
+  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.settings.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
   const prevMaps = previous ? new Map<string, PolicyMapEntry[]>(previous.policyMaps.map((m) => [m.pod, m.entries])) : undefined;
-  return realizeOverflow(desired, { lockdown: ctx.config.endpointLockdownOnPolicyOverflow, previous: prevMaps });
+  return realizeOverflow(desired, { lockdown: ctx.settings.endpointLockdownOnPolicyOverflow, previous: prevMaps });
 }
 
 function summarizeNodes(states: CiliumState[]): ModelState {
@@ -100,7 +104,7 @@ function summarizeNodes(states: CiliumState[]): ModelState {
   return { identities, ipcacheEntries, policyMapEntriesMaxPerEndpoint: maxPolicyEntries };
 }
 
-export const ciliumModel: LocalModel = {
+export const ciliumModel: LocalModel<CiliumSettings> = {
   cni: 'cilium',
   name: 'Cilium-style eBPF model',
   description:
@@ -108,9 +112,9 @@ export const ciliumModel: LocalModel = {
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'lxc',
-  async install(ctx: ModelContext): Promise<ModelState> {
+  async install(ctx: Context): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
-    const capacity = ctx.config.policyMapCapacity;
+    const capacity = ctx.settings.policyMapCapacity;
     let inst = installed.get(ctx.topology);
     if (!inst) {
       inst = { ifindexes: new Map(), allocation: newIdentityAllocation(), nodes: new Map() };
@@ -137,17 +141,17 @@ export const ciliumModel: LocalModel = {
       ...summarizeNodes([...inst.nodes.values()]),
       agentEntriesPerEndpointMax: agentEntriesMax,
       policyMapCapacity: capacity,
-      ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
+      ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
     };
   },
-  async update(ctx: ModelContext): Promise<ModelUpdateReport> {
+  async update(ctx: Context): Promise<ModelUpdateReport> {
     const inst = installed.get(ctx.topology);
     if (!inst) throw new Error('Cilium model: update() before install() on this topology; install the policy set first');
     const bin = defaultCiliumBinaries();
     const started = performance.now();
-    const attached = await attachNew(ctx, inst, ctx.config.policyMapCapacity, false);
+    const attached = await attachNew(ctx, inst, ctx.settings.policyMapCapacity, false);
     let compileMs = 0;
     let applyMs = 0;
     const overflows: RealizedOverflow[] = [];
@@ -176,8 +180,8 @@ export const ciliumModel: LocalModel = {
       changed,
       state: {
         ...summarizeNodes([...inst.nodes.values()]),
-        policyMapCapacity: ctx.config.policyMapCapacity,
-        ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
+        policyMapCapacity: ctx.settings.policyMapCapacity,
+        ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
         compileMs: Math.round(compileMs),
         mapWriteMs: Math.round(applyMs),
       },
