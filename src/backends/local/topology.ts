@@ -156,6 +156,16 @@ export function planTopology(opts: TopologyOptions): Topology {
   };
 }
 
+/** The host-side interface of each pod of the topology, by namespace/name (what a policy engine attaches to). */
+export function hostInterfaceOf(t: Topology): (pod: { namespace: string; name: string }) => string {
+  const byPod = new Map(t.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
+  return (pod) => {
+    const iface = byPod.get(`${pod.namespace}/${pod.name}`);
+    if (!iface) throw new Error(`no interface for pod ${pod.namespace}/${pod.name} in the topology`);
+    return iface;
+  };
+}
+
 /** Every namespace the topology creates, switch first. */
 export function topologyNamespaces(t: Topology): string[] {
   return [t.switchNs, ...t.nodes.map((n) => n.netns), ...t.pods.map((p) => p.netns)];

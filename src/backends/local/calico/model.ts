@@ -3,23 +3,13 @@
 // update() diffs against what this model installed on the same topology and writes only the changes, as Felix
 // does (changed chains in one iptables-restore --noflush, ipset member adds/dels).
 import type { LocalModel, ModelContext, ModelSettings, ModelState, ModelUpdateReport } from '../types.js';
-import type { Attachment, Topology } from '../topology.js';
-import { podKey, type PodInfo } from '../../../policy/types.js';
+import { hostInterfaceOf, type Attachment, type Topology } from '../topology.js';
 import { FELIX_LAYOUT_VERSION, compileCalicoNode, type CalicoNodeRules } from './compile.js';
 import { installCalicoRules, viewOf, type CalicoChangeCounts, type IptablesBackend } from './install.js';
 
 /** What the Felix-iptables models read of a run's settings. */
 export type FelixIptablesSettings = Pick<ModelSettings, 'iptablesBackend'>;
 type Context = ModelContext<FelixIptablesSettings>;
-
-function ifaceLookup(ctx: Context): (pod: PodInfo) => string {
-  const byPod = new Map(ctx.topology.pods.map((p) => [podKey(p), p.hostIf]));
-  return (pod) => {
-    const iface = byPod.get(podKey(pod));
-    if (!iface) throw new Error(`no interface for pod ${podKey(pod)} in the topology`);
-    return iface;
-  };
-}
 
 interface Installed {
   backend: IptablesBackend;
@@ -73,7 +63,7 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel<FelixIptab
   const installed = new Map<string, Installed>();
 
   async function apply(ctx: Context, mode: 'install' | 'update'): Promise<{ state: ModelState; changed: CalicoChangeCounts; compileMs: number; applyMs: number }> {
-    const ifaceOf = ifaceLookup(ctx);
+    const ifaceOf = hostInterfaceOf(ctx.topology);
     const backend = ctx.settings.iptablesBackend;
     const before = installed.get(ctx.topology.runId);
     if (mode === 'update' && !before) throw new Error(`${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
