@@ -9,6 +9,7 @@ import type { PodSpec, Topology } from '../backends/local/topology.js';
 import type { LocalModel, ModelUpdateReport } from '../backends/local/types.js';
 import { SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
 import type { PolicySet, Progress } from '../backends/types.js';
+import type { Inventory } from '../policy/types.js';
 import { planServer, planWatch, startServer, startWatch, type RunningWatch, type WatchSettings } from '../probe/native.js';
 import { enforcePods } from './plan.js';
 
@@ -114,7 +115,7 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   }
 
   /** The inventory of the current state: labels changed at run time override the planned ones. */
-  private inventory() {
+  private inventory(): Inventory {
     for (const p of this.topology.pods) {
       const l = this.labels.get(p.name);
       if (l) p.labels = { ...l };
@@ -132,9 +133,9 @@ export class LocalEnforcePlane implements EnforceDataPlane {
     const startNs = process.hrtime.bigint();
     const t = performance.now();
     const inventory = this.inventory();
-    const labelsMs = performance.now() - t;
+    const inventoryMs = performance.now() - t;
     const { resolveMs, report } = await this.plane.update(this.policies.policies, inventory);
-    return { startNs, resolveMs: labelsMs + resolveMs, report };
+    return { startNs, resolveMs: inventoryMs + resolveMs, report };
   }
 
   async setPolicies(set: PolicySet): Promise<AppliedChange> {
