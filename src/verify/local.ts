@@ -5,7 +5,7 @@ import type { CniName, IptablesBackendName } from '../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
 import { localModel } from '../backends/local/models.js';
 import { LocalDataPlane, planModelTopology } from '../backends/local/plane.js';
-import { NODE_SUBNET_PREFIX, type Topology } from '../backends/local/topology.js';
+import { NODE_SUBNET_PREFIX, planSwitchHost, type Topology } from '../backends/local/topology.js';
 import type { LocalModel } from '../backends/local/types.js';
 import { NAME_PREFIX } from '../identity/run-id.js';
 import type { Progress } from '../backends/types.js';
@@ -61,12 +61,7 @@ const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '
 /** A host outside the cluster on the node network, routing pod CIDRs via their nodes as a real network would. */
 export function planExternalHosts(t: Topology, hosts: readonly ExternalHostSpec[]): CommandSpec[] {
   return hosts.flatMap((h) => [
-    { argv: ['ip', 'netns', 'add', h.netns], purpose: `create external host ${h.id}` },
-    ipn(h.netns, 'link', 'set', 'lo', 'up'),
-    ipn(h.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h.switchPort, 'netns', t.switchNs),
-    ipn(t.switchNs, 'link', 'set', h.switchPort, 'master', 'br0', 'up'),
-    ipn(h.netns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0'),
-    ipn(h.netns, 'link', 'set', 'eth0', 'up'),
+    ...planSwitchHost(t, h, `create external host ${h.id}`),
     ...t.nodes.map((n) => ipn(h.netns, 'route', 'add', n.podCidr, 'via', n.ip, 'dev', 'eth0')),
     // As for client pods: many short connections from one source.
     { argv: ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1'], netns: h.netns },
