@@ -6,8 +6,8 @@
 // Usage (root, after npm run build): node scripts/bench-calico-ebpf.mjs [samples=2000] [rounds=2] [counts=0,1000,5000,10000] [cnis=calico,cilium,calico-ebpf]
 import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
-import { newRunId } from '../dist/backends/local/topology.js';
-import { benchmarkPolicySet } from '../dist/run/run.js';
+import { newRunId } from '../dist/identity/run-id.js';
+import { benchmarkPolicySet } from '../dist/workload/workload.js';
 import { bootstrapQuantiles, quantile, sortedCopy } from '../dist/stats/summary.js';
 
 const samples = Number(process.argv[2] ?? 2000);

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
-import { newRunId } from '../dist/backends/local/topology.js';
-import { benchmarkPolicySet } from '../dist/run/run.js';
+import { newRunId } from '../dist/identity/run-id.js';
+import { benchmarkPolicySet } from '../dist/workload/workload.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 const ksoft = () => {
   let t = 0;

@@ -1,26 +1,29 @@
 #!/usr/bin/env node
-// Benchmark: what the Felix 3.30 layout and the iptables backend cost per policy. Four calico topologies
-// (cross-node, client's allow last), one per (layout × backend); for each N (shuffled) each gets its ruleset
-// installed into emptied tables, then every round measures connect p50 on all four in a fresh shuffled order. Layouts: "pre-3.28" (the model before issue 13: jump + return per policy, set match + RETURN per
-// policy chain, -m tcp --dport, no comments, ipset hashsize 64) and "felix-3.30" (src/backends/local/calico).
+// Benchmark: what the Felix 3.30 layout costs per policy on each iptables backend. Two calico topologies
+// (cross-node, client's allow last), one per backend (legacy, nft); for each N (shuffled) each gets its ruleset
+// installed into emptied tables, then every round measures connect p50 on both in a fresh shuffled order.
+// The layout is the calico model's (src/backends/local/calico/compile.ts). The pre-3.28 layout this script once
+// compared against (README: 1328 µs at 5000 policies on legacy) lived in calico/pre328.ts up to commit 9b652b1:
+// check that commit out to measure it again.
 // Prints a table of slopes (least squares of p50 over N, all rounds) in ns/policy and ns/rule traversed.
 // Usage (root, after npm run build): node scripts/calico-layout-slope.mjs [Ns=1000,2500,5000,7500,10000] [samples=1000] [rounds=2]
 import { ExecRunner } from '../dist/exec/runner.js';
-import { LocalBackend, buildInventory } from '../dist/backends/local/backend.js';
+import { LocalBackend } from '../dist/backends/local/backend.js';
+import { buildInventory } from '../dist/backends/local/plane.js';
 import { resolveRunConfig } from '../dist/config/load.js';
-import { newRunId, SERVER_PORT } from '../dist/backends/local/topology.js';
+import { newRunId } from '../dist/identity/run-id.js';
+import { SERVER_PORT } from '../dist/workload/workload.js';
 import { planClient, runClient } from '../dist/probe/native.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 import { resolveEndpoints } from '../dist/policy/resolve.js';
-import { benchmarkPolicySet } from '../dist/run/run.js';
+import { benchmarkPolicySet } from '../dist/workload/workload.js';
 import { compileCalicoNode } from '../dist/backends/local/calico/compile.js';
-import { compilePre328Node } from '../dist/backends/local/calico/pre328.js';
 import { emptyView, installCalicoRules, iptablesBinaries } from '../dist/backends/local/calico/install.js';
 
 const Ns = (process.argv[2] ?? '1000,2500,5000,7500,10000').split(',').map(Number);
 const samples = Number(process.argv[3] ?? 1000);
 const rounds = Number(process.argv[4] ?? 2);
-const LAYOUTS = ['pre-3.28', 'felix-3.30'];
+const LAYOUTS = ['felix-3.30'];
 const BACKENDS = ['legacy', 'nft'];
 
 const { config } = resolveRunConfig({ cni: 'calico', backend: 'local', policies: '0', samples: String(samples), warmup: '0' });
@@ -51,15 +54,9 @@ async function reset(nodes) {
   }
 }
 
-async function install(layout, iptablesBackend, endpoints, nodes, ifaceOf) {
+async function install(iptablesBackend, endpoints, nodes, ifaceOf) {
   for (const n of nodes) {
-    if (layout === 'felix-3.30') {
-      await installCalicoRules(runner, n.netns, compileCalicoNode(n.name, endpoints, ifaceOf), { iptablesBackend, current: emptyView(), timeoutMs: 900_000 });
-    } else {
-      const old = compilePre328Node(n.name, endpoints, ifaceOf);
-      await runner.run({ argv: ['ipset', 'restore', '-exist'], netns: n.netns, input: old.ipsetRestore, timeoutMs: 900_000 });
-      await runner.run({ argv: [iptablesBinaries(iptablesBackend).restore, '--noflush'], netns: n.netns, input: old.iptablesRestore, timeoutMs: 900_000 });
-    }
+    await installCalicoRules(runner, n.netns, compileCalicoNode(n.name, endpoints, ifaceOf), { iptablesBackend, current: emptyView(), timeoutMs: 900_000 });
   }
 }
 
@@ -73,8 +70,8 @@ function fit(points) {
 }
 
 const results = [];
-// One topology per (layout × backend), so each ruleset is installed once per N and the measurements of the four
-// interleave: per N, every round measures all four in a fresh shuffled order.
+// One topology per backend, so each ruleset is installed once per N and the measurements interleave: per N,
+// every round measures both in a fresh shuffled order.
 const configs = LAYOUTS.flatMap((layout) => BACKENDS.map((b) => ({ layout, backend: b, bench: new LocalBackend({ config, runId: newRunId() }) })));
 process.on('SIGINT', () => process.exit(130));
 try {
@@ -89,10 +86,10 @@ try {
       const nodeNames = new Set(plan.nodes.map((x) => x.name));
       const eps = resolveEndpoints(buildInventory(plan, set), set.policies).filter((e) => nodeNames.has(e.pod.node));
       const server = plan.pods.find((p) => p.role === 'server');
-      if (c.layout === 'felix-3.30') traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
+      traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
       await reset(plan.nodes);
       const t = performance.now();
-      await install(c.layout, c.backend, eps, plan.nodes, ifaceOf);
+      await install(c.backend, eps, plan.nodes, ifaceOf);
       c.installMs = Math.round(performance.now() - t);
       console.error(`${c.layout} ${c.backend} N=${n}: installed in ${c.installMs} ms`);
     }
@@ -115,8 +112,7 @@ try {
     for (const b of BACKENDS) {
       const pts = results.filter((x) => x.layout === layout && x.backend === b);
       const { slope, intercept } = fit(pts);
-      // Rules walked per policy: the old layout's 4 (jump, return-if-accepted, set match, RETURN), the new one's from the compiler.
-      const perPolicy = layout === 'pre-3.28' ? 4 : traversed[Ns.at(-1)];
+      const perPolicy = traversed[Ns.at(-1)];
       rows.push({ layout, backend: b, slopeNsPerPolicy: Math.round(slope), interceptUs: +(intercept / 1000).toFixed(1), rulesPerPolicy: perPolicy, nsPerRule: Math.round(slope / perPolicy) });
     }
   }

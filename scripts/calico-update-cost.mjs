@@ -7,8 +7,9 @@ import { LocalBackend } from '../dist/backends/local/backend.js';
 import { localModel } from '../dist/backends/local/models.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { resolveEndpoints } from '../dist/policy/resolve.js';
-import { benchmarkPolicySet } from '../dist/run/run.js';
-import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT, newRunId } from '../dist/backends/local/topology.js';
+import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../dist/workload/workload.js';
+import { newRunId } from '../dist/identity/run-id.js';
 
 const cni = process.argv[2] ?? 'calico';
 const Ns = (process.argv[3] ?? '1000,10000').split(',').map(Number);

@@ -6,7 +6,8 @@
 import { ExecRunner } from '../dist/exec/runner.js';
 import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
-import { newRunId, SERVER_PORT } from '../dist/backends/local/topology.js';
+import { newRunId } from '../dist/identity/run-id.js';
+import { SERVER_PORT } from '../dist/workload/workload.js';
 import { planConnectLoop, planClient, runClient } from '../dist/probe/native.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 

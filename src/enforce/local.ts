@@ -1,18 +1,16 @@
 // `bench enforce` on the local backend: the enforce topology (client, server, intruder, joiner) in namespaces,
 // the model's full install once as setup, then every measured change through the model's incremental
 // update() — never a reinstall — with watch probes running across it.
-import { runConfigSchema, type CniName, type RunConfig } from '../config/schema.js';
+import type { CniName, RunConfig } from '../config/schema.js';
 import { ExecRunner, fullArgv, shellQuote, type Runner } from '../exec/runner.js';
-import { announceRun } from '../identity/locks.js';
-import { teardownLocal } from '../backends/local/teardown.js';
-import { buildInventory } from '../backends/local/backend.js';
-import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from '../backends/local/models.js';
-import { podAttachStep } from '../backends/local/pod-attach.js';
-import { addPod, planPodAttachSteps, planPodSandbox, planTopology, planTopologyUp, removePod, topologyNamespaces, type PodSpec, type Topology } from '../backends/local/topology.js';
+import { localModel } from '../backends/local/models.js';
+import { buildInventory, LocalDataPlane, planModelTopology } from '../backends/local/plane.js';
+import type { PodSpec, Topology } from '../backends/local/topology.js';
+import type { LocalModel, ModelUpdateReport } from '../backends/local/types.js';
 import { SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
 import type { PolicySet, Progress } from '../backends/types.js';
-import { resolveEndpoints } from '../policy/resolve.js';
-import { planServer, planWatch, startServer, startWatch, type RunningServer, type RunningWatch, type WatchSettings } from '../probe/native.js';
+import type { Inventory } from '../policy/types.js';
+import { planServer, planWatch, startServer, startWatch, type RunningWatch, type WatchSettings } from '../probe/native.js';
 import { enforcePods } from './plan.js';
 import { BenchError } from '../errors.js';
 
@@ -89,36 +87,29 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   readonly cni: CniName;
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
   readonly topology: Topology;
-  private readonly impl: LocalModel;
-  private readonly runner: Runner;
-  private readonly cleanupRunner: Runner;
-  private readonly config: RunConfig;
-  private readonly servers: RunningServer[] = [];
-  private readonly extraNamespaces: string[] = [];
+  private readonly plane: LocalDataPlane;
   private policies: PolicySet = { policies: [], peers: [] };
   private labels = new Map<string, Record<string, string>>();
-  private upStarted = false;
-  private downDone = false;
 
   constructor(private readonly opts: LocalEnforceOptions) {
     this.cni = opts.cni;
-    this.impl = opts.model ?? localModel(opts.cni);
-    if (this.impl.enforcesPolicy && !this.impl.update) {
+    const model = opts.model ?? localModel(opts.cni);
+    if (model.enforcesPolicy && !model.update) {
       throw new EnforceUnsupportedError(
-        `the ${this.impl.name} has no incremental update() yet, and enforcement latency must come from an incremental change, never a full reinstall; ` +
+        `the ${model.name} has no incremental update() yet, and enforcement latency must come from an incremental change, never a full reinstall; ` +
           `use a data plane whose local model implements update(), or merge the branch that adds it`,
       );
     }
-    this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
-    this.runner = opts.runner ?? new ExecRunner(opts.signal);
-    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
-    this.config = runConfigSchema.parse({ cni: opts.cni, backend: 'local', policies: 0, ...opts.config });
-    this.topology = planTopology({
-      runId: opts.runId,
-      attachment: this.impl.attachment,
-      hostIfPrefix: this.impl.hostIfPrefix,
-      placement: 'cross-node',
-      pods: enforcePods(),
+    this.model = { name: model.name, description: model.description, enforcesPolicy: model.enforcesPolicy };
+    this.topology = planModelTopology(model, { runId: opts.runId, placement: 'cross-node', pods: enforcePods() });
+    this.plane = new LocalDataPlane({
+      model,
+      topology: this.topology,
+      settings: opts.config,
+      runner: opts.runner ?? new ExecRunner(opts.signal),
+      cleanupRunner: opts.cleanupRunner ?? new ExecRunner(),
+      progress: opts.progress,
+      startServer: opts.startServer,
     });
   }
 
@@ -137,46 +128,32 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   }
 
   async up(): Promise<void> {
-    this.upStarted = true;
-    if (!this.runner.dryRun) announceRun(this.opts.runId);
-    this.opts.progress?.step(`building ${this.topology.nodes.length} nodes and ${this.topology.pods.length} pods (${this.impl.name})`);
-    for (const cmd of planTopologyUp(this.topology)) await this.runner.run(cmd);
-    if (this.runner.dryRun) return;
-    const start = this.opts.startServer ?? startServer;
-    this.servers.push(await start({ ...planServer({ netns: this.pod('server-0').netns, ports: [SERVER_PORT] }), purpose: 'echo server of server-0' }));
+    await this.plane.up();
+    await this.plane.serve({ ...planServer({ netns: this.pod('server-0').netns, ports: [SERVER_PORT] }), purpose: 'echo server of server-0' });
   }
 
-  private context(): ModelContext {
-    const topology = this.topology;
-    // Labels changed at run time override the planned ones (the pod objects of the topology keep theirs).
-    for (const p of topology.pods) {
+  /** The inventory of the current state: labels changed at run time override the planned ones. */
+  private inventory(): Inventory {
+    for (const p of this.topology.pods) {
       const l = this.labels.get(p.name);
       if (l) p.labels = { ...l };
     }
-    const inventory = buildInventory(topology, this.policies);
-    const nodeNames = new Set(topology.nodes.map((n) => n.name));
-    const endpoints = resolveEndpoints(inventory, this.policies.policies).filter((e) => nodeNames.has(e.pod.node));
-    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology, inventory, endpoints, config: { ...this.config, policies: this.policies.policies.length } };
+    return buildInventory(this.topology, this.policies);
   }
 
   async install(set: PolicySet): Promise<Record<string, number | string | boolean>> {
     this.policies = set;
-    if (!this.impl.install) return { policiesAccepted: set.policies.length, policiesEnforced: false };
-    this.opts.progress?.step(`installing ${set.policies.length} policies (initial state, full install)`);
-    return this.impl.install(this.context());
+    if (this.plane.model.install) this.opts.progress?.step(`installing ${set.policies.length} policies (initial state, full install)`);
+    return this.plane.install(set.policies, this.inventory());
   }
 
   private async update(): Promise<AppliedChange> {
     const startNs = process.hrtime.bigint();
     const t = performance.now();
-    const ctx = this.context();
-    const resolveMs = performance.now() - t;
-    if (!this.impl.update) {
-      // No policy engine: nothing to hand over; the change is "applied" and nothing will enforce it.
-      return { startNs, resolveMs, report: { agentMs: 0, compileMs: 0, applyMs: 0, changed: {}, state: { policiesEnforced: false } } };
-    }
-    const report = await this.impl.update(ctx);
-    return { startNs, resolveMs, report };
+    const inventory = this.inventory();
+    const inventoryMs = performance.now() - t;
+    const { resolveMs, report } = await this.plane.update(this.policies.policies, inventory);
+    return { startNs, resolveMs: inventoryMs + resolveMs, report };
   }
 
   async setPolicies(set: PolicySet): Promise<AppliedChange> {
@@ -191,38 +168,24 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   }
 
   async prepareServerPod(name: string): Promise<{ ip: string; attach(): Promise<AppliedChange>; remove(): Promise<void> }> {
-    const pod = addPod(this.topology, { name, namespace: SERVER_NAMESPACE, labels: { ...SERVER_LABELS }, role: 'server', node: 1 }, this.impl.hostIfPrefix);
     // Not in the topology until its CNI ADD: the agent must not see it before the pod has an interface.
-    this.topology.pods.splice(this.topology.pods.indexOf(pod), 1);
-    this.extraNamespaces.push(pod.netns);
-    for (const cmd of planPodSandbox(pod)) await this.runner.run(cmd);
-    let server: RunningServer | undefined;
-    if (!this.runner.dryRun) {
-      const start = this.opts.startServer ?? startServer;
-      server = await start({ ...planServer({ netns: pod.netns, ports: [SERVER_PORT] }), purpose: `echo server of ${name}` });
-      this.servers.push(server);
-    }
+    const pod = await this.plane.createPodSandbox({ name, namespace: SERVER_NAMESPACE, labels: { ...SERVER_LABELS }, role: 'server', node: 1 });
+    const server = await this.plane.serve({ ...planServer({ netns: pod.netns, ports: [SERVER_PORT] }), purpose: `echo server of ${name}` });
     return {
       ip: pod.ip,
       attach: async () => {
         // The pod appears when its CNI ADD starts: that is the change's start; the agent is told after it.
         const startNs = process.hrtime.bigint();
-        this.topology.pods.push(pod);
         const t = performance.now();
-        const { link, connect } = planPodAttachSteps(this.topology, pod);
-        for (const cmd of link) await this.runner.run(cmd);
-        // The agent's part of the CNI ADD: programs attached closed before the pod is up and routed.
-        await podAttachStep(this.impl)?.attachPod({ runner: this.runner, topology: this.topology }, pod);
-        for (const cmd of connect) await this.runner.run(cmd);
+        await this.plane.attachPod(pod);
         const attachMs = performance.now() - t;
         return { ...(await this.update()), startNs, attachMs };
       },
       remove: async () => {
-        await server?.stop().catch(() => undefined);
-        for (const cmd of removePod(this.topology, pod)) await this.runner.run(cmd);
-        this.extraNamespaces.splice(this.extraNamespaces.indexOf(pod.netns), 1);
+        if (server) await this.plane.stopServer(server).catch(() => undefined);
+        await this.plane.removePod(pod);
         // The agent forgets the endpoint (not measured).
-        if (this.impl.update) await this.impl.update(this.context());
+        await this.plane.update(this.policies.policies, this.inventory());
       },
     };
   }
@@ -237,15 +200,6 @@ export class LocalEnforcePlane implements EnforceDataPlane {
   }
 
   async down(): Promise<void> {
-    if (this.downDone || !this.upStarted) return;
-    this.downDone = true;
-    this.opts.progress?.step('tearing down');
-    await teardownLocal({
-      runner: this.cleanupRunner,
-      topology: this.topology,
-      model: this.impl,
-      servers: this.servers,
-      namespaces: [...topologyNamespaces(this.topology), ...this.extraNamespaces],
-    });
+    await this.plane.down();
   }
 }

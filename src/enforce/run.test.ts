@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FakeRunner } from '../exec/runner.js';
-import type { LocalModel } from '../backends/local/models.js';
+import type { LocalModel } from '../backends/local/types.js';
 import type { PolicySet } from '../backends/types.js';
 import type { RunningWatch, WatchOutput, WatchSettings } from '../probe/native.js';
 import { LocalEnforcePlane, EnforceUnsupportedError, type AppliedChange, type EnforceDataPlane } from './local.js';

@@ -1,17 +1,16 @@
 // The verification grid on the local backend: the grid's pods as network namespaces on two node namespaces
 // (planTopology with explicit pods), two external hosts on the node network, a cb-probe echo server (TCP and
 // UDP) in each, and the CNI model chosen by --cni compiling each case's policy set onto every node.
-import { runConfigSchema, type CniName, type IptablesBackendName } from '../config/schema.js';
+import type { CniName, IptablesBackendName } from '../config/schema.js';
 import { ExecRunner, type CommandSpec, type Runner } from '../exec/runner.js';
-import { announceRun } from '../identity/locks.js';
-import { teardownLocal } from '../backends/local/teardown.js';
-import { localModel, type LocalModel, type ModelContext } from '../backends/local/models.js';
-import { NODE_SUBNET_PREFIX, planTopology, planTopologyUp, topologyNamespaces, type Topology } from '../backends/local/topology.js';
+import { localModel } from '../backends/local/models.js';
+import { LocalDataPlane, planModelTopology } from '../backends/local/plane.js';
+import { NODE_SUBNET_PREFIX, planSwitchHost, type Topology } from '../backends/local/topology.js';
+import type { LocalModel } from '../backends/local/types.js';
 import { NAME_PREFIX } from '../identity/run-id.js';
 import type { Progress } from '../backends/types.js';
-import { resolveEndpoints } from '../policy/resolve.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';
-import { parseCheckResult, planCheck, planServer, startServer, type RunningServer } from '../probe/native.js';
+import { parseCheckResult, planCheck, planServer } from '../probe/native.js';
 import type { Attempt } from './expect.js';
 import type { GridAddresses, GridLayout, ProbeSpec } from './grid.js';
 import type { VerifyGrid } from './run.js';
@@ -35,10 +34,8 @@ export interface LocalGridPlan {
 
 /** Where the local backend puts every grid endpoint (pure: the CLI also uses it to check case templates). */
 export function planLocalGrid(layout: GridLayout, opts: { runId: string; model: Pick<LocalModel, 'attachment' | 'hostIfPrefix'> }): LocalGridPlan {
-  const topology = planTopology({
+  const topology = planModelTopology(opts.model, {
     runId: opts.runId,
-    attachment: opts.model.attachment,
-    hostIfPrefix: opts.model.hostIfPrefix,
     placement: 'cross-node',
     nodes: layout.nodes,
     pods: layout.pods.map((p) => ({ name: p.name, namespace: p.namespace, labels: p.labels, role: 'grid' as const, node: p.node })),
@@ -64,12 +61,7 @@ const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '
 /** A host outside the cluster on the node network, routing pod CIDRs via their nodes as a real network would. */
 export function planExternalHosts(t: Topology, hosts: readonly ExternalHostSpec[]): CommandSpec[] {
   return hosts.flatMap((h) => [
-    { argv: ['ip', 'netns', 'add', h.netns], purpose: `create external host ${h.id}` },
-    ipn(h.netns, 'link', 'set', 'lo', 'up'),
-    ipn(h.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h.switchPort, 'netns', t.switchNs),
-    ipn(t.switchNs, 'link', 'set', h.switchPort, 'master', 'br0', 'up'),
-    ipn(h.netns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0'),
-    ipn(h.netns, 'link', 'set', 'eth0', 'up'),
+    ...planSwitchHost(t, h, `create external host ${h.id}`),
     ...t.nodes.map((n) => ipn(h.netns, 'route', 'add', n.podCidr, 'via', n.ip, 'dev', 'eth0')),
     // As for client pods: many short connections from one source.
     { argv: ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1'], netns: h.netns },
@@ -98,19 +90,15 @@ export class LocalVerifyGrid implements VerifyGrid {
   readonly readinessTimeoutMs = 2_000;
   private readonly impl: LocalModel;
   private readonly runner: Runner;
-  private readonly cleanupRunner: Runner;
+  private plane?: LocalDataPlane;
   private plan?: LocalGridPlan;
-  private readonly servers: RunningServer[] = [];
   private readonly netnsOf = new Map<string, string>();
-  private upStarted = false;
-  private downDone = false;
 
   constructor(private readonly opts: LocalVerifyGridOptions) {
     this.cni = opts.cni;
     this.impl = opts.model ?? localModel(opts.cni);
     this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
     this.runner = opts.runner ?? new ExecRunner(opts.signal);
-    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
   }
 
   get topology(): Topology | undefined {
@@ -120,10 +108,15 @@ export class LocalVerifyGrid implements VerifyGrid {
   async up(layout: GridLayout): Promise<GridAddresses> {
     const plan = planLocalGrid(layout, { runId: this.opts.runId, model: this.impl });
     this.plan = plan;
-    this.upStarted = true;
-    // Announce the run so `bench gc` leaves it alone while it lives.
-    announceRun(this.opts.runId);
-    for (const cmd of [...planTopologyUp(plan.topology), ...planExternalHosts(plan.topology, plan.externals)]) await this.runner.run(cmd);
+    const plane = new LocalDataPlane({
+      model: this.impl,
+      topology: plan.topology,
+      settings: { iptablesBackend: this.opts.iptablesBackend },
+      runner: this.runner,
+      cleanupRunner: this.opts.cleanupRunner ?? new ExecRunner(),
+    });
+    this.plane = plane;
+    await plane.up({ commands: planExternalHosts(plan.topology, plan.externals), namespaces: plan.externals.map((e) => e.netns) });
     for (const p of plan.topology.pods) this.netnsOf.set(`${p.namespace}/${p.name}`, p.netns);
     for (const e of plan.externals) this.netnsOf.set(e.id, e.netns);
     const portsOf = new Map<string, number[]>([
@@ -132,31 +125,19 @@ export class LocalVerifyGrid implements VerifyGrid {
     ]);
     for (const [id, ports] of portsOf) {
       const spec = planServer({ netns: this.netnsOf.get(id)!, ports: [...new Set(ports)].sort((a, b) => a - b), udp: true });
-      this.servers.push(await startServer({ ...spec, purpose: `echo server of ${id}` }));
+      await plane.serve({ ...spec, purpose: `echo server of ${id}` });
     }
     return plan.addresses;
   }
 
   async applyPolicies(policies: NetworkPolicy[], inventory: Inventory): Promise<Record<string, number | string | boolean>> {
-    const plan = this.requirePlan();
-    if (!this.impl.install) return { policiesAccepted: policies.length, policiesEnforced: false };
-    const nodeNames = new Set(plan.topology.nodes.map((n) => n.name));
-    const endpoints = resolveEndpoints(inventory, policies).filter((e) => nodeNames.has(e.pod.node));
-    const ctx: ModelContext = {
-      runner: this.runner,
-      cleanupRunner: this.cleanupRunner,
-      topology: plan.topology,
-      inventory,
-      endpoints,
-      config: runConfigSchema.parse({ cni: this.cni, policies: policies.length, backend: 'local', iptablesBackend: this.opts.iptablesBackend }),
-    };
-    return this.impl.install(ctx);
+    return this.requirePlane().install(policies, inventory);
   }
 
   async probe(p: ProbeSpec, timeoutMs: number): Promise<Attempt> {
-    const plan = this.requirePlan();
+    if (!this.plan) throw new Error('the grid is not up');
     const netns = this.netnsOf.get(p.from);
-    const target = plan.addresses.ips[p.to];
+    const target = this.plan.addresses.ips[p.to];
     if (!netns || !target) throw new Error(`probe ${p.from} -> ${p.to}: not a grid endpoint`);
     const result = await this.runner.run(planCheck({ netns, target, port: p.port, udp: p.protocol === 'UDP', timeoutMs }));
     const c = parseCheckResult(result);
@@ -164,20 +145,11 @@ export class LocalVerifyGrid implements VerifyGrid {
   }
 
   async down(): Promise<void> {
-    if (this.downDone || !this.upStarted || !this.plan) return;
-    this.downDone = true;
-    const { topology, externals } = this.plan;
-    await teardownLocal({
-      runner: this.cleanupRunner,
-      topology,
-      model: this.impl,
-      servers: this.servers,
-      namespaces: [...topologyNamespaces(topology), ...externals.map((e) => e.netns)],
-    });
+    await this.plane?.down();
   }
 
-  private requirePlan(): LocalGridPlan {
-    if (!this.plan) throw new Error('the grid is not up');
-    return this.plan;
+  private requirePlane(): LocalDataPlane {
+    if (!this.plane) throw new Error('the grid is not up');
+    return this.plane;
   }
 }

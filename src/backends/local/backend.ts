@@ -3,56 +3,23 @@
 import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
 import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
-import { resolveEndpoints } from '../../policy/resolve.js';
-import type { Inventory, PodInfo } from '../../policy/types.js';
-import { planClient, planServer, runClient, startDetachedServer, startServer, type RunningServer } from '../../probe/native.js';
+import { planClient, planServer, runClient, startDetachedServer, type RunningServer } from '../../probe/native.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
 import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { localModel, type LocalModel, type ModelContext, type ModelUpdateReport } from './models.js';
-import { announceRun, recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
-import { teardownLocal } from './teardown.js';
-import { planTopology, planTopologyUp, topologyNamespaces, type PodSpec, type Topology } from './topology.js';
-import { CLIENT_NAMESPACE, SERVER_NAMESPACE, SERVER_PORT } from '../../workload/workload.js';
+import { localModel } from './models.js';
+import type { ModelContext, ModelUpdateReport } from './types.js';
+import { recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
+import { buildInventory, LocalDataPlane, planModelTopology } from './plane.js';
+import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
+import { SERVER_PORT } from '../../workload/workload.js';
 
 /** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
 const OVERFLOW_PROBES = 5;
-/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
-const PEER_POD_BASE = (10 << 24) | (245 << 16);
 
 export interface LocalBackendOptions extends BackendRunOptions {
   nodes?: number;
-}
-
-function toPodInfo(p: PodSpec): PodInfo {
-  return {
-    name: p.name,
-    namespace: p.namespace,
-    labels: p.labels,
-    ip: p.ip,
-    node: p.node.name,
-    ports: p.role === 'server' ? [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }] : [],
-  };
-}
-
-export function buildInventory(t: Topology, set: PolicySet): Inventory {
-  const peers: PodInfo[] = set.peers.map((peer, i) => {
-    const n = PEER_POD_BASE + 1 + i;
-    return {
-      name: peer.name,
-      namespace: peer.namespace,
-      labels: peer.labels,
-      ip: `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`,
-      node: 'virtual-peers',
-      ports: [{ containerPort: peer.port, protocol: 'TCP' as const }],
-    };
-  });
-  const nsNames = new Set([SERVER_NAMESPACE, CLIENT_NAMESPACE, ...set.peers.map((p) => p.namespace)]);
-  return {
-    namespaces: [...nsNames].map((name) => ({ name, labels: { 'kubernetes.io/metadata.name': name } })),
-    pods: [...t.pods.map(toPodInfo), ...peers],
-  };
 }
 
 export class LocalBackend implements BenchBackend {
@@ -64,28 +31,25 @@ export class LocalBackend implements BenchBackend {
   readonly plan: Topology;
   readonly cpuPlacement: CpuPlacement;
   readonly measureRounds = 10;
-  private readonly impl: LocalModel;
+  private readonly plane: LocalDataPlane;
   private readonly runner: Runner;
-  private readonly cleanupRunner: Runner;
   private server?: RunningServer;
-  private lastCtx?: ModelContext;
   /** Set when a policy-map overflow left the client without access (endpoint lockdown). */
   private clientDenied = false;
-  private upStarted = false;
-  private downDone = false;
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.cni = opts.config.cni;
-    this.impl = localModel(opts.config.cni);
-    this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
+    const model = localModel(opts.config.cni);
+    this.model = { name: model.name, description: model.description, enforcesPolicy: model.enforcesPolicy };
     this.runner = opts.runner ?? new ExecRunner(opts.signal);
-    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
-    this.plan = planTopology({
-      runId: opts.runId,
-      attachment: this.impl.attachment,
-      placement: opts.config.placement,
-      hostIfPrefix: this.impl.hostIfPrefix,
-      nodes: opts.nodes,
+    this.plan = planModelTopology(model, { runId: opts.runId, placement: opts.config.placement, nodes: opts.nodes });
+    this.plane = new LocalDataPlane({
+      model,
+      topology: this.plan,
+      settings: opts.config,
+      runner: this.runner,
+      cleanupRunner: opts.cleanupRunner ?? new ExecRunner(),
+      progress: opts.progress,
     });
     this.topology = { nodes: this.plan.nodes.length, placement: opts.config.placement, serverPods: this.plan.pods.filter((p) => p.role === 'server').length };
     this.cpuPlacement = choosePlacement(opts.config.pinCpu, machineCpus().length);
@@ -117,25 +81,15 @@ export class LocalBackend implements BenchBackend {
   }
 
   async up(): Promise<void> {
-    this.upStarted = true;
-    if (!this.runner.dryRun) announceRun(this.opts.runId);
-    this.opts.progress?.step(`building ${this.plan.nodes.length} nodes and ${this.plan.pods.length} pods (${this.impl.name})`);
-    for (const cmd of planTopologyUp(this.plan)) await this.runner.run(cmd);
     const cpu = this.cpuPlacement.cpus?.[0];
-    if (cpu !== undefined) for (const cmd of planRpsPinning(this.veths, cpu)) await this.runner.run(cmd);
-    if (this.runner.dryRun) return;
-    this.server = await startServer({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server' });
+    await this.plane.up({ commands: cpu === undefined ? [] : planRpsPinning(this.veths, cpu) });
+    this.server = await this.plane.serve({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server' });
   }
 
   async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
     const started = performance.now();
-    const ctx = this.contextFor(set);
-    this.lastCtx = ctx;
-    if (!this.impl.install) {
-      return { modelState: { policiesAccepted: set.policies.length, policiesEnforced: false }, installMs: performance.now() - started };
-    }
-    this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
-    const modelState = await this.impl.install(ctx);
+    if (this.plane.model.install) this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
+    const modelState = await this.plane.install(set.policies, buildInventory(this.plan, set));
     const installMs = performance.now() - started;
     // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): measure what the
     // data plane now does with the client's connections, and record it next to the overflow.
@@ -150,21 +104,11 @@ export class LocalBackend implements BenchBackend {
     return { modelState, installMs };
   }
 
-  /** The model context a policy set resolves to on this topology (what install and update are handed). */
-  contextFor(set: PolicySet): ModelContext {
-    const inventory = buildInventory(this.plan, set);
-    const nodeNames = new Set(this.plan.nodes.map((n) => n.name));
-    const endpoints = resolveEndpoints(inventory, set.policies).filter((e) => nodeNames.has(e.pod.node));
-    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.plan, inventory, endpoints, config: this.opts.config };
-  }
-
   /** An incremental change to `set` through the model's update() (issue 15): only what differs is written. */
   async updatePolicies(set: PolicySet): Promise<ModelUpdateReport> {
-    if (!this.impl.update) throw new Error(`${this.impl.name} has no incremental update`);
-    const ctx = this.contextFor(set);
-    this.lastCtx = ctx;
+    if (!this.plane.model.update) throw new Error(`${this.model.name} has no incremental update`);
     this.clientDenied = false; // the install-time verdict no longer holds
-    return this.impl.update(ctx);
+    return (await this.plane.update(set.policies, buildInventory(this.plan, set))).report;
   }
 
   async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
@@ -206,10 +150,7 @@ export class LocalBackend implements BenchBackend {
   }
 
   async down(): Promise<void> {
-    if (this.downDone || !this.upStarted) return;
-    this.downDone = true;
-    this.opts.progress?.step('tearing down');
-    await teardownLocal({ runner: this.cleanupRunner, topology: this.plan, model: this.impl, servers: this.server ? [this.server] : [], namespaces: topologyNamespaces(this.plan) });
+    await this.plane.down();
   }
 
   /**
@@ -218,8 +159,8 @@ export class LocalBackend implements BenchBackend {
    * `bench gc --run <id>` removes it and nothing else mistakes it for a running benchmark.
    */
   async detach(): Promise<void> {
-    if (!this.upStarted || this.downDone || this.runner.dryRun) return;
-    await this.server?.stop();
+    if (!this.plane.started || this.runner.dryRun) return;
+    if (this.server) await this.plane.stopServer(this.server);
     this.server = undefined;
     const spec = { ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT] }), purpose: 'start the probe server (detached, --keep)' };
     const serverPid = await startDetachedServer(spec, `${RUN_LOCK_DIR}/${this.opts.runId}.server.log`);
@@ -238,8 +179,8 @@ export class LocalBackend implements BenchBackend {
     ];
   }
 
-  /** The context of the last install, for models' tests. */
+  /** The context of the last install or update, for models' tests. */
   get modelContext(): ModelContext | undefined {
-    return this.lastCtx;
+    return this.plane.modelContext;
   }
 }

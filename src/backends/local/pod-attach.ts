@@ -5,7 +5,7 @@
 // programs with the default-deny policy program in the endpoint's jump-map slot, and until then neither its
 // FIB redirect nor its iptables dispatch chain forwards to the not-ready interface. A model without this step
 // attaches in update(), after the pod is reachable, and would let a denied peer in meanwhile.
-import type { LocalModel, ModelContext } from './models.js';
+import type { LocalModel, ModelContext } from './types.js';
 import type { PodSpec } from './topology.js';
 
 export interface PodAttachStep {

@@ -3,7 +3,7 @@
 // then check with the kernel that nothing of the run is left — a run that leaks is reported, not called ok.
 import type { Runner } from '../../exec/runner.js';
 import type { RunningServer } from '../../probe/native.js';
-import type { LocalModel } from './models.js';
+import type { LocalModel } from './types.js';
 import { killNamespaceProcesses, remainsOfRun } from './gc.js';
 import { releaseRun } from '../../identity/locks.js';
 import type { Topology } from './topology.js';

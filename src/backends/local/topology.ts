@@ -156,6 +156,16 @@ export function planTopology(opts: TopologyOptions): Topology {
   };
 }
 
+/** The host-side interface of each pod of the topology, by namespace/name (what a policy engine attaches to). */
+export function hostInterfaceOf(t: Topology): (pod: { namespace: string; name: string }) => string {
+  const byPod = new Map(t.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
+  return (pod) => {
+    const iface = byPod.get(`${pod.namespace}/${pod.name}`);
+    if (!iface) throw new Error(`no interface for pod ${pod.namespace}/${pod.name} in the topology`);
+    return iface;
+  };
+}
+
 /** Every namespace the topology creates, switch first. */
 export function topologyNamespaces(t: Topology): string[] {
   return [t.switchNs, ...t.nodes.map((n) => n.netns), ...t.pods.map((p) => p.netns)];
@@ -163,6 +173,18 @@ export function topologyNamespaces(t: Topology): string[] {
 
 const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '-n', netns, ...args] });
 const sysctl = (netns: string, key: string, value: string): CommandSpec => ({ argv: ['sysctl', '-q', '-w', `${key}=${value}`], netns });
+
+/** A namespace plugged into the node network's bridge: its eth0 on the switch, addressed on the node subnet. */
+export function planSwitchHost(t: Pick<Topology, 'switchNs'>, host: { netns: string; switchPort: string; ip: string }, purpose: string): CommandSpec[] {
+  return [
+    { argv: ['ip', 'netns', 'add', host.netns], purpose },
+    ipn(host.netns, 'link', 'set', 'lo', 'up'),
+    ipn(host.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', host.switchPort, 'netns', t.switchNs),
+    ipn(t.switchNs, 'link', 'set', host.switchPort, 'master', 'br0', 'up'),
+    ipn(host.netns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0'),
+    ipn(host.netns, 'link', 'set', 'eth0', 'up'),
+  ];
+}
 
 /** The node network: a bridge in its own namespace (a stand-in for kind's docker network) and the nodes on it. */
 export function planNodeNetwork(t: Topology): CommandSpec[] {
@@ -173,15 +195,7 @@ export function planNodeNetwork(t: Topology): CommandSpec[] {
     ipn(t.switchNs, 'link', 'set', 'br0', 'up'),
   ];
   for (const n of t.nodes) {
-    cmds.push(
-      { argv: ['ip', 'netns', 'add', n.netns], purpose: `create namespace of ${n.name}` },
-      ipn(n.netns, 'link', 'set', 'lo', 'up'),
-      ipn(n.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', n.switchPort, 'netns', t.switchNs),
-      ipn(t.switchNs, 'link', 'set', n.switchPort, 'master', 'br0', 'up'),
-      ipn(n.netns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0'),
-      ipn(n.netns, 'link', 'set', 'eth0', 'up'),
-      sysctl(n.netns, 'net.ipv4.ip_forward', '1'),
-    );
+    cmds.push(...planSwitchHost(t, n, `create namespace of ${n.name}`), sysctl(n.netns, 'net.ipv4.ip_forward', '1'));
   }
   return cmds;
 }

@@ -127,7 +127,7 @@ describe('calicoEbpfModel through a fake runner', () => {
     const node = { index: 0, name: 'node-0', netns: 'cb-ab12c-node-0', ip: '10.0.0.1', podCidr: '10.244.0.0/24', switchPort: 'x' };
     const podSpec = (p: PodInfo, hostIf: string) => ({ name: p.name, namespace: p.namespace, labels: {}, role: 'server' as const, netns: `ns-${p.name}`, node, ip: p.ip, hostIf, slot: 0 });
     const topology = { runId: 'ab12c', attachment: 'routed' as const, switchNs: 's', nodes: [node], pods: [podSpec({ ...server, node: 'node-0' }, 'caliserver')], podMtu: 1500 };
-    const ctx = (eps: EndpointPolicy[]) => ({ runner, cleanupRunner: runner, topology, inventory: { namespaces: [], pods: [] }, endpoints: eps, config: {} as never });
+    const ctx = (eps: EndpointPolicy[]) => ({ runner, cleanupRunner: runner, topology, inventory: { namespaces: [], pods: [] }, endpoints: eps, settings: {} as never });
     const srv = { ...server, node: 'node-0' };
     const state = await calicoEbpfModel.install!(ctx([endpoint(srv, [policy('a', [pods(client)])])]) as never);
     expect(state).toMatchObject({ policyPrograms: 1, ipSetEntries: 1, rulesTraversedPerPolicy: 1 });

@@ -2,7 +2,7 @@
 // and per node the generated policy programs (a rule walk per endpoint-direction, chained by tail calls when the
 // verifier's limits require it), an IP set LPM trie and a BPF conntrack. install() writes the whole desired state
 // as a difference from what is there; update() does the same for an incremental change and attaches new pods.
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../types.js';
 import { podKey } from '../../../policy/types.js';
 import type { Runner } from '../../../exec/runner.js';
 import type { PodAttachStep } from '../pod-attach.js';

@@ -6,12 +6,12 @@ import {
   NftCompileError,
   compileNftNode,
   endpointChainName,
-  lengthLimitedId,
   policyChainName,
   renderNodeInstall,
   ruleHashes,
   type NftNodePlan,
 } from './compile.js';
+import { lengthLimitedId } from '../calico/felix.js';
 
 function pod(name: string, ip: string, node = 'n0', namespace = 'default'): PodInfo {
   return { name, namespace, labels: {}, ip, node, ports: [] };

@@ -11,7 +11,8 @@
 // `ifname : verdict` map per direction; every rule with an action carries `counter` and a `cali:<hash>;` comment.
 // Pure: returns the plan as data; nft.ts renders it as `nft -f` text.
 import { createHash } from 'node:crypto';
-import { podKey, type EndpointDirection, type EndpointPolicy, type PeerMatch, type PodInfo, type PortMatch, type ResolvedPolicy } from '../../../policy/types.js';
+import type { EndpointDirection, EndpointPolicy, PodInfo, ResolvedPolicy } from '../../../policy/types.js';
+import { TIER, WORKLOAD_IFACE_PREFIX, calicoPolicyName, chainedRuleHashes, felixRules, lengthLimitedId, localWorkloads, peerSetName, podProfiles, policyGroupUid, splitPortRanges, type FelixRule, type PortRange } from '../calico/felix.js';
 import { BenchError } from '../../../errors.js';
 
 export const FELIX_VERSION = 'v3.30.7';
@@ -24,8 +25,6 @@ export const MAX_NAME = 256;
 /** iptables' limit, which Felix still uses to size policy-group ids. */
 const IPTABLES_MAX_CHAIN = 28;
 export const MAX_COMMENT = 128;
-export const MAX_IFACE_NAME = 15;
-export const WORKLOAD_IFACE_PREFIX = 'cali';
 
 /** Felix's default mark allocation from IptablesMarkMask 0xffff0000. */
 export const MARK_ACCEPT = 0x10000;
@@ -35,11 +34,8 @@ export const MARK_SCRATCH1 = 0x80000;
 const MARK_ALL = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRATCH1;
 /** Felix's policy-group chains drop a "return on verdict" rule every this many jumps (endpoints.go). */
 export const RETURN_STRIDE = 5;
-/** SplitPortList: iptables' 15-slot multiport limit, which Felix applies in nftables mode too. */
-const PORT_SLOTS = 15;
 /** Felix's default VXLAN port: encapsulated packets from workloads are dropped (AllowVXLANPacketsFromWorkloads=false). */
 const VXLAN_PORT = 4789;
-const HASH_LENGTH = 16;
 const RULE_HASH_PREFIX = 'cali:';
 
 export class NftCompileError extends BenchError {
@@ -101,25 +97,15 @@ export interface NftNodePlan {
 
 // ---- names ----
 
-const b64 = (algo: 'sha256' | 'sha224', text: string): string => createHash(algo).update(text).digest('base64url');
-
-/** hashutils.GetLengthLimitedID: the suffix verbatim, or "_" + a hash of it when too long. */
-export function lengthLimitedId(prefix: string, suffix: string, maxLength: number): string {
-  const total = prefix.length + suffix.length;
-  if (total > maxLength || (total === maxLength && suffix.startsWith('_'))) {
-    return `${prefix}_${b64('sha256', suffix).slice(0, maxLength - 1 - prefix.length)}`;
-  }
-  return prefix + suffix;
-}
+const b64 = (text: string): string => createHash('sha256').update(text).digest('base64url');
+const fail = (message: string): Error => new NftCompileError(message);
 
 /** The table layer prefix Felix puts on every chain and map of the filter "table". */
 export const layered = (name: string): string => `${LAYER}-${name}`;
 
 /** Felix v3.30's human-readable policy chain name for a Kubernetes NetworkPolicy: tier/namespace/knp.default.<name>. */
 export function policyChainName(direction: 'ingress' | 'egress', policyId: string): string {
-  const slash = policyId.indexOf('/');
-  const felixName = slash < 0 ? policyId : `${policyId.slice(0, slash)}/knp.default.${policyId.slice(slash + 1)}`;
-  return layered(lengthLimitedId(direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `default/${felixName}`, MAX_NAME));
+  return layered(lengthLimitedId(direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `${TIER}/${calicoPolicyName(policyId)}`, MAX_NAME));
 }
 
 export function endpointChainName(direction: 'ingress' | 'egress', iface: string): string {
@@ -130,11 +116,10 @@ function profileChainName(direction: 'ingress' | 'egress', profile: string): str
   return layered(lengthLimitedId(direction === 'ingress' ? 'cali-pri-' : 'cali-pro-', profile, MAX_NAME));
 }
 
-/** PolicyGroup.UniqueID: sha224 over tier, selector, direction and member names, 20 characters. */
+/** PolicyGroup.UniqueID, 20 characters; the model hashes with sha224 over its chain names (Felix: sha3-224 over policy names). */
 function groupChainName(direction: 'ingress' | 'egress', selector: string, chains: string[]): string {
   const prefix = direction === 'ingress' ? 'cali-gi-' : 'cali-go-';
-  const uid = b64('sha224', ['default', selector, direction === 'ingress' ? 'inbound' : 'outbound', String(chains.length), ...chains, ''].join('\n'));
-  return layered(prefix + uid.slice(0, IPTABLES_MAX_CHAIN - prefix.length));
+  return layered(prefix + policyGroupUid(direction, selector, chains, 'sha224').slice(0, IPTABLES_MAX_CHAIN - prefix.length));
 }
 
 /**
@@ -143,13 +128,7 @@ function groupChainName(direction: 'ingress' | 'egress', selector: string, chain
  * members change, so a pod joining a selector is an element add, as in Felix.
  */
 export function selectorSetName(policyId: string, direction: string, rule: number, peer: number): string {
-  return `cali40s-${b64('sha256', `${policyId}|${direction}|${rule}|${peer}`).slice(0, 22)}`;
-}
-
-export function validateIfaceName(iface: string, pod: string): void {
-  if (iface.length === 0 || iface.length > MAX_IFACE_NAME) throw new NftCompileError(`interface name "${iface}" of pod ${pod} must be 1-${MAX_IFACE_NAME} characters (Linux IFNAMSIZ)`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(iface)) throw new NftCompileError(`interface name "${iface}" of pod ${pod} may only contain letters, digits, '_', '.', '-'`);
-  if (!iface.startsWith(WORKLOAD_IFACE_PREFIX)) throw new NftCompileError(`interface name "${iface}" of pod ${pod} must start with "${WORKLOAD_IFACE_PREFIX}" (Felix's cali* workload prefix)`);
+  return peerSetName('cali40s-', `${policyId}|${direction}|${rule}|${peer}`, 22);
 }
 
 // ---- nft fragments (felix/nftables match_builder.go and actions.go) ----
@@ -169,81 +148,18 @@ function rule(match: string, action: string | undefined, comments: string[] = []
   return { body: body || 'continue', comments, jump };
 }
 
-const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/;
+type Range = PortRange;
 
-/** Canonical IPv4 network ("a.b.c.d" for a /32), or undefined for IPv6; throws on garbage. */
-function ipv4Net(text: string, what: string): string | undefined {
-  if (text.includes(':')) return undefined;
-  const m = IPV4_CIDR.exec(text.trim());
-  const octets = m ? [m[1], m[2], m[3], m[4]].map(Number) : [];
-  const prefix = m?.[5] === undefined ? 32 : Number(m[5]);
-  if (!m || octets.some((o) => o > 255) || prefix > 32) throw new NftCompileError(`${what}: "${text}" is not an IPv4 address or CIDR`);
-  const addr = octets.reduce((acc, o) => acc * 256 + o, 0);
-  const size = 2 ** (32 - prefix);
-  const net = addr - (addr % size);
-  const dotted = [24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.');
-  return prefix === 32 ? dotted : `${dotted}/${prefix}`;
-}
-
-type Range = [number, number];
-
-/** k8sRuleToCalico: one Calico rule per protocol (sorted), with every port of that protocol; '' = any protocol. */
-function protocolPorts(ports: PortMatch[] | 'all', what: string): Array<{ proto: string; ranges: Range[] | null }> {
-  if (ports === 'all') return [{ proto: '', ranges: null }];
-  const byProto = new Map<string, Range[] | null>();
-  for (const p of ports) {
-    const proto = p.protocol.toLowerCase();
-    if (p.from === undefined) {
-      byProto.set(proto, null);
-      continue;
-    }
-    const to = p.to ?? p.from;
-    for (const n of [p.from, to]) if (!Number.isInteger(n) || n < 1 || n > 65535) throw new NftCompileError(`${what}: port ${n} is not in 1-65535`);
-    if (to < p.from) throw new NftCompileError(`${what}: port range ${p.from}-${to} ends before it starts`);
-    const existing = byProto.get(proto);
-    if (existing === null) continue; // all ports already
-    byProto.set(proto, [...(existing ?? []), [p.from, to]]);
-  }
-  return [...byProto.keys()].sort().map((proto) => {
-    const ranges = byProto.get(proto)!;
-    if (ranges === null) return { proto, ranges };
-    const unique = [...new Map(ranges.map((r) => [`${r[0]}-${r[1]}`, r] as const)).values()].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    return { proto, ranges: unique };
-  });
-}
-
-function splitPorts(ranges: Range[]): Range[][] {
-  const splits: Range[][] = [];
-  let split: Range[] = [];
-  let slots = PORT_SLOTS;
-  for (const r of ranges) {
-    const need = r[0] === r[1] ? 1 : 2;
-    if (slots < need) {
-      splits.push(split);
-      split = [];
-      slots = PORT_SLOTS;
-    }
-    split.push(r);
-    slots -= need;
-  }
-  if (split.length) splits.push(split);
-  return splits;
-}
+/** nft writes a /32 as the bare address. */
+const bare = (net: string): string => (net.endsWith('/32') ? net.slice(0, -3) : net);
 
 const portSet = (rs: Range[]): string => `{ ${rs.map((r) => (r[0] === r[1] ? String(r[0]) : `${r[0]}-${r[1]}`)).join(', ')} }`;
 
 /** Collects the selector sets of one node. */
 class SetTable {
   readonly byName = new Map<string, string[]>();
-  add(name: string, pods: PodInfo[], what: string): string {
-    if (!this.byName.has(name)) {
-      const ips = new Set<string>();
-      for (const pod of pods) {
-        const net = pod.ip ? ipv4Net(pod.ip, `${what}: pod ${podKey(pod)}`) : undefined;
-        if (net) ips.add(net);
-      }
-      this.byName.set(name, [...ips].sort());
-    }
+  add(name: string, nets: readonly string[]): string {
+    if (!this.byName.has(name)) this.byName.set(name, [...new Set(nets.map(bare))].sort());
     return name;
   }
 }
@@ -269,7 +185,7 @@ function renderCalicoRule(
   };
   const protoMatch = proto ? `meta l4proto ${proto}` : '';
   let mainPorts = ranges;
-  const splits = ranges ? splitPorts(ranges) : [];
+  const splits = ranges ? splitPortRanges(ranges) : [];
   if (splits.length > 1) {
     initial(0);
     const mark = firstPositiveDone ? MARK_SCRATCH1 : MARK_SCRATCH0;
@@ -293,31 +209,21 @@ function renderCalicoRule(
 
 function renderPolicyChain(policy: ResolvedPolicy, direction: 'ingress' | 'egress', sets: SetTable): NftRule[] {
   const dir = direction === 'ingress' ? 'saddr' : 'daddr';
-  const out: NftRule[] = [];
-  policy.rules.forEach((r, ri) => {
-    const what = `policy ${policy.policy} ${direction} rule ${ri}`;
-    for (const { proto, ranges } of protocolPorts(r.ports, what)) {
-      r.peers.forEach((peer: PeerMatch, pi: number) => {
-        if (peer.kind === 'any') out.push(...renderCalicoRule(proto, ranges, peer, dir));
-        else if (peer.kind === 'pods') {
-          out.push(...renderCalicoRule(proto, ranges, { kind: 'set', name: sets.add(selectorSetName(policy.policy, direction, ri, pi), peer.pods, what) }, dir));
-        } else {
-          const net = ipv4Net(peer.cidr, `${what}: ipBlock`);
-          if (net === undefined) return; // FilterRuleToIPVersion: an IPv6 block is not rendered for IPv4
-          const except = peer.except.map((e) => ipv4Net(e, `${what}: ipBlock except`)).filter((e): e is string => e !== undefined);
-          if (except.some((e) => e.endsWith('/0'))) return; // Felix drops a rule with a negated catch-all
-          const bare = (n: string): string => (n.endsWith('/32') ? n.slice(0, -3) : n);
-          out.push(...renderCalicoRule(proto, ranges, { kind: 'net', net: bare(net), except: except.map(bare) }, dir));
-        }
-      });
-    }
+  // The model keeps each distinct port range where libcalico-go's SimplifyPorts would merge adjacent ones.
+  const out: NftRule[] = felixRules(policy, direction, fail, 'dedupe').flatMap((r: FelixRule) => {
+    const peer = r.peer;
+    const nftPeer =
+      peer.kind === 'any'
+        ? peer
+        : peer.kind === 'set'
+          ? { kind: 'set' as const, name: sets.add(selectorSetName(policy.policy, direction, peer.rule, peer.peer), peer.nets) }
+          : { kind: 'net' as const, net: bare(peer.net), except: peer.except.map(bare) };
+    return renderCalicoRule(r.protocol ?? '', r.ranges ?? null, nftPeer, dir);
   });
   // ProtoRulesToIptablesRules: trailing returns are no-ops and stripped; the chain's first rule names the policy.
   while (out.length && out[out.length - 1]!.body.endsWith('counter return')) out.pop();
   if (out.length === 0) out.push(rule('', undefined));
-  const slash = policy.policy.indexOf('/');
-  const felixName = slash < 0 ? policy.policy : `${policy.policy.slice(0, slash)}/knp.default.${policy.policy.slice(slash + 1)}`;
-  out[0] = { ...out[0]!, comments: [...out[0]!.comments, `Policy ${felixName} ${direction}`] };
+  out[0] = { ...out[0]!, comments: [...out[0]!.comments, `Policy ${calicoPolicyName(policy.policy)} ${direction}`] };
   return out;
 }
 
@@ -339,7 +245,7 @@ class PolicyChains {
     const existing = this.chains.get(name);
     const text = (rs: NftRule[]): string => rs.map((r) => r.body).join('\n');
     if (existing && existing.rules !== rules && text(existing.rules) !== text(rules)) {
-      name = layered(lengthLimitedId(this.direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `_${b64('sha256', `${policy.policy}\n${text(rules)}`).slice(0, 20)}`, MAX_NAME));
+      name = layered(lengthLimitedId(this.direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `_${b64(`${policy.policy}\n${text(rules)}`).slice(0, 20)}`, MAX_NAME));
     }
     if (!this.chains.has(name)) this.chains.set(name, { name, rules });
     return name;
@@ -375,7 +281,7 @@ export function selectorKeys(endpoints: readonly EndpointPolicy[]): (policyId: s
   return (policyId, direction) => {
     let k = keys[direction].get(policyId);
     if (k === undefined) {
-      k = b64('sha256', [...(selected[direction].get(policyId) ?? [])].sort().join('\n'));
+      k = b64([...(selected[direction].get(policyId) ?? [])].sort().join('\n'));
       keys[direction].set(policyId, k);
     }
     return k;
@@ -419,14 +325,11 @@ function groupPolicies(
 }
 
 function profileChains(namespace: string, direction: 'ingress' | 'egress'): NftChain[] {
-  const word = direction === 'ingress' ? 'ingress' : 'egress';
   // Calico's namespace profile allows everything; the service-account profile has no rules.
-  const kns = `kns.${namespace}`;
-  const ksa = `ksa.${namespace}.default`;
-  return [
-    { name: profileChainName(direction, kns), rules: [rule('', setMark(MARK_ACCEPT), [`Profile ${kns} ${word}`])] },
-    { name: profileChainName(direction, ksa), rules: [rule('', undefined, [`Profile ${ksa} ${word}`])] },
-  ];
+  return podProfiles(namespace).map(({ id, allow }) => ({
+    name: profileChainName(direction, id),
+    rules: [rule('', allow ? setMark(MARK_ACCEPT) : undefined, [`Profile ${id} ${direction}`])],
+  }));
 }
 
 function endpointChain(name: string, direction: 'ingress' | 'egress', d: EndpointDirection, entries: PolicyEntry[], profiles: NftChain[]): NftChain {
@@ -479,16 +382,7 @@ function walk(chain: string, byName: Map<string, NftChain>, memo: Map<string, nu
  */
 export function compileNftNode(node: string, endpoints: readonly EndpointPolicy[], ifaceOf: (pod: PodInfo) => string, opts: CompileOptions = {}): NftNodePlan {
   const selectorOf = opts.selectorOf ?? selectorKeys(endpoints);
-  const local = endpoints.filter((e) => e.pod.node === node && !e.pod.hostNetwork).map((e) => ({ endpoint: e, iface: ifaceOf(e.pod) }));
-  const seen = new Map<string, string>();
-  for (const { endpoint, iface } of local) {
-    const pod = podKey(endpoint.pod);
-    validateIfaceName(iface, pod);
-    const other = seen.get(iface);
-    if (other !== undefined) throw new NftCompileError(`pods ${other} and ${pod} on node ${node} share interface ${iface}`);
-    seen.set(iface, pod);
-  }
-  local.sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+  const local = localWorkloads(node, endpoints, ifaceOf, fail, "Felix's cali* workload prefix");
 
   const sets = new SetTable();
   const policyChains = { ingress: new PolicyChains('ingress', sets), egress: new PolicyChains('egress', sets) };
@@ -596,11 +490,7 @@ function ruleComment(hash: string, comments: string[]): string {
 
 /** generictables.RuleHashes: each hash chains in the previous one, seeded with the chain name; 16 characters. */
 export function ruleHashes(chain: NftChain): string[] {
-  let prev = createHash('sha224').update(chain.name).digest();
-  return chain.rules.map((r) => {
-    prev = createHash('sha224').update(prev).update(r.body).digest();
-    return prev.toString('base64url').slice(0, HASH_LENGTH);
-  });
+  return chainedRuleHashes(chain.name, chain.rules.map((r) => r.body));
 }
 
 const T = `${TABLE_FAMILY} ${TABLE_NAME}`;

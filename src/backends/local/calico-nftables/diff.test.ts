@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../../../exec/runner.js';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
-import type { ModelContext } from '../models.js';
+import { modelSettings, type ModelContext } from '../types.js';
 import { planTopology } from '../topology.js';
 import { compileNftNode, endpointChainName, policyChainName, selectorSetName } from './compile.js';
 import { diffNodePlans } from './diff.js';
@@ -94,7 +94,7 @@ describe('calicoNftablesModel', () => {
     topology,
     inventory: { namespaces: [], pods: [] },
     endpoints: [ep(info(clientPod)), ep(info(serverPod), ingress)],
-    config: {} as ModelContext['config'],
+    settings: modelSettings(),
   });
 
   it('installs one nft -f transaction per node namespace and reports the model state', async () => {

@@ -2,21 +2,12 @@
 // nft table compiled from the resolved policy set with Felix v3.30's nftables layout, written in one `nft -f`
 // transaction. update() keeps the installed plan per topology and writes only the difference, as Felix does.
 import type { Runner } from '../../../exec/runner.js';
-import { podKey, type PodInfo } from '../../../policy/types.js';
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import { hostInterfaceOf } from '../topology.js';
+import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../types.js';
 import { FELIX_VERSION, compileNftNode, renderNodeInstall, selectorKeys, type NftNodePlan } from './compile.js';
 import { diffNodePlans, type NftDiffCounts } from './diff.js';
 
 const NFT_TIMEOUT_MS = 120_000;
-
-function ifaceLookup(ctx: Pick<ModelContext, 'topology'>): (pod: PodInfo) => string {
-  const byPod = new Map(ctx.topology.pods.map((p) => [podKey(p), p.hostIf]));
-  return (pod) => {
-    const iface = byPod.get(podKey(pod));
-    if (!iface) throw new Error(`no interface for pod ${podKey(pod)} in the topology`);
-    return iface;
-  };
-}
 
 /**
  * What install() wrote, per run (keyed by run id, so a caller may hand update() a new Topology object with
@@ -31,7 +22,7 @@ interface Compiled {
 
 function compileAll(ctx: ModelContext): Compiled {
   const t = performance.now();
-  const ifaceOf = ifaceLookup(ctx);
+  const ifaceOf = hostInterfaceOf(ctx.topology);
   const selectorOf = selectorKeys(ctx.endpoints);
   const plans = new Map<string, NftNodePlan>();
   for (const node of ctx.topology.nodes) plans.set(node.name, compileNftNode(node.name, ctx.endpoints, ifaceOf, { selectorOf }));

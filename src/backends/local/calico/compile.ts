@@ -14,7 +14,8 @@
 //
 // Pure: returns chains as data plus their rendered lines; install.ts diffs and applies them.
 import { createHash } from 'node:crypto';
-import type { EndpointDirection, EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
+import type { EndpointDirection, EndpointPolicy, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
+import { TIER, WORKLOAD_IFACE_PREFIX, calicoPolicyName, chainedRuleHashes, felixRules, protocolPorts as felixProtocolPorts, lengthLimitedId as felixLengthLimitedId, localWorkloads, peerSetName, podProfiles, policyGroupUid, splitPortRanges, type FelixRule, type ProtocolPorts, type PortRange } from './felix.js';
 import { BenchError } from '../../../errors.js';
 
 /** The Felix release whose iptables layout this file reproduces. */
@@ -32,16 +33,10 @@ const ALL_CALICO_MARK_BITS = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRA
 /** felix/iptables MaxChainNameLength; ipset names (felix/ipsets) and interface names (IFNAMSIZ). */
 export const MAX_CHAIN_NAME = 28;
 export const MAX_IPSET_NAME = 31;
-export const MAX_IFACE_NAME = 15;
-/** Felix's default InterfacePrefixes: the dispatch chains are only entered for `cali+` interfaces. */
-export const WORKLOAD_IFACE_PREFIX = 'cali';
 /** felix/config/config_params.go MaxIpsetSize default. */
 export const IPSET_MAXELEM = 1_048_576;
 /** felix/config/config_params.go VXLANPort default: the egress endpoint chain drops workload VXLAN on it. */
 const FELIX_VXLAN_PORT = 4789;
-const TIER = 'default';
-/** libcalico-go/lib/names/policy.go K8sNetworkPolicyNamePrefix. */
-const KNP_PREFIX = 'knp.default.';
 
 // felix/rules/rule_defs.go chain names.
 export const CHAIN_FORWARD = 'cali-FORWARD';
@@ -106,7 +101,6 @@ const all = (...parts: Array<string | undefined | false>): string => parts.filte
 
 // ---- felix/iptables/renderer.go and felix/generictables/rules.go: rendering and rule hashes ----
 
-const HASH_LENGTH = 16;
 const HASH_COMMENT_PREFIX = 'cali:';
 const MAX_COMMENT = 256;
 const SHELL_UNSAFE = /[^\w @%+=:,./-]/g;
@@ -122,11 +116,7 @@ function renderInner(head: string, hashFragment: string, rule: IptRule): string 
 
 /** generictables.RuleHashes: each hash chains the previous one, so position and predecessors count. */
 export function ruleHashes(chainName: string, rules: readonly IptRule[]): string[] {
-  let hash = createHash('sha224').update(chainName).digest();
-  return rules.map((rule) => {
-    hash = createHash('sha224').update(hash).update(renderInner(`-A ${chainName}`, 'HASH', rule)).digest();
-    return hash.toString('base64url').slice(0, HASH_LENGTH);
-  });
+  return chainedRuleHashes(chainName, rules.map((rule) => renderInner(`-A ${chainName}`, 'HASH', rule)));
 }
 
 /** `-A <chain> -m comment --comment "cali:<hash>" …` lines, as Felix's RenderAppend writes them. */
@@ -150,20 +140,11 @@ export class CalicoCompileError extends BenchError {
   }
 }
 
-/** felix/hashutils GetLengthLimitedID: the suffix as is, or "_" and a truncated sha256 when it is too long. */
-export function lengthLimitedId(prefix: string, suffix: string, maxLength = MAX_CHAIN_NAME): string {
-  const total = prefix.length + suffix.length;
-  if (total > maxLength || (total === maxLength && suffix.startsWith('_'))) {
-    const hash = createHash('sha256').update(suffix).digest('base64url');
-    return `${prefix}_${hash.slice(0, maxLength - 1 - prefix.length)}`;
-  }
-  return prefix + suffix;
-}
+const fail = (message: string): Error => new CalicoCompileError(message);
 
-/** The Calico name of a Kubernetes NetworkPolicy "ns/name": "ns/knp.default.name". */
-export function calicoPolicyName(policyId: string): string {
-  const slash = policyId.indexOf('/');
-  return slash < 0 ? `${KNP_PREFIX}${policyId}` : `${policyId.slice(0, slash)}/${KNP_PREFIX}${policyId.slice(slash + 1)}`;
+/** felix/hashutils GetLengthLimitedID, at iptables' chain-name limit unless told otherwise. */
+export function lengthLimitedId(prefix: string, suffix: string, maxLength = MAX_CHAIN_NAME): string {
+  return felixLengthLimitedId(prefix, suffix, maxLength);
 }
 
 /** felix/rules/policy.go PolicyChainName: prefix + limited "<tier>/<policy name>". */
@@ -175,120 +156,30 @@ function profileChainName(direction: 'ingress' | 'egress', profile: string): str
   return lengthLimitedId(direction === 'ingress' ? 'cali-pri-' : 'cali-pro-', profile);
 }
 
-/**
- * Felix names a selector's set after a hash of the selector. The resolved policy carries what a peer selects,
- * not its selector text, so the set is named after the peer's place (direction, policy, rule, peer): stable
- * while members come and go, which is what lets an update be a member add/del as in Felix.
- */
+/** A peer's set (see felix.ts peerSetName), keyed "<direction>|<policy>|<rule>|<peer>". */
 export function ipsetName(identity: string): string {
-  return IPSET_PREFIX + createHash('sha256').update(identity).digest('base64url').slice(0, MAX_IPSET_NAME - IPSET_PREFIX.length);
+  return peerSetName(IPSET_PREFIX, identity, MAX_IPSET_NAME - IPSET_PREFIX.length);
 }
 
-export function validateIfaceName(iface: string, pod: string): void {
-  if (iface.length === 0 || iface.length > MAX_IFACE_NAME) {
-    throw new CalicoCompileError(`interface name "${iface}" of pod ${pod} must be 1-${MAX_IFACE_NAME} characters (Linux IFNAMSIZ)`);
-  }
-  if (!/^[A-Za-z0-9_.-]+$/.test(iface)) {
-    throw new CalicoCompileError(`interface name "${iface}" of pod ${pod} may only contain letters, digits, '_', '.', '-'`);
-  }
-  if (!iface.startsWith(WORKLOAD_IFACE_PREFIX)) {
-    throw new CalicoCompileError(`interface name "${iface}" of pod ${pod} must start with "${WORKLOAD_IFACE_PREFIX}" (the cali+ dispatch only sees those)`);
-  }
-}
+// ---- felix/rules/policy.go ProtoRuleToIptablesRules, on the Calico rules of felix.ts ----
 
-const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/;
-
-/** Canonical IPv4 network (host bits cleared), or undefined for IPv6; throws on garbage. */
-function ipv4Net(text: string, what: string): string | undefined {
-  if (text.includes(':')) return undefined;
-  const m = IPV4_CIDR.exec(text.trim());
-  const octets = m ? [m[1], m[2], m[3], m[4]].map(Number) : [];
-  const prefix = m?.[5] === undefined ? 32 : Number(m[5]);
-  if (!m || octets.some((o) => o > 255) || prefix > 32) throw new CalicoCompileError(`${what}: "${text}" is not an IPv4 address or CIDR`);
-  const addr = octets.reduce((acc, o) => acc * 256 + o, 0);
-  const size = 2 ** (32 - prefix);
-  const net = addr - (addr % size);
-  const dotted = [24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.');
-  return `${dotted}/${prefix}`;
-}
-
-function validatePort(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new CalicoCompileError(`${what}: port ${n} is not in 1-65535`);
-}
-
-// ---- libcalico-go k8s conversion (k8sRuleToCalico) + felix/rules/policy.go ProtoRuleToIptablesRules ----
-
-interface ProtocolPorts {
-  /** Lower-case protocol, undefined for "every protocol". */
-  protocol?: string;
-  /** Simplified ranges; undefined for every port of the protocol. */
-  ranges?: Array<[number, number]>;
-}
-
-/**
- * k8sRuleToCalico: one Calico rule per protocol (sorted), holding all that protocol's ports (SimplifyPorts
- * merges overlaps); a port without a number, or no ports at all, means every port.
- */
+/** k8sRuleToCalico's per-protocol ports (felix.ts), SimplifyPorts merging as libcalico-go does. */
 export function protocolPorts(ports: PortMatch[] | 'all', what: string): ProtocolPorts[] {
-  if (ports === 'all') return [{}];
-  const byProto = new Map<string, Array<[number, number]> | undefined>();
-  for (const p of ports) {
-    const proto = p.protocol.toLowerCase();
-    if (p.from === undefined) {
-      byProto.set(proto, undefined);
-      continue;
-    }
-    const to = p.to ?? p.from;
-    validatePort(p.from, what);
-    validatePort(to, what);
-    if (to < p.from) throw new CalicoCompileError(`${what}: port range ${p.from}-${to} ends before it starts`);
-    if (byProto.has(proto) && byProto.get(proto) === undefined) continue; // every port already
-    byProto.set(proto, [...(byProto.get(proto) ?? []), [p.from, to]]);
-  }
-  return [...byProto.keys()].sort().map((proto) => {
-    const ranges = byProto.get(proto);
-    if (!ranges) return { protocol: proto };
-    const sorted = [...ranges].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const merged: Array<[number, number]> = [];
-    for (const r of sorted) {
-      const last = merged.at(-1);
-      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-      else merged.push([r[0], r[1]]);
-    }
-    return { protocol: proto, ranges: merged };
-  });
+  return felixProtocolPorts(ports, what, fail, 'merge');
 }
 
-/** SplitPortList: groups of at most 15 multiport slots, a range taking two. */
-export function splitPortList(ranges: Array<[number, number]>): string[] {
-  const splits: string[][] = [];
-  let split: string[] = [];
-  let slots = 15;
-  for (const [a, b] of ranges) {
-    const need = a === b ? 1 : 2;
-    if (slots < need) {
-      splits.push(split);
-      split = [];
-      slots = 15;
-    }
-    split.push(a === b ? String(a) : `${a}:${b}`);
-    slots -= need;
-  }
-  if (split.length) splits.push(split);
-  return splits.map((s) => s.join(','));
+/** SplitPortList as multiport arguments: groups of at most 15 slots, a range taking two. */
+export function splitPortList(ranges: readonly PortRange[]): string[] {
+  return splitPortRanges(ranges).map((s) => s.map(([a, b]) => (a === b ? String(a) : `${a}:${b}`)).join(','));
 }
 
 interface IpsetTable {
   sets: Map<string, string[]>;
 }
 
-function selectorSet(ipsets: IpsetTable, identity: string, pods: PodInfo[], what: string): string {
+function selectorSet(ipsets: IpsetTable, identity: string, nets: readonly string[]): string {
   const name = ipsetName(identity);
-  const members = new Set<string>(ipsets.sets.get(name) ?? []);
-  for (const pod of pods) {
-    const net = pod.ip ? ipv4Net(pod.ip, `${what}: pod ${pod.namespace}/${pod.name}`) : undefined;
-    if (net) members.add(net);
-  }
+  const members = new Set<string>([...(ipsets.sets.get(name) ?? []), ...nets]);
   ipsets.sets.set(name, [...members].sort());
   return name;
 }
@@ -296,27 +187,16 @@ function selectorSet(ipsets: IpsetTable, identity: string, pods: PodInfo[], what
 /**
  * One Calico rule (one peer × one protocol) as iptables rules: optional match blocks for port lists over 15
  * slots and for ipBlock excepts (matchBlockBuilder, scratch mark bits), then "match → set accept mark" and
- * "accept mark → RETURN" (CombineMatchAndActionsForProtoRule). Undefined when the rule cannot match IPv4.
+ * "accept mark → RETURN" (CombineMatchAndActionsForProtoRule).
  */
-function calicoRuleToIptables(
-  peer: PeerMatch,
-  pp: ProtocolPorts,
-  direction: 'ingress' | 'egress',
-  setIdentity: string,
-  ipsets: IpsetTable,
-  what: string,
-): IptRule[] | undefined {
+function calicoRuleToIptables(rule: FelixRule, direction: 'ingress' | 'egress', policyId: string, ipsets: IpsetTable): IptRule[] {
   const src = direction === 'ingress';
-  let peerNet: string | undefined;
-  let notNets: string[] = [];
+  const peer = rule.peer;
+  const peerNet = peer.kind === 'net' ? peer.net : undefined;
+  const notNets = peer.kind === 'net' ? peer.except : [];
   let setMatch: string | undefined;
-  if (peer.kind === 'cidr') {
-    peerNet = ipv4Net(peer.cidr, `${what}: ipBlock`);
-    if (peerNet === undefined) return undefined; // FilterRuleToIPVersion: an IPv6 block never matches IPv4
-    notNets = peer.except.map((e) => ipv4Net(e, `${what}: ipBlock except`)).filter((e): e is string => e !== undefined);
-    if (notNets.some((e) => e.endsWith('/0'))) return undefined; // filterNets: a negated catch-all drops the rule
-  } else if (peer.kind === 'pods') {
-    const name = selectorSet(ipsets, setIdentity, peer.pods, what);
+  if (peer.kind === 'set') {
+    const name = selectorSet(ipsets, `${direction}|${policyId}|${peer.rule}|${peer.peer}`, peer.nets);
     setMatch = src ? match.sourceIPSet(name) : match.destIPSet(name);
   }
 
@@ -327,8 +207,8 @@ function calicoRuleToIptables(
     blocks.push({ action: action.setMaskedMark(bits, MARK_SCRATCH0 | MARK_SCRATCH1) });
     usingBlocks = true;
   };
-  const proto = pp.protocol ? match.protocol(pp.protocol) : undefined;
-  const splits = pp.ranges ? splitPortList(pp.ranges) : [];
+  const proto = rule.protocol ? match.protocol(rule.protocol) : undefined;
+  const splits = rule.ranges ? splitPortList(rule.ranges) : [];
   let portMatch: string | undefined;
   if (splits.length > 1) {
     // AppendPortMatchBlock, the first positive block: writes the AllBlocks bit (scratch 0) directly.
@@ -357,18 +237,7 @@ function calicoRuleToIptables(
 
 /** PolicyToIptablesChains / ProtoRulesToIptablesRules for one direction of a resolved policy. */
 function policyChainRules(policy: ResolvedPolicy, direction: 'ingress' | 'egress', ipsets: IpsetTable): IptRule[] {
-  let rules: IptRule[] = [];
-  policy.rules.forEach((rule, ri) => {
-    const what = `policy ${policy.policy} ${direction} rule ${ri}`;
-    const groups = protocolPorts(rule.ports, what);
-    // k8sRuleToCalico: protocols outside, peers inside (a rule with no peers left matches nothing).
-    for (const pp of groups) {
-      rule.peers.forEach((peer, pi) => {
-        const r = calicoRuleToIptables(peer, pp, direction, `${direction}|${policy.policy}|${ri}|${pi}`, ipsets, what);
-        if (r) rules.push(...r);
-      });
-    }
-  });
+  let rules = felixRules(policy, direction, fail).flatMap((r) => calicoRuleToIptables(r, direction, policy.policy, ipsets));
   // Strip off any return rules at the end of the chain: no-ops whatever they match.
   while (rules.length && rules.at(-1)!.action === action.return) rules = rules.slice(0, -1);
   const comment = `Policy ${calicoPolicyName(policy.policy)} ${direction}`;
@@ -388,12 +257,10 @@ interface PolicyGroup {
   policyNames: string[];
 }
 
-/** PolicyGroup.ChainName / UniqueID: sha3-224 over tier, selector, direction, count and names. */
+/** PolicyGroup.ChainName / UniqueID: sha3-224 over tier, selector, direction, count and policy names. */
 function groupChainName(g: PolicyGroup): string {
-  const h = createHash('sha3-224');
-  for (const s of [TIER, g.selectorKey, g.direction === 'ingress' ? 'inbound' : 'outbound', String(g.policyNames.length), ...g.policyNames]) h.update(`${s}\n`);
   const prefix = g.direction === 'ingress' ? 'cali-gi-' : 'cali-go-';
-  return prefix + h.digest('base64url').slice(0, MAX_CHAIN_NAME - prefix.length);
+  return prefix + policyGroupUid(g.direction, g.selectorKey, g.policyNames, 'sha3-224').slice(0, MAX_CHAIN_NAME - prefix.length);
 }
 
 /** PolicyGroupToIptablesChains: a jump per policy, a "Return on verdict" every returnStride = 5. */
@@ -441,14 +308,6 @@ function endpointChain(name: string, direction: 'ingress' | 'egress', groups: Ar
   }
   rules.push({ action: action.drop, comment: ['DROP if no profiles matched'] });
   return { name, rules };
-}
-
-/** The profiles the Kubernetes datastore gives every pod: its namespace (allow all) and its service account. */
-function podProfiles(namespace: string): Array<{ id: string; allow: boolean }> {
-  return [
-    { id: `kns.${namespace}`, allow: true },
-    { id: `ksa.${namespace}.default`, allow: false },
-  ];
 }
 
 function profileChain(direction: 'ingress' | 'egress', id: string, allow: boolean): IptChain {
@@ -681,16 +540,7 @@ function groupPolicies(direction: 'ingress' | 'egress', policies: ResolvedPolicy
  * hostNetwork pods (no workload interface) are ignored.
  */
 export function compileCalicoNode(node: string, endpoints: EndpointPolicy[], ifaceOf: (pod: PodInfo) => string): CalicoNodeRules {
-  const local = endpoints.filter((e) => e.pod.node === node && !e.pod.hostNetwork).map((e) => ({ endpoint: e, iface: ifaceOf(e.pod) }));
-  const seen = new Map<string, string>();
-  for (const { endpoint, iface } of local) {
-    const pod = `${endpoint.pod.namespace}/${endpoint.pod.name}`;
-    validateIfaceName(iface, pod);
-    const other = seen.get(iface);
-    if (other !== undefined) throw new CalicoCompileError(`pods ${other} and ${pod} on node ${node} share interface ${iface}`);
-    seen.set(iface, pod);
-  }
-  local.sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+  const local = localWorkloads(node, endpoints, ifaceOf, fail, 'the cali+ dispatch only sees those');
 
   // Which local endpoints each policy selects, per direction: the stand-in for its selector.
   const selection = { ingress: new Map<string, string[]>(), egress: new Map<string, string[]>() };

@@ -2,24 +2,14 @@
 // compiled from the resolved policy set in Felix v3.30.3's layout. install() writes what the node lacks;
 // update() diffs against what this model installed on the same topology and writes only the changes, as Felix
 // does (changed chains in one iptables-restore --noflush, ipset member adds/dels).
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
-import type { Attachment, Topology } from '../topology.js';
-import { podKey, type PodInfo } from '../../../policy/types.js';
+import type { LocalModel, ModelContext, ModelSettings, ModelState, ModelUpdateReport } from '../types.js';
+import { hostInterfaceOf, type Attachment, type Topology } from '../topology.js';
 import { FELIX_LAYOUT_VERSION, compileCalicoNode, type CalicoNodeRules } from './compile.js';
-import { DEFAULT_IPTABLES_BACKEND, installCalicoRules, viewOf, type CalicoChangeCounts, type IptablesBackend } from './install.js';
+import { installCalicoRules, viewOf, type CalicoChangeCounts, type IptablesBackend } from './install.js';
 
-function ifaceLookup(ctx: ModelContext): (pod: PodInfo) => string {
-  const byPod = new Map(ctx.topology.pods.map((p) => [podKey(p), p.hostIf]));
-  return (pod) => {
-    const iface = byPod.get(podKey(pod));
-    if (!iface) throw new Error(`no interface for pod ${podKey(pod)} in the topology`);
-    return iface;
-  };
-}
-
-function backendOf(ctx: ModelContext): IptablesBackend {
-  return ctx.config.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND;
-}
+/** What the Felix-iptables models read of a run's settings. */
+export type FelixIptablesSettings = Pick<ModelSettings, 'iptablesBackend'>;
+type Context = ModelContext<FelixIptablesSettings>;
 
 interface Installed {
   backend: IptablesBackend;
@@ -67,14 +57,14 @@ export interface CalicoModelSpec {
 }
 
 /** A LocalModel enforcing with the Felix iptables layout; calico and canal differ only in how pods attach. */
-export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
+export function felixIptablesModel(spec: CalicoModelSpec): LocalModel<FelixIptablesSettings> {
   // What this model last wrote per run (keyed by run id, so a topology that grew a pod is still the same run):
   // the base update() diffs against. Dropped at teardown (cleanup).
   const installed = new Map<string, Installed>();
 
-  async function apply(ctx: ModelContext, mode: 'install' | 'update'): Promise<{ state: ModelState; changed: CalicoChangeCounts; compileMs: number; applyMs: number }> {
-    const ifaceOf = ifaceLookup(ctx);
-    const backend = backendOf(ctx);
+  async function apply(ctx: Context, mode: 'install' | 'update'): Promise<{ state: ModelState; changed: CalicoChangeCounts; compileMs: number; applyMs: number }> {
+    const ifaceOf = hostInterfaceOf(ctx.topology);
+    const backend = ctx.settings.iptablesBackend;
     const before = installed.get(ctx.topology.runId);
     if (mode === 'update' && !before) throw new Error(`${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
     if (mode === 'update' && before!.backend !== backend) {
@@ -113,10 +103,10 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel {
     enforcesPolicy: true,
     attachment: spec.attachment,
     hostIfPrefix: 'cali',
-    async install(ctx: ModelContext): Promise<ModelState> {
+    async install(ctx: Context): Promise<ModelState> {
       return (await apply(ctx, 'install')).state;
     },
-    async update(ctx: ModelContext): Promise<ModelUpdateReport> {
+    async update(ctx: Context): Promise<ModelUpdateReport> {
       const r = await apply(ctx, 'update');
       return { agentMs: r.compileMs + r.applyMs, compileMs: r.compileMs, applyMs: r.applyMs, changed: { ...r.changed }, state: r.state };
     },
@@ -136,7 +126,7 @@ export const CALICO_DESCRIPTION =
   'Left out: nat table and kube-proxy, filter INPUT/OUTPUT (cali-INPUT, cali-wl-to-host), host endpoints, flow logs; ' +
   'sets are named by the rule peer they serve rather than by selector text, and groups by the endpoints their policies select';
 
-export const calicoModel: LocalModel = felixIptablesModel({
+export const calicoModel = felixIptablesModel({
   cni: 'calico',
   name: 'Calico-style iptables model',
   description: CALICO_DESCRIPTION,

@@ -6,7 +6,7 @@
 // changed ipcache entries, through `cb-bpf delta` (pkg/endpoint/bpf.go applyPolicyMapChanges / syncPolicyMap
 // do the same with per-key map updates). A policy map that would overflow is handled as Cilium 1.18 does it
 // (realizeOverflow in compile.ts): the run goes on and the overflow is recorded in the model state.
-import type { LocalModel, ModelContext, ModelState, ModelUpdateReport } from '../models.js';
+import type { LocalModel, ModelContext, ModelSettings, ModelState, ModelUpdateReport } from '../types.js';
 import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { Runner } from '../../../exec/runner.js';
 import type { PodAttachStep } from '../pod-attach.js';
@@ -24,6 +24,10 @@ import {
   type RealizedOverflow,
 } from './compile.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
+
+/** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
+export type CiliumSettings = Pick<ModelSettings, 'policyMapCapacity' | 'endpointLockdownOnPolicyOverflow'>;
+type Context = ModelContext<CiliumSettings>;
 
 interface Installed {
   /** Host-side ifindex per attached pod (programs are loaded and attached once per pod). */
@@ -51,7 +55,7 @@ function overflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelS
   };
 }
 
-async function attachNew(ctx: ModelContext, inst: Installed, capacity: number, fresh: boolean): Promise<number> {
+async function attachNew(ctx: Context, inst: Installed, capacity: number, fresh: boolean): Promise<number> {
   const bin = defaultCiliumBinaries();
   let attachedNow = 0;
   for (const node of ctx.topology.nodes) {
@@ -82,7 +86,7 @@ async function attachEndpoint(runner: Runner, pinDir: string, inst: Installed, p
   if (ifindex !== undefined) inst.ifindexes.set(podKey(p), ifindex);
 }
 
-function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
+function compileNode(ctx: Context, inst: Installed, nodeName: string, previous: CiliumState | undefined): { state: CiliumState; overflows: RealizedOverflow[] } {
   const ifindexOf = (pod: PodInfo): number => {
     const i = inst.ifindexes.get(podKey(pod));
     if (i === undefined) {
@@ -92,9 +96,9 @@ function compileNode(ctx: ModelContext, inst: Installed, nodeName: string, previ
     return i;
   };
   const endpoints = ctx.endpoints.filter((e) => e.pod.node === nodeName);
-  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.config.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
+  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.settings.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
   const prevMaps = previous ? new Map<string, PolicyMapEntry[]>(previous.policyMaps.map((m) => [m.pod, m.entries])) : undefined;
-  return realizeOverflow(desired, { lockdown: ctx.config.endpointLockdownOnPolicyOverflow, previous: prevMaps });
+  return realizeOverflow(desired, { lockdown: ctx.settings.endpointLockdownOnPolicyOverflow, previous: prevMaps });
 }
 
 function summarizeNodes(states: CiliumState[]): ModelState {
@@ -109,7 +113,7 @@ function summarizeNodes(states: CiliumState[]): ModelState {
   return { identities, ipcacheEntries, policyMapEntriesMaxPerEndpoint: maxPolicyEntries };
 }
 
-export const ciliumModel: LocalModel & PodAttachStep = {
+export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
   cni: 'cilium',
   name: 'Cilium-style eBPF model',
   description:
@@ -117,9 +121,9 @@ export const ciliumModel: LocalModel & PodAttachStep = {
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'lxc',
-  async install(ctx: ModelContext): Promise<ModelState> {
+  async install(ctx: Context): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
-    const capacity = ctx.config.policyMapCapacity;
+    const capacity = ctx.settings.policyMapCapacity;
     let inst = installed.get(ctx.topology);
     if (!inst) {
       inst = { ifindexes: new Map(), allocation: newIdentityAllocation(), nodes: new Map() };
@@ -146,7 +150,7 @@ export const ciliumModel: LocalModel & PodAttachStep = {
       ...summarizeNodes([...inst.nodes.values()]),
       agentEntriesPerEndpointMax: agentEntriesMax,
       policyMapCapacity: capacity,
-      ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
+      ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
     };
@@ -157,12 +161,12 @@ export const ciliumModel: LocalModel & PodAttachStep = {
     if (inst.ifindexes.has(podKey(pod))) return;
     await attachEndpoint(ctx.runner, ciliumPinDir(ctx.topology.runId, pod.node.name), inst, pod);
   },
-  async update(ctx: ModelContext): Promise<ModelUpdateReport> {
+  async update(ctx: Context): Promise<ModelUpdateReport> {
     const inst = installed.get(ctx.topology);
     if (!inst) throw new Error('Cilium model: update() before install() on this topology; install the policy set first');
     const bin = defaultCiliumBinaries();
     const started = performance.now();
-    const attached = await attachNew(ctx, inst, ctx.config.policyMapCapacity, false);
+    const attached = await attachNew(ctx, inst, ctx.settings.policyMapCapacity, false);
     let compileMs = 0;
     let applyMs = 0;
     const overflows: RealizedOverflow[] = [];
@@ -191,8 +195,8 @@ export const ciliumModel: LocalModel & PodAttachStep = {
       changed,
       state: {
         ...summarizeNodes([...inst.nodes.values()]),
-        policyMapCapacity: ctx.config.policyMapCapacity,
-        ...overflowState(overflows, ctx.config.endpointLockdownOnPolicyOverflow),
+        policyMapCapacity: ctx.settings.policyMapCapacity,
+        ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
         compileMs: Math.round(compileMs),
         mapWriteMs: Math.round(applyMs),
       },

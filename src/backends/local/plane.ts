@@ -1,0 +1,220 @@
+// The local data plane: one topology of namespaces with one CNI model on it, as the benchmark backend, the
+// verification grid and `bench enforce` all use it. It brings the topology up (announced as a live run), adds
+// and removes pods at run time, resolves a policy state to the model's endpoints, hands it to the model's
+// install or incremental update, and tears everything down with a check that nothing of the run is left.
+// The model is read only through what it declares; which model runs is the caller's choice (models.ts).
+import type { CommandSpec, Runner } from '../../exec/runner.js';
+import { announceRun } from '../../identity/locks.js';
+import { resolveEndpoints } from '../../policy/resolve.js';
+import type { Inventory, NetworkPolicy, PodInfo } from '../../policy/types.js';
+import { startServer, type RunningServer } from '../../probe/native.js';
+import type { PolicySet, Progress } from '../types.js';
+import { CLIENT_NAMESPACE, SERVER_NAMESPACE, SERVER_PORT } from '../../workload/workload.js';
+import { teardownLocal } from './teardown.js';
+import {
+  addPod,
+  planPodAttachSteps,
+  planPodSandbox,
+  planTopology,
+  planTopologyUp,
+  removePod,
+  topologyNamespaces,
+  type PodRequest,
+  type PodSpec,
+  type Topology,
+  type TopologyOptions,
+} from './topology.js';
+import { podAttachStep } from './pod-attach.js';
+import { modelSettings, type LocalModel, type ModelContext, type ModelSettings, type ModelState, type ModelUpdateReport } from './types.js';
+
+/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
+const PEER_POD_BASE = (10 << 24) | (245 << 16);
+
+/** A topology laid out for a model: its attachment and host-side interface naming. */
+export function planModelTopology(model: Pick<LocalModel, 'attachment' | 'hostIfPrefix'>, opts: Omit<TopologyOptions, 'attachment' | 'hostIfPrefix'>): Topology {
+  return planTopology({ ...opts, attachment: model.attachment, hostIfPrefix: model.hostIfPrefix });
+}
+
+function toPodInfo(p: PodSpec): PodInfo {
+  return {
+    name: p.name,
+    namespace: p.namespace,
+    labels: p.labels,
+    ip: p.ip,
+    node: p.node.name,
+    ports: p.role === 'server' ? [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }] : [],
+  };
+}
+
+/** The benchmark's inventory: the topology's pods plus the policy set's peer pods (addressed, never routed). */
+export function buildInventory(t: Topology, set: PolicySet): Inventory {
+  const peers: PodInfo[] = set.peers.map((peer, i) => {
+    const n = PEER_POD_BASE + 1 + i;
+    return {
+      name: peer.name,
+      namespace: peer.namespace,
+      labels: peer.labels,
+      ip: `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`,
+      node: 'virtual-peers',
+      ports: [{ containerPort: peer.port, protocol: 'TCP' as const }],
+    };
+  });
+  const nsNames = new Set([SERVER_NAMESPACE, CLIENT_NAMESPACE, ...set.peers.map((p) => p.namespace)]);
+  return {
+    namespaces: [...nsNames].map((name) => ({ name, labels: { 'kubernetes.io/metadata.name': name } })),
+    pods: [...t.pods.map(toPodInfo), ...peers],
+  };
+}
+
+export interface LocalDataPlaneOptions {
+  model: LocalModel;
+  topology: Topology;
+  /** The settings the model reads (defaults for the rest). */
+  settings?: Partial<ModelSettings>;
+  runner: Runner;
+  /** Not cancellable: teardown after Ctrl-C. */
+  cleanupRunner: Runner;
+  /** Steps of bring-up and teardown, when the caller reports them. */
+  progress?: Progress;
+  /** Replaces process starts (tests). */
+  startServer?: typeof startServer;
+}
+
+/** An incremental change as the model's agent received it. */
+export interface PlaneUpdate {
+  /** Selector resolution of the new state (the agent's calculation graph), ms. */
+  resolveMs: number;
+  report: ModelUpdateReport;
+}
+
+/** The report of a change handed to a model without a policy engine: nothing to write, nothing enforced. */
+const NO_POLICY_ENGINE: ModelUpdateReport = { agentMs: 0, compileMs: 0, applyMs: 0, changed: {}, state: { policiesEnforced: false } };
+
+export class LocalDataPlane {
+  readonly model: LocalModel;
+  readonly topology: Topology;
+  readonly settings: ModelSettings;
+  readonly runner: Runner;
+  readonly cleanupRunner: Runner;
+  private readonly servers: RunningServer[] = [];
+  /** Namespaces beyond the topology's (hosts added at bring-up, sandboxes of runtime pods), in creation order. */
+  private readonly extraNamespaces: string[] = [];
+  private lastCtx?: ModelContext;
+  private upStarted = false;
+  private downDone = false;
+
+  constructor(private readonly opts: LocalDataPlaneOptions) {
+    this.model = opts.model;
+    this.topology = opts.topology;
+    this.settings = modelSettings(opts.settings);
+    this.runner = opts.runner;
+    this.cleanupRunner = opts.cleanupRunner;
+  }
+
+  /** Whether up() was called (and so down() has something to remove). */
+  get started(): boolean {
+    return this.upStarted && !this.downDone;
+  }
+
+  /**
+   * Builds the topology, then `extra` (commands that belong to the run: hosts beside the cluster, CPU pinning),
+   * whose namespaces are torn down with it. The run is announced first so `bench gc` leaves it alone.
+   */
+  async up(extra: { commands?: readonly CommandSpec[]; namespaces?: readonly string[] } = {}): Promise<void> {
+    this.upStarted = true;
+    if (!this.runner.dryRun) announceRun(this.topology.runId);
+    this.opts.progress?.step(`building ${this.topology.nodes.length} nodes and ${this.topology.pods.length} pods (${this.model.name})`);
+    this.extraNamespaces.push(...(extra.namespaces ?? []));
+    for (const cmd of [...planTopologyUp(this.topology), ...(extra.commands ?? [])]) await this.runner.run(cmd);
+  }
+
+  /** Starts a server process of the run (stopped at teardown). Not in a dry run. */
+  async serve(spec: CommandSpec): Promise<RunningServer | undefined> {
+    if (this.runner.dryRun) return undefined;
+    const server = await (this.opts.startServer ?? startServer)(spec);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Stops a server started by serve() before teardown. */
+  async stopServer(server: RunningServer): Promise<void> {
+    const i = this.servers.indexOf(server);
+    if (i >= 0) this.servers.splice(i, 1);
+    await server.stop();
+  }
+
+  pod(namespace: string, name: string): PodSpec | undefined {
+    return this.topology.pods.find((p) => p.namespace === namespace && p.name === name);
+  }
+
+  /** What the model is handed for a policy state: the policies resolved per pod of this topology's nodes. */
+  context(policies: NetworkPolicy[], inventory: Inventory): ModelContext {
+    const nodeNames = new Set(this.topology.nodes.map((n) => n.name));
+    const endpoints = resolveEndpoints(inventory, policies).filter((e) => nodeNames.has(e.pod.node));
+    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.topology, inventory, endpoints, settings: this.settings };
+  }
+
+  /** The model's full install of a policy state; a model without a policy engine accepts and ignores it. */
+  async install(policies: NetworkPolicy[], inventory: Inventory): Promise<ModelState> {
+    const ctx = this.context(policies, inventory);
+    this.lastCtx = ctx;
+    if (!this.model.install) return { policiesAccepted: policies.length, policiesEnforced: false };
+    return this.model.install(ctx);
+  }
+
+  /** The model's incremental update to a new policy state (a model without a policy engine is told nothing). */
+  async update(policies: NetworkPolicy[], inventory: Inventory): Promise<PlaneUpdate> {
+    const t = performance.now();
+    const ctx = this.context(policies, inventory);
+    const resolveMs = performance.now() - t;
+    this.lastCtx = ctx;
+    if (!this.model.update) return { resolveMs, report: NO_POLICY_ENGINE };
+    return { resolveMs, report: await this.model.update(ctx) };
+  }
+
+  /** The context of the last install or update (models' tests read it). */
+  get modelContext(): ModelContext | undefined {
+    return this.lastCtx;
+  }
+
+  /**
+   * A pod's sandbox, as the container runtime makes it before the CNI is called. The pod is not in the topology
+   * (so no model sees it) until attachPod.
+   */
+  async createPodSandbox(req: PodRequest): Promise<PodSpec> {
+    const pod = addPod(this.topology, req, this.model.hostIfPrefix);
+    this.topology.pods.splice(this.topology.pods.indexOf(pod), 1);
+    this.extraNamespaces.push(pod.netns);
+    for (const cmd of planPodSandbox(pod)) await this.runner.run(cmd);
+    return pod;
+  }
+
+  /** The CNI ADD of a sandboxed pod: it joins the topology and gets its interface, address and routes. */
+  async attachPod(pod: PodSpec): Promise<void> {
+    this.topology.pods.push(pod);
+    const { link, connect } = planPodAttachSteps(this.topology, pod);
+    for (const cmd of link) await this.runner.run(cmd);
+    // The agent's part of the CNI ADD (models that have one): programs attached closed before the pod is up and routed.
+    await podAttachStep(this.model)?.attachPod({ runner: this.runner, topology: this.topology }, pod);
+    for (const cmd of connect) await this.runner.run(cmd);
+  }
+
+  /** Deletes a runtime pod: its namespace and veth, and its place in the topology. */
+  async removePod(pod: PodSpec): Promise<void> {
+    for (const cmd of removePod(this.topology, pod)) await this.runner.run(cmd);
+    const i = this.extraNamespaces.indexOf(pod.netns);
+    if (i >= 0) this.extraNamespaces.splice(i, 1);
+  }
+
+  /** Every namespace of the run, in creation order. */
+  get namespaces(): string[] {
+    return [...topologyNamespaces(this.topology), ...this.extraNamespaces];
+  }
+
+  async down(): Promise<void> {
+    if (this.downDone || !this.upStarted) return;
+    this.downDone = true;
+    this.opts.progress?.step('tearing down');
+    await teardownLocal({ runner: this.cleanupRunner, topology: this.topology, model: this.model, servers: this.servers, namespaces: this.namespaces });
+  }
+}

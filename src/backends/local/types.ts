@@ -1,0 +1,75 @@
+// What a CNI data-plane model of the local backend is, and what it is handed. The models import this file and
+// nothing of the registry (models.ts), which imports the models: the dependency runs one way.
+import type { CniName, IptablesBackendName } from '../../config/schema.js';
+import { DEFAULT_IPTABLES_BACKEND, DEFAULT_POLICY_MAP_CAPACITY } from '../../config/schema.js';
+import type { Runner } from '../../exec/runner.js';
+import type { EndpointPolicy, Inventory } from '../../policy/types.js';
+import type { Attachment, Topology } from './topology.js';
+
+/** Every setting a run can give a model; each model declares the part it reads (FelixIptablesSettings, CiliumSettings). */
+export interface ModelSettings {
+  /** Felix-iptables models (calico, canal): which iptables binaries write the rules. */
+  iptablesBackend: IptablesBackendName;
+  /** Cilium: policy-map entries per endpoint (bpf.policyMapMax). */
+  policyMapCapacity: number;
+  /** Cilium: an endpoint whose policy map overflows denies all its traffic instead of keeping a stale policy. */
+  endpointLockdownOnPolicyOverflow: boolean;
+}
+
+/** The model settings of a run config or of a partial set of flags, defaults filled in as the run config's schema does. */
+export function modelSettings(from: Partial<ModelSettings> = {}): ModelSettings {
+  return {
+    iptablesBackend: from.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND,
+    policyMapCapacity: from.policyMapCapacity ?? DEFAULT_POLICY_MAP_CAPACITY,
+    endpointLockdownOnPolicyOverflow: from.endpointLockdownOnPolicyOverflow ?? false,
+  };
+}
+
+export interface ModelContext<S = ModelSettings> {
+  runner: Runner;
+  /** Not cancellable: for cleanup after Ctrl-C. */
+  cleanupRunner: Runner;
+  topology: Topology;
+  inventory: Inventory;
+  /** Policies resolved per pod of the inventory that runs on a node of the topology. */
+  endpoints: EndpointPolicy[];
+  settings: S;
+}
+
+export type ModelState = Record<string, number | string | boolean>;
+
+/**
+ * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the
+ * installed state and the new one is written, as Felix and the Cilium agent do it.
+ */
+export interface ModelUpdateReport {
+  /** Agent-side time: compile + apply, ms. */
+  agentMs: number;
+  compileMs: number;
+  applyMs: number;
+  /** What was rewritten: chainsRewritten, setMembersChanged, mapEntriesChanged, … (never a full reinstall). */
+  changed: Record<string, number>;
+  /** Model state after the change (same keys as install's). */
+  state: ModelState;
+}
+
+/** `S`: the settings this model reads (a part of ModelSettings); the data plane hands every model all of them. */
+export interface LocalModel<S = ModelSettings> {
+  cni: CniName;
+  /** Short name used in results and reports; says it is a model. */
+  name: string;
+  description: string;
+  enforcesPolicy: boolean;
+  attachment: Attachment;
+  hostIfPrefix: 'cali' | 'lxc' | 'veth';
+  /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
+  install?(ctx: ModelContext<S>): Promise<ModelState>;
+  /**
+   * Incremental change to the state `ctx` now describes (ctx.endpoints/inventory/topology are the NEW desired
+   * state; the model remembers what it installed, keyed by ctx.topology). Must write only what changed and must
+   * handle pods that appeared in the topology after install (attach what a new interface needs).
+   */
+  update?(ctx: ModelContext<S>): Promise<ModelUpdateReport>;
+  /** Cleanup beyond deleting the namespaces (BPF pins live outside them). */
+  cleanup?(ctx: Pick<ModelContext<S>, 'cleanupRunner' | 'topology'>): Promise<void>;
+}
