@@ -52,6 +52,12 @@ export interface BackendDescriptor {
   needsNativeProbe: boolean;
   /** `bench doctor` exits non-zero when this backend's checks fail (the one that needs no Docker or cluster). */
   doctorGate: boolean;
+  /** Runs its probes in pods of a Kubernetes cluster (kind, cluster), not in this machine's namespaces. */
+  onKubernetes: boolean;
+  /** The cluster is this run's own (created and deleted by it), so bench may reconfigure it (e.g. switch agent metrics on). */
+  ownsCluster: boolean;
+  /** Probes run on this machine's kernel, so their CLOCK_MONOTONIC is this machine's (local; kind's nodes are containers on it). */
+  sharesHostClock: boolean;
   verify: {
     /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
     onCluster: boolean;
@@ -108,6 +114,9 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     needsTarget: false,
     needsNativeProbe: true,
     doctorGate: true,
+    onKubernetes: false,
+    ownsCluster: false,
+    sharesHostClock: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
     gc: localGc,
     removeRun: async (runId) => {
@@ -128,6 +137,9 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     needsTarget: false,
     needsNativeProbe: false,
     doctorGate: false,
+    onKubernetes: true,
+    ownsCluster: true,
+    sharesHostClock: true,
     verify: {
       ...CLUSTER_VERIFY,
       async clusterGrid(o) {
@@ -154,6 +166,9 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     needsTarget: true,
     needsNativeProbe: false,
     doctorGate: false,
+    onKubernetes: true,
+    ownsCluster: false,
+    sharesHostClock: false,
     verify: {
       ...CLUSTER_VERIFY,
       async clusterGrid(o) {

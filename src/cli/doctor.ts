@@ -135,9 +135,10 @@ const BACKEND_TOOLS: Record<'kind' | 'cluster', Array<[string, string[], string]
 
 /** Problems that stop the kind/cluster backend before it starts: each names what is missing and `bench doctor`. */
 export async function backendPreflight(runner: Runner, backend: string): Promise<Array<{ where: string; message: string }>> {
-  if (backend !== 'kind' && backend !== 'cluster') return [];
+  const tools = (BACKEND_TOOLS as Partial<Record<string, (typeof BACKEND_TOOLS)[keyof typeof BACKEND_TOOLS]>>)[backend];
+  if (!tools) return [];
   const missing: string[] = [];
-  for (const [cmd, args, what] of BACKEND_TOOLS[backend]) {
+  for (const [cmd, args, what] of tools) {
     const r = await runner.run({ argv: [cmd, ...args], allowFailure: true, timeoutMs: 10_000 }).catch(() => ({ exitCode: 127 }));
     if (r.exitCode !== 0) missing.push(what);
   }

@@ -1,5 +1,6 @@
 // The enforce summary a person reads: per change, time to enforcement (p50/p99 with CIs), the agent's own
 // time, fail-open windows, and the resolution those figures can claim. Pure.
+import { backendDescriptor } from '../backends/factory.js';
 import type { EnforceResult } from './result.js';
 
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
@@ -39,7 +40,7 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
         ...(s.cniAddMs && s.cniAddMs.count
           ? [`  of which CNI ADD     p50 ${f(s.cniAddMs.p50)} ms ${ci(s.cniAddMs.ci95.p50)}   (the pod's interface and routes, before the agent is told; the change starts with it)`]
           : []),
-        m.backend === 'local'
+        !backendDescriptor(m.backend)?.onKubernetes
           ? `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`
           : `  API call (kubectl)   p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms   (part of the time to enforcement)`,
         ...k8sLines(r, s.change),

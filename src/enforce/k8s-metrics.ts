@@ -11,7 +11,8 @@
 // Pure apart from the planners, which return CommandSpecs.
 import type { CniName } from '../config/schema.js';
 import type { CommandSpec } from '../exec/runner.js';
-import { kubectl, type KubeTarget } from '../backends/k8s/kubectl.js';
+import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
+import type { Versions } from '../backends/k8s/versions.js';
 
 export interface CniMetricSource {
   metric: string;
@@ -22,9 +23,15 @@ export interface CniMetricSource {
   meaning: string;
   /** How it is switched on, for the "not available" note. */
   enable: string;
+  /** The commands that switch it on in a cluster this run owns (kind). */
+  switchOn(t: KubeTarget, v: Versions): CommandSpec[];
 }
 
 const FELIX: CniMetricSource = {
+  switchOn: (t) => [
+    waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"),
+    kubectl(t, ['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type', 'merge', '-p', JSON.stringify({ spec: { prometheusMetricsEnabled: true } })], "switch on Felix's Prometheus metrics (:9091) for its apply time"),
+  ],
   metric: 'felix_int_dataplane_apply_time_seconds',
   port: 9091,
   selector: 'k8s-app=calico-node',
@@ -39,6 +46,15 @@ export const CNI_METRICS: Partial<Record<CniName, CniMetricSource>> = {
     selector: 'k8s-app=cilium',
     meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)",
     enable: 'helm value prometheus.enabled=true',
+    switchOn: (t, v) => [
+      helm(t, ['upgrade', 'cilium', v.cilium.chart, '--repo', v.cilium.chartRepo, '--version', v.cilium.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
+        timeoutMs: 300_000,
+      }),
+      // The agents read cilium-config only at start, and the chart restarts them on a config change only with
+      // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
+      kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'),
+      waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'),
+    ],
   },
   calico: FELIX,
   'calico-ebpf': FELIX,

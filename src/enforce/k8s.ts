@@ -17,6 +17,7 @@ import { BenchError } from '../errors.js';
 import { ExecRunner, shellQuote, type CommandSpec, type Runner } from '../exec/runner.js';
 import { KindBackend } from '../backends/kind/backend.js';
 import { ClusterBackend } from '../backends/cluster/backend.js';
+import { BACKEND_DESCRIPTORS, type BackendDescriptor } from '../backends/factory.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
 import { PROBE_CONTAINER, PROBE_PATH, renderWorkloads, type RunNames } from '../backends/k8s/manifests.js';
 import { CLIENT_POD as K8S_CLIENT_POD } from '../backends/k8s/manifests.js';
@@ -47,6 +48,13 @@ const PROBE_PODS = ['intruder', 'joiner'] as const;
 /** Shown in dry-run plans for addresses that exist only on a cluster. */
 export const DRY_RUN_NEW_POD_IP = '<new-pod-ip>';
 const DRY_RUN_TARGET = '192.0.2.1';
+
+type K8sBackendOptions = ConstructorParameters<typeof KindBackend>[0] & ConstructorParameters<typeof ClusterBackend>[0];
+/** How each Kubernetes backend is built for enforce (a data table: the plane itself never names one). */
+const K8S_BACKENDS: Record<K8sEnforceOptions['backend'], (o: K8sBackendOptions) => KindBackend | ClusterBackend> = {
+  kind: (o) => new KindBackend(o),
+  cluster: (o) => new ClusterBackend(o),
+};
 
 export interface K8sEnforceOptions {
   backend: 'kind' | 'cluster';
@@ -145,13 +153,16 @@ export class K8sEnforcePlane implements EnforceDataPlane {
   private readonly active = new Set<K8sRunningWatch>();
   private readonly now: () => bigint;
 
+  private readonly descriptor: BackendDescriptor;
+
   constructor(private readonly o: K8sEnforceOptions) {
     this.cni = o.config.cni;
     this.runner = o.runner ?? new ExecRunner(o.signal);
     const cleanupRunner = o.cleanupRunner ?? new ExecRunner();
     this.versions = o.versions ?? loadVersions();
     const common = { config: o.config, runId: o.runId, runner: this.runner, cleanupRunner, signal: o.signal, progress: o.progress, outDir: o.outDir, versions: this.versions, probeIntervalMs: o.probeIntervalMs };
-    this.backend = o.backend === 'kind' ? new KindBackend({ ...common, kubeconfigDir: o.kubeconfigDir }) : new ClusterBackend(common);
+    this.descriptor = BACKEND_DESCRIPTORS[o.backend];
+    this.backend = K8S_BACKENDS[o.backend]({ ...common, kubeconfigDir: o.kubeconfigDir });
     this.session = this.backend.session;
     this.target = this.backend.target;
     this.streamer = o.streamer ?? spawnStreamer;
@@ -161,7 +172,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     const m = this.backend.model;
     this.model = { name: m.name, description: `${m.description}; enforce: changes through the API server, watch probes from pods on the client node`, enforcesPolicy: m.enforcesPolicy };
     this.clockDescription =
-      o.backend === 'kind'
+      this.descriptor.sharesHostClock
         ? "CLOCK_MONOTONIC of this machine: kind's nodes share its kernel, and every watch checks it (each stdin mark is stamped in the pod between its write and its echo here); the change starts when kubectl is started"
         : "this machine's CLOCK_MONOTONIC; each watch's node clock is put on it by stdin marks through kubectl exec (offset from the shortest round trip, ±half of it: observation.k8s.clock.boundNs); the change starts when kubectl is started";
   }
@@ -204,25 +215,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
       return;
     }
     const t = this.target;
-    if (this.o.backend === 'kind') {
-      if (this.cni === 'cilium') {
-        const c = this.versions.cilium;
-        await this.run(
-          helm(t, ['upgrade', 'cilium', c.chart, '--repo', c.chartRepo, '--version', c.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
-            timeoutMs: 300_000,
-          }),
-        );
-        // The agents read cilium-config only at start, and the chart restarts them on a config change only with
-        // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
-        await this.run(kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'));
-        await this.run(waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'));
-      } else {
-        await this.run(waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"));
-        await this.run(
-          kubectl(t, ['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type', 'merge', '-p', JSON.stringify({ spec: { prometheusMetricsEnabled: true } })], "switch on Felix's Prometheus metrics (:9091) for its apply time"),
-        );
-      }
-    }
+    if (this.descriptor.ownsCluster) for (const cmd of src.switchOn(t, this.versions)) await this.run(cmd);
     const r = await this.run(planAgentPodOnNode(t, src, this.nodes().serverNode));
     if (this.runner.dryRun) {
       this.metricPod = { namespace: '<agent-namespace>', name: '<agent-pod-on-server-node>' };
@@ -235,7 +228,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
       return;
     }
     // kind: the agent restarts with the new setting; give it time to serve.
-    const deadline = performance.now() + (this.o.backend === 'kind' ? 120_000 : 0);
+    const deadline = performance.now() + (this.descriptor.ownsCluster ? 120_000 : 0);
     for (;;) {
       const s = await this.scrape();
       if (s.value) return;
@@ -409,7 +402,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
 
   async watch(from: string, target: string, s: WatchSettings): Promise<RunningWatch> {
     const spec = this.watchCommand(from, target, s);
-    const w = await startK8sWatch(this.streamer, spec, { sharedClock: this.o.backend === 'kind', timeoutMs: spec.timeoutMs!, calibrationMarks: this.o.calibrationMarks, now: this.now });
+    const w = await startK8sWatch(this.streamer, spec, { sharedClock: this.descriptor.sharesHostClock, timeoutMs: spec.timeoutMs!, calibrationMarks: this.o.calibrationMarks, now: this.now });
     this.active.add(w);
     const onAbort = () => w.abort();
     this.o.signal?.addEventListener('abort', onAbort, { once: true });

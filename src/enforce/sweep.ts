@@ -2,6 +2,7 @@
 // policy count, writes enforce-result.json with every probe, and hands the sweep a run result whose metrics
 // hold the enforcement times and fail-open windows (one sample per change repetition, ns) — stored like the
 // latency metrics, so the report's analysis (per-run points, fits against N) and `bench compare` use them.
+import { backendDescriptor } from '../backends/factory.js';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { summarize } from '../stats/summary.js';
@@ -73,7 +74,7 @@ export function enforceRunResult(e: EnforceResult, opts: { config: RunConfig; sw
 export async function runEnforcePoint(args: { config: RunConfig; runId: string; outDir: string; sweep: { id: string; repetition: number }; scenarioPath?: string; signal?: AbortSignal; progress: Progress }): Promise<{ result: RunResult }> {
   const [{ ExecRunner }, { LocalEnforcePlane }, { executeEnforce }] = await Promise.all([import('../exec/runner.js'), import('./local.js'), import('./run.js')]);
   const { config } = args;
-  if (config.backend !== 'local' && config.backend !== 'auto') throw new Error(`enforce points run on the local backend only so far, not ${config.backend}`);
+  if (backendDescriptor(config.backend)?.onKubernetes) throw new Error(`enforce points run on the local backend only so far, not ${config.backend}`);
   const plane = new LocalEnforcePlane({ cni: config.cni, runId: args.runId, signal: args.signal, runner: new ExecRunner(args.signal), progress: args.progress, pinCpu: typeof config.pinCpu === 'number' ? config.pinCpu : undefined, config: { matchPosition: config.matchPosition, seed: config.seed, policyMapCapacity: config.policyMapCapacity } });
   const { result } = await executeEnforce({
     runId: args.runId,

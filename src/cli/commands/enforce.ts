@@ -1,6 +1,8 @@
 // `bench enforce`: how long until a policy change or a new pod is enforced, and whether anything leaks
 // meanwhile. Thin: validate flags, hand over to src/enforce, print, set the exit code (0 measured, 1 failed or
 // not enforced, 2 usage, 130 interrupted).
+import { BACKEND_DESCRIPTORS } from '../../backends/factory.js';
+import { cniEntry } from '../../config/cnis.js';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { flagName } from '../../config/load.js';
@@ -71,11 +73,13 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
       problems: r.error.issues.map((i) => ({ where: flagName(String(i.path[0] ?? '')), message: i.message })),
     };
   }
-  if (r.data.backend === 'cluster' && !r.data.context && !r.data.kubeconfig) {
+  const descriptor = BACKEND_DESCRIPTORS[r.data.backend];
+  if (descriptor.needsTarget && !r.data.context && !r.data.kubeconfig) {
     return { ok: false, problems: [{ where: '--context', message: 'the cluster backend needs an explicit --context NAME or --kubeconfig FILE; it never uses the current context implicitly' }] };
   }
-  if (r.data.backend !== 'local' && (r.data.cni === 'none' || r.data.pinCpu !== undefined)) {
-    return { ok: false, problems: [{ where: r.data.cni === 'none' ? '--cni' : '--pin-cpu', message: r.data.cni === 'none' ? `--cni none has no real CNI on ${r.data.backend}; use the local backend` : `--pin-cpu applies to the local backend only (the probes run in pods)` }] };
+  const floor = cniEntry(r.data.cni).floor === true;
+  if (descriptor.onKubernetes && (floor || r.data.pinCpu !== undefined)) {
+    return { ok: false, problems: [{ where: floor ? '--cni' : '--pin-cpu', message: floor ? `--cni ${r.data.cni} has no real CNI on ${r.data.backend}; use the local backend` : `--pin-cpu applies to the local backend only (the probes run in pods)` }] };
   }
   return { ok: true, value: r.data };
 }
@@ -111,7 +115,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
       import('../../probe/native.js'),
     ]);
   const runId = newRunId();
-  if (p.backend !== 'local') return cmdEnforceK8s(p, config, runId, io);
+  if (BACKEND_DESCRIPTORS[p.backend].onKubernetes) return cmdEnforceK8s(p, config, runId, io);
   if (p.dryRun) {
     const runner = new DryRunRunner();
     let plane;
