@@ -5,7 +5,6 @@ import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.j
 import type { NetworkPolicy } from '../policy/types.js';
 import type { PeerPodSpec } from '../policy/generate.js';
 import type { WorkloadTarget } from '../workload/workload.js';
-import { BenchError } from '../errors.js';
 
 export interface ModelDescription {
   /** Short name: "Calico-style iptables model", "Cilium (kind)". */
@@ -82,9 +81,3 @@ export interface BenchBackend {
   detach?(): Promise<void>;
 }
 
-/** A failure the user can act on, tagged with its domain so results and exit codes can tell them apart. */
-export class CapacityError extends BenchError {
-  constructor(message: string) {
-    super('capacity', message);
-  }
-}
