@@ -3,11 +3,11 @@
 // false-alarm rate) and how often it catches a real ~25% slowdown (Calico at 1000 vs 1250 policies).
 //
 //   sudo node scripts/gate-check.mjs [--pool 12] [--per-side 5] [--samples 3000] [--warmup 300] [--slow-policies 1250] [--out DIR]
+//   node scripts/gate-check.mjs --reuse DIR [--slow-policies N]   # re-analyse a pool measured before
 //
 // --slow-policies sets the slowed point (Calico at that count, presented as 1000): how much slower it is depends
 // on the machine's Calico curve (1250 was +24% on one machine, +46% on another; pick the count that gives ~25%
 // there, and the summary's medianConnectP50Change says what it was).
-//   node scripts/gate-check.mjs --reuse DIR          # re-analyse a pool measured before
 //
 // Shape: a reduced nightly — none at 0 policies and calico at 1000 policies — measured as a pool of fresh runs
 // (bench run, default placement), interleaved so drift of the machine spreads over all points; plus a pool of
@@ -49,7 +49,7 @@ if (!(perSide >= 3 && pool >= 2 * perSide)) {
 }
 const slowPolicies = Number(args['slow-policies']);
 if (!(Number.isInteger(slowPolicies) && slowPolicies > 1000 && slowPolicies <= 50000)) {
-  console.error(`gate-check: --slow-policies must be a whole number above 1000 (got ${args['slow-policies']})`);
+  console.error(`gate-check: --slow-policies must be a whole number from 1001 to 50000 (got ${args['slow-policies']})`);
   process.exit(2);
 }
 const out = resolve(args.reuse ?? args.out ?? join(root, 'results', `gate-check-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`));
@@ -102,9 +102,11 @@ if (!args.reuse) {
 const measureSeconds = (Date.now() - t0) / 1000;
 
 const load = (p) => collectResults([join(out, `${p.cni}-${p.policies}`)]).results.filter((l) => l.result.status === 'ok');
-const [none0, cal1000, calSlow] = POINTS.map(load);
-const slowName = `calico@${slowPolicies}`;
-for (const [name, xs] of [['none@0', none0], ['calico@1000', cal1000], [slowName, calSlow]]) {
+const pointName = (p) => `${p.cni}@${p.policies}`;
+const pools = POINTS.map(load);
+const [none0, cal1000, calSlow] = pools;
+for (const [i, xs] of pools.entries()) {
+  const name = pointName(POINTS[i]);
   if (xs.length < 2 * perSide) {
     console.error(`gate-check: only ${xs.length} good runs of ${name} in ${out}; need ${2 * perSide}`);
     process.exit(1);
@@ -148,8 +150,8 @@ const spread = (ls) => {
 const summary = {
   command: `node scripts/gate-check.mjs --pool ${pool} --per-side ${perSide} --samples ${args.samples} --warmup ${args.warmup} --slow-policies ${slowPolicies}`,
   out,
-  runs: { 'none@0': none0.length, 'calico@1000': cal1000.length, [slowName]: calSlow.length },
-  spread: { 'none@0': spread(none0), 'calico@1000': spread(cal1000), [slowName]: spread(calSlow) },
+  runs: Object.fromEntries(POINTS.map((p, i) => [pointName(p), pools[i].length])),
+  spread: Object.fromEntries(POINTS.map((p, i) => [pointName(p), spread(pools[i])])),
   measureSeconds: Math.round(measureSeconds),
   totalSeconds: Math.round((Date.now() - t0) / 1000),
   aa: { comparisons: aa.length, flagged: aaFlagged, withImprovementRows: aa.filter((x) => x.improvements > 0).length, target: `≤ ${Math.floor(aa.length / 20)} of ${aa.length}`, pass: aaFlagged <= Math.floor(aa.length / 20), flags: aa.flatMap((x) => x.flags) },
