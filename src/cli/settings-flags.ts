@@ -21,6 +21,7 @@ export const SETTING_FLAGS = {
   policyMapCapacity: { arg: '<n>', help: "Cilium: policy map entries per endpoint, 256..65536 (default 16384, Cilium's bpf.policyMapMax)" },
   pinCpu: { arg: '<n|auto|off>', help: "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler" },
   iptablesBackend: { arg: '<name>', help: 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)' },
+  nftSelectorSets: { arg: '<kind>', help: "calico-nftables model: interval|hash, how selector sets are declared (default interval, Felix v3.30's flags interval)" },
   endpointLockdownOnPolicyOverflow: { help: "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)" },
   measure: { arg: '<what>', help: 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)' },
   context: { arg: '<name>', help: 'cluster backend: kubeconfig context to use (required for --backend cluster)' },

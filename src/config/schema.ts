@@ -23,6 +23,13 @@ export const MAX_CONCURRENCY = 64;
 export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
 export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
 export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
+/**
+ * How the calico-nftables model declares selector sets: 'interval' as Felix v3.30 does (felix/nftables/ipsets.go
+ * NFTablesSet gives hash:net sets the interval flag), 'hash' the same /32 members in a plain hash set.
+ */
+export const NFT_SELECTOR_SETS = ['interval', 'hash'] as const;
+export type NftSelectorSets = (typeof NFT_SELECTOR_SETS)[number];
+export const DEFAULT_NFT_SELECTOR_SETS: NftSelectorSets = 'interval';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
 /** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
@@ -54,6 +61,8 @@ export const runConfigSchema = z
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).default('auto'),
     /** Calico-style models (calico, canal): which iptables flavour Felix writes with. */
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
+    /** calico-nftables model: selector sets with Felix's interval flag, or plain hash sets. */
+    nftSelectorSets: z.enum(NFT_SELECTOR_SETS).default(DEFAULT_NFT_SELECTOR_SETS),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
     /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
@@ -92,6 +101,7 @@ export const scenarioSchema = z
     policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).optional(),
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
     iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
+    nftSelectorSets: z.enum(NFT_SELECTOR_SETS).optional(),
     endpointLockdownOnPolicyOverflow: z.boolean().optional(),
     measure: z.enum(['latency', 'enforce']).optional(),
     enforceRepetitions: int(1, 100).optional(),

@@ -151,7 +151,7 @@ export class LocalDataPlane {
   context(policies: NetworkPolicy[], inventory: Inventory): ModelContext {
     const nodeNames = new Set(this.topology.nodes.map((n) => n.name));
     const endpoints = resolveEndpoints(inventory, policies).filter((e) => nodeNames.has(e.pod.node));
-    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.topology, inventory, endpoints, settings: this.settings };
+    return { runner: this.runner, cleanupRunner: this.cleanupRunner, topology: this.topology, inventory, endpoints, settings: this.settings, progress: this.opts.progress };
   }
 
   /** The model's full install of a policy state; a model without a policy engine accepts and ignores it. */

@@ -1,15 +1,18 @@
 // What a CNI data-plane model of the local backend is, and what it is handed. The models import this file and
 // nothing of the registry (models.ts), which imports the models: the dependency runs one way.
-import type { CniName, IptablesBackendName } from '../../config/schema.js';
-import { DEFAULT_IPTABLES_BACKEND, DEFAULT_POLICY_MAP_CAPACITY } from '../../config/schema.js';
+import type { CniName, IptablesBackendName, NftSelectorSets } from '../../config/schema.js';
+import { DEFAULT_IPTABLES_BACKEND, DEFAULT_NFT_SELECTOR_SETS, DEFAULT_POLICY_MAP_CAPACITY } from '../../config/schema.js';
 import type { Runner } from '../../exec/runner.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
+import type { Progress } from '../types.js';
 import type { Attachment, Topology } from './topology.js';
 
 /** Every setting a run can give a model; each model declares the part it reads (FelixIptablesSettings, CiliumSettings). */
 export interface ModelSettings {
   /** Felix-iptables models (calico, canal): which iptables binaries write the rules. */
   iptablesBackend: IptablesBackendName;
+  /** calico-nftables: selector sets declared with Felix's interval flag, or as plain hash sets. */
+  nftSelectorSets: NftSelectorSets;
   /** Cilium: policy-map entries per endpoint (bpf.policyMapMax). */
   policyMapCapacity: number;
   /** Cilium: an endpoint whose policy map overflows denies all its traffic instead of keeping a stale policy. */
@@ -20,6 +23,7 @@ export interface ModelSettings {
 export function modelSettings(from: Partial<ModelSettings> = {}): ModelSettings {
   return {
     iptablesBackend: from.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND,
+    nftSelectorSets: from.nftSelectorSets ?? DEFAULT_NFT_SELECTOR_SETS,
     policyMapCapacity: from.policyMapCapacity ?? DEFAULT_POLICY_MAP_CAPACITY,
     endpointLockdownOnPolicyOverflow: from.endpointLockdownOnPolicyOverflow ?? false,
   };
@@ -34,6 +38,8 @@ export interface ModelContext<S = ModelSettings> {
   /** Policies resolved per pod of the inventory that runs on a node of the topology. */
   endpoints: EndpointPolicy[];
   settings: S;
+  /** Steps of a long install or update (writes that take seconds to minutes), when the caller reports them. */
+  progress?: Progress;
 }
 
 export type ModelState = Record<string, number | string | boolean>;

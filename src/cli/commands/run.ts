@@ -20,6 +20,7 @@ const runFlags = (): FlagList => [
   ...MEASUREMENT_SETTINGS,
   new Option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)'),
   'iptablesBackend',
+  'nftSelectorSets',
   'endpointLockdownOnPolicyOverflow',
   new Option('--scenario <file>', 'YAML scenario; flags given on the command line override it'),
   outputOption('--out <dir>', 'results directory (default results)', 'dir'),
