@@ -234,13 +234,18 @@ describe('compileCalicoNode (Felix v3.30.3 layout)', () => {
     expect(() => compileCalicoNode('n0', [endpoint(server, [allowFrom('bad', [{ kind: 'cidr', cidr: '10.0.0.300/8', except: [] }])])], ifaceOf)).toThrow(/not an IPv4 address/);
   });
 
-  it('creates ipsets as Felix does: hash:net, maxelem 1048576, no hash size', () => {
-    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('a', [pods(client)]), allowFrom('none', [pods()])])], ifaceOf);
+  it('creates ipsets as Felix does: hash:net, maxelem 1048576, no hash size; each set then its members, one COMMIT', () => {
+    const out = compileCalicoNode('n0', [endpoint(server, [allowFrom('a', [pods(client)]), allowFrom('none', [pods()]), allowFrom('b', [pods(server, client)])])], ifaceOf);
     const lines = out.ipsetRestore.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('create'))).toHaveLength(2);
+    // felix/ipsets/ipsets.go writeUpdates: a set's members follow its create, before the next set's create
+    const kinds = lines.map((l) => l.split(' ')[0]);
+    expect(kinds.at(-1)).toBe('COMMIT');
+    const setOf = (l: string) => l.split(' ')[1];
+    for (let i = 1; i < lines.length - 1; i++) if (kinds[i] === 'add') expect(setOf(lines[i]!)).toBe(setOf(lines[i - 1]!));
+    expect(kinds.filter((k) => k === 'create')).toHaveLength(3);
     for (const l of lines.filter((x) => x.startsWith('create'))) expect(l).toMatch(/^create cali40s:[\w-]{23} hash:net family inet maxelem 1048576$/);
-    expect(lines.filter((l) => l.startsWith('add'))).toEqual([expect.stringMatching(/^add cali40s:\S+ 10\.244\.0\.3\/32$/)]);
-    expect(out.counts.ipsetMembers).toBe(1);
+    expect(lines.filter((l) => l.startsWith('add'))).toHaveLength(3);
+    expect(out.counts.ipsetMembers).toBe(3);
   });
 
   it('keeps names within the kernel limits and rejects bad interface names', () => {
@@ -301,18 +306,18 @@ describe('diffCalico: only what changed is written', () => {
     expect(first.changed.chainsWritten).toBe(base.counts.chains);
     expect(first.changed.setsCreated).toBe(base.counts.ipsets);
     const again = diffCalico(viewOf(base), base);
-    expect(again).toEqual({ ipsetRestore: '', iptablesRestore: '', destroySets: [], changed: expect.objectContaining({ chainsWritten: 0, rulesWritten: 0, setMembersAdded: 0 }) });
-    expect(planCalicoDelta('cb-x-n0', 'n0', again)).toEqual([]);
+    expect(again).toEqual({ ipsetRestore: '', iptablesRestore: '', destroySets: [], setMatchesWritten: 0, changed: expect.objectContaining({ chainsWritten: 0, rulesWritten: 0, setMembersAdded: 0 }) });
+    expect(planCalicoDelta('cb-x-n0', base, again)).toEqual([]);
   });
 
   it('a peer joining a selector is one ipset member add, no chain written', () => {
     const next = compileCalicoNode('n0', [endpoint(server, fillers(8, [p1]).map((p, i) => (i === 3 ? { ...p, rules: [{ ...p.rules[0]!, peers: [pods(p1, p2)] }] } : p))), endpoint(client)], ifaceOf);
     const d = diffCalico(viewOf(base), next);
     expect(d.iptablesRestore).toBe('');
-    expect(d.ipsetRestore).toMatch(/^add cali40s:\S+ 10\.245\.0\.2\/32\n$/);
+    expect(d.ipsetRestore).toMatch(/^add cali40s:\S+ 10\.245\.0\.2\/32\nCOMMIT\n$/);
     expect(d.changed).toMatchObject({ chainsWritten: 0, setMembersAdded: 1, setMembersDeleted: 0, setsCreated: 0 });
     const back = diffCalico(viewOf(next), base);
-    expect(back.ipsetRestore).toMatch(/^del cali40s:\S+ 10\.245\.0\.2\/32 --exist\n$/);
+    expect(back.ipsetRestore).toMatch(/^del cali40s:\S+ 10\.245\.0\.2\/32 --exist\nCOMMIT\n$/);
   });
 
   it('an added policy writes its chain, the group and the endpoint chain only; a removed one deletes its chain and set', () => {
@@ -373,7 +378,14 @@ describe('diffCalico: only what changed is written', () => {
       return argv.includes('iptables-nft-save') ? { stdout: save } : argv.includes('list') ? { stdout: 'cali40s:a\n' } : { stdout: '' };
     });
     const r = await installCalicoRules(runner, 'cb-x-n0', base);
-    expect(inputs.map((i) => i.argv.slice(4))).toEqual([['iptables-nft-save'], ['ipset', 'list', '-n'], ['ipset', 'restore'], ['iptables-nft-restore', '--noflush'], ['ipset', 'destroy', 'cali40s:a']]);
+    // felix/iptables/table.go's restore arguments: --noflush --verbose, and the xtables lock waited for
+    expect(inputs.map((i) => i.argv.slice(4))).toEqual([
+      ['iptables-nft-save'],
+      ['ipset', 'list', '-n'],
+      ['ipset', 'restore'],
+      ['iptables-nft-restore', '--noflush', '--verbose', '--wait', '10', '--wait-interval', '50000'],
+      ['ipset', 'destroy', 'cali40s:a'],
+    ]);
     expect(r.changed.chainsDeleted).toBe(1);
   });
 });

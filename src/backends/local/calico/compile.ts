@@ -86,11 +86,11 @@ export function renderTables(tables: readonly CompiledTable[], withHooks: boolea
   return lines.join('\n');
 }
 
+/** `ipset restore` input on a clean node, as felix/ipsets/ipsets.go writes it: each set's create, then its members; COMMIT. */
 export function renderIpsets(sets: ReadonlyMap<string, readonly string[]>): string {
   const lines: string[] = [];
-  for (const name of [...sets.keys()].sort()) lines.push(ipsetCreateLine(name));
-  for (const name of [...sets.keys()].sort()) for (const m of sets.get(name)!) lines.push(`add ${name} ${m}`);
-  lines.push('');
+  for (const name of [...sets.keys()].sort()) lines.push(ipsetCreateLine(name), ...sets.get(name)!.map((m) => `add ${name} ${m}`));
+  lines.push('COMMIT', '');
   return lines.join('\n');
 }
 

@@ -4,6 +4,8 @@
 // The diff is pure (diffCalico); installCalicoRules/readCalico* are the thin parts that talk to a Runner.
 import { DEFAULT_IPTABLES_BACKEND, IPTABLES_BACKENDS, type IptablesBackendName } from '../../../config/schema.js';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
+import type { Progress } from '../../types.js';
+import { runWrite, writeTimeoutMs } from './agent-write.js';
 import { CHAIN_FORWARD, CHAIN_PREROUTING, TABLES, ipsetCreateLine, type CalicoNodeRules, type CompiledTable, type TableName } from './compile.js';
 
 /**
@@ -63,6 +65,8 @@ export interface CalicoDelta {
   /** Sets to destroy after the iptables commit stopped referencing them. */
   destroySets: string[];
   changed: CalicoChangeCounts;
+  /** Rules written that match an ipset: each one a get-by-name among all sets when the kernel checks the rule. */
+  setMatchesWritten: number;
 }
 
 const sameLines = (a: readonly string[] | null | undefined, b: readonly string[]): boolean =>
@@ -74,6 +78,7 @@ const sameLines = (a: readonly string[] | null | undefined, b: readonly string[]
  * the chains that referenced them were rewritten. Set members are added and deleted one by one.
  */
 export function diffCalico(current: CalicoDataplaneView, next: CalicoNodeRules): CalicoDelta {
+  let setMatchesWritten = 0;
   const changed: CalicoChangeCounts = { chainsWritten: 0, chainsDeleted: 0, rulesWritten: 0, setsCreated: 0, setsDestroyed: 0, setMembersAdded: 0, setMembersDeleted: 0 };
   const ipt: string[] = [];
   const byTable = new Map<TableName, CompiledTable>(next.tables.map((t) => [t.table, t]));
@@ -94,34 +99,34 @@ export function diffCalico(current: CalicoDataplaneView, next: CalicoNodeRules):
     changed.chainsWritten += write.length;
     changed.chainsDeleted += stale.length;
     changed.rulesWritten += write.reduce((a, [, l]) => a + l.length, 0) + (hook ? want.hooks.length : 0);
+    for (const [, lines] of write) for (const l of lines) if (l.includes('--match-set')) setMatchesWritten++;
   }
 
-  const sets: string[] = [];
-  const adds: string[] = [];
+  // felix/ipsets/ipsets.go writeUpdates: per set, its create (when new), then its member dels and adds; one
+  // `ipset restore` session ending in COMMIT.
+  const ipsetLines: string[] = [];
   for (const [name, members] of next.ipsets) {
     const had = current.ipsets.get(name);
     if (had === undefined) {
-      sets.push(ipsetCreateLine(name));
+      ipsetLines.push(ipsetCreateLine(name), ...members.map((m) => `add ${name} ${m}`));
       changed.setsCreated++;
-      for (const m of members) adds.push(`add ${name} ${m}`);
       changed.setMembersAdded += members.length;
     } else if (had === null) {
-      // Present with unknown members: start it over.
-      sets.push(`${ipsetCreateLine(name)} -exist`, `flush ${name}`);
-      for (const m of members) adds.push(`add ${name} ${m}`);
+      // Present with unknown members (read back from the kernel): start it over.
+      ipsetLines.push(`${ipsetCreateLine(name)} -exist`, `flush ${name}`, ...members.map((m) => `add ${name} ${m}`));
       changed.setMembersAdded += members.length;
     } else {
       const old = new Set(had);
       const now = new Set(members);
       for (const m of had) {
         if (!now.has(m)) {
-          adds.push(`del ${name} ${m} --exist`);
+          ipsetLines.push(`del ${name} ${m} --exist`);
           changed.setMembersDeleted++;
         }
       }
       for (const m of members) {
         if (!old.has(m)) {
-          adds.push(`add ${name} ${m}`);
+          ipsetLines.push(`add ${name} ${m}`);
           changed.setMembersAdded++;
         }
       }
@@ -129,47 +134,64 @@ export function diffCalico(current: CalicoDataplaneView, next: CalicoNodeRules):
   }
   const destroySets = [...current.ipsets.keys()].filter((s) => !next.ipsets.has(s)).sort();
   changed.setsDestroyed = destroySets.length;
-  const ipsetLines = [...sets, ...adds];
   return {
-    ipsetRestore: ipsetLines.length ? `${ipsetLines.join('\n')}\n` : '',
+    ipsetRestore: ipsetLines.length ? `${ipsetLines.join('\n')}\nCOMMIT\n` : '',
     iptablesRestore: ipt.length ? `${ipt.join('\n')}\n` : '',
     destroySets,
     changed,
+    setMatchesWritten,
   };
 }
 
 export interface CalicoInstallOptions {
   iptablesBackend?: IptablesBackend;
+  /** Overrides the timeouts sized to each write's work (agent-write.ts). */
   timeoutMs?: number;
+  /** Reports writes that run for more than a few seconds. */
+  progress?: Progress;
 }
 
-/** Commands applying a delta in `nodeNetns`; empty when nothing changes. */
-export function planCalicoDelta(nodeNetns: string, node: string, delta: CalicoDelta, opts: CalicoInstallOptions = {}): CommandSpec[] {
+/** felix/iptables/table.go execIptablesRestore: --noflush --verbose, and the xtables lock waited for 10 s in 50 ms probes. */
+export const IPTABLES_RESTORE_ARGS = ['--noflush', '--verbose', '--wait', '10', '--wait-interval', '50000'] as const;
+
+const lineCount = (text: string): number => {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+};
+
+/**
+ * Commands applying a delta in `nodeNetns` (node `rules`, the state after it); empty when nothing changes. Each
+ * write's timeout is sized to its work: the kernel looks every ipset line's set up by name among all sets, and
+ * iptables-nft-restore files the chain of every command into a sorted list of the chains named so far.
+ */
+export function planCalicoDelta(nodeNetns: string, rules: CalicoNodeRules, delta: CalicoDelta, opts: CalicoInstallOptions = {}): CommandSpec[] {
   const { restore } = iptablesBinaries(opts.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND);
-  // Generous: iptables-nft restores 10000 policies in seconds on a quiet machine, minutes on a loaded 2-CPU one.
-  const timeoutMs = opts.timeoutMs ?? 600_000;
   const plan: CommandSpec[] = [];
   const c = delta.changed;
+  const sets = rules.ipsets.size;
   if (delta.ipsetRestore) {
+    const lines = lineCount(delta.ipsetRestore);
     plan.push({
       argv: ['ipset', 'restore'],
       netns: nodeNetns,
       input: delta.ipsetRestore,
-      timeoutMs,
-      purpose: `Calico-model ipsets on ${node} (+${c.setsCreated} sets, +${c.setMembersAdded}/-${c.setMembersDeleted} members)`,
+      timeoutMs: opts.timeoutMs ?? writeTimeoutMs({ lines, nameComparisons: lines * sets }),
+      purpose: `Calico-model ipsets on ${rules.node} (+${c.setsCreated} sets, +${c.setMembersAdded}/-${c.setMembersDeleted} members)`,
     });
   }
   if (delta.iptablesRestore) {
+    const commands = c.rulesWritten + c.chainsWritten + c.chainsDeleted;
     plan.push({
-      argv: [restore, '--noflush'],
+      argv: [restore, ...IPTABLES_RESTORE_ARGS],
       netns: nodeNetns,
       input: delta.iptablesRestore,
-      timeoutMs,
-      purpose: `Calico-model chains on ${node} (${c.chainsWritten} chains, ${c.rulesWritten} rules written; ${c.chainsDeleted} deleted)`,
+      timeoutMs: opts.timeoutMs ?? writeTimeoutMs({ lines: commands, nameComparisons: commands * (c.chainsWritten + c.chainsDeleted) + delta.setMatchesWritten * sets }),
+      purpose: `Calico-model chains on ${rules.node} (${c.chainsWritten} chains, ${c.rulesWritten} rules written; ${c.chainsDeleted} deleted)`,
     });
   }
   for (const set of delta.destroySets) {
-    plan.push({ argv: ['ipset', 'destroy', set], netns: nodeNetns, timeoutMs, allowFailure: true, purpose: `remove unused Calico-model ipset ${set}` });
+    plan.push({ argv: ['ipset', 'destroy', set], netns: nodeNetns, timeoutMs: opts.timeoutMs, allowFailure: true, purpose: `remove unused Calico-model ipset ${set}` });
   }
   return plan;
 }
@@ -227,8 +249,8 @@ export async function installCalicoRules(
   const delta = diffCalico(current, rules);
   let iptablesRestoreMs = 0;
   let ipsetRestoreMs = 0;
-  for (const spec of planCalicoDelta(nodeNetns, rules.node, delta, opts)) {
-    const r = await runner.run(spec);
+  for (const spec of planCalicoDelta(nodeNetns, rules, delta, opts)) {
+    const r = spec.input ? await runWrite(runner, spec, opts.progress, spec.purpose!) : await runner.run(spec);
     if (spec.argv[0]!.startsWith('iptables')) iptablesRestoreMs = r.durationMs;
     else if (spec.argv[1] === 'restore') ipsetRestoreMs = r.durationMs;
   }

@@ -2,6 +2,7 @@
 // compiled from the resolved policy set in Felix v3.30.3's layout. install() writes what the node lacks;
 // update() diffs against what this model installed on the same topology and writes only the changes, as Felix
 // does (changed chains in one iptables-restore --noflush, ipset member adds/dels).
+import { BenchError } from '../../../errors.js';
 import type { LocalModel, ModelContext, ModelSettings, ModelState, ModelUpdateReport } from '../types.js';
 import { hostInterfaceOf, type Attachment, type Topology } from '../topology.js';
 import { FELIX_LAYOUT_VERSION, compileCalicoNode, type CalicoNodeRules } from './compile.js';
@@ -66,9 +67,9 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel<FelixIptab
     const ifaceOf = hostInterfaceOf(ctx.topology);
     const backend = ctx.settings.iptablesBackend;
     const before = installed.get(ctx.topology.runId);
-    if (mode === 'update' && !before) throw new Error(`${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
+    if (mode === 'update' && !before) throw new BenchError('internal', `${spec.cni} model: update() before install() on topology ${ctx.topology.runId}; install the policy set first`);
     if (mode === 'update' && before!.backend !== backend) {
-      throw new Error(`${spec.cni} model: installed with iptables-${before!.backend}, asked to update with iptables-${backend}; reinstall instead`);
+      throw new BenchError('usage', `${spec.cni} model: installed with iptables-${before!.backend}, asked to update with iptables-${backend}; install again with --iptables-backend ${backend} instead`);
     }
     const changed: CalicoChangeCounts = { chainsWritten: 0, chainsDeleted: 0, rulesWritten: 0, setsCreated: 0, setsDestroyed: 0, setMembersAdded: 0, setMembersDeleted: 0 };
     const timing = { compileMs: 0, iptablesRestoreMs: 0, ipsetRestoreMs: 0 };
@@ -83,6 +84,7 @@ export function felixIptablesModel(spec: CalicoModelSpec): LocalModel<FelixIptab
       const previous = mode === 'update' ? before!.nodes.get(node.name) : undefined;
       const r = await installCalicoRules(ctx.runner, node.netns, compiled, {
         iptablesBackend: backend,
+        progress: ctx.progress,
         // install reads what the node holds (it may be another case's rules); update trusts what it wrote.
         current: mode === 'update' ? (previous ? viewOf(previous) : undefined) : undefined,
       });

@@ -1,0 +1,75 @@
+// One write of a Felix-style agent to the kernel (ipset restore, iptables-restore, nft -f), as the Calico-family
+// models run it: with a timeout sized to the work rather than a blanket one, and with progress on the caller's
+// step line while a write runs longer than a few seconds (at 50000 policies one write takes minutes).
+//
+// Where the time of a large write goes, measured on this 2-vCPU VM (perf, see the README's "Install time"):
+// the kernel finds ipsets and nft sets by name in a list (ip_set_create/ip_set_ad, xt_set's get-by-name for every
+// `--match-set` rule, nf_tables' nft_set_lookup for every set, rule and element), iptables-nft-restore inserts the
+// chain named by each command into a sorted list (nft-cache.c cache_chain_list_insert), and an interval set's
+// element insert yields the CPU (nft_rbtree_insert's cond_resched). So each write costs about (commands ×
+// names) plus, for interval sets, a yield per element — quadratic in the policy count, and what Felix pays too,
+// since it runs the same binaries with the same input.
+import type { CommandResult, CommandSpec, Runner } from '../../../exec/runner.js';
+import type { Progress } from '../../types.js';
+
+/** Per name comparison the kernel or the restore tool makes, ms (calibrated: see writeCost callers). */
+const MS_PER_NAME_COMPARISON = 3.5e-5;
+/** Per element of an interval set: its insert yields the CPU, a scheduler slice on a busy machine, ms. */
+const MS_PER_INTERVAL_ELEMENT = 8;
+/** Per line of input, ms (parsing, netlink messages). */
+const MS_PER_LINE = 0.05;
+/** A timeout is this many times the expected time: a loaded machine still finishes, a hung command is caught. */
+const TIMEOUT_FACTOR = 10;
+const MIN_TIMEOUT_MS = 120_000;
+
+/** The work of one write: what the cost model counts. */
+export interface WriteWork {
+  /** Input lines (commands). */
+  lines: number;
+  /** Name comparisons the kernel or the tool makes looking names up in lists (e.g. rules × chains). */
+  nameComparisons: number;
+  /** Elements written into interval sets. */
+  intervalElements?: number;
+}
+
+/** What a write is expected to take on a loaded 2-vCPU machine, ms. */
+export function expectedWriteMs(w: WriteWork): number {
+  return w.lines * MS_PER_LINE + w.nameComparisons * MS_PER_NAME_COMPARISON + (w.intervalElements ?? 0) * MS_PER_INTERVAL_ELEMENT;
+}
+
+/** The timeout of a write: TIMEOUT_FACTOR × the expected time, at least MIN_TIMEOUT_MS. */
+export function writeTimeoutMs(w: WriteWork): number {
+  return Math.max(MIN_TIMEOUT_MS, Math.ceil(TIMEOUT_FACTOR * expectedWriteMs(w)));
+}
+
+/** When a running write is first reported, and how often after that. */
+const FIRST_NOTICE_MS = 5_000;
+const NOTICE_EVERY_MS = 15_000;
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+
+/**
+ * Runs `spec` and, while it runs longer than FIRST_NOTICE_MS, reports `what` with the time so far every
+ * NOTICE_EVERY_MS on `progress`, and its duration when it ends. Short writes print nothing.
+ */
+export async function runWrite(runner: Runner, spec: CommandSpec, progress: Progress | undefined, what: string): Promise<CommandResult> {
+  if (!progress || runner.dryRun) return runner.run(spec);
+  const started = performance.now();
+  let noticed = false;
+  const notice = (): void => {
+    noticed = true;
+    progress.step(`${what}: running for ${seconds(performance.now() - started)}${spec.timeoutMs ? ` (timeout ${seconds(spec.timeoutMs)})` : ''}`);
+  };
+  let timer: NodeJS.Timeout | undefined = setTimeout(function tick() {
+    notice();
+    timer = setTimeout(tick, NOTICE_EVERY_MS);
+    timer.unref();
+  }, FIRST_NOTICE_MS);
+  timer.unref();
+  try {
+    return await runner.run(spec);
+  } finally {
+    clearTimeout(timer);
+    if (noticed) progress.step(`${what}: done in ${seconds(performance.now() - started)}`);
+  }
+}
