@@ -45,19 +45,30 @@ describe('Calico nftables model on the local kernel', () => {
       expect(listing).toContain(`comment "cni-bench run ${backend.plan.runId}`);
       expect(listing).toMatch(/chain filter-cali-gi-\S+ \{/);
       expect(listing).toContain('map filter-cali-to-wl-dispatch {');
+      // Felix's selector sets: interval sets (the kernel lists the flag back)
+      expect(listing).toMatch(/set cali40s-\S+ \{\s+type ipv4_addr\s+flags interval/);
+      expect(listing).toContain('jump filter-cali-cidr-block');
 
       const ctx = backend.modelContext!;
       const nodes = new Set(backend.plan.nodes.map((n) => n.name));
       const endpointsFor = (policies: typeof set.policies) => resolveEndpoints(ctx.inventory, policies).filter((e) => nodes.has(e.pod.node));
 
-      // Allow added: one small transaction on the server's node, no table rebuilt.
+      // Allow added, as Felix writes it on the server's node only: the new set in its own transaction, the table
+      // re-listed (install wrote it), then the table changed in place by rule handle; no table rebuilt.
       const before = runner.log.length;
       const added = await calicoNftablesModel.update!({ ...ctx, endpoints: endpointsFor(set.policies) });
       const writes = runner.log.slice(before).filter((c) => c.argv.includes('nft'));
-      expect(writes).toHaveLength(1);
-      expect(writes[0]!.argv.slice(0, 4)).toEqual(['ip', 'netns', 'exec', serverNode]);
-      expect(writes[0]!.input).not.toContain('delete table');
+      expect(writes.map((c) => c.argv.slice(3).join(' '))).toEqual([
+        `${serverNode} nft -f -`,
+        `${serverNode} nft --json list chains ip`,
+        `${serverNode} nft --json list table ip calico`,
+        `${serverNode} nft -f -`,
+      ]);
+      expect(writes[0]!.input).toMatch(/^add set ip calico cali40s-\S+ \{ type ipv4_addr ; flags interval ; \}$/m);
+      expect(writes[3]!.input).toMatch(/^replace rule ip calico filter-cali-tw-\S+ handle \d+ /m);
+      expect(writes[3]!.input).not.toContain('delete table');
       expect(added.changed).toMatchObject({ setsAdded: 1, chainsAdded: 2, chainsDeleted: 1, chainsRewritten: 1 });
+      expect(Number(added.state.nftListMs)).toBeGreaterThan(0);
       expect(await tryConnect(client.netns, server.ip, SERVER_PORT)).toBe('connected');
 
       // Allow removed: enforced again.

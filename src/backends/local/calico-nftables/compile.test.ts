@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
-import {
-  CHAIN_BASE_FORWARD,
-  MAP_TO_WL_DISPATCH,
-  NftCompileError,
-  compileNftNode,
-  endpointChainName,
-  policyChainName,
-  renderNodeInstall,
-  ruleHashes,
-  type NftNodePlan,
-} from './compile.js';
+import { CHAIN_BASE_FORWARD, CHAIN_FORWARD, MAP_TO_WL_DISPATCH, NftCompileError, compileNftNode, endpointChainName, policyChainName, type NftNodePlan } from './compile.js';
+import { renderChainDecl, renderSetDecl, ruleHashes } from './render.js';
 import { lengthLimitedId } from '../calico/felix.js';
 
 function pod(name: string, ip: string, node = 'n0', namespace = 'default'): PodInfo {
@@ -59,15 +50,31 @@ describe('Felix names', () => {
 describe('compileNftNode', () => {
   const plan = compileNftNode('n0', [endpoint(server, [allow('allow-client', [pods(client)])]), endpoint(client), endpoint(remote)], ifaceOf);
 
-  it('hooks forward once and accepts on the accept mark, then dispatches through verdict maps', () => {
+  it('hooks forward once and accepts on the accept mark (else sets it), then dispatches through verdict maps', () => {
     expect(plan.chains[0]!.name).toBe(CHAIN_BASE_FORWARD);
-    expect(plan.chains[0]!.hook).toEqual({ type: 'filter', hook: 'forward', priority: 0, policy: 'accept' });
-    expect(chain(plan, CHAIN_BASE_FORWARD)).toEqual(['counter jump filter-cali-FORWARD', 'meta mark & 0x10000 == 0x10000 counter accept']);
+    expect(plan.chains[0]!.hook).toEqual({ type: 'filter', hook: 'forward', priority: 0 });
+    expect(renderChainDecl(plan.chains[0]!)).toBe('add chain ip calico filter-FORWARD { type filter hook forward priority 0 ; }');
+    // StaticFilterForwardAppendRules: accept on the accept mark, then set it (appended after Felix's insert)
+    expect(chain(plan, CHAIN_BASE_FORWARD)).toEqual(['counter jump filter-cali-FORWARD', 'meta mark & 0x10000 == 0x10000 counter accept', 'counter meta mark set mark or 0x10000']);
+    expect(plan.chains[0]!.appendsFrom).toBe(1);
     expect(chain(plan, 'filter-cali-to-wl-dispatch')).toEqual(['oifname vmap @filter-cali-to-wl-dispatch', 'counter drop']);
     expect(plan.maps.find((m) => m.name === MAP_TO_WL_DISPATCH)!.elements).toEqual([
       ['cali00000client', 'goto filter-cali-tw-cali00000client'],
       ['cali00000server', 'goto filter-cali-tw-cali00000server'],
     ]);
+  });
+
+  it('filter-cali-FORWARD jumps as felix/rules/static.go StaticFilterForwardChains: host endpoints, workloads both ways, CIDR block', () => {
+    expect(chain(plan, CHAIN_FORWARD)).toEqual([
+      'counter meta mark set mark & 0xfff1ffff',
+      'meta mark & 0x10000 == 0 counter jump filter-cali-from-hep-forward',
+      'iifname "cali*" counter jump filter-cali-from-wl-dispatch',
+      'oifname "cali*" counter jump filter-cali-to-wl-dispatch',
+      'counter jump filter-cali-to-hep-forward',
+      'counter jump filter-cali-cidr-block',
+    ]);
+    // no host endpoints and no service CIDRs to block: the chains exist, empty, as Felix programs them
+    for (const c of ['filter-cali-from-hep-forward', 'filter-cali-to-hep-forward', 'filter-cali-cidr-block']) expect(chain(plan, c)).toEqual([]);
   });
 
   it('ignores endpoints on other nodes', () => {
@@ -165,17 +172,8 @@ describe('compileNftNode', () => {
     expect(ruleHashes({ ...c, name: 'b' })[0]).not.toBe(h1);
   });
 
-  it('renders one transaction that replaces the table, with the run id on it', () => {
-    const text = renderNodeInstall(plan, 'k3f9a');
-    const lines = text.trim().split('\n');
-    expect(lines.slice(0, 3)).toEqual(['add table ip calico', 'delete table ip calico', expect.stringContaining('comment "cni-bench run k3f9a')]);
-    // sets and maps declared before the chains that use them; map elements after the chains they name
-    const firstRule = lines.findIndex((l) => l.startsWith('add rule'));
-    expect(lines.findIndex((l) => l.startsWith('add set'))).toBeLessThan(firstRule);
-    expect(lines.findLastIndex((l) => l.startsWith('add chain'))).toBeLessThan(firstRule);
-    expect(lines.at(-1)).toMatch(/^add element ip calico filter-cali-to-wl-dispatch \{ "cali\w+" : goto filter-cali-tw-/);
-    expect(text).toMatch(/add rule ip calico filter-cali-FORWARD .* comment "cali:[A-Za-z0-9_-]{16};"/);
-    expect(text).not.toContain('flags interval');
-    expect(renderNodeInstall(plan, 'k3f9a', { interval: true })).toContain('{ type ipv4_addr; flags interval; }');
+  it("declares selector sets as Felix's NFTablesSet does: ipv4_addr with the interval flag, or plain hash sets", () => {
+    expect(renderSetDecl(plan.sets[0]!, 'interval')).toBe(`add set ip calico ${plan.sets[0]!.name} { type ipv4_addr ; flags interval ; }`);
+    expect(renderSetDecl(plan.sets[0]!, 'hash')).toBe(`add set ip calico ${plan.sets[0]!.name} { type ipv4_addr ; }`);
   });
 });

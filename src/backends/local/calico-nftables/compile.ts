@@ -1,256 +1,47 @@
-// Calico nftables data plane model: renders one node's `calico` nft table from the resolved endpoint policies,
+// Calico nftables data plane model: compiles one node's `calico` nft table from the resolved endpoint policies,
 // laid out as Felix v3.30's nftables mode lays it out (felix/nftables + felix/rules with NFTables: true):
 //
-//   filter-FORWARD (hook forward) ─► filter-cali-FORWARD ─► filter-cali-from-wl-dispatch ─vmap goto─► filter-cali-fw-<iface>
+//   filter-FORWARD (hook forward) ─► filter-cali-FORWARD ─► filter-cali-from-hep-forward (empty: no host endpoints)
+//                                                       ─► filter-cali-from-wl-dispatch ─vmap goto─► filter-cali-fw-<iface>
 //                                                       ─► filter-cali-to-wl-dispatch   ─vmap goto─► filter-cali-tw-<iface>
+//                                                       ─► filter-cali-to-hep-forward, filter-cali-cidr-block (empty)
 //   filter-cali-tw-<iface> ─► filter-cali-gi-<group> (policies sharing a selector) ─► filter-cali-pi-<tier>/<policy> …
-//   filter-FORWARD: accept if the accept mark (0x10000) is set
+//   filter-FORWARD: accept if the accept mark (0x10000) is set, else set it
 //
 // One table per node (`ip calico`); every chain carries its Felix layer prefix `filter-`; selectors become nft sets
-// (`cali40s-<id>`, type ipv4_addr; Felix adds the interval flag, see renderSetDecl); dispatch is one
+// (`cali40s-<id>`, ipv4_addr, with Felix's interval flag unless the run asks for hash sets); dispatch is one
 // `ifname : verdict` map per direction; every rule with an action carries `counter` and a `cali:<hash>;` comment.
-// Pure: returns the plan as data; nft.ts renders it as `nft -f` text.
-import { createHash } from 'node:crypto';
-import type { EndpointDirection, EndpointPolicy, PodInfo, ResolvedPolicy } from '../../../policy/types.js';
-import { TIER, WORKLOAD_IFACE_PREFIX, calicoPolicyName, chainedRuleHashes, felixRules, lengthLimitedId, localWorkloads, peerSetName, podProfiles, policyGroupUid, splitPortRanges, type FelixRule, type PortRange } from '../calico/felix.js';
-import { BenchError } from '../../../errors.js';
+// Pure: returns the plan as data (layout.ts); render.ts writes it as `nft -f` text, apply.ts as Felix's writes.
+import type { EndpointDirection, EndpointPolicy, PodInfo } from '../../../policy/types.js';
+import { WORKLOAD_IFACE_PREFIX, localWorkloads, podProfiles } from '../calico/felix.js';
+import {
+  MARK_ACCEPT,
+  MARK_ALL,
+  MARK_PASS,
+  MAX_NAME,
+  VXLAN_PORT,
+  NftCompileError,
+  RETURN_STRIDE,
+  b64,
+  clearMark,
+  endpointChainName,
+  fail,
+  groupChainName,
+  layered,
+  markClear,
+  markNotClear,
+  markSet,
+  profileChainName,
+  rule,
+  setMark,
+  type NftChain,
+  type NftMap,
+  type NftNodePlan,
+  type NftRule,
+} from './layout.js';
+import { PolicyChains, SetTable } from './policy-rules.js';
 
-export const FELIX_VERSION = 'v3.30.7';
-export const TABLE_FAMILY = 'ip';
-/** Felix's one root table (int_dataplane.go: nftables.NewTable("calico", 4, …)). */
-export const TABLE_NAME = 'calico';
-export const LAYER = 'filter';
-/** knftables.NameLengthMax, Felix's nftables.MaxChainNameLength in v3.30. */
-export const MAX_NAME = 256;
-/** iptables' limit, which Felix still uses to size policy-group ids. */
-const IPTABLES_MAX_CHAIN = 28;
-export const MAX_COMMENT = 128;
-
-/** Felix's default mark allocation from IptablesMarkMask 0xffff0000. */
-export const MARK_ACCEPT = 0x10000;
-export const MARK_PASS = 0x20000;
-export const MARK_SCRATCH0 = 0x40000;
-export const MARK_SCRATCH1 = 0x80000;
-const MARK_ALL = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRATCH1;
-/** Felix's policy-group chains drop a "return on verdict" rule every this many jumps (endpoints.go). */
-export const RETURN_STRIDE = 5;
-/** Felix's default VXLAN port: encapsulated packets from workloads are dropped (AllowVXLANPacketsFromWorkloads=false). */
-const VXLAN_PORT = 4789;
-const RULE_HASH_PREFIX = 'cali:';
-
-export class NftCompileError extends BenchError {
-  constructor(message: string) {
-    super('internal', message);
-  }
-}
-
-// ---- plan as data ----
-
-export interface NftRule {
-  /** Match and action as nft syntax (no comment). */
-  body: string;
-  /** Felix's comments for the rule (joined after the `cali:<hash>;` id). */
-  comments: string[];
-  /** Chain this rule jumps to (not goto): what a packet that does not match anything walks into. */
-  jump?: string;
-}
-
-export interface NftChain {
-  name: string;
-  rules: NftRule[];
-  /** Base chain: hooked into netfilter. */
-  hook?: { type: 'filter'; hook: 'forward'; priority: number; policy: 'accept' };
-}
-
-export interface NftSet {
-  name: string;
-  /** Members, sorted: IPv4 addresses (hash:net sets hold /32s as plain addresses). */
-  elements: string[];
-}
-
-export interface NftMap {
-  name: string;
-  /** interface name → verdict ("goto <chain>"), sorted by key. */
-  elements: Array<[string, string]>;
-}
-
-export interface NftNodeCounts {
-  rules: number;
-  chains: number;
-  sets: number;
-  setElements: number;
-  mapElements: number;
-  /** Rules walked per policy by a new connection that no policy before the allowing one matches (max over endpoints). */
-  rulesTraversedPerPolicy: number;
-  /** Policies on the most-loaded endpoint direction. */
-  maxPoliciesPerEndpoint: number;
-}
-
-export interface NftNodePlan {
-  node: string;
-  /** Chains in declaration order (base chain first). */
-  chains: NftChain[];
-  sets: NftSet[];
-  maps: NftMap[];
-  counts: NftNodeCounts;
-}
-
-// ---- names ----
-
-const b64 = (text: string): string => createHash('sha256').update(text).digest('base64url');
-const fail = (message: string): Error => new NftCompileError(message);
-
-/** The table layer prefix Felix puts on every chain and map of the filter "table". */
-export const layered = (name: string): string => `${LAYER}-${name}`;
-
-/** Felix v3.30's human-readable policy chain name for a Kubernetes NetworkPolicy: tier/namespace/knp.default.<name>. */
-export function policyChainName(direction: 'ingress' | 'egress', policyId: string): string {
-  return layered(lengthLimitedId(direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `${TIER}/${calicoPolicyName(policyId)}`, MAX_NAME));
-}
-
-export function endpointChainName(direction: 'ingress' | 'egress', iface: string): string {
-  return layered(lengthLimitedId(direction === 'ingress' ? 'cali-tw-' : 'cali-fw-', iface, MAX_NAME));
-}
-
-function profileChainName(direction: 'ingress' | 'egress', profile: string): string {
-  return layered(lengthLimitedId(direction === 'ingress' ? 'cali-pri-' : 'cali-pro-', profile, MAX_NAME));
-}
-
-/** PolicyGroup.UniqueID, 20 characters; the model hashes with sha224 over its chain names (Felix: sha3-224 over policy names). */
-function groupChainName(direction: 'ingress' | 'egress', selector: string, chains: string[]): string {
-  const prefix = direction === 'ingress' ? 'cali-gi-' : 'cali-go-';
-  return layered(prefix + policyGroupUid(direction, selector, chains, 'sha224').slice(0, IPTABLES_MAX_CHAIN - prefix.length));
-}
-
-/**
- * Felix names a selector's IP set `cali40s:<hash of the selector>` (":" legalized to "-" for nft). The resolved
- * input carries no selector text, so the model keys each set by the policy peer it came from: stable while its
- * members change, so a pod joining a selector is an element add, as in Felix.
- */
-export function selectorSetName(policyId: string, direction: string, rule: number, peer: number): string {
-  return peerSetName('cali40s-', `${policyId}|${direction}|${rule}|${peer}`, 22);
-}
-
-// ---- nft fragments (felix/nftables match_builder.go and actions.go) ----
-
-const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
-const inv = (n: number): string => hex(~n >>> 0);
-const markClear = (m: number): string => `meta mark & ${hex(m)} == 0`;
-const markNotClear = (m: number): string => `meta mark & ${hex(m)} != 0`;
-const markSet = (m: number): string => `meta mark & ${hex(m)} == ${hex(m)}`;
-const setMark = (m: number): string => `meta mark set mark or ${hex(m)}`;
-const clearMark = (m: number): string => `meta mark set mark & ${inv(m)}`;
-const setMaskedMark = (m: number, mask: number): string => `meta mark set mark & ${inv(mask)} ^ ${hex(m)}`;
-
-function rule(match: string, action: string | undefined, comments: string[] = [], jump?: string): NftRule {
-  // renderer.go: every rule with an action counts; an empty rule becomes "continue".
-  const body = [match, action === undefined ? '' : `counter ${action}`].filter(Boolean).join(' ');
-  return { body: body || 'continue', comments, jump };
-}
-
-type Range = PortRange;
-
-/** nft writes a /32 as the bare address. */
-const bare = (net: string): string => (net.endsWith('/32') ? net.slice(0, -3) : net);
-
-const portSet = (rs: Range[]): string => `{ ${rs.map((r) => (r[0] === r[1] ? String(r[0]) : `${r[0]}-${r[1]}`)).join(', ')} }`;
-
-/** Collects the selector sets of one node. */
-class SetTable {
-  readonly byName = new Map<string, string[]>();
-  add(name: string, nets: readonly string[]): string {
-    if (!this.byName.has(name)) this.byName.set(name, [...new Set(nets.map(bare))].sort());
-    return name;
-  }
-}
-
-/**
- * One Calico rule (one peer, one protocol) as Felix's ProtoRuleToIptablesRules renders it: match blocks on the
- * scratch marks where one rule cannot hold the match (more than 15 port slots, an ipBlock with excepts), then the
- * main rule setting the accept mark, then "return if accepted".
- */
-function renderCalicoRule(
-  proto: string,
-  ranges: Range[] | null,
-  peer: { kind: 'any' } | { kind: 'set'; name: string } | { kind: 'net'; net: string; except: string[] },
-  dir: 'saddr' | 'daddr',
-): NftRule[] {
-  const blocks: NftRule[] = [];
-  let usingBlocks = false;
-  let firstPositiveDone = false;
-  const initial = (bits: number): void => {
-    if (usingBlocks) return;
-    blocks.push(rule('', setMaskedMark(bits, MARK_SCRATCH0 | MARK_SCRATCH1)));
-    usingBlocks = true;
-  };
-  const protoMatch = proto ? `meta l4proto ${proto}` : '';
-  let mainPorts = ranges;
-  const splits = ranges ? splitPortRanges(ranges) : [];
-  if (splits.length > 1) {
-    initial(0);
-    const mark = firstPositiveDone ? MARK_SCRATCH1 : MARK_SCRATCH0;
-    for (const s of splits) blocks.push(rule(`${protoMatch} ${proto} dport ${portSet(s)}`.trim(), setMark(mark)));
-    firstPositiveDone = true;
-    mainPorts = null;
-  }
-  let netMatch = '';
-  if (peer.kind === 'set') netMatch = `ip ${dir} @${peer.name}`;
-  if (peer.kind === 'net') {
-    netMatch = `ip ${dir} ${peer.net}`;
-    if (peer.except.length > 0) {
-      // One positive and some negated CIDRs cannot share a rule: a negated block clears the "all blocks" bit.
-      initial(MARK_SCRATCH0);
-      for (const e of peer.except) blocks.push(rule(`ip ${dir} ${e}`, clearMark(MARK_SCRATCH0)));
-    }
-  }
-  const parts = [protoMatch, netMatch, mainPorts ? `${proto} dport ${portSet(mainPorts)}` : '', usingBlocks ? markSet(MARK_SCRATCH0) : ''];
-  return [...blocks, rule(parts.filter(Boolean).join(' '), setMark(MARK_ACCEPT)), rule(markSet(MARK_ACCEPT), 'return')];
-}
-
-function renderPolicyChain(policy: ResolvedPolicy, direction: 'ingress' | 'egress', sets: SetTable): NftRule[] {
-  const dir = direction === 'ingress' ? 'saddr' : 'daddr';
-  // The model keeps each distinct port range where libcalico-go's SimplifyPorts would merge adjacent ones.
-  const out: NftRule[] = felixRules(policy, direction, fail, 'dedupe').flatMap((r: FelixRule) => {
-    const peer = r.peer;
-    const nftPeer =
-      peer.kind === 'any'
-        ? peer
-        : peer.kind === 'set'
-          ? { kind: 'set' as const, name: sets.add(selectorSetName(policy.policy, direction, peer.rule, peer.peer), peer.nets) }
-          : { kind: 'net' as const, net: bare(peer.net), except: peer.except.map(bare) };
-    return renderCalicoRule(r.protocol ?? '', r.ranges ?? null, nftPeer, dir);
-  });
-  // ProtoRulesToIptablesRules: trailing returns are no-ops and stripped; the chain's first rule names the policy.
-  while (out.length && out[out.length - 1]!.body.endsWith('counter return')) out.pop();
-  if (out.length === 0) out.push(rule('', undefined));
-  out[0] = { ...out[0]!, comments: [...out[0]!.comments, `Policy ${calicoPolicyName(policy.policy)} ${direction}`] };
-  return out;
-}
-
-/** Policy chains shared across endpoints; a policy that resolved differently for two endpoints gets two. */
-class PolicyChains {
-  readonly chains = new Map<string, NftChain>();
-  private readonly rendered = new WeakMap<ResolvedPolicy, NftRule[]>();
-  constructor(
-    private readonly direction: 'ingress' | 'egress',
-    private readonly sets: SetTable,
-  ) {}
-  chainFor(policy: ResolvedPolicy): string {
-    let rules = this.rendered.get(policy);
-    if (!rules) {
-      rules = renderPolicyChain(policy, this.direction, this.sets);
-      this.rendered.set(policy, rules);
-    }
-    let name = policyChainName(this.direction, policy.policy);
-    const existing = this.chains.get(name);
-    const text = (rs: NftRule[]): string => rs.map((r) => r.body).join('\n');
-    if (existing && existing.rules !== rules && text(existing.rules) !== text(rules)) {
-      name = layered(lengthLimitedId(this.direction === 'ingress' ? 'cali-pi-' : 'cali-po-', `_${b64(`${policy.policy}\n${text(rules)}`).slice(0, 20)}`, MAX_NAME));
-    }
-    if (!this.chains.has(name)) this.chains.set(name, { name, rules });
-    return name;
-  }
-}
+export * from './layout.js';
 
 export interface CompileOptions {
   /**
@@ -365,6 +156,44 @@ export const CHAIN_FROM_WL_DISPATCH = layered('cali-from-wl-dispatch');
 export const CHAIN_TO_WL_DISPATCH = layered('cali-to-wl-dispatch');
 export const MAP_FROM_WL_DISPATCH = layered('cali-from-wl-dispatch');
 export const MAP_TO_WL_DISPATCH = layered('cali-to-wl-dispatch');
+// felix/rules/rule_defs.go: host-endpoint forward dispatch and the service-CIDR loop block, empty without host
+// endpoints or service CIDRs to block, but jumped to from cali-FORWARD all the same.
+export const CHAIN_FROM_HEP_FORWARD = layered('cali-from-hep-forward');
+export const CHAIN_TO_HEP_FORWARD = layered('cali-to-hep-forward');
+export const CHAIN_CIDR_BLOCK = layered('cali-cidr-block');
+
+/**
+ * felix/rules/static.go StaticFilterForwardChains and StaticFilterForwardAppendRules in nftables mode: the hooked
+ * filter-FORWARD jumps to filter-cali-FORWARD (inserted) and accepts on the accept mark or sets it (appended);
+ * filter-cali-FORWARD clears the other mark bits, runs host-endpoint forward policy for packets not already
+ * accepted, dispatches workload traffic both ways, then to-host-endpoint policy and the CIDR block.
+ */
+function staticForwardChains(): NftChain[] {
+  const wildcard = `"${WORKLOAD_IFACE_PREFIX}*"`;
+  return [
+    {
+      name: CHAIN_BASE_FORWARD,
+      hook: { type: 'filter', hook: 'forward', priority: 0 },
+      rules: [rule('', `jump ${CHAIN_FORWARD}`, [], CHAIN_FORWARD), rule(markSet(MARK_ACCEPT), 'accept', ['Policy explicitly accepted packet.']), rule('', setMark(MARK_ACCEPT))],
+      appendsFrom: 1,
+    },
+    {
+      name: CHAIN_FORWARD,
+      rules: [
+        // Clear Calico's mark bits except accept (the raw/mangle chains would use it to talk to this one).
+        rule('', clearMark(MARK_ALL & ~MARK_ACCEPT)),
+        rule(markClear(MARK_ACCEPT), `jump ${CHAIN_FROM_HEP_FORWARD}`, [], CHAIN_FROM_HEP_FORWARD),
+        rule(`iifname ${wildcard}`, `jump ${CHAIN_FROM_WL_DISPATCH}`, [], CHAIN_FROM_WL_DISPATCH),
+        rule(`oifname ${wildcard}`, `jump ${CHAIN_TO_WL_DISPATCH}`, [], CHAIN_TO_WL_DISPATCH),
+        rule('', `jump ${CHAIN_TO_HEP_FORWARD}`, [], CHAIN_TO_HEP_FORWARD),
+        rule('', `jump ${CHAIN_CIDR_BLOCK}`, [], CHAIN_CIDR_BLOCK),
+      ],
+    },
+    { name: CHAIN_FROM_HEP_FORWARD, rules: [] },
+    { name: CHAIN_TO_HEP_FORWARD, rules: [] },
+    { name: CHAIN_CIDR_BLOCK, rules: [] },
+  ];
+}
 
 /** Rules a no-match walk of `chain` evaluates, descending into jumps. */
 function walk(chain: string, byName: Map<string, NftChain>, memo: Map<string, number>): number {
@@ -409,27 +238,12 @@ export function compileNftNode(node: string, endpoints: readonly EndpointPolicy[
     }
   }
 
-  const forward: NftChain = {
-    name: CHAIN_FORWARD,
-    rules: [
-      // Clear Calico's mark bits except accept (the raw/mangle chains would use it to talk to this one).
-      rule('', clearMark(MARK_ALL & ~MARK_ACCEPT)),
-      rule(`iifname "${WORKLOAD_IFACE_PREFIX}*"`, `jump ${CHAIN_FROM_WL_DISPATCH}`, [], CHAIN_FROM_WL_DISPATCH),
-      rule(`oifname "${WORKLOAD_IFACE_PREFIX}*"`, `jump ${CHAIN_TO_WL_DISPATCH}`, [], CHAIN_TO_WL_DISPATCH),
-    ],
-  };
-  const base: NftChain = {
-    name: CHAIN_BASE_FORWARD,
-    hook: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' },
-    rules: [rule('', `jump ${CHAIN_FORWARD}`, [], CHAIN_FORWARD), rule(markSet(MARK_ACCEPT), 'accept', ['Policy explicitly accepted packet.'])],
-  };
   // Dispatch: one verdict-map lookup; an unknown cali* interface is dropped, as Felix does until it knows the pod.
   const fromDispatch: NftChain = { name: CHAIN_FROM_WL_DISPATCH, rules: [rule(`iifname vmap @${MAP_FROM_WL_DISPATCH}`, undefined), rule('', 'drop', ['Unknown interface'])] };
   const toDispatch: NftChain = { name: CHAIN_TO_WL_DISPATCH, rules: [rule(`oifname vmap @${MAP_TO_WL_DISPATCH}`, undefined), rule('', 'drop', ['Unknown interface'])] };
 
   const chains = [
-    base,
-    forward,
+    ...staticForwardChains(),
     fromDispatch,
     toDispatch,
     ...endpointChains,
@@ -475,67 +289,4 @@ export function compileNftNode(node: string, endpoints: readonly EndpointPolicy[
       maxPoliciesPerEndpoint: maxPolicies,
     },
   };
-}
-
-// ---- rendering as nft -f text ----
-
-/** renderer.go comment(): "cali:<hash>;" then the rule's comments, at most 128 characters. */
-function ruleComment(hash: string, comments: string[]): string {
-  const head = `${RULE_HASH_PREFIX}${hash};`;
-  if (comments.length === 0) return head;
-  const per = Math.floor((MAX_COMMENT - head.length) / comments.length);
-  const text = [head, ...comments.map((c) => c.replace(/["\\]/g, '').slice(0, per))].join(' ');
-  return text.slice(0, MAX_COMMENT);
-}
-
-/** generictables.RuleHashes: each hash chains in the previous one, seeded with the chain name; 16 characters. */
-export function ruleHashes(chain: NftChain): string[] {
-  return chainedRuleHashes(chain.name, chain.rules.map((r) => r.body));
-}
-
-const T = `${TABLE_FAMILY} ${TABLE_NAME}`;
-
-export function renderChainDecl(c: NftChain): string {
-  if (!c.hook) return `add chain ${T} ${c.name}`;
-  return `add chain ${T} ${c.name} { type ${c.hook.type} hook ${c.hook.hook} priority ${c.hook.priority}; policy ${c.hook.policy}; }`;
-}
-
-export function renderChainRules(c: NftChain): string[] {
-  const hashes = ruleHashes(c);
-  return c.rules.map((r, i) => `add rule ${T} ${c.name} ${r.body} comment "${ruleComment(hashes[i]!, r.comments)}"`);
-}
-
-/**
- * Felix declares selector sets `type ipv4_addr; flags interval;` (they are hash:net IP sets). The model's members
- * are always /32 pod addresses, for which a plain hash set matches exactly the same packets, and this kernel
- * commits 10000 interval (rbtree) sets in ~30 s against ~3.5 s for hash sets, so hash sets are the default;
- * `interval: true` renders Felix's exact declaration.
- */
-export const renderSetDecl = (s: NftSet, opts: { interval?: boolean } = {}): string =>
-  `add set ${T} ${s.name} { type ipv4_addr;${opts.interval ? ' flags interval;' : ''} }`;
-export const renderMapDecl = (m: NftMap): string => `add map ${T} ${m.name} { type ifname : verdict; }`;
-
-/** `add element` lines, chunked so no line gets unwieldy. */
-export function renderElements(name: string, elements: readonly string[], verb: 'add' | 'delete' = 'add'): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < elements.length; i += 500) out.push(`${verb} element ${T} ${name} { ${elements.slice(i, i + 500).join(', ')} }`);
-  return out;
-}
-
-export const mapElement = ([iface, verdict]: [string, string]): string => `"${iface}" : ${verdict}`;
-
-/**
- * The whole table in one transaction: create-then-delete makes the delete safe on a clean node, and the table
- * is rebuilt inside the same commit, so no packet ever sees a half-written policy.
- */
-export function renderNodeInstall(plan: NftNodePlan, runId: string, opts: { interval?: boolean } = {}): string {
-  const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T} { comment "cni-bench run ${runId}: Calico nftables model (Felix ${FELIX_VERSION} layout)"; }`];
-  for (const s of plan.sets) lines.push(renderSetDecl(s, opts));
-  for (const m of plan.maps) lines.push(renderMapDecl(m));
-  for (const c of plan.chains) lines.push(renderChainDecl(c));
-  for (const c of plan.chains) lines.push(...renderChainRules(c));
-  for (const s of plan.sets) lines.push(...renderElements(s.name, s.elements));
-  for (const m of plan.maps) lines.push(...renderElements(m.name, m.elements.map(mapElement)));
-  lines.push('');
-  return lines.join('\n');
 }
