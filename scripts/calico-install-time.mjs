@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// What programming N policies costs the Felix-style models' agent: per data plane and policy count, a fresh local
+// topology, one full install of the benchmark's policy set (the server's node holds N policies), the time of every
+// write the model made (ipset restore and iptables-restore; nft set transaction, table listing, table transaction),
+// then one incremental update (the client's allow removed) timed the same way. No latency is measured.
+//
+//   node scripts/calico-install-time.mjs [--cni calico,canal,calico-nftables] [--policies 10000,50000]
+//        [--iptables-backend nft|legacy] [--nft-selector-sets interval|hash] [--no-update]
+//
+// As root, after `npm run build`. Progress (writes running for more than a few seconds) goes to stderr; a markdown
+// table and results/calico-install-time-<time>.json at the end.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalBackend } from '../dist/backends/local/backend.js';
+import { resolveRunConfig } from '../dist/config/load.js';
+import { newRunId } from '../dist/identity/run-id.js';
+import { ROLE_LABEL } from '../dist/policy/generate.js';
+import { benchmarkPolicySet } from '../dist/workload/workload.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const cnis = opt('cni', 'calico,canal,calico-nftables').split(',');
+const counts = opt('policies', '10000,50000').split(',').map(Number);
+const iptablesBackend = opt('iptables-backend', 'nft');
+const nftSelectorSets = opt('nft-selector-sets', 'interval');
+const withUpdate = !args.includes('--no-update');
+
+const t0 = performance.now();
+const progress = { step: (m) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(7)}s] ${m}\n`) };
+const s = (ms) => (ms === undefined ? '' : (ms / 1000).toFixed(ms < 10_000 ? 2 : 1));
+
+const rows = [];
+for (const policies of counts) {
+  for (const cni of cnis) {
+    const { config, problems } = resolveRunConfig({ cni, backend: 'local', policies: String(policies), iptablesBackend, nftSelectorSets, samples: '1', warmup: '0' });
+    if (!config) throw new Error(JSON.stringify(problems));
+    const backend = new LocalBackend({ config, runId: newRunId(), progress });
+    const row = { cni, policies, iptablesBackend: cni === 'calico-nftables' ? undefined : iptablesBackend, nftSelectorSets: cni === 'calico-nftables' ? nftSelectorSets : undefined };
+    try {
+      await backend.up();
+      const set = benchmarkPolicySet(config);
+      progress.step(`${cni} @ ${policies}: installing`);
+      const installed = await backend.installPolicies(set);
+      row.installMs = installed.installMs;
+      row.install = installed.modelState;
+      if (withUpdate) {
+        progress.step(`${cni} @ ${policies}: removing the client's allow (incremental update)`);
+        const r = await backend.updatePolicies({ ...set, policies: set.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client') });
+        row.updateMs = r.agentMs;
+        row.update = { ...r.state, changed: r.changed };
+      }
+    } catch (e) {
+      row.error = String(e instanceof Error ? e.message : e).split('\n')[0];
+    } finally {
+      await backend.down();
+    }
+    progress.step(`${cni} @ ${policies}: install ${s(row.installMs)} s${row.error ? ` — ${row.error}` : ''}`);
+    rows.push(row);
+  }
+}
+
+console.log('| data plane | policies | install s | of which: sets s | rules/table s | listing s | rules | sets | update s (listing s) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  const m = r.install ?? {};
+  const plane = r.cni === 'calico-nftables' ? `calico-nftables (${r.nftSelectorSets})` : `${r.cni} (iptables-${r.iptablesBackend})`;
+  const sets = m.ipsetRestoreMs ?? m.nftSetWriteMs;
+  const table = m.iptablesRestoreMs ?? m.nftTableWriteMs;
+  const update = r.update ? `${s(r.updateMs)}${r.update.nftListMs !== undefined ? ` (${s(r.update.nftListMs)})` : ''}` : '';
+  console.log(`| ${plane} | ${r.policies} | ${r.error ? `failed: ${r.error}` : s(r.installMs)} | ${s(sets)} | ${s(table)} | ${s(m.nftListMs)} | ${m.iptablesRules ?? m.nftRules ?? ''} | ${m.ipsets ?? m.sets ?? ''} | ${update} |`);
+}
+const outDir = join(root, 'results');
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `calico-install-time-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ args, rows, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() }, null, 2));
+console.log(`\nraw: ${file}`);
