@@ -6,7 +6,7 @@
 //   node scripts/calico-nftables-bench.mjs [--counts 0,1000,5000,10000] [--samples 1000] [--warmup 100] [--no-verify]
 //
 // As root, after `npm run build`. Writes results/calico-nftables-bench-<time>.json and prints a markdown table.
-// Install-time goal (issue 14): 10000 policies installed in under 5 s; printed as a check, not asserted.
+// Prints the install of 10000 policies split as Felix writes it (sets, table listing, table).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -67,7 +67,10 @@ for (const r of rows) {
   console.log(`| ${r.cni} | ${r.policies} | ${ci(r.connect)} | ${ci(r.crr)} | ${(r.installMs / 1000).toFixed(2)} | ${rules} | ${s.chains ?? ''} | ${sets} | ${elems} | ${s.rulesTraversedPerPolicy ?? ''} |`);
 }
 const big = rows.find((r) => r.cni === 'calico-nftables' && r.policies === 10000);
-if (big) console.log(`\ninstall goal (10000 policies < 5 s): ${(big.installMs / 1000).toFixed(2)} s — ${big.installMs < 5000 ? 'met' : 'NOT met'} (nft apply ${big.modelState.nftApplyMs} ms, compile ${big.modelState.compileMs} ms)`);
+if (big) {
+  const m = big.modelState;
+  console.log(`\ninstall at 10000 policies (${m.nftSelectorSets} sets): ${(big.installMs / 1000).toFixed(2)} s — set transaction ${m.nftSetWriteMs} ms, table listing ${m.nftListMs} ms, table transaction ${m.nftTableWriteMs} ms, compile ${m.compileMs} ms`);
+}
 if (verify) console.log(`\nbench verify --cni calico-nftables: exit ${verify.exitCode}, ${verify.wallS.toFixed(1)} s wall\n${verify.summary}`);
 
 const outDir = join(root, 'results');

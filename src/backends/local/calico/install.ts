@@ -1,7 +1,9 @@
 // Applies compiled Calico-model state to a node namespace the way Felix does (felix/iptables/table.go,
-// felix/ipsets/ipsets.go): ipset changes first (creates, member dels and adds), then ONE
-// `iptables-restore --noflush` holding only the chains that changed, then destroying sets nothing uses.
-// The diff is pure (diffCalico); installCalicoRules/readCalico* are the thin parts that talk to a Runner.
+// felix/ipsets/ipsets.go): ipset changes first in one `ipset restore` session (per set its create, then its
+// member dels and adds; COMMIT), then ONE `iptables-restore --noflush` holding only the chains that changed —
+// Felix never splits it, however large — then destroying sets nothing uses. Each write's timeout is sized to its
+// work and a long one reports progress (agent-write.ts). The diff is pure (diffCalico); installCalicoRules and
+// readCalico* are the thin parts that talk to a Runner.
 import { DEFAULT_IPTABLES_BACKEND, IPTABLES_BACKENDS, type IptablesBackendName } from '../../../config/schema.js';
 import type { CommandSpec, Runner } from '../../../exec/runner.js';
 import type { Progress } from '../../types.js';
