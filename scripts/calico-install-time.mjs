@@ -64,15 +64,15 @@ for (const policies of counts) {
   }
 }
 
-console.log('| data plane | policies | install s | of which: sets s | rules/table s | listing s | rules | sets | update s (listing s) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log("| data plane | policies | install s | of which: sets s | rules/table s | listing s | rules | sets | update s (listing s) | nft calls over Felix's 30 s |");
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const m = r.install ?? {};
   const plane = r.cni === 'calico-nftables' ? `calico-nftables (${r.nftSelectorSets})` : `${r.cni} (iptables-${r.iptablesBackend})`;
   const sets = m.ipsetRestoreMs ?? m.nftSetWriteMs;
   const table = m.iptablesRestoreMs ?? m.nftTableWriteMs;
   const update = r.update ? `${s(r.updateMs)}${r.update.nftListMs !== undefined ? ` (${s(r.update.nftListMs)})` : ''}` : '';
-  console.log(`| ${plane} | ${r.policies} | ${r.error ? `failed: ${r.error}` : s(r.installMs)} | ${s(sets)} | ${s(table)} | ${s(m.nftListMs)} | ${m.iptablesRules ?? m.nftRules ?? ''} | ${m.ipsets ?? m.sets ?? ''} | ${update} |`);
+  console.log(`| ${plane} | ${r.policies} | ${r.error ? `failed: ${r.error}` : s(r.installMs)} | ${s(sets)} | ${s(table)} | ${s(m.nftListMs)} | ${m.iptablesRules ?? m.nftRules ?? ''} | ${m.ipsets ?? m.sets ?? ''} | ${update} | ${m.nftCallsOverFelixTimeout === undefined ? '' : m.nftCallsOverFelixTimeout + (r.update?.nftCallsOverFelixTimeout ?? 0)} |`);
 }
 const outDir = join(root, 'results');
 mkdirSync(outDir, { recursive: true });

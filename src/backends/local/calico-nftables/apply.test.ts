@@ -177,7 +177,7 @@ describe('calicoNftablesModel', () => {
     expect(runner.log[4]!.input).toContain('add table ip calico { comment "cni-bench run k3f9a');
     expect(runner.log[4]!.input).toContain('flags interval');
     expect(runner.log[7]!.input).toContain('filter-cali-gi-');
-    expect(state).toMatchObject({ felixVersion: 'v3.30.7', nftSelectorSets: 'interval', sets: 6, setElements: 6, mapElements: 4, nftWritesOverFelixTimeout: 0 });
+    expect(state).toMatchObject({ felixVersion: 'v3.30.7', nftSelectorSets: 'interval', sets: 6, setElements: 6, mapElements: 4, nftCallsOverFelixTimeout: 0 });
     expect(state.rulesTraversedPerPolicy).toBeCloseTo((2 + 6 + 1 + 6) / 6, 3);
     for (const k of ['nftApplyMs', 'nftSetWriteMs', 'nftListMs', 'nftTableWriteMs']) expect(typeof state[k]).toBe('number');
     const hash = await calicoNftablesModel.install!(ctxFor(new FakeRunner(), fillers(1), modelSettings({ nftSelectorSets: 'hash' })));

@@ -18,7 +18,10 @@ import { renderTableReset } from './render.js';
 export type FelixNftSettings = Pick<ModelSettings, 'nftSelectorSets'>;
 type Context = ModelContext<FelixNftSettings>;
 
-/** felix/nftables/table.go defaultTimeout: knftables runs every nft command under this context timeout. */
+/**
+ * felix/nftables/table.go defaultTimeout: Felix runs every nft call (a transaction, a listing) under this context
+ * timeout; a call that takes longer is killed, and Felix retries (and after repeated failures, panics).
+ */
 export const FELIX_NFT_TIMEOUT_MS = 30_000;
 
 interface NodeState {
@@ -29,13 +32,13 @@ interface NodeState {
 /** What install() wrote, per run (keyed by run id, so a topology that grew a pod is the same run); cleanup() forgets it. */
 const installed = new Map<string, { kind: NftSelectorSets; nodes: Map<string, NodeState> }>();
 
-/** Time spent per kind of step, and the writes a real Felix would have cut off at its 30 s nft timeout. */
+/** Time spent per kind of step, and the nft calls (writes and listings) a real Felix would have cut off at its 30 s timeout. */
 interface Timing {
   compileMs: number;
   setWriteMs: number;
   listMs: number;
   tableWriteMs: number;
-  writesOverFelixTimeout: number;
+  callsOverFelixTimeout: number;
 }
 
 function compileAll(ctx: Context): { plans: Map<string, NftNodePlan>; compileMs: number } {
@@ -83,7 +86,7 @@ export function nftModelState(plans: Iterable<NftNodePlan>, kind: NftSelectorSet
     nftSetWriteMs: Math.round(timing.setWriteMs),
     nftListMs: Math.round(timing.listMs),
     nftTableWriteMs: Math.round(timing.tableWriteMs),
-    nftWritesOverFelixTimeout: timing.writesOverFelixTimeout,
+    nftCallsOverFelixTimeout: timing.callsOverFelixTimeout,
   };
 }
 
@@ -101,7 +104,7 @@ class NodeWriter {
     const spec = { argv: ['nft', '-f', '-'], netns: this.node.netns, input: w.text, timeoutMs: writeTimeoutMs(w.work), purpose };
     const r = await runWrite(this.ctx.runner, spec, this.ctx.progress, purpose);
     this.timing[into] += r.durationMs;
-    if (r.durationMs > FELIX_NFT_TIMEOUT_MS) this.timing.writesOverFelixTimeout++;
+    if (r.durationMs > FELIX_NFT_TIMEOUT_MS) this.timing.callsOverFelixTimeout++;
   }
 
   /** table.go loadDataplaneState: the chains, then every rule of the table; a dry run learns nothing from it. */
@@ -113,6 +116,7 @@ class NodeWriter {
       const purpose = `re-list the Calico nftables model's ${what} on ${this.node.name} (Felix reads the table back before writing to it again)`;
       const r = await runWrite(this.ctx.runner, { argv, netns: this.node.netns, timeoutMs: writeTimeoutMs(work), allowFailure: true, purpose }, this.ctx.progress, purpose);
       this.timing.listMs += r.durationMs;
+      if (r.durationMs > FELIX_NFT_TIMEOUT_MS) this.timing.callsOverFelixTimeout++;
       if (r.exitCode !== 0 && !isNotFound(r.stderr)) throw new BenchError('command', `${purpose}: ${argv.join(' ')} failed (exit code ${r.exitCode}): ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
       return r;
     };
@@ -154,7 +158,7 @@ async function applyNode(ctx: Context, node: { name: string; netns: string }, be
   return { state: { plan, view }, changed: { ...sets.counts, ...table.counts, setsDeleted } };
 }
 
-const noTiming = (compileMs: number): Timing => ({ compileMs, setWriteMs: 0, listMs: 0, tableWriteMs: 0, writesOverFelixTimeout: 0 });
+const noTiming = (compileMs: number): Timing => ({ compileMs, setWriteMs: 0, listMs: 0, tableWriteMs: 0, callsOverFelixTimeout: 0 });
 
 export const calicoNftablesModel: LocalModel<FelixNftSettings> = {
   cni: 'calico-nftables',
