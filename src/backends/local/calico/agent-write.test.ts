@@ -40,7 +40,7 @@ describe('runWrite: progress while a write runs for more than a few seconds', ()
     return { runner, finish: (r) => finish(r) };
   }
 
-  it('says nothing for a short write; for a long one, the time so far every 15 s after the first 5, then its duration', async () => {
+  it('says nothing for a short write; for a long one, the time so far every 15 s after the first 5 (every minute after two), then its duration', async () => {
     vi.useFakeTimers();
     const steps: string[] = [];
     const progress = { step: (m: string) => steps.push(m) };
@@ -54,14 +54,12 @@ describe('runWrite: progress while a write runs for more than a few seconds', ()
     const slow = slowRunner();
     const p = runWrite(slow.runner, { argv: ['nft', '-f', '-'], timeoutMs: 300_000 }, progress, 'table on node-1');
     await vi.advanceTimersByTimeAsync(36_000);
+    expect(steps).toEqual(['table on node-1: running for 5.0 s (timeout 300 s)', 'table on node-1: running for 20 s (timeout 300 s)', 'table on node-1: running for 35 s (timeout 300 s)']);
+    await vi.advanceTimersByTimeAsync(250_000 - 36_000);
     slow.finish();
     await p;
-    expect(steps).toEqual([
-      'table on node-1: running for 5.0 s (timeout 300 s)',
-      'table on node-1: running for 20 s (timeout 300 s)',
-      'table on node-1: running for 35 s (timeout 300 s)',
-      'table on node-1: done in 36 s',
-    ]);
+    // 5, 20, … 125 s every 15 s, then 185 and 245 s a minute apart
+    expect(steps.slice(8)).toEqual(['table on node-1: running for 125 s (timeout 300 s)', 'table on node-1: running for 185 s (timeout 300 s)', 'table on node-1: running for 245 s (timeout 300 s)', 'table on node-1: done in 250 s']);
   });
 
   it('says a long write failed, and reports nothing in a dry run', async () => {

@@ -49,15 +49,18 @@ export function writeTimeoutMs(w: WriteWork, loadPerCpu = loadavg()[0]! / Math.m
   return Math.max(MIN_TIMEOUT_MS, Math.ceil(TIMEOUT_FACTOR * Math.max(1, loadPerCpu) * expectedWriteMs(w)));
 }
 
-/** When a running write is first reported, and how often after that. */
+/** When a running write is first reported, how often after that, and how often once it has run for minutes. */
 const FIRST_NOTICE_MS = 5_000;
 const NOTICE_EVERY_MS = 15_000;
+const LONG_WRITE_MS = 120_000;
+const LONG_NOTICE_EVERY_MS = 60_000;
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
 /**
  * Runs `spec` and, while it runs longer than FIRST_NOTICE_MS, reports `what` with the time so far every
- * NOTICE_EVERY_MS on `progress`, and its duration when it ends. Short writes print nothing.
+ * NOTICE_EVERY_MS (every LONG_NOTICE_EVERY_MS after LONG_WRITE_MS) on `progress`, and its duration when it ends.
+ * Short writes print nothing.
  */
 export async function runWrite(runner: Runner, spec: CommandSpec, progress: Progress | undefined, what: string): Promise<CommandResult> {
   if (!progress || runner.dryRun) return runner.run(spec);
@@ -69,7 +72,7 @@ export async function runWrite(runner: Runner, spec: CommandSpec, progress: Prog
   };
   let timer: NodeJS.Timeout | undefined = setTimeout(function tick() {
     notice();
-    timer = setTimeout(tick, NOTICE_EVERY_MS);
+    timer = setTimeout(tick, performance.now() - started < LONG_WRITE_MS ? NOTICE_EVERY_MS : LONG_NOTICE_EVERY_MS);
     timer.unref();
   }, FIRST_NOTICE_MS);
   timer.unref();
