@@ -69,6 +69,9 @@ describe('the writes Felix makes', () => {
     expect(lines(planSetWrite(before, joined, 'interval').write?.text)).toEqual([`add element ip calico ${set} { 10.244.0.4 }`]);
     expect(planTableWrite(before, joined, listingOf(before), 'interval').write).toBeUndefined();
     expect(lines(planSetWrite(joined, before, 'interval').write?.text)).toEqual([`delete element ip calico ${set} { 10.244.0.4 }`]);
+    // beside interval sets, nft reads every set's elements before it adds one: the write's cost counts that; hash sets do not
+    expect(planSetWrite(before, joined, 'interval').write!.work.nameComparisons).toBeGreaterThanOrEqual(before.sets.length ** 2);
+    expect(planSetWrite(before, joined, 'hash').write!.work.nameComparisons).toBeLessThan(before.sets.length ** 2);
   });
 
   it('a new allow: its set in the set transaction; in the table, new chains, the changed rule replaced by handle, the old group deleted last', () => {
@@ -94,6 +97,8 @@ describe('the writes Felix makes', () => {
     expect(t).not.toContain(`flush chain ip calico ${tw}`);
     expect(table.counts).toMatchObject({ chainsAdded: 2, chainsRewritten: 1, chainsDeleted: 1 });
     expect(t.findIndex((l) => l.startsWith('delete chain'))).toBeGreaterThan(t.findLastIndex((l) => l.startsWith('add rule') || l.startsWith('replace rule')));
+    // a replaced rule makes nft read every set's elements before it applies the transaction: its timeout counts that
+    expect(table.write!.work.nameComparisons).toBeGreaterThanOrEqual(before.sets.length ** 2);
   });
 
   it('removing the client allow deletes its chain, and its set after the table stopped naming it', () => {
