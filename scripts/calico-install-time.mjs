@@ -55,7 +55,7 @@ for (const policies of counts) {
         row.update = { ...r.state, changed: r.changed };
       }
     } catch (e) {
-      row.error = String(e instanceof Error ? e.message : e).split('\n')[0];
+      row[row.install ? 'updateError' : 'error'] = String(e instanceof Error ? e.message : e).split('\n')[0];
     } finally {
       await backend.down();
     }
@@ -71,7 +71,7 @@ for (const r of rows) {
   const plane = r.cni === 'calico-nftables' ? `calico-nftables (${r.nftSelectorSets})` : `${r.cni} (iptables-${r.iptablesBackend})`;
   const sets = m.ipsetRestoreMs ?? m.nftSetWriteMs;
   const table = m.iptablesRestoreMs ?? m.nftTableWriteMs;
-  const update = r.update ? `${s(r.updateMs)}${r.update.nftListMs !== undefined ? ` (${s(r.update.nftListMs)})` : ''}` : '';
+  const update = r.update ? `${s(r.updateMs)}${r.update.nftListMs !== undefined ? ` (${s(r.update.nftListMs)})` : ''}` : r.updateError ? `failed: ${r.updateError}` : '';
   console.log(`| ${plane} | ${r.policies} | ${r.error ? `failed: ${r.error}` : s(r.installMs)} | ${s(sets)} | ${s(table)} | ${s(m.nftListMs)} | ${m.iptablesRules ?? m.nftRules ?? ''} | ${m.ipsets ?? m.sets ?? ''} | ${update} | ${m.nftCallsOverFelixTimeout === undefined ? '' : m.nftCallsOverFelixTimeout + (r.update?.nftCallsOverFelixTimeout ?? 0)} |`);
 }
 const outDir = join(root, 'results');
