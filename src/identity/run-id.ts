@@ -20,6 +20,11 @@ export function runResourceName(runId: string, part?: string): string {
 
 let seededRunIds = 0;
 
+/** Starts the CNI_BENCH_RUN_ID_SEED sequence again (tests that run several commands in one process, each as a fresh `bench`). */
+export function restartRunIdSequence(): void {
+  seededRunIds = 0;
+}
+
 /**
  * A fresh run id. CNI_BENCH_RUN_ID_SEED makes the sequence of ids reproducible (each call still gets a new
  * one): the plan snapshot tests set it so dry-run plans are byte-for-byte comparable.
