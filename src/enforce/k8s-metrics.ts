@@ -1,66 +1,23 @@
 // The CNI's own figure next to the end-to-end time (kind/cluster): the agent's Prometheus metrics on the server's
-// node, scraped through the API server's pod proxy before and after each change, as a delta.
-//
-// - Cilium: cilium_policy_implementation_delay, a histogram labelled by source, "Time between a policy change and
-//   it being fully deployed into the datapath" (pkg/metrics, enabled by default), served by the agent on :9962
-//   when the chart's prometheus.enabled=true (docs.cilium.io observability/metrics).
-// - Calico (Felix, every data plane and Canal): felix_int_dataplane_apply_time_seconds, "Time in seconds for each
-//   incremental update to the dataplane" (a summary in current Felix, a histogram in older ones: both have _sum
-//   and _count), served on :9091 when FelixConfiguration prometheusMetricsEnabled is true (docs.tigera.io
-//   reference/felix/prometheus).
+// node, scraped through the API server's pod proxy before and after each change, as a delta. Which metric a CNI's
+// agent has is the CNI catalogue's (agentMetric); how a cluster serves it and how it is switched on, the CNI's k8s
+// profile (agentMetrics).
 // Pure apart from the planners, which return CommandSpecs.
+import { CNI_CATALOGUE, type AgentMetric } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import type { CommandSpec } from '../exec/runner.js';
-import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
-import type { Versions } from '../backends/k8s/versions.js';
+import { CNI_PROFILES, type AgentMetricsOnCluster } from '../backends/k8s/cni.js';
+import { kubectl, type KubeTarget } from '../backends/k8s/kubectl.js';
 
-export interface CniMetricSource {
-  metric: string;
-  port: number;
-  /** Pod label selector of the agent (looked up in every namespace, on the server's node). */
-  selector: string;
-  /** What it measures, in the result's words. */
-  meaning: string;
-  /** How it is switched on, for the "not available" note. */
-  enable: string;
-  /** The commands that switch it on in a cluster this run owns (kind). */
-  switchOn(t: KubeTarget, v: Versions): CommandSpec[];
+/** The agent's metric of a CNI, with how a cluster serves it. */
+export type CniMetricSource = AgentMetric & AgentMetricsOnCluster;
+
+/** Undefined for a CNI whose agent has no metric of policy changes (or no k8s profile). */
+export function cniMetricSource(cni: CniName): CniMetricSource | undefined {
+  const metric = CNI_CATALOGUE[cni].agentMetric;
+  const onCluster = (CNI_PROFILES as Partial<Record<CniName, { agentMetrics?: AgentMetricsOnCluster }>>)[cni]?.agentMetrics;
+  return metric && onCluster ? { ...metric, ...onCluster } : undefined;
 }
-
-const FELIX: CniMetricSource = {
-  switchOn: (t) => [
-    waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"),
-    kubectl(t, ['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type', 'merge', '-p', JSON.stringify({ spec: { prometheusMetricsEnabled: true } })], "switch on Felix's Prometheus metrics (:9091) for its apply time"),
-  ],
-  metric: 'felix_int_dataplane_apply_time_seconds',
-  port: 9091,
-  selector: 'k8s-app=calico-node',
-  meaning: "Felix's incremental data-plane applies on the server's node (sum of their times over the change)",
-  enable: 'FelixConfiguration default: prometheusMetricsEnabled: true',
-};
-
-export const CNI_METRICS: Partial<Record<CniName, CniMetricSource>> = {
-  cilium: {
-    metric: 'cilium_policy_implementation_delay',
-    port: 9962,
-    selector: 'k8s-app=cilium',
-    meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)",
-    enable: 'helm value prometheus.enabled=true',
-    switchOn: (t, v) => [
-      helm(t, ['upgrade', 'cilium', v.cilium.chart, '--repo', v.cilium.chartRepo, '--version', v.cilium.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
-        timeoutMs: 300_000,
-      }),
-      // The agents read cilium-config only at start, and the chart restarts them on a config change only with
-      // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
-      kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'),
-      waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'),
-    ],
-  },
-  calico: FELIX,
-  'calico-ebpf': FELIX,
-  'calico-nftables': FELIX,
-  canal: { ...FELIX, selector: 'k8s-app=canal' },
-};
 
 export function planAgentPodOnNode(t: KubeTarget, src: CniMetricSource, node: string): CommandSpec {
   return kubectl(t, ['get', 'pods', '-A', '-l', src.selector, '--field-selector', `spec.nodeName=${node}`, '-o', 'json'], `find the CNI agent on ${node} (its metrics)`);

@@ -31,7 +31,7 @@ import { ROLE_LABEL } from '../policy/generate.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import { watchArgv, type RunningWatch, type WatchSettings } from '../probe/native.js';
 import { SERVER_LABELS, SERVER_PORT, benchmarkPolicySet } from '../workload/workload.js';
-import { CNI_METRICS, agentPodFrom, metricDelta, parseSumCount, planAgentPodOnNode, planScrape, type CniMetricDelta, type CniMetricSource, type SumCount } from './k8s-metrics.js';
+import { cniMetricSource, agentPodFrom, metricDelta, parseSumCount, planAgentPodOnNode, planScrape, type CniMetricDelta, type CniMetricSource, type SumCount } from './k8s-metrics.js';
 import { spawnStreamer, startK8sWatch, type K8sRunningWatch, type Streamer } from './k8s-watch.js';
 import { INTRUDER_LABELS, JOINER_LABELS } from './plan.js';
 import type { AppliedChange, EnforceDataPlane, K8sChangeRecord } from './local.js';
@@ -168,7 +168,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     this.streamer = o.streamer ?? spawnStreamer;
     this.now = o.now ?? (() => process.hrtime.bigint());
     this.policies = runPolicyMap(o.config, this.session.names);
-    this.metricSource = CNI_METRICS[o.config.cni];
+    this.metricSource = cniMetricSource(o.config.cni);
     const m = this.backend.model;
     this.model = { name: m.name, description: `${m.description}; enforce: changes through the API server, watch probes from pods on the client node`, enforcesPolicy: m.enforcesPolicy };
     this.clockDescription =

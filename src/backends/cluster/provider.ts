@@ -4,10 +4,10 @@
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandResult, CommandSpec, Runner } from '../../exec/runner.js';
 import { BenchError } from '../../errors.js';
-import { cniProfile, detectCnis, detectionRefusal, type CniProfile, type DetectedCni, type FelixConfigurationSpec } from '../k8s/cni.js';
+import { cniProfile, detectCnis, detectionRefusal, type CniProfile, type DetectedCni, type FelixConfigurationSpec, type KindCni } from '../k8s/cni.js';
 import type { K8sStep, StepGuard } from '../k8s/errors.js';
 import { kubectl, targetFlags, type KubeTarget } from '../k8s/kubectl.js';
-import { PEER_POD_CAP, RUN_LABEL, type KindCni, type Placement } from '../k8s/manifests.js';
+import { PEER_POD_CAP, RUN_LABEL, type Placement } from '../k8s/manifests.js';
 import type { ClusterProvider, KeepNote, ProviderDescription, ProviderInfo, ProvisionedCluster, ProvisionOptions } from '../k8s/provider.js';
 
 export class ClusterTargetError extends BenchError {

@@ -5,7 +5,7 @@ import type { CniName } from '../../config/schema.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from './kubectl.js';
 import { CNI_CATALOGUE } from '../../config/cnis.js';
-import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type CalicoDataplane, type KindCni } from './manifests.js';
+import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type CalicoDataplane } from './manifests.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
@@ -30,8 +30,9 @@ export interface InstallOptions {
 /** Extra binaries a CNI needs on every node that kind's node image lacks. */
 export type NodeBinary = 'bridge';
 
-export interface CniProfile {
-  cni: KindCni;
+/** What a profile holds; its `cni` is its key in CNI_PROFILES. */
+interface ProfileFields {
+  cni: CniName;
   /** How results name it (from the CNI catalogue). */
   displayName: string;
   /** One line naming what really runs (results and reports). */
@@ -65,7 +66,32 @@ export interface CniProfile {
   install: (o: InstallOptions) => CommandSpec[];
   /** How it is recognised on a cluster someone else installed (see detectCnis). */
   detect: DetectionRule;
+  /** How a cluster serves its agent's metric of policy changes (the metric itself: the CNI catalogue's agentMetric). */
+  agentMetrics?: AgentMetricsOnCluster;
 }
+
+export interface CniProfile extends ProfileFields {
+  cni: KindCni;
+}
+
+export interface AgentMetricsOnCluster {
+  /** Pod label selector of the agent that serves it (looked up in every namespace, on the server's node). */
+  selector: string;
+  /** How it is switched on, for the "not available" note. */
+  enable: string;
+  /** The commands that switch it on in a cluster this run owns (kind). */
+  switchOn(t: KubeTarget, v: Versions): CommandSpec[];
+}
+
+/** Felix serves its metrics once FelixConfiguration `default` says prometheusMetricsEnabled (docs.tigera.io reference/felix/prometheus). */
+const felixMetrics = (selector: string): AgentMetricsOnCluster => ({
+  selector,
+  enable: 'FelixConfiguration default: prometheusMetricsEnabled: true',
+  switchOn: (t) => [
+    waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"),
+    kubectl(t, ['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type', 'merge', '-p', JSON.stringify({ spec: { prometheusMetricsEnabled: true } })], "switch on Felix's Prometheus metrics (:9091) for its apply time"),
+  ],
+});
 
 /**
  * What marks a CNI in a cluster's DaemonSet pod templates: its agent containers (all of them, in one template or in
@@ -85,7 +111,7 @@ export interface DetectionRule {
   embedded?: { kubeletVersion: RegExp; nodeAnnotationPrefix: string; found: string; enforcesPolicy: boolean };
 }
 
-const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, description: string, extra: Pick<CniProfile, 'kubeProxyMode'> & { detect?: DetectionRule['dataplane'] } = {}): CniProfile => ({
+const calicoOperatorProfile = <N extends CniName>(cni: N, dataplane: CalicoDataplane, description: string, extra: Pick<ProfileFields, 'kubeProxyMode'> & { detect?: DetectionRule['dataplane'] } = {}): ProfileFields & { cni: N } => ({
   cni,
   displayName: CNI_CATALOGUE[cni].displayName,
   description,
@@ -119,11 +145,12 @@ const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, descrip
     ];
   },
   detect: { containers: ['calico-node'], dataplane: extra.detect },
+  agentMetrics: felixMetrics('k8s-app=calico-node'),
 });
 
 const CILIUM_ENVOY: AgentRef = { namespace: 'kube-system', daemonset: 'cilium-envoy', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' };
 
-export const CNI_PROFILES: Record<KindCni, CniProfile> = {
+const PROFILES = {
   flannel: {
     cni: 'flannel',
     displayName: CNI_CATALOGUE.flannel.displayName,
@@ -182,6 +209,7 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     // calico-node with kube-flannel, in one template (canal, rke2-canal) or beside each other: Calico policy on
     // Flannel, never `flannel` (which would record "not enforced").
     detect: { containers: ['calico-node', 'kube-flannel'] },
+    agentMetrics: felixMetrics('k8s-app=canal'),
   },
   cilium: {
     cni: 'cilium',
@@ -214,8 +242,26 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     // GKE's anetd is Cilium (cloud.google.com kubernetes-engine/docs/concepts/dataplane-v2: "GKE Dataplane V2 is
     // implemented using Cilium"), labelled k8s-app=cilium.
     detect: { containers: ['cilium-agent'], label: ['k8s-app', 'cilium'], companions: [CILIUM_ENVOY], knownAs: { anetd: 'GKE Dataplane V2, Cilium' } },
+    agentMetrics: {
+      selector: 'k8s-app=cilium',
+      enable: 'helm value prometheus.enabled=true',
+      switchOn: (t, v) => [
+        helm(t, ['upgrade', 'cilium', v.cilium.chart, '--repo', v.cilium.chartRepo, '--version', v.cilium.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
+          timeoutMs: 300_000,
+        }),
+        // The agents read cilium-config only at start, and the chart restarts them on a config change only with
+        // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
+        kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'),
+        waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'),
+      ],
+    },
   },
-};
+} satisfies { [N in CniName]?: ProfileFields & { cni: N } };
+
+/** The CNIs with a profile: a real install recipe on kind and a detection rule on a cluster (`none` has none: kind's own kindnet enforces policies). */
+export type KindCni = keyof typeof PROFILES;
+export const CNI_PROFILES: Readonly<Record<KindCni, CniProfile>> = PROFILES;
+export const PROFILED_CNIS = Object.keys(CNI_PROFILES) as KindCni[];
 
 export function cniProfile(cni: CniName): CniProfile {
   const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];

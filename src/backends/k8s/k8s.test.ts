@@ -5,10 +5,10 @@ import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Clus
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
 import { benchmarkPolicySet } from '../../workload/workload.js';
-import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
+import { CNI_PROFILES, PROFILED_CNIS, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
 import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
-import { APPLY_CONCURRENCY, PEER_POD_CAP, PROBE_CONTAINER, renderPeerPods, selectPeers, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { APPLY_CONCURRENCY, PEER_POD_CAP, PROBE_CONTAINER, renderPeerPods, selectPeers, ENCAPSULATION, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
@@ -45,7 +45,7 @@ describe('cluster backend RBAC (clusters/rbac-cluster-backend.yaml)', () => {
 });
 
 describe('kind configs', () => {
-  it.each(KIND_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
+  it.each(PROFILED_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
     const rendered = renderKindConfig(CNI_PROFILES[cni], v);
     validateManifests([rendered]);
     expect(parse(readFileSync(join(CLUSTERS_DIR, 'kind', `${cni}.yaml`), 'utf8'))).toEqual(rendered);

@@ -1,6 +1,5 @@
 // The objects a kind/cluster run creates, as plain data from pure functions. Names are deterministic from the
 // run id; every object carries the run label so a run's objects can be found (and removed) together.
-import type { CniName } from '../../config/schema.js';
 import { runResourceName } from '../../identity/run-id.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
@@ -67,10 +66,6 @@ export function runNames(runId: string): RunNames {
 }
 
 // ---- kind cluster configs ----
-
-/** CNIs with a real install recipe on kind/cluster (`none` has none: kind's own kindnet enforces policies). */
-export type KindCni = Extract<CniName, 'flannel' | 'calico' | 'cilium' | 'calico-ebpf' | 'calico-nftables' | 'canal'>;
-export const KIND_CNIS: readonly KindCni[] = ['flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'];
 
 /**
  * Pod subnets. Calico's own kind guide uses 192.168.0.0/16, which overlaps many home and office LANs (the node

@@ -7,14 +7,12 @@ import { FakeRunner } from '../../exec/runner.js';
 import { executeRun } from '../../run/run.js';
 import { fakeCluster, planText, PlanRunner } from '../k8s/test-support/cluster.js';
 import { parse, parseAllDocuments } from 'yaml';
-import type { KindCni } from '../k8s/manifests.js';
-import { CNI_PROFILES } from '../k8s/cni.js';
+import { PROFILED_CNIS, type KindCni } from '../k8s/cni.js';
 import { validateManifests } from '../k8s/validate.js';
 import { KindBackend, deleteKindCluster, ensurePrivateDir, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
 import { loadVersions } from '../k8s/versions.js';
 
 const RUN_ID = 'abcde';
-const CNIS_ON_KIND = Object.keys(CNI_PROFILES) as KindCni[];
 const dirs: string[] = [];
 const tmp = () => {
   const d = mkdtempSync(join(tmpdir(), 'cb-kind-test-'));
@@ -64,7 +62,7 @@ describe('kind backend: dry-run plan', () => {
   beforeAll(async () => {
     reference = (await dryRunPlan('calico')).rest;
   });
-  for (const cni of CNIS_ON_KIND) {
+  for (const cni of PROFILED_CNIS) {
     it(`plans a complete ${cni} run (snapshot of its CNI part; the rest as every CNI's)`, async () => {
       const { runner, result, cniPart, rest } = await dryRunPlan(cni);
       expect(result.errors).toEqual([]);

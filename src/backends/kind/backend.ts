@@ -9,7 +9,8 @@
 import type { ModelDescription } from '../types.js';
 import { K8sBackend, backendRunners, type K8sBackendOptions } from '../k8s/backend.js';
 import type { ReadinessTimeouts } from '../k8s/cni.js';
-import { KIND_PEER_POD_CAP, type KindCni, type Placement } from '../k8s/manifests.js';
+import type { KindCni } from '../k8s/cni.js';
+import { KIND_PEER_POD_CAP, type Placement } from '../k8s/manifests.js';
 import { loadVersions } from '../k8s/versions.js';
 import { KindCluster } from './provider.js';
 
