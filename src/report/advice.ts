@@ -178,7 +178,7 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     });
   }
 
-  const kernels = [...new Set(a.machines.map((m) => m.kernel))];
+  const kernels = uniqueInOrder(a.machines.map((m) => m.kernel));
   const kernelLines = kernels.flatMap((k) => {
     const v = parseKernel(k);
     if (!v) return [`Kernel ${k}: version not recognised.`];

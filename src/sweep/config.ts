@@ -1,6 +1,7 @@
 // Sweep configuration: a matrix (CNIs × policy counts × repetitions) from flags and/or a scenario file, plus the
 // settings every point shares, validated by the same rules as `bench run` (one config per point is checked by
 // resolveRunConfig, so a sweep accepts exactly what a run accepts).
+import { uniqueInOrder } from '../collections.js';
 import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
 import { resolveRunConfig, type LoadedScenario, type RawFlags } from '../config/load.js';
 import type { Problem } from '../errors.js';
@@ -38,17 +39,15 @@ function parsePolicies(items: string[], problems: Problem[]): number[] {
   return out;
 }
 
-const unique = <T>(xs: T[]) => [...new Set(xs)];
-
 /** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
 export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
   const problems: Problem[] = [];
   const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, ...rest } = flags;
   const s = scenario?.scenario;
   const cniItems = splitFlag(cniFlag);
-  const cnis = unique(cniItems ? parseCnis(cniItems, problems) : (asList(s?.cni) ?? []));
+  const cnis = uniqueInOrder(cniItems ? parseCnis(cniItems, problems) : (asList(s?.cni) ?? []));
   const policyItems = splitFlag(policiesFlag);
-  const policies = unique(policyItems ? parsePolicies(policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
+  const policies = uniqueInOrder(policyItems ? parsePolicies(policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
   let repetitions = s?.repetitions ?? DEFAULT_REPETITIONS;
   if (typeof repFlag === 'string') {
     if (!/^\d+$/.test(repFlag.trim()) || Number(repFlag) < 1 || Number(repFlag) > 100) problems.push({ where: '--repetitions', message: `expected a whole number 1..100, got '${repFlag}'` });
