@@ -1,10 +1,15 @@
-// Every backend, described as data: what it needs from the CLI, its verify defaults, how it removes leftovers,
-// how it builds a verify grid, and how it is constructed. The one place that knows every backend class; the
-// CLI reads these descriptors instead of branching on a backend's name.
+// Every backend, described as data: what it needs from the CLI, which CNIs it runs, the tools it calls, its verify
+// defaults, how it removes leftovers, how it builds a verify grid, and how it is constructed. The one place that
+// knows every backend class; the CLI reads these descriptors instead of branching on a backend's name.
 import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { BenchBackend, Progress } from './types.js';
 import type { VerifyGrid } from '../verify/run.js';
+import { LOCAL_MODELS } from './local/models.js';
+import { CNI_PROFILES } from './k8s/cni.js';
+import type { K8sBackend } from './k8s/backend.js';
+import { KindBackend, type KindBackendOptions } from './kind/backend.js';
+import { ClusterBackend } from './cluster/backend.js';
 
 export interface BackendContext {
   config: RunConfig;
@@ -44,8 +49,38 @@ export interface ClusterGridContext {
   readiness?: { nodesS: number; cniS: number; dnsS: number };
 }
 
+/** What a backend says about a CNI it runs. */
+export interface CniCapabilities {
+  /** Does this data plane enforce NetworkPolicy at all? */
+  enforcesPolicy: boolean;
+  /** One line naming what really runs, for results and reports. */
+  description: string;
+}
+
+/** A tool a backend calls: `bench doctor` checks it, and a backend checks the ones it needs before it starts. */
+export interface ToolCheck {
+  /** How `bench doctor` names it. */
+  name: string;
+  /** A command that succeeds when it is there (and prints its version). */
+  argv: string[];
+  fix: string;
+  /** What the refusal names when it is missing before a start; absent: `bench doctor` only. */
+  needed?: string;
+}
+
+const APT = 'apt-get update && apt-get install -y';
+const KUBECTL: ToolCheck = { name: 'kubectl', argv: ['kubectl', 'version', '--client'], fix: 'install kubectl: https://kubernetes.io/docs/tasks/tools/', needed: 'kubectl' };
+
 export interface BackendDescriptor {
   name: BackendName;
+  /** The CNIs it can run today (the local model table, or the real CNIs' profiles); others fail validation. */
+  cnis: Readonly<Partial<Record<CniName, CniCapabilities>>>;
+  /** Why a CNI is missing, when it is. */
+  unavailableReason: string;
+  /** The tools it calls, in the order `bench doctor` lists them. */
+  tools: readonly ToolCheck[];
+  /** Kubernetes backends: the backend itself, for a command that drives its session beyond a run (enforce). */
+  k8sBackend?: (o: KindBackendOptions) => K8sBackend;
   /** Needs an explicit --context or --kubeconfig (it never guesses which cluster to use). */
   needsTarget: boolean;
   /** A real run executes dist/native/cb-probe on this machine, which must be built. */
@@ -111,6 +146,19 @@ const CLUSTER_VERIFY = { onCluster: true, timeoutMs: 1_000, parallelism: 8 } as 
 export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor>> = {
   local: {
     name: 'local',
+    cnis: LOCAL_MODELS,
+    unavailableReason: 'not available yet on this backend',
+    tools: [
+      { name: 'iproute2 (ip)', argv: ['ip', '-V'], fix: `${APT} iproute2` },
+      { name: 'bridge', argv: ['bridge', '-V'], fix: `${APT} iproute2` },
+      { name: 'tc', argv: ['tc', '-V'], fix: `${APT} iproute2` },
+      { name: 'iptables', argv: ['iptables', '--version'], fix: `${APT} iptables` },
+      { name: 'iptables-restore', argv: ['iptables-restore', '--version'], fix: `${APT} iptables` },
+      { name: 'ipset', argv: ['ipset', '--version'], fix: `${APT} ipset` },
+      { name: 'bpftool', argv: ['bpftool', 'version'], fix: `${APT} bpftool` },
+      { name: 'clang', argv: ['clang', '--version'], fix: `${APT} clang llvm libbpf-dev` },
+      { name: 'gcc', argv: ['gcc', '--version'], fix: `${APT} gcc` },
+    ],
     needsTarget: false,
     needsNativeProbe: true,
     doctorGate: true,
@@ -134,6 +182,15 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
   },
   kind: {
     name: 'kind',
+    cnis: CNI_PROFILES,
+    unavailableReason: 'not available on kind (a kind cluster without a CNI has no pod network; use --backend local for the no-CNI floor)',
+    tools: [
+      { name: 'docker engine', argv: ['docker', 'info', '--format', '{{.ServerVersion}}'], fix: 'install Docker and start its engine (the client alone is not enough)', needed: 'a running Docker engine' },
+      { name: 'kind', argv: ['kind', 'version'], fix: 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation', needed: 'kind' },
+      KUBECTL,
+      { name: 'helm', argv: ['helm', 'version', '--short'], fix: 'install helm: https://helm.sh/docs/intro/install/' },
+    ],
+    k8sBackend: (o) => new KindBackend(o),
     needsTarget: false,
     needsNativeProbe: false,
     doctorGate: false,
@@ -163,6 +220,10 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
   },
   cluster: {
     name: 'cluster',
+    cnis: CNI_PROFILES,
+    unavailableReason: 'not something an existing cluster can be detected to run',
+    tools: [KUBECTL],
+    k8sBackend: (o) => new ClusterBackend(o),
     needsTarget: true,
     needsNativeProbe: false,
     doctorGate: false,

@@ -15,8 +15,7 @@
 import type { RunConfig } from '../config/schema.js';
 import { BenchError } from '../errors.js';
 import { ExecRunner, shellQuote, type CommandSpec, type Runner } from '../exec/runner.js';
-import { KindBackend } from '../backends/kind/backend.js';
-import { ClusterBackend } from '../backends/cluster/backend.js';
+import type { K8sBackend } from '../backends/k8s/backend.js';
 import { BACKEND_DESCRIPTORS, type BackendDescriptor } from '../backends/factory.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
 import { PROBE_CONTAINER, PROBE_PATH, renderWorkloads, type RunNames } from '../backends/k8s/manifests.js';
@@ -48,13 +47,6 @@ const PROBE_PODS = ['intruder', 'joiner'] as const;
 /** Shown in dry-run plans for addresses that exist only on a cluster. */
 export const DRY_RUN_NEW_POD_IP = '<new-pod-ip>';
 const DRY_RUN_TARGET = '192.0.2.1';
-
-type K8sBackendOptions = ConstructorParameters<typeof KindBackend>[0] & ConstructorParameters<typeof ClusterBackend>[0];
-/** How each Kubernetes backend is built for enforce (a data table: the plane itself never names one). */
-const K8S_BACKENDS: Record<K8sEnforceOptions['backend'], (o: K8sBackendOptions) => KindBackend | ClusterBackend> = {
-  kind: (o) => new KindBackend(o),
-  cluster: (o) => new ClusterBackend(o),
-};
 
 export interface K8sEnforceOptions {
   backend: 'kind' | 'cluster';
@@ -139,7 +131,7 @@ export class K8sEnforcePlane implements EnforceDataPlane {
   readonly cni: RunConfig['cni'];
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
   readonly clockDescription: string;
-  readonly backend: KindBackend | ClusterBackend;
+  readonly backend: K8sBackend;
   private readonly session: K8sSession;
   private readonly target: KubeTarget;
   private readonly runner: Runner;
@@ -162,7 +154,10 @@ export class K8sEnforcePlane implements EnforceDataPlane {
     this.versions = o.versions ?? loadVersions();
     const common = { config: o.config, runId: o.runId, runner: this.runner, cleanupRunner, signal: o.signal, progress: o.progress, outDir: o.outDir, versions: this.versions, probeIntervalMs: o.probeIntervalMs };
     this.descriptor = BACKEND_DESCRIPTORS[o.backend];
-    this.backend = K8S_BACKENDS[o.backend]({ ...common, kubeconfigDir: o.kubeconfigDir });
+    // The descriptor builds the backend (the plane itself never names one).
+    const build = this.descriptor.k8sBackend;
+    if (!build) throw new BenchError('internal', `enforce on ${o.backend}: not a Kubernetes backend`);
+    this.backend = build({ ...common, kubeconfigDir: o.kubeconfigDir });
     this.session = this.backend.session;
     this.target = this.backend.target;
     this.streamer = o.streamer ?? spawnStreamer;
