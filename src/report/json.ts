@@ -3,7 +3,7 @@
 // per-rule cost, and each verdict with its reason. Non-finite numbers become null (JSON has no NaN).
 import type { Analysis } from './analyze.js';
 import { ANALYSIS_METRICS } from './analyze.js';
-import { VERDICT_RULES } from '../stats/fit.js';
+import { VERDICT_RULES } from '../stats/verdict.js';
 
 export const REPORT_JSON_KIND = 'cni-bench/report';
 export const REPORT_JSON_VERSION = 1;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { complexityVerdict, findCrossovers, fitScaling, levelsOf, rangeBands, type XY } from './fit.js';
+import { findCrossovers, rangeBands } from './crossover.js';
+import { fitScaling, levelsOf, type XY } from './fit.js';
+import { complexityVerdict } from './verdict.js';
 import { seededRandom } from './summary.js';
 
 const COUNTS = [0, 100, 500, 1000, 2000, 5000, 10000];
