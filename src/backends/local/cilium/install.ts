@@ -4,7 +4,8 @@
 // below only run them and interpret the loader's output.
 import { CommandError, type CommandSpec, type Runner } from '../../../exec/runner.js';
 import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
-import { PolicyMapCapacityError, renderFillInput, type CiliumState } from './compile.js';
+import { PolicyMapCapacityError, type CiliumState } from './compile.js';
+import { renderFillInput } from './loader-input.js';
 
 /** cb-bpf's exit code for a full policy map. */
 const EXIT_OVERFLOW = 3;

@@ -11,18 +11,9 @@ import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { Runner } from '../../../exec/runner.js';
 import type { PodAttachStep } from '../pod-attach.js';
 import type { PodSpec, Topology } from '../topology.js';
-import {
-  compileCiliumState,
-  diffCiliumState,
-  endpointIdOf,
-  newIdentityAllocation,
-  overflowSummary,
-  realizeOverflow,
-  type CiliumState,
-  type IdentityAllocation,
-  type PolicyMapEntry,
-  type RealizedOverflow,
-} from './compile.js';
+import { compileCiliumState, endpointIdOf, newIdentityAllocation, type CiliumState, type IdentityAllocation, type PolicyMapEntry } from './compile.js';
+import { diffCiliumState } from './loader-input.js';
+import { overflowSummary, realizeOverflow, type RealizedOverflow } from './overflow.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
 
 /** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
