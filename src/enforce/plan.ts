@@ -6,6 +6,7 @@ import type { NetworkPolicy } from '../policy/types.js';
 import type { PolicySet } from '../backends/types.js';
 import { type PodRequest } from '../backends/local/topology.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../workload/workload.js';
+import { BenchError } from '../errors.js';
 
 export const CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
 export type ChangeKind = (typeof CHANGES)[number];
@@ -49,7 +50,7 @@ export interface EnforcePolicies {
 export function enforcePolicies(cfg: { policies: number; matchPosition: 'first' | 'last'; seed: number }): EnforcePolicies {
   const withClient = benchmarkPolicySet({ ...cfg, policies: Math.max(1, cfg.policies) });
   const allowClient = withClient.policies.find((p) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client');
-  if (!allowClient) throw new Error('the generated policy set has no allow-client policy');
+  if (!allowClient) throw new BenchError('internal', 'the generated policy set has no allow-client policy');
   const fillers = cfg.policies === 0 ? [] : withClient.policies.filter((p) => p !== allowClient);
   const peers = cfg.policies === 0 ? [] : withClient.peers;
   const isolate: NetworkPolicy = {

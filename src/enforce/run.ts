@@ -15,6 +15,7 @@ import type { AppliedChange, EnforceDataPlane } from './local.js';
 import { CHANGE_TITLES, CLIENT_POD, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePolicies, type ChangeKind } from './plan.js';
 import { CLIENT_LABELS } from '../workload/workload.js';
 import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
+import { BenchError } from '../errors.js';
 
 export interface EnforceConfig {
   cni: EnforceResult['meta']['cni'];
@@ -54,7 +55,7 @@ const CALIBRATION_MS = 300;
 /** 5 × p99 of allowed connects, so an allowed probe never passes for a dropped one, at least MIN_TIMEOUT_MS. */
 export function timeoutFromCalibration(trace: ProbeTrace): number {
   const lat = trace.result.map((r, i) => (r === 'open' ? (trace.endUs[i]! - trace.startUs[i]!) / 1000 : null)).filter((x): x is number => x !== null);
-  if (lat.length === 0) throw new Error('calibration: no allowed connect succeeded with the client allowed; the data plane does not pass allowed traffic');
+  if (lat.length === 0) throw new BenchError('probe', 'calibration: no allowed connect succeeded with the client allowed; the data plane does not pass allowed traffic');
   const s = summarize(lat, { resamples: 10 });
   return Math.min(MAX_AUTO_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, Math.ceil(5 * s.p99)));
 }
@@ -160,7 +161,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
               }
               applied = await pod.attach();
               if (lateTarget) {
-                if (!applied.ip) throw new Error('the new pod got no address');
+                if (!applied.ip) throw new BenchError('internal', 'the new pod got no address');
                 await startWatches(applied.ip);
               }
               out = await wc!.done;

@@ -11,6 +11,7 @@ import { writeResult } from '../results/io.js';
 import type { Progress } from '../backends/types.js';
 import { CHANGES, type ChangeKind } from './plan.js';
 import type { EnforceResult } from './result.js';
+import { BenchError } from '../errors.js';
 
 export const ENFORCE_METRIC_OF: Record<ChangeKind, EnforceMetricName> = {
   'allow-added': 'enforce_allow_added',
@@ -74,7 +75,7 @@ export function enforceRunResult(e: EnforceResult, opts: { config: RunConfig; sw
 export async function runEnforcePoint(args: { config: RunConfig; runId: string; outDir: string; sweep: { id: string; repetition: number }; scenarioPath?: string; signal?: AbortSignal; progress: Progress }): Promise<{ result: RunResult }> {
   const [{ ExecRunner }, { LocalEnforcePlane }, { executeEnforce }] = await Promise.all([import('../exec/runner.js'), import('./local.js'), import('./run.js')]);
   const { config } = args;
-  if (backendDescriptor(config.backend)?.onKubernetes) throw new Error(`enforce points run on the local backend only so far, not ${config.backend}`);
+  if (backendDescriptor(config.backend)?.onKubernetes) throw new BenchError('usage', `enforce points run on the local backend only so far, not ${config.backend}`);
   const plane = new LocalEnforcePlane({ cni: config.cni, runId: args.runId, signal: args.signal, runner: new ExecRunner(args.signal), progress: args.progress, pinCpu: typeof config.pinCpu === 'number' ? config.pinCpu : undefined, config: { matchPosition: config.matchPosition, seed: config.seed, policyMapCapacity: config.policyMapCapacity } });
   const { result } = await executeEnforce({
     runId: args.runId,

@@ -2,6 +2,7 @@
 // parallel runs never collide and `bench gc` finds what a killed run left behind. Used by every backend, the
 // orchestrator and the CLI; it knows nothing of any of them.
 import { createHash, randomBytes } from 'node:crypto';
+import { BenchError } from '../errors.js';
 
 /** Every local resource name starts with this prefix, then the run id: `bench gc` finds leftovers by it. */
 export const NAME_PREFIX = 'cb-';
@@ -39,5 +40,5 @@ export function newRunId(): string {
 }
 
 export function assertRunId(runId: string): void {
-  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
+  if (!RUN_ID_RE.test(runId)) throw new BenchError('internal', `invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
 }

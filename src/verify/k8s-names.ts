@@ -6,6 +6,7 @@ import { runResourceName } from '../identity/run-id.js';
 import type { Inventory, LabelSelector, NetworkPolicy, NetworkPolicyPeer } from '../policy/types.js';
 import type { VerifyCase } from './cases.js';
 import { DNS_NAMESPACE, planProbes, type GridLayout } from './grid.js';
+import { BenchError } from '../errors.js';
 
 const NAME_LABEL = 'kubernetes.io/metadata.name';
 /** Stand-ins for the external hosts: TEST-NET-2 (RFC 5737), at the same offsets as the local grid's hosts. */
@@ -86,7 +87,7 @@ function rewritePeers(peers: NetworkPolicyPeer[] | undefined, names: GridNames):
 export function rewritePolicies(policies: readonly NetworkPolicy[], names: GridNames): NetworkPolicy[] {
   const outside = policies.filter((p) => p.metadata.namespace === DNS_NAMESPACE);
   if (outside.length) {
-    throw new Error(`policies ${outside.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')} would apply to the cluster's own ${DNS_NAMESPACE}; on kind/cluster only the run's namespaces take policies`);
+    throw new BenchError('usage', `policies ${outside.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')} would apply to the cluster's own ${DNS_NAMESPACE}; on kind/cluster only the run's namespaces take policies`);
   }
   return policies.map((p) => {
     const copy = structuredClone(p) as NetworkPolicy;

@@ -30,7 +30,7 @@ export function parseGridPods(json: string, namespace: string, expected: readonl
   const nodeOf: Record<EndpointId, string> = {};
   for (const want of expected) {
     const pod = items.find((i) => i.metadata?.name === want.name);
-    if (!pod || !ready(pod) || !pod.spec?.nodeName) throw new Error(`grid pod ${namespace}/${want.name} is not running and ready with an IP`);
+    if (!pod || !ready(pod) || !pod.spec?.nodeName) throw new BenchError('k8s-step', `grid pod ${namespace}/${want.name} is not running and ready with an IP`);
     ips[want.id] = pod.status!.podIP!;
     nodeOf[want.id] = pod.spec.nodeName;
   }
@@ -44,11 +44,11 @@ export function parseGridPods(json: string, namespace: string, expected: readonl
 export function pickDnsPod(json: string, dns: GridPod): { ip: string; node: string; name: string } {
   const items = ((JSON.parse(json) as PodList).items ?? []).filter(ready).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   const pod = items[0];
-  if (!pod?.spec?.nodeName) throw new Error(`no ready pod labelled ${DNS_SELECTOR} in ${DNS_NAMESPACE}: the DNS cases need the cluster's DNS pods`);
+  if (!pod?.spec?.nodeName) throw new BenchError('k8s-step', `no ready pod labelled ${DNS_SELECTOR} in ${DNS_NAMESPACE}: the DNS cases need the cluster's DNS pods`);
   const served = (pod.spec.containers ?? []).flatMap((c) => c.ports ?? []);
   const missing = dns.ports.filter((cp) => !served.some((s) => s.containerPort === cp.containerPort && (s.protocol ?? 'TCP') === cp.protocol && s.name === cp.name));
   if (missing.length) {
-    throw new Error(`DNS pod ${DNS_NAMESPACE}/${pod.metadata?.name} does not declare the ports the cases assume: ${missing.map((m) => `${m.name} ${m.containerPort}/${m.protocol}`).join(', ')}`);
+    throw new BenchError('k8s-step', `DNS pod ${DNS_NAMESPACE}/${pod.metadata?.name} does not declare the ports the cases assume: ${missing.map((m) => `${m.name} ${m.containerPort}/${m.protocol}`).join(', ')}`);
   }
   return { ip: pod.status!.podIP!, node: pod.spec.nodeName, name: pod.metadata!.name! };
 }

@@ -9,6 +9,7 @@ import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderService
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
+import { BenchError } from '../../errors.js';
 
 export interface AgentRef {
   namespace: string;
@@ -265,8 +266,8 @@ export const PROFILED_CNIS = Object.keys(CNI_PROFILES) as KindCni[];
 
 export function cniProfile(cni: CniName): CniProfile {
   const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
-  if (!profile && CNI_CATALOGUE[cni].floor) throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
-  if (!profile) throw new Error(`--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
+  if (!profile && CNI_CATALOGUE[cni].floor) throw new BenchError('usage', "--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
+  if (!profile) throw new BenchError('usage', `--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
   return profile;
 }
 

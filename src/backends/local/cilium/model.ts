@@ -15,6 +15,7 @@ import { compileCiliumState, endpointIdOf, newIdentityAllocation, type CiliumSta
 import { diffCiliumState } from './loader-input.js';
 import { overflowSummary, realizeOverflow, type RealizedOverflow } from './overflow.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
+import { BenchError } from '../../../errors.js';
 
 /** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
 export type CiliumSettings = Pick<ModelSettings, 'policyMapCapacity' | 'endpointLockdownOnPolicyOverflow'>;
@@ -82,7 +83,7 @@ function compileNode(ctx: Context, inst: Installed, nodeName: string, previous: 
     const i = inst.ifindexes.get(podKey(pod));
     if (i === undefined) {
       if (ctx.runner.dryRun) return 0;
-      throw new Error(`no attached endpoint for pod ${podKey(pod)}`);
+      throw new BenchError('internal', `no attached endpoint for pod ${podKey(pod)}`);
     }
     return i;
   };
@@ -148,13 +149,13 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
   },
   async attachPod(ctx, pod) {
     const inst = installed.get(ctx.topology);
-    if (!inst) throw new Error('Cilium model: attachPod() before install() on this topology; install the policy set first');
+    if (!inst) throw new BenchError('internal', 'Cilium model: attachPod() before install() on this topology; install the policy set first');
     if (inst.ifindexes.has(podKey(pod))) return;
     await attachEndpoint(ctx.runner, ciliumPinDir(ctx.topology.runId, pod.node.name), inst, pod);
   },
   async update(ctx: Context): Promise<ModelUpdateReport> {
     const inst = installed.get(ctx.topology);
-    if (!inst) throw new Error('Cilium model: update() before install() on this topology; install the policy set first');
+    if (!inst) throw new BenchError('internal', 'Cilium model: update() before install() on this topology; install the policy set first');
     const bin = defaultCiliumBinaries();
     const started = performance.now();
     const attached = await attachNew(ctx, inst, ctx.settings.policyMapCapacity, false);
