@@ -2,6 +2,7 @@
 // Every backend goes through here so that --dry-run, timeouts, cancellation and the command log behave
 // the same everywhere, and so tests can inject a fake runner and check the exact argv.
 import { execa } from 'execa';
+import { constants } from 'node:os';
 import { BenchError } from '../errors.js';
 
 export interface CommandSpec {
@@ -110,7 +111,7 @@ export class ExecRunner extends RecordingRunner {
     });
     return {
       argv,
-      exitCode: r.exitCode ?? (r.failed ? (r.code === 'ENOENT' ? 127 : 1) : 0),
+      exitCode: r.exitCode ?? (r.signal ? 128 + (constants.signals[r.signal] ?? 0) : r.failed ? (r.code === 'ENOENT' ? 127 : 1) : 0),
       stdout: String(r.stdout ?? ''),
       stderr: String(r.stderr ?? (r.failed ? r.message : '')),
       durationMs: performance.now() - started,
