@@ -3,7 +3,6 @@
 // policy change is called, and the advice that is its alone. Code that needs to know "which one is the floor" or
 // "which ones are Calico's data planes" reads these fields; it never compares CNI names. Besides this file, only the
 // local model table (backends/local/models.ts) and the Kubernetes profiles (backends/k8s/cni.ts) know a CNI.
-import { CNIS, type CniName } from './schema.js';
 
 /** The agent's own Prometheus figure for a policy change (enforce on kind/cluster shows it next to the measured time). */
 export interface AgentMetric {
@@ -26,8 +25,8 @@ export interface KernelNeeds {
   minimumNote: string;
 }
 
-export interface CniEntry {
-  name: CniName;
+/** What a catalogue entry says about its CNI (its name is its key). */
+interface CniFields {
   /** Short name in results and models ("Calico eBPF"). */
   displayName: string;
   /** Name in report prose, saying what the data plane is ("Calico (eBPF)"). */
@@ -45,8 +44,8 @@ export interface CniEntry {
   calicoDataPlane?: boolean;
   /** How the data plane finds the policies that apply to a packet: walking them in order, or one hash-map lookup. */
   policyLookup?: 'ordered-ebpf' | 'hash-map';
-  /** A policy engine laid over another CNI's network (Canal: Calico's Felix on Flannel's VXLAN). */
-  policyEngineOver?: CniName;
+  /** A policy engine laid over another CNI's network (Canal: Calico's Felix on Flannel's VXLAN): that CNI's name. */
+  policyEngineOver?: string;
   /** Its agent's own metric of how long a policy change took (how a cluster serves it: the k8s profile). */
   agentMetric?: AgentMetric;
   /** An ordered eBPF walk split into chained programs: the most programs one chain may hold (the kernel's tail-call limit). */
@@ -68,12 +67,16 @@ const FELIX_METRIC: AgentMetric = {
 /** The kernel's 33 tail calls per packet bound the Calico-eBPF walk's chain of policy programs. */
 const CALICO_EBPF_CHAIN = 32;
 
-export const CNI_CATALOGUE: Readonly<Record<CniName, CniEntry>> = {
-  none: { name: 'none', displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true },
-  flannel: { name: 'flannel', displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d' },
-  calico: { name: 'calico', displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC },
+/**
+ * Every CNI `bench` knows, in the order flags and messages list them (CNIS). A new CNI is an entry here, a model in
+ * backends/local/models.ts (the compiler asks for it) and, to run on kind or a cluster, a profile in
+ * backends/k8s/cni.ts.
+ */
+const ENTRIES = {
+  none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true },
+  flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d' },
+  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC },
   cilium: {
-    name: 'cilium',
     displayName: 'Cilium',
     reportName: 'Cilium',
     reportOrder: 6,
@@ -86,7 +89,6 @@ export const CNI_CATALOGUE: Readonly<Record<CniName, CniEntry>> = {
     kernel: { minimum: [5, 4], full: [5, 10], fullFeatures: 'eBPF host routing among them', minimumNote: '4.18 on RHEL 8.6' },
   },
   'calico-ebpf': {
-    name: 'calico-ebpf',
     displayName: 'Calico eBPF',
     reportName: 'Calico (eBPF)',
     reportOrder: 5,
@@ -97,9 +99,21 @@ export const CNI_CATALOGUE: Readonly<Record<CniName, CniEntry>> = {
     programChainLimit: CALICO_EBPF_CHAIN,
     capacityAdvice: `Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and the kernel's tail-call limit bounds that chain (${CALICO_EBPF_CHAIN} programs here); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.`,
   },
-  'calico-nftables': { name: 'calico-nftables', displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, agentMetric: FELIX_METRIC },
-  canal: { name: 'canal', displayName: 'Canal', reportName: 'Canal (Calico policy on Flannel)', reportOrder: 2, chartColor: '#fd8d3c', policyEngineOver: 'flannel', agentMetric: FELIX_METRIC },
-};
+  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, agentMetric: FELIX_METRIC },
+  canal: { displayName: 'Canal', reportName: 'Canal (Calico policy on Flannel)', reportOrder: 2, chartColor: '#fd8d3c', policyEngineOver: 'flannel', agentMetric: FELIX_METRIC },
+} satisfies Record<string, CniFields>;
+
+export type CniName = keyof typeof ENTRIES;
+
+export interface CniEntry extends Omit<CniFields, 'policyEngineOver'> {
+  name: CniName;
+  policyEngineOver?: CniName;
+}
+
+/** Every CNI's name, in catalogue order. */
+export const CNIS = Object.keys(ENTRIES) as [CniName, ...CniName[]];
+
+export const CNI_CATALOGUE: Readonly<Record<CniName, CniEntry>> = Object.fromEntries(CNIS.map((name) => [name, { name, ...ENTRIES[name] } as CniEntry])) as Record<CniName, CniEntry>;
 
 /** Every CNI, in catalogue order (CNIS: how flags and messages list them). */
 export const CNI_ENTRIES: readonly CniEntry[] = CNIS.map((c) => CNI_CATALOGUE[c]);

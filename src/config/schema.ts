@@ -2,8 +2,9 @@
 // problem at once (see load.ts); defaults live here and nowhere else.
 import { z } from 'zod';
 
-export const CNIS = ['none', 'flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'] as const;
-export type CniName = (typeof CNIS)[number];
+// The CNIs are the catalogue's (cnis.ts): its entries, in its order.
+import { CNIS, type CniName } from './cnis.js';
+export { CNIS, type CniName };
 
 export const BACKENDS = ['auto', 'local', 'kind', 'cluster'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
