@@ -5,6 +5,7 @@ import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { BenchBackend, Progress } from './types.js';
 import type { VerifyGrid } from '../verify/run.js';
+import { CNI_CATALOGUE } from '../config/cnis.js';
 import { LOCAL_MODELS } from './local/models.js';
 import { CNI_PROFILES } from './k8s/cni.js';
 import type { K8sBackend } from './k8s/backend.js';
@@ -75,8 +76,8 @@ export interface BackendDescriptor {
   name: BackendName;
   /** The CNIs it can run today (the local model table, or the real CNIs' profiles); others fail validation. */
   cnis: Readonly<Partial<Record<CniName, CniCapabilities>>>;
-  /** Why a CNI is missing, when it is. */
-  unavailableReason: string;
+  /** Why it does not run a CNI it lacks. */
+  unavailableReason: (cni: CniName) => string;
   /** The tools it calls, in the order `bench doctor` lists them. */
   tools: readonly ToolCheck[];
   /** Kubernetes backends: the backend itself, for a command that drives its session beyond a run (enforce). */
@@ -147,7 +148,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
   local: {
     name: 'local',
     cnis: LOCAL_MODELS,
-    unavailableReason: 'not available yet on this backend',
+    unavailableReason: () => 'not available yet on this backend (no model in backends/local/models.ts)',
     tools: [
       { name: 'iproute2 (ip)', argv: ['ip', '-V'], fix: `${APT} iproute2` },
       { name: 'bridge', argv: ['bridge', '-V'], fix: `${APT} iproute2` },
@@ -183,7 +184,10 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
   kind: {
     name: 'kind',
     cnis: CNI_PROFILES,
-    unavailableReason: 'not available on kind (a kind cluster without a CNI has no pod network; use --backend local for the no-CNI floor)',
+    unavailableReason: (cni) =>
+      CNI_CATALOGUE[cni].floor
+        ? 'not available on kind (a kind cluster without a CNI has no pod network; use --backend local for the no-CNI floor)'
+        : 'not available on kind yet (no profile with its install recipe in backends/k8s/cni.ts; use --backend local)',
     tools: [
       { name: 'docker engine', argv: ['docker', 'info', '--format', '{{.ServerVersion}}'], fix: 'install Docker and start its engine (the client alone is not enough)', needed: 'a running Docker engine' },
       { name: 'kind', argv: ['kind', 'version'], fix: 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation', needed: 'kind' },
@@ -221,7 +225,8 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
   cluster: {
     name: 'cluster',
     cnis: CNI_PROFILES,
-    unavailableReason: 'not something an existing cluster can be detected to run',
+    unavailableReason: (cni) =>
+      CNI_CATALOGUE[cni].floor ? 'not something an existing cluster can be detected to run' : 'not something bench can detect on a cluster yet (no profile in backends/k8s/cni.ts)',
     tools: [KUBECTL],
     k8sBackend: (o) => new ClusterBackend(o),
     needsTarget: true,

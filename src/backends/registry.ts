@@ -47,6 +47,6 @@ export function checkBackendCni(backend: BackendName, cni: CniName): Problem | u
   const runnable = Object.keys(d.cnis);
   return {
     where: '--cni',
-    message: `${cni} is ${d.unavailableReason} (${backend} backend${runnable.length ? `; it runs: ${runnable.join(', ')}` : ''})`,
+    message: `${cni} is ${d.unavailableReason(cni)} (${backend} backend${runnable.length ? `; it runs: ${runnable.join(', ')}` : ''})`,
   };
 }
