@@ -6,7 +6,8 @@
 import { CNI_CATALOGUE, type AgentMetric } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import type { CommandSpec } from '../exec/runner.js';
-import { CNI_PROFILES, type AgentMetricsOnCluster } from '../backends/k8s/cni.js';
+import type { AgentMetricsOnCluster } from '../backends/k8s/agent-metrics.js';
+import { CNI_PROFILES } from '../backends/k8s/cni.js';
 import { kubectl, type KubeTarget } from '../backends/k8s/kubectl.js';
 
 /** The agent's metric of a CNI, with how a cluster serves it. */

@@ -9,6 +9,7 @@ import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderService
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
+import { CILIUM_METRICS, felixMetrics, type AgentMetricsOnCluster } from './agent-metrics.js';
 import { BenchError } from '../../errors.js';
 
 export interface AgentRef {
@@ -31,7 +32,6 @@ export interface InstallOptions {
 /** Extra binaries a CNI needs on every node that kind's node image lacks. */
 export type NodeBinary = 'bridge';
 
-/** What a profile holds; its `cni` is its key in CNI_PROFILES. */
 interface ProfileFields {
   cni: CniName;
   /** How results name it (from the CNI catalogue). */
@@ -70,29 +70,8 @@ interface ProfileFields {
   /** How a cluster serves its agent's metric of policy changes (the metric itself: the CNI catalogue's agentMetric). */
   agentMetrics?: AgentMetricsOnCluster;
 }
-
-export interface CniProfile extends ProfileFields {
-  cni: KindCni;
-}
-
-export interface AgentMetricsOnCluster {
-  /** Pod label selector of the agent that serves it (looked up in every namespace, on the server's node). */
-  selector: string;
-  /** How it is switched on, for the "not available" note. */
-  enable: string;
-  /** The commands that switch it on in a cluster this run owns (kind). */
-  switchOn(t: KubeTarget, v: Versions): CommandSpec[];
-}
-
-/** Felix serves its metrics once FelixConfiguration `default` says prometheusMetricsEnabled (docs.tigera.io reference/felix/prometheus). */
-const felixMetrics = (selector: string): AgentMetricsOnCluster => ({
-  selector,
-  enable: 'FelixConfiguration default: prometheusMetricsEnabled: true',
-  switchOn: (t) => [
-    waitSpec(t, ['wait', '--for=create', 'felixconfigurations.crd.projectcalico.org/default'], 120, "wait for Felix's default FelixConfiguration"),
-    kubectl(t, ['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type', 'merge', '-p', JSON.stringify({ spec: { prometheusMetricsEnabled: true } })], "switch on Felix's Prometheus metrics (:9091) for its apply time"),
-  ],
-});
+/** A profile in CNI_PROFILES: its `cni` is its key. */
+export type CniProfile = ProfileFields & { cni: KindCni };
 
 /**
  * What marks a CNI in a cluster's DaemonSet pod templates: its agent containers (all of them, in one template or in
@@ -243,19 +222,7 @@ const PROFILES = {
     // GKE's anetd is Cilium (cloud.google.com kubernetes-engine/docs/concepts/dataplane-v2: "GKE Dataplane V2 is
     // implemented using Cilium"), labelled k8s-app=cilium.
     detect: { containers: ['cilium-agent'], label: ['k8s-app', 'cilium'], companions: [CILIUM_ENVOY], knownAs: { anetd: 'GKE Dataplane V2, Cilium' } },
-    agentMetrics: {
-      selector: 'k8s-app=cilium',
-      enable: 'helm value prometheus.enabled=true',
-      switchOn: (t, v) => [
-        helm(t, ['upgrade', 'cilium', v.cilium.chart, '--repo', v.cilium.chartRepo, '--version', v.cilium.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
-          timeoutMs: 300_000,
-        }),
-        // The agents read cilium-config only at start, and the chart restarts them on a config change only with
-        // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
-        kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'),
-        waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'),
-      ],
-    },
+    agentMetrics: CILIUM_METRICS,
   },
 } satisfies { [N in CniName]?: ProfileFields & { cni: N } };
 
