@@ -11,6 +11,8 @@ import { KIND_CNIS, type KindCni } from '../k8s/manifests.js';
 import { validateManifests } from '../k8s/validate.js';
 import { KindBackend, controlPlaneAddressFrom, deleteKindCluster, ensurePrivateDir, felixIptablesFlavour, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
 import { loadVersions } from '../k8s/versions.js';
+import { StepGuard } from '../k8s/errors.js';
+import { KindCluster } from './provider.js';
 
 const RUN_ID = 'abcde';
 const dirs: string[] = [];
@@ -200,6 +202,12 @@ describe('kind backend: dry-run plan', () => {
     const { result } = await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(out, RUN_ID) });
     expect(result.errors[0]!.message).toMatch(/^step install-cni failed: node cb-abcde-control-plane reports no InternalIP/);
     expect(none.log.some((r) => r.purpose?.startsWith('tell the operator'))).toBe(false);
+    // bench verify provisions through the same provider (src/backends/factory.ts), with its agnhost image.
+    const v = new FakeRunner((argv) => (argv.join(' ').includes('InternalIP') ? { stdout: '172.18.0.5' } : undefined));
+    const verifyCluster = new KindCluster({ cni: 'calico-ebpf', runId: RUN_ID, runner: v, cleanupRunner: v, versions: loadVersions(), outDir: join(tmp(), RUN_ID), kubeconfigDir: join(tmp(), 'kc'), policyMapCapacity: 16384, preloadImages: [loadVersions().verify.agnhostImage], engine: 'podman' });
+    await verifyCluster.provision(new StepGuard(async () => undefined));
+    expect((parse(v.log.find((r) => r.purpose?.startsWith('tell the operator'))!.input!) as { data: Record<string, string> }).data.KUBERNETES_SERVICE_HOST).toBe('172.18.0.5');
+    expect(v.log.some((r) => r.argv.slice(0, 3).join(' ') === 'kind load image-archive')).toBe(true);
     expect(controlPlaneAddressFrom('172.18.0.2\n', 'n')).toBe('172.18.0.2');
     expect(controlPlaneAddressFrom('fc00::2', 'n')).toBe('fc00::2');
     expect(() => controlPlaneAddressFrom('cb-x-control-plane', 'n')).toThrow(/reports no InternalIP/);
