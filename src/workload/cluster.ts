@@ -2,6 +2,7 @@
 // snapshot (snapshot.ts) or of a generated shape (shape.ts, generate-shape.ts), with where it came from. Every
 // pod has a node and an IPv4 address: taken from the source where it has them, assigned here where it does not
 // (controllers standing in for their pods, generated shapes), on the local topology's scheme.
+import { isIpv6, parseCidr } from '../policy/cidr.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';
 
 export interface ClusterWorkload {
@@ -95,4 +96,12 @@ export class AddressPlan {
     this.next.set(nodeIndex, slot + 1);
     return podAddress(nodeIndex, slot);
   }
+}
+
+/** An ipBlock as a test on a numeric IPv4 address (parsed once; checking thousands of pods stays cheap). */
+export function ipBlockMatcher(block: { cidr: string; except?: string[] }): (ip: number | undefined) => boolean {
+  const range = (c: string) => (isIpv6(c) ? undefined : parseCidr(c));
+  const inside = range(block.cidr);
+  const except = (block.except ?? []).map(range).filter((r) => r !== undefined);
+  return (ip) => ip !== undefined && inside !== undefined && ip >= inside.first && ip <= inside.last && !except.some((e) => ip >= e.first && ip <= e.last);
 }
