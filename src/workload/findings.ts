@@ -195,7 +195,7 @@ function egressWithoutDns(c: Cluster, out: Finding[]): void {
     if (pod.hostNetwork) continue;
     const mine = (byNs.get(pod.namespace) ?? []).filter((x) => x.selects(pod.labels));
     if (!mine.length) continue;
-    const isolating = mine.map((x) => x.name);
+    const isolating = mine.map((x) => x.name).sort();
     const id = JSON.stringify([pod.namespace, pod.labels]);
     let ok = memo.get(id);
     if (ok === undefined) {
