@@ -40,12 +40,17 @@ export interface Renamer {
 /** The keyed hash. A collision (two strings, one output) is refused rather than merging them. */
 export function renamer(salt: string | Buffer): Renamer {
   const seen = new Map<string, string>();
+  const done = new Map<string, string>();
   const hash = (domain: string, s: string, prefix: string, chars: number) => {
-    const out = prefix + base32(createHmac('sha256', salt).update(`${domain}\u0000${s}`).digest(), chars);
+    const input = `${domain}\u0000${s}`;
+    const hit = done.get(input);
+    if (hit !== undefined) return hit;
+    const out = prefix + base32(createHmac('sha256', salt).update(input).digest(), chars);
     const key = `${domain}\u0000${out}`;
     const before = seen.get(key);
     if (before !== undefined && before !== s) throw new Error(`anonymize: hash collision between two strings; run again with another salt`);
     seen.set(key, s);
+    done.set(input, out);
     return out;
   };
   const name = (s: string) => (s === '' || KEPT.has(s) ? s : hash('name', s, 'a', 12));

@@ -15,8 +15,8 @@ export interface PodDraft {
   ip?: string;
   hostNetwork: boolean;
   ports: ContainerPort[];
-  /** Where it came from, for problems (the Pod item, or the controller that stands in for it). */
-  where: string;
+  /** Where it came from, for problems (the Pod item, or the controller that stands in for it); computed only then. */
+  where: () => string;
 }
 
 /** At most this many pods come out of controllers: a replicas typo must not exhaust memory. */
@@ -43,7 +43,7 @@ export function containerPorts(containers: readonly ContainerObject[]): Containe
 
 export interface Controller {
   object: ControllerObject;
-  where: string;
+  where: () => string;
 }
 
 /**
@@ -73,7 +73,7 @@ export function expandControllers(controllers: readonly Controller[], filePods: 
     } else {
       const replicas = c.spec.replicas ?? 1;
       if (pods.length + replicas > MAX_EXPANDED_PODS) {
-        problems.push({ where, message: `${c.kind} ${key}: replicas ${replicas} would make more than ${MAX_EXPANDED_PODS} pods from controllers; lower it, or give the pods themselves` });
+        problems.push({ where: where(), message: `${c.kind} ${key}: replicas ${replicas} would make more than ${MAX_EXPANDED_PODS} pods from controllers; lower it, or give the pods themselves` });
         continue;
       }
       for (let i = 0; i < replicas; i++) {
@@ -119,7 +119,7 @@ export function placePods(drafts: readonly PodDraft[], problems: Problem[]): { p
     if (!ip) {
       ip = d.hostNetwork ? nodeIp(node) : plan.podAddress(index.get(node) as number);
       if (!ip) {
-        if (!full.has(node)) problems.push({ where: d.where, message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in 10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one); give the pods their addresses (status.podIP) or spread them over more nodes` });
+        if (!full.has(node)) problems.push({ where: d.where(), message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in 10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one); give the pods their addresses (status.podIP) or spread them over more nodes` });
         full.add(node);
         continue;
       }

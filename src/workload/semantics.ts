@@ -114,8 +114,10 @@ export class DataPlaneExpectations {
   }
 
   private policyEvaluator(): PolicyEvaluator {
-    const policies = this.semantics.ipBlockSelects === 'outside-cluster' ? withoutInClusterIpBlocks(this.workload.policies) : this.workload.policies;
-    this.evaluator ??= new PolicyEvaluator(this.workload.inventory, policies);
+    if (!this.evaluator) {
+      const policies = this.semantics.ipBlockSelects === 'outside-cluster' ? withoutInClusterIpBlocks(this.workload.policies) : this.workload.policies;
+      this.evaluator = new PolicyEvaluator(this.workload.inventory, policies);
+    }
     return this.evaluator;
   }
 

@@ -230,6 +230,11 @@ describe('a bad file: every problem at once, each naming the item and the field'
     expect(problemsOf('c.yaml', 'kind: List\nitems:\n  - a: [\n')[0]?.where).toMatch(/^c\.yaml:\d+:\d+$/);
   });
 
+  it('refuses alias bombs', () => {
+    const refs = Array.from({ length: 150 }, () => '*a').join(', ');
+    expect(problemsOf('c.yaml', `a: &a [1]\nb: [${refs}]\n`)).toEqual([{ where: 'c.yaml:2:406', message: 'YAML: aliases exceeded maxAliases (100)' }]);
+  });
+
   it('refuses what is not a List or an object, and items without a kind', () => {
     expect(problemsOf('c.json', '[1, 2]')[0]?.message).toMatch(/expected a Kubernetes List/);
     expect(problemsOf('c.json', '{"kind":"List","items":[{"metadata":{"name":"x"}}]}')).toEqual([{ where: 'c.json#/items/0/kind', message: 'items[0]: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet are read)' }]);

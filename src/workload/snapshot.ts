@@ -10,7 +10,8 @@
 // without an address, and IPv6-only pods (the local models are IPv4).
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { LineCounter, parseAllDocuments, parseDocument } from 'yaml';
+import { loadAll } from 'js-yaml';
+import { LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
 import { InputError, type Problem } from '../errors.js';
 import { yamlErrorLocation, yamlLocation } from '../config/yaml-location.js';
 import { parseIpv4 } from '../policy/cidr.js';
@@ -62,22 +63,35 @@ function parseDocs(file: string, text: string, problems: Problem[]): { docs: Sou
       return { docs: [], format: 'json' };
     }
   }
-  const lines = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
-  const list = Array.isArray(parsed) ? parsed : [parsed];
-  for (const doc of list) for (const e of doc.errors) problems.push({ where: yamlErrorLocation(file, e, lines), message: `YAML syntax: ${e.message.split('\n')[0]}` });
-  if (problems.length) return { docs: [], format: 'yaml' };
-  const docs: SourceDoc[] = [];
-  for (const doc of list) {
-    let data: unknown;
-    try {
-      data = doc.toJS({ maxAliasCount: 1000 });
-    } catch (e) {
-      problems.push({ where: file, message: `YAML: ${(e as Error).message.includes('alias') ? 'too many alias (*name) expansions' : (e as Error).message}` });
-      continue;
-    }
-    if (data !== null && data !== undefined) docs.push({ data, where: (path, key) => yamlLocation(file, doc, lines, path, key) });
+  // js-yaml reads a large List several times faster than yaml; yaml's positions are needed only to name a
+  // problem's line, so it parses the text again only then (and for syntax errors, which it locates).
+  let fast: unknown[] | undefined;
+  let fastError: { message: string; mark?: { line: number; column: number } } | undefined;
+  try {
+    fast = loadAll(text, { maxAliases: 100 });
+  } catch (e) {
+    fastError = e as typeof fastError;
   }
+  let located: { docs: Document[]; lines: LineCounter } | undefined;
+  const locate = () => {
+    if (!located) {
+      const lines = new LineCounter();
+      const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+      located = { docs: Array.isArray(parsed) ? parsed : [parsed], lines };
+    }
+    return located;
+  };
+  if (!fast) {
+    const { docs: list, lines } = locate();
+    for (const doc of list) for (const e of doc.errors) problems.push({ where: yamlErrorLocation(file, e, lines), message: `YAML syntax: ${e.message.split('\n')[0]}` });
+    const mark = fastError?.mark;
+    if (!problems.length) problems.push({ where: mark ? `${file}:${mark.line + 1}:${mark.column + 1}` : file, message: `YAML: ${fastError?.message.split('\n')[0]?.replace(/ \(\d+:\d+\)$/, '') ?? 'unreadable'}` });
+    return { docs: [], format: 'yaml' };
+  }
+  const docs: SourceDoc[] = [];
+  fast.forEach((data, i) => {
+    if (data !== null && data !== undefined) docs.push({ data, where: (path, key) => yamlLocation(file, locate().docs[i]!, locate().lines, path, key) });
+  });
   return { docs, format: 'yaml' };
 }
 
@@ -158,7 +172,7 @@ function readItems(items: readonly Item[], problems: Problem[]): Parsed {
       const policy = obj as NetworkPolicy;
       for (const issue of validatePolicy(policy, 'P')) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${issue.path.replace(/^P\.?/, '')}: ${issue.message}` });
       out.policies.push({ obj: policy, it });
-    } else out.controllers.push({ object: obj, where: where([]) });
+    } else out.controllers.push({ object: obj, where: () => where([]) });
   }
   return out;
 }
@@ -177,9 +191,9 @@ function podDrafts(parsed: Parsed, skipped: SnapshotSource['skippedPods'], probl
     const phase = obj.status?.phase;
     const ip = ipv4Of(obj);
     const hostNetwork = obj.spec.hostNetwork === true;
-    const where = it.doc.where([...it.path, 'status', 'podIP']);
+    const where = () => it.doc.where([...it.path, 'status', 'podIP']);
     const bad = [obj.status?.podIP, ...(obj.status?.podIPs ?? []).map((p) => p.ip)].find((a) => a !== undefined && parseIpv4(a) === undefined && !/^[0-9a-fA-F:.]+$/.test(a));
-    if (bad !== undefined) problems.push({ where, message: `Pod ${key}: ${JSON.stringify(bad)} is not an IP address` });
+    if (bad !== undefined) problems.push({ where: where(), message: `Pod ${key}: ${JSON.stringify(bad)} is not an IP address` });
     else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
     else if (!obj.spec.nodeName) skipped.push({ pod: key, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
     else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, reason: 'IPv6 only: the local models are IPv4' });
@@ -206,18 +220,18 @@ function crossChecks(parsed: Parsed, pods: readonly PodDraft[], problems: Proble
   for (const p of pods) {
     if (!p.ip || p.hostNetwork) continue;
     const other = byIp.get(p.ip);
-    if (other) problems.push({ where: p.where, message: `Pod ${p.namespace}/${p.name} has address ${p.ip}, as does running pod ${other.namespace}/${other.name}: two running pods cannot share an address` });
+    if (other) problems.push({ where: p.where(), message: `Pod ${p.namespace}/${p.name} has address ${p.ip}, as does running pod ${other.namespace}/${other.name}: two running pods cannot share an address` });
     else byIp.set(p.ip, p);
   }
   if (parsed.namespaces.length === 0) return;
   const listed = new Set(parsed.namespaces.map((n) => n.obj.metadata.name));
   const reported = new Set<string>();
-  const need = (ns: string, where: string) => {
+  const need = (ns: string, where: () => string) => {
     if (listed.has(ns) || reported.has(ns)) return;
     reported.add(ns);
-    problems.push({ where, message: `namespace ${ns} has pods or policies but no Namespace item: its labels decide which namespaceSelectors select it; add it (kubectl get namespace ${ns} -o json) or remove its items` });
+    problems.push({ where: where(), message: `namespace ${ns} has pods or policies but no Namespace item: its labels decide which namespaceSelectors select it; add it (kubectl get namespace ${ns} -o json) or remove its items` });
   };
-  for (const { obj, it } of [...parsed.pods, ...parsed.policies]) need(obj.metadata.namespace, it.doc.where([...it.path, 'metadata', 'namespace']));
+  for (const { obj, it } of [...parsed.pods, ...parsed.policies]) need(obj.metadata.namespace, () => it.doc.where([...it.path, 'metadata', 'namespace']));
   for (const c of parsed.controllers) need(c.object.metadata.namespace, c.where);
 }
 
@@ -237,7 +251,7 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   const seen = new Set(parsed.pods.map(({ obj }) => `${obj.metadata.namespace}/${obj.metadata.name}`));
   for (const p of madePods) {
     const key = `${p.namespace}/${p.name}`;
-    if (seen.has(key)) problems.push({ where: p.where, message: `the pods made up for this controller include ${key}, a name another pod in the file has; rename one of them` });
+    if (seen.has(key)) problems.push({ where: p.where(), message: `the pods made up for this controller include ${key}, a name another pod in the file has; rename one of them` });
     seen.add(key);
   }
   if (problems.length) return { problems };
