@@ -62,7 +62,7 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
     const got = await runner.run(planSnapshot(target));
     const { parseSnapshot } = await import('../../workload/snapshot.js');
     const source = `kubectl get (${opts.context ? `context ${opts.context}` : `kubeconfig ${opts.kubeconfig}`})`;
-    const { workload, problems: bad } = parseSnapshot(source, got.stdout, { name: out === '-' ? 'cluster' : undefined });
+    const { workload, problems: bad } = parseSnapshot(source, got.stdout, { name: 'cluster' });
     if (!workload) {
       io.stderr.write(`bench snapshot: what kubectl returned cannot be read as a workload; nothing written:\n${bad.map((p) => `  ${p.where}: ${p.message}`).join('\n')}\n`);
       return EXIT_FAIL;
