@@ -240,6 +240,7 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   const problems: Problem[] = [];
   const { docs, format } = parseDocs(file, text, problems);
   if (problems.length) return { problems };
+  if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,pods,networkpolicies -A -o json' }] };
   const parsed = readItems(collectItems(docs, problems), problems);
   const skippedPods: SnapshotSource['skippedPods'] = [];
   const filePods = podDrafts(parsed, skippedPods, problems);
@@ -253,6 +254,10 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
     const key = `${p.namespace}/${p.name}`;
     if (seen.has(key)) problems.push({ where: p.where(), message: `the pods made up for this controller include ${key}, a name another pod in the file has; rename one of them` });
     seen.add(key);
+  }
+  if (!problems.length && drafts.length === 0) {
+    const why = skippedPods.length ? ` (all ${skippedPods.length} pods are left out: ${skippedPods[0]!.reason})` : '';
+    problems.push({ where: file, message: `holds no pod a data plane would hold${why}; a workload needs pods (or Deployments, StatefulSets, DaemonSets standing in for them)` });
   }
   if (problems.length) return { problems };
   const placed = placePods(drafts, problems);
