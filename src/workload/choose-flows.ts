@@ -51,6 +51,8 @@ export class FlowSpace {
   readonly pods: Map<string, PodInfo>;
   private readonly costs = new Map<PodInfo, Omit<FlowCost, 'rules'>>();
   private readonly classOf = new Map<PodInfo, number>();
+  /** Pods that every policy treats alike, in pod order; a class's index is its id. */
+  readonly classes: PodInfo[][] = [];
   private readonly allowedMemo = new Map<string, ContainerPort[]>();
 
   constructor(readonly workload: ClusterWorkload) {
@@ -74,8 +76,13 @@ export class FlowSpace {
       const ip = parseIpv4(p.ip);
       const inBlocks = blockList.map((inside) => (inside(ip) ? '1' : '0')).join('');
       const key = JSON.stringify([p.namespace, labels, p.ports, p.hostNetwork === true, inBlocks]);
-      if (!keys.has(key)) keys.set(key, keys.size);
-      this.classOf.set(p, keys.get(key)!);
+      if (!keys.has(key)) {
+        keys.set(key, keys.size);
+        this.classes.push([]);
+      }
+      const id = keys.get(key)!;
+      this.classOf.set(p, id);
+      this.classes[id]!.push(p);
     }
   }
 
@@ -109,44 +116,89 @@ export class FlowSpace {
   }
 }
 
-/** Candidates the default choice draws from: pod-network pods, and destinations that declare a port. */
-function candidates(space: FlowSpace): { sources: PodInfo[]; dests: PodInfo[] } {
-  const sources = space.workload.inventory.pods.filter((p) => !p.hostNetwork);
-  return { sources, dests: sources.filter((p) => p.ports.length > 0) };
+/** The classes the default choice draws from: pod-network pods as sources, those declaring a port as destinations. */
+function candidateClasses(space: FlowSpace): { sources: PodInfo[][]; dests: PodInfo[][] } {
+  const sources = space.classes.filter((c) => !c[0]!.hostNetwork);
+  return { sources, dests: sources.filter((c) => c[0]!.ports.length > 0) };
 }
 
-/** The allowed flow with the most rules in its path (ties: first in pod order), searched in falling cost order. */
-function mostExpensive(space: FlowSpace, sources: PodInfo[], dests: PodInfo[]): ChosenFlow | undefined {
-  const byEgress = [...sources].sort((a, b) => space.egressRules(b) - space.egressRules(a));
-  const byIngress = [...dests].sort((a, b) => space.ingressRules(b) - space.ingressRules(a));
-  const e = (i: number) => space.egressRules(byEgress[i]!);
-  const g = (j: number) => space.ingressRules(byIngress[j]!);
-  // Best-first over the sum of two falling lists: a frontier of (i, j) pairs, largest sum popped first.
-  const frontier: Array<[number, number]> = byEgress.length && byIngress.length ? [[0, 0]] : [];
-  const queued = new Set(['0,0']);
-  while (frontier.length) {
-    let best = 0;
-    for (let k = 1; k < frontier.length; k++) if (e(frontier[k]![0]) + g(frontier[k]![1]) > e(frontier[best]![0]) + g(frontier[best]![1])) best = k;
-    const [i, j] = frontier.splice(best, 1)[0]!;
-    const src = byEgress[i]!;
-    const dst = byIngress[j]!;
-    const port = src !== dst ? space.allowedPorts(src, dst)[0] : undefined;
-    if (port) return { from: podName(src), to: podName(dst), port: port.containerPort, protocol: port.protocol, reason: 'most-expensive', cost: space.cost(src, dst), allowed: true };
-    for (const [a, b] of [[i + 1, j], [i, j + 1]] as const) {
-      if (a < byEgress.length && b < byIngress.length && !queued.has(`${a},${b}`)) {
-        queued.add(`${a},${b}`);
-        frontier.push([a, b]);
+/** A max-heap of class pairs (i, j) by cost, for walking pairs in falling cost order. */
+class PairHeap {
+  private readonly items: Array<[number, number, number]> = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(cost: number, i: number, j: number): void {
+    const a = this.items;
+    a.push([cost, i, j]);
+    for (let k = a.length - 1; k > 0; ) {
+      const up = (k - 1) >> 1;
+      if (a[up]![0] >= a[k]![0]) break;
+      [a[up], a[k]] = [a[k]!, a[up]!];
+      k = up;
+    }
+  }
+  pop(): [number, number, number] {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      for (let k = 0; ; ) {
+        const [l, r] = [2 * k + 1, 2 * k + 2];
+        let m = k;
+        if (l < a.length && a[l]![0] > a[m]![0]) m = l;
+        if (r < a.length && a[r]![0] > a[m]![0]) m = r;
+        if (m === k) break;
+        [a[m], a[k]] = [a[k]!, a[m]!];
+        k = m;
       }
     }
+    return top;
+  }
+}
+
+/** Two distinct pods, one of each class (the same class needs two pods). */
+function pickPair(s: PodInfo[], d: PodInfo[]): [PodInfo, PodInfo] | undefined {
+  const src = s[0]!;
+  const dst = d.find((p) => p !== src);
+  return dst ? [src, dst] : undefined;
+}
+
+/**
+ * The allowed flow with the most rules in its path, searched over class pairs in falling cost order (the two
+ * cost lists sorted, a heap over the frontier): the first allowed pair is the most expensive.
+ */
+function mostExpensive(space: FlowSpace, sources: PodInfo[][], dests: PodInfo[][]): ChosenFlow | undefined {
+  const byEgress = [...sources].sort((a, b) => space.egressRules(b[0]!) - space.egressRules(a[0]!));
+  const byIngress = [...dests].sort((a, b) => space.ingressRules(b[0]!) - space.ingressRules(a[0]!));
+  const cost = (i: number, j: number) => space.egressRules(byEgress[i]![0]!) + space.ingressRules(byIngress[j]![0]!);
+  const heap = new PairHeap();
+  const queued = new Set<number>();
+  const push = (i: number, j: number) => {
+    if (i < byEgress.length && j < byIngress.length && !queued.has(i * byIngress.length + j)) {
+      queued.add(i * byIngress.length + j);
+      heap.push(cost(i, j), i, j);
+    }
+  };
+  push(0, 0);
+  while (heap.size) {
+    const [, i, j] = heap.pop();
+    const pair = pickPair(byEgress[i]!, byIngress[j]!);
+    const port = pair ? space.allowedPorts(pair[0], pair[1])[0] : undefined;
+    if (pair && port) return { from: podName(pair[0]), to: podName(pair[1]), port: port.containerPort, protocol: port.protocol, reason: 'most-expensive', cost: space.cost(pair[0], pair[1]), allowed: true };
+    push(i + 1, j);
+    push(i, j + 1);
   }
   return undefined;
 }
 
 /**
- * A seeded random allowed flow among pairs that pass `filter`, not in `taken`: random draws first; when they keep
- * missing (allowed pairs are rare), every pair in a seeded order, so a pair that exists is always found.
+ * A seeded random allowed flow among pod pairs that pass `filter`, not in `taken`: random draws first; when they
+ * keep missing (allowed pairs are rare), every allowed class pair in a seeded order, so a flow that exists is
+ * always found.
  */
-function randomAllowed(space: FlowSpace, sources: PodInfo[], dests: PodInfo[], rand: () => number, taken: Set<string>, reason: FlowReason, filter: (s: PodInfo, d: PodInfo) => boolean): ChosenFlow | undefined {
+function randomAllowed(space: FlowSpace, classes: { sources: PodInfo[][]; dests: PodInfo[][] }, rand: () => number, taken: Set<string>, reason: FlowReason, filter: (s: PodInfo, d: PodInfo) => boolean): ChosenFlow | undefined {
   const flowOf = (src: PodInfo, dst: PodInfo): ChosenFlow | undefined => {
     if (src === dst || !filter(src, dst)) return undefined;
     const ports = space.allowedPorts(src, dst).filter((p) => !taken.has(flowKey({ from: podName(src), to: podName(dst), port: p.containerPort, protocol: p.protocol })));
@@ -154,16 +206,23 @@ function randomAllowed(space: FlowSpace, sources: PodInfo[], dests: PodInfo[], r
     const port = ports[Math.floor(rand() * ports.length)]!;
     return { from: podName(src), to: podName(dst), port: port.containerPort, protocol: port.protocol, reason, cost: space.cost(src, dst), allowed: true };
   };
+  const sources = classes.sources.flat();
+  const dests = classes.dests.flat();
+  if (!sources.length || !dests.length) return undefined;
   for (let tries = 0; tries < 2000; tries++) {
     const f = flowOf(sources[Math.floor(rand() * sources.length)]!, dests[Math.floor(rand() * dests.length)]!);
     if (f) return f;
   }
-  const offset = Math.floor(rand() * sources.length);
-  for (let k = 0; k < sources.length; k++) {
-    const src = sources[(offset + k) % sources.length]!;
-    for (const dst of dests) {
-      const f = flowOf(src, dst);
-      if (f) return f;
+  const offset = Math.floor(rand() * classes.sources.length);
+  for (let k = 0; k < classes.sources.length; k++) {
+    const s = classes.sources[(offset + k) % classes.sources.length]!;
+    for (const d of classes.dests) {
+      const pair = pickPair(s, d);
+      if (!pair || !space.allowedPorts(pair[0], pair[1]).length) continue;
+      for (const src of s) for (const dst of d) {
+        const f = flowOf(src, dst);
+        if (f) return f;
+      }
     }
   }
   return undefined;
@@ -189,7 +248,7 @@ export function chooseFlows(w: ClusterWorkload | FlowSpace, opts: ChooseOptions 
       notes: [],
     };
   }
-  const { sources, dests } = candidates(space);
+  const classes = candidateClasses(space);
   const rand = seededRandom(opts.seed ?? 1);
   const flows: ChosenFlow[] = [];
   const notes: string[] = [];
@@ -200,13 +259,12 @@ export function chooseFlows(w: ClusterWorkload | FlowSpace, opts: ChooseOptions 
       taken.add(flowKey(f));
     } else notes.push(missing);
   };
-  add(mostExpensive(space, sources, dests), 'no allowed flow between two pod-network pods on a port the destination declares');
-  const node = new Map(sources.map((p) => [p, p.node]));
-  add(randomAllowed(space, sources, dests, rand, taken, 'cross-namespace', (s, d) => s.namespace !== d.namespace), 'cross-namespace: no allowed flow between pods of two namespaces');
-  add(randomAllowed(space, sources, dests, rand, taken, 'same-node', (s, d) => node.get(s) === node.get(d)), 'same-node: no allowed flow between two pods on one node');
+  add(mostExpensive(space, classes.sources, classes.dests), 'no allowed flow between two pod-network pods on a port the destination declares');
+  add(randomAllowed(space, classes, rand, taken, 'cross-namespace', (s, d) => s.namespace !== d.namespace), 'cross-namespace: no allowed flow between pods of two namespaces');
+  add(randomAllowed(space, classes, rand, taken, 'same-node', (s, d) => s.node === d.node), 'same-node: no allowed flow between two pods on one node');
   const k = opts.random ?? DEFAULT_RANDOM_FLOWS;
   for (let i = 0; i < k; i++) {
-    const f = randomAllowed(space, sources, dests, rand, taken, 'random', () => true);
+    const f = randomAllowed(space, classes, rand, taken, 'random', () => true);
     if (!f) {
       notes.push(`random: ${i} of ${k} found; the workload has no other allowed flow`);
       break;
