@@ -162,7 +162,7 @@ function namedPorts(c: Cluster, p: NetworkPolicy, selected: PodInfo[], out: Find
     (ports ?? []).forEach((port, j) => {
       if (typeof port.port !== 'string') return;
       const protocol = port.protocol ?? 'TCP';
-      if (direction === 'ingress' && !selected.length) return; // selects-no-pod says it already
+      if (!selected.length) return; // a policy on no pod-network pod: selects-no-pod or selects-only-host-network says so
       const candidates = direction === 'ingress' ? selected : c.peerPods(p.metadata.namespace, peers);
       if (candidates.some((x) => x.ports.some((cp) => cp.name === port.port && cp.protocol === protocol))) return;
       const whose = `the ${plural(candidates.length, 'pod')} ${direction === 'ingress' ? 'it selects' : 'this rule reaches'}`;
