@@ -87,7 +87,7 @@ interface Applied {
 async function reconcile(ctx: Context, what: string): Promise<Applied> {
   const bin = defaultCalicoEbpfBinaries();
   const perNode = await ensureAgents(ctx);
-  const policyDebug = ctx.settings.bpfPolicyDebug === 'on';
+  const policyDebug = ctx.settings.bpfPolicyDebug !== 'off';
   const out: Applied = { counts: [], overflows: [], policyDebug, changes: [], compileMs: 0, applyMs: 0, verifyMs: 0 };
   for (const node of ctx.topology.nodes) {
     const agent = perNode.get(node.name)!;
