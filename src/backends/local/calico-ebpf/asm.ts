@@ -183,16 +183,18 @@ export class Block {
    */
   writeTrampoline(): void {
     const k = this.trampolines++;
+    // Jumps before the last trampoline already land on it; its own relays are after it.
+    const from = this.lastTrampoline;
     const start = this.insns.length;
     const pending = new Set<string>();
-    for (let i = this.lastTrampoline; i < start; i++) {
+    for (let i = from; i < start; i++) {
       const t = this.insns[i]!.target;
       if (t !== undefined && !this.labels.has(t)) pending.add(t);
     }
     this.lastTrampoline = start;
     if (pending.size === 0) return;
     const via = (t: string): string => `${t}~t${k}`;
-    for (let i = 0; i < start; i++) {
+    for (let i = from; i < start; i++) {
       const insn = this.insns[i]!;
       if (insn.target !== undefined && pending.has(insn.target)) this.insns[i] = { ...insn, target: via(insn.target) };
     }
