@@ -75,7 +75,7 @@ export function allocateClusterIPs(cidr: string, count: number, seed: number): s
   const b = Math.floor(rand() * size);
   const out: string[] = [];
   for (let i = 0; out.length < count; i++) {
-    const offset = Number((BigInt(a) * BigInt(i) + BigInt(b)) % BigInt(size));
+    const offset = (a * i + b) % size; // < 2^53 for any prefix of 8 or more
     if (!reserved.has(offset)) out.push(ipv4(base + offset));
   }
   return out;

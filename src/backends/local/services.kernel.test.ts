@@ -6,6 +6,10 @@ import { bpfPinDir } from './bpf/native.js';
 import { cgroup2Root, runCgroupDir } from './cgroup.js';
 import { itKernel } from './test-support/kernel.js';
 import { nameServers, openPlane, serviceWorld, tally, worldServiceSet, type ServiceWorld } from './test-support/services.js';
+import { socketLbPlane } from './socket-lb.js';
+import { ciliumSocketLbFlavour } from './cilium/sock-lb.js';
+import { ExecRunner } from '../../exec/runner.js';
+import { DEFAULT_CLUSTER_CIDR } from './service-types.js';
 import { serviceDataPlane } from './service-planes.js';
 import { SERVICE_DATA_PLANES, type ServiceDataPlane } from './service-types.js';
 
@@ -45,4 +49,30 @@ describe('service data planes on the kernel', () => {
       await world.down();
     });
   }
+
+  itKernel('without a service data plane, or from outside the run cgroup under a socket LB, a ClusterIP reaches nothing', async () => {
+    const world = await serviceWorld(1);
+    const runner = new ExecRunner();
+    const plane = socketLbPlane(ciliumSocketLbFlavour, { runner, cleanupRunner: runner, topology: world.topology, settings: { iptablesBackend: 'nft', clusterCidr: DEFAULT_CLUSTER_CIDR } });
+    open.push({ plane, world });
+    const set = worldServiceSet(world, 5, 'last');
+    const svc = probedService(set);
+    const servers = await nameServers(world);
+    try {
+      const unwrapped: ServiceDataPlane = { ...plane, wrapClient: (spec) => spec } as ServiceDataPlane;
+      // Nothing installed: the ClusterIP exists nowhere.
+      expect((await tally(unwrapped, world, svc.clusterIP, 80, 3)).failures).toBe(3);
+      await plane.install(set);
+      // The socket hook sees only the run cgroup's processes: a client outside it is not translated (the tc path
+      // Cilium has for such traffic is not modelled).
+      expect((await tally(unwrapped, world, svc.clusterIP, 80, 3)).failures).toBe(3);
+      const inside = await tally(plane, world, svc.clusterIP, 80, 5);
+      expect(inside).toEqual({ answers: { 'server-0': 5 }, failures: 0 });
+      const counters = await plane.counters(world.client.node.name);
+      expect(counters.translated).toBe(5);
+      expect(counters.lookups).toBeGreaterThanOrEqual(5);
+    } finally {
+      await servers.stop();
+    }
+  });
 });

@@ -37,13 +37,18 @@ export interface SocketLbFlavour {
   capacityHint: (map: string, size: number) => string;
 }
 
-/** Stable small integers per name (backend ids, service ids, rev-NAT indexes), starting at 1. */
+/** Stable small integers per name, starting at 1 in each space (backend ids, service ids: separate spaces, as in the agents). */
 export class IdAllocator {
   private readonly ids = new Map<string, number>();
-  private next = 1;
-  id(name: string): number {
-    let v = this.ids.get(name);
-    if (v === undefined) this.ids.set(name, (v = this.next++));
+  private readonly next = new Map<string, number>();
+  id(space: string, name: string): number {
+    const k = `${space}\u0000${name}`;
+    let v = this.ids.get(k);
+    if (v === undefined) {
+      v = this.next.get(space) ?? 1;
+      this.next.set(space, v + 1);
+      this.ids.set(k, v);
+    }
     return v;
   }
 }

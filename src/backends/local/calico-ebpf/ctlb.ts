@@ -55,7 +55,7 @@ export function encodeCalicoNat(set: ServiceSet, ids: IdAllocator): MapEntry[] {
   for (const svc of set.services) {
     for (const port of svc.ports) {
       const proto = PROTO[port.protocol];
-      const id = ids.id(`${svc.clusterIP}:${port.port}/${proto}`);
+      const id = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
       svc.endpoints.forEach((ep, i) => out.push({ map: 'cali_v4_nat_be', key: beKey(id, i), value: beValue(ep.ip, port.targetPort), rank: 0 }));
       out.push({ map: 'cali_v4_nat_fe', key: feKey(svc.clusterIP, port.port, proto), value: feValue(id, svc.endpoints.length, 0), rank: 1 });
     }

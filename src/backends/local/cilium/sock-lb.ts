@@ -53,9 +53,9 @@ export function encodeCiliumServices(set: ServiceSet, ids: IdAllocator): MapEntr
   for (const svc of set.services) {
     for (const port of svc.ports) {
       const proto = PROTO[port.protocol];
-      const revNat = ids.id(`svc ${svc.clusterIP}:${port.port}/${proto}`);
+      const revNat = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
       svc.endpoints.forEach((ep, i) => {
-        const backendId = ids.id(`be ${ep.ip}:${port.targetPort}/${proto}`);
+        const backendId = ids.id('backend', `${ep.ip}:${port.targetPort}/${proto}`);
         if (!backendsWritten.has(backendId)) {
           backendsWritten.add(backendId);
           const key = Buffer.alloc(4);
