@@ -9,6 +9,8 @@ import { nameServers, openPlane, serviceWorld, tally, worldServiceSet, type Serv
 import { socketLbPlane } from './socket-lb.js';
 import { ciliumSocketLbFlavour } from './cilium/sock-lb.js';
 import { ExecRunner } from '../../exec/runner.js';
+import { execa } from 'execa';
+import { startServer } from '../../probe/native.js';
 import { DEFAULT_CLUSTER_CIDR } from './service-types.js';
 import { serviceDataPlane } from './service-planes.js';
 import { SERVICE_DATA_PLANES, type ServiceDataPlane } from './service-types.js';
@@ -75,4 +77,31 @@ describe('service data planes on the kernel', () => {
       await servers.stop();
     }
   });
+
+  for (const name of ['cilium-socket-lb', 'calico-ctlb'] as const) {
+    itKernel(`${name}: unconnected UDP to a ClusterIP is translated at sendmsg, and the reply shows the ClusterIP (recvmsg)`, async () => {
+      const world = await serviceWorld(1);
+      const plane = openPlane(serviceDataPlane(name), world);
+      open.push({ plane, world });
+      const base = worldServiceSet(world, 3, 'last');
+      const probed = probedService(base);
+      const udp = { ...probed, ports: [{ name: 'dns', protocol: 'UDP' as const, port: 53, targetPort: 5353 }] };
+      const set = { ...base, services: base.services.map((s, i) => (i === base.probed ? udp : s)) };
+      await plane.install(set);
+      const backend = world.backends[0]!;
+      const server = await startServer({
+        argv: [process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('server-0',r.port,r.address));s.bind(5353,()=>console.log('ready'))`],
+        netns: backend.netns,
+        purpose: 'udp name server',
+      });
+      try {
+        const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log(JSON.stringify({from:r.address+':'+r.port,msg:String(m)}));s.close()});s.send('hi',53,'${probed.clusterIP}');setTimeout(()=>{console.log('{}');process.exit(0)},2000)`;
+        const spec = plane.wrapClient({ argv: [process.execPath, '-e', script], netns: world.client.netns }, world.client);
+        const r = await execa(spec.argv[0]!, spec.argv.slice(1), { reject: false, timeout: 20_000 });
+        expect(JSON.parse(String(r.stdout).trim().split('\n')[0]!)).toEqual({ from: `${probed.clusterIP}:53`, msg: 'server-0' });
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 });
