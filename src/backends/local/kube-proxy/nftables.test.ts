@@ -63,7 +63,14 @@ describe('kube-proxy nftables mode', () => {
     const probed = { namespace: 'a', name: 'b', port: { name: '', protocol: 'TCP' as const, port: 80, targetPort: 8080 }, backends: [{ ip: '10.244.1.2' }] };
     const small = generateServiceSet({ services: 1, endpointsPerService: 1, position: 'first', seed: 1, probed });
     const big = generateServiceSet({ services: 2, endpointsPerService: 1, position: 'first', seed: 1, probed });
-    expect(renderKubeProxyNftablesPartial(small, big, O)).toMatchObject({ elementsAdded: 2, elementsDeleted: 0 });
+    const grow = renderKubeProxyNftablesPartial(small, big, O);
+    expect(grow).toMatchObject({ elementsAdded: 2, elementsDeleted: 0 });
+    // A new Service's chain exists before the map element that jumps to it.
+    const lines = grow.text.split('\n');
+    const chain = lines.findIndex((l) => /^add chain ip kube-proxy service-.*svc-2\/tcp\/$/.test(l));
+    const element = lines.findIndex((l) => l.startsWith('add element ip kube-proxy service-ips'));
+    expect(chain).toBeGreaterThanOrEqual(0);
+    expect(chain).toBeLessThan(element);
     const shrink = renderKubeProxyNftablesPartial(big, small, O);
     expect(shrink).toMatchObject({ elementsAdded: 0, elementsDeleted: 2 });
     expect(shrink.text).toMatch(/delete element ip kube-proxy service-ips \{ [\d.]+ \. tcp \. 80 \}/);

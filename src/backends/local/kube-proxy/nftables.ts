@@ -197,6 +197,8 @@ export function renderKubeProxyNftablesPartial(prev: ServiceSet, next: ServiceSe
     const old = before.get(r.key);
     const changed = !old || JSON.stringify(old) !== JSON.stringify(r);
     r.chains.forEach((c) => liveChains.add(c));
+    // As syncProxyRules orders a Service: its chains (ensureChain) before the elements that jump to them.
+    if (changed) lines.push(...r.chains.flatMap((c) => [`add chain ${T} ${c}`, `flush chain ${T} ${c}`]));
     for (const [m, e] of r.elements) {
       const k = elemKey(m, e);
       const prevElem = oldElements.get(k);
@@ -210,7 +212,7 @@ export function renderKubeProxyNftablesPartial(prev: ServiceSet, next: ServiceSe
       elementsAdded++;
     }
     if (changed && r.chains.length) {
-      lines.push(...serviceLines({ ...r, elements: [] }, true));
+      lines.push(...r.rules.map(([c, rule]) => `add rule ${T} ${c} ${rule}`));
       chainsWritten += r.chains.length;
     }
   }
