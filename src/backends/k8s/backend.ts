@@ -40,6 +40,8 @@ export abstract class K8sBackend implements BenchBackend {
   /** The agents as found on the cluster (replaced in up(): their namespace depends on how the CNI was installed). */
   protected readonly agents: AgentRef[];
   private nodeCount?: number;
+  /** What the provider found out about the data plane (ProvisionedCluster.modelState), merged into the result's. */
+  private provisioned: Record<string, string | number | boolean> = {};
   private downDone = false;
 
   constructor(
@@ -103,13 +105,19 @@ export abstract class K8sBackend implements BenchBackend {
     this.agents.splice(0, this.agents.length, ...cluster.agents);
     if (cluster.enforcesPolicy !== undefined) this.session.setEnforcesPolicy(cluster.enforcesPolicy);
     if (cluster.kubeletMetrics === false) this.session.disableCadvisor();
+    this.provisioned = cluster.modelState ?? {};
     const picked = await this.guard.run('check-context', async () => cluster.place(this.opts.config.placement));
     if (picked) this.nodeCount = picked.nodeCount;
     await this.guard.run('create-workloads', () => this.session.createWorkloads(picked?.placement ?? DRY_RUN_NODES));
   }
 
   installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
-    return this.guard.run('apply-policies', () => this.session.installPolicies(set));
+    return this.guard.run('apply-policies', async () => {
+      const report = await this.session.installPolicies(set);
+      // Into the session's own object: measure() keeps adding to it after this returns.
+      Object.assign(report.modelState, this.provisioned);
+      return report;
+    });
   }
 
   measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {

@@ -383,6 +383,7 @@ export class K8sSession {
       const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
       if (parsed.resolutionUs !== undefined) this.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
       if (parsed.failedDialsRemoved !== undefined) this.state[`${metric}FailedDialsRemoved`] = parsed.failedDialsRemoved;
+      if (parsed.handshakeCallsDropped !== undefined) this.state[`${metric}HandshakeCallsDropped`] = parsed.handshakeCallsDropped;
       const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
       const w = cpuWindow(
         before,

@@ -13,7 +13,8 @@ import { KIND_PEER_POD_CAP, type KindCni, type Placement } from '../k8s/manifest
 import { loadVersions } from '../k8s/versions.js';
 import { KindCluster } from './provider.js';
 
-export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { controlPlaneAddressFrom, felixIptablesFlavour, kindProvider, planBrNetfilter, planImageLoad } from './node-plans.js';
 export { findKindLeftovers, type KindLeftover } from './gc.js';
 
 export interface KindBackendOptions extends K8sBackendOptions {
@@ -24,6 +25,8 @@ export interface KindBackendOptions extends K8sBackendOptions {
   kubeconfigDir?: string;
   /** Images pulled once on the host and loaded into the nodes. Default: the load images. */
   preloadImages?: string[];
+  /** The container engine kind drives (default from KIND_EXPERIMENTAL_PROVIDER). */
+  engine?: string;
 }
 
 export class KindBackend extends K8sBackend {
@@ -44,6 +47,7 @@ export class KindBackend extends K8sBackend {
       cacheDir: opts.cacheDir,
       kubeconfigDir: opts.kubeconfigDir,
       preloadImages: opts.preloadImages ?? [versions.load.fortioImage, versions.load.statImage],
+      engine: opts.engine,
     });
     super(provider, { ...opts, ...runners, versions });
   }

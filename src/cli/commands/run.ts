@@ -10,7 +10,7 @@ import type { RunResult } from '../../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../../exec/runner.js';
 import { checkBackendCni, selectBackend } from '../../backends/registry.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
-import { EXIT_FAIL, EXIT_OK } from '../io.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputOption, outputPathProblem } from '../outputs.js';
 import { MEASUREMENT_SETTINGS, declareFlags, type FlagList } from '../settings-flags.js';
 
@@ -109,7 +109,7 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
     const overflow = result.modelState.policyMapOverflow;
     if (typeof overflow === 'string') process.stdout.write(`# POLICY MAP OVERFLOW (a real run completes and records it): ${overflow}\n`);
     for (const e of result.errors) process.stdout.write(`# ERROR (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}\n`);
-    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+    return runExitCode(result);
   }
   if (config.json) process.stdout.write(`${JSON.stringify(summaryJson(result), null, 2)}\n`);
   else process.stdout.write(`\n${formatRunSummary(result, path)}\n`);
@@ -117,7 +117,13 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   const others = result.meta.concurrentRuns ?? [];
   if (others.length) process.stderr.write(`warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)\n`);
   if (signal.aborted) return 130;
-  return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+  return runExitCode(result);
+}
+
+/** 0 ok; 2 when the run stopped on something the user fixes (a --cni the cluster contradicts, missing RBAC); else 1. */
+export function runExitCode(result: Pick<RunResult, 'status' | 'errors'>): number {
+  if (result.status === 'ok') return EXIT_OK;
+  return result.errors.some((e) => e.kind === 'usage') ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /** N fresh runs of one point into <out>/<first run id>/r<k>/, summarised at run level (summary.json). */
