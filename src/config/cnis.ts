@@ -1,8 +1,10 @@
 // The one CNI catalogue: every data plane `bench` knows, with what the rest of the code asks of it — how it is
-// named, where reports list it and in which colour, what kind of data plane it is, what its agent's own metric of a
-// policy change is called, and the advice that is its alone. Code that needs to know "which one is the floor" or
-// "which ones are Calico's data planes" reads these fields; it never compares CNI names. Besides this file, only the
-// local model table (backends/local/models.ts) and the Kubernetes profiles (backends/k8s/cni.ts) know a CNI.
+// named, where reports list it and in which colour, what kind of data plane it is, what a policy set means on it,
+// what its agent's own metric of a policy change is called, and the advice that is its alone. Code that needs to
+// know "which one is the floor" or "which ones are Calico's data planes" reads these fields; it never compares CNI
+// names. Besides this file, only the local model table (backends/local/models.ts) and the Kubernetes profiles
+// (backends/k8s/cni.ts) know a CNI.
+import type { Protocol } from '../policy/types.js';
 
 /** The agent's own Prometheus figure for a policy change (enforce on kind/cluster shows it next to the measured time). */
 export interface AgentMetric {
@@ -12,6 +14,23 @@ export interface AgentMetric {
   port: number;
   /** What it measures, in the result's words. */
   meaning: string;
+}
+
+/** What a policy set means on a data plane, where the NetworkPolicy spec leaves room (workload/semantics.ts reads it). */
+export interface PolicySemantics {
+  /** Does the data plane enforce NetworkPolicy at all? */
+  enforces: boolean;
+  /**
+   * What an ipBlock peer matches: every address inside it, pod and node addresses included (the spec leaves pod
+   * addresses to the implementation; Calico matches them), or only addresses outside the cluster (Cilium).
+   */
+  ipBlockSelects: 'any-address' | 'outside-cluster';
+  /** Protocols whose NetworkPolicy rules the data plane does not implement: no documented expectation there. */
+  unsupportedProtocols: readonly Protocol[];
+  /** One line for reports. */
+  summary: string;
+  /** Where the semantics are documented. */
+  sources: readonly string[];
 }
 
 /** The kernel a CNI needs, for the report's advice. */
@@ -48,11 +67,11 @@ interface CniFields {
   policyEngineOver?: string;
   /** Its agent's own metric of how long a policy change took (how a cluster serves it: the k8s profile). */
   agentMetric?: AgentMetric;
-  /** An ordered eBPF walk split into chained programs: the most programs one chain may hold (the kernel's tail-call limit). */
-  programChainLimit?: number;
   /** The report's advice when a run fails with a capacity error on it. */
   capacityAdvice?: string;
   kernel?: KernelNeeds;
+  /** Its documented NetworkPolicy semantics (the expected verdicts of a workload's flows). */
+  policySemantics: PolicySemantics;
 }
 
 // Calico's Felix, in every Calico data plane and in Canal: felix_int_dataplane_apply_time_seconds, "Time in seconds
@@ -64,8 +83,20 @@ const FELIX_METRIC: AgentMetric = {
   meaning: "Felix's incremental data-plane applies on the server's node (sum of their times over the change)",
 };
 
-/** The kernel's 33 tail calls per packet bound the Calico-eBPF walk's chain of policy programs. */
-const CALICO_EBPF_CHAIN = 32;
+const CALICO_SEMANTICS: PolicySemantics = {
+  enforces: true,
+  ipBlockSelects: 'any-address',
+  unsupportedProtocols: [],
+  summary: 'as the NetworkPolicy spec says; an ipBlock matches every address in it, pod addresses included',
+  sources: ['an ipBlock becomes plain source/destination nets and notNets, matched on any address (libcalico-go/lib/backend/k8s/conversion/conversion.go k8sPeerToCalicoFields, v3.30.3); the reference evaluator follows it (src/policy/evaluate.ts)'],
+};
+const notEnforced = (what: string): PolicySemantics => ({
+  enforces: false,
+  ipBlockSelects: 'any-address',
+  unsupportedProtocols: [],
+  summary: `${what}: NetworkPolicy is accepted by the API server and has no effect`,
+  sources: ['no policy engine in the data plane (see the README, "The local models")'],
+});
 
 /**
  * Every CNI `bench` knows, in the order flags and messages list them (CNIS). A new CNI is an entry here, a model in
@@ -73,9 +104,9 @@ const CALICO_EBPF_CHAIN = 32;
  * backends/k8s/cni.ts.
  */
 const ENTRIES = {
-  none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true },
-  flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d' },
-  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC },
+  none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true, policySemantics: notEnforced('no CNI') },
+  flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d', policySemantics: notEnforced('Flannel has no policy engine') },
+  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
   cilium: {
     displayName: 'Cilium',
     reportName: 'Cilium',
@@ -87,6 +118,16 @@ const ENTRIES = {
     agentMetric: { metric: 'cilium_policy_implementation_delay', port: 9962, meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)" },
     capacityAdvice: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
     kernel: { minimum: [5, 4], full: [5, 10], fullFeatures: 'eBPF host routing among them', minimumNote: '4.18 on RHEL 8.6' },
+    policySemantics: {
+      enforces: true,
+      ipBlockSelects: 'outside-cluster',
+      unsupportedProtocols: ['SCTP'],
+      summary: 'an ipBlock never selects a pod or a node (hostNetwork pods included); SCTP rules are not implemented',
+      sources: [
+        'cilium/cilium Documentation/security/policy/language.rst, "IP/CIDR based": CIDR rules do not apply to traffic where both sides are managed by Cilium or use a node IP (including host-networking pods); nodes only with --policy-cidr-match-mode=nodes',
+        'cilium/cilium Documentation/network/kubernetes/policy.rst, "NetworkPolicy": known missing features: ipBlock set with a pod IP (GH-9209), SCTP (GH-5719)',
+      ],
+    },
   },
   'calico-ebpf': {
     displayName: 'Calico eBPF',
@@ -96,11 +137,19 @@ const ENTRIES = {
     calicoDataPlane: true,
     policyLookup: 'ordered-ebpf',
     agentMetric: FELIX_METRIC,
-    programChainLimit: CALICO_EBPF_CHAIN,
-    capacityAdvice: `Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and the kernel's tail-call limit bounds that chain (${CALICO_EBPF_CHAIN} programs here); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.`,
+    policySemantics: CALICO_SEMANTICS,
+    capacityAdvice: "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
   },
-  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, agentMetric: FELIX_METRIC },
-  canal: { displayName: 'Canal', reportName: 'Canal (Calico policy on Flannel)', reportOrder: 2, chartColor: '#fd8d3c', policyEngineOver: 'flannel', agentMetric: FELIX_METRIC },
+  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
+  canal: {
+    displayName: 'Canal',
+    reportName: 'Canal (Calico policy on Flannel)',
+    reportOrder: 2,
+    chartColor: '#fd8d3c',
+    policyEngineOver: 'flannel',
+    agentMetric: FELIX_METRIC,
+    policySemantics: { ...CALICO_SEMANTICS, sources: [...CALICO_SEMANTICS.sources, "Canal enforces with Calico's Felix"] },
+  },
 } satisfies Record<string, CniFields>;
 
 export type CniName = keyof typeof ENTRIES;
@@ -123,5 +172,5 @@ export const CNIS_IN_REPORT_ORDER: readonly CniName[] = [...CNI_ENTRIES].sort((a
 
 /** The catalogue entry of a name read from a result file (unknown names get a plain entry, listed last, in grey). */
 export function cniEntry(name: string): CniEntry {
-  return (CNI_CATALOGUE as Partial<Record<string, CniEntry>>)[name] ?? { name: name as CniName, displayName: name, reportName: name, reportOrder: Number.MAX_SAFE_INTEGER, chartColor: '#bdbdbd' };
+  return (CNI_CATALOGUE as Partial<Record<string, CniEntry>>)[name] ?? { name: name as CniName, displayName: name, reportName: name, reportOrder: Number.MAX_SAFE_INTEGER, chartColor: '#bdbdbd', policySemantics: notEnforced(`${name} (not in this version's catalogue)`) };
 }

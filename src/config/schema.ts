@@ -26,6 +26,9 @@ export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
 export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+/** Felix's BPFPolicyDebugEnabled, as the Calico-eBPF model takes it (on by default, as in Felix). */
+export const BPF_POLICY_DEBUG = ['on', 'off'] as const;
+export type BpfPolicyDebug = (typeof BPF_POLICY_DEBUG)[number];
 /** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
 export const POLICY_MAP_CAPACITY_MIN = 1 << 8;
 export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
@@ -57,6 +60,8 @@ export const runConfigSchema = z
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
+    /** Calico-eBPF model: Felix's BPFPolicyDebugEnabled (default on, felix/config/config_params.go): a rule-id record per rule. */
+    bpfPolicyDebug: z.enum(BPF_POLICY_DEBUG).default('on'),
     /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
     measure: z.enum(['latency', 'enforce']).default('latency'),
     /** Enforce points: repetitions of each change within the point. */
@@ -94,6 +99,7 @@ export const scenarioSchema = z
     pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
     iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
     endpointLockdownOnPolicyOverflow: z.boolean().optional(),
+    bpfPolicyDebug: z.enum(BPF_POLICY_DEBUG).optional(),
     measure: z.enum(['latency', 'enforce']).optional(),
     enforceRepetitions: int(1, 100).optional(),
     out: z.string().min(1).optional(),

@@ -4,6 +4,7 @@
 import { uniqueInOrder } from '../collections.js';
 import { CNI_ENTRIES, cniEntry, type KernelNeeds } from '../config/cnis.js';
 import type { Analysis, CniAnalysis } from './analyze.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 
 export interface AdviceItem {
   title: string;
@@ -13,6 +14,11 @@ export interface AdviceItem {
 
 /** How the report's prose names each data plane (the CNI catalogue's report names; unknown names as they are). */
 const reportName = (cni: string) => cniEntry(cni).reportName;
+/** What bounds Calico-eBPF's chain of policy programs: Felix's MaxSubPrograms as the model state records it (results written before it was recorded: the model's old 32, the kernel's tail-call limit). */
+function chainLimitOf(state: Record<string, number | string | boolean> | null | undefined): { limit: number; by: string } {
+  const recorded = state?.chainProgramLimit;
+  return typeof recorded === 'number' ? { limit: recorded, by: "Felix's MaxSubPrograms allows" } : { limit: 32, by: "the kernel's tail-call limit allows" };
+}
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
 
 export function parseKernel(release: string): [number, number] | null {
@@ -78,9 +84,9 @@ function dataPlaneChoice(a: Analysis): AdviceItem | null {
     lines.push(`"eBPF" alone does not mean O(1): Calico's eBPF data plane compiles the policies into a program that still walks them in order, so its cost grows with every policy that selects the pod${flatEbpf ? `, where Cilium's hash-map lookup stayed flat (${flatEbpf.metrics.connect_p50.verdict.complexity})` : ''}.`);
   }
   const chain = ebpf?.stateAtMax?.maxProgramsPerChain;
-  const limit = ebpf && cniEntry(ebpf.cni).programChainLimit;
-  if (typeof chain === 'number' && chain > 0 && limit) {
-    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; the kernel's tail-call limit allows ${limit}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * limit) / chain)} policies on one pod is where this layout stops.`);
+  if (typeof chain === 'number' && chain > 0) {
+    const { limit, by } = chainLimitOf(ebpf?.stateAtMax);
+    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; ${by} ${limit}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * limit) / chain)} policies on one pod is where this layout stops.`);
   }
   return { title: "Choosing between Calico's data planes", text: lines.join('\n\n') };
 }
@@ -165,16 +171,14 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     });
   }
 
-  // Runs that completed over capacity (Cilium 1.18 does not fail them): the model state records the overflow.
+  // Runs that completed over capacity (the real agents keep the pod running with part of its policy): the model
+  // state records the overflow, what the data plane then does and the fix, whatever the model.
   for (const c of a.cnis) {
-    const st = c.stateAtMax;
-    const o = st?.policyMapOverflow;
-    if (!st || typeof o !== 'string') continue;
-    const verdict = st.overflowClientVerdict;
-    const lockdown = st.endpointLockdownOnPolicyOverflow === true;
+    const o = capacityOverflowOf(c.stateAtMax);
+    if (!o) continue;
     out.push({
-      title: 'Capacity limits: policy map overflow',
-      text: `${reportName(c.cni)} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      title: 'Capacity limits: overflow',
+      text: `${reportName(c.cni)} ran over its capacity at ${maxCount} policies: ${o.summary}.${o.clientVerdict ? ` Afterwards the probe client was **${o.clientVerdict}**.` : ''} ${o.advice ?? 'Write fewer, broader policies selecting the pod.'}`,
     });
   }
 

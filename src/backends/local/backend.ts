@@ -14,8 +14,9 @@ import { recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
 import { buildInventory, LocalDataPlane, planModelTopology } from './plane.js';
 import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
 import { SERVER_PORT } from '../../workload/workload.js';
+import { OVERFLOW_KEYS, overflowEndpoints } from '../../results/capacity-overflow.js';
 
-/** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
+/** Connections probed after a capacity overflow, and measured per metric when they are denied. */
 const OVERFLOW_PROBES = 5;
 
 export interface LocalBackendOptions extends BackendRunOptions {
@@ -34,7 +35,7 @@ export class LocalBackend implements BenchBackend {
   private readonly plane: LocalDataPlane;
   private readonly runner: Runner;
   private server?: RunningServer;
-  /** Set when a policy-map overflow left the client without access (endpoint lockdown). */
+  /** Set when a capacity overflow left the client without access (Cilium's lockdown, Calico-eBPF's dropped tail call). */
   private clientDenied = false;
 
   constructor(private readonly opts: LocalBackendOptions) {
@@ -91,15 +92,15 @@ export class LocalBackend implements BenchBackend {
     if (this.plane.model.install) this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
     const modelState = await this.plane.install(set.policies, buildInventory(this.plan, set));
     const installMs = performance.now() - started;
-    // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): measure what the
-    // data plane now does with the client's connections, and record it next to the overflow.
-    if (Number(modelState.policyMapOverflowEndpoints ?? 0) > 0 && !this.runner.dryRun) {
+    // A data plane over its capacity does not fail the run (Cilium 1.18 and Felix keep the pod running with part
+    // of its policy): measure what it now does with the client's connections, and record it next to the overflow.
+    if (overflowEndpoints(modelState) > 0 && !this.runner.dryRun) {
       const probe = await runClient(this.runner, {
         ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: this.cpus }),
-        purpose: 'probe whether the client still connects after the policy-map overflow',
+        purpose: 'probe whether the client still connects after the capacity overflow',
       });
       this.clientDenied = probe.samplesNs.length === 0;
-      modelState.overflowClientVerdict = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
+      modelState[OVERFLOW_KEYS.clientVerdict] = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
     }
     return { modelState, installMs };
   }

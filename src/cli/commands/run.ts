@@ -13,6 +13,7 @@ import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputOption, outputPathProblem } from '../outputs.js';
 import { MEASUREMENT_SETTINGS, declareFlags, type FlagList } from '../settings-flags.js';
+import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 
 const runFlags = (): FlagList => [
   new Option('--cni <name>', `CNI data plane: ${CNIS.join('|')}`),
@@ -21,6 +22,7 @@ const runFlags = (): FlagList => [
   new Option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)'),
   'iptablesBackend',
   'endpointLockdownOnPolicyOverflow',
+  'bpfPolicyDebug',
   new Option('--scenario <file>', 'YAML scenario; flags given on the command line override it'),
   outputOption('--out <dir>', 'results directory (default results)', 'dir'),
   new Option('--keep', 'leave the namespaces/cluster up after the run, print how to enter them, and exit (bench gc --run <id> removes them)'),
@@ -105,9 +107,9 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath, progress, signal });
   if (config.dryRun) {
     process.stdout.write(`# plan for run ${runId} on the ${backendName} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
-    // What the planning found out is worth saying even when nothing ran: a policy map that would overflow, say.
-    const overflow = result.modelState.policyMapOverflow;
-    if (typeof overflow === 'string') process.stdout.write(`# POLICY MAP OVERFLOW (a real run completes and records it): ${overflow}\n`);
+    // What the planning found out is worth saying even when nothing ran: a policy that would not fit, say.
+    const overflow = capacityOverflowOf(result.modelState);
+    if (overflow) process.stdout.write(`# CAPACITY OVERFLOW (a real run completes and records it): ${overflow.summary}\n`);
     for (const e of result.errors) process.stdout.write(`# ERROR (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}\n`);
     return runExitCode(result);
   }

@@ -21,6 +21,7 @@ const sweepFlags = (): FlagList => [
   ...MEASUREMENT_SETTINGS,
   outputOption('--out <dir>', 'results root (default results)', 'dir'),
   'iptablesBackend',
+  'bpfPolicyDebug',
   'measure',
   new Option('--dry-run', 'print the planned order of points and exit'),
   new Option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)'),
