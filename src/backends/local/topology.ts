@@ -86,6 +86,8 @@ export interface PodRequest {
   role: PodRole;
   /** Index of the node it runs on. */
   node: number;
+  /** Its namespace's suffix (cb-<run>-<sandbox>); default p<i>, its index in the topology's pods. */
+  sandbox?: string;
 }
 
 /** Host-side veth name: the CNI's prefix plus a hash of run id and pod, 15 characters at most. */
@@ -137,7 +139,7 @@ export function planTopology(opts: TopologyOptions): Topology {
     opts.pods.forEach((r, i) => {
       const node = nodes[r.node];
       if (!node) throw new Error(`pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
-      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, `p${i}`));
+      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, r.sandbox ?? `p${i}`));
     });
   } else {
     pods.push(mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client'));

@@ -3,10 +3,10 @@
 // stdin) ends it, and the JSON result follows. Signals do not cross `kubectl exec`, so stdin is the control line;
 // the watch's own --max-ms bounds it if this side goes away.
 import { spawn } from 'node:child_process';
-import { InterruptedError } from '../errors.js';
-import { shellQuote, type CommandSpec } from '../exec/runner.js';
-import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../probe/native.js';
-import { fixClock, toHostNs, type ClockSample } from './k8s-clock.js';
+import { InterruptedError } from '../../errors.js';
+import { shellQuote, type CommandSpec } from '../../exec/runner.js';
+import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../../probe/native.js';
+import { fixClock, toHostNs, type ClockSample } from './clock.js';
 
 /** A started process whose stdout arrives in chunks and whose stdin stays open. */
 export interface StreamChild {
