@@ -33,11 +33,14 @@ export interface EnforceConfig {
   settle: number;
 }
 
+/** What enforce asks of a data plane: bring the enforce workload up, its starting state, its changes. */
+export type EnforcePlane = Pick<DataPlane, 'model' | 'target' | 'changes' | 'fit' | 'up' | 'install' | 'down'>;
+
 export interface EnforceRunOptions {
   runId: string;
   backend: BackendName;
   config: EnforceConfig;
-  plane: DataPlane;
+  plane: EnforcePlane;
   /** Where enforce-result.json goes; absent: not written (dry run, tests). */
   outDir?: string;
   progress?: Progress;
@@ -299,7 +302,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
  * The dry-run plan: the topology, the initial install and each change once, through a DryRunRunner-backed
  * plane (commands recorded, nothing run); returns the watch command lines that would run across each change.
  */
-export async function planEnforceDry(plane: DataPlane, config: EnforceConfig): Promise<string[]> {
+export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig): Promise<string[]> {
   const changes = requireChanges(plane);
   const sets = enforcePolicies(config, plane.target);
   const id = (p: EnforcePod) => enforcePodId(p, plane.target);

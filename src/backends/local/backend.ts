@@ -51,6 +51,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   readonly model: ModelDescription;
   readonly cpuPlacement: CpuPlacement;
   readonly impl: LocalModel;
+  /** The settings it was built with. */
+  readonly config: RunConfig;
   private readonly runner: Runner;
   private readonly cleanupRunner: Runner;
   private layout?: WorkloadLayout;
@@ -65,6 +67,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.cni = opts.config.cni;
+    this.config = opts.config;
     this.impl = opts.model ?? localModel(opts.config.cni);
     this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
     this.runner = opts.runner ?? new ExecRunner(opts.signal);
@@ -146,8 +149,13 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   /** What the model resolves policies against now: the workload's pods as they stand, and the current set's peers. */
   private inventory(): Inventory {
+    return this.inventoryFor(this.policies);
+  }
+
+  /** What the model would resolve `set` against: the workload's pods as they stand, and the set's peers. */
+  inventoryFor(set: PolicySet): Inventory {
     this.requirePlane();
-    return workloadInventory(this.workload!, this.plan, this.policies, (p) => this.declared.get(podId(p)) ?? []);
+    return workloadInventory(this.workload!, this.plan, set, (p) => this.declared.get(podId(p)) ?? []);
   }
 
   private pod(id: EndpointId): PodSpec {

@@ -1,13 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { FakeRunner } from '../exec/runner.js';
-import { NETNS_RE } from '../identity/run-id.js';
-import { gridLayout } from './grid.js';
-import { LocalVerifyGrid, planExternalHosts, planLocalGrid } from './local.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { runConfigSchema } from '../../config/schema.js';
+import { FakeRunner } from '../../exec/runner.js';
+import { NETNS_RE } from '../../identity/run-id.js';
+import { gridLayout, gridWorkload } from '../../verify/grid.js';
+import { LocalBackend } from './backend.js';
+import { layoutWorkload, planExternalHosts } from './workload.js';
 
 const layout = gridLayout();
 
-describe('planLocalGrid', () => {
-  const plan = planLocalGrid(layout, { runId: 'k3f9a', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+describe('layoutWorkload (the verification grid)', () => {
+  const plan = layoutWorkload(gridWorkload(layout), { runId: 'k3f9a', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
 
   it('places the 10 grid pods alternately on two nodes and the external hosts above every node address', () => {
     expect(plan.topology.pods.map((p) => `${p.namespace}/${p.name}@${p.node.name}`)).toEqual([
@@ -17,12 +19,12 @@ describe('planLocalGrid', () => {
   });
 
   it('names every namespace so bench gc finds it by the run prefix', () => {
-    for (const e of plan.externals) expect(e.netns).toMatch(NETNS_RE);
-    expect(plan.externals.map((e) => e.netns)).toEqual(['cb-k3f9a-ext1', 'cb-k3f9a-ext2']);
+    for (const e of plan.hosts) expect(e.netns).toMatch(NETNS_RE);
+    expect(plan.hosts.map((e) => e.netns)).toEqual(['cb-k3f9a-ext1', 'cb-k3f9a-ext2']);
   });
 
   it('routes each node pod CIDR via its node from the external hosts, and never touches the host namespace', () => {
-    const cmds = planExternalHosts(plan.topology, plan.externals);
+    const cmds = planExternalHosts(plan.topology, plan.hosts);
     expect(cmds.filter((c) => c.argv.includes('route')).map((c) => c.argv.join(' '))).toEqual([
       'ip -n cb-k3f9a-ext1 route add 10.244.0.0/24 via 172.18.0.2 dev eth0',
       'ip -n cb-k3f9a-ext1 route add 10.244.1.0/24 via 172.18.0.3 dev eth0',
@@ -36,16 +38,24 @@ describe('planLocalGrid', () => {
   });
 });
 
-describe('LocalVerifyGrid.probe', () => {
+describe('LocalBackend.probe', () => {
   it('runs one cb-probe check in the source pod and turns its answer into an outcome', async () => {
     const runner = new FakeRunner((argv) => (argv.includes('--udp') ? { exitCode: 1, stdout: 'timeout ETIMEDOUT\n' } : { stdout: 'open\n' }));
-    const grid = new LocalVerifyGrid({ cni: 'none', runId: 'k3f9a', runner, cleanupRunner: runner });
-    // Bypass up(): the plan is what up() would build.
-    (grid as unknown as { plan: unknown }).plan = planLocalGrid(layout, { runId: 'k3f9a', model: { attachment: 'routed', hostIfPrefix: 'veth' } });
-    (grid as unknown as { netnsOf: Map<string, string> }).netnsOf.set('x/a', 'cb-k3f9a-p0');
-    expect(await grid.probe({ from: 'x/a', to: 'y/b', protocol: 'TCP', port: 81 }, 300)).toEqual({ outcome: 'connected', reason: 'open' });
-    expect(await grid.probe({ from: 'x/a', to: 'ext1', protocol: 'UDP', port: 80 }, 300)).toEqual({ outcome: 'blocked', reason: 'timeout ETIMEDOUT' });
-    expect(runner.log[1]!.argv.slice(0, 4)).toEqual(['ip', 'netns', 'exec', 'cb-k3f9a-p0']);
-    expect(runner.log[1]!.argv.slice(5)).toEqual(['check', '--target', '172.18.0.240', '--port', '80', '--udp', '--timeout-ms', '300']);
+    const plane = new LocalBackend({
+      config: runConfigSchema.parse({ cni: 'none', backend: 'local' }),
+      runId: 'k3f9a',
+      shape: 'verify-grid',
+      runner,
+      cleanupRunner: runner,
+      startServer: async () => ({ pid: 1, exited: new Promise(() => undefined), stop: async () => undefined }),
+    });
+    // up() announces the run (a real lock file under /run/cni-bench): down() must release it, pass or fail.
+    onTestFinished(() => plane.down());
+    await plane.up(gridWorkload(layout));
+    const before = runner.log.length;
+    expect(await plane.probe({ from: 'x/a', to: 'y/b', protocol: 'TCP', port: 81 }, 300)).toEqual({ outcome: 'connected', reason: 'open' });
+    expect(await plane.probe({ from: 'x/a', to: 'ext1', protocol: 'UDP', port: 80 }, 300)).toEqual({ outcome: 'blocked', reason: 'timeout ETIMEDOUT' });
+    expect(runner.log[before + 1]!.argv.slice(0, 4)).toEqual(['ip', 'netns', 'exec', 'cb-k3f9a-p0']);
+    expect(runner.log[before + 1]!.argv.slice(5)).toEqual(['check', '--target', '172.18.0.240', '--port', '80', '--udp', '--timeout-ms', '300']);
   });
 });
