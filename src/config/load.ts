@@ -120,7 +120,9 @@ const LIST_SETTINGS = new Set(Object.entries(runConfigSchema.shape).filter(([, s
 
 /** One wording for a whole number that is not one: the flag, what was given, what is allowed. */
 export function notAWholeNumber(value: string, words: readonly string[] = []): string {
-  return `expected a whole number${words.length ? `, ${words.map((w) => `'${w}'`).join(' or ')}` : ''}, got '${value}'`;
+  const quoted = words.map((w) => `'${w}'`);
+  const alternatives = quoted.length === 0 ? '' : quoted.length === 1 ? ` or ${quoted[0]}` : `, ${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+  return `expected a whole number${alternatives}, got '${value}'`;
 }
 
 /**

@@ -17,7 +17,8 @@ import { StepGuard } from './errors.js';
 import { GridDeployment } from './grid.js';
 import type { KubeTarget } from './kubectl.js';
 import type { ClusterProvider, ProviderDescription } from './provider.js';
-import { BenchmarkDeployment, K8sSession } from './session.js';
+import { BenchmarkDeployment } from './benchmark.js';
+import { K8sSession } from './session.js';
 import type { Versions } from './versions.js';
 
 export type { K8sBackendOptions } from './deployment.js';

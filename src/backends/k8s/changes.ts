@@ -27,10 +27,11 @@ import type { K8sDeployment, K8sPlaneContext } from './deployment.js';
 import { kubectl, waitSpec } from './kubectl.js';
 import { CLIENT_POD as K8S_CLIENT_POD, PROBE_CONTAINER, PROBE_PATH, renderWorkloads, type RunNames } from './manifests.js';
 import type { KeepNote, ProviderDescription } from './provider.js';
-import { STATIC_PROBE_BIN, type BenchmarkDeployment } from './session.js';
+import type { BenchmarkDeployment } from './benchmark.js';
+import { STATIC_PROBE_BIN } from './session.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
-import { spawnStreamer, startK8sWatch, type K8sRunningWatch, type Streamer } from './watch.js';
+import { startK8sWatch, type K8sRunningWatch, type Streamer } from './watch.js';
 import { toListJson, toYaml, type Manifest } from './yaml.js';
 
 export class K8sEnforceError extends BenchError {
@@ -106,7 +107,8 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
     private readonly benchmark: BenchmarkDeployment,
   ) {
     const t = c.opts.enforce ?? {};
-    this.streamer = t.streamer ?? spawnStreamer;
+    // Through the run's process layer (its log records each watch); not cancelled by its signal: abort() stops it.
+    this.streamer = t.streamer ?? ((spec) => c.runner.start(spec));
     this.now = t.now ?? (() => process.hrtime.bigint());
     this.metricSource = CNI_METRICS[c.config.cni];
     this.clockDescription = c.opts.sharesHostClock

@@ -59,3 +59,37 @@ describe('LocalBackend.probe', () => {
     expect(runner.log[before + 1]!.argv.slice(5)).toEqual(['check', '--target', '172.18.0.240', '--port', '80', '--udp', '--timeout-ms', '300']);
   });
 });
+
+describe('layoutWorkload (the benchmark and the enforce topology)', () => {
+  const model = { attachment: 'routed', hostIfPrefix: 'cali' } as const;
+
+  it("keeps the benchmark's namespace names (scripts and kept runs name them) and numbers every other workload's pods", async () => {
+    const { benchmarkWorkload } = await import('../../workload/benchmark.js');
+    const { enforceWorkload } = await import('../../enforce/plan.js');
+    const cfg = runConfigSchema.parse({ cni: 'calico', policies: 3 });
+    const bench = layoutWorkload(benchmarkWorkload(cfg), { runId: 'k3f9a', model });
+    expect(bench.topology.pods.map((p) => [p.netns, p.ip])).toEqual([
+      ['cb-k3f9a-client', '10.244.0.2'],
+      ['cb-k3f9a-server0', '10.244.1.2'],
+    ]);
+    const enforce = layoutWorkload(enforceWorkload(cfg), { runId: 'k3f9a', model });
+    expect(enforce.topology.pods.map((p) => `${p.name}@${p.netns}`)).toEqual(['client@cb-k3f9a-p0', 'server-0@cb-k3f9a-p1', 'intruder@cb-k3f9a-p2', 'joiner@cb-k3f9a-p3']);
+  });
+
+  it('gives the policy set its peers and the workload its address-only pods an address each, fixed ones kept', async () => {
+    const { benchmarkWorkload } = await import('../../workload/benchmark.js');
+    const { workloadInventory } = await import('./workload.js');
+    const w = benchmarkWorkload(runConfigSchema.parse({ cni: 'calico', policies: 2 }));
+    w.pods.push({ name: 'db', namespace: 'shop', labels: { app: 'db' }, ports: [], node: 0, presence: 'address', role: 'server', ip: '10.9.9.9' });
+    const { topology } = layoutWorkload(w, { runId: 'k3f9a', model });
+    const inv = workloadInventory(w, topology, w.policies, () => []);
+    expect(inv.pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`)).toEqual([
+      'bench-client/client 10.244.0.2',
+      'bench-server/server-0 10.244.1.2',
+      'bench-server/peer-0 10.245.0.1',
+      'bench-server/peer-1 10.245.0.2',
+      'shop/db 10.9.9.9',
+    ]);
+    expect(inv.namespaces.map((n) => n.name)).toEqual(['bench-server', 'bench-client', 'shop']);
+  });
+});
