@@ -65,21 +65,6 @@ export interface BackendDescriptor {
   create(ctx: BackendContext): Promise<DataPlane>;
 }
 
-async function localGc(o: GcOptions): Promise<string[]> {
-  const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
-  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
-  const report = await collectGarbage(new ExecRunner(), { only: o.run, force: o.force, dryRun: o.dryRun });
-  const out: string[] = [];
-  if (report.removed.length === 0) out.push('nothing to remove');
-  for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
-    out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
-    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
-  }
-  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
-  return out;
-}
-
 async function kindGc(o: GcOptions): Promise<string[]> {
   const [{ findKindLeftovers, deleteKindCluster }, { ExecRunner }, { runResourceName }] = await Promise.all([import('./kind/gc.js'), import('../exec/runner.js'), import('../identity/run-id.js')]);
   const runner = new ExecRunner(); // listing is read-only, so it runs even with --dry-run
@@ -127,11 +112,8 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     ownsCluster: false,
     sharesHostClock: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
-    gc: localGc,
-    removeRun: async (runId) => {
-      const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
-      await collectGarbage(new ExecRunner(), { only: runId });
-    },
+    gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
+    removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
     async create(ctx) {
       const { LocalBackend } = await import('./local/backend.js');
       if (!ctx.runner.dryRun) {

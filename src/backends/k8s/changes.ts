@@ -5,7 +5,7 @@
 // pod proxy around each change.
 //
 // One clock: the change's start is process.hrtime.bigint() here, just before kubectl is started; each watch's
-// probes are put on this machine's clock by stdin marks (k8s-clock.ts): on kind verified to be the same clock
+// probes are put on this machine's clock by stdin marks (./clock.ts): on kind verified to be the same clock
 // (bound 0), on a cluster the offset from the shortest mark round trip, ±half of it, recorded per observation.
 // The time to enforcement therefore includes kubectl's own start and the API round trip (recorded as apiMs):
 // that is what a user who applies a policy waits for.

@@ -1,5 +1,5 @@
 // cb-probe watch in a pod, behind `kubectl exec -i`, streamed: "watching <ns>" says it is probing, each "mark"
-// written to its stdin comes back stamped on its clock (clock samples, see k8s-clock.ts), "stop" (or closing
+// written to its stdin comes back stamped on its clock (clock samples, see clock.ts), "stop" (or closing
 // stdin) ends it, and the JSON result follows. Signals do not cross `kubectl exec`, so stdin is the control line;
 // the watch's own --max-ms bounds it if this side goes away.
 import { InterruptedError } from '../../errors.js';
