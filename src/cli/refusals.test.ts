@@ -39,6 +39,17 @@ describe('bad input: one wording on every command', () => {
     }
   });
 
+  it.each([
+    ['--timeout-ms', ['run', '--cni', 'calico', '--backend', 'local', '--timeout-ms', '5'], ['verify', '--cni', 'calico', '--timeout-ms', '5']],
+    ['--policies', ['run', '--cni', 'calico', '--backend', 'local', '--policies', '-1'], ['enforce', '--cni', 'calico', '--policies', '-1']],
+    ['--seed', ['run', '--cni', 'calico', '--backend', 'local', '--seed', 'x'], ['policies', '--seed', 'x']],
+  ])('the same bad %s gets the same words from every command that takes it', async (flag, a, b) => {
+    const line = async (argv: string[]) => problemLines((await runBench(argv)).stderr).find((l) => l.trim().startsWith(`${flag}:`));
+    const first = await line(a);
+    expect(first).toBeDefined();
+    expect(await line(b)).toBe(first);
+  });
+
   it('a CNI list in a sweep is refused item by item in the same words as a single --cni', async () => {
     const sweep = await runBench(['sweep', '--cni', 'weave', '--dry-run']);
     const run = await runBench(['run', '--cni', 'weave', '--backend', 'local', '--dry-run']);

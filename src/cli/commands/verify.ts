@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { setMaxListeners } from 'node:events';
 import { resolveRunConfig, wholeNumberFlag } from '../../config/load.js';
-import type { BackendName, CniName, IptablesBackendName } from '../../config/schema.js';
+import type { BackendName, RunConfig } from '../../config/schema.js';
 import { InputError, InterruptedError, type Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
 import { onInterrupt, stepPrinter } from '../process.js';
@@ -76,14 +76,12 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const parallelism = wholeNumberFlag('--parallel', flags.parallel, { min: 1, max: 256 }, defaults.parallelism, problems);
   const fillers = config?.policies ?? 0;
   if (fillers > MAX_VERIFY_FILLERS) problems.push({ where: '--policies', message: `must be at most ${MAX_VERIFY_FILLERS} on verify (fillers go on every isolated pod group), got ${fillers}` });
-  const iptablesBackend = flags.iptablesBackend === undefined ? undefined : config?.iptablesBackend;
-  if (iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
+  if (flags.iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
   if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
     const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
     problems.push(...(await backendPreflight(new ExecRunner(), backend!)));
   }
   if (problems.length || !config) throw new InputError(problems);
-  const cni = config.cni;
 
   const { BUILTIN_CASES_DIR, loadCases } = await import('../../verify/cases.js');
   const { gridLayout, gridWorkload } = await import('../../verify/grid.js');
@@ -115,19 +113,18 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
     process.stderr.write('bench verify: the local backend builds network namespaces and needs root (run with sudo)\n');
     return 1;
   }
-  return verifyOn({ ...flags, backend: descriptor!.name, out: config.out }, { cni, layout, cases, timeoutMs, retries, parallelism, fillers, iptablesBackend });
+  return verifyOn(flags, { config, backend: descriptor!.name, layout, cases, timeoutMs, retries, parallelism, fillers });
 }
 
 /** The grid on the backend's data plane: the plan (dry run), or every case run and reported. */
 async function verifyOn(
-  flags: VerifyFlags & { backend: BackendName; out: string },
-  o: { cni: CniName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number; fillers: number; iptablesBackend?: IptablesBackendName },
+  flags: VerifyFlags,
+  o: { config: RunConfig; backend: BackendName; layout: import('../../verify/grid.js').GridLayout; cases: import('../../verify/cases.js').VerifyCase[]; timeoutMs: number; retries: number; parallelism: number; fillers: number },
 ): Promise<number> {
   const { resolve } = await import('node:path');
   const { DryRunRunner, ExecRunner, renderPlan } = await import('../../exec/runner.js');
   const { newRunId } = await import('../../identity/run-id.js');
   const { createBackend } = await import('../../backends/factory.js');
-  const { runConfigSchema } = await import('../../config/schema.js');
   const { gridLayoutOf, gridWorkload } = await import('../../verify/grid.js');
   const { casesOnGrid, planVerify, runVerify } = await import('../../verify/run.js');
   const { renderCase, renderHeader, renderSummary } = await import('../../verify/render.js');
@@ -140,9 +137,10 @@ async function verifyOn(
   setMaxListeners(o.parallelism * 2 + 16, signal);
   const progress = stepPrinter(!flags.json && !flags.dryRun);
   const runner = flags.dryRun ? new DryRunRunner() : new ExecRunner(signal);
-  const config = runConfigSchema.parse({ cni: o.cni, backend: flags.backend, policies: 0, context: flags.context, kubeconfig: flags.kubeconfig, iptablesBackend: o.iptablesBackend });
+  const { config, backend } = o;
+  const cni = config.cni;
   try {
-    const plane = await createBackend({ config, backend: flags.backend, runId, shape: 'verify-grid', runner, cleanupRunner: flags.dryRun ? runner : new ExecRunner(), signal, progress, outDir: resolve(flags.out, runId) });
+    const plane = await createBackend({ config, backend, runId, shape: 'verify-grid', runner, cleanupRunner: flags.dryRun ? runner : new ExecRunner(), signal, progress, outDir: resolve(config.out, runId) });
     const workload = plane.fit(gridWorkload(o.layout));
     const layout = gridLayoutOf(workload);
     const { run: cases, skipped } = casesOnGrid(o.cases, layout);
@@ -156,19 +154,19 @@ async function verifyOn(
       const counts = await planVerify(plane, workload, cases, o.timeoutMs);
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       process.stdout.write(
-        `# verify plan for run ${runId} on the ${flags.backend} backend (dry run: nothing was executed)\n` +
+        `# verify plan for run ${runId} on the ${backend} backend (dry run: nothing was executed)\n` +
           `# ${cases.length} cases, ${total} probes in all (${Object.entries(counts).map(([n, c]) => `${n}: ${c}`).join(', ')}); the example probes below stand for the rest\n` +
           notes.map((n) => `# note: ${n}\n`).join('') +
           `${renderPlan(runner.log)}\n`,
       );
       return 0;
     }
-    progress.step(`verify run ${runId}: ${cases.length} cases, ${o.cni} on ${flags.backend}`);
+    progress.step(`verify run ${runId}: ${cases.length} cases, ${cni} on ${backend}`);
     type Report = import('../../verify/run.js').VerifyReport;
     const outputs = new Outputs<Report, import('../../verify/expect.js').CaseResult>([
       ...(flags.junit ? [fileOutput<Report>(flags.junit, 'JUnit', (r) => verifyJunit(r, layout))] : []),
       summaryOutput(Boolean(flags.json), process.stdout, {
-        header: () => `${renderHeader({ cni: o.cni, backend: plane.name, model: plane.model }, layout, cases.length)}\n${notes.length ? `${notes.map((n) => `note: ${n}`).join('\n')}\n\n` : ''}`,
+        header: () => `${renderHeader({ cni, backend: plane.name, model: plane.model }, layout, cases.length)}\n${notes.length ? `${notes.map((n) => `note: ${n}`).join('\n')}\n\n` : ''}`,
         piece: (r) => `${renderCase(layout, r)}\n\n`,
         summary: (r) => `${renderSummary(r)}\n${flags.junit ? `  JUnit: ${flags.junit}\n` : ''}${flags.keep ? `\n${plane.keepInstructions().join('\n')}\n` : ''}`,
         document: (r) => ({ runId, ...(notes.length ? { notes } : {}), ...verifyJson(r) }),
