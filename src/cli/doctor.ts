@@ -38,7 +38,8 @@ const readNumber = (path: string): number | undefined => {
 };
 
 /**
- * Flannel and Canal need br_netfilter (flanneld exits without /proc/sys/net/bridge/bridge-nf-call-iptables);
+ * Flannel needs br_netfilter (flanneld >= v0.26 exits without /proc/sys/net/bridge/bridge-nf-call-iptables; Canal's
+ * flannel v0.24.4 does not check);
  * Docker >= 27.3 no longer loads it (moby#48492). The kind backend loads it from inside a node, which works when
  * the module exists on the host.
  */
@@ -46,8 +47,8 @@ export function brNetfilterCheck(loaded: boolean, modinfo: string | undefined): 
   return {
     name: 'br_netfilter',
     ok: loaded || modinfo !== undefined,
-    detail: loaded ? 'loaded' : modinfo !== undefined ? 'not loaded; available (kind runs of flannel/canal load it with modprobe in a node)' : 'not loaded and not found (modinfo br_netfilter)',
-    fix: 'flannel and canal need it: install your kernel\'s modules (Debian/Ubuntu: linux-modules-extra-$(uname -r)) and run sudo modprobe br_netfilter',
+    detail: loaded ? 'loaded' : modinfo !== undefined ? 'not loaded; available (kind runs of flannel load it with modprobe in a node)' : 'not loaded and not found (modinfo br_netfilter)',
+    fix: 'flannel needs it: install your kernel\'s modules (Debian/Ubuntu: linux-modules-extra-$(uname -r)) and run sudo modprobe br_netfilter',
     for: 'kind',
   };
 }

@@ -1,6 +1,7 @@
 // Terminal rendering of a run's result: one table a person can read at a glance.
 import type { RunResult } from '../results/schema.js';
 import { METRICS } from '../results/schema.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 import { ONE_RUN_NOTE, type RepetitionSummary } from '../run/repetitions.js';
 
 export const us = (ns: number | null | undefined, digits = 1) => (ns === null || ns === undefined || Number.isNaN(ns) ? '–' : (ns / 1000).toFixed(digits));
@@ -49,8 +50,8 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   if (!r.policiesEnforced) out.push(`  NetworkPolicy is NOT enforced by this data plane: the policies were accepted and ignored.`);
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
   if (state) out.push(`  data plane state: ${state}`);
-  const overflow = r.modelState.policyMapOverflow;
-  if (typeof overflow === 'string') out.push(`  POLICY MAP OVERFLOW: ${overflow}; the client was ${String(r.modelState.overflowClientVerdict ?? 'not probed')} afterwards`);
+  const overflow = capacityOverflowOf(r.modelState);
+  if (overflow) out.push(`  CAPACITY OVERFLOW: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards`);
   out.push('');
   const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op: all CPUs (probe client+server)']];
   for (const m of METRICS) {

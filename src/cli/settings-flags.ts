@@ -62,6 +62,7 @@ export const SETTING_FLAGS = {
   },
   iptablesBackend: { arg: '<name>', help: 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)' },
   endpointLockdownOnPolicyOverflow: { help: "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)" },
+  bpfPolicyDebug: { arg: '<on|off>', help: "Calico-eBPF: Felix's BPFPolicyDebugEnabled, a rule-id record in every rule of the policy programs (default on, as Felix; off makes each rule cheaper and a chain hold more rules)" },
   measure: { arg: '<what>', help: 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)' },
   enforceRepetitions: { arg: '<n>', help: 'enforce points: repetitions of each change (default 3)', for: { enforce: { flag: '--repetitions', help: 'repetitions of each change (default 5)', default: 5 } } },
   changes: { arg: '<list>', help: `comma-separated subset of ${ENFORCE_CHANGES.join(',')} (default all)` },

@@ -25,6 +25,9 @@ export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
 export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+/** Felix's BPFPolicyDebugEnabled, as the Calico-eBPF model takes it (on by default, as in Felix). */
+export const BPF_POLICY_DEBUG = ['on', 'off'] as const;
+export type BpfPolicyDebug = (typeof BPF_POLICY_DEBUG)[number];
 /** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
 export const POLICY_MAP_CAPACITY_MIN = 1 << 8;
 export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
@@ -60,6 +63,8 @@ export const runConfigSchema = z
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
+    /** Calico-eBPF model: Felix's BPFPolicyDebugEnabled (default on, felix/config/config_params.go): a rule-id record per rule. */
+    bpfPolicyDebug: z.enum(BPF_POLICY_DEBUG).default('on'),
     /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
     measure: z.enum(['latency', 'enforce']).default('latency'),
     /** Enforce: repetitions of each change within the point. */
@@ -90,7 +95,7 @@ const settings = runConfigSchema.shape;
 /** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
 const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 /** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
-const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'endpointLockdownOnPolicyOverflow', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
+const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
 
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z

@@ -3,6 +3,7 @@
 // requirements, and when a managed cloud's own CNI is the better default. Pure: analysis in, paragraphs out.
 import { cniEntry } from '../config/cnis.js';
 import type { Analysis, CniAnalysis } from './analyze.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 
 export interface AdviceItem {
   title: string;
@@ -12,12 +13,15 @@ export interface AdviceItem {
 
 /** How the report's prose names each data plane (the CNI catalogue's report names; unknown names as they are). */
 const reportName = (cni: string) => cniEntry(cni).reportName;
-/** The kernel's limit on tail calls per packet bounds the Calico-eBPF model's chain of policy programs. */
-const CALICO_EBPF_MAX_CHAIN = 32;
+/** What bounds Calico-eBPF's chain of policy programs: Felix's MaxSubPrograms as the model state records it (results written before it was recorded: the model's old 32, the kernel's tail-call limit). */
+function chainLimitOf(state: Record<string, number | string | boolean> | null | undefined): { limit: number; by: string } {
+  const recorded = state?.chainProgramLimit;
+  return typeof recorded === 'number' ? { limit: recorded, by: "Felix's MaxSubPrograms allows" } : { limit: 32, by: "the kernel's tail-call limit allows" };
+}
 /** What to do when a data plane runs out of room, by the data plane. */
 const CAPACITY_FIX: Record<string, string> = {
   cilium: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
-  'calico-ebpf': `Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and the kernel's tail-call limit bounds that chain (${CALICO_EBPF_MAX_CHAIN} programs here); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.`,
+  'calico-ebpf': "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
 };
 const uniqueInOrder = <T>(xs: T[]) => [...new Set(xs)];
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
@@ -82,7 +86,8 @@ function dataPlaneChoice(a: Analysis): AdviceItem | null {
   }
   const chain = ebpf?.stateAtMax?.maxProgramsPerChain;
   if (typeof chain === 'number' && chain > 0) {
-    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; the kernel's tail-call limit allows ${CALICO_EBPF_MAX_CHAIN}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * CALICO_EBPF_MAX_CHAIN) / chain)} policies on one pod is where this layout stops.`);
+    const { limit, by } = chainLimitOf(ebpf?.stateAtMax);
+    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; ${by} ${limit}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * limit) / chain)} policies on one pod is where this layout stops.`);
   }
   return { title: "Choosing between Calico's data planes", text: lines.join('\n\n') };
 }
@@ -167,16 +172,14 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     });
   }
 
-  // Runs that completed over capacity (Cilium 1.18 does not fail them): the model state records the overflow.
+  // Runs that completed over capacity (the real agents keep the pod running with part of its policy): the model
+  // state records the overflow, what the data plane then does and the fix, whatever the model.
   for (const c of a.cnis) {
-    const st = c.stateAtMax;
-    const o = st?.policyMapOverflow;
-    if (!st || typeof o !== 'string') continue;
-    const verdict = st.overflowClientVerdict;
-    const lockdown = st.endpointLockdownOnPolicyOverflow === true;
+    const o = capacityOverflowOf(c.stateAtMax);
+    if (!o) continue;
     out.push({
-      title: 'Capacity limits: policy map overflow',
-      text: `${reportName(c.cni)} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      title: 'Capacity limits: overflow',
+      text: `${reportName(c.cni)} ran over its capacity at ${maxCount} policies: ${o.summary}.${o.clientVerdict ? ` Afterwards the probe client was **${o.clientVerdict}**.` : ''} ${o.advice ?? 'Write fewer, broader policies selecting the pod.'}`,
     });
   }
 

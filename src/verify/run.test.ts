@@ -153,10 +153,10 @@ describe('runVerify', () => {
   it('a data plane that ran out of policy-map room says so in the case notes, next to the differences it causes', async () => {
     const grid = new FakeGrid(everythingConnects);
     const apply = grid.applyPolicies.bind(grid);
-    grid.applyPolicies = async (pols, inv) => ({ ...(await apply(pols, inv)), policyMapOverflow: 'x/a needs 18052 policy-map entries, capacity 16384: map sync skipped' });
+    grid.applyPolicies = async (pols, inv) => ({ ...(await apply(pols, inv)), capacityOverflowEndpoints: 1, capacityOverflow: 'x/a needs 18052 policy-map entries, capacity 16384: map sync skipped' });
     const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: only('port-range') });
     expect(report.cases[0]!.status).toBe('fail');
-    expect(report.cases[0]!.notes).toContain('policy map overflow: x/a needs 18052 policy-map entries, capacity 16384: map sync skipped');
+    expect(report.cases[0]!.notes).toContain('capacity overflow: x/a needs 18052 policy-map entries, capacity 16384: map sync skipped');
   });
 
   it('reports a case whose policies cannot be applied as an error and goes on with the next', async () => {

@@ -50,10 +50,10 @@ export const CNI_METRICS: Partial<Record<CniName, CniMetricSource>> = {
       helm(t, ['upgrade', 'cilium', v.cilium.chart, '--repo', v.cilium.chartRepo, '--version', v.cilium.version, '--namespace', 'kube-system', '--reuse-values', '--set', 'prometheus.enabled=true'], "switch on the Cilium agent's Prometheus metrics (:9962) for its policy_implementation_delay", {
         timeoutMs: 300_000,
       }),
-      // The agents read cilium-config only at start, and the chart restarts them on a config change only with
-      // rollOutCiliumPods=true (docs.cilium.io configuration, "Making Changes").
-      kubectl(t, ['-n', 'kube-system', 'rollout', 'restart', 'daemonset/cilium'], 'restart the Cilium agents so they serve metrics'),
-      waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the restarted Cilium agents'),
+      // prometheus.enabled changes the agents' pod template (the prometheus.io annotations and a `prometheus` port,
+      // install/kubernetes/cilium/templates/cilium-agent/daemonset.yaml), so the upgrade itself rolls the DaemonSet;
+      // a `rollout restart` on top would roll every agent a second time. Wait for that one roll.
+      waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/cilium'], 300, 'wait for the Cilium agents the upgrade rolled (they read the new setting at start)'),
     ],
   },
   calico: FELIX,

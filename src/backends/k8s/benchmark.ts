@@ -11,6 +11,9 @@ import { DRY_RUN_NODES } from './session.js';
 
 /** The benchmark workload on a cluster: the session's load pods, its install with the barrier, its measurements. */
 export class BenchmarkDeployment implements K8sDeployment {
+  /** What the provider found out about the data plane (ProvisionedCluster.modelState), merged into the install's. */
+  private provisioned: Record<string, string | number | boolean> = {};
+
   constructor(private readonly c: K8sPlaneContext) {}
 
   describe(_cluster: ProviderDescription, benchmark: string): string {
@@ -27,6 +30,7 @@ export class BenchmarkDeployment implements K8sDeployment {
     this.c.agents.splice(0, this.c.agents.length, ...cluster.agents);
     if (cluster.enforcesPolicy !== undefined) session.setEnforcesPolicy(cluster.enforcesPolicy);
     if (cluster.kubeletMetrics === false) session.disableCadvisor();
+    this.provisioned = cluster.modelState ?? {};
     const picked = await guard.run('check-context', async () => cluster.place(this.c.config.placement));
     if (picked) this.c.nodeCount = picked.nodeCount;
     await guard.run('create-workloads', () => session.createWorkloads(picked?.placement ?? DRY_RUN_NODES));
@@ -36,7 +40,12 @@ export class BenchmarkDeployment implements K8sDeployment {
   }
 
   install(set: PolicySet): Promise<PolicyInstallReport> {
-    return this.c.guard.run('apply-policies', () => this.c.session.installPolicies(set));
+    return this.c.guard.run('apply-policies', async () => {
+      const report = await this.c.session.installPolicies(set);
+      // Into the session's own object: measure() keeps adding to it after this returns.
+      Object.assign(report.modelState, this.provisioned);
+      return report;
+    });
   }
 
   measure(_flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {

@@ -170,6 +170,7 @@ export class K8sMeasure {
       if (!cpu) return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu: null };
       if (parsed.resolutionUs !== undefined) p.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
       if (parsed.failedDialsRemoved !== undefined) p.state[`${metric}FailedDialsRemoved`] = parsed.failedDialsRemoved;
+      if (parsed.handshakeCallsDropped !== undefined) p.state[`${metric}HandshakeCallsDropped`] = parsed.handshakeCallsDropped;
       const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
       const split = this.split(p, metric, cpu, ops, FORTIO_CONTAINER);
       p.state[`${metric}SamplesSource`] = parsed.samplesSource;

@@ -40,6 +40,8 @@ export interface ProvisionedCluster {
   enforcesPolicy?: boolean;
   /** False when the identity may not read kubelet metrics; undefined when not asked or not needed. */
   kubeletMetrics?: boolean;
+  /** What provisioning found out about the data plane, for the result's modelState (kind: Felix's iptables flavour). */
+  modelState?: Record<string, string | number | boolean>;
   /** Nodes for a placement; undefined when not known (a dry run against a cluster nobody has read). Throws when impossible. */
   place(placement: RunConfig['placement']): { placement: Placement; nodeCount: number } | undefined;
 }

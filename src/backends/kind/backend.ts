@@ -14,7 +14,8 @@ import { KIND_PEER_POD_CAP, type KindCni, type Placement } from '../k8s/manifest
 import { loadVersions, type Versions } from '../k8s/versions.js';
 import { KindCluster } from './provider.js';
 
-export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { controlPlaneAddressFrom, felixIptablesFlavour, kindProvider, planBrNetfilter, planImageLoad } from './node-plans.js';
 export { findKindLeftovers, type KindLeftover } from './gc.js';
 
 /** Images pulled once on the host and loaded into the nodes, by the workload the cluster will carry. */
@@ -32,6 +33,8 @@ export interface KindBackendOptions extends K8sBackendOptions {
   kubeconfigDir?: string;
   /** Images pulled once on the host and loaded into the nodes. Default: the load images. */
   preloadImages?: string[];
+  /** The container engine kind drives (default from KIND_EXPERIMENTAL_PROVIDER). */
+  engine?: string;
 }
 
 export class KindBackend extends K8sBackend {
@@ -52,6 +55,7 @@ export class KindBackend extends K8sBackend {
       cacheDir: opts.cacheDir,
       kubeconfigDir: opts.kubeconfigDir,
       preloadImages: opts.preloadImages ?? PRELOAD[opts.shape ?? 'benchmark'](versions),
+      engine: opts.engine,
     });
     super(provider, { ...opts, ...runners, versions });
   }

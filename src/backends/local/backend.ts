@@ -21,6 +21,7 @@ import { LocalDataPlane } from './plane.js';
 import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
 import type { LocalModel, ModelContext } from './types.js';
 import { layoutWorkload, planExternalHosts, podRequest, workloadInventory, type WorkloadLayout } from './workload.js';
+import { OVERFLOW_KEYS, overflowEndpoints } from '../../results/capacity-overflow.js';
 
 export interface LocalBackendOptions extends BackendRunOptions {
   /** Replaces the registered model (tests inject a deliberately broken compiler this way). */
@@ -63,7 +64,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   /** The declared ports of every pod, by id (runtime pods included). */
   private readonly declared = new Map<EndpointId, ContainerPort[]>();
   private policies: PolicySet = { policies: [], peers: [] };
-  /** Measured flows a policy-map overflow left denied (endpoint lockdown). */
+  /** Measured flows a capacity overflow left denied (Cilium's lockdown, Calico-eBPF's dropped tail call). */
   private readonly deniedFlows = new Set<string>();
 
   constructor(private readonly opts: LocalBackendOptions) {
@@ -180,13 +181,13 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const modelState = await plane.install(set.policies, this.inventory());
     const installMs = performance.now() - started;
     this.deniedFlows.clear();
-    // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): probe what the data
-    // plane now does with the measured flow, and record it next to the overflow.
+    // A data plane over its capacity does not fail the run (Cilium 1.18 and Felix keep the pod running with part
+    // of its policy): probe what it now does with the measured flow, and record it next to the overflow.
     const measured = this.workload!.flows.find((f) => f.measured);
-    if (Number(modelState.policyMapOverflowEndpoints ?? 0) > 0 && measured && !this.runner.dryRun) {
-      const verdict = await probeVerdict(this.runner, this.ends(measured), 'probe whether the client still connects after the policy-map overflow');
+    if (overflowEndpoints(modelState) > 0 && measured && !this.runner.dryRun) {
+      const verdict = await probeVerdict(this.runner, this.ends(measured), 'probe whether the client still connects after the capacity overflow');
       if (verdict === 'denied') this.deniedFlows.add(flowKey(measured));
-      modelState.overflowClientVerdict = verdict;
+      modelState[OVERFLOW_KEYS.clientVerdict] = verdict;
     }
     return { modelState, installMs };
   }

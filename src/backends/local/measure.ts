@@ -6,7 +6,7 @@ import { planClient, runClient } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import type { MeasureSettings } from '../types.js';
 
-/** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
+/** Connections probed after a capacity overflow, and measured per metric when they are denied. */
 export const OVERFLOW_PROBES = 5;
 
 export interface FlowEnds {

@@ -79,8 +79,8 @@ describe('policy scaling on the kernel', () => {
           endpointLockdownOnPolicyOverflow: lockdown,
           overflowClientVerdict: verdict,
         });
-        expect(Number(r.modelState.policyMapOverflowEndpoints)).toBeGreaterThan(0);
-        expect(String(r.modelState.policyMapOverflow)).toMatch(/needs 303 policy-map entries, capacity 256/);
+        expect(Number(r.modelState.capacityOverflowEndpoints)).toBeGreaterThan(0);
+        expect(String(r.modelState.capacityOverflow)).toMatch(/needs 303 policy-map entries, capacity 256/);
         const m = await backend.measure(flow, 'connect', { samples: 50, warmup: 0, concurrency: 1, timeoutMs: 300 });
         expect(m.samplesNs.length > 0).toBe(verdict === 'allowed');
       } finally {

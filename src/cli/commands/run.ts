@@ -10,9 +10,10 @@ import { ExecRunner, DryRunRunner, renderPlan } from '../../exec/runner.js';
 import { selectBackend } from '../../backends/registry.js';
 import { backendProblems } from '../checks.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
-import { EXIT_FAIL, EXIT_OK } from '../io.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputPathProblem } from '../outputs.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 
 const runFlags = (): FlagList => [
   'cni',
@@ -21,6 +22,7 @@ const runFlags = (): FlagList => [
   new Option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)'),
   'iptablesBackend',
   'endpointLockdownOnPolicyOverflow',
+  'bpfPolicyDebug',
   new Option('--scenario <file>', 'YAML scenario; flags given on the command line override it'),
   'out',
   'keep',
@@ -85,18 +87,24 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   const { result, path } = await executeRun({ runId, config, backend, outDir, scenarioPath, progress, signal });
   if (config.dryRun) {
     process.stdout.write(`# plan for run ${runId} on the ${backendName} backend (dry run: nothing was executed)\n${renderPlan(runner.log)}\n`);
-    // What the planning found out is worth saying even when nothing ran: a policy map that would overflow, say.
-    const overflow = result.modelState.policyMapOverflow;
-    if (typeof overflow === 'string') process.stdout.write(`# POLICY MAP OVERFLOW (a real run completes and records it): ${overflow}\n`);
+    // What the planning found out is worth saying even when nothing ran: a policy that would not fit, say.
+    const overflow = capacityOverflowOf(result.modelState);
+    if (overflow) process.stdout.write(`# CAPACITY OVERFLOW (a real run completes and records it): ${overflow.summary}\n`);
     for (const e of result.errors) process.stdout.write(`# ERROR (${e.stage}${e.kind ? `, ${e.kind}` : ''}): ${e.message}\n`);
-    return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+    return runExitCode(result);
   }
   await outputs.stop({ result, path });
   if (config.keep) (config.json ? process.stderr : process.stdout).write(`\n${backend.keepInstructions().join('\n')}\n`);
   const others = result.meta.concurrentRuns ?? [];
   if (others.length) process.stderr.write(`warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)\n`);
   if (signal.aborted) return 130;
-  return result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
+  return runExitCode(result);
+}
+
+/** 0 ok; 2 when the run stopped on something the user fixes (a --cni the cluster contradicts, missing RBAC); else 1. */
+export function runExitCode(result: Pick<RunResult, 'status' | 'errors'>): number {
+  if (result.status === 'ok') return EXIT_OK;
+  return result.errors.some((e) => e.kind === 'usage') ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /** N fresh runs of one point into <out>/<first run id>/r<k>/, summarised at run level (summary.json). */

@@ -20,6 +20,7 @@ const sweepFlags = (): FlagList => [
   ...MEASUREMENT_SETTINGS,
   'out',
   'iptablesBackend',
+  'bpfPolicyDebug',
   'measure',
   'dryRun',
   'json',

@@ -23,6 +23,7 @@ import {
   type PolicyMapEntry,
   type RealizedOverflow,
 } from './compile.js';
+import { overflowState } from '../../../results/capacity-overflow.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
 
 /** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
@@ -39,19 +40,23 @@ interface Installed {
 
 const installed = new WeakMap<Topology, Installed>();
 
-/** Keys every install/update report carries about the policy-map capacity (read by the report's advice). */
-function overflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelState {
+/**
+ * Keys every install/update report carries about the policy-map capacity: the overflow any model can report
+ * (results/capacity-overflow.ts), with what Cilium then does and the fix, and Cilium's own details.
+ */
+function ciliumOverflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelState {
   const worst = overflows.reduce<RealizedOverflow | undefined>((a, b) => (!a || b.needed > a.needed ? b : a), undefined);
+  const what = lockdown
+    ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.'
+    : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.';
   return {
     endpointLockdownOnPolicyOverflow: lockdown,
-    policyMapOverflowEndpoints: overflows.length,
-    ...(worst
-      ? {
-          policyMapOverflowNeeded: worst.needed,
-          policyMapOverflowOutcome: worst.outcome,
-          policyMapOverflow: overflows.slice(0, 3).map(overflowSummary).join('; ') + (overflows.length > 3 ? `; and ${overflows.length - 3} more` : ''),
-        }
-      : {}),
+    ...overflowState({
+      endpoints: overflows.length,
+      summary: overflows.slice(0, 3).map(overflowSummary).join('; ') + (overflows.length > 3 ? `; and ${overflows.length - 3} more` : ''),
+      advice: `${what} Raise \`bpf.policyMapMax\` (up to 65536) above the ${worst?.needed ?? 'needed'} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+    }),
+    ...(worst ? { policyMapOverflowNeeded: worst.needed, policyMapOverflowOutcome: worst.outcome } : {}),
   };
 }
 
@@ -150,7 +155,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
       ...summarizeNodes([...inst.nodes.values()]),
       agentEntriesPerEndpointMax: agentEntriesMax,
       policyMapCapacity: capacity,
-      ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
+      ...ciliumOverflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
     };
@@ -196,7 +201,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
       state: {
         ...summarizeNodes([...inst.nodes.values()]),
         policyMapCapacity: ctx.settings.policyMapCapacity,
-        ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
+        ...ciliumOverflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
         compileMs: Math.round(compileMs),
         mapWriteMs: Math.round(applyMs),
       },
