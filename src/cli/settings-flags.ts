@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { flagName } from '../config/load.js';
 import { BACKENDS, CNIS, ENFORCE_CHANGES, MAX_POLICIES, type RunConfig, type RunConfigInput } from '../config/schema.js';
 
-export const COMMANDS = ['run', 'sweep', 'enforce', 'verify', 'policies'] as const;
+export const COMMANDS = ['run', 'sweep', 'enforce', 'verify', 'policies', 'snapshot'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** How one command takes a setting, where it differs from the others: its words, its argument, its default. */
@@ -70,7 +70,11 @@ export const SETTING_FLAGS = {
   probeTimeoutMs: { arg: '<n>', help: "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)" },
   deadlineMs: { arg: '<n>', help: 'longest wait for a change to be seen before it counts as not enforced (default 10000)' },
   settle: { arg: '<n>', help: 'consecutive probes with the new verdict that count as enforced (default 5)' },
-  context: { arg: '<name>', help: 'cluster backend: kubeconfig context to use (required for --backend cluster; never the current one implicitly)' },
+  context: {
+    arg: '<name>',
+    help: 'cluster backend: kubeconfig context to use (required for --backend cluster; never the current one implicitly)',
+    for: { snapshot: { help: 'kubeconfig context of the cluster (this or --kubeconfig is required)' } },
+  },
   kubeconfig: { arg: '<file>', help: 'cluster backend: kubeconfig file' },
   out: {
     arg: '<dir>',
@@ -83,7 +87,7 @@ export const SETTING_FLAGS = {
   },
   dryRun: {
     help: 'print the plan (every command) without running anything',
-    for: { sweep: { help: 'print the planned order of points and exit' }, verify: { help: 'kind/cluster: print the plan (every command and manifest) without running anything' } },
+    for: { sweep: { help: 'print the planned order of points and exit' }, verify: { help: 'kind/cluster: print the plan (every command and manifest) without running anything' }, snapshot: { help: 'print the kubectl command and write nothing' } },
   },
   json: {
     help: 'print the summary as JSON on stdout',
