@@ -2,7 +2,7 @@
 // 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force),
 // 3 when a point has too few repetitions on a side to judge (and nothing else was a regression).
 import type { Command } from 'commander';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_MIN_REPETITIONS } from '../../stats/compare.js';
 import { EXIT_FAIL, EXIT_INSUFFICIENT, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { Output } from '../../outputs/outputs.js';
 import type { Analysis } from '../../report/analyze.js';
 import type { BuiltReport } from '../../report/write.js';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';

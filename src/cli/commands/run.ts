@@ -11,7 +11,7 @@ import { selectBackend } from '../../backends/registry.js';
 import { backendProblems } from '../checks.js';
 import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
-import { outputPathProblem } from '../outputs.js';
+import { outputPathProblem } from '../output-paths.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
 import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 

@@ -8,7 +8,7 @@ import { kubectl, type KubeTarget } from '../../backends/k8s/kubectl.js';
 import { InputError, type Problem } from '../../errors.js';
 import { CommandError, type CommandSpec, type Runner } from '../../exec/runner.js';
 import { EXIT_FAIL, EXIT_OK, processIo, type CommandIo } from '../io.js';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
 import { settingOption } from '../settings-flags.js';
 
 const EXIT_INTERRUPTED = 130;

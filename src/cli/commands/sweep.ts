@@ -116,7 +116,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
     if (!opts.dryRun) {
-      const { outputPathProblem } = await import('../outputs.js');
+      const { outputPathProblem } = await import('../output-paths.js');
       const outProblem = outputPathProblem(outRoot, 'dir');
       if (outProblem) return reportUsage(io, [{ where: '--out', message: outProblem }]);
       if (!deps.runPoint) {

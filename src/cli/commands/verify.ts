@@ -8,7 +8,7 @@ import type { BackendName, RunConfig } from '../../config/schema.js';
 import { InputError, InterruptedError, type Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
 import { onInterrupt, stepPrinter } from '../process.js';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
 import { commandDefaults, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
 
 interface VerifyFlags extends Record<string, unknown> {
