@@ -10,6 +10,7 @@ import { matchesSelector } from '../policy/selectors.js';
 import type { Inventory, NetworkPolicy, PodInfo } from '../policy/types.js';
 import { expectProbes } from './expect.js';
 import type { GridAddresses, ProbeSpec } from './grid.js';
+import { BenchError } from '../errors.js';
 
 export const MAX_VERIFY_FILLERS = 20_000;
 /** Filler peers live in the inventory only, from a range no grid endpoint uses (never routed). */
@@ -32,7 +33,7 @@ const ipOf = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.
  * podSelector); a group is used only if its selector picks isolated pods alone. Every group gets `n` fillers.
  */
 export function verifyFillers(inventory: Inventory, policies: readonly NetworkPolicy[], n: number, seed = 1): FillerSet {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_VERIFY_FILLERS) throw new Error(`filler policies must be 0..${MAX_VERIFY_FILLERS}, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_VERIFY_FILLERS) throw new BenchError('usage', `--policies on verify must be 0..${MAX_VERIFY_FILLERS}, got ${n}`);
   if (n === 0) return { policies: [], peers: [], peerSpecs: [], groups: [] };
   const endpoints = resolveEndpoints(inventory, policies);
   const groups: FillerSet['groups'] = [];
@@ -95,7 +96,7 @@ export function assertTruthTableKept(inventory: Inventory, policies: readonly Ne
   const after = expectProbes({ ...inventory, pods: [...inventory.pods, ...fillers.peers] }, [...policies, ...fillers.policies], probes, addr).expectations;
   const changed = before.filter((e, i) => e.allowed !== after[i]!.allowed);
   if (changed.length) {
-    throw new Error(`filler policies would change ${changed.length} verdicts (e.g. ${changed[0]!.from} -> ${changed[0]!.to} ${changed[0]!.protocol}/${changed[0]!.port}); not installing them`);
+    throw new BenchError('internal', `filler policies would change ${changed.length} verdicts (e.g. ${changed[0]!.from} -> ${changed[0]!.to} ${changed[0]!.protocol}/${changed[0]!.port}); not installing them`);
   }
 }
 

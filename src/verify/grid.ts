@@ -6,6 +6,7 @@
 import { normalizeCidr } from '../policy/cidr.js';
 import type { ContainerPort, Inventory, NamespaceInfo, NetworkPolicy, PodInfo, Protocol } from '../policy/types.js';
 import { podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses } from '../workload/workload.js';
+import { BenchError } from '../errors.js';
 
 export const GRID_NAMESPACES = ['x', 'y', 'z'] as const;
 export const GRID_POD_NAMES = ['a', 'b', 'c'] as const;
@@ -115,7 +116,7 @@ export function gridInventory(layout: GridLayout, addr: GridAddresses): Inventor
   const pods: PodInfo[] = layout.pods.map((p) => {
     const ip = addr.ips[p.id];
     const node = addr.nodeOf[p.id];
-    if (!ip || !node) throw new Error(`the backend did not place grid pod ${p.id}`);
+    if (!ip || !node) throw new BenchError('internal', `the backend did not place grid pod ${p.id}`);
     return { name: p.name, namespace: p.namespace, labels: { ...p.labels }, ip, node, ports: p.ports.map((cp) => ({ ...cp })) };
   });
   return { namespaces: layout.namespaces.map((n) => ({ name: n.name, labels: { ...n.labels } })), pods };
