@@ -9,10 +9,10 @@
 //   and _count), served on :9091 when FelixConfiguration prometheusMetricsEnabled is true (docs.tigera.io
 //   reference/felix/prometheus).
 // Pure apart from the planners, which return CommandSpecs.
-import type { CniName } from '../config/schema.js';
-import type { CommandSpec } from '../exec/runner.js';
-import { helm, kubectl, waitSpec, type KubeTarget } from '../backends/k8s/kubectl.js';
-import type { Versions } from '../backends/k8s/versions.js';
+import type { CniName } from '../../config/schema.js';
+import type { CommandSpec } from '../../exec/runner.js';
+import { helm, kubectl, waitSpec, type KubeTarget } from './kubectl.js';
+import type { Versions } from './versions.js';
 
 export interface CniMetricSource {
   metric: string;
