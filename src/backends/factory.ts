@@ -1,16 +1,14 @@
 // Every backend, described as data: what it needs from the CLI, which CNIs it runs, the tools it calls, its verify
-// defaults, how it removes leftovers, how it builds a verify grid, and how it is constructed. The one place that
-// knows every backend class; the CLI reads these descriptors instead of branching on a backend's name.
+// defaults, how it removes leftovers, and how its data plane is constructed — for any workload: the benchmark, the verification grid, the enforce
+// topology. The one place that knows every backend class; the commands read these descriptors and never build a
+// data plane themselves.
+import { CNI_CATALOGUE } from '../config/cnis.js';
 import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
-import type { BenchBackend, Progress } from './types.js';
-import type { VerifyGrid } from '../verify/run.js';
-import { CNI_CATALOGUE } from '../config/cnis.js';
-import { LOCAL_MODELS } from './local/models.js';
 import { CNI_PROFILES } from './k8s/cni.js';
-import type { K8sBackend } from './k8s/backend.js';
-import { KindBackend, type KindBackendOptions } from './kind/backend.js';
-import { ClusterBackend } from './cluster/backend.js';
+import { LOCAL_MODELS } from './local/models.js';
+import type { Workload, WorkloadAddresses, WorkloadShape } from '../workload/workload.js';
+import type { DataPlane, Progress } from './types.js';
 
 export interface BackendContext {
   config: RunConfig;
@@ -24,6 +22,15 @@ export interface BackendContext {
   progress?: Progress;
   /** The run's results directory (diagnostics go here). */
   outDir: string;
+  /** The kind of workload the data plane will carry (default: the benchmark). */
+  shape?: WorkloadShape;
+  /** kind: where downloaded CNI plugins are cached, and where the cluster's kubeconfig goes (tests). */
+  cacheDir?: string;
+  kubeconfigDir?: string;
+  /** kind/cluster: enforcement-probe pacing (tests set 0). */
+  probeIntervalMs?: number;
+  /** Test seams of the enforce workload on kind/cluster. */
+  enforce?: import('./k8s/deployment.js').EnforceTuning;
 }
 
 export interface GcOptions {
@@ -31,23 +38,6 @@ export interface GcOptions {
   run?: string;
   force: boolean;
   dryRun: boolean;
-}
-
-export interface ClusterGridContext {
-  cni: CniName;
-  runId: string;
-  outDir: string;
-  context?: string;
-  kubeconfig?: string;
-  keep?: boolean;
-  runner: Runner;
-  cleanupRunner: Runner;
-  signal?: AbortSignal;
-  progress?: Progress;
-  /** kind: where downloaded CNI plugins are cached, and where the cluster's kubeconfig goes (tests). */
-  cacheDir?: string;
-  kubeconfigDir?: string;
-  readiness?: { nodesS: number; cniS: number; dnsS: number };
 }
 
 /** What a backend says about a CNI it runs. */
@@ -80,8 +70,6 @@ export interface BackendDescriptor {
   unavailableReason: (cni: CniName) => string;
   /** The tools it calls, in the order `bench doctor` lists them. */
   tools: readonly ToolCheck[];
-  /** Kubernetes backends: the backend itself, for a command that drives its session beyond a run (enforce). */
-  k8sBackend?: (o: KindBackendOptions) => K8sBackend;
   /** Needs an explicit --context or --kubeconfig (it never guesses which cluster to use). */
   needsTarget: boolean;
   /** A real run executes dist/native/cb-probe on this machine, which must be built. */
@@ -100,29 +88,12 @@ export interface BackendDescriptor {
     /** Probe timeout and probes in flight: a real cluster answers through `kubectl exec` (upstream's 1 s). */
     timeoutMs: number;
     parallelism: number;
-    /** The grid on a real cluster (the local grid is built by the command itself). */
-    clusterGrid?: (o: ClusterGridContext) => Promise<VerifyGrid & { keepInstructions(): string[] }>;
   };
   /** `bench gc --backend <name>`: removes what killed runs left; returns the lines to print. */
   gc?: (o: GcOptions) => Promise<string[]>;
   /** Removes one dead run's leftovers before a sweep resumes. */
   removeRun?: (runId: string) => Promise<void>;
-  create(ctx: BackendContext): Promise<BenchBackend>;
-}
-
-async function localGc(o: GcOptions): Promise<string[]> {
-  const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
-  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
-  const report = await collectGarbage(new ExecRunner(), { only: o.run, force: o.force, dryRun: o.dryRun });
-  const out: string[] = [];
-  if (report.removed.length === 0) out.push('nothing to remove');
-  for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
-    out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
-    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
-  }
-  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
-  return out;
+  create(ctx: BackendContext): Promise<DataPlane>;
 }
 
 async function kindGc(o: GcOptions): Promise<string[]> {
@@ -143,6 +114,24 @@ async function kindGc(o: GcOptions): Promise<string[]> {
 }
 
 const CLUSTER_VERIFY = { onCluster: true, timeoutMs: 1_000, parallelism: 8 } as const;
+
+/** What a Kubernetes data plane is built with: the context, and the descriptor's own capabilities. */
+function k8sOptions(ctx: BackendContext, d: Pick<BackendDescriptor, 'ownsCluster' | 'sharesHostClock'>) {
+  return {
+    config: ctx.config,
+    runId: ctx.runId,
+    shape: ctx.shape,
+    runner: ctx.runner,
+    cleanupRunner: ctx.cleanupRunner,
+    signal: ctx.signal,
+    progress: ctx.progress,
+    outDir: ctx.outDir,
+    ownsCluster: d.ownsCluster,
+    sharesHostClock: d.sharesHostClock,
+    probeIntervalMs: ctx.probeIntervalMs,
+    enforce: ctx.enforce,
+  };
+}
 
 export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor>> = {
   local: {
@@ -167,18 +156,15 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     ownsCluster: false,
     sharesHostClock: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
-    gc: localGc,
-    removeRun: async (runId) => {
-      const [{ collectGarbage }, { ExecRunner }] = await Promise.all([import('./local/gc.js'), import('../exec/runner.js')]);
-      await collectGarbage(new ExecRunner(), { only: runId });
-    },
+    gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
+    removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
     async create(ctx) {
       const { LocalBackend } = await import('./local/backend.js');
       if (!ctx.runner.dryRun) {
         const { assertProbeAvailable } = await import('../probe/native.js');
         assertProbeAvailable();
       }
-      return new LocalBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress });
+      return new LocalBackend({ config: ctx.config, runId: ctx.runId, shape: ctx.shape, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress });
     },
   },
   kind: {
@@ -194,32 +180,17 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
       KUBECTL,
       { name: 'helm', argv: ['helm', 'version', '--short'], fix: 'install helm: https://helm.sh/docs/intro/install/' },
     ],
-    k8sBackend: (o) => new KindBackend(o),
     needsTarget: false,
     needsNativeProbe: false,
     doctorGate: false,
     onKubernetes: true,
     ownsCluster: true,
     sharesHostClock: true,
-    verify: {
-      ...CLUSTER_VERIFY,
-      async clusterGrid(o) {
-        const [{ KindCluster }, { K8sVerifyGrid }, { loadVersions }, { DEFAULT_POLICY_MAP_CAPACITY }] = await Promise.all([
-          import('./kind/provider.js'),
-          import('../verify/k8s-grid.js'),
-          import('./k8s/versions.js'),
-          import('../config/schema.js'),
-        ]);
-        const versions = loadVersions();
-        // The cluster is created and its CNI installed exactly as for `bench run --backend kind`.
-        const provider = new KindCluster({ ...o, versions, policyMapCapacity: DEFAULT_POLICY_MAP_CAPACITY, preloadImages: [versions.verify.agnhostImage] });
-        return new K8sVerifyGrid({ ...o, provider, versions });
-      },
-    },
+    verify: CLUSTER_VERIFY,
     gc: kindGc,
     async create(ctx) {
       const { KindBackend } = await import('./kind/backend.js');
-      return new KindBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
+      return new KindBackend({ ...k8sOptions(ctx, BACKEND_DESCRIPTORS.kind), cacheDir: ctx.cacheDir, kubeconfigDir: ctx.kubeconfigDir });
     },
   },
   cluster: {
@@ -228,24 +199,16 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     unavailableReason: (cni) =>
       CNI_CATALOGUE[cni].floor ? 'not something an existing cluster can be detected to run' : 'not something bench can detect on a cluster yet (no profile in backends/k8s/cni.ts)',
     tools: [KUBECTL],
-    k8sBackend: (o) => new ClusterBackend(o),
     needsTarget: true,
     needsNativeProbe: false,
     doctorGate: false,
     onKubernetes: true,
     ownsCluster: false,
     sharesHostClock: false,
-    verify: {
-      ...CLUSTER_VERIFY,
-      async clusterGrid(o) {
-        const [{ ExistingCluster }, { K8sVerifyGrid }] = await Promise.all([import('./cluster/provider.js'), import('../verify/k8s-grid.js')]);
-        const provider = new ExistingCluster({ ...o, who: 'verify on the cluster backend' });
-        return new K8sVerifyGrid({ ...o, provider });
-      },
-    },
+    verify: CLUSTER_VERIFY,
     async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');
-      return new ClusterBackend({ config: ctx.config, runId: ctx.runId, runner: ctx.runner, cleanupRunner: ctx.cleanupRunner, signal: ctx.signal, progress: ctx.progress, outDir: ctx.outDir });
+      return new ClusterBackend(k8sOptions(ctx, BACKEND_DESCRIPTORS.cluster));
     },
   },
 };
@@ -255,6 +218,16 @@ export function backendDescriptor(name: string): BackendDescriptor | undefined {
   return (BACKEND_DESCRIPTORS as Partial<Record<string, BackendDescriptor>>)[name];
 }
 
-export function createBackend(ctx: BackendContext): Promise<BenchBackend> {
+/** The data plane of `ctx.backend`, ready to bring a workload up. */
+export function createBackend(ctx: BackendContext): Promise<DataPlane> {
   return BACKEND_DESCRIPTORS[ctx.backend].create(ctx);
+}
+
+/**
+ * Where the local backend puts a workload's pods and hosts, known before anything is up: a workload's address
+ * templates (a verify case's `{{ x/a }}`) are checked against these on every backend.
+ */
+export async function plannedAddresses(workload: Workload): Promise<WorkloadAddresses> {
+  const { layoutWorkload } = await import('./local/workload.js');
+  return layoutWorkload(workload, { runId: 'check', model: { attachment: 'routed', hostIfPrefix: 'veth' } }).addresses;
 }

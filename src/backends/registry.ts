@@ -19,13 +19,15 @@ export interface BackendSelection {
   note?: string;
 }
 
-export function selectBackend(choice: BackendChoice, env: Environment, cni?: CniName): BackendSelection {
+/** `cni`: the CNI of a run, or every CNI of a sweep: auto picks kind only when kind runs all of them. */
+export function selectBackend(choice: BackendChoice, env: Environment, cni?: CniName | readonly CniName[]): BackendSelection {
   if (choice !== 'auto') return { backend: choice };
-  const kindRuns = cni === undefined || BACKEND_DESCRIPTORS.kind.cnis[cni] !== undefined;
+  const localOnly = (cni === undefined ? [] : typeof cni === 'string' ? [cni] : cni).filter((c) => BACKEND_DESCRIPTORS.kind.cnis[c] === undefined);
+  const kindRuns = localOnly.length === 0;
   if (env.dockerEngine && env.kind && kindRuns) {
     return { backend: 'kind', note: 'backend: kind (auto: a Docker engine and kind were found)' };
   }
-  const missing = [!env.dockerEngine && 'no Docker engine', !env.kind && 'no kind binary', env.dockerEngine && env.kind && !kindRuns && `${cni} runs only on the local backend`].filter(Boolean).join(', ');
+  const missing = [!env.dockerEngine && 'no Docker engine', !env.kind && 'no kind binary', env.dockerEngine && env.kind && !kindRuns && `${localOnly.join(', ')} ${localOnly.length > 1 ? 'run' : 'runs'} only on the local backend`].filter(Boolean).join(', ');
   return {
     backend: 'local',
     note: `backend: local (auto: ${missing || 'the kind backend is not available yet'}; CNI data planes are modelled on this machine's kernel)`,

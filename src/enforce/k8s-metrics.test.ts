@@ -1,7 +1,7 @@
 // Switching the CNI agents' metrics on in a kind cluster the run owns: what rolls the agents, and how often.
 import { describe, expect, it } from 'vitest';
 import { loadVersions } from '../backends/k8s/versions.js';
-import { cniMetricSource } from './k8s-metrics.js';
+import { cniMetricSource } from '../backends/k8s/agent-metrics.js';
 
 describe('switching the CNI metrics on (kind)', () => {
   it('Cilium: the helm upgrade that sets prometheus.enabled rolls the agents once (their pod template changes); no second rollout restart', () => {

@@ -6,17 +6,14 @@ import type { Problem } from '../errors.js';
 import { seededRandom } from '../stats/summary.js';
 import type { ContainerPort, PodInfo, Protocol } from '../policy/types.js';
 import type { ClusterWorkload } from './cluster.js';
+import { podId, type Flow } from './workload.js';
 
-export interface Flow {
-  /** namespace/pod */
-  from: string;
-  to: string;
-  port: number;
-  protocol: Protocol;
-}
+/** A flow is the one every data plane probes (./workload.ts): `from` and `to` are `namespace/pod`. */
+export type { Flow };
 
 export const flowKey = (f: Flow): string => `${f.from}->${f.to}:${f.port}/${f.protocol}`;
-export const podName = (p: Pick<PodInfo, 'namespace' | 'name'>): string => `${p.namespace}/${p.name}`;
+/** `namespace/name`: a pod's id in a workload. */
+export const podName: (p: Pick<PodInfo, 'namespace' | 'name'>) => string = podId;
 
 /** What `--flow` says before it is checked against a workload. */
 export interface FlowSpec {

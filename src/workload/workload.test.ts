@@ -5,12 +5,13 @@ import { peerPodInfo } from '../policy/generate.js';
 import { evaluateConnection } from '../policy/evaluate.js';
 import { NAMESPACE_NAME_LABEL } from '../policy/selectors.js';
 import type { Inventory, PodInfo } from '../policy/types.js';
-import { benchmarkPolicySet, CLIENT_LABELS, CLIENT_NAMESPACE, DEFAULT_WORKLOAD, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from './workload.js';
+import { benchmarkPolicySet } from './benchmark.js';
+import { CLIENT_LABELS, CLIENT_NAMESPACE, DEFAULT_TARGET, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from './workload.js';
 
 const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string): PodInfo => ({ name, namespace, labels: { ...labels }, ip, node: 'n0', ports: [] });
 
 /** The server, the client, a stranger in the client's namespace, a client-labelled pod elsewhere, and the filler peers. */
-function world(namespaces = DEFAULT_WORKLOAD.namespaces, policies = 3, matchPosition: 'first' | 'last' = 'last', runLabel?: Record<string, string>) {
+function world(namespaces = DEFAULT_TARGET.namespaces, policies = 3, matchPosition: 'first' | 'last' = 'last', runLabel?: Record<string, string>) {
   const set = benchmarkPolicySet({ policies, matchPosition, seed: 7 }, namespaces, runLabel);
   const server = pod(namespaces.server, 'server', SERVER_LABELS, '10.244.1.2');
   const client = pod(namespaces.client, 'client', CLIENT_LABELS, '10.244.0.2');

@@ -9,7 +9,7 @@ import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderService
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
-import { CILIUM_METRICS, felixMetrics, type AgentMetricsOnCluster } from './agent-metrics.js';
+import { CILIUM_METRICS, felixMetrics, type AgentMetricsOnCluster } from './agent-metric-setup.js';
 import { BenchError } from '../../errors.js';
 
 export interface AgentRef {

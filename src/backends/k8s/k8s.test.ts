@@ -4,7 +4,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
-import { benchmarkPolicySet } from '../../workload/workload.js';
+import { benchmarkPolicySet } from '../../workload/benchmark.js';
 import { CNI_PROFILES, PROFILED_CNIS, planCniInstall, planCniReady } from './cni.js';
 import { NO_FELIX_CONFIGURATION, detectCnis as detectWithFelix, detectionRefusal, type FelixRead } from './detect.js';
 import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
@@ -14,7 +14,8 @@ import { ManifestError, manifestProblems, validateManifests } from './validate.j
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
 import { cadvisorText, daemonSet, daemonSetList, fakeCluster } from './test-support/cluster.js';
-import { K8sSession, cadvisorSplitValid } from './session.js';
+import { K8sSession } from './session.js';
+import { cadvisorSplitValid } from './measure.js';
 import { mapBounded } from './pool.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 
@@ -126,7 +127,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster();
     const s = session(runner, 3000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 3000, matchPosition: 'first', backend: 'kind' });
-    const report = await s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel));
+    const report = await s.installPolicies(benchmarkPolicySet(cfg, s.target.namespaces, s.target.runLabel));
     expect(seen.max).toBe(APPLY_CONCURRENCY);
     expect(seen.started).toHaveLength(31);
     expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
@@ -144,7 +145,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster((purpose) => purpose.includes('batch 3/'));
     const s = session(runner, 2000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 2000, matchPosition: 'first', backend: 'kind' });
-    await expect(s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
+    await expect(s.installPolicies(benchmarkPolicySet(cfg, s.target.namespaces, s.target.runLabel))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
     expect(seen.started.length).toBeLessThan(20);
     expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
     expect(seen.finished).toHaveLength(seen.started.length);

@@ -2,7 +2,7 @@
 // providers.Provider: a small interface with one folder per implementation (src/backends/kind/provider.ts
 // creates and deletes a throw-away cluster; src/backends/cluster/provider.ts validates an existing one and
 // leaves it alone). What runs on top — the benchmark's namespaces and pods (backend.ts) or the verification
-// grid (src/verify/k8s-grid.ts) — never names a provider; it reads the capabilities below.
+// grid (./grid.ts) — never names a provider; it reads the capabilities below.
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { AgentRef, CniProfile } from './cni.js';
 import type { K8sStep, StepGuard } from './errors.js';

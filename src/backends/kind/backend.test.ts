@@ -11,6 +11,7 @@ import { PROFILED_CNIS, type KindCni } from '../k8s/cni.js';
 import { validateManifests } from '../k8s/validate.js';
 import { KindBackend, controlPlaneAddressFrom, deleteKindCluster, ensurePrivateDir, felixIptablesFlavour, findKindLeftovers, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './backend.js';
 import { loadVersions } from '../k8s/versions.js';
+import { benchmarkWorkload } from '../../workload/benchmark.js';
 import { StepGuard } from '../k8s/errors.js';
 import { KindCluster } from './provider.js';
 
@@ -69,6 +70,9 @@ async function dryRunPlan(cni: KindCni) {
   return { runner, result, cniPart: text.slice(0, cut), rest: text.slice(cut) };
 }
 
+/** The backend's data plane brought up with the benchmark workload, as bench run does. */
+const up = ({ b, cfg }: ReturnType<typeof backend>) => b.up(benchmarkWorkload(cfg, b.target));
+
 describe('kind backend: dry-run plan', () => {
   // The whole plan of several CNIs is in src/cli/__snapshots__/plans (run-kind-*.txt); here the snapshot is each
   // CNI's own part and where the rest of its plan differs from calico's (steps only some CNIs take).
@@ -97,7 +101,7 @@ describe('kind backend: dry-run plan', () => {
 
   it('flannel: br_netfilter is loaded and the bridge plugin mounted (extraMounts, no docker cp) before its manifest', async () => {
     const f = new PlanRunner();
-    await backend({ cni: 'flannel', runner: f, outDir: '/results' }).b.up();
+    await up(backend({ cni: 'flannel', runner: f, outDir: '/results' }));
     const fa = f.specs.map((s) => s.argv.join(' '));
     expect(fa.some((a) => /^(docker|podman|nerdctl|finch) cp /.test(a))).toBe(false);
     const config = parse(f.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { nodes: Array<{ extraMounts?: unknown[] }> };
@@ -112,21 +116,21 @@ describe('kind backend: dry-run plan', () => {
 
   it("canal does not load br_netfilter (canal.yaml's flannel v0.24.4 has no such check, its CNI chain no bridge); only flannel does", async () => {
     const c = new PlanRunner();
-    await backend({ cni: 'canal', runner: c, outDir: '/results' }).b.up();
+    await up(backend({ cni: 'canal', runner: c, outDir: '/results' }));
     const ca = c.specs.map((s) => s.argv.join(' '));
     const canal = ca.findIndex((a) => a.endsWith('manifests/canal.yaml'));
     expect(ca[canal]).toContain('create -f https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/canal.yaml');
     expect(ca).toContain(`kubectl --kubeconfig ${KC} -n kube-system rollout status daemonset/canal --timeout=300s`);
     for (const cni of ['canal', 'calico', 'calico-ebpf', 'calico-nftables', 'cilium'] as const) {
       const r = new PlanRunner();
-      await backend({ cni, runner: r, outDir: '/results' }).b.up();
+      await up(backend({ cni, runner: r, outDir: '/results' }));
       expect(r.specs.some((s) => s.argv.includes('modprobe') || s.argv.includes('/proc/sys/net/bridge/bridge-nf-call-iptables')), cni).toBe(false);
     }
   });
 
   it('pulls the load images once on the host, saves them with the engine and loads the archives before the CNI', async () => {
     const r = new PlanRunner();
-    await backend({ runner: r, outDir: '/results' }).b.up();
+    await up(backend({ runner: r, outDir: '/results' }));
     const a = r.specs.map((s) => s.argv.join(' '));
     const load = a.indexOf(`kind load image-archive ${KC_DIR}/images/image-0.tar ${KC_DIR}/images/image-1.tar --name cb-abcde`);
     expect(load).toBeGreaterThan(a.findIndex((x) => x.startsWith('kind create cluster')));
@@ -144,7 +148,7 @@ describe('kind backend: dry-run plan', () => {
     // On a host that has them (the second point of a sweep), nothing is pulled.
     const runner = fakeCluster();
     const out = tmp();
-    await backend({ runner, outDir: out }).b.up();
+    await up(backend({ runner, outDir: out }));
     expect(runner.log.some((r) => r.argv[1] === 'pull')).toBe(false);
     expect(runner.log.some((r) => r.argv.join(' ').startsWith('kind load image-archive'))).toBe(true);
     // The archives do not outlive the load.
@@ -179,11 +183,11 @@ describe('kind backend: dry-run plan', () => {
 
   it('calico installs its CRDs and operator with create; eBPF adds the API server endpoint and no kube-proxy; nftables has kube-proxy in nftables mode', async () => {
     const c = new PlanRunner();
-    await backend({ cni: 'calico', runner: c, outDir: '/results' }).b.up();
+    await up(backend({ cni: 'calico', runner: c, outDir: '/results' }));
     const crds = c.specs.find((s) => s.argv.some((x) => x.endsWith('operator-crds.yaml')))!;
     expect(crds.argv.slice(3, 5)).toEqual(['create', '-f']);
     const e = new PlanRunner();
-    await backend({ cni: 'calico-ebpf', runner: e, outDir: '/results' }).b.up();
+    await up(backend({ cni: 'calico-ebpf', runner: e, outDir: '/results' }));
     const cluster = parse(e.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { networking: Record<string, unknown> };
     expect(cluster.networking).toMatchObject({ kubeProxyMode: 'none', podSubnet: '10.244.0.0/16' });
     const purposes = e.specs.map((s) => s.purpose ?? '');
@@ -207,7 +211,7 @@ describe('kind backend: dry-run plan', () => {
     const switched = argv.indexOf('wait --for=jsonpath={.spec.bpfEnabled}=true felixconfigurations.crd.projectcalico.org/default --timeout=300s');
     expect(switched).toBeGreaterThan(argv.indexOf('-n calico-system rollout status daemonset/calico-node --timeout=300s'));
     const n = new PlanRunner();
-    await backend({ cni: 'calico-nftables', runner: n, outDir: '/results' }).b.up();
+    await up(backend({ cni: 'calico-nftables', runner: n, outDir: '/results' }));
     expect((parse(n.specs.find((s) => s.argv[1] === 'create' && s.argv[2] === 'cluster')!.input!) as { networking: Record<string, unknown> }).networking.kubeProxyMode).toBe('nftables');
     expect(n.specs.find((s) => s.purpose?.startsWith('create the calico Installation'))!.input).toMatch(/linuxDataplane: Nftables/);
     expect(n.specs.some((s) => s.argv.includes('--for=jsonpath={.spec.nftablesMode}=Enabled'))).toBe(true);
@@ -217,7 +221,7 @@ describe('kind backend: dry-run plan', () => {
 
   it('calico-ebpf writes the InternalIP the cluster reports into the services endpoint (verify and enforce provision the same way)', async () => {
     const runner = fakeCluster((argv) => (argv.join(' ').includes('InternalIP') ? { stdout: 'fc00:f853:ccd:e793::3 172.18.0.4' } : undefined));
-    await backend({ cni: 'calico-ebpf', runner, outDir: tmp() }).b.up();
+    await up(backend({ cni: 'calico-ebpf', runner, outDir: tmp() }));
     const cm = runner.log.find((r) => r.purpose?.startsWith('tell the operator'))!;
     expect((parse(cm.input!) as { data: Record<string, string> }).data).toEqual({ KUBERNETES_SERVICE_HOST: '172.18.0.4', KUBERNETES_SERVICE_PORT: '6443' });
     // No address: the install stops there, before any ConfigMap naming something unusable.
@@ -282,7 +286,7 @@ describe('kind backend: dry-run plan', () => {
 
   it('same-node placement puts server and client on one worker', async () => {
     const r = new PlanRunner();
-    await backend({ runner: r, outDir: '/results', placement: 'same-node' }).b.up();
+    await up(backend({ runner: r, outDir: '/results', placement: 'same-node' }));
     const workloads = parseAllDocuments(r.specs.find((s) => s.purpose === 'create the server deployment and client pods')!.input!).map((d) => d.toJSON());
     // Pinned by node name (matchFields metadata.name), not by the kubernetes.io/hostname label, which can differ.
     const pins = workloads.map((w) => {

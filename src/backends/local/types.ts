@@ -3,6 +3,7 @@
 import type { CniName, IptablesBackendName } from '../../config/schema.js';
 import { DEFAULT_IPTABLES_BACKEND, DEFAULT_POLICY_MAP_CAPACITY, type BpfPolicyDebug } from '../../config/schema.js';
 import type { Runner } from '../../exec/runner.js';
+import type { AgentReport } from '../types.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
 
@@ -46,19 +47,10 @@ export interface ModelContext<S = ModelSettings> {
 export type ModelState = Record<string, number | string | boolean>;
 
 /**
- * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the
- * installed state and the new one is written, as Felix and the Cilium agent do it.
+ * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the installed
+ * state and the new one is written, as Felix and the Cilium agent do it.
  */
-export interface ModelUpdateReport {
-  /** Agent-side time: compile + apply, ms. */
-  agentMs: number;
-  compileMs: number;
-  applyMs: number;
-  /** What was rewritten: chainsRewritten, setMembersChanged, mapEntriesChanged, … (never a full reinstall). */
-  changed: Record<string, number>;
-  /** Model state after the change (same keys as install's). */
-  state: ModelState;
-}
+export type ModelUpdateReport = AgentReport;
 
 /** `S`: the settings this model reads (a part of ModelSettings); the data plane hands every model all of them. */
 export interface LocalModel<S = ModelSettings> {

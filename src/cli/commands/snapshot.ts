@@ -8,7 +8,8 @@ import { kubectl, type KubeTarget } from '../../backends/k8s/kubectl.js';
 import { InputError, type Problem } from '../../errors.js';
 import { CommandError, type CommandSpec, type Runner } from '../../exec/runner.js';
 import { EXIT_FAIL, EXIT_OK, processIo, type CommandIo } from '../io.js';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
+import { settingOption } from '../settings-flags.js';
 
 const EXIT_INTERRUPTED = 130;
 
@@ -101,13 +102,13 @@ export function register(program: Command): void {
   program
     .command('snapshot')
     .description("write a cluster's namespaces, pods and NetworkPolicies as a workload file (one read-only kubectl get), for --workload")
-    .option('--context <name>', 'kubeconfig context of the cluster (this or --kubeconfig is required)')
-    .option('--kubeconfig <file>', 'kubeconfig file')
+    .addOption(settingOption('context', 'snapshot'))
+    .addOption(settingOption('kubeconfig', 'snapshot'))
     .addOption(outputOption('-o, --output <file>', "file to write ('-' for stdout)", 'file', { stdout: true }))
     .option('--anonymize', 'hash every name and label value (a keyed hash; the salt is not written), keeping the structure: selectors still select the same pods')
     .option('--salt <text>', 'with --anonymize: the hash key, to give the same cluster the same names in every snapshot (default: random)')
     .option('--force', 'overwrite the output file')
-    .option('--dry-run', 'print the kubectl command and write nothing')
+    .addOption(settingOption('dryRun', 'snapshot'))
     .action(async (opts: SnapshotCliOptions) => {
       process.exitCode = await cmdSnapshot(opts);
     });

@@ -10,11 +10,11 @@ import { ExecRunner } from '../../../exec/runner.js';
 import { newRunId } from '../../../identity/run-id.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
-import { benchmarkPolicySet, SERVER_PORT } from '../../../workload/workload.js';
+import { SERVER_PORT } from '../../../workload/workload.js';
+import { benchmarkPolicySet } from '../../../workload/benchmark.js';
 import { LocalBackend } from '../backend.js';
 import { localModel } from '../models.js';
-import { buildInventory } from '../plane.js';
-import { itKernel, namespacesOfRun } from '../test-support/kernel.js';
+import { itKernel, namespacesOfRun, upBenchmark } from '../test-support/kernel.js';
 import { calicoEbpfPinDir, defaultCalicoEbpfBinaries, readCalicoEbpfStats, type CalicoEbpfStats } from './install.js';
 
 const bin = defaultCalicoEbpfBinaries();
@@ -46,14 +46,14 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model: c
     const backend = new LocalBackend({ config: cfg, runId });
     const model = localModel('calico-ebpf');
     try {
-      await backend.up();
+      await upBenchmark(backend);
       const set = benchmarkPolicySet(cfg);
-      await backend.installPolicies(set);
+      await backend.install(set);
       const client = backend.plan.pods.find((p) => p.role === 'client')!;
       const server = backend.plan.pods.find((p) => p.role === 'server')!;
       const ctx = backend.modelContext!;
       const apply = (policies: typeof set.policies) => {
-        const inventory = buildInventory(backend.plan, { ...set, policies });
+        const inventory = backend.inventoryFor({ ...set, policies });
         return model.update!({ ...ctx, inventory, endpoints: resolveEndpoints(inventory, policies).filter((e) => backend.plan.nodes.some((n) => n.name === e.pod.node)) });
       };
       const allowed = set.policies;
@@ -112,14 +112,14 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model: c
     const runId = newRunId();
     const backend = new LocalBackend({ config: cfg, runId });
     try {
-      await backend.up();
-      await backend.installPolicies(benchmarkPolicySet(cfg));
+      const flow = await upBenchmark(backend);
+      await backend.install(benchmarkPolicySet(cfg));
       const server = backend.plan.pods.find((p) => p.role === 'server')!;
       const client = backend.plan.pods.find((p) => p.role === 'client')!;
       // A narrow port range in the client pod (its own namespace) makes the wrap come early.
       await execa('ip', ['netns', 'exec', client.netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=40000 42999']);
       const before = (await readCalicoEbpfStats(new ExecRunner(), bin, calicoEbpfPinDir(runId, server.node.name)))!.counters;
-      const m = await backend.measure('connect', { samples: 12_000, warmup: 0, concurrency: 1, timeoutMs: 1000 });
+      const m = await backend.measure(flow, 'connect', { samples: 12_000, warmup: 0, concurrency: 1, timeoutMs: 1000 });
       const after = (await readCalicoEbpfStats(new ExecRunner(), bin, calicoEbpfPinDir(runId, server.node.name)))!.counters;
       const d = (k: keyof typeof after) => after[k] - before[k];
       console.log(`wrap: ${m.samplesNs.length} connects, errors ${JSON.stringify(m.errors)}, syns ${d('syns')}, synWalks ${d('synWalks')}, policyWalks ${d('policyWalks')}, synForced ${d('synForced')}, ctRecycled ${d('ctRecycled')}`);

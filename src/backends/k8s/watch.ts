@@ -1,49 +1,20 @@
 // cb-probe watch in a pod, behind `kubectl exec -i`, streamed: "watching <ns>" says it is probing, each "mark"
-// written to its stdin comes back stamped on its clock (clock samples, see k8s-clock.ts), "stop" (or closing
+// written to its stdin comes back stamped on its clock (clock samples, see clock.ts), "stop" (or closing
 // stdin) ends it, and the JSON result follows. Signals do not cross `kubectl exec`, so stdin is the control line;
 // the watch's own --max-ms bounds it if this side goes away.
-import { spawn } from 'node:child_process';
-import { InterruptedError } from '../errors.js';
-import { shellQuote, type CommandSpec } from '../exec/runner.js';
-import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../probe/native.js';
-import { fixClock, toHostNs, type ClockSample } from './k8s-clock.js';
+import { InterruptedError } from '../../errors.js';
+import { ExecRunner, shellQuote, type CommandSpec, type RunningProcess } from '../../exec/runner.js';
+import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../../probe/native.js';
+import { fixClock, toHostNs, type ClockSample } from './clock.js';
 
-/** A started process whose stdout arrives in chunks and whose stdin stays open. */
-export interface StreamChild {
-  onStdout(fn: (chunk: string) => void): void;
-  write(text: string): void;
-  /** Closes stdin. */
-  end(): void;
-  kill(): void;
-  readonly exited: Promise<{ exitCode: number | null; signal: string | null; stderr: string }>;
-}
+/** A started process whose stdout arrives in chunks and whose stdin stays open (the process layer's). */
+export type StreamChild = RunningProcess;
 
+/** How the watch is started: the runner's start (tests pass a simulated stream). */
 export type Streamer = (spec: CommandSpec) => StreamChild;
 
-/** The real one: no shell, stdin a pipe, killed when this process exits (the watch in the pod stops on EOF). */
-export const spawnStreamer: Streamer = (spec) => {
-  const [file, ...args] = spec.argv as [string, ...string[]];
-  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 16_384) stderr += d.toString();
-  });
-  child.stdin.on('error', () => undefined); // EPIPE once kubectl has gone: the exit says why
-  const exited = new Promise<{ exitCode: number | null; signal: string | null; stderr: string }>((resolve) => {
-    child.on('error', (e) => ((stderr += e.message), resolve({ exitCode: 127, signal: null, stderr })));
-    child.on('close', (code, signal) => resolve({ exitCode: code, signal, stderr }));
-  });
-  const kill = () => child.kill('SIGKILL');
-  process.once('exit', kill);
-  void exited.then(() => process.removeListener('exit', kill));
-  return {
-    onStdout: (fn) => child.stdout.on('data', (d: Buffer) => fn(d.toString())),
-    write: (t) => void (child.stdin.writable && child.stdin.write(t)),
-    end: () => child.stdin.end(),
-    kill,
-    exited,
-  };
-};
+/** The real one, through the one process layer: no shell, stdin a pipe, killed when this process exits (the watch in the pod stops on EOF). */
+export const spawnStreamer: Streamer = (spec) => new ExecRunner().start(spec);
 
 export interface K8sWatchOptions {
   /** kind: one kernel, the clocks must be shared (checked). */

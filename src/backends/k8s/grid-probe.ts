@@ -1,10 +1,11 @@
 // Probes on kind/cluster: the `kubectl exec` each probe runs in its source pod, and the verdict read from its exit
 // status and output; plus reading the grid pods' and the cluster DNS pods' addresses. Pure.
-import { kubectl, type KubeTarget } from '../backends/k8s/kubectl.js';
-import { BenchError } from '../errors.js';
-import type { CommandResult, CommandSpec } from '../exec/runner.js';
-import type { Attempt } from './expect.js';
-import { DNS_NAMESPACE, type EndpointId, type GridPod } from './grid.js';
+import { BenchError } from '../../errors.js';
+import type { CommandResult, CommandSpec } from '../../exec/runner.js';
+import { podId, type EndpointId, type WorkloadPod } from '../../workload/workload.js';
+import type { Attempt } from '../types.js';
+import { CLUSTER_NAMESPACE as DNS_NAMESPACE } from './grid-names.js';
+import { kubectl, type KubeTarget } from './kubectl.js';
 
 export const DNS_SELECTOR = 'k8s-app=kube-dns';
 /** What `kubectl exec` itself may add to a probe's own timeout (API server, kubelet, exec stream). */
@@ -24,15 +25,15 @@ const ready = (p: NonNullable<PodList['items']>[number]) =>
   !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' && Boolean(p.status?.podIP) && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 /** IP and node of each grid pod of one namespace (`kubectl get pods -o json`). */
-export function parseGridPods(json: string, namespace: string, expected: readonly GridPod[]): { ips: Record<EndpointId, string>; nodeOf: Record<EndpointId, string> } {
+export function parseGridPods(json: string, namespace: string, expected: readonly WorkloadPod[]): { ips: Record<EndpointId, string>; nodeOf: Record<EndpointId, string> } {
   const items = (JSON.parse(json) as PodList).items ?? [];
   const ips: Record<EndpointId, string> = {};
   const nodeOf: Record<EndpointId, string> = {};
   for (const want of expected) {
     const pod = items.find((i) => i.metadata?.name === want.name);
-    if (!pod || !ready(pod) || !pod.spec?.nodeName) throw new BenchError('k8s-step', `grid pod ${namespace}/${want.name} is not running and ready with an IP`);
-    ips[want.id] = pod.status!.podIP!;
-    nodeOf[want.id] = pod.spec.nodeName;
+    if (!pod || !ready(pod) || !pod.spec?.nodeName) throw new BenchError('k8s-step', `pod ${namespace}/${want.name} is not running and ready with an IP`);
+    ips[podId(want)] = pod.status!.podIP!;
+    nodeOf[podId(want)] = pod.spec.nodeName;
   }
   return { ips, nodeOf };
 }
@@ -41,7 +42,7 @@ export function parseGridPods(json: string, namespace: string, expected: readonl
  * One of the cluster's DNS pods (first ready one by name). It must carry the layout's labels (the selector
  * guarantees that) and serve the layout's ports, or the evaluator would reason about a pod that is not there.
  */
-export function pickDnsPod(json: string, dns: GridPod): { ip: string; node: string; name: string } {
+export function pickDnsPod(json: string, dns: Pick<WorkloadPod, 'ports'>): { ip: string; node: string; name: string } {
   const items = ((JSON.parse(json) as PodList).items ?? []).filter(ready).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   const pod = items[0];
   if (!pod?.spec?.nodeName) throw new BenchError('k8s-step', `no ready pod labelled ${DNS_SELECTOR} in ${DNS_NAMESPACE}: the DNS cases need the cluster's DNS pods`);

@@ -1,13 +1,14 @@
-// The verification grid's objects on kind/cluster, as plain data: its namespaces (baseline Pod Security, as
-// upstream's netpol suite) and one agnhost pod per grid pod, one container per port and protocol. Pure.
-import { pinToNode, podSecurityLabels } from '../backends/k8s/manifests.js';
-import type { Manifest } from '../backends/k8s/yaml.js';
-import type { GridLayout } from './grid.js';
-import { realNamespace, type GridNames } from './k8s-names.js';
+// A workload's objects on kind/cluster, as plain data: its namespaces (baseline Pod Security, as upstream's netpol
+// suite) and one agnhost pod per endpoint pod, one container per declared port and protocol, each serving it. Pure.
+import type { NamespaceInfo } from '../../policy/types.js';
+import type { WorkloadPod } from '../../workload/workload.js';
+import { realNamespace, type GridNames } from './grid-names.js';
+import { pinToNode, podSecurityLabels } from './manifests.js';
+import type { Manifest } from './yaml.js';
 
 export const containerName = (port: number, protocol: string) => `cont-${port}-${protocol.toLowerCase()}`;
 
-export function renderGridNamespaces(layout: GridLayout, names: GridNames): Manifest[] {
+export function renderGridNamespaces(layout: { namespaces: readonly NamespaceInfo[] }, names: GridNames): Manifest[] {
   return layout.namespaces
     .filter((n) => n.name in names.namespaceOf)
     // baseline, as the upstream netpol suite sets for its namespaces (f.NamespacePodSecurityLevel =
@@ -20,8 +21,8 @@ export function renderExtraNamespace(ns: string, names: GridNames): Manifest {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: realNamespace(names, ns), labels: { ns, ...names.runLabel, ...podSecurityLabels('baseline') } } };
 }
 
-/** The grid's pods (not the DNS pod: that one is the cluster's). `nodes[i]` is where layout node i lands. */
-export function renderGridPods(layout: GridLayout, names: GridNames, nodes: readonly string[], image: string): Manifest[] {
+/** The workload's pods (not those in the cluster's own namespace: its DNS pods). `nodes[i]` is where node i lands. */
+export function renderGridPods(layout: { pods: ReadonlyArray<Pick<WorkloadPod, 'name' | 'namespace' | 'labels' | 'ports' | 'node'>> }, names: GridNames, nodes: readonly string[], image: string): Manifest[] {
   return layout.pods
     .filter((p) => p.namespace in names.namespaceOf)
     .map((p) => ({

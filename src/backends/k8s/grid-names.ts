@@ -1,16 +1,19 @@
-// The verification grid's names on kind/cluster: the case files say x/a and ns x, the cluster has
-// cb-<runId>-x; this maps one onto the other at the grid's boundary (policies, namespace selectors, inventory),
-// a bijection the tests check against the evaluator with the real names. Pure.
-import { RUN_LABEL } from '../backends/k8s/manifests.js';
-import { runResourceName } from '../identity/run-id.js';
-import type { Inventory, LabelSelector, NetworkPolicy, NetworkPolicyPeer } from '../policy/types.js';
-import type { VerifyCase } from './cases.js';
-import { DNS_NAMESPACE, planProbes, type GridLayout } from './grid.js';
-import { BenchError } from '../errors.js';
+// A workload's names on kind/cluster: the workload says x/a and ns x, the cluster has cb-<runId>-x; this maps one
+// onto the other at the data plane's boundary (policies, namespace selectors, inventory), a bijection the tests
+// check against the evaluator with the real names. The cluster's own namespace (kube-system) keeps its name:
+// pods there are the cluster's, found by their labels, never created. Pure.
+import { BenchError } from '../../errors.js';
+import { runResourceName } from '../../identity/run-id.js';
+import type { Inventory, LabelSelector, NamespaceInfo, NetworkPolicy, NetworkPolicyPeer } from '../../policy/types.js';
+import { RUN_LABEL } from './manifests.js';
 
 const NAME_LABEL = 'kubernetes.io/metadata.name';
-/** Stand-ins for the external hosts: TEST-NET-2 (RFC 5737), at the same offsets as the local grid's hosts. */
-export const EXTERNAL_STANDIN_IPS: Readonly<Record<string, string>> = { ext1: '198.51.100.240', ext2: '198.51.100.241' };
+/** The cluster's own namespace: a workload's pods there are the cluster's (its DNS pods), read, never created. */
+export const CLUSTER_NAMESPACE = 'kube-system';
+const DNS_NAMESPACE = CLUSTER_NAMESPACE;
+/** Hosts a cluster does not have get an address nothing answers: TEST-NET-2 (RFC 5737), at the local grid's offsets. */
+export const standInIp = (i: number) => `198.51.100.${240 + i}`;
+export const EXTERNAL_STANDIN_IPS: Readonly<Record<string, string>> = { ext1: standInIp(0), ext2: standInIp(1) };
 
 export interface GridNames {
   runId: string;
@@ -28,34 +31,10 @@ export function realNamespace(names: GridNames, ns: string): string {
   return ns === DNS_NAMESPACE ? ns : names.namespaceOf[ns] ?? runResourceName(names.runId, ns);
 }
 
-export function gridNames(runId: string, layout: GridLayout): GridNames {
+export function gridNames(runId: string, layout: { namespaces: readonly NamespaceInfo[] }): GridNames {
   const namespaceOf: Record<string, string> = {};
   for (const ns of layout.namespaces) if (ns.name !== DNS_NAMESPACE) namespaceOf[ns.name] = runResourceName(runId, ns.name);
   return { runId, runLabel: { [RUN_LABEL]: runId }, namespaceOf };
-}
-
-/**
- * The grid as it is built on kind/cluster: no external hosts (see the file comment), and the grid namespaces
- * carrying the run label as they will on the cluster, so the evaluator sees the labels the CNI sees.
- */
-export function k8sLayout(layout: GridLayout, runId: string): GridLayout {
-  return {
-    ...layout,
-    namespaces: layout.namespaces.map((n) => (n.name === DNS_NAMESPACE ? { ...n, labels: { ...n.labels } } : { ...n, labels: { ...n.labels, [RUN_LABEL]: runId } })),
-    pods: layout.pods.map((p) => ({ ...p, labels: { ...p.labels }, ports: p.ports.map((cp) => ({ ...cp })) })),
-    externals: [],
-  };
-}
-
-/** Cases to run on kind/cluster, and the ones left out because every probe they make involves an external host. */
-export function casesForK8s(cases: readonly VerifyCase[], layout: GridLayout): { run: VerifyCase[]; skipped: Array<{ name: string; why: string }> } {
-  const run: VerifyCase[] = [];
-  const skipped: Array<{ name: string; why: string }> = [];
-  for (const c of cases) {
-    if (planProbes(layout, c.probes).length) run.push(c);
-    else skipped.push({ name: c.name, why: 'every probe it makes goes to or from an external host, which the kind/cluster grid does not have' });
-  }
-  return { run, skipped };
 }
 
 // ---- policies: case-file names -> real names ----

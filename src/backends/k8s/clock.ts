@@ -12,7 +12,7 @@
 // runtimes create, so every sample must satisfy w ≤ m ≤ e with no offset at all: that is checked, and when it
 // holds the change's start is used as is (bound 0). If it does not hold, the offset method is used and the
 // result says the clocks were found not shared.
-import { BenchError } from '../errors.js';
+import { BenchError } from '../../errors.js';
 
 export interface ClockSample {
   /** Host CLOCK_MONOTONIC just before "mark" was written. */
