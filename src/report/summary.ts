@@ -1,10 +1,10 @@
 // The terminal summary printed when a sweep ends: what ran, what failed, and the slope/verdict table.
-import { table } from '../cli/format.js';
 import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
+import { textTable } from '../text.js';
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 
@@ -25,7 +25,7 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
       rows.push([x.cni, id, r.verdict.complexity, headlineFigure(r), r.fit ? f2(r.fit.r2) : '–']);
     }
   }
-  out.push(table(rows, ['l', 'l', 'l', 'l', 'r']));
+  out.push(textTable(rows, ['l', 'l', 'l', 'l', 'r']));
   out.push(`CIs are at run level (hierarchical bootstrap over the repetitions); see bench report for points, segments and reasons.`);
   for (const x of a.crossovers.filter((y) => y.metric === 'connect_p50')) out.push(`crossover (connect p50): ${x.lowerBefore} lower up to ≈${x.atPolicies} policies, ${x.lowerAfter} above`);
   return out.join('\n');
