@@ -12,11 +12,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalBackend } from '../dist/backends/local/backend.js';
+import { createBackend } from '../dist/backends/factory.js';
 import { resolveRunConfig } from '../dist/config/load.js';
+import { ExecRunner } from '../dist/exec/runner.js';
 import { newRunId } from '../dist/identity/run-id.js';
 import { ROLE_LABEL } from '../dist/policy/generate.js';
-import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { benchmarkWorkload } from '../dist/workload/benchmark.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -39,20 +40,23 @@ for (const policies of counts) {
   for (const cni of cnis) {
     const { config, problems } = resolveRunConfig({ cni, backend: 'local', policies: String(policies), iptablesBackend, nftSelectorSets, samples: '1', warmup: '0' });
     if (!config) throw new Error(JSON.stringify(problems));
-    const backend = new LocalBackend({ config, runId: newRunId(), progress });
+    const runId = newRunId();
+    const outDir = join(root, 'results', runId);
+    const backend = await createBackend({ config, backend: 'local', runId, runner: new ExecRunner(), progress, outDir });
     const row = { cni, policies, iptablesBackend: cni === 'calico-nftables' ? undefined : iptablesBackend, nftSelectorSets: cni === 'calico-nftables' ? nftSelectorSets : undefined };
     try {
-      await backend.up();
-      const set = benchmarkPolicySet(config);
+      const workload = benchmarkWorkload(config, backend.target);
+      await backend.up(workload);
+      const set = workload.policies;
       progress.step(`${cni} @ ${policies}: installing`);
-      const installed = await backend.installPolicies(set);
+      const installed = await backend.install(set);
       row.installMs = installed.installMs;
       row.install = installed.modelState;
       if (withUpdate) {
         progress.step(`${cni} @ ${policies}: removing the client's allow (incremental update)`);
-        const r = await backend.updatePolicies({ ...set, policies: set.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client') });
-        row.updateMs = r.agentMs;
-        row.update = { ...r.state, changed: r.changed };
+        const { report } = await backend.changes.setPolicies({ ...set, policies: set.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client') });
+        row.updateMs = report.agentMs;
+        row.update = { ...report.state, changed: report.changed };
       }
     } catch (e) {
       row[row.install ? 'updateError' : 'error'] = String(e instanceof Error ? e.message : e).split('\n')[0];
