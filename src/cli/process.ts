@@ -50,6 +50,30 @@ export function onInterrupt(what: string, write: (s: string) => void = (s) => vo
   };
 }
 
+/**
+ * A closed output (`bench run … | head`, a pager quit, a log collector gone) is not a reason to lose the run: the
+ * write error (EPIPE) would otherwise be an unhandled 'error' event that kills the process before its teardown and
+ * its result file. Once a stream fails it is left alone: nothing more is written to it, the run goes on.
+ */
+export function keepRunningOnClosedOutput(streams: readonly NodeJS.WritableStream[] = [process.stdout, process.stderr]): void {
+  type Write = (...args: unknown[]) => boolean;
+  for (const stream of streams) {
+    let closed = false;
+    const write = stream.write.bind(stream) as Write;
+    stream.on('error', () => {
+      closed = true;
+    });
+    (stream as unknown as { write: Write }).write = (...args: unknown[]) => {
+      if (closed) {
+        const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+        cb?.();
+        return true;
+      }
+      return write(...args);
+    };
+  }
+}
+
 /** `[  12.3s] message` lines on stderr. */
 export function stepPrinter(enabled: boolean, write: (s: string) => void = (s) => void process.stderr.write(s)) {
   const t0 = performance.now();
