@@ -30,8 +30,14 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
   if (r.notEnforced) {
     lines.push('', `NOT ENFORCED: ${r.notEnforced.reason}. No change was measured: there is nothing that enforces policy here.`);
   }
+  const interrupted = r.errors.some((e) => e.kind === 'interrupted');
   for (const s of r.summary) {
     lines.push('', `${s.change}: ${s.title}`);
+    if (s.repetitions === 0) {
+      lines.push(`  not measured (${interrupted ? 'interrupted' : 'the run stopped before this change'})`);
+      continue;
+    }
+    if (s.repetitions < m.repetitions) lines.push(`  ${s.repetitions} of ${m.repetitions} repetitions measured (${interrupted ? 'interrupted' : 'the run stopped'} before the rest)`);
     if (s.enforcedMs.count === 0) {
       lines.push(`  not enforced within ${m.probe.deadlineMs} ms in any of ${s.repetitions} repetitions`);
     } else {

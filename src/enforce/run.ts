@@ -248,7 +248,9 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       }
     }
   } catch (e) {
-    errors.push(errorRecord(stage, e, { interrupted: opts.signal?.aborted }));
+    // After a stop signal, whatever failed next (a command killed halfway) is the signal's doing: say that.
+    const reason = opts.signal?.reason as unknown;
+    errors.push(opts.signal?.aborted ? errorRecord(stage, new InterruptedError(`${reason instanceof Error ? reason.message : 'interrupted'} during ${stage}`), { interrupted: true }) : errorRecord(stage, e));
   } finally {
     try {
       await plane.down();
