@@ -106,6 +106,21 @@ describe('the kind backend without its tools', () => {
     expect(r.stderr).toMatch(/the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
     expect(readdirSync(out)).toEqual([]);
   });
+
+  it('enforce refuses it the same way, before a run id, a lock or a result file exists', async () => {
+    const out = tmp();
+    const locks = () => (existsSync('/run/cni-bench') ? readdirSync('/run/cni-bench') : []);
+    const before = new Set(locks());
+    vi.stubEnv('PATH', tmp());
+    const r = await runBench(['enforce', '--cni', 'calico', '--backend', 'kind', '--out', out, '--repetitions', '1']);
+    vi.unstubAllEnvs();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--backend: the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
+    expect(readdirSync(out)).toEqual([]);
+    // Other runs on this machine may come and go meanwhile; none of the new locks may be this process's.
+    const mine = locks().filter((f) => !before.has(f) && readFileSync(join('/run/cni-bench', f), 'utf8').split(/\s/)[0] === String(process.pid));
+    expect(mine).toEqual([]);
+  });
 });
 
 describe('scenario files', () => {

@@ -73,6 +73,12 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     if (problems.length) return reportUsage(io, problems);
     io.stderr.write(`${selection.note}\n`);
   }
+  if (!config.dryRun) {
+    // As run does: a backend whose tools are missing is refused before a run id, a lock or a directory exists.
+    const { backendPreflight } = await import('../doctor.js');
+    const missing = await backendPreflight(new ExecRunner(), backend);
+    if (missing.length) return reportUsage(io, missing);
+  }
   const descriptor = backendDescriptor(backend)!;
   const enforce = enforceConfigOf(config);
   const runId = newRunId();
