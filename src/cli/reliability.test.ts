@@ -326,4 +326,20 @@ describe('stop signals', () => {
     }
     expect(lines.join('')).toMatch(/SIGHUP: cleaning up\n/);
   });
+
+  it("a second Ctrl-C names 'bench gc --run <id>' of its own run, never plain 'bench gc' (which judges everyone's runs)", async () => {
+    const { onInterrupt } = await import('./process.js');
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    let text = '';
+    const i = onInterrupt('cleaning up', (s) => (text += s), () => ['ab12c']);
+    try {
+      process.emit('SIGINT', 'SIGINT');
+      process.emit('SIGINT', 'SIGINT');
+    } finally {
+      i.dispose();
+      exit.mockRestore();
+    }
+    expect(text).toMatch(/SIGINT again: exiting without finishing cleanup; remove its leftovers with 'bench gc --run ab12c'\n/);
+    expect(text).not.toMatch(/'bench gc'/);
+  });
 });

@@ -87,7 +87,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     io.stderr.write('bench enforce: the local backend builds network namespaces and needs root (run with sudo)\n');
     return EXIT_FAIL;
   }
-  const interrupt = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => [runId]);
   try {
     const progress = stepPrinter(!config.json && !config.dryRun);
     const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(interrupt.signal);

@@ -59,11 +59,14 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   // With --json, stdout carries only the JSON document.
   if (selection.note) (config.json ? process.stderr : process.stdout).write(`${selection.note}\n`);
   const { newRunId } = await import('../../identity/run-id.js');
-  const runId = newRunId();
+  const runIds = [newRunId()];
+  const runId = runIds[0]!;
   const scenarioPath = typeof opts.scenario === 'string' ? opts.scenario : undefined;
-  const interrupt = onInterrupt('stopping and cleaning up');
+  // The run being measured (the latest repetition's): the one a forced exit leaves up.
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => runIds.slice(-1));
+  const nextRunId = () => (runIds.push(newRunId()), runIds.at(-1)!);
   try {
-    if (repetitions > 1 && !config.dryRun) return await measureRepetitions(config, selection.backend, runId, repetitions, newRunId, interrupt.signal, scenarioPath);
+    if (repetitions > 1 && !config.dryRun) return await measureRepetitions(config, selection.backend, runId, repetitions, nextRunId, interrupt.signal, scenarioPath);
     return await measureAndReport(config, selection.backend, runId, interrupt.signal, scenarioPath);
   } finally {
     interrupt.dispose();

@@ -149,7 +149,10 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   io.stderr.write(
     `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
-  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
+  // The current point's run: the one a forced exit leaves up.
+  const pointRunIds: string[] = [];
+  const pointRunId = () => (pointRunIds.push(newRunId()), pointRunIds.at(-1)!);
+  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t), () => pointRunIds.slice(-1));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
   const { lockContent } = await import('../../identity/locks.js');
@@ -157,7 +160,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());
   try {
-    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
     rmSync(lockFile, { force: true });
     interrupt?.dispose();

@@ -131,7 +131,7 @@ async function verifyOn(
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
   const { Outputs, fileOutput, summaryOutput } = await import('../../outputs/outputs.js');
   const runId = newRunId();
-  const interrupt = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => [runId]);
   const { signal } = interrupt;
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(o.parallelism * 2 + 16, signal);
