@@ -80,6 +80,11 @@ export function gcHint(ids: readonly string[]): string {
   return `remove its leftovers with ${ids.map((id) => `'bench gc --run ${id}'`).join(' and ')}`;
 }
 
+/** What run and enforce say when other runs shared the machine (their result records it as meta.concurrentRuns). */
+export function concurrentRunsWarning(others: readonly string[]): string {
+  return `warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)`;
+}
+
 /** `[  12.3s] message` lines on stderr. */
 export function stepPrinter(enabled: boolean, write: (s: string) => void = (s) => void process.stderr.write(s)) {
   const t0 = performance.now();

@@ -99,6 +99,8 @@ export const enforceResultSchema = z.object({
     repetitions: z.number().int(),
     changes: z.array(z.enum(CHANGES)),
     sweepId: z.string().nullable().optional(),
+    /** Other cni-bench runs live on this machine during this one (their load disturbs the figures). */
+    concurrentRuns: z.array(z.string()).optional(),
   }),
   /** Why nothing was measured (no policy engine), with the evidence. */
   notEnforced: z.object({ reason: z.string(), probesOpen: z.number().int(), probes: z.number().int() }).nullable(),

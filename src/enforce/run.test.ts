@@ -179,6 +179,14 @@ describe('executeEnforce', () => {
     expect(result.observations[0]!.failOpen!.leaked).toBeGreaterThan(10);
   });
 
+  it('records the other runs live on this machine during it, as bench run does (meta.concurrentRuns)', async () => {
+    let asked = 0;
+    const otherLiveRuns = () => (++asked === 1 ? ['other1'] : ['other1', 'late2']);
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['allow-added'], repetitions: 1 }), plane: new FakePlane(5), otherLiveRuns });
+    expect(result.meta.concurrentRuns).toEqual(['late2', 'other1']);
+    expect(enforceResultSchema.parse(JSON.parse(JSON.stringify(result))).meta.concurrentRuns).toEqual(['late2', 'other1']);
+  });
+
   it('a change never seen ends at the deadline as not enforced, without hanging', async () => {
     const plane = new FakePlane(5, true, { neverEnforce: true });
     const t = performance.now();

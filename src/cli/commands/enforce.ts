@@ -8,7 +8,7 @@ import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
-import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
+import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { commandDefaults, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
 
 export type EnforceFlags = Record<string, string | boolean | undefined>;
@@ -110,6 +110,8 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     await outputs.start();
     const done = await executeEnforce({ runId, backend, config: enforce, plane, outDir, progress, signal: interrupt.signal });
     await outputs.stop(done);
+    const others = done.result.meta.concurrentRuns ?? [];
+    if (others.length) io.stderr.write(`${concurrentRunsWarning(others)}\n`);
     if (interrupt.signal.aborted) return 130;
     return done.result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
   } finally {

@@ -9,7 +9,7 @@ import type { RunResult } from '../../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../../exec/runner.js';
 import { selectBackend } from '../../backends/registry.js';
 import { backendProblems } from '../checks.js';
-import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
+import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputPathProblem } from '../output-paths.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
@@ -99,7 +99,7 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   await outputs.stop({ result, path });
   if (config.keep) (config.json ? process.stderr : process.stdout).write(`\n${backend.keepInstructions().join('\n')}\n`);
   const others = result.meta.concurrentRuns ?? [];
-  if (others.length) process.stderr.write(`warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)\n`);
+  if (others.length) process.stderr.write(`${concurrentRunsWarning(others)}\n`);
   if (signal.aborted) return 130;
   return runExitCode(result);
 }
