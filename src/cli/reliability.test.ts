@@ -199,6 +199,73 @@ describe('result files are validated on read, summaries recomputed', () => {
   });
 });
 
+describe('enforce results are validated on read, and a standalone enforce run can be reported', () => {
+  /** A sweep's enforce point (result.json and enforce-result.json), or a standalone `bench enforce --out` run. */
+  async function enforceDir(o: { sweepPoint: boolean }): Promise<{ dir: string; point: string }> {
+    const { enforceResult } = await import('../enforce/test-support/results.js');
+    const { enforceRunResult } = await import('../enforce/as-run.js');
+    const dir = tmp();
+    const e = enforceResult('calico', 100, 1);
+    const point = join(dir, e.runId);
+    mkdirSync(point, { recursive: true });
+    writeFileSync(join(point, 'enforce-result.json'), JSON.stringify(e));
+    if (o.sweepPoint) writeResult(point, enforceRunResult(e, { sweep: { id: 'sweep-x', repetition: 1 } }));
+    return { dir, point };
+  }
+  const edit = (file: string, mutate: (r: Record<string, any>) => void) => {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    mutate(r);
+    writeFileSync(file, JSON.stringify(r));
+  };
+
+  it.each([
+    ['negated', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs = r.metrics.enforce_allow_added.samplesNs.map((v: number) => -v)), /enforce_allow_added.samplesNs\[0\] is -10000000/],
+    ['inflated to 1e308', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs[1] = 1e308), /samplesNs\[1\] is 1e\+308/],
+    ['emptied', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs = []), /enforce_allow_added.summary.count is 3 but samplesNs holds 0/],
+    ['emptied with its summary', (r: Record<string, any>) => ((r.metrics.enforce_allow_added.samplesNs = []), (r.metrics.enforce_allow_added.summary = { count: 0, min: null, max: null, mean: null, p50: null, p90: null, p99: null, p999: null, ci95: { p50: [null, null], p99: [null, null] } })), /enforce_allow_added.samplesNs does not match the observations in enforce-result.json/],
+  ])("a sweep point's enforcement samples %s: report and compare exit 2 naming the file", async (_name, mutate, message) => {
+    const { dir, point } = await enforceDir({ sweepPoint: true });
+    const good = (await enforceDir({ sweepPoint: true })).dir;
+    expect((await runBench(['report', dir, '--format', 'md', '--out', tmp()])).code).toBe(0);
+    edit(join(point, 'result.json'), mutate);
+    const r = await runBench(['report', dir, '--format', 'md', '--out', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(join(point, 'result.json'));
+    const c = await runBench(['compare', good, dir]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(message);
+  });
+
+  it.each([
+    ['truncated', (text: string) => text.slice(0, text.length / 2), /not valid JSON/],
+    ['empty', () => '', /not valid JSON/],
+    ['schema version 2', (text: string) => text.replace('"schemaVersion":1', '"schemaVersion":2'), /schema version 2 is newer than this tool reads \(1\)/],
+    ['a NaN', (text: string) => text.replace(/"enforcedMs":10,/, '"enforcedMs":NaN,'), /not valid JSON/],
+    ['an impossible time', (text: string) => text.replace(/"enforcedMs":10,/, '"enforcedMs":1e308,'), /observations\[0\]\.enforcedMs is 1e\+308/],
+    ['another machine', (text: string) => text.replace('"hostname":"h"', '"hostname":"elsewhere"'), /was measured on elsewhere, the result.json beside it on h/],
+  ])('enforce-result.json %s: report exits 2 naming it', async (_name, corrupt, message) => {
+    const { dir, point } = await enforceDir({ sweepPoint: true });
+    const file = join(point, 'enforce-result.json');
+    writeFileSync(file, corrupt(readFileSync(file, 'utf8')));
+    const r = await runBench(['report', dir, '--format', 'md', '--out', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(file);
+  });
+
+  it('bench enforce --out DIR (no result.json) is read by report and compare', async () => {
+    const { dir } = await enforceDir({ sweepPoint: false });
+    const out = tmp();
+    const r = await runBench(['report', dir, '--format', 'md', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/enforce/i);
+    const c = await runBench(['compare', dir, dir]);
+    expect(c.stderr).not.toMatch(/no result.json/);
+    expect(c.code, c.stderr).not.toBe(2);
+  });
+});
+
 describe('report across machines', () => {
   it('refuses results of two machines unless --allow-mixed-machines', async () => {
     const a = resultsDir({ hostname: 'host-a', cpus: 2 });
