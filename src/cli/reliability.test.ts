@@ -93,6 +93,48 @@ describe('flags', () => {
   });
 });
 
+describe('flags that nothing in the run reads are refused, naming what they belong to', () => {
+  const scenario = (text: string) => {
+    const f = join(tmp(), 's.yaml');
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it.each([
+    [['enforce', '--cni', 'calico', '--changes', 'allow-added,allow-added'], /--changes: allow-added given more than once in 'allow-added,allow-added'/],
+    [['run', '--cni', 'canal', '--policy-map-capacity', '1000'], /--policy-map-capacity: applies to cilium only; this run measures canal/],
+    [['run', '--cni', 'calico-ebpf', '--endpoint-lockdown-on-policy-overflow'], /--endpoint-lockdown-on-policy-overflow: applies to cilium only; this run measures calico-ebpf/],
+    [['run', '--cni', 'calico-ebpf', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-ebpf/],
+    [['run', '--cni', 'calico-nftables', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-nftables/],
+    [['run', '--cni', 'calico', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only/],
+    [['sweep', '--cni', 'calico', '--measure', 'enforce', '--samples', '100'], /--samples: belongs to latency measurements \(bench run, or a sweep with measure: latency\); this sweep measures enforce/],
+    [['sweep', '--cni', 'calico,none', '--iptables-backend', 'legacy', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only; this sweep measures calico, none/],
+  ])('%j: exit 2', async (argv, message) => {
+    const r = await runBench([...argv, '--backend', 'local', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a scenario with measure: latency and enforceRepetitions is refused, naming the file and the key', async () => {
+    const f = scenario('cni: calico\npolicies: 10\nmeasure: latency\nenforceRepetitions: 3\n');
+    for (const command of ['run', 'sweep']) {
+      const r = await runBench([command, '--scenario', f, '--backend', 'local', '--dry-run']);
+      expect(r.code, command).toBe(2);
+      expect(r.stderr).toContain(`${f}: enforceRepetitions: belongs to enforce measurements`);
+    }
+  });
+
+  it('a sweep accepts a flag some of its CNIs read, and says which', async () => {
+    const r = await runBench(['sweep', '--cni', 'calico,cilium,canal', '--policy-map-capacity', '1000', '--iptables-backend', 'legacy', '--backend', 'local', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('note: --policy-map-capacity applies to the cilium points only (calico, canal ignore it)');
+    expect(r.stderr).toContain('note: --iptables-backend applies to the calico, canal points only (cilium ignores it)');
+    const ok = await runBench(['run', '--cni', 'cilium', '--policy-map-capacity', '1000', '--endpoint-lockdown-on-policy-overflow', '--backend', 'local', '--dry-run']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
+
 describe('the kind backend without its tools', () => {
   afterEach(() => vi.unstubAllEnvs());
 

@@ -10,6 +10,7 @@ import { backendProblems } from '../checks.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { commandDefaults, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 
 export type EnforceFlags = Record<string, string | boolean | undefined>;
 
@@ -42,6 +43,9 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
   const { config, problems } = resolveRunConfig(settingValues(flags, SETTINGS, 'enforce'), undefined, { defaults: commandDefaults('enforce'), flagOf: (k) => settingFlag(k, 'enforce') });
   if (!config) return { ok: false, problems };
   if (config.backend !== 'auto') problems.push(...enforceBackendProblems(config.backend, config, flags));
+  problems.push(...inapplicableSettings(givenSettings(settingValues(flags, SETTINGS, 'enforce'), (k) => settingFlag(k, 'enforce')), { cnis: [config.cni], measure: 'enforce', command: 'enforce' }).problems);
+  const twice = config.changes.filter((c, i) => config.changes.indexOf(c) !== i);
+  if (twice.length) problems.push({ where: '--changes', message: `${[...new Set(twice)].join(', ')} given more than once in '${String(flags.changes)}'; list each change once (each runs once per repetition)` });
   return problems.length ? { ok: false, problems } : { ok: true, value: { ...config, repetitions: config.enforceRepetitions } };
 }
 

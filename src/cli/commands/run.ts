@@ -12,7 +12,8 @@ import { backendProblems } from '../checks.js';
 import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputPathProblem } from '../output-paths.js';
-import { MEASUREMENT_SETTINGS, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 
 const runFlags = (): FlagList => [
@@ -44,6 +45,10 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (!config) throw new InputError(problems);
   if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
   if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
+  else {
+    const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
+    problems.push(...inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'run'), (k) => settingFlag(k, 'run'), scenarioKeys), { cnis: [config.cni], measure: 'latency', command: 'run' }).problems);
+  }
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   problems.push(...backendProblems(selection.backend, config));
   // The scenario file may set out:, so the effective directory is checked here too (flags are checked earlier).
