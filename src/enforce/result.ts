@@ -39,6 +39,8 @@ export const observationSchema = z.object({
   probes: traceSchema,
   /** new-pod: the denied intruder's probes of the new pod. */
   intruderProbes: traceSchema.nullable(),
+  /** The data plane was over its capacity after this change (what did not fit): the verdict is the overflow's. */
+  capacityOverflow: z.string().nullable().optional(),
   /** kind/cluster only: the API call, the clock fix of the watch, the CNI's own figure (src/backends/k8s/changes.ts). */
   k8s: z
     .object({

@@ -6,6 +6,7 @@ import type { BackendName, RunConfig } from '../config/schema.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { writeFileAtomic } from '../results/io.js';
 import { liveRuns } from '../identity/locks.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 import { errorRecord } from '../results/schema.js';
 import { InterruptedError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
@@ -249,6 +250,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             failOpen,
             probes: trace,
             intruderProbes: intruderTrace,
+            capacityOverflow: capacityOverflowOf(applied!.report.state)?.summary ?? null,
             ...(applied!.k8s ? { k8s: { ...applied!.k8s, watchStartedMs: lateTarget && trace.startUs.length ? trace.startUs[0]! / 1000 : null, clock: out!.clock ?? null } } : {}),
           });
         }

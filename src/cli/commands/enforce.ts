@@ -7,6 +7,7 @@ import { resolveRunConfig } from '../../config/load.js';
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
+import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { commandDefaults, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
@@ -108,7 +109,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     const outputs = new Outputs<Done>([
       summaryOutput<Done>(config.json, io.stdout, {
         summary: ({ result, path }) => `\n${formatEnforceSummary(result, path)}\n`,
-        document: ({ result, path }) => ({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }),
+        document: ({ result, path }) => ({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, capacityOverflow: capacityOverflowOf(result.modelState) ?? null, summary: result.summary, errors: result.errors }),
       }),
     ]);
     await outputs.start();
