@@ -135,6 +135,31 @@ describe('flags that nothing in the run reads are refused, naming what they belo
   });
 });
 
+describe('refused up front rather than late', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('run --keep --dry-run: nothing is built, so nothing can be kept', async () => {
+    const r = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--keep', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--keep: a dry run builds nothing, so nothing would be kept; drop --keep or --dry-run/);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each(['run', 'enforce'])('%s --backend cluster --context nope: exit 2 naming the contexts there, no result file, no cluster call', async (command) => {
+    const bin = tmp();
+    const log = join(bin, 'calls.log');
+    writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >> '${log}'\ncase "$*" in\n  "config get-contexts -o name") printf 'prod-eu\\nstaging\\n' ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const out = tmp();
+    vi.stubEnv('PATH', `${bin}:${process.env.PATH}`);
+    const r = await runBench([command, '--cni', 'calico', '--backend', 'cluster', '--context', 'nope', '--out', out]);
+    vi.unstubAllEnvs();
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--context: no context 'nope' in the default kubeconfig \(\$KUBECONFIG or ~\/\.kube\/config\) \(it has: prod-eu, staging\)/);
+    expect(readdirSync(out)).toEqual([]);
+    expect(readFileSync(log, 'utf8')).not.toMatch(/get nodes|apply|create/);
+  });
+});
+
 describe('the kind backend without its tools', () => {
   afterEach(() => vi.unstubAllEnvs());
 

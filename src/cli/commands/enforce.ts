@@ -80,9 +80,11 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
   }
   if (!config.dryRun) {
     // As run does: a backend whose tools are missing is refused before a run id, a lock or a directory exists.
-    const { backendPreflight } = await import('../doctor.js');
+    const { backendPreflight, targetPreflight } = await import('../doctor.js');
     const missing = await backendPreflight(new ExecRunner(), backend);
     if (missing.length) return reportUsage(io, missing);
+    const target = await targetPreflight(new ExecRunner(), backend, config);
+    if (target.length) return reportUsage(io, target);
   }
   const descriptor = backendDescriptor(backend)!;
   const enforce = enforceConfigOf(config);

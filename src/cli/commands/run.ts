@@ -54,11 +54,14 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   // The scenario file may set out:, so the effective directory is checked here too (flags are checked earlier).
   const outProblem = config.dryRun ? undefined : outputPathProblem(config.out, 'dir');
   if (outProblem) problems.push({ where: '--out', message: outProblem });
+  if (config.keep && config.dryRun) problems.push({ where: '--keep', message: 'a dry run builds nothing, so nothing would be kept; drop --keep or --dry-run' });
   if (problems.length) throw new InputError(problems);
   if (!config.dryRun) {
-    const { backendPreflight } = await import('../doctor.js');
+    const { backendPreflight, targetPreflight } = await import('../doctor.js');
     const missing = await backendPreflight(new ExecRunner(), selection.backend);
     if (missing.length) throw new InputError(missing);
+    const target = await targetPreflight(new ExecRunner(), selection.backend, config);
+    if (target.length) throw new InputError(target);
   }
 
   // With --json, stdout carries only the JSON document.
