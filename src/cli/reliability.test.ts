@@ -145,7 +145,7 @@ describe('refused up front rather than late', () => {
     expect(r.stdout).toBe('');
   });
 
-  it.each(['run', 'enforce'])('%s --backend cluster --context nope: exit 2 naming the contexts there, no result file, no cluster call', async (command) => {
+  it.each(['run', 'enforce', 'verify'])('%s --backend cluster --context nope: exit 2 naming the contexts there, no result file, no cluster call', async (command) => {
     const bin = tmp();
     const log = join(bin, 'calls.log');
     writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >> '${log}'\ncase "$*" in\n  "config get-contexts -o name") printf 'prod-eu\\nstaging\\n' ;;\nesac\nexit 0\n`, { mode: 0o755 });
