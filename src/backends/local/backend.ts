@@ -246,8 +246,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
           await plane.stopServer(server).catch(() => undefined);
         }
         await plane.removePod(spec);
-        // The agent forgets the endpoint (not measured).
-        await plane.update(this.policies.policies, this.inventory());
+        // The agent forgets the endpoint (not measured); after a stop signal the teardown removes everything anyway.
+        if (!this.opts.signal?.aborted) await plane.update(this.policies.policies, this.inventory());
       },
     };
   }
@@ -307,7 +307,7 @@ export async function gcLocal(o: { run?: string; force: boolean; dryRun: boolean
   const out: string[] = [];
   if (report.removed.length === 0) out.push('nothing to remove');
   for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.cgroups.length ? [`cgroup ${r.cgroups.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
     out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
     for (const ns of r.namespaces) out.push(`  netns ${ns}`);
   }
