@@ -107,6 +107,7 @@ describe('flags that nothing in the run reads are refused, naming what they belo
     [['run', '--cni', 'calico-ebpf', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-ebpf/],
     [['run', '--cni', 'calico-nftables', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-nftables/],
     [['run', '--cni', 'calico', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only/],
+    [['run', '--cni', 'calico', '--nft-selector-sets', 'hash'], /--nft-selector-sets: applies to calico-nftables only; this run measures calico/],
     [['sweep', '--cni', 'calico', '--measure', 'enforce', '--samples', '100'], /--samples: belongs to latency measurements \(bench run, or a sweep with measure: latency\); this sweep measures enforce/],
     [['sweep', '--cni', 'calico,none', '--iptables-backend', 'legacy', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only; this sweep measures calico, none/],
   ])('%j: exit 2', async (argv, message) => {
@@ -132,6 +133,8 @@ describe('flags that nothing in the run reads are refused, naming what they belo
     expect(r.stderr).toContain('note: --iptables-backend applies to the calico, canal points only (cilium ignores it)');
     const ok = await runBench(['run', '--cni', 'cilium', '--policy-map-capacity', '1000', '--endpoint-lockdown-on-policy-overflow', '--backend', 'local', '--dry-run']);
     expect(ok.code, ok.stderr).toBe(0);
+    const nft = await runBench(['run', '--cni', 'calico-nftables', '--nft-selector-sets', 'hash', '--backend', 'local', '--dry-run']);
+    expect(nft.code, nft.stderr).toBe(0);
   });
 });
 

@@ -45,7 +45,7 @@ export interface KernelNeeds {
 }
 
 /** Settings that belong to one data plane's agent; a run of another CNI ignores them (and so refuses them). */
-export const DATA_PLANE_SETTINGS = ['iptablesBackend', 'policyMapCapacity', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug'] as const;
+export const DATA_PLANE_SETTINGS = ['iptablesBackend', 'nftSelectorSets', 'policyMapCapacity', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug'] as const;
 export type DataPlaneSetting = (typeof DATA_PLANE_SETTINGS)[number];
 
 /** What a catalogue entry says about its CNI (its name is its key). */
@@ -148,7 +148,7 @@ const ENTRIES = {
     policySemantics: CALICO_SEMANTICS,
     capacityAdvice: "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
   },
-  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
+  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, settings: ['nftSelectorSets'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
   canal: {
     displayName: 'Canal',
     reportName: 'Canal (Calico policy on Flannel)',
