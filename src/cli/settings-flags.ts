@@ -76,6 +76,14 @@ export const SETTING_FLAGS = {
     for: { snapshot: { help: 'kubeconfig context of the cluster (this or --kubeconfig is required)' } },
   },
   kubeconfig: { arg: '<file>', help: 'cluster backend: kubeconfig file' },
+  workload: {
+    arg: '<file>',
+    help: 'a cluster-shaped workload: the output of kubectl get namespaces,pods,networkpolicies -A -o json (JSON or YAML), or a generated shape (scenarios/workloads/*.yaml); local backend',
+    for: {
+      verify: { help: "replay a cluster's pods and policies (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) and probe the flows between its pods instead of the grid cases; local backend" },
+      run: { help: "measure flows of a cluster-shaped workload (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) instead of the benchmark's client and server; local backend" },
+    },
+  },
   out: {
     arg: '<dir>',
     help: 'results directory (default results)',

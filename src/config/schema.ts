@@ -86,6 +86,8 @@ export const runConfigSchema = z
     dryRun: z.boolean().default(false),
     context: z.string().min(1).optional(),
     kubeconfig: z.string().min(1).optional(),
+    /** A cluster-shaped workload (src/workload/load.ts): a kubectl List snapshot or a generated shape. */
+    workload: z.string().min(1).optional(),
   })
   .strict();
 

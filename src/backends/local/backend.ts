@@ -38,7 +38,7 @@ const flowKey = (f: Flow) => `${f.from} -> ${f.to} ${f.protocol}/${f.port}`;
  * on one CPU, see src/probe/placement.ts); the verification grid and the enforce watches are left to the scheduler,
  * as their figures were always measured.
  */
-const AUTO_PINS: Record<WorkloadShape, boolean> = { benchmark: true, 'verify-grid': false, enforce: false };
+const AUTO_PINS: Record<WorkloadShape, boolean> = { benchmark: true, 'verify-grid': false, enforce: false, cluster: false };
 
 export class LocalBackend implements DataPlane, PlaneChanges {
   readonly name = 'local' as const;
