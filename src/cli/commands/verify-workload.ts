@@ -49,7 +49,7 @@ export async function cmdVerifyWorkload(flags: WorkloadVerifyFlags): Promise<num
   const file = flags.workload!;
   const cnis = (flags.cni ?? '').split(',').map((c) => c.trim()).filter(Boolean);
   if (!cnis.length) problems.push({ where: '--cni', message: `required: one or more of ${CNIS.join(',')}, comma-separated` });
-  for (const c of cnis) if (!(CNIS as readonly string[]).includes(c)) problems.push({ where: '--cni', message: `unknown CNI '${c}' (known: ${CNIS.join(', ')})` });
+  for (const c of cnis) if (!(CNIS as readonly string[]).includes(c)) problems.push({ where: '--cni', message: `must be one of ${CNIS.join(', ')}, got "${c}"` });
   if (new Set(cnis).size !== cnis.length) problems.push({ where: '--cni', message: 'names a CNI twice' });
   if (flags.diff && cnis.length < 2) problems.push({ where: '--diff', message: 'compares data planes: give two or more with --cni, e.g. --cni calico,cilium' });
   if (flags.backend !== undefined && flags.backend !== 'local') problems.push({ where: '--backend', message: `a --workload runs on the local backend only so far, got "${flags.backend}"` });
