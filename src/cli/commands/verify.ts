@@ -30,7 +30,7 @@ interface VerifyFlags extends Record<string, unknown> {
   policies?: string;
   iptablesBackend?: string;
   workload?: string;
-  flow: string[];
+  flow?: string[];
   diff?: boolean;
   maxFlows?: string;
   seed?: string;
@@ -65,9 +65,9 @@ const verifyFlags = (): FlagList => [
 const SETTINGS = settingsOf(verifyFlags());
 
 export async function cmdVerify(flags: VerifyFlags): Promise<number> {
-  if (flags.workload !== undefined) return (await import('./verify-workload.js')).cmdVerifyWorkload(flags);
+  if (flags.workload !== undefined) return (await import('./verify-workload.js')).cmdVerifyWorkload({ ...flags, flow: flags.flow ?? [] });
   const problems: Problem[] = [];
-  for (const [set, flag] of [[flags.flow.length > 0, '--flow'], [flags.maxFlows !== undefined, '--max-flows'], [flags.diff, '--diff']] as const) {
+  for (const [set, flag] of [[(flags.flow?.length ?? 0) > 0, '--flow'], [flags.maxFlows !== undefined, '--max-flows'], [flags.diff, '--diff']] as const) {
     if (set) problems.push({ where: flag, message: 'only with --workload FILE' });
   }
   // --list needs no data plane: any CNI stands in for the one not given.
