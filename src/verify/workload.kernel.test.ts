@@ -13,7 +13,7 @@ import { newRunId } from '../identity/run-id.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { resolveFlowSpecs } from '../workload/flows.js';
 import { loadWorkload } from '../workload/load.js';
-import { replayWorkload } from '../workload/replay.js';
+import { replayProbeFlows, replayWorkload } from '../workload/replay.js';
 import { POLICY_SEMANTICS } from '../workload/semantics.js';
 import { verifyWorkloadOn, type WorkloadPlaneResult } from './workload.js';
 
@@ -66,6 +66,22 @@ describe('bench verify --workload on the local kernel', () => {
         expect(ipBlockFlow, where).toMatchObject({ spec: 'allowed', expected: 'denied', observed: 'denied' });
         expect(r.probes.filter((p) => p.observed !== p.spec), where).toHaveLength(1);
       }
+    }
+  }, 600_000);
+
+  itKernel('a generated shape (scenarios/workloads/small.yaml) on Calico and Cilium: 40+ endpoints brought up a few at a time, every sampled verdict as documented', async () => {
+    const small = loadWorkload(join(PACKAGE_ROOT, 'scenarios', 'workloads', 'small.yaml'));
+    const sample = replayProbeFlows(small, { max: 120, seed: 3 });
+    const workload = replayWorkload(small, sample.flows);
+    expect(workload.pods.filter((p) => p.presence === 'endpoint').length).toBeGreaterThanOrEqual(40);
+    for (const cni of ['calico', 'cilium'] as const) {
+      const runId = newRunId();
+      const plane = new LocalBackend({ config: runConfigSchema.parse({ cni, backend: 'local' }), runId, shape: 'cluster' });
+      const r = await verifyWorkloadOn({ plane, cluster: small, workload: plane.fit(workload), parallelism: 16, retries: 2, timeoutMs: 500 });
+      expect(namespacesOfRun(runId), 'namespaces left behind').toEqual([]);
+      expect(r.verdict.kind, `${cni}: ${JSON.stringify(r.mismatches.slice(0, 5))}`).toBe('as-documented');
+      expect(r.probes.filter((p) => p.expected === 'denied').length).toBeGreaterThan(0);
+      expect(r.probes.filter((p) => p.expected === 'allowed').length).toBeGreaterThan(0);
     }
   }, 600_000);
 
