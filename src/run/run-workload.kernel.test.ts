@@ -21,7 +21,7 @@ describe('bench run --workload on the local kernel', () => {
     const result = runResultSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
     // The seeded random flow of this file is a UDP one (DNS), which bench run leaves out: it measures TCP.
     expect(result.flows!.map((f) => f.reason)).toEqual(['most-expensive', 'cross-namespace', 'same-node']);
-    expect(r.stdout).toMatch(/note: 1 non-TCP flows left out/);
+    expect(r.stdout).toMatch(/note: 1 non-TCP flow left out/);
     for (const f of result.flows!) {
       expect(f.allowed).toBe(true);
       expect(f.metrics.connect!.summary.count).toBe(60);

@@ -49,7 +49,8 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
   }
   const choice = chooseFlows(w, { random: k, seed: config.seed, named });
   const flows = choice.flows.filter((f) => f.protocol === 'TCP');
-  const notes = [...choice.notes, ...(choice.flows.length > flows.length ? [`${choice.flows.length - flows.length} non-TCP flows left out: bench run measures TCP`] : [])];
+  const left = choice.flows.length - flows.length;
+  const notes = [...choice.notes, ...(left ? [`${left} non-TCP flow${left === 1 ? '' : 's'} left out: bench run measures TCP`] : [])];
   for (const f of flows) if (!f.allowed) notes.push(`${f.from} -> ${f.to} ${f.port}/${f.protocol}: the policies deny it (reference evaluator); its connects will time out`);
   if (!flows.length) throw new InputError([{ where: file, message: `no allowed TCP flow between its pods to measure${choice.notes.length ? ` (${choice.notes.join('; ')})` : ''}; name one with --flow` }]);
   let workload;
