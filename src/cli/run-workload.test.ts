@@ -34,3 +34,22 @@ describe('bench run --workload refusals (exit 2, before any work)', () => {
     expect(r.stderr).toMatch(/--flows: only with --workload FILE/);
   });
 });
+
+describe('bench run --workload: the flows chosen', () => {
+  it('are allowed as the data plane reads the policies: on Cilium no flow that only a pod-covering ipBlock admits', async () => {
+    const { prepareRunCluster } = await import('./commands/run-workload.js');
+    const { runConfigSchema } = await import('../config/schema.js');
+    const { loadWorkload } = await import('../workload/load.js');
+    const { DataPlaneExpectations } = await import('../workload/semantics.js');
+    const cluster = loadWorkload(FILE);
+    const key = (f: { from: string; to: string; port: number }) => `${f.from}->${f.to}:${f.port}`;
+    const calico = await prepareRunCluster(runConfigSchema.parse({ cni: 'calico', workload: FILE }), {});
+    const cilium = await prepareRunCluster(runConfigSchema.parse({ cni: 'cilium', workload: FILE }), {});
+    // The seeded random flow on Calico is one the ipBlock admits; Cilium denies it, so it is not chosen there.
+    expect(calico.cluster.flows.map(key)).toContain('web/frontend-6c9f8b7d4-abcde->db/postgres-0:5432');
+    expect(cilium.cluster.flows.map(key)).not.toContain('web/frontend-6c9f8b7d4-abcde->db/postgres-0:5432');
+    const onCilium = new DataPlaneExpectations(cluster, 'cilium');
+    for (const f of cilium.cluster.flows) expect(onCilium.expect(f).allowed, key(f)).toBe(true);
+    expect(cilium.cluster.workload.flows.every((f) => f.measured)).toBe(true);
+  });
+});

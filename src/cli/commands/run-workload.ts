@@ -39,7 +39,11 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
   const { resolveFlowSpecs } = await import('../../workload/flows.js');
   const { chooseFlows } = await import('../../workload/choose-flows.js');
   const { replayWorkload } = await import('../../workload/replay.js');
+  const { POLICY_SEMANTICS, withoutInClusterIpBlocks } = await import('../../workload/semantics.js');
   const w = loadWorkload(file);
+  // Flows are chosen as this data plane reads the policies: where an ipBlock never selects a pod (Cilium), a flow
+  // only an ipBlock admits is denied there, and is not one to measure.
+  const view = POLICY_SEMANTICS[config.cni].ipBlockSelects === 'outside-cluster' ? { ...w, policies: withoutInClusterIpBlocks(w.policies) } : w;
   let named;
   if (flags.flow?.length) {
     const r = resolveFlowSpecs(flags.flow, w);
@@ -47,11 +51,11 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
     if (r.problems.length) throw new InputError(r.problems);
     named = r.flows;
   }
-  const choice = chooseFlows(w, { random: k, seed: config.seed, named });
+  const choice = chooseFlows(view, { random: k, seed: config.seed, named });
   const flows = choice.flows.filter((f) => f.protocol === 'TCP');
   const left = choice.flows.length - flows.length;
   const notes = [...choice.notes, ...(left ? [`${left} non-TCP flow${left === 1 ? '' : 's'} left out: bench run measures TCP`] : [])];
-  for (const f of flows) if (!f.allowed) notes.push(`${f.from} -> ${f.to} ${f.port}/${f.protocol}: the policies deny it (reference evaluator); its connects will time out`);
+  for (const f of flows) if (!f.allowed) notes.push(`${f.from} -> ${f.to} ${f.port}/${f.protocol}: the policies deny it on ${config.cni} (reference evaluator under its semantics); its connects will time out`);
   if (!flows.length) throw new InputError([{ where: file, message: `no allowed TCP flow between its pods to measure${choice.notes.length ? ` (${choice.notes.join('; ')})` : ''}; name one with --flow` }]);
   let workload;
   try {
