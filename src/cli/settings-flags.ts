@@ -23,7 +23,11 @@ interface PerCommand<V> {
 type SettingFlag<V> = { help: string; for?: Partial<Record<CommandName, PerCommand<Exclude<V, undefined>>>> } & ([Exclude<V, undefined>] extends [boolean] ? { arg?: undefined } : { arg: `<${string}>` });
 
 export const SETTING_FLAGS = {
-  cni: { arg: '<name>', help: `CNI data plane: ${CNIS.join('|')}`, for: { sweep: { arg: '<list>', help: `comma-separated CNIs: ${CNIS.join(',')}` } } },
+  cni: {
+    arg: '<name>',
+    help: `CNI data plane: ${CNIS.join('|')}`,
+    for: { sweep: { arg: '<list>', help: `comma-separated CNIs: ${CNIS.join(',')}` }, verify: { help: `CNI data plane: ${CNIS.join('|')}; with --workload a comma-separated list, verified one after the other` } },
+  },
   policies: {
     arg: '<n>',
     help: `number of NetworkPolicies selecting the server (0..${MAX_POLICIES})`,
@@ -48,7 +52,7 @@ export const SETTING_FLAGS = {
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
-  seed: { arg: '<n>', help: "seed for the policy generator and bootstrap, and a sweep's point order (default 1)" },
+  seed: { arg: '<n>', help: "seed for the policy generator and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' }, run: { help: 'seed for the policy generator (with --workload: the random flows) and bootstrap (default 1)' } } },
   timeoutMs: {
     arg: '<n>',
     help: 'per-connection timeout (default 1000)',
