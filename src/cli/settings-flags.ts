@@ -52,7 +52,7 @@ export const SETTING_FLAGS = {
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
-  seed: { arg: '<n>', help: "seed for the policy generator and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' }, run: { help: 'seed for the policy generator (with --workload: the random flows) and bootstrap (default 1)' } } },
+  seed: { arg: '<n>', help: "seed for the policy generator (with --workload: the random flows) and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' } } },
   timeoutMs: {
     arg: '<n>',
     help: 'per-connection timeout (default 1000)',
