@@ -16,6 +16,7 @@ import { runSweep, type PointRunner } from './sweep.js';
 import { analyze } from '../report/analyze.js';
 import { collectResults } from '../report/collect.js';
 import { sweepSummary } from '../report/summary.js';
+import { sweepDocument } from '../report/json.js';
 
 const POLICIES = [0, 500, 1000, 2000, 5000];
 
@@ -82,6 +83,7 @@ describe('adaptive repetitions', () => {
     expect(new Set(batch2)).toEqual(new Set(out.looks![0]!.extended.map((e) => e.cni)));
     expect(batch2.slice(0, 5)).not.toEqual(batch2.slice(0, 5).sort());
     expect(calls).toEqual(out.points.map((p) => p.key));
+    expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ design: DEFAULT_ADAPTIVE, repetitions: { calico: 3, canal: 12 } });
     // The summary names the data plane that hit the maximum, and why.
     const summary = sweepSummary(readManifest(dir), null, 1000);
     expect(summary).toMatch(/adaptive repetitions .*calico 3, cilium \d+, canal 12/);
