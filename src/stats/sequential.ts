@@ -67,6 +67,8 @@ export interface CurveDecision {
   settled: boolean;
   /** Settled because it can never settle (too few policy counts): more repetitions would not help. */
   hopeless: boolean;
+  /** Why a conclusive-looking verdict is still open (growth beyond the bound or its shape not yet established). */
+  openBecause?: string;
   verdict: Verdict;
   fit: ScalingFit | null;
   alpha: number;
@@ -90,8 +92,13 @@ export function curveDecision(points: readonly XY[], alpha: number, opts: Omit<F
   const beyondBound = lo * (fit.xMax - fit.xMin) > verdict.boundNs;
   // O(n) is what a growing curve is called until super-linear growth is established: decided only once the
   // exponent's CI also rules super-linear growth out.
-  if (verdict.complexity === 'O(n)') return { settled: beyondBound && eCi !== null && eCi[1] <= VERDICT_RULES.superLinearMinExponent, hopeless: false, verdict, fit, alpha };
-  if (verdict.complexity === 'super-linear') return { settled: beyondBound, hopeless: false, verdict, fit, alpha };
+  const notBeyond = 'the CI does not yet put the growth beyond the bound';
+  if (verdict.complexity === 'O(n)') {
+    const linear = eCi !== null && eCi[1] <= VERDICT_RULES.superLinearMinExponent;
+    const settled = beyondBound && linear;
+    return { settled, hopeless: false, verdict, fit, alpha, ...(settled ? {} : { openBecause: !beyondBound ? notBeyond : 'the exponent CI does not yet rule out super-linear growth' }) };
+  }
+  if (verdict.complexity === 'super-linear') return { settled: beyondBound, hopeless: false, verdict, fit, alpha, ...(beyondBound ? {} : { openBecause: notBeyond }) };
   if (verdict.complexity === 'O(1)') return { settled: true, hopeless: false, verdict, fit, alpha };
   const subLinear = beyondBound && eCi !== null && eCi[1] < 1;
   return { settled: subLinear || hi < 0, hopeless: false, verdict, fit, alpha };

@@ -48,7 +48,7 @@ function curvesOf(m: SweepManifest, dir: string, cni: CniName, design: AdaptiveD
     if (points.length === 0) continue;
     const d = curveDecision(points, alpha, { seed: m.settings.seed });
     // verdict.ts words its reasons for the fixed design's 95% CI; a look's CI is at its own level.
-    const reason = d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`);
+    const reason = `${d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}`;
     out.push({ cni, metric: `${metric} p50`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
   }
   return out;
