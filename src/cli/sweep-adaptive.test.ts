@@ -34,5 +34,5 @@ describe('bench sweep: adaptive repetitions', () => {
     const again = bufferIo();
     expect(await cmdSweep({ resume: id, out, maxRepetitions: '12' }, again, { runPoint })).toBe(2);
     expect(again.err()).toMatch(/--max-repetitions: not allowed with --resume/);
-  });
+  }, 60_000);
 });
