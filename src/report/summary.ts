@@ -16,7 +16,7 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   for (const p of m.points.filter((x) => x.status === 'failed')) out.push(`  FAILED ${p.key}: ${p.error?.stage ?? ''}${p.error?.kind ? ` (${p.error.kind})` : ''}: ${p.error?.message.split('\n')[0] ?? ''}`);
   const design = m.matrix.adaptive;
   if (design) {
-    out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => `${cni} ${repetitionsOf(m, cni)}`).join(', ')}`);
+    out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => `${cni} ${repetitionsOf(m, cni)}`).join(', ')}${m.status === 'complete' ? '' : ' (planned; not all have run)'}`);
     (m.looks ?? []).forEach((l, i) => out.push(`  ${describeLook(l, i, design).replace(/\n/g, '\n  ')}`));
   }
   if (!a || a.cnis.length === 0) return out.join('\n');
