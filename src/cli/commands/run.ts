@@ -16,6 +16,7 @@ import { outputPathProblem } from '../output-paths.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
 import { givenSettings, inapplicableSettings } from '../applicability.js';
 import { capacityOverflowOf } from '../../results/capacity-overflow.js';
+import { DEFAULT_ADAPTIVE } from '../../stats/sequential.js';
 
 const runFlags = (): FlagList => [
   'cni',
@@ -44,8 +45,10 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (scenario) problems.push(...scenario.problems);
   const { config, problems: configProblems } = resolveRunConfig(settingValues(opts, SETTINGS, 'run'), scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
   problems.push(...unlessScenarioFailed(configProblems, Boolean(scenario?.problems.length)));
-  // --repetitions: the flag, else the scenario's repetitions, else 1.
-  const repetitions = wholeNumberFlag('--repetitions', opts.repetitions, { min: 1, max: 100 }, scenario?.scenario?.repetitions ?? 1, problems);
+  // --repetitions: the flag, else the scenario's repetitions, else 1. A sweep scenario's 'auto' (adaptive
+  // repetitions) has no verdict to decide in one point: it runs the repetitions a sweep starts every point with.
+  const fromScenario = scenario?.scenario?.repetitions;
+  const repetitions = wholeNumberFlag('--repetitions', opts.repetitions, { min: 1, max: 100 }, fromScenario === 'auto' ? DEFAULT_ADAPTIVE.min : (fromScenario ?? 1), problems);
   if (!config) throw new InputError(problems);
   if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
   const { prepareRunCluster, workloadConflicts, workloadFlagProblems } = await import('./run-workload.js');
