@@ -8,16 +8,20 @@ import { seededRandom } from '../stats/summary.js';
 export interface SweepMatrix {
   cnis: CniName[];
   policies: number[];
+  /** Service counts, a dimension beside policies (absent: the points have no Service). */
+  services?: number[];
   repetitions: number;
   /** Seeds the order of points within each repetition. */
   seed: number;
 }
 
 export interface PlannedPoint {
-  /** `<cni>-<policies>-r<repetition>`: the point's directory under the sweep directory. */
+  /** `<cni>-<policies>[-s<services>]-r<repetition>`: the point's directory under the sweep directory. */
   key: string;
   cni: CniName;
   policies: number;
+  /** Absent: no Service (the client connects to the pod). */
+  services?: number;
   /** 1-based. */
   repetition: number;
   /** Position in the sweep's execution order (0-based). */
@@ -26,7 +30,7 @@ export interface PlannedPoint {
 
 export const DEFAULT_REPETITIONS = 3;
 
-export const pointKey = (cni: CniName, policies: number, repetition: number) => `${cni}-${policies}-r${repetition}`;
+export const pointKey = (cni: CniName, policies: number, repetition: number, services?: number) => `${cni}-${policies}${services === undefined ? '' : `-s${services}`}-r${repetition}`;
 
 function shuffle<T>(items: T[], rand: () => number): T[] {
   const a = [...items];
@@ -38,11 +42,12 @@ function shuffle<T>(items: T[], rand: () => number): T[] {
 }
 
 export function planSweep(m: SweepMatrix): PlannedPoint[] {
-  const cells = m.cnis.flatMap((cni) => m.policies.map((policies) => ({ cni, policies })));
+  const serviceCounts: (number | undefined)[] = m.services ?? [undefined];
+  const cells = m.cnis.flatMap((cni) => m.policies.flatMap((policies) => serviceCounts.map((services) => ({ cni, policies, services }))));
   const out: PlannedPoint[] = [];
   for (let rep = 1; rep <= m.repetitions; rep++) {
     const rand = seededRandom((m.seed * 7919 + rep) >>> 0);
-    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep), cni: c.cni, policies: c.policies, repetition: rep, order: out.length });
+    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep, c.services), cni: c.cni, policies: c.policies, ...(c.services === undefined ? {} : { services: c.services }), repetition: rep, order: out.length });
   }
   return out;
 }

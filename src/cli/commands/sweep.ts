@@ -113,6 +113,8 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
     const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
+    const { backendProblems } = await import('../checks.js');
+    if (config.matrix.services) unsupported.push(...backendProblems(selection.backend, { ...config.base, services: config.matrix.services[0] }).filter((p) => p.where === '--services'));
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
     if (!opts.dryRun) {
