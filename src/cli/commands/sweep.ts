@@ -128,7 +128,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
         if (missing.length) return reportUsage(io, missing);
       }
     }
-    const { cni: _c, policies: _p, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
+    const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
     const settings = sweepSettingsSchema.parse({ ...rest, backend: selection.backend as BackendName });
     const id = newSweepId();
     dir = resolve(outRoot, id);
