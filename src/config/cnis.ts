@@ -44,7 +44,7 @@ export interface KernelNeeds {
   minimumNote: string;
 }
 
-/** kube-proxy's packet-level modes a CNI can run beside (IPVS is left out: deprecated upstream since v1.35). */
+/** kube-proxy's modes a CNI can run beside. IPVS is left out: deprecated since v1.35 (KEP-5495), nftables is its named replacement. */
 export const KUBE_PROXY_MODES = ['iptables', 'nftables'] as const;
 export type KubeProxyMode = (typeof KUBE_PROXY_MODES)[number];
 

@@ -213,7 +213,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   async probe(flow: Flow, timeoutMs: number): Promise<Attempt> {
     const e = this.ends(flow);
-    const c = parseCheckResult(await this.runner.run(planCheck({ netns: e.netns, target: e.target, port: e.port, udp: flow.protocol === 'UDP', timeoutMs })));
+    const check = planCheck({ netns: e.netns, target: e.target, port: e.port, udp: flow.protocol === 'UDP', timeoutMs });
+    const c = parseCheckResult(await this.runner.run(e.wrap ? e.wrap(check) : check));
     return { outcome: c.open ? 'connected' : 'blocked', reason: c.reason };
   }
 

@@ -1,4 +1,4 @@
-// bench sweep: CNIs × policy counts × repetitions, interleaved, each point a real run; results and a manifest
+// bench sweep: CNIs × policy counts (× Service counts) × repetitions, interleaved, each point a real run; results and a manifest
 // under <out>/<sweep-id>/; --resume finishes what a killed or interrupted sweep left; analysis at the end.
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -149,7 +149,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
   const m = manifest.matrix;
   io.stderr.write(
-    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
   const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
   const signal = deps.signal ?? interrupt!.signal;
