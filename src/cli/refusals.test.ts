@@ -108,6 +108,13 @@ describe('--services and --kube-proxy: refused where they cannot run, in the one
     expect(bad.stderr).toMatch(/--endpoints-per-service: must be at least 1, got 0/);
   });
 
+  it('refuses the Service settings without --services (nothing would use them)', async () => {
+    const r = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--kube-proxy', 'nftables', '--service-position', 'first', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--kube-proxy: only with --services N (without it the client connects to the pod and no Service exists), got "nftables"');
+    expect(r.stderr).toContain('--service-position: only with --services N');
+  });
+
   it('accepts the kube-proxy mode a CNI runs beside, and plans the ClusterIP connection', async () => {
     const r = await runBench(['run', '--cni', 'calico-nftables', '--backend', 'local', '--services', '2', '--kube-proxy', 'nftables', '--dry-run']);
     expect(problemLines(r.stderr)).toEqual([]);

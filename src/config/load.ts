@@ -220,6 +220,11 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario, o: 
   if (typeof parsed.data.pinCpu === 'number' && parsed.data.pinCpu >= cpus().length) {
     problems.push({ where: '--pin-cpu', message: `this machine has CPUs 0..${cpus().length - 1}, got ${parsed.data.pinCpu}` });
   }
+  if (parsed.data.services === undefined) {
+    for (const key of ['kubeProxy', 'endpointsPerService', 'servicePosition'] as const) {
+      if (merged[key] !== undefined) problems.push({ where: flagOf(key), message: `only with --services N (without it the client connects to the pod and no Service exists), got ${JSON.stringify(merged[key])}` });
+    }
+  }
   const mismatch = parsed.data.kubeProxy && kubeProxyMismatch(parsed.data.cni, parsed.data.kubeProxy);
   if (mismatch) problems.push({ where: flagOf('kubeProxy'), message: `${mismatch}, got "${parsed.data.kubeProxy}"` });
   if (parsed.data.concurrency > parsed.data.samples) {
