@@ -331,7 +331,7 @@ export async function gcLocal(o: { run?: string; force: boolean; dryRun: boolean
   const out: string[] = [];
   if (report.removed.length === 0) out.push('nothing to remove');
   for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.cgroups.length ? [`cgroup ${r.cgroups.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
     out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
     for (const ns of r.namespaces) out.push(`  netns ${ns}`);
   }
