@@ -53,8 +53,14 @@ export type ServiceProxy = { kind: 'kube-proxy'; modes: readonly [KubeProxyMode,
 
 const KUBE_PROXY_ANY: ServiceProxy = { kind: 'kube-proxy', modes: ['iptables', 'nftables'] };
 
+/** Settings that belong to one data plane's agent; a run of another CNI ignores them (and so refuses them). */
+export const DATA_PLANE_SETTINGS = ['iptablesBackend', 'policyMapCapacity', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug'] as const;
+export type DataPlaneSetting = (typeof DATA_PLANE_SETTINGS)[number];
+
 /** What a catalogue entry says about its CNI (its name is its key). */
 interface CniFields {
+  /** The data-plane settings its agent (and our model of it) reads. */
+  settings?: readonly DataPlaneSetting[];
   /** Short name in results and models ("Calico eBPF"). */
   displayName: string;
   /** Name in report prose, saying what the data plane is ("Calico (eBPF)"). */
@@ -117,13 +123,14 @@ const notEnforced = (what: string): PolicySemantics => ({
 const ENTRIES = {
   none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true, policySemantics: notEnforced('no CNI'), serviceProxy: KUBE_PROXY_ANY },
   flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d', policySemantics: notEnforced('Flannel has no policy engine'), serviceProxy: KUBE_PROXY_ANY },
-  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS, serviceProxy: KUBE_PROXY_ANY },
+  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, settings: ['iptablesBackend'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS, serviceProxy: KUBE_PROXY_ANY },
   cilium: {
     displayName: 'Cilium',
     reportName: 'Cilium',
     reportOrder: 6,
     chartColor: '#2ca25f',
     policyLookup: 'hash-map',
+    settings: ['policyMapCapacity', 'endpointLockdownOnPolicyOverflow'],
     // "Time between a policy change and it being fully deployed into the datapath", a histogram labelled by source
     // (pkg/metrics, enabled by default); served by the agent on :9962 (docs.cilium.io observability/metrics).
     agentMetric: { metric: 'cilium_policy_implementation_delay', port: 9962, meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)" },
@@ -148,6 +155,7 @@ const ENTRIES = {
     chartColor: '#6baed6',
     calicoDataPlane: true,
     policyLookup: 'ordered-ebpf',
+    settings: ['bpfPolicyDebug'],
     agentMetric: FELIX_METRIC,
     policySemantics: CALICO_SEMANTICS,
     serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its connect-time load balancer and NAT maps' },
@@ -170,6 +178,7 @@ const ENTRIES = {
     reportOrder: 2,
     chartColor: '#fd8d3c',
     policyEngineOver: 'flannel',
+    settings: ['iptablesBackend'],
     agentMetric: FELIX_METRIC,
     policySemantics: { ...CALICO_SEMANTICS, sources: [...CALICO_SEMANTICS.sources, "Canal enforces with Calico's Felix"] },
     serviceProxy: KUBE_PROXY_ANY,

@@ -220,7 +220,9 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
   });
 }
 
-const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 2000, settle: 5 };
+// deadlineMs: long enough that a loaded machine (timers slipping by seconds) still finishes the clock calibration
+// inside the simulated watch; a settled watch ends long before it.
+const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 8000, settle: 5 };
 
 /** The cluster backend's data plane for the enforce workload, as its descriptor builds it. */
 function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal) {

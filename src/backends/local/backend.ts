@@ -266,8 +266,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
           await plane.stopServer(server).catch(() => undefined);
         }
         await plane.removePod(spec);
-        // The agent forgets the endpoint (not measured).
-        await plane.update(this.policies.policies, this.inventory());
+        // The agent forgets the endpoint (not measured); after a stop signal the teardown removes everything anyway.
+        if (!this.opts.signal?.aborted) await plane.update(this.policies.policies, this.inventory());
       },
     };
   }

@@ -157,11 +157,18 @@ export class LocalDataPlane {
     for (const cmd of connect) await this.runner.run(cmd);
   }
 
-  /** Deletes a runtime pod: its namespace and veth, and its place in the topology. */
+  /**
+   * Deletes a runtime pod: its namespace and veth, and its place in the topology. Cleanup, so not cancellable (a
+   * stop signal during it must not skip the delete); the namespace stays on the teardown's list unless it is gone.
+   */
   async removePod(pod: PodSpec): Promise<void> {
-    for (const cmd of removePod(this.topology, pod)) await this.runner.run(cmd);
+    let deleted = true;
+    for (const cmd of removePod(this.topology, pod)) {
+      const r = await this.cleanupRunner.run(cmd);
+      if (cmd.argv[1] === 'netns' && cmd.argv[2] === 'delete') deleted = r.exitCode === 0;
+    }
     const i = this.extraNamespaces.indexOf(pod.netns);
-    if (i >= 0) this.extraNamespaces.splice(i, 1);
+    if (i >= 0 && deleted) this.extraNamespaces.splice(i, 1);
   }
 
   /** Every namespace of the run, in creation order. */

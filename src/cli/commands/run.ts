@@ -9,10 +9,11 @@ import type { RunResult } from '../../results/schema.js';
 import { ExecRunner, DryRunRunner, renderPlan } from '../../exec/runner.js';
 import { selectBackend } from '../../backends/registry.js';
 import { backendProblems } from '../checks.js';
-import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
+import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from '../io.js';
 import { outputPathProblem } from '../output-paths.js';
-import { MEASUREMENT_SETTINGS, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 
 const runFlags = (): FlagList => [
@@ -44,26 +45,36 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (!config) throw new InputError(problems);
   if (repetitions > 1 && config.keep) problems.push({ where: '--keep', message: `keeps one run's namespaces up; it cannot be combined with --repetitions ${repetitions} (drop one of them)` });
   if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
+  else {
+    const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
+    problems.push(...inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'run'), (k) => settingFlag(k, 'run'), scenarioKeys), { cnis: [config.cni], measure: 'latency', command: 'run', services: config.services !== undefined }).problems);
+  }
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
   problems.push(...backendProblems(selection.backend, config));
   // The scenario file may set out:, so the effective directory is checked here too (flags are checked earlier).
   const outProblem = config.dryRun ? undefined : outputPathProblem(config.out, 'dir');
   if (outProblem) problems.push({ where: '--out', message: outProblem });
+  if (config.keep && config.dryRun) problems.push({ where: '--keep', message: 'a dry run builds nothing, so nothing would be kept; drop --keep or --dry-run' });
   if (problems.length) throw new InputError(problems);
   if (!config.dryRun) {
-    const { backendPreflight } = await import('../doctor.js');
+    const { backendPreflight, targetPreflight } = await import('../doctor.js');
     const missing = await backendPreflight(new ExecRunner(), selection.backend);
     if (missing.length) throw new InputError(missing);
+    const target = await targetPreflight(new ExecRunner(), selection.backend, config);
+    if (target.length) throw new InputError(target);
   }
 
   // With --json, stdout carries only the JSON document.
   if (selection.note) (config.json ? process.stderr : process.stdout).write(`${selection.note}\n`);
   const { newRunId } = await import('../../identity/run-id.js');
-  const runId = newRunId();
+  const runIds = [newRunId()];
+  const runId = runIds[0]!;
   const scenarioPath = typeof opts.scenario === 'string' ? opts.scenario : undefined;
-  const interrupt = onInterrupt('stopping and cleaning up');
+  // The run being measured (the latest repetition's): the one a forced exit leaves up.
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => runIds.slice(-1));
+  const nextRunId = () => (runIds.push(newRunId()), runIds.at(-1)!);
   try {
-    if (repetitions > 1 && !config.dryRun) return await measureRepetitions(config, selection.backend, runId, repetitions, newRunId, interrupt.signal, scenarioPath);
+    if (repetitions > 1 && !config.dryRun) return await measureRepetitions(config, selection.backend, runId, repetitions, nextRunId, interrupt.signal, scenarioPath);
     return await measureAndReport(config, selection.backend, runId, interrupt.signal, scenarioPath);
   } finally {
     interrupt.dispose();
@@ -96,7 +107,7 @@ async function measureAndReport(config: RunConfig, backendName: BackendName, run
   await outputs.stop({ result, path });
   if (config.keep) (config.json ? process.stderr : process.stdout).write(`\n${backend.keepInstructions().join('\n')}\n`);
   const others = result.meta.concurrentRuns ?? [];
-  if (others.length) process.stderr.write(`warning: other cni-bench runs were live on this machine during this run (${others.join(', ')}); their load disturbs these numbers (recorded in the result as meta.concurrentRuns)\n`);
+  if (others.length) process.stderr.write(`${concurrentRunsWarning(others)}\n`);
   if (signal.aborted) return 130;
   return runExitCode(result);
 }

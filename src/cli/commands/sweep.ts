@@ -9,6 +9,7 @@ import type { Problem } from '../../errors.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 
 const sweepFlags = (): FlagList => [
   'cni',
@@ -108,7 +109,15 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
     problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
+    let notes: string[] = [];
+    if (config) {
+      const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
+      const na = inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'sweep'), (k) => settingFlag(k, 'sweep'), scenarioKeys), { cnis: config.matrix.cnis, measure: config.base.measure, command: 'sweep', services: config.matrix.services !== undefined });
+      problems.push(...na.problems);
+      notes = na.notes;
+    }
     if (!config || problems.length) return reportUsage(io, problems);
+    for (const note of notes) io.stderr.write(`${note}\n`);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
@@ -151,7 +160,10 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   io.stderr.write(
     `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
-  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
+  // The current point's run: the one a forced exit leaves up.
+  const pointRunIds: string[] = [];
+  const pointRunId = () => (pointRunIds.push(newRunId()), pointRunIds.at(-1)!);
+  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t), () => pointRunIds.slice(-1));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
   const { lockContent } = await import('../../identity/locks.js');
@@ -159,7 +171,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());
   try {
-    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
     rmSync(lockFile, { force: true });
     interrupt?.dispose();

@@ -78,8 +78,9 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   if (fillers > MAX_VERIFY_FILLERS) problems.push({ where: '--policies', message: `must be at most ${MAX_VERIFY_FILLERS} on verify (fillers go on every isolated pod group), got ${fillers}` });
   if (flags.iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
   if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
-    const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
+    const [{ backendPreflight, targetPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
     problems.push(...(await backendPreflight(new ExecRunner(), backend!)));
+    if (problems.length === 0 && config) problems.push(...(await targetPreflight(new ExecRunner(), backend!, config)));
   }
   if (problems.length || !config) throw new InputError(problems);
 
@@ -131,7 +132,7 @@ async function verifyOn(
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
   const { Outputs, fileOutput, summaryOutput } = await import('../../outputs/outputs.js');
   const runId = newRunId();
-  const interrupt = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => [runId]);
   const { signal } = interrupt;
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(o.parallelism * 2 + 16, signal);
