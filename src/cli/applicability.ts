@@ -42,7 +42,8 @@ export function inapplicableSettings(given: readonly GivenSetting[], run: { cnis
       problems.push({ where: g.where, message: `belongs to ${other} measurements (${other === 'enforce' ? "bench enforce, or a sweep with measure: enforce" : 'bench run, or a sweep with measure: latency'}); this ${run.command} measures ${run.measure}, so nothing would read it` });
     } else if (isDataPlaneSetting(g.key)) {
       const some = readers(g.key, run.cnis, run.services);
-      if (some.length === 0) problems.push({ where: g.where, message: `applies to ${readers(g.key, CNIS).join(', ')} only${g.key === 'iptablesBackend' ? ' (and, with --services, to kube-proxy's iptables mode beside the CNIs that allow it)' : ''}; this ${run.command} measures ${run.cnis.join(', ')}, so nothing would read it` });
+      const kubeProxy = g.key === 'iptablesBackend' && !run.services && run.cnis.some(kubeProxyMayUseIptables) ? ' (with --services, kube-proxy in iptables mode would)' : '';
+      if (some.length === 0) problems.push({ where: g.where, message: `applies to ${readers(g.key, CNIS).join(', ')} only; this ${run.command} measures ${run.cnis.join(', ')}, so nothing would read it${kubeProxy}` });
       const ignoring = run.cnis.filter((c) => !some.includes(c));
       if (some.length > 0 && ignoring.length > 0) notes.push(`note: ${g.where} applies to the ${some.join(', ')} points only (${ignoring.join(', ')} ${ignoring.length === 1 ? 'ignores' : 'ignore'} it)`);
     }

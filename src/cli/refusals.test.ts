@@ -115,6 +115,15 @@ describe('--services and --kube-proxy: refused where they cannot run, in the one
     expect(r.stderr).toContain('--service-position: only with --services N');
   });
 
+  it('--iptables-backend is read by kube-proxy with --services (none has no Felix), and refused without', async () => {
+    const with_ = await runBench(['run', '--cni', 'none', '--backend', 'local', '--services', '2', '--iptables-backend', 'legacy', '--dry-run']);
+    expect(with_.code).toBe(0);
+    expect(with_.stdout).toContain('iptables-legacy-restore --noflush');
+    const without = await runBench(['run', '--cni', 'none', '--backend', 'local', '--iptables-backend', 'legacy', '--dry-run']);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toContain('--iptables-backend: applies to calico, canal only');
+  });
+
   it('accepts the kube-proxy mode a CNI runs beside, and plans the ClusterIP connection', async () => {
     const r = await runBench(['run', '--cni', 'calico-nftables', '--backend', 'local', '--services', '2', '--kube-proxy', 'nftables', '--dry-run']);
     expect(problemLines(r.stderr)).toEqual([]);

@@ -68,7 +68,7 @@ export const SETTING_FLAGS = {
     help: "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler",
     for: { enforce: { help: "local backend: CPU for the watch probes, the servers and the veths' softirq work; auto (default) and off leave them to the scheduler" } },
   },
-  iptablesBackend: { arg: '<name>', help: 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)' },
+  iptablesBackend: { arg: '<name>', help: "Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes); with --services also kube-proxy's iptables mode (node's iptables flavour)" },
   endpointLockdownOnPolicyOverflow: { help: "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)" },
   bpfPolicyDebug: { arg: '<on|off>', help: "Calico-eBPF: Felix's BPFPolicyDebugEnabled, a rule-id record in every rule of the policy programs (default on, as Felix; off makes each rule cheaper and a chain hold more rules)" },
   measure: { arg: '<what>', help: 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)' },
