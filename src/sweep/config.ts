@@ -6,6 +6,7 @@ import { CNIS, MAX_POLICIES, MAX_SERVICES, type CniName, type RunConfig } from '
 import { kubeProxyMismatch } from '../config/cnis.js';
 import { checkSettingValue, resolveRunConfig, wholeNumberFlag, type LoadedScenario, type RawFlags } from '../config/load.js';
 import type { Problem } from '../errors.js';
+import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { DEFAULT_REPETITIONS, type SweepMatrix } from './plan.js';
 
 export interface SweepConfig {
@@ -35,7 +36,7 @@ function parseList<T>(key: 'cni' | 'policies' | 'services', items: string[], pro
 /** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
 export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
   const problems: Problem[] = [];
-  const { cni: cniFlag, policies: policiesFlag, services: servicesFlag, repetitions: repFlag, ...rest } = flags;
+  const { cni: cniFlag, policies: policiesFlag, services: servicesFlag, repetitions: repFlag, maxRepetitions: maxFlag, ...rest } = flags;
   const s = scenario?.scenario;
   const cniItems = splitFlag(cniFlag);
   const cnis = uniqueInOrder(cniItems ? parseList<CniName>('cni', cniItems, problems) : (asList(s?.cni) ?? []));
@@ -45,7 +46,10 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
   const serviceList = serviceItems ? parseList<number>('services', serviceItems, problems) : asList(s?.services);
   const services = serviceList ? uniqueInOrder(serviceList).sort((a, b) => a - b) : undefined;
   if (serviceItems?.length === 0) problems.push({ where: '--services', message: `empty list: give at least one Service count (0..${MAX_SERVICES}), e.g. 0,1000,10000` });
-  const repetitions = wholeNumberFlag('--repetitions', typeof repFlag === 'string' ? repFlag : undefined, { min: 1, max: 100 }, s?.repetitions ?? DEFAULT_REPETITIONS, problems);
+  // Adaptive repetitions judge the policy curves; a Service dimension runs a fixed number (3 unless given).
+  const repGiven = typeof repFlag === 'string' ? repFlag : undefined;
+  if (services && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `with --services a sweep runs a fixed number of repetitions (adaptive ones judge the policy curves only), got 'auto'` });
+  const { repetitions, adaptive } = repetitionsOf(repGiven ?? (services && s?.repetitions === undefined ? '3' : undefined), typeof maxFlag === 'string' ? maxFlag : undefined, s, problems);
   if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
   if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });
   if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)`, missing: true });
@@ -66,5 +70,25 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
     }
   }
   if (problems.length || !base) return { problems };
-  return { config: { matrix: { cnis, policies, ...(services ? { services } : {}), repetitions, seed: base.seed }, base }, problems };
+  return { config: { matrix: { cnis, policies, ...(services ? { services } : {}), repetitions, seed: base.seed, ...(adaptive ? { adaptive } : {}) }, base }, problems };
+}
+
+/**
+ * `--repetitions auto` (the default) or a whole number; `--max-repetitions` only with auto. Flags win over the
+ * scenario's `repetitions` and `maxRepetitions`.
+ */
+function repetitionsOf(flag: string | undefined, maxFlag: string | undefined, s: LoadedScenario['scenario'] | undefined, problems: Problem[]): Pick<SweepMatrix, 'repetitions' | 'adaptive'> {
+  const given = flag?.trim() ?? s?.repetitions ?? DEFAULT_REPETITIONS;
+  const max = wholeNumberFlag('--max-repetitions', maxFlag, { min: 2, max: 100 }, s?.maxRepetitions ?? DEFAULT_ADAPTIVE.max, problems);
+  if (given !== 'auto') {
+    if (maxFlag !== undefined) problems.push({ where: '--max-repetitions', message: `only with --repetitions auto (a fixed --repetitions ${String(given)} runs every point that many times)` });
+    if (typeof given === 'number') return { repetitions: given };
+    const text = given.trim();
+    if (!/^[-+]?\d+$/.test(text)) {
+      problems.push({ where: '--repetitions', message: `expected a whole number or 'auto', got '${given}'` });
+      return { repetitions: 1 };
+    }
+    return { repetitions: wholeNumberFlag('--repetitions', text, { min: 1, max: 100 }, 1, problems) };
+  }
+  return { repetitions: max, adaptive: { ...DEFAULT_ADAPTIVE, min: Math.min(DEFAULT_ADAPTIVE.min, max), max } };
 }

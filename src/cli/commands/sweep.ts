@@ -14,7 +14,8 @@ import { givenSettings, inapplicableSettings } from '../applicability.js';
 const sweepFlags = (): FlagList => [
   'cni',
   'policies',
-  new Option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)'),
+  new Option('--repetitions <n|auto>', "auto (default): 3 interleaved passes, then 3 more at a time only for data planes whose verdict is still open, up to --max-repetitions; n: exactly n passes over the whole matrix, each in its own shuffled order"),
+  new Option('--max-repetitions <n>', 'with --repetitions auto: the most repetitions any point gets (default 12)'),
   new Option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it'),
   new Option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points'),
   new Option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)'),
@@ -83,7 +84,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   if (typeof opts.resume === 'string') {
     const problems: Problem[] = [];
     if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
-    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
+    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'maxRepetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
     for (const k of given) problems.push({ where: settingFlag(k, 'sweep'), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
     if (problems.length) return reportUsage(io, problems);
     dir = resolve(outRoot, opts.resume);
@@ -105,7 +106,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (opts.retryFailed) problems.push({ where: '--retry-failed', message: 'only with --resume <sweep-id> (a new sweep has no failed points yet)' });
     const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
     if (scenario) problems.push(...scenario.problems);
-    const flags = { ...settingValues(opts, SETTINGS, 'sweep'), ...(opts.repetitions !== undefined ? { repetitions: opts.repetitions as string } : {}) };
+    const flags = { ...settingValues(opts, SETTINGS, 'sweep'), ...(opts.repetitions !== undefined ? { repetitions: opts.repetitions as string } : {}), ...(opts.maxRepetitions !== undefined ? { maxRepetitions: opts.maxRepetitions as string } : {}) };
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
     problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
@@ -144,7 +145,12 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (existsSync(dir)) return reportUsage(io, [{ where: dir, message: 'already exists; not overwriting it' }]);
     manifest = newManifest({ id, backend: selection.backend, scenario: typeof opts.scenario === 'string' ? opts.scenario : null, matrix: config.matrix, settings, points: planSweep(config.matrix) });
     if (opts.dryRun) {
-      io.stdout.write(`# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`);
+      const a = config.matrix.adaptive;
+      io.stdout.write(
+        a
+          ? `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points in the first batch (${a.min} repetitions), then ${a.step} more at a time for data planes whose verdicts are open, at most ${a.max}; backend ${selection.backend}\n`
+          : `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`,
+      );
       for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
       return EXIT_OK;
     }
@@ -158,7 +164,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
   const m = manifest.matrix;
   io.stderr.write(
-    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
   // The current point's run: the one a forced exit leaves up.
   const pointRunIds: string[] = [];
