@@ -82,6 +82,8 @@ export interface BackendDescriptor {
   ownsCluster: boolean;
   /** Probes run on this machine's kernel, so their CLOCK_MONOTONIC is this machine's (local; kind's nodes are containers on it). */
   sharesHostClock: boolean;
+  /** Runs `--services` (a Service set and the CNI's service data plane under the probe). */
+  services: boolean;
   verify: {
     /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
     onCluster: boolean;
@@ -155,6 +157,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: false,
     ownsCluster: false,
     sharesHostClock: true,
+    services: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
     gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
     removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
@@ -186,6 +189,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: true,
     sharesHostClock: true,
+    services: false,
     verify: CLUSTER_VERIFY,
     gc: kindGc,
     async create(ctx) {
@@ -205,6 +209,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: false,
     sharesHostClock: false,
+    services: false,
     verify: CLUSTER_VERIFY,
     async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');

@@ -3,7 +3,7 @@
 // `bench run`, `bench verify` and `bench enforce` all go through it; the backend descriptors (factory.ts) build it.
 import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
-import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.js';
+import type { CpuPlacement, MetricResult, MetricName, ServicesResult } from '../results/schema.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
 import type { EndpointId, Flow, PolicySet, Workload, WorkloadAddresses, WorkloadPod, WorkloadShape, WorkloadTarget } from '../workload/workload.js';
 
@@ -19,6 +19,8 @@ export interface PolicyInstallReport {
   /** Counts describing the data plane after install (rules, ipsets, identities, map entries…). */
   modelState: Record<string, number | string | boolean>;
   installMs: number;
+  /** `--services` (local backend): the Service set installed after the policies, on the CNI's service data plane. */
+  services?: ServicesResult;
 }
 
 export interface MeasureSettings {

@@ -20,10 +20,20 @@ export interface GivenSetting {
 }
 
 const isDataPlaneSetting = (key: string): key is DataPlaneSetting => (DATA_PLANE_SETTINGS as readonly string[]).includes(key);
-const readers = (key: DataPlaneSetting, cnis: readonly CniName[]) => cnis.filter((c) => cniEntry(c).settings?.includes(key));
+/**
+ * The CNIs whose run reads `key`: their agent's own settings and, with Services, kube-proxy's — whose iptables mode
+ * writes with the node's iptables flavour (`iptablesBackend`) beside every CNI that runs kube-proxy.
+ */
+const readers = (key: DataPlaneSetting, cnis: readonly CniName[], services = false) =>
+  cnis.filter((c) => cniEntry(c).settings?.includes(key) || (services && key === 'iptablesBackend' && kubeProxyMayUseIptables(c)));
+
+function kubeProxyMayUseIptables(cni: CniName): boolean {
+  const p = cniEntry(cni).serviceProxy;
+  return p.kind === 'kube-proxy' && p.modes.includes('iptables');
+}
 
 /** Problems for settings no point reads; notes for settings only some CNIs of a sweep read. */
-export function inapplicableSettings(given: readonly GivenSetting[], run: { cnis: readonly CniName[]; measure: Measure; command: string }): { problems: Problem[]; notes: string[] } {
+export function inapplicableSettings(given: readonly GivenSetting[], run: { cnis: readonly CniName[]; measure: Measure; command: string; services?: boolean }): { problems: Problem[]; notes: string[] } {
   const problems: Problem[] = [];
   const notes: string[] = [];
   const other: Measure = run.measure === 'latency' ? 'enforce' : 'latency';
@@ -31,8 +41,9 @@ export function inapplicableSettings(given: readonly GivenSetting[], run: { cnis
     if (MEASURE_SETTINGS[other].includes(g.key)) {
       problems.push({ where: g.where, message: `belongs to ${other} measurements (${other === 'enforce' ? "bench enforce, or a sweep with measure: enforce" : 'bench run, or a sweep with measure: latency'}); this ${run.command} measures ${run.measure}, so nothing would read it` });
     } else if (isDataPlaneSetting(g.key)) {
-      const some = readers(g.key, run.cnis);
-      if (some.length === 0) problems.push({ where: g.where, message: `applies to ${readers(g.key, CNIS).join(', ')} only; this ${run.command} measures ${run.cnis.join(', ')}, so nothing would read it` });
+      const some = readers(g.key, run.cnis, run.services);
+      const kubeProxy = g.key === 'iptablesBackend' && !run.services && run.cnis.some(kubeProxyMayUseIptables) ? ' (with --services, kube-proxy in iptables mode would)' : '';
+      if (some.length === 0) problems.push({ where: g.where, message: `applies to ${readers(g.key, CNIS).join(', ')} only; this ${run.command} measures ${run.cnis.join(', ')}, so nothing would read it${kubeProxy}` });
       const ignoring = run.cnis.filter((c) => !some.includes(c));
       if (some.length > 0 && ignoring.length > 0) notes.push(`note: ${g.where} applies to the ${some.join(', ')} points only (${ignoring.join(', ')} ${ignoring.length === 1 ? 'ignores' : 'ignore'} it)`);
     }

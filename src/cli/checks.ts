@@ -15,8 +15,9 @@ export function targetProblems(backend: BackendName, config: Pick<RunConfig, 'co
 }
 
 /** The target, and the CNI on this backend (the no-CNI floor exists only where data planes are modelled). */
-export function backendProblems(backend: BackendName, config: Pick<RunConfig, 'context' | 'kubeconfig' | 'cni'>): Problem[] {
+export function backendProblems(backend: BackendName, config: Pick<RunConfig, 'context' | 'kubeconfig' | 'cni'> & Partial<Pick<RunConfig, 'services'>>): Problem[] {
+  const services = config.services !== undefined && !BACKEND_DESCRIPTORS[backend].services ? [{ where: '--services', message: `runs on the local backend only for now (the ${backend} backend does not create Services yet), got ${config.services}` }] : [];
   const floor = BACKEND_DESCRIPTORS[backend].onKubernetes && cniEntry(config.cni).floor === true;
   const unsupported = floor ? { where: '--cni', message: `'${config.cni}' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` } : checkBackendCni(backend, config.cni);
-  return [...targetProblems(backend, config), ...(unsupported ? [unsupported] : [])];
+  return [...targetProblems(backend, config), ...(unsupported ? [unsupported] : []), ...services];
 }

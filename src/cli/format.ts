@@ -27,6 +27,7 @@ export function summaryJson(r: RunResult) {
     ciLevel: 'within-run' as const,
     note: ONE_RUN_NOTE,
     modelState: r.modelState,
+    services: r.services ?? null,
     timings: r.timings,
     metrics: Object.fromEntries(
       METRICS.map((m) => {
@@ -69,6 +70,12 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   if (!r.policiesEnforced) out.push(`  NetworkPolicy is NOT enforced by this data plane: the policies were accepted and ignored.`);
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
   if (state) out.push(`  data plane state: ${state}`);
+  const svc = r.services;
+  if (svc) {
+    const install = svc.installMs === null ? '' : `, first sync ${(svc.installMs / 1000).toFixed(1)} s`;
+    out.push(`  Services: ${svc.count + 1} (${svc.count} others, ${svc.endpointsPerService} endpoint(s) each; the server's ${svc.position}), client connects to ${svc.clusterIP}:${svc.port} — ${svc.description}${install}`);
+    out.push(`  service data plane state: ${Object.entries(svc.state).map(([k, v]) => `${k}=${String(v)}`).join(', ')}`);
+  }
   const overflow = capacityOverflowOf(r.modelState);
   if (overflow) out.push(`  CAPACITY OVERFLOW: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards`);
   out.push('');

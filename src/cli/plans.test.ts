@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartRunIdSequence } from '../identity/run-id.js';
 import { runBench } from './test-support/cli.js';
+import { cgroup2Root } from '../backends/local/cgroup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -38,6 +39,8 @@ async function plan(args: string[]): Promise<string> {
   return text
     .replaceAll(work, '<work>')
     .replaceAll(repo, '<repo>')
+    // Where cgroup v2 is mounted differs between machines (/sys/fs/cgroup, /sys/fs/cgroup/unified).
+    .replaceAll(`${cgroup2Root()}/cb-`, '<cgroup2>/cb-')
     .replace(/\/run\/user\/\d+\//g, '/run/user/<uid>/')
     .replace(/sweep-\d{8}-\d{6}-[a-z0-9]{4}/g, 'sweep-<id>')
     .replace(/\[\s*\d+\.\d+s\]/g, '[t]');
@@ -52,6 +55,8 @@ const cases: Record<string, string[]> = {
   'run local canal': ['run', '--backend', 'local', '--cni', 'canal', '--policies', '3', '--dry-run'],
   'run local flannel': ['run', '--backend', 'local', '--cni', 'flannel', '--policies', '3', '--dry-run'],
   'run local none': ['run', '--backend', 'local', '--cni', 'none', '--policies', '0', '--dry-run'],
+  'run local calico services': ['run', '--backend', 'local', '--cni', 'calico', '--policies', '2', '--services', '2', '--dry-run'],
+  'run local cilium services': ['run', '--backend', 'local', '--cni', 'cilium', '--policies', '2', '--services', '2', '--dry-run'],
   'run kind cilium': ['run', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],
   'run kind calico': ['run', '--backend', 'kind', '--cni', 'calico', '--policies', '3', '--dry-run'],
   'run kind flannel': ['run', '--backend', 'kind', '--cni', 'flannel', '--policies', '3', '--dry-run'],

@@ -76,3 +76,59 @@ describe('bench enforce --pin-cpu, as bench run takes it', () => {
     expect(r.stdout).toMatch(/^# enforce plan for run/);
   });
 });
+
+describe('--services and --kube-proxy: refused where they cannot run, in the one wording', () => {
+  it.each([
+    ['calico-nftables', 'iptables', /--kube-proxy: calico-nftables runs beside kube-proxy in nftables mode only \(Calico's nftables data plane requires kube-proxy in nftables mode\), got "iptables"/],
+    ['cilium', 'nftables', /--kube-proxy: cilium replaces kube-proxy with its socket-level load balancer at connect\(\) \(kube-proxy replacement\): no kube-proxy mode applies; leave --kube-proxy out, got "nftables"/],
+    ['calico-ebpf', 'iptables', /--kube-proxy: calico-ebpf replaces kube-proxy with its connect-time load balancer and NAT maps: no kube-proxy mode applies; leave --kube-proxy out, got "iptables"/],
+  ])('bench run --cni %s --kube-proxy %s exits 2', async (cni, mode, words) => {
+    const r = await runBench(['run', '--cni', cni, '--backend', 'local', '--services', '10', '--kube-proxy', mode, '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(words);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a sweep checks every CNI of its list against --kube-proxy, in the same words as run', async () => {
+    const sweep = await runBench(['sweep', '--cni', 'calico,calico-nftables', '--services', '0,10', '--kube-proxy', 'iptables', '--backend', 'local', '--dry-run']);
+    const run = await runBench(['run', '--cni', 'calico-nftables', '--services', '10', '--kube-proxy', 'iptables', '--backend', 'local', '--dry-run']);
+    expect(sweep.code).toBe(2);
+    const line = (s: string) => problemLines(s).find((l) => l.includes('--kube-proxy'));
+    expect(line(sweep.stderr)).toBeDefined();
+    expect(line(sweep.stderr)).toBe(line(run.stderr));
+  });
+
+  it('refuses --services on a backend that does not create Services, and bad counts', async () => {
+    const kind = await runBench(['run', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--dry-run']);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain('--services: runs on the local backend only for now (the kind backend does not create Services yet), got 10');
+    const bad = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--services', '-1', '--endpoints-per-service', '0', '--dry-run']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--services: must be at least 0, got -1/);
+    expect(bad.stderr).toMatch(/--endpoints-per-service: must be at least 1, got 0/);
+  });
+
+  it('refuses the Service settings without --services (nothing would use them)', async () => {
+    const r = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--kube-proxy', 'nftables', '--service-position', 'first', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--kube-proxy: only with --services N (without it the client connects to the pod and no Service exists), got "nftables"');
+    expect(r.stderr).toContain('--service-position: only with --services N');
+  });
+
+  it('--iptables-backend is read by kube-proxy with --services (none has no Felix), and refused without', async () => {
+    const with_ = await runBench(['run', '--cni', 'none', '--backend', 'local', '--services', '2', '--iptables-backend', 'legacy', '--dry-run']);
+    expect(with_.code).toBe(0);
+    expect(with_.stdout).toContain('iptables-legacy-restore --noflush');
+    const without = await runBench(['run', '--cni', 'none', '--backend', 'local', '--iptables-backend', 'legacy', '--dry-run']);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toContain('--iptables-backend: applies to calico, canal only');
+  });
+
+  it('accepts the kube-proxy mode a CNI runs beside, and plans the ClusterIP connection', async () => {
+    const r = await runBench(['run', '--cni', 'calico-nftables', '--backend', 'local', '--services', '2', '--kube-proxy', 'nftables', '--dry-run']);
+    expect(problemLines(r.stderr)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('# kube-proxy nftables full sync on node-0');
+    expect(r.stdout).toMatch(/cb-probe client --target 10\.\d+\.\d+\.\d+ --port 80 --mode connect/);
+  });
+});

@@ -5,7 +5,7 @@
 // setting differently (a list in a sweep, another default), its entry says so here and nowhere else.
 import { Option, type Command } from 'commander';
 import { flagName } from '../config/load.js';
-import { BACKENDS, CNIS, ENFORCE_CHANGES, MAX_POLICIES, type RunConfig, type RunConfigInput } from '../config/schema.js';
+import { BACKENDS, CNIS, ENFORCE_CHANGES, KUBE_PROXY_MODES, MAX_ENDPOINTS_PER_SERVICE, MAX_POLICIES, MAX_SERVICES, type RunConfig, type RunConfigInput } from '../config/schema.js';
 
 export const COMMANDS = ['run', 'sweep', 'enforce', 'verify', 'policies', 'snapshot'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -52,6 +52,14 @@ export const SETTING_FLAGS = {
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
+  services: {
+    arg: '<n>',
+    help: `local backend: N ClusterIP Services beside the server's, the client connecting to the server's ClusterIP through the CNI's service data plane (0..${MAX_SERVICES}; unset: no Service, the client connects to the pod)`,
+    for: { sweep: { arg: '<list>', help: `comma-separated Service counts, a dimension like --policies (0..${MAX_SERVICES}), e.g. 0,1000,5000,10000,30000` } },
+  },
+  endpointsPerService: { arg: '<n>', help: `with --services: address-only endpoints of each other Service (1..${MAX_ENDPOINTS_PER_SERVICE}, default 1)` },
+  servicePosition: { arg: '<pos>', help: "with --services: where the server's Service sits in kube-proxy's KUBE-SERVICES order: first|last (default last, the whole walk)" },
+  kubeProxy: { arg: '<mode>', help: `with --services: kube-proxy's mode beside CNIs that run with it: ${KUBE_PROXY_MODES.join('|')} (default: the CNI's, iptables; calico-nftables needs nftables; cilium and calico-ebpf replace kube-proxy)` },
   seed: { arg: '<n>', help: "seed for the policy generator (with --workload: the random flows) and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' } } },
   timeoutMs: {
     arg: '<n>',
@@ -64,7 +72,7 @@ export const SETTING_FLAGS = {
     help: "local backend: CPU for probe client, server and the veths' softirq work; auto (default) picks one, off leaves it to the scheduler",
     for: { enforce: { help: "local backend: CPU for the watch probes, the servers and the veths' softirq work; auto (default) and off leave them to the scheduler" } },
   },
-  iptablesBackend: { arg: '<name>', help: 'Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes)' },
+  iptablesBackend: { arg: '<name>', help: "Calico/Canal models: nft|legacy, the iptables flavour Felix writes with (default nft, what Felix picks on current nodes); with --services also kube-proxy's iptables mode (node's iptables flavour)" },
   nftSelectorSets: { arg: '<kind>', help: "calico-nftables model: interval|hash, how selector sets are declared (default interval, Felix v3.30's flags interval)" },
   endpointLockdownOnPolicyOverflow: { help: "Cilium: lock an endpoint down (deny all) when its policy map overflows, instead of Cilium's default (map left stale)" },
   bpfPolicyDebug: { arg: '<on|off>', help: "Calico-eBPF: Felix's BPFPolicyDebugEnabled, a rule-id record in every rule of the policy programs (default on, as Felix; off makes each rule cheaper and a chain hold more rules)" },
@@ -111,7 +119,7 @@ export const SETTING_FLAGS = {
 export type SettingKey = keyof typeof SETTING_FLAGS;
 
 /** The measurement settings bench run and bench sweep both take, in their help order. */
-export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
+export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'services', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
 
 const perCommand = (key: SettingKey, command?: CommandName): PerCommand<unknown> | undefined => (command ? (SETTING_FLAGS[key] as { for?: Partial<Record<CommandName, PerCommand<unknown>>> }).for?.[command] : undefined);
 

@@ -44,6 +44,15 @@ export interface KernelNeeds {
   minimumNote: string;
 }
 
+/** kube-proxy's modes a CNI can run beside. IPVS is left out: deprecated since v1.35 (KEP-5495), nftables is its named replacement. */
+export const KUBE_PROXY_MODES = ['iptables', 'nftables'] as const;
+export type KubeProxyMode = (typeof KUBE_PROXY_MODES)[number];
+
+/** Who translates a ClusterIP beside this CNI: kube-proxy in one of the modes it allows (the first is the default), or the CNI itself. */
+export type ServiceProxy = { kind: 'kube-proxy'; modes: readonly [KubeProxyMode, ...KubeProxyMode[]]; why?: string } | { kind: 'replaces-kube-proxy'; by: string };
+
+const KUBE_PROXY_ANY: ServiceProxy = { kind: 'kube-proxy', modes: ['iptables', 'nftables'] };
+
 /** Settings that belong to one data plane's agent; a run of another CNI ignores them (and so refuses them). */
 export const DATA_PLANE_SETTINGS = ['iptablesBackend', 'nftSelectorSets', 'policyMapCapacity', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug'] as const;
 export type DataPlaneSetting = (typeof DATA_PLANE_SETTINGS)[number];
@@ -78,6 +87,8 @@ interface CniFields {
   kernel?: KernelNeeds;
   /** Its documented NetworkPolicy semantics (the expected verdicts of a workload's flows). */
   policySemantics: PolicySemantics;
+  /** How Services are translated beside it (`--kube-proxy` is checked against this). */
+  serviceProxy: ServiceProxy;
 }
 
 // Calico's Felix, in every Calico data plane and in Canal: felix_int_dataplane_apply_time_seconds, "Time in seconds
@@ -110,9 +121,9 @@ const notEnforced = (what: string): PolicySemantics => ({
  * backends/k8s/cni.ts.
  */
 const ENTRIES = {
-  none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true, policySemantics: notEnforced('no CNI') },
-  flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d', policySemantics: notEnforced('Flannel has no policy engine') },
-  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, settings: ['iptablesBackend'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
+  none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true, policySemantics: notEnforced('no CNI'), serviceProxy: KUBE_PROXY_ANY },
+  flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d', policySemantics: notEnforced('Flannel has no policy engine'), serviceProxy: KUBE_PROXY_ANY },
+  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, settings: ['iptablesBackend'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS, serviceProxy: KUBE_PROXY_ANY },
   cilium: {
     displayName: 'Cilium',
     reportName: 'Cilium',
@@ -125,6 +136,7 @@ const ENTRIES = {
     agentMetric: { metric: 'cilium_policy_implementation_delay', port: 9962, meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)" },
     capacityAdvice: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
     kernel: { minimum: [5, 4], full: [5, 10], fullFeatures: 'eBPF host routing among them', minimumNote: '4.18 on RHEL 8.6' },
+    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its socket-level load balancer at connect() (kube-proxy replacement)' },
     policySemantics: {
       enforces: true,
       ipBlockSelects: 'outside-cluster',
@@ -146,9 +158,21 @@ const ENTRIES = {
     settings: ['bpfPolicyDebug'],
     agentMetric: FELIX_METRIC,
     policySemantics: CALICO_SEMANTICS,
+    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its connect-time load balancer and NAT maps' },
     capacityAdvice: "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
   },
-  'calico-nftables': { displayName: 'Calico nftables', reportName: 'Calico (nftables)', reportOrder: 4, chartColor: '#08519c', calicoDataPlane: true, settings: ['nftSelectorSets'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
+  'calico-nftables': {
+    displayName: 'Calico nftables',
+    reportName: 'Calico (nftables)',
+    reportOrder: 4,
+    chartColor: '#08519c',
+    calicoDataPlane: true,
+    settings: ['nftSelectorSets'],
+    agentMetric: FELIX_METRIC,
+    policySemantics: CALICO_SEMANTICS,
+    // docs.tigera.io calico/latest/operations/nftables: "kube-proxy must be running in nftables mode".
+    serviceProxy: { kind: 'kube-proxy', modes: ['nftables'], why: "Calico's nftables data plane requires kube-proxy in nftables mode" },
+  },
   canal: {
     displayName: 'Canal',
     reportName: 'Canal (Calico policy on Flannel)',
@@ -158,6 +182,7 @@ const ENTRIES = {
     settings: ['iptablesBackend'],
     agentMetric: FELIX_METRIC,
     policySemantics: { ...CALICO_SEMANTICS, sources: [...CALICO_SEMANTICS.sources, "Canal enforces with Calico's Felix"] },
+    serviceProxy: KUBE_PROXY_ANY,
   },
 } satisfies Record<string, CniFields>;
 
@@ -181,5 +206,19 @@ export const CNIS_IN_REPORT_ORDER: readonly CniName[] = [...CNI_ENTRIES].sort((a
 
 /** The catalogue entry of a name read from a result file (unknown names get a plain entry, listed last, in grey). */
 export function cniEntry(name: string): CniEntry {
-  return (CNI_CATALOGUE as Partial<Record<string, CniEntry>>)[name] ?? { name: name as CniName, displayName: name, reportName: name, reportOrder: Number.MAX_SAFE_INTEGER, chartColor: '#bdbdbd', policySemantics: notEnforced(`${name} (not in this version's catalogue)`) };
+  return (CNI_CATALOGUE as Partial<Record<string, CniEntry>>)[name] ?? { name: name as CniName, displayName: name, reportName: name, reportOrder: Number.MAX_SAFE_INTEGER, chartColor: '#bdbdbd', policySemantics: notEnforced(`${name} (not in this version's catalogue)`), serviceProxy: KUBE_PROXY_ANY };
+}
+
+/** Why `mode` cannot run beside `cni` (the refusal's words, without the value), or undefined when it can. */
+export function kubeProxyMismatch(cni: CniName, mode: KubeProxyMode): string | undefined {
+  const p = cniEntry(cni).serviceProxy;
+  if (p.kind === 'replaces-kube-proxy') return `${cni} replaces kube-proxy ${p.by}: no kube-proxy mode applies; leave --kube-proxy out`;
+  if (!p.modes.includes(mode)) return `${cni} runs beside kube-proxy in ${p.modes.join(' or ')} mode only${p.why ? ` (${p.why})` : ''}`;
+  return undefined;
+}
+
+/** The kube-proxy mode a run of `cni` uses: the one asked for, else the CNI's default; undefined where the CNI replaces kube-proxy. */
+export function kubeProxyModeOf(cni: CniName, asked?: KubeProxyMode): KubeProxyMode | undefined {
+  const p = cniEntry(cni).serviceProxy;
+  return p.kind === 'kube-proxy' ? (asked ?? p.modes[0]) : undefined;
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Problem } from '../errors.js';
 // Kept for importers outside this change (src/backends/registry.ts); the type lives in src/errors.ts.
 import { CNIS, runConfigSchema, scenarioSchema, type RunConfig, type Scenario } from './schema.js';
+import { kubeProxyMismatch } from './cnis.js';
 import { yamlErrorLocation, yamlLocation } from './yaml-location.js';
 
 /** Drops "required" problems when the scenario file was invalid (it may well set what they ask for). */
@@ -219,6 +220,13 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario, o: 
   if (typeof parsed.data.pinCpu === 'number' && parsed.data.pinCpu >= cpus().length) {
     problems.push({ where: '--pin-cpu', message: `this machine has CPUs 0..${cpus().length - 1}, got ${parsed.data.pinCpu}` });
   }
+  if (parsed.data.services === undefined) {
+    for (const key of ['kubeProxy', 'endpointsPerService', 'servicePosition'] as const) {
+      if (merged[key] !== undefined) problems.push({ where: flagOf(key), message: `only with --services N (without it the client connects to the pod and no Service exists), got ${JSON.stringify(merged[key])}` });
+    }
+  }
+  const mismatch = parsed.data.kubeProxy && kubeProxyMismatch(parsed.data.cni, parsed.data.kubeProxy);
+  if (mismatch) problems.push({ where: flagOf('kubeProxy'), message: `${mismatch}, got "${parsed.data.kubeProxy}"` });
   if (parsed.data.concurrency > parsed.data.samples) {
     problems.push({ where: '--concurrency', message: `concurrency (${parsed.data.concurrency}) exceeds samples (${parsed.data.samples})` });
   }

@@ -3,8 +3,8 @@
 import { z } from 'zod';
 
 // The CNIs are the catalogue's (cnis.ts): its entries, in its order.
-import { CNIS, type CniName } from './cnis.js';
-export { CNIS, type CniName };
+import { CNIS, KUBE_PROXY_MODES, type CniName, type KubeProxyMode } from './cnis.js';
+export { CNIS, KUBE_PROXY_MODES, type CniName, type KubeProxyMode };
 
 export const BACKENDS = ['auto', 'local', 'kind', 'cluster'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -16,6 +16,9 @@ export type BackendName = Exclude<BackendChoice, 'auto'>;
  */
 export const MAX_POLICIES = 50_000;
 export const MAX_SAMPLES = 1_000_000;
+/** Largest Service count (fillers beside the probed Service): 10.96.0.0/12 holds a million ClusterIPs; 100000 bounds memory. */
+export const MAX_SERVICES = 100_000;
+export const MAX_ENDPOINTS_PER_SERVICE = 64;
 export const MAX_CONCURRENCY = 64;
 /**
  * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
@@ -59,6 +62,17 @@ export const runConfigSchema = z
     rounds: int(1, 1000).optional(),
     placement: z.enum(['cross-node', 'same-node']).default('cross-node'),
     matchPosition: z.enum(['first', 'last']).default('last'),
+    /**
+     * Local backend: N ClusterIP Services beside the probed one, the client connecting to the probed Service's
+     * ClusterIP (unset: no Service, the client connects to the server pod's address, as before Services existed).
+     */
+    services: int(0, MAX_SERVICES).optional(),
+    /** Endpoints of each filler Service (address-only, as kube-proxy's scale tests use). */
+    endpointsPerService: int(1, MAX_ENDPOINTS_PER_SERVICE).default(1),
+    /** Where the probed Service sits in the order a rule-walking proxier writes KUBE-SERVICES: last (worst) or first. */
+    servicePosition: z.enum(['first', 'last']).default('last'),
+    /** kube-proxy's mode beside CNIs that run with kube-proxy (unset: the CNI's default; refused where the CNI replaces it). */
+    kubeProxy: z.enum(KUBE_PROXY_MODES).optional(),
     seed: int(0, 2 ** 31 - 1).default(1),
     timeoutMs: int(10, 60_000).default(1_000),
     policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).default(DEFAULT_POLICY_MAP_CAPACITY),
@@ -107,7 +121,7 @@ const settings = runConfigSchema.shape;
 /** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
 const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 /** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
-const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
+const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
 
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z
@@ -116,6 +130,7 @@ export const scenarioSchema = z
     description: z.string().optional(),
     cni: z.union([settings.cni, z.array(settings.cni).min(1)]).optional(),
     policies: z.union([int(0, MAX_POLICIES), z.array(int(0, MAX_POLICIES)).min(1)]).optional(),
+    services: z.union([int(0, MAX_SERVICES), z.array(int(0, MAX_SERVICES)).min(1)]).optional(),
     /** bench sweep: a fixed count, or 'auto' (adaptive repetitions, up to maxRepetitions). */
     repetitions: z.union([int(1, 100), z.literal('auto')]).optional(),
     maxRepetitions: int(2, 100).optional(),

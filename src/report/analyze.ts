@@ -13,6 +13,7 @@ import type { SweepManifest } from '../sweep/manifest.js';
 import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
 import { alphaAt, repeatedFit } from '../stats/sequential.js';
 import type { InputProblem, LoadedResult } from './collect.js';
+import { analyzeServices, type ServicePlaneAnalysis } from './services.js';
 
 export interface AnalysisMetric {
   id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
@@ -133,8 +134,23 @@ export interface Analysis {
   policyCounts: number[];
   cnis: CniAnalysis[];
   crossovers: AnalysisCrossover[];
+  /** `--services` runs: connect p50 against the Service count per CNI and service data plane. */
+  services: ServicePlaneAnalysis[];
   failures: PointFailure[];
   problems: InputProblem[];
+}
+
+/**
+ * The runs of a CNI's policy curves: where it was measured with Services, only those at its smallest Service count
+ * (a curve against policies holds the Service count fixed; the Services section reads the rest).
+ */
+function policyCurveRuns(runs: LoadedResult[]): LoadedResult[] {
+  const withServices = runs.filter((l) => l.result.services);
+  if (withServices.length === 0) return runs;
+  const without = runs.filter((l) => !l.result.services);
+  if (without.length) return without;
+  const least = Math.min(...withServices.map((l) => l.result.services!.count));
+  return withServices.filter((l) => l.result.services!.count === least);
 }
 
 export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
@@ -233,7 +249,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   for (const l of ok) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
   const cnis: CniAnalysis[] = [];
   for (const cni of CNIS_IN_REPORT_ORDER.filter((c) => byCni.has(c))) {
-    const runs = byCni.get(cni)!;
+    const runs = policyCurveRuns(byCni.get(cni)!);
     const metrics = {} as Record<MetricId, MetricAnalysis>;
     const rules = rulesPerPolicy(runs);
     for (const m of ANALYSIS_METRICS) {
@@ -296,6 +312,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     policyCounts: uniqueInOrder(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
+    services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples }),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };

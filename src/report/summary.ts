@@ -21,6 +21,13 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   }
   if (!a || a.cnis.length === 0) return out.join('\n');
   out.push('');
+  // A sweep over Service counts at one policy count: the Service verdicts are its answer (the policy curve has one point).
+  const services = a.services ?? [];
+  if (services.length) {
+    out.push(textTable([['CNI', 'service data plane', 'connect p50 vs Services', 'cost per Service (slope, 95% CI)'], ...services.map((p) => [p.cni, p.dataPlane, p.verdict.complexity, p.fit ? `${f2(p.fit.slope)} ns (${f2(p.fit.slopeCi95[0])} … ${f2(p.fit.slopeCi95[1])})` : '–'])], ['l', 'l', 'l', 'l']));
+    if (m.matrix.policies.length < 2) return [...out, 'see bench report for the Services section (values per count, reasons, state sizes).'].join('\n');
+    out.push('');
+  }
   const rows: string[][] = [['CNI', 'metric', 'verdict', 'headline (slope where a line fits, else segments and exponent)', 'R²']];
   for (const x of a.cnis) {
     const ids = m.settings.measure === 'enforce'

@@ -142,6 +142,27 @@ export const flowResultSchema = z.object({
 
 export const modelStateSchema = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
 
+/** A run's Services (`--services`): which service data plane translated the ClusterIP, and its state size. */
+export const servicesResultSchema = z.object({
+  /** Filler Services beside the server's; the data plane holds count + 1. */
+  count: z.number().int(),
+  endpointsPerService: z.number().int(),
+  /** Where the server's Service sits in a rule-walking proxier's order. */
+  position: z.enum(['first', 'last']),
+  /** kube-proxy-iptables, kube-proxy-nftables, cilium-socket-lb, calico-ctlb. */
+  dataPlane: z.string(),
+  description: z.string(),
+  /** How a new connection finds its Service: rule-walk (O(n)), verdict-map, bpf-map. */
+  lookup: z.string(),
+  clusterIP: z.string(),
+  port: z.number().int(),
+  /** The first sync on every node, in parallel, ms (null in a dry run). */
+  installMs: z.number().nullable(),
+  /** Rules, chains, map entries the data plane holds. */
+  state: z.record(z.string(), z.union([z.number(), z.string()])),
+});
+export type ServicesResult = z.output<typeof servicesResultSchema>;
+
 export const runResultSchema = z.object({
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
   kind: z.literal(RESULT_KIND),
@@ -179,6 +200,8 @@ export const runResultSchema = z.object({
   policiesEnforced: z.boolean(),
   /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */
   modelState: modelStateSchema,
+  /** `--services`: the Service set and its data plane (absent or null: the client connected to the pod). */
+  services: servicesResultSchema.nullable().optional(),
   timings: z.object({
     setupMs: z.number().nullable(),
     policyInstallMs: z.number().nullable(),

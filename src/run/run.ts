@@ -58,6 +58,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const metrics: RunResult['metrics'] = { connect: null, crr: null, rr: null };
   const timings: RunResult['timings'] = { setupMs: null, policyInstallMs: null, measureMs: null, teardownMs: null, totalMs: 0 };
   let modelState: RunResult['modelState'] = {};
+  let services: RunResult['services'] = null;
   let stage = 'setup';
   // Interleaved rounds (src/run/interleave.ts): the backend's default unless the config sets them.
   const measureRounds = Math.max(1, Math.min(config.rounds ?? backend.measureRounds ?? 1, config.samples));
@@ -77,6 +78,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     stage = 'policy';
     const installed = await backend.install(workload.policies);
     modelState = installed.modelState;
+    services = installed.services ?? null;
     timings.policyInstallMs = installed.installMs;
 
     stage = 'measure';
@@ -133,6 +135,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     },
     policiesEnforced: backend.model.enforcesPolicy,
     modelState,
+    ...(services ? { services } : {}),
     timings,
     metrics,
     errors,

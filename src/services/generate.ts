@@ -13,6 +13,7 @@
 import { seededRandom } from '../stats/summary.js';
 import type { Service, ServiceEndpoint, ServicePort, ServicePosition, ServiceSet } from './types.js';
 import { BenchError } from '../errors.js';
+import { MAX_ENDPOINTS_PER_SERVICE, MAX_SERVICES } from '../config/schema.js';
 
 /** kind's default Service CIDR (kubeadm's serviceSubnet): ClusterIPs exist only inside the run's namespaces. */
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
@@ -23,8 +24,7 @@ export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
  */
 export const FILLER_ENDPOINT_CIDR = '10.244.224.0/19';
 export const FILLER_NAMESPACE = 'bench-services';
-export const MAX_SERVICES = 100_000;
-export const MAX_ENDPOINTS_PER_SERVICE = 64;
+export { MAX_SERVICES, MAX_ENDPOINTS_PER_SERVICE } from '../config/schema.js';
 
 export interface ServiceSetOptions {
   /** Filler Services beside the probed one: `--services N` installs N + 1. */

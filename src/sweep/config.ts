@@ -2,7 +2,8 @@
 // settings every point shares, validated by the same rules as `bench run` (one config per point is checked by
 // resolveRunConfig, so a sweep accepts exactly what a run accepts).
 import { uniqueInOrder } from '../collections.js';
-import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
+import { CNIS, MAX_POLICIES, MAX_SERVICES, type CniName, type RunConfig } from '../config/schema.js';
+import { kubeProxyMismatch } from '../config/cnis.js';
 import { checkSettingValue, resolveRunConfig, wholeNumberFlag, type LoadedScenario, type RawFlags } from '../config/load.js';
 import type { Problem } from '../errors.js';
 import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
@@ -22,7 +23,7 @@ function splitFlag(v: string | boolean | string[] | undefined): string[] | undef
 }
 
 /** Each item of a list flag checked by its setting's rule, in the settings' words. */
-function parseList<T>(key: 'cni' | 'policies', items: string[], problems: Problem[]): T[] {
+function parseList<T>(key: 'cni' | 'policies' | 'services', items: string[], problems: Problem[]): T[] {
   const out: T[] = [];
   for (const item of items) {
     const r = checkSettingValue(key, item);
@@ -35,13 +36,20 @@ function parseList<T>(key: 'cni' | 'policies', items: string[], problems: Proble
 /** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
 export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
   const problems: Problem[] = [];
-  const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, maxRepetitions: maxFlag, ...rest } = flags;
+  const { cni: cniFlag, policies: policiesFlag, services: servicesFlag, repetitions: repFlag, maxRepetitions: maxFlag, ...rest } = flags;
   const s = scenario?.scenario;
   const cniItems = splitFlag(cniFlag);
   const cnis = uniqueInOrder(cniItems ? parseList<CniName>('cni', cniItems, problems) : (asList(s?.cni) ?? []));
   const policyItems = splitFlag(policiesFlag);
   const policies = uniqueInOrder(policyItems ? parseList<number>('policies', policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
-  const { repetitions, adaptive } = repetitionsOf(typeof repFlag === 'string' ? repFlag : undefined, typeof maxFlag === 'string' ? maxFlag : undefined, s, problems);
+  const serviceItems = splitFlag(servicesFlag);
+  const serviceList = serviceItems ? parseList<number>('services', serviceItems, problems) : asList(s?.services);
+  const services = serviceList ? uniqueInOrder(serviceList).sort((a, b) => a - b) : undefined;
+  if (serviceItems?.length === 0) problems.push({ where: '--services', message: `empty list: give at least one Service count (0..${MAX_SERVICES}), e.g. 0,1000,10000` });
+  // Adaptive repetitions judge the policy curves; a Service dimension runs a fixed number (3 unless given).
+  const repGiven = typeof repFlag === 'string' ? repFlag : undefined;
+  if (services && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `with --services a sweep runs a fixed number of repetitions (adaptive ones judge the policy curves only), got 'auto'` });
+  const { repetitions, adaptive } = repetitionsOf(repGiven ?? (services && s?.repetitions === undefined ? '3' : undefined), typeof maxFlag === 'string' ? maxFlag : undefined, s, problems);
   if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
   if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });
   if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)`, missing: true });
@@ -49,13 +57,20 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
   // Validate the shared settings through the run rules, with the matrix's first point standing in.
   let scenarioRest: LoadedScenario | undefined;
   if (scenario) {
-    const { cni: _c, policies: _p, ...settings } = scenario.scenario;
+    const { cni: _c, policies: _p, services: _s, ...settings } = scenario.scenario;
     scenarioRest = { path: scenario.path, scenario: settings };
   }
-  const { config: base, problems: runProblems } = resolveRunConfig({ ...rest, cni: cnis[0] ?? 'none', policies: String(policies[0] ?? 0) }, scenarioRest);
+  const { config: base, problems: runProblems } = resolveRunConfig({ ...rest, cni: cnis[0] ?? 'none', policies: String(policies[0] ?? 0), ...(services ? { services: String(services[0]) } : {}) }, scenarioRest);
   problems.push(...runProblems);
+  // Every CNI of the matrix runs beside the kube-proxy mode asked for (the first one was checked with the base).
+  if (base?.kubeProxy) {
+    for (const cni of cnis.slice(1)) {
+      const mismatch = kubeProxyMismatch(cni, base.kubeProxy);
+      if (mismatch) problems.push({ where: '--kube-proxy', message: `${mismatch}, got "${base.kubeProxy}"` });
+    }
+  }
   if (problems.length || !base) return { problems };
-  return { config: { matrix: { cnis, policies, repetitions, seed: base.seed, ...(adaptive ? { adaptive } : {}) }, base }, problems };
+  return { config: { matrix: { cnis, policies, ...(services ? { services } : {}), repetitions, seed: base.seed, ...(adaptive ? { adaptive } : {}) }, base }, problems };
 }
 
 /**

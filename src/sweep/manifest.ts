@@ -14,7 +14,7 @@ export const SWEEP_SCHEMA_VERSION = 1;
 export const MANIFEST_FILE = 'sweep.json';
 
 /** Settings every point shares (everything of a run's config but the CNI, the policy count and output handling). */
-export const sweepSettingsSchema = runConfigSchema.omit({ cni: true, policies: true, out: true, json: true, dryRun: true, keep: true });
+export const sweepSettingsSchema = runConfigSchema.omit({ cni: true, policies: true, services: true, out: true, json: true, dryRun: true, keep: true });
 export type SweepSettings = z.output<typeof sweepSettingsSchema>;
 
 export const POINT_STATUSES = ['pending', 'running', 'ok', 'failed', 'interrupted'] as const;
@@ -24,6 +24,8 @@ const pointSchema = z.object({
   key: z.string(),
   cni: z.enum(CNIS),
   policies: z.number().int(),
+  /** Absent in sweeps without a Service dimension. */
+  services: z.number().int().optional(),
   repetition: z.number().int(),
   order: z.number().int(),
   status: z.enum(POINT_STATUSES),
@@ -73,7 +75,7 @@ export const manifestSchema = z.object({
   status: z.enum(['running', 'complete', 'interrupted']),
   backend: z.enum(BACKENDS).exclude(['auto']),
   scenario: z.string().nullable(),
-  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), repetitions: z.number().int(), seed: z.number().int(), adaptive: adaptiveDesignSchema.nullable().optional() }),
+  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), services: z.array(z.number().int()).optional(), repetitions: z.number().int(), seed: z.number().int(), adaptive: adaptiveDesignSchema.nullable().optional() }),
   settings: sweepSettingsSchema,
   points: z.array(pointSchema),
   /** Adaptive sweeps: what each look decided (absent for fixed repetitions and older manifests). */
@@ -125,8 +127,8 @@ export function readManifest(dir: string): SweepManifest {
 }
 
 /** The run config of one point. */
-export function pointConfig(m: SweepManifest, p: Pick<SweepPoint, 'cni' | 'policies'>, sweepDir: string): RunConfig {
-  return runConfigSchema.parse({ ...m.settings, cni: p.cni, policies: p.policies, out: sweepDir, backend: m.backend, json: false, dryRun: false, keep: false });
+export function pointConfig(m: SweepManifest, p: Pick<SweepPoint, 'cni' | 'policies' | 'services'>, sweepDir: string): RunConfig {
+  return runConfigSchema.parse({ ...m.settings, cni: p.cni, policies: p.policies, ...(p.services === undefined ? {} : { services: p.services }), out: sweepDir, backend: m.backend, json: false, dryRun: false, keep: false });
 }
 
 /**

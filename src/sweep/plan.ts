@@ -9,6 +9,8 @@ import { seededRandom } from '../stats/summary.js';
 export interface SweepMatrix {
   cnis: CniName[];
   policies: number[];
+  /** Service counts, a dimension beside policies (absent: the points have no Service; fixed repetitions only). */
+  services?: number[];
   /** Fixed: every point this many times. Adaptive: the most any point gets (design.max). */
   repetitions: number;
   /** Seeds the order of points within each repetition. */
@@ -21,10 +23,12 @@ export interface SweepMatrix {
 }
 
 export interface PlannedPoint {
-  /** `<cni>-<policies>-r<repetition>`: the point's directory under the sweep directory. */
+  /** `<cni>-<policies>[-s<services>]-r<repetition>`: the point's directory under the sweep directory. */
   key: string;
   cni: CniName;
   policies: number;
+  /** Absent: no Service (the client connects to the pod). */
+  services?: number;
   /** 1-based. */
   repetition: number;
   /** Position in the sweep's execution order (0-based). */
@@ -34,7 +38,7 @@ export interface PlannedPoint {
 /** bench sweep's default: adaptive repetitions (stats/sequential.ts). */
 export const DEFAULT_REPETITIONS = 'auto';
 
-export const pointKey = (cni: CniName, policies: number, repetition: number) => `${cni}-${policies}-r${repetition}`;
+export const pointKey = (cni: CniName, policies: number, repetition: number, services?: number) => `${cni}-${policies}${services === undefined ? '' : `-s${services}`}-r${repetition}`;
 
 function shuffle<T>(items: T[], rand: () => number): T[] {
   const a = [...items];
@@ -48,11 +52,13 @@ function shuffle<T>(items: T[], rand: () => number): T[] {
 export interface Cell {
   cni: CniName;
   policies: number;
+  services?: number;
 }
 
 /** The first batch: every point of the matrix, `repetitions` times (adaptive: design.min). */
 export function planSweep(m: SweepMatrix): PlannedPoint[] {
-  const cells = m.cnis.flatMap((cni) => m.policies.map((policies) => ({ cni, policies })));
+  const serviceCounts: (number | undefined)[] = m.services ?? [undefined];
+  const cells = m.cnis.flatMap((cni) => m.policies.flatMap((policies) => serviceCounts.map((services) => ({ cni, policies, ...(services === undefined ? {} : { services }) }))));
   return planRepetitions(m.seed, cells, 1, m.adaptive ? Math.min(m.adaptive.min, m.repetitions) : m.repetitions, 0);
 }
 
@@ -64,7 +70,7 @@ export function planRepetitions(seed: number, cells: Cell[], from: number, to: n
   const out: PlannedPoint[] = [];
   for (let rep = from; rep <= to; rep++) {
     const rand = seededRandom((seed * 7919 + rep) >>> 0);
-    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep), cni: c.cni, policies: c.policies, repetition: rep, order: order + out.length });
+    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep, c.services), cni: c.cni, policies: c.policies, ...(c.services === undefined ? {} : { services: c.services }), repetition: rep, order: order + out.length });
   }
   return out;
 }

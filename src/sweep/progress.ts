@@ -20,7 +20,7 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-const describe = (p: SweepPoint) => `${p.cni} · ${p.policies} policies · rep ${p.repetition}`;
+const describe = (p: SweepPoint) => `${p.cni} · ${p.policies} policies${p.services === undefined ? '' : ` · ${p.services} Services`} · rep ${p.repetition}`;
 
 function outcomeLine(p: SweepPoint, r: RunResult | null): string {
   const wall = formatDuration(p.wallMs);

@@ -126,6 +126,31 @@ describe('runSweep', () => {
     expect(readManifest(dir).status).toBe('complete');
   });
 
+  it('takes Services as a dimension: points keyed by the Service count, each run with its count, and a resume runs only the missing ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const { config } = resolveSweepConfig({ cni: 'none,cilium', policies: '0', services: '1000,0', repetitions: '1', samples: '100', warmup: '0' });
+    expect(config!.matrix).toEqual({ cnis: ['none', 'cilium'], policies: [0], services: [0, 1000], repetitions: 1, seed: 1 });
+    const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...settings } = config!.base;
+    const m = newManifest({ id: 'sweep-20250101-000000-abcd', backend: 'local', scenario: null, matrix: config!.matrix, settings: { ...settings, backend: 'local' }, points: planSweep(config!.matrix) });
+    writeManifest(dir, m);
+    expect(m.points.map((p) => p.key).sort()).toEqual(['cilium-0-s0-r1', 'cilium-0-s1000-r1', 'none-0-s0-r1', 'none-0-s1000-r1']);
+    const ctl = new AbortController();
+    const seen: Array<[string, number | undefined]> = [];
+    const first: string[] = [];
+    const runner = (calls: string[], abortAfter?: number): PointRunner => async (args) => {
+      seen.push([args.point.key, args.config.services]);
+      return fakeRunner(calls, abortAfter ? { abortAfter: { n: abortAfter, ctl } } : {})(args);
+    };
+    await runSweep({ dir, manifest: m, runPoint: runner(first, 2), newRunId: () => 'abcde', signal: ctl.signal });
+    expect(first).toHaveLength(2);
+    const second: string[] = [];
+    await runSweep({ dir, manifest: readManifest(dir), runPoint: runner(second), newRunId: () => 'fghij' });
+    expect([...first, ...second].sort()).toEqual(m.points.map((p) => p.key).sort());
+    expect(second).toEqual(m.points.slice(2).map((p) => p.key));
+    for (const [key, services] of seen) expect(key).toContain(`-s${services}-`);
+    expect(readManifest(dir).points.every((p) => p.services !== undefined)).toBe(true);
+  });
+
   it('treats a point left "running" by a killed process, or an ok point whose result vanished, as missing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
     const m = freshManifest(dir);

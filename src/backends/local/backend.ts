@@ -22,6 +22,7 @@ import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
 import type { LocalModel, ModelContext } from './types.js';
 import { layoutWorkload, planExternalHosts, podRequest, workloadInventory, type WorkloadLayout } from './workload.js';
 import { OVERFLOW_KEYS, overflowEndpoints } from '../../results/capacity-overflow.js';
+import { RunServices } from './services.js';
 
 /** Endpoint servers started at once during bring-up. */
 const SERVER_STARTERS = 4;
@@ -63,6 +64,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   private layout?: WorkloadLayout;
   private workload?: Workload;
   private plane?: LocalDataPlane;
+  /** `--services`: the run's Service set on the CNI's service data plane; the measured flow goes to its ClusterIP. */
+  private services?: RunServices;
   private readonly servers = new Map<EndpointId, RunningServer>();
   /** The declared ports of every pod, by id (runtime pods included). */
   private readonly declared = new Map<EndpointId, ContainerPort[]>();
@@ -189,7 +192,22 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const src = this.layout?.hosts.find((h) => h.id === flow.from)?.netns ?? this.pod(flow.from).netns;
     const target = this.layout?.addresses.ips[flow.to];
     if (!target) throw new BenchError('internal', `flow ${flowKey(flow)}: ${flow.to} is not an endpoint of the workload`);
+    const services = this.services;
+    if (services && flow.measured) {
+      const client = this.pod(flow.from);
+      return { netns: src, target: services.front.clusterIP, port: services.front.port, cpus: this.cpus, wrap: (spec) => services.wrap(spec, client) };
+    }
     return { netns: src, target, port: flow.port, cpus: this.cpus };
+  }
+
+  /** `--services`: the Service set on the CNI's service data plane, the measured flow's server behind its ClusterIP. */
+  private async installServices(): Promise<PolicyInstallReport['services']> {
+    const measured = this.workload!.flows.find((f) => f.measured);
+    if (this.config.services === undefined || !measured) return undefined;
+    const services = new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
+    this.services = services;
+    this.opts.progress?.step(`installing ${this.config.services + 1} Services (${services.plane.name})`);
+    return services.install(this.pod(measured.to), measured.port);
   }
 
   async install(set: PolicySet): Promise<PolicyInstallReport> {
@@ -208,12 +226,14 @@ export class LocalBackend implements DataPlane, PlaneChanges {
       if (verdict === 'denied') this.deniedFlows.add(flowKey(measured));
       modelState[OVERFLOW_KEYS.clientVerdict] = verdict;
     }
-    return { modelState, installMs };
+    const services = await this.installServices();
+    return { modelState, installMs, ...(services ? { services } : {}) };
   }
 
   async probe(flow: Flow, timeoutMs: number): Promise<Attempt> {
     const e = this.ends(flow);
-    const c = parseCheckResult(await this.runner.run(planCheck({ netns: e.netns, target: e.target, port: e.port, udp: flow.protocol === 'UDP', timeoutMs })));
+    const check = planCheck({ netns: e.netns, target: e.target, port: e.port, udp: flow.protocol === 'UDP', timeoutMs });
+    const c = parseCheckResult(await this.runner.run(e.wrap ? e.wrap(check) : check));
     return { outcome: c.open ? 'connected' : 'blocked', reason: c.reason };
   }
 
@@ -284,7 +304,11 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   }
 
   async down(): Promise<void> {
-    await this.plane?.down();
+    try {
+      await this.services?.teardown();
+    } finally {
+      await this.plane?.down();
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 // Measuring a flow on the local backend: cb-probe in the source pod's namespace against the echo server of the
 // destination, warm-up apart from the measured window, CPU from this machine's accounting around it.
-import type { Runner } from '../../exec/runner.js';
+import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
 import { planClient, runClient } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
@@ -15,12 +15,16 @@ export interface FlowEnds {
   target: string;
   port: number;
   cpus?: number[];
+  /** How the client must start for the data plane to see it (a socket-level Service load balancer's cgroup). */
+  wrap?: (spec: CommandSpec) => CommandSpec;
 }
+
+const wrapped = (f: FlowEnds, spec: CommandSpec): CommandSpec => (f.wrap ? f.wrap(spec) : spec);
 
 /** A few connects along the flow: whether the data plane still lets it through ('allowed', 'partly allowed', 'denied'). */
 export async function probeVerdict(runner: Runner, f: FlowEnds, purpose: string): Promise<'allowed' | 'partly allowed' | 'denied'> {
   const probe = await runClient(runner, {
-    ...planClient({ netns: f.netns, target: f.target, port: f.port, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: f.cpus }),
+    ...wrapped(f, planClient({ netns: f.netns, target: f.target, port: f.port, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: f.cpus })),
     purpose,
   });
   return probe.samplesNs.length === 0 ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
@@ -32,7 +36,7 @@ export async function probeVerdict(runner: Runner, f: FlowEnds, purpose: string)
  */
 export async function measureFlow(runner: Runner, f: FlowEnds, metric: MetricName, given: MeasureSettings, o: { serverPid?: number; denied?: boolean }): Promise<Omit<MetricResult, 'summary'>> {
   const s = o.denied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
-  const plan = (samples: number) => planClient({ netns: f.netns, target: f.target, port: f.port, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: f.cpus });
+  const plan = (samples: number) => wrapped(f, planClient({ netns: f.netns, target: f.target, port: f.port, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: f.cpus }));
   // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
   if (s.warmup > 0) await runClient(runner, { ...plan(s.warmup), purpose: `warm up (${metric})` });
   const cpuBefore = readCpuTimes();

@@ -6,6 +6,7 @@ import type { Runner } from '../../exec/runner.js';
 import type { AgentReport, Progress } from '../types.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
+import type { ServiceDataPlaneName } from './service-types.js';
 
 /** Every setting a run can give a model; each model declares the part it reads (FelixIptablesSettings, CiliumSettings). */
 export interface ModelSettings {
@@ -66,6 +67,8 @@ export interface LocalModel<S = ModelSettings> {
   enforcesPolicy: boolean;
   attachment: Attachment;
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
+  /** The model's own service data plane where the CNI replaces kube-proxy (the catalogue's serviceProxy says which do). */
+  serviceDataPlane?: Extract<ServiceDataPlaneName, 'cilium-socket-lb' | 'calico-ctlb'>;
   /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
   install?(ctx: ModelContext<S>): Promise<ModelState>;
   /**

@@ -58,7 +58,7 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   if (config.measure === 'enforce') problems.push({ where: 'measure', message: "bench run measures connection latency; for time to enforcement use 'bench enforce' (or 'bench sweep' with measure: enforce)" });
   else {
     const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
-    problems.push(...inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'run'), (k) => settingFlag(k, 'run'), scenarioKeys), { cnis: [config.cni], measure: 'latency', command: 'run' }).problems);
+    problems.push(...inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'run'), (k) => settingFlag(k, 'run'), scenarioKeys), { cnis: [config.cni], measure: 'latency', command: 'run', services: config.services !== undefined }).problems);
   }
   if (config.workload !== undefined && problems.length) throw new InputError(problems);
   // The workload file, its flows and what the local backend can hold: checked before any work.

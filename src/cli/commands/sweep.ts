@@ -1,4 +1,4 @@
-// bench sweep: CNIs × policy counts × repetitions, interleaved, each point a real run; results and a manifest
+// bench sweep: CNIs × policy counts (× Service counts) × repetitions, interleaved, each point a real run; results and a manifest
 // under <out>/<sweep-id>/; --resume finishes what a killed or interrupted sweep left; analysis at the end.
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -114,7 +114,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     let notes: string[] = [];
     if (config) {
       const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
-      const na = inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'sweep'), (k) => settingFlag(k, 'sweep'), scenarioKeys), { cnis: config.matrix.cnis, measure: config.base.measure, command: 'sweep' });
+      const na = inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'sweep'), (k) => settingFlag(k, 'sweep'), scenarioKeys), { cnis: config.matrix.cnis, measure: config.base.measure, command: 'sweep', services: config.matrix.services !== undefined });
       problems.push(...na.problems);
       notes = na.notes;
     }
@@ -124,6 +124,8 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
     const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
+    const { backendProblems } = await import('../checks.js');
+    if (config.matrix.services) unsupported.push(...backendProblems(selection.backend, { ...config.base, services: config.matrix.services[0] }).filter((p) => p.where === '--services'));
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
     if (!opts.dryRun) {
@@ -137,7 +139,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
         if (missing.length) return reportUsage(io, missing);
       }
     }
-    const { cni: _c, policies: _p, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
+    const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...rest } = config.base;
     const settings = sweepSettingsSchema.parse({ ...rest, backend: selection.backend as BackendName });
     const id = newSweepId();
     dir = resolve(outRoot, id);
@@ -163,7 +165,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
   const m = manifest.matrix;
   io.stderr.write(
-    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
   // The current point's run: the one a forced exit leaves up.
   const pointRunIds: string[] = [];

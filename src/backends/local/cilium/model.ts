@@ -118,6 +118,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'lxc',
+  serviceDataPlane: 'cilium-socket-lb',
   async install(ctx: Context): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
     const capacity = ctx.settings.policyMapCapacity;

@@ -138,8 +138,11 @@ function natHead(o: KubeProxyOptions): string[] {
 const NODEPORTS_JUMP = `-A KUBE-SERVICES -m comment --comment ${NODEPORTS_COMMENT} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`;
 
 export interface IptablesRestore {
-  /** iptables-restore --noflush input. */
+  /** iptables-restore --noflush input, both tables. */
   text: string;
+  /** The same input split by table (the first sync writes nat apart: see KubeProxyIptablesPlane.install). */
+  filterText: string;
+  natText: string;
   /** Rules kube-proxy's own chains hold (its jump rules from the built-in chains not counted, as in its metrics). */
   natRules: number;
   natChains: number;
@@ -161,7 +164,9 @@ function count(lines: string[]): { rules: number; chains: number } {
 function assemble(filter: string[], nat: string[], kubeServicesRules: number): IptablesRestore {
   const f = count(filter);
   const n = count(nat);
-  return { text: [...filter, ...nat].join('\n') + '\n', natRules: n.rules, natChains: n.chains, filterRules: f.rules, kubeServicesRules };
+  const filterText = filter.join('\n') + '\n';
+  const natText = nat.join('\n') + '\n';
+  return { text: filterText + natText, filterText, natText, natRules: n.rules, natChains: n.chains, filterRules: f.rules, kubeServicesRules };
 }
 
 /** A full sync on a fresh node: both tables, the jump rules from the built-in chains, every Service. */

@@ -9,13 +9,22 @@ const topology = planTopology({ runId: 'abcde', attachment: 'routed', placement:
 const set = generateServiceSet({ services: 10, endpointsPerService: 1, position: 'last', seed: 1, probed: { namespace: 'a', name: 'b', port: { name: '', protocol: 'TCP', port: 80, targetPort: 8080 }, backends: [{ ip: '10.244.1.2' }] } });
 
 describe('kube-proxy service data planes', () => {
-  it('iptables: one restore per node in its namespace, with the backend the settings name; a partial sync on update', async () => {
+  it('iptables: the first sync writes filter with --noflush and nat as one whole-table restore per node; a partial sync on update', async () => {
     const runner = new FakeRunner();
     const plane = kubeProxyIptables.create({ runner, cleanupRunner: runner, topology, settings: { iptablesBackend: 'legacy', clusterCidr: DEFAULT_CLUSTER_CIDR } });
-    expect(plane.plan(set).map((c) => [c.netns, ...c.argv])).toEqual([
+    const plan = plane.plan(set);
+    expect(plan.map((c) => [c.netns, ...c.argv])).toEqual([
       ['cb-abcde-n0', 'iptables-legacy-restore', '--noflush'],
+      ['cb-abcde-n0', 'iptables-legacy-restore'],
       ['cb-abcde-n1', 'iptables-legacy-restore', '--noflush'],
+      ['cb-abcde-n1', 'iptables-legacy-restore'],
     ]);
+    // Only the nat table is restored without --noflush: the CNI models' filter chains must survive.
+    expect(plan[0]!.input).toMatch(/^\*filter\n/);
+    expect(plan[0]!.input).not.toContain('*nat');
+    expect(plan[1]!.input).toMatch(/^\*nat\n/);
+    expect(plan[1]!.input).not.toContain('*filter');
+    expect(plan[1]!.input).toContain('-I PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
     const r = await plane.install(set);
     expect(r.state).toMatchObject({ serviceDataPlane: 'kube-proxy-iptables', iptablesBackend: 'legacy', services: 11, kubeServicesRules: 12, kubeServicesRulesWalked: 11 });
     expect(Object.keys(r.nodeMs)).toEqual(expect.arrayContaining(['node-0', 'node-1']));

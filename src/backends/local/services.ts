@@ -1,0 +1,85 @@
+// Services in a run of the local backend: the run's Service set (N filler Services and the server's own, whose
+// endpoint is the measured flow's server pod) on the service data plane the CNI runs beside — kube-proxy in the mode
+// the run asks for (else the catalogue's default for the CNI), or the model's own eBPF load balancer where the CNI
+// replaces kube-proxy — and the measured flow sent to the server's ClusterIP through it.
+import { kubeProxyModeOf, type KubeProxyMode } from '../../config/cnis.js';
+import type { RunConfig } from '../../config/schema.js';
+import { BenchError } from '../../errors.js';
+import type { CommandSpec, Runner } from '../../exec/runner.js';
+import { generateServiceSet } from '../../services/generate.js';
+import { probedService, type ServiceSet } from '../../services/types.js';
+import { serviceDataPlane } from './service-planes.js';
+import { DEFAULT_CLUSTER_CIDR, type ServiceDataPlane, type ServiceDataPlaneName, type ServiceState } from './service-types.js';
+import type { PodSpec, Topology } from './topology.js';
+import type { LocalModel } from './types.js';
+import type { ServicesResult } from '../../results/schema.js';
+
+/** The server's Service port (its targetPort is the measured flow's port). */
+export const SERVICE_PORT = 80;
+
+/** Which service data plane runs beside `model`: kube-proxy's mode (asked, else the CNI's default), or the model's own. */
+export function servicePlaneName(model: Pick<LocalModel, 'cni' | 'serviceDataPlane'>, kubeProxy?: KubeProxyMode): ServiceDataPlaneName {
+  const mode = kubeProxyModeOf(model.cni, kubeProxy);
+  if (mode) return mode === 'iptables' ? 'kube-proxy-iptables' : 'kube-proxy-nftables';
+  if (!model.serviceDataPlane) throw new BenchError('internal', `${model.cni} replaces kube-proxy, but its local model declares no service data plane`);
+  return model.serviceDataPlane;
+}
+
+export type ServicesRecord = ServicesResult;
+
+export class RunServices {
+  readonly plane: ServiceDataPlane;
+  private record?: ServicesRecord;
+  private set?: ServiceSet;
+
+  constructor(private readonly o: { config: RunConfig; model: LocalModel; topology: Topology; runner: Runner; cleanupRunner: Runner }) {
+    const kind = serviceDataPlane(servicePlaneName(o.model, o.config.kubeProxy));
+    this.plane = kind.create({ runner: o.runner, cleanupRunner: o.cleanupRunner, topology: o.topology, settings: { iptablesBackend: o.config.iptablesBackend, clusterCidr: DEFAULT_CLUSTER_CIDR } });
+  }
+
+  /** Installs the run's Service set (the first sync), the server's Service in front of `server`'s `targetPort`. */
+  async install(server: PodSpec, targetPort: number): Promise<ServicesRecord> {
+    const c = this.o.config;
+    const set = generateServiceSet({
+      services: c.services ?? 0,
+      endpointsPerService: c.endpointsPerService,
+      position: c.servicePosition,
+      seed: c.seed,
+      probed: {
+        namespace: server.namespace,
+        // The Service is named after the app the server pods run (kubectl expose's default).
+        name: server.labels.app ?? server.name,
+        selector: { ...server.labels },
+        port: { name: '', protocol: 'TCP', port: SERVICE_PORT, targetPort },
+        backends: [{ ip: server.ip, pod: { namespace: server.namespace, name: server.name } }],
+      },
+    });
+    this.set = set;
+    let installMs: number | null = null;
+    let state: ServiceState = {};
+    if (this.o.runner.dryRun) {
+      for (const spec of this.plane.plan(set)) await this.o.runner.run(spec);
+    } else {
+      const r = await this.plane.install(set);
+      installMs = r.installMs;
+      state = r.state;
+    }
+    const p = this.plane;
+    this.record = { count: set.services.length - 1, endpointsPerService: c.endpointsPerService, position: set.position, dataPlane: p.name, description: p.description, lookup: p.lookup, clusterIP: probedService(set).clusterIP, port: SERVICE_PORT, installMs, state: { ...state } };
+    return this.record;
+  }
+
+  /** Where the measured flow connects: the ClusterIP and Service port, from a client the data plane sees. */
+  get front(): { clusterIP: string; port: number } {
+    if (!this.record) throw new BenchError('internal', 'Services are not installed yet');
+    return { clusterIP: this.record.clusterIP, port: this.record.port };
+  }
+
+  wrap(spec: CommandSpec, client: PodSpec): CommandSpec {
+    return this.plane.wrapClient(spec, client);
+  }
+
+  async teardown(): Promise<void> {
+    if (this.set) await this.plane.teardown();
+  }
+}

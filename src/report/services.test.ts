@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { RunResult } from '../results/schema.js';
+import { analyze } from './analyze.js';
+import { renderMarkdown } from './markdown.js';
+import { syntheticResult } from './test-support/fixtures.js';
+
+const COUNTS = [0, 1000, 5000, 10000, 30000];
+
+/** A run with Services: connect p50 = base + perService × count. */
+function run(cni: RunResult['meta']['cni'], dataPlane: string, lookup: string, services: number, rep: number, base: number, perService: number, policies = 0): { result: RunResult; path: string } {
+  const r = syntheticResult({ cni, policies, repetition: rep, seed: services * 7 + rep * 13 + cni.length * 101 + policies, samples: 400, connectNs: base + perService * services });
+  r.services = { count: services, endpointsPerService: 1, position: 'last', dataPlane, description: `${dataPlane} model`, lookup, clusterIP: '10.96.0.20', port: 80, installMs: 100 + services / 10, state: { serviceDataPlane: dataPlane, kubeServicesRules: services + 2 } };
+  return { result: r, path: `/x/${cni}-${services}-${rep}` };
+}
+
+function sweep(): { result: RunResult; path: string }[] {
+  const out: { result: RunResult; path: string }[] = [];
+  for (const n of COUNTS) {
+    for (const rep of [1, 2, 3]) {
+      out.push(run('calico', 'kube-proxy-iptables', 'rule-walk', n, rep, 40_000, 16));
+      out.push(run('calico-nftables', 'kube-proxy-nftables', 'verdict-map', n, rep, 42_000, 0));
+      out.push(run('cilium', 'cilium-socket-lb', 'bpf-map', n, rep, 30_000, 0));
+    }
+  }
+  return out;
+}
+
+describe('the Services dimension of a report', () => {
+  const loaded = sweep();
+  const a = analyze(loaded, { seed: 1, resamples: 200 });
+
+  it('fits connect p50 against the Service count per service data plane: iptables O(n), the map lookups O(1)', () => {
+    const by = Object.fromEntries(a.services.map((p) => [p.dataPlane, p]));
+    expect(a.services.map((p) => p.dataPlane)).toEqual(['kube-proxy-iptables', 'kube-proxy-nftables', 'cilium-socket-lb']);
+    expect(by['kube-proxy-iptables']!.verdict.complexity).toBe('O(n)');
+    const [lo, hi] = by['kube-proxy-iptables']!.fit!.slopeCi95;
+    expect(lo).toBeLessThan(16);
+    expect(hi).toBeGreaterThan(16);
+    expect(by['kube-proxy-nftables']!.verdict.complexity).toBe('O(1)');
+    expect(by['cilium-socket-lb']!.verdict.complexity).toBe('O(1)');
+    expect(by['kube-proxy-iptables']!.counts.map((c) => c.services)).toEqual(COUNTS);
+    expect(by['kube-proxy-iptables']!.stateAtMax).toMatchObject({ kubeServicesRules: 30002 });
+  });
+
+  it('keeps the policy curves at one Service count (runs at other counts do not pollute them)', () => {
+    const calico = a.cnis.find((c) => c.cni === 'calico')!;
+    expect(calico.metrics.connect_p50.points.map((p) => p.policies)).toEqual([0, 0, 0]);
+    expect(calico.metrics.connect_p50.counts[0]!.value).toBeLessThan(45_000);
+  });
+
+  it('renders a Services section with the verdicts and the advice', () => {
+    const md = renderMarkdown(a);
+    expect(md).toContain('## Services');
+    expect(md).toMatch(/\| Calico \(iptables\) \| kube-proxy-iptables \| \*\*O\(n\)\*\* \| [\d.]+ ns\/Service/);
+    expect(md).toMatch(/At 30000 Services kube-proxy-iptables \(beside Calico \(iptables\)\) adds 4\d\d\.\d µs to every new connection/);
+    expect(md).toContain('kube-proxy-nftables, cilium-socket-lb do not grow');
+  });
+
+  it('has no Services section without Services', () => {
+    const plain = analyze([run('calico', 'x', 'y', 0, 1, 40_000, 0)].map((l) => ({ ...l, result: { ...l.result, services: undefined } })));
+    expect(plain.services).toEqual([]);
+    expect(renderMarkdown(plain)).not.toContain('## Services');
+  });
+});

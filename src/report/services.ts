@@ -1,0 +1,158 @@
+// The Services dimension of a report: per CNI and the service data plane it ran (kube-proxy's iptables or nftables
+// mode, Cilium's socket LB, Calico eBPF's connect-time LB), connect p50 against the Service count, fitted and
+// judged by the same verdict rule as the policy curves, the state the data plane held at the largest count, and
+// the advice that follows. Pure: results in, plain data and markdown out.
+import { CNIS_IN_REPORT_ORDER, cniEntry } from '../config/cnis.js';
+import type { CniName } from '../config/schema.js';
+import type { RunResult } from '../results/schema.js';
+import { fitScaling, type ScalingFit } from '../stats/fit.js';
+import { hierarchicalCi, type CiLevel } from '../stats/hierarchical.js';
+import { sortedCopy } from '../stats/summary.js';
+import { complexityVerdict, type Verdict } from '../stats/verdict.js';
+
+/** One Service count of one data plane: its runs at run level (connect p50). */
+export interface ServiceCountEstimate {
+  services: number;
+  runs: number;
+  /** ns */
+  value: number;
+  ci95: [number, number];
+  level: CiLevel;
+}
+
+export interface ServicePlaneAnalysis {
+  cni: CniName;
+  /** The service data plane that ran (kube-proxy-iptables, …) and what it is. */
+  dataPlane: string;
+  description: string;
+  lookup: string;
+  /** Where the server's Service sat in a rule-walking proxier's order. */
+  position: 'first' | 'last';
+  /** The policy count these runs share (the smallest the sweep measured beside Services). */
+  policies: number;
+  counts: ServiceCountEstimate[];
+  /** connect p50 against the Service count (the fit's "per policy" reads "per Service" here). */
+  fit: ScalingFit | null;
+  verdict: Verdict;
+  /** At the largest count: the first sync's time on every node, and what the data plane held. */
+  installMsAtMax: number | null;
+  stateAtMax: Record<string, number | string>;
+}
+
+const Z95 = 1.959963984540054;
+
+/** Runs with Services, grouped by CNI and service data plane, at the smallest policy count measured with Services. */
+export function analyzeServices(ok: readonly { result: RunResult }[], o: { seed?: number; resamples?: number } = {}): ServicePlaneAnalysis[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const { result: r } of ok) {
+    if (!r.services) continue;
+    const k = `${r.meta.cni}|${r.services.dataPlane}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const out: ServicePlaneAnalysis[] = [];
+  for (const [, all] of groups) {
+    const policies = Math.min(...all.map((r) => r.meta.policy.count));
+    const runs = all.filter((r) => r.meta.policy.count === policies && r.metrics.connect);
+    if (runs.length === 0) continue;
+    const points = runs.map((r) => {
+      const s = r.metrics.connect!.summary;
+      const ci = s.ci95.p50;
+      return { x: r.services!.count, y: s.p50 ?? Number.NaN, se: ci[0] !== null && ci[1] !== null ? (ci[1] - ci[0]) / (2 * Z95) : 0 };
+    }).filter((p) => Number.isFinite(p.y));
+    const fit = fitScaling(points, { seed: o.seed ?? 1, resamples: o.resamples });
+    const byCount = new Map<number, RunResult[]>();
+    for (const r of runs) byCount.set(r.services!.count, [...(byCount.get(r.services!.count) ?? []), r]);
+    const counts = [...byCount.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([services, rs]) => {
+        const h = hierarchicalCi(rs.map((r) => sortedCopy(r.metrics.connect!.samplesNs)), 0.5, { seed: (o.seed ?? 1) + services, resamples: o.resamples });
+        return { services, runs: h.runs, value: h.value, ci95: h.ci95, level: h.level };
+      });
+    const atMax = runs.reduce((a, b) => (b.services!.count > a.services!.count ? b : a));
+    const first = runs[0]!;
+    out.push({
+      cni: first.meta.cni,
+      dataPlane: first.services!.dataPlane,
+      description: first.services!.description,
+      lookup: first.services!.lookup,
+      position: first.services!.position,
+      policies,
+      counts,
+      fit,
+      verdict: complexityVerdict(fit),
+      installMsAtMax: atMax.services!.installMs,
+      stateAtMax: atMax.services!.state,
+    });
+  }
+  const order = (c: CniName) => CNIS_IN_REPORT_ORDER.indexOf(c);
+  return out.sort((a, b) => order(a.cni) - order(b.cni) || a.dataPlane.localeCompare(b.dataPlane));
+}
+
+const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : '–');
+const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** A run-level value with its CI; "below resolution" where the CI is wider than 10% of the value either side. */
+function valueText(e: ServiceCountEstimate): string {
+  const half = Math.max(e.value - e.ci95[0], e.ci95[1] - e.value);
+  if (!Number.isFinite(half)) return `${us(e.value)} (no CI)`;
+  if (half > 0.1 * e.value) return 'below resolution';
+  return `${us(e.value)} (${us(e.ci95[0])}–${us(e.ci95[1])})`;
+}
+
+/** The fitted cost per Service where growth is established, in ns with its CI. */
+function perService(p: ServicePlaneAnalysis): string {
+  const f = p.fit;
+  if (!f) return '–';
+  if (p.verdict.headline === 'no trend') return `no trend (slope CI ${f.slopeCi95[0].toFixed(2)} … ${f.slopeCi95[1].toFixed(2)} ns/Service)`;
+  if (p.verdict.headline === 'slope') return `${f.slope.toFixed(2)} ns/Service (${f.slopeCi95[0].toFixed(2)} … ${f.slopeCi95[1].toFixed(2)})`;
+  const segs = f.segments.map((s) => `${s.from}–${s.to}: ${s.nsPerPolicy.toFixed(1)} ns/Service`);
+  return segs.join('; ');
+}
+
+/** The advice a reader takes away: what the rule-walking data plane adds at the largest count, and which do not grow. */
+export function servicesAdvice(planes: readonly ServicePlaneAnalysis[]): string[] {
+  const out: string[] = [];
+  const growing = planes.filter((p) => p.verdict.complexity === 'O(n)' || p.verdict.complexity === 'super-linear');
+  const flat = planes.filter((p) => p.verdict.complexity === 'O(1)');
+  for (const p of growing) {
+    const lo = p.counts[0]!;
+    const hi = p.counts[p.counts.length - 1]!;
+    const added = hi.value - lo.value;
+    out.push(`At ${hi.services} Services ${p.dataPlane} (beside ${cniEntry(p.cni).reportName}) adds ${us(added)} µs to every new connection against ${lo.services} (${us(lo.value)} → ${us(hi.value)} µs connect p50, the server's Service ${p.position} in its order)${flat.length ? `; ${[...new Set(flat.map((f) => f.dataPlane))].join(', ')} do not grow (O(1) within the verdict's bound)` : ''}.`);
+  }
+  if (!growing.length && flat.length) out.push(`No service data plane measured here grows with the Service count: ${[...new Set(flat.map((f) => f.dataPlane))].join(', ')} are O(1) within the verdict's bound.`);
+  return out;
+}
+
+/** The verdict rule speaks of policies; here its x is the Service count. */
+const inServices = (reason: string) => reason.replace(/\bpolicies\b/g, 'Services').replace(/\bpolicy\b/g, 'Service');
+
+export function renderServicesSection(planes: readonly ServicePlaneAnalysis[]): string[] {
+  if (planes.length === 0) return [];
+  const L: string[] = ['## Services', ''];
+  L.push("Connect p50 (µs, run-level 95% CI) to the server's ClusterIP against the number of other Services, per CNI and the service data plane it ran (`--services`; the server's Service last where order matters). Runs at one policy count each.");
+  L.push('');
+  const counts = [...new Set(planes.flatMap((p) => p.counts.map((c) => c.services)))].sort((a, b) => a - b);
+  const head = ['CNI', 'service data plane', 'lookup', 'policies', ...counts.map((c) => `${c} Services`)];
+  const rows = planes.map((p) => {
+    const by = new Map(p.counts.map((c) => [c.services, c]));
+    return [cniEntry(p.cni).reportName, p.dataPlane, p.lookup, String(p.policies), ...counts.map((c) => (by.has(c) ? valueText(by.get(c)!) : '–'))];
+  });
+  L.push(['| ' + head.join(' | ') + ' |', '| ' + head.map((_, i) => (i >= 3 ? '---:' : '---')).join(' | ') + ' |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
+  L.push('');
+  L.push('| CNI | service data plane | verdict | cost per Service | why | first sync at the largest count | state at the largest count |');
+  L.push('| --- | --- | --- | --- | --- | ---: | --- |');
+  for (const p of planes) {
+    const state = Object.entries(p.stateAtMax).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}=${v}`).join(', ');
+    L.push(`| ${cniEntry(p.cni).reportName} | ${p.dataPlane} | **${p.verdict.complexity}** | ${perService(p)} | ${esc(inServices(p.verdict.reason))} | ${p.installMsAtMax === null ? '–' : `${(p.installMsAtMax / 1000).toFixed(1)} s`} | ${esc(state)} |`);
+  }
+  L.push('');
+  L.push('The verdict is the policy curves\' rule (see "How the verdicts are decided") with the Service count in place of the policy count.');
+  const advice = servicesAdvice(planes);
+  if (advice.length) {
+    L.push('');
+    for (const a of advice) L.push(`- ${a}`);
+  }
+  L.push('');
+  return L;
+}
