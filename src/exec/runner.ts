@@ -1,6 +1,8 @@
 // The one command runner. Planners return CommandSpecs (plain data); only a Runner executes them.
 // Every backend goes through here so that --dry-run, timeouts, cancellation and the command log behave
 // the same everywhere, and so tests can inject a fake runner and check the exact argv.
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { BenchError } from '../errors.js';
 
@@ -139,4 +141,151 @@ export class FakeRunner extends RecordingRunner {
     const r = this.handler(argv, spec) ?? {};
     return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false, ...r };
   }
+}
+
+// ------------------------------------------------------------------------------------------------ long-lived
+// Processes that run beside the measurement (an echo server, a watch) go through here too: argv and namespace
+// from the same CommandSpec, the same error record, killed when Node exits. start() resolves once the process
+// says it is ready (a line on stdout), so callers never race its start-up.
+
+export interface StartOptions {
+  /** start() resolves once a stdout line matches (e.g. /^ready$/m); without it, as soon as the process is spawned. */
+  readyLine?: RegExp;
+  readyTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL on stop(). */
+  graceMs?: number;
+  /** Keep stdout in the result (a final JSON line); otherwise it is only scanned for the ready line. */
+  keepStdout?: boolean;
+  /** Outlive this process: own session, output to this file, CB_PROBE_DETACHED=1 in its environment (--keep). */
+  detachedLog?: string;
+  signal?: AbortSignal;
+}
+
+export interface RunningCommand {
+  readonly argv: string[];
+  readonly pid: number;
+  /** The ready line's match (null when no readyLine was asked for). */
+  readonly ready: RegExpExecArray | null;
+  /** Settles when the process exits, whatever the reason (never rejects). */
+  readonly exited: Promise<CommandResult>;
+  /** SIGTERM (SIGKILL after graceMs); resolves with the result once the process is gone. */
+  stop(): Promise<CommandResult>;
+}
+
+export class StartError extends BenchError {
+  constructor(message: string) {
+    super('command', message);
+  }
+}
+
+const describeSpec = (spec: CommandSpec, argv: string[]) => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
+
+export async function startCommand(spec: CommandSpec, opts: StartOptions = {}): Promise<RunningCommand> {
+  return opts.detachedLog ? startDetached(spec, opts, opts.detachedLog) : startChild(spec, opts);
+}
+
+async function startChild(spec: CommandSpec, opts: StartOptions): Promise<RunningCommand> {
+  const argv = fullArgv(spec);
+  const [file, ...args] = argv as [string, ...string[]];
+  const started = performance.now();
+  // cleanup kills the child when Node exits (cb-probe also asks for a parent-death signal).
+  const child = execa(file, args, {
+    stdin: 'ignore',
+    reject: false,
+    buffer: { stdout: Boolean(opts.keepStdout), stderr: false },
+    cleanup: true,
+    timeout: spec.timeoutMs,
+    cancelSignal: opts.signal,
+    forceKillAfterDelay: opts.graceMs ?? 3_000,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
+  const exited: Promise<CommandResult> = child.then((r) => ({
+    argv,
+    purpose: spec.purpose,
+    exitCode: r.exitCode ?? (r.signal ? 128 + (osSignals[r.signal] ?? 0) : 1),
+    stdout: opts.keepStdout ? String(r.stdout ?? '') : '',
+    stderr,
+    durationMs: performance.now() - started,
+    timedOut: Boolean(r.timedOut),
+  }));
+  const ready = await new Promise<RegExpExecArray | null>((resolve, reject) => {
+    if (!opts.readyLine) return resolve(null);
+    const limit = opts.readyTimeoutMs ?? 10_000;
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new StartError(`${describeSpec(spec, argv)} was not ready within ${limit} ms${stderr ? `: ${stderr.trim()}` : ''}`));
+    }, limit);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = opts.readyLine!.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    void exited.then((r) => {
+      clearTimeout(timer);
+      reject(new StartError(`${describeSpec(spec, argv)} ${exitWords(r.exitCode)} before it was ready${r.stderr ? `: ${r.stderr.trim()}` : ''}`));
+    });
+  });
+  if (child.pid === undefined) throw new StartError(`${describeSpec(spec, argv)} has no pid`);
+  return {
+    argv,
+    pid: child.pid,
+    ready,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+async function startDetached(spec: CommandSpec, opts: StartOptions, logFile: string): Promise<RunningCommand> {
+  const argv = fullArgv(spec);
+  const [file, ...args] = argv as [string, ...string[]];
+  const started = performance.now();
+  const fd = openSync(logFile, 'w');
+  let child;
+  try {
+    child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, CB_PROBE_DETACHED: '1' } });
+  } finally {
+    closeSync(fd);
+  }
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new StartError(`${describeSpec(spec, argv)} did not start`);
+  const exited = new Promise<CommandResult>((resolve) =>
+    child.once('exit', (code, sig) => resolve({ argv, purpose: spec.purpose, exitCode: code ?? 128 + (osSignals[sig ?? ''] ?? 0), stdout: '', stderr: readFileSync(logFile, 'utf8'), durationMs: performance.now() - started, timedOut: false })),
+  );
+  let gone: CommandResult | null = null;
+  void exited.then((r) => (gone = r));
+  const deadline = performance.now() + (opts.readyTimeoutMs ?? 10_000);
+  let ready: RegExpExecArray | null = null;
+  while (opts.readyLine) {
+    ready = opts.readyLine.exec(readFileSync(logFile, 'utf8'));
+    if (ready) break;
+    if (gone) throw new StartError(`${describeSpec(spec, argv)} ${exitWords((gone as CommandResult).exitCode)} before it was ready: ${(gone as CommandResult).stderr.trim()}`);
+    if (performance.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      throw new StartError(`${describeSpec(spec, argv)} was not ready within ${opts.readyTimeoutMs ?? 10_000} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    argv,
+    pid,
+    ready,
+    exited,
+    async stop() {
+      if (!gone) process.kill(pid, 'SIGTERM');
+      return exited;
+    },
+  };
 }

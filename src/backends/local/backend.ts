@@ -2,8 +2,9 @@
 // the native probe between a client pod and a server pod.
 import type { RunConfig } from '../../config/schema.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
-import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
-import { planClient, planServer, runClient, startDetachedServer, type RunningServer } from '../../probe/native.js';
+import { ksoftirqdPids, softirqCharging, windowCpu, type SoftirqCharging } from '../../metrics/cpu.js';
+import { parseBpfProgs, planBpfProgs, planClient, planServer, runClient, startDetachedServer, type RunningServer } from '../../probe/native.js';
+import { BPFFS_ROOT } from './bpf/native.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import { cpus as machineCpus } from 'node:os';
@@ -111,42 +112,43 @@ export class LocalBackend implements BenchBackend {
     return (await this.plane.update(set.policies, buildInventory(this.plan, set))).report;
   }
 
+  /** What the probe client accounts beside its samples (issue 20): found once, after the policies are installed. */
+  private accounting?: { softirqPids: number[]; bpfProgIds: number[]; softirq: SoftirqCharging };
+
+  private async accountingTargets(): Promise<NonNullable<LocalBackend['accounting']>> {
+    if (this.accounting) return this.accounting;
+    const cpus = this.cpus ?? machineCpus().map((_, i) => i);
+    // The BPF models pin their programs under /sys/fs/bpf/cb-<run id>/; their run time is the data plane's CPU.
+    const bpfDir = `${BPFFS_ROOT}/cb-${this.opts.runId}`;
+    const bpfProgIds = this.plane.model.install ? parseBpfProgs((await this.runner.run(planBpfProgs(bpfDir))).stdout) : [];
+    this.accounting = { softirqPids: ksoftirqdPids(cpus), bpfProgIds, softirq: softirqCharging() };
+    return this.accounting;
+  }
+
   async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
     // Every connection of a denied client waits out its timeout: a few samples show the denial, thousands
     // would only take hours.
     const s = this.clientDenied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
-    const plan = (samples: number) =>
-      planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: this.cpus });
-    // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
-    if (s.warmup > 0) await runClient(this.runner, { ...plan(s.warmup), purpose: `warm up (${metric})` });
-    const serverPid = this.server?.pid;
-    const cpuBefore = readCpuTimes();
-    const serverBefore = serverPid ? readProcessCpuNs(serverPid) : null;
-    const out = await runClient(this.runner, { ...plan(s.samples), purpose: `measure ${metric}` });
-    const cpuAfter = readCpuTimes();
-    const serverAfter = serverPid ? readProcessCpuNs(serverPid) : null;
+    if (this.runner.dryRun) {
+      await runClient(this.runner, { ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples: s.samples, warmup: s.warmup, concurrency: Math.min(s.concurrency, s.samples), timeoutMs: s.timeoutMs, cpus: this.cpus }), purpose: `measure ${metric}` });
+      return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+    }
+    const acct = await this.accountingTargets();
+    const serverPid = this.server?.pid ?? null;
+    const concurrency = Math.min(s.concurrency, s.samples);
+    // Warm-up, window and reference in one invocation: the client reads every CPU clock at the window's edges.
+    const out = await runClient(this.runner, {
+      ...planClient({
+        netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples: s.samples, warmup: s.warmup, concurrency, timeoutMs: s.timeoutMs, cpus: this.cpus,
+        accountPids: [...(serverPid === null ? [] : [serverPid]), ...acct.softirqPids],
+        bpfProgIds: acct.bpfProgIds,
+        reference: s.reference && s.reference.samples > 0 ? { ...s.reference, batchServer: sharesOneCpu(this.cpuPlacement) } : undefined,
+      }),
+      purpose: `measure ${metric}`,
+    });
     const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
-    const perOp = (ns: number) => (ops > 0 ? ns / 1000 / ops : 0);
-    // /proc/stat covers the whole client invocation: its start and exit add a few ms of CPU, well under 1% of
-    // the window at default sample counts, so the figures are not scaled. Its 10 ms tick is the resolution limit.
-    const total = cpuAfter.busyNs - cpuBefore.busyNs;
-    const softirq = cpuAfter.softirqNs - cpuBefore.softirqNs;
-    const client = out.cpuUserNs + out.cpuSysNs;
-    const server = serverBefore !== null && serverAfter !== null ? serverAfter - serverBefore : null;
-    return {
-      samplesNs: out.samplesNs,
-      errors: out.errors,
-      wallNs: out.wallNs,
-      cpu: this.runner.dryRun
-        ? null
-        : {
-            totalUsPerOp: perOp(total),
-            probeClientUsPerOp: perOp(client),
-            probeServerUsPerOp: server === null ? null : perOp(server),
-            dataPlaneUsPerOp: perOp(Math.max(0, total - client - (server ?? 0))),
-            softirqUsPerOp: perOp(softirq),
-          },
-    };
+    const cpu = windowCpu(out, { ops, concurrency, serverPid, softirqPids: acct.softirqPids, cpus: this.cpus?.length ?? machineCpus().length, softirq: acct.softirq });
+    return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu, ...(out.reference ? { reference: out.reference } : {}) };
   }
 
   async down(): Promise<void> {
@@ -162,7 +164,8 @@ export class LocalBackend implements BenchBackend {
     if (!this.plane.started || this.runner.dryRun) return;
     if (this.server) await this.plane.stopServer(this.server);
     this.server = undefined;
-    const spec = { ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT] }), purpose: 'start the probe server (detached, --keep)' };
+    // The measured placement, kept: the same CPU and, when it shares the client's, SCHED_BATCH (issue 20 item 5).
+    const spec = { ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server (detached, --keep)' };
     const serverPid = await startDetachedServer(spec, `${RUN_LOCK_DIR}/${this.opts.runId}.server.log`);
     recordKeptRun({ runId: this.opts.runId, keptAt: new Date().toISOString(), namespaces: topologyNamespaces(this.plan), serverPid });
   }
