@@ -7,6 +7,9 @@ import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
 import type { InputProblem, LoadedResult } from './collect.js';
+import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
+import { cpuSection, type CpuSection } from './cpu.js';
+import { machineSection, type MachineSection } from './machine.js';
 
 export interface AnalysisMetric {
   id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
@@ -127,6 +130,10 @@ export interface Analysis {
   policyCounts: number[];
   cnis: CniAnalysis[];
   crossovers: AnalysisCrossover[];
+  /** CPU per new connection with its resolution and parts, and what each data plane adds over none. */
+  cpu: CpuSection;
+  /** The machine's reference across the runs, and the runs that ran on a slowed machine. */
+  machine: MachineSection;
   failures: PointFailure[];
   problems: InputProblem[];
 }
@@ -136,7 +143,8 @@ export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
   if (!x) return null;
   let value: number | null;
   let ci: [number, number] | null = null;
-  if (m.stat === 'cpu') value = x.cpu ? x.cpu.totalUsPerOp * 1000 : null;
+  // A CPU figure coarser than its resolution allows is no point at all (issue 20): not fitted, not charted.
+  if (m.stat === 'cpu') value = x.cpu && cpuResolved(x.cpu.totalUsPerOp, cpuResolutionUsPerOp(r, x)) ? x.cpu.totalUsPerOp * 1000 : null;
   else {
     value = x.summary[m.stat];
     const c = x.summary.ci95[m.stat];
@@ -287,6 +295,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     policyCounts: uniq(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
+    cpu: cpuSection(ok),
+    machine: machineSection(ok.map((l) => l.result)),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };

@@ -28,7 +28,7 @@ const TITLES: Record<MetricId, [string, string]> = {
   connect_p99: ['New-connection latency, p99', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   crr_p50: ['Connect + request + response + close (CRR), p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
-  cpu_per_conn: ['CPU per new connection', 'all CPUs, probe included (read against the none floor); band: 95% t interval over runs'],
+  cpu_per_conn: ['CPU per new connection', 'probe client, echo server and softirq on the pinned CPU (read against the none floor); runs below resolution left out; band: 95% t interval over runs'],
   enforce_allow_added_p50: ['Time to enforcement: allow added, p50', 'from the change handed to the agent to the first probe that connects (1 ms probe cadence)'],
   enforce_allow_removed_p50: ['Time to enforcement: allow removed, p50', 'from the change to the first probe that is dropped'],
   enforce_new_pod_p50: ['Time to enforcement: new pod under existing policy, p50', "from the pod's CNI ADD to its first allowed connection (fail-closed window)"],

@@ -49,6 +49,8 @@ export function reportDocument(a: Analysis) {
       }),
     })),
     crossovers: a.crossovers,
+    cpu: a.cpu,
+    machine: a.machine,
     failures: a.failures,
     problems: a.problems,
   };

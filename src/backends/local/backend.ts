@@ -120,8 +120,10 @@ export class LocalBackend implements BenchBackend {
     const cpus = this.cpus ?? machineCpus().map((_, i) => i);
     // The BPF models pin their programs under /sys/fs/bpf/cb-<run id>/; their run time is the data plane's CPU.
     const bpfDir = `${BPFFS_ROOT}/cb-${this.opts.runId}`;
-    const bpfProgIds = this.plane.model.install ? parseBpfProgs((await this.runner.run(planBpfProgs(bpfDir))).stdout) : [];
-    this.accounting = { softirqPids: ksoftirqdPids(cpus), bpfProgIds, softirq: softirqCharging() };
+    const listed = this.plane.model.install ? await this.runner.run(planBpfProgs(bpfDir)) : null;
+    this.accounting = this.runner.dryRun
+      ? { softirqPids: [], bpfProgIds: [], softirq: { inTasks: null, how: 'dry run' } }
+      : { softirqPids: ksoftirqdPids(cpus), bpfProgIds: listed ? parseBpfProgs(listed.stdout) : [], softirq: softirqCharging() };
     return this.accounting;
   }
 
@@ -129,10 +131,6 @@ export class LocalBackend implements BenchBackend {
     // Every connection of a denied client waits out its timeout: a few samples show the denial, thousands
     // would only take hours.
     const s = this.clientDenied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
-    if (this.runner.dryRun) {
-      await runClient(this.runner, { ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples: s.samples, warmup: s.warmup, concurrency: Math.min(s.concurrency, s.samples), timeoutMs: s.timeoutMs, cpus: this.cpus }), purpose: `measure ${metric}` });
-      return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-    }
     const acct = await this.accountingTargets();
     const serverPid = this.server?.pid ?? null;
     const concurrency = Math.min(s.concurrency, s.samples);
@@ -146,6 +144,8 @@ export class LocalBackend implements BenchBackend {
       }),
       purpose: `measure ${metric}`,
     });
+    // A dry run measures nothing: say so with an empty result rather than invent numbers.
+    if (this.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
     const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
     const cpu = windowCpu(out, { ops, concurrency, serverPid, softirqPids: acct.softirqPids, cpus: this.cpus?.length ?? machineCpus().length, softirq: acct.softirq });
     return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu, ...(out.reference ? { reference: out.reference } : {}) };
