@@ -35,9 +35,12 @@ export async function toolInfo(runner: Runner = new ExecRunner()): Promise<{ nam
 export interface CpuTimes {
   busyNs: number;
   softirqNs: number;
+  /** CPUs the kernel counts (its cpuN lines); a tick on each, at each edge of a window, is the resolution. */
+  cpus?: number;
 }
 
-const USER_HZ = 100;
+/** /proc/stat counts in USER_HZ ticks. */
+export const USER_HZ = 100;
 
 export function parseProcStat(text: string): CpuTimes {
   const line = text.split('\n').find((l) => l.startsWith('cpu '));
@@ -46,5 +49,6 @@ export function parseProcStat(text: string): CpuTimes {
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
   const tick = 1e9 / USER_HZ;
-  return { busyNs: (user + nice + system + irq + softirq + steal) * tick, softirqNs: softirq * tick };
+  const cpus = text.split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+  return { busyNs: (user + nice + system + irq + softirq + steal) * tick, softirqNs: softirq * tick, ...(cpus ? { cpus } : {}) };
 }

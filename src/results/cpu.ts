@@ -47,7 +47,8 @@ export function cpuSummaryLine(r: Pick<RunResult, 'meta'>, m: Pick<MetricResult,
   if (!c) return '–';
   const res = cpuResolutionUsPerOp(r, m);
   if (!cpuResolved(c.totalUsPerOp, res)) return `below resolution (${resolutionText(res)})`;
-  const part = (v: number | null) => (v === null ? '–' : cpuText(v, res, { compact: true }));
+  const partsRes = Math.max(res, c.partsResolutionUsPerOp ?? res);
+  const part = (v: number | null) => (v === null ? '–' : cpuText(v, partsRes, { compact: true }));
   if (cpuSourceOf(c) === 'task-clock') return `${c.totalUsPerOp.toFixed(1)} = ${part(c.probeClientUsPerOp)} + ${part(c.probeServerUsPerOp)} + ${part(c.softirqUsPerOp)} (${resolutionText(res)})`;
   return `${c.totalUsPerOp.toFixed(1)} (${part(c.probeClientUsPerOp)}+${part(c.probeServerUsPerOp)}) (${resolutionText(res)})`;
 }

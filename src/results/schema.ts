@@ -120,6 +120,8 @@ export const cpuSchema = z.object({
   source: z.enum(['task-clock', 'cgroup', 'cadvisor', 'proc-stat']).optional(),
   /** What the windows' edges and clocks leave uncertain, per operation: a figure is shown only when at least 10× this. */
   resolutionUsPerOp: z.number().optional(),
+  /** The client/server/softirq split's own resolution where it is coarser than the total's (cAdvisor). */
+  partsResolutionUsPerOp: z.number().optional(),
   /** Wall time of the windows per operation. */
   wallUsPerOp: z.number().optional(),
   /** BPF program run time per operation (eBPF data planes), null when not counted. */
