@@ -97,7 +97,8 @@ export function cpuSection(loaded: LoadedResult[]): CpuSection {
     row.latencyAddedUs = a !== null && b !== null ? a - b : null;
   }
   const uniq = (xs: Array<string | undefined>) => [...new Set(xs.filter((x): x is string => Boolean(x)))];
-  return { rows, includes: uniq(ok.map((r) => r.metrics.connect!.cpu!.includes)), dataPlane: uniq(ok.map((r) => r.metrics.connect!.cpu!.dataPlane)), belowResolution };
+  const legacy = ok.some((r) => r.metrics.connect!.cpu!.source === undefined) ? ["files written before issue 20: all CPUs' busy time from /proc/stat (10 ms ticks) over the measured windows, the rest of the machine included"] : [];
+  return { rows, includes: [...uniq(ok.map((r) => r.metrics.connect!.cpu!.includes)), ...legacy], dataPlane: uniq(ok.map((r) => r.metrics.connect!.cpu!.dataPlane)), belowResolution };
 }
 
 const CNI_ORDER: CniName[] = ['none', 'flannel', 'canal', 'calico', 'calico-nftables', 'calico-ebpf', 'cilium'];
