@@ -178,6 +178,8 @@ export class StartError extends BenchError {
   }
 }
 
+/** How a started process ended, as a sentence's verb phrase. */
+const ended = (code: number) => (code > 128 && code < 160 ? `was killed by signal ${code - 128}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`);
 const describeSpec = (spec: CommandSpec, argv: string[]) => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
 
 export async function startCommand(spec: CommandSpec, opts: StartOptions = {}): Promise<RunningCommand> {
@@ -229,7 +231,7 @@ async function startChild(spec: CommandSpec, opts: StartOptions): Promise<Runnin
     });
     void exited.then((r) => {
       clearTimeout(timer);
-      reject(new StartError(`${describeSpec(spec, argv)} ${exitWords(r.exitCode)} before it was ready${r.stderr ? `: ${r.stderr.trim()}` : ''}`));
+      reject(new StartError(`${describeSpec(spec, argv)} ${ended(r.exitCode)} before it was ready${r.stderr ? `: ${r.stderr.trim()}` : ''}`));
     });
   });
   if (child.pid === undefined) throw new StartError(`${describeSpec(spec, argv)} has no pid`);
@@ -271,7 +273,7 @@ async function startDetached(spec: CommandSpec, opts: StartOptions, logFile: str
   while (opts.readyLine) {
     ready = opts.readyLine.exec(readFileSync(logFile, 'utf8'));
     if (ready) break;
-    if (gone) throw new StartError(`${describeSpec(spec, argv)} ${exitWords((gone as CommandResult).exitCode)} before it was ready: ${(gone as CommandResult).stderr.trim()}`);
+    if (gone) throw new StartError(`${describeSpec(spec, argv)} ${ended((gone as CommandResult).exitCode)} before it was ready: ${(gone as CommandResult).stderr.trim()}`);
     if (performance.now() > deadline) {
       process.kill(pid, 'SIGKILL');
       throw new StartError(`${describeSpec(spec, argv)} was not ready within ${opts.readyTimeoutMs ?? 10_000} ms`);

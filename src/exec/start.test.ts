@@ -26,7 +26,7 @@ describe('startCommand', () => {
 
   it('a process that exits before it is ready is an error naming it, its exit and its stderr', async () => {
     await expect(startCommand(sh('echo broken >&2; exit 3', 'echo server'), { readyLine: /^ready$/m })).rejects.toThrow(StartError);
-    await expect(startCommand(sh('echo broken >&2; exit 3', 'echo server'), { readyLine: /^ready$/m })).rejects.toThrow(/echo server: sh -c .* exit code 3 before it was ready: broken/);
+    await expect(startCommand(sh('echo broken >&2; exit 3', 'echo server'), { readyLine: /^ready$/m })).rejects.toThrow(/echo server: sh -c .* exited with code 3 before it was ready: broken/);
   });
 
   it('gives up after readyTimeoutMs and kills the process', async () => {

@@ -232,7 +232,7 @@ export function compareRuns(
     pFaster: Number.isFinite(w.pGreater) ? 1 - w.pGreater : Number.NaN,
     verdict: judged ? 'no significant change' : 'not enough repetitions',
     pooledSamplesP: pooled,
-    machine: hasMachine && Number.isFinite(w.se) ? judgeMachine(bRuns, cRuns, q, { logDiff: w.diff, se: w.se, dof: w.dof }, opts, change < 0 ? -1 : 1) : null,
+    machine: hasMachine && Number.isFinite(w.se) ? judgeMachine(bRuns, cRuns, opts, change < 0 ? -1 : 1) : null,
   };
 }
 
@@ -262,11 +262,10 @@ export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareO
   const faster = holm(rows.map((r) => (tested(r) ? r.pFaster : Number.NaN)));
   // The machine's explanations (src/stats/machine.ts), each family Holm-adjusted over the rows like the gate's own.
   const beyondRef = holm(rows.map((r) => (tested(r) && r.machine?.referenceMoved ? r.machine.normalized!.p : Number.NaN)));
-  const beyondShare = holm(rows.map((r) => (tested(r) && r.machine?.shareMoved ? r.machine.pBeyondShare : Number.NaN)));
   return rows.map((r, i) => {
     const pAdjusted = r.change < 0 ? faster[i]! : slower[i]!;
     if (!tested(r)) return { ...r, pAdjusted, significant: false };
-    if (r.machine) r = { ...r, machine: { ...r.machine, explainedBy: explain(r.machine, beyondRef[i]!, beyondShare[i]!, opts.alpha) } };
+    if (r.machine) r = { ...r, machine: { ...r.machine, explainedBy: explain(r.machine, beyondRef[i]!, opts.alpha) } };
     let verdict: RunChangeVerdict = 'no significant change';
     let significant = false;
     if (slower[i]! < opts.alpha && r.change > 0) {

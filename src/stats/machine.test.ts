@@ -26,7 +26,7 @@ const REFERENCE_NS = 14_000; // the loopback connect
  * below 1 makes a fraction (1 − share) of the operations wait a scheduler slice (4 ms), as a CPU hog does; the short
  * reference rarely straddles a slice, so it barely moves — only the share shows that machine.
  */
-function run(rand: () => number, side: Side, samples = 400): { metric: number[]; machine: RunMachine; referenceSamples: number[] } {
+function run(rand: () => number, side: Side, samples = 200): { metric: number[]; machine: RunMachine; referenceSamples: number[] } {
   const z = normalFrom(rand);
   const speed = side.machine * Math.exp(0.02 * z());
   const plane = side.dataPlane * Math.exp(0.02 * z());
@@ -95,9 +95,14 @@ describe('machine reference in the gate (synthetic runs, known truth)', () => {
     expect(rate(100, (s) => anyRegression(compare(s, QUIET, { ...QUIET, machine: 1.3, dataPlane: 1.5 })))).toBeGreaterThanOrEqual(0.9);
   });
 
-  it('a data plane 3× slower while a task competes for the CPU: still a regression at p50 (more than the share explains)', () => {
+  it('a data plane 3× slower while a task competes for the CPU is not judged, never passed: "machine slowed" (bench compare exits 3)', () => {
     const rows = (s: number) => compare(s, QUIET, { ...QUIET, share: 0.5, dataPlane: 3 });
-    expect(rate(50, (s) => rows(s)[0]!.verdict === 'regression')).toBeGreaterThanOrEqual(0.9);
+    expect(rate(50, (s) => rows(s).some((r) => r.verdict === 'machine slowed') && rows(s).every((r) => r.verdict !== 'no significant change'))).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('a CPU share that wanders by a few percent (a quiet machine) explains nothing: a data plane 25% slower is still caught', () => {
+    const rows = (s: number) => compare(s, { ...QUIET, share: 0.97 }, { ...QUIET, share: 0.95, dataPlane: 1.25 });
+    expect(rate(50, (s) => anyRegression(rows(s)))).toBeGreaterThanOrEqual(0.9);
   });
 
   it('runs without a reference (files written before it existed) are judged as before', () => {

@@ -119,7 +119,7 @@ void account_print(FILE *out, const struct account *a, const struct account_read
   }
   fputc(']', out);
   if (a->nprogs == 0) return;
-  if (a->bpf_error[0] != '\0' || a->stats_fd < 0) {
+  if (a->bpf_error[0] != '\0') {
     fprintf(out, ",\"bpf\":{\"programs\":%d,\"error\":\"", a->nprogs);
     for (const char *c = a->bpf_error; *c; c++) fputc(*c == '"' || *c == '\\' ? '\'' : *c, out);
     fputs("\"}", out);
