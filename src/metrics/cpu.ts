@@ -145,7 +145,8 @@ export function windowCpu(r: WindowReading, c: WindowContext): CpuPerOp | null {
 }
 
 /** A cpu block as the result file holds it: files before issue 20 have only the first five fields (/proc/stat). */
-export type CpuRecord = Pick<CpuPerOp, 'totalUsPerOp' | 'probeClientUsPerOp' | 'probeServerUsPerOp' | 'dataPlaneUsPerOp' | 'softirqUsPerOp'> & Partial<Omit<CpuPerOp, 'totalUsPerOp' | 'probeClientUsPerOp' | 'probeServerUsPerOp' | 'dataPlaneUsPerOp' | 'softirqUsPerOp'>>;
+export type CpuRecord = Pick<CpuPerOp, 'totalUsPerOp' | 'probeClientUsPerOp' | 'probeServerUsPerOp' | 'dataPlaneUsPerOp' | 'softirqUsPerOp'> &
+  Partial<Omit<CpuPerOp, 'totalUsPerOp' | 'probeClientUsPerOp' | 'probeServerUsPerOp' | 'dataPlaneUsPerOp' | 'softirqUsPerOp'>> & { partsResolutionUsPerOp?: number };
 
 /** Joins the windows of one metric (its rounds): every per-op figure weighted by operations, as if summed and divided once. */
 export function mergeCpu<C extends CpuRecord>(parts: ReadonlyArray<{ cpu: C | null; ops: number }>): CpuRecord | null {
@@ -168,6 +169,7 @@ export function mergeCpu<C extends CpuRecord>(parts: ReadonlyArray<{ cpu: C | nu
     ...merged,
     source: first.source,
     resolutionUsPerOp: wn((c) => c.resolutionUsPerOp) ?? undefined,
+    partsResolutionUsPerOp: wn((c) => c.partsResolutionUsPerOp) ?? undefined,
     wallUsPerOp: wn((c) => c.wallUsPerOp) ?? undefined,
     bpfUsPerOp: wn((c) => c.bpfUsPerOp),
     includes: first.includes,
