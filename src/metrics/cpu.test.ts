@@ -16,8 +16,8 @@ describe('windowCpu: CPU per operation from the task clocks of one window', () =
     expect(c.probeServerUsPerOp).toBeCloseTo(15);
     expect(c.softirqUsPerOp).toBeCloseTo(1);
     expect(c.wallUsPerOp).toBeCloseTo(50);
-    // One operation (50 µs of wall) in flight at each edge, on one CPU: 100 µs over 1000 operations.
-    expect(c.resolutionUsPerOp).toBeCloseTo(0.1, 3);
+    // One operation's CPU (36 µs) in flight at each edge: 72 µs over 1000 operations.
+    expect(c.resolutionUsPerOp).toBeCloseTo(0.072, 3);
     expect(c.dataPlaneUsPerOp).toBeNull();
     expect(c.dataPlane).toMatch(/not separable/);
     expect(c.includes).toMatch(/no CONFIG_IRQ_TIME_ACCOUNTING/);

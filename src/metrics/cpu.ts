@@ -106,9 +106,9 @@ const SOFTIRQ_DEFERRED = 'ksoftirqd of the pinned CPU';
 
 /**
  * The task-clock figures of one window, or null when the probe did not report them (an older binary). The
- * resolution: each edge of the window may hold part of the operations in flight (at most one operation per
- * worker, and one operation takes at most its share of the wall time on each CPU used), and a task running on
- * another CPU than the reader may have up to one tick not yet added to its clock.
+ * resolution: each edge of the window may cut an operation in flight (at most one per worker, its CPU about the
+ * window's CPU per operation), and a task running on another CPU than the reader may have up to one tick not yet
+ * added to its clock.
  */
 export function windowCpu(r: WindowReading, c: WindowContext): CpuPerOp | null {
   if (r.cpuNs === undefined || c.ops <= 0) return null;
@@ -118,8 +118,10 @@ export function windowCpu(r: WindowReading, c: WindowContext): CpuPerOp | null {
   const total = r.cpuNs + (server ?? 0) + softirq;
   const perOp = (ns: number) => ns / 1000 / c.ops;
   const tasks = 1 + (c.serverPid === null ? 0 : 1) + c.softirqPids.length;
-  const opWallNs = (r.wallNs * c.concurrency) / c.ops;
-  const edges = 2 * c.cpus * opWallNs;
+  // The client's own work lies inside the window; what the edges can cut is the rest of an operation in flight (the
+  // server's accept and close, deferred softirq): at most one operation's CPU per worker at each edge. Not its wall
+  // time, which a busy machine stretches with other tasks' work.
+  const edges = (2 * total * c.concurrency) / c.ops;
   const lag = c.cpus > 1 ? 2 * (r.tickNs ?? 10_000_000) * (tasks - 1) : 0;
   const clockRes = 2 * tasks * (r.cpuClockResNs ?? 1);
   const bpfNs = r.bpf && r.bpf.runNs !== undefined && !r.bpf.error ? r.bpf.runNs : null;
