@@ -36,6 +36,9 @@ int account_add_prog(struct account *a, long id);
 // Turns BPF run-time statistics on (held by an fd until account_close) and opens the programs. Failures are
 // recorded in a->bpf_error, never fatal: the rest of the accounting still works.
 void account_open(struct account *a);
+// Waits (sleeping, so they get the CPU) until the accounted tasks' clocks stop moving: the server's backlog of
+// accepts and closes and deferred softirq work of operations already done is then in the reading. At most ~50 ms.
+void account_settle(const struct account *a);
 void account_read(const struct account *a, struct account_reading *r);
 // The window's JSON fields (without braces, starting with a comma).
 void account_print(FILE *out, const struct account *a, const struct account_reading *r0, const struct account_reading *r1);

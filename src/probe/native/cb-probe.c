@@ -551,6 +551,7 @@ static int cmd_client(int argc, char **argv) {
   pthread_barrier_wait(&cfg.warm);
   struct rusage ru0, ru1;
   struct account_reading ar0, ar1;
+  account_settle(&acct);
   getrusage(RUSAGE_SELF, &ru0);
   account_read(&acct, &ar0);
   // Monotonic, the clock of Node's process.hrtime.bigint(), so the harness can line the window up with its samplers.
@@ -558,6 +559,7 @@ static int cmd_client(int argc, char **argv) {
   pthread_barrier_wait(&cfg.go);
   for (int i = 0; i < n; i++) pthread_join(ts[i], NULL);
   uint64_t t1 = mono_ns();
+  account_settle(&acct);
   account_read(&acct, &ar1);
   getrusage(RUSAGE_SELF, &ru1);
   account_close(&acct);
