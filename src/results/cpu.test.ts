@@ -17,9 +17,10 @@ describe('CPU figures and their resolution', () => {
 
   it('task clocks: the recorded resolution decides, and parts below it are bounded, not printed', () => {
     const cpu = { totalUsPerOp: 40, probeClientUsPerOp: 22, probeServerUsPerOp: 17.5, dataPlaneUsPerOp: null, softirqUsPerOp: 0.5, source: 'task-clock' as const, resolutionUsPerOp: 0.2 };
-    expect(cpuSummaryLine(meta(10), { samplesNs: samples(1000), errors: {}, cpu })).toBe('40.0 = 22.0 + 17.5 + <2.0 (±0.20)');
+    expect(cpuSummaryLine(meta(10), { samplesNs: samples(1000), errors: {}, cpu })).toBe('40.0 = 22.0 + 17.5 + <2 (±0.20)');
     expect(cpuText(1.5, 0.2)).toBe('below resolution');
-    expect(cpuText(1.5, 0.2, { compact: true })).toBe('<2.0');
+    expect(cpuText(1.5, 0.2, { compact: true })).toBe('<2');
+    expect(cpuText(150, 21, { compact: true })).toBe('<210');
     expect(cpuText(2.5, 0.2)).toBe('2.5');
   });
 });

@@ -32,7 +32,7 @@ export const cpuResolved = (valueUs: number | null | undefined, resolutionUs: nu
 export function cpuText(valueUs: number | null | undefined, resolutionUs: number, opts: { digits?: number; compact?: boolean } = {}): string {
   if (valueUs === null || valueUs === undefined || !Number.isFinite(valueUs)) return '–';
   if (cpuResolved(valueUs, resolutionUs)) return valueUs.toFixed(opts.digits ?? 1);
-  return opts.compact && Number.isFinite(resolutionUs) ? `<${(resolutionUs / CPU_SHOWN_RESOLUTION).toPrecision(2)}` : 'below resolution';
+  return opts.compact && Number.isFinite(resolutionUs) ? `<${Number((resolutionUs / CPU_SHOWN_RESOLUTION).toPrecision(2))}` : 'below resolution';
 }
 
 /** ± resolution, in µs, for a column beside the figures. */
@@ -58,7 +58,10 @@ export function cpuNote(r: Pick<RunResult, 'meta' | 'metrics'>): string | null {
   const m = Object.values(r.metrics).find((x) => x?.cpu);
   if (!m?.cpu) return null;
   const c = m.cpu;
-  if (cpuSourceOf(c) === 'proc-stat') return "CPU µs/op: all CPUs' busy time from /proc/stat (10 ms ticks) over the measured windows, per operation (probe client + server in brackets); the resolution says how little of it is the run's";
-  const what = cpuSourceOf(c) === 'task-clock' ? 'probe client + echo server + ksoftirqd' : 'total (probe client + server)';
-  return `CPU µs/op = ${what}, per operation; ${c.includes ?? ''}${c.dataPlane ? `. Data plane: ${c.dataPlane}` : ''}`;
+  if (cpuSourceOf(c) === 'proc-stat') return "CPU µs/op: all CPUs' busy time from /proc/stat (10 ms ticks) over the measured windows, per operation, the rest of the machine included (probe client + server in brackets); ± its resolution";
+  if (cpuSourceOf(c) === 'task-clock') {
+    const softirq = c.includes?.includes('no CONFIG_IRQ_TIME_ACCOUNTING') ? "; the data plane's softirq work is in the client's and server's figures (no CONFIG_IRQ_TIME_ACCOUNTING)" : '';
+    return `CPU µs/op = probe client + echo server + ksoftirqd on the pinned CPU (task CPU-time clocks)${softirq}; ± its resolution, parts under 10× it shown as a bound; the result's cpu.includes says more`;
+  }
+  return `CPU µs/op: ${c.includes ?? 'total (probe client + server)'}; ± its resolution`;
 }
