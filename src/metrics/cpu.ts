@@ -20,7 +20,7 @@ export interface CpuPerOp {
   source: CpuSource;
   /** What one window's edges and clocks leave uncertain, per operation; a figure is shown only above 10× this. */
   resolutionUsPerOp: number;
-  /** Wall time of the window per operation: with everything on one CPU, the total cannot exceed it. */
+  /** Wall time of the CPU readings' window per operation: with everything on one CPU, the total cannot exceed it. */
   wallUsPerOp: number;
   /** BPF program run time per operation (eBPF data planes), null when not counted. */
   bpfUsPerOp: number | null;
@@ -86,6 +86,8 @@ export interface WindowReading {
   cpuNs?: number;
   cpuClockResNs?: number;
   tickNs?: number;
+  /** The CPU readings' own window: the loop, the server's backlog after it, the reads. */
+  cpuWindowNs?: number;
   accounted?: Array<{ pid: number; ns: number | null }>;
   bpf?: { programs: number; runNs?: number; error?: string };
 }
@@ -134,9 +136,10 @@ export function windowCpu(r: WindowReading, c: WindowContext): CpuPerOp | null {
     softirqUsPerOp: perOp(softirq),
     source: 'task-clock',
     resolutionUsPerOp: perOp(edges + lag + clockRes),
-    wallUsPerOp: perOp(r.wallNs),
+    // Over the CPU readings' own window (the loop, the server's backlog after it): on one CPU the total cannot exceed it.
+    wallUsPerOp: perOp(r.cpuWindowNs ?? r.wallNs),
     bpfUsPerOp: bpfNs === null ? null : perOp(bpfNs),
-    includes: `CPU time of ${who.join(', ')} over the measured windows (per-task CPU-time clocks, ns); ${c.softirq.how}`,
+    includes: `CPU time of ${who.join(', ')} over the measured windows (per-task CPU-time clocks, ns); ${c.softirq.how}${c.softirqPids.length ? '; ksoftirqd also runs deferred softirq work of anything else on that CPU (other runs live at the same time are in meta.concurrentRuns)' : ''}`,
     dataPlane:
       bpfNs !== null
         ? `run time of the data plane's BPF programs (BPF_ENABLE_STATS held by the probe while it measured), part of the total`

@@ -25,7 +25,10 @@ export interface ProbeSettings {
 
 /** What the client measures beside the latencies (issue 20); see src/probe/native/account.c. */
 export interface ClientAccounting {
-  /** Processes whose CPU time the client reads at its window's edges (the echo server, ksoftirqd of the pinned CPU). */
+  /**
+   * Processes whose CPU time the client reads at its window's edges: the echo server first (the client lets it go idle
+   * at each edge, so its backlog is counted in its window), then ksoftirqd of the pinned CPU.
+   */
   accountPids?: number[];
   /** BPF programs whose run time is counted over the window (the client holds BPF_ENABLE_STATS meanwhile). */
   bpfProgIds?: number[];
@@ -111,6 +114,7 @@ const clientOutputSchema = z.object({
   cpu_ns: nonNegInt.optional(),
   cpu_clock_res_ns: nonNegInt.optional(),
   tick_ns: nonNegInt.optional(),
+  cpu_window_ns: nonNegInt.optional(),
   accounted: z.array(z.object({ pid: z.number().int(), ns: nonNegInt.nullable() })).optional(),
   bpf: z.object({ programs: nonNegInt, run_ns: nonNegInt.optional(), run_cnt: nonNegInt.optional(), error: z.string().optional() }).optional(),
   reference: z.object({ target: z.string(), samples_ns: z.array(nonNegInt), errors: errorsSchema, wall_ns: nonNegInt }).optional(),
@@ -135,6 +139,8 @@ export interface ProbeOutput {
   cpuClockResNs?: number;
   /** Length of a scheduler tick (CLOCK_MONOTONIC_COARSE's resolution). */
   tickNs?: number;
+  /** The CPU readings' own window (the loop, then the server's backlog, which the client waits out, and the reads). */
+  cpuWindowNs?: number;
   /** CPU time of each --account process over the window; null when it could not be read (gone). */
   accounted?: Array<{ pid: number; ns: number | null }>;
   /** Run time of the --bpf-prog programs over the window, or why it could not be counted. */
@@ -157,6 +163,7 @@ export function parseClientOutput(stdout: string): ProbeOutput {
     ...(o.cpu_ns !== undefined ? { cpuNs: o.cpu_ns } : {}),
     ...(o.cpu_clock_res_ns !== undefined ? { cpuClockResNs: o.cpu_clock_res_ns } : {}),
     ...(o.tick_ns !== undefined ? { tickNs: o.tick_ns } : {}),
+    ...(o.cpu_window_ns !== undefined ? { cpuWindowNs: o.cpu_window_ns } : {}),
     ...(o.accounted ? { accounted: o.accounted } : {}),
     ...(o.bpf ? { bpf: { programs: o.bpf.programs, ...(o.bpf.run_ns !== undefined ? { runNs: o.bpf.run_ns, runCnt: o.bpf.run_cnt ?? 0 } : {}), ...(o.bpf.error ? { error: o.bpf.error } : {}) } } : {}),
     ...(o.reference ? { reference: { target: o.reference.target, samplesNs: o.reference.samples_ns, errors: o.reference.errors, wallNs: o.reference.wall_ns } } : {}),

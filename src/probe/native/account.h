@@ -36,8 +36,8 @@ int account_add_prog(struct account *a, long id);
 // Turns BPF run-time statistics on (held by an fd until account_close) and opens the programs. Failures are
 // recorded in a->bpf_error, never fatal: the rest of the accounting still works.
 void account_open(struct account *a);
-// Waits (sleeping, so they get the CPU) until the accounted tasks' clocks stop moving: the server's backlog of
-// accepts and closes and deferred softirq work of operations already done is then in the reading. At most ~50 ms.
+// Waits (sleeping, so it gets the CPU) until the first accounted process's clock (the echo server's) stops moving:
+// its backlog of accepts and closes of operations already done is then in the reading. At most ~20 ms.
 void account_settle(const struct account *a);
 void account_read(const struct account *a, struct account_reading *r);
 // The window's JSON fields (without braces, starting with a comma).
