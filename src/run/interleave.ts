@@ -6,8 +6,8 @@
 // run's figures are steadier, and RR, CRR and connect are compared under the same conditions.
 //
 // Every round of every metric also measures the machine's reference (issue 20): the same operation over the client
-// pod's loopback, right after the metric's window, a fixed number of samples per run whatever --samples is (the
-// same way every time), so a comparison can tell a machine that slowed from a data plane that did.
+// pod's loopback, right after the metric's window, a fixed number of samples per run (1000, or --samples when that is
+// fewer), so a comparison can tell a machine that slowed from a data plane that did.
 import type { MeasureSettings } from '../backends/types.js';
 import { mergeCpu } from '../metrics/cpu.js';
 import type { MetricName, MetricResult } from '../results/schema.js';
@@ -32,12 +32,14 @@ export interface RoundPlan {
 export function planRounds(metrics: readonly MetricName[], settings: MeasureSettings, rounds: number, reference = { samples: REFERENCE_SAMPLES, warmup: REFERENCE_WARMUP }): RoundPlan[] {
   const n = Math.max(1, Math.min(Math.floor(rounds), settings.samples));
   const share = (total: number, k: number) => Math.floor(total / n) + (k < total % n ? 1 : 0);
+  // A short run (a smoke sweep) measures no more reference than metric: the reference's cost stays a fraction.
+  const refSamples = Math.min(reference.samples, settings.samples);
   const plan: RoundPlan[] = [];
   for (let k = 0; k < n; k++) {
     for (let j = 0; j < metrics.length; j++) {
       const metric = metrics[(k + j) % metrics.length]!;
       const warmup = n === 1 ? settings.warmup : Math.ceil(settings.warmup / n);
-      const ref = reference.samples > 0 ? { reference: { samples: share(reference.samples, k), warmup: Math.ceil(reference.warmup / n) } } : {};
+      const ref = refSamples > 0 ? { reference: { samples: share(refSamples, k), warmup: Math.ceil((reference.warmup * refSamples) / reference.samples / n) } } : {};
       plan.push({ metric, round: k + 1, settings: { ...settings, samples: share(settings.samples, k), warmup, ...ref } });
     }
   }
