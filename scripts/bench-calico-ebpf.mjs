@@ -7,7 +7,7 @@
 import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { newRunId } from '../dist/identity/run-id.js';
-import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { benchmarkPolicySet, benchmarkWorkload } from '../dist/workload/benchmark.js';
 import { bootstrapQuantiles, quantile, sortedCopy } from '../dist/stats/summary.js';
 
 const samples = Number(process.argv[2] ?? 2000);
@@ -26,13 +26,15 @@ async function one(cni, policies) {
   const r = results.get(key(cni, policies)) ?? { connect: [], crr: [], runP50: { connect: [], crr: [] }, installMs: [], state: null };
   results.set(key(cni, policies), r);
   try {
-    await backend.up();
+    const workload = benchmarkWorkload(config, backend.target);
+    await backend.up(workload);
+    const flow = workload.flows[0];
     const t = performance.now();
-    const installed = await backend.installPolicies(benchmarkPolicySet(config));
+    const installed = await backend.install(benchmarkPolicySet(config));
     r.installMs.push(performance.now() - t);
     r.state = installed.modelState;
     for (const metric of ['connect', 'crr']) {
-      const m = await backend.measure(metric, { samples, warmup, concurrency: 1, timeoutMs: 1000 });
+      const m = await backend.measure(flow, metric, { samples, warmup, concurrency: 1, timeoutMs: 1000 });
       const errs = Object.values(m.errors).reduce((a, b) => a + b, 0);
       if (errs) console.error(`  ${cni}@${policies} ${metric}: ${errs} errors ${JSON.stringify(m.errors)}`);
       r[metric].push(...m.samplesNs);

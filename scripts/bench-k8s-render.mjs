@@ -6,7 +6,8 @@
 import { parse } from 'yaml';
 import { runConfigSchema } from '../dist/config/schema.js';
 import { DryRunRunner } from '../dist/exec/runner.js';
-import { benchmarkPolicySet, executeRun } from '../dist/run/run.js';
+import { executeRun } from '../dist/run/run.js';
+import { benchmarkPolicySet } from '../dist/workload/benchmark.js';
 import { KindBackend } from '../dist/backends/kind/backend.js';
 import { policyBatches, runNames } from '../dist/backends/k8s/manifests.js';
 import { validateManifests } from '../dist/backends/k8s/validate.js';

@@ -29,6 +29,11 @@ const targets = [
   { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: loader },
   { src: 'src/backends/local/calico-ebpf/bpf/calico_ebpf.bpf.c', out: 'calico_ebpf.bpf.o', cmd: bpfObject },
   { src: 'src/backends/local/calico-ebpf/bpf/cb-cebpf.c', out: 'cb-cebpf', cmd: loader },
+  // The socket-level service load balancers (issue 24): Cilium's socket LB and Calico's connect-time LB models,
+  // and the loader both use (it attaches them to the run's own cgroup).
+  { src: 'src/backends/local/cilium/bpf/sock_lb.bpf.c', out: 'sock_lb.bpf.o', cmd: bpfObject },
+  { src: 'src/backends/local/calico-ebpf/bpf/ctlb.bpf.c', out: 'ctlb.bpf.o', cmd: bpfObject },
+  { src: 'src/backends/local/bpf/cb-sock.c', out: 'cb-sock', cmd: loader },
 ];
 
 // `--only a,b` builds just those outputs (setup.sh --kind-only builds the static probe alone).

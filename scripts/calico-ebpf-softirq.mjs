@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { newRunId } from '../dist/identity/run-id.js';
-import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { benchmarkPolicySet, benchmarkWorkload } from '../dist/workload/benchmark.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 const ksoft = () => {
   let t = 0;
@@ -24,12 +24,14 @@ for (const n of [5000, 10000]) {
   const { config } = resolveRunConfig({ cni: 'calico-ebpf', policies: String(n), backend: 'local', samples: '500', warmup: '50' });
   const b = new LocalBackend({ config, runId: newRunId() });
   try {
-    await b.up();
-    await b.installPolicies(benchmarkPolicySet(config));
+    const workload = benchmarkWorkload(config, b.target);
+    await b.up(workload);
+    const flow = workload.flows[0];
+    await b.install(benchmarkPolicySet(config));
     await new Promise((r) => setTimeout(r, 3000));
     const k0 = ksoft();
     const t0 = performance.now();
-    const m = await b.measure('connect', { samples: 500, warmup: 50, concurrency: 1, timeoutMs: 1000 });
+    const m = await b.measure(flow, 'connect', { samples: 500, warmup: 50, concurrency: 1, timeoutMs: 1000 });
     const wall = performance.now() - t0;
     const k1 = ksoft();
     console.log(`${n}: connect p50 ${(quantile(sortedCopy(m.samplesNs), 0.5) / 1e3).toFixed(0)} µs, wall ${wall.toFixed(0)} ms, ksoftirqd CPU ${k1 - k0} ms`);

@@ -9,14 +9,13 @@
 // Usage (root, after npm run build): node scripts/calico-layout-slope.mjs [Ns=1000,2500,5000,7500,10000] [samples=1000] [rounds=2]
 import { ExecRunner } from '../dist/exec/runner.js';
 import { LocalBackend } from '../dist/backends/local/backend.js';
-import { buildInventory } from '../dist/backends/local/plane.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { newRunId } from '../dist/identity/run-id.js';
 import { SERVER_PORT } from '../dist/workload/workload.js';
 import { planClient, runClient } from '../dist/probe/native.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 import { resolveEndpoints } from '../dist/policy/resolve.js';
-import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { benchmarkPolicySet, benchmarkWorkload } from '../dist/workload/benchmark.js';
 import { compileCalicoNode } from '../dist/backends/local/calico/compile.js';
 import { emptyView, installCalicoRules, iptablesBinaries } from '../dist/backends/local/calico/install.js';
 
@@ -75,7 +74,7 @@ const results = [];
 const configs = LAYOUTS.flatMap((layout) => BACKENDS.map((b) => ({ layout, backend: b, bench: new LocalBackend({ config, runId: newRunId() }) })));
 process.on('SIGINT', () => process.exit(130));
 try {
-  for (const c of configs) await c.bench.up();
+  for (const c of configs) await c.bench.up(benchmarkWorkload(config, c.bench.target));
   const traversed = {};
   for (const n of shuffle(Ns)) {
     const set = benchmarkPolicySet({ policies: n, matchPosition: 'last', seed: 1 });
@@ -84,7 +83,7 @@ try {
       const ifaceByPod = new Map(plan.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
       const ifaceOf = (pod) => ifaceByPod.get(`${pod.namespace}/${pod.name}`);
       const nodeNames = new Set(plan.nodes.map((x) => x.name));
-      const eps = resolveEndpoints(buildInventory(plan, set), set.policies).filter((e) => nodeNames.has(e.pod.node));
+      const eps = resolveEndpoints(c.bench.inventoryFor(set), set.policies).filter((e) => nodeNames.has(e.pod.node));
       const server = plan.pods.find((p) => p.role === 'server');
       traversed[n] = compileCalicoNode(server.node.name, eps, ifaceOf).rulesTraversedPerPolicy;
       await reset(plan.nodes);

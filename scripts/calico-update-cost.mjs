@@ -7,7 +7,7 @@ import { LocalBackend } from '../dist/backends/local/backend.js';
 import { localModel } from '../dist/backends/local/models.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { resolveEndpoints } from '../dist/policy/resolve.js';
-import { benchmarkPolicySet } from '../dist/workload/workload.js';
+import { benchmarkPolicySet, benchmarkWorkload } from '../dist/workload/benchmark.js';
 import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../dist/workload/workload.js';
 import { newRunId } from '../dist/identity/run-id.js';
 
@@ -32,9 +32,10 @@ for (const iptablesBackend of backends) {
     const backend = new LocalBackend({ config, runId: newRunId() });
     const model = localModel(cni);
     try {
-      await backend.up();
+      const workload = benchmarkWorkload(config, backend.target);
+      await backend.up(workload);
       const set = benchmarkPolicySet(config);
-      const install = await backend.installPolicies(set);
+      const install = await backend.install(set);
       rows.push({ backend: iptablesBackend, n, change: 'full install (resolve + compile + apply)', agentMs: Math.round(install.installMs), changed: `${install.modelState.chains} chains, ${install.modelState.ipsets} sets` });
       const base = backend.modelContext;
       const nodes = new Set(backend.plan.nodes.map((x) => x.name));

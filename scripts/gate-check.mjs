@@ -27,7 +27,7 @@
 // Sides within one comparison never share a run; comparisons reuse the pool (a pool of 12 gives 924 distinct
 // halves of 6), so the 30 comparisons are honest one by one but not independent of each other.
 // Targets: ≤ 1 false alarm in 20, ≥ 9 detections in 10. Prints a JSON summary and writes DIR/gate-check.json.
-import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,14 +92,11 @@ const shuffleWith = (r, xs) => {
 };
 const shuffle = (xs) => shuffleWith(rand, xs);
 
-function runBench(argv) {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => res({ code, err }));
-  });
-}
+/** `bench <argv>` as a user runs it (no shell); its exit code and stderr. */
+const runBench = async (argv) => {
+  const r = await execa(process.execPath, [join(root, 'dist/cli/main.js'), ...argv], { reject: false, stdin: 'ignore', stdout: 'ignore' });
+  return { code: r.exitCode, err: r.stderr };
+};
 
 const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;

@@ -8,6 +8,7 @@ import { LocalBackend } from '../dist/backends/local/backend.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { newRunId } from '../dist/identity/run-id.js';
 import { SERVER_PORT } from '../dist/workload/workload.js';
+import { benchmarkWorkload } from '../dist/workload/benchmark.js';
 import { planConnectLoop, planClient, runClient } from '../dist/probe/native.js';
 import { quantile, sortedCopy } from '../dist/stats/summary.js';
 
@@ -18,7 +19,8 @@ const backend = new LocalBackend({ config, runId: newRunId() });
 const runner = new ExecRunner();
 const median = (xs) => quantile(sortedCopy(xs), 0.5);
 try {
-  await backend.up();
+  const workload = benchmarkWorkload(config, backend.target);
+  await backend.up(workload);
   const client = backend.plan.pods.find((p) => p.role === 'client');
   const server = backend.plan.pods.find((p) => p.role === 'server');
   // Warm both paths (ARP, route caches, page faults) before timing.

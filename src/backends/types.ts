@@ -1,10 +1,11 @@
-// The small interface every backend implements. A run drives it: up -> installPolicies -> measure* -> down.
+// The one interface every backend implements: bring a data plane up with a workload on it, hand it policy states
+// (whole, or changed incrementally where its agent can), probe and measure the workload's flows, tear it down.
+// `bench run`, `bench verify` and `bench enforce` all go through it; the backend descriptors (factory.ts) build it.
 import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { CpuPlacement, MetricResult, MetricName } from '../results/schema.js';
-import type { NetworkPolicy } from '../policy/types.js';
-import type { PeerPodSpec } from '../policy/generate.js';
-import type { WorkloadTarget } from '../workload/workload.js';
+import type { RunningWatch, WatchSettings } from '../probe/native.js';
+import type { EndpointId, Flow, PolicySet, Workload, WorkloadAddresses, WorkloadPod, WorkloadShape, WorkloadTarget } from '../workload/workload.js';
 
 export interface ModelDescription {
   /** Short name: "Calico-style iptables model", "Cilium (kind)". */
@@ -12,12 +13,6 @@ export interface ModelDescription {
   /** One line: what really runs. */
   description: string;
   enforcesPolicy: boolean;
-}
-
-export interface PolicySet {
-  policies: NetworkPolicy[];
-  /** Peer pods the policies name; backends that can, account for them without running them. */
-  peers: PeerPodSpec[];
 }
 
 export interface PolicyInstallReport {
@@ -35,44 +30,112 @@ export interface MeasureSettings {
   reference?: { samples: number; warmup: number };
 }
 
-/** What every backend is built with (see factory.ts); backends add their own options on top. */
-export interface BackendRunOptions {
-  config: RunConfig;
-  runId: string;
-  /** Executes (or, in dry-run, records) commands; cancelled by `signal`. Default: a real ExecRunner. */
-  runner?: Runner;
-  /** Not cancellable: for teardown after Ctrl-C. */
-  cleanupRunner?: Runner;
-  signal?: AbortSignal;
-  progress?: Progress;
-}
-
 export interface Progress {
   /** A step of a long operation; the CLI shows it, tests ignore it. */
   step(message: string): void;
 }
 
-export interface BenchBackend {
+/** What one probe of a flow saw. */
+export type Outcome = 'connected' | 'blocked';
+export interface Attempt {
+  outcome: Outcome;
+  /** The probe's words: 'open', 'timeout ETIMEDOUT', 'refused ECONNREFUSED'… */
+  reason: string;
+}
+
+/** What an incremental change cost the data plane's agent: only what differs is written (never a full reinstall). */
+export interface AgentReport {
+  /** Agent-side time: compile + apply, ms. */
+  agentMs: number;
+  compileMs: number;
+  applyMs: number;
+  /** What was rewritten: chainsRewritten, setMembersChanged, mapEntriesChanged, … */
+  changed: Record<string, number>;
+  /** The data plane's state after the change (same keys as install's). */
+  state: Record<string, number | string | boolean>;
+}
+
+/** What a kind/cluster data plane records of one change besides the probes (an enforce observation's k8s). */
+export interface K8sChangeRecord {
+  command: string;
+  apiMs: number;
+  /** new-pod: the first probe started this long after the change (the pod had no address before). */
+  watchStartedMs: number | null;
+  cniMetric: { metric: string; pod: string; countDelta: number; sumDeltaMs: number; meanMs: number | null; scrapedAfterMs: number } | null;
+  cniMetricNote: string | null;
+}
+
+/** One change handed to the data plane's agent. */
+export interface AppliedChange {
+  /** CLOCK_MONOTONIC (process.hrtime.bigint()) just before the new desired state was handed over. */
+  startNs: bigint;
+  /** Selector resolution of the new state (the agent's calculation graph), ms. */
+  resolveMs: number;
+  report: AgentReport;
+  /** New pod: its CNI ADD (veth, the agent's closed attach where it has one, address, routes), ms; the change starts with it. */
+  attachMs?: number;
+  /** kind/cluster, new pod: its address, known only once the pod exists (NewPod.ip was null). */
+  ip?: string;
+  k8s?: K8sChangeRecord;
+}
+
+/** A pod joining a running workload: prepared (sandbox, server) before the change; attach() is the change. */
+export interface NewPod {
+  /** Its address before the change; null where it is known only once the pod exists (kind/cluster). */
+  ip: string | null;
+  attach(): Promise<AppliedChange>;
+  remove(): Promise<void>;
+}
+
+/** The changes a data plane's agent takes incrementally, timed on one clock with the watches across them. */
+export interface PlaneChanges {
+  /** How a change's start and the probes are put on one clock (recorded with the result). */
+  readonly clockDescription: string;
+  /** How the watches run, for plans ("one per change, started before it"). */
+  readonly watchNote: string;
+  /** A new policy state. */
+  setPolicies(set: PolicySet): Promise<AppliedChange>;
+  /** New labels for a pod of the workload. */
+  setLabels(pod: EndpointId, labels: Record<string, string>): Promise<AppliedChange>;
+  /** A pod that joins the running workload (its sandbox and server now; its CNI ADD on attach). */
+  preparePod(pod: WorkloadPod): Promise<NewPod>;
+  /** Probes `target:port` from a pod continuously (cb-probe watch) until it settles, ends or is stopped. */
+  watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch>;
+  /** The watch's command line, for dry-run plans. */
+  watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;
+}
+
+export interface DataPlane {
   readonly name: BackendName;
   readonly cni: CniName;
   readonly model: ModelDescription;
-  /** The load generator that produced the samples (cb-probe, fortio). */
+  /** The load generator that measures (cb-probe, fortio). */
   readonly probeTool: string;
   readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
   /** Where the probe's client, server and softirq work run, and why (backends that place work set it). */
   readonly cpuPlacement?: CpuPlacement;
   /** How many interleaved rounds a run measures in when the config does not say (src/run/interleave.ts); default 1. */
   readonly measureRounds?: number;
+  /** How long a policy change may take to reach the data plane: readiness probes poll up to this long. */
+  readonly settleMs: number;
+  /** The names this data plane deploys a workload under; workload builders generate for them. */
+  readonly target: WorkloadTarget;
+  /** Incremental changes; absent where the agent has none (a local model without update()). */
+  readonly changes?: PlaneChanges;
+  /** `workload` as this data plane runs it: hosts it cannot build left out, namespaces labelled as they will be. Pure. */
+  fit(workload: Workload): Workload;
   /**
-   * The namespaces (and run label) this backend deploys the workload under; the orchestrator generates the policy
-   * set for them and the backend applies it as handed. Omitted: the fixed names (DEFAULT_WORKLOAD).
+   * Brings the data plane up with `workload` on it (nodes, the CNI, the endpoint pods serving their ports, the
+   * hosts) and says where everything landed. No policy yet: install() brings the first state.
    */
-  readonly workload?: WorkloadTarget;
-  up(): Promise<void>;
-  /** Applies `set` exactly as handed (generated for `workload`). */
-  installPolicies(set: PolicySet): Promise<PolicyInstallReport>;
-  measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;
-  /** Removes everything the run created. Safe to call twice and after a failed up(). */
+  up(workload: Workload): Promise<WorkloadAddresses>;
+  /** Replaces the policy state with `set` (a full install, as handed; not an incremental change). */
+  install(set: PolicySet): Promise<PolicyInstallReport>;
+  /** One attempt along a flow: a TCP connect or a UDP echo, bounded by timeoutMs. Throws only when it gives no verdict. */
+  probe(flow: Flow, timeoutMs: number): Promise<Attempt>;
+  /** Latency and CPU of `metric` along a flow. */
+  measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>>;
+  /** Removes everything the data plane created. Safe to call twice and after a failed up(). */
   down(): Promise<void>;
   /** For --keep: how to look at what was left up. */
   keepInstructions(): string[];
@@ -83,3 +146,16 @@ export interface BenchBackend {
   detach?(): Promise<void>;
 }
 
+/** What every backend is built with (see factory.ts); backends add their own options on top. */
+export interface BackendRunOptions {
+  config: RunConfig;
+  runId: string;
+  /** The kind of workload the data plane will carry (a backend may prepare for it: images, wording). */
+  shape?: WorkloadShape;
+  /** Executes (or, in dry-run, records) commands; cancelled by `signal`. Default: a real ExecRunner. */
+  runner?: Runner;
+  /** Not cancellable: for teardown after Ctrl-C. */
+  cleanupRunner?: Runner;
+  signal?: AbortSignal;
+  progress?: Progress;
+}

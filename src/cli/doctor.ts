@@ -1,6 +1,7 @@
 // `bench doctor`: can this machine run the local backend (and the kind backend)? Each check says how to fix it.
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { BACKEND_DESCRIPTORS, backendDescriptor, type ToolCheck } from '../backends/factory.js';
 import type { Runner } from '../exec/runner.js';
 import { probeAvailable } from '../probe/native.js';
 
@@ -13,12 +14,20 @@ export interface Check {
   for: 'local' | 'kind';
 }
 
-const APT = 'apt-get update && apt-get install -y';
-
-async function has(runner: Runner, cmd: string, args: string[] = ['--version']): Promise<string | undefined> {
-  const r = await runner.run({ argv: [cmd, ...args], allowFailure: true, timeoutMs: 10_000 });
+async function has(runner: Runner, argv: string[]): Promise<string | undefined> {
+  const r = await runner.run({ argv, allowFailure: true, timeoutMs: 10_000 });
   if (r.exitCode !== 0) return undefined;
   return (r.stdout || r.stderr).split('\n')[0]?.trim() || 'present';
+}
+
+/** The tools a backend's descriptor lists, each found (with its version) or not (with its fix). */
+async function toolChecks(runner: Runner, backend: 'local' | 'kind'): Promise<Check[]> {
+  const out: Check[] = [];
+  for (const t of BACKEND_DESCRIPTORS[backend].tools) {
+    const v = await has(runner, t.argv);
+    out.push({ name: t.name, ok: v !== undefined, detail: v ?? 'not found', fix: t.fix, for: backend });
+  }
+  return out;
 }
 
 export function kernelAtLeast(version: string, major: number, minor: number): boolean {
@@ -38,7 +47,8 @@ const readNumber = (path: string): number | undefined => {
 };
 
 /**
- * Flannel and Canal need br_netfilter (flanneld exits without /proc/sys/net/bridge/bridge-nf-call-iptables);
+ * Flannel needs br_netfilter (flanneld >= v0.26 exits without /proc/sys/net/bridge/bridge-nf-call-iptables; Canal's
+ * flannel v0.24.4 does not check);
  * Docker >= 27.3 no longer loads it (moby#48492). The kind backend loads it from inside a node, which works when
  * the module exists on the host.
  */
@@ -46,8 +56,8 @@ export function brNetfilterCheck(loaded: boolean, modinfo: string | undefined): 
   return {
     name: 'br_netfilter',
     ok: loaded || modinfo !== undefined,
-    detail: loaded ? 'loaded' : modinfo !== undefined ? 'not loaded; available (kind runs of flannel/canal load it with modprobe in a node)' : 'not loaded and not found (modinfo br_netfilter)',
-    fix: 'flannel and canal need it: install your kernel\'s modules (Debian/Ubuntu: linux-modules-extra-$(uname -r)) and run sudo modprobe br_netfilter',
+    detail: loaded ? 'loaded' : modinfo !== undefined ? 'not loaded; available (kind runs of flannel load it with modprobe in a node)' : 'not loaded and not found (modinfo br_netfilter)',
+    fix: 'flannel needs it: install your kernel\'s modules (Debian/Ubuntu: linux-modules-extra-$(uname -r)) and run sudo modprobe br_netfilter',
     for: 'kind',
   };
 }
@@ -76,35 +86,13 @@ export async function runDoctor(runner: Runner): Promise<Check[]> {
   add({ name: 'kernel', ok: kernelAtLeast(kernel, 5, 10), detail: kernel, fix: 'the Cilium-style model uses tc BPF with map-in-map and LPM tries: Linux 5.10 or newer', for: 'local' });
   const netnsOk = existsSync('/proc/self/ns/net');
   add({ name: 'network namespaces', ok: netnsOk, detail: netnsOk ? 'supported' : 'no /proc/self/ns/net', fix: 'a kernel built with CONFIG_NET_NS', for: 'local' });
-  const tools: Array<[string, string, string[], string]> = [
-    ['iproute2 (ip)', 'ip', ['-V'], `${APT} iproute2`],
-    ['bridge', 'bridge', ['-V'], `${APT} iproute2`],
-    ['tc', 'tc', ['-V'], `${APT} iproute2`],
-    ['iptables', 'iptables', ['--version'], `${APT} iptables`],
-    ['iptables-restore', 'iptables-restore', ['--version'], `${APT} iptables`],
-    ['ipset', 'ipset', ['--version'], `${APT} ipset`],
-    ['bpftool', 'bpftool', ['version'], `${APT} bpftool`],
-    ['clang', 'clang', ['--version'], `${APT} clang llvm libbpf-dev`],
-    ['gcc', 'gcc', ['--version'], `${APT} gcc`],
-  ];
-  for (const [name, cmd, args, fix] of tools) {
-    const v = await has(runner, cmd, args);
-    add({ name, ok: v !== undefined, detail: v ?? 'not found', fix, for: 'local' });
-  }
+  checks.push(...(await toolChecks(runner, 'local')));
   const bpffs = existsSync('/proc/mounts') && readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'bpf');
   add({ name: 'BPF filesystem', ok: bpffs, detail: bpffs ? 'mounted' : 'not mounted', fix: 'mount -t bpf bpf /sys/fs/bpf', for: 'local' });
   const probe = probeAvailable();
   add({ name: 'native probe', ok: probe, detail: probe ? 'dist/native/cb-probe built' : 'not built', fix: 'npm run build (or bash scripts/setup.sh)', for: 'local' });
-  for (const [name, cmd, args, fix] of [
-    ['docker engine', 'docker', ['info', '--format', '{{.ServerVersion}}'], 'install Docker and start its engine (the client alone is not enough)'],
-    ['kind', 'kind', ['version'], 'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation'],
-    ['kubectl', 'kubectl', ['version', '--client'], 'install kubectl: https://kubernetes.io/docs/tasks/tools/'],
-    ['helm', 'helm', ['version', '--short'], 'install helm: https://helm.sh/docs/intro/install/'],
-  ] as Array<[string, string, string[], string]>) {
-    const v = await has(runner, cmd, args);
-    add({ name, ok: v !== undefined, detail: v ?? 'not found', fix, for: 'kind' });
-  }
-  add(brNetfilterCheck(existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'), await has(runner, 'modinfo', ['-n', 'br_netfilter'])));
+  checks.push(...(await toolChecks(runner, 'kind')));
+  add(brNetfilterCheck(existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'), await has(runner, ['modinfo', '-n', 'br_netfilter'])));
   add(inotifyCheck(readNumber('/proc/sys/fs/inotify/max_user_watches'), readNumber('/proc/sys/fs/inotify/max_user_instances')));
   return checks;
 }
@@ -123,24 +111,13 @@ export function formatChecks(checks: Check[]): string {
   return lines.join('\n');
 }
 
-/** What the kind and cluster backends call; checked before anything is created. */
-const BACKEND_TOOLS: Record<'kind' | 'cluster', Array<[string, string[], string]>> = {
-  kind: [
-    ['docker', ['info', '--format', '{{.ServerVersion}}'], 'a running Docker engine'],
-    ['kind', ['version'], 'kind'],
-    ['kubectl', ['version', '--client'], 'kubectl'],
-  ],
-  cluster: [['kubectl', ['version', '--client'], 'kubectl']],
-};
-
-/** Problems that stop the kind/cluster backend before it starts: each names what is missing and `bench doctor`. */
+/** Problems that stop a backend before it starts (the tools its descriptor says it needs): each names what is missing and `bench doctor`. */
 export async function backendPreflight(runner: Runner, backend: string): Promise<Array<{ where: string; message: string }>> {
-  const tools = (BACKEND_TOOLS as Partial<Record<string, (typeof BACKEND_TOOLS)[keyof typeof BACKEND_TOOLS]>>)[backend];
-  if (!tools) return [];
+  const needed = (backendDescriptor(backend)?.tools ?? []).filter((t): t is ToolCheck & { needed: string } => t.needed !== undefined);
   const missing: string[] = [];
-  for (const [cmd, args, what] of tools) {
-    const r = await runner.run({ argv: [cmd, ...args], allowFailure: true, timeoutMs: 10_000 }).catch(() => ({ exitCode: 127 }));
-    if (r.exitCode !== 0) missing.push(what);
+  for (const t of needed) {
+    const r = await runner.run({ argv: t.argv, allowFailure: true, timeoutMs: 10_000 }).catch(() => ({ exitCode: 127 }));
+    if (r.exitCode !== 0) missing.push(t.needed);
   }
   return missing.length ? [{ where: '--backend', message: `the ${backend} backend needs ${missing.join(', ')}, not found on this machine; run 'bench doctor' to see how to install them` }] : [];
 }

@@ -2,16 +2,11 @@
 import type { RunResult } from '../results/schema.js';
 import { METRICS } from '../results/schema.js';
 import { cpuNote, cpuSummaryLine, cpuText, resolutionText } from '../results/cpu.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 import { ONE_RUN_NOTE, type RepetitionSummary } from '../run/repetitions.js';
+import { textTable } from '../text.js';
 
 export const us = (ns: number | null | undefined, digits = 1) => (ns === null || ns === undefined || Number.isNaN(ns) ? '–' : (ns / 1000).toFixed(digits));
-
-export function table(rows: string[][], align: Array<'l' | 'r'> = []): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows
-    .map((r) => r.map((cell, c) => (align[c] === 'r' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd())
-    .join('\n');
-}
 
 const LABEL: Record<(typeof METRICS)[number], string> = {
   connect: 'connect (new TCP connection)',
@@ -50,8 +45,8 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   if (!r.policiesEnforced) out.push(`  NetworkPolicy is NOT enforced by this data plane: the policies were accepted and ignored.`);
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
   if (state) out.push(`  data plane state: ${state}`);
-  const overflow = r.modelState.policyMapOverflow;
-  if (typeof overflow === 'string') out.push(`  POLICY MAP OVERFLOW: ${overflow}; the client was ${String(r.modelState.overflowClientVerdict ?? 'not probed')} afterwards`);
+  const overflow = capacityOverflowOf(r.modelState);
+  if (overflow) out.push(`  CAPACITY OVERFLOW: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards`);
   out.push('');
   const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op (resolution)']];
   for (const m of METRICS) {
@@ -66,7 +61,7 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
     const cpu = cpuSummaryLine(r, x);
     rows.push([LABEL[m], String(s.count), us(s.p50), ci(s.ci95.p50), us(s.p90), us(s.p99), ci(s.ci95.p99), us(s.p999), String(errs), cpu]);
   }
-  out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  out.push(textTable(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');
   out.push(`  ${ONE_RUN_NOTE}`);
   const cpuAbout = cpuNote(r);
@@ -103,7 +98,7 @@ export function formatRepetitionSummary(s: RepetitionSummary, results: RunResult
     }
     rows.push([LABEL[m], String(x.runs), us(x.p50.value), ci(x.p50.ci95), x.p50.perRun.map((v) => us(v)).join(' '), ci(x.p50.withinRunCi95), us(x.p99.value), ci(x.p99.ci95), x.cpuUsPerOp ? `${cpuText(x.cpuUsPerOp.value, x.cpuUsPerOp.resolutionUsPerOp)} (${resolutionText(x.cpuUsPerOp.resolutionUsPerOp)})` : '–']);
   }
-  out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  out.push(textTable(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');
   out.push(`  ${s.note}`);
   for (const m of METRICS) {

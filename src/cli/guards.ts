@@ -3,7 +3,7 @@
 // Both run before the command's action, so nothing is created when they fail.
 import type { Command, Option } from 'commander';
 import { InputError, type Problem } from '../errors.js';
-import { outputProblems } from './outputs.js';
+import { outputProblems } from './output-paths.js';
 
 /** Flags meant to be given several times say so in their help ("repeatable"), or are variadic. */
 export const isRepeatable = (o: Option) => o.variadic || /\brepeatable\b/i.test(o.description);

@@ -16,6 +16,7 @@ import { register as registerSweep } from './commands/sweep.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerCompare } from './commands/compare.js';
 import { register as registerEnforce } from './commands/enforce.js';
+import { register as registerSnapshot } from './commands/snapshot.js';
 
 function packageVersion(): string {
   // main.ts sits two levels below the package root both as src/cli/main.ts and as dist/cli/main.js.
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version of cni-bench')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of [registerRun, registerPolicies, registerGc, registerDoctor, registerSweep, registerVerify, registerReport, registerCompare, registerEnforce]) register(program);
+  for (const register of [registerRun, registerPolicies, registerGc, registerDoctor, registerSweep, registerVerify, registerReport, registerCompare, registerEnforce, registerSnapshot]) register(program);
   installGuards(program);
   return program;
 }

@@ -1,18 +1,28 @@
-// Snapshot of every dry-run plan the CLI prints (run, sweep, verify, enforce on each backend), taken through
-// the built CLI as a user runs it. Guards refactors: the commands and manifests a plan names must not change
-// unless a change means them to. Run ids and machine-specific paths are normalised before comparing.
-import { spawnSync } from 'node:child_process';
+// Snapshot of every dry-run plan the CLI prints (run, sweep, verify, enforce on each backend), taken from the
+// source through the CLI's own entry point, in-process (each case as a fresh `bench`: the seeded run-id sequence
+// starts again). Guards refactors: the commands and manifests a plan names must not change unless a change means
+// them to. Run ids and machine-specific paths are normalised before comparing.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restartRunIdSequence } from '../identity/run-id.js';
+import { runBench } from './test-support/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const cli = join(repo, 'dist/cli/main.js');
 const work = mkdtempSync(join(tmpdir(), 'cb-plans-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const ENV = { NO_COLOR: '1', CNI_BENCH_RUN_ID_SEED: 'plans' } as const;
+const saved = Object.fromEntries(Object.keys(ENV).map((k) => [k, process.env[k]]));
+beforeAll(() => Object.assign(process.env, ENV));
+afterAll(() => {
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  rmSync(work, { recursive: true, force: true });
+});
 
 const kubeconfig = join(work, 'kubeconfig.yaml');
 writeFileSync(
@@ -20,10 +30,11 @@ writeFileSync(
   'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: x}}]\ncurrent-context: ctx\n',
 );
 
-function plan(args: string[]): string {
-  const r = spawnSync(process.execPath, [cli, ...args, '--out', join(work, 'results')], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CNI_BENCH_RUN_ID_SEED: 'plans' } });
+async function plan(args: string[]): Promise<string> {
+  restartRunIdSequence();
+  const r = await runBench([...args, '--out', join(work, 'results')]);
   // Run ids come from a fixed seed; the sweep id carries a timestamp.
-  const text = `exit ${r.status}\n${r.stdout}${r.stderr ? `--- stderr\n${r.stderr}` : ''}`;
+  const text = `exit ${r.code}\n${r.stdout}${r.stderr ? `--- stderr\n${r.stderr}` : ''}`;
   return text
     .replaceAll(work, '<work>')
     .replaceAll(repo, '<repo>')
@@ -57,10 +68,10 @@ const cases: Record<string, string[]> = {
   'enforce cluster calico': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
 };
 
-describe('dry-run plans (snapshot through the built CLI)', () => {
+describe('dry-run plans (snapshot of the source, through the CLI entry point)', () => {
   for (const [name, args] of Object.entries(cases)) {
     it(name, async () => {
-      await expect(plan(args)).toMatchFileSnapshot(join(here, '__snapshots__/plans', `${name.replaceAll(' ', '-')}.txt`));
-    });
+      await expect(await plan(args)).toMatchFileSnapshot(join(here, '__snapshots__/plans', `${name.replaceAll(' ', '-')}.txt`));
+    }, 60_000);
   }
 });

@@ -100,9 +100,11 @@ export function loadScenarioFile(path: string): { scenario?: Scenario; problems:
   return parseScenario(path, text);
 }
 
+const unwrap = (schema: z.ZodType): z.ZodType => (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema);
+
 /** The words a number setting takes instead of a number (pinCpu: auto, off); undefined for a setting that takes no number. */
 function numberWords(schema: z.ZodType): string[] | undefined {
-  const inner = schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+  const inner = unwrap(schema);
   if (inner instanceof z.ZodNumber) return [];
   if (inner instanceof z.ZodUnion && inner.options.some((o) => o instanceof z.ZodNumber)) return inner.options.flatMap((o) => (o instanceof z.ZodEnum ? (o.options as string[]) : []));
   return undefined;
@@ -113,9 +115,37 @@ const NUMBER_SETTINGS = new Map(Object.entries(runConfigSchema.shape).flatMap(([
   const words = numberWords(schema as z.ZodType);
   return words ? [[key, words] as const] : [];
 }));
+/** Settings that take a list (a flag gives it comma-separated). */
+const LIST_SETTINGS = new Set(Object.entries(runConfigSchema.shape).filter(([, schema]) => unwrap(schema as z.ZodType) instanceof z.ZodArray).map(([key]) => key));
 
-/** Converts commander's strings to typed values, reporting unparsable ones. */
-export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string, unknown> {
+/** One wording for a whole number that is not one: the flag, what was given, what is allowed. */
+export function notAWholeNumber(value: string, words: readonly string[] = []): string {
+  const quoted = words.map((w) => `'${w}'`);
+  const alternatives = quoted.length === 0 ? '' : quoted.length === 1 ? ` or ${quoted[0]}` : `, ${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+  return `expected a whole number${alternatives}, got '${value}'`;
+}
+
+/**
+ * A whole-number flag that is not a setting (a command's own: --repetitions, --retries), read with the settings'
+ * wording. Absent: the fallback.
+ */
+export function wholeNumberFlag(flag: string, value: unknown, range: { min: number; max: number }, fallback: number, problems: Problem[]): number {
+  if (value === undefined) return fallback;
+  const text = String(value).trim();
+  if (!/^[-+]?\d+$/.test(text)) {
+    problems.push({ where: flag, message: notAWholeNumber(String(value)) });
+    return fallback;
+  }
+  const n = Number(text);
+  if (n < range.min || n > range.max) {
+    problems.push({ where: flag, message: `${n < range.min ? `must be at least ${range.min}` : `must be at most ${range.max}`}, got ${n}` });
+    return fallback;
+  }
+  return n;
+}
+
+/** Converts commander's strings to typed values, reporting unparsable ones (`flagOf` names a setting's flag). */
+export function coerceFlags(flags: RawFlags, problems: Problem[], flagOf: (key: string) => string = flagName): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
@@ -123,10 +153,12 @@ export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string
     if (words?.includes(String(value))) out[key] = value;
     else if (words && typeof value === 'string') {
       if (!/^[-+]?\d+$/.test(value.trim())) {
-        problems.push({ where: flagName(key), message: `expected a whole number${words.length ? `, ${words.map((w) => `'${w}'`).join(' or ')}` : ''}, got '${value}'` });
+        problems.push({ where: flagOf(key), message: notAWholeNumber(value, words) });
         continue;
       }
       out[key] = Number(value);
+    } else if (LIST_SETTINGS.has(key) && typeof value === 'string') {
+      out[key] = value.split(',').map((x) => x.trim()).filter(Boolean);
     } else {
       out[key] = value;
     }
@@ -134,13 +166,32 @@ export function coerceFlags(flags: RawFlags, problems: Problem[]): Record<string
   return out;
 }
 
+/** One value of a setting checked by the schema's own rule, in the settings' words (a sweep's list items). */
+export function checkSettingValue(key: keyof typeof runConfigSchema.shape, value: string, flag = flagName(key)): { value?: unknown; problem?: Problem } {
+  const problems: Problem[] = [];
+  const coerced = coerceFlags({ [key]: value }, problems, () => flag);
+  if (problems.length) return { problem: problems[0] };
+  const r = (runConfigSchema.shape[key] as z.ZodType).safeParse(coerced[key], { reportInput: true });
+  if (r.success) return { value: r.data };
+  const issue = r.error.issues[0]!;
+  return { problem: { where: flag, message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` } };
+}
+
+export interface ResolveOptions {
+  /** The command's defaults where they are not the schema's (src/cli/settings-flags.ts). */
+  defaults?: Record<string, unknown>;
+  /** The flag that set a key, where it is not the key's own (enforce's --repetitions). */
+  flagOf?: (key: string) => string;
+}
+
 /**
  * Single-run configuration: scenario values first, CLI flags override. A scenario with lists of CNIs or
  * policy counts belongs to `bench sweep`; here it is an error that says so.
  */
-export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: RunConfig; problems: Problem[] } {
+export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario, o: ResolveOptions = {}): { config?: RunConfig; problems: Problem[] } {
   const problems: Problem[] = [];
-  const merged: Record<string, unknown> = {};
+  const flagOf = o.flagOf ?? flagName;
+  const merged: Record<string, unknown> = { ...o.defaults };
   if (scenario) {
     const { name: _n, description: _d, repetitions: _r, ...rest } = scenario.scenario;
     for (const [k, v] of Object.entries(rest)) {
@@ -149,19 +200,18 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario): { 
       } else merged[k] = v;
     }
   }
-  Object.assign(merged, coerceFlags(flags, problems));
+  Object.assign(merged, coerceFlags(flags, problems, flagOf));
   if (merged.cni === undefined) problems.push({ where: '--cni', message: `required: one of ${CNIS.join(', ')}`, missing: true });
-  if (merged.policies === undefined) merged.policies = 0;
   const parsed = runConfigSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const k of issue.keys) problems.push({ where: flagName(k), message: 'unknown option' });
+        for (const k of issue.keys) problems.push({ where: flagOf(k), message: 'unknown option' });
       } else {
         const key = String(issue.path[0] ?? '');
         if (key === 'cni' && merged.cni === undefined) continue; // already reported as required
         const fromScenario = scenario && flags[key] === undefined && key in scenario.scenario;
-        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : flagName(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
+        problems.push({ where: fromScenario ? `${scenario.path} (${key})` : flagOf(key), message: `${describeIssue(issue)}${issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : ''}` });
       }
     }
   }

@@ -2,8 +2,9 @@
 // problem at once (see load.ts); defaults live here and nowhere else.
 import { z } from 'zod';
 
-export const CNIS = ['none', 'flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'] as const;
-export type CniName = (typeof CNIS)[number];
+// The CNIs are the catalogue's (cnis.ts): its entries, in its order.
+import { CNIS, type CniName } from './cnis.js';
+export { CNIS, type CniName };
 
 export const BACKENDS = ['auto', 'local', 'kind', 'cluster'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -25,17 +26,24 @@ export type IptablesBackendName = (typeof IPTABLES_BACKENDS)[number];
 export const DEFAULT_IPTABLES_BACKEND: IptablesBackendName = 'nft';
 /** Cilium's default bpf.policyMapMax. */
 export const DEFAULT_POLICY_MAP_CAPACITY = 16_384;
+/** Felix's BPFPolicyDebugEnabled, as the Calico-eBPF model takes it (on by default, as in Felix). */
+export const BPF_POLICY_DEBUG = ['on', 'off'] as const;
+export type BpfPolicyDebug = (typeof BPF_POLICY_DEBUG)[number];
 /** Cilium's bounds for bpf.policyMapMax (pkg/option/config.go PolicyMapMin = 1 << 8, PolicyMapMax = 1 << 16). */
 export const POLICY_MAP_CAPACITY_MIN = 1 << 8;
 export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
 
 const int = (min: number, max: number) => z.number().int('must be a whole number').min(min).max(max);
 
+/** The changes `bench enforce` measures (src/enforce/plan.ts says what each does). */
+export const ENFORCE_CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
+export type EnforceChange = (typeof ENFORCE_CHANGES)[number];
+
 /** One run: a single CNI at a single policy count. */
 export const runConfigSchema = z
   .object({
     cni: z.enum(CNIS),
-    policies: int(0, MAX_POLICIES),
+    policies: int(0, MAX_POLICIES).default(0),
     backend: z.enum(BACKENDS).default('auto'),
     samples: int(1, MAX_SAMPLES).default(10_000),
     warmup: int(0, MAX_SAMPLES).default(1_000),
@@ -56,10 +64,22 @@ export const runConfigSchema = z
     iptablesBackend: z.enum(IPTABLES_BACKENDS).default(DEFAULT_IPTABLES_BACKEND),
     /** Cilium's --enable-endpoint-lockdown-on-policy-overflow (default false, as in Cilium 1.18). */
     endpointLockdownOnPolicyOverflow: z.boolean().default(false),
+    /** Calico-eBPF model: Felix's BPFPolicyDebugEnabled (default on, felix/config/config_params.go): a rule-id record per rule. */
+    bpfPolicyDebug: z.enum(BPF_POLICY_DEBUG).default('on'),
     /** What a sweep point measures: connection latency (bench run) or time to enforcement (bench enforce). */
     measure: z.enum(['latency', 'enforce']).default('latency'),
-    /** Enforce points: repetitions of each change within the point. */
-    enforceRepetitions: int(1, 100).default(3),
+    /** Enforce: repetitions of each change within the point. */
+    enforceRepetitions: int(1, 1000).default(3),
+    /** Enforce: the changes measured, in any order (they run in changeOrder). */
+    changes: z.array(z.enum(ENFORCE_CHANGES)).min(1).default([...ENFORCE_CHANGES]),
+    /** Enforce: probe cadence, µs. ≤ 1 ms is the point; below 100 µs the probe's own connects start to load a small machine. */
+    intervalUs: int(100, 1000).default(1000),
+    /** Enforce: each probe's timeout, ms; 'auto': 5 × the p99 of an allowed connect measured first, at least 10 ms. */
+    probeTimeoutMs: z.union([int(1, 10_000), z.enum(['auto'])]).default('auto'),
+    /** Enforce: the longest wait for a change to be seen, ms. */
+    deadlineMs: int(100, 600_000).default(10_000),
+    /** Enforce: consecutive probes with the new verdict that count as enforced. */
+    settle: int(1, 1000).default(5),
     out: z.string().min(1).default('results'),
     keep: z.boolean().default(false),
     json: z.boolean().default(false),
@@ -72,30 +92,21 @@ export const runConfigSchema = z
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 
+const settings = runConfigSchema.shape;
+/** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
+const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
+/** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
+const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
+
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z
   .object({
     name: z.string().min(1).optional(),
     description: z.string().optional(),
-    cni: z.union([z.enum(CNIS), z.array(z.enum(CNIS)).min(1)]).optional(),
+    cni: z.union([settings.cni, z.array(settings.cni).min(1)]).optional(),
     policies: z.union([int(0, MAX_POLICIES), z.array(int(0, MAX_POLICIES)).min(1)]).optional(),
     repetitions: int(1, 100).optional(),
-    backend: z.enum(BACKENDS).optional(),
-    samples: int(1, MAX_SAMPLES).optional(),
-    warmup: int(0, MAX_SAMPLES).optional(),
-    concurrency: int(1, MAX_CONCURRENCY).optional(),
-    rounds: int(1, 1000).optional(),
-    placement: z.enum(['cross-node', 'same-node']).optional(),
-    matchPosition: z.enum(['first', 'last']).optional(),
-    seed: int(0, 2 ** 31 - 1).optional(),
-    timeoutMs: int(10, 60_000).optional(),
-    policyMapCapacity: int(POLICY_MAP_CAPACITY_MIN, POLICY_MAP_CAPACITY_MAX).optional(),
-    pinCpu: z.union([int(0, 1023), z.enum(['auto', 'off'])]).optional(),
-    iptablesBackend: z.enum(IPTABLES_BACKENDS).optional(),
-    endpointLockdownOnPolicyOverflow: z.boolean().optional(),
-    measure: z.enum(['latency', 'enforce']).optional(),
-    enforceRepetitions: int(1, 100).optional(),
-    out: z.string().min(1).optional(),
+    ...(Object.fromEntries(SCENARIO_SETTINGS.map((k) => [k, given(settings[k])])) as { [K in (typeof SCENARIO_SETTINGS)[number]]: z.ZodOptional<z.ZodType<z.output<(typeof settings)[K]> extends infer O ? Exclude<O, undefined> : never>> }),
   })
   .strict();
 

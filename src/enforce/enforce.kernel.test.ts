@@ -11,17 +11,23 @@ import { newRunId } from '../identity/run-id.js';
 import { SERVER_PORT } from '../workload/workload.js';
 import { planWatch, startWatch } from '../probe/native.js';
 import { localModel } from '../backends/local/models.js';
-import { LocalEnforcePlane } from './local.js';
+import { createBackend } from '../backends/factory.js';
+import { runConfigSchema, type CniName } from '../config/schema.js';
+import { ExecRunner } from '../exec/runner.js';
 import { executeEnforce } from './run.js';
 import { enforceResultSchema } from './result.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
+/** The local backend's data plane for the enforce workload, as bench enforce has the descriptor build it. */
+const localEnforcePlane = (cni: CniName, runId: string) =>
+  createBackend({ config: runConfigSchema.parse({ cni, backend: 'local' }), backend: 'local', runId, shape: 'enforce', runner: new ExecRunner(), outDir: join(tmpdir(), runId) });
+
 describe('bench enforce on the kernel', () => {
   itKernel('measures allow added/removed and peer-joins on the Cilium-style model through update(), at ≤ 10 ms resolution', async () => {
     if (!localModel('cilium').update) throw new Error('the Cilium model has no update(): merge the cilium branch');
     const runId = newRunId();
-    const plane = new LocalEnforcePlane({ cni: 'cilium', runId });
+    const plane = await localEnforcePlane('cilium', runId);
     const { result } = await executeEnforce({
       runId,
       backend: 'local',
@@ -49,7 +55,7 @@ describe('bench enforce on the kernel', () => {
   for (const cni of ['cilium', 'calico-ebpf'] as const) {
     itKernel(`a new pod under deny on the ${cni} model is never reached by the denied peer, and its allowed client gets in`, async () => {
       const runId = newRunId();
-      const plane = new LocalEnforcePlane({ cni, runId });
+      const plane = await localEnforcePlane(cni, runId);
       const { result } = await executeEnforce({
         runId,
         backend: 'local',

@@ -3,7 +3,7 @@
 // window) must hold here, and "stop" must end the watch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_BIN, startServer, watchArgv, type RunningServer } from '../probe/native.js';
-import { spawnStreamer, startK8sWatch } from './k8s-watch.js';
+import { spawnStreamer, startK8sWatch } from '../backends/k8s/watch.js';
 
 const PORT = 20_000 + Math.floor(Math.random() * 20_000);
 let server: RunningServer;

@@ -10,10 +10,11 @@ import { restrictedProblems } from '../backends/k8s/manifests.js';
 import { validateManifests } from '../backends/k8s/validate.js';
 import { runConfigSchema } from '../config/schema.js';
 import type { CommandSpec } from '../exec/runner.js';
-import { ClockError, fixClock } from './k8s-clock.js';
-import { metricDelta, parseSumCount } from './k8s-metrics.js';
-import { startK8sWatch, type StreamChild, type Streamer } from './k8s-watch.js';
-import { K8sEnforcePlane, renderNewServerPod, renderProbePod, runPolicyMap } from './k8s.js';
+import { ClockError, fixClock } from '../backends/k8s/clock.js';
+import { metricDelta, parseSumCount } from '../backends/k8s/agent-metrics.js';
+import { startK8sWatch, type StreamChild, type Streamer } from '../backends/k8s/watch.js';
+import { renderNewServerPod, renderProbePod } from '../backends/k8s/changes.js';
+import { createBackend } from '../backends/factory.js';
 import { enforceResultSchema } from './result.js';
 import { formatEnforceSummary } from './format.js';
 import { executeEnforce, type EnforceConfig } from './run.js';
@@ -101,9 +102,9 @@ describe('manifests', () => {
   });
   it("every policy of the plan's sets has its counterpart in the run's namespaces", () => {
     for (const policies of [0, 5]) {
-      const sets = enforcePolicies({ policies, matchPosition: 'last', seed: 1 });
-      const map = runPolicyMap({ policies, matchPosition: 'last', seed: 1 }, runNames('abcde'));
-      for (const p of sets.open.policies) expect(map.get(p.metadata.name)?.metadata.namespace).toBe('cb-abcde-server');
+      const n = runNames('abcde');
+      const sets = enforcePolicies({ policies, matchPosition: 'last', seed: 1 }, { namespaces: { server: n.serverNamespace, client: n.clientNamespace }, runLabel: n.runLabel });
+      for (const p of sets.open.policies) expect(p.metadata.namespace).toBe('cb-abcde-server');
     }
   });
 });
@@ -221,9 +222,10 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
 
 const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 2000, settle: 5 };
 
+/** The cluster backend's data plane for the enforce workload, as its descriptor builds it. */
 function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal) {
   const config = runConfigSchema.parse({ cni: 'cilium', backend: 'cluster', policies: 3, context: 'ctx' });
-  return new K8sEnforcePlane({ backend: 'cluster', runId: 'abcde', config, outDir: '/tmp/cb-enf-k8s-test', runner, cleanupRunner: runner, streamer, probeIntervalMs: 0, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3, signal });
+  return createBackend({ config, backend: 'cluster', runId: 'abcde', shape: 'enforce', outDir: '/tmp/cb-enf-k8s-test', runner, cleanupRunner: runner, signal, probeIntervalMs: 0, enforce: { streamer, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3 } });
 }
 
 const cleanedUp = (runner: ReturnType<typeof fakeCluster>) => runner.log.some((c) => c.argv.join(' ').includes('delete namespace -l cni-bench/run=abcde'));
@@ -232,7 +234,7 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
   it('measures every change on one clock: enforcement ≈ the simulated delay, with the clock bound and the CNI figure', async () => {
     const sim: Sim = { events: [] };
     const runner = simulatedCluster(sim);
-    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: CONFIG, plane: plane(runner, simulatedStreamer(sim, { offset: POD_CLOCK_OFFSET, echoMs: 2 })) });
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: CONFIG, plane: await plane(runner, simulatedStreamer(sim, { offset: POD_CLOCK_OFFSET, echoMs: 2 })) });
     expect(result.errors).toEqual([]);
     expect(result.status).toBe('ok');
     expect(() => enforceResultSchema.parse(JSON.parse(JSON.stringify(result)))).not.toThrow();
@@ -270,7 +272,7 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
   it('a denied peer reaching the new pod before its policy is reported as fail-open', async () => {
     const sim: Sim = { events: [] };
     const runner = simulatedCluster(sim);
-    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['new-pod'] }, plane: plane(runner, simulatedStreamer(sim, { offset: 0n, intruderLeakMs: 10_000 })) });
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['new-pod'] }, plane: await plane(runner, simulatedStreamer(sim, { offset: 0n, intruderLeakMs: 10_000 })) });
     expect(result.status).toBe('ok');
     expect(result.summary[0]!.failOpenRepetitions).toBe(1);
   }, 60_000);
@@ -278,7 +280,7 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
   it('the probe pod dies mid-watch: the run fails with the reason, everything created is removed', async () => {
     const sim: Sim = { events: [] };
     const runner = simulatedCluster(sim);
-    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['allow-added'], deadlineMs: 5000 }, plane: plane(runner, simulatedStreamer(sim, { offset: 0n, dieAfterMs: 15 })) });
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['allow-added'], deadlineMs: 5000 }, plane: await plane(runner, simulatedStreamer(sim, { offset: 0n, dieAfterMs: 15 })) });
     expect(result.status).toBe('failed');
     expect(result.errors[0]!.message).toMatch(/exited 137/);
     expect(cleanedUp(runner)).toBe(true);
@@ -287,7 +289,7 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
   it('the apply fails: failed at that change, cleaned up', async () => {
     const sim: Sim = { events: [] };
     const runner = simulatedCluster(sim, (purpose) => (purpose.startsWith('change: apply') ? { exitCode: 1, stderr: 'Error from server (Forbidden): networkpolicies is forbidden' } : undefined));
-    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['allow-added'] }, plane: plane(runner, simulatedStreamer(sim, { offset: 0n })) });
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['allow-added'] }, plane: await plane(runner, simulatedStreamer(sim, { offset: 0n })) });
     expect(result.status).toBe('failed');
     expect(result.errors[0]).toMatchObject({ stage: 'allow-added #1' });
     expect(result.errors[0]!.message).toMatch(/Forbidden/);
@@ -298,7 +300,7 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
     const sim: Sim = { events: [] };
     const runner = simulatedCluster(sim);
     const ac = new AbortController();
-    const p = plane(runner, simulatedStreamer(sim, { offset: 0n, neverOpen: true }), ac.signal);
+    const p = await plane(runner, simulatedStreamer(sim, { offset: 0n, neverOpen: true }), ac.signal);
     setTimeout(() => ac.abort(), 300);
     const t = performance.now();
     const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...CONFIG, repetitions: 1, changes: ['allow-added'], deadlineMs: 20_000 }, plane: p, signal: ac.signal });

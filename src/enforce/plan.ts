@@ -1,14 +1,15 @@
-// What `bench enforce` changes, as data: the pods of its topology, the two policy states it moves between,
-// and the four changes it measures. Pure.
-import { benchmarkPolicySet } from '../workload/workload.js';
-import { ROLE_LABEL } from '../policy/generate.js';
+// What `bench enforce` changes, as data: its workload (the pods of its topology and the flows it watches), the two
+// policy states it moves between, and the four changes it measures. Pure.
+import { ENFORCE_CHANGES, type EnforceChange } from '../config/schema.js';
+import { BenchError } from '../errors.js';
+import { ROLE_LABEL, type PolicySet } from '../policy/generate.js';
 import type { NetworkPolicy } from '../policy/types.js';
-import type { PolicySet } from '../backends/types.js';
-import { type PodRequest } from '../backends/local/topology.js';
-import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../workload/workload.js';
+import { benchmarkPolicySet, benchmarkServer } from '../workload/benchmark.js';
+import { CLIENT_LABELS, DEFAULT_TARGET, SERVER_LABELS, SERVER_PORT, podId, type EndpointId, type Workload, type WorkloadPod, type WorkloadTarget } from '../workload/workload.js';
 
-export const CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
-export type ChangeKind = (typeof CHANGES)[number];
+/** The changes measured, as the config names them. */
+export const CHANGES = ENFORCE_CHANGES;
+export type ChangeKind = EnforceChange;
 
 export const CHANGE_TITLES: Record<ChangeKind, string> = {
   'allow-added': 'allow added (client denied → a policy allowing it is added)',
@@ -21,16 +22,39 @@ export const CHANGE_TITLES: Record<ChangeKind, string> = {
 export const INTRUDER_LABELS = { app: 'bench-intruder' } as const;
 /** The pod that joins the allow rule's selector by taking the client's labels. */
 export const JOINER_LABELS = { app: 'bench-joiner' } as const;
-export const CLIENT_POD = 'client';
+/** The enforce topology's pods by what they do in it. */
+export const ENFORCE_POD_NAMES = { client: 'client', server: 'server-0', intruder: 'intruder', joiner: 'joiner' } as const;
+export type EnforcePod = keyof typeof ENFORCE_POD_NAMES;
 
-/** Client and intruder and joiner on node-0, the server on node-1: every probe crosses the node network. */
-export function enforcePods(): PodRequest[] {
-  return [
-    { name: 'client', namespace: CLIENT_NAMESPACE, labels: { ...CLIENT_LABELS }, role: 'client', node: 0 },
-    { name: 'server-0', namespace: SERVER_NAMESPACE, labels: { ...SERVER_LABELS }, role: 'server', node: 1 },
-    { name: 'intruder', namespace: CLIENT_NAMESPACE, labels: { ...INTRUDER_LABELS }, role: 'grid', node: 0 },
-    { name: 'joiner', namespace: CLIENT_NAMESPACE, labels: { ...JOINER_LABELS }, role: 'grid', node: 0 },
-  ];
+/** The id of an enforce pod in `target`'s names. */
+export function enforcePodId(pod: EnforcePod, target: WorkloadTarget = DEFAULT_TARGET): EndpointId {
+  const ns = pod === 'server' ? target.namespaces.server : target.namespaces.client;
+  return podId({ namespace: ns, name: ENFORCE_POD_NAMES[pod] });
+}
+
+/** A server pod that joins during the new-pod change: the server's labels and port, on the server's node. */
+export function newServerPod(name: string, target: WorkloadTarget = DEFAULT_TARGET): WorkloadPod {
+  return benchmarkServer(name, target.namespaces.server, 1);
+}
+
+/**
+ * The enforce workload in `target`'s names: client, intruder and joiner on node 0, the server on node 1 (every probe
+ * crosses the node network); the closed policy state first; the flows the watches probe, client's first.
+ */
+export function enforceWorkload(cfg: { policies: number; matchPosition: 'first' | 'last'; seed: number }, target: WorkloadTarget = DEFAULT_TARGET): Workload {
+  const { server: serverNs, client: clientNs } = target.namespaces;
+  const probe = (name: string, labels: Record<string, string>): WorkloadPod => ({ name, namespace: clientNs, labels: { ...labels }, ports: [], node: 0, presence: 'endpoint', role: 'client' });
+  const server = newServerPod(ENFORCE_POD_NAMES.server, target);
+  const pods = [probe(ENFORCE_POD_NAMES.client, CLIENT_LABELS), server, probe(ENFORCE_POD_NAMES.intruder, INTRUDER_LABELS), probe(ENFORCE_POD_NAMES.joiner, JOINER_LABELS)];
+  return {
+    shape: 'enforce',
+    nodes: 2,
+    namespaces: [serverNs, clientNs].map((name) => ({ name, labels: { 'kubernetes.io/metadata.name': name } })),
+    pods,
+    hosts: [],
+    policies: enforcePolicies(cfg, target).closed,
+    flows: (['client', 'intruder', 'joiner'] as const).map((p) => ({ from: enforcePodId(p, target), to: podId(server), protocol: 'TCP' as const, port: SERVER_PORT })),
+  };
 }
 
 export interface EnforcePolicies {
@@ -46,16 +70,16 @@ export interface EnforcePolicies {
  * plus one that selects the server and allows nothing so it is isolated even at N = 0; "open" adds the
  * benchmark's allow-client policy. N = 0 therefore means one policy in place, and N fillers N + 1.
  */
-export function enforcePolicies(cfg: { policies: number; matchPosition: 'first' | 'last'; seed: number }): EnforcePolicies {
-  const withClient = benchmarkPolicySet({ ...cfg, policies: Math.max(1, cfg.policies) });
+export function enforcePolicies(cfg: { policies: number; matchPosition: 'first' | 'last'; seed: number }, target: WorkloadTarget = DEFAULT_TARGET): EnforcePolicies {
+  const withClient = benchmarkPolicySet({ ...cfg, policies: Math.max(1, cfg.policies) }, target.namespaces, target.runLabel);
   const allowClient = withClient.policies.find((p) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client');
-  if (!allowClient) throw new Error('the generated policy set has no allow-client policy');
+  if (!allowClient) throw new BenchError('internal', 'the generated policy set has no allow-client policy');
   const fillers = cfg.policies === 0 ? [] : withClient.policies.filter((p) => p !== allowClient);
   const peers = cfg.policies === 0 ? [] : withClient.peers;
   const isolate: NetworkPolicy = {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name: 'np-isolate', namespace: SERVER_NAMESPACE, labels: { [ROLE_LABEL]: 'isolate' } },
+    metadata: { name: 'np-isolate', namespace: target.namespaces.server, labels: { ...target.runLabel, [ROLE_LABEL]: 'isolate' } },
     spec: { podSelector: { matchLabels: { ...SERVER_LABELS } }, policyTypes: ['Ingress'] },
   };
   return {

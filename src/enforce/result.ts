@@ -39,7 +39,7 @@ export const observationSchema = z.object({
   probes: traceSchema,
   /** new-pod: the denied intruder's probes of the new pod. */
   intruderProbes: traceSchema.nullable(),
-  /** kind/cluster only: the API call, the clock fix of the watch, the CNI's own figure (src/enforce/k8s.ts). */
+  /** kind/cluster only: the API call, the clock fix of the watch, the CNI's own figure (src/backends/k8s/changes.ts). */
   k8s: z
     .object({
       /** What was sent to the API server (kubectl apply/delete/label/create). */

@@ -1,10 +1,14 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FakeRunner } from '../exec/runner.js';
+import { FakeRunner, type Runner } from '../exec/runner.js';
 import type { LocalModel } from '../backends/local/types.js';
-import type { PolicySet } from '../backends/types.js';
+import { LocalBackend } from '../backends/local/backend.js';
+import type { AppliedChange, PlaneChanges } from '../backends/types.js';
+import { runConfigSchema, type CniName } from '../config/schema.js';
+import type { PolicySet } from '../policy/generate.js';
 import type { RunningWatch, WatchOutput, WatchSettings } from '../probe/native.js';
-import { LocalEnforcePlane, EnforceUnsupportedError, type AppliedChange, type EnforceDataPlane } from './local.js';
-import { executeEnforce, timeoutFromCalibration, type EnforceConfig } from './run.js';
+import { DEFAULT_TARGET, type Workload } from '../workload/workload.js';
+import { enforceWorkload, newServerPod } from './plan.js';
+import { EnforceUnsupportedError, executeEnforce, requireChanges, timeoutFromCalibration, type EnforceConfig, type EnforcePlane } from './run.js';
 import { enforceResultSchema } from './result.js';
 
 const SERVER_IP = '10.244.1.2';
@@ -15,8 +19,10 @@ const NEW_POD_IP = '10.244.1.3';
  * watch answers each probe by the state at its start. `leakyNewPod`: the intruder reaches a new pod until the
  * agent has run.
  */
-class FakePlane implements EnforceDataPlane {
-  readonly cni = 'calico' as const;
+class FakePlane implements EnforcePlane, PlaneChanges {
+  readonly target = DEFAULT_TARGET;
+  readonly clockDescription = 'CLOCK_MONOTONIC (probe starts and the change start on one clock)';
+  readonly watchNote = 'one per change';
   readonly model: { name: string; description: string; enforcesPolicy: boolean };
   readonly updates: string[] = [];
   private timeline: Array<{ at: bigint; open: boolean; joiner: boolean; newPod: 'absent' | 'attached' | 'enforced' }> = [];
@@ -31,13 +37,20 @@ class FakePlane implements EnforceDataPlane {
   private push(at: bigint) {
     this.timeline.push({ at, ...this.cur });
   }
-  async up() {
+  get changes() {
+    return this;
+  }
+  fit(w: Workload) {
+    return w;
+  }
+  async up(_w: Workload) {
     this.push(0n);
+    return { ips: { 'bench-server/server-0': SERVER_IP }, nodeOf: {} };
   }
   async install(set: PolicySet) {
     this.cur.open = set.policies.some((p) => p.metadata.name !== 'np-isolate' && p.metadata.labels?.['cni-bench/role'] === 'allow-client');
     this.push(process.hrtime.bigint());
-    return { installed: set.policies.length };
+    return { modelState: { installed: set.policies.length }, installMs: 0 };
   }
   private change(mut: () => void, label: string): AppliedChange {
     const startNs = process.hrtime.bigint();
@@ -55,7 +68,7 @@ class FakePlane implements EnforceDataPlane {
   async setLabels(_pod: string, labels: Record<string, string>) {
     return this.change(() => (this.cur.joiner = labels.app === 'bench-client'), `joiner=${labels.app}`);
   }
-  async prepareServerPod() {
+  async preparePod() {
     return {
       ip: NEW_POD_IP,
       attach: async () => {
@@ -71,10 +84,11 @@ class FakePlane implements EnforceDataPlane {
       },
     };
   }
-  ipOf() {
-    return SERVER_IP;
+  watchCommand() {
+    return '';
   }
-  private verdict(from: string, target: string, t: bigint): boolean {
+  private verdict(fromPod: string, target: string, t: bigint): boolean {
+    const from = fromPod.split('/')[1]!;
     const s = [...this.timeline].reverse().find((e) => e.at <= t) ?? this.timeline[0]!;
     if (target === NEW_POD_IP) {
       if (s.newPod === 'absent') return false;
@@ -85,7 +99,7 @@ class FakePlane implements EnforceDataPlane {
     if (from === 'intruder') return false;
     return s.open || !this.model.enforcesPolicy;
   }
-  async watch(from: string, target: string, s: WatchSettings): Promise<RunningWatch> {
+  async watch(from: string, target: string, _port: number, s: WatchSettings): Promise<RunningWatch> {
     const base = process.hrtime.bigint();
     const step = BigInt(s.intervalUs * 1000);
     let stopped = false;
@@ -182,12 +196,16 @@ describe('executeEnforce', () => {
   });
 });
 
-describe('LocalEnforcePlane', () => {
+/** The local backend's data plane for the enforce workload, as the descriptor builds it. */
+const localPlane = (o: { cni: CniName; model?: LocalModel; runner: Runner; cleanupRunner?: Runner; startServer?: ConstructorParameters<typeof LocalBackend>[0]['startServer'] }) =>
+  new LocalBackend({ config: runConfigSchema.parse({ cni: o.cni, backend: 'local' }), runId: 'abcde', shape: 'enforce', model: o.model, runner: o.runner, cleanupRunner: o.cleanupRunner, startServer: o.startServer });
+
+describe('LocalBackend under enforce', () => {
   const base: LocalModel = { cni: 'calico', name: 'test model', description: 't', enforcesPolicy: true, attachment: 'routed', hostIfPrefix: 'cali', install: async () => ({}) };
 
   it('refuses a policy-enforcing model without update(): no full reinstall stands in for a change', () => {
-    expect(() => new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model: base, runner: new FakeRunner() })).toThrow(EnforceUnsupportedError);
-    expect(() => new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model: base, runner: new FakeRunner() })).toThrow(/never a full reinstall/);
+    expect(() => requireChanges(localPlane({ cni: 'calico', model: base, runner: new FakeRunner() }))).toThrow(EnforceUnsupportedError);
+    expect(() => requireChanges(localPlane({ cni: 'calico', model: base, runner: new FakeRunner() }))).toThrow(/never a full reinstall/);
   });
 
   it('hands every change to update() with the new desired state, and a new pod only after its CNI ADD', async () => {
@@ -201,16 +219,17 @@ describe('LocalEnforcePlane', () => {
       },
     };
     const runner = new FakeRunner();
-    const plane = new LocalEnforcePlane({ cni: 'calico', runId: 'abcde', model, runner, cleanupRunner: runner, startServer: async () => ({ pid: 1, exited: new Promise(() => undefined), stop: async () => undefined }) });
+    const plane = localPlane({ cni: 'calico', model, runner, cleanupRunner: runner, startServer: async () => ({ pid: 1, exited: new Promise(() => undefined), stop: async () => undefined }) });
     const { enforcePolicies } = await import('./plan.js');
     const sets = enforcePolicies({ policies: 2, matchPosition: 'last', seed: 1 });
-    await plane.up();
+    await plane.up(enforceWorkload({ policies: 2, matchPosition: 'last', seed: 1 }));
     // up() announces the run (a real lock file under /run/cni-bench): down() must release it, pass or fail.
     onTestFinished(() => plane.down());
     await plane.install(sets.closed);
-    await plane.setPolicies(sets.open);
-    await plane.setLabels('joiner', { app: 'bench-client' });
-    const pod = await plane.prepareServerPod('new-0');
+    const changes = requireChanges(plane);
+    await changes.setPolicies(sets.open);
+    await changes.setLabels('bench-client/joiner', { app: 'bench-client' });
+    const pod = await changes.preparePod(newServerPod('new-0'));
     expect(seen.at(-1)!.pods).not.toContain('new-0');
     const before = runner.log.length;
     const applied = await pod.attach();
@@ -243,7 +262,7 @@ describe('planEnforceDry', () => {
     const { DryRunRunner } = await import('../exec/runner.js');
     const { planEnforceDry } = await import('./run.js');
     const runner = new DryRunRunner();
-    const plane = new LocalEnforcePlane({ cni: 'cilium', runId: 'abcde', runner, cleanupRunner: runner });
+    const plane = localPlane({ cni: 'cilium', runner, cleanupRunner: runner });
     const lines = await planEnforceDry(plane, config({ cni: 'cilium' }));
     expect(lines.filter((l) => l.includes('cb-probe watch'))).toHaveLength(5);
     expect(lines.some((l) => l.startsWith('new-pod:') && l.includes('cb-abcde-p2'))).toBe(true); // the intruder

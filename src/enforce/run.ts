@@ -2,18 +2,18 @@
 // change with watch probes across it, and summarise over repetitions. The result file is written whatever
 // happens, with every probe outcome.
 import { join } from 'node:path';
-import type { BackendName } from '../config/schema.js';
+import type { BackendName, RunConfig } from '../config/schema.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { writeFileAtomic } from '../results/io.js';
 import { errorRecord } from '../results/schema.js';
 import { InterruptedError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
-import type { Progress } from '../backends/types.js';
+import { BenchError } from '../errors.js';
+import type { AppliedChange, DataPlane, PlaneChanges, Progress } from '../backends/types.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
 import { analyzeFlip, analyzeLeak, revocationWindow, traceFrom, type ProbeTrace } from './analyze.js';
-import type { AppliedChange, EnforceDataPlane } from './local.js';
-import { CHANGE_TITLES, CLIENT_POD, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePolicies, type ChangeKind } from './plan.js';
-import { CLIENT_LABELS } from '../workload/workload.js';
+import { CHANGE_TITLES, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePodId, enforcePolicies, enforceWorkload, newServerPod, type ChangeKind, type EnforcePod } from './plan.js';
+import { CLIENT_LABELS, SERVER_PORT } from '../workload/workload.js';
 import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
 
 export interface EnforceConfig {
@@ -33,11 +33,14 @@ export interface EnforceConfig {
   settle: number;
 }
 
+/** What enforce asks of a data plane: bring the enforce workload up, its starting state, its changes. */
+export type EnforcePlane = Pick<DataPlane, 'model' | 'target' | 'changes' | 'fit' | 'up' | 'install' | 'down'>;
+
 export interface EnforceRunOptions {
   runId: string;
   backend: BackendName;
   config: EnforceConfig;
-  plane: EnforceDataPlane;
+  plane: EnforcePlane;
   /** Where enforce-result.json goes; absent: not written (dry run, tests). */
   outDir?: string;
   progress?: Progress;
@@ -47,14 +50,43 @@ export interface EnforceRunOptions {
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A data plane whose agent takes no incremental change cannot be measured: a full reinstall is not a change. */
+export class EnforceUnsupportedError extends BenchError {
+  constructor(model: string) {
+    super('usage', `the ${model} has no incremental update() yet, and enforcement latency must come from an incremental change, never a full reinstall; use a data plane whose local model implements update(), or merge the branch that adds it`);
+  }
+}
+
+/** The plane's incremental changes, or the refusal that says why there are none. */
+export function requireChanges(plane: Pick<DataPlane, 'changes' | 'model'>): PlaneChanges {
+  if (!plane.changes) throw new EnforceUnsupportedError(plane.model.name);
+  return plane.changes;
+}
 const MIN_TIMEOUT_MS = 10;
 const MAX_AUTO_TIMEOUT_MS = 1_000;
 const CALIBRATION_MS = 300;
 
+/** A run config's enforce settings, as one enforce run (the command's, or a sweep's point) takes them. */
+export function enforceConfigOf(c: RunConfig): EnforceConfig {
+  return {
+    cni: c.cni,
+    policies: c.policies,
+    repetitions: c.enforceRepetitions,
+    changes: [...c.changes],
+    matchPosition: c.matchPosition,
+    seed: c.seed,
+    intervalUs: c.intervalUs,
+    probeTimeoutMs: c.probeTimeoutMs,
+    deadlineMs: c.deadlineMs,
+    settle: c.settle,
+  };
+}
+
 /** 5 × p99 of allowed connects, so an allowed probe never passes for a dropped one, at least MIN_TIMEOUT_MS. */
 export function timeoutFromCalibration(trace: ProbeTrace): number {
   const lat = trace.result.map((r, i) => (r === 'open' ? (trace.endUs[i]! - trace.startUs[i]!) / 1000 : null)).filter((x): x is number => x !== null);
-  if (lat.length === 0) throw new Error('calibration: no allowed connect succeeded with the client allowed; the data plane does not pass allowed traffic');
+  if (lat.length === 0) throw new BenchError('probe', 'calibration: no allowed connect succeeded with the client allowed; the data plane does not pass allowed traffic');
   const s = summarize(lat, { resamples: 10 });
   return Math.min(MAX_AUTO_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, Math.ceil(5 * s.p99)));
 }
@@ -92,28 +124,30 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
   let notEnforced: EnforceResult['notEnforced'] = null;
   let timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
   let timeoutFromNote: string | null = null;
-  const sets = enforcePolicies(config);
+  const sets = enforcePolicies(config, plane.target);
+  const id = (p: EnforcePod) => enforcePodId(p, plane.target);
   let stage = 'setup';
   try {
-    await plane.up();
+    const changes = requireChanges(plane);
+    const addresses = await plane.up(plane.fit(enforceWorkload(config, plane.target)));
     stage = 'install';
     const ti = performance.now();
-    modelState = await plane.install(sets.closed);
+    modelState = (await plane.install(sets.closed)).modelState;
     installMs = performance.now() - ti;
     let open = false;
-    const server = plane.ipOf('server-0');
-    const watch = (from: string, target: string, s: Partial<WatchSettings>): Promise<RunningWatch> =>
-      plane.watch(from, target, { intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
+    const server = addresses.ips[id('server')]!;
+    const watch = (from: EnforcePod, target: string, s: Partial<WatchSettings>): Promise<RunningWatch> =>
+      changes.watch(id(from), target, SERVER_PORT, { intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
     const lead = () => Math.max(20, Math.ceil((10 * config.intervalUs) / 1000));
     const setOpen = async (want: boolean) => {
-      if (open !== want) await plane.setPolicies(want ? sets.open : sets.closed);
+      if (open !== want) await changes.setPolicies(want ? sets.open : sets.closed);
       open = want;
     };
 
     if (!plane.model.enforcesPolicy) {
       // No policy engine: show it with the client denied by policy and still connecting, then stop.
       stage = 'not-enforced';
-      const w = await watch(CLIENT_POD, server, { maxMs: 200 });
+      const w = await watch('client', server, { maxMs: 200 });
       const out = await w.done;
       const probesOpen = out.result.filter((r) => r === 'open').length;
       timeoutFromNote = 'not used: nothing to enforce';
@@ -122,7 +156,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       if (config.probeTimeoutMs === 'auto') {
         stage = 'calibrate';
         await setOpen(true);
-        const w = await watch(CLIENT_POD, server, { maxMs: CALIBRATION_MS, timeoutMs: MAX_AUTO_TIMEOUT_MS });
+        const w = await watch('client', server, { maxMs: CALIBRATION_MS, timeoutMs: MAX_AUTO_TIMEOUT_MS });
         const out = await w.done;
         timeoutMs = timeoutFromCalibration(traceFrom(out, out.baseNs));
         progress?.step(`probe timeout ${timeoutMs} ms (5 × p99 of an allowed connect, at least ${MIN_TIMEOUT_MS} ms)`);
@@ -136,21 +170,21 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
           progress?.step(`repetition ${rep + 1}/${config.repetitions}: ${kind}`);
           await setOpen(STARTS_OPEN[kind]);
           const expect = kind === 'allow-removed' ? 'closed' : 'open';
-          let from = CLIENT_POD;
+          let from: EnforcePod = 'client';
           let target = server;
           let applied: AppliedChange;
           let intruderTrace: ProbeTrace | null = null;
           let out;
           let lateTarget = false;
           if (kind === 'new-pod') {
-            const pod = await plane.prepareServerPod(`new-${rep}`);
+            const pod = await changes.preparePod(newServerPod(`new-${rep}`, plane.target));
             // kind/cluster (ip null): the pod exists only once attach() created it; the watches start on its address.
             lateTarget = pod.ip === null;
             let wc: RunningWatch | undefined;
             let wi: RunningWatch | undefined;
             const startWatches = async (ip: string) => {
               target = ip;
-              wc = await watch(CLIENT_POD, ip, { until: 'open' });
+              wc = await watch('client', ip, { until: 'open' });
               wi = await watch('intruder', ip, {});
             };
             try {
@@ -160,7 +194,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
               }
               applied = await pod.attach();
               if (lateTarget) {
-                if (!applied.ip) throw new Error('the new pod got no address');
+                if (!applied.ip) throw new BenchError('k8s-step', 'the new pod got no address after it was created');
                 await startWatches(applied.ip);
               }
               out = await wc!.done;
@@ -177,16 +211,16 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             const w = await watch(from, target, { until: expect });
             try {
               await sleep(lead());
-              if (kind === 'allow-added') applied = await plane.setPolicies(sets.open);
-              else if (kind === 'allow-removed') applied = await plane.setPolicies(sets.closed);
-              else applied = await plane.setLabels('joiner', { ...CLIENT_LABELS });
+              if (kind === 'allow-added') applied = await changes.setPolicies(sets.open);
+              else if (kind === 'allow-removed') applied = await changes.setPolicies(sets.closed);
+              else applied = await changes.setLabels(id('joiner'), { ...CLIENT_LABELS });
               out = await w.done;
             } finally {
               await w.stop().catch(() => undefined);
             }
             if (kind === 'allow-added') open = true;
             if (kind === 'allow-removed') open = false;
-            if (kind === 'peer-joins') await plane.setLabels('joiner', { ...JOINER_LABELS });
+            if (kind === 'peer-joins') await changes.setLabels(id('joiner'), { ...JOINER_LABELS });
           }
           const trace = traceFrom(out!, applied!.startNs);
           const flip = analyzeFlip(trace, expect, config.settle);
@@ -243,7 +277,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
         timeoutFrom: timeoutFromNote ?? (config.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms'),
         deadlineMs: config.deadlineMs,
         settle: config.settle,
-        clock: plane.clockDescription ?? 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',
+        clock: plane.changes?.clockDescription ?? 'CLOCK_MONOTONIC (probe starts and the change start on one clock)',
       },
       repetitions: config.repetitions,
       changes: changeOrder(config.changes),
@@ -268,15 +302,17 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
  * The dry-run plan: the topology, the initial install and each change once, through a DryRunRunner-backed
  * plane (commands recorded, nothing run); returns the watch command lines that would run across each change.
  */
-export async function planEnforceDry(plane: EnforceDataPlane & { watchSpec?(from: string, target: string, s: WatchSettings): string }, config: EnforceConfig): Promise<string[]> {
-  const sets = enforcePolicies(config);
-  await plane.up();
+export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig): Promise<string[]> {
+  const changes = requireChanges(plane);
+  const sets = enforcePolicies(config, plane.target);
+  const id = (p: EnforcePod) => enforcePodId(p, plane.target);
+  const addresses = await plane.up(plane.fit(enforceWorkload(config, plane.target)));
   await plane.install(sets.closed);
   const timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
   const s = (until?: 'open' | 'closed'): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: config.deadlineMs, until, settle: config.settle });
-  const server = plane.ipOf('server-0');
+  const server = addresses.ips[id('server')]!;
   const lines: string[] = [];
-  const describe = (kind: ChangeKind, from: string, target: string, until?: 'open' | 'closed') => `${kind}: ${plane.watchSpec?.(from, target, s(until)) ?? `${from} -> ${target}`}`;
+  const describe = (kind: ChangeKind, from: EnforcePod, target: string, until?: 'open' | 'closed') => `${kind}: ${changes.watchCommand(id(from), target, SERVER_PORT, s(until))}`;
   let open = false;
   // Some models keep no installed state in a dry run, so their update() cannot be planned; say so, go on.
   let refused: string | null = null;
@@ -288,23 +324,23 @@ export async function planEnforceDry(plane: EnforceDataPlane & { watchSpec?(from
     }
   };
   for (const kind of changeOrder(config.changes)) {
-    if (open !== STARTS_OPEN[kind]) await tryUpdate(() => plane.setPolicies(STARTS_OPEN[kind] ? sets.open : sets.closed));
+    if (open !== STARTS_OPEN[kind]) await tryUpdate(() => changes.setPolicies(STARTS_OPEN[kind] ? sets.open : sets.closed));
     open = STARTS_OPEN[kind];
     if (kind === 'allow-added') {
-      lines.push(describe(kind, CLIENT_POD, server, 'open'));
-      await tryUpdate(() => plane.setPolicies(sets.open));
+      lines.push(describe(kind, 'client', server, 'open'));
+      await tryUpdate(() => changes.setPolicies(sets.open));
       open = true;
     } else if (kind === 'allow-removed') {
-      lines.push(describe(kind, CLIENT_POD, server, 'closed'));
-      await tryUpdate(() => plane.setPolicies(sets.closed));
+      lines.push(describe(kind, 'client', server, 'closed'));
+      await tryUpdate(() => changes.setPolicies(sets.closed));
       open = false;
     } else if (kind === 'peer-joins') {
       lines.push(describe(kind, 'joiner', server, 'open'));
-      await tryUpdate(() => plane.setLabels('joiner', { ...CLIENT_LABELS }));
-      await tryUpdate(() => plane.setLabels('joiner', { ...JOINER_LABELS }));
+      await tryUpdate(() => changes.setLabels(id('joiner'), { ...CLIENT_LABELS }));
+      await tryUpdate(() => changes.setLabels(id('joiner'), { ...JOINER_LABELS }));
     } else {
-      const pod = await plane.prepareServerPod('new-0');
-      lines.push(describe(kind, CLIENT_POD, pod.ip ?? '<new-pod-ip>', 'open'), describe(kind, 'intruder', pod.ip ?? '<new-pod-ip>'));
+      const pod = await changes.preparePod(newServerPod('new-0', plane.target));
+      lines.push(describe(kind, 'client', pod.ip ?? '<new-pod-ip>', 'open'), describe(kind, 'intruder', pod.ip ?? '<new-pod-ip>'));
       await tryUpdate(() => pod.attach());
       await tryUpdate(() => pod.remove());
     }

@@ -5,6 +5,7 @@
 import { backendDescriptor } from '../backends/factory.js';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
+import { BenchError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
 import { RESULT_KIND, RESULT_SCHEMA_VERSION, type EnforceMetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import { writeResult } from '../results/io.js';
@@ -70,12 +71,12 @@ export function enforceRunResult(e: EnforceResult, opts: { config: RunConfig; sw
   };
 }
 
-/** Runs one enforce point on the local backend and writes both files into outDir. */
+/** Runs one enforce point (its data plane built by the backend's descriptor) and writes both files into outDir. */
 export async function runEnforcePoint(args: { config: RunConfig; runId: string; outDir: string; sweep: { id: string; repetition: number }; scenarioPath?: string; signal?: AbortSignal; progress: Progress }): Promise<{ result: RunResult }> {
-  const [{ ExecRunner }, { LocalEnforcePlane }, { executeEnforce }] = await Promise.all([import('../exec/runner.js'), import('./local.js'), import('./run.js')]);
+  const [{ ExecRunner }, { createBackend }, { executeEnforce, enforceConfigOf }] = await Promise.all([import('../exec/runner.js'), import('../backends/factory.js'), import('./run.js')]);
   const { config } = args;
-  if (backendDescriptor(config.backend)?.onKubernetes) throw new Error(`enforce points run on the local backend only so far, not ${config.backend}`);
-  const plane = new LocalEnforcePlane({ cni: config.cni, runId: args.runId, signal: args.signal, runner: new ExecRunner(args.signal), progress: args.progress, pinCpu: typeof config.pinCpu === 'number' ? config.pinCpu : undefined, config: { matchPosition: config.matchPosition, seed: config.seed, policyMapCapacity: config.policyMapCapacity } });
+  if (backendDescriptor(config.backend)?.onKubernetes) throw new BenchError('usage', `enforce points run on the local backend only so far, not ${config.backend}`);
+  const plane = await createBackend({ config, backend: 'local', runId: args.runId, shape: 'enforce', runner: new ExecRunner(args.signal), signal: args.signal, progress: args.progress, outDir: args.outDir });
   const { result } = await executeEnforce({
     runId: args.runId,
     backend: 'local',
@@ -84,7 +85,7 @@ export async function runEnforcePoint(args: { config: RunConfig; runId: string; 
     progress: args.progress,
     signal: args.signal,
     sweepId: args.sweep.id,
-    config: { cni: config.cni, policies: config.policies, repetitions: config.enforceRepetitions, changes: [...CHANGES], matchPosition: config.matchPosition, seed: config.seed, intervalUs: 1000, probeTimeoutMs: 'auto', deadlineMs: 10_000, settle: 5 },
+    config: enforceConfigOf(config),
   });
   const run = enforceRunResult(result, args);
   writeResult(args.outDir, run);

@@ -1,9 +1,8 @@
 // The one command runner. Planners return CommandSpecs (plain data); only a Runner executes them.
 // Every backend goes through here so that --dry-run, timeouts, cancellation and the command log behave
 // the same everywhere, and so tests can inject a fake runner and check the exact argv.
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { execa } from 'execa';
+import { constants } from 'node:os';
 import { BenchError } from '../errors.js';
 
 export interface CommandSpec {
@@ -71,17 +70,59 @@ export class CommandError extends BenchError {
   }
 }
 
+/**
+ * A long-lived process started by a runner (a watch behind `kubectl exec -i`, a server): its stdout as it comes,
+ * its stdin open for control lines, and its end. Its caller bounds it (stop, kill): a started process is not
+ * cancelled by the runner's signal, so the caller can first ask it to stop (a `stop` line on stdin reaches a probe
+ * in a pod; a signal to kubectl would not). It is killed when this process exits.
+ */
+export interface RunningProcess {
+  readonly pid?: number;
+  onStdout(fn: (chunk: string) => void): void;
+  write(text: string): void;
+  /** Closes stdin. */
+  end(): void;
+  kill(signal?: NodeJS.Signals): void;
+  /** Settles when it ends (an exit code, or the signal that ended it; 127 when it could not be started), with its stderr. */
+  readonly exited: Promise<{ exitCode: number | null; signal: string | null; stderr: string }>;
+}
+
+export interface StartOptions {
+  /** `pipe` (default): stdin stays open for write()/end(); `ignore`: no stdin. */
+  stdin?: 'pipe' | 'ignore';
+}
+
 export interface Runner {
   readonly dryRun: boolean;
-  /** Every command run (or, in dry-run, planned) so far, in order. */
+  /** Every command run (or, in dry-run, planned) so far, in order; a started process is logged when it ends. */
   readonly log: CommandResult[];
   run(spec: CommandSpec): Promise<CommandResult>;
+  /** Starts a long-lived process without waiting for it (in a dry run: records it, and it ends at once). */
+  start(spec: CommandSpec, o?: StartOptions): RunningProcess;
+}
+
+/** A process that ended before it began: what a dry run or a fake starts. */
+function endedProcess(result: Promise<{ exitCode: number | null; signal: string | null; stderr: string }>): RunningProcess {
+  return { onStdout: () => undefined, write: () => undefined, end: () => undefined, kill: () => undefined, exited: result };
 }
 
 abstract class RecordingRunner implements Runner {
   abstract readonly dryRun: boolean;
   readonly log: CommandResult[] = [];
   protected abstract execute(argv: string[], spec: CommandSpec): Promise<CommandResult>;
+
+  start(spec: CommandSpec, o: StartOptions = {}): RunningProcess {
+    const argv = fullArgv(spec);
+    const started = performance.now();
+    const p = this.launch(argv, spec, o);
+    void p.exited.then((r) => this.log.push({ argv, exitCode: r.exitCode ?? -1, stdout: '', stderr: r.stderr, durationMs: performance.now() - started, timedOut: false, input: spec.input, purpose: spec.purpose }));
+    return p;
+  }
+
+  /** Dry runs and fakes start nothing: the process ends at once, successfully. */
+  protected launch(_argv: string[], _spec: CommandSpec, _o: StartOptions): RunningProcess {
+    return endedProcess(Promise.resolve({ exitCode: 0, signal: null, stderr: '' }));
+  }
 
   async run(spec: CommandSpec): Promise<CommandResult> {
     const argv = fullArgv(spec);
@@ -99,6 +140,26 @@ export class ExecRunner extends RecordingRunner {
     super();
   }
 
+  protected override launch(argv: string[], _spec: CommandSpec, o: StartOptions): RunningProcess {
+    const [file, ...args] = argv as [string, ...string[]];
+    // No cancelSignal: the caller stops it (see RunningProcess); cleanup kills it when this process exits.
+    const child = execa(file, args, { stdin: o.stdin ?? 'pipe', buffer: false, reject: false, cleanup: true });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < 16_384) stderr += d.toString();
+    });
+    child.stdin?.on('error', () => undefined); // EPIPE once it has gone: its exit says why
+    const exited = child.then((r) => ({ exitCode: r.exitCode ?? (r.code === 'ENOENT' ? 127 : null), signal: r.signal ?? null, stderr: r.failed && r.exitCode === undefined && !r.signal ? `${stderr}${r.message}` : stderr }));
+    return {
+      pid: child.pid,
+      onStdout: (fn) => void child.stdout?.on('data', (d: Buffer) => fn(d.toString())),
+      write: (text) => void (child.stdin?.writable && child.stdin.write(text)),
+      end: () => void child.stdin?.end(),
+      kill: (signal = 'SIGKILL') => void child.kill(signal),
+      exited,
+    };
+  }
+
   protected async execute(argv: string[], spec: CommandSpec): Promise<CommandResult> {
     const started = performance.now();
     const [file, ...args] = argv as [string, ...string[]];
@@ -112,7 +173,7 @@ export class ExecRunner extends RecordingRunner {
     });
     return {
       argv,
-      exitCode: r.exitCode ?? (r.failed ? (r.code === 'ENOENT' ? 127 : 1) : 0),
+      exitCode: r.exitCode ?? (r.signal ? 128 + (constants.signals[r.signal] ?? 0) : r.failed ? (r.code === 'ENOENT' ? 127 : 1) : 0),
       stdout: String(r.stdout ?? ''),
       stderr: String(r.stderr ?? (r.failed ? r.message : '')),
       durationMs: performance.now() - started,
@@ -141,153 +202,4 @@ export class FakeRunner extends RecordingRunner {
     const r = this.handler(argv, spec) ?? {};
     return { argv, exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false, ...r };
   }
-}
-
-// ------------------------------------------------------------------------------------------------ long-lived
-// Processes that run beside the measurement (an echo server, a watch) go through here too: argv and namespace
-// from the same CommandSpec, the same error record, killed when Node exits. start() resolves once the process
-// says it is ready (a line on stdout), so callers never race its start-up.
-
-export interface StartOptions {
-  /** start() resolves once a stdout line matches (e.g. /^ready$/m); without it, as soon as the process is spawned. */
-  readyLine?: RegExp;
-  readyTimeoutMs?: number;
-  /** Between SIGTERM and SIGKILL on stop(). */
-  graceMs?: number;
-  /** Keep stdout in the result (a final JSON line); otherwise it is only scanned for the ready line. */
-  keepStdout?: boolean;
-  /** Outlive this process: own session, output to this file, CB_PROBE_DETACHED=1 in its environment (--keep). */
-  detachedLog?: string;
-  signal?: AbortSignal;
-}
-
-export interface RunningCommand {
-  readonly argv: string[];
-  readonly pid: number;
-  /** The ready line's match (null when no readyLine was asked for). */
-  readonly ready: RegExpExecArray | null;
-  /** Settles when the process exits, whatever the reason (never rejects). */
-  readonly exited: Promise<CommandResult>;
-  /** SIGTERM (SIGKILL after graceMs); resolves with the result once the process is gone. */
-  stop(): Promise<CommandResult>;
-}
-
-export class StartError extends BenchError {
-  constructor(message: string) {
-    super('command', message);
-  }
-}
-
-/** How a started process ended, as a sentence's verb phrase. */
-const ended = (code: number) => (code > 128 && code < 160 ? `was killed by signal ${code - 128}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`);
-const describeSpec = (spec: CommandSpec, argv: string[]) => `${spec.purpose ? `${spec.purpose}: ` : ''}${shellQuote(argv)}`;
-
-export async function startCommand(spec: CommandSpec, opts: StartOptions = {}): Promise<RunningCommand> {
-  return opts.detachedLog ? startDetached(spec, opts, opts.detachedLog) : startChild(spec, opts);
-}
-
-async function startChild(spec: CommandSpec, opts: StartOptions): Promise<RunningCommand> {
-  const argv = fullArgv(spec);
-  const [file, ...args] = argv as [string, ...string[]];
-  const started = performance.now();
-  // cleanup kills the child when Node exits (cb-probe also asks for a parent-death signal).
-  const child = execa(file, args, {
-    stdin: 'ignore',
-    reject: false,
-    buffer: { stdout: Boolean(opts.keepStdout), stderr: false },
-    cleanup: true,
-    timeout: spec.timeoutMs,
-    cancelSignal: opts.signal,
-    forceKillAfterDelay: opts.graceMs ?? 3_000,
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < 8192) stderr += d.toString();
-  });
-  const exited: Promise<CommandResult> = child.then((r) => ({
-    argv,
-    purpose: spec.purpose,
-    exitCode: r.exitCode ?? (r.signal ? 128 + (osSignals[r.signal] ?? 0) : 1),
-    stdout: opts.keepStdout ? String(r.stdout ?? '') : '',
-    stderr,
-    durationMs: performance.now() - started,
-    timedOut: Boolean(r.timedOut),
-  }));
-  const ready = await new Promise<RegExpExecArray | null>((resolve, reject) => {
-    if (!opts.readyLine) return resolve(null);
-    const limit = opts.readyTimeoutMs ?? 10_000;
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new StartError(`${describeSpec(spec, argv)} was not ready within ${limit} ms${stderr ? `: ${stderr.trim()}` : ''}`));
-    }, limit);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = opts.readyLine!.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    void exited.then((r) => {
-      clearTimeout(timer);
-      reject(new StartError(`${describeSpec(spec, argv)} ${ended(r.exitCode)} before it was ready${r.stderr ? `: ${r.stderr.trim()}` : ''}`));
-    });
-  });
-  if (child.pid === undefined) throw new StartError(`${describeSpec(spec, argv)} has no pid`);
-  return {
-    argv,
-    pid: child.pid,
-    ready,
-    exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
-
-const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
-async function startDetached(spec: CommandSpec, opts: StartOptions, logFile: string): Promise<RunningCommand> {
-  const argv = fullArgv(spec);
-  const [file, ...args] = argv as [string, ...string[]];
-  const started = performance.now();
-  const fd = openSync(logFile, 'w');
-  let child;
-  try {
-    child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, CB_PROBE_DETACHED: '1' } });
-  } finally {
-    closeSync(fd);
-  }
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new StartError(`${describeSpec(spec, argv)} did not start`);
-  const exited = new Promise<CommandResult>((resolve) =>
-    child.once('exit', (code, sig) => resolve({ argv, purpose: spec.purpose, exitCode: code ?? 128 + (osSignals[sig ?? ''] ?? 0), stdout: '', stderr: readFileSync(logFile, 'utf8'), durationMs: performance.now() - started, timedOut: false })),
-  );
-  let gone: CommandResult | null = null;
-  void exited.then((r) => (gone = r));
-  const deadline = performance.now() + (opts.readyTimeoutMs ?? 10_000);
-  let ready: RegExpExecArray | null = null;
-  while (opts.readyLine) {
-    ready = opts.readyLine.exec(readFileSync(logFile, 'utf8'));
-    if (ready) break;
-    if (gone) throw new StartError(`${describeSpec(spec, argv)} ${ended((gone as CommandResult).exitCode)} before it was ready: ${(gone as CommandResult).stderr.trim()}`);
-    if (performance.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      throw new StartError(`${describeSpec(spec, argv)} was not ready within ${opts.readyTimeoutMs ?? 10_000} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return {
-    argv,
-    pid,
-    ready,
-    exited,
-    async stop() {
-      if (!gone) process.kill(pid, 'SIGTERM');
-      return exited;
-    },
-  };
 }

@@ -1,42 +1,44 @@
-// Long-lived processes through the one runner (startCommand): ready line, stop, exit before ready, detached.
+// Long-lived processes through the one process layer: what `kubectl exec -i … cb-probe watch` needs (stdout as it
+// comes, control lines on stdin, the end with its reason), recorded like every other command.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { StartError, startCommand } from './runner.js';
+import { DryRunRunner, ExecRunner } from './runner.js';
 
-const sh = (script: string, purpose = 'test process') => ({ argv: ['sh', '-c', script], purpose });
-
-describe('startCommand', () => {
-  it('resolves once the ready line is printed, with its match, and stop() ends it', async () => {
-    const p = await startCommand(sh('echo hello; echo "listening 4242"; exec sleep 30'), { readyLine: /^listening (\d+)$/m });
-    expect(p.ready![1]).toBe('4242');
-    expect(p.pid).toBeGreaterThan(0);
-    const r = await p.stop();
-    expect(r.exitCode).toBe(128 + 15);
-    expect(r.argv).toEqual(['sh', '-c', 'echo hello; echo "listening 4242"; exec sleep 30']);
+describe('Runner.start', () => {
+  it('streams stdout, takes stdin lines, ends on EOF, and logs the process when it ends', async () => {
+    const runner = new ExecRunner();
+    // A line-echoing child: it answers each stdin line, and exits when stdin closes.
+    const p = runner.start({ argv: [process.execPath, '-e', "process.stdin.on('data', (d) => process.stdout.write('echo ' + d)); process.stdin.on('end', () => process.exit(3));"], purpose: 'echo lines' });
+    let out = '';
+    const seen = new Promise<void>((resolve) => p.onStdout((c) => ((out += c), out.includes('echo mark') && resolve())));
+    p.write('mark\n');
+    await seen;
+    p.end();
+    expect(await p.exited).toMatchObject({ exitCode: 3, signal: null });
+    expect(runner.log.at(-1)).toMatchObject({ exitCode: 3, purpose: 'echo lines' });
   });
 
-  it('keeps stdout when asked, for a final JSON line', async () => {
-    const p = await startCommand(sh('echo ready; echo \'{"done":true}\''), { readyLine: /^ready$/m, keepStdout: true });
-    const r = await p.exited;
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toContain('{"done":true}');
+  it('is not cancelled by the runner signal: the caller stops it (a signal to kubectl would not reach the pod)', async () => {
+    const ctl = new AbortController();
+    const runner = new ExecRunner(ctl.signal);
+    const p = runner.start({ argv: [process.execPath, '-e', 'setTimeout(() => process.exit(0), 400)'] });
+    ctl.abort();
+    expect((await p.exited).exitCode).toBe(0);
   });
 
-  it('a process that exits before it is ready is an error naming it, its exit and its stderr', async () => {
-    await expect(startCommand(sh('echo broken >&2; exit 3', 'echo server'), { readyLine: /^ready$/m })).rejects.toThrow(StartError);
-    await expect(startCommand(sh('echo broken >&2; exit 3', 'echo server'), { readyLine: /^ready$/m })).rejects.toThrow(/echo server: sh -c .* exited with code 3 before it was ready: broken/);
+  it('a kill ends it with the signal; a missing binary is exit 127 with the reason', async () => {
+    const runner = new ExecRunner();
+    const p = runner.start({ argv: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] });
+    p.kill();
+    expect(await p.exited).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    const missing = await runner.start({ argv: ['/nonexistent/cb-no-such-binary'] }).exited;
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toMatch(/ENOENT|not found/);
   });
 
-  it('gives up after readyTimeoutMs and kills the process', async () => {
-    await expect(startCommand(sh('exec sleep 30'), { readyLine: /^ready$/m, readyTimeoutMs: 200 })).rejects.toThrow(/was not ready within 200 ms/);
-  });
-
-  it('detached: output to a file, CB_PROBE_DETACHED set, still stoppable', async () => {
-    const log = join(mkdtempSync(join(tmpdir(), 'cb-start-')), 'server.log');
-    const p = await startCommand(sh('echo "ready $CB_PROBE_DETACHED"; exec sleep 30'), { readyLine: /^ready 1$/m, detachedLog: log });
-    expect(readFileSync(log, 'utf8')).toContain('ready 1');
-    await p.stop();
+  it('a dry run records the process and starts nothing', async () => {
+    const runner = new DryRunRunner();
+    const p = runner.start({ argv: ['kubectl', 'exec', '-i', 'pod', '--', 'cb-probe', 'watch'], purpose: 'watch' });
+    expect(await p.exited).toEqual({ exitCode: 0, signal: null, stderr: '' });
+    expect(runner.log.map((r) => r.argv.join(' '))).toEqual(['kubectl exec -i pod -- cb-probe watch']);
   });
 });

@@ -2,6 +2,7 @@
 // parallel runs never collide and `bench gc` finds what a killed run left behind. Used by every backend, the
 // orchestrator and the CLI; it knows nothing of any of them.
 import { createHash, randomBytes } from 'node:crypto';
+import { BenchError } from '../errors.js';
 
 /** Every local resource name starts with this prefix, then the run id: `bench gc` finds leftovers by it. */
 export const NAME_PREFIX = 'cb-';
@@ -20,6 +21,11 @@ export function runResourceName(runId: string, part?: string): string {
 
 let seededRunIds = 0;
 
+/** Starts the CNI_BENCH_RUN_ID_SEED sequence again (tests that run several commands in one process, each as a fresh `bench`). */
+export function restartRunIdSequence(): void {
+  seededRunIds = 0;
+}
+
 /**
  * A fresh run id. CNI_BENCH_RUN_ID_SEED makes the sequence of ids reproducible (each call still gets a new
  * one): the plan snapshot tests set it so dry-run plans are byte-for-byte comparable.
@@ -34,5 +40,5 @@ export function newRunId(): string {
 }
 
 export function assertRunId(runId: string): void {
-  if (!RUN_ID_RE.test(runId)) throw new Error(`invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
+  if (!RUN_ID_RE.test(runId)) throw new BenchError('internal', `invalid run id '${runId}': expected a letter and 4 lowercase letters/digits`);
 }

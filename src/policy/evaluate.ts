@@ -14,6 +14,7 @@ import { ipBlockContains } from './cidr.js';
 import { effectivePolicyTypes, lookupNamedPort, DEFAULT_PROTOCOL } from './resolve.js';
 import { SelectorCache, effectiveNamespaceLabels, type LabelMatcher, type Labels } from './selectors.js';
 import type { Inventory, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, Protocol } from './types.js';
+import { BenchError } from '../errors.js';
 
 /** A pod, or an address that is not a pod's (outside the cluster, or a node). */
 export type Endpoint = PodInfo | { ip: string };
@@ -196,7 +197,7 @@ export function evaluateConnection(
   conn: Connection,
 ): ConnectionVerdict {
   if (policies instanceof PolicyEvaluator) {
-    if (policies.inventory !== inv) throw new Error('evaluateConnection: the PolicyEvaluator was built for a different inventory');
+    if (policies.inventory !== inv) throw new BenchError('internal', 'evaluateConnection: the PolicyEvaluator was built for a different inventory');
     return policies.evaluate(conn);
   }
   return new PolicyEvaluator(inv, policies).evaluate(conn);

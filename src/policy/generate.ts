@@ -31,9 +31,12 @@ export interface PeerPodSpec {
   /** The server port its filler policy lets it reach. */
   port: number;
   protocol: Protocol;
+  /** A fixed address; absent: the backend gives it one from a range no pod uses. */
+  ip?: string;
 }
 
-export interface GeneratedPolicySet {
+/** Policies, and the peer pods they name that exist only as addresses (a backend that can, accounts for them). */
+export interface PolicySet {
   policies: NetworkPolicy[];
   peers: PeerPodSpec[];
 }
@@ -82,7 +85,7 @@ function checkShape(s: PolicyShape): void {
   if (problems.length > 0) throw new PolicyShapeError(problems.join('; '));
 }
 
-export function generatePolicySet(shape: PolicyShape): GeneratedPolicySet {
+export function generatePolicySet(shape: PolicyShape): PolicySet {
   checkShape(shape);
   const n = shape.policies;
   if (n === 0) return { policies: [], peers: [] };

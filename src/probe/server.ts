@@ -1,7 +1,8 @@
-// The probe's echo server (cb-probe server): planned as a CommandSpec, run as a long-lived process through the
-// runner's start (src/exec/runner.ts), either as a child of this process or, for --keep, detached from it.
+// The probe's echo server (cb-probe server): planned as a CommandSpec, run as a long-lived process through
+// startCommand (src/exec/start.ts), either as a child of this process or, for --keep, detached from it.
 import { z } from 'zod';
-import { StartError, startCommand, type CommandSpec } from '../exec/runner.js';
+import type { CommandSpec } from '../exec/runner.js';
+import { StartError, startCommand } from '../exec/start.js';
 import { NativeProbeError, PROBE_BIN, cpuArgs, cpusSchema, ipSchema, portSchema, validate, type Placement } from './spec.js';
 
 /** `batch`: run the server SCHED_BATCH (it never preempts the client on wake-up; see cb-probe.c). */

@@ -1,7 +1,8 @@
 // Time to enforcement (issue 15): cb-probe watch starts a connect every interval until a verdict settles; planned
-// here, parsed here, and run as a long-lived process through the runner's start (src/exec/runner.ts).
+// here, parsed here, and run as a long-lived process through startCommand (src/exec/start.ts).
 import { z } from 'zod';
-import { StartError, startCommand, type CommandSpec } from '../exec/runner.js';
+import type { CommandSpec } from '../exec/runner.js';
+import { StartError, startCommand } from '../exec/start.js';
 import { NativeProbeError, PROBE_BIN, cpuArgs, cpusSchema, ipSchema, nonNegInt, portSchema, validate, type Placement } from './spec.js';
 
 /** Watch mode (issue 15): a connect every `intervalUs`, each with its own timeout, until a verdict settles. */

@@ -7,32 +7,33 @@ import { collectResults } from './collect.js';
 import { cniAdvice } from './advice.js';
 import { writeSyntheticSweep } from './test-support/fixtures.js';
 
-describe('capacity advice for a run that completed over its policy-map capacity', () => {
+describe('capacity advice for a run that completed over capacity', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cb-advice-'));
   writeSyntheticSweep(dir, { curves: [{ cni: 'cilium', baseNs: 48_000, slopeNs: 0 }], policies: [0, 1000, 20000], repetitions: 1, samples: 100 });
   const base = analyze(collectResults([dir]).results);
+  const withState = (state: Record<string, number | string | boolean>) => ({ ...base, cnis: base.cnis.map((c) => ({ ...c, stateAtMax: { ...c.stateAtMax, ...state } })) });
+  const overflowItem = (a: typeof base) => cniAdvice(a).find((i) => i.title === 'Capacity limits: overflow');
 
-  it('names the overflow, the entries needed and what the client saw, from the model state', () => {
-    const a = {
-      ...base,
-      cnis: base.cnis.map((c) => ({
-        ...c,
-        stateAtMax: {
-          ...c.stateAtMax,
-          policyMapOverflow: 'bench-server/server-0 needs 20003 policy-map entries, capacity 16384: map sync skipped, the map keeps the 3 entries it held before (stale; Cilium 1.18 default)',
-          policyMapOverflowNeeded: 20003,
-          overflowClientVerdict: 'allowed',
-          endpointLockdownOnPolicyOverflow: false,
-        },
-      })),
-    };
-    const item = cniAdvice(a).find((i) => i.title === 'Capacity limits: policy map overflow');
-    expect(item?.text).toMatch(/needs 20003 policy-map entries, capacity 16384/);
+  it('names the overflow, what the client saw and what the model says to do, from the model state', () => {
+    const item = overflowItem(
+      withState({
+        capacityOverflowEndpoints: 1,
+        capacityOverflow: 'bench-server/server-0 needs 20003 policy-map entries, capacity 16384: map sync skipped, the map keeps the 3 entries it held before (stale; Cilium 1.18 default)',
+        capacityOverflowAdvice: 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy. Raise `bpf.policyMapMax` (up to 65536) above the 20003 entries needed.',
+        overflowClientVerdict: 'allowed',
+      }),
+    );
+    expect(item?.text).toMatch(/^Cilium ran over its capacity at 20000 policies: bench-server\/server-0 needs 20003 policy-map entries, capacity 16384/);
     expect(item?.text).toMatch(/client was \*\*allowed\*\*/);
     expect(item?.text).toMatch(/stale policy/);
     expect(item?.text).toMatch(/above the 20003 entries needed/);
     // Without an overflow in the state there is no such paragraph.
-    expect(cniAdvice(base).some((i) => i.title === 'Capacity limits: policy map overflow')).toBe(false);
+    expect(overflowItem(base)).toBeUndefined();
+  });
+
+  it('reads a result written before the generic keys (Cilium policyMapOverflow)', () => {
+    const item = overflowItem(withState({ policyMapOverflowEndpoints: 1, policyMapOverflow: 'x/a needs 300 policy-map entries, capacity 256', overflowClientVerdict: 'denied' }));
+    expect(item?.text).toMatch(/x\/a needs 300 policy-map entries, capacity 256\. Afterwards the probe client was \*\*denied\*\*/);
   });
 });
 
@@ -70,8 +71,11 @@ describe("advice on Calico's data planes and on Canal, from the measured costs",
 
   it('names where the eBPF chaining limit bites, from the model state at the largest count', () => {
     const t = cniAdvice(ebpfState(4)).find((i) => i.title === "Choosing between Calico's data planes")!.text;
-    // 4 programs at 5000 policies, 32 allowed: about 40000 policies.
+    // 4 programs at 5000 policies, 32 allowed by the model before it recorded Felix's limit: about 40000 policies.
     expect(t).toMatch(/took 4 chained programs per endpoint; the kernel's tail-call limit allows 32, so about 40000 policies/);
+    // Felix's 24, as the model records it: about 30000.
+    const felix = { ...a, cnis: a.cnis.map((c) => (c.cni === 'calico-ebpf' ? { ...c, stateAtMax: { ...c.stateAtMax, maxProgramsPerChain: 4, chainProgramLimit: 24 } } : c)) };
+    expect(cniAdvice(felix).find((i) => i.title === "Choosing between Calico's data planes")!.text).toMatch(/took 4 chained programs per endpoint; Felix's MaxSubPrograms allows 24, so about 30000 policies/);
     expect(cniAdvice(a).find((i) => i.title === "Choosing between Calico's data planes")!.text).not.toMatch(/chained program/);
   });
 

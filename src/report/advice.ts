@@ -1,8 +1,10 @@
 // "CNI selection": measured results turned into the advice engineers weigh when choosing a CNI — is
 // NetworkPolicy enforced at all, how new-connection cost scales with policies, CPU, capacity limits, kernel
 // requirements, and when a managed cloud's own CNI is the better default. Pure: analysis in, paragraphs out.
-import { cniEntry } from '../config/cnis.js';
+import { uniqueInOrder } from '../collections.js';
+import { CNI_ENTRIES, cniEntry, type KernelNeeds } from '../config/cnis.js';
 import type { Analysis, CniAnalysis } from './analyze.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 
 export interface AdviceItem {
   title: string;
@@ -12,18 +14,12 @@ export interface AdviceItem {
 
 /** How the report's prose names each data plane (the CNI catalogue's report names; unknown names as they are). */
 const reportName = (cni: string) => cniEntry(cni).reportName;
-/** The kernel's limit on tail calls per packet bounds the Calico-eBPF model's chain of policy programs. */
-const CALICO_EBPF_MAX_CHAIN = 32;
-/** What to do when a data plane runs out of room, by the data plane. */
-const CAPACITY_FIX: Record<string, string> = {
-  cilium: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
-  'calico-ebpf': `Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and the kernel's tail-call limit bounds that chain (${CALICO_EBPF_MAX_CHAIN} programs here); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.`,
-};
-const uniqueInOrder = <T>(xs: T[]) => [...new Set(xs)];
+/** What bounds Calico-eBPF's chain of policy programs: Felix's MaxSubPrograms as the model state records it (results written before it was recorded: the model's old 32, the kernel's tail-call limit). */
+function chainLimitOf(state: Record<string, number | string | boolean> | null | undefined): { limit: number; by: string } {
+  const recorded = state?.chainProgramLimit;
+  return typeof recorded === 'number' ? { limit: recorded, by: "Felix's MaxSubPrograms allows" } : { limit: 32, by: "the kernel's tail-call limit allows" };
+}
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
-
-/** Cilium's documented minimum kernel and the version its newer eBPF features want. */
-export const CILIUM_KERNEL = { minimum: [5, 4] as const, full: [5, 10] as const };
 
 export function parseKernel(release: string): [number, number] | null {
   const m = /^(\d+)\.(\d+)/.exec(release);
@@ -31,6 +27,13 @@ export function parseKernel(release: string): [number, number] | null {
 }
 
 const atLeast = (v: [number, number], w: readonly [number, number]) => v[0] > w[0] || (v[0] === w[0] && v[1] >= w[1]);
+
+/** Does kernel `k` (parsed: `v`) meet what a CNI needs? */
+function kernelLine(k: string, v: [number, number], name: string, needs: KernelNeeds): string {
+  if (atLeast(v, needs.full)) return `Kernel ${k} meets ${name}'s needs, including features that want ${needs.full.join('.')} or newer (${needs.fullFeatures}).`;
+  if (atLeast(v, needs.minimum)) return `Kernel ${k} meets ${name}'s minimum (${needs.minimum.join('.')}), but some eBPF features want ${needs.full.join('.')}+.`;
+  return `Kernel ${k} is older than ${name}'s documented minimum (${needs.minimum.join('.')}; ${needs.minimumNote}): ${name} is not an option on these nodes without an upgrade.`;
+}
 
 function scalingLine(c: CniAnalysis, maxCount: number): string {
   const m = c.metrics.connect_p50;
@@ -82,7 +85,8 @@ function dataPlaneChoice(a: Analysis): AdviceItem | null {
   }
   const chain = ebpf?.stateAtMax?.maxProgramsPerChain;
   if (typeof chain === 'number' && chain > 0) {
-    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; the kernel's tail-call limit allows ${CALICO_EBPF_MAX_CHAIN}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * CALICO_EBPF_MAX_CHAIN) / chain)} policies on one pod is where this layout stops.`);
+    const { limit, by } = chainLimitOf(ebpf?.stateAtMax);
+    lines.push(`Limit: at ${a.policyCounts[a.policyCounts.length - 1]} policies the eBPF walk took ${chain} chained program${chain === 1 ? '' : 's'} per endpoint; ${by} ${limit}, so about ${Math.floor((a.policyCounts[a.policyCounts.length - 1]! * limit) / chain)} policies on one pod is where this layout stops.`);
   }
   return { title: "Choosing between Calico's data planes", text: lines.join('\n\n') };
 }
@@ -163,30 +167,26 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
     const mine = capacity.filter((f) => f.cni === cni);
     out.push({
       title: 'Capacity limits',
-      text: `${reportName(cni)} failed with a capacity error at ${Math.min(...mine.map((f) => f.policies))} policies: ${mine[0]!.message.replace(/\.$/, '')}. ${CAPACITY_FIX[cni] ?? 'Write fewer, broader policies selecting the pod.'}`,
+      text: `${reportName(cni)} failed with a capacity error at ${Math.min(...mine.map((f) => f.policies))} policies: ${mine[0]!.message.replace(/\.$/, '')}. ${cniEntry(cni).capacityAdvice ?? 'Write fewer, broader policies selecting the pod.'}`,
     });
   }
 
-  // Runs that completed over capacity (Cilium 1.18 does not fail them): the model state records the overflow.
+  // Runs that completed over capacity (the real agents keep the pod running with part of its policy): the model
+  // state records the overflow, what the data plane then does and the fix, whatever the model.
   for (const c of a.cnis) {
-    const st = c.stateAtMax;
-    const o = st?.policyMapOverflow;
-    if (!st || typeof o !== 'string') continue;
-    const verdict = st.overflowClientVerdict;
-    const lockdown = st.endpointLockdownOnPolicyOverflow === true;
+    const o = capacityOverflowOf(c.stateAtMax);
+    if (!o) continue;
     out.push({
-      title: 'Capacity limits: policy map overflow',
-      text: `${reportName(c.cni)} ran over its policy-map capacity at ${maxCount} policies: ${o}.${typeof verdict === 'string' ? ` Afterwards the probe client was **${verdict}**.` : ''} ${lockdown ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.' : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.'} Raise \`bpf.policyMapMax\` (up to 65536) above the ${String(st.policyMapOverflowNeeded ?? 'needed')} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+      title: 'Capacity limits: overflow',
+      text: `${reportName(c.cni)} ran over its capacity at ${maxCount} policies: ${o.summary}.${o.clientVerdict ? ` Afterwards the probe client was **${o.clientVerdict}**.` : ''} ${o.advice ?? 'Write fewer, broader policies selecting the pod.'}`,
     });
   }
 
-  const kernels = [...new Set(a.machines.map((m) => m.kernel))];
-  const kernelLines = kernels.map((k) => {
+  const kernels = uniqueInOrder(a.machines.map((m) => m.kernel));
+  const kernelLines = kernels.flatMap((k) => {
     const v = parseKernel(k);
-    if (!v) return `Kernel ${k}: version not recognised.`;
-    if (atLeast(v, CILIUM_KERNEL.full)) return `Kernel ${k} meets Cilium's needs, including features that want ${CILIUM_KERNEL.full.join('.')} or newer (eBPF host routing among them).`;
-    if (atLeast(v, CILIUM_KERNEL.minimum)) return `Kernel ${k} meets Cilium's minimum (${CILIUM_KERNEL.minimum.join('.')}), but some eBPF features want ${CILIUM_KERNEL.full.join('.')}+.`;
-    return `Kernel ${k} is older than Cilium's documented minimum (${CILIUM_KERNEL.minimum.join('.')}; 4.18 on RHEL 8.6): Cilium is not an option on these nodes without an upgrade.`;
+    if (!v) return [`Kernel ${k}: version not recognised.`];
+    return CNI_ENTRIES.flatMap((e) => (e.kernel ? [kernelLine(k, v, e.displayName, e.kernel)] : []));
   });
   out.push({
     title: 'Kernel requirements',

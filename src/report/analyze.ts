@@ -1,8 +1,12 @@
 // From result files to the answers: per CNI and metric, the values at each policy count, a fitted slope with its
 // CI, a complexity verdict, and where CNIs' curves cross. Pure: results in, plain data out.
+import { uniqueInOrder } from '../collections.js';
+import { CNIS_IN_REPORT_ORDER } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
-import { complexityVerdict, findCrossovers, fitScaling, levelsOf, RULE_COST_REFERENCE_NS, type Crossover, type ScalingFit, type Verdict } from '../stats/fit.js';
+import { findCrossovers, type Crossover } from '../stats/crossover.js';
+import { fitScaling, levelsOf, type ScalingFit } from '../stats/fit.js';
+import { complexityVerdict, RULE_COST_REFERENCE_NS, type Verdict } from '../stats/verdict.js';
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
@@ -207,8 +211,6 @@ export function perRuleCost(fit: ScalingFit | null, verdict: Verdict, rules: num
   };
 }
 
-const uniq = <T>(xs: T[]) => [...new Set(xs)];
-const CNI_ORDER: CniName[] = ['none', 'flannel', 'canal', 'calico', 'calico-nftables', 'calico-ebpf', 'cilium'];
 
 export interface AnalyzeOptions {
   seed?: number;
@@ -235,7 +237,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   const byCni = new Map<CniName, LoadedResult[]>();
   for (const l of ok) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
   const cnis: CniAnalysis[] = [];
-  for (const cni of CNI_ORDER.filter((c) => byCni.has(c))) {
+  for (const cni of CNIS_IN_REPORT_ORDER.filter((c) => byCni.has(c))) {
     const runs = byCni.get(cni)!;
     const metrics = {} as Record<MetricId, MetricAnalysis>;
     const rules = rulesPerPolicy(runs);
@@ -283,16 +285,16 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   for (const l of loaded) probeKeys.set(JSON.stringify(l.result.meta.probe), l.result.meta.probe);
   return {
     generatedAt: (opts.now ?? new Date()).toISOString(),
-    sweepIds: uniq(loaded.map((l) => l.result.meta.sweepId).filter((s): s is string => typeof s === 'string')).sort(),
+    sweepIds: uniqueInOrder(loaded.map((l) => l.result.meta.sweepId).filter((s): s is string => typeof s === 'string')).sort(),
     runs: loaded.length,
     machines: [...machines.values()],
-    backends: uniq(loaded.map((l) => l.result.meta.backend)).sort(),
-    tools: uniq(loaded.map((l) => `${l.result.meta.tool.name} ${l.result.meta.tool.version}${l.result.meta.tool.gitCommit ? ` (${l.result.meta.tool.gitCommit.slice(0, 12)})` : ''}`)).sort(),
+    backends: uniqueInOrder(loaded.map((l) => l.result.meta.backend)).sort(),
+    tools: uniqueInOrder(loaded.map((l) => `${l.result.meta.tool.name} ${l.result.meta.tool.version}${l.result.meta.tool.gitCommit ? ` (${l.result.meta.tool.gitCommit.slice(0, 12)})` : ''}`)).sort(),
     probe: [...probeKeys.values()],
-    placements: uniq(loaded.map((l) => l.result.meta.topology.placement)).sort(),
+    placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
     ciMethod: CI_METHOD,
-    policyCounts: uniq(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
+    policyCounts: uniqueInOrder(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
     cpu: cpuSection(ok),

@@ -1,9 +1,8 @@
 // Charts as data (vega-lite specs built by pure functions) and their SVG, rendered in Node by vega's headless
 // view — no browser, no canvas. x is the policy count on a symlog axis (log-like, but 0 policies has a place).
+import { cniEntry } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import { ANALYSIS_METRICS, countBands, type Analysis, type MetricId } from './analyze.js';
-
-export const CNI_COLORS: Record<CniName, string> = { none: '#7f7f7f', flannel: '#e6550d', calico: '#3182bd', cilium: '#2ca25f', 'calico-ebpf': '#6baed6', 'calico-nftables': '#08519c', canal: '#fd8d3c' };
 
 export interface ChartRow {
   cni: CniName;
@@ -55,7 +54,7 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
     scale: { type: 'symlog', constant: 10 },
     axis: { values: a.policyCounts, labelAngle: a.policyCounts.length > 6 ? -30 : 0 },
   };
-  const color = { field: 'cni', type: 'nominal', title: 'CNI', scale: { domain: cnis, range: cnis.map((c) => CNI_COLORS[c]) } };
+  const color = { field: 'cni', type: 'nominal', title: 'CNI', scale: { domain: cnis, range: cnis.map((c) => cniEntry(c).chartColor) } };
   // A curve 100× above the others would flatten them into the axis: switch to a log y axis when the range is wide.
   const positive = rows.flatMap((r) => [r.low, r.value]).filter((v) => v > 0);
   const logY = id !== 'cpu_per_conn' && positive.length > 0 && Math.max(...positive) / Math.min(...positive) > 20;

@@ -2,6 +2,7 @@
 // percentile is one observation). Refuses to compare what is not comparable (other backend, model, machine
 // class, policy shape) unless forced, and says why; two machines of the same class (nightly CI runners with new
 // hostnames) are compared with a warning.
+import { uniqueInOrder } from '../collections.js';
 import type { CniName } from '../config/schema.js';
 import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
 import { compareRuns, decideRuns, DEFAULT_RUN_COMPARE, type RunCompareOptions, type RunComparison } from '../stats/compare.js';
@@ -60,11 +61,10 @@ function referenceCoverage(ls: LoadedResult[]): CompareReport['referenceMeasured
 }
 
 const keyOf = (r: RunResult) => `${r.meta.cni} @ ${r.meta.policy.count} policies`;
-const uniq = (xs: string[]) => [...new Set(xs)].sort();
 
 function differs(what: string, base: LoadedResult[], cur: LoadedResult[], f: (r: RunResult) => string): string | null {
-  const b = uniq(base.map((l) => f(l.result)));
-  const c = uniq(cur.map((l) => f(l.result)));
+  const b = uniqueInOrder(base.map((l) => f(l.result))).sort();
+  const c = uniqueInOrder(cur.map((l) => f(l.result))).sort();
   return b.join('\n') === c.join('\n') ? null : `${what} differ: baseline ${b.join(', ')}; current ${c.join(', ')}`;
 }
 
@@ -89,7 +89,7 @@ export function compatibility(base: LoadedResult[], cur: LoadedResult[]): { inco
   );
   const host = differs('hostnames', b, c, (r) => r.meta.machine.hostname);
   const warnings = host && incompatibilities.every((x) => !x.startsWith('machine classes'))
-    ? [`${host}. Same machine class (${uniq(b.map((l) => machineClass(l.result))).join('; ')}), so compared; run-to-run variation between two machines is larger than on one, so treat a marginal regression with care.`]
+    ? [`${host}. Same machine class (${uniqueInOrder(b.map((l) => machineClass(l.result))).sort().join('; ')}), so compared; run-to-run variation between two machines is larger than on one, so treat a marginal regression with care.`]
     : [];
   const placement = differs('CPU placements', b, c, placementOf);
   if (placement) notes.push(placement);
@@ -180,7 +180,7 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
   L.push(`Baseline \`${names.baseline}\` vs current \`${names.current}\`. A regression is a significant slow-down larger than ${(r.options.maxRegression * 100).toFixed(1)}% (α = ${r.options.alpha} for the whole comparison; at least ${r.options.minRepetitions} runs per side).`);
   L.push('');
   if (r.insufficient.length) {
-    const pts = uniq(r.insufficient.map((x) => `${x.cni} @ ${x.policies} (${x.baselineRuns}/${x.currentRuns} runs)`));
+    const pts = uniqueInOrder(r.insufficient.map((x) => `${x.cni} @ ${x.policies} (${x.baselineRuns}/${x.currentRuns} runs)`)).sort();
     L.push(`**Not enough repetitions to judge** ${pts.join('; ')}: the gate needs at least ${r.options.minRepetitions} runs per side, because run-to-run variation — not sample noise — decides whether a change is real. Re-run with \`--repetitions ${r.options.minRepetitions}\` (bench run) or \`repetitions: ${r.options.minRepetitions}\` (sweep scenario).`);
     L.push('');
   }

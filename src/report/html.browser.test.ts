@@ -1,5 +1,5 @@
-// The HTML report in a real browser: Debian's headless Chromium via playwright-core. Skips where Chromium is
-// absent, except under CI=true, where it must run.
+// The HTML report in a real browser: Debian's headless Chromium via playwright-core. Where Chromium is absent it
+// skips and says so on stderr and in the test's name; under CI=true it fails instead, naming what to install.
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,19 @@ import { writeSyntheticSweep } from './test-support/fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const itBrowser = existsSync(CHROMIUM) || process.env.CI === 'true' ? it : it.skip;
+const NO_CHROMIUM = `no Chromium at ${CHROMIUM}: install it (bash scripts/setup.sh does) or set CHROMIUM_PATH`;
+
+/** `it` for a test that needs Chromium: runs where it is; without it fails under CI=true, and skips loudly elsewhere. */
+const itBrowser = (name: string, fn: () => Promise<void>, timeoutMs: number): void => {
+  if (existsSync(CHROMIUM)) return void it(name, fn, timeoutMs);
+  if (process.env.CI === 'true') {
+    return void it(name, () => {
+      throw new Error(`${NO_CHROMIUM}; under CI=true the browser test must run, not skip`);
+    });
+  }
+  process.stderr.write(`\n*** SKIPPED the report's browser test: ${NO_CHROMIUM} (under CI=true this fails) ***\n\n`);
+  it.skip(`${name} — SKIPPED: ${NO_CHROMIUM}`, fn);
+};
 /** Where the screenshot goes, so a person can look at it. */
 export const SCREENSHOT = join(tmpdir(), 'cb-report-screenshot.png');
 

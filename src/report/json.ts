@@ -2,8 +2,9 @@
 // metric the run-level points with CIs, the line (slope, CI, intercept, R²), segment costs, growth exponent,
 // per-rule cost, and each verdict with its reason. Non-finite numbers become null (JSON has no NaN).
 import type { Analysis } from './analyze.js';
+import { counts, type SweepManifest } from '../sweep/manifest.js';
 import { ANALYSIS_METRICS } from './analyze.js';
-import { VERDICT_RULES } from '../stats/fit.js';
+import { VERDICT_RULES } from '../stats/verdict.js';
 
 export const REPORT_JSON_KIND = 'cni-bench/report';
 export const REPORT_JSON_VERSION = 1;
@@ -58,4 +59,22 @@ export function reportDocument(a: Analysis) {
 
 export function reportJson(a: Analysis): string {
   return `${JSON.stringify(reportDocument(a), (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+}
+
+/** `bench sweep --json`: the sweep's outcome — every point's status, and the fit per CNI and metric. */
+export function sweepDocument(o: { manifest: SweepManifest; dir: string; wallMs: number; analysis: Analysis | null }) {
+  const m = o.manifest;
+  return {
+    sweepId: m.id,
+    dir: o.dir,
+    status: m.status,
+    wallMs: o.wallMs,
+    counts: counts(m),
+    points: m.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
+    fits: o.analysis?.cnis.map((x) => ({
+      cni: x.cni,
+      model: x.model.name,
+      metrics: Object.fromEntries(Object.entries(x.metrics).map(([k, v]) => [k, v.fit ? { slopeNsPerPolicy: v.fit.slope, slopeCi95: v.fit.slopeCi95, interceptNs: v.fit.intercept, r2: v.fit.r2, verdict: v.verdict.complexity, reason: v.verdict.reason } : null])),
+    })),
+  };
 }

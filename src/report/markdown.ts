@@ -1,5 +1,5 @@
 // report.md: the analysis as tables a person (or a pull-request comment) can read without the charts.
-import { VERDICT_RULES } from '../stats/fit.js';
+import { VERDICT_RULES } from '../stats/verdict.js';
 import { cniAdvice } from './advice.js';
 import { ANALYSIS_METRICS, type Analysis } from './analyze.js';
 import { ENFORCE_METRICS } from '../results/schema.js';

@@ -1,11 +1,11 @@
 // The terminal summary printed when a sweep ends: what ran, what failed, and the slope/verdict table.
-import { table } from '../cli/format.js';
 import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
+import { textTable } from '../text.js';
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 
@@ -26,7 +26,7 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
       rows.push([x.cni, id, r.verdict.complexity, headlineFigure(r), r.fit ? f2(r.fit.r2) : '–']);
     }
   }
-  out.push(table(rows, ['l', 'l', 'l', 'l', 'r']));
+  out.push(textTable(rows, ['l', 'l', 'l', 'l', 'r']));
   out.push(`CIs are at run level (hierarchical bootstrap over the repetitions); see bench report for points, segments and reasons.`);
   const slowed = a.machine.slowedRuns;
   if (slowed.length) out.push(`the machine slowed in ${slowed.length} of ${a.machine.measuredRuns} runs (their loopback reference more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, or their CPU share that much below): ${slowed.slice(0, 5).map((r) => `${r.cni}@${r.policies}${r.repetition === null ? '' : ` r${r.repetition}`}`).join(', ')}${slowed.length > 5 ? ', …' : ''}; their figures are the machine's, not the data plane's (bench report lists them)`);

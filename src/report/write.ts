@@ -1,7 +1,6 @@
-// Report output: build everything in memory, then write files — never over a file the tool did not write
-// itself unless forced.
+// Report output: build everything in memory; the command's outputs then write the files (src/outputs), never
+// over a file the tool did not write itself unless forced (isOurs).
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../results/io.js';
 import { analyze, type Analysis } from './analyze.js';
 import { chartSpecs, renderSvg } from './charts.js';
 import { collectResults } from './collect.js';
@@ -44,13 +43,4 @@ export class OverwriteError extends BenchError {
 export function isOurs(path: string, mark = GENERATED_MARK): boolean {
   if (!existsSync(path)) return true;
   return readFileSync(path, 'utf8').slice(0, 400).includes(mark);
-}
-
-/** Checks every target first, so nothing is written when one of them would be refused. */
-export function writeOutputs(files: Array<{ path: string; content: string; owned?: (path: string) => boolean }>, force: boolean): string[] {
-  if (!force) {
-    for (const f of files) if (!(f.owned ?? isOurs)(f.path)) throw new OverwriteError(f.path);
-  }
-  for (const f of files) writeFileAtomic(f.path, f.content);
-  return files.map((f) => f.path);
 }

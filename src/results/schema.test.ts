@@ -7,11 +7,11 @@ import { readResult, writeResult } from './io.js';
 import { syntheticResult } from '../report/test-support/fixtures.js';
 import { InterruptedError } from '../errors.js';
 import { CommandError } from '../exec/runner.js';
-import { PolicyProgramCapacityError } from '../backends/local/calico-ebpf/compile.js';
+import { SlotExhaustedError } from '../backends/local/calico-ebpf/install.js';
 
 describe('error records in result files', () => {
   it('record the kind of the error, not its class name', () => {
-    expect(errorRecord('policy', new PolicyProgramCapacityError('ns/pod', 'ingress', 33, 40001))).toMatchObject({ stage: 'policy', kind: 'capacity' });
+    expect(errorRecord('policy', new SlotExhaustedError('node-0'))).toMatchObject({ stage: 'policy', kind: 'capacity' });
     const failed = new CommandError({ argv: ['ip', 'link'], exitCode: 2, stdout: '', stderr: 'RTNETLINK answers: File exists', durationMs: 3, timedOut: false }, 'add veth');
     expect(errorRecord('setup', failed)).toEqual({ stage: 'setup', message: failed.message, kind: 'command' });
     expect(errorRecord('measure', new TypeError('x is undefined')).kind).toBe('internal');

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { BACKENDS, CNIS } from '../config/schema.js';
 import { BenchError, ERROR_KINDS, errorKind, type ErrorKind } from '../errors.js';
+import type { Stability } from '../stats/stability.js';
 
 export const RESULT_SCHEMA_VERSION = 1;
 export const RESULT_KIND = 'cni-bench/run-result';
@@ -78,18 +79,15 @@ export type MetricName = (typeof METRICS)[number];
 export const ENFORCE_METRICS = ['enforce_allow_added', 'enforce_allow_removed', 'enforce_new_pod', 'enforce_peer_joins', 'failopen_allow_removed', 'failopen_new_pod'] as const;
 export type EnforceMetricName = (typeof ENFORCE_METRICS)[number];
 
-/** Is the run's distribution one steady mode? (see src/stats/stability.ts) Absent in files written before it existed. */
+/** Is the run's distribution one steady mode? (fields: Stability in src/stats/stability.ts) Absent in files written before it existed. */
 export const stabilitySchema = z.object({
-  /** Modes found in the log-latency histogram, ns (one entry = unimodal). */
   modesNs: z.array(z.number()),
-  /** Median of the second half of the run over the median of the first half, − 1. */
   halvesShift: z.number().nullable(),
   multimodal: z.boolean(),
   shifted: z.boolean(),
-  /** multimodal or shifted: the run's CI is around a mixture, not one steady state. */
   flagged: z.boolean(),
   reason: z.string(),
-});
+}) satisfies z.ZodType<Stability>;
 
 /** Where client, server and packet processing ran, and why (absent in files written before it existed). */
 export const cpuPlacementSchema = z.object({
@@ -215,7 +213,7 @@ export const runResultSchema = z.object({
 export type RunResult = z.output<typeof runResultSchema>;
 export type MetricResult = z.output<typeof metricSchema>;
 export type SummaryJson = z.output<typeof summarySchema>;
-export type Stability = z.output<typeof stabilitySchema>;
+export type { Stability };
 export type CpuPlacement = z.output<typeof cpuPlacementSchema>;
 export type CpuJson = z.output<typeof cpuSchema>;
 export type ReferenceJson = z.output<typeof referenceSchema>;

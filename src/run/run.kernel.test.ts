@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { itKernel, namespacesOfRun, tryConnect } from '../backends/local/test-support/kernel.js';
+import { itKernel, namespacesOfRun, tryConnect, upBenchmark } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { LocalBackend } from '../backends/local/backend.js';
 import { resolveRunConfig } from '../config/load.js';
@@ -72,10 +72,10 @@ describe('bench run on the local kernel', () => {
     const { config } = resolveRunConfig({ cni: 'flannel', backend: 'local', samples: '200', warmup: '0' });
     const backend = new LocalBackend({ config: config!, runId: newRunId() });
     try {
-      await backend.up();
-      const report = await backend.installPolicies({ policies: [denyAll], peers: [] });
+      const flow = await upBenchmark(backend);
+      const report = await backend.install({ policies: [denyAll], peers: [] });
       expect(report.modelState.policiesEnforced).toBe(false);
-      const m = await backend.measure('connect', { samples: 200, warmup: 0, concurrency: 1, timeoutMs: 500 });
+      const m = await backend.measure(flow, 'connect', { samples: 200, warmup: 0, concurrency: 1, timeoutMs: 500 });
       expect(m.errors).toEqual({});
       expect(m.samplesNs).toHaveLength(200);
     } finally {
@@ -129,7 +129,7 @@ describe('bench run on the local kernel', () => {
     expect(backend.cpuPlacement.mode).toBe('auto');
     const cpu = backend.cpuPlacement.cpus![0]!;
     try {
-      await backend.up();
+      await upBenchmark(backend);
       const pod = backend.plan.pods[0]!;
       for (const [ns, dev] of [[pod.netns, 'eth0'], [pod.node.netns, pod.hostIf], [backend.plan.nodes[0]!.netns, 'eth0']] as const) {
         const r = await execa('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/queues/rx-0/rps_cpus`]);

@@ -1,9 +1,10 @@
-// One benchmark point: bring a backend up, install the policy set, measure, tear down, write the result.
+// One benchmark point: bring a backend's data plane up with the benchmark workload, install its policy set,
+// measure its flow, tear down, write the result.
 // The result file is written whatever happens, so a run that fails halfway still leaves what it measured
 // and why it stopped.
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
-import { DEFAULT_WORKLOAD, benchmarkPolicySet } from '../workload/workload.js';
+import { benchmarkWorkload } from '../workload/benchmark.js';
 import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { summarize } from '../stats/summary.js';
@@ -13,12 +14,12 @@ import { writeResult } from '../results/io.js';
 import { liveRuns } from '../identity/locks.js';
 import { InterruptedError } from '../errors.js';
 import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
-import type { BenchBackend, PolicySet, Progress } from '../backends/types.js';
+import type { DataPlane, Progress } from '../backends/types.js';
 
 export interface RunOptions {
   runId: string;
   config: RunConfig;
-  backend: BenchBackend;
+  backend: DataPlane;
   /** Directory this run's result.json goes into. */
   outDir: string;
   scenarioPath?: string;
@@ -54,16 +55,16 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   // Asked at the start and before the end, so a run that started meanwhile is noticed too.
   const concurrent = new Set(config.dryRun ? [] : others());
   if (concurrent.size) progress?.step(`warning: other cni-bench runs are live on this machine (${[...concurrent].join(', ')}): their load disturbs this run's numbers`);
+  // Generated once, here, in the names the backend deploys under; every backend applies it as handed.
+  const workload = benchmarkWorkload(config, backend.target);
+  const flow = workload.flows.find((f) => f.measured)!;
   try {
     let t = performance.now();
-    await backend.up();
+    await backend.up(workload);
     timings.setupMs = performance.now() - t;
 
     stage = 'policy';
-    // Generated once, here, in the names the backend deploys under; every backend applies it as handed.
-    const workload = backend.workload ?? DEFAULT_WORKLOAD;
-    const set = benchmarkPolicySet(config, workload.namespaces, workload.runLabel);
-    const installed = await backend.installPolicies(set);
+    const installed = await backend.install(workload.policies);
     modelState = installed.modelState;
     timings.policyInstallMs = installed.installMs;
 
@@ -76,7 +77,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       if (measureRounds === 1) progress?.step(`measuring ${r.metric} (${config.samples} samples after ${config.warmup} warm-up)`);
       else if (r === rounds[0]) progress?.step(`measuring ${METRICS.join(', ')} interleaved in ${measureRounds} rounds (${config.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
       else if (r.metric === rounds[(r.round - 1) * METRICS.length]!.metric) progress?.step(`round ${r.round}/${measureRounds}`);
-      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(r.metric, r.settings)]);
+      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(flow, r.metric, r.settings)]);
     }
     for (const metric of METRICS) {
       const m = mergeRounds(parts.get(metric)!);

@@ -1,5 +1,6 @@
-// Two runs of the same point, baseline and current: how much did a percentile move, with what confidence, and
-// is it a regression? Pure functions on raw samples.
+// Two sets of runs of the same point, baseline and current: how much did a percentile move, with what confidence,
+// and is it a regression? Decided on run-level values (below); the pooled-sample Mann–Whitney test is kept beside
+// each row for reference only (it calls nearly every A/A comparison significant). Pure functions on raw samples.
 import { errorFunction } from 'simple-statistics';
 import { quantile, sortedCopy } from './summary.js';
 import { welch } from './hierarchical.js';
@@ -10,7 +11,7 @@ const Z95 = 1.959963984540054;
 export interface MannWhitney {
   u: number;
   z: number;
-  /** Two-sided p-value (normal approximation with tie correction; fine for the thousands of samples a run has). */
+  /** Two-sided p-value (normal approximation with tie and continuity corrections; fine for the thousands of samples a run has). */
   p: number;
   /** Probability that a random current sample exceeds a random baseline sample (0.5 = no shift). */
   commonLanguageEffect: number;
@@ -67,31 +68,6 @@ export function quantileCi(sorted: ArrayLike<number>, q: number): [number, numbe
   return [sorted[lo]!, sorted[hi]!];
 }
 
-export interface PercentileChange {
-  q: number;
-  baseline: number;
-  current: number;
-  /** current / baseline − 1 */
-  change: number;
-  /** 95% CI of the relative change: the two quantiles' order-statistic CIs combined on the log scale. */
-  changeCi95: [number, number];
-}
-
-export function percentileChange(baselineSorted: ArrayLike<number>, currentSorted: ArrayLike<number>, q: number): PercentileChange {
-  const b = quantile(baselineSorted, q);
-  const c = quantile(currentSorted, q);
-  const [bl, bh] = quantileCi(baselineSorted, q);
-  const [cl, ch] = quantileCi(currentSorted, q);
-  const change = c / b - 1;
-  if (!(b > 0 && c > 0 && bl > 0 && cl > 0)) return { q, baseline: b, current: c, change, changeCi95: [Number.NaN, Number.NaN] };
-  // Half-widths on the log scale, as standard errors, added in quadrature (the runs are independent).
-  const seB = (Math.log(bh) - Math.log(bl)) / (2 * Z95);
-  const seC = (Math.log(ch) - Math.log(cl)) / (2 * Z95);
-  const se = Math.sqrt(seB * seB + seC * seC);
-  const d = Math.log(c / b);
-  return { q, baseline: b, current: c, change, changeCi95: [Math.exp(d - Z95 * se) - 1, Math.exp(d + Z95 * se) - 1] };
-}
-
 export interface CompareOptions {
   /** Relative slow-down beyond which a significant change is a regression (0.05 = 5%). */
   maxRegression: number;
@@ -102,38 +78,6 @@ export interface CompareOptions {
 export const DEFAULT_COMPARE: CompareOptions = { maxRegression: 0.05, alpha: 0.05 };
 
 export type ChangeVerdict = 'regression' | 'improvement' | 'slower (within threshold)' | 'faster (within threshold)' | 'no significant change' | 'no data';
-
-export interface SampleComparison extends PercentileChange {
-  baselineCount: number;
-  currentCount: number;
-  /** Mann–Whitney on all raw samples (reported for every row; decides for the median). */
-  mannWhitneyP: number;
-  significant: boolean;
-  verdict: ChangeVerdict;
-}
-
-/**
- * Compares one percentile of two latency sample sets. A change is significant when the 95% CI of the
- * relative change excludes zero and — for the median, where a location test fits — the Mann–Whitney p-value
- * is below alpha. (Tail percentiles are judged by their own CI only: Mann–Whitney tests the body of the
- * distribution and would miss a regression confined to the tail.) A regression is a significant slow-down
- * larger than maxRegression.
- */
-export function compareSamples(baseline: readonly number[], current: readonly number[], q: number, opts: CompareOptions = DEFAULT_COMPARE): SampleComparison {
-  const bs = sortedCopy(baseline);
-  const cs = sortedCopy(current);
-  if (bs.length === 0 || cs.length === 0) {
-    return { q, baseline: Number.NaN, current: Number.NaN, change: Number.NaN, changeCi95: [Number.NaN, Number.NaN], baselineCount: bs.length, currentCount: cs.length, mannWhitneyP: Number.NaN, significant: false, verdict: 'no data' };
-  }
-  const pc = percentileChange(bs, cs, q);
-  const mw = mannWhitney(bs, cs);
-  const ciExcludesZero = pc.changeCi95[0] > 0 || pc.changeCi95[1] < 0;
-  const significant = ciExcludesZero && (q !== 0.5 || mw.p < opts.alpha);
-  let verdict: ChangeVerdict = 'no significant change';
-  if (significant && pc.change > 0) verdict = pc.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
-  if (significant && pc.change < 0) verdict = -pc.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
-  return { ...pc, baselineCount: bs.length, currentCount: cs.length, mannWhitneyP: mw.p, significant, verdict };
-}
 
 // ------------------------------------------------------------------------------------------------ run level
 // The gate decides on runs, not samples: each run contributes one value (its percentile), the test is Welch's t

@@ -6,9 +6,21 @@
 //   below half of the lower peak, and the peaks are at least 25% apart;
 // - drift: the median of the second half against the first; flagged beyond 10% when the halves' order-
 //   statistic CIs do not overlap.
-import type { Stability } from '../results/schema.js';
 import { quantileCi } from './compare.js';
 import { quantile, sortedCopy } from './summary.js';
+
+/** The verdict on one run's samples (stored in the result file as its metric's `stability`). */
+export interface Stability {
+  /** Modes found in the log-latency histogram, ns (one entry = unimodal). */
+  modesNs: number[];
+  /** Median of the second half of the run over the median of the first half, − 1. */
+  halvesShift: number | null;
+  multimodal: boolean;
+  shifted: boolean;
+  /** multimodal or shifted: the run's CI is around a mixture, not one steady state. */
+  flagged: boolean;
+  reason: string;
+}
 
 export const STABILITY_RULES = { bins: 40, minModeShare: 0.1, valleyRatio: 0.5, minModeRatio: 1.25, maxHalvesShift: 0.1, minSamples: 200 } as const;
 

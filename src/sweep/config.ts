@@ -1,8 +1,9 @@
 // Sweep configuration: a matrix (CNIs × policy counts × repetitions) from flags and/or a scenario file, plus the
 // settings every point shares, validated by the same rules as `bench run` (one config per point is checked by
 // resolveRunConfig, so a sweep accepts exactly what a run accepts).
+import { uniqueInOrder } from '../collections.js';
 import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
-import { resolveRunConfig, type LoadedScenario, type RawFlags } from '../config/load.js';
+import { checkSettingValue, resolveRunConfig, wholeNumberFlag, type LoadedScenario, type RawFlags } from '../config/load.js';
 import type { Problem } from '../errors.js';
 import { DEFAULT_REPETITIONS, type SweepMatrix } from './plan.js';
 
@@ -19,26 +20,16 @@ function splitFlag(v: string | boolean | string[] | undefined): string[] | undef
   return (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 }
 
-function parseCnis(items: string[], problems: Problem[]): CniName[] {
-  const out: CniName[] = [];
-  for (const c of items) {
-    if ((CNIS as readonly string[]).includes(c)) out.push(c as CniName);
-    else problems.push({ where: '--cni', message: `'${c}' is not a CNI (one of ${CNIS.join(', ')})` });
+/** Each item of a list flag checked by its setting's rule, in the settings' words. */
+function parseList<T>(key: 'cni' | 'policies', items: string[], problems: Problem[]): T[] {
+  const out: T[] = [];
+  for (const item of items) {
+    const r = checkSettingValue(key, item);
+    if (r.problem) problems.push(r.problem);
+    else out.push(r.value as T);
   }
   return out;
 }
-
-function parsePolicies(items: string[], problems: Problem[]): number[] {
-  const out: number[] = [];
-  for (const s of items) {
-    const n = Number(s);
-    if (!/^\d+$/.test(s) || n > MAX_POLICIES) problems.push({ where: '--policies', message: `'${s}' is not a policy count (a whole number 0..${MAX_POLICIES})` });
-    else out.push(n);
-  }
-  return out;
-}
-
-const unique = <T>(xs: T[]) => [...new Set(xs)];
 
 /** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
 export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
@@ -46,14 +37,10 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
   const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, ...rest } = flags;
   const s = scenario?.scenario;
   const cniItems = splitFlag(cniFlag);
-  const cnis = unique(cniItems ? parseCnis(cniItems, problems) : (asList(s?.cni) ?? []));
+  const cnis = uniqueInOrder(cniItems ? parseList<CniName>('cni', cniItems, problems) : (asList(s?.cni) ?? []));
   const policyItems = splitFlag(policiesFlag);
-  const policies = unique(policyItems ? parsePolicies(policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
-  let repetitions = s?.repetitions ?? DEFAULT_REPETITIONS;
-  if (typeof repFlag === 'string') {
-    if (!/^\d+$/.test(repFlag.trim()) || Number(repFlag) < 1 || Number(repFlag) > 100) problems.push({ where: '--repetitions', message: `expected a whole number 1..100, got '${repFlag}'` });
-    else repetitions = Number(repFlag);
-  }
+  const policies = uniqueInOrder(policyItems ? parseList<number>('policies', policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
+  const repetitions = wholeNumberFlag('--repetitions', typeof repFlag === 'string' ? repFlag : undefined, { min: 1, max: 100 }, s?.repetitions ?? DEFAULT_REPETITIONS, problems);
   if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
   if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });
   if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)`, missing: true });

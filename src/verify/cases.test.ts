@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCases, parseCaseFile } from './cases.js';
-import { gridLayout, instantiatePolicies, matchesPattern, planProbes } from './grid.js';
-import { planLocalGrid } from './local.js';
+import { gridLayout, gridWorkload, instantiatePolicies, matchesPattern, planProbes } from './grid.js';
+import { plannedAddresses } from '../backends/factory.js';
 
 const layout = gridLayout();
-const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const addresses = await plannedAddresses(gridWorkload(layout));
 const ctx = { layout, ips: addresses.ips };
 
 const GOOD = `name: ok

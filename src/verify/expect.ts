@@ -2,18 +2,15 @@
 // matrix compares with it, and the verdicts: per case, and per CNI. Pure.
 import { PolicyEvaluator, type Endpoint } from '../policy/evaluate.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';
+import type { Attempt, Outcome } from '../backends/types.js';
 import { type EndpointId, type GridAddresses, type ProbeSpec } from './grid.js';
+import { BenchError } from '../errors.js';
 
-export type Outcome = 'connected' | 'blocked';
+/** What a data plane's probe saw (src/backends/types.ts). */
+export type { Attempt, Outcome } from '../backends/types.js';
 
 export interface Expectation extends ProbeSpec {
   allowed: boolean;
-}
-
-export interface Attempt {
-  outcome: Outcome;
-  /** The probe's words: 'open', 'timeout ETIMEDOUT', 'refused ECONNREFUSED'… */
-  reason: string;
 }
 
 export interface ProbeResult extends Expectation {
@@ -60,7 +57,7 @@ export function expectProbes(
     const pod = pods.get(id);
     if (pod) return pod;
     const ip = addr.ips[id];
-    if (!ip) throw new Error(`grid endpoint ${id} has no address`);
+    if (!ip) throw new BenchError('internal', `grid endpoint ${id} has no address`);
     return { ip };
   };
   const notes = new Set<string>();

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { resolveEndpoints } from '../policy/resolve.js';
 import { BUILTIN_CASES_DIR, loadCases } from './cases.js';
-import { gridInventory, gridLayout, instantiatePolicies, planProbes } from './grid.js';
-import { planLocalGrid } from './local.js';
+import { gridInventory, gridLayout, gridWorkload, instantiatePolicies, planProbes } from './grid.js';
+import { plannedAddresses } from '../backends/factory.js';
 import { assertTruthTableKept, verifyFillers } from './fillers.js';
 
 const layout = gridLayout();
-const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const addresses = await plannedAddresses(gridWorkload(layout));
 const inventory = gridInventory(layout, addresses);
 const { cases } = loadCases([BUILTIN_CASES_DIR], { layout, ips: addresses.ips });
 

@@ -4,12 +4,13 @@
 // new) and allows only a peer that no probe comes from, on a port no probe uses: it can only add rules that
 // every probe must be evaluated past. The truth table with and without them is checked with the reference
 // evaluator before anything is installed. Pure.
-import { FIRST_FILLER_PORT, PEER_LABEL, fillerPorts } from '../policy/generate.js';
+import { FIRST_FILLER_PORT, PEER_LABEL, fillerPorts, type PeerPodSpec } from '../policy/generate.js';
 import { resolveEndpoints } from '../policy/resolve.js';
 import { matchesSelector } from '../policy/selectors.js';
 import type { Inventory, NetworkPolicy, PodInfo } from '../policy/types.js';
 import { expectProbes } from './expect.js';
 import type { GridAddresses, ProbeSpec } from './grid.js';
+import { BenchError } from '../errors.js';
 
 export const MAX_VERIFY_FILLERS = 20_000;
 /** Filler peers live in the inventory only, from a range no grid endpoint uses (never routed). */
@@ -19,6 +20,8 @@ export interface FillerSet {
   policies: NetworkPolicy[];
   /** Inventory pods the fillers' peer selectors resolve to (ipset members / ipcache entries), never started. */
   peers: PodInfo[];
+  /** The same peers as a policy set names them for a data plane: address-only, each with its filler's port. */
+  peerSpecs: PeerPodSpec[];
   /** (namespace, direction, selector) groups that received N fillers each. */
   groups: Array<{ namespace: string; direction: 'Ingress' | 'Egress'; pods: string[] }>;
 }
@@ -30,8 +33,8 @@ const ipOf = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.
  * podSelector); a group is used only if its selector picks isolated pods alone. Every group gets `n` fillers.
  */
 export function verifyFillers(inventory: Inventory, policies: readonly NetworkPolicy[], n: number, seed = 1): FillerSet {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_VERIFY_FILLERS) throw new Error(`filler policies must be 0..${MAX_VERIFY_FILLERS}, got ${n}`);
-  if (n === 0) return { policies: [], peers: [], groups: [] };
+  if (!Number.isInteger(n) || n < 0 || n > MAX_VERIFY_FILLERS) throw new BenchError('usage', `--policies on verify must be 0..${MAX_VERIFY_FILLERS}, got ${n}`);
+  if (n === 0) return { policies: [], peers: [], peerSpecs: [], groups: [] };
   const endpoints = resolveEndpoints(inventory, policies);
   const groups: FillerSet['groups'] = [];
   const selectors: Array<Record<string, string>> = [];
@@ -58,10 +61,13 @@ export function verifyFillers(inventory: Inventory, policies: readonly NetworkPo
   const out: NetworkPolicy[] = [];
   const peerNamespaces = new Set(groups.map((g) => g.namespace));
   const peers: PodInfo[] = [];
+  const peerSpecs: PeerPodSpec[] = [];
   let next = FILLER_PEER_BASE + 1;
   for (const ns of [...peerNamespaces].sort()) {
     for (let i = 0; i < n; i++) {
-      peers.push({ name: `filler-peer-${String(i).padStart(width, '0')}`, namespace: ns, labels: { [PEER_LABEL]: `f-${i}` }, ip: ipOf(next++), node: 'virtual-peers', ports: [] });
+      const peer = { name: `filler-peer-${String(i).padStart(width, '0')}`, namespace: ns, labels: { [PEER_LABEL]: `f-${i}` }, ip: ipOf(next++) };
+      peers.push({ ...peer, node: 'virtual-peers', ports: [] });
+      peerSpecs.push({ ...peer, labels: { ...peer.labels }, port: ports[i]!, protocol: 'TCP' });
     }
   }
   groups.forEach((g, gi) => {
@@ -80,7 +86,7 @@ export function verifyFillers(inventory: Inventory, policies: readonly NetworkPo
       });
     }
   });
-  return { policies: out, peers, groups };
+  return { policies: out, peers, peerSpecs, groups };
 }
 
 /** The reference evaluator's verdicts with and without the fillers must be the same; throws if not (a bug here). */
@@ -90,7 +96,7 @@ export function assertTruthTableKept(inventory: Inventory, policies: readonly Ne
   const after = expectProbes({ ...inventory, pods: [...inventory.pods, ...fillers.peers] }, [...policies, ...fillers.policies], probes, addr).expectations;
   const changed = before.filter((e, i) => e.allowed !== after[i]!.allowed);
   if (changed.length) {
-    throw new Error(`filler policies would change ${changed.length} verdicts (e.g. ${changed[0]!.from} -> ${changed[0]!.to} ${changed[0]!.protocol}/${changed[0]!.port}); not installing them`);
+    throw new BenchError('internal', `filler policies would change ${changed.length} verdicts (e.g. ${changed[0]!.from} -> ${changed[0]!.to} ${changed[0]!.protocol}/${changed[0]!.port}); not installing them`);
   }
 }
 

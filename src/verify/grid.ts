@@ -5,6 +5,8 @@
 // Calico matches it, Cilium does not). Pure: layout, inventory, probe list, and case-template substitution.
 import { normalizeCidr } from '../policy/cidr.js';
 import type { ContainerPort, Inventory, NamespaceInfo, NetworkPolicy, PodInfo, Protocol } from '../policy/types.js';
+import { podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses } from '../workload/workload.js';
+import { BenchError } from '../errors.js';
 
 export const GRID_NAMESPACES = ['x', 'y', 'z'] as const;
 export const GRID_POD_NAMES = ['a', 'b', 'c'] as const;
@@ -17,7 +19,7 @@ export const DNS_LABELS = { 'k8s-app': 'kube-dns' } as const;
 export const EXTERNAL_HOSTS = ['ext1', 'ext2'] as const;
 
 /** A grid endpoint: a pod (`namespace/name`) or an external host (`ext1`). */
-export type EndpointId = string;
+export type { EndpointId };
 
 export interface GridPod {
   id: EndpointId;
@@ -44,17 +46,10 @@ export interface GridLayout {
 }
 
 /** Where a backend placed the grid: one address per endpoint, and the node name of each pod. */
-export interface GridAddresses {
-  ips: Record<EndpointId, string>;
-  nodeOf: Record<EndpointId, string>;
-}
+export type GridAddresses = WorkloadAddresses;
 
-export interface ProbeSpec {
-  from: EndpointId;
-  to: EndpointId;
-  protocol: Protocol;
-  port: number;
-}
+/** One probe of the grid: a flow of its workload. */
+export type ProbeSpec = Flow;
 
 export const probeKey = (p: ProbeSpec): string => `${p.from} -> ${p.to} ${p.protocol}/${p.port}`;
 
@@ -90,6 +85,29 @@ export function gridLayout(nodes = 2): GridLayout {
   };
 }
 
+/** The grid as a workload: every pod an endpoint serving its ports (the DNS pod only answers), the hosts outside. */
+export function gridWorkload(layout: GridLayout): Workload {
+  return {
+    shape: 'verify-grid',
+    nodes: layout.nodes,
+    namespaces: layout.namespaces.map((n) => ({ name: n.name, labels: { ...n.labels } })),
+    pods: layout.pods.map((p) => ({ name: p.name, namespace: p.namespace, labels: { ...p.labels }, ports: p.ports.map((cp) => ({ ...cp })), node: p.node, presence: 'endpoint', role: p.client ? 'both' : 'server' })),
+    hosts: layout.externals.map((e) => ({ id: e.id, ports: e.ports.map((cp) => ({ ...cp })) })),
+    policies: { policies: [], peers: [] },
+    flows: planProbes(layout),
+  };
+}
+
+/** The grid as a data plane runs it (after fit()): its hosts that exist there are the layout's external hosts. */
+export function gridLayoutOf(w: Workload): GridLayout {
+  return {
+    namespaces: w.namespaces,
+    pods: w.pods.map((p) => ({ id: podId(p), name: p.name, namespace: p.namespace, labels: p.labels, ports: p.ports, node: p.node, client: p.role !== 'server' })),
+    externals: w.hosts.filter((h) => h.presence !== 'address').map((h) => ({ id: h.id, ports: h.ports })),
+    nodes: w.nodes,
+  };
+}
+
 export function endpointIds(layout: GridLayout): EndpointId[] {
   return [...layout.pods.map((p) => p.id), ...layout.externals.map((e) => e.id)];
 }
@@ -98,7 +116,7 @@ export function gridInventory(layout: GridLayout, addr: GridAddresses): Inventor
   const pods: PodInfo[] = layout.pods.map((p) => {
     const ip = addr.ips[p.id];
     const node = addr.nodeOf[p.id];
-    if (!ip || !node) throw new Error(`the backend did not place grid pod ${p.id}`);
+    if (!ip || !node) throw new BenchError('internal', `the backend did not place grid pod ${p.id}`);
     return { name: p.name, namespace: p.namespace, labels: { ...p.labels }, ip, node, ports: p.ports.map((cp) => ({ ...cp })) };
   });
   return { namespaces: layout.namespaces.map((n) => ({ name: n.name, labels: { ...n.labels } })), pods };

@@ -7,34 +7,29 @@ import { pinToNode } from '../backends/k8s/manifests.js';
 import type { NetworkPolicy } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases, type VerifyCase } from './cases.js';
 import { expectProbes } from './expect.js';
-import { gridInventory, gridLayout, instantiatePolicies, planProbes, type GridAddresses, type ProbeSpec } from './grid.js';
-import {
-  EXTERNAL_STANDIN_IPS,
-  casesForK8s,
-  gridNames,
-  k8sLayout,
-  parseProbeResult,
-  planK8sVerify,
-  planProbeCommand,
-  realInventory,
-  renderGridNamespaces,
-  renderGridPods,
-  rewritePolicies,
-} from './k8s.js';
-import { planLocalGrid } from './local.js';
-import { BACKEND_DESCRIPTORS, type ClusterGridContext } from '../backends/factory.js';
+import { gridInventory, gridLayout, gridLayoutOf, gridWorkload, instantiatePolicies, planProbes, type GridAddresses, type ProbeSpec } from './grid.js';
+import { EXTERNAL_STANDIN_IPS, gridNames, realInventory, rewritePolicies } from '../backends/k8s/grid-names.js';
+import { renderGridNamespaces, renderGridPods } from '../backends/k8s/grid-manifests.js';
+import { parseProbeResult, planProbeCommand } from '../backends/k8s/grid-probe.js';
+import { casesOnGrid, planVerify, runVerify } from './run.js';
+import { createBackend, plannedAddresses } from '../backends/factory.js';
+import { runConfigSchema } from '../config/schema.js';
+import type { Runner } from '../exec/runner.js';
+import { podId } from '../workload/workload.js';
 
-/** The grid as `bench verify --backend kind|cluster` builds it (the backend descriptor's provider). */
-const clusterGrid = (backend: 'kind' | 'cluster', o: Omit<ClusterGridContext, 'cleanupRunner'> & { cleanupRunner?: ClusterGridContext['runner'] }) =>
-  BACKEND_DESCRIPTORS[backend].verify.clusterGrid!({ cleanupRunner: o.runner, ...o });
+/** The grid's data plane as `bench verify --backend kind|cluster` builds it (the backend descriptor). */
+const clusterGrid = (backend: 'kind' | 'cluster', o: { cni: 'calico' | 'cilium'; runId: string; outDir: string; context?: string; runner: Runner; cleanupRunner?: Runner; cacheDir?: string; kubeconfigDir?: string }) =>
+  createBackend({ config: runConfigSchema.parse({ cni: o.cni, backend, context: o.context }), backend, runId: o.runId, shape: 'verify-grid', runner: o.runner, cleanupRunner: o.cleanupRunner ?? o.runner, outDir: o.outDir, cacheDir: o.cacheDir, kubeconfigDir: o.kubeconfigDir });
 
 const RUN_ID = 'abcde';
 const full = gridLayout();
-const layout = k8sLayout(full, RUN_ID);
+/** The grid as a cluster runs it (fit: no external hosts, the run label on its namespaces). */
+const workload = (await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'fit', runner: new PlanRunner() })).fit(gridWorkload(full));
+const layout = gridLayoutOf(workload);
 const names = gridNames(RUN_ID, layout);
 const IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.52';
-const library = (() => {
-  const ips = planLocalGrid(full, { runId: 'check', model: { attachment: 'routed', hostIfPrefix: 'veth' } }).addresses.ips;
+const library = await (async () => {
+  const ips = (await plannedAddresses(gridWorkload(full))).ips;
   const r = loadCases([BUILTIN_CASES_DIR], { layout: full, ips });
   if (r.problems.length) throw new Error(JSON.stringify(r.problems));
   return r.cases;
@@ -87,7 +82,7 @@ describe('k8s grid layout and manifests', () => {
 
   it('skips only the cases whose every probe involves an external host', () => {
     const extOnly: VerifyCase = { ...caseNamed('ipblock-except'), name: 'ext-only', probes: { from: ['ext1'] } };
-    const r = casesForK8s([caseNamed('ipblock-except'), extOnly], layout);
+    const r = casesOnGrid([caseNamed('ipblock-except'), extOnly], layout);
     expect(r.run.map((c) => c.name)).toEqual(['ipblock-except']);
     expect(r.skipped.map((s) => s.name)).toEqual(['ext-only']);
   });
@@ -245,13 +240,13 @@ describe('K8sVerifyGrid on an existing cluster', () => {
   it('builds the grid on the named context, uses the real DNS pods, and deletes only its own namespaces and policies', async () => {
     const runner = gridCluster();
     const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
-    const addr = await grid.up(layout);
+    const addr = await grid.up(workload);
     expect(addr.ips['x/a']).toBe('10.244.1.10');
     expect(addr.ips['kube-system/coredns']).toBe('10.244.0.3');
     expect(addr.nodeOf['kube-system/coredns']).toBe('cp');
     expect(addr.ips.ext1).toBe('198.51.100.240');
-    const state = await grid.applyPolicies(caseNamed('namespace-and-pod-selector-and').policies, gridInventory(layout, addr));
-    expect(state).toEqual({ policiesApplied: 1, policyNamespaces: 'cb-abcde-x' });
+    const { modelState } = await grid.install({ policies: caseNamed('namespace-and-pod-selector-and').policies, peers: [] });
+    expect(modelState).toEqual({ policiesApplied: 1, policyNamespaces: 'cb-abcde-x' });
     await grid.down();
     await grid.down(); // idempotent
     const cmds = runner.log.map((r) => r.argv);
@@ -279,7 +274,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
       return undefined;
     });
     const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
-    await grid.up(layout);
+    await grid.up(workload);
     expect(await grid.probe({ from: 'x/a', to: 'y/a', protocol: 'TCP', port: 80 }, 1000)).toEqual({ outcome: 'connected', reason: 'connected' });
     expect(await grid.probe({ from: 'x/a', to: 'y/b', protocol: 'TCP', port: 80 }, 1000)).toEqual({ outcome: 'blocked', reason: 'timeout' });
     await expect(grid.probe({ from: 'z/a', to: 'x/a', protocol: 'TCP', port: 80 }, 1000)).rejects.toThrow(/no probe verdict/);
@@ -292,7 +287,7 @@ describe('K8sVerifyGrid on an existing cluster', () => {
   it('stops when --cni contradicts the CNI the cluster runs, before creating anything', async () => {
     const runner = gridCluster();
     const grid = await clusterGrid('cluster', { cni: 'calico', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
-    await expect(grid.up(layout)).rejects.toThrow(/step detect-cni failed: --cni calico contradicts the cluster, which runs cilium/);
+    await expect(grid.up(workload)).rejects.toThrow(/step detect-cni failed: --cni calico contradicts the cluster, which runs cilium/);
     await grid.down();
     expect(runner.log.some((r) => r.argv.includes('create') || r.argv.includes('delete'))).toBe(false);
   });
@@ -300,10 +295,10 @@ describe('K8sVerifyGrid on an existing cluster', () => {
   it("creates a pod-less namespace a case's policy lives in (selects-no-pod), once, with the run label", async () => {
     const runner = gridCluster();
     const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
-    const addr = await grid.up(layout);
+    await grid.up(workload);
     const c = caseNamed('selects-no-pod');
-    await grid.applyPolicies(c.policies, gridInventory(layout, addr));
-    await grid.applyPolicies(c.policies, gridInventory(layout, addr));
+    await grid.install({ policies: c.policies, peers: [] });
+    await grid.install({ policies: c.policies, peers: [] });
     const creates = runner.log.filter((r) => r.argv.includes('create') && r.input?.includes('cb-abcde-w'));
     expect(creates).toHaveLength(1);
     expect(creates[0]!.input).toContain('cni-bench/run: abcde');
@@ -314,9 +309,8 @@ describe('K8sVerifyGrid on an existing cluster', () => {
 
   it('--keep leaves the namespaces up and says how to remove them', async () => {
     const runner = gridCluster();
-    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', keep: true, runner, cleanupRunner: runner });
-    await grid.up(layout);
-    await grid.down();
+    const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
+    await runVerify({ plane: grid, workload, cases: [], keep: true });
     expect(runner.log.some((r) => r.argv.includes('delete'))).toBe(false);
     expect(grid.keepInstructions().at(-1)).toBe('remove with: kubectl --context prod-eu delete namespace -l cni-bench/run=abcde');
   });
@@ -327,8 +321,8 @@ describe('dry-run plans', () => {
     const runner = new PlanRunner();
     const grid = await clusterGrid('cluster', { cni: 'cilium', runId: RUN_ID, outDir: '/r', context: 'prod-eu', runner, cleanupRunner: runner });
     // A small grid (x/a, y/a and the DNS pod) keeps the snapshot readable; the full one only has more pods.
-    const small = { ...layout, namespaces: layout.namespaces.filter((n) => n.name !== 'z'), pods: layout.pods.filter((p) => ['x/a', 'y/a', 'kube-system/coredns'].includes(p.id)) };
-    const counts = await planK8sVerify(grid, small, [caseNamed('egress-deny-with-dns')], 1000);
+    const small = { ...workload, namespaces: workload.namespaces.filter((n) => n.name !== 'z'), pods: workload.pods.filter((p) => ['x/a', 'y/a', 'kube-system/coredns'].includes(podId(p))) };
+    const counts = await planVerify(grid, small, [caseNamed('egress-deny-with-dns')], 1000);
     expect(counts).toEqual({ 'egress-deny-with-dns': 12 });
     // Every manifest in the plan is one the schemas accept.
     for (const s of runner.specs.filter((x) => x.input)) {
@@ -341,7 +335,7 @@ describe('dry-run plans', () => {
   it('plans kind: the cluster and CNI exactly as bench run --backend kind does, the grid on its workers, the cluster deleted', async () => {
     const runner = new PlanRunner();
     const grid = await clusterGrid('kind', { cni: 'calico', runId: RUN_ID, outDir: '/results/abcde', runner, cleanupRunner: runner, cacheDir: '/c', kubeconfigDir: '/run/kc' });
-    await planK8sVerify(grid, layout, [caseNamed('default-deny-ingress')], 1000);
+    await planVerify(grid, workload, [caseNamed('default-deny-ingress')], 1000);
     const argv = runner.specs.map((s) => s.argv.join(' '));
     expect(argv[0]).toBe('kind create cluster --name cb-abcde --config - --kubeconfig /run/kc/kubeconfig --wait 0s');
     expect(argv.some((a) => a.includes('tigera-operator.yaml'))).toBe(true);

@@ -7,11 +7,11 @@ import { resolvePolicySet } from '../policy/resolve.js';
 import type { PodInfo } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases, type VerifyCase } from './cases.js';
 import { expectProbes } from './expect.js';
-import { gridInventory, gridLayout, instantiatePolicies, planProbes, probeKey, type ProbeSpec } from './grid.js';
-import { planLocalGrid } from './local.js';
+import { gridInventory, gridLayout, gridWorkload, instantiatePolicies, planProbes, probeKey, type ProbeSpec } from './grid.js';
+import { plannedAddresses } from '../backends/factory.js';
 
 const layout = gridLayout();
-const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const addresses = await plannedAddresses(gridWorkload(layout));
 const inventory = gridInventory(layout, addresses);
 const loaded = loadCases([BUILTIN_CASES_DIR], { layout, ips: addresses.ips });
 const byName = new Map(loaded.cases.map((c) => [c.name, c]));

@@ -3,6 +3,7 @@
 import type { GridLayout } from './grid.js';
 import type { CaseResult, ProbeResult } from './expect.js';
 import type { VerifyReport } from './run.js';
+import { textTable } from '../text.js';
 
 export const CELL = {
   connected: '.',
@@ -51,8 +52,7 @@ export function renderMatrix(layout: GridLayout, probes: readonly ProbeResult[])
     if (!probes.some((p) => p.from === src)) continue;
     rows.push([src, ...destinations.map((dst) => ports.get(dst)!.map((pp) => cellChar(byKey.get(`${src}|${dst}|${pp}`))).join(''))]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+  return textTable(rows);
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -7,24 +7,27 @@ import { PolicyEvaluator } from '../policy/evaluate.js';
 import type { Inventory, NetworkPolicy } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases, type VerifyCase } from './cases.js';
 import type { Attempt } from './expect.js';
-import { gridLayout, type GridAddresses, type GridLayout, type ProbeSpec } from './grid.js';
-import { planLocalGrid } from './local.js';
+import { gridInventory, gridLayout, gridLayoutOf, gridWorkload, type GridAddresses, type ProbeSpec } from './grid.js';
+import { plannedAddresses } from '../backends/factory.js';
 import { verifyJson, verifyJunit } from './output.js';
 import { renderCase, renderMatrix, renderSummary } from './render.js';
-import { runVerify, type VerifyGrid } from './run.js';
+import { runVerify, type VerifyPlane } from './run.js';
+import { peerPodInfo, type PolicySet } from '../policy/generate.js';
+import type { Workload } from '../workload/workload.js';
 import { InterruptedError } from '../errors.js';
 
 const layout = gridLayout();
-const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const addresses = await plannedAddresses(gridWorkload(layout));
 const library = loadCases([BUILTIN_CASES_DIR], { layout, ips: addresses.ips }).cases;
 const only = (...names: string[]) => library.filter((c) => names.includes(c.name));
 
 type Decide = (p: ProbeSpec, ctx: { evaluator: PolicyEvaluator; inventory: Inventory; policies: NetworkPolicy[]; call: number }) => Attempt | Promise<Attempt>;
 
-class FakeGrid implements VerifyGrid {
-  readonly backend = 'local' as const;
+class FakeGrid implements VerifyPlane {
+  readonly name = 'local' as const;
   readonly cni = 'calico' as const;
-  readonly readinessTimeoutMs = 300;
+  readonly settleMs = 300;
+  private workload?: Workload;
   upCalls = 0;
   downCalls = 0;
   applied: NetworkPolicy[][] = [];
@@ -36,9 +39,16 @@ class FakeGrid implements VerifyGrid {
     readonly model = { name: 'fake', description: 'a fake data plane', enforcesPolicy: true },
     private readonly failApply?: string,
   ) {}
-  async up(_layout: GridLayout): Promise<GridAddresses> {
+  async up(workload: Workload): Promise<GridAddresses> {
     this.upCalls++;
+    this.workload = workload;
     return addresses;
+  }
+  /** The data plane's view: the grid where it put it, and the set's address-only peers. */
+  async install(set: PolicySet) {
+    const inventory = gridInventory(gridLayoutOf(this.workload!), addresses);
+    inventory.pods.push(...set.peers.map((p) => peerPodInfo(p, p.ip!, 'virtual-peers')));
+    return { modelState: await this.applyPolicies(set.policies, inventory), installMs: 0 };
   }
   async applyPolicies(policies: NetworkPolicy[], inventory: Inventory) {
     if (this.failApply) throw new Error(this.failApply);
@@ -69,7 +79,7 @@ const everythingConnects: Decide = () => ({ outcome: 'connected', reason: 'open'
 describe('runVerify', () => {
   it('a data plane that does what the specification says passes every case: "enforced", exit-worthy of 0', async () => {
     const grid = new FakeGrid(asSpec);
-    const report = await runVerify({ grid, layout, cases: library });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: library });
     expect(report.cases.map((c) => c.status)).toEqual(library.map(() => 'pass'));
     expect(report.verdict).toMatchObject({ kind: 'enforced', text: 'enforced', cases: 13, failed: 0, probes: 13 * 414 });
     expect(grid.upCalls).toBe(1);
@@ -79,7 +89,7 @@ describe('runVerify', () => {
 
   it('a data plane without a policy engine is "NOT ENFORCED": every expected deny connected', async () => {
     const grid = new FakeGrid(everythingConnects, { name: 'flannel-like', description: 'no engine', enforcesPolicy: false });
-    const report = await runVerify({ grid, layout, cases: library, retries: 0 });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: library, retries: 0 });
     expect(report.verdict.kind).toBe('not-enforced');
     expect(report.verdict.text).toBe('NOT ENFORCED — policies are accepted but have no effect');
     // The one case that expects no deny passes even here.
@@ -95,7 +105,7 @@ describe('runVerify', () => {
       const evaluator = new PolicyEvaluator(ctx.inventory, stripped);
       return asSpec(p, { ...ctx, evaluator });
     };
-    const report = await runVerify({ grid: new FakeGrid(dropExcept), layout, cases: library });
+    const report = await runVerify({ plane: new FakeGrid(dropExcept), workload: gridWorkload(layout), cases: library });
     expect(report.verdict).toMatchObject({ kind: 'partially-enforced', text: 'partially enforced: 1 of 13 cases differ' });
     const c = report.cases.find((r) => r.status !== 'pass')!;
     expect(c.name).toBe('ipblock-except');
@@ -113,12 +123,12 @@ describe('runVerify', () => {
 
   it('retries a probe that disagrees: a flake that clears passes and is listed as flaky; one that persists fails', async () => {
     const flaky: Decide = (p, ctx) => (p.from === 'z/a' && p.to === 'z/b' && p.port === 80 && ctx.call === 1 ? { outcome: 'blocked', reason: 'timeout ETIMEDOUT' } : asSpec(p, ctx));
-    const r1 = await runVerify({ grid: new FakeGrid(flaky), layout, cases: only('default-deny-ingress') });
+    const r1 = await runVerify({ plane: new FakeGrid(flaky), workload: gridWorkload(layout), cases: only('default-deny-ingress') });
     expect(r1.cases[0]!.status).toBe('pass');
     expect(r1.cases[0]!.flaky.map((f) => `${f.from}>${f.to} ${f.protocol}/${f.port}`).sort()).toEqual(['z/a>z/b TCP/80', 'z/a>z/b UDP/80']);
 
     const broken: Decide = (p, ctx) => (p.from === 'z/a' && p.to === 'z/b' && p.protocol === 'TCP' && p.port === 80 ? { outcome: 'blocked', reason: 'timeout ETIMEDOUT' } : asSpec(p, ctx));
-    const r2 = await runVerify({ grid: new FakeGrid(broken), layout, cases: only('default-deny-ingress'), retries: 1 });
+    const r2 = await runVerify({ plane: new FakeGrid(broken), workload: gridWorkload(layout), cases: only('default-deny-ingress'), retries: 1 });
     expect(r2.cases[0]!.mismatches).toEqual([{ from: 'z/a', to: 'z/b', protocol: 'TCP', port: 80, kind: 'expected allow but blocked', reason: 'timeout ETIMEDOUT', attempts: 2 }]);
     expect(r2.verdict.text).toBe('partially enforced: 1 of 1 cases differ');
   });
@@ -134,7 +144,7 @@ describe('runVerify', () => {
       readyAt = performance.now() + 150;
       return apply(pols, inv);
     };
-    const report = await runVerify({ grid, layout, cases: only('default-deny-ingress') });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: only('default-deny-ingress') });
     expect(applies).toBe(1);
     expect(report.cases[0]!.status).toBe('pass');
     expect(report.cases[0]!.timings.readyMs).toBeGreaterThanOrEqual(140);
@@ -143,15 +153,15 @@ describe('runVerify', () => {
   it('a data plane that ran out of policy-map room says so in the case notes, next to the differences it causes', async () => {
     const grid = new FakeGrid(everythingConnects);
     const apply = grid.applyPolicies.bind(grid);
-    grid.applyPolicies = async (pols, inv) => ({ ...(await apply(pols, inv)), policyMapOverflow: 'x/a needs 18052 policy-map entries, capacity 16384: map sync skipped' });
-    const report = await runVerify({ grid, layout, cases: only('port-range') });
+    grid.applyPolicies = async (pols, inv) => ({ ...(await apply(pols, inv)), capacityOverflowEndpoints: 1, capacityOverflow: 'x/a needs 18052 policy-map entries, capacity 16384: map sync skipped' });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: only('port-range') });
     expect(report.cases[0]!.status).toBe('fail');
-    expect(report.cases[0]!.notes).toContain('policy map overflow: x/a needs 18052 policy-map entries, capacity 16384: map sync skipped');
+    expect(report.cases[0]!.notes).toContain('capacity overflow: x/a needs 18052 policy-map entries, capacity 16384: map sync skipped');
   });
 
   it('reports a case whose policies cannot be applied as an error and goes on with the next', async () => {
     const grid = new FakeGrid(asSpec, undefined, 'policy map full (capacity 16384)');
-    const report = await runVerify({ grid, layout, cases: only('port-range', 'named-ports') });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: only('port-range', 'named-ports') });
     expect(report.cases.map((c) => [c.status, c.error])).toEqual([
       ['error', 'applying the policies failed: policy map full (capacity 16384)'],
       ['error', 'applying the policies failed: policy map full (capacity 16384)'],
@@ -165,7 +175,7 @@ describe('runVerify', () => {
       ctl.abort(new Error('interrupted by SIGINT'));
       return asSpec(p, ctx);
     });
-    await expect(runVerify({ grid, layout, cases: library, signal: ctl.signal })).rejects.toBeInstanceOf(InterruptedError);
+    await expect(runVerify({ plane: grid, workload: gridWorkload(layout), cases: library, signal: ctl.signal })).rejects.toBeInstanceOf(InterruptedError);
     expect(grid.downCalls).toBe(1);
   });
 
@@ -186,7 +196,7 @@ describe('runVerify', () => {
       }
       return asSpec(p, ctx);
     });
-    const report = await runVerify({ grid, layout, cases: only('port-range', 'selects-no-pod'), parallelism: 4 });
+    const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: only('port-range', 'selects-no-pod'), parallelism: 4 });
     expect(report.cases.map((c) => [c.name, c.status, c.error])).toEqual([
       ['port-range', 'error', 'probing failed: cb-probe check gave no verdict'],
       ['selects-no-pod', 'pass', undefined],
@@ -206,7 +216,7 @@ describe('output', () => {
 
   it('writes JUnit XML that parses: one testcase per case, failures with the mismatches, properties with the verdict', async () => {
     const dropExcept: Decide = (p, ctx) => (p.from === 'ext2' || p.to === 'ext2' ? { outcome: 'connected', reason: 'open' } : asSpec(p, ctx));
-    const report = await runVerify({ grid: new FakeGrid(dropExcept), layout, cases });
+    const report = await runVerify({ plane: new FakeGrid(dropExcept), workload: gridWorkload(layout), cases });
     const xml = verifyJunit(report, layout);
     expect(XMLValidator.validate(xml)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml);
@@ -221,7 +231,7 @@ describe('output', () => {
   });
 
   it('JSON carries the verdict, every probe and the mismatches', async () => {
-    const report = await runVerify({ grid: new FakeGrid(everythingConnects), layout, cases: only('port-range') });
+    const report = await runVerify({ plane: new FakeGrid(everythingConnects), workload: gridWorkload(layout), cases: only('port-range') });
     const json = JSON.parse(JSON.stringify(verifyJson(report)));
     expect(json).toMatchObject({ kind: 'cni-bench/verify', cni: 'calico', verdict: { kind: 'not-enforced' } });
     expect(json.cases[0].results).toHaveLength(414);
@@ -230,7 +240,7 @@ describe('output', () => {
   });
 
   it('renders a matrix a person can read: C where a denied connection went through', async () => {
-    const report = await runVerify({ grid: new FakeGrid(everythingConnects), layout, cases: only('port-range'), retries: 0 });
+    const report = await runVerify({ plane: new FakeGrid(everythingConnects), workload: gridWorkload(layout), cases: only('port-range'), retries: 0 });
     const m = renderMatrix(layout, report.cases[0]!.probes);
     expect(m.split('\n').slice(0, 3)).toEqual([
       '      x/a   x/b   x/c   y/a   y/b   y/c   z/a   z/b   z/c   dns  ext1  ext2',

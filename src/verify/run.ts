@@ -1,30 +1,19 @@
-// `bench verify`, backend-independent: for each case, replace the policy set, wait until the data plane shows
-// it, probe the whole grid in parallel, and compare with the reference evaluator. Backends plug in through
-// VerifyGrid, a deliberately small interface (build the grid, replace policies, one probe, tear down).
+// `bench verify`, backend-independent: bring the data plane up with the grid on it, then for each case replace the
+// policy set, wait until the data plane shows it, probe the whole grid in parallel, and compare with the
+// reference evaluator. The data plane is any backend's (src/backends/types.ts): up, install, probe, down.
 import type { BackendName, CniName } from '../config/schema.js';
-import { InterruptedError } from '../errors.js';
-import type { ModelDescription, Progress } from '../backends/types.js';
-import type { Inventory, NetworkPolicy } from '../policy/types.js';
+import { BenchError, InterruptedError } from '../errors.js';
+import type { DataPlane, ModelDescription, Progress } from '../backends/types.js';
+import type { Inventory } from '../policy/types.js';
+import type { Workload } from '../workload/workload.js';
 import type { VerifyCase } from './cases.js';
 import { agrees, cniVerdict, expectProbes, flakyOf, mismatchesOf, type Attempt, type CaseResult, type CniVerdict, type Expectation, type ProbeResult } from './expect.js';
-import { gridInventory, instantiatePolicies, planProbes, type GridAddresses, type GridLayout, type ProbeSpec } from './grid.js';
+import { DNS_NAMESPACE, gridInventory, gridLayoutOf, instantiatePolicies, planProbes, type GridAddresses, type GridLayout, type ProbeSpec } from './grid.js';
 import { assertTruthTableKept, verifyFillers } from './fillers.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 
-export interface VerifyGrid {
-  readonly backend: BackendName;
-  readonly cni: CniName;
-  readonly model: ModelDescription;
-  /** How long a policy change may take to reach the data plane; readiness probes poll up to this long. */
-  readonly readinessTimeoutMs: number;
-  /** Builds the grid (pods serving their ports, external hosts) and says where everything landed. */
-  up(layout: GridLayout): Promise<GridAddresses>;
-  /** Replaces the whole policy set with `policies` (their templates already substituted). */
-  applyPolicies(policies: NetworkPolicy[], inventory: Inventory): Promise<Record<string, number | string | boolean>>;
-  /** One attempt: a TCP connect or a UDP echo, bounded by timeoutMs. Throws only when it gives no verdict. */
-  probe(probe: ProbeSpec, timeoutMs: number): Promise<Attempt>;
-  /** Removes everything up() created; safe after a failed up() and safe to call twice. */
-  down(): Promise<void>;
-}
+/** What verify asks of a data plane. */
+export type VerifyPlane = Pick<DataPlane, 'name' | 'cni' | 'model' | 'settleMs' | 'up' | 'install' | 'probe' | 'down'>;
 
 export interface VerifySettings {
   /** Probes in flight at once. */
@@ -39,9 +28,12 @@ export interface VerifySettings {
 export const DEFAULT_SETTINGS: VerifySettings = { parallelism: 32, retries: 2, timeoutMs: 300 };
 
 export interface VerifyOptions extends Partial<VerifySettings> {
-  grid: VerifyGrid;
-  layout: GridLayout;
+  plane: VerifyPlane;
+  /** The grid as the plane runs it: plane.fit(gridWorkload(layout)). */
+  workload: Workload;
   cases: readonly VerifyCase[];
+  /** Leave the grid up afterwards (no teardown). */
+  keep?: boolean;
   signal?: AbortSignal;
   progress?: Progress;
   /** Called as each case finishes, for streaming output. */
@@ -96,7 +88,7 @@ export async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (
 
 /** Probes until an attempt agrees with the reference or the retries run out: a flake can only turn an allowed
  * connection into a blocked one, or (a stale conntrack entry) let one denied connection through. */
-export async function probeWithRetries(grid: VerifyGrid, e: Expectation, retries: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+export async function probeWithRetries(grid: VerifyPlane, e: Expectation, retries: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
   const attempts: Attempt[] = [];
   for (let i = 0; i <= retries; i++) {
     checkAborted(signal);
@@ -117,8 +109,8 @@ export function readinessProbes(expectations: readonly Expectation[], denies = 4
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the readiness probes until they all agree with the reference; false if the deadline passes first. */
-async function waitProgrammed(grid: VerifyGrid, sentinels: Expectation[], timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const deadline = performance.now() + grid.readinessTimeoutMs;
+async function waitProgrammed(grid: VerifyPlane, sentinels: Expectation[], timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = performance.now() + grid.settleMs;
   for (;;) {
     const results = await boundedMap(sentinels, sentinels.length, (e) => grid.probe(e, timeoutMs), signal);
     if (results.every((a, i) => agrees(sentinels[i]!, a.outcome))) return true;
@@ -127,7 +119,7 @@ async function waitProgrammed(grid: VerifyGrid, sentinels: Expectation[], timeou
   }
 }
 
-async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayout; addresses: GridAddresses; inventory: Inventory; settings: VerifySettings; signal?: AbortSignal }): Promise<CaseResult> {
+async function runCase(c: VerifyCase, ctx: { grid: VerifyPlane; layout: GridLayout; addresses: GridAddresses; inventory: Inventory; settings: VerifySettings; signal?: AbortSignal }): Promise<CaseResult> {
   const { grid, settings, signal } = ctx;
   const result: CaseResult = {
     name: c.name,
@@ -160,12 +152,11 @@ async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayou
           : 'no filler policies: the case isolates no pod, and a filler on a pod it does not isolate would change its verdicts',
       );
     }
-    const inventory = fill.peers.length ? { ...ctx.inventory, pods: [...ctx.inventory.pods, ...fill.peers] } : ctx.inventory;
-    result.modelState = await grid.applyPolicies([...inst.policies, ...fill.policies], inventory);
-    // A data plane that ran out of room says so in its state (Cilium 1.18 keeps an overflowing endpoint's old map):
-    // the case's differences are then explained, not mysterious.
-    const overflow = result.modelState.policyMapOverflow;
-    if (typeof overflow === 'string') result.notes.push(`policy map overflow: ${overflow}`);
+    result.modelState = (await grid.install({ policies: [...inst.policies, ...fill.policies], peers: fill.peerSpecs })).modelState;
+    // A data plane that ran out of room says so in its state (Cilium 1.18 keeps an overflowing endpoint's old map,
+    // Felix the first 24 programs of its chain): the case's differences are then explained, not mysterious.
+    const overflow = capacityOverflowOf(result.modelState);
+    if (overflow) result.notes.push(`capacity overflow: ${overflow.summary}`);
   } catch (e) {
     checkAborted(signal);
     return { ...result, status: 'error', error: `applying the policies failed: ${(e as Error).message}`, timings: { ...result.timings, applyMs: performance.now() - t } };
@@ -177,7 +168,7 @@ async function runCase(c: VerifyCase, ctx: { grid: VerifyGrid; layout: GridLayou
     if (grid.model.enforcesPolicy) {
       const sentinels = readinessProbes(expectations);
       if (sentinels.length && !(await waitProgrammed(grid, sentinels, settings.timeoutMs, signal))) {
-        result.notes.push(`readiness probes still disagreed with the reference after ${grid.readinessTimeoutMs} ms; probed anyway`);
+        result.notes.push(`readiness probes still disagreed with the reference after ${grid.settleMs} ms; probed anyway`);
       }
     }
     result.timings.readyMs = performance.now() - t;
@@ -203,7 +194,8 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     timeoutMs: opts.timeoutMs ?? DEFAULT_SETTINGS.timeoutMs,
     ...(opts.fillers ? { fillers: opts.fillers } : {}),
   };
-  const { grid, signal, progress } = opts;
+  const { plane: grid, signal, progress } = opts;
+  const layout = gridLayoutOf(opts.workload);
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const cases: CaseResult[] = [];
@@ -213,15 +205,15 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   let addresses: GridAddresses;
   let failed = true;
   try {
-    progress?.step(`building the grid (${opts.layout.pods.length} pods, ${opts.layout.externals.length} external hosts) on ${grid.backend}: ${grid.model.name}`);
-    addresses = await grid.up(opts.layout);
+    progress?.step(`building the grid (${layout.pods.length} pods, ${layout.externals.length} external hosts) on ${grid.name}: ${grid.model.name}`);
+    addresses = await grid.up(opts.workload);
     setupMs = performance.now() - t0;
-    const inventory = gridInventory(opts.layout, addresses);
+    const inventory = gridInventory(layout, addresses);
     const tc = performance.now();
     for (const [i, c] of opts.cases.entries()) {
       checkAborted(signal);
       progress?.step(`case ${i + 1}/${opts.cases.length}: ${c.name}`);
-      const r = await runCase(c, { grid, layout: opts.layout, addresses, inventory, settings, signal });
+      const r = await runCase(c, { grid, layout, addresses, inventory, settings, signal });
       cases.push(r);
       opts.onCase?.(r);
     }
@@ -229,9 +221,9 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     failed = false;
   } finally {
     const td = performance.now();
-    progress?.step('tearing down');
+    if (!opts.keep) progress?.step('tearing down');
     try {
-      await grid.down();
+      if (!opts.keep) await grid.down();
     } catch (e) {
       // A teardown error must not hide the error that brought us here.
       if (!failed) throw e;
@@ -240,7 +232,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     teardownMs = performance.now() - td;
   }
   return {
-    backend: grid.backend,
+    backend: grid.name,
     cni: grid.cni,
     model: grid.model,
     startedAt,
@@ -250,4 +242,49 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     cases,
     timings: { setupMs, casesMs, teardownMs, totalMs: performance.now() - t0 },
   };
+}
+
+/** Cases to run on a grid as a data plane runs it, and the ones left out because it cannot make any of their probes. */
+export function casesOnGrid(cases: readonly VerifyCase[], layout: GridLayout): { run: VerifyCase[]; skipped: Array<{ name: string; why: string }> } {
+  const run: VerifyCase[] = [];
+  const skipped: Array<{ name: string; why: string }> = [];
+  for (const c of cases) {
+    if (planProbes(layout, c.probes).length) run.push(c);
+    else skipped.push({ name: c.name, why: 'every probe it makes goes to or from an external host, which the kind/cluster grid does not have' });
+  }
+  return { run, skipped };
+}
+
+/**
+ * `bench verify --dry-run`: every command the grid would run, manifests included — bring-up, each case's policy
+ * set, one example probe of each kind (a case runs every probe of its matrix like these), teardown — recorded by
+ * the plane's dry-run runner. Returns how many probes each case would make.
+ */
+export async function planVerify(plane: VerifyPlane, workload: Workload, cases: readonly VerifyCase[], timeoutMs: number): Promise<Record<string, number>> {
+  const layout = gridLayoutOf(workload);
+  const counts: Record<string, number> = {};
+  try {
+    const addresses = await plane.up(workload);
+    let examplesShown = false;
+    for (const c of cases) {
+      const inst = instantiatePolicies(c.policies, addresses.ips);
+      if (inst.problems.length) throw new BenchError('usage', `case ${c.name}: ${inst.problems.map((p) => p.message).join('; ')}`);
+      await plane.install({ policies: inst.policies, peers: [] });
+      const probes = planProbes(layout, c.probes);
+      counts[c.name] = probes.length;
+      if (!examplesShown) {
+        examplesShown = true;
+        // One per (destination kind, protocol): TCP and UDP to a grid pod, TCP and UDP (dig) to the DNS pod.
+        const examples = new Map<string, ProbeSpec>();
+        for (const p of probes) {
+          const key = `${p.to.startsWith(`${DNS_NAMESPACE}/`) ? 'dns' : 'pod'} ${p.protocol}`;
+          if (!examples.has(key)) examples.set(key, p);
+        }
+        for (const p of examples.values()) await plane.probe(p, timeoutMs);
+      }
+    }
+  } finally {
+    await plane.down();
+  }
+  return counts;
 }

@@ -9,19 +9,20 @@ import { describe, expect, vi } from 'vitest';
 import { execa } from 'execa';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { main } from '../cli/main.js';
-import type { CniName } from '../config/schema.js';
+import { runConfigSchema, type CniName } from '../config/schema.js';
+import { LocalBackend } from '../backends/local/backend.js';
 import { localModel, localModelNames } from '../backends/local/models.js';
 import type { LocalModel } from '../backends/local/types.js';
 import { newRunId } from '../identity/run-id.js';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
 import type { EndpointPolicy } from '../policy/types.js';
 import { BUILTIN_CASES_DIR, loadCases } from './cases.js';
-import { gridLayout } from './grid.js';
-import { LocalVerifyGrid, planLocalGrid } from './local.js';
+import { gridLayout, gridWorkload } from './grid.js';
+import { plannedAddresses } from '../backends/factory.js';
 import { runVerify, type VerifyReport } from './run.js';
 
 const layout = gridLayout();
-const { addresses } = planLocalGrid(layout, { runId: 'tests', model: { attachment: 'routed', hostIfPrefix: 'cali' } });
+const addresses = await plannedAddresses(gridWorkload(layout));
 const library = loadCases([BUILTIN_CASES_DIR], { layout, ips: addresses.ips }).cases;
 
 function registeredModel(cni: CniName): LocalModel {
@@ -31,8 +32,8 @@ function registeredModel(cni: CniName): LocalModel {
 
 async function verifyLocal(cni: CniName, opts: { model?: LocalModel; cases?: typeof library; iptablesBackend?: 'nft' | 'legacy' } = {}): Promise<{ report: VerifyReport; runId: string }> {
   const runId = newRunId();
-  const grid = new LocalVerifyGrid({ cni, runId, model: opts.model, iptablesBackend: opts.iptablesBackend });
-  const report = await runVerify({ grid, layout, cases: opts.cases ?? library });
+  const plane = new LocalBackend({ config: runConfigSchema.parse({ cni, backend: 'local', iptablesBackend: opts.iptablesBackend }), runId, shape: 'verify-grid', model: opts.model });
+  const report = await runVerify({ plane, workload: plane.fit(gridWorkload(layout)), cases: opts.cases ?? library });
   expect(namespacesOfRun(runId), 'namespaces left behind').toEqual([]);
   return { report, runId };
 }

@@ -70,6 +70,50 @@ describe('cluster backend', () => {
     expect(result.meta.model.description).toMatch(/detected: kube-system\/calico-node/);
   });
 
+  describe("Calico's data plane comes from the FelixConfiguration default (the operator sets no FELIX_* env)", () => {
+    // An operator-installed calico-node: no FELIX_BPFENABLED / FELIX_NFTABLESMODE in its template (tigera/operator v1.38.6).
+    const calicoCluster = (felix: { stdout?: string; stderr?: string; exitCode?: number }) =>
+      fakeCluster((argv) => {
+        const a = argv.join(' ');
+        if (a.includes('get daemonsets')) return { stdout: daemonSetList(daemonSet('calico-system/calico-node', ['calico-node'], { 'k8s-app': 'calico-node' })) };
+        if (a.includes('get felixconfigurations.crd.projectcalico.org default')) return felix;
+        return undefined;
+      });
+    const run = async (cni: 'calico' | 'calico-ebpf', runner: ReturnType<typeof fakeCluster>) => {
+      const d = out();
+      const cfg = config({ cni, out: d });
+      const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner, cleanupRunner: runner, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+      return (await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) })).result;
+    };
+    const bpf = { stdout: JSON.stringify({ apiVersion: 'crd.projectcalico.org/v1', kind: 'FelixConfiguration', metadata: { name: 'default' }, spec: { bpfEnabled: true, nftablesMode: 'Disabled' } }) };
+
+    it('bpfEnabled: true is calico-ebpf: measured as such, and --cni calico is refused naming it', async () => {
+      const ok = await run('calico-ebpf', calicoCluster(bpf));
+      expect(ok.errors).toEqual([]);
+      expect(ok.meta.model.description).toMatch(/detected: calico-system\/calico-node \(eBPF data plane\)/);
+      const refused = await run('calico', calicoCluster(bpf));
+      expect(refused.errors[0]).toMatchObject({ kind: 'usage' });
+      expect(refused.errors[0]!.message).toMatch(/--cni calico contradicts the cluster, which runs calico-ebpf \(calico-system\/calico-node \(eBPF data plane\)\); run with --cni calico-ebpf/);
+    });
+
+    it('an unreadable FelixConfiguration is a refusal (exit 2) naming the RBAC, never a guess of iptables; nothing is created', async () => {
+      const runner = calicoCluster({ exitCode: 1, stderr: 'Error from server (Forbidden): felixconfigurations.crd.projectcalico.org "default" is forbidden: User "ci" cannot get resource "felixconfigurations" in API group "crd.projectcalico.org" at the cluster scope' });
+      const result = await run('calico', runner);
+      expect(result.status).toBe('failed');
+      expect(result.errors).toHaveLength(1);
+      expect(result.errors[0]).toMatchObject({ stage: 'setup', kind: 'usage' });
+      expect(result.errors[0]!.message).toMatch(/^step detect-cni failed: cannot tell which data plane calico-system\/calico-node runs: .*FelixConfiguration "default".*reading it failed: Error from server \(Forbidden\)/);
+      expect(result.errors[0]!.message).toMatch(/get` on felixconfigurations\.crd\.projectcalico\.org.*clusters\/rbac-cluster-backend\.yaml/);
+      expect(runner.log.some((r) => r.argv.includes('create') || r.argv.includes('delete'))).toBe(false);
+      // A cluster without calico-node does not need it: Cilium is measured though the read fails.
+      const cilium = fakeCluster((argv) => (argv.join(' ').includes('felixconfigurations') ? { exitCode: 1, stderr: 'error: the server doesn\'t have a resource type "felixconfigurations"' } : undefined));
+      const d = out();
+      const cfg = config({ out: d });
+      const b = new ClusterBackend({ config: cfg, runId: RUN_ID, runner: cilium, cleanupRunner: cilium, outDir: join(d, RUN_ID), probeIntervalMs: 0 });
+      expect((await executeRun({ runId: RUN_ID, config: cfg, backend: b, outDir: join(d, RUN_ID) })).result.errors).toEqual([]);
+    });
+  });
+
   it('without nodes/proxy permission it measures latency and records why CPU is missing, never reading kubelet metrics', async () => {
     const d = out();
     const runner = fakeCluster((argv) => (argv.join(' ').includes('auth can-i') ? { stdout: 'no\n', exitCode: 1 } : undefined));

@@ -5,7 +5,8 @@
 //
 // Exercised on the machine this was written on: the plan (--dry-run) and the control flow with an injected
 // runner. Not exercised there: a real cluster (none was reachable).
-import type { ModelDescription } from '../types.js';
+import type { WorkloadShape } from '../../workload/workload.js';
+import type { ProviderDescription } from '../k8s/provider.js';
 import { K8sBackend, backendRunners, type K8sBackendOptions } from '../k8s/backend.js';
 import { PEER_POD_CAP } from '../k8s/manifests.js';
 import { loadVersions } from '../k8s/versions.js';
@@ -16,18 +17,17 @@ export { DRY_RUN_NODES } from '../k8s/backend.js';
 
 export type ClusterBackendOptions = K8sBackendOptions;
 
+/** How the refusal without a target names the command, by the workload it was for. */
+const WHO: Partial<Record<WorkloadShape, string>> = { 'verify-grid': 'verify on the cluster backend' };
+
 export class ClusterBackend extends K8sBackend {
   constructor(opts: ClusterBackendOptions) {
     const runners = backendRunners(opts);
-    const provider = new ExistingCluster({ cni: opts.config.cni, runId: opts.runId, runner: runners.runner, context: opts.config.context, kubeconfig: opts.config.kubeconfig });
+    const provider = new ExistingCluster({ cni: opts.config.cni, runId: opts.runId, runner: runners.runner, context: opts.config.context, kubeconfig: opts.config.kubeconfig, who: WHO[opts.shape ?? 'benchmark'] });
     super(provider, { ...opts, ...runners, versions: opts.versions ?? loadVersions() });
   }
 
-  get model(): ModelDescription {
-    return {
-      name: this.provider.describe().name,
-      description: `${this.provider.describe().runs}; connect measured by the static cb-probe in the client pod; at most ${PEER_POD_CAP} of the filler policies' peers run as pods (the others' selectors match no pod)`,
-      enforcesPolicy: this.provider.profile.enforcesPolicy,
-    };
+  protected benchmarkDescription(d: ProviderDescription): string {
+    return `${d.runs}; connect measured by the static cb-probe in the client pod; at most ${PEER_POD_CAP} of the filler policies' peers run as pods (the others' selectors match no pod)`;
   }
 }

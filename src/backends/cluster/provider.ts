@@ -4,10 +4,11 @@
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandResult, CommandSpec, Runner } from '../../exec/runner.js';
 import { BenchError } from '../../errors.js';
-import { cniProfile, detectCnis, detectionRefusal, type CniProfile, type DetectedCni, type FelixConfigurationSpec } from '../k8s/cni.js';
+import { FELIX_CONFIGURATION, cniProfile, type CniProfile, type FelixConfigurationSpec, type KindCni } from '../k8s/cni.js';
+import { detectCnis, detectionRefusal, type DetectedCni, type FelixRead } from '../k8s/detect.js';
 import type { K8sStep, StepGuard } from '../k8s/errors.js';
 import { kubectl, targetFlags, type KubeTarget } from '../k8s/kubectl.js';
-import { PEER_POD_CAP, RUN_LABEL, type KindCni, type Placement } from '../k8s/manifests.js';
+import { PEER_POD_CAP, RUN_LABEL, type Placement } from '../k8s/manifests.js';
 import type { ClusterProvider, KeepNote, ProviderDescription, ProviderInfo, ProvisionedCluster, ProvisionOptions } from '../k8s/provider.js';
 
 export class ClusterTargetError extends BenchError {
@@ -16,22 +17,33 @@ export class ClusterTargetError extends BenchError {
   }
 }
 
-/** Calico's FelixConfiguration `default` (bpfEnabled, nftablesMode), read if the CRD exists and RBAC allows; optional. */
+/**
+ * Calico's FelixConfiguration `default`, where its data plane is set (bpfEnabled, nftablesMode). Allowed to fail: a
+ * cluster without Calico has no such resource type; one with calico-node is refused when it cannot be read.
+ */
 export function planFelixConfigurationRead(t: KubeTarget): CommandSpec {
-  return kubectl(t, ['get', 'felixconfigurations.crd.projectcalico.org', 'default', '-o', 'json', '--ignore-not-found'], "read Calico's FelixConfiguration (data plane mode), if any", { allowFailure: true });
+  return kubectl(t, ['get', FELIX_CONFIGURATION, 'default', '-o', 'json', '--ignore-not-found'], "read Calico's FelixConfiguration (data plane mode), if any", { allowFailure: true });
 }
 
-/** The detected CNI matching --cni, or a ClusterTargetError naming everything that was found. */
-export function confirmCni(daemonsetsJson: string, nodesJson: string, felix: CommandResult, wanted: KindCni): DetectedCni {
-  let spec: FelixConfigurationSpec | undefined;
-  if (felix.exitCode === 0 && felix.stdout.trim()) {
-    try {
-      spec = (JSON.parse(felix.stdout) as { spec?: FelixConfigurationSpec }).spec;
-    } catch {
-      spec = undefined;
-    }
+/** What the FelixConfiguration read says: its spec ({} when there is none), or why it could not be read. */
+export function felixReadFrom(r: CommandResult): FelixRead {
+  if (r.exitCode !== 0 || r.timedOut) return { unreadable: r.stderr.trim().split('\n').pop() || (r.timedOut ? 'timed out' : `kubectl exit ${r.exitCode}`) };
+  if (!r.stdout.trim()) return { spec: {} };
+  try {
+    return { spec: (JSON.parse(r.stdout) as { spec?: FelixConfigurationSpec }).spec ?? {} };
+  } catch (e) {
+    return { unreadable: `its JSON does not parse: ${(e as Error).message}` };
   }
-  const d = detectCnis(daemonsetsJson, nodesJson, spec);
+}
+
+/** The RBAC rule the FelixConfiguration read needs, as the refusal names it. */
+export const FELIX_RBAC_HINT = `grant this identity \`get\` on ${FELIX_CONFIGURATION}: the ClusterRole cni-bench in clusters/rbac-cluster-backend.yaml has it (kubectl apply -f clusters/rbac-cluster-backend.yaml, then bind cni-bench to the identity)`;
+
+/** The detected CNI matching --cni, or a ClusterTargetError (exit 2) naming everything that was found or is missing. */
+export function confirmCni(daemonsetsJson: string, nodesJson: string, felix: CommandResult, wanted: KindCni): DetectedCni {
+  const d = detectCnis(daemonsetsJson, nodesJson, felixReadFrom(felix));
+  // Guessing iptables would label an eBPF or nftables data plane's results as iptables.
+  if (d.undecided.length) throw new ClusterTargetError(`${d.undecided.join('; ')}; ${FELIX_RBAC_HINT}`);
   const mine = d.found.find((f) => f.cni === wanted);
   if (!mine) throw new ClusterTargetError(detectionRefusal(d, wanted));
   return mine;

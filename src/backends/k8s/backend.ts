@@ -1,45 +1,54 @@
-// The benchmark on a real cluster, whichever provider brings the cluster: the provider provisions (kind creates,
-// an existing cluster is validated), the session deploys the run's namespaces and load pods, applies the handed
-// policy set and measures; on the way out the provider releases what it made. One guard collects diagnostics on
-// the first failed step. The kind and cluster backends are this with their provider and their model's wording.
+// A data plane on a real cluster, whichever provider brings the cluster: the provider provisions (kind creates, an
+// existing cluster is validated), a deployment puts the workload on it — the benchmark's load pods, a workload of
+// agnhost pods (the verification grid), or the benchmark's pods with the enforce probes and changes — and on the
+// way out the provider releases what it made. One guard collects diagnostics on the first failed step. The kind
+// and cluster backends are this with their provider and their model's wording.
 import type { RunConfig } from '../../config/schema.js';
+import { BenchError } from '../../errors.js';
 import { ExecRunner, type Runner } from '../../exec/runner.js';
+import type { PolicySet } from '../../policy/generate.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import type { WorkloadTarget } from '../../workload/workload.js';
-import type { BackendRunOptions, BenchBackend, MeasureSettings, ModelDescription, PolicyInstallReport, PolicySet } from '../types.js';
-import type { AgentRef } from './cni.js';
+import type { Flow, Workload, WorkloadAddresses, WorkloadShape, WorkloadTarget } from '../../workload/workload.js';
+import type { Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, PlaneChanges, PolicyInstallReport } from '../types.js';
+import { EnforceDeployment } from './changes.js';
+import type { K8sBackendOptions, K8sDeployment, K8sPlaneContext } from './deployment.js';
+import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
 import { StepGuard } from './errors.js';
+import { GridDeployment } from './grid.js';
 import type { KubeTarget } from './kubectl.js';
-import { CLIENT_POD, FORTIO_CONTAINER, type Placement } from './manifests.js';
-import type { ClusterProvider } from './provider.js';
+import type { ClusterProvider, ProviderDescription } from './provider.js';
+import { BenchmarkDeployment } from './benchmark.js';
 import { K8sSession } from './session.js';
 import type { Versions } from './versions.js';
 
-export const DRY_RUN_NODES: Placement = { serverNode: '<server-node>', clientNode: '<client-node>' };
+export type { K8sBackendOptions } from './deployment.js';
+export { DRY_RUN_NODES } from './session.js';
 
-export interface K8sBackendOptions extends BackendRunOptions {
-  /** The run's results directory: diagnostics go here. */
-  outDir: string;
-  versions?: Versions;
-  /** Tests: enforcement probe pacing and bound. */
-  probeIntervalMs?: number;
-  enforcementTimeoutMs?: number;
-}
+/** A real agent programs policy asynchronously (Felix, the Cilium agent): seconds, not the local model's instant. */
+export const K8S_READINESS_TIMEOUT_MS = 20_000;
 
 /** The runners a backend uses: the given ones, or real ones (the cleanup runner is not cancellable). */
 export function backendRunners(o: Pick<BackendRunOptions, 'runner' | 'cleanupRunner' | 'signal'>): { runner: Runner; cleanupRunner: Runner } {
   return { runner: o.runner ?? new ExecRunner(o.signal), cleanupRunner: o.cleanupRunner ?? new ExecRunner() };
 }
 
-export abstract class K8sBackend implements BenchBackend {
+/** The deployments by workload shape. */
+const DEPLOYMENTS: Record<WorkloadShape, (c: K8sPlaneContext) => K8sDeployment> = {
+  benchmark: (c) => new BenchmarkDeployment(c),
+  enforce: (c) => new EnforceDeployment(c, new BenchmarkDeployment(c)),
+  'verify-grid': (c) => new GridDeployment(c),
+};
+
+export abstract class K8sBackend implements DataPlane {
   readonly probeTool = 'fortio';
+  readonly settleMs = K8S_READINESS_TIMEOUT_MS;
   readonly cni: RunConfig['cni'];
-  readonly target: KubeTarget;
+  /** The cluster kubectl talks to. */
+  readonly kube: KubeTarget;
   readonly session: K8sSession;
-  protected readonly guard: StepGuard;
-  /** The agents as found on the cluster (replaced in up(): their namespace depends on how the CNI was installed). */
-  protected readonly agents: AgentRef[];
-  private nodeCount?: number;
+  readonly shape: WorkloadShape;
+  protected readonly ctx: K8sPlaneContext;
+  private readonly d: K8sDeployment;
   private downDone = false;
 
   constructor(
@@ -47,17 +56,18 @@ export abstract class K8sBackend implements BenchBackend {
     protected readonly opts: K8sBackendOptions & { versions: Versions; runner: Runner; cleanupRunner: Runner },
   ) {
     this.cni = opts.config.cni;
-    this.target = provider.target;
-    this.agents = [...provider.profile.agents];
+    this.kube = provider.target;
+    this.shape = opts.shape ?? 'benchmark';
+    const agents = [...provider.profile.agents];
     const info = provider.info;
     this.session = new K8sSession({
       config: opts.config,
       runId: opts.runId,
       runner: opts.runner,
       cleanupRunner: opts.cleanupRunner,
-      target: this.target,
+      target: this.kube,
       versions: opts.versions,
-      agents: this.agents,
+      agents,
       enforcesPolicy: provider.profile.enforcesPolicy,
       sharedKernel: info.sharedKernel,
       nodeCgroups: info.nodeCgroups,
@@ -69,12 +79,13 @@ export abstract class K8sBackend implements BenchBackend {
       probeIntervalMs: opts.probeIntervalMs,
       enforcementTimeoutMs: opts.enforcementTimeoutMs,
     });
-    this.guard = new StepGuard(async (failed) => {
+    const guard = new StepGuard(async (failed) => {
       if (!provider.worthDiagnosing(failed.step)) return undefined;
       opts.progress?.step(`step ${failed.step} failed; collecting diagnostics`);
       // Best effort: failing to collect diagnostics must not hide the step that failed.
       try {
-        const dir = await this.session.diagnostics(provider.info.diagnosticNamespaces);
+        const namespaces = [...agents.map((a) => a.namespace), ...provider.info.diagnosticNamespaces, ...this.d.namespaces()];
+        const dir = await collectDiagnostics(opts.cleanupRunner, `${opts.outDir}/diagnostics`, planDiagnostics(this.kube, { namespaces, agents }));
         await provider.collectDiagnostics(dir);
         return dir;
       } catch (d) {
@@ -82,57 +93,66 @@ export abstract class K8sBackend implements BenchBackend {
         return undefined;
       }
     });
+    this.ctx = { provider, guard, session: this.session, runner: opts.runner, cleanupRunner: opts.cleanupRunner, versions: opts.versions, config: opts.config, runId: opts.runId, opts, progress: opts.progress, agents };
+    this.d = DEPLOYMENTS[this.shape](this.ctx);
   }
 
   get name() {
     return this.provider.name;
   }
 
-  abstract get model(): ModelDescription;
+  /** The load and probe wording of the benchmark on this provider (kind and cluster say it their way). */
+  protected abstract benchmarkDescription(cluster: ProviderDescription): string;
+
+  get model(): ModelDescription {
+    const d = this.provider.describe();
+    return { name: d.name, description: this.d.describe(d, this.benchmarkDescription(d)), enforcesPolicy: this.provider.profile.enforcesPolicy };
+  }
 
   get topology() {
-    return { nodes: this.nodeCount ?? this.provider.info.nodes ?? 0, placement: this.opts.config.placement, serverPods: 1 };
+    return { nodes: this.ctx.nodeCount ?? this.provider.info.nodes ?? 0, placement: this.opts.config.placement, serverPods: 1 };
   }
 
-  get workload(): WorkloadTarget {
-    return this.session.workload;
+  get target(): WorkloadTarget {
+    return this.session.target;
   }
 
-  async up(): Promise<void> {
-    const cluster = await this.provider.provision(this.guard, { checkKubeletMetrics: true });
-    this.agents.splice(0, this.agents.length, ...cluster.agents);
-    if (cluster.enforcesPolicy !== undefined) this.session.setEnforcesPolicy(cluster.enforcesPolicy);
-    if (cluster.kubeletMetrics === false) this.session.disableCadvisor();
-    const picked = await this.guard.run('check-context', async () => cluster.place(this.opts.config.placement));
-    if (picked) this.nodeCount = picked.nodeCount;
-    await this.guard.run('create-workloads', () => this.session.createWorkloads(picked?.placement ?? DRY_RUN_NODES));
+  get changes(): PlaneChanges | undefined {
+    return this.d.changes;
   }
 
-  installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
-    return this.guard.run('apply-policies', () => this.session.installPolicies(set));
+  fit(workload: Workload): Workload {
+    return this.d.fit(workload);
   }
 
-  measure(metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
-    return this.guard.run('measure', () => this.session.measure(metric, settings));
+  up(workload: Workload): Promise<WorkloadAddresses> {
+    return this.d.up(workload);
   }
 
-  /** Releases the cluster (kind: deletes it); on a cluster that stays, first removes the run's own namespaces. */
+  install(set: PolicySet): Promise<PolicyInstallReport> {
+    return this.d.install(set);
+  }
+
+  probe(flow: Flow, timeoutMs: number): Promise<Attempt> {
+    if (!this.d.probe) throw new BenchError('internal', `the ${this.shape} workload on ${this.name} has no single-probe path`);
+    return this.d.probe(flow, timeoutMs);
+  }
+
+  measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    if (!this.d.measure) throw new BenchError('internal', `the ${this.shape} workload on ${this.name} measures nothing`);
+    return this.d.measure(flow, metric, settings);
+  }
+
+  /** Releases the cluster (kind: deletes it); on a cluster that stays, first removes what the workload created. */
   async down(): Promise<void> {
-    if (!this.provider.info.deletesCluster && !this.downDone) {
+    if (!this.downDone) {
       this.downDone = true;
-      this.opts.progress?.step('deleting the run namespaces');
-      await this.session.deleteNamespaces();
+      await this.d.teardown(!this.provider.info.deletesCluster);
     }
     await this.provider.release();
   }
 
   keepInstructions(): string[] {
-    const n = this.session.names;
-    return this.provider.keepInstructions({
-      namespaces: [n.serverNamespace, n.clientNamespace],
-      examples: this.provider.info.deletesCluster
-        ? ['get pods -A -o wide', `-n ${n.clientNamespace} exec -it ${CLIENT_POD} -c ${FORTIO_CONTAINER} -- fortio load -n 100 ${this.session.url}`]
-        : [`get pods -n ${n.clientNamespace} -o wide`],
-    });
+    return this.provider.keepInstructions(this.d.keepNote());
   }
 }

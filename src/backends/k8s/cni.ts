@@ -5,10 +5,12 @@ import type { CniName } from '../../config/schema.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import { helm, kubectl, waitSpec, type KubeTarget } from './kubectl.js';
 import { CNI_CATALOGUE } from '../../config/cnis.js';
-import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type CalicoDataplane, type KindCni } from './manifests.js';
+import { POD_SUBNET, renderCalicoInstallation, renderCiliumValues, renderServicesEndpoint, type CalicoDataplane, type NodeBinary } from './manifests.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
 import { toYaml } from './yaml.js';
+import { CILIUM_METRICS, felixMetrics, type AgentMetricsOnCluster } from './agent-metric-setup.js';
+import { BenchError } from '../../errors.js';
 
 export interface AgentRef {
   namespace: string;
@@ -22,16 +24,20 @@ export interface AgentRef {
 export interface InstallOptions {
   target: KubeTarget;
   versions: Versions;
-  /** The kind cluster's name (Cilium and Calico eBPF reach the API server at <name>-control-plane). */
+  /** The kind cluster's name (Cilium reaches the API server at <name>-control-plane). */
   clusterName: string;
   policyMapCapacity: number;
+  /**
+   * The control plane's address, for a profile with `apiServerByAddress`: kind looks up the node's InternalIP once
+   * the cluster exists; a dry run shows a placeholder that says so.
+   */
+  controlPlaneAddress?: string;
 }
 
-/** Extra binaries a CNI needs on every node that kind's node image lacks. */
-export type NodeBinary = 'bridge';
+export type { NodeBinary };
 
-export interface CniProfile {
-  cni: KindCni;
+interface ProfileFields {
+  cni: CniName;
   /** How results name it (from the CNI catalogue). */
   displayName: string;
   /** One line naming what really runs (results and reports). */
@@ -43,11 +49,25 @@ export interface CniProfile {
   /** Namespaces whose events and pods go into diagnostics. */
   namespaces: string[];
   /**
-   * flanneld exits at start when /proc/sys/net/bridge/bridge-nf-call-iptables is missing (flannel main.go, "Failed
-   * to check br_netfilter"); Docker >= 27.3 no longer loads the module (moby#48492). The kind backend loads it
-   * on the nodes before the install (kind mounts /lib/modules into each node).
+   * flanneld exits at start when /proc/sys/net/bridge/bridge-nf-call-iptables is missing (flannel v0.27.4 main.go,
+   * "Failed to check br_netfilter"; the check came with v0.26, flannel-io/flannel#2082); Docker >= 27.3 no longer
+   * loads the module (moby#48492). The kind backend loads it on the nodes before the install (kind mounts
+   * /lib/modules into each node).
    */
   needsBrNetfilter: boolean;
+  /**
+   * Its agents reach the API server before any Service or cluster DNS works: no kube-proxy, and hostNetwork pods
+   * with dnsPolicy ClusterFirstWithHostNet (tigera-operator.yaml v3.30.3; the operator gives calico-node the same,
+   * tigera/operator pkg/render/node.go), so a node's name does not resolve (projectcalico/calico#10683). The kind
+   * provider looks up the control plane's InternalIP at run time and hands it to install().
+   */
+  apiServerByAddress: boolean;
+  /**
+   * Felix enforces with iptables chains of this prefix, in the flavour (nft or legacy) it detects from kube-proxy's
+   * chains (felix/environment/feature_detect_linux.go DetectBackend): the kind provider records which one it chose,
+   * as the local models record theirs (modelState.iptablesBackend).
+   */
+  felixIptablesChains?: string;
   /** kube-flannel.yml's CNI config delegates to the `bridge` plugin, which kind's node image lacks. */
   nodeBinaries: NodeBinary[];
   /** The pod network the recipe installs (kind's podSubnet). */
@@ -65,18 +85,32 @@ export interface CniProfile {
   install: (o: InstallOptions) => CommandSpec[];
   /** How it is recognised on a cluster someone else installed (see detectCnis). */
   detect: DetectionRule;
+  /** How a cluster serves its agent's metric of policy changes (the metric itself: the CNI catalogue's agentMetric). */
+  agentMetrics?: AgentMetricsOnCluster;
+}
+/** A profile in CNI_PROFILES: its `cni` is its key. */
+export type CniProfile = ProfileFields & { cni: KindCni };
+
+/** The FelixConfiguration fields that select Calico's data plane (crd.projectcalico.org/v1, `default`). */
+export interface FelixConfigurationSpec {
+  bpfEnabled?: boolean;
+  nftablesMode?: string;
 }
 
 /**
  * What marks a CNI in a cluster's DaemonSet pod templates: its agent containers (all of them, in one template or in
- * separate ones) and, for one of several data planes of the same agent, the setting that selects it — the env the
- * operator sets on the agent or the FelixConfiguration field. The most specific matching rule wins.
+ * separate ones) and, for one of several data planes of the same agent, the setting that selects it. The most
+ * specific matching rule wins (./detect.ts).
  */
 export interface DetectionRule {
   containers: string[];
   /** A pod label that marks the agent even when its container is named otherwise (GKE's anetd). */
   label?: [string, string];
-  dataplane?: { env: string; envValue: string; felix: keyof FelixConfigurationSpec; felixValue: boolean | string; note: string };
+  /**
+   * The FelixConfiguration `default` field and value that select this data plane (where the operator writes it),
+   * and the env var that overrides the field in Felix when set on calico-node (felix/config/config_params.go).
+   */
+  dataplane?: { felix: keyof FelixConfigurationSpec; value: boolean | string; env: string; note: string };
   /** Containers of other DaemonSets that belong to it (Cilium's Envoy since 1.16). */
   companions?: AgentRef[];
   /** DaemonSet names that say more about what runs ("anetd": GKE Dataplane V2). */
@@ -85,7 +119,9 @@ export interface DetectionRule {
   embedded?: { kubeletVersion: RegExp; nodeAnnotationPrefix: string; found: string; enforcesPolicy: boolean };
 }
 
-const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, description: string, extra: Pick<CniProfile, 'kubeProxyMode'> & { detect?: DetectionRule['dataplane'] } = {}): CniProfile => ({
+type CalicoExtra = Pick<ProfileFields, 'kubeProxyMode' | 'felixIptablesChains'> & { detect?: DetectionRule['dataplane'] };
+
+const calicoOperatorProfile = <N extends CniName>(cni: N, dataplane: CalicoDataplane, description: string, extra: CalicoExtra = {}): ProfileFields & { cni: N } => ({
   cni,
   displayName: CNI_CATALOGUE[cni].displayName,
   description,
@@ -94,6 +130,10 @@ const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, descrip
   deployments: [{ namespace: 'calico-system', name: 'calico-kube-controllers' }],
   namespaces: ['tigera-operator', 'calico-system'],
   needsBrNetfilter: false,
+  // eBPF mode has no kube-proxy: the operator and calico-node reach the API server through the
+  // kubernetes-services-endpoint ConfigMap, which needs an address they can use before any DNS.
+  apiServerByAddress: dataplane === 'BPF',
+  felixIptablesChains: extra.felixIptablesChains,
   nodeBinaries: [],
   podSubnet: POD_SUBNET,
   kubeProxyMode: extra.kubeProxyMode,
@@ -101,7 +141,8 @@ const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, descrip
   install: (o) => {
     const t = o.target;
     const installation = renderCalicoInstallation(dataplane);
-    const endpoint = dataplane === 'BPF' ? renderServicesEndpoint(`${o.clusterName}-control-plane`) : undefined;
+    if (dataplane === 'BPF' && !o.controlPlaneAddress) throw new BenchError('internal', `${cni} needs the control plane's address for the kubernetes-services-endpoint ConfigMap; none was looked up`);
+    const endpoint = dataplane === 'BPF' ? renderServicesEndpoint(o.controlPlaneAddress!) : undefined;
     validateManifests([installation, ...(endpoint ? [endpoint] : [])]);
     return [
       // `create`, not `apply`: the CRDs exceed the size limit of apply's last-applied-configuration annotation.
@@ -119,11 +160,12 @@ const calicoOperatorProfile = (cni: KindCni, dataplane: CalicoDataplane, descrip
     ];
   },
   detect: { containers: ['calico-node'], dataplane: extra.detect },
+  agentMetrics: felixMetrics('k8s-app=calico-node'),
 });
 
 const CILIUM_ENVOY: AgentRef = { namespace: 'kube-system', daemonset: 'cilium-envoy', container: 'cilium-envoy', selector: 'k8s-app=cilium-envoy' };
 
-export const CNI_PROFILES: Record<KindCni, CniProfile> = {
+const PROFILES = {
   flannel: {
     cni: 'flannel',
     displayName: CNI_CATALOGUE.flannel.displayName,
@@ -133,6 +175,7 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     deployments: [],
     namespaces: ['kube-flannel'],
     needsBrNetfilter: true,
+    apiServerByAddress: false,
     nodeBinaries: ['bridge'],
     podSubnet: POD_SUBNET,
     version: (v) => v.flannel.version,
@@ -149,18 +192,19 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
       },
     },
   },
-  calico: calicoOperatorProfile('calico', 'Iptables', 'Calico (iptables data plane, Tigera operator) as installed from its release manifests'),
+  calico: calicoOperatorProfile('calico', 'Iptables', 'Calico (iptables data plane, Tigera operator) as installed from its release manifests', { felixIptablesChains: 'cali-' }),
   'calico-ebpf': calicoOperatorProfile(
     'calico-ebpf',
     'BPF',
     "Calico eBPF data plane (Tigera operator, Installation linuxDataplane: BPF; kube-proxy replaced by Calico's BPF service handling): Felix compiles each endpoint's policies into BPF programs that walk the rules in order",
-    // FELIX_BPFENABLED=true for linuxDataplane BPF (tigera/operator pkg/render/node.go and its controller tests).
-    { kubeProxyMode: 'none', detect: { env: 'FELIX_BPFENABLED', envValue: 'true', felix: 'bpfEnabled', felixValue: true, note: 'eBPF data plane' } },
+    // For linuxDataplane BPF the operator sets bpfEnabled: true in FelixConfiguration default once calico-node has
+    // rolled out with its BPF volumes (tigera/operator v1.38.6 pkg/controller/installation/bpf.go).
+    { kubeProxyMode: 'none', detect: { felix: 'bpfEnabled', value: true, env: 'FELIX_BPFENABLED', note: 'eBPF data plane' } },
   ),
   'calico-nftables': calicoOperatorProfile('calico-nftables', 'Nftables', 'Calico nftables data plane (Tigera operator, Installation linuxDataplane: Nftables; kube-proxy in nftables mode)', {
     kubeProxyMode: 'nftables',
-    // FELIX_NFTABLESMODE=Enabled for linuxDataplane Nftables.
-    detect: { env: 'FELIX_NFTABLESMODE', envValue: 'enabled', felix: 'nftablesMode', felixValue: 'enabled', note: 'nftables data plane' },
+    // nftablesMode: Enabled for linuxDataplane Nftables (tigera/operator v1.38.6 core_controller.go setNftablesMode).
+    detect: { felix: 'nftablesMode', value: 'Enabled', env: 'FELIX_NFTABLESMODE', note: 'nftables data plane' },
   }),
   canal: {
     cni: 'canal',
@@ -173,7 +217,11 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     ],
     deployments: [{ namespace: 'kube-system', name: 'calico-kube-controllers' }],
     namespaces: ['kube-system'],
-    needsBrNetfilter: true,
+    // canal.yaml v3.30.3 runs flannel v0.24.4, whose main.go has no br_netfilter check (it came in v0.26), and its
+    // CNI chain is calico + portmap (routed veths, no `bridge` plugin): nothing of it needs bridge netfilter.
+    needsBrNetfilter: false,
+    apiServerByAddress: false,
+    felixIptablesChains: 'cali-',
     nodeBinaries: [],
     podSubnet: POD_SUBNET,
     version: (v) => v.calico.version,
@@ -182,6 +230,7 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     // calico-node with kube-flannel, in one template (canal, rke2-canal) or beside each other: Calico policy on
     // Flannel, never `flannel` (which would record "not enforced").
     detect: { containers: ['calico-node', 'kube-flannel'] },
+    agentMetrics: felixMetrics('k8s-app=canal'),
   },
   cilium: {
     cni: 'cilium',
@@ -197,6 +246,9 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     deployments: [{ namespace: 'kube-system', name: 'cilium-operator' }],
     namespaces: ['kube-system'],
     needsBrNetfilter: false,
+    // The chart's agents are hostNetwork with no dnsPolicy unless set (templates/cilium-agent/daemonset.yaml), so
+    // the node's resolv.conf (the engine's DNS on kind) answers <cluster>-control-plane, as Cilium's kind guide has it.
+    apiServerByAddress: false,
     nodeBinaries: [],
     podSubnet: POD_SUBNET,
     kubeProxyMode: 'none',
@@ -214,13 +266,19 @@ export const CNI_PROFILES: Record<KindCni, CniProfile> = {
     // GKE's anetd is Cilium (cloud.google.com kubernetes-engine/docs/concepts/dataplane-v2: "GKE Dataplane V2 is
     // implemented using Cilium"), labelled k8s-app=cilium.
     detect: { containers: ['cilium-agent'], label: ['k8s-app', 'cilium'], companions: [CILIUM_ENVOY], knownAs: { anetd: 'GKE Dataplane V2, Cilium' } },
+    agentMetrics: CILIUM_METRICS,
   },
-};
+} satisfies { [N in CniName]?: ProfileFields & { cni: N } };
+
+/** The CNIs with a profile: a real install recipe on kind and a detection rule on a cluster (`none` has none: kind's own kindnet enforces policies). */
+export type KindCni = keyof typeof PROFILES;
+export const CNI_PROFILES: Readonly<Record<KindCni, CniProfile>> = PROFILES;
+export const PROFILED_CNIS = Object.keys(CNI_PROFILES) as KindCni[];
 
 export function cniProfile(cni: CniName): CniProfile {
   const profile = (CNI_PROFILES as Partial<Record<CniName, CniProfile>>)[cni];
-  if (!profile && CNI_CATALOGUE[cni].floor) throw new Error("--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
-  if (!profile) throw new Error(`--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
+  if (!profile && CNI_CATALOGUE[cni].floor) throw new BenchError('usage', "--cni none has no real CNI to install on kind (kind's default kindnet enforces policies); use the local backend");
+  if (!profile) throw new BenchError('usage', `--cni ${cni} has no install recipe on kind or cluster yet; use the local backend`);
   return profile;
 }
 
@@ -249,8 +307,19 @@ export function planCniReady(p: CniProfile, t: KubeTarget, s: number): CommandSp
     out.push(waitSpec(t, ['-n', d.namespace, 'wait', '--for=create', `deployment/${d.name}`], s, `wait for ${d.name} to exist`));
     out.push(waitSpec(t, ['-n', d.namespace, 'rollout', 'status', `deployment/${d.name}`], s, `wait for ${d.name} to be available`));
   }
+  // The data plane is on only once the operator has written it into the FelixConfiguration: for BPF that happens
+  // after calico-node has rolled out with its BPF volumes (tigera/operator v1.38.6 bpf.go), i.e. after the waits above.
+  const d = p.detect.dataplane;
+  if (d) {
+    const fc = `${FELIX_CONFIGURATION}/default`;
+    out.push(waitSpec(t, ['wait', '--for=create', fc], s, 'wait for the FelixConfiguration default to exist'));
+    out.push(waitSpec(t, ['wait', `--for=jsonpath={.spec.${d.felix}}=${String(d.value)}`, fc], s, `wait until the operator has switched Felix to the ${d.note} (${d.felix}: ${String(d.value)})`));
+  }
   return out;
 }
+
+/** Calico's FelixConfiguration resource, by its CRD's full name (a projectcalico.org API server may also serve it). */
+export const FELIX_CONFIGURATION = 'felixconfigurations.crd.projectcalico.org';
 
 export function planNodesReady(t: KubeTarget, s: number): CommandSpec {
   return waitSpec(t, ['wait', '--for=condition=Ready', 'nodes', '--all'], s, 'wait for every node to be Ready');
@@ -260,174 +329,3 @@ export function planDnsReady(t: KubeTarget, s: number): CommandSpec {
   return waitSpec(t, ['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns'], s, 'wait for CoreDNS');
 }
 
-// ---- detection on an existing cluster ----
-//
-// From pod templates, in every namespace, not from fixed namespace/name pairs: installs differ (operator in
-// calico-system, manifests in kube-system, Cilium in its own namespace, GKE Dataplane V2's `anetd`, RKE2's
-// `rke2-canal`, k3s' flannel built into the k3s binary with no DaemonSet at all). What counts:
-// - Cilium: a container `cilium-agent` or pod label k8s-app=cilium (GKE's anetd is Cilium: cloud.google.com
-//   kubernetes-engine/docs/concepts/dataplane-v2 "GKE Dataplane V2 is implemented using Cilium").
-// - Calico: a container `calico-node`; its data plane from the env the operator sets on it — FELIX_BPFENABLED=true
-//   for linuxDataplane BPF and FELIX_NFTABLESMODE=Enabled for Nftables (tigera/operator pkg/render/node.go and
-//   its controller tests) — or from the FelixConfiguration `default` (bpfEnabled, nftablesMode) when readable.
-// - Flannel: a container `kube-flannel`; with calico-node in the same template (canal, rke2-canal) or beside a
-//   separate calico-node, it is Canal — Calico policy on Flannel — never `flannel` (which would record "not
-//   enforced").
-// - k3s: nodes whose kubelet version says +k3s and that carry flannel's node annotations run the embedded flannel;
-//   k3s also embeds kube-router's NetworkPolicy controller unless started with --disable-network-policy.
-// - EKS: `aws-node` (the VPC CNI), with `aws-eks-nodeagent` when its network policy agent is on: named, no profile.
-
-interface PodTemplateSpec {
-  metadata?: { labels?: Record<string, string> };
-  spec?: { containers?: Array<{ name?: string; image?: string; env?: Array<{ name?: string; value?: string }> }> };
-}
-
-interface DaemonSetList {
-  items?: Array<{ metadata?: { name?: string; namespace?: string }; spec?: { template?: PodTemplateSpec } }>;
-}
-
-interface NodeInfoList {
-  items?: Array<{ metadata?: { annotations?: Record<string, string> }; status?: { nodeInfo?: { kubeletVersion?: string } } }>;
-}
-
-export interface DetectedCni {
-  cni: KindCni;
-  /** The agents as found on this cluster (their namespace and DaemonSet name depend on the install). */
-  agents: AgentRef[];
-  /** What was found, in words ("kube-system/anetd (GKE Dataplane V2, Cilium)"). */
-  found: string;
-  /** Set when detection knows better than the profile (k3s: kube-router enforces policy for its flannel). */
-  enforcesPolicy?: boolean;
-}
-
-export interface CniDetection {
-  found: DetectedCni[];
-  /** Network agents seen that have no profile here (EKS aws-node …). */
-  unsupported: string[];
-}
-
-export interface FelixConfigurationSpec {
-  bpfEnabled?: boolean;
-  nftablesMode?: string;
-}
-
-const envOf = (c: { env?: Array<{ name?: string; value?: string }> } | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;
-
-/** One agent container seen in a DaemonSet's pod template. */
-interface Sighting {
-  ref: AgentRef;
-  env: (name: string) => string | undefined;
-  where: string;
-  daemonset: string;
-}
-
-/** Most specific first: a rule with more containers (Canal over Calico or Flannel), or a data-plane setting, wins. */
-const DETECTION_ORDER: readonly CniProfile[] = [...Object.values(CNI_PROFILES)].reverse();
-
-/** Profile `a` is shadowed by `b` when b matched on a superset of a's containers, or the same ones plus a setting. */
-function shadows(b: DetectionRule, a: DetectionRule): boolean {
-  const sup = a.containers.every((c) => b.containers.includes(c));
-  if (!sup) return false;
-  return b.containers.length > a.containers.length || (b.containers.length === a.containers.length && (Boolean(b.dataplane) || !a.dataplane));
-}
-
-const settingHolds = (value: string | undefined, want: string) => value?.toLowerCase() === want;
-
-/**
- * The CNIs running on a cluster, from `kubectl get daemonsets -A -o json`, `kubectl get nodes -o json` (k3s) and,
- * optionally, the FelixConfiguration `default`. Derived from the profiles' detection rules.
- */
-export function detectCnis(daemonsetsJson: string, nodesJson?: string, felix?: FelixConfigurationSpec): CniDetection {
-  const items = (JSON.parse(daemonsetsJson) as DaemonSetList).items ?? [];
-  const sightings = new Map<string, Sighting[]>();
-  const see = (container: string, s: Sighting) => sightings.set(container, [...(sightings.get(container) ?? []), s]);
-  const unsupported: string[] = [];
-  for (const ds of items) {
-    const ns = ds.metadata?.namespace ?? '';
-    const name = ds.metadata?.name ?? '';
-    const where = `${ns}/${name}`;
-    const tpl = ds.spec?.template;
-    const labels = tpl?.metadata?.labels ?? {};
-    const containers = tpl?.spec?.containers ?? [];
-    const names = containers.map((c) => c.name ?? '');
-    const selector = Object.entries(labels)
-      .filter(([k]) => k === 'k8s-app' || k === 'app' || k === 'app.kubernetes.io/name')
-      .map(([k, v]) => `${k}=${v}`)[0];
-    const ref = (container: string): AgentRef => ({ namespace: ns, daemonset: name, container, selector: selector ?? `name=${name}` });
-    const seen = new Set<string>();
-    for (const p of DETECTION_ORDER) {
-      const [first, ...rest] = p.detect.containers;
-      for (const c of [first!, ...rest]) {
-        const labelled = c === first && p.detect.label !== undefined && labels[p.detect.label[0]] === p.detect.label[1];
-        const container = names.includes(c) ? c : labelled ? names[0] ?? c : undefined;
-        if (container === undefined || seen.has(c)) continue;
-        seen.add(c);
-        const spec = containers.find((x) => x.name === container);
-        const known = p.detect.knownAs?.[name];
-        see(c, { ref: ref(container), env: (e) => envOf(spec, e), where: known ? `${where} (${known})` : where, daemonset: where });
-      }
-      for (const comp of p.detect.companions ?? []) {
-        if (names.includes(comp.container) && !seen.has(comp.container)) {
-          seen.add(comp.container);
-          see(comp.container, { ref: { namespace: ns, daemonset: name, container: comp.container, selector: comp.selector }, env: () => undefined, where, daemonset: where });
-        }
-      }
-    }
-    const other = UNPROFILED_AGENTS.find((u) => names.includes(u.container));
-    if (other) unsupported.push(`${where} (${other.describe(names)})`);
-  }
-  const matched: Array<{ profile: CniProfile; found: DetectedCni }> = [];
-  for (const p of DETECTION_ORDER) {
-    const r = p.detect;
-    const firsts = sightings.get(r.containers[0]!) ?? [];
-    // A single-container rule is one CNI per DaemonSet that runs it; a combination is one CNI for the cluster.
-    for (const lead of r.containers.length === 1 ? firsts : firsts.slice(0, 1)) {
-      if (r.dataplane) {
-        const d = r.dataplane;
-        const fromFelix = felix?.[d.felix];
-        if (!settingHolds(lead.env(d.env), d.envValue) && !(typeof fromFelix === 'string' ? settingHolds(fromFelix, String(d.felixValue)) : fromFelix === d.felixValue)) continue;
-      }
-      const parts = r.containers.slice(1).map((c) => {
-        const all = sightings.get(c) ?? [];
-        return all.find((x) => x.daemonset === lead.daemonset) ?? all[0];
-      });
-      if (parts.some((x) => x === undefined)) continue;
-      const all = [lead, ...(parts as Sighting[])];
-      const oneTemplate = all.every((x) => x.daemonset === lead.daemonset);
-      const foundText =
-        all.length > 1 ? (oneTemplate ? `${lead.where} (${r.containers.join(' + ')})` : all.map((x) => x.where).join(' + ')) : `${lead.where}${r.dataplane ? ` (${r.dataplane.note})` : ''}`;
-      const companions = (r.companions ?? []).flatMap((c) => (sightings.get(c.container) ?? []).slice(0, 1).map((x) => x.ref));
-      matched.push({ profile: p, found: { cni: p.cni, agents: [...all.map((x) => x.ref), ...companions], found: foundText } });
-    }
-  }
-  // Two settings that shadow each other (both of Calico's data-plane switches on): the profile listed first wins.
-  const rank = (p: CniProfile) => Object.values(CNI_PROFILES).indexOf(p);
-  const beats = (o: CniProfile, m: CniProfile) => o !== m && shadows(o.detect, m.detect) && (!shadows(m.detect, o.detect) || rank(o) < rank(m));
-  const found = matched.filter((m) => !matched.some((o) => beats(o.profile, m.profile))).map((m) => m.found);
-  if (!found.length && nodesJson) {
-    const nodes = (JSON.parse(nodesJson) as NodeInfoList).items ?? [];
-    for (const p of DETECTION_ORDER) {
-      const e = p.detect.embedded;
-      if (!e) continue;
-      const embedded = nodes.length > 0 && nodes.every((n) => e.kubeletVersion.test(n.status?.nodeInfo?.kubeletVersion ?? ''));
-      const annotated = nodes.some((n) => Object.keys(n.metadata?.annotations ?? {}).some((k) => k.startsWith(e.nodeAnnotationPrefix)));
-      if (embedded && annotated) found.push({ cni: p.cni, agents: [], found: e.found, enforcesPolicy: e.enforcesPolicy });
-    }
-  }
-  return { found, unsupported };
-}
-
-/** Network agents seen on clusters that have no profile here: named in refusals, never measured. */
-const UNPROFILED_AGENTS: Array<{ container: string; describe: (containers: string[]) => string }> = [
-  { container: 'aws-node', describe: (names) => `AWS VPC CNI${names.includes('aws-eks-nodeagent') ? ', with its eBPF network policy agent' : ', no network policy agent'}` },
-];
-
-/** Why a --cni cannot be confirmed on this cluster, naming everything that was found. */
-export function detectionRefusal(d: CniDetection, wanted: KindCni): string {
-  const seen = [...d.found.map((f) => `${f.cni} (${f.found})`), ...d.unsupported];
-  if (!seen.length) {
-    return `no known CNI agent on the cluster (looked in every namespace for DaemonSets running cilium-agent, calico-node, kube-flannel or aws-node, and for k3s' embedded flannel); cannot confirm --cni ${wanted}`;
-  }
-  const hint = d.found.length ? `; run with --cni ${d.found[0]!.cni}` : '; bench has no profile for it (no install recipe or detection of what it enforces); measure it with --backend local models or add a profile';
-  return `--cni ${wanted} contradicts the cluster, which runs ${seen.join(' + ')}${hint}`;
-}

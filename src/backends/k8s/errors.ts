@@ -23,14 +23,15 @@ export type K8sStep =
   | 'teardown';
 
 export class K8sStepError extends BenchError {
-  declare readonly kind: 'k8s-step';
+  declare readonly kind: 'k8s-step' | 'usage';
   constructor(
     readonly step: K8sStep,
     override readonly cause: unknown,
     readonly diagnosticsDir?: string,
   ) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super('k8s-step', `step ${step} failed: ${why}${diagnosticsDir ? `\n  diagnostics: ${diagnosticsDir}` : ''}`);
+    // A refusal the user fixes (a --cni the cluster contradicts, RBAC missing) stays one: the CLI exits 2 on it.
+    super(cause instanceof BenchError && cause.kind === 'usage' ? 'usage' : 'k8s-step', `step ${step} failed: ${why}${diagnosticsDir ? `\n  diagnostics: ${diagnosticsDir}` : ''}`);
   }
 
   /** The failed command's stderr, when the cause was a command. */

@@ -30,16 +30,30 @@ export interface FortioLoad {
   timeoutMs: number;
 }
 
+/** fortio's connections (threads) for a run: it needs at least 2 calls per connection. */
+export function fortioThreads(samples: number, concurrency: number): number {
+  return Math.max(1, Math.min(concurrency, Math.floor(samples / 2)));
+}
+
+/**
+ * Calls to ask fortio for. With -n, fortio makes no warm-up call (fhttp/httprunner.go warms up only when Exactly <= 0)
+ * and connects each thread lazily on its first call (FastClient.StreamFetch), so on kept connections (rr) every
+ * thread's first call carries the TCP handshake: rr asks for one more call per thread and drops those (iter 0).
+ */
+export function fortioCalls(metric: MetricName, samples: number, concurrency: number): number {
+  return metric === 'rr' ? samples + fortioThreads(samples, concurrency) : samples;
+}
+
 export function fortioLoadArgs(l: Omit<FortioLoad, 'target' | 'namespace' | 'pod'>): string[] {
   return [
     FORTIO_BIN,
     'load',
     // -n: exactly this many calls, no built-in warm-up call (warm-up is a separate invocation, as for cb-probe).
     '-n',
-    String(l.samples),
-    // fortio needs at least 2 calls per connection/thread.
+    String(fortioCalls(l.metric, l.samples, l.concurrency)),
+    // Threads from the samples asked for, so rr's extra calls add one per thread and never a thread.
     '-c',
-    String(Math.max(1, Math.min(l.concurrency, Math.floor(l.samples / 2)))),
+    String(fortioThreads(l.samples, l.concurrency)),
     '-qps',
     '-1',
     '-timeout',
@@ -175,6 +189,8 @@ export interface ParsedLoad {
   resolutionUs?: number;
   /** connect: samples removed as failed dials (see parseFortioLoad). */
   failedDialsRemoved?: number;
+  /** rr: calls dropped because they opened their thread's connection (see fortioCalls). */
+  handshakeCallsDropped?: number;
 }
 
 /** The widest bucket holding samples, in µs: fortio's buckets widen with latency (coarse above ~1 ms). */
@@ -225,10 +241,15 @@ export function parseFortioLoad(metric: MetricName, stdout: string, stderr: stri
   const calls = r.DurationHistogram?.Count ?? 0;
   if (log.length > 0) {
     if (log.length !== calls) throw new FortioOutputError(`fortio access log has ${log.length} entries for ${calls} calls: samples were lost`);
+    // rr: each thread's first call opened its connection (see fortioCalls); it is a connect, not a request/response.
+    const handshake = (e: AccessLogEntry) => metric === 'rr' && e.iter === 0;
+    const dropped = log.filter(handshake);
     // In the order the calls started (threads write their lines as calls finish).
-    const ok = log.filter((e) => e.ok).sort((a, b) => a.timestamp - b.timestamp || a.thread - b.thread);
-    return { ...base, samplesNs: ok.map((e) => Math.round(e.latency * 1e9)), samplesSource: 'access-log' };
+    const ok = log.filter((e) => e.ok && !handshake(e)).sort((a, b) => a.timestamp - b.timestamp || a.thread - b.thread);
+    // A first call that failed stays among the errors: its connection failed, which the reader should see.
+    return { ...base, samplesNs: ok.map((e) => Math.round(e.latency * 1e9)), samplesSource: 'access-log', ...(metric === 'rr' ? { handshakeCallsDropped: dropped.length } : {}) };
   }
+  // Without an access log the handshake calls cannot be told apart: a histogram-only fortio's rr keeps them.
   const good = subtractHistogram(r.DurationHistogram!, r.ErrorsDurationHistogram);
   return { ...base, samplesNs: samplesFromHistogram(good).map((s) => s * 1e9), samplesSource: 'histogram' };
 }

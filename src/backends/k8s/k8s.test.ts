@@ -4,16 +4,18 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../config/schema.js';
-import { benchmarkPolicySet } from '../../workload/workload.js';
-import { CNI_PROFILES, detectCnis, detectionRefusal, planCniInstall, planCniReady, type FelixConfigurationSpec } from './cni.js';
+import { benchmarkPolicySet } from '../../workload/benchmark.js';
+import { CNI_PROFILES, PROFILED_CNIS, planCniInstall, planCniReady } from './cni.js';
+import { NO_FELIX_CONFIGURATION, detectCnis as detectWithFelix, detectionRefusal, type FelixRead } from './detect.js';
 import { cadvisorSpanMs, containerSeconds, cpuWindow, parseCadvisorCpu, rootSeconds } from './cpu.js';
 import { FortioOutputError, errorsFromRetCodes, histogramResolutionUs, removeFailedDials, fortioLoadArgs, parseAccessLog, parseFortioLoad, samplesFromHistogram } from './fortio.js';
-import { APPLY_CONCURRENCY, PEER_POD_CAP, PROBE_CONTAINER, renderPeerPods, selectPeers, ENCAPSULATION, KIND_CNIS, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
+import { APPLY_CONCURRENCY, PEER_POD_CAP, PROBE_CONTAINER, renderPeerPods, selectPeers, ENCAPSULATION, pinToNode, restrictedProblems, renderCalicoInstallation, renderCiliumValues, renderKindConfig, renderNamespaces, renderWorkloads, runNames } from './manifests.js';
 import { ManifestError, manifestProblems, validateManifests } from './validate.js';
 import { CLUSTERS_DIR, loadVersions, parseVersions } from './versions.js';
 import { toYaml } from './yaml.js';
 import { cadvisorText, daemonSet, daemonSetList, fakeCluster } from './test-support/cluster.js';
-import { K8sSession, cadvisorSplitValid } from './session.js';
+import { K8sSession } from './session.js';
+import { cadvisorSplitValid } from './measure.js';
 import { mapBounded } from './pool.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 
@@ -45,7 +47,7 @@ describe('cluster backend RBAC (clusters/rbac-cluster-backend.yaml)', () => {
 });
 
 describe('kind configs', () => {
-  it.each(KIND_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
+  it.each(PROFILED_CNIS)('the committed clusters/kind/%s.yaml is what the backend renders, and valid', (cni) => {
     const rendered = renderKindConfig(CNI_PROFILES[cni], v);
     validateManifests([rendered]);
     expect(parse(readFileSync(join(CLUSTERS_DIR, 'kind', `${cni}.yaml`), 'utf8'))).toEqual(rendered);
@@ -125,7 +127,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster();
     const s = session(runner, 3000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 3000, matchPosition: 'first', backend: 'kind' });
-    const report = await s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel));
+    const report = await s.installPolicies(benchmarkPolicySet(cfg, s.target.namespaces, s.target.runLabel));
     expect(seen.max).toBe(APPLY_CONCURRENCY);
     expect(seen.started).toHaveLength(31);
     expect(seen.started.at(-1)).toBe("apply the client's policy last (the enforcement wait's barrier)");
@@ -143,7 +145,7 @@ describe('policy apply: bounded concurrency, client policy last', () => {
     const { runner, seen } = slowCluster((purpose) => purpose.includes('batch 3/'));
     const s = session(runner, 2000);
     const cfg = runConfigSchema.parse({ cni: 'cilium', policies: 2000, matchPosition: 'first', backend: 'kind' });
-    await expect(s.installPolicies(benchmarkPolicySet(cfg, s.workload.namespaces, s.workload.runLabel))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
+    await expect(s.installPolicies(benchmarkPolicySet(cfg, s.target.namespaces, s.target.runLabel))).rejects.toThrow(/^step apply-policies failed: apply filler policies batch 3\/20 .*Forbidden/s);
     expect(seen.started.length).toBeLessThan(20);
     expect(seen.started.some((p) => p.includes("client's policy"))).toBe(false);
     expect(seen.finished).toHaveLength(seen.started.length);
@@ -235,9 +237,17 @@ describe('fortio', () => {
     expect(r.fortioVersion).toBe('1.73.2');
     expect(r.wallNs).toBeGreaterThan(5_000_000);
   });
-  it('rr: access-log lines are picked out of fortio log lines', () => {
+  it('rr: access-log lines are picked out of fortio log lines; the call that opened the connection is not a sample', () => {
     const r = parseFortioLoad('rr', fixture('rr.json'), fixture('rr.stderr'));
     expect(r.samplesNs).toEqual([211, 182, 175, 179, 181, 177, 203, 176, 178, 180].map((us) => us * 1000));
+    expect(r.handshakeCallsDropped).toBe(1);
+  });
+  it('rr: every thread drops its own first call (each thread opens its own connection); crr keeps all', () => {
+    const line = (thread: number, iter: number, us: number) => `{"latency":${us / 1e6},"timestamp":${1_000_000 + thread * 10 + iter * 100},"thread":${thread},"iter":${iter},"ok":true,"details":"200"}`;
+    const log = [line(0, 0, 400), line(1, 0, 420), line(0, 1, 180), line(1, 1, 190), line(0, 2, 181), line(1, 2, 191)].join('\n');
+    const json = JSON.stringify({ DurationHistogram: { Count: 6 }, RetCodes: { '200': 6 } });
+    expect(parseFortioLoad('rr', json, log).samplesNs).toEqual([180_000, 190_000, 181_000, 191_000]);
+    expect(parseFortioLoad('crr', json, log).samplesNs).toHaveLength(6);
   });
   it('connect: reconstructed from the connection-time histogram, within bucket width', () => {
     const r = parseFortioLoad('connect', fixture('connect.json'), '');
@@ -263,12 +273,16 @@ describe('fortio', () => {
     expect(parseAccessLog('{"latency":0.5,"timestamp":1,"thread":0,"iter":0,"ok":true}\n{"latency":0.')).toHaveLength(1);
     expect(errorsFromRetCodes({ '200': 5, '-1': 2, '503': 1 })).toEqual({ SOCKET_ERROR: 2, HTTP_503: 1 });
   });
-  it('connect and crr run without keep-alive, rr with it; same sample count as asked', () => {
+  it('connect and crr run without keep-alive, rr with it; as many samples as asked', () => {
     const base = { url: 'http://1.2.3.4:8080/', samples: 1000, concurrency: 1, timeoutMs: 1000 };
     expect(fortioLoadArgs({ ...base, metric: 'connect' })).toContain('-keepalive=false');
     expect(fortioLoadArgs({ ...base, metric: 'crr' })).toContain('-keepalive=false');
     expect(fortioLoadArgs({ ...base, metric: 'rr' })).not.toContain('-keepalive=false');
-    expect(fortioLoadArgs({ ...base, metric: 'rr' }).slice(2, 4)).toEqual(['-n', '1000']);
+    expect(fortioLoadArgs({ ...base, metric: 'crr' }).slice(2, 6)).toEqual(['-n', '1000', '-c', '1']);
+    // rr: one more call per connection, whose handshake the parser drops (fortio makes no warm-up call with -n).
+    expect(fortioLoadArgs({ ...base, metric: 'rr' }).slice(2, 6)).toEqual(['-n', '1001', '-c', '1']);
+    expect(fortioLoadArgs({ ...base, metric: 'rr', concurrency: 4 }).slice(2, 6)).toEqual(['-n', '1004', '-c', '4']);
+    expect(fortioLoadArgs({ ...base, metric: 'rr', samples: 4, concurrency: 4 }).slice(2, 6)).toEqual(['-n', '6', '-c', '2']);
   });
 });
 
@@ -296,7 +310,8 @@ describe('CPU accounting', () => {
 });
 
 describe('CNI detection', () => {
-  const cnis = (json: string, nodes?: string, felix?: FelixConfigurationSpec) => detectCnis(json, nodes, felix).found.map((d) => d.cni);
+  const detectCnis = (json: string, nodes?: string, felix: FelixRead = NO_FELIX_CONFIGURATION) => detectWithFelix(json, nodes, felix);
+  const cnis = (json: string, nodes?: string, felix?: FelixRead) => detectCnis(json, nodes, felix).found.map((d) => d.cni);
   const flannelDs = (where: string) => daemonSet(where, ['kube-flannel'], { app: 'flannel' });
   const calicoDs = (where: string, env: Record<string, string> = {}) => daemonSet(where, [{ name: 'calico-node', env }], { 'k8s-app': 'calico-node' });
   const nodeList = (kubelet: string, annotations: Record<string, string> = {}) => JSON.stringify({ items: [{ metadata: { annotations }, status: { nodeInfo: { kubeletVersion: kubelet } } }] });
@@ -325,12 +340,16 @@ describe('CNI detection', () => {
     expect(cnis(daemonSetList(calicoDs('kube-system/calico-node'), flannelDs('kube-flannel/kube-flannel-ds')))).toEqual(['canal']);
   });
 
-  it("tells Calico's data planes apart by the env the operator sets, or by the FelixConfiguration", () => {
-    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'true' })))).toEqual(['calico-ebpf']);
-    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_NFTABLESMODE: 'Enabled' })))).toEqual(['calico-nftables']);
-    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node', { FELIX_BPFENABLED: 'false' })))).toEqual(['calico']);
-    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { bpfEnabled: true })).toEqual(['calico-ebpf']);
-    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node')), undefined, { nftablesMode: 'Enabled' })).toEqual(['calico-nftables']);
+  it("tells Calico's data planes apart by the FelixConfiguration, where the operator writes them; an env var on calico-node wins, as in Felix", () => {
+    // Operator installs: no FELIX_* env on calico-node (tigera/operator v1.38.6), the setting is in FelixConfiguration default.
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node')), undefined, { spec: { bpfEnabled: true } })).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node')), undefined, { spec: { nftablesMode: 'Enabled', bpfEnabled: false } })).toEqual(['calico-nftables']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node')), undefined, { spec: { nftablesMode: 'Disabled', bpfEnabled: false } })).toEqual(['calico']);
+    expect(cnis(daemonSetList(calicoDs('calico-system/calico-node')), undefined, { spec: {} })).toEqual(['calico']);
+    // A manifest install may set the env; Felix lets it override the datastore (config_params.go SourcesInDescendingOrder).
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node', { FELIX_BPFENABLED: 'true' })))).toEqual(['calico-ebpf']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node', { FELIX_BPFENABLED: 'false' })), undefined, { spec: { bpfEnabled: true } })).toEqual(['calico']);
+    expect(cnis(daemonSetList(calicoDs('kube-system/calico-node', { FELIX_NFTABLESMODE: 'Enabled' })))).toEqual(['calico-nftables']);
   });
 
   it("k3s' embedded flannel (no DaemonSet) and its policy controller; EKS aws-node named in the refusal", () => {

@@ -1,11 +1,9 @@
 // The objects a kind/cluster run creates, as plain data from pure functions. Names are deterministic from the
 // run id; every object carries the run label so a run's objects can be found (and removed) together.
-import type { CniName } from '../../config/schema.js';
 import { runResourceName } from '../../identity/run-id.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
 import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../../workload/workload.js';
-import type { CniProfile } from './cni.js';
 import type { Versions } from './versions.js';
 import { validateCiliumValues, validateManifests } from './validate.js';
 import type { Manifest } from './yaml.js';
@@ -68,10 +66,6 @@ export function runNames(runId: string): RunNames {
 
 // ---- kind cluster configs ----
 
-/** CNIs with a real install recipe on kind/cluster (`none` has none: kind's own kindnet enforces policies). */
-export type KindCni = Extract<CniName, 'flannel' | 'calico' | 'cilium' | 'calico-ebpf' | 'calico-nftables' | 'canal'>;
-export const KIND_CNIS: readonly KindCni[] = ['flannel', 'calico', 'cilium', 'calico-ebpf', 'calico-nftables', 'canal'];
-
 /**
  * Pod subnets. Calico's own kind guide uses 192.168.0.0/16, which overlaps many home and office LANs (the node
  * could no longer reach them); every recipe here uses 10.244.0.0/16, kube-flannel.yml's and canal.yaml's
@@ -81,6 +75,16 @@ export const POD_SUBNET = '10.244.0.0/16';
 
 /** Where the bench mounts the upstream `bridge` CNI plugin into every kind node (flannel delegates to it). */
 export const BRIDGE_PLUGIN_PATH = '/opt/cni/bin/bridge';
+
+/** Extra binaries a CNI needs on every node that kind's node image lacks. */
+export type NodeBinary = 'bridge';
+
+/** What a kind config needs of a CNI profile (./cni.ts), declared here so manifests never import the profiles. */
+export interface KindNodeNeeds {
+  podSubnet: string;
+  kubeProxyMode?: 'nftables' | 'none';
+  nodeBinaries: readonly NodeBinary[];
+}
 
 export interface KindConfigOptions {
   workers?: number;
@@ -92,7 +96,7 @@ export interface KindConfigOptions {
 }
 
 /** A kind cluster config for a CNI profile: its pod subnet, kube-proxy mode and extra node binaries. */
-export function renderKindConfig(p: Pick<CniProfile, 'podSubnet' | 'kubeProxyMode' | 'nodeBinaries'>, v: Versions, o: KindConfigOptions = {}): Manifest {
+export function renderKindConfig(p: KindNodeNeeds, v: Versions, o: KindConfigOptions = {}): Manifest {
   const workers = o.workers ?? 2;
   const mounts = p.nodeBinaries.includes('bridge') && o.bridgePluginHostPath ? { extraMounts: [{ hostPath: o.bridgePluginHostPath, containerPath: BRIDGE_PLUGIN_PATH, readOnly: true }] } : {};
   const node = (role: 'control-plane' | 'worker') => ({ role, image: v.kind.nodeImage, ...mounts });
@@ -147,8 +151,9 @@ export function renderCalicoInstallation(dataplane: CalicoDataplane = 'Iptables'
 /**
  * eBPF mode has no kube-proxy to reach the API server's Service IP through: the operator (and calico-node, via
  * envFrom, as canal.yaml's containers show) read the real endpoint from this ConfigMap in tigera-operator
- * (docs.tigera.io "Install in eBPF mode"; the Talos guide's kubernetes-services-endpoint). On kind the API
- * server is the control-plane node, by name on kind's network, port 6443.
+ * (docs.tigera.io "Install in eBPF mode"; manifests/tigera-operator.yaml v3.30.3 mounts it with envFrom). Both run
+ * hostNetwork with dnsPolicy ClusterFirstWithHostNet, so they resolve names through the cluster DNS, which cannot
+ * answer before the CNI is up: `host` must be an address (kind: the control plane's InternalIP), port 6443.
  */
 export function renderServicesEndpoint(host: string, port = 6443): Manifest {
   return {

@@ -2,7 +2,7 @@
 // providers.Provider: a small interface with one folder per implementation (src/backends/kind/provider.ts
 // creates and deletes a throw-away cluster; src/backends/cluster/provider.ts validates an existing one and
 // leaves it alone). What runs on top — the benchmark's namespaces and pods (backend.ts) or the verification
-// grid (src/verify/k8s-grid.ts) — never names a provider; it reads the capabilities below.
+// grid (./grid.ts) — never names a provider; it reads the capabilities below.
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { AgentRef, CniProfile } from './cni.js';
 import type { K8sStep, StepGuard } from './errors.js';
@@ -40,6 +40,8 @@ export interface ProvisionedCluster {
   enforcesPolicy?: boolean;
   /** False when the identity may not read kubelet metrics; undefined when not asked or not needed. */
   kubeletMetrics?: boolean;
+  /** What provisioning found out about the data plane, for the result's modelState (kind: Felix's iptables flavour). */
+  modelState?: Record<string, string | number | boolean>;
   /** Nodes for a placement; undefined when not known (a dry run against a cluster nobody has read). Throws when impossible. */
   place(placement: RunConfig['placement']): { placement: Placement; nodeCount: number } | undefined;
 }

@@ -1,22 +1,22 @@
-// What the kind and cluster backends share once a cluster with a CNI is there: the run's namespaces and load
-// pods, the policy set applied with server-side apply, the wait until the data plane enforces it, fortio
-// measurements with CPU accounting, diagnostics and removal of the run's namespaces.
-import { InterruptedError } from '../../errors.js';
+// The benchmark's pods on a cluster, whichever provider brought it: the run's namespaces and load pods, the
+// policy set applied with server-side apply, the wait until the data plane enforces it, the measurements
+// (./measure.ts) and removal of the run's namespaces. The benchmark's deployment (./benchmark.ts) is built on it.
+import { BenchError, InterruptedError } from '../../errors.js';
 import type { RunConfig } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import { SERVER_PORT, type WorkloadTarget } from '../../workload/workload.js';
-import type { MeasureSettings, PolicyInstallReport, PolicySet, Progress } from '../types.js';
+import type { PolicySet } from '../../policy/generate.js';
+import type { MeasureSettings, PolicyInstallReport, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
-import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';
-import { collectDiagnostics, planDiagnostics } from './diagnostics.js';
-import { K8sStepError, step } from './errors.js';
-import { fortioLoadArgs, parseFortioLoad, planFortioLoad, probeSucceeded } from './fortio.js';
+import { step } from './errors.js';
+import { probeSucceeded } from './fortio.js';
+import { K8sMeasure } from './measure.js';
 import { kubectl, waitSpec, type KubeTarget } from './kubectl.js';
 import { ROLE_LABEL, type PeerPodSpec } from '../../policy/generate.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PROBE_BIN, parseClientOutput } from '../../probe/native.js';
+import { PROBE_BIN } from '../../probe/native.js';
 import type { NetworkPolicy } from '../../policy/types.js';
 import { mapBounded } from './pool.js';
 import {
@@ -47,6 +47,7 @@ import type { Versions } from './versions.js';
 import { toListJson, toYaml } from './yaml.js';
 
 /** Shown in dry-run plans where a value only exists once the cluster does. */
+export const DRY_RUN_NODES: Placement = { serverNode: '<server-node>', clientNode: '<client-node>' };
 export const DRY_RUN_SERVER_IP = '<server-pod-ip>';
 export const DRY_RUN_SERVER_POD = '<server-pod>';
 /** The statically linked probe `npm run build` makes for the client pod (scripts/build-native.mjs). */
@@ -94,11 +95,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason ?? new InterruptedError())), { once: true });
   });
 
-/** cAdvisor deltas describe the window when their samples span 75-150% of it. */
-export function cadvisorSplitValid(spanMs: number | null, windowMs: number): boolean {
-  return spanMs !== null && windowMs > 0 && spanMs >= 0.75 * windowMs && spanMs <= 1.5 * windowMs;
-}
-
 export class K8sSession {
   readonly names: RunNames;
   placement?: Placement;
@@ -108,12 +104,28 @@ export class K8sSession {
   /** The install report's modelState; measure() adds per-metric CPU figures the result schema has no field for. */
   private readonly state: Record<string, number | string | boolean> = {};
 
+  private readonly load = new K8sMeasure(() => ({
+    runner: this.o.runner,
+    target: this.o.target,
+    names: this.names,
+    placement: this.placement!,
+    serverPod: this.serverPod,
+    serverIp: this.serverIp,
+    url: this.url,
+    agents: this.o.agents,
+    sharedKernel: this.o.sharedKernel,
+    nodeCgroups: this.o.nodeCgroups,
+    cadvisor: this.o.cadvisor,
+    progress: this.o.progress,
+    state: this.state,
+  }));
+
   constructor(private readonly o: SessionOptions) {
     this.names = runNames(o.runId);
   }
 
-  /** The run's own namespaces and label: the orchestrator generates the policy set for them. */
-  get workload(): WorkloadTarget {
+  /** The run's own namespaces and label: workloads are generated for them. */
+  get target(): WorkloadTarget {
     const n = this.names;
     return { namespaces: { server: n.serverNamespace, client: n.clientNamespace }, runLabel: { ...n.runLabel } };
   }
@@ -159,7 +171,7 @@ export class K8sSession {
       if (this.o.runner.dryRun) return;
       const items = (JSON.parse(r.stdout) as { items?: Array<{ metadata?: { name?: string; deletionTimestamp?: string }; status?: { podIP?: string } }> }).items ?? [];
       const pod = items.find((p) => !p.metadata?.deletionTimestamp && p.status?.podIP);
-      if (!pod) throw new Error(`no running server pod with an IP in ${n.serverNamespace}`);
+      if (!pod) throw new BenchError('k8s-step', `no running server pod with an IP in ${n.serverNamespace}`);
       this.serverPod = pod.metadata!.name!;
       this.serverIp = pod.status!.podIP!;
     });
@@ -175,7 +187,7 @@ export class K8sSession {
     const t = this.o.target;
     const ns = this.names.clientNamespace;
     await step('install-probe', async () => {
-      if (!this.o.runner.dryRun && !existsSync(bin)) throw new Error(STATIC_PROBE_MISSING_HINT);
+      if (!this.o.runner.dryRun && !existsSync(bin)) throw new BenchError('usage', STATIC_PROBE_MISSING_HINT);
       this.o.progress?.step(`copying cb-probe into ${ns}/${CLIENT_POD} (container ${PROBE_CONTAINER})`);
       await this.run(kubectl(t, ['cp', bin, `${ns}/${CLIENT_POD}:${PROBE_PATH}`, '-c', PROBE_CONTAINER], 'copy the static cb-probe into the client pod', { timeoutMs: 60_000 }));
       await this.run(kubectl(t, ['exec', '-n', ns, CLIENT_POD, '-c', PROBE_CONTAINER, '--', 'chmod', '0755', PROBE_PATH], 'make the probe executable', { timeoutMs: 30_000 }));
@@ -184,7 +196,7 @@ export class K8sSession {
       );
       if (this.o.runner.dryRun) return;
       if (r.exitCode !== 0 || r.stdout.trim() !== 'open') {
-        throw new Error(`cb-probe in ${ns}/${CLIENT_POD} could not connect to the server ${this.serverIp}:${SERVER_PORT} before any policy: exit ${r.exitCode}, ${(r.stdout + r.stderr).trim() || 'no output'} (a probe built for another architecture than the nodes'? rebuild on a machine of the nodes' architecture)`);
+        throw new BenchError('probe', `cb-probe in ${ns}/${CLIENT_POD} could not connect to the server ${this.serverIp}:${SERVER_PORT} before any policy: exit ${r.exitCode}, ${(r.stdout + r.stderr).trim() || 'no output'} (a probe built for another architecture than the nodes'? rebuild on a machine of the nodes' architecture)`);
       }
     });
   }
@@ -196,7 +208,7 @@ export class K8sSession {
   private async createPeers(peers: readonly PeerPodSpec[]): Promise<number> {
     const chosen = selectPeers(peers, this.o.peerPodCap ?? PEER_POD_CAP);
     if (chosen.length === 0) return 0;
-    if (!this.placement) throw new Error('the filler peers need the nodes chosen by createWorkloads(); create the workloads first');
+    if (!this.placement) throw new BenchError('internal', 'the filler peers need the nodes chosen by createWorkloads(); create the workloads first');
     const pods = renderPeerPods(this.names, chosen, this.placement, this.o.versions, this.o.peerNodes);
     validateManifests(pods);
     const t = this.o.target;
@@ -291,7 +303,8 @@ export class K8sSession {
         if (this.o.runner.dryRun) return { probes, allowed: true, deniedBlocked: expectDeny };
         if (allowed && (!expectDeny || !deniedOk)) return { probes, allowed, deniedBlocked: !deniedOk };
         if (performance.now() > deadline) {
-          throw new Error(
+          throw new BenchError(
+            'k8s-step',
             `after ${probes} probes the data plane does not behave: allowed client ${allowed ? 'connects' : 'cannot connect'}, denied client ${deniedOk ? 'connects' : 'is blocked'}`,
           );
         }
@@ -300,173 +313,14 @@ export class K8sSession {
     });
   }
 
-  private cgroupTargets?: Map<string, CgroupTarget[]>;
-
-  /** Once per run: the containerd ids of the load pods' and CNI agents' containers on the measured nodes. */
-  private async resolveCgroupTargets(nodes: string[]): Promise<Map<string, CgroupTarget[]>> {
-    if (this.cgroupTargets) return this.cgroupTargets;
-    const map = new Map<string, CgroupTarget[]>();
-    const ours = new Set([this.names.serverNamespace, this.names.clientNamespace]);
-    const want = (t: Omit<CgroupTarget, 'id'>) => (ours.has(t.namespace) && (t.container === FORTIO_CONTAINER || t.container === PROBE_CONTAINER)) || this.o.agents.some((a) => a.namespace === t.namespace && a.container === t.container);
-    for (const node of nodes) {
-      const r = await this.run(kubectl(this.o.target, ['get', 'pods', '-A', '--field-selector', `spec.nodeName=${node}`, '-o', 'json'], `find the containerd ids of the measured containers on ${node}`));
-      map.set(node, this.o.runner.dryRun ? [] : cgroupTargets(r.stdout, want));
-    }
-    this.cgroupTargets = map;
-    return map;
+  /** Latency and CPU of `metric` from the client pod to the server (./measure.ts). */
+  measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    return this.load.measure(metric, s);
   }
 
-  private async snapshot(): Promise<CpuSnapshot> {
-    const p = this.placement!;
-    const t = this.o.target;
-    const nodes = [...new Set([p.serverNode, p.clientNode])];
-    const cadvisor = new Map<string, ReturnType<typeof parseCadvisorCpu>>();
-    if (this.o.nodeCgroups) {
-      const targets = await this.resolveCgroupTargets(nodes);
-      for (const node of nodes) {
-        const mine = targets.get(node) ?? [];
-        const r = await this.run(planNodeCgroupRead(this.o.nodeCgroups.provider, node, mine.map((x) => x.id)));
-        cadvisor.set(node, this.o.runner.dryRun ? [] : parseNodeCgroupRead(r.stdout, mine));
-      }
-    } else {
-      for (const node of nodes) {
-        const r = await this.run(planCadvisor(t, node));
-        cadvisor.set(node, this.o.runner.dryRun ? [] : parseCadvisorCpu(r.stdout));
-      }
-    }
-    const readers: Array<[string, string]> = [[this.names.clientNamespace, CLIENT_POD]];
-    if (!this.o.sharedKernel && p.serverNode !== p.clientNode) readers.push([this.names.serverNamespace, this.serverPod]);
-    const kernels = [];
-    for (const [ns, pod] of readers) {
-      const r = await this.run(planProcStat(t, ns, pod));
-      if (!this.o.runner.dryRun) kernels.push(parseProcStat(r.stdout));
-    }
-    return { cadvisor, kernels };
-  }
-
-  /** connect: the project's own probe in the client pod (exact per-sample latency, fortio's histogram is not). */
-  private planProbeConnect(s: MeasureSettings, samples: number, purpose: string): CommandSpec {
-    // Warm-up is its own invocation (as on the local backend), outside the CPU window; the measured one has none.
-    const args = [PROBE_PATH, 'client', '--target', this.serverIp, '--port', String(SERVER_PORT), '--mode', 'connect', '--samples', String(samples), '--warmup', '0', '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
-    return kubectl(this.o.target, ['exec', '-n', this.names.clientNamespace, CLIENT_POD, '-c', PROBE_CONTAINER, '--', ...args], purpose, {
-      timeoutMs: Math.max(120_000, samples * 50 + 60_000),
-    });
-  }
-
-  private parseProbe(r: { stdout: string; stderr: string; argv: readonly string[] }) {
-    try {
-      return parseClientOutput(r.stdout);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}${r.stderr.trim() ? `; stderr: ${r.stderr.trim()}` : ''}`);
-    }
-  }
-
-  async measure(metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
-    if (metric === 'connect') return this.measureConnect(s);
-    return step('measure', async () => {
-      const load = { target: this.o.target, namespace: this.names.clientNamespace, pod: CLIENT_POD, url: this.url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
-      if (s.warmup > 0) await this.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric})`));
-      if (!this.o.nodeCgroups && this.o.cadvisor === false) {
-        // Without nodes/proxy there is no per-container CPU; the kernel-wide figure alone would be split wrongly.
-        const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
-        this.state.cpu = 'not measured: no permission to get nodes/proxy (kubelet metrics); bind clusters/rbac-cluster-backend.yaml cni-bench-node-metrics to measure it';
-        if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-        const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
-        return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu: null };
-      }
-      const before = await this.snapshot();
-      const windowStart = performance.now();
-      const r = await this.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} with fortio`));
-      const windowMs = performance.now() - windowStart;
-      const after = await this.snapshot();
-      if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-      const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
-      if (parsed.resolutionUs !== undefined) this.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
-      if (parsed.failedDialsRemoved !== undefined) this.state[`${metric}FailedDialsRemoved`] = parsed.failedDialsRemoved;
-      const ops = parsed.samplesNs.length + Object.values(parsed.errors).reduce((a, b) => a + b, 0);
-      const w = cpuWindow(
-        before,
-        after,
-        {
-          client: { namespace: this.names.clientNamespace, pod: CLIENT_POD, container: FORTIO_CONTAINER },
-          server: { namespace: this.names.serverNamespace, pod: this.serverPod, container: FORTIO_CONTAINER },
-          agents: this.o.agents.map((a) => ({ namespace: a.namespace, container: a.container })),
-        },
-        ops,
-      );
-      this.state[`${metric}AgentsCpuUsPerOp`] = w.agentsUsPerOp;
-      this.state[`${metric}CpuSplitSource`] = this.o.nodeCgroups ? 'cgroup v2 cpu.stat in the kind nodes' : 'cAdvisor (kubelet stats, refreshed every 10-15 s)';
-      if (!this.o.nodeCgroups) {
-        const span = cadvisorSpanMs(before, after);
-        this.state[`${metric}WindowMs`] = Math.round(windowMs);
-        if (span !== null) this.state[`${metric}CadvisorSpanMs`] = span;
-        // The split (client, server, agents) means something only when the kubelet's samples span about the
-        // measured window; with windows of a few seconds they usually do not (stats refresh every 10-15 s).
-        const valid = cadvisorSplitValid(span, windowMs);
-        this.state[`${metric}CpuSplitValid`] = valid;
-        if (!valid) this.o.progress?.step(`cpu split for ${metric} is not meaningful: kubelet samples span ${span ?? 'unknown'} ms of a ${Math.round(windowMs)} ms window (use more --samples for windows of 30 s or more)`);
-      }
-      if (w.nodesUsPerOp !== null) this.state[`${metric}NodesCpuUsPerOp`] = w.nodesUsPerOp;
-      this.state[`${metric}SamplesSource`] = parsed.samplesSource;
-      if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;
-      const { agentsUsPerOp: _a, nodesUsPerOp: _n, ...cpu } = w;
-      return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu };
-    });
-  }
-
-  private async measureConnect(s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
-    return step('measure', async () => {
-      const cpuAllowed = this.o.nodeCgroups || this.o.cadvisor !== false;
-      if (s.warmup > 0) await this.run(this.planProbeConnect(s, s.warmup, 'warm up (connect) with cb-probe'));
-      const before = cpuAllowed ? await this.snapshot() : undefined;
-      const windowStart = performance.now();
-      const r = await this.run(this.planProbeConnect(s, s.samples, 'measure connect with cb-probe'));
-      const windowMs = performance.now() - windowStart;
-      const after = cpuAllowed ? await this.snapshot() : undefined;
-      this.state.connectSamplesSource = 'cb-probe';
-      if (this.o.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-      const out = this.parseProbe(r);
-      if (!before || !after) {
-        this.state.cpu = 'not measured: no permission to get nodes/proxy (kubelet metrics); bind clusters/rbac-cluster-backend.yaml cni-bench-node-metrics to measure it';
-        return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu: null };
-      }
-      const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
-      const w = cpuWindow(
-        before,
-        after,
-        {
-          client: { namespace: this.names.clientNamespace, pod: CLIENT_POD, container: PROBE_CONTAINER },
-          server: { namespace: this.names.serverNamespace, pod: this.serverPod, container: FORTIO_CONTAINER },
-          agents: this.o.agents.map((a) => ({ namespace: a.namespace, container: a.container })),
-        },
-        ops,
-      );
-      this.state.connectAgentsCpuUsPerOp = w.agentsUsPerOp;
-      this.state.connectCpuSplitSource = this.o.nodeCgroups ? 'cgroup v2 cpu.stat in the kind nodes' : 'cAdvisor (kubelet stats, refreshed every 10-15 s)';
-      if (!this.o.nodeCgroups) {
-        const span = cadvisorSpanMs(before, after);
-        this.state.connectWindowMs = Math.round(windowMs);
-        if (span !== null) this.state.connectCadvisorSpanMs = span;
-        const valid = cadvisorSplitValid(span, windowMs);
-        this.state.connectCpuSplitValid = valid;
-        if (!valid) this.o.progress?.step(`cpu split for connect is not meaningful: kubelet samples span ${span ?? 'unknown'} ms of a ${Math.round(windowMs)} ms window (use more --samples for windows of 30 s or more)`);
-      }
-      if (w.nodesUsPerOp !== null) this.state.connectNodesCpuUsPerOp = w.nodesUsPerOp;
-      // The probe's own CPU over its measured window (getrusage), as on the local backend.
-      this.state.connectProbeCpuUsPerOp = ops > 0 ? Math.round(((out.cpuUserNs + out.cpuSysNs) / 1000 / ops) * 100) / 100 : 0;
-      const { agentsUsPerOp: _a, nodesUsPerOp: _n, ...cpu } = w;
-      return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu };
-    });
-  }
-
-  /** Into <outDir>/diagnostics/; returns the directory. Uses the cleanup runner (the main one may be cancelled). */
-  async diagnostics(extraNamespaces: string[] = []): Promise<string> {
-    const n = this.names;
-    const items = planDiagnostics(this.o.target, {
-      namespaces: [...this.o.agents.map((a) => a.namespace), ...extraNamespaces, ...(this.namespacesRequested ? [n.serverNamespace, n.clientNamespace] : [])],
-      agents: this.o.agents,
-    });
-    return collectDiagnostics(this.o.cleanupRunner, `${this.o.outDir}/diagnostics`, items);
+  /** The run's namespaces, once their creation was asked for (diagnostics describe them). */
+  createdNamespaces(): string[] {
+    return this.namespacesRequested ? [this.names.serverNamespace, this.names.clientNamespace] : [];
   }
 
   /** Deletes this run's namespaces (and with them everything in them), selected by the run label only. */
@@ -478,5 +332,3 @@ export class K8sSession {
     );
   }
 }
-
-export { K8sStepError, fortioLoadArgs };

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { BenchError } from '../../errors.js';
 
 const url = z.string().url();
 const versionsSchema = z
@@ -36,7 +37,7 @@ let cached: Versions | undefined;
 export function parseVersions(text: string, where = VERSIONS_PATH): Versions {
   const r = versionsSchema.safeParse(parse(text));
   if (!r.success) {
-    throw new Error(`${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new BenchError('usage', `${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')} (the pinned versions: fix the file, or restore it with git checkout -- clusters/versions.yaml)`);
   }
   return r.data;
 }

@@ -6,15 +6,25 @@
 // step, diagnostics, teardown, cancellation). NOT exercised there: real kind/kubectl/helm/docker commands, the
 // upstream manifests and charts themselves, and fortio's real output (the parser is tested against fixtures
 // built from fortio's source, see src/backends/k8s/fixtures/README.md). The nightly workflow is what runs it.
-import type { ModelDescription } from '../types.js';
+import type { WorkloadShape } from '../../workload/workload.js';
+import type { ProviderDescription } from '../k8s/provider.js';
 import { K8sBackend, backendRunners, type K8sBackendOptions } from '../k8s/backend.js';
 import type { ReadinessTimeouts } from '../k8s/cni.js';
-import { KIND_PEER_POD_CAP, type KindCni, type Placement } from '../k8s/manifests.js';
-import { loadVersions } from '../k8s/versions.js';
+import type { KindCni } from '../k8s/cni.js';
+import { KIND_PEER_POD_CAP, type Placement } from '../k8s/manifests.js';
+import { loadVersions, type Versions } from '../k8s/versions.js';
 import { KindCluster } from './provider.js';
 
-export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, kindProvider, planBrNetfilter, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { KIND_CLUSTER_RE, defaultCacheDir, defaultKubeconfigDir, deleteKindCluster, ensurePrivateDir, kindClusterName, planCniPluginsFetch, verifySha256File } from './provider.js';
+export { controlPlaneAddressFrom, felixIptablesFlavour, kindProvider, planBrNetfilter, planImageLoad } from './node-plans.js';
 export { findKindLeftovers, type KindLeftover } from './gc.js';
+
+/** Images pulled once on the host and loaded into the nodes, by the workload the cluster will carry. */
+const PRELOAD: Record<WorkloadShape, (v: Versions) => string[]> = {
+  benchmark: (v) => [v.load.fortioImage, v.load.statImage],
+  enforce: (v) => [v.load.fortioImage, v.load.statImage],
+  'verify-grid': (v) => [v.verify.agnhostImage],
+};
 
 export interface KindBackendOptions extends K8sBackendOptions {
   readiness?: ReadinessTimeouts;
@@ -24,6 +34,8 @@ export interface KindBackendOptions extends K8sBackendOptions {
   kubeconfigDir?: string;
   /** Images pulled once on the host and loaded into the nodes. Default: the load images. */
   preloadImages?: string[];
+  /** The container engine kind drives (default from KIND_EXPERIMENTAL_PROVIDER). */
+  engine?: string;
 }
 
 export class KindBackend extends K8sBackend {
@@ -43,7 +55,8 @@ export class KindBackend extends K8sBackend {
       readiness: opts.readiness,
       cacheDir: opts.cacheDir,
       kubeconfigDir: opts.kubeconfigDir,
-      preloadImages: opts.preloadImages ?? [versions.load.fortioImage, versions.load.statImage],
+      preloadImages: opts.preloadImages ?? PRELOAD[opts.shape ?? 'benchmark'](versions),
+      engine: opts.engine,
     });
     super(provider, { ...opts, ...runners, versions });
   }
@@ -70,18 +83,13 @@ export class KindBackend extends K8sBackend {
     return { serverNode: w[0]!, clientNode: this.opts.config.placement === 'same-node' ? w[0]! : w[1]! };
   }
 
-  get model(): ModelDescription {
-    const d = this.provider.describe();
-    return {
-      name: d.name,
-      description: `${d.runs}; load: ${this.opts.versions.load.fortioImage}; connect measured by the static cb-probe in the client pod; at most ${KIND_PEER_POD_CAP} of the filler policies' peers run as pods (evenly spaced over the fillers; the others' selectors match no pod), where the local backend gives every peer an address`,
-      enforcesPolicy: this.provider.profile.enforcesPolicy,
-    };
+  protected benchmarkDescription(d: ProviderDescription): string {
+    return `${d.runs}; load: ${this.opts.versions.load.fortioImage}; connect measured by the static cb-probe in the client pod; at most ${KIND_PEER_POD_CAP} of the filler policies' peers run as pods (evenly spaced over the fillers; the others' selectors match no pod), where the local backend gives every peer an address`;
   }
 
-  /** The cluster with its CNI installed and ready, nothing of the run's own in it yet (as `bench verify` builds on). */
+  /** The cluster with its CNI installed and ready, nothing of the run's own in it yet. */
   async upCluster(): Promise<void> {
-    await this.provider.provision(this.guard);
+    await this.provider.provision(this.ctx.guard);
   }
 }
 

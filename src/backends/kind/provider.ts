@@ -10,7 +10,7 @@ import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { RUN_LOCK_DIR } from '../../identity/locks.js';
 import { RUN_RESOURCE_RE, runResourceName } from '../../identity/run-id.js';
 import type { Progress } from '../types.js';
-import { DEFAULT_READINESS, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type ReadinessTimeouts } from '../k8s/cni.js';
+import { DEFAULT_READINESS, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type InstallOptions, type ReadinessTimeouts } from '../k8s/cni.js';
 import { step, type K8sStep, type StepGuard } from '../k8s/errors.js';
 import type { KubeTarget } from '../k8s/kubectl.js';
 import { KIND_PEER_POD_CAP, kindNodeNames, renderKindConfig } from '../k8s/manifests.js';
@@ -18,6 +18,17 @@ import type { ClusterProvider, KeepNote, ProviderDescription, ProviderInfo, Prov
 import { validateManifests } from '../k8s/validate.js';
 import type { Versions } from '../k8s/versions.js';
 import { toYaml } from '../k8s/yaml.js';
+import {
+  controlPlaneAddressFrom,
+  controlPlaneAddressPlaceholder,
+  felixIptablesFlavour,
+  kindProvider,
+  planBrNetfilter,
+  planControlPlaneAddress,
+  planFelixIptablesRead,
+  planImageLoad,
+} from './node-plans.js';
+
 
 /** A cni-bench kind cluster: `cb-<run-id>`; `bench gc --backend kind` finds leftovers by it. */
 export const KIND_CLUSTER_RE = RUN_RESOURCE_RE;
@@ -26,15 +37,6 @@ export const KIND_WORKERS = 2;
 
 function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
-}
-
-/**
- * The container engine kind drives (KIND_EXPERIMENTAL_PROVIDER, kind's own switch: docker, podman, nerdctl). Node
- * commands go through it, never through a hard-coded `docker`.
- */
-export function kindProvider(env: NodeJS.ProcessEnv = process.env): string {
-  const p = env.KIND_EXPERIMENTAL_PROVIDER?.trim();
-  return p && /^(docker|podman|nerdctl|finch)$/.test(p) ? p : 'docker';
 }
 
 /**
@@ -52,18 +54,6 @@ export function ensurePrivateDir(dir: string): void {
 
 export function defaultKubeconfigDir(runId: string): string {
   return join(process.env.XDG_RUNTIME_DIR || tmpdir(), `cni-bench-${runId}`);
-}
-
-/**
- * Loads br_netfilter before a flannel-based CNI starts (see CniProfile.needsBrNetfilter). Every kind node shares the
- * host's kernel, so one modprobe in one node (privileged, /lib/modules mounted by kind) loads it for all; the test
- * afterwards is what flanneld itself checks.
- */
-export function planBrNetfilter(provider: string, node: string): CommandSpec[] {
-  return [
-    { argv: [provider, 'exec', node, 'modprobe', 'br_netfilter'], purpose: 'load br_netfilter (flanneld exits without /proc/sys/net/bridge; Docker >= 27.3 no longer loads it)' },
-    { argv: [provider, 'exec', node, 'test', '-e', '/proc/sys/net/bridge/bridge-nf-call-iptables'], purpose: 'check bridge-nf-call-iptables exists, as flanneld does at start' },
-  ];
 }
 
 export function defaultCacheDir(): string {
@@ -131,10 +121,12 @@ export interface KindClusterOptions {
    */
   kubeconfigDir?: string;
   /**
-   * Images pulled once on the host (the engine's cache keeps them across the points of a sweep) and loaded into the
-   * nodes with `kind load docker-image`, so no point pulls them from a registry again.
+   * Images pulled once on the host (the engine's cache keeps them across the points of a sweep), saved by the engine
+   * and loaded into the nodes with `kind load image-archive`, so no point pulls them from a registry again.
    */
   preloadImages: string[];
+  /** The container engine kind drives (default: KIND_EXPERIMENTAL_PROVIDER's, see kindProvider). */
+  engine?: string;
 }
 
 export class KindCluster implements ClusterProvider {
@@ -145,6 +137,7 @@ export class KindCluster implements ClusterProvider {
   readonly profile: CniProfile;
   readonly info: ProviderInfo;
   private readonly kubeconfigDir: string;
+  private readonly engine: string;
   private createRequested = false;
   private released = false;
 
@@ -155,10 +148,11 @@ export class KindCluster implements ClusterProvider {
     this.kubeconfigDir = resolve(o.kubeconfigDir ?? defaultKubeconfigDir(o.runId));
     this.kubeconfig = join(this.kubeconfigDir, 'kubeconfig');
     this.target = { kubeconfig: this.kubeconfig };
+    this.engine = o.engine ?? kindProvider();
     this.info = {
       deletesCluster: true,
       sharedKernel: true,
-      nodeCgroups: { provider: kindProvider() },
+      nodeCgroups: { provider: this.engine },
       peerPodCap: KIND_PEER_POD_CAP,
       // Over both workers whatever the placement: with same-node placement one node would otherwise hold all peers.
       peerNodes: this.workerNodes,
@@ -190,10 +184,13 @@ export class KindCluster implements ClusterProvider {
     const v = this.o.versions;
     const runner = this.o.runner;
     const r = this.o.readiness ?? DEFAULT_READINESS;
+    const nodes = kindNodeNames(this.clusterName, KIND_WORKERS);
     const bridge = this.profile.nodeBinaries.includes('bridge') ? await this.fetchBridgePlugin() : undefined;
     const config = renderKindConfig(this.profile, v, { workers: KIND_WORKERS, bridgePluginHostPath: bridge ? join(bridge, 'bridge') : undefined });
     validateManifests([config]);
-    const install = planCniInstall(this.profile.cni, { target: this.target, versions: v, clusterName: this.clusterName, policyMapCapacity: this.o.policyMapCapacity });
+    const installFor = (controlPlaneAddress?: string): InstallOptions => ({ target: this.target, versions: v, clusterName: this.clusterName, policyMapCapacity: this.o.policyMapCapacity, controlPlaneAddress });
+    // Rendered (and so validated) before anything is created; rendered again with the real address after.
+    planCniInstall(this.profile.cni, installFor(controlPlaneAddressPlaceholder(nodes.controlPlane)));
     if (!runner.dryRun) {
       mkdirSync(this.o.outDir, { recursive: true });
       ensurePrivateDir(this.kubeconfigDir);
@@ -209,36 +206,61 @@ export class KindCluster implements ClusterProvider {
       this.createRequested = true;
       await runner.run(this.kind(['create', 'cluster', '--name', this.clusterName, '--config', '-', '--kubeconfig', this.kubeconfig, '--wait', '0s'], 'create the kind cluster', { input: toYaml([config]), timeoutMs: 600_000 }));
     });
-    const images = this.o.preloadImages;
-    if (images.length) {
-      await guard.run('create-cluster', async () => {
-        const provider = kindProvider();
-        for (const image of images) {
-          const have = await runner.run({ argv: [provider, 'image', 'inspect', '--format', '{{.Id}}', image], purpose: `is ${image} already on the host?`, allowFailure: true });
-          if (runner.dryRun || have.exitCode !== 0) {
-            await runner.run({ argv: [provider, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
-          }
-        }
-        await runner.run(this.kind(['load', 'docker-image', ...images, '--name', this.clusterName], 'load the images into every node (no registry pull per point)', { timeoutMs: 600_000 }));
-      });
-    }
+    if (this.o.preloadImages.length) await guard.run('create-cluster', () => this.loadImages(this.o.preloadImages));
     await guard.run('install-cni', async () => {
       this.o.progress?.step(`installing ${this.describe().name}`);
       if (this.profile.needsBrNetfilter) {
-        for (const c of planBrNetfilter(kindProvider(), kindNodeNames(this.clusterName, KIND_WORKERS).controlPlane)) await runner.run(c);
+        for (const c of planBrNetfilter(this.engine, nodes.controlPlane)) await runner.run(c);
       }
-      for (const c of install) await runner.run(c);
+      let address: string | undefined;
+      if (this.profile.apiServerByAddress) {
+        const found = await runner.run(planControlPlaneAddress(this.target, nodes.controlPlane));
+        address = runner.dryRun ? controlPlaneAddressPlaceholder(nodes.controlPlane) : controlPlaneAddressFrom(found.stdout, nodes.controlPlane);
+      }
+      for (const c of planCniInstall(this.profile.cni, installFor(address))) await runner.run(c);
     });
     await guard.run('wait-nodes-ready', () => runner.run(planNodesReady(this.target, r.nodesS)));
     await guard.run('wait-cni-ready', async () => {
       for (const c of planCniReady(this.profile, this.target, r.cniS)) await runner.run(c);
     });
     await guard.run('wait-dns-ready', () => runner.run(planDnsReady(this.target, r.dnsS)));
-    const workers = this.workerNodes;
+    const workers = nodes.workers;
+    const prefix = this.profile.felixIptablesChains;
+    const modelState = prefix ? await guard.run('wait-cni-ready', () => this.felixIptables(prefix, workers[0]!)) : undefined;
     return {
       agents: [...this.profile.agents],
+      modelState,
       place: (placement) => ({ placement: { serverNode: workers[0]!, clientNode: placement === 'same-node' ? workers[0]! : workers[1]! }, nodeCount: 1 + KIND_WORKERS }),
     };
+  }
+
+  /** Pulled once on the host if missing, saved by the engine kind drives, loaded into every node; the archives go again. */
+  private async loadImages(images: readonly string[]): Promise<void> {
+    const runner = this.o.runner;
+    for (const image of images) {
+      const have = await runner.run({ argv: [this.engine, 'image', 'inspect', '--format', '{{.Id}}', image], purpose: `is ${image} already on the host?`, allowFailure: true });
+      if (runner.dryRun || have.exitCode !== 0) {
+        await runner.run({ argv: [this.engine, 'pull', '--quiet', image], purpose: `pull ${image} once on the host (cached across a sweep)`, timeoutMs: 600_000 });
+      }
+    }
+    // Beside the kubeconfig: private, and removed with the cluster (and by gc) if this process dies first.
+    const dir = join(this.kubeconfigDir, 'images');
+    const load = planImageLoad(this.engine, images, dir, this.clusterName);
+    if (!runner.dryRun) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      for (const c of load.commands) await runner.run(c);
+    } finally {
+      if (!runner.dryRun) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Which iptables flavour Felix detected and wrote its chains with, for the result (a dry run reads nothing). */
+  private async felixIptables(prefix: string, node: string): Promise<Record<string, string> | undefined> {
+    const [nft, legacy] = planFelixIptablesRead(this.engine, node);
+    const n = await this.o.runner.run(nft!);
+    const l = await this.o.runner.run(legacy!);
+    if (this.o.runner.dryRun) return undefined;
+    return { ...felixIptablesFlavour(n.exitCode === 0 ? n.stdout : '', l.exitCode === 0 ? l.stdout : '', prefix, node) };
   }
 
   private async fetchBridgePlugin(): Promise<string> {

@@ -1,158 +1,282 @@
-// The local backend: namespaces as nodes and pods on this machine's kernel, a CNI data-plane model on top,
-// the native probe between a client pod and a server pod.
+// The local backend: namespaces as nodes and pods on this machine's kernel, a CNI data-plane model on top. Its one
+// bring-up takes any workload (the benchmark, the verification grid, the enforce topology): endpoint pods become
+// namespaces, each serving its declared ports with cb-probe, hosts sit on the node network; policy states go to the
+// model whole (install) or incrementally (changes); flows are probed with cb-probe check, watch and client.
 import type { RunConfig } from '../../config/schema.js';
-import { ExecRunner, type Runner } from '../../exec/runner.js';
-import { ksoftirqdPids, softirqCharging, windowCpu, type SoftirqCharging } from '../../metrics/cpu.js';
-import { parseBpfProgs, planBpfProgs, planClient, planServer, runClient, startDetachedServer, type RunningServer } from '../../probe/native.js';
-import { BPFFS_ROOT } from './bpf/native.js';
-import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
-import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
-import { cpus as machineCpus } from 'node:os';
-import type { BenchBackend, MeasureSettings, PolicyInstallReport, PolicySet, BackendRunOptions } from '../types.js';
-import { localModel } from './models.js';
-import type { ModelContext, ModelUpdateReport } from './types.js';
+import { BenchError } from '../../errors.js';
+import { ExecRunner, fullArgv, shellQuote, type Runner } from '../../exec/runner.js';
 import { recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
-import { buildInventory, LocalDataPlane, planModelTopology } from './plane.js';
+import type { PolicySet } from '../../policy/generate.js';
+import type { ContainerPort, Inventory } from '../../policy/types.js';
+import { parseCheckResult, planCheck, planServer, planWatch, startDetachedServer, startServer, startWatch, type RunningServer, type RunningWatch, type WatchSettings } from '../../probe/native.js';
+import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
+import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
+import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod, type WorkloadShape } from '../../workload/workload.js';
+import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
+import { cpus as machineCpus } from 'node:os';
+import { findAccounting, measureFlow, probeVerdict, type Accounting, type FlowEnds } from './measure.js';
+import { collectGarbage } from './gc.js';
+import { localModel } from './models.js';
+import { LocalDataPlane } from './plane.js';
 import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
-import { SERVER_PORT } from '../../workload/workload.js';
-
-/** Connections probed after a policy-map overflow, and measured per metric when they are denied. */
-const OVERFLOW_PROBES = 5;
+import type { LocalModel, ModelContext } from './types.js';
+import { layoutWorkload, planExternalHosts, podRequest, workloadInventory, type WorkloadLayout } from './workload.js';
+import { OVERFLOW_KEYS, overflowEndpoints } from '../../results/capacity-overflow.js';
 
 export interface LocalBackendOptions extends BackendRunOptions {
-  nodes?: number;
+  /** Replaces the registered model (tests inject a deliberately broken compiler this way). */
+  model?: LocalModel;
+  /** Replace process starts (tests). */
+  startServer?: typeof startServer;
+  startWatch?: typeof startWatch;
 }
 
-export class LocalBackend implements BenchBackend {
+const flowKey = (f: Flow) => `${f.from} -> ${f.to} ${f.protocol}/${f.port}`;
+
+/**
+ * Whether `--pin-cpu auto` pins, by workload: the benchmark's measured flow is pinned (client, server and softirq
+ * on one CPU, see src/probe/placement.ts); the verification grid and the enforce watches are left to the scheduler,
+ * as their figures were always measured.
+ */
+const AUTO_PINS: Record<WorkloadShape, boolean> = { benchmark: true, 'verify-grid': false, enforce: false };
+
+export class LocalBackend implements DataPlane, PlaneChanges {
   readonly name = 'local' as const;
   readonly probeTool = 'cb-probe';
-  readonly cni: RunConfig['cni'];
-  readonly model: { name: string; description: string; enforcesPolicy: boolean };
-  readonly topology: { nodes: number; placement: 'cross-node' | 'same-node'; serverPods: number };
-  readonly plan: Topology;
-  readonly cpuPlacement: CpuPlacement;
   readonly measureRounds = 10;
-  private readonly plane: LocalDataPlane;
+  /** The local install is synchronous: readiness probes should agree on their first round. */
+  readonly settleMs = 2_000;
+  readonly target = DEFAULT_TARGET;
+  readonly clockDescription = 'CLOCK_MONOTONIC (probe starts and the change start on one clock)';
+  readonly watchNote = 'one per change, started before it';
+  readonly cni: RunConfig['cni'];
+  readonly model: ModelDescription;
+  readonly cpuPlacement: CpuPlacement;
+  readonly impl: LocalModel;
+  /** The settings it was built with. */
+  readonly config: RunConfig;
   private readonly runner: Runner;
-  private server?: RunningServer;
-  /** Set when a policy-map overflow left the client without access (endpoint lockdown). */
-  private clientDenied = false;
+  private readonly cleanupRunner: Runner;
+  private layout?: WorkloadLayout;
+  private workload?: Workload;
+  private plane?: LocalDataPlane;
+  private readonly servers = new Map<EndpointId, RunningServer>();
+  /** The declared ports of every pod, by id (runtime pods included). */
+  private readonly declared = new Map<EndpointId, ContainerPort[]>();
+  private policies: PolicySet = { policies: [], peers: [] };
+  /** Measured flows a capacity overflow left denied (Cilium's lockdown, Calico-eBPF's dropped tail call). */
+  private readonly deniedFlows = new Set<string>();
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.cni = opts.config.cni;
-    const model = localModel(opts.config.cni);
-    this.model = { name: model.name, description: model.description, enforcesPolicy: model.enforcesPolicy };
+    this.config = opts.config;
+    this.impl = opts.model ?? localModel(opts.config.cni);
+    this.model = { name: this.impl.name, description: this.impl.description, enforcesPolicy: this.impl.enforcesPolicy };
     this.runner = opts.runner ?? new ExecRunner(opts.signal);
-    this.plan = planModelTopology(model, { runId: opts.runId, placement: opts.config.placement, nodes: opts.nodes });
-    this.plane = new LocalDataPlane({
-      model,
-      topology: this.plan,
-      settings: opts.config,
-      runner: this.runner,
-      cleanupRunner: opts.cleanupRunner ?? new ExecRunner(),
-      progress: opts.progress,
-    });
-    this.topology = { nodes: this.plan.nodes.length, placement: opts.config.placement, serverPods: this.plan.pods.filter((p) => p.role === 'server').length };
-    this.cpuPlacement = choosePlacement(opts.config.pinCpu, machineCpus().length);
+    this.cleanupRunner = opts.cleanupRunner ?? new ExecRunner();
+    const pin = opts.config.pinCpu === 'auto' && !AUTO_PINS[opts.shape ?? 'benchmark'] ? 'off' : opts.config.pinCpu;
+    this.cpuPlacement = choosePlacement(pin, machineCpus().length);
+  }
+
+  /** The topology of the workload brought up (models' tests read it). */
+  get plan(): Topology {
+    if (!this.layout) throw new BenchError('internal', 'the local data plane is not up: call up(workload) first');
+    return this.layout.topology;
+  }
+
+  get topology(): DataPlane['topology'] {
+    const t = this.layout?.topology;
+    return { nodes: t?.nodes.length ?? 0, placement: this.opts.config.placement, serverPods: t?.pods.filter((p) => p.role === 'server').length ?? 0 };
+  }
+
+  /** Incremental changes: every model that enforces policy through update(), and the models without a policy engine. */
+  get changes(): PlaneChanges | undefined {
+    return this.impl.enforcesPolicy && !this.impl.update ? undefined : this;
   }
 
   private get cpus(): number[] | undefined {
     return this.cpuPlacement.cpus ?? undefined;
   }
 
-  /** Every veth end of the run, in the namespace it lives in (node uplinks, switch ports, pod and host sides). */
-  private get veths(): Array<{ netns: string; dev: string }> {
+  /** Every veth end of the run, in the namespace it lives in (node and host uplinks, switch ports, pod and host sides). */
+  private veths(l: WorkloadLayout): Array<{ netns: string; dev: string }> {
     return [
-      ...this.plan.nodes.flatMap((n) => [
+      ...[...l.topology.nodes, ...l.hosts].flatMap((n) => [
         { netns: n.netns, dev: 'eth0' },
-        { netns: this.plan.switchNs, dev: n.switchPort },
+        { netns: l.topology.switchNs, dev: n.switchPort },
       ]),
-      ...this.plan.pods.flatMap((p) => [
+      ...l.topology.pods.flatMap((p) => [
         { netns: p.netns, dev: 'eth0' },
         { netns: p.node.netns, dev: p.hostIf },
       ]),
     ];
   }
 
-  private get client(): PodSpec {
-    return this.plan.pods.find((p) => p.role === 'client')!;
-  }
-  private get serverPod(): PodSpec {
-    return this.plan.pods.find((p) => p.role === 'server')!;
+  fit(workload: Workload): Workload {
+    return workload;
   }
 
-  async up(): Promise<void> {
-    const cpu = this.cpuPlacement.cpus?.[0];
-    await this.plane.up({ commands: cpu === undefined ? [] : planRpsPinning(this.veths, cpu) });
-    this.server = await this.plane.serve({ ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server' });
+  async up(workload: Workload): Promise<WorkloadAddresses> {
+    const layout = layoutWorkload(workload, { runId: this.opts.runId, model: this.impl, placement: this.opts.config.placement });
+    this.layout = layout;
+    this.workload = workload;
+    for (const p of workload.pods) this.declared.set(podId(p), p.ports);
+    const plane = new LocalDataPlane({ model: this.impl, topology: layout.topology, settings: this.opts.config, runner: this.runner, cleanupRunner: this.cleanupRunner, progress: this.opts.progress, startServer: this.opts.startServer });
+    this.plane = plane;
+    const cpu = this.cpus?.[0];
+    const pinning = cpu === undefined ? [] : planRpsPinning(this.veths(layout), cpu);
+    await plane.up({ commands: [...planExternalHosts(layout.topology, layout.hosts), ...pinning], namespaces: layout.hosts.map((h) => h.netns) });
+    for (const p of layout.topology.pods) {
+      const pod = workload.pods.find((w) => w.namespace === p.namespace && w.name === p.name)!;
+      if (pod.role !== 'client') await this.serve(podId(p), p.netns, pod.ports);
+    }
+    for (const [i, h] of workload.hosts.entries()) await this.serve(h.id, layout.hosts[i]!.netns, h.ports);
+    return layout.addresses;
   }
 
-  async installPolicies(set: PolicySet): Promise<PolicyInstallReport> {
+  /** cb-probe's echo server on every port the endpoint declares (TCP, and UDP where it declares UDP). */
+  private async serve(id: EndpointId, netns: string, ports: readonly ContainerPort[]): Promise<RunningServer | undefined> {
+    if (ports.length === 0) return undefined;
+    const numbers = [...new Set(ports.map((p) => p.containerPort))].sort((a, b) => a - b);
+    const spec = planServer({ netns, ports: numbers, udp: ports.some((p) => p.protocol === 'UDP'), cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) });
+    const server = await this.requirePlane().serve({ ...spec, purpose: `echo server of ${id}` });
+    if (server) this.servers.set(id, server);
+    return server;
+  }
+
+  private requirePlane(): LocalDataPlane {
+    if (!this.plane || !this.workload) throw new BenchError('internal', 'the local data plane is not up: call up(workload) first');
+    return this.plane;
+  }
+
+  /** What the model resolves policies against now: the workload's pods as they stand, and the current set's peers. */
+  private inventory(): Inventory {
+    return this.inventoryFor(this.policies);
+  }
+
+  /** What the model would resolve `set` against: the workload's pods as they stand, and the set's peers. */
+  inventoryFor(set: PolicySet): Inventory {
+    this.requirePlane();
+    return workloadInventory(this.workload!, this.plan, set, (p) => this.declared.get(podId(p)) ?? []);
+  }
+
+  private pod(id: EndpointId): PodSpec {
+    const p = this.plan.pods.find((x) => podId(x) === id);
+    if (!p) throw new BenchError('internal', `no pod ${id} in the local topology`);
+    return p;
+  }
+
+  private ends(flow: Flow): FlowEnds {
+    const src = this.layout?.hosts.find((h) => h.id === flow.from)?.netns ?? this.pod(flow.from).netns;
+    const target = this.layout?.addresses.ips[flow.to];
+    if (!target) throw new BenchError('internal', `flow ${flowKey(flow)}: ${flow.to} is not an endpoint of the workload`);
+    return { netns: src, target, port: flow.port, cpus: this.cpus };
+  }
+
+  async install(set: PolicySet): Promise<PolicyInstallReport> {
+    const plane = this.requirePlane();
     const started = performance.now();
-    if (this.plane.model.install) this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
-    const modelState = await this.plane.install(set.policies, buildInventory(this.plan, set));
+    this.policies = set;
+    if (plane.model.install) this.opts.progress?.step(`compiling and installing ${set.policies.length} policies`);
+    const modelState = await plane.install(set.policies, this.inventory());
     const installMs = performance.now() - started;
-    // A policy map that overflowed does not fail the run (Cilium 1.18 keeps the pod running): measure what the
-    // data plane now does with the client's connections, and record it next to the overflow.
-    if (Number(modelState.policyMapOverflowEndpoints ?? 0) > 0 && !this.runner.dryRun) {
-      const probe = await runClient(this.runner, {
-        ...planClient({ netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: 'connect', samples: OVERFLOW_PROBES, warmup: 0, concurrency: 1, timeoutMs: 300, cpus: this.cpus }),
-        purpose: 'probe whether the client still connects after the policy-map overflow',
-      });
-      this.clientDenied = probe.samplesNs.length === 0;
-      modelState.overflowClientVerdict = this.clientDenied ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
+    this.deniedFlows.clear();
+    // A data plane over its capacity does not fail the run (Cilium 1.18 and Felix keep the pod running with part
+    // of its policy): probe what it now does with the measured flow, and record it next to the overflow.
+    const measured = this.workload!.flows.find((f) => f.measured);
+    if (overflowEndpoints(modelState) > 0 && measured && !this.runner.dryRun) {
+      const verdict = await probeVerdict(this.runner, this.ends(measured), 'probe whether the client still connects after the capacity overflow');
+      if (verdict === 'denied') this.deniedFlows.add(flowKey(measured));
+      modelState[OVERFLOW_KEYS.clientVerdict] = verdict;
     }
     return { modelState, installMs };
   }
 
-  /** An incremental change to `set` through the model's update() (issue 15): only what differs is written. */
-  async updatePolicies(set: PolicySet): Promise<ModelUpdateReport> {
-    if (!this.plane.model.update) throw new Error(`${this.model.name} has no incremental update`);
-    this.clientDenied = false; // the install-time verdict no longer holds
-    return (await this.plane.update(set.policies, buildInventory(this.plan, set))).report;
+  async probe(flow: Flow, timeoutMs: number): Promise<Attempt> {
+    const e = this.ends(flow);
+    const c = parseCheckResult(await this.runner.run(planCheck({ netns: e.netns, target: e.target, port: e.port, udp: flow.protocol === 'UDP', timeoutMs })));
+    return { outcome: c.open ? 'connected' : 'blocked', reason: c.reason };
   }
 
   /** What the probe client accounts beside its samples (issue 20): found once, after the policies are installed. */
-  private accounting?: { softirqPids: number[]; bpfProgIds: number[]; softirq: SoftirqCharging };
+  private accounting?: Accounting;
 
-  private async accountingTargets(): Promise<NonNullable<LocalBackend['accounting']>> {
-    if (this.accounting) return this.accounting;
+  async measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
     const cpus = this.cpus ?? machineCpus().map((_, i) => i);
-    // The BPF models pin their programs under /sys/fs/bpf/cb-<run id>/; their run time is the data plane's CPU.
-    const bpfDir = `${BPFFS_ROOT}/cb-${this.opts.runId}`;
-    const listed = this.plane.model.install ? await this.runner.run(planBpfProgs(bpfDir)) : null;
-    this.accounting = this.runner.dryRun
-      ? { softirqPids: [], bpfProgIds: [], softirq: { inTasks: null, how: 'dry run' } }
-      : { softirqPids: ksoftirqdPids(cpus), bpfProgIds: listed ? parseBpfProgs(listed.stdout) : [], softirq: softirqCharging() };
-    return this.accounting;
+    this.accounting ??= await findAccounting(this.runner, { runId: this.opts.runId, cpus, bpf: Boolean(this.requirePlane().model.install) });
+    return measureFlow(this.runner, this.ends(flow), metric, settings, {
+      serverPid: this.servers.get(flow.to)?.pid,
+      denied: this.deniedFlows.has(flowKey(flow)),
+      accounting: this.accounting,
+      cpuCount: cpus.length,
+      batchServer: sharesOneCpu(this.cpuPlacement),
+    });
   }
 
-  async measure(metric: MetricName, given: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
-    // Every connection of a denied client waits out its timeout: a few samples show the denial, thousands
-    // would only take hours.
-    const s = this.clientDenied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
-    const acct = await this.accountingTargets();
-    const serverPid = this.server?.pid ?? null;
-    const concurrency = Math.min(s.concurrency, s.samples);
-    // Warm-up, window and reference in one invocation: the client reads every CPU clock at the window's edges.
-    const out = await runClient(this.runner, {
-      ...planClient({
-        netns: this.client.netns, target: this.serverPod.ip, port: SERVER_PORT, mode: metric, samples: s.samples, warmup: s.warmup, concurrency, timeoutMs: s.timeoutMs, cpus: this.cpus,
-        accountPids: [...(serverPid === null ? [] : [serverPid]), ...acct.softirqPids],
-        bpfProgIds: acct.bpfProgIds,
-        reference: s.reference && s.reference.samples > 0 ? { ...s.reference, batchServer: sharesOneCpu(this.cpuPlacement) } : undefined,
-      }),
-      purpose: `measure ${metric}`,
-    });
-    // A dry run measures nothing: say so with an empty result rather than invent numbers.
-    if (this.runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
-    const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
-    const cpu = windowCpu(out, { ops, concurrency, serverPid, softirqPids: acct.softirqPids, cpus: this.cpus?.length ?? machineCpus().length, softirq: acct.softirq });
-    return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu, ...(out.reference ? { reference: out.reference } : {}) };
+  // ---- incremental changes (bench enforce): only what differs is written, never a full reinstall ----
+
+  private async update(): Promise<AppliedChange> {
+    const startNs = process.hrtime.bigint();
+    const t = performance.now();
+    const inventory = this.inventory();
+    const inventoryMs = performance.now() - t;
+    const { resolveMs, report } = await this.requirePlane().update(this.policies.policies, inventory);
+    return { startNs, resolveMs: inventoryMs + resolveMs, report };
+  }
+
+  async setPolicies(set: PolicySet): Promise<AppliedChange> {
+    this.policies = set;
+    this.deniedFlows.clear(); // the install-time verdict no longer holds
+    return this.update();
+  }
+
+  async setLabels(id: EndpointId, labels: Record<string, string>): Promise<AppliedChange> {
+    this.pod(id).labels = { ...labels };
+    return this.update();
+  }
+
+  async preparePod(pod: WorkloadPod): Promise<NewPod> {
+    const plane = this.requirePlane();
+    // Not in the topology until its CNI ADD: the agent must not see it before the pod has an interface.
+    const spec = await plane.createPodSandbox(podRequest(pod));
+    this.declared.set(podId(pod), pod.ports);
+    const server = pod.role === 'client' ? undefined : await this.serve(podId(pod), spec.netns, pod.ports);
+    return {
+      ip: spec.ip,
+      attach: async () => {
+        // The pod appears when its CNI ADD starts: that is the change's start; the agent is told after it.
+        const startNs = process.hrtime.bigint();
+        const t = performance.now();
+        await plane.attachPod(spec);
+        const attachMs = performance.now() - t;
+        return { ...(await this.update()), startNs, attachMs };
+      },
+      remove: async () => {
+        if (server) {
+          this.servers.delete(podId(pod));
+          await plane.stopServer(server).catch(() => undefined);
+        }
+        await plane.removePod(spec);
+        // The agent forgets the endpoint (not measured).
+        await plane.update(this.policies.policies, this.inventory());
+      },
+    };
+  }
+
+  private planWatch(from: EndpointId, target: string, port: number, s: WatchSettings) {
+    return planWatch({ netns: this.pod(from).netns, target, port, realtime: true, ...s, cpus: this.cpus });
+  }
+
+  watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string {
+    return shellQuote(fullArgv(this.planWatch(from, target, port, s)));
+  }
+
+  watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
+    return (this.opts.startWatch ?? startWatch)(this.planWatch(from, target, port, s));
   }
 
   async down(): Promise<void> {
-    await this.plane.down();
+    await this.plane?.down();
   }
 
   /**
@@ -161,22 +285,22 @@ export class LocalBackend implements BenchBackend {
    * `bench gc --run <id>` removes it and nothing else mistakes it for a running benchmark.
    */
   async detach(): Promise<void> {
-    if (!this.plane.started || this.runner.dryRun) return;
-    if (this.server) await this.plane.stopServer(this.server);
-    this.server = undefined;
+    const measured = this.workload?.flows.find((f) => f.measured);
+    if (!this.plane?.started || this.runner.dryRun || !measured) return;
+    const server = this.servers.get(measured.to);
+    if (server) await this.plane.stopServer(server);
+    this.servers.delete(measured.to);
     // The measured placement, kept: the same CPU and, when it shares the client's, SCHED_BATCH (issue 20 item 5).
-    const spec = { ...planServer({ netns: this.serverPod.netns, ports: [SERVER_PORT], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server (detached, --keep)' };
+    const spec = { ...planServer({ netns: this.pod(measured.to).netns, ports: [measured.port], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server (detached, --keep)' };
     const serverPid = await startDetachedServer(spec, `${RUN_LOCK_DIR}/${this.opts.runId}.server.log`);
     recordKeptRun({ runId: this.opts.runId, keptAt: new Date().toISOString(), namespaces: topologyNamespaces(this.plan), serverPid });
   }
 
   keepInstructions(): string[] {
-    const c = this.client;
-    const s = this.serverPod;
+    const serving = (p: PodSpec) => this.declared.get(podId(p))?.[0]?.containerPort;
     return [
       `left up (run id ${this.opts.runId}); namespaces: ${topologyNamespaces(this.plan).join(' ')}`,
-      `  client pod:  ip netns exec ${c.netns} bash     (${c.ip})`,
-      `  server pod:  ip netns exec ${s.netns} bash     (${s.ip}:${SERVER_PORT})`,
+      ...this.plan.pods.map((p) => `  ${`${p.role === 'grid' ? p.name : p.role} pod:`.padEnd(12)} ip netns exec ${p.netns} bash     (${p.ip}${serving(p) ? `:${serving(p)}` : ''})`),
       ...this.plan.nodes.map((n) => `  ${n.name}:      ip netns exec ${n.netns} bash     (${n.ip}; e.g. iptables-save, tc filter show dev <if> ingress)`),
       `remove with: bench gc --run ${this.opts.runId}`,
     ];
@@ -184,6 +308,26 @@ export class LocalBackend implements BenchBackend {
 
   /** The context of the last install or update, for models' tests. */
   get modelContext(): ModelContext | undefined {
-    return this.plane.modelContext;
+    return this.plane?.modelContext;
   }
+}
+
+/** `bench gc` on this machine: what killed runs left (namespaces, BPF pins, stale locks, kept runs); the lines to print. */
+export async function gcLocal(o: { run?: string; force: boolean; dryRun: boolean }): Promise<string[]> {
+  // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
+  const report = await collectGarbage(new ExecRunner(), { only: o.run, force: o.force, dryRun: o.dryRun });
+  const out: string[] = [];
+  if (report.removed.length === 0) out.push('nothing to remove');
+  for (const r of report.removed) {
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.cgroups.length ? [`cgroup ${r.cgroups.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
+    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
+  }
+  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
+  return out;
+}
+
+/** Removes one dead run's leftovers (a sweep resuming after a kill). */
+export async function removeLocalRun(runId: string): Promise<void> {
+  await collectGarbage(new ExecRunner(), { only: runId });
 }

@@ -11,7 +11,11 @@ function world() {
   const root = mkdtempSync(join(tmpdir(), 'cb-gc-'));
   const pinRoot = join(root, 'bpf');
   const lockDir = join(root, 'locks');
+  const cgroupRoot = join(root, 'cgroup');
   mkdirSync(join(pinRoot, 'cb-dead1', 'node-0'), { recursive: true });
+  // The cgroups the socket-level service load balancers attach to: the dead run's, with a node's under it, and the live run's.
+  mkdirSync(join(cgroupRoot, 'cb-dead1', 'node-0'), { recursive: true });
+  mkdirSync(join(cgroupRoot, 'cb-live1', 'node-0'), { recursive: true });
   mkdirSync(lockDir, { recursive: true });
   // A dead run (its pid does not exist) and a live one (this process).
   writeFileSync(join(lockDir, 'dead1.pid'), '999999999\n');
@@ -21,14 +25,16 @@ function world() {
     if (argv[1] === 'netns' && argv[2] === 'pids') return { stdout: argv[3] === 'cb-dead1-n0' ? '4242\n' : '' };
     return undefined;
   });
-  return { runner, pinRoot, lockDir };
+  return { runner, pinRoot, lockDir, cgroupRoot };
 }
 
 describe('bench gc', () => {
   it('removes a dead run, in pods-nodes-switch order, and leaves live runs and foreign namespaces alone', async () => {
-    const { runner, pinRoot, lockDir } = world();
-    const report = await collectGarbage(runner, { pinRoot, lockDir });
-    expect(report.removed).toEqual([{ runId: 'dead1', namespaces: ['cb-dead1-n0', 'cb-dead1-sw'], pins: [join(pinRoot, 'cb-dead1')], locks: [join(lockDir, 'dead1.pid')], kept: false }]);
+    const { runner, pinRoot, lockDir, cgroupRoot } = world();
+    const report = await collectGarbage(runner, { pinRoot, lockDir, cgroupRoot });
+    expect(report.removed).toEqual([
+      { runId: 'dead1', namespaces: ['cb-dead1-n0', 'cb-dead1-sw'], pins: [join(pinRoot, 'cb-dead1')], cgroups: [join(cgroupRoot, 'cb-dead1')], locks: [join(lockDir, 'dead1.pid')], kept: false },
+    ]);
     expect(report.skippedLive).toEqual(['live1']);
     const cmds = runner.log.map((c) => c.argv.join(' '));
     expect(cmds).toContain('kill -9 4242');
@@ -36,12 +42,21 @@ describe('bench gc', () => {
     expect(deletes).toEqual(['ip netns delete cb-dead1-n0', 'ip netns delete cb-dead1-sw']);
     expect(existsSync(join(pinRoot, 'cb-dead1'))).toBe(false);
     expect(existsSync(join(lockDir, 'dead1.pid'))).toBe(false);
+    expect(existsSync(join(cgroupRoot, 'cb-dead1'))).toBe(false);
+    expect(existsSync(join(cgroupRoot, 'cb-live1', 'node-0'))).toBe(true);
+  });
+
+  it('leaves the system cgroups alone when given a lock directory of its own but no cgroup root', async () => {
+    const { runner, pinRoot, lockDir } = world();
+    const report = await collectGarbage(runner, { pinRoot, lockDir, dryRun: true });
+    expect(report.removed.flatMap((r) => r.cgroups)).toEqual([]);
   });
 
   it('--dry-run lists the same leftovers and changes nothing', async () => {
-    const { runner, pinRoot, lockDir } = world();
-    const report = await collectGarbage(runner, { pinRoot, lockDir, dryRun: true });
+    const { runner, pinRoot, lockDir, cgroupRoot } = world();
+    const report = await collectGarbage(runner, { pinRoot, lockDir, cgroupRoot, dryRun: true });
     expect(report.removed.map((r) => r.namespaces)).toEqual([['cb-dead1-n0', 'cb-dead1-sw']]);
+    expect(existsSync(join(cgroupRoot, 'cb-dead1'))).toBe(true);
     expect(runner.log.map((c) => c.argv.join(' '))).toEqual(['ip netns list']);
     expect(existsSync(join(pinRoot, 'cb-dead1'))).toBe(true);
     expect(existsSync(join(lockDir, 'dead1.pid'))).toBe(true);

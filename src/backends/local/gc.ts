@@ -1,23 +1,38 @@
 // Finds and removes what killed local runs left behind: namespaces (and with them their links, rules, ipsets
-// and tc programs), BPF pins, stale run locks and records of runs left up with --keep. Live runs (their pid still
-// running, not a zombie, not a reused pid) are left alone.
+// and tc programs), BPF pins, the run's cgroup v2 directory (where socket-level service load balancers attach),
+// stale run locks and records of runs left up with --keep. Live runs (their pid still running, not a zombie, not
+// a reused pid) are left alone.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import type { Runner } from '../../exec/runner.js';
 import { NETNS_RE, RUN_RESOURCE_RE, runResourceName } from '../../identity/run-id.js';
 import { LOCK_FILE_RE, liveRuns, releaseRun, RUN_LOCK_DIR } from '../../identity/locks.js';
+import { cgroup2Root, removeCgroupTree, runCgroupDir, runCgroups } from './cgroup.js';
 
 export const BPF_PIN_ROOT = '/sys/fs/bpf';
 
 export interface Leftovers {
-  runs: Map<string, { namespaces: string[]; pins: string[]; live: boolean; locks: string[]; kept: boolean }>;
+  runs: Map<string, { namespaces: string[]; pins: string[]; cgroups: string[]; live: boolean; locks: string[]; kept: boolean }>;
 }
 
-export async function findLeftovers(runner: Runner, opts: { pinRoot?: string; lockDir?: string } = {}): Promise<Leftovers> {
+/** Where gc looks: the system's places by default; tests give their own. */
+export interface GcPlaces {
+  pinRoot?: string;
+  lockDir?: string;
+  /** The cgroup2 mount; by default the system's, and only when the lock directory is the system's too. */
+  cgroupRoot?: string;
+}
+
+/** A lock directory of its own (a test) must not judge the system's cgroups: without its own root, gc skips them. */
+function cgroupRootOf(opts: GcPlaces): string | undefined {
+  return opts.cgroupRoot ?? (opts.lockDir === undefined ? cgroup2Root() : undefined);
+}
+
+export async function findLeftovers(runner: Runner, opts: GcPlaces = {}): Promise<Leftovers> {
   const runs: Leftovers['runs'] = new Map();
   const live = liveRuns(opts.lockDir);
   const entry = (id: string) => {
     let e = runs.get(id);
-    if (!e) runs.set(id, (e = { namespaces: [], pins: [], live: live.has(id), locks: [], kept: false }));
+    if (!e) runs.set(id, (e = { namespaces: [], pins: [], cgroups: [], live: live.has(id), locks: [], kept: false }));
     return e;
   };
   // Locks of runs that are gone (dead or zombie holder), and records of runs left up with --keep.
@@ -45,6 +60,8 @@ export async function findLeftovers(runner: Runner, opts: { pinRoot?: string; lo
       if (m) entry(m[1]!).pins.push(`${pinRoot}/${f}`);
     }
   }
+  const cgroupRoot = cgroupRootOf(opts);
+  if (cgroupRoot) for (const [id, dir] of runCgroups(cgroupRoot)) entry(id).cgroups.push(dir);
   return { runs };
 }
 
@@ -55,8 +72,8 @@ export async function killNamespaceProcesses(runner: Runner, netns: string): Pro
   if (pids.length) await runner.run({ argv: ['kill', '-9', ...pids], allowFailure: true, purpose: `stop processes in ${netns}` });
 }
 
-/** Names of what the kernel still holds of a run: namespaces and BPF pins. Empty when teardown was complete. */
-export async function remainsOfRun(runner: Runner, runId: string, pinRoot = BPF_PIN_ROOT): Promise<string[]> {
+/** Names of what the kernel still holds of a run: namespaces, BPF pins, its cgroup. Empty when teardown was complete. */
+export async function remainsOfRun(runner: Runner, runId: string, pinRoot = BPF_PIN_ROOT, cgroupRoot = cgroup2Root()): Promise<string[]> {
   const r = await runner.run({ argv: ['ip', 'netns', 'list'], allowFailure: true });
   const left = r.stdout
     .split('\n')
@@ -64,16 +81,18 @@ export async function remainsOfRun(runner: Runner, runId: string, pinRoot = BPF_
     .filter((n) => n.startsWith(`${runResourceName(runId)}-`));
   const pin = `${pinRoot}/${runResourceName(runId)}`;
   if (existsSync(pin)) left.push(pin);
+  const cgroup = runCgroupDir(cgroupRoot, runId);
+  if (existsSync(cgroup)) left.push(cgroup);
   return left;
 }
 
 export interface GcReport {
-  removed: { runId: string; namespaces: string[]; pins: string[]; locks: string[]; kept: boolean }[];
+  removed: { runId: string; namespaces: string[]; pins: string[]; cgroups: string[]; locks: string[]; kept: boolean }[];
   skippedLive: string[];
 }
 
 /** Removes leftovers; `only` limits it to one run id; `force` also removes runs whose process is alive. */
-export async function collectGarbage(runner: Runner, opts: { only?: string; force?: boolean; dryRun?: boolean; pinRoot?: string; lockDir?: string } = {}): Promise<GcReport> {
+export async function collectGarbage(runner: Runner, opts: { only?: string; force?: boolean; dryRun?: boolean } & GcPlaces = {}): Promise<GcReport> {
   const { runs } = await findLeftovers(runner, opts);
   const report: GcReport = { removed: [], skippedLive: [] };
   for (const [runId, e] of [...runs].sort(([a], [b]) => a.localeCompare(b))) {
@@ -82,7 +101,7 @@ export async function collectGarbage(runner: Runner, opts: { only?: string; forc
       report.skippedLive.push(runId);
       continue;
     }
-    report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins, locks: e.locks, kept: e.kept });
+    report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins, cgroups: e.cgroups, locks: e.locks, kept: e.kept });
     if (opts.dryRun) continue;
     for (const ns of e.namespaces) await killNamespaceProcesses(runner, ns);
     // Pods first, nodes, then the switch: the order a run tears down in.
@@ -91,6 +110,8 @@ export async function collectGarbage(runner: Runner, opts: { only?: string; forc
       await runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
     }
     for (const pin of e.pins) rmSync(pin, { recursive: true, force: true });
+    // After the namespaces: the cgroup's processes (a killed run's clients) are gone or killed here.
+    for (const dir of e.cgroups) removeCgroupTree(dir);
     releaseRun(runId, opts.lockDir);
     for (const lock of e.locks) rmSync(lock, { force: true });
   }

@@ -1,70 +1,28 @@
-// The local data plane: one topology of namespaces with one CNI model on it, as the benchmark backend, the
-// verification grid and `bench enforce` all use it. It brings the topology up (announced as a live run), adds
+// The local data plane: one topology of namespaces with one CNI model on it, the engine under the local backend
+// (./backend.ts) whatever workload it carries. It brings the topology up (announced as a live run), adds
 // and removes pods at run time, resolves a policy state to the model's endpoints, hands it to the model's
 // install or incremental update, and tears everything down with a check that nothing of the run is left.
 // The model is read only through what it declares; which model runs is the caller's choice (models.ts).
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { announceRun } from '../../identity/locks.js';
 import { resolveEndpoints } from '../../policy/resolve.js';
-import type { Inventory, NetworkPolicy, PodInfo } from '../../policy/types.js';
+import type { Inventory, NetworkPolicy } from '../../policy/types.js';
 import { startServer, type RunningServer } from '../../probe/native.js';
-import type { PolicySet, Progress } from '../types.js';
-import { CLIENT_NAMESPACE, SERVER_NAMESPACE, SERVER_PORT } from '../../workload/workload.js';
+import type { Progress } from '../types.js';
 import { teardownLocal } from './teardown.js';
 import {
   addPod,
   planPodAttachSteps,
   planPodSandbox,
-  planTopology,
   planTopologyUp,
   removePod,
   topologyNamespaces,
   type PodRequest,
   type PodSpec,
   type Topology,
-  type TopologyOptions,
 } from './topology.js';
 import { podAttachStep } from './pod-attach.js';
 import { modelSettings, type LocalModel, type ModelContext, type ModelSettings, type ModelState, type ModelUpdateReport } from './types.js';
-
-/** Peer pods named by policies exist in the inventory only, addressed from this range (never routed). */
-const PEER_POD_BASE = (10 << 24) | (245 << 16);
-
-/** A topology laid out for a model: its attachment and host-side interface naming. */
-export function planModelTopology(model: Pick<LocalModel, 'attachment' | 'hostIfPrefix'>, opts: Omit<TopologyOptions, 'attachment' | 'hostIfPrefix'>): Topology {
-  return planTopology({ ...opts, attachment: model.attachment, hostIfPrefix: model.hostIfPrefix });
-}
-
-function toPodInfo(p: PodSpec): PodInfo {
-  return {
-    name: p.name,
-    namespace: p.namespace,
-    labels: p.labels,
-    ip: p.ip,
-    node: p.node.name,
-    ports: p.role === 'server' ? [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }] : [],
-  };
-}
-
-/** The benchmark's inventory: the topology's pods plus the policy set's peer pods (addressed, never routed). */
-export function buildInventory(t: Topology, set: PolicySet): Inventory {
-  const peers: PodInfo[] = set.peers.map((peer, i) => {
-    const n = PEER_POD_BASE + 1 + i;
-    return {
-      name: peer.name,
-      namespace: peer.namespace,
-      labels: peer.labels,
-      ip: `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`,
-      node: 'virtual-peers',
-      ports: [{ containerPort: peer.port, protocol: 'TCP' as const }],
-    };
-  });
-  const nsNames = new Set([SERVER_NAMESPACE, CLIENT_NAMESPACE, ...set.peers.map((p) => p.namespace)]);
-  return {
-    namespaces: [...nsNames].map((name) => ({ name, labels: { 'kubernetes.io/metadata.name': name } })),
-    pods: [...t.pods.map(toPodInfo), ...peers],
-  };
-}
 
 export interface LocalDataPlaneOptions {
   model: LocalModel;

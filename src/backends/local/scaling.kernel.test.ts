@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { LocalBackend } from './backend.js';
 import { resolveRunConfig } from '../../config/load.js';
 import { newRunId } from '../../identity/run-id.js';
-import { benchmarkPolicySet } from '../../workload/workload.js';
+import { benchmarkPolicySet } from '../../workload/benchmark.js';
 import { quantile, sortedCopy } from '../../stats/summary.js';
-import { itKernel, namespacesOfRun } from './test-support/kernel.js';
+import { itKernel, namespacesOfRun, upBenchmark } from './test-support/kernel.js';
 import type { CniName } from '../../config/schema.js';
 
 const SAMPLES = 1500;
@@ -21,9 +21,9 @@ async function connectP50(cni: CniName, policies: number): Promise<{ p50: number
   const runId = newRunId();
   const backend = new LocalBackend({ config, runId });
   try {
-    await backend.up();
-    const installed = await backend.installPolicies(benchmarkPolicySet(config));
-    const m = await backend.measure('connect', { samples: SAMPLES, warmup: 200, concurrency: 1, timeoutMs: 1000 });
+    const flow = await upBenchmark(backend);
+    const installed = await backend.install(benchmarkPolicySet(config));
+    const m = await backend.measure(flow, 'connect', { samples: SAMPLES, warmup: 200, concurrency: 1, timeoutMs: 1000 });
     expect(m.errors).toEqual({});
     return { p50: quantile(sortedCopy(m.samplesNs), 0.5), runId, state: installed.modelState };
   } finally {
@@ -71,17 +71,17 @@ describe('policy scaling on the kernel', () => {
       const { config } = resolveRunConfig({ cni: 'cilium', policies: '300', backend: 'local', policyMapCapacity: '256', endpointLockdownOnPolicyOverflow: lockdown });
       const backend = new LocalBackend({ config: config!, runId: newRunId() });
       try {
-        await backend.up();
-        const r = await backend.installPolicies(benchmarkPolicySet(config!));
+        const flow = await upBenchmark(backend);
+        const r = await backend.install(benchmarkPolicySet(config!));
         expect(r.modelState).toMatchObject({
           policyMapOverflowNeeded: 303,
           policyMapOverflowOutcome: lockdown ? 'lockdown' : 'stale',
           endpointLockdownOnPolicyOverflow: lockdown,
           overflowClientVerdict: verdict,
         });
-        expect(Number(r.modelState.policyMapOverflowEndpoints)).toBeGreaterThan(0);
-        expect(String(r.modelState.policyMapOverflow)).toMatch(/needs 303 policy-map entries, capacity 256/);
-        const m = await backend.measure('connect', { samples: 50, warmup: 0, concurrency: 1, timeoutMs: 300 });
+        expect(Number(r.modelState.capacityOverflowEndpoints)).toBeGreaterThan(0);
+        expect(String(r.modelState.capacityOverflow)).toMatch(/needs 303 policy-map entries, capacity 256/);
+        const m = await backend.measure(flow, 'connect', { samples: 50, warmup: 0, concurrency: 1, timeoutMs: 300 });
         expect(m.samplesNs.length > 0).toBe(verdict === 'allowed');
       } finally {
         await backend.down();

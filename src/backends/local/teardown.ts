@@ -7,6 +7,7 @@ import type { LocalModel } from './types.js';
 import { killNamespaceProcesses, remainsOfRun } from './gc.js';
 import { releaseRun } from '../../identity/locks.js';
 import type { Topology } from './topology.js';
+import { BenchError } from '../../errors.js';
 
 export interface LocalTeardown {
   runner: Runner;
@@ -35,5 +36,5 @@ export async function teardownLocal(t: LocalTeardown): Promise<void> {
   releaseRun(t.topology.runId);
   const left = await remainsOfRun(t.runner, t.topology.runId);
   if (left.length) problems.push(`left behind: ${left.join(', ')} (remove with: bench gc --run ${t.topology.runId})`);
-  if (problems.length) throw new Error(`teardown incomplete: ${problems.join('; ')}`);
+  if (problems.length) throw new BenchError('command', `teardown incomplete: ${problems.join('; ')}`);
 }

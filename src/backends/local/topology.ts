@@ -3,6 +3,7 @@
 // every link is created inside a namespace of the run (veth peers are placed with `netns` at creation).
 import { createHash } from 'node:crypto';
 import type { CommandSpec } from '../../exec/runner.js';
+import { BenchError } from '../../errors.js';
 import { assertRunId, NAME_PREFIX } from '../../identity/run-id.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../../workload/workload.js';
 
@@ -86,6 +87,8 @@ export interface PodRequest {
   role: PodRole;
   /** Index of the node it runs on. */
   node: number;
+  /** Its namespace's suffix (cb-<run>-<sandbox>); default p<i>, its index in the topology's pods. */
+  sandbox?: string;
 }
 
 /** Host-side veth name: the CNI's prefix plus a hash of run id and pod, 15 characters at most. */
@@ -99,7 +102,7 @@ export function planTopology(opts: TopologyOptions): Topology {
   assertRunId(opts.runId);
   const nodeCount = opts.nodes ?? 2;
   const serverCount = opts.servers ?? 1;
-  if (nodeCount < 2 || nodeCount > 200) throw new Error(`nodes must be 2..200, got ${nodeCount}`);
+  if (nodeCount < 2 || nodeCount > 200) throw new BenchError('capacity', `the local backend builds 2..200 nodes; the workload asks for ${nodeCount}`);
   const ns = (suffix: string) => `${NAME_PREFIX}${opts.runId}-${suffix}`;
   const nodes: NodeSpec[] = Array.from({ length: nodeCount }, (_, i) => ({
     index: i,
@@ -136,8 +139,8 @@ export function planTopology(opts: TopologyOptions): Topology {
   if (opts.pods) {
     opts.pods.forEach((r, i) => {
       const node = nodes[r.node];
-      if (!node) throw new Error(`pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
-      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, `p${i}`));
+      if (!node) throw new BenchError('internal', `pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
+      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, r.sandbox ?? `p${i}`));
     });
   } else {
     pods.push(mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client'));
@@ -145,7 +148,7 @@ export function planTopology(opts: TopologyOptions): Topology {
       pods.push(mkPod(`server-${i}`, SERVER_NAMESPACE, { ...SERVER_LABELS }, 'server', serverNode, `server${i}`));
     }
   }
-  if (pods.length > 250) throw new Error(`at most 250 pods per topology, got ${pods.length}`);
+  if (pods.length > 250) throw new BenchError('capacity', `the local backend runs at most 250 endpoint pods (one /24 per node); the workload has ${pods.length}: make the others address-only`);
   return {
     runId: opts.runId,
     attachment: opts.attachment,
@@ -161,7 +164,7 @@ export function hostInterfaceOf(t: Topology): (pod: { namespace: string; name: s
   const byPod = new Map(t.pods.map((p) => [`${p.namespace}/${p.name}`, p.hostIf]));
   return (pod) => {
     const iface = byPod.get(`${pod.namespace}/${pod.name}`);
-    if (!iface) throw new Error(`no interface for pod ${pod.namespace}/${pod.name} in the topology`);
+    if (!iface) throw new BenchError('internal', `no interface for pod ${pod.namespace}/${pod.name} in the topology`);
     return iface;
   };
 }
@@ -327,10 +330,10 @@ export function planTopologyDown(t: Topology): CommandSpec[] {
  */
 export function addPod(t: Topology, req: PodRequest, hostIfPrefix: 'cali' | 'lxc' | 'veth'): PodSpec {
   const node = t.nodes[req.node];
-  if (!node) throw new Error(`pod ${req.namespace}/${req.name} asks for node ${req.node}, but there are ${t.nodes.length} nodes`);
-  if (t.pods.some((p) => p.name === req.name && p.namespace === req.namespace)) throw new Error(`pod ${req.namespace}/${req.name} already exists`);
+  if (!node) throw new BenchError('internal', `pod ${req.namespace}/${req.name} asks for node ${req.node}, but there are ${t.nodes.length} nodes`);
+  if (t.pods.some((p) => p.name === req.name && p.namespace === req.namespace)) throw new BenchError('internal', `pod ${req.namespace}/${req.name} already exists`);
   const slot = Math.max(1, ...t.pods.filter((p) => p.node.index === node.index).map((p) => p.slot)) + 1;
-  if (slot > 254) throw new Error(`node ${node.name} has no pod address left`);
+  if (slot > 254) throw new BenchError('capacity', `node ${node.name} has no pod address left (254 per node)`);
   const suffix = `r${req.name.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   const pod: PodSpec = {
     name: req.name,

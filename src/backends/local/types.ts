@@ -1,8 +1,9 @@
 // What a CNI data-plane model of the local backend is, and what it is handed. The models import this file and
 // nothing of the registry (models.ts), which imports the models: the dependency runs one way.
 import type { CniName, IptablesBackendName } from '../../config/schema.js';
-import { DEFAULT_IPTABLES_BACKEND, DEFAULT_POLICY_MAP_CAPACITY } from '../../config/schema.js';
+import { DEFAULT_IPTABLES_BACKEND, DEFAULT_POLICY_MAP_CAPACITY, type BpfPolicyDebug } from '../../config/schema.js';
 import type { Runner } from '../../exec/runner.js';
+import type { AgentReport } from '../types.js';
 import type { EndpointPolicy, Inventory } from '../../policy/types.js';
 import type { Attachment, Topology } from './topology.js';
 
@@ -14,6 +15,8 @@ export interface ModelSettings {
   policyMapCapacity: number;
   /** Cilium: an endpoint whose policy map overflows denies all its traffic instead of keeping a stale policy. */
   endpointLockdownOnPolicyOverflow: boolean;
+  /** Calico-eBPF: Felix's BPFPolicyDebugEnabled (a rule-id record per rule). */
+  bpfPolicyDebug: BpfPolicyDebug;
 }
 
 /** The model settings of a run config or of a partial set of flags, defaults filled in as the run config's schema does. */
@@ -22,6 +25,7 @@ export function modelSettings(from: Partial<ModelSettings> = {}): ModelSettings 
     iptablesBackend: from.iptablesBackend ?? DEFAULT_IPTABLES_BACKEND,
     policyMapCapacity: from.policyMapCapacity ?? DEFAULT_POLICY_MAP_CAPACITY,
     endpointLockdownOnPolicyOverflow: from.endpointLockdownOnPolicyOverflow ?? false,
+    bpfPolicyDebug: from.bpfPolicyDebug ?? 'on',
   };
 }
 
@@ -36,22 +40,17 @@ export interface ModelContext<S = ModelSettings> {
   settings: S;
 }
 
+/**
+ * What a model reports about its data plane. A policy that does not fit an endpoint is no failure when the real
+ * agent keeps the pod running with part of it: the model records it with results/capacity-overflow.ts's keys.
+ */
 export type ModelState = Record<string, number | string | boolean>;
 
 /**
- * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the
- * installed state and the new one is written, as Felix and the Cilium agent do it.
+ * What an incremental policy change cost the model's "agent" (issue 15): only what differs between the installed
+ * state and the new one is written, as Felix and the Cilium agent do it.
  */
-export interface ModelUpdateReport {
-  /** Agent-side time: compile + apply, ms. */
-  agentMs: number;
-  compileMs: number;
-  applyMs: number;
-  /** What was rewritten: chainsRewritten, setMembersChanged, mapEntriesChanged, … (never a full reinstall). */
-  changed: Record<string, number>;
-  /** Model state after the change (same keys as install's). */
-  state: ModelState;
-}
+export type ModelUpdateReport = AgentReport;
 
 /** `S`: the settings this model reads (a part of ModelSettings); the data plane hands every model all of them. */
 export interface LocalModel<S = ModelSettings> {

@@ -3,7 +3,7 @@
 // 3 when a point has too few repetitions on a side to judge, or the machine's reference says the machine slowed
 // (and nothing else was a regression).
 import type { Command } from 'commander';
-import { outputOption } from '../outputs.js';
+import { outputOption } from '../output-paths.js';
 import { existsSync } from 'node:fs';
 import { DEFAULT_MIN_REPETITIONS } from '../../stats/compare.js';
 import { EXIT_FAIL, EXIT_INSUFFICIENT, EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
@@ -47,13 +47,12 @@ export async function cmdCompare(baseline: string, current: string, opts: Compar
     return EXIT_USAGE;
   }
   const report = compareResults(b.results, c.results, { maxRegression: maxRegression!, alpha, minRepetitions, force: opts.force, problems: inputProblems });
-  const md = renderCompareMarkdown(report, { baseline, current });
-  if (opts.output) {
-    const { writeFileAtomic } = await import('../../results/io.js');
-    writeFileAtomic(opts.output, md);
-  }
-  if (opts.json) io.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  else io.stdout.write(md);
+  const { Outputs, fileOutput, summaryOutput } = await import('../../outputs/outputs.js');
+  type Report = typeof report;
+  const markdown = (r: Report) => renderCompareMarkdown(r, { baseline, current });
+  const outputs = new Outputs<Report>([...(opts.output ? [fileOutput<Report>(opts.output, 'markdown summary', markdown)] : []), summaryOutput<Report>(Boolean(opts.json), io.stdout, { summary: markdown, document: (r) => r })]);
+  await outputs.start();
+  await outputs.stop(report);
   if (report.refused) {
     io.stderr.write(`bench compare: refusing to compare:\n${report.incompatibilities.map((x) => `  ${x}`).join('\n')}\n  (use --force to compare anyway)\n`);
     return EXIT_USAGE;

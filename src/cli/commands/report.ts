@@ -1,6 +1,9 @@
 // bench report <dir…>: report.md and a self-contained report.html (or perfdash JSON) from result files.
 import type { Command } from 'commander';
-import { outputOption } from '../outputs.js';
+import type { Output } from '../../outputs/outputs.js';
+import type { Analysis } from '../../report/analyze.js';
+import type { BuiltReport } from '../../report/write.js';
+import { outputOption } from '../output-paths.js';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, processIo, reportInputProblems, reportUsage, type CommandIo } from '../io.js';
@@ -22,7 +25,7 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
   if (!['html', 'md', 'perfdash', 'json'].includes(format)) return reportUsage(io, [{ where: '--format', message: `must be html (report.md + report.html), md, json or perfdash, got '${format}'` }]);
   const seed = opts.seed === undefined ? 1 : Number(opts.seed);
   if (!Number.isInteger(seed) || seed < 0) return reportUsage(io, [{ where: '--seed', message: `expected a whole number, got '${opts.seed}'` }]);
-  const { buildReport, perfdashJson, writeOutputs, OverwriteError } = await import('../../report/write.js');
+  const { buildReport, perfdashJson, isOurs, OverwriteError } = await import('../../report/write.js');
   const { collectResults } = await import('../../report/collect.js');
   const { analyze } = await import('../../report/analyze.js');
   const t0 = performance.now();
@@ -43,21 +46,32 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     io.stderr.write('bench report: no usable result files\n');
     return EXIT_USAGE;
   }
+  const [{ Outputs, terminalOutput }, { writeFileAtomic }] = await Promise.all([import('../../outputs/outputs.js'), import('../../results/io.js')]);
+  /** A report file: refused before anything is written when it exists and is not one bench report wrote (unless --force). */
+  const reportFile = <R>(path: string, render: (r: R) => string, owned: (p: string) => boolean = isOurs): Output<R> => ({
+    description: path,
+    start: () => {
+      if (!opts.force && !owned(path)) throw new OverwriteError(path);
+    },
+    stop: (r) => writeFileAtomic(path, render(r)),
+  });
   try {
     if (format === 'perfdash' || format === 'json') {
-      const json = format === 'json' ? (await import('../../report/json.js')).reportJson(a) : perfdashJson(a);
-      if (!opts.output || opts.output === '-') io.stdout.write(json);
-      else {
-        writeOutputs([{ path: opts.output, content: json, owned: (p) => !existsSync(p) }], Boolean(opts.force));
-        io.stderr.write(`wrote ${opts.output}\n`);
-      }
+      const document = format === 'json' ? (await import('../../report/json.js')).reportJson : perfdashJson;
+      const toStdout = !opts.output || opts.output === '-';
+      // perfdash/JSON text is complete as rendered: written to stdout as it is, or to the file.
+      const outputs = new Outputs<Analysis>([toStdout ? terminalOutput<Analysis>(io.stdout, { summary: document }) : reportFile<Analysis>(opts.output!, document, (p) => !existsSync(p))]);
+      await outputs.start();
+      await outputs.stop(a);
+      if (!toStdout) io.stderr.write(`wrote ${opts.output}\n`);
     } else {
       const first = resolve(inputs[0]!);
       const outDir = opts.out ?? (existsSync(first) && statSync(first).isDirectory() ? first : '.');
-      const built = await buildReport(a);
-      const files = [{ path: join(outDir, 'report.md'), content: built.markdown }];
-      if (format === 'html') files.push({ path: join(outDir, 'report.html'), content: built.html });
-      for (const f of writeOutputs(files, Boolean(opts.force))) io.stdout.write(`wrote ${f}\n`);
+      const files = [reportFile<BuiltReport>(join(outDir, 'report.md'), (b) => b.markdown), ...(format === 'html' ? [reportFile<BuiltReport>(join(outDir, 'report.html'), (b) => b.html)] : [])];
+      const outputs = new Outputs<BuiltReport>(files);
+      await outputs.start();
+      await outputs.stop(await buildReport(a));
+      for (const f of files) io.stdout.write(`wrote ${f.description}\n`);
     }
   } catch (e) {
     if (e instanceof OverwriteError) return reportUsage(io, [{ where: e.file, message: 'exists and was not written by bench report; not overwriting it (use --force)' }]);

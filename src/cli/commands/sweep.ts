@@ -3,31 +3,33 @@
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { flagName, loadScenarioFile, unlessScenarioFailed, type RawFlags } from '../../config/load.js';
-import { CNIS, MAX_POLICIES, type BackendName } from '../../config/schema.js';
+import { loadScenarioFile, unlessScenarioFailed } from '../../config/load.js';
+import type { BackendName } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
-import { outputOption } from '../outputs.js';
-import { MEASUREMENT_SETTINGS, declareFlags, settingsOf, type FlagList } from '../settings-flags.js';
+import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
 
 const sweepFlags = (): FlagList => [
-  new Option('--cni <list>', `comma-separated CNIs: ${CNIS.join(',')}`),
-  new Option('--policies <list>', `comma-separated policy counts (0..${MAX_POLICIES}), e.g. 0,100,500,1000,2000,5000,10000`),
+  'cni',
+  'policies',
   new Option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)'),
   new Option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it'),
   new Option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points'),
   new Option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)'),
   ...MEASUREMENT_SETTINGS,
-  outputOption('--out <dir>', 'results root (default results)', 'dir'),
+  'out',
   'iptablesBackend',
+  'bpfPolicyDebug',
   'measure',
-  new Option('--dry-run', 'print the planned order of points and exit'),
-  new Option('--json', 'print the outcome and fits as JSON on stdout (progress stays on stderr)'),
+  'dryRun',
+  'json',
 ];
 
 /** Settings flags shared with `bench run` (same declarations, same validation). */
 const SETTINGS = settingsOf(sweepFlags());
+/** What a resumed sweep keeps from its sweep.json: every setting but where its output goes and how it is shown. */
+const KEPT_ON_RESUME = SETTINGS.filter((k) => !['out', 'json', 'dryRun'].includes(k));
 
 export interface SweepCliOptions extends Record<string, unknown> {
   resume?: string;
@@ -80,8 +82,8 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   if (typeof opts.resume === 'string') {
     const problems: Problem[] = [];
     if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
-    const given = ['cni', 'policies', 'repetitions', 'scenario', ...SETTINGS].filter((k) => opts[k] !== undefined);
-    for (const k of given) problems.push({ where: flagName(k), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
+    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
+    for (const k of given) problems.push({ where: settingFlag(k, 'sweep'), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
     if (problems.length) return reportUsage(io, problems);
     dir = resolve(outRoot, opts.resume);
     try {
@@ -102,19 +104,19 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (opts.retryFailed) problems.push({ where: '--retry-failed', message: 'only with --resume <sweep-id> (a new sweep has no failed points yet)' });
     const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
     if (scenario) problems.push(...scenario.problems);
-    const flags: RawFlags = {};
-    for (const k of ['cni', 'policies', 'repetitions', ...SETTINGS] as const) if (opts[k] !== undefined) flags[k] = opts[k] as string;
+    const flags = { ...settingValues(opts, SETTINGS, 'sweep'), ...(opts.repetitions !== undefined ? { repetitions: opts.repetitions as string } : {}) };
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
     problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
     if (!config || problems.length) return reportUsage(io, problems);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
-    const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false });
+    // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
+    const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
     const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
     if (!opts.dryRun) {
-      const { outputPathProblem } = await import('../outputs.js');
+      const { outputPathProblem } = await import('../output-paths.js');
       const outProblem = outputPathProblem(outRoot, 'dir');
       if (outProblem) return reportUsage(io, [{ where: '--out', message: outProblem }]);
       if (!deps.runPoint) {
@@ -164,34 +166,17 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const c = counts(manifest);
   const resumeHint = `bench sweep --resume ${manifest.id}${typeof opts.out === 'string' ? ` --out ${opts.out}` : ''}`;
 
-  const { analyzeInputs } = await import('../../report/write.js');
+  const [{ analyzeInputs }, { sweepDocument }, { sweepSummary }, { Outputs, summaryOutput }] = await Promise.all([import('../../report/write.js'), import('../../report/json.js'), import('../../report/summary.js'), import('../../outputs/outputs.js')]);
   const analysis = c.ok > 0 ? analyzeInputs([dir], { seed: manifest.settings.seed }) : null;
-  if (opts.json) {
-    io.stdout.write(
-      `${JSON.stringify(
-        {
-          sweepId: manifest.id,
-          dir,
-          status: manifest.status,
-          wallMs,
-          counts: c,
-          points: manifest.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
-          fits: analysis?.cnis.map((x) => ({
-            cni: x.cni,
-            model: x.model.name,
-            metrics: Object.fromEntries(Object.entries(x.metrics).map(([k, v]) => [k, v.fit ? { slopeNsPerPolicy: v.fit.slope, slopeCi95: v.fit.slopeCi95, interceptNs: v.fit.intercept, r2: v.fit.r2, verdict: v.verdict.complexity, reason: v.verdict.reason } : null])),
-          })),
-        },
-        (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
-        2,
-      )}\n`,
-    );
-  } else {
-    const { sweepSummary } = await import('../../report/summary.js');
-    io.stdout.write(`\n${sweepSummary(manifest, analysis, wallMs)}\n`);
-    if (manifest.status !== 'complete') io.stdout.write(`\nnot finished: resume with\n  ${resumeHint}\n`);
-    else io.stdout.write(`\nreport: bench report ${dir}\n`);
-  }
+  const outcome = { manifest, dir, wallMs, analysis };
+  const outputs = new Outputs<typeof outcome>([
+    summaryOutput(Boolean(opts.json), io.stdout, {
+      summary: (o) => `\n${sweepSummary(o.manifest, o.analysis, o.wallMs)}\n${o.manifest.status !== 'complete' ? `\nnot finished: resume with\n  ${resumeHint}\n` : `\nreport: bench report ${o.dir}\n`}`,
+      document: sweepDocument,
+    }),
+  ]);
+  await outputs.start();
+  await outputs.stop(outcome);
   if (signal.aborted) {
     if (opts.json) io.stderr.write(`interrupted after ${formatDuration(wallMs)}; resume with: ${resumeHint}\n`);
     return 130;
@@ -200,7 +185,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
 }
 
 export function register(program: Command): void {
-  declareFlags(program.command('sweep').description('the curve: every CNI × policy count × repetition, interleaved; results and sweep.json under <out>/<sweep-id>/'), sweepFlags()).action(async (opts: SweepCliOptions) => {
+  declareFlags(program.command('sweep').description('the curve: every CNI × policy count × repetition, interleaved; results and sweep.json under <out>/<sweep-id>/'), sweepFlags(), 'sweep').action(async (opts: SweepCliOptions) => {
     process.exitCode = await cmdSweep(opts);
   });
 }

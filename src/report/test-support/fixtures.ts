@@ -14,7 +14,8 @@ export function latencySamples(seed: number, n: number, medianNs: number, sigma 
   return Array.from({ length: n }, () => medianNs * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())));
 }
 
-const MODELS: Record<CniName, RunResult['meta']['model']> = {
+/** What the synthetic results say ran; a CNI not listed gets a plain synthetic model that enforces policy. */
+const MODELS: Partial<Record<CniName, RunResult['meta']['model']>> = {
   none: { name: 'no-CNI routing floor', description: 'synthetic: no policy engine', enforcesPolicy: false },
   flannel: { name: 'Flannel-style VXLAN model', description: 'synthetic: VXLAN, policies ignored', enforcesPolicy: false },
   calico: { name: 'Calico-style iptables model', description: 'synthetic: iptables chains per endpoint', enforcesPolicy: true },
@@ -23,6 +24,7 @@ const MODELS: Record<CniName, RunResult['meta']['model']> = {
   'calico-nftables': { name: 'Calico-style nftables model', description: 'synthetic: nft chains per endpoint', enforcesPolicy: true },
   'calico-ebpf': { name: 'Calico-eBPF-style model', description: 'synthetic: a BPF program walking the rules', enforcesPolicy: true },
 };
+const modelOf = (cni: CniName): RunResult['meta']['model'] => MODELS[cni] ?? { name: `${cni}-style model`, description: 'synthetic', enforcesPolicy: true };
 
 export interface SyntheticRun {
   cni: CniName;
@@ -87,7 +89,7 @@ export function syntheticResult(o: SyntheticRun): RunResult {
       machine: { hostname: 'bench-host', kernel: '6.1.0-test', cpuModel: 'Synthetic CPU', cpus: 2, memoryBytes: 4e9, loadavg: [0.1, 0.1, 0.1], ...o.machine },
       backend: o.backend ?? 'local',
       cni: o.cni,
-      model: { ...MODELS[o.cni], ...(o.modelName ? { name: o.modelName } : {}) },
+      model: { ...modelOf(o.cni), ...(o.modelName ? { name: o.modelName } : {}) },
       policy: { count: o.policies, matchPosition: 'last', seed: 1, shape: 'default' },
       topology: { nodes: 2, placement: 'cross-node', serverPods: 1 },
       probe: { tool: 'cb-probe', samples: n, warmup: 0, concurrency: 1, timeoutMs: 1000 },
@@ -96,7 +98,7 @@ export function syntheticResult(o: SyntheticRun): RunResult {
       sweepId: o.sweepId ?? null,
       repetition: o.repetition ?? null,
     },
-    policiesEnforced: MODELS[o.cni].enforcesPolicy,
+    policiesEnforced: modelOf(o.cni).enforcesPolicy,
     modelState: { policies: o.policies },
     timings: { setupMs: 1, policyInstallMs: 1, measureMs: 1, teardownMs: 1, totalMs: 4 },
     metrics: failed

@@ -99,10 +99,14 @@ export function fakeCluster(override?: FakeHandler): FakeRunner {
       return { stdout: `${argv.slice(7).map((id) => `${id} ${usec[id[0]!]! * t}`).join('\n')}\nnode ${4000 * t}\n` };
     }
     if (a.includes('cat /proc/stat')) return { stdout: PROC_STAT(1000 * ++tick) };
-    if (a.includes('fortio load -n 12 ')) {
+    // The measured runs (the enforcement probes are `-n 2`); rr asks for one more call per connection (fortioCalls).
+    if (/fortio load -n (1[2-9]|[2-9]\d|\d{3,}) /.test(a)) {
       const m = a.includes('-keepalive=false') ? 'crr' : 'rr';
       return { stdout: fixture(`${m}.json`), stderr: fixture(`${m}.stderr`) };
     }
+    if (a.includes('jsonpath={.status.addresses[?(@.type=="InternalIP")].address}')) return { stdout: '172.18.0.3' };
+    // Felix's chains where kind nodes usually have them (nft), none in legacy.
+    if (argv[1] === 'exec' && argv[3] === 'iptables-nft-save') return { stdout: '*filter\n:INPUT ACCEPT [0:0]\n:cali-FORWARD - [0:0]\n:cali-INPUT - [0:0]\n:KUBE-FORWARD - [0:0]\nCOMMIT\n' };
     if (a.includes('get daemonsets -A -o json')) {
       return { stdout: daemonSetList(daemonSet('kube-system/cilium', ['cilium-agent'], { 'k8s-app': 'cilium' }), daemonSet('kube-system/cilium-envoy', ['cilium-envoy'], { 'k8s-app': 'cilium-envoy' })) };
     }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertRunId } from '../../../identity/run-id.js';
+import { BenchError } from '../../../errors.js';
 
 export const BPFFS_ROOT = '/sys/fs/bpf';
 const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -14,7 +15,7 @@ export function nativeArtefact(name: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
+    if (up === dir) throw new BenchError('internal', 'cannot find the project root (package.json) above ' + fileURLToPath(import.meta.url));
     dir = up;
   }
   return join(dir, 'dist', 'native', name);
@@ -23,6 +24,6 @@ export function nativeArtefact(name: string): string {
 /** Pin directory of one node's model: each node has its own maps, as each agent does. */
 export function bpfPinDir(runId: string, node: string, prefix = ''): string {
   assertRunId(runId);
-  if (!NODE_RE.test(node)) throw new Error(`invalid node name '${node}' for a pin directory`);
+  if (!NODE_RE.test(node)) throw new BenchError('internal', `invalid node name '${node}' for a pin directory`);
   return `${BPFFS_ROOT}/cb-${runId}/${prefix}${node}`;
 }

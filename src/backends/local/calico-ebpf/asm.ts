@@ -1,5 +1,6 @@
 // A small eBPF assembler: the instructions Felix's polprog builder emits (loads from the state, compares,
-// map lookups, tail calls), with named jump targets resolved per program. Pure; encoding is struct bpf_insn,
+// map lookups, tail calls, the rule-id record), with named jump targets resolved per program and Felix's
+// trampolines for targets beyond a 16-bit offset (felix/bpf/asm/asm.go). Pure; encoding is struct bpf_insn,
 // little-endian, as BPF_PROG_LOAD takes it.
 import { BenchError } from '../../../errors.js';
 
@@ -25,12 +26,15 @@ const LD_DW_IMM = 0x18;
 const LDX_W = 0x61;
 const LDX_H = 0x69;
 const LDX_B = 0x71;
+const STX_DW = 0x7b;
 const STX_W = 0x63;
 const STX_H = 0x6b;
 const STX_B = 0x73;
 const ALU64_MOV_K = 0xb7;
 const ALU64_MOV_X = 0xbf;
 const ALU64_ADD_K = 0x07;
+const ALU64_ADD_X = 0x0f;
+const ALU64_LSH_K = 0x67;
 const ALU32_MOV_K = 0xb4;
 const ALU32_AND_X = 0x5c;
 const JA = 0x05;
@@ -40,9 +44,13 @@ export const JEQ = 0x15;
 export const JNE = 0x55;
 export const JLT = 0xa5;
 export const JLE = 0xb5;
+export const JGE = 0x35;
 /** BPF_JMP32 | BPF_JEQ | BPF_K: compares the low 32 bits, so an address immediate needs no sign games. */
 export const JEQ32 = 0x16;
 const PSEUDO_MAP_FD = 1;
+/** Instruction classes BPF_JMP and BPF_JMP32: every jump, call and exit, as Felix counts them (Block.NumJumps). */
+const CLASS_JMP = 0x05;
+const CLASS_JMP32 = 0x06;
 
 export interface Insn {
   code: number;
@@ -65,17 +73,29 @@ export class AsmError extends BenchError {
   }
 }
 
-const JUMP_CODES = new Set([JA, JEQ, JNE, JLT, JLE, JEQ32]);
+/** Felix's trampolineInterval: math.MaxInt16 − trampolineHeadroom (100). */
+export const TRAMPOLINE_INTERVAL = 32_767 - 100;
 
-/** A straight run of instructions with labels; `jumps` counts conditional and unconditional jumps, as Felix does. */
+export function isJumpClass(code: number): boolean {
+  const cls = code & 0x07;
+  return cls === CLASS_JMP || cls === CLASS_JMP32;
+}
+
+/**
+ * A straight run of instructions with labels; `jumps` counts every instruction of the jump classes (conditional
+ * and unconditional jumps, calls, exits), as Felix's NumJumps does against the verifier's limit.
+ */
 export class Block {
   readonly insns: SymInsn[] = [];
   readonly labels = new Map<string, number>();
   jumps = 0;
+  /** Where the last trampoline starts (0: none yet). */
+  lastTrampoline = 0;
+  private trampolines = 0;
 
   private push(code: number, dst: number, src: number, off: number, imm: number, target?: string): this {
     this.insns.push(target === undefined ? { code, dst, src, off, imm } : { code, dst, src, off, imm, target });
-    if (JUMP_CODES.has(code)) this.jumps++;
+    if (isJumpClass(code)) this.jumps++;
     return this;
   }
 
@@ -96,6 +116,12 @@ export class Block {
   }
   addImm64(dst: number, imm: number): this {
     return this.push(ALU64_ADD_K, dst, 0, 0, imm | 0);
+  }
+  add64(dst: number, src: number): this {
+    return this.push(ALU64_ADD_X, dst, src, 0, 0);
+  }
+  lshImm64(dst: number, imm: number): this {
+    return this.push(ALU64_LSH_K, dst, 0, 0, imm);
   }
   and32(dst: number, src: number): this {
     return this.push(ALU32_AND_X, dst, src, 0, 0);
@@ -118,6 +144,15 @@ export class Block {
   store32(base: number, src: number, off: number): this {
     return this.push(STX_W, base, src, off, 0);
   }
+  store64(base: number, src: number, off: number): this {
+    return this.push(STX_DW, base, src, off, 0);
+  }
+  /** Two instruction slots: ld_imm64 dst, a 64-bit constant given as 16 hex digits. */
+  loadImm64(dst: number, hex16: string): this {
+    const v = Buffer.from(hex16.padStart(16, '0'), 'hex');
+    this.push(LD_DW_IMM, dst, 0, 0, v.readInt32BE(4));
+    return this.push(0, 0, 0, 0, v.readInt32BE(0));
+  }
   /** Two instruction slots: ld_imm64 dst, map. */
   loadMapFd(dst: number, map: number): this {
     this.push(LD_DW_IMM, dst, PSEUDO_MAP_FD, 0, map);
@@ -139,6 +174,33 @@ export class Block {
   movSubProgramIndex(dst: number, k: number): this {
     this.insns.push({ code: ALU64_MOV_K, dst, src: 0, off: 0, imm: 0, subProgram: k });
     return this;
+  }
+
+  /**
+   * Felix's trampoline (asm.go writeTrampoline): every jump since the last trampoline whose target is not yet
+   * placed lands here instead, on a jump to that target, so no offset outgrows 16 bits however long the program.
+   * The main flow jumps over it. Targets are sorted, as Felix sorts them.
+   */
+  writeTrampoline(): void {
+    const k = this.trampolines++;
+    // Jumps before the last trampoline already land on it; its own relays are after it.
+    const from = this.lastTrampoline;
+    const start = this.insns.length;
+    const pending = new Set<string>();
+    for (let i = from; i < start; i++) {
+      const t = this.insns[i]!.target;
+      if (t !== undefined && !this.labels.has(t)) pending.add(t);
+    }
+    this.lastTrampoline = start;
+    if (pending.size === 0) return;
+    const via = (t: string): string => `${t}~t${k}`;
+    for (let i = from; i < start; i++) {
+      const insn = this.insns[i]!;
+      if (insn.target !== undefined && pending.has(insn.target)) this.insns[i] = { ...insn, target: via(insn.target) };
+    }
+    this.jump(`skip~t${k}`);
+    for (const t of [...pending].sort()) this.label(via(t)).jump(t);
+    this.label(`skip~t${k}`);
   }
 
   /** Appends another block, its labels renamed with `prefix` except the shared ones. */

@@ -9,14 +9,13 @@ import { ExecRunner } from '../../../exec/runner.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
 import type { CniName } from '../../../config/schema.js';
-import { benchmarkPolicySet } from '../../../workload/workload.js';
+import { benchmarkPolicySet } from '../../../workload/benchmark.js';
 import { quantile, sortedCopy } from '../../../stats/summary.js';
 import { LocalBackend } from '../backend.js';
-import { buildInventory } from '../plane.js';
 import { localModel } from '../models.js';
 import { SERVER_PORT } from '../../../workload/workload.js';
 import { newRunId } from '../../../identity/run-id.js';
-import { itKernel, namespacesOfRun, tryConnect } from '../test-support/kernel.js';
+import { itKernel, namespacesOfRun, tryConnect, upBenchmark } from '../test-support/kernel.js';
 import { calicoEbpfPinDir, defaultCalicoEbpfBinaries, readCalicoEbpfStats } from './install.js';
 
 const bin = defaultCalicoEbpfBinaries();
@@ -35,9 +34,9 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model on
     const backend = new LocalBackend({ config: cfg, runId });
     const model = localModel('calico-ebpf');
     try {
-      await backend.up();
+      const flow = await upBenchmark(backend);
       const set = benchmarkPolicySet(cfg);
-      const installed = await backend.installPolicies(set);
+      const installed = await backend.install(set);
       // 5000 filler rules plus the client's do not fit one program: the walk is chained by tail calls.
       expect(installed.modelState.maxProgramsPerChain).toBeGreaterThan(1);
       expect(installed.modelState.maxRulesPerChain).toBe(5001);
@@ -47,7 +46,7 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model on
       const client = backend.plan.pods.find((p) => p.role === 'client')!;
       const server = backend.plan.pods.find((p) => p.role === 'server')!;
       // The client's rule is the last of the last program: reaching it proves the whole chain runs.
-      const m = await backend.measure('connect', { samples: 200, warmup: 20, concurrency: 1, timeoutMs: 1000 });
+      const m = await backend.measure(flow, 'connect', { samples: 200, warmup: 20, concurrency: 1, timeoutMs: 1000 });
       expect(m.errors).toEqual({});
       expect(m.samplesNs.length).toBe(200);
       // A filler port is not the client's: dropped after the whole walk.
@@ -55,7 +54,7 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model on
 
       const ctx = backend.modelContext!;
       const withPolicies = (policies: typeof set.policies) => {
-        const inventory = buildInventory(backend.plan, { ...set, policies });
+        const inventory = backend.inventoryFor({ ...set, policies });
         return { ...ctx, inventory, endpoints: resolveEndpoints(inventory, policies).filter((e) => backend.plan.nodes.some((n) => n.name === e.pod.node)) };
       };
       const withoutClient = set.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client');
@@ -92,9 +91,9 @@ describe.skipIf(!built && process.env.CI !== 'true')('Calico-eBPF-style model on
       const runId = newRunId();
       const backend = new LocalBackend({ config: cfg, runId });
       try {
-        await backend.up();
-        await backend.installPolicies(benchmarkPolicySet(cfg));
-        const m = await backend.measure('connect', { samples: 1000, warmup: 100, concurrency: 1, timeoutMs: 1000 });
+        const flow = await upBenchmark(backend);
+        await backend.install(benchmarkPolicySet(cfg));
+        const m = await backend.measure(flow, 'connect', { samples: 1000, warmup: 100, concurrency: 1, timeoutMs: 1000 });
         expect(m.errors).toEqual({});
         return quantile(sortedCopy(m.samplesNs), 0.5);
       } finally {

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
-import { encodeInsns } from './asm.js';
-import {
-  MAX_INSNS_PER_PROGRAM,
-  MAX_JUMPS_PER_PROGRAM,
-  PolicyProgramCapacityError,
-  compileCalicoEbpfNode,
-  type CalicoEbpfNode,
-  type PolicyChain,
-} from './compile.js';
+import { encodeInsns, isJumpClass, type SymInsn } from './asm.js';
+import { MAX_JUMPS_PER_PROGRAM, MAX_PROGRAMS_PER_CHAIN, compileCalicoEbpfNode, type CalicoEbpfNode, type PolicyChain } from './compile.js';
 import { runChain, type PacketState } from './interp.js';
 
 function pod(name: string, ip: string, node = 'n0'): PodInfo {
@@ -135,18 +128,66 @@ describe('compileCalicoEbpfNode: the rule walk', () => {
   });
 });
 
+const jumpsOf = (p: SymInsn[]): number => p.filter((i) => isJumpClass(i.code)).length;
+const slots = (p: SymInsn[][]): number => p.reduce((s, x) => s + x.length, 0);
+
+describe('compileCalicoEbpfNode: what a rule costs, counted as Felix counts it', () => {
+  const cost = (policyDebug: boolean) => {
+    const one = ingressOf(compileCalicoEbpfNode('n0', [endpoint(server, fillers(1))], { policyDebug }));
+    const two = ingressOf(compileCalicoEbpfNode('n0', [endpoint(server, fillers(2))], { policyDebug }));
+    return { insns: slots(two.programs) - slots(one.programs), jumps: jumpsOf(two.programs[0]!) - jumpsOf(one.programs[0]!) };
+  };
+
+  it('a filler rule is 37 instruction slots and 7 jump-class instructions with policy debug on (Felix default), 26 and 6 off', () => {
+    // proto (2 slots, 1 jump) + IP set lookup (20, 2: the call counts) + port (3, 2) + rule-id record (11, 1) + jump to allow (1, 1).
+    expect(cost(true)).toEqual({ insns: 37, jumps: 7 });
+    expect(cost(false)).toEqual({ insns: 26, jumps: 6 });
+  });
+
+  it('calls and exits count against the jump budget', () => {
+    const p = ingressOf(compileCalicoEbpfNode('n0', [endpoint(server, fillers(1))])).programs[0]!;
+    const calls = p.filter((i) => i.code === 0x85).length;
+    const exits = p.filter((i) => i.code === 0x95).length;
+    expect(calls).toBeGreaterThan(0);
+    expect(exits).toBeGreaterThan(0);
+    expect(jumpsOf(p)).toBe(p.filter((i) => [0x05, 0x15, 0x16, 0x35, 0x55, 0xa5, 0xb5].includes(i.code)).length + calls + exits);
+  });
+
+  it('with policy debug the matching rule records its id; without, nothing is recorded', () => {
+    const eps = (d: boolean) => compileCalicoEbpfNode('n0', [endpoint(server, [...fillers(3), policy('zz-client', [pods(client)])])], { policyDebug: d });
+    const on = runChain(ingressOf(eps(true)).programs, eps(true).sets.values(), to(client.ip, 8080));
+    expect(on.verdict).toBe('allow');
+    expect(on.ruleIds).toHaveLength(1);
+    expect(on.ruleIds[0]).toMatch(/^[0-9a-f]{16}$/);
+    // Another rule, another id.
+    const filler = runChain(ingressOf(eps(true)).programs, eps(true).sets.values(), to('10.250.0.1', 10001));
+    expect(filler.verdict).toBe('allow');
+    expect(filler.ruleIds).toHaveLength(1);
+    expect(filler.ruleIds[0]).not.toBe(on.ruleIds[0]);
+    expect(runChain(ingressOf(eps(false)).programs, eps(false).sets.values(), to(client.ip, 8080))).toMatchObject({ verdict: 'allow', ruleIds: [] });
+  });
+});
+
 describe('compileCalicoEbpfNode: program splitting', () => {
   const big = compileCalicoEbpfNode('n0', [endpoint(server, [...fillers(5000), policy('zz-client', [pods(client)])])]);
   const chain = ingressOf(big);
 
-  it('splits a long walk into chained programs, each within the verifier limits', () => {
-    expect(chain.programs.length).toBeGreaterThan(1);
-    for (const p of chain.programs) {
-      expect(p.length).toBeLessThanOrEqual(MAX_INSNS_PER_PROGRAM);
-      expect(p.filter((i) => [0x05, 0x15, 0x55, 0xa5, 0xb5, 0x16].includes(i.code)).length).toBeLessThanOrEqual(MAX_JUMPS_PER_PROGRAM);
+  it('splits where Felix does: at the first rule after the jump count reached 7992, so each program holds 1141 filler rules', () => {
+    expect(chain.programs.length).toBe(Math.ceil(5001 / 1141));
+    for (const p of chain.programs.slice(0, -1)) {
+      // Felix checks before each rule, so a program may pass the limit by one rule; the verifier's 8192 holds.
+      expect(jumpsOf(p)).toBeGreaterThanOrEqual(MAX_JUMPS_PER_PROGRAM);
+      expect(jumpsOf(p)).toBeLessThan(8192);
     }
     expect(big.counts.maxProgramsPerChain).toBe(chain.programs.length);
-    expect(big.counts.instructions).toBe(chain.programs.reduce((s, p) => s + p.length, 0));
+    expect(big.counts.instructions).toBe(slots(chain.programs));
+  });
+
+  it('programs past 32767 instructions reach their end through trampolines, every offset within 16 bits', () => {
+    expect(chain.programs[0]!.length).toBeGreaterThan(32_767);
+    expect(chain.programs.reduce((m, p) => p.reduce((n, i) => Math.max(n, Math.abs(i.off)), m), 0)).toBeLessThanOrEqual(32_767);
+    // The first filler's allow jumps over 40000 instructions to "allow", relayed by the trampoline.
+    expect(runChain(chain.programs, big.sets.values(), to('10.250.0.0', 10000))).toMatchObject({ verdict: 'allow', programsRun: 1 });
   });
 
   it('the chain reaches the last rule through every program, and denies after it', () => {
@@ -165,8 +206,29 @@ describe('compileCalicoEbpfNode: program splitting', () => {
     const hex = encodeInsns(first, (k) => 1000 + k).slice(at * 16, at * 16 + 16);
     expect(hex).toBe('b7030000e9030000');
   });
+});
 
-  it('more programs than the tail-call limit allows is a capacity error naming the pod', () => {
-    expect(() => compileCalicoEbpfNode('n0', [endpoint(server, fillers(45000))])).toThrow(/default\/server.*tail-call limit/);
-  }, 60_000);
+describe("compileCalicoEbpfNode: Felix's cap of 24 programs per chain", () => {
+  // 24 programs × 1141 filler rules: the last that fits.
+  const FITS = MAX_PROGRAMS_PER_CHAIN * 1141;
+
+  it('holds 27384 rules per endpoint direction with policy debug on, 31968 (24 × 1332) with it off', () => {
+    expect(ingressOf(compileCalicoEbpfNode('n0', [endpoint(server, fillers(FITS))])).overflow).toBeUndefined();
+    // What the 24 live programs of a chain one rule too long hold is the capacity.
+    expect(ingressOf(compileCalicoEbpfNode('n0', [endpoint(server, fillers(31969))], { policyDebug: false })).overflow).toEqual({ programsNeeded: 25, rulesLive: 31968 });
+  }, 120_000);
+
+  it('an overflowing chain keeps its first 24 programs: a rule in them still allows, the client rule after them is dropped at the failed tail call', () => {
+    const n = compileCalicoEbpfNode('n0', [endpoint(server, [...fillers(30000), policy('zz-client', [pods(client)])])]);
+    const c = ingressOf(n);
+    expect(c.programs).toHaveLength(MAX_PROGRAMS_PER_CHAIN);
+    expect(c.overflow).toEqual({ programsNeeded: 27, rulesLive: FITS });
+    expect(c.rules).toBe(30001);
+    expect(n.overflows).toEqual([{ pod: 'default/server', direction: 'ingress', rules: 30001, rulesLive: FITS, programsNeeded: 27 }]);
+    // The last program's tail call names sub-program 24, which is not there.
+    expect(c.programs[MAX_PROGRAMS_PER_CHAIN - 1]!.some((i) => i.subProgram === MAX_PROGRAMS_PER_CHAIN)).toBe(true);
+    expect(runChain(c.programs, n.sets.values(), to('10.250.0.5', 10005)).verdict).toBe('allow');
+    expect(runChain(c.programs, n.sets.values(), to(client.ip, 8080))).toMatchObject({ verdict: 'drop', programsRun: MAX_PROGRAMS_PER_CHAIN });
+    expect(runChain(c.programs, n.sets.values(), to(other.ip, 8080)).verdict).toBe('drop');
+  }, 120_000);
 });

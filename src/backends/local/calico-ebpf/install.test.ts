@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FakeRunner } from '../../../exec/runner.js';
 import type { EndpointPolicy, PeerMatch, PodInfo, PortMatch, ResolvedPolicy } from '../../../policy/types.js';
 import { compileCalicoEbpfNode } from './compile.js';
-import { calicoEbpfPinDir, emptyNodeInstalled, planDefaultDeny, planNodeChanges, subProgramSlot, type NodeInstalled } from './install.js';
+import { MAX_PROGRAMS_PER_CHAIN } from './layout.js';
+import { POL_SLOTS, calicoEbpfPinDir, emptyNodeInstalled, planDefaultDeny, planNodeChanges, subProgramSlot, type NodeInstalled } from './install.js';
 
 function pod(name: string, ip: string, node = 'n0'): PodInfo {
   return { name, namespace: 'default', labels: {}, ip, node, ports: [] };
@@ -109,6 +110,25 @@ describe('planNodeChanges', () => {
     expect(isolatedNoRule.input.split('\n')[0]!.split(' ').slice(2)).toEqual(deny.input.split('\n')[0]!.split(' ').slice(2));
   });
 
+  it("a chain over Felix's 24 programs installs its first 24; the last one's tail call points outside the jump map", () => {
+    const node = compileCalicoEbpfNode('n0', [endpoint(server, [...filler(28000), policy('zz', [pods(client)])])]);
+    const chain = node.endpoints[0]!.ingress!;
+    expect(chain.overflow?.programsNeeded).toBe(25);
+    const c = planNodeChanges(emptyNodeInstalled(), node, ifindexOf);
+    const progLines = c.input.split('\n').filter((l) => l.startsWith('prog '));
+    expect(progLines).toHaveLength(MAX_PROGRAMS_PER_CHAIN);
+    expect(c.changed.programsLoaded).toBe(MAX_PROGRAMS_PER_CHAIN);
+    // Sub-programs 1..23 in their slots; the 24th program's "next" names an index no map entry has.
+    expect(subProgramSlot(1, 0, MAX_PROGRAMS_PER_CHAIN - 1)).toBeLessThan(POL_SLOTS);
+    expect(subProgramSlot(1, 1, MAX_PROGRAMS_PER_CHAIN - 1)).toBeLessThan(POL_SLOTS);
+    expect(subProgramSlot(1, 0, MAX_PROGRAMS_PER_CHAIN)).toBe(POL_SLOTS);
+    const last = chain.programs[MAX_PROGRAMS_PER_CHAIN - 1]!;
+    const at = last.findIndex((i) => i.subProgram === MAX_PROGRAMS_PER_CHAIN);
+    const line = progLines.find((l) => Number(l.split(' ')[1]) === subProgramSlot(1, 0, MAX_PROGRAMS_PER_CHAIN - 1))!;
+    const insn = Buffer.from(line.split(' ')[3]!.slice(at * 16, at * 16 + 16), 'hex');
+    expect(insn.readInt32LE(4)).toBe(POL_SLOTS);
+  }, 60_000);
+
   it('pin directories carry the run id and the node', () => {
     expect(calicoEbpfPinDir('ab12c', 'node-0')).toBe('/sys/fs/bpf/cb-ab12c/ce-node-0');
     expect(() => calicoEbpfPinDir('../x', 'n')).toThrow(/run id/);
@@ -130,7 +150,9 @@ describe('calicoEbpfModel through a fake runner', () => {
     const ctx = (eps: EndpointPolicy[]) => ({ runner, cleanupRunner: runner, topology, inventory: { namespaces: [], pods: [] }, endpoints: eps, settings: {} as never });
     const srv = { ...server, node: 'node-0' };
     const state = await calicoEbpfModel.install!(ctx([endpoint(srv, [policy('a', [pods(client)])])]) as never);
-    expect(state).toMatchObject({ policyPrograms: 1, ipSetEntries: 1, rulesTraversedPerPolicy: 1 });
+    // Felix's defaults are recorded with the state: policy debug on, 24 programs per chain; nothing overflowed.
+    expect(state).toMatchObject({ policyPrograms: 1, ipSetEntries: 1, rulesTraversedPerPolicy: 1, bpfPolicyDebugEnabled: true, chainProgramLimit: 24, capacityOverflowEndpoints: 0 });
+    expect(state.capacityOverflow).toBeUndefined();
     const argv = runner.log.map((r) => r.argv[1]);
     expect(argv).toEqual(['load', 'attach', 'apply']);
 
@@ -157,4 +179,25 @@ describe('calicoEbpfModel through a fake runner', () => {
     await calicoEbpfModel.cleanup!({ cleanupRunner: runner, topology } as never);
     expect(runner.log.at(-1)!.argv.slice(1)).toEqual(['unload', '--pin', '/sys/fs/bpf/cb-ab12c/ce-node-0']);
   });
+
+  it('an endpoint over the chain cap is installed as Felix leaves it and recorded as a capacity overflow; policy debug off is recorded', async () => {
+    const { calicoEbpfModel } = await import('./model.js');
+    const runner = new FakeRunner((argv) => {
+      if (argv.includes('attach')) return { stdout: JSON.stringify({ ifindex: 30 }) };
+      if (argv.includes('apply')) return { stdout: JSON.stringify({ progs: 0, insns: 0, verifyMs: 1, setAdds: 0, setDels: 0, slotDels: 0, eps: 0 }) };
+      return undefined;
+    });
+    const node = { index: 0, name: 'node-0', netns: 'cb-cd34e-node-0', ip: '10.0.0.1', podCidr: '10.244.0.0/24', switchPort: 'x' };
+    const srv = { ...server, node: 'node-0' };
+    const topology = { runId: 'cd34e', attachment: 'routed' as const, switchNs: 's', nodes: [node], pods: [{ name: 'server', namespace: 'default', labels: {}, role: 'server' as const, netns: 'ns-server', node, ip: srv.ip, hostIf: 'caliserver', slot: 0 }], podMtu: 1500 };
+    const ctx = (bpfPolicyDebug: 'on' | 'off') => ({ runner, cleanupRunner: runner, topology, inventory: { namespaces: [], pods: [] }, endpoints: [endpoint(srv, [...filler(28000), policy('zz', [pods(client)])])], settings: { bpfPolicyDebug } });
+    const state = await calicoEbpfModel.install!(ctx('on') as never);
+    expect(state).toMatchObject({ capacityOverflowEndpoints: 1, capacityOverflowRulesNeeded: 28001, capacityOverflowRulesLive: 27384, maxProgramsPerChain: 24, bpfPolicyDebugEnabled: true });
+    expect(String(state.capacityOverflow)).toBe('the ingress policy of default/server needs 28001 rules in 25 chained programs; Felix keeps 24, so rules 1–27384 are live and the rest are never reached');
+    expect(String(state.capacityOverflowAdvice)).toMatch(/dropped at the last program's failed tail call/);
+    // Without the rule-id records the same rules fit.
+    const off = await calicoEbpfModel.update!(ctx('off') as never);
+    expect(off.state).toMatchObject({ capacityOverflowEndpoints: 0, bpfPolicyDebugEnabled: false, maxRulesPerChain: 28001 });
+    await calicoEbpfModel.cleanup!({ cleanupRunner: runner, topology } as never);
+  }, 60_000);
 });

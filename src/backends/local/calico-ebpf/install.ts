@@ -7,17 +7,31 @@ import type { CommandSpec, Runner } from '../../../exec/runner.js';
 import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
 import { encodeInsns } from './asm.js';
 import { defaultDenyChain, type CalicoEbpfNode, type PolicyChain } from './compile.js';
+import { MAX_PROGRAMS_PER_CHAIN } from './layout.js';
 import { BenchError } from '../../../errors.js';
 
 /** Policy jump map layout (calico_ebpf.bpf.c): head of endpoint-direction slot s at index s (1..255). */
 export const POL_STRIDE = 256;
 export const MAX_HEAD_SLOTS = POL_STRIDE - 1;
-const SUBS_PER_BUFFER = 31;
+const SUBS_PER_BUFFER = MAX_PROGRAMS_PER_CHAIN - 1;
+/** Entries of the policy jump map (POL_SLOTS in the C): an index at or past it is outside the map. */
+export const POL_SLOTS = POL_STRIDE * (1 + 2 * SUBS_PER_BUFFER);
 
-/** Index of sub-program k ≥ 1 of the chain headed at `slot`, in buffer 0 or 1. */
+/**
+ * Index of sub-program k ≥ 1 of the chain headed at `slot`, in buffer 0 or 1. Past Felix's 24 programs there is
+ * no place: the index is outside the map, as Felix's jump-map index of a 25th program is, so the tail call fails.
+ */
 export function subProgramSlot(slot: number, buf: 0 | 1, k: number): number {
-  if (k < 1 || k > SUBS_PER_BUFFER) throw new RangeError(`sub-program ${k} outside 1..${SUBS_PER_BUFFER}`);
+  if (k >= MAX_PROGRAMS_PER_CHAIN) return POL_SLOTS;
+  if (k < 1) throw new RangeError(`sub-program ${k} outside 1..${SUBS_PER_BUFFER}`);
   return slot + (1 + buf * SUBS_PER_BUFFER + (k - 1)) * POL_STRIDE;
+}
+
+/** The loader printed what the model cannot read: a dist/native/cb-cebpf from another build. */
+export class LoaderOutputError extends BenchError {
+  constructor(what: string, stdout: string) {
+    super('command', `cb-cebpf ${what}: unexpected output ${JSON.stringify(stdout.slice(0, 200))}; rebuild the native helpers (npm run build)`);
+  }
 }
 
 export interface CalicoEbpfBinaries {
@@ -61,7 +75,7 @@ export function planUnload(bin: CalicoEbpfBinaries, pinDir: string): CommandSpec
 export function parseAttachOutput(stdout: string): number | undefined {
   if (!stdout.trim()) return undefined;
   const parsed = JSON.parse(stdout) as { ifindex?: unknown };
-  if (typeof parsed.ifindex !== 'number') throw new Error(`cb-cebpf attach: no ifindex in output ${JSON.stringify(stdout)}`);
+  if (typeof parsed.ifindex !== 'number') throw new LoaderOutputError('attach', stdout);
   return parsed.ifindex;
 }
 
@@ -236,7 +250,7 @@ export function planDefaultDeny(installed: NodeInstalled, pod: string, node: str
     }
     const chain = defaultDenyChain(pod, direction);
     const old = installed.chains.get(slot);
-    lines.push(`prog ${slot} ${chain.programs[0]!.length} ${encodeInsns(chain.programs[0]!, () => { throw new Error('the default-deny program has no sub-programs'); })}`);
+    lines.push(`prog ${slot} ${chain.programs[0]!.length} ${encodeInsns(chain.programs[0]!, (k) => subProgramSlot(slot, 0, k))}`);
     for (let k = 1; k < (old?.programs ?? 0); k++) lines.push(`slot-del ${subProgramSlot(slot, old!.buf, k)}`);
     podSlots.set(`${pod}|${direction}`, slot);
     chains.set(slot, { hash: chain.hash, buf: 0, programs: 1 });
@@ -268,8 +282,11 @@ export async function applyNodeChanges(runner: Runner, bin: CalicoEbpfBinaries, 
   return JSON.parse(r.stdout) as ApplySummary;
 }
 
+/** The fixed programs' counters (calico_ebpf.bpf.c), by the names `cb-cebpf stats` prints. */
+export const COUNTERS = ['packets', 'ctHits', 'ctNew', 'policyWalks', 'allowed', 'drops', 'unenforced', 'notIpv4', 'tailCallFailed', 'syns', 'synWalks', 'synForced', 'ctRecycled', 'ctExpired'] as const;
+
 export interface CalicoEbpfStats {
-  counters: Record<'packets' | 'ctHits' | 'ctNew' | 'policyWalks' | 'allowed' | 'drops' | 'unenforced' | 'notIpv4' | 'tailCallFailed', number>;
+  counters: Record<(typeof COUNTERS)[number], number>;
   ipSetEntries: number;
   endpoints: number;
   ctEntries: number;

@@ -1,10 +1,19 @@
 // A reference interpreter for the instructions compile.ts emits, for unit tests: runs a policy chain against one
 // packet's state the way the kernel would (state map, IP set LPM lookups, tail calls into the chain and into the
-// static allow/deny programs). Only the opcodes the compiler uses; anything else is an error, so a compiler
-// change that emits something new is noticed here before the verifier sees it.
+// static allow/deny programs; a tail call to a sub-program that is not loaded fails and execution goes on after
+// it, as in the kernel). Only the opcodes the compiler uses; anything else is an error, so a compiler change that
+// emits something new is noticed here before the verifier sees it.
 import type { SymInsn } from './asm.js';
 import { MAP_IP_SETS, MAP_JUMP_POLICY, MAP_JUMP_STATIC, MAP_STATE } from './asm.js';
-import type { IpSet } from './compile.js';
+import { BenchError } from '../../../errors.js';
+import { MAX_RULE_IDS, ST_RULE_IDS, ST_RULES_HIT, STATE_SIZE } from './layout.js';
+import type { IpSet } from './rules.js';
+
+class InterpError extends BenchError {
+  constructor(message: string) {
+    super('internal', `calico-ebpf interpreter: ${message}`);
+  }
+}
 
 export interface PacketState {
   src: string;
@@ -20,6 +29,8 @@ export interface InterpResult {
   programsRun: number;
   ipSetLookups: number;
   instructions: number;
+  /** Rule ids the walk recorded in the state (policy debug), 16 hex digits each. */
+  ruleIds: string[];
 }
 
 type Ptr = { region: 'stack' | 'state'; off: number };
@@ -28,7 +39,7 @@ type Val = bigint | Ptr | { map: number };
 const ipBytes = (ip: string): number[] => ip.split('.').map(Number);
 
 export function runChain(programs: SymInsn[][], sets: Iterable<IpSet>, pkt: PacketState): InterpResult {
-  const state = new Uint8Array(32);
+  const state = new Uint8Array(STATE_SIZE);
   state.set(ipBytes(pkt.src), 0);
   state.set(ipBytes(pkt.dst), 4);
   new DataView(state.buffer).setUint16(8, pkt.sport, true);
@@ -44,32 +55,36 @@ export function runChain(programs: SymInsn[][], sets: Iterable<IpSet>, pkt: Pack
       }),
     );
   }
-  const res: InterpResult = { verdict: 'drop', programsRun: 0, ipSetLookups: 0, instructions: 0 };
+  const res: InterpResult = { verdict: 'drop', programsRun: 0, ipSetLookups: 0, instructions: 0, ruleIds: [] };
   let prog = 0;
   for (let tail = 0; tail < 33; tail++) {
     res.programsRun++;
-    const next = runProgram(programs[prog]!, state, members, res);
+    const next = runProgram(programs[prog]!, state, members, res, programs.length);
     if (next === 'allow' || next === 'deny' || next === 'drop') {
       res.verdict = next;
+      const hits = Math.min(state[ST_RULES_HIT]!, MAX_RULE_IDS);
+      for (let i = 0; i < hits; i++) res.ruleIds.push(Buffer.from(state.slice(ST_RULE_IDS + 8 * i, ST_RULE_IDS + 8 * i + 8)).reverse().toString('hex'));
       return res;
     }
     prog = next;
   }
-  throw new Error('more than 33 tail calls');
+  throw new InterpError('more than 33 tail calls');
 }
 
-function runProgram(insns: SymInsn[], state: Uint8Array, members: Map<string, Array<{ net: number[]; prefix: number }>>, res: InterpResult): number | 'allow' | 'deny' | 'drop' {
+function runProgram(insns: SymInsn[], state: Uint8Array, members: Map<string, Array<{ net: number[]; prefix: number }>>, res: InterpResult, loaded: number): number | 'allow' | 'deny' | 'drop' {
   const stack = new Uint8Array(512);
   const regs: Val[] = new Array(11).fill(0n);
   regs[1] = 0n; // ctx: opaque
   regs[10] = { region: 'stack', off: 512 };
   const mem = (p: Val, off: number): [Uint8Array, number] => {
-    if (typeof p !== 'object' || !('region' in p)) throw new Error(`memory access through a non-pointer ${String(p)}`);
+    if (typeof p !== 'object' || !('region' in p)) throw new InterpError(`memory access through a non-pointer ${String(p)}`);
     const at = p.off + off;
-    return [p.region === 'stack' ? stack : state, at];
+    const buf = p.region === 'stack' ? stack : state;
+    if (at < 0 || at >= buf.length) throw new InterpError(`access at ${at} outside the ${p.region} (${buf.length} bytes)`);
+    return [buf, at];
   };
   const num = (v: Val): bigint => {
-    if (typeof v !== 'bigint') throw new Error('arithmetic on a pointer');
+    if (typeof v !== 'bigint') throw new InterpError('arithmetic on a pointer');
     return v;
   };
   const load = (buf: Uint8Array, at: number, size: number): bigint => {
@@ -99,6 +114,15 @@ function runProgram(insns: SymInsn[], state: Uint8Array, members: Map<string, Ar
         regs[i.dst] = typeof r === 'object' && 'region' in r ? { region: r.region, off: r.off + imm } : BigInt.asUintN(64, num(r) + sext(imm));
         break;
       }
+      case 0x0f: {
+        // scalar += pointer gives a pointer (the rule-id record's address into the state).
+        const [a, b] = [regs[i.dst]!, regs[i.src]!];
+        if (typeof b === 'object' && 'region' in b) regs[i.dst] = { region: b.region, off: b.off + Number(num(a)) };
+        else if (typeof a === 'object' && 'region' in a) regs[i.dst] = { region: a.region, off: a.off + Number(num(b)) };
+        else regs[i.dst] = BigInt.asUintN(64, num(a) + num(b));
+        break;
+      }
+      case 0x67: regs[i.dst] = BigInt.asUintN(64, num(regs[i.dst]!) << BigInt(imm)); break;
       case 0x5c: regs[i.dst] = (num(regs[i.dst]!) & num(regs[i.src]!)) & 0xffffffffn; break;
       case 0x71: case 0x69: case 0x61: {
         const size = i.code === 0x71 ? 1 : i.code === 0x69 ? 2 : 4;
@@ -106,18 +130,23 @@ function runProgram(insns: SymInsn[], state: Uint8Array, members: Map<string, Ar
         regs[i.dst] = load(buf, at, size);
         break;
       }
-      case 0x73: case 0x6b: case 0x63: {
-        const size = i.code === 0x73 ? 1 : i.code === 0x6b ? 2 : 4;
+      case 0x73: case 0x6b: case 0x63: case 0x7b: {
+        const size = i.code === 0x73 ? 1 : i.code === 0x6b ? 2 : i.code === 0x63 ? 4 : 8;
         const [buf, at] = mem(regs[i.dst]!, i.off);
         store(buf, at, size, num(regs[i.src]!));
         break;
       }
-      case 0x18: regs[i.dst] = { map: i.imm }; pc++; break;
+      case 0x18:
+        // ld_imm64: a map (src_reg 1) or a 64-bit constant (low word here, high word in the next slot).
+        regs[i.dst] = i.src === 1 ? { map: i.imm } : (BigInt(insns[pc + 1]!.imm >>> 0) << 32n) | BigInt(i.imm >>> 0);
+        pc++;
+        break;
       case 0x05: pc += i.off; break;
       case 0x15: jumpIf(cmp(regs[i.dst]!) === sext(imm)); break;
       case 0x55: jumpIf(cmp(regs[i.dst]!) !== sext(imm)); break;
       case 0xa5: jumpIf(num(regs[i.dst]!) < sext(imm)); break;
       case 0xb5: jumpIf(num(regs[i.dst]!) <= sext(imm)); break;
+      case 0x35: jumpIf(num(regs[i.dst]!) >= sext(imm)); break;
       case 0x16: jumpIf((num(regs[i.dst]!) & 0xffffffffn) === BigInt(imm >>> 0)); break;
       case 0x85: {
         // map_lookup_elem(map, key) takes the map in r1; tail_call(ctx, map, index) in r2.
@@ -129,27 +158,28 @@ function runProgram(insns: SymInsn[], state: Uint8Array, members: Map<string, Ar
             const [buf, at] = mem(regs[2]!, 0);
             const key = buf.slice(at, at + 20);
             const prefixlen = new DataView(key.buffer).getUint32(0, true);
-            if (prefixlen !== 128) throw new Error(`lookup key prefixlen ${prefixlen}`);
+            if (prefixlen !== 128) throw new InterpError(`lookup key prefixlen ${prefixlen}`);
             const id = Buffer.from(key.slice(4, 12)).toString('hex');
             const addr = [...key.slice(12, 16)];
             const hit = (members.get(id) ?? []).some((m) => prefixMatch(m.net, addr, m.prefix));
             regs[0] = hit ? { region: 'state', off: 0 } : 0n;
-          } else throw new Error(`lookup in map ${map.map}`);
+          } else throw new InterpError(`lookup in map ${map.map}`);
         } else if (i.imm === 12) {
           const index = Number(num(regs[3]!));
           if (map.map === MAP_JUMP_STATIC) return index === 0 ? 'allow' : 'deny';
-          if (map.map === MAP_JUMP_POLICY) return index;
-          throw new Error(`tail call through map ${map.map}`);
-        } else throw new Error(`helper ${i.imm}`);
+          if (map.map !== MAP_JUMP_POLICY) throw new InterpError(`tail call through map ${map.map}`);
+          if (index < loaded) return index;
+          regs[0] = 0n; // no program there: the tail call fails and the program goes on
+        } else throw new InterpError(`helper ${i.imm}`);
         for (const r of [1, 2, 3, 4, 5]) regs[r] = 0n;
         break;
       }
       case 0x95: return 'drop';
       default:
-        throw new Error(`opcode 0x${i.code.toString(16)} at ${pc}`);
+        throw new InterpError(`opcode 0x${i.code.toString(16)} at ${pc}`);
     }
   }
-  throw new Error('fell off the end of the program');
+  throw new InterpError('fell off the end of the program');
 }
 
 function prefixMatch(net: number[], addr: number[], prefix: number): boolean {

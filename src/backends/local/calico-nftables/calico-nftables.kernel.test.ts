@@ -7,11 +7,10 @@ import type { CniName } from '../../../config/schema.js';
 import { ExecRunner } from '../../../exec/runner.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
-import { benchmarkPolicySet } from '../../../workload/workload.js';
+import { benchmarkPolicySet } from '../../../workload/benchmark.js';
 import { quantile, sortedCopy } from '../../../stats/summary.js';
 import { LocalBackend } from '../backend.js';
-import { buildInventory } from '../plane.js';
-import { itKernel, namespacesOfRun, startEchoServer, tryConnect } from '../test-support/kernel.js';
+import { itKernel, namespacesOfRun, startEchoServer, tryConnect, upBenchmark } from '../test-support/kernel.js';
 import { hostIfName, planPods, type PodSpec } from '../topology.js';
 import { SERVER_PORT } from '../../../workload/workload.js';
 import { newRunId } from '../../../identity/run-id.js';
@@ -30,14 +29,14 @@ describe('Calico nftables model on the local kernel', () => {
     const backend = new LocalBackend({ config, runId: newRunId(), runner });
     const set = benchmarkPolicySet(config);
     const withoutClient = { ...set, policies: set.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client') };
-    const client = backend.plan.pods.find((p) => p.role === 'client')!;
-    const server = backend.plan.pods.find((p) => p.role === 'server')!;
     try {
-      await backend.up();
+      await upBenchmark(backend);
+      const client = backend.plan.pods.find((p) => p.role === 'client')!;
+      const server = backend.plan.pods.find((p) => p.role === 'server')!;
       expect(await tryConnect(client.netns, server.ip, SERVER_PORT)).toBe('connected');
 
       // 20 fillers and no allow for the client: the server is isolated and the SYN is dropped.
-      const installed = await backend.installPolicies(withoutClient);
+      const installed = await backend.install(withoutClient);
       expect(installed.modelState).toMatchObject({ sets: 20, setElements: 20 });
       expect(await tryConnect(client.netns, server.ip, SERVER_PORT, 700)).toBe('timeout');
       const serverNode = server.node.netns;
@@ -78,7 +77,7 @@ describe('Calico nftables model on the local kernel', () => {
       const echo = await startEchoServer(fresh.netns, SERVER_PORT);
       try {
         expect(await tryConnect(client.netns, fresh.ip, SERVER_PORT, 700)).toBe('timeout');
-        const inventory = buildInventory(backend.plan, set);
+        const inventory = backend.inventoryFor(set);
         const grown = await calicoNftablesModel.update!({ ...ctx, topology: { ...backend.plan }, inventory, endpoints: resolveEndpoints(inventory, set.policies).filter((e) => nodes.has(e.pod.node)) });
         expect(grown.changed).toMatchObject({ mapElementsChanged: 2, chainsAdded: 2 });
         expect(await tryConnect(client.netns, fresh.ip, SERVER_PORT)).toBe('connected');
@@ -96,9 +95,9 @@ describe('Calico nftables model on the local kernel', () => {
       const config = configFor('calico-nftables', policies);
       const backend = new LocalBackend({ config, runId: newRunId() });
       try {
-        await backend.up();
-        const installed = await backend.installPolicies(benchmarkPolicySet(config));
-        const m = await backend.measure('connect', { samples: 1000, warmup: 200, concurrency: 1, timeoutMs: 2000 });
+        const flow = await upBenchmark(backend);
+        const installed = await backend.install(benchmarkPolicySet(config));
+        const m = await backend.measure(flow, 'connect', { samples: 1000, warmup: 200, concurrency: 1, timeoutMs: 2000 });
         expect(m.errors).toEqual({});
         return { p50: quantile(sortedCopy(m.samplesNs), 0.5), state: installed.modelState, runId: backend.plan.runId };
       } finally {

@@ -6,11 +6,11 @@ import { resolveRunConfig } from '../../../config/load.js';
 import type { CniName, IptablesBackendName } from '../../../config/schema.js';
 import { resolveEndpoints } from '../../../policy/resolve.js';
 import type { Inventory, NetworkPolicy } from '../../../policy/types.js';
-import { benchmarkPolicySet } from '../../../workload/workload.js';
+import { benchmarkPolicySet } from '../../../workload/benchmark.js';
 import { LocalBackend } from '../backend.js';
 import { localModel } from '../models.js';
 import type { ModelContext } from '../types.js';
-import { itKernel, tryConnect } from '../test-support/kernel.js';
+import { itKernel, tryConnect, upBenchmark } from '../test-support/kernel.js';
 import { CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../../../workload/workload.js';
 import { newRunId } from '../../../identity/run-id.js';
 
@@ -44,9 +44,9 @@ for (const [cni, iptablesBackend] of CASES) {
       const backend = new LocalBackend({ config: config!, runId: newRunId() });
       const model = localModel(cni);
       try {
-        await backend.up();
+        await upBenchmark(backend);
         const set = benchmarkPolicySet(config!);
-        await backend.installPolicies(set); // the client's allow is the last of 301 policies
+        await backend.install(set); // the client's allow is the last of 301 policies
         const base = backend.modelContext!;
         const client = backend.plan.pods.find((p) => p.role === 'client')!;
         const server = backend.plan.pods.find((p) => p.role === 'server')!;

@@ -8,7 +8,8 @@ import { ExecRunner, type CommandSpec } from '../../../exec/runner.js';
 import type { EndpointPolicy, Inventory, PeerMatch, PodInfo, PortMatch, ResolvedRule } from '../../../policy/types.js';
 import { podKey } from '../../../policy/types.js';
 import { kernelUnavailable, startEchoServer, tryConnect } from '../test-support/kernel.js';
-import { PolicyMapCapacityError, compileCiliumState, realizeOverflow, type CiliumState } from './compile.js';
+import { PolicyMapCapacityError, compileCiliumState, type CiliumState } from './compile.js';
+import { realizeOverflow } from './overflow.js';
 import {
   applyCiliumState,
   ciliumPinDir,

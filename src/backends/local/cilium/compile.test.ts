@@ -9,14 +9,12 @@ import {
   RESERVED_IDENTITY,
   agentEntries,
   compileCiliumState,
-  diffCiliumState,
-  lockdownEntries,
   newIdentityAllocation,
   portRangeToPrefixes,
-  realizeOverflow,
-  renderFillInput,
   type CiliumState,
 } from './compile.js';
+import { diffCiliumState, renderFillInput } from './loader-input.js';
+import { lockdownEntries, realizeOverflow } from './overflow.js';
 import { applyCiliumState, ciliumPinDir, planCiliumInstall, readCiliumCounters } from './install.js';
 
 const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string, hostNetwork = false): PodInfo => ({

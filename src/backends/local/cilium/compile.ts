@@ -1,6 +1,7 @@
 // Compiles resolved NetworkPolicy (EndpointPolicy) into the Cilium-style model's BPF map contents: security
 // identities per distinct label set, the ipcache (prefix -> identity), one endpoint entry per pod veth, and one
-// policy map per endpoint keyed by (identity, direction, protocol, port prefix). Pure: no I/O.
+// policy map per endpoint keyed by (identity, direction, protocol, port prefix). Pure: no I/O. What an overflowing
+// map realizes is overflow.ts's; the loader's fill and delta inputs, loader-input.ts's.
 //
 // Fidelity to Cilium, and where the model differs:
 // - Identities are allocated per distinct label set (pod labels, the namespace name, the namespace's labels),
@@ -147,19 +148,6 @@ export function agentEntries(ingressIsolated: boolean, egressIsolated: boolean):
   const out: PolicyMapEntry[] = [{ identity: RESERVED_IDENTITY.host, direction: 'ingress', ...ALL }];
   if (!ingressIsolated) out.push({ identity: ANY_IDENTITY, direction: 'ingress', ...ALL });
   if (!egressIsolated) out.push({ identity: ANY_IDENTITY, direction: 'egress', ...ALL });
-  return out;
-}
-
-/**
- * The endpoint lockdown map (pkg/endpoint/bpf.go endpointPolicyLockdown, allTrafficKeys): a deny entry for
- * every L4 protocol of policy api SupportedProtocols (TCP, UDP, SCTP) in both directions, identity 0, all ports;
- * every other entry is deleted.
- */
-export function lockdownEntries(): PolicyMapEntry[] {
-  const out: PolicyMapEntry[] = [];
-  for (const protocol of [PROTOCOL_NUMBER.TCP, PROTOCOL_NUMBER.UDP, PROTOCOL_NUMBER.SCTP]) {
-    for (const direction of ['ingress', 'egress'] as const) out.push({ identity: ANY_IDENTITY, direction, protocol, port: 0, portPrefixBits: 0, deny: true });
-  }
   return out;
 }
 
@@ -383,139 +371,3 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
 
 /** Identity of a policy-map key (the verdict is the value, not part of the key). */
 export const policyEntryKey = (e: PolicyMapEntry): string => `${e.identity}|${e.direction}|${e.protocol}|${e.port}|${e.portPrefixBits}`;
-
-const policyLine = (endpointId: number, p: PolicyMapEntry): string =>
-  `policy ${endpointId} ${p.identity} ${p.direction} ${p.protocol} ${p.port} ${p.portPrefixBits}`;
-
-/** The loader's `fill` input (see cb-bpf.c): the complete desired state, one entry per line. */
-export function renderFillInput(state: CiliumState): string {
-  const lines: string[] = [];
-  for (const e of state.ipcache) lines.push(`ipcache ${e.prefix} ${e.identity}`);
-  for (const e of state.endpoints) lines.push(`endpoint ${e.ifindex} ${e.endpointId} ${e.ingressEnforced ? 1 : 0} ${e.egressEnforced ? 1 : 0}`);
-  for (const m of state.policyMaps) {
-    for (const p of m.entries) lines.push(policyLine(m.endpointId, p) + (p.deny ? ' deny' : ''));
-  }
-  return lines.join('\n') + '\n';
-}
-
-// ---- overflow: what Cilium 1.18 leaves in the map ----
-
-export interface RealizedOverflow extends PolicyMapOverflow {
-  /** 'stale': the map sync was skipped and the map keeps what it held; 'lockdown': deny-all entries only. */
-  outcome: 'stale' | 'lockdown';
-  /** Entries the endpoint's map holds after the change. */
-  realizedEntries: number;
-}
-
-/**
- * Turns the desired per-endpoint maps into what the agent realizes. An endpoint whose desired map exceeds the
- * capacity is handled as pkg/endpoint/bpf.go syncPolicyMap does (Cilium 1.18): shouldLockdownLocked is true,
- * and startLockdownLocked returns without writing anything unless --enable-endpoint-lockdown-on-policy-overflow
- * (default false) is set, in which case the map is replaced by the lockdown deny entries. Regeneration does not
- * fail and the pod keeps running either way. `previous` is the map each endpoint held before; an endpoint that
- * had none held the no-policy state Cilium writes for a pod that no policy selects (agentEntries(false, false)),
- * which is what a pod created before its policies holds.
- */
-export function realizeOverflow(
-  state: CiliumState,
-  opts: { lockdown: boolean; previous?: Map<string, PolicyMapEntry[]> },
-): { state: CiliumState; overflows: RealizedOverflow[] } {
-  const overflows: RealizedOverflow[] = [];
-  const policyMaps = state.policyMaps.map((m) => {
-    const o = state.overflows.find((x) => x.endpointId === m.endpointId);
-    if (!o) return m;
-    // A map created for a new endpoint that never synced is empty: it denies everything.
-    const entries = opts.lockdown ? lockdownEntries() : opts.previous ? (opts.previous.get(m.pod) ?? []) : agentEntries(false, false);
-    overflows.push({ ...o, outcome: opts.lockdown ? 'lockdown' : 'stale', realizedEntries: entries.length });
-    return { ...m, entries };
-  });
-  return { state: { ...state, policyMaps }, overflows };
-}
-
-export function overflowSummary(o: RealizedOverflow): string {
-  const what =
-    o.outcome === 'lockdown'
-      ? 'endpoint locked down (deny-all entries, --enable-endpoint-lockdown-on-policy-overflow)'
-      : `map sync skipped, the map keeps the ${o.realizedEntries} entries it held before (stale; Cilium 1.18 default)`;
-  return `${o.pod} needs ${o.needed} policy-map entries, capacity ${o.capacity}: ${what}`;
-}
-
-// ---- incremental change (the loader's `delta` input) ----
-
-export interface CiliumDelta {
-  lines: string[];
-  counts: { policyAdded: number; policyDeleted: number; ipcacheAdded: number; ipcacheDeleted: number; endpointsAdded: number; endpointsDeleted: number; endpointsTouched: number };
-}
-
-/**
- * The difference between two realized states as delta lines: ipcache entries by prefix, endpoints by ifindex,
- * policy entries by (endpoint, key). A changed value is an add (BPF_ANY replaces it).
- */
-export function diffCiliumState(prev: CiliumState, next: CiliumState): CiliumDelta {
-  const lines: string[] = [];
-  const counts = { policyAdded: 0, policyDeleted: 0, ipcacheAdded: 0, ipcacheDeleted: 0, endpointsAdded: 0, endpointsDeleted: 0, endpointsTouched: 0 };
-  const prevIpc = new Map(prev.ipcache.map((e) => [e.prefix, e.identity]));
-  const nextIpc = new Map(next.ipcache.map((e) => [e.prefix, e.identity]));
-  for (const [prefix, id] of nextIpc) {
-    if (prevIpc.get(prefix) !== id) {
-      lines.push(`+ipcache ${prefix} ${id}`);
-      counts.ipcacheAdded++;
-    }
-  }
-  for (const prefix of prevIpc.keys()) {
-    if (!nextIpc.has(prefix)) {
-      lines.push(`-ipcache ${prefix}`);
-      counts.ipcacheDeleted++;
-    }
-  }
-  const epLine = (e: CiliumEndpoint): string => `endpoint ${e.ifindex} ${e.endpointId} ${e.ingressEnforced ? 1 : 0} ${e.egressEnforced ? 1 : 0}`;
-  const prevEps = new Map(prev.endpoints.map((e) => [e.ifindex, e]));
-  const nextEps = new Map(next.endpoints.map((e) => [e.ifindex, e]));
-  for (const [ifindex, e] of nextEps) {
-    const p = prevEps.get(ifindex);
-    if (!p || epLine(p) !== epLine(e)) {
-      lines.push(`+${epLine(e)}`);
-      counts.endpointsAdded++;
-    }
-  }
-  for (const [ifindex, e] of prevEps) {
-    if (!nextEps.has(ifindex)) {
-      lines.push(`-endpoint ${ifindex} ${e.endpointId}`);
-      counts.endpointsDeleted++;
-    }
-  }
-  const prevMaps = new Map(prev.policyMaps.map((m) => [m.endpointId, m]));
-  const nextIds = new Set(next.policyMaps.map((m) => m.endpointId));
-  for (const m of next.policyMaps) {
-    const before = new Map((prevMaps.get(m.endpointId)?.entries ?? []).map((e) => [policyEntryKey(e), e]));
-    const after = new Set<string>();
-    let touched = false;
-    for (const e of m.entries) {
-      const k = policyEntryKey(e);
-      after.add(k);
-      const b = before.get(k);
-      if (!b || Boolean(b.deny) !== Boolean(e.deny)) {
-        lines.push(`+${policyLine(m.endpointId, e)}${e.deny ? ' deny' : ''}`);
-        counts.policyAdded++;
-        touched = true;
-      }
-    }
-    for (const [k, e] of before) {
-      if (!after.has(k)) {
-        lines.push(`-${policyLine(m.endpointId, e)}`);
-        counts.policyDeleted++;
-        touched = true;
-      }
-    }
-    if (touched) counts.endpointsTouched++;
-  }
-  // Endpoints that left: their maps go with '-endpoint'; entries of a map without an endpoint line are deleted.
-  for (const m of prev.policyMaps) {
-    if (nextIds.has(m.endpointId) || prev.endpoints.some((e) => e.endpointId === m.endpointId)) continue;
-    for (const e of m.entries) {
-      lines.push(`-${policyLine(m.endpointId, e)}`);
-      counts.policyDeleted++;
-    }
-  }
-  return { lines, counts };
-}

@@ -4,7 +4,9 @@
 // below only run them and interpret the loader's output.
 import { CommandError, type CommandSpec, type Runner } from '../../../exec/runner.js';
 import { bpfPinDir, nativeArtefact } from '../bpf/native.js';
-import { PolicyMapCapacityError, renderFillInput, type CiliumState } from './compile.js';
+import { PolicyMapCapacityError, type CiliumState } from './compile.js';
+import { renderFillInput } from './loader-input.js';
+import { BenchError } from '../../../errors.js';
 
 /** cb-bpf's exit code for a full policy map. */
 const EXIT_OVERFLOW = 3;
@@ -134,7 +136,7 @@ export function planCiliumInstall(opts: { binaries: CiliumBinaries; pinDir: stri
 export function parseAttachOutput(stdout: string): number | undefined {
   if (!stdout.trim()) return undefined;
   const parsed = JSON.parse(stdout) as { ifindex?: unknown };
-  if (typeof parsed.ifindex !== 'number') throw new Error(`cb-bpf attach: no ifindex in output ${JSON.stringify(stdout)}`);
+  if (typeof parsed.ifindex !== 'number') throw new BenchError('command', `cb-bpf attach: no ifindex in output ${JSON.stringify(stdout)}`);
   return parsed.ifindex;
 }
 

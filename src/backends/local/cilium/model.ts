@@ -11,19 +11,12 @@ import { podKey, type PodInfo } from '../../../policy/types.js';
 import type { Runner } from '../../../exec/runner.js';
 import type { PodAttachStep } from '../pod-attach.js';
 import type { PodSpec, Topology } from '../topology.js';
-import {
-  compileCiliumState,
-  diffCiliumState,
-  endpointIdOf,
-  newIdentityAllocation,
-  overflowSummary,
-  realizeOverflow,
-  type CiliumState,
-  type IdentityAllocation,
-  type PolicyMapEntry,
-  type RealizedOverflow,
-} from './compile.js';
+import { compileCiliumState, endpointIdOf, newIdentityAllocation, type CiliumState, type IdentityAllocation, type PolicyMapEntry } from './compile.js';
+import { diffCiliumState } from './loader-input.js';
+import { overflowSummary, realizeOverflow, type RealizedOverflow } from './overflow.js';
+import { overflowState } from '../../../results/capacity-overflow.js';
 import { applyCiliumDelta, applyCiliumState, ciliumPinDir, defaultCiliumBinaries, installCilium, planCiliumAttach, parseAttachOutput, planCiliumUnload } from './install.js';
+import { BenchError } from '../../../errors.js';
 
 /** What the Cilium model reads of a run's settings: the policy map's size and what an overflow does. */
 export type CiliumSettings = Pick<ModelSettings, 'policyMapCapacity' | 'endpointLockdownOnPolicyOverflow'>;
@@ -39,19 +32,23 @@ interface Installed {
 
 const installed = new WeakMap<Topology, Installed>();
 
-/** Keys every install/update report carries about the policy-map capacity (read by the report's advice). */
-function overflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelState {
+/**
+ * Keys every install/update report carries about the policy-map capacity: the overflow any model can report
+ * (results/capacity-overflow.ts), with what Cilium then does and the fix, and Cilium's own details.
+ */
+function ciliumOverflowState(overflows: RealizedOverflow[], lockdown: boolean): ModelState {
   const worst = overflows.reduce<RealizedOverflow | undefined>((a, b) => (!a || b.needed > a.needed ? b : a), undefined);
+  const what = lockdown
+    ? 'With endpoint lockdown the pod keeps running but all its traffic is denied.'
+    : 'By default Cilium keeps the pod running and skips the map sync, so the endpoint enforces a stale policy (whatever its map held before) and the policies you applied are not in force; nothing fails loudly.';
   return {
     endpointLockdownOnPolicyOverflow: lockdown,
-    policyMapOverflowEndpoints: overflows.length,
-    ...(worst
-      ? {
-          policyMapOverflowNeeded: worst.needed,
-          policyMapOverflowOutcome: worst.outcome,
-          policyMapOverflow: overflows.slice(0, 3).map(overflowSummary).join('; ') + (overflows.length > 3 ? `; and ${overflows.length - 3} more` : ''),
-        }
-      : {}),
+    ...overflowState({
+      endpoints: overflows.length,
+      summary: overflows.slice(0, 3).map(overflowSummary).join('; ') + (overflows.length > 3 ? `; and ${overflows.length - 3} more` : ''),
+      advice: `${what} Raise \`bpf.policyMapMax\` (up to 65536) above the ${worst?.needed ?? 'needed'} entries needed, or write fewer, broader policies (one rule with many ports or peers costs entries too).`,
+    }),
+    ...(worst ? { policyMapOverflowNeeded: worst.needed, policyMapOverflowOutcome: worst.outcome } : {}),
   };
 }
 
@@ -91,7 +88,7 @@ function compileNode(ctx: Context, inst: Installed, nodeName: string, previous: 
     const i = inst.ifindexes.get(podKey(pod));
     if (i === undefined) {
       if (ctx.runner.dryRun) return 0;
-      throw new Error(`no attached endpoint for pod ${podKey(pod)}`);
+      throw new BenchError('internal', `no attached endpoint for pod ${podKey(pod)}`);
     }
     return i;
   };
@@ -150,20 +147,20 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
       ...summarizeNodes([...inst.nodes.values()]),
       agentEntriesPerEndpointMax: agentEntriesMax,
       policyMapCapacity: capacity,
-      ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
+      ...ciliumOverflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
       compileMs: Math.round(compileMs),
       mapFillMs: Math.round(fillMs),
     };
   },
   async attachPod(ctx, pod) {
     const inst = installed.get(ctx.topology);
-    if (!inst) throw new Error('Cilium model: attachPod() before install() on this topology; install the policy set first');
+    if (!inst) throw new BenchError('internal', 'Cilium model: attachPod() before install() on this topology; install the policy set first');
     if (inst.ifindexes.has(podKey(pod))) return;
     await attachEndpoint(ctx.runner, ciliumPinDir(ctx.topology.runId, pod.node.name), inst, pod);
   },
   async update(ctx: Context): Promise<ModelUpdateReport> {
     const inst = installed.get(ctx.topology);
-    if (!inst) throw new Error('Cilium model: update() before install() on this topology; install the policy set first');
+    if (!inst) throw new BenchError('internal', 'Cilium model: update() before install() on this topology; install the policy set first');
     const bin = defaultCiliumBinaries();
     const started = performance.now();
     const attached = await attachNew(ctx, inst, ctx.settings.policyMapCapacity, false);
@@ -196,7 +193,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
       state: {
         ...summarizeNodes([...inst.nodes.values()]),
         policyMapCapacity: ctx.settings.policyMapCapacity,
-        ...overflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
+        ...ciliumOverflowState(overflows, ctx.settings.endpointLockdownOnPolicyOverflow),
         compileMs: Math.round(compileMs),
         mapWriteMs: Math.round(applyMs),
       },

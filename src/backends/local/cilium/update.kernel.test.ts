@@ -7,17 +7,18 @@ import { existsSync } from 'node:fs';
 import { LocalBackend } from '../backend.js';
 import { resolveRunConfig } from '../../../config/load.js';
 import { newRunId } from '../../../identity/run-id.js';
-import { benchmarkPolicySet } from '../../../workload/workload.js';
+import { benchmarkPolicySet } from '../../../workload/benchmark.js';
 import { ROLE_LABEL } from '../../../policy/generate.js';
-import type { PolicySet } from '../../types.js';
-import { itKernel, tryConnect } from '../test-support/kernel.js';
+import type { PolicySet } from '../../../policy/generate.js';
+import type { Flow } from '../../../workload/workload.js';
+import { itKernel, tryConnect, upBenchmark } from '../test-support/kernel.js';
 import { defaultCiliumBinaries, readCiliumCounters, ciliumPinDir } from './install.js';
 import { ExecRunner } from '../../../exec/runner.js';
 
 const POLICIES = 200;
 
-async function clientConnects(backend: LocalBackend): Promise<boolean> {
-  const m = await backend.measure('connect', { samples: 3, warmup: 0, concurrency: 1, timeoutMs: 300 });
+async function clientConnects(backend: LocalBackend, flow: Flow): Promise<boolean> {
+  const m = await backend.measure(flow, 'connect', { samples: 3, warmup: 0, concurrency: 1, timeoutMs: 300 });
   return m.samplesNs.length === 3;
 }
 
@@ -29,33 +30,33 @@ describe('Cilium model: incremental update on the kernel', () => {
     const bin = defaultCiliumBinaries();
     const serverNode = () => backend.plan.pods.find((p) => p.role === 'server')!.node.name;
     try {
-      await backend.up();
+      const flow = await upBenchmark(backend);
       const full = benchmarkPolicySet(config);
-      const installed = await backend.installPolicies(full);
+      const installed = await backend.install(full);
       expect(installed.modelState.policyMapEntriesMaxPerEndpoint).toBe(POLICIES + 3); // + client, host ingress, egress allow-all
-      expect(await clientConnects(backend)).toBe(true);
+      expect(await clientConnects(backend, flow)).toBe(true);
 
       // Remove the policy that allows the client.
       const without: PolicySet = { ...full, policies: full.policies.filter((p) => p.metadata.labels?.[ROLE_LABEL] !== 'allow-client') };
-      const removed = await backend.updatePolicies(without);
+      const removed = (await backend.setPolicies(without)).report;
       expect(removed.changed).toMatchObject({ policyAdded: 0, policyMapsCreated: 0, podsAttached: 0, ipcacheAdded: 0 });
       // One entry per server endpoint: the client identity's port rule (the ipcache keeps the client's /32).
       const servers = backend.plan.pods.filter((p) => p.role === 'server').length;
       expect(removed.changed.policyDeleted).toBe(servers);
       expect(removed.agentMs).toBeGreaterThan(0);
       expect(removed.agentMs).toBeGreaterThanOrEqual(removed.compileMs);
-      expect(await clientConnects(backend)).toBe(false);
+      expect(await clientConnects(backend, flow)).toBe(false);
       const stats = (await readCiliumCounters(new ExecRunner(), bin, ciliumPinDir(backend.plan.runId, serverNode())))!;
       expect(Math.max(...Object.values(stats.maps.policy.endpoints).map((m) => m.entries))).toBe(POLICIES + 2);
 
       // Restore it: one add per server endpoint, the client connects again.
-      const restored = await backend.updatePolicies(full);
+      const restored = (await backend.setPolicies(full)).report;
       expect(restored.changed).toMatchObject({ policyAdded: servers, policyDeleted: 0, policyMapsCreated: 0 });
       console.log(`cilium model update at ${POLICIES} policies: allow removed in ${removed.agentMs.toFixed(1)} ms, restored in ${restored.agentMs.toFixed(1)} ms agent time`);
-      expect(await clientConnects(backend)).toBe(true);
+      expect(await clientConnects(backend, flow)).toBe(true);
 
       // No change: nothing written.
-      const same = await backend.updatePolicies(full);
+      const same = (await backend.setPolicies(full)).report;
       expect(Object.entries(same.changed).filter(([, v]) => v !== 0)).toEqual([]);
     } finally {
       await backend.down();
@@ -67,20 +68,21 @@ describe('Cilium model: incremental update on the kernel', () => {
     const { config, problems } = resolveRunConfig({ cni: 'cilium', policies: '50', backend: 'local' });
     if (!config) throw new Error(JSON.stringify(problems));
     const backend = new LocalBackend({ config, runId: newRunId() });
-    const clientPod = backend.plan.pods.find((p) => p.role === 'client')!;
+    let clientPod: (typeof backend.plan.pods)[number] | undefined;
     try {
-      await backend.up();
+      await upBenchmark(backend);
+      clientPod = backend.plan.pods.find((p) => p.role === 'client')!;
       const set = benchmarkPolicySet(config);
       // The client pod exists in the kernel but not yet for the model (as a pod scheduled after the agent ran).
       const i = backend.plan.pods.findIndex((p) => p.role === 'client');
       const [client] = backend.plan.pods.splice(i, 1);
-      await backend.installPolicies(set);
+      await backend.install(set);
       const server = backend.plan.pods.find((p) => p.role === 'server')!;
       // Unknown to the ipcache, the client is reserved:world at the server, which no policy allows.
       expect(await tryConnect(client!.netns, server.ip, 8080, 500)).toBe('timeout');
 
       backend.plan.pods.splice(i, 0, client!);
-      const r = await backend.updatePolicies(set);
+      const r = (await backend.setPolicies(set)).report;
       // Every node's agent learns the new pod's /32 (each node has its own ipcache, as each Cilium agent does).
       expect(r.changed).toMatchObject({ podsAttached: 1, ipcacheAdded: backend.plan.nodes.length, ipcacheDeleted: 0, endpointsAdded: 1, policyMapsCreated: 1 });
       // The client's own map (host ingress + allow-all both ways) and the server's one new entry for its identity.
@@ -89,7 +91,7 @@ describe('Cilium model: incremental update on the kernel', () => {
       expect(await tryConnect(client!.netns, server.ip, 8080)).toBe('connected');
       console.log(`cilium model update: new pod attached and admitted in ${r.agentMs.toFixed(1)} ms agent time (compile ${r.compileMs.toFixed(1)} ms)`);
     } finally {
-      if (!backend.plan.pods.includes(clientPod)) backend.plan.pods.push(clientPod); // teardown must see every namespace
+      if (clientPod && !backend.plan.pods.includes(clientPod)) backend.plan.pods.push(clientPod); // teardown must see every namespace
       await backend.down();
     }
   });

@@ -2,6 +2,16 @@
 import { execa, type ResultPromise } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { it } from 'vitest';
+import type { Flow } from '../../../workload/workload.js';
+import { benchmarkWorkload } from '../../../workload/benchmark.js';
+import type { LocalBackend } from '../backend.js';
+
+/** The local backend brought up with the benchmark workload of its config, as bench run does; its measured flow. */
+export async function upBenchmark(backend: LocalBackend): Promise<Flow> {
+  const workload = benchmarkWorkload(backend.config, backend.target);
+  await backend.up(workload);
+  return workload.flows.find((f) => f.measured)!;
+}
 
 function missingTools(): string[] {
   const missing: string[] = [];

@@ -40,7 +40,7 @@
 #include "loader.h"
 
 // Must match calico_ebpf.bpf.c.
-#define POL_SLOTS (256 * 63)
+#define POL_SLOTS (256 * 47)
 struct ip4_set_key {
 	uint32_t prefixlen;
 	uint8_t set_id[8];
@@ -50,9 +50,10 @@ struct ip4_set_key {
 	uint8_t pad;
 } __attribute__((packed));
 struct ep_value { uint32_t ingress_slot, egress_slot; };
-#define CNT_MAX 9
+#define CNT_MAX 14
 static const char *counter_names[CNT_MAX] = {
 	"packets", "ctHits", "ctNew", "policyWalks", "allowed", "drops", "unenforced", "notIpv4", "tailCallFailed",
+	"syns", "synWalks", "synForced", "ctRecycled", "ctExpired",
 };
 static const char *map_names[] = { "cali_state", "cali_v4_ip_sets", "cali_eps", "cali_v4_ct", "cali_jump_static", "cali_jump_pol", "cali_counters" };
 static const char *prog_names[] = { "cali_from_wl", "cali_to_wl", "cali_allow", "cali_deny" };

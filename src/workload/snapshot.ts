@@ -1,0 +1,298 @@
+// A cluster's own objects as a workload: the output of `kubectl get namespaces,pods,networkpolicies -A -o json`
+// (a v1 List, JSON or YAML), unmodified; Deployments, StatefulSets and DaemonSets may stand in for their pods.
+// Every problem in the file is reported at once, each naming the item and the field — a JSON pointer
+// (`cluster.json#/items/3/spec/containers/0/ports/0/containerPort`) or the YAML line and column — before any work.
+//
+// What is kept: namespaces with their labels; pods with labels, node (spec.nodeName), IPv4 address
+// (status.podIP / podIPs), hostNetwork and container ports; NetworkPolicies as written. Pods no data plane holds
+// are left out and listed: finished ones (phase Succeeded/Failed: their address is free again, as Calico's
+// IsFinished in libcalico-go/lib/backend/k8s/conversion/conversion.go treats them), pods not yet scheduled or
+// without an address, and IPv6-only pods (the local models are IPv4).
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import { loadAll } from 'js-yaml';
+import { LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
+import { InputError, type Problem } from '../errors.js';
+import { yamlErrorLocation, yamlLocation } from '../config/yaml-location.js';
+import { parseIpv4 } from '../policy/cidr.js';
+import { validatePolicy } from '../policy/resolve.js';
+import { NAMESPACE_NAME_LABEL } from '../policy/selectors.js';
+import type { NamespaceInfo, NetworkPolicy } from '../policy/types.js';
+import { naturalCompare, type ClusterWorkload, type SnapshotSource } from './cluster.js';
+import { containerPorts, expandControllers, placePods, type Controller, type PodDraft } from './expand.js';
+import { describeIssue, isReadKind, ITEM_SCHEMAS, type NamespaceObject, type PodObject, type ReadKind } from './k8s-objects.js';
+
+type Seg = string | number;
+
+/** One parsed document and how to name a place in it. */
+interface SourceDoc {
+  data: unknown;
+  where(path: readonly Seg[], key?: string): string;
+}
+
+export interface SnapshotOptions {
+  /** Nodes to spread controllers' pods over when no pod in the file names a node (default 2: node-0, node-1). */
+  defaultNodes?: number;
+  /** The workload's name (default: the file's base name without extension). */
+  name?: string;
+}
+
+/** RFC 6901: `/items/3/metadata/name`, with `~` and `/` escaped. */
+export const jsonPointer = (path: readonly Seg[]): string => path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return `${line}:${offset - before.lastIndexOf('\n')}`;
+}
+
+const looksLikeJson = (text: string): boolean => /^\s*[[{]/.test(text);
+
+function parseDocs(file: string, text: string, problems: Problem[]): { docs: SourceDoc[]; format: 'json' | 'yaml' } {
+  if (looksLikeJson(text)) {
+    try {
+      const data: unknown = JSON.parse(text);
+      return { docs: [{ data, where: (path) => `${file}#${jsonPointer(path)}` }], format: 'json' };
+    } catch (e) {
+      const msg = (e as Error).message;
+      const pos = /position (\d+)/.exec(msg);
+      // V8 names no position for an unexpected token: the YAML parser (JSON is flow YAML) finds it.
+      const yamlPos = pos ? undefined : parseDocument(text, { prettyErrors: false }).errors[0]?.pos[0];
+      const offset = pos ? Number(pos[1]) : yamlPos;
+      problems.push({ where: offset === undefined ? file : `${file}:${lineCol(text, offset)}`, message: `JSON syntax: ${msg.replace(/ in JSON at position \d+.*$/s, '').replace(/, ".*" is not valid JSON$/s, '')}` });
+      return { docs: [], format: 'json' };
+    }
+  }
+  // js-yaml reads a large List several times faster than yaml; yaml's positions are needed only to name a
+  // problem's line, so it parses the text again only then (and for syntax errors, which it locates).
+  let fast: unknown[] | undefined;
+  let fastError: { message: string; mark?: { line: number; column: number } } | undefined;
+  try {
+    fast = loadAll(text, { maxAliases: 100 });
+  } catch (e) {
+    fastError = e as typeof fastError;
+  }
+  let located: { docs: Document[]; lines: LineCounter } | undefined;
+  const locate = () => {
+    if (!located) {
+      const lines = new LineCounter();
+      const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+      located = { docs: Array.isArray(parsed) ? parsed : [parsed], lines };
+    }
+    return located;
+  };
+  if (!fast) {
+    const { docs: list, lines } = locate();
+    for (const doc of list) for (const e of doc.errors) problems.push({ where: yamlErrorLocation(file, e, lines), message: `YAML syntax: ${e.message.split('\n')[0]}` });
+    const mark = fastError?.mark;
+    if (!problems.length) problems.push({ where: mark ? `${file}:${mark.line + 1}:${mark.column + 1}` : file, message: `YAML: ${fastError?.message.split('\n')[0]?.replace(/ \(\d+:\d+\)$/, '') ?? 'unreadable'}` });
+    return { docs: [], format: 'yaml' };
+  }
+  const docs: SourceDoc[] = [];
+  fast.forEach((data, i) => {
+    if (data !== null && data !== undefined) docs.push({ data, where: (path, key) => yamlLocation(file, locate().docs[i]!, locate().lines, path, key) });
+  });
+  return { docs, format: 'yaml' };
+}
+
+interface Item {
+  raw: Record<string, unknown>;
+  path: Seg[];
+  doc: SourceDoc;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The items of every document: a List's items, or a document that is one object. */
+function collectItems(docs: readonly SourceDoc[], problems: Problem[]): Item[] {
+  const items: Item[] = [];
+  for (const doc of docs) {
+    const d = doc.data;
+    if (isObject(d) && Array.isArray(d.items) && typeof d.kind === 'string' && d.kind.endsWith('List')) {
+      d.items.forEach((it, i) => {
+        if (isObject(it)) items.push({ raw: it, path: ['items', i], doc });
+        else problems.push({ where: doc.where(['items', i]), message: `items[${i}] is not an object` });
+      });
+    } else if (isObject(d) && typeof d.kind === 'string' && !Array.isArray(d.items)) {
+      items.push({ raw: d, path: [], doc });
+    } else {
+      problems.push({ where: doc.where([]), message: 'expected a Kubernetes List (kind: List, items: […]) as `kubectl get namespaces,pods,networkpolicies -A -o json` writes it, or one object with a kind' });
+    }
+  }
+  return items;
+}
+
+/** `Pod shop/cart-0`, or `items[3] (Pod)` when the item has no usable name. */
+function itemName(it: Item): string {
+  const m = isObject(it.raw.metadata) ? it.raw.metadata : {};
+  const kind = String(it.raw.kind);
+  if (typeof m.name !== 'string') return `${it.path.length ? `items[${it.path[1]}]` : 'the object'} (${kind})`;
+  return `${kind} ${typeof m.namespace === 'string' ? `${m.namespace}/` : ''}${m.name}`;
+}
+
+/** `P.spec.ingress[0].from[1]` (validatePolicy's paths) -> ['spec', 'ingress', 0, 'from', 1]. */
+function issuePath(path: string): Seg[] {
+  return [...path.replace(/^P\.?/, '').matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
+}
+
+interface Parsed {
+  namespaces: Array<{ obj: NamespaceObject; it: Item }>;
+  pods: Array<{ obj: PodObject; it: Item }>;
+  policies: Array<{ obj: NetworkPolicy; it: Item }>;
+  controllers: Controller[];
+  items: Record<string, number>;
+  ignoredKinds: Record<string, number>;
+}
+
+function readItems(items: readonly Item[], problems: Problem[]): Parsed {
+  const out: Parsed = { namespaces: [], pods: [], policies: [], controllers: [], items: {}, ignoredKinds: {} };
+  for (const it of items) {
+    const kind = it.raw.kind;
+    const where = (p: readonly Seg[], key?: string) => it.doc.where([...it.path, ...p], key);
+    if (!isReadKind(kind)) {
+      if (typeof kind === 'string' && kind) out.ignoredKinds[kind] = (out.ignoredKinds[kind] ?? 0) + 1;
+      else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet are read)` });
+      continue;
+    }
+    const parsed = ITEM_SCHEMAS[kind as ReadKind].safeParse(it.raw, { reportInput: true });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const p = issue.path as Seg[];
+        if (issue.code === 'unrecognized_keys') {
+          for (const key of issue.keys) problems.push({ where: where(p, key), message: `${itemName(it)}: unknown field '${key}' in ${p.join('.')} (an unknown field could change what the policy means)` });
+        } else problems.push({ where: where(p), message: `${itemName(it)}: ${p.join('.') || '(item)'}: ${describeIssue(issue)}` });
+      }
+      continue;
+    }
+    out.items[kind] = (out.items[kind] ?? 0) + 1;
+    const obj = parsed.data;
+    if (obj.kind === 'Namespace') out.namespaces.push({ obj, it });
+    else if (obj.kind === 'Pod') out.pods.push({ obj, it });
+    else if (obj.kind === 'NetworkPolicy') {
+      const policy = obj as NetworkPolicy;
+      for (const issue of validatePolicy(policy, 'P')) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${issue.path.replace(/^P\.?/, '')}: ${issue.message}` });
+      out.policies.push({ obj: policy, it });
+    } else out.controllers.push({ object: obj, where: () => where([]) });
+  }
+  return out;
+}
+
+/** The pod's IPv4 address (podIPs first, as dual-stack clusters list both families), if any. */
+function ipv4Of(pod: PodObject): string | undefined {
+  const all = [...(pod.status?.podIPs ?? []).map((p) => p.ip), ...(pod.status?.podIP ? [pod.status.podIP] : [])];
+  return all.find((ip) => parseIpv4(ip) !== undefined);
+}
+
+/** The pods a data plane holds; the others with the reason. */
+function podDrafts(parsed: Parsed, skipped: SnapshotSource['skippedPods'], problems: Problem[]): PodDraft[] {
+  const drafts: PodDraft[] = [];
+  for (const { obj, it } of parsed.pods) {
+    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const phase = obj.status?.phase;
+    const ip = ipv4Of(obj);
+    const hostNetwork = obj.spec.hostNetwork === true;
+    const where = () => it.doc.where([...it.path, 'status', 'podIP']);
+    const bad = [obj.status?.podIP, ...(obj.status?.podIPs ?? []).map((p) => p.ip)].find((a) => a !== undefined && parseIpv4(a) === undefined && !/^[0-9a-fA-F:.]+$/.test(a));
+    if (bad !== undefined) problems.push({ where: where(), message: `Pod ${key}: ${JSON.stringify(bad)} is not an IP address` });
+    else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
+    else if (!obj.spec.nodeName) skipped.push({ pod: key, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
+    else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, reason: 'IPv6 only: the local models are IPv4' });
+    else if (!ip) skipped.push({ pod: key, reason: 'no address yet (status.podIP): the CNI has not set it up' });
+    else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: containerPorts([...obj.spec.containers, ...(obj.spec.initContainers ?? [])]), where });
+  }
+  return drafts;
+}
+
+/** Names that must be unique, addresses two running pods cannot share, namespaces the file must list. */
+function crossChecks(parsed: Parsed, pods: readonly PodDraft[], problems: Problem[]): void {
+  const unique = (kind: string, entries: Array<{ key: string; it: Item }>) => {
+    const first = new Map<string, Item>();
+    for (const { key, it } of entries) {
+      const prev = first.get(key);
+      if (prev) problems.push({ where: it.doc.where([...it.path, 'metadata', 'name']), message: `${kind} ${key} is in the file twice (also at ${prev.doc.where([...prev.path, 'metadata', 'name'])})` });
+      else first.set(key, it);
+    }
+  };
+  unique('Namespace', parsed.namespaces.map(({ obj, it }) => ({ key: obj.metadata.name, it })));
+  unique('Pod', parsed.pods.map(({ obj, it }) => ({ key: `${obj.metadata.namespace}/${obj.metadata.name}`, it })));
+  unique('NetworkPolicy', parsed.policies.map(({ obj, it }) => ({ key: `${obj.metadata.namespace}/${obj.metadata.name}`, it })));
+  const byIp = new Map<string, PodDraft>();
+  for (const p of pods) {
+    if (!p.ip || p.hostNetwork) continue;
+    const other = byIp.get(p.ip);
+    if (other) problems.push({ where: p.where(), message: `Pod ${p.namespace}/${p.name} has address ${p.ip}, as does running pod ${other.namespace}/${other.name}: two running pods cannot share an address` });
+    else byIp.set(p.ip, p);
+  }
+  if (parsed.namespaces.length === 0) return;
+  const listed = new Set(parsed.namespaces.map((n) => n.obj.metadata.name));
+  const reported = new Set<string>();
+  const need = (ns: string, where: () => string) => {
+    if (listed.has(ns) || reported.has(ns)) return;
+    reported.add(ns);
+    problems.push({ where: where(), message: `namespace ${ns} has pods or policies but no Namespace item: its labels decide which namespaceSelectors select it; add it (kubectl get namespace ${ns} -o json) or remove its items` });
+  };
+  for (const { obj, it } of [...parsed.pods, ...parsed.policies]) need(obj.metadata.namespace, () => it.doc.where([...it.path, 'metadata', 'namespace']));
+  for (const c of parsed.controllers) need(c.object.metadata.namespace, c.where);
+}
+
+/** Parses a snapshot's text; a workload only when there are no problems. */
+export function parseSnapshot(file: string, text: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const { docs, format } = parseDocs(file, text, problems);
+  if (problems.length) return { problems };
+  if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,pods,networkpolicies -A -o json' }] };
+  const parsed = readItems(collectItems(docs, problems), problems);
+  const skippedPods: SnapshotSource['skippedPods'] = [];
+  const filePods = podDrafts(parsed, skippedPods, problems);
+  const knownNodes = [...new Set(filePods.map((p) => p.node as string))].sort(naturalCompare);
+  const nodes = knownNodes.length ? knownNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
+  const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, filePods, nodes, problems);
+  const drafts = [...filePods, ...madePods];
+  crossChecks(parsed, drafts, problems);
+  const seen = new Set(parsed.pods.map(({ obj }) => `${obj.metadata.namespace}/${obj.metadata.name}`));
+  for (const p of madePods) {
+    const key = `${p.namespace}/${p.name}`;
+    if (seen.has(key)) problems.push({ where: p.where(), message: `the pods made up for this controller include ${key}, a name another pod in the file has; rename one of them` });
+    seen.add(key);
+  }
+  if (!problems.length && drafts.length === 0) {
+    const why = skippedPods.length ? ` (all ${skippedPods.length} pods are left out: ${skippedPods[0]!.reason})` : '';
+    problems.push({ where: file, message: `holds no pod a data plane would hold${why}; a workload needs pods (or Deployments, StatefulSets, DaemonSets standing in for them)` });
+  }
+  if (problems.length) return { problems };
+  const placed = placePods(drafts, problems);
+  if (problems.length) return { problems };
+
+  const namespaces: NamespaceInfo[] = parsed.namespaces.map(({ obj }) => ({ name: obj.metadata.name, labels: { ...obj.metadata.labels, [NAMESPACE_NAME_LABEL]: obj.metadata.name } }));
+  const derivedNamespaces: string[] = [];
+  if (namespaces.length === 0) {
+    const names = new Set([...placed.pods.map((p) => p.namespace), ...parsed.policies.map((p) => p.obj.metadata.namespace)]);
+    for (const name of [...names].sort()) {
+      namespaces.push({ name, labels: { [NAMESPACE_NAME_LABEL]: name } });
+      derivedNamespaces.push(name);
+    }
+  }
+  const workload: ClusterWorkload = {
+    name: opts.name ?? basename(file, extname(file)),
+    inventory: { namespaces, pods: placed.pods },
+    policies: parsed.policies.map((p) => p.obj),
+    nodes: placed.nodes,
+    assignedAddresses: placed.assigned,
+    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces },
+  };
+  return { workload, problems };
+}
+
+/** Reads and parses a snapshot file; every problem at once as an InputError (exit 2 in the CLI). */
+export function loadSnapshot(file: string, opts: SnapshotOptions = {}): ClusterWorkload {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError([{ where: file, message: code === 'ENOENT' ? 'workload file not found' : code === 'EISDIR' ? 'is a directory; give the file kubectl wrote' : `cannot read the workload file (${code})` }]);
+  }
+  const { workload, problems } = parseSnapshot(file, text, opts);
+  if (!workload) throw new InputError(problems);
+  return workload;
+}
