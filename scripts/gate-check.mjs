@@ -114,7 +114,7 @@ if (!args.reuse) {
   }
   // The hog pool: the same points, each run with a busy loop competing for the pinned CPU (the machine slowed).
   for (let rep = 1; rep <= hogPool; rep++) {
-    const hog = spawn('taskset', ['-c', String(pinnedCpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+    const hog = execa('taskset', ['-c', String(pinnedCpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', reject: false });
     const stopHog = () => hog.kill('SIGKILL');
     process.once('exit', stopHog);
     try {

@@ -2,6 +2,7 @@
 // its parts (probe client, echo server, ksoftirqd, BPF run time) and what the data plane adds over `none` — held
 // against the connect latency it adds, since a rule walk that runs in softirq on the packet's path is the same time
 // counted twice. Pure: results in, rows out.
+import { cniEntry } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import type { RunResult } from '../results/schema.js';
 import { cpuResolutionUsPerOp, cpuResolved, cpuSourceOf } from '../results/cpu.js';
@@ -83,22 +84,21 @@ export function cpuSection(loaded: LoadedResult[]): CpuSection {
       latencyAddedUs: null,
     });
   }
-  rows.sort((a, b) => CNI_ORDER.indexOf(a.cni) - CNI_ORDER.indexOf(b.cni) || a.policies - b.policies);
-  // What each data plane adds over `none` at the same policy count (none's cost does not depend on the count).
+  rows.sort((a, b) => cniEntry(a.cni).reportOrder - cniEntry(b.cni).reportOrder || a.policies - b.policies);
+  // What each data plane adds over the floor (no CNI) at the same policy count (the floor's cost does not depend on it).
+  const isFloor = (c: CniName) => Boolean(cniEntry(c).floor);
   for (const row of rows) {
-    const floor = rows.find((x) => x.cni === 'none' && x.policies === row.policies) ?? rows.find((x) => x.cni === 'none');
-    if (!floor || row.cni === 'none' || floor.totalUs === null || row.totalUs === null) continue;
+    const floor = rows.find((x) => isFloor(x.cni) && x.policies === row.policies) ?? rows.find((x) => isFloor(x.cni));
+    if (!floor || isFloor(row.cni) || floor.totalUs === null || row.totalUs === null) continue;
     const res = Math.max(row.resolutionUs, floor.resolutionUs);
     const added = row.totalUs - floor.totalUs;
     row.cpuAddedUs = cpuResolved(Math.abs(added), res) ? added : null;
     const lat = (cni: CniName, n: number) => mean(num(ok.filter((r) => r.meta.cni === cni && r.meta.policy.count === n).map(connectP50Us)));
     const a = lat(row.cni, row.policies);
-    const b = lat('none', floor.policies);
+    const b = lat(floor.cni, floor.policies);
     row.latencyAddedUs = a !== null && b !== null ? a - b : null;
   }
   const uniq = (xs: Array<string | undefined>) => [...new Set(xs.filter((x): x is string => Boolean(x)))];
   const legacy = ok.some((r) => r.metrics.connect!.cpu!.source === undefined) ? ["files written before issue 20: all CPUs' busy time from /proc/stat (10 ms ticks) over the measured windows, the rest of the machine included"] : [];
   return { rows, includes: [...uniq(ok.map((r) => r.metrics.connect!.cpu!.includes)), ...legacy], dataPlane: uniq(ok.map((r) => r.metrics.connect!.cpu!.dataPlane)), belowResolution };
 }
-
-const CNI_ORDER: CniName[] = ['none', 'flannel', 'canal', 'calico', 'calico-nftables', 'calico-ebpf', 'cilium'];
