@@ -148,12 +148,15 @@ const halves = (xs) => {
 };
 const describe = (rep) => rep.rows.filter((r) => r.verdict === 'regression' || r.verdict === 'improvement').map((r) => `${r.cni}@${r.policies} ${r.label} ${r.verdict} ${(r.change * 100).toFixed(1)}% (p_holm ${r.pAdjusted.toExponential(1)})`);
 
+// What `bench compare` would exit with (src/cli/commands/compare.ts): 1 regression, 3 machine slowed or too few runs, 0.
+const exitOf = (rep) => (rep.regressions.length ? 1 : rep.machineSlowed.length || rep.insufficient.length ? 3 : 0);
+const slowedRows = (rep) => rep.machineSlowed.map((r) => `${r.cni}@${r.policies} ${r.label} ${(r.change * 100).toFixed(1)}% (reference ${r.machine?.reference ? `${(r.machine.reference.change * 100).toFixed(1)}%` : '–'}, CPU share ${r.machine?.availability ? `${(r.machine.availability.baseline * 100).toFixed(0)}%→${(r.machine.availability.current * 100).toFixed(0)}%` : '–'}; ${r.machine?.explainedBy}${r.significant ? '' : ', not significant'})`);
 const aa = [];
 for (let i = 0; i < Number(args['aa-comparisons']); i++) {
   const [nb, nc] = halves(none0);
   const [cb, cc] = halves(cal1000);
   const rep = compareResults([...nb, ...cb], [...nc, ...cc]);
-  aa.push({ flagged: rep.rows.some((r) => r.verdict === 'regression'), improvements: rep.rows.filter((r) => r.verdict === 'improvement').length, rows: rep.rows.length, flags: describe(rep), insufficient: rep.insufficient.length });
+  aa.push({ exit: exitOf(rep), slowed: slowedRows(rep), flagged: rep.rows.some((r) => r.verdict === 'regression'), improvements: rep.rows.filter((r) => r.verdict === 'improvement').length, rows: rep.rows.length, flags: describe(rep), insufficient: rep.insufficient.length });
 }
 const power = [];
 for (let i = 0; i < Number(args['power-comparisons']); i++) {
@@ -162,11 +165,9 @@ for (let i = 0; i < Number(args['power-comparisons']); i++) {
   const cur = shuffle(calSlow).slice(0, perSide).map((l) => asCount(l, 1000));
   const rep = compareResults([...nb, ...base], [...nc, ...cur]);
   const calicoConnect = rep.rows.find((r) => r.cni === 'calico' && r.label === 'connect p50');
-  power.push({ caught: rep.rows.some((r) => r.cni === 'calico' && r.verdict === 'regression'), exitCode: rep.regressions.length ? 1 : rep.machineSlowed.length || rep.insufficient.length ? 3 : 0, connectChange: calicoConnect?.change ?? null, flags: describe(rep) });
+  power.push({ caught: rep.rows.some((r) => r.cni === 'calico' && r.verdict === 'regression'), exitCode: exitOf(rep), slowed: slowedRows(rep), connectChange: calicoConnect?.change ?? null, flags: describe(rep) });
 }
 
-// What `bench compare` would exit with (src/cli/commands/compare.ts): 1 regression, 3 machine slowed or too few runs, 0.
-const exitOf = (rep) => (rep.regressions.length ? 1 : rep.machineSlowed.length || rep.insufficient.length ? 3 : 0);
 const hogPools = hogPool > 0 ? HOG_POINTS.map((p) => collectResults([hogDir(p)]).results.filter((l) => l.result.status === 'ok')) : [];
 const hog = [];
 if (hogPools.length && hogPools.every((xs) => xs.length >= perSide)) {
@@ -180,7 +181,7 @@ if (hogPools.length && hogPools.every((xs) => xs.length >= perSide)) {
       regressions: rep.regressions.length,
       machineSlowed: rep.machineSlowed.length,
       flags: describe(rep),
-      slowed: rep.machineSlowed.map((r) => `${r.cni}@${r.policies} ${r.label} ${(r.change * 100).toFixed(1)}% (reference ${r.machine?.reference ? `${(r.machine.reference.change * 100).toFixed(1)}%` : '–'}, CPU share ${r.machine?.availability ? `${(r.machine.availability.baseline * 100).toFixed(0)}%→${(r.machine.availability.current * 100).toFixed(0)}%` : '–'}; ${r.machine?.explainedBy})`),
+      slowed: slowedRows(rep),
       calicoConnectP50Change: row('calico', 'connect p50')?.change ?? null,
     });
   }
@@ -203,7 +204,7 @@ const summary = {
   spread: Object.fromEntries(POINTS.map((p, i) => [pointName(p), spread(pools[i])])),
   measureSeconds: Math.round(measureSeconds),
   totalSeconds: Math.round((Date.now() - t0) / 1000),
-  aa: { comparisons: aa.length, flagged: aaFlagged, withImprovementRows: aa.filter((x) => x.improvements > 0).length, target: `≤ ${Math.floor(aa.length / 20)} of ${aa.length}`, pass: aaFlagged <= Math.floor(aa.length / 20), flags: aa.flatMap((x) => x.flags) },
+  aa: { comparisons: aa.length, flagged: aaFlagged, withImprovementRows: aa.filter((x) => x.improvements > 0).length, target: `≤ ${Math.floor(aa.length / 20)} of ${aa.length}`, pass: aaFlagged <= Math.floor(aa.length / 20), exit3: aa.filter((x) => x.exit === 3).length, flags: aa.flatMap((x) => x.flags), slowed: aa.flatMap((x) => x.slowed) },
   power: {
     comparisons: power.length,
     caught,

@@ -197,7 +197,8 @@ export function holm(ps: readonly number[]): number[] {
  * Sets significance and verdicts for all rows of one comparison: only judged rows (enough repetitions on both
  * sides) are tested. Regressions: the one-sided p-values of "slower", Holm-adjusted together; a significant
  * slow-down beyond maxRegression is a regression, within it "slower (within threshold)" — and "machine slowed"
- * when the runs' machine reference explains it (src/stats/machine.ts). Improvements: the same in the other
+ * when the runs' machine reference explains it (src/stats/machine.ts), as is a slow-down beyond maxRegression that
+ * is not significant on a machine that changed (not judged rather than passed). Improvements: the same in the other
  * direction, adjusted as their own family.
  */
 export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareOptions = DEFAULT_RUN_COMPARE): T[] {
@@ -218,6 +219,10 @@ export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareO
     } else if (faster[i]! < opts.alpha && r.change < 0) {
       significant = true;
       verdict = -r.change > opts.maxRegression ? (r.machine?.explainedBy ? 'machine faster' : 'improvement') : 'faster (within threshold)';
+    } else if (r.change > opts.maxRegression && r.machine?.explainedBy) {
+      // Slower beyond the threshold, not significantly, while the machine changed (its CPU share dropped, or the
+      // reference slowed as much): the machine's spread can hide a regression, so the row is not a pass either.
+      verdict = 'machine slowed';
     }
     return { ...r, pAdjusted, significant, verdict };
   });
