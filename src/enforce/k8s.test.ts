@@ -245,9 +245,10 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
       expect(o.preconditionHeld).toBe(true);
       // The node's clock is 5 s ahead: without the fix this would be ~5000 ms or negative.
       expect(o.enforcedMs!).toBeGreaterThanOrEqual(DELAY_MS - 3);
-      expect(o.enforcedMs!).toBeLessThan(DELAY_MS + 200);
+      // Generous upper bound: timers slip on a loaded CI machine; the bug this guards against is off by 5000 ms.
+      expect(o.enforcedMs!).toBeLessThan(DELAY_MS + 1500);
       expect(o.k8s!.clock!.method).toBe('offset');
-      expect(o.k8s!.clock!.boundNs).toBeLessThan(20_000_000);
+      expect(o.k8s!.clock!.boundNs).toBeLessThan(1_000_000_000);
       expect(o.k8s!.command).toMatch(/apply --server-side/);
       expect(o.k8s!.cniMetric).toMatchObject({ metric: 'cilium_policy_implementation_delay', pod: 'kube-system/cilium-w1', countDelta: 1, sumDeltaMs: 12 });
     }

@@ -8,6 +8,7 @@
 // and the names of Kubernetes' own namespaces and of kube-dns, which carry nothing private. Everything the
 // importer does not read (annotations, images, commands, env, status conditions) is dropped, not hashed.
 import { createHmac } from 'node:crypto';
+import { BenchError } from '../errors.js';
 import { isReadKind, ITEM_SCHEMAS, type ContainerObject, type ControllerObject, type NamespaceObject, type NetworkPolicyObject, type PodObject } from './k8s-objects.js';
 import type { KubeList } from './list.js';
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort } from '../policy/types.js';
@@ -48,7 +49,7 @@ export function renamer(salt: string | Buffer): Renamer {
     const out = prefix + base32(createHmac('sha256', salt).update(input).digest(), chars);
     const key = `${domain}\u0000${out}`;
     const before = seen.get(key);
-    if (before !== undefined && before !== s) throw new Error(`anonymize: hash collision between two strings; run again with another salt`);
+    if (before !== undefined && before !== s) throw new BenchError('usage', `anonymize: hash collision between two strings; run again with another salt`);
     seen.set(key, s);
     done.set(input, out);
     return out;
@@ -127,7 +128,7 @@ export function anonymizeList(input: unknown, salt: string | Buffer): KubeList {
     const kind = (item as { kind?: unknown }).kind;
     if (!isReadKind(kind)) continue;
     const parsed = ITEM_SCHEMAS[kind].safeParse(item);
-    if (!parsed.success) throw new Error(`anonymize: a ${kind} the importer did not accept; import the file first`);
+    if (!parsed.success) throw new BenchError('usage', `anonymize: a ${kind} the importer did not accept; import the file first`);
     const o = parsed.data;
     if (o.kind === 'Namespace') out.items.push(a.Namespace(o));
     else if (o.kind === 'Pod') out.items.push(a.Pod(o));

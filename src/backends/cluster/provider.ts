@@ -68,7 +68,7 @@ export function pickNodes(nodesJson: string, placement: RunConfig['placement']):
     .sort((a, b) => Number(a.controlPlane) - Number(b.controlPlane) || a.name.localeCompare(b.name));
   const need = placement === 'cross-node' ? 2 : 1;
   if (usable.length < need) {
-    throw new Error(`${placement} placement needs ${need} Ready schedulable node${need > 1 ? 's' : ''} without NoSchedule taints; the cluster has ${usable.length}`);
+    throw new BenchError('k8s-step', `${placement} placement needs ${need} Ready schedulable node${need > 1 ? 's' : ''} without NoSchedule taints; the cluster has ${usable.length}`);
   }
   const server = usable[0]!.name;
   return { placement: { serverNode: server, clientNode: placement === 'cross-node' ? usable[1]!.name : server }, nodeCount: items.length };

@@ -433,6 +433,8 @@ describe('kind kubeconfig directory', () => {
     mk(open, { mode: 0o755 });
     chmodSync(open, 0o755);
     expect(() => ensurePrivateDir(open)).toThrow(/not a private directory/);
+    // A person fixes it (exit 2 with the fix), not a bug report.
+    expect(() => ensurePrivateDir(open)).toThrow(expect.objectContaining({ kind: 'usage' }));
   });
 });
 

@@ -11,6 +11,7 @@ import { RUN_LOCK_DIR } from '../../identity/locks.js';
 import { RUN_RESOURCE_RE, runResourceName } from '../../identity/run-id.js';
 import type { Progress } from '../types.js';
 import { DEFAULT_READINESS, cniProfile, planCniInstall, planCniReady, planDnsReady, planNodesReady, type CniProfile, type InstallOptions, type ReadinessTimeouts } from '../k8s/cni.js';
+import { BenchError } from '../../errors.js';
 import { step, type K8sStep, type StepGuard } from '../k8s/errors.js';
 import type { KubeTarget } from '../k8s/kubectl.js';
 import { KIND_PEER_POD_CAP, kindNodeNames, renderKindConfig } from '../k8s/manifests.js';
@@ -48,7 +49,7 @@ export function ensurePrivateDir(dir: string): void {
   const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
-    throw new Error(`${dir}: not a private directory of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it or set XDG_RUNTIME_DIR`);
+    throw new BenchError('usage', `${dir}: not a private directory of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it or set XDG_RUNTIME_DIR`);
   }
 }
 
@@ -84,7 +85,7 @@ export function verifySha256File(file: string, sumFile: string): void {
   const got = createHash('sha256').update(readFileSync(file)).digest('hex');
   if (!want || want !== got) {
     rmSync(file, { force: true });
-    throw new Error(`${file}: sha256 ${got} does not match the published ${want ?? '(empty)'}; removed it, run again to re-download`);
+    throw new BenchError('command', `${file}: sha256 ${got} does not match the published ${want ?? '(empty)'}; removed it, run again to re-download`);
   }
 }
 
@@ -93,7 +94,7 @@ export function verifySha256File(file: string, sumFile: string): void {
  * (the run's own file, or for gc a scratch file) so the user's ~/.kube/config is never rewritten.
  */
 export async function deleteKindCluster(runner: Runner, cluster: string, kubeconfig = join(tmpdir(), `${cluster}.gc.kubeconfig`)): Promise<void> {
-  if (!KIND_CLUSTER_RE.test(cluster)) throw new Error(`refusing to delete kind cluster '${cluster}': not a cni-bench cluster (cb-<runid>)`);
+  if (!KIND_CLUSTER_RE.test(cluster)) throw new BenchError('usage', `refusing to delete kind cluster '${cluster}': not a cni-bench cluster (cb-<runid>)`);
   await runner.run({ argv: ['kind', 'delete', 'cluster', '--name', cluster, '--kubeconfig', kubeconfig], purpose: `delete kind cluster ${cluster}`, timeoutMs: 300_000 });
   // gc of a killed run: its kubeconfig (outside the results) goes with its cluster.
   const runId = KIND_CLUSTER_RE.exec(cluster)![1]!;
