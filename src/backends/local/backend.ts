@@ -203,7 +203,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   async measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
     const cpus = this.cpus ?? machineCpus().map((_, i) => i);
-    this.accounting ??= await findAccounting(this.runner, { runId: this.opts.runId, cpus, bpf: Boolean(this.requirePlane().model.install) });
+    this.accounting ??= await findAccounting(this.runner, { runId: this.opts.runId, cpus, bpf: Boolean(this.requirePlane().model.bpfPrograms) });
     return measureFlow(this.runner, this.ends(flow), metric, settings, {
       serverPid: this.servers.get(flow.to)?.pid,
       denied: this.deniedFlows.has(flowKey(flow)),

@@ -29,7 +29,7 @@ export interface Accounting {
 
 /**
  * Found once, after the policies are installed: ksoftirqd of `cpus`, and the programs the BPF models pin under
- * /sys/fs/bpf/cb-<run id>/ (`bpf`: whether the model installs any), whose run time is the data plane's own CPU.
+ * /sys/fs/bpf/cb-<run id>/ (`bpf`: whether the model's data plane is BPF programs), whose run time is the data plane's own CPU.
  */
 export async function findAccounting(runner: Runner, o: { runId: string; cpus: number[]; bpf: boolean }): Promise<Accounting> {
   const listed = o.bpf ? await runner.run(planBpfProgs(`${BPFFS_ROOT}/cb-${o.runId}`)) : null;

@@ -61,6 +61,8 @@ export interface LocalModel<S = ModelSettings> {
   enforcesPolicy: boolean;
   attachment: Attachment;
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
+  /** Its data plane is BPF programs pinned under /sys/fs/bpf/cb-<run id>/, whose run time is counted as its CPU. */
+  bpfPrograms?: boolean;
   /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
   install?(ctx: ModelContext<S>): Promise<ModelState>;
   /**

@@ -175,6 +175,7 @@ export const calicoEbpfModel: LocalModel<CalicoEbpfSettings> & PodAttachStep = {
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'cali',
+  bpfPrograms: true,
   async install(ctx: Context): Promise<ModelState> {
     return stateOf(await reconcile(ctx, 'policy programs, IP sets and endpoints'));
   },

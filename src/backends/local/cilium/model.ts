@@ -118,6 +118,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
   enforcesPolicy: true,
   attachment: 'routed',
   hostIfPrefix: 'lxc',
+  bpfPrograms: true,
   async install(ctx: Context): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
     const capacity = ctx.settings.policyMapCapacity;
