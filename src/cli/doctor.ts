@@ -121,3 +121,18 @@ export async function backendPreflight(runner: Runner, backend: string): Promise
   }
   return missing.length ? [{ where: '--backend', message: `the ${backend} backend needs ${missing.join(', ')}, not found on this machine; run 'bench doctor' to see how to install them` }] : [];
 }
+
+/**
+ * The cluster a --context names exists in the kubeconfig: checked before a run id, a lock or a result file exists
+ * (otherwise the run fails late, at its first kubectl call, with a result file of nothing).
+ */
+export async function targetPreflight(runner: Runner, backend: string, target: { context?: string; kubeconfig?: string }): Promise<Array<{ where: string; message: string }>> {
+  if (!backendDescriptor(backend)?.needsTarget || !target.context) return [];
+  const file = target.kubeconfig ? ['--kubeconfig', target.kubeconfig] : [];
+  const r = await runner.run({ argv: ['kubectl', 'config', 'get-contexts', '-o', 'name', ...file], allowFailure: true, timeoutMs: 10_000 }).catch(() => ({ exitCode: 127, stdout: '', stderr: '' }));
+  const where = target.kubeconfig ?? 'the default kubeconfig ($KUBECONFIG or ~/.kube/config)';
+  if (r.exitCode !== 0) return [{ where: target.kubeconfig ? '--kubeconfig' : '--context', message: `kubectl cannot read the contexts of ${where}: ${r.stderr.trim().split('\n').at(-1) || `exit code ${r.exitCode}`}` }];
+  const contexts = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (contexts.includes(target.context)) return [];
+  return [{ where: '--context', message: `no context '${target.context}' in ${where}${contexts.length ? ` (it has: ${contexts.join(', ')})` : ' (it has none)'}` }];
+}

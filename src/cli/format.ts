@@ -1,5 +1,6 @@
 // Terminal rendering of a run's result: one table a person can read at a glance.
-import type { RunResult } from '../results/schema.js';
+import type { MetricResult, RunResult } from '../results/schema.js';
+import { worstFlow } from '../run/run-flows.js';
 import { METRICS } from '../results/schema.js';
 import { cpuNote, cpuSummaryLine, cpuText, resolutionText } from '../results/cpu.js';
 import { capacityOverflowOf } from '../results/capacity-overflow.js';
@@ -35,12 +36,36 @@ export function summaryJson(r: RunResult) {
       }),
     ),
     errors: r.errors,
+    ...(r.flows ? { workload: r.meta.workload, flows: r.flows.map((f) => ({ from: f.from, to: f.to, port: f.port, protocol: f.protocol, reason: f.reason, rules: f.rules, allowed: f.allowed, metrics: Object.fromEntries(METRICS.map((m) => [m, f.metrics[m] ? { ...f.metrics[m].summary, errors: f.metrics[m].errors } : null])) })) } : {}),
   };
+}
+
+/** bench run --workload: one row per measured flow, then the worst one. */
+function flowTable(r: RunResult): string[] {
+  const flows = r.flows ?? [];
+  if (!flows.length) return [];
+  const p50 = (m: MetricResult | null) => us(m?.summary.p50);
+  const rows: string[][] = [['flow', 'chosen as', 'rules in path', 'connect p50 µs', 'CRR p50 µs', 'RR p50 µs', 'errors']];
+  for (const f of flows) {
+    const errs = METRICS.reduce((n, m) => n + Object.values(f.metrics[m]?.errors ?? {}).reduce((a, b) => a + b, 0), 0);
+    rows.push([`${f.from} -> ${f.to}:${f.port}${f.allowed ? '' : ' (denied)'}`, f.reason, String(f.rules), p50(f.metrics.connect), p50(f.metrics.crr), p50(f.metrics.rr), String(errs)]);
+  }
+  const worst = worstFlow(flows);
+  return [
+    textTable(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']),
+    `  worst flow (highest connect p50): ${worst.from} -> ${worst.to}:${worst.port}, ${worst.rules} rules in its path; the metrics table below is its`,
+    '',
+  ];
 }
 
 export function formatRunSummary(r: RunResult, path: string | null): string {
   const out: string[] = [];
-  out.push(`${r.meta.cni} on ${r.meta.backend}: ${r.meta.model.name} — ${r.meta.policy.count} policies (client rule ${r.meta.policy.matchPosition}), ${r.meta.topology.placement}`);
+  const w = r.meta.workload;
+  out.push(
+    w
+      ? `${r.meta.cni} on ${r.meta.backend}: ${r.meta.model.name} — workload ${w.name}: ${w.policies} policies, ${w.pods} pods (${w.endpoints} endpoints, the rest address-only) on ${w.nodes} nodes, ${r.flows?.length ?? 0} flows`
+      : `${r.meta.cni} on ${r.meta.backend}: ${r.meta.model.name} — ${r.meta.policy.count} policies (client rule ${r.meta.policy.matchPosition}), ${r.meta.topology.placement}`,
+  );
   out.push(`  ${r.meta.model.description}`);
   if (!r.policiesEnforced) out.push(`  NetworkPolicy is NOT enforced by this data plane: the policies were accepted and ignored.`);
   const state = Object.entries(r.modelState).map(([k, v]) => `${k}=${String(v)}`).join(', ');
@@ -48,6 +73,7 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   const overflow = capacityOverflowOf(r.modelState);
   if (overflow) out.push(`  CAPACITY OVERFLOW: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards`);
   out.push('');
+  out.push(...flowTable(r));
   const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op (resolution)']];
   for (const m of METRICS) {
     const x = r.metrics[m];

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, processIo, reportUsage } from './io.js';
 import { installGuards } from './guards.js';
+import { keepRunningOnClosedOutput } from './process.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerPolicies } from './commands/policies.js';
 import { register as registerGc } from './commands/gc.js';
@@ -55,6 +56,7 @@ function invokedDirectly(): boolean {
   }
 }
 if (invokedDirectly()) {
+  keepRunningOnClosedOutput();
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

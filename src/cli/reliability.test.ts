@@ -93,6 +93,73 @@ describe('flags', () => {
   });
 });
 
+describe('flags that nothing in the run reads are refused, naming what they belong to', () => {
+  const scenario = (text: string) => {
+    const f = join(tmp(), 's.yaml');
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it.each([
+    [['enforce', '--cni', 'calico', '--changes', 'allow-added,allow-added'], /--changes: allow-added given more than once in 'allow-added,allow-added'/],
+    [['run', '--cni', 'canal', '--policy-map-capacity', '1000'], /--policy-map-capacity: applies to cilium only; this run measures canal/],
+    [['run', '--cni', 'calico-ebpf', '--endpoint-lockdown-on-policy-overflow'], /--endpoint-lockdown-on-policy-overflow: applies to cilium only; this run measures calico-ebpf/],
+    [['run', '--cni', 'calico-ebpf', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-ebpf/],
+    [['run', '--cni', 'calico-nftables', '--iptables-backend', 'legacy'], /--iptables-backend: applies to calico, canal only; this run measures calico-nftables/],
+    [['run', '--cni', 'calico', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only/],
+    [['sweep', '--cni', 'calico', '--measure', 'enforce', '--samples', '100'], /--samples: belongs to latency measurements \(bench run, or a sweep with measure: latency\); this sweep measures enforce/],
+    [['sweep', '--cni', 'calico,none', '--iptables-backend', 'legacy', '--bpf-policy-debug', 'off'], /--bpf-policy-debug: applies to calico-ebpf only; this sweep measures calico, none/],
+  ])('%j: exit 2', async (argv, message) => {
+    const r = await runBench([...argv, '--backend', 'local', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a scenario with measure: latency and enforceRepetitions is refused, naming the file and the key', async () => {
+    const f = scenario('cni: calico\npolicies: 10\nmeasure: latency\nenforceRepetitions: 3\n');
+    for (const command of ['run', 'sweep']) {
+      const r = await runBench([command, '--scenario', f, '--backend', 'local', '--dry-run']);
+      expect(r.code, command).toBe(2);
+      expect(r.stderr).toContain(`${f}: enforceRepetitions: belongs to enforce measurements`);
+    }
+  });
+
+  it('a sweep accepts a flag some of its CNIs read, and says which', async () => {
+    const r = await runBench(['sweep', '--cni', 'calico,cilium,canal', '--policy-map-capacity', '1000', '--iptables-backend', 'legacy', '--backend', 'local', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('note: --policy-map-capacity applies to the cilium points only (calico, canal ignore it)');
+    expect(r.stderr).toContain('note: --iptables-backend applies to the calico, canal points only (cilium ignores it)');
+    const ok = await runBench(['run', '--cni', 'cilium', '--policy-map-capacity', '1000', '--endpoint-lockdown-on-policy-overflow', '--backend', 'local', '--dry-run']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
+
+describe('refused up front rather than late', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('run --keep --dry-run: nothing is built, so nothing can be kept', async () => {
+    const r = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--keep', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--keep: a dry run builds nothing, so nothing would be kept; drop --keep or --dry-run/);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each(['run', 'enforce', 'verify'])('%s --backend cluster --context nope: exit 2 naming the contexts there, no result file, no cluster call', async (command) => {
+    const bin = tmp();
+    const log = join(bin, 'calls.log');
+    writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >> '${log}'\ncase "$*" in\n  "config get-contexts -o name") printf 'prod-eu\\nstaging\\n' ;;\nesac\nexit 0\n`, { mode: 0o755 });
+    const out = tmp();
+    vi.stubEnv('PATH', `${bin}:${process.env.PATH}`);
+    const r = await runBench([command, '--cni', 'calico', '--backend', 'cluster', '--context', 'nope', '--out', out]);
+    vi.unstubAllEnvs();
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--context: no context 'nope' in the default kubeconfig \(\$KUBECONFIG or ~\/\.kube\/config\) \(it has: prod-eu, staging\)/);
+    expect(readdirSync(out)).toEqual([]);
+    expect(readFileSync(log, 'utf8')).not.toMatch(/get nodes|apply|create/);
+  });
+});
+
 describe('the kind backend without its tools', () => {
   afterEach(() => vi.unstubAllEnvs());
 
@@ -105,6 +172,21 @@ describe('the kind backend without its tools', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
     expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('enforce refuses it the same way, before a run id, a lock or a result file exists', async () => {
+    const out = tmp();
+    const locks = () => (existsSync('/run/cni-bench') ? readdirSync('/run/cni-bench') : []);
+    const before = new Set(locks());
+    vi.stubEnv('PATH', tmp());
+    const r = await runBench(['enforce', '--cni', 'calico', '--backend', 'kind', '--out', out, '--repetitions', '1']);
+    vi.unstubAllEnvs();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--backend: the kind backend needs a running Docker engine, kind, kubectl, not found on this machine; run 'bench doctor'/);
+    expect(readdirSync(out)).toEqual([]);
+    // Other runs on this machine may come and go meanwhile; none of the new locks may be this process's.
+    const mine = locks().filter((f) => !before.has(f) && readFileSync(join('/run/cni-bench', f), 'utf8').split(/\s/)[0] === String(process.pid));
+    expect(mine).toEqual([]);
   });
 });
 
@@ -181,6 +263,73 @@ describe('result files are validated on read, summaries recomputed', () => {
     const fresh = summarize(read.metrics.connect!.samplesNs, { seed: read.meta.policy.seed });
     expect(read.metrics.connect!.summary.mean).toBeCloseTo(fresh.mean, 6);
     expect(read.metrics.connect!.summary.ci95).toEqual(fresh.ci95);
+  });
+});
+
+describe('enforce results are validated on read, and a standalone enforce run can be reported', () => {
+  /** A sweep's enforce point (result.json and enforce-result.json), or a standalone `bench enforce --out` run. */
+  async function enforceDir(o: { sweepPoint: boolean }): Promise<{ dir: string; point: string }> {
+    const { enforceResult } = await import('../enforce/test-support/results.js');
+    const { enforceRunResult } = await import('../enforce/as-run.js');
+    const dir = tmp();
+    const e = enforceResult('calico', 100, 1);
+    const point = join(dir, e.runId);
+    mkdirSync(point, { recursive: true });
+    writeFileSync(join(point, 'enforce-result.json'), JSON.stringify(e));
+    if (o.sweepPoint) writeResult(point, enforceRunResult(e, { sweep: { id: 'sweep-x', repetition: 1 } }));
+    return { dir, point };
+  }
+  const edit = (file: string, mutate: (r: Record<string, any>) => void) => {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    mutate(r);
+    writeFileSync(file, JSON.stringify(r));
+  };
+
+  it.each([
+    ['negated', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs = r.metrics.enforce_allow_added.samplesNs.map((v: number) => -v)), /enforce_allow_added.samplesNs\[0\] is -10000000/],
+    ['inflated to 1e308', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs[1] = 1e308), /samplesNs\[1\] is 1e\+308/],
+    ['emptied', (r: Record<string, any>) => (r.metrics.enforce_allow_added.samplesNs = []), /enforce_allow_added.summary.count is 3 but samplesNs holds 0/],
+    ['emptied with its summary', (r: Record<string, any>) => ((r.metrics.enforce_allow_added.samplesNs = []), (r.metrics.enforce_allow_added.summary = { count: 0, min: null, max: null, mean: null, p50: null, p90: null, p99: null, p999: null, ci95: { p50: [null, null], p99: [null, null] } })), /enforce_allow_added.samplesNs does not match the observations in enforce-result.json/],
+  ])("a sweep point's enforcement samples %s: report and compare exit 2 naming the file", async (_name, mutate, message) => {
+    const { dir, point } = await enforceDir({ sweepPoint: true });
+    const good = (await enforceDir({ sweepPoint: true })).dir;
+    expect((await runBench(['report', dir, '--format', 'md', '--out', tmp()])).code).toBe(0);
+    edit(join(point, 'result.json'), mutate);
+    const r = await runBench(['report', dir, '--format', 'md', '--out', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(join(point, 'result.json'));
+    const c = await runBench(['compare', good, dir]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(message);
+  });
+
+  it.each([
+    ['truncated', (text: string) => text.slice(0, text.length / 2), /not valid JSON/],
+    ['empty', () => '', /not valid JSON/],
+    ['schema version 2', (text: string) => text.replace('"schemaVersion":1', '"schemaVersion":2'), /schema version 2 is newer than this tool reads \(1\)/],
+    ['a NaN', (text: string) => text.replace(/"enforcedMs":10,/, '"enforcedMs":NaN,'), /not valid JSON/],
+    ['an impossible time', (text: string) => text.replace(/"enforcedMs":10,/, '"enforcedMs":1e308,'), /observations\[0\]\.enforcedMs is 1e\+308/],
+    ['another machine', (text: string) => text.replace('"hostname":"h"', '"hostname":"elsewhere"'), /was measured on elsewhere, the result.json beside it on h/],
+  ])('enforce-result.json %s: report exits 2 naming it', async (_name, corrupt, message) => {
+    const { dir, point } = await enforceDir({ sweepPoint: true });
+    const file = join(point, 'enforce-result.json');
+    writeFileSync(file, corrupt(readFileSync(file, 'utf8')));
+    const r = await runBench(['report', dir, '--format', 'md', '--out', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(file);
+  });
+
+  it('bench enforce --out DIR (no result.json) is read by report and compare', async () => {
+    const { dir } = await enforceDir({ sweepPoint: false });
+    const out = tmp();
+    const r = await runBench(['report', dir, '--format', 'md', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/enforce/i);
+    const c = await runBench(['compare', dir, dir]);
+    expect(c.stderr).not.toMatch(/no result.json/);
+    expect(c.code, c.stderr).not.toBe(2);
   });
 });
 
@@ -310,5 +459,21 @@ describe('stop signals', () => {
       exit.mockRestore();
     }
     expect(lines.join('')).toMatch(/SIGHUP: cleaning up\n/);
+  });
+
+  it("a second Ctrl-C names 'bench gc --run <id>' of its own run, never plain 'bench gc' (which judges everyone's runs)", async () => {
+    const { onInterrupt } = await import('./process.js');
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    let text = '';
+    const i = onInterrupt('cleaning up', (s) => (text += s), () => ['ab12c']);
+    try {
+      process.emit('SIGINT', 'SIGINT');
+      process.emit('SIGINT', 'SIGINT');
+    } finally {
+      i.dispose();
+      exit.mockRestore();
+    }
+    expect(text).toMatch(/SIGINT again: exiting without finishing cleanup; remove its leftovers with 'bench gc --run ab12c'\n/);
+    expect(text).not.toMatch(/'bench gc'/);
   });
 });

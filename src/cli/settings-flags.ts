@@ -23,7 +23,11 @@ interface PerCommand<V> {
 type SettingFlag<V> = { help: string; for?: Partial<Record<CommandName, PerCommand<Exclude<V, undefined>>>> } & ([Exclude<V, undefined>] extends [boolean] ? { arg?: undefined } : { arg: `<${string}>` });
 
 export const SETTING_FLAGS = {
-  cni: { arg: '<name>', help: `CNI data plane: ${CNIS.join('|')}`, for: { sweep: { arg: '<list>', help: `comma-separated CNIs: ${CNIS.join(',')}` } } },
+  cni: {
+    arg: '<name>',
+    help: `CNI data plane: ${CNIS.join('|')}`,
+    for: { sweep: { arg: '<list>', help: `comma-separated CNIs: ${CNIS.join(',')}` }, verify: { help: `CNI data plane: ${CNIS.join('|')}; with --workload a comma-separated list, verified one after the other` } },
+  },
   policies: {
     arg: '<n>',
     help: `number of NetworkPolicies selecting the server (0..${MAX_POLICIES})`,
@@ -48,7 +52,7 @@ export const SETTING_FLAGS = {
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
-  seed: { arg: '<n>', help: "seed for the policy generator and bootstrap, and a sweep's point order (default 1)" },
+  seed: { arg: '<n>', help: "seed for the policy generator (with --workload: the random flows) and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' } } },
   timeoutMs: {
     arg: '<n>',
     help: 'per-connection timeout (default 1000)',
@@ -76,6 +80,14 @@ export const SETTING_FLAGS = {
     for: { snapshot: { help: 'kubeconfig context of the cluster (this or --kubeconfig is required)' } },
   },
   kubeconfig: { arg: '<file>', help: 'cluster backend: kubeconfig file' },
+  workload: {
+    arg: '<file>',
+    help: 'a cluster-shaped workload: the output of kubectl get namespaces,pods,networkpolicies -A -o json (JSON or YAML), or a generated shape (scenarios/workloads/*.yaml); local backend',
+    for: {
+      verify: { help: "replay a cluster's pods and policies (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) and probe the flows between its pods instead of the grid cases; local backend" },
+      run: { help: "measure flows of a cluster-shaped workload (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) instead of the benchmark's client and server; local backend" },
+    },
+  },
   out: {
     arg: '<dir>',
     help: 'results directory (default results)',

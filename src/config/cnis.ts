@@ -44,8 +44,14 @@ export interface KernelNeeds {
   minimumNote: string;
 }
 
+/** Settings that belong to one data plane's agent; a run of another CNI ignores them (and so refuses them). */
+export const DATA_PLANE_SETTINGS = ['iptablesBackend', 'policyMapCapacity', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug'] as const;
+export type DataPlaneSetting = (typeof DATA_PLANE_SETTINGS)[number];
+
 /** What a catalogue entry says about its CNI (its name is its key). */
 interface CniFields {
+  /** The data-plane settings its agent (and our model of it) reads. */
+  settings?: readonly DataPlaneSetting[];
   /** Short name in results and models ("Calico eBPF"). */
   displayName: string;
   /** Name in report prose, saying what the data plane is ("Calico (eBPF)"). */
@@ -106,13 +112,14 @@ const notEnforced = (what: string): PolicySemantics => ({
 const ENTRIES = {
   none: { displayName: 'No CNI', reportName: 'No CNI (routing floor)', reportOrder: 0, chartColor: '#7f7f7f', floor: true, policySemantics: notEnforced('no CNI') },
   flannel: { displayName: 'Flannel', reportName: 'Flannel', reportOrder: 1, chartColor: '#e6550d', policySemantics: notEnforced('Flannel has no policy engine') },
-  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
+  calico: { displayName: 'Calico', reportName: 'Calico (iptables)', reportOrder: 3, chartColor: '#3182bd', calicoDataPlane: true, settings: ['iptablesBackend'], agentMetric: FELIX_METRIC, policySemantics: CALICO_SEMANTICS },
   cilium: {
     displayName: 'Cilium',
     reportName: 'Cilium',
     reportOrder: 6,
     chartColor: '#2ca25f',
     policyLookup: 'hash-map',
+    settings: ['policyMapCapacity', 'endpointLockdownOnPolicyOverflow'],
     // "Time between a policy change and it being fully deployed into the datapath", a histogram labelled by source
     // (pkg/metrics, enabled by default); served by the agent on :9962 (docs.cilium.io observability/metrics).
     agentMetric: { metric: 'cilium_policy_implementation_delay', port: 9962, meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)" },
@@ -136,6 +143,7 @@ const ENTRIES = {
     chartColor: '#6baed6',
     calicoDataPlane: true,
     policyLookup: 'ordered-ebpf',
+    settings: ['bpfPolicyDebug'],
     agentMetric: FELIX_METRIC,
     policySemantics: CALICO_SEMANTICS,
     capacityAdvice: "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
@@ -147,6 +155,7 @@ const ENTRIES = {
     reportOrder: 2,
     chartColor: '#fd8d3c',
     policyEngineOver: 'flannel',
+    settings: ['iptablesBackend'],
     agentMetric: FELIX_METRIC,
     policySemantics: { ...CALICO_SEMANTICS, sources: [...CALICO_SEMANTICS.sources, "Canal enforces with Calico's Felix"] },
   },

@@ -193,7 +193,7 @@ export function resolveRunConfig(flags: RawFlags, scenario?: LoadedScenario, o: 
   const flagOf = o.flagOf ?? flagName;
   const merged: Record<string, unknown> = { ...o.defaults };
   if (scenario) {
-    const { name: _n, description: _d, repetitions: _r, ...rest } = scenario.scenario;
+    const { name: _n, description: _d, repetitions: _r, maxRepetitions: _m, ...rest } = scenario.scenario;
     for (const [k, v] of Object.entries(rest)) {
       if (Array.isArray(v) && flags[k] === undefined) {
         problems.push({ where: scenario.path, message: `'${k}' lists ${v.length} values; bench run takes one (use bench sweep for a matrix, or --${k} to pick one)` });

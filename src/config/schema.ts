@@ -86,6 +86,8 @@ export const runConfigSchema = z
     dryRun: z.boolean().default(false),
     context: z.string().min(1).optional(),
     kubeconfig: z.string().min(1).optional(),
+    /** A cluster-shaped workload (src/workload/load.ts): a kubectl List snapshot or a generated shape. */
+    workload: z.string().min(1).optional(),
   })
   .strict();
 
@@ -105,7 +107,9 @@ export const scenarioSchema = z
     description: z.string().optional(),
     cni: z.union([settings.cni, z.array(settings.cni).min(1)]).optional(),
     policies: z.union([int(0, MAX_POLICIES), z.array(int(0, MAX_POLICIES)).min(1)]).optional(),
-    repetitions: int(1, 100).optional(),
+    /** bench sweep: a fixed count, or 'auto' (adaptive repetitions, up to maxRepetitions). */
+    repetitions: z.union([int(1, 100), z.literal('auto')]).optional(),
+    maxRepetitions: int(2, 100).optional(),
     ...(Object.fromEntries(SCENARIO_SETTINGS.map((k) => [k, given(settings[k])])) as { [K in (typeof SCENARIO_SETTINGS)[number]]: z.ZodOptional<z.ZodType<z.output<(typeof settings)[K]> extends infer O ? Exclude<O, undefined> : never>> }),
   })
   .strict();

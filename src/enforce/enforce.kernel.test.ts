@@ -16,6 +16,8 @@ import { runConfigSchema, type CniName } from '../config/schema.js';
 import { ExecRunner } from '../exec/runner.js';
 import { executeEnforce } from './run.js';
 import { enforceResultSchema } from './result.js';
+import { formatEnforceSummary } from './format.js';
+import { InterruptedError } from '../errors.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -78,6 +80,32 @@ describe('bench enforce on the kernel', () => {
       expect(await namespacesOfRun(runId)).toEqual([]);
     });
   }
+
+  itKernel('a stop signal during the new pod\'s CNI ADD leaves nothing, and the result says "interrupted", not a failed command', async () => {
+    const runId = newRunId();
+    const ctl = new AbortController();
+    const plane = await createBackend({ config: runConfigSchema.parse({ cni: 'calico', backend: 'local' }), backend: 'local', runId, shape: 'enforce', runner: new ExecRunner(ctl.signal), signal: ctl.signal, outDir: join(tmpdir(), runId) });
+    // The signal arrives once the pod's sandbox exists, as its CNI ADD starts (the window of issue 26).
+    const changes = plane.changes!;
+    const prepare = changes.preparePod.bind(changes);
+    changes.preparePod = async (pod) => {
+      const p = await prepare(pod);
+      return { ...p, attach: () => (ctl.abort(new InterruptedError('interrupted by SIGTERM')), p.attach()) };
+    };
+    const { result } = await executeEnforce({
+      runId,
+      backend: 'local',
+      plane,
+      signal: ctl.signal,
+      config: { cni: 'calico', policies: 20, repetitions: 3, changes: ['allow-added', 'new-pod'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 50, deadlineMs: 2000, settle: 5 },
+    });
+    expect(namespacesOfRun(runId)).toEqual([]);
+    expect(result.errors).toEqual([{ stage: 'interrupted', kind: 'interrupted', message: 'interrupted by SIGTERM during new-pod #1' }]);
+    const text = formatEnforceSummary(result, null);
+    expect(text).toMatch(/new-pod: [^\n]*\n  not measured \(interrupted\)/);
+    expect(text).toMatch(/allow-added: [^\n]*\n  1 of 3 repetitions measured \(interrupted before the rest\)/);
+    expect(text).not.toMatch(/not enforced within|failed \(/);
+  });
 
   itKernel('bench enforce --cni flannel reports not enforced and returns at once', async () => {
     if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);

@@ -2,6 +2,7 @@
 // time, fail-open windows, and the resolution those figures can claim. Pure.
 import { backendDescriptor } from '../backends/factory.js';
 import type { EnforceResult } from './result.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 
 const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
 const ci = (c: [number | null, number | null]) => `[${f(c[0])}, ${f(c[1])}]`;
@@ -27,11 +28,22 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
     `bench enforce ${r.runId}: ${m.cni} (${m.model.name}), ${m.policy.count} filler policies, ${m.repetitions} repetitions, ${m.backend} backend`,
     `probing: a TCP connect every ${m.probe.intervalUs} µs, each with a ${m.probe.timeoutMs} ms timeout (${m.probe.timeoutFrom}); enforced = ${m.probe.settle} consecutive probes with the new verdict; clock ${m.probe.clock}`,
   ];
+  // As bench run says it: a data plane over its capacity keeps running with part of its policy.
+  const overflow = capacityOverflowOf(r.modelState);
+  const changeOverflow = r.observations.find((o) => o.capacityOverflow)?.capacityOverflow;
+  if (overflow) lines.push('', `CAPACITY OVERFLOW at install: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards${overflow.advice ? ` (${overflow.advice})` : ''}`);
+  else if (changeOverflow) lines.push('', `CAPACITY OVERFLOW during the changes: ${changeOverflow}`);
   if (r.notEnforced) {
     lines.push('', `NOT ENFORCED: ${r.notEnforced.reason}. No change was measured: there is nothing that enforces policy here.`);
   }
+  const interrupted = r.errors.some((e) => e.kind === 'interrupted');
   for (const s of r.summary) {
     lines.push('', `${s.change}: ${s.title}`);
+    if (s.repetitions === 0) {
+      lines.push(`  not measured (${interrupted ? 'interrupted' : 'the run stopped before this change'})`);
+      continue;
+    }
+    if (s.repetitions < m.repetitions) lines.push(`  ${s.repetitions} of ${m.repetitions} repetitions measured (${interrupted ? 'interrupted' : 'the run stopped'} before the rest)`);
     if (s.enforcedMs.count === 0) {
       lines.push(`  not enforced within ${m.probe.deadlineMs} ms in any of ${s.repetitions} repetitions`);
     } else {
@@ -47,8 +59,12 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
         `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,
       );
     }
-    if (s.notEnforced) lines.push(`  ${s.notEnforced} of ${s.repetitions} repetitions: new verdict not seen within ${m.probe.deadlineMs} ms`);
-    if (s.preconditionFailures) lines.push(`  ${s.preconditionFailures} of ${s.repetitions} repetitions: the old verdict was not in place before the change (see the result file)`);
+    // Why a verdict was not the change's: the policy did not fit (the data plane runs with part of it).
+    const over = r.observations.filter((o) => o.change === s.change && o.capacityOverflow).length;
+    const why = over ? `: the data plane was over its capacity in ${over} of them, so the verdict was the overflow's, not the change's` : '';
+    if (s.notEnforced) lines.push(`  ${s.notEnforced} of ${s.repetitions} repetitions: new verdict not seen within ${m.probe.deadlineMs} ms${why}`);
+    if (s.preconditionFailures) lines.push(`  ${s.preconditionFailures} of ${s.repetitions} repetitions: the old verdict was not in place before the change${overflow || over ? ' (the data plane was over its capacity: see CAPACITY OVERFLOW above)' : ' (see the result file)'}`);
+    if (over && !s.notEnforced && !s.preconditionFailures) lines.push(`  over capacity after ${over} of ${s.repetitions} repetitions of this change (see CAPACITY OVERFLOW above)`);
     if (s.failOpenMs) {
       lines.push(
         s.failOpenRepetitions === 0

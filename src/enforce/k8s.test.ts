@@ -139,8 +139,9 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
       if (o.neverOpen) return false;
       const allowed = effective(/^[+-]allow$/, at);
       if (target === '10.244.1.77') {
-        const created = effective(/^\+newpod$/, at, 2 * DELAY_MS);
-        if (pod === 'bench-intruder') return o.intruderLeakMs !== undefined && effective(/^\+newpod$/, at, 0) && !effective(/^\+newpod$/, at, o.intruderLeakMs);
+        // The new pod exists from its create until its delete: a second repetition's pod starts closed again.
+        const created = effective(/^[+-]newpod$/, at, 2 * DELAY_MS);
+        if (pod === 'bench-intruder') return o.intruderLeakMs !== undefined && effective(/^[+-]newpod$/, at, 0) && !effective(/^[+-]newpod$/, at, o.intruderLeakMs);
         return created && allowed;
       }
       if (pod === 'bench-joiner') return allowed && effective(/^[+-]joiner$/, at);
@@ -155,6 +156,7 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
     let stopped = false;
     let finished = false;
     let marks = 0;
+    let echoed = 0;
     let settledIndex = -1;
     const finish = () => {
       if (finished) return;
@@ -179,7 +181,9 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
         if (until && results.length >= settle && results.slice(-settle).every((r) => (r === 'open') === (until === 'open'))) (stopped = true), (settledIndex = results.length - settle);
         if (t - base >= maxNs) stopped = true;
       }
-      if (stopped) finish();
+      // Ends once a mark was echoed: a loaded machine's timers must not race the calibration here (a watch that
+      // settles before any echo has its own test below).
+      if (stopped && echoed > 0) finish();
     }, 2);
     return {
       onStdout: (fn) => {
@@ -190,7 +194,7 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
         for (const line of text.split('\n')) {
           if (line === 'mark') {
             const i = marks++;
-            setTimeout(() => out(`mark ${i} ${host() + o.offset - (base + o.offset) - ms((o.echoMs ?? 1) / 2)}\n`), o.echoMs ?? 1);
+            setTimeout(() => (out(`mark ${i} ${host() + o.offset - (base + o.offset) - ms((o.echoMs ?? 1) / 2)}\n`), echoed++), o.echoMs ?? 1);
           } else if (line === 'stop') stopped = true;
         }
       },
@@ -212,7 +216,7 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
     if (a.includes('delete networkpolicy') && a.includes('np-')) (sim.events.push({ at, what: '-allow' }), changes++);
     if (a.includes(' label pod ')) sim.events.push({ at, what: a.includes('app=bench-client') ? '+joiner' : '-joiner' });
     if (spec.purpose?.startsWith('change: create the new server pod')) sim.events.push({ at, what: '+newpod' });
-    if (spec.purpose?.startsWith('remove bench-new')) sim.events.push({ at, what: '-newpod' });
+    if (a.includes(' delete pod ') && spec.purpose?.startsWith('remove ')) sim.events.push({ at, what: '-newpod' });
     if (a.includes('get pod -n cb-') && a.includes('jsonpath={.status.podIP}')) return { stdout: '10.244.1.77' };
     if (a.includes('get pods -A -l k8s-app=cilium')) return { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'cilium-w1' } }] }) };
     if (a.includes('/proxy/metrics')) return { stdout: `cilium_policy_implementation_delay_sum{source="k8s"} ${changes * 0.012}\ncilium_policy_implementation_delay_count{source="k8s"} ${changes}\n` };
@@ -220,7 +224,9 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
   });
 }
 
-const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 2000, settle: 5 };
+// deadlineMs: long enough that a loaded machine (timers slipping by seconds) still finishes the clock calibration
+// inside the simulated watch; a settled watch ends long before it.
+const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 8000, settle: 5 };
 
 /** The cluster backend's data plane for the enforce workload, as its descriptor builds it. */
 function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal) {
@@ -356,5 +362,38 @@ describe('startK8sWatch on recorded cb-probe output', () => {
     expect(done.marksNs).toHaveLength(marks.length);
     expect(done.clock).toMatchObject({ method: 'offset', rttNs: 2_000_000, boundNs: 1_000_000, samples: marks.length });
     expect(done.baseNs).toBe(base - 1_000_000_000n);
+  });
+});
+
+describe('startK8sWatch: a watch that settles during its clock calibration', () => {
+  const json = JSON.stringify({ mode: 'watch', base_ns: '1000000000', interval_ns: 1_000_000, timeout_ns: 10_000_000, settled_index: 0, realtime: false, start_ns: [0, 1_000_000, 2_000_000, 3_000_000, 4_000_000], end_ns: [200_000, 1_200_000, 2_200_000, 3_200_000, 4_200_000], result: ['open', 'open', 'open', 'open', 'open'], marks_ns: [500_000] });
+  /** Prints "watching", echoes `echoes` marks, then settles and exits at the next mark (as cb-probe does when --until is met). */
+  const settlingStreamer = (echoes: number): Streamer => () => {
+    let out: (s: string) => void = () => undefined;
+    let resolveExit!: (r: { exitCode: number; signal: null; stderr: string }) => void;
+    let marks = 0;
+    return {
+      onStdout: (fn) => ((out = fn), setTimeout(() => fn('watching 1000000000\n'), 0)),
+      write: (s) => {
+        if (s !== 'mark\n') return;
+        const i = marks++;
+        setTimeout(() => (i < echoes ? out(`mark ${i} 500000\n`) : (out(`${json}\n`), resolveExit({ exitCode: 0, signal: null, stderr: '' }))), 0);
+      },
+      end: () => undefined,
+      kill: () => undefined,
+      exited: new Promise((r) => (resolveExit = r)),
+    };
+  };
+  const spec = { argv: ['kubectl', 'exec', '-i', '--', 'cb-probe', 'watch'] };
+
+  it('keeps the marks it echoed (a new pod already allowed settles faster than a few kubectl round trips)', async () => {
+    const w = await startK8sWatch(settlingStreamer(1), spec, { sharedClock: false, timeoutMs: 5000, calibrationMarks: 5 });
+    const done = await w.stop();
+    expect(done.result).toHaveLength(5);
+    expect(done.clock).toMatchObject({ method: 'offset', samples: 1 });
+  });
+
+  it('with no mark echoed and no shared clock its probes cannot be placed: an error that says so', async () => {
+    await expect(startK8sWatch(settlingStreamer(0), spec, { sharedClock: false, timeoutMs: 5000, calibrationMarks: 5 })).rejects.toThrow(/ended during clock calibration, before any clock mark was echoed/);
   });
 });

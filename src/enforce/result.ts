@@ -39,6 +39,8 @@ export const observationSchema = z.object({
   probes: traceSchema,
   /** new-pod: the denied intruder's probes of the new pod. */
   intruderProbes: traceSchema.nullable(),
+  /** The data plane was over its capacity after this change (what did not fit): the verdict is the overflow's. */
+  capacityOverflow: z.string().nullable().optional(),
   /** kind/cluster only: the API call, the clock fix of the watch, the CNI's own figure (src/backends/k8s/changes.ts). */
   k8s: z
     .object({
@@ -99,6 +101,8 @@ export const enforceResultSchema = z.object({
     repetitions: z.number().int(),
     changes: z.array(z.enum(CHANGES)),
     sweepId: z.string().nullable().optional(),
+    /** Other cni-bench runs live on this machine during this one (their load disturbs the figures). */
+    concurrentRuns: z.array(z.string()).optional(),
   }),
   /** Why nothing was measured (no policy engine), with the evidence. */
   notEnforced: z.object({ reason: z.string(), probesOpen: z.number().int(), probes: z.number().int() }).nullable(),

@@ -179,6 +179,38 @@ describe('executeEnforce', () => {
     expect(result.observations[0]!.failOpen!.leaked).toBeGreaterThan(10);
   });
 
+  it('records the other runs live on this machine during it, as bench run does (meta.concurrentRuns)', async () => {
+    let asked = 0;
+    const otherLiveRuns = () => (++asked === 1 ? ['other1'] : ['other1', 'late2']);
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['allow-added'], repetitions: 1 }), plane: new FakePlane(5), otherLiveRuns });
+    expect(result.meta.concurrentRuns).toEqual(['late2', 'other1']);
+    expect(enforceResultSchema.parse(JSON.parse(JSON.stringify(result))).meta.concurrentRuns).toEqual(['late2', 'other1']);
+  });
+
+  it('a policy that does not fit is said, at install and on the change it broke, not hidden in modelState', async () => {
+    const { overflowState } = await import('../results/capacity-overflow.js');
+    const { formatEnforceSummary } = await import('./format.js');
+    const over = overflowState({ endpoints: 1, summary: 'bench-server/server-0 ingress needs 40002 policy map entries, 16384 fit', advice: 'the map is left stale' });
+    // Over capacity from the install on (the closed state already does not fit): the client gets in before the change.
+    class OverflowingPlane extends FakePlane {
+      override async install(set: PolicySet) {
+        const r = await super.install({ ...set, policies: set.policies.filter((p) => p.metadata.labels?.['cni-bench/role'] !== 'allow-client') });
+        await super.setPolicies({ policies: [{ metadata: { name: 'stale', labels: { 'cni-bench/role': 'allow-client' } } } as never], peers: [] });
+        return { ...r, modelState: { ...r.modelState, ...over } };
+      }
+      override async setPolicies(set: PolicySet) {
+        const c = await super.setPolicies(set);
+        return { ...c, report: { ...c.report, state: { ...over } } };
+      }
+    }
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['allow-added'], repetitions: 1, deadlineMs: 200 }), plane: new OverflowingPlane(5) });
+    expect(result.observations[0]!.capacityOverflow).toBe('bench-server/server-0 ingress needs 40002 policy map entries, 16384 fit');
+    expect(enforceResultSchema.parse(JSON.parse(JSON.stringify(result))).observations[0]!.capacityOverflow).toMatch(/40002/);
+    const text = formatEnforceSummary(result, null);
+    expect(text).toMatch(/CAPACITY OVERFLOW at install: bench-server\/server-0 ingress needs 40002 policy map entries, 16384 fit/);
+    expect(text).toMatch(/the old verdict was not in place before the change \(the data plane was over its capacity: see CAPACITY OVERFLOW above\)/);
+  });
+
   it('a change never seen ends at the deadline as not enforced, without hanging', async () => {
     const plane = new FakePlane(5, true, { neverEnforce: true });
     const t = performance.now();

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { BackendName, RunConfig } from '../config/schema.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { writeFileAtomic } from '../results/io.js';
+import { liveRuns } from '../identity/locks.js';
+import { capacityOverflowOf } from '../results/capacity-overflow.js';
 import { errorRecord } from '../results/schema.js';
 import { InterruptedError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
@@ -47,6 +49,8 @@ export interface EnforceRunOptions {
   signal?: AbortSignal;
   sweepId?: string;
   sleep?: (ms: number) => Promise<void>;
+  /** Ids of other live runs on this machine (default: the run locks in /run/cni-bench). */
+  otherLiveRuns?: () => string[];
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -127,6 +131,10 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
   const sets = enforcePolicies(config, plane.target);
   const id = (p: EnforcePod) => enforcePodId(p, plane.target);
   let stage = 'setup';
+  // Asked at the start and at the end, so a run that started meanwhile is noticed too (as bench run does).
+  const others = opts.otherLiveRuns ?? (() => [...liveRuns()].filter((id) => id !== opts.runId));
+  const concurrent = new Set(others());
+  if (concurrent.size) progress?.step(`warning: other cni-bench runs are live on this machine (${[...concurrent].join(', ')}): their load disturbs this run's numbers`);
   try {
     const changes = requireChanges(plane);
     const addresses = await plane.up(plane.fit(enforceWorkload(config, plane.target)));
@@ -242,14 +250,18 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             failOpen,
             probes: trace,
             intruderProbes: intruderTrace,
+            capacityOverflow: capacityOverflowOf(applied!.report.state)?.summary ?? null,
             ...(applied!.k8s ? { k8s: { ...applied!.k8s, watchStartedMs: lateTarget && trace.startUs.length ? trace.startUs[0]! / 1000 : null, clock: out!.clock ?? null } } : {}),
           });
         }
       }
     }
   } catch (e) {
-    errors.push(errorRecord(stage, e, { interrupted: opts.signal?.aborted }));
+    // After a stop signal, whatever failed next (a command killed halfway) is the signal's doing: say that.
+    const reason = opts.signal?.reason as unknown;
+    errors.push(opts.signal?.aborted ? errorRecord(stage, new InterruptedError(`${reason instanceof Error ? reason.message : 'interrupted'} during ${stage}`), { interrupted: true }) : errorRecord(stage, e));
   } finally {
+    for (const id of others()) concurrent.add(id);
     try {
       await plane.down();
     } catch (e) {
@@ -282,6 +294,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       repetitions: config.repetitions,
       changes: changeOrder(config.changes),
       sweepId: opts.sweepId ?? null,
+      concurrentRuns: [...concurrent].sort(),
     },
     notEnforced,
     installMs,

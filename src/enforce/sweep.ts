@@ -6,70 +6,12 @@ import { backendDescriptor } from '../backends/factory.js';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { BenchError } from '../errors.js';
-import { summarize } from '../stats/summary.js';
-import { RESULT_KIND, RESULT_SCHEMA_VERSION, type EnforceMetricName, type MetricResult, type RunResult } from '../results/schema.js';
+import type { RunResult } from '../results/schema.js';
+import { enforceRunResult } from './as-run.js';
 import { writeResult } from '../results/io.js';
 import type { Progress } from '../backends/types.js';
-import { CHANGES, type ChangeKind } from './plan.js';
-import type { EnforceResult } from './result.js';
 
-export const ENFORCE_METRIC_OF: Record<ChangeKind, EnforceMetricName> = {
-  'allow-added': 'enforce_allow_added',
-  'allow-removed': 'enforce_allow_removed',
-  'new-pod': 'enforce_new_pod',
-  'peer-joins': 'enforce_peer_joins',
-};
-
-function metric(samplesMs: number[], notSeen: number, seed: number): MetricResult {
-  const samplesNs = samplesMs.map((ms) => Math.round(ms * 1e6));
-  return { samplesNs, errors: notSeen ? { NOT_ENFORCED: notSeen } : {}, summary: summarize(samplesNs, { seed }) as MetricResult['summary'], wallNs: 0, cpu: null };
-}
-
-/** The sweep's view of an enforce point: a run result with enforcement metrics and no latency metrics. */
-export function enforceRunResult(e: EnforceResult, opts: { config: RunConfig; sweep?: { id: string; repetition: number }; scenarioPath?: string }): RunResult {
-  const metrics: RunResult['metrics'] = { connect: null, crr: null, rr: null };
-  for (const kind of CHANGES) {
-    const obs = e.observations.filter((o) => o.change === kind);
-    if (!obs.length) continue;
-    const seen = obs.map((o) => o.enforcedMs).filter((x): x is number => x !== null);
-    metrics[ENFORCE_METRIC_OF[kind]] = metric(seen, obs.length - seen.length, opts.config.seed);
-    if (kind === 'allow-removed' || kind === 'new-pod') {
-      metrics[kind === 'allow-removed' ? 'failopen_allow_removed' : 'failopen_new_pod'] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, opts.config.seed);
-    }
-  }
-  const agentMs = e.observations.map((o) => o.agent.agentMs);
-  return {
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    kind: RESULT_KIND,
-    runId: e.runId,
-    status: e.status === 'failed' ? 'failed' : 'ok',
-    meta: {
-      startedAt: e.meta.startedAt,
-      finishedAt: e.meta.finishedAt,
-      tool: e.meta.tool,
-      machine: e.meta.machine,
-      backend: e.meta.backend,
-      cni: e.meta.cni,
-      model: e.meta.model,
-      policy: { count: e.meta.policy.count, matchPosition: e.meta.policy.matchPosition, seed: e.meta.policy.seed, shape: 'enforce' },
-      topology: { nodes: 2, placement: 'cross-node', serverPods: 1 },
-      probe: { tool: e.meta.probe.tool, samples: e.meta.repetitions, warmup: 0, concurrency: 1, timeoutMs: e.meta.probe.timeoutMs, pinCpu: typeof opts.config.pinCpu === 'number' ? opts.config.pinCpu : null },
-      scenario: opts.scenarioPath ?? null,
-      sweepId: opts.sweep?.id ?? null,
-      repetition: opts.sweep?.repetition ?? null,
-    },
-    policiesEnforced: e.meta.model.enforcesPolicy,
-    modelState: {
-      ...e.modelState,
-      enforceResult: 'enforce-result.json',
-      ...(agentMs.length ? { agentMsP50: Math.round(summarize(agentMs).p50 * 100) / 100 } : {}),
-      ...(e.notEnforced ? { notEnforced: e.notEnforced.reason } : {}),
-    },
-    timings: { setupMs: null, policyInstallMs: e.installMs, measureMs: null, teardownMs: null, totalMs: e.totalMs },
-    metrics,
-    errors: e.errors,
-  };
-}
+export { ENFORCE_METRIC_OF, enforceRunResult } from './as-run.js';
 
 /** Runs one enforce point (its data plane built by the backend's descriptor) and writes both files into outDir. */
 export async function runEnforcePoint(args: { config: RunConfig; runId: string; outDir: string; sweep: { id: string; repetition: number }; scenarioPath?: string; signal?: AbortSignal; progress: Progress }): Promise<{ result: RunResult }> {

@@ -10,6 +10,8 @@ import { complexityVerdict, RULE_COST_REFERENCE_NS, type Verdict } from '../stat
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
+import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
+import { alphaAt, repeatedFit } from '../stats/sequential.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
@@ -234,6 +236,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     }
   }
 
+  const spent = spentAlpha(opts.manifests ?? []);
   const byCni = new Map<CniName, LoadedResult[]>();
   for (const l of ok) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
   const cnis: CniAnalysis[] = [];
@@ -243,7 +246,11 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     const rules = rulesPerPolicy(runs);
     for (const m of ANALYSIS_METRICS) {
       const points = runs.map((l) => pointValue(l.result, m)).filter((p): p is PointValue => p !== null).sort((a, b) => a.policies - b.policies || (a.repetition ?? 0) - (b.repetition ?? 0));
-      const fit = fitScaling(points.map((p) => ({ x: p.policies, y: p.value, se: seOf(p) })), { seed: opts.seed ?? 1, resamples: opts.resamples });
+      const xy = points.map((p) => ({ x: p.policies, y: p.value, se: seOf(p) }));
+      const fitOpts = { seed: opts.seed ?? 1, resamples: opts.resamples };
+      // A verdict an adaptive sweep decided on is judged as it was: the repeated CI of the data plane's last look.
+      const alpha = m.stat === 'p50' && (DECISION_METRICS as readonly string[]).includes(m.metric) ? spent.get(cni) : undefined;
+      const fit = alpha === undefined ? fitScaling(xy, fitOpts) : repeatedFit(xy, alpha, fitOpts);
       const verdict = complexityVerdict(fit);
       const counts = countEstimates(runs, m, points, opts.seed ?? 1, opts.resamples);
       metrics[m.id] = { points, counts, fit, verdict, perRule: m.stat === 'cpu' ? null : perRuleCost(fit, verdict, rules) };
@@ -293,7 +300,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     probe: [...probeKeys.values()],
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
-    ciMethod: CI_METHOD,
+    ciMethod: spent.size ? `${CI_METHOD} ${adaptiveCiNote(spent)}` : CI_METHOD,
     policyCounts: uniqueInOrder(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
@@ -303,6 +310,22 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     problems: opts.problems ?? [],
   };
 }
+
+/** α each data plane's last look spent, from adaptive sweeps' manifests (the smallest where several sweeps hold it). */
+function spentAlpha(manifests: Array<{ manifest: SweepManifest }>): Map<CniName, number> {
+  const out = new Map<CniName, number>();
+  for (const { manifest: m } of manifests) {
+    if (!m.matrix.adaptive) continue;
+    for (const cni of m.matrix.cnis) {
+      const a = alphaAt(m.matrix.adaptive, repetitionsOf(m, cni));
+      out.set(cni, Math.min(a, out.get(cni) ?? 1));
+    }
+  }
+  return out;
+}
+
+const adaptiveCiNote = (spent: Map<CniName, number>) =>
+  `Adaptive repetitions: the sweep stopped each data plane once its p50 verdicts were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped.`;
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";

@@ -1,11 +1,12 @@
 // Finding and reading result files for report and compare. A bad file (missing, truncated, foreign, newer
 // schema) is named with its reason and skipped; the others are still used.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readResult } from '../results/io.js';
 import { InputError } from '../errors.js';
 import type { RunResult } from '../results/schema.js';
 import { MANIFEST_FILE, readManifest, type SweepManifest } from '../sweep/manifest.js';
+import { ENFORCE_RESULT_FILE, checkBeside, enforceAsRun } from '../enforce/read.js';
 
 export interface LoadedResult {
   path: string;
@@ -35,7 +36,7 @@ function walk(dir: string, depth: number, out: string[], manifests: string[]): v
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const p = join(dir, e.name);
     if (e.isDirectory() && depth < MAX_DEPTH && !e.name.startsWith('.') && e.name !== 'node_modules') walk(p, depth + 1, out, manifests);
-    else if (e.isFile() && e.name === 'result.json') out.push(p);
+    else if (e.isFile() && (e.name === 'result.json' || e.name === ENFORCE_RESULT_FILE)) out.push(p);
     else if (e.isFile() && e.name === MANIFEST_FILE) manifests.push(dir);
   }
 }
@@ -56,7 +57,7 @@ export function collectResults(inputs: string[]): Collected {
     const manifestDirs: string[] = [];
     if (statSync(abs).isDirectory()) {
       walk(abs, 0, files, manifestDirs);
-      if (files.length === 0 && manifestDirs.length === 0) out.problems.push({ file: input, message: 'no result.json files in this directory' });
+      if (files.length === 0 && manifestDirs.length === 0) out.problems.push({ file: input, message: `no result.json or ${ENFORCE_RESULT_FILE} files in this directory` });
     } else files.push(abs);
     for (const dir of manifestDirs) {
       try {
@@ -65,11 +66,22 @@ export function collectResults(inputs: string[]): Collected {
         out.problems.push({ file: join(dir, MANIFEST_FILE), message: whyUnusable(e) });
       }
     }
+    const have = new Set(files);
     for (const f of files) {
+      const beside = join(dirname(f), ENFORCE_RESULT_FILE);
+      // A sweep's enforce point: its result.json is the run, checked against the observations beside it.
+      if (f === beside && have.has(join(dirname(f), 'result.json'))) continue;
       try {
-        out.results.push({ path: f, result: readResult(f) });
+        if (f === beside) out.results.push({ path: f, result: enforceAsRun(f) });
+        else {
+          const result = readResult(f);
+          if (have.has(beside)) checkBeside(result, beside);
+          out.results.push({ path: f, result });
+        }
       } catch (e) {
-        out.problems.push({ file: f, message: whyUnusable(e) });
+        // The file the problem is in (a sweep point's enforce-result.json, say), else the one being read.
+        if (e instanceof InputError) out.problems.push(...e.problems.map((p) => ({ file: p.where, message: p.message })));
+        else out.problems.push({ file: f, message: whyUnusable(e) });
       }
     }
   }

@@ -3,6 +3,7 @@
 // per-rule cost, and each verdict with its reason. Non-finite numbers become null (JSON has no NaN).
 import type { Analysis } from './analyze.js';
 import { counts, type SweepManifest } from '../sweep/manifest.js';
+import { repetitionsOf } from '../sweep/adaptive.js';
 import { ANALYSIS_METRICS } from './analyze.js';
 import { VERDICT_RULES } from '../stats/verdict.js';
 
@@ -71,6 +72,8 @@ export function sweepDocument(o: { manifest: SweepManifest; dir: string; wallMs:
     wallMs: o.wallMs,
     counts: counts(m),
     points: m.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
+    // Adaptive repetitions: the design, the repetitions each data plane got, and what each look decided.
+    ...(m.matrix.adaptive ? { adaptive: { design: m.matrix.adaptive, repetitions: Object.fromEntries(m.matrix.cnis.map((c) => [c, repetitionsOf(m, c)])), looks: m.looks ?? [] } } : {}),
     fits: o.analysis?.cnis.map((x) => ({
       cni: x.cni,
       model: x.model.name,

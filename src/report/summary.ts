@@ -2,6 +2,7 @@
 import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
+import { describeLook, repetitionsOf } from '../sweep/adaptive.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
@@ -14,6 +15,11 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   const out: string[] = [];
   out.push(`sweep ${m.id}: ${m.status} — ${c.ok} ok, ${c.failed} failed, ${c.pending + c.running + c.interrupted} not run; ${formatDuration(wallMs)} wall time this session`);
   for (const p of m.points.filter((x) => x.status === 'failed')) out.push(`  FAILED ${p.key}: ${p.error?.stage ?? ''}${p.error?.kind ? ` (${p.error.kind})` : ''}: ${p.error?.message.split('\n')[0] ?? ''}`);
+  const design = m.matrix.adaptive;
+  if (design) {
+    out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => `${cni} ${repetitionsOf(m, cni)}`).join(', ')}${m.status === 'complete' ? '' : ' (planned; not all have run)'}`);
+    (m.looks ?? []).forEach((l, i) => out.push(`  ${describeLook(l, i, design).replace(/\n/g, '\n  ')}`));
+  }
   if (!a || a.cnis.length === 0) return out.join('\n');
   out.push('');
   const rows: string[][] = [['CNI', 'metric', 'verdict', 'headline (slope where a line fits, else segments and exponent)', 'R²']];

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from '
 import { dirname, join } from 'node:path';
 import { quantile, sortedCopy, summarize } from '../stats/summary.js';
 import { InputError } from '../errors.js';
-import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, runResultSchema, type RunResult, type SummaryJson } from './schema.js';
+import { ENFORCE_METRICS, METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, runResultSchema, type RunResult, type SummaryJson } from './schema.js';
 
 /** A result file that cannot be used, and why: an input error naming the file. */
 const unusable = (file: string, reason: string) => new InputError([{ where: file, message: reason }]);
@@ -51,7 +51,7 @@ export function readResult(file: string): RunResult {
   }
   const problem = checkSamples(parsed.data);
   if (problem) throw unusable(file, `${problem}; the file is corrupted or was edited (re-run the point)`);
-  for (const metric of METRICS) {
+  for (const metric of [...METRICS, ...ENFORCE_METRICS]) {
     const m = parsed.data.metrics[metric];
     if (m) m.summary = recomputedSummary(m.samplesNs, parsed.data.meta.policy.seed);
   }
@@ -65,12 +65,14 @@ const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(1, Ma
 
 /** What is impossible in a result: samples that cannot be latencies, counts that cannot be counts, a summary that is not of its samples. */
 export function checkSamples(r: RunResult): string | undefined {
-  for (const metric of METRICS) {
+  for (const metric of [...METRICS, ...ENFORCE_METRICS]) {
     const m = r.metrics[metric];
     if (!m) continue;
     const at = `metrics.${metric}`;
-    const bad = m.samplesNs.findIndex((v) => !Number.isFinite(v) || v <= 0 || v > MAX_SAMPLE_NS);
-    if (bad >= 0) return `${at}.samplesNs[${bad}] is ${m.samplesNs[bad]}: a latency must be a positive number of nanoseconds below ${MAX_SAMPLE_NS}`;
+    // A time to enforcement or a fail-open window may be 0 (seen at the first probe; nothing leaked); a latency may not.
+    const latency = (METRICS as readonly string[]).includes(metric);
+    const bad = m.samplesNs.findIndex((v) => !Number.isFinite(v) || v < 0 || (latency && v === 0) || v > MAX_SAMPLE_NS);
+    if (bad >= 0) return `${at}.samplesNs[${bad}] is ${m.samplesNs[bad]}: ${latency ? 'a latency must be a positive number' : 'a duration must be a number ≥ 0'} of nanoseconds below ${MAX_SAMPLE_NS}`;
     for (const [errno, n] of Object.entries(m.errors)) if (!Number.isInteger(n) || n < 0) return `${at}.errors.${errno} is ${n}: a count must be a whole number ≥ 0`;
     if (m.cpu) for (const [k, v] of Object.entries(m.cpu)) if (typeof v === 'number' && !(Number.isFinite(v) && v >= 0)) return `${at}.cpu.${k} is ${v}: CPU time cannot be negative`;
     const refBad = m.reference?.samplesNs.findIndex((v) => !Number.isFinite(v) || v <= 0 || v > MAX_SAMPLE_NS) ?? -1;

@@ -151,6 +151,21 @@ export const metricSchema = z.object({
   reference: referenceSchema.optional(),
 });
 
+/** One measured flow of a cluster-shaped workload (bench run --workload): its ends, why it was chosen, its figures. */
+export const flowResultSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  port: z.number(),
+  protocol: z.string(),
+  /** most-expensive, cross-namespace, same-node, random or named (src/workload/choose-flows.ts). */
+  reason: z.string(),
+  /** Policy rules in its path: the source's egress and the destination's ingress. */
+  rules: z.number(),
+  /** What the reference evaluator says; a named flow may be denied. */
+  allowed: z.boolean(),
+  metrics: z.object({ connect: metricSchema.nullable(), crr: metricSchema.nullable(), rr: metricSchema.nullable() }),
+});
+
 export const modelStateSchema = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
 
 export const runResultSchema = z.object({
@@ -184,6 +199,8 @@ export const runResultSchema = z.object({
     repetitions: z.number().nullable().optional(),
     /** Ids of other cni-bench runs live on this machine while this one ran: their load disturbs the numbers. */
     concurrentRuns: z.array(z.string()).optional(),
+    /** bench run --workload: the cluster-shaped workload replayed (absent: the benchmark's client and server). */
+    workload: z.object({ name: z.string(), file: z.string(), nodes: z.number(), pods: z.number(), endpoints: z.number(), policies: z.number() }).optional(),
   }),
   policiesEnforced: z.boolean(),
   /** Counts that describe the data plane's state (rules, ipsets, identities, map entries…). */
@@ -208,10 +225,13 @@ export const runResultSchema = z.object({
     failopen_new_pod: metricSchema.nullable().optional(),
   }),
   errors: z.array(errorRecordSchema),
+  /** bench run --workload: every measured flow with its figures; `metrics` above are the worst flow's (highest connect p50). */
+  flows: z.array(flowResultSchema).optional(),
 });
 
 export type RunResult = z.output<typeof runResultSchema>;
 export type MetricResult = z.output<typeof metricSchema>;
+export type FlowResult = z.output<typeof flowResultSchema>;
 export type SummaryJson = z.output<typeof summarySchema>;
 export type { Stability };
 export type CpuPlacement = z.output<typeof cpuPlacementSchema>;

@@ -5,16 +5,15 @@
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import { benchmarkWorkload } from '../workload/benchmark.js';
-import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
 import { machineInfo, toolInfo } from '../metrics/machine.js';
-import { summarize } from '../stats/summary.js';
-import { assessStability } from '../stats/stability.js';
 import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
 import { liveRuns } from '../identity/locks.js';
-import { InterruptedError } from '../errors.js';
-import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type MetricName, type MetricResult, type RunResult } from '../results/schema.js';
+import { RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type RunResult } from '../results/schema.js';
 import type { DataPlane, Progress } from '../backends/types.js';
+import type { Flow, Workload } from '../workload/workload.js';
+import type { FlowResult, MeasureSettingsLike } from './run-flows.js';
+import { measureFlows, worstFlow } from './run-flows.js';
 
 export interface RunOptions {
   runId: string;
@@ -32,6 +31,17 @@ export interface RunOptions {
   bootstrapSeed?: number;
   /** Ids of other live runs on this machine (default: the run locks in /run/cni-bench). */
   otherLiveRuns?: () => string[];
+  /** bench run --workload: a replayed cluster and its chosen flows, measured instead of the benchmark's one flow. */
+  cluster?: RunCluster;
+}
+
+/** A cluster-shaped workload as bench run measures it (src/workload/replay.ts built it). */
+export interface RunCluster {
+  name: string;
+  file: string;
+  workload: Workload;
+  /** The workload's flows with why each was chosen, its rules in path and its verdict, in workload.flows order. */
+  flows: Array<Flow & { reason: string; rules: number; allowed: boolean }>;
 }
 
 const lockedRuns = (self: string) => [...liveRuns()].filter((id) => id !== self);
@@ -56,8 +66,9 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   const concurrent = new Set(config.dryRun ? [] : others());
   if (concurrent.size) progress?.step(`warning: other cni-bench runs are live on this machine (${[...concurrent].join(', ')}): their load disturbs this run's numbers`);
   // Generated once, here, in the names the backend deploys under; every backend applies it as handed.
-  const workload = benchmarkWorkload(config, backend.target);
-  const flow = workload.flows.find((f) => f.measured)!;
+  const workload = opts.cluster?.workload ?? benchmarkWorkload(config, backend.target);
+  const measured = opts.cluster ? opts.cluster.flows : [{ ...workload.flows.find((f) => f.measured)!, reason: 'benchmark', rules: 0, allowed: true }];
+  let flows: FlowResult[] | undefined;
   try {
     let t = performance.now();
     await backend.up(workload);
@@ -70,19 +81,10 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
 
     stage = 'measure';
     t = performance.now();
-    const rounds = planRounds(METRICS, { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs }, measureRounds);
-    const parts = new Map<MetricName, RawMetric[]>();
-    for (const r of rounds) {
-      if (opts.signal?.aborted) throw new InterruptedError();
-      if (measureRounds === 1) progress?.step(`measuring ${r.metric} (${config.samples} samples after ${config.warmup} warm-up)`);
-      else if (r === rounds[0]) progress?.step(`measuring ${METRICS.join(', ')} interleaved in ${measureRounds} rounds (${config.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
-      else if (r.metric === rounds[(r.round - 1) * METRICS.length]!.metric) progress?.step(`round ${r.round}/${measureRounds}`);
-      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(flow, r.metric, r.settings)]);
-    }
-    for (const metric of METRICS) {
-      const m = mergeRounds(parts.get(metric)!);
-      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: opts.bootstrapSeed ?? config.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
-    }
+    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed };
+    const results = await measureFlows(backend, measured, settings, measureRounds, { progress, signal: opts.signal });
+    if (opts.cluster) flows = results;
+    Object.assign(metrics, (opts.cluster ? worstFlow(results) : results[0]!).metrics);
     timings.measureMs = performance.now() - t;
     if (!config.dryRun) for (const id of others()) concurrent.add(id);
   } catch (e) {
@@ -118,7 +120,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       backend: backend.name,
       cni: config.cni,
       model: backend.model,
-      policy: { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
+      policy: opts.cluster ? { count: workload.policies.policies.length, matchPosition: config.matchPosition, seed: config.seed, shape: `workload:${opts.cluster.name}` } : { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
       probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds },
       cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
@@ -127,12 +129,14 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       repetition: opts.sweep?.repetition ?? opts.repetition?.index ?? null,
       repetitions: opts.repetition?.of ?? null,
       concurrentRuns: [...concurrent].sort(),
+      ...(opts.cluster ? { workload: { name: opts.cluster.name, file: opts.cluster.file, nodes: workload.nodes, pods: workload.pods.length, endpoints: workload.pods.filter((p) => p.presence === 'endpoint').length, policies: workload.policies.policies.length } } : {}),
     },
     policiesEnforced: backend.model.enforcesPolicy,
     modelState,
     timings,
     metrics,
     errors,
+    ...(flows ? { flows } : {}),
   };
   if (config.dryRun) return { result, path: null };
   const path = writeResult(opts.outDir, result);

@@ -5,6 +5,7 @@
 import { linearRegression, rSquared } from 'simple-statistics';
 import { quantile, seededRandom, sortedCopy } from './summary.js';
 import { normalFrom } from './hierarchical.js';
+import { zTwoSided } from './normal.js';
 
 /** One measurement: value `y` (ns) at `x` policies, from one repetition. */
 export interface XY {
@@ -73,6 +74,19 @@ export interface GrowthExponent {
 export interface FitOptions {
   resamples?: number;
   seed?: number;
+  /**
+   * Error rate of the CIs (slope, segments, exponent); default 0.05. Other levels widen (or narrow) the 95%
+   * percentile interval around the estimate by z(1−α/2)/z(0.975): an adaptive sweep's repeated CIs (sequential.ts)
+   * are more extreme than a bootstrap of a few thousand draws can read from its tails.
+   */
+  alpha?: number;
+}
+
+/** The 95% interval [lo, hi] around `est` stretched to level 1−α (each side by the same factor). */
+export function atLevel(ci: [number, number], est: number, alpha: number | undefined): [number, number] {
+  if (alpha === undefined || alpha === 0.05) return ci;
+  const f = zTwoSided(alpha) / zTwoSided(0.05);
+  return [est - f * (est - ci[0]), est + f * (ci[1] - est)];
 }
 
 export function levelsOf(points: readonly XY[]): Level[] {
@@ -167,11 +181,11 @@ export function fitScaling(points: readonly XY[], opts: FitOptions = {}): Scalin
     }
   }
   slopes.sort();
-  const ci: [number, number] = !ciDefined ? [Number.NaN, Number.NaN] : [quantile(slopes, 0.025), quantile(slopes, 0.975)];
+  const ci: [number, number] = !ciDefined ? [Number.NaN, Number.NaN] : atLevel([quantile(slopes, 0.025), quantile(slopes, 0.975)], reg.m, opts.alpha);
   const xMin = levels[0]!.x;
   const xMax = levels[levels.length - 1]!.x;
   // 1000 draws are plenty for 2.5/97.5% percentiles; the exponent refit per draw is the costly part.
-  const { segments, exponent } = curveShape(levels, { resamples: Math.min(resamples, 1000), seed: (opts.seed ?? 1) + 1 });
+  const { segments, exponent } = curveShape(levels, { resamples: Math.min(resamples, 1000), seed: (opts.seed ?? 1) + 1, alpha: opts.alpha });
   return {
     segments,
     exponent,
@@ -277,16 +291,16 @@ export function curveShape(levels: Level[], opts: FitOptions = {}): { segments: 
       }
     }
   }
-  const ci = (d: Float64Array | number[]): [number, number] => {
+  const ci = (d: Float64Array | number[], est: number): [number, number] => {
     const a = Float64Array.from(d).sort();
-    return [quantile(a, 0.025), quantile(a, 0.975)];
+    return atLevel([quantile(a, 0.025), quantile(a, 0.975)], est, opts.alpha);
   };
   const segments: Segment[] = [];
   for (let i = 0; i + 1 < L; i++) {
-    segments.push({ from: levels[i]!.x, to: levels[i + 1]!.x, nsPerPolicy: (means[i + 1]! - means[i]!) / (levels[i + 1]!.x - levels[i]!.x), ci95: hasSpread ? ci(segDraws[i]!) : [Number.NaN, Number.NaN] });
+    segments.push({ from: levels[i]!.x, to: levels[i + 1]!.x, nsPerPolicy: (means[i + 1]! - means[i]!) / (levels[i + 1]!.x - levels[i]!.x), ci95: hasSpread ? ci(segDraws[i]!, (means[i + 1]! - means[i]!) / (levels[i + 1]!.x - levels[i]!.x)) : [Number.NaN, Number.NaN] });
   }
   const exponent: GrowthExponent | null = point
-    ? { k: point.k, counts: point.counts, r2: point.r2, ci95: hasSpread && kDraws.length >= 0.95 * resamples ? ci(kDraws) : [Number.NaN, Number.NaN] }
+    ? { k: point.k, counts: point.counts, r2: point.r2, ci95: hasSpread && kDraws.length >= 0.95 * resamples ? ci(kDraws, point.k) : [Number.NaN, Number.NaN] }
     : null;
   return { segments, exponent };
 }

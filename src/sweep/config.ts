@@ -5,6 +5,7 @@ import { uniqueInOrder } from '../collections.js';
 import { CNIS, MAX_POLICIES, type CniName, type RunConfig } from '../config/schema.js';
 import { checkSettingValue, resolveRunConfig, wholeNumberFlag, type LoadedScenario, type RawFlags } from '../config/load.js';
 import type { Problem } from '../errors.js';
+import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { DEFAULT_REPETITIONS, type SweepMatrix } from './plan.js';
 
 export interface SweepConfig {
@@ -34,13 +35,13 @@ function parseList<T>(key: 'cni' | 'policies', items: string[], problems: Proble
 /** Flags win over the scenario; `--cni a,b` and `--policies 0,100` take comma-separated lists. */
 export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): { config?: SweepConfig; problems: Problem[] } {
   const problems: Problem[] = [];
-  const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, ...rest } = flags;
+  const { cni: cniFlag, policies: policiesFlag, repetitions: repFlag, maxRepetitions: maxFlag, ...rest } = flags;
   const s = scenario?.scenario;
   const cniItems = splitFlag(cniFlag);
   const cnis = uniqueInOrder(cniItems ? parseList<CniName>('cni', cniItems, problems) : (asList(s?.cni) ?? []));
   const policyItems = splitFlag(policiesFlag);
   const policies = uniqueInOrder(policyItems ? parseList<number>('policies', policyItems, problems) : (asList(s?.policies) ?? [0])).sort((a, b) => a - b);
-  const repetitions = wholeNumberFlag('--repetitions', typeof repFlag === 'string' ? repFlag : undefined, { min: 1, max: 100 }, s?.repetitions ?? DEFAULT_REPETITIONS, problems);
+  const { repetitions, adaptive } = repetitionsOf(typeof repFlag === 'string' ? repFlag : undefined, typeof maxFlag === 'string' ? maxFlag : undefined, s, problems);
   if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
   if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });
   if (cnis.length === 0 && !cniItems) problems.push({ where: '--cni', message: `required: a comma-separated list of ${CNIS.join(', ')} (or cni: in the scenario)`, missing: true });
@@ -54,5 +55,25 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
   const { config: base, problems: runProblems } = resolveRunConfig({ ...rest, cni: cnis[0] ?? 'none', policies: String(policies[0] ?? 0) }, scenarioRest);
   problems.push(...runProblems);
   if (problems.length || !base) return { problems };
-  return { config: { matrix: { cnis, policies, repetitions, seed: base.seed }, base }, problems };
+  return { config: { matrix: { cnis, policies, repetitions, seed: base.seed, ...(adaptive ? { adaptive } : {}) }, base }, problems };
+}
+
+/**
+ * `--repetitions auto` (the default) or a whole number; `--max-repetitions` only with auto. Flags win over the
+ * scenario's `repetitions` and `maxRepetitions`.
+ */
+function repetitionsOf(flag: string | undefined, maxFlag: string | undefined, s: LoadedScenario['scenario'] | undefined, problems: Problem[]): Pick<SweepMatrix, 'repetitions' | 'adaptive'> {
+  const given = flag?.trim() ?? s?.repetitions ?? DEFAULT_REPETITIONS;
+  const max = wholeNumberFlag('--max-repetitions', maxFlag, { min: 2, max: 100 }, s?.maxRepetitions ?? DEFAULT_ADAPTIVE.max, problems);
+  if (given !== 'auto') {
+    if (maxFlag !== undefined) problems.push({ where: '--max-repetitions', message: `only with --repetitions auto (a fixed --repetitions ${String(given)} runs every point that many times)` });
+    if (typeof given === 'number') return { repetitions: given };
+    const text = given.trim();
+    if (!/^[-+]?\d+$/.test(text)) {
+      problems.push({ where: '--repetitions', message: `expected a whole number or 'auto', got '${given}'` });
+      return { repetitions: 1 };
+    }
+    return { repetitions: wholeNumberFlag('--repetitions', text, { min: 1, max: 100 }, 1, problems) };
+  }
+  return { repetitions: max, adaptive: { ...DEFAULT_ADAPTIVE, min: Math.min(DEFAULT_ADAPTIVE.min, max), max } };
 }

@@ -37,6 +37,33 @@ const pointSchema = z.object({
 });
 export type SweepPoint = z.output<typeof pointSchema>;
 
+const adaptiveDesignSchema = z.object({ min: z.number().int(), step: z.number().int(), max: z.number().int(), alpha: z.number() });
+
+/** One verdict of one data plane at a look. */
+const curveLookSchema = z.object({
+  cni: z.enum(CNIS),
+  metric: z.string(),
+  /** Repetitions its points had at this look. */
+  repetitions: z.number().int(),
+  /** The α this look spent on it: its CIs are at level 1 − α (t-corrected, see stats/sequential.ts). */
+  alpha: z.number(),
+  complexity: z.string(),
+  settled: z.boolean(),
+  /** The verdict's own sentence (open: why it is open). */
+  reason: z.string(),
+});
+export type CurveLook = z.output<typeof curveLookSchema>;
+
+const lookSchema = z.object({
+  at: z.string(),
+  curves: z.array(curveLookSchema),
+  /** Data planes that got another batch, and the repetitions it takes them to. */
+  extended: z.array(z.object({ cni: z.enum(CNIS), to: z.number().int() })),
+  /** Data planes left with a verdict open because they reached the maximum. */
+  atMax: z.array(z.enum(CNIS)),
+});
+export type SweepLook = z.output<typeof lookSchema>;
+
 export const manifestSchema = z.object({
   schemaVersion: z.literal(SWEEP_SCHEMA_VERSION),
   kind: z.literal(SWEEP_KIND),
@@ -46,9 +73,11 @@ export const manifestSchema = z.object({
   status: z.enum(['running', 'complete', 'interrupted']),
   backend: z.enum(BACKENDS).exclude(['auto']),
   scenario: z.string().nullable(),
-  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), repetitions: z.number().int(), seed: z.number().int() }),
+  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), repetitions: z.number().int(), seed: z.number().int(), adaptive: adaptiveDesignSchema.nullable().optional() }),
   settings: sweepSettingsSchema,
   points: z.array(pointSchema),
+  /** Adaptive sweeps: what each look decided (absent for fixed repetitions and older manifests). */
+  looks: z.array(lookSchema).optional(),
 });
 export type SweepManifest = z.output<typeof manifestSchema>;
 

@@ -3,14 +3,21 @@
 // policy count instead of lining up with one of them and looking like a trend.
 import { randomBytes } from 'node:crypto';
 import type { CniName } from '../config/schema.js';
+import type { AdaptiveDesign } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
 
 export interface SweepMatrix {
   cnis: CniName[];
   policies: number[];
+  /** Fixed: every point this many times. Adaptive: the most any point gets (design.max). */
   repetitions: number;
   /** Seeds the order of points within each repetition. */
   seed: number;
+  /**
+   * Adaptive repetitions (sequential.ts): every point starts with design.min; after each batch, the points of data
+   * planes with a verdict still open get design.step more, up to design.max. Absent or null: fixed repetitions.
+   */
+  adaptive?: AdaptiveDesign | null;
 }
 
 export interface PlannedPoint {
@@ -24,7 +31,8 @@ export interface PlannedPoint {
   order: number;
 }
 
-export const DEFAULT_REPETITIONS = 3;
+/** bench sweep's default: adaptive repetitions (stats/sequential.ts). */
+export const DEFAULT_REPETITIONS = 'auto';
 
 export const pointKey = (cni: CniName, policies: number, repetition: number) => `${cni}-${policies}-r${repetition}`;
 
@@ -37,12 +45,26 @@ function shuffle<T>(items: T[], rand: () => number): T[] {
   return a;
 }
 
+export interface Cell {
+  cni: CniName;
+  policies: number;
+}
+
+/** The first batch: every point of the matrix, `repetitions` times (adaptive: design.min). */
 export function planSweep(m: SweepMatrix): PlannedPoint[] {
   const cells = m.cnis.flatMap((cni) => m.policies.map((policies) => ({ cni, policies })));
+  return planRepetitions(m.seed, cells, 1, m.adaptive ? Math.min(m.adaptive.min, m.repetitions) : m.repetitions, 0);
+}
+
+/**
+ * Repetitions `from`..`to` of the given points, each repetition a seeded shuffle of them (a later batch of an
+ * adaptive sweep interleaves the points it adds in the same way), numbered from `order`.
+ */
+export function planRepetitions(seed: number, cells: Cell[], from: number, to: number, order: number): PlannedPoint[] {
   const out: PlannedPoint[] = [];
-  for (let rep = 1; rep <= m.repetitions; rep++) {
-    const rand = seededRandom((m.seed * 7919 + rep) >>> 0);
-    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep), cni: c.cni, policies: c.policies, repetition: rep, order: out.length });
+  for (let rep = from; rep <= to; rep++) {
+    const rand = seededRandom((seed * 7919 + rep) >>> 0);
+    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep), cni: c.cni, policies: c.policies, repetition: rep, order: order + out.length });
   }
   return out;
 }

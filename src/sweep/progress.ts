@@ -2,7 +2,8 @@
 // finished points scroll; elsewhere (CI logs, pipes), one plain line per point.
 import type { RunResult } from '../results/schema.js';
 import type { SweepPoint } from './manifest.js';
-import type { SweepProgress } from './sweep.js';
+import { describeLook } from './adaptive.js';
+import type { Left, SweepProgress } from './sweep.js';
 
 export interface ProgressStream {
   write(s: string): unknown;
@@ -32,6 +33,15 @@ function outcomeLine(p: SweepPoint, r: RunResult | null): string {
   return `${p.status.padEnd(7)} ${p.key.padEnd(22)} ${p.error ? `${p.error.stage}${p.error.kind ? ` (${p.error.kind})` : ''}: ${p.error.message.split('\n')[0]}` : ''}  (${wall})`;
 }
 
+/**
+ * What is left: the planned points' ETA; in an adaptive sweep whose verdicts are not all decided, also the most the
+ * later looks can add (every open data plane to the maximum), since the end is not known before the last look.
+ */
+export function leftText(l: Left): string {
+  const planned = `${l.planned} point${l.planned === 1 ? '' : 's'} left, ETA ${formatDuration(l.etaMs)}`;
+  return l.atMost > l.planned ? `${planned} (at most ${l.atMost}, ${formatDuration(l.etaMaxMs)}, if every open verdict needs the maximum)` : planned;
+}
+
 export function progressPrinter(stream: ProgressStream, opts: { tty?: boolean } = {}): SweepProgress {
   const tty = opts.tty ?? Boolean(stream.isTTY);
   const t0 = performance.now();
@@ -49,8 +59,8 @@ export function progressPrinter(stream: ProgressStream, opts: { tty?: boolean } 
       step = message;
       redraw();
     },
-    pointStarted(p, index, total, etaMs) {
-      head = `[${index + 1}/${total}] ${describe(p)} · elapsed ${formatDuration(performance.now() - t0)} · ETA ${formatDuration(etaMs)}`;
+    pointStarted(p, index, total, left) {
+      head = `[${index + 1}/${total}] ${describe(p)} · elapsed ${formatDuration(performance.now() - t0)} · ${leftText(left)}`;
       step = '';
       if (tty) redraw();
       else permanent(head);
@@ -59,6 +69,9 @@ export function progressPrinter(stream: ProgressStream, opts: { tty?: boolean } 
       permanent(`[${index + 1}/${total}] ${outcomeLine(p, r)}`);
       head = '';
       step = '';
+    },
+    looked(look, index, m) {
+      if (m.matrix.adaptive) permanent(describeLook(look, index, m.matrix.adaptive));
     },
   };
 }

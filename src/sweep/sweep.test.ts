@@ -156,7 +156,7 @@ describe('progressPrinter', () => {
     const m = freshManifest(dir);
     let plain = '';
     const p = progressPrinter({ write: (s: string) => (plain += s) }, { tty: false });
-    p.pointStarted(m.points[0]!, 0, 18, 60_000);
+    p.pointStarted(m.points[0]!, 0, 18, { planned: 18, atMost: 18, etaMs: 60_000, etaMaxMs: 60_000 });
     p.step('measuring connect');
     Object.assign(m.points[0]!, { status: 'ok', wallMs: 1200 });
     p.pointFinished(m.points[0]!, 0, 18, null);
@@ -166,10 +166,11 @@ describe('progressPrinter', () => {
 
     let tty = '';
     const t = progressPrinter({ write: (s: string) => (tty += s), columns: 200 }, { tty: true });
-    t.pointStarted(m.points[1]!, 1, 18, null);
+    t.pointStarted(m.points[1]!, 1, 18, { planned: 17, atMost: 40, etaMs: null, etaMaxMs: null });
     t.step('measuring crr');
     expect(tty).toContain('\r\x1b[K');
     expect(tty).toContain('measuring crr');
+    expect(tty).toContain('17 points left, ETA ? (at most 40, ?, if every open verdict needs the maximum)');
   });
 });
 

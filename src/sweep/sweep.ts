@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { RunConfig } from '../config/schema.js';
 import type { Progress } from '../backends/types.js';
 import { errorRecord, type ErrorRecord, type RunResult } from '../results/schema.js';
-import { pointConfig, pointsToRun, writeManifest, type SweepManifest, type SweepPoint } from './manifest.js';
+import { applyLook, lookDue, pointsLeft, reviewLook } from './adaptive.js';
+import { pointConfig, pointsToRun, writeManifest, type SweepLook, type SweepManifest, type SweepPoint } from './manifest.js';
 
 export interface PointOutcome {
   result: RunResult | null;
@@ -26,9 +27,21 @@ export interface PointArgs {
 }
 export type PointRunner = (args: PointArgs) => Promise<PointOutcome>;
 
+/** What is left when a point starts: points planned, and the most later looks of an adaptive sweep may add. */
+export interface Left {
+  planned: number;
+  atMost: number;
+  /** Mean wall time of a finished point × planned (null until a point has finished). */
+  etaMs: number | null;
+  /** The same for atMost. */
+  etaMaxMs: number | null;
+}
+
 export interface SweepProgress extends Progress {
-  pointStarted(point: SweepPoint, index: number, total: number, etaMs: number | null): void;
+  pointStarted(point: SweepPoint, index: number, total: number, left: Left): void;
   pointFinished(point: SweepPoint, index: number, total: number, result: RunResult | null): void;
+  /** An adaptive sweep judged its verdicts and planned the next batch (or none). */
+  looked?(look: SweepLook, index: number, m: SweepManifest): void;
 }
 
 export interface SweepRunOptions {
@@ -59,17 +72,37 @@ function classify(outcome: PointOutcome, aborted: boolean): Pick<SweepPoint, 'st
 
 export async function runSweep(opts: SweepRunOptions): Promise<SweepManifest> {
   const { dir, manifest: m, progress } = opts;
-  const todo = pointsToRun(m, dir, { retryFailed: opts.retryFailed });
   m.status = 'running';
   writeManifest(dir, m);
+  let done = 0;
+  for (let first = true; ; first = false) {
+    const todo = pointsToRun(m, dir, { retryFailed: first && opts.retryFailed });
+    done += await runPoints(opts, todo, done);
+    if (opts.signal?.aborted || pointsToRun(m, dir).length > 0 || !lookDue(m)) break;
+    // Every planned point has run: an adaptive sweep judges its verdicts and plans the next batch, if any.
+    const outcome = reviewLook(m, dir);
+    applyLook(m, outcome);
+    writeManifest(dir, m);
+    progress?.looked?.(outcome.look, m.looks!.length - 1, m);
+  }
+  m.status = pointsToRun(m, dir, { retryFailed: false }).length === 0 && !lookDue(m) ? 'complete' : 'interrupted';
+  writeManifest(dir, m);
+  return m;
+}
+
+/** Runs the given points in order; returns how many ran. `before`: points run earlier in this process (progress numbering). */
+async function runPoints(opts: SweepRunOptions, todo: SweepPoint[], before: number): Promise<number> {
+  const { dir, manifest: m, progress } = opts;
   const noop: Progress = { step: () => undefined };
+  let ran = 0;
   for (let i = 0; i < todo.length; i++) {
     if (opts.signal?.aborted) break;
     const point = todo[i]!;
     const runId = opts.newRunId();
     Object.assign(point, { status: 'running', runId, resultPath: null, startedAt: new Date().toISOString(), finishedAt: null, wallMs: null, error: null });
     writeManifest(dir, m);
-    progress?.pointStarted(point, i, todo.length, estimateRemainingMs(m, todo.length - i));
+    const left = pointsLeft(m, todo.length - i);
+    progress?.pointStarted(point, before + i, before + todo.length, { ...left, etaMs: estimateRemainingMs(m, left.planned), etaMaxMs: estimateRemainingMs(m, left.atMost) });
     const t0 = performance.now();
     const outDir = join(dir, point.key);
     let outcome: PointOutcome;
@@ -93,11 +126,10 @@ export async function runSweep(opts: SweepRunOptions): Promise<SweepManifest> {
       wallMs: performance.now() - t0,
     });
     writeManifest(dir, m);
-    progress?.pointFinished(point, i, todo.length, outcome.result);
+    ran++;
+    progress?.pointFinished(point, before + i, before + todo.length, outcome.result);
   }
-  m.status = pointsToRun(m, dir, { retryFailed: false }).length === 0 ? 'complete' : 'interrupted';
-  writeManifest(dir, m);
-  return m;
+  return ran;
 }
 
 /** The real point runner: the backend factory and executeRun, exactly as `bench run` uses them. */

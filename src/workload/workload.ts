@@ -10,9 +10,10 @@ export type { PolicySet } from '../policy/generate.js';
 
 /**
  * Which kind of workload this is. A backend that deploys a shape its own way (the benchmark's fortio server on
- * kind, say) reads it; results record it.
+ * kind, say) reads it; results record it. `cluster`: a cluster's snapshot or a generated cluster shape replayed
+ * (./replay.ts).
  */
-export const WORKLOAD_SHAPES = ['benchmark', 'verify-grid', 'enforce'] as const;
+export const WORKLOAD_SHAPES = ['benchmark', 'verify-grid', 'enforce', 'cluster'] as const;
 export type WorkloadShape = (typeof WORKLOAD_SHAPES)[number];
 
 /** A pod by `namespace/name`, or a host by its id (`ext1`). */

@@ -37,6 +37,10 @@ const DEPLOYMENTS: Record<WorkloadShape, (c: K8sPlaneContext) => K8sDeployment> 
   benchmark: (c) => new BenchmarkDeployment(c),
   enforce: (c) => new EnforceDeployment(c, new BenchmarkDeployment(c)),
   'verify-grid': (c) => new GridDeployment(c),
+  // A replayed cluster (--workload) runs on the local backend only so far; the CLI refuses it before any work.
+  cluster: () => {
+    throw new BenchError('usage', 'a --workload runs on the local backend only so far (use --backend local)');
+  },
 };
 
 export abstract class K8sBackend implements DataPlane {

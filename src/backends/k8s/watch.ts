@@ -121,15 +121,22 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     writes.push(now());
     child.write('mark\n');
   };
-  // Calibration: marks one at a time, each after the previous echo, so none waits behind another.
+  // Calibration: marks one at a time, each after the previous echo, so none waits behind another. A watch that
+  // settles before all marks are echoed (a new pod already allowed when it gets its address settles within
+  // --settle probes, faster than a few kubectl exec round trips) keeps the marks it echoed: the clock fix is then
+  // bounded by fewer round trips. With none echoed and no shared clock, its probes cannot be placed: an error.
   for (let i = 0; i < (o.calibrationMarks ?? DEFAULT_CALIBRATION_MARKS); i++) {
-    const echoed = new Promise<void>((r) => waiters.push(r));
+    const echoed = new Promise<'echoed'>((r) => waiters.push(() => r('echoed')));
     mark();
-    await Promise.race([
+    const got = await Promise.race([
       echoed,
-      finished.then(() => Promise.reject(new NativeProbeError(`${describe()} ended during clock calibration`))),
-      new Promise((_, reject) => setTimeout(() => reject(new NativeProbeError(`${describe()}: no echo of clock mark ${i} within ${readyTimeout} ms`)), readyTimeout).unref()),
+      finished.then(() => 'ended' as const),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new NativeProbeError(`${describe()}: no echo of clock mark ${i} within ${readyTimeout} ms`)), readyTimeout).unref()),
     ]).catch(fail);
+    if (got === 'ended') {
+      if (samples.length === 0 && !o.sharedClock) fail(new NativeProbeError(`${describe()} ended during clock calibration, before any clock mark was echoed`));
+      break;
+    }
   }
   const cal = fixClock(samples, o.sharedClock);
   let stopped = false;

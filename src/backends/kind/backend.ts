@@ -24,6 +24,7 @@ const PRELOAD: Record<WorkloadShape, (v: Versions) => string[]> = {
   benchmark: (v) => [v.load.fortioImage, v.load.statImage],
   enforce: (v) => [v.load.fortioImage, v.load.statImage],
   'verify-grid': (v) => [v.verify.agnhostImage],
+  cluster: (v) => [v.verify.agnhostImage],
 };
 
 export interface KindBackendOptions extends K8sBackendOptions {

@@ -23,6 +23,9 @@ import type { LocalModel, ModelContext } from './types.js';
 import { layoutWorkload, planExternalHosts, podRequest, workloadInventory, type WorkloadLayout } from './workload.js';
 import { OVERFLOW_KEYS, overflowEndpoints } from '../../results/capacity-overflow.js';
 
+/** Endpoint servers started at once during bring-up. */
+const SERVER_STARTERS = 4;
+
 export interface LocalBackendOptions extends BackendRunOptions {
   /** Replaces the registered model (tests inject a deliberately broken compiler this way). */
   model?: LocalModel;
@@ -38,7 +41,7 @@ const flowKey = (f: Flow) => `${f.from} -> ${f.to} ${f.protocol}/${f.port}`;
  * on one CPU, see src/probe/placement.ts); the verification grid and the enforce watches are left to the scheduler,
  * as their figures were always measured.
  */
-const AUTO_PINS: Record<WorkloadShape, boolean> = { benchmark: true, 'verify-grid': false, enforce: false };
+const AUTO_PINS: Record<WorkloadShape, boolean> = { benchmark: true, 'verify-grid': false, enforce: false, cluster: false };
 
 export class LocalBackend implements DataPlane, PlaneChanges {
   readonly name = 'local' as const;
@@ -126,10 +129,26 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const cpu = this.cpus?.[0];
     const pinning = cpu === undefined ? [] : planRpsPinning(this.veths(layout), cpu);
     await plane.up({ commands: [...planExternalHosts(layout.topology, layout.hosts), ...pinning], namespaces: layout.hosts.map((h) => h.netns) });
-    for (const p of layout.topology.pods) {
-      const pod = workload.pods.find((w) => w.namespace === p.namespace && w.name === p.name)!;
-      if (pod.role !== 'client') await this.serve(podId(p), p.netns, pod.ports);
-    }
+    // Servers start a few at a time (a replayed cluster has hundreds of endpoints; each start waits for its server).
+    const byId = new Map(workload.pods.map((w) => [podId(w), w]));
+    const serving = layout.topology.pods.filter((p) => byId.get(podId(p))!.role !== 'client');
+    let next = 0;
+    let failed = false;
+    const starter = async () => {
+      while (next < serving.length && !failed) {
+        const p = serving[next++]!;
+        try {
+          await this.serve(podId(p), p.netns, byId.get(podId(p))!.ports);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    // Every start settles before an error goes up, so teardown finds every server that was started.
+    const settled = await Promise.allSettled(Array.from({ length: SERVER_STARTERS }, starter));
+    const error = settled.find((r) => r.status === 'rejected');
+    if (error) throw (error as PromiseRejectedResult).reason;
     for (const [i, h] of workload.hosts.entries()) await this.serve(h.id, layout.hosts[i]!.netns, h.ports);
     return layout.addresses;
   }
@@ -257,8 +276,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
           await plane.stopServer(server).catch(() => undefined);
         }
         await plane.removePod(spec);
-        // The agent forgets the endpoint (not measured).
-        await plane.update(this.policies.policies, this.inventory());
+        // The agent forgets the endpoint (not measured); after a stop signal the teardown removes everything anyway.
+        if (!this.opts.signal?.aborted) await plane.update(this.policies.policies, this.inventory());
       },
     };
   }

@@ -14,6 +14,7 @@ import {
   addPod,
   planPodAttachSteps,
   planPodSandbox,
+  planPods,
   planTopologyUp,
   removePod,
   topologyNamespaces,
@@ -44,6 +45,10 @@ export interface PlaneUpdate {
   resolveMs: number;
   report: ModelUpdateReport;
 }
+
+/** From this many pods on, bring-up creates pods POD_WORKERS at a time (not in a dry run: plans stay in order). */
+const PARALLEL_PODS_FROM = 32;
+const POD_WORKERS = 4;
 
 /** The report of a change handed to a model without a policy engine: nothing to write, nothing enforced. */
 const NO_POLICY_ENGINE: ModelUpdateReport = { agentMs: 0, compileMs: 0, applyMs: 0, changed: {}, state: { policiesEnforced: false } };
@@ -83,7 +88,37 @@ export class LocalDataPlane {
     if (!this.runner.dryRun) announceRun(this.topology.runId);
     this.opts.progress?.step(`building ${this.topology.nodes.length} nodes and ${this.topology.pods.length} pods (${this.model.name})`);
     this.extraNamespaces.push(...(extra.namespaces ?? []));
-    for (const cmd of [...planTopologyUp(this.topology), ...(extra.commands ?? [])]) await this.runner.run(cmd);
+    const all = [...planTopologyUp(this.topology), ...(extra.commands ?? [])];
+    const pods = this.runner.dryRun || this.topology.pods.length < PARALLEL_PODS_FROM ? [] : this.topology.pods.map((p) => planPods({ ...this.topology, pods: [p] }));
+    const key = (c: CommandSpec) => JSON.stringify(c);
+    const flat = pods.flat().map(key);
+    const first = flat.length ? all.findIndex((c) => key(c) === flat[0]) : -1;
+    // Only where the pods' commands are one run in the plan, as planTopologyUp lays them out.
+    if (first < 0 || all.slice(first, first + flat.length).some((c, i) => key(c) !== flat[i])) {
+      for (const cmd of all) await this.runner.run(cmd);
+      return;
+    }
+    // Many pods: each pod's own commands (its namespace, veth, address, routes) do not depend on another pod's, so
+    // they run POD_WORKERS pods at a time; what comes before and after (node network, inter-node routes) in order.
+    const count = flat.length;
+    for (const cmd of all.slice(0, first)) await this.runner.run(cmd);
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < pods.length && !failed) {
+        try {
+          for (const cmd of pods[next++]!) await this.runner.run(cmd);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    // Every pod in flight settles before an error goes up: teardown then finds what was created.
+    const settled = await Promise.allSettled(Array.from({ length: POD_WORKERS }, worker));
+    const error = settled.find((r) => r.status === 'rejected');
+    if (error) throw (error as PromiseRejectedResult).reason;
+    for (const cmd of all.slice(first + count)) await this.runner.run(cmd);
   }
 
   /** Starts a server process of the run (stopped at teardown). Not in a dry run. */
@@ -157,11 +192,18 @@ export class LocalDataPlane {
     for (const cmd of connect) await this.runner.run(cmd);
   }
 
-  /** Deletes a runtime pod: its namespace and veth, and its place in the topology. */
+  /**
+   * Deletes a runtime pod: its namespace and veth, and its place in the topology. Cleanup, so not cancellable (a
+   * stop signal during it must not skip the delete); the namespace stays on the teardown's list unless it is gone.
+   */
   async removePod(pod: PodSpec): Promise<void> {
-    for (const cmd of removePod(this.topology, pod)) await this.runner.run(cmd);
+    let deleted = true;
+    for (const cmd of removePod(this.topology, pod)) {
+      const r = await this.cleanupRunner.run(cmd);
+      if (cmd.argv[1] === 'netns' && cmd.argv[2] === 'delete') deleted = r.exitCode === 0;
+    }
     const i = this.extraNamespaces.indexOf(pod.netns);
-    if (i >= 0) this.extraNamespaces.splice(i, 1);
+    if (i >= 0 && deleted) this.extraNamespaces.splice(i, 1);
   }
 
   /** Every namespace of the run, in creation order. */

@@ -4,7 +4,7 @@
 import type { Runner } from '../../exec/runner.js';
 import type { RunningServer } from '../../probe/native.js';
 import type { LocalModel } from './types.js';
-import { killNamespaceProcesses, remainsOfRun } from './gc.js';
+import { collectGarbage, killNamespaceProcesses, remainsOfRun } from './gc.js';
 import { releaseRun } from '../../identity/locks.js';
 import type { Topology } from './topology.js';
 import { BenchError } from '../../errors.js';
@@ -34,7 +34,13 @@ export async function teardownLocal(t: LocalTeardown): Promise<void> {
     await t.runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
   }
   releaseRun(t.topology.runId);
-  const left = await remainsOfRun(t.runner, t.topology.runId);
+  let left = await remainsOfRun(t.runner, t.topology.runId);
+  if (left.length) {
+    // Ctrl-C reaches the whole process group: a delete started just before it dies with it. Those started after
+    // the signal are not affected, so a second pass (gc of this one run) completes a clean stop.
+    await collectGarbage(t.runner, { only: t.topology.runId, force: true });
+    left = await remainsOfRun(t.runner, t.topology.runId);
+  }
   if (left.length) problems.push(`left behind: ${left.join(', ')} (remove with: bench gc --run ${t.topology.runId})`);
   if (problems.length) throw new BenchError('command', `teardown incomplete: ${problems.join('; ')}`);
 }

@@ -89,6 +89,11 @@ export interface PodRequest {
   node: number;
   /** Its namespace's suffix (cb-<run>-<sandbox>); default p<i>, its index in the topology's pods. */
   sandbox?: string;
+  /**
+   * A fixed address inside its node's pod CIDR (a replayed cluster keeps its pod IPs): 10.244.<node>.<2..254>.
+   * Absent: the next free one.
+   */
+  ip?: string;
 }
 
 /** Host-side veth name: the CNI's prefix plus a hash of run id and pod, 15 characters at most. */
@@ -121,8 +126,17 @@ export function planTopology(opts: TopologyOptions): Topology {
     slots.set(n.index, s);
     return s;
   };
-  const mkPod = (name: string, namespace: string, labels: Record<string, string>, role: PodRole, node: NodeSpec, nsSuffix: string): PodSpec => {
-    const slot = nextSlot(node);
+  const fixed = new Set<string>();
+  for (const r of opts.pods ?? []) {
+    if (r.ip === undefined) continue;
+    const m = /^10\.244\.(\d+)\.(\d+)$/.exec(r.ip);
+    if (!m || Number(m[1]) !== r.node || Number(m[2]) < 2 || Number(m[2]) > 254) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} is not in its node's pod CIDR 10.244.${r.node}.0/24 (.2-.254)`);
+    if (fixed.has(r.ip)) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} is taken`);
+    fixed.add(r.ip);
+  }
+  const mkPod = (name: string, namespace: string, labels: Record<string, string>, role: PodRole, node: NodeSpec, nsSuffix: string, ip?: string): PodSpec => {
+    let slot = ip === undefined ? nextSlot(node) : Number(ip.split('.')[3]);
+    while (ip === undefined && fixed.has(`10.244.${node.index}.${slot}`)) slot = nextSlot(node);
     return {
       name,
       namespace,
@@ -140,7 +154,7 @@ export function planTopology(opts: TopologyOptions): Topology {
     opts.pods.forEach((r, i) => {
       const node = nodes[r.node];
       if (!node) throw new BenchError('internal', `pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
-      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, r.sandbox ?? `p${i}`));
+      pods.push(mkPod(r.name, r.namespace, r.labels, r.role, node, r.sandbox ?? `p${i}`, r.ip));
     });
   } else {
     pods.push(mkPod('client', CLIENT_NAMESPACE, { ...CLIENT_LABELS }, 'client', clientNode, 'client'));

@@ -40,7 +40,7 @@ const SANDBOX_NAMES: Partial<Record<WorkloadShape, (pod: WorkloadPod) => string>
 const TOPOLOGY_ROLE: Record<WorkloadPod['role'], PodRole> = { client: 'client', server: 'server', both: 'grid' };
 
 export function podRequest(pod: WorkloadPod, shape?: WorkloadShape): PodRequest {
-  return { name: pod.name, namespace: pod.namespace, labels: { ...pod.labels }, role: TOPOLOGY_ROLE[pod.role], node: pod.node, sandbox: shape && SANDBOX_NAMES[shape]?.(pod) };
+  return { name: pod.name, namespace: pod.namespace, labels: { ...pod.labels }, role: TOPOLOGY_ROLE[pod.role], node: pod.node, sandbox: shape && SANDBOX_NAMES[shape]?.(pod), ...(pod.ip ? { ip: pod.ip } : {}) };
 }
 
 /** Where the local backend puts every endpoint and host of `workload` (pure: the CLI checks case templates with it). */

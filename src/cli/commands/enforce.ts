@@ -7,9 +7,11 @@ import { resolveRunConfig } from '../../config/load.js';
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
+import { capacityOverflowOf } from '../../results/capacity-overflow.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
-import { detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
+import { concurrentRunsWarning, detectEnvironment, onInterrupt, stepPrinter } from '../process.js';
 import { commandDefaults, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 
 export type EnforceFlags = Record<string, string | boolean | undefined>;
 
@@ -42,6 +44,9 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
   const { config, problems } = resolveRunConfig(settingValues(flags, SETTINGS, 'enforce'), undefined, { defaults: commandDefaults('enforce'), flagOf: (k) => settingFlag(k, 'enforce') });
   if (!config) return { ok: false, problems };
   if (config.backend !== 'auto') problems.push(...enforceBackendProblems(config.backend, config, flags));
+  problems.push(...inapplicableSettings(givenSettings(settingValues(flags, SETTINGS, 'enforce'), (k) => settingFlag(k, 'enforce')), { cnis: [config.cni], measure: 'enforce', command: 'enforce' }).problems);
+  const twice = config.changes.filter((c, i) => config.changes.indexOf(c) !== i);
+  if (twice.length) problems.push({ where: '--changes', message: `${[...new Set(twice)].join(', ')} given more than once in '${String(flags.changes)}'; list each change once (each runs once per repetition)` });
   return problems.length ? { ok: false, problems } : { ok: true, value: { ...config, repetitions: config.enforceRepetitions } };
 }
 
@@ -73,6 +78,14 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     if (problems.length) return reportUsage(io, problems);
     io.stderr.write(`${selection.note}\n`);
   }
+  if (!config.dryRun) {
+    // As run does: a backend whose tools are missing is refused before a run id, a lock or a directory exists.
+    const { backendPreflight, targetPreflight } = await import('../doctor.js');
+    const missing = await backendPreflight(new ExecRunner(), backend);
+    if (missing.length) return reportUsage(io, missing);
+    const target = await targetPreflight(new ExecRunner(), backend, config);
+    if (target.length) return reportUsage(io, target);
+  }
   const descriptor = backendDescriptor(backend)!;
   const enforce = enforceConfigOf(config);
   const runId = newRunId();
@@ -81,7 +94,7 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     io.stderr.write('bench enforce: the local backend builds network namespaces and needs root (run with sudo)\n');
     return EXIT_FAIL;
   }
-  const interrupt = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => [runId]);
   try {
     const progress = stepPrinter(!config.json && !config.dryRun);
     const runner = config.dryRun ? new DryRunRunner() : new ExecRunner(interrupt.signal);
@@ -98,12 +111,14 @@ export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo(
     const outputs = new Outputs<Done>([
       summaryOutput<Done>(config.json, io.stdout, {
         summary: ({ result, path }) => `\n${formatEnforceSummary(result, path)}\n`,
-        document: ({ result, path }) => ({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, summary: result.summary, errors: result.errors }),
+        document: ({ result, path }) => ({ runId: result.runId, status: result.status, path, notEnforced: result.notEnforced, capacityOverflow: capacityOverflowOf(result.modelState) ?? null, summary: result.summary, errors: result.errors }),
       }),
     ]);
     await outputs.start();
     const done = await executeEnforce({ runId, backend, config: enforce, plane, outDir, progress, signal: interrupt.signal });
     await outputs.stop(done);
+    const others = done.result.meta.concurrentRuns ?? [];
+    if (others.length) io.stderr.write(`${concurrentRunsWarning(others)}\n`);
     if (interrupt.signal.aborted) return 130;
     return done.result.status === 'ok' ? EXIT_OK : EXIT_FAIL;
   } finally {

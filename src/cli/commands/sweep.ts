@@ -9,11 +9,13 @@ import type { Problem } from '../../errors.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { detectEnvironment, onInterrupt } from '../process.js';
 import { MEASUREMENT_SETTINGS, declareFlags, settingFlag, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
+import { givenSettings, inapplicableSettings } from '../applicability.js';
 
 const sweepFlags = (): FlagList => [
   'cni',
   'policies',
-  new Option('--repetitions <n>', 'passes over the whole matrix, each in its own shuffled order (default 3)'),
+  new Option('--repetitions <n|auto>', "auto (default): 3 interleaved passes, then 3 more at a time only for data planes whose verdict is still open, up to --max-repetitions; n: exactly n passes over the whole matrix, each in its own shuffled order"),
+  new Option('--max-repetitions <n>', 'with --repetitions auto: the most repetitions any point gets (default 12)'),
   new Option('--scenario <file>', 'YAML scenario (cni and policies may be lists); flags override it'),
   new Option('--resume <sweep-id>', 'finish a killed or interrupted sweep: runs only its missing points'),
   new Option('--retry-failed', 'with --resume: also run points that failed (by default a failed point stays recorded)'),
@@ -82,7 +84,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   if (typeof opts.resume === 'string') {
     const problems: Problem[] = [];
     if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
-    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
+    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'maxRepetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
     for (const k of given) problems.push({ where: settingFlag(k, 'sweep'), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
     if (problems.length) return reportUsage(io, problems);
     dir = resolve(outRoot, opts.resume);
@@ -104,11 +106,19 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (opts.retryFailed) problems.push({ where: '--retry-failed', message: 'only with --resume <sweep-id> (a new sweep has no failed points yet)' });
     const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : undefined;
     if (scenario) problems.push(...scenario.problems);
-    const flags = { ...settingValues(opts, SETTINGS, 'sweep'), ...(opts.repetitions !== undefined ? { repetitions: opts.repetitions as string } : {}) };
+    const flags = { ...settingValues(opts, SETTINGS, 'sweep'), ...(opts.repetitions !== undefined ? { repetitions: opts.repetitions as string } : {}), ...(opts.maxRepetitions !== undefined ? { maxRepetitions: opts.maxRepetitions as string } : {}) };
     const { resolveSweepConfig } = await import('../../sweep/config.js');
     const { config, problems: cfgProblems } = resolveSweepConfig(flags, scenario?.scenario ? { path: String(opts.scenario), scenario: scenario.scenario } : undefined);
     problems.push(...unlessScenarioFailed(cfgProblems, Boolean(scenario?.problems.length)));
+    let notes: string[] = [];
+    if (config) {
+      const scenarioKeys = scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined;
+      const na = inapplicableSettings(givenSettings(settingValues(opts, SETTINGS, 'sweep'), (k) => settingFlag(k, 'sweep'), scenarioKeys), { cnis: config.matrix.cnis, measure: config.base.measure, command: 'sweep' });
+      problems.push(...na.problems);
+      notes = na.notes;
+    }
     if (!config || problems.length) return reportUsage(io, problems);
+    for (const note of notes) io.stderr.write(`${note}\n`);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
@@ -133,7 +143,12 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (existsSync(dir)) return reportUsage(io, [{ where: dir, message: 'already exists; not overwriting it' }]);
     manifest = newManifest({ id, backend: selection.backend, scenario: typeof opts.scenario === 'string' ? opts.scenario : null, matrix: config.matrix, settings, points: planSweep(config.matrix) });
     if (opts.dryRun) {
-      io.stdout.write(`# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`);
+      const a = config.matrix.adaptive;
+      io.stdout.write(
+        a
+          ? `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points in the first batch (${a.min} repetitions), then ${a.step} more at a time for data planes whose verdicts are open, at most ${a.max}; backend ${selection.backend}\n`
+          : `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`,
+      );
       for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
       return EXIT_OK;
     }
@@ -147,9 +162,12 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
   const m = manifest.matrix;
   io.stderr.write(
-    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.repetitions} repetitions), backend ${manifest.backend}\n  results: ${dir}\n`,
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
-  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t));
+  // The current point's run: the one a forced exit leaves up.
+  const pointRunIds: string[] = [];
+  const pointRunId = () => (pointRunIds.push(newRunId()), pointRunIds.at(-1)!);
+  const interrupt = deps.signal ? null : onInterrupt('stopping after the current point is torn down', (t) => io.stderr.write(t), () => pointRunIds.slice(-1));
   const signal = deps.signal ?? interrupt!.signal;
   const t0 = performance.now();
   const { lockContent } = await import('../../identity/locks.js');
@@ -157,7 +175,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());
   try {
-    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
     rmSync(lockFile, { force: true });
     interrupt?.dispose();

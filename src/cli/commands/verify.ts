@@ -29,6 +29,11 @@ interface VerifyFlags extends Record<string, unknown> {
   junit?: string;
   policies?: string;
   iptablesBackend?: string;
+  workload?: string;
+  flow?: string[];
+  diff?: boolean;
+  maxFlows?: string;
+  seed?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -51,11 +56,20 @@ const verifyFlags = (): FlagList => [
   'json',
   outputOption('--junit <file>', 'write a JUnit XML report (one test case per policy case)', 'file'),
   'iptablesBackend',
+  'workload',
+  new Option('--flow <ns/pod->ns/pod:port[/proto]>', 'with --workload: probe exactly this flow (repeatable; default every pod pair on its declared ports, a seeded sample above --max-flows)').argParser(collect).default([]),
+  new Option('--max-flows <n>', 'with --workload: probe at most this many flows, a seeded sample (--seed) above it (default 2000)'),
+  'seed',
+  new Option('--diff', 'with --workload and several --cni: list the flows whose verdict differs between the data planes'),
 ];
 const SETTINGS = settingsOf(verifyFlags());
 
 export async function cmdVerify(flags: VerifyFlags): Promise<number> {
+  if (flags.workload !== undefined) return (await import('./verify-workload.js')).cmdVerifyWorkload({ ...flags, flow: flags.flow ?? [] });
   const problems: Problem[] = [];
+  for (const [set, flag] of [[(flags.flow?.length ?? 0) > 0, '--flow'], [flags.maxFlows !== undefined, '--max-flows'], [flags.diff, '--diff']] as const) {
+    if (set) problems.push({ where: flag, message: 'only with --workload FILE' });
+  }
   // --list needs no data plane: any CNI stands in for the one not given.
   const given = settingValues(flags, SETTINGS, 'verify');
   const { config, problems: settingProblems } = resolveRunConfig({ ...given, ...(flags.list && given.cni === undefined ? { cni: 'none' } : {}) }, undefined, { defaults: commandDefaults('verify') });
@@ -78,8 +92,9 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   if (fillers > MAX_VERIFY_FILLERS) problems.push({ where: '--policies', message: `must be at most ${MAX_VERIFY_FILLERS} on verify (fillers go on every isolated pod group), got ${fillers}` });
   if (flags.iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
   if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
-    const [{ backendPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
+    const [{ backendPreflight, targetPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
     problems.push(...(await backendPreflight(new ExecRunner(), backend!)));
+    if (problems.length === 0 && config) problems.push(...(await targetPreflight(new ExecRunner(), backend!, config)));
   }
   if (problems.length || !config) throw new InputError(problems);
 
@@ -131,7 +146,7 @@ async function verifyOn(
   const { verifyJson, verifyJunit } = await import('../../verify/output.js');
   const { Outputs, fileOutput, summaryOutput } = await import('../../outputs/outputs.js');
   const runId = newRunId();
-  const interrupt = onInterrupt('stopping and cleaning up');
+  const interrupt = onInterrupt('stopping and cleaning up', undefined, () => [runId]);
   const { signal } = interrupt;
   // Every probe in flight holds an abort listener on the signal.
   setMaxListeners(o.parallelism * 2 + 16, signal);

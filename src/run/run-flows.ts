@@ -1,0 +1,55 @@
+// Measuring flows: connect, CRR and RR along each flow, interleaved in rounds (./interleave.ts) so the three
+// metrics of a flow see the same machine conditions. The benchmark measures its one flow; bench run --workload
+// measures each chosen flow of a replayed cluster in turn, and keeps every flow's figures.
+import type { DataPlane, Progress } from '../backends/types.js';
+import { InterruptedError } from '../errors.js';
+import { METRICS, type FlowResult, type MetricName, type MetricResult } from '../results/schema.js';
+import { assessStability } from '../stats/stability.js';
+import { summarize } from '../stats/summary.js';
+import type { Flow } from '../workload/workload.js';
+import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
+
+export type { FlowResult };
+
+export interface MeasureSettingsLike {
+  samples: number;
+  warmup: number;
+  concurrency: number;
+  timeoutMs: number;
+  /** Bootstrap seed of the summaries. */
+  seed: number;
+}
+
+type FlowIn = Flow & { reason: string; rules: number; allowed: boolean };
+
+const label = (f: Flow) => `${f.from} -> ${f.to} ${f.port}/${f.protocol}`;
+
+/** Every metric of every flow, one flow after the other; a flow's metrics interleaved in `rounds`. */
+export async function measureFlows(backend: Pick<DataPlane, 'measure'>, flows: readonly FlowIn[], s: MeasureSettingsLike, rounds: number, o: { progress?: Progress; signal?: AbortSignal } = {}): Promise<FlowResult[]> {
+  const out: FlowResult[] = [];
+  for (const [i, flow] of flows.entries()) {
+    const plan = planRounds(METRICS, { samples: s.samples, warmup: s.warmup, concurrency: s.concurrency, timeoutMs: s.timeoutMs }, rounds);
+    const parts = new Map<MetricName, RawMetric[]>();
+    const which = flows.length > 1 ? ` flow ${i + 1}/${flows.length} (${flow.reason}: ${label(flow)})` : '';
+    for (const r of plan) {
+      if (o.signal?.aborted) throw new InterruptedError();
+      if (rounds === 1) o.progress?.step(`measuring ${r.metric}${which} (${s.samples} samples after ${s.warmup} warm-up)`);
+      else if (r === plan[0]) o.progress?.step(`measuring ${METRICS.join(', ')}${which} interleaved in ${rounds} rounds (${s.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
+      else if (r.metric === plan[(r.round - 1) * METRICS.length]!.metric) o.progress?.step(`round ${r.round}/${rounds}`);
+      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(flow, r.metric, r.settings)]);
+    }
+    const metrics = {} as FlowResult['metrics'];
+    for (const metric of METRICS) {
+      const m = mergeRounds(parts.get(metric)!);
+      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: s.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
+    }
+    out.push({ from: flow.from, to: flow.to, port: flow.port, protocol: flow.protocol, reason: flow.reason, rules: flow.rules, allowed: flow.allowed, metrics });
+  }
+  return out;
+}
+
+/** The flow whose new connections cost most: the highest connect p50 (the first flow when none was measured). */
+export function worstFlow<T extends Pick<FlowResult, 'metrics'>>(flows: readonly T[]): T {
+  const p50 = (f: T) => f.metrics.connect?.summary.p50 ?? -Infinity;
+  return flows.reduce((worst, f) => (p50(f) > p50(worst) ? f : worst), flows[0]!);
+}

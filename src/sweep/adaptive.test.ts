@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CniName } from '../config/schema.js';
+import { writeResult } from '../results/io.js';
+import { syntheticResult } from '../report/test-support/fixtures.js';
+import { normalFrom } from '../stats/hierarchical.js';
+import { alphaAt, DEFAULT_ADAPTIVE } from '../stats/sequential.js';
+import { seededRandom } from '../stats/summary.js';
+import { repetitionsOf } from './adaptive.js';
+import { resolveSweepConfig } from './config.js';
+import { newManifest, readManifest, writeManifest, type SweepManifest } from './manifest.js';
+import { planSweep, type SweepMatrix } from './plan.js';
+import { runSweep, type PointRunner } from './sweep.js';
+import { analyze } from '../report/analyze.js';
+import { collectResults } from '../report/collect.js';
+import { sweepSummary } from '../report/summary.js';
+import { sweepDocument } from '../report/json.js';
+
+const POLICIES = [0, 500, 1000, 2000, 5000];
+
+function adaptiveManifest(dir: string, cnis: CniName[], max = 12): SweepManifest {
+  const { config } = resolveSweepConfig({ cni: cnis.join(','), policies: POLICIES.join(','), samples: '100', warmup: '0', maxRepetitions: String(max) });
+  const { cni: _c, policies: _p, out: _o, json: _j, dryRun: _d, keep: _k, ...settings } = config!.base;
+  const m = newManifest({ id: 'sweep-20250101-000000-adpt', backend: 'local', scenario: null, matrix: config!.matrix, settings: { ...settings, backend: 'local' }, points: planSweep(config!.matrix) });
+  writeManifest(dir, m);
+  return m;
+}
+
+/**
+ * Data planes with a known truth: calico grows super-linearly with 3% run-to-run noise (decided at once), cilium is
+ * flat with two run-to-run modes 8% apart (needs more runs), weave-like 'canal' here is flat but so noisy (±40%)
+ * that no verdict settles: it must stop at the maximum and say so.
+ */
+function truthRunner(calls: string[]): PointRunner {
+  return async ({ point, runId, outDir, sweep }) => {
+    calls.push(point.key);
+    const rand = seededRandom(calls.length * 7919);
+    const g = normalFrom(rand);
+    const x = point.policies;
+    const base = { calico: 30_000 + 40 * x * (1 + x / 5000), cilium: 12_000, canal: 30_000 }[point.cni as 'calico' | 'cilium' | 'canal'];
+    const factor = point.cni === 'calico' ? 1 + 0.03 * g() : point.cni === 'cilium' ? 1 + (rand() < 0.5 ? 0.08 : 0) + 0.01 * g() : Math.exp(0.4 * g());
+    const v = base * factor;
+    const r = syntheticResult({ cni: point.cni, policies: x, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 400, connectNs: v, crrNs: 2.5 * v, rrNs: point.cni === 'canal' ? 30_000 * Math.exp(0.4 * g()) : 30_000 });
+    r.runId = runId;
+    writeResult(outDir, r);
+    return { result: r };
+  };
+}
+
+describe('adaptive repetitions', () => {
+  it('--repetitions auto is the default: the first batch is 3 repetitions; a number keeps the fixed design', () => {
+    const auto = resolveSweepConfig({ cni: 'none,calico', policies: '0,100,1000' }).config!.matrix;
+    expect(auto.adaptive).toEqual(DEFAULT_ADAPTIVE);
+    expect(auto.repetitions).toBe(12);
+    expect(planSweep(auto)).toHaveLength(18);
+    const fixed = resolveSweepConfig({ cni: 'none,calico', policies: '0,100,1000', repetitions: '5' }).config!.matrix;
+    expect(fixed.adaptive).toBeUndefined();
+    expect(planSweep(fixed)).toHaveLength(30);
+    const bad = resolveSweepConfig({ cni: 'none', repetitions: 'lots', maxRepetitions: '1' });
+    expect(bad.problems.map((p) => p.where)).toEqual(['--max-repetitions', '--max-repetitions', '--repetitions']);
+    expect(resolveSweepConfig({ cni: 'none', repetitions: '4', maxRepetitions: '8' }).problems[0]!.message).toMatch(/only with --repetitions auto/);
+  });
+
+  it('adds interleaved batches only where a verdict is open, stops at the maximum and says which and why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const m = adaptiveManifest(dir, ['calico', 'cilium', 'canal']);
+    const calls: string[] = [];
+    const out = await runSweep({ dir, manifest: m, runPoint: truthRunner(calls), newRunId: () => 'adapt' });
+    expect(out.status).toBe('complete');
+    expect(repetitionsOf(out, 'calico')).toBe(3);
+    expect(repetitionsOf(out, 'cilium')).toBeGreaterThan(3);
+    expect(repetitionsOf(out, 'cilium')).toBeLessThan(12);
+    expect(repetitionsOf(out, 'canal')).toBe(12);
+    const last = out.looks!.at(-1)!;
+    expect(last.atMax).toEqual(['canal']);
+    expect(last.extended).toEqual([]);
+    expect(last.curves.filter((c) => c.cni === 'calico').every((c) => c.settled)).toBe(true);
+    expect(last.curves.find((c) => c.cni === 'calico' && c.metric === 'connect p50')!.complexity).toBe('super-linear');
+    // Every batch walks its points in a shuffled order, cilium's and canal's interleaved.
+    const batch2 = out.points.filter((p) => p.repetition === 4).map((p) => p.cni);
+    expect(new Set(batch2)).toEqual(new Set(out.looks![0]!.extended.map((e) => e.cni)));
+    expect(batch2.slice(0, 5)).not.toEqual(batch2.slice(0, 5).sort());
+    expect(calls).toEqual(out.points.map((p) => p.key));
+    expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ design: DEFAULT_ADAPTIVE, repetitions: { calico: 3, canal: 12 } });
+    // The summary names the data plane that hit the maximum, and why.
+    const summary = sweepSummary(readManifest(dir), null, 1000);
+    expect(summary).toMatch(/adaptive repetitions .*calico 3, cilium \d+, canal 12/);
+    expect(summary).toMatch(/canal reached the maximum of 12 with .*p50 open \(/);
+    // The report judges each data plane at the level its last look spent, and reaches the sweep's verdicts.
+    const c = collectResults([dir]);
+    const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
+    expect(a.ciMethod).toContain(`calico ${(100 * (1 - alphaAt(DEFAULT_ADAPTIVE, 3))).toFixed(3)}%`);
+    for (const curve of last.curves) {
+      const id = `${curve.metric.replace(' p50', '')}_p50` as 'connect_p50';
+      expect(a.cnis.find((x) => x.cni === curve.cni)!.metrics[id].verdict.complexity).toBe(curve.complexity);
+    }
+  }, 120_000);
+
+  it('a sweep killed in a later batch resumes it and goes on looking: the same points as an uninterrupted sweep', async () => {
+    const whole = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const ref = await runSweep({ dir: whole, manifest: adaptiveManifest(whole, ['calico', 'canal'], 6), runPoint: truthRunner([]), newRunId: () => 'whole' });
+    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const ctl = new AbortController();
+    const calls: string[] = [];
+    const runner = truthRunner(calls);
+    // Abort inside the second batch (the first has 30 points).
+    const killed = await runSweep({ dir, manifest: adaptiveManifest(dir, ['calico', 'canal'], 6), runPoint: async (a) => (calls.length === 33 ? (ctl.abort(), runner(a)) : runner(a)), newRunId: () => 'kill1', signal: ctl.signal });
+    expect(killed.status).toBe('interrupted');
+    expect(killed.looks).toHaveLength(1);
+    const resumed = await runSweep({ dir, manifest: readManifest(dir), runPoint: runner, newRunId: () => 'resum' });
+    expect(resumed.status).toBe('complete');
+    expect(resumed.points.map((p) => p.key)).toEqual(ref.points.map((p) => p.key));
+    expect(resumed.looks!.map((l) => l.extended)).toEqual(ref.looks!.map((l) => l.extended));
+    expect(calls).toEqual(resumed.points.map((p) => p.key));
+  }, 120_000);
+});

@@ -1,0 +1,136 @@
+// Adaptive repetitions, the sweep's side: after each batch, judge every data plane's curves by the rule of
+// stats/sequential.ts (each look spends a pre-set share of α) and plan another batch, interleaved like the first,
+// only for the data planes whose verdict is still open; stop when none is, or when they reach the maximum.
+import { join } from 'node:path';
+import type { CniName } from '../config/schema.js';
+import { readResult } from '../results/io.js';
+import type { RunResult } from '../results/schema.js';
+import type { XY } from '../stats/fit.js';
+import { alphaAt, curveDecision, lookSchedule, type AdaptiveDesign } from '../stats/sequential.js';
+import type { CurveLook, SweepLook, SweepManifest, SweepPoint } from './manifest.js';
+import { planRepetitions, type Cell, type PlannedPoint } from './plan.js';
+
+/**
+ * The verdicts that decide whether a data plane needs more runs: the p50 of every latency (or enforcement-time)
+ * metric. Tails (p99) and CPU per connection are reported but do not buy repetitions: a p99 over 1000 samples
+ * moves with single outliers and would keep every data plane at the maximum.
+ */
+export const DECISION_METRICS = ['connect', 'crr', 'rr', 'enforce_allow_added', 'enforce_allow_removed', 'enforce_new_pod', 'enforce_peer_joins'] as const;
+
+const Z95 = 1.959963984540054;
+
+/** A run's p50 of a metric and its within-run standard error (from its own CI), as the report's fit takes them. */
+function runValue(r: RunResult, metric: (typeof DECISION_METRICS)[number]): XY | null {
+  const m = (r.metrics as Record<string, RunResult['metrics']['connect'] | undefined>)[metric];
+  const y = m?.summary.p50;
+  if (!m || y === null || y === undefined || !Number.isFinite(y)) return null;
+  const [lo, hi] = m.summary.ci95.p50;
+  return { x: r.meta.policy.count, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0 };
+}
+
+/** Repetitions a data plane's points have reached in the plan. */
+export const repetitionsOf = (m: SweepManifest, cni: CniName) => Math.max(0, ...m.points.filter((p) => p.cni === cni).map((p) => p.repetition));
+
+function curvesOf(m: SweepManifest, dir: string, cni: CniName, design: AdaptiveDesign, reps: number): CurveLook[] {
+  const results = m.points
+    .filter((p) => p.cni === cni && p.status === 'ok' && p.resultPath)
+    .flatMap((p) => {
+      try {
+        return [readResult(join(dir, p.resultPath!))];
+      } catch {
+        return [];
+      }
+    });
+  const alpha = alphaAt(design, reps);
+  const out: CurveLook[] = [];
+  for (const metric of DECISION_METRICS) {
+    const points = results.map((r) => runValue(r, metric)).filter((p): p is XY => p !== null);
+    if (points.length === 0) continue;
+    const d = curveDecision(points, alpha, { seed: m.settings.seed });
+    // verdict.ts words its reasons for the fixed design's 95% CI; a look's CI is at its own level.
+    const reason = `${d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}`;
+    out.push({ cni, metric: `${metric} p50`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
+  }
+  return out;
+}
+
+/** "99.99%": a look's nominal CI level (before the t correction), with the digits that tell it from 100%. */
+export const levelText = (alpha: number) => `${(100 * (1 - alpha)).toFixed(alpha < 0.001 ? 3 : 1)}%`;
+
+export interface LookOutcome {
+  look: SweepLook;
+  /** The next batch (empty: the sweep is done). */
+  batch: PlannedPoint[];
+}
+
+/**
+ * Judge every data plane at the repetitions it has and plan the next batch: `step` more repetitions of every
+ * policy count of each data plane with an open verdict (the slope depends on every count), except counts whose
+ * points failed on their own (a capacity error fails again). Pure but for reading the result files.
+ */
+export function reviewLook(m: SweepManifest, dir: string, now = new Date()): LookOutcome {
+  const design = m.matrix.adaptive!;
+  const curves: CurveLook[] = [];
+  const extended: SweepLook['extended'] = [];
+  const atMax: CniName[] = [];
+  const ranges: Array<{ cells: Cell[]; from: number; to: number }> = [];
+  for (const cni of m.matrix.cnis) {
+    const reps = repetitionsOf(m, cni);
+    const mine = curvesOf(m, dir, cni, design, reps);
+    curves.push(...mine);
+    if (!mine.some((c) => !c.settled)) continue;
+    if (reps >= design.max) {
+      atMax.push(cni);
+      continue;
+    }
+    const failed = new Set(m.points.filter((p) => p.cni === cni && p.status === 'failed').map((p) => p.policies));
+    const cells = m.matrix.policies.filter((x) => !failed.has(x)).map((policies) => ({ cni, policies }));
+    if (cells.length === 0) continue;
+    const to = Math.min(reps + design.step, design.max);
+    extended.push({ cni, to });
+    ranges.push({ cells, from: reps + 1, to });
+  }
+  const batch: PlannedPoint[] = [];
+  const first = Math.min(...ranges.map((r) => r.from));
+  const last = Math.max(...ranges.map((r) => r.to));
+  for (let rep = first; rep <= last; rep++) {
+    const cells = ranges.filter((r) => r.from <= rep && rep <= r.to).flatMap((r) => r.cells);
+    batch.push(...planRepetitions(m.matrix.seed, cells, rep, rep, m.points.length + batch.length));
+  }
+  return { look: { at: now.toISOString(), curves, extended, atMax }, batch };
+}
+
+/** Appends a look and its batch to the manifest (one write, so a kill leaves both or neither). */
+export function applyLook(m: SweepManifest, o: LookOutcome): void {
+  m.looks = [...(m.looks ?? []), o.look];
+  m.points.push(...o.batch.map((p): SweepPoint => ({ ...p, status: 'pending', runId: null, resultPath: null, startedAt: null, finishedAt: null, wallMs: null, error: null })));
+}
+
+/** A look after the current batch is still due: the sweep is adaptive and its last look planned more. */
+export function lookDue(m: SweepManifest): boolean {
+  if (!m.matrix.adaptive) return false;
+  const last = m.looks?.at(-1);
+  return !last || last.extended.length > 0;
+}
+
+/**
+ * What may still run: points planned but not run, and — until the sweep is decided — the most the remaining looks
+ * can add (every data plane still open going to the maximum). Fixed sweeps: only the former.
+ */
+export function pointsLeft(m: SweepManifest, pending: number): { planned: number; atMost: number } {
+  const design = m.matrix.adaptive;
+  if (!design) return { planned: pending, atMost: pending };
+  const last = m.looks?.at(-1);
+  const open = last ? last.extended.map((e) => e.cni) : m.matrix.cnis;
+  const more = open.reduce((a, cni) => a + m.matrix.policies.length * Math.max(0, design.max - repetitionsOf(m, cni)), 0);
+  return { planned: pending, atMost: pending + more };
+}
+
+/** One line per look for the summary: who went on, who is decided, who hit the maximum and why. */
+export function describeLook(look: SweepLook, index: number, design: AdaptiveDesign): string {
+  const open = look.curves.filter((c) => !c.settled);
+  const head = `look ${index + 1} of at most ${lookSchedule(design).length}: ${open.length === 0 ? 'every verdict decided' : `${open.length} verdict(s) open (${open.map((c) => `${c.cni} ${c.metric}`).join(', ')})`}`;
+  const ext = look.extended.length ? `; +${design.step} repetitions for ${look.extended.map((e) => e.cni).join(', ')}` : '';
+  const max = look.atMax.map((cni) => `\n  ${cni} reached the maximum of ${design.max} with ${open.filter((c) => c.cni === cni).map((c) => `${c.metric} open (${c.reason})`).join('; ')}`).join('');
+  return `${head}${ext}${max}`;
+}
