@@ -16,12 +16,14 @@ const shared = join(root, 'src', 'backends', 'local', 'bpf');
 const loader = (s, o) => ['gcc', '-O2', '-Wall', '-I', shared, '-o', o, s, join(shared, 'loader.c'), '-lbpf', '-lelf', '-lz'];
 const bpfObject = (s, o) => ['clang', '-O2', '-g', '-Wall', '-target', 'bpf', '-I', shared, '-c', s, '-o', o];
 
+// The probe's CPU accounting (account.c) is compiled into both builds of it.
+const probeAccount = join(root, 'src', 'probe', 'native', 'account.c');
 const targets = [
-  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-o', o, s, '-lpthread', '-lm'] },
+  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-o', o, s, probeAccount, '-lpthread', '-lm'] },
   // The same probe linked statically, for the kind/cluster client pod (copied into a busybox container, whose libc
   // may differ): needs the static C library (Debian/Ubuntu libc6-dev, Fedora/RHEL glibc-static). Optional: only
   // `--backend kind|cluster` runs need it, and they say so when it is missing.
-  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe-static', optional: true, cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-static', '-s', '-o', o, s, '-lpthread', '-lm'] },
+  { src: 'src/probe/native/cb-probe.c', out: 'cb-probe-static', optional: true, cmd: (s, o) => ['gcc', '-O2', '-Wall', '-Wextra', '-static', '-s', '-o', o, s, probeAccount, '-lpthread', '-lm'] },
   { src: 'src/probe/native/connect-loop.c', out: 'connect-loop', cmd: (s, o) => ['gcc', '-O2', '-Wall', '-o', o, s] },
   { src: 'src/backends/local/cilium/bpf/cilium_model.bpf.c', out: 'cilium_model.bpf.o', cmd: bpfObject },
   { src: 'src/backends/local/cilium/bpf/cb-bpf.c', out: 'cb-bpf', cmd: loader },

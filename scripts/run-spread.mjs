@@ -37,8 +37,16 @@ for (let i = 1; i <= runs; i++) {
   }
   const result = JSON.parse(readFileSync(join(out, dir, 'result.json'), 'utf8'));
   const p50 = Object.fromEntries(['connect', 'crr', 'rr'].map((m) => [m, result.metrics[m].summary.p50 / 1000]));
-  rows.push({ runId: result.runId, ...p50, unstable: ['connect', 'crr', 'rr'].filter((m) => result.metrics[m].stability?.flags?.length) });
-  process.stderr.write(`run ${i}/${runs} ${result.runId}: connect ${p50.connect.toFixed(1)} µs, CRR ${p50.crr.toFixed(1)} µs, RR ${p50.rr.toFixed(1)} µs\n`);
+  // CPU per connect operation with its resolution, and the machine's loopback reference (issue 20; absent in older builds).
+  const cpu = result.metrics.connect.cpu;
+  const refP50 = (m) => {
+    const xs = [...(result.metrics[m].reference?.samplesNs ?? [])].sort((a, b) => a - b);
+    return xs.length ? xs[Math.floor((xs.length - 1) / 2)] / 1000 : null;
+  };
+  const reference = Object.fromEntries(['connect', 'crr', 'rr'].map((m) => [m, refP50(m)]));
+  rows.push({ runId: result.runId, ...p50, connectCpuUsPerOp: cpu?.totalUsPerOp ?? null, connectCpuResolutionUsPerOp: cpu?.resolutionUsPerOp ?? null, referenceP50Us: reference, unstable: ['connect', 'crr', 'rr'].filter((m) => result.metrics[m].stability?.flagged) });
+  const cpuText = cpu?.resolutionUsPerOp !== undefined ? (cpu.resolutionUsPerOp <= 0.1 * cpu.totalUsPerOp ? `${cpu.totalUsPerOp.toFixed(1)} ±${cpu.resolutionUsPerOp.toFixed(2)}` : `below resolution (±${cpu.resolutionUsPerOp.toFixed(1)})`) : 'not recorded';
+  process.stderr.write(`run ${i}/${runs} ${result.runId}: connect ${p50.connect.toFixed(1)} µs, CRR ${p50.crr.toFixed(1)} µs, RR ${p50.rr.toFixed(1)} µs; CPU per connect ${cpuText} µs; loopback reference connect ${reference.connect?.toFixed(1) ?? '–'} µs\n`);
 }
 const spread = Object.fromEntries(
   ['connect', 'crr', 'rr'].map((m) => {

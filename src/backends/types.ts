@@ -28,6 +28,8 @@ export interface MeasureSettings {
   warmup: number;
   concurrency: number;
   timeoutMs: number;
+  /** The machine's reference to measure beside the metric (src/run/interleave.ts); backends that cannot, ignore it. */
+  reference?: { samples: number; warmup: number };
 }
 
 export interface Progress {

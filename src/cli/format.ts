@@ -2,6 +2,7 @@
 import type { MetricResult, RunResult } from '../results/schema.js';
 import { worstFlow } from '../run/run-flows.js';
 import { METRICS } from '../results/schema.js';
+import { cpuNote, cpuSummaryLine, cpuText, resolutionText } from '../results/cpu.js';
 import { capacityOverflowOf } from '../results/capacity-overflow.js';
 import { ONE_RUN_NOTE, type RepetitionSummary } from '../run/repetitions.js';
 import { textTable } from '../text.js';
@@ -80,7 +81,7 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
   if (overflow) out.push(`  CAPACITY OVERFLOW: ${overflow.summary}; the client was ${overflow.clientVerdict ?? 'not probed'} afterwards`);
   out.push('');
   out.push(...flowTable(r));
-  const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op: all CPUs (probe client+server)']];
+  const rows: string[][] = [['metric (µs)', 'n', 'p50', 'p50 95% CI', 'p90', 'p99', 'p99 95% CI', 'p999', 'errors', 'CPU µs/op (resolution)']];
   for (const m of METRICS) {
     const x = r.metrics[m];
     if (!x) {
@@ -90,12 +91,14 @@ export function formatRunSummary(r: RunResult, path: string | null): string {
     const s = x.summary;
     const errs = Object.values(x.errors).reduce((a, b) => a + b, 0);
     const ci = (p: [number | null, number | null]) => `${us(p[0])}–${us(p[1])}`;
-    const cpu = x.cpu ? `${x.cpu.totalUsPerOp.toFixed(1)} (${x.cpu.probeClientUsPerOp.toFixed(1)}+${(x.cpu.probeServerUsPerOp ?? 0).toFixed(1)})` : '–';
+    const cpu = cpuSummaryLine(r, x);
     rows.push([LABEL[m], String(s.count), us(s.p50), ci(s.ci95.p50), us(s.p90), us(s.p99), ci(s.ci95.p99), us(s.p999), String(errs), cpu]);
   }
   out.push(textTable(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');
   out.push(`  ${ONE_RUN_NOTE}`);
+  const cpuAbout = cpuNote(r);
+  if (cpuAbout) out.push(`  ${cpuAbout}`);
   for (const m of METRICS) {
     const st = r.metrics[m]?.stability;
     if (st?.flagged) out.push(`  UNSTABLE ${m}: ${st.reason} — the CI above is around a mixture, not one steady state`);
@@ -119,14 +122,14 @@ export function formatRepetitionSummary(s: RepetitionSummary, results: RunResult
   out.push(`${first.meta.cni} on ${first.meta.backend}: ${first.meta.model.name} — ${first.meta.policy.count} policies, ${results.length} repetitions (${results.filter((r) => r.status === 'ok').length} ok)`);
   out.push('');
   const ci = (p: [number, number]) => `${us(p[0])}–${us(p[1])}`;
-  const rows: string[][] = [['metric (µs)', 'runs', 'p50', 'p50 95% CI (runs)', 'p50 per run', 'p50 within-run CI', 'p99', 'p99 95% CI (runs)', 'CPU µs/op']];
+  const rows: string[][] = [['metric (µs)', 'runs', 'p50', 'p50 95% CI (runs)', 'p50 per run', 'p50 within-run CI', 'p99', 'p99 95% CI (runs)', 'CPU µs/op (resolution)']];
   for (const m of METRICS) {
     const x = s.metrics[m];
     if (!x) {
       rows.push([LABEL[m], '0', '–', '', '', '', '', '', '']);
       continue;
     }
-    rows.push([LABEL[m], String(x.runs), us(x.p50.value), ci(x.p50.ci95), x.p50.perRun.map((v) => us(v)).join(' '), ci(x.p50.withinRunCi95), us(x.p99.value), ci(x.p99.ci95), x.cpuUsPerOp ? x.cpuUsPerOp.value.toFixed(1) : '–']);
+    rows.push([LABEL[m], String(x.runs), us(x.p50.value), ci(x.p50.ci95), x.p50.perRun.map((v) => us(v)).join(' '), ci(x.p50.withinRunCi95), us(x.p99.value), ci(x.p99.ci95), x.cpuUsPerOp ? `${cpuText(x.cpuUsPerOp.value, x.cpuUsPerOp.resolutionUsPerOp)} (${resolutionText(x.cpuUsPerOp.resolutionUsPerOp)})` : '–']);
   }
   out.push(textTable(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');

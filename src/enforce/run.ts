@@ -276,7 +276,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
     meta: {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      tool: toolInfo(),
+      tool: await toolInfo(),
       machine: machineInfo(),
       backend: opts.backend,
       cni: config.cni,

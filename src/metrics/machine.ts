@@ -1,9 +1,10 @@
-// What machine a result came from, and kernel CPU accounting over a measured window.
+// What machine a result came from, and /proc/stat parsing (the machine-wide CPU time the kind and cluster backends
+// still read from a pod; the local backend counts CPU per task, src/metrics/cpu.ts).
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { ExecRunner, type Runner } from '../exec/runner.js';
 
 export interface MachineInfo {
   hostname: string;
@@ -22,24 +23,24 @@ export function machineInfo(): MachineInfo {
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export function toolInfo(): { name: string; version: string; gitCommit: string | null } {
+/** The tool's name, version and git commit (null outside a git checkout); git runs through the one runner. */
+export async function toolInfo(runner: Runner = new ExecRunner()): Promise<{ name: string; version: string; gitCommit: string | null }> {
   const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
-  let gitCommit: string | null = null;
-  try {
-    gitCommit = execFileSync('git', ['-C', PACKAGE_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    gitCommit = null;
-  }
-  return { name: pkg.name, version: pkg.version, gitCommit };
+  const r = await runner.run({ argv: ['git', '-C', PACKAGE_ROOT, 'rev-parse', 'HEAD'], allowFailure: true, timeoutMs: 10_000, purpose: "read the tool's git commit" });
+  const head = r.stdout.trim();
+  return { name: pkg.name, version: pkg.version, gitCommit: r.exitCode === 0 && /^[0-9a-f]{40}$/.test(head) ? head : null };
 }
 
 /** Machine-wide CPU time from /proc/stat, in nanoseconds (USER_HZ ticks converted). */
 export interface CpuTimes {
   busyNs: number;
   softirqNs: number;
+  /** CPUs the kernel counts (its cpuN lines); a tick on each, at each edge of a window, is the resolution. */
+  cpus?: number;
 }
 
-const USER_HZ = 100;
+/** /proc/stat counts in USER_HZ ticks. */
+export const USER_HZ = 100;
 
 export function parseProcStat(text: string): CpuTimes {
   const line = text.split('\n').find((l) => l.startsWith('cpu '));
@@ -48,26 +49,6 @@ export function parseProcStat(text: string): CpuTimes {
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
   const tick = 1e9 / USER_HZ;
-  return { busyNs: (user + nice + system + irq + softirq + steal) * tick, softirqNs: softirq * tick };
-}
-
-export function readCpuTimes(): CpuTimes {
-  return parseProcStat(readFileSync('/proc/stat', 'utf8'));
-}
-
-/** utime+stime of a process, nanoseconds, from /proc/<pid>/stat (its children included once reaped). */
-export function parsePidStat(text: string): number {
-  // Field 2 (comm) may contain spaces; fields after the last ')' are fixed.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1e9) / USER_HZ;
-}
-
-export function readProcessCpuNs(pid: number): number | null {
-  try {
-    return parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return null;
-  }
+  const cpus = text.split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+  return { busyNs: (user + nice + system + irq + softirq + steal) * tick, softirqNs: softirq * tick, ...(cpus ? { cpus } : {}) };
 }

@@ -11,6 +11,8 @@ import {
   planConnectLoop,
   planServer,
   runClient,
+  planBpfProgs,
+  parseBpfProgs,
 } from './native.js';
 
 const good = {
@@ -200,5 +202,29 @@ describe('runClient', () => {
     const out = await runClient(runner, spec);
     expect(out).toMatchObject({ mode: 'crr', samplesNs: [], errors: {}, wallNs: 0 });
     expect(runner.log).toHaveLength(1);
+  });
+});
+
+describe('the client\'s accounting and reference (issue 20)', () => {
+  it('passes the accounted pids, the BPF programs and the reference, and bounds the run time for the reference too', () => {
+    const plain = planClient({ netns: 'cb-x-client', target: '10.244.1.2', port: 8080, ...settings });
+    const spec = planClient({ netns: 'cb-x-client', target: '10.244.1.2', port: 8080, ...settings, cpus: [1], accountPids: [4242, 24], bpfProgIds: [7, 9], reference: { samples: 100, warmup: 10, batchServer: true } });
+    expect(spec.argv.slice(plain.argv.length)).toEqual(['--cpu', '1', '--account', '4242', '--account', '24', '--bpf-prog', '7', '--bpf-prog', '9', '--reference', '100', '--reference-warmup', '10', '--reference-batch']);
+    expect(spec.timeoutMs).toBeGreaterThan(plain.timeoutMs!);
+    expect(() => planClient({ netns: 'n', target: '10.0.0.1', port: 1, ...settings, accountPids: [0] })).toThrow(/probe accounting: accountPids.0/);
+  });
+
+  it('parses the CPU clocks, BPF run time and the reference; an older binary\'s output still parses', () => {
+    const o = parseClientOutput(JSON.stringify({ ...good, cpu_ns: 41000, cpu_clock_res_ns: 1, tick_ns: 4000000, accounted: [{ pid: 4242, ns: 30000 }, { pid: 24, ns: null }], bpf: { programs: 2, run_ns: 5000, run_cnt: 12 }, reference: { target: 'loopback', samples_ns: [14000, 15000], errors: {}, wall_ns: 30000 } }));
+    expect(o).toMatchObject({ cpuNs: 41000, tickNs: 4000000, accounted: [{ pid: 4242, ns: 30000 }, { pid: 24, ns: null }], bpf: { programs: 2, runNs: 5000, runCnt: 12 }, reference: { target: 'loopback', samplesNs: [14000, 15000], errors: {}, wallNs: 30000 } });
+    expect(parseClientOutput(JSON.stringify({ ...good, cpu_ns: 1, bpf: { programs: 2, error: 'BPF_ENABLE_STATS: Operation not permitted' } })).bpf).toEqual({ programs: 2, error: 'BPF_ENABLE_STATS: Operation not permitted' });
+    expect(parseClientOutput(JSON.stringify(good)).cpuNs).toBeUndefined();
+  });
+
+  it('lists a run\'s BPF programs from its own pin directory only', () => {
+    expect(planBpfProgs('/sys/fs/bpf/cb-abc12').argv).toEqual([PROBE_BIN, 'bpf-progs', '--pin-dir', '/sys/fs/bpf/cb-abc12']);
+    expect(planBpfProgs('/sys/fs/bpf/cb-abc12').netns).toBeUndefined();
+    expect(() => planBpfProgs('/etc')).toThrow(/under \/sys\/fs\/bpf/);
+    expect(parseBpfProgs('{"prog_ids":[3,4]}\n')).toEqual([3, 4]);
   });
 });

@@ -157,7 +157,7 @@ export function cniAdvice(a: Analysis): AdviceItem[] {
   if (cpuLines.length) {
     out.push({
       title: 'CPU',
-      text: `${cpuLines.join(' ')}${none ? ' Read them against the no-CNI floor: the difference is what the data plane spends.' : ''} On a node serving many short connections, multiply by the connection rate to get the cores a data plane costs.`,
+      text: `${cpuLines.join(' ')}${none ? ' Read them against the no-CNI floor: the difference is what the data plane spends.' : ''} On a node serving many short connections, multiply by the connection rate to get the cores a data plane costs. (Resolution and parts: the CPU section.)`,
     });
   }
 

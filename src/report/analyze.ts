@@ -14,6 +14,9 @@ import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js
 import { alphaAt, repeatedFit } from '../stats/sequential.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { analyzeServices, type ServicePlaneAnalysis } from './services.js';
+import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
+import { cpuSection, type CpuSection } from './cpu.js';
+import { machineSection, type MachineSection } from './machine.js';
 
 export interface AnalysisMetric {
   id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
@@ -136,6 +139,10 @@ export interface Analysis {
   crossovers: AnalysisCrossover[];
   /** `--services` runs: connect p50 against the Service count per CNI and service data plane. */
   services: ServicePlaneAnalysis[];
+  /** CPU per new connection with its resolution and parts, and what each data plane adds over none. */
+  cpu: CpuSection;
+  /** The machine's reference across the runs, and the runs that ran on a slowed machine. */
+  machine: MachineSection;
   failures: PointFailure[];
   problems: InputProblem[];
 }
@@ -158,7 +165,8 @@ export function pointValue(r: RunResult, m: AnalysisMetric): PointValue | null {
   if (!x) return null;
   let value: number | null;
   let ci: [number, number] | null = null;
-  if (m.stat === 'cpu') value = x.cpu ? x.cpu.totalUsPerOp * 1000 : null;
+  // A CPU figure coarser than its resolution allows is no point at all (issue 20): not fitted, not charted.
+  if (m.stat === 'cpu') value = x.cpu && cpuResolved(x.cpu.totalUsPerOp, cpuResolutionUsPerOp(r, x)) ? x.cpu.totalUsPerOp * 1000 : null;
   else {
     value = x.summary[m.stat];
     const c = x.summary.ci95[m.stat];
@@ -313,6 +321,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     cnis,
     crossovers,
     services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples }),
+    cpu: cpuSection(ok),
+    machine: machineSection(ok.map((l) => l.result)),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };

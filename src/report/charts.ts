@@ -2,6 +2,7 @@
 // view — no browser, no canvas. x is the policy count on a symlog axis (log-like, but 0 policies has a place).
 import { cniEntry } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
+import { resolutionText } from '../results/cpu.js';
 import { ANALYSIS_METRICS, countBands, type Analysis, type MetricId } from './analyze.js';
 
 export interface ChartRow {
@@ -12,6 +13,8 @@ export interface ChartRow {
   low: number;
   high: number;
   repetitions: number;
+  /** CPU chart only: the coarsest run's resolution at this point, µs per operation. */
+  resolution?: number;
 }
 
 export interface ChartSpec {
@@ -27,7 +30,7 @@ const TITLES: Record<MetricId, [string, string]> = {
   connect_p99: ['New-connection latency, p99', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   crr_p50: ['Connect + request + response + close (CRR), p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
-  cpu_per_conn: ['CPU per new connection', 'all CPUs, probe included (read against the none floor); band: 95% t interval over runs'],
+  cpu_per_conn: ['CPU per new connection', 'probe client, echo server and softirq on the pinned CPU (read against the none floor); runs below resolution left out; band: 95% t interval over runs'],
   enforce_allow_added_p50: ['Time to enforcement: allow added, p50', 'from the change handed to the agent to the first probe that connects (1 ms probe cadence)'],
   enforce_allow_removed_p50: ['Time to enforcement: allow removed, p50', 'from the change to the first probe that is dropped'],
   enforce_new_pod_p50: ['Time to enforcement: new pod under existing policy, p50', "from the pod's CNI ADD to its first allowed connection (fail-closed window)"],
@@ -37,14 +40,26 @@ const TITLES: Record<MetricId, [string, string]> = {
 };
 
 export function chartRows(a: Analysis, id: MetricId): ChartRow[] {
+  // A CPU point carries its resolution (issue 20); points below it never reach the chart (analyze.ts).
+  const resolution = (cni: CniName, policies: number) => (id === 'cpu_per_conn' ? a.cpu.rows.find((r) => r.cni === cni && r.policies === policies)?.resolutionUs : undefined);
   return a.cnis.flatMap((c) =>
-    countBands(c.metrics[id].counts).map((m) => ({ cni: c.cni, policies: m.x, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n })),
+    countBands(c.metrics[id].counts).map((m) => {
+      const res = resolution(c.cni, m.x);
+      return { cni: c.cni, policies: m.x, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n, ...(res === undefined ? {} : { resolution: res }) };
+    }),
   );
+}
+
+/** The CPU chart's subtitle states the coarsest resolution of its points. */
+function withResolution(subtitle: string, rows: ChartRow[]): string {
+  const res = Math.max(...rows.map((r) => r.resolution ?? Number.NaN).filter(Number.isFinite));
+  return Number.isFinite(res) ? `${subtitle}; resolution ${resolutionText(res)} µs or finer` : subtitle;
 }
 
 export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
   const rows = chartRows(a, id);
-  const [title, subtitle] = TITLES[id];
+  const [title, plainSubtitle] = TITLES[id];
+  const subtitle = id === 'cpu_per_conn' ? withResolution(plainSubtitle, rows) : plainSubtitle;
   const metric = ANALYSIS_METRICS.find((m) => m.id === id)!;
   const cnis = a.cnis.map((c) => c.cni);
   const x = {
@@ -86,6 +101,7 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
               { field: 'low', title: 'low', format: '.1f' },
               { field: 'high', title: 'high', format: '.1f' },
               { field: 'repetitions', title: 'repetitions' },
+              ...(id === 'cpu_per_conn' ? [{ field: 'resolution', title: 'resolution ± µs', format: '.2f' }] : []),
             ],
           },
         },

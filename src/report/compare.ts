@@ -6,6 +6,7 @@ import { uniqueInOrder } from '../collections.js';
 import type { CniName } from '../config/schema.js';
 import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
 import { compareRuns, decideRuns, DEFAULT_RUN_COMPARE, type RunCompareOptions, type RunComparison } from '../stats/compare.js';
+import { runMachine } from './machine.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { mdTable } from './markdown.js';
 
@@ -42,12 +43,21 @@ export interface CompareReport {
   forced: boolean;
   refused: boolean;
   regressions: CompareRow[];
+  /** Significant slow-downs the machine's reference explains (src/stats/machine.ts): nothing is claimed about the data plane. */
+  machineSlowed: CompareRow[];
+  /** Whether the runs carry the machine's reference: 'all', 'some' or 'none' (files written before it existed). */
+  referenceMeasured: 'all' | 'some' | 'none';
   /** Rows with fewer than options.minRepetitions runs on a side: nothing is claimed about them. */
   insufficient: CompareRow[];
   /** Warnings that do not prevent comparing (e.g. same machine class, other hostname). */
   warnings: string[];
   options: RunCompareOptions;
   problems: InputProblem[];
+}
+
+function referenceCoverage(ls: LoadedResult[]): CompareReport['referenceMeasured'] {
+  const has = ls.filter((l) => l.result.status === 'ok').map((l) => Object.values(l.result.metrics).some((m) => m?.reference !== undefined));
+  return has.every(Boolean) ? 'all' : has.some(Boolean) ? 'some' : 'none';
 }
 
 const keyOf = (r: RunResult) => `${r.meta.cni} @ ${r.meta.policy.count} policies`;
@@ -111,7 +121,8 @@ export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: 
       for (const m of COMPARED) {
         const bs = b.map((r) => r.metrics[m.metric]?.samplesNs ?? []);
         const cs = c.map((r) => r.metrics[m.metric]?.samplesNs ?? []);
-        rows.push({ cni: b[0]!.meta.cni, policies: b[0]!.meta.policy.count, label: m.label, ...compareRuns(bs, cs, m.q, options) });
+        const machine = { baseline: b.map((r) => runMachine(r, m.metric, m.q)), current: c.map((r) => runMachine(r, m.metric, m.q)) };
+        rows.push({ cni: b[0]!.meta.cni, policies: b[0]!.meta.policy.count, label: m.label, ...compareRuns(bs, cs, m.q, options, machine) });
       }
     }
     rows = decideRuns(rows, options);
@@ -126,6 +137,8 @@ export function compareResults(base: LoadedResult[], cur: LoadedResult[], opts: 
     forced: Boolean(opts.force) && incompatibilities.length > 0,
     refused,
     regressions: rows.filter((r) => r.verdict === 'regression'),
+    machineSlowed: rows.filter((r) => r.verdict === 'machine slowed'),
+    referenceMeasured: referenceCoverage([...base, ...cur]),
     insufficient: rows.filter((r) => r.verdict === 'not enough repetitions'),
     options,
     problems: opts.problems ?? [],
@@ -137,15 +150,31 @@ const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : '–'
 const cv = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–');
 const pv = (p: number) => (!Number.isFinite(p) ? '–' : p < 1e-4 ? '<0.0001' : p.toFixed(4));
 
+const share = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '–');
+
+/** reference change, metric ÷ reference change, CPU share, and what explains the row. */
+function machineCells(x: CompareRow): string[] {
+  const m = x.machine;
+  if (!m) return ['not measured', '–', 'not measured', '–'];
+  return [
+    m.reference ? pct(m.reference.change) : 'not measured',
+    m.normalized ? pct(m.normalized.change) : '–',
+    m.availability ? `${share(m.availability.baseline)} → ${share(m.availability.current)}` : 'not measured',
+    m.explainedBy === 'reference' ? 'the reference slowed as much' : m.explainedBy === 'availability' ? 'less of the CPU' : '–',
+  ];
+}
+
 export function renderCompareMarkdown(r: CompareReport, names: { baseline: string; current: string }): string {
   const L: string[] = [];
   const status = r.refused
     ? 'NOT COMPARED'
     : r.regressions.length
       ? `${r.regressions.length} REGRESSION${r.regressions.length > 1 ? 'S' : ''}`
-      : r.insufficient.length
-        ? 'not enough repetitions to judge'
-        : 'no regressions';
+      : r.machineSlowed.length
+        ? 'the machine slowed: not judged'
+        : r.insufficient.length
+          ? 'not enough repetitions to judge'
+          : 'no regressions';
   L.push(`## cni-bench compare: ${status}`);
   L.push('');
   L.push(`Baseline \`${names.baseline}\` vs current \`${names.current}\`. A regression is a significant slow-down larger than ${(r.options.maxRegression * 100).toFixed(1)}% (α = ${r.options.alpha} for the whole comparison; at least ${r.options.minRepetitions} runs per side).`);
@@ -171,6 +200,18 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     for (const x of r.notes) L.push(`- ${x}`);
     L.push('');
   }
+  if (r.referenceMeasured !== 'all') {
+    L.push(`Machine reference: ${r.referenceMeasured === 'none' ? 'not measured (result files written before it existed, or a backend that does not measure it)' : 'not measured in some runs (files written before it existed)'}: a machine that slowed cannot be told from a data plane that did${r.referenceMeasured === 'some' ? ' where it is missing' : ''}.`);
+    L.push('');
+  }
+  if (r.machineSlowed.length) {
+    L.push('### The machine slowed (not judged)');
+    L.push('');
+    L.push("These rows slowed significantly, but so did the machine's reference measured in the same runs: the same operation over the client pod's loopback (no data plane on the path), or the share of the pinned CPU the probe's tasks got (less when another task competes for it or the host steals the vCPU). Nothing is claimed about the data plane; re-run on a quiet machine.");
+    L.push('');
+    L.push(mdTable(['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', 'reference change', 'metric ÷ reference', 'CPU share (b → c)', 'explained by'], r.machineSlowed.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), ...machineCells(x)]), ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+    L.push('');
+  }
   if (r.regressions.length) {
     L.push('### Regressions');
     L.push('');
@@ -182,9 +223,9 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     L.push('');
     L.push(
       mdTable(
-        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'run-to-run CV (b/c)', 'p (Welch, 2-sided)', 'p (1-sided, Holm)', 'runs (b/c)', 'verdict'],
-        r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, `${cv(x.baselineCv)}/${cv(x.currentCv)}`, pv(x.p), pv(x.pAdjusted), `${x.baselineRuns}/${x.currentRuns}`, x.verdict]),
-        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+        ['CNI', 'policies', 'metric', 'baseline (µs)', 'current (µs)', 'change', '95% CI', 'run-to-run CV (b/c)', 'p (Welch, 2-sided)', 'p (1-sided, Holm)', 'runs (b/c)', 'reference change', 'CPU share (b → c)', 'verdict'],
+        r.rows.map((x) => [x.cni, String(x.policies), x.label, us(x.baseline), us(x.current), pct(x.change), `${pct(x.changeCi95[0])} … ${pct(x.changeCi95[1])}`, `${cv(x.baselineCv)}/${cv(x.currentCv)}`, pv(x.p), pv(x.pAdjusted), `${x.baselineRuns}/${x.currentRuns}`, machineCells(x)[0]!, machineCells(x)[2]!, x.verdict]),
+        ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
     L.push('');
@@ -199,6 +240,8 @@ export function renderCompareMarkdown(r: CompareReport, names: { baseline: strin
     L.push('');
     for (const p of r.problems) L.push(`- \`${p.file}\`: ${p.message}`);
   }
+  L.push('');
+  L.push("Machine reference: beside every metric, every run measures the same operation over the client pod's loopback (no data plane on the path) and the share of the pinned CPU the probe's tasks got (their CPU time over the wall time). A significant slow-down is \"machine slowed\" instead of a regression when the reference slowed significantly and the metric ÷ reference, run by run, did not; or when the CPU share dropped significantly, by more than the threshold (a task competing for the pinned CPU, or the host stealing the vCPU: operations wait for the CPU and their own work grows, by an amount that cannot be told, so the row is not judged). These tests only ever remove regressions, so α stays the false-alarm rate.");
   L.push('');
   L.push("Method: the unit of replication is the run. Each run's percentile is one value; change = ratio of the two sides' geometric means − 1, with a 95% CI from Welch's t on the log values. A regression is tested one-sided (is current slower?): significant = Holm-adjusted one-sided p < α over all rows of this comparison, so α is the false-alarm rate of the whole gate; improvements are the same test the other way, a family of their own that never fails the gate. Samples within a run are not treated as independent evidence about the next run.");
   return `${L.join('\n')}\n`;

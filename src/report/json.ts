@@ -65,6 +65,8 @@ export function reportDocument(a: Analysis) {
       installMsAtMax: p.installMsAtMax,
       stateAtMax: p.stateAtMax,
     })),
+    cpu: a.cpu,
+    machine: a.machine,
     failures: a.failures,
     problems: a.problems,
   };

@@ -1,5 +1,6 @@
 // The PerfData JSON that perfdash (ClusterLoader2's dashboard) reads: {version, dataItems: [{data, unit, labels}]}.
-// One item per CNI × policy count × metric with percentile buckets (µs), plus one per CNI × metric for the slope.
+// One item per CNI × policy count × metric with percentile buckets (µs; CPU per connection with its resolution),
+// plus one per CNI × metric for the slope.
 import { ANALYSIS_METRICS, medianByCount, type Analysis } from './analyze.js';
 
 export interface PerfDataItem {
@@ -29,7 +30,11 @@ export function toPerfdash(a: Analysis): PerfData {
       }
     }
     for (const [policies, v] of new Map(medianByCount(c.metrics.cpu_per_conn.points).map((m) => [m.policies, m.median]))) {
-      items.push({ data: { Value: round(v / 1000) }, unit: 'us', labels: { ...common, Metric: 'cpu_per_connection', Policies: String(policies) } });
+      // Only resolved runs are points (analyze.ts); the point's coarsest resolution goes with it (issue 20).
+      const res = a.cpu.rows.find((r) => r.cni === c.cni && r.policies === policies)?.resolutionUs;
+      const data: Record<string, number> = { Value: round(v / 1000) };
+      if (res !== undefined && Number.isFinite(res)) data.Resolution = round(res);
+      items.push({ data, unit: 'us', labels: { ...common, Metric: 'cpu_per_connection', Policies: String(policies) } });
     }
     for (const m of ANALYSIS_METRICS) {
       const f = c.metrics[m.id].fit;

@@ -6,6 +6,7 @@ import { analyze } from './analyze.js';
 import { collectResults } from './collect.js';
 import { chartSpecs } from './charts.js';
 import { buildReport, perfdashJson } from './write.js';
+import { reportDocument } from './json.js';
 import { markdownToHtml } from './html.js';
 import { writeSyntheticSweep, type SyntheticCurve } from './test-support/fixtures.js';
 import { cmdReport } from '../cli/commands/report.js';
@@ -58,6 +59,22 @@ describe('analysis of a synthetic sweep', () => {
     expect(specs[0]!.rows).toHaveLength(3 * 7 + 6);
   });
 
+  it('the CPU chart and the JSON report carry the CPU with its resolution, and the machine reference', () => {
+    const cpu = chartSpecs(a).find((s) => s.id === 'cpu_per_conn')!;
+    expect(cpu.rows.length).toBeGreaterThan(0);
+    for (const r of cpu.rows) {
+      const row = a.cpu.rows.find((x) => x.cni === r.cni && x.policies === r.policies)!;
+      expect(r.resolution).toBe(row.resolutionUs);
+      expect(row.resolutionUs).toBeLessThanOrEqual(0.1 * r.value); // only resolved points are charted
+    }
+    expect(cpu.subtitle).toMatch(/resolution ±[\d.]+ µs or finer$/);
+    expect(chartSpecs(a).find((s) => s.id === 'connect_p50')!.rows.every((r) => r.resolution === undefined)).toBe(true);
+    const doc = JSON.parse(JSON.stringify(reportDocument(a))) as { cpu: { rows: Array<{ resolutionUs: number }> }; machine: { measuredRuns: number } };
+    expect(doc.cpu.rows.length).toBe(a.cpu.rows.length);
+    expect(doc.cpu.rows.every((r) => r.resolutionUs > 0)).toBe(true);
+    expect(doc.machine.measuredRuns).toBeGreaterThan(0);
+  });
+
   it('writes markdown with the tables, the advice and the rules', async () => {
     const r = await buildReport(a);
     expect(r.markdown).toContain('## Scaling: verdicts');
@@ -85,6 +102,9 @@ describe('analysis of a synthetic sweep', () => {
     expect(item.data.Perc50).toBeLessThan(51);
     expect(p.dataItems.find((d) => d.labels.CNI === 'calico' && d.labels.Metric === 'connect_p50_slope')!.labels.Verdict).toBe('O(n)');
     for (const d of p.dataItems) for (const v of Object.values(d.data)) expect(Number.isFinite(v)).toBe(true);
+    const cpu = p.dataItems.filter((d) => d.labels.Metric === 'cpu_per_connection');
+    expect(cpu.length).toBeGreaterThan(0);
+    for (const d of cpu) expect(d.data.Resolution).toBeLessThanOrEqual(0.1 * d.data.Value!);
   });
 });
 

@@ -74,7 +74,9 @@ export function checkSamples(r: RunResult): string | undefined {
     const bad = m.samplesNs.findIndex((v) => !Number.isFinite(v) || v < 0 || (latency && v === 0) || v > MAX_SAMPLE_NS);
     if (bad >= 0) return `${at}.samplesNs[${bad}] is ${m.samplesNs[bad]}: ${latency ? 'a latency must be a positive number' : 'a duration must be a number ≥ 0'} of nanoseconds below ${MAX_SAMPLE_NS}`;
     for (const [errno, n] of Object.entries(m.errors)) if (!Number.isInteger(n) || n < 0) return `${at}.errors.${errno} is ${n}: a count must be a whole number ≥ 0`;
-    if (m.cpu) for (const [k, v] of Object.entries(m.cpu)) if (v !== null && !(Number.isFinite(v) && v >= 0)) return `${at}.cpu.${k} is ${v}: CPU time cannot be negative`;
+    if (m.cpu) for (const [k, v] of Object.entries(m.cpu)) if (typeof v === 'number' && !(Number.isFinite(v) && v >= 0)) return `${at}.cpu.${k} is ${v}: CPU time cannot be negative`;
+    const refBad = m.reference?.samplesNs.findIndex((v) => !Number.isFinite(v) || v <= 0 || v > MAX_SAMPLE_NS) ?? -1;
+    if (refBad >= 0) return `${at}.reference.samplesNs[${refBad}] is ${m.reference!.samplesNs[refBad]}: a latency must be a positive number of nanoseconds below ${MAX_SAMPLE_NS}`;
     if (m.wallNs < 0) return `${at}.wallNs is ${m.wallNs}: negative`;
     // The stored summary is never used (it is recomputed below), but one that disagrees with its samples means
     // someone changed one of the two.

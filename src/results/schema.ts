@@ -100,6 +100,43 @@ export const cpuPlacementSchema = z.object({
   reason: z.string(),
 });
 
+/**
+ * CPU per operation of a metric, µs (kernel accounting). Files written before issue 20 have only the first five
+ * fields: machine-wide busy time from /proc/stat (10 ms ticks) over the windows; they read as source 'proc-stat'.
+ */
+export const cpuSchema = z.object({
+  /** Local (task-clock): probe client + echo server + ksoftirqd of the pinned CPU. Older files: all CPUs' busy time. */
+  totalUsPerOp: z.number(),
+  /** The load generator's own CPU (its process CPU-time clock; older files: getrusage). */
+  probeClientUsPerOp: z.number(),
+  /** The server's CPU, when the backend can read it. */
+  probeServerUsPerOp: z.number().nullable(),
+  /** The data plane's own CPU where it can be separated (BPF run time; kind/cluster: total − client − server), else null. */
+  dataPlaneUsPerOp: z.number().nullable(),
+  /** Local (task-clock): ksoftirqd (deferred softirq work). Older files: softirq time of all CPUs. */
+  softirqUsPerOp: z.number(),
+  source: z.enum(['task-clock', 'cgroup', 'cadvisor', 'proc-stat']).optional(),
+  /** What the windows' edges and clocks leave uncertain, per operation: a figure is shown only when at least 10× this. */
+  resolutionUsPerOp: z.number().optional(),
+  /** The client/server/softirq split's own resolution where it is coarser than the total's (cAdvisor). */
+  partsResolutionUsPerOp: z.number().optional(),
+  /** Wall time of the windows per operation. */
+  wallUsPerOp: z.number().optional(),
+  /** BPF program run time per operation (eBPF data planes), null when not counted. */
+  bpfUsPerOp: z.number().nullable().optional(),
+  /** What the total includes, and what dataPlaneUsPerOp is (or why there is none), in words. */
+  includes: z.string().optional(),
+  dataPlane: z.string().optional(),
+});
+
+/** The machine's reference beside a metric: the same operation over the client pod's loopback (no data plane on the path). */
+export const referenceSchema = z.object({
+  target: z.string(),
+  samplesNs: z.array(z.number()),
+  errors: z.record(z.string(), z.number()),
+  wallNs: z.number(),
+});
+
 export const metricSchema = z.object({
   /** Latency of each measured operation, nanoseconds, in the order measured. */
   samplesNs: z.array(z.number()),
@@ -109,20 +146,9 @@ export const metricSchema = z.object({
   summary: summarySchema,
   stability: stabilitySchema.optional(),
   wallNs: z.number(),
-  cpu: z
-    .object({
-      /** All CPUs' busy time over the measured window, per operation (kernel accounting, /proc/stat). */
-      totalUsPerOp: z.number(),
-      /** The load generator's own CPU (getrusage of the probe client). */
-      probeClientUsPerOp: z.number(),
-      /** The server's CPU (/proc/<pid>/stat), when the backend can read it. */
-      probeServerUsPerOp: z.number().nullable(),
-      /** total − client − server: the data plane and everything else on the machine. */
-      dataPlaneUsPerOp: z.number(),
-      /** Softirq time over the window (packet processing), per operation. */
-      softirqUsPerOp: z.number(),
-    })
-    .nullable(),
+  cpu: cpuSchema.nullable(),
+  /** The machine's reference measured beside this metric (issue 20); absent in files written before it existed. */
+  reference: referenceSchema.optional(),
 });
 
 /** One measured flow of a cluster-shaped workload (bench run --workload): its ends, why it was chosen, its figures. */
@@ -232,4 +258,6 @@ export type FlowResult = z.output<typeof flowResultSchema>;
 export type SummaryJson = z.output<typeof summarySchema>;
 export type { Stability };
 export type CpuPlacement = z.output<typeof cpuPlacementSchema>;
+export type CpuJson = z.output<typeof cpuSchema>;
+export type ReferenceJson = z.output<typeof referenceSchema>;
 export { pair as ciPairSchema };

@@ -51,3 +51,39 @@ describe('mergeRounds', () => {
     expect(mergeRounds([part([1], {}, 10), part([2], {}, 10, null)]).cpu!.probeServerUsPerOp).toBeNull();
   });
 });
+
+describe('the machine reference in the rounds (issue 20)', () => {
+  it('asks every round of every metric for its share of a fixed reference (1000 a run, fewer only in a shorter run)', () => {
+    for (const samples of [1003, 10_000, 300]) {
+      const p = planRounds(['connect', 'crr', 'rr'], { ...S, samples }, 10);
+      for (const m of ['connect', 'crr', 'rr'] as const) {
+        const mine = p.filter((r) => r.metric === m);
+        expect(mine.every((r) => (r.settings.reference?.samples ?? 0) > 0)).toBe(true);
+        // 1000 a run, or as many as the metric's own samples when a short run has fewer.
+        expect(mine.reduce((a, r) => a + r.settings.reference!.samples, 0)).toBe(Math.min(1000, samples));
+        expect(mine.reduce((a, r) => a + r.settings.reference!.warmup, 0)).toBe(Math.min(100, samples / 10));
+      }
+    }
+    expect(planRounds(['connect'], S, 10, { samples: 0, warmup: 0 }).every((r) => r.settings.reference === undefined)).toBe(true);
+  });
+
+  it('joins the reference samples of the rounds, and drops it when a round has none', () => {
+    const ref = (xs: number[]) => ({ target: 'loopback', samplesNs: xs, errors: {}, wallNs: 10 });
+    const r = (xs: number[], reference?: ReturnType<typeof ref>): RawMetric => ({ samplesNs: [1], errors: {}, wallNs: 1, cpu: null, ...(reference ? { reference } : {}) });
+    expect(mergeRounds([r([1], ref([5, 6])), r([1], ref([7]))]).reference).toEqual({ target: 'loopback', samplesNs: [5, 6, 7], errors: {}, wallNs: 20 });
+    expect(mergeRounds([r([1], ref([5])), r([1])]).reference).toBeUndefined();
+  });
+
+  it('weights the task-clock figures and their resolution by operations, as if summed and divided once', () => {
+    const cpu = (total: number, res: number, bpf: number | null) => ({ totalUsPerOp: total, probeClientUsPerOp: total / 2, probeServerUsPerOp: total / 2, dataPlaneUsPerOp: bpf, softirqUsPerOp: 0, source: 'task-clock' as const, resolutionUsPerOp: res, wallUsPerOp: total * 1.1, bpfUsPerOp: bpf, includes: 'x', dataPlane: 'y' });
+    const m = mergeRounds([
+      { samplesNs: [1, 1, 1], errors: {}, wallNs: 1, cpu: cpu(10, 1, 2) },
+      { samplesNs: [1], errors: {}, wallNs: 1, cpu: cpu(30, 3, null) },
+    ]);
+    expect(m.cpu!.totalUsPerOp).toBeCloseTo(15);
+    // Edges of both windows over all operations: (1·3 + 3·1) / 4.
+    expect(m.cpu!.resolutionUsPerOp).toBeCloseTo(1.5);
+    expect(m.cpu!.bpfUsPerOp).toBeNull();
+    expect(m.cpu!.source).toBe('task-clock');
+  });
+});

@@ -4,10 +4,19 @@
 // block of a few hundred milliseconds sees a handful of phases, so its median depends on which ones it caught
 // and two runs disagree. Spread over the whole run in rounds, every metric sees the same mix of phases: each
 // run's figures are steadier, and RR, CRR and connect are compared under the same conditions.
+//
+// Every round of every metric also measures the machine's reference (issue 20): the same operation over the client
+// pod's loopback, right after the metric's window, a fixed number of samples per run (1000, or --samples when that is
+// fewer), so a comparison can tell a machine that slowed from a data plane that did.
 import type { MeasureSettings } from '../backends/types.js';
+import { mergeCpu } from '../metrics/cpu.js';
 import type { MetricName, MetricResult } from '../results/schema.js';
 
 export type RawMetric = Omit<MetricResult, 'summary' | 'stability'>;
+
+/** Reference samples per metric per run, and their warm-up (split over the rounds like the metric's own). */
+export const REFERENCE_SAMPLES = 1000;
+export const REFERENCE_WARMUP = 100;
 
 export interface RoundPlan {
   metric: MetricName;
@@ -20,39 +29,39 @@ export interface RoundPlan {
  * and of the warm-up (every round starts a fresh probe, so each gets its own warm-up). Round k starts at metric
  * k mod |metrics|, so no metric always runs first or last.
  */
-export function planRounds(metrics: readonly MetricName[], settings: MeasureSettings, rounds: number): RoundPlan[] {
+export function planRounds(metrics: readonly MetricName[], settings: MeasureSettings, rounds: number, reference = { samples: REFERENCE_SAMPLES, warmup: REFERENCE_WARMUP }): RoundPlan[] {
   const n = Math.max(1, Math.min(Math.floor(rounds), settings.samples));
   const share = (total: number, k: number) => Math.floor(total / n) + (k < total % n ? 1 : 0);
+  // A short run (a smoke sweep) measures no more reference than metric: the reference's cost stays a fraction.
+  const refSamples = Math.min(reference.samples, settings.samples);
   const plan: RoundPlan[] = [];
   for (let k = 0; k < n; k++) {
     for (let j = 0; j < metrics.length; j++) {
       const metric = metrics[(k + j) % metrics.length]!;
       const warmup = n === 1 ? settings.warmup : Math.ceil(settings.warmup / n);
-      plan.push({ metric, round: k + 1, settings: { ...settings, samples: share(settings.samples, k), warmup } });
+      const ref = refSamples > 0 ? { reference: { samples: share(refSamples, k), warmup: Math.ceil((reference.warmup * refSamples) / reference.samples / n) } } : {};
+      plan.push({ metric, round: k + 1, settings: { ...settings, samples: share(settings.samples, k), warmup, ...ref } });
     }
   }
   return plan;
 }
+
+const opsOf = (p: RawMetric) => p.samplesNs.length + Object.values(p.errors).reduce((a, b) => a + b, 0);
 
 /** One metric's rounds joined in the order measured: samples concatenated, errors and wall time summed, CPU per op weighted by operations. */
 export function mergeRounds(parts: readonly RawMetric[]): RawMetric {
   if (parts.length === 1) return parts[0]!;
   const errors: Record<string, number> = {};
   for (const p of parts) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
-  const ops = (p: RawMetric) => p.samplesNs.length + Object.values(p.errors).reduce((a, b) => a + b, 0);
-  const totalOps = parts.reduce((a, p) => a + ops(p), 0);
-  let cpu: RawMetric['cpu'] = null;
-  if (parts.every((p) => p.cpu !== null) && totalOps > 0) {
-    const w = (f: (c: NonNullable<RawMetric['cpu']>) => number) => parts.reduce((a, p) => a + f(p.cpu!) * ops(p), 0) / totalOps;
-    const servers = parts.map((p) => p.cpu!.probeServerUsPerOp);
-    cpu = {
-      totalUsPerOp: w((c) => c.totalUsPerOp),
-      probeClientUsPerOp: w((c) => c.probeClientUsPerOp),
-      probeServerUsPerOp: servers.every((s) => s !== null) ? w((c) => c.probeServerUsPerOp!) : null,
-      dataPlaneUsPerOp: w((c) => c.dataPlaneUsPerOp),
-      softirqUsPerOp: w((c) => c.softirqUsPerOp),
-    };
-  }
+  const cpu = mergeCpu(parts.map((p) => ({ cpu: p.cpu, ops: opsOf(p) })));
   const merged: RawMetric = { ...parts[0]!, samplesNs: parts.flatMap((p) => p.samplesNs), errors, wallNs: parts.reduce((a, p) => a + p.wallNs, 0), cpu };
+  const refs = parts.map((p) => p.reference);
+  if (refs.every((r) => r !== undefined)) {
+    const refErrors: Record<string, number> = {};
+    for (const r of refs) for (const [k, v] of Object.entries(r!.errors)) refErrors[k] = (refErrors[k] ?? 0) + v;
+    merged.reference = { target: refs[0]!.target, samplesNs: refs.flatMap((r) => r!.samplesNs), errors: refErrors, wallNs: refs.reduce((a, r) => a + r!.wallNs, 0) };
+  } else {
+    delete merged.reference;
+  }
   return merged;
 }

@@ -4,6 +4,7 @@
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 import { METRICS, type MetricName, type RunResult } from '../results/schema.js';
+import { cpuResolutionUsPerOp } from '../results/cpu.js';
 
 export interface PercentileEstimate {
   value: number;
@@ -18,8 +19,8 @@ export interface MetricRepetitions {
   runs: number;
   p50: PercentileEstimate;
   p99: PercentileEstimate;
-  /** All CPUs' busy µs per operation: mean over runs with a t interval. */
-  cpuUsPerOp: { value: number; ci95: [number, number] } | null;
+  /** CPU µs per operation (what the result's cpu block totals): mean over runs with a t interval, and the coarsest run's resolution. */
+  cpuUsPerOp: { value: number; ci95: [number, number]; resolutionUsPerOp: number } | null;
   /** Runs whose samples were multimodal or drifted, with the reason. */
   unstable: Array<{ runId: string; reason: string }>;
 }
@@ -52,13 +53,14 @@ export function summarizeRepetitions(results: RunResult[], opts: { seed?: number
       const h = hierarchicalCi(sorted, q, { seed: opts.seed ?? 1, resamples: opts.resamples });
       return { value: h.value, ci95: h.ci95, level: h.level, withinRunCi95: h.withinRunCi95, perRun: h.perRun, betweenRunSd: h.betweenRunSd };
     };
-    const cpus = withMetric.map((r) => r.metrics[m]!.cpu?.totalUsPerOp).filter((x): x is number => typeof x === 'number');
-    const cpu = cpus.length ? runLevelCi(cpus) : null;
+    const withCpu = withMetric.filter((r) => typeof r.metrics[m]!.cpu?.totalUsPerOp === 'number');
+    const cpu = withCpu.length ? runLevelCi(withCpu.map((r) => r.metrics[m]!.cpu!.totalUsPerOp)) : null;
+    const cpuResolution = Math.max(...withCpu.map((r) => cpuResolutionUsPerOp(r, r.metrics[m]!)));
     metrics[m] = {
       runs: withMetric.length,
       p50: est(0.5),
       p99: est(0.99),
-      cpuUsPerOp: cpu ? { value: cpu.value, ci95: cpu.ci95 } : null,
+      cpuUsPerOp: cpu ? { value: cpu.value, ci95: cpu.ci95, resolutionUsPerOp: cpuResolution } : null,
       unstable: withMetric.filter((r) => r.metrics[m]!.stability?.flagged).map((r) => ({ runId: r.runId, reason: r.metrics[m]!.stability!.reason })),
     };
   }

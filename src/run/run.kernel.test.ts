@@ -3,7 +3,7 @@ import { describe, expect } from 'vitest';
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun, tryConnect, upBenchmark } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
@@ -177,7 +177,11 @@ describe('bench run on the local kernel', () => {
       const server = readFileSync(`/proc/${kept.serverPid}/stat`, 'utf8');
       expect(server).toMatch(/\(cb-probe\) S /);
       // Its own session: no terminal signal of the shell that ran bench reaches it.
-      expect(Number(server.slice(server.lastIndexOf(')') + 2).split(' ')[3])).toBe(kept.serverPid);
+      const fields = server.slice(server.lastIndexOf(')') + 2).split(' ');
+      expect(Number(fields[3])).toBe(kept.serverPid);
+      // The measured placement, kept (issue 20): SCHED_BATCH (policy 3, field 41) on the run's one CPU.
+      expect(Number(fields[38])).toBe(3);
+      expect(readFileSync(`/proc/${kept.serverPid}/status`, 'utf8')).toMatch(new RegExp(`^Cpus_allowed_list:\\s+${cpus().length - 1}$`, 'm'));
       const result = readResult(join(out, runId, 'result.json'));
       const server0 = `cb-${runId}-server0`;
       const client = `cb-${runId}-client`;

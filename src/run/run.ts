@@ -117,7 +117,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
     meta: {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      tool: toolInfo(),
+      tool: await toolInfo(),
       machine: machineInfo(),
       backend: backend.name,
       cni: config.cni,

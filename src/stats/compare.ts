@@ -4,6 +4,7 @@
 import { errorFunction } from 'simple-statistics';
 import { quantile, sortedCopy } from './summary.js';
 import { welch } from './hierarchical.js';
+import { explain, judgeMachine, type MachineJudgement, type RunMachine } from './machine.js';
 
 const Z95 = 1.959963984540054;
 
@@ -96,7 +97,8 @@ export interface RunCompareOptions extends CompareOptions {
 export const DEFAULT_MIN_REPETITIONS = 3;
 export const DEFAULT_RUN_COMPARE: RunCompareOptions = { ...DEFAULT_COMPARE, minRepetitions: DEFAULT_MIN_REPETITIONS };
 
-export type RunChangeVerdict = ChangeVerdict | 'not enough repetitions';
+/** 'machine slowed' / 'machine faster': significant, but the machine's reference explains it (src/stats/machine.ts). */
+export type RunChangeVerdict = ChangeVerdict | 'not enough repetitions' | 'machine slowed' | 'machine faster';
 
 export interface RunComparison {
   q: number;
@@ -125,6 +127,8 @@ export interface RunComparison {
   verdict: RunChangeVerdict;
   /** The old per-sample view, for reference only: Mann–Whitney on pooled samples. */
   pooledSamplesP: number;
+  /** Whether the machine explains the change (in its direction), when the runs carry a reference; else null. */
+  machine: MachineJudgement | null;
 }
 
 const geo = (xs: number[]) => Math.exp(xs.reduce((a, b) => a + Math.log(b), 0) / xs.length);
@@ -135,29 +139,44 @@ const logSd = (xs: number[]) => {
   return Math.sqrt(l.reduce((a, b) => a + (b - m) ** 2, 0) / (l.length - 1));
 };
 
-/** One percentile of two sets of runs (each run: its raw samples). Verdicts are set by decideRuns. */
-export function compareRuns(baselineRuns: readonly (readonly number[])[], currentRuns: readonly (readonly number[])[], q: number, opts: RunCompareOptions = DEFAULT_RUN_COMPARE): RunComparison {
-  const per = (runs: readonly (readonly number[])[]) => runs.filter((r) => r.length > 0).map((r) => quantile(sortedCopy(r), q)).filter((v) => v > 0);
-  const b = per(baselineRuns);
-  const c = per(currentRuns);
+/**
+ * One percentile of two sets of runs (each run: its raw samples). Verdicts are set by decideRuns. `machine`, aligned
+ * with the runs, is each run's machine evidence for this row (src/stats/machine.ts).
+ */
+export function compareRuns(
+  baselineRuns: readonly (readonly number[])[],
+  currentRuns: readonly (readonly number[])[],
+  q: number,
+  opts: RunCompareOptions = DEFAULT_RUN_COMPARE,
+  machine?: { baseline: ReadonlyArray<RunMachine | null>; current: ReadonlyArray<RunMachine | null> },
+): RunComparison {
+  const per = (runs: readonly (readonly number[])[], m?: ReadonlyArray<RunMachine | null>) =>
+    runs.map((r, i) => ({ value: r.length > 0 ? quantile(sortedCopy(r), q) : 0, machine: m?.[i] ?? null })).filter((x) => x.value > 0);
+  const bRuns = per(baselineRuns, machine?.baseline);
+  const cRuns = per(currentRuns, machine?.current);
+  const b = bRuns.map((x) => x.value);
+  const c = cRuns.map((x) => x.value);
   const judged = b.length >= opts.minRepetitions && c.length >= opts.minRepetitions;
-  const base = { q, baselineRuns: b.length, currentRuns: c.length, baselineCv: logSd(b), currentCv: logSd(c), pAdjusted: Number.NaN, judged, significant: false };
+  const base = { q, baselineRuns: b.length, currentRuns: c.length, baselineCv: logSd(b), currentCv: logSd(c), pAdjusted: Number.NaN, judged, significant: false, machine: null };
   if (b.length === 0 || c.length === 0) {
     return { ...base, baseline: b.length ? geo(b) : Number.NaN, current: c.length ? geo(c) : Number.NaN, change: Number.NaN, changeCi95: [Number.NaN, Number.NaN], p: Number.NaN, pSlower: Number.NaN, pFaster: Number.NaN, verdict: 'no data', pooledSamplesP: Number.NaN };
   }
   const w = welch(b.map(Math.log), c.map(Math.log));
   const pooled = mannWhitney(sortedCopy(baselineRuns.flat()), sortedCopy(currentRuns.flat())).p;
+  const change = Math.exp(Math.log(geo(c)) - Math.log(geo(b))) - 1;
+  const hasMachine = [...bRuns, ...cRuns].some((x) => x.machine !== null);
   return {
     ...base,
     baseline: geo(b),
     current: geo(c),
-    change: Math.exp(Math.log(geo(c)) - Math.log(geo(b))) - 1,
+    change,
     changeCi95: [Math.exp(w.ci95[0]) - 1, Math.exp(w.ci95[1]) - 1],
     p: w.p,
     pSlower: w.pGreater,
     pFaster: Number.isFinite(w.pGreater) ? 1 - w.pGreater : Number.NaN,
     verdict: judged ? 'no significant change' : 'not enough repetitions',
     pooledSamplesP: pooled,
+    machine: hasMachine && Number.isFinite(w.se) ? judgeMachine(bRuns, cRuns, opts, change < 0 ? -1 : 1) : null,
   };
 }
 
@@ -177,24 +196,33 @@ export function holm(ps: readonly number[]): number[] {
 /**
  * Sets significance and verdicts for all rows of one comparison: only judged rows (enough repetitions on both
  * sides) are tested. Regressions: the one-sided p-values of "slower", Holm-adjusted together; a significant
- * slow-down beyond maxRegression is a regression, within it "slower (within threshold)". Improvements: the
- * same in the other direction, adjusted as their own family.
+ * slow-down beyond maxRegression is a regression, within it "slower (within threshold)" — and "machine slowed"
+ * when the runs' machine reference explains it (src/stats/machine.ts), as is a slow-down beyond maxRegression that
+ * is not significant on a machine that changed (not judged rather than passed). Improvements: the same in the other
+ * direction, adjusted as their own family.
  */
 export function decideRuns<T extends RunComparison>(rows: T[], opts: RunCompareOptions = DEFAULT_RUN_COMPARE): T[] {
   const tested = (r: T) => r.judged && r.verdict !== 'no data';
   const slower = holm(rows.map((r) => (tested(r) ? r.pSlower : Number.NaN)));
   const faster = holm(rows.map((r) => (tested(r) ? r.pFaster : Number.NaN)));
+  // The machine's explanations (src/stats/machine.ts), each family Holm-adjusted over the rows like the gate's own.
+  const beyondRef = holm(rows.map((r) => (tested(r) && r.machine?.referenceMoved ? r.machine.normalized!.p : Number.NaN)));
   return rows.map((r, i) => {
     const pAdjusted = r.change < 0 ? faster[i]! : slower[i]!;
     if (!tested(r)) return { ...r, pAdjusted, significant: false };
+    if (r.machine) r = { ...r, machine: { ...r.machine, explainedBy: explain(r.machine, beyondRef[i]!, opts.alpha) } };
     let verdict: RunChangeVerdict = 'no significant change';
     let significant = false;
     if (slower[i]! < opts.alpha && r.change > 0) {
       significant = true;
-      verdict = r.change > opts.maxRegression ? 'regression' : 'slower (within threshold)';
+      verdict = r.change > opts.maxRegression ? (r.machine?.explainedBy ? 'machine slowed' : 'regression') : 'slower (within threshold)';
     } else if (faster[i]! < opts.alpha && r.change < 0) {
       significant = true;
-      verdict = -r.change > opts.maxRegression ? 'improvement' : 'faster (within threshold)';
+      verdict = -r.change > opts.maxRegression ? (r.machine?.explainedBy ? 'machine faster' : 'improvement') : 'faster (within threshold)';
+    } else if (r.change > opts.maxRegression && r.machine?.explainedBy) {
+      // Slower beyond the threshold, not significantly, while the machine changed (its CPU share dropped, or the
+      // reference slowed as much): the machine's spread can hide a regression, so the row is not a pass either.
+      verdict = 'machine slowed';
     }
     return { ...r, pAdjusted, significant, verdict };
   });

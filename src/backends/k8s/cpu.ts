@@ -7,9 +7,12 @@
 //   was sampled, and the window the two samples really span is recorded next to the measured one
 //   (modelState <metric>CadvisorSpanMs / <metric>WindowMs) so a reader can see when the split is meaningless.
 // And for the machine:
-// - /proc/stat read from a pod: it is not namespaced, so it gives the node kernel's busy and softirq time, the
-//   same accounting as the local backend (on kind every node shares the host kernel, so one read covers all).
-import { parseProcStat, type CpuTimes } from '../../metrics/machine.js';
+// - /proc/stat read from a pod: it is not namespaced, so it gives the node kernel's busy and softirq time (on kind
+//   every node shares the host kernel, so one read covers all). It counts 10 ms ticks.
+// Every figure carries its resolution (issue 20): kind's cgroup counters are in µs, so the involved nodes' cgroups
+// are the total there; /proc/stat (the cluster's total) is a tick per CPU at each edge; cAdvisor's per-container
+// counters are as old as the kubelet's last refresh (10-15 s), which is their resolution.
+import { parseProcStat, USER_HZ, type CpuTimes } from '../../metrics/machine.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import { kubectl, type KubeTarget } from './kubectl.js';
 import { STAT_CONTAINER } from './manifests.js';
@@ -144,6 +147,12 @@ export interface CpuWindow {
   probeServerUsPerOp: number | null;
   dataPlaneUsPerOp: number;
   softirqUsPerOp: number;
+  source: 'cgroup' | 'cadvisor';
+  /** Of the total, µs per operation; the client/server split's own (coarser for cAdvisor) in partsResolutionUsPerOp. */
+  resolutionUsPerOp: number;
+  partsResolutionUsPerOp: number;
+  includes: string;
+  dataPlane: string;
   /** CNI agents' containers on the involved nodes (not in the result schema's cpu block; see modelState). */
   agentsUsPerOp: number;
   /** Root cgroups of the involved nodes (on kind: the node containers). */
@@ -156,6 +165,9 @@ export interface CpuWho {
   agents: ContainerMatch[];
 }
 
+/** How stale a cAdvisor counter may be: the kubelet refreshes container stats every 10-15 s. */
+const CADVISOR_REFRESH_S = 15;
+
 export function cpuWindow(before: CpuSnapshot, after: CpuSnapshot, who: CpuWho, ops: number): CpuWindow {
   const sumNodes = (snap: CpuSnapshot, f: (rows: ContainerCpu[]) => number) => [...snap.cadvisor.values()].reduce((a, rows) => a + f(rows), 0);
   const delta = (f: (rows: ContainerCpu[]) => number) => (sumNodes(after, f) - sumNodes(before, f)) * 1e9;
@@ -165,14 +177,30 @@ export function cpuWindow(before: CpuSnapshot, after: CpuSnapshot, who: CpuWho, 
   const rootsKnown = [...before.cadvisor.values(), ...after.cadvisor.values()].every((r) => rootSeconds(r) !== null);
   const nodes = rootsKnown ? delta((r) => rootSeconds(r) ?? 0) : null;
   const kernel = (k: 'busyNs' | 'softirqNs') => after.kernels.reduce((a, t) => a + t[k], 0) - before.kernels.reduce((a, t) => a + t[k], 0);
-  const total = kernel('busyNs');
+  // cAdvisor rows carry the time the kubelet sampled them; kind's cgroup reads are taken at the window's edges.
+  const source = [...before.cadvisor.values(), ...after.cadvisor.values()].some((rows) => rows.some((r) => r.timestampMs !== undefined)) ? 'cadvisor' : 'cgroup';
+  const kernelCpus = Math.max(1, before.kernels.reduce((a, t) => a + (t.cpus ?? 1), 0));
+  const tickNs = 1e9 / USER_HZ;
+  const counters = 2 + who.agents.length + before.cadvisor.size;
+  // kind: the involved nodes' cgroups (µs counters) are the total; otherwise the node kernels' /proc/stat.
+  const fromNodes = source === 'cgroup' && nodes !== null;
+  const total = fromNodes ? nodes : kernel('busyNs');
   const perOp = (ns: number) => (ops > 0 ? ns / 1000 / ops : 0);
+  const totalResNs = fromNodes ? 2 * 1000 * counters : 2 * tickNs * kernelCpus;
+  const partsResNs = source === 'cgroup' ? 2 * 1000 * counters : 2 * CADVISOR_REFRESH_S * 1e9 * kernelCpus;
   return {
     totalUsPerOp: perOp(total),
     probeClientUsPerOp: perOp(client),
     probeServerUsPerOp: perOp(server),
     dataPlaneUsPerOp: perOp(Math.max(0, total - client - server)),
     softirqUsPerOp: perOp(kernel('softirqNs')),
+    source,
+    resolutionUsPerOp: perOp(totalResNs),
+    partsResolutionUsPerOp: perOp(Math.max(totalResNs, partsResNs)),
+    includes: fromNodes
+      ? "CPU of the involved kind nodes' containers (cgroup v2 usage_usec, µs): the load pods, the CNI agents, kubelet and containerd, and softirq work charged to their tasks"
+      : `all CPUs' busy time of the node kernels (/proc/stat, 10 ms ticks); the client and server split from ${source === 'cgroup' ? 'cgroup v2 usage_usec' : "cAdvisor, whose counters are as old as the kubelet's last refresh (10-15 s)"}`,
+    dataPlane: 'total − load client − load server: the CNI agents, the data plane and the rest of the involved nodes',
     agentsUsPerOp: perOp(agents),
     nodesUsPerOp: nodes === null ? null : perOp(nodes),
   };

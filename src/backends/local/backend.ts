@@ -14,7 +14,7 @@ import type { CpuPlacement, MetricName, MetricResult } from '../../results/schem
 import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod, type WorkloadShape } from '../../workload/workload.js';
 import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
 import { cpus as machineCpus } from 'node:os';
-import { measureFlow, probeVerdict, type FlowEnds } from './measure.js';
+import { findAccounting, measureFlow, probeVerdict, type Accounting, type FlowEnds } from './measure.js';
 import { collectGarbage } from './gc.js';
 import { localModel } from './models.js';
 import { LocalDataPlane } from './plane.js';
@@ -237,8 +237,19 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     return { outcome: c.open ? 'connected' : 'blocked', reason: c.reason };
   }
 
-  measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
-    return measureFlow(this.runner, this.ends(flow), metric, settings, { serverPid: this.servers.get(flow.to)?.pid, denied: this.deniedFlows.has(flowKey(flow)) });
+  /** What the probe client accounts beside its samples (issue 20): found once, after the policies are installed. */
+  private accounting?: Accounting;
+
+  async measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    const cpus = this.cpus ?? machineCpus().map((_, i) => i);
+    this.accounting ??= await findAccounting(this.runner, { runId: this.opts.runId, cpus, bpf: Boolean(this.requirePlane().model.bpfPrograms) });
+    return measureFlow(this.runner, this.ends(flow), metric, settings, {
+      serverPid: this.servers.get(flow.to)?.pid,
+      denied: this.deniedFlows.has(flowKey(flow)),
+      accounting: this.accounting,
+      cpuCount: cpus.length,
+      batchServer: sharesOneCpu(this.cpuPlacement),
+    });
   }
 
   // ---- incremental changes (bench enforce): only what differs is written, never a full reinstall ----
@@ -322,7 +333,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const server = this.servers.get(measured.to);
     if (server) await this.plane.stopServer(server);
     this.servers.delete(measured.to);
-    const spec = { ...planServer({ netns: this.pod(measured.to).netns, ports: [measured.port] }), purpose: 'start the probe server (detached, --keep)' };
+    // The measured placement, kept: the same CPU and, when it shares the client's, SCHED_BATCH (issue 20 item 5).
+    const spec = { ...planServer({ netns: this.pod(measured.to).netns, ports: [measured.port], cpus: this.cpus, batch: sharesOneCpu(this.cpuPlacement) }), purpose: 'start the probe server (detached, --keep)' };
     const serverPid = await startDetachedServer(spec, `${RUN_LOCK_DIR}/${this.opts.runId}.server.log`);
     recordKeptRun({ runId: this.opts.runId, keptAt: new Date().toISOString(), namespaces: topologyNamespaces(this.plan), serverPid });
   }

@@ -1,10 +1,13 @@
 // Measuring a flow on the local backend: cb-probe in the source pod's namespace against the echo server of the
-// destination, warm-up apart from the measured window, CPU from this machine's accounting around it.
+// destination. Warm-up, measured window and the machine's loopback reference run in one invocation; the client
+// reads, at the window's edges, its own CPU-time clock, the server's, the pinned CPU's ksoftirqd's and the run's BPF
+// programs' run time (issue 20; src/metrics/cpu.ts turns them into CPU per operation with its resolution).
 import type { CommandSpec, Runner } from '../../exec/runner.js';
-import { readCpuTimes, readProcessCpuNs } from '../../metrics/machine.js';
-import { planClient, runClient } from '../../probe/native.js';
+import { ksoftirqdPids, softirqCharging, windowCpu, type SoftirqCharging } from '../../metrics/cpu.js';
+import { parseBpfProgs, planBpfProgs, planClient, runClient } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import type { MeasureSettings } from '../types.js';
+import { BPFFS_ROOT } from './bpf/native.js';
 
 /** Connections probed after a capacity overflow, and measured per metric when they are denied. */
 export const OVERFLOW_PROBES = 5;
@@ -21,6 +24,23 @@ export interface FlowEnds {
 
 const wrapped = (f: FlowEnds, spec: CommandSpec): CommandSpec => (f.wrap ? f.wrap(spec) : spec);
 
+/** What the probe client accounts beside its samples: the CPU's ksoftirqd threads and the run's BPF programs. */
+export interface Accounting {
+  softirqPids: number[];
+  bpfProgIds: number[];
+  softirq: SoftirqCharging;
+}
+
+/**
+ * Found once, after the policies are installed: ksoftirqd of `cpus`, and the programs the BPF models pin under
+ * /sys/fs/bpf/cb-<run id>/ (`bpf`: whether the model's data plane is BPF programs), whose run time is the data plane's own CPU.
+ */
+export async function findAccounting(runner: Runner, o: { runId: string; cpus: number[]; bpf: boolean }): Promise<Accounting> {
+  const listed = o.bpf ? await runner.run(planBpfProgs(`${BPFFS_ROOT}/cb-${o.runId}`)) : null;
+  if (runner.dryRun) return { softirqPids: [], bpfProgIds: [], softirq: { inTasks: null, how: 'dry run' } };
+  return { softirqPids: ksoftirqdPids(o.cpus), bpfProgIds: listed ? parseBpfProgs(listed.stdout) : [], softirq: softirqCharging() };
+}
+
 /** A few connects along the flow: whether the data plane still lets it through ('allowed', 'partly allowed', 'denied'). */
 export async function probeVerdict(runner: Runner, f: FlowEnds, purpose: string): Promise<'allowed' | 'partly allowed' | 'denied'> {
   const probe = await runClient(runner, {
@@ -30,40 +50,36 @@ export async function probeVerdict(runner: Runner, f: FlowEnds, purpose: string)
   return probe.samplesNs.length === 0 ? 'denied' : probe.samplesNs.length === OVERFLOW_PROBES ? 'allowed' : 'partly allowed';
 }
 
-/**
- * `metric` along the flow. `serverPid`: the destination's echo server, whose CPU is counted apart. A denied flow
- * (`denied`) gets a few samples only: every connection of a denied client waits out its timeout.
- */
-export async function measureFlow(runner: Runner, f: FlowEnds, metric: MetricName, given: MeasureSettings, o: { serverPid?: number; denied?: boolean }): Promise<Omit<MetricResult, 'summary'>> {
+export interface MeasureContext {
+  /** The destination's echo server, whose CPU is counted apart. */
+  serverPid?: number;
+  /** A denied flow gets a few samples only: every connection of a denied client waits out its timeout. */
+  denied?: boolean;
+  accounting: Accounting;
+  /** CPUs the figures are accounted over (the placement's, or the machine's). */
+  cpuCount: number;
+  /** The reference's loopback server runs SCHED_BATCH, as the measured one does, when it shares the client's CPU. */
+  batchServer: boolean;
+}
+
+/** `metric` along the flow, with its CPU per operation and the machine's loopback reference of the same round. */
+export async function measureFlow(runner: Runner, f: FlowEnds, metric: MetricName, given: MeasureSettings, o: MeasureContext): Promise<Omit<MetricResult, 'summary'>> {
   const s = o.denied ? { ...given, samples: Math.min(given.samples, OVERFLOW_PROBES), warmup: 0 } : given;
-  const plan = (samples: number) => wrapped(f, planClient({ netns: f.netns, target: f.target, port: f.port, mode: metric, samples, warmup: 0, concurrency: Math.min(s.concurrency, samples), timeoutMs: s.timeoutMs, cpus: f.cpus }));
-  // Warm-up is its own invocation so the CPU window below holds measured work only (plus one process start).
-  if (s.warmup > 0) await runClient(runner, { ...plan(s.warmup), purpose: `warm up (${metric})` });
-  const cpuBefore = readCpuTimes();
-  const serverBefore = o.serverPid ? readProcessCpuNs(o.serverPid) : null;
-  const out = await runClient(runner, { ...plan(s.samples), purpose: `measure ${metric}` });
-  const cpuAfter = readCpuTimes();
-  const serverAfter = o.serverPid ? readProcessCpuNs(o.serverPid) : null;
+  const serverPid = o.serverPid ?? null;
+  const concurrency = Math.min(s.concurrency, s.samples);
+  const acct = o.accounting;
+  const out = await runClient(runner, {
+    ...wrapped(f, planClient({
+      netns: f.netns, target: f.target, port: f.port, mode: metric, samples: s.samples, warmup: s.warmup, concurrency, timeoutMs: s.timeoutMs, cpus: f.cpus,
+      accountPids: [...(serverPid === null ? [] : [serverPid]), ...acct.softirqPids],
+      bpfProgIds: acct.bpfProgIds,
+      reference: s.reference && s.reference.samples > 0 ? { ...s.reference, batchServer: o.batchServer } : undefined,
+    })),
+    purpose: `measure ${metric}`,
+  });
+  // A dry run measures nothing: say so with an empty result rather than invent numbers.
+  if (runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
   const ops = out.samplesNs.length + Object.values(out.errors).reduce((a, b) => a + b, 0);
-  const perOp = (ns: number) => (ops > 0 ? ns / 1000 / ops : 0);
-  // /proc/stat covers the whole client invocation: its start and exit add a few ms of CPU, well under 1% of
-  // the window at default sample counts, so the figures are not scaled. Its 10 ms tick is the resolution limit.
-  const total = cpuAfter.busyNs - cpuBefore.busyNs;
-  const softirq = cpuAfter.softirqNs - cpuBefore.softirqNs;
-  const client = out.cpuUserNs + out.cpuSysNs;
-  const server = serverBefore !== null && serverAfter !== null ? serverAfter - serverBefore : null;
-  return {
-    samplesNs: out.samplesNs,
-    errors: out.errors,
-    wallNs: out.wallNs,
-    cpu: runner.dryRun
-      ? null
-      : {
-          totalUsPerOp: perOp(total),
-          probeClientUsPerOp: perOp(client),
-          probeServerUsPerOp: server === null ? null : perOp(server),
-          dataPlaneUsPerOp: perOp(Math.max(0, total - client - (server ?? 0))),
-          softirqUsPerOp: perOp(softirq),
-        },
-  };
+  const cpu = windowCpu(out, { ops, concurrency, serverPid, softirqPids: acct.softirqPids, cpus: o.cpuCount, softirq: acct.softirq });
+  return { samplesNs: out.samplesNs, errors: out.errors, wallNs: out.wallNs, cpu, ...(out.reference ? { reference: out.reference } : {}) };
 }

@@ -69,6 +69,8 @@ export interface LocalModel<S = ModelSettings> {
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
   /** The model's own service data plane where the CNI replaces kube-proxy (the catalogue's serviceProxy says which do). */
   serviceDataPlane?: Extract<ServiceDataPlaneName, 'cilium-socket-lb' | 'calico-ctlb'>;
+  /** Its data plane is BPF programs pinned under /sys/fs/bpf/cb-<run id>/, whose run time is counted as its CPU. */
+  bpfPrograms?: boolean;
   /** Compile and install a policy set (called again to replace it). Absent: policies are accepted and ignored. */
   install?(ctx: ModelContext<S>): Promise<ModelState>;
   /**

@@ -1,6 +1,7 @@
 // bench compare <baseline> <current>: the nightly regression gate. Exit 1 on any regression, 0 otherwise,
 // 2 on bad input (unreadable files are named and skipped; incomparable sides are refused unless --force),
-// 3 when a point has too few repetitions on a side to judge (and nothing else was a regression).
+// 3 when a point has too few repetitions on a side to judge, or the machine's reference says the machine slowed
+// (and nothing else was a regression).
 import type { Command } from 'commander';
 import { outputOption } from '../output-paths.js';
 import { existsSync } from 'node:fs';
@@ -62,6 +63,11 @@ export async function cmdCompare(baseline: string, current: string, opts: Compar
     io.stderr.write('bench compare: no CNI × policy count is present on both sides\n');
     return EXIT_USAGE;
   }
+  if (report.machineSlowed.length) {
+    const rows = report.machineSlowed.map((x) => `${x.cni} @ ${x.policies} ${x.label} ${x.change >= 0 ? '+' : ''}${(x.change * 100).toFixed(1)}% (reference ${x.machine?.reference ? `${x.machine.reference.change >= 0 ? '+' : ''}${(x.machine.reference.change * 100).toFixed(1)}%` : 'not measured'}, CPU share ${x.machine?.availability ? `${(x.machine.availability.baseline * 100).toFixed(0)}% → ${(x.machine.availability.current * 100).toFixed(0)}%` : 'not measured'})`);
+    io.stderr.write(`bench compare: the machine slowed, so these rows cannot be judged: ${rows.join('; ')}; re-run on a quiet machine\n`);
+  }
+  if (report.machineSlowed.length && !report.insufficient.length) return inputProblems.length ? EXIT_USAGE : EXIT_INSUFFICIENT;
   if (report.insufficient.length) {
     io.stderr.write(`bench compare: not enough repetitions to judge: ${[...new Set(report.insufficient.map((x) => `${x.cni} @ ${x.policies} (${x.baselineRuns}/${x.currentRuns} runs)`))].join('; ')}; the gate needs at least ${minRepetitions} runs per side (bench run --repetitions ${minRepetitions}, or repetitions: ${minRepetitions} in the sweep scenario)\n`);
     // A corrupt or unreadable input outranks "too few runs": part of the evidence was never looked at.
@@ -73,7 +79,7 @@ export async function cmdCompare(baseline: string, current: string, opts: Compar
 export function register(program: Command): void {
   program
     .command('compare')
-    .description('regression gate on run-level statistics: compare current results against a baseline (exit 1 on a regression, 2 on bad input, 3 when there are not enough repetitions to judge)')
+    .description('regression gate on run-level statistics: compare current results against a baseline (exit 1 on a regression, 2 on bad input, 3 when there are not enough repetitions to judge or the machine slowed)')
     .argument('<baseline>', 'baseline: a sweep/results directory or a result.json')
     .argument('<current>', 'current: a sweep/results directory or a result.json')
     .option('--max-regression <pct>', 'a significant slow-down larger than this is a regression (default 5%)')

@@ -3,7 +3,9 @@
 //
 //   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]
 //   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
-//                   [--cpu N ...]
+//                   [--cpu N ...] [--account PID ...] [--bpf-prog ID ...] [--reference N [--reference-warmup W]
+//                   [--reference-batch]]
+//   cb-probe bpf-progs --pin-dir DIR
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
 //   cb-probe watch  --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed]
 //                   [--settle K] [--realtime] [--control-stdin] [--cpu N ...]
@@ -33,7 +35,10 @@
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "account.h"
 
 #define MAX_PORTS 1024
 #define MAX_ERRNO 4096
@@ -49,10 +54,12 @@ static const char usage_text[] =
     "usage:\n"
     "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]\n"
     "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
-    "[--timeout-ms T] [--cpu N ...]\n"
+    "[--timeout-ms T] [--cpu N ...] [--account PID ...] [--bpf-prog ID ...] [--reference N [--reference-warmup W] "
+    "[--reference-batch]]\n"
     "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n"
     "  cb-probe watch --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed] "
-    "[--settle K] [--realtime] [--control-stdin] [--cpu N ...]\n";
+    "[--settle K] [--realtime] [--control-stdin] [--cpu N ...]\n"
+    "  cb-probe bpf-progs --pin-dir DIR\n";
 
 static void usage_error(const char *fmt, ...) {
   va_list ap;
@@ -233,6 +240,28 @@ static int open_listener(const char *bind_ip, int port, int type) {
   return fd;
 }
 
+// Starts the echo workers on the listening sockets in *s.
+// batch: SCHED_BATCH for the server and every worker it starts (set before they start; threads inherit it).
+// When client and server share a CPU, a normal server's wake-up may preempt the client inside its timed
+// connect(), and whether it does flips in phases (the scheduler's lag accounting): two modes ~50% apart in
+// one run. A batch task never preempts on wake-up (kernel/sched/fair.c, check_preempt_wakeup_fair); it runs
+// when the client blocks or at the tick, so the server's work stays outside the client's timed window.
+static void start_server_workers(struct server *s, int batch) {
+  if (batch) {
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) die("sched_setscheduler (--batch)");
+  }
+  // One worker per CPU we may run on, up to 8.
+  cpu_set_t allowed;
+  int ncpu = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
+  int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
+  for (int i = 0; i < workers; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, server_worker, s) != 0) die("pthread_create");
+    pthread_detach(t);
+  }
+}
+
 static int cmd_server(int argc, char **argv) {
   static struct option opts[] = {
       {"port", required_argument, 0, 'p'}, {"bind", required_argument, 0, 'b'}, {"udp", no_argument, 0, 'u'},
@@ -271,24 +300,7 @@ static int cmd_server(int argc, char **argv) {
     if (s.udp) s.udp_fds[i] = open_listener(bind_ip, ports[i], SOCK_DGRAM);
   }
   apply_pins();
-  // --batch: SCHED_BATCH for the server and every worker it starts (set before they start; threads inherit it).
-  // When client and server share a CPU, a normal server's wake-up may preempt the client inside its timed
-  // connect(), and whether it does flips in phases (the scheduler's lag accounting): two modes ~50% apart in
-  // one run. A batch task never preempts on wake-up (kernel/sched/fair.c, check_preempt_wakeup_fair); it runs
-  // when the client blocks or at the tick, so the server's work stays outside the client's timed window.
-  if (batch) {
-    struct sched_param sp = {.sched_priority = 0};
-    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) die("sched_setscheduler (--batch)");
-  }
-  // One worker per CPU we may run on, up to 8.
-  cpu_set_t allowed;
-  int ncpu = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
-  int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
-  for (int i = 0; i < workers; i++) {
-    pthread_t t;
-    if (pthread_create(&t, NULL, server_worker, &s) != 0) die("pthread_create");
-    pthread_detach(t);
-  }
+  start_server_workers(&s, batch);
   printf("ready\n");
   fflush(stdout);
   int sig;
@@ -401,14 +413,83 @@ static void *client_worker(void *arg) {
   return NULL;
 }
 
+static void print_errors(const long *errors) {
+  printf("{");
+  int first = 1;
+  for (int e = 1; e < ERR_SLOTS; e++) {
+    if (!errors[e]) continue;
+    printf(first ? "\"%s\":%ld" : ",\"%s\":%ld", err_name(e), errors[e]);
+    first = 0;
+  }
+  printf("}");
+}
+
+// The machine's reference (issue 20): the same operation over the client pod's loopback, against an echo server
+// forked from this process (same CPU placement, SCHED_BATCH when asked, as the real server is when it shares the
+// client's CPU). No data plane is on that path — no veth, no route, no rule: the pod's own namespace has none —
+// so it moves when the machine does (a slower vCPU, a task competing for the pinned CPU) and not when the data
+// plane does. One worker, after the measured window, so the CPU accounting above does not include it.
+static pid_t start_reference_server(int batch, struct sockaddr_storage *addr, socklen_t *addrlen) {
+  int fd = open_listener("127.0.0.1", 0, SOCK_STREAM);
+  *addrlen = sizeof(*addr);
+  if (getsockname(fd, (struct sockaddr *)addr, addrlen) < 0) die("getsockname (reference server)");
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) die("fork (reference server)");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    static struct server rs;
+    rs.listen_fds[0] = fd;
+    rs.nports = 1;
+    start_server_workers(&rs, batch);
+    for (;;) pause();
+  }
+  close(fd);
+  return pid;
+}
+
+static void run_reference(const struct client_cfg *cfg, long warmup, long samples, int batch) {
+  static struct client_cfg rcfg;
+  rcfg = *cfg;
+  pid_t server = start_reference_server(batch, &rcfg.addr, &rcfg.addrlen);
+  static struct worker w;
+  w.cfg = &rcfg;
+  w.rr_fd = -1;
+  w.out = malloc((size_t)(samples ? samples : 1) * sizeof(uint64_t));
+  if (!w.out) die("malloc");
+  uint64_t lat;
+  for (long i = 0; i < warmup; i++) one_sample(&w, &lat);
+  uint64_t t0 = mono_ns();
+  for (long i = 0; i < samples; i++) {
+    int err = one_sample(&w, &lat);
+    if (err) w.errors[err]++;
+    else w.out[w.nout++] = lat;
+  }
+  uint64_t t1 = mono_ns();
+  if (w.rr_fd >= 0) close(w.rr_fd);
+  kill(server, SIGKILL);
+  waitpid(server, NULL, 0);
+  printf(",\"reference\":{\"target\":\"loopback\",\"samples_ns\":[");
+  for (long j = 0; j < w.nout; j++) printf(j ? ",%llu" : "%llu", (unsigned long long)w.out[j]);
+  printf("],\"errors\":");
+  print_errors(w.errors);
+  printf(",\"wall_ns\":%llu}", (unsigned long long)(t1 - t0));
+  free(w.out);
+}
+
 static int cmd_client(int argc, char **argv) {
   static struct option opts[] = {{"target", required_argument, 0, 't'},  {"port", required_argument, 0, 'p'},
                                  {"mode", required_argument, 0, 'm'},    {"samples", required_argument, 0, 'n'},
                                  {"warmup", required_argument, 0, 'w'},  {"concurrency", required_argument, 0, 'c'},
                                  {"timeout-ms", required_argument, 0, 'T'}, {"cpu", required_argument, 0, 'C'},
-                                 {0, 0, 0, 0}};
+                                 {"account", required_argument, 0, 'A'}, {"bpf-prog", required_argument, 0, 'P'},
+                                 {"reference", required_argument, 0, 'r'}, {"reference-warmup", required_argument, 0, 'R'},
+                                 {"reference-batch", no_argument, 0, 'B'}, {0, 0, 0, 0}};
   const char *target = NULL, *mode = NULL;
-  long port = -1, samples = -1, warmup = 0, conc = 1, timeout_ms = 1000;
+  long port = -1, samples = -1, warmup = 0, conc = 1, timeout_ms = 1000, ref_samples = 0, ref_warmup = 0;
+  int ref_batch = 0;
+  static struct account acct;
+  account_init(&acct);
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -420,6 +501,15 @@ static int cmd_client(int argc, char **argv) {
       case 'c': conc = parse_long("concurrency", optarg, 1, 1024); break;
       case 'T': timeout_ms = parse_long("timeout-ms", optarg, 1, 3600000); break;
       case 'C': add_pin(optarg); break;
+      case 'A':
+        if (account_add_pid(&acct, parse_long("account", optarg, 1, INT_MAX)) < 0) usage_error("at most %d --account options", ACCOUNT_MAX_PIDS);
+        break;
+      case 'P':
+        if (account_add_prog(&acct, parse_long("bpf-prog", optarg, 1, UINT32_MAX)) < 0) usage_error("at most %d --bpf-prog options", ACCOUNT_MAX_PROGS);
+        break;
+      case 'r': ref_samples = parse_long("reference", optarg, 0, 10000000); break;
+      case 'R': ref_warmup = parse_long("reference-warmup", optarg, 0, 10000000); break;
+      case 'B': ref_batch = 1; break;
       default: usage_error("client: unknown option");
     }
   }
@@ -439,6 +529,9 @@ static int cmd_client(int argc, char **argv) {
   cfg.timeout_ms = (int)timeout_ms;
   signal(SIGPIPE, SIG_IGN);
   apply_pins();
+  // Before the warm-up: turning BPF statistics on patches kernel code (a static key), which must not land in
+  // the window.
+  account_open(&acct);
 
   int n = (int)conc;
   struct worker *ws = calloc((size_t)n, sizeof(*ws));
@@ -457,13 +550,21 @@ static int cmd_client(int argc, char **argv) {
   }
   pthread_barrier_wait(&cfg.warm);
   struct rusage ru0, ru1;
+  struct account_reading ar0, ar1;
+  account_settle(&acct);
   getrusage(RUSAGE_SELF, &ru0);
+  uint64_t c0 = mono_ns();
+  account_read(&acct, &ar0);
   // Monotonic, the clock of Node's process.hrtime.bigint(), so the harness can line the window up with its samplers.
   uint64_t t0 = mono_ns();
   pthread_barrier_wait(&cfg.go);
   for (int i = 0; i < n; i++) pthread_join(ts[i], NULL);
   uint64_t t1 = mono_ns();
+  account_settle(&acct);
+  account_read(&acct, &ar1);
+  uint64_t c1 = mono_ns();
   getrusage(RUSAGE_SELF, &ru1);
+  account_close(&acct);
 
   static char outbuf[1 << 20];
   setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
@@ -474,19 +575,20 @@ static int cmd_client(int argc, char **argv) {
       printf(first ? "%llu" : ",%llu", (unsigned long long)ws[i].out[j]);
       first = 0;
     }
-  printf("],\"errors\":{");
-  first = 1;
-  for (int e = 1; e < ERR_SLOTS; e++) {
-    long total = 0;
-    for (int i = 0; i < n; i++) total += ws[i].errors[e];
-    if (!total) continue;
-    printf(first ? "\"%s\":%ld" : ",\"%s\":%ld", err_name(e), total);
-    first = 0;
-  }
-  printf("},\"wall_ns\":%llu,\"cpu_user_ns\":%llu,\"cpu_sys_ns\":%llu,\"started_ns\":%llu,\"ended_ns\":%llu}\n",
+  printf("],\"errors\":");
+  static long errors[ERR_SLOTS];
+  for (int e = 1; e < ERR_SLOTS; e++)
+    for (int i = 0; i < n; i++) errors[e] += ws[i].errors[e];
+  print_errors(errors);
+  printf(",\"wall_ns\":%llu,\"cpu_user_ns\":%llu,\"cpu_sys_ns\":%llu,\"started_ns\":%llu,\"ended_ns\":%llu",
          (unsigned long long)(t1 - t0), (unsigned long long)(tv_ns(ru1.ru_utime) - tv_ns(ru0.ru_utime)),
          (unsigned long long)(tv_ns(ru1.ru_stime) - tv_ns(ru0.ru_stime)), (unsigned long long)t0,
          (unsigned long long)t1);
+  account_print(stdout, &acct, &ar0, &ar1);
+  // The CPU readings' own window: the loop, the server's backlog after it, and the reads.
+  printf(",\"cpu_window_ns\":%llu", (unsigned long long)(c1 - c0));
+  if (ref_samples > 0) run_reference(&cfg, ref_warmup, ref_samples, ref_batch);
+  printf("}\n");
   if (fflush(stdout) != 0) die("write stdout");
   return 0;
 }
@@ -790,17 +892,18 @@ int main(int argc, char **argv) {
   // SIGTERM like any stop request. A server left up by `bench run --keep` is started with CB_PROBE_DETACHED=1
   // and outlives the harness on purpose (`bench gc` stops it).
   if (!getenv("CB_PROBE_DETACHED")) prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (argc < 2) usage_error("missing subcommand (server, client, check or watch)");
+  if (argc < 2) usage_error("missing subcommand (server, client, check, watch or bpf-progs)");
   const char *sub = argv[1];
   // getopt_long sees the subcommand as argv[0].
   if (!strcmp(sub, "server")) return cmd_server(argc - 1, argv + 1);
   if (!strcmp(sub, "client")) return cmd_client(argc - 1, argv + 1);
   if (!strcmp(sub, "check")) return cmd_check(argc - 1, argv + 1);
   if (!strcmp(sub, "watch")) return cmd_watch(argc - 1, argv + 1);
+  if (!strcmp(sub, "bpf-progs")) return cmd_bpf_progs(argc - 1, argv + 1);
   if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
     fputs(usage_text, stdout);
     return 0;
   }
-  usage_error("unknown subcommand '%s' (server, client, check or watch)", sub);
+  usage_error("unknown subcommand '%s' (server, client, check, watch or bpf-progs)", sub);
   return 2;
 }

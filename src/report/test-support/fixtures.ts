@@ -43,11 +43,35 @@ export interface SyntheticRun {
   machine?: Partial<RunResult['meta']['machine']>;
   backend?: RunResult['meta']['backend'];
   modelName?: string;
+  /** The cpu block as files before issue 20 wrote it (machine-wide /proc/stat, no resolution recorded). */
+  legacyCpu?: boolean;
+  /** The machine's reference: its speed factor (1: as usual), the CPU share, or false for none (older files). */
+  reference?: { scale?: number; share?: number } | false;
 }
 
-function metric(samples: number[], cpuUs: number): MetricResult {
+/** Loopback reference medians of a synthetic machine, ns. */
+const REFERENCE_NS = { connect: 14_000, crr: 60_000, rr: 17_000 } as const;
+
+function metric(samples: number[], cpuUs: number, o: SyntheticRun, name: keyof typeof REFERENCE_NS, seed: number): MetricResult {
   const s = summarize(samples, { resamples: 100, seed: 1 });
-  return { samplesNs: samples, errors: {}, summary: s, wallNs: samples.reduce((a, b) => a + b, 0), cpu: { totalUsPerOp: cpuUs * 3, probeClientUsPerOp: cpuUs, probeServerUsPerOp: cpuUs / 2, dataPlaneUsPerOp: cpuUs, softirqUsPerOp: cpuUs / 2 } };
+  const total = cpuUs * 3;
+  const cpu = o.legacyCpu
+    ? { totalUsPerOp: total, probeClientUsPerOp: cpuUs, probeServerUsPerOp: cpuUs / 2, dataPlaneUsPerOp: cpuUs, softirqUsPerOp: cpuUs / 2 }
+    : {
+        totalUsPerOp: total,
+        probeClientUsPerOp: cpuUs * 2,
+        probeServerUsPerOp: cpuUs * 0.9,
+        dataPlaneUsPerOp: null,
+        softirqUsPerOp: cpuUs * 0.1,
+        source: 'task-clock' as const,
+        resolutionUsPerOp: total / 100,
+        wallUsPerOp: total / (o.reference ? (o.reference.share ?? 0.97) : 0.97),
+        bpfUsPerOp: null,
+        includes: 'CPU time of the probe client, the echo server, ksoftirqd of the pinned CPU (synthetic)',
+        dataPlane: 'not separable (synthetic)',
+      };
+  const ref = o.reference === false ? {} : { reference: { target: 'loopback', samplesNs: latencySamples(seed + 500, 100, REFERENCE_NS[name] * ((o.reference ?? {}).scale ?? 1)), errors: {}, wallNs: 1 } };
+  return { samplesNs: samples, errors: {}, summary: s, wallNs: samples.reduce((a, b) => a + b, 0), cpu, ...ref };
 }
 
 export function syntheticResult(o: SyntheticRun): RunResult {
@@ -69,6 +93,7 @@ export function syntheticResult(o: SyntheticRun): RunResult {
       policy: { count: o.policies, matchPosition: 'last', seed: 1, shape: 'default' },
       topology: { nodes: 2, placement: 'cross-node', serverPods: 1 },
       probe: { tool: 'cb-probe', samples: n, warmup: 0, concurrency: 1, timeoutMs: 1000 },
+      ...(o.legacyCpu ? {} : { cpuPlacement: { mode: 'auto' as const, cpus: [1], softirq: 'on CPU 1 (synthetic)', reason: 'synthetic' } }),
       scenario: null,
       sweepId: o.sweepId ?? null,
       repetition: o.repetition ?? null,
@@ -79,9 +104,9 @@ export function syntheticResult(o: SyntheticRun): RunResult {
     metrics: failed
       ? { connect: null, crr: null, rr: null }
       : {
-          connect: metric(latencySamples(o.seed, n, o.connectNs), o.cpuUs ?? 5),
-          crr: metric(latencySamples(o.seed + 1, n, o.crrNs ?? o.connectNs * 2.5), o.cpuUs ?? 5),
-          rr: metric(latencySamples(o.seed + 2, n, o.rrNs ?? 30_000), 1),
+          connect: metric(latencySamples(o.seed, n, o.connectNs), o.cpuUs ?? 5, o, 'connect', o.seed),
+          crr: metric(latencySamples(o.seed + 1, n, o.crrNs ?? o.connectNs * 2.5), o.cpuUs ?? 5, o, 'crr', o.seed + 1),
+          rr: metric(latencySamples(o.seed + 2, n, o.rrNs ?? 30_000), 1, o, 'rr', o.seed + 2),
         },
     errors: failed ? [o.error ?? { stage: 'policy', message: 'synthetic failure' }] : [],
   };
@@ -100,7 +125,7 @@ export interface SyntheticCurve {
 }
 
 /** Writes <dir>/<cni>-<policies>-r<rep>/result.json for every point; returns the paths. */
-export function writeSyntheticSweep(dir: string, o: { curves: SyntheticCurve[]; policies: number[]; repetitions: number; samples?: number; sweepId?: string; seed?: number; scale?: number }): string[] {
+export function writeSyntheticSweep(dir: string, o: { curves: SyntheticCurve[]; policies: number[]; repetitions: number; samples?: number; sweepId?: string; seed?: number; scale?: number; reference?: SyntheticRun['reference']; legacyCpu?: boolean }): string[] {
   const paths: string[] = [];
   let seed = o.seed ?? 1;
   for (const c of o.curves) {
@@ -120,6 +145,8 @@ export function writeSyntheticSweep(dir: string, o: { curves: SyntheticCurve[]; 
           crrNs: connect * 2.5,
           rrNs: 30_000 * (o.scale ?? 1),
           cpuUs: 5 + (c.cpuSlopeUs ?? 0) * p,
+          reference: o.reference,
+          legacyCpu: o.legacyCpu,
           // Recorded the way executeRun records the model's real error, so the kind is the one a real run writes.
           ...(failed ? { status: 'failed' as const, error: errorRecord('policy', new PolicyMapCapacityError([{ pod: 'bench-server/server-0', endpointId: 1, needed: p + 3, capacity: c.failAt!, ingress: p + 3, egress: 0 }])) } : {}),
         });

@@ -176,6 +176,7 @@ export const calicoEbpfModel: LocalModel<CalicoEbpfSettings> & PodAttachStep = {
   attachment: 'routed',
   hostIfPrefix: 'cali',
   serviceDataPlane: 'calico-ctlb',
+  bpfPrograms: true,
   async install(ctx: Context): Promise<ModelState> {
     return stateOf(await reconcile(ctx, 'policy programs, IP sets and endpoints'));
   },

@@ -119,6 +119,7 @@ export const ciliumModel: LocalModel<CiliumSettings> & PodAttachStep = {
   attachment: 'routed',
   hostIfPrefix: 'lxc',
   serviceDataPlane: 'cilium-socket-lb',
+  bpfPrograms: true,
   async install(ctx: Context): Promise<ModelState> {
     const bin = defaultCiliumBinaries();
     const capacity = ctx.settings.policyMapCapacity;
