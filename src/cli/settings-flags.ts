@@ -78,7 +78,7 @@ export const SETTING_FLAGS = {
   bpfPolicyDebug: { arg: '<on|off>', help: "Calico-eBPF: Felix's BPFPolicyDebugEnabled, a rule-id record in every rule of the policy programs (default on, as Felix; off makes each rule cheaper and a chain hold more rules)" },
   measure: { arg: '<what>', help: 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)' },
   enforceRepetitions: { arg: '<n>', help: 'enforce points: repetitions of each change (default 3)', for: { enforce: { flag: '--repetitions', help: 'repetitions of each change (default 5)', default: 5 } } },
-  changes: { arg: '<list>', help: `comma-separated subset of ${ENFORCE_CHANGES.join(',')} (default all)` },
+  changes: { arg: '<list>', help: `comma-separated subset of ${ENFORCE_CHANGES.join(',')} (default: the policy changes, and with --services the Service changes too)` },
   intervalUs: { arg: '<n>', help: 'probe cadence, µs: a new connect starts this often (100..1000, default 1000)' },
   probeTimeoutMs: { arg: '<n>', help: "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)" },
   deadlineMs: { arg: '<n>', help: 'longest wait for a change to be seen before it counts as not enforced (default 10000)' },

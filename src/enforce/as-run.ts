@@ -7,7 +7,8 @@ import { summarize } from '../stats/summary.js';
 import { RESULT_KIND, RESULT_SCHEMA_VERSION, type EnforceMetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { EnforceResult } from './result.js';
 
-export const ENFORCE_METRIC_OF: Record<ChangeKind, EnforceMetricName> = {
+/** Service changes have no run-result metric yet: a sweep of them keeps its enforce results only (see README). */
+export const ENFORCE_METRIC_OF: Partial<Record<ChangeKind, EnforceMetricName>> = {
   'allow-added': 'enforce_allow_added',
   'allow-removed': 'enforce_allow_removed',
   'new-pod': 'enforce_new_pod',
@@ -25,9 +26,10 @@ export function enforceRunResult(e: EnforceResult, opts: { config?: Pick<RunConf
   const metrics: RunResult['metrics'] = { connect: null, crr: null, rr: null };
   for (const kind of CHANGES) {
     const obs = e.observations.filter((o) => o.change === kind);
-    if (!obs.length) continue;
+    const name = ENFORCE_METRIC_OF[kind];
+    if (!obs.length || !name) continue;
     const seen = obs.map((o) => o.enforcedMs).filter((x): x is number => x !== null);
-    metrics[ENFORCE_METRIC_OF[kind]] = metric(seen, obs.length - seen.length, seed);
+    metrics[name] = metric(seen, obs.length - seen.length, seed);
     if (kind === 'allow-removed' || kind === 'new-pod') {
       metrics[kind === 'allow-removed' ? 'failopen_allow_removed' : 'failopen_new_pod'] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, seed);
     }

@@ -106,6 +106,11 @@ export const enforceResultSchema = z.object({
   }),
   /** Why nothing was measured (no policy engine), with the evidence. */
   notEnforced: z.object({ reason: z.string(), probesOpen: z.number().int(), probes: z.number().int() }).nullable(),
+  /** --services: the service data plane the Service changes ran on, and its state after the first sync. */
+  services: z
+    .object({ dataPlane: z.string(), description: z.string(), installMs: z.number().nullable(), state: z.record(z.string(), z.union([z.number(), z.string()])) })
+    .nullable()
+    .optional(),
   installMs: z.number().nullable(),
   modelState: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   observations: z.array(observationSchema),

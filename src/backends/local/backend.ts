@@ -12,7 +12,7 @@ import { parseCheckResult, planCheck, planServer, planWatch, startDetachedServer
 import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod, type WorkloadShape } from '../../workload/workload.js';
-import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
+import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport, ServiceChanges } from '../types.js';
 import { cpus as machineCpus } from 'node:os';
 import { findAccounting, measureFlow, probeVerdict, type Accounting, type FlowEnds } from './measure.js';
 import { collectGarbage } from './gc.js';
@@ -312,6 +312,33 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
     return (this.opts.startWatch ?? startWatch)(this.planWatch(from, target, port, s));
+  }
+
+  /**
+   * `bench enforce --services`: the enforce Service states on the CNI's service data plane (the one `--services`
+   * runs use), changed as its agent changes them; watches run where that data plane sees the client.
+   */
+  get serviceChanges(): ServiceChanges {
+    const services = () => {
+      if (!this.services) throw new BenchError('internal', 'Service changes before the Service set was installed');
+      return this.services;
+    };
+    const wrapped = (from: EndpointId, target: string, port: number, s: WatchSettings) => services().wrap(this.planWatch(from, target, port, s), this.pod(from));
+    return {
+      install: async (set) => {
+        this.services ??= new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
+        const p = this.services.plane;
+        this.opts.progress?.step(`installing ${set.services.length} Services (${p.name})`);
+        return { dataPlane: p.name, description: p.description, ...(await this.services.installSet(set)) };
+      },
+      setServices: async (set) => {
+        const { startNs, wallMs, report } = await services().change(set);
+        // No selector to resolve: the EndpointSlices are handed to the agent as they stand.
+        return { startNs, resolveMs: 0, report: { agentMs: report.agentMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };
+      },
+      watch: (from, target, port, s) => (this.opts.startWatch ?? startWatch)(wrapped(from, target, port, s)),
+      watchCommand: (from, target, port, s) => shellQuote(fullArgv(wrapped(from, target, port, s))),
+    };
   }
 
   async down(): Promise<void> {

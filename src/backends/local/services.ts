@@ -9,7 +9,7 @@ import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { generateServiceSet } from '../../services/generate.js';
 import { probedService, type ServiceSet } from '../../services/types.js';
 import { serviceDataPlane } from './service-planes.js';
-import { DEFAULT_CLUSTER_CIDR, type ServiceDataPlane, type ServiceDataPlaneName, type ServiceState } from './service-types.js';
+import { DEFAULT_CLUSTER_CIDR, type ServiceDataPlane, type ServiceDataPlaneName, type ServiceState, type ServiceUpdateReport } from './service-types.js';
 import type { PodSpec, Topology } from './topology.js';
 import type { LocalModel } from './types.js';
 import type { ServicesResult } from '../../results/schema.js';
@@ -67,6 +67,33 @@ export class RunServices {
     const p = this.plane;
     this.record = { count: set.services.length - 1, endpointsPerService: c.endpointsPerService, position: set.position, dataPlane: p.name, description: p.description, lookup: p.lookup, clusterIP: probedService(set).clusterIP, port: SERVICE_PORT, installMs, state: { ...state } };
     return this.record;
+  }
+
+  /**
+   * `bench enforce --services`: the first sync of a given set (enforce builds its own states, src/enforce/services.ts).
+   * In a dry run only the commands are recorded.
+   */
+  async installSet(set: ServiceSet): Promise<{ installMs: number | null; state: ServiceState }> {
+    this.set = set;
+    if (this.o.runner.dryRun) {
+      for (const spec of this.plane.plan(set)) await this.o.runner.run(spec);
+      return { installMs: null, state: {} };
+    }
+    const r = await this.plane.install(set);
+    return { installMs: r.installMs, state: r.state };
+  }
+
+  /**
+   * A Service change handed to the agent: `startNs` just before it (the enforce clock), the agent's own apply
+   * (slowest node) and the rest of the wall time (rendering the partial sync or the map entries, process start).
+   */
+  async change(set: ServiceSet): Promise<{ startNs: bigint; wallMs: number; report: ServiceUpdateReport }> {
+    const startNs = process.hrtime.bigint();
+    const t = performance.now();
+    const report = await this.plane.update(set);
+    const wallMs = performance.now() - t;
+    this.set = set;
+    return { startNs, wallMs, report };
   }
 
   /** Where the measured flow connects: the ClusterIP and Service port, from a client the data plane sees. */
