@@ -197,15 +197,27 @@ export class LocalBackend implements DataPlane, PlaneChanges {
       const client = this.pod(flow.from);
       return { netns: src, target: services.front.clusterIP, port: services.front.port, cpus: this.cpus, wrap: (spec) => services.wrap(spec, client) };
     }
+    // verify --services: a pod's probe to a pod goes to the destination's Service (hosts outside have no ClusterIP route).
+    const front = services && this.layout?.hosts.every((h) => h.id !== flow.from) ? services.frontOf(flow.to, flow.protocol, flow.port) : undefined;
+    if (services && front) {
+      const client = this.pod(flow.from);
+      return { netns: src, target: front.clusterIP, port: front.port, cpus: this.cpus, wrap: (spec) => services.wrap(spec, client) };
+    }
     return { netns: src, target, port: flow.port, cpus: this.cpus };
   }
 
   /** `--services`: the Service set on the CNI's service data plane, the measured flow's server behind its ClusterIP. */
   private async installServices(): Promise<PolicyInstallReport['services']> {
     const measured = this.workload!.flows.find((f) => f.measured);
-    if (this.config.services === undefined || !measured) return undefined;
+    // Once per run: a verify grid installs a policy state per case, its Services stay.
+    if (this.config.services === undefined || this.services || (!measured && this.workload!.shape !== 'verify-grid')) return undefined;
     const services = new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
     this.services = services;
+    if (!measured) {
+      const pods = this.plan.pods.map((p) => ({ id: podId(p), namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip, ports: this.declared.get(podId(p)) ?? [] }));
+      this.opts.progress?.step(`installing a Service in front of every serving pod, and ${this.config.services} more (${services.plane.name})`);
+      return services.installPods(pods);
+    }
     this.opts.progress?.step(`installing ${this.config.services + 1} Services (${services.plane.name})`);
     return services.install(this.pod(measured.to), measured.port);
   }

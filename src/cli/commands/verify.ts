@@ -56,6 +56,8 @@ const verifyFlags = (): FlagList => [
   'json',
   outputOption('--junit <file>', 'write a JUnit XML report (one test case per policy case)', 'file'),
   'iptablesBackend',
+  'services',
+  'kubeProxy',
   'workload',
   new Option('--flow <ns/pod->ns/pod:port[/proto]>', 'with --workload: probe exactly this flow (repeatable; default every pod pair on its declared ports, a seeded sample above --max-flows)').argParser(collect).default([]),
   new Option('--max-flows <n>', 'with --workload: probe at most this many flows, a seeded sample (--seed) above it (default 2000)'),
