@@ -69,7 +69,7 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
           : []),
         ...writtenLine(r, s.change),
         !backendDescriptor(m.backend)?.onKubernetes
-          ? `  ${CHANGE_SPECS[s.change].family === 'service' ? 'agent (slowest node)' : 'agent (update())    '} p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`
+          ? `  ${CHANGE_SPECS[s.change].family === 'service' ? 'agent (diff + apply)' : 'agent (update())    '} p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`
           : `  API call (kubectl)   p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms   (part of the time to enforcement)`,
         ...k8sLines(r, s.change),
         `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,

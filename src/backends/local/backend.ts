@@ -345,8 +345,9 @@ export class LocalBackend implements DataPlane, PlaneChanges {
       },
       setServices: async (set) => {
         const { startNs, wallMs, report } = await services().change(set);
-        // No selector to resolve: the EndpointSlices are handed to the agent as they stand.
-        return { startNs, resolveMs: 0, report: { agentMs: report.agentMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };
+        // No selector to resolve: the EndpointSlices are handed to the agent as they stand. The agent's time is
+        // all of it (rendering the diff, every node's apply); apply is the slowest node's.
+        return { startNs, resolveMs: 0, report: { agentMs: wallMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };
       },
       watch: (from, target, port, s) => (this.opts.startWatch ?? startWatch)(wrapped(from, target, port, s)),
       watchCommand: (from, target, port, s) => shellQuote(fullArgv(wrapped(from, target, port, s))),
