@@ -114,6 +114,8 @@ export interface PlaneChanges {
 export interface ServiceInstall {
   dataPlane: string;
   description: string;
+  /** How a new connection finds its Service: rule-walk, verdict-map, bpf-map. */
+  lookup: string;
   /** Wall time of the first sync, ms; null in a dry run. */
   installMs: number | null;
   state: Record<string, number | string>;

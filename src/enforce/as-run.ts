@@ -7,12 +7,21 @@ import { summarize } from '../stats/summary.js';
 import { RESULT_KIND, RESULT_SCHEMA_VERSION, type EnforceMetricName, type MetricResult, type RunResult } from '../results/schema.js';
 import type { EnforceResult } from './result.js';
 
-/** Service changes have no run-result metric yet: a sweep of them keeps its enforce results only (see README). */
-export const ENFORCE_METRIC_OF: Partial<Record<ChangeKind, EnforceMetricName>> = {
+export const ENFORCE_METRIC_OF: Record<ChangeKind, EnforceMetricName> = {
   'allow-added': 'enforce_allow_added',
   'allow-removed': 'enforce_allow_removed',
   'new-pod': 'enforce_new_pod',
   'peer-joins': 'enforce_peer_joins',
+  'endpoint-removed': 'enforce_endpoint_removed',
+  'endpoint-added': 'enforce_endpoint_added',
+  'service-added': 'enforce_service_added',
+};
+
+/** The window each change measures, stored beside its time (one sample per repetition, 0 when nothing passed). */
+const WINDOW_METRIC_OF: Partial<Record<ChangeKind, EnforceMetricName>> = {
+  'allow-removed': 'failopen_allow_removed',
+  'new-pod': 'failopen_new_pod',
+  'endpoint-removed': 'blackhole_endpoint_removed',
 };
 
 function metric(samplesMs: number[], notSeen: number, seed: number): MetricResult {
@@ -26,15 +35,14 @@ export function enforceRunResult(e: EnforceResult, opts: { config?: Pick<RunConf
   const metrics: RunResult['metrics'] = { connect: null, crr: null, rr: null };
   for (const kind of CHANGES) {
     const obs = e.observations.filter((o) => o.change === kind);
-    const name = ENFORCE_METRIC_OF[kind];
-    if (!obs.length || !name) continue;
+    if (!obs.length) continue;
     const seen = obs.map((o) => o.enforcedMs).filter((x): x is number => x !== null);
-    metrics[name] = metric(seen, obs.length - seen.length, seed);
-    if (kind === 'allow-removed' || kind === 'new-pod') {
-      metrics[kind === 'allow-removed' ? 'failopen_allow_removed' : 'failopen_new_pod'] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, seed);
-    }
+    metrics[ENFORCE_METRIC_OF[kind]] = metric(seen, obs.length - seen.length, seed);
+    const window = WINDOW_METRIC_OF[kind];
+    if (window) metrics[window] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, seed);
   }
   const agentMs = e.observations.map((o) => o.agent.agentMs);
+  const brackets = e.observations.map((o) => o.bracketMs).filter((x): x is number => x !== null);
   return {
     schemaVersion: RESULT_SCHEMA_VERSION,
     kind: RESULT_KIND,
@@ -61,10 +69,13 @@ export function enforceRunResult(e: EnforceResult, opts: { config?: Pick<RunConf
       ...e.modelState,
       enforceResult: 'enforce-result.json',
       ...(agentMs.length ? { agentMsP50: Math.round(summarize(agentMs).p50 * 100) / 100 } : {}),
+      // The worst bracket of any flip: the resolution every enforcement time of this run can claim.
+      ...(brackets.length ? { enforceResolutionMs: Math.round(Math.max(...brackets) * 100) / 100 } : {}),
       ...(e.notEnforced ? { notEnforced: e.notEnforced.reason } : {}),
     },
     timings: { setupMs: null, policyInstallMs: e.installMs, measureMs: null, teardownMs: null, totalMs: e.totalMs },
     metrics,
+    ...(e.services ? { services: e.services } : {}),
     errors: e.errors,
   };
 }

@@ -166,7 +166,7 @@ class FakeServicePlane extends FakePlane {
   readonly serviceChanges: ServiceChanges = {
     install: async (set) => {
       this.serviceChange(set, 0);
-      return { dataPlane: 'fake-proxy', description: 'a fake service data plane', installMs: 1, state: { services: set.services.length } };
+      return { dataPlane: 'fake-proxy', description: 'a fake service data plane', lookup: 'rule-walk', installMs: 1, state: { services: set.services.length } };
     },
     setServices: async (set) => this.serviceChange(set, this.serviceDelayMs),
     watch: (from, target, port, s) => this.watch(from, target, port, s),

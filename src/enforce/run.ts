@@ -167,7 +167,8 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       stage = 'install services';
       const sc = requireServiceChanges(changes, config);
       const sets = enforceServices({ services: config.services!, endpointsPerService: config.endpointsPerService, servicePosition: config.servicePosition, seed: config.seed }, { ip: server, namespace: plane.target.namespaces.server, name: ENFORCE_POD_NAMES.server, labels: { ...SERVER_LABELS }, targetPort: SERVER_PORT });
-      servicesRecord = await sc.install(sets.setFor(INITIAL_SERVICE_STATE));
+      const installed = await sc.install(sets.setFor(INITIAL_SERVICE_STATE));
+      servicesRecord = { ...installed, count: config.services!, endpointsPerService: config.endpointsPerService, position: config.servicePosition, clusterIP: sets.probed.clusterIP, port: sets.probed.port };
       svc = { changes: sc, sets, state: INITIAL_SERVICE_STATE };
     }
     const settings = (s: Partial<WatchSettings>): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });

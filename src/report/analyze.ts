@@ -13,7 +13,7 @@ import type { SweepManifest } from '../sweep/manifest.js';
 import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
 import { alphaAt, repeatedFit } from '../stats/sequential.js';
 import type { InputProblem, LoadedResult } from './collect.js';
-import { analyzeServices, type ServicePlaneAnalysis } from './services.js';
+import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type ServicePlaneAnalysis } from './services.js';
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
@@ -139,6 +139,8 @@ export interface Analysis {
   crossovers: AnalysisCrossover[];
   /** `--services` runs: connect p50 against the Service count per CNI and service data plane. */
   services: ServicePlaneAnalysis[];
+  /** `bench enforce --services` runs: time to program a Service change per data plane. */
+  serviceChanges?: ServiceChangeRow[];
   /** CPU per new connection with its resolution and parts, and what each data plane adds over none. */
   cpu: CpuSection;
   /** The machine's reference across the runs, and the runs that ran on a slowed machine. */
@@ -321,6 +323,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     cnis,
     crossovers,
     services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples }),
+    serviceChanges: analyzeServiceChanges(ok),
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),

@@ -3,7 +3,7 @@ import { VERDICT_RULES } from '../stats/verdict.js';
 import { cniAdvice } from './advice.js';
 import { ANALYSIS_METRICS, type Analysis } from './analyze.js';
 import { ENFORCE_METRICS } from '../results/schema.js';
-import { renderServicesSection } from './services.js';
+import { renderServiceChangesSection, renderServicesSection } from './services.js';
 import { resolutionText } from '../results/cpu.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
 
@@ -159,6 +159,7 @@ export function renderMarkdown(a: Analysis, opts: { chartsIn?: string } = {}): s
   for (const x of a.crossovers) L.push(`- ${ANALYSIS_METRICS.find((m) => m.id === x.metric)!.label}: ${x.lowerBefore} is lower up to ≈${x.atPolicies} policies (between ${x.between[0]} and ${x.between[1]}), ${x.lowerAfter} above.`);
   L.push('');
   L.push(...renderServicesSection(a.services ?? []));
+  L.push(...renderServiceChangesSection(a.serviceChanges ?? []));
 
   if (a.failures.length) {
     L.push('## Failed points');

@@ -341,7 +341,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
         this.services ??= new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
         const p = this.services.plane;
         this.opts.progress?.step(`installing ${set.services.length} Services (${p.name})`);
-        return { dataPlane: p.name, description: p.description, ...(await this.services.installSet(set)) };
+        return { dataPlane: p.name, description: p.description, lookup: p.lookup, ...(await this.services.installSet(set)) };
       },
       setServices: async (set) => {
         const { startNs, wallMs, report } = await services().change(set);
