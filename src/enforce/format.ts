@@ -31,6 +31,13 @@ function writtenLine(r: EnforceResult, change: string): string[] {
   return w.length ? [`  written per change   ${w.join(', ')} (only what differs: the agent's partial sync or map writes)`] : [];
 }
 
+/** Service changes: the apply alone (slowest node), beside the diff of the whole set the model computes first. */
+function applyNote(r: EnforceResult, change: string): string {
+  if (CHANGE_SPECS[change as keyof typeof CHANGE_SPECS]?.family !== 'service') return '';
+  const apply = r.observations.filter((o) => o.change === change).map((o) => o.agent.applyMs).sort((a, b) => a - b);
+  return apply.length ? `   (apply alone, slowest node: median ${f(apply[Math.floor((apply.length - 1) / 2)])} ms)` : '';
+}
+
 export function formatEnforceSummary(r: EnforceResult, path: string | null): string {
   const m = r.meta;
   const lines = [
@@ -69,7 +76,7 @@ export function formatEnforceSummary(r: EnforceResult, path: string | null): str
           : []),
         ...writtenLine(r, s.change),
         !backendDescriptor(m.backend)?.onKubernetes
-          ? `  ${CHANGE_SPECS[s.change].family === 'service' ? 'agent (diff + apply)' : 'agent (update())    '} p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms`
+          ? `  ${CHANGE_SPECS[s.change].family === 'service' ? 'agent (diff + apply)' : 'agent (update())    '} p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms${applyNote(r, s.change)}`
           : `  API call (kubectl)   p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   p99 ${f(s.agentMs.p99)} ms   (part of the time to enforcement)`,
         ...k8sLines(r, s.change),
         `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,
