@@ -249,7 +249,10 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             const step = SERVICE_STEPS[kind];
             const s = svc!;
             // Unmeasured: the state this change starts from (the previous change may have left another).
-            if (!sameServiceState(s.state, step.from)) await s.changes.setServices(s.sets.setFor(step.from));
+            if (!sameServiceState(s.state, step.from)) {
+              await s.changes.setServices(s.sets.setFor(step.from));
+              await sleep(lead()); // written; a data plane that applies later gets the lead time before the watch
+            }
             s.state = step.from;
             const front = step.watch === 'added' ? s.sets.added : s.sets.probed;
             target = front.clusterIP;
