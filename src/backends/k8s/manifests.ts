@@ -82,7 +82,7 @@ export type NodeBinary = 'bridge';
 /** What a kind config needs of a CNI profile (./cni.ts), declared here so manifests never import the profiles. */
 export interface KindNodeNeeds {
   podSubnet: string;
-  kubeProxyMode?: 'nftables' | 'none';
+  kubeProxyMode?: 'iptables' | 'nftables' | 'none';
   nodeBinaries: readonly NodeBinary[];
 }
 
