@@ -16,7 +16,10 @@ export interface ProxySeen {
   source: string;
 }
 
-/** kube-proxy's metrics address (its default metricsBindAddress, 127.0.0.1:10249, in the node's network namespace). */
+/**
+ * kube-proxy's metrics address: its default metricsBindAddress, 127.0.0.1:10249, in the node's network namespace (kind's
+ * KubeProxyConfiguration, pkg/cluster/internal/kubeadm/config.go v0.30.0, sets none; kindest/node has curl).
+ */
 export const KUBE_PROXY_METRICS_URL = 'http://127.0.0.1:10249/metrics';
 export const KUBE_PROXY_CONFIGMAP = 'kube-system/kube-proxy';
 
