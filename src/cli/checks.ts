@@ -22,6 +22,8 @@ const LOCAL_ONLY: Record<string, string> = {
   iptablesBackend: "Felix and kube-proxy pick the node's iptables flavour themselves (kind records Felix's choice as modelState.iptablesBackend)",
 };
 
+export const isLocalOnlySetting = (key: string): boolean => key in LOCAL_ONLY;
+
 /** The one refusal of a setting that only the local backend reads. */
 export function localOnlyProblem(where: string, key: string, backend: BackendName): Problem {
   return { where, message: `only for the local backend, whose models write the rules themselves; on ${backend} ${LOCAL_ONLY[key] ?? 'nothing reads it'}. Leave it out, or use --backend local` };
@@ -42,7 +44,7 @@ export function backendProblems(
   if (config.services !== undefined && d.services && (config.endpointsPerService ?? 1) > d.services.endpointsPerServiceMax) {
     services.push({ where: '--endpoints-per-service', message: `at most ${d.services.endpointsPerServiceMax} on ${backend}: every Service's endpoint there is the one server pod, and kube-proxy counts an address once; use --backend local for more, got ${config.endpointsPerService}` });
   }
-  if (d.onKubernetes) for (const g of given) if (g.key in LOCAL_ONLY) services.push(localOnlyProblem(g.where, g.key, backend));
+  if (d.onKubernetes) for (const g of given) if (isLocalOnlySetting(g.key)) services.push(localOnlyProblem(g.where, g.key, backend));
   const floor = BACKEND_DESCRIPTORS[backend].onKubernetes && cniEntry(config.cni).floor === true;
   const unsupported = floor ? { where: '--cni', message: `'${config.cni}' has no real CNI on ${backend}; use the local backend for the no-policy-engine floor` } : checkBackendCni(backend, config.cni);
   return [...targetProblems(backend, config), ...(unsupported ? [unsupported] : []), ...services];
