@@ -44,11 +44,19 @@ export function kubeProxyModeFromConfig(conf: string): ProxySeen {
   return { mode: String(mode), source: `ConfigMap ${KUBE_PROXY_CONFIGMAP} config.conf mode: ${String(mode)}` };
 }
 
-export async function readClusterKubeProxyMode(runner: Runner, t: KubeTarget): Promise<ProxySeen> {
+/**
+ * kube-proxy's mode on an existing cluster: only where its DaemonSet runs (a ConfigMap can outlive a kube-proxy a
+ * replacing CNI took over), from its ConfigMap. `running: false` when no DaemonSet kube-system/kube-proxy exists:
+ * replaced, or built into the distribution's binary (k3s), whose mode bench cannot read.
+ */
+export async function readClusterKubeProxyMode(runner: Runner, t: KubeTarget): Promise<ProxySeen & { running: boolean }> {
+  const ds = await runner.run(kubectl(t, ['-n', 'kube-system', 'get', 'daemonset', 'kube-proxy', '-o', 'name'], 'is kube-proxy running (DaemonSet kube-system/kube-proxy)', { allowFailure: true }));
   const r = await runner.run(planKubeProxyModeRead(t));
-  if (runner.dryRun) return { mode: 'unknown', source: `read at run time from ConfigMap ${KUBE_PROXY_CONFIGMAP}` };
-  if (r.exitCode !== 0) return { mode: 'unknown', source: `no readable ConfigMap ${KUBE_PROXY_CONFIGMAP} (${r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`})` };
-  return kubeProxyModeFromConfig(r.stdout);
+  if (runner.dryRun) return { mode: 'unknown', source: `read at run time from ConfigMap ${KUBE_PROXY_CONFIGMAP}`, running: true };
+  const why = (x: { stderr: string; exitCode: number }) => x.stderr.trim().split('\n')[0] || `exit ${x.exitCode}`;
+  if (ds.exitCode !== 0) return { mode: 'unknown', source: `no DaemonSet kube-system/kube-proxy (${why(ds)})`, running: false };
+  if (r.exitCode !== 0) return { mode: 'unknown', source: `no readable ConfigMap ${KUBE_PROXY_CONFIGMAP} (${why(r)})`, running: true };
+  return { ...kubeProxyModeFromConfig(r.stdout), running: true };
 }
 
 /** Prometheus text: the value of `name` with exactly these labels (`{}` for none), or undefined. */

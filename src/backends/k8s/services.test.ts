@@ -37,6 +37,11 @@ const servicesAnswer: FakeHandler = (argv) => {
 const configMap = (r: { stdout?: string; stderr?: string; exitCode?: number }): FakeHandler => (argv) => (argv.join(' ').includes('get configmap kube-proxy') ? r : undefined);
 const both = (...hs: FakeHandler[]): FakeHandler => (argv, spec) => hs.map((h) => h(argv, spec)).find((r) => r !== undefined);
 const NOT_FOUND = { exitCode: 1, stderr: 'Error from server (NotFound): configmaps "kube-proxy" not found' };
+/** No kube-proxy on the cluster: neither its DaemonSet nor its ConfigMap. */
+const noKubeProxy: FakeHandler = (argv) => {
+  const a = argv.join(' ');
+  return a.includes('get daemonset kube-proxy') ? { exitCode: 1, stderr: 'Error from server (NotFound): daemonsets.apps "kube-proxy" not found' } : a.includes('get configmap kube-proxy') ? NOT_FOUND : undefined;
+};
 
 async function run(cfg: ReturnType<typeof config>, handler: FakeHandler) {
   const d = out();
@@ -48,7 +53,7 @@ async function run(cfg: ReturnType<typeof config>, handler: FakeHandler) {
 
 describe('Services on a cluster (--services)', () => {
   it('applies the Services server-side in the run namespace, waits on the last one, and measures through the ClusterIP', async () => {
-    const { result, cmds, runner } = await run(config(), both(servicesAnswer, configMap(NOT_FOUND)));
+    const { result, cmds, runner } = await run(config(), both(servicesAnswer, noKubeProxy));
     expect(result.errors).toEqual([]);
     expect(result.services).toMatchObject({ count: 3, endpointsPerService: 1, position: 'last', dataPlane: 'cilium-socket-lb', lookup: 'bpf-map', clusterIP: '10.96.7.1', port: 80 });
     expect(result.services!.state).toMatchObject({ kubeProxyMode: 'none', applyBatches: 2 });
@@ -80,9 +85,16 @@ describe('Services on a cluster (--services)', () => {
     expect(result.services!.dataPlane).toBe('kube-proxy-iptables');
   });
 
+  it('names kube-proxy where it runs beside a CNI that could replace it (Cilium without kubeProxyReplacement)', async () => {
+    const { result } = await run(config({ services: 1 }), both(servicesAnswer, configMap({ stdout: 'mode: iptables\n' })));
+    expect(result.errors).toEqual([]);
+    expect(result.services).toMatchObject({ dataPlane: 'kube-proxy-iptables', lookup: 'rule-walk' });
+    expect(result.services!.state).toMatchObject({ kubeProxyMode: 'iptables', stateRead: expect.stringMatching(/no node access/) });
+  });
+
   it('a failed apply batch stops the run with the step named, and the namespaces are still removed', async () => {
     const failing: FakeHandler = (argv, spec) => (argv.includes('apply') && spec.input?.includes('"kind":"EndpointSlice"') ? { exitCode: 1, stderr: 'Error from server (Forbidden): endpointslices.discovery.k8s.io is forbidden' } : undefined);
-    const { result, cmds } = await run(config(), both(failing, servicesAnswer, configMap(NOT_FOUND)));
+    const { result, cmds } = await run(config(), both(failing, servicesAnswer, noKubeProxy));
     expect(result.status).toBe('failed');
     expect(result.errors[0]!.message).toMatch(/^step apply-services failed: .*endpointslices.discovery.k8s.io is forbidden/s);
     expect(cmds.some((c) => c.includes('/probe/cb-probe client '))).toBe(false);

@@ -109,8 +109,10 @@ export class K8sServices {
         `--kube-proxy ${asked}: this cluster's kube-proxy is ${seen.mode === 'unknown' ? 'in a mode bench could not read' : `in ${seen.mode} mode`} (${seen.source}); bench cannot change an existing cluster's kube-proxy. Leave --kube-proxy out${seen.mode === 'iptables' || seen.mode === 'nftables' ? ` or give --kube-proxy ${seen.mode}` : ''}`,
       );
     }
-    // A CNI that replaces kube-proxy: a ConfigMap left from the cluster's install says nothing about who translates.
-    return p.kind === 'replaces-kube-proxy' && seen.mode === 'unknown' ? { mode: 'none', source: `${seen.source}; ${this.o.config.cni} replaces kube-proxy` } : seen;
+    // No kube-proxy DaemonSet beside a CNI that can replace it: the CNI translates. Where kube-proxy runs beside it
+    // (Cilium without kubeProxyReplacement), kube-proxy's mode is what the result names.
+    if (!seen.running && p.kind === 'replaces-kube-proxy') return { mode: 'none', source: `${seen.source}; ${this.o.config.cni} replaces kube-proxy` };
+    return { mode: seen.mode, source: seen.source };
   }
 
   private probe(url: string, purpose: string) {
