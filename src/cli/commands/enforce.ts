@@ -48,7 +48,8 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
   const { config, problems } = resolveRunConfig(settingValues(flags, SETTINGS, 'enforce'), undefined, { defaults: commandDefaults('enforce'), flagOf: (k) => settingFlag(k, 'enforce') });
   if (!config) return { ok: false, problems };
   // With --services and no --changes, the Service changes are measured too.
-  if (config.services !== undefined && flags.changes === undefined) config.changes = [...POLICY_CHANGES, ...SERVICE_CHANGES];
+  const measuresServiceChanges = config.backend === 'auto' || backendDescriptor(config.backend)!.serviceChanges;
+  if (config.services !== undefined && flags.changes === undefined && measuresServiceChanges) config.changes = [...POLICY_CHANGES, ...SERVICE_CHANGES];
   const serviceChanges = config.changes.filter((c) => (SERVICE_CHANGES as readonly string[]).includes(c));
   if (serviceChanges.length && config.services === undefined) problems.push({ where: '--changes', message: `${serviceChanges.join(', ')} change a Service set, and there is none: add --services N (N filler Services beside the probed one; 0 for none)` });
   if (config.backend !== 'auto') problems.push(...enforceBackendProblems(config.backend, config, flags));
@@ -61,6 +62,8 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
 /** The target and the CNI on this backend, and --pin-cpu, which places processes of this machine only. */
 function enforceBackendProblems(backend: BackendName, config: RunConfig, flags: EnforceFlags): Problem[] {
   const problems = backendProblems(backend, config);
+  const serviceChanges = config.changes.filter((c) => (SERVICE_CHANGES as readonly string[]).includes(c));
+  if (serviceChanges.length && !backendDescriptor(backend)!.serviceChanges) problems.push({ where: '--changes', message: `${serviceChanges.join(', ')} are measured on the local backend only for now (the ${backend} backend runs Services for bench run, not yet Service changes in enforce)` });
   if (backendDescriptor(backend)!.onKubernetes && flags.pinCpu !== undefined) problems.push({ where: '--pin-cpu', message: `applies to the local backend only (on ${backend} the probes run in pods), got '${String(flags.pinCpu)}'` });
   return problems;
 }
