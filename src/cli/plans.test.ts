@@ -66,6 +66,8 @@ const cases: Record<string, string[]> = {
   'verify kind calico': ['verify', '--backend', 'kind', '--cni', 'calico', '--dry-run'],
   'verify kind cilium': ['verify', '--backend', 'kind', '--cni', 'cilium', '--dry-run'],
   'verify cluster cilium': ['verify', '--backend', 'cluster', ...kc, '--cni', 'cilium', '--dry-run'],
+  'verify workload kind calico cilium diff': ['verify', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'kind', '--cni', 'calico,cilium', '--diff', '--dry-run'],
+  'verify workload cluster cilium': ['verify', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--backend', 'cluster', ...kc, '--cni', 'cilium', '--flow', 'shop/frontend-0->shop/db-0:8443', '--flow', 'search/api-0->search/worker-0:30004/UDP', '--dry-run'],
   'enforce local calico': ['enforce', '--backend', 'local', '--cni', 'calico', '--policies', '10', '--dry-run'],
   'enforce local cilium': ['enforce', '--backend', 'local', '--cni', 'cilium', '--policies', '10', '--dry-run'],
   'enforce kind cilium': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],

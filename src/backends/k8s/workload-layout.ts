@@ -130,6 +130,9 @@ export function layoutOnCluster(w: ClusterWorkload, flows: readonly Flow[], o: {
   if (hostNetwork.length) notes.push(`${hostNetwork.length} hostNetwork pod${hostNetwork.length === 1 ? '' : 's'} left out (${hostNetwork.slice(0, 3).join(', ')}${hostNetwork.length > 3 ? ', …' : ''}): as hostNetwork pods they would open their ports on the cluster's nodes, and no NetworkPolicy selects them`);
   const blocks = ipBlocksOverPods(w);
   if (blocks.length) notes.push(`ipBlocks of ${blocks.join(', ')} cover snapshot pod addresses and are applied as written: on the cluster they cover whatever pods get those addresses there`);
-  if (leftOut.length) notes.push(`${leftOut.length} flow${leftOut.length === 1 ? '' : 's'} not probed: ${leftOut[0]!.why} (${leftOut.slice(0, 3).map((l) => flowKey(l.flow)).join(', ')}${leftOut.length > 3 ? ', …' : ''})`);
+  if (leftOut.length) {
+    const one = leftOut.length === 1;
+    notes.push(`${leftOut.length} flow${one ? '' : 's'} left out (${leftOut.slice(0, 3).map((l) => flowKey(l.flow)).join(', ')}${leftOut.length > 3 ? ', …' : ''}): ${one ? 'its verdict rests' : 'their verdicts rest'} on an ipBlock covering snapshot pod addresses, and on the cluster the pods have other addresses`);
+  }
   return { workload, leftOut, notes };
 }
