@@ -62,6 +62,8 @@ const cases: Record<string, string[]> = {
   'run kind flannel': ['run', '--backend', 'kind', '--cni', 'flannel', '--policies', '3', '--dry-run'],
   'run kind calico-ebpf': ['run', '--backend', 'kind', '--cni', 'calico-ebpf', '--policies', '3', '--dry-run'],
   'run cluster calico': ['run', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'run workload kind calico': ['run', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'kind', '--cni', 'calico', '--flows', '1', '--dry-run'],
+  'run workload cluster cilium': ['run', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--backend', 'cluster', ...kc, '--cni', 'cilium', '--flow', 'shop/frontend-0->shop/db-0:8443', '--dry-run'],
   'sweep smoke': ['sweep', '--scenario', join(repo, 'scenarios/smoke.yaml'), '--dry-run'],
   'verify kind calico': ['verify', '--backend', 'kind', '--cni', 'calico', '--dry-run'],
   'verify kind cilium': ['verify', '--backend', 'kind', '--cni', 'cilium', '--dry-run'],

@@ -2,13 +2,17 @@
 // namespaces as the run's own cb-<runId>-<name> (gc and parallel runs find and keep them apart), the pods
 // ./workload-layout.ts chose as agnhost pods (./workload-manifests.ts), its policies as written but for the
 // namespaces (./grid-names.ts), applied server-side in batches as the benchmark's are (./session.ts), probes
-// through `kubectl exec` as the verification grid's (./grid-probe.ts). Teardown deletes the namespaces by the
-// run label; kind deletes the whole cluster.
+// through `kubectl exec` as the verification grid's (./grid-probe.ts), and for `bench run` each measured flow
+// measured with fortio in its source pod against fortio serving the destination's port (./fortio.ts: connect from
+// fortio's connection-time histogram, CRR and RR from its access log; no per-container CPU split). Teardown deletes
+// the namespaces by the run label; kind deletes the whole cluster.
 import { BenchError } from '../../errors.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import type { PolicySet } from '../../policy/generate.js';
+import type { MetricName, MetricResult } from '../../results/schema.js';
 import { podId, podOf, type EndpointId, type Flow, type Workload, type WorkloadAddresses } from '../../workload/workload.js';
-import type { Attempt, PolicyInstallReport } from '../types.js';
+import type { Attempt, MeasureSettings, PolicyInstallReport } from '../types.js';
+import { parseFortioLoad, planFortioLoad } from './fortio.js';
 import type { K8sDeployment, K8sPlaneContext } from './deployment.js';
 import { gridNames, realNamespace, rewritePolicies, type GridNames } from './grid-names.js';
 import { parseGridPods, parseProbeResult, planProbeCommand, type ProbeTool } from './grid-probe.js';
@@ -17,7 +21,7 @@ import { APPLY_CONCURRENCY, POLICY_BATCH_SIZE, policyBatches, RUN_LABEL } from '
 import { mapBounded } from './pool.js';
 import type { KeepNote, ProviderDescription } from './provider.js';
 import { validateManifests } from './validate.js';
-import { probeContainerOf, renderWorkloadNamespaces, renderWorkloadPods } from './workload-manifests.js';
+import { probeContainerOf, renderWorkloadNamespaces, renderWorkloadPods, type FortioEnds } from './workload-manifests.js';
 import { toListJson, toYaml } from './yaml.js';
 
 /** How long the pods may take to become ready (image pull included), s. */
@@ -29,6 +33,10 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
   private addresses?: WorkloadAddresses;
   private namespacesRequested = false;
   private policiesApplied = false;
+  /** The install report's modelState: measure() adds what it learns (histogram resolution, samples source). */
+  private state: Record<string, number | string | boolean> = {};
+  /** The measured flows' ends running fortio (bench run), by `ns/pod:port` (servers) and `ns/pod` (clients). */
+  private fortio?: FortioEnds;
 
   constructor(private readonly c: K8sPlaneContext) {}
 
@@ -73,7 +81,10 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
     this.workload = workload;
     const nodes = await this.clusterNodes();
     const namespaces = renderWorkloadNamespaces(workload.namespaces, names);
-    const pods = renderWorkloadPods(workload.pods, names, nodes, this.c.versions.verify.agnhostImage);
+    // The measured flows' ends (bench run) run fortio on the measured port, and a fortio client at the source.
+    const measured = workload.flows.filter((f) => f.measured && f.protocol === 'TCP');
+    const fortio = (this.fortio = measured.length ? { image: this.c.versions.load.fortioImage, servers: new Set(measured.map((f) => `${f.to}:${f.port}`)), clients: new Set(measured.map((f) => f.from)) } : undefined);
+    const pods = renderWorkloadPods(workload.pods, names, nodes, this.c.versions.verify.agnhostImage, fortio);
     validateManifests([...namespaces, ...pods]);
     const running = workload.pods.filter((p) => p.presence === 'endpoint' && !p.hostNetwork);
     const withPods = [...new Set(running.map((p) => p.namespace))];
@@ -126,7 +137,8 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
       await mapBounded(batches, APPLY_CONCURRENCY, (b, i) =>
         runner.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply the workload's policies, batch ${i + 1}/${batches.length} (${b.length})`, { input: toListJson(b), timeoutMs: 180_000 })),
       );
-      return { policiesApplied: real.length, applyBatches: batches.length, policyNamespaces: new Set(real.map((p) => p.metadata.namespace)).size };
+      this.state = { policiesApplied: real.length, applyBatches: batches.length, policyNamespaces: new Set(real.map((p) => p.metadata.namespace)).size };
+      return this.state;
     });
     return { modelState, installMs: performance.now() - started };
   }
@@ -155,6 +167,30 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
   async probe(flow: Flow, timeoutMs: number): Promise<Attempt> {
     const { spec, tool } = this.probeCommand(flow, timeoutMs);
     return parseProbeResult(await this.c.runner.run(spec), tool);
+  }
+
+  /** One metric of one measured flow: fortio load in the source pod (a separate warm-up invocation first). */
+  async measure(flow: Flow, metric: MetricName, s: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
+    const names = this.requireNames();
+    const src = podOf(this.workload!, flow.from);
+    const ip = this.addresses?.ips[flow.to];
+    if (!src || !ip || !this.fortio?.clients.has(flow.from) || !this.fortio.servers.has(`${flow.to}:${flow.port}`)) {
+      throw new BenchError('internal', `measure ${flow.from} -> ${flow.to}:${flow.port}: not a measured TCP flow of the workload (no fortio at its ends)`);
+    }
+    const runner = this.c.runner;
+    const url = `http://${ip.includes(':') ? `[${ip}]` : ip}:${flow.port}/`;
+    const load = { target: this.c.provider.target, namespace: realNamespace(names, src.namespace), pod: src.name, url, metric, concurrency: s.concurrency, timeoutMs: s.timeoutMs };
+    return this.c.guard.run('measure', async () => {
+        if (s.warmup > 0) await runner.run(planFortioLoad({ ...load, samples: Math.max(2, s.warmup) }, `warm up (${metric}) ${flow.from} -> ${flow.to}:${flow.port}`));
+        const r = await runner.run(planFortioLoad({ ...load, samples: s.samples }, `measure ${metric} ${flow.from} -> ${flow.to}:${flow.port} with fortio`));
+        this.state.cpu = 'not measured for a workload on kind/cluster (no per-container CPU split of its pods)';
+        if (runner.dryRun) return { samplesNs: [], errors: {}, wallNs: 0, cpu: null };
+        const parsed = parseFortioLoad(metric, r.stdout, r.stderr, { timeoutMs: s.timeoutMs });
+        this.state[`${metric}SamplesSource`] = parsed.samplesSource;
+        if (parsed.resolutionUs !== undefined) this.state[`${metric}HistogramResolutionUs`] = parsed.resolutionUs;
+        if (parsed.fortioVersion) this.state.fortioVersion = parsed.fortioVersion;
+        return { samplesNs: parsed.samplesNs, errors: parsed.errors, wallNs: parsed.wallNs, cpu: null };
+    });
   }
 
   namespaces(): string[] {
