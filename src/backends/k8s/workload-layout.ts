@@ -58,7 +58,7 @@ function ipBlocksOverPods(w: ClusterWorkload): string[] {
  * capacity error naming every problem: a flow's end that cannot run there, more ends than the cap, a namespace
  * whose prefixed name Kubernetes would refuse.
  */
-export function layoutOnCluster(w: ClusterWorkload, flows: readonly Flow[], o: { seed: number; cap?: number }): K8sWorkloadLayout {
+export function layoutOnCluster(w: ClusterWorkload, flows: readonly Flow[], o: { seed: number; cap?: number; barrier?: boolean }): K8sWorkloadLayout {
   const cap = o.cap ?? K8S_WORKLOAD_POD_CAP;
   const byName = new Map(w.inventory.pods.map((p) => [podName(p), p]));
   const problems: string[] = [];
@@ -118,6 +118,11 @@ export function layoutOnCluster(w: ClusterWorkload, flows: readonly Flow[], o: {
   const namespaces = w.inventory.namespaces.map((n) => ({ name: n.name, labels: { [NAMESPACE_NAME_LABEL]: n.name, ...n.labels } }));
   const workload: Workload = { shape: 'cluster', nodes: Math.max(1, w.nodes.length), namespaces, pods, hosts: [], policies: { policies: w.policies, peers: [] }, flows: kept.map((f) => ({ from: f.from, to: f.to, port: f.port, protocol: f.protocol })) };
 
+  if (o.barrier) {
+    const barrier = findBarrier(w, kept, endpoints, full, withoutBlocks);
+    if (barrier) workload.barrier = barrier;
+  }
+
   const notes: string[] = [];
   const podNetwork = w.inventory.pods.filter((p) => !p.hostNetwork).length;
   const absent = podNetwork - endpoints.size;
@@ -130,9 +135,38 @@ export function layoutOnCluster(w: ClusterWorkload, flows: readonly Flow[], o: {
   if (hostNetwork.length) notes.push(`${hostNetwork.length} hostNetwork pod${hostNetwork.length === 1 ? '' : 's'} left out (${hostNetwork.slice(0, 3).join(', ')}${hostNetwork.length > 3 ? ', …' : ''}): as hostNetwork pods they would open their ports on the cluster's nodes, and no NetworkPolicy selects them`);
   const blocks = ipBlocksOverPods(w);
   if (blocks.length) notes.push(`ipBlocks of ${blocks.join(', ')} cover snapshot pod addresses and are applied as written: on the cluster they cover whatever pods get those addresses there`);
+  if (o.barrier) {
+    notes.push(
+      workload.barrier
+        ? `measured once the policies are enforced: ${flowKey(workload.barrier)}, which they deny on every data plane that enforces, is blocked`
+        : 'no flow between the running pods that the policies deny on every data plane: measured as soon as the apply returns (the agents may still be programming)',
+    );
+  }
   if (leftOut.length) {
     const one = leftOut.length === 1;
     notes.push(`${leftOut.length} flow${one ? '' : 's'} left out (${leftOut.slice(0, 3).map((l) => flowKey(l.flow)).join(', ')}${leftOut.length > 3 ? ', …' : ''}): ${one ? 'its verdict rests' : 'their verdicts rest'} on an ipBlock covering snapshot pod addresses, and on the cluster the pods have other addresses`);
   }
   return { workload, leftOut, notes };
+}
+
+/**
+ * A TCP flow between running pods, to a port the destination declares, denied with and without the ipBlocks (so
+ * on Calico and Cilium alike), whose source serves no measured flow (it keeps its agnhost container to probe from)
+ * and whose destination port is not a measured one (agnhost serves it). The first in the workload's pod order.
+ */
+function findBarrier(w: ClusterWorkload, measured: readonly Flow[], running: ReadonlySet<string>, full: PolicyEvaluator, withoutBlocks: PolicyEvaluator): Flow | undefined {
+  const servers = new Set(measured.map((f) => f.to));
+  const pods = w.inventory.pods.filter((p) => running.has(podName(p)));
+  for (const src of pods) {
+    if (servers.has(podName(src))) continue;
+    for (const dst of pods) {
+      if (dst === src || servers.has(podName(dst))) continue;
+      for (const cp of dst.ports) {
+        if (cp.protocol !== 'TCP') continue;
+        const c = { src, dst, port: cp.containerPort, protocol: 'TCP' as const };
+        if (!full.evaluate(c).allowed && !withoutBlocks.evaluate(c).allowed) return { from: podName(src), to: podName(dst), port: cp.containerPort, protocol: 'TCP' };
+      }
+    }
+  }
+  return undefined;
 }

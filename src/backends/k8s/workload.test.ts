@@ -10,6 +10,7 @@ import { loadWorkload } from '../../workload/load.js';
 import { flowKey } from '../../workload/flows.js';
 import { replayProbeFlows } from '../../workload/replay.js';
 import type { Workload } from '../../workload/workload.js';
+import { ClusterBackend } from '../cluster/backend.js';
 import { createBackend } from '../factory.js';
 import { gridNames, rewritePolicies } from './grid-names.js';
 import { fakeCluster } from './test-support/cluster.js';
@@ -173,5 +174,50 @@ describe('a replayed workload on an existing cluster (scripted)', () => {
     await expect(p.up(p.fit(workload))).rejects.toThrow(/^step wait-workloads-ready failed: wait for the pods in cb-abcde-db.*timed out/s);
     await p.down();
     expect(runner.log.some((r) => r.argv.slice(3).join(' ').startsWith('delete namespace -l cni-bench/run=abcde'))).toBe(true);
+  });
+
+  it('bench run: fortio serves the measured port and loads it from the source pod; other flows are refused', async () => {
+    const flow = { from: 'web/frontend-6c9f8b7d4-abcde', to: 'api/orders-0', port: 9000, protocol: 'TCP' as const };
+    const { workload } = layoutOnCluster(REPLAY, [flow], { seed: 1 });
+    const w = { ...workload, flows: workload.flows.map((f) => ({ ...f, measured: true })) };
+    const runner = workloadCluster(w);
+    const p = await plane(runner);
+    await p.up(w);
+    const { modelState } = await p.install(w.policies);
+    const settings = { samples: 12, warmup: 0, concurrency: 1, timeoutMs: 1000 };
+    const crr = await p.measure(flow, 'crr', settings);
+    expect(crr.samplesNs.length).toBeGreaterThan(0);
+    expect(crr.cpu).toBeNull();
+    expect(modelState.crrSamplesSource).toBe('access-log');
+    const pods = runner.log.find((r) => r.purpose?.startsWith("create the workload's"))!.input!;
+    // The destination's measured port is fortio's HTTP echo, every other fortio listener off; the source has a fortio client.
+    expect(pods).toMatch(/name: cont-9000-tcp\n\s+image: fortio\/fortio:[\d.]+\n[\s\S]*?- -http-port\n\s+- "9000"\n\s+- -grpc-port\n\s+- disabled/);
+    expect(pods).toMatch(/name: fortio\n\s+image: fortio\/fortio/);
+    const load = runner.log.find((r) => r.purpose?.startsWith('measure crr'))!.argv.slice(3).join(' ');
+    expect(load).toMatch(/^exec -n cb-abcde-web frontend-6c9f8b7d4-abcde -c fortio -- \/usr\/bin\/fortio load -n 12 .* -keepalive=false .* http:\/\/10\.244\.1\.\d+:9000\/$/);
+    await expect(p.measure({ ...flow, to: 'db/postgres-0', port: 5432 }, 'crr', settings)).rejects.toThrow(/not a measured TCP flow of the workload/);
+    await p.down();
+  });
+
+  it('bench run waits until a flow the policies deny is blocked, and stops when it never is', async () => {
+    const flow = { from: 'web/frontend-6c9f8b7d4-abcde', to: 'api/orders-0', port: 9000, protocol: 'TCP' as const };
+    const { workload, notes } = layoutOnCluster(REPLAY, [flow], { seed: 1, barrier: true });
+    // web/allow-api admits only the api namespace and app=orders: the first pod in order (coredns) is denied.
+    expect(workload.barrier).toEqual({ from: 'kube-system/coredns-5d78c9869d-x2k4p', to: 'web/frontend-6c9f8b7d4-abcde', port: 8080, protocol: 'TCP' });
+    expect(notes.join('\n')).toMatch(/measured once the policies are enforced: kube-system\/coredns-5d78c9869d-x2k4p->web\/frontend-6c9f8b7d4-abcde:8080\/TCP/);
+    const w = { ...workload, flows: workload.flows.map((f) => ({ ...f, measured: true })) };
+    let barrierProbes = 0;
+    const blockedOnThird = workloadCluster(w, (a) => (a.includes(':8080 --timeout') && ++barrierProbes >= 3 ? { exitCode: 1, stderr: 'TIMEOUT\n' } : undefined));
+    const opts = { config: runConfigSchema.parse({ cni: 'cilium', backend: 'cluster', context: 'prod-eu' }), runId: RUN_ID, shape: 'cluster' as const, outDir: '/r', probeIntervalMs: 0 };
+    const p = new ClusterBackend({ ...opts, runner: blockedOnThird, cleanupRunner: blockedOnThird });
+    await p.up(w);
+    const { modelState } = await p.install(w.policies);
+    expect(modelState).toMatchObject({ enforcementBarrier: 'kube-system/coredns-5d78c9869d-x2k4p -> web/frontend-6c9f8b7d4-abcde:8080 blocked (timeout)', enforcementProbes: 3 });
+    await p.down();
+    const never = workloadCluster(w);
+    const q = new ClusterBackend({ ...opts, runner: never, cleanupRunner: never, enforcementTimeoutMs: 0 });
+    await q.up(w);
+    await expect(q.install(w.policies)).rejects.toThrow(/^step wait-enforcement failed: after 1 probes kube-system\/coredns-5d78c9869d-x2k4p -> web\/frontend-6c9f8b7d4-abcde:8080 still connects, though the policies deny it/);
+    await q.down();
   });
 });

@@ -37,6 +37,8 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
   private state: Record<string, number | string | boolean> = {};
   /** The measured flows' ends running fortio (bench run), by `ns/pod:port` (servers) and `ns/pod` (clients). */
   private fortio?: FortioEnds;
+  /** Does the data plane enforce policy (detection may know better than the profile)? */
+  private enforces = true;
 
   constructor(private readonly c: K8sPlaneContext) {}
 
@@ -60,6 +62,7 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
     const { provider, guard } = this.c;
     const cluster = await provider.provision(guard);
     this.c.agents.splice(0, this.c.agents.length, ...cluster.agents);
+    this.enforces = cluster.enforcesPolicy ?? provider.profile.enforcesPolicy;
     return guard.run('check-context', async () => {
       let cross;
       try {
@@ -140,7 +143,29 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
       this.state = { policiesApplied: real.length, applyBatches: batches.length, policyNamespaces: new Set(real.map((p) => p.metadata.namespace)).size };
       return this.state;
     });
+    const barrier = this.workload?.barrier;
+    if (barrier && this.enforces) Object.assign(this.state, await this.waitEnforcement(barrier, performance.now()));
+    else this.state.enforcementBarrier = barrier ? 'none (the data plane enforces no policy)' : 'none (no flow between the running pods that the policies deny everywhere)';
     return { modelState, installMs: performance.now() - started };
+  }
+
+  /**
+   * Agents program policy asynchronously (Felix, the Cilium agent): probes the barrier flow, which the policies
+   * deny, until it is blocked. Stops the run when it still connects after the timeout (2 min by default, as the
+   * benchmark's wait).
+   */
+  private async waitEnforcement(barrier: Flow, appliedAt: number): Promise<Record<string, number | string>> {
+    const deadline = appliedAt + (this.c.opts.enforcementTimeoutMs ?? 120_000);
+    const key = `${barrier.from} -> ${barrier.to}:${barrier.port}`;
+    return this.c.guard.run('wait-enforcement', async () => {
+      this.c.progress?.step(`waiting until the policies are enforced (${key}, which they deny, is blocked)`);
+      for (let probes = 1; ; probes++) {
+        const a = await this.probe(barrier, 1000);
+        if (this.c.runner.dryRun || a.outcome === 'blocked') return { enforcementBarrier: `${key} blocked (${a.reason})`, enforcementProbes: probes, enforcementMs: Math.round(performance.now() - appliedAt) };
+        if (performance.now() > deadline) throw new BenchError('k8s-step', `after ${probes} probes ${key} still connects, though the policies deny it: they are not enforced`);
+        await new Promise((r) => setTimeout(r, this.c.opts.probeIntervalMs ?? 1000));
+      }
+    });
   }
 
   /** The command one probe runs (the dry-run plan shows a few). */

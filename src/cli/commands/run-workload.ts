@@ -64,7 +64,7 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
   try {
     if (onK8s) {
       const { layoutOnCluster } = await import('../../backends/k8s/workload-layout.js');
-      const layout = layoutOnCluster(w, flows, { seed: config.seed });
+      const layout = layoutOnCluster(w, flows, { seed: config.seed, barrier: true });
       notes.push(...layout.notes);
       const kept = new Set(layout.workload.flows.map(flowKey));
       measured = flows.filter((f) => kept.has(flowKey(f)));
