@@ -1,7 +1,8 @@
 // `bench verify --workload FILE --cni X[,Y...]`: replay a cluster's pods and policies on each data plane (local
-// backend), probe the flows between its pods, compare with the documented semantics, print the findings and,
-// with --diff, the flows whose verdict differs between the data planes. Every input problem — flags, the file,
-// the flows, what the local backend cannot hold — exits 2 before anything is built.
+// backend, or kind/cluster: src/backends/k8s/workload*.ts), probe the flows between its pods, compare with the
+// documented semantics, print the findings and, with --diff, the flows whose verdict differs between the data
+// planes. Every input problem — flags, the file, the flows, what the backend cannot hold — exits 2 before anything
+// is built; on kind/cluster --dry-run prints the plan (./workload-plan.ts).
 import { setMaxListeners } from 'node:events';
 import { resolveRunConfig, wholeNumberFlag } from '../../config/load.js';
 import { CNIS, type CniName } from '../../config/schema.js';
@@ -95,7 +96,7 @@ export async function cmdVerifyWorkload(flags: WorkloadVerifyFlags): Promise<num
   if (flags.maxFlows !== undefined && flags.flow.length) problems.push({ where: '--max-flows', message: 'samples the default flows; not with --flow' });
   if (problems.length || !config || !descriptor) throw new InputError(problems);
 
-  // The file, the flows and what the local backend can hold: all checked before any work.
+  // The file, the flows and what the backend can hold: all checked before any work.
   const { loadWorkload } = await import('../../workload/load.js');
   const { replayProbeFlows, replayWorkload } = await import('../../workload/replay.js');
   const cluster = loadWorkload(file);
