@@ -1,7 +1,7 @@
 // A replayed cluster workload (`--workload FILE` on kind/cluster) on whatever cluster the provider brings: its
 // namespaces as the run's own cb-<runId>-<name> (gc and parallel runs find and keep them apart), the pods
 // ./workload-layout.ts chose as agnhost pods (./workload-manifests.ts), its policies as written but for the
-// namespaces (./grid-names.ts), applied server-side in batches as the benchmark's are (./session.ts), probes
+// namespaces (./grid-names.ts), applied server-side in batches as the benchmark's are (./apply.ts), probes
 // through `kubectl exec` as the verification grid's (./grid-probe.ts), and for `bench run` each measured flow
 // measured with fortio in its source pod against fortio serving the destination's port (./fortio.ts: connect from
 // fortio's connection-time histogram, CRR and RR from its access log; no per-container CPU split). Teardown deletes
@@ -17,12 +17,12 @@ import type { K8sDeployment, K8sPlaneContext } from './deployment.js';
 import { gridNames, realNamespace, rewritePolicies, type GridNames } from './grid-names.js';
 import { parseGridPods, parseProbeResult, planProbeCommand, type ProbeTool } from './grid-probe.js';
 import { kubectl, waitSpec } from './kubectl.js';
-import { APPLY_CONCURRENCY, POLICY_BATCH_SIZE, policyBatches, RUN_LABEL } from './manifests.js';
-import { mapBounded } from './pool.js';
+import { applyInBatches } from './apply.js';
+import { APPLY_CONCURRENCY, POLICY_BATCH_SIZE, RUN_LABEL } from './manifests.js';
 import type { KeepNote, ProviderDescription } from './provider.js';
 import { validateManifests } from './validate.js';
 import { probeContainerOf, renderWorkloadNamespaces, renderWorkloadPods, type FortioEnds } from './workload-manifests.js';
-import { toListJson, toYaml } from './yaml.js';
+import { toYaml } from './yaml.js';
 
 /** How long the pods may take to become ready (image pull included), s. */
 const POD_TIMEOUT_S = 300;
@@ -128,7 +128,6 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
     validateManifests(real);
     const t = this.c.provider.target;
     const runner = this.c.runner;
-    const batches = policyBatches(real, POLICY_BATCH_SIZE);
     const modelState = await this.c.guard.run('apply-policies', async () => {
       if (this.policiesApplied) {
         for (const ns of Object.values(names.namespaceOf)) {
@@ -136,11 +135,9 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
         }
       }
       this.policiesApplied = true;
-      this.c.progress?.step(`applying ${real.length} NetworkPolicies: ${batches.length} server-side apply batches, ${APPLY_CONCURRENCY} kubectl processes at a time`);
-      await mapBounded(batches, APPLY_CONCURRENCY, (b, i) =>
-        runner.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], `apply the workload's policies, batch ${i + 1}/${batches.length} (${b.length})`, { input: toListJson(b), timeoutMs: 180_000 })),
-      );
-      this.state = { policiesApplied: real.length, applyBatches: batches.length, policyNamespaces: new Set(real.map((p) => p.metadata.namespace)).size };
+      this.c.progress?.step(`applying ${real.length} NetworkPolicies: ${Math.ceil(real.length / POLICY_BATCH_SIZE)} server-side apply batches, ${APPLY_CONCURRENCY} kubectl processes at a time`);
+      const batches = await applyInBatches(runner, t, real, { what: "the workload's policies," });
+      this.state = { policiesApplied: real.length, applyBatches: batches, policyNamespaces: new Set(real.map((p) => p.metadata.namespace)).size };
       return this.state;
     });
     const barrier = this.workload?.barrier;
