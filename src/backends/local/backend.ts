@@ -153,6 +153,12 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const error = settled.find((r) => r.status === 'rejected');
     if (error) throw (error as PromiseRejectedResult).reason;
     for (const [i, h] of workload.hosts.entries()) await this.serve(h.id, layout.hosts[i]!.netns, h.ports);
+    // hostNetwork pods share their node's namespace: one server per node for all their ports.
+    for (const netns of new Set(layout.nodePods.map((n) => n.netns))) {
+      const on = layout.nodePods.filter((n) => n.netns === netns);
+      const server = await this.serve(`hostNetwork pods of ${on[0]!.node}`, netns, on.flatMap((n) => byId.get(n.id)!.ports));
+      if (server) for (const n of on) this.servers.set(n.id, server);
+    }
     return layout.addresses;
   }
 
@@ -182,6 +188,11 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     return workloadInventory(this.workload!, this.plan, set, (p) => this.declared.get(podId(p)) ?? []);
   }
 
+  /** The namespace an endpoint runs in: an external host's, a hostNetwork pod's node's, or the pod's own. */
+  private netnsOf(id: EndpointId): string {
+    return this.layout?.hosts.find((h) => h.id === id)?.netns ?? this.layout?.nodePods.find((n) => n.id === id)?.netns ?? this.pod(id).netns;
+  }
+
   private pod(id: EndpointId): PodSpec {
     const p = this.plan.pods.find((x) => podId(x) === id);
     if (!p) throw new BenchError('internal', `no pod ${id} in the local topology`);
@@ -189,7 +200,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   }
 
   private ends(flow: Flow): FlowEnds {
-    const src = this.layout?.hosts.find((h) => h.id === flow.from)?.netns ?? this.pod(flow.from).netns;
+    const src = this.netnsOf(flow.from);
     const target = this.layout?.addresses.ips[flow.to];
     if (!target) throw new BenchError('internal', `flow ${flowKey(flow)}: ${flow.to} is not an endpoint of the workload`);
     const services = this.services;
