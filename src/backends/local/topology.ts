@@ -142,7 +142,9 @@ export function planTopology(opts: TopologyOptions): Topology {
     if (r.ip === undefined) continue;
     const node = nodes[r.node];
     const problem = node && fixedAddressProblem(node, r.ip, opts.attachment);
-    if (!node || problem) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} ${problem ?? `asks for node ${r.node}`}`);
+    if (!node) throw new BenchError('internal', `pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
+    // A replayed cluster's address this model's node devices take (Flannel's cni0 and flannel.1 addresses).
+    if (problem) throw new BenchError('capacity', `pod ${r.namespace}/${r.name}: address ${r.ip} ${problem}: it cannot be replayed on this model`);
     if (fixed.has(r.ip)) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} is taken`);
     fixed.add(r.ip);
   }
