@@ -6,6 +6,7 @@ import { layoutWorkload } from '../backends/local/workload.js';
 import { resolveFlowSpecs } from './flows.js';
 import { loadWorkload } from './load.js';
 import { replayProbeFlows, replayWorkload } from './replay.js';
+import { parseSnapshot } from './snapshot.js';
 import type { ClusterWorkload } from './cluster.js';
 
 const cluster = loadWorkload(join(PACKAGE_ROOT, 'src', 'workload', 'fixtures', 'replay-cluster.json'));
@@ -81,5 +82,35 @@ describe('replaying a cluster on the local backend', () => {
     expect(few.podsSampled).toBe(true);
     expect(pods.size).toBeLessThanOrEqual(3);
     expect(replayProbeFlows(cluster, { maxEndpoints: 3, seed: 4 }).flows).toEqual(few.flows);
+  });
+});
+
+describe('Nodes in a snapshot: their spec.podCIDRs are the CIDRs the replay routes', () => {
+  const list = (nodeCidrs: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        ...Object.entries(nodeCidrs).map(([name, spec]) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, uid: 'x' }, spec, status: { capacity: { pods: '110' } } })),
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'x' }, spec: { nodeName: 'w1', containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] }, status: { phase: 'Running', podIP: '10.9.0.5' } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', namespace: 'x' }, spec: { nodeName: 'w2', containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] }, status: { phase: 'Running', podIP: '10.9.1.5' } },
+      ],
+    });
+  const flows = [{ from: 'x/a', to: 'x/b', port: 80, protocol: 'TCP' as const }];
+
+  it('are read (IPv6 ones left out) and routed as declared', () => {
+    const { workload, problems } = parseSnapshot('n.json', list({ w1: { podCIDR: '10.9.0.0/23', podCIDRs: ['10.9.0.0/23', 'fd00::/64'] }, w2: { podCIDR: '10.9.2.0/23' } }));
+    expect(problems).toEqual([]);
+    expect(workload!.nodePodCidrs).toEqual({ w1: ['10.9.0.0/23'], w2: ['10.9.2.0/23'] });
+    // b (10.9.1.5) is inside w1's declared /23, not in its own node's.
+    expect(() => replayWorkload(workload!, flows)).toThrow(/pod x\/b has address 10\.9\.1\.5, outside its node w2's pod CIDRs 10\.9\.2\.0\/23/);
+    const ok = parseSnapshot('n.json', list({ w1: { podCIDR: '10.9.0.0/24' }, w2: { podCIDR: '10.9.1.0/24' } })).workload!;
+    expect(replayWorkload(ok, flows).podCidrs).toEqual([['10.9.0.0/24'], ['10.9.1.0/24']]);
+  });
+
+  it('a bad podCIDR is named with its field', () => {
+    const { problems } = parseSnapshot('n.json', list({ w1: { podCIDRs: ['10.9.0.0/40'] } }));
+    expect(problems.map((p) => p.where)).toEqual(['n.json#/items/0/spec/podCIDRs/0']);
+    expect(problems[0]!.message).toMatch(/Node w1: invalid IPv4 CIDR/);
   });
 });

@@ -87,12 +87,7 @@ export interface TopologyOptions {
   podCidrs?: ReadonlyArray<readonly string[]>;
 }
 
-/**
- * Endpoint pods the local backend runs at once. Each is a network namespace, a veth pair and an echo server
- * process; set-up time grows linearly with them (about 4 ip/sysctl invocations a pod, batched), kernel memory by
- * a few hundred kB a pod. 600 holds the issue's goal of 500 real endpoints on a 2-vCPU VM with room for a flow's
- * ends; the other pods of a workload are address-only.
- */
+/** Endpoint pods the local backend runs at once: a namespace, a veth pair and a server each (README, "Workloads"). */
 export const MAX_ENDPOINTS = MAX_LOCAL_ENDPOINTS;
 
 export interface PodRequest {
