@@ -135,6 +135,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     // Servers start a few at a time (a replayed cluster has hundreds of endpoints; each start waits for its server).
     const byId = new Map(workload.pods.map((w) => [podId(w), w]));
     const serving = layout.topology.pods.filter((p) => byId.get(podId(p))!.role !== 'client');
+    const t0 = performance.now();
+    if (serving.length >= 32) this.opts.progress?.step(`starting the echo servers of ${serving.length} pods, ${SERVER_STARTERS} at a time`);
     let next = 0;
     let failed = false;
     const starter = async () => {
@@ -152,6 +154,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const settled = await Promise.allSettled(Array.from({ length: SERVER_STARTERS }, starter));
     const error = settled.find((r) => r.status === 'rejected');
     if (error) throw (error as PromiseRejectedResult).reason;
+    if (serving.length >= 32) this.opts.progress?.step(`  ${serving.length} echo servers listening after ${Math.round((performance.now() - t0) / 1000)} s`);
     for (const [i, h] of workload.hosts.entries()) await this.serve(h.id, layout.hosts[i]!.netns, h.ports);
     // hostNetwork pods share their node's namespace: one server per node for all their ports.
     for (const netns of new Set(layout.nodePods.map((n) => n.netns))) {
