@@ -58,6 +58,7 @@ export class KindBackend extends K8sBackend {
       kubeconfigDir: opts.kubeconfigDir,
       preloadImages: opts.preloadImages ?? PRELOAD[opts.shape ?? 'benchmark'](versions),
       engine: opts.engine,
+      kubeProxy: opts.config.kubeProxy,
     });
     super(provider, { ...opts, ...runners, versions });
   }
