@@ -63,6 +63,7 @@ const cases: Record<string, string[]> = {
   'run kind calico-ebpf': ['run', '--backend', 'kind', '--cni', 'calico-ebpf', '--policies', '3', '--dry-run'],
   'run cluster calico': ['run', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
   'sweep smoke': ['sweep', '--scenario', join(repo, 'scenarios/smoke.yaml'), '--dry-run'],
+  'sweep workload small': ['sweep', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--cni', 'none,flannel,calico,cilium', '--dry-run'],
   'verify kind calico': ['verify', '--backend', 'kind', '--cni', 'calico', '--dry-run'],
   'verify kind cilium': ['verify', '--backend', 'kind', '--cni', 'cilium', '--dry-run'],
   'verify cluster cilium': ['verify', '--backend', 'cluster', ...kc, '--cni', 'cilium', '--dry-run'],
