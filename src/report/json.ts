@@ -32,7 +32,8 @@ export function reportDocument(a: Analysis) {
       model: c.model,
       policiesEnforced: c.policiesEnforced,
       stateAtMax: c.stateAtMax,
-      metrics: ANALYSIS_METRICS.map((m) => {
+      // A metric that was not measured (no point) is left out, not listed as inconclusive.
+      metrics: ANALYSIS_METRICS.filter((m) => c.metrics[m.id].points.length > 0).map((m) => {
         const x = c.metrics[m.id];
         const f = x.fit;
         return {
@@ -50,7 +51,8 @@ export function reportDocument(a: Analysis) {
         };
       }),
     })),
-    crossovers: a.crossovers,
+    ...(a.workloads.length ? { workloads: a.workloads } : {}),
+    ...(a.policyCurves ? { crossovers: a.crossovers } : {}),
     services: (a.services ?? []).map((p) => ({
       cni: p.cni,
       serviceDataPlane: p.dataPlane,
