@@ -122,6 +122,11 @@ describe('the report of a workload sweep', () => {
     const dist = row(md, '## shop: distribution', 'Calico (iptables)');
     expect(dist[3]).toBe('shop/api-0 → shop/db-0 5432/TCP');
     expect(dist[5]).toBe('iptablesRules 120, ipsets 14');
+    // The flows that differ from the spec are listed where the data plane enforces (the migration question), not
+    // for one that enforces nothing (every denied flow connects: the verdict says it).
+    const details = md.slice(md.indexOf("the flows whose observed verdict is not the spec's"));
+    expect(details.split('\n').filter((l) => l.startsWith('| Cilium'))).toHaveLength(3);
+    expect(details).not.toMatch(/^\| (Flannel|No CNI)/m);
   });
 
   it('leaves out what a workload sweep does not measure: no curves, verdicts, crossovers or enforcement', () => {

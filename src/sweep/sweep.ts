@@ -8,7 +8,7 @@ import { errorRecord, type ErrorRecord, type RunResult } from '../results/schema
 import { applyLook, lookDue, pointsLeft, reviewLook } from './adaptive.js';
 import { pointConfig, pointsToRun, verifiesToRun, writeManifest, type SweepLook, type SweepManifest, type SweepPoint } from './manifest.js';
 import type { SweepWorkload } from './plan.js';
-import { localVerifyRunner, runVerifySteps, type VerifyRunner } from './verify-step.js';
+import { localVerifyRunner, runVerifySteps, type VerifyProgress, type VerifyRunner } from './verify-step.js';
 
 export interface PointOutcome {
   result: RunResult | null;
@@ -41,7 +41,7 @@ export interface Left {
   etaMaxMs: number | null;
 }
 
-export interface SweepProgress extends Progress {
+export interface SweepProgress extends VerifyProgress {
   pointStarted(point: SweepPoint, index: number, total: number, left: Left): void;
   pointFinished(point: SweepPoint, index: number, total: number, result: RunResult | null): void;
   /** An adaptive sweep judged its verdicts and planned the next batch (or none). */

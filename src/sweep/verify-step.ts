@@ -3,6 +3,7 @@
 // <sweep>/verify-<cni>.json, so the report can say how many flows mean something else there than the spec says.
 // Verdicts do not vary run to run the way latencies do: one verify run per data plane, not per repetition. Resume
 // runs the ones not yet ok, like points.
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import type { CniName, RunConfig } from '../config/schema.js';
 import type { Progress } from '../backends/types.js';
@@ -22,22 +23,30 @@ export interface VerifyArgs {
 /** Verifies the workload on one data plane; the default replays it on the local backend. Tests pass their own. */
 export type VerifyRunner = (args: VerifyArgs) => Promise<WorkloadVerifyRecord>;
 
+/** Progress that also hears about verify runs (the sweep's printer writes a line for each). */
+export interface VerifyProgress extends Progress {
+  verifyStarted?(cni: CniName, runId: string): void;
+  verifyFinished?(cni: CniName, outcome: string): void;
+}
+
 /** Runs the verify runs still to do, one data plane after the other; a failed one is recorded and the rest go on. */
-export async function runVerifySteps(o: { dir: string; manifest: SweepManifest; runVerify: VerifyRunner; newRunId: () => string; signal?: AbortSignal; progress: Progress; retryFailed?: boolean }): Promise<void> {
+export async function runVerifySteps(o: { dir: string; manifest: SweepManifest; runVerify: VerifyRunner; newRunId: () => string; signal?: AbortSignal; progress: VerifyProgress; retryFailed?: boolean }): Promise<void> {
   const m = o.manifest;
   for (const step of verifiesToRun(m, o.dir, { retryFailed: o.retryFailed })) {
     if (o.signal?.aborted) return;
     const runId = o.newRunId();
     Object.assign(step, { status: 'running', runId, resultPath: null, wallMs: null, error: null });
     writeManifest(o.dir, m);
-    o.progress.step(`verify ${step.cni} (run ${runId}): what the workload's policies mean there`);
+    o.progress.verifyStarted?.(step.cni, runId);
     const t0 = performance.now();
     try {
       const record = await o.runVerify({ cni: step.cni, config: pointConfig(m, { cni: step.cni, policies: m.matrix.policies[0] ?? 0 }, o.dir), runId, sweepId: m.id, signal: o.signal, progress: o.progress });
       writeFileAtomic(join(o.dir, verifyFileName(step.cni)), `${JSON.stringify(record, null, 2)}\n`);
       Object.assign(step, { status: 'ok', resultPath: verifyFileName(step.cni) });
+      o.progress.verifyFinished?.(step.cni, `ok      ${record.differFromSpec} of ${record.probed} flows differ from the spec; ${record.verdict.text}`);
     } catch (e) {
       Object.assign(step, { status: o.signal?.aborted ? 'interrupted' : 'failed', error: errorRecord('verify', e) });
+      o.progress.verifyFinished?.(step.cni, `${step.status.toUpperCase()}  ${step.error!.message.split('\n')[0]}`);
     }
     step.wallMs = performance.now() - t0;
     writeManifest(o.dir, m);
@@ -62,6 +71,8 @@ export const localVerifyRunner: VerifyRunner = async ({ cni, config, runId, swee
     ? `${flows.length} flows, a seeded sample (seed ${config.seed}) of ${sample.total} pod pairs × declared ports`
     : `every pod pair on every port the destination declares: ${flows.length} flows`;
   const defaults = backendDescriptor('local')!.verify;
+  // Every probe in flight listens on the signal (as bench verify --workload allows for).
+  if (signal) setMaxListeners(defaults.parallelism * 2 + 16, signal);
   const plane = await createBackend({ config: { ...config, cni }, backend: 'local', runId, shape: 'cluster', runner: new ExecRunner(signal), cleanupRunner: new ExecRunner(), signal, progress, outDir: join(config.out, `verify-${cni}`) });
   const r = await verifyWorkloadOn({ plane, cluster, workload: plane.fit(replayWorkload(cluster, flows)), parallelism: defaults.parallelism, retries: 2, timeoutMs: defaults.timeoutMs, signal, progress });
   const listed = r.probes.filter((p) => p.observed !== p.spec || p.observed !== p.expected);
