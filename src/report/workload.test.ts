@@ -3,7 +3,7 @@
 // verdict), then advice, per-flow figures and state, then how it was measured; and metrics that were not measured
 // are left out of the report and its JSON — for workload sweeps and ordinary ones alike.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
@@ -16,6 +16,8 @@ import { collectResults } from './collect.js';
 import { reportDocument } from './json.js';
 import { renderMarkdown } from './markdown.js';
 import { syntheticResult, writeSyntheticSweep } from './test-support/fixtures.js';
+import { cmdReport } from '../cli/commands/report.js';
+import { bufferIo } from '../cli/test-support/cli.js';
 
 const FILE = 'cluster.json';
 const FLOWS = [
@@ -137,6 +139,17 @@ describe('the report of a workload sweep', () => {
     const ids = doc.cnis.flatMap((c) => c.metrics.map((m) => m.id));
     expect(ids.some((i) => i.startsWith('enforce_') || i.startsWith('failopen_'))).toBe(false);
   });
+
+  it('bench report reads the verify records beside the runs into report.md and the JSON', async () => {
+    const dir = workloadSweep({ verify: true });
+    expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
+    const written = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(row(written, '## shop: the answer', 'Cilium')[4]).toBe('3 of 20 flows differ from the spec');
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<title>Workload shop on every data plane</title>');
+    const json = join(dir, 'analysis.json');
+    expect(await cmdReport([dir], { format: 'json', output: json }, bufferIo())).toBe(0);
+    expect(JSON.parse(readFileSync(json, 'utf8')).workloads[0].planes[3].verify.differFromSpec).toBe(3);
+  }, 60_000);
 
   it('without a verify run, says nothing about what the policy set means (no column, no guess)', () => {
     const plain = renderMarkdown(analysisOf(workloadSweep({ verify: false })));
