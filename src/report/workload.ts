@@ -72,7 +72,7 @@ function runLevel(samples: Array<number[] | undefined>, seed: number, resamples?
 
 /** Model-state entries that size the data plane's state (counts), not its timings or settings. */
 export function stateSize(modelState: RunResult['modelState']): Record<string, number> {
-  return Object.fromEntries(Object.entries(modelState).filter(([k, v]) => typeof v === 'number' && !/(Ms|Limit)$/.test(k) && k !== 'rulesTraversedPerPolicy') as Array<[string, number]>);
+  return Object.fromEntries(Object.entries(modelState).filter(([k, v]) => typeof v === 'number' && !/(Ms|Limit|Capacity)$/.test(k) && k !== 'rulesTraversedPerPolicy') as Array<[string, number]>);
 }
 
 /** Two run-level figures are told apart when their 95% CIs do not overlap. */
