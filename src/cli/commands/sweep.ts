@@ -51,6 +51,8 @@ export interface SweepCliOptions extends Record<string, unknown> {
 export interface SweepDeps {
   /** Replaces the real per-point runner (tests). */
   runPoint?: import('../../sweep/sweep.js').PointRunner;
+  /** Replaces a workload sweep's real verify runs (tests). */
+  runVerify?: import('../../sweep/verify-step.js').VerifyRunner;
   signal?: AbortSignal;
   /** Skips the docker/kind probe for --backend auto (tests). */
   environment?: { dockerEngine: boolean; kind: boolean };
@@ -194,7 +196,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());
   try {
-    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, ...(deps.runVerify ? { runVerify: deps.runVerify } : {}), newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
     rmSync(lockFile, { force: true });
     interrupt?.dispose();
