@@ -51,7 +51,7 @@ describe('bench sweep --workload', () => {
     const io2 = bufferIo();
     expect(await cmdSweep({ workload: FILE, cni: 'calico', placement: 'same-node', backend: 'kind', out: tempDir() }, io2, { runPoint: points, runVerify: verify })).toBe(2);
     expect(io2.err()).toMatch(/--placement: a workload places its pods/);
-    expect(io2.err()).toMatch(/--backend: a --workload runs on the local backend only/);
+    expect(io2.err()).toMatch(/--backend: a workload sweep runs on the local backend only so far/);
     const io3 = bufferIo();
     expect(await cmdSweep({ workload: 'no/such/file.json', cni: 'calico', out: tempDir() }, io3, { runPoint: points, runVerify: verify })).toBe(2);
     expect(io3.err()).toContain('no/such/file.json');

@@ -9,7 +9,7 @@
 // importer does not read (annotations, images, commands, env, status conditions) is dropped, not hashed.
 import { createHmac } from 'node:crypto';
 import { BenchError } from '../errors.js';
-import { isReadKind, ITEM_SCHEMAS, type ContainerObject, type ControllerObject, type NamespaceObject, type NetworkPolicyObject, type PodObject } from './k8s-objects.js';
+import { isReadKind, ITEM_SCHEMAS, type ContainerObject, type ControllerObject, type NamespaceObject, type NetworkPolicyObject, type NodeObject, type PodObject } from './k8s-objects.js';
 import type { KubeList } from './list.js';
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort } from '../policy/types.js';
 
@@ -102,6 +102,13 @@ function anonymizer(r: Renamer) {
         ...(o.spec.egress ? { egress: o.spec.egress.map((rule) => ({ ...(rule.to ? { to: rule.to.map(peer) } : {}), ...(rule.ports ? { ports: rule.ports.map(port) } : {}) })) } : {}),
       },
     }),
+    // A Node keeps only its name (hashed as pods' nodeName is) and its pod CIDRs (addresses are kept).
+    Node: (o: NodeObject) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      metadata: { name: r.name(o.metadata.name) },
+      ...(o.spec ? { spec: { ...(o.spec.podCIDR ? { podCIDR: o.spec.podCIDR } : {}), ...(o.spec.podCIDRs ? { podCIDRs: [...o.spec.podCIDRs] } : {}) } } : {}),
+    }),
     Controller: (o: ControllerObject) => ({
       apiVersion: o.apiVersion,
       kind: o.kind,
@@ -133,6 +140,7 @@ export function anonymizeList(input: unknown, salt: string | Buffer): KubeList {
     if (o.kind === 'Namespace') out.items.push(a.Namespace(o));
     else if (o.kind === 'Pod') out.items.push(a.Pod(o));
     else if (o.kind === 'NetworkPolicy') out.items.push(a.NetworkPolicy(o));
+    else if (o.kind === 'Node') out.items.push(a.Node(o));
     else out.items.push(a.Controller(o));
   }
   return out;

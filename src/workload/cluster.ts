@@ -12,6 +12,8 @@ export interface ClusterWorkload {
   policies: NetworkPolicy[];
   /** Node names in natural order; every pod's node is one of them. */
   nodes: string[];
+  /** Pod CIDRs of the nodes whose Node object the source has (spec.podCIDRs, IPv4), by node name. */
+  nodePodCidrs?: Record<string, string[]>;
   /** `namespace/name` of the pods whose node and address were assigned here, not read from the source. */
   assignedAddresses: string[];
   source: SnapshotSource | ShapeSource;
@@ -71,6 +73,8 @@ export const LAST_POD_SLOT = 254;
 export const MAX_PODS_PER_NODE = LAST_POD_SLOT - FIRST_POD_SLOT + 1;
 /** 10.244.<i>.0/24 has room for node indexes 0..255; the local topology builds at most 200 nodes. */
 export const MAX_ADDRESSED_NODES = 200;
+/** Endpoint pods the local topology runs at once (why: src/backends/local/topology.ts, README "Workloads"). */
+export const MAX_LOCAL_ENDPOINTS = 600;
 
 export const podAddress = (nodeIndex: number, slot: number): string => `10.244.${nodeIndex}.${slot}`;
 export const podCidrOf = (nodeIndex: number): string => `10.244.${nodeIndex}.0/24`;

@@ -92,6 +92,14 @@ export const networkPolicySchema = z.object({
     .strict(),
 });
 
+/** A Node: only its pod CIDRs are read (the local replay routes them); every other field is left alone. */
+export const nodeSchema = z.object({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Node'),
+  metadata: z.object({ name: dnsSubdomain }),
+  spec: z.object({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional() }).optional(),
+});
+
 const template = z.object({ metadata: z.object({ labels: labels.optional() }).optional(), spec: podSpec });
 const controllerSpec = z.object({ replicas: z.number().int().min(0).optional(), selector: selectorSchema.optional(), template });
 
@@ -109,6 +117,7 @@ export type NamespaceObject = z.output<typeof namespaceSchema>;
 export type PodObject = z.output<typeof podSchema>;
 export type NetworkPolicyObject = z.output<typeof networkPolicySchema>;
 export type ControllerObject = z.output<typeof controllerSchema>;
+export type NodeObject = z.output<typeof nodeSchema>;
 export type ContainerObject = z.output<typeof container>;
 
 /** The schema for each kind a workload reads, by kind. */
@@ -119,6 +128,7 @@ export const ITEM_SCHEMAS = {
   Deployment: controllerSchema,
   StatefulSet: controllerSchema,
   DaemonSet: controllerSchema,
+  Node: nodeSchema,
 } as const;
 export type ReadKind = keyof typeof ITEM_SCHEMAS;
 export const isReadKind = (k: unknown): k is ReadKind => typeof k === 'string' && Object.hasOwn(ITEM_SCHEMAS, k);

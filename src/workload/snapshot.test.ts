@@ -244,7 +244,7 @@ describe('a bad file: every problem at once, each naming the item and the field'
 
   it('refuses what is not a List or an object, and items without a kind', () => {
     expect(problemsOf('c.json', '[1, 2]')[0]?.message).toMatch(/expected a Kubernetes List/);
-    expect(problemsOf('c.json', '{"kind":"List","items":[{"metadata":{"name":"x"}}]}')).toEqual([{ where: 'c.json#/items/0/kind', message: 'items[0]: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet are read)' }]);
+    expect(problemsOf('c.json', '{"kind":"List","items":[{"metadata":{"name":"x"}}]}')).toEqual([{ where: 'c.json#/items/0/kind', message: 'items[0]: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)' }]);
   });
 
   it('escapes JSON pointer segments', () => {

@@ -14,13 +14,13 @@ import { loadAll } from 'js-yaml';
 import { LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
 import { InputError, type Problem } from '../errors.js';
 import { yamlErrorLocation, yamlLocation } from '../config/yaml-location.js';
-import { parseIpv4 } from '../policy/cidr.js';
+import { normalizeCidr, parseIpv4 } from '../policy/cidr.js';
 import { validatePolicy } from '../policy/resolve.js';
 import { NAMESPACE_NAME_LABEL } from '../policy/selectors.js';
 import type { NamespaceInfo, NetworkPolicy } from '../policy/types.js';
 import { naturalCompare, type ClusterWorkload, type SnapshotSource } from './cluster.js';
 import { containerPorts, expandControllers, placePods, type Controller, type PodDraft } from './expand.js';
-import { describeIssue, isReadKind, ITEM_SCHEMAS, type NamespaceObject, type PodObject, type ReadKind } from './k8s-objects.js';
+import { describeIssue, isReadKind, ITEM_SCHEMAS, type NamespaceObject, type NodeObject, type PodObject, type ReadKind } from './k8s-objects.js';
 
 type Seg = string | number;
 
@@ -138,6 +138,7 @@ function issuePath(path: string): Seg[] {
 interface Parsed {
   namespaces: Array<{ obj: NamespaceObject; it: Item }>;
   pods: Array<{ obj: PodObject; it: Item }>;
+  nodes: Array<{ obj: NodeObject; it: Item }>;
   policies: Array<{ obj: NetworkPolicy; it: Item }>;
   controllers: Controller[];
   items: Record<string, number>;
@@ -145,13 +146,13 @@ interface Parsed {
 }
 
 function readItems(items: readonly Item[], problems: Problem[]): Parsed {
-  const out: Parsed = { namespaces: [], pods: [], policies: [], controllers: [], items: {}, ignoredKinds: {} };
+  const out: Parsed = { namespaces: [], pods: [], nodes: [], policies: [], controllers: [], items: {}, ignoredKinds: {} };
   for (const it of items) {
     const kind = it.raw.kind;
     const where = (p: readonly Seg[], key?: string) => it.doc.where([...it.path, ...p], key);
     if (!isReadKind(kind)) {
       if (typeof kind === 'string' && kind) out.ignoredKinds[kind] = (out.ignoredKinds[kind] ?? 0) + 1;
-      else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet are read)` });
+      else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)` });
       continue;
     }
     const parsed = ITEM_SCHEMAS[kind as ReadKind].safeParse(it.raw, { reportInput: true });
@@ -168,6 +169,7 @@ function readItems(items: readonly Item[], problems: Problem[]): Parsed {
     const obj = parsed.data;
     if (obj.kind === 'Namespace') out.namespaces.push({ obj, it });
     else if (obj.kind === 'Pod') out.pods.push({ obj, it });
+    else if (obj.kind === 'Node') out.nodes.push({ obj, it });
     else if (obj.kind === 'NetworkPolicy') {
       const policy = obj as NetworkPolicy;
       for (const issue of validatePolicy(policy, 'P')) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${issue.path.replace(/^P\.?/, '')}: ${issue.message}` });
@@ -235,6 +237,25 @@ function crossChecks(parsed: Parsed, pods: readonly PodDraft[], problems: Proble
   for (const c of parsed.controllers) need(c.object.metadata.namespace, c.where);
 }
 
+/** The IPv4 pod CIDRs of each Node in the file (spec.podCIDRs, else spec.podCIDR), by node name. */
+function readNodeCidrs(parsed: Parsed, problems: Problem[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const { obj, it } of parsed.nodes) {
+    const listed = obj.spec?.podCIDRs?.length ? obj.spec.podCIDRs.map((c, i) => ({ c, path: ['spec', 'podCIDRs', i] })) : obj.spec?.podCIDR ? [{ c: obj.spec.podCIDR, path: ['spec', 'podCIDR'] }] : [];
+    const v4: string[] = [];
+    for (const { c, path } of listed) {
+      if (c.includes(':')) continue; // the local models are IPv4
+      try {
+        v4.push(normalizeCidr(c));
+      } catch (e) {
+        problems.push({ where: it.doc.where([...it.path, ...path]), message: `Node ${obj.metadata.name}: ${(e as Error).message}` });
+      }
+    }
+    if (v4.length) out[obj.metadata.name] = v4;
+  }
+  return out;
+}
+
 /** Parses a snapshot's text; a workload only when there are no problems. */
 export function parseSnapshot(file: string, text: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -261,6 +282,7 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   }
   if (problems.length) return { problems };
   const placed = placePods(drafts, problems);
+  const nodePodCidrs = readNodeCidrs(parsed, problems);
   if (problems.length) return { problems };
 
   const namespaces: NamespaceInfo[] = parsed.namespaces.map(({ obj }) => ({ name: obj.metadata.name, labels: { ...obj.metadata.labels, [NAMESPACE_NAME_LABEL]: obj.metadata.name } }));
@@ -277,6 +299,7 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
     inventory: { namespaces, pods: placed.pods },
     policies: parsed.policies.map((p) => p.obj),
     nodes: placed.nodes,
+    ...(Object.keys(nodePodCidrs).length ? { nodePodCidrs } : {}),
     assignedAddresses: placed.assigned,
     source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces },
   };

@@ -36,7 +36,10 @@ export interface WorkloadPod {
   role: 'client' | 'server' | 'both';
   /** A fixed address (a cluster snapshot keeps its pod IPs); absent: the backend assigns one. */
   ip?: string;
-  /** Runs in its node's network namespace: not subject to NetworkPolicy. No backend places one yet. */
+  /**
+   * Runs in its node's network namespace: not subject to NetworkPolicy. The local backend serves a hostNetwork
+   * endpoint's ports from its node's namespace, at the node's address.
+   */
   hostNetwork?: boolean;
 }
 
@@ -64,6 +67,8 @@ export interface Workload {
   shape: WorkloadShape;
   /** Nodes the pods are spread over (pod.node indexes them). */
   nodes: number;
+  /** Each node's pod CIDRs, by node index, where the workload fixes them (a replayed cluster); default the backend's. */
+  podCidrs?: string[][];
   /** Every namespace the pods and policies live in, with its labels. */
   namespaces: NamespaceInfo[];
   pods: WorkloadPod[];
@@ -71,6 +76,11 @@ export interface Workload {
   /** The policy state the data plane is brought to first (its peers are address-only pods). */
   policies: PolicySet;
   flows: Flow[];
+  /**
+   * A flow its policies deny on every data plane that enforces (no ipBlock decides it): a backend whose agents
+   * program policy asynchronously (kind/cluster) measures only once it is blocked. Absent: none was asked for or found.
+   */
+  barrier?: Flow;
 }
 
 /** Where a backend placed the workload: an address per pod and host, and the node name of each pod. */

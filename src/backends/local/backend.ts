@@ -135,6 +135,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     // Servers start a few at a time (a replayed cluster has hundreds of endpoints; each start waits for its server).
     const byId = new Map(workload.pods.map((w) => [podId(w), w]));
     const serving = layout.topology.pods.filter((p) => byId.get(podId(p))!.role !== 'client');
+    const t0 = performance.now();
+    if (serving.length >= 32) this.opts.progress?.step(`starting the echo servers of ${serving.length} pods, ${SERVER_STARTERS} at a time`);
     let next = 0;
     let failed = false;
     const starter = async () => {
@@ -152,7 +154,14 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const settled = await Promise.allSettled(Array.from({ length: SERVER_STARTERS }, starter));
     const error = settled.find((r) => r.status === 'rejected');
     if (error) throw (error as PromiseRejectedResult).reason;
+    if (serving.length >= 32) this.opts.progress?.step(`  ${serving.length} echo servers listening after ${Math.round((performance.now() - t0) / 1000)} s`);
     for (const [i, h] of workload.hosts.entries()) await this.serve(h.id, layout.hosts[i]!.netns, h.ports);
+    // hostNetwork pods share their node's namespace: one server per node for all their ports.
+    for (const netns of new Set(layout.nodePods.map((n) => n.netns))) {
+      const on = layout.nodePods.filter((n) => n.netns === netns);
+      const server = await this.serve(`hostNetwork pods of ${on[0]!.node}`, netns, on.flatMap((n) => byId.get(n.id)!.ports));
+      if (server) for (const n of on) this.servers.set(n.id, server);
+    }
     return layout.addresses;
   }
 
@@ -182,6 +191,11 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     return workloadInventory(this.workload!, this.plan, set, (p) => this.declared.get(podId(p)) ?? []);
   }
 
+  /** The namespace an endpoint runs in: an external host's, a hostNetwork pod's node's, or the pod's own. */
+  private netnsOf(id: EndpointId): string {
+    return this.layout?.hosts.find((h) => h.id === id)?.netns ?? this.layout?.nodePods.find((n) => n.id === id)?.netns ?? this.pod(id).netns;
+  }
+
   private pod(id: EndpointId): PodSpec {
     const p = this.plan.pods.find((x) => podId(x) === id);
     if (!p) throw new BenchError('internal', `no pod ${id} in the local topology`);
@@ -189,7 +203,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
   }
 
   private ends(flow: Flow): FlowEnds {
-    const src = this.layout?.hosts.find((h) => h.id === flow.from)?.netns ?? this.pod(flow.from).netns;
+    const src = this.netnsOf(flow.from);
     const target = this.layout?.addresses.ips[flow.to];
     if (!target) throw new BenchError('internal', `flow ${flowKey(flow)}: ${flow.to} is not an endpoint of the workload`);
     const services = this.services;

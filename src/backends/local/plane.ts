@@ -14,7 +14,6 @@ import {
   addPod,
   planPodAttachSteps,
   planPodSandbox,
-  planPods,
   planTopologyUp,
   removePod,
   topologyNamespaces,
@@ -23,6 +22,7 @@ import {
   type Topology,
 } from './topology.js';
 import { podAttachStep } from './pod-attach.js';
+import { planTopologyUpBulk } from './topology-bulk.js';
 import { modelSettings, type LocalModel, type ModelContext, type ModelSettings, type ModelState, type ModelUpdateReport } from './types.js';
 
 export interface LocalDataPlaneOptions {
@@ -49,6 +49,8 @@ export interface PlaneUpdate {
 /** From this many pods on, bring-up creates pods POD_WORKERS at a time (not in a dry run: plans stay in order). */
 const PARALLEL_PODS_FROM = 32;
 const POD_WORKERS = 4;
+/** Bring-up reports its progress every this many pods. */
+const PROGRESS_EVERY = 100;
 
 /** The report of a change handed to a model without a policy engine: nothing to write, nothing enforced. */
 const NO_POLICY_ENGINE: ModelUpdateReport = { agentMs: 0, compileMs: 0, applyMs: 0, changed: {}, state: { policiesEnforced: false } };
@@ -89,20 +91,18 @@ export class LocalDataPlane {
     this.opts.progress?.step(`building ${this.topology.nodes.length} nodes and ${this.topology.pods.length} pods (${this.model.name})`);
     this.extraNamespaces.push(...(extra.namespaces ?? []));
     const all = [...planTopologyUp(this.topology), ...(extra.commands ?? [])];
-    const pods = this.runner.dryRun || this.topology.pods.length < PARALLEL_PODS_FROM ? [] : this.topology.pods.map((p) => planPods({ ...this.topology, pods: [p] }));
-    const key = (c: CommandSpec) => JSON.stringify(c);
-    const flat = pods.flat().map(key);
-    const first = flat.length ? all.findIndex((c) => key(c) === flat[0]) : -1;
-    // Only where the pods' commands are one run in the plan, as planTopologyUp lays them out.
-    if (first < 0 || all.slice(first, first + flat.length).some((c, i) => key(c) !== flat[i])) {
+    if (this.topology.pods.length < PARALLEL_PODS_FROM) {
       for (const cmd of all) await this.runner.run(cmd);
       return;
     }
-    // Many pods: each pod's own commands (its namespace, veth, address, routes) do not depend on another pod's, so
-    // they run POD_WORKERS pods at a time; what comes before and after (node network, inter-node routes) in order.
-    const count = flat.length;
-    for (const cmd of all.slice(0, first)) await this.runner.run(cmd);
+    // Many pods: the batched plan (topology-bulk.ts). Each pod's own commands do not depend on another pod's, so
+    // they run POD_WORKERS pods at a time (in a dry run in order); the rest in order.
+    const t0 = performance.now();
+    const bulk = planTopologyUpBulk(this.topology);
+    for (const cmd of bulk.before) await this.runner.run(cmd);
+    const pods = bulk.pods;
     let next = 0;
+    let done = 0;
     let failed = false;
     const worker = async () => {
       while (next < pods.length && !failed) {
@@ -112,13 +112,15 @@ export class LocalDataPlane {
           failed = true;
           throw e;
         }
+        if (++done % PROGRESS_EVERY === 0 && done < pods.length) this.opts.progress?.step(`  ${done} of ${pods.length} pods set up (${Math.round((performance.now() - t0) / 1000)} s)`);
       }
     };
     // Every pod in flight settles before an error goes up: teardown then finds what was created.
-    const settled = await Promise.allSettled(Array.from({ length: POD_WORKERS }, worker));
+    const settled = await Promise.allSettled(Array.from({ length: this.runner.dryRun ? 1 : POD_WORKERS }, worker));
     const error = settled.find((r) => r.status === 'rejected');
     if (error) throw (error as PromiseRejectedResult).reason;
-    for (const cmd of all.slice(first + count)) await this.runner.run(cmd);
+    for (const cmd of [...bulk.after, ...(extra.commands ?? [])]) await this.runner.run(cmd);
+    this.opts.progress?.step(`  ${pods.length} pods set up in ${Math.round((performance.now() - t0) / 1000)} s`);
   }
 
   /** Starts a server process of the run (stopped at teardown). Not in a dry run. */

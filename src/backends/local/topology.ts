@@ -5,6 +5,9 @@ import { createHash } from 'node:crypto';
 import type { CommandSpec } from '../../exec/runner.js';
 import { BenchError } from '../../errors.js';
 import { assertRunId, NAME_PREFIX } from '../../identity/run-id.js';
+import { formatIpv4, parseCidr, parseIpv4 } from '../../policy/cidr.js';
+import { MAX_LOCAL_ENDPOINTS } from '../../workload/cluster.js';
+import { cidrHolding } from '../../workload/pod-cidrs.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../../workload/workload.js';
 
 /** How pods attach to their node, which decides the per-pod and per-node commands. */
@@ -31,8 +34,10 @@ export interface NodeSpec {
   netns: string;
   /** Address on the node network (the "docker network" of a kind cluster). */
   ip: string;
-  /** This node's pod CIDR, /24. */
+  /** This node's first pod CIDR (10.244.<index>.0/24 unless the workload gives its own). */
   podCidr: string;
+  /** Every pod CIDR of the node, podCidr first: a replayed cluster keeps its pods' addresses, wherever they are. */
+  podCidrs: string[];
   /** Interface name of the node's port on the switch namespace's bridge. */
   switchPort: string;
 }
@@ -49,7 +54,7 @@ export interface PodSpec {
   ip: string;
   /** Name of the pod's veth end inside the node namespace. */
   hostIf: string;
-  /** Index of the pod on its node (for addressing). */
+  /** Index of the pod on its node: its address's offset from the network address of the node's first pod CIDR. */
   slot: number;
 }
 
@@ -78,7 +83,12 @@ export interface TopologyOptions {
   hostIfPrefix: 'cali' | 'lxc' | 'veth';
   /** Explicit pods (e.g. the verification grid) instead of the benchmark's client and servers. */
   pods?: PodRequest[];
+  /** Each node's pod CIDRs, by node index (default 10.244.<index>.0/24). */
+  podCidrs?: ReadonlyArray<readonly string[]>;
 }
+
+/** Endpoint pods the local backend runs at once: a namespace, a veth pair and a server each (README, "Workloads"). */
+export const MAX_ENDPOINTS = MAX_LOCAL_ENDPOINTS;
 
 export interface PodRequest {
   name: string;
@@ -90,8 +100,8 @@ export interface PodRequest {
   /** Its namespace's suffix (cb-<run>-<sandbox>); default p<i>, its index in the topology's pods. */
   sandbox?: string;
   /**
-   * A fixed address inside its node's pod CIDR (a replayed cluster keeps its pod IPs): 10.244.<node>.<2..254>.
-   * Absent: the next free one.
+   * A fixed address inside one of its node's pod CIDRs (a replayed cluster keeps its pod IPs). Absent: the next
+   * free one of the node's first CIDR, from its network address + 2.
    */
   ip?: string;
 }
@@ -109,14 +119,10 @@ export function planTopology(opts: TopologyOptions): Topology {
   const serverCount = opts.servers ?? 1;
   if (nodeCount < 2 || nodeCount > 200) throw new BenchError('capacity', `the local backend builds 2..200 nodes; the workload asks for ${nodeCount}`);
   const ns = (suffix: string) => `${NAME_PREFIX}${opts.runId}-${suffix}`;
-  const nodes: NodeSpec[] = Array.from({ length: nodeCount }, (_, i) => ({
-    index: i,
-    name: `node-${i}`,
-    netns: ns(`n${i}`),
-    ip: `${NODE_SUBNET_PREFIX}${i + 2}`,
-    podCidr: `10.244.${i}.0/24`,
-    switchPort: `p${opts.runId}n${i}`,
-  }));
+  const nodes: NodeSpec[] = Array.from({ length: nodeCount }, (_, i) => {
+    const podCidrs = opts.podCidrs?.[i]?.length ? [...opts.podCidrs[i]!] : [`10.244.${i}.0/24`];
+    return { index: i, name: `node-${i}`, netns: ns(`n${i}`), ip: `${NODE_SUBNET_PREFIX}${i + 2}`, podCidr: podCidrs[0]!, podCidrs, switchPort: `p${opts.runId}n${i}` };
+  });
   // Cross-node: the client on node-0, servers on node-1, so every connection crosses the node network.
   const clientNode = opts.placement === 'same-node' ? nodes[1]! : nodes[0]!;
   const serverNode = nodes[1]!;
@@ -129,14 +135,18 @@ export function planTopology(opts: TopologyOptions): Topology {
   const fixed = new Set<string>();
   for (const r of opts.pods ?? []) {
     if (r.ip === undefined) continue;
-    const m = /^10\.244\.(\d+)\.(\d+)$/.exec(r.ip);
-    if (!m || Number(m[1]) !== r.node || Number(m[2]) < 2 || Number(m[2]) > 254) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} is not in its node's pod CIDR 10.244.${r.node}.0/24 (.2-.254)`);
+    const node = nodes[r.node];
+    const problem = node && fixedAddressProblem(node, r.ip, opts.attachment);
+    if (!node) throw new BenchError('internal', `pod ${r.namespace}/${r.name} asks for node ${r.node}, but there are ${nodeCount} nodes`);
+    // A replayed cluster's address this model's node devices take (Flannel's cni0 and flannel.1 addresses).
+    if (problem) throw new BenchError('capacity', `pod ${r.namespace}/${r.name}: address ${r.ip} ${problem}: it cannot be replayed on this model`);
     if (fixed.has(r.ip)) throw new BenchError('internal', `pod ${r.namespace}/${r.name}: address ${r.ip} is taken`);
     fixed.add(r.ip);
   }
   const mkPod = (name: string, namespace: string, labels: Record<string, string>, role: PodRole, node: NodeSpec, nsSuffix: string, ip?: string): PodSpec => {
-    let slot = ip === undefined ? nextSlot(node) : Number(ip.split('.')[3]);
-    while (ip === undefined && fixed.has(`10.244.${node.index}.${slot}`)) slot = nextSlot(node);
+    const base = parseCidr(node.podCidr).network;
+    let slot = ip === undefined ? nextSlot(node) : parseIpv4(ip)! - base;
+    while (ip === undefined && fixed.has(formatIpv4(base + slot))) slot = nextSlot(node);
     return {
       name,
       namespace,
@@ -144,7 +154,7 @@ export function planTopology(opts: TopologyOptions): Topology {
       role,
       netns: ns(nsSuffix),
       node,
-      ip: `10.244.${node.index}.${slot}`,
+      ip: ip ?? formatIpv4(base + slot),
       hostIf: hostIfName(opts.hostIfPrefix, opts.runId, `${namespace}/${name}`),
       slot,
     };
@@ -162,7 +172,7 @@ export function planTopology(opts: TopologyOptions): Topology {
       pods.push(mkPod(`server-${i}`, SERVER_NAMESPACE, { ...SERVER_LABELS }, 'server', serverNode, `server${i}`));
     }
   }
-  if (pods.length > 250) throw new BenchError('capacity', `the local backend runs at most 250 endpoint pods (one /24 per node); the workload has ${pods.length}: make the others address-only`);
+  if (pods.length > MAX_ENDPOINTS) throw new BenchError('capacity', `the local backend runs at most ${MAX_ENDPOINTS} endpoint pods (a namespace, a veth pair and a server each); the workload has ${pods.length}: make the others address-only`);
   return {
     runId: opts.runId,
     attachment: opts.attachment,
@@ -242,9 +252,7 @@ export function planPods(t: Topology): CommandSpec[] {
     } else {
       cmds.push(
         ipn(nodeNs, 'link', 'set', p.hostIf, 'master', 'cni0', 'up'),
-        ipn(p.netns, 'addr', 'add', `${p.ip}/24`, 'dev', 'eth0'),
-        ipn(p.netns, 'link', 'set', 'eth0', 'up'),
-        ipn(p.netns, 'route', 'add', 'default', 'via', gatewayOf(p.node), 'dev', 'eth0'),
+        ...bridgePodSide(p).map((args) => ipn(p.netns, ...args)),
       );
     }
     if (p.role !== 'server') {
@@ -256,8 +264,38 @@ export function planPods(t: Topology): CommandSpec[] {
   return cmds;
 }
 
-function gatewayOf(n: NodeSpec): string {
-  return `10.244.${n.index}.1`;
+/** The node's address on cni0 (Flannel's bridge models): the first host address of its first pod CIDR. */
+export function gatewayOf(n: NodeSpec): string {
+  return formatIpv4(parseCidr(n.podCidr).network + 1);
+}
+
+/** The node's flannel.1 address (flanneld gives it the network address of the node's subnet, as a /32). */
+export function vtepAddressOf(n: NodeSpec): string {
+  return formatIpv4(parseCidr(n.podCidr).network);
+}
+
+/** Why `ip` cannot be a pod's fixed address on `node`, or undefined when it can. */
+export function fixedAddressProblem(node: NodeSpec, ip: string, attachment: Attachment): string | undefined {
+  const cidr = cidrHolding(ip, node.podCidrs);
+  if (!cidr) return `is not in its node's pod CIDRs ${node.podCidrs.join(', ')}`;
+  if (isVxlanAttachment(attachment) && ip === vtepAddressOf(node)) return `is the node's VXLAN (flannel.1) address, the network address of ${node.podCidr}`;
+  if (attachment === 'bridge-vxlan' && ip === gatewayOf(node)) return `is the node's bridge (cni0) address, the first host address of ${node.podCidr}`;
+  return undefined;
+}
+
+/**
+ * A bridged pod's own side (`ip -n <pod>` arguments): its address with the prefix of the node CIDR that holds it,
+ * and the default route via cni0's address (onlink when that address is in another of the node's CIDRs).
+ */
+export function bridgePodSide(p: PodSpec): string[][] {
+  const cidr = cidrHolding(p.ip, p.node.podCidrs) ?? p.node.podCidr;
+  const prefix = cidr.split('/')[1]!;
+  const onlink = cidr === p.node.podCidr ? [] : ['onlink'];
+  return [
+    ['addr', 'add', `${p.ip}/${prefix}`, 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'],
+    ['route', 'add', 'default', 'via', gatewayOf(p.node), 'dev', 'eth0', ...onlink],
+  ];
 }
 
 /** Routes between nodes as a routing daemon (BGP for Calico, native routing for Cilium) would install them. */
@@ -265,7 +303,7 @@ export function planRoutedNodes(t: Topology): CommandSpec[] {
   const cmds: CommandSpec[] = [];
   for (const n of t.nodes) {
     for (const m of t.nodes) {
-      if (m.index !== n.index) cmds.push(ipn(n.netns, 'route', 'add', m.podCidr, 'via', m.ip, 'dev', 'eth0'));
+      if (m.index !== n.index) for (const cidr of m.podCidrs) cmds.push(ipn(n.netns, 'route', 'add', cidr, 'via', m.ip, 'dev', 'eth0'));
     }
   }
   return cmds;
@@ -291,8 +329,10 @@ export const VXLAN_PORT = 8472;
 export function planFlannelNodes(t: Topology): CommandSpec[] {
   const bridges = t.nodes.flatMap((n) => [
     ipn(n.netns, 'link', 'add', 'cni0', 'type', 'bridge'),
-    ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/24`, 'dev', 'cni0'),
+    ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/${n.podCidr.split('/')[1]}`, 'dev', 'cni0'),
     ipn(n.netns, 'link', 'set', 'cni0', 'mtu', String(t.podMtu), 'up'),
+    // The node's other pod CIDRs (a replayed cluster's), on the bridge too.
+    ...n.podCidrs.slice(1).map((c) => ipn(n.netns, 'route', 'add', c, 'dev', 'cni0', 'scope', 'link')),
   ]);
   return [...bridges, ...planFlannelVxlan(t)];
 }
@@ -303,16 +343,16 @@ export function planFlannelVxlan(t: Topology): CommandSpec[] {
   for (const n of t.nodes) {
     cmds.push(
       ipn(n.netns, 'link', 'add', VXLAN_DEVICE, 'address', vtepMac(t, n), 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', n.ip, 'dev', 'eth0', 'dstport', String(VXLAN_PORT), 'nolearning'),
-      ipn(n.netns, 'addr', 'add', `10.244.${n.index}.0/32`, 'dev', VXLAN_DEVICE),
+      ipn(n.netns, 'addr', 'add', `${vtepAddressOf(n)}/32`, 'dev', VXLAN_DEVICE),
       ipn(n.netns, 'link', 'set', VXLAN_DEVICE, 'mtu', String(t.podMtu), 'up'),
     );
   }
   for (const n of t.nodes) {
     for (const m of t.nodes) {
       if (m.index === n.index) continue;
-      const vtepIp = `10.244.${m.index}.0`;
+      const vtepIp = vtepAddressOf(m);
       cmds.push(
-        ipn(n.netns, 'route', 'add', m.podCidr, 'via', vtepIp, 'dev', VXLAN_DEVICE, 'onlink'),
+        ...m.podCidrs.map((c) => ipn(n.netns, 'route', 'add', c, 'via', vtepIp, 'dev', VXLAN_DEVICE, 'onlink')),
         ipn(n.netns, 'neigh', 'add', vtepIp, 'lladdr', vtepMac(t, m), 'dev', VXLAN_DEVICE, 'nud', 'permanent'),
         { argv: ['bridge', '-n', n.netns, 'fdb', 'append', vtepMac(t, m), 'dev', VXLAN_DEVICE, 'dst', m.ip, 'self', 'permanent'] },
       );
@@ -347,7 +387,8 @@ export function addPod(t: Topology, req: PodRequest, hostIfPrefix: 'cali' | 'lxc
   if (!node) throw new BenchError('internal', `pod ${req.namespace}/${req.name} asks for node ${req.node}, but there are ${t.nodes.length} nodes`);
   if (t.pods.some((p) => p.name === req.name && p.namespace === req.namespace)) throw new BenchError('internal', `pod ${req.namespace}/${req.name} already exists`);
   const slot = Math.max(1, ...t.pods.filter((p) => p.node.index === node.index).map((p) => p.slot)) + 1;
-  if (slot > 254) throw new BenchError('capacity', `node ${node.name} has no pod address left (254 per node)`);
+  const cidr = parseCidr(node.podCidr);
+  if (cidr.network + slot >= cidr.last) throw new BenchError('capacity', `node ${node.name} has no pod address left in ${node.podCidr}`);
   const suffix = `r${req.name.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   const pod: PodSpec = {
     name: req.name,
@@ -356,7 +397,7 @@ export function addPod(t: Topology, req: PodRequest, hostIfPrefix: 'cali' | 'lxc
     role: req.role,
     netns: `${NAME_PREFIX}${t.runId}-${suffix}`,
     node,
-    ip: `10.244.${node.index}.${slot}`,
+    ip: formatIpv4(cidr.network + slot),
     hostIf: hostIfName(hostIfPrefix, t.runId, `${req.namespace}/${req.name}`),
     slot,
   };

@@ -1,6 +1,7 @@
 // A workload laid out on the local backend: its endpoint pods become pod namespaces on node namespaces, its
 // hosts namespaces on the node network, and every pod the data plane must know of (endpoints, address-only pods,
 // the policy set's peers) an inventory entry with an address. Pure planning.
+import { BenchError } from '../../errors.js';
 import type { CommandSpec } from '../../exec/runner.js';
 import { NAME_PREFIX } from '../../identity/run-id.js';
 import type { PolicySet } from '../../policy/generate.js';
@@ -23,9 +24,19 @@ export interface HostSpec {
   switchPort: string;
 }
 
+/** A hostNetwork endpoint pod: it serves from its node's namespace, at the node's address. */
+export interface NodePodSpec {
+  id: EndpointId;
+  netns: string;
+  ip: string;
+  node: string;
+}
+
 export interface WorkloadLayout {
   topology: Topology;
   hosts: HostSpec[];
+  /** hostNetwork endpoint pods, in the namespace of their node. */
+  nodePods: NodePodSpec[];
   addresses: WorkloadAddresses;
 }
 
@@ -51,8 +62,16 @@ export function layoutWorkload(workload: Workload, opts: { runId: string; model:
     nodes: workload.nodes,
     attachment: opts.model.attachment,
     hostIfPrefix: opts.model.hostIfPrefix,
-    pods: workload.pods.filter((p) => p.presence === 'endpoint').map((p) => podRequest(p, workload.shape)),
+    pods: workload.pods.filter((p) => p.presence === 'endpoint' && !p.hostNetwork).map((p) => podRequest(p, workload.shape)),
+    podCidrs: workload.podCidrs,
   });
+  const nodePods = workload.pods
+    .filter((p) => p.presence === 'endpoint' && p.hostNetwork)
+    .map((p) => {
+      const node = topology.nodes[p.node];
+      if (!node) throw new BenchError('internal', `hostNetwork pod ${podId(p)} asks for node ${p.node}, but there are ${topology.nodes.length} nodes`);
+      return { id: podId(p), netns: node.netns, ip: node.ip, node: node.name };
+    });
   const hosts = workload.hosts.map((h, i) => ({ id: h.id, netns: `${NAME_PREFIX}${opts.runId}-${h.id}`, ip: `${NODE_SUBNET_PREFIX}${EXTERNAL_HOST_BASE + i}`, switchPort: `p${opts.runId}x${i}` }));
   const ips: Record<EndpointId, string> = {};
   const nodeOf: Record<EndpointId, string> = {};
@@ -60,8 +79,12 @@ export function layoutWorkload(workload: Workload, opts: { runId: string; model:
     ips[podId(p)] = p.ip;
     nodeOf[podId(p)] = p.node.name;
   }
+  for (const n of nodePods) {
+    ips[n.id] = n.ip;
+    nodeOf[n.id] = n.node;
+  }
   for (const h of hosts) ips[h.id] = h.ip;
-  return { topology, hosts, addresses: { ips, nodeOf } };
+  return { topology, hosts, nodePods, addresses: { ips, nodeOf } };
 }
 
 const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '-n', netns, ...args] });
@@ -70,7 +93,7 @@ const ipn = (netns: string, ...args: string[]): CommandSpec => ({ argv: ['ip', '
 export function planExternalHosts(t: Topology, hosts: readonly HostSpec[]): CommandSpec[] {
   return hosts.flatMap((h) => [
     ...planSwitchHost(t, h, `create external host ${h.id}`),
-    ...t.nodes.map((n) => ipn(h.netns, 'route', 'add', n.podCidr, 'via', n.ip, 'dev', 'eth0')),
+    ...t.nodes.flatMap((n) => n.podCidrs.map((c) => ipn(h.netns, 'route', 'add', c, 'via', n.ip, 'dev', 'eth0'))),
     // As for client pods: many short connections from one source.
     { argv: ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1'], netns: h.netns },
     { argv: ['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535'], netns: h.netns },
@@ -95,6 +118,11 @@ export function workloadInventory(workload: Workload, topology: Topology, set: P
     .filter((p) => p.presence === 'address')
     .map((p) => ({ name: p.name, namespace: p.namespace, labels: { ...p.labels }, ip: p.ip ?? dotted(next++), node: 'virtual-peers', ports: p.ports.map((cp) => ({ ...cp })), ...(p.hostNetwork ? { hostNetwork: true } : {}) }));
   const endpoints: PodInfo[] = topology.pods.map((p) => ({ name: p.name, namespace: p.namespace, labels: p.labels, ip: p.ip, node: p.node.name, ports: declared(p) }));
+  // hostNetwork endpoints: at their node's address in this run, never selected (NetworkPolicy does not apply).
+  for (const p of workload.pods.filter((x) => x.presence === 'endpoint' && x.hostNetwork)) {
+    const node = topology.nodes[p.node];
+    endpoints.push({ name: p.name, namespace: p.namespace, labels: { ...p.labels }, ip: node?.ip ?? p.ip ?? '', node: node?.name ?? 'virtual-peers', ports: p.ports.map((cp) => ({ ...cp })), hostNetwork: true });
+  }
   const namespaces: NamespaceInfo[] = workload.namespaces.map((n) => ({ name: n.name, labels: { ...n.labels } }));
   for (const name of [...peers, ...addressOnly].map((p) => p.namespace)) {
     if (!namespaces.some((n) => n.name === name)) namespaces.push({ name, labels: { [NAMESPACE_NAME_LABEL]: name } });

@@ -1,5 +1,6 @@
 // bench run --workload FILE: the file read, the flows chosen (the default spread, or the --flow ones) and the
-// cluster laid out for the local backend — all before any work, every problem at once (exit 2).
+// cluster laid out for the backend (local: src/workload/replay.ts; kind/cluster: src/backends/k8s/workload-layout.ts)
+// — all before any work, every problem at once (exit 2).
 import type { RunConfig } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import type { RunWorkloadFlags } from '../../run/prepare-cluster.js';
@@ -19,7 +20,6 @@ export function workloadConflicts(config: Pick<RunConfig, 'workload' | 'backend'
   if (given.policies !== undefined) out.push({ where: '--policies', message: 'the policies come from the --workload file; drop --policies' });
   if (given.matchPosition !== undefined) out.push({ where: '--match-position', message: 'belongs to the generated benchmark policies; not with --workload' });
   if (given.placement !== undefined) out.push({ where: '--placement', message: 'a workload places its pods on their own nodes (the same-node flow shows that case); not with --workload' });
-  if (config.backend !== 'auto' && config.backend !== 'local') out.push({ where: '--backend', message: `a --workload runs on the local backend only so far, got "${config.backend}"` });
   return out;
 }
 
