@@ -125,7 +125,7 @@ const settings = runConfigSchema.shape;
 /** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
 const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 /** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
-const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
+const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out', 'workload'] as const;
 
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z

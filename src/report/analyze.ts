@@ -17,6 +17,8 @@ import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type Ser
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
+import { analyzeWorkloads, type WorkloadAnalysis } from './workload.js';
+import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface AnalysisMetric {
   id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
@@ -145,6 +147,10 @@ export interface Analysis {
   cpu: CpuSection;
   /** The machine's reference across the runs, and the runs that ran on a slowed machine. */
   machine: MachineSection;
+  /** Workload sweeps (`--workload`): per workload, the answer per data plane (./workload.ts); empty otherwise. */
+  workloads: WorkloadAnalysis[];
+  /** Some runs measured the benchmark's policy curve (not a workload): the curve sections (verdicts, fits) apply. */
+  policyCurves: boolean;
   failures: PointFailure[];
   problems: InputProblem[];
 }
@@ -236,6 +242,8 @@ export interface AnalyzeOptions {
   seed?: number;
   resamples?: number;
   manifests?: Array<{ dir: string; manifest: SweepManifest }>;
+  /** Workload sweeps' verify records (what the policy set means on each data plane). */
+  verifies?: WorkloadVerifyRecord[];
   problems?: InputProblem[];
   now?: Date;
 }
@@ -326,6 +334,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     serviceChanges: analyzeServiceChanges(ok),
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
+    policyCurves: ok.some((l) => !l.result.meta.workload),
+    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples }),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };
