@@ -27,7 +27,7 @@ export interface AdaptiveDesign {
   gamma?: number;
 }
 
-export const DEFAULT_ADAPTIVE: AdaptiveDesign = { min: 3, step: 3, max: 12, alpha: 0.05 };
+export const DEFAULT_ADAPTIVE: AdaptiveDesign = { min: 3, step: 3, max: 12, alpha: 0.05, gamma: -2 };
 
 /** Repetitions at each look: min, min + step, …, capped at max (the last look is always at max). */
 export function lookSchedule(d: AdaptiveDesign): number[] {
