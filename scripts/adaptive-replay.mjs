@@ -6,7 +6,7 @@
 // the stop, the runs the sweep would have made and whether every verdict is decided and equal to the report's.
 //
 //   npm run build && node scripts/adaptive-replay.mjs [--report results/examples/policy-scaling/report.json]
-//       [--gamma obf,-4,-2,0,1,2] [--min 3] [--step 3] [--max 12] [--seed 1] [--ignore-machine]
+//       [--gamma obf,-4,-2,0,1,2] [--min 3] [--step 3] [--max 12] [--seed 1] [--ignore-machine] [--wall 1185]
 //
 // The replay is exact for the looks (the same runs in the same order the sweep made them); it cannot replay a
 // design that would have made more runs than the report holds.
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     max: { type: 'string', default: '12' },
     seed: { type: 'string', default: '1' },
     'ignore-machine': { type: 'boolean', default: false },
+    wall: { type: 'string' },
   },
 });
 const report = JSON.parse(readFileSync(resolve(args.report), 'utf8'));
@@ -48,6 +49,21 @@ const planes = report.cnis.map((c) => ({
       runs: m.runs.map((r) => ({ rep: r.repetition, x: r.policies, y: r.value, se: r.ci && r.ci[0] !== null && r.ci[1] !== null ? (r.ci[1] - r.ci[0]) / (2 * Z95) : 0, slowed: slowed.has(r.runId) })),
     })),
 }));
+// A run's wall time, estimated: its samples and warm-up (1100 per metric in the headline) times the sum of its
+// connect, CRR and RR p50, plus a fixed cost per run (set-up, policy install, teardown, references) calibrated so
+// that the committed sweep's own design reproduces its wall time (--wall, seconds; the EPYC headline: 1185 s).
+const opsPerMetric = 1100;
+const measureS = new Map();
+for (const c of report.cnis) {
+  for (const m of c.metrics.filter((x) => ['connect_p50', 'crr_p50', 'rr_p50'].includes(x.id))) {
+    for (const r of m.runs) measureS.set(r.runId, (measureS.get(r.runId) ?? 0) + (opsPerMetric * r.value) / 1e9);
+  }
+}
+const runIdsUpTo = (cni, n) => report.cnis.find((c) => c.cni === cni).metrics.find((m) => m.id === 'connect_p50').runs.filter((r) => r.repetition <= n).map((r) => r.runId);
+const allRuns = [...measureS.keys()];
+const fixedS = args.wall ? (Number(args.wall) - allRuns.reduce((a, id) => a + measureS.get(id), 0)) / allRuns.length : null;
+const estimateS = (rows) => (fixedS === null ? null : rows.reduce((a, r) => a + runIdsUpTo(r.cni, r.reps).reduce((b, id) => b + fixedS + measureS.get(id), 0), 0));
+
 const maxAvailable = Math.min(...planes.flatMap((p) => p.curves.flatMap((c) => Math.max(...c.runs.map((r) => r.rep)))));
 
 function replay(design) {
@@ -79,7 +95,8 @@ for (const g of args.gamma.split(',')) {
   const total = rows.reduce((a, r) => a + r.runs, 0);
   const open = rows.flatMap((r) => r.ds.filter((x) => !x.d.settled).map((x) => `${r.cni} ${x.metric}`));
   const differ = rows.flatMap((r) => r.ds.filter((x) => x.d.verdict.complexity !== x.reported).map((x) => `${r.cni} ${x.metric} ${x.d.verdict.complexity} (report: ${x.reported})`));
-  console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs`);
+  const est = estimateS(rows);
+  console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min (${fixedS.toFixed(2)} s a run + its samples)`}`);
   for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
   console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
   console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);
