@@ -8,7 +8,7 @@ import { syntheticResult } from '../report/test-support/fixtures.js';
 import { normalFrom } from '../stats/hierarchical.js';
 import { alphaAt, DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
-import { repetitionsOf } from './adaptive.js';
+import { levelText, repetitionsOf } from './adaptive.js';
 import { resolveSweepConfig } from './config.js';
 import { newManifest, readManifest, writeManifest, type SweepManifest } from './manifest.js';
 import { planSweep, type SweepMatrix } from './plan.js';
@@ -91,7 +91,7 @@ describe('adaptive repetitions', () => {
     // The report judges each data plane at the level its last look spent, and reaches the sweep's verdicts.
     const c = collectResults([dir]);
     const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
-    expect(a.ciMethod).toContain(`calico ${(100 * (1 - alphaAt(DEFAULT_ADAPTIVE, 3))).toFixed(3)}%`);
+    expect(a.ciMethod).toContain(`calico ${levelText(alphaAt(DEFAULT_ADAPTIVE, 3))}`);
     for (const curve of last.curves) {
       const id = `${curve.metric.replace(' p50', '')}_p50` as 'connect_p50';
       expect(a.cnis.find((x) => x.cni === curve.cni)!.metrics[id].verdict.complexity).toBe(curve.complexity);
