@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '../dist/backends/factory.js';
+import { onInterrupt } from '../dist/cli/process.js';
 import { resolveRunConfig } from '../dist/config/load.js';
 import { ExecRunner } from '../dist/exec/runner.js';
 import { newRunId } from '../dist/identity/run-id.js';
@@ -44,14 +45,19 @@ const childCpuMs = () => {
 };
 const s = (ms) => (ms === undefined ? '' : (ms / 1000).toFixed(ms < 10_000 ? 2 : 1));
 
+// Ctrl-C or SIGTERM (a `timeout` around a 50000-policy install) aborts the write in progress, as `bench run` does,
+// and the finally below tears the topology down before the script exits; a second signal exits at once.
+const interrupt = onInterrupt('stopping and tearing down');
+const { signal } = interrupt;
 const rows = [];
-for (const policies of counts) {
+outer: for (const policies of counts) {
   for (const cni of cnis) {
+    if (signal.aborted) break outer;
     const { config, problems } = resolveRunConfig({ cni, backend: 'local', policies: String(policies), iptablesBackend, nftSelectorSets, samples: '1', warmup: '0' });
     if (!config) throw new Error(JSON.stringify(problems));
     const runId = newRunId();
     const outDir = join(root, 'results', runId);
-    const backend = await createBackend({ config, backend: 'local', runId, runner: new ExecRunner(), progress, outDir });
+    const backend = await createBackend({ config, backend: 'local', runId, runner: new ExecRunner(signal), cleanupRunner: new ExecRunner(), signal, progress, outDir });
     const row = { cni, policies, iptablesBackend: cni === 'calico-nftables' ? undefined : iptablesBackend, nftSelectorSets: cni === 'calico-nftables' ? nftSelectorSets : undefined };
     try {
       const workload = benchmarkWorkload(config, backend.target);
@@ -72,7 +78,7 @@ for (const policies of counts) {
         row.update = { ...report.state, changed: report.changed };
       }
     } catch (e) {
-      row[row.install ? 'updateError' : 'error'] = String(e instanceof Error ? e.message : e).split('\n')[0];
+      row[row.install ? 'updateError' : 'error'] = signal.aborted ? `interrupted (${signal.reason?.message ?? 'stopped'})` : String(e instanceof Error ? e.message : e).split('\n')[0];
     } finally {
       await backend.down();
     }
@@ -80,6 +86,7 @@ for (const policies of counts) {
     rows.push(row);
   }
 }
+interrupt.dispose();
 
 console.log("| data plane | policies | install s | its CPU s | of which: sets s | rules/table s | listing s | rules | sets | update s (listing s) | nft calls over Felix's 30 s |");
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -96,3 +103,4 @@ mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `calico-install-time-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify({ args, rows, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() }, null, 2));
 console.log(`\nraw: ${file}`);
+if (signal.aborted) process.exit(130);
