@@ -1,7 +1,8 @@
 // Adaptive repetitions that stay honest. A sweep looks at its results after every batch and adds repetitions only
 // where a verdict is still open; looking repeatedly and stopping when a CI looks good would, with plain 95% CIs,
 // call more verdicts wrongly than a fixed design. So every look k spends a pre-set share α_k of the error rate
-// (Lan–DeMets spending with O'Brien–Fleming shape, Σ α_k = α) and judges the curve with CIs at level 1 − α_k.
+// (Lan–DeMets spending; Hwang–Shih–DeCani shape γ = −2 by default, O'Brien–Fleming for designs that predate the
+// choice; Σ α_k = α) and judges the curve with CIs at level 1 − α_k, leaving out runs the machine slowed.
 // By the union bound, the probability that any look's CI misses the truth is at most Σ α_k = α, whatever the
 // looks' correlation and whenever the sweep stops: the CI at the look where a curve stopped is a repeated
 // confidence interval (Jennison & Turnbull), and the verdict drawn from it keeps the fixed design's error rate.
