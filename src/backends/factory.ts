@@ -3,7 +3,7 @@
 // topology. The one place that knows every backend class; the commands read these descriptors and never build a
 // data plane themselves.
 import { CNI_CATALOGUE } from '../config/cnis.js';
-import type { BackendName, CniName, RunConfig } from '../config/schema.js';
+import { MAX_ENDPOINTS_PER_SERVICE, type BackendName, type CniName, type RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import { CNI_PROFILES } from './k8s/cni.js';
 import { LOCAL_MODELS } from './local/models.js';
@@ -82,8 +82,11 @@ export interface BackendDescriptor {
   ownsCluster: boolean;
   /** Probes run on this machine's kernel, so their CLOCK_MONOTONIC is this machine's (local; kind's nodes are containers on it). */
   sharesHostClock: boolean;
-  /** Runs `--services` (a Service set and the CNI's service data plane under the probe). */
-  services: boolean;
+  /**
+   * Runs `--services` (a Service set and the CNI's service data plane under the probe), with at most this many
+   * endpoints per Service; false where it does not.
+   */
+  services: false | { endpointsPerServiceMax: number };
   verify: {
     /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
     onCluster: boolean;
@@ -157,7 +160,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: false,
     ownsCluster: false,
     sharesHostClock: true,
-    services: true,
+    services: { endpointsPerServiceMax: MAX_ENDPOINTS_PER_SERVICE },
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
     gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
     removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
@@ -189,7 +192,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: true,
     sharesHostClock: true,
-    services: false,
+    services: { endpointsPerServiceMax: 1 },
     verify: CLUSTER_VERIFY,
     gc: kindGc,
     async create(ctx) {
@@ -209,7 +212,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: false,
     sharesHostClock: false,
-    services: false,
+    services: { endpointsPerServiceMax: 1 },
     verify: CLUSTER_VERIFY,
     async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');

@@ -98,10 +98,10 @@ describe('--services and --kube-proxy: refused where they cannot run, in the one
     expect(line(sweep.stderr)).toBe(line(run.stderr));
   });
 
-  it('refuses --services on a backend that does not create Services, and bad counts', async () => {
-    const kind = await runBench(['run', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--dry-run']);
+  it('refuses more endpoints per Service than a backend can give, and bad counts', async () => {
+    const kind = await runBench(['run', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--endpoints-per-service', '2', '--dry-run']);
     expect(kind.code).toBe(2);
-    expect(kind.stderr).toContain('--services: runs on the local backend only for now (the kind backend does not create Services yet), got 10');
+    expect(kind.stderr).toContain('--endpoints-per-service: at most 1 on kind: every Service\'s endpoint there is the one server pod');
     const bad = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--services', '-1', '--endpoints-per-service', '0', '--dry-run']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--services: must be at least 0, got -1/);

@@ -54,12 +54,12 @@ export const SETTING_FLAGS = {
   matchPosition: { arg: '<pos>', help: "where the client's allowing policy sits in evaluation order: first|last (default last)" },
   services: {
     arg: '<n>',
-    help: `local backend: N ClusterIP Services beside the server's, the client connecting to the server's ClusterIP through the CNI's service data plane (0..${MAX_SERVICES}; unset: no Service, the client connects to the pod)`,
+    help: `N ClusterIP Services beside the server's, the client connecting to the server's ClusterIP through the CNI's service data plane (0..${MAX_SERVICES}; kind/cluster: in the run's server namespace, ClusterIPs from the API server; unset: no Service, the client connects to the pod)`,
     for: { sweep: { arg: '<list>', help: `comma-separated Service counts, a dimension like --policies (0..${MAX_SERVICES}), e.g. 0,1000,5000,10000,30000` } },
   },
-  endpointsPerService: { arg: '<n>', help: `with --services: address-only endpoints of each other Service (1..${MAX_ENDPOINTS_PER_SERVICE}, default 1)` },
-  servicePosition: { arg: '<pos>', help: "with --services: where the server's Service sits in kube-proxy's KUBE-SERVICES order: first|last (default last, the whole walk)" },
-  kubeProxy: { arg: '<mode>', help: `with --services: kube-proxy's mode beside CNIs that run with it: ${KUBE_PROXY_MODES.join('|')} (default: the CNI's, iptables; calico-nftables needs nftables; cilium and calico-ebpf replace kube-proxy)` },
+  endpointsPerService: { arg: '<n>', help: `with --services: address-only endpoints of each other Service (1..${MAX_ENDPOINTS_PER_SERVICE}, default 1; kind/cluster: 1, the server pod)` },
+  servicePosition: { arg: '<pos>', help: "with --services: where the server's Service sits in kube-proxy's KUBE-SERVICES order: first|last (default last, the whole walk; kind/cluster: the order Services are applied in, since real kube-proxy redraws it every sync)" },
+  kubeProxy: { arg: '<mode>', help: `with --services: kube-proxy's mode beside CNIs that run with it: ${KUBE_PROXY_MODES.join('|')} (default: the CNI's, iptables; calico-nftables needs nftables; cilium and calico-ebpf replace kube-proxy; kind: its kubeProxyMode; cluster: must match the cluster's, which is read)` },
   seed: { arg: '<n>', help: "seed for the policy generator (with --workload: the random flows) and bootstrap, and a sweep's point order (default 1)", for: { verify: { help: 'with --workload: seed of the sampled flows (default 1)' } } },
   timeoutMs: {
     arg: '<n>',

@@ -8,11 +8,24 @@ import { runBench, tempDir } from './test-support/cli.js';
 const FILE = join(PACKAGE_ROOT, 'src', 'workload', 'fixtures', 'replay-cluster.json');
 
 describe('bench verify --workload refusals (exit 2, before any work)', () => {
-  it('bad flags: unknown CNI, --diff with one CNI, grid-only flags, another backend', async () => {
+  it('bad flags: unknown CNI, --diff with one CNI, grid-only flags, cluster-only flags on local, several CNIs on one cluster', async () => {
     const r = await runBench(['verify', '--workload', FILE, '--cni', 'calico,weave', '--backend', 'kind', '--list', '--policies', '3']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--cni: must be one of .*got "weave"/);
-    expect(r.stderr).toMatch(/--backend: a --workload runs on the local backend only so far/);
+    expect(r.stderr).not.toMatch(/--backend/);
+    const l = await runBench(['verify', '--workload', FILE, '--cni', 'calico', '--backend', 'local', '--dry-run', '--context', 'x']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toMatch(/--dry-run: only for --backend kind\|cluster/);
+    expect(l.stderr).toMatch(/--context: only for --backend kind\|cluster/);
+    const c = await runBench(['verify', '--workload', FILE, '--cni', 'calico,cilium', '--diff', '--backend', 'cluster', '--context', 'x', '--dry-run']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--cni: an existing cluster runs one data plane/);
+    const a = await runBench(['verify', '--workload', FILE, '--cni', 'calico', '--backend', 'auto']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/--backend: must be one of local, kind, cluster, got "auto"/);
+    const n = await runBench(['verify', '--workload', FILE, '--cni', 'none', '--backend', 'kind', '--dry-run']);
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/--cni: 'none' has no real CNI on kind/);
     expect(r.stderr).toMatch(/--list: belongs to the grid cases/);
     expect(r.stderr).toMatch(/--policies: belongs to the grid cases/);
     const d = await runBench(['verify', '--workload', FILE, '--cni', 'calico', '--diff']);

@@ -48,8 +48,11 @@ export interface KernelNeeds {
 export const KUBE_PROXY_MODES = ['iptables', 'nftables'] as const;
 export type KubeProxyMode = (typeof KUBE_PROXY_MODES)[number];
 
-/** Who translates a ClusterIP beside this CNI: kube-proxy in one of the modes it allows (the first is the default), or the CNI itself. */
-export type ServiceProxy = { kind: 'kube-proxy'; modes: readonly [KubeProxyMode, ...KubeProxyMode[]]; why?: string } | { kind: 'replaces-kube-proxy'; by: string };
+/**
+ * Who translates a ClusterIP beside this CNI: kube-proxy in one of the modes it allows (the first is the default), or
+ * the CNI itself (`plane`: the name results give its service data plane, the local model's name for it).
+ */
+export type ServiceProxy = { kind: 'kube-proxy'; modes: readonly [KubeProxyMode, ...KubeProxyMode[]]; why?: string } | { kind: 'replaces-kube-proxy'; by: string; plane: string };
 
 const KUBE_PROXY_ANY: ServiceProxy = { kind: 'kube-proxy', modes: ['iptables', 'nftables'] };
 
@@ -136,7 +139,7 @@ const ENTRIES = {
     agentMetric: { metric: 'cilium_policy_implementation_delay', port: 9962, meaning: "Cilium's policy implementation delay on the server's node (policy change → deployed to the datapath)" },
     capacityAdvice: "Real Cilium caps each endpoint's policy map at 16384 entries (`bpf.policyMapMax`); raise it, or write fewer, broader policies (one rule with many ports or peers costs entries too).",
     kernel: { minimum: [5, 4], full: [5, 10], fullFeatures: 'eBPF host routing among them', minimumNote: '4.18 on RHEL 8.6' },
-    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its socket-level load balancer at connect() (kube-proxy replacement)' },
+    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its socket-level load balancer at connect() (kube-proxy replacement)', plane: 'cilium-socket-lb' },
     policySemantics: {
       enforces: true,
       ipBlockSelects: 'outside-cluster',
@@ -158,7 +161,7 @@ const ENTRIES = {
     settings: ['bpfPolicyDebug'],
     agentMetric: FELIX_METRIC,
     policySemantics: CALICO_SEMANTICS,
-    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its connect-time load balancer and NAT maps' },
+    serviceProxy: { kind: 'replaces-kube-proxy', by: 'with its connect-time load balancer and NAT maps', plane: 'calico-ctlb' },
     capacityAdvice: "Calico's eBPF data plane walks the policies selecting a pod in a chain of BPF programs, and Felix bounds that chain (24 programs, MaxSubPrograms); write fewer, broader policies selecting the pod, or keep pods that need this many on Calico's iptables or nftables data plane.",
   },
   'calico-nftables': {

@@ -10,6 +10,11 @@ export const ENDPOINTSLICE_MANAGER = 'cni-bench';
 export interface ServiceManifestOptions {
   /** Labels every object carries (the run label a teardown selects by). */
   labels?: Record<string, string>;
+  /**
+   * Leave the ClusterIP to the API server (kind, existing clusters: their Service CIDR is theirs, and a fixed
+   * address could collide with a Service the CNI's install created); the set's own ClusterIPs are then unused.
+   */
+  assignedByApiServer?: boolean;
 }
 
 export function serviceManifests(svc: Service, opts: ServiceManifestOptions = {}): Record<string, unknown>[] {
@@ -20,8 +25,7 @@ export function serviceManifests(svc: Service, opts: ServiceManifestOptions = {}
     metadata: { name: svc.name, namespace: svc.namespace, labels },
     spec: {
       type: 'ClusterIP',
-      clusterIP: svc.clusterIP,
-      clusterIPs: [svc.clusterIP],
+      ...(opts.assignedByApiServer ? {} : { clusterIP: svc.clusterIP, clusterIPs: [svc.clusterIP] }),
       ports: svc.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol, port: p.port, targetPort: p.targetPort })),
       ...(svc.selector ? { selector: { ...svc.selector } } : {}),
     },

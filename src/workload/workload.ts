@@ -71,6 +71,11 @@ export interface Workload {
   /** The policy state the data plane is brought to first (its peers are address-only pods). */
   policies: PolicySet;
   flows: Flow[];
+  /**
+   * A flow its policies deny on every data plane that enforces (no ipBlock decides it): a backend whose agents
+   * program policy asynchronously (kind/cluster) measures only once it is blocked. Absent: none was asked for or found.
+   */
+  barrier?: Flow;
 }
 
 /** Where a backend placed the workload: an address per pod and host, and the node name of each pod. */

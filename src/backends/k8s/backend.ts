@@ -19,6 +19,7 @@ import type { KubeTarget } from './kubectl.js';
 import type { ClusterProvider, ProviderDescription } from './provider.js';
 import { BenchmarkDeployment } from './benchmark.js';
 import { K8sSession } from './session.js';
+import { ClusterWorkloadDeployment } from './workload.js';
 import type { Versions } from './versions.js';
 
 export type { K8sBackendOptions } from './deployment.js';
@@ -37,10 +38,7 @@ const DEPLOYMENTS: Record<WorkloadShape, (c: K8sPlaneContext) => K8sDeployment> 
   benchmark: (c) => new BenchmarkDeployment(c),
   enforce: (c) => new EnforceDeployment(c, new BenchmarkDeployment(c)),
   'verify-grid': (c) => new GridDeployment(c),
-  // A replayed cluster (--workload) runs on the local backend only so far; the CLI refuses it before any work.
-  cluster: () => {
-    throw new BenchError('usage', 'a --workload runs on the local backend only so far (use --backend local)');
-  },
+  cluster: (c) => new ClusterWorkloadDeployment(c),
 };
 
 export abstract class K8sBackend implements DataPlane {

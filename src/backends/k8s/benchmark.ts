@@ -7,6 +7,7 @@ import type { MeasureSettings, PolicyInstallReport } from '../types.js';
 import type { K8sDeployment, K8sPlaneContext } from './deployment.js';
 import { CLIENT_POD, FORTIO_CONTAINER } from './manifests.js';
 import type { KeepNote, ProviderDescription } from './provider.js';
+import { K8sServices } from './services.js';
 import { DRY_RUN_NODES } from './session.js';
 
 /** The benchmark workload on a cluster: the session's load pods, its install with the barrier, its measurements. */
@@ -39,13 +40,21 @@ export class BenchmarkDeployment implements K8sDeployment {
     return server ? { ips: { [podId(server)]: session.serverIp }, nodeOf: { [podId(server)]: session.placement?.serverNode ?? '' } } : { ips: {}, nodeOf: {} };
   }
 
-  install(set: PolicySet): Promise<PolicyInstallReport> {
-    return this.c.guard.run('apply-policies', async () => {
-      const report = await this.c.session.installPolicies(set);
+  async install(set: PolicySet): Promise<PolicyInstallReport> {
+    const report = await this.c.guard.run('apply-policies', async () => {
+      const r = await this.c.session.installPolicies(set);
       // Into the session's own object: measure() keeps adding to it after this returns.
-      Object.assign(report.modelState, this.provisioned);
-      return report;
+      Object.assign(r.modelState, this.provisioned);
+      return r;
     });
+    if (this.c.config.services === undefined) return report;
+    // --services: after the policies are enforced, the Service set; from then on the load connects to its ClusterIP.
+    const { session, provider } = this.c;
+    const node = provider.info.nodeCgroups && session.placement ? { provider: provider.info.nodeCgroups.provider, node: session.placement.clientNode } : undefined;
+    const services = new K8sServices({ runner: this.c.runner, target: provider.target, names: session.names, config: this.c.config, kubeProxy: provider.info.kubeProxy, nodeExec: node, progress: this.c.progress, signal: this.c.opts.signal, probeIntervalMs: this.c.opts.probeIntervalMs });
+    const { record, front } = await this.c.guard.run('apply-services', () => services.install(session.serverIp));
+    session.setFront(front);
+    return { ...report, services: record };
   }
 
   measure(_flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {

@@ -19,6 +19,8 @@ export type K8sStep =
   | 'create-peers'
   | 'apply-policies'
   | 'wait-enforcement'
+  | 'apply-services'
+  | 'wait-services'
   | 'measure'
   | 'teardown';
 

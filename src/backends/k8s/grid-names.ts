@@ -20,6 +20,11 @@ export interface GridNames {
   runLabel: Record<string, string>;
   /** Case-file namespace (x) -> real namespace (cb-<runId>-x); the grid's namespaces only, not kube-system. */
   namespaceOf: Record<string, string>;
+  /**
+   * Namespaces that keep their name: the cluster's own (the grid: kube-system, whose DNS pods are read); none for a
+   * replayed workload (./workload.ts), whose kube-system is the run's cb-<runId>-kube-system like its others.
+   */
+  shared: readonly string[];
 }
 
 /**
@@ -28,13 +33,13 @@ export interface GridNames {
  * cluster's own, which holds the DNS pods.
  */
 export function realNamespace(names: GridNames, ns: string): string {
-  return ns === DNS_NAMESPACE ? ns : names.namespaceOf[ns] ?? runResourceName(names.runId, ns);
+  return names.shared.includes(ns) ? ns : names.namespaceOf[ns] ?? runResourceName(names.runId, ns);
 }
 
-export function gridNames(runId: string, layout: { namespaces: readonly NamespaceInfo[] }): GridNames {
+export function gridNames(runId: string, layout: { namespaces: readonly NamespaceInfo[] }, shared: readonly string[] = [DNS_NAMESPACE]): GridNames {
   const namespaceOf: Record<string, string> = {};
-  for (const ns of layout.namespaces) if (ns.name !== DNS_NAMESPACE) namespaceOf[ns.name] = runResourceName(runId, ns.name);
-  return { runId, runLabel: { [RUN_LABEL]: runId }, namespaceOf };
+  for (const ns of layout.namespaces) if (!shared.includes(ns.name)) namespaceOf[ns.name] = runResourceName(runId, ns.name);
+  return { runId, runLabel: { [RUN_LABEL]: runId }, namespaceOf, shared };
 }
 
 // ---- policies: case-file names -> real names ----
@@ -64,9 +69,9 @@ function rewritePeers(peers: NetworkPolicyPeer[] | undefined, names: GridNames):
  * would reach the cluster's own DNS pods.
  */
 export function rewritePolicies(policies: readonly NetworkPolicy[], names: GridNames): NetworkPolicy[] {
-  const outside = policies.filter((p) => p.metadata.namespace === DNS_NAMESPACE);
+  const outside = policies.filter((p) => names.shared.includes(p.metadata.namespace));
   if (outside.length) {
-    throw new BenchError('usage', `policies ${outside.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')} would apply to the cluster's own ${DNS_NAMESPACE}; on kind/cluster only the run's namespaces take policies`);
+    throw new BenchError('usage', `policies ${outside.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')} would apply to the cluster's own ${outside[0]!.metadata.namespace}; on kind/cluster only the run's namespaces take policies`);
   }
   return policies.map((p) => {
     const copy = structuredClone(p) as NetworkPolicy;

@@ -82,7 +82,7 @@ export type NodeBinary = 'bridge';
 /** What a kind config needs of a CNI profile (./cni.ts), declared here so manifests never import the profiles. */
 export interface KindNodeNeeds {
   podSubnet: string;
-  kubeProxyMode?: 'nftables' | 'none';
+  kubeProxyMode?: 'iptables' | 'nftables' | 'none';
   nodeBinaries: readonly NodeBinary[];
 }
 
@@ -365,8 +365,8 @@ export function restrictedProblems(spec: Record<string, unknown>): string[] {
 }
 
 /** Policies in batches of `size`, each batch a List for one server-side apply. */
-export function policyBatches(policies: readonly NetworkPolicy[], size = POLICY_BATCH_SIZE): NetworkPolicy[][] {
-  const out: NetworkPolicy[][] = [];
+export function policyBatches<T = NetworkPolicy>(policies: readonly T[], size = POLICY_BATCH_SIZE): T[][] {
+  const out: T[][] = [];
   for (let i = 0; i < policies.length; i += size) out.push(policies.slice(i, i + size));
   return out;
 }

@@ -5,7 +5,6 @@ import { BenchError } from '../../errors.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { parseClientOutput } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
-import { SERVER_PORT } from '../../workload/workload.js';
 import type { MeasureSettings, Progress } from '../types.js';
 import type { AgentRef } from './cni.js';
 import { cadvisorSpanMs, cgroupTargets, cpuWindow, parseCadvisorCpu, parseNodeCgroupRead, parseProcStat, planCadvisor, planNodeCgroupRead, planProcStat, type CgroupTarget, type CpuSnapshot } from './cpu.js';
@@ -21,7 +20,9 @@ export interface MeasuredPods {
   names: RunNames;
   placement: Placement;
   serverPod: string;
+  /** Where the load connects: the server pod's IP, or the ClusterIP of its Service (--services). */
   serverIp: string;
+  serverPort: number;
   url: string;
   agents: readonly AgentRef[];
   /** True on kind: every node shares one kernel, so one /proc/stat read covers them all. */
@@ -129,7 +130,7 @@ export class K8sMeasure {
   /** connect: the project's own probe in the client pod (exact per-sample latency, fortio's histogram is not). */
   private planProbeConnect(p: MeasuredPods, s: MeasureSettings, samples: number, purpose: string): CommandSpec {
     // Warm-up is its own invocation (as on the local backend), outside the CPU window; the measured one has none.
-    const args = [PROBE_PATH, 'client', '--target', p.serverIp, '--port', String(SERVER_PORT), '--mode', 'connect', '--samples', String(samples), '--warmup', '0', '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
+    const args = [PROBE_PATH, 'client', '--target', p.serverIp, '--port', String(p.serverPort), '--mode', 'connect', '--samples', String(samples), '--warmup', '0', '--concurrency', String(s.concurrency), '--timeout-ms', String(s.timeoutMs)];
     return kubectl(p.target, ['exec', '-n', p.names.clientNamespace, CLIENT_POD, '-c', PROBE_CONTAINER, '--', ...args], purpose, {
       timeoutMs: Math.max(120_000, samples * 50 + 60_000),
     });

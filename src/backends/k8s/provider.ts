@@ -3,6 +3,7 @@
 // creates and deletes a throw-away cluster; src/backends/cluster/provider.ts validates an existing one and
 // leaves it alone). What runs on top — the benchmark's namespaces and pods (backend.ts) or the verification
 // grid (./grid.ts) — never names a provider; it reads the capabilities below.
+import type { KubeProxyMode } from '../../config/cnis.js';
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import type { AgentRef, CniProfile } from './cni.js';
 import type { K8sStep, StepGuard } from './errors.js';
@@ -25,6 +26,11 @@ export interface ProviderInfo {
   nodes?: number;
   /** Namespaces worth describing in diagnostics besides the agents' (the CNI's install namespaces). */
   diagnosticNamespaces: string[];
+  /**
+   * kube-proxy's mode when the provider set it (kind's kubeProxyMode; 'none' where the CNI replaces kube-proxy);
+   * undefined on a cluster bench did not make, whose mode is read (./service-state.ts) and cannot be changed.
+   */
+  kubeProxy?: KubeProxyMode | 'none';
 }
 
 export interface ProvisionOptions {

@@ -44,7 +44,8 @@ import {
 } from './manifests.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
-import { toListJson, toYaml } from './yaml.js';
+import { toYaml } from './yaml.js';
+import { applyInBatches, applySpec } from './apply.js';
 
 /** Shown in dry-run plans where a value only exists once the cluster does. */
 export const DRY_RUN_NODES: Placement = { serverNode: '<server-node>', clientNode: '<client-node>' };
@@ -101,6 +102,7 @@ export class K8sSession {
   serverPod = DRY_RUN_SERVER_POD;
   serverIp = DRY_RUN_SERVER_IP;
   private namespacesRequested = false;
+  private serviceFront?: { ip: string; port: number };
   /** The install report's modelState; measure() adds per-metric CPU figures the result schema has no field for. */
   private readonly state: Record<string, number | string | boolean> = {};
 
@@ -110,7 +112,8 @@ export class K8sSession {
     names: this.names,
     placement: this.placement!,
     serverPod: this.serverPod,
-    serverIp: this.serverIp,
+    serverIp: this.front.ip,
+    serverPort: this.front.port,
     url: this.url,
     agents: this.o.agents,
     sharedKernel: this.o.sharedKernel,
@@ -144,8 +147,18 @@ export class K8sSession {
     return this.o.runner.run(spec);
   }
 
+  /** Where the load connects: the server pod, or once set (--services) the ClusterIP and port of its Service. */
+  get front(): { ip: string; port: number } {
+    return this.serviceFront ?? { ip: this.serverIp, port: SERVER_PORT };
+  }
+
+  /** From now on the probes and the load connect to a Service's ClusterIP instead of the server pod. */
+  setFront(front: { ip: string; port: number }): void {
+    this.serviceFront = { ...front };
+  }
+
   get url(): string {
-    return `http://${this.serverIp}:${SERVER_PORT}/`;
+    return `http://${this.front.ip}:${this.front.port}/`;
   }
 
   /** Namespaces, server Deployment, client and denied-client pods; waits until they are ready. */
@@ -241,21 +254,19 @@ export class K8sSession {
     const isClientPolicy = (p: NetworkPolicy) => p.metadata.labels?.[ROLE_LABEL] === 'allow-client';
     const fillers = set.policies.filter((p) => !isClientPolicy(p));
     const last = set.policies.filter(isClientPolicy);
-    const batches = [...policyBatches(fillers, batchSize)];
+    const batches = policyBatches(fillers, batchSize).length;
     const t = this.o.target;
     const peersRunning = await this.createPeers(set.peers);
-    const apply = (b: NetworkPolicy[], purpose: string) =>
-      this.run(kubectl(t, ['apply', '--server-side', '--field-manager=cni-bench', '-f', '-'], purpose, { input: toListJson(b), timeoutMs: 180_000 }));
     await step('apply-policies', async () => {
-      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies: ${batches.length} server-side apply batches, ${concurrency} kubectl processes at a time, then the client's policy last`);
-      await mapBounded(batches, concurrency, (b, i) => apply(b, `apply filler policies batch ${i + 1}/${batches.length} (${b.length})`));
-      if (last.length) await apply(last, "apply the client's policy last (the enforcement wait's barrier)");
+      this.o.progress?.step(`applying ${set.policies.length} NetworkPolicies: ${batches} server-side apply batches, ${concurrency} kubectl processes at a time, then the client's policy last`);
+      await applyInBatches(this.o.runner, t, fillers, { what: 'filler policies', batchSize, concurrency });
+      if (last.length) await this.run(applySpec(t, last, "apply the client's policy last (the enforcement wait's barrier)"));
     });
     const appliedAt = performance.now();
     const check = await this.waitEnforcement(set.policies.length > 0);
     Object.assign(this.state, {
       policiesApplied: set.policies.length,
-      applyBatches: batches.length + (last.length ? 1 : 0),
+      applyBatches: batches + (last.length ? 1 : 0),
       applyConcurrency: concurrency,
       applyMs: Math.round(appliedAt - started),
       enforcementMs: Math.round(performance.now() - appliedAt),

@@ -7,6 +7,8 @@
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
+import { Service } from 'kubernetes-models/v1/Service';
+import { EndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { z } from 'zod';
@@ -129,6 +131,8 @@ const MODELS: Record<string, (o: object) => { validate(): void }> = {
   'v1/Namespace': (o) => new Namespace(o as never),
   'v1/ConfigMap': (o) => new ConfigMap(o as never),
   'v1/Pod': (o) => new Pod(o as never),
+  'v1/Service': (o) => new Service(o as never),
+  'discovery.k8s.io/v1/EndpointSlice': (o) => new EndpointSlice(o as never),
   'apps/v1/Deployment': (o) => new Deployment(o as never),
   'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never),
 };

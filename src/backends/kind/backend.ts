@@ -24,7 +24,8 @@ const PRELOAD: Record<WorkloadShape, (v: Versions) => string[]> = {
   benchmark: (v) => [v.load.fortioImage, v.load.statImage],
   enforce: (v) => [v.load.fortioImage, v.load.statImage],
   'verify-grid': (v) => [v.verify.agnhostImage],
-  cluster: (v) => [v.verify.agnhostImage],
+  // A replayed workload: agnhost serves its ports; fortio measures (bench run) the chosen flows.
+  cluster: (v) => [v.verify.agnhostImage, v.load.fortioImage],
 };
 
 export interface KindBackendOptions extends K8sBackendOptions {
@@ -58,6 +59,7 @@ export class KindBackend extends K8sBackend {
       kubeconfigDir: opts.kubeconfigDir,
       preloadImages: opts.preloadImages ?? PRELOAD[opts.shape ?? 'benchmark'](versions),
       engine: opts.engine,
+      kubeProxy: opts.config.kubeProxy,
     });
     super(provider, { ...opts, ...runners, versions });
   }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { KubeProxyMode } from '../../config/cnis.js';
 import type { CniName } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { RUN_LOCK_DIR } from '../../identity/locks.js';
@@ -128,6 +129,11 @@ export interface KindClusterOptions {
   preloadImages: string[];
   /** The container engine kind drives (default: KIND_EXPERIMENTAL_PROVIDER's, see kindProvider). */
   engine?: string;
+  /**
+   * --kube-proxy: kind's networking.kubeProxyMode beside a CNI that runs with kube-proxy ("nftables" since kind
+   * v0.23.0, pkg/apis/config/v1alpha4/types.go NFTablesProxyMode); ignored where the profile replaces kube-proxy.
+   */
+  kubeProxy?: KubeProxyMode;
 }
 
 export class KindCluster implements ClusterProvider {
@@ -159,7 +165,13 @@ export class KindCluster implements ClusterProvider {
       peerNodes: this.workerNodes,
       nodes: 1 + KIND_WORKERS,
       diagnosticNamespaces: this.profile.namespaces,
+      kubeProxy: this.kubeProxyMode ?? 'iptables',
     };
+  }
+
+  /** kind's kubeProxyMode for this run: the profile's ('none', 'nftables'), else --kube-proxy, else kind's default (unset: iptables). */
+  get kubeProxyMode(): 'iptables' | 'nftables' | 'none' | undefined {
+    return this.profile.kubeProxyMode === 'none' ? 'none' : (this.o.kubeProxy ?? this.profile.kubeProxyMode);
   }
 
   /** The worker nodes' names (kind names them from the cluster's). */
@@ -187,7 +199,7 @@ export class KindCluster implements ClusterProvider {
     const r = this.o.readiness ?? DEFAULT_READINESS;
     const nodes = kindNodeNames(this.clusterName, KIND_WORKERS);
     const bridge = this.profile.nodeBinaries.includes('bridge') ? await this.fetchBridgePlugin() : undefined;
-    const config = renderKindConfig(this.profile, v, { workers: KIND_WORKERS, bridgePluginHostPath: bridge ? join(bridge, 'bridge') : undefined });
+    const config = renderKindConfig({ ...this.profile, kubeProxyMode: this.kubeProxyMode }, v, { workers: KIND_WORKERS, bridgePluginHostPath: bridge ? join(bridge, 'bridge') : undefined });
     validateManifests([config]);
     const installFor = (controlPlaneAddress?: string): InstallOptions => ({ target: this.target, versions: v, clusterName: this.clusterName, policyMapCapacity: this.o.policyMapCapacity, controlPlaneAddress });
     // Rendered (and so validated) before anything is created; rendered again with the real address after.

@@ -1,5 +1,6 @@
 // bench run --workload FILE: the file read, the flows chosen (the default spread, or the --flow ones) and the
-// cluster laid out for the local backend — all before any work, every problem at once (exit 2).
+// cluster laid out for the backend (local: src/workload/replay.ts; kind/cluster: src/backends/k8s/workload-layout.ts)
+// — all before any work, every problem at once (exit 2).
 import { wholeNumberFlag } from '../../config/load.js';
 import type { RunConfig } from '../../config/schema.js';
 import { BenchError, InputError, type Problem } from '../../errors.js';
@@ -24,11 +25,10 @@ export function workloadConflicts(config: Pick<RunConfig, 'workload' | 'backend'
   if (given.policies !== undefined) out.push({ where: '--policies', message: 'the policies come from the --workload file; drop --policies' });
   if (given.matchPosition !== undefined) out.push({ where: '--match-position', message: 'belongs to the generated benchmark policies; not with --workload' });
   if (given.placement !== undefined) out.push({ where: '--placement', message: 'a workload places its pods on their own nodes (the same-node flow shows that case); not with --workload' });
-  if (config.backend !== 'auto' && config.backend !== 'local') out.push({ where: '--backend', message: `a --workload runs on the local backend only so far, got "${config.backend}"` });
   return out;
 }
 
-/** Reads the workload, chooses its flows and lays it out for the local backend; InputError (exit 2) on any problem. */
+/** Reads the workload, chooses its flows and lays it out for the backend; InputError (exit 2) on any problem. */
 export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFlags): Promise<{ cluster: RunCluster; notes: string[] }> {
   const file = config.workload!;
   const problems: Problem[] = [];
@@ -36,7 +36,7 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
   if (flags.flows !== undefined && flags.flow?.length) problems.push({ where: '--flows', message: 'adds seeded random flows to the default ones; not with --flow' });
   if (problems.length) throw new InputError(problems);
   const { loadWorkload } = await import('../../workload/load.js');
-  const { resolveFlowSpecs } = await import('../../workload/flows.js');
+  const { flowKey, resolveFlowSpecs } = await import('../../workload/flows.js');
   const { chooseFlows } = await import('../../workload/choose-flows.js');
   const { replayWorkload } = await import('../../workload/replay.js');
   const { POLICY_SEMANTICS, withoutInClusterIpBlocks } = await import('../../workload/semantics.js');
@@ -57,13 +57,24 @@ export async function prepareRunCluster(config: RunConfig, flags: RunWorkloadFla
   const notes = [...choice.notes, ...(left ? [`${left} non-TCP flow${left === 1 ? '' : 's'} left out: bench run measures TCP`] : [])];
   for (const f of flows) if (!f.allowed) notes.push(`${f.from} -> ${f.to} ${f.port}/${f.protocol}: the policies deny it on ${config.cni} (reference evaluator under its semantics); its connects will time out`);
   if (!flows.length) throw new InputError([{ where: file, message: `no allowed TCP flow between its pods to measure${choice.notes.length ? ` (${choice.notes.join('; ')})` : ''}; name one with --flow` }]);
+  const { backendDescriptor } = await import('../../backends/factory.js');
+  const onK8s = backendDescriptor(config.backend)?.onKubernetes ?? false;
   let workload;
+  let measured = flows;
   try {
-    workload = replayWorkload(w, flows.map((f) => ({ ...f, measured: true })));
+    if (onK8s) {
+      const { layoutOnCluster } = await import('../../backends/k8s/workload-layout.js');
+      const layout = layoutOnCluster(w, flows, { seed: config.seed, barrier: true });
+      notes.push(...layout.notes);
+      const kept = new Set(layout.workload.flows.map(flowKey));
+      measured = flows.filter((f) => kept.has(flowKey(f)));
+      if (!measured.length) throw new InputError([{ where: file, message: `no flow left to measure on ${config.backend}: ${layout.leftOut[0]?.why ?? 'none chosen'}; name one with --flow` }]);
+      workload = layout.workload;
+    } else workload = replayWorkload(w, flows.map((f) => ({ ...f, measured: true })));
   } catch (e) {
     if (e instanceof BenchError && e.kind === 'capacity') throw new InputError([{ where: file, message: e.message }]);
     throw e;
   }
   workload = { ...workload, flows: workload.flows.map((f) => ({ ...f, measured: true })) };
-  return { cluster: { name: w.name, file, workload, flows: flows.map((f) => ({ from: f.from, to: f.to, port: f.port, protocol: f.protocol, reason: f.reason, rules: f.cost.rules, allowed: f.allowed })) }, notes };
+  return { cluster: { name: w.name, file, workload, flows: measured.map((f) => ({ from: f.from, to: f.to, port: f.port, protocol: f.protocol, reason: f.reason, rules: f.cost.rules, allowed: f.allowed })) }, notes };
 }

@@ -65,7 +65,8 @@ export async function cmdRun(opts: Record<string, unknown>): Promise<number> {
   const prepared = config.workload !== undefined ? await prepareRunCluster(config, opts) : undefined;
   if (prepared && config.backend === 'auto') config.backend = 'local';
   const selection = selectBackend(config.backend, config.backend === 'auto' ? await detectEnvironment() : { dockerEngine: false, kind: false }, config.cni);
-  problems.push(...backendProblems(selection.backend, config));
+  const given = givenSettings(settingValues(opts, SETTINGS, 'run'), (k) => settingFlag(k, 'run'), scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined);
+  problems.push(...backendProblems(selection.backend, config, given));
   // The scenario file may set out:, so the effective directory is checked here too (flags are checked earlier).
   const outProblem = config.dryRun ? undefined : outputPathProblem(config.out, 'dir');
   if (outProblem) problems.push({ where: '--out', message: outProblem });

@@ -124,8 +124,11 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
     const selection = selectBackend(config.base.backend, config.base.backend === 'auto' ? (deps.environment ?? (await detectEnvironment())) : { dockerEngine: false, kind: false }, config.matrix.cnis);
     const unsupported = config.matrix.cnis.map((c) => checkBackendCni(selection.backend, c)).filter((p): p is Problem => p !== undefined);
-    const { backendProblems } = await import('../checks.js');
-    if (config.matrix.services) unsupported.push(...backendProblems(selection.backend, { ...config.base, services: config.matrix.services[0] }).filter((p) => p.where === '--services'));
+    const { backendProblems, isLocalOnlySetting } = await import('../checks.js');
+    const given = givenSettings(settingValues(opts, SETTINGS, 'sweep'), (k) => settingFlag(k, 'sweep'), scenario?.scenario ? { path: String(opts.scenario), keys: Object.keys(scenario.scenario) } : undefined);
+    // The Service checks and the local-only settings; the target and the CNI are checked above, per CNI.
+    const own = (p: Problem) => p.where === '--services' || p.where === '--endpoints-per-service' || given.some((g) => isLocalOnlySetting(g.key) && g.where === p.where);
+    unsupported.push(...backendProblems(selection.backend, { ...config.base, services: config.matrix.services?.[0] }, given).filter(own));
     if (unsupported.length) return reportUsage(io, unsupported);
     if (selection.note) io.stderr.write(`${selection.note}\n`);
     if (!opts.dryRun) {

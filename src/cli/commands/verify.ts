@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { resolveRunConfig, wholeNumberFlag } from '../../config/load.js';
 import type { BackendName, RunConfig } from '../../config/schema.js';
 import { InputError, InterruptedError, type Problem } from '../../errors.js';
-import { backendProblems } from '../checks.js';
+import { backendProblems, localOnlyProblem } from '../checks.js';
 import { onInterrupt, stepPrinter } from '../process.js';
 import { outputOption } from '../output-paths.js';
 import { commandDefaults, declareFlags, settingValues, settingsOf, type FlagList } from '../settings-flags.js';
@@ -90,7 +90,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const parallelism = wholeNumberFlag('--parallel', flags.parallel, { min: 1, max: 256 }, defaults.parallelism, problems);
   const fillers = config?.policies ?? 0;
   if (fillers > MAX_VERIFY_FILLERS) problems.push({ where: '--policies', message: `must be at most ${MAX_VERIFY_FILLERS} on verify (fillers go on every isolated pod group), got ${fillers}` });
-  if (flags.iptablesBackend !== undefined && onK8s) problems.push({ where: '--iptables-backend', message: 'only for the local backend (a real cluster uses what Felix detects)' });
+  if (flags.iptablesBackend !== undefined && onK8s) problems.push(localOnlyProblem('--iptables-backend', 'iptablesBackend', backend as BackendName));
   if (onK8s && !flags.dryRun && !flags.list && problems.length === 0) {
     const [{ backendPreflight, targetPreflight }, { ExecRunner }] = await Promise.all([import('../doctor.js'), import('../../exec/runner.js')]);
     problems.push(...(await backendPreflight(new ExecRunner(), backend!)));
