@@ -11,7 +11,8 @@ import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
 import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
-import { alphaAt, repeatedFit } from '../stats/sequential.js';
+import { alphaAt, MIN_UNSLOWED_RUNS, repeatedFit } from '../stats/sequential.js';
+import { machineSlowed, machineUsual } from '../results/machine.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type ServicePlaneAnalysis } from './services.js';
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
@@ -263,6 +264,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   }
 
   const spent = spentAlpha(opts.manifests ?? []);
+  const usual = machineUsual(ok.map((l) => l.result));
+  const slowed = new Set(ok.filter((l) => machineSlowed(l.result, usual).slowed).map((l) => l.result.runId));
   const byCni = new Map<CniName, LoadedResult[]>();
   for (const l of ok) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
   const cnis: CniAnalysis[] = [];
@@ -276,7 +279,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
       const fitOpts = { seed: opts.seed ?? 1, resamples: opts.resamples };
       // A verdict an adaptive sweep decided on is judged as it was: the repeated CI of the data plane's last look.
       const alpha = m.stat === 'p50' && (DECISION_METRICS as readonly string[]).includes(m.metric) ? spent.get(cni) : undefined;
-      const fit = alpha === undefined ? fitScaling(xy, fitOpts) : repeatedFit(xy, alpha, fitOpts);
+      // …leaving out, as its looks did, the runs during which the machine slowed (stats/sequential.ts withoutSlowed).
+      const fit = alpha === undefined ? fitScaling(xy, fitOpts) : repeatedFit(points.map((p, i) => ({ ...xy[i]!, slowed: slowed.has(p.runId) })), alpha, fitOpts);
       const verdict = complexityVerdict(fit);
       const counts = countEstimates(runs, m, points, opts.seed ?? 1, opts.resamples);
       metrics[m.id] = { points, counts, fit, verdict, perRule: m.stat === 'cpu' ? null : perRuleCost(fit, verdict, rules) };
@@ -355,7 +359,7 @@ function spentAlpha(manifests: Array<{ manifest: SweepManifest }>): Map<CniName,
 }
 
 const adaptiveCiNote = (spent: Map<CniName, number>) =>
-  `Adaptive repetitions: the sweep stopped each data plane once its p50 verdicts were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped.`;
+  `Adaptive repetitions: the sweep stopped each data plane once its p50 verdicts were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped. Those fits, as the sweep's looks, leave out the runs during which the machine slowed (see the machine section) wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs; the point values keep them.`;
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";

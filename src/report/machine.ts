@@ -1,34 +1,10 @@
 // The machine's reference as the result files hold it (issue 20): per run and metric, the loopback reference's
 // percentile and the share of the pinned CPU the probe's tasks got. Read by bench compare and the sweep analysis.
-import type { EnforceMetricName, MetricName, RunResult } from '../results/schema.js';
-import type { RunMachine } from '../stats/machine.js';
-import { quantile, sortedCopy } from '../stats/summary.js';
+import { machineSlowed, machineUsual } from '../results/machine.js';
+import type { MetricName, RunResult } from '../results/schema.js';
 
-/** Share of the pinned CPU over the metric's windows (CPU time of client, server and ksoftirqd / wall time); null when not measurable. */
-export function availabilityOf(r: RunResult, metric: MetricName | EnforceMetricName): number | null {
-  const cpu = r.metrics[metric]?.cpu;
-  // Only where everything ran on one CPU: there the tasks' CPU time cannot exceed the wall time, and what is
-  // missing is time the CPU gave to something else (another task, the host).
-  if (!cpu || cpu.source !== 'task-clock' || !(cpu.wallUsPerOp! > 0) || r.meta.cpuPlacement?.cpus?.length !== 1) return null;
-  return Math.min(1, cpu.totalUsPerOp / cpu.wallUsPerOp!);
-}
-
-/** The reference's percentile q (ns) beside `metric`, or null when the run has none. */
-export function referenceOf(r: RunResult, metric: MetricName | EnforceMetricName, q: number): number | null {
-  const ref = r.metrics[metric]?.reference;
-  if (!ref || ref.samplesNs.length === 0) return null;
-  const v = quantile(sortedCopy(ref.samplesNs), q);
-  return Number.isFinite(v) && v > 0 ? v : null;
-}
-
-export function runMachine(r: RunResult, metric: MetricName | EnforceMetricName, q: number): RunMachine | null {
-  const reference = referenceOf(r, metric, q);
-  const availability = availabilityOf(r, metric);
-  return reference === null && availability === null ? null : { reference, availability };
-}
-
-/** How far a run's reference may sit from the sweep's usual before the run is said to have run on a slowed machine. */
-export const MACHINE_SLOWED_THRESHOLD = 0.1;
+// The reference's reading and the slowed-run rule live in results/machine.ts (an adaptive sweep's looks use them too).
+export { availabilityOf, referenceOf, runMachine, MACHINE_SLOWED_THRESHOLD } from '../results/machine.js';
 
 export interface MachineSection {
   runs: number;
@@ -45,35 +21,14 @@ export interface MachineSection {
   slowedRuns: Array<{ runId: string; cni: string; policies: number; repetition: number | null; referenceChange: number | null; shareChange: number | null }>;
 }
 
-const METRIC_NAMES: MetricName[] = ['connect', 'crr', 'rr'];
-const median = (xs: number[]) => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 export function machineSection(results: RunResult[]): MachineSection {
   const ok = results.filter((r) => r.status === 'ok');
-  const measured = ok.filter((r) => METRIC_NAMES.some((m) => referenceOf(r, m, 0.5) !== null));
-  const usual = Object.fromEntries(METRIC_NAMES.map((m) => [m, median(measured.map((r) => referenceOf(r, m, 0.5)).filter((x): x is number => x !== null))])) as Record<MetricName, number | null>;
-  const shareOf = (r: RunResult) => {
-    const xs = METRIC_NAMES.map((m) => availabilityOf(r, m)).filter((x): x is number => x !== null);
-    return xs.length ? Math.min(...xs) : null;
-  };
-  const share = median(ok.map(shareOf).filter((x): x is number => x !== null));
+  const usual = machineUsual(ok);
   const slowedRuns: MachineSection['slowedRuns'] = [];
   for (const r of ok) {
-    const changes = METRIC_NAMES.map((m) => {
-      const v = referenceOf(r, m, 0.5);
-      return v !== null && usual[m] ? v / usual[m]! - 1 : null;
-    }).filter((x): x is number => x !== null);
-    const referenceChange = changes.length ? Math.max(...changes) : null;
-    const s = shareOf(r);
-    const shareChange = s !== null && share ? s / share - 1 : null;
-    if ((referenceChange ?? 0) > MACHINE_SLOWED_THRESHOLD || (shareChange ?? 0) < -MACHINE_SLOWED_THRESHOLD) {
-      slowedRuns.push({ runId: r.runId, cni: r.meta.cni, policies: r.meta.policy.count, repetition: r.meta.repetition ?? null, referenceChange, shareChange });
-    }
+    const { slowed, referenceChange, shareChange } = machineSlowed(r, usual);
+    if (slowed) slowedRuns.push({ runId: r.runId, cni: r.meta.cni, policies: r.meta.policy.count, repetition: r.meta.repetition ?? null, referenceChange, shareChange });
   }
   const toUs = (x: number | null) => (x === null ? null : x / 1000);
-  return { runs: ok.length, measuredRuns: measured.length, referenceP50Us: { connect: toUs(usual.connect), crr: toUs(usual.crr), rr: toUs(usual.rr) }, share, slowedRuns };
+  return { runs: ok.length, measuredRuns: usual.measured, referenceP50Us: { connect: toUs(usual.reference.connect), crr: toUs(usual.reference.crr), rr: toUs(usual.reference.rr) }, share: usual.share, slowedRuns };
 }

@@ -1,7 +1,8 @@
 // Adaptive repetitions that stay honest. A sweep looks at its results after every batch and adds repetitions only
 // where a verdict is still open; looking repeatedly and stopping when a CI looks good would, with plain 95% CIs,
 // call more verdicts wrongly than a fixed design. So every look k spends a pre-set share α_k of the error rate
-// (Lan–DeMets spending with O'Brien–Fleming shape, Σ α_k = α) and judges the curve with CIs at level 1 − α_k.
+// (Lan–DeMets spending; Hwang–Shih–DeCani shape γ = −2 by default, O'Brien–Fleming for designs that predate the
+// choice; Σ α_k = α) and judges the curve with CIs at level 1 − α_k, leaving out runs the machine slowed.
 // By the union bound, the probability that any look's CI misses the truth is at most Σ α_k = α, whatever the
 // looks' correlation and whenever the sweep stops: the CI at the look where a curve stopped is a repeated
 // confidence interval (Jennison & Turnbull), and the verdict drawn from it keeps the fixed design's error rate.
@@ -19,9 +20,15 @@ export interface AdaptiveDesign {
   max: number;
   /** Error rate spent over all looks. */
   alpha: number;
+  /**
+   * The spending function's shape: Hwang–Shih–DeCani with this γ (γ > 0 spends early, γ = 0 spends evenly by
+   * repetitions, γ = −4 is close to O'Brien–Fleming). Absent: Lan–DeMets O'Brien–Fleming (sweeps written before
+   * the choice was recorded spent α that way, and their reports must be judged as they were).
+   */
+  gamma?: number;
 }
 
-export const DEFAULT_ADAPTIVE: AdaptiveDesign = { min: 3, step: 3, max: 12, alpha: 0.05 };
+export const DEFAULT_ADAPTIVE: AdaptiveDesign = { min: 3, step: 3, max: 12, alpha: 0.05, gamma: -2 };
 
 /** Repetitions at each look: min, min + step, …, capped at max (the last look is always at max). */
 export function lookSchedule(d: AdaptiveDesign): number[] {
@@ -40,12 +47,21 @@ export function lookSchedule(d: AdaptiveDesign): number[] {
  */
 export const obfSpent = (t: number, alpha: number) => (t <= 0 ? 0 : t >= 1 ? alpha : 2 - 2 * phi(zTwoSided(alpha) / Math.sqrt(t)));
 
+/**
+ * Hwang–Shih–DeCani spending function (1990): α(t) = α (1 − e^(−γt)) / (1 − e^(−γ)); γ = 0 is the limit α·t.
+ */
+export const hsdSpent = (t: number, alpha: number, gamma: number) =>
+  t <= 0 ? 0 : t >= 1 ? alpha : Math.abs(gamma) < 1e-9 ? alpha * t : (alpha * (1 - Math.exp(-gamma * t))) / (1 - Math.exp(-gamma));
+
+/** The error rate a design has spent by information fraction t. */
+export const spentBy = (d: AdaptiveDesign, t: number) => (d.gamma === undefined ? obfSpent(t, d.alpha) : hsdSpent(t, d.alpha, d.gamma));
+
 /** α_k spent at each look of the schedule (information fraction: repetitions / max); they sum to α. */
 export function alphaPerLook(d: AdaptiveDesign): number[] {
   const looks = lookSchedule(d);
   let spent = 0;
   return looks.map((n) => {
-    const total = obfSpent(n / d.max, d.alpha);
+    const total = spentBy(d, n / d.max);
     const a = total - spent;
     spent = total;
     return a;
@@ -80,7 +96,7 @@ export interface CurveDecision {
  * for either O(1) or growth, growth significant but not clearly beyond the bound, growth whose linearity is
  * unclear. Fewer than the verdict's minimum of policy counts can never be decided.
  */
-export function curveDecision(points: readonly XY[], alpha: number, opts: Omit<FitOptions, 'alpha'> = {}): CurveDecision {
+export function curveDecision(points: readonly RunPoint[], alpha: number, opts: Omit<FitOptions, 'alpha'> = {}): CurveDecision {
   const fit = repeatedFit(points, alpha, opts);
   const verdict = complexityVerdict(fit);
   if (!fit || fit.levels.length < 3) return { settled: true, hopeless: true, verdict, fit, alpha };
@@ -146,6 +162,34 @@ export function withPooledSpread(points: readonly XY[]): XY[] {
   });
 }
 
-/** The fit an adaptive sweep judges a curve by at a look that spends α: pooled spread, t-corrected level 1 − α. */
-export const repeatedFit = (points: readonly XY[], alpha: number, opts: Omit<FitOptions, 'alpha'> = {}): ScalingFit | null =>
-  fitScaling(withPooledSpread(points), { ...opts, alpha: ciAlpha(alpha, points) });
+/** A run's value at a policy count, and whether the machine slowed during the run (by its own reference). */
+export interface RunPoint extends XY {
+  slowed?: boolean;
+}
+
+/** A count keeps at least this many runs: a slowed run is left out only where this many others remain. */
+export const MIN_UNSLOWED_RUNS = 2;
+
+/**
+ * Leaves out the runs during which the machine slowed — by the loopback reference each run measures beside its
+ * metrics, which has no data plane on its path (results/machine.ts) — wherever the count keeps at least
+ * MIN_UNSLOWED_RUNS others. Such a run measures the machine, not the data plane: on a shared VM a host
+ * disturbance slows a run's every latency by 20–35%, and one such run in a flat curve's count is enough to keep
+ * the slope CI wider than the flatness bound for every repetition the sweep can afford. The choice is made on the
+ * reference alone, never on the metric's value, so it cannot favour a verdict; a count where most runs were slowed
+ * keeps them all (a data plane that slowed the reference itself would otherwise lose its count).
+ */
+export function withoutSlowed<P extends RunPoint>(points: readonly P[]): P[] {
+  const kept = new Map<number, number>();
+  for (const p of points) if (!p.slowed) kept.set(p.x, (kept.get(p.x) ?? 0) + 1);
+  return points.filter((p) => !p.slowed || (kept.get(p.x) ?? 0) < MIN_UNSLOWED_RUNS);
+}
+
+/**
+ * The fit an adaptive sweep judges a curve by at a look that spends α: slowed runs left out, pooled spread,
+ * t-corrected level 1 − α.
+ */
+export const repeatedFit = (points: readonly RunPoint[], alpha: number, opts: Omit<FitOptions, 'alpha'> = {}): ScalingFit | null => {
+  const kept = withoutSlowed(points).map(({ x, y, se }): XY => ({ x, y, ...(se === undefined ? {} : { se }) }));
+  return fitScaling(withPooledSpread(kept), { ...opts, alpha: ciAlpha(alpha, kept) });
+};

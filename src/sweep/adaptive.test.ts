@@ -8,7 +8,7 @@ import { syntheticResult } from '../report/test-support/fixtures.js';
 import { normalFrom } from '../stats/hierarchical.js';
 import { alphaAt, DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
-import { repetitionsOf } from './adaptive.js';
+import { levelText, repetitionsOf } from './adaptive.js';
 import { resolveSweepConfig } from './config.js';
 import { newManifest, readManifest, writeManifest, type SweepManifest } from './manifest.js';
 import { planSweep, type SweepMatrix } from './plan.js';
@@ -91,11 +91,46 @@ describe('adaptive repetitions', () => {
     // The report judges each data plane at the level its last look spent, and reaches the sweep's verdicts.
     const c = collectResults([dir]);
     const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
-    expect(a.ciMethod).toContain(`calico ${(100 * (1 - alphaAt(DEFAULT_ADAPTIVE, 3))).toFixed(3)}%`);
+    expect(a.ciMethod).toContain(`calico ${levelText(alphaAt(DEFAULT_ADAPTIVE, 3))}`);
     for (const curve of last.curves) {
       const id = `${curve.metric.replace(' p50', '')}_p50` as 'connect_p50';
       expect(a.cnis.find((x) => x.cni === curve.cni)!.metrics[id].verdict.complexity).toBe(curve.complexity);
     }
+  }, 120_000);
+
+  it('leaves out the runs the machine slowed (by their reference): a flat curve on a disturbed host is decided early', async () => {
+    // A flat data plane (1% run-to-run jitter) on a host that slows one run in six by 25–40%: connect, CRR and RR
+    // of such a run are slow, and so is its loopback reference. Kept in the fit, these runs keep the slope CI wider
+    // than the flatness bound up to the maximum; left out, the curve is O(1) at the first looks.
+    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const m = adaptiveManifest(dir, ['flannel']);
+    let n = 0;
+    const slowedRuns: string[] = [];
+    const runner: PointRunner = async ({ point, runId, outDir, sweep }) => {
+      n++;
+      const rand = seededRandom(n * 104_729);
+      const g = normalFrom(rand);
+      const scale = [2, 4, 9, 13, 16, 20, 27, 31, 38, 44, 47, 53, 58].includes(n) ? 1.25 + 0.15 * rand() : 1;
+      if (scale > 1) slowedRuns.push(runId);
+      const v = 30_000 * (1 + 0.01 * g()) * scale;
+      const r = syntheticResult({ cni: point.cni, policies: point.policies, repetition: sweep.repetition, sweepId: sweep.id, seed: n, samples: 400, connectNs: v, crrNs: 2.5 * v, rrNs: v, reference: { scale } });
+      r.runId = runId;
+      writeResult(outDir, r);
+      return { result: r };
+    };
+    const out = await runSweep({ dir, manifest: m, runPoint: runner, newRunId: () => `s${String(n + 1).padStart(4, '0')}` });
+    expect(out.status).toBe('complete');
+    expect(slowedRuns.length).toBeGreaterThan(3);
+    expect(repetitionsOf(out, 'flannel')).toBeLessThanOrEqual(6);
+    const last = out.looks!.at(-1)!;
+    expect(last.curves.map((c) => c.complexity)).toEqual(['O(1)', 'O(1)', 'O(1)']);
+    expect(last.curves.some((c) => /run\(s\) on a slowed machine left out/.test(c.reason))).toBe(true);
+    // The report leaves out the same runs and reaches the sweep's verdicts; its machine section lists them.
+    const c = collectResults([dir]);
+    const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
+    expect(new Set(a.machine.slowedRuns.map((r) => r.runId))).toEqual(new Set(slowedRuns.filter((id) => out.points.some((p) => p.runId === id))));
+    for (const id of ['connect_p50', 'crr_p50', 'rr_p50'] as const) expect(a.cnis[0]!.metrics[id].verdict.complexity).toBe('O(1)');
+    expect(a.ciMethod).toMatch(/leave out the runs during which the machine slowed/);
   }, 120_000);
 
   it('a sweep killed in a later batch resumes it and goes on looking: the same points as an uninterrupted sweep', async () => {

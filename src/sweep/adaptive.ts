@@ -4,9 +4,9 @@
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { readResult } from '../results/io.js';
+import { machineSlowed, machineUsual, type MachineUsual } from '../results/machine.js';
 import type { RunResult } from '../results/schema.js';
-import type { XY } from '../stats/fit.js';
-import { alphaAt, curveDecision, lookSchedule, type AdaptiveDesign } from '../stats/sequential.js';
+import { alphaAt, curveDecision, lookSchedule, withoutSlowed, type AdaptiveDesign, type RunPoint } from '../stats/sequential.js';
 import type { CurveLook, SweepLook, SweepManifest, SweepPoint } from './manifest.js';
 import { planRepetitions, type Cell, type PlannedPoint } from './plan.js';
 
@@ -20,35 +20,47 @@ export const DECISION_METRICS = ['connect', 'crr', 'rr', 'enforce_allow_added', 
 const Z95 = 1.959963984540054;
 
 /** A run's p50 of a metric and its within-run standard error (from its own CI), as the report's fit takes them. */
-function runValue(r: RunResult, metric: (typeof DECISION_METRICS)[number]): XY | null {
+function runValue(r: RunResult, metric: (typeof DECISION_METRICS)[number], slowed: boolean): RunPoint | null {
   const m = (r.metrics as Record<string, RunResult['metrics']['connect'] | undefined>)[metric];
   const y = m?.summary.p50;
   if (!m || y === null || y === undefined || !Number.isFinite(y)) return null;
   const [lo, hi] = m.summary.ci95.p50;
-  return { x: r.meta.policy.count, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0 };
+  return { x: r.meta.policy.count, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0, ...(slowed ? { slowed } : {}) };
 }
 
 /** Repetitions a data plane's points have reached in the plan. */
 export const repetitionsOf = (m: SweepManifest, cni: CniName) => Math.max(0, ...m.points.filter((p) => p.cni === cni).map((p) => p.repetition));
 
-function curvesOf(m: SweepManifest, dir: string, cni: CniName, design: AdaptiveDesign, reps: number): CurveLook[] {
-  const results = m.points
-    .filter((p) => p.cni === cni && p.status === 'ok' && p.resultPath)
-    .flatMap((p) => {
-      try {
-        return [readResult(join(dir, p.resultPath!))];
-      } catch {
-        return [];
-      }
-    });
+/** The results of the sweep's points that ran, by data plane (a file that cannot be read counts as not run). */
+function resultsOf(m: SweepManifest, dir: string): Map<CniName, RunResult[]> {
+  const out = new Map<CniName, RunResult[]>();
+  for (const p of m.points) {
+    if (p.status !== 'ok' || !p.resultPath) continue;
+    try {
+      const r = readResult(join(dir, p.resultPath));
+      out.set(p.cni, [...(out.get(p.cni) ?? []), r]);
+    } catch {
+      // not read: as if the point had not run
+    }
+  }
+  return out;
+}
+
+/**
+ * A data plane's decision curves at a look. Runs during which the machine slowed (by their reference against the
+ * sweep's usual so far, as the report's machine section judges them) are left out by the rule (withoutSlowed).
+ */
+function curvesOf(results: readonly RunResult[], usual: MachineUsual, cni: CniName, design: AdaptiveDesign, reps: number, seed: number): CurveLook[] {
   const alpha = alphaAt(design, reps);
+  const slowed = results.map((r) => machineSlowed(r, usual).slowed);
   const out: CurveLook[] = [];
   for (const metric of DECISION_METRICS) {
-    const points = results.map((r) => runValue(r, metric)).filter((p): p is XY => p !== null);
+    const points = results.map((r, i) => runValue(r, metric, slowed[i]!)).filter((p): p is RunPoint => p !== null);
     if (points.length === 0) continue;
-    const d = curveDecision(points, alpha, { seed: m.settings.seed });
+    const d = curveDecision(points, alpha, { seed });
+    const left = points.length - withoutSlowed(points).length;
     // verdict.ts words its reasons for the fixed design's 95% CI; a look's CI is at its own level.
-    const reason = `${d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}`;
+    const reason = `${d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}${left ? `; ${left} run(s) on a slowed machine left out` : ''}`;
     out.push({ cni, metric: `${metric} p50`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
   }
   return out;
@@ -74,9 +86,11 @@ export function reviewLook(m: SweepManifest, dir: string, now = new Date()): Loo
   const extended: SweepLook['extended'] = [];
   const atMax: CniName[] = [];
   const ranges: Array<{ cells: Cell[]; from: number; to: number }> = [];
+  const results = resultsOf(m, dir);
+  const usual = machineUsual([...results.values()].flat());
   for (const cni of m.matrix.cnis) {
     const reps = repetitionsOf(m, cni);
-    const mine = curvesOf(m, dir, cni, design, reps);
+    const mine = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed);
     curves.push(...mine);
     if (!mine.some((c) => !c.settled)) continue;
     if (reps >= design.max) {

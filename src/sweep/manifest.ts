@@ -39,7 +39,7 @@ const pointSchema = z.object({
 });
 export type SweepPoint = z.output<typeof pointSchema>;
 
-const adaptiveDesignSchema = z.object({ min: z.number().int(), step: z.number().int(), max: z.number().int(), alpha: z.number() });
+const adaptiveDesignSchema = z.object({ min: z.number().int(), step: z.number().int(), max: z.number().int(), alpha: z.number(), gamma: z.number().optional() });
 
 /** One verdict of one data plane at a look. */
 const curveLookSchema = z.object({

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Replays an adaptive sweep offline (issue 25): takes every run's p50 values of the decision metrics from a
+// committed report (report.json keeps each run's value, within-run CI and repetition number), and simulates the
+// adaptive procedure of src/stats/sequential.ts + src/sweep/adaptive.ts by taking, at each look, the runs with
+// repetition ≤ the look's repetitions. Prints, per design, the repetitions each data plane got, its verdicts at
+// the stop, the runs the sweep would have made and whether every verdict is decided and equal to the report's.
+//
+//   npm run build && node scripts/adaptive-replay.mjs [--report results/examples/policy-scaling/report.json]
+//       [--gamma obf,-4,-2,0,1,2] [--min 3] [--step 3] [--max 12] [--seed 1] [--ignore-machine] [--wall 1185]
+//
+// The replay is exact for the looks (the same runs in the same order the sweep made them); it cannot replay a
+// design that would have made more runs than the report holds.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { alphaAt, curveDecision, lookSchedule, alphaPerLook } = await import(join(root, 'dist/stats/sequential.js'));
+const { DECISION_METRICS } = await import(join(root, 'dist/sweep/adaptive.js'));
+
+const { values: args } = parseArgs({
+  options: {
+    report: { type: 'string', default: join(root, 'results/examples/policy-scaling/report.json') },
+    gamma: { type: 'string', default: 'obf,-4,-2,-1,0,1,2' },
+    min: { type: 'string', default: '3' },
+    step: { type: 'string', default: '3' },
+    max: { type: 'string', default: '12' },
+    seed: { type: 'string', default: '1' },
+    'ignore-machine': { type: 'boolean', default: false },
+    wall: { type: 'string' },
+  },
+});
+const report = JSON.parse(readFileSync(resolve(args.report), 'utf8'));
+const Z95 = 1.959963984540054;
+const seed = Number(args.seed);
+
+/** Per data plane, per decision metric: the runs as adaptive.ts's runValue reads them. */
+// The runs the report's machine section found on a slowed machine: the looks leave them out (sequential.ts
+// withoutSlowed) unless --ignore-machine replays the rule as it was before.
+const slowed = new Set(args['ignore-machine'] ? [] : (report.machine?.slowedRuns ?? []).map((r) => r.runId));
+const planes = report.cnis.map((c) => ({
+  cni: c.cni,
+  curves: c.metrics
+    .filter((m) => m.id.endsWith('_p50') && DECISION_METRICS.includes(m.id.slice(0, -4)) && m.runs.length > 0)
+    .map((m) => ({
+      metric: m.id,
+      reported: m.verdict?.complexity,
+      runs: m.runs.map((r) => ({ rep: r.repetition, x: r.policies, y: r.value, se: r.ci && r.ci[0] !== null && r.ci[1] !== null ? (r.ci[1] - r.ci[0]) / (2 * Z95) : 0, slowed: slowed.has(r.runId) })),
+    })),
+}));
+// A run's wall time, estimated: its samples and warm-up (1100 per metric in the headline) times the sum of its
+// connect, CRR and RR p50, plus a fixed cost per run (set-up, policy install, teardown, references) calibrated so
+// that the committed sweep's own design reproduces its wall time (--wall, seconds; the EPYC headline: 1185 s).
+const opsPerMetric = 1100;
+const measureS = new Map();
+for (const c of report.cnis) {
+  for (const m of c.metrics.filter((x) => ['connect_p50', 'crr_p50', 'rr_p50'].includes(x.id))) {
+    for (const r of m.runs) measureS.set(r.runId, (measureS.get(r.runId) ?? 0) + (opsPerMetric * r.value) / 1e9);
+  }
+}
+const runIdsUpTo = (cni, n) => report.cnis.find((c) => c.cni === cni).metrics.find((m) => m.id === 'connect_p50').runs.filter((r) => r.repetition <= n).map((r) => r.runId);
+const allRuns = [...measureS.keys()];
+const fixedS = args.wall ? (Number(args.wall) - allRuns.reduce((a, id) => a + measureS.get(id), 0)) / allRuns.length : null;
+const estimateS = (rows) => (fixedS === null ? null : rows.reduce((a, r) => a + runIdsUpTo(r.cni, r.reps).reduce((b, id) => b + fixedS + measureS.get(id), 0), 0));
+
+const maxAvailable = Math.min(...planes.flatMap((p) => p.curves.flatMap((c) => Math.max(...c.runs.map((r) => r.rep)))));
+
+function replay(design) {
+  const looks = lookSchedule(design);
+  const rows = [];
+  for (const p of planes) {
+    let decided = null;
+    for (const n of looks) {
+      const alpha = alphaAt(design, n);
+      const ds = p.curves.map((c) => ({ metric: c.metric, reported: c.reported, d: curveDecision(c.runs.filter((r) => r.rep <= n), alpha, { seed }) }));
+      decided = { n, alpha, ds };
+      if (ds.every((x) => x.d.settled)) break;
+    }
+    const counts = new Set(p.curves[0]?.runs.map((r) => r.x) ?? []).size;
+    rows.push({ cni: p.cni, reps: decided.n, runs: decided.n * counts, alpha: decided.alpha, ds: decided.ds });
+  }
+  return rows;
+}
+
+const min = Number(args.min);
+const step = Number(args.step);
+const max = Number(args.max);
+if (max > maxAvailable) console.error(`note: the report holds ${maxAvailable} repetitions; a look beyond them sees only those`);
+console.log(`${args.report}: ${planes.length} data planes; replaying min ${min}, step ${step}, max ${max}`);
+for (const g of args.gamma.split(',')) {
+  const design = { min, step, max, alpha: 0.05, ...(g === 'obf' ? {} : { gamma: Number(g) }) };
+  const spend = alphaPerLook(design).map((a) => a.toPrecision(2)).join(', ');
+  const rows = replay(design);
+  const total = rows.reduce((a, r) => a + r.runs, 0);
+  const open = rows.flatMap((r) => r.ds.filter((x) => !x.d.settled).map((x) => `${r.cni} ${x.metric}`));
+  const differ = rows.flatMap((r) => r.ds.filter((x) => x.d.verdict.complexity !== x.reported).map((x) => `${r.cni} ${x.metric} ${x.d.verdict.complexity} (report: ${x.reported})`));
+  const est = estimateS(rows);
+  console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min (${fixedS.toFixed(2)} s a run + its samples)`}`);
+  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
+  console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
+  console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);
+}
