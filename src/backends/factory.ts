@@ -87,6 +87,8 @@ export interface BackendDescriptor {
    * endpoints per Service; false where it does not.
    */
   services: false | { endpointsPerServiceMax: number };
+  /** `bench enforce`'s Service changes and `bench verify --services` (probes through each pod's Service). */
+  serviceChanges: boolean;
   verify: {
     /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
     onCluster: boolean;
@@ -161,6 +163,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     ownsCluster: false,
     sharesHostClock: true,
     services: { endpointsPerServiceMax: MAX_ENDPOINTS_PER_SERVICE },
+    serviceChanges: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
     gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
     removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
@@ -193,6 +196,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     ownsCluster: true,
     sharesHostClock: true,
     services: { endpointsPerServiceMax: 1 },
+    serviceChanges: false,
     verify: CLUSTER_VERIFY,
     gc: kindGc,
     async create(ctx) {
@@ -213,6 +217,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     ownsCluster: false,
     sharesHostClock: false,
     services: { endpointsPerServiceMax: 1 },
+    serviceChanges: false,
     verify: CLUSTER_VERIFY,
     async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');

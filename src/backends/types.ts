@@ -5,6 +5,7 @@ import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { CpuPlacement, MetricResult, MetricName, ServicesResult } from '../results/schema.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
+import type { ServiceSet } from '../services/types.js';
 import type { EndpointId, Flow, PolicySet, Workload, WorkloadAddresses, WorkloadPod, WorkloadShape, WorkloadTarget } from '../workload/workload.js';
 
 export interface ModelDescription {
@@ -104,6 +105,30 @@ export interface PlaneChanges {
   /** Probes `target:port` from a pod continuously (cb-probe watch) until it settles, ends or is stopped. */
   watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch>;
   /** The watch's command line, for dry-run plans. */
+  watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;
+  /** `bench enforce --services`: Service changes on the CNI's service data plane; absent where the backend has none. */
+  readonly serviceChanges?: ServiceChanges;
+}
+
+/** What the service data plane holds after a first sync: its name, what it models, its state size. */
+export interface ServiceInstall {
+  dataPlane: string;
+  description: string;
+  /** How a new connection finds its Service: rule-walk, verdict-map, bpf-map. */
+  lookup: string;
+  /** Wall time of the first sync, ms; null in a dry run. */
+  installMs: number | null;
+  state: Record<string, number | string>;
+}
+
+/** Service changes as the service data plane's agent takes them: only what differs is written. */
+export interface ServiceChanges {
+  /** The first sync of `set` (not a measured change). */
+  install(set: ServiceSet): Promise<ServiceInstall>;
+  /** A new Service set handed to the agent (kube-proxy's partial sync, nft transaction, BPF map writes). */
+  setServices(set: ServiceSet): Promise<AppliedChange>;
+  /** A watch from a pod to a ClusterIP, run where the service data plane sees it (a socket balancer: in its cgroup). */
+  watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch>;
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;
 }
 

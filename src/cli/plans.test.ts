@@ -68,6 +68,7 @@ const cases: Record<string, string[]> = {
   'run workload kind calico': ['run', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'kind', '--cni', 'calico', '--flows', '1', '--dry-run'],
   'run workload cluster cilium': ['run', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--backend', 'cluster', ...kc, '--cni', 'cilium', '--flow', 'shop/frontend-0->shop/db-0:8443', '--dry-run'],
   'sweep smoke': ['sweep', '--scenario', join(repo, 'scenarios/smoke.yaml'), '--dry-run'],
+  'sweep workload small': ['sweep', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--cni', 'none,flannel,calico,cilium', '--dry-run'],
   'verify kind calico': ['verify', '--backend', 'kind', '--cni', 'calico', '--dry-run'],
   'verify kind cilium': ['verify', '--backend', 'kind', '--cni', 'cilium', '--dry-run'],
   'verify cluster cilium': ['verify', '--backend', 'cluster', ...kc, '--cni', 'cilium', '--dry-run'],

@@ -18,8 +18,20 @@ describe('bad input: one wording on every command', () => {
     expect(r.stderr).toMatch(/--probe-timeout-ms: expected a whole number or 'auto', got 'autox'/);
     expect(r.stderr).toMatch(/--repetitions: expected a whole number, got '1\.5'/);
     expect(r.stderr).toMatch(/--interval-us: must be at most 1000, got 2000/);
-    expect(r.stderr).toMatch(/--changes: must be one of allow-added, allow-removed, new-pod, peer-joins, got "bogus"/);
+    expect(r.stderr).toMatch(/--changes: must be one of allow-added, allow-removed, new-pod, peer-joins, endpoint-removed, endpoint-added, service-added, got "bogus"/);
     for (const line of problemLines(r.stderr)) expect(line).not.toMatch(LIBRARY_WORDS);
+  });
+
+  it('bench enforce refuses a Service change without --services, and Services off the local backend', async () => {
+    const r = await runBench(['enforce', '--cni', 'calico', '--changes', 'allow-added,endpoint-removed,service-added', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--changes: endpoint-removed, service-added change a Service set, and there is none: add --services N/);
+    const kind = await runBench(['enforce', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--changes', 'endpoint-added', '--dry-run']);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toMatch(/--changes: endpoint-added are measured on the local backend only for now/);
+    const verify = await runBench(['verify', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--dry-run']);
+    expect(verify.code).toBe(2);
+    expect(verify.stderr).toMatch(/--services: verify probes through Services on the local backend only for now/);
   });
 
   it.each([

@@ -55,7 +55,11 @@ export const SETTING_FLAGS = {
   services: {
     arg: '<n>',
     help: `N ClusterIP Services beside the server's, the client connecting to the server's ClusterIP through the CNI's service data plane (0..${MAX_SERVICES}; kind/cluster: in the run's server namespace, ClusterIPs from the API server; unset: no Service, the client connects to the pod)`,
-    for: { sweep: { arg: '<list>', help: `comma-separated Service counts, a dimension like --policies (0..${MAX_SERVICES}), e.g. 0,1000,5000,10000,30000` } },
+    for: {
+      sweep: { arg: '<list>', help: `comma-separated Service counts, a dimension like --policies (0..${MAX_SERVICES}), e.g. 0,1000,5000,10000,30000` },
+      verify: { help: `local backend: every probe from a pod to a pod goes to the destination's own Service (its ClusterIP, the pod's port + 10000), as upstream's netpol suite probes, through the CNI's service data plane; N more Services beside (0..${MAX_SERVICES})` },
+      enforce: { help: `local backend: N Services beside the server's own, for the Service changes (endpoint-removed, endpoint-added, service-added; measured by default with --services) (0..${MAX_SERVICES})` },
+    },
   },
   endpointsPerService: { arg: '<n>', help: `with --services: address-only endpoints of each other Service (1..${MAX_ENDPOINTS_PER_SERVICE}, default 1; kind/cluster: 1, the server pod)` },
   servicePosition: { arg: '<pos>', help: "with --services: where the server's Service sits in kube-proxy's KUBE-SERVICES order: first|last (default last, the whole walk; kind/cluster: the order Services are applied in, since real kube-proxy redraws it every sync)" },
@@ -78,7 +82,7 @@ export const SETTING_FLAGS = {
   bpfPolicyDebug: { arg: '<on|off>', help: "Calico-eBPF: Felix's BPFPolicyDebugEnabled, a rule-id record in every rule of the policy programs (default on, as Felix; off makes each rule cheaper and a chain hold more rules)" },
   measure: { arg: '<what>', help: 'latency (bench run points, default) or enforce (bench enforce points: time to enforcement and fail-open windows vs N; scenario key measure:, with enforceRepetitions:)' },
   enforceRepetitions: { arg: '<n>', help: 'enforce points: repetitions of each change (default 3)', for: { enforce: { flag: '--repetitions', help: 'repetitions of each change (default 5)', default: 5 } } },
-  changes: { arg: '<list>', help: `comma-separated subset of ${ENFORCE_CHANGES.join(',')} (default all)` },
+  changes: { arg: '<list>', help: `comma-separated subset of ${ENFORCE_CHANGES.join(',')} (default: the policy changes, and with --services the Service changes too)` },
   intervalUs: { arg: '<n>', help: 'probe cadence, µs: a new connect starts this often (100..1000, default 1000)' },
   probeTimeoutMs: { arg: '<n>', help: "each probe's timeout, ms, or auto: 5 × p99 of an allowed connect, at least 10 (default auto)" },
   deadlineMs: { arg: '<n>', help: 'longest wait for a change to be seen before it counts as not enforced (default 10000)' },

@@ -45,9 +45,13 @@ export const POLICY_MAP_CAPACITY_MAX = 1 << 16;
 
 const int = (min: number, max: number) => z.number().int('must be a whole number').min(min).max(max);
 
-/** The changes `bench enforce` measures (src/enforce/plan.ts says what each does). */
-export const ENFORCE_CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
+/** The policy changes `bench enforce` measures (src/enforce/plan.ts says what each does): the default. */
+export const POLICY_CHANGES = ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'] as const;
+/** The Service changes `bench enforce --services N` measures (local backend). */
+export const SERVICE_CHANGES = ['endpoint-removed', 'endpoint-added', 'service-added'] as const;
+export const ENFORCE_CHANGES = [...POLICY_CHANGES, ...SERVICE_CHANGES] as const;
 export type EnforceChange = (typeof ENFORCE_CHANGES)[number];
+export type ServiceChange = (typeof SERVICE_CHANGES)[number];
 
 /** One run: a single CNI at a single policy count. */
 export const runConfigSchema = z
@@ -93,8 +97,8 @@ export const runConfigSchema = z
     measure: z.enum(['latency', 'enforce']).default('latency'),
     /** Enforce: repetitions of each change within the point. */
     enforceRepetitions: int(1, 1000).default(3),
-    /** Enforce: the changes measured, in any order (they run in changeOrder). */
-    changes: z.array(z.enum(ENFORCE_CHANGES)).min(1).default([...ENFORCE_CHANGES]),
+    /** Enforce: the changes measured, in any order (they run in changeOrder); unset: the policy changes (and with --services the Service changes too). */
+    changes: z.array(z.enum(ENFORCE_CHANGES)).min(1).default([...POLICY_CHANGES]),
     /** Enforce: probe cadence, µs. ≤ 1 ms is the point; below 100 µs the probe's own connects start to load a small machine. */
     intervalUs: int(100, 1000).default(1000),
     /** Enforce: each probe's timeout, ms; 'auto': 5 × the p99 of an allowed connect measured first, at least 10 ms. */
@@ -121,7 +125,7 @@ const settings = runConfigSchema.shape;
 /** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
 const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 /** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
-const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out'] as const;
+const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out', 'workload'] as const;
 
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z

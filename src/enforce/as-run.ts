@@ -12,6 +12,16 @@ export const ENFORCE_METRIC_OF: Record<ChangeKind, EnforceMetricName> = {
   'allow-removed': 'enforce_allow_removed',
   'new-pod': 'enforce_new_pod',
   'peer-joins': 'enforce_peer_joins',
+  'endpoint-removed': 'enforce_endpoint_removed',
+  'endpoint-added': 'enforce_endpoint_added',
+  'service-added': 'enforce_service_added',
+};
+
+/** The window each change measures, stored beside its time (one sample per repetition, 0 when nothing passed). */
+const WINDOW_METRIC_OF: Partial<Record<ChangeKind, EnforceMetricName>> = {
+  'allow-removed': 'failopen_allow_removed',
+  'new-pod': 'failopen_new_pod',
+  'endpoint-removed': 'blackhole_endpoint_removed',
 };
 
 function metric(samplesMs: number[], notSeen: number, seed: number): MetricResult {
@@ -28,11 +38,11 @@ export function enforceRunResult(e: EnforceResult, opts: { config?: Pick<RunConf
     if (!obs.length) continue;
     const seen = obs.map((o) => o.enforcedMs).filter((x): x is number => x !== null);
     metrics[ENFORCE_METRIC_OF[kind]] = metric(seen, obs.length - seen.length, seed);
-    if (kind === 'allow-removed' || kind === 'new-pod') {
-      metrics[kind === 'allow-removed' ? 'failopen_allow_removed' : 'failopen_new_pod'] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, seed);
-    }
+    const window = WINDOW_METRIC_OF[kind];
+    if (window) metrics[window] = metric(obs.map((o) => o.failOpen?.windowMs ?? 0), 0, seed);
   }
   const agentMs = e.observations.map((o) => o.agent.agentMs);
+  const brackets = e.observations.map((o) => o.bracketMs).filter((x): x is number => x !== null);
   return {
     schemaVersion: RESULT_SCHEMA_VERSION,
     kind: RESULT_KIND,
@@ -59,10 +69,13 @@ export function enforceRunResult(e: EnforceResult, opts: { config?: Pick<RunConf
       ...e.modelState,
       enforceResult: 'enforce-result.json',
       ...(agentMs.length ? { agentMsP50: Math.round(summarize(agentMs).p50 * 100) / 100 } : {}),
+      // The worst bracket of any flip: the resolution every enforcement time of this run can claim.
+      ...(brackets.length ? { enforceResolutionMs: Math.round(Math.max(...brackets) * 100) / 100 } : {}),
       ...(e.notEnforced ? { notEnforced: e.notEnforced.reason } : {}),
     },
     timings: { setupMs: null, policyInstallMs: e.installMs, measureMs: null, teardownMs: null, totalMs: e.totalMs },
     metrics,
+    ...(e.services ? { services: e.services } : {}),
     errors: e.errors,
   };
 }

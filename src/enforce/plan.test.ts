@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { evaluateConnection } from '../policy/evaluate.js';
 import type { Inventory, PodInfo } from '../policy/types.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE, SERVER_PORT } from '../workload/workload.js';
-import { INTRUDER_LABELS, JOINER_LABELS, changeOrder, enforcePolicies, STARTS_OPEN, CHANGES } from './plan.js';
+import { SERVICE_CHANGES } from '../config/schema.js';
+import { CHANGE_SPECS, INTRUDER_LABELS, JOINER_LABELS, changeOrder, enforcePolicies, isServiceChange, STARTS_OPEN, CHANGES } from './plan.js';
 
 const pod = (name: string, namespace: string, labels: Record<string, string>, ip: string, server = false): PodInfo => ({
   name,
@@ -43,9 +44,26 @@ describe('enforcePolicies', () => {
 describe('changeOrder', () => {
   it('chains changes so each starts where the last left the policies', () => {
     const order = changeOrder([...CHANGES]);
-    expect(order).toEqual(['allow-added', 'peer-joins', 'new-pod', 'allow-removed']);
-    // allow-added ends open; the next three start open; allow-removed ends closed, where allow-added starts.
+    expect(order).toEqual(['allow-added', 'peer-joins', 'new-pod', 'endpoint-removed', 'endpoint-added', 'service-added', 'allow-removed']);
+    // allow-added ends open; the next ones start open (the Service changes need the client allowed, so they come
+    // before allow-removed); allow-removed ends closed, where allow-added starts.
     expect(order.slice(1).every((k) => STARTS_OPEN[k])).toBe(true);
     expect(STARTS_OPEN['allow-added']).toBe(false);
+  });
+});
+
+describe('CHANGE_SPECS', () => {
+  it('the Service changes start with the client allowed, and only endpoint-removed measures a window (the blackhole)', () => {
+    for (const k of SERVICE_CHANGES) {
+      expect(CHANGE_SPECS[k].family).toBe('service');
+      expect(STARTS_OPEN[k]).toBe(true);
+    }
+    expect(CHANGE_SPECS['endpoint-removed']).toEqual({ family: 'service', expect: 'closed', startsOpen: true, window: 'revocation' });
+    expect(CHANGE_SPECS['endpoint-added'].window).toBeNull();
+    expect(CHANGE_SPECS['service-added'].expect).toBe('open');
+    // The policy changes keep their meaning.
+    expect(CHANGE_SPECS['allow-removed'].window).toBe('revocation');
+    expect(CHANGE_SPECS['new-pod'].window).toBe('intruder');
+    expect(CHANGES.filter(isServiceChange)).toEqual([...SERVICE_CHANGES]);
   });
 });

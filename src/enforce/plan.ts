@@ -1,6 +1,6 @@
 // What `bench enforce` changes, as data: its workload (the pods of its topology and the flows it watches), the two
-// policy states it moves between, and the four changes it measures. Pure.
-import { ENFORCE_CHANGES, type EnforceChange } from '../config/schema.js';
+// policy states it moves between, the Service states (with --services), and the changes it measures. Pure.
+import { ENFORCE_CHANGES, SERVICE_CHANGES, type EnforceChange, type ServiceChange } from '../config/schema.js';
 import { BenchError } from '../errors.js';
 import { ROLE_LABEL, type PolicySet } from '../policy/generate.js';
 import type { NetworkPolicy } from '../policy/types.js';
@@ -16,7 +16,37 @@ export const CHANGE_TITLES: Record<ChangeKind, string> = {
   'allow-removed': 'allow removed (client allowed → its policy is deleted; passing meanwhile = fail-open)',
   'new-pod': 'new pod under existing policy (allowed client: fail-closed window; denied peer: fail-open)',
   'peer-joins': 'peer joins a selector (a pod gains the label the allow rule selects)',
+  'endpoint-removed': "endpoint removed (the Service's only endpoint leaves its EndpointSlice; connecting meanwhile = blackhole/stale window)",
+  'endpoint-added': 'endpoint added (a Service without endpoints gets one: first connection to the ClusterIP that reaches it)',
+  'service-added': 'Service added (a new ClusterIP with the server as endpoint: first connection that reaches it)',
 };
+
+/**
+ * What a change is, as data. `family`: which state it changes (the policy set, or the Service set on the CNI's
+ * service data plane). `expect`: the verdict the watch waits for. `startsOpen`: the policy state it starts from
+ * (client allowed or not). `window`: what traffic counts as passing where it must not — `revocation` (probes that
+ * still connect after the change, before the flip: allow-removed's fail-open, endpoint-removed's blackhole window),
+ * `intruder` (a denied peer's probes of a new pod), or none.
+ */
+export interface ChangeSpec {
+  family: 'policy' | 'service';
+  expect: 'open' | 'closed';
+  startsOpen: boolean;
+  window: 'revocation' | 'intruder' | null;
+}
+
+export const CHANGE_SPECS: Record<ChangeKind, ChangeSpec> = {
+  'allow-added': { family: 'policy', expect: 'open', startsOpen: false, window: null },
+  'allow-removed': { family: 'policy', expect: 'closed', startsOpen: true, window: 'revocation' },
+  'new-pod': { family: 'policy', expect: 'open', startsOpen: true, window: 'intruder' },
+  'peer-joins': { family: 'policy', expect: 'open', startsOpen: true, window: null },
+  // Service changes run with the client allowed by policy, so only the Service decides the verdict.
+  'endpoint-removed': { family: 'service', expect: 'closed', startsOpen: true, window: 'revocation' },
+  'endpoint-added': { family: 'service', expect: 'open', startsOpen: true, window: null },
+  'service-added': { family: 'service', expect: 'open', startsOpen: true, window: null },
+};
+
+export const isServiceChange = (k: ChangeKind): k is ServiceChange => (SERVICE_CHANGES as readonly string[]).includes(k);
 
 /** The pod that must stay denied throughout: its connections to a new pod are the fail-open evidence. */
 export const INTRUDER_LABELS = { app: 'bench-intruder' } as const;
@@ -89,11 +119,14 @@ export function enforcePolicies(cfg: { policies: number; matchPosition: 'first' 
   };
 }
 
-/** The state each change starts from: closed for allow-added, open (client allowed) for the others. */
-export const STARTS_OPEN: Record<ChangeKind, boolean> = { 'allow-added': false, 'allow-removed': true, 'new-pod': true, 'peer-joins': true };
+/** The policy state each change starts from: closed for allow-added, open (client allowed) for the others. */
+export const STARTS_OPEN = Object.fromEntries(ENFORCE_CHANGES.map((k) => [k, CHANGE_SPECS[k].startsOpen])) as Record<ChangeKind, boolean>;
 
-/** Run order within a repetition: each change starts where the previous left the policies, so no reset is measured. */
+/**
+ * Run order within a repetition: each change starts where the previous left the state, so no reset is measured
+ * (allow-removed leaves the client denied: the Service changes, which need it allowed, come before it).
+ */
 export function changeOrder(kinds: readonly ChangeKind[]): ChangeKind[] {
-  const order: ChangeKind[] = ['allow-added', 'peer-joins', 'new-pod', 'allow-removed'];
+  const order: ChangeKind[] = ['allow-added', 'peer-joins', 'new-pod', 'endpoint-removed', 'endpoint-added', 'service-added', 'allow-removed'];
   return order.filter((k) => kinds.includes(k));
 }

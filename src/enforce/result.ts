@@ -2,7 +2,7 @@
 // over repetitions. Validated on read like the run result.
 import { z } from 'zod';
 import { BACKENDS, CNIS } from '../config/schema.js';
-import { errorRecordSchema, summarySchema } from '../results/schema.js';
+import { errorRecordSchema, servicesResultSchema, summarySchema } from '../results/schema.js';
 import { CHANGES } from './plan.js';
 
 export const ENFORCE_RESULT_KIND = 'cni-bench/enforce-result';
@@ -106,6 +106,8 @@ export const enforceResultSchema = z.object({
   }),
   /** Why nothing was measured (no policy engine), with the evidence. */
   notEnforced: z.object({ reason: z.string(), probesOpen: z.number().int(), probes: z.number().int() }).nullable(),
+  /** --services: the service data plane the Service changes ran on, and its state after the first sync. */
+  services: servicesResultSchema.nullable().optional(),
   installMs: z.number().nullable(),
   modelState: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   observations: z.array(observationSchema),

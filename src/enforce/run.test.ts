@@ -2,7 +2,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { FakeRunner, type Runner } from '../exec/runner.js';
 import type { LocalModel } from '../backends/local/types.js';
 import { LocalBackend } from '../backends/local/backend.js';
-import type { AppliedChange, PlaneChanges } from '../backends/types.js';
+import type { AppliedChange, PlaneChanges, ServiceChanges } from '../backends/types.js';
+import type { ServiceSet } from '../services/types.js';
 import { runConfigSchema, type CniName } from '../config/schema.js';
 import type { PolicySet } from '../policy/generate.js';
 import type { RunningWatch, WatchOutput, WatchSettings } from '../probe/native.js';
@@ -87,7 +88,7 @@ class FakePlane implements EnforcePlane, PlaneChanges {
   watchCommand() {
     return '';
   }
-  private verdict(fromPod: string, target: string, t: bigint): boolean {
+  protected verdict(fromPod: string, target: string, t: bigint): boolean {
     const from = fromPod.split('/')[1]!;
     const s = [...this.timeline].reverse().find((e) => e.at <= t) ?? this.timeline[0]!;
     if (target === NEW_POD_IP) {
@@ -141,7 +142,102 @@ const config = (over: Partial<EnforceConfig> = {}): EnforceConfig => ({
   probeTimeoutMs: 10,
   deadlineMs: 400,
   settle: 3,
+  endpointsPerService: 1,
+  servicePosition: 'last',
   ...over,
+});
+
+/**
+ * The fake plane with a service data plane: a Service change takes effect `delayMs` after it is handed over; a
+ * ClusterIP connects while its Service lists an endpoint (the probed one) or exists (the added one).
+ */
+class FakeServicePlane extends FakePlane {
+  readonly handed: ServiceSet[] = [];
+  private svcTimeline: Array<{ at: bigint; set: ServiceSet | null }> = [{ at: 0n, set: null }];
+  private setAt(t: bigint): ServiceSet | null {
+    return ([...this.svcTimeline].reverse().find((e) => e.at <= t) ?? this.svcTimeline[0]!).set;
+  }
+  private serviceChange(set: ServiceSet, delayMs: number): AppliedChange {
+    const startNs = process.hrtime.bigint();
+    this.handed.push(set);
+    this.svcTimeline.push({ at: startNs + BigInt(delayMs * 1e6), set });
+    return { startNs, resolveMs: 0, report: { agentMs: delayMs, compileMs: 0, applyMs: delayMs, changed: { rulesWritten: 3 }, state: {} } };
+  }
+  readonly serviceChanges: ServiceChanges = {
+    install: async (set) => {
+      this.serviceChange(set, 0);
+      return { dataPlane: 'fake-proxy', description: 'a fake service data plane', lookup: 'rule-walk', installMs: 1, state: { services: set.services.length } };
+    },
+    setServices: async (set) => this.serviceChange(set, this.serviceDelayMs),
+    watch: (from, target, port, s) => this.watch(from, target, port, s),
+    watchCommand: () => '',
+  };
+  constructor(
+    delayMs: number,
+    enforces: boolean,
+    private readonly serviceDelayMs: number,
+  ) {
+    super(delayMs, enforces);
+  }
+  protected override verdict(fromPod: string, target: string, t: bigint): boolean {
+    const set = this.setAt(t);
+    const svc = set?.services.find((x) => x.clusterIP === target);
+    if (set && svc) return svc.endpoints.length > 0;
+    if (target.startsWith('10.9') || target.startsWith('10.1')) return false; // a ClusterIP no Service holds (yet)
+    return super.verdict(fromPod, target, t);
+  }
+}
+
+describe('executeEnforce: Service changes', () => {
+  const SERVICE = ['endpoint-removed', 'endpoint-added', 'service-added'] as const;
+
+  it('measures each Service change on the same clock, the endpoint-removed blackhole as a window, and hands the agent the next Service set', async () => {
+    const plane = new FakeServicePlane(5, true, 20);
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: [...SERVICE], services: 4 }), plane });
+    expect(result.errors).toEqual([]);
+    expect(result.status).toBe('ok');
+    expect(() => enforceResultSchema.parse(JSON.parse(JSON.stringify(result)))).not.toThrow();
+    expect(result.services).toMatchObject({ dataPlane: 'fake-proxy', state: { services: 5 } });
+    expect(result.observations.map((o) => o.change)).toEqual([...SERVICE, ...SERVICE]);
+    for (const o of result.observations) {
+      expect(o.preconditionHeld, `${o.change} #${o.repetition}`).toBe(true);
+      expect(o.enforcedMs!, o.change).toBeGreaterThanOrEqual(19);
+      expect(o.enforcedMs!, o.change).toBeLessThan(20 + 5);
+      expect(o.target).toMatch(/^10\.(9[6-9]|1[01][0-9])\./); // a ClusterIP of 10.96.0.0/12, not the pod
+    }
+    const removed = result.summary.find((s) => s.change === 'endpoint-removed')!;
+    expect(removed.failOpenRepetitions).toBe(2); // connections reached the endpoint for the 20 ms the change took
+    expect(removed.failOpenMs!.p50).toBeGreaterThanOrEqual(19);
+    expect(result.summary.find((s) => s.change === 'endpoint-added')!.failOpenMs).toBeNull();
+    // What was handed over: the initial set, then per repetition 1 → 0 endpoints, 0 → 1, the added Service, and
+    // (repetition 2) the added Service taken away again before endpoint-removed starts.
+    const shape = (x: ServiceSet) => `${x.services[x.probed]!.endpoints.length}/${x.services.length}`;
+    expect(plane.handed.map(shape)).toEqual(['1/5', '0/5', '1/5', '1/6', '1/5', '0/5', '1/5', '1/6']);
+    const { formatEnforceSummary } = await import('./format.js');
+    const text = formatEnforceSummary(result, null);
+    expect(text).toMatch(/blackhole +2 of 2 repetitions: connections still reached the removed endpoint for p50 \d/);
+    expect(text).toMatch(/Services: a fake service data plane; first \(full\) sync 1 ms for services 5/);
+    expect(text).toMatch(/written per change   rulesWritten 3/);
+  });
+
+  it('runs where nothing enforces policy (kube-proxy beside no CNI): the Service changes are measured, the policy ones are not', async () => {
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ cni: 'none', changes: ['allow-added', 'endpoint-removed'], services: 0, repetitions: 1 }), plane: new FakeServicePlane(5, false, 10) });
+    expect(result.status).toBe('not-enforced');
+    expect(result.notEnforced).not.toBeNull();
+    expect(result.observations.map((o) => o.change)).toEqual(['endpoint-removed']);
+    expect(result.summary.map((s) => s.change)).toEqual(['endpoint-removed']);
+    const only = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ cni: 'none', changes: ['endpoint-added'], services: 0, repetitions: 1 }), plane: new FakeServicePlane(5, false, 10) });
+    expect(only.result.status).toBe('ok');
+    expect(only.result.observations[0]!.enforcedMs).not.toBeNull();
+  });
+
+  it('refuses Service changes without a Service set, and on a backend without Service changes, saying what to do', async () => {
+    const without = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['endpoint-added'], repetitions: 1 }), plane: new FakeServicePlane(5, true, 5) });
+    expect(without.result.status).toBe('failed');
+    expect(without.result.errors[0]!.message).toMatch(/need a Service set: add --services N/);
+    const noPlane = await executeEnforce({ runId: 'abcde', backend: 'local', config: config({ changes: ['endpoint-added'], services: 3, repetitions: 1 }), plane: new FakePlane(5) });
+    expect(noPlane.result.errors[0]!.message).toMatch(/no Service changes in bench enforce yet .*--backend local/);
+  });
 });
 
 describe('executeEnforce', () => {

@@ -11,11 +11,12 @@ import { errorRecord } from '../results/schema.js';
 import { InterruptedError } from '../errors.js';
 import { summarize } from '../stats/summary.js';
 import { BenchError } from '../errors.js';
-import type { AppliedChange, DataPlane, PlaneChanges, Progress } from '../backends/types.js';
+import type { AppliedChange, DataPlane, PlaneChanges, Progress, ServiceChanges } from '../backends/types.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
 import { analyzeFlip, analyzeLeak, revocationWindow, traceFrom, type ProbeTrace } from './analyze.js';
-import { CHANGE_TITLES, JOINER_LABELS, STARTS_OPEN, changeOrder, enforcePodId, enforcePolicies, enforceWorkload, newServerPod, type ChangeKind, type EnforcePod } from './plan.js';
-import { CLIENT_LABELS, SERVER_PORT } from '../workload/workload.js';
+import { INITIAL_SERVICE_STATE, SERVICE_STEPS, enforceServices, sameServiceState, type EnforceServices, type ServiceState } from './services.js';
+import { CHANGE_SPECS, CHANGE_TITLES, ENFORCE_POD_NAMES, JOINER_LABELS, STARTS_OPEN, changeOrder, isServiceChange, enforcePodId, enforcePolicies, enforceWorkload, newServerPod, type ChangeKind, type EnforcePod } from './plan.js';
+import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../workload/workload.js';
 import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
 
 export interface EnforceConfig {
@@ -33,6 +34,10 @@ export interface EnforceConfig {
   deadlineMs: number;
   /** Consecutive probes with the new verdict that count as enforced. */
   settle: number;
+  /** Service changes: filler Services beside the probed one (unset: no Services, and no Service change can run). */
+  services?: number;
+  endpointsPerService: number;
+  servicePosition: 'first' | 'last';
 }
 
 /** What enforce asks of a data plane: bring the enforce workload up, its starting state, its changes. */
@@ -84,7 +89,18 @@ export function enforceConfigOf(c: RunConfig): EnforceConfig {
     probeTimeoutMs: c.probeTimeoutMs,
     deadlineMs: c.deadlineMs,
     settle: c.settle,
+    ...(c.services !== undefined ? { services: c.services } : {}),
+    endpointsPerService: c.endpointsPerService,
+    servicePosition: c.servicePosition,
   };
+}
+
+/** Service changes need the Service set (`--services N`) and a backend whose data plane takes them. */
+export function requireServiceChanges(changes: PlaneChanges, config: Pick<EnforceConfig, 'services' | 'changes'>): ServiceChanges {
+  const asked = config.changes.filter(isServiceChange);
+  if (config.services === undefined) throw new BenchError('usage', `the Service changes ${asked.join(', ')} need a Service set: add --services N (N filler Services beside the probed one, 0 for none)`);
+  if (!changes.serviceChanges) throw new BenchError('usage', `this backend has no Service changes in bench enforce yet (${asked.join(', ')}): use --backend local`);
+  return changes.serviceChanges;
 }
 
 /** 5 × p99 of allowed connects, so an allowed probe never passes for a dropped one, at least MIN_TIMEOUT_MS. */
@@ -126,6 +142,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
   let modelState: EnforceResult['modelState'] = {};
   let installMs: number | null = null;
   let notEnforced: EnforceResult['notEnforced'] = null;
+  let servicesRecord: EnforceResult['services'] = null;
   let timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
   let timeoutFromNote: string | null = null;
   const sets = enforcePolicies(config, plane.target);
@@ -144,23 +161,36 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
     installMs = performance.now() - ti;
     let open = false;
     const server = addresses.ips[id('server')]!;
-    const watch = (from: EnforcePod, target: string, s: Partial<WatchSettings>): Promise<RunningWatch> =>
-      changes.watch(id(from), target, SERVER_PORT, { intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
+    // --services: the Service set's first sync, in its starting state; Service changes move it on from there.
+    let svc: { changes: ServiceChanges; sets: EnforceServices; state: ServiceState } | null = null;
+    if (config.changes.some(isServiceChange)) {
+      stage = 'install services';
+      const sc = requireServiceChanges(changes, config);
+      const sets = enforceServices({ services: config.services!, endpointsPerService: config.endpointsPerService, servicePosition: config.servicePosition, seed: config.seed }, { ip: server, namespace: plane.target.namespaces.server, name: ENFORCE_POD_NAMES.server, labels: { ...SERVER_LABELS }, targetPort: SERVER_PORT });
+      const installed = await sc.install(sets.setFor(INITIAL_SERVICE_STATE));
+      servicesRecord = { ...installed, count: config.services!, endpointsPerService: config.endpointsPerService, position: config.servicePosition, clusterIP: sets.probed.clusterIP, port: sets.probed.port };
+      svc = { changes: sc, sets, state: INITIAL_SERVICE_STATE };
+    }
+    const settings = (s: Partial<WatchSettings>): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
+    const watch = (from: EnforcePod, target: string, s: Partial<WatchSettings>): Promise<RunningWatch> => changes.watch(id(from), target, SERVER_PORT, settings(s));
     const lead = () => Math.max(20, Math.ceil((10 * config.intervalUs) / 1000));
     const setOpen = async (want: boolean) => {
       if (open !== want) await changes.setPolicies(want ? sets.open : sets.closed);
       open = want;
     };
 
-    if (!plane.model.enforcesPolicy) {
-      // No policy engine: show it with the client denied by policy and still connecting, then stop.
+    if (!plane.model.enforcesPolicy && config.changes.some((k) => CHANGE_SPECS[k].family === 'policy')) {
+      // No policy engine: show it with the client denied by policy and still connecting; measure no policy change.
       stage = 'not-enforced';
       const w = await watch('client', server, { maxMs: 200 });
       const out = await w.done;
       const probesOpen = out.result.filter((r) => r === 'open').length;
-      timeoutFromNote = 'not used: nothing to enforce';
       notEnforced = { reason: `${plane.model.name} has no policy engine: with the client denied by policy, ${probesOpen} of ${out.result.length} probes connected`, probesOpen, probes: out.result.length };
-    } else {
+    }
+    // What is measured: every asked change, but no policy change where nothing enforces policy.
+    const measured = changeOrder(config.changes).filter((k) => plane.model.enforcesPolicy || CHANGE_SPECS[k].family === 'service');
+    if (!measured.length) timeoutFromNote = 'not used: nothing to enforce';
+    if (measured.length) {
       if (config.probeTimeoutMs === 'auto') {
         stage = 'calibrate';
         await setOpen(true);
@@ -172,12 +202,13 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       const agentOf = (c: AppliedChange) => ({ agentMs: c.report.agentMs, compileMs: c.report.compileMs, applyMs: c.report.applyMs, resolveMs: c.resolveMs, attachMs: c.attachMs ?? null, changed: c.report.changed });
       const intervalMs = config.intervalUs / 1000;
       for (let rep = 0; rep < config.repetitions; rep++) {
-        for (const kind of changeOrder(config.changes)) {
+        for (const kind of measured) {
           if (opts.signal?.aborted) throw new InterruptedError();
           stage = `${kind} #${rep + 1}`;
           progress?.step(`repetition ${rep + 1}/${config.repetitions}: ${kind}`);
           await setOpen(STARTS_OPEN[kind]);
-          const expect = kind === 'allow-removed' ? 'closed' : 'open';
+          const spec = CHANGE_SPECS[kind];
+          const expect = spec.expect;
           let from: EnforcePod = 'client';
           let target = server;
           let applied: AppliedChange;
@@ -214,6 +245,26 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
               await wi?.stop().catch(() => undefined);
               await pod.remove();
             }
+          } else if (isServiceChange(kind)) {
+            const step = SERVICE_STEPS[kind];
+            const s = svc!;
+            // Unmeasured: the state this change starts from (the previous change may have left another).
+            if (!sameServiceState(s.state, step.from)) {
+              await s.changes.setServices(s.sets.setFor(step.from));
+              await sleep(lead()); // written; a data plane that applies later gets the lead time before the watch
+            }
+            s.state = step.from;
+            const front = step.watch === 'added' ? s.sets.added : s.sets.probed;
+            target = front.clusterIP;
+            const w = await s.changes.watch(id('client'), front.clusterIP, front.port, settings({ until: expect }));
+            try {
+              await sleep(lead());
+              applied = await s.changes.setServices(s.sets.setFor(step.to));
+              s.state = step.to;
+              out = await w.done;
+            } finally {
+              await w.stop().catch(() => undefined);
+            }
           } else {
             if (kind === 'peer-joins') from = 'joiner';
             const w = await watch(from, target, { until: expect });
@@ -232,7 +283,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
           }
           const trace = traceFrom(out!, applied!.startNs);
           const flip = analyzeFlip(trace, expect, config.settle);
-          const failOpen = kind === 'allow-removed' ? revocationWindow(trace, flip, intervalMs) : intruderTrace ? analyzeLeak(intruderTrace, intervalMs) : null;
+          const failOpen = spec.window === 'revocation' ? revocationWindow(trace, flip, intervalMs) : spec.window === 'intruder' && intruderTrace ? analyzeLeak(intruderTrace, intervalMs) : null;
           observations.push({
             change: kind,
             repetition: rep,
@@ -297,10 +348,13 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       concurrentRuns: [...concurrent].sort(),
     },
     notEnforced,
+    services: servicesRecord,
     installMs,
     modelState,
     observations,
-    summary: notEnforced ? [] : changeOrder(config.changes).map((k) => summarizeChange(k, observations, config.seed)),
+    summary: changeOrder(config.changes)
+      .filter((k) => !notEnforced || CHANGE_SPECS[k].family === 'service')
+      .map((k) => summarizeChange(k, observations, config.seed)),
     errors,
     totalMs: performance.now() - t0,
   };
@@ -321,6 +375,11 @@ export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig)
   const id = (p: EnforcePod) => enforcePodId(p, plane.target);
   const addresses = await plane.up(plane.fit(enforceWorkload(config, plane.target)));
   await plane.install(sets.closed);
+  const server0 = addresses.ips[id('server')]!;
+  const svc = config.changes.some(isServiceChange) ? requireServiceChanges(changes, config) : null;
+  const svcSets = svc ? enforceServices({ services: config.services!, endpointsPerService: config.endpointsPerService, servicePosition: config.servicePosition, seed: config.seed }, { ip: server0, namespace: plane.target.namespaces.server, name: ENFORCE_POD_NAMES.server, labels: { ...SERVER_LABELS }, targetPort: SERVER_PORT }) : null;
+  if (svc && svcSets) await svc.install(svcSets.setFor(INITIAL_SERVICE_STATE));
+  let svcState = INITIAL_SERVICE_STATE;
   const timeoutMs = config.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : config.probeTimeoutMs;
   const s = (until?: 'open' | 'closed'): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: config.deadlineMs, until, settle: config.settle });
   const server = addresses.ips[id('server')]!;
@@ -347,6 +406,13 @@ export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig)
       lines.push(describe(kind, 'client', server, 'closed'));
       await tryUpdate(() => changes.setPolicies(sets.closed));
       open = false;
+    } else if (isServiceChange(kind) && svc && svcSets) {
+      const step = SERVICE_STEPS[kind];
+      if (!sameServiceState(svcState, step.from)) await tryUpdate(() => svc.setServices(svcSets.setFor(step.from)));
+      const front = step.watch === 'added' ? svcSets.added : svcSets.probed;
+      lines.push(`${kind}: ${svc.watchCommand(id('client'), front.clusterIP, front.port, s(CHANGE_SPECS[kind].expect))}`);
+      await tryUpdate(() => svc.setServices(svcSets.setFor(step.to)));
+      svcState = step.to;
     } else if (kind === 'peer-joins') {
       lines.push(describe(kind, 'joiner', server, 'open'));
       await tryUpdate(() => changes.setLabels(id('joiner'), { ...CLIENT_LABELS }));

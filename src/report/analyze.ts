@@ -13,10 +13,12 @@ import type { SweepManifest } from '../sweep/manifest.js';
 import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
 import { alphaAt, repeatedFit } from '../stats/sequential.js';
 import type { InputProblem, LoadedResult } from './collect.js';
-import { analyzeServices, type ServicePlaneAnalysis } from './services.js';
+import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type ServicePlaneAnalysis } from './services.js';
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
+import { analyzeWorkloads, type WorkloadAnalysis } from './workload.js';
+import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface AnalysisMetric {
   id: 'connect_p50' | 'connect_p99' | 'crr_p50' | 'rr_p50' | 'cpu_per_conn' | EnforceAnalysisId;
@@ -139,10 +141,16 @@ export interface Analysis {
   crossovers: AnalysisCrossover[];
   /** `--services` runs: connect p50 against the Service count per CNI and service data plane. */
   services: ServicePlaneAnalysis[];
+  /** `bench enforce --services` runs: time to program a Service change per data plane. */
+  serviceChanges?: ServiceChangeRow[];
   /** CPU per new connection with its resolution and parts, and what each data plane adds over none. */
   cpu: CpuSection;
   /** The machine's reference across the runs, and the runs that ran on a slowed machine. */
   machine: MachineSection;
+  /** Workload sweeps (`--workload`): per workload, the answer per data plane (./workload.ts); empty otherwise. */
+  workloads: WorkloadAnalysis[];
+  /** Some runs measured the benchmark's policy curve (not a workload): the curve sections (verdicts, fits) apply. */
+  policyCurves: boolean;
   failures: PointFailure[];
   problems: InputProblem[];
 }
@@ -234,6 +242,8 @@ export interface AnalyzeOptions {
   seed?: number;
   resamples?: number;
   manifests?: Array<{ dir: string; manifest: SweepManifest }>;
+  /** Workload sweeps' verify records (what the policy set means on each data plane). */
+  verifies?: WorkloadVerifyRecord[];
   problems?: InputProblem[];
   now?: Date;
 }
@@ -321,8 +331,11 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     cnis,
     crossovers,
     services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples }),
+    serviceChanges: analyzeServiceChanges(ok),
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
+    policyCurves: ok.some((l) => !l.result.meta.workload),
+    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples }),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };

@@ -112,6 +112,8 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
 }
 
 export function chartSpecs(a: Analysis): ChartSpec[] {
+  // The charts are curves against the policy count: a workload sweep has one policy set, nothing to draw.
+  if (!a.policyCurves) return [];
   return ANALYSIS_METRICS.map((m) => chartSpec(a, m.id)).filter((c) => c.rows.length > 0);
 }
 

@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import type { RunResult } from '../results/schema.js';
 import { MANIFEST_FILE, readManifest, type SweepManifest } from '../sweep/manifest.js';
 import { ENFORCE_RESULT_FILE, checkBeside, enforceAsRun } from '../enforce/read.js';
+import { VERIFY_FILE_RE, readWorkloadVerify, type WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface LoadedResult {
   path: string;
@@ -21,12 +22,14 @@ export interface InputProblem {
 export interface Collected {
   results: LoadedResult[];
   manifests: Array<{ dir: string; manifest: SweepManifest }>;
+  /** A workload sweep's verify records (verify-<cni>.json beside sweep.json). */
+  verifies: Array<{ path: string; record: WorkloadVerifyRecord }>;
   problems: InputProblem[];
 }
 
 const MAX_DEPTH = 4;
 
-function walk(dir: string, depth: number, out: string[], manifests: string[]): void {
+function walk(dir: string, depth: number, out: string[], manifests: string[], verifies: string[]): void {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -35,9 +38,10 @@ function walk(dir: string, depth: number, out: string[], manifests: string[]): v
   }
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const p = join(dir, e.name);
-    if (e.isDirectory() && depth < MAX_DEPTH && !e.name.startsWith('.') && e.name !== 'node_modules') walk(p, depth + 1, out, manifests);
+    if (e.isDirectory() && depth < MAX_DEPTH && !e.name.startsWith('.') && e.name !== 'node_modules') walk(p, depth + 1, out, manifests, verifies);
     else if (e.isFile() && (e.name === 'result.json' || e.name === ENFORCE_RESULT_FILE)) out.push(p);
     else if (e.isFile() && e.name === MANIFEST_FILE) manifests.push(dir);
+    else if (e.isFile() && VERIFY_FILE_RE.test(e.name)) verifies.push(p);
   }
 }
 
@@ -46,7 +50,7 @@ function walk(dir: string, depth: number, out: string[], manifests: string[]): v
 const whyUnusable = (e: unknown) => (e instanceof InputError ? e.problems.map((p) => p.message).join('; ') : (e as Error).message);
 
 export function collectResults(inputs: string[]): Collected {
-  const out: Collected = { results: [], manifests: [], problems: [] };
+  const out: Collected = { results: [], manifests: [], verifies: [], problems: [] };
   for (const input of inputs) {
     const abs = resolve(input);
     if (!existsSync(abs)) {
@@ -55,8 +59,9 @@ export function collectResults(inputs: string[]): Collected {
     }
     const files: string[] = [];
     const manifestDirs: string[] = [];
+    const verifyFiles: string[] = [];
     if (statSync(abs).isDirectory()) {
-      walk(abs, 0, files, manifestDirs);
+      walk(abs, 0, files, manifestDirs, verifyFiles);
       if (files.length === 0 && manifestDirs.length === 0) out.problems.push({ file: input, message: `no result.json or ${ENFORCE_RESULT_FILE} files in this directory` });
     } else files.push(abs);
     for (const dir of manifestDirs) {
@@ -64,6 +69,13 @@ export function collectResults(inputs: string[]): Collected {
         out.manifests.push({ dir, manifest: readManifest(dir) });
       } catch (e) {
         out.problems.push({ file: join(dir, MANIFEST_FILE), message: whyUnusable(e) });
+      }
+    }
+    for (const f of verifyFiles) {
+      try {
+        out.verifies.push({ path: f, record: readWorkloadVerify(f) });
+      } catch (e) {
+        out.problems.push({ file: f, message: whyUnusable(e) });
       }
     }
     const have = new Set(files);

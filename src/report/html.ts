@@ -1,6 +1,6 @@
 // report.html: one self-contained file (inline CSS and SVG, no scripts, nothing fetched) holding the same text as
 // report.md plus the charts. The markdown is the single source; a small converter handles the subset it uses.
-import { GENERATED_MARK, renderMarkdown } from './markdown.js';
+import { GENERATED_MARK, renderMarkdown, reportTitle } from './markdown.js';
 import type { Analysis } from './analyze.js';
 
 export interface RenderedChart {
@@ -70,5 +70,5 @@ export function renderHtml(a: Analysis, charts: RenderedChart[]): string {
   const marker = '<h2 id="new-connection-latency';
   const at = body.indexOf(marker);
   const withCharts = at >= 0 ? `${body.slice(0, at)}<h2 id="charts">Charts</h2>\n${figures}\n${body.slice(at)}` : `${body}\n${figures}`;
-  return `<!doctype html>\n<!-- ${GENERATED_MARK} -->\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>CNI data-plane benchmark report</title><style>${CSS}</style></head><body>\n${withCharts}\n</body></html>\n`;
+  return `<!doctype html>\n<!-- ${GENERATED_MARK} -->\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(reportTitle(a))}</title><style>${CSS}</style></head><body>\n${withCharts}\n</body></html>\n`;
 }

@@ -32,7 +32,8 @@ export function reportDocument(a: Analysis) {
       model: c.model,
       policiesEnforced: c.policiesEnforced,
       stateAtMax: c.stateAtMax,
-      metrics: ANALYSIS_METRICS.map((m) => {
+      // A metric that was not measured (no point) is left out, not listed as inconclusive.
+      metrics: ANALYSIS_METRICS.filter((m) => c.metrics[m.id].points.length > 0).map((m) => {
         const x = c.metrics[m.id];
         const f = x.fit;
         return {
@@ -50,7 +51,8 @@ export function reportDocument(a: Analysis) {
         };
       }),
     })),
-    crossovers: a.crossovers,
+    ...(a.workloads.length ? { workloads: a.workloads } : {}),
+    ...(a.policyCurves ? { crossovers: a.crossovers } : {}),
     services: (a.services ?? []).map((p) => ({
       cni: p.cni,
       serviceDataPlane: p.dataPlane,
@@ -88,7 +90,10 @@ export function sweepDocument(o: { manifest: SweepManifest; dir: string; wallMs:
     points: m.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
     // Adaptive repetitions: the design, the repetitions each data plane got, and what each look decided.
     ...(m.matrix.adaptive ? { adaptive: { design: m.matrix.adaptive, repetitions: Object.fromEntries(m.matrix.cnis.map((c) => [c, repetitionsOf(m, c)])), looks: m.looks ?? [] } } : {}),
-    fits: o.analysis?.cnis.map((x) => ({
+    // A workload sweep: each data plane's verify run, and the answer per workload instead of curve fits.
+    ...(m.verify ? { verify: m.verify.map((v) => ({ cni: v.cni, status: v.status, runId: v.runId, resultPath: v.resultPath, wallMs: v.wallMs, error: v.error })) } : {}),
+    ...(o.analysis?.workloads.length ? { workloads: o.analysis.workloads } : {}),
+    fits: o.analysis && !o.analysis.policyCurves ? undefined : o.analysis?.cnis.map((x) => ({
       cni: x.cni,
       model: x.model.name,
       metrics: Object.fromEntries(Object.entries(x.metrics).map(([k, v]) => [k, v.fit ? { slopeNsPerPolicy: v.fit.slope, slopeCi95: v.fit.slopeCi95, interceptNs: v.fit.intercept, r2: v.fit.r2, verdict: v.verdict.complexity, reason: v.verdict.reason } : null])),

@@ -3,6 +3,7 @@ import type { RunResult } from '../results/schema.js';
 import { analyze } from './analyze.js';
 import { renderMarkdown } from './markdown.js';
 import { syntheticResult } from './test-support/fixtures.js';
+import { summarize } from '../stats/summary.js';
 
 const COUNTS = [0, 1000, 5000, 10000, 30000];
 
@@ -60,5 +61,42 @@ describe('the Services dimension of a report', () => {
     const plain = analyze([run('calico', 'x', 'y', 0, 1, 40_000, 0)].map((l) => ({ ...l, result: { ...l.result, services: undefined } })));
     expect(plain.services).toEqual([]);
     expect(renderMarkdown(plain)).not.toContain('## Services');
+  });
+});
+
+describe('time to program a Service change (bench enforce --services)', () => {
+  const metric = (ms: number[], notSeen = 0) => ({ samplesNs: ms.map((x) => x * 1e6), errors: notSeen ? { NOT_ENFORCED: notSeen } : {}, summary: summarize(ms.map((x) => x * 1e6), { seed: 1 }) as never, wallNs: 0, cpu: null });
+  const enforceRun = (cni: RunResult['meta']['cni'], dataPlane: string, lookup: string, services: number, removedMs: number[], resolutionMs: number, notSeen = 0): { result: RunResult; path: string } => {
+    const r = syntheticResult({ cni, policies: 0, repetition: 1, seed: services, samples: 10, connectNs: 1 });
+    r.metrics = {
+      connect: null,
+      crr: null,
+      rr: null,
+      enforce_endpoint_removed: metric(removedMs, notSeen),
+      blackhole_endpoint_removed: metric(removedMs.map((x) => x - 1)),
+      enforce_endpoint_added: metric(removedMs.map((x) => x + 10)),
+      enforce_service_added: metric(removedMs.map((x) => x + 20)),
+    };
+    r.services = { count: services, endpointsPerService: 1, position: 'last', dataPlane, description: dataPlane, lookup, clusterIP: '10.96.0.20', port: 80, installMs: 10, state: {} };
+    r.modelState = { enforceResolutionMs: resolutionMs };
+    return { result: r, path: `/e/${cni}-${services}` };
+  };
+
+  it('one row per data plane and Service count, p50 of each change, and a time within ten resolutions not printed as a number', () => {
+    const a = analyze([enforceRun('calico', 'kube-proxy-iptables', 'rule-walk', 2000, [900, 1000, 1100], 1), enforceRun('cilium', 'cilium-socket-lb', 'bpf-map', 2000, [30, 40, 50], 5, 1)], { seed: 1, resamples: 50 });
+    const rows = a.serviceChanges!;
+    expect(rows.map((r) => [r.dataPlane, r.services])).toEqual([
+      ['kube-proxy-iptables', 2000],
+      ['cilium-socket-lb', 2000],
+    ]);
+    expect(rows[0]!.p50Ms).toEqual({ enforce_endpoint_removed: 1000, blackhole_endpoint_removed: 999, enforce_endpoint_added: 1010, enforce_service_added: 1020 });
+    expect(rows[1]!.notSeen).toBe(1);
+    const md = renderMarkdown(a);
+    expect(md).toContain('## Time to program a Service change');
+    expect(md).toMatch(/\| Calico \(iptables\)[^|]*\| kube-proxy-iptables \| rule-walk \| 2000 \| 0 \| 1000 \| 999 \| 1010 \| 1020 \| 1\.0 ms \| 0 \|/);
+    // 40 ms at ±5 ms resolution: coarser than a tenth of the value.
+    expect(md).toMatch(/\| cilium-socket-lb \| bpf-map \| 2000 \| 0 \| below resolution \(±5\.0 ms\) \|/);
+    // Latency runs' Services section ignores enforce runs (no connect metric).
+    expect(a.services).toEqual([]);
   });
 });

@@ -156,3 +156,87 @@ export function renderServicesSection(planes: readonly ServicePlaneAnalysis[]): 
   L.push('');
   return L;
 }
+
+// ---- bench enforce --services: time to program a Service change, per data plane and Service count ----
+
+/** The Service changes' metrics in run results (src/enforce/as-run.ts), in the order they run. */
+const SERVICE_CHANGE_METRICS = [
+  ['enforce_endpoint_removed', 'endpoint removed'],
+  ['blackhole_endpoint_removed', 'blackhole window'],
+  ['enforce_endpoint_added', 'endpoint added'],
+  ['enforce_service_added', 'Service added'],
+] as const;
+
+export interface ServiceChangeRow {
+  cni: CniName;
+  dataPlane: string;
+  lookup: string;
+  services: number;
+  policies: number;
+  /** p50 over every repetition of the runs at this point, ms; null where not measured. */
+  p50Ms: Record<(typeof SERVICE_CHANGE_METRICS)[number][0], number | null>;
+  /** Repetitions, and those whose change was never seen within the deadline. */
+  repetitions: number;
+  notSeen: number;
+  /** The worst flip bracket of these runs, ms: the resolution the times can claim. */
+  resolutionMs: number | null;
+}
+
+/** Enforce runs with Service changes, one row per CNI, service data plane, Service count and policy count. */
+export function analyzeServiceChanges(ok: readonly { result: RunResult }[]): ServiceChangeRow[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const { result: r } of ok) {
+    if (!r.services || !SERVICE_CHANGE_METRICS.some(([m]) => r.metrics[m])) continue;
+    const k = `${r.meta.cni}|${r.services.dataPlane}|${r.services.count}|${r.meta.policy.count}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const rows: ServiceChangeRow[] = [];
+  for (const runs of groups.values()) {
+    const r0 = runs[0]!;
+    const p50Ms = Object.fromEntries(
+      SERVICE_CHANGE_METRICS.map(([m]) => {
+        const ns = runs.flatMap((r) => r.metrics[m]?.samplesNs ?? []);
+        return [m, ns.length ? sortedCopy(ns)[Math.floor((ns.length - 1) / 2)]! / 1e6 : null];
+      }),
+    ) as ServiceChangeRow['p50Ms'];
+    const res = runs.map((r) => r.modelState.enforceResolutionMs).filter((x): x is number => typeof x === 'number');
+    const times = SERVICE_CHANGE_METRICS.filter(([m]) => m.startsWith('enforce_')).map(([m]) => m);
+    rows.push({
+      cni: r0.meta.cni,
+      dataPlane: r0.services!.dataPlane,
+      lookup: r0.services!.lookup,
+      services: r0.services!.count,
+      policies: r0.meta.policy.count,
+      p50Ms,
+      repetitions: runs.reduce((n, r) => n + (r.metrics.enforce_endpoint_removed?.samplesNs.length ?? 0) + (r.metrics.enforce_endpoint_removed?.errors.NOT_ENFORCED ?? 0), 0),
+      notSeen: runs.reduce((n, r) => n + times.reduce((k, m) => k + (r.metrics[m]?.errors.NOT_ENFORCED ?? 0), 0), 0),
+      resolutionMs: res.length ? Math.max(...res) : null,
+    });
+  }
+  const order = (c: CniName) => CNIS_IN_REPORT_ORDER.indexOf(c);
+  return rows.sort((a, b) => order(a.cni) - order(b.cni) || a.dataPlane.localeCompare(b.dataPlane) || a.services - b.services || a.policies - b.policies);
+}
+
+/** A time in ms, or "below resolution" where the resolution is coarser than a tenth of it. */
+function msText(v: number | null, resolutionMs: number | null): string {
+  if (v === null) return '–';
+  if (resolutionMs !== null && resolutionMs > v / 10) return v === 0 ? '0' : `below resolution (±${resolutionMs.toFixed(1)} ms)`;
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
+
+export function renderServiceChangesSection(rows: readonly ServiceChangeRow[]): string[] {
+  if (rows.length === 0) return [];
+  const L: string[] = ['## Time to program a Service change', ''];
+  L.push(
+    "`bench enforce --services`: from handing the change to the service data plane's agent to the first of the settled probes to the ClusterIP with the new verdict, p50 over repetitions (ms). The blackhole window is how long connections still reached an endpoint after its removal was handed over. Resolution: the worst bracket between two probe starts of these runs; a time within ten resolutions of zero is not printed as a number.",
+  );
+  L.push('');
+  const head = ['CNI', 'service data plane', 'lookup', 'Services', 'policies', ...SERVICE_CHANGE_METRICS.map(([, l]) => `${l} (ms)`), 'resolution', 'not seen'];
+  L.push(`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i >= 3 ? '---:' : '---')).join(' | ')} |`);
+  for (const r of rows) {
+    const cells = SERVICE_CHANGE_METRICS.map(([m]) => msText(r.p50Ms[m], r.resolutionMs));
+    L.push(`| ${cniEntry(r.cni).reportName} | ${r.dataPlane} | ${r.lookup} | ${r.services} | ${r.policies} | ${cells.join(' | ')} | ${r.resolutionMs === null ? '–' : `${r.resolutionMs.toFixed(1)} ms`} | ${r.notSeen} |`);
+  }
+  L.push('');
+  return L;
+}

@@ -7,6 +7,7 @@ import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
 import { textTable } from '../text.js';
+import { p50Text } from './workload-md.js';
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 
@@ -15,6 +16,7 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   const out: string[] = [];
   out.push(`sweep ${m.id}: ${m.status} — ${c.ok} ok, ${c.failed} failed, ${c.pending + c.running + c.interrupted} not run; ${formatDuration(wallMs)} wall time this session`);
   for (const p of m.points.filter((x) => x.status === 'failed')) out.push(`  FAILED ${p.key}: ${p.error?.stage ?? ''}${p.error?.kind ? ` (${p.error.kind})` : ''}: ${p.error?.message.split('\n')[0] ?? ''}`);
+  for (const v of (m.verify ?? []).filter((x) => x.status === 'failed')) out.push(`  FAILED verify ${v.cni}: ${v.error?.message.split('\n')[0] ?? ''}`);
   const design = m.matrix.adaptive;
   if (design) {
     out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => `${cni} ${repetitionsOf(m, cni)}`).join(', ')}${m.status === 'complete' ? '' : ' (planned; not all have run)'}`);
@@ -22,6 +24,13 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   }
   if (!a || a.cnis.length === 0) return out.join('\n');
   out.push('');
+  // A workload sweep: its answer table (one policy set, so no curve verdicts).
+  for (const w of a.workloads) {
+    out.push(`workload ${w.name} (${w.policies} policies, ${w.pods} pods): connect p50 in µs (95% CI) over the runs`);
+    out.push(textTable([['CNI', 'enforces', 'typical flow', 'worst flow', 'flows differing from the spec', 'verdict'], ...w.planes.map((p) => [p.cni, p.floor ? '–' : p.enforces ? 'yes' : 'NO', p50Text(p.typical.connect), p50Text(p.worst.connect), p.verify ? `${p.verify.differFromSpec} of ${p.verify.probed}` : 'not verified', p.verdict.replace(/\*\*/g, '')])], ['l', 'l', 'r', 'r', 'r', 'l']));
+    out.push('');
+  }
+  if (!a.policyCurves) return [...out, 'see bench report for the advice, every flow and the state per data plane.'].join('\n');
   // A sweep over Service counts at one policy count: the Service verdicts are its answer (the policy curve has one point).
   const services = a.services ?? [];
   if (services.length) {

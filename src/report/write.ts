@@ -18,7 +18,7 @@ export interface BuiltReport {
 
 export function analyzeInputs(inputs: string[], opts: { seed?: number } = {}): Analysis {
   const c = collectResults(inputs);
-  return analyze(c.results, { seed: opts.seed, manifests: c.manifests, problems: c.problems });
+  return analyze(c.results, { seed: opts.seed, manifests: c.manifests, verifies: c.verifies.map((v) => v.record), problems: c.problems });
 }
 
 export async function buildReport(a: Analysis): Promise<BuiltReport> {

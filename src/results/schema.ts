@@ -76,7 +76,19 @@ export const summarySchema = z.object({
 export const METRICS = ['connect', 'crr', 'rr'] as const;
 export type MetricName = (typeof METRICS)[number];
 /** Stored like the latency metrics (samplesNs + summary) so generic analysis, reports and compare pick them up. */
-export const ENFORCE_METRICS = ['enforce_allow_added', 'enforce_allow_removed', 'enforce_new_pod', 'enforce_peer_joins', 'failopen_allow_removed', 'failopen_new_pod'] as const;
+export const ENFORCE_METRICS = [
+  'enforce_allow_added',
+  'enforce_allow_removed',
+  'enforce_new_pod',
+  'enforce_peer_joins',
+  'failopen_allow_removed',
+  'failopen_new_pod',
+  // bench enforce --services: time to program a Service change, and endpoint-removed's blackhole window.
+  'enforce_endpoint_removed',
+  'enforce_endpoint_added',
+  'enforce_service_added',
+  'blackhole_endpoint_removed',
+] as const;
 export type EnforceMetricName = (typeof ENFORCE_METRICS)[number];
 
 /** Is the run's distribution one steady mode? (fields: Stability in src/stats/stability.ts) Absent in files written before it existed. */
@@ -246,6 +258,10 @@ export const runResultSchema = z.object({
     enforce_peer_joins: metricSchema.nullable().optional(),
     failopen_allow_removed: metricSchema.nullable().optional(),
     failopen_new_pod: metricSchema.nullable().optional(),
+    enforce_endpoint_removed: metricSchema.nullable().optional(),
+    enforce_endpoint_added: metricSchema.nullable().optional(),
+    enforce_service_added: metricSchema.nullable().optional(),
+    blackhole_endpoint_removed: metricSchema.nullable().optional(),
   }),
   errors: z.array(errorRecordSchema),
   /** bench run --workload: every measured flow with its figures; `metrics` above are the worst flow's (highest connect p50). */

@@ -66,6 +66,17 @@ const lookSchema = z.object({
 });
 export type SweepLook = z.output<typeof lookSchema>;
 
+/** A workload sweep's verify run of one data plane: `<sweep>/verify-<cni>.json` once it is ok. */
+const verifyStepSchema = z.object({
+  cni: z.enum(CNIS),
+  status: z.enum(POINT_STATUSES),
+  runId: z.string().nullable(),
+  resultPath: z.string().nullable(),
+  wallMs: z.number().nullable(),
+  error: errorRecordSchema.nullable(),
+});
+export type SweepVerifyStep = z.output<typeof verifyStepSchema>;
+
 export const manifestSchema = z.object({
   schemaVersion: z.literal(SWEEP_SCHEMA_VERSION),
   kind: z.literal(SWEEP_KIND),
@@ -75,11 +86,21 @@ export const manifestSchema = z.object({
   status: z.enum(['running', 'complete', 'interrupted']),
   backend: z.enum(BACKENDS).exclude(['auto']),
   scenario: z.string().nullable(),
-  matrix: z.object({ cnis: z.array(z.enum(CNIS)), policies: z.array(z.number().int()), services: z.array(z.number().int()).optional(), repetitions: z.number().int(), seed: z.number().int(), adaptive: adaptiveDesignSchema.nullable().optional() }),
+  matrix: z.object({
+    cnis: z.array(z.enum(CNIS)),
+    policies: z.array(z.number().int()),
+    services: z.array(z.number().int()).optional(),
+    repetitions: z.number().int(),
+    seed: z.number().int(),
+    adaptive: adaptiveDesignSchema.nullable().optional(),
+    workload: z.object({ name: z.string(), flow: z.array(z.string()).optional(), flows: z.number().int().optional() }).optional(),
+  }),
   settings: sweepSettingsSchema,
   points: z.array(pointSchema),
   /** Adaptive sweeps: what each look decided (absent for fixed repetitions and older manifests). */
   looks: z.array(lookSchema).optional(),
+  /** Workload sweeps: each data plane's verify run (what the policy set means there), stored beside the points. */
+  verify: z.array(verifyStepSchema).optional(),
 });
 export type SweepManifest = z.output<typeof manifestSchema>;
 
@@ -100,6 +121,7 @@ export function newManifest(opts: { id: string; backend: SweepManifest['backend'
     matrix: opts.matrix,
     settings: opts.settings,
     points: opts.points.map((p) => ({ ...p, status: 'pending', runId: null, resultPath: null, startedAt: null, finishedAt: null, wallMs: null, error: null })),
+    ...(opts.matrix.workload ? { verify: opts.matrix.cnis.map((cni) => ({ cni, status: 'pending' as const, runId: null, resultPath: null, wallMs: null, error: null })) } : {}),
   };
 }
 
@@ -152,8 +174,17 @@ export function pointsToRun(m: SweepManifest, sweepDir: string, opts: { retryFai
     .sort((a, b) => a.order - b.order);
 }
 
-/** Run ids of points a killed sweep left "running": their namespaces may still exist. */
-export const staleRunIds = (m: SweepManifest) => m.points.filter((p) => p.status === 'running' && p.runId).map((p) => p.runId!);
+/** A workload sweep's verify runs still to do: not ok (a failed one only with retryFailed), or ok with its file gone. */
+export function verifiesToRun(m: SweepManifest, sweepDir: string, opts: { retryFailed?: boolean } = {}): SweepVerifyStep[] {
+  return (m.verify ?? []).filter((v) => {
+    if (v.status === 'failed') return Boolean(opts.retryFailed);
+    if (v.status !== 'ok' || !v.resultPath) return true;
+    return !existsSync(join(sweepDir, v.resultPath));
+  });
+}
+
+/** Run ids of points (and verify runs) a killed sweep left "running": their namespaces may still exist. */
+export const staleRunIds = (m: SweepManifest) => [...m.points, ...(m.verify ?? [])].filter((p) => p.status === 'running' && p.runId).map((p) => p.runId!);
 
 export function counts(m: SweepManifest): Record<PointStatus, number> {
   const c = Object.fromEntries(POINT_STATUSES.map((s) => [s, 0])) as Record<PointStatus, number>;

@@ -20,6 +20,20 @@ export interface SweepMatrix {
    * planes with a verdict still open get design.step more, up to design.max. Absent or null: fixed repetitions.
    */
   adaptive?: AdaptiveDesign | null;
+  /**
+   * A cluster-shaped workload (`--workload`; its file is the settings' `workload`): `policies` is then its one
+   * policy count, and each point measures the flows chosen for its data plane. `flow`/`flows` as given.
+   */
+  workload?: SweepWorkload;
+}
+
+/** What a workload sweep records about its workload beside the file: its name and how the flows are chosen. */
+export interface SweepWorkload {
+  name: string;
+  /** `--flow` specs, measured exactly (absent: the default spread). */
+  flow?: string[];
+  /** `--flows K`: seeded random allowed flows beside the default ones. */
+  flows?: number;
 }
 
 export interface PlannedPoint {

@@ -70,6 +70,17 @@ export function progressPrinter(stream: ProgressStream, opts: { tty?: boolean } 
       head = '';
       step = '';
     },
+    verifyStarted(cni, runId) {
+      head = `[verify] ${cni} (run ${runId}): probing the workload's flows · elapsed ${formatDuration(performance.now() - t0)}`;
+      step = '';
+      if (tty) redraw();
+      else permanent(head);
+    },
+    verifyFinished(cni, outcome) {
+      permanent(`[verify] ${cni}: ${outcome}`);
+      head = '';
+      step = '';
+    },
     looked(look, index, m) {
       if (m.matrix.adaptive) permanent(describeLook(look, index, m.matrix.adaptive));
     },

@@ -6,7 +6,9 @@ import type { RunConfig } from '../config/schema.js';
 import type { Progress } from '../backends/types.js';
 import { errorRecord, type ErrorRecord, type RunResult } from '../results/schema.js';
 import { applyLook, lookDue, pointsLeft, reviewLook } from './adaptive.js';
-import { pointConfig, pointsToRun, writeManifest, type SweepLook, type SweepManifest, type SweepPoint } from './manifest.js';
+import { pointConfig, pointsToRun, verifiesToRun, writeManifest, type SweepLook, type SweepManifest, type SweepPoint } from './manifest.js';
+import type { SweepWorkload } from './plan.js';
+import { localVerifyRunner, runVerifySteps, type VerifyProgress, type VerifyRunner } from './verify-step.js';
 
 export interface PointOutcome {
   result: RunResult | null;
@@ -22,6 +24,8 @@ export interface PointArgs {
   outDir: string;
   sweep: { id: string; repetition: number };
   scenarioPath?: string;
+  /** A workload sweep: how the point's flows are chosen (the file is config.workload). */
+  workload?: SweepWorkload;
   signal?: AbortSignal;
   progress: Progress;
 }
@@ -37,7 +41,7 @@ export interface Left {
   etaMaxMs: number | null;
 }
 
-export interface SweepProgress extends Progress {
+export interface SweepProgress extends VerifyProgress {
   pointStarted(point: SweepPoint, index: number, total: number, left: Left): void;
   pointFinished(point: SweepPoint, index: number, total: number, result: RunResult | null): void;
   /** An adaptive sweep judged its verdicts and planned the next batch (or none). */
@@ -52,6 +56,8 @@ export interface SweepRunOptions {
   signal?: AbortSignal;
   progress?: SweepProgress;
   retryFailed?: boolean;
+  /** A workload sweep's verify runs (default: the local backend's, src/sweep/verify-step.ts). */
+  runVerify?: VerifyRunner;
 }
 
 /** Mean wall time of finished points × points left; null until one point has finished. */
@@ -85,7 +91,12 @@ export async function runSweep(opts: SweepRunOptions): Promise<SweepManifest> {
     writeManifest(dir, m);
     progress?.looked?.(outcome.look, m.looks!.length - 1, m);
   }
-  m.status = pointsToRun(m, dir, { retryFailed: false }).length === 0 && !lookDue(m) ? 'complete' : 'interrupted';
+  // A workload sweep: each data plane's verify run, once its points are measured (resume runs those not yet ok).
+  if (m.verify && !opts.signal?.aborted && pointsToRun(m, dir).length === 0) {
+    await runVerifySteps({ dir, manifest: m, runVerify: opts.runVerify ?? localVerifyRunner, newRunId: opts.newRunId, signal: opts.signal, progress: progress ?? { step: () => undefined }, retryFailed: opts.retryFailed });
+  }
+  const finished = pointsToRun(m, dir, { retryFailed: false }).length === 0 && !lookDue(m) && verifiesToRun(m, dir).length === 0;
+  m.status = finished ? 'complete' : 'interrupted';
   writeManifest(dir, m);
   return m;
 }
@@ -114,6 +125,7 @@ async function runPoints(opts: SweepRunOptions, todo: SweepPoint[], before: numb
         outDir,
         sweep: { id: m.id, repetition: point.repetition },
         scenarioPath: m.scenario ?? undefined,
+        ...(m.matrix.workload ? { workload: m.matrix.workload } : {}),
         signal: opts.signal,
         progress: progress ?? noop,
       });
@@ -133,11 +145,13 @@ async function runPoints(opts: SweepRunOptions, todo: SweepPoint[], before: numb
 }
 
 /** The real point runner: the backend factory and executeRun, exactly as `bench run` uses them. */
-export const localPointRunner: PointRunner = async ({ config, runId, outDir, sweep, scenarioPath, signal, progress }) => {
+export const localPointRunner: PointRunner = async ({ config, runId, outDir, sweep, scenarioPath, workload, signal, progress }) => {
   // `measure: enforce` (issue 15): the point is a `bench enforce` run; its metrics are enforcement times.
   if (config.measure === 'enforce') return (await import('../enforce/sweep.js')).runEnforcePoint({ config, runId, outDir, sweep, scenarioPath, signal, progress });
   const [{ createBackend }, { resolvedBackend }, { executeRun }, { ExecRunner }] = await Promise.all([import('../backends/factory.js'), import('../backends/registry.js'), import('../run/run.js'), import('../exec/runner.js')]);
-  const backend = await createBackend({ config, backend: resolvedBackend(config.backend), runId, runner: new ExecRunner(signal), signal, progress, outDir });
-  const { result } = await executeRun({ runId, config, backend, outDir, sweep, scenarioPath, progress, signal });
+  // A workload point: the flows chosen for this data plane, exactly as bench run --workload chooses them.
+  const cluster = config.workload === undefined ? undefined : (await (await import('../run/prepare-cluster.js')).prepareRunCluster(config, { flow: workload?.flow, flows: workload?.flows === undefined ? undefined : String(workload.flows) })).cluster;
+  const backend = await createBackend({ config, backend: resolvedBackend(config.backend), runId, runner: new ExecRunner(signal), signal, progress, outDir, ...(cluster ? { shape: 'cluster' as const } : {}) });
+  const { result } = await executeRun({ runId, config, backend, outDir, sweep, scenarioPath, progress, signal, cluster });
   return { result };
 };

@@ -15,6 +15,7 @@ export function verifyJson(report: VerifyReport) {
     settings: report.settings,
     verdict: report.verdict,
     timings: report.timings,
+    ...(report.services ? { services: report.services } : {}),
     addresses: report.addresses.ips,
     cases: report.cases.map((c) => ({
       name: c.name,

@@ -94,6 +94,9 @@ export function renderSummary(report: VerifyReport): string {
     `${report.cni} on ${report.backend} (${report.model.name}): ${v.text}`,
     `  ${v.cases} cases, ${v.cases - v.failed} passed, ${v.failed} failed; ${v.probes} probes, ${v.expectedDeny} expected denies of which ${v.denyConnected} connected; ${secs(report.timings.totalMs)} (grid up ${secs(report.timings.setupMs)}, cases ${secs(report.timings.casesMs)}, teardown ${secs(report.timings.teardownMs)})`,
   ];
+  if (report.services) {
+    lines.push(`  through Services: every probe from a pod to a pod went to the destination's own ClusterIP (port + 10000) on ${report.services.dataPlane}, ${report.services.count} more Services beside; the verdicts are the backend pod's, after the translation`);
+  }
   if (v.kind === 'not-enforced') {
     lines.push('  every connection the policies deny went through: this data plane has no NetworkPolicy engine (or it is not running)');
   }

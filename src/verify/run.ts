@@ -1,6 +1,7 @@
 // `bench verify`, backend-independent: bring the data plane up with the grid on it, then for each case replace the
 // policy set, wait until the data plane shows it, probe the whole grid in parallel, and compare with the
 // reference evaluator. The data plane is any backend's (src/backends/types.ts): up, install, probe, down.
+import type { ServicesResult } from '../results/schema.js';
 import type { BackendName, CniName } from '../config/schema.js';
 import { BenchError, InterruptedError } from '../errors.js';
 import type { DataPlane, ModelDescription, Progress } from '../backends/types.js';
@@ -50,6 +51,8 @@ export interface VerifyReport {
   verdict: CniVerdict;
   cases: CaseResult[];
   timings: { setupMs: number; casesMs: number; teardownMs: number; totalMs: number };
+  /** --services (local): every pod-to-pod probe went to the destination's Service, on this service data plane. */
+  services?: ServicesResult;
 }
 
 /** The abort as an InterruptedError (the signal's reason already is one when the CLI's Ctrl-C handler aborted). */
@@ -119,7 +122,7 @@ async function waitProgrammed(grid: VerifyPlane, sentinels: Expectation[], timeo
   }
 }
 
-async function runCase(c: VerifyCase, ctx: { grid: VerifyPlane; layout: GridLayout; addresses: GridAddresses; inventory: Inventory; settings: VerifySettings; signal?: AbortSignal }): Promise<CaseResult> {
+async function runCase(c: VerifyCase, ctx: { grid: VerifyPlane; layout: GridLayout; addresses: GridAddresses; inventory: Inventory; settings: VerifySettings; signal?: AbortSignal; services?: (s: ServicesResult) => void }): Promise<CaseResult> {
   const { grid, settings, signal } = ctx;
   const result: CaseResult = {
     name: c.name,
@@ -152,7 +155,9 @@ async function runCase(c: VerifyCase, ctx: { grid: VerifyPlane; layout: GridLayo
           : 'no filler policies: the case isolates no pod, and a filler on a pod it does not isolate would change its verdicts',
       );
     }
-    result.modelState = (await grid.install({ policies: [...inst.policies, ...fill.policies], peers: fill.peerSpecs })).modelState;
+    const installed = await grid.install({ policies: [...inst.policies, ...fill.policies], peers: fill.peerSpecs });
+    result.modelState = installed.modelState;
+    if (installed.services) ctx.services?.(installed.services);
     // A data plane that ran out of room says so in its state (Cilium 1.18 keeps an overflowing endpoint's old map,
     // Felix the first 24 programs of its chain): the case's differences are then explained, not mysterious.
     const overflow = capacityOverflowOf(result.modelState);
@@ -203,6 +208,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   let casesMs = 0;
   let teardownMs = 0;
   let addresses: GridAddresses;
+  let services: ServicesResult | undefined;
   let failed = true;
   try {
     progress?.step(`building the grid (${layout.pods.length} pods, ${layout.externals.length} external hosts) on ${grid.name}: ${grid.model.name}`);
@@ -213,7 +219,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     for (const [i, c] of opts.cases.entries()) {
       checkAborted(signal);
       progress?.step(`case ${i + 1}/${opts.cases.length}: ${c.name}`);
-      const r = await runCase(c, { grid, layout, addresses, inventory, settings, signal });
+      const r = await runCase(c, { grid, layout, addresses, inventory, settings, signal, services: (s) => (services ??= s) });
       cases.push(r);
       opts.onCase?.(r);
     }
@@ -241,6 +247,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     verdict: cniVerdict(cases),
     cases,
     timings: { setupMs, casesMs, teardownMs, totalMs: performance.now() - t0 },
+    ...(services ? { services } : {}),
   };
 }
 

@@ -12,7 +12,7 @@ import { parseCheckResult, planCheck, planServer, planWatch, startDetachedServer
 import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod, type WorkloadShape } from '../../workload/workload.js';
-import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
+import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport, ServiceChanges } from '../types.js';
 import { cpus as machineCpus } from 'node:os';
 import { findAccounting, measureFlow, probeVerdict, type Accounting, type FlowEnds } from './measure.js';
 import { collectGarbage } from './gc.js';
@@ -211,15 +211,27 @@ export class LocalBackend implements DataPlane, PlaneChanges {
       const client = this.pod(flow.from);
       return { netns: src, target: services.front.clusterIP, port: services.front.port, cpus: this.cpus, wrap: (spec) => services.wrap(spec, client) };
     }
+    // verify --services: a pod's probe to a pod goes to the destination's Service (hosts outside have no ClusterIP route).
+    const front = services && this.layout?.hosts.every((h) => h.id !== flow.from) ? services.frontOf(flow.to, flow.protocol, flow.port) : undefined;
+    if (services && front) {
+      const client = this.pod(flow.from);
+      return { netns: src, target: front.clusterIP, port: front.port, cpus: this.cpus, wrap: (spec) => services.wrap(spec, client) };
+    }
     return { netns: src, target, port: flow.port, cpus: this.cpus };
   }
 
   /** `--services`: the Service set on the CNI's service data plane, the measured flow's server behind its ClusterIP. */
   private async installServices(): Promise<PolicyInstallReport['services']> {
     const measured = this.workload!.flows.find((f) => f.measured);
-    if (this.config.services === undefined || !measured) return undefined;
+    // Once per run: a verify grid installs a policy state per case, its Services stay.
+    if (this.config.services === undefined || this.services || (!measured && this.workload!.shape !== 'verify-grid')) return undefined;
     const services = new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
     this.services = services;
+    if (!measured) {
+      const pods = this.plan.pods.map((p) => ({ id: podId(p), namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip, ports: this.declared.get(podId(p)) ?? [] }));
+      this.opts.progress?.step(`installing a Service in front of every serving pod, and ${this.config.services} more (${services.plane.name})`);
+      return services.installPods(pods);
+    }
     this.opts.progress?.step(`installing ${this.config.services + 1} Services (${services.plane.name})`);
     return services.install(this.pod(measured.to), measured.port);
   }
@@ -326,6 +338,34 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 
   watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
     return (this.opts.startWatch ?? startWatch)(this.planWatch(from, target, port, s));
+  }
+
+  /**
+   * `bench enforce --services`: the enforce Service states on the CNI's service data plane (the one `--services`
+   * runs use), changed as its agent changes them; watches run where that data plane sees the client.
+   */
+  get serviceChanges(): ServiceChanges {
+    const services = () => {
+      if (!this.services) throw new BenchError('internal', 'Service changes before the Service set was installed');
+      return this.services;
+    };
+    const wrapped = (from: EndpointId, target: string, port: number, s: WatchSettings) => services().wrap(this.planWatch(from, target, port, s), this.pod(from));
+    return {
+      install: async (set) => {
+        this.services ??= new RunServices({ config: this.config, model: this.impl, topology: this.plan, runner: this.runner, cleanupRunner: this.cleanupRunner });
+        const p = this.services.plane;
+        this.opts.progress?.step(`installing ${set.services.length} Services (${p.name})`);
+        return { dataPlane: p.name, description: p.description, lookup: p.lookup, ...(await this.services.installSet(set)) };
+      },
+      setServices: async (set) => {
+        const { startNs, wallMs, report } = await services().change(set);
+        // No selector to resolve: the EndpointSlices are handed to the agent as they stand. The agent's time is
+        // all of it (rendering the diff, every node's apply); apply is the slowest node's.
+        return { startNs, resolveMs: 0, report: { agentMs: wallMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };
+      },
+      watch: (from, target, port, s) => (this.opts.startWatch ?? startWatch)(wrapped(from, target, port, s)),
+      watchCommand: (from, target, port, s) => shellQuote(fullArgv(wrapped(from, target, port, s))),
+    };
   }
 
   async down(): Promise<void> {

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { backendDescriptor } from '../../backends/factory.js';
 import { resolveRunConfig } from '../../config/load.js';
-import type { BackendName, RunConfig } from '../../config/schema.js';
+import { POLICY_CHANGES, SERVICE_CHANGES, type BackendName, type RunConfig } from '../../config/schema.js';
 import type { Problem } from '../../errors.js';
 import { backendProblems } from '../checks.js';
 import { capacityOverflowOf } from '../../results/capacity-overflow.js';
@@ -26,6 +26,10 @@ const enforceFlags = (): FlagList => [
   'deadlineMs',
   'settle',
   'matchPosition',
+  'services',
+  'endpointsPerService',
+  'servicePosition',
+  'kubeProxy',
   'seed',
   'pinCpu',
   'context',
@@ -43,6 +47,11 @@ export type ParsedEnforceFlags = RunConfig & { repetitions: number };
 export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: ParsedEnforceFlags } | { ok: false; problems: Problem[] } {
   const { config, problems } = resolveRunConfig(settingValues(flags, SETTINGS, 'enforce'), undefined, { defaults: commandDefaults('enforce'), flagOf: (k) => settingFlag(k, 'enforce') });
   if (!config) return { ok: false, problems };
+  // With --services and no --changes, the Service changes are measured too.
+  const measuresServiceChanges = config.backend === 'auto' || backendDescriptor(config.backend)!.serviceChanges;
+  if (config.services !== undefined && flags.changes === undefined && measuresServiceChanges) config.changes = [...POLICY_CHANGES, ...SERVICE_CHANGES];
+  const serviceChanges = config.changes.filter((c) => (SERVICE_CHANGES as readonly string[]).includes(c));
+  if (serviceChanges.length && config.services === undefined) problems.push({ where: '--changes', message: `${serviceChanges.join(', ')} change a Service set, and there is none: add --services N (N filler Services beside the probed one; 0 for none)` });
   if (config.backend !== 'auto') problems.push(...enforceBackendProblems(config.backend, config, flags));
   problems.push(...inapplicableSettings(givenSettings(settingValues(flags, SETTINGS, 'enforce'), (k) => settingFlag(k, 'enforce')), { cnis: [config.cni], measure: 'enforce', command: 'enforce' }).problems);
   const twice = config.changes.filter((c, i) => config.changes.indexOf(c) !== i);
@@ -53,6 +62,8 @@ export function parseEnforceFlags(flags: EnforceFlags): { ok: true; value: Parse
 /** The target and the CNI on this backend, and --pin-cpu, which places processes of this machine only. */
 function enforceBackendProblems(backend: BackendName, config: RunConfig, flags: EnforceFlags): Problem[] {
   const problems = backendProblems(backend, config);
+  const serviceChanges = config.changes.filter((c) => (SERVICE_CHANGES as readonly string[]).includes(c));
+  if (serviceChanges.length && !backendDescriptor(backend)!.serviceChanges) problems.push({ where: '--changes', message: `${serviceChanges.join(', ')} are measured on the local backend only for now (the ${backend} backend runs Services for bench run, not yet Service changes in enforce)` });
   if (backendDescriptor(backend)!.onKubernetes && flags.pinCpu !== undefined) problems.push({ where: '--pin-cpu', message: `applies to the local backend only (on ${backend} the probes run in pods), got '${String(flags.pinCpu)}'` });
   return problems;
 }

@@ -40,7 +40,7 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     }
     io.stderr.write(`bench report: warning: mixing results from ${machines.size} machines (--allow-mixed-machines):\n  ${lines.join('\n  ')}\n`);
   }
-  const a = analyze(collected.results, { seed, manifests: collected.manifests, problems: collected.problems });
+  const a = analyze(collected.results, { seed, manifests: collected.manifests, verifies: collected.verifies.map((v) => v.record), problems: collected.problems });
   reportInputProblems(io, a.problems);
   if (a.runs === 0) {
     io.stderr.write('bench report: no usable result files\n');

@@ -25,6 +25,9 @@ const sweepFlags = (): FlagList => [
   'nftSelectorSets',
   'bpfPolicyDebug',
   'measure',
+  'workload',
+  new Option('--flow <ns/pod->ns/pod:port>', 'with --workload: measure exactly this TCP flow on every data plane (repeatable; default: the most expensive, a cross-namespace, a same-node and --flows random allowed flows, chosen per data plane)').argParser((v: string, prev: string[] = []) => [...prev, v]),
+  new Option('--flows <k>', 'with --workload: seeded random allowed flows beside the three chosen ones (default 3; --seed)'),
   'dryRun',
   'json',
 ];
@@ -41,11 +44,15 @@ export interface SweepCliOptions extends Record<string, unknown> {
   out?: string;
   json?: boolean;
   dryRun?: boolean;
+  flow?: string[];
+  flows?: string;
 }
 
 export interface SweepDeps {
   /** Replaces the real per-point runner (tests). */
   runPoint?: import('../../sweep/sweep.js').PointRunner;
+  /** Replaces a workload sweep's real verify runs (tests). */
+  runVerify?: import('../../sweep/verify-step.js').VerifyRunner;
   signal?: AbortSignal;
   /** Skips the docker/kind probe for --backend auto (tests). */
   environment?: { dockerEngine: boolean; kind: boolean };
@@ -85,7 +92,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   if (typeof opts.resume === 'string') {
     const problems: Problem[] = [];
     if (!SWEEP_ID_RE.test(opts.resume)) problems.push({ where: '--resume', message: `not a sweep id: '${opts.resume}' (e.g. sweep-20250131-235959-k3f9)` });
-    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'maxRepetitions', 'scenario'].filter((k) => opts[k] !== undefined)];
+    const given = [...Object.keys(settingValues(opts, KEPT_ON_RESUME, 'sweep')), ...['repetitions', 'maxRepetitions', 'scenario', 'flow', 'flows'].filter((k) => opts[k] !== undefined)];
     for (const k of given) problems.push({ where: settingFlag(k, 'sweep'), message: 'not allowed with --resume: a resumed sweep keeps the settings in its sweep.json' });
     if (problems.length) return reportUsage(io, problems);
     dir = resolve(outRoot, opts.resume);
@@ -118,7 +125,19 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       problems.push(...na.problems);
       notes = na.notes;
     }
+    const { workloadFlagProblems, workloadConflicts } = await import('./run-workload.js');
+    if (config) problems.push(...workloadFlagProblems(config.base, opts), ...workloadConflicts(config.base, settingValues(opts, SETTINGS, 'sweep')));
+    // bench run --workload also runs on kind/cluster; a workload sweep and its verify runs are on the local backend so far.
+    if (config?.base.workload !== undefined && config.base.backend !== 'auto' && config.base.backend !== 'local') problems.push({ where: '--backend', message: `a workload sweep runs on the local backend only so far, got "${config.base.backend}" (bench run --workload takes kind and cluster)` });
+    if (config?.base.workload !== undefined && config.base.measure === 'enforce') problems.push({ where: 'measure', message: "a workload sweep measures its flows' latency; time to enforcement on a workload is not built yet" });
     if (!config || problems.length) return reportUsage(io, problems);
+    // A workload: read, its flows chosen for every data plane and laid out — all before any work (exit 2).
+    if (config.base.workload !== undefined) {
+      const { prepareWorkloadMatrix } = await import('./sweep-workload.js');
+      const prepared = await prepareWorkloadMatrix(config, opts);
+      if ('problems' in prepared) return reportUsage(io, prepared.problems);
+      notes.push(...prepared.notes);
+    }
     for (const note of notes) io.stderr.write(`${note}\n`);
     const { selectBackend, checkBackendCni } = await import('../../backends/registry.js');
     // Every CNI of the matrix: auto must not pick a backend that runs only some of them.
@@ -153,9 +172,10 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
       io.stdout.write(
         a
           ? `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points in the first batch (${a.min} repetitions), then ${a.step} more at a time for data planes whose verdicts are open, at most ${a.max}; backend ${selection.backend}\n`
-          : `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, backend ${selection.backend}\n`,
+          : `# sweep plan (dry run: nothing was executed): ${manifest.points.length} points, ${config.matrix.repetitions} repetitions, ${config.matrix.workload ? `workload ${config.matrix.workload.name} (${config.base.workload}, ${config.matrix.policies[0]} policies; flows ${config.matrix.workload.flow ? 'named with --flow' : `chosen per data plane, ${config.matrix.workload.flows ?? 3} random`}), ` : ''}backend ${selection.backend}\n`,
       );
       for (const p of manifest.points) io.stdout.write(`${String(p.order + 1).padStart(4)}  ${p.key}\n`);
+      for (const v of manifest.verify ?? []) io.stdout.write(`verify  ${v.cni}: probe the workload's flows, compare with the spec (verify-${v.cni}.json)\n`);
       return EXIT_OK;
     }
     const missingProbe = deps.runPoint ? undefined : await probeMissing(selection.backend);
@@ -168,7 +188,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   const todo = pointsToRun(manifest, dir, { retryFailed: Boolean(opts.retryFailed) });
   const m = manifest.matrix;
   io.stderr.write(
-    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.policies.length} policy counts${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
+    `sweep ${manifest.id}: ${todo.length} of ${manifest.points.length} points to run (${m.cnis.join(',')} × ${m.workload ? `workload ${m.workload.name} (${m.policies[0]} policies)` : `${m.policies.length} policy counts`}${m.services ? ` × ${m.services.length} Service counts` : ''} × ${m.adaptive ? `${m.adaptive.min}–${m.adaptive.max} adaptive repetitions` : `${m.repetitions} repetitions`}), backend ${manifest.backend}\n  results: ${dir}\n`,
   );
   // The current point's run: the one a forced exit leaves up.
   const pointRunIds: string[] = [];
@@ -181,7 +201,7 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
   mkdirSync(dir, { recursive: true });
   writeFileSync(lockFile, lockContent());
   try {
-    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
+    await runSweep({ dir, manifest, runPoint: deps.runPoint ?? localPointRunner, ...(deps.runVerify ? { runVerify: deps.runVerify } : {}), newRunId: pointRunId, signal, progress: progressPrinter(io.stderr), retryFailed: Boolean(opts.retryFailed) });
   } finally {
     rmSync(lockFile, { force: true });
     interrupt?.dispose();
@@ -205,7 +225,8 @@ export async function cmdSweep(opts: SweepCliOptions, io: CommandIo = processIo(
     if (opts.json) io.stderr.write(`interrupted after ${formatDuration(wallMs)}; resume with: ${resumeHint}\n`);
     return 130;
   }
-  return c.failed > 0 || manifest.status !== 'complete' ? EXIT_FAIL : EXIT_OK;
+  const verifyFailed = (manifest.verify ?? []).some((v) => v.status === 'failed');
+  return c.failed > 0 || verifyFailed || manifest.status !== 'complete' ? EXIT_FAIL : EXIT_OK;
 }
 
 export function register(program: Command): void {

@@ -1,0 +1,174 @@
+// The report of a workload sweep, from a synthetic result set written where a sweep writes it: it is titled by the
+// workload, opens with the answer table (enforces?, typical and worst flow, what the policy set means there, the
+// verdict), then advice, per-flow figures and state, then how it was measured; and metrics that were not measured
+// are left out of the report and its JSON — for workload sweeps and ordinary ones alike.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CniName } from '../config/schema.js';
+import { writeResult } from '../results/io.js';
+import { runResultSchema, type RunResult } from '../results/schema.js';
+import { WORKLOAD_VERIFY_KIND, WORKLOAD_VERIFY_VERSION, verifyFileName, type WorkloadVerifyRecord } from '../results/workload-verify.js';
+import { pointKey } from '../sweep/plan.js';
+import { analyze } from './analyze.js';
+import { collectResults } from './collect.js';
+import { reportDocument } from './json.js';
+import { renderMarkdown } from './markdown.js';
+import { syntheticResult, writeSyntheticSweep } from './test-support/fixtures.js';
+import { cmdReport } from '../cli/commands/report.js';
+import { bufferIo } from '../cli/test-support/cli.js';
+
+const FILE = 'cluster.json';
+const FLOWS = [
+  { from: 'shop/api-0', to: 'shop/db-0', port: 5432, reason: 'most-expensive', rules: 9 },
+  { from: 'web/front-0', to: 'shop/api-0', port: 8080, reason: 'cross-namespace', rules: 4 },
+  { from: 'shop/api-0', to: 'shop/cache-0', port: 6379, reason: 'same-node', rules: 3 },
+];
+/** connect p50 per data plane and flow (ns), in FLOWS order. */
+const COST: Partial<Record<CniName, number[]>> = { none: [30_000, 30_000, 30_000], flannel: [32_000, 32_000, 32_000], calico: [60_000, 45_000, 40_000], cilium: [50_000, 48_000, 47_000] };
+
+function workloadRun(cni: CniName, rep: number, seed: number): RunResult {
+  const base = syntheticResult({ cni, policies: 12, repetition: rep, sweepId: 'sweep-20250101-000000-wkld', seed, samples: 300, connectNs: COST[cni]![0]! });
+  const flows = FLOWS.map((f, i) => ({ ...f, protocol: 'TCP', allowed: true, metrics: syntheticResult({ cni, policies: 12, seed: seed * 10 + i, samples: 300, connectNs: COST[cni]![i]! }).metrics }));
+  const r = { ...base, meta: { ...base.meta, workload: { name: 'shop', file: FILE, nodes: 3, pods: 40, endpoints: 8, policies: 12 } }, modelState: { iptablesRules: 120, ipsets: 14, compileMs: 3 }, flows };
+  return runResultSchema.parse(JSON.parse(JSON.stringify(r)));
+}
+
+function verify(cni: CniName, differFromSpec: number, enforces: boolean): WorkloadVerifyRecord {
+  return {
+    kind: WORKLOAD_VERIFY_KIND,
+    schemaVersion: WORKLOAD_VERIFY_VERSION,
+    sweepId: 'sweep-20250101-000000-wkld',
+    runId: `v-${cni}`,
+    cni,
+    backend: 'local',
+    model: { name: `${cni} model`, enforcesPolicy: enforces },
+    workload: { name: 'shop', file: FILE },
+    flowChoice: 'every pod pair on every port the destination declares: 20 flows',
+    verdict: enforces ? { kind: 'as-documented', text: 'as documented' } : { kind: 'not-enforced', text: 'NOT ENFORCED' },
+    probed: 20,
+    differFromSpec,
+    documented: differFromSpec,
+    mismatches: 0,
+    flows: Array.from({ length: differFromSpec }, (_, i) => ({ from: 'web/front-0', to: `shop/db-${i}`, port: 5432, protocol: 'TCP', spec: 'denied' as const, expected: 'allowed' as const, observed: 'allowed' as const })),
+    finishedAt: '2025-01-01T00:00:00.000Z',
+    timings: {},
+  };
+}
+
+function workloadSweep(opts: { verify: boolean }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cb-wreport-'));
+  let seed = 1;
+  for (const cni of ['none', 'flannel', 'calico', 'cilium'] as CniName[]) for (let rep = 1; rep <= 3; rep++) writeResult(join(dir, pointKey(cni, 12, rep)), workloadRun(cni, rep, (seed += 7)));
+  if (opts.verify) {
+    const records = [verify('none', 6, false), verify('flannel', 6, false), verify('calico', 0, true), verify('cilium', 3, true)];
+    for (const r of records) writeFileSync(join(dir, verifyFileName(r.cni)), JSON.stringify(r));
+  }
+  return dir;
+}
+
+const analysisOf = (dir: string) => {
+  const c = collectResults([dir]);
+  expect(c.problems).toEqual([]);
+  return analyze(c.results, { verifies: c.verifies.map((v) => v.record), problems: c.problems, resamples: 200 });
+};
+/** The cells of the markdown table row whose first cell is `first`, in the section starting at `heading`. */
+function row(md: string, heading: string, first: string): string[] {
+  const section = md.slice(md.indexOf(heading));
+  const line = section.split('\n').find((l) => l.startsWith(`| ${first} |`))!;
+  return line.replace(/^\| | \|$/g, '').split(' | ');
+}
+
+describe('the report of a workload sweep', () => {
+  const a = analysisOf(workloadSweep({ verify: true }));
+  const md = renderMarkdown(a);
+
+  it('is titled by the workload and opens with the answer, then advice, per-flow figures and how it was measured', () => {
+    expect(md.split('\n')[1]).toBe('# Workload shop on every data plane');
+    const order = ['## shop: the answer', '### shop: advice', '## shop: every measured flow', '## shop: distribution, worst flow and state per data plane', '## How it was measured'].map((h) => md.indexOf(h));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+    expect(md).not.toContain('## What ran');
+  });
+
+  it('gives each data plane: enforces?, typical and worst flow with CIs, flows that differ from the spec, the verdict', () => {
+    const head = row(md, '## shop: the answer', 'data plane');
+    expect(head).toEqual(['data plane', 'enforces?', 'typical flow connect p50, µs (95% CI)', 'worst flow connect p50, µs (95% CI)', 'what the policy set means there', 'verdict']);
+    const calico = row(md, '## shop: the answer', 'Calico (iptables)');
+    expect(calico[1]).toBe('yes');
+    // Typical: the median flow (45 µs); worst: the most expensive (60 µs), each with its 95% CI.
+    expect(Number(calico[2]!.split(' ')[0])).toBeCloseTo(45, -0.5);
+    expect(Number(calico[3]!.split(' ')[0])).toBeCloseTo(60, -0.5);
+    expect(calico[3]).toMatch(/^\d+\.\d \(\d+\.\d–\d+\.\d\)$/);
+    expect(calico[4]).toBe('as the spec (0 of 20 flows differ)');
+    expect(calico[5]).toBe('enforces as the spec says (20 flows probed)');
+    const cilium = row(md, '## shop: the answer', 'Cilium');
+    expect(cilium[4]).toBe('3 of 20 flows differ from the spec');
+    expect(cilium[5]).toMatch(/3 of 20 flows get another verdict than the spec/);
+    const flannel = row(md, '## shop: the answer', 'Flannel');
+    expect(flannel[1]).toBe('**no**');
+    expect(flannel[5]).toMatch(/NOT ENFORCED/);
+    expect(row(md, '## shop: the answer', 'No CNI (routing floor)')[1]).toBe('–');
+  });
+
+  it('advises from the answer: what does not enforce, what means something else, the cheapest faithful data plane', () => {
+    const advice = md.slice(md.indexOf('### shop: advice'), md.indexOf('## shop: every measured flow'));
+    expect(advice).toMatch(/Flannel.*does not enforce NetworkPolicy/);
+    expect(advice).toMatch(/Cilium.*gives 3 of 20 probed flows another verdict/);
+    expect(advice).toMatch(/\*\*Calico \(iptables\)\*\* has the cheapest worst flow/);
+  });
+
+  it('shows every flow and, per data plane, the distribution and worst flow beside its state', () => {
+    expect(row(md, '## shop: every measured flow', 'Calico (iptables)')[1]).toBe('shop/api-0 → shop/db-0 5432/TCP');
+    const dist = row(md, '## shop: distribution', 'Calico (iptables)');
+    expect(dist[3]).toBe('shop/api-0 → shop/db-0 5432/TCP');
+    expect(dist[5]).toBe('iptablesRules 120, ipsets 14');
+    // The flows that differ from the spec are listed where the data plane enforces (the migration question), not
+    // for one that enforces nothing (every denied flow connects: the verdict says it).
+    const details = md.slice(md.indexOf("the flows whose observed verdict is not the spec's"));
+    expect(details.split('\n').filter((l) => l.startsWith('| Cilium'))).toHaveLength(3);
+    expect(details).not.toMatch(/^\| (Flannel|No CNI)/m);
+  });
+
+  it('leaves out what a workload sweep does not measure: no curves, verdicts, crossovers or enforcement', () => {
+    for (const h of ['## Scaling: verdicts', '## New-connection latency', '## Crossovers', '## CNI selection', '## How the verdicts are decided', 'enforce:', 'fail-open']) expect(md).not.toContain(h);
+    const doc = reportDocument(a);
+    expect(doc.workloads![0]!.planes.map((p) => p.cni)).toEqual(['none', 'flannel', 'calico', 'cilium']);
+    expect('crossovers' in doc).toBe(false);
+    const ids = doc.cnis.flatMap((c) => c.metrics.map((m) => m.id));
+    expect(ids.some((i) => i.startsWith('enforce_') || i.startsWith('failopen_'))).toBe(false);
+  });
+
+  it('bench report reads the verify records beside the runs into report.md and the JSON', async () => {
+    const dir = workloadSweep({ verify: true });
+    expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
+    const written = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(row(written, '## shop: the answer', 'Cilium')[4]).toBe('3 of 20 flows differ from the spec');
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<title>Workload shop on every data plane</title>');
+    const json = join(dir, 'analysis.json');
+    expect(await cmdReport([dir], { format: 'json', output: json }, bufferIo())).toBe(0);
+    expect(JSON.parse(readFileSync(json, 'utf8')).workloads[0].planes[3].verify.differFromSpec).toBe(3);
+  }, 60_000);
+
+  it('without a verify run, says nothing about what the policy set means (no column, no guess)', () => {
+    const plain = renderMarkdown(analysisOf(workloadSweep({ verify: false })));
+    expect(row(plain, '## shop: the answer', 'data plane')).not.toContain('what the policy set means there');
+    expect(plain).not.toContain('differ from the spec');
+  });
+});
+
+describe('an ordinary policy sweep leaves out what it did not measure', () => {
+  it('has no enforce or fail-open rows in the report or its JSON, and no workload section', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    writeSyntheticSweep(dir, { curves: [{ cni: 'none', baseNs: 40_000, slopeNs: 0 }, { cni: 'calico', baseNs: 38_000, slopeNs: 10 }], policies: [0, 100, 1000], repetitions: 2, samples: 200 });
+    const a = analysisOf(dir);
+    const md = renderMarkdown(a);
+    expect(md.split('\n')[1]).toBe('# CNI data-plane benchmark report');
+    expect(md).toContain('## Scaling: verdicts');
+    for (const t of ['enforce:', 'fail-open:', ': the answer']) expect(md).not.toContain(t);
+    const doc = reportDocument(a);
+    expect('workloads' in doc).toBe(false);
+    expect(doc.cnis[0]!.metrics.map((m) => m.id)).toEqual(['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn']);
+  });
+});
