@@ -69,6 +69,28 @@ describe('bench verify --workload on the local kernel', () => {
     }
   }, 600_000);
 
+  itKernel('a hostNetwork pod reaches a pod on its own node on every enforcing plane; from another node the policies decide', async () => {
+    // node-exporter runs on kind-worker, as orders-0 does; orders-1 is on kind-worker2. api isolates ingress and
+    // admits neither: the local node passes anyway (Calico: host to workload unpoliced; Cilium: reserved:host and
+    // allow-localhost), the remote node does not (Cilium: reserved:remote-node, which no rule names).
+    const local = 'kube-system/node-exporter-7fq2m->api/orders-0:8080';
+    const remote = 'kube-system/node-exporter-7fq2m->api/orders-1:8080';
+    const host = resolveFlowSpecs([local, remote], cluster);
+    expect(host.problems).toEqual([]);
+    for (const cni of ['calico', 'cilium', 'calico-ebpf'] as const) {
+      const runId = newRunId();
+      const plane = new LocalBackend({ config: runConfigSchema.parse({ cni, backend: 'local' }), runId, shape: 'cluster' });
+      const r = await verifyWorkloadOn({ plane, cluster, workload: plane.fit(replayWorkload(cluster, host.flows)), parallelism: 2, retries: 2, timeoutMs: 300 });
+      expect(namespacesOfRun(runId), 'namespaces left behind').toEqual([]);
+      const where = `${cni}: ${JSON.stringify(r.probes)}`;
+      expect(observed(r), where).toEqual({ [`${local}/TCP`]: 'allowed', [`${remote}/TCP`]: 'denied' });
+      expect(r.verdict.kind, where).toBe('as-documented');
+      // The spec lets the pod's own node in too: no documented difference to report for these flows.
+      expect(Object.fromEntries(r.probes.map((p) => [`${p.from}->${p.to}:${p.port}`, p.spec])), where).toEqual({ [local]: 'allowed', [remote]: 'denied' });
+      expect(r.documentedDifferences, where).toBe(0);
+    }
+  }, 300_000);
+
   itKernel('a generated shape (scenarios/workloads/small.yaml) on Calico and Cilium: 40+ endpoints brought up a few at a time, every sampled verdict as documented', async () => {
     const small = loadWorkload(join(PACKAGE_ROOT, 'scenarios', 'workloads', 'small.yaml'));
     const sample = replayProbeFlows(small, { max: 120, seed: 3 });

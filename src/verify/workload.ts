@@ -9,7 +9,7 @@ import type { DataPlane, ModelDescription, Progress } from '../backends/types.js
 import { PolicyEvaluator } from '../policy/evaluate.js';
 import type { ClusterWorkload } from '../workload/cluster.js';
 import { flowKey, podName } from '../workload/flows.js';
-import { DataPlaneExpectations, diffExpectations } from '../workload/semantics.js';
+import { DataPlaneExpectations, diffExpectations, fromOwnNode } from '../workload/semantics.js';
 import type { Flow, Workload } from '../workload/workload.js';
 import { boundedMap, probeWithRetries, readinessProbes } from './run.js';
 import type { Expectation } from './expect.js';
@@ -20,7 +20,7 @@ export type Verdict = 'allowed' | 'denied';
 export interface WorkloadProbe extends Flow {
   expected: Verdict;
   observed: Verdict;
-  /** What the NetworkPolicy spec (the reference evaluator, ipBlocks matching any address) says. */
+  /** What the NetworkPolicy spec says (the reference evaluator, ipBlocks matching any address; the pod's own node let in). */
   spec: Verdict;
   /** The policies that allow it (allowed) or isolate it (denied) under the data plane's semantics. */
   policies: string[];
@@ -79,7 +79,8 @@ export async function verifyWorkloadOn(o: WorkloadVerifyOptions): Promise<Worklo
       notes.push(`${flowKey(f)} not probed: ${f.protocol} rules are not implemented on ${plane.cni}, so nothing is documented to compare with`);
       continue;
     }
-    const s = spec.evaluate({ src: pods.get(f.from)!, dst: pods.get(f.to)!, port: f.port, protocol: f.protocol }).allowed;
+    const [src, dst] = [pods.get(f.from)!, pods.get(f.to)!];
+    const s = fromOwnNode(src, dst) || spec.evaluate({ src, dst, port: f.port, protocol: f.protocol }).allowed;
     expectations.push({ from: f.from, to: f.to, port: f.port, protocol: f.protocol, allowed: e.allowed, spec: verdictOf(s), policies: e.policies });
   }
   const timings = { setupMs: 0, installMs: 0, readyMs: 0, probeMs: 0, teardownMs: 0 };

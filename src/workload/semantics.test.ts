@@ -7,7 +7,7 @@ import type { NetworkPolicy } from '../policy/types.js';
 import type { ClusterWorkload } from './cluster.js';
 import { probeFlows, type Flow } from './flows.js';
 import { loadWorkload } from './load.js';
-import { DataPlaneExpectations, diffExpectations, expectFlows, POLICY_SEMANTICS, withoutInClusterIpBlocks } from './semantics.js';
+import { DataPlaneExpectations, diffExpectations, expectFlows, fromOwnNode, POLICY_SEMANTICS, withoutInClusterIpBlocks } from './semantics.js';
 
 const shop = loadWorkload(join(import.meta.dirname, 'fixtures', 'shop-cluster.json'));
 const small = loadWorkload(join(import.meta.dirname, '..', '..', 'scenarios', 'workloads', 'small.yaml'));
@@ -53,7 +53,11 @@ describe('expected verdicts per data plane', () => {
     const onWorker = 'monitoring/node-exporter-z5c1f'; // shop-worker
     const cartHere = 'shop/cart-7c4d9b8f5-lx2pw'; // shop-worker
     const cartThere = 'shop/cart-7c4d9b8f5-rt6yz'; // shop-worker2
-    for (const cni of ['calico', 'cilium'] as const) {
+    const pods = new Map(shop.inventory.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    expect(fromOwnNode(pods.get(onWorker)!, pods.get(cartHere)!)).toBe(true);
+    expect(fromOwnNode(pods.get(onWorker)!, pods.get(cartThere)!)).toBe(false);
+    expect(fromOwnNode(pods.get(cartHere)!, pods.get(onWorker)!)).toBe(false); // to the node: the policies decide
+    for (const cni of ['calico', 'cilium', 'calico-ebpf'] as const) {
       const e = new DataPlaneExpectations(shop, cni);
       expect(e.expect({ from: onWorker, to: cartHere, port: 8080, protocol: 'TCP' })).toMatchObject({ allowed: true, basis: 'local-node' });
       expect(e.expect({ from: onWorker, to: cartThere, port: 8080, protocol: 'TCP' })).toMatchObject({ allowed: false, basis: 'policy', policies: ['shop/allow-metrics', 'shop/cart', 'shop/default-deny'] });

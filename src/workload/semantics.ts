@@ -53,6 +53,11 @@ export function withoutInClusterIpBlocks(policies: readonly NetworkPolicy[]): Ne
   });
 }
 
+/** From a hostNetwork pod to a pod on its own node: the spec allows it in whatever the policies say (see header). */
+export function fromOwnNode(src: PodInfo, dst: PodInfo): boolean {
+  return !!src.hostNetwork && !dst.hostNetwork && src.node === dst.node;
+}
+
 /** Expected verdicts of flows between a workload's pods on one data plane. Build once per workload and CNI. */
 export class DataPlaneExpectations {
   readonly semantics: PolicySemantics;
@@ -93,7 +98,7 @@ export class DataPlaneExpectations {
     if (this.semantics.unsupportedProtocols.includes(flow.protocol)) return { ...f, allowed: undefined, basis: 'unsupported-protocol', policies: [] };
     const src = this.pod(flow.from);
     const dst = this.pod(flow.to);
-    if (src.hostNetwork && !dst.hostNetwork && src.node === dst.node) return { ...f, allowed: true, basis: 'local-node', policies: [] };
+    if (fromOwnNode(src, dst)) return { ...f, allowed: true, basis: 'local-node', policies: [] };
     const v = this.verdict(flow)!;
     const sides = [v.egress, v.ingress];
     const policies = v.allowed ? sides.flatMap((s) => s.allowedBy) : sides.filter((s) => s.decision === 'denied').flatMap((s) => s.isolatedBy);

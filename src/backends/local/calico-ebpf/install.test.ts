@@ -154,12 +154,14 @@ describe('calicoEbpfModel through a fake runner', () => {
     expect(state).toMatchObject({ policyPrograms: 1, ipSetEntries: 1, rulesTraversedPerPolicy: 1, bpfPolicyDebugEnabled: true, chainProgramLimit: 24, capacityOverflowEndpoints: 0 });
     expect(state.capacityOverflow).toBeUndefined();
     const argv = runner.log.map((r) => r.argv[1]);
-    expect(argv).toEqual(['load', 'attach', 'apply']);
+    // After the load, the node's own address (host-to-workload traffic skips policy, as Felix's route map says).
+    expect(argv).toEqual(['load', 'apply', 'attach', 'apply']);
+    expect(runner.log[1]!.input).toBe('host 10.0.0.1\n');
 
     topology.pods.push(podSpec({ ...web, node: 'node-0' }, 'caliweb'));
     const webSrv = { ...web, node: 'node-0' };
     const report = await calicoEbpfModel.update!(ctx([endpoint(srv, [policy('a', [pods(client, newcomer)])]), endpoint(webSrv)]) as never);
-    expect(runner.log.map((r) => r.argv[1]).slice(3)).toEqual(['attach', 'apply']);
+    expect(runner.log.map((r) => r.argv[1]).slice(4)).toEqual(['attach', 'apply']);
     expect(report.changed).toMatchObject({ programsLoaded: 0, setMembersAdded: 1, endpointsWritten: 1 });
     expect(runner.log.at(-1)!.input).toMatch(/^set-add [0-9a-f]{16} 10\.244\.1\.9\/32\nep 21 0 0\n$/);
 

@@ -283,7 +283,7 @@ export async function applyNodeChanges(runner: Runner, bin: CalicoEbpfBinaries, 
 }
 
 /** The fixed programs' counters (calico_ebpf.bpf.c), by the names `cb-cebpf stats` prints. */
-export const COUNTERS = ['packets', 'ctHits', 'ctNew', 'policyWalks', 'allowed', 'drops', 'unenforced', 'notIpv4', 'tailCallFailed', 'syns', 'synWalks', 'synForced', 'ctRecycled', 'ctExpired'] as const;
+export const COUNTERS = ['packets', 'ctHits', 'ctNew', 'policyWalks', 'allowed', 'drops', 'unenforced', 'notIpv4', 'tailCallFailed', 'syns', 'synWalks', 'synForced', 'ctRecycled', 'ctExpired', 'hostSkips'] as const;
 
 export interface CalicoEbpfStats {
   counters: Record<(typeof COUNTERS)[number], number>;

@@ -59,6 +59,8 @@ async function ensureAgents(ctx: Context): Promise<Map<string, NodeAgent>> {
     for (const node of ctx.topology.nodes) {
       const pinDir = calicoEbpfPinDir(ctx.topology.runId, node.name);
       await ctx.runner.run(planLoad(bin, pinDir));
+      // Felix writes the host's own addresses into its route map: the source of host-to-workload traffic.
+      await ctx.runner.run(planApply(bin, pinDir, `host ${node.ip}\n`, `the address of ${node.name} (host-to-workload traffic skips policy)`));
       perNode.set(node.name, { pinDir, netns: node.netns, ifindexes: new Map(), installed: emptyNodeInstalled() });
     }
     agents.set(ctx.topology, perNode);

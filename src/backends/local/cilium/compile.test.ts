@@ -114,6 +114,24 @@ describe('ipcache', () => {
     expect(wildcard).toEqual([id('10.0.0.0/8'), id('10.2.0.0/16')].sort());
   });
 
+  it("holds this node's addresses as reserved:host and the other nodes' as reserved:remote-node, over a /32 CIDR of one", () => {
+    const nodeAddresses = { local: ['172.18.0.3'], remote: ['172.18.0.2', '172.18.0.4'] };
+    // An ipBlock naming the local node's /32 and all of the node subnet: neither selects a node address.
+    const eps = [endpoint(server, [rule([{ kind: 'cidr', cidr: '172.18.0.3/32', except: [] }, { kind: 'cidr', cidr: '172.18.0.0/16', except: [] }], 'all')])];
+    const s = compileCiliumState(eps, inventory, { capacity: 100, ifindexOf, nodeAddresses });
+    const ipc = s.ipcache.filter((e) => e.prefix.startsWith('172.18.0.'));
+    expect(ipc.sort((a, b) => (a.prefix < b.prefix ? -1 : 1))).toEqual([
+      { prefix: '172.18.0.0/16', identity: s.ipcache.find((e) => e.prefix === '172.18.0.0/16')!.identity },
+      { prefix: '172.18.0.2/32', identity: RESERVED_IDENTITY.remoteNode },
+      { prefix: '172.18.0.3/32', identity: RESERVED_IDENTITY.host },
+      { prefix: '172.18.0.4/32', identity: RESERVED_IDENTITY.remoteNode },
+    ]);
+    // The agent's host ingress entry is what admits the local node; nothing admits remote-node.
+    const ids = allEntriesOf(s, 'server').map((e) => e.identity);
+    expect(ids).toContain(RESERVED_IDENTITY.host);
+    expect(ids).not.toContain(RESERVED_IDENTITY.remoteNode);
+  });
+
   it('treats 0.0.0.0/0 as world and still honours its excepts', () => {
     const s = compile([endpoint(server, undefined, [rule([{ kind: 'cidr', cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] }], 'all')])]);
     const ids = entriesOf(s, 'server').map((e) => e.identity);

@@ -12,7 +12,11 @@
 // - A rule without peers ('any') is identity 0, the wildcard the datapath looks up second.
 // - Port ranges are expanded into aligned power-of-two port prefixes (Cilium 1.16+ LPM policy map).
 // - IPv4 only: IPv6 ipBlocks produce no entries (they can never match an IPv4 packet).
-// - hostNetwork pods are not Cilium endpoints and get no pod identity.
+// - hostNetwork pods are not Cilium endpoints and get no pod identity. The ipcache holds the node addresses as the
+//   agent writes them (pkg/node/address.go + daemon/cmd ipcache upserts, Cilium 1.18): the node's own as
+//   reserved:host (1), every other node's as reserved:remote-node (6). So host-originated traffic to a local pod
+//   (a hostNetwork pod's, kubelet probes) meets the allow-localhost entry below and passes; from another node it
+//   is remote-node, which neither a pod selector nor (policy-cidr-match-mode unset) an ipBlock selects.
 // - Entries the agent adds itself (pkg/policy/mapstate.go, Cilium 1.18): an allow-all entry (identity 0, any
 //   protocol) for each direction no policy isolates (allowAllIdentities), and reserved:host ingress allow-all
 //   (determineAllowLocalhostIngress; allow-localhost "auto" becomes "always" in Kubernetes mode, daemon/cmd).
@@ -25,7 +29,7 @@ import { podKey } from '../../../policy/types.js';
 import { BenchError } from '../../../errors.js';
 
 /** Cilium's reserved identities used by the model (pkg/identity/numericidentity.go). */
-export const RESERVED_IDENTITY = { host: 1, world: 2 } as const;
+export const RESERVED_IDENTITY = { host: 1, world: 2, remoteNode: 6 } as const;
 /** Policy-map identity that matches every peer (an L3 wildcard entry). */
 export const ANY_IDENTITY = 0;
 /** First cluster-scoped identity. */
@@ -160,6 +164,8 @@ export interface CompileOptions {
   ifindexOf(pod: PodInfo): number;
   /** 'throw' (default): PolicyMapCapacityError; 'report': return the state with `overflows` filled. */
   onOverflow?: 'throw' | 'report';
+  /** Node addresses for the ipcache: this node's (reserved:host) and the other nodes' (reserved:remote-node). */
+  nodeAddresses?: { local: string[]; remote: string[] };
 }
 
 // ---- port prefixes ----
@@ -268,6 +274,15 @@ export function compileCiliumState(endpoints: EndpointPolicy[], inventory: Inven
 
   const ipcache: IpcacheEntry[] = [{ prefix: '0.0.0.0/0', identity: RESERVED_IDENTITY.world }];
   for (const c of cidrList) ipcache.push({ prefix: cidrText(c), identity: cidrIdentity.get(cidrText(c))! });
+  // A node address's reserved identity wins over a /32 CIDR identity of the same prefix (one ipcache key).
+  const nodeIps = opts.nodeAddresses ?? { local: [], remote: [] };
+  const nodeEntries = [
+    ...nodeIps.local.filter((a) => !isIpv6(a)).map((ip) => ({ prefix: `${ip}/32`, identity: RESERVED_IDENTITY.host })),
+    ...nodeIps.remote.filter((a) => !isIpv6(a)).map((ip) => ({ prefix: `${ip}/32`, identity: RESERVED_IDENTITY.remoteNode })),
+  ];
+  const nodePrefixes = new Set(nodeEntries.map((e) => e.prefix));
+  for (let i = ipcache.length - 1; i >= 0; i--) if (nodePrefixes.has(ipcache[i]!.prefix)) ipcache.splice(i, 1);
+  ipcache.push(...nodeEntries);
   for (const [key, pod] of [...pods].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!isIpv6(pod.ip)) ipcache.push({ prefix: `${pod.ip}/32`, identity: podIdentity.get(key)! });
   }

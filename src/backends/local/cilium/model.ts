@@ -93,7 +93,11 @@ function compileNode(ctx: Context, inst: Installed, nodeName: string, previous: 
     return i;
   };
   const endpoints = ctx.endpoints.filter((e) => e.pod.node === nodeName);
-  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.settings.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation });
+  const nodeAddresses = {
+    local: ctx.topology.nodes.filter((n) => n.name === nodeName).map((n) => n.ip),
+    remote: ctx.topology.nodes.filter((n) => n.name !== nodeName).map((n) => n.ip),
+  };
+  const desired = compileCiliumState(endpoints, ctx.inventory, { capacity: ctx.settings.policyMapCapacity, ifindexOf, onOverflow: 'report', allocation: inst.allocation, nodeAddresses });
   const prevMaps = previous ? new Map<string, PolicyMapEntry[]>(previous.policyMaps.map((m) => [m.pod, m.entries])) : undefined;
   return realizeOverflow(desired, { lockdown: ctx.settings.endpointLockdownOnPolicyOverflow, previous: prevMaps });
 }

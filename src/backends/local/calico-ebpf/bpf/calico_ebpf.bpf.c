@@ -126,6 +126,7 @@ enum {
 	CNT_SYN_FORCED, // SYNs that found a live entry and walked the policy anyway ("Forcing policy on SYN")
 	CNT_CT_RECYCLED, // SYNs that found an entry closed both ways (FIN or RST each way): entry replaced
 	CNT_CT_EXPIRED, // entries found past their timeout: removed, the packet handled as new
+	CNT_HOST_SKIPS, // new flows from one of this host's addresses to a workload: allowed without policy
 	CNT_MAX,
 };
 
@@ -150,6 +151,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ep_value);
 } cali_eps SEC(".maps");
+
+// This host's own addresses: the entries of Felix's route map (cali_v4_routes) flagged local host, which the
+// programs consult through cali_rt_flags_local_host.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __be32);
+	__type(value, __u32);
+} cali_v4_host SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -342,6 +352,14 @@ static __always_inline int handle(struct __sk_buff *skb, int to_wl)
 	st->ct_dport = dport;
 	st->rules_hit = 0;
 
+	// felix/bpf-gpl/tc.c (v3.30.3): "Host to workload traffic always allowed" — a new flow (or a forced SYN) to a
+	// workload from one of this host's addresses skips policy; the allowed path still tracks it. (Felix also
+	// requires the packet not seen by another of its programs; here only the host's own stack sends from these.)
+	if (to_wl && bpf_map_lookup_elem(&cali_v4_host, &ip.saddr)) {
+		count(CNT_HOST_SKIPS);
+		ct_create(ifindex, st);
+		return TC_ACT_OK;
+	}
 	if (slot == 0) {
 		count(CNT_UNENFORCED);
 		// Tracked even when unenforced: the reply must pass this endpoint's other, possibly enforced, hook.

@@ -19,6 +19,8 @@
 //       slot-del SLOT                          empty a policy jump map slot
 //       ep IFINDEX INGRESS_SLOT EGRESS_SLOT    (0 = that direction is not isolated)
 //       ep-del IFINDEX
+//       host A.B.C.D                           one of this host's addresses (Felix's route map, local host):
+//                                              new flows from it to a workload skip policy
 //     prints {"progs":N,"insns":N,"verifyMs":X,"setAdds":N,"setDels":N,"slotDels":N,"eps":N}
 //   cb-cebpf stats  --pin DIR                    counters and map sizes as JSON
 //   cb-cebpf unload --pin DIR                    remove every pin and DIR
@@ -50,12 +52,12 @@ struct ip4_set_key {
 	uint8_t pad;
 } __attribute__((packed));
 struct ep_value { uint32_t ingress_slot, egress_slot; };
-#define CNT_MAX 14
+#define CNT_MAX 15
 static const char *counter_names[CNT_MAX] = {
 	"packets", "ctHits", "ctNew", "policyWalks", "allowed", "drops", "unenforced", "notIpv4", "tailCallFailed",
-	"syns", "synWalks", "synForced", "ctRecycled", "ctExpired",
+	"syns", "synWalks", "synForced", "ctRecycled", "ctExpired", "hostSkips",
 };
-static const char *map_names[] = { "cali_state", "cali_v4_ip_sets", "cali_eps", "cali_v4_ct", "cali_jump_static", "cali_jump_pol", "cali_counters" };
+static const char *map_names[] = { "cali_state", "cali_v4_ip_sets", "cali_eps", "cali_v4_host", "cali_v4_ct", "cali_jump_static", "cali_jump_pol", "cali_counters" };
 static const char *prog_names[] = { "cali_from_wl", "cali_to_wl", "cali_allow", "cali_deny" };
 
 const char loader_name[] = "cb-cebpf";
@@ -157,6 +159,7 @@ static int cmd_apply(void *arg)
 		open_pinned(a->p.pin, "cali_jump_pol"),
 	};
 	int eps = open_pinned(a->p.pin, "cali_eps");
+	int hosts = open_pinned(a->p.pin, "cali_v4_host");
 	long progs = 0, insns_total = 0, set_adds = 0, set_dels = 0, slot_dels = 0, ep_updates = 0;
 	double verify_ms = 0;
 	size_t log_size = 1 << 20;
@@ -263,6 +266,13 @@ static int cmd_apply(void *arg)
 			if (bpf_map_delete_elem(eps, &key) && errno != ENOENT)
 				die(1, "line %ld: delete endpoint %lu: %s", lineno, ifindex, strerror(errno));
 			ep_updates++;
+		} else if (!strncmp(line, "host ", 5)) {
+			struct in_addr addr;
+			if (sscanf(line, "host %63s", s1) != 1 || inet_pton(AF_INET, s1, &addr) != 1)
+				die(EXIT_USAGE, "line %ld: want 'host A.B.C.D'", lineno);
+			uint32_t one = 1;
+			if (bpf_map_update_elem(hosts, &addr.s_addr, &one, BPF_ANY))
+				die(1, "line %ld: write host address %s: %s", lineno, s1, strerror(errno));
 		} else {
 			die(EXIT_USAGE, "line %ld: unknown change '%.40s'", lineno, line);
 		}
