@@ -10,7 +10,7 @@ import { complexityVerdict, RULE_COST_REFERENCE_NS, type Verdict } from '../stat
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
-import { DECISION_METRICS, levelText, repetitionsOf } from '../sweep/adaptive.js';
+import { DECISION_METRICS, levelText, repetitionsOf, sweepDimension, type SweepDimension } from '../sweep/adaptive.js';
 import { alphaAt, MIN_UNSLOWED_RUNS, repeatedFit } from '../stats/sequential.js';
 import { machineSlowed, machineUsual } from '../results/machine.js';
 import type { InputProblem, LoadedResult } from './collect.js';
@@ -263,7 +263,8 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     }
   }
 
-  const spent = spentAlpha(opts.manifests ?? []);
+  const spent = spentAlpha(opts.manifests ?? [], 'policies');
+  const spentOnServices = spentAlpha(opts.manifests ?? [], 'services');
   const usual = machineUsual(ok.map((l) => l.result));
   const slowed = new Set(ok.filter((l) => machineSlowed(l.result, usual).slowed).map((l) => l.result.runId));
   const byCni = new Map<CniName, LoadedResult[]>();
@@ -330,11 +331,11 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     probe: [...probeKeys.values()],
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
-    ciMethod: spent.size ? `${CI_METHOD} ${adaptiveCiNote(spent)}` : CI_METHOD,
+    ciMethod: [CI_METHOD, ...(spent.size ? [adaptiveCiNote(spent, 'p50 verdicts')] : []), ...(spentOnServices.size ? [adaptiveCiNote(spentOnServices, 'Services verdicts (connect p50 against the Service count)')] : [])].join(' '),
     policyCounts: uniqueInOrder(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
-    services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples }),
+    services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples, spent: spentOnServices, slowed }),
     serviceChanges: analyzeServiceChanges(ok),
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
@@ -345,11 +346,14 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   };
 }
 
-/** α each data plane's last look spent, from adaptive sweeps' manifests (the smallest where several sweeps hold it). */
-function spentAlpha(manifests: Array<{ manifest: SweepManifest }>): Map<CniName, number> {
+/**
+ * α each data plane's last look spent on curves along a dimension, from adaptive sweeps' manifests (the smallest
+ * where several sweeps hold it).
+ */
+function spentAlpha(manifests: Array<{ manifest: SweepManifest }>, dimension: SweepDimension): Map<CniName, number> {
   const out = new Map<CniName, number>();
   for (const { manifest: m } of manifests) {
-    if (!m.matrix.adaptive) continue;
+    if (!m.matrix.adaptive || sweepDimension(m.matrix) !== dimension) continue;
     for (const cni of m.matrix.cnis) {
       const a = alphaAt(m.matrix.adaptive, repetitionsOf(m, cni));
       out.set(cni, Math.min(a, out.get(cni) ?? 1));
@@ -358,8 +362,8 @@ function spentAlpha(manifests: Array<{ manifest: SweepManifest }>): Map<CniName,
   return out;
 }
 
-const adaptiveCiNote = (spent: Map<CniName, number>) =>
-  `Adaptive repetitions: the sweep stopped each data plane once its p50 verdicts were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped. Those fits, as the sweep's looks, leave out the runs during which the machine slowed (see the machine section) wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs; the point values keep them.`;
+const adaptiveCiNote = (spent: Map<CniName, number>, what: string) =>
+  `Adaptive repetitions: the sweep stopped each data plane once its ${what} were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped. Those fits, as the sweep's looks, leave out the runs during which the machine slowed (see the machine section) wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs; the point values keep them.`;
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";

@@ -52,7 +52,7 @@ describe('the Services dimension of a report', () => {
   it('renders a Services section with the verdicts and the advice', () => {
     const md = renderMarkdown(a);
     expect(md).toContain('## Services');
-    expect(md).toMatch(/\| Calico \(iptables\) \| kube-proxy-iptables \| \*\*O\(n\)\*\* \| [\d.]+ ns\/Service/);
+    expect(md).toMatch(/\| Calico \(iptables\) \| kube-proxy-iptables \| 3 \| \*\*O\(n\)\*\* \| [\d.]+ ns\/Service/);
     expect(md).toMatch(/At 30000 Services kube-proxy-iptables \(beside Calico \(iptables\)\) adds 4\d\d\.\d µs to every new connection/);
     expect(md).toContain('kube-proxy-nftables, cilium-socket-lb do not grow');
   });

@@ -7,8 +7,10 @@ import type { CniName } from '../config/schema.js';
 import type { RunResult } from '../results/schema.js';
 import { fitScaling, type ScalingFit } from '../stats/fit.js';
 import { hierarchicalCi, type CiLevel } from '../stats/hierarchical.js';
+import { repeatedFit } from '../stats/sequential.js';
 import { sortedCopy } from '../stats/summary.js';
-import { complexityVerdict, type Verdict } from '../stats/verdict.js';
+import { complexityVerdict, inServiceWords, type Verdict } from '../stats/verdict.js';
+import { levelText } from '../sweep/adaptive.js';
 
 /** One Service count of one data plane: its runs at run level (connect p50). */
 export interface ServiceCountEstimate {
@@ -31,6 +33,10 @@ export interface ServicePlaneAnalysis {
   /** The policy count these runs share (the smallest the sweep measured beside Services). */
   policies: number;
   counts: ServiceCountEstimate[];
+  /** Runs per Service count: the fewest and the most (an adaptive sweep gives every count of a data plane the same). */
+  repetitions: [number, number];
+  /** An adaptive sweep's data plane: the α its last look spent, the level of the fit's CIs (absent: 95%). */
+  alpha?: number;
   /** connect p50 against the Service count (the fit's "per policy" reads "per Service" here). */
   fit: ScalingFit | null;
   verdict: Verdict;
@@ -41,8 +47,20 @@ export interface ServicePlaneAnalysis {
 
 const Z95 = 1.959963984540054;
 
+export interface ServicesAnalysisOptions {
+  seed?: number;
+  resamples?: number;
+  /**
+   * Data planes an adaptive Services sweep stopped on a decided verdict, and the α of their last look: their fit
+   * is judged as the look judged it (stats/sequential.ts repeatedFit), leaving out the `slowed` runs.
+   */
+  spent?: ReadonlyMap<CniName, number>;
+  /** Run ids of the runs during which the machine slowed (results/machine.ts). */
+  slowed?: ReadonlySet<string>;
+}
+
 /** Runs with Services, grouped by CNI and service data plane, at the smallest policy count measured with Services. */
-export function analyzeServices(ok: readonly { result: RunResult }[], o: { seed?: number; resamples?: number } = {}): ServicePlaneAnalysis[] {
+export function analyzeServices(ok: readonly { result: RunResult }[], o: ServicesAnalysisOptions = {}): ServicePlaneAnalysis[] {
   const groups = new Map<string, RunResult[]>();
   for (const { result: r } of ok) {
     if (!r.services) continue;
@@ -57,9 +75,11 @@ export function analyzeServices(ok: readonly { result: RunResult }[], o: { seed?
     const points = runs.map((r) => {
       const s = r.metrics.connect!.summary;
       const ci = s.ci95.p50;
-      return { x: r.services!.count, y: s.p50 ?? Number.NaN, se: ci[0] !== null && ci[1] !== null ? (ci[1] - ci[0]) / (2 * Z95) : 0 };
+      return { x: r.services!.count, y: s.p50 ?? Number.NaN, se: ci[0] !== null && ci[1] !== null ? (ci[1] - ci[0]) / (2 * Z95) : 0, slowed: o.slowed?.has(r.runId) ?? false };
     }).filter((p) => Number.isFinite(p.y));
-    const fit = fitScaling(points, { seed: o.seed ?? 1, resamples: o.resamples });
+    const alpha = o.spent?.get(all[0]!.meta.cni);
+    const fitOpts = { seed: o.seed ?? 1, resamples: o.resamples };
+    const fit = alpha === undefined ? fitScaling(points.map(({ x, y, se }) => ({ x, y, se })), fitOpts) : repeatedFit(points, alpha, fitOpts);
     const byCount = new Map<number, RunResult[]>();
     for (const r of runs) byCount.set(r.services!.count, [...(byCount.get(r.services!.count) ?? []), r]);
     const counts = [...byCount.entries()]
@@ -78,6 +98,8 @@ export function analyzeServices(ok: readonly { result: RunResult }[], o: { seed?
       position: first.services!.position,
       policies,
       counts,
+      repetitions: [Math.min(...counts.map((c) => c.runs)), Math.max(...counts.map((c) => c.runs))],
+      ...(alpha === undefined ? {} : { alpha }),
       fit,
       verdict: complexityVerdict(fit),
       installMsAtMax: atMax.services!.installMs,
@@ -91,12 +113,20 @@ export function analyzeServices(ok: readonly { result: RunResult }[], o: { seed?
 const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : '–');
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-/** A run-level value with its CI; "below resolution" where the CI is wider than 10% of the value either side. */
-function valueText(e: ServiceCountEstimate): string {
-  const half = Math.max(e.value - e.ci95[0], e.ci95[1] - e.value);
-  if (!Number.isFinite(half)) return `${us(e.value)} (no CI)`;
-  if (half > 0.1 * e.value) return 'below resolution';
-  return `${us(e.value)} (${us(e.ci95[0])}–${us(e.ci95[1])})`;
+/**
+ * A run-level value with its CI, however wide: a wide CI is the runs' spread, not the measurement's resolution
+ * (every connect is timed on CLOCK_MONOTONIC, ns resolution, so every p50 here is resolved far below 10%).
+ * One run: its within-run CI, marked.
+ */
+export function valueText(e: ServiceCountEstimate): string {
+  if (!Number.isFinite(e.ci95[0]) || !Number.isFinite(e.ci95[1])) return `${us(e.value)} (no CI)`;
+  return `${us(e.value)} (${us(e.ci95[0])}–${us(e.ci95[1])})${e.level === 'within-run' ? '¹' : ''}`;
+}
+
+/** "3", or "3–6" where counts got different numbers of runs; with the level an adaptive sweep's look spent. */
+function runsText(p: ServicePlaneAnalysis): string {
+  const [lo, hi] = p.repetitions;
+  return `${lo === hi ? lo : `${lo}–${hi}`}${p.alpha === undefined ? '' : ` (adaptive; CIs at ${levelText(p.alpha)})`}`;
 }
 
 /** The fitted cost per Service where growth is established, in ns with its CI. */
@@ -124,13 +154,10 @@ export function servicesAdvice(planes: readonly ServicePlaneAnalysis[]): string[
   return out;
 }
 
-/** The verdict rule speaks of policies; here its x is the Service count. */
-const inServices = (reason: string) => reason.replace(/\bpolicies\b/g, 'Services').replace(/\bpolicy\b/g, 'Service');
-
 export function renderServicesSection(planes: readonly ServicePlaneAnalysis[]): string[] {
   if (planes.length === 0) return [];
   const L: string[] = ['## Services', ''];
-  L.push("Connect p50 (µs, run-level 95% CI) to the server's ClusterIP against the number of other Services, per CNI and the service data plane it ran (`--services`; the server's Service last where order matters). Runs at one policy count each.");
+  L.push("Connect p50 (µs: mean of the runs, hierarchical 95% CI; each connect timed on CLOCK_MONOTONIC, ns resolution) to the server's ClusterIP against the number of other Services, per CNI and the service data plane it ran (`--services`; the server's Service last where order matters). Runs at one policy count each.");
   L.push('');
   const counts = [...new Set(planes.flatMap((p) => p.counts.map((c) => c.services)))].sort((a, b) => a - b);
   const head = ['CNI', 'service data plane', 'lookup', 'policies', ...counts.map((c) => `${c} Services`)];
@@ -140,14 +167,21 @@ export function renderServicesSection(planes: readonly ServicePlaneAnalysis[]): 
   });
   L.push(['| ' + head.join(' | ') + ' |', '| ' + head.map((_, i) => (i >= 3 ? '---:' : '---')).join(' | ') + ' |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
   L.push('');
-  L.push('| CNI | service data plane | verdict | cost per Service | why | first sync at the largest count | state at the largest count |');
-  L.push('| --- | --- | --- | --- | --- | ---: | --- |');
+  if (planes.some((p) => p.counts.some((c) => c.level === 'within-run'))) {
+    L.push('¹ one run: the CI covers sample noise within that run only and cannot include run-to-run variation.');
+    L.push('');
+  }
+  L.push('| CNI | service data plane | runs per count | verdict | cost per Service | why | first sync at the largest count | state at the largest count |');
+  L.push('| --- | --- | ---: | --- | --- | --- | ---: | --- |');
   for (const p of planes) {
     const state = Object.entries(p.stateAtMax).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}=${v}`).join(', ');
-    L.push(`| ${cniEntry(p.cni).reportName} | ${p.dataPlane} | **${p.verdict.complexity}** | ${perService(p)} | ${esc(inServices(p.verdict.reason))} | ${p.installMsAtMax === null ? '–' : `${(p.installMsAtMax / 1000).toFixed(1)} s`} | ${esc(state)} |`);
+    // An adaptive look's CI is at its own level; verdict.ts words its reasons for 95%.
+    const reason = inServiceWords(p.verdict.reason).replace(/95% CI/g, `${p.alpha === undefined ? '95%' : levelText(p.alpha)} CI`);
+    L.push(`| ${cniEntry(p.cni).reportName} | ${p.dataPlane} | ${runsText(p)} | **${p.verdict.complexity}** | ${perService(p)} | ${esc(reason)} | ${p.installMsAtMax === null ? '–' : `${(p.installMsAtMax / 1000).toFixed(1)} s`} | ${esc(state)} |`);
   }
   L.push('');
-  L.push('The verdict is the policy curves\' rule (see "How the verdicts are decided") with the Service count in place of the policy count.');
+  L.push('The verdict is the policy curves\' rule (see "How the verdicts are decided") with the Service count in place of the policy count, and its bound B: 10% of the data plane\'s own connect p50 at the smallest Service count (at least 1 µs) over the measured range.');
+  if (planes.some((p) => p.alpha !== undefined)) L.push("An adaptive sweep gave a data plane more runs until its verdict was decided (or it reached the maximum); its fit is the look's: CIs at the level that look spent, runs on a slowed machine left out (see the uncertainty note).");
   const advice = servicesAdvice(planes);
   if (advice.length) {
     L.push('');

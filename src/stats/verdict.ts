@@ -110,5 +110,8 @@ function classify(fit: ScalingFit | null, rules: typeof VERDICT_RULES): Omit<Ver
   return { complexity: 'inconclusive', reason: `slope CI contains zero but is too wide to rule out ${fmtNs(worst)} of change over ${span} (bound ${fmtNs(bound)})`, boundNs: bound };
 }
 
+/** The rule's sentences speak of policies; a curve against the Service count reads them with Services as x. */
+export const inServiceWords = (reason: string) => reason.replace(/\bpolicies\b/g, 'Services').replace(/\bpolicy\b/g, 'Service');
+
 /** Cost per rule a new connection traverses, against the published band for a simple iptables rule. */
 export const RULE_COST_REFERENCE_NS: [number, number] = [15, 25];

@@ -8,7 +8,7 @@ import { syntheticResult } from '../report/test-support/fixtures.js';
 import { normalFrom } from '../stats/hierarchical.js';
 import { alphaAt, DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
-import { levelText, repetitionsOf } from './adaptive.js';
+import { levelText, repetitionsOf, sweepDimension } from './adaptive.js';
 import { resolveSweepConfig } from './config.js';
 import { newManifest, readManifest, writeManifest, type SweepManifest } from './manifest.js';
 import { planSweep, type SweepMatrix } from './plan.js';
@@ -17,6 +17,7 @@ import { analyze } from '../report/analyze.js';
 import { collectResults } from '../report/collect.js';
 import { sweepSummary } from '../report/summary.js';
 import { sweepDocument } from '../report/json.js';
+import { renderMarkdown } from '../report/markdown.js';
 
 const POLICIES = [0, 500, 1000, 2000, 5000];
 
@@ -150,4 +151,85 @@ describe('adaptive repetitions', () => {
     expect(resumed.looks!.map((l) => l.extended)).toEqual(ref.looks!.map((l) => l.extended));
     expect(calls).toEqual(resumed.points.map((p) => p.key));
   }, 120_000);
+
+  describe('over the Services dimension', () => {
+    const SERVICES = [0, 1000, 5000, 10000, 30000];
+
+    /**
+     * none: kube-proxy iptables, 31 ns per Service with 3% run-to-run noise (decided at once); cilium: flat with two
+     * run-to-run modes 8% apart (needs more runs); its point at 5000 Services fails in the first batch (as a capacity
+     * error would) and must not be planned again.
+     */
+    const servicesRunner = (calls: string[]): PointRunner => async ({ point, runId, outDir, sweep }) => {
+      calls.push(point.key);
+      const rand = seededRandom(calls.length * 7919);
+      const g = normalFrom(rand);
+      const n = point.services!;
+      const iptables = point.cni === 'none';
+      const v = iptables ? (35_000 + 31 * n) * (1 + 0.03 * g()) : 29_000 * (1 + (rand() < 0.5 ? 0.08 : 0) + 0.01 * g());
+      const r = syntheticResult({ cni: point.cni, policies: point.policies, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 400, connectNs: v, crrNs: 2.5 * v, rrNs: 30_000, ...(point.cni === 'cilium' && n === 5000 && sweep.repetition === 1 ? { status: 'failed' as const } : {}) });
+      r.runId = runId;
+      r.services = { count: n, endpointsPerService: 1, position: 'last', dataPlane: iptables ? 'kube-proxy-iptables' : 'cilium-socket-lb', description: 'synthetic', lookup: iptables ? 'rule-walk' : 'bpf-map', clusterIP: '10.96.0.20', port: 80, installMs: 10, state: {} };
+      writeResult(outDir, r);
+      return { result: r };
+    };
+
+    it('is the default for a sweep over Service counts at one policy count; a sweep varying both runs 3 fixed and refuses auto', () => {
+      const m = resolveSweepConfig({ cni: 'none,cilium', services: '0,1000,10000' }).config!.matrix;
+      expect(m.adaptive).toEqual(DEFAULT_ADAPTIVE);
+      expect(sweepDimension(m)).toBe('services');
+      expect(planSweep(m)).toHaveLength(2 * 3 * 3);
+      // One Service count: the curves run along the policy count, adaptively too.
+      const p = resolveSweepConfig({ cni: 'none', services: '10000', policies: '0,100,1000', repetitions: 'auto' }).config!.matrix;
+      expect(p.adaptive).toEqual(DEFAULT_ADAPTIVE);
+      expect(sweepDimension(p)).toBe('policies');
+      // Both varied: a surface, not a curve; fixed 3 by default, auto refused with what to do.
+      const both = resolveSweepConfig({ cni: 'none', services: '0,1000', policies: '0,100' });
+      expect(both.config!.matrix).toMatchObject({ repetitions: 3 });
+      expect(both.config!.matrix.adaptive).toBeUndefined();
+      const refused = resolveSweepConfig({ cni: 'none', services: '0,1000', policies: '0,100', repetitions: 'auto' });
+      expect(refused.problems).toEqual([{ where: '--repetitions', message: expect.stringMatching(/several Service counts and several policy counts .*give one policy count to sweep --services, or one Service count to sweep --policies\), got 'auto'/) }]);
+      expect(resolveSweepConfig({ cni: 'none', services: '0,1000', policies: '0,100', repetitions: '4' }).problems).toEqual([]);
+    });
+
+    it('judges connect p50 against the Service count and extends only the open data planes, leaving a failed cell out', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-svc-'));
+      const { config } = resolveSweepConfig({ cni: 'none,cilium', services: SERVICES.join(','), samples: '100', warmup: '0' });
+      const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...settings } = config!.base;
+      const m = newManifest({ id: 'sweep-20250101-000000-svcs', backend: 'local', scenario: null, matrix: config!.matrix, settings: { ...settings, backend: 'local' }, points: planSweep(config!.matrix) });
+      writeManifest(dir, m);
+      const calls: string[] = [];
+      const out = await runSweep({ dir, manifest: m, runPoint: servicesRunner(calls), newRunId: () => 'svcad' });
+      expect(out.status).toBe('complete');
+      const first = out.looks![0]!;
+      // x is the Service count: with the policy count (0 everywhere) as x no curve could be decided at all.
+      expect(first.curves.map((c) => [c.cni, c.metric])).toEqual([
+        ['none', 'connect p50 vs Services'],
+        ['cilium', 'connect p50 vs Services'],
+      ]);
+      expect(first.curves[0]).toMatchObject({ complexity: 'O(n)', settled: true });
+      expect(first.curves[0]!.reason).toMatch(/over 0–30000 Services/);
+      expect(first.extended).toEqual([{ cni: 'cilium', to: 6 }]);
+      // The next batch: cilium alone, every Service count but the one that failed, at policies 0.
+      const batch2 = out.points.filter((p) => p.repetition === 4);
+      expect(batch2.map((p) => p.key).sort()).toEqual(['cilium-0-s0-r4', 'cilium-0-s1000-r4', 'cilium-0-s10000-r4', 'cilium-0-s30000-r4']);
+      expect(repetitionsOf(out, 'none')).toBe(3);
+      expect(repetitionsOf(out, 'cilium')).toBeGreaterThan(3);
+      const last = out.looks!.at(-1)!;
+      expect(last.curves.find((c) => c.cni === 'cilium')).toMatchObject({ complexity: 'O(1)', settled: true });
+      expect(calls).toEqual(out.points.map((p) => p.key));
+      // The report's Services section judges each data plane as its last look did and says what runs it got.
+      const c = collectResults([dir]);
+      const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
+      for (const curve of last.curves) expect(a.services.find((p) => p.cni === curve.cni)!.verdict.complexity).toBe(curve.complexity);
+      const cilium = a.services.find((p) => p.cni === 'cilium')!;
+      expect(cilium.alpha).toBe(alphaAt(DEFAULT_ADAPTIVE, repetitionsOf(out, 'cilium')));
+      // 5000 Services kept the two runs of the first batch that did not fail.
+      expect(cilium.repetitions).toEqual([2, repetitionsOf(out, 'cilium')]);
+      expect(a.ciMethod).toMatch(/once its Services verdicts \(connect p50 against the Service count\) were decided/);
+      const md = renderMarkdown(a);
+      expect(md).toMatch(new RegExp(`\\| Cilium \\| cilium-socket-lb \\| 2–${repetitionsOf(out, 'cilium')} \\(adaptive; CIs at ${levelText(cilium.alpha!).replace('.', '\\.')}\\) \\| \\*\\*O\\(1\\)\\*\\*`));
+      expect(md).toMatch(/\| No CNI \(routing floor\) \| kube-proxy-iptables \| 3 \(adaptive; CIs at 99\.\d%\) \| \*\*O\(n\)\*\*/);
+    }, 120_000);
+  });
 });

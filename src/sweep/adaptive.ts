@@ -1,14 +1,16 @@
 // Adaptive repetitions, the sweep's side: after each batch, judge every data plane's curves by the rule of
 // stats/sequential.ts (each look spends a pre-set share of α) and plan another batch, interleaved like the first,
 // only for the data planes whose verdict is still open; stop when none is, or when they reach the maximum.
+// The curves run along the dimension the sweep varies: the policy count, or the Service count (policies fixed).
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { readResult } from '../results/io.js';
 import { machineSlowed, machineUsual, type MachineUsual } from '../results/machine.js';
 import type { RunResult } from '../results/schema.js';
 import { alphaAt, curveDecision, lookSchedule, withoutSlowed, type AdaptiveDesign, type RunPoint } from '../stats/sequential.js';
+import { inServiceWords } from '../stats/verdict.js';
 import type { CurveLook, SweepLook, SweepManifest, SweepPoint } from './manifest.js';
-import { planRepetitions, type Cell, type PlannedPoint } from './plan.js';
+import { planRepetitions, type Cell, type PlannedPoint, type SweepMatrix } from './plan.js';
 
 /**
  * The verdicts that decide whether a data plane needs more runs: the p50 of every latency (or enforcement-time)
@@ -16,16 +18,39 @@ import { planRepetitions, type Cell, type PlannedPoint } from './plan.js';
  * moves with single outliers and would keep every data plane at the maximum.
  */
 export const DECISION_METRICS = ['connect', 'crr', 'rr', 'enforce_allow_added', 'enforce_allow_removed', 'enforce_new_pod', 'enforce_peer_joins'] as const;
+type DecisionMetric = (typeof DECISION_METRICS)[number];
+
+/**
+ * What a Services sweep decides: what the report's Services section judges, connect p50 to the ClusterIP against
+ * the Service count (the lookup a Service adds runs once per connection, at connect(); CRR repeats the same
+ * connect and RR rides an established flow, which no service data plane translates again).
+ */
+export const SERVICE_DECISION_METRICS = ['connect'] as const satisfies readonly DecisionMetric[];
+
+/** The dimension a sweep's curves run along: the policy count, or the Service count. */
+export type SweepDimension = 'policies' | 'services';
+
+/**
+ * A sweep varies the Service count when it has several and one policy count; otherwise the policy count (at one
+ * Service count, or none). A sweep that varies both has no adaptive design (config.ts refuses it).
+ */
+export const sweepDimension = (m: Pick<SweepMatrix, 'policies' | 'services'>): SweepDimension => ((m.services?.length ?? 0) > 1 && m.policies.length <= 1 ? 'services' : 'policies');
+
+/** Per dimension: a run's x, the metrics whose p50 verdicts buy repetitions, and the words of its x. */
+const DIMENSIONS: Record<SweepDimension, { x: (r: RunResult) => number | null; metrics: readonly DecisionMetric[]; label: string; words: (reason: string) => string }> = {
+  policies: { x: (r) => r.meta.policy.count, metrics: DECISION_METRICS, label: '', words: (s) => s },
+  services: { x: (r) => r.services?.count ?? null, metrics: SERVICE_DECISION_METRICS, label: ' vs Services', words: inServiceWords },
+};
 
 const Z95 = 1.959963984540054;
 
-/** A run's p50 of a metric and its within-run standard error (from its own CI), as the report's fit takes them. */
-function runValue(r: RunResult, metric: (typeof DECISION_METRICS)[number], slowed: boolean): RunPoint | null {
+/** A run's p50 of a metric at its x and its within-run standard error (from its own CI), as the report's fit takes them. */
+function runValue(r: RunResult, metric: DecisionMetric, x: number | null, slowed: boolean): RunPoint | null {
   const m = (r.metrics as Record<string, RunResult['metrics']['connect'] | undefined>)[metric];
   const y = m?.summary.p50;
-  if (!m || y === null || y === undefined || !Number.isFinite(y)) return null;
+  if (x === null || !m || y === null || y === undefined || !Number.isFinite(y)) return null;
   const [lo, hi] = m.summary.ci95.p50;
-  return { x: r.meta.policy.count, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0, ...(slowed ? { slowed } : {}) };
+  return { x, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0, ...(slowed ? { slowed } : {}) };
 }
 
 /** Repetitions a data plane's points have reached in the plan. */
@@ -50,18 +75,19 @@ function resultsOf(m: SweepManifest, dir: string): Map<CniName, RunResult[]> {
  * A data plane's decision curves at a look. Runs during which the machine slowed (by their reference against the
  * sweep's usual so far, as the report's machine section judges them) are left out by the rule (withoutSlowed).
  */
-function curvesOf(results: readonly RunResult[], usual: MachineUsual, cni: CniName, design: AdaptiveDesign, reps: number, seed: number): CurveLook[] {
+function curvesOf(results: readonly RunResult[], usual: MachineUsual, cni: CniName, design: AdaptiveDesign, reps: number, seed: number, dimension: SweepDimension): CurveLook[] {
   const alpha = alphaAt(design, reps);
   const slowed = results.map((r) => machineSlowed(r, usual).slowed);
+  const dim = DIMENSIONS[dimension];
   const out: CurveLook[] = [];
-  for (const metric of DECISION_METRICS) {
-    const points = results.map((r, i) => runValue(r, metric, slowed[i]!)).filter((p): p is RunPoint => p !== null);
+  for (const metric of dim.metrics) {
+    const points = results.map((r, i) => runValue(r, metric, dim.x(r), slowed[i]!)).filter((p): p is RunPoint => p !== null);
     if (points.length === 0) continue;
     const d = curveDecision(points, alpha, { seed });
     const left = points.length - withoutSlowed(points).length;
     // verdict.ts words its reasons for the fixed design's 95% CI; a look's CI is at its own level.
-    const reason = `${d.verdict.reason.replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}${left ? `; ${left} run(s) on a slowed machine left out` : ''}`;
-    out.push({ cni, metric: `${metric} p50`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
+    const reason = `${dim.words(d.verdict.reason).replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}${left ? `; ${left} run(s) on a slowed machine left out` : ''}`;
+    out.push({ cni, metric: `${metric} p50${dim.label}`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
   }
   return out;
 }
@@ -76,9 +102,19 @@ export interface LookOutcome {
 }
 
 /**
+ * A data plane's cells of the matrix (every policy count × every Service count), but those whose points failed on
+ * their own (a capacity error fails again).
+ */
+function cellsOf(m: SweepManifest, cni: CniName): Cell[] {
+  const failed = new Set(m.points.filter((p) => p.cni === cni && p.status === 'failed').map((p) => `${p.policies}|${p.services}`));
+  const services: (number | undefined)[] = m.matrix.services ?? [undefined];
+  return m.matrix.policies.flatMap((policies) => services.filter((s) => !failed.has(`${policies}|${s}`)).map((s) => ({ cni, policies, ...(s === undefined ? {} : { services: s }) })));
+}
+
+/**
  * Judge every data plane at the repetitions it has and plan the next batch: `step` more repetitions of every
- * policy count of each data plane with an open verdict (the slope depends on every count), except counts whose
- * points failed on their own (a capacity error fails again). Pure but for reading the result files.
+ * cell of each data plane with an open verdict (the slope depends on every count of the swept dimension), except
+ * cells whose points failed on their own. Pure but for reading the result files.
  */
 export function reviewLook(m: SweepManifest, dir: string, now = new Date()): LookOutcome {
   const design = m.matrix.adaptive!;
@@ -88,17 +124,17 @@ export function reviewLook(m: SweepManifest, dir: string, now = new Date()): Loo
   const ranges: Array<{ cells: Cell[]; from: number; to: number }> = [];
   const results = resultsOf(m, dir);
   const usual = machineUsual([...results.values()].flat());
+  const dimension = sweepDimension(m.matrix);
   for (const cni of m.matrix.cnis) {
     const reps = repetitionsOf(m, cni);
-    const mine = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed);
+    const mine = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed, dimension);
     curves.push(...mine);
     if (!mine.some((c) => !c.settled)) continue;
     if (reps >= design.max) {
       atMax.push(cni);
       continue;
     }
-    const failed = new Set(m.points.filter((p) => p.cni === cni && p.status === 'failed').map((p) => p.policies));
-    const cells = m.matrix.policies.filter((x) => !failed.has(x)).map((policies) => ({ cni, policies }));
+    const cells = cellsOf(m, cni);
     if (cells.length === 0) continue;
     const to = Math.min(reps + design.step, design.max);
     extended.push({ cni, to });
@@ -136,7 +172,8 @@ export function pointsLeft(m: SweepManifest, pending: number): { planned: number
   if (!design) return { planned: pending, atMost: pending };
   const last = m.looks?.at(-1);
   const open = last ? last.extended.map((e) => e.cni) : m.matrix.cnis;
-  const more = open.reduce((a, cni) => a + m.matrix.policies.length * Math.max(0, design.max - repetitionsOf(m, cni)), 0);
+  const cells = m.matrix.policies.length * (m.matrix.services?.length ?? 1);
+  const more = open.reduce((a, cni) => a + cells * Math.max(0, design.max - repetitionsOf(m, cni)), 0);
   return { planned: pending, atMost: pending + more };
 }
 

@@ -46,16 +46,19 @@ export function resolveSweepConfig(flags: RawFlags, scenario?: LoadedScenario): 
   const serviceList = serviceItems ? parseList<number>('services', serviceItems, problems) : asList(s?.services);
   const services = serviceList ? uniqueInOrder(serviceList).sort((a, b) => a - b) : undefined;
   if (serviceItems?.length === 0) problems.push({ where: '--services', message: `empty list: give at least one Service count (0..${MAX_SERVICES}), e.g. 0,1000,10000` });
-  // Adaptive repetitions judge the policy curves; a Service dimension runs a fixed number (3 unless given).
+  // Adaptive repetitions judge the curves along the one dimension the sweep varies (adaptive.ts sweepDimension):
+  // the Service count at one policy count, or the policy count at one Service count. Varying both, a look would
+  // have to decide a surface; such a sweep runs a fixed number (3 unless given).
   const repGiven = typeof repFlag === 'string' ? repFlag : undefined;
-  if (services && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `with --services a sweep runs a fixed number of repetitions (adaptive ones judge the policy curves only), got 'auto'` });
+  const bothVary = (services?.length ?? 0) > 1 && policies.length > 1;
+  if (bothVary && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `a sweep over several Service counts and several policy counts runs a fixed number of repetitions (adaptive ones decide curves along one dimension: give one policy count to sweep --services, or one Service count to sweep --policies), got 'auto'` });
   // A workload has one policy set: no curve against policy count for an adaptive look to decide (a look finds
   // every verdict undecidable and stops after the first batch), so its sweep runs a fixed number, 3 unless given.
   const workload = typeof rest.workload === 'string' || s?.workload !== undefined;
-  if (workload && !services && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `with --workload a sweep runs a fixed number of repetitions (adaptive ones decide verdicts of curves against the policy count; a workload has one policy set), got 'auto'` });
+  if (workload && (repGiven?.trim() ?? s?.repetitions) === 'auto') problems.push({ where: '--repetitions', message: `with --workload a sweep runs a fixed number of repetitions (adaptive ones decide verdicts of curves against the policy count; a workload has one policy set), got 'auto'` });
   if (workload && policyItems) problems.push({ where: '--policies', message: 'the policies come from the --workload file; drop --policies' });
   if (workload && services) problems.push({ where: '--services', message: 'not with --workload (a workload is measured pod to pod)' });
-  const fixedByDefault = (services || workload) && s?.repetitions === undefined;
+  const fixedByDefault = (bothVary || workload) && s?.repetitions === undefined;
   const { repetitions, adaptive } = repetitionsOf(repGiven ?? (fixedByDefault ? '3' : undefined), typeof maxFlag === 'string' ? maxFlag : undefined, s, problems);
   if (cniItems?.length === 0) problems.push({ where: '--cni', message: `empty list: give at least one of ${CNIS.join(', ')}` });
   if (policyItems?.length === 0) problems.push({ where: '--policies', message: `empty list: give at least one policy count (0..${MAX_POLICIES}), e.g. 0,100,1000` });

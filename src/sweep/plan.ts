@@ -9,7 +9,7 @@ import { seededRandom } from '../stats/summary.js';
 export interface SweepMatrix {
   cnis: CniName[];
   policies: number[];
-  /** Service counts, a dimension beside policies (absent: the points have no Service; fixed repetitions only). */
+  /** Service counts, a dimension beside policies (absent: the points have no Service). */
   services?: number[];
   /** Fixed: every point this many times. Adaptive: the most any point gets (design.max). */
   repetitions: number;
