@@ -57,6 +57,19 @@ describe('the Services dimension of a report', () => {
     expect(md).toContain('kube-proxy-nftables, cilium-socket-lb do not grow');
   });
 
+  it('prints a wide run-level CI as the value with its CI: the spread of runs is not the measurement\'s resolution', () => {
+    // Calico CTLB with runs 25% apart at every count: the CI is far wider than 10% of the value, each p50 resolved to ns.
+    const noisy = COUNTS.flatMap((n) => [1, 2, 3].map((rep) => run('calico-ebpf', 'calico-ctlb', 'bpf-map', n, rep, [24_000, 30_000, 36_000][rep - 1]!, 0)));
+    const b = analyze(noisy, { seed: 1, resamples: 200 });
+    const c = b.services[0]!.counts[0]!;
+    expect(c.ci95[1] - c.ci95[0]).toBeGreaterThan(0.2 * c.value);
+    const md = renderMarkdown(b);
+    const row = md.split('\n').find((l) => l.startsWith('| Calico (eBPF) | calico-ctlb | bpf-map |'))!;
+    expect(row).not.toContain('below resolution');
+    expect(row.split(' | ').slice(4, 9).every((cell) => /^\d+\.\d \(\d+\.\d–\d+\.\d\)/.test(cell))).toBe(true);
+    expect(md).toContain('ns resolution');
+  });
+
   it('has no Services section without Services', () => {
     const plain = analyze([run('calico', 'x', 'y', 0, 1, 40_000, 0)].map((l) => ({ ...l, result: { ...l.result, services: undefined } })));
     expect(plain.services).toEqual([]);
