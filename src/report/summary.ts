@@ -2,7 +2,7 @@
 import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
-import { describeLook, repetitionsOf } from '../sweep/adaptive.js';
+import { describeLook, levelText, repetitionsOf } from '../sweep/adaptive.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
@@ -34,7 +34,9 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   // A sweep over Service counts at one policy count: the Service verdicts are its answer (the policy curve has one point).
   const services = a.services ?? [];
   if (services.length) {
-    out.push(textTable([['CNI', 'service data plane', 'connect p50 vs Services', 'cost per Service (slope, 95% CI)'], ...services.map((p) => [p.cni, p.dataPlane, p.verdict.complexity, p.fit ? `${f2(p.fit.slope)} ns (${f2(p.fit.slopeCi95[0])} … ${f2(p.fit.slopeCi95[1])})` : '–'])], ['l', 'l', 'l', 'l']));
+    const runs = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}–${hi}`);
+    const level = (a: number | undefined) => (a === undefined ? '95%' : levelText(a));
+    out.push(textTable([['CNI', 'service data plane', 'runs per count', 'connect p50 vs Services', 'cost per Service (slope, CI)'], ...services.map((p) => [p.cni, p.dataPlane, runs(p.repetitions), p.verdict.complexity, p.fit ? `${f2(p.fit.slope)} ns (${level(p.alpha)}: ${f2(p.fit.slopeCi95[0])} … ${f2(p.fit.slopeCi95[1])})` : '–'])], ['l', 'l', 'r', 'l', 'l']));
     if (m.matrix.policies.length < 2) return [...out, 'see bench report for the Services section (values per count, reasons, state sizes).'].join('\n');
     out.push('');
   }

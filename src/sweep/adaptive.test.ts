@@ -230,6 +230,8 @@ describe('adaptive repetitions', () => {
       const md = renderMarkdown(a);
       expect(md).toMatch(new RegExp(`\\| Cilium \\| cilium-socket-lb \\| 2–${repetitionsOf(out, 'cilium')} \\(adaptive; CIs at ${levelText(cilium.alpha!).replace('.', '\\.')}\\) \\| \\*\\*O\\(1\\)\\*\\*`));
       expect(md).toMatch(/\| No CNI \(routing floor\) \| kube-proxy-iptables \| 3 \(adaptive; CIs at 99\.\d%\) \| \*\*O\(n\)\*\*/);
+      // The sweep's own summary gives the runs and the level too.
+      expect(sweepSummary(readManifest(dir), a, 1000)).toMatch(/cilium +cilium-socket-lb +2–\d+ +O\(1\) +-?[\d.]+ ns \(99\.\d%: /);
     }, 120_000);
   });
 });

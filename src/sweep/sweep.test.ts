@@ -11,6 +11,8 @@ import { newManifest, pointsToRun, readManifest, staleRunIds, writeManifest, typ
 import { newSweepId, planSweep, SWEEP_ID_RE } from './plan.js';
 import { estimateRemainingMs, runSweep, type PointRunner } from './sweep.js';
 import { formatDuration, progressPrinter } from './progress.js';
+import { sweepDimension } from './adaptive.js';
+import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 
 const matrix = { cnis: ['none', 'flannel'] as Array<'none' | 'flannel'>, policies: [0, 100, 1000], repetitions: 3, seed: 1 };
 
@@ -220,6 +222,18 @@ describe('resolveSweepConfig', () => {
     const { config } = resolveSweepConfig({ cni: 'none' }, { path, scenario: s.scenario! });
     expect(config!.matrix.cnis).toEqual(['none']);
     expect(config!.matrix.policies).toEqual([0, 500, 1000, 2000, 5000]);
+  });
+
+  it('scenarios/services-scaling.yaml is a valid adaptive sweep along the Service count', () => {
+    const path = join(PACKAGE_ROOT, 'scenarios', 'services-scaling.yaml');
+    const s = loadScenarioFile(path);
+    expect(s.problems).toEqual([]);
+    const r = resolveSweepConfig({}, { path, scenario: s.scenario! });
+    expect(r.problems).toEqual([]);
+    expect(r.config!.matrix).toMatchObject({ cnis: ['none', 'calico', 'calico-nftables', 'calico-ebpf', 'cilium'], policies: [0], services: [0, 1000, 5000, 10000, 30000], adaptive: DEFAULT_ADAPTIVE });
+    expect(sweepDimension(r.config!.matrix)).toBe('services');
+    // The same sweep as the flags the README gives.
+    expect(resolveSweepConfig({ cni: 'none,calico,calico-nftables,calico-ebpf,cilium', services: '0,1000,5000,10000,30000' }).config!.matrix).toEqual(r.config!.matrix);
   });
 
   for (const name of ['smoke', 'policy-scaling', 'nightly']) {
