@@ -38,7 +38,7 @@ export function verdictRulesText(): string {
     `- **inconclusive** when fewer than ${r.minCounts} policy counts were measured;`,
     `- **O(1)** when the whole slope CI, times R, stays within ±B — the data rule out growth larger than B over the range (a CI that merely contains zero is not enough: a wide CI is no evidence of flatness);`,
     `- **super-linear** when it grows (the CI's lower end above zero, slope × R beyond B), the growth exponent k of the added cost (weighted log–log fit of value − value at the smallest count against the policy count) has its whole 95% CI above ${r.superLinearMinExponent}, and the last segment's marginal cost is clearly (CIs apart) above the first's;`,
-    `- **O(n)** when it grows, the exponent is linear within a band of 10% either side (its CI not wholly above ${r.superLinearMinExponent} with rising segments, nor wholly below ${r.subLinearMaxExponent}), and the line explains at least ${r.linearMinR2 * 100}% of the variance of the per-count means (R² ≥ ${r.linearMinR2});`,
+    `- **O(n)** when it grows, the exponent is consistent with 1, and the line explains at least ${r.linearMinR2 * 100}% of the variance of the per-count means (R² ≥ ${r.linearMinR2});`,
     '- **inconclusive** otherwise, with the reason: CI too wide, growth that is not linear (or sub-linear), a decrease, or growth that is significant but not clearly beyond B.',
     '',
     "The straight line is the headline only where it describes the curve: O(1), or O(n) with a non-negative intercept. Otherwise the headline is the segment costs (ns per policy between consecutive measured counts, with bootstrap CIs) and the growth exponent; the line's numbers stay in the reference table.",

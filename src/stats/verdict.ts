@@ -31,12 +31,6 @@ export const VERDICT_RULES = {
   linearMinR2: 0.8,
   /** Super-linear: the growth exponent's whole 95% CI lies above this (n^1.05 is a line for any reader). */
   superLinearMinExponent: 1.1,
-  /**
-   * Sub-linear: the exponent's whole 95% CI lies below this, the same tolerance on the other side of 1 (1/1.1):
-   * n^0.97 is as much a line as n^1.05. Without it a precise straight line, kube-proxy's iptables walk over 30000
-   * Services with a CI of 0.96–0.98, was called sub-linear (not O(n)) for a 3% curvature no reader would see.
-   */
-  subLinearMaxExponent: 0.9,
 } as const;
 
 const fmtNs = (ns: number) => (Math.abs(ns) >= 1000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
@@ -47,9 +41,8 @@ const fmtNs = (ns: number) => (Math.abs(ns) >= 1000 ? `${(ns / 1000).toFixed(1)}
  * 1. fewer than 3 policy counts → inconclusive;
  * 2. O(1) when the whole 95% CI of the slope, times R, stays within ±B: the data rule out growth larger
  *    than B over the range (a CI that merely contains zero is not enough — a wide CI is no evidence of flatness);
- * 3. O(n) when the CI's lower end is above zero, slope × R exceeds B, the growth exponent's CI reaches into
- *    the linear band (neither wholly above 1.1 with rising segments, nor wholly below 0.9), and R² of the line
- *    against the per-count means is at least 0.8;
+ * 3. O(n) when the CI's lower end is above zero, slope × R exceeds B, and R² of the line against the
+ *    per-count means is at least 0.8;
  * 4. otherwise inconclusive, with the reason (CI too wide, growth not linear, decreasing, significant but
  *    below the bound).
  */
@@ -104,11 +97,11 @@ function classify(fit: ScalingFit | null, rules: typeof VERDICT_RULES): Omit<Ver
         boundNs: bound,
       };
     }
-    if (eOk && e.ci95[1] < rules.subLinearMaxExponent) {
+    if (eOk && e.ci95[1] < 1) {
       return { complexity: 'inconclusive', reason: `grows ${fmtNs(added)} over ${span}, but sub-linearly: exponent ${e.k.toFixed(2)} (95% CI ${fmtCi(e.ci95)})`, boundNs: bound };
     }
     if (fit.r2 >= rules.linearMinR2) {
-      return { complexity: 'O(n)', reason: `grows ${fmtNs(added)} over ${span} (slope CI above zero), R² ${fit.r2.toFixed(2)} ≥ ${rules.linearMinR2}${eOk ? `, exponent ${e.k.toFixed(2)} (CI ${fmtCi(e.ci95)}) ${e.ci95[0] <= 1 && e.ci95[1] >= 1 ? 'consistent with 1' : `within the linear band ${rules.subLinearMaxExponent}–${rules.superLinearMinExponent}`}` : ''}`, boundNs: bound };
+      return { complexity: 'O(n)', reason: `grows ${fmtNs(added)} over ${span} (slope CI above zero), R² ${fit.r2.toFixed(2)} ≥ ${rules.linearMinR2}${eOk ? `, exponent ${e.k.toFixed(2)} (CI ${fmtCi(e.ci95)}) consistent with 1` : ''}`, boundNs: bound };
     }
     return { complexity: 'inconclusive', reason: `grows (slope CI above zero) but not linearly: R² ${fit.r2.toFixed(2)} < ${rules.linearMinR2}${eOk ? `, exponent ${e.k.toFixed(2)} (CI ${fmtCi(e.ci95)})` : ''}`, boundNs: bound };
   }
