@@ -79,6 +79,9 @@ const cases: Record<string, string[]> = {
   'enforce kind cilium': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],
   'enforce kind calico': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '3', '--dry-run'],
   'enforce cluster calico': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'enforce kind cilium services': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--services', '100', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
+  'enforce kind calico services': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '2', '--services', '2', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
+  'enforce cluster calico services': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '2', '--services', '2', '--dry-run'],
 };
 
 describe('dry-run plans (snapshot of the source, through the CLI entry point)', () => {

@@ -95,7 +95,7 @@ export class K8sServices {
   }
 
   /** Which service data plane runs: kube-proxy in the mode kind set or the cluster's (read), or the CNI's own. */
-  private async proxy(): Promise<ProxySeen> {
+  async proxy(): Promise<ProxySeen> {
     const p = cniEntry(this.o.config.cni).serviceProxy;
     if (this.o.kubeProxy !== undefined) {
       if (this.o.kubeProxy === 'none') return { mode: 'none', source: `kind config kubeProxyMode: none (${this.o.config.cni} replaces kube-proxy)` };
