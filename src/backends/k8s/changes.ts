@@ -124,7 +124,7 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
   private serviceSide?: K8sServiceChanges;
   /** `bench enforce --services`: the Service changes on the run's own Services and EndpointSlices (./service-changes.ts). */
   get serviceChanges(): ServiceChanges {
-    this.serviceSide ??= new K8sServiceChanges({ c: this.c, plane: this, client: () => podId(this.workload!.pods.find((p) => p.role === 'client')!) });
+    this.serviceSide ??= new K8sServiceChanges({ c: this.c, plane: this, waitTimeoutMs: this.c.opts.enforce?.serviceWaitMs, client: () => podId(this.workload!.pods.find((p) => p.role === 'client')!) });
     return this.serviceSide;
   }
 
