@@ -3,7 +3,7 @@
 // topology. The one place that knows every backend class; the commands read these descriptors and never build a
 // data plane themselves.
 import { CNI_CATALOGUE } from '../config/cnis.js';
-import { MAX_ENDPOINTS_PER_SERVICE, type BackendName, type CniName, type RunConfig } from '../config/schema.js';
+import { K8S_MAX_ENDPOINTS_PER_SERVICE, MAX_ENDPOINTS_PER_SERVICE, type BackendName, type CniName, type RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import { CNI_PROFILES } from './k8s/cni.js';
 import { LOCAL_MODELS } from './local/models.js';
@@ -198,7 +198,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: true,
     sharesHostClock: true,
-    services: { endpointsPerServiceMax: 1 },
+    services: { endpointsPerServiceMax: K8S_MAX_ENDPOINTS_PER_SERVICE },
     serviceChanges: true,
     verifyServices: false,
     verify: CLUSTER_VERIFY,
@@ -220,7 +220,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: false,
     sharesHostClock: false,
-    services: { endpointsPerServiceMax: 1 },
+    services: { endpointsPerServiceMax: K8S_MAX_ENDPOINTS_PER_SERVICE },
     serviceChanges: true,
     verifyServices: false,
     verify: CLUSTER_VERIFY,

@@ -7,8 +7,9 @@
 // the endpoint set is ours to change: the probed Service's slice goes from the server pod's address to none
 // (endpoint-removed: kube-proxy then REJECTs, the eBPF balancers find no backend: the connect fails, and how long
 // connections still reach the server is the blackhole window) and back (endpoint-added: the first connection that
-// reaches it); service-added applies a new Service and its slice. Every endpoint is the server pod's address, as in
-// `bench run --services` (./services.ts): an address outside the run could be a real host on someone's cluster.
+// reaches it); service-added applies a new Service and its slice. Every endpoint is a pod of the run, as in `bench
+// run --services` (./services.ts): an address outside the run could be a real host on someone's cluster; the
+// fillers' E endpoints (--endpoints-per-service) are the server and E−1 more server pods (./service-backends.ts).
 //
 // The ClusterIPs are the API server's: the probed one is read after the first apply; the added one exists only
 // once its Service does, so its watch starts on the address the change returns (as new-pod's does on the pod's).
@@ -32,6 +33,7 @@ import { kubectl } from './kubectl.js';
 import { KUBE_PROXY_METRICS_URL, kubeProxyState, type ProxySeen } from './service-state.js';
 import { DRY_RUN_CLUSTER_IP, K8S_SERVICE_PORT, K8sServices, planeOf } from './services.js';
 import { validateManifests } from './validate.js';
+import { BACKENDS_NAME, startBackends } from './service-backends.js';
 
 /** kube-proxy's sync histogram (pkg/proxy/metrics/metrics.go, SyncProxyRulesLatency). */
 export const KUBE_PROXY_SYNC_METRIC = 'kubeproxy_sync_proxy_rules_duration_seconds';
@@ -63,6 +65,8 @@ export class K8sServiceChanges implements ServiceChanges {
   private proxy: ProxySeen | null = null;
   private reader: MetricReader | null = null;
   private readerNote = '';
+  /** The fillers' endpoints: the server pod, and with --endpoints-per-service E the E−1 backends beside it. */
+  private fillerIps: string[] = [];
 
   constructor(private readonly o: K8sServiceChangesOptions) {}
 
@@ -85,7 +89,9 @@ export class K8sServiceChanges implements ServiceChanges {
     const server = this.c.session.serverIp;
     const out = new Map<string, Objects>();
     for (const s of set.services) {
-      const svc = { ...s, namespace: this.ns, selector: undefined, ports: s.ports.map((p) => ({ ...p, port: K8S_SERVICE_PORT, targetPort: SERVER_PORT })), endpoints: s.endpoints.length ? [{ ip: server }] : [] };
+      // The probed and the added Service list the server (or nothing); a filler lists the E backends (--endpoints-per-service).
+      const ips = s.endpoints.some((e) => e.pod) ? [server] : this.fillerIps;
+      const svc = { ...s, namespace: this.ns, selector: undefined, ports: s.ports.map((p) => ({ ...p, port: K8S_SERVICE_PORT, targetPort: SERVER_PORT })), endpoints: s.endpoints.length ? ips.map((ip) => ({ ip })) : [] };
       out.set(s.name, serviceManifests(svc, { labels: { ...this.c.session.names.runLabel }, assignedByApiServer: true }));
     }
     return out;
@@ -139,6 +145,10 @@ export class K8sServiceChanges implements ServiceChanges {
     const proxy = await new K8sServices({ runner, target: this.kube, names: this.c.session.names, config, kubeProxy: this.c.provider.info.kubeProxy }).proxy();
     this.proxy = proxy;
     this.reader = this.kubeProxyReader(proxy);
+    const e = config.endpointsPerService ?? 1;
+    const placement = this.c.session.placement ?? { serverNode: '<server-node>', clientNode: '<client-node>' };
+    const more = e > 1 ? await startBackends({ runner, target: this.kube, names: this.c.session.names, placement, versions: this.c.versions, count: e - 1 }) : [];
+    this.fillerIps = [this.c.session.serverIp, ...more];
     const objects = this.objects(set);
     const all = [...objects.values()].flat();
     validateManifests(all);
@@ -164,7 +174,7 @@ export class K8sServiceChanges implements ServiceChanges {
       description: `${plane.description} (${proxy.source}); Services and EndpointSlices through the API server, ClusterIPs assigned by it`,
       lookup: plane.lookup,
       installMs: runner.dryRun ? null : Math.round(performance.now() - started),
-      state: { kubeProxyMode: proxy.mode, kubeProxyModeSource: proxy.source, applyBatches: batches, programmedMs: waitedMs, agentMetric: this.reader ? `${KUBE_PROXY_SYNC_METRIC} from ${this.reader.where}` : this.readerNote, endpoints: `every endpoint is the server pod ${this.c.session.serverIp}:${SERVER_PORT}`, ...read },
+      state: { kubeProxyMode: proxy.mode, kubeProxyModeSource: proxy.source, applyBatches: batches, programmedMs: waitedMs, agentMetric: this.reader ? `${KUBE_PROXY_SYNC_METRIC} from ${this.reader.where}` : this.readerNote, endpoints: `the probed Service's endpoint is the server pod ${this.c.session.serverIp}:${SERVER_PORT}; each filler's ${this.fillerIps.length === 1 ? 'too' : `${this.fillerIps.length}: it and the pods of Deployment ${BACKENDS_NAME}`}`, ...read },
     };
   }
 
