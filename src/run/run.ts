@@ -83,7 +83,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
 
     stage = 'measure';
     t = performance.now();
-    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed };
+    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) };
     const results = await measureFlows(backend, measured, settings, measureRounds, { progress, signal: opts.signal });
     if (opts.cluster) flows = results;
     Object.assign(metrics, (opts.cluster ? worstFlow(results) : results[0]!).metrics);
@@ -124,7 +124,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: opts.cluster ? { count: workload.policies.policies.length, matchPosition: config.matchPosition, seed: config.seed, shape: `workload:${opts.cluster.name}` } : { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) },
       cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,
