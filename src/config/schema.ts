@@ -53,6 +53,9 @@ export const ENFORCE_CHANGES = [...POLICY_CHANGES, ...SERVICE_CHANGES] as const;
 export type EnforceChange = (typeof ENFORCE_CHANGES)[number];
 export type ServiceChange = (typeof SERVICE_CHANGES)[number];
 
+/** A sample budget never stops a metric below this many samples (src/run/interleave.ts). */
+export const MIN_BUDGET_SAMPLES = 200;
+
 /** One run: a single CNI at a single policy count. */
 export const runConfigSchema = z
   .object({

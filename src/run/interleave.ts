@@ -9,6 +9,7 @@
 // pod's loopback, right after the metric's window, a fixed number of samples per run (1000, or --samples when that is
 // fewer), so a comparison can tell a machine that slowed from a data plane that did.
 import type { MeasureSettings } from '../backends/types.js';
+import { MIN_BUDGET_SAMPLES } from '../config/schema.js';
 import { mergeCpu } from '../metrics/cpu.js';
 import type { MetricName, MetricResult } from '../results/schema.js';
 
@@ -54,7 +55,7 @@ export function planRounds(metrics: readonly MetricName[], settings: MeasureSett
  * first round — its time per operation, never its values — and the rest spread over the remaining rounds, so the
  * metric still spans the whole run.
  */
-export const MIN_BUDGET_SAMPLES = 200;
+export { MIN_BUDGET_SAMPLES };
 
 /** The samples a metric takes in all under a budget, from its first round's operations and measuring time. */
 export function budgetedSamples(planned: number, budgetMs: number, first: { ops: number; wallNs: number }): number {
