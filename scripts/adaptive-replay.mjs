@@ -114,7 +114,7 @@ for (const g of args.gamma.split(',')) {
   const differ = rows.flatMap((r) => r.ds.filter((x) => x.d.verdict.complexity !== x.reported).map((x) => `${r.cni} ${x.metric} ${x.d.verdict.complexity} (report: ${x.reported})`));
   const est = estimateS(rows);
   console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min ${fromSweep ? ` (the runs' own wall times${args.budget ? ' less the samples the budget drops' : ''}, + ${lookS} s a look)` : ` (${fixedS.toFixed(2)} s a run + its samples)`}`}`);
-  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
+  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}${fromSweep ? ` ${planes.find((p) => p.cni === r.cni).wallOf(r.reps).toFixed(0).padStart(4)} s` : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
   console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
   console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);
 }
