@@ -62,6 +62,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   let stage = 'setup';
   // Interleaved rounds (src/run/interleave.ts): the backend's default unless the config sets them.
   const measureRounds = Math.max(1, Math.min(config.rounds ?? backend.measureRounds ?? 1, config.samples));
+  if (config.sampleBudgetMs !== undefined && measureRounds === 1) progress?.step('warning: the sample budget (--sample-budget-ms) is set from the first of several rounds; with one round every sample is taken');
   const others = opts.otherLiveRuns ?? (() => lockedRuns(opts.runId));
   // Asked at the start and before the end, so a run that started meanwhile is noticed too.
   const concurrent = new Set(config.dryRun ? [] : others());
