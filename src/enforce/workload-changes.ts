@@ -145,7 +145,7 @@ export function defaultChanges(w: ClusterWorkload, cni: CniName, flows: readonly
   const out: DefaultChoice[] = [];
   const of = sampled ? ` (of a seeded sample of ${MAX_DEFAULT_CANDIDATES} of its ${sorted.length} policies)` : '';
   const most = counts.reduce<(typeof counts)[number] | undefined>((best, x) => (!best || x.n > best.n ? x : best), undefined);
-  if (most) out.push({ change: { op: 'remove', policy: policyKey(most.p) }, why: `its removal changes the most flows${of}: ${most.n} of ${flows.length}` });
+  if (most) out.push({ change: { op: 'remove', policy: policyKey(most.p) }, why: `its removal changes the most flows${of}: ${most.n} of ${flows.length}${isDefaultDeny(most.p) ? ' (a default-deny)' : ''}` });
   const denies = counts.filter((x) => isDefaultDeny(x.p) && x.p !== most?.p);
   if (denies.length) {
     const d = denies[Math.floor(rand() * denies.length)]!;
