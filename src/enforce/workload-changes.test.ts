@@ -14,15 +14,16 @@ const toPostgres = (from: string) => `${from}->db/postgres-0:5432/TCP`;
 
 describe('--change against a workload', () => {
   it('parses remove: and add:, and refuses an unknown policy naming the close ones', () => {
-    const r = parseWorkloadChanges(['remove:api/allow-frontend', 'add:db/allow-worker-cidr', 'remove:api/allow-frontnd', 'delete:api/x', 'remove:api/allow-frontend'], w);
+    const r = parseWorkloadChanges(['remove:api/allow-frontend', 'add:db/allow-worker-cidr', 'remove:api/allow-frontnd', 'delete:api/x', 'remove:api/allow-frontend', 'add:api/allow-frontend'], w);
     expect(r.changes).toEqual([
       { op: 'remove', policy: 'api/allow-frontend' },
       { op: 'add', policy: 'db/allow-worker-cidr' },
+      { op: 'add', policy: 'api/allow-frontend' },
     ]);
     expect(r.problems.map((p) => p.message)).toEqual([
       expect.stringMatching(/no NetworkPolicy api\/allow-frontnd \(close: api\/allow-frontend, /),
       expect.stringMatching(/'delete:api\/x' is not remove:NAMESPACE\/POLICY or add:NAMESPACE\/POLICY/),
-      expect.stringMatching(/api\/allow-frontend is named by another --change too/),
+      expect.stringMatching(/'remove:api\/allow-frontend' is given twice/),
     ]);
     expect(closePolicyNames('db/allow-worker-cdr', w)[0]).toBe('db/allow-worker-cidr');
   });

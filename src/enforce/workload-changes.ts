@@ -65,7 +65,7 @@ export function parseWorkloadChanges(texts: readonly string[], w: ClusterWorkloa
       continue;
     }
     const c: WorkloadChange = { op: m[1] as ChangeOp, policy };
-    if (changes.some((x) => x.policy === c.policy)) problems.push({ where: '--change', message: `'${text}': ${policy} is named by another --change too; change each policy once` });
+    if (changes.some((x) => x.policy === c.policy && x.op === c.op)) problems.push({ where: '--change', message: `'${text}' is given twice; each change runs once per repetition` });
     else changes.push(c);
   }
   return { changes, problems };

@@ -16,7 +16,8 @@ export function enforcedFigure(p50: number | null, resolutionMs: number | null):
 function changeLines(r: EnforceWorkloadResult, c: WorkloadChangeResult): string[] {
   const lines = [`${c.change}: NetworkPolicy ${c.policy} ${c.op === 'remove' ? 'deleted from' : 'added to'} the live data plane (${c.why})`];
   const sample = c.affected.slice(0, 3).map(describeFlow);
-  lines.push(`  affects ${c.affectedCount} of ${c.candidates} TCP flows between the workload's pods${sample.length ? `, e.g. ${sample.join('; ')}` : ''}`);
+  const where = r.meta.model.enforcesPolicy ? `on ${r.meta.cni}` : 'under the spec (where a policy engine enforces it)';
+  lines.push(`  flips ${c.affectedCount} of ${c.candidates} TCP flows between the workload's pods ${where}${sample.length ? `, e.g. ${sample.join('; ')}` : ''}`);
   lines.push(`  watched              ${c.probed.map(describeFlow).join('; ')}`);
   if (c.noEffect) {
     lines.push(`  NO EFFECT: ${c.noEffect.reason}`);

@@ -17,7 +17,7 @@ const SYNTHETIC_ONLY: Array<[string, string, string]> = [
   ['services', '--services', 'the Service changes run on the synthetic topology only'],
   ['endpointsPerService', '--endpoints-per-service', 'the Service changes run on the synthetic topology only'],
   ['servicePosition', '--service-position', 'the Service changes run on the synthetic topology only'],
-  ['dryRun', '--dry-run', 'not with --workload yet: the plan of a workload change on kind/cluster (kubectl delete/apply of the prefixed policy) is not built; run it on the local backend'],
+  ['dryRun', '--dry-run', 'not yet: the plan of a workload change on kind/cluster (kubectl delete/apply of the prefixed policy) is not built; run it on the local backend'],
 ];
 
 /** The flags, the file, the changes and the flows, checked before any work; InputError lists every problem. */
