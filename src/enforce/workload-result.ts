@@ -2,6 +2,7 @@
 // added), the flows it affects, the watched ones' probes on the change's clock, and the summaries over repetitions.
 // Validated on read like the other results.
 import { z } from 'zod';
+import { InputError } from '../errors.js';
 import { BACKENDS, CNIS } from '../config/schema.js';
 import { errorRecordSchema, summarySchema } from '../results/schema.js';
 import { observationSchema } from './result.js';
@@ -76,3 +77,20 @@ export const enforceWorkloadResultSchema = z.object({
 export type EnforceWorkloadResult = z.output<typeof enforceWorkloadResultSchema>;
 export type WorkloadChangeResult = EnforceWorkloadResult['changes'][number];
 export type WorkloadObservation = WorkloadChangeResult['observations'][number];
+
+/** Reads an enforce-workload-result.json as report does: the file and the field that is wrong, as an InputError. */
+export function readEnforceWorkloadResult(file: string, text: string): EnforceWorkloadResult {
+  const bad = (message: string) => new InputError([{ where: file, message }]);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw bad(`not valid JSON (truncated or corrupted?): ${(e as Error).message}`);
+  }
+  const obj = data as Record<string, unknown> | null;
+  if (!obj || typeof obj !== 'object' || obj.kind !== ENFORCE_WORKLOAD_RESULT_KIND) throw bad(`not a cni-bench enforce-workload result (expected "kind": "${ENFORCE_WORKLOAD_RESULT_KIND}")`);
+  if (typeof obj.schemaVersion === 'number' && obj.schemaVersion > ENFORCE_WORKLOAD_SCHEMA_VERSION) throw bad(`schema version ${obj.schemaVersion} is newer than this tool reads (${ENFORCE_WORKLOAD_SCHEMA_VERSION}); upgrade cni-bench`);
+  const parsed = enforceWorkloadResultSchema.safeParse(data);
+  if (!parsed.success) throw bad(`does not match the enforce-workload result schema: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
