@@ -41,6 +41,8 @@ const changeResultSchema = z.object({
       preconditionFailures: z.number().int(),
       /** Per repetition, the first watched flow to show its new verdict (the change is enforced from then on). */
       enforcedMs: summarySchema,
+      /** Per repetition, the last watched flow to show its new verdict (repetitions where every one did). */
+      enforcedAllMs: summarySchema,
       agentMs: summarySchema,
       failOpenMs: summarySchema.nullable(),
       failOpenRepetitions: z.number().int(),

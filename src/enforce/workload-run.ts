@@ -75,6 +75,7 @@ export function summarizeWorkloadChange(obs: readonly WorkloadObservation[], see
     notEnforced: perRep.filter((os) => !firstOf(os)).length,
     preconditionFailures: perRep.filter((os) => os.some((o) => !o.preconditionHeld)).length,
     enforcedMs: summarize(enforced.map((o) => o.enforcedMs!), { seed }),
+    enforcedAllMs: summarize(perRep.filter((os) => os.every((o) => o.enforcedMs !== null)).map((os) => Math.max(...os.map((o) => o.enforcedMs!))), { seed }),
     agentMs: summarize(perRep.map((os) => os[0]!.agent.agentMs), { seed }),
     failOpenMs: windows.length ? summarize(windows, { seed }) : null,
     failOpenRepetitions: failOpen.filter((fs) => fs.some((f) => f.leaked > 0)).length,

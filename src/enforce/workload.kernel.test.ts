@@ -56,6 +56,9 @@ describe('bench enforce --workload on the kernel', () => {
           expect(o.bracketMs!, what).toBeLessThanOrEqual(10);
         }
         expect(c.summary!.notEnforced).toBe(0);
+        // Every watched flow flipped in each repetition, the last no sooner than the first.
+        expect(c.summary!.enforcedAllMs.count).toBe(2);
+        expect(c.summary!.enforcedAllMs.p50!).toBeGreaterThanOrEqual(c.summary!.enforcedMs.p50!);
       }
       // A removal's window is the traffic still passing after the change was handed over: measured, not assumed.
       expect(removed!.summary!.failOpenMs).not.toBeNull();
