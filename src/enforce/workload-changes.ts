@@ -1,16 +1,19 @@
 // `bench enforce --workload FILE`: the changes, each naming a policy of the workload (`remove:ns/name` deletes it
 // from the live data plane, `add:ns/name` starts without it and adds it), and the flows each one affects on a data
 // plane — those whose verdict differs with and without the policy under the data plane's documented semantics
-// (the reference evaluator, ../workload/semantics.ts). Without --change, a few are chosen (seeded): the policy whose
-// removal changes the most flows, and a default-deny. Pure.
+// (the reference evaluator, ../workload/semantics.ts), among the TCP flows into and out of the pods the policy
+// selects (a seeded sample of MAX_FLOWS_PER_POLICY above that). Without --change, a few are chosen (seeded): the
+// policy whose removal changes the most flows, and a default-deny. Pure.
 import { distance } from 'fastest-levenshtein';
 import type { CniName } from '../config/schema.js';
 import type { Problem } from '../errors.js';
 import { effectivePolicyTypes } from '../policy/resolve.js';
-import type { NetworkPolicy } from '../policy/types.js';
+import type { NetworkPolicy, PodInfo } from '../policy/types.js';
+import { matchesSelector } from '../policy/selectors.js';
 import { seededRandom } from '../stats/summary.js';
 import type { ClusterWorkload } from '../workload/cluster.js';
-import { flowKey, probeFlows, type Flow } from '../workload/flows.js';
+import { flowKey, type Flow } from '../workload/flows.js';
+import { podId } from '../workload/workload.js';
 import { probeablePods } from '../workload/replay.js';
 import { DataPlaneExpectations, POLICY_SEMANTICS } from '../workload/semantics.js';
 
@@ -30,10 +33,10 @@ export interface AffectedFlow extends Flow {
 }
 
 export const CHANGE_SYNTAX = 'remove:NAMESPACE/POLICY or add:NAMESPACE/POLICY, e.g. remove:api/allow-frontend';
-/** Flows considered per workload before they are sampled (seeded), as verify's default. */
-export const MAX_CANDIDATE_FLOWS = 2000;
+/** Flows a policy can decide that are weighed, per policy, before they are sampled (seeded). */
+export const MAX_FLOWS_PER_POLICY = 400;
 /** Policies weighed for the default choice before they are sampled (seeded): each costs an evaluator. */
-export const MAX_DEFAULT_CANDIDATES = 40;
+export const MAX_DEFAULT_CANDIDATES = 20;
 
 export const policyKey = (p: Pick<NetworkPolicy, 'metadata'>): string => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`;
 export const changeLabel = (c: WorkloadChange): string => `${c.op}:${c.policy}`;
@@ -71,11 +74,31 @@ export function parseWorkloadChanges(texts: readonly string[], w: ClusterWorkloa
   return { changes, problems };
 }
 
-/** The flows a change may affect, between pods the local backend can run as endpoints; seeded sample above the cap. */
-export function candidateFlows(w: ClusterWorkload, seed: number): Flow[] {
-  const view: ClusterWorkload = { ...w, inventory: { ...w.inventory, pods: probeablePods(w) } };
-  // A watch is a TCP connect: only TCP flows can show a change.
-  return probeFlows(view, { max: MAX_CANDIDATE_FLOWS, seed }).flows.filter((f) => f.protocol === 'TCP');
+/**
+ * The flows a policy can decide: TCP flows into the pods it selects (ingress) on the ports they declare, and out of
+ * them (egress) to every pod's declared TCP ports, between pods the local backend can run as endpoints; a seeded
+ * sample of `max` above that, with the total.
+ */
+export function policyFlows(w: ClusterWorkload, policy: NetworkPolicy, seed: number, max = MAX_FLOWS_PER_POLICY): { flows: Flow[]; total: number } {
+  const pods = probeablePods(w);
+  const ns = policy.metadata.namespace ?? 'default';
+  const selected = pods.filter((p) => p.namespace === ns && matchesSelector(policy.spec.podSelector ?? {}, p.labels));
+  const t = effectivePolicyTypes(policy);
+  const tcp = (p: PodInfo) => p.ports.filter((x) => x.protocol === 'TCP').map((x) => x.containerPort);
+  const seen = new Set<string>();
+  const flows: Flow[] = [];
+  const add = (src: PodInfo, dst: PodInfo, port: number) => {
+    if (src === dst) return;
+    const f: Flow = { from: podId(src), to: podId(dst), port, protocol: 'TCP' };
+    const k = flowKey(f);
+    if (!seen.has(k)) flows.push(f), seen.add(k);
+  };
+  if (t.ingress) for (const d of selected) for (const port of new Set(tcp(d))) for (const src of pods) add(src, d, port);
+  if (t.egress) for (const src of selected) for (const d of pods) for (const port of new Set(tcp(d))) add(src, d, port);
+  if (flows.length <= max) return { flows, total: flows.length };
+  const rand = seededRandom(seed);
+  const picked = flows.map((f, i) => ({ i, r: rand() })).sort((a, b) => a.r - b.r).slice(0, max).map((x) => x.i).sort((a, b) => a - b);
+  return { flows: picked.map((i) => flows[i]!), total: flows.length };
 }
 
 /**
@@ -91,7 +114,7 @@ export function semanticsFor(cni: CniName): CniName {
  * semantics: an ipBlock never selecting a pod on Cilium, nothing enforced on Flannel). A policy selects pods of its
  * own namespace only, so only flows into (ingress) or out of (egress) that namespace are evaluated.
  */
-export function affectedFlows(w: ClusterWorkload, cni: CniName, policy: string, flows: readonly Flow[]): AffectedFlow[] {
+export function affectedFlows(w: ClusterWorkload, cni: CniName, policy: string, flows: readonly Flow[], withAll?: DataPlaneExpectations): AffectedFlow[] {
   const p = w.policies.find((x) => policyKey(x) === policy);
   if (!p) return [];
   const ns = p.metadata.namespace ?? 'default';
@@ -99,7 +122,8 @@ export function affectedFlows(w: ClusterWorkload, cni: CniName, policy: string, 
   const inNs = (id: string) => id.split('/')[0] === ns;
   const relevant = flows.filter((f) => (types.ingress && inNs(f.to)) || (types.egress && inNs(f.from)));
   if (!relevant.length) return [];
-  const withP = new DataPlaneExpectations(w, cni);
+  // The full set's expectations are the same for every policy weighed: built once by a caller that weighs many.
+  const withP = withAll?.cni === cni && withAll.workload === w ? withAll : new DataPlaneExpectations(w, cni);
   const withoutP = new DataPlaneExpectations({ ...w, policies: w.policies.filter((x) => x !== p) }, cni);
   const out: AffectedFlow[] = [];
   for (const f of relevant) {
@@ -136,20 +160,29 @@ export interface DefaultChoice {
  * (seeded among those that affect a flow), each removed. Above MAX_DEFAULT_CANDIDATES policies, a seeded sample is
  * weighed (said in the reason).
  */
-export function defaultChanges(w: ClusterWorkload, cni: CniName, flows: readonly Flow[], seed: number): DefaultChoice[] {
+export function defaultChanges(w: ClusterWorkload, cni: CniName, seed: number): DefaultChoice[] {
   const rand = seededRandom(seed);
   const sorted = [...w.policies].sort((a, b) => policyKey(a).localeCompare(policyKey(b)));
   const sampled = sorted.length > MAX_DEFAULT_CANDIDATES;
   const weighed = sampled ? sorted.map((p) => ({ p, r: rand() })).sort((a, b) => a.r - b.r).slice(0, MAX_DEFAULT_CANDIDATES).map((x) => x.p).sort((a, b) => policyKey(a).localeCompare(policyKey(b))) : sorted;
-  const counts = weighed.map((p) => ({ p, n: affectedFlows(w, semanticsFor(cni), policyKey(p), flows).length })).filter((x) => x.n > 0);
+  const all = new DataPlaneExpectations(w, semanticsFor(cni));
+  const counts = weighed
+    .map((p) => {
+      const c = policyFlows(w, p, seed);
+      const n = affectedFlows(w, semanticsFor(cni), policyKey(p), c.flows, all).length;
+      // Above the per-policy sample, the count is estimated from it.
+      return { p, n, estimate: c.flows.length ? Math.round((n * c.total) / c.flows.length) : 0, exact: c.flows.length === c.total };
+    })
+    .filter((x) => x.n > 0);
+  const count = (x: (typeof counts)[number]) => (x.exact ? `${x.n}` : `≈ ${x.estimate} (${x.n} of a seeded sample of ${MAX_FLOWS_PER_POLICY})`);
   const out: DefaultChoice[] = [];
   const of = sampled ? ` (of a seeded sample of ${MAX_DEFAULT_CANDIDATES} of its ${sorted.length} policies)` : '';
-  const most = counts.reduce<(typeof counts)[number] | undefined>((best, x) => (!best || x.n > best.n ? x : best), undefined);
-  if (most) out.push({ change: { op: 'remove', policy: policyKey(most.p) }, why: `its removal changes the most flows${of}: ${most.n} of ${flows.length}${isDefaultDeny(most.p) ? ' (a default-deny)' : ''}` });
+  const most = counts.reduce<(typeof counts)[number] | undefined>((best, x) => (!best || x.estimate > best.estimate ? x : best), undefined);
+  if (most) out.push({ change: { op: 'remove', policy: policyKey(most.p) }, why: `its removal changes the most flows${of}: ${count(most)}${isDefaultDeny(most.p) ? ' (a default-deny)' : ''}` });
   const denies = counts.filter((x) => isDefaultDeny(x.p) && x.p !== most?.p);
   if (denies.length) {
     const d = denies[Math.floor(rand() * denies.length)]!;
-    out.push({ change: { op: 'remove', policy: policyKey(d.p) }, why: `a default-deny (seeded among ${denies.length}): its removal changes ${d.n} flows` });
+    out.push({ change: { op: 'remove', policy: policyKey(d.p) }, why: `a default-deny (seeded among ${denies.length}): its removal changes ${count(d)} flows` });
   }
   return out;
 }
@@ -205,19 +238,24 @@ export interface WorkloadChangePlan {
  */
 export function planWorkloadChanges(w: ClusterWorkload, cnis: readonly CniName[], o: { changes: readonly WorkloadChange[]; flows?: readonly Flow[]; seed: number; probes?: number }): WorkloadChangePlan {
   const k = o.probes ?? DEFAULT_PROBED_FLOWS;
-  const keys = new Set<string>();
-  const candidates = [...candidateFlows(w, o.seed), ...(o.flows ?? [])].filter((f) => !keys.has(flowKey(f)) && keys.add(flowKey(f)));
+  /** The flows the change's policy can decide (a seeded sample above the cap), and the named ones. */
+  const candidatesOf = (policy: string): Flow[] => {
+    const keys = new Set<string>();
+    const p = w.policies.find((x) => policyKey(x) === policy)!;
+    return [...policyFlows(w, p, o.seed).flows, ...(o.flows ?? [])].filter((f) => !keys.has(flowKey(f)) && keys.add(flowKey(f)));
+  };
   const problems: Problem[] = [];
   const notes: string[] = [];
   const chooser = cnis.find((c) => POLICY_SEMANTICS[c].enforces) ?? cnis[0]!;
-  const chosen: DefaultChoice[] = o.changes.length ? o.changes.map((change) => ({ change, why: 'named with --change' })) : defaultChanges(w, chooser, candidates, o.seed);
-  if (!chosen.length) problems.push({ where: '--workload', message: `no policy of workload ${w.name} changes the verdict of a TCP flow between its pods on ${chooser} (of ${candidates.length} flows considered): there is no change to time; name one with --change` });
+  const chosen: DefaultChoice[] = o.changes.length ? o.changes.map((change) => ({ change, why: 'named with --change' })) : defaultChanges(w, chooser, o.seed);
+  if (!chosen.length) problems.push({ where: '--workload', message: `no policy of workload ${w.name} changes the verdict of a TCP flow between its pods on ${chooser} (weighed: ${Math.min(w.policies.length, MAX_DEFAULT_CANDIDATES)} policies, up to ${MAX_FLOWS_PER_POLICY} flows each): there is no change to time; name one with --change` });
   if (!o.changes.length && chosen.length) notes.push(`changes chosen (seed ${o.seed}, on ${chooser}'s semantics): ${chosen.map((c) => `${changeLabel(c.change)} — ${c.why}`).join('; ')}`);
   const byCni = new Map<CniName, PlannedWorkloadChange[]>();
   const flipped = new Set<string>();
   for (const cni of cnis) {
     const planned: PlannedWorkloadChange[] = [];
     for (const c of chosen) {
+      const candidates = candidatesOf(c.change.policy);
       const affected = changeEffect(w, cni, c.change, candidates);
       if (!affected.length) {
         const msg = `${changeLabel(c.change)} flips no TCP flow between the workload's pods on ${cni} (${candidates.length} flows considered, under its documented semantics: ${POLICY_SEMANTICS[cni].summary})`;

@@ -17,7 +17,7 @@ function changeLines(r: EnforceWorkloadResult, c: WorkloadChangeResult): string[
   const lines = [`${c.change}: NetworkPolicy ${c.policy} ${c.op === 'remove' ? 'deleted from' : 'added to'} the live data plane (${c.why})`];
   const sample = c.affected.slice(0, 3).map(describeFlow);
   const where = r.meta.model.enforcesPolicy ? `on ${r.meta.cni}` : 'under the spec (where a policy engine enforces it)';
-  lines.push(`  flips ${c.affectedCount} of ${c.candidates} TCP flows between the workload's pods ${where}${sample.length ? `, e.g. ${sample.join('; ')}` : ''}`);
+  lines.push(`  flips ${c.affectedCount} of the ${c.candidates} TCP flows it can decide (into or out of the pods it selects) ${where}${sample.length ? `, e.g. ${sample.join('; ')}` : ''}`);
   lines.push(`  watched              ${c.probed.map(describeFlow).join('; ')}`);
   if (c.noEffect) {
     lines.push(`  NO EFFECT: ${c.noEffect.reason}`);
