@@ -94,7 +94,7 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
   let modelState: EnforceWorkloadResult['modelState'] = {};
   let installMs: number | null = null;
   let timeoutMs = s.probeTimeoutMs === 'auto' ? MIN_TIMEOUT_MS : s.probeTimeoutMs;
-  let timeoutFrom = s.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms';
+  const timeoutFrom = s.probeTimeoutMs === 'auto' ? 'auto: 5 × p99 of an allowed connect, at least 10 ms' : '--probe-timeout-ms';
   let endpoints = 0;
   let stage = 'setup';
   const others = opts.otherLiveRuns ?? (() => [...liveRuns()].filter((id) => id !== opts.runId));
@@ -127,6 +127,18 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
     const settings = (p: Partial<WatchSettings>): WatchSettings => ({ intervalUs: s.intervalUs, timeoutMs, maxMs: lead() + s.deadlineMs, settle: s.settle, ...p });
     const watch = (f: AffectedFlow, p: Partial<WatchSettings>): Promise<RunningWatch> => changes.watch(f.from, ip(f.to), f.port, settings(p));
 
+    if (opts.changes.length && s.probeTimeoutMs === 'auto') {
+      stage = 'calibrate';
+      // On a watched flow, in the state where it is allowed (also where nothing enforces: the first connects warm the path).
+      const c = opts.changes[0]!;
+      const f = c.probed[0]!;
+      const states = changeStates(w, c.change);
+      await setState(f.before ? states.before : states.after);
+      const cal = await watch(f, { maxMs: CALIBRATION_MS, timeoutMs: MAX_AUTO_TIMEOUT_MS });
+      const out = await cal.done;
+      timeoutMs = timeoutFromCalibration(traceFrom(out, out.baseNs));
+      progress?.step(`probe timeout ${timeoutMs} ms (5 × p99 of an allowed connect on ${f.from} -> ${f.to}, at least ${MIN_TIMEOUT_MS} ms)`);
+    }
     if (!plane.model.enforcesPolicy) {
       // No policy engine: each change is made and its flows watched across it; they connect throughout.
       for (const [i, c] of opts.changes.entries()) {
@@ -147,18 +159,6 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
         }
       }
     } else if (opts.changes.length) {
-      if (s.probeTimeoutMs === 'auto') {
-        stage = 'calibrate';
-        // On a watched flow, in the state where it is allowed.
-        const c = opts.changes[0]!;
-        const f = c.probed[0]!;
-        const states = changeStates(w, c.change);
-        await setState(f.before ? states.before : states.after);
-        const cal = await watch(f, { maxMs: CALIBRATION_MS, timeoutMs: MAX_AUTO_TIMEOUT_MS });
-        const out = await cal.done;
-        timeoutMs = timeoutFromCalibration(traceFrom(out, out.baseNs));
-        progress?.step(`probe timeout ${timeoutMs} ms (5 × p99 of an allowed connect on ${f.from} -> ${f.to}, at least ${MIN_TIMEOUT_MS} ms)`);
-      }
       const intervalMs = s.intervalUs / 1000;
       for (let rep = 0; rep < s.repetitions; rep++) {
         for (const [i, c] of opts.changes.entries()) {
@@ -206,7 +206,6 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
       }
       for (const r of results) r.summary = summarizeWorkloadChange(r.observations, s.seed);
     }
-    if (!plane.model.enforcesPolicy) timeoutFrom = 'not used: nothing to enforce';
   } catch (e) {
     const reason = opts.signal?.reason as unknown;
     errors.push(opts.signal?.aborted ? errorRecord(stage, new InterruptedError(`${reason instanceof Error ? reason.message : 'interrupted'} during ${stage}`), { interrupted: true }) : errorRecord(stage, e));

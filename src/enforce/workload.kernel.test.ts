@@ -67,10 +67,10 @@ describe('bench enforce --workload on the kernel', () => {
     });
   }
 
-  itKernel('flannel: the change has no effect (every probe connects), reported as such, not as a timeout; exit 0', async () => {
+  itKernel('flannel: the change has no effect (every probe connects), reported as such, not as a timeout; exit 1 as for the synthetic changes', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-enforce-wl-'));
     const r = await execa(process.execPath, [BENCH, 'enforce', '--workload', FILE, '--cni', 'flannel', '--change', 'remove:api/allow-frontend', '--repetitions', '1', '--out', out, '--json'], { reject: false, timeout: 120_000 });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(1);
     const doc = JSON.parse(r.stdout) as { runs: Array<{ status: string; path: string; changes: Array<{ noEffect: { probesOpen: number; probes: number } | null; enforcedMs: unknown }> }> };
     const [flannel] = doc.runs;
     expect(flannel!.status).toBe('not-enforced');

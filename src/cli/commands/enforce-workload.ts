@@ -107,7 +107,8 @@ export async function cmdEnforceWorkload(flags: EnforceFlags & { change?: string
         continue;
       }
       const { result, path } = await executeWorkloadEnforce({ runId, backend: 'local', cni, workload, file, changes, plane, outDir, progress, signal: interrupt.signal, settings: { repetitions: e.repetitions, intervalUs: e.intervalUs, probeTimeoutMs: e.probeTimeoutMs, deadlineMs: e.deadlineMs, settle: e.settle, seed: e.seed } });
-      if (result.status === 'failed') failed = true;
+      // As the synthetic changes: a data plane that enforces nothing, or a failed run, exits 1.
+      if (result.status !== 'ok') failed = true;
       if (config.json) docs.push(workloadEnforceDocument(result, path));
       else io.stdout.write(`\n${formatWorkloadEnforce(result, path)}\n`);
       if (result.meta.concurrentRuns.length) io.stderr.write(`${concurrentRunsWarning(result.meta.concurrentRuns)}\n`);
