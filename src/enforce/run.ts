@@ -72,9 +72,9 @@ export function requireChanges(plane: Pick<DataPlane, 'changes' | 'model'>): Pla
   if (!plane.changes) throw new EnforceUnsupportedError(plane.model.name);
   return plane.changes;
 }
-const MIN_TIMEOUT_MS = 10;
-const MAX_AUTO_TIMEOUT_MS = 1_000;
-const CALIBRATION_MS = 300;
+export const MIN_TIMEOUT_MS = 10;
+export const MAX_AUTO_TIMEOUT_MS = 1_000;
+export const CALIBRATION_MS = 300;
 
 /** A run config's enforce settings, as one enforce run (the command's, or a sweep's point) takes them. */
 export function enforceConfigOf(c: RunConfig): EnforceConfig {

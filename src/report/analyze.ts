@@ -19,6 +19,7 @@ import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
 import { analyzeWorkloads, type WorkloadAnalysis } from './workload.js';
+import { budgetedPoints, type BudgetedPoint } from './sampling.js';
 import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface AnalysisMetric {
@@ -132,6 +133,8 @@ export interface Analysis {
   backends: string[];
   tools: string[];
   probe: RunResult['meta']['probe'][];
+  /** Points where a sample budget took fewer samples than planned (absent: none). */
+  budgeted?: BudgetedPoint[];
   placements: string[];
   /** CPU placements of the runs (client, server, softirq), with why; 'unrecorded' for older result files. */
   cpuPlacements: Array<{ mode: string; cpus: number[] | null; softirq: string; reason: string; runs: number }>;
@@ -329,6 +332,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     backends: uniqueInOrder(loaded.map((l) => l.result.meta.backend)).sort(),
     tools: uniqueInOrder(loaded.map((l) => `${l.result.meta.tool.name} ${l.result.meta.tool.version}${l.result.meta.tool.gitCommit ? ` (${l.result.meta.tool.gitCommit.slice(0, 12)})` : ''}`)).sort(),
     probe: [...probeKeys.values()],
+    ...(budgetedPoints(ok).length ? { budgeted: budgetedPoints(ok) } : {}),
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
     ciMethod: [CI_METHOD, ...(spent.size ? [adaptiveCiNote(spent, 'p50 verdicts')] : []), ...(spentOnServices.size ? [adaptiveCiNote(spentOnServices, 'Services verdicts (connect p50 against the Service count)')] : [])].join(' '),
