@@ -357,8 +357,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
         this.opts.progress?.step(`installing ${set.services.length} Services (${p.name})`);
         return { dataPlane: p.name, description: p.description, lookup: p.lookup, ...(await this.services.installSet(set)) };
       },
-      setServices: async (set) => {
-        const { startNs, wallMs, report } = await services().change(set);
+      setServices: async (set, delta) => {
+        const { startNs, wallMs, report } = await services().change(set, delta);
         // No selector to resolve: the EndpointSlices are handed to the agent as they stand. The agent's time is
         // all of it (rendering the diff, every node's apply); apply is the slowest node's.
         return { startNs, resolveMs: 0, report: { agentMs: wallMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };

@@ -3,22 +3,27 @@
 // node's agent: the BPF object loaded once and pinned under /sys/fs/bpf/cb-<runid>/<prefix><node>/, its programs
 // attached to that node's cgroup of the run (<cgroup2>/cb-<runid>/<node>) — nothing on the host's cgroups — and
 // its maps written from the Service set in one batch per map. A client takes part only if it runs in its node's
-// cgroup: wrapClient starts it there. Updates write only the entries that changed, in the agent's order.
+// cgroup: wrapClient starts it there. Updates write only the entries that changed, in the agent's order; how
+// the agent finds them (the changed Services alone, or a re-render of the whole set) is the flavour's `reconcile`.
 import { BenchError } from '../../errors.js';
 import type { CommandResult, CommandSpec } from '../../exec/runner.js';
-import { serviceSetSize, type ServiceSet } from '../../services/types.js';
+import { serviceKey, serviceSetSize, type Service, type ServiceDelta, type ServiceSet } from '../../services/types.js';
 import { bpfPinDir, nativeArtefact } from './bpf/native.js';
 import { cgroup2Root, inCgroup, nodeCgroupDir, planCgroupCreate, planCgroupRemove, runCgroupDir } from './cgroup.js';
 import type { ServiceDataPlane, ServiceDataPlaneName, ServiceInstallReport, ServicePlaneContext, ServiceState, ServiceUpdateReport } from './service-types.js';
+import { entryKey, ServiceEntryStore, type MapEntry } from './socket-lb-store.js';
 import type { PodSpec } from './topology.js';
 
-/** One map entry as raw bytes in the layout of the C struct; rank orders writes (adds ascending, deletes descending). */
-export interface MapEntry {
-  map: string;
-  key: Buffer;
-  value: Buffer;
-  rank: number;
-}
+export type { MapEntry } from './socket-lb-store.js';
+
+/**
+ * How the agent turns a change into map writes. `per-service`: it is handed the changed Services and rewrites
+ * their entries only (Cilium: pkg/loadbalancer's reconciler updates the frontends whose object changed).
+ * `whole-set`: it re-renders every Service into its desired maps and writes the difference (Felix:
+ * felix/bpf/proxy/syncer.go apply() starts from an empty desired state at every sync and lets its caching maps
+ * compute the deltas), so its cost grows with the set whatever changed.
+ */
+export type SocketLbReconcile = 'per-service' | 'whole-set';
 
 export interface SocketLbFlavour {
   name: ServiceDataPlaneName;
@@ -31,8 +36,9 @@ export interface SocketLbFlavour {
   /** [program, hook] pairs attached to the node's cgroup. */
   programs: [string, 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4'][];
   pinPrefix: string;
-  /** What the agent writes for the set; `ids` persists across updates, as the agent's own ID allocation does. */
-  encode(set: ServiceSet, ids: IdAllocator): MapEntry[];
+  /** What the agent writes for one Service; `ids` persists across updates, as the agent's own ID allocation does. */
+  encodeService(svc: Service, ids: IdAllocator): MapEntry[];
+  reconcile: SocketLbReconcile;
   /** The agent's name for a full map, for the capacity error. */
   capacityHint: (map: string, size: number) => string;
 }
@@ -54,7 +60,18 @@ export class IdAllocator {
 }
 
 const EXIT_FULL = 3;
-const entryKey = (e: MapEntry) => `${e.map} ${e.key.toString('hex')}`;
+
+/** Every Service's entries in one store: the maps as the agent holds them for `set`. */
+function storeOf(set: ServiceSet, encodeService: SocketLbFlavour['encodeService'], ids: IdAllocator): ServiceEntryStore {
+  const store = new ServiceEntryStore();
+  store.replace(set.services.map((svc) => [serviceKey(svc), encodeService(svc, ids)]));
+  return store;
+}
+
+/** What the agent writes for a whole set, each entry once (a backend shared by Services is one entry). */
+export function encodeServiceSet(set: ServiceSet, encodeService: SocketLbFlavour['encodeService'], ids: IdAllocator): MapEntry[] {
+  return storeOf(set, encodeService, ids).entries();
+}
 
 /** `cb-sock write` input: adds (rank ascending), then deletes (rank descending). */
 export function renderWrites(adds: MapEntry[], deletes: MapEntry[]): string {
@@ -83,7 +100,7 @@ class SocketLbPlane implements ServiceDataPlane {
   private readonly loader = nativeArtefact('cb-sock');
   private readonly cgroupRoot: string;
   private readonly ids = new IdAllocator();
-  private installed?: MapEntry[];
+  private installed?: ServiceEntryStore;
   private set?: ServiceSet;
   private loaded = false;
 
@@ -123,7 +140,7 @@ class SocketLbPlane implements ServiceDataPlane {
   }
 
   plan(set: ServiceSet): CommandSpec[] {
-    const input = renderWrites(this.f.encode(set, new IdAllocator()), []);
+    const input = renderWrites(encodeServiceSet(set, this.f.encodeService, new IdAllocator()), []);
     return this.ctx.topology.nodes.flatMap((n) => [...this.planLoad(n.name), this.planWrite(n.name, input)]);
   }
 
@@ -144,34 +161,52 @@ class SocketLbPlane implements ServiceDataPlane {
     return { wallMs: performance.now() - started, nodeMs };
   }
 
-  private state(set: ServiceSet, entries: MapEntry[]): ServiceState {
-    const perMap: Record<string, number> = {};
-    for (const e of entries) perMap[`${e.map}Entries`] = (perMap[`${e.map}Entries`] ?? 0) + 1;
-    return { serviceDataPlane: this.name, ...serviceSetSize(set), mapEntries: entries.length, ...perMap };
+  private state(set: ServiceSet, store: ServiceEntryStore): ServiceState {
+    return { serviceDataPlane: this.name, ...serviceSetSize(set), mapEntries: store.size, ...store.counts() };
   }
 
   async install(set: ServiceSet): Promise<ServiceInstallReport> {
-    const entries = this.f.encode(set, this.ids);
-    const input = renderWrites(entries, []);
+    const store = storeOf(set, this.f.encodeService, this.ids);
+    const input = renderWrites(store.entries(), []);
     const run = await this.onEveryNode(async (node) => {
       for (const spec of this.planLoad(node)) await this.ctx.runner.run(spec);
       this.loaded = true;
       return this.checkWrite(await this.ctx.runner.run(this.planWrite(node, input)));
     });
-    this.installed = entries;
+    this.installed = store;
     this.set = set;
-    return { installMs: Math.round(run.wallMs), nodeMs: run.nodeMs, state: { ...this.state(set, entries), mapWriteMsMaxPerNode: Math.max(...Object.values(run.nodeMs)) } };
+    return { installMs: Math.round(run.wallMs), nodeMs: run.nodeMs, state: { ...this.state(set, store), mapWriteMsMaxPerNode: Math.max(...Object.values(run.nodeMs)) } };
   }
 
-  async update(next: ServiceSet): Promise<ServiceUpdateReport> {
+  /**
+   * The map writes of a change, as the flavour's agent finds them: with the changed Services (`delta`) a
+   * per-service agent re-encodes those alone; otherwise the whole set is re-rendered and diffed.
+   */
+  private writesFor(installed: ServiceEntryStore, next: ServiceSet, delta?: ServiceDelta): { store: ServiceEntryStore; adds: MapEntry[]; deletes: MapEntry[] } {
+    if (this.f.reconcile === 'per-service' && delta) {
+      const changed: [string, MapEntry[]][] = [
+        ...delta.removed.map((s): [string, MapEntry[]] => [serviceKey(s), []]),
+        ...delta.upserted.map((s): [string, MapEntry[]] => [serviceKey(s), this.f.encodeService(s, this.ids)]),
+      ];
+      return { store: installed, ...installed.replace(changed) };
+    }
+    const store = storeOf(next, this.f.encodeService, this.ids);
+    return { store, ...diffEntries(installed.entries(), store.entries()) };
+  }
+
+  async update(next: ServiceSet, delta?: ServiceDelta): Promise<ServiceUpdateReport> {
     if (!this.installed || !this.set) throw new BenchError('internal', `${this.f.name}: update before install`);
-    const entries = this.f.encode(next, this.ids);
-    const { adds, deletes } = diffEntries(this.installed, entries);
+    const { store, adds, deletes } = this.writesFor(this.installed, next, delta);
     const input = renderWrites(adds, deletes);
     const run = await this.onEveryNode(async (node) => (input ? this.checkWrite(await this.ctx.runner.run(this.planWrite(node, input))) : 0));
-    this.installed = entries;
+    this.installed = store;
     this.set = next;
-    return { agentMs: Math.max(0, ...Object.values(run.nodeMs)), nodeMs: run.nodeMs, changed: { mapEntriesAdded: adds.length, mapEntriesDeleted: deletes.length }, state: this.state(next, entries) };
+    return { agentMs: Math.max(0, ...Object.values(run.nodeMs)), nodeMs: run.nodeMs, changed: { mapEntriesAdded: adds.length, mapEntriesDeleted: deletes.length }, state: this.state(next, store) };
+  }
+
+  /** The entries the maps hold now (for tests: equal to a full re-render of the set last handed over). */
+  heldEntries(): MapEntry[] {
+    return this.installed?.entries() ?? [];
   }
 
   /** The datapath's own counters on a node (lookups, translations, …), by the names the flavour gives them. */
@@ -200,6 +235,6 @@ class SocketLbPlane implements ServiceDataPlane {
   }
 }
 
-export function socketLbPlane(f: SocketLbFlavour, ctx: ServicePlaneContext, cgroupRoot?: string): ServiceDataPlane & { counters(node: string): Promise<Record<string, number>> } {
+export function socketLbPlane(f: SocketLbFlavour, ctx: ServicePlaneContext, cgroupRoot?: string): ServiceDataPlane & { counters(node: string): Promise<Record<string, number>>; heldEntries(): MapEntry[] } {
   return new SocketLbPlane(f, ctx, cgroupRoot);
 }
