@@ -96,6 +96,15 @@ describe('how each agent finds its writes', () => {
   });
 });
 
+describe("a whole-set flavour's Services share no entry (its render needs no de-duplication)", () => {
+  it.each([calicoCtlbFlavour])('$name', (f) => {
+    const ids = new IdAllocator();
+    const all = withAdded.services.flatMap((svc) => f.encodeService(svc, ids));
+    expect(f.reconcile).toBe('whole-set');
+    expect(new Set(all.map((e) => `${e.map} ${e.key.toString('hex')}`)).size).toBe(all.length);
+  });
+});
+
 describe('ServiceEntryStore', () => {
   const e = (map: string, key: number, value: number, rank = 0): MapEntry => ({ map, key: Buffer.from([key]), value: Buffer.from([value]), rank });
 

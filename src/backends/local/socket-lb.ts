@@ -7,14 +7,14 @@
 // the agent finds them (the changed Services alone, or a re-render of the whole set) is the flavour's `reconcile`.
 import { BenchError } from '../../errors.js';
 import type { CommandResult, CommandSpec } from '../../exec/runner.js';
-import { serviceKey, serviceSetSize, type Service, type ServiceDelta, type ServiceSet } from '../../services/types.js';
+import { serviceSetSize, type ServiceDelta, type ServiceSet } from '../../services/types.js';
 import { bpfPinDir, nativeArtefact } from './bpf/native.js';
 import { cgroup2Root, inCgroup, nodeCgroupDir, planCgroupCreate, planCgroupRemove, runCgroupDir } from './cgroup.js';
 import type { ServiceDataPlane, ServiceDataPlaneName, ServiceInstallReport, ServicePlaneContext, ServiceState, ServiceUpdateReport } from './service-types.js';
-import { entryKey, ServiceEntryStore, type MapEntry } from './socket-lb-store.js';
+import { encodeServiceSet, IdAllocator, perServiceMaps, wholeSetMaps, type EncodeService, type HeldMaps, type MapEntry } from './socket-lb-store.js';
 import type { PodSpec } from './topology.js';
 
-export type { MapEntry } from './socket-lb-store.js';
+export { diffEntries, encodeServiceSet, IdAllocator, type MapEntry } from './socket-lb-store.js';
 
 /**
  * How the agent turns a change into map writes. `per-service`: it is handed the changed Services and rewrites
@@ -37,41 +37,14 @@ export interface SocketLbFlavour {
   programs: [string, 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4'][];
   pinPrefix: string;
   /** What the agent writes for one Service; `ids` persists across updates, as the agent's own ID allocation does. */
-  encodeService(svc: Service, ids: IdAllocator): MapEntry[];
+  encodeService: EncodeService;
+  /** `whole-set` requires Services that share no entry (each entry's key names its Service). */
   reconcile: SocketLbReconcile;
   /** The agent's name for a full map, for the capacity error. */
   capacityHint: (map: string, size: number) => string;
 }
 
-/** Stable small integers per name, starting at 1 in each space (backend ids, service ids: separate spaces, as in the agents). */
-export class IdAllocator {
-  private readonly ids = new Map<string, number>();
-  private readonly next = new Map<string, number>();
-  id(space: string, name: string): number {
-    const k = `${space}\u0000${name}`;
-    let v = this.ids.get(k);
-    if (v === undefined) {
-      v = this.next.get(space) ?? 1;
-      this.next.set(space, v + 1);
-      this.ids.set(k, v);
-    }
-    return v;
-  }
-}
-
 const EXIT_FULL = 3;
-
-/** Every Service's entries in one store: the maps as the agent holds them for `set`. */
-function storeOf(set: ServiceSet, encodeService: SocketLbFlavour['encodeService'], ids: IdAllocator): ServiceEntryStore {
-  const store = new ServiceEntryStore();
-  store.replace(set.services.map((svc) => [serviceKey(svc), encodeService(svc, ids)]));
-  return store;
-}
-
-/** What the agent writes for a whole set, each entry once (a backend shared by Services is one entry). */
-export function encodeServiceSet(set: ServiceSet, encodeService: SocketLbFlavour['encodeService'], ids: IdAllocator): MapEntry[] {
-  return storeOf(set, encodeService, ids).entries();
-}
 
 /** `cb-sock write` input: adds (rank ascending), then deletes (rank descending). */
 export function renderWrites(adds: MapEntry[], deletes: MapEntry[]): string {
@@ -81,18 +54,6 @@ export function renderWrites(adds: MapEntry[], deletes: MapEntry[]): string {
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
-/** What changed between two encodings: entries new or with a new value, and entries gone. */
-export function diffEntries(before: MapEntry[], after: MapEntry[]): { adds: MapEntry[]; deletes: MapEntry[] } {
-  const old = new Map(before.map((e) => [entryKey(e), e]));
-  const adds: MapEntry[] = [];
-  for (const e of after) {
-    const o = old.get(entryKey(e));
-    old.delete(entryKey(e));
-    if (!o || !o.value.equals(e.value)) adds.push(e);
-  }
-  return { adds, deletes: [...old.values()] };
-}
-
 class SocketLbPlane implements ServiceDataPlane {
   readonly lookup = 'bpf-map' as const;
   readonly name: ServiceDataPlaneName;
@@ -100,7 +61,7 @@ class SocketLbPlane implements ServiceDataPlane {
   private readonly loader = nativeArtefact('cb-sock');
   private readonly cgroupRoot: string;
   private readonly ids = new IdAllocator();
-  private installed?: ServiceEntryStore;
+  private installed?: HeldMaps;
   private set?: ServiceSet;
   private loaded = false;
 
@@ -161,12 +122,12 @@ class SocketLbPlane implements ServiceDataPlane {
     return { wallMs: performance.now() - started, nodeMs };
   }
 
-  private state(set: ServiceSet, store: ServiceEntryStore): ServiceState {
+  private state(set: ServiceSet, store: HeldMaps): ServiceState {
     return { serviceDataPlane: this.name, ...serviceSetSize(set), mapEntries: store.size, ...store.counts() };
   }
 
   async install(set: ServiceSet): Promise<ServiceInstallReport> {
-    const store = storeOf(set, this.f.encodeService, this.ids);
+    const store = (this.f.reconcile === 'per-service' ? perServiceMaps : wholeSetMaps)(set, this.f.encodeService, this.ids);
     const input = renderWrites(store.entries(), []);
     const run = await this.onEveryNode(async (node) => {
       for (const spec of this.planLoad(node)) await this.ctx.runner.run(spec);
@@ -178,28 +139,13 @@ class SocketLbPlane implements ServiceDataPlane {
     return { installMs: Math.round(run.wallMs), nodeMs: run.nodeMs, state: { ...this.state(set, store), mapWriteMsMaxPerNode: Math.max(...Object.values(run.nodeMs)) } };
   }
 
-  /**
-   * The map writes of a change, as the flavour's agent finds them: with the changed Services (`delta`) a
-   * per-service agent re-encodes those alone; otherwise the whole set is re-rendered and diffed.
-   */
-  private writesFor(installed: ServiceEntryStore, next: ServiceSet, delta?: ServiceDelta): { store: ServiceEntryStore; adds: MapEntry[]; deletes: MapEntry[] } {
-    if (this.f.reconcile === 'per-service' && delta) {
-      const changed: [string, MapEntry[]][] = [
-        ...delta.removed.map((s): [string, MapEntry[]] => [serviceKey(s), []]),
-        ...delta.upserted.map((s): [string, MapEntry[]] => [serviceKey(s), this.f.encodeService(s, this.ids)]),
-      ];
-      return { store: installed, ...installed.replace(changed) };
-    }
-    const store = storeOf(next, this.f.encodeService, this.ids);
-    return { store, ...diffEntries(installed.entries(), store.entries()) };
-  }
-
   async update(next: ServiceSet, delta?: ServiceDelta): Promise<ServiceUpdateReport> {
     if (!this.installed || !this.set) throw new BenchError('internal', `${this.f.name}: update before install`);
-    const { store, adds, deletes } = this.writesFor(this.installed, next, delta);
+    const store = this.installed;
+    // A per-service agent re-encodes the Services `delta` names; a whole-set one re-renders `next`.
+    const { adds, deletes } = store.change(next, delta);
     const input = renderWrites(adds, deletes);
     const run = await this.onEveryNode(async (node) => (input ? this.checkWrite(await this.ctx.runner.run(this.planWrite(node, input))) : 0));
-    this.installed = store;
     this.set = next;
     return { agentMs: Math.max(0, ...Object.values(run.nodeMs)), nodeMs: run.nodeMs, changed: { mapEntriesAdded: adds.length, mapEntriesDeleted: deletes.length }, state: this.state(next, store) };
   }
