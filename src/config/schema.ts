@@ -19,6 +19,8 @@ export const MAX_SAMPLES = 1_000_000;
 /** Largest Service count (fillers beside the probed Service): 10.96.0.0/12 holds a million ClusterIPs; 100000 bounds memory. */
 export const MAX_SERVICES = 100_000;
 export const MAX_ENDPOINTS_PER_SERVICE = 64;
+/** On kind/cluster every endpoint is a pod beside the server on its node: E−1 of them stay well under the kubelet's 110 pods a node. */
+export const K8S_MAX_ENDPOINTS_PER_SERVICE = 32;
 export const MAX_CONCURRENCY = 64;
 /**
  * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
