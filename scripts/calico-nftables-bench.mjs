@@ -11,17 +11,28 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countsFlag, intFlag, scriptArgs } from './script-args.mjs';
+
+const USAGE = `usage: node scripts/calico-nftables-bench.mjs [--counts 0,1000,5000,10000] [--samples 1000] [--warmup 100] [--no-verify]
+  --counts     policy counts, comma-separated (default 0,1000,5000,10000)
+  --samples    connections measured per point (default 1000)
+  --warmup     connections before measuring (default 100)
+  --no-verify  skip 'bench verify --cni calico-nftables' at the end
+As root, after 'npm run build'.`;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bench = join(root, 'dist', 'cli', 'main.js');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const counts = opt('counts', '0,1000,5000,10000').split(',').map(Number);
-const samples = opt('samples', '1000');
-const warmup = opt('warmup', '100');
+const { counts, samples, warmup, verifyAfter } = scriptArgs(
+  'calico-nftables-bench',
+  USAGE,
+  {
+    counts: { type: 'string', default: '0,1000,5000,10000' },
+    samples: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '100' },
+    'no-verify': { type: 'boolean', default: false },
+  },
+  (v) => ({ counts: countsFlag(v, 'counts'), samples: String(intFlag(v, 'samples')), warmup: String(intFlag(v, 'warmup', 0)), verifyAfter: !v['no-verify'] }),
+);
 const cnis = ['none', 'calico', 'calico-nftables'];
 
 function run(cni, policies) {
@@ -42,7 +53,7 @@ for (const n of counts) {
 }
 
 let verify = null;
-if (!args.includes('--no-verify')) {
+if (verifyAfter) {
   const started = Date.now();
   let code = 0;
   let tail = '';

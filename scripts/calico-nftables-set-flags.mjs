@@ -12,18 +12,30 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countsFlag, intFlag, scriptArgs } from './script-args.mjs';
+
+const USAGE = `usage: node scripts/calico-nftables-set-flags.mjs [--counts 0,1000,2000,5000] [--repetitions 3] [--samples 1000] [--warmup 100]
+  --counts       policy counts, comma-separated (default 0,1000,2000,5000)
+  --repetitions  runs of every (kind, count) point, in a fresh shuffled order each (default 3)
+  --samples      connections measured per run (default 1000)
+  --warmup       connections before measuring (default 100)
+As root, after 'npm run build'.`;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bench = join(root, 'dist', 'cli', 'main.js');
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const counts = opt('counts', '0,1000,2000,5000').split(',').map(Number);
-const repetitions = Number(opt('repetitions', '3'));
-const samples = opt('samples', '1000');
-const warmup = opt('warmup', '100');
+const { counts, repetitions, samples, warmup } = scriptArgs(
+  'calico-nftables-set-flags',
+  USAGE,
+  {
+    counts: { type: 'string', default: '0,1000,2000,5000' },
+    repetitions: { type: 'string', default: '3' },
+    samples: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '100' },
+  },
+  (v) => ({ counts: countsFlag(v, 'counts'), repetitions: intFlag(v, 'repetitions'), samples: String(intFlag(v, 'samples')), warmup: String(intFlag(v, 'warmup', 0)) }),
+  args,
+);
 const KINDS = ['interval', 'hash'];
 
 let seed = 11;

@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           root,
-          include: ['src/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'scripts/**/*.test.mjs'],
           exclude: ['src/**/*.kernel.test.ts', 'node_modules/**'],
         },
       },

@@ -5,7 +5,7 @@ import type { BackendName, CniName, RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import type { CpuPlacement, MetricResult, MetricName, ServicesResult } from '../results/schema.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
-import type { ServiceSet } from '../services/types.js';
+import type { ServiceDelta, ServiceSet } from '../services/types.js';
 import type { EndpointId, Flow, PolicySet, Workload, WorkloadAddresses, WorkloadPod, WorkloadShape, WorkloadTarget } from '../workload/workload.js';
 
 export interface ModelDescription {
@@ -125,8 +125,8 @@ export interface ServiceInstall {
 export interface ServiceChanges {
   /** The first sync of `set` (not a measured change). */
   install(set: ServiceSet): Promise<ServiceInstall>;
-  /** A new Service set handed to the agent (kube-proxy's partial sync, nft transaction, BPF map writes). */
-  setServices(set: ServiceSet): Promise<AppliedChange>;
+  /** A new Service set handed to the agent (kube-proxy's partial sync, nft transaction, BPF map writes), with the Services the change touched. */
+  setServices(set: ServiceSet, delta?: ServiceDelta): Promise<AppliedChange>;
   /** A watch from a pod to a ClusterIP, run where the service data plane sees it (a socket balancer: in its cgroup). */
   watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch>;
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;

@@ -199,7 +199,15 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
         for (const line of text.split('\n')) {
           if (line === 'mark') {
             const i = marks++;
-            setTimeout(() => (out(`mark ${i} ${host() + o.offset - (base + o.offset) - ms((o.echoMs ?? 1) / 2)}\n`), echoed++), o.echoMs ?? 1);
+            // The pod stamps the mark halfway between the write and the echo as they happened, not as the timer
+            // was asked to fire: a loaded machine's late timer lengthens the round trip but moves no mark, so the
+            // offset the plane estimates stays exact (the error bound is half the round trip either way).
+            const written = host();
+            setTimeout(() => {
+              const echoedAt = host();
+              out(`mark ${i} ${(written + echoedAt) / 2n - base}\n`);
+              echoed++;
+            }, o.echoMs ?? 1);
           } else if (line === 'stop') stopped = true;
         }
       },

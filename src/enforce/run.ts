@@ -250,7 +250,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             const s = svc!;
             // Unmeasured: the state this change starts from (the previous change may have left another).
             if (!sameServiceState(s.state, step.from)) {
-              await s.changes.setServices(s.sets.setFor(step.from));
+              await s.changes.setServices(s.sets.setFor(step.from), s.sets.deltaOf(s.state, step.from));
               await sleep(lead()); // written; a data plane that applies later gets the lead time before the watch
             }
             s.state = step.from;
@@ -261,7 +261,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             let w = known === null ? undefined : await s.changes.watch(id('client'), (target = known), front.port, settings({ until: expect }));
             try {
               if (w) await sleep(lead());
-              applied = await s.changes.setServices(s.sets.setFor(step.to));
+              applied = await s.changes.setServices(s.sets.setFor(step.to), s.sets.deltaOf(step.from, step.to));
               s.state = step.to;
               if (!w) {
                 if (!applied.ip) throw new BenchError('k8s-step', `the new Service ${front.name} got no ClusterIP after it was applied`);
@@ -414,10 +414,10 @@ export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig)
       open = false;
     } else if (isServiceChange(kind) && svc && svcSets) {
       const step = SERVICE_STEPS[kind];
-      if (!sameServiceState(svcState, step.from)) await tryUpdate(() => svc.setServices(svcSets.setFor(step.from)));
+      if (!sameServiceState(svcState, step.from)) await tryUpdate(() => svc.setServices(svcSets.setFor(step.from), svcSets.deltaOf(svcState, step.from)));
       const front = step.watch === 'added' ? svcSets.added : svcSets.probed;
       lines.push(`${kind}: ${svc.watchCommand(id('client'), frontAddress(svc, front) ?? `<ClusterIP of ${front.name}>`, front.port, s(CHANGE_SPECS[kind].expect))}`);
-      await tryUpdate(() => svc.setServices(svcSets.setFor(step.to)));
+      await tryUpdate(() => svc.setServices(svcSets.setFor(step.to), svcSets.deltaOf(step.from, step.to)));
       svcState = step.to;
     } else if (kind === 'peer-joins') {
       lines.push(describe(kind, 'joiner', server, 'open'));

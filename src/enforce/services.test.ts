@@ -22,6 +22,30 @@ describe('enforceServices', () => {
     for (const set of [full, none]) expect(set.services.filter((x) => x.namespace === 'bench-services').every((x) => x.endpoints.length === 3)).toBe(true);
   });
 
+  it('a move hands the agent the Services it touched, as they stand in the new set', () => {
+    const s = svcs(50);
+    const states = [
+      { endpoint: true, added: false },
+      { endpoint: false, added: false },
+      { endpoint: false, added: true },
+      { endpoint: true, added: false },
+    ];
+    const key = (x: { namespace: string; name: string }) => `${x.namespace}/${x.name}`;
+    for (const from of states) {
+      for (const to of states) {
+        const delta = s.deltaOf(from, to);
+        const a = s.setFor(from).services;
+        const b = s.setFor(to).services;
+        // What differs between the two sets, Service by Service, is what the delta names: no more, no less.
+        const changed = b.filter((x) => JSON.stringify(a.find((y) => key(y) === key(x))) !== JSON.stringify(x)).map(key);
+        const removed = a.filter((x) => !b.some((y) => key(y) === key(x))).map(key);
+        expect(delta.upserted.map(key).sort(), JSON.stringify([from, to])).toEqual(changed.sort());
+        for (const u of delta.upserted) expect(u).toEqual(b.find((y) => key(y) === key(u)));
+        expect(delta.removed.map(key), JSON.stringify([from, to])).toEqual(removed);
+      }
+    }
+  });
+
   it('every ClusterIP is distinct, the added one included, and the states are seeded (same input, same set)', () => {
     const s = svcs(500);
     const ips = s.setFor({ endpoint: true, added: true }).services.map((x) => x.clusterIP);

@@ -4,7 +4,7 @@
 // the next; the watch probes the ClusterIP it concerns. Pure.
 import type { ServiceChange } from '../config/schema.js';
 import { allocateClusterIPs, DEFAULT_SERVICE_CIDR, generateServiceSet } from '../services/generate.js';
-import { probedService, type Service, type ServicePosition, type ServiceSet } from '../services/types.js';
+import { probedService, type Service, type ServiceDelta, type ServicePosition, type ServiceSet } from '../services/types.js';
 
 /** The Service port the watches connect to (the server's port is its targetPort). */
 export const ENFORCE_SERVICE_PORT = 80;
@@ -51,6 +51,8 @@ export interface EnforceServices {
   added: EnforceFront;
   /** The whole Service set in `state`. */
   setFor(state: ServiceState): ServiceSet;
+  /** The Services a move from one state to another touches, as the agent's watch delivers them. */
+  deltaOf(from: ServiceState, to: ServiceState): ServiceDelta;
 }
 
 /** The server behind both Services. */
@@ -82,6 +84,7 @@ export function enforceServices(cfg: EnforceServiceConfig, server: EnforceServic
   const addedIp = allocateClusterIPs(DEFAULT_SERVICE_CIDR, cfg.services + 2, cfg.seed)[cfg.services + 1]!;
   const added: Service = { namespace: server.namespace, name: `${app}-added`, clusterIP: addedIp, ports: [{ ...port }], selector: { ...server.labels }, endpoints: [{ ...endpoint }] };
   const probed = probedService(base);
+  const probedIn = (state: ServiceState): Service => ({ ...probed, endpoints: state.endpoint ? [{ ...endpoint }] : [] });
   return {
     probed: { name: probed.name, clusterIP: probed.clusterIP, port: ENFORCE_SERVICE_PORT },
     added: { name: added.name, clusterIP: addedIp, port: ENFORCE_SERVICE_PORT },
@@ -89,6 +92,12 @@ export function enforceServices(cfg: EnforceServiceConfig, server: EnforceServic
       const services = base.services.map((s, i) => (i === base.probed ? { ...s, endpoints: state.endpoint ? [{ ...endpoint }] : [] } : s));
       // A new Service is appended: the order the proxier writes it in is its own (generate.ts); last is the worst walk.
       return { ...base, services: state.added ? [...services, added] : services };
+    },
+    deltaOf(from, to) {
+      const upserted: Service[] = [];
+      if (from.endpoint !== to.endpoint) upserted.push(probedIn(to));
+      if (to.added && !from.added) upserted.push(added);
+      return { upserted, removed: from.added && !to.added ? [added] : [] };
     },
   };
 }

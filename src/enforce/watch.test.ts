@@ -41,6 +41,16 @@ describe('parseEnforceFlags', () => {
     if (r.ok) return;
     expect(r.problems.map((p) => p.where).sort()).toEqual(['--changes', '--cni', '--interval-us', '--policies', '--probe-timeout-ms']);
   });
+  it("--bpf-policy-debug: Felix's rule-id records on calico-ebpf's policy programs, as bench run takes it; refused for another CNI", () => {
+    const off = parseEnforceFlags({ cni: 'calico-ebpf', bpfPolicyDebug: 'off' });
+    expect(off.ok && off.value.bpfPolicyDebug).toBe('off');
+    const dflt = parseEnforceFlags({ cni: 'calico-ebpf' });
+    expect(dflt.ok && dflt.value.bpfPolicyDebug).toBe('on');
+    const bad = parseEnforceFlags({ cni: 'calico-ebpf', bpfPolicyDebug: 'maybe' });
+    expect(!bad.ok && bad.problems.map((p) => p.where)).toEqual(['--bpf-policy-debug']);
+    const other = parseEnforceFlags({ cni: 'cilium', bpfPolicyDebug: 'off' });
+    expect(!other.ok && other.problems[0]).toMatchObject({ where: '--bpf-policy-debug', message: expect.stringMatching(/applies to calico-ebpf only/) });
+  });
   it('kind is accepted; cluster needs an explicit target; none and --pin-cpu are local only', () => {
     expect(parseEnforceFlags({ cni: 'calico', backend: 'kind' }).ok).toBe(true);
     expect(parseEnforceFlags({ cni: 'calico', backend: 'cluster', context: 'ctx' }).ok).toBe(true);

@@ -73,3 +73,16 @@ export function serviceSetSize(set: ServiceSet): { services: number; servicePort
   }
   return { services: set.services.length, servicePorts, endpoints };
 }
+
+/** A Service's identity in a set: `namespace/name` (its ports and endpoints are what a change changes). */
+export const serviceKey = (s: Pick<Service, 'namespace' | 'name'>): string => `${s.namespace}/${s.name}`;
+
+/**
+ * What one change touched, as an agent's watch delivers it: the Services added or changed, as they now stand, and
+ * the Services removed. An agent that reconciles per object (Cilium's load-balancer reconciler) writes only these
+ * Services' map entries; one that re-renders its whole state (Felix's BPF proxy syncer) needs only the new set.
+ */
+export interface ServiceDelta {
+  upserted: Service[];
+  removed: Pick<Service, 'namespace' | 'name'>[];
+}

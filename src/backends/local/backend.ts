@@ -15,7 +15,7 @@ import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type 
 import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport, ServiceChanges } from '../types.js';
 import { cpus as machineCpus } from 'node:os';
 import { findAccounting, measureFlow, probeVerdict, type Accounting, type FlowEnds } from './measure.js';
-import { collectGarbage } from './gc.js';
+import { collectGarbage, gcSummary } from './gc.js';
 import { localModel } from './models.js';
 import { LocalDataPlane } from './plane.js';
 import { topologyNamespaces, type PodSpec, type Topology } from './topology.js';
@@ -357,8 +357,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
         this.opts.progress?.step(`installing ${set.services.length} Services (${p.name})`);
         return { dataPlane: p.name, description: p.description, lookup: p.lookup, ...(await this.services.installSet(set)) };
       },
-      setServices: async (set) => {
-        const { startNs, wallMs, report } = await services().change(set);
+      setServices: async (set, delta) => {
+        const { startNs, wallMs, report } = await services().change(set, delta);
         // No selector to resolve: the EndpointSlices are handed to the agent as they stand. The agent's time is
         // all of it (rendering the diff, every node's apply); apply is the slowest node's.
         return { startNs, resolveMs: 0, report: { agentMs: wallMs, compileMs: Math.max(0, wallMs - report.agentMs), applyMs: report.agentMs, changed: report.changed, state: report.state } };
@@ -413,15 +413,7 @@ export class LocalBackend implements DataPlane, PlaneChanges {
 export async function gcLocal(o: { run?: string; force: boolean; dryRun: boolean }): Promise<string[]> {
   // Listing always runs for real (it changes nothing); --dry-run only holds back the kills and deletes.
   const report = await collectGarbage(new ExecRunner(), { only: o.run, force: o.force, dryRun: o.dryRun });
-  const out: string[] = [];
-  if (report.removed.length === 0) out.push('nothing to remove');
-  for (const r of report.removed) {
-    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.cgroups.length ? [`cgroup ${r.cgroups.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
-    out.push(`${o.dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
-    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
-  }
-  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
-  return out;
+  return gcSummary(report, o.dryRun);
 }
 
 /** Removes one dead run's leftovers (a sweep resuming after a kill). */

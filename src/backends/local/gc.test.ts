@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../../exec/runner.js';
-import { collectGarbage } from './gc.js';
+import { collectGarbage, gcSummary } from './gc.js';
 import { liveRuns, lockContent, processAlive, recordKeptRun } from '../../identity/locks.js';
 
 function world() {
@@ -44,6 +44,18 @@ describe('bench gc', () => {
     expect(existsSync(join(lockDir, 'dead1.pid'))).toBe(false);
     expect(existsSync(join(cgroupRoot, 'cb-dead1'))).toBe(false);
     expect(existsSync(join(cgroupRoot, 'cb-live1', 'node-0'))).toBe(true);
+  });
+
+  it("the summary names each run's removed namespaces, BPF pins and cgroup, and the live runs it left", async () => {
+    const { runner, pinRoot, lockDir, cgroupRoot } = world();
+    const lines = gcSummary(await collectGarbage(runner, { pinRoot, lockDir, cgroupRoot, dryRun: true }), true);
+    expect(lines).toEqual([
+      `would remove run dead1: 2 namespaces, BPF pins ${join(pinRoot, 'cb-dead1')}, cgroup ${join(cgroupRoot, 'cb-dead1')}, its stale lock`,
+      '  netns cb-dead1-n0',
+      '  netns cb-dead1-sw',
+      'skipped run live1: its process is still running (use --force to remove anyway)',
+    ]);
+    expect(gcSummary({ removed: [], skippedLive: [] }, false)).toEqual(['nothing to remove']);
   });
 
   it('leaves the system cgroups alone when given a lock directory of its own but no cgroup root', async () => {

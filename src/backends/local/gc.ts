@@ -117,3 +117,16 @@ export async function collectGarbage(runner: Runner, opts: { only?: string; forc
   }
   return report;
 }
+
+/** What `bench gc` prints: per run, what was (or would be) removed — namespaces, BPF pins, cgroups, its lock — then the runs left alone. */
+export function gcSummary(report: GcReport, dryRun: boolean): string[] {
+  const out: string[] = [];
+  if (report.removed.length === 0) out.push('nothing to remove');
+  for (const r of report.removed) {
+    const what = [`${r.namespaces.length} namespaces`, ...(r.pins.length ? [`BPF pins ${r.pins.join(' ')}`] : []), ...(r.cgroups.length ? [`cgroup ${r.cgroups.join(' ')}`] : []), ...(r.kept ? ['the --keep record'] : r.locks.length ? ['its stale lock'] : [])];
+    out.push(`${dryRun ? 'would remove' : 'removed'} run ${r.runId}${r.kept ? ' (left up with --keep)' : ''}: ${what.join(', ')}`);
+    for (const ns of r.namespaces) out.push(`  netns ${ns}`);
+  }
+  for (const id of report.skippedLive) out.push(`skipped run ${id}: its process is still running (use --force to remove anyway)`);
+  return out;
+}

@@ -5,7 +5,7 @@
 // the caller where a client must run for its connections to be translated.
 import type { IptablesBackendName } from '../../config/schema.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
-import type { ServiceSet } from '../../services/types.js';
+import type { ServiceDelta, ServiceSet } from '../../services/types.js';
 import type { PodSpec, Topology } from './topology.js';
 
 export const SERVICE_DATA_PLANES = ['kube-proxy-iptables', 'kube-proxy-nftables', 'cilium-socket-lb', 'calico-ctlb'] as const;
@@ -64,8 +64,12 @@ export interface ServiceDataPlane {
   /** The commands an install runs, without running them (pure: for --dry-run and plan snapshots). */
   plan(set: ServiceSet): CommandSpec[];
   install(set: ServiceSet): Promise<ServiceInstallReport>;
-  /** Writes only what differs from the installed set, as the agent's partial sync does. */
-  update(next: ServiceSet): Promise<ServiceUpdateReport>;
+  /**
+   * Writes only what differs from the installed set, as the agent's partial sync does. `delta` names the
+   * Services the change touched, as the agent's watch hands them over; a data plane whose agent reconciles per
+   * object uses it, one that re-renders its whole state reads `next` alone.
+   */
+  update(next: ServiceSet, delta?: ServiceDelta): Promise<ServiceUpdateReport>;
   /**
    * A client command as it must run for this data plane to see its connections. kube-proxy works on packets in
    * the node: unchanged. A socket-level balancer hooks connect() of the processes in its cgroup: the command is

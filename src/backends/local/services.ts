@@ -7,7 +7,7 @@ import type { RunConfig } from '../../config/schema.js';
 import { BenchError } from '../../errors.js';
 import type { CommandSpec, Runner } from '../../exec/runner.js';
 import { allocateClusterIPs, generateServiceSet } from '../../services/generate.js';
-import { probedService, type Service, type ServicePort, type ServiceSet } from '../../services/types.js';
+import { probedService, type Service, type ServiceDelta, type ServicePort, type ServiceSet } from '../../services/types.js';
 import type { ContainerPort } from '../../policy/types.js';
 import { serviceDataPlane } from './service-planes.js';
 import { DEFAULT_CLUSTER_CIDR, type ServiceDataPlane, type ServiceDataPlaneName, type ServiceState, type ServiceUpdateReport } from './service-types.js';
@@ -160,10 +160,10 @@ export class RunServices {
    * A Service change handed to the agent: `startNs` just before it (the enforce clock), the agent's own apply
    * (slowest node) and the rest of the wall time (rendering the partial sync or the map entries, process start).
    */
-  async change(set: ServiceSet): Promise<{ startNs: bigint; wallMs: number; report: ServiceUpdateReport }> {
+  async change(set: ServiceSet, delta?: ServiceDelta): Promise<{ startNs: bigint; wallMs: number; report: ServiceUpdateReport }> {
     const startNs = process.hrtime.bigint();
     const t = performance.now();
-    const report = await this.plane.update(set);
+    const report = await this.plane.update(set, delta);
     const wallMs = performance.now() - t;
     this.set = set;
     return { startNs, wallMs, report };

@@ -3,22 +3,27 @@
 // node's agent: the BPF object loaded once and pinned under /sys/fs/bpf/cb-<runid>/<prefix><node>/, its programs
 // attached to that node's cgroup of the run (<cgroup2>/cb-<runid>/<node>) — nothing on the host's cgroups — and
 // its maps written from the Service set in one batch per map. A client takes part only if it runs in its node's
-// cgroup: wrapClient starts it there. Updates write only the entries that changed, in the agent's order.
+// cgroup: wrapClient starts it there. Updates write only the entries that changed, in the agent's order; how
+// the agent finds them (the changed Services alone, or a re-render of the whole set) is the flavour's `reconcile`.
 import { BenchError } from '../../errors.js';
 import type { CommandResult, CommandSpec } from '../../exec/runner.js';
-import { serviceSetSize, type ServiceSet } from '../../services/types.js';
+import { serviceSetSize, type ServiceDelta, type ServiceSet } from '../../services/types.js';
 import { bpfPinDir, nativeArtefact } from './bpf/native.js';
 import { cgroup2Root, inCgroup, nodeCgroupDir, planCgroupCreate, planCgroupRemove, runCgroupDir } from './cgroup.js';
 import type { ServiceDataPlane, ServiceDataPlaneName, ServiceInstallReport, ServicePlaneContext, ServiceState, ServiceUpdateReport } from './service-types.js';
+import { encodeServiceSet, IdAllocator, perServiceMaps, wholeSetMaps, type EncodeService, type HeldMaps, type MapEntry } from './socket-lb-store.js';
 import type { PodSpec } from './topology.js';
 
-/** One map entry as raw bytes in the layout of the C struct; rank orders writes (adds ascending, deletes descending). */
-export interface MapEntry {
-  map: string;
-  key: Buffer;
-  value: Buffer;
-  rank: number;
-}
+export { diffEntries, encodeServiceSet, IdAllocator, type MapEntry } from './socket-lb-store.js';
+
+/**
+ * How the agent turns a change into map writes. `per-service`: it is handed the changed Services and rewrites
+ * their entries only (Cilium: pkg/loadbalancer's reconciler updates the frontends whose object changed).
+ * `whole-set`: it re-renders every Service into its desired maps and writes the difference (Felix:
+ * felix/bpf/proxy/syncer.go apply() starts from an empty desired state at every sync and lets its caching maps
+ * compute the deltas), so its cost grows with the set whatever changed.
+ */
+export type SocketLbReconcile = 'per-service' | 'whole-set';
 
 export interface SocketLbFlavour {
   name: ServiceDataPlaneName;
@@ -31,30 +36,15 @@ export interface SocketLbFlavour {
   /** [program, hook] pairs attached to the node's cgroup. */
   programs: [string, 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4'][];
   pinPrefix: string;
-  /** What the agent writes for the set; `ids` persists across updates, as the agent's own ID allocation does. */
-  encode(set: ServiceSet, ids: IdAllocator): MapEntry[];
+  /** What the agent writes for one Service; `ids` persists across updates, as the agent's own ID allocation does. */
+  encodeService: EncodeService;
+  /** `whole-set` requires Services that share no entry (each entry's key names its Service). */
+  reconcile: SocketLbReconcile;
   /** The agent's name for a full map, for the capacity error. */
   capacityHint: (map: string, size: number) => string;
 }
 
-/** Stable small integers per name, starting at 1 in each space (backend ids, service ids: separate spaces, as in the agents). */
-export class IdAllocator {
-  private readonly ids = new Map<string, number>();
-  private readonly next = new Map<string, number>();
-  id(space: string, name: string): number {
-    const k = `${space}\u0000${name}`;
-    let v = this.ids.get(k);
-    if (v === undefined) {
-      v = this.next.get(space) ?? 1;
-      this.next.set(space, v + 1);
-      this.ids.set(k, v);
-    }
-    return v;
-  }
-}
-
 const EXIT_FULL = 3;
-const entryKey = (e: MapEntry) => `${e.map} ${e.key.toString('hex')}`;
 
 /** `cb-sock write` input: adds (rank ascending), then deletes (rank descending). */
 export function renderWrites(adds: MapEntry[], deletes: MapEntry[]): string {
@@ -64,18 +54,6 @@ export function renderWrites(adds: MapEntry[], deletes: MapEntry[]): string {
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
-/** What changed between two encodings: entries new or with a new value, and entries gone. */
-export function diffEntries(before: MapEntry[], after: MapEntry[]): { adds: MapEntry[]; deletes: MapEntry[] } {
-  const old = new Map(before.map((e) => [entryKey(e), e]));
-  const adds: MapEntry[] = [];
-  for (const e of after) {
-    const o = old.get(entryKey(e));
-    old.delete(entryKey(e));
-    if (!o || !o.value.equals(e.value)) adds.push(e);
-  }
-  return { adds, deletes: [...old.values()] };
-}
-
 class SocketLbPlane implements ServiceDataPlane {
   readonly lookup = 'bpf-map' as const;
   readonly name: ServiceDataPlaneName;
@@ -83,7 +61,7 @@ class SocketLbPlane implements ServiceDataPlane {
   private readonly loader = nativeArtefact('cb-sock');
   private readonly cgroupRoot: string;
   private readonly ids = new IdAllocator();
-  private installed?: MapEntry[];
+  private installed?: HeldMaps;
   private set?: ServiceSet;
   private loaded = false;
 
@@ -123,7 +101,7 @@ class SocketLbPlane implements ServiceDataPlane {
   }
 
   plan(set: ServiceSet): CommandSpec[] {
-    const input = renderWrites(this.f.encode(set, new IdAllocator()), []);
+    const input = renderWrites(encodeServiceSet(set, this.f.encodeService, new IdAllocator()), []);
     return this.ctx.topology.nodes.flatMap((n) => [...this.planLoad(n.name), this.planWrite(n.name, input)]);
   }
 
@@ -144,34 +122,37 @@ class SocketLbPlane implements ServiceDataPlane {
     return { wallMs: performance.now() - started, nodeMs };
   }
 
-  private state(set: ServiceSet, entries: MapEntry[]): ServiceState {
-    const perMap: Record<string, number> = {};
-    for (const e of entries) perMap[`${e.map}Entries`] = (perMap[`${e.map}Entries`] ?? 0) + 1;
-    return { serviceDataPlane: this.name, ...serviceSetSize(set), mapEntries: entries.length, ...perMap };
+  private state(set: ServiceSet, store: HeldMaps): ServiceState {
+    return { serviceDataPlane: this.name, ...serviceSetSize(set), mapEntries: store.size, ...store.counts() };
   }
 
   async install(set: ServiceSet): Promise<ServiceInstallReport> {
-    const entries = this.f.encode(set, this.ids);
-    const input = renderWrites(entries, []);
+    const store = (this.f.reconcile === 'per-service' ? perServiceMaps : wholeSetMaps)(set, this.f.encodeService, this.ids);
+    const input = renderWrites(store.entries(), []);
     const run = await this.onEveryNode(async (node) => {
       for (const spec of this.planLoad(node)) await this.ctx.runner.run(spec);
       this.loaded = true;
       return this.checkWrite(await this.ctx.runner.run(this.planWrite(node, input)));
     });
-    this.installed = entries;
+    this.installed = store;
     this.set = set;
-    return { installMs: Math.round(run.wallMs), nodeMs: run.nodeMs, state: { ...this.state(set, entries), mapWriteMsMaxPerNode: Math.max(...Object.values(run.nodeMs)) } };
+    return { installMs: Math.round(run.wallMs), nodeMs: run.nodeMs, state: { ...this.state(set, store), mapWriteMsMaxPerNode: Math.max(...Object.values(run.nodeMs)) } };
   }
 
-  async update(next: ServiceSet): Promise<ServiceUpdateReport> {
+  async update(next: ServiceSet, delta?: ServiceDelta): Promise<ServiceUpdateReport> {
     if (!this.installed || !this.set) throw new BenchError('internal', `${this.f.name}: update before install`);
-    const entries = this.f.encode(next, this.ids);
-    const { adds, deletes } = diffEntries(this.installed, entries);
+    const store = this.installed;
+    // A per-service agent re-encodes the Services `delta` names; a whole-set one re-renders `next`.
+    const { adds, deletes } = store.change(next, delta);
     const input = renderWrites(adds, deletes);
     const run = await this.onEveryNode(async (node) => (input ? this.checkWrite(await this.ctx.runner.run(this.planWrite(node, input))) : 0));
-    this.installed = entries;
     this.set = next;
-    return { agentMs: Math.max(0, ...Object.values(run.nodeMs)), nodeMs: run.nodeMs, changed: { mapEntriesAdded: adds.length, mapEntriesDeleted: deletes.length }, state: this.state(next, entries) };
+    return { agentMs: Math.max(0, ...Object.values(run.nodeMs)), nodeMs: run.nodeMs, changed: { mapEntriesAdded: adds.length, mapEntriesDeleted: deletes.length }, state: this.state(next, store) };
+  }
+
+  /** The entries the maps hold now (for tests: equal to a full re-render of the set last handed over). */
+  heldEntries(): MapEntry[] {
+    return this.installed?.entries() ?? [];
   }
 
   /** The datapath's own counters on a node (lookups, translations, …), by the names the flavour gives them. */
@@ -200,6 +181,6 @@ class SocketLbPlane implements ServiceDataPlane {
   }
 }
 
-export function socketLbPlane(f: SocketLbFlavour, ctx: ServicePlaneContext, cgroupRoot?: string): ServiceDataPlane & { counters(node: string): Promise<Record<string, number>> } {
+export function socketLbPlane(f: SocketLbFlavour, ctx: ServicePlaneContext, cgroupRoot?: string): ServiceDataPlane & { counters(node: string): Promise<Record<string, number>>; heldEntries(): MapEntry[] } {
   return new SocketLbPlane(f, ctx, cgroupRoot);
 }

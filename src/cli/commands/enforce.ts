@@ -30,6 +30,7 @@ const enforceFlags = (): FlagList => [
   'endpointsPerService',
   'servicePosition',
   'kubeProxy',
+  'bpfPolicyDebug',
   'seed',
   'pinCpu',
   'context',

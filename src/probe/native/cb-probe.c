@@ -71,7 +71,7 @@ static void usage_error(const char *fmt, ...) {
   exit(2);
 }
 
-static void die(const char *what) {
+static void die_errno(const char *what) {
   fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
   exit(1);
 }
@@ -135,7 +135,7 @@ static void add_pin(const char *arg) {
 }
 
 static void apply_pins(void) {
-  if (pin_count && sched_setaffinity(0, sizeof(pin_set), &pin_set) < 0) die("sched_setaffinity (--cpu)");
+  if (pin_count && sched_setaffinity(0, sizeof(pin_set), &pin_set) < 0) die_errno("sched_setaffinity (--cpu)");
 }
 
 // ---------------------------------------------------------------------------------------------------- server
@@ -172,14 +172,14 @@ static void write_all(int fd, const char *buf, ssize_t n) {
 static void *server_worker(void *arg) {
   struct server *s = arg;
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die("epoll_create1");
+  if (ep < 0) die_errno("epoll_create1");
   // Every worker watches every listening socket; EPOLLEXCLUSIVE wakes only one of them per event.
   for (int i = 0; i < s->nports; i++) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = TAG_LISTEN | (uint64_t)s->listen_fds[i]};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fds[i], &ev) < 0) die("epoll_ctl listen");
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fds[i], &ev) < 0) die_errno("epoll_ctl listen");
     if (s->udp) {
       struct epoll_event uev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = TAG_UDP | (uint64_t)s->udp_fds[i]};
-      if (epoll_ctl(ep, EPOLL_CTL_ADD, s->udp_fds[i], &uev) < 0) die("epoll_ctl udp");
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, s->udp_fds[i], &uev) < 0) die_errno("epoll_ctl udp");
     }
   }
   static __thread char buf[ECHO_BUF];
@@ -188,7 +188,7 @@ static void *server_worker(void *arg) {
     int n = epoll_wait(ep, evs, 256, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die("epoll_wait");
+      die_errno("epoll_wait");
     }
     for (int i = 0; i < n; i++) {
       uint64_t d = evs[i].data.u64;
@@ -228,7 +228,7 @@ static int open_listener(const char *bind_ip, int port, int type) {
   socklen_t len = make_addr(bind_ip, port, &ss);
   if (!len) usage_error("--bind must be an IPv4 or IPv6 address, got '%s'", bind_ip);
   int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
+  if (fd < 0) die_errno("socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
@@ -236,7 +236,7 @@ static int open_listener(const char *bind_ip, int port, int type) {
             strerror(errno));
     exit(1);
   }
-  if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) < 0) die("listen");
+  if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) < 0) die_errno("listen");
   return fd;
 }
 
@@ -249,7 +249,7 @@ static int open_listener(const char *bind_ip, int port, int type) {
 static void start_server_workers(struct server *s, int batch) {
   if (batch) {
     struct sched_param sp = {.sched_priority = 0};
-    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) die("sched_setscheduler (--batch)");
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) die_errno("sched_setscheduler (--batch)");
   }
   // One worker per CPU we may run on, up to 8.
   cpu_set_t allowed;
@@ -257,7 +257,7 @@ static void start_server_workers(struct server *s, int batch) {
   int workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
   for (int i = 0; i < workers; i++) {
     pthread_t t;
-    if (pthread_create(&t, NULL, server_worker, s) != 0) die("pthread_create");
+    if (pthread_create(&t, NULL, server_worker, s) != 0) die_errno("pthread_create");
     pthread_detach(t);
   }
 }
@@ -432,10 +432,10 @@ static void print_errors(const long *errors) {
 static pid_t start_reference_server(int batch, struct sockaddr_storage *addr, socklen_t *addrlen) {
   int fd = open_listener("127.0.0.1", 0, SOCK_STREAM);
   *addrlen = sizeof(*addr);
-  if (getsockname(fd, (struct sockaddr *)addr, addrlen) < 0) die("getsockname (reference server)");
+  if (getsockname(fd, (struct sockaddr *)addr, addrlen) < 0) die_errno("getsockname (reference server)");
   fflush(stdout);
   pid_t pid = fork();
-  if (pid < 0) die("fork (reference server)");
+  if (pid < 0) die_errno("fork (reference server)");
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     static struct server rs;
@@ -456,7 +456,7 @@ static void run_reference(const struct client_cfg *cfg, long warmup, long sample
   w.cfg = &rcfg;
   w.rr_fd = -1;
   w.out = malloc((size_t)(samples ? samples : 1) * sizeof(uint64_t));
-  if (!w.out) die("malloc");
+  if (!w.out) die_errno("malloc");
   uint64_t lat;
   for (long i = 0; i < warmup; i++) one_sample(&w, &lat);
   uint64_t t0 = mono_ns();
@@ -536,7 +536,7 @@ static int cmd_client(int argc, char **argv) {
   int n = (int)conc;
   struct worker *ws = calloc((size_t)n, sizeof(*ws));
   pthread_t *ts = calloc((size_t)n, sizeof(*ts));
-  if (!ws || !ts) die("calloc");
+  if (!ws || !ts) die_errno("calloc");
   pthread_barrier_init(&cfg.warm, NULL, (unsigned)n + 1);
   pthread_barrier_init(&cfg.go, NULL, (unsigned)n + 1);
   for (int i = 0; i < n; i++) {
@@ -545,8 +545,8 @@ static int cmd_client(int argc, char **argv) {
     ws[i].warmup = warmup / n + (i < warmup % n ? 1 : 0);
     ws[i].rr_fd = -1;
     ws[i].out = malloc((size_t)(ws[i].samples ? ws[i].samples : 1) * sizeof(uint64_t));
-    if (!ws[i].out) die("malloc");
-    if (pthread_create(&ts[i], NULL, client_worker, &ws[i]) != 0) die("pthread_create");
+    if (!ws[i].out) die_errno("malloc");
+    if (pthread_create(&ts[i], NULL, client_worker, &ws[i]) != 0) die_errno("pthread_create");
   }
   pthread_barrier_wait(&cfg.warm);
   struct rusage ru0, ru1;
@@ -589,7 +589,7 @@ static int cmd_client(int argc, char **argv) {
   printf(",\"cpu_window_ns\":%llu", (unsigned long long)(c1 - c0));
   if (ref_samples > 0) run_reference(&cfg, ref_warmup, ref_samples, ref_batch);
   printf("}\n");
-  if (fflush(stdout) != 0) die("write stdout");
+  if (fflush(stdout) != 0) die_errno("write stdout");
   return 0;
 }
 
@@ -631,7 +631,7 @@ static int cmd_check(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   int fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
+  if (fd < 0) die_errno("socket");
   if (!udp) {
     set_timeouts(fd, (int)timeout_ms);
     int rc = connect(fd, (struct sockaddr *)&ss, len);
@@ -644,7 +644,7 @@ static int cmd_check(int argc, char **argv) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
   int pr = poll(&p, 1, (int)timeout_ms);
   if (pr == 0) return check_result(ETIMEDOUT);
-  if (pr < 0) die("poll");
+  if (pr < 0) die_errno("poll");
   ssize_t r = recv(fd, &b, 1, 0);
   return check_result(r == 1 ? 0 : r < 0 ? count_errno(errno) : EIO);
 }
@@ -735,19 +735,19 @@ static int cmd_watch(int argc, char **argv) {
 
   long cap = (long)((max_ms * 1000) / interval_us) + 2;
   struct wprobe *pr = calloc((size_t)cap, sizeof(*pr));
-  if (!pr) die("calloc");
+  if (!pr) die_errno("calloc");
   int ep = epoll_create1(EPOLL_CLOEXEC);
   int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (ep < 0 || tfd < 0) die("epoll/timerfd");
+  if (ep < 0 || tfd < 0) die_errno("epoll/timerfd");
   struct epoll_event tev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) < 0) die("epoll_ctl timerfd");
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev) < 0) die_errno("epoll_ctl timerfd");
   static uint64_t marks[WATCH_MAX_MARKS];
   long nmarks = 0;
   char cbuf[256];
   size_t clen = 0;
   if (control) {
     struct epoll_event sev = {.events = EPOLLIN, .data.u64 = WATCH_STDIN};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) < 0) die("epoll_ctl stdin");
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) < 0) die_errno("epoll_ctl stdin");
   }
 
   const uint64_t interval = (uint64_t)interval_us * 1000ull, timeout = (uint64_t)timeout_ms * 1000000ull;
@@ -784,7 +784,7 @@ static int cmd_watch(int argc, char **argv) {
           close(p->fd);
         } else {
           struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(started - 1)};
-          if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev) < 0) die("epoll_ctl probe");
+          if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev) < 0) die_errno("epoll_ctl probe");
         }
       }
     }
@@ -818,10 +818,10 @@ static int cmd_watch(int argc, char **argv) {
     struct itimerspec its = {0};
     its.it_value.tv_sec = (time_t)(wake / 1000000000ull);
     its.it_value.tv_nsec = (long)(wake % 1000000000ull);
-    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die_errno("timerfd_settime");
     struct epoll_event evs[256];
     int n = epoll_wait(ep, evs, 256, -1);
-    if (n < 0 && errno != EINTR) die("epoll_wait");
+    if (n < 0 && errno != EINTR) die_errno("epoll_wait");
     for (int i = 0; i < n; i++) {
       if (evs[i].data.u64 == UINT64_MAX) {
         uint64_t exp;
@@ -883,7 +883,7 @@ static int cmd_watch(int argc, char **argv) {
     for (long i = 0; i < nmarks; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)(marks[i] - base));
   }
   printf("]}\n");
-  if (fflush(stdout) != 0) die("write stdout");
+  if (fflush(stdout) != 0) die_errno("write stdout");
   return 0;
 }
 

@@ -9,9 +9,9 @@
 // cgroup hook does not see (traffic from outside the node's cgroup: host-networked processes outside it, packets
 // from other nodes to a NodePort) — not modelled here: this model has the connect-time path only.
 import { ipv4ToBytes } from '../../../services/bytes.js';
-import type { ServiceSet } from '../../../services/types.js';
+import type { Service, ServiceSet } from '../../../services/types.js';
 import type { ServiceDataPlaneKind } from '../service-types.js';
-import { IdAllocator, socketLbPlane, type MapEntry, type SocketLbFlavour } from '../socket-lb.js';
+import { encodeServiceSet, IdAllocator, socketLbPlane, type MapEntry, type SocketLbFlavour } from '../socket-lb.js';
 
 /** felix/bpf/nat/maps.go ZeroCIDRPrefixLen: dst addr + port + proto, any source. */
 const ZERO_CIDR_PREFIX_LEN = 56;
@@ -50,18 +50,19 @@ function beValue(addr: string, port: number): Buffer {
   return b;
 }
 
-export function encodeCalicoNat(set: ServiceSet, ids: IdAllocator): MapEntry[] {
+/** One Service's entries: per port, the back-end entries (id, ordinal) and the front-end entry. */
+export function encodeCalicoNatService(svc: Service, ids: IdAllocator): MapEntry[] {
   const out: MapEntry[] = [];
-  for (const svc of set.services) {
-    for (const port of svc.ports) {
-      const proto = PROTO[port.protocol];
-      const id = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
-      svc.endpoints.forEach((ep, i) => out.push({ map: 'cali_v4_nat_be', key: beKey(id, i), value: beValue(ep.ip, port.targetPort), rank: 0 }));
-      out.push({ map: 'cali_v4_nat_fe', key: feKey(svc.clusterIP, port.port, proto), value: feValue(id, svc.endpoints.length, 0), rank: 1 });
-    }
+  for (const port of svc.ports) {
+    const proto = PROTO[port.protocol];
+    const id = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
+    svc.endpoints.forEach((ep, i) => out.push({ map: 'cali_v4_nat_be', key: beKey(id, i), value: beValue(ep.ip, port.targetPort), rank: 0 }));
+    out.push({ map: 'cali_v4_nat_fe', key: feKey(svc.clusterIP, port.port, proto), value: feValue(id, svc.endpoints.length, 0), rank: 1 });
   }
   return out;
 }
+
+export const encodeCalicoNat = (set: ServiceSet, ids: IdAllocator): MapEntry[] => encodeServiceSet(set, encodeCalicoNatService, ids);
 
 export const calicoCtlbFlavour: SocketLbFlavour = {
   name: 'calico-ctlb',
@@ -75,7 +76,9 @@ export const calicoCtlbFlavour: SocketLbFlavour = {
     ['calico_recvmsg_v4', 'recvmsg4'],
   ],
   pinPrefix: 'ctlb-',
-  encode: encodeCalicoNat,
+  encodeService: encodeCalicoNatService,
+  // felix/bpf/proxy/syncer.go apply(): every sync re-renders all Services into the desired maps (v3.30, v3.31).
+  reconcile: 'whole-set',
   capacityHint: (map, size) => `Felix's NAT ${map === 'cali_v4_nat_be' ? 'back-end' : 'front-end'} map is full (${size} entries; BPFMapSizeNAT${map === 'cali_v4_nat_be' ? 'Backend' : 'Frontend'} in a real cluster)`,
 };
 

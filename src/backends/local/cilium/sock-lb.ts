@@ -14,9 +14,9 @@
 // socket path only; a client outside the run's cgroup reaches no Service (its SYN to the ClusterIP has no route
 // to answer it), which a test checks.
 import { ipv4ToBytes } from '../../../services/bytes.js';
-import type { ServiceSet } from '../../../services/types.js';
+import type { Service, ServiceSet } from '../../../services/types.js';
 import type { ServiceDataPlaneKind } from '../service-types.js';
-import { IdAllocator, socketLbPlane, type MapEntry, type SocketLbFlavour } from '../socket-lb.js';
+import { encodeServiceSet, IdAllocator, socketLbPlane, type MapEntry, type SocketLbFlavour } from '../socket-lb.js';
 
 /** Cilium's default bpf.lbMapMax: entries of the service and backend maps. */
 export const LB_MAP_MAX = 65_536;
@@ -47,28 +47,26 @@ function lb4Backend(addr: string, port: number, proto: number): Buffer {
   return b; // flags BE_STATE_ACTIVE, cluster_id 0, zone 0
 }
 
-export function encodeCiliumServices(set: ServiceSet, ids: IdAllocator): MapEntry[] {
+/** One Service's entries: per port, a backend entry per endpoint, its slots 1..n, the frontend (slot 0, count n). */
+export function encodeCiliumService(svc: Service, ids: IdAllocator): MapEntry[] {
   const out: MapEntry[] = [];
-  const backendsWritten = new Set<number>();
-  for (const svc of set.services) {
-    for (const port of svc.ports) {
-      const proto = PROTO[port.protocol];
-      const revNat = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
-      svc.endpoints.forEach((ep, i) => {
-        const backendId = ids.id('backend', `${ep.ip}:${port.targetPort}/${proto}`);
-        if (!backendsWritten.has(backendId)) {
-          backendsWritten.add(backendId);
-          const key = Buffer.alloc(4);
-          key.writeUInt32LE(backendId);
-          out.push({ map: 'lb4_backends', key, value: lb4Backend(ep.ip, port.targetPort, proto), rank: 0 });
-        }
-        out.push({ map: 'lb4_services', key: lb4Key(svc.clusterIP, port.port, i + 1, proto), value: lb4Service(backendId, 0, revNat), rank: 1 });
-      });
-      out.push({ map: 'lb4_services', key: lb4Key(svc.clusterIP, port.port, 0, proto), value: lb4Service(0, svc.endpoints.length, revNat), rank: 2 });
-    }
+  for (const port of svc.ports) {
+    const proto = PROTO[port.protocol];
+    const revNat = ids.id('service', `${svc.clusterIP}:${port.port}/${proto}`);
+    svc.endpoints.forEach((ep, i) => {
+      const backendId = ids.id('backend', `${ep.ip}:${port.targetPort}/${proto}`);
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(backendId);
+      out.push({ map: 'lb4_backends', key, value: lb4Backend(ep.ip, port.targetPort, proto), rank: 0 });
+      out.push({ map: 'lb4_services', key: lb4Key(svc.clusterIP, port.port, i + 1, proto), value: lb4Service(backendId, 0, revNat), rank: 1 });
+    });
+    out.push({ map: 'lb4_services', key: lb4Key(svc.clusterIP, port.port, 0, proto), value: lb4Service(0, svc.endpoints.length, revNat), rank: 2 });
   }
   return out;
 }
+
+/** The whole set: every Service's entries, a backend shared by Services once. */
+export const encodeCiliumServices = (set: ServiceSet, ids: IdAllocator): MapEntry[] => encodeServiceSet(set, encodeCiliumService, ids);
 
 export const ciliumSocketLbFlavour: SocketLbFlavour = {
   name: 'cilium-socket-lb',
@@ -83,7 +81,9 @@ export const ciliumSocketLbFlavour: SocketLbFlavour = {
     ['cil_sock4_getpeername', 'getpeername4'],
   ],
   pinPrefix: 'sock-',
-  encode: encodeCiliumServices,
+  encodeService: encodeCiliumService,
+  // pkg/loadbalancer/reconciler: the frontends whose objects changed are reconciled, each on its own.
+  reconcile: 'per-service',
   capacityHint: (map, size) =>
     `the ${map === 'lb4_backends' ? 'backend' : 'service'} map is full (${size} entries, Cilium's bpf.lbMapMax): a frontend takes 1 + one entry per backend; raise bpf.lbMapMax in a real cluster`,
 };
