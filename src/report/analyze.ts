@@ -18,7 +18,7 @@ import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type Ser
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
-import { analyzeWorkloads, type WorkloadAnalysis } from './workload.js';
+import { analyzeWorkloads, type FindingsByFile, type WorkloadAnalysis } from './workload.js';
 import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface AnalysisMetric {
@@ -245,6 +245,8 @@ export interface AnalyzeOptions {
   manifests?: Array<{ dir: string; manifest: SweepManifest }>;
   /** Workload sweeps' verify records (what the policy set means on each data plane). */
   verifies?: WorkloadVerifyRecord[];
+  /** Findings read from the workload files at report time, for verify records written before they were stored. */
+  findings?: FindingsByFile;
   problems?: InputProblem[];
   now?: Date;
 }
@@ -339,7 +341,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
     policyCurves: ok.some((l) => !l.result.meta.workload),
-    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples }),
+    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples, findings: opts.findings }),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };

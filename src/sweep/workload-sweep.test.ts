@@ -166,3 +166,31 @@ describe('sweep --workload: running and resuming', () => {
     }
   });
 });
+
+describe("a verify run's record", () => {
+  it('stores the findings of the policy set, each naming the policy, and leaves not-enforced to the verdict', async () => {
+    const { loadWorkload } = await import('../workload/load.js');
+    const { findPolicyProblems } = await import('../workload/findings.js');
+    const { verifyRecord: recordOf } = await import('./verify-step.js');
+    const file = 'src/workload/fixtures/replay-cluster.json';
+    const cluster = loadWorkload(file);
+    const result = { backend: 'local', model: { name: 'flannel model', enforcesPolicy: false }, verdict: { kind: 'not-enforced', text: 'NOT ENFORCED' }, probes: [], mismatches: [], timings: { setupMs: 1, installMs: 1, readyMs: 1, probeMs: 1, teardownMs: 1 } } as unknown as Parameters<typeof recordOf>[0]['result'];
+    const all = findPolicyProblems(cluster, { cnis: ['flannel'] });
+    expect(all.filter((f) => f.kind === 'not-enforced')).toHaveLength(cluster.policies.length);
+    const record = recordOf({ cni: 'flannel', runId: 'r', sweepId: 's', file, cluster, flowChoice: 'x', result, findings: all });
+    expect(record.findings!.map((f) => `${f.kind} ${f.policy}`)).toEqual([
+      'named-port-undeclared api/allow-scrape',
+      'ipblock-covers-pods db/allow-worker-cidr',
+      'egress-without-dns db/egress-to-api-only',
+      'selects-only-host-network kube-system/node-exporter-ingress',
+      'selects-no-pod monitoring/allow-grafana',
+      'or-peers web/allow-api',
+    ]);
+    // The record reads back through its schema with them.
+    const dir = mkdtempSync(join(tmpdir(), 'cb-vrec-'));
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'verify-flannel.json'), JSON.stringify(record));
+    expect(readWorkloadVerify(join(dir, 'verify-flannel.json')).findings).toHaveLength(6);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
