@@ -3,7 +3,7 @@
 // verdict), then advice, per-flow figures and state, then how it was measured; and metrics that were not measured
 // are left out of the report and its JSON — for workload sweeps and ordinary ones alike.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
@@ -231,4 +231,31 @@ describe('the findings of the policy set, in the report (issue 23 point 5)', () 
     expect(section).toContain('Not recorded by this sweep, and `cluster.json` could not be read when this report was made');
     expect(section).not.toContain('| `');
   });
+});
+
+describe('a report over a workload sweep and a policy sweep together (issue 23)', () => {
+  it('keeps them apart: the workload answer, the curves fitted over the policy sweep only, each naming its directories', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'cb-mixed-'));
+    const wdir = join(parent, 'sweep-workload');
+    const pdir = join(parent, 'sweep-policies');
+    workloadSweep({ verify: true, findings: true, dir: (mkdirSync(wdir), wdir) });
+    writeSyntheticSweep(pdir, { curves: [{ cni: 'none', baseNs: 40_000, slopeNs: 0 }, { cni: 'calico', baseNs: 38_000, slopeNs: 10 }], policies: [0, 100, 1000], repetitions: 2, samples: 200, sweepId: 'sweep-20250101-000000-curv' });
+    const a = analysisOf(parent);
+    // The workload runs (12 policies, their worst flow) are no point on the benchmark's curves.
+    expect(a.policyCounts).toEqual([0, 100, 1000]);
+    expect(a.cnis.map((c) => c.cni)).toEqual(['none', 'calico']);
+    expect(a.cnis.find((c) => c.cni === 'calico')!.metrics.connect_p50.points.map((p) => p.policies)).toEqual([0, 0, 100, 100, 1000, 1000]);
+    expect(a.parts).toEqual({ workload: { runs: 12, sweepIds: ['sweep-20250101-000000-wkld'], dirs: [wdir] }, curves: { runs: 12, sweepIds: ['sweep-20250101-000000-curv'], dirs: [pdir] } });
+    const md = renderMarkdown(a);
+    expect(md.split('\n')[1]).toBe('# Workload shop on every data plane, and the policy-count curves');
+    expect(md).toContain(`**The workload answer** (the sections named after the workload) comes from 12 runs of sweep sweep-20250101-000000-wkld (\`${wdir}\`)`);
+    expect(md).toContain(`**The policy-count curves** (latency per count, verdicts, fits, crossovers, CNI selection) come from 12 runs of sweep sweep-20250101-000000-curv (\`${pdir}\`)`);
+    for (const h of ['## shop: the answer', '### shop: findings in the policy set', '## Scaling: verdicts', '## CNI selection']) expect(md).toContain(h);
+    expect(row(md, '## shop: the answer', 'Calico (iptables)')[4]).toBe('as the spec (0 of 20 flows differ)');
+    const doc = reportDocument(a);
+    expect(doc.parts?.curves.sweepIds).toEqual(['sweep-20250101-000000-curv']);
+    expect(doc.policyCounts).toEqual([0, 100, 1000]);
+    expect(await cmdReport([parent], {}, bufferIo())).toBe(0);
+    expect(readFileSync(join(parent, 'report.md'), 'utf8')).toContain('This report holds two kinds of sweep, kept apart.');
+  }, 120_000);
 });
