@@ -182,6 +182,18 @@ describe('an ordinary policy sweep leaves out what it did not measure', () => {
   });
 });
 
+describe('a data plane without a policy engine on which some flows did not connect', () => {
+  it('does not claim every denied flow connected: names the flows that did not, as not documented', () => {
+    const dir = workloadSweep({ verify: false });
+    const flannel = { ...verify('flannel', 5, false), verdict: { kind: 'differs' as const, text: 'DIFFERS from its documented semantics on 2 of 20 flows' }, mismatches: 2 };
+    writeFileSync(join(dir, verifyFileName('flannel')), JSON.stringify(flannel));
+    const cells = row(renderMarkdown(analysisOf(dir)), '## shop: the answer', 'Flannel');
+    expect(cells[4]).toBe('5 of 20 flows differ from the spec, 2 not as documented');
+    expect(cells[5]).toContain('**2 of 20 flows did not connect** although nothing there should stop them');
+    expect(cells[5]).not.toContain('all connected');
+  });
+});
+
 describe('the findings of the policy set, in the report (issue 23 point 5)', () => {
   const findingsSection = (md: string) => md.slice(md.indexOf('### shop: findings in the policy set'), md.indexOf('## shop: every measured flow'));
 

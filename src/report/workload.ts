@@ -114,7 +114,10 @@ export const clearlyBelow = (a: RunLevelP50, b: RunLevelP50) => Number.isFinite(
 
 function planeVerdict(p: Omit<WorkloadPlane, 'verdict'>): string {
   if (p.floor) return 'no policy engine: the floor the others are read against';
-  if (!p.enforces) return `**NOT ENFORCED**: the ${p.verify ? `${p.verify.differFromSpec} flows the policies deny all connected` : 'policies are accepted and have no effect'}`;
+  if (!p.enforces) {
+    if (p.verify?.mismatches) return `**NOT ENFORCED**: the policies are accepted and have no effect; ${p.verify.differFromSpec} flows the policies deny connected, and **${p.verify.mismatches} of ${p.verify.probed} flows did not connect** although nothing there should stop them (not as documented: see verify-${p.cni}.json)`;
+    return `**NOT ENFORCED**: the ${p.verify ? `${p.verify.differFromSpec} flows the policies deny all connected` : 'policies are accepted and have no effect'}`;
+  }
   const v = p.verify;
   if (!v) return 'enforces (what the policy set means here was not verified in this sweep)';
   if (v.mismatches > 0) return `**differs from its own documented semantics on ${v.mismatches} of ${v.probed} flows**`;
