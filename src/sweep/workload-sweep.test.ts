@@ -193,4 +193,15 @@ describe("a verify run's record", () => {
     expect(readWorkloadVerify(join(dir, 'verify-flannel.json')).findings).toHaveLength(6);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('lists the flows not even as documented first, so the cut at 500 keeps them', async () => {
+    const { verifyRecord: recordOf } = await import('./verify-step.js');
+    const probe = (i: number, observed: 'allowed' | 'denied') => ({ from: 'a/p-0', to: `b/q-${i}`, port: 80, protocol: 'TCP', spec: 'denied', expected: 'allowed', observed, policies: [], attempts: 1, reason: '' });
+    const probes = [...Array.from({ length: 600 }, (_, i) => probe(i, 'allowed')), probe(600, 'denied'), probe(601, 'denied')];
+    const result = { backend: 'local', model: { name: 'flannel', enforcesPolicy: false }, verdict: { kind: 'differs', text: 'x' }, probes, mismatches: probes.slice(600), timings: {} } as unknown as Parameters<typeof recordOf>[0]['result'];
+    const record = recordOf({ cni: 'flannel', runId: 'r', sweepId: 's', file: 'f', cluster: { name: 'c' }, flowChoice: 'x', result, findings: [] });
+    expect(record.flows).toHaveLength(500);
+    expect(record.flows.slice(0, 2).map((f) => f.to)).toEqual(['b/q-600', 'b/q-601']);
+    expect([record.differFromSpec, record.mismatches]).toEqual([600, 2]);
+  });
 });
