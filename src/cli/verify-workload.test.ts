@@ -33,6 +33,13 @@ describe('bench verify --workload refusals (exit 2, before any work)', () => {
     expect(d.stderr).toMatch(/--diff: compares data planes/);
   });
 
+  it('the Service flags are refused, not ignored: the flows are probed pod to pod', async () => {
+    const r = await runBench(['verify', '--workload', FILE, '--cni', 'calico', '--services', '10', '--kube-proxy', 'nftables']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--services: verify --workload probes the flows pod to pod, not through Services/);
+    expect(r.stderr).toMatch(/--kube-proxy: verify --workload probes the flows pod to pod/);
+  });
+
   it('a bad file names the item and field; a bad --flow names the pod', async () => {
     const dir = tempDir();
     const bad = join(dir, 'bad.json');

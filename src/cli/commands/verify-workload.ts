@@ -28,6 +28,9 @@ export interface WorkloadVerifyFlags {
   list?: boolean;
   junit?: string;
   policies?: string;
+  /** Service flags: verify --workload probes pod to pod, so they are refused rather than ignored. */
+  services?: string;
+  kubeProxy?: string;
   dryRun?: boolean;
   keep?: boolean;
   context?: string;
@@ -39,6 +42,11 @@ const GRID_ONLY: Array<[keyof WorkloadVerifyFlags, string]> = [
   ['list', '--list'],
   ['junit', '--junit'],
   ['policies', '--policies'],
+];
+/** Flags of the Service dimension: a workload's flows are probed pod to pod, not through ClusterIPs. */
+const SERVICE_FLAGS: Array<[keyof WorkloadVerifyFlags, string]> = [
+  ['services', '--services'],
+  ['kubeProxy', '--kube-proxy'],
 ];
 /** Flags for a workload on a real cluster only. */
 const CLUSTER_ONLY: Array<[keyof WorkloadVerifyFlags, string]> = [
@@ -62,6 +70,7 @@ export async function cmdVerifyWorkload(flags: WorkloadVerifyFlags): Promise<num
   if (!descriptor) problems.push({ where: '--backend', message: `must be one of local, kind, cluster, got "${backendName}"` });
   const onK8s = descriptor?.verify.onCluster ?? false;
   for (const [key, flag] of GRID_ONLY) if (flags[key] !== undefined && flags[key] !== false) problems.push({ where: flag, message: 'belongs to the grid cases; not with --workload' });
+  for (const [key, flag] of SERVICE_FLAGS) if (flags[key] !== undefined) problems.push({ where: flag, message: 'verify --workload probes the flows pod to pod, not through Services (bench verify --services checks policy after a Service\'s DNAT on the grid cases; bench run --workload --services measures a Service beside the workload)' });
   if (!onK8s) for (const [key, flag] of CLUSTER_ONLY) if (flags[key] !== undefined && flags[key] !== false) problems.push({ where: flag, message: 'only for --backend kind|cluster' });
   if (flags.keep && flags.dryRun) problems.push({ where: '--keep', message: 'a dry run builds nothing, so nothing would be kept; drop --keep or --dry-run' });
   if (flags.keep && cnis.length > 1) problems.push({ where: '--keep', message: 'keeps one data plane up: give one --cni' });
