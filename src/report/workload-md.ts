@@ -75,7 +75,7 @@ export function renderWorkloadOpening(a: Analysis): string[] {
   for (const w of a.workloads) {
     L.push(`## ${w.name}: the answer`);
     L.push('');
-    L.push(`The workload \`${w.file}\`: ${w.policies} NetworkPolicies, ${w.pods} pods on ${w.nodes} nodes (${w.endpoints} of them real endpoints in each run). A new connection's cost is the connect p50 of the workload's measured flows on each data plane, mean over the runs with a hierarchical 95% CI: the typical flow (the median flow) and the worst (the most expensive).`);
+    L.push(`The workload \`${w.file}\`: ${w.policies} NetworkPolicies, ${w.pods} pods (${w.endpoints} of them real endpoints in each run, on the ${w.nodes} nodes that hold them; the rest address-only). A new connection's cost is the connect p50 of the workload's measured flows on each data plane, mean over the runs with a hierarchical 95% CI: the typical flow (the median flow) and the worst (the most expensive).`);
     L.push('');
     L.push(answerTable(w));
     L.push('');

@@ -99,6 +99,8 @@ describe('the report of a workload sweep', () => {
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((x, y) => x - y)).toEqual(order);
     expect(md).not.toContain('## What ran');
+    // The run's node count is the nodes its real endpoints were replayed on, not the workload's.
+    expect(md).toContain('12 NetworkPolicies, 40 pods (8 of them real endpoints in each run, on the 3 nodes that hold them; the rest address-only)');
   });
 
   it('gives each data plane: enforces?, typical and worst flow with CIs, flows that differ from the spec, the verdict', () => {
