@@ -7,6 +7,11 @@
 //
 //   npm run build && node scripts/adaptive-replay.mjs [--report results/examples/policy-scaling/report.json]
 //       [--gamma obf,-4,-2,0,1,2] [--min 3] [--step 3] [--max 12] [--seed 1] [--ignore-machine] [--wall 1185]
+//       [--sweep <sweep dir> [--budget <ms>] [--look-s 2]]
+//
+// --sweep replays a sweep directory instead (sweep.json and its runs' result files; scripts/adaptive-replay-sweep.mjs):
+// every run's own wall time, a sample budget replayed on the recorded samples (--budget), and the verdicts compared
+// with --report's. The estimated wall time is the sum of the runs' wall times plus --look-s per look.
 //
 // The replay is exact for the looks (the same runs in the same order the sweep made them); it cannot replay a
 // design that would have made more runs than the report holds.
@@ -18,6 +23,9 @@ import { parseArgs } from 'node:util';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { alphaAt, curveDecision, lookSchedule, alphaPerLook } = await import(join(root, 'dist/stats/sequential.js'));
 const { DECISION_METRICS } = await import(join(root, 'dist/sweep/adaptive.js'));
+const { budgetedSamples } = await import(join(root, 'dist/run/interleave.js'));
+const { machineSlowed, machineUsual } = await import(join(root, 'dist/results/machine.js'));
+const { planesFromSweep } = await import(join(root, 'scripts/adaptive-replay-sweep.mjs'));
 
 const { values: args } = parseArgs({
   options: {
@@ -29,6 +37,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     'ignore-machine': { type: 'boolean', default: false },
     wall: { type: 'string' },
+    sweep: { type: 'string' },
+    budget: { type: 'string' },
+    'look-s': { type: 'string', default: '2' },
   },
 });
 const report = JSON.parse(readFileSync(resolve(args.report), 'utf8'));
@@ -39,7 +50,9 @@ const seed = Number(args.seed);
 // The runs the report's machine section found on a slowed machine: the looks leave them out (sequential.ts
 // withoutSlowed) unless --ignore-machine replays the rule as it was before.
 const slowed = new Set(args['ignore-machine'] ? [] : (report.machine?.slowedRuns ?? []).map((r) => r.runId));
-const planes = report.cnis.map((c) => ({
+const reportedOf = (cni, metric) => report.cnis.find((c) => c.cni === cni)?.metrics.find((m) => m.id === metric)?.verdict?.complexity;
+const fromSweep = args.sweep ? planesFromSweep(resolve(args.sweep), { budgetMs: args.budget ? Number(args.budget) : null, reported: reportedOf, lib: { budgetedSamples, machineSlowed, machineUsual, DECISION_METRICS } }) : null;
+const planes = fromSweep ? fromSweep.planes : report.cnis.map((c) => ({
   cni: c.cni,
   curves: c.metrics
     .filter((m) => m.id.endsWith('_p50') && DECISION_METRICS.includes(m.id.slice(0, -4)) && m.runs.length > 0)
@@ -62,7 +75,8 @@ for (const c of report.cnis) {
 const runIdsUpTo = (cni, n) => report.cnis.find((c) => c.cni === cni).metrics.find((m) => m.id === 'connect_p50').runs.filter((r) => r.repetition <= n).map((r) => r.runId);
 const allRuns = [...measureS.keys()];
 const fixedS = args.wall ? (Number(args.wall) - allRuns.reduce((a, id) => a + measureS.get(id), 0)) / allRuns.length : null;
-const estimateS = (rows) => (fixedS === null ? null : rows.reduce((a, r) => a + runIdsUpTo(r.cni, r.reps).reduce((b, id) => b + fixedS + measureS.get(id), 0), 0));
+const lookS = Number(args['look-s']);
+const estimateS = (rows) => fromSweep ? rows.reduce((a, r) => a + planes.find((p) => p.cni === r.cni).wallOf(r.reps), 0) + lookS * Math.max(...rows.map((r) => r.looks)) : (fixedS === null ? null : rows.reduce((a, r) => a + runIdsUpTo(r.cni, r.reps).reduce((b, id) => b + fixedS + measureS.get(id), 0), 0));
 
 const maxAvailable = Math.min(...planes.flatMap((p) => p.curves.flatMap((c) => Math.max(...c.runs.map((r) => r.rep)))));
 
@@ -71,14 +85,17 @@ function replay(design) {
   const rows = [];
   for (const p of planes) {
     let decided = null;
+    let looked = 0;
     for (const n of looks) {
+      looked++;
       const alpha = alphaAt(design, n);
       const ds = p.curves.map((c) => ({ metric: c.metric, reported: c.reported, d: curveDecision(c.runs.filter((r) => r.rep <= n), alpha, { seed }) }));
       decided = { n, alpha, ds };
       if (ds.every((x) => x.d.settled)) break;
     }
     const counts = new Set(p.curves[0]?.runs.map((r) => r.x) ?? []).size;
-    rows.push({ cni: p.cni, reps: decided.n, runs: decided.n * counts, alpha: decided.alpha, ds: decided.ds });
+    const have = Math.max(...p.curves.flatMap((c) => c.runs.map((r) => r.rep)));
+    rows.push({ cni: p.cni, reps: decided.n, runs: decided.n * counts, alpha: decided.alpha, ds: decided.ds, looks: looked, beyond: decided.n > have });
   }
   return rows;
 }
@@ -87,7 +104,7 @@ const min = Number(args.min);
 const step = Number(args.step);
 const max = Number(args.max);
 if (max > maxAvailable) console.error(`note: the report holds ${maxAvailable} repetitions; a look beyond them sees only those`);
-console.log(`${args.report}: ${planes.length} data planes; replaying min ${min}, step ${step}, max ${max}`);
+console.log(`${args.sweep ?? args.report}: ${planes.length} data planes; replaying min ${min}, step ${step}, max ${max}${args.budget ? `, sample budget ${args.budget} ms` : ''}${fromSweep ? `; verdicts compared with ${args.report}` : ''}`);
 for (const g of args.gamma.split(',')) {
   const design = { min, step, max, alpha: 0.05, ...(g === 'obf' ? {} : { gamma: Number(g) }) };
   const spend = alphaPerLook(design).map((a) => a.toPrecision(2)).join(', ');
@@ -96,8 +113,8 @@ for (const g of args.gamma.split(',')) {
   const open = rows.flatMap((r) => r.ds.filter((x) => !x.d.settled).map((x) => `${r.cni} ${x.metric}`));
   const differ = rows.flatMap((r) => r.ds.filter((x) => x.d.verdict.complexity !== x.reported).map((x) => `${r.cni} ${x.metric} ${x.d.verdict.complexity} (report: ${x.reported})`));
   const est = estimateS(rows);
-  console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min (${fixedS.toFixed(2)} s a run + its samples)`}`);
-  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
+  console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min ${fromSweep ? ` (the runs' own wall times${args.budget ? ' less the samples the budget drops' : ''}, + ${lookS} s a look)` : ` (${fixedS.toFixed(2)} s a run + its samples)`}`}`);
+  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}${fromSweep ? ` ${planes.find((p) => p.cni === r.cni).wallOf(r.reps).toFixed(0).padStart(4)} s` : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
   console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
   console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);
 }

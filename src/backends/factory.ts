@@ -3,7 +3,7 @@
 // topology. The one place that knows every backend class; the commands read these descriptors and never build a
 // data plane themselves.
 import { CNI_CATALOGUE } from '../config/cnis.js';
-import { MAX_ENDPOINTS_PER_SERVICE, type BackendName, type CniName, type RunConfig } from '../config/schema.js';
+import { K8S_MAX_ENDPOINTS_PER_SERVICE, MAX_ENDPOINTS_PER_SERVICE, type BackendName, type CniName, type RunConfig } from '../config/schema.js';
 import type { Runner } from '../exec/runner.js';
 import { CNI_PROFILES } from './k8s/cni.js';
 import { LOCAL_MODELS } from './local/models.js';
@@ -87,8 +87,10 @@ export interface BackendDescriptor {
    * endpoints per Service; false where it does not.
    */
   services: false | { endpointsPerServiceMax: number };
-  /** `bench enforce`'s Service changes and `bench verify --services` (probes through each pod's Service). */
+  /** `bench enforce`'s Service changes (endpoint-removed, endpoint-added, service-added). */
   serviceChanges: boolean;
+  /** `bench verify --services` (probes through each pod's Service). */
+  verifyServices: boolean;
   verify: {
     /** The grid runs on a real cluster: --dry-run and --keep apply, the local-model flags do not, no `none`. */
     onCluster: boolean;
@@ -164,6 +166,7 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     sharesHostClock: true,
     services: { endpointsPerServiceMax: MAX_ENDPOINTS_PER_SERVICE },
     serviceChanges: true,
+    verifyServices: true,
     verify: { onCluster: false, timeoutMs: 300, parallelism: 32 },
     gc: async (o) => (await import('./local/backend.js')).gcLocal(o),
     removeRun: async (runId) => (await import('./local/backend.js')).removeLocalRun(runId),
@@ -195,8 +198,9 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: true,
     sharesHostClock: true,
-    services: { endpointsPerServiceMax: 1 },
-    serviceChanges: false,
+    services: { endpointsPerServiceMax: K8S_MAX_ENDPOINTS_PER_SERVICE },
+    serviceChanges: true,
+    verifyServices: false,
     verify: CLUSTER_VERIFY,
     gc: kindGc,
     async create(ctx) {
@@ -216,8 +220,9 @@ export const BACKEND_DESCRIPTORS: Readonly<Record<BackendName, BackendDescriptor
     onKubernetes: true,
     ownsCluster: false,
     sharesHostClock: false,
-    services: { endpointsPerServiceMax: 1 },
-    serviceChanges: false,
+    services: { endpointsPerServiceMax: K8S_MAX_ENDPOINTS_PER_SERVICE },
+    serviceChanges: true,
+    verifyServices: false,
     verify: CLUSTER_VERIFY,
     async create(ctx) {
       const { ClusterBackend } = await import('./cluster/backend.js');

@@ -130,6 +130,11 @@ export interface ServiceChanges {
   /** A watch from a pod to a ClusterIP, run where the service data plane sees it (a socket balancer: in its cgroup). */
   watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch>;
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;
+  /**
+   * kind/cluster: the API server assigns ClusterIPs, so the set's own are not the ones to probe: the address Service
+   * `name` got (null before it exists: the watch then starts on the AppliedChange's ip). Absent: the set's ClusterIPs hold.
+   */
+  frontOf?(svc: { name: string }): string | null;
 }
 
 export interface DataPlane {

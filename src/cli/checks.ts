@@ -42,7 +42,7 @@ export function backendProblems(
   const services: Problem[] = [];
   if (config.services !== undefined && !d.services) services.push({ where: '--services', message: `runs on the local backend only for now (the ${backend} backend does not create Services yet), got ${config.services}` });
   if (config.services !== undefined && d.services && (config.endpointsPerService ?? 1) > d.services.endpointsPerServiceMax) {
-    services.push({ where: '--endpoints-per-service', message: `at most ${d.services.endpointsPerServiceMax} on ${backend}: every Service's endpoint there is the one server pod, and kube-proxy counts an address once; use --backend local for more, got ${config.endpointsPerService}` });
+    services.push({ where: '--endpoints-per-service', message: `at most ${d.services.endpointsPerServiceMax} on ${backend}${d.onKubernetes ? ': every endpoint there is a real server pod on the server\'s node' : ''}, got ${config.endpointsPerService}` });
   }
   if (d.onKubernetes) for (const g of given) if (isLocalOnlySetting(g.key)) services.push(localOnlyProblem(g.where, g.key, backend));
   const floor = BACKEND_DESCRIPTORS[backend].onKubernetes && cniEntry(config.cni).floor === true;

@@ -64,6 +64,7 @@ const cases: Record<string, string[]> = {
   'run cluster calico': ['run', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
   'run kind calico services': ['run', '--backend', 'kind', '--cni', 'calico', '--policies', '2', '--services', '3', '--kube-proxy', 'nftables', '--service-position', 'first', '--dry-run'],
   'run kind cilium services': ['run', '--backend', 'kind', '--cni', 'cilium', '--policies', '2', '--services', '2', '--dry-run'],
+  'run kind cilium services endpoints': ['run', '--backend', 'kind', '--cni', 'cilium', '--policies', '2', '--services', '2', '--endpoints-per-service', '3', '--dry-run'],
   'run cluster calico services': ['run', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '2', '--services', '2', '--dry-run'],
   'run workload kind calico': ['run', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'kind', '--cni', 'calico', '--flows', '1', '--dry-run'],
   'run workload cluster cilium': ['run', '--workload', join(repo, 'scenarios/workloads/small.yaml'), '--backend', 'cluster', ...kc, '--cni', 'cilium', '--flow', 'shop/frontend-0->shop/db-0:8443', '--dry-run'],
@@ -79,6 +80,9 @@ const cases: Record<string, string[]> = {
   'enforce kind cilium': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--dry-run'],
   'enforce kind calico': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '3', '--dry-run'],
   'enforce cluster calico': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '3', '--dry-run'],
+  'enforce kind cilium services': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--services', '100', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
+  'enforce kind calico services': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '2', '--services', '2', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
+  'enforce cluster calico services': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '2', '--services', '2', '--dry-run'],
 };
 
 describe('dry-run plans (snapshot of the source, through the CLI entry point)', () => {

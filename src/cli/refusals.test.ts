@@ -22,13 +22,19 @@ describe('bad input: one wording on every command', () => {
     for (const line of problemLines(r.stderr)) expect(line).not.toMatch(LIBRARY_WORDS);
   });
 
-  it('bench enforce refuses a Service change without --services, and Services off the local backend', async () => {
+  it('bench enforce refuses a Service change without --services, takes them on kind and clusters; verify --services stays local', async () => {
     const r = await runBench(['enforce', '--cni', 'calico', '--changes', 'allow-added,endpoint-removed,service-added', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--changes: endpoint-removed, service-added change a Service set, and there is none: add --services N/);
     const kind = await runBench(['enforce', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--changes', 'endpoint-added', '--dry-run']);
-    expect(kind.code).toBe(2);
-    expect(kind.stderr).toMatch(/--changes: endpoint-added are measured on the local backend only for now/);
+    expect(kind.stderr).toBe('');
+    expect(kind.code).toBe(0);
+    expect(kind.stdout).toMatch(/# change: apply bench-server \(Service and EndpointSlice\)/);
+    expect(kind.stdout).toMatch(/endpoint-added: .*cb-probe watch --target '<cluster-ip>' --port 80 /);
+    // --services with no --changes: the Service changes are measured beside the policy changes, on kind as locally.
+    const all = await runBench(['enforce', '--cni', 'cilium', '--backend', 'kind', '--services', '2', '--dry-run']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/service-added: .*--target '<ClusterIP of bench-server-added>'/);
     const verify = await runBench(['verify', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--dry-run']);
     expect(verify.code).toBe(2);
     expect(verify.stderr).toMatch(/--services: verify probes through Services on the local backend only for now/);
@@ -111,9 +117,12 @@ describe('--services and --kube-proxy: refused where they cannot run, in the one
   });
 
   it('refuses more endpoints per Service than a backend can give, and bad counts', async () => {
-    const kind = await runBench(['run', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--endpoints-per-service', '2', '--dry-run']);
+    const kind = await runBench(['run', '--cni', 'calico', '--backend', 'kind', '--services', '10', '--endpoints-per-service', '33', '--dry-run']);
     expect(kind.code).toBe(2);
-    expect(kind.stderr).toContain('--endpoints-per-service: at most 1 on kind: every Service\'s endpoint there is the one server pod');
+    expect(kind.stderr).toContain("--endpoints-per-service: at most 32 on kind: every endpoint there is a real server pod on the server's node, got 33");
+    const enforce = await runBench(['enforce', '--cni', 'calico', '--backend', 'cluster', '--context', 'x', '--services', '10', '--endpoints-per-service', '40', '--dry-run']);
+    expect(enforce.code).toBe(2);
+    expect(enforce.stderr).toContain('--endpoints-per-service: at most 32 on cluster');
     const bad = await runBench(['run', '--cni', 'calico', '--backend', 'local', '--services', '-1', '--endpoints-per-service', '0', '--dry-run']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--services: must be at least 0, got -1/);

@@ -48,6 +48,7 @@ export const SETTING_FLAGS = {
   },
   samples: { arg: '<n>', help: 'measured operations per metric (default 10000)' },
   warmup: { arg: '<n>', help: 'warm-up operations per metric, not recorded (default 1000)' },
+  sampleBudgetMs: { arg: '<ms>', help: 'a metric stops sampling after this long measuring, never below 200 samples (set from its first round, so rounds > 1; the result records the samples taken and why) (default: none)' },
   concurrency: { arg: '<n>', help: 'parallel probe workers (default 1)' },
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },
@@ -99,6 +100,7 @@ export const SETTING_FLAGS = {
     for: {
       verify: { help: "replay a cluster's pods and policies (kubectl get namespaces,nodes,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) and probe the flows between its pods instead of the grid cases; local backend" },
       run: { help: "measure flows of a cluster-shaped workload (kubectl get namespaces,nodes,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) instead of the benchmark's client and server; local backend" },
+      enforce: { help: "replay a cluster's pods and policies and time changes to its own policies (--change remove:NS/POLICY, add:NS/POLICY; default: a few chosen, seeded) on each --cni (comma-separated); local backend" },
     },
   },
   out: {
@@ -123,7 +125,7 @@ export const SETTING_FLAGS = {
 export type SettingKey = keyof typeof SETTING_FLAGS;
 
 /** The measurement settings bench run and bench sweep both take, in their help order. */
-export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'services', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
+export const MEASUREMENT_SETTINGS = ['backend', 'samples', 'sampleBudgetMs', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'services', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu'] as const satisfies readonly SettingKey[];
 
 const perCommand = (key: SettingKey, command?: CommandName): PerCommand<unknown> | undefined => (command ? (SETTING_FLAGS[key] as { for?: Partial<Record<CommandName, PerCommand<unknown>>> }).for?.[command] : undefined);
 

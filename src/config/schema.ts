@@ -19,6 +19,8 @@ export const MAX_SAMPLES = 1_000_000;
 /** Largest Service count (fillers beside the probed Service): 10.96.0.0/12 holds a million ClusterIPs; 100000 bounds memory. */
 export const MAX_SERVICES = 100_000;
 export const MAX_ENDPOINTS_PER_SERVICE = 64;
+/** On kind/cluster every endpoint is a pod beside the server on its node: E−1 of them stay well under the kubelet's 110 pods a node. */
+export const K8S_MAX_ENDPOINTS_PER_SERVICE = 32;
 export const MAX_CONCURRENCY = 64;
 /**
  * iptables flavours the Calico-style models write with. nft first: Felix's IptablesBackend=auto picks it on
@@ -53,6 +55,9 @@ export const ENFORCE_CHANGES = [...POLICY_CHANGES, ...SERVICE_CHANGES] as const;
 export type EnforceChange = (typeof ENFORCE_CHANGES)[number];
 export type ServiceChange = (typeof SERVICE_CHANGES)[number];
 
+/** A sample budget never stops a metric below this many samples (src/run/interleave.ts). */
+export const MIN_BUDGET_SAMPLES = 200;
+
 /** One run: a single CNI at a single policy count. */
 export const runConfigSchema = z
   .object({
@@ -62,6 +67,11 @@ export const runConfigSchema = z
     samples: int(1, MAX_SAMPLES).default(10_000),
     warmup: int(0, MAX_SAMPLES).default(1_000),
     concurrency: int(1, MAX_CONCURRENCY).default(1),
+    /**
+     * A metric stops sampling once it has measured this long (ms), never below 200 samples (unset: every sample);
+     * set from its first round's time per operation, so it needs rounds > 1 (src/run/interleave.ts).
+     */
+    sampleBudgetMs: int(1, 3_600_000).optional(),
     /** Rounds the metrics are measured in, interleaved (unset: the backend's default, 10 on local, 1 on kind/cluster). */
     rounds: int(1, 1000).optional(),
     placement: z.enum(['cross-node', 'same-node']).default('cross-node'),
@@ -125,7 +135,7 @@ const settings = runConfigSchema.shape;
 /** A setting as a scenario gives it: its rule without the default (an absent key is left to the flags, then the defaults). */
 const given = <T extends z.ZodType>(schema: T) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 /** The settings a scenario file may set, with the run config's own rules (no second copy of any range). */
-const SCENARIO_SETTINGS = ['backend', 'samples', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out', 'workload'] as const;
+const SCENARIO_SETTINGS = ['backend', 'samples', 'sampleBudgetMs', 'warmup', 'concurrency', 'rounds', 'placement', 'matchPosition', 'endpointsPerService', 'servicePosition', 'kubeProxy', 'seed', 'timeoutMs', 'policyMapCapacity', 'pinCpu', 'iptablesBackend', 'nftSelectorSets', 'endpointLockdownOnPolicyOverflow', 'bpfPolicyDebug', 'measure', 'enforceRepetitions', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle', 'out', 'workload'] as const;
 
 /** Keys a scenario file may set for `bench run`/`bench sweep` (CLI flags use the same names in kebab-case). */
 export const scenarioSchema = z

@@ -116,6 +116,8 @@ interface Sim {
 }
 
 const DELAY_MS = 40;
+const PROBED_IP = '10.96.0.10';
+const ADDED_IP = '10.96.0.11';
 const POD_CLOCK_OFFSET = 5_000_000_000n; // the node's CLOCK_MONOTONIC is 5 s ahead of this machine's
 
 function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAfterMs?: number; neverStarts?: boolean; neverOpen?: boolean; intruderLeakMs?: number }): Streamer {
@@ -144,6 +146,9 @@ function simulatedStreamer(sim: Sim, o: { offset: bigint; echoMs?: number; dieAf
         if (pod === 'bench-intruder') return o.intruderLeakMs !== undefined && effective(/^[+-]newpod$/, at, 0) && !effective(/^[+-]newpod$/, at, o.intruderLeakMs);
         return created && allowed;
       }
+      // ClusterIPs (bench enforce --services): the probed Service answers while its slice lists the server, the added one once it exists.
+      if (target === PROBED_IP) return effective(/^[+-]ep$/, at);
+      if (target === ADDED_IP) return effective(/^[+-]added$/, at);
       if (pod === 'bench-joiner') return allowed && effective(/^[+-]joiner$/, at);
       return allowed;
     };
@@ -218,6 +223,12 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
     if (spec.purpose?.startsWith('change: create the new server pod')) sim.events.push({ at, what: '+newpod' });
     if (a.includes(' delete pod ') && spec.purpose?.startsWith('remove ')) sim.events.push({ at, what: '-newpod' });
     if (a.includes('get pod -n cb-') && a.includes('jsonpath={.status.podIP}')) return { stdout: '10.244.1.77' };
+    if (spec.purpose?.startsWith('apply Services and EndpointSlices (starting state)') && spec.input?.includes('"10.244.1.5"')) sim.events.push({ at, what: '+ep' });
+    if (spec.purpose?.startsWith('change: apply bench-server (')) sim.events.push({ at, what: spec.input?.includes('"10.244.1.5"') ? '+ep' : '-ep' });
+    if (spec.purpose?.startsWith('change: apply bench-server-added')) sim.events.push({ at, what: '+added' });
+    if (a.includes('delete service/bench-server-added')) sim.events.push({ at, what: '-added' });
+    if (a.includes('get service bench-server -o jsonpath={.spec.clusterIP}')) return { stdout: PROBED_IP };
+    if (a.includes('get service bench-server-added -o jsonpath={.spec.clusterIP}')) return { stdout: ADDED_IP };
     if (a.includes('get pods -A -l k8s-app=cilium')) return { stdout: JSON.stringify({ items: [{ metadata: { namespace: 'kube-system', name: 'cilium-w1' } }] }) };
     if (a.includes('/proxy/metrics')) return { stdout: `cilium_policy_implementation_delay_sum{source="k8s"} ${changes * 0.012}\ncilium_policy_implementation_delay_count{source="k8s"} ${changes}\n` };
     return undefined;
@@ -229,9 +240,9 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
 const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 8000, settle: 5 };
 
 /** The cluster backend's data plane for the enforce workload, as its descriptor builds it. */
-function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal) {
+function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal, serviceWaitMs?: number) {
   const config = runConfigSchema.parse({ cni: 'cilium', backend: 'cluster', policies: 3, context: 'ctx' });
-  return createBackend({ config, backend: 'cluster', runId: 'abcde', shape: 'enforce', outDir: '/tmp/cb-enf-k8s-test', runner, cleanupRunner: runner, signal, probeIntervalMs: 0, enforce: { streamer, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3 } });
+  return createBackend({ config, backend: 'cluster', runId: 'abcde', shape: 'enforce', outDir: '/tmp/cb-enf-k8s-test', runner, cleanupRunner: runner, signal, probeIntervalMs: 0, enforce: { streamer, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3, serviceWaitMs } });
 }
 
 const cleanedUp = (runner: ReturnType<typeof fakeCluster>) => runner.log.some((c) => c.argv.join(' ').includes('delete namespace -l cni-bench/run=abcde'));
@@ -321,6 +332,65 @@ describe('K8sEnforcePlane through executeEnforce (scripted cluster, simulated wa
     const sim: Sim = { events: [] };
     const w = startK8sWatch(simulatedStreamer(sim, { offset: 0n, neverStarts: true }), { argv: ['kubectl', 'exec', '-i', '-n', 'x', 'bench-client', '--', '/probe/cb-probe', 'watch', '--target', '10.0.0.1', '--interval-us', '1000', '--timeout-ms', '10', '--max-ms', '100'] }, { sharedClock: true, timeoutMs: 5000, readyTimeoutMs: 50 });
     await expect(w).rejects.toThrow(/did not start probing within 50 ms/);
+  }, 60_000);
+});
+
+describe('bench enforce --services on a cluster (scripted cluster, simulated watch streams)', () => {
+  const SERVICE_CONFIG: EnforceConfig = { ...CONFIG, changes: ['endpoint-removed', 'endpoint-added', 'service-added'], services: 3, endpointsPerService: 1, servicePosition: 'last' };
+
+  it("measures each Service change on the policy changes' clock: the slice emptied and refilled, a new Service watched on the ClusterIP the API server gave it", async () => {
+    const sim: Sim = { events: [] };
+    const runner = simulatedCluster(sim);
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: SERVICE_CONFIG, plane: await plane(runner, simulatedStreamer(sim, { offset: POD_CLOCK_OFFSET, echoMs: 2 })) });
+    expect(result.errors).toEqual([]);
+    expect(result.status).toBe('ok');
+    expect(() => enforceResultSchema.parse(JSON.parse(JSON.stringify(result)))).not.toThrow();
+    expect(result.services).toMatchObject({ clusterIP: PROBED_IP, count: 3, state: { agentMetric: expect.stringMatching(/^not read/) } });
+    expect(result.observations.map((o) => o.change)).toEqual([...SERVICE_CONFIG.changes, ...SERVICE_CONFIG.changes]);
+    for (const o of result.observations) {
+      expect(o.preconditionHeld, `${o.change} #${o.repetition}`).toBe(true);
+      expect(o.enforcedMs!, o.change).toBeGreaterThanOrEqual(DELAY_MS - 3);
+      expect(o.enforcedMs!, o.change).toBeLessThan(DELAY_MS + 1500);
+      expect(o.k8s!.clock!.method).toBe('offset');
+      expect(o.target).toBe(o.change === 'service-added' ? ADDED_IP : PROBED_IP);
+      expect(o.k8s!.command).toMatch(o.change === 'service-added' && o.repetition === 0 ? /apply --server-side/ : /apply --server-side|delete service\/bench-server-added/);
+    }
+    // The added Service's watch started once the API server had given it an address.
+    for (const o of result.observations.filter((x) => x.change === 'service-added')) expect(o.k8s!.watchStartedMs).not.toBeNull();
+    // Connections reached the removed endpoint for as long as the simulated proxy took: the blackhole window.
+    for (const o of result.observations.filter((x) => x.change === 'endpoint-removed')) expect(o.failOpen!.windowMs).toBeGreaterThan(DELAY_MS - 5);
+    // Every object is the run's own: in its server namespace, labelled, selectorless with the tool's slice, valid.
+    const applies = runner.log.filter((c) => c.argv.includes('apply') && c.input?.includes('"EndpointSlice"'));
+    const items = applies.flatMap((c) => (JSON.parse(c.input!) as { items: Array<{ kind: string; metadata: { namespace: string; labels: Record<string, string> }; spec?: { selector?: unknown }; endpoints?: unknown[] }> }).items);
+    expect(items.length).toBeGreaterThan(8);
+    expect(() => validateManifests(items)).not.toThrow();
+    for (const i of items) expect(i.metadata).toMatchObject({ namespace: 'cb-abcde-server', labels: { 'cni-bench/run': 'abcde' } });
+    expect(items.filter((i) => i.kind === 'Service').every((i) => i.spec!.selector === undefined)).toBe(true);
+    const removed = runner.log.find((c) => c.purpose?.startsWith('change: apply bench-server (') && !c.input!.includes('10.244.1.5'))!;
+    expect(JSON.parse(removed.input!).items[1]).toMatchObject({ kind: 'EndpointSlice', endpoints: [] });
+    expect(cleanedUp(runner)).toBe(true);
+  }, 60_000);
+
+  it('the starting apply fails: failed at install services with the API server\'s words, cleaned up', async () => {
+    const sim: Sim = { events: [] };
+    const runner = simulatedCluster(sim, (purpose) => (purpose.startsWith('apply Services and EndpointSlices') ? { exitCode: 1, stderr: 'Error from server (Forbidden): endpointslices.discovery.k8s.io is forbidden' } : undefined));
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...SERVICE_CONFIG, repetitions: 1 }, plane: await plane(runner, simulatedStreamer(sim, { offset: 0n })) });
+    expect(result.status).toBe('failed');
+    expect(result.errors[0]).toMatchObject({ stage: 'install services' });
+    expect(result.errors[0]!.message).toMatch(/endpointslices.discovery.k8s.io is forbidden/);
+    expect(result.observations).toEqual([]);
+    expect(cleanedUp(runner)).toBe(true);
+  }, 60_000);
+
+  it('the probed ClusterIP never answers: a clear error naming the Service and what to look at, cleaned up', async () => {
+    const sim: Sim = { events: [] };
+    // Applied, but the simulated data plane never programs it (no +ep event is recorded).
+    const runner = simulatedCluster(sim, (purpose) => (purpose.startsWith('apply Services and EndpointSlices') ? { exitCode: 0, stdout: '' } : undefined));
+    const { result } = await executeEnforce({ runId: 'abcde', backend: 'cluster', config: { ...SERVICE_CONFIG, repetitions: 1 }, plane: await plane(runner, simulatedStreamer(sim, { offset: 0n }), undefined, 300) });
+    expect(result.status).toBe('failed');
+    expect(result.errors[0]!.stage).toBe('install services');
+    expect(result.errors[0]!.message).toMatch(/step wait-services failed: cb-abcde-server\/bench-server \(ClusterIP 10\.96\.0\.10\) did not answer from the client within 300 ms .*get endpointslices/);
+    expect(cleanedUp(runner)).toBe(true);
   }, 60_000);
 });
 

@@ -14,7 +14,7 @@ import { BenchError } from '../errors.js';
 import type { AppliedChange, DataPlane, PlaneChanges, Progress, ServiceChanges } from '../backends/types.js';
 import type { RunningWatch, WatchSettings } from '../probe/native.js';
 import { analyzeFlip, analyzeLeak, revocationWindow, traceFrom, type ProbeTrace } from './analyze.js';
-import { INITIAL_SERVICE_STATE, SERVICE_STEPS, enforceServices, sameServiceState, type EnforceServices, type ServiceState } from './services.js';
+import { INITIAL_SERVICE_STATE, SERVICE_STEPS, enforceServices, frontAddress, sameServiceState, type EnforceServices, type ServiceState } from './services.js';
 import { CHANGE_SPECS, CHANGE_TITLES, ENFORCE_POD_NAMES, JOINER_LABELS, STARTS_OPEN, changeOrder, isServiceChange, enforcePodId, enforcePolicies, enforceWorkload, newServerPod, type ChangeKind, type EnforcePod } from './plan.js';
 import { CLIENT_LABELS, SERVER_LABELS, SERVER_PORT } from '../workload/workload.js';
 import { ENFORCE_RESULT_KIND, ENFORCE_SCHEMA_VERSION, type ChangeSummary, type EnforceObservation, type EnforceResult } from './result.js';
@@ -72,9 +72,9 @@ export function requireChanges(plane: Pick<DataPlane, 'changes' | 'model'>): Pla
   if (!plane.changes) throw new EnforceUnsupportedError(plane.model.name);
   return plane.changes;
 }
-const MIN_TIMEOUT_MS = 10;
-const MAX_AUTO_TIMEOUT_MS = 1_000;
-const CALIBRATION_MS = 300;
+export const MIN_TIMEOUT_MS = 10;
+export const MAX_AUTO_TIMEOUT_MS = 1_000;
+export const CALIBRATION_MS = 300;
 
 /** A run config's enforce settings, as one enforce run (the command's, or a sweep's point) takes them. */
 export function enforceConfigOf(c: RunConfig): EnforceConfig {
@@ -99,7 +99,7 @@ export function enforceConfigOf(c: RunConfig): EnforceConfig {
 export function requireServiceChanges(changes: PlaneChanges, config: Pick<EnforceConfig, 'services' | 'changes'>): ServiceChanges {
   const asked = config.changes.filter(isServiceChange);
   if (config.services === undefined) throw new BenchError('usage', `the Service changes ${asked.join(', ')} need a Service set: add --services N (N filler Services beside the probed one, 0 for none)`);
-  if (!changes.serviceChanges) throw new BenchError('usage', `this backend has no Service changes in bench enforce yet (${asked.join(', ')}): use --backend local`);
+  if (!changes.serviceChanges) throw new BenchError('usage', `this backend has no Service changes in bench enforce yet (${asked.join(', ')}): use --backend local, kind or cluster`);
   return changes.serviceChanges;
 }
 
@@ -168,7 +168,7 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
       const sc = requireServiceChanges(changes, config);
       const sets = enforceServices({ services: config.services!, endpointsPerService: config.endpointsPerService, servicePosition: config.servicePosition, seed: config.seed }, { ip: server, namespace: plane.target.namespaces.server, name: ENFORCE_POD_NAMES.server, labels: { ...SERVER_LABELS }, targetPort: SERVER_PORT });
       const installed = await sc.install(sets.setFor(INITIAL_SERVICE_STATE));
-      servicesRecord = { ...installed, count: config.services!, endpointsPerService: config.endpointsPerService, position: config.servicePosition, clusterIP: sets.probed.clusterIP, port: sets.probed.port };
+      servicesRecord = { ...installed, count: config.services!, endpointsPerService: config.endpointsPerService, position: config.servicePosition, clusterIP: frontAddress(sc, sets.probed) ?? sets.probed.clusterIP, port: sets.probed.port };
       svc = { changes: sc, sets, state: INITIAL_SERVICE_STATE };
     }
     const settings = (s: Partial<WatchSettings>): WatchSettings => ({ intervalUs: config.intervalUs, timeoutMs, maxMs: lead() + config.deadlineMs, settle: config.settle, ...s });
@@ -255,15 +255,21 @@ export async function executeEnforce(opts: EnforceRunOptions): Promise<{ result:
             }
             s.state = step.from;
             const front = step.watch === 'added' ? s.sets.added : s.sets.probed;
-            target = front.clusterIP;
-            const w = await s.changes.watch(id('client'), front.clusterIP, front.port, settings({ until: expect }));
+            const known = frontAddress(s.changes, front);
+            // kind/cluster, service-added: the API server gives the ClusterIP with the Service; the watch starts on it then.
+            lateTarget = known === null;
+            let w = known === null ? undefined : await s.changes.watch(id('client'), (target = known), front.port, settings({ until: expect }));
             try {
-              await sleep(lead());
+              if (w) await sleep(lead());
               applied = await s.changes.setServices(s.sets.setFor(step.to));
               s.state = step.to;
+              if (!w) {
+                if (!applied.ip) throw new BenchError('k8s-step', `the new Service ${front.name} got no ClusterIP after it was applied`);
+                w = await s.changes.watch(id('client'), (target = applied.ip), front.port, settings({ until: expect }));
+              }
               out = await w.done;
             } finally {
-              await w.stop().catch(() => undefined);
+              await w?.stop().catch(() => undefined);
             }
           } else {
             if (kind === 'peer-joins') from = 'joiner';
@@ -410,7 +416,7 @@ export async function planEnforceDry(plane: EnforcePlane, config: EnforceConfig)
       const step = SERVICE_STEPS[kind];
       if (!sameServiceState(svcState, step.from)) await tryUpdate(() => svc.setServices(svcSets.setFor(step.from)));
       const front = step.watch === 'added' ? svcSets.added : svcSets.probed;
-      lines.push(`${kind}: ${svc.watchCommand(id('client'), front.clusterIP, front.port, s(CHANGE_SPECS[kind].expect))}`);
+      lines.push(`${kind}: ${svc.watchCommand(id('client'), frontAddress(svc, front) ?? `<ClusterIP of ${front.name}>`, front.port, s(CHANGE_SPECS[kind].expect))}`);
       await tryUpdate(() => svc.setServices(svcSets.setFor(step.to)));
       svcState = step.to;
     } else if (kind === 'peer-joins') {

@@ -38,11 +38,17 @@ export interface EnforceServiceConfig {
   seed: number;
 }
 
+export interface EnforceFront {
+  name: string;
+  clusterIP: string;
+  port: number;
+}
+
 export interface EnforceServices {
-  /** The probed Service's ClusterIP and port. */
-  probed: { clusterIP: string; port: number };
-  /** The added Service's ClusterIP and port (absent before service-added). */
-  added: { clusterIP: string; port: number };
+  /** The probed Service's name, ClusterIP and port. */
+  probed: EnforceFront;
+  /** The added Service's name, ClusterIP and port (absent before service-added). */
+  added: EnforceFront;
   /** The whole Service set in `state`. */
   setFor(state: ServiceState): ServiceSet;
 }
@@ -54,6 +60,11 @@ export interface EnforceServiceBackend {
   name: string;
   labels: Record<string, string>;
   targetPort: number;
+}
+
+/** Where a watch connects for `front`: the backend's address for it where the API server assigns them (null: not yet). */
+export function frontAddress(changes: { frontOf?(svc: { name: string }): string | null }, front: EnforceFront): string | null {
+  return changes.frontOf ? changes.frontOf(front) : front.clusterIP;
 }
 
 export function enforceServices(cfg: EnforceServiceConfig, server: EnforceServiceBackend): EnforceServices {
@@ -72,8 +83,8 @@ export function enforceServices(cfg: EnforceServiceConfig, server: EnforceServic
   const added: Service = { namespace: server.namespace, name: `${app}-added`, clusterIP: addedIp, ports: [{ ...port }], selector: { ...server.labels }, endpoints: [{ ...endpoint }] };
   const probed = probedService(base);
   return {
-    probed: { clusterIP: probed.clusterIP, port: ENFORCE_SERVICE_PORT },
-    added: { clusterIP: addedIp, port: ENFORCE_SERVICE_PORT },
+    probed: { name: probed.name, clusterIP: probed.clusterIP, port: ENFORCE_SERVICE_PORT },
+    added: { name: added.name, clusterIP: addedIp, port: ENFORCE_SERVICE_PORT },
     setFor(state) {
       const services = base.services.map((s, i) => (i === base.probed ? { ...s, endpoints: state.endpoint ? [{ ...endpoint }] : [] } : s));
       // A new Service is appended: the order the proxier writes it in is its own (generate.ts); last is the worst walk.

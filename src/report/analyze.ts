@@ -20,6 +20,7 @@ import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
 import { analyzeWorkloads, type FindingsByFile, type WorkloadAnalysis } from './workload.js';
+import { budgetedPoints, type BudgetedPoint } from './sampling.js';
 import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
 export interface AnalysisMetric {
@@ -140,6 +141,8 @@ export interface Analysis {
   backends: string[];
   tools: string[];
   probe: RunResult['meta']['probe'][];
+  /** Points where a sample budget took fewer samples than planned (absent: none). */
+  budgeted?: BudgetedPoint[];
   placements: string[];
   /** CPU placements of the runs (client, server, softirq), with why; 'unrecorded' for older result files. */
   cpuPlacements: Array<{ mode: string; cpus: number[] | null; softirq: string; reason: string; runs: number }>;
@@ -347,6 +350,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     backends: uniqueInOrder(loaded.map((l) => l.result.meta.backend)).sort(),
     tools: uniqueInOrder(loaded.map((l) => `${l.result.meta.tool.name} ${l.result.meta.tool.version}${l.result.meta.tool.gitCommit ? ` (${l.result.meta.tool.gitCommit.slice(0, 12)})` : ''}`)).sort(),
     probe: [...probeKeys.values()],
+    ...(budgetedPoints(ok).length ? { budgeted: budgetedPoints(ok) } : {}),
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
     ciMethod: spent.size ? `${CI_METHOD} ${adaptiveCiNote(spent)}` : CI_METHOD,

@@ -21,6 +21,7 @@ export function reportDocument(a: Analysis) {
     backends: a.backends,
     tools: a.tools,
     probe: a.probe,
+    ...(a.budgeted ? { budgeted: a.budgeted } : {}),
     topologyPlacements: a.placements,
     cpuPlacements: a.cpuPlacements,
     ciMethod: a.ciMethod,

@@ -161,6 +161,8 @@ export const metricSchema = z.object({
   cpu: cpuSchema.nullable(),
   /** The machine's reference measured beside this metric (issue 20); absent in files written before it existed. */
   reference: referenceSchema.optional(),
+  /** Present when a sample budget (sampleBudgetMs) stopped the metric before its planned samples: how many, and why. */
+  sampling: z.object({ planned: z.number(), budgetMs: z.number(), reason: z.string() }).optional(),
 });
 
 /** One measured flow of a cluster-shaped workload (bench run --workload): its ends, why it was chosen, its figures. */
@@ -223,7 +225,7 @@ export const runResultSchema = z.object({
     model: z.object({ name: z.string(), description: z.string(), enforcesPolicy: z.boolean() }),
     policy: z.object({ count: z.number().int(), matchPosition: z.enum(['first', 'last']), seed: z.number(), shape: z.string() }),
     topology: z.object({ nodes: z.number(), placement: z.enum(['cross-node', 'same-node']), serverPods: z.number() }),
-    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional(), /** Rounds the metrics were interleaved in (absent: 1, one metric after the other). */ rounds: z.number().optional() }),
+    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional(), /** Rounds the metrics were interleaved in (absent: 1, one metric after the other). */ rounds: z.number().optional(), /** A metric's sampling budget, ms (absent: none; see metrics.*.sampling). */ sampleBudgetMs: z.number().optional() }),
     cpuPlacement: cpuPlacementSchema.optional(),
     scenario: z.string().nullable(),
     sweepId: z.string().nullable().optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
+import { budgetedSamples, MIN_BUDGET_SAMPLES, mergeRounds, planRounds, reshare, type RawMetric } from './interleave.js';
 
 const S = { samples: 1003, warmup: 100, concurrency: 1, timeoutMs: 1000 };
 
@@ -85,5 +85,28 @@ describe('the machine reference in the rounds (issue 20)', () => {
     expect(m.cpu!.resolutionUsPerOp).toBeCloseTo(1.5);
     expect(m.cpu!.bpfUsPerOp).toBeNull();
     expect(m.cpu!.source).toBe('task-clock');
+  });
+});
+
+describe('sample budget (issue 25)', () => {
+  it('cuts a slow metric to its budget, never below the floor, and leaves a fast one alone', () => {
+    // 100 samples at 10 ms each in round 1: a 2000 ms budget holds 200 samples.
+    expect(budgetedSamples(1000, 2000, { ops: 100, wallNs: 1e9 })).toBe(200);
+    expect(budgetedSamples(1000, 500, { ops: 100, wallNs: 1e9 })).toBe(MIN_BUDGET_SAMPLES);
+    expect(budgetedSamples(1000, 2000, { ops: 100, wallNs: 4e8 })).toBe(500);
+    expect(budgetedSamples(1000, 2000, { ops: 100, wallNs: 3e6 })).toBe(1000);
+    expect(budgetedSamples(150, 10, { ops: 15, wallNs: 1e9 })).toBe(150);
+  });
+
+  it('spreads the rest of the budget over the remaining rounds, keeping the other metrics and the order', () => {
+    const p = planRounds(['connect', 'crr', 'rr'], { ...S, samples: 1000 }, 10);
+    const out = reshare(p, 'connect', 1, 200, 100);
+    const mine = out.filter((r) => r.metric === 'connect');
+    expect(mine.reduce((a, r) => a + r.settings.samples, 0)).toBe(200);
+    expect(mine).toHaveLength(10);
+    expect(mine.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(out.filter((r) => r.metric !== 'connect')).toEqual(p.filter((r) => r.metric !== 'connect'));
+    // Nothing left: the remaining rounds of the metric are dropped, the others kept.
+    expect(reshare(p, 'crr', 1, 100, 100).filter((r) => r.metric === 'crr').map((r) => r.round)).toEqual([1]);
   });
 });

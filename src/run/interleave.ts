@@ -9,6 +9,7 @@
 // pod's loopback, right after the metric's window, a fixed number of samples per run (1000, or --samples when that is
 // fewer), so a comparison can tell a machine that slowed from a data plane that did.
 import type { MeasureSettings } from '../backends/types.js';
+import { MIN_BUDGET_SAMPLES } from '../config/schema.js';
 import { mergeCpu } from '../metrics/cpu.js';
 import type { MetricName, MetricResult } from '../results/schema.js';
 
@@ -44,6 +45,36 @@ export function planRounds(metrics: readonly MetricName[], settings: MeasureSett
     }
   }
   return plan;
+}
+
+/**
+ * A sample budget (issue 25): a metric stops sampling once it has spent `budgetMs` measuring, but never below
+ * MIN_BUDGET_SAMPLES (or its planned samples, when fewer). A run's p50 settles after a few hundred samples while the
+ * run-level CI is set by run-to-run spread, so past the floor more samples of a slow operation (5–10 ms a connection
+ * at thousands of iptables policies) buy nothing for the verdict but minutes. The count is set from the metric's
+ * first round — its time per operation, never its values — and the rest spread over the remaining rounds, so the
+ * metric still spans the whole run.
+ */
+export { MIN_BUDGET_SAMPLES };
+
+/** The samples a metric takes in all under a budget, from its first round's operations and measuring time. */
+export function budgetedSamples(planned: number, budgetMs: number, first: { ops: number; wallNs: number }): number {
+  const floor = Math.min(planned, MIN_BUDGET_SAMPLES);
+  if (first.ops <= 0 || !(first.wallNs > 0)) return planned;
+  const fit = Math.floor((budgetMs * 1e6 * first.ops) / first.wallNs);
+  return Math.max(floor, Math.min(planned, fit));
+}
+
+/**
+ * The plan's remaining rounds of `metric` (after round `after`), re-shared so the metric takes `total` samples in
+ * all, `taken` of them already; a round left with no samples is dropped (its reference with it).
+ */
+export function reshare(plan: readonly RoundPlan[], metric: MetricName, after: number, total: number, taken: number): RoundPlan[] {
+  const rest = plan.filter((r) => r.metric === metric && r.round > after);
+  const left = Math.max(0, total - taken);
+  const share = (k: number) => Math.floor(left / rest.length) + (k < left % rest.length ? 1 : 0);
+  const samples = new Map(rest.map((r, k) => [r, share(k)]));
+  return plan.flatMap((r) => (samples.has(r) ? (samples.get(r)! > 0 ? [{ ...r, settings: { ...r.settings, samples: samples.get(r)! } }] : []) : [r]));
 }
 
 const opsOf = (p: RawMetric) => p.samplesNs.length + Object.values(p.errors).reduce((a, b) => a + b, 0);

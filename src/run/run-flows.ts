@@ -7,7 +7,7 @@ import { METRICS, type FlowResult, type MetricName, type MetricResult } from '..
 import { assessStability } from '../stats/stability.js';
 import { summarize } from '../stats/summary.js';
 import type { Flow } from '../workload/workload.js';
-import { mergeRounds, planRounds, type RawMetric } from './interleave.js';
+import { budgetedSamples, MIN_BUDGET_SAMPLES, mergeRounds, planRounds, reshare, type RawMetric } from './interleave.js';
 
 export type { FlowResult };
 
@@ -18,6 +18,8 @@ export interface MeasureSettingsLike {
   timeoutMs: number;
   /** Bootstrap seed of the summaries. */
   seed: number;
+  /** A metric stops sampling after this long measuring, never below MIN_BUDGET_SAMPLES (interleave.ts). */
+  sampleBudgetMs?: number;
 }
 
 type FlowIn = Flow & { reason: string; rules: number; allowed: boolean };
@@ -28,20 +30,31 @@ const label = (f: Flow) => `${f.from} -> ${f.to} ${f.port}/${f.protocol}`;
 export async function measureFlows(backend: Pick<DataPlane, 'measure'>, flows: readonly FlowIn[], s: MeasureSettingsLike, rounds: number, o: { progress?: Progress; signal?: AbortSignal } = {}): Promise<FlowResult[]> {
   const out: FlowResult[] = [];
   for (const [i, flow] of flows.entries()) {
-    const plan = planRounds(METRICS, { samples: s.samples, warmup: s.warmup, concurrency: s.concurrency, timeoutMs: s.timeoutMs }, rounds);
+    let plan = planRounds(METRICS, { samples: s.samples, warmup: s.warmup, concurrency: s.concurrency, timeoutMs: s.timeoutMs }, rounds);
     const parts = new Map<MetricName, RawMetric[]>();
     const which = flows.length > 1 ? ` flow ${i + 1}/${flows.length} (${flow.reason}: ${label(flow)})` : '';
-    for (const r of plan) {
+    const sampling = new Map<MetricName, NonNullable<MetricResult['sampling']>>();
+    for (let i = 0; i < plan.length; i++) {
+      const r = plan[i]!;
       if (o.signal?.aborted) throw new InterruptedError();
       if (rounds === 1) o.progress?.step(`measuring ${r.metric}${which} (${s.samples} samples after ${s.warmup} warm-up)`);
       else if (r === plan[0]) o.progress?.step(`measuring ${METRICS.join(', ')}${which} interleaved in ${rounds} rounds (${s.samples} samples each in all; every round warms up ${r.settings.warmup} first)`);
       else if (r.metric === plan[(r.round - 1) * METRICS.length]!.metric) o.progress?.step(`round ${r.round}/${rounds}`);
-      parts.set(r.metric, [...(parts.get(r.metric) ?? []), await backend.measure(flow, r.metric, r.settings)]);
+      const part = await backend.measure(flow, r.metric, r.settings);
+      parts.set(r.metric, [...(parts.get(r.metric) ?? []), part]);
+      if (s.sampleBudgetMs !== undefined && r.round === 1 && rounds > 1) {
+        const total = budgetedSamples(s.samples, s.sampleBudgetMs, { ops: part.samplesNs.length, wallNs: part.wallNs });
+        if (total < s.samples) {
+          plan = reshare(plan, r.metric, 1, total, part.samplesNs.length);
+          sampling.set(r.metric, { planned: s.samples, budgetMs: s.sampleBudgetMs, reason: `${total} of ${s.samples} samples: ${(part.wallNs / 1e6 / Math.max(1, part.samplesNs.length)).toFixed(2)} ms an operation in round 1, a ${s.sampleBudgetMs} ms budget, at least ${MIN_BUDGET_SAMPLES}` });
+          o.progress?.step(`${r.metric}: ${sampling.get(r.metric)!.reason}`);
+        }
+      }
     }
     const metrics = {} as FlowResult['metrics'];
     for (const metric of METRICS) {
       const m = mergeRounds(parts.get(metric)!);
-      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: s.seed }), stability: assessStability(m.samplesNs) } as MetricResult;
+      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: s.seed }), stability: assessStability(m.samplesNs), ...(sampling.has(metric) ? { sampling: sampling.get(metric) } : {}) } as MetricResult;
     }
     out.push({ from: flow.from, to: flow.to, port: flow.port, protocol: flow.protocol, reason: flow.reason, rules: flow.rules, allowed: flow.allowed, metrics });
   }

@@ -62,6 +62,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
   let stage = 'setup';
   // Interleaved rounds (src/run/interleave.ts): the backend's default unless the config sets them.
   const measureRounds = Math.max(1, Math.min(config.rounds ?? backend.measureRounds ?? 1, config.samples));
+  if (config.sampleBudgetMs !== undefined && measureRounds === 1) progress?.step('warning: the sample budget (--sample-budget-ms) is set from the first of several rounds; with one round every sample is taken');
   const others = opts.otherLiveRuns ?? (() => lockedRuns(opts.runId));
   // Asked at the start and before the end, so a run that started meanwhile is noticed too.
   const concurrent = new Set(config.dryRun ? [] : others());
@@ -83,7 +84,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
 
     stage = 'measure';
     t = performance.now();
-    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed };
+    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) };
     const results = await measureFlows(backend, measured, settings, measureRounds, { progress, signal: opts.signal });
     if (opts.cluster) flows = results;
     Object.assign(metrics, (opts.cluster ? worstFlow(results) : results[0]!).metrics);
@@ -124,7 +125,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: opts.cluster ? { count: workload.policies.policies.length, matchPosition: config.matchPosition, seed: config.seed, shape: `workload:${opts.cluster.name}` } : { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) },
       cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,

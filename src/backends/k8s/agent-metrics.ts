@@ -78,3 +78,14 @@ export function metricDelta(metric: string, pod: string, before: SumCount, after
   const sumDeltaMs = Math.max(0, (after.sum - before.sum) * 1000);
   return { metric, pod, countDelta, sumDeltaMs: Math.round(sumDeltaMs * 1000) / 1000, meanMs: countDelta > 0 ? Math.round((sumDeltaMs / countDelta) * 1000) / 1000 : null, scrapedAfterMs: Math.round(scrapedAfterMs) };
 }
+
+/** A histogram or summary a change scrapes before and after itself (the CNI's own metric, or kube-proxy's). */
+export interface MetricReader {
+  metric: string;
+  /** The pod or node it is read from. */
+  where: string;
+  /** What its delta over a change means (recorded with it). */
+  meaning: string;
+  note: string | null;
+  scrape(when: string): Promise<{ value: SumCount | null; why: string }>;
+}

@@ -51,7 +51,7 @@ export class BenchmarkDeployment implements K8sDeployment {
     // --services: after the policies are enforced, the Service set; from then on the load connects to its ClusterIP.
     const { session, provider } = this.c;
     const node = provider.info.nodeCgroups && session.placement ? { provider: provider.info.nodeCgroups.provider, node: session.placement.clientNode } : undefined;
-    const services = new K8sServices({ runner: this.c.runner, target: provider.target, names: session.names, config: this.c.config, kubeProxy: provider.info.kubeProxy, nodeExec: node, progress: this.c.progress, signal: this.c.opts.signal, probeIntervalMs: this.c.opts.probeIntervalMs });
+    const services = new K8sServices({ runner: this.c.runner, target: provider.target, names: session.names, config: this.c.config, kubeProxy: provider.info.kubeProxy, nodeExec: node, progress: this.c.progress, signal: this.c.opts.signal, probeIntervalMs: this.c.opts.probeIntervalMs, backends: { placement: session.placement ?? { serverNode: '<server-node>', clientNode: '<client-node>' }, versions: this.c.versions } });
     const { record, front } = await this.c.guard.run('apply-services', () => services.install(session.serverIp));
     session.setFront(front);
     return { ...report, services: record };

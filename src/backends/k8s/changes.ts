@@ -21,8 +21,9 @@ import { watchArgv, type RunningWatch, type WatchSettings } from '../../probe/na
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import { SERVER_LABELS, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod } from '../../workload/workload.js';
 import { benchmarkPolicySet } from '../../workload/benchmark.js';
-import type { AppliedChange, K8sChangeRecord, MeasureSettings, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
-import { cniMetricSource, agentPodFrom, metricDelta, parseSumCount, planAgentPodOnNode, planScrape, type CniMetricDelta, type CniMetricSource, type SumCount } from './agent-metrics.js';
+import type { AppliedChange, K8sChangeRecord, MeasureSettings, NewPod, PlaneChanges, PolicyInstallReport, ServiceChanges } from '../types.js';
+import { K8sServiceChanges } from './service-changes.js';
+import { cniMetricSource, agentPodFrom, metricDelta, parseSumCount, planAgentPodOnNode, planScrape, type CniMetricDelta, type CniMetricSource, type MetricReader, type SumCount } from './agent-metrics.js';
 import type { K8sDeployment, K8sPlaneContext } from './deployment.js';
 import { kubectl, waitSpec } from './kubectl.js';
 import { CLIENT_POD as K8S_CLIENT_POD, PROBE_CONTAINER, PROBE_PATH, renderWorkloads, type RunNames } from './manifests.js';
@@ -118,6 +119,13 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
 
   get changes(): PlaneChanges {
     return this;
+  }
+
+  private serviceSide?: K8sServiceChanges;
+  /** `bench enforce --services`: the Service changes on the run's own Services and EndpointSlices (./service-changes.ts). */
+  get serviceChanges(): ServiceChanges {
+    this.serviceSide ??= new K8sServiceChanges({ c: this.c, plane: this, waitTimeoutMs: this.c.opts.enforce?.serviceWaitMs, client: () => podId(this.workload!.pods.find((p) => p.role === 'client')!) });
+    return this.serviceSide;
   }
 
   private get names(): RunNames {
@@ -276,30 +284,37 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
     return done;
   }
 
+  /** The CNI's own policy metric, as a reader a change scrapes around itself (null when there is none). */
+  private get cniReader(): MetricReader | null {
+    if (!this.metricPod) return null;
+    const src = this.metricSource!;
+    return { metric: src.metric, where: `${this.metricPod.namespace}/${this.metricPod.name}`, meaning: src.meaning, note: this.metricNote, scrape: (when) => this.scrape(when) };
+  }
+
   /**
-   * One measured change: the CNI metric before, a mark to every running watch (a clock sample next to the
-   * change), the start, the API call, then the metric until it moves (or metricWaitMs).
+   * One measured change: the agent's metric before, a mark to every running watch (a clock sample next to the
+   * change), the start, the API call, then the metric until it moves (or metricWaitMs). `reader`: the CNI's own
+   * metric by default; Service changes pass kube-proxy's (./service-changes.ts).
    */
-  private async change(issue: () => Promise<string[]>, counts: Record<string, number>): Promise<AppliedChange> {
+  async change(issue: () => Promise<string[]>, counts: Record<string, number>, reader: MetricReader | null = this.cniReader, absentNote: string | null = this.metricNote): Promise<AppliedChange> {
     const tuning = this.c.opts.enforce ?? {};
-    const before = this.metricPod ? (await this.scrape(' before the change (after it: again every 200 ms until it moves)')).value : null;
+    const before = reader ? (await reader.scrape(' before the change (after it: again every 200 ms until it moves)')).value : null;
     for (const w of this.active) w.mark();
     const startNs = this.now();
     const t = performance.now();
     const commands = await issue();
     const apiMs = performance.now() - t;
     let cniMetric: CniMetricDelta | null = null;
-    let cniMetricNote = this.metricNote;
-    if (this.metricPod && before && !this.c.runner.dryRun) {
-      const src = this.metricSource!;
+    let cniMetricNote = reader ? reader.note : absentNote;
+    if (reader && before && !this.c.runner.dryRun) {
       const deadline = performance.now() + (tuning.metricWaitMs ?? 3_000);
       for (;;) {
-        const after = (await this.scrape(' after the change')).value;
-        if (after) cniMetric = metricDelta(src.metric, `${this.metricPod.namespace}/${this.metricPod.name}`, before, after, performance.now() - t - apiMs);
+        const after = (await reader.scrape(' after the change')).value;
+        if (after) cniMetric = metricDelta(reader.metric, reader.where, before, after, performance.now() - t - apiMs);
         if ((cniMetric && cniMetric.countDelta > 0) || performance.now() >= deadline) break;
         await sleep(tuning.metricPollMs ?? 200);
       }
-      cniMetricNote = cniMetric ? (cniMetric.countDelta > 0 ? src.meaning : `${src.metric} recorded nothing within ${tuning.metricWaitMs ?? 3_000} ms of the change`) : `${src.metric} could not be scraped after the change`;
+      cniMetricNote = cniMetric ? (cniMetric.countDelta > 0 ? reader.meaning : `${reader.metric} recorded nothing within ${tuning.metricWaitMs ?? 3_000} ms of the change`) : `${reader.metric} could not be scraped after the change`;
     }
     const k8s: K8sChangeRecord = { command: commands.join(' && '), apiMs, watchStartedMs: null, cniMetric, cniMetricNote };
     return {

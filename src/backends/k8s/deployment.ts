@@ -26,6 +26,8 @@ export interface EnforceTuning {
   podIpPollMs?: number;
   calibrationMarks?: number;
   now?: () => bigint;
+  /** Longest wait for the Service changes' starting state to answer, ms (default 120 s + 10 ms per Service). */
+  serviceWaitMs?: number;
 }
 
 export interface K8sBackendOptions extends BackendRunOptions {

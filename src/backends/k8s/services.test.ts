@@ -6,7 +6,9 @@ import { runConfigSchema, type RunConfigInput } from '../../config/schema.js';
 import { FakeRunner, type FakeHandler } from '../../exec/runner.js';
 import { executeRun } from '../../run/run.js';
 import { ClusterBackend } from '../cluster/backend.js';
-import { runNames } from './manifests.js';
+import { restrictedProblems, runNames } from './manifests.js';
+import { renderBackends } from './service-backends.js';
+import { loadVersions } from './versions.js';
 import { k8sServiceSet, serviceApplyOrder } from './services.js';
 import { kubeProxyModeFromConfig, kubeProxyState, kubeServicesPosition, metricValue, serviceIpsElements } from './service-state.js';
 import { fakeCluster } from './test-support/cluster.js';
@@ -108,6 +110,46 @@ describe('Services on a cluster (--services)', () => {
     expect(r.result.errors[0]!.kind).toBe('usage');
     expect(r.cmds.some((c) => c.includes('apply') && c.includes('Service'))).toBe(false);
     expect(r.cmds.at(-1)).toMatch(/delete namespace -l cni-bench\/run=abcde/);
+  });
+});
+
+describe('--endpoints-per-service E on a cluster: E real server pods', () => {
+  /** The backends' pods as the API server lists them once their rollout is done; `ready` of them Ready. */
+  const backendsAnswer = (ready: number, total = ready): FakeHandler => (argv) =>
+    argv.join(' ').includes('get pods -l app=bench-server,cni-bench/role=service-backend')
+      ? { stdout: JSON.stringify({ items: Array.from({ length: total }, (_, i) => ({ metadata: { name: `bench-backends-x-${i}` }, status: { podIP: `10.244.1.${20 + i}`, conditions: [{ type: 'Ready', status: i < ready ? 'True' : 'False' }] } })) }) }
+      : undefined;
+
+  it('starts E−1 backends beside the server, after they are Ready lists the E addresses in every filler slice, and records it', async () => {
+    const { result, runner } = await run(config({ endpointsPerService: 3 }), both(backendsAnswer(2), servicesAnswer, noKubeProxy));
+    expect(result.errors).toEqual([]);
+    expect(result.services).toMatchObject({ endpointsPerService: 3, state: { endpoints: expect.stringMatching(/3 endpoints are the server pod 10\.244\.1\.5 and the 2 pods of Deployment bench-backends/) } });
+    const create = runner.log.find((r) => r.purpose?.startsWith('create 2 more server pods'))!;
+    expect(create.input).toMatch(/replicas: 2/);
+    const order = runner.log.map((r) => r.purpose ?? '');
+    expect(order.indexOf('wait until the 2 backends are Ready')).toBeLessThan(order.findIndex((p) => p.startsWith('apply filler Services')));
+    const slices = runner.log.filter((r) => r.argv.includes('apply') && r.input?.includes('"EndpointSlice"')).flatMap((r) => (JSON.parse(r.input!) as { items: Array<{ kind: string; endpoints?: Array<{ addresses: string[] }> }> }).items.filter((i) => i.kind === 'EndpointSlice'));
+    expect(slices).toHaveLength(3);
+    for (const sl of slices) expect(sl.endpoints!.flatMap((e) => e.addresses)).toEqual(['10.244.1.5', '10.244.1.20', '10.244.1.21']);
+  });
+
+  it('a backend that never becomes Ready: a clear error naming the Deployment and the fix, and the namespaces are still removed', async () => {
+    const { result, cmds } = await run(config({ endpointsPerService: 3 }), both(backendsAnswer(1, 2), servicesAnswer, noKubeProxy));
+    expect(result.status).toBe('failed');
+    expect(result.errors[0]!.message).toMatch(/step apply-services failed: 1 of the 2 backends of Deployment cb-abcde-server\/bench-backends are Ready .*describe deployment bench-backends.*smaller --endpoints-per-service/);
+    expect(cmds.some((c) => c.includes('apply') && c.includes('Service'))).toBe(false);
+    expect(cmds.at(-1)).toMatch(/delete namespace -l cni-bench\/run=abcde/);
+  });
+
+  it('the backends Deployment validates, runs restricted, carries the run label and the server label under its own selector', () => {
+    const n = runNames(RUN_ID);
+    const d = renderBackends(n, { serverNode: 'w2', clientNode: 'w1' }, loadVersions(), 31) as unknown as { metadata: { labels: Record<string, string> }; spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> & { containers: unknown[] } } } };
+    expect(() => validateManifests([d as never])).not.toThrow();
+    expect(restrictedProblems(d.spec.template.spec)).toEqual([]);
+    expect(d.spec.replicas).toBe(31);
+    expect(d.spec.template.metadata.labels).toMatchObject({ app: 'bench-server', 'cni-bench/run': RUN_ID, 'cni-bench/role': 'service-backend' });
+    expect(d.spec.selector.matchLabels).toEqual({ app: 'bench-server', 'cni-bench/role': 'service-backend' });
+    expect(d.spec.template.spec.containers).toHaveLength(1);
   });
 });
 

@@ -9,8 +9,9 @@
 // endpoint is the server pod's IP (looked up at run time; `<server-pod-ip>` in a dry run), not made-up addresses:
 // on someone's cluster an address outside the run could be a real host, and a filler that answers is what lets
 // the last-applied filler serve as the barrier of the wait below. kube-proxy keys endpoints by address and port,
-// so repeating that address would not give a Service more endpoints: `--endpoints-per-service` above 1 stays on the
-// local backend (../../cli/checks.ts refuses it here).
+// so repeating that address would not give a Service more endpoints: `--endpoints-per-service E` above 1 starts
+// E−1 more server pods (./service-backends.ts, at most 32 here), and every Service lists the E addresses (the
+// server's selector Service through the EndpointSlice controller, as the backends carry its label).
 //
 // Position. kube-proxy's iptables mode writes one KUBE-SERVICES rule per Service port while ranging over
 // `proxier.svcPortMap`, a Go map (kubernetes/kubernetes pkg/proxy/iptables/proxier.go, syncProxyRules): the order is
@@ -37,6 +38,9 @@ import { kubectl, type KubeTarget } from './kubectl.js';
 import { CLIENT_POD, FORTIO_BIN, FORTIO_CONTAINER, SERVER_NAME, type RunNames } from './manifests.js';
 import { kubeProxyState, readClusterKubeProxyMode, type ProxySeen } from './service-state.js';
 import { validateManifests } from './validate.js';
+import { BACKENDS_NAME, startBackends } from './service-backends.js';
+import type { Placement } from './manifests.js';
+import type { Versions } from './versions.js';
 
 /** The Service port of every Service; its targetPort is the server's port. */
 export const K8S_SERVICE_PORT = 80;
@@ -58,13 +62,17 @@ export interface K8sServicesOptions {
   waitTimeoutMs?: number;
   /** Pause between wait probes (tests set 0). */
   probeIntervalMs?: number;
+  /** `--endpoints-per-service` above 1: where and with what the backend pods run. */
+  backends?: { placement: Placement; versions: Versions };
 }
 
-/** The run's Service set: the server's Service and N fillers in its namespace, every endpoint the server pod. */
-export function k8sServiceSet(config: Pick<RunConfig, 'services' | 'servicePosition' | 'seed'>, names: RunNames, serverIp: string): ServiceSet {
+/** The run's Service set: the server's Service and N fillers in its namespace, every Service's endpoints the backends (the server pod first). */
+export function k8sServiceSet(config: Pick<RunConfig, 'services' | 'servicePosition' | 'seed'>, names: RunNames, backendIps: string | readonly string[]): ServiceSet {
+  const ips = typeof backendIps === 'string' ? [backendIps] : [...backendIps];
+  const endpoints = () => ips.map((ip) => ({ ip }));
   const set = generateServiceSet({
     services: config.services ?? 0,
-    endpointsPerService: 1,
+    endpointsPerService: ips.length,
     position: config.servicePosition,
     seed: config.seed,
     fillerNamespace: names.serverNamespace,
@@ -73,10 +81,10 @@ export function k8sServiceSet(config: Pick<RunConfig, 'services' | 'servicePosit
       name: SERVER_NAME,
       selector: { app: SERVER_NAME },
       port: { name: '', protocol: 'TCP', port: K8S_SERVICE_PORT, targetPort: SERVER_PORT },
-      backends: [{ ip: serverIp }],
+      backends: endpoints(),
     },
   });
-  const services = set.services.map((s, i) => (i === set.probed ? s : { ...s, ports: s.ports.map((p) => ({ ...p, port: K8S_SERVICE_PORT, targetPort: SERVER_PORT })), endpoints: [{ ip: serverIp }] }));
+  const services = set.services.map((s, i) => (i === set.probed ? s : { ...s, ports: s.ports.map((p) => ({ ...p, port: K8S_SERVICE_PORT, targetPort: SERVER_PORT })), endpoints: endpoints() }));
   return { ...set, services };
 }
 
@@ -95,7 +103,7 @@ export class K8sServices {
   }
 
   /** Which service data plane runs: kube-proxy in the mode kind set or the cluster's (read), or the CNI's own. */
-  private async proxy(): Promise<ProxySeen> {
+  async proxy(): Promise<ProxySeen> {
     const p = cniEntry(this.o.config.cni).serviceProxy;
     if (this.o.kubeProxy !== undefined) {
       if (this.o.kubeProxy === 'none') return { mode: 'none', source: `kind config kubeProxyMode: none (${this.o.config.cni} replaces kube-proxy)` };
@@ -135,7 +143,10 @@ export class K8sServices {
     const started = performance.now();
     const { runner, target: t, names } = this.o;
     const proxy = await step('apply-services', () => this.proxy());
-    const set = k8sServiceSet(this.o.config, names, serverIp);
+    const e = this.o.config.endpointsPerService ?? 1;
+    const more = e > 1 && this.o.backends ? await step('apply-services', () => startBackends({ runner, target: t, names, ...this.o.backends!, count: e - 1 })) : [];
+    const backendIps = [serverIp, ...more];
+    const set = k8sServiceSet(this.o.config, names, backendIps);
     const probed = probedService(set);
     const { head, body, barrier } = serviceApplyOrder(set);
     validateManifests(this.objects(set.services));
@@ -168,7 +179,7 @@ export class K8sServices {
     const plane = planeOf(this.o.config, proxy);
     const record: ServicesResult = {
       count: set.services.length - 1,
-      endpointsPerService: 1,
+      endpointsPerService: backendIps.length,
       position: set.position,
       dataPlane: plane.name,
       description: `${plane.description} (${proxy.source}); ClusterIPs assigned by the API server; --service-position sets the apply order only (${plane.order})`,
@@ -183,7 +194,7 @@ export class K8sServices {
         applyMs: Math.round(appliedAt - started),
         programmedMs: runner.dryRun ? 0 : Math.round(programmedMs),
         waitProbes: probes,
-        endpoints: `every Service's one endpoint is the server pod ${serverIp}:${SERVER_PORT}`,
+        endpoints: more.length ? `every Service's ${backendIps.length} endpoints are the server pod ${serverIp} and the ${more.length} pods of Deployment ${BACKENDS_NAME}, port ${SERVER_PORT}` : `every Service's one endpoint is the server pod ${serverIp}:${SERVER_PORT}`,
         ...read,
       },
     };

@@ -1,7 +1,7 @@
 // `bench enforce`: how long until a policy change or a new pod is enforced, and whether anything leaks
 // meanwhile. Thin: resolve the settings, have the backend's descriptor build the data plane, hand over to
 // src/enforce, reach the outputs, set the exit code (0 measured, 1 failed or not enforced, 2 usage, 130 interrupted).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { backendDescriptor } from '../../backends/factory.js';
 import { resolveRunConfig } from '../../config/load.js';
 import { POLICY_CHANGES, SERVICE_CHANGES, type BackendName, type RunConfig } from '../../config/schema.js';
@@ -37,8 +37,12 @@ const enforceFlags = (): FlagList => [
   'out',
   'json',
   'dryRun',
+  'workload',
+  new Option('--change <op:ns/policy>', 'with --workload: remove:NS/POLICY (delete it from the live data plane) or add:NS/POLICY (start without it, add it); repeatable; default: a few chosen (seeded)').argParser((v: string, prev: string[] = []) => [...prev, v]),
+  new Option('--flow <ns/pod->ns/pod:port>', 'with --workload: watch this TCP flow across the changes that flip it (repeatable; default: up to 2 flipped flows per change, seeded)').argParser((v: string, prev: string[] = []) => [...prev, v]),
 ];
-const SETTINGS = settingsOf(enforceFlags());
+/** The enforce settings, --workload aside (it branches to ./enforce-workload.ts). */
+const SETTINGS = settingsOf(enforceFlags()).filter((k) => k !== 'workload');
 
 /** The settings as enforce takes them (its --repetitions is enforceRepetitions), with the backend's checks. */
 export type ParsedEnforceFlags = RunConfig & { repetitions: number };
@@ -69,6 +73,8 @@ function enforceBackendProblems(backend: BackendName, config: RunConfig, flags: 
 }
 
 export async function cmdEnforce(flags: EnforceFlags, io: CommandIo = processIo()): Promise<number> {
+  if (flags.workload !== undefined) return (await import('./enforce-workload.js')).cmdEnforceWorkload(flags, io);
+  for (const f of ['change', 'flow'] as const) if (flags[f] !== undefined) return reportUsage(io, [{ where: `--${f}`, message: 'only with --workload FILE (the synthetic changes are --changes)' }]);
   const parsed = parseEnforceFlags(flags);
   if (!parsed.ok) return reportUsage(io, parsed.problems);
   const config = parsed.value;

@@ -69,6 +69,15 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
   const findings = await findingsAtReportTime(collected);
   const a = analyze(collected.results, { seed, manifests: collected.manifests, verifies: collected.verifies.map((v) => v.record), findings, problems: collected.problems });
   reportInputProblems(io, a.problems);
+  // bench enforce --workload results: their own table (enforce-workload.md), beside the report or alone.
+  if (collected.enforceWorkloads.length) {
+    const { enforceWorkloadMarkdown } = await import('../../report/enforce-workload.js');
+    const first = resolve(inputs[0]!);
+    const path = join(opts.out ?? (existsSync(first) && statSync(first).isDirectory() ? first : '.'), 'enforce-workload.md');
+    (await import('../../results/io.js')).writeFileAtomic(path, enforceWorkloadMarkdown(collected.enforceWorkloads));
+    io.stdout.write(`wrote ${path} (${collected.enforceWorkloads.length} bench enforce --workload runs)\n`);
+    if (a.runs === 0) return a.problems.length ? EXIT_USAGE : EXIT_OK;
+  }
   if (a.runs === 0) {
     io.stderr.write('bench report: no usable result files\n');
     return EXIT_USAGE;

@@ -83,7 +83,7 @@ export async function cmdVerify(flags: VerifyFlags): Promise<number> {
   const descriptor = backend && backend !== 'auto' ? backendDescriptor(backend) : undefined;
   const onK8s = descriptor?.verify.onCluster ?? false;
   if (config && descriptor && !flags.list) problems.push(...backendProblems(descriptor.name, config));
-  if (config?.services !== undefined && descriptor && !descriptor.serviceChanges) problems.push({ where: '--services', message: `verify probes through Services on the local backend only for now (the ${descriptor.name} grid connects to the pods), got ${config.services}` });
+  if (config?.services !== undefined && descriptor && !descriptor.verifyServices) problems.push({ where: '--services', message: `verify probes through Services on the local backend only for now (the ${descriptor.name} grid connects to the pods), got ${config.services}` });
   if (!onK8s && flags.dryRun) problems.push({ where: '--dry-run', message: 'only for --backend kind|cluster (the local grid is planned in-process; --list shows every case)' });
   if (!onK8s && flags.keep) problems.push({ where: '--keep', message: 'only for --backend kind|cluster' });
   // A real cluster answers through `kubectl exec`: upstream's 1 s probe timeout, fewer execs in flight.
