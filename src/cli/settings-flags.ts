@@ -96,10 +96,10 @@ export const SETTING_FLAGS = {
   kubeconfig: { arg: '<file>', help: 'cluster backend: kubeconfig file' },
   workload: {
     arg: '<file>',
-    help: 'a cluster-shaped workload: the output of kubectl get namespaces,pods,networkpolicies -A -o json (JSON or YAML), or a generated shape (scenarios/workloads/*.yaml); local backend',
+    help: 'a cluster-shaped workload: the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json (JSON or YAML), or a generated shape (scenarios/workloads/*.yaml); local backend',
     for: {
-      verify: { help: "replay a cluster's pods and policies (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) and probe the flows between its pods instead of the grid cases; local backend" },
-      run: { help: "measure flows of a cluster-shaped workload (kubectl get namespaces,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) instead of the benchmark's client and server; local backend" },
+      verify: { help: "replay a cluster's pods and policies (kubectl get namespaces,nodes,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) and probe the flows between its pods instead of the grid cases; local backend" },
+      run: { help: "measure flows of a cluster-shaped workload (kubectl get namespaces,nodes,pods,networkpolicies -A -o json, or scenarios/workloads/*.yaml) instead of the benchmark's client and server; local backend" },
       enforce: { help: "replay a cluster's pods and policies and time changes to its own policies (--change remove:NS/POLICY, add:NS/POLICY; default: a few chosen, seeded) on each --cni (comma-separated); local backend" },
     },
   },

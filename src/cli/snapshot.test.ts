@@ -8,7 +8,22 @@ import { cmdSnapshot } from './commands/snapshot.js';
 import { bufferIo, runBench, tempDir } from './test-support/cli.js';
 
 const shopJson = readFileSync(join(import.meta.dirname, '..', 'workload', 'fixtures', 'shop-cluster.json'), 'utf8');
-const GET = ['get', 'namespaces,pods,networkpolicies', '--all-namespaces', '-o', 'json'];
+const GET = ['get', 'namespaces,nodes,pods,networkpolicies', '--all-namespaces', '-o', 'json'];
+const GET_WITHOUT_NODES = ['get', 'namespaces,pods,networkpolicies', '--all-namespaces', '-o', 'json'];
+
+/** The shop cluster as kubectl returns it with Nodes: each with the fields a real Node carries (labels, addresses, capacity) and its pod CIDR. */
+function shopWithNodes(): string {
+  const list = JSON.parse(shopJson) as { items: unknown[] };
+  const node = (name: string, ip: string, cidr: string | null) => ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': 'eu-west-1b' }, uid: `uid-${name}` },
+    spec: cidr ? { podCIDR: cidr, podCIDRs: [cidr, 'fd00:10:244::/64'], providerID: `kind://docker/shop/${name}` } : {},
+    status: { addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }], capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
+  });
+  list.items.unshift(node('shop-control-plane', '172.18.0.2', '10.244.0.0/24'), node('shop-worker', '172.18.0.3', '10.244.1.0/24'), node('shop-worker2', '172.18.0.4', '10.244.2.0/24'));
+  return `${JSON.stringify(list, null, 2)}\n`;
+}
 
 /** kubectl that answers the snapshot's get with `stdout` (or fails as told). */
 const kubectlAnswering = (answer: { stdout?: string; exitCode?: number; stderr?: string }) => new FakeRunner((argv) => (argv[0] === 'kubectl' ? answer : { exitCode: 127, stderr: 'unexpected command' }));
@@ -58,7 +73,7 @@ describe('bench snapshot', () => {
     const runner = kubectlAnswering({ exitCode: 1, stderr: 'error: You must be logged in to the server (Unauthorized)\n' });
     expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(1);
     expect(io.err()).toBe(
-      "bench snapshot: read the cluster's namespaces, pods and NetworkPolicies (read-only): kubectl --context prod get namespaces,pods,networkpolicies --all-namespaces -o json failed (exit code 1)\n  error: You must be logged in to the server (Unauthorized)\n  nothing written\n",
+      "bench snapshot: read the cluster's namespaces, nodes, pods and NetworkPolicies (read-only): kubectl --context prod get namespaces,nodes,pods,networkpolicies --all-namespaces -o json failed (exit code 1)\n  error: You must be logged in to the server (Unauthorized)\n  nothing written\n",
     );
     expect(existsSync(out)).toBe(false);
   });
@@ -77,8 +92,51 @@ describe('bench snapshot', () => {
     const io = bufferIo();
     const dir = tempDir();
     expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'x.json'), dryRun: true, anonymize: true }, io)).toBe(0);
-    expect(io.out()).toBe(`# read the cluster's namespaces, pods and NetworkPolicies (read-only)\nkubectl --context prod ${GET.join(' ')}\n# then: check what came back with the workload importer, anonymize it and write ${join(dir, 'x.json')}\n`);
+    expect(io.out()).toBe(`# read the cluster's namespaces, nodes, pods and NetworkPolicies (read-only)\nkubectl --context prod ${GET.join(' ')}\n# then: check what came back with the workload importer, anonymize it and write ${join(dir, 'x.json')}\n`);
     expect(existsSync(join(dir, 'x.json'))).toBe(false);
+  });
+
+  it('reads the Nodes too: their pod CIDRs reach the workload, and --anonymize hashes node names consistently, keeping the CIDRs', async () => {
+    const dir = tempDir();
+    const withNodes = shopWithNodes();
+    const plain = join(dir, 'plain.json');
+    const io = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: plain }, io, { runner: kubectlAnswering({ stdout: withNodes }) })).toBe(0);
+    expect(io.err()).toContain('13 NetworkPolicies, 3 nodes\n');
+    expect(parseSnapshot('plain.json', readFileSync(plain, 'utf8')).workload!.nodePodCidrs).toEqual({ 'shop-control-plane': ['10.244.0.0/24'], 'shop-worker': ['10.244.1.0/24'], 'shop-worker2': ['10.244.2.0/24'] });
+
+    const anon = join(dir, 'anon.json');
+    expect(await cmdSnapshot({ context: 'prod', output: anon, anonymize: true, salt: 'salt-of-the-earth' }, bufferIo(), { runner: kubectlAnswering({ stdout: withNodes }) })).toBe(0);
+    const text = readFileSync(anon, 'utf8');
+    for (const leak of ['shop-worker', 'shop-control-plane', 'eu-west-1b', 'kind://docker', 'InternalIP']) expect(text).not.toContain(leak);
+    const items = (JSON.parse(text) as { items: Array<{ kind: string; metadata: { name: string }; spec: { nodeName?: string; podCIDRs?: string[] } }> }).items;
+    const nodes = items.filter((i) => i.kind === 'Node');
+    expect(nodes.map((n) => n.spec.podCIDRs)).toEqual([['10.244.0.0/24', 'fd00:10:244::/64'], ['10.244.1.0/24', 'fd00:10:244::/64'], ['10.244.2.0/24', 'fd00:10:244::/64']]);
+    // Every pod's spec.nodeName is one of the hashed Node names, and each node keeps its pods.
+    const names = new Set(nodes.map((n) => n.metadata.name));
+    const pods = items.filter((i) => i.kind === 'Pod' && i.spec.nodeName);
+    expect(pods.length).toBeGreaterThan(0);
+    expect(pods.every((p) => names.has(p.spec.nodeName!))).toBe(true);
+    const w = parseSnapshot('anon.json', text).workload!;
+    const worker = nodes[1]!.metadata.name;
+    expect(w.nodePodCidrs![worker]).toEqual(['10.244.1.0/24']);
+    expect(w.inventory.pods.filter((p) => p.node === worker && !p.hostNetwork).every((p) => p.ip.startsWith('10.244.1.'))).toBe(true);
+  });
+
+  it('credentials that may not list Nodes: reads the rest without them, and says so', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'cluster.json');
+    const runner = new FakeRunner((argv) =>
+      argv.includes('namespaces,nodes,pods,networkpolicies')
+        ? { exitCode: 1, stderr: 'Error from server (Forbidden): nodes is forbidden: User "dev" cannot list resource "nodes" in API group "" at the cluster scope\n' }
+        : { stdout: shopJson },
+    );
+    const io = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
+    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET], ['kubectl', '--context', 'prod', ...GET_WITHOUT_NODES]]);
+    expect(io.err()).toMatch(/^bench snapshot: these credentials may not list Nodes; reading the rest without them/);
+    expect(io.err()).toContain('3 nodes (named by the pods; no Node objects)');
+    expect(readFileSync(out, 'utf8')).toBe(shopJson);
   });
 
   it('refuses bad input before asking the cluster anything (exit 2)', async () => {

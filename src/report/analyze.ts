@@ -1,5 +1,6 @@
 // From result files to the answers: per CNI and metric, the values at each policy count, a fitted slope with its
 // CI, a complexity verdict, and where CNIs' curves cross. Pure: results in, plain data out.
+import { dirname, isAbsolute, relative } from 'node:path';
 import { uniqueInOrder } from '../collections.js';
 import { CNIS_IN_REPORT_ORDER } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
@@ -18,7 +19,7 @@ import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type Ser
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
 import { cpuSection, type CpuSection } from './cpu.js';
 import { machineSection, type MachineSection } from './machine.js';
-import { analyzeWorkloads, type WorkloadAnalysis } from './workload.js';
+import { analyzeWorkloads, type FindingsByFile, type WorkloadAnalysis } from './workload.js';
 import { budgetedPoints, type BudgetedPoint } from './sampling.js';
 import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
 
@@ -125,6 +126,13 @@ export interface AnalysisCrossover extends Crossover {
   metric: MetricId;
 }
 
+/** One part of a report mixing sweep kinds: its runs, sweeps and their directories (where a sweep.json was read). */
+export interface ReportPart {
+  runs: number;
+  sweepIds: string[];
+  dirs: string[];
+}
+
 export interface Analysis {
   generatedAt: string;
   sweepIds: string[];
@@ -155,6 +163,12 @@ export interface Analysis {
   workloads: WorkloadAnalysis[];
   /** Some runs measured the benchmark's policy curve (not a workload): the curve sections (verdicts, fits) apply. */
   policyCurves: boolean;
+  /**
+   * Workload runs and policy-curve runs in one report: which sweeps (and their directories) feed which part. The
+   * curves (cnis, policyCounts, crossovers) are fitted over the policy-curve runs only: a workload run's policy
+   * count is its policy set's size, not a point on the benchmark's curve.
+   */
+  parts?: { workload: ReportPart; curves: ReportPart };
   failures: PointFailure[];
   problems: InputProblem[];
 }
@@ -248,6 +262,8 @@ export interface AnalyzeOptions {
   manifests?: Array<{ dir: string; manifest: SweepManifest }>;
   /** Workload sweeps' verify records (what the policy set means on each data plane). */
   verifies?: WorkloadVerifyRecord[];
+  /** Findings read from the workload files at report time, for verify records written before they were stored. */
+  findings?: FindingsByFile;
   problems?: InputProblem[];
   now?: Date;
 }
@@ -270,8 +286,11 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
   const spentOnServices = spentAlpha(opts.manifests ?? [], 'services');
   const usual = machineUsual(ok.map((l) => l.result));
   const slowed = new Set(ok.filter((l) => machineSlowed(l.result, usual).slowed).map((l) => l.result.runId));
+  // A report over workload sweeps and policy sweeps: the curves are the policy sweeps' alone (see Analysis.parts).
+  const mixed = ok.some((l) => l.result.meta.workload) && ok.some((l) => !l.result.meta.workload);
+  const curveOk = mixed ? ok.filter((l) => !l.result.meta.workload) : ok;
   const byCni = new Map<CniName, LoadedResult[]>();
-  for (const l of ok) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
+  for (const l of curveOk) byCni.set(l.result.meta.cni, [...(byCni.get(l.result.meta.cni) ?? []), l]);
   const cnis: CniAnalysis[] = [];
   for (const cni of CNIS_IN_REPORT_ORDER.filter((c) => byCni.has(c))) {
     const runs = policyCurveRuns(byCni.get(cni)!);
@@ -336,7 +355,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
     ciMethod: [CI_METHOD, ...(spent.size ? [adaptiveCiNote(spent, 'p50 verdicts')] : []), ...(spentOnServices.size ? [adaptiveCiNote(spentOnServices, 'Services verdicts (connect p50 against the Service count)')] : [])].join(' '),
-    policyCounts: uniqueInOrder(ok.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
+    policyCounts: uniqueInOrder(curveOk.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
     services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples, spent: spentOnServices, slowed }),
@@ -344,10 +363,23 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
     policyCurves: ok.some((l) => !l.result.meta.workload),
-    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples }),
+    workloads: analyzeWorkloads(ok.map((l) => l.result), opts.verifies ?? [], { seed: opts.seed, resamples: opts.resamples, findings: opts.findings }),
+    ...(mixed ? { parts: { workload: partOf(ok.filter((l) => l.result.meta.workload), opts.manifests ?? []), curves: partOf(curveOk, opts.manifests ?? []) } } : {}),
     failures: failures.sort((a, b) => a.cni.localeCompare(b.cni) || a.policies - b.policies),
     problems: opts.problems ?? [],
   };
+}
+
+/** A part's runs, sweeps and directories: a sweep's where its sweep.json was read, else the one above each point's. */
+function partOf(runs: readonly LoadedResult[], manifests: ReadonlyArray<{ dir: string; manifest: SweepManifest }>): ReportPart {
+  const sweepIds = uniqueInOrder(runs.map((l) => l.result.meta.sweepId).filter((s): s is string => typeof s === 'string')).sort();
+  const dirOf = (l: LoadedResult) => manifests.find((m) => m.manifest.id === l.result.meta.sweepId)?.dir ?? dirname(dirname(l.path));
+  // Relative to where the report is made when inside it (a committed report names no machine's paths).
+  const shown = (d: string) => {
+    const r = relative(process.cwd(), d);
+    return r.startsWith('..') || isAbsolute(r) ? d : r || '.';
+  };
+  return { runs: runs.length, sweepIds, dirs: uniqueInOrder(runs.map((l) => shown(dirOf(l)))).sort() };
 }
 
 /**

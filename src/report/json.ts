@@ -52,6 +52,7 @@ export function reportDocument(a: Analysis) {
         };
       }),
     })),
+    ...(a.parts ? { parts: a.parts } : {}),
     ...(a.workloads.length ? { workloads: a.workloads } : {}),
     ...(a.policyCurves ? { crossovers: a.crossovers } : {}),
     services: (a.services ?? []).map((p) => ({

@@ -58,6 +58,7 @@ export function renderMarkdown(a: Analysis, opts: { chartsIn?: string } = {}): s
   // A workload report has no curve against the policy count, so no charts of one.
   L.push(`Generated ${a.generatedAt} from ${a.runs} runs${a.sweepIds.length ? ` (sweep ${a.sweepIds.join(', ')})` : ''}.${opts.chartsIn && a.policyCurves ? ` Charts: ${opts.chartsIn}.` : ''}`);
   L.push('');
+  if (a.parts) L.push(...partsMarkdown(a.parts), '');
   // A workload sweep opens with the answer; what ran and how follows it.
   if (a.workloads.length) L.push(...renderWorkloadOpening(a));
   L.push(a.workloads.length ? '## How it was measured' : '## What ran');
@@ -126,6 +127,14 @@ export function renderMarkdown(a: Analysis, opts: { chartsIn?: string } = {}): s
     L.push('');
   }
   return `${L.join('\n')}\n`;
+}
+
+/** A report over workload sweeps and policy sweeps: which sweeps (directories) feed which part, and what is kept apart. */
+function partsMarkdown(p: NonNullable<Analysis['parts']>): string[] {
+  const from = (x: NonNullable<Analysis['parts']>['workload']) => `${x.runs} run${x.runs === 1 ? '' : 's'}${x.sweepIds.length ? ` of sweep ${x.sweepIds.join(', ')}` : ''}${x.dirs.length ? ` (${x.dirs.map((d) => `\`${d}\``).join(', ')})` : ''}`;
+  return [
+    `This report holds two kinds of sweep, kept apart. **The workload answer** (the sections named after the workload) comes from ${from(p.workload)}. **The policy-count curves** (latency per count, verdicts, fits, crossovers, CNI selection) come from ${from(p.curves)}; a workload run is no point on those curves (its policy count is its policy set's size, its latency a flow of the workload's), so they leave the workload runs out.`,
+  ];
 }
 
 /** The report's title: the workloads it answers for, else the benchmark's. */

@@ -41,13 +41,41 @@ export function answerTable(w: WorkloadAnalysis): string {
 
 const stateText = (s: Record<string, number>) => (Object.keys(s).length ? Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ') : 'not reported');
 
+/** Findings listed in the open up to this many; more go into a collapsed block under a count per kind. */
+const OPEN_FINDINGS = 12;
+
+/** The policy set's findings (bench verify's), each naming the policy and the field, with the fix. */
+export function findingsMarkdown(w: WorkloadAnalysis): string[] {
+  const f = w.findings;
+  const L: string[] = [`### ${w.name}: findings in the policy set`, ''];
+  if (f.source === 'none') {
+    L.push(`Not recorded by this sweep, and \`${w.file}\` could not be read when this report was made: \`bench verify --workload ${w.file} --cni <cni>\` lists them.`, '');
+    return L;
+  }
+  if (f.source === 'workload-file') L.push(`Read from \`${w.file}\` when this report was made (this sweep's verify records predate recorded findings).`, '');
+  const names = f.notEnforcedOn.map((c) => cniEntry(c).reportName);
+  if (names.length) L.push(`- **not-enforced**: on ${names.join(', ')} every one of the ${w.policies} policies is accepted and has no effect (no policy engine). Fix: choose a data plane that enforces NetworkPolicy.`, '');
+  if (!f.items.length) {
+    L.push(`No other finding: no OR-peer where an AND was likely meant, no egress without DNS, no ipBlock over pod addresses, no policy that selects no pod (or only hostNetwork pods), no undeclared named port.`, '');
+    return L;
+  }
+  const counts = new Map<string, number>();
+  for (const x of f.items) counts.set(x.kind, (counts.get(x.kind) ?? 0) + 1);
+  L.push(`${f.items.length} finding${f.items.length === 1 ? '' : 's'} (${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}), by policy; the kinds are explained in the README ("Findings").`, '');
+  const rows = f.items.map((x) => [`\`${esc(x.policy)}\``, x.field ? `\`${esc(x.field)}\`` : '–', x.kind, esc(x.message), esc(x.fix)]);
+  const body = table(['policy', 'field', 'kind', 'finding', 'fix'], rows, ['l', 'l', 'l', 'l', 'l']);
+  if (f.items.length > OPEN_FINDINGS) L.push(`<details><summary>${w.name}: the ${f.items.length} findings</summary>`, '', body, '', '</details>', '');
+  else L.push(body, '');
+  return L;
+}
+
 export function renderWorkloadOpening(a: Analysis): string[] {
   const L: string[] = [];
   const oneRun = a.workloads.some((w) => w.planes.some((p) => p.flows.some((f) => f.connect.level === 'within-run')));
   for (const w of a.workloads) {
     L.push(`## ${w.name}: the answer`);
     L.push('');
-    L.push(`The workload \`${w.file}\`: ${w.policies} NetworkPolicies, ${w.pods} pods on ${w.nodes} nodes (${w.endpoints} of them real endpoints in each run). A new connection's cost is the connect p50 of the workload's measured flows on each data plane, mean over the runs with a hierarchical 95% CI: the typical flow (the median flow) and the worst (the most expensive).`);
+    L.push(`The workload \`${w.file}\`: ${w.policies} NetworkPolicies, ${w.pods} pods (${w.endpoints} of them real endpoints in each run, on the ${w.nodes} nodes that hold them; the rest address-only). A new connection's cost is the connect p50 of the workload's measured flows on each data plane, mean over the runs with a hierarchical 95% CI: the typical flow (the median flow) and the worst (the most expensive).`);
     L.push('');
     L.push(answerTable(w));
     L.push('');
@@ -59,6 +87,7 @@ export function renderWorkloadOpening(a: Analysis): string[] {
     L.push('');
     for (const line of workloadAdvice(w)) L.push(`- ${line}`);
     L.push('');
+    L.push(...findingsMarkdown(w));
   }
   for (const w of a.workloads) {
     L.push(`## ${w.name}: every measured flow`);

@@ -3,7 +3,7 @@
 // verdict), then advice, per-flow figures and state, then how it was measured; and metrics that were not measured
 // are left out of the report and its JSON — for workload sweeps and ordinary ones alike.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
@@ -28,14 +28,20 @@ const FLOWS = [
 /** connect p50 per data plane and flow (ns), in FLOWS order. */
 const COST: Partial<Record<CniName, number[]>> = { none: [30_000, 30_000, 30_000], flannel: [32_000, 32_000, 32_000], calico: [60_000, 45_000, 40_000], cilium: [50_000, 48_000, 47_000] };
 
-function workloadRun(cni: CniName, rep: number, seed: number): RunResult {
+function workloadRun(cni: CniName, rep: number, seed: number, file = FILE, policies = 12): RunResult {
   const base = syntheticResult({ cni, policies: 12, repetition: rep, sweepId: 'sweep-20250101-000000-wkld', seed, samples: 300, connectNs: COST[cni]![0]! });
   const flows = FLOWS.map((f, i) => ({ ...f, protocol: 'TCP', allowed: true, metrics: syntheticResult({ cni, policies: 12, seed: seed * 10 + i, samples: 300, connectNs: COST[cni]![i]! }).metrics }));
-  const r = { ...base, meta: { ...base.meta, workload: { name: 'shop', file: FILE, nodes: 3, pods: 40, endpoints: 8, policies: 12 } }, modelState: { iptablesRules: 120, ipsets: 14, compileMs: 3 }, flows };
+  const r = { ...base, meta: { ...base.meta, workload: { name: 'shop', file, nodes: 3, pods: 40, endpoints: 8, policies } }, modelState: { iptablesRules: 120, ipsets: 14, compileMs: 3 }, flows };
   return runResultSchema.parse(JSON.parse(JSON.stringify(r)));
 }
 
-function verify(cni: CniName, differFromSpec: number, enforces: boolean): WorkloadVerifyRecord {
+/** Two findings as a sweep's verify run records them (not-enforced is never stored: the verdict says it). */
+const FINDINGS = [
+  { kind: 'or-peers', policy: 'shop/allow-web', field: 'spec.ingress[0].from', message: 'namespaceSelector {team=web} and podSelector {app=front} as two peers', fix: 'put them in one peer' },
+  { kind: 'egress-without-dns', policy: 'web/egress-api', message: '2 pods (web/front-0, web/front-1) are egress-restricted by web/egress-api, and none allows UDP 53', fix: 'add an egress rule to the kube-dns pods' },
+];
+
+function verify(cni: CniName, differFromSpec: number, enforces: boolean, file = FILE, findings: boolean | typeof FINDINGS = false): WorkloadVerifyRecord {
   return {
     kind: WORKLOAD_VERIFY_KIND,
     schemaVersion: WORKLOAD_VERIFY_VERSION,
@@ -44,7 +50,8 @@ function verify(cni: CniName, differFromSpec: number, enforces: boolean): Worklo
     cni,
     backend: 'local',
     model: { name: `${cni} model`, enforcesPolicy: enforces },
-    workload: { name: 'shop', file: FILE },
+    workload: { name: 'shop', file },
+    ...(findings ? { findings: findings === true ? FINDINGS : findings } : {}),
     flowChoice: 'every pod pair on every port the destination declares: 20 flows',
     verdict: enforces ? { kind: 'as-documented', text: 'as documented' } : { kind: 'not-enforced', text: 'NOT ENFORCED' },
     probed: 20,
@@ -57,12 +64,14 @@ function verify(cni: CniName, differFromSpec: number, enforces: boolean): Worklo
   };
 }
 
-function workloadSweep(opts: { verify: boolean }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cb-wreport-'));
+function workloadSweep(opts: { verify: boolean; findings?: boolean; file?: string; policies?: number; dir?: string }): string {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'cb-wreport-'));
+  const [file, policies] = [opts.file ?? FILE, opts.policies ?? 12];
   let seed = 1;
-  for (const cni of ['none', 'flannel', 'calico', 'cilium'] as CniName[]) for (let rep = 1; rep <= 3; rep++) writeResult(join(dir, pointKey(cni, 12, rep)), workloadRun(cni, rep, (seed += 7)));
+  for (const cni of ['none', 'flannel', 'calico', 'cilium'] as CniName[]) for (let rep = 1; rep <= 3; rep++) writeResult(join(dir, pointKey(cni, policies, rep)), workloadRun(cni, rep, (seed += 7), file, policies));
   if (opts.verify) {
-    const records = [verify('none', 6, false), verify('flannel', 6, false), verify('calico', 0, true), verify('cilium', 3, true)];
+    const f = opts.findings ?? false;
+    const records = [verify('none', 6, false, file, f), verify('flannel', 6, false, file, f), verify('calico', 0, true, file, f), verify('cilium', 3, true, file, f)];
     for (const r of records) writeFileSync(join(dir, verifyFileName(r.cni)), JSON.stringify(r));
   }
   return dir;
@@ -90,6 +99,8 @@ describe('the report of a workload sweep', () => {
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((x, y) => x - y)).toEqual(order);
     expect(md).not.toContain('## What ran');
+    // The run's node count is the nodes its real endpoints were replayed on, not the workload's.
+    expect(md).toContain('12 NetworkPolicies, 40 pods (8 of them real endpoints in each run, on the 3 nodes that hold them; the rest address-only)');
   });
 
   it('gives each data plane: enforces?, typical and worst flow with CIs, flows that differ from the spec, the verdict', () => {
@@ -171,4 +182,94 @@ describe('an ordinary policy sweep leaves out what it did not measure', () => {
     expect('workloads' in doc).toBe(false);
     expect(doc.cnis[0]!.metrics.map((m) => m.id)).toEqual(['connect_p50', 'connect_p99', 'crr_p50', 'rr_p50', 'cpu_per_conn']);
   });
+});
+
+describe('a data plane without a policy engine on which some flows did not connect', () => {
+  it('does not claim every denied flow connected: names the flows that did not, as not documented', () => {
+    const dir = workloadSweep({ verify: false });
+    const flannel = { ...verify('flannel', 5, false), verdict: { kind: 'differs' as const, text: 'DIFFERS from its documented semantics on 2 of 20 flows' }, mismatches: 2 };
+    writeFileSync(join(dir, verifyFileName('flannel')), JSON.stringify(flannel));
+    const cells = row(renderMarkdown(analysisOf(dir)), '## shop: the answer', 'Flannel');
+    expect(cells[4]).toBe('5 of 20 flows differ from the spec, 2 not as documented');
+    expect(cells[5]).toContain('**2 of 20 flows did not connect** although nothing there should stop them');
+    expect(cells[5]).not.toContain('all connected');
+  });
+});
+
+describe('the findings of the policy set, in the report (issue 23 point 5)', () => {
+  const findingsSection = (md: string) => md.slice(md.indexOf('### shop: findings in the policy set'), md.indexOf('## shop: every measured flow'));
+
+  it('lists each finding naming the policy and the field, after the answer table, in markdown, HTML and JSON', async () => {
+    const dir = workloadSweep({ verify: true, findings: true });
+    const a = analysisOf(dir);
+    const md = renderMarkdown(a);
+    expect(md.indexOf('### shop: findings in the policy set')).toBeGreaterThan(md.indexOf('## shop: the answer'));
+    const section = findingsSection(md);
+    // Recorded in all four verify records: listed once each.
+    expect(section).toContain('2 findings (or-peers 1, egress-without-dns 1)');
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+    expect(rows.map((l) => l.split(' | ')[0])).toEqual(['| `shop/allow-web`', '| `web/egress-api`']);
+    expect(rows[0]).toContain('`spec.ingress[0].from` | or-peers | namespaceSelector {team=web}');
+    expect(rows[0]).toContain('put them in one peer');
+    // A data plane without a policy engine: one line, not one per policy.
+    expect(section).toMatch(/\*\*not-enforced\*\*: on No CNI \(routing floor\), Flannel every one of the 12 policies/);
+    const doc = reportDocument(a);
+    expect(doc.workloads![0]!.findings).toMatchObject({ source: 'verify-records', notEnforcedOn: ['none', 'flannel'], items: [{ kind: 'or-peers', policy: 'shop/allow-web', field: 'spec.ingress[0].from' }, { kind: 'egress-without-dns', policy: 'web/egress-api' }] });
+    expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('shop: findings in the policy set');
+    expect(html).toContain('shop/allow-web');
+  }, 60_000);
+
+  it('collapses a long list under its counts', () => {
+    const many = Array.from({ length: 13 }, (_, i) => ({ kind: 'selects-no-pod', policy: `shop/p-${String(i).padStart(2, '0')}`, field: 'spec.podSelector', message: 'selects no pod', fix: 'delete it' }));
+    const dir = workloadSweep({ verify: false });
+    for (const [cni, enf] of [['calico', true], ['flannel', false]] as Array<[CniName, boolean]>) writeFileSync(join(dir, verifyFileName(cni)), JSON.stringify(verify(cni, 0, enf, FILE, many)));
+    const section = findingsSection(renderMarkdown(analysisOf(dir)));
+    expect(section).toContain('<details><summary>shop: the 13 findings</summary>');
+    expect(section.split('\n').filter((l) => l.startsWith('| `shop/p-'))).toHaveLength(13);
+  });
+
+  it('reads them from the workload file when the verify records predate them, and says so', async () => {
+    // The test cluster's 8 policies: bench report finds the file the runs name and computes the findings.
+    const file = 'src/workload/fixtures/replay-cluster.json';
+    const dir = workloadSweep({ verify: true, file, policies: 8 });
+    expect(await cmdReport([dir], {}, bufferIo())).toBe(0);
+    const section = findingsSection(readFileSync(join(dir, 'report.md'), 'utf8'));
+    expect(section).toContain(`Read from \`${file}\` when this report was made`);
+    for (const p of ['api/allow-scrape', 'db/allow-worker-cidr', 'db/egress-to-api-only', 'kube-system/node-exporter-ingress', 'monitoring/allow-grafana', 'web/allow-api']) expect(section).toContain(`\`${p}\``);
+  }, 60_000);
+
+  it('says nothing it does not know: no records with findings and no file at hand', () => {
+    const section = findingsSection(renderMarkdown(analysisOf(workloadSweep({ verify: true }))));
+    expect(section).toContain('Not recorded by this sweep, and `cluster.json` could not be read when this report was made');
+    expect(section).not.toContain('| `');
+  });
+});
+
+describe('a report over a workload sweep and a policy sweep together (issue 23)', () => {
+  it('keeps them apart: the workload answer, the curves fitted over the policy sweep only, each naming its directories', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'cb-mixed-'));
+    const wdir = join(parent, 'sweep-workload');
+    const pdir = join(parent, 'sweep-policies');
+    workloadSweep({ verify: true, findings: true, dir: (mkdirSync(wdir), wdir) });
+    writeSyntheticSweep(pdir, { curves: [{ cni: 'none', baseNs: 40_000, slopeNs: 0 }, { cni: 'calico', baseNs: 38_000, slopeNs: 10 }], policies: [0, 100, 1000], repetitions: 2, samples: 200, sweepId: 'sweep-20250101-000000-curv' });
+    const a = analysisOf(parent);
+    // The workload runs (12 policies, their worst flow) are no point on the benchmark's curves.
+    expect(a.policyCounts).toEqual([0, 100, 1000]);
+    expect(a.cnis.map((c) => c.cni)).toEqual(['none', 'calico']);
+    expect(a.cnis.find((c) => c.cni === 'calico')!.metrics.connect_p50.points.map((p) => p.policies)).toEqual([0, 0, 100, 100, 1000, 1000]);
+    expect(a.parts).toEqual({ workload: { runs: 12, sweepIds: ['sweep-20250101-000000-wkld'], dirs: [wdir] }, curves: { runs: 12, sweepIds: ['sweep-20250101-000000-curv'], dirs: [pdir] } });
+    const md = renderMarkdown(a);
+    expect(md.split('\n')[1]).toBe('# Workload shop on every data plane, and the policy-count curves');
+    expect(md).toContain(`**The workload answer** (the sections named after the workload) comes from 12 runs of sweep sweep-20250101-000000-wkld (\`${wdir}\`)`);
+    expect(md).toContain(`**The policy-count curves** (latency per count, verdicts, fits, crossovers, CNI selection) come from 12 runs of sweep sweep-20250101-000000-curv (\`${pdir}\`)`);
+    for (const h of ['## shop: the answer', '### shop: findings in the policy set', '## Scaling: verdicts', '## CNI selection']) expect(md).toContain(h);
+    expect(row(md, '## shop: the answer', 'Calico (iptables)')[4]).toBe('as the spec (0 of 20 flows differ)');
+    const doc = reportDocument(a);
+    expect(doc.parts?.curves.sweepIds).toEqual(['sweep-20250101-000000-curv']);
+    expect(doc.policyCounts).toEqual([0, 100, 1000]);
+    expect(await cmdReport([parent], {}, bufferIo())).toBe(0);
+    expect(readFileSync(join(parent, 'report.md'), 'utf8')).toContain('This report holds two kinds of sweep, kept apart.');
+  }, 120_000);
 });

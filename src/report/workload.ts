@@ -5,7 +5,7 @@
 import { cniEntry, CNIS_IN_REPORT_ORDER } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import type { FlowResult, RunResult } from '../results/schema.js';
-import type { WorkloadVerifyRecord } from '../results/workload-verify.js';
+import type { FindingRecord, WorkloadVerifyRecord } from '../results/workload-verify.js';
 import { hierarchicalCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 
@@ -51,6 +51,19 @@ export interface WorkloadPlane {
   verdict: string;
 }
 
+/** What in the policy set does not do what it was likely meant to, each naming the policy (bench verify's findings). */
+export interface WorkloadFindings {
+  /**
+   * verify-records: as the sweep's verify runs recorded them; workload-file: read from the workload file when the
+   * report was made (the records predate recorded findings); none: neither is at hand, nothing is said.
+   */
+  source: 'verify-records' | 'workload-file' | 'none';
+  /** Every finding except 'not-enforced', by policy then kind. */
+  items: FindingRecord[];
+  /** Data planes on which every policy of the workload is accepted and has no effect (one line, not one per policy). */
+  notEnforcedOn: CniName[];
+}
+
 export interface WorkloadAnalysis {
   name: string;
   file: string;
@@ -59,6 +72,27 @@ export interface WorkloadAnalysis {
   endpoints: number;
   policies: number;
   planes: WorkloadPlane[];
+  findings: WorkloadFindings;
+}
+
+/** Findings read from workload files at report time, by the file as the runs name it (for records without them). */
+export type FindingsByFile = ReadonlyMap<string, FindingRecord[]>;
+
+const findingKey = (f: FindingRecord) => `${f.policy}\u0000${f.kind}\u0000${f.field ?? ''}\u0000${f.message}`;
+
+function workloadFindings(file: string, planes: readonly WorkloadPlane[], verifies: readonly WorkloadVerifyRecord[], fromFile: FindingsByFile | undefined): WorkloadFindings {
+  const notEnforcedOn = planes.filter((p) => !p.enforces).map((p) => p.cni);
+  const recorded = verifies.filter((v) => v.workload.file === file && v.findings);
+  if (recorded.length) {
+    // Every record holds the same list (only 'not-enforced' depends on the data plane, and it is not stored).
+    const seen = new Map<string, FindingRecord>();
+    for (const v of recorded) for (const f of v.findings!) if (!seen.has(findingKey(f))) seen.set(findingKey(f), f);
+    const items = [...seen.values()].sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+    return { source: 'verify-records', items, notEnforcedOn };
+  }
+  const read = fromFile?.get(file);
+  if (read) return { source: 'workload-file', items: read.filter((f) => f.kind !== 'not-enforced'), notEnforcedOn };
+  return { source: 'none', items: [], notEnforcedOn };
 }
 
 const flowKey = (f: Pick<FlowResult, 'from' | 'to' | 'port' | 'protocol'>) => `${f.from}->${f.to}:${f.port}/${f.protocol}`;
@@ -80,7 +114,10 @@ export const clearlyBelow = (a: RunLevelP50, b: RunLevelP50) => Number.isFinite(
 
 function planeVerdict(p: Omit<WorkloadPlane, 'verdict'>): string {
   if (p.floor) return 'no policy engine: the floor the others are read against';
-  if (!p.enforces) return `**NOT ENFORCED**: the ${p.verify ? `${p.verify.differFromSpec} flows the policies deny all connected` : 'policies are accepted and have no effect'}`;
+  if (!p.enforces) {
+    if (p.verify?.mismatches) return `**NOT ENFORCED**: the policies are accepted and have no effect; ${p.verify.differFromSpec} flows the policies deny connected, and **${p.verify.mismatches} of ${p.verify.probed} flows did not connect** although nothing there should stop them (not as documented: see verify-${p.cni}.json)`;
+    return `**NOT ENFORCED**: the ${p.verify ? `${p.verify.differFromSpec} flows the policies deny all connected` : 'policies are accepted and have no effect'}`;
+  }
   const v = p.verify;
   if (!v) return 'enforces (what the policy set means here was not verified in this sweep)';
   if (v.mismatches > 0) return `**differs from its own documented semantics on ${v.mismatches} of ${v.probed} flows**`;
@@ -92,7 +129,7 @@ function planeVerdict(p: Omit<WorkloadPlane, 'verdict'>): string {
  * One entry per workload (by file) found among the runs: each data plane's flows over its runs, and its verify
  * record where the sweep has one.
  */
-export function analyzeWorkloads(ok: readonly RunResult[], verifies: readonly WorkloadVerifyRecord[], opts: { seed?: number; resamples?: number } = {}): WorkloadAnalysis[] {
+export function analyzeWorkloads(ok: readonly RunResult[], verifies: readonly WorkloadVerifyRecord[], opts: { seed?: number; resamples?: number; findings?: FindingsByFile } = {}): WorkloadAnalysis[] {
   const byFile = new Map<string, RunResult[]>();
   for (const r of ok) if (r.meta.workload && r.flows?.length) byFile.set(r.meta.workload.file, [...(byFile.get(r.meta.workload.file) ?? []), r]);
   const out: WorkloadAnalysis[] = [];
@@ -128,7 +165,7 @@ export function analyzeWorkloads(ok: readonly RunResult[], verifies: readonly Wo
       };
       planes.push({ ...base, verdict: planeVerdict(base) });
     }
-    out.push({ name: w.name, file, nodes: w.nodes, pods: w.pods, endpoints: w.endpoints, policies: w.policies, planes });
+    out.push({ name: w.name, file, nodes: w.nodes, pods: w.pods, endpoints: w.endpoints, policies: w.policies, planes, findings: workloadFindings(file, planes, verifies, opts.findings) });
   }
   return out;
 }

@@ -29,6 +29,20 @@ const listedFlowSchema = z.object({
   observed: verdict,
 });
 
+/**
+ * A finding about the policy set (src/workload/findings.ts), as verify prints it: the policy it names, the field,
+ * what is wrong and the fix. `kind` stays a string here: the results floor does not know the finding kinds.
+ */
+export const findingRecordSchema = z.object({
+  kind: z.string(),
+  policy: z.string(),
+  field: z.string().optional(),
+  message: z.string(),
+  fix: z.string(),
+  cnis: z.array(z.string()).optional(),
+});
+export type FindingRecord = z.output<typeof findingRecordSchema>;
+
 export const workloadVerifySchema = z.object({
   kind: z.literal(WORKLOAD_VERIFY_KIND),
   schemaVersion: z.literal(WORKLOAD_VERIFY_VERSION),
@@ -50,6 +64,11 @@ export const workloadVerifySchema = z.object({
   mismatches: z.number().int(),
   /** The flows with observed ≠ spec or observed ≠ expected, at most MAX_LISTED_FLOWS. */
   flows: z.array(listedFlowSchema),
+  /**
+   * The policy set's findings, except 'not-enforced' (one per policy on a data plane without a policy engine: the
+   * verdict says it once). Absent in records written before findings were recorded.
+   */
+  findings: z.array(findingRecordSchema).optional(),
   finishedAt: z.string(),
   timings: z.record(z.string(), z.number()),
 });

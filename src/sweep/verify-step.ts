@@ -10,6 +10,8 @@ import type { Progress } from '../backends/types.js';
 import { errorRecord } from '../results/schema.js';
 import { writeFileAtomic } from '../results/io.js';
 import { MAX_LISTED_FLOWS, WORKLOAD_VERIFY_KIND, WORKLOAD_VERIFY_VERSION, verifyFileName, type WorkloadVerifyRecord } from '../results/workload-verify.js';
+import type { WorkloadPlaneResult } from '../verify/workload.js';
+import type { Finding } from '../workload/findings.js';
 import { pointConfig, verifiesToRun, writeManifest, type SweepManifest } from './manifest.js';
 
 export interface VerifyArgs {
@@ -55,13 +57,14 @@ export async function runVerifySteps(o: { dir: string; manifest: SweepManifest; 
 
 /** The real verify run: the workload's probe flows on the local backend, compared with the documented semantics. */
 export const localVerifyRunner: VerifyRunner = async ({ cni, config, runId, sweepId, signal, progress }) => {
-  const [{ loadWorkload }, { replayProbeFlows, replayWorkload }, { DEFAULT_PROBE_FLOW_LIMIT }, { createBackend, backendDescriptor }, { ExecRunner }, { verifyWorkloadOn }] = await Promise.all([
+  const [{ loadWorkload }, { replayProbeFlows, replayWorkload }, { DEFAULT_PROBE_FLOW_LIMIT }, { createBackend, backendDescriptor }, { ExecRunner }, { verifyWorkloadOn }, { findPolicyProblems }] = await Promise.all([
     import('../workload/load.js'),
     import('../workload/replay.js'),
     import('../workload/flows.js'),
     import('../backends/factory.js'),
     import('../exec/runner.js'),
     import('../verify/workload.js'),
+    import('../workload/findings.js'),
   ]);
   const file = config.workload!;
   const cluster = loadWorkload(file);
@@ -75,24 +78,36 @@ export const localVerifyRunner: VerifyRunner = async ({ cni, config, runId, swee
   if (signal) setMaxListeners(defaults.parallelism * 2 + 16, signal);
   const plane = await createBackend({ config: { ...config, cni }, backend: 'local', runId, shape: 'cluster', runner: new ExecRunner(signal), cleanupRunner: new ExecRunner(), signal, progress, outDir: join(config.out, `verify-${cni}`) });
   const r = await verifyWorkloadOn({ plane, cluster, workload: plane.fit(replayWorkload(cluster, flows)), parallelism: defaults.parallelism, retries: 2, timeoutMs: defaults.timeoutMs, signal, progress });
-  const listed = r.probes.filter((p) => p.observed !== p.spec || p.observed !== p.expected);
+  return verifyRecord({ cni, runId, sweepId, file, cluster, flowChoice, result: r, findings: findPolicyProblems(cluster, { cnis: [cni] }) });
+};
+
+/**
+ * The record of one verify run: counts, the differing flows (at most MAX_LISTED_FLOWS) and the policy set's
+ * findings without 'not-enforced' (one per policy where nothing is enforced: the verdict says it once).
+ */
+export function verifyRecord(o: { cni: CniName; runId: string; sweepId: string; file: string; cluster: { name: string }; flowChoice: string; result: WorkloadPlaneResult; findings: readonly Finding[] }): WorkloadVerifyRecord {
+  const r = o.result;
+  // Flows not even as documented first: on a data plane without policy the spec-differing flows are thousands, and
+  // the few that break its own semantics are what the cut at MAX_LISTED_FLOWS must keep.
+  const listed = [...r.probes.filter((p) => p.observed !== p.expected), ...r.probes.filter((p) => p.observed === p.expected && p.observed !== p.spec)];
   return {
     kind: WORKLOAD_VERIFY_KIND,
     schemaVersion: WORKLOAD_VERIFY_VERSION,
-    sweepId,
-    runId,
-    cni,
+    sweepId: o.sweepId,
+    runId: o.runId,
+    cni: o.cni,
     backend: r.backend,
     model: { name: r.model.name, enforcesPolicy: r.model.enforcesPolicy },
-    workload: { name: cluster.name, file },
-    flowChoice,
+    workload: { name: o.cluster.name, file: o.file },
+    flowChoice: o.flowChoice,
     verdict: r.verdict,
     probed: r.probes.length,
     differFromSpec: r.probes.filter((p) => p.observed !== p.spec).length,
     documented: r.probes.filter((p) => p.observed !== p.spec && p.observed === p.expected).length,
     mismatches: r.mismatches.length,
     flows: listed.slice(0, MAX_LISTED_FLOWS).map((p) => ({ from: p.from, to: p.to, port: p.port, protocol: p.protocol, spec: p.spec, expected: p.expected, observed: p.observed })),
+    findings: o.findings.filter((f) => f.kind !== 'not-enforced'),
     finishedAt: new Date().toISOString(),
     timings: r.timings,
   };
-};
+}

@@ -166,3 +166,42 @@ describe('sweep --workload: running and resuming', () => {
     }
   });
 });
+
+describe("a verify run's record", () => {
+  it('stores the findings of the policy set, each naming the policy, and leaves not-enforced to the verdict', async () => {
+    const { loadWorkload } = await import('../workload/load.js');
+    const { findPolicyProblems } = await import('../workload/findings.js');
+    const { verifyRecord: recordOf } = await import('./verify-step.js');
+    const file = 'src/workload/fixtures/replay-cluster.json';
+    const cluster = loadWorkload(file);
+    const result = { backend: 'local', model: { name: 'flannel model', enforcesPolicy: false }, verdict: { kind: 'not-enforced', text: 'NOT ENFORCED' }, probes: [], mismatches: [], timings: { setupMs: 1, installMs: 1, readyMs: 1, probeMs: 1, teardownMs: 1 } } as unknown as Parameters<typeof recordOf>[0]['result'];
+    const all = findPolicyProblems(cluster, { cnis: ['flannel'] });
+    expect(all.filter((f) => f.kind === 'not-enforced')).toHaveLength(cluster.policies.length);
+    const record = recordOf({ cni: 'flannel', runId: 'r', sweepId: 's', file, cluster, flowChoice: 'x', result, findings: all });
+    expect(record.findings!.map((f) => `${f.kind} ${f.policy}`)).toEqual([
+      'named-port-undeclared api/allow-scrape',
+      'ipblock-covers-pods db/allow-worker-cidr',
+      'egress-without-dns db/egress-to-api-only',
+      'selects-only-host-network kube-system/node-exporter-ingress',
+      'selects-no-pod monitoring/allow-grafana',
+      'or-peers web/allow-api',
+    ]);
+    // The record reads back through its schema with them.
+    const dir = mkdtempSync(join(tmpdir(), 'cb-vrec-'));
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'verify-flannel.json'), JSON.stringify(record));
+    expect(readWorkloadVerify(join(dir, 'verify-flannel.json')).findings).toHaveLength(6);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists the flows not even as documented first, so the cut at 500 keeps them', async () => {
+    const { verifyRecord: recordOf } = await import('./verify-step.js');
+    const probe = (i: number, observed: 'allowed' | 'denied') => ({ from: 'a/p-0', to: `b/q-${i}`, port: 80, protocol: 'TCP', spec: 'denied', expected: 'allowed', observed, policies: [], attempts: 1, reason: '' });
+    const probes = [...Array.from({ length: 600 }, (_, i) => probe(i, 'allowed')), probe(600, 'denied'), probe(601, 'denied')];
+    const result = { backend: 'local', model: { name: 'flannel', enforcesPolicy: false }, verdict: { kind: 'differs', text: 'x' }, probes, mismatches: probes.slice(600), timings: {} } as unknown as Parameters<typeof recordOf>[0]['result'];
+    const record = recordOf({ cni: 'flannel', runId: 'r', sweepId: 's', file: 'f', cluster: { name: 'c' }, flowChoice: 'x', result, findings: [] });
+    expect(record.flows).toHaveLength(500);
+    expect(record.flows.slice(0, 2).map((f) => f.to)).toEqual(['b/q-600', 'b/q-601']);
+    expect([record.differFromSpec, record.mismatches]).toEqual([600, 2]);
+  });
+});

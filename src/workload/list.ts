@@ -1,4 +1,4 @@
-// A workload as the v1 List `kubectl get namespaces,pods,networkpolicies -A -o json` prints: what a snapshot
+// A workload as the v1 List `kubectl get namespaces,nodes,pods,networkpolicies -A -o json` prints: what a snapshot
 // file holds, so a generated shape can be written out, anonymized or applied elsewhere, and read back by the
 // importer to the same workload. Only the fields the importer reads.
 import type { ClusterWorkload } from './cluster.js';

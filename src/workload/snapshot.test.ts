@@ -231,7 +231,7 @@ describe('a bad file: every problem at once, each naming the item and the field'
   });
 
   it('refuses an empty file, and one without a pod any data plane holds', () => {
-    expect(problemsOf('c.yaml', '')).toEqual([{ where: 'c.yaml', message: 'holds no objects; expected the output of kubectl get namespaces,pods,networkpolicies -A -o json' }]);
+    expect(problemsOf('c.yaml', '')).toEqual([{ where: 'c.yaml', message: 'holds no objects; expected the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json' }]);
     expect(problemsOf('c.json', '{"apiVersion":"v1","kind":"List","items":[]}')[0]?.message).toMatch(/^holds no pod a data plane would hold; a workload needs pods/);
     const finished = '{"kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j","namespace":"a"},"spec":{"nodeName":"n","containers":[{}]},"status":{"phase":"Succeeded","podIP":"10.0.0.1"}}]}';
     expect(problemsOf('c.json', finished)[0]?.message).toMatch(/^holds no pod a data plane would hold \(all 1 pods are left out: finished/);

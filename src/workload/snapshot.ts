@@ -1,4 +1,4 @@
-// A cluster's own objects as a workload: the output of `kubectl get namespaces,pods,networkpolicies -A -o json`
+// A cluster's own objects as a workload: the output of `kubectl get namespaces,nodes,pods,networkpolicies -A -o json`
 // (a v1 List, JSON or YAML), unmodified; Deployments, StatefulSets and DaemonSets may stand in for their pods.
 // Every problem in the file is reported at once, each naming the item and the field — a JSON pointer
 // (`cluster.json#/items/3/spec/containers/0/ports/0/containerPort`) or the YAML line and column — before any work.
@@ -116,7 +116,7 @@ function collectItems(docs: readonly SourceDoc[], problems: Problem[]): Item[] {
     } else if (isObject(d) && typeof d.kind === 'string' && !Array.isArray(d.items)) {
       items.push({ raw: d, path: [], doc });
     } else {
-      problems.push({ where: doc.where([]), message: 'expected a Kubernetes List (kind: List, items: […]) as `kubectl get namespaces,pods,networkpolicies -A -o json` writes it, or one object with a kind' });
+      problems.push({ where: doc.where([]), message: 'expected a Kubernetes List (kind: List, items: […]) as `kubectl get namespaces,nodes,pods,networkpolicies -A -o json` writes it, or one object with a kind' });
     }
   }
   return items;
@@ -261,7 +261,7 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   const problems: Problem[] = [];
   const { docs, format } = parseDocs(file, text, problems);
   if (problems.length) return { problems };
-  if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,pods,networkpolicies -A -o json' }] };
+  if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json' }] };
   const parsed = readItems(collectItems(docs, problems), problems);
   const skippedPods: SnapshotSource['skippedPods'] = [];
   const filePods = podDrafts(parsed, skippedPods, problems);

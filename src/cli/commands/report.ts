@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import type { Output } from '../../outputs/outputs.js';
 import type { Analysis } from '../../report/analyze.js';
 import type { BuiltReport } from '../../report/write.js';
+import type { Collected } from '../../report/collect.js';
+import type { FindingRecord } from '../../results/workload-verify.js';
 import { outputOption } from '../output-paths.js';
 import { join, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
@@ -19,6 +21,30 @@ export interface ReportOptions {
 
 /** The machine a result was measured on, as far as it moves the numbers. */
 const machineOf = (m: { hostname: string; kernel: string; cpuModel: string; cpus: number }) => `${m.hostname} (kernel ${m.kernel}, ${m.cpus} × ${m.cpuModel})`;
+
+/**
+ * A workload sweep's verify records written before findings were stored: the findings are read from the workload
+ * file the runs name, when it is still there and still has the policy count the runs recorded (else nothing is
+ * said: the report does not guess).
+ */
+async function findingsAtReportTime(collected: Pick<Collected, 'results' | 'verifies'>): Promise<Map<string, FindingRecord[]>> {
+  const files = new Map<string, number>();
+  for (const { result } of collected.results) if (result.meta.workload) files.set(result.meta.workload.file, result.meta.workload.policies);
+  for (const v of collected.verifies) if (v.record.findings) files.delete(v.record.workload.file);
+  const out = new Map<string, FindingRecord[]>();
+  if (!files.size) return out;
+  const [{ loadWorkload }, { findPolicyProblems }] = await Promise.all([import('../../workload/load.js'), import('../../workload/findings.js')]);
+  for (const [file, policies] of files) {
+    if (!existsSync(file)) continue;
+    try {
+      const cluster = loadWorkload(file);
+      if (cluster.policies.length === policies) out.set(file, findPolicyProblems(cluster));
+    } catch {
+      // A file that no longer reads as the workload: the report says the findings were not recorded.
+    }
+  }
+  return out;
+}
 
 export async function cmdReport(inputs: string[], opts: ReportOptions, io: CommandIo = processIo()): Promise<number> {
   const format = opts.format ?? 'html';
@@ -40,7 +66,8 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     }
     io.stderr.write(`bench report: warning: mixing results from ${machines.size} machines (--allow-mixed-machines):\n  ${lines.join('\n  ')}\n`);
   }
-  const a = analyze(collected.results, { seed, manifests: collected.manifests, verifies: collected.verifies.map((v) => v.record), problems: collected.problems });
+  const findings = await findingsAtReportTime(collected);
+  const a = analyze(collected.results, { seed, manifests: collected.manifests, verifies: collected.verifies.map((v) => v.record), findings, problems: collected.problems });
   reportInputProblems(io, a.problems);
   // bench enforce --workload results: their own table (enforce-workload.md), beside the report or alone.
   if (collected.enforceWorkloads.length) {

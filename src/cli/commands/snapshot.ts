@@ -1,5 +1,5 @@
-// bench snapshot: a cluster's namespaces, pods and NetworkPolicies as a workload file, with one read-only
-// `kubectl get` through the runner. What comes back is checked with the workload importer before anything is
+// bench snapshot: a cluster's namespaces, nodes, pods and NetworkPolicies as a workload file, with one read-only
+// `kubectl get` through the runner (a second one without nodes when the credentials may not list them). What comes back is checked with the workload importer before anything is
 // written; --anonymize hashes every name and label value with a salt that is never written out.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -23,10 +23,20 @@ export interface SnapshotCliOptions {
   dryRun?: boolean;
 }
 
-/** What the cluster is asked: one read-only get of the three kinds a workload holds, every namespace. */
-export function planSnapshot(t: KubeTarget): CommandSpec {
-  return { ...kubectl(t, ['get', 'namespaces,pods,networkpolicies', '--all-namespaces', '-o', 'json'], "read the cluster's namespaces, pods and NetworkPolicies (read-only)"), timeoutMs: 300_000 };
+/**
+ * What the cluster is asked: one read-only get of the kinds a workload holds, every namespace. Nodes are
+ * cluster-scoped: kubectl lists them whole beside --all-namespaces (cli-runtime's resource Builder gives a
+ * mapping that is not namespaced no namespace, staging/src/k8s.io/cli-runtime/pkg/resource/builder.go
+ * visitBySelector). Their spec.podCIDRs tell the local replay which addresses each node routes.
+ */
+export function planSnapshot(t: KubeTarget, o: { nodes?: boolean } = {}): CommandSpec {
+  const nodes = o.nodes ?? true;
+  const kinds = nodes ? 'namespaces,nodes,pods,networkpolicies' : 'namespaces,pods,networkpolicies';
+  return { ...kubectl(t, ['get', kinds, '--all-namespaces', '-o', 'json'], `read the cluster's namespaces, ${nodes ? 'nodes, ' : ''}pods and NetworkPolicies (read-only)`), timeoutMs: 300_000 };
 }
+
+/** kubectl refused the Nodes only (RBAC: a namespaced role cannot list a cluster-scoped kind): worth a get without them. */
+export const nodesForbidden = (e: unknown) => e instanceof CommandError && !e.result.timedOut && /\bnodes is forbidden\b/.test(e.result.stderr);
 
 function checkOptions(opts: SnapshotCliOptions): Problem[] {
   const problems: Problem[] = [];
@@ -60,7 +70,16 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
   const interrupt = onInterrupt('stopping kubectl; nothing is written');
   try {
     const runner = deps.runner ?? new ExecRunner(interrupt.signal);
-    const got = await runner.run(planSnapshot(target));
+    let got;
+    let withoutNodes = false;
+    try {
+      got = await runner.run(planSnapshot(target));
+    } catch (e) {
+      if (!nodesForbidden(e)) throw e;
+      io.stderr.write('bench snapshot: these credentials may not list Nodes; reading the rest without them (node pod CIDRs are then derived from the pods\' addresses)\n');
+      withoutNodes = true;
+      got = await runner.run(planSnapshot(target, { nodes: false }));
+    }
     const { parseSnapshot } = await import('../../workload/snapshot.js');
     const source = `kubectl get (${opts.context ? `context ${opts.context}` : `kubeconfig ${opts.kubeconfig}`})`;
     const { workload, problems: bad } = parseSnapshot(source, got.stdout, { name: 'cluster' });
@@ -81,7 +100,7 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
     const s = workload.source.kind === 'snapshot' ? workload.source : undefined;
     const left = s?.skippedPods.length ? ` (${s.skippedPods.length} more left out: finished, unscheduled or without an address)` : '';
     const anon = opts.anonymize ? `; names and label values anonymized with ${opts.salt ? 'your salt' : 'a random salt, not written (pass --salt to give the same cluster the same names next time)'}` : '';
-    io.stderr.write(`bench snapshot: wrote ${out === '-' ? 'stdout' : out}: ${workload.inventory.namespaces.length} namespaces, ${workload.inventory.pods.length} pods${left}, ${workload.policies.length} NetworkPolicies, ${workload.nodes.length} nodes${anon}\n`);
+    io.stderr.write(`bench snapshot: wrote ${out === '-' ? 'stdout' : out}: ${workload.inventory.namespaces.length} namespaces, ${workload.inventory.pods.length} pods${left}, ${workload.policies.length} NetworkPolicies, ${workload.nodes.length} nodes${withoutNodes ? ' (named by the pods; no Node objects)' : ''}${anon}\n`);
     return EXIT_OK;
   } catch (e) {
     if (interrupt.signal.aborted) {
@@ -101,7 +120,7 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
 export function register(program: Command): void {
   program
     .command('snapshot')
-    .description("write a cluster's namespaces, pods and NetworkPolicies as a workload file (one read-only kubectl get), for --workload")
+    .description("write a cluster's namespaces, nodes, pods and NetworkPolicies as a workload file (one read-only kubectl get), for --workload")
     .addOption(settingOption('context', 'snapshot'))
     .addOption(settingOption('kubeconfig', 'snapshot'))
     .addOption(outputOption('-o, --output <file>', "file to write ('-' for stdout)", 'file', { stdout: true }))
