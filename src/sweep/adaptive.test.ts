@@ -8,7 +8,7 @@ import { syntheticResult } from '../report/test-support/fixtures.js';
 import { normalFrom } from '../stats/hierarchical.js';
 import { alphaAt, DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
-import { levelText, repetitionsOf, sweepDimension } from './adaptive.js';
+import { levelText, repetitionsOf, reviewLook, sweepDimension } from './adaptive.js';
 import { resolveSweepConfig } from './config.js';
 import { newManifest, readManifest, writeManifest, type SweepManifest } from './manifest.js';
 import { planSweep, type SweepMatrix } from './plan.js';
@@ -62,6 +62,25 @@ describe('adaptive repetitions', () => {
     const bad = resolveSweepConfig({ cni: 'none', repetitions: 'lots', maxRepetitions: '1' });
     expect(bad.problems.map((p) => p.where)).toEqual(['--max-repetitions', '--max-repetitions', '--repetitions']);
     expect(resolveSweepConfig({ cni: 'none', repetitions: '4', maxRepetitions: '8' }).problems[0]!.message).toMatch(/only with --repetitions auto/);
+  });
+
+  it('a data plane an earlier look decided stays decided: it is not judged again, so never re-opened', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    // canal here is so noisy that a fresh judgement of its runs is always open.
+    const m = adaptiveManifest(dir, ['canal'], 3);
+    const out = await runSweep({ dir, manifest: m, runPoint: truthRunner([]), newRunId: () => 'stay' });
+    expect(repetitionsOf(out, 'canal')).toBe(3);
+    const judged = out.looks!.at(-1)!.curves.filter((c) => c.cni === 'canal');
+    expect(judged.some((c) => !c.settled)).toBe(true);
+    // The same runs, as if an earlier look (same repetitions) had called every canal verdict decided.
+    const decided = judged.map((c) => ({ ...c, settled: true, reason: 'decided at look 1' }));
+    const again = { ...out, matrix: { ...out.matrix, adaptive: { ...out.matrix.adaptive!, max: 12 } }, looks: [{ at: 'earlier', curves: decided, extended: [], atMax: [] }] };
+    const next = reviewLook(again, dir);
+    expect(next.batch).toEqual([]);
+    expect(next.look.extended).toEqual([]);
+    expect(next.look.curves).toEqual(decided);
+    // Without that look, the same runs are judged open and extended.
+    expect(reviewLook({ ...again, looks: [] }, dir).look.extended).toEqual([{ cni: 'canal', to: 6 }]);
   });
 
   it('adds interleaved batches only where a verdict is open, stops at the maximum and says which and why', async () => {

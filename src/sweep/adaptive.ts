@@ -125,7 +125,16 @@ export function reviewLook(m: SweepManifest, dir: string, now = new Date()): Loo
   const results = resultsOf(m, dir);
   const usual = machineUsual([...results.values()].flat());
   const dimension = sweepDimension(m.matrix);
+  const previous = m.looks?.at(-1);
   for (const cni of m.matrix.cnis) {
+    // A data plane an earlier look decided has stopped for good: judged again against a sweep whose usual machine
+    // has moved on (other runs since), a curve can look open at the same level, and re-opening it would be one
+    // more look than the spending plan allows (stats/sequential.ts proves the rule for curves that stop once).
+    const before = previous?.curves.filter((c) => c.cni === cni) ?? [];
+    if (before.length && before.every((c) => c.settled) && !previous!.extended.some((e) => e.cni === cni)) {
+      curves.push(...before);
+      continue;
+    }
     const reps = repetitionsOf(m, cni);
     const mine = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed, dimension);
     curves.push(...mine);

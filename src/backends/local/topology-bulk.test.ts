@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planTopology, planTopologyUp, type PodRequest } from './topology.js';
 import { planTopologyUpBulk } from './topology-bulk.js';
+import { bridgeMac, podMac } from './bridge-neighbours.js';
 
 const requests = (n: number, nodes: number): PodRequest[] => Array.from({ length: n }, (_, i) => ({ name: `p-${i}`, namespace: 'ns', labels: {}, role: 'grid', node: i % nodes }));
 const argv = (c: { argv: string[]; netns?: string; input?: string }) => `${c.netns ? `[${c.netns}] ` : ''}${c.argv.join(' ')}${c.input ? `\n${c.input}` : ''}`;
@@ -48,6 +49,16 @@ describe('batched bring-up of many pods', () => {
     expect(plan).toContain(`ip -n cb-bulk2-n1 addr add 192.168.5.64/32 dev flannel.1`);
     expect(plan).toContain(`ip -n cb-bulk2-n0 route add 192.168.5.64/26 via 192.168.5.64 dev flannel.1 onlink`);
     expect(plan).toContain(`ip -n cb-bulk2-n1 route add 192.168.5.0/26 via 10.42.0.0 dev flannel.1 onlink`);
+    // Permanent neighbours on the pod network (./bridge-neighbours.ts), the same in the batched bring-up.
+    const gw = `neigh add 10.42.0.1 lladdr ${bridgeMac('cb-bulk2-n0')} dev eth0 nud permanent`;
+    const pod0 = `neigh add 192.168.5.3 lladdr ${podMac('cb-bulk2-p0')} dev cni0 nud permanent`;
+    expect(plan).toContain(`ip -n cb-bulk2-n0 link add cni0 address ${bridgeMac('cb-bulk2-n0')} type bridge`);
+    expect(plan).toContain(`ip -n cb-bulk2-p0 ${gw}`);
+    expect(plan).toContain(`ip -n cb-bulk2-n0 ${pod0}`);
+    const bulk = planTopologyUpBulk(t);
+    expect(bulk.pods[0]!.some((c) => c.input?.includes(gw))).toBe(true);
+    expect(bulk.before.some((c) => c.argv.join(' ') === 'ip -n cb-bulk2-n0 -batch -' && c.input?.includes(pod0) && c.input.includes(`eth0 address ${podMac('cb-bulk2-p0')}`))).toBe(true);
+    expect(new Set(t.pods.map((p) => podMac(p.netns))).size).toBe(3);
     // A pod on the node's bridge or VXLAN address is refused.
     expect(() => planTopology({ runId: 'bulk3', attachment: 'bridge-vxlan', placement: 'cross-node', hostIfPrefix: 'veth', podCidrs: [['10.42.0.0/24']], pods: [{ name: 'a', namespace: 'ns', labels: {}, role: 'grid', node: 0, ip: '10.42.0.1' }] })).toThrow(/bridge \(cni0\) address/);
     expect(() => planTopology({ runId: 'bulk3', attachment: 'routed-vxlan', placement: 'cross-node', hostIfPrefix: 'cali', podCidrs: [['10.42.0.0/24']], pods: [{ name: 'a', namespace: 'ns', labels: {}, role: 'grid', node: 0, ip: '10.42.0.0' }] })).toThrow(/VXLAN \(flannel.1\) address/);

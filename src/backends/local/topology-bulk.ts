@@ -15,6 +15,7 @@ import {
   type PodSpec,
   type Topology,
 } from './topology.js';
+import { podMac, podNeighbour } from './bridge-neighbours.js';
 
 export interface BulkTopologyPlan {
   /** In order, before the pods' own commands. */
@@ -61,8 +62,8 @@ export function planTopologyUpBulk(t: Topology): BulkTopologyPlan {
       batch(
         n.netns,
         on.flatMap((p) => [
-          ['link', 'add', p.hostIf, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', p.netns],
-          ...(routed ? [['link', 'set', p.hostIf, 'address', ROUTED_GATEWAY_MAC], ['link', 'set', p.hostIf, 'up']] : [['link', 'set', p.hostIf, 'master', 'cni0', 'up']]),
+          ['link', 'add', p.hostIf, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', ...(routed ? [] : ['address', podMac(p.netns)]), 'mtu', mtu, 'netns', p.netns],
+          ...(routed ? [['link', 'set', p.hostIf, 'address', ROUTED_GATEWAY_MAC], ['link', 'set', p.hostIf, 'up']] : [['link', 'set', p.hostIf, 'master', 'cni0', 'up'], podNeighbour(p.ip, p.netns)]),
         ]),
         `create the veth pairs of the ${on.length} pods on ${n.name}`,
       ),

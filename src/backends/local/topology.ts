@@ -9,6 +9,7 @@ import { formatIpv4, parseCidr, parseIpv4 } from '../../policy/cidr.js';
 import { MAX_LOCAL_ENDPOINTS } from '../../workload/cluster.js';
 import { cidrHolding } from '../../workload/pod-cidrs.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../../workload/workload.js';
+import { bridgeMac, gatewayNeighbour, podMac, podNeighbour } from './bridge-neighbours.js';
 
 /** How pods attach to their node, which decides the per-pod and per-node commands. */
 export type Attachment =
@@ -41,7 +42,6 @@ export interface NodeSpec {
   /** Interface name of the node's port on the switch namespace's bridge. */
   switchPort: string;
 }
-
 export type PodRole = 'client' | 'server' | 'grid';
 
 export interface PodSpec {
@@ -52,8 +52,7 @@ export interface PodSpec {
   netns: string;
   node: NodeSpec;
   ip: string;
-  /** Name of the pod's veth end inside the node namespace. */
-  hostIf: string;
+  hostIf: string; // the pod's veth end inside the node namespace
   /** Index of the pod on its node: its address's offset from the network address of the node's first pod CIDR. */
   slot: number;
 }
@@ -235,7 +234,7 @@ export function planPods(t: Topology): CommandSpec[] {
     cmds.push(
       { argv: ['ip', 'netns', 'add', p.netns], purpose: `create namespace of pod ${p.namespace}/${p.name}` },
       ipn(p.netns, 'link', 'set', 'lo', 'up'),
-      ipn(p.netns, 'link', 'add', 'eth0', 'mtu', String(t.podMtu), 'type', 'veth', 'peer', 'name', p.hostIf, 'mtu', String(t.podMtu), 'netns', nodeNs),
+      ipn(p.netns, 'link', 'add', 'eth0', ...(isRoutedAttachment(t.attachment) ? [] : ['address', podMac(p.netns)]), 'mtu', String(t.podMtu), 'type', 'veth', 'peer', 'name', p.hostIf, 'mtu', String(t.podMtu), 'netns', nodeNs),
     );
     if (isRoutedAttachment(t.attachment)) {
       cmds.push(
@@ -252,6 +251,7 @@ export function planPods(t: Topology): CommandSpec[] {
     } else {
       cmds.push(
         ipn(nodeNs, 'link', 'set', p.hostIf, 'master', 'cni0', 'up'),
+        ipn(nodeNs, ...podNeighbour(p.ip, p.netns)),
         ...bridgePodSide(p).map((args) => ipn(p.netns, ...args)),
       );
     }
@@ -294,6 +294,7 @@ export function bridgePodSide(p: PodSpec): string[][] {
   return [
     ['addr', 'add', `${p.ip}/${prefix}`, 'dev', 'eth0'],
     ['link', 'set', 'eth0', 'up'],
+    gatewayNeighbour(gatewayOf(p.node), p.node.netns),
     ['route', 'add', 'default', 'via', gatewayOf(p.node), 'dev', 'eth0', ...onlink],
   ];
 }
@@ -328,7 +329,7 @@ export const VXLAN_PORT = 8472;
  */
 export function planFlannelNodes(t: Topology): CommandSpec[] {
   const bridges = t.nodes.flatMap((n) => [
-    ipn(n.netns, 'link', 'add', 'cni0', 'type', 'bridge'),
+    ipn(n.netns, 'link', 'add', 'cni0', 'address', bridgeMac(n.netns), 'type', 'bridge'),
     ipn(n.netns, 'addr', 'add', `${gatewayOf(n)}/${n.podCidr.split('/')[1]}`, 'dev', 'cni0'),
     ipn(n.netns, 'link', 'set', 'cni0', 'mtu', String(t.podMtu), 'up'),
     // The node's other pod CIDRs (a replayed cluster's), on the bridge too.
