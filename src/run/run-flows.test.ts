@@ -43,3 +43,17 @@ describe('measureFlows with a sample budget (issue 25)', () => {
     expect(g!.metrics.connect!.summary.count).toBe(1000);
   });
 });
+
+describe('measureFlows with --metrics (an adaptive extension measures only the open metrics)', () => {
+  it('measures only the metrics asked for, interleaved in every round; the others are null; records each metric its wall', async () => {
+    const b = fakeBackend(1);
+    const [f] = await measureFlows(b, [FLOW as never], { ...S, metrics: ['rr', 'connect'] }, 10);
+    expect(new Set(b.calls.map((c) => c.metric))).toEqual(new Set(['connect', 'rr']));
+    expect(b.calls.filter((c) => c.metric === 'rr')).toHaveLength(10);
+    expect(f!.metrics.crr).toBeNull();
+    expect(f!.metrics.connect!.summary.count).toBe(1000);
+    expect(Object.keys(f!.metricMs).sort()).toEqual(['connect', 'rr']);
+    const [g] = await measureFlows(fakeBackend(1), [FLOW as never], S, 10);
+    expect(Object.keys(g!.metricMs).sort()).toEqual(['connect', 'crr', 'rr']);
+  });
+});

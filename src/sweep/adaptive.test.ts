@@ -207,6 +207,26 @@ describe('adaptive repetitions', () => {
     expect(calls).toEqual(resumed.points.map((p) => p.key));
   }, 120_000);
 
+  it('a sweep killed in an extension that measures only the open metrics resumes it with the same metrics', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const ctl = new AbortController();
+    const calls: string[] = [];
+    const runner = truthRunner(calls);
+    const measured: Array<string | undefined> = [];
+    const watch: PointRunner = async (a) => (measured.push(a.config.metrics?.join()), runner(a));
+    // Abort inside the second batch (the first has 15 points).
+    const killed = await runSweep({ dir, manifest: adaptiveManifest(dir, ['calico-nftables'], 6), runPoint: async (a) => (calls.length === 17 ? (ctl.abort(), watch(a)) : watch(a)), newRunId: () => 'kill2', signal: ctl.signal });
+    expect(killed.status).toBe('interrupted');
+    expect(readManifest(dir).points.filter((p) => p.status === 'pending').every((p) => p.metrics?.join() === 'rr')).toBe(true);
+    measured.length = 0;
+    const resumed = await runSweep({ dir, manifest: readManifest(dir), runPoint: watch, newRunId: () => 'resu2' });
+    expect(resumed.status).toBe('complete');
+    expect(measured.length).toBeGreaterThan(0);
+    expect(measured.every((x) => x === 'rr')).toBe(true);
+    expect(repetitionsOf(resumed, 'calico-nftables', 'connect')).toBe(3);
+    expect(repetitionsOf(resumed, 'calico-nftables', 'rr')).toBe(6);
+  }, 120_000);
+
   describe('over the Services dimension', () => {
     const SERVICES = [0, 1000, 5000, 10000, 30000];
 
