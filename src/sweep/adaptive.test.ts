@@ -107,7 +107,7 @@ describe('adaptive repetitions', () => {
     for (const metric of ['connect p50', 'crr p50']) expect(last.curves.find((c) => c.metric === metric)).toEqual(first.curves.find((c) => c.metric === metric));
     expect(last.atMax).toEqual(['calico-nftables']);
     // The summary, the JSON and the report count each metric's own runs.
-    expect(sweepSummary(readManifest(dir), null, 1000)).toMatch(/calico-nftables connect 3, crr 3, rr 12/);
+    expect(sweepSummary(readManifest(dir), null, 1000)).toMatch(/calico-nftables \(connect 3, crr 3, rr 12\)/);
     expect(sweepSummary(readManifest(dir), null, 1000)).toMatch(/\+3 repetitions for calico-nftables \(rr only\)/);
     expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ repetitionsByMetric: { 'calico-nftables': { connect: 3, crr: 3, rr: 12 } } });
     const c = collectResults([dir]);
@@ -142,7 +142,7 @@ describe('adaptive repetitions', () => {
     expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ design: DEFAULT_ADAPTIVE, repetitions: { calico: 3, canal: 12 } });
     // The summary names the data plane that hit the maximum, and why.
     const summary = sweepSummary(readManifest(dir), null, 1000);
-    expect(summary).toMatch(/adaptive repetitions .*calico 3; cilium connect \d+, crr \d+, rr 3; canal 12/);
+    expect(summary).toMatch(/adaptive repetitions .*calico 3, cilium \(connect \d+, crr \d+, rr 3\), canal 12/);
     expect(summary).toMatch(/canal reached the maximum of 12 with .*p50 open \(/);
     // The report judges each data plane at the level its last look spent, and reaches the sweep's verdicts.
     const c = collectResults([dir]);

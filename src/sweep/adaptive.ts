@@ -63,12 +63,12 @@ export const measures = (p: Pick<SweepPoint, 'metrics'>, metric: string) => !p.m
 export const repetitionsOf = (m: SweepManifest, cni: CniName, metric?: string) => Math.max(0, ...m.points.filter((p) => p.cni === cni && (metric === undefined || measures(p, metric))).map((p) => p.repetition));
 
 /**
- * "calico 6", or, where an extension measured only some metrics, each latency metric's repetitions ("calico connect
- * 3, crr 3, rr 12"); CPU per connection and p99 come with connect, so their runs are connect's.
+ * "calico 6", or, where an extension measured only some metrics, each latency metric's repetitions ("calico (connect
+ * 3, crr 3, rr 12)"); CPU per connection and p99 come with connect, so their runs are connect's.
  */
 export function repetitionsText(m: SweepManifest, cni: CniName): string {
   const per = METRICS.map((x) => [x, repetitionsOf(m, cni, x)] as const);
-  return new Set(per.map(([, n]) => n)).size <= 1 ? `${cni} ${repetitionsOf(m, cni)}` : `${cni} ${per.map(([x, n]) => `${x} ${n}`).join(', ')}`;
+  return new Set(per.map(([, n]) => n)).size <= 1 ? `${cni} ${repetitionsOf(m, cni)}` : `${cni} (${per.map(([x, n]) => `${x} ${n}`).join(', ')})`;
 }
 
 /** The decision metric a look's curve judges ("connect p50 vs Services" → connect). */
