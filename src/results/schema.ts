@@ -163,6 +163,8 @@ export const metricSchema = z.object({
   reference: referenceSchema.optional(),
   /** Present when a sample budget (sampleBudgetMs) stopped the metric before its planned samples: how many, and why. */
   sampling: z.object({ planned: z.number(), budgetMs: z.number(), reason: z.string() }).optional(),
+  /** Present when a sample budget capped the warm-up of the later rounds: the warm-up operations planned and taken, and why. */
+  warmup: z.object({ planned: z.number(), taken: z.number(), reason: z.string() }).optional(),
 });
 
 /** One measured flow of a cluster-shaped workload (bench run --workload): its ends, why it was chosen, its figures. */

@@ -7,7 +7,7 @@ import { METRICS, type FlowResult, type MetricName, type MetricResult } from '..
 import { assessStability } from '../stats/stability.js';
 import { summarize } from '../stats/summary.js';
 import type { Flow } from '../workload/workload.js';
-import { budgetedSamples, MIN_BUDGET_SAMPLES, mergeRounds, planRounds, reshare, type RawMetric } from './interleave.js';
+import { budgetedSamples, budgetedWarmup, MIN_BUDGET_SAMPLES, MIN_ROUND_WARMUP, mergeRounds, planRounds, reshare, rewarm, WARMUP_BUDGET_SHARE, type RawMetric } from './interleave.js';
 
 export type { FlowResult };
 
@@ -42,6 +42,7 @@ export async function measureFlows(backend: Pick<DataPlane, 'measure'>, flows: r
     const parts = new Map<MetricName, RawMetric[]>();
     const which = flows.length > 1 ? ` flow ${i + 1}/${flows.length} (${flow.reason}: ${label(flow)})` : '';
     const sampling = new Map<MetricName, NonNullable<MetricResult['sampling']>>();
+    const warmups = new Map<MetricName, NonNullable<MetricResult['warmup']>>();
     for (let i = 0; i < plan.length; i++) {
       const r = plan[i]!;
       if (o.signal?.aborted) throw new InterruptedError();
@@ -53,7 +54,14 @@ export async function measureFlows(backend: Pick<DataPlane, 'measure'>, flows: r
       metricMs[r.metric] = (metricMs[r.metric] ?? 0) + performance.now() - t;
       parts.set(r.metric, [...(parts.get(r.metric) ?? []), part]);
       if (s.sampleBudgetMs !== undefined && r.round === 1 && rounds > 1) {
-        const total = budgetedSamples(s.samples, s.sampleBudgetMs, { ops: part.samplesNs.length, wallNs: part.wallNs });
+        const first = { ops: part.samplesNs.length, wallNs: part.wallNs };
+        const roundsLeft = plan.filter((x) => x.metric === r.metric && x.round > 1).length;
+        const warm = budgetedWarmup(r.settings.warmup, s.sampleBudgetMs, first, roundsLeft);
+        if (warm < r.settings.warmup) {
+          plan = rewarm(plan, r.metric, 1, warm);
+          warmups.set(r.metric, { planned: r.settings.warmup * (roundsLeft + 1), taken: r.settings.warmup + warm * roundsLeft, reason: `warm-up ${warm} a round after round 1 (planned ${r.settings.warmup}): at most ${WARMUP_BUDGET_SHARE * 100}% of the ${s.sampleBudgetMs} ms budget, at least ${MIN_ROUND_WARMUP}` });
+        }
+        const total = budgetedSamples(s.samples, s.sampleBudgetMs, first);
         if (total < s.samples) {
           plan = reshare(plan, r.metric, 1, total, part.samplesNs.length);
           sampling.set(r.metric, { planned: s.samples, budgetMs: s.sampleBudgetMs, reason: `${total} of ${s.samples} samples: ${(part.wallNs / 1e6 / Math.max(1, part.samplesNs.length)).toFixed(2)} ms an operation in round 1, a ${s.sampleBudgetMs} ms budget, at least ${MIN_BUDGET_SAMPLES}` });
@@ -64,7 +72,7 @@ export async function measureFlows(backend: Pick<DataPlane, 'measure'>, flows: r
     const metrics: FlowResult['metrics'] = { connect: null, crr: null, rr: null };
     for (const metric of measured) {
       const m = mergeRounds(parts.get(metric)!);
-      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: s.seed }), stability: assessStability(m.samplesNs), ...(sampling.has(metric) ? { sampling: sampling.get(metric) } : {}) } as MetricResult;
+      metrics[metric] = { ...m, summary: summarize(m.samplesNs, { seed: s.seed }), stability: assessStability(m.samplesNs), ...(sampling.has(metric) ? { sampling: sampling.get(metric) } : {}), ...(warmups.has(metric) ? { warmup: warmups.get(metric) } : {}) } as MetricResult;
     }
     out.push({ from: flow.from, to: flow.to, port: flow.port, protocol: flow.protocol, reason: flow.reason, rules: flow.rules, allowed: flow.allowed, metrics, metricMs });
   }
