@@ -84,7 +84,7 @@ describe('adaptive repetitions', () => {
     expect(next.look.curves).toEqual(decided);
     // Without that look, the same runs are judged open and extended.
     expect(reviewLook({ ...again, looks: [] }, dir).look.extended).toEqual([{ cni: 'canal', to: 6 }]);
-  });
+  }, 60_000);
 
   it('extends a data plane with only its open metrics: the decided ones are not measured again, and stay decided', async () => {
     // calico-nftables here: connect and CRR super-linear with 3% noise (decided at look 1), RR flat but ±40% noisy.
