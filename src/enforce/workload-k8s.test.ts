@@ -20,6 +20,7 @@ import { parseWorkloadChanges, planWorkloadChanges, policyKey, watchedFlowsOf } 
 import { executeWorkloadEnforce, type WorkloadEnforceSettings } from './workload-run.js';
 import { enforceWorkloadResultSchema } from './workload-result.js';
 import { formatWorkloadEnforce } from './workload-format.js';
+import { enforceWorkloadMarkdown } from '../report/enforce-workload.js';
 
 const W = loadWorkload(fileURLToPath(new URL('../workload/fixtures/replay-cluster.json', import.meta.url)));
 const RUN = 'abcde';
@@ -204,7 +205,13 @@ describe('bench enforce --workload on a cluster (scripted API server, simulated 
     expect(cmds.filter((x) => x.includes('delete networkpolicy'))).toHaveLength(2);
     expect(cmds.filter((x) => x.includes('apply --server-side') && x.includes('-f -')).length).toBeGreaterThanOrEqual(2);
     expect(cmds.some((x) => x.includes('cp') && x.includes('cb-probe-static'))).toBe(true);
-    expect(formatWorkloadEnforce(result, null)).toMatch(/remove:web\/allow-api/);
+    const text = formatWorkloadEnforce(result, null);
+    expect(text).toMatch(/remove:web\/allow-api/);
+    expect(text).toMatch(/API call \(kubectl\) +p50/);
+    expect(text).not.toMatch(/agent \(update\(\)\)/);
+    const md = enforceWorkloadMarkdown([{ path: 'r', result }]);
+    expect(md).toMatch(/\| Cilium[^|]* \(cluster\) \| `remove:web\/allow-api` \|/);
+    expect(md).toMatch(/the Agent column is the API call/);
     expect(tornDown(cmds)).toBe(true);
   }, 60_000);
 
