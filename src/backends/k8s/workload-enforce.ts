@@ -92,7 +92,8 @@ export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment 
     const byNs = new Map<string, string[]>();
     for (const p of del) byNs.set(p.metadata.namespace, [...(byNs.get(p.metadata.namespace) ?? []), p.metadata.name]);
     for (const [ns, list] of byNs) {
-      // --wait=false: the API call returns once the object is marked for deletion; the agents act on the watch event.
+      // --wait=false: kubectl returns once the API server answered the DELETE (kubectl cmd/delete/delete.go: with
+      // --wait it then waits until the object is gone); the agents act on their watch event from then on.
       const spec = kubectl(t, ['delete', 'networkpolicy', '-n', realNamespace(names, ns), ...list, '--wait=false'], `${why}: delete ${list.map((n) => `${ns}/${n}`).join(', ')}`, { timeoutMs: 120_000 });
       await this.k.runner.run(spec);
       done.push(shellQuote(spec.argv));
