@@ -1,8 +1,11 @@
 // bench enforce --workload on an existing cluster, against a scripted cluster: the fake runner records when each
 // change to a policy reached the API server, and each `kubectl exec -i … cb-probe watch` is a simulated stream that
 // probes its flow under the policies in force DELAY_MS after that (the reference evaluator decides the verdict).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { daemonSet, daemonSetList, fakeCluster } from '../backends/k8s/test-support/cluster.js';
 import { createBackend } from '../backends/factory.js';
 import type { StreamChild, Streamer } from '../backends/k8s/watch.js';
@@ -24,6 +27,9 @@ import { enforceWorkloadMarkdown } from '../report/enforce-workload.js';
 
 const W = loadWorkload(fileURLToPath(new URL('../workload/fixtures/replay-cluster.json', import.meta.url)));
 const RUN = 'abcde';
+/** Diagnostics of the failing runs go here (a failed step collects them). */
+const OUT = mkdtempSync(join(tmpdir(), 'cb-wlk8s-'));
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 const DELAY_MS = 40;
 const ms = (x: number) => BigInt(Math.round(x * 1e6));
 const SETTINGS: WorkloadEnforceSettings = { repetitions: 2, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 4000, settle: 5, seed: 1 };
@@ -161,7 +167,7 @@ async function run(changeTexts: string[], o: { cni?: 'cilium' | 'flannel'; froze
   const plan = planWorkloadChanges(W, [cni], { changes: parsed.changes, seed: 1 });
   const changes = plan.byCni.get(cni)!;
   const layout = layoutOnCluster(W, watchedFlowsOf(changes), { seed: 1, barrier: true });
-  const plane = await createBackend({ config: runConfigSchema.parse({ cni, backend: 'cluster', context: 'ctx' }), backend: 'cluster', runId: RUN, shape: 'cluster', workloadChanges: true, outDir: '/tmp/cb-wlk8s-test', runner, cleanupRunner: runner, probeIntervalMs: 0, enforce: { streamer: streamer(sim, o), calibrationMarks: 3 } });
+  const plane = await createBackend({ config: runConfigSchema.parse({ cni, backend: 'cluster', context: 'ctx' }), backend: 'cluster', runId: RUN, shape: 'cluster', workloadChanges: true, outDir: OUT, runner, cleanupRunner: runner, probeIntervalMs: 0, enforce: { streamer: streamer(sim, o), calibrationMarks: 3 } });
   const { result } = await executeWorkloadEnforce({ runId: RUN, backend: 'cluster', cni, workload: W, file: 'replay-cluster.json', changes, replay: layout.workload, plane, settings: { ...SETTINGS, ...o.settings }, otherLiveRuns: () => [] });
   const cmds = runner.log.map((c) => c.argv.join(' '));
   return { result, cmds, changes };
