@@ -221,6 +221,19 @@ describe('bench enforce --workload on a cluster (scripted API server, simulated 
     expect(tornDown(cmds)).toBe(true);
   }, 60_000);
 
+  it('a remove that denies: the probes still passing after the delete are the fail-open window (≈ the simulated delay)', async () => {
+    const { result } = await run(['remove:api/allow-frontend'], { settings: { repetitions: 1 } });
+    expect(result.errors).toEqual([]);
+    const c = result.changes[0]!;
+    expect(c.observations.length).toBeGreaterThan(0);
+    for (const ob of c.observations) {
+      expect(ob.expect).toBe('closed');
+      expect(ob.failOpen!.leaked).toBeGreaterThan(0);
+      expect(ob.failOpen!.windowMs).toBeGreaterThan(DELAY_MS - 5);
+    }
+    expect(c.summary!.failOpenRepetitions).toBe(1);
+  }, 60_000);
+
   it('an add: starts without the policy (deleted, waited for), the apply of the one rewritten policy flips the flows', async () => {
     const { result, cmds } = await run(['add:api/allow-frontend']);
     expect(result.errors).toEqual([]);
