@@ -45,24 +45,29 @@ export function budgeted(samples, rounds, budgetMs, wallNs, lib) {
 
 /**
  * The replay's data planes from a sweep directory: per data plane, per decision metric, the runs (repetition,
- * count, p50 and its within-run se, slowed by the machine's reference), and per run its wall time under the budget.
+ * count, p50 and its within-run se, the machine's reference p50 beside it and whether it was slowed by it), and
+ * per run its wall time under the budget. `lib.oldRule`: no reference (the looks leave slowed runs out instead).
  * `reported`: the verdicts to compare with (a report.json's, e.g. the committed example's).
  */
 export function planesFromSweep(dir, { budgetMs, reported, lib }) {
   const m = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8'));
   const runs = m.points.filter((p) => p.status === 'ok' && p.resultPath).map((p) => ({ p, r: JSON.parse(readFileSync(join(dir, p.resultPath), 'utf8')) }));
   const usual = lib.machineUsual(runs.map((x) => x.r));
+  // The swept dimension (src/sweep/adaptive.ts sweepDimension): the Service count, or the policy count.
+  const xOf = (p) => ((m.matrix.services?.length ?? 0) > 1 && m.matrix.policies.length <= 1 ? p.services : p.policies);
+  const metrics = (m.matrix.services?.length ?? 0) > 1 && m.matrix.policies.length <= 1 ? lib.SERVICE_DECISION_METRICS : lib.DECISION_METRICS;
   const wallS = new Map();
   const planes = m.matrix.cnis.map((cni) => {
     const mine = runs.filter((x) => x.p.cni === cni);
-    const curves = lib.DECISION_METRICS.map((metric) => {
+    const curves = metrics.map((metric) => {
       const rows = mine.flatMap(({ p, r }) => {
         const mr = r.metrics[metric];
         if (!mr || !mr.samplesNs?.length) return [];
         const { kept, savedNs } = budgeted(mr.samplesNs, r.meta.probe.rounds ?? 1, budgetMs, mr.wallNs, lib);
         wallS.set(r.runId, (wallS.get(r.runId) ?? p.wallMs / 1000) - savedNs / 1e9);
         const { p50, se } = medianOf(kept);
-        return [{ rep: p.repetition, x: p.policies, y: p50, se, slowed: lib.machineSlowed(r, usual).slowed, runId: r.runId, samples: kept.length }];
+        const reference = lib.oldRule ? null : lib.referenceOf(r, metric, 0.5);
+        return [{ rep: p.repetition, x: xOf(p), y: p50, se, slowed: lib.machineSlowed(r, usual).slowed, runId: r.runId, samples: kept.length, ...(reference === null ? {} : { reference }) }];
       });
       return { metric: `${metric}_p50`, reported: reported?.(cni, `${metric}_p50`), runs: rows };
     }).filter((c) => c.runs.length > 0);

@@ -7,11 +7,13 @@
 //
 //   npm run build && node scripts/adaptive-replay.mjs [--report results/examples/policy-scaling/report.json]
 //       [--gamma obf,-4,-2,0,1,2] [--min 3] [--step 3] [--max 12] [--seed 1] [--ignore-machine] [--wall 1185]
-//       [--sweep <sweep dir> [--budget <ms>] [--look-s 2]]
+//       [--sweep <sweep dir> [--budget <ms>] [--look-s 2] [--old-rule]] [--looks]
 //
 // --sweep replays a sweep directory instead (sweep.json and its runs' result files; scripts/adaptive-replay-sweep.mjs):
 // every run's own wall time, a sample budget replayed on the recorded samples (--budget), and the verdicts compared
-// with --report's. The estimated wall time is the sum of the runs' wall times plus --look-s per look.
+// with --report's. The estimated wall time is the sum of the runs' wall times plus --look-s per look. The looks
+// adjust each curve to the machine's reference its runs measured; --old-rule replays them without it (slowed runs
+// left out, the rule before issue 24). --looks prints every look's verdicts per data plane, with θ.
 //
 // The replay is exact for the looks (the same runs in the same order the sweep made them); it cannot replay a
 // design that would have made more runs than the report holds.
@@ -22,9 +24,9 @@ import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { alphaAt, curveDecision, lookSchedule, alphaPerLook } = await import(join(root, 'dist/stats/sequential.js'));
-const { DECISION_METRICS } = await import(join(root, 'dist/sweep/adaptive.js'));
+const { DECISION_METRICS, SERVICE_DECISION_METRICS } = await import(join(root, 'dist/sweep/adaptive.js'));
 const { budgetedSamples } = await import(join(root, 'dist/run/interleave.js'));
-const { machineSlowed, machineUsual } = await import(join(root, 'dist/results/machine.js'));
+const { machineSlowed, machineUsual, referenceOf } = await import(join(root, 'dist/results/machine.js'));
 const { planesFromSweep } = await import(join(root, 'scripts/adaptive-replay-sweep.mjs'));
 
 const { values: args } = parseArgs({
@@ -36,6 +38,8 @@ const { values: args } = parseArgs({
     max: { type: 'string', default: '12' },
     seed: { type: 'string', default: '1' },
     'ignore-machine': { type: 'boolean', default: false },
+    'old-rule': { type: 'boolean', default: false },
+    looks: { type: 'boolean', default: false },
     wall: { type: 'string' },
     sweep: { type: 'string' },
     budget: { type: 'string' },
@@ -51,7 +55,7 @@ const seed = Number(args.seed);
 // withoutSlowed) unless --ignore-machine replays the rule as it was before.
 const slowed = new Set(args['ignore-machine'] ? [] : (report.machine?.slowedRuns ?? []).map((r) => r.runId));
 const reportedOf = (cni, metric) => report.cnis.find((c) => c.cni === cni)?.metrics.find((m) => m.id === metric)?.verdict?.complexity;
-const fromSweep = args.sweep ? planesFromSweep(resolve(args.sweep), { budgetMs: args.budget ? Number(args.budget) : null, reported: reportedOf, lib: { budgetedSamples, machineSlowed, machineUsual, DECISION_METRICS } }) : null;
+const fromSweep = args.sweep ? planesFromSweep(resolve(args.sweep), { budgetMs: args.budget ? Number(args.budget) : null, reported: reportedOf, lib: { budgetedSamples, machineSlowed, machineUsual, referenceOf, DECISION_METRICS, SERVICE_DECISION_METRICS, oldRule: args['old-rule'] } }) : null;
 const planes = fromSweep ? fromSweep.planes : report.cnis.map((c) => ({
   cni: c.cni,
   curves: c.metrics
@@ -80,7 +84,9 @@ const estimateS = (rows) => fromSweep ? rows.reduce((a, r) => a + planes.find((p
 
 const maxAvailable = Math.min(...planes.flatMap((p) => p.curves.flatMap((c) => Math.max(...c.runs.map((r) => r.rep)))));
 
+let lookLines = [];
 function replay(design) {
+  lookLines = [];
   const looks = lookSchedule(design);
   const rows = [];
   for (const p of planes) {
@@ -95,6 +101,10 @@ function replay(design) {
       const ds = p.curves.map((c) => ({ metric: c.metric, reported: c.reported, d: curveDecision(c.runs.filter((r) => r.rep <= n), alpha, { seed }) }));
       for (const x of ds) if (stops[x.metric] === undefined && x.d.settled) (stops[x.metric] = n), (atStop[x.metric] = x);
       decided = { n, alpha, ds: ds.map((x) => atStop[x.metric] ?? x) };
+      if (args.looks) {
+        const text = (x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' OPEN'}${x.d.adjustment.theta !== null ? ` θ ${x.d.adjustment.theta.toFixed(2)}` : ` (${x.d.adjustment.notAdjusted}${x.d.leftOut ? `, ${x.d.leftOut} left out` : ''})`}`;
+        lookLines.push(`    look ${looked} (${n} reps) ${p.cni}: ${ds.map(text).join(', ')}`);
+      }
       if (ds.every((x) => x.d.settled)) break;
     }
     for (const c of p.curves) stops[c.metric] ??= decided.n;
@@ -122,6 +132,7 @@ for (const g of args.gamma.split(',')) {
   console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min ${fromSweep ? ` (the runs' own wall times${args.budget ? ' less the samples the budget drops' : ''}, + ${lookS} s a look)` : ` (${fixedS.toFixed(2)} s a run + its samples)`}`}`);
   if (perMetricS !== null) console.log(`  extending only the open metrics: about ${(perMetricS / 60).toFixed(1)} min (each metric's recorded or apportioned wall; the fixed part of every run kept)`);
   for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}${fromSweep ? ` ${planes.find((p) => p.cni === r.cni).wallOf(r.reps).toFixed(0).padStart(4)} s` : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}${fromSweep && r.stops[x.metric] !== r.reps ? ` (stops at ${r.stops[x.metric]})` : ''}`).join(', ')}`);
+  if (args.looks) console.log(lookLines.join('\n'));
   console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
   console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);
 }

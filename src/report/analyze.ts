@@ -11,9 +11,9 @@ import { complexityVerdict, RULE_COST_REFERENCE_NS, type Verdict } from '../stat
 import { hierarchicalCi, runLevelCi, type CiLevel } from '../stats/hierarchical.js';
 import { sortedCopy } from '../stats/summary.js';
 import type { SweepManifest } from '../sweep/manifest.js';
-import { DECISION_METRICS, levelText, repetitionsOf, sweepDimension, type SweepDimension } from '../sweep/adaptive.js';
-import { alphaAt, MIN_UNSLOWED_RUNS, repeatedFit } from '../stats/sequential.js';
-import { machineSlowed, machineUsual } from '../results/machine.js';
+import { adjustmentText, DECISION_METRICS, levelText, repetitionsOf, sweepDimension, type SweepDimension } from '../sweep/adaptive.js';
+import { alphaAt, MIN_UNSLOWED_RUNS, repeatedFitOf, THETA_RANGE, type ReferenceAdjustment } from '../stats/sequential.js';
+import { machineSlowed, machineUsual, referenceOf } from '../results/machine.js';
 import type { InputProblem, LoadedResult } from './collect.js';
 import { analyzeServiceChanges, analyzeServices, type ServiceChangeRow, type ServicePlaneAnalysis } from './services.js';
 import { cpuResolutionUsPerOp, cpuResolved } from '../results/cpu.js';
@@ -100,6 +100,8 @@ export interface MetricAnalysis {
   fit: ScalingFit | null;
   verdict: Verdict;
   perRule: PerRuleCost | null;
+  /** An adaptive sweep's verdict: the adjustment to the machine's reference its look made (θ), as the look made it. */
+  adjustment?: ReferenceAdjustment;
 }
 
 export interface PointFailure {
@@ -302,11 +304,18 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
       const fitOpts = { seed: opts.seed ?? 1, resamples: opts.resamples };
       // A verdict an adaptive sweep decided on is judged as it was: the repeated CI of the data plane's last look.
       const alpha = m.stat === 'p50' && (DECISION_METRICS as readonly string[]).includes(m.metric) ? spent.get(cni)?.get(m.metric) : undefined;
-      // …leaving out, as its looks did, the runs during which the machine slowed (stats/sequential.ts withoutSlowed).
-      const fit = alpha === undefined ? fitScaling(xy, fitOpts) : repeatedFit(points.map((p, i) => ({ ...xy[i]!, slowed: slowed.has(p.runId) })), alpha, fitOpts);
-      const verdict = complexityVerdict(fit);
+      // …adjusted, as its looks were, to the machine's reference each run measured (stats/sequential.ts
+      // adjustToReference; runs without one: those on a slowed machine left out). The point values stay raw.
+      const byRun = new Map(runs.map((l) => [l.result.runId, l.result]));
+      const judged = alpha === undefined ? null : repeatedFitOf(points.map((p, i) => {
+        const ref = m.stat === 'p50' ? referenceOf(byRun.get(p.runId)!, m.metric, 0.5) : null;
+        return { ...xy[i]!, slowed: slowed.has(p.runId), ...(ref === null ? {} : { reference: ref }) };
+      }), alpha, fitOpts);
+      const fit = judged ? judged.fit : fitScaling(xy, fitOpts);
+      const judgedVerdict = complexityVerdict(fit);
+      const verdict = judged ? { ...judgedVerdict, reason: `${judgedVerdict.reason}; ${adjustmentText(judged.adjustment, judged.leftOut)}` } : judgedVerdict;
       const counts = countEstimates(runs, m, points, opts.seed ?? 1, opts.resamples);
-      metrics[m.id] = { points, counts, fit, verdict, perRule: m.stat === 'cpu' ? null : perRuleCost(fit, verdict, rules) };
+      metrics[m.id] = { points, counts, fit, verdict, perRule: m.stat === 'cpu' ? null : perRuleCost(fit, verdict, rules), ...(judged ? { adjustment: judged.adjustment } : {}) };
     }
     const first = runs[0]!.result;
     const atMax = runs.reduce((a, b) => (b.result.meta.policy.count > a.result.meta.policy.count ? b : a));
@@ -407,7 +416,7 @@ function spentText(cni: CniName, alphas: Map<string, number>, metrics: readonly 
 }
 
 const adaptiveCiNote = (spent: Map<CniName, Map<string, number>>, what: string, metrics: readonly string[]) =>
-  `Adaptive repetitions: the sweep stopped each data plane once its ${what} were decided (an extension measures only the metrics still open, so each verdict stops at its own look), so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look on them spent (${[...spent].map(([c, a]) => spentText(c, a, metrics)).join('; ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a verdict stopped. Those fits, as the sweep's looks, leave out the runs during which the machine slowed (see the machine section) wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs; the point values keep them.`;
+  `Adaptive repetitions: the sweep stopped each data plane once its ${what} were decided (an extension measures only the metrics still open, so each verdict stops at its own look), so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look on them spent (${[...spent].map(([c, a]) => spentText(c, a, metrics)).join('; ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a verdict stopped. Those fits, as the sweep's looks, adjust every run's value to the machine's reference measured in the same run: value × exp(−θ (log reference − its mean over the curve's runs)), θ estimated per curve within counts (clamped to [${THETA_RANGE.join(', ')}]; one degree of freedom less in the t correction), so a machine mode the reference shares is taken out of the run-to-run spread (θ per curve in each verdict's reason; a curve whose reference trends with the count is not adjusted). Runs without a reference (older result files) are judged as before: those on a slowed machine left out wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs. The point values are the runs' own, not adjusted.`;
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";

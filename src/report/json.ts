@@ -50,6 +50,8 @@ export function reportDocument(a: Analysis) {
           growthExponent: f?.exponent ?? null,
           perRule: x.perRule,
           verdict: { complexity: x.verdict.complexity, reason: x.verdict.reason, boundNs: x.verdict.boundNs, headline: x.verdict.headline, headlineReason: x.verdict.headlineReason },
+          // An adaptive sweep's p50 verdict: θ of the adjustment to the machine's reference (null: not adjusted, and why).
+          ...(x.adjustment ? { referenceAdjustment: x.adjustment } : {}),
         };
       }),
     })),

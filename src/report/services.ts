@@ -7,10 +7,11 @@ import type { CniName } from '../config/schema.js';
 import type { RunResult } from '../results/schema.js';
 import { fitScaling, type ScalingFit } from '../stats/fit.js';
 import { hierarchicalCi, type CiLevel } from '../stats/hierarchical.js';
-import { repeatedFit } from '../stats/sequential.js';
+import { repeatedFitOf } from '../stats/sequential.js';
+import { referenceOf } from '../results/machine.js';
 import { sortedCopy } from '../stats/summary.js';
 import { complexityVerdict, inServiceWords, type Verdict } from '../stats/verdict.js';
-import { levelText } from '../sweep/adaptive.js';
+import { adjustmentText, levelText } from '../sweep/adaptive.js';
 
 /** One Service count of one data plane: its runs at run level (connect p50). */
 export interface ServiceCountEstimate {
@@ -75,11 +76,13 @@ export function analyzeServices(ok: readonly { result: RunResult }[], o: Service
     const points = runs.map((r) => {
       const s = r.metrics.connect!.summary;
       const ci = s.ci95.p50;
-      return { x: r.services!.count, y: s.p50 ?? Number.NaN, se: ci[0] !== null && ci[1] !== null ? (ci[1] - ci[0]) / (2 * Z95) : 0, slowed: o.slowed?.has(r.runId) ?? false };
+      const reference = referenceOf(r, 'connect', 0.5);
+      return { x: r.services!.count, y: s.p50 ?? Number.NaN, se: ci[0] !== null && ci[1] !== null ? (ci[1] - ci[0]) / (2 * Z95) : 0, slowed: o.slowed?.has(r.runId) ?? false, ...(reference === null ? {} : { reference }) };
     }).filter((p) => Number.isFinite(p.y));
     const alpha = o.spent?.get(all[0]!.meta.cni);
     const fitOpts = { seed: o.seed ?? 1, resamples: o.resamples };
-    const fit = alpha === undefined ? fitScaling(points.map(({ x, y, se }) => ({ x, y, se })), fitOpts) : repeatedFit(points, alpha, fitOpts);
+    const judged = alpha === undefined ? null : repeatedFitOf(points, alpha, fitOpts);
+    const fit = judged ? judged.fit : fitScaling(points.map(({ x, y, se }) => ({ x, y, se })), fitOpts);
     const byCount = new Map<number, RunResult[]>();
     for (const r of runs) byCount.set(r.services!.count, [...(byCount.get(r.services!.count) ?? []), r]);
     const counts = [...byCount.entries()]
@@ -101,7 +104,7 @@ export function analyzeServices(ok: readonly { result: RunResult }[], o: Service
       repetitions: [Math.min(...counts.map((c) => c.runs)), Math.max(...counts.map((c) => c.runs))],
       ...(alpha === undefined ? {} : { alpha }),
       fit,
-      verdict: complexityVerdict(fit),
+      verdict: ((v) => (judged ? { ...v, reason: `${v.reason}; ${adjustmentText(judged.adjustment, judged.leftOut)}` } : v))(complexityVerdict(fit)),
       installMsAtMax: atMax.services!.installMs,
       stateAtMax: atMax.services!.state,
     });
@@ -181,7 +184,7 @@ export function renderServicesSection(planes: readonly ServicePlaneAnalysis[]): 
   }
   L.push('');
   L.push('The verdict is the policy curves\' rule (see "How the verdicts are decided") with the Service count in place of the policy count, and its bound B: 10% of the data plane\'s own connect p50 at the smallest Service count (at least 1 µs) over the measured range.');
-  if (planes.some((p) => p.alpha !== undefined)) L.push("An adaptive sweep gave a data plane more runs until its verdict was decided (or it reached the maximum); its fit is the look's: CIs at the level that look spent, runs on a slowed machine left out (see the uncertainty note).");
+  if (planes.some((p) => p.alpha !== undefined)) L.push("An adaptive sweep gave a data plane more runs until its verdict was decided (or it reached the maximum); its fit is the look's: CIs at the level that look spent, each run's connect p50 adjusted to the machine's reference measured in the same run (θ in the verdict's reason; see the uncertainty note); the per-count values are the runs' own.");
   const advice = servicesAdvice(planes);
   if (advice.length) {
     L.push('');

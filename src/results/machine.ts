@@ -1,6 +1,7 @@
 // The machine's reference as the result files hold it (issue 20): per run and metric, the loopback reference's
 // percentile and the share of the pinned CPU the probe's tasks got; and which runs ran on a slowed machine. Read by
-// bench compare, the report's machine section, and an adaptive sweep's looks (which leave slowed runs out).
+// bench compare, the report's machine section, and an adaptive sweep's looks (which adjust each run to its
+// reference, and leave slowed runs out only where a curve's runs lack one).
 import type { EnforceMetricName, MetricName, RunResult } from './schema.js';
 import type { RunMachine } from '../stats/machine.js';
 import { quantile, sortedCopy } from '../stats/summary.js';

@@ -154,10 +154,10 @@ describe('adaptive repetitions', () => {
     }
   }, 120_000);
 
-  it('leaves out the runs the machine slowed (by their reference): a flat curve on a disturbed host is decided early', async () => {
+  it('adjusts each run to the machine reference it measured: a flat curve on a disturbed host is decided early', async () => {
     // A flat data plane (1% run-to-run jitter) on a host that slows one run in six by 25–40%: connect, CRR and RR
-    // of such a run are slow, and so is its loopback reference. Kept in the fit, these runs keep the slope CI wider
-    // than the flatness bound up to the maximum; left out, the curve is O(1) at the first looks.
+    // of such a run are slow, and so is its loopback reference. Kept as they are, these runs keep the slope CI wider
+    // than the flatness bound up to the maximum; adjusted to the reference (θ ≈ 1), the curve is O(1) at the first looks.
     const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
     const m = adaptiveManifest(dir, ['flannel']);
     let n = 0;
@@ -180,13 +180,24 @@ describe('adaptive repetitions', () => {
     expect(repetitionsOf(out, 'flannel')).toBeLessThanOrEqual(6);
     const last = out.looks!.at(-1)!;
     expect(last.curves.map((c) => c.complexity)).toEqual(['O(1)', 'O(1)', 'O(1)']);
-    expect(last.curves.some((c) => /run\(s\) on a slowed machine left out/.test(c.reason))).toBe(true);
-    // The report leaves out the same runs and reaches the sweep's verdicts; its machine section lists them.
+    for (const c of last.curves) {
+      const theta = Number(/adjusted to the machine's reference, θ (\d\.\d\d)/.exec(c.reason)?.[1]);
+      expect(theta).toBeGreaterThan(0.8);
+      expect(theta).toBeLessThan(1.2);
+    }
+    // The report adjusts the same way and reaches the sweep's verdicts; its machine section lists the slowed runs.
     const c = collectResults([dir]);
     const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
     expect(new Set(a.machine.slowedRuns.map((r) => r.runId))).toEqual(new Set(slowedRuns.filter((id) => out.points.some((p) => p.runId === id))));
-    for (const id of ['connect_p50', 'crr_p50', 'rr_p50'] as const) expect(a.cnis[0]!.metrics[id].verdict.complexity).toBe('O(1)');
-    expect(a.ciMethod).toMatch(/leave out the runs during which the machine slowed/);
+    for (const id of ['connect_p50', 'crr_p50', 'rr_p50'] as const) {
+      const mine = a.cnis[0]!.metrics[id];
+      expect(mine.verdict.complexity).toBe('O(1)');
+      expect(mine.adjustment!.theta).toBeGreaterThan(0.8);
+      expect(mine.verdict.reason).toMatch(/adjusted to the machine's reference, θ/);
+      // The point values stay the runs' own.
+      expect(mine.points.some((p) => p.value > 1.2 * 30_000 * (id === 'crr_p50' ? 2.5 : 1))).toBe(true);
+    }
+    expect(a.ciMethod).toMatch(/adjust every run's value to the machine's reference/);
   }, 120_000);
 
   it('a sweep killed in a later batch resumes it and goes on looking: the same points as an uninterrupted sweep', async () => {

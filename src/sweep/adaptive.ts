@@ -5,9 +5,9 @@
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { readResult } from '../results/io.js';
-import { machineSlowed, machineUsual, type MachineUsual } from '../results/machine.js';
+import { machineSlowed, machineUsual, referenceOf, type MachineUsual } from '../results/machine.js';
 import { METRICS, type MetricName, type RunResult } from '../results/schema.js';
-import { alphaAt, curveDecision, lookSchedule, withoutSlowed, type AdaptiveDesign, type RunPoint } from '../stats/sequential.js';
+import { alphaAt, curveDecision, lookSchedule, type AdaptiveDesign, type ReferenceAdjustment, type RunPoint } from '../stats/sequential.js';
 import { inServiceWords } from '../stats/verdict.js';
 import type { CurveLook, SweepLook, SweepManifest, SweepPoint } from './manifest.js';
 import { planRepetitions, type Cell, type PlannedPoint, type SweepMatrix } from './plan.js';
@@ -44,14 +44,22 @@ const DIMENSIONS: Record<SweepDimension, { x: (r: RunResult) => number | null; m
 
 const Z95 = 1.959963984540054;
 
-/** A run's p50 of a metric at its x and its within-run standard error (from its own CI), as the report's fit takes them. */
-function runValue(r: RunResult, metric: DecisionMetric, x: number | null, slowed: boolean): RunPoint | null {
+/**
+ * A run's p50 of a metric at its x, its within-run standard error (from its own CI), as the report's fit takes
+ * them, and the machine's reference p50 beside it (when the run measured one).
+ */
+export function runValue(r: RunResult, metric: DecisionMetric, x: number | null, slowed: boolean): RunPoint | null {
   const m = (r.metrics as Record<string, RunResult['metrics']['connect'] | undefined>)[metric];
   const y = m?.summary.p50;
   if (x === null || !m || y === null || y === undefined || !Number.isFinite(y)) return null;
   const [lo, hi] = m.summary.ci95.p50;
-  return { x, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0, ...(slowed ? { slowed } : {}) };
+  const reference = referenceOf(r, metric, 0.5);
+  return { x, y, se: lo !== null && hi !== null ? (hi - lo) / (2 * Z95) : 0, ...(slowed ? { slowed } : {}), ...(reference === null ? {} : { reference }) };
 }
+
+/** How a look's reason words the reference adjustment: θ, or why the curve was not adjusted. */
+export const adjustmentText = (a: ReferenceAdjustment, leftOut: number) =>
+  a.theta !== null ? `adjusted to the machine's reference, θ ${a.theta.toFixed(2)}` : `not adjusted to the reference: ${a.notAdjusted}${leftOut ? `; ${leftOut} run(s) on a slowed machine left out` : ''}`;
 
 /** Does a point measure this metric? Points without a list measure all; enforce metrics are every enforce point's. */
 export const measures = (p: Pick<SweepPoint, 'metrics'>, metric: string) => !p.metrics || !(METRICS as readonly string[]).includes(metric) || (p.metrics as readonly string[]).includes(metric);
@@ -101,8 +109,9 @@ function resultsOf(m: SweepManifest, dir: string): Map<CniName, RunResult[]> {
 }
 
 /**
- * A data plane's decision curves at a look. Runs during which the machine slowed (by their reference against the
- * sweep's usual so far, as the report's machine section judges them) are left out by the rule (withoutSlowed).
+ * A data plane's decision curves at a look, each adjusted to the machine's reference its runs measured
+ * (stats/sequential.ts adjustToReference). Runs without a reference (older result files) are judged as before:
+ * those during which the machine slowed (by their reference against the sweep's usual so far) left out.
  */
 function curvesOf(results: readonly RunResult[], usual: MachineUsual, cni: CniName, design: AdaptiveDesign, reps: number, seed: number, dimension: SweepDimension): CurveLook[] {
   const alpha = alphaAt(design, reps);
@@ -113,9 +122,8 @@ function curvesOf(results: readonly RunResult[], usual: MachineUsual, cni: CniNa
     const points = results.map((r, i) => runValue(r, metric, dim.x(r), slowed[i]!)).filter((p): p is RunPoint => p !== null);
     if (points.length === 0) continue;
     const d = curveDecision(points, alpha, { seed });
-    const left = points.length - withoutSlowed(points).length;
     // verdict.ts words its reasons for the fixed design's 95% CI; a look's CI is at its own level.
-    const reason = `${dim.words(d.verdict.reason).replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}${left ? `; ${left} run(s) on a slowed machine left out` : ''}`;
+    const reason = `${dim.words(d.verdict.reason).replace(/95% CI/g, `${levelText(alpha)} CI`)}${d.openBecause ? `; open: ${d.openBecause}` : ''}; ${adjustmentText(d.adjustment, d.leftOut)}`;
     out.push({ cni, metric: `${metric} p50${dim.label}`, repetitions: reps, alpha, complexity: d.verdict.complexity, settled: d.settled, reason: d.hopeless ? `can never be decided: ${reason}` : reason });
   }
   return out;
