@@ -6,6 +6,7 @@ import { collectResults } from './collect.js';
 import { renderHtml } from './html.js';
 import { reportDocument } from './json.js';
 import { renderMarkdown } from './markdown.js';
+import { toPerfdash } from './perfdash.js';
 import { latencySamples, writeSyntheticSweep } from './test-support/fixtures.js';
 import { tempDir } from '../test-support/temp.js';
 import { summarize } from '../stats/summary.js';
@@ -61,6 +62,11 @@ describe('a p99 coarser than 10% of its value (issue: p99 from 200 samples)', ()
     const html = renderHtml(a, []);
     expect(html).toContain(`calico connect p99 at 1000 policies (±${res} µs)`);
     expect(html).not.toContain((p99At1000.value / 1000).toFixed(1));
+  });
+
+  it('the perf-dashboard file has no Perc99 for it', () => {
+    const items = toPerfdash(a).dataItems.filter((i) => i.labels.CNI === 'calico' && i.labels.Metric === 'connect');
+    expect(items.map((i) => [i.labels.Policies, 'Perc99' in i.data])).toEqual([['0', true], ['1000', false], ['2000', true]]);
   });
 
   it('the p99 chart leaves the point out and gives the others their resolution', () => {
