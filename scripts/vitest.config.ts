@@ -10,6 +10,8 @@ const setupFiles = ['src/test-support/temp-guard.ts'];
 export default defineConfig({
   test: {
     root,
+    // One temp directory for the run, TMPDIR of every test process (src/test-support/temp-run.ts).
+    globalSetup: ['src/test-support/temp-run.ts'],
     projects: [
       {
         test: {

@@ -1,7 +1,7 @@
 // Vitest setup file (scripts/vitest.config.ts): every test file gets a temp directory of its own as TMPDIR, and
 // fails if it leaves a `cb-*` entry there. Set at module level, before the test file is imported, so a directory
 // the test file makes at import time lands in it too; child processes the tests start inherit it.
-// Only this process writes there, so other processes' directories in the system temp directory are never judged.
+// Only this test file writes there, so other processes' directories in the system temp directory are never judged.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -11,7 +11,9 @@ import { leftovers, removeTempDirs } from './temp.js';
 const previous = process.env.TMPDIR;
 /** The system temp directory, for what a test keeps on purpose for a person to look at. */
 process.env.CB_TEST_SYSTEM_TMPDIR = tmpdir();
-const own = mkdtempSync(join(tmpdir(), 'cni-bench-test-'));
+// Inside the run's directory (temp-run.ts), which goes at the end of the run with whatever a file that failed
+// while being collected (it runs no afterAll) left.
+const own = mkdtempSync(join(tmpdir(), 'file-'));
 process.env.TMPDIR = own;
 
 afterAll(() => {

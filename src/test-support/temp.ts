@@ -1,7 +1,7 @@
 // Throw-away directories for tests, and the guard that no test file leaves one behind.
 //
 // The guard (temp-guard.ts, a vitest setup file) points TMPDIR of the test process at a directory of its own for
-// each test file, so os.tmpdir() there names it and nothing else writes into it; when the file's tests are done,
+// each test file, inside the run's (temp-run.ts), so os.tmpdir() there names it and nothing else writes into it; when the file's tests are done,
 // any `cb-*` entry still in it is a directory some test made and did not remove, and the file fails.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
