@@ -9,8 +9,6 @@ import { afterAll } from 'vitest';
 import { leftovers, removeTempDirs } from './temp.js';
 
 const previous = process.env.TMPDIR;
-/** The system temp directory, for what a test keeps on purpose for a person to look at. */
-process.env.CB_TEST_SYSTEM_TMPDIR = tmpdir();
 // Inside the run's directory (temp-run.ts), which goes at the end of the run with whatever a file that failed
 // while being collected (it runs no afterAll) left.
 const own = mkdtempSync(join(tmpdir(), 'file-'));

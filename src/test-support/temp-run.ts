@@ -7,6 +7,8 @@ import { join } from 'node:path';
 
 export default function setup(): () => void {
   const previous = process.env.TMPDIR;
+  // The system temp directory, for what a test keeps on purpose for a person to look at (the report's screenshot).
+  process.env.CB_TEST_SYSTEM_TMPDIR = tmpdir();
   const run = mkdtempSync(join(tmpdir(), 'cni-bench-test-'));
   process.env.TMPDIR = run;
   return () => {
