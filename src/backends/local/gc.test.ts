@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../../exec/runner.js';
 import { collectGarbage, gcSummary } from './gc.js';
 import { liveRuns, lockContent, processAlive, recordKeptRun } from '../../identity/locks.js';
+import { tempDir } from '../../test-support/temp.js';
 
 function world() {
-  const root = mkdtempSync(join(tmpdir(), 'cb-gc-'));
+  const root = tempDir('cb-gc-');
   const pinRoot = join(root, 'bpf');
   const lockDir = join(root, 'locks');
   const cgroupRoot = join(root, 'cgroup');
@@ -102,7 +102,7 @@ describe('bench gc', () => {
       expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
       expect(() => process.kill(pid, 0)).not.toThrow(); // what gc used to ask: the pid "exists"
       expect(processAlive(pid)).toBe(false);
-      const lockDir = mkdtempSync(join(tmpdir(), 'cb-gc-'));
+      const lockDir = tempDir('cb-gc-');
       writeFileSync(join(lockDir, 'zomb1.pid'), `${pid}\n`);
       expect(liveRuns(lockDir).has('zomb1')).toBe(false);
     } finally {
