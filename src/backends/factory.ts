@@ -31,6 +31,8 @@ export interface BackendContext {
   probeIntervalMs?: number;
   /** Test seams of the enforce workload on kind/cluster. */
   enforce?: import('./k8s/deployment.js').EnforceTuning;
+  /** kind/cluster, shape 'cluster': its policies change (bench enforce --workload). */
+  workloadChanges?: boolean;
 }
 
 export interface GcOptions {
@@ -139,6 +141,7 @@ function k8sOptions(ctx: BackendContext, d: Pick<BackendDescriptor, 'ownsCluster
     sharesHostClock: d.sharesHostClock,
     probeIntervalMs: ctx.probeIntervalMs,
     enforce: ctx.enforce,
+    workloadChanges: ctx.workloadChanges,
   };
 }
 

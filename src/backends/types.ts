@@ -108,6 +108,11 @@ export interface PlaneChanges {
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string;
   /** `bench enforce --services`: Service changes on the CNI's service data plane; absent where the backend has none. */
   readonly serviceChanges?: ServiceChanges;
+  /**
+   * The agents take a new state asynchronously (kind/cluster): an unmeasured state change is waited for (a watch
+   * until it shows) before the change that starts from it. Absent: in force when setPolicies() returns.
+   */
+  readonly appliesAsynchronously?: boolean;
 }
 
 /** What the service data plane holds after a first sync: its name, what it models, its state size. */

@@ -18,14 +18,31 @@ describe('bench enforce --workload refusals (exit 2, before any work)', () => {
     expect(none.stderr).toMatch(/on cilium/);
   });
 
-  it('settings of the synthetic changes, kind/cluster and --dry-run', async () => {
-    const r = await runBench(['enforce', '--workload', FILE, '--cni', 'calico', '--policies', '3', '--changes', 'allow-added', '--services', '2', '--backend', 'kind', '--dry-run']);
+  it('settings of the synthetic changes and of the Services; --dry-run on the local backend', async () => {
+    const r = await runBench(['enforce', '--workload', FILE, '--cni', 'calico', '--policies', '3', '--changes', 'allow-added', '--services', '2', '--kube-proxy', 'nftables', '--backend', 'kind', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--policies: not with --workload: the policies come from the --workload file/);
     expect(r.stderr).toMatch(/--changes: not with --workload: with --workload the changes name its policies/);
     expect(r.stderr).toMatch(/--services: not with --workload/);
-    expect(r.stderr).toMatch(/--backend: bench enforce --workload runs on the local backend for now, got 'kind'/);
-    expect(r.stderr).toMatch(/--dry-run: not with --workload: not yet: the plan of a workload change on kind\/cluster/);
+    expect(r.stderr).toMatch(/--kube-proxy: not with --workload/);
+    expect(r.stdout).toBe('');
+    const local = await runBench(['enforce', '--workload', FILE, '--cni', 'calico', '--dry-run']);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/--dry-run: only for --backend kind\|cluster/);
+  });
+
+  it('kind/cluster: an existing cluster runs one data plane; a CNI the backend has no profile for; a watched flow an ipBlock over snapshot addresses decides', async () => {
+    const two = await runBench(['enforce', '--workload', FILE, '--backend', 'cluster', '--context', 'ctx', '--cni', 'calico,cilium', '--dry-run']);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/--cni: an existing cluster runs one data plane/);
+    const none = await runBench(['enforce', '--workload', FILE, '--backend', 'kind', '--cni', 'calico,none', '--dry-run']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--cni: 'none' has no real CNI on kind/);
+    const small = join(PACKAGE_ROOT, 'scenarios', 'workloads', 'small.yaml');
+    const block = await runBench(['enforce', '--workload', small, '--backend', 'kind', '--cni', 'calico', '--change', 'remove:search/frontend-egress', '--flow', 'search/frontend-0->search/frontend-1:8443', '--dry-run']);
+    expect(block.code).toBe(2);
+    expect(block.stderr).toMatch(/--flow: search\/frontend-0->search\/frontend-1:8443\/TCP cannot be watched on kind: its verdict rests on an ipBlock covering snapshot pod addresses/);
+    expect(block.stdout).toBe('');
   });
 
   it('--change and --flow only with --workload; a --flow no change flips; a CNI named twice; a missing file', async () => {

@@ -83,6 +83,8 @@ const cases: Record<string, string[]> = {
   'enforce kind cilium services': ['enforce', '--backend', 'kind', '--cni', 'cilium', '--policies', '3', '--services', '100', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
   'enforce kind calico services': ['enforce', '--backend', 'kind', '--cni', 'calico', '--policies', '2', '--services', '2', '--changes', 'endpoint-removed,endpoint-added,service-added', '--dry-run'],
   'enforce cluster calico services': ['enforce', '--backend', 'cluster', ...kc, '--cni', 'calico', '--policies', '2', '--services', '2', '--dry-run'],
+  'enforce workload kind calico flannel': ['enforce', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'kind', '--cni', 'calico,flannel', '--dry-run'],
+  'enforce workload cluster cilium': ['enforce', '--workload', join(repo, 'src/workload/fixtures/replay-cluster.json'), '--backend', 'cluster', ...kc, '--cni', 'cilium', '--change', 'add:api/allow-frontend', '--change', 'remove:web/allow-api', '--dry-run'],
 };
 
 describe('dry-run plans (snapshot of the source, through the CLI entry point)', () => {

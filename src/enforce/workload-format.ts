@@ -33,7 +33,9 @@ function changeLines(r: EnforceWorkloadResult, c: WorkloadChangeResult): string[
     lines.push(
       `  time to enforcement  p50 ${enforcedFigure(s.enforcedMs.p50, s.resolutionMedianMs)} ${ci(s.enforcedMs.ci95.p50)}   max ${f(s.enforcedMs.max)} ms   (n=${s.enforcedMs.count}; the first watched flow to show its new verdict)`,
       ...(c.probed.length > 1 && s.enforcedAllMs.count ? [`  all watched flows    p50 ${enforcedFigure(s.enforcedAllMs.p50, s.resolutionMs)} ${ci(s.enforcedAllMs.ci95.p50)}   max ${f(s.enforcedAllMs.max)} ms   (the last of the ${c.probed.length} to show its new verdict)`] : []),
-      `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   (the model's own time to write the change)`,
+      r.meta.backend === 'local'
+        ? `  agent (update())     p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   (the model's own time to write the change)`
+        : `  API call (kubectl)   p50 ${f(s.agentMs.p50)} ms ${ci(s.agentMs.ci95.p50)}   (kubectl's start to its return; the agents' own work is not seen from here)`,
       `  resolution           median ${f(s.resolutionMedianMs, 2)} ms, worst ${f(s.resolutionMs, 2)} ms (bracket between the last old-verdict and the first new-verdict probe start)`,
     );
   }

@@ -14,8 +14,8 @@ export const ENFORCE_WORKLOAD_FILE = 'enforce-workload-result.json';
 const flowSchema = z.object({ from: z.string(), to: z.string(), port: z.number().int(), protocol: z.string() });
 const affectedSchema = flowSchema.extend({ before: z.boolean(), after: z.boolean() });
 
-/** One watched flow across one repetition of a change: the synthetic enforce's observation, on this flow. */
-const workloadObservationSchema = observationSchema.omit({ change: true, intruderProbes: true, k8s: true }).extend({ flow: flowSchema });
+/** One watched flow across one repetition of a change: the synthetic enforce's observation, on this flow (k8s: kind/cluster). */
+const workloadObservationSchema = observationSchema.omit({ change: true, intruderProbes: true }).extend({ flow: flowSchema });
 
 const changeResultSchema = z.object({
   /** `remove:ns/name` or `add:ns/name`. */

@@ -15,7 +15,7 @@ import { errorRecord } from '../results/schema.js';
 import { summarize } from '../stats/summary.js';
 import type { ClusterWorkload } from '../workload/cluster.js';
 import { replayWorkload } from '../workload/replay.js';
-import type { PolicySet } from '../workload/workload.js';
+import type { PolicySet, Workload } from '../workload/workload.js';
 import { analyzeFlip, revocationWindow, traceFrom } from './analyze.js';
 import { CALIBRATION_MS, MAX_AUTO_TIMEOUT_MS, MIN_TIMEOUT_MS, requireChanges, timeoutFromCalibration, type EnforcePlane } from './run.js';
 import { changeLabel, policyKey, watchedFlowsOf, type AffectedFlow, type PlannedWorkloadChange, type WorkloadChange } from './workload-changes.js';
@@ -39,6 +39,11 @@ export interface WorkloadEnforceOptions {
   workload: ClusterWorkload;
   file: string;
   changes: readonly PlannedWorkloadChange[];
+  /**
+   * The workload as the backend runs it, the watched flows its flows (kind/cluster: layoutOnCluster, decided before
+   * any work); default: replayWorkload as `bench run --workload` replays it locally.
+   */
+  replay?: Workload;
   settings: WorkloadEnforceSettings;
   plane: EnforcePlane;
   outDir?: string;
@@ -51,6 +56,9 @@ export interface WorkloadEnforceOptions {
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** How long a no-effect watch runs across the change on a data plane that enforces nothing, ms. */
 const NO_EFFECT_WATCH_MS = 300;
+/** Where the agents take a state asynchronously: how long an unmeasured state change may take to show, ms; probes in a row that show it. */
+export const STATE_WAIT_MS = 60_000;
+const STATE_SETTLE = 20;
 
 /** The policy set with and without the change's policy: `remove` goes from the first to the second, `add` back. */
 export function changeStates(w: ClusterWorkload, c: WorkloadChange): { before: PolicySet; after: PolicySet } {
@@ -103,7 +111,7 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
   try {
     const changes = requireChanges(plane);
     const flows = watchedFlowsOf(opts.changes);
-    const replay = plane.fit(replayWorkload(w, flows));
+    const replay = plane.fit(opts.replay ?? replayWorkload(w, flows));
     endpoints = replay.pods.filter((p) => p.presence === 'endpoint').length;
     progress?.step(`replaying workload ${w.name}: ${replay.pods.length} pods (${endpoints} endpoints), ${w.policies.length} policies`);
     const addresses = await plane.up(replay);
@@ -113,11 +121,13 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
     modelState = (await plane.install(full)).modelState;
     installMs = performance.now() - ti;
     let current: PolicySet = full;
-    const setState = async (set: PolicySet) => {
-      if (current === set || (current.policies.length === set.policies.length && current.policies.every((p, i) => p === set.policies[i]))) return;
+    /** Moves to `set` (unmeasured); true when it changed anything. */
+    const setState = async (set: PolicySet): Promise<boolean> => {
+      if (current === set || (current.policies.length === set.policies.length && current.policies.every((p, i) => p === set.policies[i]))) return false;
       await changes.setPolicies(set);
       current = set;
       await sleep(lead()); // unmeasured: the state the change starts from, given the lead time to be in place
+      return true;
     };
     const ip = (id: string) => {
       const a = addresses.ips[id];
@@ -166,7 +176,12 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
           stage = `${changeLabel(c.change)} #${rep + 1}`;
           progress?.step(`repetition ${rep + 1}/${s.repetitions}: ${changeLabel(c.change)} (watching ${c.probed.length} flow${c.probed.length === 1 ? '' : 's'})`);
           const states = changeStates(w, c.change);
-          await setState(states.before);
+          if ((await setState(states.before)) && changes.appliesAsynchronously) {
+            // kind/cluster: the agents program the starting state in their own time; a watch until it shows.
+            const f = c.probed[0]!;
+            const out = await (await watch(f, { until: verdict(f.before), settle: STATE_SETTLE, maxMs: STATE_WAIT_MS })).done;
+            if (out.settledIndex < 0) throw new BenchError('k8s-step', `the starting state of ${changeLabel(c.change)} (${f.from} -> ${f.to}:${f.port} ${verdict(f.before)}) did not show within ${STATE_WAIT_MS / 1000} s of its change`);
+          }
           const ws: RunningWatch[] = [];
           let applied: AppliedChange;
           let outs;
@@ -200,6 +215,7 @@ export async function executeWorkloadEnforce(opts: WorkloadEnforceOptions): Prom
               failOpen: expect === 'closed' ? revocationWindow(trace, flip, intervalMs) : null,
               probes: trace,
               capacityOverflow: null,
+              ...(applied!.k8s ? { k8s: { ...applied!.k8s, clock: outs[j]!.clock ?? null } } : {}),
             });
           }
         }

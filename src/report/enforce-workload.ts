@@ -18,7 +18,7 @@ export function enforceWorkloadMarkdown(results: ReadonlyArray<{ path: string; r
     out.push(`## Workload ${name}`, '', `${m.workload.pods} pods, ${m.workload.policies} policies (${m.workload.file}); a TCP connect every ${m.probe.intervalUs} µs per watched flow; enforced = ${m.probe.settle} consecutive probes with the new verdict.`, '');
     out.push('| Data plane | Change | Flows flipped | Time to enforcement p50 | Resolution (median) | Agent p50 | Fail-open | Run |', '|---|---|---|---|---|---|---|---|');
     for (const { result: r } of sorted) {
-      const plane = cniEntry(r.meta.cni).reportName;
+      const plane = `${cniEntry(r.meta.cni).reportName}${r.meta.backend === 'local' ? '' : ` (${r.meta.backend})`}`;
       if (r.errors.length && !r.changes.some((c) => c.observations.length)) out.push(`| ${plane} | — | — | failed: ${cell(r.errors[0]!.message.split('\n')[0]!)} | | | | ${r.runId} |`);
       for (const c of r.changes) {
         const s = c.summary;
@@ -27,6 +27,7 @@ export function enforceWorkloadMarkdown(results: ReadonlyArray<{ path: string; r
         out.push(`| ${plane} | \`${c.change}\` | ${c.affectedCount} of ${c.candidates} | ${cell(time)} | ${f(s?.resolutionMedianMs)} | ${f(s?.agentMs.p50)} | ${failOpen} | ${r.runId} |`);
       }
     }
+    if (sorted.some((x) => x.result.meta.backend !== 'local')) out.push('', "On kind/cluster the Agent column is the API call (kubectl's start to its return); the agents' own work is not seen from there.");
     out.push('');
   }
   return out.join('\n');

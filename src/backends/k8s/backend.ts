@@ -20,6 +20,7 @@ import type { ClusterProvider, ProviderDescription } from './provider.js';
 import { BenchmarkDeployment } from './benchmark.js';
 import { K8sSession } from './session.js';
 import { ClusterWorkloadDeployment } from './workload.js';
+import { ClusterWorkloadEnforceDeployment } from './workload-enforce.js';
 import type { Versions } from './versions.js';
 
 export type { K8sBackendOptions } from './deployment.js';
@@ -38,7 +39,7 @@ const DEPLOYMENTS: Record<WorkloadShape, (c: K8sPlaneContext) => K8sDeployment> 
   benchmark: (c) => new BenchmarkDeployment(c),
   enforce: (c) => new EnforceDeployment(c, new BenchmarkDeployment(c)),
   'verify-grid': (c) => new GridDeployment(c),
-  cluster: (c) => new ClusterWorkloadDeployment(c),
+  cluster: (c) => (c.opts.workloadChanges ? new ClusterWorkloadEnforceDeployment(c) : new ClusterWorkloadDeployment(c)),
 };
 
 export abstract class K8sBackend implements DataPlane {

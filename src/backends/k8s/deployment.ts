@@ -42,6 +42,8 @@ export interface K8sBackendOptions extends BackendRunOptions {
   probeIntervalMs?: number;
   enforcementTimeoutMs?: number;
   enforce?: EnforceTuning;
+  /** A cluster workload whose policies change (bench enforce --workload): ./workload-enforce.ts. */
+  workloadChanges?: boolean;
 }
 
 /** What a deployment works with: the cluster, the run's benchmark pods, the runners. */

@@ -19,6 +19,7 @@ export type K8sStep =
   | 'create-peers'
   | 'apply-policies'
   | 'wait-enforcement'
+  | 'change-policy'
   | 'apply-services'
   | 'wait-services'
   | 'measure'

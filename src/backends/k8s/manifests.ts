@@ -24,6 +24,8 @@ export const STAT_CONTAINER = 'stat';
 export const PROBE_CONTAINER = 'probe';
 export const PROBE_DIR = '/probe';
 export const PROBE_PATH = `${PROBE_DIR}/cb-probe`;
+/** The emptyDir the probe container mounts at PROBE_DIR (a fresh object each time: manifests share no references). */
+export const probeVolume = () => ({ name: PROBE_CONTAINER, emptyDir: { sizeLimit: '16Mi' } });
 /**
  * Real filler peers on kind/cluster: at most this many pods, each carrying one filler's peer label. 64 keeps
  * every node under the kubelet's default maxPods of 110 even with same-node placement (64 peers + the run's 3
@@ -264,7 +266,8 @@ export function renderNamespaces(n: RunNames): Manifest[] {
   return [n.serverNamespace, n.clientNamespace].map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...n.runLabel, ...podSecurityLabels('restricted') } } }));
 }
 
-function probeContainer(v: Versions) {
+/** The probe container (busybox with the emptyDir cb-probe is copied into), and its volume: also beside a replayed workload's watched sources. */
+export function probeContainer(v: Versions) {
   return {
     name: PROBE_CONTAINER,
     image: v.load.statImage,
@@ -336,7 +339,7 @@ export function renderWorkloads(n: RunNames, p: Placement, v: Versions): Manifes
       securityContext: RESTRICTED_POD_SECURITY,
       affinity: pinToNode(p.clientNode),
       containers: [fortioContainer(v), ...(withStat ? [statContainer(v), probeContainer(v)] : [])],
-      ...(withStat ? { volumes: [{ name: PROBE_CONTAINER, emptyDir: { sizeLimit: '16Mi' } }] } : {}),
+      ...(withStat ? { volumes: [probeVolume()] } : {}),
     },
   });
   return [server, pod(CLIENT_POD, CLIENT_LABELS, true), pod(DENIED_POD, DENIED_LABELS, false)];

@@ -73,8 +73,19 @@ function serverContainer(cp: ContainerPort, image: string) {
   };
 }
 
+/**
+ * bench enforce --workload: the watched flows' sources (`ns/pod`) get the run's probe container beside their own
+ * (busybox and an emptyDir that cb-probe is copied into, as the synthetic enforce's client pod: ./manifests.ts); it
+ * shares the pod's network namespace, so its connects leave from the workload pod.
+ */
+export interface WatchSources {
+  sources: ReadonlySet<string>;
+  container: Record<string, unknown>;
+  volume: () => Record<string, unknown>;
+}
+
 /** The running pods (presence endpoint, not hostNetwork); `nodes[i % nodes.length]` is where workload node i lands. */
-export function renderWorkloadPods(pods: readonly WorkloadPod[], names: GridNames, nodes: readonly string[], image: string, fortio?: FortioEnds): Manifest[] {
+export function renderWorkloadPods(pods: readonly WorkloadPod[], names: GridNames, nodes: readonly string[], image: string, fortio?: FortioEnds, watch?: WatchSources): Manifest[] {
   const id = (p: WorkloadPod) => `${p.namespace}/${p.name}`;
   const served = (p: WorkloadPod, cp: ContainerPort) => (cp.protocol === 'TCP' && fortio?.servers.has(`${id(p)}:${cp.containerPort}`) ? fortioServer(cp, fortio.image) : serverContainer(cp, image));
   return pods
@@ -95,7 +106,9 @@ export function renderWorkloadPods(pods: readonly WorkloadPod[], names: GridName
             ? p.ports.map((cp) => served(p, cp))
             : [{ name: IDLE_CONTAINER, image, imagePullPolicy: 'IfNotPresent', command: ['/agnhost', 'pause'], securityContext: { allowPrivilegeEscalation: false } }]),
           ...(fortio?.clients.has(id(p)) ? [fortioClient(fortio.image)] : []),
+          ...(watch?.sources.has(id(p)) ? [structuredClone(watch.container)] : []),
         ],
+        ...(watch?.sources.has(id(p)) ? { volumes: [watch.volume()] } : {}),
       },
     }));
 }

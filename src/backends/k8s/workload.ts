@@ -18,7 +18,9 @@ import { gridNames, realNamespace, rewritePolicies, type GridNames } from './gri
 import { parseGridPods, parseProbeResult, planProbeCommand, type ProbeTool } from './grid-probe.js';
 import { kubectl, waitSpec } from './kubectl.js';
 import { applyInBatches } from './apply.js';
-import { APPLY_CONCURRENCY, POLICY_BATCH_SIZE, RUN_LABEL } from './manifests.js';
+import { APPLY_CONCURRENCY, POLICY_BATCH_SIZE, PROBE_CONTAINER, PROBE_PATH, RUN_LABEL, probeContainer, probeVolume } from './manifests.js';
+import { STATIC_PROBE_BIN, STATIC_PROBE_MISSING_HINT } from './session.js';
+import { existsSync } from 'node:fs';
 import type { KeepNote, ProviderDescription } from './provider.js';
 import { validateManifests } from './validate.js';
 import { probeContainerOf, renderWorkloadNamespaces, renderWorkloadPods, type FortioEnds } from './workload-manifests.js';
@@ -28,8 +30,8 @@ import { toYaml } from './yaml.js';
 const POD_TIMEOUT_S = 300;
 
 export class ClusterWorkloadDeployment implements K8sDeployment {
-  private names?: GridNames;
-  private workload?: Workload;
+  protected names?: GridNames;
+  protected workload?: Workload;
   private addresses?: WorkloadAddresses;
   private namespacesRequested = false;
   private policiesApplied = false;
@@ -40,7 +42,14 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
   /** Does the data plane enforce policy (detection may know better than the profile)? */
   private enforces = true;
 
-  constructor(private readonly c: K8sPlaneContext) {}
+  /**
+   * `watchSources`: bench enforce --workload (./workload-enforce.ts): every flow's source gets the probe container
+   * and the static cb-probe copied into it, for `cb-probe watch` behind `kubectl exec -i`.
+   */
+  constructor(
+    protected readonly c: K8sPlaneContext,
+    private readonly watchSources = false,
+  ) {}
 
   describe(cluster: ProviderDescription): string {
     return `${cluster.runsBrief}; a replayed workload of agnhost pods (${this.c.versions.verify.agnhostImage}) serving their declared ports`;
@@ -87,7 +96,9 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
     // The measured flows' ends (bench run) run fortio on the measured port, and a fortio client at the source.
     const measured = workload.flows.filter((f) => f.measured && f.protocol === 'TCP');
     const fortio = (this.fortio = measured.length ? { image: this.c.versions.load.fortioImage, servers: new Set(measured.map((f) => `${f.to}:${f.port}`)), clients: new Set(measured.map((f) => f.from)) } : undefined);
-    const pods = renderWorkloadPods(workload.pods, names, nodes, this.c.versions.verify.agnhostImage, fortio);
+    const sources = this.watchSources ? [...new Set(workload.flows.map((f) => f.from))] : [];
+    const watch = sources.length ? { sources: new Set(sources), container: probeContainer(this.c.versions), volume: probeVolume } : undefined;
+    const pods = renderWorkloadPods(workload.pods, names, nodes, this.c.versions.verify.agnhostImage, fortio, watch);
     validateManifests([...namespaces, ...pods]);
     const running = workload.pods.filter((p) => p.presence === 'endpoint' && !p.hostNetwork);
     const withPods = [...new Set(running.map((p) => p.namespace))];
@@ -116,8 +127,21 @@ export class ClusterWorkloadDeployment implements K8sDeployment {
         Object.assign(nodeOf, found.nodeOf);
       }
     });
+    if (sources.length) await guard.run('install-probe', () => this.copyProbe(sources));
     this.addresses = { ips, nodeOf };
     return this.addresses;
+  }
+
+  /** The static cb-probe into the probe container of each watched source, as the synthetic enforce's probe pods. */
+  private async copyProbe(sources: readonly string[]): Promise<void> {
+    const t = this.c.provider.target;
+    if (!this.c.runner.dryRun && !existsSync(STATIC_PROBE_BIN)) throw new BenchError('usage', STATIC_PROBE_MISSING_HINT);
+    for (const id of sources) {
+      const pod = podOf(this.workload!, id)!;
+      const where = `${realNamespace(this.names!, pod.namespace)}/${pod.name}`;
+      await this.c.runner.run(kubectl(t, ['cp', STATIC_PROBE_BIN, `${where}:${PROBE_PATH}`, '-c', PROBE_CONTAINER], `copy the static cb-probe into ${where}`, { timeoutMs: 60_000 }));
+      await this.c.runner.run(kubectl(t, ['exec', '-n', realNamespace(this.names!, pod.namespace), pod.name, '-c', PROBE_CONTAINER, '--', 'chmod', '0755', PROBE_PATH], `make the probe in ${where} executable`, { timeoutMs: 30_000 }));
+    }
   }
 
   /** The policies in the run's namespaces, server-side applied in batches; a previous set is deleted first. */

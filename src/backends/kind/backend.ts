@@ -57,7 +57,8 @@ export class KindBackend extends K8sBackend {
       readiness: opts.readiness,
       cacheDir: opts.cacheDir,
       kubeconfigDir: opts.kubeconfigDir,
-      preloadImages: opts.preloadImages ?? PRELOAD[opts.shape ?? 'benchmark'](versions),
+      // bench enforce --workload: the watched sources' probe container (busybox) too.
+      preloadImages: opts.preloadImages ?? [...PRELOAD[opts.shape ?? 'benchmark'](versions), ...(opts.workloadChanges ? [versions.load.statImage] : [])],
       engine: opts.engine,
       kubeProxy: opts.config.kubeProxy,
     });
