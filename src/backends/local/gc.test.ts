@@ -15,6 +15,7 @@ function world() {
   mkdirSync(join(pinRoot, 'cb-dead1', 'node-0'), { recursive: true });
   // The cgroups the socket-level service load balancers attach to: the dead run's, with a node's under it, and the live run's.
   mkdirSync(join(cgroupRoot, 'cb-dead1', 'node-0'), { recursive: true });
+  mkdirSync(join(cgroupRoot, 'cb-dead1', 'reference'), { recursive: true }); // where a client's reference runs
   mkdirSync(join(cgroupRoot, 'cb-live1', 'node-0'), { recursive: true });
   mkdirSync(lockDir, { recursive: true });
   // A dead run (its pid does not exist) and a live one (this process).
