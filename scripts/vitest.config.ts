@@ -4,10 +4,14 @@ import { fileURLToPath } from 'node:url';
 // Unit tests run in parallel; kernel tests build namespaces and measure latency, so they run one file at a
 // time to keep timing-sensitive assertions away from each other's load.
 const root = fileURLToPath(new URL('..', import.meta.url));
+// Every test file runs with a temp directory of its own and fails if it leaves a cb-* directory there.
+const setupFiles = ['src/test-support/temp-guard.ts'];
 
 export default defineConfig({
   test: {
     root,
+    // One temp directory for the run, TMPDIR of every test process (src/test-support/temp-run.ts).
+    globalSetup: ['src/test-support/temp-run.ts'],
     projects: [
       {
         test: {
@@ -15,6 +19,7 @@ export default defineConfig({
           root,
           include: ['src/**/*.test.ts', 'scripts/**/*.test.mjs'],
           exclude: ['src/**/*.kernel.test.ts', 'node_modules/**'],
+          setupFiles,
         },
       },
       {
@@ -23,6 +28,7 @@ export default defineConfig({
           root,
           include: ['src/**/*.kernel.test.ts'],
           fileParallelism: false,
+          setupFiles,
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },

@@ -39,6 +39,8 @@ async function plan(args: string[]): Promise<string> {
   return text
     .replaceAll(work, '<work>')
     .replaceAll(repo, '<repo>')
+    // Tests run with a temp directory of their own (src/test-support/temp-guard.ts); a plan names it as /tmp.
+    .replaceAll(`${tmpdir()}/`, '/tmp/')
     // Where cgroup v2 is mounted differs between machines (/sys/fs/cgroup, /sys/fs/cgroup/unified).
     .replaceAll(`${cgroup2Root()}/cb-`, '<cgroup2>/cb-')
     .replace(/\/run\/user\/\d+\//g, '/run/user/<uid>/')

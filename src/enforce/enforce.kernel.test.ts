@@ -2,7 +2,7 @@
 // real watch probes at 1 ms. Timing assertions only for large, robust effects.
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
@@ -18,6 +18,7 @@ import { executeEnforce } from './run.js';
 import { enforceResultSchema } from './result.js';
 import { formatEnforceSummary } from './format.js';
 import { InterruptedError } from '../errors.js';
+import { tempDir } from '../test-support/temp.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -109,7 +110,7 @@ describe('bench enforce on the kernel', () => {
 
   itKernel('bench enforce --cni flannel reports not enforced and returns at once', async () => {
     if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);
-    const out = mkdtempSync(join(tmpdir(), 'cb-enforce-'));
+    const out = tempDir('cb-enforce-');
     const t = Date.now();
     const r = await execa(process.execPath, [BENCH, 'enforce', '--cni', 'flannel', '--out', out, '--json'], { reject: false, timeout: 60_000 });
     expect(Date.now() - t).toBeLessThan(60_000);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PROBE_BIN, NativeProbeError, parseWatchOutput, planWatch } from '../probe/native.js';
-import { parseEnforceFlags } from '../cli/commands/enforce.js';
+import { parseEnforceFlags } from '../cli/commands/enforce-flags.js';
 
 describe('planWatch', () => {
   it('builds the watch argv in the source pod', () => {

@@ -3,7 +3,7 @@
 // at 1 ms on the flows it flips. Timing assertions only for large, robust effects.
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
@@ -17,6 +17,7 @@ import { planWorkloadChanges } from './workload-changes.js';
 import { executeWorkloadEnforce } from './workload-run.js';
 import { enforceWorkloadResultSchema } from './workload-result.js';
 import { formatWorkloadEnforce } from './workload-format.js';
+import { tempDir } from '../test-support/temp.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 const FILE = join(PACKAGE_ROOT, 'src', 'workload', 'fixtures', 'replay-cluster.json');
@@ -68,7 +69,7 @@ describe('bench enforce --workload on the kernel', () => {
   }
 
   itKernel('flannel: the change has no effect (every probe connects), reported as such, not as a timeout; exit 1 as for the synthetic changes', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-enforce-wl-'));
+    const out = tempDir('cb-enforce-wl-');
     const r = await execa(process.execPath, [BENCH, 'enforce', '--workload', FILE, '--cni', 'flannel', '--change', 'remove:api/allow-frontend', '--repetitions', '1', '--out', out, '--json'], { reject: false, timeout: 120_000 });
     expect(r.exitCode, r.stderr).toBe(1);
     const doc = JSON.parse(r.stdout) as { runs: Array<{ status: string; path: string; changes: Array<{ noEffect: { probesOpen: number; probes: number } | null; enforcedMs: unknown }> }> };

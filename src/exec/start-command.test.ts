@@ -1,9 +1,9 @@
 // Long-lived processes (startCommand, src/exec/start.ts): ready line, stop, exit before ready, detached.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StartError, startCommand } from './start.js';
+import { tempDir } from '../test-support/temp.js';
 
 const sh = (script: string, purpose = 'test process') => ({ argv: ['sh', '-c', script], purpose });
 
@@ -34,7 +34,7 @@ describe('startCommand', () => {
   });
 
   it('detached: output to a file, CB_PROBE_DETACHED set, still stoppable', async () => {
-    const log = join(mkdtempSync(join(tmpdir(), 'cb-start-')), 'server.log');
+    const log = join(tempDir('cb-start-'), 'server.log');
     const p = await startCommand(sh('echo "ready $CB_PROBE_DETACHED"; exec sleep 30'), { readyLine: /^ready 1$/m, detachedLog: log });
     expect(readFileSync(log, 'utf8')).toContain('ready 1');
     await p.stop();

@@ -2,18 +2,18 @@
 // real namespaces and packets. Only large, robust effects are asserted (the machine is shared).
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from './machine.js';
 import { readResult } from '../results/io.js';
+import { tempDir } from '../test-support/temp.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
 async function run(args: string[]) {
   if (!existsSync(BENCH)) throw new Error(`${BENCH} missing: run npm run build first`);
-  const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+  const out = tempDir('cb-results-');
   const r = await execa(process.execPath, [BENCH, 'run', ...args, '--backend', 'local', '--out', out, '--json'], { reject: false, timeout: 180_000 });
   expect(r.exitCode, r.stderr).toBe(0);
   const runId = (JSON.parse(r.stdout) as { runId: string }).runId;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ksoftirqdPids, softirqCharging, windowCpu } from './cpu.js';
+import { tempDir } from '../test-support/temp.js';
 
 const charging = softirqCharging('CONFIG_HZ=250\n# CONFIG_IRQ_TIME_ACCOUNTING is not set\n');
 
@@ -48,7 +48,7 @@ describe('softirqCharging', () => {
 
 describe('ksoftirqdPids', () => {
   it('finds ksoftirqd/<cpu> by its comm, in CPU order', () => {
-    const root = mkdtempSync(join(tmpdir(), 'cb-proc-'));
+    const root = tempDir('cb-proc-');
     for (const [pid, comm] of [[14, 'ksoftirqd/0'], [24, 'ksoftirqd/1'], [30, 'bash'], [31, 'ksoftirqd/10']] as const) {
       mkdirSync(join(root, String(pid)));
       writeFileSync(join(root, String(pid), 'comm'), `${comm}\n`);

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Outputs, fileOutput, jsonText, summaryOutput, type Output } from './outputs.js';
+import { tempDir } from '../test-support/temp.js';
 
 /** An output that records what happens to it. */
 function recorder(name: string, events: string[], o: { failStart?: boolean; failStop?: boolean } = {}): Output<number, string> {
@@ -77,7 +77,7 @@ describe('summaryOutput: the one place --json is decided', () => {
   });
 
   it('a file output writes the whole result when it is complete', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'cb-outputs-')), 'junit.xml');
+    const path = join(tempDir('cb-outputs-'), 'junit.xml');
     const outputs = new Outputs<number>([fileOutput<number>(path, 'JUnit', (r) => `<r>${r}</r>\n`)]);
     await outputs.start();
     expect(existsSync(path)).toBe(false);

@@ -74,6 +74,16 @@ export function planClient(opts: { netns: string; target: string; port: number }
   return { argv, netns: opts.netns, timeoutMs: CLIENT_BASE_TIMEOUT_MS + perWorker * CLIENT_MS_PER_SAMPLE, purpose: `probe ${s.mode} to ${opts.target}:${opts.port}` };
 }
 
+/**
+ * The client's reference moved out of the cgroup it was started in (a socket-level Service load balancer hooks that
+ * one): `fd` is an open `cgroup.procs` of the other cgroup, which the wrapper that starts the client opens for it
+ * (src/backends/local/cgroup.ts). A client with no reference is returned as it is.
+ */
+export function withReferenceCgroupFd(spec: CommandSpec, fd: number): CommandSpec {
+  if (!spec.argv.includes('--reference')) return spec;
+  return { ...spec, argv: [...spec.argv, '--reference-cgroup-fd', String(fd)] };
+}
+
 export function planConnectLoop(opts: { netns: string; target: string; port: number; count: number } & Placement): CommandSpec {
   validate(z.ipv4(), opts.target, 'connect-loop target (IPv4 only)');
   validate(portSchema, opts.port, 'connect-loop port');
@@ -117,7 +127,7 @@ const clientOutputSchema = z.object({
   cpu_window_ns: nonNegInt.optional(),
   accounted: z.array(z.object({ pid: z.number().int(), ns: nonNegInt.nullable() })).optional(),
   bpf: z.object({ programs: nonNegInt, run_ns: nonNegInt.optional(), run_cnt: nonNegInt.optional(), error: z.string().optional() }).optional(),
-  reference: z.object({ target: z.string(), samples_ns: z.array(nonNegInt), errors: errorsSchema, wall_ns: nonNegInt }).optional(),
+  reference: z.object({ target: z.string(), moved: z.boolean().optional(), bpf_run_cnt: nonNegInt.optional(), samples_ns: z.array(nonNegInt), errors: errorsSchema, wall_ns: nonNegInt }).optional(),
 });
 
 export interface ProbeOutput {
@@ -145,8 +155,12 @@ export interface ProbeOutput {
   accounted?: Array<{ pid: number; ns: number | null }>;
   /** Run time of the --bpf-prog programs over the window, or why it could not be counted. */
   bpf?: { programs: number; runNs?: number; runCnt?: number; error?: string };
-  /** The machine's reference, measured after the window. */
-  reference?: { target: string; samplesNs: number[]; errors: Record<string, number>; wallNs: number };
+  /**
+   * The machine's reference, measured after the window; `bpfRunCnt`: how often the --bpf-prog programs ran over it
+   * (near 0 when no data plane is on its path — a tc program may still see a last segment of the metric's
+   * connections —, one or more per operation when one is; absent without programs or from an older binary).
+   */
+  reference?: { target: string; samplesNs: number[]; errors: Record<string, number>; wallNs: number; bpfRunCnt?: number };
 }
 
 export function parseClientOutput(stdout: string): ProbeOutput {
@@ -166,7 +180,7 @@ export function parseClientOutput(stdout: string): ProbeOutput {
     ...(o.cpu_window_ns !== undefined ? { cpuWindowNs: o.cpu_window_ns } : {}),
     ...(o.accounted ? { accounted: o.accounted } : {}),
     ...(o.bpf ? { bpf: { programs: o.bpf.programs, ...(o.bpf.run_ns !== undefined ? { runNs: o.bpf.run_ns, runCnt: o.bpf.run_cnt ?? 0 } : {}), ...(o.bpf.error ? { error: o.bpf.error } : {}) } } : {}),
-    ...(o.reference ? { reference: { target: o.reference.target, samplesNs: o.reference.samples_ns, errors: o.reference.errors, wallNs: o.reference.wall_ns } } : {}),
+    ...(o.reference ? { reference: { target: o.reference.target, samplesNs: o.reference.samples_ns, errors: o.reference.errors, wallNs: o.reference.wall_ns, ...(o.reference.bpf_run_cnt !== undefined ? { bpfRunCnt: o.reference.bpf_run_cnt } : {}) } } : {}),
   };
 }
 

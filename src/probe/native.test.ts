@@ -13,6 +13,7 @@ import {
   runClient,
   planBpfProgs,
   parseBpfProgs,
+  withReferenceCgroupFd,
 } from './native.js';
 
 const good = {
@@ -219,6 +220,15 @@ describe('the client\'s accounting and reference (issue 20)', () => {
     expect(o).toMatchObject({ cpuNs: 41000, tickNs: 4000000, accounted: [{ pid: 4242, ns: 30000 }, { pid: 24, ns: null }], bpf: { programs: 2, runNs: 5000, runCnt: 12 }, reference: { target: 'loopback', samplesNs: [14000, 15000], errors: {}, wallNs: 30000 } });
     expect(parseClientOutput(JSON.stringify({ ...good, cpu_ns: 1, bpf: { programs: 2, error: 'BPF_ENABLE_STATS: Operation not permitted' } })).bpf).toEqual({ programs: 2, error: 'BPF_ENABLE_STATS: Operation not permitted' });
     expect(parseClientOutput(JSON.stringify(good)).cpuNs).toBeUndefined();
+    // The run's BPF program runs over the reference (issue 24), when the binary counted them.
+    expect(parseClientOutput(JSON.stringify({ ...good, reference: { target: 'loopback', moved: true, bpf_run_cnt: 2, samples_ns: [1], errors: {}, wall_ns: 1 } })).reference).toEqual({ target: 'loopback', samplesNs: [1], errors: {}, wallNs: 1, bpfRunCnt: 2 });
+  });
+
+  it('hands the reference a cgroup descriptor only when the client has a reference', () => {
+    const plain = planClient({ netns: 'cb-x-client', target: '10.244.1.2', port: 8080, ...settings });
+    expect(withReferenceCgroupFd(plain, 9)).toBe(plain);
+    const ref = planClient({ netns: 'cb-x-client', target: '10.244.1.2', port: 8080, ...settings, reference: { samples: 10, warmup: 0, batchServer: false } });
+    expect(withReferenceCgroupFd(ref, 9).argv.slice(-2)).toEqual(['--reference-cgroup-fd', '9']);
   });
 
   it('lists a run\'s BPF programs from its own pin directory only', () => {

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { analyze } from './analyze.js';
 import { collectResults } from './collect.js';
 import { cniAdvice } from './advice.js';
 import { writeSyntheticSweep } from './test-support/fixtures.js';
+import { tempDir } from '../test-support/temp.js';
 
 describe('capacity advice for a run that completed over capacity', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cb-advice-'));
+  const dir = tempDir('cb-advice-');
   writeSyntheticSweep(dir, { curves: [{ cni: 'cilium', baseNs: 48_000, slopeNs: 0 }], policies: [0, 1000, 20000], repetitions: 1, samples: 100 });
   const base = analyze(collectResults([dir]).results);
   const withState = (state: Record<string, number | string | boolean>) => ({ ...base, cnis: base.cnis.map((c) => ({ ...c, stateAtMax: { ...c.stateAtMax, ...state } })) });
@@ -38,7 +36,7 @@ describe('capacity advice for a run that completed over capacity', () => {
 });
 
 describe("advice on Calico's data planes and on Canal, from the measured costs", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cb-advice-'));
+  const dir = tempDir('cb-advice-');
   writeSyntheticSweep(dir, {
     curves: [
       { cni: 'flannel', baseNs: 40_000, slopeNs: 0 },

@@ -3,6 +3,7 @@
 import { cniEntry } from '../config/cnis.js';
 import type { CniName } from '../config/schema.js';
 import { resolutionText } from '../results/cpu.js';
+import { TAIL_METRICS, tailCounts } from './tail-resolution.js';
 import { ANALYSIS_METRICS, countBands, type Analysis, type MetricId } from './analyze.js';
 
 export interface ChartRow {
@@ -13,7 +14,7 @@ export interface ChartRow {
   low: number;
   high: number;
   repetitions: number;
-  /** CPU chart only: the coarsest run's resolution at this point, µs per operation. */
+  /** CPU and tail-percentile charts: the coarsest run's resolution at this point, µs (per operation for CPU). */
   resolution?: number;
 }
 
@@ -27,7 +28,7 @@ export interface ChartSpec {
 
 const TITLES: Record<MetricId, [string, string]> = {
   connect_p50: ['New-connection latency, p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
-  connect_p99: ['New-connection latency, p99', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
+  connect_p99: ['New-connection latency, p99', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap); a count whose runs’ own p99 CIs are wider than ±10% is below resolution, left out'],
   crr_p50: ['Connect + request + response + close (CRR), p50', 'mean of the runs’ percentiles; band: 95% CI over runs (hierarchical bootstrap)'],
   rr_p50: ['Request/response on an established connection (RR), p50', 'should stay flat: conntrack accepts established traffic before any policy'],
   cpu_per_conn: ['CPU per new connection', 'probe client, echo server and softirq on the pinned CPU (read against the none floor); runs below resolution left out; band: 95% t interval over runs'],
@@ -40,14 +41,18 @@ const TITLES: Record<MetricId, [string, string]> = {
 };
 
 export function chartRows(a: Analysis, id: MetricId): ChartRow[] {
-  // A CPU point carries its resolution (issue 20); points below it never reach the chart (analyze.ts).
-  const resolution = (cni: CniName, policies: number) => (id === 'cpu_per_conn' ? a.cpu.rows.find((r) => r.cni === cni && r.policies === policies)?.resolutionUs : undefined);
-  return a.cnis.flatMap((c) =>
-    countBands(c.metrics[id].counts).map((m) => {
-      const res = resolution(c.cni, m.x);
-      return { cni: c.cni, policies: m.x, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n, ...(res === undefined ? {} : { resolution: res }) };
-    }),
-  );
+  // A CPU point carries its resolution (issue 20); points below it never reach the chart (analyze.ts). So does a
+  // tail percentile's, and one below it is left out here (tail-resolution.ts).
+  return a.cnis.flatMap((c) => {
+    const tail = new Map(tailCounts(id, c.metrics[id]).map((t) => [t.policies, t]));
+    const resolution = (policies: number) => (id === 'cpu_per_conn' ? a.cpu.rows.find((r) => r.cni === c.cni && r.policies === policies)?.resolutionUs : tail.get(policies)?.resolutionNs ?? undefined);
+    return countBands(c.metrics[id].counts)
+      .filter((m) => !tail.get(m.x)?.coarse)
+      .map((m) => {
+        const res = resolution(m.x);
+        return { cni: c.cni, policies: m.x, value: m.median / 1000, low: m.low / 1000, high: m.high / 1000, repetitions: m.n, ...(res === undefined ? {} : { resolution: id === 'cpu_per_conn' ? res : res / 1000 }) };
+      });
+  });
 }
 
 /** The CPU chart's subtitle states the coarsest resolution of its points. */
@@ -101,7 +106,7 @@ export function chartSpec(a: Analysis, id: MetricId): ChartSpec {
               { field: 'low', title: 'low', format: '.1f' },
               { field: 'high', title: 'high', format: '.1f' },
               { field: 'repetitions', title: 'repetitions' },
-              ...(id === 'cpu_per_conn' ? [{ field: 'resolution', title: 'resolution ± µs', format: '.2f' }] : []),
+              ...(id === 'cpu_per_conn' || TAIL_METRICS.has(id) ? [{ field: 'resolution', title: 'resolution ± µs', format: '.2f' }] : []),
             ],
           },
         },

@@ -1,12 +1,12 @@
 // bench report on bench enforce --workload results: read, validated, one table per workload; a broken file is named.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cmdReport } from '../cli/commands/report.js';
 import { bufferIo } from '../cli/test-support/cli.js';
 import { summarizeWorkloadChange } from '../enforce/workload-run.js';
 import { ENFORCE_WORKLOAD_FILE, ENFORCE_WORKLOAD_RESULT_KIND, ENFORCE_WORKLOAD_SCHEMA_VERSION, type EnforceWorkloadResult, type WorkloadObservation } from '../enforce/workload-result.js';
+import { tempDir } from '../test-support/temp.js';
 
 const flow = { from: 'web/frontend-0', to: 'api/orders-0', port: 9000, protocol: 'TCP' };
 const obs = (repetition: number, enforcedMs: number): WorkloadObservation => ({
@@ -33,7 +33,7 @@ function result(cni: 'calico' | 'flannel', runId: string): EnforceWorkloadResult
 
 describe('bench report on bench enforce --workload results', () => {
   it('writes one table per workload, each data plane and change with its time to enforcement and resolution', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-report-ewl-'));
+    const dir = tempDir('cb-report-ewl-');
     for (const [cni, id] of [['calico', 'aaaaa'], ['flannel', 'bbbbb']] as const) {
       mkdirSync(join(dir, id));
       writeFileSync(join(dir, id, ENFORCE_WORKLOAD_FILE), JSON.stringify(result(cni, id)));
@@ -47,7 +47,7 @@ describe('bench report on bench enforce --workload results', () => {
   });
 
   it('a broken file is named with the field, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-report-ewl-'));
+    const dir = tempDir('cb-report-ewl-');
     const bad = result('calico', 'ccccc') as unknown as Record<string, unknown>;
     delete bad.changes;
     writeFileSync(join(dir, ENFORCE_WORKLOAD_FILE), JSON.stringify(bad));

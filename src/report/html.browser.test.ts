@@ -1,7 +1,7 @@
 // The HTML report in a real browser: Debian's headless Chromium via playwright-core. Where Chromium is absent it
 // skips and says so on stderr and in the test's name; under CI=true it fails instead, naming what to install.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from './analyze.js';
@@ -9,6 +9,7 @@ import { chartSpecs } from './charts.js';
 import { collectResults } from './collect.js';
 import { buildReport } from './write.js';
 import { writeSyntheticSweep } from './test-support/fixtures.js';
+import { tempDir } from '../test-support/temp.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -25,14 +26,14 @@ const itBrowser = (name: string, fn: () => Promise<void>, timeoutMs: number): vo
   process.stderr.write(`\n*** SKIPPED the report's browser test: ${NO_CHROMIUM} (under CI=true this fails) ***\n\n`);
   it.skip(`${name} — SKIPPED: ${NO_CHROMIUM}`, fn);
 };
-/** Where the screenshot goes, so a person can look at it. */
-export const SCREENSHOT = join(tmpdir(), 'cb-report-screenshot.png');
+/** Where the screenshot goes, so a person can look at it: the system temp directory, which outlives the test file's. */
+export const SCREENSHOT = join(process.env.CB_TEST_SYSTEM_TMPDIR ?? tmpdir(), 'cb-report-screenshot.png');
 
 describe('report.html in headless Chromium', () => {
   itBrowser(
     'opens, and every chart shows one mark per CNI × policy count with visible curves',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+      const dir = tempDir('cb-report-');
       writeSyntheticSweep(dir, {
         curves: [
           { cni: 'none', baseNs: 40_000, slopeNs: 0 },

@@ -7,6 +7,7 @@ import { repetitionsOf } from '../sweep/adaptive.js';
 import { METRICS } from '../results/schema.js';
 import { ANALYSIS_METRICS } from './analyze.js';
 import { VERDICT_RULES } from '../stats/verdict.js';
+import { tailJson } from './tail-resolution.js';
 
 export const REPORT_JSON_KIND = 'cni-bench/report';
 export const REPORT_JSON_VERSION = 1;
@@ -43,8 +44,8 @@ export function reportDocument(a: Analysis) {
           label: m.label,
           unit: 'ns',
           means: m.unit,
-          points: x.counts,
-          runs: x.points,
+          // A tail percentile carries its resolution; one below it has no value (tail-resolution.ts).
+          ...tailJson(m.id, x),
           line: f ? { slopeNsPerPolicy: f.slope, slopeCi95: f.slopeCi95, interceptNs: f.intercept, r2: f.r2, r2Points: f.r2Points, addedOverRangeNs: f.addedOverRange, ciMethod: f.ciMethod } : null,
           segments: f?.segments ?? [],
           growthExponent: f?.exponent ?? null,

@@ -1,15 +1,13 @@
 // The machine's reference and the CPU figures in bench compare and bench report (issue 20), on synthetic sweeps
 // with a known truth.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { analyze } from './analyze.js';
 import { collectResults } from './collect.js';
 import { renderMarkdown } from './markdown.js';
 import { writeSyntheticSweep, type SyntheticCurve, type SyntheticRun } from './test-support/fixtures.js';
 import { cmdCompare } from '../cli/commands/compare.js';
 import { bufferIo } from '../cli/test-support/cli.js';
+import { tempDir } from '../test-support/temp.js';
 
 const CURVES: SyntheticCurve[] = [
   { cni: 'none', baseNs: 40_000, slopeNs: 0 },
@@ -17,7 +15,7 @@ const CURVES: SyntheticCurve[] = [
 ];
 
 function sweep(o: { seed: number; scale?: number; reference?: SyntheticRun['reference']; legacyCpu?: boolean; policies?: number[]; repetitions?: number }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cb-machine-'));
+  const dir = tempDir('cb-machine-');
   writeSyntheticSweep(dir, { curves: CURVES, policies: o.policies ?? [0, 1000], repetitions: o.repetitions ?? 4, samples: 300, seed: o.seed, scale: o.scale, reference: o.reference, legacyCpu: o.legacyCpu });
   return dir;
 }

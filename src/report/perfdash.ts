@@ -2,6 +2,7 @@
 // One item per CNI × policy count × metric with percentile buckets (µs; CPU per connection with its resolution),
 // plus one per CNI × metric for the slope.
 import { ANALYSIS_METRICS, medianByCount, type Analysis } from './analyze.js';
+import { tailCounts } from './tail-resolution.js';
 
 export interface PerfDataItem {
   data: Record<string, number>;
@@ -20,7 +21,9 @@ export function toPerfdash(a: Analysis): PerfData {
   const items: PerfDataItem[] = [];
   for (const c of a.cnis) {
     const common = { CNI: c.cni, Backend: c.backend, Model: c.model.name };
-    const p99 = new Map(medianByCount(c.metrics.connect_p99.points).map((m) => [m.policies, m.median]));
+    // A p99 below resolution (tail-resolution.ts) is no Perc99.
+    const coarseP99 = new Set(tailCounts('connect_p99', c.metrics.connect_p99).filter((t) => t.coarse).map((t) => t.policies));
+    const p99 = new Map(medianByCount(c.metrics.connect_p99.points).filter((m) => !coarseP99.has(m.policies)).map((m) => [m.policies, m.median]));
     for (const [metric, p50id] of [['connect', 'connect_p50'], ['crr', 'crr_p50'], ['rr', 'rr_p50']] as const) {
       const med = new Map(medianByCount(c.metrics[p50id].points).map((m) => [m.policies, m.median]));
       for (const [policies, v] of med) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from './analyze.js';
@@ -12,6 +12,7 @@ import { writeSyntheticSweep, type SyntheticCurve } from './test-support/fixture
 import { cmdReport } from '../cli/commands/report.js';
 import { cmdCompare } from '../cli/commands/compare.js';
 import { bufferIo } from '../cli/test-support/cli.js';
+import { tempDir } from '../test-support/temp.js';
 
 const COUNTS = [0, 100, 500, 1000, 2000, 5000, 10000];
 const CURVES: SyntheticCurve[] = [
@@ -22,7 +23,7 @@ const CURVES: SyntheticCurve[] = [
 ];
 
 function sweepDir(opts: { scale?: number; seed?: number; curves?: SyntheticCurve[]; policies?: number[] } = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+  const dir = tempDir('cb-report-');
   writeSyntheticSweep(dir, { curves: opts.curves ?? CURVES, policies: opts.policies ?? COUNTS, repetitions: 3, samples: 300, scale: opts.scale, seed: opts.seed });
   return dir;
 }
@@ -163,7 +164,7 @@ describe('bench report', () => {
 
 describe('curved growth, per-rule cost and the JSON report', () => {
   // Calico-like: 36 → 252 → 1328 → 6820 µs at 0/1000/5000/10000 policies; the model reports 4 rules per policy.
-  const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+  const dir = tempDir('cb-report-');
   const at: Record<number, number> = { 0: 36_000, 1000: 252_000, 5000: 1_328_000, 10000: 6_820_000 };
   const setup = (async () => {
     const { writeResult } = await import('../results/io.js');
@@ -240,7 +241,7 @@ describe('bench compare', () => {
   });
 
   it('refuses results from another machine class unless --force, and says why', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const other = tempDir('cb-report-');
     const { writeResult } = await import('../results/io.js');
     const { syntheticResult } = await import('./test-support/fixtures.js');
     for (const rep of [1, 2, 3]) writeResult(join(other, `a${rep}`), syntheticResult({ cni: 'none', policies: 0, seed: 3 + rep, connectNs: 40_000, samples: 300, machine: { hostname: 'elsewhere', cpuModel: 'Other CPU' } }));
@@ -251,7 +252,7 @@ describe('bench compare', () => {
   });
 
   it('compares two machines of the same class (other hostname) with a warning', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const other = tempDir('cb-report-');
     const { writeResult } = await import('../results/io.js');
     const { syntheticResult } = await import('./test-support/fixtures.js');
     for (const rep of [1, 2, 3]) writeResult(join(other, `a${rep}`), syntheticResult({ cni: 'none', policies: 0, seed: 30 + rep, connectNs: 40_000, samples: 500, machine: { hostname: 'ci-runner-7' } }));
@@ -262,7 +263,7 @@ describe('bench compare', () => {
   });
 
   it('refuses other policy shapes', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const other = tempDir('cb-report-');
     const { writeResult } = await import('../results/io.js');
     const { syntheticResult } = await import('./test-support/fixtures.js');
     for (const rep of [1, 2, 3]) {
@@ -276,7 +277,7 @@ describe('bench compare', () => {
   });
 
   it('single runs: says "not enough repetitions to judge" and exits 3, even on a large change', async () => {
-    const one = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const one = tempDir('cb-report-');
     const { writeResult } = await import('../results/io.js');
     const { syntheticResult } = await import('./test-support/fixtures.js');
     writeResult(join(one, 'a'), syntheticResult({ cni: 'none', policies: 0, seed: 77, connectNs: 80_000, samples: 500 }));

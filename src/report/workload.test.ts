@@ -3,8 +3,7 @@
 // verdict), then advice, per-flow figures and state, then how it was measured; and metrics that were not measured
 // are left out of the report and its JSON — for workload sweeps and ordinary ones alike.
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { writeResult } from '../results/io.js';
@@ -18,6 +17,7 @@ import { renderMarkdown } from './markdown.js';
 import { syntheticResult, writeSyntheticSweep } from './test-support/fixtures.js';
 import { cmdReport } from '../cli/commands/report.js';
 import { bufferIo } from '../cli/test-support/cli.js';
+import { tempDir } from '../test-support/temp.js';
 
 const FILE = 'cluster.json';
 const FLOWS = [
@@ -65,7 +65,7 @@ function verify(cni: CniName, differFromSpec: number, enforces: boolean, file = 
 }
 
 function workloadSweep(opts: { verify: boolean; findings?: boolean; file?: string; policies?: number; dir?: string }): string {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'cb-wreport-'));
+  const dir = opts.dir ?? tempDir('cb-wreport-');
   const [file, policies] = [opts.file ?? FILE, opts.policies ?? 12];
   let seed = 1;
   for (const cni of ['none', 'flannel', 'calico', 'cilium'] as CniName[]) for (let rep = 1; rep <= 3; rep++) writeResult(join(dir, pointKey(cni, policies, rep)), workloadRun(cni, rep, (seed += 7), file, policies));
@@ -171,7 +171,7 @@ describe('the report of a workload sweep', () => {
 
 describe('an ordinary policy sweep leaves out what it did not measure', () => {
   it('has no enforce or fail-open rows in the report or its JSON, and no workload section', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-report-'));
+    const dir = tempDir('cb-report-');
     writeSyntheticSweep(dir, { curves: [{ cni: 'none', baseNs: 40_000, slopeNs: 0 }, { cni: 'calico', baseNs: 38_000, slopeNs: 10 }], policies: [0, 100, 1000], repetitions: 2, samples: 200 });
     const a = analysisOf(dir);
     const md = renderMarkdown(a);
@@ -249,7 +249,7 @@ describe('the findings of the policy set, in the report (issue 23 point 5)', () 
 
 describe('a report over a workload sweep and a policy sweep together (issue 23)', () => {
   it('keeps them apart: the workload answer, the curves fitted over the policy sweep only, each naming its directories', async () => {
-    const parent = mkdtempSync(join(tmpdir(), 'cb-mixed-'));
+    const parent = tempDir('cb-mixed-');
     const wdir = join(parent, 'sweep-workload');
     const pdir = join(parent, 'sweep-policies');
     workloadSweep({ verify: true, findings: true, dir: (mkdirSync(wdir), wdir) });

@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { errorRecord, errorRecordSchema } from './schema.js';
 import { readResult, writeResult } from './io.js';
 import { syntheticResult } from '../report/test-support/fixtures.js';
 import { InterruptedError } from '../errors.js';
 import { CommandError } from '../exec/runner.js';
 import { SlotExhaustedError } from '../backends/local/calico-ebpf/install.js';
+import { tempDir } from '../test-support/temp.js';
 
 describe('error records in result files', () => {
   it('record the kind of the error, not its class name', () => {
@@ -45,7 +44,7 @@ describe('error records in result files', () => {
     expect(errorRecordSchema.parse({ stage: 'setup', message: 'm' }).kind).toBeUndefined();
     expect(errorRecordSchema.parse({ stage: 'policy', message: 'm', kind: 'capacity' }).kind).toBe('capacity');
 
-    const dir = mkdtempSync(join(tmpdir(), 'cb-legacy-'));
+    const dir = tempDir('cb-legacy-');
     const file = writeResult(dir, syntheticResult({ cni: 'cilium', policies: 100, seed: 3, connectNs: 50_000, status: 'failed', error: { stage: 'policy', message: 'full' } }));
     const old = JSON.parse(readFileSync(file, 'utf8')) as { errors: Array<Record<string, unknown>> };
     old.errors[0]!.kind = 'PolicyMapCapacityError';

@@ -147,6 +147,8 @@ export const referenceSchema = z.object({
   samplesNs: z.array(z.number()),
   errors: z.record(z.string(), z.number()),
   wallNs: z.number(),
+  /** Runs of the run's BPF programs over the reference: near 0 when no data plane was on its path, not one per operation (absent before it was counted). */
+  bpfRunCnt: z.number().optional(),
 });
 
 export const metricSchema = z.object({

@@ -6,12 +6,12 @@
 // records that, as it does for Cilium's policy-map overflow; --dry-run says so after the plan.
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { readResult } from '../results/io.js';
+import { tempDir } from '../test-support/temp.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -22,7 +22,7 @@ function bench(args: string[]) {
 
 describe('a capacity overflow, from the run to the report', () => {
   itKernel('calico-ebpf beyond its 24-program chain: the run completes with the client denied, the result records the overflow, bench report advises', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-capacity-'));
+    const out = tempDir('cb-capacity-');
     // 28000 fillers and the client's rule: 28001 rules need 25 programs of 1141 rules; 24 hold 27384.
     const args = ['run', '--backend', 'local', '--cni', 'calico-ebpf', '--policies', '28000', '--samples', '100', '--warmup', '0', '--rounds', '1', '--timeout-ms', '200', '--out', out];
     const dry = await bench([...args, '--dry-run']);

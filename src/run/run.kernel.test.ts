@@ -1,9 +1,9 @@
 // End-to-end runs on the kernel: the real CLI, real namespaces, real packets.
 import { describe, expect } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun, tryConnect, upBenchmark } from '../backends/local/test-support/kernel.js';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
@@ -12,6 +12,7 @@ import { resolveRunConfig } from '../config/load.js';
 import { newRunId } from '../identity/run-id.js';
 import { readResult } from '../results/io.js';
 import type { NetworkPolicy } from '../policy/types.js';
+import { tempDir } from '../test-support/temp.js';
 
 const BENCH = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -28,7 +29,7 @@ function runIdFrom(stderr: string): string {
 
 /** A run that would take minutes, returned once it is measuring. */
 async function startLongRun(opts: { via?: string[] } = {}) {
-  const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+  const out = tempDir('cb-results-');
   const [file, ...pre] = opts.via ?? [process.execPath, BENCH];
   const child = execa(file!, [...pre, 'run', '--cni', 'flannel', '--samples', '1000000', '--warmup', '0', '--backend', 'local', '--out', out], { reject: false });
   let stderr = '';
@@ -51,7 +52,7 @@ const denyAll: NetworkPolicy = {
 describe('bench run on the local kernel', () => {
   for (const cni of ['none', 'flannel'] as const) {
     itKernel(`${cni}: measures connections, writes the result, leaves nothing behind`, async () => {
-      const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+      const out = tempDir('cb-results-');
       const r = await bench(['run', '--cni', cni, '--policies', '20', '--samples', '2000', '--warmup', '200', '--backend', 'local', '--out', out, '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
       const summary = JSON.parse(r.stdout) as { runId: string; metrics: Record<string, { count: number; p50: number; errors: Record<string, number> }> };
@@ -143,7 +144,7 @@ describe('bench run on the local kernel', () => {
   });
 
   itKernel('bench run --repetitions 3: three fresh runs, a run-level summary, placement recorded', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const out = tempDir('cb-results-');
     const r = await bench(['run', '--cni', 'none', '--samples', '500', '--warmup', '50', '--repetitions', '3', '--backend', 'local', '--out', out, '--json'], { timeout: 180_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { summary: { ciLevel: string; runIds: string[]; metrics: Record<string, { runs: number; p50: { level: string; ci95: [number, number]; perRun: number[] } }> } };
@@ -163,7 +164,7 @@ describe('bench run on the local kernel', () => {
   });
 
   itKernel('--keep returns within seconds, leaves the server up detached and recorded, and gc --run removes it all', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const out = tempDir('cb-results-');
     const t0 = performance.now();
     const r = await bench(['run', '--cni', 'flannel', '--policies', '10', '--samples', '200', '--warmup', '0', '--backend', 'local', '--out', out, '--keep', '--json'], { timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -221,7 +222,7 @@ describe('bench run on the local kernel', () => {
   });
 
   itKernel('bench gc removes a run whose killed process is a zombie nobody reaped', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+    const out = tempDir('cb-results-');
     // `exec sleep` replaces the shell, so when the run is killed nothing reaps it: it stays a zombie.
     const parent = spawn('sh', ['-c', `"${process.execPath}" "${BENCH}" run --cni flannel --samples 1000000 --warmup 0 --backend local --out "${out}" 2>"${out}/stderr" & exec sleep 120`], { stdio: 'ignore' });
     try {
@@ -249,7 +250,7 @@ describe('bench run on the local kernel', () => {
   itKernel('a run while another is live warns and records the other run in its result', async () => {
     const { child, runId: other } = await startLongRun();
     try {
-      const out = mkdtempSync(join(tmpdir(), 'cb-results-'));
+      const out = tempDir('cb-results-');
       const r = await bench(['run', '--cni', 'none', '--samples', '200', '--warmup', '0', '--backend', 'local', '--out', out, '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
       const runId = (JSON.parse(r.stdout) as { runId: string }).runId;

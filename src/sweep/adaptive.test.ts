@@ -1,7 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { writeResult } from '../results/io.js';
 import { syntheticResult } from '../report/test-support/fixtures.js';
@@ -18,6 +15,7 @@ import { collectResults } from '../report/collect.js';
 import { sweepSummary } from '../report/summary.js';
 import { sweepDocument } from '../report/json.js';
 import { renderMarkdown } from '../report/markdown.js';
+import { tempDir } from '../test-support/temp.js';
 
 const POLICIES = [0, 500, 1000, 2000, 5000];
 
@@ -68,7 +66,7 @@ describe('adaptive repetitions', () => {
   });
 
   it('a data plane an earlier look decided stays decided: it is not judged again, so never re-opened', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     // canal here is so noisy that a fresh judgement of its runs is always open.
     const m = adaptiveManifest(dir, ['canal'], 3);
     const out = await runSweep({ dir, manifest: m, runPoint: truthRunner([]), newRunId: () => 'stay' });
@@ -120,7 +118,7 @@ describe('adaptive repetitions', () => {
   }, 120_000);
 
   it('adds interleaved batches only where a verdict is open, stops at the maximum and says which and why', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     const m = adaptiveManifest(dir, ['calico', 'cilium', 'canal']);
     const calls: string[] = [];
     const out = await runSweep({ dir, manifest: m, runPoint: truthRunner(calls), newRunId: () => 'adapt' });
@@ -158,7 +156,7 @@ describe('adaptive repetitions', () => {
     // A flat data plane (1% run-to-run jitter) on a host that slows one run in six by 25–40%: connect, CRR and RR
     // of such a run are slow, and so is its loopback reference. Kept as they are, these runs keep the slope CI wider
     // than the flatness bound up to the maximum; adjusted to the reference (θ ≈ 1), the curve is O(1) at the first looks.
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     const m = adaptiveManifest(dir, ['flannel']);
     let n = 0;
     const slowedRuns: string[] = [];
@@ -201,9 +199,9 @@ describe('adaptive repetitions', () => {
   }, 120_000);
 
   it('a sweep killed in a later batch resumes it and goes on looking: the same points as an uninterrupted sweep', async () => {
-    const whole = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const whole = tempDir('cb-adaptive-');
     const ref = await runSweep({ dir: whole, manifest: adaptiveManifest(whole, ['calico', 'canal'], 6), runPoint: truthRunner([]), newRunId: () => 'whole' });
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     const ctl = new AbortController();
     const calls: string[] = [];
     const runner = truthRunner(calls);
@@ -279,7 +277,7 @@ describe('adaptive repetitions', () => {
     });
 
     it('judges connect p50 against the Service count and extends only the open data planes, leaving a failed cell out', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-svc-'));
+      const dir = tempDir('cb-adaptive-svc-');
       const { config } = resolveSweepConfig({ cni: 'none,cilium', services: SERVICES.join(','), samples: '100', warmup: '0' });
       const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...settings } = config!.base;
       const m = newManifest({ id: 'sweep-20250101-000000-svcs', backend: 'local', scenario: null, matrix: config!.matrix, settings: { ...settings, backend: 'local' }, points: planSweep(config!.matrix) });

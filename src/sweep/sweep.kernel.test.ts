@@ -1,7 +1,6 @@
 // Real sweeps on the kernel: the smoke scenario CI runs, a sweep killed with SIGKILL and resumed, and Ctrl-C.
 import { describe, expect } from 'vitest';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { itKernel, namespacesOfRun } from '../backends/local/test-support/kernel.js';
 import { localModelNames } from '../backends/local/models.js';
@@ -9,6 +8,7 @@ import { CNIS } from '../config/schema.js';
 import { readResult } from '../results/io.js';
 import { readManifest } from './manifest.js';
 import { benchCommand } from './test-support/cli.js';
+import { tempDir } from '../test-support/temp.js';
 
 const sweepIdFrom = (stderr: string) => {
   const m = /sweep (sweep-\d{8}-\d{6}-[a-z0-9]{4}):/.exec(stderr);
@@ -36,7 +36,7 @@ describe('bench sweep on the local kernel', () => {
     const available = localModelNames();
     // CI must cover every CNI the smoke scenario lists; a developer machine runs what the local backend has.
     if (process.env.CI === 'true') expect(available.sort()).toEqual([...CNIS].sort());
-    const out = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const out = tempDir('cb-sweep-');
     const t0 = performance.now();
     const r = await benchCommand(['sweep', '--scenario', 'scenarios/smoke.yaml', '--cni', available.join(','), '--out', out, '--json']);
     const wallS = (performance.now() - t0) / 1000;
@@ -59,7 +59,7 @@ describe('bench sweep on the local kernel', () => {
   });
 
   itKernel('a sweep killed with SIGKILL keeps its finished points; --resume runs only the missing ones', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const out = tempDir('cb-sweep-');
     const args = ['--cni', 'none,flannel', '--policies', '0,20', '--repetitions', '2', '--samples', '3000', '--warmup', '100', '--backend', 'local', '--out', out];
     const child = benchCommand(['sweep', ...args]);
     const stderr = await waitForStderr(child, /\[3\/8\] ok /);
@@ -88,7 +88,7 @@ describe('bench sweep on the local kernel', () => {
   });
 
   itKernel('Ctrl-C stops after tearing down the current point and says how to resume', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const out = tempDir('cb-sweep-');
     const child = benchCommand(['sweep', '--cni', 'none', '--policies', '0,10,20', '--repetitions', '2', '--samples', '200000', '--warmup', '0', '--backend', 'local', '--out', out]);
     const stderr = await waitForStderr(child, /measuring|\[1\/6\] none/);
     await new Promise((res) => setTimeout(res, 1500));

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../metrics/machine.js';
 import { loadScenarioFile } from '../config/load.js';
@@ -14,6 +13,7 @@ import { formatDuration, progressPrinter } from './progress.js';
 import { pointEstimateMs, timeLeftMs } from './estimate.js';
 import { sweepDimension } from './adaptive.js';
 import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
+import { tempDir } from '../test-support/temp.js';
 
 const matrix = { cnis: ['none', 'flannel'] as Array<'none' | 'flannel'>, policies: [0, 100, 1000], repetitions: 3, seed: 1 };
 
@@ -70,7 +70,7 @@ describe('planSweep', () => {
 
 describe('runSweep', () => {
   it('runs every point in order, records a failed point and goes on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     const calls: string[] = [];
     const failKey = m.points[2]!.key;
@@ -89,7 +89,7 @@ describe('runSweep', () => {
   });
 
   it('records a point whose backend cannot even be created, and goes on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     const calls: string[] = [];
     const ok = fakeRunner(calls);
@@ -104,7 +104,7 @@ describe('runSweep', () => {
   });
 
   it('stops on abort after the current point, and a resume runs only the missing points', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     const ctl = new AbortController();
     const first: string[] = [];
@@ -130,7 +130,7 @@ describe('runSweep', () => {
   });
 
   it('takes Services as a dimension: points keyed by the Service count, each run with its count, and a resume runs only the missing ones', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const { config } = resolveSweepConfig({ cni: 'none,cilium', policies: '0', services: '1000,0', repetitions: '1', samples: '100', warmup: '0' });
     expect(config!.matrix).toEqual({ cnis: ['none', 'cilium'], policies: [0], services: [0, 1000], repetitions: 1, seed: 1 });
     const { cni: _c, policies: _p, services: _s, out: _o, json: _j, dryRun: _d, keep: _k, ...settings } = config!.base;
@@ -155,7 +155,7 @@ describe('runSweep', () => {
   });
 
   it('treats a point left "running" by a killed process, or an ok point whose result vanished, as missing', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     Object.assign(m.points[0]!, { status: 'running', runId: 'k1lld' });
     Object.assign(m.points[1]!, { status: 'ok', runId: 'g0ne1', resultPath: `${m.points[1]!.key}/result.json` });
@@ -167,7 +167,7 @@ describe('runSweep', () => {
   });
 
   it('estimates the time left from finished points', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     expect(estimateRemainingMs(m, 10)).toBeNull();
     Object.assign(m.points[0]!, { status: 'ok', wallMs: 1000 });
@@ -201,7 +201,7 @@ describe('runSweep', () => {
 
 describe('progressPrinter', () => {
   it('prints one line per point when stderr is not a terminal, and redraws in place when it is', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     let plain = '';
     const p = progressPrinter({ write: (s: string) => (plain += s) }, { tty: false });

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCases, parseCaseFile } from './cases.js';
 import { gridLayout, gridWorkload, instantiatePolicies, matchesPattern, planProbes } from './grid.js';
 import { plannedAddresses } from '../backends/factory.js';
+import { tempDir } from '../test-support/temp.js';
 
 const layout = gridLayout();
 const addresses = await plannedAddresses(gridWorkload(layout));
@@ -99,7 +99,7 @@ probes:
 
 describe('loadCases', () => {
   it('reads a directory of *.yaml files in name order and reports duplicate case names across files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-verify-cases-'));
+    const dir = tempDir('cb-verify-cases-');
     writeFileSync(join(dir, 'b.yaml'), GOOD);
     writeFileSync(join(dir, 'a.yaml'), GOOD.replace('name: ok', 'name: first'));
     writeFileSync(join(dir, 'c.yml'), GOOD);
@@ -144,7 +144,7 @@ describe('case files that would check nothing, or hide problems', () => {
   it('an empty case file is an error, not "0 cases passed"', () => {
     expect(parseCaseFile('empty.yaml', '', ctx).problems).toEqual([{ where: 'empty.yaml', message: expect.stringMatching(/holds no cases/) }]);
     expect(parseCaseFile('empty.yaml', '---\n# nothing\n---\n', ctx).problems).toHaveLength(1);
-    const dir = mkdtempSync(join(tmpdir(), 'cb-cases-'));
+    const dir = tempDir('cb-cases-');
     writeFileSync(join(dir, 'a.yaml'), '');
     expect(loadCases([join(dir, 'a.yaml')], ctx).problems.map((p) => p.message).join('\n')).toMatch(/holds no cases/);
   });

@@ -2,8 +2,7 @@
 // built-in library, real TCP connects and UDP echoes. Calico, Cilium and Calico nftables must pass everything; Flannel and
 // none must come out NOT ENFORCED; a compiler that drops except clauses must be caught.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
 import { execa } from 'execa';
@@ -20,6 +19,7 @@ import { BUILTIN_CASES_DIR, loadCases } from './cases.js';
 import { gridLayout, gridWorkload } from './grid.js';
 import { plannedAddresses } from '../backends/factory.js';
 import { runVerify, type VerifyReport } from './run.js';
+import { tempDir } from '../test-support/temp.js';
 
 const layout = gridLayout();
 const addresses = await plannedAddresses(gridWorkload(layout));
@@ -63,7 +63,7 @@ describe('bench verify on the local kernel', () => {
   });
 
   itKernel('bench verify --cni flannel: NOT ENFORCED, exit 1, a JUnit file that parses, nothing left behind', async () => {
-    const junit = join(mkdtempSync(join(tmpdir(), 'cb-verify-')), 'flannel.xml');
+    const junit = join(tempDir('cb-verify-'), 'flannel.xml');
     let out = '';
     let err = '';
     const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 
 import type { CommandSpec } from '../../exec/runner.js';
 import { assertRunId, RUN_RESOURCE_RE, runResourceName } from '../../identity/run-id.js';
 import { BenchError } from '../../errors.js';
+import { withReferenceCgroupFd } from '../../probe/client.js';
 
 const NODE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -50,6 +51,30 @@ export function inCgroup(spec: CommandSpec, dir: string): CommandSpec {
   const inner = spec.netns ? ['ip', 'netns', 'exec', spec.netns, ...spec.argv] : spec.argv;
   const { netns: _netns, ...rest } = spec;
   return { ...rest, argv: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', `${dir}/cgroup.procs`, ...inner] };
+}
+
+/**
+ * `<root>/cb-<runid>/reference`: where a client's loopback reference runs, beside the node cgroups, so the socket
+ * hooks attached to a node's cgroup do not run on its connects. Removed with the run's cgroups.
+ */
+export function referenceCgroupDir(root: string, runId: string): string {
+  return `${runCgroupDir(root, runId)}/reference`;
+}
+
+/** The descriptor the wrapper opens on the reference cgroup's `cgroup.procs` for the client (dash allows 0-9). */
+export const REFERENCE_CGROUP_FD = 9;
+
+/**
+ * As inCgroup, and the probe client's reference, if it has one, moves to `refDir` (same CPUs: no cpuset controller
+ * there) before its first socket: the shell opens `refDir/cgroup.procs` on fd 9 before `ip netns exec` (inside,
+ * /sys/fs/cgroup is hidden) and the client writes itself into it (cb-probe --reference-cgroup-fd).
+ */
+export function inCgroupReferenceOutside(spec: CommandSpec, dir: string, refDir: string): CommandSpec {
+  const moved = withReferenceCgroupFd(spec, REFERENCE_CGROUP_FD);
+  if (moved === spec) return inCgroup(spec, dir);
+  const inner = moved.netns ? ['ip', 'netns', 'exec', moved.netns, ...moved.argv] : moved.argv;
+  const { netns: _netns, ...rest } = moved;
+  return { ...rest, argv: ['sh', '-c', `echo $$ > "$0" && exec ${REFERENCE_CGROUP_FD}>"$1" && shift && exec "$@"`, `${dir}/cgroup.procs`, `${refDir}/cgroup.procs`, ...inner] };
 }
 
 /** Run ids with a cgroup directory under the cgroup2 root. */

@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../../exec/runner.js';
 import { collectGarbage, gcSummary } from './gc.js';
 import { liveRuns, lockContent, processAlive, recordKeptRun } from '../../identity/locks.js';
+import { tempDir } from '../../test-support/temp.js';
 
 function world() {
-  const root = mkdtempSync(join(tmpdir(), 'cb-gc-'));
+  const root = tempDir('cb-gc-');
   const pinRoot = join(root, 'bpf');
   const lockDir = join(root, 'locks');
   const cgroupRoot = join(root, 'cgroup');
   mkdirSync(join(pinRoot, 'cb-dead1', 'node-0'), { recursive: true });
   // The cgroups the socket-level service load balancers attach to: the dead run's, with a node's under it, and the live run's.
   mkdirSync(join(cgroupRoot, 'cb-dead1', 'node-0'), { recursive: true });
+  mkdirSync(join(cgroupRoot, 'cb-dead1', 'reference'), { recursive: true }); // where a client's reference runs
   mkdirSync(join(cgroupRoot, 'cb-live1', 'node-0'), { recursive: true });
   mkdirSync(lockDir, { recursive: true });
   // A dead run (its pid does not exist) and a live one (this process).
@@ -102,7 +103,7 @@ describe('bench gc', () => {
       expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
       expect(() => process.kill(pid, 0)).not.toThrow(); // what gc used to ask: the pid "exists"
       expect(processAlive(pid)).toBe(false);
-      const lockDir = mkdtempSync(join(tmpdir(), 'cb-gc-'));
+      const lockDir = tempDir('cb-gc-');
       writeFileSync(join(lockDir, 'zomb1.pid'), `${pid}\n`);
       expect(liveRuns(lockDir).has('zomb1')).toBe(false);
     } finally {

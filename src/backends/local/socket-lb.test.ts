@@ -86,10 +86,15 @@ describe('a socket LB plane, planned', () => {
     const plane = socketLbPlane(ciliumSocketLbFlavour, { runner, cleanupRunner: runner, topology, settings: { iptablesBackend: 'nft', clusterCidr: DEFAULT_CLUSTER_CIDR } }, '/cg');
     const set = generateServiceSet({ services: 3, endpointsPerService: 1, position: 'last', seed: 1, probed: { namespace: 'a', name: 'b', port: { name: '', protocol: 'TCP', port: 80, targetPort: 8080 }, backends: [{ ip: topology.pods[1]!.ip }] } });
     const plan = plane.plan(set).map((c) => c.argv.slice(0, 2).concat(c.argv.includes('--cgroup') ? [c.argv[c.argv.indexOf('--cgroup') + 1]!] : []).join(' '));
-    expect(plan.filter((c) => c.startsWith('mkdir'))).toEqual(['mkdir -p', 'mkdir -p']);
+    expect(plane.plan(set).filter((c) => c.argv[0] === 'mkdir').map((c) => c.argv[2])).toEqual(['/cg/cb-abcde/reference', '/cg/cb-abcde/node-0', '/cg/cb-abcde/node-1']);
     expect(plan.filter((c) => c.includes(' attach '))).toEqual(['/cg/cb-abcde/node-0', '/cg/cb-abcde/node-1'].map((d) => expect.stringContaining(d)));
     expect(plane.plan(set).filter((c) => c.argv[1] === 'write').map((c) => c.input!.split('\n').length - 1)).toEqual([12, 12]); // per node: 4 × (backend, slot, frontend)
     const client = topology.pods.find((p) => p.role === 'client')!;
     expect(plane.wrapClient({ argv: ['x'], netns: client.netns }, client).argv.slice(0, 4)).toEqual(['sh', '-c', 'echo $$ > "$0" && exec "$@"', '/cg/cb-abcde/node-0/cgroup.procs']);
+    // A client with a reference: the reference's cgroup (beside the hooked node cgroups) is opened for it on fd 9.
+    expect(plane.wrapClient({ argv: ['cb-probe', 'client', '--reference', '10'], netns: client.netns }, client).argv).toEqual([
+      'sh', '-c', 'echo $$ > "$0" && exec 9>"$1" && shift && exec "$@"', '/cg/cb-abcde/node-0/cgroup.procs', '/cg/cb-abcde/reference/cgroup.procs',
+      'ip', 'netns', 'exec', client.netns, 'cb-probe', 'client', '--reference', '10', '--reference-cgroup-fd', '9',
+    ]);
   });
 });

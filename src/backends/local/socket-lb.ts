@@ -9,7 +9,7 @@ import { BenchError } from '../../errors.js';
 import type { CommandResult, CommandSpec } from '../../exec/runner.js';
 import { serviceSetSize, type ServiceDelta, type ServiceSet } from '../../services/types.js';
 import { bpfPinDir, nativeArtefact } from './bpf/native.js';
-import { cgroup2Root, inCgroup, nodeCgroupDir, planCgroupCreate, planCgroupRemove, runCgroupDir } from './cgroup.js';
+import { cgroup2Root, inCgroupReferenceOutside, nodeCgroupDir, planCgroupCreate, planCgroupRemove, referenceCgroupDir, runCgroupDir } from './cgroup.js';
 import type { ServiceDataPlane, ServiceDataPlaneName, ServiceInstallReport, ServicePlaneContext, ServiceState, ServiceUpdateReport } from './service-types.js';
 import { encodeServiceSet, IdAllocator, perServiceMaps, wholeSetMaps, type EncodeService, type HeldMaps, type MapEntry } from './socket-lb-store.js';
 import type { PodSpec } from './topology.js';
@@ -102,7 +102,7 @@ class SocketLbPlane implements ServiceDataPlane {
 
   plan(set: ServiceSet): CommandSpec[] {
     const input = renderWrites(encodeServiceSet(set, this.f.encodeService, new IdAllocator()), []);
-    return this.ctx.topology.nodes.flatMap((n) => [...this.planLoad(n.name), this.planWrite(n.name, input)]);
+    return [planCgroupCreate(this.referenceCgroup()), ...this.ctx.topology.nodes.flatMap((n) => [...this.planLoad(n.name), this.planWrite(n.name, input)])];
   }
 
   private checkWrite(r: CommandResult): number {
@@ -129,6 +129,7 @@ class SocketLbPlane implements ServiceDataPlane {
   async install(set: ServiceSet): Promise<ServiceInstallReport> {
     const store = (this.f.reconcile === 'per-service' ? perServiceMaps : wholeSetMaps)(set, this.f.encodeService, this.ids);
     const input = renderWrites(store.entries(), []);
+    await this.ctx.runner.run(planCgroupCreate(this.referenceCgroup()));
     const run = await this.onEveryNode(async (node) => {
       for (const spec of this.planLoad(node)) await this.ctx.runner.run(spec);
       this.loaded = true;
@@ -162,8 +163,13 @@ class SocketLbPlane implements ServiceDataPlane {
     return Object.fromEntries(this.f.counters.names.map((n, i) => [n, values[i] ?? 0]));
   }
 
+  /** The client's loopback reference runs here, outside every node's hooked cgroup (one for the run). */
+  private referenceCgroup(): string {
+    return referenceCgroupDir(this.cgroupRoot, this.ctx.topology.runId);
+  }
+
   wrapClient(spec: CommandSpec, pod: PodSpec): CommandSpec {
-    return inCgroup(spec, this.cgroup(pod.node.name));
+    return inCgroupReferenceOutside(spec, this.cgroup(pod.node.name), this.referenceCgroup());
   }
 
   async teardown(): Promise<void> {
@@ -174,7 +180,7 @@ class SocketLbPlane implements ServiceDataPlane {
         await run.run({ argv: [this.loader, 'detach-cgroup', '--pin', this.pin(n), '--cgroup', this.cgroup(n), '--attach', this.attachArg()], allowFailure: true, timeoutMs: 10_000, purpose: `detach ${this.f.name} from ${n}'s cgroup` });
       }
     }
-    for (const spec of planCgroupRemove([...nodes.map((n) => this.cgroup(n)), runCgroupDir(this.cgroupRoot, this.ctx.topology.runId)])) await run.run(spec);
+    for (const spec of planCgroupRemove([...nodes.map((n) => this.cgroup(n)), this.referenceCgroup(), runCgroupDir(this.cgroupRoot, this.ctx.topology.runId)])) await run.run(spec);
     for (const n of nodes) await run.run({ argv: [this.loader, 'unload', '--pin', this.pin(n)], allowFailure: true, timeoutMs: 10_000, purpose: `unload ${this.f.name} on ${n}` });
     this.loaded = false;
     this.installed = undefined;

@@ -9,7 +9,7 @@ import { formatIpv4, parseCidr, parseIpv4 } from '../../policy/cidr.js';
 import { MAX_LOCAL_ENDPOINTS } from '../../workload/cluster.js';
 import { cidrHolding } from '../../workload/pod-cidrs.js';
 import { CLIENT_LABELS, CLIENT_NAMESPACE, SERVER_LABELS, SERVER_NAMESPACE } from '../../workload/workload.js';
-import { bridgeMac, gatewayNeighbour, podMac, podNeighbour } from './bridge-neighbours.js';
+import { bridgeMac, gatewayNeighbour, podMac, podNeighbour, stableMac } from './bridge-neighbours.js';
 
 /** How pods attach to their node, which decides the per-pod and per-node commands. */
 export type Attachment =
@@ -311,12 +311,7 @@ export function planRoutedNodes(t: Topology): CommandSpec[] {
 }
 
 /** Deterministic MAC for a node's flannel.1, so FDB and neighbour entries can be planned before creation. */
-export function vtepMac(t: Topology, n: NodeSpec): string {
-  const h = createHash('sha256').update(`${t.runId}/vtep/${n.index}`).digest();
-  // Locally administered, unicast.
-  const bytes = [0x0e, h[0]!, h[1]!, h[2]!, h[3]!, n.index & 0xff];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
+export const vtepMac = (t: Topology, n: NodeSpec): string => stableMac(`${t.runId}/vtep/${n.index}`);
 
 export const VXLAN_DEVICE = 'flannel.1';
 export const VXLAN_VNI = 1;

@@ -8,7 +8,7 @@ import type { PolicySet, Workload } from '../../workload/workload.js';
 import type { WatchSettings } from '../../probe/native.js';
 import type { ClusterWorkload } from '../../workload/cluster.js';
 
-import type { ParsedEnforceFlags } from './enforce.js';
+import type { ParsedEnforceFlags } from './enforce-flags.js';
 
 export interface WorkloadEnforcePlanInput {
   config: ParsedEnforceFlags;

@@ -9,7 +9,7 @@ import { BenchError, InputError, type Problem } from '../../errors.js';
 import type { Workload } from '../../workload/workload.js';
 import { EXIT_FAIL, EXIT_OK, processIo, reportUsage, type CommandIo } from '../io.js';
 import { concurrentRunsWarning, onInterrupt, stepPrinter } from '../process.js';
-import { parseEnforceFlags, type EnforceFlags } from './enforce.js';
+import { parseEnforceFlags, type EnforceFlags } from './enforce-flags.js';
 
 /** Enforce flags that belong to the synthetic changes, refused with --workload (the file brings its own policies). */
 const SYNTHETIC_ONLY: Array<[string, string, string]> = [

@@ -1,11 +1,9 @@
 // The bench CLI in-process, for tests: main() as the binary calls it with stdout and stderr captured, a
 // CommandIo that writes to strings for the command functions, and throw-away directories.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { vi } from 'vitest';
 import { main } from '../main.js';
 import type { CommandIo } from '../io.js';
+import { tempDir as testTempDir } from '../../test-support/temp.js';
 
 export interface CliOutcome {
   code: number;
@@ -37,5 +35,5 @@ export function bufferIo(): CommandIo & { out: () => string; err: () => string }
   return { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, out: () => out, err: () => err };
 }
 
-/** A new empty directory under the system's temp directory. */
-export const tempDir = (prefix = 'cb-cli-') => mkdtempSync(join(tmpdir(), prefix));
+/** A new empty directory under the temp directory, removed when the test file is done. */
+export const tempDir = (prefix = 'cb-cli-') => testTempDir(prefix);

@@ -4,7 +4,7 @@
 //   cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]
 //   cb-probe client --target IP --port P --mode connect|crr|rr --samples N --warmup W --concurrency C [--timeout-ms T]
 //                   [--cpu N ...] [--account PID ...] [--bpf-prog ID ...] [--reference N [--reference-warmup W]
-//                   [--reference-batch]]
+//                   [--reference-batch] [--reference-cgroup-fd FD]]
 //   cb-probe bpf-progs --pin-dir DIR
 //   cb-probe check  --target IP --port P [--udp] [--timeout-ms T]
 //   cb-probe watch  --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed]
@@ -55,7 +55,7 @@ static const char usage_text[] =
     "  cb-probe server --port P [--port P2 ...] [--bind ADDR] [--udp] [--cpu N ...] [--batch]\n"
     "  cb-probe client --target IP --port P --mode connect|crr|rr --samples N [--warmup W] [--concurrency C] "
     "[--timeout-ms T] [--cpu N ...] [--account PID ...] [--bpf-prog ID ...] [--reference N [--reference-warmup W] "
-    "[--reference-batch]]\n"
+    "[--reference-batch] [--reference-cgroup-fd FD]]\n"
     "  cb-probe check --target IP --port P [--udp] [--timeout-ms T]\n"
     "  cb-probe watch --target IP --port P [--interval-us I] [--timeout-ms T] [--max-ms D] [--until open|closed] "
     "[--settle K] [--realtime] [--control-stdin] [--cpu N ...]\n"
@@ -448,9 +448,26 @@ static pid_t start_reference_server(int batch, struct sockaddr_storage *addr, so
   return pid;
 }
 
-static void run_reference(const struct client_cfg *cfg, long warmup, long samples, int batch) {
+//
+// A socket-level Service load balancer (Cilium's socket LB, Calico's CTLB) hooks connect() of every socket created
+// in its cgroup, the one the client is started in; its program would run on each of the reference's connects too.
+// With --reference-cgroup-fd the harness hands over an open `cgroup.procs` of a cgroup outside the hooked one (the
+// harness opens it: the cgroup filesystem is not visible inside `ip netns exec`); the process moves there, with its
+// threads, before the reference's server is forked and its first socket is made (a socket belongs to the cgroup
+// of the task that creates it), and stays on the same CPUs (no cpuset controller is involved). The data plane's
+// programs' run count over the reference is printed beside it: 0 when no data plane ran on its path.
+static void move_to_cgroup(int procs_fd) {
+  if (procs_fd < 0) return;
+  if (write(procs_fd, "0\n", 2) != 2) die_errno("move to the reference cgroup (write 0 to the --reference-cgroup-fd)");
+  close(procs_fd);
+}
+
+static void run_reference(const struct client_cfg *cfg, long warmup, long samples, int batch, int cgroup_fd, struct account *acct) {
   static struct client_cfg rcfg;
   rcfg = *cfg;
+  move_to_cgroup(cgroup_fd);
+  struct account_reading b0, b1;
+  account_read(acct, &b0);
   pid_t server = start_reference_server(batch, &rcfg.addr, &rcfg.addrlen);
   static struct worker w;
   w.cfg = &rcfg;
@@ -469,7 +486,10 @@ static void run_reference(const struct client_cfg *cfg, long warmup, long sample
   if (w.rr_fd >= 0) close(w.rr_fd);
   kill(server, SIGKILL);
   waitpid(server, NULL, 0);
-  printf(",\"reference\":{\"target\":\"loopback\",\"samples_ns\":[");
+  account_read(acct, &b1);
+  printf(",\"reference\":{\"target\":\"loopback\",\"moved\":%s", cgroup_fd >= 0 ? "true" : "false");
+  if (acct->nprogs > 0 && acct->stats_fd >= 0) printf(",\"bpf_run_cnt\":%llu", (unsigned long long)(b1.bpf_run_cnt - b0.bpf_run_cnt));
+  printf(",\"samples_ns\":[");
   for (long j = 0; j < w.nout; j++) printf(j ? ",%llu" : "%llu", (unsigned long long)w.out[j]);
   printf("],\"errors\":");
   print_errors(w.errors);
@@ -484,10 +504,11 @@ static int cmd_client(int argc, char **argv) {
                                  {"timeout-ms", required_argument, 0, 'T'}, {"cpu", required_argument, 0, 'C'},
                                  {"account", required_argument, 0, 'A'}, {"bpf-prog", required_argument, 0, 'P'},
                                  {"reference", required_argument, 0, 'r'}, {"reference-warmup", required_argument, 0, 'R'},
-                                 {"reference-batch", no_argument, 0, 'B'}, {0, 0, 0, 0}};
+                                 {"reference-batch", no_argument, 0, 'B'}, {"reference-cgroup-fd", required_argument, 0, 'G'},
+                                 {0, 0, 0, 0}};
   const char *target = NULL, *mode = NULL;
   long port = -1, samples = -1, warmup = 0, conc = 1, timeout_ms = 1000, ref_samples = 0, ref_warmup = 0;
-  int ref_batch = 0;
+  int ref_batch = 0, ref_cgroup_fd = -1;
   static struct account acct;
   account_init(&acct);
   int c;
@@ -510,6 +531,7 @@ static int cmd_client(int argc, char **argv) {
       case 'r': ref_samples = parse_long("reference", optarg, 0, 10000000); break;
       case 'R': ref_warmup = parse_long("reference-warmup", optarg, 0, 10000000); break;
       case 'B': ref_batch = 1; break;
+      case 'G': ref_cgroup_fd = (int)parse_long("reference-cgroup-fd", optarg, 3, 1023); break;
       default: usage_error("client: unknown option");
     }
   }
@@ -564,7 +586,6 @@ static int cmd_client(int argc, char **argv) {
   account_read(&acct, &ar1);
   uint64_t c1 = mono_ns();
   getrusage(RUSAGE_SELF, &ru1);
-  account_close(&acct);
 
   static char outbuf[1 << 20];
   setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
@@ -587,7 +608,8 @@ static int cmd_client(int argc, char **argv) {
   account_print(stdout, &acct, &ar0, &ar1);
   // The CPU readings' own window: the loop, the server's backlog after it, and the reads.
   printf(",\"cpu_window_ns\":%llu", (unsigned long long)(c1 - c0));
-  if (ref_samples > 0) run_reference(&cfg, ref_warmup, ref_samples, ref_batch);
+  if (ref_samples > 0) run_reference(&cfg, ref_warmup, ref_samples, ref_batch, ref_cgroup_fd, &acct);
+  account_close(&acct);
   printf("}\n");
   if (fflush(stdout) != 0) die_errno("write stdout");
   return 0;
