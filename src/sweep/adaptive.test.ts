@@ -86,7 +86,7 @@ describe('adaptive repetitions', () => {
 
   it('extends a data plane with only its open metrics: the decided ones are not measured again, and stay decided', async () => {
     // calico-nftables here: connect and CRR super-linear with 3% noise (decided at look 1), RR flat but ±40% noisy.
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     const m = adaptiveManifest(dir, ['calico-nftables']);
     const calls: string[] = [];
     const out = await runSweep({ dir, manifest: m, runPoint: truthRunner(calls), newRunId: () => 'permetric' });
@@ -217,7 +217,7 @@ describe('adaptive repetitions', () => {
   }, 120_000);
 
   it('a sweep killed in an extension that measures only the open metrics resumes it with the same metrics', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-adaptive-'));
+    const dir = tempDir('cb-adaptive-');
     const ctl = new AbortController();
     const calls: string[] = [];
     const runner = truthRunner(calls);

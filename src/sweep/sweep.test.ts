@@ -178,7 +178,7 @@ describe('runSweep', () => {
   });
 
   it('estimates a point from its cell: its fixed cost plus the metrics it measures, so an extension of one metric costs less', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cb-sweep-'));
+    const dir = tempDir('cb-sweep-');
     const m = freshManifest(dir);
     const at = (cni: string, policies: number, rep: number) => m.points.find((p) => p.cni === cni && p.policies === policies && p.repetition === rep)!;
     expect(pointEstimateMs(m, { cni: 'none', policies: 0 })).toBeNull();
