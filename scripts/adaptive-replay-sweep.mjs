@@ -71,7 +71,32 @@ export function planesFromSweep(dir, { budgetMs, reported, lib }) {
       });
       return { metric: `${metric}_p50`, reported: reported?.(cni, `${metric}_p50`), runs: rows };
     }).filter((c) => c.runs.length > 0);
-    return { cni, curves, wallOf: (n) => mine.filter((x) => x.p.repetition <= n).reduce((a, x) => a + (wallS.get(x.r.runId) ?? x.p.wallMs / 1000), 0) };
+    // Per-metric extension (an extension measures only the open metrics): a run's wall split into its fixed part and
+    // each metric's, so a repetition beyond a metric's stop costs the fixed part and the open metrics alone.
+    const splitOf = new Map(mine.map((x) => [x.r.runId, metricSplit(x.r, x.p, wallS.get(x.r.runId) ?? x.p.wallMs / 1000, budgetMs, lib)]));
+    const wallOfMetrics = (stops) => mine.filter((x) => x.p.repetition <= Math.max(...Object.values(stops))).reduce((a, x) => {
+      const s = splitOf.get(x.r.runId);
+      return a + s.fixedS + Object.entries(s.metricS).reduce((b, [metric, v]) => b + ((stops[`${metric}_p50`] ?? Infinity) >= x.p.repetition ? v : 0), 0);
+    }, 0);
+    return { cni, curves, wallOf: (n) => mine.filter((x) => x.p.repetition <= n).reduce((a, x) => a + (wallS.get(x.r.runId) ?? x.p.wallMs / 1000), 0), wallOfMetrics };
   });
   return { manifest: m, planes };
+}
+
+/**
+ * A run's wall (s, after the budget) split into each latency metric's part and the fixed rest (set-up, install,
+ * teardown). The result's own timings.metricMs where recorded; otherwise each metric's measured window and its
+ * reference's, plus an even share of the rest of the measuring time (probe starts: the metrics have as many rounds each).
+ */
+export function metricSplit(r, p, wallS, budgetMs, lib) {
+  const names = ['connect', 'crr', 'rr'].filter((x) => r.metrics[x]);
+  const saved = (x) => (r.metrics[x].samplesNs?.length ? budgeted(r.metrics[x].samplesNs, r.meta.probe.rounds ?? 1, budgetMs, r.metrics[x].wallNs, lib).savedNs / 1e9 : 0);
+  let metricS;
+  if (r.timings.metricMs) metricS = Object.fromEntries(names.map((x) => [x, (r.timings.metricMs[x] ?? 0) / 1000 - saved(x)]));
+  else {
+    const window = (x) => (r.metrics[x].wallNs + (r.metrics[x].reference?.wallNs ?? 0)) / 1e9;
+    const rest = Math.max(0, (r.timings.measureMs ?? 0) / 1000 - names.reduce((a, x) => a + window(x), 0));
+    metricS = Object.fromEntries(names.map((x) => [x, window(x) + rest / names.length - saved(x)]));
+  }
+  return { fixedS: wallS - Object.values(metricS).reduce((a, b) => a + b, 0), metricS };
 }

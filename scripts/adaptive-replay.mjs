@@ -92,20 +92,25 @@ function replay(design) {
   for (const p of planes) {
     let decided = null;
     let looked = 0;
+    // Per-metric extension: a curve stops at the first look that decides it (src/sweep/adaptive.ts keeps it so).
+    const stops = {};
+    const atStop = {};
     for (const n of looks) {
       looked++;
       const alpha = alphaAt(design, n);
       const ds = p.curves.map((c) => ({ metric: c.metric, reported: c.reported, d: curveDecision(c.runs.filter((r) => r.rep <= n), alpha, { seed }) }));
-      decided = { n, alpha, ds };
+      for (const x of ds) if (stops[x.metric] === undefined && x.d.settled) (stops[x.metric] = n), (atStop[x.metric] = x);
+      decided = { n, alpha, ds: ds.map((x) => atStop[x.metric] ?? x) };
       if (args.looks) {
         const text = (x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' OPEN'}${x.d.adjustment.theta !== null ? ` θ ${x.d.adjustment.theta.toFixed(2)}` : ` (${x.d.adjustment.notAdjusted}${x.d.leftOut ? `, ${x.d.leftOut} left out` : ''})`}`;
         lookLines.push(`    look ${looked} (${n} reps) ${p.cni}: ${ds.map(text).join(', ')}`);
       }
       if (ds.every((x) => x.d.settled)) break;
     }
+    for (const c of p.curves) stops[c.metric] ??= decided.n;
     const counts = new Set(p.curves[0]?.runs.map((r) => r.x) ?? []).size;
     const have = Math.max(...p.curves.flatMap((c) => c.runs.map((r) => r.rep)));
-    rows.push({ cni: p.cni, reps: decided.n, runs: decided.n * counts, alpha: decided.alpha, ds: decided.ds, looks: looked, beyond: decided.n > have });
+    rows.push({ cni: p.cni, reps: decided.n, runs: decided.n * counts, alpha: decided.alpha, ds: decided.ds, looks: looked, beyond: decided.n > have, stops });
   }
   return rows;
 }
@@ -123,8 +128,10 @@ for (const g of args.gamma.split(',')) {
   const open = rows.flatMap((r) => r.ds.filter((x) => !x.d.settled).map((x) => `${r.cni} ${x.metric}`));
   const differ = rows.flatMap((r) => r.ds.filter((x) => x.d.verdict.complexity !== x.reported).map((x) => `${r.cni} ${x.metric} ${x.d.verdict.complexity} (report: ${x.reported})`));
   const est = estimateS(rows);
+  const perMetricS = fromSweep ? rows.reduce((a, r) => a + planes.find((p) => p.cni === r.cni).wallOfMetrics(r.stops), 0) + lookS * Math.max(...rows.map((r) => r.looks)) : null;
   console.log(`\n${g === 'obf' ? "O'Brien–Fleming (Lan–DeMets)" : `Hwang–Shih–DeCani γ = ${g}`}: α per look ${spend}; ${total} runs${est === null ? '' : `, about ${(est / 60).toFixed(1)} min ${fromSweep ? ` (the runs' own wall times${args.budget ? ' less the samples the budget drops' : ''}, + ${lookS} s a look)` : ` (${fixedS.toFixed(2)} s a run + its samples)`}`}`);
-  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}${fromSweep ? ` ${planes.find((p) => p.cni === r.cni).wallOf(r.reps).toFixed(0).padStart(4)} s` : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}`).join(', ')}`);
+  if (perMetricS !== null) console.log(`  extending only the open metrics: about ${(perMetricS / 60).toFixed(1)} min (each metric's recorded or apportioned wall; the fixed part of every run kept)`);
+  for (const r of rows) console.log(`  ${r.cni.padEnd(16)} ${String(r.reps).padStart(2)} reps${r.beyond ? ' (beyond the recorded runs: judged on fewer)' : ''}${fromSweep ? ` ${planes.find((p) => p.cni === r.cni).wallOf(r.reps).toFixed(0).padStart(4)} s` : ''}  ${r.ds.map((x) => `${x.metric.replace('_p50', '')} ${x.d.verdict.complexity}${x.d.settled ? '' : ' (open)'}${fromSweep && r.stops[x.metric] !== r.reps ? ` (stops at ${r.stops[x.metric]})` : ''}`).join(', ')}`);
   if (args.looks) console.log(lookLines.join('\n'));
   console.log(`  open: ${open.length ? open.join('; ') : 'none'}`);
   console.log(`  differs from the report: ${differ.length ? differ.join('; ') : 'none'}`);

@@ -9,7 +9,7 @@ export type Measure = RunConfig['measure'];
 
 /** The settings only one measure reads: latency runs (bench run, latency sweeps) or enforce runs. */
 export const MEASURE_SETTINGS: Record<Measure, readonly string[]> = {
-  latency: ['samples', 'sampleBudgetMs', 'warmup', 'concurrency', 'rounds', 'timeoutMs'],
+  latency: ['samples', 'sampleBudgetMs', 'metrics', 'warmup', 'concurrency', 'rounds', 'timeoutMs'],
   enforce: ['enforceRepetitions', 'changes', 'intervalUs', 'probeTimeoutMs', 'deadlineMs', 'settle'],
 };
 

@@ -49,6 +49,7 @@ export const SETTING_FLAGS = {
   samples: { arg: '<n>', help: 'measured operations per metric (default 10000)' },
   warmup: { arg: '<n>', help: 'warm-up operations per metric, not recorded (default 1000)' },
   sampleBudgetMs: { arg: '<ms>', help: 'a metric stops sampling after this long measuring, never below 200 samples (set from its first round, so rounds > 1; the result records the samples taken and why) (default: none)' },
+  metrics: { arg: '<list>', help: 'comma-separated subset of connect,crr,rr to measure (default all three; an adaptive sweep extends a data plane with only its open metrics)' },
   concurrency: { arg: '<n>', help: 'parallel probe workers (default 1)' },
   rounds: { arg: '<n>', help: 'measure connect, CRR and RR interleaved in N rounds, each metric spread over the whole run (default 10 on local, 1 on kind/cluster)' },
   placement: { arg: '<where>', help: 'cross-node|same-node (default cross-node)' },

@@ -58,6 +58,9 @@ export type ServiceChange = (typeof SERVICE_CHANGES)[number];
 /** A sample budget never stops a metric below this many samples (src/run/interleave.ts). */
 export const MIN_BUDGET_SAMPLES = 200;
 
+/** The latency metrics a run measures (results/schema.ts's METRICS, named here so config need not import results). */
+export const LATENCY_METRICS = ['connect', 'crr', 'rr'] as const;
+
 /** One run: a single CNI at a single policy count. */
 export const runConfigSchema = z
   .object({
@@ -72,6 +75,11 @@ export const runConfigSchema = z
      * set from its first round's time per operation, so it needs rounds > 1 (src/run/interleave.ts).
      */
     sampleBudgetMs: int(1, 3_600_000).optional(),
+    /**
+     * The latency metrics measured (unset: all three). An adaptive sweep's extension batch measures only the metrics
+     * whose verdicts are still open (src/sweep/adaptive.ts); CPU per connection and p99 come with connect.
+     */
+    metrics: z.array(z.enum(LATENCY_METRICS)).min(1).optional(),
     /** Rounds the metrics are measured in, interleaved (unset: the backend's default, 10 on local, 1 on kind/cluster). */
     rounds: int(1, 1000).optional(),
     placement: z.enum(['cross-node', 'same-node']).default('cross-node'),

@@ -303,7 +303,7 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
       const xy = points.map((p) => ({ x: p.policies, y: p.value, se: seOf(p) }));
       const fitOpts = { seed: opts.seed ?? 1, resamples: opts.resamples };
       // A verdict an adaptive sweep decided on is judged as it was: the repeated CI of the data plane's last look.
-      const alpha = m.stat === 'p50' && (DECISION_METRICS as readonly string[]).includes(m.metric) ? spent.get(cni) : undefined;
+      const alpha = m.stat === 'p50' && (DECISION_METRICS as readonly string[]).includes(m.metric) ? spent.get(cni)?.get(m.metric) : undefined;
       // …adjusted, as its looks were, to the machine's reference each run measured (stats/sequential.ts
       // adjustToReference; runs without one: those on a slowed machine left out). The point values stay raw.
       const byRun = new Map(runs.map((l) => [l.result.runId, l.result]));
@@ -363,11 +363,11 @@ export function analyze(loaded: LoadedResult[], opts: AnalyzeOptions = {}): Anal
     ...(budgetedPoints(ok).length ? { budgeted: budgetedPoints(ok) } : {}),
     placements: uniqueInOrder(loaded.map((l) => l.result.meta.topology.placement)).sort(),
     cpuPlacements: [...placements.values()],
-    ciMethod: [CI_METHOD, ...(spent.size ? [adaptiveCiNote(spent, 'p50 verdicts')] : []), ...(spentOnServices.size ? [adaptiveCiNote(spentOnServices, 'Services verdicts (connect p50 against the Service count)')] : [])].join(' '),
+    ciMethod: [CI_METHOD, ...(spent.size ? [adaptiveCiNote(spent, 'p50 verdicts', ['connect', 'crr', 'rr'])] : []), ...(spentOnServices.size ? [adaptiveCiNote(spentOnServices, 'Services verdicts (connect p50 against the Service count)', ['connect'])] : [])].join(' '),
     policyCounts: uniqueInOrder(curveOk.map((l) => l.result.meta.policy.count)).sort((a, b) => a - b),
     cnis,
     crossovers,
-    services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples, spent: spentOnServices, slowed }),
+    services: analyzeServices(ok, { seed: opts.seed, resamples: opts.resamples, spent: new Map([...spentOnServices].map(([c, a]) => [c, a.get('connect') ?? 1])), slowed }),
     serviceChanges: analyzeServiceChanges(ok),
     cpu: cpuSection(ok),
     machine: machineSection(ok.map((l) => l.result)),
@@ -392,23 +392,31 @@ function partOf(runs: readonly LoadedResult[], manifests: ReadonlyArray<{ dir: s
 }
 
 /**
- * α each data plane's last look spent on curves along a dimension, from adaptive sweeps' manifests (the smallest
- * where several sweeps hold it).
+ * α each data plane's last look spent on each of its curves along a dimension, from adaptive sweeps' manifests (the
+ * smallest where several sweeps hold it): a metric's own, since an extension measures only the open metrics and a
+ * metric decided early stopped at fewer repetitions and a larger α.
  */
-function spentAlpha(manifests: Array<{ manifest: SweepManifest }>, dimension: SweepDimension): Map<CniName, number> {
-  const out = new Map<CniName, number>();
+function spentAlpha(manifests: Array<{ manifest: SweepManifest }>, dimension: SweepDimension): Map<CniName, Map<string, number>> {
+  const out = new Map<CniName, Map<string, number>>();
   for (const { manifest: m } of manifests) {
     if (!m.matrix.adaptive || sweepDimension(m.matrix) !== dimension) continue;
     for (const cni of m.matrix.cnis) {
-      const a = alphaAt(m.matrix.adaptive, repetitionsOf(m, cni));
-      out.set(cni, Math.min(a, out.get(cni) ?? 1));
+      const mine = out.get(cni) ?? new Map<string, number>();
+      for (const metric of DECISION_METRICS) mine.set(metric, Math.min(alphaAt(m.matrix.adaptive, repetitionsOf(m, cni, metric)), mine.get(metric) ?? 1));
+      out.set(cni, mine);
     }
   }
   return out;
 }
 
-const adaptiveCiNote = (spent: Map<CniName, number>, what: string) =>
-  `Adaptive repetitions: the sweep stopped each data plane once its ${what} were decided, so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look spent (${[...spent].map(([c, a]) => `${c} ${levelText(a)}`).join(', ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a data plane stopped. Those fits, as the sweep's looks, adjust every run's value to the machine's reference measured in the same run: value × exp(−θ (log reference − its mean over the curve's runs)), θ estimated per curve within counts (clamped to [${THETA_RANGE.join(', ')}]; one degree of freedom less in the t correction), so a machine mode the reference shares is taken out of the run-to-run spread (θ per curve in each verdict's reason; a curve whose reference trends with the count is not adjusted). Runs without a reference (older result files) are judged as before: those on a slowed machine left out wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs. The point values are the runs' own, not adjusted.`;
+/** "calico 99.9%", or per metric where they stopped at different looks ("calico connect 99.0%, rr 99.9%"). */
+function spentText(cni: CniName, alphas: Map<string, number>, metrics: readonly string[]): string {
+  const levels = metrics.map((x) => [x, levelText(alphas.get(x) ?? 1)] as const);
+  return new Set(levels.map(([, l]) => l)).size <= 1 ? `${cni} ${levels[0]?.[1] ?? ''}` : `${cni} ${levels.map(([x, l]) => `${x} ${l}`).join(', ')}`;
+}
+
+const adaptiveCiNote = (spent: Map<CniName, Map<string, number>>, what: string, metrics: readonly string[]) =>
+  `Adaptive repetitions: the sweep stopped each data plane once its ${what} were decided (an extension measures only the metrics still open, so each verdict stops at its own look), so those verdicts' slope, segment and exponent CIs are repeated CIs at the level its last look on them spent (${[...spent].map(([c, a]) => spentText(c, a, metrics)).join('; ')}; t-corrected, with each count's spread at least the data plane's pooled relative spread), which keep 95% coverage however early a verdict stopped. Those fits, as the sweep's looks, adjust every run's value to the machine's reference measured in the same run: value × exp(−θ (log reference − its mean over the curve's runs)), θ estimated per curve within counts (clamped to [${THETA_RANGE.join(', ')}]; one degree of freedom less in the t correction), so a machine mode the reference shares is taken out of the run-to-run spread (θ per curve in each verdict's reason; a curve whose reference trends with the count is not adjusted). Runs without a reference (older result files) are judged as before: those on a slowed machine left out wherever their count keeps at least ${MIN_UNSLOWED_RUNS} other runs. The point values are the runs' own, not adjusted.`;
 
 export const CI_METHOD =
   "Point values are the mean of the runs' percentiles at a policy count; their 95% CIs come from a hierarchical bootstrap (resample the runs, then the samples within each run), widened by √(R/(R−1))·t(R−1)/z for R runs; a single run's CI is its within-run CI and cannot include run-to-run variation. Slope, segment and exponent CIs resample the runs within each count and add each run's within-run noise.";

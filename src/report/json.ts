@@ -4,6 +4,7 @@
 import type { Analysis } from './analyze.js';
 import { counts, type SweepManifest } from '../sweep/manifest.js';
 import { repetitionsOf } from '../sweep/adaptive.js';
+import { METRICS } from '../results/schema.js';
 import { ANALYSIS_METRICS } from './analyze.js';
 import { VERDICT_RULES } from '../stats/verdict.js';
 import { tailJson } from './tail-resolution.js';
@@ -94,7 +95,7 @@ export function sweepDocument(o: { manifest: SweepManifest; dir: string; wallMs:
     counts: counts(m),
     points: m.points.map((p) => ({ key: p.key, status: p.status, runId: p.runId, wallMs: p.wallMs, error: p.error })),
     // Adaptive repetitions: the design, the repetitions each data plane got, and what each look decided.
-    ...(m.matrix.adaptive ? { adaptive: { design: m.matrix.adaptive, repetitions: Object.fromEntries(m.matrix.cnis.map((c) => [c, repetitionsOf(m, c)])), looks: m.looks ?? [] } } : {}),
+    ...(m.matrix.adaptive ? { adaptive: { design: m.matrix.adaptive, repetitions: Object.fromEntries(m.matrix.cnis.map((c) => [c, repetitionsOf(m, c)])), repetitionsByMetric: Object.fromEntries(m.matrix.cnis.map((c) => [c, Object.fromEntries(METRICS.map((x) => [x, repetitionsOf(m, c, x)]))])), looks: m.looks ?? [] } } : {}),
     // A workload sweep: each data plane's verify run, and the answer per workload instead of curve fits.
     ...(m.verify ? { verify: m.verify.map((v) => ({ cni: v.cni, status: v.status, runId: v.runId, resultPath: v.resultPath, wallMs: v.wallMs, error: v.error })) } : {}),
     ...(o.analysis?.workloads.length ? { workloads: o.analysis.workloads } : {}),

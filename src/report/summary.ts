@@ -2,7 +2,7 @@
 import type { SweepManifest } from '../sweep/manifest.js';
 import { counts } from '../sweep/manifest.js';
 import { formatDuration } from '../sweep/progress.js';
-import { describeLook, levelText, repetitionsOf } from '../sweep/adaptive.js';
+import { describeLook, levelText, repetitionsText } from '../sweep/adaptive.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
@@ -19,7 +19,7 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   for (const v of (m.verify ?? []).filter((x) => x.status === 'failed')) out.push(`  FAILED verify ${v.cni}: ${v.error?.message.split('\n')[0] ?? ''}`);
   const design = m.matrix.adaptive;
   if (design) {
-    out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => `${cni} ${repetitionsOf(m, cni)}`).join(', ')}${m.status === 'complete' ? '' : ' (planned; not all have run)'}`);
+    out.push(`adaptive repetitions (${design.min} to start, +${design.step} where a verdict is open, at most ${design.max}; α ${design.alpha} spent over the looks): ${m.matrix.cnis.map((cni) => repetitionsText(m, cni)).join(', ')}${m.status === 'complete' ? '' : ' (planned; not all have run)'}`);
     (m.looks ?? []).forEach((l, i) => out.push(`  ${describeLook(l, i, design).replace(/\n/g, '\n  ')}`));
   }
   if (!a || a.cnis.length === 0) return out.join('\n');

@@ -1,7 +1,7 @@
 // The result file: one run, raw samples and their summary, everything needed to recompute any statistic and
 // to know what ran where. Validated on read so a truncated or foreign file gives a clear error.
 import { z } from 'zod';
-import { BACKENDS, CNIS } from '../config/schema.js';
+import { BACKENDS, CNIS, LATENCY_METRICS } from '../config/schema.js';
 import { BenchError, ERROR_KINDS, errorKind, type ErrorKind } from '../errors.js';
 import type { Stability } from '../stats/stability.js';
 
@@ -73,7 +73,7 @@ export const summarySchema = z.object({
   ci95: z.object({ p50: z.tuple([num, num]), p99: z.tuple([num, num]) }),
 });
 
-export const METRICS = ['connect', 'crr', 'rr'] as const;
+export const METRICS = LATENCY_METRICS;
 export type MetricName = (typeof METRICS)[number];
 /** Stored like the latency metrics (samplesNs + summary) so generic analysis, reports and compare pick them up. */
 export const ENFORCE_METRICS = [
@@ -165,6 +165,8 @@ export const metricSchema = z.object({
   reference: referenceSchema.optional(),
   /** Present when a sample budget (sampleBudgetMs) stopped the metric before its planned samples: how many, and why. */
   sampling: z.object({ planned: z.number(), budgetMs: z.number(), reason: z.string() }).optional(),
+  /** Present when a sample budget capped the warm-up of the later rounds: the warm-up operations planned and taken, and why. */
+  warmup: z.object({ planned: z.number(), taken: z.number(), reason: z.string() }).optional(),
 });
 
 /** One measured flow of a cluster-shaped workload (bench run --workload): its ends, why it was chosen, its figures. */
@@ -227,7 +229,7 @@ export const runResultSchema = z.object({
     model: z.object({ name: z.string(), description: z.string(), enforcesPolicy: z.boolean() }),
     policy: z.object({ count: z.number().int(), matchPosition: z.enum(['first', 'last']), seed: z.number(), shape: z.string() }),
     topology: z.object({ nodes: z.number(), placement: z.enum(['cross-node', 'same-node']), serverPods: z.number() }),
-    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional(), /** Rounds the metrics were interleaved in (absent: 1, one metric after the other). */ rounds: z.number().optional(), /** A metric's sampling budget, ms (absent: none; see metrics.*.sampling). */ sampleBudgetMs: z.number().optional() }),
+    probe: z.object({ tool: z.string(), samples: z.number(), warmup: z.number(), concurrency: z.number(), timeoutMs: z.number(), pinCpu: z.number().nullable().optional(), /** Rounds the metrics were interleaved in (absent: 1, one metric after the other). */ rounds: z.number().optional(), /** A metric's sampling budget, ms (absent: none; see metrics.*.sampling). */ sampleBudgetMs: z.number().optional(), /** The metrics measured, when not all (an adaptive sweep's extension run); the others are null. */ metrics: z.array(z.enum(LATENCY_METRICS)).optional() }),
     cpuPlacement: cpuPlacementSchema.optional(),
     scenario: z.string().nullable(),
     sweepId: z.string().nullable().optional(),
@@ -250,6 +252,8 @@ export const runResultSchema = z.object({
     measureMs: z.number().nullable(),
     teardownMs: z.number().nullable(),
     totalMs: z.number(),
+    /** Wall time spent on each measured metric, its reference and probe starts included (absent in older files). */
+    metricMs: z.object({ connect: z.number().optional(), crr: z.number().optional(), rr: z.number().optional() }).optional(),
   }),
   metrics: z.object({
     connect: metricSchema.nullable(),

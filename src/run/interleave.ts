@@ -65,6 +65,26 @@ export function budgetedSamples(planned: number, budgetMs: number, first: { ops:
   return Math.max(floor, Math.min(planned, fit));
 }
 
+/** Under a sample budget, a metric's warm-up after round 1 takes at most this share of the budget… */
+export const WARMUP_BUDGET_SHARE = 0.2;
+/** …but never fewer than this many operations a round (each round starts a fresh probe, whose first ones are cold). */
+export const MIN_ROUND_WARMUP = 2;
+
+/**
+ * The warm-up each later round of a metric takes under a budget, from its first round's time per operation: the
+ * planned share, capped so the `roundsLeft` rounds' warm-ups together take at most WARMUP_BUDGET_SHARE of the budget,
+ * never below MIN_ROUND_WARMUP (nor above the plan). At 11 ms a connection (5000 iptables policies) the planned 10 a
+ * round would cost 1 s a metric, as much as its samples.
+ */
+export function budgetedWarmup(perRound: number, budgetMs: number, first: { ops: number; wallNs: number }, roundsLeft: number): number {
+  if (first.ops <= 0 || !(first.wallNs > 0) || roundsLeft <= 0) return perRound;
+  const fit = Math.floor((WARMUP_BUDGET_SHARE * budgetMs * 1e6 * first.ops) / first.wallNs / roundsLeft);
+  return Math.min(perRound, Math.max(MIN_ROUND_WARMUP, fit));
+}
+
+/** The plan with the warm-up of `metric`'s rounds after `after` set to `warmup`. */
+export const rewarm = (plan: readonly RoundPlan[], metric: MetricName, after: number, warmup: number): RoundPlan[] => plan.map((r) => (r.metric === metric && r.round > after ? { ...r, settings: { ...r.settings, warmup } } : r));
+
 /**
  * The plan's remaining rounds of `metric` (after round `after`), re-shared so the metric takes `total` samples in
  * all, `taken` of them already; a round left with no samples is dropped (its reference with it).

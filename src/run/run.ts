@@ -9,7 +9,7 @@ import { machineInfo, toolInfo } from '../metrics/machine.js';
 import { NOT_PLACED } from '../probe/placement.js';
 import { writeResult } from '../results/io.js';
 import { liveRuns } from '../identity/locks.js';
-import { RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type RunResult } from '../results/schema.js';
+import { METRICS, RESULT_KIND, RESULT_SCHEMA_VERSION, errorRecord, type RunResult } from '../results/schema.js';
 import type { DataPlane, Progress } from '../backends/types.js';
 import type { Flow, Workload } from '../workload/workload.js';
 import type { FlowResult, MeasureSettingsLike } from './run-flows.js';
@@ -84,10 +84,13 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
 
     stage = 'measure';
     t = performance.now();
-    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) };
+    const settings: MeasureSettingsLike = { samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, seed: opts.bootstrapSeed ?? config.seed, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }), ...(config.metrics ? { metrics: config.metrics } : {}) };
     const results = await measureFlows(backend, measured, settings, measureRounds, { progress, signal: opts.signal });
-    if (opts.cluster) flows = results;
+    if (opts.cluster) flows = results.map(({ metricMs: _, ...f }) => f);
     Object.assign(metrics, (opts.cluster ? worstFlow(results) : results[0]!).metrics);
+    // Every flow's time per metric: what a sweep's estimate of time left and the replay (scripts/adaptive-replay.mjs) read.
+    timings.metricMs = {};
+    for (const f of results) for (const [k, v] of Object.entries(f.metricMs) as Array<[keyof typeof f.metricMs, number]>) timings.metricMs[k] = (timings.metricMs[k] ?? 0) + v;
     timings.measureMs = performance.now() - t;
     if (!config.dryRun) for (const id of others()) concurrent.add(id);
   } catch (e) {
@@ -125,7 +128,7 @@ export async function executeRun(opts: RunOptions): Promise<{ result: RunResult;
       model: backend.model,
       policy: opts.cluster ? { count: workload.policies.policies.length, matchPosition: config.matchPosition, seed: config.seed, shape: `workload:${opts.cluster.name}` } : { count: config.policies, matchPosition: config.matchPosition, seed: config.seed, shape: 'default' },
       topology: backend.topology,
-      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }) },
+      probe: { tool: backend.probeTool, samples: config.samples, warmup: config.warmup, concurrency: config.concurrency, timeoutMs: config.timeoutMs, pinCpu: backend.cpuPlacement?.cpus?.[0] ?? null, rounds: measureRounds, ...(config.sampleBudgetMs === undefined ? {} : { sampleBudgetMs: config.sampleBudgetMs }), ...(config.metrics ? { metrics: METRICS.filter((m) => config.metrics!.includes(m)) } : {}) },
       cpuPlacement: backend.cpuPlacement ?? NOT_PLACED,
       scenario: opts.scenarioPath ?? null,
       sweepId: opts.sweep?.id ?? null,

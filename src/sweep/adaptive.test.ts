@@ -33,16 +33,19 @@ function adaptiveManifest(dir: string, cnis: CniName[], max = 12): SweepManifest
  * that no verdict settles: it must stop at the maximum and say so.
  */
 function truthRunner(calls: string[]): PointRunner {
-  return async ({ point, runId, outDir, sweep }) => {
+  return async ({ point, config, runId, outDir, sweep }) => {
     calls.push(point.key);
     const rand = seededRandom(calls.length * 7919);
     const g = normalFrom(rand);
     const x = point.policies;
-    const base = { calico: 30_000 + 40 * x * (1 + x / 5000), cilium: 12_000, canal: 30_000 }[point.cni as 'calico' | 'cilium' | 'canal'];
-    const factor = point.cni === 'calico' ? 1 + 0.03 * g() : point.cni === 'cilium' ? 1 + (rand() < 0.5 ? 0.08 : 0) + 0.01 * g() : Math.exp(0.4 * g());
+    const base = { calico: 30_000 + 40 * x * (1 + x / 5000), 'calico-nftables': 30_000 + 40 * x * (1 + x / 5000), cilium: 12_000, canal: 30_000 }[point.cni as 'calico' | 'calico-nftables' | 'cilium' | 'canal'];
+    const factor = point.cni === 'calico' || point.cni === 'calico-nftables' ? 1 + 0.03 * g() : point.cni === 'cilium' ? 1 + (rand() < 0.5 ? 0.08 : 0) + 0.01 * g() : Math.exp(0.4 * g());
     const v = base * factor;
-    const r = syntheticResult({ cni: point.cni, policies: x, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 400, connectNs: v, crrNs: 2.5 * v, rrNs: point.cni === 'canal' ? 30_000 * Math.exp(0.4 * g()) : 30_000 });
+    const noisyRr = point.cni === 'canal' || point.cni === 'calico-nftables';
+    const r = syntheticResult({ cni: point.cni, policies: x, repetition: sweep.repetition, sweepId: sweep.id, seed: calls.length, samples: 400, connectNs: v, crrNs: 2.5 * v, rrNs: noisyRr ? 30_000 * Math.exp(0.4 * g()) : 30_000 });
     r.runId = runId;
+    // As a run with --metrics: the metrics not measured are null.
+    for (const k of ['connect', 'crr', 'rr'] as const) if (config.metrics && !config.metrics.includes(k)) r.metrics[k] = null;
     writeResult(outDir, r);
     return { result: r };
   };
@@ -81,6 +84,39 @@ describe('adaptive repetitions', () => {
     expect(reviewLook({ ...again, looks: [] }, dir).look.extended).toEqual([{ cni: 'canal', to: 6 }]);
   }, 60_000);
 
+  it('extends a data plane with only its open metrics: the decided ones are not measured again, and stay decided', async () => {
+    // calico-nftables here: connect and CRR super-linear with 3% noise (decided at look 1), RR flat but ±40% noisy.
+    const dir = tempDir('cb-adaptive-');
+    const m = adaptiveManifest(dir, ['calico-nftables']);
+    const calls: string[] = [];
+    const out = await runSweep({ dir, manifest: m, runPoint: truthRunner(calls), newRunId: () => 'permetric' });
+    expect(out.status).toBe('complete');
+    const first = out.looks![0]!;
+    expect(first.curves.filter((c) => c.metric !== 'rr p50').every((c) => c.settled)).toBe(true);
+    expect(first.extended).toEqual([{ cni: 'calico-nftables', to: 6, metrics: ['rr'] }]);
+    // Every point after the first batch measures RR alone; the first batch measured all three.
+    expect(out.points.filter((p) => p.repetition <= 3).every((p) => p.metrics === undefined)).toBe(true);
+    expect(out.points.filter((p) => p.repetition > 3).every((p) => p.metrics?.join() === 'rr')).toBe(true);
+    expect(repetitionsOf(out, 'calico-nftables', 'connect')).toBe(3);
+    expect(repetitionsOf(out, 'calico-nftables', 'crr')).toBe(3);
+    expect(repetitionsOf(out, 'calico-nftables', 'rr')).toBe(12);
+    // Later looks keep the decided verdicts as look 1 decided them (not judged again on the same runs).
+    const last = out.looks!.at(-1)!;
+    for (const metric of ['connect p50', 'crr p50']) expect(last.curves.find((c) => c.metric === metric)).toEqual(first.curves.find((c) => c.metric === metric));
+    expect(last.atMax).toEqual(['calico-nftables']);
+    // The summary, the JSON and the report count each metric's own runs.
+    expect(sweepSummary(readManifest(dir), null, 1000)).toMatch(/calico-nftables \(connect 3, crr 3, rr 12\)/);
+    expect(sweepSummary(readManifest(dir), null, 1000)).toMatch(/\+3 repetitions for calico-nftables \(rr only\)/);
+    expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ repetitionsByMetric: { 'calico-nftables': { connect: 3, crr: 3, rr: 12 } } });
+    const c = collectResults([dir]);
+    const a = analyze(c.results, { seed: out.settings.seed, manifests: c.manifests });
+    const plane = a.cnis.find((x) => x.cni === 'calico-nftables')!;
+    expect(plane.metrics.connect_p50.points).toHaveLength(15);
+    expect(plane.metrics.rr_p50.points).toHaveLength(60);
+    expect(plane.metrics.connect_p50.verdict.complexity).toBe('super-linear');
+    expect(a.ciMethod).toContain(`calico-nftables connect ${levelText(alphaAt(DEFAULT_ADAPTIVE, 3))}, crr ${levelText(alphaAt(DEFAULT_ADAPTIVE, 3))}, rr ${levelText(alphaAt(DEFAULT_ADAPTIVE, 12))}`);
+  }, 120_000);
+
   it('adds interleaved batches only where a verdict is open, stops at the maximum and says which and why', async () => {
     const dir = tempDir('cb-adaptive-');
     const m = adaptiveManifest(dir, ['calico', 'cilium', 'canal']);
@@ -104,7 +140,7 @@ describe('adaptive repetitions', () => {
     expect(sweepDocument({ manifest: out, dir, wallMs: 1, analysis: null }).adaptive).toMatchObject({ design: DEFAULT_ADAPTIVE, repetitions: { calico: 3, canal: 12 } });
     // The summary names the data plane that hit the maximum, and why.
     const summary = sweepSummary(readManifest(dir), null, 1000);
-    expect(summary).toMatch(/adaptive repetitions .*calico 3, cilium \d+, canal 12/);
+    expect(summary).toMatch(/adaptive repetitions .*calico 3, cilium \(connect \d+, crr \d+, rr 3\), canal 12/);
     expect(summary).toMatch(/canal reached the maximum of 12 with .*p50 open \(/);
     // The report judges each data plane at the level its last look spent, and reaches the sweep's verdicts.
     const c = collectResults([dir]);
@@ -180,6 +216,26 @@ describe('adaptive repetitions', () => {
     expect(calls).toEqual(resumed.points.map((p) => p.key));
   }, 120_000);
 
+  it('a sweep killed in an extension that measures only the open metrics resumes it with the same metrics', async () => {
+    const dir = tempDir('cb-adaptive-');
+    const ctl = new AbortController();
+    const calls: string[] = [];
+    const runner = truthRunner(calls);
+    const measured: Array<string | undefined> = [];
+    const watch: PointRunner = async (a) => (measured.push(a.config.metrics?.join()), runner(a));
+    // Abort inside the second batch (the first has 15 points).
+    const killed = await runSweep({ dir, manifest: adaptiveManifest(dir, ['calico-nftables'], 6), runPoint: async (a) => (calls.length === 17 ? (ctl.abort(), watch(a)) : watch(a)), newRunId: () => 'kill2', signal: ctl.signal });
+    expect(killed.status).toBe('interrupted');
+    expect(readManifest(dir).points.filter((p) => p.status === 'pending').every((p) => p.metrics?.join() === 'rr')).toBe(true);
+    measured.length = 0;
+    const resumed = await runSweep({ dir, manifest: readManifest(dir), runPoint: watch, newRunId: () => 'resu2' });
+    expect(resumed.status).toBe('complete');
+    expect(measured.length).toBeGreaterThan(0);
+    expect(measured.every((x) => x === 'rr')).toBe(true);
+    expect(repetitionsOf(resumed, 'calico-nftables', 'connect')).toBe(3);
+    expect(repetitionsOf(resumed, 'calico-nftables', 'rr')).toBe(6);
+  }, 120_000);
+
   describe('over the Services dimension', () => {
     const SERVICES = [0, 1000, 5000, 10000, 30000];
 
@@ -237,7 +293,9 @@ describe('adaptive repetitions', () => {
       ]);
       expect(first.curves[0]).toMatchObject({ complexity: 'O(n)', settled: true });
       expect(first.curves[0]!.reason).toMatch(/over 0–30000 Services/);
-      expect(first.extended).toEqual([{ cni: 'cilium', to: 6 }]);
+      expect(first.extended).toEqual([{ cni: 'cilium', to: 6, metrics: ['connect'] }]);
+      // …measuring connect alone: CRR and RR decide nothing against the Service count.
+      expect(new Set(out.points.filter((p) => p.repetition > 3).map((p) => p.metrics?.join(',')))).toEqual(new Set(['connect']));
       // The next batch: cilium alone, every Service count but the one that failed, at policies 0.
       const batch2 = out.points.filter((p) => p.repetition === 4);
       expect(batch2.map((p) => p.key).sort()).toEqual(['cilium-0-s0-r4', 'cilium-0-s1000-r4', 'cilium-0-s10000-r4', 'cilium-0-s30000-r4']);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { CniName } from '../config/schema.js';
 import { readResult } from '../results/io.js';
 import { machineSlowed, machineUsual, referenceOf, type MachineUsual } from '../results/machine.js';
-import type { RunResult } from '../results/schema.js';
+import { METRICS, type MetricName, type RunResult } from '../results/schema.js';
 import { alphaAt, curveDecision, lookSchedule, type AdaptiveDesign, type ReferenceAdjustment, type RunPoint } from '../stats/sequential.js';
 import { inServiceWords } from '../stats/verdict.js';
 import type { CurveLook, SweepLook, SweepManifest, SweepPoint } from './manifest.js';
@@ -61,8 +61,37 @@ export function runValue(r: RunResult, metric: DecisionMetric, x: number | null,
 export const adjustmentText = (a: ReferenceAdjustment, leftOut: number) =>
   a.theta !== null ? `adjusted to the machine's reference, θ ${a.theta.toFixed(2)}` : `not adjusted to the reference: ${a.notAdjusted}${leftOut ? `; ${leftOut} run(s) on a slowed machine left out` : ''}`;
 
-/** Repetitions a data plane's points have reached in the plan. */
-export const repetitionsOf = (m: SweepManifest, cni: CniName) => Math.max(0, ...m.points.filter((p) => p.cni === cni).map((p) => p.repetition));
+/** Does a point measure this metric? Points without a list measure all; enforce metrics are every enforce point's. */
+export const measures = (p: Pick<SweepPoint, 'metrics'>, metric: string) => !p.metrics || !(METRICS as readonly string[]).includes(metric) || (p.metrics as readonly string[]).includes(metric);
+
+/**
+ * Repetitions a data plane's points have reached in the plan; with a metric, those of the points that measure it
+ * (an extension batch measures only the open metrics, so a metric decided early has fewer).
+ */
+export const repetitionsOf = (m: SweepManifest, cni: CniName, metric?: string) => Math.max(0, ...m.points.filter((p) => p.cni === cni && (metric === undefined || measures(p, metric))).map((p) => p.repetition));
+
+/**
+ * "calico 6", or, where an extension measured only some metrics, each latency metric's repetitions ("calico (connect
+ * 3, crr 3, rr 12)"); CPU per connection and p99 come with connect, so their runs are connect's.
+ */
+export function repetitionsText(m: SweepManifest, cni: CniName): string {
+  const per = METRICS.map((x) => [x, repetitionsOf(m, cni, x)] as const);
+  return new Set(per.map(([, n]) => n)).size <= 1 ? `${cni} ${repetitionsOf(m, cni)}` : `${cni} (${per.map(([x, n]) => `${x} ${n}`).join(', ')})`;
+}
+
+/** The decision metric a look's curve judges ("connect p50 vs Services" → connect). */
+export const curveMetric = (c: Pick<CurveLook, 'metric'>) => c.metric.split(' ')[0]!;
+
+/**
+ * The latency metrics an extension measures: those of the open verdicts, in METRICS order; undefined (all) when
+ * they are all the points would measure anyway, or when the open verdicts are not latency metrics (enforce points).
+ */
+function extensionMetrics(open: readonly CurveLook[], m: SweepManifest): MetricName[] | undefined {
+  if (m.settings.measure === 'enforce') return undefined;
+  const all = m.settings.metrics ?? METRICS;
+  const wanted = all.filter((x) => open.some((c) => curveMetric(c) === x));
+  return wanted.length === 0 || wanted.length === all.length ? undefined : [...wanted];
+}
 
 /** The results of the sweep's points that ran, by data plane (a file that cannot be read counts as not run). */
 function resultsOf(m: SweepManifest, dir: string): Map<CniName, RunResult[]> {
@@ -144,17 +173,23 @@ export function reviewLook(m: SweepManifest, dir: string, now = new Date()): Loo
       continue;
     }
     const reps = repetitionsOf(m, cni);
-    const mine = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed, dimension);
+    // A verdict an earlier look decided stays as decided, for the same reason, while the data plane's other
+    // verdicts go on: its metric is not measured again (the extension measures only the open ones).
+    const decided = before.filter((c) => c.settled);
+    const judged = curvesOf(results.get(cni) ?? [], usual, cni, design, reps, m.settings.seed, dimension);
+    const mine = [...judged.map((c) => decided.find((d) => d.metric === c.metric) ?? c), ...decided.filter((d) => !judged.some((c) => c.metric === d.metric))];
     curves.push(...mine);
-    if (!mine.some((c) => !c.settled)) continue;
+    const open = mine.filter((c) => !c.settled);
+    if (open.length === 0) continue;
     if (reps >= design.max) {
       atMax.push(cni);
       continue;
     }
-    const cells = cellsOf(m, cni);
+    const metrics = extensionMetrics(open, m);
+    const cells = cellsOf(m, cni).map((c) => (metrics ? { ...c, metrics } : c));
     if (cells.length === 0) continue;
     const to = Math.min(reps + design.step, design.max);
-    extended.push({ cni, to });
+    extended.push({ cni, to, ...(metrics ? { metrics } : {}) });
     ranges.push({ cells, from: reps + 1, to });
   }
   const batch: PlannedPoint[] = [];
@@ -184,21 +219,28 @@ export function lookDue(m: SweepManifest): boolean {
  * What may still run: points planned but not run, and — until the sweep is decided — the most the remaining looks
  * can add (every data plane still open going to the maximum). Fixed sweeps: only the former.
  */
-export function pointsLeft(m: SweepManifest, pending: number): { planned: number; atMost: number } {
+export function pointsLeft(m: SweepManifest, pending: number): { planned: number; atMost: number; later: LaterPoints[] } {
   const design = m.matrix.adaptive;
-  if (!design) return { planned: pending, atMost: pending };
+  if (!design) return { planned: pending, atMost: pending, later: [] };
   const last = m.looks?.at(-1);
-  const open = last ? last.extended.map((e) => e.cni) : m.matrix.cnis;
+  const open = last ? last.extended : m.matrix.cnis.map((cni) => ({ cni, metrics: undefined }));
+  const later = open.map((e) => ({ cni: e.cni, ...(e.metrics ? { metrics: e.metrics } : {}), repetitions: Math.max(0, design.max - repetitionsOf(m, e.cni)) })).filter((l) => l.repetitions > 0);
   const cells = m.matrix.policies.length * (m.matrix.services?.length ?? 1);
-  const more = open.reduce((a, cni) => a + cells * Math.max(0, design.max - repetitionsOf(m, cni)), 0);
-  return { planned: pending, atMost: pending + more };
+  return { planned: pending, atMost: pending + later.reduce((a, l) => a + cells * l.repetitions, 0), later };
+}
+
+/** Repetitions later looks may still add to a data plane's every cell, measuring these metrics (absent: all). */
+export interface LaterPoints {
+  cni: CniName;
+  metrics?: MetricName[];
+  repetitions: number;
 }
 
 /** One line per look for the summary: who went on, who is decided, who hit the maximum and why. */
 export function describeLook(look: SweepLook, index: number, design: AdaptiveDesign): string {
   const open = look.curves.filter((c) => !c.settled);
   const head = `look ${index + 1} of at most ${lookSchedule(design).length}: ${open.length === 0 ? 'every verdict decided' : `${open.length} verdict(s) open (${open.map((c) => `${c.cni} ${c.metric}`).join(', ')})`}`;
-  const ext = look.extended.length ? `; +${design.step} repetitions for ${look.extended.map((e) => e.cni).join(', ')}` : '';
+  const ext = look.extended.length ? `; +${design.step} repetitions for ${look.extended.map((e) => `${e.cni}${e.metrics ? ` (${e.metrics.join(', ')} only)` : ''}`).join(', ')}` : '';
   const max = look.atMax.map((cni) => `\n  ${cni} reached the maximum of ${design.max} with ${open.filter((c) => c.cni === cni).map((c) => `${c.metric} open (${c.reason})`).join('; ')}`).join('');
   return `${head}${ext}${max}`;
 }

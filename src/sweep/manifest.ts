@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BACKENDS, CNIS, runConfigSchema, type RunConfig } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { readResult, writeFileAtomic } from '../results/io.js';
-import { errorRecordSchema } from '../results/schema.js';
+import { errorRecordSchema, METRICS } from '../results/schema.js';
 import type { PlannedPoint, SweepMatrix } from './plan.js';
 
 export const SWEEP_KIND = 'cni-bench/sweep';
@@ -28,6 +28,8 @@ const pointSchema = z.object({
   services: z.number().int().optional(),
   repetition: z.number().int(),
   order: z.number().int(),
+  /** The latency metrics the point measures (absent, as in every older manifest: all of them). */
+  metrics: z.array(z.enum(METRICS)).optional(),
   status: z.enum(POINT_STATUSES),
   runId: z.string().nullable(),
   /** Relative to the sweep directory. */
@@ -35,6 +37,8 @@ const pointSchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   wallMs: z.number().nullable(),
+  /** The run's wall time per measured metric (its result's timings.metricMs), for the estimate of time left. */
+  metricMs: z.object({ connect: z.number().optional(), crr: z.number().optional(), rr: z.number().optional() }).optional(),
   error: errorRecordSchema.nullable(),
 });
 export type SweepPoint = z.output<typeof pointSchema>;
@@ -59,8 +63,8 @@ export type CurveLook = z.output<typeof curveLookSchema>;
 const lookSchema = z.object({
   at: z.string(),
   curves: z.array(curveLookSchema),
-  /** Data planes that got another batch, and the repetitions it takes them to. */
-  extended: z.array(z.object({ cni: z.enum(CNIS), to: z.number().int() })),
+  /** Data planes that got another batch, the repetitions it takes them to, and the metrics it measures (absent: all). */
+  extended: z.array(z.object({ cni: z.enum(CNIS), to: z.number().int(), metrics: z.array(z.enum(METRICS)).optional() })),
   /** Data planes left with a verdict open because they reached the maximum. */
   atMax: z.array(z.enum(CNIS)),
 });
@@ -149,8 +153,8 @@ export function readManifest(dir: string): SweepManifest {
 }
 
 /** The run config of one point. */
-export function pointConfig(m: SweepManifest, p: Pick<SweepPoint, 'cni' | 'policies' | 'services'>, sweepDir: string): RunConfig {
-  return runConfigSchema.parse({ ...m.settings, cni: p.cni, policies: p.policies, ...(p.services === undefined ? {} : { services: p.services }), out: sweepDir, backend: m.backend, json: false, dryRun: false, keep: false });
+export function pointConfig(m: SweepManifest, p: Pick<SweepPoint, 'cni' | 'policies' | 'services' | 'metrics'>, sweepDir: string): RunConfig {
+  return runConfigSchema.parse({ ...m.settings, cni: p.cni, policies: p.policies, ...(p.services === undefined ? {} : { services: p.services }), ...(p.metrics ? { metrics: p.metrics } : {}), out: sweepDir, backend: m.backend, json: false, dryRun: false, keep: false });
 }
 
 /**

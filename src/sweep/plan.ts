@@ -3,6 +3,7 @@
 // policy count instead of lining up with one of them and looking like a trend.
 import { randomBytes } from 'node:crypto';
 import type { CniName } from '../config/schema.js';
+import type { MetricName } from '../results/schema.js';
 import type { AdaptiveDesign } from '../stats/sequential.js';
 import { seededRandom } from '../stats/summary.js';
 
@@ -47,6 +48,8 @@ export interface PlannedPoint {
   repetition: number;
   /** Position in the sweep's execution order (0-based). */
   order: number;
+  /** The latency metrics this point measures, when not all: an adaptive extension's open ones (absent: all). */
+  metrics?: MetricName[];
 }
 
 /** bench sweep's default: adaptive repetitions (stats/sequential.ts). */
@@ -67,6 +70,8 @@ export interface Cell {
   cni: CniName;
   policies: number;
   services?: number;
+  /** The metrics its points measure (absent: all). */
+  metrics?: MetricName[];
 }
 
 /** The first batch: every point of the matrix, `repetitions` times (adaptive: design.min). */
@@ -84,7 +89,7 @@ export function planRepetitions(seed: number, cells: Cell[], from: number, to: n
   const out: PlannedPoint[] = [];
   for (let rep = from; rep <= to; rep++) {
     const rand = seededRandom((seed * 7919 + rep) >>> 0);
-    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep, c.services), cni: c.cni, policies: c.policies, ...(c.services === undefined ? {} : { services: c.services }), repetition: rep, order: order + out.length });
+    for (const c of shuffle(cells, rand)) out.push({ key: pointKey(c.cni, c.policies, rep, c.services), cni: c.cni, policies: c.policies, ...(c.services === undefined ? {} : { services: c.services }), repetition: rep, order: order + out.length, ...(c.metrics ? { metrics: c.metrics } : {}) });
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { newManifest, pointsToRun, readManifest, staleRunIds, writeManifest, typ
 import { newSweepId, planSweep, SWEEP_ID_RE } from './plan.js';
 import { estimateRemainingMs, runSweep, type PointRunner } from './sweep.js';
 import { formatDuration, progressPrinter } from './progress.js';
+import { pointEstimateMs, timeLeftMs } from './estimate.js';
 import { sweepDimension } from './adaptive.js';
 import { DEFAULT_ADAPTIVE } from '../stats/sequential.js';
 import { tempDir } from '../test-support/temp.js';
@@ -174,6 +175,27 @@ describe('runSweep', () => {
     expect(estimateRemainingMs(m, 10)).toBe(20_000);
     expect(formatDuration(20_000)).toBe('20s');
     expect(formatDuration(125_000)).toBe('2m05s');
+  });
+
+  it('estimates a point from its cell: its fixed cost plus the metrics it measures, so an extension of one metric costs less', () => {
+    const dir = tempDir('cb-sweep-');
+    const m = freshManifest(dir);
+    const at = (cni: string, policies: number, rep: number) => m.points.find((p) => p.cni === cni && p.policies === policies && p.repetition === rep)!;
+    expect(pointEstimateMs(m, { cni: 'none', policies: 0 })).toBeNull();
+    Object.assign(at('none', 0, 1), { status: 'ok', wallMs: 1500, metricMs: { connect: 200, crr: 400, rr: 300 } });
+    Object.assign(at('none', 0, 2), { status: 'ok', wallMs: 1700, metricMs: { connect: 200, crr: 600, rr: 300 } });
+    // An older point without the split counts with its whole wall, in its own cell.
+    Object.assign(at('flannel', 1000, 1), { status: 'ok', wallMs: 4000 });
+    expect(pointEstimateMs(m, { cni: 'none', policies: 0 })).toBe(1600);
+    expect(pointEstimateMs(m, { cni: 'none', policies: 0, metrics: ['rr'] })).toBe(600 + 300);
+    expect(pointEstimateMs(m, { cni: 'flannel', policies: 1000, metrics: ['rr'] })).toBe(4000);
+    // A cell nothing has run in yet: the mean of every finished point.
+    expect(pointEstimateMs(m, { cni: 'flannel', policies: 0 })).toBeCloseTo((1500 + 1700 + 4000) / 3);
+    const pending = [{ ...at('none', 0, 3), metrics: ['rr' as const] }, at('flannel', 1000, 2)];
+    expect(timeLeftMs(m, pending, [])).toEqual({ etaMs: 900 + 4000, etaMaxMs: 900 + 4000 });
+    // Later looks at most: 2 more repetitions of every none cell, measuring RR alone (cells not run yet: the mean).
+    const { etaMaxMs } = timeLeftMs(m, pending, [{ cni: 'none', metrics: ['rr'], repetitions: 2 }]);
+    expect(etaMaxMs).toBe(900 + 4000 + 2 * (900 + 2 * ((1500 + 1700 + 4000) / 3)));
   });
 });
 

@@ -6,6 +6,7 @@ import type { RunConfig } from '../config/schema.js';
 import type { Progress } from '../backends/types.js';
 import { errorRecord, type ErrorRecord, type RunResult } from '../results/schema.js';
 import { applyLook, lookDue, pointsLeft, reviewLook } from './adaptive.js';
+import { timeLeftMs } from './estimate.js';
 import { pointConfig, pointsToRun, verifiesToRun, writeManifest, type SweepLook, type SweepManifest, type SweepPoint } from './manifest.js';
 import type { SweepWorkload } from './plan.js';
 import { localVerifyRunner, runVerifySteps, type VerifyProgress, type VerifyRunner } from './verify-step.js';
@@ -35,7 +36,7 @@ export type PointRunner = (args: PointArgs) => Promise<PointOutcome>;
 export interface Left {
   planned: number;
   atMost: number;
-  /** Mean wall time of a finished point × planned (null until a point has finished). */
+  /** The planned points' estimated wall time (src/sweep/estimate.ts; null until a point has finished). */
   etaMs: number | null;
   /** The same for atMost. */
   etaMaxMs: number | null;
@@ -110,10 +111,10 @@ async function runPoints(opts: SweepRunOptions, todo: SweepPoint[], before: numb
     if (opts.signal?.aborted) break;
     const point = todo[i]!;
     const runId = opts.newRunId();
-    Object.assign(point, { status: 'running', runId, resultPath: null, startedAt: new Date().toISOString(), finishedAt: null, wallMs: null, error: null });
+    Object.assign(point, { status: 'running', runId, resultPath: null, startedAt: new Date().toISOString(), finishedAt: null, wallMs: null, metricMs: undefined, error: null });
     writeManifest(dir, m);
-    const left = pointsLeft(m, todo.length - i);
-    progress?.pointStarted(point, before + i, before + todo.length, { ...left, etaMs: estimateRemainingMs(m, left.planned), etaMaxMs: estimateRemainingMs(m, left.atMost) });
+    const { later, ...left } = pointsLeft(m, todo.length - i);
+    progress?.pointStarted(point, before + i, before + todo.length, { ...left, ...timeLeftMs(m, todo.slice(i), later) });
     const t0 = performance.now();
     const outDir = join(dir, point.key);
     let outcome: PointOutcome;
@@ -136,6 +137,7 @@ async function runPoints(opts: SweepRunOptions, todo: SweepPoint[], before: numb
       resultPath: outcome.result ? `${point.key}/result.json` : null,
       finishedAt: new Date().toISOString(),
       wallMs: performance.now() - t0,
+      ...(outcome.result?.timings.metricMs ? { metricMs: outcome.result.timings.metricMs } : {}),
     });
     writeManifest(dir, m);
     ran++;

@@ -22,6 +22,7 @@ const runFlags = (): FlagList => [
   'cni',
   'policies',
   ...MEASUREMENT_SETTINGS,
+  'metrics',
   new Option('--repetitions <n>', 'run the point N times, each a fresh measurement with its own warm-up; CIs then include run-to-run variation (default 1)'),
   'iptablesBackend',
   'nftSelectorSets',
