@@ -17,7 +17,7 @@ import { BenchError } from '../../errors.js';
 import { shellQuote, type CommandSpec } from '../../exec/runner.js';
 import type { PolicySet } from '../../policy/generate.js';
 import type { NetworkPolicy } from '../../policy/types.js';
-import { watchArgv, type RunningWatch, type WatchSettings } from '../../probe/native.js';
+import type { RunningWatch, WatchSettings } from '../../probe/native.js';
 import type { MetricName, MetricResult } from '../../results/schema.js';
 import { SERVER_LABELS, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod } from '../../workload/workload.js';
 import { benchmarkPolicySet } from '../../workload/benchmark.js';
@@ -32,7 +32,7 @@ import type { BenchmarkDeployment } from './benchmark.js';
 import { STATIC_PROBE_BIN } from './session.js';
 import { validateManifests } from './validate.js';
 import type { Versions } from './versions.js';
-import { startK8sWatch, type K8sRunningWatch, type Streamer } from './watch.js';
+import { probeWatchSpec, ProbeWatches, watchClockDescription } from './watch.js';
 import { toListJson, toYaml, type Manifest } from './yaml.js';
 
 export class K8sEnforceError extends BenchError {
@@ -43,7 +43,6 @@ export class K8sEnforceError extends BenchError {
 
 /** Shown in dry-run plans for addresses that exist only on a cluster. */
 export const DRY_RUN_NEW_POD_IP = '<new-pod-ip>';
-const DRY_RUN_TARGET = '192.0.2.1';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -99,8 +98,7 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
   private metricPod: { namespace: string; name: string } | null = null;
   private metricNote: string | null = null;
   private current = new Set<string>();
-  private readonly active = new Set<K8sRunningWatch>();
-  private readonly streamer: Streamer;
+  private readonly watches: ProbeWatches;
   private readonly now: () => bigint;
 
   constructor(
@@ -109,12 +107,10 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
   ) {
     const t = c.opts.enforce ?? {};
     // Through the run's process layer (its log records each watch); not cancelled by its signal: abort() stops it.
-    this.streamer = t.streamer ?? ((spec) => c.runner.start(spec));
     this.now = t.now ?? (() => process.hrtime.bigint());
+    this.watches = new ProbeWatches(t.streamer ?? ((spec) => c.runner.start(spec)), this.now);
     this.metricSource = cniMetricSource(c.config.cni);
-    this.clockDescription = c.opts.sharesHostClock
-      ? "CLOCK_MONOTONIC of this machine: kind's nodes share its kernel, and every watch checks it (each stdin mark is stamped in the pod between its write and its echo here); the change starts when kubectl is started"
-      : "this machine's CLOCK_MONOTONIC; each watch's node clock is put on it by stdin marks through kubectl exec (offset from the shortest round trip, ±half of it: observation.k8s.clock.boundNs); the change starts when kubectl is started";
+    this.clockDescription = watchClockDescription(c.opts.sharesHostClock);
   }
 
   get changes(): PlaneChanges {
@@ -299,7 +295,7 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
   async change(issue: () => Promise<string[]>, counts: Record<string, number>, reader: MetricReader | null = this.cniReader, absentNote: string | null = this.metricNote): Promise<AppliedChange> {
     const tuning = this.c.opts.enforce ?? {};
     const before = reader ? (await reader.scrape(' before the change (after it: again every 200 ms until it moves)')).value : null;
-    for (const w of this.active) w.mark();
+    this.watches.mark();
     const startNs = this.now();
     const t = performance.now();
     const commands = await issue();
@@ -369,31 +365,15 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
 
   private watchSpec(from: EndpointId, target: string, port: number, s: WatchSettings): CommandSpec {
     const pod = this.podName(from);
-    const placeholder = !/^[0-9.:a-fA-F]+$/.test(target);
-    // No --realtime: the pods run restricted (no CAP_SYS_NICE); the cadence achieved is in every observation.
-    const argv = watchArgv(PROBE_PATH, { target: placeholder ? DRY_RUN_TARGET : target, port, ...s, realtime: false, controlStdin: true }).map((a) => (placeholder && a === DRY_RUN_TARGET ? target : a));
-    return kubectl(this.kube, ['exec', '-i', '-n', this.names.clientNamespace, pod, '-c', PROBE_CONTAINER, '--', ...argv], `watch ${target}:${port} from ${pod} every ${s.intervalUs} µs`, { timeoutMs: s.maxMs + s.timeoutMs + 60_000 });
+    return probeWatchSpec(this.kube, { namespace: this.names.clientNamespace, pod, container: PROBE_CONTAINER, probePath: PROBE_PATH, what: pod }, target, port, s);
   }
 
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string {
     return shellQuote(this.watchSpec(from, target, port, s).argv);
   }
 
-  async watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
-    const spec = this.watchSpec(from, target, port, s);
-    const tuning = this.c.opts.enforce ?? {};
-    const w = await startK8sWatch(this.streamer, spec, { sharedClock: Boolean(this.c.opts.sharesHostClock), timeoutMs: spec.timeoutMs!, calibrationMarks: tuning.calibrationMarks, now: this.now });
-    this.active.add(w);
-    const onAbort = () => w.abort();
-    const signal = this.c.opts.signal;
-    signal?.addEventListener('abort', onAbort, { once: true });
-    void w.done
-      .finally(() => {
-        this.active.delete(w);
-        signal?.removeEventListener('abort', onAbort);
-      })
-      .catch(() => undefined);
-    return w;
+  watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
+    return this.watches.start(this.watchSpec(from, target, port, s), { sharesHostClock: this.c.opts.sharesHostClock, calibrationMarks: this.c.opts.enforce?.calibrationMarks, signal: this.c.opts.signal });
   }
 
   measure(flow: Flow, metric: MetricName, settings: MeasureSettings): Promise<Omit<MetricResult, 'summary'>> {
@@ -405,7 +385,7 @@ export class EnforceDeployment implements K8sDeployment, PlaneChanges {
   }
 
   async teardown(clusterStays: boolean): Promise<void> {
-    for (const w of [...this.active]) await Promise.race([w.stop().catch(() => undefined), sleep(5_000)]);
+    await this.watches.stopAll();
     await this.benchmark.teardown(clusterStays);
   }
 

@@ -4,8 +4,9 @@
 // the watch's own --max-ms bounds it if this side goes away.
 import { InterruptedError } from '../../errors.js';
 import { ExecRunner, shellQuote, type CommandSpec, type RunningProcess } from '../../exec/runner.js';
-import { NativeProbeError, parseWatchOutput, type RunningWatch, type WatchOutput } from '../../probe/native.js';
+import { NativeProbeError, parseWatchOutput, watchArgv, type RunningWatch, type WatchOutput, type WatchSettings } from '../../probe/native.js';
 import { fixClock, toHostNs, type ClockSample } from './clock.js';
+import { kubectl } from './kubectl.js';
 
 /** A started process whose stdout arrives in chunks and whose stdin stays open (the process layer's). */
 export type StreamChild = RunningProcess;
@@ -160,3 +161,54 @@ export async function startK8sWatch(streamer: Streamer, spec: CommandSpec, o: K8
     },
   };
 }
+
+/** A dry run's stand-in for an address not known yet (TEST-NET-1, RFC 5737: never routed). */
+export const DRY_RUN_TARGET = '192.0.2.1';
+
+/**
+ * The probe's watch in a pod's probe container behind `kubectl exec -i`. No --realtime: the probe container runs
+ * unprivileged (no CAP_SYS_NICE); the cadence achieved is in every observation. A target that is not an address yet
+ * (a dry run's placeholder) is planned with a stand-in and printed as given.
+ */
+export function probeWatchSpec(kube: Parameters<typeof kubectl>[0], w: { namespace: string; pod: string; container: string; probePath: string; what: string }, target: string, port: number, s: WatchSettings): CommandSpec {
+  const placeholder = !/^[0-9.:a-fA-F]+$/.test(target);
+  const argv = watchArgv(w.probePath, { target: placeholder ? DRY_RUN_TARGET : target, port, ...s, realtime: false, controlStdin: true }).map((a) => (placeholder && a === DRY_RUN_TARGET ? target : a));
+  return kubectl(kube, ['exec', '-i', '-n', w.namespace, w.pod, '-c', w.container, '--', ...argv], `watch ${target}:${port} from ${w.what} every ${s.intervalUs} µs`, { timeoutMs: s.maxMs + s.timeoutMs + 60_000 });
+}
+
+/** The watches a plane has running: started with startK8sWatch, aborted with the run's signal, marked and stopped together. */
+export class ProbeWatches {
+  private readonly active = new Set<K8sRunningWatch>();
+
+  constructor(private readonly streamer: Streamer, private readonly now?: () => bigint) {}
+
+  async start(spec: CommandSpec, o: { sharesHostClock?: boolean; calibrationMarks?: number; signal?: AbortSignal }): Promise<K8sRunningWatch> {
+    const w = await startK8sWatch(this.streamer, spec, { sharedClock: Boolean(o.sharesHostClock), timeoutMs: spec.timeoutMs!, calibrationMarks: o.calibrationMarks, now: this.now });
+    this.active.add(w);
+    const onAbort = () => w.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    void w.done
+      .finally(() => {
+        this.active.delete(w);
+        o.signal?.removeEventListener('abort', onAbort);
+      })
+      .catch(() => undefined);
+    return w;
+  }
+
+  /** A mark on every running watch (host time recorded), at a change's start. */
+  mark(): void {
+    for (const w of this.active) w.mark();
+  }
+
+  /** Stops every running watch, waiting at most 5 s for each. */
+  async stopAll(): Promise<void> {
+    for (const w of [...this.active]) await Promise.race([w.stop().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 5_000))]);
+  }
+}
+
+/** How the watches' clock is described in a result: kind shares this machine's kernel; a cluster's nodes are put on it by marks. */
+export const watchClockDescription = (sharesHostClock: boolean | undefined) =>
+  sharesHostClock
+    ? "CLOCK_MONOTONIC of this machine: kind's nodes share its kernel, and every watch checks it (each stdin mark is stamped in the pod between its write and its echo here); the change starts when kubectl is started"
+    : "this machine's CLOCK_MONOTONIC; each watch's node clock is put on it by stdin marks through kubectl exec (offset from the shortest round trip, ±half of it: observation.k8s.clock.boundNs); the change starts when kubectl is started";

@@ -17,7 +17,7 @@ import { BenchError } from '../../errors.js';
 import { shellQuote, type CommandSpec } from '../../exec/runner.js';
 import type { PolicySet } from '../../policy/generate.js';
 import type { NetworkPolicy } from '../../policy/types.js';
-import { watchArgv, type RunningWatch, type WatchSettings } from '../../probe/native.js';
+import type { RunningWatch, WatchSettings } from '../../probe/native.js';
 import { podOf, type EndpointId, type WorkloadPod } from '../../workload/workload.js';
 import type { AppliedChange, K8sChangeRecord, NewPod, PlaneChanges, PolicyInstallReport } from '../types.js';
 import type { K8sPlaneContext } from './deployment.js';
@@ -25,14 +25,12 @@ import { realNamespace, rewritePolicies } from './grid-names.js';
 import { kubectl } from './kubectl.js';
 import { PROBE_CONTAINER, PROBE_PATH } from './manifests.js';
 import { validateManifests } from './validate.js';
-import { startK8sWatch, type K8sRunningWatch, type Streamer } from './watch.js';
+import { probeWatchSpec, ProbeWatches, watchClockDescription } from './watch.js';
 import { ClusterWorkloadDeployment } from './workload.js';
 import { toListJson } from './yaml.js';
 
 /** Stands in a plan for a pod address that exists only on a cluster (watchArgv takes an address). */
-const DRY_RUN_TARGET = '192.0.2.1';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const keyOf = (p: NetworkPolicy) => `${p.metadata.namespace}/${p.metadata.name}`;
 
 export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment implements PlaneChanges {
@@ -42,8 +40,7 @@ export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment 
   readonly appliesAsynchronously = true;
   /** The policies in place, by the workload's `ns/name`. */
   private current = new Map<string, NetworkPolicy>();
-  private readonly active = new Set<K8sRunningWatch>();
-  private readonly streamer: Streamer;
+  private readonly watches: ProbeWatches;
   private readonly now: () => bigint;
 
   private readonly k: K8sPlaneContext;
@@ -52,11 +49,9 @@ export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment 
     super(k, true);
     this.k = k;
     const t = k.opts.enforce ?? {};
-    this.streamer = t.streamer ?? ((spec) => k.runner.start(spec));
     this.now = t.now ?? (() => process.hrtime.bigint());
-    this.clockDescription = k.opts.sharesHostClock
-      ? "CLOCK_MONOTONIC of this machine: kind's nodes share its kernel, and every watch checks it (each stdin mark is stamped in the pod between its write and its echo here); the change starts when kubectl is started"
-      : "this machine's CLOCK_MONOTONIC; each watch's node clock is put on it by stdin marks through kubectl exec (offset from the shortest round trip, ±half of it: observation.k8s.clock.boundNs); the change starts when kubectl is started";
+    this.watches = new ProbeWatches(t.streamer ?? ((spec) => k.runner.start(spec)), this.now);
+    this.clockDescription = watchClockDescription(k.opts.sharesHostClock);
   }
 
   get changes(): PlaneChanges {
@@ -104,7 +99,7 @@ export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment 
 
   /** One change: a mark to every running watch (a clock sample next to it), the start, the API call. */
   async setPolicies(set: PolicySet): Promise<AppliedChange> {
-    for (const w of this.active) w.mark();
+    this.watches.mark();
     const startNs = this.now();
     const t = performance.now();
     const commands = await this.k.guard.run('change-policy', () => this.applyDiff(set.policies, 'change'));
@@ -124,36 +119,20 @@ export class ClusterWorkloadEnforceDeployment extends ClusterWorkloadDeployment 
   private watchSpec(from: EndpointId, target: string, port: number, s: WatchSettings): CommandSpec {
     const pod = podOf(this.workload!, from);
     if (!pod || pod.presence !== 'endpoint') throw new BenchError('internal', `watch from ${from}: not a running pod of the workload`);
-    const placeholder = !/^[0-9.:a-fA-F]+$/.test(target);
-    // No --realtime: the probe container runs unprivileged (no CAP_SYS_NICE); the cadence achieved is in every observation.
-    const argv = watchArgv(PROBE_PATH, { target: placeholder ? DRY_RUN_TARGET : target, port, ...s, realtime: false, controlStdin: true }).map((a) => (placeholder && a === DRY_RUN_TARGET ? target : a));
     const ns = realNamespace(this.names!, pod.namespace);
-    return kubectl(this.k.provider.target, ['exec', '-i', '-n', ns, pod.name, '-c', PROBE_CONTAINER, '--', ...argv], `watch ${target}:${port} from ${ns}/${pod.name} every ${s.intervalUs} µs`, { timeoutMs: s.maxMs + s.timeoutMs + 60_000 });
+    return probeWatchSpec(this.k.provider.target, { namespace: ns, pod: pod.name, container: PROBE_CONTAINER, probePath: PROBE_PATH, what: `${ns}/${pod.name}` }, target, port, s);
   }
 
   watchCommand(from: EndpointId, target: string, port: number, s: WatchSettings): string {
     return shellQuote(this.watchSpec(from, target, port, s).argv);
   }
 
-  async watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
-    const spec = this.watchSpec(from, target, port, s);
-    const tuning = this.k.opts.enforce ?? {};
-    const w = await startK8sWatch(this.streamer, spec, { sharedClock: Boolean(this.k.opts.sharesHostClock), timeoutMs: spec.timeoutMs!, calibrationMarks: tuning.calibrationMarks, now: this.now });
-    this.active.add(w);
-    const onAbort = () => w.abort();
-    const signal = this.k.opts.signal;
-    signal?.addEventListener('abort', onAbort, { once: true });
-    void w.done
-      .finally(() => {
-        this.active.delete(w);
-        signal?.removeEventListener('abort', onAbort);
-      })
-      .catch(() => undefined);
-    return w;
+  watch(from: EndpointId, target: string, port: number, s: WatchSettings): Promise<RunningWatch> {
+    return this.watches.start(this.watchSpec(from, target, port, s), { sharesHostClock: this.k.opts.sharesHostClock, calibrationMarks: this.k.opts.enforce?.calibrationMarks, signal: this.k.opts.signal });
   }
 
   override async teardown(clusterStays: boolean): Promise<void> {
-    for (const w of [...this.active]) await Promise.race([w.stop().catch(() => undefined), sleep(5_000)]);
+    await this.watches.stopAll();
     await super.teardown(clusterStays);
   }
 }
