@@ -112,9 +112,11 @@ export function analyzeLeak(t: ProbeTrace, intervalMs: number): LeakObservation 
  * the flip (plus one interval, the probe's share of time).
  */
 export function revocationWindow(t: ProbeTrace, flip: FlipObservation, intervalMs: number): LeakObservation {
-  const limitUs = flip.enforcedMs === null ? Infinity : flip.enforcedMs * 1000;
+  // Compared in ms, the unit enforcedMs was derived in: µs / 1000 * 1000 is not always the µs it came from
+  // (63.7 / 1000 * 1000 > 63.7), and the flip probe must fall on the "after" side.
+  const limitMs = flip.enforcedMs ?? Infinity;
   const passed = t.result
-    .map((r, i) => (r === 'open' && t.startUs[i]! >= 0 && t.startUs[i]! < limitUs ? t.startUs[i]! / 1000 : null))
+    .map((r, i) => (r === 'open' && t.startUs[i]! >= 0 && t.startUs[i]! / 1000 < limitMs ? t.startUs[i]! / 1000 : null))
     .filter((x): x is number => x !== null);
   const after = t.result.filter((_, i) => t.startUs[i]! >= 0).length;
   if (passed.length === 0) return { leaked: 0, probes: after, firstLeakMs: null, lastLeakMs: null, windowMs: 0 };
