@@ -81,10 +81,10 @@ describe('runVerify', () => {
     const grid = new FakeGrid(asSpec);
     const report = await runVerify({ plane: grid, workload: gridWorkload(layout), cases: library });
     expect(report.cases.map((c) => c.status)).toEqual(library.map(() => 'pass'));
-    expect(report.verdict).toMatchObject({ kind: 'enforced', text: 'enforced', cases: 13, failed: 0, probes: 13 * 414 });
+    expect(report.verdict).toMatchObject({ kind: 'enforced', text: 'enforced', cases: 17, failed: 0, probes: 13 * 414 + 120 + 40 + 40 + 38 });
     expect(grid.upCalls).toBe(1);
     expect(grid.downCalls).toBe(1);
-    expect(grid.applied).toHaveLength(13);
+    expect(grid.applied).toHaveLength(17);
   });
 
   it('a data plane without a policy engine is "NOT ENFORCED": every expected deny connected', async () => {
@@ -106,7 +106,7 @@ describe('runVerify', () => {
       return asSpec(p, { ...ctx, evaluator });
     };
     const report = await runVerify({ plane: new FakeGrid(dropExcept), workload: gridWorkload(layout), cases: library });
-    expect(report.verdict).toMatchObject({ kind: 'partially-enforced', text: 'partially enforced: 1 of 13 cases differ' });
+    expect(report.verdict).toMatchObject({ kind: 'partially-enforced', text: 'partially enforced: 1 of 17 cases differ' });
     const c = report.cases.find((r) => r.status !== 'pass')!;
     expect(c.name).toBe('ipblock-except');
     expect(c.mismatches.map((m) => `${m.kind}: ${m.from} -> ${m.to} ${m.protocol}/${m.port}`).sort()).toEqual([
