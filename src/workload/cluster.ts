@@ -27,6 +27,17 @@ export interface ExpandedController {
   pods: number;
 }
 
+/** Policies of another engine a snapshot holds, of one kind: counted, named, not replayed. */
+export interface UnreplayedPolicies {
+  kind: string;
+  /** Its API group (cilium.io, projectcalico.org, policy.networking.k8s.io…). */
+  group: string;
+  /** Whose policies these are: Cilium, Calico, AdminNetworkPolicy API (sig-network), Antrea. */
+  engine: string;
+  /** namespace/name, or name for a cluster-scoped policy. */
+  names: string[];
+}
+
 export interface SnapshotSource {
   kind: 'snapshot';
   file: string;
@@ -43,6 +54,10 @@ export interface SnapshotSource {
   representedByPods: string[];
   /** Namespaces made up from the names pods and policies use (the file lists no Namespace objects). */
   derivedNamespaces: string[];
+  /** Policies of other engines (CiliumNetworkPolicy, Calico GlobalNetworkPolicy, AdminNetworkPolicy…) by kind. */
+  unreplayedPolicies?: UnreplayedPolicies[];
+  /** IPv6 ipBlock peers left out of the IPv4 replay, as `namespace/policy spec.egress[0].to[1]`. */
+  ipv6Peers?: string[];
 }
 
 export interface ShapeApp {

@@ -4,7 +4,7 @@ import type { Problem } from '../errors.js';
 import { compileSelector } from '../policy/selectors.js';
 import type { ContainerPort, PodInfo } from '../policy/types.js';
 import { AddressPlan, naturalCompare, type ExpandedController } from './cluster.js';
-import type { ContainerObject, ControllerObject } from './k8s-objects.js';
+import type { ContainerObject, ControllerObject, InitContainerObject } from './k8s-objects.js';
 
 /** A pod before it has a node and an address for sure. */
 export interface PodDraft {
@@ -23,8 +23,8 @@ export interface PodDraft {
 export const MAX_EXPANDED_PODS = 50_000;
 
 /**
- * Container ports as a data plane sees them: containers and init containers (sidecars), protocol defaulted to
- * TCP, exact repeats dropped — as Calico's workload endpoint conversion reads them
+ * Container ports as a data plane sees them: protocol defaulted to TCP, exact repeats dropped — as Calico's
+ * workload endpoint conversion reads them
  * (libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go, appendEndpointPorts).
  */
 export function containerPorts(containers: readonly ContainerObject[]): ContainerPort[] {
@@ -41,6 +41,17 @@ export function containerPorts(containers: readonly ContainerObject[]): Containe
   return out;
 }
 
+/**
+ * The ports of a pod's running containers: its containers and its native sidecars (init containers with
+ * restartPolicy Always, which run beside them). A plain init container has finished before the pod serves, so
+ * its ports are not served and named ports do not resolve to them — as Kubernetes' FindPort resolves a Service's
+ * named targetPort (pkg/api/v1/pod/util.go: containers, then sidecars only). Calico's endpoint conversion lists
+ * every init container's named ports, Cilium's only the containers' (README "Workloads": what a snapshot holds).
+ */
+export function podPorts(spec: { containers: readonly ContainerObject[]; initContainers?: readonly InitContainerObject[] }): ContainerPort[] {
+  return containerPorts([...spec.containers, ...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')]);
+}
+
 export interface Controller {
   object: ControllerObject;
   where: () => string;
@@ -51,7 +62,7 @@ export interface Controller {
  * `replicas` pods (default 1) for a Deployment or StatefulSet, named `<name>-<i>`, spread over the nodes in turn;
  * one per node for a DaemonSet (`<name>-<node>`; nodeSelector and tolerations are not read). No addresses.
  */
-export function expandControllers(controllers: readonly Controller[], filePods: readonly PodDraft[], nodes: readonly string[], problems: Problem[]): { pods: PodDraft[]; expanded: ExpandedController[]; represented: string[] } {
+export function expandControllers(controllers: readonly Controller[], filePods: ReadonlyArray<Pick<PodDraft, 'namespace' | 'labels'>>, nodes: readonly string[], problems: Problem[]): { pods: PodDraft[]; expanded: ExpandedController[]; represented: string[] } {
   const pods: PodDraft[] = [];
   const expanded: ExpandedController[] = [];
   const represented: string[] = [];
@@ -66,7 +77,7 @@ export function expandControllers(controllers: readonly Controller[], filePods: 
       continue;
     }
     const spec = c.spec.template.spec;
-    const base = { namespace: ns, labels: { ...templateLabels }, hostNetwork: spec.hostNetwork === true, ports: containerPorts([...spec.containers, ...(spec.initContainers ?? [])]), where };
+    const base = { namespace: ns, labels: { ...templateLabels }, hostNetwork: spec.hostNetwork === true, ports: podPorts(spec), where };
     const made: PodDraft[] = [];
     if (c.kind === 'DaemonSet') {
       for (const node of nodes) made.push({ ...base, name: `${c.metadata.name}-${node}`, node });

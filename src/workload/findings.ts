@@ -11,11 +11,11 @@ import { ipBlockMatcher, type ClusterWorkload } from './cluster.js';
 import { podName } from './flows.js';
 import { POLICY_SEMANTICS } from './semantics.js';
 
-export type FindingKind = 'or-peers' | 'egress-without-dns' | 'selects-only-host-network' | 'ipblock-covers-pods' | 'selects-no-pod' | 'named-port-undeclared' | 'not-enforced';
+export type FindingKind = 'or-peers' | 'egress-without-dns' | 'selects-only-host-network' | 'ipblock-covers-pods' | 'selects-no-pod' | 'named-port-undeclared' | 'not-enforced' | 'not-replayed';
 
 export interface Finding {
   kind: FindingKind;
-  /** namespace/name of the policy. */
+  /** namespace/name of the policy (for not-replayed: the kind and its API group, `CiliumNetworkPolicy.cilium.io`). */
   policy: string;
   /** The field, as kubectl names it (spec.ingress[0].from), where one field is at fault. */
   field?: string;
@@ -220,6 +220,30 @@ function egressWithoutDns(c: Cluster, out: Finding[]): void {
   }
 }
 
+/** What in a snapshot the replay leaves out and a cluster enforces: other engines' policies (per kind), IPv6. */
+function notReplayed(w: ClusterWorkload, out: Finding[]): void {
+  if (w.source.kind !== 'snapshot') return;
+  const all = w.source.unreplayedPolicies ?? [];
+  for (const u of all) {
+    out.push({
+      kind: 'not-replayed',
+      policy: `${u.kind}.${u.group}`,
+      message: `this snapshot holds ${plural(u.names.length, u.kind).replace(/ys$/, 'ies')} (${u.engine}: ${few(u.names, 4)}): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these`,
+      fix: `read these verdicts as what the NetworkPolicies alone mean; ${u.group === 'policy.networking.k8s.io' ? 'an AdminNetworkPolicy is evaluated before NetworkPolicy (and can deny or allow past it), a BaselineAdminNetworkPolicy after it' : `${u.engine} evaluates its own policies together with NetworkPolicy`}: to replay what they do, express it as NetworkPolicy in a copy of the snapshot`,
+    });
+  }
+  const v6Pods = w.source.skippedPods.filter((p) => p.reason.startsWith('IPv6 only'));
+  const v6Peers = w.source.ipv6Peers ?? [];
+  if (!v6Pods.length && !v6Peers.length) return;
+  const what = [...(v6Peers.length ? [`${plural(v6Peers.length, 'IPv6 ipBlock peer')} (${few(v6Peers, 3)})`] : []), ...(v6Pods.length ? [`${plural(v6Pods.length, 'IPv6-only pod')} (${few(v6Pods, 3, (p) => p.pod)})`] : [])].join(' and ');
+  out.push({
+    kind: 'not-replayed',
+    policy: 'IPv6',
+    message: `the replay is IPv4: ${what} are left out (an IPv6 ipBlock matches no IPv4 address; a rule whose peers were all IPv6 ipBlocks is dropped, the policy still isolates), so IPv6 connections on your cluster are not verified`,
+    fix: 'nothing to change in the policies for IPv4; check IPv6 connections on the cluster itself (bench verify --backend cluster)',
+  });
+}
+
 /** Every finding, sorted by policy, then kind. */
 export function findPolicyProblems(w: ClusterWorkload, opts: FindingOptions = {}): Finding[] {
   const c = new Cluster(w);
@@ -233,5 +257,6 @@ export function findPolicyProblems(w: ClusterWorkload, opts: FindingOptions = {}
     if (silent.length) out.push({ kind: 'not-enforced', policy: key(p), message: `on ${silent.join(', ')} this policy is accepted and has no effect: no policy engine`, fix: 'choose a data plane that enforces NetworkPolicy (Calico, Cilium, or Canal over Flannel)', cnis: [...silent] });
   }
   egressWithoutDns(c, out);
+  notReplayed(w, out);
   return out.sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }

@@ -18,9 +18,10 @@ import { normalizeCidr, parseIpv4 } from '../policy/cidr.js';
 import { validatePolicy } from '../policy/resolve.js';
 import { NAMESPACE_NAME_LABEL } from '../policy/selectors.js';
 import type { NamespaceInfo, NetworkPolicy } from '../policy/types.js';
-import { naturalCompare, type ClusterWorkload, type SnapshotSource } from './cluster.js';
-import { containerPorts, expandControllers, placePods, type Controller, type PodDraft } from './expand.js';
-import { describeIssue, isReadKind, ITEM_SCHEMAS, type NamespaceObject, type NodeObject, type PodObject, type ReadKind } from './k8s-objects.js';
+import { naturalCompare, type ClusterWorkload, type SnapshotSource, type UnreplayedPolicies } from './cluster.js';
+import { expandControllers, placePods, podPorts, type Controller, type PodDraft } from './expand.js';
+import { describeIssue, ITEM_SCHEMAS, readKindOf, type NamespaceObject, type NodeObject, type PodObject } from './k8s-objects.js';
+import { countUnreplayed, ipv4View, ipv6CidrProblem, ipv6PeerPaths, isUnreplayedPolicy } from './snapshot-policies.js';
 
 type Seg = string | number;
 
@@ -143,19 +144,29 @@ interface Parsed {
   controllers: Controller[];
   items: Record<string, number>;
   ignoredKinds: Record<string, number>;
+  unreplayed: UnreplayedPolicies[];
+  ipv6Peers: string[];
 }
 
 function readItems(items: readonly Item[], problems: Problem[]): Parsed {
-  const out: Parsed = { namespaces: [], pods: [], nodes: [], policies: [], controllers: [], items: {}, ignoredKinds: {} };
+  const out: Parsed = { namespaces: [], pods: [], nodes: [], policies: [], controllers: [], items: {}, ignoredKinds: {}, unreplayed: [], ipv6Peers: [] };
   for (const it of items) {
-    const kind = it.raw.kind;
+    const { kind, apiVersion } = it.raw;
     const where = (p: readonly Seg[], key?: string) => it.doc.where([...it.path, ...p], key);
-    if (!isReadKind(kind)) {
-      if (typeof kind === 'string' && kind) out.ignoredKinds[kind] = (out.ignoredKinds[kind] ?? 0) + 1;
-      else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)` });
+    const readAs = readKindOf(kind, apiVersion);
+    if (!readAs) {
+      if (typeof kind === 'string' && kind) {
+        // A kind of the same name from another group (Calico's NetworkPolicy) is counted under its apiVersion.
+        const label = readKindOf(kind, undefined) ? `${kind} (${String(apiVersion)})` : kind;
+        out.ignoredKinds[label] = (out.ignoredKinds[label] ?? 0) + 1;
+        if (isUnreplayedPolicy(kind, apiVersion)) {
+          const m = isObject(it.raw.metadata) ? it.raw.metadata : {};
+          countUnreplayed(out.unreplayed, kind, String(apiVersion), `${typeof m.namespace === 'string' ? `${m.namespace}/` : ''}${typeof m.name === 'string' ? m.name : '?'}`);
+        }
+      } else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)` });
       continue;
     }
-    const parsed = ITEM_SCHEMAS[kind as ReadKind].safeParse(it.raw, { reportInput: true });
+    const parsed = ITEM_SCHEMAS[readAs].safeParse(it.raw, { reportInput: true });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const p = issue.path as Seg[];
@@ -165,15 +176,29 @@ function readItems(items: readonly Item[], problems: Problem[]): Parsed {
       }
       continue;
     }
-    out.items[kind] = (out.items[kind] ?? 0) + 1;
+    out.items[readAs] = (out.items[readAs] ?? 0) + 1;
     const obj = parsed.data;
     if (obj.kind === 'Namespace') out.namespaces.push({ obj, it });
     else if (obj.kind === 'Pod') out.pods.push({ obj, it });
     else if (obj.kind === 'Node') out.nodes.push({ obj, it });
     else if (obj.kind === 'NetworkPolicy') {
       const policy = obj as NetworkPolicy;
-      for (const issue of validatePolicy(policy, 'P')) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${issue.path.replace(/^P\.?/, '')}: ${issue.message}` });
-      out.policies.push({ obj: policy, it });
+      // IPv6 ipBlocks (dual-stack clusters) are checked here and left out of the IPv4 replay (./snapshot-policies.ts).
+      const v6 = ipv6PeerPaths(policy);
+      for (const issue of validatePolicy(policy, 'P')) {
+        const path = issue.path.replace(/^P\.?/, '');
+        if (!v6.some((peer) => path.startsWith(`${peer}.ipBlock`))) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${path}: ${issue.message}` });
+      }
+      for (const peer of v6) {
+        const block = issuePath(peer).reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], policy) as { ipBlock: { cidr: string; except?: string[] } };
+        [block.ipBlock.cidr, ...(block.ipBlock.except ?? [])].forEach((c, i) => {
+          const bad = ipv6CidrProblem(c);
+          const field = i === 0 ? 'cidr' : `except[${i - 1}]`;
+          if (bad) problems.push({ where: where([...issuePath(peer), 'ipBlock', ...issuePath(field)]), message: `${itemName(it)}: ${peer}.ipBlock.${field}: ${bad}` });
+        });
+        out.ipv6Peers.push(`${policy.metadata.namespace}/${policy.metadata.name} ${peer}`);
+      }
+      out.policies.push({ obj: v6.length ? ipv4View(policy) : policy, it });
     } else out.controllers.push({ object: obj, where: () => where([]) });
   }
   return out;
@@ -200,7 +225,7 @@ function podDrafts(parsed: Parsed, skipped: SnapshotSource['skippedPods'], probl
     else if (!obj.spec.nodeName) skipped.push({ pod: key, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
     else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, reason: 'IPv6 only: the local models are IPv4' });
     else if (!ip) skipped.push({ pod: key, reason: 'no address yet (status.podIP): the CNI has not set it up' });
-    else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: containerPorts([...obj.spec.containers, ...(obj.spec.initContainers ?? [])]), where });
+    else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: podPorts(obj.spec), where });
   }
   return drafts;
 }
@@ -257,8 +282,9 @@ function readNodeCidrs(parsed: Parsed, problems: Problem[]): Record<string, stri
 }
 
 /** Parses a snapshot's text; a workload only when there are no problems. */
-export function parseSnapshot(file: string, text: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
+export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
   const problems: Problem[] = [];
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw; // a UTF-8 byte order mark (Windows editors, PowerShell 7's utf8BOM)
   const { docs, format } = parseDocs(file, text, problems);
   if (problems.length) return { problems };
   if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json' }] };
@@ -267,7 +293,9 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   const filePods = podDrafts(parsed, skippedPods, problems);
   const knownNodes = [...new Set(filePods.map((p) => p.node as string))].sort(naturalCompare);
   const nodes = knownNodes.length ? knownNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
-  const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, filePods, nodes, problems);
+  // A controller whose pods are in the file is not expanded, also when they are all left out (pending, finished).
+  const allFilePods = parsed.pods.map(({ obj }) => ({ namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {} }));
+  const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, allFilePods, nodes, problems);
   const drafts = [...filePods, ...madePods];
   crossChecks(parsed, drafts, problems);
   const seen = new Set(parsed.pods.map(({ obj }) => `${obj.metadata.namespace}/${obj.metadata.name}`));
@@ -301,16 +329,29 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
     nodes: placed.nodes,
     ...(Object.keys(nodePodCidrs).length ? { nodePodCidrs } : {}),
     assignedAddresses: placed.assigned,
-    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces },
+    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers },
   };
   return { workload, problems };
+}
+
+/**
+ * A workload file's bytes as text: UTF-8, or UTF-16 when it starts with a UTF-16 byte order mark (Windows
+ * PowerShell 5's `kubectl get … > file` writes UTF-16LE). A UTF-8 byte order mark is kept for the parser to drop.
+ */
+export function decodeWorkloadText(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2));
+    return swapped.swap16().toString('utf16le');
+  }
+  return bytes.toString('utf8');
 }
 
 /** Reads and parses a snapshot file; every problem at once as an InputError (exit 2 in the CLI). */
 export function loadSnapshot(file: string, opts: SnapshotOptions = {}): ClusterWorkload {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = decodeWorkloadText(readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError([{ where: file, message: code === 'ENOENT' ? 'workload file not found' : code === 'EISDIR' ? 'is a directory; give the file kubectl wrote' : `cannot read the workload file (${code})` }]);
