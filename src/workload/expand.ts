@@ -1,6 +1,7 @@
 // Pods for a snapshot: the Pod objects it holds, and the pods of Deployments, StatefulSets and DaemonSets that
 // stand in for theirs; then a node and an address for every pod that has none. Pure.
 import type { Problem } from '../errors.js';
+import { formatIpv4, parseCidr } from '../policy/cidr.js';
 import { compileSelector } from '../policy/selectors.js';
 import type { ContainerPort, PodInfo } from '../policy/types.js';
 import { AddressPlan, naturalCompare, type ExpandedController } from './cluster.js';
@@ -104,7 +105,14 @@ export function expandControllers(controllers: readonly Controller[], filePods: 
  * address (the address a hostNetwork pod on that node has in the file, else 172.18.0.x). Node names in natural
  * order; with none at all, `defaultNodes` nodes named node-0, node-1, ….
  */
-export function placePods(drafts: readonly PodDraft[], problems: Problem[]): { pods: PodInfo[]; nodes: string[]; assigned: string[] } {
+/** The first free address of a Node's own pod CIDR (spec.podCIDR), from its second host on, as the local topology's .2. */
+function fromNodeCidr(cidr: string, taken: ReadonlySet<string>): string | undefined {
+  const { first, last } = parseCidr(cidr);
+  for (let n = first + 2; n < last; n++) if (!taken.has(formatIpv4(n))) return formatIpv4(n);
+  return undefined;
+}
+
+export function placePods(drafts: readonly PodDraft[], problems: Problem[], nodeCidrs: Readonly<Record<string, readonly string[]>> = {}): { pods: PodInfo[]; nodes: string[]; assigned: string[] } {
   const nodes = [...new Set(drafts.flatMap((d) => (d.node ? [d.node] : [])))].sort(naturalCompare);
   const index = new Map(nodes.map((n, i) => [n, i]));
   const taken = new Set(drafts.flatMap((d) => (d.ip ? [d.ip] : [])));
@@ -128,9 +136,10 @@ export function placePods(drafts: readonly PodDraft[], problems: Problem[]): { p
     const node = d.node as string;
     let ip = d.ip;
     if (!ip) {
-      ip = d.hostNetwork ? nodeIp(node) : plan.podAddress(index.get(node) as number);
+      ip = d.hostNetwork ? nodeIp(node) : nodeCidrs[node]?.length ? fromNodeCidr(nodeCidrs[node]![0]!, taken) : plan.podAddress(index.get(node) as number);
+      if (ip) taken.add(ip);
       if (!ip) {
-        if (!full.has(node)) problems.push({ where: d.where(), message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in 10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one); give the pods their addresses (status.podIP) or spread them over more nodes` });
+        if (!full.has(node)) problems.push({ where: d.where(), message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in ${nodeCidrs[node]?.[0] ?? `10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one)`}; give the pods their addresses (status.podIP) or spread them over more nodes` });
         full.add(node);
         continue;
       }

@@ -292,7 +292,9 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
   const skippedPods: SnapshotSource['skippedPods'] = [];
   const filePods = podDrafts(parsed, skippedPods, problems);
   const knownNodes = [...new Set(filePods.map((p) => p.node as string))].sort(naturalCompare);
-  const nodes = knownNodes.length ? knownNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
+  // Controllers' pods go on the nodes pods name, else on the file's Nodes, else on made-up ones.
+  const fileNodes = parsed.nodes.map((n) => n.obj.metadata.name).sort(naturalCompare);
+  const nodes = knownNodes.length ? knownNodes : fileNodes.length ? fileNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
   // A controller whose pods are in the file is not expanded, also when they are all left out (pending, finished).
   const allFilePods = parsed.pods.map(({ obj }) => ({ namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {} }));
   const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, allFilePods, nodes, problems);
@@ -309,8 +311,8 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
     problems.push({ where: file, message: `holds no pod a data plane would hold${why}; a workload needs pods (or Deployments, StatefulSets, DaemonSets standing in for them)` });
   }
   if (problems.length) return { problems };
-  const placed = placePods(drafts, problems);
   const nodePodCidrs = readNodeCidrs(parsed, problems);
+  const placed = placePods(drafts, problems, nodePodCidrs);
   if (problems.length) return { problems };
 
   const namespaces: NamespaceInfo[] = parsed.namespaces.map(({ obj }) => ({ name: obj.metadata.name, labels: { ...obj.metadata.labels, [NAMESPACE_NAME_LABEL]: obj.metadata.name } }));
