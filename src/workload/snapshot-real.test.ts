@@ -3,7 +3,7 @@
 // sidecars, other engines' policies. Each loads to the workload a faithful replay holds.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyEvaluator } from '../policy/evaluate.js';
 import type { PodInfo } from '../policy/types.js';
 import type { ClusterWorkload } from './cluster.js';
@@ -26,8 +26,12 @@ const snapshotSource = (w: ClusterWorkload) => {
 const verdict = (w: ClusterWorkload, from: string, to: string, port: number, protocol: 'TCP' | 'UDP' = 'TCP') => new PolicyEvaluator(w.inventory, w.policies).evaluate({ src: pod(w, from)!, dst: pod(w, to)!, protocol, port }).allowed;
 
 describe('a dual-stack 1.30 cluster, kubectl get … -A -o json', () => {
-  const w = load(DUAL);
-  const src = snapshotSource(w);
+  let w: ClusterWorkload;
+  let src: ReturnType<typeof snapshotSource>;
+  beforeAll(() => {
+    w = load(DUAL);
+    src = snapshotSource(w);
+  });
 
   it('keeps running pods (hostNetwork and mirror pods on their node), leaves out the others and says why', () => {
     expect(src.items).toEqual({ Namespace: 8, Node: 3, Pod: 21, Deployment: 1, StatefulSet: 1, NetworkPolicy: 9 });
@@ -101,8 +105,12 @@ describe('a dual-stack 1.30 cluster, kubectl get … -A -o json', () => {
 });
 
 describe('a 1.19 Calico cluster, kubectl get … -A -o yaml (a List)', () => {
-  const w = load(CALICO);
-  const src = snapshotSource(w);
+  let w: ClusterWorkload;
+  let src: ReturnType<typeof snapshotSource>;
+  beforeAll(() => {
+    w = load(CALICO);
+    src = snapshotSource(w);
+  });
 
   it("reads only networking.k8s.io NetworkPolicies: Calico's kinds of the same name are counted, not refused", () => {
     expect(src.items).toEqual({ Namespace: 3, Node: 2, Pod: 7, DaemonSet: 1, NetworkPolicy: 3 });
@@ -128,7 +136,10 @@ describe('a 1.19 Calico cluster, kubectl get … -A -o yaml (a List)', () => {
 });
 
 describe('a multi-document YAML of controllers and Nodes', () => {
-  const w = load(MULTIDOC);
+  let w: ClusterWorkload;
+  beforeAll(() => {
+    w = load(MULTIDOC);
+  });
 
   it("puts the controllers' pods on the file's Nodes, with addresses from their pod CIDR, sidecar ports declared", () => {
     expect(w.nodes).toEqual(['pool-1-abcd']);
