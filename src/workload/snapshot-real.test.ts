@@ -176,11 +176,33 @@ describe('the bytes of the file, as users save it', () => {
 
 describe('controllers whose pods are in the file but left out', () => {
   it('are not expanded into made-up pods', () => {
-    // The StatefulSet cart has only a Running cart-0 and a Pending cart-1; with cart-0 gone, cart-1 still stands for it.
-    const doc = JSON.parse(text(DUAL)) as { items: Array<{ kind: string; metadata: { name: string } }> };
-    doc.items = doc.items.filter((i) => !(i.kind === 'Pod' && i.metadata.name === 'cart-0'));
-    const w = load('d.json', JSON.stringify(doc));
-    expect(snapshotSource(w).expanded).toEqual([]);
-    expect(w.inventory.pods.some((p) => p.name.startsWith('cart-'))).toBe(false);
+    // The Deployment stock's only pod in the file is Pending (not yet scheduled): it stands for the Deployment.
+    const pending = `apiVersion: v1
+kind: Pod
+metadata:
+  name: stock-7f9c8d6b5-x2x9q
+  namespace: inventory
+  labels:
+    app.kubernetes.io/name: stock
+spec:
+  containers:
+  - image: registry.example.com/stock:1.4.2
+    name: stock
+status:
+  phase: Pending
+  conditions:
+  - type: PodScheduled
+    status: "False"
+    reason: Unschedulable
+`;
+    const w = load('m.yaml', `${text(MULTIDOC)}---\n${pending}`);
+    expect(snapshotSource(w).expanded.map((e) => e.name)).toEqual(['inventory/stock-db', 'inventory/log-shipper']);
+    expect(snapshotSource(w).representedByPods).toEqual(['Deployment inventory/stock']);
+    expect(w.inventory.pods.some((p) => p.name.startsWith('stock-') && p.name !== 'stock-db-0')).toBe(false);
   });
+});
+
+it('reads JSON that starts with a UTF-8 byte order mark', () => {
+  const shop = join(import.meta.dirname, 'fixtures', 'shop-cluster.json');
+  expect(load(shop, `\uFEFF${text(shop)}`).inventory.pods).toEqual(load(shop).inventory.pods);
 });
