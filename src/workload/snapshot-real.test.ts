@@ -206,3 +206,52 @@ it('reads JSON that starts with a UTF-8 byte order mark', () => {
   const shop = join(import.meta.dirname, 'fixtures', 'shop-cluster.json');
   expect(load(shop, `\uFEFF${text(shop)}`).inventory.pods).toEqual(load(shop).inventory.pods);
 });
+
+/**
+ * A 30 MB snapshot, made at run time from the dual-stack fixture (not committed): its application namespaces
+ * copied under new names with their pods (fresh addresses), policies and other engines' policies.
+ */
+function largeSnapshot(bytes: number): { text: string; copies: number } {
+  const doc = JSON.parse(text(DUAL)) as { items: Array<Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } }> };
+  const apps = new Set(['shop', 'payments', 'monitoring', 'batch']);
+  const base = doc.items.filter((i) => i.kind !== 'Node');
+  const copyable = doc.items.filter((i) => (i.metadata.namespace && apps.has(i.metadata.namespace)) || (i.kind === 'Namespace' && apps.has(i.metadata.name)));
+  const template = JSON.stringify(copyable);
+  const out = [...base];
+  let size = JSON.stringify(doc, null, 4).length;
+  let copies = 0;
+  while (size < bytes) {
+    copies++;
+    const k = copies;
+    const renamed = template
+      .replace(/"(shop|payments|monitoring|batch)"/g, `"$1-${k}"`)
+      .replace(/10\.244\.(\d)\.(\d+)/g, (_m, a: string, b: string) => `10.${1 + (k >> 6)}.${(k & 63) * 4 + Number(a)}.${b}`)
+      .replace(/fd00:10:244:(\d)::/g, `fd00:${k.toString(16)}:244:$1::`);
+    const items = JSON.parse(renamed) as typeof out;
+    for (const i of items) if (i.kind === 'Namespace') i.metadata.labels = { ...i.metadata.labels, 'kubernetes.io/metadata.name': i.metadata.name };
+    out.push(...items);
+    size += JSON.stringify(items, null, 4).length;
+  }
+  return { text: JSON.stringify({ ...doc, items: out }, null, 4), copies };
+}
+
+describe('a 30 MB snapshot', () => {
+  it('loads, findings included, within 30 s and 1 GiB of heap on the shared 2-vCPU machine', () => {
+    const { text: big, copies } = largeSnapshot(30 * 1024 * 1024);
+    expect(big.length).toBeGreaterThanOrEqual(30 * 1024 * 1024);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    const w = load('big.json', big);
+    const loadMs = performance.now() - t0;
+    const findings = findPolicyProblems(w);
+    const totalMs = performance.now() - t0;
+    const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 1048576;
+    // The figures, for the README (machine shared: see its command).
+    console.log(`30 MB snapshot: ${copies} copies, ${w.inventory.pods.length} pods, ${w.policies.length} policies; load ${Math.round(loadMs)} ms, with findings ${Math.round(totalMs)} ms, heap +${Math.round(heapMiB)} MiB`);
+    expect(w.inventory.pods.length).toBe(17 + 7 * copies);
+    expect(w.policies.length).toBe(9 * (copies + 1));
+    expect(findings.find((f) => f.policy === 'CiliumNetworkPolicy.cilium.io')?.message).toContain(`${2 * (copies + 1)} CiliumNetworkPolicies`);
+    expect(totalMs).toBeLessThan(30_000);
+    expect(heapMiB).toBeLessThan(1024);
+  }, 120_000);
+});
