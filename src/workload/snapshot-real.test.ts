@@ -255,3 +255,17 @@ describe('a 30 MB snapshot', () => {
     expect(heapMiB).toBeLessThan(1024);
   }, 120_000);
 });
+
+describe('anonymized (bench snapshot --anonymize)', () => {
+  it.each([DUAL, CALICO, MULTIDOC])('%s keeps its pods, their served ports and the count of policies not replayed', async (f) => {
+    const { anonymizeList } = await import('./anonymize.js');
+    const { loadAll } = await import('js-yaml');
+    const docs = f.endsWith('.json') ? [JSON.parse(text(f)) as unknown] : loadAll(text(f)).filter((d) => d);
+    const items = docs.flatMap((d) => ((d as { items?: unknown[] }).items ?? [d]) as unknown[]);
+    const a = load('a.json', JSON.stringify(anonymizeList({ items }, 'salt')));
+    const w = load(f);
+    expect(a.inventory.pods.map((p) => p.ports.map((x) => x.containerPort))).toEqual(w.inventory.pods.map((p) => p.ports.map((x) => x.containerPort)));
+    const counts = (x: ClusterWorkload) => (snapshotSource(x).unreplayedPolicies ?? []).map((u) => `${u.kind}.${u.group} ${u.names.length}`);
+    expect(counts(a)).toEqual(counts(w));
+  });
+});
