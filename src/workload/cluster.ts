@@ -58,6 +58,8 @@ export interface SnapshotSource {
   unreplayedPolicies?: UnreplayedPolicies[];
   /** IPv6 ipBlock peers left out of the IPv4 replay, as `namespace/policy spec.egress[0].to[1]`. */
   ipv6Peers?: string[];
+  /** Namespace items without the kubernetes.io/metadata.name label (a cluster before 1.21): the replay adds it. */
+  namespacesWithoutNameLabel?: string[];
 }
 
 export interface ShapeApp {

@@ -5,7 +5,7 @@ import type { CniName } from '../config/schema.js';
 import { parseIpv4 } from '../policy/cidr.js';
 import { PolicyEvaluator } from '../policy/evaluate.js';
 import { effectivePolicyTypes } from '../policy/resolve.js';
-import { SelectorCache, effectiveNamespaceLabels } from '../policy/selectors.js';
+import { NAMESPACE_NAME_LABEL, SelectorCache, effectiveNamespaceLabels } from '../policy/selectors.js';
 import type { IPBlock, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, PodInfo } from '../policy/types.js';
 import { ipBlockMatcher, type ClusterWorkload } from './cluster.js';
 import { podName } from './flows.js';
@@ -231,6 +231,24 @@ function notReplayed(w: ClusterWorkload, out: Finding[]): void {
       message: `this snapshot holds ${plural(u.names.length, u.kind).replace(/ys$/, 'ies')} (${u.engine}: ${few(u.names, 4)}): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these`,
       fix: `read these verdicts as what the NetworkPolicies alone mean; ${u.group === 'policy.networking.k8s.io' ? 'an AdminNetworkPolicy is evaluated before NetworkPolicy (and can deny or allow past it), a BaselineAdminNetworkPolicy after it' : `${u.engine} evaluates its own policies together with NetworkPolicy`}: to replay what they do, express it as NetworkPolicy in a copy of the snapshot`,
     });
+  }
+  const unlabelled = w.source.namespacesWithoutNameLabel ?? [];
+  if (unlabelled.length) {
+    for (const p of w.policies) {
+      for (const { field, peers } of peerLists(p)) {
+        (peers ?? []).forEach((peer, j) => {
+          const sel = peer.namespaceSelector;
+          if (!sel || !(NAMESPACE_NAME_LABEL in (sel.matchLabels ?? {}) || (sel.matchExpressions ?? []).some((e) => e.key === NAMESPACE_NAME_LABEL))) return;
+          out.push({
+            kind: 'not-replayed',
+            policy: key(p),
+            field: `${field}[${j}].namespaceSelector`,
+            message: `namespaceSelector ${selectorText(sel)} selects by the label ${NAMESPACE_NAME_LABEL}, which ${plural(unlabelled.length, 'namespace')} of this snapshot (${few(unlabelled)}) do not have: the cluster it came from predates 1.21, where the API server sets it. The replay sets it (as every cluster from 1.21 on does), so its verdicts are those after an upgrade; on your cluster as it is, the selector does not see that label on them and selects other namespaces than in the replay`,
+            fix: `label the namespaces yourself (kubectl label namespace ${unlabelled[0]} ${NAMESPACE_NAME_LABEL}=${unlabelled[0]}), or select them by a label they have`,
+          });
+        });
+      }
+    }
   }
   const v6Pods = w.source.skippedPods.filter((p) => p.reason.startsWith('IPv6 only'));
   const v6Peers = w.source.ipv6Peers ?? [];

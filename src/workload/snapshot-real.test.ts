@@ -113,9 +113,9 @@ describe('a 1.19 Calico cluster, kubectl get … -A -o yaml (a List)', () => {
   });
 
   it("reads only networking.k8s.io NetworkPolicies: Calico's kinds of the same name are counted, not refused", () => {
-    expect(src.items).toEqual({ Namespace: 3, Node: 2, Pod: 7, DaemonSet: 1, NetworkPolicy: 3 });
+    expect(src.items).toEqual({ Namespace: 3, Node: 2, Pod: 7, DaemonSet: 1, NetworkPolicy: 4 });
     expect(src.ignoredKinds).toEqual({ Endpoints: 1, CronJob: 1, 'NetworkPolicy (crd.projectcalico.org/v1)': 1, GlobalNetworkPolicy: 1, 'NetworkPolicy (projectcalico.org/v3)': 1, GlobalNetworkSet: 1 });
-    expect(findPolicyProblems(w).filter((f) => f.kind === 'not-replayed').map((f) => f.policy)).toEqual(['GlobalNetworkPolicy.projectcalico.org', 'NetworkPolicy.crd.projectcalico.org', 'NetworkPolicy.projectcalico.org']);
+    expect(findPolicyProblems(w).filter((f) => f.kind === 'not-replayed' && !f.field).map((f) => f.policy)).toEqual(['GlobalNetworkPolicy.projectcalico.org', 'NetworkPolicy.crd.projectcalico.org', 'NetworkPolicy.projectcalico.org']);
   });
 
   it('keeps pods, leaves out the one still creating (no address) and the finished Job pod', () => {
@@ -126,8 +126,14 @@ describe('a 1.19 Calico cluster, kubectl get … -A -o yaml (a List)', () => {
     expect(w.nodePodCidrs).toEqual({ 'worker-a': ['192.168.41.0/24'], 'worker-b': ['192.168.77.0/24'] });
   });
 
-  it('gives the namespaces of a cluster before 1.21 the kubernetes.io/metadata.name label the replay clusters set', () => {
+  it('gives the namespaces of a cluster before 1.21 the kubernetes.io/metadata.name label the replay clusters set, and says where that changes a selector', () => {
     expect(w.inventory.namespaces.find((n) => n.name === 'frontend')?.labels).toEqual({ name: 'frontend', 'kubernetes.io/metadata.name': 'frontend' });
+    expect(src.namespacesWithoutNameLabel).toEqual(['frontend', 'backend', 'kube-system']);
+    const f = findPolicyProblems(w).filter((x) => x.kind === 'not-replayed' && x.field);
+    expect(f.map((x) => `${x.policy} ${x.field}`)).toEqual(['frontend/storefront-dns spec.egress[0].to[0].namespaceSelector']);
+    expect(f[0]!.message).toContain('3 namespaces of this snapshot (frontend, backend, kube-system) do not have: the cluster it came from predates 1.21');
+    // The dual-stack 1.30 snapshot has the label everywhere: no such finding.
+    expect(findPolicyProblems(load(DUAL)).filter((x) => x.kind === 'not-replayed' && x.field)).toEqual([]);
   });
 
   it('finds the OR-peer rule', () => {

@@ -317,6 +317,8 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
 
   const namespaces: NamespaceInfo[] = parsed.namespaces.map(({ obj }) => ({ name: obj.metadata.name, labels: { ...obj.metadata.labels, [NAMESPACE_NAME_LABEL]: obj.metadata.name } }));
   const derivedNamespaces: string[] = [];
+  // A cluster before 1.21 does not label its namespaces with their name: the replay does (see the finding).
+  const withoutNameLabel = parsed.namespaces.filter(({ obj }) => obj.metadata.labels?.[NAMESPACE_NAME_LABEL] !== obj.metadata.name).map(({ obj }) => obj.metadata.name);
   if (namespaces.length === 0) {
     const names = new Set([...placed.pods.map((p) => p.namespace), ...parsed.policies.map((p) => p.obj.metadata.namespace)]);
     for (const name of [...names].sort()) {
@@ -331,7 +333,7 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
     nodes: placed.nodes,
     ...(Object.keys(nodePodCidrs).length ? { nodePodCidrs } : {}),
     assignedAddresses: placed.assigned,
-    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers },
+    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers, namespacesWithoutNameLabel: withoutNameLabel },
   };
   return { workload, problems };
 }
