@@ -47,7 +47,7 @@ export interface SnapshotSource {
   /** Items of kinds a workload does not use (Service, ReplicaSet…), by kind: counted, not read. */
   ignoredKinds: Record<string, number>;
   /** Pods in the file that no data plane holds, and why (finished, not scheduled, no IPv4 address). */
-  skippedPods: Array<{ pod: string; reason: string }>;
+  skippedPods: Array<{ pod: string; reason: string; labels?: Record<string, string> }>;
   /** Controllers that stood in for their pods. */
   expanded: ExpandedController[];
   /** Controllers whose pods are in the file, so they were not expanded. */

@@ -123,7 +123,11 @@ function orPeers(c: Cluster, p: NetworkPolicy, out: Finding[]): void {
 function selection(c: Cluster, p: NetworkPolicy, out: Finding[]): PodInfo[] {
   const selected = c.selected(p.metadata.namespace, p.spec.podSelector);
   const sel = selectorText(p.spec.podSelector);
-  if (selected.length === 0) {
+  // A snapshot's pods the replay leaves out (pending, finished, IPv6-only) are selected on the cluster all the same.
+  const left = selected.length || c.w.source.kind !== 'snapshot' ? [] : c.w.source.skippedPods.filter((x) => x.pod.startsWith(`${p.metadata.namespace}/`) && x.labels && c.selectors.matcher(p.spec.podSelector)(x.labels));
+  if (left.length) {
+    out.push({ kind: 'selects-no-pod', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects only pods the replay leaves out (${few(left, 2, (x) => `${x.pod}: ${x.reason.split(':')[0]}`)}): in the replay the policy has no effect; on your cluster it applies to them`, fix: 'nothing to change if those pods are meant; the replay cannot show what it does to them' });
+  } else if (selected.length === 0) {
     out.push({ kind: 'selects-no-pod', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects no pod in ${p.metadata.namespace}: the policy has no effect`, fix: `check the labels (kubectl get pods -n ${p.metadata.namespace} --show-labels): a typo or a leftover; delete it if it is one` });
   } else if (selected.every((x) => x.hostNetwork)) {
     out.push({ kind: 'selects-only-host-network', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects only hostNetwork pods (${few(selected, 3, podName)}): NetworkPolicy does not apply to them, on any data plane`, fix: 'delete it; to protect those pods, police the node itself (Calico host endpoint policy, Cilium host policies)' });

@@ -95,6 +95,8 @@ describe('a dual-stack 1.30 cluster, kubectl get … -A -o json', () => {
     expect(f[0]!.fix).toContain('evaluated before NetworkPolicy');
     expect(f[4]!.message).toContain('3 IPv6 ipBlock peers');
     expect(f[4]!.message).toContain('1 IPv6-only pod (payments/ledger-v6-5f7c8d9b4-wd7mn)');
+    // The policy on the IPv6-only pod selects it on the cluster: not a leftover to delete.
+    expect(findPolicyProblems(w).find((x) => x.policy === 'payments/ledger-v6-only')?.message).toBe('podSelector {app=ledger} selects only pods the replay leaves out (payments/ledger-v6-5f7c8d9b4-wd7mn: IPv6 only): in the replay the policy has no effect; on your cluster it applies to them');
   });
 
   it('refuses a bad IPv6 ipBlock, naming the item and the field', () => {

@@ -221,10 +221,10 @@ function podDrafts(parsed: Parsed, skipped: SnapshotSource['skippedPods'], probl
     const where = () => it.doc.where([...it.path, 'status', 'podIP']);
     const bad = [obj.status?.podIP, ...(obj.status?.podIPs ?? []).map((p) => p.ip)].find((a) => a !== undefined && parseIpv4(a) === undefined && !/^[0-9a-fA-F:.]+$/.test(a));
     if (bad !== undefined) problems.push({ where: where(), message: `Pod ${key}: ${JSON.stringify(bad)} is not an IP address` });
-    else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
-    else if (!obj.spec.nodeName) skipped.push({ pod: key, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
-    else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, reason: 'IPv6 only: the local models are IPv4' });
-    else if (!ip) skipped.push({ pod: key, reason: 'no address yet (status.podIP): the CNI has not set it up' });
+    else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
+    else if (!obj.spec.nodeName) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
+    else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'IPv6 only: the local models are IPv4' });
+    else if (!ip) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'no address yet (status.podIP): the CNI has not set it up' });
     else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: podPorts(obj.spec), where });
   }
   return drafts;
