@@ -14,6 +14,8 @@ export interface LoadOptions extends SnapshotOptions {
 
 /** Which form a workload file's text is in, without parsing all of it. */
 export function workloadFormOf(text: string): 'snapshot' | 'shape' {
+  // An empty file is most often a `kubectl get … > file` that failed: the snapshot importer says what it expected.
+  if (!/\S/.test(text.replace(/^\uFEFF/, ''))) return 'snapshot';
   return /^\uFEFF?\s*[[{]/.test(text) || /^(kind|apiVersion|items):/m.test(text) ? 'snapshot' : 'shape';
 }
 

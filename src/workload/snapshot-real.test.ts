@@ -210,6 +210,10 @@ status:
   });
 });
 
+it('says an empty file (a kubectl get > file that failed) holds no objects, instead of asking for a shape', () => {
+  expect(() => load('empty.json', '\n')).toThrow(/empty\.json: holds no objects; expected the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json/);
+});
+
 it('reads JSON that starts with a UTF-8 byte order mark', () => {
   const shop = join(import.meta.dirname, 'fixtures', 'shop-cluster.json');
   expect(load(shop, `\uFEFF${text(shop)}`).inventory.pods).toEqual(load(shop).inventory.pods);
