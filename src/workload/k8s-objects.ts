@@ -143,10 +143,24 @@ const READ_GROUPS: Record<ReadKind, readonly string[]> = { Namespace: [''], Pod:
 /** The group of an apiVersion: `networking.k8s.io/v1` -> networking.k8s.io, `v1` -> ''. */
 export const apiGroup = (apiVersion: unknown): string => (typeof apiVersion === 'string' && apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
 
-/** The kind a workload reads this item as, or undefined: another group's object of the same name is not read. An item without apiVersion is read by kind (its schema names the field). */
+/** The API groups of policy engines other than NetworkPolicy, and whose they are. */
+export const POLICY_ENGINE_GROUPS: Readonly<Record<string, string>> = {
+  'cilium.io': 'Cilium',
+  'projectcalico.org': 'Calico',
+  'crd.projectcalico.org': 'Calico',
+  'policy.networking.k8s.io': 'AdminNetworkPolicy API (sig-network)',
+  'crd.antrea.io': 'Antrea',
+};
+
+/**
+ * The kind a workload reads this item as, or undefined: another policy engine's kind of the same name (Calico's
+ * NetworkPolicy) is not read. Any other apiVersion is read, and its schema names the field (a NetworkPolicy of
+ * extensions/v1beta1 is refused, never silently left out).
+ */
 export function readKindOf(kind: unknown, apiVersion: unknown): ReadKind | undefined {
   if (!isReadKind(kind)) return undefined;
-  return apiVersion === undefined || READ_GROUPS[kind].includes(apiGroup(apiVersion)) ? kind : undefined;
+  const group = apiGroup(apiVersion);
+  return READ_GROUPS[kind].includes(group) || !Object.hasOwn(POLICY_ENGINE_GROUPS, group) ? kind : undefined;
 }
 
 /** What a zod issue says, in the words of the bad-input table. */

@@ -11,16 +11,7 @@ import { isIpv6 } from '../policy/cidr.js';
 import { effectivePolicyTypes } from '../policy/resolve.js';
 import type { NetworkPolicy, NetworkPolicyPeer } from '../policy/types.js';
 import type { UnreplayedPolicies } from './cluster.js';
-import { apiGroup } from './k8s-objects.js';
-
-/** The API groups of policy engines other than NetworkPolicy, and what their policies are. */
-const POLICY_GROUPS: Record<string, string> = {
-  'cilium.io': 'Cilium',
-  'projectcalico.org': 'Calico',
-  'crd.projectcalico.org': 'Calico',
-  'policy.networking.k8s.io': 'AdminNetworkPolicy API (sig-network)',
-  'crd.antrea.io': 'Antrea',
-};
+import { apiGroup, POLICY_ENGINE_GROUPS as POLICY_GROUPS } from './k8s-objects.js';
 
 /** Whether an item of this kind and apiVersion is a policy of another engine (a kind ending in Policy, in one of their groups). */
 export function isUnreplayedPolicy(kind: string, apiVersion: unknown): boolean {

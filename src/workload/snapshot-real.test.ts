@@ -281,3 +281,9 @@ describe('anonymized (bench snapshot --anonymize)', () => {
     expect(counts(a)).toEqual(counts(w));
   });
 });
+
+it('refuses a NetworkPolicy of an apiVersion it does not read, rather than leaving it out unsaid', () => {
+  const bad = text(CALICO).replace('- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n  metadata:\n    creationTimestamp: "2021-03-04T09:15:00Z"\n    generation: 2', '- apiVersion: extensions/v1beta1\n  kind: NetworkPolicy\n  metadata:\n    creationTimestamp: "2021-03-04T09:15:00Z"\n    generation: 2');
+  expect(bad).not.toBe(text(CALICO));
+  expect(parseSnapshot('c.yaml', bad).problems.map((p) => p.message)).toEqual(['NetworkPolicy backend/deny-all: apiVersion: must be "networking.k8s.io/v1", got "extensions/v1beta1"']);
+});
