@@ -60,6 +60,8 @@ export interface SnapshotSource {
   ipv6Peers?: string[];
   /** Namespace items without the kubernetes.io/metadata.name label (a cluster before 1.21): the replay adds it. */
   namespacesWithoutNameLabel?: string[];
+  /** Why the Nodes' spec.podCIDRs were not used as the nodes' routes (a pod outside its node's), if they were not. */
+  nodeCidrsNotUsed?: string;
 }
 
 export interface ShapeApp {

@@ -287,3 +287,17 @@ it('refuses a NetworkPolicy of an apiVersion it does not read, rather than leavi
   expect(bad).not.toBe(text(CALICO));
   expect(parseSnapshot('c.yaml', bad).problems.map((p) => p.message)).toEqual(['NetworkPolicy backend/deny-all: apiVersion: must be "networking.k8s.io/v1", got "extensions/v1beta1"']);
 });
+
+it("derives the routes from the pods when they lie outside their Nodes' spec.podCIDR (Calico IPAM, Cilium cluster-pool)", async () => {
+  // kubeadm gave worker-a 10.244.1.0/24 and worker-b 10.244.2.0/24; Calico numbered the pods from its own pool.
+  const kubeadm = text(CALICO).replace(/podCIDR: 192\.168\.41\.0\/24\n    podCIDRs:\n    - 192\.168\.41\.0\/24/, 'podCIDR: 10.244.1.0/24\n    podCIDRs:\n    - 10.244.1.0/24').replace('podCIDR: 192.168.77.0/24', 'podCIDR: 10.244.2.0/24');
+  expect(kubeadm.match(/10\.244\.\d\.0\/24/g)).toHaveLength(3);
+  const w = load('c.yaml', kubeadm);
+  expect(w.nodePodCidrs).toBeUndefined();
+  expect(snapshotSource(w).nodeCidrsNotUsed).toBe("pod kube-system/coredns-f9fd979d6-jz8xq (192.168.41.140) is outside its node worker-a's spec.podCIDR 10.244.1.0/24: the CNI numbers pods from its own pools, so the routes are derived from the pods' addresses");
+  const { replayWorkload } = await import('./replay.js');
+  const flow = { from: 'frontend/storefront-5c7d9f8b6-2xkpl', to: 'backend/orders-0', protocol: 'TCP' as const, port: 8080 };
+  expect(replayWorkload(w, [flow]).podCidrs).toEqual([['192.168.41.0/24'], ['192.168.77.0/24']]);
+  // The Nodes' CIDRs as the file has them would not route: the old import kept them, and the replay refused the file.
+  expect(() => replayWorkload({ ...w, nodePodCidrs: { 'worker-a': ['10.244.1.0/24'], 'worker-b': ['10.244.2.0/24'] } }, [flow])).toThrow(/outside its node worker-a's pod CIDRs 10\.244\.1\.0\/24/);
+});

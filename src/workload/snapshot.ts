@@ -21,6 +21,7 @@ import type { NamespaceInfo, NetworkPolicy } from '../policy/types.js';
 import { naturalCompare, type ClusterWorkload, type SnapshotSource, type UnreplayedPolicies } from './cluster.js';
 import { expandControllers, placePods, podPorts, type Controller, type PodDraft } from './expand.js';
 import { describeIssue, ITEM_SCHEMAS, readKindOf, type NamespaceObject, type NodeObject, type PodObject } from './k8s-objects.js';
+import { inCidrs } from './pod-cidrs.js';
 import { countUnreplayed, ipv4View, ipv6CidrProblem, ipv6PeerPaths, isUnreplayedPolicy } from './snapshot-policies.js';
 
 type Seg = string | number;
@@ -311,7 +312,12 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
     problems.push({ where: file, message: `holds no pod a data plane would hold${why}; a workload needs pods (or Deployments, StatefulSets, DaemonSets standing in for them)` });
   }
   if (problems.length) return { problems };
-  const nodePodCidrs = readNodeCidrs(parsed, problems);
+  const declaredCidrs = readNodeCidrs(parsed, problems);
+  // Many CNIs do not number pods from the Node's spec.podCIDR (Calico IPAM blocks, Cilium cluster-pool, cloud
+  // VPC addresses): where the file's pods lie outside their node's, the Nodes' CIDRs are not the routes, and the
+  // replay derives them from the pods' addresses instead (./pod-cidrs.ts).
+  const outside = filePods.find((p) => p.ip && !p.hostNetwork && declaredCidrs[p.node as string] && !inCidrs(p.ip, declaredCidrs[p.node as string]!));
+  const nodePodCidrs = outside ? {} : declaredCidrs;
   const placed = placePods(drafts, problems, nodePodCidrs);
   if (problems.length) return { problems };
 
@@ -333,7 +339,7 @@ export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions =
     nodes: placed.nodes,
     ...(Object.keys(nodePodCidrs).length ? { nodePodCidrs } : {}),
     assignedAddresses: placed.assigned,
-    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers, namespacesWithoutNameLabel: withoutNameLabel },
+    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers, namespacesWithoutNameLabel: withoutNameLabel, ...(outside ? { nodeCidrsNotUsed: `pod ${outside.namespace}/${outside.name} (${outside.ip}) is outside its node ${outside.node}'s spec.podCIDR ${declaredCidrs[outside.node as string]!.join(', ')}: the CNI numbers pods from its own pools, so the routes are derived from the pods' addresses` } : {}) },
   };
   return { workload, problems };
 }
