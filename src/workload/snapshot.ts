@@ -4,10 +4,12 @@
 // (`cluster.json#/items/3/spec/containers/0/ports/0/containerPort`) or the YAML line and column — before any work.
 //
 // What is kept: namespaces with their labels; pods with labels, node (spec.nodeName), IPv4 address
-// (status.podIP / podIPs), hostNetwork and container ports; NetworkPolicies as written. Pods no data plane holds
-// are left out and listed: finished ones (phase Succeeded/Failed: their address is free again, as Calico's
-// IsFinished in libcalico-go/lib/backend/k8s/conversion/conversion.go treats them), pods not yet scheduled or
-// without an address, and IPv6-only pods (the local models are IPv4).
+// (status.podIP / podIPs), hostNetwork and the ports of containers and native sidecars (./expand.ts podPorts);
+// NetworkPolicies of networking.k8s.io as written, less IPv6 ipBlock peers (./snapshot-policies.ts). Pods no data
+// plane holds are left out and listed: finished ones (phase Succeeded/Failed: their address is free again, as
+// Calico's IsFinished in libcalico-go/lib/backend/k8s/conversion/conversion.go treats them), pods not yet
+// scheduled or without an address, and IPv6-only pods (the local models are IPv4). Other engines' policies
+// (CiliumNetworkPolicy, Calico's, AdminNetworkPolicy…) are counted per kind for the not-replayed finding.
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { loadAll } from 'js-yaml';
