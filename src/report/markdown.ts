@@ -5,6 +5,7 @@ import { ANALYSIS_METRICS, type Analysis } from './analyze.js';
 import { renderServiceChangesSection, renderServicesSection } from './services.js';
 import { resolutionText } from '../results/cpu.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
+import { slowedRunsMarkdown } from './slowed.js';
 import { renderWorkloadOpening, workloadMethodMarkdown } from './workload-md.js';
 import { budgetedText } from './sampling.js';
 import { tailCounts, tailResolutionText } from './tail-resolution.js';
@@ -268,7 +269,7 @@ export function machineMarkdown(a: Analysis): string[] {
   L.push('');
   if (m.slowedRuns.length === 0) L.push(`No run's reference sat more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, nor its CPU share that much below: the machine ran the same way throughout.`);
   else {
-    L.push(`**The machine slowed in ${m.slowedRuns.length} run${m.slowedRuns.length === 1 ? '' : 's'}** (reference more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, or CPU share that much below): their figures are kept in the point values, and the run-to-run spread they add is in the CIs (an adaptive sweep's p50 verdicts adjust every run to its reference, as its looks did: see the CI method); a point whose runs differ for this reason differs because the machine did, not the data plane.`);
+    L.push(slowedRunsMarkdown(a));
     L.push('');
     L.push(mdTable(['run', 'CNI', 'policies', 'rep', 'reference vs usual', 'CPU share vs usual'], m.slowedRuns.map((r) => [r.runId, r.cni, String(r.policies), r.repetition === null ? '–' : String(r.repetition), pct(r.referenceChange), pct(r.shareChange)]), ['l', 'l', 'r', 'r', 'r', 'r']));
   }
