@@ -79,7 +79,9 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     if (a.runs === 0) return a.problems.length ? EXIT_USAGE : EXIT_OK;
   }
   if (a.runs === 0) {
-    io.stderr.write('bench report: no usable result files\n');
+    // A sweep.json alone (a committed example whose run directories were left out): say where the results would be.
+    const listed = collected.manifests.map(({ dir, manifest }) => `${join(dir, 'sweep.json')}: sweep ${manifest.id} lists ${manifest.points.filter((p) => p.resultPath).length} result files, none of them here (its run directories were not kept beside it)`);
+    io.stderr.write(`bench report: no usable result files${listed.length ? `\n  ${listed.join('\n  ')}` : ''}\n`);
     return EXIT_USAGE;
   }
   const [{ Outputs, terminalOutput }, { writeFileAtomic }] = await Promise.all([import('../../outputs/outputs.js'), import('../../results/io.js')]);
