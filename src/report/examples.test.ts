@@ -3,7 +3,7 @@
 // holds back every p99 coarser than 10% of its value, and is the committed report.md (so an example cannot drift
 // from the code silently: when report code changes what an example prints, re-render it with the command below).
 // Where the result files are not committed, bench report says so, and the example's README says what made it.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,13 @@ describe.each(sweeps)('results/examples/%s', (rel) => {
     const jsonPath = join(out, 'report.json');
     expect(await cmdReport([dir], { format: 'json', output: jsonPath }, bufferIo())).toBe(0);
     const doc = JSON.parse(readFileSync(jsonPath, 'utf8')) as ReportJson;
+    // The commands in an example's README run again: a report.json bench report wrote is replaced, another file is not.
+    expect(await cmdReport([dir], { format: 'json', output: jsonPath }, bufferIo())).toBe(0);
+    const foreign = join(out, 'foreign.json');
+    writeFileSync(foreign, '{"kind": "something-else"}\n');
+    const refused = bufferIo();
+    expect(await cmdReport([dir], { format: 'json', output: foreign }, refused)).toBe(2);
+    expect(refused.err()).toContain('exists and was not written by bench report');
 
     // The answer table: a workload's answer, else a verdict row for every data plane measured.
     if (doc.workloads?.length) for (const w of doc.workloads) expect(md).toMatch(new RegExp(`## ${w.name}: the answer\\n\\n\\| CNI \\|`));

@@ -95,10 +95,13 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
   });
   try {
     if (format === 'perfdash' || format === 'json') {
-      const document = format === 'json' ? (await import('../../report/json.js')).reportJson : perfdashJson;
+      const json = await import('../../report/json.js');
+      const document = format === 'json' ? json.reportJson : perfdashJson;
       const toStdout = !opts.output || opts.output === '-';
+      // A report.json bench report wrote is its own to replace (it names its kind at the top); perfdash JSON names none.
+      const owned = format === 'json' ? (p: string) => isOurs(p, `"kind": "${json.REPORT_JSON_KIND}"`) : (p: string) => !existsSync(p);
       // perfdash/JSON text is complete as rendered: written to stdout as it is, or to the file.
-      const outputs = new Outputs<Analysis>([toStdout ? terminalOutput<Analysis>(io.stdout, { summary: document }) : reportFile<Analysis>(opts.output!, document, (p) => !existsSync(p))]);
+      const outputs = new Outputs<Analysis>([toStdout ? terminalOutput<Analysis>(io.stdout, { summary: document }) : reportFile<Analysis>(opts.output!, document, owned)]);
       await outputs.start();
       await outputs.stop(a);
       if (!toStdout) io.stderr.write(`wrote ${opts.output}\n`);
