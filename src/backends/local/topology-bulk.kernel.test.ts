@@ -12,6 +12,10 @@ import { planDeleteNamespaces } from './gc.js';
 import { itKernel, namespacesOfRun } from './test-support/kernel.js';
 import { planKernelWrites, planTopologyUpBulk, type KernelWrite } from './topology-bulk.js';
 import { planTopology, planTopologyUp, topologyNamespaces, type Attachment, type Topology, type TopologyOptions } from './topology.js';
+import { LocalDataPlane } from './plane.js';
+import { localModel } from './models.js';
+import { existsSync } from 'node:fs';
+import { BPF_PIN_ROOT } from './gc.js';
 
 const built: Topology[] = [];
 afterEach(async () => {
@@ -119,5 +123,24 @@ describe('the batched bring-up leaves the kernel as the reference plan does', ()
       ],
     });
     expect(batched).toEqual(reference);
+  });
+
+  itKernel('a batch that fails halfway (its first lines done): bring-up fails with its error, teardown leaves nothing', async () => {
+    const t = planTopology({ runId: newRunId(), attachment: 'routed', placement: 'cross-node', hostIfPrefix: 'lxc', servers: 2 });
+    built.push(t);
+    const exec = new ExecRunner();
+    const server1 = t.pods.find((p) => p.name === 'server-1')!;
+    // The second server's own batch gets a line the kernel refuses, after its address is set: stage 3 fails midway
+    // while the other batches of that stage run beside it.
+    const runner = Object.assign(Object.create(exec) as ExecRunner, {
+      run: (spec: CommandSpec) => exec.run(spec.argv.includes(server1.netns) && spec.input ? { ...spec, input: spec.input.replace('link set eth0 up\n', 'link set eth0 up\nlink set nosuchdev up\n') } : spec),
+    });
+    const plane = new LocalDataPlane({ model: localModel('cilium'), topology: t, runner, cleanupRunner: exec });
+    await expect(plane.up()).rejects.toThrow(/pod bench-server\/server-1.*ip -n \S+ -batch - failed[\s\S]*nosuchdev/);
+    expect(namespacesOfRun(t.runId)).toHaveLength(topologyNamespaces(t).length);
+    await plane.down();
+    expect(namespacesOfRun(t.runId)).toEqual([]);
+    expect(existsSync(`${BPF_PIN_ROOT}/cb-${t.runId}`)).toBe(false);
+    built.splice(built.indexOf(t), 1);
   });
 });
