@@ -146,7 +146,7 @@ export function planTopologyUpBulk(t: Topology): BatchedTopologyPlan {
   const stage3 = [
     batch(t.switchNs, switchLines.filter(isPort), 'switch namespace: the nodes join the bridge'),
     ...t.pods.map((p) => batch(p.netns, podSide(t, p), `pod ${p.namespace}/${p.name}: address, gateway, routes`)),
-    ...[...dev.bridge].map(([ns, lines]) => batch(ns, lines, `${ns}: forwarding entries of the VXLAN device`, 'bridge')),
+    ...[...dev.bridge].map(([ns, lines]) => batch(ns, lines, `${t.nodes.find((n) => n.netns === ns)?.name ?? ns}: forwarding entries of flannel.1`, 'bridge')),
   ];
   // Many short connections from one source: reuse TIME_WAIT ports and the whole ephemeral range (as planPods).
   for (const p of t.pods.filter((x) => x.role !== 'server')) writes.push(sysctlWrite(p.netns, 'net.ipv4.tcp_tw_reuse', '1'), sysctlWrite(p.netns, 'net.ipv4.ip_local_port_range', '1024 65535'));
