@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { planTopology, planTopologyUp, type PodRequest } from './topology.js';
+import { planTopology, planTopologyUp, topologyNamespaces, type PodRequest } from './topology.js';
 import { planKernelWrites, planTopologyUpBulk, sysctlWrite } from './topology-bulk.js';
 import { bridgeMac, podMac } from './bridge-neighbours.js';
+import { DryRunRunner } from '../../exec/runner.js';
+import { LocalDataPlane } from './plane.js';
+import { localModel } from './models.js';
 
 const requests = (n: number, nodes: number): PodRequest[] => Array.from({ length: n }, (_, i) => ({ name: `p-${i}`, namespace: 'ns', labels: {}, role: 'grid', node: i % nodes }));
 const argv = (c: { argv: string[]; netns?: string; input?: string }) => `${c.netns ? `[${c.netns}] ` : ''}${c.argv.join(' ')}${c.input ? `\n${c.input}` : ''}`;
@@ -92,5 +95,19 @@ describe('batched bring-up of many pods', () => {
     // A pod on the node's bridge or VXLAN address is refused.
     expect(() => planTopology({ runId: 'bulk3', attachment: 'bridge-vxlan', placement: 'cross-node', hostIfPrefix: 'veth', podCidrs: [['10.42.0.0/24']], pods: [{ name: 'a', namespace: 'ns', labels: {}, role: 'grid', node: 0, ip: '10.42.0.1' }] })).toThrow(/bridge \(cni0\) address/);
     expect(() => planTopology({ runId: 'bulk3', attachment: 'routed-vxlan', placement: 'cross-node', hostIfPrefix: 'cali', podCidrs: [['10.42.0.0/24']], pods: [{ name: 'a', namespace: 'ns', labels: {}, role: 'grid', node: 0, ip: '10.42.0.0' }] })).toThrow(/VXLAN \(flannel.1\) address/);
+  });
+
+  it('a benchmark run brings its topology up with the batches, and tears it down in one (bring-up used one process a command below 32 pods)', async () => {
+    const t = planTopology({ runId: 'bulk5', attachment: 'routed', placement: 'cross-node', hostIfPrefix: 'cali' });
+    const runner = new DryRunRunner();
+    const plane = new LocalDataPlane({ model: localModel('none'), topology: t, runner, cleanupRunner: runner });
+    const steer = { netns: t.switchNs, path: `/sys/class/net/${t.nodes[0]!.switchPort}/queues/rx-0/rps_cpus`, value: '2' };
+    await plane.up({ writes: [steer] });
+    expect(runner.log.length).toBeLessThanOrEqual(11);
+    expect(runner.log.filter((c) => c.argv.includes('sysctl'))).toEqual([]);
+    expect(runner.log.at(-1)).toMatchObject({ argv: ['ip', 'netns', 'exec', t.switchNs, 'sh', '-c', expect.any(String)], input: `${steer.path} 2\n` });
+    const before = runner.log.length;
+    await plane.down();
+    expect(runner.log.slice(before).map((c) => [c.argv.join(' '), c.input])).toEqual([['ip -force -batch -', topologyNamespaces(t).reverse().map((ns) => `netns delete ${ns}\n`).join('')]]);
   });
 });
