@@ -17,6 +17,8 @@ import { SERVICE_DATA_PLANES, type ServiceDataPlane, type ServiceDataPlaneName }
 
 const SERVICES = 5000;
 const SAMPLES = 1000;
+/** Blocks per state, interleaved: many, 0, many, 0, … (see p50s). */
+const ROUNDS = 3;
 /** The cold start the issue sets (30000 Services under 30 s), with room for a loaded machine. */
 const BIG = 30_000;
 const open: { plane: ServiceDataPlane; world: ServiceWorld }[] = [];
@@ -35,8 +37,14 @@ async function planeWorld(name: ServiceDataPlaneName): Promise<{ plane: ServiceD
   return { plane, world };
 }
 
-/** Connect p50 to the probed ClusterIP with SERVICES other Services (first sync), then with none (partial sync). */
-async function p50s(name: ServiceDataPlaneName): Promise<{ zero: number; many: number; installMs: number; updateMs: number }> {
+/**
+ * Connect p50 to the probed ClusterIP with SERVICES other Services (first sync), then with none (partial sync), then
+ * with them again and none again (partial syncs both ways): each state is measured in ROUNDS blocks interleaved in
+ * time, and its lowest block p50 is kept. Load from other processes only ever slows a block, and a burst that hits
+ * one block does not hit the other state's block beside it: a single pair once read 44.7 µs at 0 against 25.4 µs at
+ * 5000 on calico-ctlb (×0.57, CI 2026-12-07), a swing that the other way would nearly cross the ×2 bound.
+ */
+async function p50s(name: ServiceDataPlaneName): Promise<{ zero: number; many: number; installMs: number; updateMs: number; blocks: { zero: number[]; many: number[] } }> {
   const { plane, world } = await planeWorld(name);
   const many = worldServiceSet(world, SERVICES, 'last');
   const install = await plane.install(many);
@@ -44,12 +52,19 @@ async function p50s(name: ServiceDataPlaneName): Promise<{ zero: number; many: n
   const servers = await echoServers(world);
   try {
     const ip = probedService(many).clusterIP;
-    const atMany = await connectP50(plane, world, ip, SERVICE_PORT, SAMPLES);
     const few = worldServiceSet(world, 0, 'last');
     expect(probedService(few).clusterIP).toBe(ip);
-    const update = await plane.update(few);
-    expect(update.state.services).toBe(1);
-    return { zero: await connectP50(plane, world, ip, SERVICE_PORT, SAMPLES), many: atMany, installMs: install.installMs, updateMs: update.agentMs };
+    const blocks = { zero: [] as number[], many: [] as number[] };
+    let updateMs = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round > 0) expect((await plane.update(many)).state.services).toBe(SERVICES + 1);
+      blocks.many.push(await connectP50(plane, world, ip, SERVICE_PORT, SAMPLES));
+      const update = await plane.update(few);
+      expect(update.state.services).toBe(1);
+      if (round === 0) updateMs = update.agentMs;
+      blocks.zero.push(await connectP50(plane, world, ip, SERVICE_PORT, SAMPLES));
+    }
+    return { zero: Math.min(...blocks.zero), many: Math.min(...blocks.many), installMs: install.installMs, updateMs, blocks };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
@@ -63,7 +78,7 @@ describe('Service count against new-connection latency', () => {
       for (const name of SERVICE_DATA_PLANES) {
         const r = await p50s(name);
         ratio[name] = r.many / r.zero;
-        console.log(`${name}: connect p50 ${r.many.toFixed(1)} µs at ${SERVICES} Services, ${r.zero.toFixed(1)} µs at 0 (×${ratio[name]!.toFixed(2)}); first sync ${r.installMs} ms, partial sync ${r.updateMs} ms`);
+        console.log(`${name}: connect p50 ${r.many.toFixed(1)} µs at ${SERVICES} Services, ${r.zero.toFixed(1)} µs at 0 (×${ratio[name]!.toFixed(2)}; lowest of the blocks ${r.blocks.many.map((x) => x.toFixed(1)).join('/')} and ${r.blocks.zero.map((x) => x.toFixed(1)).join('/')}); first sync ${r.installMs} ms, partial sync ${r.updateMs} ms`);
       }
       expect(ratio['kube-proxy-iptables']).toBeGreaterThan(2.5);
       for (const flat of ['kube-proxy-nftables', 'cilium-socket-lb', 'calico-ctlb']) expect(ratio[flat]).toBeLessThan(2);
