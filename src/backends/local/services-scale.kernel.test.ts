@@ -19,8 +19,10 @@ const SERVICES = 5000;
 const SAMPLES = 1000;
 /** Blocks per state, interleaved: many, 0, many, 0, … (see p50s). */
 const ROUNDS = 3;
-/** The cold start the issue sets (30000 Services under 30 s), with room for a loaded machine. */
+/** The cold start the issue sets (30000 Services under 30 s on a quiet machine). */
 const BIG = 30_000;
+/** Robust bound on that first sync (see the test). */
+const FIRST_SYNC_BOUND_MS = 150_000;
 const open: { plane: ServiceDataPlane; world: ServiceWorld }[] = [];
 
 afterEach(async () => {
@@ -86,17 +88,20 @@ describe('Service count against new-connection latency', () => {
     600_000,
   );
 
-  // iptables-nft-restore --noflush took ~30 s per node for 10000 Services and grows as chains × rules; the first sync
-  // now writes nat as one whole table (kube-proxy/plane.ts), ~2 s per 10000 on a quiet machine.
+  // iptables-nft-restore --noflush took ~30 s per node for 10000 Services and grows as chains × rules (so ~270 s at
+  // 30000); the first sync now writes nat as one whole table (kube-proxy/plane.ts), ~2 s per 10000 on a quiet
+  // machine. The bound sits between the two with room for load: at 30000 the first sync took 6.0–6.3 s quiet (CI,
+  // README), 28–39 s on the loaded machine (README) and 27.3 s (iptables) / 33.0 s (nftables) beside a whole kernel
+  // test run (2026-12-07); 60 s was only 1.5× the worst of those.
   itKernel(
-    `the first sync of ${BIG} Services takes under a minute on every service data plane (both nodes in parallel)`,
+    `the first sync of ${BIG} Services takes under ${FIRST_SYNC_BOUND_MS / 1000} s on every service data plane (both nodes in parallel), not the minutes of a rule-by-rule restore`,
     async () => {
       for (const name of SERVICE_DATA_PLANES) {
         const { plane, world } = await planeWorld(name);
         const r = await plane.install(worldServiceSet(world, BIG, 'last'));
         console.log(`${name}: first sync of ${BIG + 1} Services ${r.installMs} ms (per node ${JSON.stringify(r.nodeMs)})`);
         expect(r.state.services).toBe(BIG + 1);
-        expect(r.installMs).toBeLessThan(60_000);
+        expect(r.installMs).toBeLessThan(FIRST_SYNC_BOUND_MS);
         await plane.teardown();
         await world.down();
         open.splice(0);
