@@ -1,7 +1,7 @@
 // The project's central claim, checked end to end through the local backend: with 5000 policies selecting the
 // server and the client's rule last, the iptables model pays per policy on every new connection and the eBPF
-// model does not. Bounds are wide (measured: Calico ~35 µs → ~1600 µs; Cilium ~35 µs → ~33 µs) so load from
-// other tests cannot flip them.
+// model does not. Bounds are wide (measured: Calico ~35 µs → ~1600 µs; Cilium ~35 µs → ~33 µs), and each count is
+// measured in blocks interleaved with the other's (pairP50s), so load from other tests cannot flip them.
 import { describe, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
