@@ -95,8 +95,10 @@ describe('policy scaling on the kernel', () => {
     }
     // Namespace teardown is asynchronous in the kernel (netns cleanup runs in a workqueue): programs held only
     // by a deleted namespace's tc hooks go a moment later.
-    await expect.poll(bpfProgramCount, { timeout: 10_000, interval: 200 }).toBeLessThanOrEqual(progsBefore);
-  });
+    await expect.poll(bpfProgramCount, { timeout: 30_000, interval: 200 }).toBeLessThanOrEqual(progsBefore);
+    // Four data planes up and torn down, Calico's at 5000 policies (~20 ms a connect on the loaded machine, 2100
+    // connects): 118 s measured one after the other, over 180 s interleaved beside a kernel run; 23 s in CI.
+  }, 600_000);
 
   // Cilium 1.18 does not fail an endpoint whose policy map overflows (pkg/endpoint/bpf.go syncPolicyMap): the
   // run completes, the overflow is recorded, and the probe says what the data plane did with the client.
