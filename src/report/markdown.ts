@@ -5,6 +5,7 @@ import { ANALYSIS_METRICS, type Analysis } from './analyze.js';
 import { renderServiceChangesSection, renderServicesSection } from './services.js';
 import { resolutionText } from '../results/cpu.js';
 import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
+import { slowedRunsMarkdown } from './slowed.js';
 import { renderWorkloadOpening, workloadMethodMarkdown } from './workload-md.js';
 import { budgetedText } from './sampling.js';
 import { tailCounts, tailResolutionText } from './tail-resolution.js';
@@ -149,8 +150,9 @@ export function reportTitle(a: Pick<Analysis, 'workloads' | 'policyCurves'>): st
 /** Metrics a CNI has points for: a metric that was not measured is left out, not listed as inconclusive. */
 const measuredMetrics = (c: Analysis['cnis'][number]) => ANALYSIS_METRICS.filter((m) => c.metrics[m.id].points.length > 0);
 
-/** The sections about curves against the policy count: latency per count, verdicts, segments, per-rule cost, fits. */
-function curveSections(a: Analysis): string[] {
+/** Connect p50 per CNI and policy count; nothing where no latency was measured (an enforce sweep: a metric not measured is left out). */
+function latencyTableMarkdown(a: Analysis): string[] {
+  if (!a.cnis.some((c) => c.metrics.connect_p50.counts.length > 0)) return [];
   const L: string[] = [];
   L.push('## New-connection latency (connect p50, µs: mean of the runs, hierarchical 95% CI)');
   L.push('');
@@ -166,6 +168,13 @@ function curveSections(a: Analysis): string[] {
     L.push('¹ one run: the CI covers sample noise within that run only and cannot include run-to-run variation.');
     L.push('');
   }
+  return L;
+}
+
+/** The sections about curves against the policy count: latency per count, verdicts, segments, per-rule cost, fits. */
+function curveSections(a: Analysis): string[] {
+  const L: string[] = [];
+  L.push(...latencyTableMarkdown(a));
 
   L.push('## Scaling: verdicts');
   L.push('');
@@ -179,8 +188,10 @@ function curveSections(a: Analysis): string[] {
   }
   L.push(mdTable(['CNI', 'metric', 'verdict', 'headline', 'why'], rows, ['l', 'l', 'l', 'l', 'l']));
   L.push('');
-  L.push('CPU per connection: in ns of CPU per connection per policy.');
-  L.push('');
+  if (a.cnis.some((c) => c.metrics.cpu_per_conn.points.length > 0)) {
+    L.push('CPU per connection: in ns of CPU per connection per policy.');
+    L.push('');
+  }
 
   const curved = a.cnis.flatMap((c) => ANALYSIS_METRICS.filter((m) => c.metrics[m.id].fit && c.metrics[m.id].verdict.complexity !== 'O(1)' && c.metrics[m.id].verdict.headline === 'segments').map((m) => ({ c, m })));
   if (curved.length) {
@@ -268,7 +279,7 @@ export function machineMarkdown(a: Analysis): string[] {
   L.push('');
   if (m.slowedRuns.length === 0) L.push(`No run's reference sat more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, nor its CPU share that much below: the machine ran the same way throughout.`);
   else {
-    L.push(`**The machine slowed in ${m.slowedRuns.length} run${m.slowedRuns.length === 1 ? '' : 's'}** (reference more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, or CPU share that much below): their figures are kept in the point values, and the run-to-run spread they add is in the CIs (an adaptive sweep's p50 verdicts adjust every run to its reference, as its looks did: see the CI method); a point whose runs differ for this reason differs because the machine did, not the data plane.`);
+    L.push(slowedRunsMarkdown(a));
     L.push('');
     L.push(mdTable(['run', 'CNI', 'policies', 'rep', 'reference vs usual', 'CPU share vs usual'], m.slowedRuns.map((r) => [r.runId, r.cni, String(r.policies), r.repetition === null ? '–' : String(r.repetition), pct(r.referenceChange), pct(r.shareChange)]), ['l', 'l', 'r', 'r', 'r', 'r']));
   }

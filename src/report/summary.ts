@@ -5,7 +5,7 @@ import { formatDuration } from '../sweep/progress.js';
 import { describeLook, levelText, repetitionsText } from '../sweep/adaptive.js';
 import type { Analysis } from './analyze.js';
 import { headlineFigure } from './markdown.js';
-import { MACHINE_SLOWED_THRESHOLD } from './machine.js';
+import { slowedRunsLine } from './slowed.js';
 import { textTable } from '../text.js';
 import { p50Text } from './workload-md.js';
 
@@ -52,8 +52,8 @@ export function sweepSummary(m: SweepManifest, a: Analysis | null, wallMs: numbe
   }
   out.push(textTable(rows, ['l', 'l', 'l', 'l', 'r']));
   out.push(`CIs are at run level (hierarchical bootstrap over the repetitions); see bench report for points, segments and reasons.`);
-  const slowed = a.machine.slowedRuns;
-  if (slowed.length) out.push(`the machine slowed in ${slowed.length} of ${a.machine.measuredRuns} runs (their loopback reference more than ${MACHINE_SLOWED_THRESHOLD * 100}% above its usual, or their CPU share that much below): ${slowed.slice(0, 5).map((r) => `${r.cni}@${r.policies}${r.repetition === null ? '' : ` r${r.repetition}`}`).join(', ')}${slowed.length > 5 ? ', …' : ''}; their figures are the machine's, not the data plane's (bench report lists them)`);
+  const slowed = slowedRunsLine(a);
+  if (slowed) out.push(slowed);
   else if (a.machine.measuredRuns === 0) out.push("machine reference: not measured (result files written before it existed)");
   for (const x of a.crossovers.filter((y) => y.metric === 'connect_p50')) out.push(`crossover (connect p50): ${x.lowerBefore} lower up to ≈${x.atPolicies} policies, ${x.lowerAfter} above`);
   return out.join('\n');

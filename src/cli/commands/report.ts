@@ -79,7 +79,9 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
     if (a.runs === 0) return a.problems.length ? EXIT_USAGE : EXIT_OK;
   }
   if (a.runs === 0) {
-    io.stderr.write('bench report: no usable result files\n');
+    // A sweep.json alone (a committed example whose run directories were left out): say where the results would be.
+    const listed = collected.manifests.map(({ dir, manifest }) => `${join(dir, 'sweep.json')}: sweep ${manifest.id} lists ${manifest.points.filter((p) => p.resultPath).length} result files, none of them here (its run directories were not kept beside it)`);
+    io.stderr.write(`bench report: no usable result files${listed.length ? `\n  ${listed.join('\n  ')}` : ''}\n`);
     return EXIT_USAGE;
   }
   const [{ Outputs, terminalOutput }, { writeFileAtomic }] = await Promise.all([import('../../outputs/outputs.js'), import('../../results/io.js')]);
@@ -93,10 +95,13 @@ export async function cmdReport(inputs: string[], opts: ReportOptions, io: Comma
   });
   try {
     if (format === 'perfdash' || format === 'json') {
-      const document = format === 'json' ? (await import('../../report/json.js')).reportJson : perfdashJson;
+      const json = await import('../../report/json.js');
+      const document = format === 'json' ? json.reportJson : perfdashJson;
       const toStdout = !opts.output || opts.output === '-';
+      // A report.json bench report wrote is its own to replace (it names its kind at the top); perfdash JSON names none.
+      const owned = format === 'json' ? (p: string) => isOurs(p, `"kind": "${json.REPORT_JSON_KIND}"`) : (p: string) => !existsSync(p);
       // perfdash/JSON text is complete as rendered: written to stdout as it is, or to the file.
-      const outputs = new Outputs<Analysis>([toStdout ? terminalOutput<Analysis>(io.stdout, { summary: document }) : reportFile<Analysis>(opts.output!, document, (p) => !existsSync(p))]);
+      const outputs = new Outputs<Analysis>([toStdout ? terminalOutput<Analysis>(io.stdout, { summary: document }) : reportFile<Analysis>(opts.output!, document, owned)]);
       await outputs.start();
       await outputs.stop(a);
       if (!toStdout) io.stderr.write(`wrote ${opts.output}\n`);
