@@ -9,8 +9,9 @@
 // importer does not read (annotations, images, commands, env, status conditions) is dropped, not hashed.
 import { createHmac } from 'node:crypto';
 import { BenchError } from '../errors.js';
-import { isReadKind, ITEM_SCHEMAS, type ContainerObject, type ControllerObject, type NamespaceObject, type NetworkPolicyObject, type NodeObject, type PodObject } from './k8s-objects.js';
+import { ITEM_SCHEMAS, readKindOf, type ContainerObject, type ControllerObject, type NamespaceObject, type NetworkPolicyObject, type NodeObject, type PodObject } from './k8s-objects.js';
 import type { KubeList } from './list.js';
+import { isUnreplayedPolicy } from './snapshot-policies.js';
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort } from '../policy/types.js';
 
 /** Strings that name Kubernetes itself, not the user: kept so the anonymized file still reads as a cluster. */
@@ -79,13 +80,14 @@ function anonymizer(r: Renamer) {
     ...(p.ipBlock ? { ipBlock: structuredClone(p.ipBlock) } : {}),
   });
   const port = (p: NetworkPolicyPort): NetworkPolicyPort => ({ ...p, ...(typeof p.port === 'string' ? { port: r.portName(p.port) } : {}) });
-  const containers = (cs: readonly ContainerObject[]) =>
-    cs.map((c, i) => ({ name: `c${i}`, ...(c.ports ? { ports: c.ports.map((p) => ({ ...(p.name ? { name: r.portName(p.name) } : {}), containerPort: p.containerPort, ...(p.protocol ? { protocol: p.protocol } : {}) })) } : {}) }));
+  const containers = (cs: ReadonlyArray<ContainerObject & { restartPolicy?: string }>) =>
+    cs.map((c, i) => ({ name: `c${i}`, ...(c.restartPolicy ? { restartPolicy: c.restartPolicy } : {}), ...(c.ports ? { ports: c.ports.map((p) => ({ ...(p.name ? { name: r.portName(p.name) } : {}), containerPort: p.containerPort, ...(p.protocol ? { protocol: p.protocol } : {}) })) } : {}) }));
   const podSpec = (s: PodObject['spec']) => ({
     ...(s.nodeName ? { nodeName: r.name(s.nodeName) } : {}),
     ...(s.hostNetwork !== undefined ? { hostNetwork: s.hostNetwork } : {}),
     containers: containers(s.containers),
-    ...(s.initContainers?.some((c) => c.ports?.length) ? { initContainers: containers(s.initContainers.filter((c) => c.ports?.length)) } : {}),
+    // Native sidecars (restartPolicy Always) serve their ports; a plain init container's ports are not read.
+    ...(s.initContainers?.some((c) => c.ports?.length && c.restartPolicy === 'Always') ? { initContainers: containers(s.initContainers.filter((c) => c.ports?.length && c.restartPolicy === 'Always')) } : {}),
   });
   const meta = (m: { name: string; namespace: string; labels?: Record<string, string> }) => ({ name: r.name(m.name), namespace: r.name(m.namespace), ...(m.labels ? { labels: labels(m.labels) } : {}) });
   return {
@@ -127,13 +129,22 @@ function anonymizer(r: Renamer) {
  * items and fields the importer reads, every name and label value hashed with `salt`.
  */
 export function anonymizeList(input: unknown, salt: string | Buffer): KubeList {
-  const a = anonymizer(renamer(salt));
+  const r = renamer(salt);
+  const a = anonymizer(r);
   const raw = input as { items?: unknown[] };
   const items = Array.isArray(raw.items) ? raw.items : [input];
   const out: KubeList = { apiVersion: 'v1', kind: 'List', items: [] };
   for (const item of items) {
-    const kind = (item as { kind?: unknown }).kind;
-    if (!isReadKind(kind)) continue;
+    const { kind: rawKind, apiVersion, metadata } = item as { kind?: unknown; apiVersion?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    const kind = readKindOf(rawKind, apiVersion);
+    if (!kind) {
+      // Other engines' policies keep their kind and hashed name only: the finding that counts them survives.
+      if (typeof rawKind === 'string' && isUnreplayedPolicy(rawKind, apiVersion) && typeof metadata?.name === 'string') {
+        const ns = typeof metadata.namespace === 'string' ? { namespace: r.name(metadata.namespace) } : {};
+        out.items.push({ apiVersion: String(apiVersion), kind: rawKind, metadata: { name: r.name(metadata.name), ...ns } });
+      }
+      continue;
+    }
     const parsed = ITEM_SCHEMAS[kind].safeParse(item);
     if (!parsed.success) throw new BenchError('usage', `anonymize: a ${kind} the importer did not accept; import the file first`);
     const o = parsed.data;

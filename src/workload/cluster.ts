@@ -27,6 +27,17 @@ export interface ExpandedController {
   pods: number;
 }
 
+/** Policies of another engine a snapshot holds, of one kind: counted, named, not replayed. */
+export interface UnreplayedPolicies {
+  kind: string;
+  /** Its API group (cilium.io, projectcalico.org, policy.networking.k8s.io…). */
+  group: string;
+  /** Whose policies these are: Cilium, Calico, AdminNetworkPolicy API (sig-network), Antrea. */
+  engine: string;
+  /** namespace/name, or name for a cluster-scoped policy. */
+  names: string[];
+}
+
 export interface SnapshotSource {
   kind: 'snapshot';
   file: string;
@@ -36,13 +47,21 @@ export interface SnapshotSource {
   /** Items of kinds a workload does not use (Service, ReplicaSet…), by kind: counted, not read. */
   ignoredKinds: Record<string, number>;
   /** Pods in the file that no data plane holds, and why (finished, not scheduled, no IPv4 address). */
-  skippedPods: Array<{ pod: string; reason: string }>;
+  skippedPods: Array<{ pod: string; reason: string; labels?: Record<string, string> }>;
   /** Controllers that stood in for their pods. */
   expanded: ExpandedController[];
   /** Controllers whose pods are in the file, so they were not expanded. */
   representedByPods: string[];
   /** Namespaces made up from the names pods and policies use (the file lists no Namespace objects). */
   derivedNamespaces: string[];
+  /** Policies of other engines (CiliumNetworkPolicy, Calico GlobalNetworkPolicy, AdminNetworkPolicy…) by kind. */
+  unreplayedPolicies?: UnreplayedPolicies[];
+  /** IPv6 ipBlock peers left out of the IPv4 replay, as `namespace/policy spec.egress[0].to[1]`. */
+  ipv6Peers?: string[];
+  /** Namespace items without the kubernetes.io/metadata.name label (a cluster before 1.21): the replay adds it. */
+  namespacesWithoutNameLabel?: string[];
+  /** Why the Nodes' spec.podCIDRs were not used as the nodes' routes (a pod outside its node's), if they were not. */
+  nodeCidrsNotUsed?: string;
 }
 
 export interface ShapeApp {

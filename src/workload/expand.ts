@@ -1,10 +1,11 @@
 // Pods for a snapshot: the Pod objects it holds, and the pods of Deployments, StatefulSets and DaemonSets that
 // stand in for theirs; then a node and an address for every pod that has none. Pure.
 import type { Problem } from '../errors.js';
+import { formatIpv4, parseCidr } from '../policy/cidr.js';
 import { compileSelector } from '../policy/selectors.js';
 import type { ContainerPort, PodInfo } from '../policy/types.js';
 import { AddressPlan, naturalCompare, type ExpandedController } from './cluster.js';
-import type { ContainerObject, ControllerObject } from './k8s-objects.js';
+import type { ContainerObject, ControllerObject, InitContainerObject } from './k8s-objects.js';
 
 /** A pod before it has a node and an address for sure. */
 export interface PodDraft {
@@ -23,8 +24,8 @@ export interface PodDraft {
 export const MAX_EXPANDED_PODS = 50_000;
 
 /**
- * Container ports as a data plane sees them: containers and init containers (sidecars), protocol defaulted to
- * TCP, exact repeats dropped — as Calico's workload endpoint conversion reads them
+ * Container ports as a data plane sees them: protocol defaulted to TCP, exact repeats dropped — as Calico's
+ * workload endpoint conversion reads them
  * (libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go, appendEndpointPorts).
  */
 export function containerPorts(containers: readonly ContainerObject[]): ContainerPort[] {
@@ -41,6 +42,17 @@ export function containerPorts(containers: readonly ContainerObject[]): Containe
   return out;
 }
 
+/**
+ * The ports of a pod's running containers: its containers and its native sidecars (init containers with
+ * restartPolicy Always, which run beside them). A plain init container has finished before the pod serves, so
+ * its ports are not served and named ports do not resolve to them — as Kubernetes' FindPort resolves a Service's
+ * named targetPort (pkg/api/v1/pod/util.go: containers, then sidecars only). Calico's endpoint conversion lists
+ * every init container's named ports, Cilium's only the containers' (README "Workloads": what a snapshot holds).
+ */
+export function podPorts(spec: { containers: readonly ContainerObject[]; initContainers?: readonly InitContainerObject[] }): ContainerPort[] {
+  return containerPorts([...spec.containers, ...(spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')]);
+}
+
 export interface Controller {
   object: ControllerObject;
   where: () => string;
@@ -51,7 +63,7 @@ export interface Controller {
  * `replicas` pods (default 1) for a Deployment or StatefulSet, named `<name>-<i>`, spread over the nodes in turn;
  * one per node for a DaemonSet (`<name>-<node>`; nodeSelector and tolerations are not read). No addresses.
  */
-export function expandControllers(controllers: readonly Controller[], filePods: readonly PodDraft[], nodes: readonly string[], problems: Problem[]): { pods: PodDraft[]; expanded: ExpandedController[]; represented: string[] } {
+export function expandControllers(controllers: readonly Controller[], filePods: ReadonlyArray<Pick<PodDraft, 'namespace' | 'labels'>>, nodes: readonly string[], problems: Problem[]): { pods: PodDraft[]; expanded: ExpandedController[]; represented: string[] } {
   const pods: PodDraft[] = [];
   const expanded: ExpandedController[] = [];
   const represented: string[] = [];
@@ -66,7 +78,7 @@ export function expandControllers(controllers: readonly Controller[], filePods: 
       continue;
     }
     const spec = c.spec.template.spec;
-    const base = { namespace: ns, labels: { ...templateLabels }, hostNetwork: spec.hostNetwork === true, ports: containerPorts([...spec.containers, ...(spec.initContainers ?? [])]), where };
+    const base = { namespace: ns, labels: { ...templateLabels }, hostNetwork: spec.hostNetwork === true, ports: podPorts(spec), where };
     const made: PodDraft[] = [];
     if (c.kind === 'DaemonSet') {
       for (const node of nodes) made.push({ ...base, name: `${c.metadata.name}-${node}`, node });
@@ -93,7 +105,14 @@ export function expandControllers(controllers: readonly Controller[], filePods: 
  * address (the address a hostNetwork pod on that node has in the file, else 172.18.0.x). Node names in natural
  * order; with none at all, `defaultNodes` nodes named node-0, node-1, ….
  */
-export function placePods(drafts: readonly PodDraft[], problems: Problem[]): { pods: PodInfo[]; nodes: string[]; assigned: string[] } {
+/** The first free address of a Node's own pod CIDR (spec.podCIDR), from its second host on, as the local topology's .2. */
+function fromNodeCidr(cidr: string, taken: ReadonlySet<string>): string | undefined {
+  const { first, last } = parseCidr(cidr);
+  for (let n = first + 2; n < last; n++) if (!taken.has(formatIpv4(n))) return formatIpv4(n);
+  return undefined;
+}
+
+export function placePods(drafts: readonly PodDraft[], problems: Problem[], nodeCidrs: Readonly<Record<string, readonly string[]>> = {}): { pods: PodInfo[]; nodes: string[]; assigned: string[] } {
   const nodes = [...new Set(drafts.flatMap((d) => (d.node ? [d.node] : [])))].sort(naturalCompare);
   const index = new Map(nodes.map((n, i) => [n, i]));
   const taken = new Set(drafts.flatMap((d) => (d.ip ? [d.ip] : [])));
@@ -117,9 +136,10 @@ export function placePods(drafts: readonly PodDraft[], problems: Problem[]): { p
     const node = d.node as string;
     let ip = d.ip;
     if (!ip) {
-      ip = d.hostNetwork ? nodeIp(node) : plan.podAddress(index.get(node) as number);
+      ip = d.hostNetwork ? nodeIp(node) : nodeCidrs[node]?.length ? fromNodeCidr(nodeCidrs[node]![0]!, taken) : plan.podAddress(index.get(node) as number);
+      if (ip) taken.add(ip);
       if (!ip) {
-        if (!full.has(node)) problems.push({ where: d.where(), message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in 10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one); give the pods their addresses (status.podIP) or spread them over more nodes` });
+        if (!full.has(node)) problems.push({ where: d.where(), message: `node ${node}: no address left for pod ${d.namespace}/${d.name} in ${nodeCidrs[node]?.[0] ?? `10.244.${index.get(node)}.0/24 (a node's pod CIDR holds 253 pods, and only the first 200 nodes get one)`}; give the pods their addresses (status.podIP) or spread them over more nodes` });
         full.add(node);
         continue;
       }

@@ -5,17 +5,17 @@ import type { CniName } from '../config/schema.js';
 import { parseIpv4 } from '../policy/cidr.js';
 import { PolicyEvaluator } from '../policy/evaluate.js';
 import { effectivePolicyTypes } from '../policy/resolve.js';
-import { SelectorCache, effectiveNamespaceLabels } from '../policy/selectors.js';
+import { NAMESPACE_NAME_LABEL, SelectorCache, effectiveNamespaceLabels } from '../policy/selectors.js';
 import type { IPBlock, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, PodInfo } from '../policy/types.js';
 import { ipBlockMatcher, type ClusterWorkload } from './cluster.js';
 import { podName } from './flows.js';
 import { POLICY_SEMANTICS } from './semantics.js';
 
-export type FindingKind = 'or-peers' | 'egress-without-dns' | 'selects-only-host-network' | 'ipblock-covers-pods' | 'selects-no-pod' | 'named-port-undeclared' | 'not-enforced';
+export type FindingKind = 'or-peers' | 'egress-without-dns' | 'selects-only-host-network' | 'ipblock-covers-pods' | 'selects-no-pod' | 'named-port-undeclared' | 'not-enforced' | 'not-replayed';
 
 export interface Finding {
   kind: FindingKind;
-  /** namespace/name of the policy. */
+  /** namespace/name of the policy (for not-replayed: the kind and its API group, `CiliumNetworkPolicy.cilium.io`). */
   policy: string;
   /** The field, as kubectl names it (spec.ingress[0].from), where one field is at fault. */
   field?: string;
@@ -123,7 +123,11 @@ function orPeers(c: Cluster, p: NetworkPolicy, out: Finding[]): void {
 function selection(c: Cluster, p: NetworkPolicy, out: Finding[]): PodInfo[] {
   const selected = c.selected(p.metadata.namespace, p.spec.podSelector);
   const sel = selectorText(p.spec.podSelector);
-  if (selected.length === 0) {
+  // A snapshot's pods the replay leaves out (pending, finished, IPv6-only) are selected on the cluster all the same.
+  const left = selected.length || c.w.source.kind !== 'snapshot' ? [] : c.w.source.skippedPods.filter((x) => x.pod.startsWith(`${p.metadata.namespace}/`) && x.labels && c.selectors.matcher(p.spec.podSelector)(x.labels));
+  if (left.length) {
+    out.push({ kind: 'selects-no-pod', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects only pods the replay leaves out (${few(left, 2, (x) => `${x.pod}: ${x.reason.split(':')[0]}`)}): in the replay the policy has no effect; on your cluster it applies to them`, fix: 'nothing to change if those pods are meant; the replay cannot show what it does to them' });
+  } else if (selected.length === 0) {
     out.push({ kind: 'selects-no-pod', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects no pod in ${p.metadata.namespace}: the policy has no effect`, fix: `check the labels (kubectl get pods -n ${p.metadata.namespace} --show-labels): a typo or a leftover; delete it if it is one` });
   } else if (selected.every((x) => x.hostNetwork)) {
     out.push({ kind: 'selects-only-host-network', policy: key(p), field: 'spec.podSelector', message: `podSelector ${sel} selects only hostNetwork pods (${few(selected, 3, podName)}): NetworkPolicy does not apply to them, on any data plane`, fix: 'delete it; to protect those pods, police the node itself (Calico host endpoint policy, Cilium host policies)' });
@@ -220,6 +224,48 @@ function egressWithoutDns(c: Cluster, out: Finding[]): void {
   }
 }
 
+/** What in a snapshot the replay leaves out and a cluster enforces: other engines' policies (per kind), IPv6. */
+function notReplayed(w: ClusterWorkload, out: Finding[]): void {
+  if (w.source.kind !== 'snapshot') return;
+  const all = w.source.unreplayedPolicies ?? [];
+  for (const u of all) {
+    out.push({
+      kind: 'not-replayed',
+      policy: `${u.kind}.${u.group}`,
+      message: `this snapshot holds ${plural(u.names.length, u.kind).replace(/ys$/, 'ies')} (${u.engine}: ${few(u.names, 4)}): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these`,
+      fix: `read these verdicts as what the NetworkPolicies alone mean; ${u.group === 'policy.networking.k8s.io' ? 'an AdminNetworkPolicy is evaluated before NetworkPolicy (and can deny or allow past it), a BaselineAdminNetworkPolicy after it' : `${u.engine} evaluates its own policies together with NetworkPolicy`}: to replay what they do, express it as NetworkPolicy in a copy of the snapshot`,
+    });
+  }
+  const unlabelled = w.source.namespacesWithoutNameLabel ?? [];
+  if (unlabelled.length) {
+    for (const p of w.policies) {
+      for (const { field, peers } of peerLists(p)) {
+        (peers ?? []).forEach((peer, j) => {
+          const sel = peer.namespaceSelector;
+          if (!sel || !(NAMESPACE_NAME_LABEL in (sel.matchLabels ?? {}) || (sel.matchExpressions ?? []).some((e) => e.key === NAMESPACE_NAME_LABEL))) return;
+          out.push({
+            kind: 'not-replayed',
+            policy: key(p),
+            field: `${field}[${j}].namespaceSelector`,
+            message: `namespaceSelector ${selectorText(sel)} selects by the label ${NAMESPACE_NAME_LABEL}, which ${plural(unlabelled.length, 'namespace')} of this snapshot (${few(unlabelled)}) do not have: the cluster it came from predates 1.21, where the API server sets it. The replay sets it (as every cluster from 1.21 on does), so its verdicts are those after an upgrade; on your cluster as it is, the selector does not see that label on them and selects other namespaces than in the replay`,
+            fix: `label the namespaces yourself (kubectl label namespace ${unlabelled[0]} ${NAMESPACE_NAME_LABEL}=${unlabelled[0]}), or select them by a label they have`,
+          });
+        });
+      }
+    }
+  }
+  const v6Pods = w.source.skippedPods.filter((p) => p.reason.startsWith('IPv6 only'));
+  const v6Peers = w.source.ipv6Peers ?? [];
+  if (!v6Pods.length && !v6Peers.length) return;
+  const what = [...(v6Peers.length ? [`${plural(v6Peers.length, 'IPv6 ipBlock peer')} (${few(v6Peers, 3)})`] : []), ...(v6Pods.length ? [`${plural(v6Pods.length, 'IPv6-only pod')} (${few(v6Pods, 3, (p) => p.pod)})`] : [])].join(' and ');
+  out.push({
+    kind: 'not-replayed',
+    policy: 'IPv6',
+    message: `the replay is IPv4: ${what} are left out (an IPv6 ipBlock matches no IPv4 address; a rule whose peers were all IPv6 ipBlocks is dropped, the policy still isolates), so IPv6 connections on your cluster are not verified`,
+    fix: 'nothing to change in the policies for IPv4; check IPv6 connections on the cluster itself (bench verify --backend cluster)',
+  });
+}
+
 /** Every finding, sorted by policy, then kind. */
 export function findPolicyProblems(w: ClusterWorkload, opts: FindingOptions = {}): Finding[] {
   const c = new Cluster(w);
@@ -233,5 +279,6 @@ export function findPolicyProblems(w: ClusterWorkload, opts: FindingOptions = {}
     if (silent.length) out.push({ kind: 'not-enforced', policy: key(p), message: `on ${silent.join(', ')} this policy is accepted and has no effect: no policy engine`, fix: 'choose a data plane that enforces NetworkPolicy (Calico, Cilium, or Canal over Flannel)', cnis: [...silent] });
   }
   egressWithoutDns(c, out);
+  notReplayed(w, out);
   return out.sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }

@@ -63,11 +63,13 @@ export const namespaceSchema = z.object({
 
 const containerPort = z.object({ name: portName.optional(), containerPort: z.number().int().min(1).max(65535), protocol: protocol.optional() });
 const container = z.object({ ports: z.array(containerPort).optional() });
+/** An init container; `restartPolicy: Always` makes it a native sidecar, running beside the containers (1.28+). */
+const initContainer = container.extend({ restartPolicy: z.string().optional() });
 const podSpec = z.object({
   nodeName: z.string().min(1).optional(),
   hostNetwork: z.boolean().optional(),
   containers: z.array(container).min(1),
-  initContainers: z.array(container).optional(),
+  initContainers: z.array(initContainer).optional(),
 });
 
 export const podSchema = z.object({
@@ -107,7 +109,8 @@ export const CONTROLLER_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as co
 export type ControllerKind = (typeof CONTROLLER_KINDS)[number];
 
 export const controllerSchema = z.object({
-  apiVersion: z.literal('apps/v1'),
+  // apps/v1; the beta versions are what clusters before 1.16 return for `kubectl get deployments`.
+  apiVersion: z.enum(['apps/v1', 'apps/v1beta2', 'apps/v1beta1', 'extensions/v1beta1']),
   kind: z.enum(CONTROLLER_KINDS),
   metadata: objectMeta,
   spec: controllerSpec,
@@ -119,6 +122,7 @@ export type NetworkPolicyObject = z.output<typeof networkPolicySchema>;
 export type ControllerObject = z.output<typeof controllerSchema>;
 export type NodeObject = z.output<typeof nodeSchema>;
 export type ContainerObject = z.output<typeof container>;
+export type InitContainerObject = z.output<typeof initContainer>;
 
 /** The schema for each kind a workload reads, by kind. */
 export const ITEM_SCHEMAS = {
@@ -132,6 +136,32 @@ export const ITEM_SCHEMAS = {
 } as const;
 export type ReadKind = keyof typeof ITEM_SCHEMAS;
 export const isReadKind = (k: unknown): k is ReadKind => typeof k === 'string' && Object.hasOwn(ITEM_SCHEMAS, k);
+
+/** The API groups of the kinds a workload reads ('' the core group): a kind of the same name in another group (Calico's projectcalico.org/v3 NetworkPolicy) is another object. */
+const READ_GROUPS: Record<ReadKind, readonly string[]> = { Namespace: [''], Pod: [''], Node: [''], NetworkPolicy: ['networking.k8s.io'], Deployment: ['apps', 'extensions'], StatefulSet: ['apps'], DaemonSet: ['apps', 'extensions'] };
+
+/** The group of an apiVersion: `networking.k8s.io/v1` -> networking.k8s.io, `v1` -> ''. */
+export const apiGroup = (apiVersion: unknown): string => (typeof apiVersion === 'string' && apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.lastIndexOf('/')) : '');
+
+/** The API groups of policy engines other than NetworkPolicy, and whose they are. */
+export const POLICY_ENGINE_GROUPS: Readonly<Record<string, string>> = {
+  'cilium.io': 'Cilium',
+  'projectcalico.org': 'Calico',
+  'crd.projectcalico.org': 'Calico',
+  'policy.networking.k8s.io': 'AdminNetworkPolicy API (sig-network)',
+  'crd.antrea.io': 'Antrea',
+};
+
+/**
+ * The kind a workload reads this item as, or undefined: another policy engine's kind of the same name (Calico's
+ * NetworkPolicy) is not read. Any other apiVersion is read, and its schema names the field (a NetworkPolicy of
+ * extensions/v1beta1 is refused, never silently left out).
+ */
+export function readKindOf(kind: unknown, apiVersion: unknown): ReadKind | undefined {
+  if (!isReadKind(kind)) return undefined;
+  const group = apiGroup(apiVersion);
+  return READ_GROUPS[kind].includes(group) || !Object.hasOwn(POLICY_ENGINE_GROUPS, group) ? kind : undefined;
+}
 
 /** What a zod issue says, in the words of the bad-input table. */
 export function describeIssue(issue: z.core.$ZodIssue): string {

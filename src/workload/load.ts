@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 import type { ClusterWorkload } from './cluster.js';
 import { generateWorkload } from './generate-shape.js';
 import { parseShape } from './shape.js';
-import { parseSnapshot, type SnapshotOptions } from './snapshot.js';
+import { decodeWorkloadText, parseSnapshot, type SnapshotOptions } from './snapshot.js';
 
 export interface LoadOptions extends SnapshotOptions {
   /** A generated shape's scale, instead of the file's. */
@@ -14,7 +14,9 @@ export interface LoadOptions extends SnapshotOptions {
 
 /** Which form a workload file's text is in, without parsing all of it. */
 export function workloadFormOf(text: string): 'snapshot' | 'shape' {
-  return /^\s*[[{]/.test(text) || /^(kind|apiVersion|items):/m.test(text) ? 'snapshot' : 'shape';
+  // An empty file is most often a `kubectl get … > file` that failed: the snapshot importer says what it expected.
+  if (!/\S/.test(text.replace(/^\uFEFF/, ''))) return 'snapshot';
+  return /^\uFEFF?\s*[[{]/.test(text) || /^(kind|apiVersion|items):/m.test(text) ? 'snapshot' : 'shape';
 }
 
 export function parseWorkload(file: string, text: string, opts: LoadOptions = {}): ClusterWorkload {
@@ -32,7 +34,7 @@ export function parseWorkload(file: string, text: string, opts: LoadOptions = {}
 export function loadWorkload(file: string, opts: LoadOptions = {}): ClusterWorkload {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = decodeWorkloadText(readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError([{ where: file, message: code === 'ENOENT' ? 'workload file not found' : code === 'EISDIR' ? 'is a directory; give a workload file' : `cannot read the workload file (${code})` }]);

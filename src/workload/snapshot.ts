@@ -4,10 +4,12 @@
 // (`cluster.json#/items/3/spec/containers/0/ports/0/containerPort`) or the YAML line and column — before any work.
 //
 // What is kept: namespaces with their labels; pods with labels, node (spec.nodeName), IPv4 address
-// (status.podIP / podIPs), hostNetwork and container ports; NetworkPolicies as written. Pods no data plane holds
-// are left out and listed: finished ones (phase Succeeded/Failed: their address is free again, as Calico's
-// IsFinished in libcalico-go/lib/backend/k8s/conversion/conversion.go treats them), pods not yet scheduled or
-// without an address, and IPv6-only pods (the local models are IPv4).
+// (status.podIP / podIPs), hostNetwork and the ports of containers and native sidecars (./expand.ts podPorts);
+// NetworkPolicies of networking.k8s.io as written, less IPv6 ipBlock peers (./snapshot-policies.ts). Pods no data
+// plane holds are left out and listed: finished ones (phase Succeeded/Failed: their address is free again, as
+// Calico's IsFinished in libcalico-go/lib/backend/k8s/conversion/conversion.go treats them), pods not yet
+// scheduled or without an address, and IPv6-only pods (the local models are IPv4). Other engines' policies
+// (CiliumNetworkPolicy, Calico's, AdminNetworkPolicy…) are counted per kind for the not-replayed finding.
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -18,9 +20,11 @@ import { normalizeCidr, parseIpv4 } from '../policy/cidr.js';
 import { validatePolicy } from '../policy/resolve.js';
 import { NAMESPACE_NAME_LABEL } from '../policy/selectors.js';
 import type { NamespaceInfo, NetworkPolicy } from '../policy/types.js';
-import { naturalCompare, type ClusterWorkload, type SnapshotSource } from './cluster.js';
-import { containerPorts, expandControllers, placePods, type Controller, type PodDraft } from './expand.js';
-import { describeIssue, isReadKind, ITEM_SCHEMAS, type NamespaceObject, type NodeObject, type PodObject, type ReadKind } from './k8s-objects.js';
+import { naturalCompare, type ClusterWorkload, type SnapshotSource, type UnreplayedPolicies } from './cluster.js';
+import { expandControllers, placePods, podPorts, type Controller, type PodDraft } from './expand.js';
+import { describeIssue, ITEM_SCHEMAS, readKindOf, type NamespaceObject, type NodeObject, type PodObject } from './k8s-objects.js';
+import { inCidrs } from './pod-cidrs.js';
+import { countUnreplayed, ipv4View, ipv6CidrProblem, ipv6PeerPaths, isUnreplayedPolicy } from './snapshot-policies.js';
 
 type Seg = string | number;
 
@@ -143,19 +147,29 @@ interface Parsed {
   controllers: Controller[];
   items: Record<string, number>;
   ignoredKinds: Record<string, number>;
+  unreplayed: UnreplayedPolicies[];
+  ipv6Peers: string[];
 }
 
 function readItems(items: readonly Item[], problems: Problem[]): Parsed {
-  const out: Parsed = { namespaces: [], pods: [], nodes: [], policies: [], controllers: [], items: {}, ignoredKinds: {} };
+  const out: Parsed = { namespaces: [], pods: [], nodes: [], policies: [], controllers: [], items: {}, ignoredKinds: {}, unreplayed: [], ipv6Peers: [] };
   for (const it of items) {
-    const kind = it.raw.kind;
+    const { kind, apiVersion } = it.raw;
     const where = (p: readonly Seg[], key?: string) => it.doc.where([...it.path, ...p], key);
-    if (!isReadKind(kind)) {
-      if (typeof kind === 'string' && kind) out.ignoredKinds[kind] = (out.ignoredKinds[kind] ?? 0) + 1;
-      else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)` });
+    const readAs = readKindOf(kind, apiVersion);
+    if (!readAs) {
+      if (typeof kind === 'string' && kind) {
+        // A kind of the same name from another group (Calico's NetworkPolicy) is counted under its apiVersion.
+        const label = readKindOf(kind, undefined) ? `${kind} (${String(apiVersion)})` : kind;
+        out.ignoredKinds[label] = (out.ignoredKinds[label] ?? 0) + 1;
+        if (isUnreplayedPolicy(kind, apiVersion)) {
+          const m = isObject(it.raw.metadata) ? it.raw.metadata : {};
+          countUnreplayed(out.unreplayed, kind, String(apiVersion), `${typeof m.namespace === 'string' ? `${m.namespace}/` : ''}${typeof m.name === 'string' ? m.name : '?'}`);
+        }
+      } else problems.push({ where: where(['kind']), message: `${it.path.length ? `items[${it.path[1]}]` : 'the object'}: has no kind (Namespace, Pod, NetworkPolicy, Deployment, StatefulSet, DaemonSet, Node are read)` });
       continue;
     }
-    const parsed = ITEM_SCHEMAS[kind as ReadKind].safeParse(it.raw, { reportInput: true });
+    const parsed = ITEM_SCHEMAS[readAs].safeParse(it.raw, { reportInput: true });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const p = issue.path as Seg[];
@@ -165,15 +179,29 @@ function readItems(items: readonly Item[], problems: Problem[]): Parsed {
       }
       continue;
     }
-    out.items[kind] = (out.items[kind] ?? 0) + 1;
+    out.items[readAs] = (out.items[readAs] ?? 0) + 1;
     const obj = parsed.data;
     if (obj.kind === 'Namespace') out.namespaces.push({ obj, it });
     else if (obj.kind === 'Pod') out.pods.push({ obj, it });
     else if (obj.kind === 'Node') out.nodes.push({ obj, it });
     else if (obj.kind === 'NetworkPolicy') {
       const policy = obj as NetworkPolicy;
-      for (const issue of validatePolicy(policy, 'P')) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${issue.path.replace(/^P\.?/, '')}: ${issue.message}` });
-      out.policies.push({ obj: policy, it });
+      // IPv6 ipBlocks (dual-stack clusters) are checked here and left out of the IPv4 replay (./snapshot-policies.ts).
+      const v6 = ipv6PeerPaths(policy);
+      for (const issue of validatePolicy(policy, 'P')) {
+        const path = issue.path.replace(/^P\.?/, '');
+        if (!v6.some((peer) => path.startsWith(`${peer}.ipBlock`))) problems.push({ where: where(issuePath(issue.path)), message: `${itemName(it)}: ${path}: ${issue.message}` });
+      }
+      for (const peer of v6) {
+        const block = issuePath(peer).reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], policy) as { ipBlock: { cidr: string; except?: string[] } };
+        [block.ipBlock.cidr, ...(block.ipBlock.except ?? [])].forEach((c, i) => {
+          const bad = ipv6CidrProblem(c);
+          const field = i === 0 ? 'cidr' : `except[${i - 1}]`;
+          if (bad) problems.push({ where: where([...issuePath(peer), 'ipBlock', ...issuePath(field)]), message: `${itemName(it)}: ${peer}.ipBlock.${field}: ${bad}` });
+        });
+        out.ipv6Peers.push(`${policy.metadata.namespace}/${policy.metadata.name} ${peer}`);
+      }
+      out.policies.push({ obj: v6.length ? ipv4View(policy) : policy, it });
     } else out.controllers.push({ object: obj, where: () => where([]) });
   }
   return out;
@@ -196,11 +224,11 @@ function podDrafts(parsed: Parsed, skipped: SnapshotSource['skippedPods'], probl
     const where = () => it.doc.where([...it.path, 'status', 'podIP']);
     const bad = [obj.status?.podIP, ...(obj.status?.podIPs ?? []).map((p) => p.ip)].find((a) => a !== undefined && parseIpv4(a) === undefined && !/^[0-9a-fA-F:.]+$/.test(a));
     if (bad !== undefined) problems.push({ where: where(), message: `Pod ${key}: ${JSON.stringify(bad)} is not an IP address` });
-    else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
-    else if (!obj.spec.nodeName) skipped.push({ pod: key, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
-    else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, reason: 'IPv6 only: the local models are IPv4' });
-    else if (!ip) skipped.push({ pod: key, reason: 'no address yet (status.podIP): the CNI has not set it up' });
-    else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: containerPorts([...obj.spec.containers, ...(obj.spec.initContainers ?? [])]), where });
+    else if (phase === 'Succeeded' || phase === 'Failed') skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: `finished (phase ${phase}): its address is free again, no data plane holds it` });
+    else if (!obj.spec.nodeName) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'not scheduled (no spec.nodeName): no node holds it yet' });
+    else if (!ip && (obj.status?.podIP || obj.status?.podIPs?.length)) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'IPv6 only: the local models are IPv4' });
+    else if (!ip) skipped.push({ pod: key, labels: obj.metadata.labels ?? {}, reason: 'no address yet (status.podIP): the CNI has not set it up' });
+    else drafts.push({ name: obj.metadata.name, namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {}, node: obj.spec.nodeName, ip, hostNetwork, ports: podPorts(obj.spec), where });
   }
   return drafts;
 }
@@ -257,8 +285,9 @@ function readNodeCidrs(parsed: Parsed, problems: Problem[]): Record<string, stri
 }
 
 /** Parses a snapshot's text; a workload only when there are no problems. */
-export function parseSnapshot(file: string, text: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
+export function parseSnapshot(file: string, raw: string, opts: SnapshotOptions = {}): { workload?: ClusterWorkload; problems: Problem[] } {
   const problems: Problem[] = [];
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw; // a UTF-8 byte order mark (Windows editors, PowerShell 7's utf8BOM)
   const { docs, format } = parseDocs(file, text, problems);
   if (problems.length) return { problems };
   if (docs.length === 0) return { problems: [{ where: file, message: 'holds no objects; expected the output of kubectl get namespaces,nodes,pods,networkpolicies -A -o json' }] };
@@ -266,8 +295,12 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
   const skippedPods: SnapshotSource['skippedPods'] = [];
   const filePods = podDrafts(parsed, skippedPods, problems);
   const knownNodes = [...new Set(filePods.map((p) => p.node as string))].sort(naturalCompare);
-  const nodes = knownNodes.length ? knownNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
-  const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, filePods, nodes, problems);
+  // Controllers' pods go on the nodes pods name, else on the file's Nodes, else on made-up ones.
+  const fileNodes = parsed.nodes.map((n) => n.obj.metadata.name).sort(naturalCompare);
+  const nodes = knownNodes.length ? knownNodes : fileNodes.length ? fileNodes : Array.from({ length: opts.defaultNodes ?? 2 }, (_, i) => `node-${i}`);
+  // A controller whose pods are in the file is not expanded, also when they are all left out (pending, finished).
+  const allFilePods = parsed.pods.map(({ obj }) => ({ namespace: obj.metadata.namespace, labels: obj.metadata.labels ?? {} }));
+  const { pods: madePods, expanded, represented } = expandControllers(parsed.controllers, allFilePods, nodes, problems);
   const drafts = [...filePods, ...madePods];
   crossChecks(parsed, drafts, problems);
   const seen = new Set(parsed.pods.map(({ obj }) => `${obj.metadata.namespace}/${obj.metadata.name}`));
@@ -281,12 +314,19 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
     problems.push({ where: file, message: `holds no pod a data plane would hold${why}; a workload needs pods (or Deployments, StatefulSets, DaemonSets standing in for them)` });
   }
   if (problems.length) return { problems };
-  const placed = placePods(drafts, problems);
-  const nodePodCidrs = readNodeCidrs(parsed, problems);
+  const declaredCidrs = readNodeCidrs(parsed, problems);
+  // Many CNIs do not number pods from the Node's spec.podCIDR (Calico IPAM blocks, Cilium cluster-pool, cloud
+  // VPC addresses): where the file's pods lie outside their node's, the Nodes' CIDRs are not the routes, and the
+  // replay derives them from the pods' addresses instead (./pod-cidrs.ts).
+  const outside = filePods.find((p) => p.ip && !p.hostNetwork && declaredCidrs[p.node as string] && !inCidrs(p.ip, declaredCidrs[p.node as string]!));
+  const nodePodCidrs = outside ? {} : declaredCidrs;
+  const placed = placePods(drafts, problems, nodePodCidrs);
   if (problems.length) return { problems };
 
   const namespaces: NamespaceInfo[] = parsed.namespaces.map(({ obj }) => ({ name: obj.metadata.name, labels: { ...obj.metadata.labels, [NAMESPACE_NAME_LABEL]: obj.metadata.name } }));
   const derivedNamespaces: string[] = [];
+  // A cluster before 1.21 does not label its namespaces with their name: the replay does (see the finding).
+  const withoutNameLabel = parsed.namespaces.filter(({ obj }) => obj.metadata.labels?.[NAMESPACE_NAME_LABEL] !== obj.metadata.name).map(({ obj }) => obj.metadata.name);
   if (namespaces.length === 0) {
     const names = new Set([...placed.pods.map((p) => p.namespace), ...parsed.policies.map((p) => p.obj.metadata.namespace)]);
     for (const name of [...names].sort()) {
@@ -301,16 +341,29 @@ export function parseSnapshot(file: string, text: string, opts: SnapshotOptions 
     nodes: placed.nodes,
     ...(Object.keys(nodePodCidrs).length ? { nodePodCidrs } : {}),
     assignedAddresses: placed.assigned,
-    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces },
+    source: { kind: 'snapshot', file, format, items: parsed.items, ignoredKinds: parsed.ignoredKinds, skippedPods, expanded, representedByPods: represented, derivedNamespaces, unreplayedPolicies: parsed.unreplayed, ipv6Peers: parsed.ipv6Peers, namespacesWithoutNameLabel: withoutNameLabel, ...(outside ? { nodeCidrsNotUsed: `pod ${outside.namespace}/${outside.name} (${outside.ip}) is outside its node ${outside.node}'s spec.podCIDR ${declaredCidrs[outside.node as string]!.join(', ')}: the CNI numbers pods from its own pools, so the routes are derived from the pods' addresses` } : {}) },
   };
   return { workload, problems };
+}
+
+/**
+ * A workload file's bytes as text: UTF-8, or UTF-16 when it starts with a UTF-16 byte order mark (Windows
+ * PowerShell 5's `kubectl get … > file` writes UTF-16LE). A UTF-8 byte order mark is kept for the parser to drop.
+ */
+export function decodeWorkloadText(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2));
+    return swapped.swap16().toString('utf16le');
+  }
+  return bytes.toString('utf8');
 }
 
 /** Reads and parses a snapshot file; every problem at once as an InputError (exit 2 in the CLI). */
 export function loadSnapshot(file: string, opts: SnapshotOptions = {}): ClusterWorkload {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = decodeWorkloadText(readFileSync(file));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError([{ where: file, message: code === 'ENOENT' ? 'workload file not found' : code === 'EISDIR' ? 'is a directory; give the file kubectl wrote' : `cannot read the workload file (${code})` }]);

@@ -139,7 +139,10 @@ export async function cmdVerifyWorkload(flags: WorkloadVerifyFlags): Promise<num
       workload = layout.workload;
       layoutNotes.push(...layout.notes);
       if (!workload.flows.length) throw new InputError([{ where: file, message: `no flow left to probe on ${descriptor.name}: ${layout.leftOut[0]?.why ?? 'none chosen'}; name flows with --flow` }]);
-    } else workload = replayWorkload(cluster, flows);
+    } else {
+      workload = replayWorkload(cluster, flows);
+      if (cluster.source.kind === 'snapshot' && cluster.source.nodeCidrsNotUsed) layoutNotes.push(`the Nodes' pod CIDRs are not the routes: ${cluster.source.nodeCidrsNotUsed}`);
+    }
   } catch (e) {
     if (e instanceof BenchError && e.kind === 'capacity') throw new InputError([{ where: file, message: e.message }]);
     throw e;
