@@ -112,8 +112,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing system packages ($DISTRO): ${missing[*]}"
   case "$DISTRO" in
     debian|ubuntu)
-      "${SUDO[@]}" apt-get update -qq
-      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ;;
+      # A mirror that drops a connection is retried rather than failing the whole setup (CI must not fail by chance).
+      "${SUDO[@]}" apt-get -o Acquire::Retries=5 update -qq
+      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 install -y -qq "${missing[@]}" >/dev/null ;;
     fedora)
       "${SUDO[@]}" dnf install -y -q "${missing[@]}" ;;
     *)
@@ -135,7 +136,8 @@ else
 fi
 
 echo "==> installing npm packages"
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# The registry retried on a dropped connection (npm's default is 2 retries from 10 s).
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --fetch-retries=5; else npm install --no-audit --no-fund --fetch-retries=5; fi
 
 if [ "$KIND_ONLY" -eq 1 ]; then
   echo "==> building TypeScript and the static probe (kind/cluster backends need no other native helper)"

@@ -20,6 +20,11 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'scripts/**/*.test.mjs'],
           exclude: ['src/**/*.kernel.test.ts', 'node_modules/**'],
           setupFiles,
+          // Not vitest's 5 s: the files run in parallel on a shared 2-CPU machine, where tests that take 0.1–2 s
+          // quiet took 2–5.3 s (the first CLI call of src/cli/reliability.test.ts timed out at 5 s, 2026-12-07). A
+          // hang still fails, at 30 s; a test that asserts speed measures it itself.
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
       {

@@ -21,6 +21,7 @@ import { executeEnforce, type EnforceConfig } from './run.js';
 import { enforcePolicies } from './plan.js';
 import { runNames } from '../backends/k8s/manifests.js';
 import { loadVersions } from '../backends/k8s/versions.js';
+import { tempDir } from '../test-support/temp.js';
 
 const ms = (x: number) => BigInt(Math.round(x * 1e6));
 
@@ -247,10 +248,14 @@ function simulatedCluster(sim: Sim, fail?: (purpose: string) => { exitCode: numb
 // inside the simulated watch; a settled watch ends long before it.
 const CONFIG: EnforceConfig = { cni: 'cilium', policies: 3, repetitions: 2, changes: ['allow-added', 'allow-removed', 'new-pod', 'peer-joins'], matchPosition: 'last', seed: 1, intervalUs: 1000, probeTimeoutMs: 10, deadlineMs: 8000, settle: 5 };
 
+// The run's directory (a failed step writes diagnostics/ there): one of this file's own, not a fixed path in /tmp that
+// every run on the machine would share and leave behind.
+const OUT = tempDir('cb-enf-k8s-');
+
 /** The cluster backend's data plane for the enforce workload, as its descriptor builds it. */
 function plane(runner: ReturnType<typeof fakeCluster>, streamer: Streamer, signal?: AbortSignal, serviceWaitMs?: number) {
   const config = runConfigSchema.parse({ cni: 'cilium', backend: 'cluster', policies: 3, context: 'ctx' });
-  return createBackend({ config, backend: 'cluster', runId: 'abcde', shape: 'enforce', outDir: '/tmp/cb-enf-k8s-test', runner, cleanupRunner: runner, signal, probeIntervalMs: 0, enforce: { streamer, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3, serviceWaitMs } });
+  return createBackend({ config, backend: 'cluster', runId: 'abcde', shape: 'enforce', outDir: OUT, runner, cleanupRunner: runner, signal, probeIntervalMs: 0, enforce: { streamer, metricWaitMs: 300, metricPollMs: 10, podIpPollMs: 5, calibrationMarks: 3, serviceWaitMs } });
 }
 
 const cleanedUp = (runner: ReturnType<typeof fakeCluster>) => runner.log.some((c) => c.argv.join(' ').includes('delete namespace -l cni-bench/run=abcde'));

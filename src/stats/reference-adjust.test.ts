@@ -155,7 +155,10 @@ describe('adjusted vs slowed runs left out vs fixed 12 repetitions, runs sharing
       const row = (f: (x: Rates) => string) => DESIGNS.map((k) => f(r[k])).join(' | ');
       console.log(`${s.name} (fixed | excluded | adjusted): wrong ${row((x) => x.wrong.toFixed(3))}; covered ${row((x) => x.covered.toFixed(3))}; mean repetitions ${row((x) => x.reps.toFixed(1))}; guard ${r.adjusted.trips.toFixed(2)}`);
       expect(r.adjusted.covered).toBeGreaterThanOrEqual(NOMINAL);
-      expect(r.adjusted.wrong).toBeLessThanOrEqual(r.fixed.wrong);
+      // Within 2 data sets: the designs share their data and differ on few. On the flat curves with a reference of
+      // their own modes or a trend, the adjusted design was wrong where the fixed one was right in 1 of 600 data sets
+      // (none the other way), in none of these 150: a strict ≤ held by luck (another 150: about one time in five).
+      expect(r.adjusted.wrong).toBeLessThanOrEqual(r.fixed.wrong + 2 / SEEDS);
       // The adjustment decides earlier than leaving slowed runs out (which catches only the runs 10% above the usual):
       // flat and slow-growing curves by far (their CI is as wide as the modes); a linear curve waits for its exponent
       // CI to rule out super-linear growth, which the modes do not decide.

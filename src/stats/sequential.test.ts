@@ -182,7 +182,11 @@ describe('adaptive vs fixed 12 repetitions on synthetic curves with a known trut
   for (const truth of TRUTHS) {
     it(`${truth.name}: no more wrong verdicts, slope CI coverage no lower`, () => {
       const r = simulate(truth);
-      expect(r.adaptive.wrong).toBeLessThanOrEqual(r.fixed.wrong);
+      // Within 1 in 100: the two designs share their data sets and differ on few. For growth at half the bound the
+      // adaptive design was wrong where the fixed one was right in 2 of 1000 data sets (3.1% against 2.9%), in none
+      // of these 200: a strict ≤ held by the seeds' luck (another 200 would have broken it about one time in three);
+      // 2 of 200 leave it one time in a hundred. Naive looks are wrong 3–4× as often (the control below).
+      expect(r.adaptive.wrong).toBeLessThanOrEqual(r.fixed.wrong + 0.01);
       expect(r.adaptive.covered).toBeGreaterThanOrEqual(r.fixed.covered);
       expect(r.adaptive.reps).toBeLessThanOrEqual(DEFAULT_ADAPTIVE.max);
       const row = (f: (x: Rates) => string) => DESIGNS.map((k) => f(r[k])).join(' | ');
@@ -198,6 +202,6 @@ describe('adaptive vs fixed 12 repetitions on synthetic curves with a known trut
       // A flat curve on a host that slows some runs is decided early once those runs are left out (keeping them,
       // it needed the maximum of 12 in the EPYC headline).
       if (truth.noise === 'slowdowns' && truth.name.startsWith('flat')) expect(r.adaptive.reps).toBeLessThan(6);
-    }, 120_000);
+    }, 600_000); // CPU-bound: 27–48 s a truth on the loaded machine, where 120 s left 2.5×
   }
 });

@@ -32,20 +32,27 @@ function waitForStderr(child: ReturnType<typeof benchCommand>, pattern: RegExp):
 }
 
 describe('bench sweep on the local kernel', () => {
-  itKernel('runs scenarios/smoke.yaml in seconds, every point ok, nothing left behind, and reports it', async () => {
+  // Its wall time follows the machine's load, not the code: ~2 s a point when quiet (42 points passed CI's 90 s),
+  // 15–19 s a point beside a whole kernel test run and other helpers' tests (2026-12-07), which took the whole sweep
+  // past the 180 s the command and the test had. What the code decides is asserted instead: no point hangs (each
+  // under a minute, 3× the slowest seen loaded) and the sweep adds little around its points.
+  itKernel('runs scenarios/smoke.yaml, every point ok and none slow, little time around the points, nothing left behind, and reports it', { timeout: 1_800_000 }, async () => {
     const available = localModelNames();
     // CI must cover every CNI the smoke scenario lists; a developer machine runs what the local backend has.
     if (process.env.CI === 'true') expect(available.sort()).toEqual([...CNIS].sort());
     const out = tempDir('cb-sweep-');
     const t0 = performance.now();
-    const r = await benchCommand(['sweep', '--scenario', 'scenarios/smoke.yaml', '--cni', available.join(','), '--out', out, '--json']);
-    const wallS = (performance.now() - t0) / 1000;
+    const r = await benchCommand(['sweep', '--scenario', 'scenarios/smoke.yaml', '--cni', available.join(','), '--out', out, '--json'], { timeout: 1_500_000 });
+    const wallMs = performance.now() - t0;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const summary = JSON.parse(String(r.stdout)) as { sweepId: string; dir: string; counts: Record<string, number>; points: Array<{ key: string; runId: string; status: string }> };
     expect(summary.counts.ok).toBe(available.length * 3 * 2);
-    expect(wallS).toBeLessThan(90);
     const m = readManifest(summary.dir);
     expect(m.status).toBe('complete');
+    const pointMs = m.points.map((p) => p.wallMs!);
+    expect(Math.max(...pointMs)).toBeLessThan(60_000);
+    // Around the points: the CLI's start, the manifest, the summary (a sleep or a wait between points would show).
+    expect(wallMs - pointMs.reduce((a, b) => a + b, 0)).toBeLessThan(30_000);
     for (const p of m.points) {
       const res = readResult(join(summary.dir, p.resultPath!));
       expect(res.meta.sweepId).toBe(summary.sweepId);
