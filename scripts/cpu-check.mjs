@@ -3,8 +3,10 @@
 // 3000 and 10000, and `bench run --cni calico --policies 2000` beside a `none` run of the same size, then checks:
 // - none: connect CPU per operation agrees within 20% across the three sample counts, and is at most the wall
 //   time of a connect operation (everything runs on the one pinned CPU);
-// - calico at 2000 policies: the CPU it adds over none is within ±30% of the connect latency it adds (p50 and
-//   mean), because the rule walk runs in softirq on the packet's path, inside the client's connect().
+// - calico at 2000 policies: the CPU it adds over none is within ±30% of the mean connect latency it adds, because
+//   the rule walk runs in softirq on the packet's path, inside the client's connect(). CPU per operation is a mean
+//   over the operations, so it is the mean it must match; the p50 ratio is printed too, but a run whose connects
+//   come in two modes (Calico at 2000 policies on this VM: p50 1.46 ms, mean 2.10 ms) moves it far from 1.
 //
 //   sudo node scripts/cpu-check.mjs [--policies 2000] [--calico-samples 1000] [--repeat 1] [--out DIR]
 //
@@ -73,7 +75,7 @@ const summary = {
   noneAgreesWithin20: spread <= 0.2,
   noneCpuAtMostWall: underWall,
   calico: { policies, cpuAddedUsPerOp: cpuAdded, connectP50AddedUs: latAddedP50, connectMeanAddedUs: latAddedMean, cpuOverLatencyP50: ratioP50, cpuOverLatencyMean: ratioMean, runs: pair },
-  calicoAgreesWithin30: Math.abs(ratioP50 - 1) <= 0.3,
+  calicoAgreesWithin30: Math.abs(ratioMean - 1) <= 0.3,
   seconds: Math.round((Date.now() - t0) / 1000),
   loadavg: (await import('node:os')).loadavg(),
 };
