@@ -396,8 +396,6 @@ describe('planEnforceDry', () => {
     expect(lines.some((l) => l.startsWith('new-pod:') && l.includes('cb-abcde-p2'))).toBe(true); // the intruder
     const cmds = runner.log.map((r) => r.argv.join(' '));
     expect(cmds.some((c) => c.includes('ip netns add cb-abcde-rnew0'))).toBe(true);
-    // Runtime pods' namespaces one by one as each is removed, the run's in one batch at teardown.
-    const deleted = runner.log.flatMap((r) => [r.argv.join(' '), ...(r.input ?? '').split('\n').map((l) => `ip ${l}`)]).filter((c) => c.includes('ip netns delete'));
-    expect(deleted.length).toBeGreaterThan(5);
+    expect(cmds.filter((c) => c.includes('ip netns delete')).length).toBeGreaterThan(5);
   });
 });

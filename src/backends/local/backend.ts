@@ -9,7 +9,7 @@ import { recordKeptRun, RUN_LOCK_DIR } from '../../identity/locks.js';
 import type { PolicySet } from '../../policy/generate.js';
 import type { ContainerPort, Inventory } from '../../policy/types.js';
 import { parseCheckResult, planCheck, planServer, planWatch, startDetachedServer, startServer, startWatch, type RunningServer, type RunningWatch, type WatchSettings } from '../../probe/native.js';
-import { choosePlacement, cpuMask, sharesOneCpu } from '../../probe/placement.js';
+import { choosePlacement, planRpsPinning, sharesOneCpu } from '../../probe/placement.js';
 import type { CpuPlacement, MetricName, MetricResult } from '../../results/schema.js';
 import { DEFAULT_TARGET, podId, type EndpointId, type Flow, type Workload, type WorkloadAddresses, type WorkloadPod, type WorkloadShape } from '../../workload/workload.js';
 import type { AppliedChange, Attempt, BackendRunOptions, DataPlane, MeasureSettings, ModelDescription, NewPod, PlaneChanges, PolicyInstallReport, ServiceChanges } from '../types.js';
@@ -130,9 +130,8 @@ export class LocalBackend implements DataPlane, PlaneChanges {
     const plane = new LocalDataPlane({ model: this.impl, topology: layout.topology, settings: this.opts.config, runner: this.runner, cleanupRunner: this.cleanupRunner, progress: this.opts.progress, startServer: this.opts.startServer });
     this.plane = plane;
     const cpu = this.cpus?.[0];
-    // Receive steering (src/probe/placement.ts, planRpsPinning's files), written with the topology's sysctls.
-    const pinning = cpu === undefined ? [] : this.veths(layout).map((l) => ({ netns: l.netns, path: `/sys/class/net/${l.dev}/queues/rx-0/rps_cpus`, value: cpuMask(cpu) }));
-    await plane.up({ commands: planExternalHosts(layout.topology, layout.hosts), namespaces: layout.hosts.map((h) => h.netns), writes: pinning });
+    const pinning = cpu === undefined ? [] : planRpsPinning(this.veths(layout), cpu);
+    await plane.up({ commands: [...planExternalHosts(layout.topology, layout.hosts), ...pinning], namespaces: layout.hosts.map((h) => h.netns) });
     // Servers start a few at a time (a replayed cluster has hundreds of endpoints; each start waits for its server).
     const byId = new Map(workload.pods.map((w) => [podId(w), w]));
     const serving = layout.topology.pods.filter((p) => byId.get(podId(p))!.role !== 'client');

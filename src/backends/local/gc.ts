@@ -3,7 +3,7 @@
 // stale run locks and records of runs left up with --keep. Live runs (their pid still running, not a zombie, not
 // a reused pid) are left alone.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import type { CommandSpec, Runner } from '../../exec/runner.js';
+import type { Runner } from '../../exec/runner.js';
 import { NETNS_RE, RUN_RESOURCE_RE, runResourceName } from '../../identity/run-id.js';
 import { LOCK_FILE_RE, liveRuns, releaseRun, RUN_LOCK_DIR } from '../../identity/locks.js';
 import { cgroup2Root, removeCgroupTree, runCgroupDir, runCgroups } from './cgroup.js';
@@ -65,21 +65,11 @@ export async function findLeftovers(runner: Runner, opts: GcPlaces = {}): Promis
   return { runs };
 }
 
-/**
- * Kills whatever still runs inside the namespaces (probe servers, a killed run's orphans): their pids listed by one
- * `ip -force -batch -` (-force: a namespace already gone does not stop the others), then one kill.
- */
-export async function killNamespaceProcesses(runner: Runner, netns: string | readonly string[]): Promise<void> {
-  const names = typeof netns === 'string' ? [netns] : netns;
-  if (!names.length) return;
-  const r = await runner.run({ argv: ['ip', '-force', '-batch', '-'], input: names.map((ns) => `netns pids ${ns}\n`).join(''), allowFailure: true, purpose: `list the processes in ${names.length} namespaces` });
-  const pids = [...new Set(r.stdout.split(/\s+/).filter((p) => /^\d+$/.test(p)))];
-  if (pids.length) await runner.run({ argv: ['kill', '-9', ...pids], allowFailure: true, purpose: `stop the processes in ${names.join(' ')}` });
-}
-
-/** Deletes namespaces in the order given, in one `ip -force -batch -`: one that fails (already gone) does not stop the rest. */
-export function planDeleteNamespaces(names: readonly string[]): CommandSpec {
-  return { argv: ['ip', '-force', '-batch', '-'], input: names.map((ns) => `netns delete ${ns}\n`).join(''), allowFailure: true, purpose: `delete ${names.length} namespaces` };
+/** Kills whatever still runs inside a namespace (probe servers, a killed run's orphans). */
+export async function killNamespaceProcesses(runner: Runner, netns: string): Promise<void> {
+  const r = await runner.run({ argv: ['ip', 'netns', 'pids', netns], allowFailure: true });
+  const pids = r.stdout.split(/\s+/).filter(Boolean);
+  if (pids.length) await runner.run({ argv: ['kill', '-9', ...pids], allowFailure: true, purpose: `stop processes in ${netns}` });
 }
 
 /** Names of what the kernel still holds of a run: namespaces, BPF pins, its cgroup. Empty when teardown was complete. */
@@ -113,10 +103,12 @@ export async function collectGarbage(runner: Runner, opts: { only?: string; forc
     }
     report.removed.push({ runId, namespaces: e.namespaces, pins: e.pins, cgroups: e.cgroups, locks: e.locks, kept: e.kept });
     if (opts.dryRun) continue;
-    await killNamespaceProcesses(runner, e.namespaces);
+    for (const ns of e.namespaces) await killNamespaceProcesses(runner, ns);
     // Pods first, nodes, then the switch: the order a run tears down in.
     const order = (n: string) => (n.endsWith('-sw') ? 2 : /-n\d+$/.test(n) ? 1 : 0);
-    if (e.namespaces.length) await runner.run(planDeleteNamespaces([...e.namespaces].sort((a, b) => order(a) - order(b))));
+    for (const ns of [...e.namespaces].sort((a, b) => order(a) - order(b))) {
+      await runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
+    }
     for (const pin of e.pins) rmSync(pin, { recursive: true, force: true });
     // After the namespaces: the cgroup's processes (a killed run's clients) are gone or killed here.
     for (const dir of e.cgroups) removeCgroupTree(dir);

@@ -14,6 +14,7 @@ import {
   addPod,
   planPodAttachSteps,
   planPodSandbox,
+  planTopologyUp,
   removePod,
   topologyNamespaces,
   type PodRequest,
@@ -21,7 +22,7 @@ import {
   type Topology,
 } from './topology.js';
 import { podAttachStep } from './pod-attach.js';
-import { planKernelWrites, planTopologyUpBulk, type KernelWrite } from './topology-bulk.js';
+import { planTopologyUpBulk } from './topology-bulk.js';
 import { modelSettings, type LocalModel, type ModelContext, type ModelSettings, type ModelState, type ModelUpdateReport } from './types.js';
 
 export interface LocalDataPlaneOptions {
@@ -45,10 +46,10 @@ export interface PlaneUpdate {
   report: ModelUpdateReport;
 }
 
-/** Commands of one bring-up stage run at once (not in a dry run: plans stay in order). */
-const WORKERS = 4;
-/** From this many pods on, bring-up reports its progress, every this many commands of a stage. */
-const PROGRESS_FROM = 32;
+/** From this many pods on, bring-up creates pods POD_WORKERS at a time (not in a dry run: plans stay in order). */
+const PARALLEL_PODS_FROM = 32;
+const POD_WORKERS = 4;
+/** Bring-up reports its progress every this many pods. */
 const PROGRESS_EVERY = 100;
 
 /** The report of a change handed to a model without a policy engine: nothing to write, nothing enforced. */
@@ -81,46 +82,45 @@ export class LocalDataPlane {
   }
 
   /**
-   * Builds the topology, then `extra` (commands that belong to the run: hosts beside the cluster), whose namespaces
-   * are torn down with it, then every kernel setting (the topology's sysctls and `extra.writes`, CPU pinning), one
-   * process a namespace. The run is announced first so `bench gc` leaves it alone.
+   * Builds the topology, then `extra` (commands that belong to the run: hosts beside the cluster, CPU pinning),
+   * whose namespaces are torn down with it. The run is announced first so `bench gc` leaves it alone.
    */
-  async up(extra: { commands?: readonly CommandSpec[]; namespaces?: readonly string[]; writes?: readonly KernelWrite[] } = {}): Promise<void> {
+  async up(extra: { commands?: readonly CommandSpec[]; namespaces?: readonly string[] } = {}): Promise<void> {
     this.upStarted = true;
     if (!this.runner.dryRun) announceRun(this.topology.runId);
     this.opts.progress?.step(`building ${this.topology.nodes.length} nodes and ${this.topology.pods.length} pods (${this.model.name})`);
     this.extraNamespaces.push(...(extra.namespaces ?? []));
-    // The batched plan (topology-bulk.ts): each stage's commands are independent of each other, and run WORKERS at a
-    // time (in a dry run in order, so plans read top to bottom).
+    const all = [...planTopologyUp(this.topology), ...(extra.commands ?? [])];
+    if (this.topology.pods.length < PARALLEL_PODS_FROM) {
+      for (const cmd of all) await this.runner.run(cmd);
+      return;
+    }
+    // Many pods: the batched plan (topology-bulk.ts). Each pod's own commands do not depend on another pod's, so
+    // they run POD_WORKERS pods at a time (in a dry run in order); the rest in order.
     const t0 = performance.now();
     const bulk = planTopologyUpBulk(this.topology);
-    const many = this.topology.pods.length >= PROGRESS_FROM;
-    for (const stage of bulk.stages) await this.runStage(stage, many ? t0 : undefined);
-    for (const cmd of extra.commands ?? []) await this.runner.run(cmd);
-    await this.runStage(planKernelWrites([...bulk.writes, ...(extra.writes ?? [])]));
-    if (many) this.opts.progress?.step(`  ${this.topology.pods.length} pods set up in ${Math.round((performance.now() - t0) / 1000)} s`);
-  }
-
-  /** Independent commands, WORKERS at a time (one in a dry run); every one in flight settles before an error goes up. */
-  private async runStage(cmds: readonly CommandSpec[], progressFrom?: number): Promise<void> {
+    for (const cmd of bulk.before) await this.runner.run(cmd);
+    const pods = bulk.pods;
     let next = 0;
     let done = 0;
     let failed = false;
     const worker = async () => {
-      while (next < cmds.length && !failed) {
+      while (next < pods.length && !failed) {
         try {
-          await this.runner.run(cmds[next++]!);
+          for (const cmd of pods[next++]!) await this.runner.run(cmd);
         } catch (e) {
           failed = true;
           throw e;
         }
-        if (progressFrom !== undefined && ++done % PROGRESS_EVERY === 0 && done < cmds.length) this.opts.progress?.step(`  ${done} of ${cmds.length} commands of this step done (${Math.round((performance.now() - progressFrom) / 1000)} s)`);
+        if (++done % PROGRESS_EVERY === 0 && done < pods.length) this.opts.progress?.step(`  ${done} of ${pods.length} pods set up (${Math.round((performance.now() - t0) / 1000)} s)`);
       }
     };
-    // Teardown then finds whatever was created.
-    const settled = await Promise.allSettled(Array.from({ length: this.runner.dryRun ? 1 : WORKERS }, worker));
+    // Every pod in flight settles before an error goes up: teardown then finds what was created.
+    const settled = await Promise.allSettled(Array.from({ length: this.runner.dryRun ? 1 : POD_WORKERS }, worker));
     const error = settled.find((r) => r.status === 'rejected');
     if (error) throw (error as PromiseRejectedResult).reason;
+    for (const cmd of [...bulk.after, ...(extra.commands ?? [])]) await this.runner.run(cmd);
+    this.opts.progress?.step(`  ${pods.length} pods set up in ${Math.round((performance.now() - t0) / 1000)} s`);
   }
 
   /** Starts a server process of the run (stopped at teardown). Not in a dry run. */

@@ -4,7 +4,7 @@
 import type { Runner } from '../../exec/runner.js';
 import type { RunningServer } from '../../probe/native.js';
 import type { LocalModel } from './types.js';
-import { collectGarbage, killNamespaceProcesses, planDeleteNamespaces, remainsOfRun } from './gc.js';
+import { collectGarbage, killNamespaceProcesses, remainsOfRun } from './gc.js';
 import { releaseRun } from '../../identity/locks.js';
 import type { Topology } from './topology.js';
 import { BenchError } from '../../errors.js';
@@ -24,14 +24,15 @@ export async function teardownLocal(t: LocalTeardown): Promise<void> {
   if (t.model.cleanup) {
     await t.model.cleanup({ cleanupRunner: t.runner, topology: t.topology }).catch((e: Error) => problems.push(`model cleanup: ${e.message}`));
   }
-  const remove = planDeleteNamespaces([...t.namespaces].reverse());
   if (t.runner.dryRun) {
-    await t.runner.run(remove);
+    for (const ns of [...t.namespaces].reverse()) await t.runner.run({ argv: ['ip', 'netns', 'delete', ns], purpose: `delete namespace ${ns}` });
     return;
   }
   // A process inside a namespace does not keep it alive once deleted, but nothing of the run should outlive it.
-  await killNamespaceProcesses(t.runner, t.namespaces);
-  await t.runner.run(remove);
+  for (const ns of t.namespaces) await killNamespaceProcesses(t.runner, ns);
+  for (const ns of [...t.namespaces].reverse()) {
+    await t.runner.run({ argv: ['ip', 'netns', 'delete', ns], allowFailure: true, purpose: `delete namespace ${ns}` });
+  }
   releaseRun(t.topology.runId);
   let left = await remainsOfRun(t.runner, t.topology.runId);
   if (left.length) {
