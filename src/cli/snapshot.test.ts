@@ -1,11 +1,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { CLUSTERS_DIR } from '../backends/k8s/versions.js';
 import { FakeRunner } from '../exec/runner.js';
 import { InputError } from '../errors.js';
 import { findPolicyProblems } from '../workload/findings.js';
 import { parseSnapshot } from '../workload/snapshot.js';
 import { cmdSnapshot } from './commands/snapshot.js';
+import { OTHER_ENGINE_POLICY_RESOURCES } from './commands/snapshot-engines.js';
 import { bufferIo, runBench, tempDir } from './test-support/cli.js';
 
 const shopJson = readFileSync(join(import.meta.dirname, '..', 'workload', 'fixtures', 'shop-cluster.json'), 'utf8');
@@ -258,5 +262,16 @@ describe('bench snapshot', () => {
     const missingDir = await runBench(['snapshot', '--context', 'x', '-o', join(dir, 'no', 'such', 'c.json')]);
     expect(missingDir.code).toBe(2);
     expect(missingDir.stderr).toMatch(/does not exist; create it first/);
+  });
+});
+
+describe('RBAC for bench snapshot (clusters/rbac-snapshot.yaml)', () => {
+  it('is a valid ClusterRole, list only, on every resource the snapshot reads', () => {
+    const role = parse(readFileSync(join(CLUSTERS_DIR, 'rbac-snapshot.yaml'), 'utf8')) as { metadata: { name: string }; rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    expect(() => new ClusterRole(role as never).validate()).not.toThrow();
+    expect(role.metadata.name).toBe('cni-bench-snapshot');
+    expect(role.rules.every((r) => r.verbs.length === 1 && r.verbs[0] === 'list')).toBe(true);
+    const granted = new Set(role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => (g ? `${res}.${g}` : res)))));
+    for (const r of ['namespaces', 'nodes', 'pods', 'networkpolicies.networking.k8s.io', ...OTHER_ENGINE_POLICY_RESOURCES.map((e) => e.resource)]) expect(granted, r).toContain(r);
   });
 });
