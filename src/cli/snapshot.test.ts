@@ -27,7 +27,7 @@ const ccnp = (name: string) => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumClust
 const listOf = (items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } });
 
 /** A scripted Cilium cluster: the snapshot's get, the discovery, and each policy get as `policyGet` answers it. */
-function ciliumCluster(o: { discovery?: { stdout?: string; exitCode?: number; stderr?: string }; policyGet?: (resources: string) => { stdout?: string; exitCode?: number; stderr?: string } } = {}) {
+function ciliumCluster(o: { discovery?: { stdout?: string; exitCode?: number; stderr?: string; timedOut?: boolean; durationMs?: number }; policyGet?: (resources: string) => { stdout?: string; exitCode?: number; stderr?: string } } = {}) {
   return new FakeRunner((argv) => {
     if (argv.includes('api-resources')) return o.discovery ?? { stdout: ciliumDiscovery };
     const what = argv[argv.indexOf('get') + 1]!;
@@ -223,6 +223,12 @@ describe('bench snapshot', () => {
     expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'partial.json') }, io2, { runner: partial })).toBe(0);
     expect(io2.err()).toContain('the discovery was incomplete (kubectl api-resources: error: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1');
     expect(notReplayed(readFileSync(join(dir, 'partial.json'), 'utf8'))).toHaveLength(2);
+
+    // A discovery that times out, whatever it printed: written without them, said so.
+    const slow = ciliumCluster({ discovery: { exitCode: 143, stdout: 'pods\n', timedOut: true, durationMs: 60_000 } });
+    const io3 = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'slow.json') }, io3, { runner: slow })).toBe(0);
+    expect(io3.err()).toContain('(kubectl api-resources: timed out after 60 s); the snapshot holds none');
   });
 
   it('one kind forbidden by RBAC: the others are still read, and the one it could not read is named', async () => {

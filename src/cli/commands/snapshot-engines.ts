@@ -4,7 +4,7 @@
 // of those the cluster serves, by fully qualified resource.group (a short name would let kubectl pick a same-named
 // kind of another group: `networkpolicies` alone is Kubernetes'). Planners here; cmdSnapshot runs them.
 import { kubectl, type KubeTarget } from '../../backends/k8s/kubectl.js';
-import type { CommandResult, CommandSpec, Runner } from '../../exec/runner.js';
+import { shellQuote, type CommandResult, type CommandSpec, type Runner } from '../../exec/runner.js';
 
 /**
  * The resources read, as `kubectl api-resources -o name` prints them: `<plural>.<group>`
@@ -40,7 +40,7 @@ export function planPolicyGet(t: KubeTarget, resources: readonly string[]): Comm
 export function describePolicyGet(t: KubeTarget): string {
   const argv = planPolicyGet(t, ['RESOURCES']).argv;
   const ours = OTHER_ENGINE_POLICY_RESOURCES.filter((r) => !r.supersededBy).map((r) => r.resource).join(',');
-  return `# then, depending on the discovery's answer (unknown in a dry run): read the policies of other engines it lists (nothing if none)\n# ${argv.join(' ')}\n#   RESOURCES: those of ${ours} (or the crd.projectcalico.org ones without the projectcalico.org API server) it lists`;
+  return `# then, depending on the discovery's answer (unknown in a dry run): read the policies of other engines it lists (nothing if none)\n# ${shellQuote(argv)}\n#   RESOURCES: those of ${ours} (or the crd.projectcalico.org ones without the projectcalico.org API server) it lists`;
 }
 
 /** Which of ours the discovery lists, in our order, without one another supersedes. */
@@ -55,7 +55,7 @@ export function forbiddenResources(stderr: string, requested: readonly string[])
   return requested.filter((r) => named.has(r));
 }
 
-const lastLine = (r: CommandResult) => r.stderr.trim().split('\n').at(-1) ?? `exit code ${r.exitCode}`;
+const lastLine = (r: CommandResult) => (r.timedOut ? `timed out after ${Math.round(r.durationMs / 1000)} s` : r.stderr.trim().split('\n').at(-1) || `exit code ${r.exitCode}`);
 
 export interface EnginePolicies {
   /** The items read (each with its own apiVersion and kind), to add to the snapshot's List. */
@@ -73,9 +73,9 @@ export interface EnginePolicies {
 export async function readEnginePolicies(runner: Runner, t: KubeTarget): Promise<EnginePolicies> {
   const out: EnginePolicies = { items: [], unread: [], notes: [] };
   const d = await runner.run(planPolicyDiscovery(t));
-  if (d.exitCode !== 0) {
+  if (d.exitCode !== 0 || d.timedOut) {
     // An aggregated API that is down makes api-resources exit 1 after printing every other group: use those.
-    if (!d.stdout.trim()) {
+    if (d.timedOut || !d.stdout.trim()) {
       out.notes.push(`could not find out which policy kinds of other engines the cluster serves (kubectl api-resources: ${lastLine(d)}); the snapshot holds none, so verify cannot warn about CiliumNetworkPolicy, Calico or AdminNetworkPolicy objects: check with kubectl api-resources yourself`);
       return out;
     }
@@ -84,7 +84,7 @@ export async function readEnginePolicies(runner: Runner, t: KubeTarget): Promise
   let todo = servedPolicyResources(d.stdout);
   while (todo.length) {
     const g = await runner.run(planPolicyGet(t, todo));
-    if (g.exitCode === 0) {
+    if (g.exitCode === 0 && !g.timedOut) {
       try {
         const list = JSON.parse(g.stdout) as { items?: unknown };
         if (!Array.isArray(list.items)) throw new Error('no items array');
@@ -96,7 +96,7 @@ export async function readEnginePolicies(runner: Runner, t: KubeTarget): Promise
     }
     const forbidden = g.timedOut ? [] : forbiddenResources(g.stderr, todo);
     if (!forbidden.length) {
-      for (const resource of todo) out.unread.push({ resource, why: g.timedOut ? 'timed out' : lastLine(g) });
+      for (const resource of todo) out.unread.push({ resource, why: lastLine(g) });
       return out;
     }
     for (const resource of forbidden) out.unread.push({ resource, why: 'forbidden by RBAC: grant list on it, clusters/rbac-snapshot.yaml' });
