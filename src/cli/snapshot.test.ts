@@ -1,15 +1,41 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { CLUSTERS_DIR } from '../backends/k8s/versions.js';
 import { FakeRunner } from '../exec/runner.js';
 import { InputError } from '../errors.js';
+import { findPolicyProblems } from '../workload/findings.js';
 import { parseSnapshot } from '../workload/snapshot.js';
 import { cmdSnapshot } from './commands/snapshot.js';
+import { OTHER_ENGINE_POLICY_RESOURCES } from './commands/snapshot-engines.js';
 import { bufferIo, runBench, tempDir } from './test-support/cli.js';
 
 const shopJson = readFileSync(join(import.meta.dirname, '..', 'workload', 'fixtures', 'shop-cluster.json'), 'utf8');
 const GET = ['get', 'namespaces,nodes,pods,networkpolicies', '--all-namespaces', '-o', 'json'];
 const GET_WITHOUT_NODES = ['get', 'namespaces,pods,networkpolicies', '--all-namespaces', '-o', 'json'];
+const DISCOVER = ['api-resources', '--verbs=list', '-o', 'name'];
+const getOf = (resources: string) => ['get', resources, '--all-namespaces', '-o', 'json'];
+const CILIUM = 'ciliumnetworkpolicies.cilium.io';
+const CILIUM_CW = 'ciliumclusterwidenetworkpolicies.cilium.io';
+
+/** What `kubectl api-resources --verbs=list -o name` prints on a Cilium cluster (core resources without a group). */
+const ciliumDiscovery = ['bindings', 'namespaces', 'nodes', 'pods', 'deployments.apps', 'networkpolicies.networking.k8s.io', 'ciliumendpoints.cilium.io', CILIUM_CW, CILIUM, 'ciliumnodes.cilium.io', ''].join('\n');
+const cnp = (namespace: string, name: string) => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name, namespace, uid: `uid-${name}` }, spec: { endpointSelector: { matchLabels: { app: 'web' } }, egress: [{ toFQDNs: [{ matchName: 'api.example.com' }] }] } });
+const ccnp = (name: string) => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumClusterwideNetworkPolicy', metadata: { name, uid: `uid-${name}` }, spec: { endpointSelector: {}, ingress: [{ fromEntities: ['cluster'] }] } });
+const listOf = (items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } });
+
+/** A scripted Cilium cluster: the snapshot's get, the discovery, and each policy get as `policyGet` answers it. */
+function ciliumCluster(o: { discovery?: { stdout?: string; exitCode?: number; stderr?: string; timedOut?: boolean; durationMs?: number }; policyGet?: (resources: string) => { stdout?: string; exitCode?: number; stderr?: string } } = {}) {
+  return new FakeRunner((argv) => {
+    if (argv.includes('api-resources')) return o.discovery ?? { stdout: ciliumDiscovery };
+    const what = argv[argv.indexOf('get') + 1]!;
+    if (what === 'namespaces,nodes,pods,networkpolicies') return { stdout: shopJson };
+    return o.policyGet ? o.policyGet(what) : { stdout: listOf([...(what.includes(CILIUM) ? [cnp('shop', 'web-l7'), cnp('payments', 'cart-fqdn')] : []), ...(what.includes(CILIUM_CW) ? [ccnp('host-fw')] : [])]) };
+  });
+}
+const notReplayed = (text: string) => findPolicyProblems(parseSnapshot('c.json', text).workload!).filter((f) => f.kind === 'not-replayed').map((f) => f.message);
 
 /** The shop cluster as kubectl returns it with Nodes: each with the fields a real Node carries (labels, addresses, capacity) and its pod CIDR. */
 function shopWithNodes(): string {
@@ -35,7 +61,7 @@ describe('bench snapshot', () => {
     const runner = kubectlAnswering({ stdout: shopJson });
     const io = bufferIo();
     expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
-    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET]]);
+    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET], ['kubectl', '--context', 'prod', ...DISCOVER]]);
     expect(readFileSync(out, 'utf8')).toBe(shopJson);
     expect(io.err()).toBe(`bench snapshot: wrote ${out}: 5 namespaces, 17 pods (2 more left out: finished, unscheduled or without an address), 13 NetworkPolicies, 3 nodes\n`);
   });
@@ -92,7 +118,13 @@ describe('bench snapshot', () => {
     const io = bufferIo();
     const dir = tempDir();
     expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'x.json'), dryRun: true, anonymize: true }, io)).toBe(0);
-    expect(io.out()).toBe(`# read the cluster's namespaces, nodes, pods and NetworkPolicies (read-only)\nkubectl --context prod ${GET.join(' ')}\n# then: check what came back with the workload importer, anonymize it and write ${join(dir, 'x.json')}\n`);
+    expect(io.out()).toBe(
+      `# read the cluster's namespaces, nodes, pods and NetworkPolicies (read-only)\nkubectl --context prod ${GET.join(' ')}\n` +
+        `# find which policy kinds of other engines the cluster serves (read-only discovery)\nkubectl --context prod ${DISCOVER.join(' ')}\n` +
+        "# then, depending on the discovery's answer (unknown in a dry run): read the policies of other engines it lists (nothing if none)\n" +
+        `# kubectl --context prod ${getOf('RESOURCES').join(' ')}\n` +
+        '#   RESOURCES: those of ciliumnetworkpolicies.cilium.io,ciliumclusterwidenetworkpolicies.cilium.io,networkpolicies.projectcalico.org,globalnetworkpolicies.projectcalico.org,adminnetworkpolicies.policy.networking.k8s.io,baselineadminnetworkpolicies.policy.networking.k8s.io,networkpolicies.crd.antrea.io,clusternetworkpolicies.crd.antrea.io (or the crd.projectcalico.org ones without the projectcalico.org API server) it lists\n' +
+        `# then: check what came back with the workload importer, anonymize it and write ${join(dir, 'x.json')}\n`);
     expect(existsSync(join(dir, 'x.json'))).toBe(false);
   });
 
@@ -133,10 +165,93 @@ describe('bench snapshot', () => {
     );
     const io = bufferIo();
     expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
-    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET], ['kubectl', '--context', 'prod', ...GET_WITHOUT_NODES]]);
+    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET], ['kubectl', '--context', 'prod', ...GET_WITHOUT_NODES], ['kubectl', '--context', 'prod', ...DISCOVER]]);
     expect(io.err()).toMatch(/^bench snapshot: these credentials may not list Nodes; reading the rest without them/);
     expect(io.err()).toContain('3 nodes (named by the pods; no Node objects)');
     expect(readFileSync(out, 'utf8')).toBe(shopJson);
+  });
+
+  it("a Cilium cluster: its policies are read by resource.group and kept in the List, and verify's findings name them", async () => {
+    const dir = tempDir();
+    const out = join(dir, 'cluster.json');
+    const runner = ciliumCluster();
+    const io = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
+    expect(runner.log.map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...GET], ['kubectl', '--context', 'prod', ...DISCOVER], ['kubectl', '--context', 'prod', ...getOf(`${CILIUM},${CILIUM_CW}`)]]);
+    const text = readFileSync(out, 'utf8');
+    const items = (JSON.parse(text) as { items: Array<{ kind: string; metadata: { name: string } }> }).items;
+    expect(items.filter((i) => i.kind.startsWith('Cilium')).map((i) => `${i.kind}/${i.metadata.name}`)).toEqual(['CiliumNetworkPolicy/web-l7', 'CiliumNetworkPolicy/cart-fqdn', 'CiliumClusterwideNetworkPolicy/host-fw']);
+    expect(items).toHaveLength((JSON.parse(shopJson) as { items: unknown[] }).items.length + 3);
+    expect(notReplayed(text)).toEqual([
+      'this snapshot holds 1 CiliumClusterwideNetworkPolicy (Cilium: host-fw): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these',
+      'this snapshot holds 2 CiliumNetworkPolicies (Cilium: shop/web-l7, payments/cart-fqdn): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these',
+    ]);
+    expect(io.err()).toContain('13 NetworkPolicies, 3 nodes, not replayed: 2 CiliumNetworkPolicy.cilium.io, 1 CiliumClusterwideNetworkPolicy.cilium.io\n');
+
+    // --anonymize keeps them as kind and hashed name: the finding's count survives sharing.
+    const anon = join(dir, 'anon.json');
+    expect(await cmdSnapshot({ context: 'prod', output: anon, anonymize: true, salt: 'salt-of-the-earth' }, bufferIo(), { runner: ciliumCluster() })).toBe(0);
+    const shared = readFileSync(anon, 'utf8');
+    for (const leak of ['web-l7', 'cart-fqdn', 'host-fw', 'api.example.com', 'toFQDNs']) expect(shared).not.toContain(leak);
+    expect(notReplayed(shared).map((m) => m.replace(/\(Cilium: .*\)/, '(…)'))).toEqual([
+      'this snapshot holds 1 CiliumClusterwideNetworkPolicy (…): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these',
+      'this snapshot holds 2 CiliumNetworkPolicies (…): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these',
+    ]);
+  });
+
+  it('Calico with its API server: the projectcalico.org/v3 resources are read, not their crd.projectcalico.org storage too', async () => {
+    const discovery = ['pods', 'networkpolicies.networking.k8s.io', 'networkpolicies.crd.projectcalico.org', 'globalnetworkpolicies.crd.projectcalico.org', 'networkpolicies.projectcalico.org', 'globalnetworkpolicies.projectcalico.org', 'adminnetworkpolicies.policy.networking.k8s.io'].join('\n');
+    const runner = ciliumCluster({ discovery: { stdout: discovery }, policyGet: () => ({ stdout: listOf([]) }) });
+    expect(await cmdSnapshot({ context: 'prod', output: join(tempDir(), 'c.json') }, bufferIo(), { runner })).toBe(0);
+    expect(runner.log.at(-1)!.argv).toEqual(['kubectl', '--context', 'prod', ...getOf('networkpolicies.projectcalico.org,globalnetworkpolicies.projectcalico.org,adminnetworkpolicies.policy.networking.k8s.io')]);
+  });
+
+  it('discovery forbidden or failing: the snapshot is written without other engines\' policies, and stderr says so', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'cluster.json');
+    const runner = ciliumCluster({ discovery: { exitCode: 1, stderr: 'Error from server (Forbidden): forbidden: User "dev" cannot get path "/apis"\n' } });
+    const io = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
+    expect(runner.log).toHaveLength(2);
+    expect(readFileSync(out, 'utf8')).toBe(shopJson);
+    expect(io.err()).toMatch(/^bench snapshot: could not find out which policy kinds of other engines the cluster serves \(kubectl api-resources: Error from server \(Forbidden\): forbidden: User "dev" cannot get path "\/apis"\); the snapshot holds none/);
+    expect(io.err()).toContain('bench snapshot: wrote');
+
+    // An aggregated API that is down: api-resources exits 1 after listing the rest; those are still read.
+    const partial = ciliumCluster({ discovery: { exitCode: 1, stdout: ciliumDiscovery, stderr: 'error: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: the server is currently unable to handle the request\n' } });
+    const io2 = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'partial.json') }, io2, { runner: partial })).toBe(0);
+    expect(io2.err()).toContain('the discovery was incomplete (kubectl api-resources: error: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1');
+    expect(notReplayed(readFileSync(join(dir, 'partial.json'), 'utf8'))).toHaveLength(2);
+
+    // A discovery that times out, whatever it printed: written without them, said so.
+    const slow = ciliumCluster({ discovery: { exitCode: 143, stdout: 'pods\n', timedOut: true, durationMs: 60_000 } });
+    const io3 = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'slow.json') }, io3, { runner: slow })).toBe(0);
+    expect(io3.err()).toContain('(kubectl api-resources: timed out after 60 s); the snapshot holds none');
+  });
+
+  it('one kind forbidden by RBAC: the others are still read, and the one it could not read is named', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'cluster.json');
+    const runner = ciliumCluster({
+      policyGet: (what) =>
+        what.includes(CILIUM_CW)
+          ? { exitCode: 1, stderr: `Error from server (Forbidden): ${CILIUM_CW} is forbidden: User "dev" cannot list resource "ciliumclusterwidenetworkpolicies" in API group "cilium.io" at the cluster scope\n` }
+          : { stdout: listOf([cnp('shop', 'web-l7')]) },
+    });
+    const io = bufferIo();
+    expect(await cmdSnapshot({ context: 'prod', output: out }, io, { runner })).toBe(0);
+    expect(runner.log.slice(2).map((c) => c.argv)).toEqual([['kubectl', '--context', 'prod', ...getOf(`${CILIUM},${CILIUM_CW}`)], ['kubectl', '--context', 'prod', ...getOf(CILIUM)]]);
+    expect(notReplayed(readFileSync(out, 'utf8'))).toEqual(['this snapshot holds 1 CiliumNetworkPolicy (Cilium: shop/web-l7): only Kubernetes NetworkPolicy is replayed, so verdicts on your cluster may differ from these']);
+    expect(io.err()).toContain(`bench snapshot: not in the snapshot, so verify cannot warn about them: ${CILIUM_CW} (forbidden by RBAC: grant list on it, clusters/rbac-snapshot.yaml)\n`);
+
+    // Every one forbidden, or a failure that is not RBAC: still written, each named.
+    const io2 = bufferIo();
+    const down = ciliumCluster({ policyGet: () => ({ exitCode: 1, stderr: 'error: the server was unable to return a response in the time allotted\n' }) });
+    expect(await cmdSnapshot({ context: 'prod', output: join(dir, 'down.json') }, io2, { runner: down })).toBe(0);
+    expect(io2.err()).toContain(`not in the snapshot, so verify cannot warn about them: ${CILIUM} (error: the server was unable to return a response in the time allotted); ${CILIUM_CW} (error: the server`);
+    expect(readFileSync(join(dir, 'down.json'), 'utf8')).toBe(shopJson);
   });
 
   it('refuses bad input before asking the cluster anything (exit 2)', async () => {
@@ -153,5 +268,16 @@ describe('bench snapshot', () => {
     const missingDir = await runBench(['snapshot', '--context', 'x', '-o', join(dir, 'no', 'such', 'c.json')]);
     expect(missingDir.code).toBe(2);
     expect(missingDir.stderr).toMatch(/does not exist; create it first/);
+  });
+});
+
+describe('RBAC for bench snapshot (clusters/rbac-snapshot.yaml)', () => {
+  it('is a valid ClusterRole, list only, on every resource the snapshot reads', () => {
+    const role = parse(readFileSync(join(CLUSTERS_DIR, 'rbac-snapshot.yaml'), 'utf8')) as { metadata: { name: string }; rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    expect(() => new ClusterRole(role as never).validate()).not.toThrow();
+    expect(role.metadata.name).toBe('cni-bench-snapshot');
+    expect(role.rules.every((r) => r.verbs.length === 1 && r.verbs[0] === 'list')).toBe(true);
+    const granted = new Set(role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => (g ? `${res}.${g}` : res)))));
+    for (const r of ['namespaces', 'nodes', 'pods', 'networkpolicies.networking.k8s.io', ...OTHER_ENGINE_POLICY_RESOURCES.map((e) => e.resource)]) expect(granted, r).toContain(r);
   });
 });

@@ -1,6 +1,8 @@
 // bench snapshot: a cluster's namespaces, nodes, pods and NetworkPolicies as a workload file, with one read-only
-// `kubectl get` through the runner (a second one without nodes when the credentials may not list them). What comes back is checked with the workload importer before anything is
-// written; --anonymize hashes every name and label value with a salt that is never written out.
+// `kubectl get` through the runner (a second one without nodes when the credentials may not list them), and the
+// policies of other engines the cluster serves (snapshot-engines.ts: discovery, then a get), which the replay does
+// not run but the not-replayed finding names. What comes back is checked with the workload importer before
+// anything is written; --anonymize hashes every name and label value with a salt that is never written out.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -10,6 +12,7 @@ import { CommandError, type CommandSpec, type Runner } from '../../exec/runner.j
 import { EXIT_FAIL, EXIT_OK, processIo, type CommandIo } from '../io.js';
 import { outputOption } from '../output-paths.js';
 import { settingOption } from '../settings-flags.js';
+import { describePolicyGet, planPolicyDiscovery, readEnginePolicies } from './snapshot-engines.js';
 
 const EXIT_INTERRUPTED = 130;
 
@@ -63,7 +66,8 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
   if (opts.dryRun) {
     const runner = deps.runner ?? new DryRunRunner();
     await runner.run(planSnapshot(target));
-    io.stdout.write(`${renderPlan(runner.log)}\n# then: check what came back with the workload importer${opts.anonymize ? ', anonymize it' : ''} and write ${out === '-' ? 'it to stdout' : out}\n`);
+    await runner.run(planPolicyDiscovery(target));
+    io.stdout.write(`${renderPlan(runner.log)}\n${describePolicyGet(target)}\n# then: check what came back with the workload importer${opts.anonymize ? ', anonymize it' : ''} and write ${out === '-' ? 'it to stdout' : out}\n`);
     return EXIT_OK;
   }
   const { onInterrupt } = await import('../process.js');
@@ -80,17 +84,22 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
       withoutNodes = true;
       got = await runner.run(planSnapshot(target, { nodes: false }));
     }
+    const engines = await readEnginePolicies(runner, target);
+    for (const note of engines.notes) io.stderr.write(`bench snapshot: ${note}\n`);
+    let raw = got.stdout;
+    const list = engines.items.length ? jsonList(raw) : undefined;
+    if (list) raw = `${JSON.stringify({ ...list, items: [...list.items, ...engines.items] }, null, 2)}\n`;
     const { parseSnapshot } = await import('../../workload/snapshot.js');
     const source = `kubectl get (${opts.context ? `context ${opts.context}` : `kubeconfig ${opts.kubeconfig}`})`;
-    const { workload, problems: bad } = parseSnapshot(source, got.stdout, { name: 'cluster' });
+    const { workload, problems: bad } = parseSnapshot(source, raw, { name: 'cluster' });
     if (!workload) {
       io.stderr.write(`bench snapshot: what kubectl returned cannot be read as a workload; nothing written:\n${bad.map((p) => `  ${p.where}: ${p.message}`).join('\n')}\n`);
       return EXIT_FAIL;
     }
-    let text = got.stdout.endsWith('\n') ? got.stdout : `${got.stdout}\n`;
+    let text = raw.endsWith('\n') ? raw : `${raw}\n`;
     if (opts.anonymize) {
       const { anonymizeList } = await import('../../workload/anonymize.js');
-      text = `${JSON.stringify(anonymizeList(JSON.parse(got.stdout), opts.salt ?? randomBytes(32)), null, 2)}\n`;
+      text = `${JSON.stringify(anonymizeList(JSON.parse(raw), opts.salt ?? randomBytes(32)), null, 2)}\n`;
     }
     if (out === '-') io.stdout.write(text);
     else {
@@ -100,7 +109,8 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
     const s = workload.source.kind === 'snapshot' ? workload.source : undefined;
     const left = s?.skippedPods.length ? ` (${s.skippedPods.length} more left out: finished, unscheduled or without an address)` : '';
     const anon = opts.anonymize ? `; names and label values anonymized with ${opts.salt ? 'your salt' : 'a random salt, not written (pass --salt to give the same cluster the same names next time)'}` : '';
-    io.stderr.write(`bench snapshot: wrote ${out === '-' ? 'stdout' : out}: ${workload.inventory.namespaces.length} namespaces, ${workload.inventory.pods.length} pods${left}, ${workload.policies.length} NetworkPolicies, ${workload.nodes.length} nodes${withoutNodes ? ' (named by the pods; no Node objects)' : ''}${anon}\n`);
+    io.stderr.write(`bench snapshot: wrote ${out === '-' ? 'stdout' : out}: ${workload.inventory.namespaces.length} namespaces, ${workload.inventory.pods.length} pods${left}, ${workload.policies.length} NetworkPolicies, ${workload.nodes.length} nodes${withoutNodes ? ' (named by the pods; no Node objects)' : ''}${others(s?.unreplayedPolicies ?? [])}${anon}\n`);
+    if (engines.unread.length) io.stderr.write(`bench snapshot: not in the snapshot, so verify cannot warn about them: ${engines.unread.map((u) => `${u.resource} (${u.why})`).join('; ')}\n`);
     return EXIT_OK;
   } catch (e) {
     if (interrupt.signal.aborted) {
@@ -117,10 +127,23 @@ export async function cmdSnapshot(opts: SnapshotCliOptions, io: CommandIo = proc
   }
 }
 
+/** kubectl's List, or undefined when it is not one (the importer then says what is wrong with it). */
+function jsonList(text: string): { items: unknown[] } | undefined {
+  try {
+    const v = JSON.parse(text) as { items?: unknown };
+    return Array.isArray(v.items) ? (v as { items: unknown[] }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The summary's words for other engines' policies: `, not replayed: 2 CiliumNetworkPolicy.cilium.io`. */
+const others = (u: ReadonlyArray<{ kind: string; group: string; names: readonly string[] }>) => (u.length ? `, not replayed: ${u.map((e) => `${e.names.length} ${e.kind}.${e.group}`).join(', ')}` : '');
+
 export function register(program: Command): void {
   program
     .command('snapshot')
-    .description("write a cluster's namespaces, nodes, pods and NetworkPolicies as a workload file (one read-only kubectl get), for --workload")
+    .description("write a cluster's namespaces, nodes, pods and NetworkPolicies as a workload file (read-only kubectl gets; other engines' policies kept for the not-replayed finding), for --workload")
     .addOption(settingOption('context', 'snapshot'))
     .addOption(settingOption('kubeconfig', 'snapshot'))
     .addOption(outputOption('-o, --output <file>', "file to write ('-' for stdout)", 'file', { stdout: true }))
